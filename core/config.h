@@ -1,0 +1,44 @@
+/* config.h: the INI configuration file every program reads (-c FILE). Unknown sections and
+ * keys are errors, so a typo never silently falls back to a default. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/vaultfs/vaultfs.conf"
+
+enum audit_sync {
+	AUDIT_SYNC_ALWAYS,
+	AUDIT_SYNC_BATCH,
+	AUDIT_SYNC_NONE,
+};
+
+struct config {
+	char *path;             /* the file read */
+	char *store_path;       /* [store] path */
+	char *sealer;           /* [seal] sealer: tpm2 | host | tpm2+host */
+	char *tcti;             /* [seal] tcti */
+	uint32_t pcr_mask;      /* [seal] pcrs, e.g. "7" or "0,7" */
+	char *host_key;         /* [seal] host_key: path of the root-only host key file */
+	unsigned keyring_timeout; /* [seal] keyring_timeout: seconds to cache the master key, 0 off */
+	char *mountpoint;       /* [fs] mountpoint */
+	char *policy_dir;       /* [policy] dir */
+	char *audit_path;       /* [audit] path */
+	int audit_sync;         /* [audit] sync: enum audit_sync */
+	char *control_socket;   /* [control] socket */
+};
+
+/* Read and parse path. -ENOENT / -EACCES when it cannot be read, -EFBIG when larger than
+ * VAULTFS_CONFIG_MAX, -EINVAL on a syntax error, unknown section or key, or bad value; then
+ * err (if not NULL) gets "FILE:LINE: what is wrong". Relative paths in values are taken
+ * relative to the directory of the config file. */
+int config_load(const char *path, struct config **ret, char *err, size_t errlen);
+/* Defaults for every key (the installed paths of DESIGN §1). */
+int config_new_default(struct config **ret);
+void config_free(struct config *c);
+
+static inline void config_freep(struct config **c)
+{
+	config_free(*c);
+}
+#define _cleanup_config_ __attribute__((cleanup(config_freep)))

@@ -1,0 +1,278 @@
+/* crypto.c: the cryptographic primitives of vaultfs over OpenSSL 3 EVP: AES-256-GCM sealing with
+ * a fresh random 96-bit nonce (output nonce || ciphertext || tag), key wrapping as AEAD of a
+ * 32-byte key, HKDF-SHA256, HMAC-SHA256, CSPRNG bytes and constant-time comparison. OpenSSL's
+ * 0/1 results become -errno here and nowhere else (openssl_error()), and its per-thread error
+ * queue is cleared on every failure so errors never pile up. This module must never return
+ * unauthenticated plaintext (a failed open wipes its output), never keep key material outside
+ * the caller's buffers or a secbuf, never use deprecated OpenSSL APIs, and never log or print.
+ * A new EVP_CIPHER_CTX (and a fresh EVP_KDF fetch) is made per call: simple and thread-safe, at
+ * the cost of a few allocations per operation; cache them in a caller-owned context if a
+ * benchmark ever shows it matters. */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "core/crypto.h"
+#include "core/secbuf.h"
+#include "core/util.h"
+
+/* HKDF-Expand yields at most 255 hash blocks (RFC 5869 section 2.3). */
+#define HKDF_SHA256_OUT_MAX (255u * 32u)
+
+static inline void cipher_ctx_freep(EVP_CIPHER_CTX **p)
+{
+	EVP_CIPHER_CTX_free(*p);
+}
+
+static inline void kdf_freep(EVP_KDF **p)
+{
+	EVP_KDF_free(*p);
+}
+
+static inline void kdf_ctx_freep(EVP_KDF_CTX **p)
+{
+	EVP_KDF_CTX_free(*p);
+}
+
+/* The one place an OpenSSL failure becomes an errno: -ENOMEM when the library ran out of memory
+ * (or fallback says an allocation returned NULL), -EIO for everything else. Always empties the
+ * thread's error queue. */
+static int openssl_error(int fallback)
+{
+	unsigned long e = ERR_peek_last_error();
+	int r = fallback;
+
+	if (e != 0 && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+		r = -ENOMEM;
+	ERR_clear_error();
+	return r;
+}
+
+int crypto_random(void *buf, size_t n)
+{
+	uint8_t *p = buf;
+
+	if (!buf && n > 0)
+		return -EINVAL;
+	/* RAND_bytes takes an int length. */
+	while (n > 0) {
+		int chunk = n > INT_MAX ? INT_MAX : (int)n;
+
+		if (RAND_bytes(p, chunk) != 1)
+			return openssl_error(-EIO);
+		p += chunk;
+		n -= (size_t)chunk;
+	}
+	return 0;
+}
+
+/* out must not overlap pt: the nonce is written first. */
+int crypto_aead_seal(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		     const void *pt, size_t ptlen, uint8_t *out)
+{
+	_cleanup_(cipher_ctx_freep) EVP_CIPHER_CTX *ctx = NULL;
+	uint8_t tag[CRYPTO_TAG_LEN], *nonce, *ct;
+	OSSL_PARAM params[2];
+	int outl = 0, finl = 0, r;
+
+	if (!key || !out || (!aad && aadlen > 0) || (!pt && ptlen > 0))
+		return -EINVAL;
+	/* EVP lengths are ints; nothing we seal comes near this. */
+	if (aadlen > INT_MAX || ptlen > INT_MAX - CRYPTO_AEAD_OVERHEAD)
+		return -EMSGSIZE;
+	nonce = out;
+	ct = out + CRYPTO_NONCE_LEN;
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return openssl_error(-ENOMEM);
+
+	r = crypto_random(nonce, CRYPTO_NONCE_LEN);
+	if (r < 0)
+		return r;
+	/* The GCM default IV length is 12 bytes, which is CRYPTO_NONCE_LEN. */
+	if (EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1)
+		goto fail;
+	if (aadlen > 0 && EVP_EncryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
+		goto fail;
+	outl = 0;
+	if (ptlen > 0 && EVP_EncryptUpdate(ctx, ct, &outl, pt, (int)ptlen) != 1)
+		goto fail;
+	if (EVP_EncryptFinal_ex(ctx, ct + outl, &finl) != 1)
+		goto fail;
+	if ((size_t)outl + (size_t)finl != ptlen)
+		goto fail;
+
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, sizeof(tag));
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_CIPHER_CTX_get_params(ctx, params) != 1)
+		goto fail;
+	memcpy(ct + ptlen, tag, sizeof(tag));
+	return 0;
+
+fail:
+	secure_wipe(out, ptlen + CRYPTO_AEAD_OVERHEAD);
+	return openssl_error(-EIO);
+}
+
+int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		     const uint8_t *in, size_t inlen, uint8_t *out)
+{
+	_cleanup_(cipher_ctx_freep) EVP_CIPHER_CTX *ctx = NULL;
+	const uint8_t *nonce, *ct;
+	uint8_t tag[CRYPTO_TAG_LEN];
+	OSSL_PARAM params[2];
+	size_t ctlen;
+	int outl = 0, finl = 0, r;
+
+	if (!key || !in || (!aad && aadlen > 0))
+		return -EINVAL;
+	if (inlen < CRYPTO_AEAD_OVERHEAD)
+		return -EINVAL;
+	ctlen = inlen - CRYPTO_AEAD_OVERHEAD;
+	nonce = in;
+	ct = in + CRYPTO_NONCE_LEN;
+	if (!out && ctlen > 0)
+		return -EINVAL;
+	if (aadlen > INT_MAX || ctlen > INT_MAX) {
+		r = -EMSGSIZE;
+		goto wipe;
+	}
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx) {
+		r = openssl_error(-ENOMEM);
+		goto wipe;
+	}
+	memcpy(tag, ct + ctlen, sizeof(tag));
+
+	if (EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1)
+		goto fail;
+	if (aadlen > 0 && EVP_DecryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
+		goto fail;
+	outl = 0;
+	if (ctlen > 0 && EVP_DecryptUpdate(ctx, out, &outl, ct, (int)ctlen) != 1)
+		goto fail;
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, sizeof(tag));
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_CIPHER_CTX_set_params(ctx, params) != 1)
+		goto fail;
+	/* Final is where GCM checks the tag: a failure here means the input is not authentic. */
+	if (EVP_DecryptFinal_ex(ctx, out ? out + outl : NULL, &finl) != 1) {
+		ERR_clear_error();
+		r = -EBADMSG;
+		goto wipe;
+	}
+	if ((size_t)outl + (size_t)finl != ctlen)
+		goto fail;
+	return 0;
+
+fail:
+	r = openssl_error(-EIO);
+wipe:
+	if (out)
+		secure_wipe(out, ctlen);
+	return r;
+}
+
+int crypto_wrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		    const uint8_t key[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_WRAPPED_KEY_LEN])
+{
+	if (!key)
+		return -EINVAL;
+	return crypto_aead_seal(kek, aad, aadlen, key, CRYPTO_KEY_LEN, out);
+}
+
+int crypto_unwrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		      const uint8_t *in, size_t inlen, struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *b = NULL;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	if (inlen != CRYPTO_WRAPPED_KEY_LEN)
+		return -EINVAL;
+	/* Decrypt straight into locked memory: the key never sits in an unlocked temporary. */
+	r = secbuf_new(CRYPTO_KEY_LEN, &b);
+	if (r < 0)
+		return r;
+	r = crypto_aead_open(kek, aad, aadlen, in, inlen, b->data);
+	if (r < 0)
+		return r;
+	b->len = CRYPTO_KEY_LEN;
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+/* ikm must be non-empty; label may be "" (empty info); 1 <= outlen <= 8160. */
+int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *out,
+		size_t outlen)
+{
+	_cleanup_(kdf_freep) EVP_KDF *kdf = NULL;
+	_cleanup_(kdf_ctx_freep) EVP_KDF_CTX *kctx = NULL;
+	OSSL_PARAM params[4], *p = params;
+
+	if (!ikm || ikmlen == 0 || !label || !out)
+		return -EINVAL;
+	if (outlen == 0 || outlen > HKDF_SHA256_OUT_MAX)
+		return -EINVAL;
+
+	kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
+	if (!kdf)
+		return openssl_error(-EIO);
+	kctx = EVP_KDF_CTX_new(kdf);
+	if (!kctx)
+		return openssl_error(-ENOMEM);
+
+	/* No salt: HKDF-Extract then uses HashLen zero bytes (RFC 5869 section 2.2). The default
+	 * mode is extract-and-expand. */
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label,
+						 strlen(label));
+	*p = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, outlen, params) != 1) {
+		secure_wipe(out, outlen);
+		return openssl_error(-EIO);
+	}
+	return 0;
+}
+
+int crypto_hmac(const uint8_t key[CRYPTO_KEY_LEN], const void *data, size_t n,
+		uint8_t out[CRYPTO_MAC_LEN])
+{
+	static const uint8_t empty[1] = { 0 };
+	uint8_t mac[CRYPTO_MAC_LEN];
+	size_t maclen = 0;
+
+	if (!key || !out || (!data && n > 0))
+		return -EINVAL;
+	if (!EVP_Q_mac(NULL, OSSL_MAC_NAME_HMAC, NULL, "SHA256", NULL, key, CRYPTO_KEY_LEN,
+		       data ? data : empty, n, mac, sizeof(mac), &maclen)) {
+		secure_wipe(mac, sizeof(mac));
+		return openssl_error(-EIO);
+	}
+	if (maclen != CRYPTO_MAC_LEN) {
+		secure_wipe(mac, sizeof(mac));
+		return -EIO;
+	}
+	memcpy(out, mac, sizeof(mac));
+	secure_wipe(mac, sizeof(mac));
+	return 0;
+}
+
+int crypto_memeq(const void *a, const void *b, size_t n)
+{
+	if (n == 0)
+		return 1;
+	return CRYPTO_memcmp(a, b, n) == 0;
+}

@@ -1,0 +1,48 @@
+/* crypto.h: the primitives vaultfs uses, over OpenSSL 3 EVP: AES-256-GCM with AAD, key
+ * wrapping, HKDF-SHA256, HMAC-SHA256, random bytes and constant-time comparison. OpenSSL's
+ * 0/1 results become -errno here and nowhere else. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "secbuf.h"
+
+#define CRYPTO_KEY_LEN 32u
+#define CRYPTO_NONCE_LEN 12u
+#define CRYPTO_TAG_LEN 16u
+#define CRYPTO_MAC_LEN 32u
+/* aead_seal output is nonce || ciphertext || tag. */
+#define CRYPTO_AEAD_OVERHEAD (CRYPTO_NONCE_LEN + CRYPTO_TAG_LEN)
+/* A wrapped 32-byte key. */
+#define CRYPTO_WRAPPED_KEY_LEN (CRYPTO_KEY_LEN + CRYPTO_AEAD_OVERHEAD)
+
+/* Fill buf with n bytes from the CSPRNG. */
+int crypto_random(void *buf, size_t n);
+
+/* AES-256-GCM with a fresh random nonce. out must hold ptlen + CRYPTO_AEAD_OVERHEAD bytes.
+ * aad may be NULL when aadlen is 0. */
+int crypto_aead_seal(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		     const void *pt, size_t ptlen, uint8_t *out);
+/* Inverse of crypto_aead_seal. out must hold inlen - CRYPTO_AEAD_OVERHEAD bytes. -EBADMSG when
+ * the tag does not verify (wrong key, wrong AAD, changed bytes), -EINVAL when inlen is too
+ * short. On failure out is wiped. */
+int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		     const uint8_t *in, size_t inlen, uint8_t *out);
+
+/* Wrap a 32-byte key under kek, bound to aad: out is CRYPTO_WRAPPED_KEY_LEN bytes. */
+int crypto_wrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		    const uint8_t key[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_WRAPPED_KEY_LEN]);
+/* Unwrap into a new secure buffer of CRYPTO_KEY_LEN bytes. -EBADMSG on mismatch, -EINVAL when
+ * inlen is not CRYPTO_WRAPPED_KEY_LEN. */
+int crypto_unwrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		      const uint8_t *in, size_t inlen, struct secbuf **ret);
+
+/* HKDF-SHA256 (extract and expand, no salt) of ikm with info = label, outlen bytes. */
+int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *out,
+		size_t outlen);
+/* HMAC-SHA256 of data under a 32-byte key. */
+int crypto_hmac(const uint8_t key[CRYPTO_KEY_LEN], const void *data, size_t n,
+		uint8_t out[CRYPTO_MAC_LEN]);
+/* Constant-time equality: 1 equal, 0 different. */
+int crypto_memeq(const void *a, const void *b, size_t n);

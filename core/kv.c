@@ -1,0 +1,942 @@
+/* kv.c: the vault operations over the store (see kv.h for the key hierarchy). Every row read
+ * is checked (MAC) before any of its fields is believed; every value is decrypted into a
+ * secbuf and nowhere else. Multi-statement reads run in one read transaction and writes in
+ * one write transaction, so other writers can never make us see half a change. Never logs. */
+#include <ctype.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "crypto.h"
+#include "kv.h"
+#include "util.h"
+
+struct kv {
+	struct store *store;
+	struct secbuf *master;
+	struct secbuf *mac_key;  /* HKDF(M, "vaultfs mac v1") */
+	struct secbuf *wrap_key; /* HKDF(M, "vaultfs vault-wrap v1") */
+	int64_t clock;           /* 0 = real time */
+};
+
+static int64_t now(const struct kv *kv)
+{
+	return kv->clock ? kv->clock : (int64_t)time(NULL);
+}
+
+void kv_set_clock(struct kv *kv, int64_t t)
+{
+	kv->clock = t;
+}
+
+int kv_derive_key(struct kv *kv, const char *label, struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *k = NULL;
+	int r;
+
+	r = secbuf_new(CRYPTO_KEY_LEN, &k);
+	if (r < 0)
+		return r;
+	r = crypto_hkdf(kv->master->data, kv->master->len, label, k->data, CRYPTO_KEY_LEN);
+	if (r < 0)
+		return r;
+	k->len = CRYPTO_KEY_LEN;
+	*ret = TAKE_PTR(k);
+	return 0;
+}
+
+int kv_new(struct store *s, struct secbuf *master, struct kv **ret)
+{
+	struct kv *kv;
+	int r;
+
+	kv = calloc(1, sizeof(*kv));
+	if (!kv) {
+		store_free(s);
+		secbuf_free(master);
+		return -ENOMEM;
+	}
+	kv->store = s;
+	kv->master = master;
+	if (master->len != CRYPTO_KEY_LEN) {
+		kv_free(kv);
+		return -EINVAL;
+	}
+	r = kv_derive_key(kv, "vaultfs mac v1", &kv->mac_key);
+	if (r >= 0)
+		r = kv_derive_key(kv, "vaultfs vault-wrap v1", &kv->wrap_key);
+	if (r < 0) {
+		kv_free(kv);
+		return r;
+	}
+	*ret = kv;
+	return 0;
+}
+
+void kv_free(struct kv *kv)
+{
+	if (!kv)
+		return;
+	store_free(kv->store);
+	secbuf_free(kv->master);
+	secbuf_free(kv->mac_key);
+	secbuf_free(kv->wrap_key);
+	free(kv);
+}
+
+bool kv_name_valid(const char *name)
+{
+	size_t n;
+
+	if (!name || !isalnum((unsigned char)name[0]))
+		return false;
+	n = strlen(name);
+	if (n > VAULTFS_NAME_MAX)
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+
+		if (!(isalnum(ch) || ch == '.' || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* --- canonical serialization for MACs: tagged, length-prefixed, fixed-width integers --- */
+
+struct macbuf {
+	uint8_t b[8192];
+	size_t n;
+	bool overflow;
+};
+
+static void mb_raw(struct macbuf *m, const void *p, size_t n)
+{
+	if (m->overflow || n > sizeof(m->b) - m->n) {
+		m->overflow = true;
+		return;
+	}
+	memcpy(m->b + m->n, p, n);
+	m->n += n;
+}
+
+static void mb_u64(struct macbuf *m, uint64_t v)
+{
+	uint8_t le[8];
+
+	for (int i = 0; i < 8; i++)
+		le[i] = (uint8_t)(v >> (8 * i));
+	mb_raw(m, le, sizeof(le));
+}
+
+static void mb_bytes(struct macbuf *m, const void *p, size_t n)
+{
+	mb_u64(m, n);
+	mb_raw(m, p, n);
+}
+
+static void mb_str(struct macbuf *m, const char *s)
+{
+	mb_bytes(m, s, strlen(s));
+}
+
+static int mb_finish(const struct kv *kv, struct macbuf *m, uint8_t out[CRYPTO_MAC_LEN])
+{
+	if (m->overflow)
+		return -EMSGSIZE;
+	return crypto_hmac(kv->mac_key->data, m->b, m->n, out);
+}
+
+static int vault_mac(const struct kv *kv, const struct store_vault *v, uint8_t out[32])
+{
+	struct macbuf m = { .n = 0 };
+
+	mb_str(&m, "vaultfs.vault.v1");
+	mb_u64(&m, (uint64_t)v->id);
+	mb_str(&m, v->name);
+	mb_bytes(&m, v->wrapped_key, sizeof(v->wrapped_key));
+	mb_u64(&m, (uint64_t)v->created);
+	mb_u64(&m, v->retention_days);
+	mb_u64(&m, v->purge_protection);
+	return mb_finish(kv, &m, out);
+}
+
+static int object_mac(const struct kv *kv, const struct store_object *o, uint8_t out[32])
+{
+	struct macbuf m = { .n = 0 };
+
+	mb_str(&m, "vaultfs.object.v1");
+	mb_u64(&m, (uint64_t)o->id);
+	mb_u64(&m, (uint64_t)o->vault_id);
+	mb_str(&m, o->name);
+	mb_u64(&m, (uint64_t)o->type);
+	mb_u64(&m, o->current_version);
+	mb_u64(&m, (uint64_t)o->created);
+	mb_u64(&m, (uint64_t)o->deleted_at);
+	return mb_finish(kv, &m, out);
+}
+
+static int version_mac(const struct kv *kv, const struct store_version *v, uint8_t out[32])
+{
+	struct macbuf m = { .n = 0 };
+
+	mb_str(&m, "vaultfs.version.v1");
+	mb_u64(&m, (uint64_t)v->object_id);
+	mb_u64(&m, v->version);
+	mb_u64(&m, v->enabled);
+	mb_u64(&m, (uint64_t)v->not_before);
+	mb_u64(&m, (uint64_t)v->expires);
+	mb_u64(&m, (uint64_t)v->created);
+	mb_u64(&m, (uint64_t)v->updated);
+	mb_str(&m, v->content_type);
+	mb_str(&m, v->tags ? v->tags : "");
+	mb_bytes(&m, v->wrapped_dek, sizeof(v->wrapped_dek));
+	mb_u64(&m, v->ciphertext_len);
+	return mb_finish(kv, &m, out);
+}
+
+/* Recompute and compare: -EBADMSG when the row was changed behind our back. */
+static int check_mac(int r, const uint8_t want[CRYPTO_MAC_LEN], uint8_t have[CRYPTO_MAC_LEN])
+{
+	if (r < 0)
+		return r;
+	return crypto_memeq(want, have, CRYPTO_MAC_LEN) ? 0 : -EBADMSG;
+}
+
+static int vault_verify(const struct kv *kv, const struct store_vault *v)
+{
+	uint8_t mac[CRYPTO_MAC_LEN];
+
+	return check_mac(vault_mac(kv, v, mac), v->mac, mac);
+}
+
+static int object_verify(const struct kv *kv, const struct store_object *o)
+{
+	uint8_t mac[CRYPTO_MAC_LEN];
+
+	return check_mac(object_mac(kv, o, mac), o->mac, mac);
+}
+
+static int version_verify(const struct kv *kv, const struct store_version *v)
+{
+	uint8_t mac[CRYPTO_MAC_LEN];
+
+	return check_mac(version_mac(kv, v, mac), v->mac, mac);
+}
+
+static int load_vault(struct kv *kv, const char *name, struct store_vault *ret)
+{
+	int r;
+
+	if (!kv_name_valid(name))
+		return -EINVAL;
+	r = store_vault_get(kv->store, name, ret);
+	if (r < 0)
+		return r;
+	return vault_verify(kv, ret);
+}
+
+/* The object named name in vault v, checked; live only unless any_state. */
+static int load_object(struct kv *kv, const struct store_vault *v, const char *name,
+		       bool any_state, struct store_object *ret)
+{
+	uint32_t max;
+	int r;
+
+	if (!kv_name_valid(name))
+		return -EINVAL;
+	r = store_object_get(kv->store, v->id, name, ret);
+	if (r < 0)
+		return r;
+	r = object_verify(kv, ret);
+	if (r < 0)
+		return r;
+	if (ret->vault_id != v->id || !streq(ret->name, name))
+		return -EBADMSG;
+	/* The pointer must name the newest version: a rolled-back pointer (or a dropped newest
+	 * version) is tampering, not a state we could have written. */
+	r = store_version_max(kv->store, ret->id, &max);
+	if (r < 0)
+		return r;
+	if (max != ret->current_version)
+		return -EBADMSG;
+	if (!any_state && ret->deleted_at != 0)
+		return -ENOENT;
+	return 0;
+}
+
+/* AAD for the vault key: binds it to its vault row. */
+static size_t vault_aad(int64_t vault_id, uint8_t aad[32])
+{
+	static const char tag[] = "vaultfs vault-key v1";
+	uint64_t id = (uint64_t)vault_id;
+
+	memcpy(aad, tag, sizeof(tag) - 1);
+	for (int i = 0; i < 8; i++)
+		aad[sizeof(tag) - 1 + i] = (uint8_t)(id >> (8 * i));
+	return sizeof(tag) - 1 + 8;
+}
+
+/* AAD for a data key ('k') and a value ('v'): vault, object, version and type. */
+static size_t object_aad(char purpose, int64_t vault_id, const struct store_object *o,
+			 uint32_t version, uint8_t aad[48])
+{
+	static const char tag[] = "vaultfs object v1";
+	size_t n = sizeof(tag) - 1;
+	uint64_t f[3] = { (uint64_t)vault_id, (uint64_t)o->id, version };
+
+	memcpy(aad, tag, n);
+	for (int j = 0; j < 3; j++)
+		for (int i = 0; i < 8; i++)
+			aad[n++] = (uint8_t)(f[j] >> (8 * i));
+	aad[n++] = (uint8_t)o->type;
+	aad[n++] = (uint8_t)purpose;
+	return n;
+}
+
+static int vault_key(struct kv *kv, const struct store_vault *v, struct secbuf **ret)
+{
+	uint8_t aad[32];
+	size_t n = vault_aad(v->id, aad);
+
+	return crypto_unwrap_key(kv->wrap_key->data, aad, n, v->wrapped_key,
+				 sizeof(v->wrapped_key), ret);
+}
+
+/* --- attribute validation --- */
+
+static bool text_ok(const char *s, size_t max, bool allow_empty)
+{
+	size_t n = strlen(s);
+
+	if (n > max || (!allow_empty && n == 0))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (iscntrl((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static int tag_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	size_t kx = strcspn(x, "="), ky = strcspn(y, "=");
+	int c = memcmp(x, y, kx < ky ? kx : ky);
+
+	return c ? c : (kx > ky) - (kx < ky);
+}
+
+/* "k=v" strings to the canonical form: sorted by key, one "k=v\n" each, no duplicate keys. */
+static int tags_canonical(const char *const *tags, size_t n, char **ret)
+{
+	_cleanup_free_ const char **sorted = NULL;
+	_cleanup_free_ char *out = NULL;
+	size_t len = 0;
+
+	if (n > VAULTFS_TAGS_MAX)
+		return -EINVAL;
+	sorted = calloc(n ? n : 1, sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(tags[i], '=');
+		size_t k;
+
+		if (!eq)
+			return -EINVAL;
+		k = (size_t)(eq - tags[i]);
+		if (k == 0 || k > VAULTFS_TAG_KEY_MAX || !text_ok(eq + 1, VAULTFS_TAG_VALUE_MAX, true))
+			return -EINVAL;
+		for (size_t j = 0; j < k; j++)
+			if (iscntrl((unsigned char)tags[i][j]) || isspace((unsigned char)tags[i][j]))
+				return -EINVAL;
+		sorted[i] = tags[i];
+		len += strlen(tags[i]) + 1;
+	}
+	qsort(sorted, n, sizeof(*sorted), tag_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (tag_cmp(&sorted[i - 1], &sorted[i]) == 0)
+			return -EINVAL;
+	out = malloc(len + 1);
+	if (!out)
+		return -ENOMEM;
+	out[0] = '\0';
+	for (size_t i = 0, o = 0; i < n; i++) {
+		size_t l = strlen(sorted[i]);
+
+		memcpy(out + o, sorted[i], l);
+		out[o + l] = '\n';
+		o += l + 1;
+		out[o] = '\0';
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+static bool time_ok(int64_t t)
+{
+	return t == KV_KEEP || t >= 0;
+}
+
+/* Apply attrs (KEEP fields untouched) to a version row, validating everything first. */
+static int apply_attrs(struct store_version *v, const struct kv_attrs *a)
+{
+	_cleanup_free_ char *tags = NULL;
+	int64_t nbf, exp;
+	int r;
+
+	if (a->enabled < -1 || a->enabled > 1 || !time_ok(a->not_before) || !time_ok(a->expires))
+		return -EINVAL;
+	if (a->content_type && !text_ok(a->content_type, VAULTFS_CONTENT_TYPE_MAX, true))
+		return -EINVAL;
+	if (a->tags) {
+		r = tags_canonical(a->tags, a->n_tags, &tags);
+		if (r < 0)
+			return r;
+	}
+	nbf = a->not_before == KV_KEEP ? v->not_before : a->not_before;
+	exp = a->expires == KV_KEEP ? v->expires : a->expires;
+	if (nbf && exp && exp < nbf)
+		return -EINVAL;
+
+	if (a->enabled >= 0)
+		v->enabled = a->enabled;
+	v->not_before = nbf;
+	v->expires = exp;
+	if (a->content_type)
+		snprintf(v->content_type, sizeof(v->content_type), "%s", a->content_type);
+	if (tags) {
+		free(v->tags);
+		v->tags = TAKE_PTR(tags);
+	}
+	return 0;
+}
+
+static void version_info(const struct store_version *v, struct kv_version_info *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->version = v->version;
+	ret->enabled = v->enabled;
+	ret->not_before = v->not_before;
+	ret->expires = v->expires;
+	ret->created = v->created;
+	ret->updated = v->updated;
+	snprintf(ret->content_type, sizeof(ret->content_type), "%s", v->content_type);
+	snprintf(ret->tags, sizeof(ret->tags), "%s", v->tags ? v->tags : "");
+	ret->size = v->ciphertext_len >= CRYPTO_AEAD_OVERHEAD ?
+			    v->ciphertext_len - CRYPTO_AEAD_OVERHEAD :
+			    0;
+}
+
+/* --- transactions: every public call is one of these --- */
+
+static int end_read(struct kv *kv, int r)
+{
+	if (r < 0)
+		store_rollback(kv->store);
+	else
+		store_commit(kv->store);
+	return r;
+}
+
+static int end_write(struct kv *kv, int r)
+{
+	if (r >= 0) {
+		int k = store_commit(kv->store);
+
+		if (k >= 0)
+			return r;
+		r = k;
+	}
+	store_rollback(kv->store);
+	return r;
+}
+
+/* --- vaults --- */
+
+int kv_vault_create(struct kv *kv, const char *name)
+{
+	_cleanup_secbuf_ struct secbuf *key = NULL;
+	struct store_vault v = { 0 };
+	uint8_t aad[32];
+	int r;
+
+	if (!kv_name_valid(name))
+		return -EINVAL;
+	r = secbuf_new(CRYPTO_KEY_LEN, &key);
+	if (r < 0)
+		return r;
+	r = crypto_random(key->data, CRYPTO_KEY_LEN);
+	if (r < 0)
+		return r;
+	key->len = CRYPTO_KEY_LEN;
+
+	r = store_begin(kv->store);
+	if (r < 0)
+		return r;
+	snprintf(v.name, sizeof(v.name), "%s", name);
+	v.created = now(kv);
+	v.retention_days = VAULTFS_RETENTION_DEFAULT;
+	r = store_vault_insert(kv->store, &v); /* assigns the id the key is bound to */
+	if (r >= 0)
+		r = crypto_wrap_key(kv->wrap_key->data, aad, vault_aad(v.id, aad), key->data,
+				    v.wrapped_key);
+	if (r >= 0)
+		r = vault_mac(kv, &v, v.mac);
+	if (r >= 0)
+		r = store_vault_update(kv->store, &v);
+	return end_write(kv, r);
+}
+
+int kv_vault_delete(struct kv *kv, const char *name)
+{
+	struct store_vault v;
+	int r;
+
+	r = store_begin(kv->store);
+	if (r < 0)
+		return r;
+	r = load_vault(kv, name, &v);
+	if (r >= 0)
+		r = store_vault_delete(kv->store, v.id);
+	return end_write(kv, r);
+}
+
+static void vault_info(const struct store_vault *v, struct kv_vault_info *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->name, sizeof(ret->name), "%s", v->name);
+	ret->created = v->created;
+	ret->retention_days = v->retention_days;
+	ret->purge_protection = v->purge_protection;
+}
+
+int kv_vault_get(struct kv *kv, const char *name, struct kv_vault_info *ret)
+{
+	struct store_vault v;
+	int r;
+
+	r = load_vault(kv, name, &v);
+	if (r < 0)
+		return r;
+	vault_info(&v, ret);
+	return 0;
+}
+
+struct vault_list_ctx {
+	struct kv *kv;
+	int (*cb)(const struct kv_vault_info *v, void *ud);
+	void *ud;
+};
+
+static int vault_list_one(const struct store_vault *v, void *userdata)
+{
+	struct vault_list_ctx *ctx = userdata;
+	struct kv_vault_info info;
+	int r;
+
+	r = vault_verify(ctx->kv, v);
+	if (r < 0)
+		return r;
+	vault_info(v, &info);
+	return ctx->cb(&info, ctx->ud);
+}
+
+int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *ud), void *ud)
+{
+	struct vault_list_ctx ctx = { kv, cb, ud };
+	int r;
+
+	r = store_begin_read(kv->store);
+	if (r < 0)
+		return r;
+	return end_read(kv, store_vault_foreach(kv->store, vault_list_one, &ctx));
+}
+
+/* --- secrets --- */
+
+/* Encrypt value as version `version` of o into a new row. */
+static int seal_version(struct kv *kv, const struct store_vault *v, const struct store_object *o,
+			uint32_t version, const void *value, size_t len, struct store_version *row)
+{
+	_cleanup_secbuf_ struct secbuf *vkey = NULL, *dek = NULL;
+	uint8_t aad[48];
+	size_t n;
+	int r;
+
+	r = vault_key(kv, v, &vkey);
+	if (r < 0)
+		return r;
+	r = secbuf_new(CRYPTO_KEY_LEN, &dek);
+	if (r < 0)
+		return r;
+	r = crypto_random(dek->data, CRYPTO_KEY_LEN);
+	if (r < 0)
+		return r;
+	dek->len = CRYPTO_KEY_LEN;
+	n = object_aad('k', v->id, o, version, aad);
+	r = crypto_wrap_key(vkey->data, aad, n, dek->data, row->wrapped_dek);
+	if (r < 0)
+		return r;
+	row->ciphertext_len = len + CRYPTO_AEAD_OVERHEAD;
+	row->ciphertext = malloc(row->ciphertext_len);
+	if (!row->ciphertext)
+		return -ENOMEM;
+	n = object_aad('v', v->id, o, version, aad);
+	return crypto_aead_seal(dek->data, aad, n, value, len, row->ciphertext);
+}
+
+int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value,
+		  size_t len, const struct kv_attrs *attrs, uint32_t *ret_version)
+{
+	static const struct kv_attrs defaults = { .enabled = 1, .content_type = "" };
+	struct store_version row = { .enabled = true };
+	struct store_vault v;
+	struct store_object o;
+	int r;
+
+	if (!kv_name_valid(vault) || !kv_name_valid(name))
+		return -EINVAL;
+	if (len > VAULTFS_VALUE_MAX)
+		return -EMSGSIZE;
+	row.tags = strdup("");
+	if (!row.tags)
+		return -ENOMEM;
+	r = apply_attrs(&row, attrs ? attrs : &defaults);
+	if (r < 0)
+		goto out;
+
+	r = store_begin(kv->store);
+	if (r < 0)
+		goto out;
+	r = load_vault(kv, vault, &v);
+	if (r < 0)
+		goto end;
+	r = load_object(kv, &v, name, true, &o);
+	if (r == -ENOENT) {
+		memset(&o, 0, sizeof(o));
+		o.vault_id = v.id;
+		snprintf(o.name, sizeof(o.name), "%s", name);
+		o.type = OBJECT_SECRET;
+		o.created = now(kv);
+		r = store_object_insert(kv->store, &o);
+	} else if (r >= 0 && o.deleted_at) {
+		r = -EEXIST; /* soft-deleted: recover or purge it first */
+	} else if (r >= 0 && o.type != OBJECT_SECRET) {
+		r = -EEXIST;
+	} else if (r >= 0 && o.current_version >= VAULTFS_VERSIONS_MAX) {
+		r = -ENOSPC;
+	}
+	if (r < 0)
+		goto end;
+
+	row.object_id = o.id;
+	row.version = o.current_version + 1;
+	row.created = row.updated = now(kv);
+	r = seal_version(kv, &v, &o, row.version, value, len, &row);
+	if (r >= 0)
+		r = version_mac(kv, &row, row.mac);
+	if (r >= 0)
+		r = store_version_insert(kv->store, &row);
+	if (r >= 0) {
+		o.current_version = row.version;
+		r = object_mac(kv, &o, o.mac);
+	}
+	if (r >= 0)
+		r = store_object_update(kv->store, &o);
+end:
+	r = end_write(kv, r);
+	if (r >= 0 && ret_version)
+		*ret_version = row.version;
+out:
+	store_version_done(&row);
+	return r;
+}
+
+/* Load and check version `version` (0 = current) of vault/name inside the caller's
+ * transaction. */
+static int load_version(struct kv *kv, const char *vault, const char *name, uint32_t version,
+			struct store_vault *ret_v, struct store_object *ret_o,
+			struct store_version *ret_row)
+{
+	int r;
+
+	r = load_vault(kv, vault, ret_v);
+	if (r < 0)
+		return r;
+	r = load_object(kv, ret_v, name, false, ret_o);
+	if (r < 0)
+		return r;
+	if (version == 0)
+		version = ret_o->current_version;
+	if (version == 0 || version > ret_o->current_version)
+		return -ENOENT;
+	r = store_version_get(kv->store, ret_o->id, version, ret_row);
+	if (r < 0)
+		return r == -ENOENT ? -EBADMSG : r; /* below the pointer, so it must exist */
+	r = version_verify(kv, ret_row);
+	if (r < 0)
+		return r;
+	if (ret_row->object_id != ret_o->id || ret_row->version != version)
+		return -EBADMSG;
+	return 0;
+}
+
+static int lifecycle_check(const struct kv *kv, const struct store_version *row)
+{
+	int64_t t = now(kv);
+
+	if (!row->enabled)
+		return -EKEYREVOKED;
+	if (row->not_before && t < row->not_before)
+		return -EKEYREJECTED;
+	if (row->expires && t >= row->expires)
+		return -EKEYEXPIRED;
+	return 0;
+}
+
+static int open_version(struct kv *kv, const struct store_vault *v, const struct store_object *o,
+			const struct store_version *row, struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *vkey = NULL, *dek = NULL, *val = NULL;
+	uint8_t aad[48];
+	size_t n;
+	int r;
+
+	if (row->ciphertext_len < CRYPTO_AEAD_OVERHEAD ||
+	    row->ciphertext_len > VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
+		return -EBADMSG;
+	r = vault_key(kv, v, &vkey);
+	if (r < 0)
+		return r;
+	n = object_aad('k', v->id, o, row->version, aad);
+	r = crypto_unwrap_key(vkey->data, aad, n, row->wrapped_dek, sizeof(row->wrapped_dek), &dek);
+	if (r < 0)
+		return r;
+	/* secbuf_new refuses 0 bytes: an empty value still gets a one-byte buffer */
+	r = secbuf_new(row->ciphertext_len - CRYPTO_AEAD_OVERHEAD + 1, &val);
+	if (r < 0)
+		return r;
+	n = object_aad('v', v->id, o, row->version, aad);
+	r = crypto_aead_open(dek->data, aad, n, row->ciphertext, row->ciphertext_len, val->data);
+	if (r < 0)
+		return r;
+	val->len = row->ciphertext_len - CRYPTO_AEAD_OVERHEAD;
+	*ret = TAKE_PTR(val);
+	return 0;
+}
+
+int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		  struct secbuf **ret_value, struct kv_version_info *ret_info)
+{
+	struct store_version row = { 0 };
+	struct store_vault v;
+	struct store_object o;
+	struct secbuf *val = NULL;
+	int r;
+
+	r = store_begin_read(kv->store);
+	if (r < 0)
+		return r;
+	r = load_version(kv, vault, name, version, &v, &o, &row);
+	if (r >= 0)
+		r = lifecycle_check(kv, &row);
+	if (r >= 0)
+		r = open_version(kv, &v, &o, &row, &val);
+	r = end_read(kv, r);
+	if (r >= 0) {
+		if (ret_info)
+			version_info(&row, ret_info);
+		*ret_value = val;
+	}
+	store_version_done(&row);
+	return r;
+}
+
+int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		   struct kv_version_info *ret)
+{
+	struct store_version row = { 0 };
+	struct store_vault v;
+	struct store_object o;
+	int r;
+
+	r = store_begin_read(kv->store);
+	if (r < 0)
+		return r;
+	r = end_read(kv, load_version(kv, vault, name, version, &v, &o, &row));
+	if (r >= 0)
+		version_info(&row, ret);
+	store_version_done(&row);
+	return r;
+}
+
+struct secret_list_ctx {
+	struct kv *kv;
+	const struct store_vault *vault;
+	bool deleted;
+	int (*cb)(const struct kv_secret_info *s, void *ud);
+	void *ud;
+};
+
+static int secret_list_one(const struct store_object *o, void *userdata)
+{
+	struct secret_list_ctx *ctx = userdata;
+	struct kv_secret_info info = { 0 };
+	int r;
+
+	r = object_verify(ctx->kv, o);
+	if (r < 0)
+		return r;
+	if (o->vault_id != ctx->vault->id)
+		return -EBADMSG;
+	if ((o->deleted_at != 0) != ctx->deleted)
+		return 0;
+	snprintf(info.name, sizeof(info.name), "%s", o->name);
+	info.id = o->id;
+	info.current_version = o->current_version;
+	info.created = o->created;
+	info.deleted_at = o->deleted_at;
+	if (o->deleted_at)
+		info.purge_after = o->deleted_at + (int64_t)ctx->vault->retention_days * 86400;
+	return ctx->cb(&info, ctx->ud);
+}
+
+int kv_secret_list(struct kv *kv, const char *vault, bool deleted,
+		   int (*cb)(const struct kv_secret_info *s, void *ud), void *ud)
+{
+	struct store_vault v;
+	struct secret_list_ctx ctx = { kv, &v, deleted, cb, ud };
+	int r;
+
+	r = store_begin_read(kv->store);
+	if (r < 0)
+		return r;
+	r = load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = store_object_foreach(kv->store, v.id, secret_list_one, &ctx);
+	return end_read(kv, r);
+}
+
+struct versions_ctx {
+	struct kv *kv;
+	const struct store_object *object;
+	uint32_t expect;
+	int (*cb)(const struct kv_version_info *v, void *ud);
+	void *ud;
+};
+
+static int versions_one(const struct store_version *row, void *userdata)
+{
+	struct versions_ctx *ctx = userdata;
+	struct kv_version_info info;
+	int r;
+
+	r = version_verify(ctx->kv, row);
+	if (r < 0)
+		return r;
+	/* versions are 1..current with no gaps: anything else was edited */
+	if (row->object_id != ctx->object->id || row->version != ++ctx->expect)
+		return -EBADMSG;
+	version_info(row, &info);
+	return ctx->cb(&info, ctx->ud);
+}
+
+int kv_secret_versions(struct kv *kv, const char *vault, const char *name,
+		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud)
+{
+	struct store_vault v;
+	struct store_object o;
+	struct versions_ctx ctx = { kv, &o, 0, cb, ud };
+	int r;
+
+	r = store_begin_read(kv->store);
+	if (r < 0)
+		return r;
+	r = load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = load_object(kv, &v, name, false, &o);
+	if (r >= 0)
+		r = store_version_foreach(kv->store, o.id, versions_one, &ctx);
+	if (r >= 0 && ctx.expect != o.current_version)
+		r = -EBADMSG;
+	return end_read(kv, r);
+}
+
+int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		     const struct kv_attrs *attrs)
+{
+	struct store_version row = { 0 };
+	struct store_vault v;
+	struct store_object o;
+	int r;
+
+	r = store_begin(kv->store);
+	if (r < 0)
+		return r;
+	r = load_version(kv, vault, name, version, &v, &o, &row);
+	if (r >= 0)
+		r = apply_attrs(&row, attrs);
+	if (r >= 0) {
+		row.updated = now(kv);
+		r = version_mac(kv, &row, row.mac);
+	}
+	if (r >= 0)
+		r = store_version_update_attrs(kv->store, &row);
+	r = end_write(kv, r);
+	store_version_done(&row);
+	return r;
+}
+
+/* Soft delete (deleted_at = now), recover (deleted_at = 0) and purge share this frame. */
+enum lifecycle_op { OP_DELETE, OP_RECOVER, OP_PURGE };
+
+static int lifecycle(struct kv *kv, const char *vault, const char *name, enum lifecycle_op op)
+{
+	struct store_vault v;
+	struct store_object o;
+	int r;
+
+	r = store_begin(kv->store);
+	if (r < 0)
+		return r;
+	r = load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = load_object(kv, &v, name, true, &o);
+	if (r < 0)
+		return end_write(kv, r);
+	/* delete needs a live secret; recover and purge a deleted one */
+	if ((op == OP_DELETE) != (o.deleted_at == 0))
+		return end_write(kv, -ENOENT);
+	switch (op) {
+	case OP_DELETE:
+	case OP_RECOVER:
+		o.deleted_at = op == OP_DELETE ? now(kv) : 0;
+		r = object_mac(kv, &o, o.mac);
+		if (r >= 0)
+			r = store_object_update(kv->store, &o);
+		break;
+	case OP_PURGE:
+		if (v.purge_protection &&
+		    now(kv) < o.deleted_at + (int64_t)v.retention_days * 86400)
+			r = -EPERM;
+		else
+			r = store_object_purge(kv->store, o.id);
+		break;
+	}
+	return end_write(kv, r);
+}
+
+int kv_secret_delete(struct kv *kv, const char *vault, const char *name)
+{
+	return lifecycle(kv, vault, name, OP_DELETE);
+}
+
+int kv_secret_recover(struct kv *kv, const char *vault, const char *name)
+{
+	return lifecycle(kv, vault, name, OP_RECOVER);
+}
+
+int kv_secret_purge(struct kv *kv, const char *vault, const char *name)
+{
+	return lifecycle(kv, vault, name, OP_PURGE);
+}

@@ -1,0 +1,41 @@
+/* seal.h: how the master key is kept at rest. At init a random 32-byte master key M and a
+ * one-time recovery key R are made. M is stored wrapped under a key-encryption key that the
+ * sealer yields:
+ *   tpm2       KEK = HKDF(T)        T: 32 random bytes sealed by the TPM (tpm.h)
+ *   host       KEK = HKDF(H)        H: 32 bytes in a root-only host key file
+ *   tpm2+host  KEK = HKDF(T || H)   both needed
+ * and, independently, wrapped under R, so a dead TPM does not lose the store: seal_recover
+ * unwraps M with R and seals it anew with the configured sealer (e.g. to a new TPM).
+ * A key check value (HKDF(M), not invertible) lets a cached M be verified before use.
+ * Everything sealed lives in the store's meta table; nothing secret is ever logged. */
+#pragma once
+
+#include "config.h"
+#include "secbuf.h"
+#include "store.h"
+
+#define SEAL_RECOVERY_KEY_LEN 32u
+/* Text form: 8 groups of 8 hex digits joined by '-', plus NUL. */
+#define SEAL_RECOVERY_TEXT_LEN (8u * 8u + 7u + 1u)
+
+/* Make and seal a new master key in a store that has none (-EEXIST if it has one).
+ * Returns the master key and the recovery key. Seal failures: see tpm.h; the host key file is
+ * created (0400) if missing and refused (-EPERM) if not a regular root-owned file without
+ * group/other access. Runs in its own store transaction. */
+int seal_init(struct store *s, const struct config *c, struct secbuf **ret_master,
+	      struct secbuf **ret_recovery);
+/* Unseal the master key with the sealer recorded at init (and the config's tcti/host_key).
+ * Uses the kernel keyring cache when c->keyring_timeout > 0 (and fills it after an unseal).
+ * -ENOMEDIUM: the store was never initialised. -EBADMSG: sealed data does not open (another
+ * TPM, changed blob, wrong host key). Other errors as tpm.h. */
+int seal_unseal(struct store *s, const struct config *c, struct secbuf **ret_master);
+/* Unwrap the master key with recovery key R and seal it anew with the configured sealer,
+ * replacing the old sealed data. -EBADMSG for a wrong recovery key (nothing is changed). */
+int seal_recover(struct store *s, const struct config *c, const struct secbuf *recovery);
+/* Drop the cached master key of this store from the kernel keyring (0 if none). */
+int seal_forget(struct store *s);
+
+/* Recovery key text form: "0a1b2c3d-..." and back. Parsing ignores whitespace; -EINVAL for
+ * anything else. */
+void seal_recovery_format(const struct secbuf *r, char out[SEAL_RECOVERY_TEXT_LEN]);
+int seal_recovery_parse(const char *text, struct secbuf **ret);

@@ -1,0 +1,131 @@
+/* store.h: persistence of vaults, objects and versions. The store keeps rows of opaque bytes
+ * (wrapped keys, ciphertexts, MACs) and knows nothing of crypto: kv.c seals and checks them.
+ * The interface hides the backend (SQLite today, in store.c; a second backend will come): no
+ * SQLite type or code crosses it, every error is -errno.
+ *
+ * Errors common to every call: -EIO backend failure, -EBADMSG the database is corrupt or not a
+ * vaultfs store, -EROFS read-only store, -EBUSY locked by another writer past the busy timeout. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "limits.h"
+
+struct store;
+
+enum store_open_flags {
+	STORE_CREATE = 1 << 0,   /* create the file and schema if missing */
+	STORE_READONLY = 1 << 1, /* open read-only */
+};
+
+enum object_type {
+	OBJECT_SECRET = 1,
+	OBJECT_KEY = 2,
+	OBJECT_CERT = 3,
+};
+
+struct store_vault {
+	int64_t id; /* assigned by store_vault_insert; never reused */
+	char name[VAULTFS_NAME_MAX + 1];
+	uint8_t wrapped_key[CRYPTO_WRAPPED_KEY_LEN];
+	int64_t created;   /* unix seconds */
+	uint32_t retention_days;
+	bool purge_protection;
+	uint8_t mac[CRYPTO_MAC_LEN];
+};
+
+struct store_object {
+	int64_t id; /* assigned by store_object_insert; never reused, even after purge */
+	int64_t vault_id;
+	char name[VAULTFS_NAME_MAX + 1];
+	int type;                 /* enum object_type */
+	uint32_t current_version; /* 0 = none yet */
+	int64_t created;
+	int64_t deleted_at; /* 0 = live; else unix seconds of the soft delete */
+	uint8_t mac[CRYPTO_MAC_LEN];
+};
+
+struct store_version {
+	int64_t object_id;
+	uint32_t version; /* 1, 2, 3 ... */
+	bool enabled;
+	int64_t not_before; /* 0 = none */
+	int64_t expires;    /* 0 = none */
+	int64_t created;
+	int64_t updated;
+	char content_type[VAULTFS_CONTENT_TYPE_MAX + 1];
+	char *tags; /* heap, canonical "k=v\n" lines sorted by key, "" for none */
+	uint8_t wrapped_dek[CRYPTO_WRAPPED_KEY_LEN];
+	uint8_t *ciphertext; /* heap, ciphertext_len bytes (nonce || ct || tag) */
+	size_t ciphertext_len;
+	uint8_t mac[CRYPTO_MAC_LEN];
+};
+
+/* Free the heap members of v (ciphertext is wiped first) and zero it. Accepts NULL. */
+void store_version_done(struct store_version *v);
+
+/* Open (and with STORE_CREATE create) the store at path: WAL, secure_delete, defensive mode,
+ * foreign keys, schema migrated to the current version. -ENOENT when missing without
+ * STORE_CREATE; -EBADMSG when the file is not a vaultfs database or its schema is newer than
+ * this program knows (-EPROTONOSUPPORT for the latter). */
+int store_open(const char *path, int flags, struct store **ret);
+void store_free(struct store *s);
+/* The schema version this store is at. */
+int store_schema_version(struct store *s);
+
+/* Transactions: begin takes the write lock at once (BEGIN IMMEDIATE). Not nestable:
+ * -EBUSY when one is already open on this handle. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+/* A read transaction (BEGIN DEFERRED): several reads see one snapshot, so a writer that commits
+ * between them cannot make consistent data look inconsistent. End it with store_commit. */
+int store_begin_read(struct store *s);
+/* Rolls back if a transaction is open; safe to call when none is. */
+void store_rollback(struct store *s);
+
+/* Store-wide settings and sealed blobs (key-value). get: -ENOENT when absent; *ret_len bytes in
+ * a heap buffer (the caller frees). */
+int store_meta_get(struct store *s, const char *key, uint8_t **ret, size_t *ret_len);
+int store_meta_set(struct store *s, const char *key, const void *value, size_t len);
+
+/* Vaults. Names are unique. insert: -EEXIST when the name is taken; sets v->id.
+ * get: -ENOENT. update rewrites every field but id and name. delete: -ENOENT, -ENOTEMPTY when
+ * the vault still holds objects (live or soft-deleted). */
+int store_vault_insert(struct store *s, struct store_vault *v);
+int store_vault_get(struct store *s, const char *name, struct store_vault *ret);
+int store_vault_get_by_id(struct store *s, int64_t id, struct store_vault *ret);
+int store_vault_update(struct store *s, const struct store_vault *v);
+int store_vault_delete(struct store *s, int64_t id);
+/* Calls cb for each vault in name order; a negative return from cb stops and is returned. */
+int store_vault_foreach(struct store *s, int (*cb)(const struct store_vault *v, void *userdata),
+			void *userdata);
+
+/* Objects. (vault_id, name) is unique across live and soft-deleted objects.
+ * insert: -EEXIST; sets o->id. get: -ENOENT. update rewrites current_version, deleted_at, mac.
+ * purge removes the object and all its versions. */
+int store_object_insert(struct store *s, struct store_object *o);
+int store_object_get(struct store *s, int64_t vault_id, const char *name,
+		     struct store_object *ret);
+int store_object_update(struct store *s, const struct store_object *o);
+int store_object_purge(struct store *s, int64_t id);
+/* Calls cb for each object of the vault in name order (live and deleted). */
+int store_object_foreach(struct store *s, int64_t vault_id,
+			 int (*cb)(const struct store_object *o, void *userdata), void *userdata);
+
+/* Versions: immutable except for the attributes that update_attrs rewrites (enabled,
+ * not_before, expires, updated, content_type, tags, mac).
+ * insert: -EEXIST when (object_id, version) exists. get: -ENOENT; the caller must
+ * store_version_done() the result. max: highest version number of the object, 0 if none. */
+int store_version_insert(struct store *s, const struct store_version *v);
+int store_version_get(struct store *s, int64_t object_id, uint32_t version,
+		      struct store_version *ret);
+int store_version_update_attrs(struct store *s, const struct store_version *v);
+int store_version_max(struct store *s, int64_t object_id, uint32_t *ret);
+/* Calls cb for each version of the object in ascending order. The ciphertext is not loaded
+ * (ciphertext NULL, but ciphertext_len is its length) in the struct passed to cb; the struct
+ * is only valid during the call. */
+int store_version_foreach(struct store *s, int64_t object_id,
+			  int (*cb)(const struct store_version *v, void *userdata), void *userdata);

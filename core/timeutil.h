@@ -1,0 +1,14 @@
+/* timeutil.h: the time formats users type and read: RFC 3339 ("2026-12-01T00:00:00Z",
+ * "2026-12-01T02:00:00+02:00", "2026-12-01" = midnight UTC) and relative ("+30d", "+12h",
+ * "+15m", "+90s", "-1d"). Times are unix seconds (UTC). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TIME_FORMAT_MAX 32u
+
+/* Parse s; relative forms are taken from now. -EINVAL for anything else or out of range. */
+int time_parse(const char *s, int64_t now, int64_t *ret);
+/* RFC 3339 UTC, "2026-12-01T00:00:00Z". buf holds TIME_FORMAT_MAX bytes. */
+const char *time_format(int64_t t, char buf[TIME_FORMAT_MAX]);

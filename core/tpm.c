@@ -1,0 +1,540 @@
+/* tpm.c: seal and unseal a small secret with a TPM 2.0 over tpm2-tss ESAPI. Each call opens the
+ * TCTI named by the caller, re-creates the owner-hierarchy primary storage key (ECC P-256,
+ * AES-128-CFB, from a fixed template, so it is the same key every time and nothing is persisted
+ * in the TPM), does its work, then flushes every transient handle and closes the connection
+ * (swtpm serves one client at a time). Sealing creates a keyedhash sealed-data object, bound to
+ * sha256 PCRs through a PolicyPCR digest when asked, over a salted HMAC session with command
+ * parameter encryption; unsealing loads it back and unseals over a salted HMAC or policy session
+ * with response encryption. The blob is "VFTPM1", the PCR mask (u32 LE), the marshalled
+ * TPM2B_PUBLIC and TPM2B_PRIVATE, parsed defensively. Every TSS2_RC becomes -errno in
+ * tss_errno() and nowhere else. This module must never persist anything in the TPM, never keep a
+ * connection open between calls, never leave an unsealed secret outside a secbuf (the library's
+ * copy is wiped before it is freed), and never log or print. The TSS libraries log errors to
+ * stderr on their own: callers that want them quiet set TSS2_LOG=all+NONE in their environment
+ * (this module does not touch the environment). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "core/limits.h"
+#include "core/secbuf.h"
+#include "core/tpm.h"
+#include "core/util.h"
+
+#define BLOB_MAGIC "VFTPM1"
+#define BLOB_MAGIC_LEN (sizeof(BLOB_MAGIC) - 1)
+#define BLOB_HEADER_LEN (BLOB_MAGIC_LEN + 4)
+#define BLOB_MAX VAULTFS_SEALED_MAX
+
+/* PCRs 0..23: the sha256 bank of every PC Client TPM. */
+#define TPM_PCR_COUNT 24u
+#define TPM_PCR_MASK_ALL ((UINT32_C(1) << TPM_PCR_COUNT) - 1)
+
+#define SHA256_SIZE 32u
+
+/* The sealed-data object's attributes, without and with a PCR policy. */
+#define SEALED_ATTRS (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT)
+#define SEALED_ATTRS_NOPOLICY (SEALED_ATTRS | TPMA_OBJECT_USERWITHAUTH)
+
+/* One TPM connection and the transient handles made on it, all released by tpm_conn_close(). */
+struct tpm_conn {
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	ESYS_TR primary;
+	ESYS_TR trial;
+	ESYS_TR session;
+	ESYS_TR object;
+};
+
+#define TPM_CONN_INIT                                                                              \
+	{                                                                                          \
+		.primary = ESYS_TR_NONE, .trial = ESYS_TR_NONE, .session = ESYS_TR_NONE,           \
+		.object = ESYS_TR_NONE,                                                            \
+	}
+
+/* A blob taken apart. */
+struct tpm_blob {
+	uint32_t pcr_mask;
+	TPM2B_PUBLIC pub;
+	TPM2B_PRIVATE priv;
+};
+
+static const TPMT_SYM_DEF session_symmetric = {
+	.algorithm = TPM2_ALG_AES,
+	.keyBits.aes = 128,
+	.mode.aes = TPM2_ALG_CFB,
+};
+
+/* The primary storage key: a restricted decryption ECC P-256 key with an AES-128-CFB
+ * symmetric, derived from the owner seed, so the same key comes back on every CreatePrimary. */
+static const TPM2B_PUBLIC primary_template = {
+	.publicArea = {
+		.type = TPM2_ALG_ECC,
+		.nameAlg = TPM2_ALG_SHA256,
+		.objectAttributes = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
+				    TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+				    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH,
+		.parameters.eccDetail = {
+			.symmetric = {
+				.algorithm = TPM2_ALG_AES,
+				.keyBits.aes = 128,
+				.mode.aes = TPM2_ALG_CFB,
+			},
+			.scheme.scheme = TPM2_ALG_NULL,
+			.curveID = TPM2_ECC_NIST_P256,
+			.kdf.scheme = TPM2_ALG_NULL,
+		},
+	},
+};
+
+static inline void esys_freep(void *p)
+{
+	Esys_Free(*(void **)p);
+}
+#define _cleanup_esys_ _cleanup_(esys_freep)
+
+/* The library's copy of an unsealed secret: wiped before it is freed. */
+static inline void sensitive_data_freep(TPM2B_SENSITIVE_DATA **p)
+{
+	if (*p) {
+		secure_wipe(*p, sizeof(**p));
+		Esys_Free(*p);
+	}
+}
+
+/* The one place where a TSS2_RC becomes -errno. blob says whether the failing operation was fed
+ * data from a blob (unmarshalling it, loading it): then a malformed or foreign object is the
+ * likely cause and the answer is -EBADMSG; elsewhere the same codes are a TPM failure. */
+static int tss_errno(TSS2_RC rc, bool blob)
+{
+	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+	TSS2_RC code = rc & ~TSS2_RC_LAYER_MASK;
+
+	if (rc == TSS2_RC_SUCCESS)
+		return 0;
+
+	switch (layer) {
+	case TSS2_TCTI_RC_LAYER:
+		/* The transport: unknown TCTI, bad TCTI string, nothing listening, link lost. */
+		return -ENODEV;
+	case TSS2_ESAPI_RC_LAYER:
+	case TSS2_SYS_RC_LAYER:
+	case TSS2_MU_RC_LAYER:
+		if (code == TSS2_BASE_RC_MEMORY)
+			return -ENOMEM;
+		if (blob && (code == TSS2_BASE_RC_BAD_VALUE || code == TSS2_BASE_RC_BAD_SIZE ||
+			     code == TSS2_BASE_RC_INSUFFICIENT_BUFFER))
+			return -EBADMSG;
+		return -EIO;
+	case TSS2_TPM_RC_LAYER:
+	case TSS2_RESMGR_TPM_RC_LAYER:
+		break;
+	default:
+		return -EIO;
+	}
+
+	/* A TPM response code. Format 1 codes carry the handle, parameter or session they are
+	 * about in their upper bits: strip that to get the error itself. */
+	if (code & TPM2_RC_FMT1)
+		code &= TPM2_RC_FMT1 | 0x3f;
+
+	switch (code) {
+	case TPM2_RC_INITIALIZE:
+		/* No TPM2_Startup yet: there is no usable TPM. */
+		return -ENODEV;
+	case TPM2_RC_POLICY_FAIL:
+	case TPM2_RC_POLICY:
+	case TPM2_RC_PCR_CHANGED:
+	case TPM2_RC_EXPIRED:
+	case TPM2_RC_POLICY_CC:
+		return -EPERM;
+	case TPM2_RC_INTEGRITY:
+	case TPM2_RC_SENSITIVE:
+	case TPM2_RC_BINDING:
+	case TPM2_RC_SIZE:
+	case TPM2_RC_INSUFFICIENT:
+	case TPM2_RC_VALUE:
+	case TPM2_RC_TYPE:
+	case TPM2_RC_SELECTOR:
+	case TPM2_RC_ATTRIBUTES:
+	case TPM2_RC_RESERVED_BITS:
+	case TPM2_RC_HASH:
+	case TPM2_RC_SCHEME:
+	case TPM2_RC_SYMMETRIC:
+	case TPM2_RC_KEY_SIZE:
+	case TPM2_RC_KEY:
+	case TPM2_RC_KDF:
+	case TPM2_RC_MODE:
+	case TPM2_RC_ASYMMETRIC:
+	case TPM2_RC_CURVE:
+	case TPM2_RC_ECC_POINT:
+	case TPM2_RC_HANDLE:
+		return blob ? -EBADMSG : -EIO;
+	default:
+		return -EIO;
+	}
+}
+
+static void tpm_flush(ESYS_CONTEXT *esys, ESYS_TR *handle)
+{
+	if (*handle == ESYS_TR_NONE)
+		return;
+	/* Nothing to do about a failure here: the caller already has its answer. */
+	(void)Esys_FlushContext(esys, *handle);
+	*handle = ESYS_TR_NONE;
+}
+
+static void tpm_conn_close(struct tpm_conn *c)
+{
+	if (c->esys) {
+		tpm_flush(c->esys, &c->object);
+		tpm_flush(c->esys, &c->session);
+		tpm_flush(c->esys, &c->trial);
+		tpm_flush(c->esys, &c->primary);
+		Esys_Finalize(&c->esys);
+	}
+	if (c->tcti)
+		Tss2_TctiLdr_Finalize(&c->tcti);
+}
+
+/* Connect to the TPM named by tcti and create the primary storage key. */
+static int tpm_conn_open(struct tpm_conn *c, const char *tcti)
+{
+	TPM2B_SENSITIVE_CREATE sensitive = {};
+	TPM2B_DATA outside = {};
+	TPML_PCR_SELECTION creation_pcrs = {};
+	TSS2_RC rc;
+
+	/* The TCTI connects here: its failures are transport (TCTI layer) errors, -ENODEV. */
+	rc = Tss2_TctiLdr_Initialize(tcti, &c->tcti);
+	if (rc != TSS2_RC_SUCCESS) {
+		c->tcti = NULL;
+		return tss_errno(rc, false);
+	}
+	rc = Esys_Initialize(&c->esys, c->tcti, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		c->esys = NULL;
+		return tss_errno(rc, false);
+	}
+
+	rc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				ESYS_TR_NONE, &sensitive, &primary_template, &outside,
+				&creation_pcrs, &c->primary, NULL, NULL, NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		c->primary = ESYS_TR_NONE;
+		return tss_errno(rc, false);
+	}
+	return 0;
+}
+
+/* Start a session salted to the primary key (the salt is encrypted to it, so the session key is
+ * unknown to anyone on the bus) with AES-128-CFB parameter encryption in the given direction. */
+static int tpm_start_salted(struct tpm_conn *c, TPM2_SE type, TPMA_SESSION crypt,
+			    ESYS_TR *ret_session)
+{
+	ESYS_TR session = ESYS_TR_NONE;
+	TSS2_RC rc;
+
+	rc = Esys_StartAuthSession(c->esys, c->primary, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   ESYS_TR_NONE, NULL, type, &session_symmetric, TPM2_ALG_SHA256,
+				   &session);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false);
+
+	rc = Esys_TRSess_SetAttributes(c->esys, session, TPMA_SESSION_CONTINUESESSION | crypt,
+				       0xff);
+	if (rc != TSS2_RC_SUCCESS) {
+		tpm_flush(c->esys, &session);
+		return tss_errno(rc, false);
+	}
+	*ret_session = session;
+	return 0;
+}
+
+static void pcr_selection_from_mask(uint32_t mask, TPML_PCR_SELECTION *sel)
+{
+	*sel = (TPML_PCR_SELECTION){
+		.count = 1,
+		.pcrSelections[0] = {
+			.hash = TPM2_ALG_SHA256,
+			.sizeofSelect = 3,
+			.pcrSelect = { mask & 0xff, (mask >> 8) & 0xff, (mask >> 16) & 0xff },
+		},
+	};
+}
+
+/* The PolicyPCR digest over the current values of the sha256 PCRs in mask, from a trial
+ * session. */
+static int tpm_policy_pcr_digest(struct tpm_conn *c, uint32_t mask, TPM2B_DIGEST *ret_digest)
+{
+	static const TPMT_SYM_DEF no_symmetric = { .algorithm = TPM2_ALG_NULL };
+	_cleanup_esys_ TPM2B_DIGEST *digest = NULL;
+	TPM2B_DIGEST current = {};
+	TPML_PCR_SELECTION sel;
+	TSS2_RC rc;
+
+	rc = Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &no_symmetric,
+				   TPM2_ALG_SHA256, &c->trial);
+	if (rc != TSS2_RC_SUCCESS) {
+		c->trial = ESYS_TR_NONE;
+		return tss_errno(rc, false);
+	}
+
+	/* An empty pcrDigest makes the TPM use the PCRs' current values. */
+	pcr_selection_from_mask(mask, &sel);
+	rc = Esys_PolicyPCR(c->esys, c->trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &current,
+			    &sel);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false);
+
+	rc = Esys_PolicyGetDigest(c->esys, c->trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				  &digest);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false);
+	if (digest->size != SHA256_SIZE)
+		return -EIO;
+
+	tpm_flush(c->esys, &c->trial);
+	*ret_digest = *digest;
+	return 0;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = (v >> 8) & 0xff;
+	p[2] = (v >> 16) & 0xff;
+	p[3] = (v >> 24) & 0xff;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int blob_marshal(uint32_t pcr_mask, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+			uint8_t **ret_blob, size_t *ret_len)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t off = BLOB_HEADER_LEN;
+	uint8_t *shrunk;
+	TSS2_RC rc;
+
+	buf = malloc(BLOB_MAX);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, BLOB_MAGIC, BLOB_MAGIC_LEN);
+	put_le32(buf + BLOB_MAGIC_LEN, pcr_mask);
+
+	rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, BLOB_MAX, &off);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false);
+	rc = Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, BLOB_MAX, &off);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false);
+
+	shrunk = realloc(buf, off);
+	if (shrunk)
+		buf = shrunk;
+	*ret_blob = TAKE_PTR(buf);
+	*ret_len = off;
+	return 0;
+}
+
+/* Take a blob apart and check that it describes a sealed-data object as tpm_seal() makes them.
+ * Anything else, including trailing bytes, is -EBADMSG. */
+static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
+{
+	const TPMT_PUBLIC *area;
+	size_t off = BLOB_HEADER_LEN, start;
+	uint32_t mask;
+	TSS2_RC rc;
+
+	if (len < BLOB_HEADER_LEN || len > BLOB_MAX)
+		return -EBADMSG;
+	if (memcmp(blob, BLOB_MAGIC, BLOB_MAGIC_LEN) != 0)
+		return -EBADMSG;
+	mask = get_le32(blob + BLOB_MAGIC_LEN);
+	if (mask & ~TPM_PCR_MASK_ALL)
+		return -EBADMSG;
+
+	*ret = (struct tpm_blob){ .pcr_mask = mask };
+	start = off;
+	rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, &ret->pub);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, true);
+	if (off - start != sizeof(ret->pub.size) + ret->pub.size)
+		return -EBADMSG;
+	rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, &ret->priv);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, true);
+	if (off != len || ret->priv.size == 0)
+		return -EBADMSG;
+
+	area = &ret->pub.publicArea;
+	if (area->type != TPM2_ALG_KEYEDHASH || area->nameAlg != TPM2_ALG_SHA256 ||
+	    area->parameters.keyedHashDetail.scheme.scheme != TPM2_ALG_NULL ||
+	    area->unique.keyedHash.size != SHA256_SIZE)
+		return -EBADMSG;
+	/* The mask is not covered by the TPM's integrity check: it must at least agree with the
+	 * object (a policy exactly when there is a mask), or a flipped bit would pass as "PCR
+	 * policy not satisfied". */
+	if (mask == 0 && (area->objectAttributes != SEALED_ATTRS_NOPOLICY ||
+			  area->authPolicy.size != 0))
+		return -EBADMSG;
+	if (mask != 0 && (area->objectAttributes != SEALED_ATTRS ||
+			  area->authPolicy.size != SHA256_SIZE))
+		return -EBADMSG;
+	return 0;
+}
+
+int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t n,
+	     uint8_t **ret_blob, size_t *ret_len)
+{
+	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
+	_cleanup_esys_ TPM2B_PRIVATE *priv = NULL;
+	_cleanup_esys_ TPM2B_PUBLIC *pub = NULL;
+	TPM2B_SENSITIVE_CREATE sensitive = {};
+	TPM2B_DATA outside = {};
+	TPML_PCR_SELECTION creation_pcrs = {};
+	TPM2B_PUBLIC template = {
+		.publicArea = {
+			.type = TPM2_ALG_KEYEDHASH,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = pcr_mask ? SEALED_ATTRS : SEALED_ATTRS_NOPOLICY,
+			.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
+		},
+	};
+	TSS2_RC rc;
+	int r;
+
+	if (!tcti || !secret || n == 0 || n > TPM_SECRET_MAX || (pcr_mask & ~TPM_PCR_MASK_ALL) ||
+	    !ret_blob || !ret_len)
+		return -EINVAL;
+
+	r = tpm_conn_open(&c, tcti);
+	if (r < 0)
+		return r;
+
+	if (pcr_mask) {
+		r = tpm_policy_pcr_digest(&c, pcr_mask, &template.publicArea.authPolicy);
+		if (r < 0)
+			return r;
+	}
+
+	/* TPMA_SESSION_DECRYPT: the TPM decrypts the first command parameter, inSensitive. */
+	r = tpm_start_salted(&c, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT, &c.session);
+	if (r < 0)
+		return r;
+
+	sensitive.sensitive.data.size = n;
+	memcpy(sensitive.sensitive.data.buffer, secret, n);
+	rc = Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+			 &template, &outside, &creation_pcrs, &priv, &pub, NULL, NULL, NULL);
+	secure_wipe(&sensitive, sizeof(sensitive));
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false);
+
+	return blob_marshal(pcr_mask, pub, priv, ret_blob, ret_len);
+}
+
+int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf **ret)
+{
+	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
+	_cleanup_(sensitive_data_freep) TPM2B_SENSITIVE_DATA *out = NULL;
+	struct tpm_blob b;
+	TSS2_RC rc;
+	int r;
+
+	if (!tcti || !blob || !ret)
+		return -EINVAL;
+
+	r = blob_parse(blob, len, &b);
+	if (r < 0)
+		return r;
+
+	r = tpm_conn_open(&c, tcti);
+	if (r < 0)
+		return r;
+
+	/* Loading checks the private area's integrity against this TPM's primary key: a blob from
+	 * another TPM, or one changed anywhere, stops here. */
+	rc = Esys_Load(c.esys, c.primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &b.priv,
+		       &b.pub, &c.object);
+	if (rc != TSS2_RC_SUCCESS) {
+		c.object = ESYS_TR_NONE;
+		return tss_errno(rc, true);
+	}
+
+	/* TPMA_SESSION_ENCRYPT: the TPM encrypts the first response parameter, outData. */
+	if (b.pcr_mask == 0) {
+		r = tpm_start_salted(&c, TPM2_SE_HMAC, TPMA_SESSION_ENCRYPT, &c.session);
+		if (r < 0)
+			return r;
+	} else {
+		TPM2B_DIGEST current = {};
+		TPML_PCR_SELECTION sel;
+
+		r = tpm_start_salted(&c, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT, &c.session);
+		if (r < 0)
+			return r;
+		pcr_selection_from_mask(b.pcr_mask, &sel);
+		rc = Esys_PolicyPCR(c.esys, c.session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				    &current, &sel);
+		if (rc != TSS2_RC_SUCCESS)
+			return tss_errno(rc, false);
+	}
+
+	rc = Esys_Unseal(c.esys, c.object, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false);
+	if (out->size == 0 || out->size > TPM_SECRET_MAX)
+		return -EBADMSG;
+
+	return secbuf_dup(out->buffer, out->size, ret);
+}
+
+int tpm_parse_pcrs(const char *s, uint32_t *ret_mask)
+{
+	uint32_t mask = 0;
+	const char *p = s;
+
+	if (!s || !ret_mask)
+		return -EINVAL;
+
+	while (*p != '\0') {
+		unsigned v;
+
+		/* One or two digits, no leading zero, then ',' and another or the end. */
+		if (p[0] < '0' || p[0] > '9')
+			return -EINVAL;
+		v = (unsigned)(p[0] - '0');
+		p++;
+		if (p[0] >= '0' && p[0] <= '9') {
+			if (v == 0)
+				return -EINVAL;
+			v = v * 10 + (unsigned)(p[0] - '0');
+			p++;
+		}
+		if (v >= TPM_PCR_COUNT)
+			return -EINVAL;
+		mask |= UINT32_C(1) << v;
+
+		if (p[0] == ',') {
+			p++;
+			if (p[0] == '\0')
+				return -EINVAL;
+		} else if (p[0] != '\0') {
+			return -EINVAL;
+		}
+	}
+
+	*ret_mask = mask;
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* tpm.h: seal and unseal a small secret with a TPM 2.0 through tpm2-tss ESAPI. The secret is a
+ * sealed-data object under a primary storage key of the owner hierarchy (created anew from the
+ * same template on each use, so nothing is persisted in the TPM), unsealed over a salted
+ * session with response encryption, optionally bound to PCRs (sha256 bank). A TPM connection
+ * is held only for the duration of one call. Every TSS2_RC becomes -errno in tpm.c alone. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "secbuf.h"
+
+#define TPM_SECRET_MAX 64u
+
+/* Seal n bytes (1..TPM_SECRET_MAX) with the TPM reached by tcti (a tpm2-tss TCTI string such as
+ * "device:/dev/tpmrm0" or "swtpm:host=127.0.0.1,port=2321"). pcr_mask: bit i binds sha256 PCR i
+ * (0 = no PCR binding). Returns a heap blob (opaque, self-describing, versioned) to store.
+ * Errors: -ENODEV no TPM reachable, -EIO TPM failure, -EINVAL bad arguments. */
+int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t n,
+	     uint8_t **ret_blob, size_t *ret_len);
+/* Unseal a blob from tpm_seal into a new secure buffer; the library's copy is wiped.
+ * Errors: -ENODEV no TPM reachable, -EBADMSG blob malformed or not loadable by this TPM (other
+ * TPM, changed blob), -EPERM PCR policy not satisfied, -EIO other TPM failure. */
+int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf **ret);
+/* Parse "7" or "0,7,14" into a mask. -EINVAL for anything else (PCR > 23). "" gives 0. */
+int tpm_parse_pcrs(const char *s, uint32_t *ret_mask);

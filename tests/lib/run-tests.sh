@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every unit test (cmocka, each under its own private swtpm) and then every bats suite,
+# shows their own summaries, and ends with one line of its own: "N passed, N failed".
+# Exit status is non-zero when anything failed (or when a suite crashed before counting).
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 2
+BUILD=${BUILD:-build}
+export VAULTFS_BUILD="$top/$BUILD"
+export TSS2_LOG=all+NONE
+passed=0
+failed=0
+skipped=0
+
+for t in "$BUILD"/tests/test-*; do
+	[ -x "$t" ] || continue
+	out=$(mktemp)
+	tests/lib/with-swtpm "$t" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+	rm -f "$out"
+	p=${p:-0}
+	f=${f:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "run-tests: $t exited with status $rc" >&2
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+
+if ls tests/bats/*.bats >/dev/null 2>&1; then
+	out=$(mktemp)
+	bats --tap tests/bats/*.bats 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	ok=$(grep -c '^ok ' "$out")
+	sk=$(grep -c '^ok .* # skip' "$out")
+	nok=$(grep -c '^not ok ' "$out")
+	rm -f "$out"
+	if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
+		echo "run-tests: bats exited with status $rc" >&2
+		nok=1
+	fi
+	passed=$((passed + ok - sk))
+	skipped=$((skipped + sk))
+	failed=$((failed + nok))
+fi
+
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

@@ -1,0 +1,1541 @@
+/* test-store.c: unit tests for core/store.c. Each test gets a temp dir of its own and checks
+ * exact results and exact -errnos: open/create/reopen and the refusals (missing, garbage, a
+ * foreign SQLite database, a newer schema, a symlink, read-only writes), meta, vaults, objects
+ * and versions (every lookup, update and refusal), ids never reused after purge, transactions,
+ * re-entrant callbacks, and rows tampered with through the sqlite3 API (wrong blob lengths,
+ * over-long text, out-of-range integers), which must read as -EBADMSG. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/store.h"
+#include "core/util.h"
+
+#define VFS1_APPLICATION_ID 0x56465331
+#define CT_MAX (VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
+#define TAGS_MAX (VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2))
+
+struct fixture {
+	char dir[64];
+	char path[96];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test-store.XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/vault.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(p);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* Deterministic bytes, different for each seed, with NULs among them. */
+static void fill(void *p, size_t n, unsigned seed)
+{
+	uint8_t *b = p;
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (i % 5 == 0) ? 0 : (uint8_t)(x >> 16);
+	}
+}
+
+static struct store *open_ok(const struct fixture *f, int flags)
+{
+	struct store *s = NULL;
+
+	assert_int_equal(store_open(f->path, flags, &s), 0);
+	assert_non_null(s);
+	return s;
+}
+
+static struct store_vault vault_new(const char *name, unsigned seed)
+{
+	struct store_vault v = { 0 };
+
+	snprintf(v.name, sizeof(v.name), "%s", name);
+	fill(v.wrapped_key, sizeof(v.wrapped_key), seed);
+	fill(v.mac, sizeof(v.mac), seed + 1000);
+	v.created = 1700000000 + seed;
+	v.retention_days = 90;
+	v.purge_protection = seed % 2;
+	return v;
+}
+
+static struct store_object object_new(int64_t vault_id, const char *name, unsigned seed)
+{
+	struct store_object o = { 0 };
+
+	o.vault_id = vault_id;
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	o.type = OBJECT_SECRET;
+	o.current_version = 0;
+	o.created = 1700000100 + seed;
+	fill(o.mac, sizeof(o.mac), seed + 2000);
+	return o;
+}
+
+/* A version row whose ciphertext points at ct (caller-owned). */
+static struct store_version version_new(int64_t object_id, uint32_t version, uint8_t *ct,
+					size_t len, unsigned seed)
+{
+	struct store_version v = { 0 };
+
+	v.object_id = object_id;
+	v.version = version;
+	v.enabled = true;
+	v.not_before = 1700000000;
+	v.expires = 1800000000 + seed;
+	v.created = 1700000200 + seed;
+	v.updated = v.created;
+	snprintf(v.content_type, sizeof(v.content_type), "application/x-test-%u", seed);
+	v.tags = (char *)"env=prod\nowner=ops\n";
+	fill(v.wrapped_dek, sizeof(v.wrapped_dek), seed + 3000);
+	v.ciphertext = ct;
+	v.ciphertext_len = len;
+	fill(v.mac, sizeof(v.mac), seed + 4000);
+	return v;
+}
+
+static void assert_vault_equal(const struct store_vault *a, const struct store_vault *b)
+{
+	assert_int_equal(a->id, b->id);
+	assert_string_equal(a->name, b->name);
+	assert_memory_equal(a->wrapped_key, b->wrapped_key, sizeof(a->wrapped_key));
+	assert_int_equal(a->created, b->created);
+	assert_int_equal(a->retention_days, b->retention_days);
+	assert_int_equal(a->purge_protection, b->purge_protection);
+	assert_memory_equal(a->mac, b->mac, sizeof(a->mac));
+}
+
+static void assert_object_equal(const struct store_object *a, const struct store_object *b)
+{
+	assert_int_equal(a->id, b->id);
+	assert_int_equal(a->vault_id, b->vault_id);
+	assert_string_equal(a->name, b->name);
+	assert_int_equal(a->type, b->type);
+	assert_int_equal(a->current_version, b->current_version);
+	assert_int_equal(a->created, b->created);
+	assert_int_equal(a->deleted_at, b->deleted_at);
+	assert_memory_equal(a->mac, b->mac, sizeof(a->mac));
+}
+
+/* Everything but the ciphertext. */
+static void assert_version_attrs_equal(const struct store_version *a,
+				       const struct store_version *b)
+{
+	assert_int_equal(a->object_id, b->object_id);
+	assert_int_equal(a->version, b->version);
+	assert_int_equal(a->enabled, b->enabled);
+	assert_int_equal(a->not_before, b->not_before);
+	assert_int_equal(a->expires, b->expires);
+	assert_int_equal(a->created, b->created);
+	assert_int_equal(a->updated, b->updated);
+	assert_string_equal(a->content_type, b->content_type);
+	assert_non_null(a->tags);
+	assert_non_null(b->tags);
+	assert_string_equal(a->tags, b->tags);
+	assert_memory_equal(a->wrapped_dek, b->wrapped_dek, sizeof(a->wrapped_dek));
+	assert_memory_equal(a->mac, b->mac, sizeof(a->mac));
+}
+
+/* Run SQL on the database through a plain sqlite3 handle (the store closed meanwhile). */
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+					 NULL),
+			 SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("raw_exec(%s): %s", sql, err ? err : "?");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	return v;
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	assert_int_equal(close(fd), 0);
+}
+
+static size_t read_file(const char *path, void *p, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, p, size);
+	assert_true(n >= 0);
+	assert_int_equal(close(fd), 0);
+	return (size_t)n;
+}
+
+/* A store with one vault "v" (id in *ret_vault) and one object "o" (id in *ret_object). */
+static struct store *populated(const struct fixture *f, int64_t *ret_vault, int64_t *ret_object)
+{
+	struct store *s = open_ok(f, STORE_CREATE);
+	struct store_vault v = vault_new("v", 1);
+	struct store_object o;
+
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	o = object_new(v.id, "o", 1);
+	assert_int_equal(store_object_insert(s, &o), 0);
+	*ret_vault = v.id;
+	*ret_object = o.id;
+	return s;
+}
+
+/* --- open --- */
+
+static void test_create_open_reopen(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s;
+	uint8_t *val = NULL;
+	size_t n = 0;
+
+	s = open_ok(f, STORE_CREATE);
+	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_meta_set(s, "k", "hello", 5), 0);
+	store_free(s);
+
+	/* Reopen without and with STORE_CREATE: the data is there, nothing is re-created. */
+	s = open_ok(f, 0);
+	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_meta_get(s, "k", &val, &n), 0);
+	assert_int_equal(n, 5);
+	assert_memory_equal(val, "hello", 5);
+	free(val);
+	store_free(s);
+
+	s = open_ok(f, STORE_CREATE);
+	assert_int_equal(store_meta_get(s, "k", &val, &n), 0);
+	assert_int_equal(n, 5);
+	free(val);
+	store_free(s);
+
+	s = open_ok(f, STORE_READONLY);
+	assert_int_equal(store_schema_version(s), 1);
+	store_free(s);
+
+	store_free(NULL);
+}
+
+static void test_schema_on_disk(void **state)
+{
+	const struct fixture *f = *state;
+
+	store_free(open_ok(f, STORE_CREATE));
+	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), VFS1_APPLICATION_ID);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+	/* WAL is recorded in the header: file format read/write versions 2. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+					  "AND name IN ('meta', 'vaults', 'objects', 'versions')"),
+			 4);
+	uint8_t hdr[20];
+
+	assert_int_equal(read_file(f->path, hdr, sizeof(hdr)), sizeof(hdr));
+	assert_int_equal(hdr[18], 2);
+	assert_int_equal(hdr[19], 2);
+}
+
+static void test_open_missing(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = (struct store *)0x1;
+	struct stat st;
+
+	assert_int_equal(store_open(f->path, 0, &s), -ENOENT);
+	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -ENOENT);
+	assert_ptr_equal(s, (struct store *)0x1);
+	/* Nothing was created by the refusals. */
+	assert_int_equal(stat(f->path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+
+	/* A missing directory, even with STORE_CREATE. */
+	char p[160];
+
+	snprintf(p, sizeof(p), "%s/nodir/vault.db", f->dir);
+	assert_int_equal(store_open(p, STORE_CREATE, &s), -ENOENT);
+	assert_ptr_equal(s, (struct store *)0x1);
+}
+
+static void test_open_bad_args(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = (struct store *)0x1;
+
+	assert_int_equal(store_open(f->path, STORE_CREATE | STORE_READONLY, &s), -EINVAL);
+	assert_int_equal(store_open(f->path, 1 << 5, &s), -EINVAL);
+	assert_int_equal(store_open("", STORE_CREATE, &s), -EINVAL);
+	assert_int_equal(store_open(NULL, STORE_CREATE, &s), -EINVAL);
+	assert_ptr_equal(s, (struct store *)0x1);
+}
+
+/* A file that exists but holds nothing yet (e.g. made by an earlier create that died before
+ * the schema) is no store without STORE_CREATE, and becomes one with it. */
+static void test_open_empty_file(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = NULL;
+
+	write_file(f->path, "", 0);
+	assert_int_equal(store_open(f->path, 0, &s), -ENOENT);
+	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -ENOENT);
+	assert_null(s);
+	s = open_ok(f, STORE_CREATE);
+	assert_int_equal(store_schema_version(s), 1);
+	store_free(s);
+}
+
+static void test_file_mode(void **state)
+{
+	const struct fixture *f = *state;
+	char p[160];
+	struct stat st;
+	struct store *s;
+	mode_t old = umask(0);
+
+	/* With umask 0, SQLite on its own would create 0644. */
+	s = open_ok(f, STORE_CREATE);
+	umask(old);
+	assert_int_equal(store_meta_set(s, "k", "v", 1), 0);
+
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_true(S_ISREG(st.st_mode));
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	store_free(s);
+}
+
+static void test_open_symlink(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = NULL;
+	char link[160];
+
+	store_free(open_ok(f, STORE_CREATE));
+	snprintf(link, sizeof(link), "%s/link.db", f->dir);
+	assert_int_equal(symlink(f->path, link), 0);
+	assert_int_equal(store_open(link, 0, &s), -ELOOP);
+	assert_int_equal(store_open(link, STORE_CREATE, &s), -ELOOP);
+	assert_null(s);
+}
+
+static void check_refused_unchanged(const struct fixture *f, const void *content, size_t n)
+{
+	struct store *s = NULL;
+	uint8_t back[16384];
+
+	assert_true(n <= sizeof(back));
+	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
+	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EBADMSG);
+	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EBADMSG);
+	assert_null(s);
+	/* The refusals did not touch the file. */
+	assert_int_equal(read_file(f->path, back, sizeof(back)), n);
+	assert_memory_equal(back, content, n);
+}
+
+static void test_garbage_random(void **state)
+{
+	const struct fixture *f = *state;
+	uint8_t junk[8192];
+
+	fill(junk, sizeof(junk), 42);
+	write_file(f->path, junk, sizeof(junk));
+	check_refused_unchanged(f, junk, sizeof(junk));
+
+	/* A single byte, and less than a header. */
+	write_file(f->path, "x", 1);
+	check_refused_unchanged(f, "x", 1);
+}
+
+static void test_garbage_text(void **state)
+{
+	const struct fixture *f = *state;
+	char text[4096] = "";
+
+	for (int i = 0; strlen(text) + 64 < sizeof(text); i++) {
+		char line[64];
+
+		snprintf(line, sizeof(line), "line %d: this is not a database\n", i);
+		strcat(text, line);
+	}
+	write_file(f->path, text, strlen(text));
+	check_refused_unchanged(f, text, strlen(text));
+
+	/* Starts like SQLite, but is not. */
+	static const char fake[] = "SQLite format 3\0but nothing else of it";
+
+	write_file(f->path, fake, sizeof(fake));
+	check_refused_unchanged(f, fake, sizeof(fake));
+}
+
+static void test_foreign_sqlite(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = NULL;
+
+	raw_exec(f->path, "CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1);");
+	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
+	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EBADMSG);
+	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EBADMSG);
+	assert_null(s);
+	/* Left as it was: no schema of ours, not switched to WAL. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema"), 1);
+	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT a FROM t"), 1);
+	uint8_t hdr[20];
+
+	assert_int_equal(read_file(f->path, hdr, sizeof(hdr)), sizeof(hdr));
+	assert_int_equal(hdr[18], 1);
+}
+
+/* Empty but marked by another application; and someone else's id on tables like ours. */
+static void test_foreign_application_id(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = NULL;
+
+	raw_exec(f->path, "PRAGMA application_id = 1234;");
+	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EBADMSG);
+	assert_null(s);
+	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 1234);
+
+	assert_int_equal(unlink(f->path), 0);
+	store_free(open_ok(f, STORE_CREATE));
+	raw_exec(f->path, "PRAGMA application_id = 1234;");
+	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
+	assert_null(s);
+}
+
+/* Our id, but not our tables: the schema does not prepare. */
+static void test_own_id_wrong_schema(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = NULL;
+
+	raw_exec(f->path, "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB);"
+			  "PRAGMA application_id = 1447449393; PRAGMA user_version = 1;");
+	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
+	assert_null(s);
+}
+
+static void test_newer_schema(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = NULL;
+
+	store_free(open_ok(f, STORE_CREATE));
+	raw_exec(f->path, "PRAGMA user_version = 2;");
+	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
+	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EPROTONOSUPPORT);
+	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EPROTONOSUPPORT);
+	assert_null(s);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+
+	raw_exec(f->path, "PRAGMA user_version = 1000000;");
+	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
+	assert_null(s);
+}
+
+/* A store whose pages after the header are overwritten: reading the schema fails. */
+static void test_corrupt_store(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = NULL;
+	uint8_t junk[4096 - 100];
+	int fd;
+
+	s = open_ok(f, STORE_CREATE);
+	struct store_vault v = vault_new("v", 1);
+
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	store_free(s);
+	s = NULL;
+
+	fill(junk, sizeof(junk), 7);
+	fd = open(f->path, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 100), (ssize_t)sizeof(junk));
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
+	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EBADMSG);
+	assert_null(s);
+}
+
+static void test_readonly(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s;
+	int64_t vid, oid;
+	struct store_vault v = vault_new("other", 2), got;
+	struct store_object o;
+	uint8_t ct[40];
+	struct store_version ver;
+
+	store_free(populated(f, &vid, &oid));
+	s = open_ok(f, STORE_READONLY);
+
+	assert_int_equal(store_vault_get(s, "v", &got), 0);
+	assert_int_equal(got.id, vid);
+	assert_int_equal(store_vault_insert(s, &v), -EROFS);
+	assert_int_equal(v.id, 0);
+	assert_int_equal(store_meta_set(s, "k", "v", 1), -EROFS);
+	got.retention_days = 7;
+	assert_int_equal(store_vault_update(s, &got), -EROFS);
+	assert_int_equal(store_vault_delete(s, vid), -EROFS);
+	o = object_new(vid, "o2", 3);
+	assert_int_equal(store_object_insert(s, &o), -EROFS);
+	assert_int_equal(store_object_purge(s, oid), -EROFS);
+	fill(ct, sizeof(ct), 1);
+	ver = version_new(oid, 1, ct, sizeof(ct), 1);
+	assert_int_equal(store_version_insert(s, &ver), -EROFS);
+	assert_int_equal(store_begin(s), -EROFS);
+
+	/* A read transaction works and ends cleanly. */
+	assert_int_equal(store_begin_read(s), 0);
+	assert_int_equal(store_vault_get(s, "v", &got), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_free(s);
+
+	/* Nothing was written. */
+	s = open_ok(f, 0);
+	assert_int_equal(store_vault_get(s, "other", &got), -ENOENT);
+	assert_int_equal(store_vault_get(s, "v", &got), 0);
+	assert_int_equal(got.retention_days, 90);
+	store_free(s);
+}
+
+/* --- meta --- */
+
+static void test_meta(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	uint8_t *val = (uint8_t *)0x1, big[VAULTFS_SEALED_MAX + 1];
+	size_t n = 777;
+	char longkey[VAULTFS_NAME_MAX + 2];
+
+	assert_int_equal(store_meta_get(s, "absent", &val, &n), -ENOENT);
+	assert_ptr_equal(val, (uint8_t *)0x1);
+	assert_int_equal(n, 777);
+
+	/* Binary with NULs, then replaced by a shorter value. */
+	fill(big, sizeof(big), 9);
+	assert_int_equal(store_meta_set(s, "seal.tpm", big, 300), 0);
+	assert_int_equal(store_meta_get(s, "seal.tpm", &val, &n), 0);
+	assert_int_equal(n, 300);
+	assert_memory_equal(val, big, 300);
+	free(val);
+	assert_int_equal(store_meta_set(s, "seal.tpm", "abc", 3), 0);
+	assert_int_equal(store_meta_get(s, "seal.tpm", &val, &n), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(val, "abc", 3);
+	free(val);
+
+	/* Empty value: present, length 0. */
+	assert_int_equal(store_meta_set(s, "empty", NULL, 0), 0);
+	assert_int_equal(store_meta_get(s, "empty", &val, &n), 0);
+	assert_int_equal(n, 0);
+	assert_non_null(val);
+	free(val);
+
+	/* The cap, and one past it. */
+	assert_int_equal(store_meta_set(s, "max", big, VAULTFS_SEALED_MAX), 0);
+	assert_int_equal(store_meta_get(s, "max", &val, &n), 0);
+	assert_int_equal(n, VAULTFS_SEALED_MAX);
+	assert_memory_equal(val, big, VAULTFS_SEALED_MAX);
+	free(val);
+	assert_int_equal(store_meta_set(s, "max", big, sizeof(big)), -EMSGSIZE);
+
+	/* Keys. */
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	assert_int_equal(store_meta_set(s, longkey, "x", 1), -EINVAL);
+	assert_int_equal(store_meta_get(s, longkey, &val, &n), -EINVAL);
+	assert_int_equal(store_meta_set(s, "", "x", 1), -EINVAL);
+	assert_int_equal(store_meta_set(s, NULL, "x", 1), -EINVAL);
+	assert_int_equal(store_meta_set(s, "k", NULL, 1), -EINVAL);
+	longkey[VAULTFS_NAME_MAX] = '\0';
+	assert_int_equal(store_meta_set(s, longkey, "x", 1), 0);
+	store_free(s);
+}
+
+/* --- vaults --- */
+
+static void test_vault_crud(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	struct store_vault a = vault_new("alpha", 1), b = vault_new("beta", 2), dup, got, sentinel;
+
+	a.id = 12345; /* ignored: the store assigns */
+	assert_int_equal(store_vault_insert(s, &a), 0);
+	assert_true(a.id > 0 && a.id != 12345);
+	assert_int_equal(store_vault_insert(s, &b), 0);
+	assert_true(b.id > a.id);
+
+	dup = vault_new("alpha", 3);
+	assert_int_equal(store_vault_insert(s, &dup), -EEXIST);
+	assert_int_equal(dup.id, 0);
+
+	assert_int_equal(store_vault_get(s, "alpha", &got), 0);
+	assert_vault_equal(&got, &a);
+	assert_int_equal(store_vault_get_by_id(s, b.id, &got), 0);
+	assert_vault_equal(&got, &b);
+
+	memset(&sentinel, 0xa5, sizeof(sentinel));
+	got = sentinel;
+	assert_int_equal(store_vault_get(s, "gamma", &got), -ENOENT);
+	assert_int_equal(store_vault_get(s, "Alpha", &got), -ENOENT); /* names are exact */
+	assert_int_equal(store_vault_get_by_id(s, b.id + 100, &got), -ENOENT);
+	assert_memory_equal(&got, &sentinel, sizeof(got));
+
+	/* Update rewrites everything but id and name. */
+	struct store_vault upd = vault_new("ignored-name", 7);
+
+	upd.id = a.id;
+	upd.retention_days = 7;
+	upd.purge_protection = true;
+	assert_int_equal(store_vault_update(s, &upd), 0);
+	assert_int_equal(store_vault_get_by_id(s, a.id, &got), 0);
+	assert_string_equal(got.name, "alpha");
+	snprintf(upd.name, sizeof(upd.name), "alpha");
+	assert_vault_equal(&got, &upd);
+	assert_int_equal(store_vault_get(s, "ignored-name", &got), -ENOENT);
+	upd.id = b.id + 100;
+	assert_int_equal(store_vault_update(s, &upd), -ENOENT);
+
+	/* Delete. */
+	assert_int_equal(store_vault_delete(s, b.id), 0);
+	assert_int_equal(store_vault_get(s, "beta", &got), -ENOENT);
+	assert_int_equal(store_vault_delete(s, b.id), -ENOENT);
+	/* The name is free again; the id is not reused. */
+	struct store_vault b2 = vault_new("beta", 4);
+
+	assert_int_equal(store_vault_insert(s, &b2), 0);
+	assert_true(b2.id > b.id);
+	store_free(s);
+}
+
+static void test_vault_names(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	struct store_vault v = vault_new("x", 1), got;
+	char longname[VAULTFS_NAME_MAX + 2];
+
+	/* Longest name. */
+	memset(v.name, 'n', VAULTFS_NAME_MAX);
+	v.name[VAULTFS_NAME_MAX] = '\0';
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	assert_int_equal(store_vault_get(s, v.name, &got), 0);
+	assert_string_equal(got.name, v.name);
+
+	/* Unterminated name in the fixed array. */
+	memset(v.name, 'u', sizeof(v.name));
+	assert_int_equal(store_vault_insert(s, &v), -EINVAL);
+	v.name[0] = '\0';
+	assert_int_equal(store_vault_insert(s, &v), -EINVAL);
+
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(store_vault_get(s, longname, &got), -EINVAL);
+	assert_int_equal(store_vault_get(s, "", &got), -EINVAL);
+	assert_int_equal(store_vault_get(s, NULL, &got), -EINVAL);
+	store_free(s);
+}
+
+static void test_vault_delete_not_empty(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	struct store_object o;
+	struct store_vault got;
+
+	assert_int_equal(store_vault_delete(s, vid), -ENOTEMPTY);
+
+	/* Soft-deleted objects still hold the vault. */
+	assert_int_equal(store_object_get(s, vid, "o", &o), 0);
+	o.deleted_at = 1700009999;
+	assert_int_equal(store_object_update(s, &o), 0);
+	assert_int_equal(store_vault_delete(s, vid), -ENOTEMPTY);
+
+	/* Inside a transaction too, and the refusal leaves it usable. */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_vault_delete(s, vid), -ENOTEMPTY);
+	assert_int_equal(store_object_purge(s, oid), 0);
+	assert_int_equal(store_vault_delete(s, vid), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_vault_get_by_id(s, vid, &got), -ENOENT);
+	store_free(s);
+}
+
+struct collect {
+	char names[16][VAULTFS_NAME_MAX + 1];
+	int64_t ids[16];
+	size_t n;
+	size_t stop_after; /* return -ECANCELED after this many (0 = never) */
+	struct store *s;
+	int nested_r;
+	uint32_t max[16];
+};
+
+static int collect_vault(const struct store_vault *v, void *userdata)
+{
+	struct collect *c = userdata;
+
+	assert_true(c->n < ELEMENTSOF(c->names));
+	snprintf(c->names[c->n], sizeof(c->names[0]), "%s", v->name);
+	c->ids[c->n] = v->id;
+	c->n++;
+	if (c->stop_after && c->n == c->stop_after)
+		return -ECANCELED;
+	return 1; /* positive: go on */
+}
+
+static void test_vault_foreach(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	static const char *const names[] = { "m", "b", "z", "a", "B" };
+	struct collect c = { 0 };
+
+	assert_int_equal(store_vault_foreach(s, collect_vault, &c), 0);
+	assert_int_equal(c.n, 0);
+
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		struct store_vault v = vault_new(names[i], (unsigned)i);
+
+		assert_int_equal(store_vault_insert(s, &v), 0);
+	}
+	assert_int_equal(store_vault_foreach(s, collect_vault, &c), 0);
+	assert_int_equal(c.n, 5);
+	/* Byte order. */
+	assert_string_equal(c.names[0], "B");
+	assert_string_equal(c.names[1], "a");
+	assert_string_equal(c.names[2], "b");
+	assert_string_equal(c.names[3], "m");
+	assert_string_equal(c.names[4], "z");
+
+	/* A negative return stops at once and is returned; the next foreach starts over. */
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 2;
+	assert_int_equal(store_vault_foreach(s, collect_vault, &c), -ECANCELED);
+	assert_int_equal(c.n, 2);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_vault_foreach(s, collect_vault, &c), 0);
+	assert_int_equal(c.n, 5);
+	assert_string_equal(c.names[0], "B");
+
+	/* And the store can still write (no statement left holding a read). */
+	struct store_vault v = vault_new("after", 9);
+
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	store_free(s);
+}
+
+/* --- objects --- */
+
+static void test_object_crud(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	struct store_vault v1 = vault_new("v1", 1), v2 = vault_new("v2", 2);
+	struct store_object a, dup, got, sentinel;
+
+	assert_int_equal(store_vault_insert(s, &v1), 0);
+	assert_int_equal(store_vault_insert(s, &v2), 0);
+
+	a = object_new(v1.id, "db-conn", 1);
+	a.type = OBJECT_KEY;
+	assert_int_equal(store_object_insert(s, &a), 0);
+	assert_true(a.id > 0);
+	assert_int_equal(store_object_get(s, v1.id, "db-conn", &got), 0);
+	assert_object_equal(&got, &a);
+
+	/* Same name: taken in v1, free in v2. */
+	dup = object_new(v1.id, "db-conn", 2);
+	assert_int_equal(store_object_insert(s, &dup), -EEXIST);
+	assert_int_equal(dup.id, 0);
+	dup.vault_id = v2.id;
+	assert_int_equal(store_object_insert(s, &dup), 0);
+	assert_true(dup.id > a.id);
+
+	/* Lookups that miss. */
+	memset(&sentinel, 0x5a, sizeof(sentinel));
+	got = sentinel;
+	assert_int_equal(store_object_get(s, v1.id, "nope", &got), -ENOENT);
+	assert_int_equal(store_object_get(s, v2.id + 10, "db-conn", &got), -ENOENT);
+	assert_int_equal(store_object_get(s, v1.id, "", &got), -EINVAL);
+	assert_memory_equal(&got, &sentinel, sizeof(got));
+
+	/* Update rewrites current_version, deleted_at and mac only. */
+	struct store_object upd = a;
+
+	upd.current_version = 3;
+	upd.deleted_at = 1700001234;
+	fill(upd.mac, sizeof(upd.mac), 99);
+	upd.type = OBJECT_CERT;
+	upd.created = 1;
+	snprintf(upd.name, sizeof(upd.name), "renamed");
+	assert_int_equal(store_object_update(s, &upd), 0);
+	assert_int_equal(store_object_get(s, v1.id, "db-conn", &got), 0);
+	assert_int_equal(got.current_version, 3);
+	assert_int_equal(got.deleted_at, 1700001234);
+	assert_memory_equal(got.mac, upd.mac, sizeof(got.mac));
+	assert_int_equal(got.type, OBJECT_KEY);
+	assert_int_equal(got.created, a.created);
+	assert_string_equal(got.name, "db-conn");
+	upd.id = dup.id + 100;
+	assert_int_equal(store_object_update(s, &upd), -ENOENT);
+
+	/* Soft-deleted still holds the name. */
+	struct store_object again = object_new(v1.id, "db-conn", 5);
+
+	assert_int_equal(store_object_insert(s, &again), -EEXIST);
+
+	/* Refusals of the input. */
+	again = object_new(v1.id, "t", 5);
+	again.type = 0;
+	assert_int_equal(store_object_insert(s, &again), -EINVAL);
+	again.type = OBJECT_CERT + 1;
+	assert_int_equal(store_object_insert(s, &again), -EINVAL);
+	again.type = OBJECT_CERT;
+	again.name[0] = '\0';
+	assert_int_equal(store_object_insert(s, &again), -EINVAL);
+	/* No such vault. */
+	again = object_new(v2.id + 10, "t", 5);
+	assert_int_equal(store_object_insert(s, &again), -ENOENT);
+	assert_int_equal(again.id, 0);
+	store_free(s);
+}
+
+static void test_object_purge(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	uint8_t ct[64];
+	struct store_version ver, got;
+	struct store_object o, other;
+	uint32_t max = 77;
+
+	fill(ct, sizeof(ct), 3);
+	for (uint32_t i = 1; i <= 3; i++) {
+		ver = version_new(oid, i, ct, sizeof(ct), i);
+		assert_int_equal(store_version_insert(s, &ver), 0);
+	}
+	other = object_new(vid, "other", 2);
+	assert_int_equal(store_object_insert(s, &other), 0);
+	ver = version_new(other.id, 1, ct, sizeof(ct), 9);
+	assert_int_equal(store_version_insert(s, &ver), 0);
+
+	assert_int_equal(store_object_purge(s, oid), 0);
+	assert_int_equal(store_object_get(s, vid, "o", &o), -ENOENT);
+	assert_int_equal(store_version_get(s, oid, 1, &got), -ENOENT);
+	assert_int_equal(store_version_get(s, oid, 3, &got), -ENOENT);
+	assert_int_equal(store_version_max(s, oid, &max), 0);
+	assert_int_equal(max, 0);
+	assert_int_equal(store_object_purge(s, oid), -ENOENT);
+	store_free(s);
+
+	/* The rows are gone from the file, not just hidden: only other's version is left. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT object_id FROM versions"), other.id);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 1);
+
+	s = open_ok(f, 0);
+	/* The other object is untouched. */
+	assert_int_equal(store_version_get(s, other.id, 1, &got), 0);
+	store_version_done(&got);
+	assert_int_equal(store_object_get(s, vid, "other", &o), 0);
+	store_free(s);
+}
+
+static void test_object_ids_never_reused(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	struct store_object b = object_new(vid, "b", 2), o2, b2;
+
+	assert_int_equal(store_object_insert(s, &b), 0);
+	assert_true(b.id > oid);
+	/* Purge the newest: a plain rowid table would hand its id out again. */
+	assert_int_equal(store_object_purge(s, b.id), 0);
+	b2 = object_new(vid, "b", 3);
+	assert_int_equal(store_object_insert(s, &b2), 0);
+	assert_true(b2.id > b.id);
+
+	/* Re-insert of a purged name gets a new id, across a reopen too. */
+	assert_int_equal(store_object_purge(s, oid), 0);
+	store_free(s);
+	s = open_ok(f, 0);
+	o2 = object_new(vid, "o", 4);
+	assert_int_equal(store_object_insert(s, &o2), 0);
+	assert_true(o2.id > b2.id);
+	assert_true(o2.id != oid);
+	store_free(s);
+}
+
+static void test_purge_in_transaction(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	struct store_object o;
+	struct store_version ver, got;
+	uint8_t ct[8] = "abcdefg";
+
+	ver = version_new(oid, 1, ct, sizeof(ct), 1);
+	assert_int_equal(store_version_insert(s, &ver), 0);
+
+	/* In the caller's transaction: rolled back with it. */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_object_purge(s, oid), 0);
+	assert_int_equal(store_object_get(s, vid, "o", &o), -ENOENT);
+	/* A failing purge inside the transaction does not end it. */
+	assert_int_equal(store_object_purge(s, oid), -ENOENT);
+	assert_int_equal(store_begin(s), -EBUSY);
+	store_rollback(s);
+	assert_int_equal(store_object_get(s, vid, "o", &o), 0);
+	assert_int_equal(store_version_get(s, oid, 1, &got), 0);
+	assert_memory_equal(got.ciphertext, ct, sizeof(ct));
+	store_version_done(&got);
+
+	/* Committed with it. */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_object_purge(s, oid), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_free(s);
+	s = open_ok(f, 0);
+	assert_int_equal(store_object_get(s, vid, "o", &o), -ENOENT);
+	assert_int_equal(store_version_get(s, oid, 1, &got), -ENOENT);
+	store_free(s);
+}
+
+static int collect_object(const struct store_object *o, void *userdata)
+{
+	struct collect *c = userdata;
+	struct store_object again;
+
+	assert_true(c->n < ELEMENTSOF(c->names));
+	snprintf(c->names[c->n], sizeof(c->names[0]), "%s", o->name);
+	c->ids[c->n] = o->id;
+	if (c->s) {
+		/* Re-entrant calls: other lookups work, the same foreach is refused. */
+		assert_int_equal(store_version_max(c->s, o->id, &c->max[c->n]), 0);
+		assert_int_equal(store_object_get(c->s, o->vault_id, o->name, &again), 0);
+		assert_int_equal(again.id, o->id);
+		c->nested_r = store_object_foreach(c->s, o->vault_id, collect_object, c);
+	}
+	c->n++;
+	if (c->stop_after && c->n == c->stop_after)
+		return -ECANCELED;
+	return 0;
+}
+
+static void test_object_foreach(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	struct store_vault v1 = vault_new("v1", 1), v2 = vault_new("v2", 2);
+	static const char *const names[] = { "q", "c", "x", "a" };
+	struct collect c = { 0 };
+	uint8_t ct[4] = "abc";
+
+	assert_int_equal(store_vault_insert(s, &v1), 0);
+	assert_int_equal(store_vault_insert(s, &v2), 0);
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		struct store_object o = object_new(v1.id, names[i], (unsigned)i);
+
+		if (i == 2)
+			o.deleted_at = 1700000500; /* soft-deleted ones are listed too */
+		assert_int_equal(store_object_insert(s, &o), 0);
+		for (uint32_t k = 1; k <= i; k++) {
+			struct store_version ver = version_new(o.id, k, ct, sizeof(ct), k);
+
+			assert_int_equal(store_version_insert(s, &ver), 0);
+		}
+	}
+	struct store_object in_v2 = object_new(v2.id, "b", 9);
+
+	assert_int_equal(store_object_insert(s, &in_v2), 0);
+
+	c.s = s;
+	c.nested_r = 1;
+	assert_int_equal(store_object_foreach(s, v1.id, collect_object, &c), 0);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(c.nested_r, -EBUSY);
+	assert_string_equal(c.names[0], "a");
+	assert_string_equal(c.names[1], "c");
+	assert_string_equal(c.names[2], "q");
+	assert_string_equal(c.names[3], "x");
+	/* names[i] has i versions: a=3, c=1, q=0, x=2. */
+	assert_int_equal(c.max[0], 3);
+	assert_int_equal(c.max[1], 1);
+	assert_int_equal(c.max[2], 0);
+	assert_int_equal(c.max[3], 2);
+
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_object_foreach(s, v2.id, collect_object, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.names[0], "b");
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_object_foreach(s, v2.id + 5, collect_object, &c), 0);
+	assert_int_equal(c.n, 0);
+
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 1;
+	assert_int_equal(store_object_foreach(s, v1.id, collect_object, &c), -ECANCELED);
+	assert_int_equal(c.n, 1);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_object_foreach(s, v1.id, collect_object, &c), 0);
+	assert_int_equal(c.n, 4);
+	store_free(s);
+}
+
+/* --- versions --- */
+
+static void test_version_insert_get(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	uint8_t *big = malloc(CT_MAX + 1);
+	struct store_version ver, got, sentinel;
+
+	assert_non_null(big);
+	fill(big, CT_MAX + 1, 5);
+
+	/* 64 KiB of binary with NULs, exact bytes back. */
+	ver = version_new(oid, 1, big, 64 * 1024, 1);
+	assert_int_equal(store_version_insert(s, &ver), 0);
+	assert_int_equal(store_version_get(s, oid, 1, &got), 0);
+	assert_version_attrs_equal(&got, &ver);
+	assert_int_equal(got.ciphertext_len, 64 * 1024);
+	assert_memory_equal(got.ciphertext, big, 64 * 1024);
+	assert_ptr_not_equal(got.ciphertext, big);
+	store_version_done(&got);
+	assert_null(got.ciphertext);
+	assert_null(got.tags);
+	assert_int_equal(got.ciphertext_len, 0);
+	assert_int_equal(got.object_id, 0);
+	store_version_done(NULL);
+
+	/* The largest ciphertext, then one byte more. */
+	ver = version_new(oid, 2, big, CT_MAX, 2);
+	assert_int_equal(store_version_insert(s, &ver), 0);
+	assert_int_equal(store_version_get(s, oid, 2, &got), 0);
+	assert_int_equal(got.ciphertext_len, CT_MAX);
+	assert_memory_equal(got.ciphertext, big, CT_MAX);
+	store_version_done(&got);
+	ver = version_new(oid, 3, big, CT_MAX + 1, 3);
+	assert_int_equal(store_version_insert(s, &ver), -EMSGSIZE);
+
+	/* Empty ciphertext, no tags, no content type, disabled. */
+	ver = version_new(oid, 3, NULL, 0, 3);
+	ver.tags = NULL;
+	ver.content_type[0] = '\0';
+	ver.enabled = false;
+	assert_int_equal(store_version_insert(s, &ver), 0);
+	assert_int_equal(store_version_get(s, oid, 3, &got), 0);
+	assert_int_equal(got.ciphertext_len, 0);
+	assert_non_null(got.ciphertext);
+	assert_string_equal(got.tags, "");
+	assert_string_equal(got.content_type, "");
+	assert_false(got.enabled);
+	store_version_done(&got);
+
+	/* Duplicate, missing object, bad input. */
+	ver = version_new(oid, 1, big, 10, 4);
+	assert_int_equal(store_version_insert(s, &ver), -EEXIST);
+	ver = version_new(oid + 100, 1, big, 10, 4);
+	assert_int_equal(store_version_insert(s, &ver), -ENOENT);
+	ver = version_new(oid, 0, big, 10, 4);
+	assert_int_equal(store_version_insert(s, &ver), -EINVAL);
+	ver = version_new(oid, 4, NULL, 10, 4);
+	assert_int_equal(store_version_insert(s, &ver), -EINVAL);
+	ver = version_new(oid, 4, big, 10, 4);
+	memset(ver.content_type, 'c', sizeof(ver.content_type));
+	assert_int_equal(store_version_insert(s, &ver), -EINVAL);
+
+	/* Tags: the cap, then one past it. */
+	char *tags = malloc(TAGS_MAX + 2);
+
+	assert_non_null(tags);
+	memset(tags, 't', TAGS_MAX + 1);
+	tags[TAGS_MAX + 1] = '\0';
+	ver = version_new(oid, 4, big, 10, 4);
+	ver.tags = tags;
+	assert_int_equal(store_version_insert(s, &ver), -EMSGSIZE);
+	tags[TAGS_MAX] = '\0';
+	assert_int_equal(store_version_insert(s, &ver), 0);
+	assert_int_equal(store_version_get(s, oid, 4, &got), 0);
+	assert_string_equal(got.tags, tags);
+	store_version_done(&got);
+	free(tags);
+
+	memset(&sentinel, 0x3c, sizeof(sentinel));
+	got = sentinel;
+	assert_int_equal(store_version_get(s, oid, 5, &got), -ENOENT);
+	assert_int_equal(store_version_get(s, oid + 100, 1, &got), -ENOENT);
+	assert_memory_equal(&got, &sentinel, sizeof(got));
+	free(big);
+	store_free(s);
+}
+
+static void test_version_update_attrs(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	uint8_t ct[100];
+	struct store_version ver, upd, got;
+
+	fill(ct, sizeof(ct), 8);
+	ver = version_new(oid, 1, ct, sizeof(ct), 1);
+	assert_int_equal(store_version_insert(s, &ver), 0);
+
+	/* Every attribute changes; created, wrapped_dek and ciphertext must not. */
+	upd = version_new(oid, 1, (uint8_t *)"other", 5, 50);
+	upd.enabled = false;
+	upd.not_before = 0;
+	upd.expires = 0;
+	upd.updated = 1700099999;
+	snprintf(upd.content_type, sizeof(upd.content_type), "text/plain");
+	upd.tags = (char *)"a=1\n";
+	assert_int_equal(store_version_update_attrs(s, &upd), 0);
+	assert_int_equal(store_version_get(s, oid, 1, &got), 0);
+	assert_false(got.enabled);
+	assert_int_equal(got.not_before, 0);
+	assert_int_equal(got.expires, 0);
+	assert_int_equal(got.updated, 1700099999);
+	assert_string_equal(got.content_type, "text/plain");
+	assert_string_equal(got.tags, "a=1\n");
+	assert_memory_equal(got.mac, upd.mac, sizeof(got.mac));
+	assert_int_equal(got.created, ver.created);
+	assert_memory_equal(got.wrapped_dek, ver.wrapped_dek, sizeof(got.wrapped_dek));
+	assert_int_equal(got.ciphertext_len, sizeof(ct));
+	assert_memory_equal(got.ciphertext, ct, sizeof(ct));
+	store_version_done(&got);
+
+	upd.version = 2;
+	assert_int_equal(store_version_update_attrs(s, &upd), -ENOENT);
+	upd.version = 1;
+	upd.object_id = oid + 1;
+	assert_int_equal(store_version_update_attrs(s, &upd), -ENOENT);
+	upd.object_id = oid;
+	memset(upd.content_type, 'c', sizeof(upd.content_type));
+	assert_int_equal(store_version_update_attrs(s, &upd), -EINVAL);
+	store_free(s);
+}
+
+static void test_version_max(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	uint8_t ct[4] = "abc";
+	uint32_t max = 99;
+	static const uint32_t order[] = { 2, 10, 1, 9 };
+
+	assert_int_equal(store_version_max(s, oid, &max), 0);
+	assert_int_equal(max, 0);
+	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+		struct store_version ver = version_new(oid, order[i], ct, sizeof(ct), 1);
+
+		assert_int_equal(store_version_insert(s, &ver), 0);
+	}
+	assert_int_equal(store_version_max(s, oid, &max), 0);
+	assert_int_equal(max, 10); /* numeric, not text order */
+	struct store_version top = version_new(oid, UINT32_MAX, ct, sizeof(ct), 1);
+
+	assert_int_equal(store_version_insert(s, &top), 0);
+	assert_int_equal(store_version_max(s, oid, &max), 0);
+	assert_int_equal(max, UINT32_MAX);
+	assert_int_equal(store_version_max(s, oid + 1, &max), 0);
+	assert_int_equal(max, 0);
+	store_free(s);
+}
+
+struct vcollect {
+	uint32_t versions[16];
+	size_t lens[16];
+	char tags[16][32];
+	size_t n;
+	size_t stop_after;
+};
+
+static int collect_version(const struct store_version *v, void *userdata)
+{
+	struct vcollect *c = userdata;
+
+	assert_true(c->n < ELEMENTSOF(c->versions));
+	assert_null(v->ciphertext);
+	c->versions[c->n] = v->version;
+	c->lens[c->n] = v->ciphertext_len;
+	assert_non_null(v->tags);
+	snprintf(c->tags[c->n], sizeof(c->tags[0]), "%s", v->tags);
+	c->n++;
+	if (c->stop_after && c->n == c->stop_after)
+		return -EINTR;
+	return 0;
+}
+
+static void test_version_foreach(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	struct store_object other = object_new(vid, "other", 2);
+	uint8_t ct[300];
+	static const uint32_t order[] = { 3, 1, 12, 2 };
+	struct vcollect c = { 0 };
+
+	fill(ct, sizeof(ct), 1);
+	assert_int_equal(store_object_insert(s, &other), 0);
+	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+		struct store_version ver = version_new(oid, order[i], ct, order[i] * 20, 1);
+
+		if (order[i] == 2)
+			ver.tags = (char *)"";
+		assert_int_equal(store_version_insert(s, &ver), 0);
+	}
+	struct store_version ov = version_new(other.id, 1, ct, 1, 1);
+
+	assert_int_equal(store_version_insert(s, &ov), 0);
+
+	assert_int_equal(store_version_foreach(s, oid, collect_version, &c), 0);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(c.versions[0], 1);
+	assert_int_equal(c.versions[1], 2);
+	assert_int_equal(c.versions[2], 3);
+	assert_int_equal(c.versions[3], 12);
+	assert_int_equal(c.lens[0], 20);
+	assert_int_equal(c.lens[1], 40);
+	assert_int_equal(c.lens[2], 60);
+	assert_int_equal(c.lens[3], 240);
+	assert_string_equal(c.tags[0], "env=prod\nowner=ops\n");
+	assert_string_equal(c.tags[1], "");
+
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 2;
+	assert_int_equal(store_version_foreach(s, oid, collect_version, &c), -EINTR);
+	assert_int_equal(c.n, 2);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_version_foreach(s, other.id, collect_version, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.lens[0], 1);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_version_foreach(s, other.id + 50, collect_version, &c), 0);
+	assert_int_equal(c.n, 0);
+	store_free(s);
+}
+
+/* --- transactions --- */
+
+static void test_transactions(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE), *s2;
+	struct store_vault a = vault_new("a", 1), b = vault_new("b", 2), got;
+
+	/* No transaction open: commit refuses, rollback is harmless. */
+	assert_int_equal(store_commit(s), -EINVAL);
+	store_rollback(s);
+
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_begin(s), -EBUSY);
+	assert_int_equal(store_begin_read(s), -EBUSY);
+	assert_int_equal(store_vault_insert(s, &a), 0);
+	assert_int_equal(store_vault_get(s, "a", &got), 0);
+	store_rollback(s);
+	assert_int_equal(store_vault_get(s, "a", &got), -ENOENT);
+	store_rollback(s);
+
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_vault_insert(s, &b), 0);
+	assert_int_equal(store_meta_set(s, "k", "v", 1), 0);
+	/* Another handle does not see it before the commit. */
+	s2 = open_ok(f, 0);
+	assert_int_equal(store_vault_get(s2, "b", &got), -ENOENT);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_vault_get(s2, "b", &got), 0);
+	assert_int_equal(got.id, b.id);
+	assert_int_equal(store_commit(s), -EINVAL);
+
+	/* A read transaction keeps one snapshot while the other handle commits. */
+	assert_int_equal(store_begin_read(s2), 0);
+	assert_int_equal(store_begin_read(s2), -EBUSY);
+	assert_int_equal(store_begin(s2), -EBUSY);
+	assert_int_equal(store_vault_get(s2, "a", &got), -ENOENT);
+	a = vault_new("a", 1);
+	assert_int_equal(store_vault_insert(s, &a), 0);
+	assert_int_equal(store_vault_get(s2, "a", &got), -ENOENT);
+	assert_int_equal(store_commit(s2), 0);
+	assert_int_equal(store_vault_get(s2, "a", &got), 0);
+	store_free(s2);
+
+	/* A transaction left open is rolled back by store_free. */
+	assert_int_equal(store_begin(s), 0);
+	struct store_vault c = vault_new("c", 3);
+
+	assert_int_equal(store_vault_insert(s, &c), 0);
+	store_free(s);
+	s = open_ok(f, 0);
+	assert_int_equal(store_vault_get(s, "c", &got), -ENOENT);
+	assert_int_equal(store_vault_get(s, "b", &got), 0);
+	store_free(s);
+}
+
+/* --- rows tampered with behind the store's back --- */
+
+static void expect_vault_badmsg(const struct fixture *f, int64_t vid, const char *name)
+{
+	struct store *s = open_ok(f, 0);
+	struct store_vault got, sentinel;
+	struct collect c = { 0 };
+
+	memset(&sentinel, 0xee, sizeof(sentinel));
+	got = sentinel;
+	if (name)
+		assert_int_equal(store_vault_get(s, name, &got), -EBADMSG);
+	assert_int_equal(store_vault_get_by_id(s, vid, &got), -EBADMSG);
+	assert_memory_equal(&got, &sentinel, sizeof(got));
+	assert_int_equal(store_vault_foreach(s, collect_vault, &c), -EBADMSG);
+	assert_int_equal(c.n, 0);
+	store_free(s);
+}
+
+static void test_tampered_vault(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	static const struct {
+		const char *sql, *name;
+	} cases[] = {
+		{ "UPDATE vaults SET mac = x'00'", "v" },
+		{ "UPDATE vaults SET mac = zeroblob(33)", "v" },
+		{ "UPDATE vaults SET mac = x''", "v" },
+		{ "UPDATE vaults SET wrapped_key = zeroblob(59)", "v" },
+		{ "UPDATE vaults SET wrapped_key = zeroblob(61)", "v" },
+		{ "UPDATE vaults SET wrapped_key = zeroblob(1000000)", "v" },
+		{ "UPDATE vaults SET purge_protection = 2", "v" },
+		{ "UPDATE vaults SET retention_days = -1", "v" },
+		{ "UPDATE vaults SET retention_days = 4294967296", "v" },
+		{ "UPDATE vaults SET name = ''", NULL },
+		{ "UPDATE vaults SET name = 'a' || char(0) || 'b'", NULL },
+		{ "UPDATE vaults SET name = printf('%.128c', 'n')", NULL },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		store_free(populated(f, &vid, &oid));
+		raw_exec(f->path, cases[i].sql);
+		expect_vault_badmsg(f, vid, cases[i].name);
+		teardown(state);
+		setup(state);
+		f = *state;
+	}
+}
+
+static void test_tampered_object(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s;
+	struct store_object got;
+	struct collect c = { 0 };
+	static const char *const cases[] = {
+		"UPDATE objects SET mac = zeroblob(31)",
+		"UPDATE objects SET mac = zeroblob(64)",
+		"UPDATE objects SET type = 0",
+		"UPDATE objects SET type = 4",
+		"UPDATE objects SET current_version = -1",
+		"UPDATE objects SET current_version = 4294967296",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		store_free(populated(f, &vid, &oid));
+		raw_exec(f->path, cases[i]);
+		s = open_ok(f, 0);
+		assert_int_equal(store_object_get(s, vid, "o", &got), -EBADMSG);
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(store_object_foreach(s, vid, collect_object, &c), -EBADMSG);
+		assert_int_equal(c.n, 0);
+		store_free(s);
+		teardown(state);
+		setup(state);
+		f = *state;
+	}
+}
+
+static void test_tampered_version(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s;
+	struct store_version ver, got, sentinel;
+	struct vcollect c = { 0 };
+	uint8_t ct[50];
+	/* The last is caught by foreach too: it does not read the ciphertext, but its length. */
+	static const char *const cases[] = {
+		"UPDATE versions SET wrapped_dek = zeroblob(59)",
+		"UPDATE versions SET mac = zeroblob(33)",
+		"UPDATE versions SET content_type = printf('%.256c', 'c')",
+		"UPDATE versions SET tags = printf('%.4831c', 't')",
+		"UPDATE versions SET tags = 'a=1' || char(0) || 'b=2'",
+		"UPDATE versions SET enabled = 7",
+		"UPDATE versions SET version = 0",
+		"UPDATE versions SET ciphertext = zeroblob(65565)",
+	};
+
+	fill(ct, sizeof(ct), 2);
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		s = populated(f, &vid, &oid);
+		ver = version_new(oid, 1, ct, sizeof(ct), 1);
+		assert_int_equal(store_version_insert(s, &ver), 0);
+		store_free(s);
+		raw_exec(f->path, cases[i]);
+
+		s = open_ok(f, 0);
+		memset(&sentinel, 0x77, sizeof(sentinel));
+		got = sentinel;
+		assert_int_equal(store_version_get(s, oid, strstr(cases[i], "version =") ? 0 : 1,
+						   &got),
+				 -EBADMSG);
+		assert_memory_equal(&got, &sentinel, sizeof(got));
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(store_version_foreach(s, oid, collect_version, &c), -EBADMSG);
+		assert_int_equal(c.n, 0);
+		store_free(s);
+		teardown(state);
+		setup(state);
+		f = *state;
+	}
+}
+
+static void test_tampered_meta(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	uint8_t *val = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_meta_set(s, "k", "v", 1), 0);
+	store_free(s);
+	raw_exec(f->path, "UPDATE meta SET value = zeroblob(4097) WHERE key = 'k'");
+	s = open_ok(f, 0);
+	assert_int_equal(store_meta_get(s, "k", &val, &n), -EBADMSG);
+	assert_null(val);
+	assert_int_equal(n, 0);
+	store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_open_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_on_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_bad_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_empty_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_random, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_sqlite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_application_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_own_id_wrong_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_crud, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_delete_not_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_crud, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_purge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_ids_never_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_in_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_insert_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_update_attrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_vault, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_meta, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
