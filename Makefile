@@ -26,6 +26,7 @@ CORE := secbuf crypto log config timeutil keyring tpm store seal kv
 CORE_OBJS := $(patsubst %,$(BUILD)/core/%.o,$(CORE))
 
 PROGS := $(BUILD)/vaultctl
+CTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 
 # Unit tests: one file per module, each linked with just the modules it needs.
 UNIT_TESTS := secbuf crypto keyring tpm store config seal kv
@@ -45,7 +46,7 @@ $(BUILD)/%.o: %.c $(wildcard core/*.h policy/*.h fs/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/vaultctl: $(BUILD)/tools/vaultctl.o $(CORE_OBJS)
+$(BUILD)/vaultctl: $(CTL_OBJS) $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 .SECONDEXPANSION:

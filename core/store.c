@@ -349,6 +349,9 @@ static int op_begin(struct store *s, bool *ret_own)
 	bool own = sqlite3_get_autocommit(s->db);
 	int r;
 
+	if (own && sqlite3_db_readonly(s->db, "main") > 0)
+		return -EROFS; /* BEGIN IMMEDIATE would succeed on a read-only handle */
+
 	r = stmt_run(s, own ? STMT_BEGIN : STMT_SAVEPOINT);
 	if (r < 0)
 		return r;
@@ -465,12 +468,19 @@ static int configure(sqlite3 *db)
 }
 
 /* Is this a vaultfs store? Reading the header and the schema of a file that is not a database
- * fails here with -EBADMSG. Sets *ret_empty for a database with nothing in it yet. */
-static int recognise(sqlite3 *db, bool *ret_empty, int64_t *ret_version)
+ * fails here with -EBADMSG. Sets *ret_empty for a database with nothing in it yet: a file of
+ * zero bytes, or a header page with no schema, no application_id and no user_version. */
+static int recognise(sqlite3 *db, off_t size, bool *ret_empty, int64_t *ret_version)
 {
-	int64_t app_id, version, n_schema;
+	int64_t app_id, version, n_schema, pages;
 	int r;
 
+	/* SQLite takes a file shorter than one page for an empty database: it is not. */
+	r = pragma_int(db, "PRAGMA page_count", &pages);
+	if (r < 0)
+		return r;
+	if (pages == 0 && size != 0)
+		return -EBADMSG;
 	r = pragma_int(db, "PRAGMA application_id", &app_id);
 	if (r < 0)
 		return r;
@@ -542,6 +552,24 @@ static int create_file(const char *path)
 	return 0;
 }
 
+/* Look at the file before SQLite does: it must be a regular file (O_NONBLOCK: a FIFO must not
+ * hang us), not a symlink. Gives its size. */
+static int probe_file(const char *path, off_t *ret_size)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	if (!S_ISREG(st.st_mode))
+		return -EBADMSG;
+	*ret_size = st.st_size;
+	return 0;
+}
+
 static int prepare_all(struct store *s)
 {
 	for (size_t i = 0; i < _STMT_MAX; i++) {
@@ -561,6 +589,7 @@ int store_open(const char *path, int flags, struct store **ret)
 {
 	struct store *s = NULL;
 	int64_t version;
+	off_t size;
 	bool readonly = flags & STORE_READONLY, empty;
 	int oflags, rc, r;
 
@@ -576,6 +605,9 @@ int store_open(const char *path, int flags, struct store **ret)
 		if (r < 0)
 			return r;
 	}
+	r = probe_file(path, &size);
+	if (r < 0)
+		return r;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -593,7 +625,7 @@ int store_open(const char *path, int flags, struct store **ret)
 	r = configure(s->db);
 	if (r < 0)
 		goto fail;
-	r = recognise(s->db, &empty, &version);
+	r = recognise(s->db, size, &empty, &version);
 	if (r < 0)
 		goto fail;
 	if (empty && !(flags & STORE_CREATE)) {
@@ -665,6 +697,8 @@ int store_begin(struct store *s)
 	assert(s);
 	if (!sqlite3_get_autocommit(s->db))
 		return -EBUSY;
+	if (sqlite3_db_readonly(s->db, "main") > 0)
+		return -EROFS; /* SQLite would grant BEGIN IMMEDIATE and refuse only the writes */
 	return stmt_run(s, STMT_BEGIN);
 }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # swtpm.sh: start and stop a private software TPM (swtpm) for the tests. Source it, then
 # `swtpm_start DIR` starts one whose state lives in DIR/state, listening on 127.0.0.1 only on two
 # free ports (TPM commands on P, control channel on P+1), waits until it answers, and exports
@@ -40,7 +41,9 @@ swtpm_start() {
 	for ((try = 0; try < 20; try++)); do
 		port=$((20000 + ((RANDOM << 15) | RANDOM) % 39999))
 		ctrl=$((port + 1))
-		swtpm_port_free_ "$port" && swtpm_port_free_ "$ctrl" || continue
+		if ! swtpm_port_free_ "$port" || ! swtpm_port_free_ "$ctrl"; then
+			continue
+		fi
 		rm -f "$dir/swtpm.pid"
 		# With --daemon, swtpm binds both sockets before it forks, so a port taken since the
 		# check above shows up as a failed start: try other ports.
@@ -64,7 +67,7 @@ swtpm_start() {
 			sleep 0.05
 		done
 		# It started but never answered: stop it and try again elsewhere.
-		[[ -n $pid ]] && SWTPM_PID=$pid SWTPM_DIR=$dir swtpm_stop
+		swtpm_stop "$dir"
 	done
 	echo "swtpm_start: could not start swtpm in '$dir' (see $dir/swtpm.err, $dir/swtpm.log)" >&2
 	return 1

@@ -1,0 +1,257 @@
+/* util.c: vaultctl's shared helpers: error sentences and exit statuses, opening the store,
+ * reading values (into secure buffers only), parsing options, printing JSON. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/seal.h"
+#include "core/store.h"
+#include "core/timeutil.h"
+#include "tools/vaultctl.h"
+
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vaultctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'vaultctl --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* Map an error to an exit status. */
+int exit_status(int r)
+{
+	switch (-r) {
+	case 0:
+		return EXIT_OK;
+	case EINVAL:
+	case EMSGSIZE:
+	case ENAMETOOLONG:
+		return EXIT_USAGE;
+	case EBADMSG:
+	case ENODEV:
+	case ENOKEY:
+	case EPROTONOSUPPORT:
+	case ENOMEDIUM:
+		return EXIT_INTEGRITY;
+	default:
+		return EXIT_REFUSED;
+	}
+}
+
+/* A sentence for the errors of kv.h, about object `what`. */
+const char *why(int r)
+{
+	switch (-r) {
+	case ENOENT:
+		return "not found";
+	case EEXIST:
+		return "already exists (a deleted secret keeps its name until it is purged)";
+	case EKEYREVOKED:
+		return "disabled";
+	case EKEYEXPIRED:
+		return "expired";
+	case EKEYREJECTED:
+		return "not yet valid";
+	case EBADMSG:
+		return "integrity check failed: the store was changed outside vaultfs";
+	case ENOTEMPTY:
+		return "vault is not empty";
+	case EPERM:
+		return "refused: purge protection is on and the retention period has not passed";
+	case EMSGSIZE:
+		return "value too large";
+	case EINVAL:
+		return "invalid name or attribute";
+	case ENOSPC:
+		return "no space (disk full or too many versions)";
+	case EBUSY:
+		return "store is busy (locked by another writer)";
+	default:
+		return strerror(-r);
+	}
+}
+
+int fail(int r, const char *what)
+{
+	fprintf(stderr, "vaultctl: %s: %s\n", what, why(r));
+	return exit_status(r);
+}
+
+int load_config(struct ctl *ctl)
+{
+	char err[512];
+	int r;
+
+	r = config_load(ctl->config_path, &ctl->config, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: config: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+const char *seal_why(int r)
+{
+	switch (-r) {
+	case ENODEV:
+		return "TPM not reachable";
+	case EBADMSG:
+		return "sealed key does not open (another TPM, wrong host key, or changed data)";
+	case EPERM:
+		return "refused (TPM PCR policy not satisfied, or host key file not root-only)";
+	case ENOKEY:
+		return "host key file missing";
+	case ENOMEDIUM:
+		return "store not initialised (run 'vaultctl init')";
+	default:
+		return strerror(-r);
+	}
+}
+
+/* Open the store and unseal its master key: the offline path. */
+int open_kv(struct ctl *ctl, struct kv **ret)
+{
+	struct store *s = NULL;
+	_cleanup_secbuf_ struct secbuf *m = NULL;
+	int r;
+
+	if (!ctl->offline) {
+		fprintf(stderr, "vaultctl: cannot reach vaultfsd at %s (this version talks to the "
+				"store only); use --offline\n",
+			ctl->config->control_socket);
+		return EXIT_REFUSED;
+	}
+	r = store_open(ctl->config->store_path, 0, &s);
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: cannot open store '%s': %s\n", ctl->config->store_path,
+			r == -EBADMSG ? "not a vaultfs store, or corrupt" :
+			r == -EPROTONOSUPPORT ? "made by a newer vaultfs" : strerror(-r));
+		return r == -ENOENT || r == -EACCES ? EXIT_REFUSED : EXIT_INTEGRITY;
+	}
+	r = seal_unseal(s, ctl->config, &m);
+	if (r < 0) {
+		store_free(s);
+		fprintf(stderr, "vaultctl: cannot unseal the master key: %s\n", seal_why(r));
+		return EXIT_INTEGRITY;
+	}
+	r = kv_new(s, TAKE_PTR(m), ret);
+	if (r < 0)
+		return fail(r, "store");
+	return 0;
+}
+
+void kv_freep(struct kv **kv)
+{
+	kv_free(*kv);
+}
+
+/* "vault/name" into its parts (pointers into buf). */
+int split_ref(const char *ref, char *buf, size_t size, char **ret_vault,
+		     char **ret_name)
+{
+	char *slash;
+
+	if (strlen(ref) >= size)
+		return -EINVAL;
+	strcpy(buf, ref);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	if (!kv_name_valid(buf) || !kv_name_valid(slash + 1))
+		return -EINVAL;
+	*ret_vault = buf;
+	*ret_name = slash + 1;
+	return 0;
+}
+
+/* Read the whole value from fd into a secure buffer, refusing more than the cap. */
+int read_value(int fd, struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *b = NULL;
+	int r;
+
+	r = secbuf_new(VAULTFS_VALUE_MAX + 1, &b);
+	if (r < 0)
+		return r;
+	for (;;) {
+		ssize_t n = read(fd, b->data + b->len, b->cap - b->len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+		if (b->len > VAULTFS_VALUE_MAX)
+			return -EMSGSIZE;
+	}
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n > 0) {
+		ssize_t k = write(fd, b, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		b += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int parse_time_arg(const char *opt, const char *s, bool allow_none, int64_t *ret)
+{
+	if (allow_none && (streq(s, "never") || streq(s, "none"))) {
+		*ret = 0;
+		return 0;
+	}
+	if (time_parse(s, (int64_t)time(NULL), ret) < 0)
+		return usage_error("%s: not a time: '%.64s' (RFC 3339 or +30d)", opt, s);
+	return 0;
+}
+
+int parse_u32(const char *opt, const char *s, uint32_t *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || s[0] == '\0' || s[0] == '-' || v == 0 || v > UINT32_MAX)
+		return usage_error("%s: not a positive number: '%.32s'", opt, s);
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+void print_json(struct json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						    JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+struct json_object *json_time(int64_t t)
+{
+	char buf[TIME_FORMAT_MAX];
+
+	return t ? json_object_new_string(time_format(t, buf)) : NULL;
+}
+
+/* --- init, recover --- */

@@ -1,0 +1,57 @@
+/* vaultctl.h: what the command files of vaultctl share: the invocation, exit statuses, error
+ * sentences and small helpers for input and output. Each cmd-*.c implements one noun. */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/kv.h"
+#include "core/secbuf.h"
+#include "core/util.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_REFUSED = 1,
+	EXIT_USAGE = 2,
+	EXIT_INTEGRITY = 3,
+};
+
+struct ctl {
+	const char *config_path;
+	bool offline;
+	struct config *config;
+};
+
+/* Print "vaultctl: MESSAGE" and the --help hint; returns EXIT_USAGE. */
+int usage_error(const char *fmt, ...) _printf_(1, 2);
+/* Exit status for a negative errno. */
+int exit_status(int r);
+/* A sentence for an error of kv.h / seal.h. */
+const char *why(int r);
+const char *seal_why(int r);
+/* Print "vaultctl: WHAT: why(r)"; returns exit_status(r). */
+int fail(int r, const char *what);
+int load_config(struct ctl *ctl);
+/* Open the store and unseal (offline only, for now): 0 or an exit status. */
+int open_kv(struct ctl *ctl, struct kv **ret);
+void kv_freep(struct kv **kv);
+/* "vault/name" into its parts, pointers into buf. -EINVAL when not two valid names. */
+int split_ref(const char *ref, char *buf, size_t size, char **ret_vault, char **ret_name);
+/* Read all of fd into a secure buffer; -EMSGSIZE past VAULTFS_VALUE_MAX. */
+int read_value(int fd, struct secbuf **ret);
+int write_all(int fd, const void *p, size_t n);
+/* Parse a time option (RFC 3339 or relative; "never"/"none" = 0 when allow_none): 0 or
+ * EXIT_USAGE after saying why. */
+int parse_time_arg(const char *opt, const char *s, bool allow_none, int64_t *ret);
+int parse_u32(const char *opt, const char *s, uint32_t *ret);
+void print_json(struct json_object *o);
+/* RFC 3339 string, or NULL (JSON null) for 0. */
+struct json_object *json_time(int64_t t);
+
+/* The nouns: argv[0] is the noun. */
+int cmd_init(struct ctl *ctl, int argc, char **argv);
+int cmd_recover(struct ctl *ctl, int argc, char **argv);
+int cmd_vault(struct ctl *ctl, int argc, char **argv);
+int cmd_secret(struct ctl *ctl, int argc, char **argv);
