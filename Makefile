@@ -6,7 +6,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build$(if $(SANITIZE),-san)
 
-PKGS := openssl sqlite3 tss2-esys tss2-tctildr tss2-mu tss2-rc json-c libsystemd fuse3
+PKGS := openssl sqlite3 tss2-esys tss2-sys tss2-tctildr tss2-mu tss2-rc json-c libsystemd fuse3
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
 HARDEN := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <tss2/tss2_esys.h>
+#include <tss2/tss2_sys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_tctildr.h>
 
@@ -351,7 +352,8 @@ static int blob_marshal(uint32_t pcr_mask, const TPM2B_PUBLIC *pub, const TPM2B_
  * Anything else, including trailing bytes, is -EBADMSG. */
 static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 {
-	const TPMT_PUBLIC *area;
+	struct tpm_blob b = {};
+	const TPMT_PUBLIC *area = &b.pub.publicArea;
 	size_t off = BLOB_HEADER_LEN, start;
 	uint32_t mask;
 	TSS2_RC rc;
@@ -364,20 +366,18 @@ static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 	if (mask & ~TPM_PCR_MASK_ALL)
 		return -EBADMSG;
 
-	*ret = (struct tpm_blob){ .pcr_mask = mask };
 	start = off;
-	rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, &ret->pub);
+	rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, &b.pub);
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_errno(rc, true);
-	if (off - start != sizeof(ret->pub.size) + ret->pub.size)
+	if (off - start != sizeof(b.pub.size) + b.pub.size)
 		return -EBADMSG;
-	rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, &ret->priv);
+	rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, &b.priv);
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_errno(rc, true);
-	if (off != len || ret->priv.size == 0)
+	if (off != len || b.priv.size == 0)
 		return -EBADMSG;
 
-	area = &ret->pub.publicArea;
 	if (area->type != TPM2_ALG_KEYEDHASH || area->nameAlg != TPM2_ALG_SHA256 ||
 	    area->parameters.keyedHashDetail.scheme.scheme != TPM2_ALG_NULL ||
 	    area->unique.keyedHash.size != SHA256_SIZE)
@@ -391,6 +391,9 @@ static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 	if (mask != 0 && (area->objectAttributes != SEALED_ATTRS ||
 			  area->authPolicy.size != SHA256_SIZE))
 		return -EBADMSG;
+
+	b.pcr_mask = mask;
+	*ret = b;
 	return 0;
 }
 
@@ -414,8 +417,9 @@ int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t 
 	TSS2_RC rc;
 	int r;
 
-	if (!tcti || !secret || n == 0 || n > TPM_SECRET_MAX || (pcr_mask & ~TPM_PCR_MASK_ALL) ||
-	    !ret_blob || !ret_len)
+	/* An explicit TCTI only: NULL or "" would make the loader pick some default TPM. */
+	if (!tcti || !*tcti || !secret || n == 0 || n > TPM_SECRET_MAX ||
+	    (pcr_mask & ~TPM_PCR_MASK_ALL) || !ret_blob || !ret_len)
 		return -EINVAL;
 
 	r = tpm_conn_open(&c, tcti);
@@ -444,6 +448,22 @@ int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t 
 	return blob_marshal(pcr_mask, pub, priv, ret_blob, ret_len);
 }
 
+/* ESAPI decrypts the response in place in its SYS context's buffer and leaves it there until
+ * Esys_Finalize frees it unwiped: wipe the response bytes now. The buffer is ours to clear
+ * (the library only hands out a const view of it). */
+static void wipe_response_buffer(ESYS_CONTEXT *esys)
+{
+	TSS2_SYS_CONTEXT *sys = NULL;
+	const uint8_t *rp = NULL;
+	size_t n = 0;
+
+	if (Esys_GetSysContext(esys, &sys) != TSS2_RC_SUCCESS || !sys)
+		return;
+	if (Tss2_Sys_GetRpBuffer(sys, &n, &rp) != TSS2_RC_SUCCESS || !rp)
+		return;
+	secure_wipe((uint8_t *)rp, n);
+}
+
 int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf **ret)
 {
 	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
@@ -452,7 +472,7 @@ int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf 
 	TSS2_RC rc;
 	int r;
 
-	if (!tcti || !blob || !ret)
+	if (!tcti || !*tcti || !blob || !ret)
 		return -EINVAL;
 
 	r = blob_parse(blob, len, &b);
@@ -492,6 +512,7 @@ int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf 
 	}
 
 	rc = Esys_Unseal(c.esys, c.object, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
+	wipe_response_buffer(c.esys);
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_errno(rc, false);
 	if (out->size == 0 || out->size > TPM_SECRET_MAX)

@@ -242,6 +242,7 @@ static void test_seal_refusals(void **state)
 	assert_int_equal(tpm_seal(tcti, 0, secret, SIZE_MAX, &blob, &len), -EINVAL);
 	assert_int_equal(tpm_seal(tcti, 0, NULL, 32, &blob, &len), -EINVAL);
 	assert_int_equal(tpm_seal(NULL, 0, secret, 32, &blob, &len), -EINVAL);
+	assert_int_equal(tpm_seal("", 0, secret, 32, &blob, &len), -EINVAL);
 	assert_int_equal(tpm_seal(tcti, UINT32_C(1) << 24, secret, 32, &blob, &len), -EINVAL);
 	assert_int_equal(tpm_seal(tcti, UINT32_MAX, secret, 32, &blob, &len), -EINVAL);
 	assert_ptr_equal(blob, &sentinel);
@@ -263,6 +264,7 @@ static void test_unseal_refusals(void **state)
 	random_bytes(secret, sizeof(secret));
 	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
 	assert_int_equal(tpm_unseal(NULL, blob, len, &sb), -EINVAL);
+	assert_int_equal(tpm_unseal("", blob, len, &sb), -EINVAL);
 	assert_int_equal(tpm_unseal(tcti, NULL, len, &sb), -EINVAL);
 	assert_int_equal(tpm_unseal(tcti, blob, len, NULL), -EINVAL);
 	assert_null(sb);
