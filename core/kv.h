@@ -53,7 +53,7 @@ struct kv_version_info {
 	bool enabled;
 	int64_t not_before, expires, created, updated;
 	char content_type[VAULTFS_CONTENT_TYPE_MAX + 1];
-	char tags[VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2) + 1];
+	char tags[VAULTFS_TAGS_LEN_MAX + 1];
 	size_t size; /* exact length of the value */
 };
 

@@ -21,7 +21,6 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* Caps of what a row may hold, from limits.h: tags as kv.h formats them ("k=v\n" lines), a
  * sealed value (nonce || ct || tag), and a meta value. */
-#define STORE_TAGS_LEN_MAX (VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2))
 #define STORE_CIPHERTEXT_MAX (VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
 #define STORE_META_VALUE_MAX VAULTFS_SEALED_MAX
 #define STORE_META_KEY_MAX VAULTFS_NAME_MAX
@@ -1148,7 +1147,7 @@ static int check_version_attrs(const struct store_version *v)
 		return -EINVAL;
 	if (check_str(v->content_type, sizeof(v->content_type), 0, VAULTFS_CONTENT_TYPE_MAX) < 0)
 		return -EINVAL;
-	if (v->tags && strnlen(v->tags, STORE_TAGS_LEN_MAX + 1) > STORE_TAGS_LEN_MAX)
+	if (v->tags && strnlen(v->tags, VAULTFS_TAGS_LEN_MAX + 1) > VAULTFS_TAGS_LEN_MAX)
 		return -EMSGSIZE;
 	return 0;
 }
@@ -1205,7 +1204,7 @@ static int read_version(sqlite3_stmt *st, struct store_version *ret)
 	if (!tags)
 		return -ENOMEM;
 	n = (size_t)sqlite3_column_bytes(st, 8);
-	if (n > STORE_TAGS_LEN_MAX || memchr(tags, '\0', n))
+	if (n > VAULTFS_TAGS_LEN_MAX || memchr(tags, '\0', n))
 		return -EBADMSG;
 	v.tags = strndup((const char *)tags, n);
 	if (!v.tags)
