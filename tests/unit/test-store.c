@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -314,6 +315,9 @@ static void test_open_missing(void **state)
 
 	snprintf(p, sizeof(p), "%s/nodir/vault.db", f->dir);
 	assert_int_equal(store_open(p, STORE_CREATE, &s), -ENOENT);
+	/* A directory is no store. */
+	assert_int_equal(store_open(f->dir, 0, &s), -EBADMSG);
+	assert_int_equal(store_open(f->dir, STORE_CREATE, &s), -EBADMSG);
 	assert_ptr_equal(s, (struct store *)0x1);
 }
 
@@ -667,6 +671,9 @@ static void test_vault_crud(void **state)
 	snprintf(upd.name, sizeof(upd.name), "alpha");
 	assert_vault_equal(&got, &upd);
 	assert_int_equal(store_vault_get(s, "ignored-name", &got), -ENOENT);
+	/* Rewriting the same values is a success, not a miss. */
+	assert_int_equal(store_vault_get_by_id(s, a.id, &got), 0);
+	assert_int_equal(store_vault_update(s, &got), 0);
 	upd.id = b.id + 100;
 	assert_int_equal(store_vault_update(s, &upd), -ENOENT);
 
@@ -978,6 +985,76 @@ static void test_purge_in_transaction(void **state)
 	assert_int_equal(store_object_get(s, vid, "o", &o), -ENOENT);
 	assert_int_equal(store_version_get(s, oid, 1, &got), -ENOENT);
 	store_free(s);
+}
+
+/* A purge that fails half-way changes nothing, in its own transaction or in the caller's:
+ * versions of an object that does not exist (planted with foreign keys off) are deleted by
+ * the first statement, then the object is not found and that delete must be undone. */
+static void test_purge_failure_atomic(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	char sql[512];
+
+	store_free(s);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO versions VALUES (%" PRId64 " + 100, 1, 1, 0, 0, 0, 0, '', '', "
+		 "zeroblob(60), zeroblob(32), x'00');",
+		 oid);
+	raw_exec(f->path, sql);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM versions WHERE object_id = %" PRId64,
+		 oid + 100);
+	assert_int_equal(raw_int(f->path, sql), 1);
+
+	s = open_ok(f, 0);
+	assert_int_equal(store_object_purge(s, oid + 100), -ENOENT);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_object_purge(s, oid + 100), -ENOENT);
+	assert_int_equal(store_commit(s), 0);
+	store_free(s);
+	assert_int_equal(raw_int(f->path, sql), 1);
+}
+
+/* secure_delete: the bytes of a deleted or replaced row do not stay behind in the file. */
+static bool file_contains(const char *path, const uint8_t *needle, size_t n)
+{
+	const size_t size = 1024 * 1024;
+	uint8_t *buf = malloc(size);
+	size_t len;
+	bool found;
+
+	assert_non_null(buf);
+	len = read_file(path, buf, size);
+	assert_true(len < size);
+	found = memmem(buf, len, needle, n) != NULL;
+	free(buf);
+	return found;
+}
+
+static void test_secure_delete(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	uint8_t old_meta[64], ct[2000];
+	struct store_version ver;
+
+	fill(old_meta, sizeof(old_meta), 31337);
+	fill(ct, sizeof(ct), 4242);
+	assert_int_equal(store_meta_set(s, "k", old_meta, sizeof(old_meta)), 0);
+	ver = version_new(oid, 1, ct, sizeof(ct), 1);
+	assert_int_equal(store_version_insert(s, &ver), 0);
+	store_free(s); /* checkpoints the WAL into the file */
+	assert_true(file_contains(f->path, old_meta, sizeof(old_meta)));
+	assert_true(file_contains(f->path, ct, sizeof(ct)));
+
+	s = open_ok(f, 0);
+	assert_int_equal(store_meta_set(s, "k", "new", 3), 0);
+	assert_int_equal(store_object_purge(s, oid), 0);
+	store_free(s);
+	assert_false(file_contains(f->path, old_meta, sizeof(old_meta)));
+	assert_false(file_contains(f->path, ct, 64));
 }
 
 static int collect_object(const struct store_object *o, void *userdata)
@@ -1525,6 +1602,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_object_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_object_ids_never_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_in_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_failure_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secure_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_object_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_insert_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_update_attrs, setup, teardown),
