@@ -29,13 +29,14 @@ PROGS := $(BUILD)/vaultctl
 CTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 
 # Unit tests: one file per module, each linked with just the modules it needs.
-UNIT_TESTS := secbuf crypto keyring tpm store config seal kv
+UNIT_TESTS := secbuf crypto keyring tpm store config timeutil seal kv
 test_deps_secbuf  := secbuf
 test_deps_crypto  := crypto secbuf
 test_deps_keyring := keyring secbuf
 test_deps_tpm     := tpm secbuf
 test_deps_store   := store secbuf
 test_deps_config  := config log tpm secbuf
+test_deps_timeutil := timeutil
 test_deps_seal    := $(CORE)
 test_deps_kv      := $(CORE)
 UNIT_BINS := $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
@@ -59,7 +60,7 @@ units: $(UNIT_BINS)
 # Debian packages the build and the tests need.
 DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-dev tpm2-tools \
 	swtpm swtpm-tools libjson-c-dev libsystemd-dev libkeyutils-dev keyutils libfuse3-dev fuse3 \
-	libcmocka-dev bats util-linux procps iproute2 xxd
+	libcmocka-dev bats util-linux procps iproute2
 
 deps:
 	@missing=""; for p in $(DEPS); do \

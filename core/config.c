@@ -191,7 +191,7 @@ static int read_file(const char *path, char **ret)
 	struct stat st;
 	size_t n = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not block us */
 	if (fd < 0)
 		return negative_errno();
 	if (fstat(fd, &st) < 0)

@@ -27,3 +27,41 @@
 #define VAULTFS_RETENTION_MIN 7u
 #define VAULTFS_RETENTION_MAX 90u
 #define VAULTFS_RETENTION_DEFAULT 90u
+
+/* --- policy/ (policy engine and caller identity) --- */
+/* One policy line, bytes (without its newline). */
+#define VAULTFS_POLICY_LINE_MAX 4096u
+/* One policy file, bytes. */
+#define VAULTFS_POLICY_FILE_MAX (16u * 1024u * 1024u)
+/* Policy files in one set (the policy dir, or the files given to `policy check`). */
+#define VAULTFS_POLICY_FILES_MAX 256u
+/* Rules in one file, and in the whole set. */
+#define VAULTFS_POLICY_RULES_PER_FILE_MAX 100000u
+#define VAULTFS_POLICY_RULES_MAX 200000u
+/* One glob (a rule's path or one condition value), bytes. */
+#define VAULTFS_POLICY_GLOB_MAX 1024u
+/* Values of one condition ("uid=0,1,2" has three). */
+#define VAULTFS_POLICY_VALUES_MAX 64u
+/* Error messages kept from one load (all errors are counted). */
+#define VAULTFS_POLICY_ERRORS_MAX 50u
+/* Supplementary groups of a caller; a caller with more cannot be resolved (fails closed). */
+#define VAULTFS_POLICY_GROUPS_MAX 1024u
+
+/* --- core/audit (audit journal) --- */
+/* One string field of a record (rule, vault, object, path, exe, cgroup, unit, container), bytes
+ * before escaping; longer input is refused (-EMSGSIZE), never cut. */
+#define VAULTFS_AUDIT_FIELD_MAX 4096u
+/* One serialized record, with its newline. Also the most a reader accepts as one line. */
+#define VAULTFS_AUDIT_LINE_MAX (256u * 1024u)
+/* Records waiting for the writer thread; a producer that finds it full waits (backpressure) up
+ * to VAULTFS_AUDIT_QUEUE_TIMEOUT_MS, then gets -ETIMEDOUT. */
+#define VAULTFS_AUDIT_QUEUE_MAX 1024u
+#define VAULTFS_AUDIT_QUEUE_TIMEOUT_MS 5000u
+/* Records the writer takes into one group commit (one write, at most one fdatasync). */
+#define VAULTFS_AUDIT_GROUP_MAX 256u
+/* sync = batch: the flusher's fdatasync period, milliseconds. */
+#define VAULTFS_AUDIT_BATCH_MS 100u
+/* sync = none: sync and anchor the chain head after this many records (and on close). */
+#define VAULTFS_AUDIT_ANCHOR_EVERY 1000u
+/* Rotated files looked for (PATH.1 ... PATH.N) when shifting and when listing. */
+#define VAULTFS_AUDIT_ROTATED_MAX 10000u

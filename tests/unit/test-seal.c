@@ -1,0 +1,870 @@
+/* test-seal.c: unit tests for core/seal.c against a real software TPM. Run it under
+ * tests/lib/with-swtpm, which starts a private swtpm and names it in VAULTFS_TEST_TCTI. Each test
+ * has a temp dir with its own store and host key path: init and unseal with each sealer (tpm2,
+ * host, tpm2+host), exact master keys back, init twice (-EEXIST), a store never initialised
+ * (-ENOMEDIUM), an unreachable TPM (-ENODEV, nothing written), the host key file's refusals
+ * (mode, owner, symlink, missing -ENOKEY, other bytes -EBADMSG), the recovery key's text form,
+ * recovery with a wrong key (-EBADMSG, nothing changed) and with the right one onto another
+ * sealer, the kernel keyring cache (hit without a TPM, off when the timeout is 0, dropped by
+ * seal_forget, a stale entry refused, expiry) and tampered meta values (-EBADMSG). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/keyring.h"
+#include "core/seal.h"
+#include "core/secbuf.h"
+#include "core/store.h"
+#include "core/util.h"
+
+#define UNREACHABLE_TCTI "swtpm:host=127.0.0.1,port=1"
+
+struct fixture {
+	char dir[64];
+	char db[96];
+	char host_key[96];
+	struct store *s;
+	struct config *c;
+};
+
+static const char *test_tcti(void)
+{
+	const char *t = getenv("VAULTFS_TEST_TCTI");
+
+	if (!t || !*t)
+		fail_msg("VAULTFS_TEST_TCTI is not set: run under tests/lib/with-swtpm");
+	return t;
+}
+
+static void random_bytes(void *p, size_t n)
+{
+	assert_int_equal(getrandom(p, n, 0), (ssize_t)n);
+}
+
+static void cfg_set(char **field, const char *value)
+{
+	free(*field);
+	*field = strdup(value);
+	assert_non_null(*field);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test-seal.XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->db, sizeof(f->db), "%s/vault.db", f->dir);
+	snprintf(f->host_key, sizeof(f->host_key), "%s/host.key", f->dir);
+	if (store_open(f->db, STORE_CREATE, &f->s) < 0 || config_new_default(&f->c) < 0)
+		return -1;
+	cfg_set(&f->c->store_path, f->db);
+	cfg_set(&f->c->host_key, f->host_key);
+	cfg_set(&f->c->tcti, test_tcti());
+	*state = f;
+	return 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(p);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	(void)seal_forget(f->s); /* never leave a cached key behind */
+	store_free(f->s);
+	config_free(f->c);
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* --- helpers --- */
+
+static void init_ok(struct fixture *f, const char *sealer, struct secbuf **ret_master,
+		    struct secbuf **ret_recovery)
+{
+	struct secbuf *m = NULL, *r = NULL;
+	int k;
+
+	cfg_set(&f->c->sealer, sealer);
+	k = seal_init(f->s, f->c, &m, &r);
+	if (k != 0)
+		fail_msg("seal_init(%s): %d", sealer, k);
+	assert_non_null(m);
+	assert_non_null(r);
+	assert_int_equal(m->len, CRYPTO_KEY_LEN);
+	assert_int_equal(r->len, SEAL_RECOVERY_KEY_LEN);
+	assert_memory_not_equal(m->data, r->data, CRYPTO_KEY_LEN);
+	*ret_master = m;
+	if (ret_recovery)
+		*ret_recovery = r;
+	else
+		secbuf_free(r);
+}
+
+static void init_fails(struct fixture *f, int r)
+{
+	struct secbuf sm = { 0 }, sr = { 0 };
+	struct secbuf *m = &sm, *rk = &sr;
+
+	assert_int_equal(seal_init(f->s, f->c, &m, &rk), r);
+	assert_ptr_equal(m, &sm);
+	assert_ptr_equal(rk, &sr);
+}
+
+static void unseal_eq(struct fixture *f, const struct secbuf *master)
+{
+	struct secbuf *m = NULL;
+	int r = seal_unseal(f->s, f->c, &m);
+
+	if (r != 0)
+		fail_msg("seal_unseal: %d", r);
+	assert_non_null(m);
+	assert_int_equal(m->len, CRYPTO_KEY_LEN);
+	assert_memory_equal(m->data, master->data, CRYPTO_KEY_LEN);
+	secbuf_free(m);
+}
+
+static void unseal_fails(struct fixture *f, int r)
+{
+	struct secbuf sentinel = { 0 };
+	struct secbuf *m = &sentinel;
+	int got = seal_unseal(f->s, f->c, &m);
+
+	if (got != r)
+		fail_msg("seal_unseal: got %d, expected %d", got, r);
+	assert_ptr_equal(m, &sentinel);
+}
+
+/* The meta value of key (heap, *ret_len bytes), or NULL when absent. */
+static uint8_t *meta(struct fixture *f, const char *key, size_t *ret_len)
+{
+	uint8_t *v = NULL;
+	size_t n = 0;
+	int r = store_meta_get(f->s, key, &v, &n);
+
+	if (r == -ENOENT)
+		return NULL;
+	assert_int_equal(r, 0);
+	*ret_len = n;
+	return v;
+}
+
+static void assert_meta_str(struct fixture *f, const char *key, const char *want)
+{
+	size_t n = 0;
+	uint8_t *v = meta(f, key, &n);
+
+	assert_non_null(v);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(v, want, n);
+	free(v);
+}
+
+static void meta_set(struct fixture *f, const char *key, const void *p, size_t n)
+{
+	assert_int_equal(store_meta_set(f->s, key, p, n), 0);
+}
+
+/* Every meta key seal.c owns, to compare before and after. */
+static const char *const meta_keys[] = {
+	"store_id", "sealer", "seal.tpm", "seal.master", "seal.recovery", "seal.kcv",
+};
+
+struct meta_snapshot {
+	uint8_t *v[ELEMENTSOF(meta_keys)];
+	size_t n[ELEMENTSOF(meta_keys)];
+};
+
+static void snapshot_take(struct fixture *f, struct meta_snapshot *ms)
+{
+	for (size_t i = 0; i < ELEMENTSOF(meta_keys); i++)
+		ms->v[i] = meta(f, meta_keys[i], &ms->n[i]);
+}
+
+static void snapshot_check_free(struct fixture *f, struct meta_snapshot *ms)
+{
+	for (size_t i = 0; i < ELEMENTSOF(meta_keys); i++) {
+		size_t n = 0;
+		uint8_t *v = meta(f, meta_keys[i], &n);
+
+		if (!ms->v[i] != !v)
+			fail_msg("meta '%s' appeared or vanished", meta_keys[i]);
+		if (v) {
+			assert_int_equal(n, ms->n[i]);
+			if (memcmp(v, ms->v[i], n) != 0)
+				fail_msg("meta '%s' changed", meta_keys[i]);
+		}
+		free(v);
+		free(ms->v[i]);
+	}
+}
+
+static void write_key_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+	int fd;
+
+	(void)unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void read_key_file(const char *path, uint8_t out[32])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, out, 32), 32);
+	assert_int_equal(read(fd, out, 1), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+/* --- tpm2 --- */
+
+static void test_init_unseal_tpm2(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL;
+	struct meta_snapshot ms;
+	size_t n = 0;
+
+	init_ok(f, "tpm2", &m, NULL);
+	assert_meta_str(f, "sealer", "tpm2");
+	free(meta(f, "store_id", &n));
+	assert_int_equal(n, 16);
+	free(meta(f, "seal.kcv", &n));
+	assert_int_equal(n, CRYPTO_KEY_LEN);
+	free(meta(f, "seal.master", &n));
+	assert_int_equal(n, CRYPTO_WRAPPED_KEY_LEN);
+	free(meta(f, "seal.recovery", &n));
+	assert_int_equal(n, CRYPTO_WRAPPED_KEY_LEN);
+	free(meta(f, "seal.tpm", &n));
+	assert_true(n > 0);
+	/* The master key is stored in no meta value. */
+	for (size_t i = 0; i < ELEMENTSOF(meta_keys); i++) {
+		uint8_t *v = meta(f, meta_keys[i], &n);
+
+		assert_non_null(v);
+		assert_null(memmem(v, n, m->data, 16));
+		assert_null(memmem(v, n, m->data + 16, 16));
+		free(v);
+	}
+	/* tpm2 alone makes no host key. */
+	assert_int_equal(access(f->host_key, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+
+	unseal_eq(f, m);
+	unseal_eq(f, m);
+
+	/* Twice: -EEXIST, nothing changed, with any sealer. */
+	snapshot_take(f, &ms);
+	init_fails(f, -EEXIST);
+	cfg_set(&f->c->sealer, "host");
+	init_fails(f, -EEXIST);
+	snapshot_check_free(f, &ms);
+	assert_int_equal(access(f->host_key, F_OK), -1);
+
+	/* A fresh handle on the same file. */
+	store_free(f->s);
+	assert_int_equal(store_open(f->db, 0, &f->s), 0);
+	unseal_eq(f, m);
+	secbuf_free(m);
+}
+
+static void test_uninitialised(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *rk = NULL;
+	size_t n = 0;
+
+	unseal_fails(f, -ENOMEDIUM);
+	assert_int_equal(secbuf_dup("0123456789abcdef0123456789abcdef", 32, &rk), 0);
+	assert_int_equal(seal_recover(f->s, f->c, rk), -ENOMEDIUM);
+	assert_int_equal(seal_forget(f->s), 0);
+	secbuf_free(rk);
+
+	/* An unknown sealer in the config: -EINVAL before anything is written. */
+	cfg_set(&f->c->sealer, "tpm3");
+	init_fails(f, -EINVAL);
+	cfg_set(&f->c->sealer, "");
+	init_fails(f, -EINVAL);
+	unseal_fails(f, -ENOMEDIUM);
+	assert_null(meta(f, "store_id", &n));
+}
+
+static void test_init_no_tpm(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL;
+	size_t n = 0;
+
+	/* The TPM is not there: -ENODEV and the store stays uninitialised. */
+	cfg_set(&f->c->tcti, UNREACHABLE_TCTI);
+	cfg_set(&f->c->sealer, "tpm2");
+	init_fails(f, -ENODEV);
+	cfg_set(&f->c->sealer, "tpm2+host");
+	init_fails(f, -ENODEV);
+	for (size_t i = 0; i < ELEMENTSOF(meta_keys); i++)
+		assert_null(meta(f, meta_keys[i], &n));
+	unseal_fails(f, -ENOMEDIUM);
+
+	/* The host key cannot be made: its directory is missing. */
+	cfg_set(&f->c->tcti, test_tcti());
+	cfg_set(&f->c->host_key, "/nonexistent-vaultfs-dir/host.key");
+	cfg_set(&f->c->sealer, "tpm2+host");
+	init_fails(f, -ENOENT);
+	cfg_set(&f->c->sealer, "host");
+	init_fails(f, -ENOENT);
+	for (size_t i = 0; i < ELEMENTSOF(meta_keys); i++)
+		assert_null(meta(f, meta_keys[i], &n));
+
+	/* And now it works. */
+	cfg_set(&f->c->host_key, f->host_key);
+	init_ok(f, "tpm2", &m, NULL);
+	unseal_eq(f, m);
+	secbuf_free(m);
+}
+
+/* --- host --- */
+
+static void test_host_sealer(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL;
+	uint8_t key[32], other[32];
+	char moved[128];
+	struct stat st;
+	size_t n = 0;
+
+	/* No TPM needed at all. */
+	cfg_set(&f->c->tcti, UNREACHABLE_TCTI);
+	init_ok(f, "host", &m, NULL);
+	assert_meta_str(f, "sealer", "host");
+	assert_null(meta(f, "seal.tpm", &n));
+	assert_int_equal(lstat(f->host_key, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0400);
+	assert_int_equal(st.st_size, 32);
+	assert_int_equal(st.st_uid, geteuid());
+	read_key_file(f->host_key, key);
+	unseal_eq(f, m);
+
+	/* Group or other access: -EPERM. Owner-only modes are fine. */
+	assert_int_equal(chmod(f->host_key, 0644), 0);
+	unseal_fails(f, -EPERM);
+	assert_int_equal(chmod(f->host_key, 0440), 0);
+	unseal_fails(f, -EPERM);
+	assert_int_equal(chmod(f->host_key, 0404), 0);
+	unseal_fails(f, -EPERM);
+	assert_int_equal(chmod(f->host_key, 0600), 0);
+	unseal_eq(f, m);
+	assert_int_equal(chmod(f->host_key, 0400), 0);
+
+	/* Another owner: -EPERM. */
+	assert_int_equal(chown(f->host_key, 4242, 4242), 0);
+	unseal_fails(f, -EPERM);
+	assert_int_equal(chown(f->host_key, geteuid(), getegid()), 0);
+	unseal_eq(f, m);
+
+	/* Missing: -ENOKEY. */
+	snprintf(moved, sizeof(moved), "%s/moved.key", f->dir);
+	assert_int_equal(rename(f->host_key, moved), 0);
+	unseal_fails(f, -ENOKEY);
+
+	/* A symlink to the right key, and a directory: -EPERM. */
+	assert_int_equal(symlink(moved, f->host_key), 0);
+	unseal_fails(f, -EPERM);
+	assert_int_equal(unlink(f->host_key), 0);
+	assert_int_equal(mkdir(f->host_key, 0700), 0);
+	unseal_fails(f, -EPERM);
+	assert_int_equal(rmdir(f->host_key), 0);
+
+	/* Other bytes, or the wrong size: -EBADMSG. */
+	random_bytes(other, sizeof(other));
+	write_key_file(f->host_key, other, sizeof(other), 0400);
+	unseal_fails(f, -EBADMSG);
+	write_key_file(f->host_key, key, 31, 0400);
+	unseal_fails(f, -EBADMSG);
+	write_key_file(f->host_key, key, 0, 0400);
+	unseal_fails(f, -EBADMSG);
+	{
+		uint8_t longer[33];
+
+		memcpy(longer, key, 32);
+		longer[32] = 0;
+		write_key_file(f->host_key, longer, sizeof(longer), 0400);
+		unseal_fails(f, -EBADMSG);
+	}
+
+	/* The right key again. */
+	assert_int_equal(unlink(f->host_key), 0);
+	assert_int_equal(rename(moved, f->host_key), 0);
+	unseal_eq(f, m);
+	secbuf_free(m);
+}
+
+static void test_host_key_given(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL;
+	uint8_t key[32], got[32], other[32];
+
+	/* A group-readable key file is refused at init, and nothing is written. */
+	random_bytes(key, sizeof(key));
+	write_key_file(f->host_key, key, sizeof(key), 0640);
+	cfg_set(&f->c->sealer, "host");
+	init_fails(f, -EPERM);
+	unseal_fails(f, -ENOMEDIUM);
+
+	/* An existing good key file is used as it is. */
+	assert_int_equal(chmod(f->host_key, 0400), 0);
+	init_ok(f, "host", &m, NULL);
+	read_key_file(f->host_key, got);
+	assert_memory_equal(got, key, sizeof(key));
+	unseal_eq(f, m);
+	random_bytes(other, sizeof(other));
+	write_key_file(f->host_key, other, sizeof(other), 0400);
+	unseal_fails(f, -EBADMSG);
+	write_key_file(f->host_key, key, sizeof(key), 0400);
+	unseal_eq(f, m);
+	secbuf_free(m);
+}
+
+/* --- tpm2+host --- */
+
+static void test_tpm2_host(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL;
+	uint8_t key[32], other[32];
+	char moved[128];
+	size_t n = 0;
+
+	init_ok(f, "tpm2+host", &m, NULL);
+	assert_meta_str(f, "sealer", "tpm2+host");
+	free(meta(f, "seal.tpm", &n));
+	read_key_file(f->host_key, key);
+	unseal_eq(f, m);
+
+	/* Without the host key. */
+	snprintf(moved, sizeof(moved), "%s/moved.key", f->dir);
+	assert_int_equal(rename(f->host_key, moved), 0);
+	unseal_fails(f, -ENOKEY);
+	assert_int_equal(rename(moved, f->host_key), 0);
+	unseal_eq(f, m);
+
+	/* Without the TPM. */
+	cfg_set(&f->c->tcti, UNREACHABLE_TCTI);
+	unseal_fails(f, -ENODEV);
+	cfg_set(&f->c->tcti, test_tcti());
+	unseal_eq(f, m);
+
+	/* With another host key: the TPM's half alone does not open it. */
+	random_bytes(other, sizeof(other));
+	write_key_file(f->host_key, other, sizeof(other), 0400);
+	unseal_fails(f, -EBADMSG);
+	write_key_file(f->host_key, key, sizeof(key), 0400);
+	unseal_eq(f, m);
+
+	/* The TPM's sealed half changed: its blob no longer loads. */
+	{
+		uint8_t *blob = meta(f, "seal.tpm", &n);
+
+		assert_non_null(blob);
+		blob[n - 1] ^= 0x01;
+		meta_set(f, "seal.tpm", blob, n);
+		unseal_fails(f, -EBADMSG);
+		blob[n - 1] ^= 0x01;
+		meta_set(f, "seal.tpm", blob, n);
+		free(blob);
+	}
+	unseal_eq(f, m);
+	secbuf_free(m);
+}
+
+/* --- recovery key --- */
+
+static void test_recovery_text(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"00010203",
+		/* 63 and 65 hex digits */
+		"00010203-04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1",
+		"00010203-04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1f0",
+		"00010203-04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1f-00",
+		/* a bad character anywhere */
+		"g0010203-04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1f",
+		"00010203-04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1g",
+		"00010203_04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1f",
+		"00010203-04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1f.",
+		"0x010203-04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1f",
+		"00010203-04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1\xc3\xa9",
+	};
+	static const char *const good[] = {
+		"00010203-04050607-08090a0b-0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1f",
+		"00010203-04050607-08090A0B-0C0D0E0F-10111213-14151617-18191A1B-1C1D1E1F",
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		"  00010203 04050607\n08090a0b\t0c0d0e0f-10111213-14151617-18191a1b-1c1d1e1f\n",
+		"0-0-0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f--",
+	};
+	uint8_t seq[32];
+	struct secbuf *k = NULL, *back = NULL;
+	char text[SEAL_RECOVERY_TEXT_LEN];
+
+	(void)state;
+	for (int i = 0; i < 32; i++)
+		seq[i] = (uint8_t)i;
+	assert_int_equal(secbuf_dup(seq, sizeof(seq), &k), 0);
+	memset(text, 'x', sizeof(text));
+	seal_recovery_format(k, text);
+	assert_string_equal(text, good[0]);
+	assert_int_equal(strlen(text), SEAL_RECOVERY_TEXT_LEN - 1);
+	secbuf_free(k);
+
+	for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+		struct secbuf *p = NULL;
+
+		if (seal_recovery_parse(good[i], &p) != 0)
+			fail_msg("'%s' was refused", good[i]);
+		assert_int_equal(p->len, 32);
+		assert_memory_equal(p->data, seq, 32);
+		secbuf_free(p);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		struct secbuf sentinel = { 0 };
+		struct secbuf *p = &sentinel;
+
+		if (seal_recovery_parse(bad[i], &p) != -EINVAL)
+			fail_msg("'%s' was not -EINVAL", bad[i]);
+		assert_ptr_equal(p, &sentinel);
+	}
+
+	/* Random keys: the text form is 8 groups of 8 lower-case hex digits and parses back. */
+	for (int round = 0; round < 64; round++) {
+		uint8_t raw[32];
+
+		random_bytes(raw, sizeof(raw));
+		assert_int_equal(secbuf_dup(raw, sizeof(raw), &k), 0);
+		seal_recovery_format(k, text);
+		for (size_t i = 0; i < SEAL_RECOVERY_TEXT_LEN - 1; i++) {
+			if (i % 9 == 8)
+				assert_int_equal(text[i], '-');
+			else
+				assert_non_null(strchr("0123456789abcdef", text[i]));
+		}
+		assert_int_equal(text[SEAL_RECOVERY_TEXT_LEN - 1], '\0');
+		assert_int_equal(seal_recovery_parse(text, &back), 0);
+		assert_int_equal(back->len, 32);
+		assert_memory_equal(back->data, raw, 32);
+		secbuf_free(back);
+		secbuf_free(k);
+	}
+}
+
+static void test_recover_wrong_key(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL, *rk = NULL, *wrong = NULL, *shortk = NULL;
+	struct meta_snapshot ms;
+	uint8_t raw[32];
+
+	init_ok(f, "tpm2", &m, &rk);
+	snapshot_take(f, &ms);
+
+	/* A wrong key, also onto another sealer: -EBADMSG, nothing written, no host key made. */
+	memcpy(raw, rk->data, 32);
+	raw[31] ^= 0x01;
+	assert_int_equal(secbuf_dup(raw, sizeof(raw), &wrong), 0);
+	assert_int_equal(seal_recover(f->s, f->c, wrong), -EBADMSG);
+	cfg_set(&f->c->sealer, "host");
+	assert_int_equal(seal_recover(f->s, f->c, wrong), -EBADMSG);
+	secbuf_free(wrong);
+	random_bytes(raw, sizeof(raw));
+	assert_int_equal(secbuf_dup(raw, sizeof(raw), &wrong), 0);
+	assert_int_equal(seal_recover(f->s, f->c, wrong), -EBADMSG);
+	assert_int_equal(access(f->host_key, F_OK), -1);
+
+	/* The wrong length, an unknown sealer: -EINVAL. */
+	assert_int_equal(secbuf_dup(rk->data, 16, &shortk), 0);
+	assert_int_equal(seal_recover(f->s, f->c, shortk), -EINVAL);
+	cfg_set(&f->c->sealer, "none");
+	assert_int_equal(seal_recover(f->s, f->c, rk), -EINVAL);
+	snapshot_check_free(f, &ms);
+
+	unseal_eq(f, m);
+	secbuf_free(shortk);
+	secbuf_free(wrong);
+	secbuf_free(rk);
+	secbuf_free(m);
+}
+
+static void test_recover_to_host(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL, *rk = NULL, *parsed = NULL;
+	char text[SEAL_RECOVERY_TEXT_LEN];
+	uint8_t *recovery_before, *recovery_after;
+	size_t nb = 0, na = 0;
+	struct stat st;
+
+	init_ok(f, "tpm2", &m, &rk);
+	recovery_before = meta(f, "seal.recovery", &nb);
+	assert_non_null(recovery_before);
+
+	/* The TPM is gone. */
+	cfg_set(&f->c->tcti, UNREACHABLE_TCTI);
+	unseal_fails(f, -ENODEV);
+
+	/* Recover, from the text form, onto the host sealer. */
+	seal_recovery_format(rk, text);
+	assert_int_equal(seal_recovery_parse(text, &parsed), 0);
+	cfg_set(&f->c->sealer, "host");
+	assert_int_equal(seal_recover(f->s, f->c, parsed), 0);
+	assert_meta_str(f, "sealer", "host");
+	assert_int_equal(lstat(f->host_key, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0400);
+	/* The sealer to unseal with is the store's: a config still saying tpm2 does not matter. */
+	cfg_set(&f->c->sealer, "tpm2");
+	unseal_eq(f, m);
+	/* The recovery key stays valid. */
+	recovery_after = meta(f, "seal.recovery", &na);
+	assert_int_equal(na, nb);
+	assert_memory_equal(recovery_after, recovery_before, nb);
+
+	/* And a new TPM later: back to tpm2, which needs the TPM again. */
+	cfg_set(&f->c->tcti, test_tcti());
+	assert_int_equal(seal_recover(f->s, f->c, rk), 0);
+	assert_meta_str(f, "sealer", "tpm2");
+	unseal_eq(f, m);
+	assert_int_equal(unlink(f->host_key), 0);
+	unseal_eq(f, m);
+	cfg_set(&f->c->tcti, UNREACHABLE_TCTI);
+	unseal_fails(f, -ENODEV);
+
+	free(recovery_before);
+	free(recovery_after);
+	secbuf_free(parsed);
+	secbuf_free(rk);
+	secbuf_free(m);
+}
+
+/* --- keyring cache --- */
+
+static void keyring_name(struct fixture *f, char out[64])
+{
+	size_t n = 0;
+	uint8_t *id = meta(f, "store_id", &n);
+	int o;
+
+	assert_non_null(id);
+	assert_int_equal(n, 16);
+	o = snprintf(out, 64, "vaultfs:master:");
+	for (size_t i = 0; i < n; i++)
+		o += snprintf(out + o, 64 - (size_t)o, "%02x", id[i]);
+	free(id);
+}
+
+static void test_keyring_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL, *cached = NULL;
+	char desc[64];
+
+	init_ok(f, "tpm2", &m, NULL);
+	keyring_name(f, desc);
+	assert_int_equal(keyring_get(desc, &cached), -ENOKEY);
+
+	/* Off (timeout 0): nothing is cached. */
+	unseal_eq(f, m);
+	assert_int_equal(keyring_get(desc, &cached), -ENOKEY);
+
+	/* On: the first unseal fills the cache, the second needs no TPM. */
+	f->c->keyring_timeout = 2;
+	unseal_eq(f, m);
+	assert_int_equal(keyring_get(desc, &cached), 0);
+	assert_int_equal(cached->len, CRYPTO_KEY_LEN);
+	assert_memory_equal(cached->data, m->data, CRYPTO_KEY_LEN);
+	secbuf_free(cached);
+	cfg_set(&f->c->tcti, UNREACHABLE_TCTI);
+	unseal_eq(f, m);
+
+	/* With the timeout 0 the cache is not read either. */
+	f->c->keyring_timeout = 0;
+	unseal_fails(f, -ENODEV);
+	f->c->keyring_timeout = 2;
+	unseal_eq(f, m);
+
+	/* seal_forget drops it; twice is fine. */
+	assert_int_equal(seal_forget(f->s), 0);
+	unseal_fails(f, -ENODEV);
+	assert_int_equal(seal_forget(f->s), 0);
+	assert_int_equal(keyring_get(desc, &cached), -ENOKEY);
+
+	/* A stale or foreign entry is not believed: dropped, and the TPM asked. */
+	{
+		uint8_t raw[CRYPTO_KEY_LEN];
+		struct secbuf *bogus = NULL;
+
+		random_bytes(raw, sizeof(raw));
+		assert_int_equal(secbuf_dup(raw, sizeof(raw), &bogus), 0);
+		assert_int_equal(keyring_put(desc, bogus, 60), 0);
+		unseal_fails(f, -ENODEV);
+		assert_int_equal(keyring_get(desc, &cached), -ENOKEY);
+		assert_int_equal(keyring_put(desc, bogus, 60), 0);
+		cfg_set(&f->c->tcti, test_tcti());
+		unseal_eq(f, m);
+		assert_int_equal(keyring_get(desc, &cached), 0);
+		assert_memory_equal(cached->data, m->data, CRYPTO_KEY_LEN);
+		secbuf_free(cached);
+		/* A short entry too. */
+		assert_int_equal(secbuf_dup(raw, 16, &cached), 0);
+		assert_int_equal(keyring_put(desc, cached, 60), 0);
+		secbuf_free(cached);
+		cfg_set(&f->c->tcti, UNREACHABLE_TCTI);
+		unseal_fails(f, -ENODEV);
+		secbuf_free(bogus);
+	}
+
+	/* The kernel expires the entry after keyring_timeout seconds. */
+	cfg_set(&f->c->tcti, test_tcti());
+	f->c->keyring_timeout = 2;
+	unseal_eq(f, m);
+	cfg_set(&f->c->tcti, UNREACHABLE_TCTI);
+	unseal_eq(f, m);
+	sleep(3);
+	unseal_fails(f, -ENODEV);
+	secbuf_free(m);
+}
+
+/* --- tampered meta values --- */
+
+/* Change meta key to (p, n), expect unseal to fail with r, restore, expect success. */
+static void tamper(struct fixture *f, const struct secbuf *m, const char *key, const void *p,
+		   size_t n, int r)
+{
+	size_t len = 0;
+	uint8_t *orig = meta(f, key, &len);
+
+	assert_non_null(orig);
+	meta_set(f, key, p, n);
+	unseal_fails(f, r);
+	meta_set(f, key, orig, len);
+	unseal_eq(f, m);
+	free(orig);
+}
+
+/* Flip one bit of byte i of meta key: unseal fails with r. */
+static void tamper_flip(struct fixture *f, const struct secbuf *m, const char *key, size_t i,
+			int r)
+{
+	size_t len = 0;
+	uint8_t *v = meta(f, key, &len);
+
+	assert_non_null(v);
+	assert_true(i < len);
+	v[i] ^= 0x04;
+	tamper(f, m, key, v, len, r);
+	/* and one byte short */
+	tamper(f, m, key, v, len - 1, r);
+	free(v);
+}
+
+static void test_tampered_meta(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL, *rk = NULL;
+	uint8_t key[32];
+	size_t n = 0;
+	uint8_t *v;
+
+	init_ok(f, "tpm2", &m, &rk);
+	for (size_t i = 0; i < CRYPTO_WRAPPED_KEY_LEN; i += 7)
+		tamper_flip(f, m, "seal.master", i, -EBADMSG);
+	tamper_flip(f, m, "seal.master", CRYPTO_WRAPPED_KEY_LEN - 1, -EBADMSG);
+	tamper_flip(f, m, "seal.kcv", 0, -EBADMSG);
+	tamper_flip(f, m, "store_id", 15, -EBADMSG);
+	v = meta(f, "seal.tpm", &n);
+	assert_non_null(v);
+	free(v);
+	tamper_flip(f, m, "seal.tpm", n - 1, -EBADMSG);
+	tamper(f, m, "sealer", "bogus", 5, -EBADMSG);
+	tamper(f, m, "sealer", "", 0, -EBADMSG);
+	/* Claiming another sealer does not help: missing host key, or the wrong KEK. */
+	tamper(f, m, "sealer", "host", 4, -ENOKEY);
+	random_bytes(key, sizeof(key));
+	write_key_file(f->host_key, key, sizeof(key), 0400);
+	tamper(f, m, "sealer", "host", 4, -EBADMSG);
+	tamper(f, m, "sealer", "tpm2+host", 9, -EBADMSG);
+
+	/* A changed recovery blob: seal_recover is -EBADMSG. */
+	v = meta(f, "seal.recovery", &n);
+	assert_non_null(v);
+	v[3] ^= 0x10;
+	meta_set(f, "seal.recovery", v, n);
+	assert_int_equal(seal_recover(f->s, f->c, rk), -EBADMSG);
+	v[3] ^= 0x10;
+	meta_set(f, "seal.recovery", v, n);
+	assert_int_equal(seal_recover(f->s, f->c, rk), 0);
+	unseal_eq(f, m);
+	free(v);
+	secbuf_free(rk);
+	secbuf_free(m);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_recovery_text),
+		cmocka_unit_test_setup_teardown(test_init_unseal_tpm2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uninitialised, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_no_tpm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_sealer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_key_given, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tpm2_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_wrong_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_to_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keyring_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_meta, setup, teardown),
+	};
+	const char *tcti = getenv("VAULTFS_TEST_TCTI");
+
+	(void)argc;
+	if (!tcti || !*tcti) {
+		fprintf(stderr, "test-seal: VAULTFS_TEST_TCTI is not set; this test needs a TPM: "
+				"run it as tests/lib/with-swtpm %s\n",
+			argv[0]);
+		return 1;
+	}
+	setenv("TSS2_LOG", "all+NONE", 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
