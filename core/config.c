@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "limits.h"
+#include "seal.h"
 #include "tpm.h"
 #include "util.h"
 
@@ -115,7 +116,7 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 		return set_path(&c->store_path, dir, v);
 	if (streq(sec, "seal")) {
 		if (streq(key, "sealer")) {
-			if (!streq(v, "tpm2") && !streq(v, "host") && !streq(v, "tpm2+host"))
+			if (!seal_sealer_valid(v))
 				return -EINVAL;
 			return set_str(&c->sealer, v);
 		}
@@ -235,7 +236,13 @@ int config_load(const char *path, struct config **ret, char *err, size_t errlen)
 
 	if (err && errlen)
 		err[0] = '\0';
-	r = read_file(path, &text);
+	/* resolve once, then read what was resolved: the directory that relative paths are
+	 * taken against is the one of the file actually read */
+	abspath = realpath(path, NULL);
+	if (!abspath)
+		return fail(err, errlen, path, 0, negative_errno(), "cannot read: %s",
+			    strerror(errno));
+	r = read_file(abspath, &text);
 	if (r == -EFBIG)
 		return fail(err, errlen, path, 0, r, "larger than %u bytes", VAULTFS_CONFIG_MAX);
 	if (r == -EINVAL)
@@ -243,9 +250,6 @@ int config_load(const char *path, struct config **ret, char *err, size_t errlen)
 	if (r < 0)
 		return fail(err, errlen, path, 0, r, "cannot read: %s", strerror(-r));
 
-	abspath = realpath(path, NULL);
-	if (!abspath)
-		return fail(err, errlen, path, 0, negative_errno(), "cannot resolve path");
 	dir = strdup(abspath);
 	if (!dir)
 		return -ENOMEM;

@@ -28,7 +28,8 @@ void kv_set_clock(struct kv *kv, int64_t t)
 	kv->clock = t;
 }
 
-int kv_derive_key(struct kv *kv, const char *label, struct secbuf **ret)
+/* HKDF(M, label) into a new secure buffer. */
+static int derive(struct kv *kv, const char *label, struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *k = NULL;
 	int r;
@@ -42,6 +43,16 @@ int kv_derive_key(struct kv *kv, const char *label, struct secbuf **ret)
 	k->len = CRYPTO_KEY_LEN;
 	*ret = TAKE_PTR(k);
 	return 0;
+}
+
+int kv_derive_key(struct kv *kv, const char *label, struct secbuf **ret)
+{
+	char full[128];
+
+	/* a prefix of its own: no caller can ask for the MAC or wrapping key of kv itself */
+	if (!label || snprintf(full, sizeof(full), "vaultfs derived: %s", label) >= (int)sizeof(full))
+		return -EINVAL;
+	return derive(kv, full, ret);
 }
 
 int kv_new(struct store *s, struct secbuf *master, struct kv **ret)
@@ -61,9 +72,9 @@ int kv_new(struct store *s, struct secbuf *master, struct kv **ret)
 		kv_free(kv);
 		return -EINVAL;
 	}
-	r = kv_derive_key(kv, "vaultfs mac v1", &kv->mac_key);
+	r = derive(kv, "vaultfs mac v1", &kv->mac_key);
 	if (r >= 0)
-		r = kv_derive_key(kv, "vaultfs vault-wrap v1", &kv->wrap_key);
+		r = derive(kv, "vaultfs vault-wrap v1", &kv->wrap_key);
 	if (r < 0) {
 		kv_free(kv);
 		return r;
@@ -870,12 +881,14 @@ int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_
 	struct store_object o;
 	int r;
 
+	static const struct kv_attrs keep = KV_ATTRS_KEEP;
+
 	r = store_begin(kv->store);
 	if (r < 0)
 		return r;
 	r = load_version(kv, vault, name, version, &v, &o, &row);
 	if (r >= 0)
-		r = apply_attrs(&row, attrs);
+		r = apply_attrs(&row, attrs ? attrs : &keep);
 	if (r >= 0) {
 		row.updated = now(kv);
 		r = version_mac(kv, &row, row.mac);

@@ -30,7 +30,8 @@ int kv_new(struct store *s, struct secbuf *master, struct kv **ret);
 void kv_free(struct kv *kv);
 /* Tests move the clock: 0 = real time. */
 void kv_set_clock(struct kv *kv, int64_t now);
-/* A subkey of the master key for other modules (e.g. the audit MAC): HKDF(M, label). */
+/* A subkey of the master key for other modules (e.g. the audit MAC): HKDF(M, "vaultfs derived:
+ * " + label), never one of kv's own keys. -EINVAL for a label over 100 bytes. */
 int kv_derive_key(struct kv *kv, const char *label, struct secbuf **ret);
 
 /* `[A-Za-z0-9][A-Za-z0-9._-]{0,126}` */

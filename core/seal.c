@@ -79,7 +79,7 @@ static bool uses_host(const char *sealer)
 /* Read the host key file; with create, make it (0400, O_EXCL) if it does not exist. A file
  * that is not regular, not ours, readable by group or others, or of the wrong size is refused:
  * we would rather not start than trust a key others could have read. */
-static int host_key_load(const char *path, bool create, struct secbuf **ret)
+static int host_key_load(const char *path, bool create, bool *ret_created, struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *k = NULL;
 	_cleanup_close_ int fd = -1;
@@ -90,7 +90,7 @@ static int host_key_load(const char *path, bool create, struct secbuf **ret)
 	r = secbuf_new(HOST_KEY_LEN, &k);
 	if (r < 0)
 		return r;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT && create) {
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
 		if (fd < 0)
@@ -105,6 +105,7 @@ static int host_key_load(const char *path, bool create, struct secbuf **ret)
 			return r;
 		}
 		k->len = HOST_KEY_LEN;
+		*ret_created = true;
 		*ret = TAKE_PTR(k);
 		return 0;
 	}
@@ -158,7 +159,7 @@ static int kek_derive(const char *sealer, const struct secbuf *t, const struct s
 /* A new KEK for sealer: seals fresh T with the TPM (stored as "seal.tpm"), loads or creates the
  * host key. Call inside a store transaction. */
 static int kek_new(struct store *s, const struct config *c, const char *sealer,
-		   struct secbuf **ret)
+		   bool *ret_host_key_created, struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *t = NULL, *h = NULL;
 	_cleanup_(freep_u8) uint8_t *blob = NULL;
@@ -181,7 +182,7 @@ static int kek_new(struct store *s, const struct config *c, const char *sealer,
 			return r;
 	}
 	if (uses_host(sealer)) {
-		r = host_key_load(c->host_key, true, &h);
+		r = host_key_load(c->host_key, true, ret_host_key_created, &h);
 		if (r < 0)
 			return r;
 	}
@@ -208,7 +209,7 @@ static int kek_open(struct store *s, const struct config *c, const char *sealer,
 			return -EBADMSG;
 	}
 	if (uses_host(sealer)) {
-		r = host_key_load(c->host_key, false, &h);
+		r = host_key_load(c->host_key, false, NULL, &h);
 		if (r < 0)
 			return r == -ENOENT ? -ENOKEY : r;
 	}
@@ -286,15 +287,31 @@ static int random_key(size_t len, struct secbuf **ret)
 	return 0;
 }
 
-int seal_init(struct store *s, const struct config *c, struct secbuf **ret_master,
-	      struct secbuf **ret_recovery)
+int seal_is_initialised(struct store *s)
 {
-	_cleanup_secbuf_ struct secbuf *m = NULL, *rk = NULL, *kek = NULL;
-	uint8_t id[STORE_ID_LEN], kcv[CRYPTO_KEY_LEN];
 	char sealer[16];
 	int r;
 
-	if (!uses_tpm(c->sealer) && !uses_host(c->sealer))
+	r = read_sealer(s, sealer, sizeof(sealer));
+	if (r == -ENOENT)
+		return 0;
+	return r < 0 ? r : 1;
+}
+
+int seal_recovery_new(struct secbuf **ret)
+{
+	return random_key(SEAL_RECOVERY_KEY_LEN, ret);
+}
+
+int seal_init(struct store *s, const struct config *c, const struct secbuf *recovery)
+{
+	_cleanup_secbuf_ struct secbuf *m = NULL, *kek = NULL;
+	uint8_t id[STORE_ID_LEN], kcv[CRYPTO_KEY_LEN];
+	bool host_key_created = false;
+	char sealer[16];
+	int r;
+
+	if (!seal_sealer_valid(c->sealer) || recovery->len != SEAL_RECOVERY_KEY_LEN)
 		return -EINVAL;
 	r = store_begin(s);
 	if (r < 0)
@@ -306,26 +323,27 @@ int seal_init(struct store *s, const struct config *c, struct secbuf **ret_maste
 	}
 	if ((r = crypto_random(id, sizeof(id))) < 0 ||
 	    (r = random_key(CRYPTO_KEY_LEN, &m)) < 0 ||
-	    (r = random_key(SEAL_RECOVERY_KEY_LEN, &rk)) < 0 ||
-	    (r = kek_new(s, c, c->sealer, &kek)) < 0 || (r = kcv_compute(m, kcv)) < 0 ||
+	    (r = kek_new(s, c, c->sealer, &host_key_created, &kek)) < 0 ||
+	    (r = kcv_compute(m, kcv)) < 0 ||
 	    (r = store_meta_set(s, "store_id", id, sizeof(id))) < 0 ||
 	    (r = store_meta_set(s, "sealer", c->sealer, strlen(c->sealer))) < 0 ||
 	    (r = store_meta_set(s, "seal.kcv", kcv, sizeof(kcv))) < 0 ||
 	    (r = wrap_store(s, id, c->sealer, kek, m, "seal.master")) < 0 ||
-	    (r = wrap_store(s, id, "recovery", rk, m, "seal.recovery")) < 0)
+	    (r = wrap_store(s, id, "recovery", recovery, m, "seal.recovery")) < 0)
 		goto fail;
 	r = store_commit(s);
 	if (r < 0)
 		goto fail;
-	*ret_master = TAKE_PTR(m);
-	*ret_recovery = TAKE_PTR(rk);
 	return 0;
 fail:
 	store_rollback(s);
+	if (host_key_created)
+		unlink(c->host_key); /* nothing refers to it: leave no key behind */
 	return r;
 }
 
-int seal_unseal(struct store *s, const struct config *c, struct secbuf **ret_master)
+/* seal_unseal inside its read transaction. */
+static int unseal(struct store *s, const struct config *c, struct secbuf **ret_master)
 {
 	_cleanup_secbuf_ struct secbuf *m = NULL, *kek = NULL;
 	uint8_t id[STORE_ID_LEN];
@@ -365,14 +383,31 @@ int seal_unseal(struct store *s, const struct config *c, struct secbuf **ret_mas
 	return 0;
 }
 
+int seal_unseal(struct store *s, const struct config *c, struct secbuf **ret_master)
+{
+	int r;
+
+	/* one snapshot: a recover committing meanwhile must not mix old and new sealed data */
+	r = store_begin_read(s);
+	if (r < 0)
+		return r;
+	r = unseal(s, c, ret_master);
+	if (r < 0)
+		store_rollback(s);
+	else
+		store_commit(s);
+	return r;
+}
+
 int seal_recover(struct store *s, const struct config *c, const struct secbuf *recovery)
 {
 	_cleanup_secbuf_ struct secbuf *m = NULL, *kek = NULL;
 	uint8_t id[STORE_ID_LEN];
+	bool host_key_created = false;
 	char sealer[16], desc[64];
 	int r;
 
-	if (!uses_tpm(c->sealer) && !uses_host(c->sealer))
+	if (!seal_sealer_valid(c->sealer))
 		return -EINVAL;
 	if (recovery->len != SEAL_RECOVERY_KEY_LEN)
 		return -EINVAL;
@@ -392,15 +427,13 @@ int seal_recover(struct store *s, const struct config *c, const struct secbuf *r
 	r = store_begin(s);
 	if (r < 0)
 		return r;
-	if ((r = kek_new(s, c, c->sealer, &kek)) < 0 ||
+	if ((r = kek_new(s, c, c->sealer, &host_key_created, &kek)) < 0 ||
 	    (r = store_meta_set(s, "sealer", c->sealer, strlen(c->sealer))) < 0 ||
-	    (r = wrap_store(s, id, c->sealer, kek, m, "seal.master")) < 0) {
+	    (r = wrap_store(s, id, c->sealer, kek, m, "seal.master")) < 0 ||
+	    (r = store_commit(s)) < 0) {
 		store_rollback(s);
-		return r;
-	}
-	r = store_commit(s);
-	if (r < 0) {
-		store_rollback(s);
+		if (host_key_created)
+			unlink(c->host_key);
 		return r;
 	}
 	keyring_desc(id, desc);

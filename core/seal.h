@@ -13,17 +13,28 @@
 #include "config.h"
 #include "secbuf.h"
 #include "store.h"
+#include "util.h"
 
 #define SEAL_RECOVERY_KEY_LEN 32u
 /* Text form: 8 groups of 8 hex digits joined by '-', plus NUL. */
 #define SEAL_RECOVERY_TEXT_LEN (8u * 8u + 7u + 1u)
 
-/* Make and seal a new master key in a store that has none (-EEXIST if it has one).
- * Returns the master key and the recovery key. Seal failures: see tpm.h; the host key file is
- * created (0400) if missing and refused (-EPERM) if not a regular root-owned file without
- * group/other access. Runs in its own store transaction. */
-int seal_init(struct store *s, const struct config *c, struct secbuf **ret_master,
-	      struct secbuf **ret_recovery);
+/* tpm2, host or tpm2+host */
+static inline bool seal_sealer_valid(const char *s)
+{
+	return s && (streq(s, "tpm2") || streq(s, "host") || streq(s, "tpm2+host"));
+}
+
+/* 1 when the store holds a sealed master key, 0 when not. */
+int seal_is_initialised(struct store *s);
+/* A new random recovery key. */
+int seal_recovery_new(struct secbuf **ret);
+/* Make and seal a new master key in a store that has none (-EEXIST if it has one), wrapped
+ * also under the recovery key R, which the caller made (seal_recovery_new) and has already put
+ * somewhere safe: once this returns 0 the store is initialised. Seal failures: see tpm.h; the
+ * host key file is created (0400) if missing, and removed again if init fails, and refused
+ * (-EPERM) if not a regular file of ours without group/other access. One store transaction. */
+int seal_init(struct store *s, const struct config *c, const struct secbuf *recovery);
 /* Unseal the master key with the sealer recorded at init (and the config's tcti/host_key).
  * Uses the kernel keyring cache when c->keyring_timeout > 0 (and fills it after an unseal).
  * -ENOMEDIUM: the store was never initialised. -EBADMSG: sealed data does not open (another

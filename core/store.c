@@ -565,6 +565,10 @@ static int probe_file(const char *path, off_t *ret_size)
 		return negative_errno();
 	if (!S_ISREG(st.st_mode))
 		return -EBADMSG;
+	/* Whoever can read the file can try the sealed key against the TPM: it must be ours
+	 * alone, as the host key file must be. */
+	if (st.st_uid != geteuid() || (st.st_mode & 077))
+		return -EPERM;
 	*ret_size = st.st_size;
 	return 0;
 }

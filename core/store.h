@@ -69,8 +69,9 @@ void store_version_done(struct store_version *v);
 
 /* Open (and with STORE_CREATE create) the store at path: WAL, secure_delete, defensive mode,
  * foreign keys, schema migrated to the current version. -ENOENT when missing without
- * STORE_CREATE; -EBADMSG when the file is not a vaultfs database or its schema is newer than
- * this program knows (-EPROTONOSUPPORT for the latter). */
+ * STORE_CREATE; -EBADMSG when the file is not a vaultfs database, -EPROTONOSUPPORT when its
+ * schema is newer than this program knows; -EPERM when the file is not owned by the effective
+ * uid or is accessible to group or others. */
 int store_open(const char *path, int flags, struct store **ret);
 void store_free(struct store *s);
 /* The schema version this store is at. */

@@ -58,7 +58,7 @@ static int parse_relative(const char *s, int64_t now, int64_t *ret)
 	if (p[1] != '\0')
 		return -EINVAL;
 	n = now + sign * n * unit;
-	if (n < 0 || n > TIME_MAX_SECONDS)
+	if (n <= 0 || n > TIME_MAX_SECONDS)
 		return -EINVAL;
 	*ret = n;
 	return 0;
@@ -121,7 +121,7 @@ int time_parse(const char *s, int64_t now, int64_t *ret)
 	if (t == (time_t)-1 || tm.tm_mday != d) /* timegm normalised Feb 30 into March */
 		return -EINVAL;
 	t -= off;
-	if (t < 0 || t > TIME_MAX_SECONDS)
+	if (t <= 0 || t > TIME_MAX_SECONDS) /* 0 means "none" to every caller: not a time */
 		return -EINVAL;
 	*ret = (int64_t)t;
 	return 0;

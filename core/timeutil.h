@@ -8,7 +8,8 @@
 
 #define TIME_FORMAT_MAX 32u
 
-/* Parse s; relative forms are taken from now. -EINVAL for anything else or out of range. */
+/* Parse s; relative forms are taken from now. -EINVAL for anything else or out of range
+ * (the result is always > 0: 0 stands for "no time" in attributes). */
 int time_parse(const char *s, int64_t now, int64_t *ret);
 /* RFC 3339 UTC, "2026-12-01T00:00:00Z". buf holds TIME_FORMAT_MAX bytes. */
 const char *time_format(int64_t t, char buf[TIME_FORMAT_MAX]);

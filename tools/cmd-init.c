@@ -33,6 +33,57 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
+/* An error of emit_recovery_key that it has already explained. */
+#define EIO_RECOVERY_KEY 10000
+
+/* Write the recovery key to a new 0600 file (synced), or to stdout. write(2), not stdio: the
+ * key must not linger in a libc buffer. */
+static int emit_recovery_key(const char *file, const char *text)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!file) {
+		r = write_all(STDOUT_FILENO, text, strlen(text));
+		if (r >= 0)
+			r = write_all(STDOUT_FILENO, "\n", 1);
+		if (r < 0) {
+			fprintf(stderr, "vaultctl: cannot print the recovery key: %s\n", strerror(-r));
+			return -EIO_RECOVERY_KEY;
+		}
+		return 0;
+	}
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "vaultctl: cannot create recovery key file '%s': %m\n", file);
+		return -EIO_RECOVERY_KEY;
+	}
+	r = write_all(fd, text, strlen(text));
+	if (r >= 0)
+		r = write_all(fd, "\n", 1);
+	if (r >= 0 && fsync(fd) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: writing the recovery key to '%s' failed: %s\n", file,
+			strerror(-r));
+		unlink(file);
+		return -EIO_RECOVERY_KEY;
+	}
+	return 0;
+}
+
+/* Remove a store file (and its WAL and shared-memory files) that a failed init created. */
+static void remove_store(const char *path)
+{
+	char aux[VAULTFS_PATH_MAX + 8];
+
+	unlink(path);
+	snprintf(aux, sizeof(aux), "%s-wal", path);
+	unlink(aux);
+	snprintf(aux, sizeof(aux), "%s-shm", path);
+	unlink(aux);
+}
+
 int cmd_init(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -41,18 +92,17 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 		{ "recovery-key-file", required_argument, NULL, 'r' },
 		{}
 	};
-	_cleanup_secbuf_ struct secbuf *m = NULL, *rk = NULL;
+	_cleanup_secbuf_ struct secbuf *rk = NULL;
 	const char *rkfile = NULL;
 	char text[SEAL_RECOVERY_TEXT_LEN];
 	struct store *s = NULL;
-	_cleanup_close_ int fd = -1;
-	int c, r;
+	bool created;
+	int c, r, emitted = -1;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
 		switch (c) {
 		case 's':
-			if (!streq(optarg, "tpm2") && !streq(optarg, "host") &&
-			    !streq(optarg, "tpm2+host"))
+			if (!seal_sealer_valid(optarg))
 				return usage_error("--sealer: tpm2, host or tpm2+host");
 			free(ctl->config->sealer);
 			ctl->config->sealer = strdup(optarg);
@@ -73,65 +123,63 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 	if (optind != argc)
 		return usage_error("init takes no arguments");
 
-	if (rkfile) {
-		fd = open(rkfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			fprintf(stderr, "vaultctl: cannot create recovery key file '%s': %m\n",
-				rkfile);
-			return EXIT_REFUSED;
-		}
-	}
+	r = seal_recovery_new(&rk);
+	if (r < 0)
+		return fail(r, "init");
+	seal_recovery_format(rk, text);
 	r = mkdir_parents(ctl->config->store_path);
-	if (r >= 0)
-		r = store_open(ctl->config->store_path, STORE_CREATE, &s);
 	if (r < 0) {
-		if (rkfile)
-			unlink(rkfile);
-		fprintf(stderr, "vaultctl: cannot create store '%s': %s\n",
+		fprintf(stderr, "vaultctl: cannot create the directory of '%s': %s\n",
 			ctl->config->store_path, strerror(-r));
-		return exit_status(r) == EXIT_USAGE ? EXIT_REFUSED : exit_status(r);
+		return EXIT_REFUSED;
 	}
-	r = seal_init(s, ctl->config, &m, &rk);
-	store_free(s);
+	created = access(ctl->config->store_path, F_OK) < 0 && errno == ENOENT;
+	r = store_open(ctl->config->store_path, STORE_CREATE, &s);
 	if (r < 0) {
-		if (rkfile)
-			unlink(rkfile);
+		fprintf(stderr, "vaultctl: cannot create store '%s': %s\n",
+			ctl->config->store_path,
+			r == -EBADMSG ? "not a vaultfs store, or corrupt" : strerror(-r));
+		return r == -EBADMSG ? EXIT_INTEGRITY : EXIT_REFUSED;
+	}
+	/* The recovery key goes to its place before the store depends on it: a key that cannot be
+	 * written leaves no initialised store behind. */
+	r = seal_is_initialised(s);
+	if (r > 0)
+		r = -EEXIST;
+	if (r >= 0)
+		r = emitted = emit_recovery_key(rkfile, text);
+	if (r >= 0)
+		r = seal_init(s, ctl->config, rk);
+	store_free(s);
+	secure_wipe(text, sizeof(text));
+	if (r < 0) {
+		if (rkfile && emitted == 0)
+			unlink(rkfile); /* ours, and useless now */
+		if (created)
+			remove_store(ctl->config->store_path);
 		if (r == -EEXIST) {
 			fprintf(stderr, "vaultctl: store '%s' is already initialised\n",
 				ctl->config->store_path);
 			return EXIT_REFUSED;
 		}
+		if (r == -EIO_RECOVERY_KEY)
+			return EXIT_REFUSED;
 		fprintf(stderr, "vaultctl: cannot seal the master key with '%s': %s\n",
 			ctl->config->sealer, seal_why(r));
 		return EXIT_INTEGRITY;
-	}
-	seal_recovery_format(rk, text);
-	if (rkfile) {
-		r = write_all(fd, text, strlen(text));
-		if (r >= 0)
-			r = write_all(fd, "\n", 1);
-		if (r >= 0 && fsync(fd) < 0)
-			r = negative_errno();
-		secure_wipe(text, sizeof(text));
-		if (r < 0) {
-			fprintf(stderr, "vaultctl: writing the recovery key to '%s' failed: %s\n",
-				rkfile, strerror(-r));
-			return EXIT_REFUSED;
-		}
-		fprintf(stderr, "Store initialised (sealer %s). Recovery key written to %s: keep it "
-				"offline; it can unlock this store without the TPM.\n",
-			ctl->config->sealer, rkfile);
-		return EXIT_OK;
 	}
 	if (streq(ctl->config->sealer, "host"))
 		fprintf(stderr, "WARNING: sealer 'host': the master key is protected only by the "
 				"root-only file %s, not by a TPM.\n",
 			ctl->config->host_key);
-	fprintf(stderr, "Store initialised (sealer %s). Recovery key (shown once; keep it offline, "
-			"it can unlock this store without the TPM):\n",
-		ctl->config->sealer);
-	printf("%s\n", text);
-	secure_wipe(text, sizeof(text));
+	if (rkfile)
+		fprintf(stderr, "Store initialised (sealer %s). Recovery key written to %s: keep it "
+				"offline; it can unlock this store without the TPM.\n",
+			ctl->config->sealer, rkfile);
+	else
+		fprintf(stderr, "Store initialised (sealer %s). The recovery key above is shown "
+				"once: keep it offline; it can unlock this store without the TPM.\n",
+			ctl->config->sealer);
 	return EXIT_OK;
 }
 
@@ -188,5 +236,3 @@ int cmd_recover(struct ctl *ctl, int argc, char **argv)
 	fprintf(stderr, "Master key re-sealed with sealer %s.\n", ctl->config->sealer);
 	return EXIT_OK;
 }
-
-/* --- vault --- */

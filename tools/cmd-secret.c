@@ -8,6 +8,8 @@
 #include "core/timeutil.h"
 #include "tools/vaultctl.h"
 
+/* --- vault --- */
+
 static int print_vault(const struct kv_vault_info *v, void *ud)
 {
 	struct json_object *arr = ud;
@@ -232,7 +234,7 @@ static struct json_object *tags_json(const char *tags)
 static int print_version(const struct kv_version_info *v, void *ud)
 {
 	struct json_object *arr = ud;
-	char b[4][TIME_FORMAT_MAX];
+	char b[3][TIME_FORMAT_MAX];
 
 	if (!arr) {
 		printf("%u\t%s\tcreated %s\tnot-before %s\texpires %s\t%zu bytes\n", v->version,
@@ -252,7 +254,6 @@ static int print_version(const struct kv_version_info *v, void *ud)
 	json_object_object_add(o, "content_type", json_object_new_string(v->content_type));
 	json_object_object_add(o, "tags", tags_json(v->tags));
 	json_object_object_add(o, "size", json_object_new_int64((int64_t)v->size));
-	(void)b[3];
 	json_object_array_add(arr, o);
 	return 0;
 }

@@ -132,8 +132,9 @@ int open_kv(struct ctl *ctl, struct kv **ret)
 	if (r < 0) {
 		fprintf(stderr, "vaultctl: cannot open store '%s': %s\n", ctl->config->store_path,
 			r == -EBADMSG ? "not a vaultfs store, or corrupt" :
+			r == -EPERM ? "the file must be ours alone (owner, mode 0600)" :
 			r == -EPROTONOSUPPORT ? "made by a newer vaultfs" : strerror(-r));
-		return r == -ENOENT || r == -EACCES ? EXIT_REFUSED : EXIT_INTEGRITY;
+		return r == -ENOENT || r == -EACCES || r == -EPERM ? EXIT_REFUSED : EXIT_INTEGRITY;
 	}
 	r = seal_unseal(s, ctl->config, &m);
 	if (r < 0) {
@@ -253,5 +254,3 @@ struct json_object *json_time(int64_t t)
 
 	return t ? json_object_new_string(time_format(t, buf)) : NULL;
 }
-
-/* --- init, recover --- */

@@ -4,6 +4,8 @@
  * bytes `secret get` was asked for, and the recovery key at init. */
 #include <getopt.h>
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "core/log.h"
@@ -62,6 +64,9 @@ int main(int argc, char **argv)
 	int c, r;
 
 	log_set_ident("vaultctl");
+	/* we hold the master key: no core dumps, no ptrace by others of our uid */
+	(void)setrlimit(RLIMIT_CORE, &(const struct rlimit){ 0, 0 });
+	(void)prctl(PR_SET_DUMPABLE, 0);
 	umask(077);
 	/* the TSS library logs warnings to stderr by default; ours are enough */
 	setenv("TSS2_LOG", "all+NONE", 0);

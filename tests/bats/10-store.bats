@@ -399,6 +399,7 @@ teardown() {
 
 @test "a corrupt database file is a clear error and is left as it was" {
 	head -c 20000 /dev/urandom >"$T/vault.db"
+	chmod 0600 "$T/vault.db"
 	sum=$(sha256sum <"$T/vault.db")
 	run vctl vault list
 	[ "$status" -eq 3 ]
@@ -413,6 +414,20 @@ teardown() {
 	run "$VAULTCTL" -c "$CONF" vault list
 	[ "$status" -eq 1 ]
 	[[ $output == *"--offline"* ]]
+}
+
+@test "a store file others could read, or someone else's, is refused" {
+	init_store
+	chmod 0644 "$T/vault.db"
+	run vctl vault list
+	[ "$status" -eq 1 ]
+	[[ $output == *"must be ours alone"* ]]
+	chmod 0600 "$T/vault.db"
+	chown 65534 "$T/vault.db"
+	run vctl vault list
+	[ "$status" -eq 1 ]
+	chown 0 "$T/vault.db"
+	vctl vault list
 }
 
 @test "a missing store is a clear error naming the file" {

@@ -921,6 +921,13 @@ static void test_update(void **state)
 	assert_int_equal(info.created, T0);
 	assert_int_equal(info.updated, T0 + 1);
 	assert_int_equal(info.size, 5);
+	/* NULL attributes keep everything too */
+	kv_set_clock(f->kv, T0 + 2);
+	assert_int_equal(kv_secret_update(f->kv, "v", "s", 0, NULL), 0);
+	info = info_ok(f->kv, "v", "s", 1);
+	assert_true(info.enabled);
+	assert_string_equal(info.tags, "a=1\nb=2\n");
+	assert_int_equal(info.updated, T0 + 2);
 
 	/* Disable, then enable again. */
 	kv_set_clock(f->kv, T0 + 5);

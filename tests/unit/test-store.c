@@ -190,6 +190,9 @@ static void raw_exec(const char *path, const char *sql)
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("raw_exec(%s): %s", sql, err ? err : "?");
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	/* a file SQLite created is 0644 under our umask: keep it ours alone, so that the store
+	 * judges what is in it rather than its mode */
+	assert_int_equal(chmod(path, 0600), 0);
 }
 
 static int64_t raw_int(const char *path, const char *sql)
@@ -371,6 +374,22 @@ static void test_file_mode(void **state)
 	snprintf(p, sizeof(p), "%s-shm", f->path);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
+	store_free(s);
+
+	/* A store others may read, or someone else's, is refused. */
+	s = NULL;
+	assert_int_equal(chmod(f->path, 0640), 0);
+	assert_int_equal(store_open(f->path, 0, &s), -EPERM);
+	assert_int_equal(chmod(f->path, 0604), 0);
+	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EPERM);
+	assert_null(s);
+	assert_int_equal(chmod(f->path, 0600), 0);
+	if (geteuid() == 0) {
+		assert_int_equal(chown(f->path, 65534, 65534), 0);
+		assert_int_equal(store_open(f->path, 0, &s), -EPERM);
+		assert_int_equal(chown(f->path, 0, 0), 0);
+	}
+	s = open_ok(f, 0);
 	store_free(s);
 }
 

@@ -1,0 +1,167 @@
+/* audit.h: the audit journal (DESIGN §6): one JSON line per record, chained by HMAC-SHA256 so
+ * that a changed, dropped, reordered, inserted or cut-off record is found, anchored in the store
+ * so that truncation and rollback are found too, written fail-closed: an append that is not in
+ * the file (and, with sync = always, on disk) returns an error the caller turns into a refusal.
+ *
+ * A line, keys always in this order (the canonical form; verify re-serializes and compares):
+ *   {"seq":7,"time":"2026-01-02T03:04:05.123456Z","event":"open","decision":"allow",
+ *    "errno":null,"rule":"r1","vault":"app","object":"db","version":3,"path":"/app/db",
+ *    "uid":1000,"gid":1000,"pid":42,"exe":"/usr/bin/cat","cgroup":"/...","unit":"x.service",
+ *    "container":null,"prev":"<64 hex>","mac":"<64 hex>"}
+ * errno is null, an errno name ("ENOENT") or a number; an absent string or number is null.
+ * Strings are escaped: '"', '\\', control bytes and DEL as \u00XX; valid UTF-8 is kept; a byte
+ * that is not part of valid UTF-8 is written \u00XX and read back as that byte.
+ * mac = HMAC-SHA256(key, prev || the line without its mac member), key = HKDF(master,
+ * AUDIT_KEY_LABEL) (kv_derive_key). The first record of a chain has seq 1 and prev all zeros;
+ * a rotated file starts with a "rotate" record whose prev is the last mac of the file before.
+ * The API takes no value bytes: nothing secret can be recorded.
+ *
+ * Threads: a struct audit may be shared by any number of threads; audit_append is the only
+ * call that may run concurrently with others on one handle. Processes: any number may append
+ * to one journal (flock per group commit). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "limits.h"
+#include "store.h"
+
+#define AUDIT_KEY_LABEL "vaultfs audit v1"
+/* The store meta key of the anchored chain head. */
+#define AUDIT_ANCHOR_KEY "audit.head"
+
+enum audit_decision {
+	AUDIT_ALLOW = 0,
+	AUDIT_DENY = 1,
+};
+
+/* What the caller records. Strings may be NULL (JSON null); each is at most
+ * VAULTFS_AUDIT_FIELD_MAX bytes. Start from AUDIT_RECORD_INIT: a uid of 0 is root. */
+struct audit_record {
+	const char *event; /* required: [a-z][a-z0-9-]{0,31}: open, set, delete, recover, ... */
+	int decision;      /* enum audit_decision */
+	int err;           /* 0 none, else an errno (either sign), recorded by name */
+	const char *rule;
+	const char *vault;
+	const char *object;
+	uint32_t version; /* 0 none */
+	const char *path;
+	int64_t uid, gid, pid; /* -1 unknown */
+	const char *exe;
+	const char *cgroup;
+	const char *unit;
+	const char *container;
+};
+#define AUDIT_RECORD_INIT { .uid = -1, .gid = -1, .pid = -1 }
+
+struct audit_options {
+	int sync;             /* enum audit_sync (config.h): always, batch, none */
+	uint64_t rotate_size; /* rotate before a write would take the file past this; 0 never */
+	const char *store_path; /* the store that holds the anchor; NULL: no anchor (tests) */
+};
+
+struct audit;
+
+/* Open (creating, mode 0600) the journal at path and continue its chain: the last record is
+ * checked, a torn last line is cut off and a "journal-recovered" record appended. Starts the
+ * writer thread. Errors: -EINVAL bad options or not a regular file, -ELOOP path is a symlink,
+ * -EBADMSG the last record does not verify, or the file is behind the anchor in the store
+ * (truncated, rolled back or replaced) or the anchor fails its MAC, plus open(2)'s and the
+ * store's errors. */
+int audit_open(const char *path, const struct audit_options *o,
+	       const uint8_t key[CRYPTO_KEY_LEN], struct audit **ret);
+
+/* Append one record; returns when it is written (sync = batch, none) or on disk (always).
+ * ret_seq (may be NULL) gets its seq. -EINVAL bad event/decision/errno, -EMSGSIZE a field or
+ * the line too long, -ETIMEDOUT the queue stayed full, -ENOSPC/-EDQUOT/-EFBIG no room (nothing
+ * written; later appends may succeed), -ESTALE the file was removed, replaced or shortened
+ * under us, -EBADMSG a peer left a record that does not verify, -EIO (or another errno) a
+ * write or sync failed. From -ESTALE, -EBADMSG and any sync failure on, every append fails
+ * with the same error until the handle is freed and the journal opened again. */
+int audit_append(struct audit *a, const struct audit_record *r, uint64_t *ret_seq);
+
+/* Sync the file and anchor the chain head now. The anchor's error too (appends do not fail
+ * on an anchor that could not be written; the next flush tries again). */
+int audit_flush(struct audit *a);
+
+/* Flush (best effort), stop the writer, close, wipe the key. No append may be running.
+ * Accepts NULL. */
+void audit_free(struct audit *a);
+
+static inline void audit_freep(struct audit **a)
+{
+	audit_free(*a);
+}
+#define _cleanup_audit_ __attribute__((cleanup(audit_freep)))
+
+/* --- reading --- */
+
+/* One parsed line. rec's strings point into buf. */
+struct audit_entry {
+	uint64_t seq;
+	int64_t time_us; /* unix microseconds */
+	struct audit_record rec;
+	uint8_t prev[CRYPTO_MAC_LEN];
+	uint8_t mac[CRYPTO_MAC_LEN];
+	char *buf;
+};
+
+/* Parse one line (without its newline). -EBADMSG unless it is exactly the canonical form.
+ * The caller frees with audit_entry_done. */
+int audit_parse_line(const char *line, size_t len, struct audit_entry *ret);
+void audit_entry_done(struct audit_entry *e);
+/* 1 when line (canonical, parsed into e) carries the right mac under key, else 0; <0 error. */
+int audit_entry_mac_ok(const struct audit_entry *e, const char *line, size_t len,
+		       const uint8_t key[CRYPTO_KEY_LEN]);
+
+/* A line reader with a cap of VAULTFS_AUDIT_LINE_MAX. next: 1 and a line (without newline,
+ * valid until the next call), 0 at the end of the data for now (a torn last line is kept and
+ * completed if more is written: `show --follow`), -EBADMSG for a line over the cap. */
+struct audit_reader;
+int audit_reader_open(const char *path, struct audit_reader **ret);
+int audit_reader_next(struct audit_reader *r, const char **ret_line, size_t *ret_len);
+/* Bytes after the last newline (a torn last line) and the identity of the open file. */
+size_t audit_reader_pending(const struct audit_reader *r);
+int audit_reader_stat(const struct audit_reader *r, uint64_t *ret_dev, uint64_t *ret_ino);
+void audit_reader_free(struct audit_reader *r);
+
+/* --- anchor and verify --- */
+
+struct audit_anchor {
+	uint64_t seq;
+	uint8_t mac[CRYPTO_MAC_LEN];
+	uint64_t dev, ino; /* the file that held the head when it was anchored */
+};
+
+/* The anchored head. -ENOENT none yet, -EBADMSG malformed or its MAC does not verify. */
+int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN],
+		      struct audit_anchor *ret);
+
+struct audit_verify {
+	uint64_t records;   /* records that verified */
+	uint64_t first_seq; /* of the first file (0: no records) */
+	uint64_t last_seq;
+	bool mid_chain;   /* the first file starts with a rotate record: older files not given */
+	uint64_t bad_seq; /* 0 intact; else the first seq where the chain breaks */
+	size_t bad_file;  /* index into paths of the file where it breaks */
+	char why[160];    /* what is wrong at bad_seq */
+	int anchor;       /* 0 not checked, 1 head is the anchor, 2 records after the anchor */
+};
+
+/* Check paths (oldest first: PATH.N ... PATH.1 PATH) as one chain under key and, when anchor
+ * is not NULL, against it. Returns 0 with ret filled (ret->bad_seq says intact or not), or
+ * <0 when a file cannot be read. */
+int audit_verify_files(const char *const *paths, size_t n, const uint8_t key[CRYPTO_KEY_LEN],
+		       const struct audit_anchor *anchor, struct audit_verify *ret);
+
+/* The journal files of path in chain order, PATH.N ... PATH.1 PATH (rotated files that exist,
+ * from .1 up to the first missing). A NULL-terminated heap array of heap strings (free with
+ * audit_paths_free) and their number. */
+int audit_list_files(const char *path, char ***ret, size_t *ret_n);
+void audit_paths_free(char **paths);
+
+/* RFC 3339 UTC with microseconds ("2026-01-02T03:04:05.123456Z"); buf holds 32 bytes. */
+const char *audit_format_time(int64_t time_us, char buf[32]);
