@@ -22,23 +22,28 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lkeyutils
 override CFLAGS := -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -I. $(PKG_CFLAGS) $(CFLAGS)
 override LDFLAGS := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
 
-CORE := secbuf crypto log config timeutil keyring tpm store seal kv
+CORE := secbuf crypto log config timeutil keyring tpm store seal kv audit
 CORE_OBJS := $(patsubst %,$(BUILD)/core/%.o,$(CORE))
+POLICY := glob cgroup identity policy
+POLICY_OBJS := $(patsubst %,$(BUILD)/policy/%.o,$(POLICY))
 
 PROGS := $(BUILD)/vaultctl
 CTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 
 # Unit tests: one file per module, each linked with just the modules it needs.
-UNIT_TESTS := secbuf crypto keyring tpm store config timeutil seal kv
-test_deps_secbuf  := secbuf
-test_deps_crypto  := crypto secbuf
-test_deps_keyring := keyring secbuf
-test_deps_tpm     := tpm secbuf
-test_deps_store   := store secbuf
-test_deps_config  := config log tpm secbuf
-test_deps_timeutil := timeutil
-test_deps_seal    := $(CORE)
-test_deps_kv      := $(CORE)
+UNIT_TESTS := secbuf crypto keyring tpm store config timeutil seal kv audit policy identity
+test_deps_secbuf   := core/secbuf
+test_deps_crypto   := core/crypto core/secbuf
+test_deps_keyring  := core/keyring core/secbuf
+test_deps_tpm      := core/tpm core/secbuf
+test_deps_store    := core/store core/secbuf
+test_deps_config   := core/config core/log core/tpm core/secbuf
+test_deps_timeutil := core/timeutil
+test_deps_seal     := $(addprefix core/,$(CORE))
+test_deps_kv       := $(addprefix core/,$(CORE))
+test_deps_audit    := core/audit core/store core/crypto core/secbuf
+test_deps_policy   := $(addprefix policy/,$(POLICY)) core/timeutil
+test_deps_identity := policy/cgroup policy/identity
 UNIT_BINS := $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
 
 all: $(PROGS)
@@ -47,20 +52,59 @@ $(BUILD)/%.o: %.c $(wildcard core/*.h policy/*.h fs/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/vaultctl: $(CTL_OBJS) $(CORE_OBJS)
+$(BUILD)/vaultctl: $(CTL_OBJS) $(POLICY_OBJS) $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 .SECONDEXPANSION:
-$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $$(addprefix $(BUILD)/core/,$$(addsuffix .o,$$(test_deps_$$*)))
+$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o \
+		$$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_deps_$$*)))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 units: $(UNIT_BINS)
 
+# Test and benchmark programs (not installed). Benchmarks measure; they assert nothing.
+$(BUILD)/tests/bench-audit: $(BUILD)/tests/bench/bench-audit.o $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/bench-policy: $(BUILD)/tests/bench/bench-policy.o $(POLICY_OBJS) \
+		$(BUILD)/core/timeutil.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy
+
+bench: $(TEST_PROGS)
+	$(BUILD)/tests/bench-policy
+	$(BUILD)/tests/bench-audit bench
+
+# libFuzzer targets (clang, libclang-rt-14-dev). `make fuzz FUZZ_TIME=600` for a longer run;
+# new inputs go to $(FUZZ_BUILD)/corpus-policy, crashes to $(FUZZ_BUILD)/crash-*.
+# `make check` runs each for FUZZ_CHECK_TIME seconds when clang is there.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_CHECK_TIME ?= 10
+FUZZ_BUILD ?= build-fuzz
+FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I. $(WARN) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_POLICY_SRCS := $(patsubst %,policy/%.c,$(POLICY)) core/timeutil.c
+FUZZ_ARGS_policy := -max_len=4096 -dict=tests/fuzz/policy.dict tests/fuzz/seeds/policy
+
+$(FUZZ_BUILD)/fuzz-policy: tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS) \
+		$(wildcard core/*.h policy/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS)
+
+fuzz: $(FUZZ_BUILD)/fuzz-policy
+	@mkdir -p $(FUZZ_BUILD)/corpus-policy
+	$(FUZZ_BUILD)/fuzz-policy -max_total_time=$(FUZZ_TIME) -artifact_prefix=$(FUZZ_BUILD)/ \
+		$(FUZZ_BUILD)/corpus-policy $(FUZZ_ARGS_policy)
+
 # Debian packages the build and the tests need.
 DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-dev tpm2-tools \
 	swtpm swtpm-tools libjson-c-dev libsystemd-dev libkeyutils-dev keyutils libfuse3-dev fuse3 \
-	libcmocka-dev bats util-linux procps iproute2
+	libcmocka-dev bats util-linux mount e2fsprogs procps iproute2 clang libclang-rt-14-dev
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -74,14 +118,16 @@ deps:
 	fi
 
 check: deps
-	$(MAKE) all units
-	BUILD=$(BUILD) tests/lib/run-tests.sh
+	$(MAKE) all units $(TEST_PROGS)
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then $(MAKE) $(FUZZ_BUILD)/fuzz-policy; fi
+	BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_CHECK_TIME) \
+		FUZZ_ARGS_policy="$(FUZZ_ARGS_policy)" tests/lib/run-tests.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)
 
-.PHONY: all units deps check install clean
+.PHONY: all units deps check install clean bench fuzz

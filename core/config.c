@@ -32,6 +32,7 @@ int config_new_default(struct config **ret)
 	if (!c)
 		return -ENOMEM;
 	c->audit_sync = AUDIT_SYNC_BATCH;
+	c->audit_rotate_size = 64ull << 20;
 	if (set_str(&c->path, CONFIG_DEFAULT_PATH) < 0 ||
 	    set_str(&c->store_path, "/var/lib/vaultfs/vault.db") < 0 ||
 	    set_str(&c->sealer, "tpm2") < 0 || set_str(&c->tcti, "device:/dev/tpmrm0") < 0 ||
@@ -108,6 +109,42 @@ static int parse_uint(const char *v, unsigned max, unsigned *ret)
 	return 0;
 }
 
+/* A size in bytes: digits with an optional K, M or G (powers of 1024). */
+static int parse_size(const char *v, uint64_t *ret)
+{
+	uint64_t n = 0, mult = 1;
+	const char *p = v;
+
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 'K':
+		mult = 1ull << 10;
+		break;
+	case 'M':
+		mult = 1ull << 20;
+		break;
+	case 'G':
+		mult = 1ull << 30;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*p && p[1])
+		return -EINVAL;
+	if (n > (1ull << 50) / mult)
+		return -EINVAL;
+	*ret = n * mult;
+	return 0;
+}
+
 /* One key of one section. Returns -ENOENT for an unknown key, -EINVAL for a bad value. */
 static int apply(struct config *c, const char *dir, const char *sec, const char *key,
 		 const char *v)
@@ -147,6 +184,8 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 				return -EINVAL;
 			return 0;
 		}
+		if (streq(key, "rotate_size"))
+			return parse_size(v, &c->audit_rotate_size);
 	}
 	if (streq(sec, "control") && streq(key, "socket"))
 		return set_path(&c->control_socket, dir, v);

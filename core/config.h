@@ -25,6 +25,7 @@ struct config {
 	char *policy_dir;       /* [policy] dir */
 	char *audit_path;       /* [audit] path */
 	int audit_sync;         /* [audit] sync: enum audit_sync */
+	uint64_t audit_rotate_size; /* [audit] rotate_size: bytes (K/M/G suffix), 0 = never */
 	char *control_socket;   /* [control] socket */
 };
 

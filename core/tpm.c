@@ -1,21 +1,40 @@
 /* tpm.c: seal and unseal a small secret with a TPM 2.0 over tpm2-tss ESAPI. Each call opens the
  * TCTI named by the caller, re-creates the owner-hierarchy primary storage key (ECC P-256,
  * AES-128-CFB, from a fixed template, so it is the same key every time and nothing is persisted
- * in the TPM), does its work, then flushes every transient handle and closes the connection
- * (swtpm serves one client at a time). Sealing creates a keyedhash sealed-data object, bound to
- * sha256 PCRs through a PolicyPCR digest when asked, over a salted HMAC session with command
- * parameter encryption; unsealing loads it back and unseals over a salted HMAC or policy session
- * with response encryption. The blob is "VFTPM1", the PCR mask (u32 LE), the marshalled
- * TPM2B_PUBLIC and TPM2B_PRIVATE, parsed defensively. Every TSS2_RC becomes -errno in
- * tss_errno() and nowhere else. This module must never persist anything in the TPM, never keep a
- * connection open between calls, never leave an unsealed secret outside a secbuf (the library's
- * copy is wiped before it is freed), and never log or print. The TSS libraries log errors to
- * stderr on their own: callers that want them quiet set TSS2_LOG=all+NONE in their environment
- * (this module does not touch the environment). */
+ * in the TPM), does its work, then flushes every transient handle and closes the connection.
+ * Sealing creates a keyedhash sealed-data object, bound to sha256 PCRs through a PolicyPCR digest
+ * when asked, over a salted HMAC session with command parameter encryption; unsealing loads it
+ * back and unseals over a salted HMAC or policy session with response encryption. The blob is
+ * "VFTPM1", the PCR mask (u32 LE), the marshalled TPM2B_PUBLIC and TPM2B_PRIVATE, parsed
+ * defensively. A TPM reached with no resource manager in between (the swtpm and mssim TCTIs,
+ * also wrapped in pcap:) is shared by all its clients, and so are its three or so object slots:
+ * there a call holds an exclusive flock on /run/lock/vaultfs-tpm-<FNV-1a 64 of the TCTI string
+ * without "pcap:", 16 hex>.lock (in /tmp when /run/lock is not writable) from connect to close,
+ * waits for it at most 10 s (then -EBUSY), and under it first flushes every transient object and
+ * loaded session, which can then only be leftovers of a killed client. A lock file not owned by
+ * our euid, or one that cannot be opened, is not used: the call goes on unlocked. TPM answers
+ * that mean "busy, try again" (out of object or session memory, RETRY, YIELDED, TESTING, a
+ * handle flushed under us, ...) become -EAGAIN, and a whole seal or unseal is tried up to 5
+ * times, 20 to 160 ms apart, before it returns -EBUSY. Every TSS2_RC becomes -errno in
+ * tss_errno() and nowhere else. Esys_Create keeps a copy of its inSensitive (the secret being
+ * sealed) in the ESYS_CONTEXT, which Esys_Finalize frees unwiped; the SYS command buffer holds
+ * only its encrypted form. tpm_seal() overwrites that copy with a second TPM2_Create of an empty
+ * secret. That is impossible only when the transport failed during the first TPM2_Create (ESAPI
+ * then refuses every command): the copy is then freed unwiped. This module must never persist
+ * anything in the TPM, never keep a connection open between calls, never leave an unsealed secret
+ * outside a secbuf (the library's copy is wiped before it is freed), and never log or print. The
+ * TSS libraries log errors to stderr on their own: callers that want them quiet set
+ * TSS2_LOG=all+NONE in their environment (this module does not touch the environment). */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_sys.h>
@@ -38,12 +57,25 @@
 
 #define SHA256_SIZE 32u
 
+/* The lock that serialises the clients of a TPM without a resource manager. */
+#define TPM_LOCK_DIR "/run/lock"
+#define TPM_LOCK_DIR_FALLBACK "/tmp"
+#define TPM_LOCK_WAIT_MS 10000u
+#define TPM_LOCK_POLL_MS 10u
+
+/* A seal or unseal the TPM answered with "busy, try again": tries, and the first pause between
+ * two of them (doubled each time: 20, 40, 80, 160 ms). */
+#define TPM_TRIES 5u
+#define TPM_BACKOFF_MS 20u
+
 /* The sealed-data object's attributes, without and with a PCR policy. */
 #define SEALED_ATTRS (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT)
 #define SEALED_ATTRS_NOPOLICY (SEALED_ATTRS | TPMA_OBJECT_USERWITHAUTH)
 
-/* One TPM connection and the transient handles made on it, all released by tpm_conn_close(). */
+/* One TPM connection, the transient handles made on it and the lock held for it (-1: none), all
+ * released by tpm_conn_close(). */
 struct tpm_conn {
+	int lock_fd;
 	TSS2_TCTI_CONTEXT *tcti;
 	ESYS_CONTEXT *esys;
 	ESYS_TR primary;
@@ -54,8 +86,8 @@ struct tpm_conn {
 
 #define TPM_CONN_INIT                                                                              \
 	{                                                                                          \
-		.primary = ESYS_TR_NONE, .trial = ESYS_TR_NONE, .session = ESYS_TR_NONE,           \
-		.object = ESYS_TR_NONE,                                                            \
+		.lock_fd = -1, .primary = ESYS_TR_NONE, .trial = ESYS_TR_NONE,                     \
+		.session = ESYS_TR_NONE, .object = ESYS_TR_NONE,                                   \
 	}
 
 /* A blob taken apart. */
@@ -110,7 +142,8 @@ static inline void sensitive_data_freep(TPM2B_SENSITIVE_DATA **p)
 
 /* The one place where a TSS2_RC becomes -errno. blob says whether the failing operation was fed
  * data from a blob (unmarshalling it, loading it): then a malformed or foreign object is the
- * likely cause and the answer is -EBADMSG; elsewhere the same codes are a TPM failure. */
+ * likely cause and the answer is -EBADMSG; elsewhere the same codes are a TPM failure. -EAGAIN
+ * means "busy, try the whole operation again" and never leaves this file. */
 static int tss_errno(TSS2_RC rc, bool blob)
 {
 	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
@@ -122,16 +155,24 @@ static int tss_errno(TSS2_RC rc, bool blob)
 	switch (layer) {
 	case TSS2_TCTI_RC_LAYER:
 		/* The transport: unknown TCTI, bad TCTI string, nothing listening, link lost. */
-		return -ENODEV;
+		return code == TSS2_BASE_RC_TRY_AGAIN ? -EAGAIN : -ENODEV;
 	case TSS2_ESAPI_RC_LAYER:
 	case TSS2_SYS_RC_LAYER:
 	case TSS2_MU_RC_LAYER:
+		if (code == TSS2_BASE_RC_TRY_AGAIN)
+			return -EAGAIN;
 		if (code == TSS2_BASE_RC_MEMORY)
 			return -ENOMEM;
 		if (blob && (code == TSS2_BASE_RC_BAD_VALUE || code == TSS2_BASE_RC_BAD_SIZE ||
 			     code == TSS2_BASE_RC_INSUFFICIENT_BUFFER))
 			return -EBADMSG;
 		return -EIO;
+	case TSS2_RESMGR_RC_LAYER:
+		/* A resource manager's own answers: TSS2 base codes, or TPM codes for its quotas
+		 * (tpm2-abrmd's TSS2_RESMGR_RC_OBJECT_MEMORY is TPM2_RC_OBJECT_MEMORY here). */
+		if (code == TSS2_BASE_RC_TRY_AGAIN)
+			return -EAGAIN;
+		break;
 	case TSS2_TPM_RC_LAYER:
 	case TSS2_RESMGR_TPM_RC_LAYER:
 		break;
@@ -145,6 +186,34 @@ static int tss_errno(TSS2_RC rc, bool blob)
 		code &= TPM2_RC_FMT1 | 0x3f;
 
 	switch (code) {
+	case TPM2_RC_CONTEXT_GAP:
+	case TPM2_RC_OBJECT_MEMORY:
+	case TPM2_RC_SESSION_MEMORY:
+	case TPM2_RC_MEMORY:
+	case TPM2_RC_SESSION_HANDLES:
+	case TPM2_RC_YIELDED:
+	case TPM2_RC_CANCELED:
+	case TPM2_RC_TESTING:
+	case TPM2_RC_NV_RATE:
+	case TPM2_RC_RETRY:
+	case TPM2_RC_NV_UNAVAILABLE:
+	/* An object or session of ours is gone: only another client without our lock (another
+	 * TCTI string for the same TPM, another program) flushes what is not its own. */
+	case TPM2_RC_REFERENCE_H0:
+	case TPM2_RC_REFERENCE_H1:
+	case TPM2_RC_REFERENCE_H2:
+	case TPM2_RC_REFERENCE_H3:
+	case TPM2_RC_REFERENCE_H4:
+	case TPM2_RC_REFERENCE_H5:
+	case TPM2_RC_REFERENCE_H6:
+	case TPM2_RC_REFERENCE_S0:
+	case TPM2_RC_REFERENCE_S1:
+	case TPM2_RC_REFERENCE_S2:
+	case TPM2_RC_REFERENCE_S3:
+	case TPM2_RC_REFERENCE_S4:
+	case TPM2_RC_REFERENCE_S5:
+	case TPM2_RC_REFERENCE_S6:
+		return -EAGAIN;
 	case TPM2_RC_INITIALIZE:
 		/* No TPM2_Startup yet: there is no usable TPM. */
 		return -ENODEV;
@@ -190,6 +259,166 @@ static void tpm_flush(ESYS_CONTEXT *esys, ESYS_TR *handle)
 	*handle = ESYS_TR_NONE;
 }
 
+/* The key of a TCTI string for the lock: the string without any "pcap:" in front (the pcap TCTI
+ * records the traffic of the TCTI named after it), or NULL when the TPM behind it has a resource
+ * manager (device: on /dev/tpmrm0, tabrmd) or is unknown to us. */
+static const char *tcti_lock_key(const char *tcti)
+{
+	static const char *const unmanaged[] = {
+		"swtpm",
+		"mssim",
+		"libtss2-tcti-swtpm.so",
+		"libtss2-tcti-swtpm.so.0",
+		"libtss2-tcti-mssim.so",
+		"libtss2-tcti-mssim.so.0",
+	};
+	size_t n;
+
+	while (strncmp(tcti, "pcap:", 5) == 0)
+		tcti += 5;
+	n = strcspn(tcti, ":");
+	for (size_t i = 0; i < ELEMENTSOF(unmanaged); i++)
+		if (strlen(unmanaged[i]) == n && strncmp(tcti, unmanaged[i], n) == 0)
+			return tcti;
+	return NULL;
+}
+
+/* FNV-1a, 64 bits: names the lock file; it needs to tell TCTI strings apart, not resist anyone. */
+static uint64_t fnv1a64(const char *s)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	for (; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Open (creating it 0600) the lock file for hash h in dir. -EPERM for a file that is not a plain
+ * file with one link owned by our euid: someone else's, which we must not trust. */
+static int lock_file_open(const char *dir, uint64_t h)
+{
+	_cleanup_close_ int fd = -1;
+	char path[64];
+	struct stat st;
+	int k;
+
+	k = snprintf(path, sizeof(path), "%s/vaultfs-tpm-%016" PRIx64 ".lock", dir, h);
+	if (k < 0 || (size_t)k >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return negative_errno();
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid())
+		return -EPERM;
+	return TAKE_FD(fd);
+}
+
+/* Take the lock of tcti if its TPM has no resource manager. *ret_fd is the locked fd, or -1 when
+ * no lock is needed or none could be opened (see the top of this file). -EBUSY when another
+ * process held it for TPM_LOCK_WAIT_MS. */
+static int tpm_lock(const char *tcti, int *ret_fd)
+{
+	_cleanup_close_ int fd = -1;
+	const char *key = tcti_lock_key(tcti);
+	uint64_t h, deadline;
+
+	if (!key) {
+		*ret_fd = -1;
+		return 0;
+	}
+	h = fnv1a64(key);
+	fd = lock_file_open(TPM_LOCK_DIR, h);
+	if (fd == -EACCES || fd == -EROFS || fd == -ENOENT)
+		fd = lock_file_open(TPM_LOCK_DIR_FALLBACK, h);
+	if (fd < 0) {
+		*ret_fd = -1;
+		return 0;
+	}
+
+	deadline = now_ms() + TPM_LOCK_WAIT_MS;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK) {
+			/* No flock here (ENOLCK): go on unlocked, as without a lock file. */
+			*ret_fd = -1;
+			return 0;
+		}
+		if (now_ms() >= deadline)
+			return -EBUSY;
+		sleep_ms(TPM_LOCK_POLL_MS);
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Flush one TPM handle, object or session, that no ESYS_TR of ours stands for. */
+static void tpm_flush_raw(ESYS_CONTEXT *esys, TPM2_HANDLE handle)
+{
+	ESYS_TR tr = ESYS_TR_NONE;
+
+	if (Esys_TR_FromTPMPublic(esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr) !=
+	    TSS2_RC_SUCCESS)
+		return;
+	if (Esys_FlushContext(esys, tr) != TSS2_RC_SUCCESS)
+		(void)Esys_TR_Close(esys, &tr);
+}
+
+/* Flush every transient object and loaded session in the TPM. Only called under the lock of a
+ * TPM without a resource manager: then none of them belongs to a live client of ours; they are
+ * what a client killed in mid-operation left, and they would fill the TPM's slots for good.
+ * Errors are ignored: the operation that follows reports any real trouble. Saved (not loaded)
+ * sessions are left alone: we never save one, and they take no slot. */
+static void tpm_flush_leftovers(ESYS_CONTEXT *esys)
+{
+	static const TPM2_HANDLE kinds[] = { TPM2_TRANSIENT_FIRST, TPM2_LOADED_SESSION_FIRST };
+
+	for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+		_cleanup_esys_ TPMS_CAPABILITY_DATA *data = NULL;
+		TPMI_YES_NO more = TPM2_NO;
+		uint32_t count;
+
+		if (Esys_GetCapability(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				       TPM2_CAP_HANDLES, kinds[i], TPM2_MAX_CAP_HANDLES, &more,
+				       &data) != TSS2_RC_SUCCESS)
+			continue;
+		if (data->capability != TPM2_CAP_HANDLES)
+			continue;
+		count = data->data.handles.count;
+		if (count > TPM2_MAX_CAP_HANDLES)
+			count = TPM2_MAX_CAP_HANDLES;
+		for (uint32_t k = 0; k < count; k++) {
+			TPM2_HANDLE h = data->data.handles.handle[k];
+			TPM2_HT type = (TPM2_HT)(h >> TPM2_HR_SHIFT);
+
+			if (type == TPM2_HT_TRANSIENT || type == TPM2_HT_HMAC_SESSION ||
+			    type == TPM2_HT_POLICY_SESSION)
+				tpm_flush_raw(esys, h);
+		}
+	}
+}
+
 static void tpm_conn_close(struct tpm_conn *c)
 {
 	if (c->esys) {
@@ -201,15 +430,24 @@ static void tpm_conn_close(struct tpm_conn *c)
 	}
 	if (c->tcti)
 		Tss2_TctiLdr_Finalize(&c->tcti);
+	/* Closing the fd releases the lock, after the connection is gone. */
+	closep(&c->lock_fd);
+	c->lock_fd = -1;
 }
 
-/* Connect to the TPM named by tcti and create the primary storage key. */
+/* Take the TPM's lock if it needs one, connect to it, flush leftovers if locked, and create the
+ * primary storage key. */
 static int tpm_conn_open(struct tpm_conn *c, const char *tcti)
 {
 	TPM2B_SENSITIVE_CREATE sensitive = {};
 	TPM2B_DATA outside = {};
 	TPML_PCR_SELECTION creation_pcrs = {};
 	TSS2_RC rc;
+	int r;
+
+	r = tpm_lock(tcti, &c->lock_fd);
+	if (r < 0)
+		return r;
 
 	/* The TCTI connects here: its failures are transport (TCTI layer) errors, -ENODEV. */
 	rc = Tss2_TctiLdr_Initialize(tcti, &c->tcti);
@@ -222,6 +460,8 @@ static int tpm_conn_open(struct tpm_conn *c, const char *tcti)
 		c->esys = NULL;
 		return tss_errno(rc, false);
 	}
+	if (c->lock_fd >= 0)
+		tpm_flush_leftovers(c->esys);
 
 	rc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 				ESYS_TR_NONE, &sensitive, &primary_template, &outside,
@@ -397,8 +637,24 @@ static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 	return 0;
 }
 
-int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t n,
-	     uint8_t **ret_blob, size_t *ret_len)
+/* Esys_Create copies its inputs, inSensitive (the secret) included, into the ESYS_CONTEXT before
+ * it sends anything, and nothing clears that copy: Esys_Finalize frees it as it is. The next
+ * Esys_Create on the context copies its own inputs over it, so run one that seals nothing: it
+ * authorises with the primary key's empty password, and its object is thrown away (the TPM
+ * keeps nothing of a TPM2_Create). Its result does not matter; when ESAPI refuses it because
+ * the transport failed, the copy stays (see the top of this file). */
+static void wipe_create_input(struct tpm_conn *c, const TPM2B_PUBLIC *template)
+{
+	static const TPM2B_SENSITIVE_CREATE empty = {};
+	static const TPM2B_DATA outside = {};
+	static const TPML_PCR_SELECTION creation_pcrs = {};
+
+	(void)Esys_Create(c->esys, c->primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &empty,
+			  template, &outside, &creation_pcrs, NULL, NULL, NULL, NULL, NULL);
+}
+
+static int seal_once(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t n,
+		     uint8_t **ret_blob, size_t *ret_len)
 {
 	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
 	_cleanup_esys_ TPM2B_PRIVATE *priv = NULL;
@@ -416,11 +672,6 @@ int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t 
 	};
 	TSS2_RC rc;
 	int r;
-
-	/* An explicit TCTI only: NULL or "" would make the loader pick some default TPM. */
-	if (!tcti || !*tcti || !secret || n == 0 || n > TPM_SECRET_MAX ||
-	    (pcr_mask & ~TPM_PCR_MASK_ALL) || !ret_blob || !ret_len)
-		return -EINVAL;
 
 	r = tpm_conn_open(&c, tcti);
 	if (r < 0)
@@ -442,10 +693,37 @@ int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t 
 	rc = Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
 			 &template, &outside, &creation_pcrs, &priv, &pub, NULL, NULL, NULL);
 	secure_wipe(&sensitive, sizeof(sensitive));
+	wipe_create_input(&c, &template);
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_errno(rc, false);
 
 	return blob_marshal(pcr_mask, pub, priv, ret_blob, ret_len);
+}
+
+/* The pause after try number i (0-based) of TPM_TRIES. */
+static unsigned backoff_ms(unsigned i)
+{
+	return TPM_BACKOFF_MS << i;
+}
+
+int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t n,
+	     uint8_t **ret_blob, size_t *ret_len)
+{
+	int r = -EAGAIN;
+
+	/* An explicit TCTI only: NULL or "" would make the loader pick some default TPM. */
+	if (!tcti || !*tcti || !secret || n == 0 || n > TPM_SECRET_MAX ||
+	    (pcr_mask & ~TPM_PCR_MASK_ALL) || !ret_blob || !ret_len)
+		return -EINVAL;
+
+	for (unsigned i = 0; i < TPM_TRIES; i++) {
+		if (i > 0)
+			sleep_ms(backoff_ms(i - 1));
+		r = seal_once(tcti, pcr_mask, secret, n, ret_blob, ret_len);
+		if (r != -EAGAIN)
+			return r;
+	}
+	return -EBUSY;
 }
 
 /* ESAPI decrypts the response in place in its SYS context's buffer and leaves it there until
@@ -464,20 +742,12 @@ static void wipe_response_buffer(ESYS_CONTEXT *esys)
 	secure_wipe((uint8_t *)rp, n);
 }
 
-int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf **ret)
+static int unseal_once(const char *tcti, const struct tpm_blob *b, struct secbuf **ret)
 {
 	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
 	_cleanup_(sensitive_data_freep) TPM2B_SENSITIVE_DATA *out = NULL;
-	struct tpm_blob b;
 	TSS2_RC rc;
 	int r;
-
-	if (!tcti || !*tcti || !blob || !ret)
-		return -EINVAL;
-
-	r = blob_parse(blob, len, &b);
-	if (r < 0)
-		return r;
 
 	r = tpm_conn_open(&c, tcti);
 	if (r < 0)
@@ -485,15 +755,15 @@ int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf 
 
 	/* Loading checks the private area's integrity against this TPM's primary key: a blob from
 	 * another TPM, or one changed anywhere, stops here. */
-	rc = Esys_Load(c.esys, c.primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &b.priv,
-		       &b.pub, &c.object);
+	rc = Esys_Load(c.esys, c.primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &b->priv,
+		       &b->pub, &c.object);
 	if (rc != TSS2_RC_SUCCESS) {
 		c.object = ESYS_TR_NONE;
 		return tss_errno(rc, true);
 	}
 
 	/* TPMA_SESSION_ENCRYPT: the TPM encrypts the first response parameter, outData. */
-	if (b.pcr_mask == 0) {
+	if (b->pcr_mask == 0) {
 		r = tpm_start_salted(&c, TPM2_SE_HMAC, TPMA_SESSION_ENCRYPT, &c.session);
 		if (r < 0)
 			return r;
@@ -504,7 +774,7 @@ int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf 
 		r = tpm_start_salted(&c, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT, &c.session);
 		if (r < 0)
 			return r;
-		pcr_selection_from_mask(b.pcr_mask, &sel);
+		pcr_selection_from_mask(b->pcr_mask, &sel);
 		rc = Esys_PolicyPCR(c.esys, c.session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 				    &current, &sel);
 		if (rc != TSS2_RC_SUCCESS)
@@ -519,6 +789,28 @@ int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf 
 		return -EBADMSG;
 
 	return secbuf_dup(out->buffer, out->size, ret);
+}
+
+int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf **ret)
+{
+	struct tpm_blob b;
+	int r;
+
+	if (!tcti || !*tcti || !blob || !ret)
+		return -EINVAL;
+
+	r = blob_parse(blob, len, &b);
+	if (r < 0)
+		return r;
+
+	for (unsigned i = 0; i < TPM_TRIES; i++) {
+		if (i > 0)
+			sleep_ms(backoff_ms(i - 1));
+		r = unseal_once(tcti, &b, ret);
+		if (r != -EAGAIN)
+			return r;
+	}
+	return -EBUSY;
 }
 
 int tpm_parse_pcrs(const char *s, uint32_t *ret_mask)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "core/audit.h"
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/tpm.h"
@@ -33,8 +34,8 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-/* An error of emit_recovery_key that it has already explained. */
-#define EIO_RECOVERY_KEY 10000
+/* An error that has been explained to the user already. */
+#define EXPLAINED 10000
 
 /* Write the recovery key to a new 0600 file (synced), or to stdout. write(2), not stdio: the
  * key must not linger in a libc buffer. */
@@ -49,14 +50,14 @@ static int emit_recovery_key(const char *file, const char *text)
 			r = write_all(STDOUT_FILENO, "\n", 1);
 		if (r < 0) {
 			fprintf(stderr, "vaultctl: cannot print the recovery key: %s\n", strerror(-r));
-			return -EIO_RECOVERY_KEY;
+			return -EXPLAINED;
 		}
 		return 0;
 	}
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		fprintf(stderr, "vaultctl: cannot create recovery key file '%s': %m\n", file);
-		return -EIO_RECOVERY_KEY;
+		return -EXPLAINED;
 	}
 	r = write_all(fd, text, strlen(text));
 	if (r >= 0)
@@ -67,7 +68,7 @@ static int emit_recovery_key(const char *file, const char *text)
 		fprintf(stderr, "vaultctl: writing the recovery key to '%s' failed: %s\n", file,
 			strerror(-r));
 		unlink(file);
-		return -EIO_RECOVERY_KEY;
+		return -EXPLAINED;
 	}
 	return 0;
 }
@@ -84,6 +85,25 @@ static void remove_store(const char *path)
 	unlink(aux);
 }
 
+/* Record event with the key just sealed: init and recover happen before there is a key to
+ * record them with, so they are recorded right after. */
+static int record_sealed(struct ctl *ctl, const char *event)
+{
+	_cleanup_(kv_freep) struct kv *kv = NULL;
+	_cleanup_audit_ struct audit *au = NULL;
+	bool offline = ctl->offline;
+	int r;
+
+	ctl->offline = true; /* the store itself, whatever the command line said */
+	r = open_kv(ctl, &kv);
+	ctl->offline = offline;
+	if (r == 0)
+		r = ctl_audit_open(ctl, kv, &au);
+	if (r == 0)
+		r = ctl_audit(ctl, au, event, NULL, NULL, 0, 0);
+	return r;
+}
+
 int cmd_init(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -96,6 +116,7 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 	const char *rkfile = NULL;
 	char text[SEAL_RECOVERY_TEXT_LEN];
 	struct store *s = NULL;
+	struct stat st;
 	bool created;
 	int c, r, emitted = -1;
 
@@ -146,6 +167,13 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 	r = seal_is_initialised(s);
 	if (r > 0)
 		r = -EEXIST;
+	/* A new store starts a new journal: records of another store's key would never verify. */
+	if (r >= 0 && stat(ctl->config->audit_path, &st) == 0 && st.st_size > 0) {
+		fprintf(stderr, "vaultctl: the audit journal '%s' already holds records (of another "
+				"store?): move it aside first\n",
+			ctl->config->audit_path);
+		r = -EXPLAINED;
+	}
 	if (r >= 0)
 		r = emitted = emit_recovery_key(rkfile, text);
 	if (r >= 0)
@@ -162,7 +190,7 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 				ctl->config->store_path);
 			return EXIT_REFUSED;
 		}
-		if (r == -EIO_RECOVERY_KEY)
+		if (r == -EXPLAINED)
 			return EXIT_REFUSED;
 		fprintf(stderr, "vaultctl: cannot seal the master key with '%s': %s\n",
 			ctl->config->sealer, seal_why(r));
@@ -172,6 +200,9 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 		fprintf(stderr, "WARNING: sealer 'host': the master key is protected only by the "
 				"root-only file %s, not by a TPM.\n",
 			ctl->config->host_key);
+	r = record_sealed(ctl, "init");
+	if (r != 0)
+		return r;
 	if (rkfile)
 		fprintf(stderr, "Store initialised (sealer %s). Recovery key written to %s: keep it "
 				"offline; it can unlock this store without the TPM.\n",
@@ -233,6 +264,9 @@ int cmd_recover(struct ctl *ctl, int argc, char **argv)
 			ctl->config->sealer, seal_why(r));
 		return EXIT_INTEGRITY;
 	}
+	r = record_sealed(ctl, "reseal");
+	if (r != 0)
+		return r;
 	fprintf(stderr, "Master key re-sealed with sealer %s.\n", ctl->config->sealer);
 	return EXIT_OK;
 }

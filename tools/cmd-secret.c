@@ -5,8 +5,24 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "core/audit.h"
 #include "core/timeutil.h"
 #include "tools/vaultctl.h"
+
+/* Record event (err 0: about to happen; else how it failed) in the audit journal, opening it on
+ * first use. 0, or an exit status: then the change must not happen. */
+static int record(struct ctl *ctl, struct kv *kv, struct audit **au, const char *event,
+		  const char *vault, const char *name, uint32_t version, int err)
+{
+	int r;
+
+	if (!*au) {
+		r = ctl_audit_open(ctl, kv, au);
+		if (r != 0)
+			return r;
+	}
+	return ctl_audit(ctl, *au, event, vault, name, version, err);
+}
 
 /* --- vault --- */
 
@@ -34,6 +50,8 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
 	_cleanup_(kv_freep) struct kv *kv = NULL;
+	_cleanup_audit_ struct audit *au = NULL;
+	const char *event;
 	bool json = false;
 	const char *verb;
 	int c, r;
@@ -72,11 +90,16 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 		json_object_put(arr);
 		return r < 0 ? fail(r, "vault list") : EXIT_OK;
 	}
+	event = streq(verb, "create") ? "vault-create" : "vault-delete";
+	r = record(ctl, kv, &au, event, argv[optind], NULL, 0, 0);
+	if (r != 0)
+		return r;
 	r = streq(verb, "create") ? kv_vault_create(kv, argv[optind]) :
 				    kv_vault_delete(kv, argv[optind]);
 	if (r < 0) {
 		char what[160];
 
+		(void)record(ctl, kv, &au, event, argv[optind], NULL, 0, r);
 		snprintf(what, sizeof(what), "vault '%s'", argv[optind]);
 		return fail(r, what);
 	}
@@ -107,13 +130,18 @@ enum {
 	OPT_DELETED,
 };
 
-/* Which options each verb takes. */
-static const struct {
+/* Which options each verb takes, and the audit event of the verbs that change the store
+ * (recorded before the change) or read a value (recorded with the outcome, before the value is
+ * written out). Listings of names and attributes are not recorded. */
+static const struct secret_verb {
 	const char *verb;
 	const char *opts; /* letters: f c t n e d E v j D */
+	const char *event;
 } secret_verbs[] = {
-	{ "set", "fctned" }, { "get", "v" },	 { "list", "jD" },    { "versions", "j" },
-	{ "update", "vtneE" }, { "delete", "" }, { "recover", "" }, { "purge", "" },
+	{ "set", "fctned", "set" },	   { "get", "v", "open" },
+	{ "list", "jD", NULL },		   { "versions", "j", NULL },
+	{ "update", "vtneE", "update" },  { "delete", "", "delete" },
+	{ "recover", "", "recover" },	   { "purge", "", "purge" },
 };
 
 static int parse_secret_opts(const char *verb, const char *allowed, int argc, char **argv,
@@ -263,10 +291,13 @@ int cmd_secret(struct ctl *ctl, int argc, char **argv)
 	_cleanup_(kv_freep) struct kv *kv = NULL;
 	_cleanup_secbuf_ struct secbuf *value = NULL;
 	struct secret_opts o = { .attrs = KV_ATTRS_KEEP };
-	const char *verb, *allowed = NULL, *ref;
+	const struct secret_verb *sv = NULL;
+	const char *verb, *ref;
 	char buf[2 * VAULTFS_NAME_MAX + 4], what[2 * VAULTFS_NAME_MAX + 32];
 	char *vault = NULL, *name = NULL;
-	int r;
+	_cleanup_audit_ struct audit *au = NULL;
+	uint32_t version = 0;
+	int r, k;
 
 	if (argc < 2)
 		return usage_error("secret: set, get, list, versions, update, delete, recover or "
@@ -274,14 +305,14 @@ int cmd_secret(struct ctl *ctl, int argc, char **argv)
 	verb = argv[1];
 	for (size_t i = 0; i < ELEMENTSOF(secret_verbs); i++)
 		if (streq(verb, secret_verbs[i].verb))
-			allowed = secret_verbs[i].opts;
-	if (!allowed)
+			sv = &secret_verbs[i];
+	if (!sv)
 		return usage_error("secret: unknown verb '%.32s'", verb);
 	if (streq(verb, "set"))
 		o.attrs = (struct kv_attrs){ .enabled = 1, .content_type = "" };
 	argc--, argv++; /* argv[0] is the verb now */
 	optind = 0;     /* 0: glibc re-initialises its scanning state for the new argv */
-	r = parse_secret_opts(verb, allowed, argc, argv, streq(verb, "update"), &o);
+	r = parse_secret_opts(verb, sv->opts, argc, argv, streq(verb, "update"), &o);
 	if (r)
 		return r;
 	if (optind + 1 != argc)
@@ -323,21 +354,19 @@ int cmd_secret(struct ctl *ctl, int argc, char **argv)
 	if (r != 0)
 		return r;
 
-	if (streq(verb, "set")) {
-		uint32_t version;
+	if (streq(verb, "get")) {
+		struct kv_version_info info = { 0 };
 
-		r = kv_secret_set(kv, vault, name, value->data, value->len, &o.attrs, &version);
-		if (r < 0)
-			return fail(r, what);
-		fprintf(stderr, "%s: version %u\n", ref, version);
-	} else if (streq(verb, "get")) {
-		r = kv_secret_get(kv, vault, name, o.version, &value, NULL);
+		r = kv_secret_get(kv, vault, name, o.version, &value, &info);
+		k = record(ctl, kv, &au, sv->event, vault, name, r < 0 ? o.version : info.version, r);
+		if (k != 0)
+			return k; /* unrecorded: not given out */
 		if (r < 0)
 			return fail(r, what);
 		r = write_all(STDOUT_FILENO, value->data, value->len);
-		if (r < 0)
-			return fail(r, "writing the value");
-	} else if (streq(verb, "list") || streq(verb, "versions")) {
+		return r < 0 ? fail(r, "writing the value") : EXIT_OK;
+	}
+	if (!sv->event) {
 		struct json_object *arr = o.json ? json_object_new_array() : NULL;
 
 		r = streq(verb, "list") ? kv_secret_list(kv, vault, o.deleted, print_secret, arr) :
@@ -345,16 +374,27 @@ int cmd_secret(struct ctl *ctl, int argc, char **argv)
 		if (r >= 0 && arr)
 			print_json(arr);
 		json_object_put(arr);
-		if (r < 0)
-			return fail(r, streq(verb, "list") ? "vault" : what);
-	} else if (streq(verb, "update")) {
-		r = kv_secret_update(kv, vault, name, o.version, &o.attrs);
-	} else if (streq(verb, "delete")) {
-		r = kv_secret_delete(kv, vault, name);
-	} else if (streq(verb, "recover")) {
-		r = kv_secret_recover(kv, vault, name);
-	} else {
-		r = kv_secret_purge(kv, vault, name);
+		return r < 0 ? fail(r, streq(verb, "list") ? "vault" : what) : EXIT_OK;
 	}
-	return r < 0 ? fail(r, what) : EXIT_OK;
+
+	k = record(ctl, kv, &au, sv->event, vault, name, o.version, 0);
+	if (k != 0)
+		return k;
+	if (streq(verb, "set"))
+		r = kv_secret_set(kv, vault, name, value->data, value->len, &o.attrs, &version);
+	else if (streq(verb, "update"))
+		r = kv_secret_update(kv, vault, name, o.version, &o.attrs);
+	else if (streq(verb, "delete"))
+		r = kv_secret_delete(kv, vault, name);
+	else if (streq(verb, "recover"))
+		r = kv_secret_recover(kv, vault, name);
+	else
+		r = kv_secret_purge(kv, vault, name);
+	if (r < 0) {
+		(void)record(ctl, kv, &au, sv->event, vault, name, o.version, r);
+		return fail(r, what);
+	}
+	if (streq(verb, "set"))
+		fprintf(stderr, "%s: version %u\n", ref, version);
+	return EXIT_OK;
 }

@@ -24,6 +24,8 @@ static const struct {
 	{ "recover", cmd_recover },
 	{ "vault", cmd_vault },
 	{ "secret", cmd_secret },
+	{ "audit", cmd_audit },
+	{ "policy", cmd_policy },
 };
 
 static void help(void)
@@ -42,6 +44,13 @@ static void help(void)
 	      "  secret update VAULT/NAME [--version N] [--enabled yes|no] [--expires T|never]\n"
 	      "             [--not-before T|none] [--tag K=V]...   (any --tag replaces all tags)\n"
 	      "  secret delete|recover|purge VAULT/NAME\n"
+	      "  policy check [FILE...]\n"
+	      "  policy explain OP /VAULT[/OBJECT] [--uid U] [--gid G] [--groups A,B]\n"
+	      "             [--cgroup PATH] [--exe PATH] [--pid PID] [--json]\n"
+	      "             (exit 0 allow, 1 deny; 'vaultctl policy help' says more)\n"
+	      "  audit verify [FILE...]\n"
+	      "  audit show [--since T] [--until T] [--uid U] [--vault V] [--decision allow|deny]\n"
+	      "             [--event E] [--json] [--follow]\n"
 	      "\n"
 	      "Times are RFC 3339 (2027-01-01T00:00:00Z) or relative (+30d, +12h, -1d).\n"
 	      "Default config: " CONFIG_DEFAULT_PATH "\n"

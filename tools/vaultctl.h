@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/crypto.h"
 #include "core/kv.h"
 #include "core/secbuf.h"
 #include "core/util.h"
@@ -50,8 +51,19 @@ void print_json(struct json_object *o);
 /* RFC 3339 string, or NULL (JSON null) for 0. */
 struct json_object *json_time(int64_t t);
 
+/* The audit journal of vaultctl's own changes (cmd-audit.c). open: 0 or an exit status after
+ * saying why. ctl_audit records one event (err 0 = allowed and about to happen; a negative
+ * errno = it failed): 0 or an exit status; a change must not happen when it is not 0. */
+struct audit;
+int ctl_audit_open(struct ctl *ctl, struct kv *kv, struct audit **ret);
+int ctl_audit_open_key(struct ctl *ctl, const uint8_t key[CRYPTO_KEY_LEN], struct audit **ret);
+int ctl_audit(struct ctl *ctl, struct audit *a, const char *event, const char *vault,
+	      const char *object, uint32_t version, int err);
+
 /* The nouns: argv[0] is the noun. */
 int cmd_init(struct ctl *ctl, int argc, char **argv);
 int cmd_recover(struct ctl *ctl, int argc, char **argv);
 int cmd_vault(struct ctl *ctl, int argc, char **argv);
 int cmd_secret(struct ctl *ctl, int argc, char **argv);
+int cmd_audit(struct ctl *ctl, int argc, char **argv);
+int cmd_policy(struct ctl *ctl, int argc, char **argv);

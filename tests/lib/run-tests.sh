@@ -30,6 +30,27 @@ for t in "$BUILD"/tests/test-*; do
 	failed=$((failed + f))
 done
 
+# A short bounded run of each libFuzzer target that was built (clang present): one test each.
+fb=${FUZZ_BUILD:-build-fuzz}
+for f in "$fb"/fuzz-*; do
+	[ -x "$f" ] || continue
+	name=${f##*/fuzz-}
+	args_var=FUZZ_ARGS_$name
+	mkdir -p "$fb/corpus-$name"
+	echo "run-tests: fuzzing $name for ${FUZZ_TIME:-10} s"
+	# shellcheck disable=SC2086 # the arguments are a list on purpose
+	if "$f" -max_total_time="${FUZZ_TIME:-10}" -artifact_prefix="$fb/" \
+		"$fb/corpus-$name" ${!args_var:-} >"$fb/$name.log" 2>&1; then
+		tail -n 2 "$fb/$name.log"
+		echo "ok fuzz-$name"
+		passed=$((passed + 1))
+	else
+		tail -n 30 "$fb/$name.log"
+		echo "not ok fuzz-$name"
+		failed=$((failed + 1))
+	fi
+done
+
 if ls tests/bats/*.bats >/dev/null 2>&1; then
 	out=$(mktemp)
 	bats --tap tests/bats/*.bats 2>&1 | tee "$out"

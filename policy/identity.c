@@ -1,0 +1,433 @@
+/* identity.c: resolve a caller through /proc, pinned by a pidfd: groups, process, cgroup (and
+ * what it says: unit, container, pod), executable. It reads only the fields asked for, each
+ * once, and counts nothing as verified unless the pidfd shows the task alive after the reads.
+ * It never trusts a name from a delegated cgroup subtree as a system one (cgroup.c), never
+ * logs, and never looks at secrets. */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/pidfd.h>
+
+#include "core/util.h"
+#include "policy/identity.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9 */
+#endif
+
+/* /proc/TID/status and /proc/TID/cgroup are read whole into a buffer this large. */
+#define PROC_FILE_MAX (16u * 1024u)
+
+void identity_init(struct identity *id)
+{
+	id->known = 0;
+	id->verified = 0;
+	id->uid = id->gid = UINT32_MAX;
+	id->pid = 0;
+	id->n_groups = 0;
+	id->cgroup[0] = '\0';
+	memset(&id->cg, 0, sizeof(id->cg));
+	id->exe[0] = '\0';
+}
+
+void identity_set_uid(struct identity *id, uint32_t uid)
+{
+	id->uid = uid;
+	id->known |= IDENTITY_UID;
+	id->verified &= ~IDENTITY_UID;
+}
+
+void identity_set_gid(struct identity *id, uint32_t gid)
+{
+	id->gid = gid;
+	id->known |= IDENTITY_GID;
+	id->verified &= ~IDENTITY_GID;
+}
+
+void identity_set_pid(struct identity *id, pid_t pid)
+{
+	id->pid = pid;
+	id->known |= IDENTITY_PID;
+	id->verified &= ~IDENTITY_PID;
+}
+
+static int gid_cmp(const void *a, const void *b)
+{
+	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int identity_set_groups(struct identity *id, const gid_t *groups, size_t n)
+{
+	if (n > VAULTFS_POLICY_GROUPS_MAX)
+		return -E2BIG;
+	if (n)
+		memcpy(id->groups, groups, n * sizeof(gid_t));
+	id->n_groups = (uint32_t)n;
+	qsort(id->groups, n, sizeof(gid_t), gid_cmp);
+	id->known |= IDENTITY_GROUPS;
+	id->verified &= ~IDENTITY_GROUPS;
+	return 0;
+}
+
+int identity_set_cgroup(struct identity *id, const char *path)
+{
+	struct cgroup_info cg;
+	int r;
+
+	r = cgroup_parse(path, &cg);
+	if (r < 0)
+		return r;
+	strcpy(id->cgroup, path); /* cgroup_parse checked the length */
+	id->cg = cg;
+	id->known |= IDENTITY_CGROUP;
+	id->verified &= ~IDENTITY_CGROUP;
+	return 0;
+}
+
+int identity_set_exe(struct identity *id, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (path[0] != '/')
+		return -EINVAL;
+	if (n >= sizeof(id->exe))
+		return -ENAMETOOLONG;
+	memcpy(id->exe, path, n + 1);
+	id->known |= IDENTITY_EXE;
+	id->verified &= ~IDENTITY_EXE;
+	return 0;
+}
+
+bool identity_in_group(const struct identity *id, uint32_t g)
+{
+	gid_t key = g;
+
+	if ((id->known & IDENTITY_GID) && id->gid == g)
+		return true;
+	return (id->known & IDENTITY_GROUPS) &&
+	       bsearch(&key, id->groups, id->n_groups, sizeof(gid_t), gid_cmp);
+}
+
+const char *identity_field_name(unsigned field)
+{
+	switch (field) {
+	case IDENTITY_UID:
+		return "uid";
+	case IDENTITY_GID:
+		return "gid";
+	case IDENTITY_GROUPS:
+		return "groups";
+	case IDENTITY_PID:
+		return "pid";
+	case IDENTITY_CGROUP:
+		return "cgroup";
+	case IDENTITY_EXE:
+		return "exe";
+	default:
+		return NULL;
+	}
+}
+
+/* Read /proc/TID/NAME whole into buf (NUL-terminated); -E2BIG when it does not fit. */
+static int read_proc(pid_t tid, const char *name, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = -1;
+	char path[64];
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)tid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	for (;;) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == size - 1)
+			return -E2BIG;
+	}
+	buf[len] = '\0';
+	return 0;
+}
+
+/* The value after "Key:" on its own line of a status file, or NULL. */
+static const char *status_field(const char *buf, const char *key)
+{
+	size_t k = strlen(key);
+
+	for (const char *l = buf; *l;) {
+		const char *nl = strchrnul(l, '\n');
+
+		if (strncmp(l, key, k) == 0 && l[k] == ':')
+			return l + k + 1;
+		if (!*nl)
+			break;
+		l = nl + 1;
+	}
+	return NULL;
+}
+
+/* Next unsigned decimal number on this line of p; false at the line's end. */
+static bool next_number(const char **p, uint64_t *ret)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return false;
+	}
+	*p = s;
+	*ret = v;
+	return true;
+}
+
+/* The n-th (0-based) number of a status line. */
+static int status_number(const char *buf, const char *key, unsigned nth, uint64_t *ret)
+{
+	const char *p = status_field(buf, key);
+	uint64_t v;
+
+	if (!p)
+		return -EBADMSG;
+	for (unsigned i = 0; i <= nth; i++)
+		if (!next_number(&p, &v))
+			return -EBADMSG;
+	*ret = v;
+	return 0;
+}
+
+static int read_status(pid_t tid, unsigned fields, struct identity *id)
+{
+	char buf[PROC_FILE_MAX];
+	uint64_t v;
+	int r;
+
+	r = read_proc(tid, "status", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	if (fields & IDENTITY_PID) {
+		r = status_number(buf, "Tgid", 0, &v);
+		if (r < 0)
+			return r;
+		id->pid = (pid_t)v;
+	}
+	if (fields & IDENTITY_UID) { /* real, effective, saved, fs: FUSE reports the fs id */
+		r = status_number(buf, "Uid", 3, &v);
+		if (r < 0)
+			return r;
+		id->uid = (uint32_t)v;
+	}
+	if (fields & IDENTITY_GID) {
+		r = status_number(buf, "Gid", 3, &v);
+		if (r < 0)
+			return r;
+		id->gid = (uint32_t)v;
+	}
+	if (fields & IDENTITY_GROUPS) {
+		const char *p = status_field(buf, "Groups");
+		uint32_t n = 0;
+
+		if (!p)
+			return -EBADMSG;
+		while (next_number(&p, &v)) {
+			if (n >= VAULTFS_POLICY_GROUPS_MAX)
+				return -E2BIG;
+			id->groups[n++] = (gid_t)v;
+		}
+		p += strspn(p, " \t");
+		if (*p != '\n' && *p != '\0')
+			return -EBADMSG;
+		id->n_groups = n;
+		qsort(id->groups, n, sizeof(gid_t), gid_cmp);
+	}
+	return 0;
+}
+
+static int read_cgroup(pid_t tid, struct identity *id)
+{
+	char buf[PROC_FILE_MAX];
+	char *line, *end;
+	int r;
+
+	r = read_proc(tid, "cgroup", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	/* "0::/path" is the v2 hierarchy, on a pure v2 host and on a hybrid one alike */
+	for (line = buf; *line; line = end + 1) {
+		end = strchrnul(line, '\n');
+		if (strncmp(line, "0::", 3) == 0) {
+			*end = '\0';
+			if (strncmp(line + 3, "/..", 3) == 0)
+				return -EXDEV; /* outside the cgroup namespace we live in */
+			r = identity_set_cgroup(id, line + 3);
+			return r == -EINVAL ? -EBADMSG : r;
+		}
+		if (!*end)
+			break;
+	}
+	return -ENODATA;
+}
+
+static int read_exe(pid_t tid, struct identity *id)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tid);
+	n = readlink(path, id->exe, sizeof(id->exe));
+	if (n < 0)
+		return negative_errno();
+	if ((size_t)n >= sizeof(id->exe))
+		return -ENAMETOOLONG;
+	id->exe[n] = '\0';
+	return 0;
+}
+
+/* A pidfd that pins tid: a thread pidfd (Linux >= 6.9), else the process's. */
+static int open_pidfd(pid_t tid)
+{
+	char buf[PROC_FILE_MAX];
+	uint64_t tgid;
+	int fd, r;
+
+	fd = pidfd_open(tid, PIDFD_THREAD);
+	if (fd >= 0 || errno != EINVAL)
+		return fd >= 0 ? fd : negative_errno();
+	fd = pidfd_open(tid, 0); /* older kernel: fine for a thread group leader */
+	if (fd >= 0 || errno != EINVAL)
+		return fd >= 0 ? fd : negative_errno();
+	/* older kernel, another thread: pin its process (a blocked FUSE caller keeps its tid) */
+	r = read_proc(tid, "status", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	r = status_number(buf, "Tgid", 0, &tgid);
+	if (r < 0)
+		return r;
+	fd = pidfd_open((pid_t)tgid, 0);
+	return fd >= 0 ? fd : negative_errno();
+}
+
+/* 0 while the task of pidfd has not exited. */
+static int still_alive(int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	int r;
+
+	do
+		r = poll(&p, 1, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return negative_errno();
+	return r > 0 ? -ESRCH : 0;
+}
+
+int identity_resolve(struct identity *id, pid_t tid, unsigned fields)
+{
+	_cleanup_close_ int pidfd = -1;
+	int r;
+
+	if (tid <= 0)
+		return -EINVAL;
+	fields &= IDENTITY_ALL;
+	if (!fields)
+		return 0;
+	id->known &= ~fields;
+	id->verified &= ~fields;
+	pidfd = open_pidfd(tid);
+	if (pidfd < 0)
+		return pidfd;
+	if (fields & (IDENTITY_UID | IDENTITY_GID | IDENTITY_GROUPS | IDENTITY_PID)) {
+		r = read_status(tid, fields, id);
+		if (r < 0)
+			return r;
+	}
+	if (fields & IDENTITY_CGROUP) {
+		r = read_cgroup(tid, id);
+		id->known &= ~IDENTITY_CGROUP; /* not before the pidfd says so */
+		if (r < 0)
+			return r;
+	}
+	if (fields & IDENTITY_EXE) {
+		r = read_exe(tid, id);
+		if (r < 0)
+			return r;
+	}
+	r = still_alive(pidfd);
+	if (r < 0)
+		return r;
+	id->known |= fields;
+	id->verified |= fields;
+	return 0;
+}
+
+/* Undo the octal escapes (\040 for a space) of a mountinfo field, in place. */
+static void unescape_mount(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+static void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+
+int identity_cgroup2_mount(char *buf, size_t size)
+{
+	_cleanup_(fclosep) FILE *f = NULL;
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return negative_errno();
+	while (getline(&line, &cap, f) > 0) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPER */
+		char *save = NULL, *mnt = NULL, *tok;
+		bool sep = false;
+		int i = 0;
+
+		for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+			if (i++ == 4)
+				mnt = tok;
+			else if (sep)
+				break;
+			else if (streq(tok, "-") && i > 6)
+				sep = true;
+		}
+		if (!sep || !tok || !mnt || !streq(tok, "cgroup2"))
+			continue;
+		unescape_mount(mnt);
+		if (strlen(mnt) >= size)
+			return -ENAMETOOLONG;
+		strcpy(buf, mnt);
+		return 0;
+	}
+	return -ENOENT;
+}

@@ -1,0 +1,67 @@
+/* identity.h: who is calling. From what a FUSE request or a socket peer gives (uid, gid, a
+ * thread or process id) resolve the caller's supplementary groups, process, cgroup v2 path
+ * (with the unit, slice, container and pod derived from it, cgroup.h) and executable, through
+ * /proc and a pidfd, so that a recycled pid cannot answer for another process. Only the fields
+ * asked for are read: the policy says which it needs (policy_needs()). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/limits.h"
+#include "policy/cgroup.h"
+
+enum identity_field {
+	IDENTITY_UID = 1u << 0,
+	IDENTITY_GID = 1u << 1,
+	IDENTITY_GROUPS = 1u << 2, /* supplementary groups */
+	IDENTITY_PID = 1u << 3,    /* the process (thread group) */
+	IDENTITY_CGROUP = 1u << 4, /* the cgroup path and cg: unit, slice, container, pod */
+	IDENTITY_EXE = 1u << 5,
+	IDENTITY_ALL = (1u << 6) - 1,
+};
+
+struct identity {
+	unsigned known;    /* fields set; a decision treats every other field as unknown */
+	unsigned verified; /* fields read from /proc and confirmed by the pidfd after reading */
+	uint32_t uid;      /* for FUSE: the request's (fs)uid */
+	uint32_t gid;      /* the request's (fs)gid: the primary group */
+	pid_t pid;
+	uint32_t n_groups;
+	gid_t groups[VAULTFS_POLICY_GROUPS_MAX]; /* sorted */
+	char cgroup[VAULTFS_PATH_MAX];
+	struct cgroup_info cg;
+	char exe[VAULTFS_PATH_MAX];
+};
+
+/* Nothing known. */
+void identity_init(struct identity *id);
+void identity_set_uid(struct identity *id, uint32_t uid);
+void identity_set_gid(struct identity *id, uint32_t gid);
+void identity_set_pid(struct identity *id, pid_t pid);
+/* -E2BIG past VAULTFS_POLICY_GROUPS_MAX. */
+int identity_set_groups(struct identity *id, const gid_t *groups, size_t n);
+/* Sets the path and derives cg from it; errors of cgroup_parse(). */
+int identity_set_cgroup(struct identity *id, const char *path);
+/* -EINVAL when not absolute, -ENAMETOOLONG past VAULTFS_PATH_MAX. */
+int identity_set_exe(struct identity *id, const char *path);
+
+/* Read the fields asked for (enum identity_field) of thread or process tid from /proc: uid and
+ * gid are the fsuid/fsgid of /proc/TID/status (a FUSE daemon takes them from the request
+ * instead), groups and pid (Tgid) from the same file, the "0::" line of /proc/TID/cgroup, the
+ * link /proc/TID/exe. A pidfd is opened first (a thread pidfd where the kernel has them) and
+ * polled last: -ESRCH when the caller exited meanwhile. Other errors: -ENOENT/-ESRCH no such
+ * task, -EACCES, -E2BIG too many groups, -ENODATA no cgroup v2 line, -EXDEV a cgroup outside
+ * our cgroup namespace, -ENAMETOOLONG. On success the fields are known and verified; on
+ * failure those fields are unknown. Nothing is read for fields not asked for. */
+int identity_resolve(struct identity *id, pid_t tid, unsigned fields);
+
+/* Is g the caller's gid or one of its supplementary groups? */
+bool identity_in_group(const struct identity *id, uint32_t g);
+/* "uid", "gid", "groups", "pid", "cgroup", "exe" for one field; NULL otherwise. */
+const char *identity_field_name(unsigned field);
+/* Where cgroup2 is mounted, from /proc/self/mountinfo: "/sys/fs/cgroup" on a pure v2 host,
+ * "/sys/fs/cgroup/unified" on a hybrid one. -ENOENT when it is not mounted, -ENAMETOOLONG
+ * when it does not fit size. */
+int identity_cgroup2_mount(char *buf, size_t size);

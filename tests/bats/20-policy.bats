@@ -1,0 +1,261 @@
+#!/usr/bin/env bats
+# The policy engine through `vaultctl policy check|explain`, which need neither the store nor a
+# TPM (none is started): validation and its errors, decisions and their exit statuses, --json,
+# and live identities: a real process put into a real cgroup v2 under another uid (setpriv)
+# is resolved by `explain --pid` and decided by cgroup=/unit=/uid= rules; a process under a
+# user@UID.service subtree is a user unit and does not pass for the system unit of its name.
+# Every cgroup made lives under one $CGTOP (a fresh *.slice under the cgroup2 root) that
+# teardown removes after killing the processes it put there.
+
+load helpers
+
+setup() {
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/vaultfs-test.XXXXXX")
+	CONF=$T/vaultfs.conf
+	write_config "$CONF" "device:/dev/null" # never opened: policy needs no TPM
+	mkdir -m 0700 "$T/policy.d"
+	PIDS=()
+	CGTOP=
+}
+
+teardown() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	if [ -n "$CGTOP" ] && [ -d "$CGTOP" ]; then
+		find "$CGTOP" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+	fi
+	rm -rf -- "$T"
+}
+
+pol() {
+	"$VAULTCTL" -c "$CONF" policy "$@"
+}
+
+# cgroup2_root: where cgroup2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
+# hybrid host), from mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - cgroup2 ..."
+cgroup2_root() {
+	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+		/proc/self/mountinfo
+}
+
+# need_cgroups: skip unless we may make cgroups and move processes into them.
+need_cgroups() {
+	local root
+	root=$(cgroup2_root)
+	[ -n "$root" ] || skip "cgroup2 is not mounted"
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	CGTOP=$root/vaultfs-test-$$-$BATS_TEST_NUMBER.slice
+	mkdir "$CGTOP" 2>/dev/null || skip "cgroup2 root $root is not writable"
+}
+
+# spawn CGROUP-DIR UID: a sleep as UID:UID with no supplementary groups, moved into the leaf
+# cgroup CGROUP-DIR (made here). Sets SPAWNED to its pid.
+spawn() {
+	local dir=$1 uid=$2 i
+	mkdir -p "$dir"
+	setpriv --reuid "$uid" --regid "$uid" --clear-groups sleep 300 </dev/null >/dev/null 2>&1 3>&- &
+	SPAWNED=$!
+	PIDS+=("$SPAWNED")
+	echo "$SPAWNED" >"$dir/cgroup.procs"
+	for i in $(seq 100); do # until setpriv has exec'd sleep
+		[ "$(readlink "/proc/$SPAWNED/exe")" = "$(readlink -f "$(command -v sleep)")" ] && return 0
+		sleep 0.05
+	done
+	echo "sleep did not start" >&2
+	return 1
+}
+
+@test "check: a valid set is counted; errors are FILE:LINE:COL and refuse the whole set" {
+	cat >"$T/policy.d/10-app.policy" <<-'EOF'
+	# the examples of DESIGN.md
+	allow read        /payments/db-conn   unit=payments-api.service
+	allow read,list   /payments/*         group=root
+	allow list,meta,write,delete,recover  /**  uid=0
+	deny  read        /payments/**        exe=/usr/bin/python3*
+	allow read        /web/tls.*          cgroup=/machine.slice/libpod-*.scope/**
+	EOF
+	printf 'allow * /ops after=2026-01-01T00:00:00Z before=2030-01-01\n' >"$T/policy.d/20-ops.policy"
+	echo 'garbage' >"$T/policy.d/notes.txt"
+	run pol check
+	[ "$status" -eq 0 ]
+	[ "$output" = "6 rules in 2 files OK" ]
+
+	printf 'allow read /a\ndeny frob /b\nallow read /c uid=no-such-user-x\n' \
+		>"$T/policy.d/30-bad.policy"
+	run pol check
+	[ "$status" -eq 2 ]
+	[[ $output == *"$T/policy.d/30-bad.policy:2:6: unknown operation 'frob'"* ]]
+	[[ $output == *"$T/policy.d/30-bad.policy:3:19: unknown user 'no-such-user-x'"* ]]
+	[[ $output == *"policy rejected: 2 errors"* ]]
+	# explain refuses to decide with a set that does not load
+	run pol explain read /a --uid 0
+	[ "$status" -eq 2 ]
+	[[ $output == *"30-bad.policy:2:6"* ]]
+
+	# files given on the command line instead of the dir
+	run pol check "$T/policy.d/10-app.policy"
+	[ "$status" -eq 0 ]
+	[ "$output" = "5 rules in 1 file OK" ]
+	run pol check "$T/policy.d/10-app.policy" "$T/nonexistent.policy"
+	[ "$status" -eq 2 ]
+	[[ $output == *"$T/nonexistent.policy: No such file or directory"* ]]
+}
+
+@test "check: a policy file writable by others is refused" {
+	echo 'allow read /a' >"$T/policy.d/10.policy"
+	chmod 0666 "$T/policy.d/10.policy"
+	run pol check
+	[ "$status" -eq 2 ]
+	[[ $output == *"10.policy: refused: writable by others"* ]]
+}
+
+@test "explain: exit 0 for allow and 1 for deny, the deciding rule, default deny" {
+	cat >"$T/policy.d/10.policy" <<-'EOF'
+	allow read,list /payments/* group=root
+	deny read /payments/master uid=0
+	allow read /web/tls.* cgroup=/machine.slice/libpod-*.scope/**
+	EOF
+	run pol explain read /payments/db --uid root
+	[ "$status" -eq 0 ]
+	[[ $output == *"decision: allow read /payments/db"* ]]
+	[[ $output == *"rule: $T/policy.d/10.policy:1"* ]]
+	run pol explain read /payments/master --uid root
+	[ "$status" -eq 1 ]
+	[[ $output == *"rule: $T/policy.d/10.policy:2"* ]]
+	run pol explain write /payments/db --uid root
+	[ "$status" -eq 1 ]
+	[[ $output == *"rule: default"* ]]
+	run pol explain read /web/tls.crt --uid nobody --cgroup /machine.slice/libpod-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope/container --json
+	[ "$status" -eq 0 ]
+	[[ $output == *'"decision": "allow"'* ]]
+	[[ $output == *"\"rule\": \"$T/policy.d/10.policy:3\""* ]]
+	[[ $output == *'"container": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"'* ]]
+	[[ $output == *'"unit": "libpod-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope"'* ]]
+	[[ $output == *'"uid": 65534'* ]]
+	[[ $output == *'"matched": ['* ]]
+}
+
+@test "explain: an unknown field never satisfies an allow and always satisfies a deny" {
+	cat >"$T/policy.d/10.policy" <<-'EOF'
+	allow read /a/* uid=0
+	deny read /a/** exe=/usr/bin/python3*
+	allow read /b/x unit=x.service
+	EOF
+	run pol explain read /a/x --uid 0 --json
+	[ "$status" -eq 1 ]
+	[[ $output == *"\"rule\": \"$T/policy.d/10.policy:2\""* ]]
+	[[ $(echo "$output" | grep -c '"exe"') -ge 2 ]] # assumed, twice: decision and match
+	run pol explain read /a/x --uid 0 --exe /usr/bin/app
+	[ "$status" -eq 0 ]
+	run pol explain read /b/x --uid 0
+	[ "$status" -eq 1 ]
+	[[ $output == *"rule: default"* ]]
+	run pol explain read /b/x --uid 0 --cgroup /system.slice/x.service
+	[ "$status" -eq 0 ]
+}
+
+@test "explain: usage errors exit 2" {
+	: >"$T/policy.d/10.policy"
+	run pol explain frob /a
+	[ "$status" -eq 2 ]
+	[[ $output == *"unknown operation 'frob'"* ]]
+	run pol explain read a/b
+	[ "$status" -eq 2 ]
+	[[ $output == *"not a path"* ]]
+	run pol explain read /a --uid no-such-user-x
+	[ "$status" -eq 2 ]
+	run pol explain read /a --cgroup relative/path
+	[ "$status" -eq 2 ]
+	run pol explain read
+	[ "$status" -eq 2 ]
+	run pol frobnicate
+	[ "$status" -eq 2 ]
+	run pol help
+	[ "$status" -eq 0 ]
+	[[ $output == *"policy explain OP"* ]]
+}
+
+@test "explain --pid: a process in a real cgroup under another uid is resolved and decided" {
+	need_cgroups
+	local name flat
+	name=$(basename "$CGTOP")
+	spawn "$CGTOP/app.service" 65534
+	cat >"$T/policy.d/10.policy" <<-EOF
+	allow read /app/by-cgroup cgroup=/vaultfs-test-*.slice/app.service
+	allow read /app/by-unit unit=app.service
+	allow read /app/by-uid uid=nobody
+	allow read /app/by-root uid=0
+	allow read /app/by-other-cgroup cgroup=/system.slice/**
+	allow read /app/by-exe exe=$(readlink -f "$(command -v sleep)")
+	EOF
+	run pol explain read /app/by-cgroup --pid "$SPAWNED" --json
+	[ "$status" -eq 0 ]
+	[[ $output == *"\"rule\": \"$T/policy.d/10.policy:1\""* ]]
+	[[ $output == *'"uid": 65534,'* ]]
+	[[ $output == *'"gid": 65534,'* ]]
+	[[ $output == *"\"pid\": $SPAWNED,"* ]]
+	[[ $output == *"\"cgroup\": \"/$name/app.service\""* ]]
+	[[ $output == *'"unit": "app.service"'* ]]
+	[[ $output == *'"user_unit": false'* ]]
+	[[ $output == *"\"slice\": \"$name\""* ]]
+	flat=$(echo "$output" | tr -d ' \n')
+	[[ $flat == *'"groups":[]'* ]]
+	[[ $flat == *'"verified":["uid","gid","groups","pid","cgroup","exe"]'* ]]
+	run pol explain read /app/by-unit --pid "$SPAWNED"
+	[ "$status" -eq 0 ]
+	[[ $output == *"rule: $T/policy.d/10.policy:2"* ]]
+	run pol explain read /app/by-uid --pid "$SPAWNED"
+	[ "$status" -eq 0 ]
+	run pol explain read /app/by-exe --pid "$SPAWNED"
+	[ "$status" -eq 0 ]
+	run pol explain read /app/by-root --pid "$SPAWNED"
+	[ "$status" -eq 1 ]
+	[[ $output == *"rule: default"* ]]
+	run pol explain read /app/by-other-cgroup --pid "$SPAWNED"
+	[ "$status" -eq 1 ]
+	# --uid overrides what was read: the same process as root
+	run pol explain read /app/by-root --pid "$SPAWNED" --uid 0
+	[ "$status" -eq 0 ]
+	# moved to another cgroup: the decision follows at once
+	mkdir "$CGTOP/other.service"
+	echo "$SPAWNED" >"$CGTOP/other.service/cgroup.procs"
+	run pol explain read /app/by-unit --pid "$SPAWNED"
+	[ "$status" -eq 1 ]
+	[[ $output == *"unit: other.service"* ]]
+	# gone: refused, nothing decided
+	kill -KILL "$SPAWNED"
+	wait "$SPAWNED" 2>/dev/null || true
+	run pol explain read /app/by-uid --pid "$SPAWNED"
+	[ "$status" -eq 1 ]
+	[[ $output == *"cannot resolve pid $SPAWNED"* ]]
+}
+
+@test "explain --pid: a unit under user@UID.service is a user unit, not the system unit" {
+	need_cgroups
+	spawn "$CGTOP/user@1000.service/app.slice/app.service" 1000
+	cat >"$T/policy.d/10.policy" <<-'EOF'
+	allow read /app/system unit=app.service
+	allow read /app/user unit=user@1000.service/app.service
+	allow read /app/anyuser unit=user@*.service/*
+	EOF
+	run pol explain read /app/system --pid "$SPAWNED" --json
+	[ "$status" -eq 1 ]
+	[[ $output == *'"rule": "default"'* ]]
+	[[ $output == *'"unit": "user@1000.service/app.service"'* ]]
+	[[ $output == *'"user_unit": true'* ]]
+	[[ $output == *'"uid": 1000,'* ]]
+	run pol explain read /app/user --pid "$SPAWNED"
+	[ "$status" -eq 0 ]
+	[[ $output == *"unit: user@1000.service/app.service (user unit)"* ]]
+	run pol explain read /app/anyuser --pid "$SPAWNED"
+	[ "$status" -eq 0 ]
+	# the same name as a system unit, beside it: allowed by the system rule only
+	spawn "$CGTOP/app.service" 1000
+	run pol explain read /app/system --pid "$SPAWNED"
+	[ "$status" -eq 0 ]
+	run pol explain read /app/user --pid "$SPAWNED"
+	[ "$status" -eq 1 ]
+}

@@ -1,0 +1,1156 @@
+/* test-audit.c: unit tests for core/audit.c. Each test gets a temp dir of its own and checks
+ * exact results and exact -errnos: open and append refusals, the canonical form (escaping of
+ * hostile strings, errno names, strict parsing), the chain across reopen, a torn tail cut off
+ * (at open and when a peer crashed), two handles and many threads appending to one chain, a
+ * file removed, replaced or shortened under the writer (-ESTALE, sticky), a full file
+ * (RLIMIT_FSIZE: -EFBIG, nothing left behind, not sticky), rotation (one chain across files,
+ * also with two handles), the anchor (flush, none mode, a forged anchor, a rolled back file
+ * refused at open and found by verify), every tamper case found by verify at the right seq,
+ * queue backpressure (-ETIMEDOUT while another open file description holds the lock), and the
+ * systemd journal message when a journal socket exists. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/audit.h"
+#include "core/config.h"
+#include "core/store.h"
+#include "core/util.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	char store[128];
+	uint8_t key[CRYPTO_KEY_LEN];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store *s = NULL;
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test-audit.XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/audit.jsonl", f->dir);
+	snprintf(f->store, sizeof(f->store), "%s/vault.db", f->dir);
+	for (size_t i = 0; i < sizeof(f->key); i++)
+		f->key[i] = (uint8_t)(i * 7 + 1);
+	if (store_open(f->store, STORE_CREATE, &s) < 0)
+		return -1;
+	store_free(s);
+	*state = f;
+	return 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(p);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static const struct audit_options opt_none = { .sync = AUDIT_SYNC_NONE };
+static const struct audit_options opt_always = { .sync = AUDIT_SYNC_ALWAYS };
+
+static struct audit *open_ok(struct fixture *f, const struct audit_options *o)
+{
+	struct audit *a = NULL;
+
+	assert_int_equal(audit_open(f->path, o, f->key, &a), 0);
+	assert_non_null(a);
+	return a;
+}
+
+static uint64_t append_ok(struct audit *a, const char *event)
+{
+	struct audit_record r = AUDIT_RECORD_INIT;
+	uint64_t seq = 0;
+
+	r.event = event;
+	r.vault = "app";
+	r.object = "db";
+	r.uid = 1000;
+	r.gid = 1000;
+	r.pid = 42;
+	r.exe = "/usr/bin/cat";
+	assert_int_equal(audit_append(a, &r, &seq), 0);
+	return seq;
+}
+
+static int append_event(struct audit *a, const char *event)
+{
+	struct audit_record r = AUDIT_RECORD_INIT;
+
+	r.event = event;
+	return audit_append(a, &r, NULL);
+}
+
+/* All lines of a file, each a heap string. */
+struct lines {
+	char *l[4096];
+	size_t n;
+};
+
+static void lines_read(const char *path, struct lines *ls)
+{
+	struct audit_reader *rd = NULL;
+	const char *line;
+	size_t len;
+
+	ls->n = 0;
+	assert_int_equal(audit_reader_open(path, &rd), 0);
+	while (audit_reader_next(rd, &line, &len) > 0) {
+		assert_true(ls->n < ELEMENTSOF(ls->l));
+		ls->l[ls->n] = strndup(line, len);
+		assert_non_null(ls->l[ls->n]);
+		ls->n++;
+	}
+	audit_reader_free(rd);
+}
+
+static void lines_write(const char *path, const struct lines *ls)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	for (size_t i = 0; i < ls->n; i++)
+		fprintf(fp, "%s\n", ls->l[i]);
+	fclose(fp);
+}
+
+static void lines_free(struct lines *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		free(ls->l[i]);
+	ls->n = 0;
+}
+
+static void entry_of(const char *line, struct audit_entry *e)
+{
+	assert_int_equal(audit_parse_line(line, strlen(line), e), 0);
+}
+
+/* verify the given files (NULL: the journal and its rotated files); returns bad_seq. */
+static uint64_t verify(struct fixture *f, const char *const *paths, size_t n,
+		       const struct audit_anchor *an, struct audit_verify *ret)
+{
+	struct audit_verify v;
+	char **list = NULL;
+	size_t ln = 0;
+
+	if (!paths) {
+		assert_int_equal(audit_list_files(f->path, &list, &ln), 0);
+		paths = (const char *const *)list;
+		n = ln;
+	}
+	assert_int_equal(audit_verify_files(paths, n, f->key, an, &v), 0);
+	audit_paths_free(list);
+	if (ret)
+		*ret = v;
+	return v.bad_seq;
+}
+
+static void test_open_refusals(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options bad = { .sync = 7 };
+	struct audit_options nostore = { .sync = AUDIT_SYNC_NONE };
+	struct audit *a = NULL;
+	char p[200];
+
+	assert_int_equal(audit_open(NULL, &opt_none, f->key, &a), -EINVAL);
+	assert_int_equal(audit_open("", &opt_none, f->key, &a), -EINVAL);
+	assert_int_equal(audit_open(f->path, &bad, f->key, &a), -EINVAL);
+	assert_int_equal(audit_open(f->path, NULL, f->key, &a), -EINVAL);
+	assert_int_equal(audit_open(f->path, &opt_none, NULL, &a), -EINVAL);
+	snprintf(p, sizeof(p), "%s/link", f->dir);
+	assert_int_equal(symlink(f->path, p), 0);
+	assert_int_equal(audit_open(p, &opt_none, f->key, &a), -ELOOP);
+	assert_int_equal(audit_open(f->dir, &opt_none, f->key, &a), -EISDIR);
+	snprintf(p, sizeof(p), "%s/fifo", f->dir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	assert_int_equal(audit_open(p, &opt_none, f->key, &a), -EINVAL);
+	snprintf(p, sizeof(p), "%s/nodir/audit", f->dir);
+	assert_int_equal(audit_open(p, &opt_none, f->key, &a), -ENOENT);
+	snprintf(p, sizeof(p), "%s/nostore.db", f->dir);
+	nostore.store_path = p;
+	assert_int_equal(audit_open(f->path, &nostore, f->key, &a), -ENOENT);
+	assert_null(a);
+	audit_free(NULL);
+}
+
+static void test_new_file(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_none);
+	struct audit_entry e;
+	struct lines ls;
+	struct stat st;
+
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(append_ok(a, "open"), 1);
+	audit_free(a);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 1);
+	entry_of(ls.l[0], &e);
+	assert_int_equal(e.seq, 1);
+	for (size_t i = 0; i < CRYPTO_MAC_LEN; i++)
+		assert_int_equal(e.prev[i], 0);
+	assert_string_equal(e.rec.event, "open");
+	assert_int_equal(e.rec.decision, AUDIT_ALLOW);
+	assert_int_equal(e.rec.uid, 1000);
+	assert_int_equal(e.rec.pid, 42);
+	assert_null(e.rec.rule);
+	assert_null(e.rec.cgroup);
+	assert_int_equal(e.rec.version, 0);
+	assert_int_equal(audit_entry_mac_ok(&e, ls.l[0], strlen(ls.l[0]), f->key), 1);
+	f->key[0] ^= 1;
+	assert_int_equal(audit_entry_mac_ok(&e, ls.l[0], strlen(ls.l[0]), f->key), 0);
+	f->key[0] ^= 1;
+	assert_non_null(strstr(ls.l[0], "\"rule\":null,\"vault\":\"app\",\"object\":\"db\","
+					"\"version\":null,"));
+	audit_entry_done(&e);
+	lines_free(&ls);
+}
+
+static void test_append_refusals(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_none);
+	struct audit_record r = AUDIT_RECORD_INIT;
+	char *big = malloc(VAULTFS_AUDIT_FIELD_MAX + 2);
+	struct lines ls;
+
+	assert_non_null(big);
+	assert_int_equal(audit_append(a, &r, NULL), -EINVAL); /* no event */
+	const char *bad_events[] = { "", "Open", "1open", "op en", "op\nen", "-x",
+				     "abcdefghijabcdefghijabcdefghijabc" /* 33 */ };
+	for (size_t i = 0; i < ELEMENTSOF(bad_events); i++)
+		assert_int_equal(append_event(a, bad_events[i]), -EINVAL);
+	assert_int_equal(append_event(a, "abcdefghijabcdefghijabcdefghijab"), 0); /* 32 */
+	r.event = "open";
+	r.decision = 2;
+	assert_int_equal(audit_append(a, &r, NULL), -EINVAL);
+	r.decision = AUDIT_DENY;
+	r.err = 4096;
+	assert_int_equal(audit_append(a, &r, NULL), -EINVAL);
+	r.err = -EACCES;
+	r.uid = -2;
+	assert_int_equal(audit_append(a, &r, NULL), -EINVAL);
+	r.uid = 0;
+	memset(big, 'x', VAULTFS_AUDIT_FIELD_MAX + 1);
+	big[VAULTFS_AUDIT_FIELD_MAX + 1] = '\0';
+	r.cgroup = big;
+	assert_int_equal(audit_append(a, &r, NULL), -EMSGSIZE);
+	big[VAULTFS_AUDIT_FIELD_MAX] = '\0';
+	assert_int_equal(audit_append(a, &r, NULL), 0);
+	/* every string field at the cap, all escaped six-fold: the longest line there is */
+	memset(big, 1, VAULTFS_AUDIT_FIELD_MAX);
+	r = (struct audit_record){ .event = "open", .rule = big, .vault = big, .object = big,
+				   .path = big, .exe = big, .cgroup = big, .unit = big,
+				   .container = big, .uid = -1, .gid = -1, .pid = -1 };
+	assert_int_equal(audit_append(a, &r, NULL), 0);
+	assert_int_equal(audit_append(NULL, &r, NULL), -EINVAL);
+	assert_int_equal(audit_append(a, NULL, NULL), -EINVAL);
+	audit_free(a);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 3); /* only the accepted records */
+	assert_true(strlen(ls.l[2]) > 8 * 6 * VAULTFS_AUDIT_FIELD_MAX);
+	assert_non_null(strstr(ls.l[1], "\"decision\":\"deny\",\"errno\":\"EACCES\""));
+	assert_non_null(strstr(ls.l[1], "\"uid\":0,"));
+	lines_free(&ls);
+	free(big);
+}
+
+static void test_escaping(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_none);
+	struct audit_record r = AUDIT_RECORD_INIT;
+	const char *nasty = "q\"b\\n\nt\tc\x01\x1f" "d\x7f" "\xc3\xa9" "\xff" "\x80" "\xed\xa0\x80"
+			    "\xf4\x90\x80\x80" "\xe2\x82\xac" "\xc0\xaf" "}{,\":";
+	struct audit_entry e;
+	struct lines ls;
+
+	r.event = "open";
+	r.path = nasty;
+	r.exe = "";
+	r.err = ENOENT;
+	r.version = 4294967295u;
+	r.uid = 4294967294;
+	assert_int_equal(audit_append(a, &r, NULL), 0);
+	r.err = -4000; /* no name: a number */
+	r.exe = NULL;
+	assert_int_equal(audit_append(a, &r, NULL), 0);
+	audit_free(a);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 2);
+	/* no raw control byte, and the exact escaped form */
+	for (const char *p = ls.l[0]; *p; p++)
+		assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
+	assert_non_null(strstr(ls.l[0], "\"path\":\"q\\\"b\\\\n\\u000at\\u0009c\\u0001\\u001fd"
+					"\\u007f\xc3\xa9\\u00ff\\u0080\\u00ed\\u00a0\\u0080"
+					"\\u00f4\\u0090\\u0080\\u0080\xe2\x82\xac"
+					"\\u00c0\\u00af}{,\\\":\""));
+	assert_non_null(strstr(ls.l[0], "\"errno\":\"ENOENT\""));
+	assert_non_null(strstr(ls.l[0], "\"version\":4294967295,"));
+	assert_non_null(strstr(ls.l[0], "\"exe\":\"\","));
+	assert_non_null(strstr(ls.l[1], "\"errno\":4000,"));
+	entry_of(ls.l[0], &e);
+	assert_string_equal(e.rec.path, nasty); /* read back byte for byte */
+	assert_string_equal(e.rec.exe, "");
+	assert_int_equal(e.rec.err, ENOENT);
+	assert_int_equal(e.rec.version, 4294967295u);
+	assert_int_equal(e.rec.uid, 4294967294);
+	assert_int_equal(e.rec.gid, -1);
+	audit_entry_done(&e);
+	entry_of(ls.l[1], &e);
+	assert_int_equal(e.rec.err, 4000);
+	assert_null(e.rec.exe);
+	audit_entry_done(&e);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	lines_free(&ls);
+}
+
+/* Replace the first occurrence of from in s by to (into out). */
+static void subst(const char *s, const char *from, const char *to, char *out, size_t size)
+{
+	const char *p = strstr(s, from);
+
+	assert_non_null(p);
+	snprintf(out, size, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+}
+
+static void test_parse_strict(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_none);
+	struct audit_record r = AUDIT_RECORD_INIT;
+	struct audit_entry e;
+	struct lines ls;
+	char buf[2048];
+	const char *edits[][2] = {
+		{ "{\"seq\":1,", "{\"seq\":01," },
+		{ "{\"seq\":1,", "{\"seq\":0," },
+		{ "{\"seq\":1,", "{ \"seq\":1," },
+		{ "\"errno\":\"ENOENT\"", "\"errno\":2" },
+		{ "\"errno\":\"ENOENT\"", "\"errno\":\"ENOPE\"" },
+		{ "\"uid\":7", "\"uid\":-1" },
+		{ "\"uid\":7", "\"uid\":7.0" },
+		{ "\"vault\":\"v\\u000a\"", "\"vault\":\"v\\n\"" },
+		{ "\"vault\":\"v\\u000a\"", "\"vault\":\"v\\u000A\"" },
+		{ "\"vault\":\"v\\u000a\"", "\"vault\":\"v\\u0000\"" },
+		{ "\"vault\":\"v\\u000a\"", "\"vault\":\"v\\/\"" },
+		{ "\"decision\":\"allow\"", "\"decision\":\"ALLOW\"" },
+		{ "\"rule\":null,\"vault\"", "\"vault\"" },
+		{ ".", "," },
+		{ "T", " " },
+		{ "\"version\":null", "\"version\":0" },
+		{ "\"event\":\"open\"", "\"event\":\"Open\"" },
+		{ "\"event\":\"open\"", "\"event\":null" },
+		{ "\"}", "\",\"x\":1}" },
+	};
+
+	r.event = "open";
+	r.vault = "v\n";
+	r.err = ENOENT;
+	r.uid = 7;
+	assert_int_equal(audit_append(a, &r, NULL), 0);
+	audit_free(a);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 1);
+	entry_of(ls.l[0], &e);
+	audit_entry_done(&e);
+	for (size_t i = 0; i < ELEMENTSOF(edits); i++) {
+		subst(ls.l[0], edits[i][0], edits[i][1], buf, sizeof(buf));
+		assert_int_equal(audit_parse_line(buf, strlen(buf), &e), -EBADMSG);
+	}
+	/* uppercase hex in the mac */
+	snprintf(buf, sizeof(buf), "%s", ls.l[0]);
+	for (char *p = strstr(buf, "\"mac\":\"") + 7; *p != '"'; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+	assert_int_equal(audit_parse_line(buf, strlen(buf), &e), -EBADMSG);
+	assert_int_equal(audit_parse_line(ls.l[0], strlen(ls.l[0]) - 1, &e), -EBADMSG);
+	assert_int_equal(audit_parse_line("", 0, &e), -EBADMSG);
+	lines_free(&ls);
+}
+
+static void test_chain_across_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_always);
+	struct audit_entry e1, e2;
+	struct lines ls;
+
+	for (uint64_t i = 1; i <= 5; i++)
+		assert_int_equal(append_ok(a, "set"), i);
+	audit_free(a);
+	a = open_ok(f, &opt_none);
+	for (uint64_t i = 6; i <= 8; i++)
+		assert_int_equal(append_ok(a, "open"), i);
+	assert_int_equal(audit_flush(a), 0);
+	audit_free(a);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 8);
+	entry_of(ls.l[4], &e1);
+	entry_of(ls.l[5], &e2);
+	assert_int_equal(e2.seq, 6);
+	assert_memory_equal(e2.prev, e1.mac, CRYPTO_MAC_LEN);
+	audit_entry_done(&e1);
+	audit_entry_done(&e2);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	/* another key: the last record does not verify, so the chain is not continued */
+	f->key[3] ^= 0x40;
+	assert_int_equal(audit_open(f->path, &opt_none, f->key, &(struct audit *){ NULL }),
+			 -EBADMSG);
+	f->key[3] ^= 0x40;
+	lines_free(&ls);
+}
+
+static void append_raw(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+	close(fd);
+}
+
+static void test_torn_tail(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_always);
+	struct audit_verify v;
+	struct audit_entry e;
+	struct lines ls;
+
+	for (int i = 0; i < 3; i++)
+		append_ok(a, "set");
+	audit_free(a);
+	append_raw(f->path, "{\"seq\":4,\"time\":\"20");
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 4);
+	assert_non_null(strstr(v.why, "torn"));
+	a = open_ok(f, &opt_always);
+	assert_int_equal(append_ok(a, "open"), 5);
+	audit_free(a);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 5);
+	entry_of(ls.l[3], &e);
+	assert_int_equal(e.seq, 4);
+	assert_string_equal(e.rec.event, "journal-recovered");
+	assert_string_equal(e.rec.rule, "torn tail: 19 bytes cut");
+	assert_string_equal(e.rec.path, f->path);
+	audit_entry_done(&e);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	lines_free(&ls);
+	/* a file that is one torn line only */
+	assert_int_equal(truncate(f->path, 0), 0);
+	append_raw(f->path, "{\"seq\":1,");
+	a = open_ok(f, &opt_none);
+	assert_int_equal(append_ok(a, "open"), 2);
+	audit_free(a);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 2);
+	assert_non_null(strstr(ls.l[0], "\"event\":\"journal-recovered\""));
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	lines_free(&ls);
+}
+
+static void test_bad_last_record(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_none);
+	struct audit *b = NULL;
+	struct lines ls;
+
+	for (int i = 0; i < 3; i++)
+		append_ok(a, "set");
+	audit_free(a);
+	lines_read(f->path, &ls);
+	ls.l[2][strlen(ls.l[2]) - 5] ^= 1; /* a mac digit */
+	lines_write(f->path, &ls);
+	assert_int_equal(audit_open(f->path, &opt_none, f->key, &b), -EBADMSG);
+	ls.l[2][strlen(ls.l[2]) - 5] ^= 1;
+	ls.l[2][10] = 'X'; /* not canonical at all */
+	lines_write(f->path, &ls);
+	assert_int_equal(audit_open(f->path, &opt_none, f->key, &b), -EBADMSG);
+	assert_null(b);
+	lines_free(&ls);
+}
+
+static void test_two_handles(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_always);
+	struct audit *b = open_ok(f, &opt_none);
+
+	for (uint64_t i = 1; i <= 20; i += 2) {
+		assert_int_equal(append_ok(a, "open"), i);
+		assert_int_equal(append_ok(b, "set"), i + 1);
+	}
+	audit_free(a);
+	assert_int_equal(append_ok(b, "set"), 21);
+	audit_free(b);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
+static void test_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_none);
+
+	append_ok(a, "open");
+	assert_int_equal(unlink(f->path), 0);
+	assert_int_equal(append_event(a, "open"), -ESTALE);
+	/* sticky, even once a file is back at the path */
+	close(open(f->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	assert_int_equal(append_event(a, "open"), -ESTALE);
+	assert_int_equal(audit_flush(a), -ESTALE);
+	audit_free(a);
+}
+
+static void test_replaced(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_always);
+	char other[200];
+
+	append_ok(a, "open");
+	append_ok(a, "open");
+	audit_free(a);
+	a = open_ok(f, &opt_always);
+	snprintf(other, sizeof(other), "%s/copy", f->dir);
+	/* an identical copy put in its place is still another file */
+	assert_int_equal(link(f->path, other), 0);
+	{
+		struct lines ls;
+
+		lines_read(f->path, &ls);
+		assert_int_equal(unlink(other), 0);
+		lines_write(other, &ls);
+		lines_free(&ls);
+	}
+	assert_int_equal(rename(other, f->path), 0);
+	assert_int_equal(append_event(a, "open"), -ESTALE);
+	audit_free(a);
+	/* a symlink put in its place */
+	a = open_ok(f, &opt_always);
+	snprintf(other, sizeof(other), "%s/real", f->dir);
+	assert_int_equal(rename(f->path, other), 0);
+	assert_int_equal(symlink(other, f->path), 0);
+	assert_int_equal(append_event(a, "open"), -ESTALE);
+	audit_free(a);
+}
+
+static void test_shortened(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_none);
+
+	append_ok(a, "open");
+	append_ok(a, "open");
+	assert_int_equal(truncate(f->path, 0), 0);
+	assert_int_equal(append_event(a, "open"), -ESTALE);
+	audit_free(a);
+}
+
+static void test_peer_crash(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_always);
+	struct audit *b = open_ok(f, &opt_always);
+	struct audit_entry e;
+	struct lines ls;
+
+	assert_int_equal(append_ok(a, "open"), 1);
+	assert_int_equal(append_ok(b, "open"), 2);
+	/* a peer died in the middle of its write, after its lock was gone */
+	append_raw(f->path, "{\"seq\":3,\"time\":");
+	assert_int_equal(append_ok(a, "set"), 4);
+	assert_int_equal(append_ok(b, "set"), 5);
+	audit_free(a);
+	audit_free(b);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 5);
+	entry_of(ls.l[2], &e);
+	assert_string_equal(e.rec.event, "journal-recovered");
+	assert_string_equal(e.rec.rule, "torn tail: 16 bytes cut");
+	audit_entry_done(&e);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	lines_free(&ls);
+	/* and a peer that appended a forged line: refused, sticky */
+	a = open_ok(f, &opt_always);
+	append_raw(f->path, "{\"seq\":6}\n");
+	assert_int_equal(append_event(a, "open"), -EBADMSG);
+	assert_int_equal(append_event(a, "open"), -EBADMSG);
+	audit_free(a);
+}
+
+static void test_file_size_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_always);
+	struct rlimit old, lim;
+	struct stat st;
+
+	append_ok(a, "open");
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = (struct rlimit){ .rlim_cur = (rlim_t)st.st_size + 100, .rlim_max = old.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	/* a short write, then EFBIG: the part that made it is cut off again */
+	assert_int_equal(append_event(a, "open"), -EFBIG);
+	assert_int_equal(append_event(a, "set"), -EFBIG);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	{
+		struct stat st2;
+
+		assert_int_equal(stat(f->path, &st2), 0);
+		assert_int_equal(st2.st_size, st.st_size);
+	}
+	/* not sticky: room again, the chain goes on at the next seq */
+	assert_int_equal(append_ok(a, "open"), 2);
+	audit_free(a);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
+struct thread_arg {
+	struct audit *a;
+	int n;
+	uint64_t seqs[400];
+	int errors;
+};
+
+static void *appender(void *p)
+{
+	struct thread_arg *t = p;
+
+	for (int i = 0; i < t->n; i++) {
+		struct audit_record r = AUDIT_RECORD_INIT;
+
+		r.event = "open";
+		r.pid = i;
+		if (audit_append(t->a, &r, &t->seqs[i]) < 0)
+			t->errors++;
+	}
+	return NULL;
+}
+
+static void threads_one_chain(struct fixture *f, int sync)
+{
+	struct audit_options o = { .sync = sync, .store_path = f->store };
+	struct audit *a = open_ok(f, &o);
+	struct thread_arg t[4] = {};
+	pthread_t th[4];
+	uint8_t *seen = calloc(801, 1);
+	struct audit_anchor an;
+	struct store *s = NULL;
+
+	assert_non_null(seen);
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct thread_arg){ .a = a, .n = 200 };
+		assert_int_equal(pthread_create(&th[i], NULL, appender, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(t[i].errors, 0);
+		for (int k = 0; k < 200; k++) {
+			assert_true(t[i].seqs[k] >= 1 && t[i].seqs[k] <= 800);
+			assert_int_equal(seen[t[i].seqs[k]], 0);
+			seen[t[i].seqs[k]] = 1;
+			if (k > 0) /* one producer's records in its order */
+				assert_true(t[i].seqs[k] > t[i].seqs[k - 1]);
+		}
+	}
+	audit_free(a);
+	assert_int_equal(store_open(f->store, STORE_READONLY, &s), 0);
+	assert_int_equal(audit_anchor_load(s, f->key, &an), 0);
+	assert_int_equal(an.seq, 800);
+	assert_int_equal(verify(f, NULL, 0, &an, NULL), 0);
+	store_free(s);
+	free(seen);
+}
+
+static void test_threads_always(void **state)
+{
+	threads_one_chain(*state, AUDIT_SYNC_ALWAYS);
+}
+
+static void test_threads_batch(void **state)
+{
+	threads_one_chain(*state, AUDIT_SYNC_BATCH);
+}
+
+static void test_threads_none(void **state)
+{
+	threads_one_chain(*state, AUDIT_SYNC_NONE);
+}
+
+static void test_rotation(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_BATCH, .rotate_size = 2000 };
+	struct audit *a = open_ok(f, &o);
+	struct audit_verify v;
+	struct audit_entry e;
+	struct lines ls;
+	char **list = NULL;
+	size_t n = 0;
+	char p1[200];
+
+	for (uint64_t i = 1; i <= 30; i++)
+		assert_true(append_ok(a, "open") > 0);
+	audit_free(a);
+	assert_int_equal(audit_list_files(f->path, &list, &n), 0);
+	assert_true(n >= 4);
+	snprintf(p1, sizeof(p1), "%s.%zu", f->path, n - 1);
+	assert_string_equal(list[0], p1);
+	assert_string_equal(list[n - 1], f->path);
+	assert_null(list[n]);
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+
+		assert_int_equal(stat(list[i], &st), 0);
+		assert_true(st.st_size <= 2000);
+		assert_int_equal(st.st_mode & 07777, 0600);
+	}
+	/* one chain: 30 records and n - 1 rotate records */
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 0);
+	assert_int_equal(v.first_seq, 1);
+	assert_int_equal(v.last_seq, 30 + n - 1);
+	assert_false(v.mid_chain);
+	lines_read(f->path, &ls);
+	entry_of(ls.l[0], &e);
+	assert_string_equal(e.rec.event, "rotate");
+	snprintf(p1, sizeof(p1), "%s.1", f->path);
+	assert_string_equal(e.rec.path, p1);
+	audit_entry_done(&e);
+	lines_free(&ls);
+	/* the newest two files alone: a chain that starts at a rotate record */
+	assert_int_equal(verify(f, (const char *const *)list + n - 2, 2, NULL, &v), 0);
+	assert_true(v.mid_chain);
+	/* files out of order, or one left out in the middle */
+	{
+		const char *swapped[] = { list[1], list[0] };
+		const char *gap[] = { list[0], list[2] };
+
+		assert_true(verify(f, swapped, 2, NULL, NULL) > 0);
+		assert_true(verify(f, gap, 2, NULL, NULL) > 0);
+	}
+	/* reopen continues in the current file */
+	a = open_ok(f, &o);
+	assert_int_equal(append_ok(a, "set"), 30 + n);
+	audit_free(a);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	audit_paths_free(list);
+}
+
+static void test_rotation_two_handles(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_NONE, .rotate_size = 1500 };
+	struct audit *a = open_ok(f, &o);
+	struct audit *b = open_ok(f, &o);
+	struct audit_verify v;
+	uint64_t last = 0;
+
+	for (int i = 0; i < 40; i++) {
+		uint64_t s = append_ok(i % 3 ? a : b, "open");
+
+		assert_true(s > last);
+		last = s;
+	}
+	audit_free(a);
+	audit_free(b);
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 0);
+	assert_int_equal(v.last_seq, last);
+	assert_int_equal(v.first_seq, 1);
+}
+
+static void test_rotation_interrupted(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_ALWAYS, .rotate_size = 1500 };
+	struct audit *a = open_ok(f, &o);
+	char p1[200], pnew[200];
+	struct stat st;
+
+	snprintf(p1, sizeof(p1), "%s.1", f->path);
+	snprintf(pnew, sizeof(pnew), "%s.new", f->path);
+	append_ok(a, "open");
+	audit_free(a);
+	/* a crash between link(PATH, PATH.1) and the rename of the new file ... */
+	assert_int_equal(link(f->path, p1), 0);
+	/* ... that had left its new file behind too */
+	close(open(pnew, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	a = open_ok(f, &o);
+	assert_int_equal(stat(p1, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	for (int i = 0; i < 4; i++)
+		append_ok(a, "open"); /* rotates */
+	audit_free(a);
+	assert_int_equal(stat(p1, &st), 0);
+	assert_int_equal(stat(pnew, &st), -1);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
+static void load_anchor(struct fixture *f, struct audit_anchor *an, int expect)
+{
+	struct store *s = NULL;
+
+	assert_int_equal(store_open(f->store, 0, &s), 0);
+	assert_int_equal(audit_anchor_load(s, f->key, an), expect);
+	store_free(s);
+}
+
+static void test_anchor(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_ALWAYS, .store_path = f->store };
+	struct audit *a = NULL;
+	struct audit_anchor an;
+	struct audit_verify v;
+	struct store *s = NULL;
+	struct lines ls;
+	struct stat st;
+
+	load_anchor(f, &an, -ENOENT);
+	a = open_ok(f, &o);
+	for (int i = 0; i < 5; i++)
+		append_ok(a, "set");
+	/* always: anchored at each sync, before the producer returns or right after */
+	assert_int_equal(audit_flush(a), 0);
+	load_anchor(f, &an, 0);
+	assert_int_equal(an.seq, 5);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(an.ino, st.st_ino);
+	audit_free(a);
+	assert_int_equal(verify(f, NULL, 0, &an, &v), 0);
+	assert_int_equal(v.anchor, 1);
+	/* cut the last record off: found by verify, refused by the writer */
+	lines_read(f->path, &ls);
+	free(ls.l[--ls.n]);
+	lines_write(f->path, &ls);
+	assert_int_equal(verify(f, NULL, 0, &an, &v), 5);
+	assert_non_null(strstr(v.why, "anchor is at seq 5"));
+	assert_int_equal(audit_open(f->path, &o, f->key, &a), -EBADMSG);
+	/* an empty file in its place too */
+	assert_int_equal(truncate(f->path, 0), 0);
+	assert_int_equal(verify(f, NULL, 0, &an, &v), 1);
+	assert_int_equal(audit_open(f->path, &o, f->key, &a), -EBADMSG);
+	/* without the anchor (another store) the same file is accepted */
+	o.store_path = NULL;
+	a = open_ok(f, &o);
+	audit_free(a);
+	lines_free(&ls);
+	/* a forged anchor is refused */
+	assert_int_equal(store_open(f->store, 0, &s), 0);
+	assert_int_equal(store_meta_set(s, AUDIT_ANCHOR_KEY, "v1 1 00 0 0 00", 14), 0);
+	assert_int_equal(audit_anchor_load(s, f->key, &an), -EBADMSG);
+	store_free(s);
+	o.store_path = f->store;
+	assert_int_equal(audit_open(f->path, &o, f->key, &a), -EBADMSG);
+}
+
+static void test_anchor_modes(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_NONE, .store_path = f->store };
+	struct audit *a = open_ok(f, &o);
+	struct audit_anchor an;
+
+	for (int i = 0; i < 3; i++)
+		append_ok(a, "set");
+	audit_free(a); /* none: anchored on close */
+	load_anchor(f, &an, 0);
+	assert_int_equal(an.seq, 3);
+	o.sync = AUDIT_SYNC_BATCH;
+	a = open_ok(f, &o);
+	append_ok(a, "set");
+	usleep(400 * 1000); /* the flusher syncs and anchors within 100 ms */
+	load_anchor(f, &an, 0);
+	assert_int_equal(an.seq, 4);
+	append_ok(a, "set");
+	assert_int_equal(audit_flush(a), 0);
+	load_anchor(f, &an, 0);
+	assert_int_equal(an.seq, 5);
+	audit_free(a);
+	/* batch under steady load (the writer never idle): still synced and anchored */
+	{
+		struct thread_arg t[4] = {};
+		pthread_t th[4];
+		int r = 0;
+
+		a = open_ok(f, &o);
+		for (int i = 0; i < 4; i++) {
+			t[i] = (struct thread_arg){ .a = a, .n = 400 };
+			assert_int_equal(pthread_create(&th[i], NULL, appender, &t[i]), 0);
+		}
+		for (int i = 0; i < 50 && r == 0; i++) {
+			usleep(10 * 1000);
+			load_anchor(f, &an, 0);
+			r = an.seq > 5 ? 1 : 0;
+		}
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(r, 1);
+		audit_free(a);
+		load_anchor(f, &an, 0);
+		assert_int_equal(an.seq, 5 + 4 * 400);
+	}
+	/* none: every VAULTFS_AUDIT_ANCHOR_EVERY records */
+	o.sync = AUDIT_SYNC_NONE;
+	a = open_ok(f, &o);
+	for (unsigned i = 0; i < VAULTFS_AUDIT_ANCHOR_EVERY; i++)
+		append_event(a, "open");
+	/* the anchor is written right after the producer is let go: wait for it */
+	for (int i = 0; i < 100; i++) {
+		load_anchor(f, &an, 0);
+		if (an.seq == 5 + 4 * 400 + VAULTFS_AUDIT_ANCHOR_EVERY)
+			break;
+		usleep(20 * 1000);
+	}
+	assert_int_equal(an.seq, 5 + 4 * 400 + VAULTFS_AUDIT_ANCHOR_EVERY);
+	audit_free(a);
+}
+
+static void test_verify_tamper(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_none);
+	struct audit_verify v;
+	struct lines ls;
+	char *saved, buf[2048];
+
+	for (int i = 0; i < 6; i++)
+		append_ok(a, i % 2 ? "open" : "set");
+	audit_free(a);
+	lines_read(f->path, &ls);
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 0);
+	assert_int_equal(v.records, 6);
+
+	/* one field edited, still canonical */
+	saved = ls.l[2];
+	subst(saved, "\"uid\":1000", "\"uid\":1001", buf, sizeof(buf));
+	ls.l[2] = buf;
+	lines_write(f->path, &ls);
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 3);
+	assert_non_null(strstr(v.why, "MAC"));
+	/* a line dropped */
+	ls.l[2] = saved;
+	memmove(&ls.l[2], &ls.l[3], 3 * sizeof(char *));
+	ls.n = 5;
+	lines_write(f->path, &ls);
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 3);
+	assert_non_null(strstr(v.why, "missing"));
+	/* the first line dropped */
+	lines_write(f->path, &(struct lines){ .l = { ls.l[1], ls.l[2] }, .n = 2 });
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 1);
+	/* two swapped */
+	memmove(&ls.l[3], &ls.l[2], 3 * sizeof(char *));
+	ls.l[2] = saved;
+	ls.n = 6;
+	ls.l[2] = ls.l[3];
+	ls.l[3] = saved;
+	lines_write(f->path, &ls);
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 3);
+	/* a forged line inserted: a copy of seq 3 renumbered */
+	ls.l[3] = ls.l[2];
+	ls.l[2] = saved;
+	subst(ls.l[2], "{\"seq\":3,", "{\"seq\":4,", buf, sizeof(buf));
+	memmove(&ls.l[4], &ls.l[3], 3 * sizeof(char *));
+	ls.l[3] = buf;
+	ls.n = 7;
+	lines_write(f->path, &ls);
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 4);
+	/* a line that is not a record */
+	ls.l[3] = "garbage";
+	lines_write(f->path, &ls);
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 4);
+	assert_non_null(strstr(v.why, "well-formed"));
+	memmove(&ls.l[3], &ls.l[4], 3 * sizeof(char *));
+	ls.n = 6;
+	lines_write(f->path, &ls);
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 0);
+	/* a missing file is an error, not a verdict */
+	{
+		const char *nope[] = { "/nonexistent/audit" };
+
+		assert_int_equal(audit_verify_files(nope, 1, f->key, NULL, &v), -ENOENT);
+	}
+	lines_free(&ls);
+}
+
+struct blocker {
+	struct audit *a;
+	int result;
+};
+
+static void *blocked_append(void *p)
+{
+	struct blocker *b = p;
+
+	b->result = append_event(b->a, "open");
+	return NULL;
+}
+
+static void test_backpressure(void **state)
+{
+	struct fixture *f = *state;
+	const size_t n = 1 + VAULTFS_AUDIT_QUEUE_MAX;
+	struct audit *a = open_ok(f, &opt_none);
+	struct blocker *b = calloc(n, sizeof(*b));
+	pthread_t *th = calloc(n, sizeof(*th));
+	pthread_attr_t attr;
+	int fd;
+
+	assert_non_null(b);
+	assert_non_null(th);
+	/* another open file description holds the lock, as another process would */
+	fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	assert_int_equal(pthread_attr_init(&attr), 0);
+	assert_int_equal(pthread_attr_setstacksize(&attr, 256 * 1024), 0);
+	for (size_t i = 0; i < n; i++) {
+		b[i].a = a;
+		b[i].result = 1;
+		assert_int_equal(pthread_create(&th[i], &attr, blocked_append, &b[i]), 0);
+		if (i == 0) /* the writer takes this one alone and waits for the lock */
+			usleep(200 * 1000);
+	}
+	usleep(300 * 1000); /* the others fill the queue */
+	assert_int_equal(append_event(a, "open"), -ETIMEDOUT);
+	assert_int_equal(flock(fd, LOCK_UN), 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(b[i].result, 0);
+	}
+	close(fd);
+	pthread_attr_destroy(&attr);
+	assert_int_equal(append_event(a, "open"), 0);
+	audit_free(a);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	free(b);
+	free(th);
+}
+
+static void test_journal_message(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct audit *a = NULL;
+	char buf[8192];
+	bool made_run_systemd = false;
+	struct timeval tv = { .tv_sec = 2 };
+	ssize_t n;
+	int fd;
+
+	if (access("/run/systemd/journal", F_OK) == 0) {
+		skip(); /* a real journal: leave it alone */
+		return;
+	}
+	if (access("/run/systemd", F_OK) != 0) {
+		assert_int_equal(mkdir("/run/systemd", 0755), 0);
+		made_run_systemd = true;
+	}
+	assert_int_equal(mkdir("/run/systemd/journal", 0755), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/run/systemd/journal/socket");
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	a = open_ok(f, &opt_none);
+	append_ok(a, "open");
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	audit_free(a);
+	close(fd);
+	unlink("/run/systemd/journal/socket");
+	rmdir("/run/systemd/journal");
+	if (made_run_systemd)
+		rmdir("/run/systemd");
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "MESSAGE_ID=08ed9c847c194ea5aa2aca0abbe022c2\n"));
+	assert_non_null(strstr(buf, "VAULTFS_EVENT=open\n"));
+	assert_non_null(strstr(buf, "VAULTFS_SEQ=1\n"));
+	assert_non_null(strstr(buf, "VAULTFS_VAULT=app\n"));
+	assert_non_null(strstr(buf, "VAULTFS_UID=1000\n"));
+	assert_non_null(strstr(buf, "VAULTFS_DECISION=allow\n"));
+	assert_null(strstr(buf, "VAULTFS_RULE="));
+	/* and with no socket at all an append still succeeds */
+	a = open_ok(f, &opt_none);
+	assert_int_equal(append_ok(a, "open"), 2);
+	audit_free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_strict, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chain_across_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_last_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shortened, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_size_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_always, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_none, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotation_two_handles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotation_interrupted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_anchor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_anchor_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_tamper, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_message, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

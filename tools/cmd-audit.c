@@ -1,0 +1,561 @@
+/* cmd-audit.c: `vaultctl audit verify` and `vaultctl audit show`, and the journal of vaultctl's
+ * own offline operations (ctl_audit_open, ctl_audit), so that no change to the store goes
+ * unrecorded whoever makes it. verify needs the audit key (it unseals through open_kv) and
+ * holds the files against the head anchored in the store; show only reads and filters (it
+ * does not verify, and says so when a line is not a record). Output escapes every control and
+ * non-ASCII byte of the journal's strings, so a hostile path cannot drive the terminal. The
+ * journal holds no secret, and nothing here prints one. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/audit.h"
+#include "core/store.h"
+#include "tools/vaultctl.h"
+
+#define FOLLOW_POLL_US (200 * 1000)
+
+static const char *audit_why(int r)
+{
+	switch (-r) {
+	case ESTALE:
+		return "the journal file was removed, replaced or shortened";
+	case EBADMSG:
+		return "the journal does not verify or does not match the head anchored in the "
+		       "store (run 'vaultctl --offline audit verify')";
+	case ENOSPC:
+	case EDQUOT:
+		return "no space left for the journal";
+	case ETIMEDOUT:
+		return "the journal writer is stuck";
+	case ELOOP:
+		return "the journal path is a symbolic link";
+	default:
+		return strerror(-r);
+	}
+}
+
+int ctl_audit_open_key(struct ctl *ctl, const uint8_t key[CRYPTO_KEY_LEN], struct audit **ret)
+{
+	const struct config *c = ctl->config;
+	struct audit_options o = { .sync = c->audit_sync,
+				   .rotate_size = c->audit_rotate_size,
+				   .store_path = c->store_path };
+	int r;
+
+	r = audit_open(c->audit_path, &o, key, ret);
+	if (r == -ENOENT) { /* the journal's directory, the first time */
+		_cleanup_free_ char *dir = strdup(c->audit_path);
+
+		if (!dir)
+			r = -ENOMEM;
+		else if (mkdir(dirname(dir), 0700) < 0 && errno != EEXIST)
+			r = negative_errno();
+		else
+			r = audit_open(c->audit_path, &o, key, ret);
+	}
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: cannot open the audit journal '%s': %s; nothing done\n",
+			c->audit_path, audit_why(r));
+		return r == -EBADMSG ? EXIT_INTEGRITY : EXIT_REFUSED;
+	}
+	return 0;
+}
+
+int ctl_audit_open(struct ctl *ctl, struct kv *kv, struct audit **ret)
+{
+	_cleanup_secbuf_ struct secbuf *key = NULL;
+	int r;
+
+	r = kv_derive_key(kv, AUDIT_KEY_LABEL, &key);
+	if (r < 0)
+		return fail(r, "audit key");
+	return ctl_audit_open_key(ctl, key->data, ret);
+}
+
+/* The "0::" line of /proc/self/cgroup, into buf. */
+static const char *self_cgroup(char *buf, size_t size)
+{
+	_cleanup_close_ int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	char tmp[8192];
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, tmp, sizeof(tmp) - 1);
+	if (n <= 0)
+		return NULL;
+	tmp[n] = '\0';
+	for (char *line = tmp, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		if (strncmp(line, "0::", 3) == 0 && strlen(line + 3) < size) {
+			snprintf(buf, size, "%s", line + 3);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+int ctl_audit(struct ctl *ctl, struct audit *a, const char *event, const char *vault,
+	      const char *object, uint32_t version, int err)
+{
+	struct audit_record rec = AUDIT_RECORD_INIT;
+	char exe[PATH_MAX], cgroup[VAULTFS_AUDIT_FIELD_MAX + 1];
+	ssize_t n;
+	int r;
+
+	rec.event = event;
+	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
+	rec.err = err;
+	rec.rule = "vaultctl --offline";
+	rec.vault = vault;
+	rec.object = object;
+	rec.version = version;
+	rec.uid = (int64_t)getuid();
+	rec.gid = (int64_t)getgid();
+	rec.pid = (int64_t)getpid();
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		rec.exe = exe;
+	}
+	rec.cgroup = self_cgroup(cgroup, sizeof(cgroup));
+	r = audit_append(a, &rec, NULL);
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: cannot write to the audit journal '%s': %s%s\n",
+			ctl->config->audit_path, audit_why(r), err ? "" : "; nothing done");
+		return r == -EBADMSG ? EXIT_INTEGRITY : EXIT_REFUSED;
+	}
+	return 0;
+}
+
+/* --- verify --- */
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* The anchor: 1 loaded, 0 none yet, or minus an exit status after saying why. */
+static int load_anchor(struct ctl *ctl, const uint8_t *key, struct audit_anchor *ret)
+{
+	struct store *s = NULL;
+	int r;
+
+	r = store_open(ctl->config->store_path, STORE_READONLY, &s);
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: cannot open store '%s': %s\n", ctl->config->store_path,
+			strerror(-r));
+		return -EXIT_INTEGRITY;
+	}
+	r = audit_anchor_load(s, key, ret);
+	store_free(s);
+	if (r == -ENOENT)
+		return 0;
+	if (r == -EBADMSG) {
+		fprintf(stderr, "vaultctl: audit verify: the journal head anchored in the store "
+				"fails its MAC (forged or damaged)\n");
+		return -EXIT_INTEGRITY;
+	}
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: audit verify: cannot read the anchor: %s\n",
+			strerror(-r));
+		return -EXIT_REFUSED;
+	}
+	return 1;
+}
+
+static int verify_cmd(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { {} };
+	_cleanup_(kv_freep) struct kv *kv = NULL;
+	_cleanup_secbuf_ struct secbuf *key = NULL;
+	char **list = NULL;
+	const char *const *files;
+	struct audit_anchor an;
+	struct audit_verify v;
+	bool live;
+	size_t n;
+	int c, r, have;
+
+	c = getopt_long(argc, argv, "", opts, NULL);
+	if (c >= 0)
+		return usage_error("audit verify: unknown option");
+	if (optind < argc) {
+		files = (const char *const *)argv + optind;
+		n = (size_t)(argc - optind);
+		/* the anchor speaks of the live journal: hold it only against that */
+		live = same_file(files[n - 1], ctl->config->audit_path);
+	} else {
+		r = audit_list_files(ctl->config->audit_path, &list, &n);
+		if (r < 0)
+			return fail(r, "audit verify");
+		files = (const char *const *)list;
+		live = true;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (access(files[i], R_OK) < 0) {
+			fprintf(stderr, "vaultctl: audit verify: cannot read '%s': %m\n", files[i]);
+			audit_paths_free(list);
+			return EXIT_REFUSED;
+		}
+	r = open_kv(ctl, &kv);
+	if (r == 0) {
+		r = kv_derive_key(kv, AUDIT_KEY_LABEL, &key);
+		r = r < 0 ? fail(r, "audit key") : 0;
+	}
+	have = r == 0 && live ? load_anchor(ctl, key->data, &an) : 0;
+	if (have < 0)
+		r = -have;
+	if (r == 0) {
+		r = audit_verify_files(files, n, key->data, have > 0 ? &an : NULL, &v);
+		if (r < 0) {
+			fprintf(stderr, "vaultctl: audit verify: %s\n", strerror(-r));
+			r = EXIT_REFUSED;
+		} else if (v.bad_seq) {
+			fprintf(stderr,
+				"vaultctl: audit verify: %s: first bad seq %" PRIu64 ": %s\n",
+				files[v.bad_file], v.bad_seq, v.why);
+			r = EXIT_INTEGRITY;
+		} else {
+			printf("audit: intact: %zu file%s, %" PRIu64 " records", n,
+			       n == 1 ? "" : "s", v.records);
+			if (v.records)
+				printf(", seq %" PRIu64 "..%" PRIu64, v.first_seq, v.last_seq);
+			if (v.mid_chain)
+				printf("; starts after a rotation (older files not checked)");
+			if (!live)
+				printf("; anchor not checked (the last file is not the live "
+				       "journal)");
+			else if (have == 0)
+				printf("; no anchor in the store yet");
+			else if (v.anchor == 1)
+				printf("; the anchored head (seq %" PRIu64 ") is the last record",
+				       an.seq);
+			else if (v.anchor == 2)
+				printf("; anchored at seq %" PRIu64 ", %" PRIu64
+				       " later records not anchored yet",
+				       an.seq, v.last_seq - an.seq);
+			else
+				printf("; the anchored head (seq %" PRIu64 ") is in an older file "
+				       "not checked", an.seq);
+			printf("\n");
+		}
+	}
+	audit_paths_free(list);
+	return r;
+}
+
+/* --- show --- */
+
+struct filter {
+	bool has_since, has_until, has_uid, json;
+	int64_t since, until; /* unix seconds */
+	int64_t uid;
+	const char *vault, *event;
+	int decision; /* -1 any */
+};
+
+static bool matches(const struct filter *f, const struct audit_entry *e)
+{
+	int64_t secs = e->time_us / 1000000;
+
+	if ((f->has_since && secs < f->since) || (f->has_until && secs > f->until))
+		return false;
+	if (f->has_uid && e->rec.uid != f->uid)
+		return false;
+	if (f->vault && !streq_ptr(e->rec.vault, f->vault))
+		return false;
+	if (f->event && !streq(e->rec.event, f->event))
+		return false;
+	return f->decision < 0 || e->rec.decision == f->decision;
+}
+
+/* A journal string for a terminal: printable ASCII as is, any other byte \xHH. */
+static void put_safe(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+			putchar(*p);
+		else
+			printf("\\x%02x", *p);
+}
+
+static void put_field(const char *key, const char *val)
+{
+	if (!val)
+		return;
+	printf(" %s=", key);
+	put_safe(val);
+}
+
+static void print_entry(const struct audit_entry *e, const char *line, size_t len, bool json)
+{
+	const struct audit_record *r = &e->rec;
+	char tbuf[32];
+
+	if (json) {
+		fwrite(line, 1, len, stdout);
+		putchar('\n');
+		return;
+	}
+	printf("%s %" PRIu64 " ", audit_format_time(e->time_us, tbuf), e->seq);
+	put_safe(r->event);
+	printf(" %s", r->decision == AUDIT_DENY ? "deny" : "allow");
+	if (r->err) {
+		const char *name = strerrorname_np(r->err);
+
+		if (name)
+			printf(" %s", name);
+		else
+			printf(" errno %d", r->err);
+	}
+	if (r->vault || r->object) {
+		putchar(' ');
+		put_safe(r->vault ? r->vault : "-");
+		if (r->object) {
+			putchar('/');
+			put_safe(r->object);
+		}
+	}
+	if (r->version)
+		printf(" v%u", r->version);
+	if (r->uid >= 0)
+		printf(" uid=%" PRId64, r->uid);
+	if (r->gid >= 0)
+		printf(" gid=%" PRId64, r->gid);
+	if (r->pid >= 0)
+		printf(" pid=%" PRId64, r->pid);
+	put_field("exe", r->exe);
+	put_field("unit", r->unit);
+	put_field("container", r->container);
+	put_field("cgroup", r->cgroup);
+	put_field("path", r->path);
+	put_field("rule", r->rule);
+	putchar('\n');
+}
+
+/* Print the matching records of rd's lines up to its current end. Returns lines that were
+ * not records, or <0. */
+static int show_lines(struct audit_reader *rd, const char *file, const struct filter *f)
+{
+	const char *line;
+	size_t len;
+	int r, bad = 0;
+
+	while ((r = audit_reader_next(rd, &line, &len)) > 0) {
+		struct audit_entry e;
+		int k = audit_parse_line(line, len, &e);
+
+		if (k < 0) {
+			if (bad++ == 0)
+				fprintf(stderr, "vaultctl: %s: a line that is not an audit "
+						"record (run 'vaultctl --offline audit verify')\n",
+					file);
+			continue;
+		}
+		if (matches(f, &e))
+			print_entry(&e, line, len, f->json);
+		audit_entry_done(&e);
+	}
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: %s: %s\n", file,
+			r == -EBADMSG ? "a line longer than the cap" : strerror(-r));
+		return r;
+	}
+	return bad;
+}
+
+static int parse_id_arg(const char *opt, const char *s, int64_t *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || !*s || *s == '-' || v > UINT32_MAX)
+		return usage_error("%s: not a number: '%.32s'", opt, s);
+	*ret = (int64_t)v;
+	return 0;
+}
+
+/* Show the whole file path. */
+static int show_file(const char *path, const struct filter *f)
+{
+	struct audit_reader *rd = NULL;
+	int r;
+
+	r = audit_reader_open(path, &rd);
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: cannot open '%s': %s\n", path, strerror(-r));
+		return r;
+	}
+	r = show_lines(rd, path, f);
+	audit_reader_free(rd);
+	return r;
+}
+
+/* After a rotation: the files between the one we read (dev, ino) and the new live file. */
+static void show_rotated_since(const char *path, uint64_t dev, uint64_t ino,
+			       const struct filter *f)
+{
+	char **list = NULL;
+	size_t n, at;
+	struct stat st;
+
+	if (audit_list_files(path, &list, &n) < 0)
+		return;
+	for (at = 0; at + 1 < n; at++)
+		if (stat(list[at], &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+			break;
+	for (size_t k = at + 1; k + 1 < n; k++)
+		(void)show_file(list[k], f);
+	audit_paths_free(list);
+}
+
+/* --follow: keep reading the live file; when rotation puts a new file at the path, finish
+ * the old one, show any file rotated in between, and go on with the new one from its start.
+ * Ends only on a signal or an error. */
+static int follow(const char *path, struct audit_reader *rd, const struct filter *f)
+{
+	for (;;) {
+		uint64_t dev, ino;
+		struct stat st;
+		int r;
+
+		r = show_lines(rd, path, f);
+		if (r < 0) {
+			audit_reader_free(rd);
+			return EXIT_REFUSED;
+		}
+		fflush(stdout);
+		usleep(FOLLOW_POLL_US);
+		if (stat(path, &st) < 0 || audit_reader_stat(rd, &dev, &ino) < 0)
+			continue;
+		if (st.st_dev == dev && st.st_ino == ino)
+			continue;
+		(void)show_lines(rd, path, f); /* what was written before the rotation */
+		audit_reader_free(rd);
+		rd = NULL;
+		show_rotated_since(path, dev, ino, f);
+		r = audit_reader_open(path, &rd);
+		if (r < 0) {
+			fprintf(stderr, "vaultctl: cannot open '%s': %s\n", path, strerror(-r));
+			return EXIT_REFUSED;
+		}
+	}
+}
+
+static int show_cmd(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "uid", required_argument, NULL, 'U' },
+		{ "vault", required_argument, NULL, 'v' },
+		{ "decision", required_argument, NULL, 'd' },
+		{ "event", required_argument, NULL, 'e' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "follow", no_argument, NULL, 'f' },
+		{}
+	};
+	struct filter f = { .decision = -1 };
+	bool follow_on = false;
+	char **list = NULL;
+	size_t n;
+	int c, r, bad = 0;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+		switch (c) {
+		case 's':
+			if (parse_time_arg("--since", optarg, false, &f.since))
+				return EXIT_USAGE;
+			f.has_since = true;
+			break;
+		case 'u':
+			if (parse_time_arg("--until", optarg, false, &f.until))
+				return EXIT_USAGE;
+			f.has_until = true;
+			break;
+		case 'U':
+			if (parse_id_arg("--uid", optarg, &f.uid))
+				return EXIT_USAGE;
+			f.has_uid = true;
+			break;
+		case 'v':
+			f.vault = optarg;
+			break;
+		case 'd':
+			if (streq(optarg, "allow"))
+				f.decision = AUDIT_ALLOW;
+			else if (streq(optarg, "deny"))
+				f.decision = AUDIT_DENY;
+			else
+				return usage_error("--decision: allow or deny");
+			break;
+		case 'e':
+			f.event = optarg;
+			break;
+		case 'j':
+			f.json = true;
+			break;
+		case 'f':
+			follow_on = true;
+			break;
+		default:
+			return usage_error("audit show: unknown option");
+		}
+	}
+	if (optind != argc)
+		return usage_error("audit show takes no arguments");
+	r = audit_list_files(ctl->config->audit_path, &list, &n);
+	if (r < 0)
+		return fail(r, "audit show");
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct audit_reader *rd = NULL;
+
+		r = audit_reader_open(list[i], &rd);
+		if (r < 0) {
+			fprintf(stderr, "vaultctl: cannot open '%s': %s\n", list[i], strerror(-r));
+			break;
+		}
+		r = show_lines(rd, list[i], &f);
+		if (r > 0)
+			bad += r;
+		if (r >= 0 && follow_on && i == n - 1) {
+			audit_paths_free(list);
+			return follow(ctl->config->audit_path, rd, &f);
+		}
+		audit_reader_free(rd);
+	}
+	audit_paths_free(list);
+	if (r < 0)
+		return EXIT_REFUSED;
+	return bad ? EXIT_INTEGRITY : EXIT_OK;
+}
+
+int cmd_audit(struct ctl *ctl, int argc, char **argv)
+{
+	const char *verb;
+
+	if (argc < 2)
+		return usage_error("audit: verify or show");
+	verb = argv[1];
+	argc--, argv++; /* argv[0] is the verb now */
+	optind = 0;     /* 0: glibc re-initialises its scanning state for the new argv */
+	if (streq(verb, "verify"))
+		return verify_cmd(ctl, argc, argv);
+	if (streq(verb, "show"))
+		return show_cmd(ctl, argc, argv);
+	return usage_error("audit: unknown verb '%.32s'", verb);
+}
