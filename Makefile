@@ -22,7 +22,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lkeyutils
 override CFLAGS := -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -I. $(PKG_CFLAGS) $(CFLAGS)
 override LDFLAGS := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
 
-CORE := secbuf crypto log config timeutil keyring tpm store seal kv audit
+CORE := secbuf io crypto log config timeutil keyring tpm store seal kv audit
 CORE_OBJS := $(patsubst %,$(BUILD)/core/%.o,$(CORE))
 POLICY := glob cgroup identity policy
 POLICY_OBJS := $(patsubst %,$(BUILD)/policy/%.o,$(POLICY))
@@ -31,19 +31,20 @@ PROGS := $(BUILD)/vaultctl
 CTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 
 # Unit tests: one file per module, each linked with just the modules it needs.
-UNIT_TESTS := secbuf crypto keyring tpm store config timeutil seal kv audit policy identity
+UNIT_TESTS := secbuf io crypto keyring tpm store config timeutil seal kv audit policy identity
 test_deps_secbuf   := core/secbuf
+test_deps_io       := core/io
 test_deps_crypto   := core/crypto core/secbuf
 test_deps_keyring  := core/keyring core/secbuf
 test_deps_tpm      := core/tpm core/secbuf
 test_deps_store    := core/store core/secbuf
-test_deps_config   := core/config core/log core/tpm core/secbuf
+test_deps_config   := core/config core/io core/log core/tpm core/secbuf
 test_deps_timeutil := core/timeutil
 test_deps_seal     := $(addprefix core/,$(CORE))
 test_deps_kv       := $(addprefix core/,$(CORE))
-test_deps_audit    := core/audit core/store core/crypto core/secbuf
-test_deps_policy   := $(addprefix policy/,$(POLICY)) core/timeutil
-test_deps_identity := policy/cgroup policy/identity
+test_deps_audit    := core/audit core/io core/store core/crypto core/secbuf
+test_deps_policy   := $(addprefix policy/,$(POLICY)) core/timeutil core/io
+test_deps_identity := policy/cgroup policy/identity core/io
 UNIT_BINS := $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
 
 all: $(PROGS)
@@ -69,7 +70,7 @@ $(BUILD)/tests/bench-audit: $(BUILD)/tests/bench/bench-audit.o $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/bench-policy: $(BUILD)/tests/bench/bench-policy.o $(POLICY_OBJS) \
-		$(BUILD)/core/timeutil.o
+		$(BUILD)/core/timeutil.o $(BUILD)/core/io.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
@@ -88,7 +89,7 @@ FUZZ_CHECK_TIME ?= 10
 FUZZ_BUILD ?= build-fuzz
 FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I. $(WARN) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_POLICY_SRCS := $(patsubst %,policy/%.c,$(POLICY)) core/timeutil.c
+FUZZ_POLICY_SRCS := $(patsubst %,policy/%.c,$(POLICY)) core/timeutil.c core/io.c
 FUZZ_ARGS_policy := -max_len=4096 -dict=tests/fuzz/policy.dict tests/fuzz/seeds/policy
 
 $(FUZZ_BUILD)/fuzz-policy: tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS) \

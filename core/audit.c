@@ -29,6 +29,7 @@
 
 #include "core/audit.h"
 #include "core/config.h"
+#include "core/io.h"
 #include "core/secbuf.h"
 #include "core/util.h"
 
@@ -1087,26 +1088,6 @@ static void set_error(struct audit *a, int r)
 	pthread_mutex_unlock(&a->lock);
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t k = write(fd, b, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (k == 0)
-			return -EIO;
-		b += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static int fsync_dir(const char *dir)
 {
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1199,7 +1180,7 @@ static int rotate(struct audit *a)
 				&a->scratch, mac);
 	sb_done(&body);
 	if (r >= 0)
-		r = write_all(nfd, line.p, line.len);
+		r = io_write_all(nfd, line.p, line.len);
 	if (r >= 0 && fdatasync(nfd) < 0)
 		r = negative_errno();
 	if (r >= 0 && a->dirty && fdatasync(a->fd) < 0)
@@ -1257,7 +1238,7 @@ static int write_records(struct audit *a, struct pending *list)
 			return r;
 		p->seq = seq;
 	}
-	r = write_all(a->fd, a->out.p, a->out.len);
+	r = io_write_all(a->fd, a->out.p, a->out.len);
 	if (r < 0) {
 		/* a short write leaves part of a line: cut it off, or nothing is trustworthy */
 		if (ftruncate(a->fd, (off_t)a->end) < 0) {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "io.h"
 #include "limits.h"
 #include "seal.h"
 #include "tpm.h"
@@ -230,6 +231,7 @@ static int read_file(const char *path, char **ret)
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
 	size_t n = 0;
+	int r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not block us */
 	if (fd < 0)
@@ -240,23 +242,12 @@ static int read_file(const char *path, char **ret)
 		return -EINVAL;
 	if (st.st_size > (off_t)VAULTFS_CONFIG_MAX)
 		return -EFBIG;
-	buf = malloc(VAULTFS_CONFIG_MAX + 1);
+	buf = malloc(VAULTFS_CONFIG_MAX + 2);
 	if (!buf)
 		return -ENOMEM;
-	for (;;) {
-		ssize_t k = read(fd, buf + n, VAULTFS_CONFIG_MAX + 1 - n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-		if (n > VAULTFS_CONFIG_MAX)
-			return -EFBIG;
-	}
+	r = io_read_all(fd, buf, VAULTFS_CONFIG_MAX + 1, &n); /* -EFBIG past the cap */
+	if (r < 0)
+		return r;
 	if (memchr(buf, '\0', n))
 		return -EINVAL;
 	buf[n] = '\0';

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/pidfd.h>
 
+#include "core/io.h"
 #include "core/util.h"
 #include "policy/identity.h"
 
@@ -136,25 +137,15 @@ static int read_proc(pid_t tid, const char *name, char *buf, size_t size)
 	_cleanup_close_ int fd = -1;
 	char path[64];
 	size_t len = 0;
+	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)tid, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return negative_errno();
-	for (;;) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == size - 1)
-			return -E2BIG;
-	}
+	r = io_read_all(fd, buf, size - 1, &len);
+	if (r < 0)
+		return r == -EFBIG ? -E2BIG : r;
 	buf[len] = '\0';
 	return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "core/limits.h"
 #include "core/timeutil.h"
+#include "core/io.h"
 #include "core/util.h"
 #include "policy/glob.h"
 #include "policy/policy.h"
@@ -652,13 +653,13 @@ int policy_add_file(struct policy *p, const char *path, struct policy_diag *diag
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
 	size_t len = 0;
+	int r;
 
 	if (p->compiled)
 		return -EBUSY;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not block */
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		int r = negative_errno();
-
+		r = negative_errno();
 		diag_add(p, diag, "%s: %s", path, strerror(-r));
 		return r;
 	}
@@ -682,24 +683,15 @@ int policy_add_file(struct policy *p, const char *path, struct policy_diag *diag
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf)
 		return -ENOMEM;
-	for (;;) { /* read to EOF: the file may have grown since fstat */
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-
-		if (n < 0) {
-			int r = negative_errno();
-
-			if (r == -EINTR)
-				continue;
-			diag_add(p, diag, "%s: %s", path, strerror(-r));
-			return r;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > (size_t)st.st_size) {
-			diag_add(p, diag, "%s: changed while read", path);
-			return -EAGAIN;
-		}
+	/* read to EOF: the file may have grown since fstat */
+	r = io_read_all(fd, buf, (size_t)st.st_size + 1, &len);
+	if (r == -EFBIG) {
+		diag_add(p, diag, "%s: changed while read", path);
+		return -EAGAIN;
+	}
+	if (r < 0) {
+		diag_add(p, diag, "%s: %s", path, strerror(-r));
+		return r;
 	}
 	return policy_add_buffer(p, path, buf, len, diag);
 }

@@ -11,6 +11,7 @@
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/tpm.h"
+#include "core/io.h"
 #include "tools/vaultctl.h"
 
 static int mkdir_parents(const char *path)
@@ -45,9 +46,9 @@ static int emit_recovery_key(const char *file, const char *text)
 	int r;
 
 	if (!file) {
-		r = write_all(STDOUT_FILENO, text, strlen(text));
+		r = io_write_all(STDOUT_FILENO, text, strlen(text));
 		if (r >= 0)
-			r = write_all(STDOUT_FILENO, "\n", 1);
+			r = io_write_all(STDOUT_FILENO, "\n", 1);
 		if (r < 0) {
 			fprintf(stderr, "vaultctl: cannot print the recovery key: %s\n", strerror(-r));
 			return -EXPLAINED;
@@ -59,9 +60,9 @@ static int emit_recovery_key(const char *file, const char *text)
 		fprintf(stderr, "vaultctl: cannot create recovery key file '%s': %m\n", file);
 		return -EXPLAINED;
 	}
-	r = write_all(fd, text, strlen(text));
+	r = io_write_all(fd, text, strlen(text));
 	if (r >= 0)
-		r = write_all(fd, "\n", 1);
+		r = io_write_all(fd, "\n", 1);
 	if (r >= 0 && fsync(fd) < 0)
 		r = negative_errno();
 	if (r < 0) {

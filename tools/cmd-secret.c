@@ -7,6 +7,7 @@
 
 #include "core/audit.h"
 #include "core/timeutil.h"
+#include "core/io.h"
 #include "tools/vaultctl.h"
 
 /* Record event (err 0: about to happen; else how it failed) in the audit journal, opening it on
@@ -363,7 +364,7 @@ int cmd_secret(struct ctl *ctl, int argc, char **argv)
 			return k; /* unrecorded: not given out */
 		if (r < 0)
 			return fail(r, what);
-		r = write_all(STDOUT_FILENO, value->data, value->len);
+		r = io_write_all(STDOUT_FILENO, value->data, value->len);
 		return r < 0 ? fail(r, "writing the value") : EXIT_OK;
 	}
 	if (!sv->event) {

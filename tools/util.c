@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "core/io.h"
 #include "core/log.h"
 #include "core/seal.h"
 #include "core/store.h"
@@ -182,39 +183,10 @@ int read_value(int fd, struct secbuf **ret)
 	r = secbuf_new(VAULTFS_VALUE_MAX + 1, &b);
 	if (r < 0)
 		return r;
-	for (;;) {
-		ssize_t n = read(fd, b->data + b->len, b->cap - b->len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			break;
-		b->len += (size_t)n;
-		if (b->len > VAULTFS_VALUE_MAX)
-			return -EMSGSIZE;
-	}
+	r = io_read_all(fd, b->data, b->cap, &b->len); /* cap is one over the limit */
+	if (r < 0)
+		return r == -EFBIG ? -EMSGSIZE : r;
 	*ret = TAKE_PTR(b);
-	return 0;
-}
-
-int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t k = write(fd, b, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		b += k;
-		n -= (size_t)k;
-	}
 	return 0;
 }
 

@@ -42,7 +42,6 @@ void kv_freep(struct kv **kv);
 int split_ref(const char *ref, char *buf, size_t size, char **ret_vault, char **ret_name);
 /* Read all of fd into a secure buffer; -EMSGSIZE past VAULTFS_VALUE_MAX. */
 int read_value(int fd, struct secbuf **ret);
-int write_all(int fd, const void *p, size_t n);
 /* Parse a time option (RFC 3339 or relative; "never"/"none" = 0 when allow_none): 0 or
  * EXIT_USAGE after saying why. */
 int parse_time_arg(const char *opt, const char *s, bool allow_none, int64_t *ret);
