@@ -2,7 +2,13 @@
  * sealed-data object under a primary storage key of the owner hierarchy (created anew from the
  * same template on each use, so nothing is persisted in the TPM), unsealed over a salted
  * session with response encryption, optionally bound to PCRs (sha256 bank). A TPM connection
- * is held only for the duration of one call. Every TSS2_RC becomes -errno in tpm.c alone. */
+ * is held only for the duration of one call. A TPM with no resource manager in between (TCTIs
+ * "swtpm" and "mssim", also under "pcap:") is used by one call at a time across processes and
+ * threads: each call holds an flock on /run/lock/vaultfs-tpm-<16 hex>.lock (the hex is FNV-1a
+ * 64 of the TCTI string without "pcap:"; /tmp when /run/lock is not writable; only a file owned
+ * by the caller's euid is used), and first flushes the objects and sessions a killed client
+ * left. Calls the TPM answers with "busy, try again" are retried 5 times. Every TSS2_RC becomes
+ * -errno in tpm.c alone. Safe to call from several threads at once. */
 #pragma once
 
 #include <stddef.h>
@@ -15,12 +21,15 @@
 /* Seal n bytes (1..TPM_SECRET_MAX) with the TPM reached by tcti (a tpm2-tss TCTI string such as
  * "device:/dev/tpmrm0" or "swtpm:host=127.0.0.1,port=2321"). pcr_mask: bit i binds sha256 PCR i
  * (0 = no PCR binding). Returns a heap blob (opaque, self-describing, versioned) to store.
- * Errors: -ENODEV no TPM reachable, -EIO TPM failure, -EINVAL bad arguments. */
+ * Errors: -ENODEV no TPM reachable, -EIO TPM failure, -EINVAL bad arguments, -EBUSY the TPM
+ * stayed busy (out of object or session memory, ... after all retries) or its lock was held by
+ * another call for 10 s. */
 int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t n,
 	     uint8_t **ret_blob, size_t *ret_len);
 /* Unseal a blob from tpm_seal into a new secure buffer; the library's copy is wiped.
  * Errors: -ENODEV no TPM reachable, -EBADMSG blob malformed or not loadable by this TPM (other
- * TPM, changed blob), -EPERM PCR policy not satisfied, -EIO other TPM failure. */
+ * TPM, changed blob), -EPERM PCR policy not satisfied, -EBUSY as for tpm_seal, -EIO other TPM
+ * failure. */
 int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf **ret);
 /* Parse "7" or "0,7,14" into a mask. -EINVAL for anything else (PCR > 23). "" gives 0. */
 int tpm_parse_pcrs(const char *s, uint32_t *ret_mask);

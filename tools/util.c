@@ -111,6 +111,8 @@ const char *seal_why(int r)
 		return "host key file missing";
 	case ENOMEDIUM:
 		return "store not initialised (run 'vaultctl init')";
+	case EBUSY:
+		return "TPM busy (other clients hold it); try again";
 	default:
 		return strerror(-r);
 	}

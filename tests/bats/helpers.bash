@@ -40,8 +40,22 @@ vault_setup() {
 	write_config "$CONF" "$TCTI"
 }
 
+# tpm_lock_file TCTI: the lock file core/tpm.c takes for a TPM without a resource manager
+# (FNV-1a 64 of the TCTI string)
+tpm_lock_file() {
+	local s=$1 h=$((0xcbf29ce484222325)) c i
+
+	for ((i = 0; i < ${#s}; i++)); do
+		printf -v c %d "'${s:i:1}"
+		h=$(((h ^ c) * 0x100000001b3))
+	done
+	printf '/run/lock/vaultfs-tpm-%016x.lock' "$h"
+}
+
 vault_teardown() {
 	[ -n "${T:-}" ] || return 0
+	[ -n "${TCTI:-}" ] && rm -f -- "$(tpm_lock_file "$TCTI")"
+	[ -n "${SWTPM_TCTI:-}" ] && rm -f -- "$(tpm_lock_file "$SWTPM_TCTI")"
 	swtpm_stop "$T/tpm2" 2>/dev/null || true
 	swtpm_stop "$T/tpm" || true
 	rm -rf -- "$T"

@@ -4,8 +4,11 @@
  * every byte flipped (always -EBADMSG, never a crash: each candidate is a heap copy of exactly
  * its length, so ASan sees any over-read), PCR 16 binding (unseal, extend -> -EPERM, reset ->
  * unseal again), an unreachable TPM (-ENODEV), a bus capture through the pcap TCTI (the secret
- * never crosses in the clear), a second swtpm (a foreign blob is -EBADMSG), and tpm_parse_pcrs.
- * The test drives PCR 16 itself through ESAPI. */
+ * never crosses in the clear), a second swtpm (a foreign blob is -EBADMSG), tpm_parse_pcrs, and
+ * the sharing of a TPM without a resource manager: concurrent clients (forked and threads), the
+ * leftovers of a killed client (flushed), the lock (a holder makes us wait, then -EBUSY; a lock
+ * file not ours or a symlink is not used) and the retries (a TPM kept full is -EBUSY). The test
+ * drives PCR 16 and fills the TPM itself through ESAPI. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,11 +17,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +40,12 @@
 #define UNREACHABLE_TCTI "swtpm:host=127.0.0.1,port=1"
 #define HEADER_LEN 10u
 #define PCR_DEBUG 16u
+/* TPM2_TRANSIENT_FIRST: the header's macro shifts a signed int into its sign bit, which UBSan
+ * reports when it is evaluated at run time. */
+#define HANDLES_TRANSIENT UINT32_C(0x80000000)
+#define CONCURRENT_CHILDREN 6
+#define CONCURRENT_THREADS 2
+#define CONCURRENT_ROUNDS 8
 
 static const char *test_tcti(void)
 {
@@ -200,6 +213,166 @@ static void assert_tpm_clean(const char *tcti)
 		}
 	}
 	esys_link_close(&l);
+}
+
+/* How many handles of the kind of first the TPM holds. */
+static uint32_t tpm_handle_count(const char *tcti, TPM2_HANDLE first)
+{
+	TPMS_CAPABILITY_DATA *data = NULL;
+	TPMI_YES_NO more = TPM2_NO;
+	uint32_t count = UINT32_MAX;
+	struct esys_link l;
+	TSS2_RC rc;
+
+	esys_link_open(tcti, &l);
+	rc = Esys_GetCapability(l.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
+				first, TPM2_MAX_CAP_HANDLES, &more, &data);
+	if (rc == TSS2_RC_SUCCESS)
+		count = data->data.handles.count;
+	Esys_Free(data);
+	esys_link_close(&l);
+	assert_int_equal(rc, TSS2_RC_SUCCESS);
+	return count;
+}
+
+/* A cheap primary (an HMAC key) to take up object slots with. */
+static const TPM2B_PUBLIC filler_template = {
+	.publicArea = {
+		.type = TPM2_ALG_KEYEDHASH,
+		.nameAlg = TPM2_ALG_SHA256,
+		.objectAttributes = TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT |
+				    TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+				    TPMA_OBJECT_SENSITIVEDATAORIGIN,
+		.parameters.keyedHashDetail.scheme = {
+			.scheme = TPM2_ALG_HMAC,
+			.details.hmac.hashAlg = TPM2_ALG_SHA256,
+		},
+	},
+};
+
+#define FILL_MAX 16
+
+/* Create primaries until the TPM has no object slot left. Returns how many it took (their
+ * ESYS_TRs in tr), or -1 when something other than TPM2_RC_OBJECT_MEMORY stopped it. */
+static int fill_objects(ESYS_CONTEXT *esys, ESYS_TR tr[FILL_MAX])
+{
+	static const TPM2B_SENSITIVE_CREATE sensitive = {};
+	static const TPM2B_DATA outside = {};
+	static const TPML_PCR_SELECTION pcrs = {};
+
+	for (int i = 0; i < FILL_MAX; i++) {
+		TSS2_RC rc;
+
+		rc = Esys_CreatePrimary(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+					ESYS_TR_NONE, &sensitive, &filler_template, &outside, &pcrs,
+					&tr[i], NULL, NULL, NULL, NULL);
+		if (rc == TPM2_RC_OBJECT_MEMORY)
+			return i;
+		if (rc != TSS2_RC_SUCCESS)
+			return -1;
+	}
+	return -1;
+}
+
+/* A client killed in mid-operation, as the TPM sees it: a child starts an HMAC and a policy
+ * session, fills every object slot, then _exit()s without flushing or finalizing anything.
+ * Returns how many objects it left. */
+static int leave_leftovers(const char *tcti)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static const TPMT_SYM_DEF none = { .algorithm = TPM2_ALG_NULL };
+		TSS2_TCTI_CONTEXT *t = NULL;
+		ESYS_CONTEXT *e = NULL;
+		ESYS_TR tr[FILL_MAX], s1, s2;
+		int n;
+
+		if (Tss2_TctiLdr_Initialize(tcti, &t) != TSS2_RC_SUCCESS ||
+		    Esys_Initialize(&e, t, NULL) != TSS2_RC_SUCCESS)
+			_exit(100);
+		if (Esys_StartAuthSession(e, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					  ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &none, TPM2_ALG_SHA256,
+					  &s1) != TSS2_RC_SUCCESS ||
+		    Esys_StartAuthSession(e, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					  ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &none,
+					  TPM2_ALG_SHA256, &s2) != TSS2_RC_SUCCESS)
+			_exit(101);
+		n = fill_objects(e, tr);
+		_exit(n < 1 ? 102 : n);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_in_range(WEXITSTATUS(status), 1, FILL_MAX - 1);
+	return WEXITSTATUS(status);
+}
+
+/* The lock file tpm.c takes for tcti (see its top comment): FNV-1a 64 of the TCTI string. False
+ * if it does not fit in buf. */
+static bool lock_path(const char *tcti, char *buf, size_t size)
+{
+	const char *dir = access("/run/lock", W_OK) == 0 ? "/run/lock" : "/tmp";
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	int k;
+
+	for (const char *p = tcti; *p; p++) {
+		h ^= (uint8_t)*p;
+		h *= UINT64_C(0x100000001b3);
+	}
+	k = snprintf(buf, size, "%s/vaultfs-tpm-%016" PRIx64 ".lock", dir, h);
+	return k > 0 && (size_t)k < size;
+}
+
+/* Nobody uses a stopped swtpm's lock any more: leave no file behind. */
+static void lock_remove(const char *tcti)
+{
+	char path[128];
+
+	if (lock_path(tcti, path, sizeof(path)))
+		(void)unlink(path);
+}
+
+/* One client of the TPM: CONCURRENT_ROUNDS unseals of a blob, then a seal and unseal of its
+ * own, counting whatever failed or came back wrong. */
+struct worker {
+	const char *tcti;
+	const uint8_t *blob;
+	size_t len;
+	const uint8_t *secret;
+	size_t n;
+	int failures;
+};
+
+static bool unseal_matches(const char *tcti, const uint8_t *blob, size_t len,
+			   const uint8_t *secret, size_t n)
+{
+	struct secbuf *sb = NULL;
+	bool ok;
+
+	ok = tpm_unseal(tcti, blob, len, &sb) == 0 && sb->len == n &&
+	     memcmp(sb->data, secret, n) == 0;
+	secbuf_free(sb);
+	return ok;
+}
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+
+	for (int i = 0; i < CONCURRENT_ROUNDS; i++)
+		if (!unseal_matches(w->tcti, w->blob, w->len, w->secret, w->n))
+			w->failures++;
+	if (tpm_seal(w->tcti, 0, w->secret, w->n, &blob, &len) != 0)
+		w->failures++;
+	else if (!unseal_matches(w->tcti, blob, len, w->secret, w->n))
+		w->failures++;
+	free(blob);
+	return NULL;
 }
 
 static void test_roundtrip(void **state)
@@ -581,9 +754,227 @@ static void test_other_tpm(void **state)
 
 	assert_tpm_clean(o.tcti);
 	other_tpm_stop(&o);
+	lock_remove(o.tcti);
 	free(a);
 	free(pa);
 	free(b);
+	assert_tpm_clean(tcti);
+}
+
+/* Six processes and two threads use one swtpm at once, as offline vaultctls and the daemon do:
+ * every unseal and seal succeeds with the right bytes, and nothing is left in the TPM. */
+static void test_concurrent(void **state)
+{
+	const char *tcti = test_tcti();
+	pid_t pids[CONCURRENT_CHILDREN];
+	pthread_t th[CONCURRENT_THREADS];
+	struct worker w[CONCURRENT_THREADS];
+	uint8_t secret[32];
+	uint8_t *blob;
+	size_t len;
+
+	(void)state;
+	random_bytes(secret, sizeof(secret));
+	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
+
+	for (int i = 0; i < CONCURRENT_CHILDREN; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct worker cw = { tcti, blob, len, secret, sizeof(secret), 0 };
+
+			worker_run(&cw);
+			_exit(cw.failures > 100 ? 100 : cw.failures);
+		}
+	}
+	for (int i = 0; i < CONCURRENT_THREADS; i++) {
+		w[i] = (struct worker){ tcti, blob, len, secret, sizeof(secret), 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < CONCURRENT_THREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (int i = 0; i < CONCURRENT_CHILDREN; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) != 0)
+			fail_msg("child %d: %d of %d operations failed", i, WEXITSTATUS(status),
+				 CONCURRENT_ROUNDS + 2);
+	}
+	for (int i = 0; i < CONCURRENT_THREADS; i++)
+		if (w[i].failures != 0)
+			fail_msg("thread %d: %d of %d operations failed", i, w[i].failures,
+				 CONCURRENT_ROUNDS + 2);
+	free(blob);
+	assert_tpm_clean(tcti);
+}
+
+/* A killed client left every object slot taken and two sessions loaded: the next unseal, and
+ * the next seal (with a PCR policy: a trial session too), flush them first and work. */
+static void test_leftovers(void **state)
+{
+	const char *tcti = test_tcti();
+	const uint32_t mask = UINT32_C(1) << PCR_DEBUG;
+	uint8_t secret[32];
+	uint8_t *blob, *bound;
+	size_t len, bound_len;
+	int n;
+
+	(void)state;
+	random_bytes(secret, sizeof(secret));
+	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
+
+	n = leave_leftovers(tcti);
+	assert_int_equal(tpm_handle_count(tcti, HANDLES_TRANSIENT), n);
+	assert_int_equal(tpm_handle_count(tcti, TPM2_LOADED_SESSION_FIRST), 2);
+	unseal_equals(tcti, blob, len, secret, sizeof(secret));
+	assert_tpm_clean(tcti);
+
+	pcr_debug(tcti, false);
+	n = leave_leftovers(tcti);
+	assert_int_equal(tpm_handle_count(tcti, HANDLES_TRANSIENT), n);
+	seal_ok(tcti, mask, secret, sizeof(secret), &bound, &bound_len);
+	assert_tpm_clean(tcti);
+	unseal_equals(tcti, bound, bound_len, secret, sizeof(secret));
+	free(bound);
+	free(blob);
+	assert_tpm_clean(tcti);
+}
+
+/* While another process holds the lock of a TCTI, calls on it (also through pcap:, which wraps
+ * the same TPM) wait, then give up with -EBUSY and leave their out-parameters alone; a call on
+ * another TCTI string is not held up. The lock file is a 0600 file of ours. */
+static void test_lock_wait(void **state)
+{
+	const char *tcti = test_tcti();
+	char path[128], pcap[512], pcap_file[] = "/tmp/test-tpm-pcap.XXXXXX";
+	uint8_t secret[32];
+	pid_t pids[3];
+	struct stat st;
+	uint8_t *blob;
+	size_t len;
+	int fd;
+
+	(void)state;
+	random_bytes(secret, sizeof(secret));
+	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
+	assert_true(lock_path(tcti, path, sizeof(path)));
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_in_range(snprintf(pcap, sizeof(pcap), "pcap:%s", tcti), 1, sizeof(pcap) - 1);
+	fd = mkstemp(pcap_file);
+	assert_true(fd >= 0);
+	close(fd);
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	for (int i = 0; i < 3; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct secbuf sentinel = {};
+			struct secbuf *sb = &sentinel;
+			uint8_t byte = 0;
+			uint8_t *b = &byte;
+			size_t l = 99;
+			int r;
+
+			close(fd);
+			if (i == 0) {
+				r = tpm_unseal(tcti, blob, len, &sb);
+			} else if (i == 1) {
+				if (setenv("TCTI_PCAP_FILE", pcap_file, 1) < 0)
+					_exit(90);
+				r = tpm_unseal(pcap, blob, len, &sb);
+			} else {
+				r = tpm_seal(tcti, 0, secret, sizeof(secret), &b, &l);
+			}
+			_exit(r == -EBUSY && sb == &sentinel && b == &byte && l == 99 ? 0 : 1);
+		}
+	}
+	assert_int_equal(unseal_copy(UNREACHABLE_TCTI, blob, len), -ENODEV);
+	for (int i = 0; i < 3; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) != 0)
+			fail_msg("call %d under a held lock was not -EBUSY", i);
+	}
+	close(fd);
+	unseal_equals(tcti, blob, len, secret, sizeof(secret));
+	unseal_equals(pcap, blob, len, secret, sizeof(secret));
+	assert_int_equal(unlink(pcap_file), 0);
+	free(blob);
+	assert_tpm_clean(tcti);
+}
+
+/* A lock file that is not ours (another owner, or a symlink) is not used: holding it does not
+ * hold us up. Unlocked, nothing is flushed for us either: while a live client keeps every object
+ * slot, each try fails with TPM2_RC_OBJECT_MEMORY and after the last one the answer is -EBUSY. */
+static void test_lock_not_ours(void **state)
+{
+	const char *tcti = test_tcti();
+	char path[128], target[] = "/tmp/test-tpm-target.XXXXXX";
+	uint8_t secret[32];
+	uint8_t byte = 0;
+	uint8_t *blob, *b = &byte;
+	size_t len, l = 99;
+	ESYS_TR tr[FILL_MAX];
+	struct esys_link link;
+	struct stat st;
+	int fd, tfd, n, r_unseal, r_seal;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	random_bytes(secret, sizeof(secret));
+	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
+	assert_true(lock_path(tcti, path, sizeof(path)));
+
+	assert_int_equal(unlink(path), 0);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fchown(fd, 65534, 65534), 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	unseal_equals(tcti, blob, len, secret, sizeof(secret));
+
+	esys_link_open(tcti, &link);
+	n = fill_objects(link.esys, tr);
+	r_unseal = n > 0 ? unseal_copy(tcti, blob, len) : 0;
+	r_seal = n > 0 ? tpm_seal(tcti, 0, secret, sizeof(secret), &b, &l) : 0;
+	for (int i = 0; i < n; i++)
+		(void)Esys_FlushContext(link.esys, tr[i]);
+	esys_link_close(&link);
+	assert_true(n > 0);
+	assert_int_equal(r_unseal, -EBUSY);
+	assert_int_equal(r_seal, -EBUSY);
+	assert_ptr_equal(b, &byte);
+	assert_int_equal(l, 99);
+	close(fd);
+	assert_int_equal(unlink(path), 0);
+
+	tfd = mkstemp(target);
+	assert_true(tfd >= 0);
+	assert_int_equal(flock(tfd, LOCK_EX | LOCK_NB), 0);
+	assert_int_equal(symlink(target, path), 0);
+	unseal_equals(tcti, blob, len, secret, sizeof(secret));
+	assert_int_equal(fstat(tfd, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(unlink(path), 0);
+	close(tfd);
+	assert_int_equal(unlink(target), 0);
+
+	/* The next call makes our own lock file again. */
+	unseal_equals(tcti, blob, len, secret, sizeof(secret));
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_uid, geteuid());
+	free(blob);
 	assert_tpm_clean(tcti);
 }
 
@@ -638,8 +1029,13 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_bus_encrypted),
 		cmocka_unit_test(test_other_tpm),
+		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_leftovers),
+		cmocka_unit_test(test_lock_wait),
+		cmocka_unit_test(test_lock_not_ours),
 	};
 	const char *tcti = getenv("VAULTFS_TEST_TCTI");
+	int r;
 
 	(void)argc;
 	if (!tcti || !*tcti) {
@@ -650,5 +1046,8 @@ int main(int argc, char **argv)
 	}
 	/* The TSS libraries log their errors to stderr; the refusal tests cause plenty. */
 	setenv("TSS2_LOG", "all+NONE", 0);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	/* tests/lib/with-swtpm stops our swtpm when we return. */
+	lock_remove(tcti);
+	return r;
 }
