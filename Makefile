@@ -27,8 +27,9 @@ CORE_OBJS := $(patsubst %,$(BUILD)/core/%.o,$(CORE))
 POLICY := glob cgroup identity policy
 POLICY_OBJS := $(patsubst %,$(BUILD)/policy/%.o,$(POLICY))
 
-PROGS := $(BUILD)/vaultctl
+PROGS := $(BUILD)/vaultctl $(BUILD)/vaultfsd
 CTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
+FS_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c))
 
 # Unit tests: one file per module, each linked with just the modules it needs.
 UNIT_TESTS := secbuf io crypto keyring tpm store config timeutil seal kv audit policy identity
@@ -55,6 +56,9 @@ $(BUILD)/%.o: %.c $(wildcard core/*.h policy/*.h fs/*.h tools/*.h)
 
 $(BUILD)/vaultctl: $(CTL_OBJS) $(POLICY_OBJS) $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/vaultfsd: $(FS_OBJS) $(POLICY_OBJS) $(CORE_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 .SECONDEXPANSION:
 $(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o \

@@ -33,6 +33,7 @@ int config_new_default(struct config **ret)
 	if (!c)
 		return -ENOMEM;
 	c->audit_sync = AUDIT_SYNC_BATCH;
+	c->hide_unreadable = true;
 	c->audit_rotate_size = 64ull << 20;
 	if (set_str(&c->path, CONFIG_DEFAULT_PATH) < 0 ||
 	    set_str(&c->store_path, "/var/lib/vaultfs/vault.db") < 0 ||
@@ -110,6 +111,17 @@ static int parse_uint(const char *v, unsigned max, unsigned *ret)
 	return 0;
 }
 
+static int parse_bool(const char *v, bool *ret)
+{
+	if (streq(v, "yes") || streq(v, "true") || streq(v, "1") || streq(v, "on"))
+		*ret = true;
+	else if (streq(v, "no") || streq(v, "false") || streq(v, "0") || streq(v, "off"))
+		*ret = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 /* A size in bytes: digits with an optional K, M or G (powers of 1024). */
 static int parse_size(const char *v, uint64_t *ret)
 {
@@ -169,6 +181,8 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 	}
 	if (streq(sec, "fs") && streq(key, "mountpoint"))
 		return set_path(&c->mountpoint, dir, v);
+	if (streq(sec, "fs") && streq(key, "hide_unreadable"))
+		return parse_bool(v, &c->hide_unreadable);
 	if (streq(sec, "policy") && streq(key, "dir"))
 		return set_path(&c->policy_dir, dir, v);
 	if (streq(sec, "audit")) {

@@ -22,6 +22,7 @@ struct config {
 	char *host_key;         /* [seal] host_key: path of the root-only host key file */
 	unsigned keyring_timeout; /* [seal] keyring_timeout: seconds to cache the master key, 0 off */
 	char *mountpoint;       /* [fs] mountpoint */
+	bool hide_unreadable;   /* [fs] hide_unreadable: names the caller may not see are ENOENT */
 	char *policy_dir;       /* [policy] dir */
 	char *audit_path;       /* [audit] path */
 	int audit_sync;         /* [audit] sync: enum audit_sync */

@@ -425,6 +425,7 @@ static int apply_attrs(struct store_version *v, const struct kv_attrs *a)
 static void version_info(const struct store_version *v, struct kv_version_info *ret)
 {
 	memset(ret, 0, sizeof(*ret));
+	ret->object_id = v->object_id;
 	ret->version = v->version;
 	ret->enabled = v->enabled;
 	ret->not_before = v->not_before;
@@ -515,10 +516,53 @@ int kv_vault_delete(struct kv *kv, const char *name)
 static void vault_info(const struct store_vault *v, struct kv_vault_info *ret)
 {
 	memset(ret, 0, sizeof(*ret));
+	ret->id = v->id;
 	snprintf(ret->name, sizeof(ret->name), "%s", v->name);
 	ret->created = v->created;
 	ret->retention_days = v->retention_days;
 	ret->purge_protection = v->purge_protection;
+}
+
+int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MAX + 1])
+{
+	struct store_vault v;
+	int r;
+
+	r = store_vault_get_by_id(kv->store, vault_id, &v);
+	if (r < 0)
+		return r;
+	r = vault_verify(kv, &v);
+	if (r < 0)
+		return r;
+	memcpy(ret_name, v.name, sizeof(v.name));
+	return 0;
+}
+
+int kv_object_names(struct kv *kv, int64_t object_id, char ret_vault[VAULTFS_NAME_MAX + 1],
+		    char ret_name[VAULTFS_NAME_MAX + 1])
+{
+	struct store_object o;
+	struct store_vault v;
+	int r;
+
+	r = store_begin_read(kv->store);
+	if (r < 0)
+		return r;
+	r = store_object_get_by_id(kv->store, object_id, &o);
+	if (r >= 0)
+		r = object_verify(kv, &o);
+	if (r >= 0 && o.id != object_id)
+		r = -EBADMSG;
+	if (r >= 0)
+		r = store_vault_get_by_id(kv->store, o.vault_id, &v);
+	if (r >= 0)
+		r = vault_verify(kv, &v);
+	r = end_read(kv, r);
+	if (r < 0)
+		return r;
+	memcpy(ret_vault, v.name, sizeof(v.name));
+	memcpy(ret_name, o.name, sizeof(o.name));
+	return 0;
 }
 
 int kv_vault_get(struct kv *kv, const char *name, struct kv_vault_info *ret)

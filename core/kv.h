@@ -50,6 +50,7 @@ struct kv_attrs {
 #define KV_ATTRS_KEEP { .enabled = -1, .not_before = KV_KEEP, .expires = KV_KEEP }
 
 struct kv_version_info {
+	int64_t object_id; /* never reused */
 	uint32_t version;
 	bool enabled;
 	int64_t not_before, expires, created, updated;
@@ -68,11 +69,18 @@ struct kv_secret_info {
 };
 
 struct kv_vault_info {
+	int64_t id; /* never reused */
 	char name[VAULTFS_NAME_MAX + 1];
 	int64_t created;
 	uint32_t retention_days;
 	bool purge_protection;
 };
+
+/* Names from ids (for the filesystem's inode numbers), rows checked: -ENOENT when gone. An
+ * object's names are given whatever its state (deleted too). */
+int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MAX + 1]);
+int kv_object_names(struct kv *kv, int64_t object_id, char ret_vault[VAULTFS_NAME_MAX + 1],
+		    char ret_name[VAULTFS_NAME_MAX + 1]);
 
 int kv_vault_create(struct kv *kv, const char *name);
 int kv_vault_delete(struct kv *kv, const char *name);

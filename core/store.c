@@ -95,6 +95,7 @@ enum stmt_id {
 	STMT_VAULT_FOREACH,
 	STMT_OBJECT_INSERT,
 	STMT_OBJECT_GET,
+	STMT_OBJECT_GET_BY_ID,
 	STMT_OBJECT_UPDATE,
 	STMT_OBJECT_PURGE_VERSIONS,
 	STMT_OBJECT_PURGE,
@@ -140,6 +141,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
 	[STMT_OBJECT_INSERT] = "INSERT INTO objects (vault_id, name, type, current_version, "
 			       "created, deleted_at, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[STMT_OBJECT_GET] = "SELECT " OBJECT_COLS " FROM objects WHERE vault_id = ?1 AND name = ?2",
+	[STMT_OBJECT_GET_BY_ID] = "SELECT " OBJECT_COLS " FROM objects WHERE id = ?1",
 	[STMT_OBJECT_UPDATE] = "UPDATE objects SET current_version = ?2, deleted_at = ?3, "
 			       "mac = ?4 WHERE id = ?1",
 	[STMT_OBJECT_PURGE_VERSIONS] = "DELETE FROM versions WHERE object_id = ?1",
@@ -1053,6 +1055,24 @@ int store_object_get(struct store *s, int64_t vault_id, const char *name,
 	rc = sqlite3_bind_int64(st, 1, vault_id);
 	if (rc == SQLITE_OK)
 		rc = bind_str(st, 2, name);
+	if (rc != SQLITE_OK)
+		return errno_from_sqlite(s->db, rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return errno_from_sqlite(s->db, rc);
+	return read_object(st, ret);
+}
+
+int store_object_get_by_id(struct store *s, int64_t id, struct store_object *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc;
+
+	assert(s && ret);
+	st = s->stmt[STMT_OBJECT_GET_BY_ID];
+	rc = sqlite3_bind_int64(st, 1, id);
 	if (rc != SQLITE_OK)
 		return errno_from_sqlite(s->db, rc);
 	rc = sqlite3_step(st);

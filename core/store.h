@@ -110,6 +110,7 @@ int store_vault_foreach(struct store *s, int (*cb)(const struct store_vault *v, 
 int store_object_insert(struct store *s, struct store_object *o);
 int store_object_get(struct store *s, int64_t vault_id, const char *name,
 		     struct store_object *ret);
+int store_object_get_by_id(struct store *s, int64_t id, struct store_object *ret);
 int store_object_update(struct store *s, const struct store_object *o);
 int store_object_purge(struct store *s, int64_t id);
 /* Calls cb for each object of the vault in name order (live and deleted). */

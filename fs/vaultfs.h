@@ -1,0 +1,26 @@
+/* vaultfs.h: the daemon's one mutable context, reached from every FUSE request, and what the
+ * files of fs/ share. Only fs/ includes the FUSE headers. */
+#pragma once
+
+#define FUSE_USE_VERSION 34
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+#include "core/audit.h"
+#include "core/config.h"
+#include "core/kv.h"
+#include "policy/policy.h"
+
+struct vfs {
+	const struct config *config;
+	struct kv *kv;
+	struct policy *policy; /* replaced whole on reload */
+	struct audit *audit;
+	bool hide_unreadable;
+};
+
+/* The low-level operations (ops.c). */
+extern const struct fuse_lowlevel_ops vfs_ops;
+
+/* The JSON of /vault/V/.meta/S: attributes, tags and versions, never a value (meta.c). */
+int meta_json(struct kv *kv, const char *vault, const char *name, char **ret, size_t *ret_len);

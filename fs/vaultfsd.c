@@ -1,0 +1,340 @@
+/* vaultfsd: the /vault filesystem daemon. Unseals the master key, loads the policies, opens the
+ * audit journal, mounts the FUSE filesystem and serves it in the foreground until SIGTERM or
+ * SIGINT, when it unmounts cleanly; SIGHUP reloads the policies (a broken set is refused and
+ * the old one stays; both outcomes are recorded). Tells systemd READY=1 once the mount is
+ * live. One thread serves requests (the fastest on small machines, and the store handle and
+ * the policy are never shared); the audit journal has its own writer thread. Never logs a
+ * secret. */
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "core/log.h"
+#include "core/seal.h"
+#include "core/store.h"
+#include "core/util.h"
+#include "fs/vaultfs.h"
+
+/* Set by the signal handlers, read by the loop; signals are blocked except inside ppoll, so
+ * the loop sees each one before it reads the next request. */
+struct signals {
+	volatile sig_atomic_t stop;
+	volatile sig_atomic_t reload;
+};
+
+/* The handlers need somewhere to write: the only file-scope state, and only flags. */
+static struct signals sig;
+
+static void on_stop(int signo)
+{
+	(void)signo;
+	sig.stop = 1;
+}
+
+static void on_reload(int signo)
+{
+	(void)signo;
+	sig.reload = 1;
+}
+
+static int install_signals(sigset_t *ret_waitmask)
+{
+	struct sigaction sa = { 0 };
+	sigset_t block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &block, ret_waitmask) < 0)
+		return negative_errno();
+	sigdelset(ret_waitmask, SIGTERM);
+	sigdelset(ret_waitmask, SIGINT);
+	sigdelset(ret_waitmask, SIGHUP);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return negative_errno();
+	sa.sa_handler = on_reload;
+	if (sigaction(SIGHUP, &sa, NULL) < 0)
+		return negative_errno();
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* No core dumps, no ptrace by our uid, nothing paged out, private files. */
+static void harden(void)
+{
+	(void)setrlimit(RLIMIT_CORE, &(const struct rlimit){ 0, 0 });
+	if (prctl(PR_SET_DUMPABLE, 0) < 0)
+		log_warning_errno(negative_errno(), "Failed to make the process non-dumpable: %m");
+	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+		log_warning_errno(negative_errno(),
+				  "mlockall failed (%m); secrets stay in their own locked buffers");
+	umask(077);
+}
+
+static int audit_event(struct vfs *v, const char *event, int err, const char *rule)
+{
+	struct audit_record rec = AUDIT_RECORD_INIT;
+
+	rec.event = event;
+	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
+	rec.err = err;
+	rec.rule = rule;
+	rec.uid = (int64_t)getuid();
+	rec.gid = (int64_t)getgid();
+	rec.pid = (int64_t)getpid();
+	return audit_append(v->audit, &rec, NULL);
+}
+
+/* Load the policy set of the configured directory. A missing directory is an empty set:
+ * default deny. */
+static int load_policy(const struct config *c, struct policy **ret, struct policy_diag *diag)
+{
+	struct stat st;
+
+	if (stat(c->policy_dir, &st) < 0 && errno == ENOENT) {
+		log_warning("Policy directory '%s' does not exist: every request is denied",
+			    c->policy_dir);
+		return policy_parse_buffer("(none)", "", 0, ret, diag);
+	}
+	return policy_load_dir(c->policy_dir, ret, diag);
+}
+
+static void reload_policy(struct vfs *v)
+{
+	struct policy_diag diag = { 0 };
+	struct policy *p = NULL;
+	char rule[256];
+	int r;
+
+	r = load_policy(v->config, &p, &diag);
+	if (r < 0) {
+		/* the old set stays: a broken file must not open or close anything */
+		snprintf(rule, sizeof(rule), "%.*s", (int)strcspn(diag.text ? diag.text : "", "\n"),
+			 diag.text ? diag.text : strerror(-r));
+		log_error("Policy reload refused, the old policy stays: %s", rule);
+		(void)audit_event(v, "policy-reload", r, rule);
+		policy_diag_done(&diag);
+		return;
+	}
+	snprintf(rule, sizeof(rule), "%zu rules in %zu files", policy_n_rules(p),
+		 policy_n_files(p));
+	if (audit_event(v, "policy-reload", 0, rule) < 0) {
+		log_error("Policy reload not recorded in the audit journal: the old policy stays");
+		policy_free(p);
+		return;
+	}
+	policy_free(v->policy);
+	v->policy = p;
+	log_info("Policy reloaded: %s", rule);
+	policy_diag_done(&diag);
+}
+
+/* Serve until told to stop. Signals are delivered only inside ppoll, so a request is never
+ * cut in half and none is lost: an interrupted wait just goes round again. */
+static int serve(struct vfs *v, struct fuse_session *se, const sigset_t *waitmask)
+{
+	struct fuse_buf buf = { 0 };
+	struct pollfd pfd = { .fd = fuse_session_fd(se), .events = POLLIN };
+	int r = 0;
+
+	while (!fuse_session_exited(se)) {
+		if (sig.stop)
+			break;
+		if (sig.reload) {
+			sig.reload = 0;
+			reload_policy(v);
+		}
+		r = ppoll(&pfd, 1, NULL, waitmask);
+		if (r < 0) {
+			if (errno == EINTR) {
+				r = 0;
+				continue;
+			}
+			r = negative_errno();
+			break;
+		}
+		r = fuse_session_receive_buf(se, &buf);
+		if (r == -EINTR || r == -EAGAIN) {
+			r = 0;
+			continue;
+		}
+		if (r <= 0) /* 0: unmounted from outside */
+			break;
+		fuse_session_process_buf(se, &buf);
+		r = 0;
+	}
+	free(buf.mem);
+	return r < 0 ? r : 0;
+}
+
+static int open_everything(struct vfs *v, const struct config *c)
+{
+	_cleanup_secbuf_ struct secbuf *master = NULL, *akey = NULL;
+	struct audit_options ao = { .sync = c->audit_sync,
+				    .rotate_size = c->audit_rotate_size,
+				    .store_path = c->store_path };
+	struct policy_diag diag = { 0 };
+	struct store *s = NULL;
+	int r;
+
+	r = store_open(c->store_path, 0, &s);
+	if (r < 0)
+		return log_error_errno(r, "Failed to open the store '%s': %s", c->store_path,
+				       r == -EPERM ? "it must be ours alone (mode 0600)" :
+				       r == -EBADMSG ? "not a vaultfs store, or corrupt" :
+						       strerror(-r));
+	r = seal_unseal(s, c, &master);
+	if (r < 0) {
+		store_free(s);
+		return log_error_errno(r, "Failed to unseal the master key (sealer per the store, "
+					  "tcti %s): %s", c->tcti,
+				       r == -ENODEV   ? "TPM not reachable" :
+				       r == -EBADMSG  ? "sealed key does not open here" :
+				       r == -EPERM    ? "TPM policy not satisfied or key file not ours" :
+				       r == -ENOMEDIUM ? "store not initialised" :
+							 strerror(-r));
+	}
+	r = kv_new(s, TAKE_PTR(master), &v->kv);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the store: %m");
+	r = load_policy(c, &v->policy, &diag);
+	if (r < 0) {
+		log_error("Failed to load the policy from '%s':\n%s", c->policy_dir,
+			  diag.text ? diag.text : strerror(-r));
+		policy_diag_done(&diag);
+		return r;
+	}
+	policy_diag_done(&diag);
+	r = kv_derive_key(v->kv, AUDIT_KEY_LABEL, &akey);
+	if (r < 0)
+		return log_error_errno(r, "Failed to derive the audit key: %m");
+	r = audit_open(c->audit_path, &ao, akey->data, &v->audit);
+	if (r < 0)
+		return log_error_errno(r, "Failed to open the audit journal '%s': %s",
+				       c->audit_path,
+				       r == -EBADMSG ? "it does not verify or is behind the "
+						       "store's anchor" :
+						       strerror(-r));
+	return 0;
+}
+
+static void help(void)
+{
+	printf("Usage: vaultfsd [-c CONF] [-d]\n"
+	       "Serve the vault at the configured mountpoint until SIGTERM or SIGINT.\n"
+	       "SIGHUP reloads the policies.\n\n"
+	       "  -c, --config CONF   configuration file (default %s)\n"
+	       "  -d, --debug         FUSE debug output\n"
+	       "  -h, --help          this text\n",
+	       CONFIG_DEFAULT_PATH);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const char *config_path = CONFIG_DEFAULT_PATH;
+	struct config *c = NULL;
+	struct vfs v = { 0 };
+	struct fuse_session *se = NULL;
+	sigset_t waitmask;
+	bool debug = false, mounted = false;
+	char err[512];
+	int opt, r;
+
+	log_set_ident("vaultfsd");
+	setenv("TSS2_LOG", "all+NONE", 0);
+	while ((opt = getopt_long(argc, argv, "c:dhf", opts, NULL)) >= 0) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'f': /* always in the foreground */
+			break;
+		case 'h':
+			help();
+			return 0;
+		default:
+			fprintf(stderr, "Try 'vaultfsd --help'.\n");
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "vaultfsd: no arguments expected. Try 'vaultfsd --help'.\n");
+		return 2;
+	}
+	harden();
+	r = config_load(config_path, &c, err, sizeof(err));
+	if (r < 0) {
+		log_error("config: %s", err);
+		return 2;
+	}
+	v.config = c;
+	v.hide_unreadable = c->hide_unreadable;
+	r = install_signals(&waitmask);
+	if (r < 0) {
+		log_error_errno(r, "Failed to set up signals: %m");
+		goto out;
+	}
+	r = open_everything(&v, c);
+	if (r < 0)
+		goto out;
+
+	{
+		char *fargv[] = { argv[0], "-o", "allow_other,fsname=vaultfs,subtype=vaultfs",
+				  debug ? "-d" : NULL, NULL };
+		struct fuse_args args = FUSE_ARGS_INIT(debug ? 4 : 3, fargv);
+
+		if (mkdir(c->mountpoint, 0755) < 0 && errno != EEXIST) {
+			r = log_error_errno(negative_errno(), "Failed to create mountpoint '%s': %m",
+					    c->mountpoint);
+			goto out;
+		}
+		se = fuse_session_new(&args, &vfs_ops, sizeof(vfs_ops), &v);
+		fuse_opt_free_args(&args);
+		if (!se) {
+			r = log_error_errno(-EIO, "Failed to create the FUSE session");
+			goto out;
+		}
+	}
+	if (fuse_session_mount(se, c->mountpoint) != 0) {
+		r = log_error_errno(-EIO, "Failed to mount at '%s'", c->mountpoint);
+		goto out;
+	}
+	mounted = true;
+	(void)audit_event(&v, "start", 0, c->mountpoint);
+	log_info("Serving %s", c->mountpoint);
+	(void)sd_notifyf(0, "READY=1\nSTATUS=Serving %s", c->mountpoint);
+	r = serve(&v, se, &waitmask);
+	(void)sd_notify(0, "STOPPING=1");
+	if (r < 0)
+		log_error_errno(r, "Serving failed: %m");
+	(void)audit_event(&v, "stop", r, c->mountpoint);
+out:
+	if (se) {
+		if (mounted)
+			fuse_session_unmount(se);
+		fuse_session_destroy(se);
+	}
+	audit_free(v.audit);
+	policy_free(v.policy);
+	kv_free(v.kv);
+	config_free(c);
+	return r < 0 ? 1 : 0;
+}
