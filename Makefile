@@ -50,7 +50,7 @@ UNIT_BINS := $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
 
 all: $(PROGS)
 
-$(BUILD)/%.o: %.c $(wildcard core/*.h policy/*.h fs/*.h tools/*.h)
+$(BUILD)/%.o: %.c $(wildcard core/*.h policy/*.h fs/*.h tools/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -61,7 +61,7 @@ $(BUILD)/vaultfsd: $(FS_OBJS) $(POLICY_OBJS) $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 .SECONDEXPANSION:
-$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o \
+$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(BUILD)/tests/unit/testlib.o \
 		$$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_deps_$$*)))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
@@ -109,7 +109,7 @@ fuzz: $(FUZZ_BUILD)/fuzz-policy
 # Debian packages the build and the tests need.
 DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-dev tpm2-tools \
 	swtpm swtpm-tools libjson-c-dev libsystemd-dev libkeyutils-dev keyutils libfuse3-dev fuse3 \
-	libcmocka-dev bats util-linux mount e2fsprogs procps iproute2 clang libclang-rt-14-dev
+	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev
 
 deps:
 	@missing=""; for p in $(DEPS); do \

@@ -553,18 +553,19 @@ static int create_file(const char *path)
 	return 0;
 }
 
-/* Look at the file before SQLite does: it must be a regular file (O_NONBLOCK: a FIFO must not
- * hang us), not a symlink. Gives its size. */
+/* Look at the file before SQLite does: it must be a regular file, not a symlink (SQLite
+ * opens it with SQLITE_OPEN_NOFOLLOW too). lstat, never open(): closing any descriptor of the
+ * database file drops every POSIX lock this process holds on it, including those of another
+ * store handle of ours (the audit writer has one), and another process could then checkpoint
+ * and remove the WAL under that handle's feet and corrupt the store. Gives its size. */
 static int probe_file(const char *path, off_t *ret_size)
 {
-	_cleanup_close_ int fd = -1;
 	struct stat st;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
+	if (lstat(path, &st) < 0)
 		return negative_errno();
-	if (fstat(fd, &st) < 0)
-		return negative_errno();
+	if (S_ISLNK(st.st_mode))
+		return -ELOOP;
 	if (!S_ISREG(st.st_mode))
 		return -EBADMSG;
 	/* Whoever can read the file can try the sealed key against the TPM: it must be ours

@@ -24,31 +24,12 @@ teardown() {
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
-	if [ -n "$CGTOP" ] && [ -d "$CGTOP" ]; then
-		find "$CGTOP" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-	fi
+	cg_remove
 	rm -rf -- "$T"
 }
 
 pol() {
 	"$VAULTCTL" -c "$CONF" policy "$@"
-}
-
-# cgroup2_root: where cgroup2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
-# hybrid host), from mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - cgroup2 ..."
-cgroup2_root() {
-	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
-		/proc/self/mountinfo
-}
-
-# need_cgroups: skip unless we may make cgroups and move processes into them.
-need_cgroups() {
-	local root
-	root=$(cgroup2_root)
-	[ -n "$root" ] || skip "cgroup2 is not mounted"
-	[ "$(id -u)" -eq 0 ] || skip "needs root"
-	CGTOP=$root/vaultfs-test-$$-$BATS_TEST_NUMBER.slice
-	mkdir "$CGTOP" 2>/dev/null || skip "cgroup2 root $root is not writable"
 }
 
 # spawn CGROUP-DIR UID: a sleep as UID:UID with no supplementary groups, moved into the leaf

@@ -5,6 +5,7 @@
 VAULTFS_TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 VAULTFS_BUILD=${VAULTFS_BUILD:-$VAULTFS_TOP/build}
 VAULTCTL=$VAULTFS_BUILD/vaultctl
+VAULTFSD=$VAULTFS_BUILD/vaultfsd
 export TSS2_LOG=all+NONE
 # shellcheck source=tests/lib/swtpm.sh
 . "$VAULTFS_TOP/tests/lib/swtpm.sh"
@@ -69,4 +70,65 @@ vctl() {
 # init_store [ARGS...]: init with the recovery key saved in $T/recovery.key
 init_store() {
 	"$VAULTCTL" -c "$CONF" init --recovery-key-file "$T/recovery.key" "$@"
+}
+
+# cgroup2_root: where cgroup2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
+# hybrid host), from mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - cgroup2 ..."
+cgroup2_root() {
+	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+		/proc/self/mountinfo
+}
+
+# need_cgroups: skip unless we may make cgroups and move processes into them.
+need_cgroups() {
+	local root
+	root=$(cgroup2_root)
+	[ -n "$root" ] || skip "cgroup2 is not mounted"
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	CGTOP=$root/vaultfs-test-$$-$BATS_TEST_NUMBER.slice
+	mkdir "$CGTOP" 2>/dev/null || skip "cgroup2 root $root is not writable"
+}
+
+# cg_remove: remove $CGTOP and everything below it (its processes must be gone).
+cg_remove() {
+	if [ -n "${CGTOP:-}" ] && [ -d "$CGTOP" ]; then
+		find "$CGTOP" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+	fi
+}
+
+# daemon_start [ARGS...]: vaultfsd with this test's config in the background, its output in
+# $T/daemon.log; returns once the mount is live (or fails if the daemon exits first).
+daemon_start() {
+	local i
+	mkdir -p "$T/mnt"
+	"$VAULTFSD" -c "$CONF" "$@" >"$T/daemon.log" 2>&1 3>&- &
+	DAEMON=$!
+	for i in $(seq 200); do
+		if grep -q " $T/mnt fuse" /proc/mounts; then
+			return 0
+		fi
+		kill -0 "$DAEMON" 2>/dev/null || { wait "$DAEMON"; DAEMON_STATUS=$?; DAEMON=; return 1; }
+		sleep 0.05
+	done
+	echo "vaultfsd did not mount" >&2
+	return 1
+}
+
+# daemon_stop: SIGTERM and wait; always leaves the mount point unmounted.
+daemon_stop() {
+	if [ -n "${DAEMON:-}" ]; then
+		kill -TERM "$DAEMON" 2>/dev/null || true
+		wait "$DAEMON" 2>/dev/null || true
+		DAEMON=
+	fi
+	if grep -q " $T/mnt fuse" /proc/mounts 2>/dev/null; then
+		fusermount3 -u "$T/mnt" 2>/dev/null || umount -l "$T/mnt" 2>/dev/null || true
+	fi
+}
+
+# as UID CMD...: run CMD as UID:UID with no supplementary groups
+as() {
+	local uid=$1
+	shift
+	setpriv --reuid "$uid" --regid "$uid" --clear-groups "$@"
 }

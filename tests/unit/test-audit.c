@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,9 +32,10 @@
 #include "core/config.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "tests/unit/testlib.h"
 
 struct fixture {
-	char dir[64];
+	char *dir;
 	char path[128];
 	char store[128];
 	uint8_t key[CRYPTO_KEY_LEN];
@@ -46,10 +46,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct store *s = NULL;
 
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test-audit.XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (!f || test_tmpdir(&f->dir) < 0) {
 		free(f);
 		return -1;
 	}
@@ -64,19 +61,12 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(p);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
+	free(f->dir);
 	free(f);
 	return 0;
 }
@@ -538,7 +528,7 @@ static void test_removed(void **state)
 	assert_int_equal(unlink(f->path), 0);
 	assert_int_equal(append_event(a, "open"), -ESTALE);
 	/* sticky, even once a file is back at the path */
-	close(open(f->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	test_write_file(f->path, "", 0, 0600);
 	assert_int_equal(append_event(a, "open"), -ESTALE);
 	assert_int_equal(audit_flush(a), -ESTALE);
 	audit_free(a);
@@ -820,7 +810,7 @@ static void test_rotation_interrupted(void **state)
 	/* a crash between link(PATH, PATH.1) and the rename of the new file ... */
 	assert_int_equal(link(f->path, p1), 0);
 	/* ... that had left its new file behind too */
-	close(open(pnew, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	test_write_file(pnew, "", 0, 0600);
 	a = open_ok(f, &o);
 	assert_int_equal(stat(p1, &st), -1);
 	assert_int_equal(errno, ENOENT);

@@ -13,8 +13,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,9 +25,10 @@
 #include "core/config.h"
 #include "core/limits.h"
 #include "core/util.h"
+#include "tests/unit/testlib.h"
 
 struct fixture {
-	char dir[PATH_MAX];  /* as made by mkdtemp */
+	char *dir;           /* as made by test_tmpdir */
 	char real[PATH_MAX]; /* realpath of dir */
 	char path[PATH_MAX]; /* dir/vaultfs.conf */
 };
@@ -38,14 +37,14 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test-config.XXXXXX");
-	if (!mkdtemp(f->dir) || !realpath(f->dir, f->real)) {
+	if (!f || test_tmpdir(&f->dir) < 0) {
 		free(f);
 		return -1;
 	}
-	if (snprintf(f->path, sizeof(f->path), "%s/vaultfs.conf", f->dir) >= (int)sizeof(f->path)) {
+	if (!realpath(f->dir, f->real) ||
+	    snprintf(f->path, sizeof(f->path), "%s/vaultfs.conf", f->dir) >= (int)sizeof(f->path)) {
+		test_rmtree(f->dir);
+		free(f->dir);
 		free(f);
 		return -1;
 	}
@@ -53,35 +52,19 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(p);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
+	free(f->dir);
 	free(f);
 	return 0;
 }
 
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-	FILE *fp = fopen(path, "we");
-
-	assert_non_null(fp);
-	assert_int_equal(fwrite(p, 1, n, fp), n);
-	assert_int_equal(fclose(fp), 0);
-}
-
 static void write_text(const char *path, const char *text)
 {
-	write_bytes(path, text, strlen(text));
+	test_write_file(path, text, strlen(text), 0600);
 }
 
 /* "a/b" into buf, which must hold it. */
@@ -427,10 +410,10 @@ static void test_nul_byte(void **state)
 	static const char text[] = "[store]\npath = /x\0y\n";
 	char msg[64];
 
-	write_bytes(f->path, text, sizeof(text) - 1);
+	test_write_file(f->path, text, sizeof(text) - 1, 0600);
 	snprintf(msg, sizeof(msg), " not a text file");
 	load_fails(f->path, -EINVAL, msg);
-	write_bytes(f->path, "\0", 1);
+	test_write_file(f->path, "\0", 1, 0600);
 	load_fails(f->path, -EINVAL, msg);
 }
 
@@ -452,14 +435,14 @@ static void test_size(void **state)
 	memcpy(text + max - 64, "[store]\npath = /cap\n", 20);
 	memset(text + max - 44, ' ', 43);
 	text[max - 1] = '\n';
-	write_bytes(f->path, text, max);
+	test_write_file(f->path, text, max, 0600);
 	c = load_ok(f->path);
 	assert_string_equal(c->store_path, "/cap");
 	config_free(c);
 
 	snprintf(msg, sizeof(msg), " larger than %u bytes", VAULTFS_CONFIG_MAX);
 	text[max] = '\n';
-	write_bytes(f->path, text, max + 1);
+	test_write_file(f->path, text, max + 1, 0600);
 	load_fails(f->path, -EFBIG, msg);
 	free(text);
 }

@@ -15,15 +15,10 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/crypto.h"
 #include "core/kv.h"
@@ -31,21 +26,17 @@
 #include "core/secbuf.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "tests/unit/testlib.h"
 
 #define T0 INT64_C(1800000000)
 #define DAY INT64_C(86400)
 
 struct fixture {
-	char dir[64];
+	char *dir;
 	char path[96];
 	uint8_t master[CRYPTO_KEY_LEN];
 	struct kv *kv;
 };
-
-static void random_bytes(void *p, size_t n)
-{
-	assert_int_equal(getrandom(p, n, 0), (ssize_t)n);
-}
 
 /* A kv over the store at path (created when create) with the given master key bytes. */
 static struct kv *kv_open(const char *path, bool create, const uint8_t master[CRYPTO_KEY_LEN])
@@ -66,26 +57,15 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test-kv.XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (!f || test_tmpdir(&f->dir) < 0) {
 		free(f);
 		return -1;
 	}
 	snprintf(f->path, sizeof(f->path), "%s/vault.db", f->dir);
-	random_bytes(f->master, sizeof(f->master));
+	test_random(f->master, sizeof(f->master));
 	f->kv = kv_open(f->path, true, f->master);
 	*state = f;
 	return 0;
-}
-
-static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(p);
 }
 
 static int teardown(void **state)
@@ -93,7 +73,8 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	kv_free(f->kv);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
+	free(f->dir);
 	free(f);
 	return 0;
 }
@@ -407,7 +388,7 @@ static void test_derive_key(void **state)
 	assert_memory_equal(a->data, c->data, CRYPTO_KEY_LEN);
 	kv_free(kv2);
 	/* ...and one with another master a different one; neither is the master itself. */
-	random_bytes(other, sizeof(other));
+	test_random(other, sizeof(other));
 	kv2 = kv_open(f->path, false, other);
 	assert_int_equal(kv_derive_key(kv2, "vaultfs audit v1", &d), 0);
 	assert_memory_not_equal(a->data, d->data, CRYPTO_KEY_LEN);
@@ -559,7 +540,7 @@ static void test_values(void **state)
 	struct kv_version_info info;
 
 	assert_non_null(big);
-	random_bytes(big, VAULTFS_VALUE_MAX + 1);
+	test_random(big, VAULTFS_VALUE_MAX + 1);
 	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
 
 	assert_int_equal(set_ok(f->kv, "v", "empty", "", 0, NULL), 1);
@@ -1364,7 +1345,7 @@ static void test_wrong_master(void **state)
 	get_str(kv2, "v", "s", 0, "value");
 	kv_free(kv2);
 
-	random_bytes(other, sizeof(other));
+	test_random(other, sizeof(other));
 	kv2 = kv_open(f->path, false, other);
 	get_fails(kv2, "v", "s", 0, -EBADMSG);
 	info_fails(kv2, "v", "s", 0, -EBADMSG);
@@ -1375,33 +1356,6 @@ static void test_wrong_master(void **state)
 	assert_int_equal(kv_vault_delete(kv2, "v"), -EBADMSG);
 	kv_free(kv2);
 	get_str(f->kv, "v", "s", 0, "value");
-}
-
-/* Read a whole file (absent: 0 bytes). */
-static size_t slurp(const char *path, uint8_t **ret)
-{
-	struct stat st;
-	uint8_t *buf;
-	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		assert_int_equal(errno, ENOENT);
-		*ret = NULL;
-		return 0;
-	}
-	assert_int_equal(fstat(fd, &st), 0);
-	buf = malloc((size_t)st.st_size + 1);
-	assert_non_null(buf);
-	while (n < (size_t)st.st_size) {
-		ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
-
-		assert_true(k > 0);
-		n += (size_t)k;
-	}
-	close(fd);
-	*ret = buf;
-	return n;
 }
 
 /* Does any of the store's files hold any 16-byte window (at stride) of p? */
@@ -1416,12 +1370,16 @@ static bool store_files_contain(const struct fixture *f, const uint8_t *p, size_
 		char path[128];
 		uint8_t *buf;
 		size_t len;
+		int r;
 
 		snprintf(path, sizeof(path), "%s%s", f->path, suffixes[i]);
-		len = slurp(path, &buf);
+		r = test_read_file(path, &buf, &len);
+		if (r == -ENOENT)
+			continue;
+		assert_int_equal(r, 0);
 		*ret_total += len;
 		for (size_t off = 0; off + 16 <= n && !found; off += stride)
-			found = memmem(buf ? buf : (uint8_t *)"", len, p + off, 16) != NULL;
+			found = memmem(buf, len, p + off, 16) != NULL;
 		free(buf);
 	}
 	return found;
@@ -1437,7 +1395,7 @@ static void test_plaintext_not_on_disk(void **state)
 	size_t total;
 
 	assert_non_null(value);
-	random_bytes(value, 8192);
+	test_random(value, 8192);
 	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
 	set_ok(f->kv, "v", "text", text, strlen(text), &a);
 	set_ok(f->kv, "v", "bin", value, 8192, NULL);

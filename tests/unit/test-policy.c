@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "core/util.h"
 #include "policy/glob.h"
 #include "policy/policy.h"
+#include "tests/unit/testlib.h"
 
 #define T2026 1767225600LL /* 2026-01-01T00:00:00Z */
 #define T2027 1798761600LL /* 2027-01-01T00:00:00Z */
@@ -816,33 +816,28 @@ static void test_index(void **state)
 
 /* --- files and directories --- */
 
-static void write_file(const char *path, const char *text, mode_t mode)
+static void write_text(const char *path, const char *text, mode_t mode)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
+	test_write_file(path, text, strlen(text), mode);
 }
 
 static void test_files(void **state)
 {
-	char dir[] = "/tmp/test-policy.XXXXXX", path[128], expect[512];
+	char *dir, path[128], expect[512];
 	struct policy_diag d = { 0 };
 	struct identity *id = ident(1, 1);
 	struct policy *p = NULL;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(test_tmpdir(&dir), 0);
 	snprintf(path, sizeof(path), "%s/20-b.policy", dir);
-	write_file(path, "allow read /a/x\n", 0600);
+	write_text(path, "allow read /a/x\n", 0600);
 	snprintf(path, sizeof(path), "%s/10-a.policy", dir);
-	write_file(path, "\ndeny read /a/x uid=2\n", 0644);
+	write_text(path, "\ndeny read /a/x uid=2\n", 0644);
 	snprintf(path, sizeof(path), "%s/.hidden.policy", dir);
-	write_file(path, "garbage\n", 0600);
+	write_text(path, "garbage\n", 0600);
 	snprintf(path, sizeof(path), "%s/notes.txt", dir);
-	write_file(path, "garbage\n", 0600);
+	write_text(path, "garbage\n", 0600);
 	snprintf(path, sizeof(path), "%s/sub.policy", dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 
@@ -898,7 +893,7 @@ static void test_files(void **state)
 
 	/* an error in a file names the file */
 	snprintf(path, sizeof(path), "%s/20-b.policy", dir);
-	write_file(path, "allow read /a/x\nallow read /a/x uid=\n", 0600);
+	write_text(path, "allow read /a/x\nallow read /a/x uid=\n", 0600);
 	assert_int_equal(policy_load_dir(dir, &p, &d), -EINVAL);
 	snprintf(expect, sizeof(expect), "%s:2:21: empty value\n", path);
 	assert_string_equal(d.text, expect);
@@ -914,6 +909,7 @@ static void test_files(void **state)
 	assert_int_equal(policy_n_files(p), 0);
 	policy_free(p);
 	assert_int_equal(rmdir(dir), 0);
+	free(dir);
 	free(id);
 }
 

@@ -14,12 +14,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,30 +27,17 @@
 #include "core/secbuf.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "tests/unit/testlib.h"
 
 #define UNREACHABLE_TCTI "swtpm:host=127.0.0.1,port=1"
 
 struct fixture {
-	char dir[64];
+	char *dir;
 	char db[96];
 	char host_key[96];
 	struct store *s;
 	struct config *c;
 };
-
-static const char *test_tcti(void)
-{
-	const char *t = getenv("VAULTFS_TEST_TCTI");
-
-	if (!t || !*t)
-		fail_msg("VAULTFS_TEST_TCTI is not set: run under tests/lib/with-swtpm");
-	return t;
-}
-
-static void random_bytes(void *p, size_t n)
-{
-	assert_int_equal(getrandom(p, n, 0), (ssize_t)n);
-}
 
 static void cfg_set(char **field, const char *value)
 {
@@ -66,10 +50,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test-seal.XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (!f || test_tmpdir(&f->dir) < 0) {
 		free(f);
 		return -1;
 	}
@@ -84,14 +65,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(p);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -99,7 +72,8 @@ static int teardown(void **state)
 	(void)seal_forget(f->s); /* never leave a cached key behind */
 	store_free(f->s);
 	config_free(f->c);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
+	free(f->dir);
 	free(f);
 	return 0;
 }
@@ -230,26 +204,16 @@ static void snapshot_check_free(struct fixture *f, struct meta_snapshot *ms)
 	}
 }
 
-static void write_key_file(const char *path, const void *p, size_t n, mode_t mode)
-{
-	int fd;
-
-	(void)unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, p, n), (ssize_t)n);
-	assert_int_equal(close(fd), 0);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
+/* The host key file holds exactly 32 bytes: copy them to out. */
 static void read_key_file(const char *path, uint8_t out[32])
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t *p;
+	size_t n;
 
-	assert_true(fd >= 0);
-	assert_int_equal(read(fd, out, 32), 32);
-	assert_int_equal(read(fd, out, 1), 0);
-	assert_int_equal(close(fd), 0);
+	assert_int_equal(test_read_file(path, &p, &n), 0);
+	assert_int_equal(n, 32);
+	memcpy(out, p, 32);
+	free(p);
 }
 
 /* --- tpm2 --- */
@@ -413,19 +377,19 @@ static void test_host_sealer(void **state)
 	assert_int_equal(rmdir(f->host_key), 0);
 
 	/* Other bytes, or the wrong size: -EBADMSG. */
-	random_bytes(other, sizeof(other));
-	write_key_file(f->host_key, other, sizeof(other), 0400);
+	test_random(other, sizeof(other));
+	test_write_file(f->host_key, other, sizeof(other), 0400);
 	unseal_fails(f, -EBADMSG);
-	write_key_file(f->host_key, key, 31, 0400);
+	test_write_file(f->host_key, key, 31, 0400);
 	unseal_fails(f, -EBADMSG);
-	write_key_file(f->host_key, key, 0, 0400);
+	test_write_file(f->host_key, key, 0, 0400);
 	unseal_fails(f, -EBADMSG);
 	{
 		uint8_t longer[33];
 
 		memcpy(longer, key, 32);
 		longer[32] = 0;
-		write_key_file(f->host_key, longer, sizeof(longer), 0400);
+		test_write_file(f->host_key, longer, sizeof(longer), 0400);
 		unseal_fails(f, -EBADMSG);
 	}
 
@@ -443,8 +407,8 @@ static void test_host_key_given(void **state)
 	uint8_t key[32], got[32], other[32];
 
 	/* A group-readable key file is refused at init, and nothing is written. */
-	random_bytes(key, sizeof(key));
-	write_key_file(f->host_key, key, sizeof(key), 0640);
+	test_random(key, sizeof(key));
+	test_write_file(f->host_key, key, sizeof(key), 0640);
 	cfg_set(&f->c->sealer, "host");
 	init_fails(f, -EPERM);
 	unseal_fails(f, -ENOMEDIUM);
@@ -455,10 +419,10 @@ static void test_host_key_given(void **state)
 	read_key_file(f->host_key, got);
 	assert_memory_equal(got, key, sizeof(key));
 	unseal_eq(f, m);
-	random_bytes(other, sizeof(other));
-	write_key_file(f->host_key, other, sizeof(other), 0400);
+	test_random(other, sizeof(other));
+	test_write_file(f->host_key, other, sizeof(other), 0400);
 	unseal_fails(f, -EBADMSG);
-	write_key_file(f->host_key, key, sizeof(key), 0400);
+	test_write_file(f->host_key, key, sizeof(key), 0400);
 	unseal_eq(f, m);
 	secbuf_free(m);
 }
@@ -493,10 +457,10 @@ static void test_tpm2_host(void **state)
 	unseal_eq(f, m);
 
 	/* With another host key: the TPM's half alone does not open it. */
-	random_bytes(other, sizeof(other));
-	write_key_file(f->host_key, other, sizeof(other), 0400);
+	test_random(other, sizeof(other));
+	test_write_file(f->host_key, other, sizeof(other), 0400);
 	unseal_fails(f, -EBADMSG);
-	write_key_file(f->host_key, key, sizeof(key), 0400);
+	test_write_file(f->host_key, key, sizeof(key), 0400);
 	unseal_eq(f, m);
 
 	/* The TPM's sealed half changed: its blob no longer loads. */
@@ -577,7 +541,7 @@ static void test_recovery_text(void **state)
 	for (int round = 0; round < 64; round++) {
 		uint8_t raw[32];
 
-		random_bytes(raw, sizeof(raw));
+		test_random(raw, sizeof(raw));
 		assert_int_equal(secbuf_dup(raw, sizeof(raw), &k), 0);
 		seal_recovery_format(k, text);
 		for (size_t i = 0; i < SEAL_RECOVERY_TEXT_LEN - 1; i++) {
@@ -613,7 +577,7 @@ static void test_recover_wrong_key(void **state)
 	cfg_set(&f->c->sealer, "host");
 	assert_int_equal(seal_recover(f->s, f->c, wrong), -EBADMSG);
 	secbuf_free(wrong);
-	random_bytes(raw, sizeof(raw));
+	test_random(raw, sizeof(raw));
 	assert_int_equal(secbuf_dup(raw, sizeof(raw), &wrong), 0);
 	assert_int_equal(seal_recover(f->s, f->c, wrong), -EBADMSG);
 	assert_int_equal(access(f->host_key, F_OK), -1);
@@ -739,7 +703,7 @@ static void test_keyring_cache(void **state)
 		uint8_t raw[CRYPTO_KEY_LEN];
 		struct secbuf *bogus = NULL;
 
-		random_bytes(raw, sizeof(raw));
+		test_random(raw, sizeof(raw));
 		assert_int_equal(secbuf_dup(raw, sizeof(raw), &bogus), 0);
 		assert_int_equal(keyring_put(desc, bogus, 60), 0);
 		unseal_fails(f, -ENODEV);
@@ -825,8 +789,8 @@ static void test_tampered_meta(void **state)
 	tamper(f, m, "sealer", "", 0, -EBADMSG);
 	/* Claiming another sealer does not help: missing host key, or the wrong KEK. */
 	tamper(f, m, "sealer", "host", 4, -ENOKEY);
-	random_bytes(key, sizeof(key));
-	write_key_file(f->host_key, key, sizeof(key), 0400);
+	test_random(key, sizeof(key));
+	test_write_file(f->host_key, key, sizeof(key), 0400);
 	tamper(f, m, "sealer", "host", 4, -EBADMSG);
 	tamper(f, m, "sealer", "tpm2+host", 9, -EBADMSG);
 

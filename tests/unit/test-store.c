@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -24,13 +23,14 @@
 
 #include "core/store.h"
 #include "core/util.h"
+#include "tests/unit/testlib.h"
 
 #define VFS1_APPLICATION_ID 0x56465331
 #define CT_MAX (VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
 #define TAGS_MAX (VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2))
 
 struct fixture {
-	char dir[64];
+	char *dir;
 	char path[96];
 };
 
@@ -38,10 +38,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test-store.XXXXXX");
-	if (!mkdtemp(f->dir)) {
+	if (!f || test_tmpdir(&f->dir) < 0) {
 		free(f);
 		return -1;
 	}
@@ -50,33 +47,14 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(p);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
+	free(f->dir);
 	free(f);
 	return 0;
-}
-
-/* Deterministic bytes, different for each seed, with NULs among them. */
-static void fill(void *p, size_t n, unsigned seed)
-{
-	uint8_t *b = p;
-	uint32_t x = seed * 2654435761u + 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x = x * 1103515245u + 12345u;
-		b[i] = (i % 5 == 0) ? 0 : (uint8_t)(x >> 16);
-	}
 }
 
 static struct store *open_ok(const struct fixture *f, int flags)
@@ -93,8 +71,8 @@ static struct store_vault vault_new(const char *name, unsigned seed)
 	struct store_vault v = { 0 };
 
 	snprintf(v.name, sizeof(v.name), "%s", name);
-	fill(v.wrapped_key, sizeof(v.wrapped_key), seed);
-	fill(v.mac, sizeof(v.mac), seed + 1000);
+	test_fill(v.wrapped_key, sizeof(v.wrapped_key), seed);
+	test_fill(v.mac, sizeof(v.mac), seed + 1000);
 	v.created = 1700000000 + seed;
 	v.retention_days = 90;
 	v.purge_protection = seed % 2;
@@ -110,7 +88,7 @@ static struct store_object object_new(int64_t vault_id, const char *name, unsign
 	o.type = OBJECT_SECRET;
 	o.current_version = 0;
 	o.created = 1700000100 + seed;
-	fill(o.mac, sizeof(o.mac), seed + 2000);
+	test_fill(o.mac, sizeof(o.mac), seed + 2000);
 	return o;
 }
 
@@ -129,10 +107,10 @@ static struct store_version version_new(int64_t object_id, uint32_t version, uin
 	v.updated = v.created;
 	snprintf(v.content_type, sizeof(v.content_type), "application/x-test-%u", seed);
 	v.tags = (char *)"env=prod\nowner=ops\n";
-	fill(v.wrapped_dek, sizeof(v.wrapped_dek), seed + 3000);
+	test_fill(v.wrapped_dek, sizeof(v.wrapped_dek), seed + 3000);
 	v.ciphertext = ct;
 	v.ciphertext_len = len;
-	fill(v.mac, sizeof(v.mac), seed + 4000);
+	test_fill(v.mac, sizeof(v.mac), seed + 4000);
 	return v;
 }
 
@@ -210,27 +188,6 @@ static int64_t raw_int(const char *path, const char *sql)
 	return v;
 }
 
-static void write_file(const char *path, const void *p, size_t n)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, p, n), (ssize_t)n);
-	assert_int_equal(close(fd), 0);
-}
-
-static size_t read_file(const char *path, void *p, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	assert_true(fd >= 0);
-	n = read(fd, p, size);
-	assert_true(n >= 0);
-	assert_int_equal(close(fd), 0);
-	return (size_t)n;
-}
-
 /* A store with one vault "v" (id in *ret_vault) and one object "o" (id in *ret_object). */
 static struct store *populated(const struct fixture *f, int64_t *ret_vault, int64_t *ret_object)
 {
@@ -293,11 +250,14 @@ static void test_schema_on_disk(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
 					  "AND name IN ('meta', 'vaults', 'objects', 'versions')"),
 			 4);
-	uint8_t hdr[20];
+	uint8_t *hdr;
+	size_t len;
 
-	assert_int_equal(read_file(f->path, hdr, sizeof(hdr)), sizeof(hdr));
+	assert_int_equal(test_read_file(f->path, &hdr, &len), 0);
+	assert_true(len >= 20);
 	assert_int_equal(hdr[18], 2);
 	assert_int_equal(hdr[19], 2);
+	free(hdr);
 }
 
 static void test_open_missing(void **state)
@@ -343,7 +303,7 @@ static void test_open_empty_file(void **state)
 	const struct fixture *f = *state;
 	struct store *s = NULL;
 
-	write_file(f->path, "", 0);
+	test_write_file(f->path, "", 0, 0600);
 	assert_int_equal(store_open(f->path, 0, &s), -ENOENT);
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -ENOENT);
 	assert_null(s);
@@ -410,16 +370,18 @@ static void test_open_symlink(void **state)
 static void check_refused_unchanged(const struct fixture *f, const void *content, size_t n)
 {
 	struct store *s = NULL;
-	uint8_t back[16384];
+	uint8_t *back;
+	size_t len;
 
-	assert_true(n <= sizeof(back));
 	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EBADMSG);
 	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EBADMSG);
 	assert_null(s);
 	/* The refusals did not touch the file. */
-	assert_int_equal(read_file(f->path, back, sizeof(back)), n);
+	assert_int_equal(test_read_file(f->path, &back, &len), 0);
+	assert_int_equal(len, n);
 	assert_memory_equal(back, content, n);
+	free(back);
 }
 
 static void test_garbage_random(void **state)
@@ -427,12 +389,12 @@ static void test_garbage_random(void **state)
 	const struct fixture *f = *state;
 	uint8_t junk[8192];
 
-	fill(junk, sizeof(junk), 42);
-	write_file(f->path, junk, sizeof(junk));
+	test_fill(junk, sizeof(junk), 42);
+	test_write_file(f->path, junk, sizeof(junk), 0600);
 	check_refused_unchanged(f, junk, sizeof(junk));
 
 	/* A single byte, and less than a header. */
-	write_file(f->path, "x", 1);
+	test_write_file(f->path, "x", 1, 0600);
 	check_refused_unchanged(f, "x", 1);
 }
 
@@ -447,13 +409,13 @@ static void test_garbage_text(void **state)
 		snprintf(line, sizeof(line), "line %d: this is not a database\n", i);
 		strcat(text, line);
 	}
-	write_file(f->path, text, strlen(text));
+	test_write_file(f->path, text, strlen(text), 0600);
 	check_refused_unchanged(f, text, strlen(text));
 
 	/* Starts like SQLite, but is not. */
 	static const char fake[] = "SQLite format 3\0but nothing else of it";
 
-	write_file(f->path, fake, sizeof(fake));
+	test_write_file(f->path, fake, sizeof(fake), 0600);
 	check_refused_unchanged(f, fake, sizeof(fake));
 }
 
@@ -471,10 +433,13 @@ static void test_foreign_sqlite(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema"), 1);
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0);
 	assert_int_equal(raw_int(f->path, "SELECT a FROM t"), 1);
-	uint8_t hdr[20];
+	uint8_t *hdr;
+	size_t len;
 
-	assert_int_equal(read_file(f->path, hdr, sizeof(hdr)), sizeof(hdr));
+	assert_int_equal(test_read_file(f->path, &hdr, &len), 0);
+	assert_true(len >= 20);
 	assert_int_equal(hdr[18], 1);
+	free(hdr);
 }
 
 /* Empty but marked by another application; and someone else's id on tables like ours. */
@@ -540,7 +505,7 @@ static void test_corrupt_store(void **state)
 	store_free(s);
 	s = NULL;
 
-	fill(junk, sizeof(junk), 7);
+	test_fill(junk, sizeof(junk), 7);
 	fd = open(f->path, O_WRONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, junk, sizeof(junk), 100), (ssize_t)sizeof(junk));
@@ -574,7 +539,7 @@ static void test_readonly(void **state)
 	o = object_new(vid, "o2", 3);
 	assert_int_equal(store_object_insert(s, &o), -EROFS);
 	assert_int_equal(store_object_purge(s, oid), -EROFS);
-	fill(ct, sizeof(ct), 1);
+	test_fill(ct, sizeof(ct), 1);
 	ver = version_new(oid, 1, ct, sizeof(ct), 1);
 	assert_int_equal(store_version_insert(s, &ver), -EROFS);
 	assert_int_equal(store_begin(s), -EROFS);
@@ -608,7 +573,7 @@ static void test_meta(void **state)
 	assert_int_equal(n, 777);
 
 	/* Binary with NULs, then replaced by a shorter value. */
-	fill(big, sizeof(big), 9);
+	test_fill(big, sizeof(big), 9);
 	assert_int_equal(store_meta_set(s, "seal.tpm", big, 300), 0);
 	assert_int_equal(store_meta_get(s, "seal.tpm", &val, &n), 0);
 	assert_int_equal(n, 300);
@@ -866,7 +831,7 @@ static void test_object_crud(void **state)
 
 	upd.current_version = 3;
 	upd.deleted_at = 1700001234;
-	fill(upd.mac, sizeof(upd.mac), 99);
+	test_fill(upd.mac, sizeof(upd.mac), 99);
 	upd.type = OBJECT_CERT;
 	upd.created = 1;
 	snprintf(upd.name, sizeof(upd.name), "renamed");
@@ -912,7 +877,7 @@ static void test_object_purge(void **state)
 	struct store_object o, other;
 	uint32_t max = 77;
 
-	fill(ct, sizeof(ct), 3);
+	test_fill(ct, sizeof(ct), 3);
 	for (uint32_t i = 1; i <= 3; i++) {
 		ver = version_new(oid, i, ct, sizeof(ct), i);
 		assert_int_equal(store_version_insert(s, &ver), 0);
@@ -1038,14 +1003,11 @@ static void test_purge_failure_atomic(void **state)
 /* secure_delete: the bytes of a deleted or replaced row do not stay behind in the file. */
 static bool file_contains(const char *path, const uint8_t *needle, size_t n)
 {
-	const size_t size = 1024 * 1024;
-	uint8_t *buf = malloc(size);
+	uint8_t *buf;
 	size_t len;
 	bool found;
 
-	assert_non_null(buf);
-	len = read_file(path, buf, size);
-	assert_true(len < size);
+	assert_int_equal(test_read_file(path, &buf, &len), 0);
 	found = memmem(buf, len, needle, n) != NULL;
 	free(buf);
 	return found;
@@ -1059,8 +1021,8 @@ static void test_secure_delete(void **state)
 	uint8_t old_meta[64], ct[2000];
 	struct store_version ver;
 
-	fill(old_meta, sizeof(old_meta), 31337);
-	fill(ct, sizeof(ct), 4242);
+	test_fill(old_meta, sizeof(old_meta), 31337);
+	test_fill(ct, sizeof(ct), 4242);
 	assert_int_equal(store_meta_set(s, "k", old_meta, sizeof(old_meta)), 0);
 	ver = version_new(oid, 1, ct, sizeof(ct), 1);
 	assert_int_equal(store_version_insert(s, &ver), 0);
@@ -1168,7 +1130,7 @@ static void test_version_insert_get(void **state)
 	struct store_version ver, got, sentinel;
 
 	assert_non_null(big);
-	fill(big, CT_MAX + 1, 5);
+	test_fill(big, CT_MAX + 1, 5);
 
 	/* 64 KiB of binary with NULs, exact bytes back. */
 	ver = version_new(oid, 1, big, 64 * 1024, 1);
@@ -1255,7 +1217,7 @@ static void test_version_update_attrs(void **state)
 	uint8_t ct[100];
 	struct store_version ver, upd, got;
 
-	fill(ct, sizeof(ct), 8);
+	test_fill(ct, sizeof(ct), 8);
 	ver = version_new(oid, 1, ct, sizeof(ct), 1);
 	assert_int_equal(store_version_insert(s, &ver), 0);
 
@@ -1355,7 +1317,7 @@ static void test_version_foreach(void **state)
 	static const uint32_t order[] = { 3, 1, 12, 2 };
 	struct vcollect c = { 0 };
 
-	fill(ct, sizeof(ct), 1);
+	test_fill(ct, sizeof(ct), 1);
 	assert_int_equal(store_object_insert(s, &other), 0);
 	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
 		struct store_version ver = version_new(oid, order[i], ct, order[i] * 20, 1);
@@ -1552,7 +1514,7 @@ static void test_tampered_version(void **state)
 		"UPDATE versions SET ciphertext = zeroblob(65565)",
 	};
 
-	fill(ct, sizeof(ct), 2);
+	test_fill(ct, sizeof(ct), 2);
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		s = populated(f, &vid, &oid);
 		ver = version_new(oid, 1, ct, sizeof(ct), 1);

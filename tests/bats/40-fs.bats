@@ -1,0 +1,377 @@
+#!/usr/bin/env bats
+# vaultfsd on a real FUSE mount: per-caller reads and listings under other uids (setpriv), in
+# real cgroups, by executable; lifecycle errnos; versions and metadata; rotation under
+# concurrent readers; fail-closed on audit and TPM failure; a killed daemon; no plaintext left
+# behind. Each test has its own swtpm, store, journal and mount; teardown unmounts.
+
+load helpers
+
+setup() {
+	vault_setup
+	chmod 0711 "$T" # other uids reach the mount point below it; its files stay 0600
+	mkdir -m 0700 "$T/policy.d"
+	init_store
+	vctl vault create app
+	DAEMON=
+	CGTOP=
+	PIDS=()
+}
+
+teardown() {
+	local p
+	daemon_stop
+	for p in "${PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	cg_remove
+	if grep -q " $T/full tmpfs" /proc/mounts 2>/dev/null; then
+		umount "$T/full" || true
+	fi
+	[ -n "${KEEP:-}" ] || vault_teardown
+}
+
+policy() {
+	cat >"$T/policy.d/10-test.policy"
+}
+
+M() {
+	echo "$T/mnt/$1"
+}
+
+@test "an allowed uid reads the exact bytes; another gets EACCES; the journal has both, with the rule" {
+	policy <<-'EOF'
+	allow list /app uid=1000,1001
+	allow read /app/db uid=1000
+	allow meta /app/db uid=1001
+	EOF
+	head -c 3000 /dev/urandom >"$T/value"
+	vctl secret set app/db --file "$T/value"
+	daemon_start
+	as 1000 cat "$(M app/db)" >"$T/read"
+	cmp "$T/value" "$T/read"
+	run as 1001 cat "$(M app/db)"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Permission denied"* ]]
+	run vctl audit show --event open
+	[[ $output == *" open allow app/db v1 uid=1000 "*"exe=/usr/bin/cat"*"rule=$T/policy.d/10-test.policy:2"* ]]
+	[[ $output == *" open deny EACCES app/db uid=1001 "*"rule=default"* ]]
+}
+
+@test "ls lists only what each caller may see; stat answers per caller" {
+	policy <<-'EOF'
+	allow list /app uid=1000,1001
+	allow read /app/a uid=1000
+	allow read /app/b uid=1001
+	allow meta /app/c uid=1001
+	EOF
+	for s in a b c d; do printf "v-$s" | vctl secret set "app/$s"; done
+	daemon_start
+	[ "$(as 1000 ls "$(M app)" | tr '\n' ' ')" = "a " ]
+	[ "$(as 1001 ls "$(M app)" | tr '\n' ' ')" = "b c " ]
+	[ "$(as 1000 ls "$(M '')" | tr '\n' ' ')" = "app " ]
+	run as 1002 ls "$(M app)"
+	[ "$status" -ne 0 ]
+	[ -z "$(as 1002 ls "$(M '')")" ]
+	# owner and group are the caller's own; 0400 where it may read, 0000 where not
+	[ "$(as 1000 stat -c '%u %g %a %s' "$(M app/a)")" = "1000 1000 400 3" ]
+	[ "$(as 1001 stat -c '%u %g %a %s' "$(M app/c)")" = "1001 1001 0 3" ]
+	# names the caller may not see do not exist for it
+	run as 1000 stat "$(M app/b)"
+	[[ $output == *"No such file or directory"* ]]
+	run as 1000 cat "$(M app/nosuch)"
+	[[ $output == *"No such file or directory"* ]]
+	# access(2) answers from the policy
+	as 1000 test -r "$(M app/a)"
+	! as 1001 test -r "$(M app/c)"
+	! as 1000 test -w "$(M app/a)"
+}
+
+@test "hide_unreadable = no: names the caller may not see are EACCES" {
+	sed -i 's/^\[fs\]$/[fs]\nhide_unreadable = no/' "$CONF"
+	policy <<-'EOF'
+	allow list /app uid=1000
+	EOF
+	printf x | vctl secret set app/db
+	daemon_start
+	run as 1000 cat "$(M app/db)"
+	[[ $output == *"Permission denied"* ]]
+	run as 1000 cat "$(M app/nosuch)"
+	[[ $output == *"Permission denied"* ]]
+	run vctl audit show --event lookup
+	[[ $output == *" lookup deny EACCES app/db uid=1000 "* ]]
+}
+
+@test "a refusal at lookup is recorded once, naming the caller and the object" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/db uid=1000
+	EOF
+	printf x | vctl secret set app/db
+	printf y | vctl secret set app/other
+	daemon_start
+	before=$(wc -l <"$T/audit.jsonl")
+	run as 1000 cat "$(M app/other)"
+	[ "$status" -ne 0 ]
+	[ "$(wc -l <"$T/audit.jsonl")" -eq $((before + 1)) ]
+	run vctl audit show --event lookup
+	[[ $output == *" lookup deny ENOENT app/other uid=1000 "*"exe=/usr/bin/cat"* ]]
+	# and an allowed open is one record too
+	before=$(wc -l <"$T/audit.jsonl")
+	as 1000 cat "$(M app/db)" >/dev/null
+	[ "$(wc -l <"$T/audit.jsonl")" -eq $((before + 1)) ]
+}
+
+@test "cgroup= and unit= rules: a process in the named cgroup reads, the same uid outside does not" {
+	need_cgroups
+	name=${CGTOP##*/}
+	policy <<-EOF
+	allow list /app uid=1000
+	allow read /app/by-cgroup cgroup=/$name/app.service
+	allow read /app/by-unit unit=app.service
+	EOF
+	printf cg | vctl secret set app/by-cgroup
+	printf unit | vctl secret set app/by-unit
+	mkdir -p "$CGTOP/app.service" "$CGTOP/other.service"
+	daemon_start
+	in_cg() { # in_cg CGROUP-DIR CMD...: run CMD as uid 1000 inside CGROUP-DIR
+		local dir=$1
+		shift
+		sh -c 'echo $$ >"$0/cgroup.procs" && exec setpriv --reuid 1000 --regid 1000 --clear-groups "$@"' "$dir" "$@"
+	}
+	[ "$(in_cg "$CGTOP/app.service" cat "$(M app/by-cgroup)")" = cg ]
+	[ "$(in_cg "$CGTOP/app.service" cat "$(M app/by-unit)")" = unit ]
+	run in_cg "$CGTOP/other.service" cat "$(M app/by-cgroup)"
+	[ "$status" -ne 0 ]
+	run in_cg "$CGTOP/other.service" cat "$(M app/by-unit)"
+	[ "$status" -ne 0 ]
+	run as 1000 cat "$(M app/by-cgroup)"
+	[ "$status" -ne 0 ]
+	run vctl audit show --event open
+	[[ $output == *" open allow app/by-cgroup v1 uid=1000 "*"unit=app.service cgroup=/$name/app.service "* ]]
+}
+
+@test "exe= rules: the named program reads, another program of the same uid does not" {
+	policy <<-EOF
+	allow list /app uid=1000
+	allow read /app/db exe=$(readlink -f "$(command -v head)")
+	EOF
+	printf 'by-exe' | vctl secret set app/db
+	daemon_start
+	[ "$(as 1000 head -c 100 "$(M app/db)")" = by-exe ]
+	# cat holds no right at all on it: the name does not exist for cat
+	run as 1000 cat "$(M app/db)"
+	[ "$status" -ne 0 ]
+	[[ $output == *"No such file or directory"* ]]
+	run vctl audit show --event lookup
+	[[ $output == *" lookup deny ENOENT app/db uid=1000 "*"exe=/usr/bin/cat"* ]]
+}
+
+@test "ssh-keygen accepts a private key file served by vaultfs as it is" {
+	command -v ssh-keygen >/dev/null || skip "ssh-keygen not installed (openssh-client)"
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/id_ed25519 uid=1000
+	EOF
+	ssh-keygen -q -t ed25519 -N '' -C test -f "$T/key"
+	vctl secret set app/id_ed25519 --file "$T/key"
+	daemon_start
+	run as 1000 ssh-keygen -y -f "$(M app/id_ed25519)"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | cut -d' ' -f1,2)" = "$(cut -d' ' -f1,2 "$T/key.pub")" ]
+}
+
+@test "disabled, expired and not-yet-valid versions give their errnos" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/* uid=1000
+	EOF
+	printf a | vctl secret set app/off --disabled
+	printf b | vctl secret set app/old --expires 2001-01-01T00:00:00Z
+	printf c | vctl secret set app/new --not-before +1d
+	daemon_start
+	run as 1000 cat "$(M app/off)"
+	[[ $output == *"Key has been revoked"* ]]
+	run as 1000 cat "$(M app/old)"
+	[[ $output == *"Key has expired"* ]]
+	run as 1000 cat "$(M app/new)"
+	[[ $output == *"Key was rejected by service"* ]]
+	run vctl audit show --event open
+	[[ $output == *" open deny EKEYREVOKED app/off "* ]]
+	[[ $output == *" open deny EKEYEXPIRED app/old "* ]]
+	[[ $output == *" open deny EKEYREJECTED app/new "* ]]
+	# a change in the store is seen by the next open, without a remount
+	vctl secret update app/off --enabled yes
+	[ "$(as 1000 cat "$(M app/off)")" = a ]
+}
+
+@test ".versions serves old versions; .meta has the attributes and no value" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read,meta /app/db uid=1000
+	EOF
+	for i in 1 2 3; do printf "secret-value-$i" | vctl secret set app/db --tag env=prod; done
+	daemon_start
+	[ "$(as 1000 cat "$(M app/db)")" = secret-value-3 ]
+	[ "$(as 1000 ls "$(M app/.versions/db)" | tr '\n' ' ')" = "1 2 3 " ]
+	[ "$(as 1000 cat "$(M app/.versions/db/1)")" = secret-value-1 ]
+	[ "$(as 1000 cat "$(M app/.versions/db/2)")" = secret-value-2 ]
+	run as 1000 cat "$(M app/.versions/db/4)"
+	[[ $output == *"No such file"* ]]
+	as 1000 cat "$(M app/.meta/db)" >"$T/meta"
+	grep -q '"current_version": 3' "$T/meta"
+	grep -q '"env": "prod"' "$T/meta"
+	grep -q '"size": 14' "$T/meta"
+	! grep -q secret-value "$T/meta"
+	[ "$(as 1000 stat -c %s "$(M app/.meta/db)")" -eq "$(wc -c <"$T/meta")" ]
+	run vctl audit show --event open
+	[[ $output == *" open allow app/db v1 "*"path=/app/.versions/db/1 "* ]]
+}
+
+@test "writes are EROFS" {
+	policy <<-'EOF'
+	allow * /** uid=0
+	EOF
+	printf x | vctl secret set app/db
+	daemon_start
+	run sh -c "echo y >$(M app/db)"
+	[[ $output == *"Read-only file system"* ]]
+	run sh -c "echo y >$(M app/new)"
+	[[ $output == *"Read-only file system"* ]]
+	run rm "$(M app/db)"
+	[[ $output == *"Read-only file system"* ]]
+	run mkdir "$(M newvault)"
+	[[ $output == *"Read-only file system"* ]]
+	[ "$(cat "$(M app/db)")" = x ]
+}
+
+@test "8 readers while a writer rotates 200 times: every read is one whole version" {
+	sed -i 's/^\[seal\]$/[seal]\nkeyring_timeout = 300/' "$CONF" # writers skip the TPM
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/rot uid=1000
+	EOF
+	value() { # 4000 bytes all made of one version number
+		printf "v%05d:" "$1" | awk '{ for (i = 0; i < 571; i++) printf "%s", $0 }'
+	}
+	value 0 | vctl secret set app/rot
+	daemon_start
+	for r in $(seq 8); do
+		(
+			n=0
+			while [ ! -e "$T/stop" ]; do
+				as 1000 cat "$(M app/rot)" >"$T/r$r" 2>/dev/null || continue
+				# one version: the whole file is one 7-byte word repeated
+				w=$(head -c 7 "$T/r$r")
+				[ "$(wc -c <"$T/r$r")" -eq 3997 ] || { echo "short read" >"$T/bad$r"; break; }
+				[ -z "$(tr -d '\n' <"$T/r$r" | sed "s/$w//g")" ] || { cp "$T/r$r" "$T/bad$r"; break; }
+				n=$((n + 1))
+			done
+			echo "$n" >"$T/count$r"
+		) 3>&- &
+		PIDS+=($!)
+	done
+	for i in $(seq 200); do value "$i" | vctl secret set app/rot 2>/dev/null; done
+	touch "$T/stop"
+	for p in "${PIDS[@]}"; do wait "$p"; done
+	PIDS=()
+	! ls "$T"/bad* 2>/dev/null
+	total=$(cat "$T"/count* | awk "{ s += \$1 } END { print s }")
+	echo "reads: $total"
+	[ "$total" -gt 0 ]
+	[ "$(as 1000 cat "$(M app/rot)" | head -c 7)" = "v00200:" ]
+}
+
+@test "audit failure refuses opens with EIO" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/db uid=1000
+	EOF
+	printf x | vctl secret set app/db
+	mkdir "$T/full"
+	mount -t tmpfs -o size=64k,mode=0700 tmpfs "$T/full" || skip "cannot mount a tmpfs"
+	mv "$T/audit.jsonl" "$T/full/audit.jsonl"
+	sed -i "s|^path = $T/audit.jsonl\$|path = $T/full/audit.jsonl|" "$CONF"
+	daemon_start
+	[ "$(as 1000 cat "$(M app/db)")" = x ]
+	head -c 100000 /dev/zero >"$T/full/filler" 2>/dev/null || true
+	# what is left of the journal's last page still takes a few records; then it is full
+	for i in $(seq 200); do
+		as 1000 cat "$(M app/db)" >/dev/null 2>"$T/err" || break
+	done
+	grep -q "Input/output error" "$T/err"
+	# no record of an open that was refused for want of one: every line is whole and verifies
+	[ "$(tail -c 1 "$T/full/audit.jsonl" | od -An -tx1 | tr -d ' ')" = 0a ]
+	rm "$T/full/filler"
+	[ "$(as 1000 cat "$(M app/db)")" = x ]
+}
+
+@test "TPM unavailable at start: vaultfsd exits non-zero with a clear message and no mount" {
+	swtpm_stop "$T/tpm"
+	run daemon_start
+	[ "$status" -ne 0 ]
+	grep -q "TPM not reachable" "$T/daemon.log"
+	! grep -q " $T/mnt fuse" /proc/mounts
+}
+
+@test "a broken policy at start, or on SIGHUP: refused with the error; the old one stays" {
+	printf 'allow read /app/db uid=1000 color=blue\n' | policy
+	run daemon_start
+	[ "$status" -ne 0 ]
+	grep -q "10-test.policy:1:.*color" "$T/daemon.log"
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/db uid=1000
+	EOF
+	printf x | vctl secret set app/db
+	daemon_start
+	[ "$(as 1000 cat "$(M app/db)")" = x ]
+	printf 'allow read /app/db uid=1000\nbogus\n' | policy
+	kill -HUP "$DAEMON"
+	for i in $(seq 50); do grep -q "reload refused" "$T/daemon.log" && break; sleep 0.1; done
+	[ "$(as 1000 cat "$(M app/db)")" = x ]
+	printf 'allow list /app uid=1000\n' | policy
+	kill -HUP "$DAEMON"
+	for i in $(seq 50); do grep -q "Policy reloaded" "$T/daemon.log" && break; sleep 0.1; done
+	run as 1000 cat "$(M app/db)"
+	[ "$status" -ne 0 ]
+	run vctl audit show --event policy-reload
+	[[ ${lines[0]} == *"policy-reload deny EINVAL"*"10-test.policy:2:1"* ]]
+	[[ ${lines[1]} == *"policy-reload allow"*"1 rules in 1 files"* ]]
+}
+
+@test "kill -9: the mount is broken (ENOTCONN), no plaintext left; a restart serves again" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/db uid=1000
+	EOF
+	marker="KILL9-MARKER-$RANDOM$RANDOM"
+	printf '%s' "$marker" | vctl secret set app/db
+	daemon_start
+	[ "$(as 1000 cat "$(M app/db)")" = "$marker" ]
+	kill -KILL "$DAEMON"
+	wait "$DAEMON" 2>/dev/null || true
+	DAEMON=
+	run stat "$(M app/db)"
+	[[ $output == *"Transport endpoint is not connected"* ]]
+	! grep -rlaF "$marker" "$T" /tmp /var/tmp /dev/shm 2>/dev/null | grep -v "^$T/mnt"
+	fusermount3 -u "$T/mnt"
+	daemon_start
+	[ "$(as 1000 cat "$(M app/db)")" = "$marker" ]
+}
+
+@test "a secret's value is in none of the store, the journal, the daemon's log" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read,meta /app/db uid=1000
+	EOF
+	marker="UNIQUE-VALUE-$RANDOM$RANDOM"
+	printf '%s' "$marker" | vctl secret set app/db
+	daemon_start -d
+	for i in 1 2 3; do as 1000 cat "$(M app/db)" >/dev/null; done
+	as 1000 cat "$(M app/.meta/db)" >/dev/null
+	run as 1001 cat "$(M app/db)"
+	daemon_stop
+	[ "$(cat "$T"/vault.db* "$T/audit.jsonl" "$T/daemon.log" | grep -caF "$marker")" -eq 0 ]
+	grep -q "open allow app/db" <(vctl audit show)
+}

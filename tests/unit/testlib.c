@@ -1,0 +1,120 @@
+/* testlib.c: support code for the cmocka unit tests (tests/unit/test-*.c), linked into each of
+ * them. It makes and removes per-test temp dirs, writes and reads whole files, and makes test
+ * bytes; its failures are the running test's failures (cmocka assertions). It must never touch
+ * a path outside what the test hands it, never follow a symlink when removing or replacing, and
+ * never hold state between calls. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/unit/testlib.h"
+
+int test_tmpdir(char **ret_dir)
+{
+	char *dir = NULL;
+
+	if (asprintf(&dir, "/tmp/%s.XXXXXX", program_invocation_short_name) < 0)
+		return -ENOMEM;
+	if (!mkdtemp(dir)) {
+		int r = -errno;
+
+		free(dir);
+		return r;
+	}
+	*ret_dir = dir;
+	return 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(p);
+}
+
+void test_rmtree(const char *dir)
+{
+	if (dir)
+		(void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void test_write_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+	int fd;
+
+	if (unlink(path) < 0)
+		assert_int_equal(errno, ENOENT);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+int test_read_file(const char *path, uint8_t **ret_data, size_t *ret_size)
+{
+	size_t n = 0, size = 4096;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	buf = malloc(size);
+	assert_non_null(buf);
+	for (;;) {
+		ssize_t k;
+
+		if (size - n < 2) {
+			size *= 2;
+			buf = realloc(buf, size);
+			assert_non_null(buf);
+		}
+		k = read(fd, buf + n, size - n - 1);
+		assert_true(k >= 0);
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	assert_int_equal(close(fd), 0);
+	buf[n] = 0;
+	*ret_data = buf;
+	*ret_size = n;
+	return 0;
+}
+
+void test_fill(void *p, size_t n, unsigned seed)
+{
+	uint8_t *b = p;
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (i % 5 == 0) ? 0 : (uint8_t)(x >> 16);
+	}
+}
+
+void test_random(void *p, size_t n)
+{
+	assert_int_equal(getrandom(p, n, 0), (ssize_t)n);
+}
+
+const char *test_tcti(void)
+{
+	const char *t = getenv("VAULTFS_TEST_TCTI");
+
+	if (!t || !*t)
+		fail_msg("VAULTFS_TEST_TCTI is not set: run under tests/lib/with-swtpm");
+	return t;
+}
