@@ -128,11 +128,18 @@ check: deps
 	BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_CHECK_TIME) \
 		FUZZ_ARGS_policy="$(FUZZ_ARGS_policy)" tests/lib/run-tests.sh
 
+# vaultfs for real on an embedded default: state under ./run, mounted at ./run/vault (MNT=...).
+run: deps
+	$(MAKE) all
+	BUILD=$(abspath $(BUILD)) tools/vaultfs-run $(MNT)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/vaultctl $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(BUILD)/vaultfsd $(DESTDIR)$(PREFIX)/sbin/
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
 
-.PHONY: all units deps check install clean bench fuzz
+.PHONY: all units deps check install clean bench fuzz run

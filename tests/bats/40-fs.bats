@@ -375,3 +375,24 @@ M() {
 	[ "$(cat "$T"/vault.db* "$T/audit.jsonl" "$T/daemon.log" | grep -caF "$marker")" -eq 0 ]
 	grep -q "open allow app/db" <(vctl audit show)
 }
+
+@test "signals lose no request: reads under a storm of SIGHUP reloads all succeed" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/db uid=1000
+	EOF
+	printf steady | vctl secret set app/db
+	daemon_start
+	(
+		for i in $(seq 100); do kill -HUP "$DAEMON" 2>/dev/null; sleep 0.01; done
+	) &
+	hup=$!
+	fails=0
+	for i in $(seq 200); do
+		[ "$(as 1000 cat "$(M app/db)")" = steady ] || fails=$((fails + 1))
+	done
+	wait "$hup"
+	[ "$fails" -eq 0 ]
+	kill -0 "$DAEMON"
+	[ "$(grep -c 'Policy reloaded' "$T/daemon.log")" -gt 1 ]
+}
