@@ -43,6 +43,7 @@ struct dirlist {
 	uint8_t *buf;
 	size_t len, cap;
 	size_t n;
+	size_t cursor_index, cursor_pos; /* where the last readdir stopped: reads go on from it */
 };
 
 static struct vfs *vfs_of(fuse_req_t req)
@@ -64,6 +65,14 @@ static void caller_init(fuse_req_t req, unsigned extra, struct caller *c)
 	if (need)
 		(void)identity_resolve(&c->id, ctx->pid, need);
 	c->now = (int64_t)time(NULL);
+}
+
+/* Resolve more of the caller (for the record), keeping what is known. */
+static void caller_more(fuse_req_t req, unsigned fields, struct caller *c)
+{
+	fields &= ~c->id.known;
+	if (fields)
+		(void)identity_resolve(&c->id, fuse_req_ctx(req)->pid, fields);
 }
 
 static int hidden_errno(const struct vfs *v)
@@ -219,13 +228,16 @@ static int fill_attr(struct vfs *v, const struct caller *c, const struct node *n
 	st->st_blksize = 4096;
 	if (n->ino.kind == INO_META) {
 		_cleanup_free_ char *json = NULL;
-		size_t len;
+		size_t len = 0;
 
-		r = meta_json(v->kv, n->vault, n->name, &json, &len);
-		if (r < 0)
-			return r;
+		if (rights & POLICY_OP_META) {
+			r = meta_json(v->kv, n->vault, n->name, &json, &len);
+			if (r < 0)
+				return r;
+		}
 		st->st_mode = S_IFREG | (rights & POLICY_OP_META ? 0400 : 0);
-		st->st_size = (off_t)len;
+		/* the size tells how many versions and tags there are: only to who may read it */
+		st->st_size = rights & POLICY_OP_META ? (off_t)len : 0;
 		return 0;
 	}
 	r = kv_secret_info(v->kv, n->vault, n->name,
@@ -363,6 +375,25 @@ static bool named_node(const struct node *p, const char *name, struct node *ret)
 	return true;
 }
 
+/* Was this refusal (same thread, same name) just recorded? Remembers the last one. */
+static bool refusal_seen(struct vfs *v, fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct timespec ts;
+	int64_t now_ms;
+	pid_t tid = fuse_req_ctx(req)->pid;
+	bool seen;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	seen = v->last_refusal.tid == tid && v->last_refusal.parent == parent &&
+	       streq(v->last_refusal.name, name) && now_ms - v->last_refusal.at_ms < 50;
+	v->last_refusal.tid = tid;
+	v->last_refusal.parent = parent;
+	snprintf(v->last_refusal.name, sizeof(v->last_refusal.name), "%s", name);
+	v->last_refusal.at_ms = now_ms;
+	return seen;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct vfs *v = vfs_of(req);
@@ -385,13 +416,20 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	/* decide on the name before looking it up: a refusal must not tell whether it exists */
 	if (named_node(&p, name, &probe) && !visible(v, &c, &probe)) {
 		struct policy_decision d = { .rule = "default" };
+		char path[VAULTFS_PATH_MAX];
 		int err = hidden_errno(v);
 
-		caller_init(req, IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE, &c);
-		(void)policy_check(v->policy, refusal_op(&probe), probe.path, &c.id, c.now, &d);
-		/* refused at lookup: the only record of this attempt */
-		if (record(v, &c, "lookup", &probe, probe.path, 0, err, d.rule) < 0)
-			err = EIO;
+		/* the kernel may ask twice for one attempt (revalidating a cached name, then looking
+		 * it up): one record per attempt */
+		if (!refusal_seen(v, req, parent, name)) {
+			caller_more(req, IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE, &c);
+			(void)policy_check(v->policy, refusal_op(&probe), probe.path, &c.id, c.now,
+					   &d);
+			user_path(&probe, path, sizeof(path));
+			/* refused at lookup: the only record of this attempt */
+			if (record(v, &c, "lookup", &probe, path, 0, err, d.rule) < 0)
+				err = EIO;
+		}
 		fuse_reply_err(req, err);
 		return;
 	}
@@ -415,7 +453,21 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct stat st;
 	int r;
 
-	(void)fi;
+	/* fstat of an open file: the bytes this open sees, whatever was written since */
+	if (fi && ino_decode(ino, &n.ino) >= 0 && !ino_is_dir(n.ino.kind)) {
+		const struct handle *h = (const struct handle *)(uintptr_t)fi->fh;
+		const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+		memset(&st, 0, sizeof(st));
+		st.st_ino = ino;
+		st.st_mode = S_IFREG | 0400; /* it was allowed to read at open */
+		st.st_nlink = 1;
+		st.st_uid = ctx->uid;
+		st.st_gid = ctx->gid;
+		st.st_size = (off_t)h->data->len;
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
 	r = node_get(v, ino, &n);
 	if (r < 0) {
 		fuse_reply_err(req, reply_errno(r));
@@ -530,6 +582,13 @@ static int open_content(struct vfs *v, const struct node *n, uint32_t *ret_versi
 	}
 	r = kv_secret_get(v->kv, n->vault, n->name,
 			  n->ino.kind == INO_VERSION ? n->ino.version : 0, &value, &info);
+	if (r == -EKEYREVOKED || r == -EKEYEXPIRED || r == -EKEYREJECTED) {
+		/* refused for its lifecycle: the record still names the version */
+		if (kv_secret_info(v->kv, n->vault, n->name,
+				   n->ino.kind == INO_VERSION ? n->ino.version : 0, &info) >= 0)
+			*ret_version = info.version;
+		return r;
+	}
 	if (r < 0)
 		return r;
 	*ret_version = info.version;
@@ -742,14 +801,16 @@ static int dir_list(struct vfs *v, const struct caller *c, const struct node *n,
 }
 
 /* The parent's inode number, for "..". */
-static fuse_ino_t parent_ino(const struct node *n)
+static fuse_ino_t parent_ino(struct vfs *v, const struct node *n)
 {
 	struct ino p = { .kind = INO_ROOT };
+	struct kv_vault_info vi;
 	uint64_t ino = 1;
 
 	if (n->ino.kind == INO_VERSIONS || n->ino.kind == INO_METADIR)
 		p = (struct ino){ .kind = INO_VAULT, .id = n->ino.id };
-	/* a .versions/S directory's parent is its vault's .versions: found by name */
+	else if (n->ino.kind == INO_VERDIR && kv_vault_get(v->kv, n->vault, &vi) >= 0)
+		p = (struct ino){ .kind = INO_VERSIONS, .id = vi.id };
 	(void)ino_encode(&p, &ino);
 	return ino;
 }
@@ -781,7 +842,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = dir_list(v, &c, &n, ino, parent_ino(&n), d);
+	r = dir_list(v, &c, &n, ino, parent_ino(v, &n), d);
 	if (r < 0) {
 		dir_free(d);
 		fuse_reply_err(req, reply_errno(r));
@@ -805,7 +866,12 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* skip to entry `off` (offsets are entry indexes + 1), then fill the reply */
+	/* offsets are entry indexes + 1; a read that goes on from the last one starts where it
+	 * stopped (linear in the listing), a seek elsewhere walks from the start */
+	if ((size_t)off >= d->cursor_index && d->cursor_index > 0) {
+		i = d->cursor_index;
+		pos = d->cursor_pos;
+	}
 	while (pos < d->len) {
 		const char *name = (const char *)d->buf + pos + 9;
 		size_t next = pos + 9 + strlen(name) + 1;
@@ -825,6 +891,8 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		pos = next;
 		i++;
 	}
+	d->cursor_index = i;
+	d->cursor_pos = pos;
 	fuse_reply_buf(req, out, used);
 }
 

@@ -17,6 +17,12 @@ struct vfs {
 	struct policy *policy; /* replaced whole on reload */
 	struct audit *audit;
 	bool hide_unreadable;
+	struct { /* the last refusal recorded at lookup: one record per attempt */
+		pid_t tid;
+		uint64_t parent;
+		char name[VAULTFS_NAME_MAX + 1];
+		int64_t at_ms;
+	} last_refusal;
 };
 
 /* The low-level operations (ops.c). */

@@ -5,6 +5,7 @@
  * live. One thread serves requests (the fastest on small machines, and the store handle and
  * the policy are never shared); the audit journal has its own writer thread. Never logs a
  * secret. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -145,6 +146,11 @@ static int serve(struct vfs *v, struct fuse_session *se, const sigset_t *waitmas
 	struct fuse_buf buf = { 0 };
 	struct pollfd pfd = { .fd = fuse_session_fd(se), .events = POLLIN };
 	int r = 0;
+
+	/* a request withdrawn between ppoll and read (its caller was killed) must not leave us
+	 * blocked in read with the signals blocked */
+	if (fcntl(pfd.fd, F_SETFL, fcntl(pfd.fd, F_GETFL) | O_NONBLOCK) < 0)
+		return negative_errno();
 
 	while (!fuse_session_exited(se)) {
 		if (sig.stop)
