@@ -534,21 +534,16 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /* --- open, read, release --- */
 
-static int handle_new(const void *p, size_t n, struct handle **ret)
+/* A handle owning data (freed also on failure). */
+static int handle_new(struct secbuf *data, struct handle **ret)
 {
 	struct handle *h = calloc(1, sizeof(*h));
-	int r;
 
-	if (!h)
+	if (!h) {
+		secbuf_free(data);
 		return -ENOMEM;
-	r = secbuf_new(n + 1, &h->data); /* +1: an empty value still has a buffer */
-	if (r >= 0)
-		r = secbuf_set(h->data, p, n);
-	if (r < 0) {
-		secbuf_free(h->data);
-		free(h);
-		return r;
 	}
+	h->data = data;
 	*ret = h;
 	return 0;
 }
@@ -578,7 +573,11 @@ static int open_content(struct vfs *v, const struct node *n, uint32_t *ret_versi
 		if (r < 0)
 			return r;
 		*ret_version = 0;
-		return handle_new(json, len, ret);
+		r = secbuf_dup(json, len + 1, &value); /* + its NUL: never an empty buffer */
+		if (r < 0)
+			return r;
+		value->len = len;
+		return handle_new(TAKE_PTR(value), ret);
 	}
 	r = kv_secret_get(v->kv, n->vault, n->name,
 			  n->ino.kind == INO_VERSION ? n->ino.version : 0, &value, &info);
@@ -592,7 +591,7 @@ static int open_content(struct vfs *v, const struct node *n, uint32_t *ret_versi
 	if (r < 0)
 		return r;
 	*ret_version = info.version;
-	return handle_new(value->data, value->len, ret);
+	return handle_new(TAKE_PTR(value), ret); /* the decrypted buffer itself: no copy */
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
