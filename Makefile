@@ -22,7 +22,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lkeyutils
 override CFLAGS := -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -I. $(PKG_CFLAGS) $(CFLAGS)
 override LDFLAGS := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
 
-CORE := secbuf io crypto log config timeutil keyring tpm store seal kv audit
+CORE := secbuf io crypto log config timeutil keyring tpm store seal kv kvjson audit
 CORE_OBJS := $(patsubst %,$(BUILD)/core/%.o,$(CORE))
 POLICY := glob cgroup identity policy
 POLICY_OBJS := $(patsubst %,$(BUILD)/policy/%.o,$(POLICY))
@@ -32,7 +32,7 @@ CTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 FS_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c))
 
 # Unit tests: one file per module, each linked with just the modules it needs.
-UNIT_TESTS := secbuf io crypto keyring tpm store config timeutil seal kv audit policy identity
+UNIT_TESTS := secbuf io crypto keyring tpm store config timeutil seal kv kvjson audit policy identity
 test_deps_secbuf   := core/secbuf
 test_deps_io       := core/io
 test_deps_crypto   := core/crypto core/secbuf
@@ -43,6 +43,7 @@ test_deps_config   := core/config core/io core/log core/tpm core/secbuf
 test_deps_timeutil := core/timeutil
 test_deps_seal     := $(addprefix core/,$(CORE))
 test_deps_kv       := $(addprefix core/,$(CORE))
+test_deps_kvjson   := core/kvjson core/timeutil
 test_deps_audit    := core/audit core/io core/store core/crypto core/secbuf
 test_deps_policy   := $(addprefix policy/,$(POLICY)) core/timeutil core/io
 test_deps_identity := policy/cgroup policy/identity core/io

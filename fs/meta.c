@@ -4,51 +4,19 @@
 #include <json-c/json.h>
 #include <stdio.h>
 
-#include "core/timeutil.h"
+#include "core/kvjson.h"
 #include "core/util.h"
 #include "fs/vaultfs.h"
 
-static struct json_object *json_time(int64_t t)
-{
-	char buf[TIME_FORMAT_MAX];
-
-	return t ? json_object_new_string(time_format(t, buf)) : NULL;
-}
-
-static struct json_object *json_tags(const char *tags)
-{
-	struct json_object *o = json_object_new_object();
-
-	for (const char *p = tags; *p;) {
-		const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
-		char key[VAULTFS_TAG_KEY_MAX + 1];
-
-		if (!nl || !eq || eq > nl)
-			break;
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
-		json_object_object_add(o, key,
-				       json_object_new_string_len(eq + 1, (int)(nl - eq - 1)));
-		p = nl + 1;
-	}
-	return o;
-}
-
 static int add_version(const struct kv_version_info *v, void *userdata)
 {
-	struct json_object *arr = userdata, *o = json_object_new_object();
+	struct json_object *o = kvjson_version(v);
 
-	if (!o)
+	if (!o || json_object_array_add(userdata, o) < 0) {
+		json_object_put(o);
 		return -ENOMEM;
-	json_object_object_add(o, "version", json_object_new_int64(v->version));
-	json_object_object_add(o, "enabled", json_object_new_boolean(v->enabled));
-	json_object_object_add(o, "created", json_time(v->created));
-	json_object_object_add(o, "updated", json_time(v->updated));
-	json_object_object_add(o, "not_before", json_time(v->not_before));
-	json_object_object_add(o, "expires", json_time(v->expires));
-	json_object_object_add(o, "content_type", json_object_new_string(v->content_type));
-	json_object_object_add(o, "tags", json_tags(v->tags));
-	json_object_object_add(o, "size", json_object_new_int64((int64_t)v->size));
-	return json_object_array_add(arr, o) < 0 ? -ENOMEM : 0;
+	}
+	return 0;
 }
 
 int meta_json(struct kv *kv, const char *vault, const char *name, char **ret, size_t *ret_len)

@@ -8,6 +8,7 @@
 #include "core/audit.h"
 #include "core/timeutil.h"
 #include "core/io.h"
+#include "core/kvjson.h"
 #include "tools/vaultctl.h"
 
 /* Record event (err 0: about to happen; else how it failed) in the audit journal, opening it on
@@ -233,31 +234,13 @@ static int print_secret(const struct kv_secret_info *s, void *ud)
 
 	json_object_object_add(o, "name", json_object_new_string(s->name));
 	json_object_object_add(o, "current_version", json_object_new_int64(s->current_version));
-	json_object_object_add(o, "created", json_time(s->created));
+	json_object_object_add(o, "created", kvjson_time(s->created));
 	if (s->deleted_at) {
-		json_object_object_add(o, "deleted", json_time(s->deleted_at));
-		json_object_object_add(o, "purge_after", json_time(s->purge_after));
+		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
+		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
 	}
 	json_object_array_add(arr, o);
 	return 0;
-}
-
-static struct json_object *tags_json(const char *tags)
-{
-	struct json_object *o = json_object_new_object();
-
-	for (const char *p = tags; *p;) {
-		const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
-		char key[VAULTFS_TAG_KEY_MAX + 1];
-
-		if (!nl || !eq || eq > nl)
-			break;
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
-		json_object_object_add(o, key, json_object_new_string_len(eq + 1,
-									   (int)(nl - eq - 1)));
-		p = nl + 1;
-	}
-	return o;
 }
 
 static int print_version(const struct kv_version_info *v, void *ud)
@@ -272,18 +255,12 @@ static int print_version(const struct kv_version_info *v, void *ud)
 		       v->expires ? time_format(v->expires, b[2]) : "-", v->size);
 		return 0;
 	}
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = kvjson_version(v);
 
-	json_object_object_add(o, "version", json_object_new_int64(v->version));
-	json_object_object_add(o, "enabled", json_object_new_boolean(v->enabled));
-	json_object_object_add(o, "created", json_time(v->created));
-	json_object_object_add(o, "updated", json_time(v->updated));
-	json_object_object_add(o, "not_before", json_time(v->not_before));
-	json_object_object_add(o, "expires", json_time(v->expires));
-	json_object_object_add(o, "content_type", json_object_new_string(v->content_type));
-	json_object_object_add(o, "tags", tags_json(v->tags));
-	json_object_object_add(o, "size", json_object_new_int64((int64_t)v->size));
-	json_object_array_add(arr, o);
+	if (!o || json_object_array_add(arr, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
 	return 0;
 }
 

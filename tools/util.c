@@ -222,9 +222,3 @@ void print_json(struct json_object *o)
 						    JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-struct json_object *json_time(int64_t t)
-{
-	char buf[TIME_FORMAT_MAX];
-
-	return t ? json_object_new_string(time_format(t, buf)) : NULL;
-}

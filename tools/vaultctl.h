@@ -47,8 +47,6 @@ int read_value(int fd, struct secbuf **ret);
 int parse_time_arg(const char *opt, const char *s, bool allow_none, int64_t *ret);
 int parse_u32(const char *opt, const char *s, uint32_t *ret);
 void print_json(struct json_object *o);
-/* RFC 3339 string, or NULL (JSON null) for 0. */
-struct json_object *json_time(int64_t t);
 
 /* The audit journal of vaultctl's own changes (cmd-audit.c). open: 0 or an exit status after
  * saying why. ctl_audit records one event (err 0 = allowed and about to happen; a negative
