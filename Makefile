@@ -81,9 +81,25 @@ $(BUILD)/tests/bench-policy: $(BUILD)/tests/bench/bench-policy.o $(POLICY_OBJS) 
 
 TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy
 
-bench: $(TEST_PROGS)
+# The read path against tmpfs and a minimal FUSE filesystem, and scale (tests/bench/run-bench.sh).
+$(BUILD)/tests/bench-open: $(BUILD)/tests/bench/bench-open.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(BUILD)/tests/minfs: $(BUILD)/tests/bench/minfs.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/bench-scale: $(BUILD)/tests/bench/bench-scale.o $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+BENCH_PROGS := $(BUILD)/tests/bench-open $(BUILD)/tests/minfs $(BUILD)/tests/bench-scale
+
+bench: all $(TEST_PROGS) $(BENCH_PROGS)
 	$(BUILD)/tests/bench-policy
 	$(BUILD)/tests/bench-audit bench
+	BUILD=$(abspath $(BUILD)) tests/bench/run-bench.sh
 
 # libFuzzer targets (clang, libclang-rt-14-dev). `make fuzz FUZZ_TIME=600` for a longer run;
 # new inputs go to $(FUZZ_BUILD)/corpus-policy, crashes to $(FUZZ_BUILD)/crash-*.

@@ -75,7 +75,9 @@ static void harden(void)
 	(void)setrlimit(RLIMIT_CORE, &(const struct rlimit){ 0, 0 });
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
 		log_warning_errno(negative_errno(), "Failed to make the process non-dumpable: %m");
-	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+	/* MCL_ONFAULT: lock what is touched, not every mapping whole (the store's mmap would
+	 * otherwise be read in and locked at once: RSS the size of the store) */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
 		log_warning_errno(negative_errno(),
 				  "mlockall failed (%m); secrets stay in their own locked buffers");
 	umask(077);
