@@ -270,6 +270,68 @@ int crypto_hmac(const uint8_t key[CRYPTO_KEY_LEN], const void *data, size_t n,
 	return 0;
 }
 
+struct crypto_mac {
+	EVP_MAC_CTX *keyed; /* initialised with the key; each message works on a copy */
+};
+
+int crypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN], struct crypto_mac **ret)
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	struct crypto_mac *m;
+	EVP_MAC *mac;
+
+	if (!key || !ret)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+	if (mac)
+		m->keyed = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);
+	if (!m->keyed || !EVP_MAC_init(m->keyed, key, CRYPTO_KEY_LEN, params)) {
+		crypto_mac_free(m);
+		return openssl_error(-EIO);
+	}
+	*ret = m;
+	return 0;
+}
+
+int crypto_mac_compute(struct crypto_mac *m, const void *data, size_t n,
+		       uint8_t out[CRYPTO_MAC_LEN])
+{
+	static const uint8_t empty[1] = { 0 };
+	EVP_MAC_CTX *c;
+	size_t maclen = 0;
+	int r = 0;
+
+	if (!m || !out || (!data && n > 0))
+		return -EINVAL;
+	c = EVP_MAC_CTX_dup(m->keyed);
+	if (!c)
+		return openssl_error(-ENOMEM);
+	if (!EVP_MAC_update(c, data ? data : empty, n) ||
+	    !EVP_MAC_final(c, out, &maclen, CRYPTO_MAC_LEN))
+		r = openssl_error(-EIO);
+	else if (maclen != CRYPTO_MAC_LEN)
+		r = -EIO;
+	EVP_MAC_CTX_free(c);
+	if (r < 0)
+		secure_wipe(out, CRYPTO_MAC_LEN);
+	return r;
+}
+
+void crypto_mac_free(struct crypto_mac *m)
+{
+	if (!m)
+		return;
+	EVP_MAC_CTX_free(m->keyed);
+	free(m);
+}
+
 int crypto_memeq(const void *a, const void *b, size_t n)
 {
 	if (n == 0)

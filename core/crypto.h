@@ -44,5 +44,14 @@ int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *o
 /* HMAC-SHA256 of data under a 32-byte key. */
 int crypto_hmac(const uint8_t key[CRYPTO_KEY_LEN], const void *data, size_t n,
 		uint8_t out[CRYPTO_MAC_LEN]);
+/* A keyed HMAC-SHA256 for many messages under one key: the key schedule is done once (one-shot
+ * crypto_hmac redoes it for every message). The keyed state lives in OpenSSL's heap, cleansed
+ * when freed. Not to be used from two threads at once. */
+struct crypto_mac;
+int crypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN], struct crypto_mac **ret);
+int crypto_mac_compute(struct crypto_mac *m, const void *data, size_t n,
+		       uint8_t out[CRYPTO_MAC_LEN]);
+void crypto_mac_free(struct crypto_mac *m);
+
 /* Constant-time equality: 1 equal, 0 different. */
 int crypto_memeq(const void *a, const void *b, size_t n);

@@ -14,6 +14,7 @@ struct kv {
 	struct store *store;
 	struct secbuf *master;
 	struct secbuf *mac_key;  /* HKDF(M, "vaultfs mac v1") */
+	struct crypto_mac *mac;  /* keyed with mac_key once, for every row MAC */
 	struct secbuf *wrap_key; /* HKDF(M, "vaultfs vault-wrap v1") */
 	int64_t clock;           /* 0 = real time */
 };
@@ -74,6 +75,8 @@ int kv_new(struct store *s, struct secbuf *master, struct kv **ret)
 	}
 	r = derive(kv, "vaultfs mac v1", &kv->mac_key);
 	if (r >= 0)
+		r = crypto_mac_new(kv->mac_key->data, &kv->mac);
+	if (r >= 0)
 		r = derive(kv, "vaultfs vault-wrap v1", &kv->wrap_key);
 	if (r < 0) {
 		kv_free(kv);
@@ -90,6 +93,7 @@ void kv_free(struct kv *kv)
 	store_free(kv->store);
 	secbuf_free(kv->master);
 	secbuf_free(kv->mac_key);
+	crypto_mac_free(kv->mac);
 	secbuf_free(kv->wrap_key);
 	free(kv);
 }
@@ -154,12 +158,15 @@ static int mb_finish(const struct kv *kv, struct macbuf *m, uint8_t out[CRYPTO_M
 {
 	if (m->overflow)
 		return -EMSGSIZE;
-	return crypto_hmac(kv->mac_key->data, m->b, m->n, out);
+	return crypto_mac_compute(kv->mac, m->b, m->n, out);
 }
 
 static int vault_mac(const struct kv *kv, const struct store_vault *v, uint8_t out[32])
 {
-	struct macbuf m = { .n = 0 };
+	struct macbuf m;
+
+	m.n = 0;
+	m.overflow = false;
 
 	mb_str(&m, "vaultfs.vault.v1");
 	mb_u64(&m, (uint64_t)v->id);
@@ -173,7 +180,10 @@ static int vault_mac(const struct kv *kv, const struct store_vault *v, uint8_t o
 
 static int object_mac(const struct kv *kv, const struct store_object *o, uint8_t out[32])
 {
-	struct macbuf m = { .n = 0 };
+	struct macbuf m;
+
+	m.n = 0;
+	m.overflow = false;
 
 	mb_str(&m, "vaultfs.object.v1");
 	mb_u64(&m, (uint64_t)o->id);
@@ -188,7 +198,10 @@ static int object_mac(const struct kv *kv, const struct store_object *o, uint8_t
 
 static int version_mac(const struct kv *kv, const struct store_version *v, uint8_t out[32])
 {
-	struct macbuf m = { .n = 0 };
+	struct macbuf m;
+
+	m.n = 0;
+	m.overflow = false;
 
 	mb_str(&m, "vaultfs.version.v1");
 	mb_u64(&m, (uint64_t)v->object_id);

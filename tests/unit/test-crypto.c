@@ -368,9 +368,44 @@ static void test_memeq(void **state)
 	assert_int_equal(crypto_memeq(a, b, 0), 1);
 }
 
+/* The keyed context gives what the one-shot HMAC gives, message after message. */
+static void test_mac_keyed(void **state)
+{
+	uint8_t key[CRYPTO_KEY_LEN], msg[300], want[CRYPTO_MAC_LEN], have[CRYPTO_MAC_LEN];
+	struct crypto_mac *m = NULL, *unset = (struct crypto_mac *)0x1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 13 + 1);
+	assert_int_equal(crypto_mac_new(key, &m), 0);
+	for (size_t n = 0; n < sizeof(msg); n += 37) {
+		for (size_t i = 0; i < n; i++)
+			msg[i] = (uint8_t)(n + i);
+		assert_int_equal(crypto_hmac(key, msg, n, want), 0);
+		assert_int_equal(crypto_mac_compute(m, msg, n, have), 0);
+		assert_memory_equal(have, want, sizeof(want));
+	}
+	assert_int_equal(crypto_mac_compute(m, NULL, 0, have), 0);
+	assert_int_equal(crypto_hmac(key, NULL, 0, want), 0);
+	assert_memory_equal(have, want, sizeof(want));
+	assert_int_equal(crypto_mac_compute(m, NULL, 1, have), -EINVAL);
+	assert_int_equal(crypto_mac_compute(NULL, msg, 1, have), -EINVAL);
+	assert_int_equal(crypto_mac_new(NULL, &unset), -EINVAL);
+	assert_ptr_equal(unset, (struct crypto_mac *)0x1);
+	/* another key, another MAC */
+	key[0] ^= 1;
+	crypto_mac_free(m);
+	assert_int_equal(crypto_mac_new(key, &m), 0);
+	assert_int_equal(crypto_mac_compute(m, NULL, 0, have), 0);
+	assert_memory_not_equal(have, want, sizeof(want));
+	crypto_mac_free(m);
+	crypto_mac_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mac_keyed),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_aead_roundtrip),
 		cmocka_unit_test(test_aead_empty),
