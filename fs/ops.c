@@ -24,6 +24,8 @@ struct node {
 	char vault[VAULTFS_NAME_MAX + 1];
 	char name[VAULTFS_NAME_MAX + 1]; /* the object, for object kinds */
 	char path[POLICY_PATH_MAX];      /* the policy path: "/V" or "/V/S" */
+	bool has_info;                   /* info is the version's, as looked up */
+	struct kv_version_info info;
 };
 
 /* Who is asking, resolved as far as the policy (and, for opens, the record) needs. */
@@ -107,11 +109,11 @@ static void node_path(struct node *n)
 }
 
 /* Look up what ino names. Object kinds must name a live object (and a version an existing
- * one): -ENOENT otherwise. */
-static int node_get(struct vfs *v, fuse_ino_t ino, struct node *ret)
+ * one), -ENOENT otherwise, and come with the version's info; with names_only they come with
+ * their names alone (the caller checks the object id in what it reads next). */
+static int node_get(struct vfs *v, fuse_ino_t ino, bool names_only, struct node *ret)
 {
 	struct node n = { 0 };
-	struct kv_version_info info;
 	int r;
 
 	r = ino_decode(ino, &n.ino);
@@ -127,11 +129,13 @@ static int node_get(struct vfs *v, fuse_ino_t ino, struct node *ret)
 		break;
 	default:
 		r = kv_object_names(v->kv, n.ino.id, n.vault, n.name);
-		if (r >= 0)
-			r = kv_secret_info(v->kv, n.vault, n.name,
-					   n.ino.kind == INO_VERSION ? n.ino.version : 0, &info);
-		if (r >= 0 && info.object_id != n.ino.id) /* deleted and re-created meanwhile */
+		if (r < 0 || names_only)
+			break;
+		r = kv_secret_info(v->kv, n.vault, n.name,
+				   n.ino.kind == INO_VERSION ? n.ino.version : 0, &n.info);
+		if (r >= 0 && n.info.object_id != n.ino.id) /* deleted and re-created meanwhile */
 			r = -ENOENT;
+		n.has_info = r >= 0;
 		break;
 	}
 	if (r < 0)
@@ -240,10 +244,14 @@ static int fill_attr(struct vfs *v, const struct caller *c, const struct node *n
 		st->st_size = rights & POLICY_OP_META ? (off_t)len : 0;
 		return 0;
 	}
-	r = kv_secret_info(v->kv, n->vault, n->name,
-			   n->ino.kind == INO_VERSION ? n->ino.version : 0, &info);
-	if (r < 0)
-		return r;
+	if (n->has_info) { /* looked up already in this request */
+		info = n->info;
+	} else {
+		r = kv_secret_info(v->kv, n->vault, n->name,
+				   n->ino.kind == INO_VERSION ? n->ino.version : 0, &info);
+		if (r < 0)
+			return r;
+	}
 	st->st_mode = S_IFREG | (rights & POLICY_OP_READ ? 0400 : 0);
 	st->st_size = (off_t)info.size;
 	st->st_blocks = (blkcnt_t)((info.size + 511) / 512);
@@ -310,6 +318,8 @@ static int child_get(struct vfs *v, const struct node *p, const char *name, stru
 			     p->ino.kind == INO_VERSIONS ? INO_VERDIR :
 							   INO_META;
 		n.ino.id = info.object_id;
+		n.info = info;
+		n.has_info = n.ino.kind == INO_SECRET;
 		break;
 	case INO_VERDIR: {
 		char *end;
@@ -328,6 +338,8 @@ static int child_get(struct vfs *v, const struct node *p, const char *name, stru
 			return r;
 		n.ino = (struct ino){ .kind = INO_VERSION, .id = info.object_id,
 				      .version = (uint32_t)ver };
+		n.info = info;
+		n.has_info = true;
 		break;
 	}
 	default:
@@ -403,7 +415,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 	int r;
 
-	r = node_get(v, parent, &p);
+	r = node_get(v, parent, false, &p);
 	if (r < 0) {
 		fuse_reply_err(req, reply_errno(r));
 		return;
@@ -468,7 +480,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	r = node_get(v, ino, &n);
+	r = node_get(v, ino, false, &n);
 	if (r < 0) {
 		fuse_reply_err(req, reply_errno(r));
 		return;
@@ -494,7 +506,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	unsigned rights = 0, need = 0;
 	int r;
 
-	r = node_get(v, ino, &n);
+	r = node_get(v, ino, false, &n);
 	if (r < 0) {
 		fuse_reply_err(req, reply_errno(r));
 		return;
@@ -584,12 +596,17 @@ static int open_content(struct vfs *v, const struct node *n, uint32_t *ret_versi
 	if (r == -EKEYREVOKED || r == -EKEYEXPIRED || r == -EKEYREJECTED) {
 		/* refused for its lifecycle: the record still names the version */
 		if (kv_secret_info(v->kv, n->vault, n->name,
-				   n->ino.kind == INO_VERSION ? n->ino.version : 0, &info) >= 0)
+				   n->ino.kind == INO_VERSION ? n->ino.version : 0, &info) >= 0) {
+			if (info.object_id != n->ino.id)
+				return -ENOENT;
 			*ret_version = info.version;
+		}
 		return r;
 	}
 	if (r < 0)
 		return r;
+	if (info.object_id != n->ino.id) /* deleted and re-created since the lookup */
+		return -ENOENT;
 	*ret_version = info.version;
 	return handle_new(TAKE_PTR(value), ret); /* the decrypted buffer itself: no copy */
 }
@@ -603,10 +620,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct node n;
 	char path[VAULTFS_PATH_MAX];
 	uint32_t version;
+	struct ino k;
+	bool names_only;
 	unsigned op;
 	int r, err = 0;
 
-	r = node_get(v, ino, &n);
+	/* value files: names only, the object id is checked in what kv_secret_get returns */
+	names_only = ino_decode(ino, &k) >= 0 && (k.kind == INO_SECRET || k.kind == INO_VERSION);
+	r = node_get(v, ino, names_only, &n);
 	if (r < 0) {
 		fuse_reply_err(req, reply_errno(r));
 		return;
@@ -822,7 +843,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct node n;
 	int r;
 
-	r = node_get(v, ino, &n);
+	r = node_get(v, ino, false, &n);
 	if (r < 0) {
 		fuse_reply_err(req, reply_errno(r));
 		return;
