@@ -152,6 +152,19 @@ static bool visible(const struct vfs *v, const struct caller *c, const struct no
 	return policy_visible(v->policy, n->path, &c->id, c->now) > 0;
 }
 
+/* The node ino names, for this caller: 0, or the errno to reply (hidden names included). */
+static int node_for_caller(fuse_req_t req, fuse_ino_t ino, struct node *ret, struct caller *c)
+{
+	struct vfs *v = vfs_of(req);
+	int r;
+
+	r = node_get(v, ino, false, ret);
+	if (r < 0)
+		return reply_errno(r);
+	caller_init(req, 0, c);
+	return visible(v, c, ret) ? 0 : hidden_errno(v);
+}
+
 /* One audit record for an access to n. */
 static int record(struct vfs *v, const struct caller *c, const char *event, const struct node *n,
 		  const char *path, uint32_t version, int err, const char *rule)
@@ -415,14 +428,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 	int r;
 
-	r = node_get(v, parent, false, &p);
-	if (r < 0) {
-		fuse_reply_err(req, reply_errno(r));
-		return;
-	}
-	caller_init(req, 0, &c);
-	if (!visible(v, &c, &p)) {
-		fuse_reply_err(req, hidden_errno(v));
+	r = node_for_caller(req, parent, &p, &c);
+	if (r) {
+		fuse_reply_err(req, r);
 		return;
 	}
 	/* decide on the name before looking it up: a refusal must not tell whether it exists */
@@ -480,14 +488,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	r = node_get(v, ino, false, &n);
-	if (r < 0) {
-		fuse_reply_err(req, reply_errno(r));
-		return;
-	}
-	caller_init(req, 0, &c);
-	if (!visible(v, &c, &n)) {
-		fuse_reply_err(req, hidden_errno(v));
+	r = node_for_caller(req, ino, &n, &c);
+	if (r) {
+		fuse_reply_err(req, r);
 		return;
 	}
 	r = fill_attr(v, &c, &n, ino, &st);
@@ -506,14 +509,9 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	unsigned rights = 0, need = 0;
 	int r;
 
-	r = node_get(v, ino, false, &n);
-	if (r < 0) {
-		fuse_reply_err(req, reply_errno(r));
-		return;
-	}
-	caller_init(req, 0, &c);
-	if (!visible(v, &c, &n)) {
-		fuse_reply_err(req, hidden_errno(v));
+	r = node_for_caller(req, ino, &n, &c);
+	if (r) {
+		fuse_reply_err(req, r);
 		return;
 	}
 	if (mask & W_OK) {
@@ -843,18 +841,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct node n;
 	int r;
 
-	r = node_get(v, ino, false, &n);
-	if (r < 0) {
-		fuse_reply_err(req, reply_errno(r));
-		return;
-	}
-	if (!ino_is_dir(n.ino.kind)) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	caller_init(req, 0, &c);
-	if (!visible(v, &c, &n)) {
-		fuse_reply_err(req, hidden_errno(v));
+	r = node_for_caller(req, ino, &n, &c);
+	if (r == 0 && !ino_is_dir(n.ino.kind))
+		r = ENOTDIR;
+	if (r) {
+		fuse_reply_err(req, r);
 		return;
 	}
 	d = calloc(1, sizeof(*d));
