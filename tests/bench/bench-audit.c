@@ -15,6 +15,7 @@
  * Test-only: never installed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -193,6 +194,12 @@ static int run_one(const char *dir, int sync, int writers, bool procs, double se
 	return 0;
 }
 
+static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st, (void)type, (void)ftw;
+	return remove(p);
+}
+
 static int bench(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -214,6 +221,7 @@ static int bench(int argc, char **argv)
 		       { "2 threads", 2, false },
 		       { "2 processes", 2, true } };
 	const char *base = NULL;
+	bool made = false;
 	char tmpl[512], dir[600];
 	double seconds = 2.0, ref = 0;
 	uint8_t key[CRYPTO_KEY_LEN];
@@ -238,6 +246,7 @@ static int bench(int argc, char **argv)
 			perror("bench-audit: mkdtemp");
 			return 1;
 		}
+		made = true;
 	}
 	if (crypto_random(key, sizeof(key)) < 0)
 		return 1;
@@ -261,7 +270,10 @@ static int bench(int argc, char **argv)
 			       ref > 0 ? rate / ref : 0);
 			fflush(stdout);
 		}
-	printf("(files left in %s)\n", base);
+	if (made) /* ours: leave nothing behind */
+		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	else
+		printf("(files left in %s)\n", base);
 	return 0;
 }
 
