@@ -1041,6 +1041,18 @@ int store_object_insert(struct store *s, struct store_object *o)
 	return 0;
 }
 
+/* Step a bound object query: its one row, or -ENOENT. */
+static int object_lookup(struct store *s, sqlite3_stmt *st, struct store_object *ret)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return errno_from_sqlite(s->db, rc);
+	return read_object(st, ret);
+}
+
 int store_object_get(struct store *s, int64_t vault_id, const char *name,
 		     struct store_object *ret)
 {
@@ -1058,12 +1070,7 @@ int store_object_get(struct store *s, int64_t vault_id, const char *name,
 		rc = bind_str(st, 2, name);
 	if (rc != SQLITE_OK)
 		return errno_from_sqlite(s->db, rc);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		return -ENOENT;
-	if (rc != SQLITE_ROW)
-		return errno_from_sqlite(s->db, rc);
-	return read_object(st, ret);
+	return object_lookup(s, st, ret);
 }
 
 int store_object_get_by_id(struct store *s, int64_t id, struct store_object *ret)
@@ -1076,12 +1083,7 @@ int store_object_get_by_id(struct store *s, int64_t id, struct store_object *ret
 	rc = sqlite3_bind_int64(st, 1, id);
 	if (rc != SQLITE_OK)
 		return errno_from_sqlite(s->db, rc);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		return -ENOENT;
-	if (rc != SQLITE_ROW)
-		return errno_from_sqlite(s->db, rc);
-	return read_object(st, ret);
+	return object_lookup(s, st, ret);
 }
 
 int store_object_update(struct store *s, const struct store_object *o)
