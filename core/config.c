@@ -12,6 +12,7 @@
 #include "io.h"
 #include "limits.h"
 #include "seal.h"
+#include "timeutil.h"
 #include "tpm.h"
 #include "util.h"
 
@@ -35,6 +36,8 @@ int config_new_default(struct config **ret)
 	c->audit_sync = AUDIT_SYNC_BATCH;
 	c->hide_unreadable = true;
 	c->audit_rotate_size = 64ull << 20;
+	c->near_expiry = 30 * 86400;
+	c->expiry_scan = 3600;
 	if (set_str(&c->path, CONFIG_DEFAULT_PATH) < 0 ||
 	    set_str(&c->store_path, "/var/lib/vaultfs/vault.db") < 0 ||
 	    set_str(&c->sealer, "tpm2") < 0 || set_str(&c->tcti, "device:/dev/tpmrm0") < 0 ||
@@ -204,13 +207,17 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 	}
 	if (streq(sec, "control") && streq(key, "socket"))
 		return set_path(&c->control_socket, dir, v);
+	if (streq(sec, "lifecycle") && streq(key, "near_expiry"))
+		return duration_parse(v, &c->near_expiry);
+	if (streq(sec, "lifecycle") && streq(key, "scan_interval"))
+		return duration_parse(v, &c->expiry_scan) < 0 || c->expiry_scan == 0 ? -EINVAL : 0;
 	return -ENOENT;
 }
 
 static bool known_section(const char *s)
 {
 	static const char *const sections[] = { "store", "seal", "fs", "policy", "audit",
-						"control" };
+						"control", "lifecycle" };
 
 	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
 		if (streq(s, sections[i]))

@@ -28,6 +28,8 @@ struct config {
 	int audit_sync;         /* [audit] sync: enum audit_sync */
 	uint64_t audit_rotate_size; /* [audit] rotate_size: bytes (K/M/G suffix), 0 = never */
 	char *control_socket;   /* [control] socket */
+	int64_t near_expiry;    /* [lifecycle] near_expiry: seconds before expiry to warn (30d) */
+	int64_t expiry_scan;    /* [lifecycle] scan_interval: seconds between scans (1h) */
 };
 
 /* Read and parse path. -ENOENT / -EACCES when it cannot be read, -EFBIG when larger than

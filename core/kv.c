@@ -1,7 +1,10 @@
-/* kv.c: the vault operations over the store (see kv.h for the key hierarchy). Every row read
- * is checked (MAC) before any of its fields is believed; every value is decrypted into a
- * secbuf and nowhere else. Multi-statement reads run in one read transaction and writes in
- * one write transaction, so other writers can never make us see half a change. Never logs. */
+/* kv.c: the vault operations over the store (see kv.h for the key hierarchy), with the secret
+ * lifecycle: soft delete, recover, purge under retention and purge protection, sealed backups
+ * and their restore, and expiry notices. Every row read is checked (MAC) before any of its
+ * fields is believed; every value is decrypted into a secbuf and nowhere else, and a backup's
+ * plaintext is assembled and parsed only in secbufs, its every length checked as hostile.
+ * Multi-statement reads run in one read transaction and writes in one write transaction, so
+ * other writers can never make us see half a change. Never logs. */
 #include <ctype.h>
 #include <stdio.h>
 #include <time.h>
@@ -51,7 +54,8 @@ int kv_derive_key(struct kv *kv, const char *label, struct secbuf **ret)
 	char full[128];
 
 	/* a prefix of its own: no caller can ask for the MAC or wrapping key of kv itself */
-	if (!label || snprintf(full, sizeof(full), "vaultfs derived: %s", label) >= (int)sizeof(full))
+	if (!label ||
+	    snprintf(full, sizeof(full), "vaultfs derived: %s", label) >= (int)sizeof(full))
 		return -EINVAL;
 	return derive(kv, full, ret);
 }
@@ -368,10 +372,12 @@ static int tags_canonical(const char *const *tags, size_t n, char **ret)
 		if (!eq)
 			return -EINVAL;
 		k = (size_t)(eq - tags[i]);
-		if (k == 0 || k > VAULTFS_TAG_KEY_MAX || !text_ok(eq + 1, VAULTFS_TAG_VALUE_MAX, true))
+		if (k == 0 || k > VAULTFS_TAG_KEY_MAX ||
+		    !text_ok(eq + 1, VAULTFS_TAG_VALUE_MAX, true))
 			return -EINVAL;
 		for (size_t j = 0; j < k; j++)
-			if (iscntrl((unsigned char)tags[i][j]) || isspace((unsigned char)tags[i][j]))
+			if (iscntrl((unsigned char)tags[i][j]) ||
+			    isspace((unsigned char)tags[i][j]))
 				return -EINVAL;
 		sorted[i] = tags[i];
 		len += strlen(tags[i]) + 1;
@@ -478,7 +484,7 @@ static int end_write(struct kv *kv, int r)
 
 /* --- vaults --- */
 
-int kv_vault_create(struct kv *kv, const char *name)
+int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days)
 {
 	_cleanup_secbuf_ struct secbuf *key = NULL;
 	struct store_vault v = { 0 };
@@ -486,6 +492,10 @@ int kv_vault_create(struct kv *kv, const char *name)
 	int r;
 
 	if (!kv_name_valid(name))
+		return -EINVAL;
+	if (retention_days == 0)
+		retention_days = VAULTFS_RETENTION_DEFAULT;
+	if (retention_days < VAULTFS_RETENTION_MIN || retention_days > VAULTFS_RETENTION_MAX)
 		return -EINVAL;
 	r = secbuf_new(CRYPTO_KEY_LEN, &key);
 	if (r < 0)
@@ -500,13 +510,31 @@ int kv_vault_create(struct kv *kv, const char *name)
 		return r;
 	snprintf(v.name, sizeof(v.name), "%s", name);
 	v.created = now(kv);
-	v.retention_days = VAULTFS_RETENTION_DEFAULT;
+	v.retention_days = retention_days;
 	r = store_vault_insert(kv->store, &v); /* assigns the id the key is bound to */
 	if (r >= 0)
 		r = crypto_wrap_key(kv->wrap_key->data, aad, vault_aad(v.id, aad), key->data,
 				    v.wrapped_key);
 	if (r >= 0)
 		r = vault_mac(kv, &v, v.mac);
+	if (r >= 0)
+		r = store_vault_update(kv->store, &v);
+	return end_write(kv, r);
+}
+
+int kv_vault_protect(struct kv *kv, const char *name)
+{
+	struct store_vault v;
+	int r;
+
+	r = store_begin(kv->store);
+	if (r < 0)
+		return r;
+	r = load_vault(kv, name, &v);
+	if (r < 0 || v.purge_protection)
+		return end_write(kv, r);
+	v.purge_protection = true;
+	r = vault_mac(kv, &v, v.mac);
 	if (r >= 0)
 		r = store_vault_update(kv->store, &v);
 	return end_write(kv, r);
@@ -622,18 +650,16 @@ int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *
 
 /* --- secrets --- */
 
-/* Encrypt value as version `version` of o into a new row. */
-static int seal_version(struct kv *kv, const struct store_vault *v, const struct store_object *o,
-			uint32_t version, const void *value, size_t len, struct store_version *row)
+/* Encrypt value as version `version` of o (in vault vault_id, whose unwrapped key is vkey)
+ * into row: a new data key, wrapped, and the ciphertext on the heap. */
+static int seal_value(const struct secbuf *vkey, int64_t vault_id, const struct store_object *o,
+		      uint32_t version, const void *value, size_t len, struct store_version *row)
 {
-	_cleanup_secbuf_ struct secbuf *vkey = NULL, *dek = NULL;
+	_cleanup_secbuf_ struct secbuf *dek = NULL;
 	uint8_t aad[48];
 	size_t n;
 	int r;
 
-	r = vault_key(kv, v, &vkey);
-	if (r < 0)
-		return r;
 	r = secbuf_new(CRYPTO_KEY_LEN, &dek);
 	if (r < 0)
 		return r;
@@ -641,7 +667,7 @@ static int seal_version(struct kv *kv, const struct store_vault *v, const struct
 	if (r < 0)
 		return r;
 	dek->len = CRYPTO_KEY_LEN;
-	n = object_aad('k', v->id, o, version, aad);
+	n = object_aad('k', vault_id, o, version, aad);
 	r = crypto_wrap_key(vkey->data, aad, n, dek->data, row->wrapped_dek);
 	if (r < 0)
 		return r;
@@ -649,8 +675,20 @@ static int seal_version(struct kv *kv, const struct store_vault *v, const struct
 	row->ciphertext = malloc(row->ciphertext_len);
 	if (!row->ciphertext)
 		return -ENOMEM;
-	n = object_aad('v', v->id, o, version, aad);
+	n = object_aad('v', vault_id, o, version, aad);
 	return crypto_aead_seal(dek->data, aad, n, value, len, row->ciphertext);
+}
+
+static int seal_version(struct kv *kv, const struct store_vault *v, const struct store_object *o,
+			uint32_t version, const void *value, size_t len, struct store_version *row)
+{
+	_cleanup_secbuf_ struct secbuf *vkey = NULL;
+	int r;
+
+	r = vault_key(kv, v, &vkey);
+	if (r < 0)
+		return r;
+	return seal_value(vkey, v->id, o, version, value, len, row);
 }
 
 int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value,
@@ -762,12 +800,31 @@ static int lifecycle_check(const struct kv *kv, const struct store_version *row)
 	return 0;
 }
 
+/* Decrypt row (a version of o in vault vault_id, whose unwrapped key is vkey) into out, which
+ * holds row->ciphertext_len - CRYPTO_AEAD_OVERHEAD bytes of secure memory. */
+static int open_value(const struct secbuf *vkey, int64_t vault_id, const struct store_object *o,
+		      const struct store_version *row, uint8_t *out)
+{
+	_cleanup_secbuf_ struct secbuf *dek = NULL;
+	uint8_t aad[48];
+	size_t n;
+	int r;
+
+	if (row->ciphertext_len < CRYPTO_AEAD_OVERHEAD ||
+	    row->ciphertext_len > VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD || !row->ciphertext)
+		return -EBADMSG;
+	n = object_aad('k', vault_id, o, row->version, aad);
+	r = crypto_unwrap_key(vkey->data, aad, n, row->wrapped_dek, sizeof(row->wrapped_dek), &dek);
+	if (r < 0)
+		return r;
+	n = object_aad('v', vault_id, o, row->version, aad);
+	return crypto_aead_open(dek->data, aad, n, row->ciphertext, row->ciphertext_len, out);
+}
+
 static int open_version(struct kv *kv, const struct store_vault *v, const struct store_object *o,
 			const struct store_version *row, struct secbuf **ret)
 {
-	_cleanup_secbuf_ struct secbuf *vkey = NULL, *dek = NULL, *val = NULL;
-	uint8_t aad[48];
-	size_t n;
+	_cleanup_secbuf_ struct secbuf *vkey = NULL, *val = NULL;
 	int r;
 
 	if (row->ciphertext_len < CRYPTO_AEAD_OVERHEAD ||
@@ -776,16 +833,11 @@ static int open_version(struct kv *kv, const struct store_vault *v, const struct
 	r = vault_key(kv, v, &vkey);
 	if (r < 0)
 		return r;
-	n = object_aad('k', v->id, o, row->version, aad);
-	r = crypto_unwrap_key(vkey->data, aad, n, row->wrapped_dek, sizeof(row->wrapped_dek), &dek);
-	if (r < 0)
-		return r;
 	/* secbuf_new refuses 0 bytes: an empty value still gets a one-byte buffer */
 	r = secbuf_new(row->ciphertext_len - CRYPTO_AEAD_OVERHEAD + 1, &val);
 	if (r < 0)
 		return r;
-	n = object_aad('v', v->id, o, row->version, aad);
-	r = crypto_aead_open(dek->data, aad, n, row->ciphertext, row->ciphertext_len, val->data);
+	r = open_value(vkey, v->id, o, row, val->data);
 	if (r < 0)
 		return r;
 	val->len = row->ciphertext_len - CRYPTO_AEAD_OVERHEAD;
@@ -866,6 +918,21 @@ static int secret_list_one(const struct store_object *o, void *userdata)
 	info.deleted_at = o->deleted_at;
 	if (o->deleted_at)
 		info.purge_after = o->deleted_at + (int64_t)ctx->vault->retention_days * 86400;
+	if (o->current_version) {
+		struct store_version row;
+
+		r = store_version_get_meta(ctx->kv->store, o->id, o->current_version, &row);
+		if (r < 0)
+			return r == -ENOENT ? -EBADMSG : r;
+		r = version_verify(ctx->kv, &row);
+		if (r >= 0 && (row.object_id != o->id || row.version != o->current_version))
+			r = -EBADMSG;
+		info.expires = row.expires;
+		info.enabled = row.enabled;
+		store_version_done(&row);
+		if (r < 0)
+			return r;
+	}
 	return ctx->cb(&info, ctx->ud);
 }
 
@@ -1009,4 +1076,621 @@ int kv_secret_recover(struct kv *kv, const char *vault, const char *name)
 int kv_secret_purge(struct kv *kv, const char *vault, const char *name)
 {
 	return lifecycle(kv, vault, name, OP_PURGE);
+}
+
+/* --- backup and restore (format in kv.h) --- */
+
+#define BACKUP_MAGIC "VFSBAK1" /* and its NUL: 8 bytes */
+#define BACKUP_FORMAT 1u
+#define BACKUP_HEADER_LEN 12u
+/* The plaintext's fixed bytes before the versions (type, name length, created, count), and
+ * those of one version besides its three strings. */
+#define BACKUP_HEAD_FIXED (4u + 2u + 8u + 4u)
+#define BACKUP_VERSION_FIXED (4u + 1u + 4u * 8u + 2u + 4u + 4u)
+/* The smallest blob: header, seal, and a plaintext with a one-byte name and one version. */
+#define BACKUP_MIN_LEN                                                                             \
+	(BACKUP_HEADER_LEN + CRYPTO_AEAD_OVERHEAD + BACKUP_HEAD_FIXED + 1u + BACKUP_VERSION_FIXED)
+
+static void backup_header(uint8_t hdr[BACKUP_HEADER_LEN])
+{
+	memcpy(hdr, BACKUP_MAGIC, 8);
+	for (int i = 0; i < 4; i++)
+		hdr[8 + i] = (uint8_t)(BACKUP_FORMAT >> (8 * i));
+}
+
+/* Writes into a secure buffer whose exact size was worked out before. */
+struct bk_writer {
+	uint8_t *p;
+	size_t cap, n;
+	bool overflow;
+};
+
+static void bw_raw(struct bk_writer *w, const void *p, size_t n)
+{
+	if (w->overflow || n > w->cap - w->n) {
+		w->overflow = true;
+		return;
+	}
+	if (n)
+		memcpy(w->p + w->n, p, n);
+	w->n += n;
+}
+
+static void bw_uint(struct bk_writer *w, uint64_t v, size_t bytes)
+{
+	uint8_t le[8];
+
+	for (size_t i = 0; i < bytes; i++)
+		le[i] = (uint8_t)(v >> (8 * i));
+	bw_raw(w, le, bytes);
+}
+
+/* Reads the plaintext of a blob: every length is checked against what is left. */
+struct bk_reader {
+	const uint8_t *p;
+	size_t n, off;
+};
+
+static int br_raw(struct bk_reader *rd, size_t n, const uint8_t **ret)
+{
+	if (n > rd->n - rd->off)
+		return -EBADMSG;
+	*ret = rd->p + rd->off;
+	rd->off += n;
+	return 0;
+}
+
+static int br_uint(struct bk_reader *rd, size_t bytes, uint64_t *ret)
+{
+	const uint8_t *p;
+	uint64_t v = 0;
+	int r;
+
+	r = br_raw(rd, bytes, &p);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < bytes; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	*ret = v;
+	return 0;
+}
+
+static int br_i64(struct bk_reader *rd, int64_t *ret)
+{
+	uint64_t v;
+	int r = br_uint(rd, 8, &v);
+
+	if (r < 0)
+		return r;
+	*ret = (int64_t)v;
+	return 0;
+}
+
+/* A string of at most max bytes (length prefix of `bytes` bytes), without NUL, copied
+ * NUL-terminated into out[max + 1]. */
+static int br_str(struct bk_reader *rd, size_t bytes, size_t max, char *out)
+{
+	const uint8_t *p;
+	uint64_t n;
+	int r;
+
+	r = br_uint(rd, bytes, &n);
+	if (r < 0)
+		return r;
+	if (n > max)
+		return -EBADMSG;
+	r = br_raw(rd, (size_t)n, &p);
+	if (r < 0)
+		return r;
+	if (memchr(p, '\0', (size_t)n))
+		return -EBADMSG;
+	memcpy(out, p, (size_t)n);
+	out[n] = '\0';
+	return 0;
+}
+
+struct bk_head {
+	char name[VAULTFS_NAME_MAX + 1];
+	int64_t created;
+	uint32_t n_versions;
+};
+
+struct bk_version {
+	uint32_t version;
+	bool enabled;
+	int64_t not_before, expires, created, updated;
+	char content_type[VAULTFS_CONTENT_TYPE_MAX + 1];
+	char tags[VAULTFS_TAGS_LEN_MAX + 1];
+	const uint8_t *value; /* into the plaintext */
+	size_t value_len;
+};
+
+static int br_head(struct bk_reader *rd, struct bk_head *ret)
+{
+	uint64_t type, n;
+	int r;
+
+	if ((r = br_uint(rd, 4, &type)) < 0 ||
+	    (r = br_str(rd, 2, VAULTFS_NAME_MAX, ret->name)) < 0 ||
+	    (r = br_i64(rd, &ret->created)) < 0 || (r = br_uint(rd, 4, &n)) < 0)
+		return r;
+	if (type != OBJECT_SECRET || !kv_name_valid(ret->name) || n < 1 ||
+	    n > VAULTFS_VERSIONS_MAX)
+		return -EBADMSG;
+	ret->n_versions = (uint32_t)n;
+	return 0;
+}
+
+/* Is text exactly what tags_canonical makes of its own lines? */
+static int tags_are_canonical(const char *text)
+{
+	_cleanup_free_ char *copy = NULL, *again = NULL;
+	const char *tags[VAULTFS_TAGS_MAX];
+	size_t n = 0;
+	int r;
+
+	copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+	for (char *p = copy, *nl; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (!nl || n == VAULTFS_TAGS_MAX)
+			return -EBADMSG;
+		*nl = '\0';
+		tags[n++] = p;
+	}
+	r = tags_canonical(tags, n, &again);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EBADMSG;
+	return streq(again, text) ? 0 : -EBADMSG;
+}
+
+/* Version `expect` from rd, every field checked as kv_secret_set and update would. */
+static int br_version(struct bk_reader *rd, uint32_t expect, struct bk_version *ret)
+{
+	uint64_t version, enabled, len;
+	int r;
+
+	if ((r = br_uint(rd, 4, &version)) < 0 || (r = br_uint(rd, 1, &enabled)) < 0 ||
+	    (r = br_i64(rd, &ret->not_before)) < 0 || (r = br_i64(rd, &ret->expires)) < 0 ||
+	    (r = br_i64(rd, &ret->created)) < 0 || (r = br_i64(rd, &ret->updated)) < 0 ||
+	    (r = br_str(rd, 2, VAULTFS_CONTENT_TYPE_MAX, ret->content_type)) < 0 ||
+	    (r = br_str(rd, 4, VAULTFS_TAGS_LEN_MAX, ret->tags)) < 0 ||
+	    (r = br_uint(rd, 4, &len)) < 0)
+		return r;
+	if (version != expect || enabled > 1 || ret->not_before < 0 || ret->expires < 0 ||
+	    (ret->not_before && ret->expires && ret->expires < ret->not_before) ||
+	    !text_ok(ret->content_type, VAULTFS_CONTENT_TYPE_MAX, true) || len > VAULTFS_VALUE_MAX)
+		return -EBADMSG;
+	r = tags_are_canonical(ret->tags);
+	if (r < 0)
+		return r;
+	r = br_raw(rd, (size_t)len, &ret->value);
+	if (r < 0)
+		return r;
+	ret->version = (uint32_t)version;
+	ret->enabled = enabled == 1;
+	ret->value_len = (size_t)len;
+	return 0;
+}
+
+/* Parse a whole plaintext (head, every version, nothing after): 0 or -EBADMSG. */
+static int backup_parse(const struct secbuf *pt, struct bk_head *ret_head)
+{
+	struct bk_reader rd = { pt->data, pt->len, 0 };
+	struct bk_version bv;
+	int r;
+
+	r = br_head(&rd, ret_head);
+	for (uint32_t i = 1; r >= 0 && i <= ret_head->n_versions; i++)
+		r = br_version(&rd, i, &bv);
+	secure_wipe(&bv, sizeof(bv));
+	if (r < 0)
+		return r;
+	return rd.off == rd.n ? 0 : -EBADMSG;
+}
+
+struct backup_size_ctx {
+	struct kv *kv;
+	const struct store_object *object;
+	uint32_t expect;
+	size_t size;
+};
+
+/* First pass over the versions: check each row, add up the blob's size. */
+static int backup_size_one(const struct store_version *row, void *userdata)
+{
+	struct backup_size_ctx *ctx = userdata;
+	int r;
+
+	r = version_verify(ctx->kv, row);
+	if (r < 0)
+		return r;
+	if (row->object_id != ctx->object->id || row->version != ++ctx->expect ||
+	    row->ciphertext_len < CRYPTO_AEAD_OVERHEAD)
+		return -EBADMSG;
+	ctx->size += BACKUP_VERSION_FIXED + strlen(row->content_type) +
+		     strlen(row->tags ? row->tags : "") +
+		     (row->ciphertext_len - CRYPTO_AEAD_OVERHEAD);
+	return ctx->size > VAULTFS_BACKUP_MAX ? -EMSGSIZE : 0;
+}
+
+/* Second pass: version `version` of o, checked, its value decrypted straight into w. */
+static int backup_write_version(struct kv *kv, const struct secbuf *vkey, int64_t vault_id,
+				const struct store_object *o, uint32_t version,
+				struct bk_writer *w)
+{
+	struct store_version row = { 0 };
+	const char *tags;
+	size_t len;
+	int r;
+
+	r = store_version_get(kv->store, o->id, version, &row);
+	if (r < 0)
+		return r == -ENOENT ? -EBADMSG : r;
+	r = version_verify(kv, &row);
+	if (r >= 0 && (row.object_id != o->id || row.version != version ||
+		       row.ciphertext_len < CRYPTO_AEAD_OVERHEAD))
+		r = -EBADMSG;
+	if (r < 0)
+		goto out;
+	tags = row.tags ? row.tags : "";
+	len = row.ciphertext_len - CRYPTO_AEAD_OVERHEAD;
+	bw_uint(w, row.version, 4);
+	bw_uint(w, row.enabled, 1);
+	bw_uint(w, (uint64_t)row.not_before, 8);
+	bw_uint(w, (uint64_t)row.expires, 8);
+	bw_uint(w, (uint64_t)row.created, 8);
+	bw_uint(w, (uint64_t)row.updated, 8);
+	bw_uint(w, strlen(row.content_type), 2);
+	bw_raw(w, row.content_type, strlen(row.content_type));
+	bw_uint(w, strlen(tags), 4);
+	bw_raw(w, tags, strlen(tags));
+	bw_uint(w, len, 4);
+	if (w->overflow || len > w->cap - w->n) {
+		r = -EBADMSG; /* not the size the first pass saw */
+		goto out;
+	}
+	r = open_value(vkey, vault_id, o, &row, w->p + w->n);
+	if (r >= 0)
+		w->n += len;
+out:
+	store_version_done(&row);
+	return r;
+}
+
+int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
+		     struct secbuf **ret_blob)
+{
+	_cleanup_secbuf_ struct secbuf *pt = NULL, *vkey = NULL, *key = NULL, *blob = NULL;
+	struct store_vault v;
+	struct store_object o;
+	struct backup_size_ctx ctx = { kv, &o, 0, 0 };
+	struct bk_writer w = { 0 };
+	int r;
+
+	if (!kv_name_valid(vault) || !kv_name_valid(name) || !ret_blob)
+		return -EINVAL;
+	r = store_begin_read(kv->store);
+	if (r < 0)
+		return r;
+	r = load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = load_object(kv, &v, name, false, &o);
+	if (r >= 0 && o.type != OBJECT_SECRET)
+		r = -ENOENT;
+	if (r < 0)
+		return end_read(kv, r);
+
+	ctx.size = BACKUP_HEADER_LEN + CRYPTO_AEAD_OVERHEAD + BACKUP_HEAD_FIXED + strlen(o.name);
+	r = store_version_foreach(kv->store, o.id, backup_size_one, &ctx);
+	if (r >= 0 && (ctx.expect != o.current_version || ctx.expect == 0))
+		r = -EBADMSG;
+	if (r >= 0)
+		r = secbuf_new(ctx.size - BACKUP_HEADER_LEN - CRYPTO_AEAD_OVERHEAD, &pt);
+	if (r >= 0)
+		r = vault_key(kv, &v, &vkey);
+	if (r < 0)
+		return end_read(kv, r);
+
+	w = (struct bk_writer){ pt->data, pt->cap, 0, false };
+	bw_uint(&w, (uint64_t)o.type, 4);
+	bw_uint(&w, strlen(o.name), 2);
+	bw_raw(&w, o.name, strlen(o.name));
+	bw_uint(&w, (uint64_t)o.created, 8);
+	bw_uint(&w, o.current_version, 4);
+	for (uint32_t i = 1; r >= 0 && i <= o.current_version; i++)
+		r = backup_write_version(kv, vkey, v.id, &o, i, &w);
+	if (r >= 0 && (w.overflow || w.n != w.cap))
+		r = -EBADMSG;
+	r = end_read(kv, r);
+	if (r < 0)
+		return r;
+	pt->len = w.n;
+
+	r = derive(kv, "vaultfs backup v1", &key);
+	if (r < 0)
+		return r;
+	r = secbuf_new(ctx.size, &blob);
+	if (r < 0)
+		return r;
+	backup_header(blob->data);
+	r = crypto_aead_seal(key->data, blob->data, BACKUP_HEADER_LEN, pt->data, pt->len,
+			     blob->data + BACKUP_HEADER_LEN);
+	if (r < 0)
+		return r;
+	blob->len = ctx.size;
+	*ret_blob = TAKE_PTR(blob);
+	return 0;
+}
+
+/* Inside the caller's write transaction: the secret of a parsed plaintext as object o in v. */
+static int restore_versions(struct kv *kv, const struct store_vault *v,
+			    const struct secbuf *pt, struct store_object *o)
+{
+	_cleanup_secbuf_ struct secbuf *vkey = NULL;
+	struct bk_reader rd = { pt->data, pt->len, 0 };
+	struct bk_head head;
+	struct bk_version bv;
+	int r;
+
+	r = vault_key(kv, v, &vkey);
+	if (r >= 0)
+		r = br_head(&rd, &head);
+	for (uint32_t i = 1; r >= 0 && i <= head.n_versions; i++) {
+		struct store_version row = { 0 };
+
+		r = br_version(&rd, i, &bv);
+		if (r < 0)
+			break;
+		row.object_id = o->id;
+		row.version = bv.version;
+		row.enabled = bv.enabled;
+		row.not_before = bv.not_before;
+		row.expires = bv.expires;
+		row.created = bv.created;
+		row.updated = bv.updated;
+		memcpy(row.content_type, bv.content_type, sizeof(row.content_type));
+		row.tags = strdup(bv.tags);
+		r = row.tags ? 0 : -ENOMEM;
+		if (r >= 0)
+			r = seal_value(vkey, v->id, o, row.version, bv.value, bv.value_len, &row);
+		if (r >= 0)
+			r = version_mac(kv, &row, row.mac);
+		if (r >= 0)
+			r = store_version_insert(kv->store, &row);
+		store_version_done(&row);
+		o->current_version = bv.version;
+	}
+	secure_wipe(&bv, sizeof(bv));
+	if (r < 0)
+		return r;
+	r = object_mac(kv, o, o->mac);
+	if (r < 0)
+		return r;
+	return store_object_update(kv->store, o);
+}
+
+int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
+		      char ret_name[VAULTFS_NAME_MAX + 1])
+{
+	_cleanup_secbuf_ struct secbuf *key = NULL, *pt = NULL;
+	uint8_t hdr[BACKUP_HEADER_LEN];
+	struct store_vault v;
+	struct store_object o = { 0 };
+	struct bk_head head;
+	int r;
+
+	if (!kv_name_valid(vault) || (!blob && len > 0) || !ret_name)
+		return -EINVAL;
+	if (len > VAULTFS_BACKUP_MAX)
+		return -EMSGSIZE;
+	backup_header(hdr);
+	if (len < BACKUP_MIN_LEN || memcmp(blob, hdr, sizeof(hdr)) != 0)
+		return -EBADMSG;
+
+	r = derive(kv, "vaultfs backup v1", &key);
+	if (r < 0)
+		return r;
+	r = secbuf_new(len - BACKUP_HEADER_LEN - CRYPTO_AEAD_OVERHEAD, &pt);
+	if (r < 0)
+		return r;
+	r = crypto_aead_open(key->data, blob, BACKUP_HEADER_LEN,
+			     (const uint8_t *)blob + BACKUP_HEADER_LEN, len - BACKUP_HEADER_LEN,
+			     pt->data);
+	if (r < 0)
+		return r == -EINVAL ? -EBADMSG : r;
+	pt->len = len - BACKUP_HEADER_LEN - CRYPTO_AEAD_OVERHEAD;
+	/* all of it checked before anything is written */
+	r = backup_parse(pt, &head);
+	if (r < 0)
+		return r;
+
+	r = store_begin(kv->store);
+	if (r < 0)
+		return r;
+	r = load_vault(kv, vault, &v);
+	if (r >= 0) {
+		r = store_object_get(kv->store, v.id, head.name, &o);
+		if (r >= 0)
+			r = -EEXIST; /* live or soft-deleted */
+		else if (r == -ENOENT)
+			r = 0;
+	}
+	if (r >= 0) {
+		memset(&o, 0, sizeof(o));
+		o.vault_id = v.id;
+		memcpy(o.name, head.name, sizeof(o.name));
+		o.type = OBJECT_SECRET;
+		o.created = head.created;
+		r = store_object_insert(kv->store, &o);
+	}
+	if (r >= 0)
+		r = restore_versions(kv, &v, pt, &o);
+	r = end_write(kv, r);
+	if (r < 0)
+		return r;
+	memcpy(ret_name, head.name, sizeof(head.name));
+	return 0;
+}
+
+/* --- expiry notices ---
+ * The notices table carries no MAC, and needs none: all it can do is keep a reminder from
+ * being given (a forged or copied mark suppresses one, a deleted mark repeats one). It never
+ * decides access and never makes us believe a row we did not check: every version, object and
+ * vault row the scan reports is MAC-verified like any other read. */
+
+/* Notices read in one read transaction, then given (outside it) and recorded. */
+#define EXPIRY_BATCH 64u
+
+struct expiry_item {
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1];
+	int64_t object_id;
+	uint32_t version;
+	int64_t expires;
+	int event;
+};
+
+struct expiry_ctx {
+	struct kv *kv;
+	int64_t now;
+	struct store_expiry_scan q; /* its cursor moves past every row read */
+	struct expiry_item *items;
+	size_t n, rows;
+	struct store_object o; /* the last object and vault looked up, checked */
+	struct store_vault v;
+	bool have_o, have_v;
+};
+
+static int expiry_one(const struct store_version *row, void *userdata)
+{
+	struct expiry_ctx *ctx = userdata;
+	struct expiry_item *it;
+	uint32_t max;
+	int r;
+
+	ctx->rows++;
+	r = version_verify(ctx->kv, row);
+	if (r < 0)
+		return r;
+	if (row->expires <= 0 || row->expires > ctx->q.until || ctx->n >= EXPIRY_BATCH)
+		return -EBADMSG;
+	ctx->q.after_expires = row->expires;
+	ctx->q.after_object = row->object_id;
+	ctx->q.after_version = row->version;
+
+	if (!ctx->have_o || ctx->o.id != row->object_id) {
+		ctx->have_o = false;
+		r = store_object_get_by_id(ctx->kv->store, row->object_id, &ctx->o);
+		if (r < 0)
+			return r == -ENOENT ? -EBADMSG : r;
+		r = object_verify(ctx->kv, &ctx->o);
+		if (r < 0)
+			return r;
+		if (ctx->o.id != row->object_id)
+			return -EBADMSG;
+		r = store_version_max(ctx->kv->store, ctx->o.id, &max);
+		if (r < 0)
+			return r;
+		if (max != ctx->o.current_version)
+			return -EBADMSG;
+		ctx->have_o = true;
+	}
+	if (row->version > ctx->o.current_version)
+		return -EBADMSG;
+	if (ctx->o.deleted_at != 0)
+		return 0; /* the store filtered on the unchecked column: the checked one decides */
+	if (!ctx->have_v || ctx->v.id != ctx->o.vault_id) {
+		ctx->have_v = false;
+		r = store_vault_get_by_id(ctx->kv->store, ctx->o.vault_id, &ctx->v);
+		if (r < 0)
+			return r == -ENOENT ? -EBADMSG : r;
+		r = vault_verify(ctx->kv, &ctx->v);
+		if (r < 0)
+			return r;
+		if (ctx->v.id != ctx->o.vault_id)
+			return -EBADMSG;
+		ctx->have_v = true;
+	}
+
+	it = &ctx->items[ctx->n++];
+	memcpy(it->vault, ctx->v.name, sizeof(it->vault));
+	memcpy(it->name, ctx->o.name, sizeof(it->name));
+	it->object_id = row->object_id;
+	it->version = row->version;
+	it->expires = row->expires;
+	it->event = ctx->now >= row->expires ? KV_EXPIRED : KV_NEAR_EXPIRY;
+	return 0;
+}
+
+/* Record the notices given, in one transaction. A version the callback purged meanwhile has
+ * nothing left to remember. */
+static int expiry_mark(struct kv *kv, const struct expiry_item *items, size_t n)
+{
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = store_begin(kv->store);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = store_notice_mark(kv->store, items[i].object_id, items[i].version,
+				      items[i].event == KV_EXPIRED ? STORE_NOTICE_EXPIRED :
+								     STORE_NOTICE_NEAR,
+				      items[i].expires);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	return end_write(kv, r);
+}
+
+int kv_expiry_scan(struct kv *kv, int64_t horizon,
+		   int (*cb)(const char *vault, const char *name, uint32_t version,
+			     int64_t expires, int event, void *ud),
+		   void *ud)
+{
+	_cleanup_free_ struct expiry_item *items = NULL;
+	struct expiry_ctx ctx = { .kv = kv };
+	int r, k;
+
+	if (horizon < 0 || !cb)
+		return -EINVAL;
+	items = calloc(EXPIRY_BATCH, sizeof(*items));
+	if (!items)
+		return -ENOMEM;
+	ctx.items = items;
+	ctx.now = now(kv);
+	ctx.q.now = ctx.now;
+	if (__builtin_add_overflow(ctx.now, horizon, &ctx.q.until))
+		ctx.q.until = INT64_MAX;
+	ctx.q.limit = EXPIRY_BATCH;
+
+	for (;;) {
+		size_t given = 0;
+
+		ctx.n = ctx.rows = 0;
+		ctx.have_o = ctx.have_v = false;
+		r = store_begin_read(kv->store);
+		if (r < 0)
+			return r;
+		r = end_read(kv, store_expiry_foreach(kv->store, &ctx.q, expiry_one, &ctx));
+		if (r < 0)
+			return r;
+		for (; given < ctx.n; given++) {
+			const struct expiry_item *it = &items[given];
+
+			r = cb(it->vault, it->name, it->version, it->expires, it->event, ud);
+			if (r < 0)
+				break;
+		}
+		k = expiry_mark(kv, items, given);
+		if (r < 0)
+			return r;
+		if (k < 0)
+			return k;
+		if (ctx.rows < EXPIRY_BATCH)
+			return 0;
+	}
 }

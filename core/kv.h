@@ -13,7 +13,15 @@
  * -EEXIST name taken (a soft-deleted secret still holds its name until purged),
  * -EMSGSIZE value over VAULTFS_VALUE_MAX, -EKEYREVOKED disabled, -EKEYEXPIRED expired,
  * -EKEYREJECTED not yet valid, -EBADMSG integrity failure (MAC or AEAD), -ENOTEMPTY vault not
- * empty, -EPERM purge refused by purge protection, plus the store's errors. */
+ * empty, -EPERM purge refused by purge protection, plus the store's errors.
+ *
+ * Backups: a blob of one secret (all its versions) sealed under HKDF(M, "vaultfs backup v1"),
+ * a key of its own, so it opens only in a store with the same master key:
+ *   header      "VFSBAK1\0" || format version (u32 LE, 1); clear, and the AAD of the seal
+ *   sealed      nonce (12) || AES-256-GCM(plaintext) || tag (16)
+ *   plaintext   (integers LE) type u32, name u16 len + bytes, created i64, versions u32, then
+ *               per version: version u32, enabled u8, not_before, expires, created, updated
+ *               i64, content type u16 len + bytes, tags u32 len + bytes, value u32 len + bytes */
 #pragma once
 
 #include <stdbool.h>
@@ -66,6 +74,8 @@ struct kv_secret_info {
 	int64_t created;
 	int64_t deleted_at;   /* 0 live */
 	int64_t purge_after;  /* deleted_at + retention (0 live) */
+	int64_t expires;      /* the current version's expiry, 0 none */
+	bool enabled;         /* the current version's */
 };
 
 struct kv_vault_info {
@@ -82,7 +92,12 @@ int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MA
 int kv_object_names(struct kv *kv, int64_t object_id, char ret_vault[VAULTFS_NAME_MAX + 1],
 		    char ret_name[VAULTFS_NAME_MAX + 1]);
 
-int kv_vault_create(struct kv *kv, const char *name);
+/* retention_days: how long a soft-deleted secret is kept, fixed at creation; 0 =
+ * VAULTFS_RETENTION_DEFAULT, else VAULTFS_RETENTION_MIN..MAX (-EINVAL). */
+int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days);
+/* Turn purge protection on: a soft-deleted secret then cannot be purged before its retention
+ * is over (-EPERM). Idempotent (0 when already on); nothing turns it off. -ENOENT no vault. */
+int kv_vault_protect(struct kv *kv, const char *name);
 int kv_vault_delete(struct kv *kv, const char *name);
 int kv_vault_get(struct kv *kv, const char *name, struct kv_vault_info *ret);
 int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *ud), void *ud);
@@ -107,3 +122,33 @@ int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_
 int kv_secret_delete(struct kv *kv, const char *vault, const char *name);
 int kv_secret_recover(struct kv *kv, const char *vault, const char *name);
 int kv_secret_purge(struct kv *kv, const char *vault, const char *name);
+
+/* Backup of a live secret (-ENOENT when missing or soft-deleted), every version with its
+ * value and attributes, as one sealed blob (format above) in a new secure buffer. -EMSGSIZE
+ * when the blob would exceed VAULTFS_BACKUP_MAX. No lifecycle check: a disabled or expired
+ * version is backed up too. */
+int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
+		     struct secbuf **ret_blob);
+/* Restore a backup into vault (any vault of this store's master key, not only the one it came
+ * from) under its original name, with the same version numbers and attributes, re-encrypted
+ * under that vault's keys, in one transaction: all of it or nothing. The name is given in
+ * ret_name. -EEXIST the name is taken (live or soft-deleted), -EBADMSG the blob does not open or
+ * parse (another master key, changed, truncated, wrong magic or format), -EMSGSIZE len over
+ * VAULTFS_BACKUP_MAX, -ENOENT no vault. */
+int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
+		      char ret_name[VAULTFS_NAME_MAX + 1]);
+
+/* Expiry notices. For every version with an expiry of every live (not soft-deleted) secret,
+ * disabled ones too, cb is called once with KV_NEAR_EXPIRY when now >= expires - horizon and
+ * now < expires, and once with KV_EXPIRED when now >= expires (a version first seen expired
+ * gets only KV_EXPIRED). "Once" holds across restarts: a notice is recorded in the store after
+ * cb returned >= 0 (a batch at a time: a crash in between gives it again, never loses it); a cb
+ * error stops the scan, is returned, and leaves that notice unrecorded (it comes again next
+ * scan). Changing a version's expiry arms its notices again. horizon < 0
+ * or cb NULL: -EINVAL. The walk is an index range: a scan with nothing due reads no version.
+ * cb runs outside any store transaction and may call kv. */
+enum { KV_NEAR_EXPIRY = 1, KV_EXPIRED = 2 };
+int kv_expiry_scan(struct kv *kv, int64_t horizon,
+		   int (*cb)(const char *vault, const char *name, uint32_t version,
+			     int64_t expires, int event, void *ud),
+		   void *ud);

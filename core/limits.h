@@ -65,3 +65,7 @@
 #define VAULTFS_AUDIT_ANCHOR_EVERY 1000u
 /* Rotated files looked for (PATH.1 ... PATH.N) when shifting and when listing. */
 #define VAULTFS_AUDIT_ROTATED_MAX 10000u
+
+/* --- core/kv backup --- */
+/* One secret's backup blob (header, all versions sealed), bytes. */
+#define VAULTFS_BACKUP_MAX (8u * 1024u * 1024u)

@@ -73,6 +73,21 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (object_id, version)"
 	") STRICT;"
 	"PRAGMA application_id = 1447449393;", /* STORE_APPLICATION_ID */
+	/* 2: expiry notices. A partial index holds only the versions that expire, ordered as the
+	 * expiry scan walks them, so a scan where nothing is due reads no version row at all.
+	 * expiry_notices records each notice given (per version, event and expiry date, so a
+	 * changed date arms it again); a version's notices go with it. */
+	"CREATE INDEX versions_expiry ON versions (expires, object_id, version) "
+	"  WHERE expires > 0;"
+	"CREATE TABLE expiry_notices ("
+	"  object_id INTEGER NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  event INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL,"
+	"  PRIMARY KEY (object_id, version, event),"
+	"  FOREIGN KEY (object_id, version) REFERENCES versions (object_id, version)"
+	"    ON DELETE CASCADE"
+	") STRICT, WITHOUT ROWID;",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(migrations))
 
@@ -105,6 +120,9 @@ enum stmt_id {
 	STMT_VERSION_UPDATE,
 	STMT_VERSION_MAX,
 	STMT_VERSION_FOREACH,
+	STMT_VERSION_GET_META,
+	STMT_EXPIRY_FOREACH,
+	STMT_NOTICE_MARK,
 	_STMT_MAX,
 };
 
@@ -117,7 +135,7 @@ enum stmt_id {
 
 /* Every statement the store runs. The *_FOREACH statements are used by nothing else, so a
  * foreach callback may call any other store function. Every lookup goes through a PRIMARY KEY
- * or UNIQUE index. */
+ * or UNIQUE index, the expiry scan through versions_expiry. */
 static const char *const stmt_sql[_STMT_MAX] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_BEGIN_READ] = "BEGIN DEFERRED",
@@ -160,6 +178,26 @@ static const char *const stmt_sql[_STMT_MAX] = {
 	/* length() of a blob comes from the record header: the ciphertext itself is not read. */
 	[STMT_VERSION_FOREACH] = "SELECT " VERSION_COLS ", length(ciphertext) FROM versions "
 				 "WHERE object_id = ?1 ORDER BY version",
+	[STMT_VERSION_GET_META] = "SELECT " VERSION_COLS ", length(ciphertext) FROM versions "
+				  "WHERE object_id = ?1 AND version = ?2",
+	/* Walks versions_expiry from the cursor (a range of the index, never the table): versions
+	 * before objects (CROSS JOIN fixes that order), each object by its primary key, each
+	 * notice by its primary key. ?1 now, ?2 until, ?3..?5 the cursor, ?6 the limit. */
+	[STMT_EXPIRY_FOREACH] =
+		"SELECT v.object_id, v.version, v.enabled, v.not_before, v.expires, v.created, "
+		"v.updated, v.content_type, v.tags, v.wrapped_dek, v.mac, length(v.ciphertext) "
+		"FROM versions AS v CROSS JOIN objects AS o ON o.id = v.object_id "
+		"WHERE v.expires > 0 AND v.expires <= ?2 "
+		"AND (v.expires, v.object_id, v.version) > (?3, ?4, ?5) "
+		"AND o.deleted_at = 0 "
+		"AND NOT EXISTS (SELECT 1 FROM expiry_notices AS n "
+		"WHERE n.object_id = v.object_id AND n.version = v.version "
+		"AND n.event >= (CASE WHEN v.expires <= ?1 THEN 2 ELSE 1 END) "
+		"AND n.expires = v.expires) "
+		"ORDER BY v.expires, v.object_id, v.version LIMIT ?6",
+	[STMT_NOTICE_MARK] = "INSERT INTO expiry_notices (object_id, version, event, expires) "
+			     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (object_id, version, event) "
+			     "DO UPDATE SET expires = excluded.expires",
 };
 
 struct store {
@@ -522,9 +560,14 @@ static int migrate(sqlite3 *db, int64_t version_seen)
 		if (r >= 0 && version > STORE_SCHEMA_VERSION)
 			r = -EPROTONOSUPPORT;
 		if (r >= 0 && version < i) {
+			int rc = sqlite3_exec(db, migrations[i - 1], NULL, NULL, NULL);
+
+			/* A plain SQL error is a table or column the migration expects and does
+			 * not find: this is not our schema at version i - 1. */
+			if (rc != SQLITE_OK)
+				r = rc == SQLITE_ERROR ? -EBADMSG : errno_from_sqlite(db, rc);
 			/* i is our own constant, never input. */
 			(void)snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", i);
-			r = exec(db, migrations[i - 1]);
 			if (r >= 0)
 				r = exec(db, bump);
 		}
@@ -1401,5 +1444,105 @@ int store_version_foreach(struct store *s, int64_t object_id,
 		if (r < 0)
 			return r;
 	}
+	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
+}
+
+int store_version_get_meta(struct store *s, int64_t object_id, uint32_t version,
+			   struct store_version *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	struct store_version v;
+	int64_t len;
+	int rc, r;
+
+	assert(s && ret);
+	st = s->stmt[STMT_VERSION_GET_META];
+	rc = sqlite3_bind_int64(st, 1, object_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 2, version);
+	if (rc != SQLITE_OK)
+		return errno_from_sqlite(s->db, rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return errno_from_sqlite(s->db, rc);
+	r = col_int(st, 11, 0, STORE_CIPHERTEXT_MAX, &len);
+	if (r < 0)
+		return r;
+	r = read_version(st, &v);
+	if (r < 0)
+		return r;
+	v.ciphertext_len = (size_t)len;
+	*ret = v;
+	return 0;
+}
+
+/* Expiry notices */
+
+int store_expiry_foreach(struct store *s, const struct store_expiry_scan *q,
+			 int (*cb)(const struct store_version *v, void *userdata), void *userdata)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	assert(s && q && cb);
+	if (q->limit == 0)
+		return -EINVAL;
+	if (sqlite3_stmt_busy(s->stmt[STMT_EXPIRY_FOREACH]))
+		return -EBUSY;
+	st = s->stmt[STMT_EXPIRY_FOREACH];
+	rc = sqlite3_bind_int64(st, 1, q->now);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 2, q->until);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 3, q->after_expires);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 4, q->after_object);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 5, q->after_version);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 6, q->limit);
+	if (rc != SQLITE_OK)
+		return errno_from_sqlite(s->db, rc);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_version v;
+		int64_t len;
+
+		r = col_int(st, 11, 0, STORE_CIPHERTEXT_MAX, &len);
+		if (r < 0)
+			return r;
+		r = read_version(st, &v);
+		if (r < 0)
+			return r;
+		v.ciphertext_len = (size_t)len;
+		r = cb(&v, userdata);
+		store_version_done(&v);
+		if (r < 0)
+			return r;
+	}
+	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
+}
+
+int store_notice_mark(struct store *s, int64_t object_id, uint32_t version, int event,
+		      int64_t expires)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc;
+
+	assert(s);
+	if (event != STORE_NOTICE_NEAR && event != STORE_NOTICE_EXPIRED)
+		return -EINVAL;
+	st = s->stmt[STMT_NOTICE_MARK];
+	rc = sqlite3_bind_int64(st, 1, object_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 2, version);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(st, 3, event);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 4, expires);
+	if (rc != SQLITE_OK)
+		return errno_from_sqlite(s->db, rc);
+	rc = sqlite3_step(st);
 	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
 }

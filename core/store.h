@@ -131,3 +131,38 @@ int store_version_max(struct store *s, int64_t object_id, uint32_t *ret);
  * is only valid during the call. */
 int store_version_foreach(struct store *s, int64_t object_id,
 			  int (*cb)(const struct store_version *v, void *userdata), void *userdata);
+/* As store_version_get, without the ciphertext (NULL; ciphertext_len is its length). */
+int store_version_get_meta(struct store *s, int64_t object_id, uint32_t version,
+			   struct store_version *ret);
+
+/* Expiry notices: which reminders about a version's expiry were given. A notice is kept per
+ * (object, version, event) together with the expiry date it was given for; a version whose date
+ * has changed since is due again. The rows carry no MAC (kv.h says why that is safe). */
+enum store_notice {
+	STORE_NOTICE_NEAR = 1,
+	STORE_NOTICE_EXPIRED = 2,
+};
+
+struct store_expiry_scan {
+	int64_t now;   /* a version with expires <= now is due for EXPIRED, a later one for NEAR */
+	int64_t until; /* only versions with 0 < expires <= until */
+	/* cursor: only rows after (after_expires, after_object, after_version) in that order;
+	 * all 0 = from the start */
+	int64_t after_expires;
+	int64_t after_object;
+	uint32_t after_version;
+	uint32_t limit; /* rows at most; -EINVAL for 0 */
+};
+
+/* Calls cb, in (expires, object_id, version) order, for each version in q's window whose object
+ * is not soft-deleted (by the row's deleted_at, unchecked: the caller checks what it gets) and
+ * that has no notice for its expiry date of the event it is due for or a later one (EXPIRED
+ * also stands for NEAR). The struct is as in store_version_foreach. The walk is a range of an
+ * index on expires: a store where nothing is due reads no version row. */
+int store_expiry_foreach(struct store *s, const struct store_expiry_scan *q,
+			 int (*cb)(const struct store_version *v, void *userdata), void *userdata);
+/* Record notice event (enum store_notice, else -EINVAL) for the version at expiry date
+ * expires, replacing one given for another date. -ENOENT when the version does not exist.
+ * Purging the version removes its notices. */
+int store_notice_mark(struct store *s, int64_t object_id, uint32_t version, int event,
+		      int64_t expires);

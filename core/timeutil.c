@@ -23,11 +23,10 @@ static int digits(const char *s, int n, int *ret)
 	return 0;
 }
 
-static int parse_relative(const char *s, int64_t now, int64_t *ret)
+int duration_parse(const char *s, int64_t *ret)
 {
-	int sign = s[0] == '-' ? -1 : 1;
 	int64_t n = 0, unit;
-	const char *p = s + 1;
+	const char *p = s;
 
 	if (!isdigit((unsigned char)*p))
 		return -EINVAL;
@@ -57,10 +56,20 @@ static int parse_relative(const char *s, int64_t now, int64_t *ret)
 	}
 	if (p[1] != '\0')
 		return -EINVAL;
-	n = now + sign * n * unit;
-	if (n <= 0 || n > TIME_MAX_SECONDS)
+	*ret = n * unit;
+	return 0;
+}
+
+static int parse_relative(const char *s, int64_t now, int64_t *ret)
+{
+	int64_t d;
+
+	if (duration_parse(s + 1, &d) < 0)
 		return -EINVAL;
-	*ret = n;
+	d = now + (s[0] == '-' ? -d : d);
+	if (d <= 0 || d > TIME_MAX_SECONDS)
+		return -EINVAL;
+	*ret = d;
 	return 0;
 }
 

@@ -11,5 +11,7 @@
 /* Parse s; relative forms are taken from now. -EINVAL for anything else or out of range
  * (the result is always > 0: 0 stands for "no time" in attributes). */
 int time_parse(const char *s, int64_t now, int64_t *ret);
+/* A span: a number and a unit s, m, h, d or w ("30d"), in seconds. -EINVAL otherwise. */
+int duration_parse(const char *s, int64_t *ret);
 /* RFC 3339 UTC, "2026-12-01T00:00:00Z". buf holds TIME_FORMAT_MAX bytes. */
 const char *time_format(int64_t t, char buf[TIME_FORMAT_MAX]);

@@ -137,7 +137,7 @@ static int cmd_load(int argc, char **argv)
 	}
 	if (open_kv(conf, &kv) < 0)
 		return 1;
-	r = kv_vault_create(kv, vault);
+	r = kv_vault_create(kv, vault, 0);
 	if (r < 0 && r != -EEXIST) {
 		fprintf(stderr, "bench-scale: vault '%s': %s\n", vault, strerror(-r));
 		kv_free(kv);

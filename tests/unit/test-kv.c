@@ -6,8 +6,12 @@
  * that stop a listing, and integrity: rows edited behind kv's back through a second sqlite3
  * handle (ciphertexts and keys swapped between rows, flags flipped, the version pointer rolled
  * back, the newest version dropped, names changed) are -EBADMSG, a different master key is
- * -EBADMSG, and no plaintext ever reaches the database or its WAL. Purge protection is not
- * tested: kv has no call that turns it on. */
+ * -EBADMSG, and no plaintext ever reaches the database or its WAL. The lifecycle: retention
+ * (default, bounds), purge protection (idempotent, -EPERM until the retention is over, under the
+ * vault MAC), the current version's expiry and state in listings, backup and restore (exact
+ * round trip, another vault, another store, -EEXIST, another master key, every class of damage,
+ * sealed plaintexts that lie, the size cap), and expiry notices (near, expired, once across
+ * restarts, callback errors, soft-deleted secrets, re-armed dates, batches, tampered rows). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -419,14 +423,14 @@ static void test_names(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		if (kv_name_valid(bad[i]))
 			fail_msg("'%s' is valid", bad[i]);
-		assert_int_equal(kv_vault_create(f->kv, bad[i]), -EINVAL);
+		assert_int_equal(kv_vault_create(f->kv, bad[i], 0), -EINVAL);
 		assert_int_equal(kv_vault_get(f->kv, bad[i], &vi), -EINVAL);
 		assert_int_equal(kv_vault_delete(f->kv, bad[i]), -EINVAL);
 	}
 	for (size_t i = 0; i < ELEMENTSOF(good); i++) {
 		if (!kv_name_valid(good[i]))
 			fail_msg("'%s' is not valid", good[i]);
-		assert_int_equal(kv_vault_create(f->kv, good[i]), 0);
+		assert_int_equal(kv_vault_create(f->kv, good[i], 0), 0);
 		assert_int_equal(kv_vault_get(f->kv, good[i], &vi), 0);
 		assert_string_equal(vi.name, good[i]);
 	}
@@ -462,11 +466,11 @@ static void test_vault_crud(void **state)
 	struct vault_list l = { 0 };
 	struct secret_list sl = { 0 };
 
-	assert_int_equal(kv_vault_create(f->kv, "prod"), 0);
-	assert_int_equal(kv_vault_create(f->kv, "prod"), -EEXIST);
+	assert_int_equal(kv_vault_create(f->kv, "prod", 0), 0);
+	assert_int_equal(kv_vault_create(f->kv, "prod", 0), -EEXIST);
 	kv_set_clock(f->kv, T0 + 60);
-	assert_int_equal(kv_vault_create(f->kv, "dev"), 0);
-	assert_int_equal(kv_vault_create(f->kv, "Prod"), 0); /* names are case-sensitive */
+	assert_int_equal(kv_vault_create(f->kv, "dev", 0), 0);
+	assert_int_equal(kv_vault_create(f->kv, "Prod", 0), 0); /* names are case-sensitive */
 
 	memset(&vi, 0x5a, sizeof(vi));
 	assert_int_equal(kv_vault_get(f->kv, "prod", &vi), 0);
@@ -503,7 +507,7 @@ static void test_vault_crud(void **state)
 	assert_int_equal(l.n, 2);
 
 	/* A name is free again after delete; secrets in a missing vault are -ENOENT. */
-	assert_int_equal(kv_vault_create(f->kv, "dev"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "dev", 0), 0);
 	set_fails(f->kv, "nope", "s", "x", 1, NULL, -ENOENT);
 	get_fails(f->kv, "nope", "s", 0, -ENOENT);
 	assert_int_equal(kv_secret_list(f->kv, "nope", false, collect_secret, &sl), -ENOENT);
@@ -514,7 +518,7 @@ static void test_vault_delete_not_empty(void **state)
 {
 	const struct fixture *f = *state;
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_str(f->kv, "v", "s", "value");
 	assert_int_equal(kv_vault_delete(f->kv, "v"), -ENOTEMPTY);
 	/* A soft-deleted secret still holds the vault. */
@@ -526,7 +530,7 @@ static void test_vault_delete_not_empty(void **state)
 	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
 	assert_int_equal(kv_secret_purge(f->kv, "v", "s"), 0);
 	assert_int_equal(kv_vault_delete(f->kv, "v"), 0);
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	get_fails(f->kv, "v", "s", 0, -ENOENT);
 }
 
@@ -541,7 +545,7 @@ static void test_values(void **state)
 
 	assert_non_null(big);
 	test_random(big, VAULTFS_VALUE_MAX + 1);
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 
 	assert_int_equal(set_ok(f->kv, "v", "empty", "", 0, NULL), 1);
 	get_eq(f->kv, "v", "empty", 0, "", 0);
@@ -566,7 +570,7 @@ static void test_values(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 3);
 
 	/* The same name in two vaults: two secrets. */
-	assert_int_equal(kv_vault_create(f->kv, "w"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "w", 0), 0);
 	assert_int_equal(set_ok(f->kv, "w", "bin", "other", 5, NULL), 1);
 	get_eq(f->kv, "w", "bin", 0, "other", 5);
 	get_eq(f->kv, "v", "bin", 0, binary, sizeof(binary));
@@ -592,7 +596,7 @@ static void test_versions(void **state)
 	struct version_list vl = { 0 };
 	struct secret_list sl;
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	for (uint32_t i = 0; i < ELEMENTSOF(values); i++) {
 		kv_set_clock(f->kv, T0 + i);
 		assert_int_equal(set_str(f->kv, "v", "s", values[i]), i + 1);
@@ -657,7 +661,7 @@ static void test_attributes(void **state)
 	};
 	struct kv_version_info info;
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_ok(f->kv, "v", "s", "pem", 3, &a);
 	info = info_ok(f->kv, "v", "s", 0);
 	assert_true(info.enabled);
@@ -756,7 +760,7 @@ static void test_attributes_refused(void **state)
 			t15[i] = tagbuf[i];
 	}
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct kv_attrs a = cases[i].a;
 		const char *one[1] = { cases[i].tag };
@@ -831,7 +835,7 @@ static void test_lifecycle(void **state)
 	struct kv_attrs expiring = { .enabled = 1, .expires = T0 + 200 };
 	struct kv_version_info info;
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_ok(f->kv, "v", "off", "disabled value", 14, &off);
 	set_ok(f->kv, "v", "later", "later value", 11, &later);
 	set_ok(f->kv, "v", "exp", "expiring", 8, &expiring);
@@ -887,7 +891,7 @@ static void test_update(void **state)
 	struct kv_attrs u = KV_ATTRS_KEEP;
 	struct kv_version_info info, before;
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_ok(f->kv, "v", "s", "value", 5, &a);
 
 	/* KEEP everything: only `updated` moves. */
@@ -1016,7 +1020,7 @@ static void test_delete_recover_purge(void **state)
 	const struct fixture *f = *state;
 	struct secret_list l;
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_str(f->kv, "v", "a", "alpha");
 	set_str(f->kv, "v", "b", "bravo");
 
@@ -1090,7 +1094,7 @@ static void test_ids_never_reused(void **state)
 	int64_t old_id, new_id;
 	char sql[128];
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_str(f->kv, "v", "s", "old-1");
 	set_str(f->kv, "v", "s", "old-2");
 	set_str(f->kv, "v", "s", "old-3");
@@ -1115,7 +1119,7 @@ static void test_ids_never_reused(void **state)
 	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
 	assert_int_equal(kv_secret_purge(f->kv, "v", "s"), 0);
 	assert_int_equal(kv_vault_delete(f->kv, "v"), 0);
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	assert_int_equal(set_str(f->kv, "v", "s", "newer"), 1);
 	assert_true(secret_id(f->kv, "v", "s", false) > new_id);
 	get_str(f->kv, "v", "s", 0, "newer");
@@ -1126,7 +1130,7 @@ static void test_ids_never_reused(void **state)
 /* Two secrets a and b with two versions of equal length each. */
 static void two_secrets(const struct fixture *f, int64_t *ret_a, int64_t *ret_b)
 {
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_str(f->kv, "v", "a", "alpha-secret-1");
 	set_str(f->kv, "v", "a", "alpha-secret-2");
 	set_str(f->kv, "v", "b", "bravo-secret-1");
@@ -1199,7 +1203,7 @@ static void test_tamper_flags(void **state)
 	struct kv_attrs exp = { .enabled = 1, .expires = T0 + 10 };
 	struct version_list vl = { 0 };
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_ok(f->kv, "v", "off", "x", 1, &off);
 	set_str(f->kv, "v", "on", "y");
 	set_ok(f->kv, "v", "exp", "z", 1, &exp);
@@ -1287,7 +1291,7 @@ static void test_tamper_names(void **state)
 	get_fails(f->kv, "v", "a", 0, -ENOENT);
 	get_str(f->kv, "v", "b", 0, "bravo-secret-2");
 
-	assert_int_equal(kv_vault_create(f->kv, "w"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "w", 0), 0);
 	raw_exec(f->path, "UPDATE vaults SET name = 'x' WHERE name = 'w'");
 	assert_int_equal(kv_vault_get(f->kv, "x", &vi), -EBADMSG);
 	assert_int_equal(kv_vault_get(f->kv, "w", &vi), -ENOENT);
@@ -1304,8 +1308,8 @@ static void test_tamper_vault_key_swap(void **state)
 	const struct fixture *f = *state;
 	struct kv_vault_info vi;
 
-	assert_int_equal(kv_vault_create(f->kv, "v1"), 0);
-	assert_int_equal(kv_vault_create(f->kv, "v2"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v1", 0), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v2", 0), 0);
 	set_str(f->kv, "v1", "s", "one");
 	set_str(f->kv, "v2", "s", "two");
 
@@ -1337,7 +1341,7 @@ static void test_wrong_master(void **state)
 	uint8_t other[CRYPTO_KEY_LEN];
 	struct kv *kv2;
 
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_str(f->kv, "v", "s", "value");
 
 	/* The same master through a fresh store handle: everything reads. */
@@ -1396,7 +1400,7 @@ static void test_plaintext_not_on_disk(void **state)
 
 	assert_non_null(value);
 	test_random(value, 8192);
-	assert_int_equal(kv_vault_create(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
 	set_ok(f->kv, "v", "text", text, strlen(text), &a);
 	set_ok(f->kv, "v", "bin", value, 8192, NULL);
 	set_ok(f->kv, "v", "bin", value, 8192, NULL);
@@ -1420,6 +1424,1048 @@ static void test_plaintext_not_on_disk(void **state)
 	assert_false(store_files_contain(f, value, 8192, 61, &total));
 	get_eq(f->kv, "v", "bin", 2, value, 8192);
 	free(value);
+}
+
+/* --- retention and purge protection --- */
+
+static void test_retention(void **state)
+{
+	const struct fixture *f = *state;
+	static const struct {
+		uint32_t days;
+		int r;
+		uint32_t kept;
+	} cases[] = {
+		{ 0, 0, VAULTFS_RETENTION_DEFAULT },
+		{ 7, 0, 7 },
+		{ 8, 0, 8 },
+		{ 89, 0, 89 },
+		{ 90, 0, 90 },
+		{ 6, -EINVAL, 0 },
+		{ 1, -EINVAL, 0 },
+		{ 91, -EINVAL, 0 },
+		{ UINT32_MAX, -EINVAL, 0 },
+	};
+	struct kv_vault_info vi;
+	struct secret_list l;
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "v%zu", i);
+		assert_int_equal(kv_vault_create(f->kv, name, cases[i].days), cases[i].r);
+		if (cases[i].r < 0) {
+			assert_int_equal(kv_vault_get(f->kv, name, &vi), -ENOENT);
+			continue;
+		}
+		assert_int_equal(kv_vault_get(f->kv, name, &vi), 0);
+		assert_int_equal(vi.retention_days, cases[i].kept);
+		assert_false(vi.purge_protection);
+	}
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM vaults"), 5);
+
+	/* The retention gives purge_after of a soft-deleted secret. */
+	set_str(f->kv, "v1", "s", "x");
+	kv_set_clock(f->kv, T0 + 5);
+	assert_int_equal(kv_secret_delete(f->kv, "v1", "s"), 0);
+	l = list_secrets(f->kv, "v1", true);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.s[0].purge_after, T0 + 5 + 7 * DAY);
+}
+
+static void test_protect(void **state)
+{
+	const struct fixture *f = *state;
+	struct kv_vault_info vi, before;
+	struct vault_list vl = { 0 };
+	struct kv *kv2;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 7), 0);
+	assert_int_equal(kv_vault_create(f->kv, "open", 7), 0);
+	assert_int_equal(kv_vault_get(f->kv, "v", &before), 0);
+	kv_set_clock(f->kv, T0 + 100);
+	assert_int_equal(kv_vault_protect(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), 0);
+	assert_true(vi.purge_protection);
+	assert_int_equal(vi.retention_days, 7);
+	assert_int_equal(vi.created, before.created);
+	assert_int_equal(vi.id, before.id);
+	/* Idempotent. */
+	assert_int_equal(kv_vault_protect(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), 0);
+	assert_true(vi.purge_protection);
+	/* Only that vault. */
+	assert_int_equal(kv_vault_get(f->kv, "open", &vi), 0);
+	assert_false(vi.purge_protection);
+	assert_int_equal(kv_vault_protect(f->kv, "nope"), -ENOENT);
+	assert_int_equal(kv_vault_protect(f->kv, ".bad"), -EINVAL);
+	assert_int_equal(kv_vault_protect(f->kv, NULL), -EINVAL);
+
+	/* Purge before the retention is over: -EPERM, the secret stays deleted and recoverable. */
+	kv_set_clock(f->kv, T0);
+	set_str(f->kv, "v", "s", "kept");
+	set_str(f->kv, "open", "s", "gone");
+	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "open", "s"), 0);
+	assert_int_equal(kv_secret_purge(f->kv, "v", "s"), -EPERM);
+	assert_int_equal(kv_secret_purge(f->kv, "open", "s"), 0);
+	kv_set_clock(f->kv, T0 + 7 * DAY - 1);
+	assert_int_equal(kv_secret_purge(f->kv, "v", "s"), -EPERM);
+	assert_int_equal(list_secrets(f->kv, "v", true).n, 1);
+	assert_int_equal(kv_secret_recover(f->kv, "v", "s"), 0);
+	get_str(f->kv, "v", "s", 0, "kept");
+	/* Deleted again: the retention counts from the new delete. */
+	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
+	kv_set_clock(f->kv, T0 + 14 * DAY - 2);
+	assert_int_equal(kv_secret_purge(f->kv, "v", "s"), -EPERM);
+	kv_set_clock(f->kv, T0 + 14 * DAY - 1);
+	assert_int_equal(kv_secret_purge(f->kv, "v", "s"), 0);
+	assert_int_equal(list_secrets(f->kv, "v", true).n, 0);
+	assert_int_equal(kv_secret_purge(f->kv, "v", "s"), -ENOENT);
+
+	/* The new flag is under the MAC: a fresh handle reads it... */
+	kv2 = kv_open(f->path, false, f->master);
+	assert_int_equal(kv_vault_get(kv2, "v", &vi), 0);
+	assert_true(vi.purge_protection);
+	kv_free(kv2);
+	/* ...and turning it off behind our back is found. */
+	raw_exec(f->path, "UPDATE vaults SET purge_protection = 0 WHERE name = 'v'");
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), -EBADMSG);
+	assert_int_equal(kv_vault_list(f->kv, collect_vault, &vl), -EBADMSG);
+	assert_int_equal(kv_vault_protect(f->kv, "v"), -EBADMSG);
+	set_fails(f->kv, "v", "t", "x", 1, NULL, -EBADMSG);
+	raw_exec(f->path, "UPDATE vaults SET purge_protection = 1 WHERE name = 'v'");
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), 0);
+	/* Turned on behind our back, likewise. */
+	raw_exec(f->path, "UPDATE vaults SET purge_protection = 1 WHERE name = 'open'");
+	assert_int_equal(kv_vault_get(f->kv, "open", &vi), -EBADMSG);
+}
+
+/* --- listing: the current version's expiry and state --- */
+
+static void test_list_current_attrs(void **state)
+{
+	const struct fixture *f = *state;
+	struct kv_attrs exp = { .enabled = 1, .expires = T0 + 100, .content_type = "" };
+	struct kv_attrs off = { .enabled = 0, .content_type = "" };
+	struct secret_list l;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	set_ok(f->kv, "v", "a", "x", 1, &exp);
+	set_ok(f->kv, "v", "b", "x", 1, &off);
+	set_ok(f->kv, "v", "c", "x", 1, &exp);
+	set_str(f->kv, "v", "c", "y"); /* current: no expiry */
+	set_str(f->kv, "v", "d", "x");
+	set_ok(f->kv, "v", "d", "y", 1, &exp);
+	set_ok(f->kv, "v", "e", "x", 1, &exp);
+	assert_int_equal(kv_secret_delete(f->kv, "v", "e"), 0);
+
+	l = list_secrets(f->kv, "v", false);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.s[0].name, "a");
+	assert_int_equal(l.s[0].expires, T0 + 100);
+	assert_true(l.s[0].enabled);
+	assert_string_equal(l.s[1].name, "b");
+	assert_int_equal(l.s[1].expires, 0);
+	assert_false(l.s[1].enabled);
+	assert_string_equal(l.s[2].name, "c");
+	assert_int_equal(l.s[2].expires, 0);
+	assert_true(l.s[2].enabled);
+	assert_int_equal(l.s[2].current_version, 2);
+	assert_string_equal(l.s[3].name, "d");
+	assert_int_equal(l.s[3].expires, T0 + 100);
+	l = list_secrets(f->kv, "v", true);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.s[0].expires, T0 + 100);
+	assert_true(l.s[0].enabled);
+
+	/* The update is seen; a tampered current version fails the listing. */
+	{
+		struct kv_attrs u = KV_ATTRS_KEEP;
+
+		u.enabled = 0;
+		u.expires = T0 + 7;
+		assert_int_equal(kv_secret_update(f->kv, "v", "a", 0, &u), 0);
+		l = list_secrets(f->kv, "v", false);
+		assert_int_equal(l.s[0].expires, T0 + 7);
+		assert_false(l.s[0].enabled);
+	}
+	raw_exec(f->path, "UPDATE versions SET enabled = 1 WHERE object_id = "
+			  "(SELECT id FROM objects WHERE name = 'b')");
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_secret_list(f->kv, "v", false, collect_secret, &l), -EBADMSG);
+}
+
+/* --- backup and restore --- */
+
+#define BK_HEADER_LEN 12u
+
+static struct secbuf *backup_ok(struct kv *kv, const char *vault, const char *name)
+{
+	struct secbuf *blob = NULL;
+	int r = kv_secret_backup(kv, vault, name, &blob);
+
+	if (r != 0)
+		fail_msg("backup %s/%s: %d", vault, name, r);
+	assert_non_null(blob);
+	assert_true(blob->len > BK_HEADER_LEN + CRYPTO_AEAD_OVERHEAD);
+	assert_true(blob->len <= VAULTFS_BACKUP_MAX);
+	return blob;
+}
+
+static void backup_fails(struct kv *kv, const char *vault, const char *name, int r)
+{
+	struct secbuf sentinel = { 0 };
+	struct secbuf *blob = &sentinel;
+
+	assert_int_equal(kv_secret_backup(kv, vault, name, &blob), r);
+	assert_ptr_equal(blob, &sentinel);
+}
+
+static void restore_fails(struct kv *kv, const char *vault, const void *p, size_t n, int r)
+{
+	char name[VAULTFS_NAME_MAX + 1], untouched[VAULTFS_NAME_MAX + 1];
+	int got;
+
+	memset(name, 0x5a, sizeof(name));
+	memcpy(untouched, name, sizeof(name));
+	got = kv_secret_restore(kv, vault, p, n, name);
+	if (got != r)
+		fail_msg("restore into %s (%zu bytes): got %d, expected %d", vault, n, got, r);
+	assert_memory_equal(name, untouched, sizeof(name));
+}
+
+static void restore_ok(struct kv *kv, const char *vault, const struct secbuf *blob,
+		       const char *want_name)
+{
+	char name[VAULTFS_NAME_MAX + 1];
+	int r = kv_secret_restore(kv, vault, blob->data, blob->len, name);
+
+	if (r != 0)
+		fail_msg("restore into %s: %d", vault, r);
+	assert_string_equal(name, want_name);
+}
+
+/* Two listings of versions are the same but for the object id. */
+static void versions_equal(const struct version_list *a, const struct version_list *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct kv_version_info *x = &a->v[i], *y = &b->v[i];
+
+		assert_int_equal(x->version, y->version);
+		assert_int_equal(x->enabled, y->enabled);
+		assert_int_equal(x->not_before, y->not_before);
+		assert_int_equal(x->expires, y->expires);
+		assert_int_equal(x->created, y->created);
+		assert_int_equal(x->updated, y->updated);
+		assert_string_equal(x->content_type, y->content_type);
+		assert_string_equal(x->tags, y->tags);
+		assert_int_equal(x->size, y->size);
+	}
+}
+
+static struct version_list list_versions(struct kv *kv, const char *vault, const char *name)
+{
+	struct version_list l = { 0 };
+
+	assert_int_equal(kv_secret_versions(kv, vault, name, collect_version, &l), 0);
+	return l;
+}
+
+/* A secret "s" in vault "v" with five versions of every kind: a binary value with every
+ * attribute, a disabled one, an empty one, one not yet valid, and an updated one. */
+static const uint8_t bk_bin[] = { 0, 1, 2, 0xff, 0, 0x80, '\n', 0 };
+static const char *const bk_vals[] = { NULL, "disabled-value", "", "future-value",
+				       "current-value" };
+
+static void backup_fixture(const struct fixture *f)
+{
+	const char *tags[] = { "owner=ops", "env=prod" };
+	struct kv_attrs all = { .enabled = 1, .not_before = T0 - 50, .expires = T0 + 5000,
+				.content_type = "application/octet-stream", .tags = tags,
+				.n_tags = 2 };
+	struct kv_attrs off = { .enabled = 0, .content_type = "text/plain" };
+	struct kv_attrs later = { .enabled = 1, .not_before = T0 + 3000, .content_type = "" };
+	struct kv_attrs u = KV_ATTRS_KEEP;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	assert_int_equal(kv_vault_create(f->kv, "w", 30), 0);
+	set_ok(f->kv, "v", "s", bk_bin, sizeof(bk_bin), &all);
+	kv_set_clock(f->kv, T0 + 1);
+	set_ok(f->kv, "v", "s", bk_vals[1], strlen(bk_vals[1]), &off);
+	kv_set_clock(f->kv, T0 + 2);
+	set_ok(f->kv, "v", "s", "", 0, NULL);
+	kv_set_clock(f->kv, T0 + 3);
+	set_ok(f->kv, "v", "s", bk_vals[3], strlen(bk_vals[3]), &later);
+	kv_set_clock(f->kv, T0 + 4);
+	set_str(f->kv, "v", "s", bk_vals[4]);
+	kv_set_clock(f->kv, T0 + 10);
+	u.content_type = "text/x-updated";
+	assert_int_equal(kv_secret_update(f->kv, "v", "s", 5, &u), 0);
+	kv_set_clock(f->kv, T0 + 20);
+}
+
+/* Every value of the restored secret at vault/s is the original's (the disabled and not yet
+ * valid versions are read with the clock and flag moved, after their attributes were compared). */
+static void backup_values_equal(const struct fixture *f, const char *vault)
+{
+	struct kv_attrs on = KV_ATTRS_KEEP;
+
+	get_eq(f->kv, vault, "s", 1, bk_bin, sizeof(bk_bin));
+	get_fails(f->kv, vault, "s", 2, -EKEYREVOKED);
+	get_eq(f->kv, vault, "s", 3, "", 0);
+	get_fails(f->kv, vault, "s", 4, -EKEYREJECTED);
+	get_str(f->kv, vault, "s", 5, bk_vals[4]);
+	get_str(f->kv, vault, "s", 0, bk_vals[4]);
+	kv_set_clock(f->kv, T0 + 3000);
+	get_str(f->kv, vault, "s", 4, bk_vals[3]);
+	on.enabled = 1;
+	assert_int_equal(kv_secret_update(f->kv, vault, "s", 2, &on), 0);
+	get_str(f->kv, vault, "s", 2, bk_vals[1]);
+	kv_set_clock(f->kv, T0 + 20);
+}
+
+static void test_backup_round_trip(void **state)
+{
+	const struct fixture *f = *state;
+	struct version_list before, after;
+	struct secret_list l;
+	struct secbuf *blob;
+	int64_t old_id, created;
+
+	backup_fixture(f);
+	before = list_versions(f->kv, "v", "s");
+	assert_int_equal(before.n, 5);
+	old_id = secret_id(f->kv, "v", "s", false);
+	created = list_secrets(f->kv, "v", false).s[0].created;
+
+	blob = backup_ok(f->kv, "v", "s");
+	/* The clear header, and no value in clear. */
+	assert_memory_equal(blob->data, "VFSBAK1\0\1\0\0\0", BK_HEADER_LEN);
+	assert_null(memmem(blob->data, blob->len, bk_vals[4], strlen(bk_vals[4])));
+	assert_null(memmem(blob->data, blob->len, "owner=ops", 9));
+
+	/* Gone for good, then back: same versions and attributes, a new id. */
+	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
+	assert_int_equal(kv_secret_purge(f->kv, "v", "s"), 0);
+	get_fails(f->kv, "v", "s", 0, -ENOENT);
+	kv_set_clock(f->kv, T0 + 999);
+	restore_ok(f->kv, "v", blob, "s");
+	after = list_versions(f->kv, "v", "s");
+	versions_equal(&before, &after);
+	assert_string_equal(after.v[0].tags, "env=prod\nowner=ops\n");
+	assert_int_equal(after.v[0].not_before, T0 - 50);
+	assert_int_equal(after.v[0].expires, T0 + 5000);
+	assert_int_equal(after.v[4].updated, T0 + 10);
+	assert_string_equal(after.v[4].content_type, "text/x-updated");
+	l = list_secrets(f->kv, "v", false);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.s[0].current_version, 5);
+	assert_int_equal(l.s[0].created, created);
+	assert_int_equal(l.s[0].deleted_at, 0);
+	assert_true(l.s[0].id > old_id);
+	kv_set_clock(f->kv, T0 + 20);
+	backup_values_equal(f, "v");
+	/* A new version goes on from the restored ones. */
+	assert_int_equal(set_str(f->kv, "v", "s", "six"), 6);
+
+	/* The restored secret is an ordinary one: deleted, recovered, backed up again. */
+	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
+	assert_int_equal(kv_secret_recover(f->kv, "v", "s"), 0);
+	secbuf_free(blob);
+	blob = backup_ok(f->kv, "v", "s");
+	secbuf_free(blob);
+}
+
+static void test_restore_other_vault(void **state)
+{
+	const struct fixture *f = *state;
+	struct version_list before, after;
+	struct secbuf *blob, *again;
+
+	backup_fixture(f);
+	before = list_versions(f->kv, "v", "s");
+	blob = backup_ok(f->kv, "v", "s");
+	/* Two backups of one secret differ (a fresh nonce) and both restore. */
+	again = backup_ok(f->kv, "v", "s");
+	assert_int_equal(again->len, blob->len);
+	assert_memory_not_equal(again->data + BK_HEADER_LEN, blob->data + BK_HEADER_LEN,
+				blob->len - BK_HEADER_LEN);
+
+	restore_ok(f->kv, "w", blob, "s");
+	after = list_versions(f->kv, "w", "s");
+	versions_equal(&before, &after);
+	assert_true(secret_id(f->kv, "w", "s", false) != secret_id(f->kv, "v", "s", false));
+	backup_values_equal(f, "w");
+	backup_values_equal(f, "v");
+
+	/* Keyed to the new vault: its rows do not open as the old vault's. */
+	{
+		char wv[64], ww[64];
+
+		where_version(wv, sizeof(wv), secret_id(f->kv, "v", "s", false), 5);
+		where_version(ww, sizeof(ww), secret_id(f->kv, "w", "s", false), 5);
+		raw_swap(f->path, "versions", "ciphertext,wrapped_dek", wv, ww);
+		get_fails(f->kv, "w", "s", 5, -EBADMSG);
+		get_fails(f->kv, "v", "s", 5, -EBADMSG);
+	}
+
+	/* A third vault from the second backup. */
+	assert_int_equal(kv_vault_create(f->kv, "x", 7), 0);
+	restore_ok(f->kv, "x", again, "s");
+	after = list_versions(f->kv, "x", "s");
+	versions_equal(&before, &after);
+	backup_values_equal(f, "x");
+	secbuf_free(blob);
+	secbuf_free(again);
+}
+
+static void test_backup_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *blob, *big;
+	uint8_t other[CRYPTO_KEY_LEN];
+	char other_path[128];
+	struct kv *kv2;
+
+	backup_fixture(f);
+	blob = backup_ok(f->kv, "v", "s");
+
+	backup_fails(f->kv, "v", "nope", -ENOENT);
+	backup_fails(f->kv, "nope", "s", -ENOENT);
+	backup_fails(f->kv, "v", ".bad", -EINVAL);
+	backup_fails(f->kv, NULL, "s", -EINVAL);
+	assert_int_equal(kv_secret_backup(f->kv, "v", "s", NULL), -EINVAL);
+
+	/* The name is taken, live or soft-deleted: -EEXIST, nothing written. */
+	restore_fails(f->kv, "v", blob->data, blob->len, -EEXIST);
+	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
+	backup_fails(f->kv, "v", "s", -ENOENT);
+	restore_fails(f->kv, "v", blob->data, blob->len, -EEXIST);
+	assert_int_equal(list_secrets(f->kv, "v", true).n, 1);
+	assert_int_equal(list_secrets(f->kv, "v", false).n, 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 5);
+
+	/* No such vault, bad arguments. */
+	restore_fails(f->kv, "nope", blob->data, blob->len, -ENOENT);
+	restore_fails(f->kv, ".bad", blob->data, blob->len, -EINVAL);
+	restore_fails(f->kv, NULL, blob->data, blob->len, -EINVAL);
+	restore_fails(f->kv, "w", NULL, 10, -EINVAL);
+	restore_fails(f->kv, "w", NULL, 0, -EBADMSG);
+	assert_int_equal(kv_secret_restore(f->kv, "w", blob->data, blob->len, NULL), -EINVAL);
+
+	/* Over the cap: -EMSGSIZE before a byte is read. */
+	assert_int_equal(secbuf_new(VAULTFS_BACKUP_MAX + 1, &big), 0);
+	memcpy(big->data, blob->data, blob->len);
+	restore_fails(f->kv, "w", big->data, VAULTFS_BACKUP_MAX + 1, -EMSGSIZE);
+	restore_fails(f->kv, "w", big->data, SIZE_MAX, -EMSGSIZE);
+	secbuf_free(big);
+
+	/* A store with another master key: the blob does not open. */
+	snprintf(other_path, sizeof(other_path), "%s/other.db", f->dir);
+	test_random(other, sizeof(other));
+	kv2 = kv_open(other_path, true, other);
+	assert_int_equal(kv_vault_create(kv2, "v", 0), 0);
+	restore_fails(kv2, "v", blob->data, blob->len, -EBADMSG);
+	assert_int_equal(raw_int(other_path, "SELECT count(*) FROM objects"), 0);
+	kv_free(kv2);
+	/* The same master in another store: it does. */
+	snprintf(other_path, sizeof(other_path), "%s/same.db", f->dir);
+	kv2 = kv_open(other_path, true, f->master);
+	assert_int_equal(kv_vault_create(kv2, "v", 0), 0);
+	restore_ok(kv2, "v", blob, "s");
+	get_str(kv2, "v", "s", 0, bk_vals[4]);
+	kv_free(kv2);
+
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 1);
+	restore_ok(f->kv, "w", blob, "s");
+	secbuf_free(blob);
+}
+
+/* Each class of damage is -EBADMSG and writes nothing: every header byte, nonce, ciphertext
+ * and tag bytes flipped, cut short anywhere, a byte added. */
+static void test_restore_damaged(void **state)
+{
+	const struct fixture *f = *state;
+	struct secbuf *blob;
+	uint8_t *copy;
+	size_t n;
+
+	backup_fixture(f);
+	blob = backup_ok(f->kv, "v", "s");
+	n = blob->len;
+	copy = malloc(n + 1);
+	assert_non_null(copy);
+
+	for (size_t i = 0; i < n; i++) {
+		/* every header byte, the nonce, the tag; the ciphertext at a stride */
+		if (i >= BK_HEADER_LEN + CRYPTO_NONCE_LEN && i < n - CRYPTO_TAG_LEN && i % 7)
+			continue;
+		for (unsigned bit = 0; bit < 8; bit += 7) {
+			memcpy(copy, blob->data, n);
+			copy[i] ^= (uint8_t)(1u << bit);
+			restore_fails(f->kv, "w", copy, n, -EBADMSG);
+		}
+	}
+	memcpy(copy, blob->data, n);
+	for (size_t cut = 0; cut < n; cut += cut < 64 || cut > n - 64 ? 1 : 13)
+		restore_fails(f->kv, "w", copy, cut, -EBADMSG);
+	restore_fails(f->kv, "w", copy, n - 1, -EBADMSG);
+	copy[n] = 0;
+	restore_fails(f->kv, "w", copy, n + 1, -EBADMSG);
+	/* The header of another format version. */
+	copy[8] = 2;
+	restore_fails(f->kv, "w", copy, n, -EBADMSG);
+
+	assert_int_equal(list_secrets(f->kv, "w", false).n, 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 5);
+	/* The undamaged blob still restores. */
+	restore_ok(f->kv, "w", blob, "s");
+	free(copy);
+	secbuf_free(blob);
+}
+
+/* Blobs sealed right (the test derives the backup key from the master) around plaintexts that
+ * lie: every one is -EBADMSG and writes nothing. */
+struct bk_build {
+	uint8_t *p;
+	size_t n;
+};
+
+static void bb_raw(struct bk_build *b, const void *p, size_t n)
+{
+	assert_true(b->n + n <= 2 * VAULTFS_VALUE_MAX);
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+}
+
+static void bb_uint(struct bk_build *b, uint64_t v, size_t bytes)
+{
+	uint8_t le[8];
+
+	for (size_t i = 0; i < bytes; i++)
+		le[i] = (uint8_t)(v >> (8 * i));
+	bb_raw(b, le, bytes);
+}
+
+static void bb_head(struct bk_build *b, uint32_t type, const char *name, size_t name_len,
+		    uint32_t n_versions)
+{
+	bb_uint(b, type, 4);
+	bb_uint(b, name_len, 2);
+	bb_raw(b, name, name_len);
+	bb_uint(b, (uint64_t)T0, 8);
+	bb_uint(b, n_versions, 4);
+}
+
+struct bk_ver {
+	uint32_t version;
+	uint8_t enabled;
+	int64_t nbf, exp;
+	const char *ct, *tags;
+	uint64_t value_len; /* the length written; value bytes written: min(it, strlen(value)) */
+	const char *value;
+};
+
+static void bb_version(struct bk_build *b, const struct bk_ver *v)
+{
+	size_t have = strlen(v->value);
+
+	bb_uint(b, v->version, 4);
+	bb_uint(b, v->enabled, 1);
+	bb_uint(b, (uint64_t)v->nbf, 8);
+	bb_uint(b, (uint64_t)v->exp, 8);
+	bb_uint(b, (uint64_t)T0, 8);
+	bb_uint(b, (uint64_t)T0 + 1, 8);
+	bb_uint(b, strlen(v->ct), 2);
+	bb_raw(b, v->ct, strlen(v->ct));
+	bb_uint(b, strlen(v->tags), 4);
+	bb_raw(b, v->tags, strlen(v->tags));
+	bb_uint(b, v->value_len, 4);
+	bb_raw(b, v->value, v->value_len < have ? v->value_len : have);
+}
+
+/* Seal a plaintext as kv does, into out (room for n + 40 bytes): the blob's length. */
+static size_t bb_seal(const struct fixture *f, const struct bk_build *b, uint8_t *out)
+{
+	uint8_t key[CRYPTO_KEY_LEN];
+
+	memcpy(out, "VFSBAK1\0\1\0\0\0", BK_HEADER_LEN);
+	assert_int_equal(crypto_hkdf(f->master, sizeof(f->master), "vaultfs backup v1", key,
+				     sizeof(key)),
+			 0);
+	assert_int_equal(crypto_aead_seal(key, out, BK_HEADER_LEN, b->p, b->n,
+					  out + BK_HEADER_LEN),
+			 0);
+	secure_wipe(key, sizeof(key));
+	return BK_HEADER_LEN + CRYPTO_AEAD_OVERHEAD + b->n;
+}
+
+static void test_restore_hostile(void **state)
+{
+	const struct fixture *f = *state;
+	const struct bk_ver good = { 1, 1, 0, 0, "text/plain", "a=1\nb=2\n", 5, "hello" };
+	enum { HEAD_TYPE, HEAD_NAME_LONG, HEAD_NAME_128, HEAD_NAME_BAD, HEAD_NAME_NUL,
+	       HEAD_ZERO, HEAD_TOO_MANY, HEAD_MISSING, V_NUMBER, V_ENABLED, V_NBF, V_EXP, V_EXP_NBF,
+	       V_CT_CTRL, V_CT_LONG, V_TAGS_ORDER, V_TAGS_NL, V_TAGS_DUP, V_TAGS_EMPTY_KEY,
+	       V_VALUE_SHORT, V_VALUE_BIG, V_VALUE_HUGE, TRAILING, GOOD, N_CASES };
+	char n128[129];
+	uint8_t *out;
+	struct bk_build b;
+	struct version_list vl;
+
+	memset(n128, 'n', 128);
+	n128[128] = '\0';
+	b.p = malloc(2 * VAULTFS_VALUE_MAX);
+	out = malloc(2 * VAULTFS_VALUE_MAX + 64);
+	assert_non_null(b.p);
+	assert_non_null(out);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+
+	for (int c = 0; c < N_CASES; c++) {
+		struct bk_ver v = good;
+		size_t len;
+
+		b.n = 0;
+		switch (c) {
+		case HEAD_TYPE:
+			bb_head(&b, 2, "s", 1, 1);
+			break;
+		case HEAD_NAME_LONG: /* longer than what is left */
+			bb_uint(&b, 1, 4);
+			bb_uint(&b, 60000, 2);
+			bb_raw(&b, "s", 1);
+			break;
+		case HEAD_NAME_128:
+			bb_head(&b, 1, n128, 128, 1);
+			break;
+		case HEAD_NAME_BAD:
+			bb_head(&b, 1, ".s", 2, 1);
+			break;
+		case HEAD_NAME_NUL:
+			bb_head(&b, 1, "s\0t", 3, 1);
+			break;
+		case HEAD_ZERO:
+			bb_head(&b, 1, "s", 1, 0);
+			break;
+		case HEAD_TOO_MANY:
+			bb_head(&b, 1, "s", 1, VAULTFS_VERSIONS_MAX + 1);
+			break;
+		case HEAD_MISSING: /* two announced, one there */
+			bb_head(&b, 1, "s", 1, 2);
+			break;
+		default:
+			bb_head(&b, 1, "s", 1, 1);
+			break;
+		}
+		switch (c) {
+		case V_NUMBER:
+			v.version = 2;
+			break;
+		case V_ENABLED:
+			v.enabled = 2;
+			break;
+		case V_NBF:
+			v.nbf = -1;
+			break;
+		case V_EXP:
+			v.exp = -5;
+			break;
+		case V_EXP_NBF:
+			v.nbf = T0 + 10;
+			v.exp = T0 + 9;
+			break;
+		case V_CT_CTRL:
+			v.ct = "text/\x01";
+			break;
+		case V_CT_LONG: /* 256 bytes */
+			v.ct = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+			       "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+			       "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+			       "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+			break;
+		case V_TAGS_ORDER:
+			v.tags = "b=2\na=1\n";
+			break;
+		case V_TAGS_NL:
+			v.tags = "a=1";
+			break;
+		case V_TAGS_DUP:
+			v.tags = "a=1\na=2\n";
+			break;
+		case V_TAGS_EMPTY_KEY:
+			v.tags = "=1\n";
+			break;
+		case V_VALUE_SHORT: /* says 6, has 5 */
+			v.value_len = 6;
+			break;
+		case V_VALUE_BIG: /* over the value cap, all bytes there */
+			v.value_len = VAULTFS_VALUE_MAX + 1;
+			break;
+		case V_VALUE_HUGE:
+			v.value_len = UINT32_MAX;
+			break;
+		}
+		if (c >= HEAD_MISSING)
+			bb_version(&b, &v);
+		if (c == V_VALUE_BIG) {
+			memset(b.p + b.n, 'x', VAULTFS_VALUE_MAX + 1 - 5);
+			b.n += VAULTFS_VALUE_MAX + 1 - 5;
+		}
+		if (c == TRAILING)
+			bb_uint(&b, 0, 1);
+		len = bb_seal(f, &b, out);
+		if (c == GOOD)
+			break;
+		{
+			char ret[VAULTFS_NAME_MAX + 1];
+			int r = kv_secret_restore(f->kv, "v", out, len, ret);
+
+			if (r != -EBADMSG)
+				fail_msg("case %d: %d", c, r);
+		}
+	}
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 0);
+
+	/* The same builder, told the truth, makes a blob that restores. */
+	{
+		char ret[VAULTFS_NAME_MAX + 1];
+
+		assert_int_equal(kv_secret_restore(f->kv, "v", out, bb_seal(f, &b, out), ret), 0);
+		assert_string_equal(ret, "s");
+	}
+	get_str(f->kv, "v", "s", 1, "hello");
+	vl = list_versions(f->kv, "v", "s");
+	assert_int_equal(vl.n, 1);
+	assert_string_equal(vl.v[0].tags, "a=1\nb=2\n");
+	assert_string_equal(vl.v[0].content_type, "text/plain");
+	assert_int_equal(vl.v[0].created, T0);
+	assert_int_equal(vl.v[0].updated, T0 + 1);
+	free(b.p);
+	free(out);
+}
+
+/* The cap: 127 versions of the largest value fit in a blob, 128 do not. */
+static void test_backup_size_cap(void **state)
+{
+	const struct fixture *f = *state;
+	uint8_t *value = malloc(VAULTFS_VALUE_MAX);
+	struct secbuf *blob;
+
+	assert_non_null(value);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	assert_int_equal(kv_vault_create(f->kv, "w", 0), 0);
+	for (uint32_t i = 1; i <= 127; i++) {
+		test_random(value, VAULTFS_VALUE_MAX);
+		assert_int_equal(set_ok(f->kv, "v", "b", value, VAULTFS_VALUE_MAX, NULL), i);
+	}
+	blob = backup_ok(f->kv, "v", "b");
+	assert_int_equal(blob->len, 12 + 28 + 18 + 1 + 127 * (47 + VAULTFS_VALUE_MAX));
+	restore_ok(f->kv, "w", blob, "b");
+	get_eq(f->kv, "w", "b", 0, value, VAULTFS_VALUE_MAX);
+	assert_int_equal(info_ok(f->kv, "w", "b", 0).version, 127);
+	assert_int_equal(list_secrets(f->kv, "w", false).s[0].current_version, 127);
+	secbuf_free(blob);
+
+	assert_int_equal(set_ok(f->kv, "v", "b", value, VAULTFS_VALUE_MAX, NULL), 128);
+	backup_fails(f->kv, "v", "b", -EMSGSIZE);
+	free(value);
+}
+
+/* --- expiry notices --- */
+
+struct notice {
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1];
+	uint32_t version;
+	int64_t expires;
+	int event;
+};
+
+struct notices {
+	size_t n;
+	struct notice v[256];
+	const char *fail_on; /* return fail_r for this name */
+	int fail_r;
+	struct kv *kv; /* if set, the callback reads the version through kv */
+};
+
+static int collect_notice(const char *vault, const char *name, uint32_t version,
+			  int64_t expires, int event, void *ud)
+{
+	struct notices *l = ud;
+
+	if (l->kv) {
+		struct kv_version_info info;
+
+		assert_int_equal(kv_secret_info(l->kv, vault, name, version, &info), 0);
+		assert_int_equal(info.expires, expires);
+	}
+	if (l->fail_on && streq(l->fail_on, name))
+		return l->fail_r;
+	assert_true(l->n < ELEMENTSOF(l->v));
+	snprintf(l->v[l->n].vault, sizeof(l->v[0].vault), "%s", vault);
+	snprintf(l->v[l->n].name, sizeof(l->v[0].name), "%s", name);
+	l->v[l->n].version = version;
+	l->v[l->n].expires = expires;
+	l->v[l->n].event = event;
+	l->n++;
+	return 0;
+}
+
+static struct notices *scan(struct kv *kv, int64_t horizon)
+{
+	struct notices *l = calloc(1, sizeof(*l));
+
+	assert_non_null(l);
+	assert_int_equal(kv_expiry_scan(kv, horizon, collect_notice, l), 0);
+	return l;
+}
+
+static void notice_is(const struct notices *l, size_t i, const char *vault, const char *name,
+		      uint32_t version, int64_t expires, int event)
+{
+	assert_true(i < l->n);
+	assert_string_equal(l->v[i].vault, vault);
+	assert_string_equal(l->v[i].name, name);
+	assert_int_equal(l->v[i].version, version);
+	assert_int_equal(l->v[i].expires, expires);
+	assert_int_equal(l->v[i].event, event);
+}
+
+static void scan_none(struct kv *kv, int64_t horizon)
+{
+	struct notices *l = scan(kv, horizon);
+
+	if (l->n)
+		fail_msg("%zu notices, first %s@%u", l->n, l->v[0].name, l->v[0].version);
+	free(l);
+}
+
+static struct kv_attrs expiring(int64_t when)
+{
+	return (struct kv_attrs){ .enabled = 1, .expires = when, .content_type = "" };
+}
+
+static void test_expiry_scan(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_attrs a, off = { .enabled = 0, .expires = T0 + DAY, .content_type = "" };
+	struct notices *l;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	assert_int_equal(kv_vault_create(f->kv, "w", 0), 0);
+	a = expiring(T0 + 5 * DAY);
+	set_ok(f->kv, "v", "near", "x", 1, &a);
+	a = expiring(T0 + 60 * DAY);
+	set_ok(f->kv, "v", "later", "x", 1, &a);
+	a = expiring(T0 - 10);
+	set_ok(f->kv, "w", "past", "x", 1, &a);
+	set_str(f->kv, "v", "none", "x");
+	a = expiring(T0 + DAY);
+	set_ok(f->kv, "v", "deleted", "x", 1, &a);
+	assert_int_equal(kv_secret_delete(f->kv, "v", "deleted"), 0);
+	a = expiring(T0 + 2 * DAY);
+	set_ok(f->kv, "v", "multi", "x", 1, &a);
+	a = expiring(T0 + 3 * DAY);
+	set_ok(f->kv, "v", "multi", "y", 1, &a);
+	set_ok(f->kv, "v", "off", "x", 1, &off);
+	a = expiring(T0 + 200 * DAY);
+	set_ok(f->kv, "v", "quick", "x", 1, &a);
+
+	assert_int_equal(kv_expiry_scan(f->kv, -1, collect_notice, NULL), -EINVAL);
+	assert_int_equal(kv_expiry_scan(f->kv, DAY, NULL, NULL), -EINVAL);
+
+	/* A horizon of 30 days at T0: in expiry order; the expired one only as expired; the
+	 * disabled one too; the soft-deleted one not. */
+	l = scan(f->kv, 30 * DAY);
+	assert_int_equal(l->n, 5);
+	notice_is(l, 0, "w", "past", 1, T0 - 10, KV_EXPIRED);
+	notice_is(l, 1, "v", "off", 1, T0 + DAY, KV_NEAR_EXPIRY);
+	notice_is(l, 2, "v", "multi", 1, T0 + 2 * DAY, KV_NEAR_EXPIRY);
+	notice_is(l, 3, "v", "multi", 2, T0 + 3 * DAY, KV_NEAR_EXPIRY);
+	notice_is(l, 4, "v", "near", 1, T0 + 5 * DAY, KV_NEAR_EXPIRY);
+	free(l);
+	/* Once: not again, not with a longer horizon, not after a restart. */
+	scan_none(f->kv, 30 * DAY);
+	scan_none(f->kv, 35 * DAY);
+	kv_free(f->kv);
+	f->kv = kv_open(f->path, false, f->master);
+	scan_none(f->kv, 30 * DAY);
+
+	/* Expiry is now >= expires: one second before, nothing; at it, expired. */
+	kv_set_clock(f->kv, T0 + DAY - 1);
+	scan_none(f->kv, 0);
+	kv_set_clock(f->kv, T0 + DAY);
+	l = scan(f->kv, 0);
+	assert_int_equal(l->n, 1);
+	notice_is(l, 0, "v", "off", 1, T0 + DAY, KV_EXPIRED);
+	free(l);
+	/* The horizon's edge: now >= expires - horizon (later is at T0 + 60 days). */
+	kv_set_clock(f->kv, T0 + 30 * DAY - 1);
+	l = scan(f->kv, 30 * DAY);
+	assert_int_equal(l->n, 3);
+	notice_is(l, 0, "v", "multi", 1, T0 + 2 * DAY, KV_EXPIRED);
+	notice_is(l, 1, "v", "multi", 2, T0 + 3 * DAY, KV_EXPIRED);
+	notice_is(l, 2, "v", "near", 1, T0 + 5 * DAY, KV_EXPIRED);
+	free(l);
+	kv_set_clock(f->kv, T0 + 30 * DAY);
+	l = scan(f->kv, 30 * DAY);
+	assert_int_equal(l->n, 1);
+	notice_is(l, 0, "v", "later", 1, T0 + 60 * DAY, KV_NEAR_EXPIRY);
+	free(l);
+	kv_set_clock(f->kv, T0 + 60 * DAY);
+	l = scan(f->kv, 30 * DAY);
+	assert_int_equal(l->n, 1);
+	notice_is(l, 0, "v", "later", 1, T0 + 60 * DAY, KV_EXPIRED);
+	free(l);
+	/* quick (T0 + 200 days) was never in a window: seen first expired, it is only that. */
+	kv_set_clock(f->kv, T0 + 201 * DAY);
+	l = scan(f->kv, 0);
+	assert_int_equal(l->n, 1);
+	notice_is(l, 0, "v", "quick", 1, T0 + 200 * DAY, KV_EXPIRED);
+	free(l);
+	/* Everything said: with the clock back, still nothing. */
+	kv_set_clock(f->kv, T0);
+	scan_none(f->kv, 365 * DAY);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM expiry_notices"), 12);
+
+	/* Recovered, the deleted secret is live and gets its due. */
+	assert_int_equal(kv_secret_recover(f->kv, "v", "deleted"), 0);
+	l = scan(f->kv, 30 * DAY);
+	assert_int_equal(l->n, 1);
+	notice_is(l, 0, "v", "deleted", 1, T0 + DAY, KV_NEAR_EXPIRY);
+	free(l);
+
+	/* A new expiry date arms the version again. */
+	a = (struct kv_attrs)KV_ATTRS_KEEP;
+	a.expires = T0 + 10 * DAY;
+	assert_int_equal(kv_secret_update(f->kv, "v", "near", 1, &a), 0);
+	l = scan(f->kv, 30 * DAY);
+	assert_int_equal(l->n, 1);
+	notice_is(l, 0, "v", "near", 1, T0 + 10 * DAY, KV_NEAR_EXPIRY);
+	free(l);
+	scan_none(f->kv, 30 * DAY);
+
+	/* (the re-armed notice replaced the old one) Purged: its notices go too. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM expiry_notices"), 13);
+	assert_int_equal(kv_secret_delete(f->kv, "w", "past"), 0);
+	assert_int_equal(kv_secret_purge(f->kv, "w", "past"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM expiry_notices"), 12);
+}
+
+static void test_expiry_scan_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct notices *l = calloc(1, sizeof(*l));
+	struct kv_attrs a;
+
+	assert_non_null(l);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	a = expiring(T0 + 1 * DAY);
+	set_ok(f->kv, "v", "a", "x", 1, &a);
+	a = expiring(T0 + 2 * DAY);
+	set_ok(f->kv, "v", "b", "x", 1, &a);
+	a = expiring(T0 + 3 * DAY);
+	set_ok(f->kv, "v", "c", "x", 1, &a);
+
+	/* The callback's error stops the scan and is returned; what came before is recorded,
+	 * the failed one and the rest come again. */
+	l->fail_on = "b";
+	l->fail_r = -ECANCELED;
+	assert_int_equal(kv_expiry_scan(f->kv, 30 * DAY, collect_notice, l), -ECANCELED);
+	assert_int_equal(l->n, 1);
+	notice_is(l, 0, "v", "a", 1, T0 + DAY, KV_NEAR_EXPIRY);
+	free(l);
+	/* ... also across a restart */
+	kv_free(f->kv);
+	f->kv = kv_open(f->path, false, f->master);
+	l = scan(f->kv, 30 * DAY);
+	assert_int_equal(l->n, 2);
+	notice_is(l, 0, "v", "b", 1, T0 + 2 * DAY, KV_NEAR_EXPIRY);
+	notice_is(l, 1, "v", "c", 1, T0 + 3 * DAY, KV_NEAR_EXPIRY);
+	free(l);
+	scan_none(f->kv, 30 * DAY);
+
+	/* The callback may use kv (it runs outside the scan's transactions). */
+	a = expiring(T0 + 4 * DAY);
+	set_ok(f->kv, "v", "d", "x", 1, &a);
+	l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	l->kv = f->kv;
+	assert_int_equal(kv_expiry_scan(f->kv, 30 * DAY, collect_notice, l), 0);
+	assert_int_equal(l->n, 1);
+	free(l);
+
+	/* A row changed behind our back is found: the scan reads only checked rows. */
+	a = expiring(T0 + 100 * DAY);
+	set_ok(f->kv, "v", "e", "x", 1, &a);
+	scan_none(f->kv, 30 * DAY);
+	raw_exec(f->path, "UPDATE versions SET expires = 1800000005 WHERE object_id = "
+			  "(SELECT id FROM objects WHERE name = 'e')");
+	l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	assert_int_equal(kv_expiry_scan(f->kv, 30 * DAY, collect_notice, l), -EBADMSG);
+	assert_int_equal(l->n, 0);
+	free(l);
+	raw_exec(f->path, "UPDATE versions SET expires = 1808640000 WHERE object_id = "
+			  "(SELECT id FROM objects WHERE name = 'e')");
+	scan_none(f->kv, 30 * DAY);
+	/* A soft delete undone behind our back: the object row fails its MAC. */
+	a = expiring(T0 + 5 * DAY);
+	set_ok(f->kv, "v", "f", "x", 1, &a);
+	assert_int_equal(kv_secret_delete(f->kv, "v", "f"), 0);
+	scan_none(f->kv, 30 * DAY);
+	raw_exec(f->path, "UPDATE objects SET deleted_at = 0 WHERE name = 'f'");
+	l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	assert_int_equal(kv_expiry_scan(f->kv, 30 * DAY, collect_notice, l), -EBADMSG);
+	free(l);
+}
+
+/* More notices than one batch: each once, in order, and a failure in a later batch keeps
+ * the earlier batches recorded. */
+static void test_expiry_scan_many(void **state)
+{
+	const struct fixture *f = *state;
+	struct notices *l;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	for (int i = 0; i < 150; i++) {
+		struct kv_attrs a = expiring(T0 + 1000 + 150 - i);
+		char name[32];
+
+		snprintf(name, sizeof(name), "s%03d", i);
+		set_ok(f->kv, "v", name, "x", 1, &a);
+	}
+	l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	l->fail_on = "s020"; /* the 130th by expiry */
+	l->fail_r = -EIO;
+	assert_int_equal(kv_expiry_scan(f->kv, DAY, collect_notice, l), -EIO);
+	assert_int_equal(l->n, 129);
+	for (size_t i = 0; i < l->n; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "s%03zu", 149 - i);
+		notice_is(l, i, "v", name, 1, T0 + 1000 + 1 + (int64_t)i, KV_NEAR_EXPIRY);
+	}
+	free(l);
+	l = scan(f->kv, DAY);
+	assert_int_equal(l->n, 21);
+	notice_is(l, 0, "v", "s020", 1, T0 + 1000 + 130, KV_NEAR_EXPIRY);
+	notice_is(l, 20, "v", "s000", 1, T0 + 1000 + 150, KV_NEAR_EXPIRY);
+	free(l);
+	scan_none(f->kv, DAY);
+	kv_set_clock(f->kv, T0 + 2000);
+	l = scan(f->kv, 0);
+	assert_int_equal(l->n, 150);
+	assert_int_equal(l->v[149].event, KV_EXPIRED);
+	free(l);
+	scan_none(f->kv, DAY);
 }
 
 int main(void)
@@ -1447,6 +2493,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_vault_key_swap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_master, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plaintext_not_on_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_protect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_current_attrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_other_vault, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_damaged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_size_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_scan_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_scan_many, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,10 @@
  * foreign SQLite database, a newer schema, a symlink, read-only writes), meta, vaults, objects
  * and versions (every lookup, update and refusal), ids never reused after purge, transactions,
  * re-entrant callbacks, and rows tampered with through the sqlite3 API (wrong blob lengths,
- * over-long text, out-of-range integers), which must read as -EBADMSG. */
+ * over-long text, out-of-range integers), which must read as -EBADMSG. Schema 2: the migration
+ * from 1, the expiry walk (window, soft-deleted left out, order, cursor, limit, which notices
+ * cover what, a changed date arming again), notice marks, and that the walk is an index range
+ * (SQLite's own full-scan step counter on the store's statement). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +29,7 @@
 #include "tests/unit/testlib.h"
 
 #define VFS1_APPLICATION_ID 0x56465331
+#define SCHEMA_VERSION 2
 #define CT_MAX (VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
 #define TAGS_MAX (VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2))
 
@@ -213,13 +217,13 @@ static void test_create_open_reopen(void **state)
 	size_t n = 0;
 
 	s = open_ok(f, STORE_CREATE);
-	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
 	assert_int_equal(store_meta_set(s, "k", "hello", 5), 0);
 	store_free(s);
 
 	/* Reopen without and with STORE_CREATE: the data is there, nothing is re-created. */
 	s = open_ok(f, 0);
-	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
 	assert_int_equal(store_meta_get(s, "k", &val, &n), 0);
 	assert_int_equal(n, 5);
 	assert_memory_equal(val, "hello", 5);
@@ -233,7 +237,7 @@ static void test_create_open_reopen(void **state)
 	store_free(s);
 
 	s = open_ok(f, STORE_READONLY);
-	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
 	store_free(s);
 
 	store_free(NULL);
@@ -245,11 +249,15 @@ static void test_schema_on_disk(void **state)
 
 	store_free(open_ok(f, STORE_CREATE));
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), VFS1_APPLICATION_ID);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_VERSION);
 	/* WAL is recorded in the header: file format read/write versions 2. */
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
-					  "AND name IN ('meta', 'vaults', 'objects', 'versions')"),
-			 4);
+					  "AND name IN ('meta', 'vaults', 'objects', 'versions', "
+					  "'expiry_notices')"),
+			 5);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
+					  "AND name = 'versions_expiry' AND tbl_name = 'versions'"),
+			 1);
 	uint8_t *hdr;
 	size_t len;
 
@@ -308,7 +316,7 @@ static void test_open_empty_file(void **state)
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -ENOENT);
 	assert_null(s);
 	s = open_ok(f, STORE_CREATE);
-	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
 	store_free(s);
 }
 
@@ -478,12 +486,12 @@ static void test_newer_schema(void **state)
 	struct store *s = NULL;
 
 	store_free(open_ok(f, STORE_CREATE));
-	raw_exec(f->path, "PRAGMA user_version = 2;");
+	raw_exec(f->path, "PRAGMA user_version = 3;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EPROTONOSUPPORT);
 	assert_null(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 
 	raw_exec(f->path, "PRAGMA user_version = 1000000;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
@@ -1357,6 +1365,324 @@ static void test_version_foreach(void **state)
 	store_free(s);
 }
 
+static void test_version_get_meta(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	uint8_t ct[77];
+	struct store_version ver, got;
+
+	test_fill(ct, sizeof(ct), 4);
+	ver = version_new(oid, 1, ct, sizeof(ct), 4);
+	assert_int_equal(store_version_insert(s, &ver), 0);
+	memset(&got, 0x5a, sizeof(got));
+	assert_int_equal(store_version_get_meta(s, oid, 1, &got), 0);
+	assert_version_attrs_equal(&got, &ver);
+	assert_null(got.ciphertext);
+	assert_int_equal(got.ciphertext_len, sizeof(ct));
+	store_version_done(&got);
+	assert_int_equal(store_version_get_meta(s, oid, 2, &got), -ENOENT);
+	assert_int_equal(store_version_get_meta(s, oid + 1, 1, &got), -ENOENT);
+	/* A ciphertext over the cap reads as corrupt, as it does in the other readers. */
+	store_free(s);
+	raw_exec(f->path, "UPDATE versions SET ciphertext = zeroblob(65536 + 29)");
+	s = open_ok(f, 0);
+	assert_int_equal(store_version_get_meta(s, oid, 1, &got), -EBADMSG);
+	store_free(s);
+}
+
+/* A store of schema 1 (before the expiry notices) is brought up to date on open, data kept;
+ * read-only it cannot be. */
+static void test_migrate_from_v1(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	uint8_t ct[40];
+	struct store_version ver, got;
+
+	test_fill(ct, sizeof(ct), 5);
+	ver = version_new(oid, 1, ct, sizeof(ct), 5);
+	ver.expires = 1000;
+	assert_int_equal(store_version_insert(s, &ver), 0);
+	store_free(s);
+	raw_exec(f->path, "DROP TABLE expiry_notices; DROP INDEX versions_expiry; "
+			  "PRAGMA user_version = 1;");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+					  "('expiry_notices', 'versions_expiry')"),
+			 0);
+
+	s = (struct store *)0x1;
+	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EROFS);
+	assert_ptr_equal(s, (struct store *)0x1);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+
+	s = open_ok(f, 0);
+	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
+	assert_int_equal(store_version_get(s, oid, 1, &got), 0);
+	assert_version_attrs_equal(&got, &ver);
+	assert_memory_equal(got.ciphertext, ct, sizeof(ct));
+	store_version_done(&got);
+	assert_int_equal(store_notice_mark(s, oid, 1, STORE_NOTICE_EXPIRED, 1000), 0);
+	store_free(s);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_VERSION);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM expiry_notices"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = "
+					  "'versions_expiry'"),
+			 1);
+}
+
+struct ecollect {
+	size_t n;
+	int64_t objects[16];
+	uint32_t versions[16];
+	int64_t expires[16];
+	size_t stop_after;
+};
+
+static int collect_expiry(const struct store_version *v, void *userdata)
+{
+	struct ecollect *c = userdata;
+
+	assert_true(c->n < ELEMENTSOF(c->objects));
+	assert_null(v->ciphertext);
+	c->objects[c->n] = v->object_id;
+	c->versions[c->n] = v->version;
+	c->expires[c->n] = v->expires;
+	c->n++;
+	return c->stop_after && c->n == c->stop_after ? -EINTR : 0;
+}
+
+static struct ecollect expiry_rows(struct store *s, int64_t now, int64_t until)
+{
+	struct store_expiry_scan q = { .now = now, .until = until, .limit = 100 };
+	struct ecollect c = { 0 };
+
+	assert_int_equal(store_expiry_foreach(s, &q, collect_expiry, &c), 0);
+	return c;
+}
+
+static void insert_expiring(struct store *s, int64_t object_id, uint32_t version,
+			    int64_t expires)
+{
+	uint8_t ct[30];
+	struct store_version ver;
+
+	test_fill(ct, sizeof(ct), version);
+	ver = version_new(object_id, version, ct, sizeof(ct), version);
+	ver.expires = expires;
+	assert_int_equal(store_version_insert(s, &ver), 0);
+}
+
+static void test_expiry_foreach(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, a;
+	struct store *s = populated(f, &vid, &a);
+	struct store_object b = object_new(vid, "b", 2), gone = object_new(vid, "gone", 3);
+	struct store_expiry_scan q = { .now = 150, .until = 250, .limit = 100 };
+	struct store_version got;
+	struct ecollect c;
+
+	assert_int_equal(store_object_insert(s, &b), 0);
+	assert_int_equal(store_object_insert(s, &gone), 0);
+	insert_expiring(s, a, 1, 100);
+	insert_expiring(s, a, 2, 0);
+	insert_expiring(s, a, 3, 300);
+	insert_expiring(s, b.id, 1, 200);
+	insert_expiring(s, b.id, 2, 100);
+	insert_expiring(s, gone.id, 1, 150);
+	gone.deleted_at = 1;
+	assert_int_equal(store_object_update(s, &gone), 0);
+
+	/* The window 0 < expires <= until, soft-deleted objects left out, in expiry order. */
+	c = expiry_rows(s, 150, 250);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.objects[0], a);
+	assert_int_equal(c.versions[0], 1);
+	assert_int_equal(c.expires[0], 100);
+	assert_int_equal(c.objects[1], b.id);
+	assert_int_equal(c.versions[1], 2);
+	assert_int_equal(c.objects[2], b.id);
+	assert_int_equal(c.versions[2], 1);
+	assert_int_equal(c.expires[2], 200);
+	assert_int_equal(expiry_rows(s, 150, 99).n, 0);
+	assert_int_equal(expiry_rows(s, 150, 100).n, 2);
+	assert_int_equal(expiry_rows(s, 150, INT64_MAX).n, 4);
+
+	/* Cursor and limit. */
+	q.after_expires = 100;
+	q.after_object = a;
+	q.after_version = 1;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_expiry_foreach(s, &q, collect_expiry, &c), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.objects[0], b.id);
+	assert_int_equal(c.versions[0], 2);
+	q.after_expires = q.after_object = q.after_version = 0;
+	q.limit = 1;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_expiry_foreach(s, &q, collect_expiry, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.objects[0], a);
+	q.limit = 0;
+	assert_int_equal(store_expiry_foreach(s, &q, collect_expiry, &c), -EINVAL);
+	q.limit = 100;
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 2;
+	assert_int_equal(store_expiry_foreach(s, &q, collect_expiry, &c), -EINTR);
+	assert_int_equal(c.n, 2);
+
+	/* Recorded notices: EXPIRED covers a version for good, NEAR only until it expires. */
+	assert_int_equal(store_notice_mark(s, a, 1, STORE_NOTICE_EXPIRED, 100), 0);
+	assert_int_equal(store_notice_mark(s, b.id, 2, STORE_NOTICE_NEAR, 100), 0);
+	assert_int_equal(store_notice_mark(s, b.id, 1, STORE_NOTICE_NEAR, 200), 0);
+	c = expiry_rows(s, 150, 250);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.objects[0], b.id);
+	assert_int_equal(c.versions[0], 2); /* expired: NEAR does not cover it */
+	assert_int_equal(expiry_rows(s, 50, 250).n, 0);
+	c = expiry_rows(s, 200, 250);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.versions[1], 1);
+	assert_int_equal(store_notice_mark(s, b.id, 1, STORE_NOTICE_EXPIRED, 200), 0);
+	assert_int_equal(store_notice_mark(s, b.id, 2, STORE_NOTICE_EXPIRED, 100), 0);
+	assert_int_equal(expiry_rows(s, 200, 250).n, 0);
+	assert_int_equal(expiry_rows(s, 150, 250).n, 0);
+
+	/* A new expiry date arms the version again; the mark replaces the old date. */
+	assert_int_equal(store_version_get(s, b.id, 1, &got), 0);
+	got.expires = 220;
+	assert_int_equal(store_version_update_attrs(s, &got), 0);
+	store_version_done(&got);
+	c = expiry_rows(s, 150, 250);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.objects[0], b.id);
+	assert_int_equal(c.expires[0], 220);
+	assert_int_equal(store_notice_mark(s, b.id, 1, STORE_NOTICE_NEAR, 220), 0);
+	assert_int_equal(expiry_rows(s, 150, 250).n, 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM expiry_notices"), 5);
+	assert_int_equal(raw_int(f->path, "SELECT expires FROM expiry_notices WHERE version = 1 "
+					  "AND event = 1 AND object_id = (SELECT id FROM objects "
+					  "WHERE name = 'b')"),
+			 220);
+
+	/* Recovered: the soft-deleted object's version is in again. */
+	gone.deleted_at = 0;
+	assert_int_equal(store_object_update(s, &gone), 0);
+	c = expiry_rows(s, 150, 250);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.objects[0], gone.id);
+	store_free(s);
+}
+
+static void test_notice_mark(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+
+	insert_expiring(s, oid, 1, 500);
+	insert_expiring(s, oid, 2, 600);
+	assert_int_equal(store_notice_mark(s, oid, 3, STORE_NOTICE_NEAR, 500), -ENOENT);
+	assert_int_equal(store_notice_mark(s, oid + 1, 1, STORE_NOTICE_NEAR, 500), -ENOENT);
+	assert_int_equal(store_notice_mark(s, oid, 1, 0, 500), -EINVAL);
+	assert_int_equal(store_notice_mark(s, oid, 1, 3, 500), -EINVAL);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM expiry_notices"), 0);
+	assert_int_equal(store_notice_mark(s, oid, 1, STORE_NOTICE_NEAR, 500), 0);
+	assert_int_equal(store_notice_mark(s, oid, 1, STORE_NOTICE_NEAR, 500), 0);
+	assert_int_equal(store_notice_mark(s, oid, 1, STORE_NOTICE_EXPIRED, 500), 0);
+	assert_int_equal(store_notice_mark(s, oid, 2, STORE_NOTICE_NEAR, 600), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM expiry_notices"), 3);
+
+	/* Read-only: refused. */
+	store_free(s);
+	s = open_ok(f, STORE_READONLY);
+	assert_int_equal(store_notice_mark(s, oid, 2, STORE_NOTICE_EXPIRED, 600), -EROFS);
+	store_free(s);
+
+	/* A purge takes the notices with the versions. */
+	s = open_ok(f, 0);
+	assert_int_equal(store_object_purge(s, oid), 0);
+	store_free(s);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM expiry_notices"), 0);
+}
+
+/* SQLite's auto-extension hook takes no user data: the handle it sees is kept here, the one
+ * mutable static of this file, set and cleared by test_expiry_uses_index alone. */
+static sqlite3 *hooked_db;
+
+static int hook_db(sqlite3 *db, char **err, const struct sqlite3_api_routines *api)
+{
+	(void)err;
+	(void)api;
+	hooked_db = db;
+	return SQLITE_OK;
+}
+
+static sqlite3_stmt *find_stmt(sqlite3 *db, const char *needle)
+{
+	for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st))
+		if (strstr(sqlite3_sql(st), needle))
+			return st;
+	fail_msg("no statement with '%s'", needle);
+	return NULL;
+}
+
+/* The expiry walk is an index range: over many versions that do not expire (or not yet) it
+ * takes no step of a full table scan, and the counter that says so does count a real scan. */
+static void test_expiry_uses_index(void **state)
+{
+	const struct fixture *f = *state;
+	struct store_object o;
+	struct store_vault v = vault_new("v", 1);
+	struct store *s = NULL;
+	sqlite3_stmt *walk, *scan = NULL;
+	uint8_t ct[40];
+	struct ecollect c;
+
+	hooked_db = NULL;
+	assert_int_equal(sqlite3_auto_extension((void (*)(void))hook_db), SQLITE_OK);
+	assert_int_equal(store_open(f->path, STORE_CREATE, &s), 0);
+	assert_int_equal(sqlite3_cancel_auto_extension((void (*)(void))hook_db), 1);
+	assert_non_null(hooked_db);
+
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	o = object_new(v.id, "o", 1);
+	assert_int_equal(store_object_insert(s, &o), 0);
+	test_fill(ct, sizeof(ct), 1);
+	assert_int_equal(store_begin(s), 0);
+	for (uint32_t i = 1; i <= 3000; i++) {
+		struct store_version ver = version_new(o.id, i, ct, sizeof(ct), 1);
+
+		/* most never expire, a few far in the future, three in the window */
+		ver.expires = i % 10 ? 0 : i <= 30 ? 1000 + i : 1000000 + i;
+		assert_int_equal(store_version_insert(s, &ver), 0);
+	}
+	assert_int_equal(store_commit(s), 0);
+
+	c = expiry_rows(s, 500, 999);
+	assert_int_equal(c.n, 0);
+	c = expiry_rows(s, 500, 2000);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.versions[2], 30);
+	walk = find_stmt(hooked_db, "expiry_notices AS n");
+	assert_int_equal(sqlite3_stmt_status(walk, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0), 0);
+	assert_in_range(sqlite3_stmt_status(walk, SQLITE_STMTSTATUS_VM_STEP, 0), 1, 1000);
+
+	assert_int_equal(sqlite3_prepare_v2(hooked_db, "SELECT count(*) FROM versions WHERE "
+						       "updated > 0",
+					    -1, &scan, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(scan), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(scan, 0), 3000);
+	assert_true(sqlite3_stmt_status(scan, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0) >= 2999);
+	sqlite3_finalize(scan);
+	hooked_db = NULL;
+	store_free(s);
+}
+
 /* --- transactions --- */
 
 static void test_transactions(void **state)
@@ -1590,6 +1916,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version_update_attrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_get_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notice_mark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_uses_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_vault, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_object, setup, teardown),
