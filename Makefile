@@ -22,7 +22,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lkeyutils
 override CFLAGS := -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -I. $(PKG_CFLAGS) $(CFLAGS)
 override LDFLAGS := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
 
-CORE := secbuf io crypto log config timeutil keyring tpm store seal kv kvjson audit
+CORE := secbuf io crypto log config timeutil keyring tpm store seal kv kvjson audit request
 CORE_OBJS := $(patsubst %,$(BUILD)/core/%.o,$(CORE))
 POLICY := glob cgroup identity policy
 POLICY_OBJS := $(patsubst %,$(BUILD)/policy/%.o,$(POLICY))
@@ -39,7 +39,7 @@ test_deps_crypto   := core/crypto core/secbuf
 test_deps_keyring  := core/keyring core/secbuf
 test_deps_tpm      := core/tpm core/secbuf
 test_deps_store    := core/store core/secbuf
-test_deps_config   := core/config core/io core/log core/tpm core/secbuf
+test_deps_config   := core/config core/io core/log core/tpm core/secbuf core/timeutil
 test_deps_timeutil := core/timeutil
 test_deps_seal     := $(addprefix core/,$(CORE))
 test_deps_kv       := $(addprefix core/,$(CORE))
@@ -126,7 +126,8 @@ fuzz: $(FUZZ_BUILD)/fuzz-policy
 # Debian packages the build and the tests need.
 DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-dev tpm2-tools \
 	swtpm swtpm-tools libjson-c-dev libsystemd-dev libkeyutils-dev keyutils libfuse3-dev fuse3 \
-	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev
+	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev \
+	python3
 
 deps:
 	@missing=""; for p in $(DEPS); do \

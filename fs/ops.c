@@ -2,8 +2,13 @@
  * who sent it: who is asking (identity), what the policy lets it see and do, what the store
  * holds. An open runs identity -> policy -> store -> decrypt -> audit -> reply, and the
  * decrypted bytes live only in a secure buffer owned by the file handle, wiped on release.
- * Replies: direct_io (no page cache), timeouts 0 (every lookup and stat reaches us), no
- * readdirplus. Every request gets exactly one reply on every path. Never logs a value. */
+ * Writes are whole-file: a write handle gathers the next version in a secure buffer and close
+ * commits it (policy `write`, recorded before the store is touched); `rm` soft-deletes
+ * (`delete`), mkdir and rmdir in /vault create and delete vaults (`manage`). Every change and
+ * every refusal is recorded before the reply; no record, no change. Replies: direct_io (no
+ * page cache), timeouts 0 (every lookup and stat reaches us), no readdirplus. Every request
+ * gets exactly one reply on every path. Never logs a value, and never asks the kernel to drop
+ * a cache itself (that is notify.c's thread: the call can wait for a request of ours). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +18,7 @@
 #include "core/secbuf.h"
 #include "core/util.h"
 #include "fs/inode.h"
+#include "fs/notify.h"
 #include "fs/vaultfs.h"
 
 /* The policy path of a node ("/V" or "/V/S") fits this. */
@@ -34,9 +40,30 @@ struct caller {
 	int64_t now;
 };
 
-/* An open file: the bytes one open sees, whatever is written meanwhile. */
+/* What a write handle holds besides its bytes. Whole-file semantics: the bytes of a write
+ * handle are the whole next version, made at close. A write open without O_TRUNC starts from
+ * an empty buffer too, not from the current value: a writer may hold `write` without `read`,
+ * and a version is only ever made whole, so bytes written at an offset get zeros before them
+ * (holes), as in a new file. Bytes past data->len are always zero. */
+struct writer {
+	struct caller c;     /* who opened it: each commit is decided and recorded for it */
+	struct node n;       /* the secret: vault, name, policy path */
+	struct handle *next; /* in vfs->pending while pending */
+	uint64_t ino;        /* the inode number the kernel knows the file by */
+	mode_t mode;         /* permission bits fstat shows: 0200, or 0600 where it may read */
+	bool pending;        /* created here: ino is a number of ours, in vfs->pending */
+	bool truncated;      /* O_TRUNC or created: a close with nothing written commits "" */
+	bool dirty;          /* bytes changed since the last commit */
+	bool committed;      /* a commit succeeded */
+	bool failed;         /* the last commit failed (flush said so): release makes none */
+	bool poisoned;       /* went past VAULTFS_VALUE_MAX: nothing will be committed */
+};
+
+/* An open file: the bytes one open sees, whatever is written meanwhile; or, for a write
+ * handle, the bytes it has written. */
 struct handle {
 	struct secbuf *data;
+	struct writer *w; /* NULL: a read handle */
 };
 
 /* An open directory: its entries, listed once at opendir, packed as
@@ -94,7 +121,13 @@ static int reply_errno(int r)
 	case EKEYREJECTED:
 	case ENOMEM:
 	case EROFS:
+	case EEXIST:    /* a name taken (a soft-deleted secret holds its name until purged) */
+	case ENOTEMPTY: /* a vault that still has objects */
+	case ENOSPC:    /* versions at VAULTFS_VERSIONS_MAX, or the store's disk is full */
+	case EFBIG:
 		return -r;
+	case EMSGSIZE: /* a value over VAULTFS_VALUE_MAX */
+		return EFBIG;
 	default:
 		return EIO;
 	}
@@ -210,6 +243,28 @@ static void user_path(const struct node *n, char *buf, size_t size)
 	}
 }
 
+/* The path a user typed for the entry `name` of directory p, for the record. */
+static void child_path(const struct node *p, const char *name, char *buf, size_t size)
+{
+	switch (p->ino.kind) {
+	case INO_VAULT:
+		snprintf(buf, size, "/%s/%s", p->vault, name);
+		break;
+	case INO_VERSIONS:
+		snprintf(buf, size, "/%s/.versions/%s", p->vault, name);
+		break;
+	case INO_METADIR:
+		snprintf(buf, size, "/%s/.meta/%s", p->vault, name);
+		break;
+	case INO_VERDIR:
+		snprintf(buf, size, "/%s/.versions/%s/%s", p->vault, p->name, name);
+		break;
+	default:
+		snprintf(buf, size, "/%s", name);
+		break;
+	}
+}
+
 /* --- attributes --- */
 
 static void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *st)
@@ -221,8 +276,9 @@ static void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *s
 	st->st_gid = c->id.gid;
 }
 
-/* Attributes as this caller sees them: its own uid and gid, 0400 where it may read, 0000
- * otherwise, the exact size of what an open would give it. */
+/* Attributes as this caller sees them: its own uid and gid; for a secret 0400 where it may
+ * read, 0200 where it may write, 0600 where both (versions and .meta are read-only: 0400 or
+ * 0000); the exact size of what an open would give it. */
 static int fill_attr(struct vfs *v, const struct caller *c, const struct node *n, fuse_ino_t ino,
 		     struct stat *st)
 {
@@ -266,6 +322,8 @@ static int fill_attr(struct vfs *v, const struct caller *c, const struct node *n
 			return r;
 	}
 	st->st_mode = S_IFREG | (rights & POLICY_OP_READ ? 0400 : 0);
+	if (n->ino.kind == INO_SECRET && (rights & POLICY_OP_WRITE))
+		st->st_mode |= 0200;
 	st->st_size = (off_t)info.size;
 	st->st_blocks = (blkcnt_t)((info.size + 511) / 512);
 	st->st_mtime = info.created;
@@ -439,8 +497,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		char path[VAULTFS_PATH_MAX];
 		int err = hidden_errno(v);
 
-		/* the kernel may ask twice for one attempt (revalidating a cached name, then looking
-		 * it up): one record per attempt */
+		/* the kernel may ask twice for one attempt (revalidating a cached name, then
+		 * looking it up): one record per attempt */
 		if (!refusal_seen(v, req, parent, name)) {
 			caller_more(req, IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE, &c);
 			(void)policy_check(v->policy, refusal_op(&probe), probe.path, &c.id, c.now,
@@ -465,26 +523,71 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_entry(req, &st);
 }
 
+static struct handle *handle_of(const struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+/* A file created here and not yet released, by the number we gave it. */
+static struct handle *pending_find(struct vfs *v, uint64_t ino)
+{
+	for (struct handle *h = v->pending; h; h = h->w->next)
+		if (h->w->ino == ino)
+			return h;
+	return NULL;
+}
+
+/* The open file an attribute request is about: the one it names (fi, for a file), or a
+ * pending file by its number; NULL for anything else. *ret_gone: a number of ours that no
+ * longer names a pending file. */
+static struct handle *handle_for(struct vfs *v, fuse_ino_t ino, const struct fuse_file_info *fi,
+				 bool *ret_gone)
+{
+	struct ino k;
+
+	*ret_gone = false;
+	if (ino_decode(ino, &k) < 0) {
+		struct handle *h = fi ? handle_of(fi) : pending_find(v, ino);
+
+		*ret_gone = !h;
+		return h;
+	}
+	return fi && !ino_is_dir(k.kind) ? handle_of(fi) : NULL;
+}
+
+/* The attributes of an open file: the bytes this open sees (or has written so far). */
+static void handle_attr(const struct handle *h, fuse_ino_t ino, const struct fuse_ctx *ctx,
+			struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFREG | (h->w ? h->w->mode : 0400); /* a read handle was allowed to read */
+	st->st_nlink = 1;
+	st->st_uid = ctx->uid;
+	st->st_gid = ctx->gid;
+	st->st_size = (off_t)h->data->len;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((h->data->len + 511) / 512);
+}
+
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vfs *v = vfs_of(req);
+	const struct handle *h;
 	struct caller c;
 	struct node n;
 	struct stat st;
+	bool gone;
 	int r;
 
-	/* fstat of an open file: the bytes this open sees, whatever was written since */
-	if (fi && ino_decode(ino, &n.ino) >= 0 && !ino_is_dir(n.ino.kind)) {
-		const struct handle *h = (const struct handle *)(uintptr_t)fi->fh;
-		const struct fuse_ctx *ctx = fuse_req_ctx(req);
-
-		memset(&st, 0, sizeof(st));
-		st.st_ino = ino;
-		st.st_mode = S_IFREG | 0400; /* it was allowed to read at open */
-		st.st_nlink = 1;
-		st.st_uid = ctx->uid;
-		st.st_gid = ctx->gid;
-		st.st_size = (off_t)h->data->len;
+	/* fstat of an open file (when the kernel names it), or a file not committed yet */
+	h = handle_for(v, ino, fi, &gone);
+	if (gone) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (h) {
+		handle_attr(h, ino, fuse_req_ctx(req), &st);
 		fuse_reply_attr(req, &st, 0);
 		return;
 	}
@@ -515,8 +618,16 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		return;
 	}
 	if (mask & W_OK) {
-		fuse_reply_err(req, EROFS);
-		return;
+		/* a secret: `write`; versions, .meta and their directories are read-only; for the
+		 * root and a vault the answer would depend on names not yet made: the operations
+		 * themselves decide (and are recorded) */
+		bool names_dir = n.ino.kind == INO_ROOT || n.ino.kind == INO_VAULT;
+
+		if (n.ino.kind != INO_SECRET) {
+			fuse_reply_err(req, names_dir ? EACCES : EROFS);
+			return;
+		}
+		need |= POLICY_OP_WRITE;
 	}
 	if (n.ino.kind == INO_ROOT) {
 		fuse_reply_err(req, 0);
@@ -537,7 +648,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 			return;
 		}
 		if (mask & R_OK)
-			need = n.ino.kind == INO_META ? POLICY_OP_META : POLICY_OP_READ;
+			need |= n.ino.kind == INO_META ? POLICY_OP_META : POLICY_OP_READ;
 	}
 	fuse_reply_err(req, (rights & need) == need ? 0 : EACCES);
 }
@@ -562,8 +673,27 @@ static void handle_free(struct handle *h)
 {
 	if (!h)
 		return;
-	secbuf_free(h->data);
+	secbuf_free(h->data); /* wipes what was read or written */
+	free(h->w);
 	free(h);
+}
+
+static void pending_remove(struct vfs *v, struct handle *h)
+{
+	for (struct handle **p = &v->pending; *p; p = &(*p)->w->next)
+		if (*p == h) {
+			*p = h->w->next;
+			h->w->next = NULL;
+			return;
+		}
+}
+
+/* Out of vfs->pending, if there, and freed: for a handle the kernel never got or let go. */
+static void handle_drop(struct vfs *v, struct handle *h)
+{
+	if (h && h->w && h->w->pending)
+		pending_remove(v, h);
+	handle_free(h);
 }
 
 /* The bytes an open of n gives: the value of the version (decrypted into a secure buffer), or
@@ -609,6 +739,236 @@ static int open_content(struct vfs *v, const struct node *n, uint32_t *ret_versi
 	return handle_new(TAKE_PTR(value), ret); /* the decrypted buffer itself: no copy */
 }
 
+/* --- writing --- */
+
+/* ALLOW as 0; else EACCES, or EIO when no decision could be made. */
+static int decide(struct vfs *v, const struct caller *c, unsigned op, const struct node *n,
+		  struct policy_decision *d)
+{
+	*d = (struct policy_decision){ .rule = "default" };
+	if (policy_check(v->policy, op, n->path, &c->id, c->now, d) < 0)
+		return EIO;
+	return d->verdict == POLICY_ALLOW ? 0 : EACCES;
+}
+
+/* The inode number of vault's directory, 0 when it cannot be had. */
+static uint64_t vault_ino(struct vfs *v, const char *vault)
+{
+	struct kv_vault_info vi;
+	struct ino k = { .kind = INO_VAULT };
+	uint64_t ino;
+
+	if (kv_vault_get(v->kv, vault, &vi) < 0)
+		return 0;
+	k.id = vi.id;
+	return ino_encode(&k, &ino) < 0 ? 0 : ino;
+}
+
+/* The kernel may hold what changed: the pages of a MAP_PRIVATE mapping of the old version
+ * (object_id's inode) and, with entry, the name (a deleted one, or one that still names a
+ * pending number). Queued for notify.c's thread; never waits. */
+static void changed(struct vfs *v, const char *vault, const char *name, int64_t object_id,
+		    bool entry)
+{
+	struct ino k = { .kind = INO_SECRET, .id = object_id };
+	uint64_t ino;
+
+	if (!v->notify)
+		return;
+	if (object_id > 0 && ino_encode(&k, &ino) >= 0)
+		notify_inode(v->notify, ino);
+	if (entry && (ino = vault_ino(v, vault)) != 0)
+		notify_entry(v->notify, ino, name);
+}
+
+/* The handle went past VAULTFS_VALUE_MAX: its bytes are wiped and nothing will be committed.
+ * Recorded once, as the refused change it is. */
+static void poison(struct vfs *v, struct handle *h)
+{
+	struct writer *w = h->w;
+
+	if (w->poisoned)
+		return;
+	w->poisoned = true;
+	secure_wipe(h->data->data, h->data->len);
+	h->data->len = 0;
+	(void)record(v, &w->c, "set", &w->n, w->n.path, 0, EFBIG, NULL);
+}
+
+/* Commit h's bytes as the next version of its secret, decided again for the opener under the
+ * policy in force now. The record comes before the store is touched (no record, no version);
+ * it names the version this commit makes. 0, or the errno to reply, and then nothing was
+ * written. */
+static int commit(struct vfs *v, struct handle *h)
+{
+	struct writer *w = h->w;
+	struct policy_decision d;
+	struct kv_version_info info;
+	uint32_t expect = 1, version = 0;
+	bool first = !w->committed;
+	int r, err;
+
+	w->c.now = (int64_t)time(NULL);
+	err = decide(v, &w->c, POLICY_OP_WRITE, &w->n, &d);
+	if (!err) {
+		r = kv_secret_info(v->kv, w->n.vault, w->n.name, 0, &info);
+		if (r >= 0)
+			expect = info.version + 1;
+		else if (r != -ENOENT) /* ENOENT: a new secret (or a deleted one: set says so) */
+			err = reply_errno(r);
+	}
+	if (err) {
+		(void)record(v, &w->c, "set", &w->n, w->n.path, 0, err, d.rule);
+		w->failed = true;
+		return err;
+	}
+	if (record(v, &w->c, "set", &w->n, w->n.path, expect, 0, d.rule) < 0) {
+		w->failed = true;
+		return EIO;
+	}
+	r = kv_secret_set(v->kv, w->n.vault, w->n.name, h->data->data, h->data->len, NULL,
+			  &version);
+	if (r < 0) {
+		err = reply_errno(r);
+		(void)record(v, &w->c, "set", &w->n, w->n.path, expect, err, d.rule);
+		w->failed = true;
+		return err;
+	}
+	/* a writer outside the daemon (vaultctl --offline) came in between: name the version
+	 * that was made */
+	if (version != expect)
+		(void)record(v, &w->c, "set", &w->n, w->n.path, version, 0, d.rule);
+	w->dirty = false;
+	w->committed = true;
+	w->failed = false;
+	if (kv_secret_info(v->kv, w->n.vault, w->n.name, version, &info) >= 0)
+		changed(v, w->n.vault, w->n.name, info.object_id, w->pending && first);
+	return 0;
+}
+
+static int find_name(const struct kv_secret_info *si, void *userdata)
+{
+	return streq(si->name, userdata) ? -EEXIST : 0;
+}
+
+/* create(2) of n, a name the kernel found no entry for: a name taken meanwhile is an open of
+ * it (EEXIST with O_EXCL); a soft-deleted secret holds its name until purged (EEXIST). Sets
+ * n's object id (0: a new secret). 0, or the errno to reply. */
+static int create_check(struct vfs *v, struct node *n, int flags)
+{
+	struct kv_version_info info;
+	int r;
+
+	r = kv_secret_info(v->kv, n->vault, n->name, 0, &info);
+	if (r >= 0) {
+		if (flags & O_EXCL)
+			return EEXIST;
+		n->ino.id = info.object_id;
+		return 0;
+	}
+	if (r != -ENOENT)
+		return reply_errno(r);
+	r = kv_secret_list(v->kv, n->vault, true, find_name, n->name);
+	if (r < 0)
+		return reply_errno(r);
+	n->ino.id = 0;
+	return 0;
+}
+
+/* A write handle for n (id 0: a secret to be created) and caller c. */
+static int writer_new(struct vfs *v, const struct caller *c, const struct node *n, int flags,
+		      struct handle **ret)
+{
+	_cleanup_secbuf_ struct secbuf *data = NULL;
+	struct handle *h;
+	struct writer *w;
+	unsigned rights = 0;
+	int r;
+
+	(void)policy_rights(v->policy, n->path, &c->id, c->now, &rights);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	r = secbuf_new(VAULTFS_VALUE_MAX, &data); /* zeroed: bytes past len are zero */
+	if (r >= 0)
+		r = handle_new(TAKE_PTR(data), &h);
+	if (r < 0) {
+		free(w);
+		return r;
+	}
+	w->c = *c;
+	w->n = *n;
+	w->n.has_info = false;
+	w->mode = 0200 | (rights & POLICY_OP_READ ? 0400 : 0);
+	w->pending = n->ino.id == 0;
+	w->truncated = w->pending || (flags & O_TRUNC);
+	if (w->pending) {
+		w->ino = 2 + v->next_pending++;
+	} else if ((r = ino_encode(&n->ino, &w->ino)) < 0) {
+		free(w);
+		handle_free(h);
+		return r;
+	}
+	h->w = w;
+	*ret = h;
+	return 0;
+}
+
+/* Open n, a secret (or, with create, a name to create a secret under), for writing, for caller
+ * c: `write` on it (and `read` too for O_RDWR), recorded as "open-write" whether allowed or
+ * not. 0 and the handle (a pending one in vfs->pending), or the errno to reply. */
+static int write_open(struct vfs *v, struct caller *c, struct node *n, int flags, bool create,
+		      struct handle **ret)
+{
+	struct policy_decision d = { .rule = NULL }, rd;
+	struct handle *h = NULL;
+	char path[VAULTFS_PATH_MAX];
+	int acc = flags & O_ACCMODE, r, err;
+
+	user_path(n, path, sizeof(path));
+	if (flags & O_APPEND) /* a version is written whole: there is no end to append at */
+		err = EINVAL;
+	else if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR)
+		err = EINVAL;
+	else
+		err = decide(v, c, POLICY_OP_WRITE, n, &d);
+	if (!err && acc == O_RDWR) {
+		err = decide(v, c, POLICY_OP_READ, n, &rd);
+		if (err)
+			d = rd; /* the record names the rule that refused */
+	}
+	if (!err && create)
+		err = create_check(v, n, flags);
+	if (!err) {
+		r = writer_new(v, c, n, flags, &h);
+		if (r < 0)
+			err = reply_errno(r);
+	}
+	/* the record is written before the reply; no record, no open */
+	if (record(v, c, "open-write", n, path, 0, err, d.rule) < 0 && !err) {
+		handle_free(TAKE_PTR(h));
+		err = EIO;
+	}
+	if (err)
+		return err;
+	if (h->w->pending) {
+		h->w->next = v->pending;
+		v->pending = h;
+	}
+	*ret = h;
+	return 0;
+}
+
+static void reply_open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
+{
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1; /* plaintext never enters the page cache */
+	fi->keep_cache = 0;
+	fi->noflush = !h->w; /* read-only: no FLUSH round trip on close */
+	if (fuse_reply_open(req, fi) != 0)
+		handle_drop(vfs_of(req), h); /* the caller went away (interrupted): no release */
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vfs *v = vfs_of(req);
@@ -619,12 +979,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	char path[VAULTFS_PATH_MAX];
 	uint32_t version;
 	struct ino k;
-	bool names_only;
+	bool names_only, writing;
 	unsigned op;
 	int r, err = 0;
 
-	/* value files: names only, the object id is checked in what kv_secret_get returns */
-	names_only = ino_decode(ino, &k) >= 0 && (k.kind == INO_SECRET || k.kind == INO_VERSION);
+	/* O_TRUNC needs write access, as the kernel says for any file system */
+	writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	/* value files read: names only, the object id is checked in what kv_secret_get returns */
+	names_only = !writing && ino_decode(ino, &k) >= 0 &&
+		     (k.kind == INO_SECRET || k.kind == INO_VERSION);
 	r = node_get(v, ino, names_only, &n);
 	if (r < 0) {
 		fuse_reply_err(req, reply_errno(r));
@@ -635,6 +998,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	caller_init(req, IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE, &c);
+	if (writing && n.ino.kind == INO_SECRET) {
+		err = write_open(v, &c, &n, fi->flags, false, &h);
+		if (err)
+			fuse_reply_err(req, err);
+		else
+			reply_open(req, h, fi);
+		return;
+	}
 	user_path(&n, path, sizeof(path));
 	version = n.ino.kind == INO_VERSION ? n.ino.version : 0;
 	op = n.ino.kind == INO_META ? POLICY_OP_META : POLICY_OP_READ;
@@ -644,7 +1015,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = EIO;
 	else if (d.verdict != POLICY_ALLOW)
 		err = visible(v, &c, &n) ? EACCES : hidden_errno(v);
-	else if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_APPEND)))
+	else if (writing || (fi->flags & O_APPEND)) /* versions and .meta are read-only */
 		err = EROFS;
 	else {
 		r = open_content(v, &n, &version, &h);
@@ -660,18 +1031,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, err);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->direct_io = 1; /* plaintext never enters the page cache */
-	fi->keep_cache = 0;
-	fi->noflush = 1; /* read-only: no FLUSH round trip on close */
-	if (fuse_reply_open(req, fi) != 0)
-		handle_free(h); /* the caller went away (interrupted): no release will come */
+	reply_open(req, h, fi);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct handle *h = handle_of(fi);
 	size_t len = h->data->len;
 
 	(void)ino;
@@ -684,11 +1050,145 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_buf(req, (const char *)h->data->data + off, size);
 }
 
+/* Bytes at any offset build the file; a hole is zeros. Past VAULTFS_VALUE_MAX: EFBIG, and the
+ * handle will commit nothing. */
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct secbuf *b = h->data;
+	int err = 0;
+
+	(void)ino;
+	if (!h->w)
+		err = EBADF;
+	else if (h->w->poisoned)
+		err = EFBIG;
+	else if (off < 0)
+		err = EINVAL;
+	else if ((uint64_t)off > VAULTFS_VALUE_MAX || size > VAULTFS_VALUE_MAX - (size_t)off) {
+		poison(vfs_of(req), h);
+		err = EFBIG;
+	} else if (size > 0) {
+		memcpy(b->data + off, buf, size);
+		if ((size_t)off + size > b->len)
+			b->len = (size_t)off + size;
+		h->w->dirty = true;
+	}
+	/* the bytes also sit in libfuse's receive buffer, which only the next request reuses:
+	 * wipe them there now */
+	secure_wipe((void *)(uintptr_t)buf, size);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_write(req, size);
+}
+
+/* close(2), of each descriptor: commit what was written since the last commit; its errno is
+ * what close returns. Nothing written (bash's `echo v > f` closes a dup of the file before it
+ * writes), nothing made. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int err = 0;
+
+	(void)ino;
+	if (h->w && h->w->poisoned)
+		err = EFBIG;
+	else if (h->w && h->w->dirty)
+		err = commit(vfs_of(req), h);
+	fuse_reply_err(req, err);
+}
+
+/* The last close: a file opened with O_TRUNC or created and never committed becomes an empty
+ * version (`: > f`, touch); bytes not committed by a flush (which always comes first) are
+ * committed, unless a commit failed or the handle is poisoned. Then the buffer is wiped. */
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct vfs *v = vfs_of(req);
+	struct handle *h = handle_of(fi);
+	struct writer *w = h->w;
+
 	(void)ino;
-	handle_free((struct handle *)(uintptr_t)fi->fh);
+	if (w && !w->poisoned && !w->failed && (w->dirty || (w->truncated && !w->committed)))
+		(void)commit(v, h); /* no one to tell of a failure now: the record has it */
+	handle_drop(v, h);
 	fuse_reply_err(req, 0);
+}
+
+/* ftruncate(2) of a write handle sets the length of what it will commit; times are the
+ * store's (created, updated) and are ignored where the caller may write. A mode, owner or
+ * group change is EPERM: they are the policy's answer for each caller, not an attribute of
+ * the file (so one that asks for what stat already shows succeeds). Anything else is EROFS,
+ * or EACCES for a secret the caller may not write. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			  FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+	struct vfs *v = vfs_of(req);
+	struct handle *h;
+	struct caller c;
+	struct node n = { 0 };
+	struct stat st;
+	bool gone;
+	int r, err = 0;
+
+	h = handle_for(v, ino, fi, &gone);
+	if (gone) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (h && !h->w)
+		h = NULL; /* a read handle: as by path */
+	if (h) {
+		handle_attr(h, ino, fuse_req_ctx(req), &st);
+	} else {
+		r = node_for_caller(req, ino, &n, &c);
+		if (r) {
+			fuse_reply_err(req, r);
+			return;
+		}
+		r = fill_attr(v, &c, &n, ino, &st);
+		if (r < 0) {
+			fuse_reply_err(req, reply_errno(r));
+			return;
+		}
+	}
+	if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (st.st_mode & 07777))
+		err = EPERM;
+	else if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st.st_uid)
+		err = EPERM;
+	else if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st.st_gid)
+		err = EPERM;
+	else if ((to_set & FUSE_SET_ATTR_SIZE) && !h)
+		err = EROFS;
+	else if ((to_set & times) && !h && !(n.ino.kind == INO_SECRET && (st.st_mode & 0200)))
+		err = n.ino.kind == INO_SECRET ? EACCES : EROFS;
+	else if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct secbuf *b = h->data;
+
+		if (h->w->poisoned) {
+			err = EFBIG;
+		} else if (attr->st_size < 0) {
+			err = EINVAL;
+		} else if ((uint64_t)attr->st_size > VAULTFS_VALUE_MAX) {
+			poison(v, h);
+			err = EFBIG;
+		} else {
+			size_t len = (size_t)attr->st_size;
+
+			if (len < b->len) /* bytes past len stay zero */
+				secure_wipe(b->data + len, b->len - len);
+			b->len = len;
+			h->w->dirty = true;
+			handle_attr(h, ino, fuse_req_ctx(req), &st);
+		}
+	}
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, 0);
 }
 
 /* --- directories --- */
@@ -914,58 +1414,228 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-/* --- what is not (yet) writable --- */
+/* --- names: create, delete, vaults --- */
 
+/* Where a name may be made or removed: a secret in a vault's directory, a vault in /vault
+ * (dir). Elsewhere EROFS (.versions, .meta and what is in them), EPERM (a file in /vault, a
+ * directory in a vault), EINVAL for a name that cannot exist; such a refusal is recorded as
+ * event, with the path as typed and no rule (no policy could allow it). */
+static int name_place(struct vfs *v, fuse_req_t req, struct caller *c, const struct node *p,
+		      const char *name, bool dir, const char *event)
+{
+	char path[VAULTFS_PATH_MAX];
+	int err;
+
+	switch (p->ino.kind) {
+	case INO_ROOT:
+		err = dir ? 0 : EPERM;
+		break;
+	case INO_VAULT:
+		if (streq(name, ".versions") || streq(name, ".meta"))
+			err = EROFS;
+		else
+			err = dir ? EPERM : 0;
+		break;
+	case INO_VERSIONS:
+	case INO_METADIR:
+	case INO_VERDIR:
+		err = EROFS;
+		break;
+	default:
+		err = ENOTDIR;
+		break;
+	}
+	if (!err && !kv_name_valid(name))
+		err = EINVAL;
+	if (err) {
+		struct node n;
+
+		/* the record names the vault and object the path is about, where there is one */
+		if (!named_node(p, name, &n))
+			n = *p;
+		caller_more(req, IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE, c);
+		child_path(p, name, path, sizeof(path));
+		(void)record(v, c, event, &n, path, 0, err, NULL);
+	}
+	return err;
+}
+
+/* A change to n for caller c: decided (op) and recorded, allowed or refused. 0 when it may go
+ * ahead, else the errno to reply. */
+static int change_begin(struct vfs *v, fuse_req_t req, struct caller *c, unsigned op,
+			const struct node *n, const char *event, struct policy_decision *d)
+{
+	int err;
+
+	caller_more(req, IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE, c);
+	err = decide(v, c, op, n, d);
+	if (record(v, c, event, n, n->path, 0, err, d->rule) < 0 && !err)
+		err = EIO;
+	return err;
+}
+
+/* The change was made (r >= 0) or failed: then recorded again with its errno (as vaultctl
+ * does). 0 or the errno to reply. */
+static int change_end(struct vfs *v, const struct caller *c, const struct node *n,
+		      const char *event, const struct policy_decision *d, int r)
+{
+	int err;
+
+	if (r >= 0)
+		return 0;
+	err = reply_errno(r);
+	(void)record(v, c, event, n, n->path, 0, err, d->rule);
+	return err;
+}
+
+/* open(O_CREAT) of a name the kernel has no entry for. The secret is made at the first commit
+ * (close); until then the file is known by a pending number and has no name in the store. */
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct vfs *v = vfs_of(req);
+	struct fuse_entry_param e = { 0 };
+	struct handle *h = NULL;
+	struct caller c;
+	struct node p, n;
+	int err;
+
+	(void)mode; /* the mode is the policy's answer */
+	err = node_for_caller(req, parent, &p, &c);
+	if (!err)
+		err = name_place(v, req, &c, &p, name, false, "open-write");
+	if (!err) {
+		(void)named_node(&p, name, &n);
+		caller_more(req, IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE, &c);
+		err = write_open(v, &c, &n, fi->flags, true, &h);
+	}
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	handle_attr(h, h->w->ino, fuse_req_ctx(req), &e.attr);
+	e.ino = h->w->ino;
+	e.attr_timeout = 0;
+	e.entry_timeout = 0;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->noflush = 0;
+	if (fuse_reply_create(req, &e, fi) != 0)
+		handle_drop(v, h); /* interrupted: no release will come */
+}
+
+/* rm: soft delete (`delete`); the secret keeps its name until purged. */
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct vfs *v = vfs_of(req);
+	struct policy_decision d;
+	struct kv_version_info info;
+	struct caller c;
+	struct node p, n;
+	bool known = false;
+	int err;
+
+	err = node_for_caller(req, parent, &p, &c);
+	if (!err)
+		err = name_place(v, req, &c, &p, name, false, "delete");
+	if (!err) {
+		(void)named_node(&p, name, &n);
+		err = change_begin(v, req, &c, POLICY_OP_DELETE, &n, "delete", &d);
+	}
+	if (!err) {
+		known = kv_secret_info(v->kv, n.vault, n.name, 0, &info) >= 0;
+		err = change_end(v, &c, &n, "delete", &d, kv_secret_delete(v->kv, n.vault, n.name));
+	}
+	if (!err && known)
+		changed(v, n.vault, n.name, info.object_id, true);
+	fuse_reply_err(req, err);
+}
+
+/* mkdir /vault/NAME: a vault (`manage` on /NAME), with the default retention. */
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct vfs *v = vfs_of(req);
+	struct policy_decision d;
+	struct kv_vault_info vi;
+	struct caller c;
+	struct node p, n;
+	struct stat st = { 0 };
+	uint64_t ino;
+	int r, err;
+
+	(void)mode;
+	err = node_for_caller(req, parent, &p, &c);
+	if (!err)
+		err = name_place(v, req, &c, &p, name, true, "vault-create");
+	if (!err) {
+		(void)named_node(&p, name, &n);
+		err = change_begin(v, req, &c, POLICY_OP_MANAGE, &n, "vault-create", &d);
+	}
+	if (!err)
+		err = change_end(v, &c, &n, "vault-create", &d, kv_vault_create(v->kv, name, 0));
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	r = kv_vault_get(v->kv, name, &vi);
+	if (r >= 0)
+		r = ino_encode(&(struct ino){ .kind = INO_VAULT, .id = vi.id }, &ino);
+	if (r < 0) {
+		fuse_reply_err(req, reply_errno(r));
+		return;
+	}
+	fill_dir_attr(&c, ino, &st);
+	reply_entry(req, &st);
+}
+
+/* rmdir /vault/NAME: `manage`; ENOTEMPTY while the vault holds any object (deleted ones too,
+ * until purged). */
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct vfs *v = vfs_of(req);
+	struct policy_decision d;
+	struct caller c;
+	struct node p, n;
+	int err;
+
+	err = node_for_caller(req, parent, &p, &c);
+	if (!err)
+		err = name_place(v, req, &c, &p, name, true, "vault-delete");
+	if (!err) {
+		(void)named_node(&p, name, &n);
+		err = change_begin(v, req, &c, POLICY_OP_MANAGE, &n, "vault-delete", &d);
+	}
+	if (!err)
+		err = change_end(v, &c, &n, "vault-delete", &d, kv_vault_delete(v->kv, name));
+	fuse_reply_err(req, err);
+}
+
+/* Not in this namespace: device nodes, links, and renames (a version is made by writing). */
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		     dev_t rdev)
 {
 	(void)parent, (void)name, (void)mode, (void)rdev;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	(void)parent, (void)name, (void)mode;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	(void)parent, (void)name;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, EPERM);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
 	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, EPERM);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	(void)link, (void)parent, (void)name;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, EPERM);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	(void)ino, (void)newparent, (void)newname;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
-{
-	(void)ino, (void)attr, (void)to_set, (void)fi;
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      struct fuse_file_info *fi)
-{
-	(void)parent, (void)name, (void)mode, (void)fi;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, EPERM);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -973,6 +1643,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	/* every stat must reach us: no readdirplus filling the attribute cache */
 	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+	/* O_TRUNC arrives in open's flags (no separate truncate), and writes reach us as they
+	 * are made, never cached */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	/* and never FUSE_CAP_NO_OPEN_SUPPORT: every open must reach the policy and the journal */
 }
 
@@ -980,9 +1655,13 @@ const struct fuse_lowlevel_ops vfs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
 	.getattr = op_getattr,
+	.setattr = op_setattr,
 	.access = op_access,
 	.open = op_open,
+	.create = op_create,
 	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
 	.release = op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
@@ -990,10 +1669,8 @@ const struct fuse_lowlevel_ops vfs_ops = {
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,
 	.unlink = op_unlink,
-	.rmdir = op_unlink,
+	.rmdir = op_rmdir,
 	.rename = op_rename,
 	.symlink = op_symlink,
 	.link = op_link,
-	.setattr = op_setattr,
-	.create = op_create,
 };

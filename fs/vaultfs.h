@@ -11,6 +11,9 @@
 #include "core/kv.h"
 #include "policy/policy.h"
 
+struct handle; /* an open file (ops.c) */
+struct notify; /* the kernel cache invalidation thread (notify.h) */
+
 struct vfs {
 	const struct config *config;
 	struct kv *kv;
@@ -23,6 +26,12 @@ struct vfs {
 		char name[VAULTFS_NAME_MAX + 1];
 		int64_t at_ms;
 	} last_refusal;
+	/* Files created through the mount and not yet released. Until its first commit such a
+	 * file has no object id, so the kernel knows it by a number of ours: one of kind
+	 * INO_ROOT other than 1 (which inode.h never hands out), 2 + next_pending++. */
+	struct handle *pending;
+	uint64_t next_pending;
+	struct notify *notify; /* NULL: no invalidations are sent */
 };
 
 /* The low-level operations (ops.c). */

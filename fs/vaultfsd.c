@@ -14,12 +14,16 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "fs/control.h"
+#include "fs/notify.h"
 #include "fs/vaultfs.h"
 
 /* Set by the signal handlers, read by the loop; signals are blocked except inside ppoll, so
@@ -111,7 +115,9 @@ static int load_policy(const struct config *c, struct policy **ret, struct polic
 	return policy_load_dir(c->policy_dir, ret, diag);
 }
 
-static void reload_policy(struct vfs *v)
+/* Reload the policy set (SIGHUP, `vaultctl policy reload`). A set that does not load is
+ * refused and the old one stays; both outcomes are recorded. msg gets the first error. */
+static int reload_policy(struct vfs *v, char *msg, size_t size)
 {
 	struct policy_diag diag = { 0 };
 	struct policy *p = NULL;
@@ -125,43 +131,115 @@ static void reload_policy(struct vfs *v)
 			 diag.text ? diag.text : strerror(-r));
 		log_error("Policy reload refused, the old policy stays: %s", rule);
 		(void)audit_event(v, "policy-reload", r, rule);
+		snprintf(msg, size, "policy refused, the old one stays: %s", rule);
 		policy_diag_done(&diag);
-		return;
+		return r;
 	}
 	snprintf(rule, sizeof(rule), "%zu rules in %zu files", policy_n_rules(p),
 		 policy_n_files(p));
-	if (audit_event(v, "policy-reload", 0, rule) < 0) {
+	r = audit_event(v, "policy-reload", 0, rule);
+	if (r < 0) {
 		log_error("Policy reload not recorded in the audit journal: the old policy stays");
+		snprintf(msg, size, "cannot write the audit journal: the old policy stays");
 		policy_free(p);
-		return;
+		return -EIO;
 	}
 	policy_free(v->policy);
 	v->policy = p;
 	log_info("Policy reloaded: %s", rule);
-	policy_diag_done(&diag);
+	snprintf(msg, size, "%s", rule);
+	return 0;
 }
 
-/* Serve until told to stop. Signals are delivered only inside ppoll, so a request is never
- * cut in half and none is lost: an interrupted wait just goes round again. */
-static int serve(struct vfs *v, struct fuse_session *se, const sigset_t *waitmask)
+/* One near-expiry or expired notice: recorded (then the scan marks it done) and logged. */
+static int expiry_notice(const char *vault, const char *name, uint32_t version, int64_t expires,
+			 int event, void *userdata)
+{
+	struct vfs *v = userdata;
+	struct audit_record rec = AUDIT_RECORD_INIT;
+	char when[TIME_FORMAT_MAX], path[2 * VAULTFS_NAME_MAX + 3];
+	int r;
+
+	snprintf(path, sizeof(path), "/%s/%s", vault, name);
+	rec.event = event == KV_EXPIRED ? "expired" : "near-expiry";
+	rec.decision = AUDIT_ALLOW;
+	rec.rule = time_format(expires, when);
+	rec.vault = vault;
+	rec.object = name;
+	rec.version = version;
+	rec.path = path;
+	rec.uid = (int64_t)getuid();
+	rec.gid = (int64_t)getgid();
+	rec.pid = (int64_t)getpid();
+	r = audit_append(v->audit, &rec, NULL);
+	if (r < 0)
+		return r; /* not marked: the next scan tries again */
+	log_warning("Secret %s version %u %s %s", path, version,
+		    event == KV_EXPIRED ? "expired at" : "expires at", when);
+	return 0;
+}
+
+static void scan_expiry(struct vfs *v)
+{
+	int r = kv_expiry_scan(v->kv, v->config->near_expiry, expiry_notice, v);
+
+	if (r < 0)
+		log_warning_errno(r, "Expiry scan stopped: %m (tried again at the next one)");
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Serve until told to stop: FUSE requests, control requests, and the expiry scan, all on this
+ * one thread. Signals are delivered only inside ppoll, so a request is never cut in half and
+ * none is lost: an interrupted wait just goes round again. */
+static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
+		 const sigset_t *waitmask)
 {
 	struct fuse_buf buf = { 0 };
-	struct pollfd pfd = { .fd = fuse_session_fd(se), .events = POLLIN };
+	_cleanup_free_ struct pollfd *pfd = NULL;
+	int fuse_fd = fuse_session_fd(se);
+	int64_t next_scan = 0;
 	int r = 0;
 
+	pfd = calloc(1 + control_max_fds(), sizeof(*pfd));
+	if (!pfd)
+		return -ENOMEM;
 	/* a request withdrawn between ppoll and read (its caller was killed) must not leave us
 	 * blocked in read with the signals blocked */
-	if (fcntl(pfd.fd, F_SETFL, fcntl(pfd.fd, F_GETFL) | O_NONBLOCK) < 0)
+	if (fcntl(fuse_fd, F_SETFL, fcntl(fuse_fd, F_GETFL) | O_NONBLOCK) < 0)
 		return negative_errno();
 
 	while (!fuse_session_exited(se)) {
+		int64_t now = mono_ms(), wait;
+		struct timespec ts;
+		size_t n = 1;
+
 		if (sig.stop)
 			break;
 		if (sig.reload) {
+			char msg[256];
+
 			sig.reload = 0;
-			reload_policy(v);
+			(void)reload_policy(v, msg, sizeof(msg));
 		}
-		r = ppoll(&pfd, 1, NULL, waitmask);
+		if (now >= next_scan) {
+			scan_expiry(v);
+			next_scan = now + v->config->expiry_scan * 1000;
+		}
+		pfd[0] = (struct pollfd){ .fd = fuse_fd, .events = POLLIN };
+		if (ctl)
+			n += control_pollfds(ctl, pfd + 1);
+		wait = next_scan - now;
+		if (ctl && control_timeout_ms(ctl) >= 0)
+			wait = MIN(wait, (int64_t)control_timeout_ms(ctl));
+		ts = (struct timespec){ .tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000 };
+		r = ppoll(pfd, n, &ts, waitmask);
 		if (r < 0) {
 			if (errno == EINTR) {
 				r = 0;
@@ -170,15 +248,18 @@ static int serve(struct vfs *v, struct fuse_session *se, const sigset_t *waitmas
 			r = negative_errno();
 			break;
 		}
-		r = fuse_session_receive_buf(se, &buf);
-		if (r == -EINTR || r == -EAGAIN) {
-			r = 0;
-			continue;
+		if (pfd[0].revents) {
+			r = fuse_session_receive_buf(se, &buf);
+			if (r == 0) /* unmounted from outside */
+				break;
+			if (r > 0)
+				fuse_session_process_buf(se, &buf);
+			else if (r != -EINTR && r != -EAGAIN)
+				break;
 		}
-		if (r <= 0) /* 0: unmounted from outside */
-			break;
-		fuse_session_process_buf(se, &buf);
 		r = 0;
+		if (ctl)
+			control_dispatch(ctl, pfd + 1, n - 1);
 	}
 	free(buf.mem);
 	return r < 0 ? r : 0;
@@ -258,6 +339,7 @@ int main(int argc, char **argv)
 	struct config *c = NULL;
 	struct vfs v = { 0 };
 	struct fuse_session *se = NULL;
+	struct control *ctl = NULL;
 	sigset_t waitmask;
 	bool debug = false, mounted = false;
 	char err[512];
@@ -326,15 +408,31 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mounted = true;
+	r = notify_start(se, &v.notify);
+	if (r < 0) {
+		log_error_errno(r, "Failed to start the cache invalidation thread: %m");
+		goto out;
+	}
+	r = control_open(&v, c->control_socket, reload_policy, &ctl);
+	if (r < 0) {
+		log_error_errno(r, "Failed to open the control socket '%s': %s", c->control_socket,
+				r == -EADDRINUSE ? "another vaultfsd serves it" :
+				r == -EEXIST ? "a file that is not a socket is in the way" :
+					       strerror(-r));
+		goto out;
+	}
 	(void)audit_event(&v, "start", 0, c->mountpoint);
 	log_info("Serving %s", c->mountpoint);
 	(void)sd_notifyf(0, "READY=1\nSTATUS=Serving %s", c->mountpoint);
-	r = serve(&v, se, &waitmask);
+	r = serve(&v, se, ctl, &waitmask);
 	(void)sd_notify(0, "STOPPING=1");
 	if (r < 0)
 		log_error_errno(r, "Serving failed: %m");
 	(void)audit_event(&v, "stop", r, c->mountpoint);
 out:
+	control_free(ctl);
+	notify_stop(v.notify); /* before the unmount closes the session's fd */
+	v.notify = NULL;
 	if (se) {
 		if (mounted)
 			fuse_session_unmount(se);

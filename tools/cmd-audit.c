@@ -103,37 +103,45 @@ static const char *self_cgroup(char *buf, size_t size)
 	return NULL;
 }
 
+void ctl_identify(struct ctl_self *self, struct audit_record *rec)
+{
+	ssize_t n;
+
+	rec->uid = (int64_t)getuid();
+	rec->gid = (int64_t)getgid();
+	rec->pid = (int64_t)getpid();
+	n = readlink("/proc/self/exe", self->exe, sizeof(self->exe) - 1);
+	if (n > 0) {
+		self->exe[n] = '\0';
+		rec->exe = self->exe;
+	}
+	rec->cgroup = self_cgroup(self->cgroup, sizeof(self->cgroup));
+}
+
+int ctl_audit_failed(struct ctl *ctl, int r, bool before)
+{
+	fprintf(stderr, "vaultctl: cannot write to the audit journal '%s': %s%s\n",
+		ctl->config->audit_path, audit_why(r), before ? "; nothing done" : "");
+	return r == -EBADMSG ? EXIT_INTEGRITY : EXIT_REFUSED;
+}
+
 int ctl_audit(struct ctl *ctl, struct audit *a, const char *event, const char *vault,
 	      const char *object, uint32_t version, int err)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
-	char exe[PATH_MAX], cgroup[VAULTFS_AUDIT_FIELD_MAX + 1];
-	ssize_t n;
+	struct ctl_self self;
 	int r;
 
+	ctl_identify(&self, &rec);
 	rec.event = event;
 	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
 	rec.err = err;
-	rec.rule = "vaultctl --offline";
+	rec.rule = CTL_OFFLINE_RULE;
 	rec.vault = vault;
 	rec.object = object;
 	rec.version = version;
-	rec.uid = (int64_t)getuid();
-	rec.gid = (int64_t)getgid();
-	rec.pid = (int64_t)getpid();
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		rec.exe = exe;
-	}
-	rec.cgroup = self_cgroup(cgroup, sizeof(cgroup));
 	r = audit_append(a, &rec, NULL);
-	if (r < 0) {
-		fprintf(stderr, "vaultctl: cannot write to the audit journal '%s': %s%s\n",
-			ctl->config->audit_path, audit_why(r), err ? "" : "; nothing done");
-		return r == -EBADMSG ? EXIT_INTEGRITY : EXIT_REFUSED;
-	}
-	return 0;
+	return r < 0 ? ctl_audit_failed(ctl, r, !err) : 0;
 }
 
 /* --- verify --- */
@@ -209,6 +217,13 @@ static int verify_cmd(struct ctl *ctl, int argc, char **argv)
 			audit_paths_free(list);
 			return EXIT_REFUSED;
 		}
+	if (!ctl->offline) {
+		/* the daemon does not give out the audit key; the store's owner derives it */
+		fprintf(stderr, "vaultctl: audit verify needs the audit key, which only the store "
+				"gives: run it as root with --offline\n");
+		audit_paths_free(list);
+		return EXIT_REFUSED;
+	}
 	r = open_kv(ctl, &kv);
 	if (r == 0) {
 		r = kv_derive_key(kv, AUDIT_KEY_LABEL, &key);

@@ -433,12 +433,35 @@ static int policy_explain_cmd(struct ctl *ctl, int argc, char **argv)
 	return dec.verdict == POLICY_ALLOW ? EXIT_OK : EXIT_REFUSED;
 }
 
+/* Ask the daemon to reload its policy set (as SIGHUP does), and say how it went. */
+static int policy_reload_cmd(struct ctl *ctl, int argc)
+{
+	struct json_object *req = request_new("policy-reload"), *reply = NULL, *m;
+	struct secbuf *none = NULL;
+	int r;
+
+	if (argc != 1)
+		return usage_error("policy reload takes no arguments");
+	if (!req)
+		return fail(-ENOMEM, "policy reload");
+	r = ctl_call(ctl, req, NULL, &reply, &none);
+	json_object_put(req);
+	secbuf_free(none);
+	if (r != 0)
+		return r;
+	r = reply_status(reply, "policy reload");
+	if (r == 0 && json_object_object_get_ex(reply, "loaded", &m))
+		printf("%s\n", json_object_get_string(m));
+	json_object_put(reply);
+	return r;
+}
+
 int cmd_policy(struct ctl *ctl, int argc, char **argv)
 {
 	const char *verb;
 
 	if (argc < 2)
-		return usage_error("policy: check or explain");
+		return usage_error("policy: check, explain or reload");
 	verb = argv[1];
 	argc--, argv++; /* argv[0] is the verb now */
 	optind = 0;     /* 0: glibc re-initialises its scanning state for the new argv */
@@ -446,6 +469,8 @@ int cmd_policy(struct ctl *ctl, int argc, char **argv)
 		return policy_check_cmd(ctl, argc, argv);
 	if (streq(verb, "explain"))
 		return policy_explain_cmd(ctl, argc, argv);
+	if (streq(verb, "reload"))
+		return policy_reload_cmd(ctl, argc);
 	if (streq(verb, "help") || streq(verb, "--help") || streq(verb, "-h")) {
 		policy_help();
 		return EXIT_OK;

@@ -1,111 +1,143 @@
-/* cmd-secret.c: `vaultctl vault ...` and `vaultctl secret ...`: the vault operations of kv.h
- * from the command line. Values come from stdin or --file, never argv; `get` writes the raw
- * bytes to stdout and nothing else. */
+/* cmd-secret.c: `vaultctl vault ...` and `vaultctl secret ...`: each verb becomes one request
+ * of core/request.h (ctl_call carries it to the daemon, or runs it here with --offline) and
+ * its reply is printed. Values come from stdin or --file, never argv; `get` writes the raw
+ * bytes to stdout and nothing else; a backup blob goes to a new file of mode 0600. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 
-#include "core/audit.h"
-#include "core/timeutil.h"
 #include "core/io.h"
-#include "core/kvjson.h"
+#include "core/timeutil.h"
 #include "tools/vaultctl.h"
 
-/* Record event (err 0: about to happen; else how it failed) in the audit journal, opening it on
- * first use. 0, or an exit status: then the change must not happen. */
-static int record(struct ctl *ctl, struct kv *kv, struct audit **au, const char *event,
-		  const char *vault, const char *name, uint32_t version, int err)
+static void json_add_str(struct json_object *o, const char *key, const char *s)
 {
+	json_object_object_add(o, key, json_object_new_string(s));
+}
+
+static const char *str_of(struct json_object *o, const char *key)
+{
+	struct json_object *m;
+
+	if (!json_object_object_get_ex(o, key, &m) || json_object_is_type(m, json_type_null))
+		return NULL;
+	return json_object_get_string(m);
+}
+
+static struct json_object *array_of(struct json_object *reply, const char *key)
+{
+	struct json_object *a;
+
+	if (!json_object_object_get_ex(reply, key, &a) || !json_object_is_type(a, json_type_array))
+		return NULL;
+	return a;
+}
+
+/* Send req (taken) with value; print an error reply. 0 with the reply, or an exit status. */
+static int call(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
+		const char *what, struct json_object **ret_reply, struct secbuf **ret_value)
+{
+	struct json_object *reply = NULL;
+	struct secbuf *out = NULL;
 	int r;
 
-	if (!*au) {
-		r = ctl_audit_open(ctl, kv, au);
-		if (r != 0)
-			return r;
+	if (!req)
+		return fail(-ENOMEM, what);
+	r = ctl_call(ctl, req, value, &reply, &out);
+	json_object_put(req);
+	if (r != 0)
+		return r;
+	r = reply_status(reply, what);
+	if (r != 0) {
+		json_object_put(reply);
+		secbuf_free(out);
+		return r;
 	}
-	return ctl_audit(ctl, *au, event, vault, name, version, err);
+	*ret_reply = reply;
+	if (ret_value)
+		*ret_value = out;
+	else
+		secbuf_free(out);
+	return 0;
 }
 
 /* --- vault --- */
 
-static int print_vault(const struct kv_vault_info *v, void *ud)
-{
-	struct json_object *arr = ud;
-	char buf[TIME_FORMAT_MAX];
-
-	if (!arr) {
-		printf("%s\n", v->name);
-		return 0;
-	}
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "name", json_object_new_string(v->name));
-	json_object_object_add(o, "created", json_object_new_string(time_format(v->created, buf)));
-	json_object_object_add(o, "retention_days", json_object_new_int(v->retention_days));
-	json_object_object_add(o, "purge_protection",
-			       json_object_new_boolean(v->purge_protection));
-	json_object_array_add(arr, o);
-	return 0;
-}
-
 int cmd_vault(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
-	_cleanup_(kv_freep) struct kv *kv = NULL;
-	_cleanup_audit_ struct audit *au = NULL;
-	const char *event;
-	bool json = false;
-	const char *verb;
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "retention-days", required_argument, NULL, 'r' },
+		{ "purge-protection", required_argument, NULL, 'p' },
+		{}
+	};
+	struct json_object *req, *reply = NULL;
+	uint32_t days = 0;
+	bool json = false, protect = false;
+	const char *verb, *op;
+	char what[160];
 	int c, r;
 
 	if (argc < 2)
-		return usage_error("vault: create, list or delete");
+		return usage_error("vault: create, list, update or delete");
 	verb = argv[1];
 	argc--, argv++; /* argv[0] is the verb now */
 	optind = 0;     /* 0: glibc re-initialises its scanning state for the new argv */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-		if (c != 'j')
-			return usage_error("vault %s: unknown option", verb);
-		json = true;
+		if (c == 'j' && streq(verb, "list"))
+			json = true;
+		else if (c == 'r' && streq(verb, "create")) {
+			if (parse_u32("--retention-days", optarg, &days))
+				return EXIT_USAGE;
+			if (days < VAULTFS_RETENTION_MIN || days > VAULTFS_RETENTION_MAX)
+				return usage_error("--retention-days: %u to %u", VAULTFS_RETENTION_MIN,
+						   VAULTFS_RETENTION_MAX);
+		} else if (c == 'p' && streq(verb, "update")) {
+			if (!streq(optarg, "on"))
+				return usage_error("--purge-protection: only 'on' (it can never be "
+						   "turned off)");
+			protect = true;
+		} else
+			return usage_error("vault %s: unknown or unexpected option", verb);
 	}
 	if (streq(verb, "list")) {
 		if (optind != argc)
 			return usage_error("vault list takes no arguments");
-	} else if (streq(verb, "create") || streq(verb, "delete")) {
-		if (optind + 1 != argc)
-			return usage_error("vault %s NAME", verb);
-		if (!kv_name_valid(argv[optind]))
-			return usage_error("invalid vault name: use [A-Za-z0-9][A-Za-z0-9._-]{0,126}");
-	} else {
-		return usage_error("vault: unknown verb '%.32s'", verb);
-	}
-	r = open_kv(ctl, &kv);
-	if (r != 0)
-		return r;
+		r = call(ctl, request_new("vault-list"), NULL, "vault list", &reply, NULL);
+		if (r != 0)
+			return r;
+		struct json_object *arr = array_of(reply, "vaults");
 
-	if (streq(verb, "list")) {
-		struct json_object *arr = json ? json_object_new_array() : NULL;
-
-		r = kv_vault_list(kv, print_vault, arr);
-		if (r >= 0 && arr)
+		if (json)
 			print_json(arr);
-		json_object_put(arr);
-		return r < 0 ? fail(r, "vault list") : EXIT_OK;
+		else
+			for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+				printf("%s\n", str_of(json_object_array_get_idx(arr, i), "name"));
+		json_object_put(reply);
+		return EXIT_OK;
 	}
-	event = streq(verb, "create") ? "vault-create" : "vault-delete";
-	r = record(ctl, kv, &au, event, argv[optind], NULL, 0, 0);
-	if (r != 0)
-		return r;
-	r = streq(verb, "create") ? kv_vault_create(kv, argv[optind]) :
-				    kv_vault_delete(kv, argv[optind]);
-	if (r < 0) {
-		char what[160];
-
-		(void)record(ctl, kv, &au, event, argv[optind], NULL, 0, r);
-		snprintf(what, sizeof(what), "vault '%s'", argv[optind]);
-		return fail(r, what);
+	if (!streq(verb, "create") && !streq(verb, "delete") && !streq(verb, "update"))
+		return usage_error("vault: unknown verb '%.32s'", verb);
+	if (optind + 1 != argc)
+		return usage_error("vault %s NAME", verb);
+	if (!kv_name_valid(argv[optind]))
+		return usage_error("invalid vault name: use [A-Za-z0-9][A-Za-z0-9._-]{0,126}");
+	if (streq(verb, "update") && !protect)
+		return usage_error("vault update NAME --purge-protection on");
+	op = streq(verb, "create") ? "vault-create" :
+	     streq(verb, "delete") ? "vault-delete" : "vault-update";
+	req = request_new(op);
+	if (req) {
+		json_add_str(req, "vault", argv[optind]);
+		if (days)
+			json_object_object_add(req, "retention_days", json_object_new_int64(days));
+		if (protect)
+			json_object_object_add(req, "purge_protection", json_object_new_boolean(1));
 	}
-	return EXIT_OK;
+	snprintf(what, sizeof(what), "vault '%s'", argv[optind]);
+	r = call(ctl, req, NULL, what, &reply, NULL);
+	json_object_put(reply);
+	return r;
 }
 
 /* --- secret --- */
@@ -114,9 +146,8 @@ struct secret_opts {
 	const char *file;
 	bool json, deleted;
 	uint32_t version;
-	struct kv_attrs attrs;
-	const char *tags[VAULTFS_TAGS_MAX + 1];
-	size_t n_tags;
+	int64_t expiring; /* -1: not asked */
+	struct json_object *attrs; /* the attribute members given */
 };
 
 enum {
@@ -130,24 +161,42 @@ enum {
 	OPT_VERSION,
 	OPT_JSON,
 	OPT_DELETED,
+	OPT_EXPIRING,
 };
 
-/* Which options each verb takes, and the audit event of the verbs that change the store
- * (recorded before the change) or read a value (recorded with the outcome, before the value is
- * written out). Listings of names and attributes are not recorded. */
+/* Which options each verb takes (letters of OPT_*, in order: f c t n e d E v j D x), what it
+ * names (VAULT or VAULT/NAME) and its request. */
 static const struct secret_verb {
 	const char *verb;
-	const char *opts; /* letters: f c t n e d E v j D */
-	const char *event;
+	const char *opts;
+	bool vault_only;
+	const char *op;
 } secret_verbs[] = {
-	{ "set", "fctned", "set" },	   { "get", "v", "open" },
-	{ "list", "jD", NULL },		   { "versions", "j", NULL },
-	{ "update", "vtneE", "update" },  { "delete", "", "delete" },
-	{ "recover", "", "recover" },	   { "purge", "", "purge" },
+	{ "set", "fctned", false, "secret-set" },
+	{ "get", "v", false, "secret-get" },
+	{ "list", "jDx", true, "secret-list" },
+	{ "versions", "j", false, "secret-versions" },
+	{ "update", "vtneE", false, "secret-update" },
+	{ "delete", "", false, "secret-delete" },
+	{ "recover", "", false, "secret-recover" },
+	{ "purge", "", false, "secret-purge" },
+	{ "backup", "f", false, "secret-backup" },
+	{ "restore", "f", true, "secret-restore" },
 };
 
-static int parse_secret_opts(const char *verb, const char *allowed, int argc, char **argv,
-			     bool is_update, struct secret_opts *o)
+static int add_time(struct json_object *attrs, const char *key, const char *opt, const char *s,
+		    bool allow_none)
+{
+	int64_t t;
+
+	if (parse_time_arg(opt, s, allow_none, &t))
+		return EXIT_USAGE;
+	json_object_object_add(attrs, key, json_object_new_int64(t));
+	return 0;
+}
+
+static int parse_secret_opts(const struct secret_verb *sv, int argc, char **argv,
+			     struct secret_opts *o)
 {
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, OPT_FILE },
@@ -160,46 +209,51 @@ static int parse_secret_opts(const char *verb, const char *allowed, int argc, ch
 		{ "version", required_argument, NULL, OPT_VERSION },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "deleted", no_argument, NULL, OPT_DELETED },
+		{ "expiring", required_argument, NULL, OPT_EXPIRING },
 		{}
 	};
-	static const char letters[] = "fctnedEvjD";
+	static const char letters[] = "fctnedEvjDx";
+	bool is_update = streq(sv->verb, "update");
+	struct json_object *tags = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-		if (c < OPT_FILE || c > OPT_DELETED || !strchr(allowed, letters[c - OPT_FILE]))
-			return usage_error("secret %s: unknown or unexpected option", verb);
+		if (c < OPT_FILE || c > OPT_EXPIRING || !strchr(sv->opts, letters[c - OPT_FILE]))
+			return usage_error("secret %s: unknown or unexpected option", sv->verb);
 		switch (c) {
 		case OPT_FILE:
 			o->file = optarg;
 			break;
 		case OPT_CONTENT_TYPE:
-			o->attrs.content_type = optarg;
+			json_add_str(o->attrs, "content_type", optarg);
 			break;
 		case OPT_TAG:
-			if (o->n_tags >= VAULTFS_TAGS_MAX)
+			if (!tags) {
+				tags = json_object_new_array();
+				json_object_object_add(o->attrs, "tags", tags);
+			}
+			if (json_object_array_length(tags) >= VAULTFS_TAGS_MAX)
 				return usage_error("at most %u tags", VAULTFS_TAGS_MAX);
-			o->tags[o->n_tags++] = optarg;
-			o->attrs.tags = o->tags;
-			o->attrs.n_tags = o->n_tags;
+			json_object_array_add(tags, json_object_new_string(optarg));
 			break;
 		case OPT_NOT_BEFORE:
-			if (parse_time_arg("--not-before", optarg, is_update, &o->attrs.not_before))
+			if (add_time(o->attrs, "not_before", "--not-before", optarg, is_update))
 				return EXIT_USAGE;
 			break;
 		case OPT_EXPIRES:
-			if (parse_time_arg("--expires", optarg, is_update, &o->attrs.expires))
+			if (add_time(o->attrs, "expires", "--expires", optarg, is_update))
 				return EXIT_USAGE;
 			break;
 		case OPT_DISABLED:
-			o->attrs.enabled = 0;
+			json_object_object_add(o->attrs, "enabled", json_object_new_boolean(0));
 			break;
 		case OPT_ENABLED:
-			if (streq(optarg, "yes") || streq(optarg, "true"))
-				o->attrs.enabled = 1;
-			else if (streq(optarg, "no") || streq(optarg, "false"))
-				o->attrs.enabled = 0;
-			else
+			if (!streq(optarg, "yes") && !streq(optarg, "true") && !streq(optarg, "no") &&
+			    !streq(optarg, "false"))
 				return usage_error("--enabled: yes or no");
+			json_object_object_add(o->attrs, "enabled",
+					       json_object_new_boolean(streq(optarg, "yes") ||
+								       streq(optarg, "true")));
 			break;
 		case OPT_VERSION:
 			if (parse_u32("--version", optarg, &o->version))
@@ -211,168 +265,232 @@ static int parse_secret_opts(const char *verb, const char *allowed, int argc, ch
 		case OPT_DELETED:
 			o->deleted = true;
 			break;
+		case OPT_EXPIRING:
+			if (duration_parse(optarg, &o->expiring) < 0)
+				return usage_error("--expiring: a span such as 30d, 12h or 90m");
+			break;
 		}
 	}
 	return 0;
 }
 
-static int print_secret(const struct kv_secret_info *s, void *ud)
+static void print_secrets(struct json_object *arr)
 {
-	struct json_object *arr = ud;
-	char b1[TIME_FORMAT_MAX], b2[TIME_FORMAT_MAX];
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct json_object *s = json_object_array_get_idx(arr, i);
+		const char *deleted = str_of(s, "deleted"), *expires = str_of(s, "expires");
 
-	if (!arr) {
-		if (s->deleted_at)
-			printf("%s\tversion %u\tdeleted %s\tpurge after %s\n", s->name,
-			       s->current_version, time_format(s->deleted_at, b1),
-			       time_format(s->purge_after, b2));
+		if (deleted)
+			printf("%s\tversion %s\tdeleted %s\tpurge after %s\n", str_of(s, "name"),
+			       str_of(s, "current_version"), deleted, str_of(s, "purge_after"));
+		else if (expires)
+			printf("%s\texpires %s\n", str_of(s, "name"), expires);
 		else
-			printf("%s\n", s->name);
-		return 0;
+			printf("%s\n", str_of(s, "name"));
 	}
-	struct json_object *o = json_object_new_object();
+}
 
-	json_object_object_add(o, "name", json_object_new_string(s->name));
-	json_object_object_add(o, "current_version", json_object_new_int64(s->current_version));
-	json_object_object_add(o, "created", kvjson_time(s->created));
-	if (s->deleted_at) {
-		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
-		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
+static void print_versions(struct json_object *arr)
+{
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i), *m;
+		const char *nbf = str_of(v, "not_before"), *exp = str_of(v, "expires");
+
+		printf("%s\t%s\tcreated %s\tnot-before %s\texpires %s\t%s bytes\n",
+		       str_of(v, "version"),
+		       json_object_object_get_ex(v, "enabled", &m) && json_object_get_boolean(m) ?
+			       "enabled" :
+			       "disabled",
+		       str_of(v, "created"), nbf ? nbf : "-", exp ? exp : "-", str_of(v, "size"));
 	}
-	json_object_array_add(arr, o);
+}
+
+/* The value of set, from stdin or --file, into a secure buffer. */
+static int read_value_arg(const struct secret_opts *o, struct secbuf **ret)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (o->file) {
+		fd = open(o->file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			fprintf(stderr, "vaultctl: cannot read '%s': %m\n", o->file);
+			return EXIT_REFUSED;
+		}
+	}
+	r = read_value(o->file ? fd : STDIN_FILENO, ret);
+	if (r == -EMSGSIZE) {
+		fprintf(stderr, "vaultctl: value larger than %u bytes; nothing written\n",
+			VAULTFS_VALUE_MAX);
+		return EXIT_USAGE;
+	}
+	return r < 0 ? fail(r, "reading the value") : 0;
+}
+
+/* The blob of restore (--file). It is ciphertext (only this store's master key opens it), so
+ * an ordinary buffer holds it: no locked memory, whose limit a user's blob could pass. */
+static int read_blob_arg(const struct secret_opts *o, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ uint8_t *b = NULL;
+	size_t len;
+	int r;
+
+	if (!o->file)
+		return usage_error("secret restore VAULT --file F");
+	fd = open(o->file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "vaultctl: cannot read '%s': %m\n", o->file);
+		return EXIT_REFUSED;
+	}
+	b = malloc(VAULTFS_BACKUP_MAX + 1);
+	if (!b)
+		return fail(-ENOMEM, "reading the backup");
+	r = io_read_all(fd, b, VAULTFS_BACKUP_MAX + 1, &len);
+	if (r == -EFBIG) {
+		fprintf(stderr, "vaultctl: backup larger than %u bytes; nothing written\n",
+			VAULTFS_BACKUP_MAX);
+		return EXIT_USAGE;
+	}
+	if (r < 0)
+		return fail(r, "reading the backup");
+	*ret = TAKE_PTR(b);
+	*ret_len = len;
 	return 0;
 }
 
-static int print_version(const struct kv_version_info *v, void *ud)
+/* The blob of backup into a new file, mode 0600. */
+static int write_blob(const char *path, const struct secbuf *blob)
 {
-	struct json_object *arr = ud;
-	char b[3][TIME_FORMAT_MAX];
+	_cleanup_close_ int fd = -1;
+	int r;
 
-	if (!arr) {
-		printf("%u\t%s\tcreated %s\tnot-before %s\texpires %s\t%zu bytes\n", v->version,
-		       v->enabled ? "enabled" : "disabled", time_format(v->created, b[0]),
-		       v->not_before ? time_format(v->not_before, b[1]) : "-",
-		       v->expires ? time_format(v->expires, b[2]) : "-", v->size);
-		return 0;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "vaultctl: cannot create '%s': %m%s\n", path,
+			errno == EEXIST ? " (a backup never overwrites a file)" : "");
+		return EXIT_REFUSED;
 	}
-	struct json_object *o = kvjson_version(v);
+	r = io_write_all(fd, blob->data, blob->len);
+	if (r >= 0 && fsync(fd) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		(void)unlink(path);
+		return fail(r, "writing the backup");
+	}
+	return EXIT_OK;
+}
 
-	if (!o || json_object_array_add(arr, o) < 0) {
-		json_object_put(o);
-		return -ENOMEM;
+static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secret_opts *o,
+		      const char *ref, const char *vault, const char *name)
+{
+	_cleanup_secbuf_ struct secbuf *in = NULL, *out = NULL;
+	_cleanup_free_ uint8_t *blob = NULL;
+	struct secbuf blob_view = { 0 };
+	struct json_object *req, *reply = NULL;
+	char what[2 * VAULTFS_NAME_MAX + 32];
+	int r;
+
+	if (streq(sv->verb, "set")) {
+		r = read_value_arg(o, &in);
+		if (r != 0)
+			return r;
+	} else if (streq(sv->verb, "restore")) {
+		r = read_blob_arg(o, &blob, &blob_view.len);
+		if (r != 0)
+			return r;
+		blob_view.data = blob;
+		blob_view.cap = blob_view.len;
 	}
-	return 0;
+	if (streq(sv->verb, "backup") && !o->file)
+		return usage_error("secret backup VAULT/NAME --file F");
+
+	req = request_new(sv->op);
+	if (!req)
+		return fail(-ENOMEM, "request");
+	json_add_str(req, "vault", vault);
+	if (name)
+		json_add_str(req, "name", name);
+	if (o->version)
+		json_object_object_add(req, "version", json_object_new_int64(o->version));
+	if (o->deleted)
+		json_object_object_add(req, "deleted", json_object_new_boolean(1));
+	if (o->expiring >= 0)
+		json_object_object_add(req, "expiring", json_object_new_int64(o->expiring));
+	json_object_object_foreach(o->attrs, key, val)
+		json_object_object_add(req, key, json_object_get(val));
+	snprintf(what, sizeof(what), "%s '%s'", name ? "secret" : "vault", ref);
+	r = call(ctl, req, blob ? &blob_view : in, what, &reply, &out);
+	if (r != 0)
+		return r;
+
+	if (streq(sv->verb, "get")) {
+		r = out ? io_write_all(STDOUT_FILENO, out->data, out->len) : -EPROTO;
+		r = r < 0 ? fail(r, "writing the value") : EXIT_OK;
+	} else if (streq(sv->verb, "backup")) {
+		r = out ? write_blob(o->file, out) : fail(-EPROTO, "backup");
+	} else if (streq(sv->verb, "list") || streq(sv->verb, "versions")) {
+		struct json_object *arr = array_of(reply, streq(sv->verb, "list") ? "secrets" :
+										    "versions");
+
+		if (o->json)
+			print_json(arr);
+		else if (streq(sv->verb, "list"))
+			print_secrets(arr);
+		else
+			print_versions(arr);
+		r = EXIT_OK;
+	} else {
+		if (streq(sv->verb, "set"))
+			fprintf(stderr, "%s: version %s\n", ref, str_of(reply, "version"));
+		else if (streq(sv->verb, "restore"))
+			fprintf(stderr, "%s/%s: restored\n", ref, str_of(reply, "name"));
+		r = EXIT_OK;
+	}
+	json_object_put(reply);
+	return r;
 }
 
 int cmd_secret(struct ctl *ctl, int argc, char **argv)
 {
-	_cleanup_(kv_freep) struct kv *kv = NULL;
-	_cleanup_secbuf_ struct secbuf *value = NULL;
-	struct secret_opts o = { .attrs = KV_ATTRS_KEEP };
+	struct secret_opts o = { .expiring = -1 };
 	const struct secret_verb *sv = NULL;
-	const char *verb, *ref;
-	char buf[2 * VAULTFS_NAME_MAX + 4], what[2 * VAULTFS_NAME_MAX + 32];
+	char buf[2 * VAULTFS_NAME_MAX + 4];
 	char *vault = NULL, *name = NULL;
-	_cleanup_audit_ struct audit *au = NULL;
-	uint32_t version = 0;
-	int r, k;
+	const char *ref;
+	int r;
 
 	if (argc < 2)
-		return usage_error("secret: set, get, list, versions, update, delete, recover or "
-				   "purge");
-	verb = argv[1];
+		return usage_error("secret: set, get, list, versions, update, delete, recover, "
+				   "purge, backup or restore");
 	for (size_t i = 0; i < ELEMENTSOF(secret_verbs); i++)
-		if (streq(verb, secret_verbs[i].verb))
+		if (streq(argv[1], secret_verbs[i].verb))
 			sv = &secret_verbs[i];
 	if (!sv)
-		return usage_error("secret: unknown verb '%.32s'", verb);
-	if (streq(verb, "set"))
-		o.attrs = (struct kv_attrs){ .enabled = 1, .content_type = "" };
+		return usage_error("secret: unknown verb '%.32s'", argv[1]);
 	argc--, argv++; /* argv[0] is the verb now */
 	optind = 0;     /* 0: glibc re-initialises its scanning state for the new argv */
-	r = parse_secret_opts(verb, sv->opts, argc, argv, streq(verb, "update"), &o);
-	if (r)
-		return r;
-	if (optind + 1 != argc)
-		return usage_error("secret %s takes one %s", verb,
-				   streq(verb, "list") ? "VAULT" : "VAULT/NAME");
-	ref = argv[optind];
-	if (streq(verb, "list")) {
-		if (!kv_name_valid(ref))
-			return usage_error("invalid vault name '%.160s'", ref);
-		vault = (char *)ref;
-	} else if (split_ref(ref, buf, sizeof(buf), &vault, &name) < 0) {
-		return usage_error("'%.300s' is not VAULT/NAME (names: [A-Za-z0-9][A-Za-z0-9._-]"
-				   "{0,126})",
-				   ref);
-	}
-	snprintf(what, sizeof(what), "secret '%s'", ref);
-
-	if (streq(verb, "set")) {
-		_cleanup_close_ int fd = -1;
-
-		if (o.file) {
-			fd = open(o.file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-			if (fd < 0) {
-				fprintf(stderr, "vaultctl: cannot read '%s': %m\n", o.file);
-				return EXIT_REFUSED;
-			}
+	o.attrs = json_object_new_object();
+	if (!o.attrs)
+		return fail(-ENOMEM, "options");
+	r = parse_secret_opts(sv, argc, argv, &o);
+	if (r == 0 && optind + 1 != argc)
+		r = usage_error("secret %s takes one %s", sv->verb,
+				sv->vault_only ? "VAULT" : "VAULT/NAME");
+	if (r == 0) {
+		ref = argv[optind];
+		if (sv->vault_only) {
+			if (!kv_name_valid(ref))
+				r = usage_error("invalid vault name '%.160s'", ref);
+			vault = (char *)ref;
+		} else if (split_ref(ref, buf, sizeof(buf), &vault, &name) < 0) {
+			r = usage_error("'%.300s' is not VAULT/NAME (names: [A-Za-z0-9]"
+					"[A-Za-z0-9._-]{0,126})",
+					ref);
 		}
-		r = read_value(o.file ? fd : STDIN_FILENO, &value);
-		if (r == -EMSGSIZE) {
-			fprintf(stderr, "vaultctl: value larger than %u bytes; nothing written\n",
-				VAULTFS_VALUE_MAX);
-			return EXIT_USAGE;
-		}
-		if (r < 0)
-			return fail(r, "reading the value");
 	}
-
-	r = open_kv(ctl, &kv);
-	if (r != 0)
-		return r;
-
-	if (streq(verb, "get")) {
-		struct kv_version_info info = { 0 };
-
-		r = kv_secret_get(kv, vault, name, o.version, &value, &info);
-		k = record(ctl, kv, &au, sv->event, vault, name, r < 0 ? o.version : info.version, r);
-		if (k != 0)
-			return k; /* unrecorded: not given out */
-		if (r < 0)
-			return fail(r, what);
-		r = io_write_all(STDOUT_FILENO, value->data, value->len);
-		return r < 0 ? fail(r, "writing the value") : EXIT_OK;
-	}
-	if (!sv->event) {
-		struct json_object *arr = o.json ? json_object_new_array() : NULL;
-
-		r = streq(verb, "list") ? kv_secret_list(kv, vault, o.deleted, print_secret, arr) :
-					  kv_secret_versions(kv, vault, name, print_version, arr);
-		if (r >= 0 && arr)
-			print_json(arr);
-		json_object_put(arr);
-		return r < 0 ? fail(r, streq(verb, "list") ? "vault" : what) : EXIT_OK;
-	}
-
-	k = record(ctl, kv, &au, sv->event, vault, name, o.version, 0);
-	if (k != 0)
-		return k;
-	if (streq(verb, "set"))
-		r = kv_secret_set(kv, vault, name, value->data, value->len, &o.attrs, &version);
-	else if (streq(verb, "update"))
-		r = kv_secret_update(kv, vault, name, o.version, &o.attrs);
-	else if (streq(verb, "delete"))
-		r = kv_secret_delete(kv, vault, name);
-	else if (streq(verb, "recover"))
-		r = kv_secret_recover(kv, vault, name);
-	else
-		r = kv_secret_purge(kv, vault, name);
-	if (r < 0) {
-		(void)record(ctl, kv, &au, sv->event, vault, name, o.version, r);
-		return fail(r, what);
-	}
-	if (streq(verb, "set"))
-		fprintf(stderr, "%s: version %u\n", ref, version);
-	return EXIT_OK;
+	if (r == 0)
+		r = secret_run(ctl, sv, &o, ref, vault, name);
+	json_object_put(o.attrs);
+	return r;
 }

@@ -7,6 +7,7 @@
 
 #include "core/io.h"
 #include "core/log.h"
+#include "core/request.h"
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/timeutil.h"
@@ -46,37 +47,10 @@ int exit_status(int r)
 	}
 }
 
-/* A sentence for the errors of kv.h, about object `what`. */
+/* A sentence for the errors of kv.h. */
 const char *why(int r)
 {
-	switch (-r) {
-	case ENOENT:
-		return "not found";
-	case EEXIST:
-		return "already exists (a deleted secret keeps its name until it is purged)";
-	case EKEYREVOKED:
-		return "disabled";
-	case EKEYEXPIRED:
-		return "expired";
-	case EKEYREJECTED:
-		return "not yet valid";
-	case EBADMSG:
-		return "integrity check failed: the store was changed outside vaultfs";
-	case ENOTEMPTY:
-		return "vault is not empty";
-	case EPERM:
-		return "refused: purge protection is on and the retention period has not passed";
-	case EMSGSIZE:
-		return "value too large";
-	case EINVAL:
-		return "invalid name or attribute";
-	case ENOSPC:
-		return "no space (disk full or too many versions)";
-	case EBUSY:
-		return "store is busy (locked by another writer)";
-	default:
-		return strerror(-r);
-	}
+	return request_strerror(r);
 }
 
 int fail(int r, const char *what)
@@ -118,19 +92,13 @@ const char *seal_why(int r)
 	}
 }
 
-/* Open the store and unseal its master key: the offline path. */
+/* Open the store and unseal its master key: the offline path (root, the store's owner). */
 int open_kv(struct ctl *ctl, struct kv **ret)
 {
 	struct store *s = NULL;
 	_cleanup_secbuf_ struct secbuf *m = NULL;
 	int r;
 
-	if (!ctl->offline) {
-		fprintf(stderr, "vaultctl: cannot reach vaultfsd at %s (this version talks to the "
-				"store only); use --offline\n",
-			ctl->config->control_socket);
-		return EXIT_REFUSED;
-	}
 	r = store_open(ctl->config->store_path, 0, &s);
 	if (r < 0) {
 		fprintf(stderr, "vaultctl: cannot open store '%s': %s\n", ctl->config->store_path,

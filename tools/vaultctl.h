@@ -56,6 +56,27 @@ int ctl_audit_open(struct ctl *ctl, struct kv *kv, struct audit **ret);
 int ctl_audit_open_key(struct ctl *ctl, const uint8_t key[CRYPTO_KEY_LEN], struct audit **ret);
 int ctl_audit(struct ctl *ctl, struct audit *a, const char *event, const char *vault,
 	      const char *object, uint32_t version, int err);
+/* What a record of ours says about who we are (uid, gid, pid, exe, cgroup); self holds the
+ * strings. */
+#define CTL_OFFLINE_RULE "vaultctl --offline"
+struct audit_record;
+struct ctl_self {
+	char exe[VAULTFS_PATH_MAX];
+	char cgroup[VAULTFS_AUDIT_FIELD_MAX + 1];
+};
+void ctl_identify(struct ctl_self *self, struct audit_record *rec);
+/* Say that the journal could not be written (before: so nothing was done); an exit status. */
+int ctl_audit_failed(struct ctl *ctl, int r, bool before);
+
+/* One request of core/request.h: to the daemon over the control socket, or with --offline run
+ * here on the store (decided as root's own, recorded as vaultctl's). 0 with the reply (ok or
+ * not) and its value bytes, or an exit status after saying why there is no reply. */
+int ctl_call(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
+	     struct json_object **ret_reply, struct secbuf **ret_value);
+/* 0 for an ok reply; else print "vaultctl: WHAT: error" and return its exit status. */
+int reply_status(struct json_object *reply, const char *what);
+/* A new request {"v":1,"op":op}. */
+struct json_object *request_new(const char *op);
 
 /* The nouns: argv[0] is the noun. */
 int cmd_init(struct ctl *ctl, int argc, char **argv);

@@ -399,13 +399,13 @@ expect_bad() {
 	vctl secret update app/db --enabled no
 	run vctl secret get app/db
 	[ "$status" -eq 1 ]
-	vctl secret list app >/dev/null # listings are not recorded
+	vctl secret list app >/dev/null # listings are recorded too
 	vctl secret delete app/db
 	vctl secret recover app/db
 	run vctl audit show
 	[ "$status" -eq 0 ]
 	events=$(echo "$output" | awk '{print $3, $4}' | tr '\n' ',')
-	[ "$events" = "init allow,vault-create allow,set allow,open allow,update allow,open deny,delete allow,recover allow," ]
+	[ "$events" = "init allow,vault-create allow,set allow,open allow,update allow,open deny,list allow,delete allow,recover allow," ]
 	[[ ${lines[3]} == *" open allow app/db v1 "* ]]
 	[[ ${lines[5]} == *" open deny EKEYREVOKED app/db "* ]]
 	run vctl audit verify

@@ -255,19 +255,21 @@ M() {
 	[ "$(as 1000 cat "$(M app/db)")" = abc ]
 }
 
-@test "writes are EROFS" {
+@test "writes need their policy right (EACCES); .versions and .meta are EROFS" {
 	policy <<-'EOF'
-	allow * /** uid=0
+	allow list,meta,read /** uid=0
 	EOF
 	printf x | vctl secret set app/db
 	daemon_start
 	run sh -c "echo y >$(M app/db)"
-	[[ $output == *"Read-only file system"* ]]
+	[[ $output == *"Permission denied"* ]]
 	run sh -c "echo y >$(M app/new)"
-	[[ $output == *"Read-only file system"* ]]
+	[[ $output == *"Permission denied"* ]]
 	run rm "$(M app/db)"
-	[[ $output == *"Read-only file system"* ]]
+	[[ $output == *"Permission denied"* ]]
 	run mkdir "$(M newvault)"
+	[[ $output == *"Permission denied"* ]]
+	run sh -c "echo y >$(M app/.versions/db/1)"
 	[[ $output == *"Read-only file system"* ]]
 	[ "$(cat "$(M app/db)")" = x ]
 }

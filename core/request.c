@@ -1,0 +1,869 @@
+/* request.c: the management requests of request.h: check a request's members, ask the
+ * caller's authorizer, record, run the kv operation, build the reply. A change is recorded
+ * before it is made (no record, no change) and again with its error when it fails; a read is
+ * recorded with its outcome and its bytes go out only once recorded. Never puts a value in a
+ * JSON object, an error sentence or a log: values travel as the message's raw bytes, in
+ * secbufs. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "io.h"
+#include "kvjson.h"
+#include "request.h"
+#include "util.h"
+
+/* Replies (the daemon's, read by vaultctl) may be long listings; requests may not. */
+#define REPLY_LINE_MAX (256u * 1024u * 1024u)
+
+struct rq {
+	const struct request_env *env;
+	struct json_object *req;
+	const struct secbuf *value;
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1];
+	char path[2 * VAULTFS_NAME_MAX + 3];
+	uint32_t version; /* asked for, then given (0: none, or the current one) */
+	const char *rule;
+	struct json_object *reply; /* the ok reply being built */
+	struct secbuf *out;        /* its value bytes */
+	char msg[640];             /* why, for an error reply */
+};
+
+static int bad(struct rq *x, const char *fmt, ...) _printf_(2, 3);
+static int bad(struct rq *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->msg, sizeof(x->msg), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* --- members --- */
+
+static struct json_object *member(struct rq *x, const char *key)
+{
+	struct json_object *o;
+
+	return json_object_object_get_ex(x->req, key, &o) ? o : NULL;
+}
+
+/* 1 and the name, 0 absent (-EINVAL when required), -EINVAL not a name. */
+static int get_name(struct rq *x, const char *key, bool required, char buf[VAULTFS_NAME_MAX + 1])
+{
+	struct json_object *o = member(x, key);
+	const char *s;
+
+	if (!o)
+		return required ? bad(x, "missing member \"%s\"", key) : 0;
+	if (!json_object_is_type(o, json_type_string))
+		return bad(x, "\"%s\" must be a string", key);
+	s = json_object_get_string(o);
+	if (!kv_name_valid(s))
+		return bad(x, "\"%s\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})", key);
+	strcpy(buf, s);
+	return 1;
+}
+
+static int get_int(struct rq *x, const char *key, int64_t min, int64_t max, int64_t *ret)
+{
+	struct json_object *o = member(x, key);
+	int64_t v;
+
+	if (!o)
+		return 0;
+	if (!json_object_is_type(o, json_type_int))
+		return bad(x, "\"%s\" must be an integer", key);
+	errno = 0;
+	v = json_object_get_int64(o);
+	if (errno || v < min || v > max)
+		return bad(x, "\"%s\" out of range (%" PRId64 "..%" PRId64 ")", key, min, max);
+	*ret = v;
+	return 1;
+}
+
+static int get_bool(struct rq *x, const char *key, bool *ret)
+{
+	struct json_object *o = member(x, key);
+
+	if (!o)
+		return 0;
+	if (!json_object_is_type(o, json_type_boolean))
+		return bad(x, "\"%s\" must be true or false", key);
+	*ret = json_object_get_boolean(o);
+	return 1;
+}
+
+/* vault and (when name_too) name, and the policy path they make. */
+static int get_target(struct rq *x, bool name_too)
+{
+	int r;
+
+	r = get_name(x, "vault", true, x->vault);
+	if (r < 0)
+		return r;
+	if (name_too) {
+		r = get_name(x, "name", true, x->name);
+		if (r < 0)
+			return r;
+		snprintf(x->path, sizeof(x->path), "/%s/%s", x->vault, x->name);
+	} else {
+		snprintf(x->path, sizeof(x->path), "/%s", x->vault);
+	}
+	return 0;
+}
+
+/* The attribute members into attrs (absent ones keep what attrs holds). */
+static int get_attrs(struct rq *x, struct kv_attrs *a, const char *tags[VAULTFS_TAGS_MAX])
+{
+	struct json_object *o;
+	bool enabled;
+	int r;
+
+	r = get_bool(x, "enabled", &enabled);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		a->enabled = enabled;
+	if ((r = get_int(x, "not_before", 0, INT64_MAX / 2, &a->not_before)) < 0 ||
+	    (r = get_int(x, "expires", 0, INT64_MAX / 2, &a->expires)) < 0)
+		return r;
+	o = member(x, "content_type");
+	if (o) {
+		if (!json_object_is_type(o, json_type_string) ||
+		    json_object_get_string_len(o) > (int)VAULTFS_CONTENT_TYPE_MAX)
+			return bad(x, "\"content_type\" must be a string of at most %u bytes",
+				   VAULTFS_CONTENT_TYPE_MAX);
+		a->content_type = json_object_get_string(o);
+	}
+	o = member(x, "tags");
+	if (o) {
+		size_t n;
+
+		if (!json_object_is_type(o, json_type_array) ||
+		    (n = json_object_array_length(o)) > VAULTFS_TAGS_MAX)
+			return bad(x, "\"tags\" must be an array of at most %u \"key=value\" strings",
+				   VAULTFS_TAGS_MAX);
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *t = json_object_array_get_idx(o, i);
+
+			if (!json_object_is_type(t, json_type_string))
+				return bad(x, "\"tags\" must hold strings");
+			tags[i] = json_object_get_string(t);
+		}
+		a->tags = tags;
+		a->n_tags = n;
+	}
+	return 0;
+}
+
+/* --- decision and record --- */
+
+static int record(struct rq *x, const char *event, int err)
+{
+	struct audit_record rec = AUDIT_RECORD_INIT;
+
+	x->env->caller->identify(x->env->caller->ud, &rec);
+	rec.event = event;
+	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
+	rec.err = err;
+	rec.rule = x->rule;
+	rec.vault = x->vault[0] ? x->vault : NULL;
+	rec.object = x->name[0] ? x->name : NULL;
+	rec.version = x->version;
+	rec.path = x->path[0] ? x->path : NULL;
+	return audit_append(x->env->audit, &rec, NULL);
+}
+
+static int unrecorded(struct rq *x, int r)
+{
+	snprintf(x->msg, sizeof(x->msg), "cannot write the audit journal (%s); nothing done",
+		 strerror(-r));
+	return r == -EBADMSG ? -EBADMSG : -EIO;
+}
+
+/* Decide op on x->path; a refusal is recorded (as event) and returned. */
+static int authorize(struct rq *x, const char *op, const char *event)
+{
+	const struct request_caller *c = x->env->caller;
+	int r;
+
+	x->rule = NULL;
+	r = c->authorize(c->ud, op, x->path, &x->rule);
+	if (r >= 0)
+		return 0;
+	snprintf(x->msg, sizeof(x->msg), "permission denied: the policy does not grant %s on %s",
+		 op, x->path);
+	(void)record(x, event, r);
+	return r;
+}
+
+/* A change: decide, record, do, record a failure, tell the carrier. */
+static int change(struct rq *x, const char *op, const char *event, int (*fn)(struct rq *x))
+{
+	int r;
+
+	r = authorize(x, op, event);
+	if (r < 0)
+		return r;
+	r = record(x, event, 0);
+	if (r < 0)
+		return unrecorded(x, r);
+	r = fn(x);
+	if (r < 0) {
+		(void)record(x, event, r);
+		return r;
+	}
+	if (x->env->changed)
+		x->env->changed(x->env->changed_ud, x->vault, x->name[0] ? x->name : NULL);
+	return 0;
+}
+
+/* A read: decide, do, record the outcome; the reply goes out only when recorded. */
+static int lookup(struct rq *x, const char *op, const char *event, int (*fn)(struct rq *x))
+{
+	int r, k;
+
+	r = authorize(x, op, event);
+	if (r < 0)
+		return r;
+	r = fn(x);
+	k = record(x, event, r);
+	if (k < 0) {
+		secbuf_free(TAKE_PTR(x->out));
+		return unrecorded(x, k);
+	}
+	return r;
+}
+
+/* --- vaults --- */
+
+static int vault_json(const struct kv_vault_info *v, void *ud)
+{
+	struct rq *x = ud;
+	struct json_object *o;
+	char path[VAULTFS_NAME_MAX + 2];
+
+	snprintf(path, sizeof(path), "/%s", v->name);
+	if (!x->env->caller->visible(x->env->caller->ud, path))
+		return 0;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "name", json_object_new_string(v->name));
+	json_object_object_add(o, "created", kvjson_time(v->created));
+	json_object_object_add(o, "retention_days", json_object_new_int64(v->retention_days));
+	json_object_object_add(o, "purge_protection",
+			       json_object_new_boolean(v->purge_protection));
+	return json_object_array_add(json_object_object_get(x->reply, "vaults"), o) < 0 ? -ENOMEM :
+											   0;
+}
+
+static int op_vault_list(struct rq *x)
+{
+	int r;
+
+	json_object_object_add(x->reply, "vaults", json_object_new_array());
+	r = kv_vault_list(x->env->kv, vault_json, x);
+	x->rule = NULL;
+	r = record(x, "vault-list", r);
+	return r < 0 ? unrecorded(x, r) : 0;
+}
+
+static int do_vault_create(struct rq *x)
+{
+	int64_t days = 0;
+	int r;
+
+	r = get_int(x, "retention_days", VAULTFS_RETENTION_MIN, VAULTFS_RETENTION_MAX, &days);
+	if (r < 0)
+		return r;
+	return kv_vault_create(x->env->kv, x->vault, (uint32_t)days);
+}
+
+static int do_vault_delete(struct rq *x)
+{
+	return kv_vault_delete(x->env->kv, x->vault);
+}
+
+static int do_vault_update(struct rq *x)
+{
+	return kv_vault_protect(x->env->kv, x->vault);
+}
+
+static int op_vault(struct rq *x)
+{
+	const char *op = json_object_get_string(member(x, "op"));
+	int r;
+
+	r = get_target(x, false);
+	if (r < 0)
+		return r;
+	if (streq(op, "vault-create")) {
+		int64_t days;
+
+		/* checked before the record: a bad request is not a change */
+		r = get_int(x, "retention_days", VAULTFS_RETENTION_MIN, VAULTFS_RETENTION_MAX,
+			    &days);
+		return r < 0 ? r : change(x, "manage", "vault-create", do_vault_create);
+	}
+	if (streq(op, "vault-delete"))
+		return change(x, "manage", "vault-delete", do_vault_delete);
+	{
+		bool on = false;
+
+		r = get_bool(x, "purge_protection", &on);
+		if (r < 0)
+			return r;
+		if (r == 0 || !on)
+			return bad(x, "\"purge_protection\": true is the only update (it can never "
+				      "be turned off)");
+	}
+	return change(x, "manage", "vault-update", do_vault_update);
+}
+
+/* --- secrets --- */
+
+struct list_ctx {
+	struct rq *x;
+	struct json_object *arr;
+	bool expiring;
+	int64_t until;
+};
+
+static int secret_json(const struct kv_secret_info *s, void *ud)
+{
+	struct list_ctx *l = ud;
+	struct rq *x = l->x;
+	char path[2 * VAULTFS_NAME_MAX + 3];
+	struct json_object *o;
+
+	if (l->expiring && (s->expires == 0 || s->expires > l->until))
+		return 0;
+	snprintf(path, sizeof(path), "/%s/%s", x->vault, s->name);
+	if (!x->env->caller->visible(x->env->caller->ud, path))
+		return 0;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "current_version", json_object_new_int64(s->current_version));
+	json_object_object_add(o, "enabled", json_object_new_boolean(s->enabled));
+	json_object_object_add(o, "created", kvjson_time(s->created));
+	json_object_object_add(o, "expires", kvjson_time(s->expires));
+	if (s->deleted_at) {
+		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
+		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
+	}
+	return json_object_array_add(l->arr, o) < 0 ? -ENOMEM : 0;
+}
+
+static int do_secret_list(struct rq *x)
+{
+	struct list_ctx l = { .x = x };
+	bool deleted = false;
+	int64_t horizon = 0;
+	int r;
+
+	if ((r = get_bool(x, "deleted", &deleted)) < 0 ||
+	    (r = get_int(x, "expiring", 0, INT64_MAX / 4, &horizon)) < 0)
+		return r;
+	l.expiring = r > 0;
+	l.until = (int64_t)time(NULL) + horizon;
+	l.arr = json_object_new_array();
+	json_object_object_add(x->reply, "secrets", l.arr);
+	r = kv_secret_list(x->env->kv, x->vault, deleted, secret_json, &l);
+	return r < 0 ? r : 0;
+}
+
+static int version_json(const struct kv_version_info *v, void *ud)
+{
+	struct json_object *o = kvjson_version(v);
+
+	if (!o || json_object_array_add(ud, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int do_secret_versions(struct rq *x)
+{
+	struct json_object *arr = json_object_new_array();
+
+	json_object_object_add(x->reply, "versions", arr);
+	return kv_secret_versions(x->env->kv, x->vault, x->name, version_json, arr);
+}
+
+static int do_secret_get(struct rq *x)
+{
+	struct kv_version_info info;
+	int r;
+
+	r = kv_secret_get(x->env->kv, x->vault, x->name, x->version, &x->out, &info);
+	if (r < 0)
+		return r;
+	x->version = info.version;
+	json_object_object_add(x->reply, "version", json_object_new_int64(info.version));
+	return 0;
+}
+
+static int do_secret_backup(struct rq *x)
+{
+	return kv_secret_backup(x->env->kv, x->vault, x->name, &x->out);
+}
+
+static int do_secret_set(struct rq *x)
+{
+	struct kv_attrs a = { .enabled = 1, .content_type = "" };
+	const char *tags[VAULTFS_TAGS_MAX];
+	uint32_t version;
+	int r;
+
+	r = get_attrs(x, &a, tags);
+	if (r < 0)
+		return r;
+	r = kv_secret_set(x->env->kv, x->vault, x->name, x->value->data, x->value->len, &a,
+			  &version);
+	if (r < 0)
+		return r;
+	x->version = version;
+	json_object_object_add(x->reply, "version", json_object_new_int64(version));
+	return 0;
+}
+
+static int do_secret_update(struct rq *x)
+{
+	struct kv_attrs a = KV_ATTRS_KEEP;
+	const char *tags[VAULTFS_TAGS_MAX];
+	int r;
+
+	r = get_attrs(x, &a, tags);
+	if (r < 0)
+		return r;
+	return kv_secret_update(x->env->kv, x->vault, x->name, x->version, &a);
+}
+
+static int do_secret_delete(struct rq *x)
+{
+	return kv_secret_delete(x->env->kv, x->vault, x->name);
+}
+
+static int do_secret_recover(struct rq *x)
+{
+	return kv_secret_recover(x->env->kv, x->vault, x->name);
+}
+
+static int do_secret_purge(struct rq *x)
+{
+	return kv_secret_purge(x->env->kv, x->vault, x->name);
+}
+
+static int do_secret_restore(struct rq *x)
+{
+	char name[VAULTFS_NAME_MAX + 1];
+	int r;
+
+	r = kv_secret_restore(x->env->kv, x->vault, x->value->data, x->value->len, name);
+	if (r < 0)
+		return r;
+	json_object_object_add(x->reply, "name", json_object_new_string(name));
+	return 0;
+}
+
+static int op_secret(struct rq *x)
+{
+	static const struct {
+		const char *op, *policy, *event;
+		int (*fn)(struct rq *x);
+		bool is_change;
+	} verbs[] = {
+		{ "secret-set", "write", "set", do_secret_set, true },
+		{ "secret-update", "write", "update", do_secret_update, true },
+		{ "secret-delete", "delete", "delete", do_secret_delete, true },
+		{ "secret-recover", "recover", "recover", do_secret_recover, true },
+		{ "secret-purge", "purge", "purge", do_secret_purge, true },
+		{ "secret-get", "read", "open", do_secret_get, false },
+		{ "secret-backup", "read", "backup", do_secret_backup, false },
+		{ "secret-versions", "meta", "versions", do_secret_versions, false },
+	};
+	const char *op = json_object_get_string(member(x, "op"));
+	struct kv_attrs a = KV_ATTRS_KEEP;
+	const char *tags[VAULTFS_TAGS_MAX];
+	int64_t v = 0;
+	int r;
+
+	r = get_target(x, true);
+	if (r < 0)
+		return r;
+	/* members checked before anything is decided or recorded: a bad request changes nothing */
+	if ((r = get_int(x, "version", 1, UINT32_MAX, &v)) < 0 || (r = get_attrs(x, &a, tags)) < 0)
+		return r;
+	x->version = (uint32_t)v;
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+		if (!streq(op, verbs[i].op))
+			continue;
+		if (verbs[i].is_change)
+			return change(x, verbs[i].policy, verbs[i].event, verbs[i].fn);
+		return lookup(x, verbs[i].policy, verbs[i].event, verbs[i].fn);
+	}
+	return -EOPNOTSUPP; /* not reached: the table of ops names only these */
+}
+
+static int op_secret_list(struct rq *x)
+{
+	int r;
+
+	r = get_target(x, false);
+	if (r < 0)
+		return r;
+	return lookup(x, "list", "list", do_secret_list);
+}
+
+static int op_secret_restore(struct rq *x)
+{
+	int r;
+
+	r = get_target(x, false);
+	if (r < 0)
+		return r;
+	r = change(x, "manage", "restore", do_secret_restore);
+	if (r < 0)
+		return r;
+	/* the record before named no secret (the blob names it): this one does */
+	snprintf(x->name, sizeof(x->name), "%s",
+		 json_object_get_string(json_object_object_get(x->reply, "name")));
+	snprintf(x->path, sizeof(x->path), "/%s/%s", x->vault, x->name);
+	(void)record(x, "restored", 0);
+	return 0;
+}
+
+static int op_policy_reload(struct rq *x)
+{
+	int r;
+
+	if (!x->env->reload) {
+		snprintf(x->msg, sizeof(x->msg), "the policy lives in the daemon: no daemon here");
+		return -EOPNOTSUPP;
+	}
+	r = x->env->reload(x->env->reload_ud, x->msg, sizeof(x->msg));
+	if (r >= 0)
+		json_object_object_add(x->reply, "loaded", json_object_new_string(x->msg));
+	return r;
+}
+
+/* Every op: its members besides "v" and "op", and whether it carries value bytes. */
+static const struct op {
+	const char *name;
+	const char *members; /* space separated, with spaces around */
+	bool value;
+	int (*run)(struct rq *x);
+} ops[] = {
+	{ "vault-list", " ", false, op_vault_list },
+	{ "vault-create", " vault retention_days ", false, op_vault },
+	{ "vault-delete", " vault ", false, op_vault },
+	{ "vault-update", " vault purge_protection ", false, op_vault },
+	{ "secret-set", " vault name enabled not_before expires content_type tags ", true,
+	  op_secret },
+	{ "secret-get", " vault name version ", false, op_secret },
+	{ "secret-list", " vault deleted expiring ", false, op_secret_list },
+	{ "secret-versions", " vault name ", false, op_secret },
+	{ "secret-update", " vault name version enabled not_before expires content_type tags ",
+	  false, op_secret },
+	{ "secret-delete", " vault name ", false, op_secret },
+	{ "secret-recover", " vault name ", false, op_secret },
+	{ "secret-purge", " vault name ", false, op_secret },
+	{ "secret-backup", " vault name ", false, op_secret },
+	{ "secret-restore", " vault ", true, op_secret_restore },
+	{ "policy-reload", " ", false, op_policy_reload },
+};
+
+static int check_members(struct rq *x, const struct op *op)
+{
+	json_object_object_foreach(x->req, key, val)
+	{
+		char k[72];
+
+		(void)val;
+		if (streq(key, "v") || streq(key, "op") || (op->value && streq(key, "value_len")))
+			continue;
+		if (strlen(key) > 64 || (snprintf(k, sizeof(k), " %s ", key), !strstr(op->members, k)))
+			return bad(x, "unknown member \"%.64s\" for op \"%s\"", key, op->name);
+	}
+	if (op->value && !x->value)
+		return bad(x, "op \"%s\" needs value bytes (\"value_len\")", op->name);
+	return 0;
+}
+
+static int run(struct rq *x)
+{
+	struct json_object *o = member(x, "op");
+	const char *name;
+
+	if (!o || !json_object_is_type(o, json_type_string))
+		return bad(x, "missing member \"op\"");
+	name = json_object_get_string(o);
+	for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
+		int r;
+
+		if (!streq(name, ops[i].name))
+			continue;
+		r = check_members(x, &ops[i]);
+		return r < 0 ? r : ops[i].run(x);
+	}
+	snprintf(x->msg, sizeof(x->msg), "unknown op \"%.64s\"", name);
+	return -EOPNOTSUPP;
+}
+
+struct json_object *request_error_reply(int err, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+	int e = err < 0 ? -err : err;
+	const char *name = strerrorname_np(e);
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "v", json_object_new_int(REQUEST_VERSION));
+	json_object_object_add(o, "ok", json_object_new_boolean(false));
+	json_object_object_add(o, "errno", json_object_new_int(e));
+	json_object_object_add(o, "errname", json_object_new_string(name ? name : "?"));
+	json_object_object_add(o, "error",
+			       json_object_new_string(msg && msg[0] ? msg : request_strerror(-e)));
+	return o;
+}
+
+int request_exec(const struct request_env *env, struct json_object *req,
+		 const struct secbuf *value, struct json_object **ret_reply,
+		 struct secbuf **ret_value)
+{
+	struct rq x = { .env = env, .req = req, .value = value };
+	int r;
+
+	x.reply = json_object_new_object();
+	if (!x.reply)
+		return -ENOMEM;
+	json_object_object_add(x.reply, "v", json_object_new_int(REQUEST_VERSION));
+	json_object_object_add(x.reply, "ok", json_object_new_boolean(true));
+	r = run(&x);
+	if (r < 0) {
+		secbuf_free(TAKE_PTR(x.out));
+		json_object_put(x.reply);
+		x.reply = request_error_reply(r, x.msg);
+		if (!x.reply)
+			return -ENOMEM;
+	} else if (x.out) {
+		json_object_object_add(x.reply, "value_len", json_object_new_int64(x.out->len));
+	}
+	*ret_reply = x.reply;
+	*ret_value = x.out;
+	return 0;
+}
+
+size_t request_value_max(void)
+{
+	return VAULTFS_BACKUP_MAX;
+}
+
+int request_parse(const char *line, size_t len, struct json_object **ret, size_t *ret_value_len,
+		  char *msg, size_t size)
+{
+	struct json_tokener *tok;
+	struct json_object *o, *m;
+	int64_t n = 0;
+	int r = 0;
+
+	tok = json_tokener_new_ex(32);
+	if (!tok)
+		return -ENOMEM;
+	o = json_tokener_parse_ex(tok, line, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    tok->char_offset != (int)len) {
+		if (msg)
+			snprintf(msg, size, "not JSON: %s",
+				 o ? "data after the object" :
+				     json_tokener_error_desc(json_tokener_get_error(tok)));
+		r = -EBADMSG;
+	} else if (!json_object_is_type(o, json_type_object)) {
+		if (msg)
+			snprintf(msg, size, "a request is a JSON object");
+		r = -EBADMSG;
+	} else if (!json_object_object_get_ex(o, "v", &m) ||
+		   !json_object_is_type(m, json_type_int) ||
+		   json_object_get_int64(m) != REQUEST_VERSION) {
+		if (msg)
+			snprintf(msg, size, "\"v\" must be %d (this protocol version)",
+				 REQUEST_VERSION);
+		r = -EPROTO;
+	} else if (json_object_object_get_ex(o, "value_len", &m)) {
+		if (!json_object_is_type(m, json_type_int) || (n = json_object_get_int64(m)) < 0) {
+			if (msg)
+				snprintf(msg, size, "\"value_len\" must be a non-negative integer");
+			r = -EINVAL;
+		} else if ((uint64_t)n > request_value_max()) {
+			*ret_value_len = (size_t)MIN((uint64_t)n, (uint64_t)SIZE_MAX);
+			if (msg)
+				snprintf(msg, size, "value of %" PRId64 " bytes is over the limit (%zu)",
+					 n, request_value_max());
+			r = -EMSGSIZE;
+		}
+	}
+	json_tokener_free(tok);
+	if (r < 0) {
+		json_object_put(o);
+		return r;
+	}
+	*ret = o;
+	*ret_value_len = (size_t)n;
+	return 0;
+}
+
+const char *request_strerror(int r)
+{
+	switch (-r) {
+	case ENOENT:
+		return "not found";
+	case EEXIST:
+		return "already exists (a deleted secret keeps its name until it is purged)";
+	case EKEYREVOKED:
+		return "disabled";
+	case EKEYEXPIRED:
+		return "expired";
+	case EKEYREJECTED:
+		return "not yet valid";
+	case EBADMSG:
+		return "integrity check failed: the store was changed outside vaultfs";
+	case ENOTEMPTY:
+		return "vault is not empty";
+	case EPERM:
+		return "refused: purge protection is on and the retention period has not passed";
+	case EMSGSIZE:
+		return "value too large";
+	case EINVAL:
+		return "invalid name or attribute";
+	case ENOSPC:
+		return "no space (disk full or too many versions)";
+	case EBUSY:
+		return "store is busy (locked by another writer)";
+	case EACCES:
+		return "permission denied by the policy";
+	default:
+		return strerror(-r);
+	}
+}
+
+/* --- the blocking client side --- */
+
+int request_send(int fd, struct json_object *msg, const void *value, size_t value_len)
+{
+	const char *s;
+	size_t n;
+	int r;
+
+	if (value)
+		json_object_object_add(msg, "value_len", json_object_new_int64((int64_t)value_len));
+	s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
+							JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!s)
+		return -ENOMEM;
+	n = strlen(s);
+	r = io_write_all(fd, s, n);
+	if (r >= 0)
+		r = io_write_all(fd, "\n", 1);
+	if (r >= 0 && value && value_len)
+		r = io_write_all(fd, value, value_len);
+	return r < 0 ? r : 0;
+}
+
+/* Read exactly n bytes. */
+static int read_exact(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(fd, (uint8_t *)p + got, n - got);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return negative_errno();
+		if (k == 0)
+			return -ECONNRESET;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+int request_recv(int fd, struct json_object **ret, struct secbuf **ret_value)
+{
+	_cleanup_free_ char *line = NULL;
+	_cleanup_secbuf_ struct secbuf *value = NULL;
+	struct json_object *o = NULL, *m;
+	size_t len = 0, cap = 0;
+	int64_t n = 0;
+	int r;
+
+	/* the line up to its newline, never a byte further: what follows may be a value, and
+	 * it must land in a secbuf, not in this heap buffer */
+	for (;;) {
+		ssize_t k;
+		char *nl;
+
+		if (cap - len < 4096) {
+			char *p;
+
+			if (cap >= REPLY_LINE_MAX)
+				return -EMSGSIZE;
+			cap = cap ? 2 * cap : 65536;
+			p = realloc(line, cap);
+			if (!p)
+				return -ENOMEM;
+			line = p;
+		}
+		k = recv(fd, line + len, cap - len, MSG_PEEK);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return negative_errno();
+		if (k == 0)
+			return -ECONNRESET;
+		nl = memchr(line + len, '\n', (size_t)k);
+		r = read_exact(fd, line + len, nl ? (size_t)(nl - (line + len)) + 1 : (size_t)k);
+		if (r < 0)
+			return r;
+		if (nl) {
+			len += (size_t)(nl - (line + len));
+			break;
+		}
+		len += (size_t)k;
+	}
+	o = json_tokener_parse(line ? (line[len] = '\0', line) : "");
+	if (!o || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "v", &m) || json_object_get_int(m) != REQUEST_VERSION) {
+		json_object_put(o);
+		return -EPROTO;
+	}
+	if (json_object_object_get_ex(o, "value_len", &m)) {
+		n = json_object_get_int64(m);
+		if (n < 0 || (uint64_t)n > request_value_max()) {
+			json_object_put(o);
+			return -EMSGSIZE;
+		}
+		r = secbuf_new(n ? (size_t)n : 1, &value);
+		if (r >= 0)
+			r = read_exact(fd, value->data, (size_t)n);
+		if (r < 0) {
+			json_object_put(o);
+			return r;
+		}
+		value->len = (size_t)n;
+	}
+	*ret = o;
+	*ret_value = TAKE_PTR(value);
+	return 0;
+}

@@ -1,0 +1,98 @@
+/* request.h: the management requests (DESIGN §8): one request in, one reply out, each decided
+ * by the caller's authorizer and recorded in the audit journal before anything changes. The
+ * daemon's control socket and `vaultctl --offline` both run requests through request_exec, so
+ * there is one implementation of every verb whoever carries it.
+ *
+ * Wire format (the control socket, both directions): a message is one line of JSON, an object
+ * of at most REQUEST_LINE_MAX bytes with its newline, followed by exactly "value_len" raw bytes
+ * when it has that member (a secret value, a backup blob), so that values never pass through
+ * JSON text or json-c's heap: they go from the socket into a secbuf and back.
+ *   request  {"v":1,"op":"secret-get","vault":"app","name":"db"}
+ *   reply    {"v":1,"ok":true,"version":3,"value_len":12} + 12 bytes
+ *            {"v":1,"ok":false,"errno":13,"errname":"EACCES","error":"permission denied"}
+ * Unknown members, wrong types and bad names are refused with EINVAL and a sentence naming the
+ * member; nothing is done. Times are unix seconds in requests and RFC 3339 in replies (the
+ * shape of `vaultctl --json`). The ops, their members and the policy op each needs:
+ *   vault-list                                        (vaults the caller can see)
+ *   vault-create  vault [retention_days]              manage /V
+ *   vault-delete  vault                               manage /V
+ *   vault-update  vault purge_protection (true only)  manage /V
+ *   secret-set    vault name + value [attrs]          write /V/N
+ *   secret-get    vault name [version]                read /V/N
+ *   secret-list   vault [deleted] [expiring]          list /V (then objects the caller sees)
+ *   secret-versions vault name                        meta /V/N
+ *   secret-update vault name [version] [attrs]        write /V/N
+ *   secret-delete|recover|purge vault name            delete|recover|purge /V/N
+ *   secret-backup vault name                          read /V/N (the blob carries the values)
+ *   secret-restore vault + blob                       manage /V
+ *   policy-reload                                     the daemon's own rule (env->reload)
+ *   attrs: enabled (bool), not_before, expires (seconds, 0 none), content_type, tags ["k=v"] */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "kv.h"
+#include "secbuf.h"
+
+#define REQUEST_VERSION 1
+/* One JSON line, with its newline. */
+#define REQUEST_LINE_MAX (64u * 1024u)
+
+/* Who asks, as the carrier knows it. authorize decides one policy op ("read", "manage", ...)
+ * on a policy path ("/V" or "/V/N"): 0 allowed, -EACCES refused; *ret_rule names the deciding
+ * rule for the record (may stay NULL). visible filters listings (DESIGN §5). identify fills the
+ * caller's fields of a record (uid, gid, pid, exe, cgroup, unit, container). */
+struct request_caller {
+	int (*authorize)(void *ud, const char *op, const char *path, const char **ret_rule);
+	bool (*visible)(void *ud, const char *path);
+	void (*identify)(void *ud, struct audit_record *rec);
+	void *ud;
+};
+
+struct request_env {
+	struct kv *kv;
+	struct audit *audit;
+	const struct request_caller *caller;
+	/* policy-reload: NULL where there is no daemon (-EOPNOTSUPP). Decides and records itself;
+	 * returns 0 or -errno, and may fill msg with the parse errors. */
+	int (*reload)(void *ud, char *msg, size_t size);
+	void *reload_ud;
+	/* Called after a change to vault/name (name NULL: the vault), for cache invalidation;
+	 * may be NULL. */
+	void (*changed)(void *ud, const char *vault, const char *name);
+	void *changed_ud;
+};
+
+/* Run one request (a parsed JSON object) with its value bytes (NULL when it has none).
+ * Always builds a reply, ok or not, in *ret_reply, and the reply's value bytes in *ret_value
+ * (NULL when none). Returns 0, or -ENOMEM when not even a reply could be built. */
+int request_exec(const struct request_env *env, struct json_object *req,
+		 const struct secbuf *value, struct json_object **ret_reply,
+		 struct secbuf **ret_value);
+
+/* The most value bytes a message may carry: VAULTFS_VALUE_MAX for a value, the backup cap for
+ * a blob. */
+size_t request_value_max(void);
+
+/* Parse one message line (without its newline): a JSON object with "v" == REQUEST_VERSION.
+ * *ret_value_len is its "value_len" (0 when absent). -EBADMSG not JSON or not an object,
+ * -EPROTO wrong or missing version, -EMSGSIZE value_len over request_value_max() (then
+ * *ret_value_len is still set: the bytes to throw away), -EINVAL a value_len that is not a
+ * non-negative integer. msg says which (may be NULL). */
+int request_parse(const char *line, size_t len, struct json_object **ret, size_t *ret_value_len,
+		  char *msg, size_t size);
+
+/* An error reply. */
+struct json_object *request_error_reply(int err, const char *msg);
+
+/* A sentence for an errno of kv.h, the store, seal and the protocol. */
+const char *request_strerror(int r);
+
+/* Blocking client side: send one message (JSON object + value bytes) on fd, and read one back
+ * (the value into a secbuf). Errors: -EPIPE/-ECONNRESET peer gone, -EBADMSG/-EPROTO a reply
+ * that is not a message, -EMSGSIZE over the caps, plus read/write errors. */
+int request_send(int fd, struct json_object *msg, const void *value, size_t value_len);
+int request_recv(int fd, struct json_object **ret, struct secbuf **ret_value);

@@ -1,0 +1,578 @@
+/* control.c: the control socket server of control.h. Reads one message at a time from each
+ * connection without ever blocking: the JSON line is peeked and consumed up to its newline
+ * only, so the value bytes after it go straight from the socket into a secbuf (never into a
+ * heap buffer); a line or value over its cap is read and thrown away and answered with an
+ * error, and the connection stays usable. Each request is decided by the policy for the peer
+ * that SO_PEERCRED names and run through core/request. Replies are written as the socket
+ * takes them; a connection whose message or reply makes no progress before its deadline is
+ * closed, and what it held is wiped. Never logs a request's values. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/request.h"
+#include "core/util.h"
+#include "fs/control.h"
+#include "fs/inode.h"
+#include "fs/notify.h"
+#include "policy/identity.h"
+
+/* Connections at once; one more is told so and closed. */
+#define CONN_MAX 256u
+/* A message half sent, or a reply not taken, for this long: the connection is closed. */
+#define STALL_MS 10000
+/* Nothing asked for this long: closed. */
+#define IDLE_MS 60000
+
+enum in_state {
+	IN_LINE,       /* reading a JSON line */
+	IN_VALUE,      /* reading the value bytes of a parsed request */
+	IN_SKIP_LINE,  /* throwing away an over-long line, up to its newline */
+	IN_SKIP_VALUE, /* throwing away the value bytes of a refused request */
+};
+
+struct conn {
+	int fd;
+	struct ucred cred;
+	int state;
+	char *line; /* REQUEST_LINE_MAX bytes */
+	size_t len;
+	struct json_object *req; /* parsed, waiting for its value */
+	struct secbuf *value;
+	size_t need;    /* value bytes in all */
+	uint64_t skip;  /* bytes still to throw away */
+	int err;        /* the error to answer once skipped */
+	char msg[192];
+	char *out; /* the reply line */
+	size_t out_len, out_off;
+	struct secbuf *out_value;
+	size_t out_voff;
+	int64_t deadline;
+};
+
+struct control {
+	struct vfs *v;
+	char *path;
+	int fd;
+	control_reload_fn reload;
+	struct conn *conns[CONN_MAX];
+	size_t n;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool busy(const struct conn *k)
+{
+	return k->out || k->len || k->state != IN_LINE;
+}
+
+static void touch(struct conn *k)
+{
+	k->deadline = now_ms() + (busy(k) ? STALL_MS : IDLE_MS);
+}
+
+static void conn_free(struct conn *k)
+{
+	if (!k)
+		return;
+	if (k->fd >= 0)
+		close(k->fd);
+	free(k->line);
+	json_object_put(k->req);
+	secbuf_free(k->value);
+	free(k->out);
+	secbuf_free(k->out_value);
+	free(k);
+}
+
+/* --- the caller --- */
+
+struct peer {
+	struct control *c;
+	struct conn *k;
+	struct identity id;
+	int64_t now;
+};
+
+static int peer_authorize(void *ud, const char *op, const char *path, const char **ret_rule)
+{
+	struct peer *p = ud;
+	struct policy_decision d;
+	unsigned bit;
+	int r;
+
+	r = policy_op_from_string(op, &bit);
+	if (r < 0)
+		return -EACCES;
+	r = policy_check(p->c->v->policy, bit, path, &p->id, p->now, &d);
+	if (r < 0)
+		return -EACCES;
+	*ret_rule = d.rule;
+	return d.verdict == POLICY_ALLOW ? 0 : -EACCES;
+}
+
+static bool peer_visible(void *ud, const char *path)
+{
+	struct peer *p = ud;
+
+	return policy_visible(p->c->v->policy, path, &p->id, p->now) > 0;
+}
+
+static void peer_identify(void *ud, struct audit_record *rec)
+{
+	const struct identity *id = &((struct peer *)ud)->id;
+
+	rec->uid = id->uid;
+	rec->gid = id->gid;
+	rec->pid = id->pid;
+	if (id->known & IDENTITY_EXE)
+		rec->exe = id->exe;
+	if (id->known & IDENTITY_CGROUP) {
+		rec->cgroup = id->cgroup;
+		rec->unit = id->cg.unit[0] ? id->cg.unit : NULL;
+		rec->container = id->cg.container[0] ? id->cg.container : NULL;
+	}
+}
+
+/* policy-reload: only root (whoever may send the daemon SIGHUP) may ask. */
+static int peer_reload(void *ud, char *msg, size_t size)
+{
+	struct peer *p = ud;
+	struct audit_record rec = AUDIT_RECORD_INIT;
+
+	if (p->id.uid == 0)
+		return p->c->reload(p->c->v, msg, size);
+	peer_identify(p, &rec);
+	rec.event = "policy-reload";
+	rec.decision = AUDIT_DENY;
+	rec.err = EACCES;
+	rec.rule = "root only";
+	(void)audit_append(p->c->v->audit, &rec, NULL);
+	snprintf(msg, size, "permission denied: only root may reload the policy");
+	return -EACCES;
+}
+
+/* What the kernel may hold about vault (and name) is stale: drop it. */
+static void peer_changed(void *ud, const char *vault, const char *name)
+{
+	struct peer *p = ud;
+	struct vfs *v = p->c->v;
+	struct kv_vault_info vi;
+	struct kv_version_info si;
+	struct ino n = { .kind = INO_VAULT };
+	uint64_t ino;
+
+	if (!v->notify)
+		return;
+	if (!name) {
+		notify_entry(v->notify, FUSE_ROOT_ID, vault);
+		return;
+	}
+	if (kv_vault_get(v->kv, vault, &vi) < 0)
+		return;
+	n.id = vi.id;
+	if (ino_encode(&n, &ino) < 0)
+		return;
+	notify_entry(v->notify, ino, name);
+	if (kv_secret_info(v->kv, vault, name, 0, &si) < 0)
+		return;
+	n = (struct ino){ .kind = INO_SECRET, .id = si.object_id };
+	if (ino_encode(&n, &ino) >= 0)
+		notify_inode(v->notify, ino);
+}
+
+/* --- replies --- */
+
+/* Queue reply (taken) and its value bytes (taken) for writing. */
+static int queue_reply(struct conn *k, struct json_object *reply, struct secbuf *value)
+{
+	const char *s = reply ? json_object_to_json_string_ext(
+					reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) :
+				NULL;
+	int r = 0;
+
+	if (s) {
+		k->out_len = strlen(s) + 1;
+		k->out = malloc(k->out_len);
+		if (k->out) {
+			memcpy(k->out, s, k->out_len - 1);
+			k->out[k->out_len - 1] = '\n';
+		}
+	}
+	if (!k->out) {
+		secbuf_free(value);
+		r = -ENOMEM;
+	} else {
+		k->out_off = 0;
+		k->out_value = value;
+		k->out_voff = 0;
+	}
+	json_object_put(reply);
+	return r;
+}
+
+static int queue_error(struct conn *k, int err, const char *msg)
+{
+	return queue_reply(k, request_error_reply(err, msg), NULL);
+}
+
+/* Run the request k holds. */
+static int execute(struct control *c, struct conn *k)
+{
+	struct peer p = { .c = c, .k = k, .now = (int64_t)time(NULL) };
+	const struct request_caller caller = {
+		.authorize = peer_authorize,
+		.visible = peer_visible,
+		.identify = peer_identify,
+		.ud = &p,
+	};
+	const struct request_env env = {
+		.kv = c->v->kv,
+		.audit = c->v->audit,
+		.caller = &caller,
+		.reload = c->reload ? peer_reload : NULL,
+		.reload_ud = &p,
+		.changed = peer_changed,
+		.changed_ud = &p,
+	};
+	struct json_object *reply = NULL;
+	struct secbuf *out = NULL;
+	int r;
+
+	/* the peer as it connected: uid and gid from the socket, the rest from /proc (what
+	 * cannot be read stays unknown, and unknown can only take rights away) */
+	identity_init(&p.id);
+	identity_set_uid(&p.id, k->cred.uid);
+	identity_set_gid(&p.id, k->cred.gid);
+	identity_set_pid(&p.id, k->cred.pid);
+	(void)identity_resolve(&p.id, k->cred.pid,
+			       (policy_needs(c->v->policy) | IDENTITY_EXE | IDENTITY_CGROUP |
+				IDENTITY_GROUPS) & ~(unsigned)(IDENTITY_UID | IDENTITY_GID));
+	r = request_exec(&env, k->req, k->value, &reply, &out);
+	json_object_put(TAKE_PTR(k->req));
+	secbuf_free(TAKE_PTR(k->value));
+	if (r < 0)
+		return queue_error(k, r, "out of memory");
+	return queue_reply(k, reply, out);
+}
+
+/* --- reading --- */
+
+/* A whole line is in k->line (without its newline): parse it, and either wait for its value
+ * or run it. */
+static int got_line(struct control *c, struct conn *k)
+{
+	size_t n = 0;
+	int r;
+
+	r = request_parse(k->line, k->len, &k->req, &n, k->msg, sizeof(k->msg));
+	k->len = 0;
+	if (r == -EMSGSIZE && n) {
+		k->state = IN_SKIP_VALUE;
+		k->skip = n;
+		k->err = r;
+		return 0;
+	}
+	if (r < 0)
+		return queue_error(k, r, k->msg);
+	if (json_object_object_get_ex(k->req, "value_len", NULL)) {
+		r = secbuf_new(n ? n : 1, &k->value);
+		if (r < 0) {
+			json_object_put(TAKE_PTR(k->req));
+			k->state = IN_SKIP_VALUE;
+			k->skip = n;
+			k->err = r;
+			snprintf(k->msg, sizeof(k->msg), "cannot allocate locked memory for the value");
+			return 0;
+		}
+		k->need = n;
+		k->state = IN_VALUE;
+		if (n)
+			return 0;
+	}
+	k->state = IN_LINE;
+	return execute(c, k);
+}
+
+/* Read what is there. 1 on end of file or a fatal error (close), 0 otherwise. */
+static int conn_read(struct control *c, struct conn *k)
+{
+	while (!k->out) {
+		ssize_t got;
+
+		if (k->state == IN_VALUE) {
+			got = recv(k->fd, k->value->data + k->value->len, k->need - k->value->len,
+				   MSG_DONTWAIT);
+			if (got > 0) {
+				k->value->len += (size_t)got;
+				if (k->value->len == k->need) {
+					k->state = IN_LINE;
+					if (execute(c, k) < 0)
+						return 1;
+				}
+				continue;
+			}
+		} else if (k->state == IN_SKIP_VALUE) {
+			char sink[16384];
+
+			got = recv(k->fd, sink, MIN(sizeof(sink), k->skip), MSG_DONTWAIT);
+			secure_wipe(sink, sizeof(sink));
+			if (got > 0) {
+				k->skip -= (uint64_t)got;
+				if (k->skip == 0) {
+					k->state = IN_LINE;
+					if (queue_error(k, k->err, k->msg) < 0)
+						return 1;
+				}
+				continue;
+			}
+		} else {
+			/* peek, then take up to the newline only */
+			bool skipping = k->state == IN_SKIP_LINE;
+			char *at = k->line + (skipping ? 0 : k->len);
+			size_t room = REQUEST_LINE_MAX - 1 - (skipping ? 0 : k->len);
+			char *nl;
+
+			got = recv(k->fd, at, room, MSG_PEEK | MSG_DONTWAIT);
+			if (got > 0) {
+				nl = memchr(at, '\n', (size_t)got);
+				size_t take = nl ? (size_t)(nl - at) + 1 : (size_t)got;
+
+				if (recv(k->fd, at, take, MSG_DONTWAIT) != (ssize_t)take)
+					return 1;
+				if (skipping) {
+					if (nl) {
+						k->state = IN_LINE;
+						if (queue_error(k, -EMSGSIZE, "request line over the "
+									      "limit (64 KiB)") < 0)
+							return 1;
+					}
+					continue;
+				}
+				k->len += nl ? take - 1 : take;
+				if (nl) {
+					if (got_line(c, k) < 0)
+						return 1;
+				} else if (k->len >= REQUEST_LINE_MAX - 1) {
+					k->len = 0;
+					k->state = IN_SKIP_LINE;
+				}
+				continue;
+			}
+		}
+		if (got == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
+	}
+	return 0;
+}
+
+/* Write what the socket takes. 1 on a fatal error (close), 0 otherwise. */
+static int conn_write(struct conn *k)
+{
+	while (k->out) {
+		ssize_t n;
+
+		if (k->out_off < k->out_len)
+			n = send(k->fd, k->out + k->out_off, k->out_len - k->out_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		else if (k->out_value && k->out_voff < k->out_value->len)
+			n = send(k->fd, k->out_value->data + k->out_voff,
+				 k->out_value->len - k->out_voff, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else {
+			free(TAKE_PTR(k->out));
+			secbuf_free(TAKE_PTR(k->out_value));
+			break;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
+		}
+		if (k->out_off < k->out_len)
+			k->out_off += (size_t)n;
+		else
+			k->out_voff += (size_t)n;
+	}
+	return 0;
+}
+
+/* --- the listening socket --- */
+
+static void accept_all(struct control *c)
+{
+	for (;;) {
+		_cleanup_close_ int fd = -1;
+		struct conn *k;
+		socklen_t len = sizeof(struct ucred);
+
+		fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warning_errno(negative_errno(), "Control socket accept: %m");
+			return;
+		}
+		if (c->n >= CONN_MAX) {
+			static const char busy_reply[] =
+				"{\"v\":1,\"ok\":false,\"errno\":16,\"errname\":\"EBUSY\","
+				"\"error\":\"too many connections; try again\"}\n";
+
+			(void)!send(fd, busy_reply, sizeof(busy_reply) - 1,
+				    MSG_DONTWAIT | MSG_NOSIGNAL);
+			continue;
+		}
+		k = calloc(1, sizeof(*k));
+		if (k)
+			k->line = malloc(REQUEST_LINE_MAX);
+		if (!k || !k->line ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &k->cred, &len) < 0) {
+			if (k)
+				free(k->line);
+			free(k);
+			continue;
+		}
+		k->fd = TAKE_FD(fd);
+		touch(k);
+		c->conns[c->n++] = k;
+	}
+}
+
+int control_open(struct vfs *v, const char *path, control_reload_fn reload, struct control **ret)
+{
+	_cleanup_free_ struct control *c = NULL;
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_free_ char *dir = NULL;
+	struct stat st;
+	char *slash;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return negative_errno();
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return negative_errno();
+	/* a socket left by a daemon that died goes; a live one, or any other file, stays */
+	if (lstat(path, &st) == 0) {
+		_cleanup_close_ int probe = -1;
+
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return -EADDRINUSE;
+		if (unlink(path) < 0)
+			return negative_errno();
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return negative_errno();
+	/* authorization is by policy, not by file mode: anyone may ask */
+	if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+		int r = negative_errno();
+
+		(void)unlink(path);
+		return r;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = strdup(path))) {
+		(void)unlink(path);
+		return -ENOMEM;
+	}
+	c->v = v;
+	c->reload = reload;
+	c->fd = TAKE_FD(fd);
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+void control_free(struct control *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		conn_free(c->conns[i]);
+	if (c->fd >= 0)
+		close(c->fd);
+	(void)unlink(c->path);
+	free(c->path);
+	free(c);
+}
+
+size_t control_max_fds(void)
+{
+	return CONN_MAX + 1;
+}
+
+size_t control_pollfds(struct control *c, struct pollfd *fds)
+{
+	fds[0] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+	for (size_t i = 0; i < c->n; i++)
+		fds[i + 1] = (struct pollfd){ .fd = c->conns[i]->fd,
+					      .events = c->conns[i]->out ? POLLOUT : POLLIN };
+	return c->n + 1;
+}
+
+int control_timeout_ms(const struct control *c)
+{
+	int64_t first = INT64_MAX, now;
+
+	if (c->n == 0)
+		return -1;
+	for (size_t i = 0; i < c->n; i++)
+		first = MIN(first, c->conns[i]->deadline);
+	now = now_ms();
+	return first <= now ? 0 : (int)MIN(first - now, (int64_t)INT32_MAX);
+}
+
+void control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
+{
+	int64_t now = now_ms();
+	size_t i, kept = 0, polled = n > 0 ? n - 1 : 0;
+
+	for (i = 0; i < c->n; i++) {
+		struct conn *k = c->conns[i];
+		bool close_it = false;
+
+		if (i < polled && fds[i + 1].fd == k->fd && fds[i + 1].revents) {
+			short ev = fds[i + 1].revents;
+
+			if (ev & POLLOUT)
+				close_it = conn_write(k);
+			else if (ev & (POLLIN | POLLHUP | POLLERR))
+				close_it = conn_read(c, k);
+			if (!close_it && k->out)
+				close_it = conn_write(k);
+			touch(k);
+		} else if (k->deadline <= now) {
+			close_it = true;
+		}
+		if (close_it)
+			conn_free(k);
+		else
+			c->conns[kept++] = k;
+	}
+	c->n = kept;
+	if (n > 0 && (fds[0].revents & POLLIN))
+		accept_all(c);
+}

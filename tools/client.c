@@ -1,0 +1,134 @@
+/* client.c: how vaultctl carries a request of core/request.h. By default to vaultfsd over the
+ * control socket, where the daemon's policy decides; with --offline it runs the same
+ * request_exec here on the store, as the store's owner (root), recorded in the journal as
+ * "vaultctl --offline". Without a daemon and without --offline it says so and does nothing:
+ * there is no silent fallback. */
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "core/audit.h"
+#include "core/request.h"
+#include "tools/vaultctl.h"
+
+struct json_object *request_new(const char *op)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "v", json_object_new_int(REQUEST_VERSION));
+	json_object_object_add(o, "op", json_object_new_string(op));
+	return o;
+}
+
+static int connect_daemon(struct ctl *ctl, int *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = ctl->config->control_socket;
+	_cleanup_close_ int fd = -1;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "vaultctl: control socket path too long: %s\n", path);
+		return EXIT_USAGE;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "vaultctl: cannot reach vaultfsd at %s (%m); is it running? "
+				"'vaultctl --offline' works on the store directly\n",
+			path);
+		return EXIT_REFUSED;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* --- offline: the request runs here, as ours --- */
+
+static int offline_authorize(void *ud, const char *op, const char *path, const char **ret_rule)
+{
+	(void)ud, (void)op, (void)path;
+	*ret_rule = CTL_OFFLINE_RULE;
+	return 0;
+}
+
+static bool offline_visible(void *ud, const char *path)
+{
+	(void)ud, (void)path;
+	return true;
+}
+
+static void offline_identify(void *ud, struct audit_record *rec)
+{
+	ctl_identify(ud, rec);
+}
+
+static int call_offline(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
+			struct json_object **ret_reply, struct secbuf **ret_value)
+{
+	_cleanup_(kv_freep) struct kv *kv = NULL;
+	_cleanup_audit_ struct audit *au = NULL;
+	struct ctl_self self;
+	const struct request_caller caller = {
+		.authorize = offline_authorize,
+		.visible = offline_visible,
+		.identify = offline_identify,
+		.ud = &self,
+	};
+	struct request_env env = { .caller = &caller };
+	int r;
+
+	r = open_kv(ctl, &kv);
+	if (r != 0)
+		return r;
+	r = ctl_audit_open(ctl, kv, &au);
+	if (r != 0)
+		return r;
+	env.kv = kv;
+	env.audit = au;
+	r = request_exec(&env, req, value, ret_reply, ret_value);
+	if (r < 0)
+		return fail(r, "request");
+	return 0;
+}
+
+int ctl_call(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
+	     struct json_object **ret_reply, struct secbuf **ret_value)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (ctl->offline)
+		return call_offline(ctl, req, value, ret_reply, ret_value);
+	r = connect_daemon(ctl, &fd);
+	if (r != 0)
+		return r;
+	r = request_send(fd, req, value ? value->data : NULL, value ? value->len : 0);
+	if (r >= 0)
+		r = request_recv(fd, ret_reply, ret_value);
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: vaultfsd at %s: %s\n", ctl->config->control_socket,
+			r == -EPROTO ? "reply is not a vaultfs message (another program or version?)" :
+			r == -ECONNRESET || r == -EPIPE ? "the daemon closed the connection" :
+							   strerror(-r));
+		return EXIT_REFUSED;
+	}
+	return 0;
+}
+
+int reply_status(struct json_object *reply, const char *what)
+{
+	struct json_object *o;
+	int e;
+
+	if (json_object_object_get_ex(reply, "ok", &o) && json_object_get_boolean(o))
+		return EXIT_OK;
+	e = json_object_object_get_ex(reply, "errno", &o) ? json_object_get_int(o) : EIO;
+	if (e <= 0)
+		e = EIO;
+	fprintf(stderr, "vaultctl: %s: %s\n", what,
+		json_object_object_get_ex(reply, "error", &o) ? json_object_get_string(o) :
+								  request_strerror(-e));
+	return exit_status(-e);
+}
