@@ -1471,24 +1471,21 @@ static int restore_versions(struct kv *kv, const struct store_vault *v,
 	return store_object_update(kv->store, o);
 }
 
-int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
-		      char ret_name[VAULTFS_NAME_MAX + 1])
+/* Open and check a whole blob: its plaintext and head. */
+static int backup_open(struct kv *kv, const void *blob, size_t len, struct secbuf **ret_pt,
+		       struct bk_head *ret_head)
 {
 	_cleanup_secbuf_ struct secbuf *key = NULL, *pt = NULL;
 	uint8_t hdr[BACKUP_HEADER_LEN];
-	struct store_vault v;
-	struct store_object o = { 0 };
-	struct bk_head head;
 	int r;
 
-	if (!kv_name_valid(vault) || (!blob && len > 0) || !ret_name)
+	if (!blob && len > 0)
 		return -EINVAL;
 	if (len > VAULTFS_BACKUP_MAX)
 		return -EMSGSIZE;
 	backup_header(hdr);
 	if (len < BACKUP_MIN_LEN || memcmp(blob, hdr, sizeof(hdr)) != 0)
 		return -EBADMSG;
-
 	r = derive(kv, "vaultfs backup v1", &key);
 	if (r < 0)
 		return r;
@@ -1502,7 +1499,39 @@ int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t
 		return r == -EINVAL ? -EBADMSG : r;
 	pt->len = len - BACKUP_HEADER_LEN - CRYPTO_AEAD_OVERHEAD;
 	/* all of it checked before anything is written */
-	r = backup_parse(pt, &head);
+	r = backup_parse(pt, ret_head);
+	if (r < 0)
+		return r;
+	*ret_pt = TAKE_PTR(pt);
+	return 0;
+}
+
+int kv_backup_name(struct kv *kv, const void *blob, size_t len,
+		   char ret_name[VAULTFS_NAME_MAX + 1])
+{
+	_cleanup_secbuf_ struct secbuf *pt = NULL;
+	struct bk_head head;
+	int r;
+
+	r = backup_open(kv, blob, len, &pt, &head);
+	if (r < 0)
+		return r;
+	memcpy(ret_name, head.name, VAULTFS_NAME_MAX + 1);
+	return 0;
+}
+
+int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
+		      char ret_name[VAULTFS_NAME_MAX + 1])
+{
+	_cleanup_secbuf_ struct secbuf *pt = NULL;
+	struct store_vault v;
+	struct store_object o = { 0 };
+	struct bk_head head;
+	int r;
+
+	if (!kv_name_valid(vault) || !ret_name)
+		return -EINVAL;
+	r = backup_open(kv, blob, len, &pt, &head);
 	if (r < 0)
 		return r;
 

@@ -135,6 +135,9 @@ int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
  * ret_name. -EEXIST the name is taken (live or soft-deleted), -EBADMSG the blob does not open or
  * parse (another master key, changed, truncated, wrong magic or format), -EMSGSIZE len over
  * VAULTFS_BACKUP_MAX, -ENOENT no vault. */
+/* The name a blob restores to, after the same checks as restore (for authorizing it first). */
+int kv_backup_name(struct kv *kv, const void *blob, size_t len,
+		   char ret_name[VAULTFS_NAME_MAX + 1]);
 int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
 		      char ret_name[VAULTFS_NAME_MAX + 1]);
 

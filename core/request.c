@@ -533,15 +533,17 @@ static int op_secret_restore(struct rq *x)
 	r = get_target(x, false);
 	if (r < 0)
 		return r;
-	r = change(x, "manage", "restore", do_secret_restore);
-	if (r < 0)
+	/* decided on the name the blob restores to, and recorded with it, before anything */
+	r = kv_backup_name(x->env->kv, x->value->data, x->value->len, x->name);
+	if (r < 0) {
+		snprintf(x->msg, sizeof(x->msg), "not a backup of this store: %s",
+			 request_strerror(r));
+		x->name[0] = '\0';
+		(void)record(x, "restore", r);
 		return r;
-	/* the record before named no secret (the blob names it): this one does */
-	snprintf(x->name, sizeof(x->name), "%s",
-		 json_object_get_string(json_object_object_get(x->reply, "name")));
+	}
 	snprintf(x->path, sizeof(x->path), "/%s/%s", x->vault, x->name);
-	(void)record(x, "restored", 0);
-	return 0;
+	return change(x, "write", "restore", do_secret_restore);
 }
 
 static int op_policy_reload(struct rq *x)
@@ -562,26 +564,26 @@ static int op_policy_reload(struct rq *x)
 static const struct op {
 	const char *name;
 	const char *members; /* space separated, with spaces around */
-	bool value;
+	size_t value_max; /* 0: no value bytes */
 	int (*run)(struct rq *x);
 } ops[] = {
-	{ "vault-list", " ", false, op_vault_list },
-	{ "vault-create", " vault retention_days ", false, op_vault },
-	{ "vault-delete", " vault ", false, op_vault },
-	{ "vault-update", " vault purge_protection ", false, op_vault },
-	{ "secret-set", " vault name enabled not_before expires content_type tags ", true,
+	{ "vault-list", " ", 0, op_vault_list },
+	{ "vault-create", " vault retention_days ", 0, op_vault },
+	{ "vault-delete", " vault ", 0, op_vault },
+	{ "vault-update", " vault purge_protection ", 0, op_vault },
+	{ "secret-set", " vault name enabled not_before expires content_type tags ",
+	  VAULTFS_VALUE_MAX, op_secret },
+	{ "secret-get", " vault name version ", 0, op_secret },
+	{ "secret-list", " vault deleted expiring ", 0, op_secret_list },
+	{ "secret-versions", " vault name ", 0, op_secret },
+	{ "secret-update", " vault name version enabled not_before expires content_type tags ", 0,
 	  op_secret },
-	{ "secret-get", " vault name version ", false, op_secret },
-	{ "secret-list", " vault deleted expiring ", false, op_secret_list },
-	{ "secret-versions", " vault name ", false, op_secret },
-	{ "secret-update", " vault name version enabled not_before expires content_type tags ",
-	  false, op_secret },
-	{ "secret-delete", " vault name ", false, op_secret },
-	{ "secret-recover", " vault name ", false, op_secret },
-	{ "secret-purge", " vault name ", false, op_secret },
-	{ "secret-backup", " vault name ", false, op_secret },
-	{ "secret-restore", " vault ", true, op_secret_restore },
-	{ "policy-reload", " ", false, op_policy_reload },
+	{ "secret-delete", " vault name ", 0, op_secret },
+	{ "secret-recover", " vault name ", 0, op_secret },
+	{ "secret-purge", " vault name ", 0, op_secret },
+	{ "secret-backup", " vault name ", 0, op_secret },
+	{ "secret-restore", " vault ", VAULTFS_BACKUP_MAX, op_secret_restore },
+	{ "policy-reload", " ", 0, op_policy_reload },
 };
 
 static int check_members(struct rq *x, const struct op *op)
@@ -591,12 +593,12 @@ static int check_members(struct rq *x, const struct op *op)
 		char k[72];
 
 		(void)val;
-		if (streq(key, "v") || streq(key, "op") || (op->value && streq(key, "value_len")))
+		if (streq(key, "v") || streq(key, "op") || (op->value_max && streq(key, "value_len")))
 			continue;
 		if (strlen(key) > 64 || (snprintf(k, sizeof(k), " %s ", key), !strstr(op->members, k)))
 			return bad(x, "unknown member \"%.64s\" for op \"%s\"", key, op->name);
 	}
-	if (op->value && !x->value)
+	if (op->value_max && !x->value)
 		return bad(x, "op \"%s\" needs value bytes (\"value_len\")", op->name);
 	return 0;
 }
@@ -665,9 +667,16 @@ int request_exec(const struct request_env *env, struct json_object *req,
 	return 0;
 }
 
-size_t request_value_max(void)
+static const struct op *op_find(struct json_object *req)
 {
-	return VAULTFS_BACKUP_MAX;
+	struct json_object *o;
+
+	if (!json_object_object_get_ex(req, "op", &o) || !json_object_is_type(o, json_type_string))
+		return NULL;
+	for (size_t i = 0; i < ELEMENTSOF(ops); i++)
+		if (streq(json_object_get_string(o), ops[i].name))
+			return &ops[i];
+	return NULL;
 }
 
 int request_parse(const char *line, size_t len, struct json_object **ret, size_t *ret_value_len,
@@ -701,15 +710,20 @@ int request_parse(const char *line, size_t len, struct json_object **ret, size_t
 				 REQUEST_VERSION);
 		r = -EPROTO;
 	} else if (json_object_object_get_ex(o, "value_len", &m)) {
+		const struct op *op = op_find(o);
+
 		if (!json_object_is_type(m, json_type_int) || (n = json_object_get_int64(m)) < 0) {
 			if (msg)
 				snprintf(msg, size, "\"value_len\" must be a non-negative integer");
 			r = -EINVAL;
-		} else if ((uint64_t)n > request_value_max()) {
+		} else if (!op || (uint64_t)n > op->value_max) {
+			/* the bytes are known: they can be thrown away, the connection goes on */
 			*ret_value_len = (size_t)MIN((uint64_t)n, (uint64_t)SIZE_MAX);
-			if (msg)
+			if (msg && op && op->value_max)
 				snprintf(msg, size, "value of %" PRId64 " bytes is over the limit (%zu)",
-					 n, request_value_max());
+					 n, op->value_max);
+			else if (msg)
+				snprintf(msg, size, "this op takes no value bytes");
 			r = -EMSGSIZE;
 		}
 	}
@@ -833,7 +847,13 @@ int request_recv(int fd, struct json_object **ret, struct secbuf **ret_value)
 		if (k == 0)
 			return -ECONNRESET;
 		nl = memchr(line + len, '\n', (size_t)k);
-		r = read_exact(fd, line + len, nl ? (size_t)(nl - (line + len)) + 1 : (size_t)k);
+		{
+			size_t take = nl ? (size_t)(nl - (line + len)) + 1 : (size_t)k;
+
+			/* what was peeked past the newline may be a value: not in this buffer */
+			secure_wipe(line + len + take, (size_t)k - take);
+			r = read_exact(fd, line + len, take);
+		}
 		if (r < 0)
 			return r;
 		if (nl) {
@@ -850,7 +870,7 @@ int request_recv(int fd, struct json_object **ret, struct secbuf **ret_value)
 	}
 	if (json_object_object_get_ex(o, "value_len", &m)) {
 		n = json_object_get_int64(m);
-		if (n < 0 || (uint64_t)n > request_value_max()) {
+		if (n < 0 || (uint64_t)n > VAULTFS_BACKUP_MAX) {
 			json_object_put(o);
 			return -EMSGSIZE;
 		}

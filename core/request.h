@@ -24,7 +24,7 @@
  *   secret-update vault name [version] [attrs]        write /V/N
  *   secret-delete|recover|purge vault name            delete|recover|purge /V/N
  *   secret-backup vault name                          read /V/N (the blob carries the values)
- *   secret-restore vault + blob                       manage /V
+ *   secret-restore vault + blob                       write /V/N (N: the name in the blob)
  *   policy-reload                                     the daemon's own rule (env->reload)
  *   attrs: enabled (bool), not_before, expires (seconds, 0 none), content_type, tags ["k=v"] */
 #pragma once
@@ -73,15 +73,14 @@ int request_exec(const struct request_env *env, struct json_object *req,
 		 const struct secbuf *value, struct json_object **ret_reply,
 		 struct secbuf **ret_value);
 
-/* The most value bytes a message may carry: VAULTFS_VALUE_MAX for a value, the backup cap for
- * a blob. */
-size_t request_value_max(void);
-
 /* Parse one message line (without its newline): a JSON object with "v" == REQUEST_VERSION.
  * *ret_value_len is its "value_len" (0 when absent). -EBADMSG not JSON or not an object,
- * -EPROTO wrong or missing version, -EMSGSIZE value_len over request_value_max() (then
- * *ret_value_len is still set: the bytes to throw away), -EINVAL a value_len that is not a
- * non-negative integer. msg says which (may be NULL). */
+ * -EPROTO wrong or missing version, -EMSGSIZE value_len over the op's cap (VAULTFS_VALUE_MAX for
+ * secret-set, VAULTFS_BACKUP_MAX for secret-restore, 0 for the others; then *ret_value_len is
+ * still set: the bytes to throw away), -EINVAL a value_len that is not a non-negative integer.
+ * After another error the server answers and reads on: value bytes that followed a bad line
+ * are read as lines (each wiped from the line buffer once parsed). msg says which (may be
+ * NULL). */
 int request_parse(const char *line, size_t len, struct json_object **ret, size_t *ret_value_len,
 		  char *msg, size_t size);
 

@@ -23,10 +23,17 @@
 
 /* Connections at once; one more is told so and closed. */
 #define CONN_MAX 256u
-/* A message half sent, or a reply not taken, for this long: the connection is closed. */
+/* A message not whole, or a reply not taken, this long after it began (or after the last
+ * message done): the connection is closed. Trickling bytes does not renew it. */
 #define STALL_MS 10000
 /* Nothing asked for this long: closed. */
 #define IDLE_MS 60000
+/* Value bytes held for requests being received, all connections together (locked memory). */
+#define INFLIGHT_MAX (32u << 20)
+/* Bytes one connection may take in one dispatch, so that no client holds the one thread. */
+#define DISPATCH_BYTES (1u << 20)
+/* After accept fails for want of descriptors, wait this long before trying again. */
+#define ACCEPT_PAUSE_MS 1000
 
 enum in_state {
 	IN_LINE,       /* reading a JSON line */
@@ -38,6 +45,9 @@ enum in_state {
 struct conn {
 	int fd;
 	struct ucred cred;
+	struct identity id; /* the peer, resolved once at accept */
+	bool was_busy;
+	bool done; /* a message was run or a reply written since the last touch */
 	int state;
 	char *line; /* REQUEST_LINE_MAX bytes */
 	size_t len;
@@ -59,6 +69,8 @@ struct control {
 	char *path;
 	int fd;
 	control_reload_fn reload;
+	size_t inflight;  /* value bytes held by connections receiving them */
+	int64_t accept_pause_until;
 	struct conn *conns[CONN_MAX];
 	size_t n;
 };
@@ -76,15 +88,26 @@ static bool busy(const struct conn *k)
 	return k->out || k->len || k->state != IN_LINE;
 }
 
+/* Set the deadline: idle, or the start of a message or reply (renewed by a message done,
+ * never by a byte). */
 static void touch(struct conn *k)
 {
-	k->deadline = now_ms() + (busy(k) ? STALL_MS : IDLE_MS);
+	bool b = busy(k);
+
+	if (!b)
+		k->deadline = now_ms() + IDLE_MS;
+	else if (!k->was_busy || k->done)
+		k->deadline = now_ms() + STALL_MS;
+	k->was_busy = b;
+	k->done = false;
 }
 
-static void conn_free(struct conn *k)
+static void conn_free(struct control *c, struct conn *k)
 {
 	if (!k)
 		return;
+	if (k->value)
+		c->inflight -= k->need;
 	if (k->fd >= 0)
 		close(k->fd);
 	free(k->line);
@@ -100,7 +123,7 @@ static void conn_free(struct conn *k)
 struct peer {
 	struct control *c;
 	struct conn *k;
-	struct identity id;
+	const struct identity *id;
 	int64_t now;
 };
 
@@ -114,7 +137,7 @@ static int peer_authorize(void *ud, const char *op, const char *path, const char
 	r = policy_op_from_string(op, &bit);
 	if (r < 0)
 		return -EACCES;
-	r = policy_check(p->c->v->policy, bit, path, &p->id, p->now, &d);
+	r = policy_check(p->c->v->policy, bit, path, p->id, p->now, &d);
 	if (r < 0)
 		return -EACCES;
 	*ret_rule = d.rule;
@@ -125,12 +148,12 @@ static bool peer_visible(void *ud, const char *path)
 {
 	struct peer *p = ud;
 
-	return policy_visible(p->c->v->policy, path, &p->id, p->now) > 0;
+	return policy_visible(p->c->v->policy, path, p->id, p->now) > 0;
 }
 
 static void peer_identify(void *ud, struct audit_record *rec)
 {
-	const struct identity *id = &((struct peer *)ud)->id;
+	const struct identity *id = ((struct peer *)ud)->id;
 
 	rec->uid = id->uid;
 	rec->gid = id->gid;
@@ -150,16 +173,24 @@ static int peer_reload(void *ud, char *msg, size_t size)
 	struct peer *p = ud;
 	struct audit_record rec = AUDIT_RECORD_INIT;
 
-	if (p->id.uid == 0)
-		return p->c->reload(p->c->v, msg, size);
+	int r;
+
+	/* who asked, recorded first; the daemon then records how the reload went */
 	peer_identify(p, &rec);
 	rec.event = "policy-reload";
-	rec.decision = AUDIT_DENY;
-	rec.err = EACCES;
+	rec.decision = p->id->uid == 0 ? AUDIT_ALLOW : AUDIT_DENY;
+	rec.err = p->id->uid == 0 ? 0 : EACCES;
 	rec.rule = "root only";
-	(void)audit_append(p->c->v->audit, &rec, NULL);
-	snprintf(msg, size, "permission denied: only root may reload the policy");
-	return -EACCES;
+	r = audit_append(p->c->v->audit, &rec, NULL);
+	if (p->id->uid != 0) {
+		snprintf(msg, size, "permission denied: only root may reload the policy");
+		return -EACCES;
+	}
+	if (r < 0) {
+		snprintf(msg, size, "cannot write the audit journal: the old policy stays");
+		return -EIO;
+	}
+	return p->c->reload(p->c->v, msg, size);
 }
 
 /* What the kernel may hold about vault (and name) is stale: drop it. */
@@ -213,6 +244,7 @@ static int queue_reply(struct conn *k, struct json_object *reply, struct secbuf 
 		secbuf_free(value);
 		r = -ENOMEM;
 	} else {
+		k->done = true;
 		k->out_off = 0;
 		k->out_value = value;
 		k->out_voff = 0;
@@ -229,7 +261,7 @@ static int queue_error(struct conn *k, int err, const char *msg)
 /* Run the request k holds. */
 static int execute(struct control *c, struct conn *k)
 {
-	struct peer p = { .c = c, .k = k, .now = (int64_t)time(NULL) };
+	struct peer p = { .c = c, .k = k, .id = &k->id, .now = (int64_t)time(NULL) };
 	const struct request_caller caller = {
 		.authorize = peer_authorize,
 		.visible = peer_visible,
@@ -249,18 +281,12 @@ static int execute(struct control *c, struct conn *k)
 	struct secbuf *out = NULL;
 	int r;
 
-	/* the peer as it connected: uid and gid from the socket, the rest from /proc (what
-	 * cannot be read stays unknown, and unknown can only take rights away) */
-	identity_init(&p.id);
-	identity_set_uid(&p.id, k->cred.uid);
-	identity_set_gid(&p.id, k->cred.gid);
-	identity_set_pid(&p.id, k->cred.pid);
-	(void)identity_resolve(&p.id, k->cred.pid,
-			       (policy_needs(c->v->policy) | IDENTITY_EXE | IDENTITY_CGROUP |
-				IDENTITY_GROUPS) & ~(unsigned)(IDENTITY_UID | IDENTITY_GID));
 	r = request_exec(&env, k->req, k->value, &reply, &out);
 	json_object_put(TAKE_PTR(k->req));
-	secbuf_free(TAKE_PTR(k->value));
+	if (k->value) {
+		c->inflight -= k->need;
+		secbuf_free(TAKE_PTR(k->value));
+	}
 	if (r < 0)
 		return queue_error(k, r, "out of memory");
 	return queue_reply(k, reply, out);
@@ -276,25 +302,31 @@ static int got_line(struct control *c, struct conn *k)
 	int r;
 
 	r = request_parse(k->line, k->len, &k->req, &n, k->msg, sizeof(k->msg));
+	/* a line that was not a request may have been value bytes (after a bad line whose
+	 * value_len could not be read): no copy stays in this buffer */
+	secure_wipe(k->line, k->len);
 	k->len = 0;
-	if (r == -EMSGSIZE && n) {
-		k->state = IN_SKIP_VALUE;
+	if (r == -EMSGSIZE) {
+		k->state = n ? IN_SKIP_VALUE : IN_LINE;
 		k->skip = n;
 		k->err = r;
-		return 0;
+		return n ? 0 : queue_error(k, r, k->msg);
 	}
-	if (r < 0)
+	if (r < 0) /* answered; the connection goes on with the next line */
 		return queue_error(k, r, k->msg);
 	if (json_object_object_get_ex(k->req, "value_len", NULL)) {
-		r = secbuf_new(n ? n : 1, &k->value);
+		r = n > INFLIGHT_MAX - c->inflight ? -EBUSY : secbuf_new(n ? n : 1, &k->value);
 		if (r < 0) {
 			json_object_put(TAKE_PTR(k->req));
-			k->state = IN_SKIP_VALUE;
+			k->state = n ? IN_SKIP_VALUE : IN_LINE;
 			k->skip = n;
-			k->err = r;
-			snprintf(k->msg, sizeof(k->msg), "cannot allocate locked memory for the value");
-			return 0;
+			k->err = r == -EBUSY ? r : -ENOMEM;
+			snprintf(k->msg, sizeof(k->msg), "%s",
+				 r == -EBUSY ? "busy: too many values being received; try again" :
+					       "cannot allocate locked memory for the value");
+			return n ? 0 : queue_error(k, k->err, k->msg);
 		}
+		c->inflight += n;
 		k->need = n;
 		k->state = IN_VALUE;
 		if (n)
@@ -307,13 +339,16 @@ static int got_line(struct control *c, struct conn *k)
 /* Read what is there. 1 on end of file or a fatal error (close), 0 otherwise. */
 static int conn_read(struct control *c, struct conn *k)
 {
-	while (!k->out) {
+	size_t budget = DISPATCH_BYTES;
+
+	while (!k->out && budget > 0) {
 		ssize_t got;
 
 		if (k->state == IN_VALUE) {
-			got = recv(k->fd, k->value->data + k->value->len, k->need - k->value->len,
-				   MSG_DONTWAIT);
+			got = recv(k->fd, k->value->data + k->value->len,
+				   MIN(k->need - k->value->len, budget), MSG_DONTWAIT);
 			if (got > 0) {
+				budget -= (size_t)got;
 				k->value->len += (size_t)got;
 				if (k->value->len == k->need) {
 					k->state = IN_LINE;
@@ -325,9 +360,10 @@ static int conn_read(struct control *c, struct conn *k)
 		} else if (k->state == IN_SKIP_VALUE) {
 			char sink[16384];
 
-			got = recv(k->fd, sink, MIN(sizeof(sink), k->skip), MSG_DONTWAIT);
+			got = recv(k->fd, sink, MIN(MIN(sizeof(sink), k->skip), budget), MSG_DONTWAIT);
 			secure_wipe(sink, sizeof(sink));
 			if (got > 0) {
+				budget -= (size_t)got;
 				k->skip -= (uint64_t)got;
 				if (k->skip == 0) {
 					k->state = IN_LINE;
@@ -343,13 +379,16 @@ static int conn_read(struct control *c, struct conn *k)
 			size_t room = REQUEST_LINE_MAX - 1 - (skipping ? 0 : k->len);
 			char *nl;
 
-			got = recv(k->fd, at, room, MSG_PEEK | MSG_DONTWAIT);
+			got = recv(k->fd, at, MIN(room, budget), MSG_PEEK | MSG_DONTWAIT);
 			if (got > 0) {
 				nl = memchr(at, '\n', (size_t)got);
 				size_t take = nl ? (size_t)(nl - at) + 1 : (size_t)got;
 
+				/* bytes past the newline may be a value: not in this heap buffer */
+				secure_wipe(at + take, (size_t)got - take);
 				if (recv(k->fd, at, take, MSG_DONTWAIT) != (ssize_t)take)
 					return 1;
+				budget -= take;
 				if (skipping) {
 					if (nl) {
 						k->state = IN_LINE;
@@ -394,6 +433,7 @@ static int conn_write(struct conn *k)
 		else {
 			free(TAKE_PTR(k->out));
 			secbuf_free(TAKE_PTR(k->out_value));
+			k->done = true;
 			break;
 		}
 		if (n < 0) {
@@ -420,8 +460,15 @@ static void accept_all(struct control *c)
 
 		fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* the listener stays readable: do not spin on it */
+				log_warning_errno(negative_errno(), "Control socket accept: %m; "
+								    "pausing new connections");
+				c->accept_pause_until = now_ms() + ACCEPT_PAUSE_MS;
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				log_warning_errno(negative_errno(), "Control socket accept: %m");
+			}
 			return;
 		}
 		if (c->n >= CONN_MAX) {
@@ -444,6 +491,16 @@ static void accept_all(struct control *c)
 			continue;
 		}
 		k->fd = TAKE_FD(fd);
+		/* the peer as it connected, resolved once, now: uid and gid from the socket, the
+		 * rest from /proc through a pidfd (what cannot be read stays unknown, and unknown
+		 * only takes rights away). Never later: by then the pid may name another process
+		 * (the connecting one exited, or handed the socket on and exec'd). */
+		identity_init(&k->id);
+		identity_set_uid(&k->id, k->cred.uid);
+		identity_set_gid(&k->id, k->cred.gid);
+		identity_set_pid(&k->id, k->cred.pid);
+		(void)identity_resolve(&k->id, k->cred.pid,
+				       IDENTITY_ALL & ~(unsigned)(IDENTITY_UID | IDENTITY_GID));
 		touch(k);
 		c->conns[c->n++] = k;
 	}
@@ -511,7 +568,7 @@ void control_free(struct control *c)
 	if (!c)
 		return;
 	for (size_t i = 0; i < c->n; i++)
-		conn_free(c->conns[i]);
+		conn_free(c, c->conns[i]);
 	if (c->fd >= 0)
 		close(c->fd);
 	(void)unlink(c->path);
@@ -526,22 +583,28 @@ size_t control_max_fds(void)
 
 size_t control_pollfds(struct control *c, struct pollfd *fds)
 {
-	fds[0] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+	/* a negative fd is skipped by ppoll: paused after accept ran out of descriptors */
+	fds[0] = (struct pollfd){ .fd = now_ms() < c->accept_pause_until ? -1 : c->fd,
+				  .events = POLLIN };
 	for (size_t i = 0; i < c->n; i++)
 		fds[i + 1] = (struct pollfd){ .fd = c->conns[i]->fd,
 					      .events = c->conns[i]->out ? POLLOUT : POLLIN };
 	return c->n + 1;
 }
 
-int control_timeout_ms(const struct control *c)
+int control_timeout_ms(struct control *c)
 {
-	int64_t first = INT64_MAX, now;
+	int64_t first = c->accept_pause_until ? c->accept_pause_until : INT64_MAX, now;
 
-	if (c->n == 0)
+	if (c->n == 0 && first == INT64_MAX)
 		return -1;
 	for (size_t i = 0; i < c->n; i++)
 		first = MIN(first, c->conns[i]->deadline);
 	now = now_ms();
+	if (first == c->accept_pause_until && first <= now) {
+		c->accept_pause_until = 0; /* over: the listener is polled again */
+		return 0;
+	}
 	return first <= now ? 0 : (int)MIN(first - now, (int64_t)INT32_MAX);
 }
 
@@ -564,15 +627,15 @@ void control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
 			if (!close_it && k->out)
 				close_it = conn_write(k);
 			touch(k);
-		} else if (k->deadline <= now) {
-			close_it = true;
 		}
+		if (k->deadline <= now)
+			close_it = true;
 		if (close_it)
-			conn_free(k);
+			conn_free(c, k);
 		else
 			c->conns[kept++] = k;
 	}
 	c->n = kept;
-	if (n > 0 && (fds[0].revents & POLLIN))
+	if (n > 0 && fds[0].fd >= 0 && (fds[0].revents & POLLIN))
 		accept_all(c);
 }

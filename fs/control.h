@@ -26,5 +26,5 @@ void control_free(struct control *c);
  * array. The timeout (ms, -1 none) is when the next connection's deadline passes. */
 size_t control_max_fds(void);
 size_t control_pollfds(struct control *c, struct pollfd *fds);
-int control_timeout_ms(const struct control *c);
+int control_timeout_ms(struct control *c);
 void control_dispatch(struct control *c, const struct pollfd *fds, size_t n);

@@ -179,12 +179,36 @@ static int expiry_notice(const char *vault, const char *name, uint32_t version, 
 	return 0;
 }
 
-static void scan_expiry(struct vfs *v)
-{
-	int r = kv_expiry_scan(v->kv, v->config->near_expiry, expiry_notice, v);
+/* Notices recorded in one pass of the loop: the rest wait for the next pass, so that a store
+ * with many due at once does not hold the one thread from the requests. */
+#define EXPIRY_NOTICES_PER_PASS 32
 
+struct expiry_pass {
+	struct vfs *v;
+	unsigned n;
+};
+
+static int expiry_notice_one(const char *vault, const char *name, uint32_t version,
+			     int64_t expires, int event, void *userdata)
+{
+	struct expiry_pass *p = userdata;
+
+	if (p->n++ >= EXPIRY_NOTICES_PER_PASS)
+		return -EAGAIN; /* not marked: the next pass takes it */
+	return expiry_notice(vault, name, version, expires, event, p->v);
+}
+
+/* One pass of the scan: true when notices are left for another pass soon. */
+static bool scan_expiry(struct vfs *v)
+{
+	struct expiry_pass p = { .v = v };
+	int r = kv_expiry_scan(v->kv, v->config->near_expiry, expiry_notice_one, &p);
+
+	if (r == -EAGAIN)
+		return true;
 	if (r < 0)
 		log_warning_errno(r, "Expiry scan stopped: %m (tried again at the next one)");
+	return false;
 }
 
 static int64_t mono_ms(void)
@@ -228,10 +252,8 @@ static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 			sig.reload = 0;
 			(void)reload_policy(v, msg, sizeof(msg));
 		}
-		if (now >= next_scan) {
-			scan_expiry(v);
-			next_scan = now + v->config->expiry_scan * 1000;
-		}
+		if (now >= next_scan)
+			next_scan = now + (scan_expiry(v) ? 0 : v->config->expiry_scan * 1000);
 		pfd[0] = (struct pollfd){ .fd = fuse_fd, .events = POLLIN };
 		if (ctl)
 			n += control_pollfds(ctl, pfd + 1);

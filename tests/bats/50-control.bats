@@ -52,7 +52,7 @@ ctl_as() {
 
 # raw PYTHON-CODE: run python with s = a connected socket; `send(obj)`, `recv()` helpers
 raw() {
-	python3 - "$T/control.sock" "$1" <<-'PY'
+	/usr/bin/python3 - "$T/control.sock" "$1" <<-'PY'
 	import json, socket, sys
 	s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 	s.connect(sys.argv[1])
@@ -103,7 +103,7 @@ raw() {
 	# the journal names uid 1000 and the deciding rule for each change
 	run vctl audit show --uid 1000 --decision allow
 	for e in vault-create set open list versions update backup delete recover purge restore \
-		restored vault-delete vault-list; do
+		vault-delete vault-list; do
 		[[ $output == *" $e allow "* ]] || { echo "no $e"; false; }
 	done
 	[[ $output == *"rule=$T/policy.d/10-test.policy:"* ]]
@@ -187,6 +187,8 @@ send({"v": 1, "op": "launch-missiles"}); r = recv(); print(r["errname"], r["erro
 send({"v": 1, "op": "secret-get", "vault": "../x", "name": "y"}); r = recv(); print(r["errname"], r["error"])
 send({"v": 1, "op": "secret-get", "vault": "app", "name": "y", "version": "3"}); r = recv(); print(r["errname"], r["error"])
 send({"v": 1, "op": "secret-set", "vault": "app", "name": "y"}); r = recv(); print(r["errname"], r["error"])
+send({"v": 1, "op": "secret-get", "vault": "app", "name": "y", "value_len": 3}); s.sendall(b"abc"); r = recv(); print(r["errname"], r["error"])
+send({"v": 1, "op": "secret-set", "vault": "app", "name": "y", "value_len": 65537}); s.sendall(b"x" * 65537); r = recv(); print(r["errname"], r["error"])
 send({"v": 1, "op": "vault-list"}); r = recv(); print("ok" if r["ok"] else "bad")
 '
 	echo "$output"
@@ -199,7 +201,9 @@ send({"v": 1, "op": "vault-list"}); r = recv(); print("ok" if r["ok"] else "bad"
 	[[ ${lines[5]} == 'EINVAL "vault" is not a valid name'* ]]
 	[ "${lines[6]}" = 'EINVAL "version" must be an integer' ]
 	[[ ${lines[7]} == 'EINVAL op "secret-set" needs value bytes'* ]]
-	[ "${lines[8]}" = ok ]
+	[ "${lines[8]}" = "EMSGSIZE this op takes no value bytes" ]
+	[ "${lines[9]}" = "EMSGSIZE value of 65537 bytes is over the limit (65536)" ]
+	[ "${lines[10]}" = ok ]
 
 	# a 100 MiB line, then a 100 MiB value: thrown away, answered, and the connection goes on
 	run raw '
@@ -226,7 +230,7 @@ send({"v": 1, "op": "vault-list"}); r = recv(); print("ok" if r["ok"] else "bad"
 	printf 'value' | vctl secret set app/db
 	daemon_start
 	# one client sends half a request and stops; another connects and says nothing
-	python3 -c '
+	/usr/bin/python3 -c '
 import socket, sys, time
 a = socket.socket(socket.AF_UNIX); a.connect(sys.argv[1]); a.sendall(b"{\"v\":1,\"op\":")
 b = socket.socket(socket.AF_UNIX); b.connect(sys.argv[1])
@@ -249,6 +253,50 @@ time.sleep(60)' "$T/control.sock" &
 	[ "$(as 1000 cat "$T/mnt/app/db")" = value ]
 }
 
+@test "a client that trickles a request byte by byte is cut off at the deadline" {
+	default_policy
+	daemon_start
+	run /usr/bin/python3 -c '
+import socket, sys, time
+a = socket.socket(socket.AF_UNIX); a.connect(sys.argv[1])
+start = time.monotonic()
+for b in b"{\"v\":1,\"op\":\"vault-list\"" * 100:
+    try:
+        a.sendall(bytes([b]))
+        if a.recv(1, socket.MSG_DONTWAIT) == b"":
+            break
+    except BlockingIOError:
+        pass
+    except OSError:
+        break
+    time.sleep(0.5)
+print(round(time.monotonic() - start))' "$T/control.sock"
+	echo "$output"
+	# closed about 10 s after the message began (not renewed by each byte)
+	[ "$output" -ge 9 ] && [ "$output" -le 14 ]
+}
+
+@test "the peer's executable is resolved for the policy, as for a FUSE caller" {
+	policy <<-'EOF'
+	allow * /app uid=1000
+	allow * /app/** uid=1000
+	deny read /app/** exe=/usr/bin/python3*
+	EOF
+	vctl vault create app
+	printf 'v' | vctl secret set app/db
+	daemon_start
+	[ "$(ctl_as 1000 secret get app/db)" = v ]
+	run as 1000 /usr/bin/python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall((json.dumps({"v": 1, "op": "secret-get", "vault": "app", "name": "db"}) + "\n").encode())
+print(json.loads(s.makefile("rb").readline())["errname"])' "$T/control.sock"
+	echo "$output"
+	[ "$output" = EACCES ]
+	run vctl audit show --event open --decision deny
+	[[ $output == *"uid=1000 "*"exe=/usr/bin/python3"*"rule=$T/policy.d/10-test.policy:3"* ]]
+}
+
 @test "a client that stops reading its reply is cut off; others are served meanwhile" {
 	default_policy
 	vctl vault create app
@@ -256,7 +304,7 @@ time.sleep(60)' "$T/control.sock" &
 	vctl secret set app/big --file "$T/big"
 	daemon_start
 	# ask for the value many times without reading a byte of the replies
-	python3 -c '
+	/usr/bin/python3 -c '
 import json, socket, sys, time
 a = socket.socket(socket.AF_UNIX); a.connect(sys.argv[1])
 a.setblocking(False)
