@@ -242,6 +242,19 @@ static int lookup(struct rq *x, const char *op, const char *event, int (*fn)(str
 	return r;
 }
 
+/* A new array as member key of the reply. */
+static int reply_array(struct rq *x, const char *key, struct json_object **ret)
+{
+	struct json_object *a = json_object_new_array();
+
+	if (!a || json_object_object_add(x->reply, key, a) < 0) {
+		json_object_put(a);
+		return -ENOMEM;
+	}
+	*ret = a;
+	return 0;
+}
+
 /* --- vaults --- */
 
 static int vault_json(const struct kv_vault_info *v, void *ud)
@@ -261,15 +274,21 @@ static int vault_json(const struct kv_vault_info *v, void *ud)
 	json_object_object_add(o, "retention_days", json_object_new_int64(v->retention_days));
 	json_object_object_add(o, "purge_protection",
 			       json_object_new_boolean(v->purge_protection));
-	return json_object_array_add(json_object_object_get(x->reply, "vaults"), o) < 0 ? -ENOMEM :
-											   0;
+	if (json_object_array_add(json_object_object_get(x->reply, "vaults"), o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static int op_vault_list(struct rq *x)
 {
+	struct json_object *arr;
 	int r;
 
-	json_object_object_add(x->reply, "vaults", json_object_new_array());
+	r = reply_array(x, "vaults", &arr);
+	if (r < 0)
+		return r;
 	r = kv_vault_list(x->env->kv, vault_json, x);
 	x->rule = NULL;
 	r = record(x, "vault-list", r);
@@ -361,7 +380,11 @@ static int secret_json(const struct kv_secret_info *s, void *ud)
 		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
 		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
 	}
-	return json_object_array_add(l->arr, o) < 0 ? -ENOMEM : 0;
+	if (json_object_array_add(l->arr, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static int do_secret_list(struct rq *x)
@@ -376,8 +399,9 @@ static int do_secret_list(struct rq *x)
 		return r;
 	l.expiring = r > 0;
 	l.until = (int64_t)time(NULL) + horizon;
-	l.arr = json_object_new_array();
-	json_object_object_add(x->reply, "secrets", l.arr);
+	r = reply_array(x, "secrets", &l.arr);
+	if (r < 0)
+		return r;
 	r = kv_secret_list(x->env->kv, x->vault, deleted, secret_json, &l);
 	return r < 0 ? r : 0;
 }
@@ -395,9 +419,12 @@ static int version_json(const struct kv_version_info *v, void *ud)
 
 static int do_secret_versions(struct rq *x)
 {
-	struct json_object *arr = json_object_new_array();
+	struct json_object *arr;
+	int r;
 
-	json_object_object_add(x->reply, "versions", arr);
+	r = reply_array(x, "versions", &arr);
+	if (r < 0)
+		return r;
 	return kv_secret_versions(x->env->kv, x->vault, x->name, version_json, arr);
 }
 
@@ -560,6 +587,21 @@ static int op_policy_reload(struct rq *x)
 	return r;
 }
 
+static int op_status(struct rq *x)
+{
+	int r;
+
+	if (!x->env->status) {
+		snprintf(x->msg, sizeof(x->msg), "status comes from the daemon: no daemon here");
+		return -EOPNOTSUPP;
+	}
+	r = x->env->status(x->env->status_ud, x->reply);
+	if (r < 0)
+		return r;
+	r = record(x, "status", 0);
+	return r < 0 ? unrecorded(x, r) : 0;
+}
+
 /* Every op: its members besides "v" and "op", and whether it carries value bytes. */
 static const struct op {
 	const char *name;
@@ -584,6 +626,7 @@ static const struct op {
 	{ "secret-backup", " vault name ", 0, op_secret },
 	{ "secret-restore", " vault ", VAULTFS_BACKUP_MAX, op_secret_restore },
 	{ "policy-reload", " ", 0, op_policy_reload },
+	{ "status", " ", 0, op_status },
 };
 
 static int check_members(struct rq *x, const struct op *op)

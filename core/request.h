@@ -26,6 +26,7 @@
  *   secret-backup vault name                          read /V/N (the blob carries the values)
  *   secret-restore vault + blob                       write /V/N (N: the name in the blob)
  *   policy-reload                                     the daemon's own rule (env->reload)
+ *   status                                            anyone (env->status: the daemon)
  *   attrs: enabled (bool), not_before, expires (seconds, 0 none), content_type, tags ["k=v"] */
 #pragma once
 
@@ -60,6 +61,9 @@ struct request_env {
 	 * returns 0 or -errno, and may fill msg with the parse errors. */
 	int (*reload)(void *ud, char *msg, size_t size);
 	void *reload_ud;
+	/* status: add the daemon's state to the reply (NULL where there is no daemon). */
+	int (*status)(void *ud, struct json_object *reply);
+	void *status_ud;
 	/* Called after a change to vault/name (name NULL: the vault), for cache invalidation;
 	 * may be NULL. */
 	void (*changed)(void *ud, const char *vault, const char *name);

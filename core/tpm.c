@@ -639,6 +639,18 @@ static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 	return 0;
 }
 
+int tpm_blob_pcrs(const uint8_t *blob, size_t len, uint32_t *ret_mask)
+{
+	struct tpm_blob b;
+	int r;
+
+	r = blob_parse(blob, len, &b);
+	if (r < 0)
+		return r;
+	*ret_mask = b.pcr_mask;
+	return 0;
+}
+
 /* Esys_Create copies its inputs, inSensitive (the secret) included, into the ESYS_CONTEXT before
  * it sends anything, and nothing clears that copy: Esys_Finalize frees it as it is. The next
  * Esys_Create on the context copies its own inputs over it, so run one that seals nothing: it

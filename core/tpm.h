@@ -31,5 +31,8 @@ int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t 
  * TPM, changed blob), -EPERM PCR policy not satisfied, -EBUSY as for tpm_seal, -EIO other TPM
  * failure. */
 int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf **ret);
+/* The PCRs a blob from tpm_seal is bound to (0: none), after the same checks as unseal makes
+ * of its form (no TPM needed). -EBADMSG for a blob that is not one. */
+int tpm_blob_pcrs(const uint8_t *blob, size_t len, uint32_t *ret_mask);
 /* Parse "7" or "0,7,14" into a mask. -EINVAL for anything else (PCR > 23). "" gives 0. */
 int tpm_parse_pcrs(const char *s, uint32_t *ret_mask);

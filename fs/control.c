@@ -70,6 +70,7 @@ struct control {
 	int fd;
 	control_reload_fn reload;
 	size_t inflight;  /* value bytes held by connections receiving them */
+	int64_t started;  /* unix seconds */
 	int64_t accept_pause_until;
 	struct conn *conns[CONN_MAX];
 	size_t n;
@@ -222,6 +223,28 @@ static void peer_changed(void *ud, const char *vault, const char *name)
 		notify_inode(v->notify, ino);
 }
 
+/* The daemon's state for `vaultctl status` and `doctor`: nothing secret, nothing per vault. */
+static int peer_status(void *ud, struct json_object *reply)
+{
+	struct peer *p = ud;
+	struct control *c = p->c;
+	const struct config *cf = c->v->config;
+
+	json_object_object_add(reply, "pid", json_object_new_int64((int64_t)getpid()));
+	json_object_object_add(reply, "mountpoint", json_object_new_string(cf->mountpoint));
+	json_object_object_add(reply, "started", json_object_new_int64(c->started));
+	json_object_object_add(reply, "policy_rules",
+			       json_object_new_int64((int64_t)policy_n_rules(c->v->policy)));
+	json_object_object_add(reply, "policy_files",
+			       json_object_new_int64((int64_t)policy_n_files(c->v->policy)));
+	json_object_object_add(reply, "audit_path", json_object_new_string(cf->audit_path));
+	json_object_object_add(reply, "store_path", json_object_new_string(cf->store_path));
+	/* every open is replied FOPEN_DIRECT_IO (ops.c): no value enters the page cache */
+	json_object_object_add(reply, "direct_io", json_object_new_boolean(1));
+	json_object_object_add(reply, "connections", json_object_new_int64((int64_t)c->n));
+	return 0;
+}
+
 /* --- replies --- */
 
 /* Queue reply (taken) and its value bytes (taken) for writing. */
@@ -276,6 +299,8 @@ static int execute(struct control *c, struct conn *k)
 		.reload_ud = &p,
 		.changed = peer_changed,
 		.changed_ud = &p,
+		.status = peer_status,
+		.status_ud = &p,
 	};
 	struct json_object *reply = NULL;
 	struct secbuf *out = NULL;
@@ -558,6 +583,7 @@ int control_open(struct vfs *v, const char *path, control_reload_fn reload, stru
 	}
 	c->v = v;
 	c->reload = reload;
+	c->started = (int64_t)time(NULL);
 	c->fd = TAKE_FD(fd);
 	*ret = TAKE_PTR(c);
 	return 0;

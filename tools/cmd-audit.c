@@ -271,6 +271,14 @@ static int verify_cmd(struct ctl *ctl, int argc, char **argv)
 	return r;
 }
 
+int ctl_audit_verify(struct ctl *ctl)
+{
+	char *argv[] = { "verify", NULL };
+
+	optind = 0;
+	return verify_cmd(ctl, 1, argv);
+}
+
 /* --- show --- */
 
 struct filter {

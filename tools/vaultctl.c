@@ -26,6 +26,8 @@ static const struct {
 	{ "secret", cmd_secret },
 	{ "audit", cmd_audit },
 	{ "policy", cmd_policy },
+	{ "status", cmd_status },
+	{ "doctor", cmd_doctor },
 };
 
 static void help(void)
@@ -59,6 +61,8 @@ static void help(void)
 	      "  audit verify [FILE...]\n"
 	      "  audit show [--since T] [--until T] [--uid U] [--vault V] [--decision allow|deny]\n"
 	      "             [--event E] [--json] [--follow]\n"
+	      "  status            daemon, mount, store, sealer, TPM, journal head, policy\n"
+	      "  doctor            checks with advice (as root: unseals, verifies the journal)\n"
 	      "\n"
 	      "Times are RFC 3339 (2027-01-01T00:00:00Z) or relative (+30d, +12h, -1d).\n"
 	      "Default config: " CONFIG_DEFAULT_PATH "\n"

@@ -78,6 +78,9 @@ int reply_status(struct json_object *reply, const char *what);
 /* A new request {"v":1,"op":op}. */
 struct json_object *request_new(const char *op);
 
+/* `audit verify` of the configured journal (prints its one line): 0 or an exit status. */
+int ctl_audit_verify(struct ctl *ctl);
+
 /* The nouns: argv[0] is the noun. */
 int cmd_init(struct ctl *ctl, int argc, char **argv);
 int cmd_recover(struct ctl *ctl, int argc, char **argv);
@@ -85,3 +88,5 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv);
 int cmd_secret(struct ctl *ctl, int argc, char **argv);
 int cmd_audit(struct ctl *ctl, int argc, char **argv);
 int cmd_policy(struct ctl *ctl, int argc, char **argv);
+int cmd_status(struct ctl *ctl, int argc, char **argv);
+int cmd_doctor(struct ctl *ctl, int argc, char **argv);

@@ -1,0 +1,360 @@
+/* cmd-status.c: `vaultctl status` (what runs and where: daemon, mount, store, sealer, TPM,
+ * journal, policy) and `vaultctl doctor` (checks, each with advice when it fails). Status asks
+ * the daemon and looks at the files it may read; doctor also unseals the store and verifies
+ * the journal, so it wants root. Neither prints or holds a secret beyond the master key doctor
+ * unseals to prove it can (in a secbuf, freed at once). */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "core/audit.h"
+#include "core/io.h"
+#include "core/seal.h"
+#include "core/store.h"
+#include "core/timeutil.h"
+#include "core/tpm.h"
+#include "policy/policy.h"
+#include "tools/vaultctl.h"
+
+/* The daemon's status reply, or NULL when it cannot be reached (quietly). */
+static struct json_object *daemon_status(struct ctl *ctl)
+{
+	struct json_object *req = request_new("status"), *reply = NULL, *ok;
+	struct secbuf *none = NULL;
+	bool offline = ctl->offline;
+	int fd, r;
+
+	if (!req)
+		return NULL;
+	/* quietly: a daemon that does not answer is a finding, not an error message */
+	fd = dup(STDERR_FILENO);
+	(void)!freopen("/dev/null", "w", stderr);
+	ctl->offline = false;
+	r = ctl_call(ctl, req, NULL, &reply, &none);
+	ctl->offline = offline;
+	fflush(stderr);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	json_object_put(req);
+	secbuf_free(none);
+	if (r != 0)
+		return NULL;
+	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		json_object_put(reply);
+		return NULL;
+	}
+	return reply;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *m;
+
+	return json_object_object_get_ex(o, key, &m) ? json_object_get_string(m) : "?";
+}
+
+/* Is path the mount point of a vaultfs FUSE mount (from /proc/self/mountinfo)? */
+static bool mounted(const char *path)
+{
+	_cleanup_free_ char *buf = malloc(1 << 20);
+	_cleanup_close_ int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+
+	if (!buf || fd < 0 || io_read_all(fd, buf, (1 << 20) - 1, &len) < 0)
+		return false;
+	buf[len] = '\0';
+	for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		char mnt[4096], fstype[64];
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			continue;
+		char *dash = strstr(line, " - ");
+
+		if (dash && sscanf(dash + 3, "%63s", fstype) == 1 && streq(mnt, path) &&
+		    streq(fstype, "fuse.vaultfs"))
+			return true;
+	}
+	return false;
+}
+
+/* The last record of the journal: its seq and time, into buf. */
+static const char *journal_head(const char *path, char *buf, size_t size)
+{
+	struct audit_reader *rd = NULL;
+	struct audit_entry e;
+	const char *line, *last = NULL;
+	char *copy = NULL;
+	size_t len;
+	int r;
+
+	if (audit_reader_open(path, &rd) < 0)
+		return NULL;
+	while ((r = audit_reader_next(rd, &line, &len)) > 0) {
+		free(copy);
+		copy = strndup(line, len);
+	}
+	audit_reader_free(rd);
+	if (copy && audit_parse_line(copy, strlen(copy), &e) >= 0) {
+		char t[32];
+
+		snprintf(buf, size, "seq %" PRIu64 " at %s", e.seq, audit_format_time(e.time_us, t));
+		last = buf;
+		audit_entry_done(&e);
+	}
+	free(copy);
+	return last;
+}
+
+/* The PCRs the store's TPM-sealed key is bound to: 1 and the mask, 0 not TPM-sealed, < 0. */
+static int store_pcrs(struct store *s, uint32_t *ret)
+{
+	_cleanup_free_ uint8_t *blob = NULL;
+	size_t len;
+	int r;
+
+	r = store_meta_get(s, "seal.tpm", &blob, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = tpm_blob_pcrs(blob, len, ret);
+	return r < 0 ? r : 1;
+}
+
+static void print_pcrs(uint32_t mask)
+{
+	const char *sep = "";
+
+	for (unsigned i = 0; i < 24; i++)
+		if (mask & (1u << i)) {
+			printf("%s%u", sep, i);
+			sep = ",";
+		}
+}
+
+int cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	const struct config *c = ctl->config;
+	struct json_object *st;
+	struct policy *p = NULL;
+	struct policy_diag diag = { 0 };
+	struct store *s = NULL;
+	struct stat sb;
+	char head[96];
+	int r;
+
+	(void)argv;
+	if (argc != 1)
+		return usage_error("status takes no arguments");
+	st = daemon_status(ctl);
+	if (st) {
+		char t[TIME_FORMAT_MAX];
+
+		printf("daemon:  running, pid %s, since %s; %s policy rules in %s files; "
+		       "%s connections\n",
+		       jstr(st, "pid"), time_format(json_object_get_int64(json_object_object_get(
+							    st, "started")),
+						    t),
+		       jstr(st, "policy_rules"), jstr(st, "policy_files"),
+		       jstr(st, "connections"));
+	} else {
+		printf("daemon:  not reachable at %s\n", c->control_socket);
+	}
+	printf("mount:   %s %s\n", c->mountpoint,
+	       mounted(c->mountpoint) ? "(vaultfs, mounted)" : "(not mounted)");
+	if (stat(c->store_path, &sb) < 0) {
+		printf("store:   %s: %m\n", c->store_path);
+	} else {
+		r = store_open(c->store_path, STORE_READONLY, &s);
+		if (r < 0) {
+			printf("store:   %s (%jd bytes; cannot open: %s)\n", c->store_path,
+			       (intmax_t)sb.st_size, strerror(-r));
+		} else {
+			uint8_t *sealer = NULL;
+			uint32_t mask = 0;
+			size_t len = 0;
+
+			r = store_meta_get(s, "sealer", &sealer, &len);
+			printf("store:   %s (%jd bytes, schema %d, %s)\n", c->store_path,
+			       (intmax_t)sb.st_size, store_schema_version(s),
+			       r >= 0 ? "initialised" : "not initialised");
+			if (r >= 0) {
+				printf("sealer:  %.*s", (int)len, (const char *)sealer);
+				if (store_pcrs(s, &mask) > 0) {
+					printf(", PCRs ");
+					if (mask)
+						print_pcrs(mask);
+					else
+						printf("none");
+				}
+				printf("\n");
+			}
+			free(sealer);
+			store_free(s);
+		}
+	}
+	printf("tpm:     tcti %s; /dev/tpmrm0 %s\n", c->tcti,
+	       access("/dev/tpmrm0", F_OK) == 0 ? "present" : "absent");
+	printf("audit:   %s, %s\n", c->audit_path,
+	       journal_head(c->audit_path, head, sizeof(head)) ?: "no record readable here");
+	r = policy_load_dir(c->policy_dir, &p, &diag);
+	if (r < 0)
+		printf("policy:  %s: does not load: %.*s\n", c->policy_dir,
+		       (int)strcspn(diag.text ? diag.text : strerror(-r), "\n"),
+		       diag.text ? diag.text : strerror(-r));
+	else
+		printf("policy:  %s: %zu rules in %zu files\n", c->policy_dir, policy_n_rules(p),
+		       policy_n_files(p));
+	policy_free(p);
+	policy_diag_done(&diag);
+	json_object_put(st);
+	return EXIT_OK;
+}
+
+/* --- doctor --- */
+
+struct doctor {
+	unsigned failed, warned;
+};
+
+static void check(struct doctor *d, int level, const char *what, const char *advice)
+{
+	static const char *const mark[] = { "ok  ", "WARN", "FAIL" };
+
+	printf("[%s] %s\n", mark[level], what);
+	if (level && advice)
+		printf("       -> %s\n", advice);
+	if (level == 1)
+		d->warned++;
+	if (level == 2)
+		d->failed++;
+}
+
+/* 1 when a swap area is active. */
+static bool swap_on(void)
+{
+	char buf[4096];
+	_cleanup_close_ int fd = open("/proc/swaps", O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+
+	if (fd < 0 || io_read_all(fd, buf, sizeof(buf) - 1, &len) < 0)
+		return false;
+	buf[len] = '\0';
+	return strchr(buf, '\n') && strchr(strchr(buf, '\n') + 1, '\n'); /* a line past the header */
+}
+
+int cmd_doctor(struct ctl *ctl, int argc, char **argv)
+{
+	const struct config *c = ctl->config;
+	struct doctor d = { 0 };
+	struct json_object *st;
+	struct store *s = NULL;
+	struct rlimit rl;
+	char what[512];
+	bool tpm_sealer = strstr(c->sealer, "tpm2") != NULL;
+	int r;
+
+	(void)argv;
+	if (argc != 1)
+		return usage_error("doctor takes no arguments");
+
+	st = daemon_status(ctl);
+	snprintf(what, sizeof(what), "vaultfsd answers at %s", c->control_socket);
+	check(&d, st ? 0 : 2, what, "start it: systemctl start vaultfsd (or vaultfsd -c CONF)");
+	snprintf(what, sizeof(what), "%s is a vaultfs mount", c->mountpoint);
+	check(&d, mounted(c->mountpoint) ? 0 : 2, what,
+	      "vaultfsd mounts it at start; see its log (journalctl -u vaultfsd)");
+	if (st) {
+		struct json_object *m;
+		bool dio = json_object_object_get_ex(st, "direct_io", &m) &&
+			   json_object_get_boolean(m);
+
+		check(&d, dio ? 0 : 2, "direct_io on every open (no value in the page cache)",
+		      "this vaultfsd does not say so: upgrade it");
+	}
+
+	snprintf(what, sizeof(what), "TPM reachable (%s)", c->tcti);
+	if (tpm_sealer)
+		check(&d, access("/dev/tpmrm0", F_OK) == 0 || !strstr(c->tcti, "tpmrm0") ? 0 : 2,
+		      what, "no /dev/tpmrm0: enable the TPM in firmware, or load tpm_crb/tpm_tis");
+	r = store_open(c->store_path, STORE_READONLY, &s);
+	if (r < 0) {
+		snprintf(what, sizeof(what), "store %s opens (%s)", c->store_path, strerror(-r));
+		check(&d, 2, what, geteuid() ? "run doctor as root" :
+					       "vaultctl init creates it; check [store] path");
+	} else {
+		_cleanup_secbuf_ struct secbuf *m = NULL;
+		uint8_t *sealer = NULL;
+		size_t len = 0;
+
+		if (store_meta_get(s, "sealer", &sealer, &len) >= 0) {
+			bool tpm = memmem(sealer, len, "tpm2", 4) != NULL;
+
+			snprintf(what, sizeof(what), "master key sealed to a TPM (sealer %.*s)",
+				 (int)len, (const char *)sealer);
+			check(&d, tpm ? 0 : 1, what,
+			      "sealed by a host key file only: re-seal to the TPM with [seal] sealer "
+			      "= tpm2 and 'vaultctl recover --recovery-key-file F'");
+		}
+		free(sealer);
+		{
+			uint32_t mask = 0;
+			int k = store_pcrs(s, &mask);
+
+			if (k > 0)
+				check(&d, mask ? 0 : 1, "sealed key bound to PCRs",
+				      "seal with PCRs: [seal] pcrs = 7 (Secure Boot state), then "
+				      "'vaultctl recover' re-seals");
+		}
+		r = seal_unseal(s, c, &m);
+		snprintf(what, sizeof(what), "master key unseals here%s%s", r < 0 ? ": " : "",
+			 r < 0 ? strerror(-r) : "");
+		check(&d, r < 0 ? 2 : 0, what,
+		      r == -ENODEV ? "the TPM does not answer: check the tcti and the device" :
+		      r == -EBADMSG ? "sealed to another TPM or host key: 'vaultctl recover'" :
+		      r == -EPERM ? "PCR policy not met (firmware or boot changed?): 'vaultctl "
+				    "recover' re-seals to the current state" :
+				    "see 'vaultctl status'");
+		store_free(s);
+	}
+
+	{
+		void *page = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				  -1, 0);
+		bool ok = page != MAP_FAILED && mlock(page, 65536) == 0;
+
+		if (page != MAP_FAILED)
+			munmap(page, 65536);
+		(void)getrlimit(RLIMIT_MEMLOCK, &rl);
+		check(&d, ok ? 0 : 2, "memory can be locked (mlock)",
+		      "raise the memlock limit (LimitMEMLOCK= in the unit, or ulimit -l)");
+	}
+	check(&d, swap_on() ? 1 : 0, "no swap (or only encrypted swap)",
+	      "swap is on: vaultfsd locks its memory, but encrypt the swap (cryptsetup) or turn "
+	      "it off so nothing of a process that does not can reach the disk");
+
+	if (geteuid() == 0) {
+		bool offline = ctl->offline;
+
+		ctl->offline = true; /* the key comes from the store itself */
+		r = ctl_audit_verify(ctl);
+		ctl->offline = offline;
+		check(&d, r == 0 ? 0 : 2, "audit journal verifies (chain and anchor)",
+		      "see 'vaultctl --offline audit verify': a changed journal is a security "
+		      "incident");
+	} else {
+		check(&d, 1, "audit journal not checked", "run doctor as root");
+	}
+	json_object_put(st);
+	printf("%u failed, %u warnings\n", d.failed, d.warned);
+	return d.failed ? EXIT_REFUSED : EXIT_OK;
+}
