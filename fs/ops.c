@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/secbuf.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "fs/inode.h"
 #include "fs/notify.h"
@@ -1110,8 +1111,15 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct writer *w = h->w;
 
 	(void)ino;
-	if (w && !w->poisoned && !w->failed && (w->dirty || (w->truncated && !w->committed)))
-		(void)commit(v, h); /* no one to tell of a failure now: the record has it */
+	if (w && !w->poisoned && !w->failed && (w->dirty || (w->truncated && !w->committed))) {
+		int err = commit(v, h);
+
+		/* no close(2) is left to return it: the record has it (when it could be written),
+		 * and the log says it */
+		if (err)
+			log_warning("Write of %s at its last close not committed: %s", w->n.path,
+				    strerror(err));
+	}
 	handle_drop(v, h);
 	fuse_reply_err(req, 0);
 }
