@@ -32,7 +32,8 @@ CTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 FS_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c))
 
 # Unit tests: one file per module, each linked with just the modules it needs.
-UNIT_TESTS := secbuf io crypto keyring tpm store config timeutil seal kv kvjson audit policy identity
+UNIT_TESTS := secbuf io crypto keyring tpm store config timeutil seal kv kvjson audit policy identity \
+	request
 test_deps_secbuf   := core/secbuf
 test_deps_io       := core/io
 test_deps_crypto   := core/crypto core/secbuf
@@ -43,6 +44,7 @@ test_deps_config   := core/config core/io core/log core/tpm core/secbuf core/tim
 test_deps_timeutil := core/timeutil
 test_deps_seal     := $(addprefix core/,$(CORE))
 test_deps_kv       := $(addprefix core/,$(CORE))
+test_deps_request  := $(addprefix core/,$(CORE))
 test_deps_kvjson   := core/kvjson core/timeutil
 test_deps_audit    := core/audit core/io core/store core/crypto core/secbuf
 test_deps_policy   := $(addprefix policy/,$(POLICY)) core/timeutil core/io
@@ -127,7 +129,7 @@ fuzz: $(FUZZ_BUILD)/fuzz-policy
 DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-dev tpm2-tools \
 	swtpm swtpm-tools libjson-c-dev libsystemd-dev libkeyutils-dev keyutils libfuse3-dev fuse3 \
 	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev \
-	python3
+	python3 scdoc systemd man-db
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -151,13 +153,74 @@ run: deps
 	$(MAKE) all
 	BUILD=$(abspath $(BUILD)) tools/vaultfs-run $(MNT)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BUILD)/vaultctl $(DESTDIR)$(PREFIX)/bin/
-	install -d $(DESTDIR)$(PREFIX)/sbin
-	install -m 0755 $(BUILD)/vaultfsd $(DESTDIR)$(PREFIX)/sbin/
+# `make install PREFIX=/usr DESTDIR=...`: programs, man pages (scdoc, built into $(BUILD)/man),
+# bash completion, the systemd unit and tmpfiles.d under PREFIX; the config and the default
+# policy under /etc/vaultfs (fixed: the programs' built-in default), never over existing ones.
+# Installs what $(BUILD) holds: `make install SANITIZE=...` installs the build-san programs.
+BINDIR      ?= $(PREFIX)/bin
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+MAN_PAGES   := vaultctl.1 vaultfsd.8 vaultfs.conf.5 vaultfs-policy.5
+MANS        := $(addprefix $(BUILD)/man/,$(MAN_PAGES))
+# the man section of a page: vaultfs.conf.5 -> 5
+man_sect = $(patsubst .%,%,$(suffix $(1)))
+MAN_SECTIONS := $(sort $(foreach m,$(MAN_PAGES),$(call man_sect,$(m))))
+INSTALLED := $(BINDIR)/vaultctl $(SBINDIR)/vaultfsd \
+	$(foreach m,$(MAN_PAGES),$(MANDIR)/man$(call man_sect,$(m))/$(m)) \
+	$(BASHCOMPDIR)/vaultctl $(UNITDIR)/vaultfsd.service $(TMPFILESDIR)/vaultfs.conf
+
+$(BUILD)/man/%: tools/man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@.tmp && mv $@.tmp $@
+
+man: $(MANS)
+
+install: all man
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(patsubst %,$(DESTDIR)$(MANDIR)/man%,$(MAN_SECTIONS))
+	install -m 0755 $(BUILD)/vaultctl $(DESTDIR)$(BINDIR)/vaultctl
+	install -m 0755 $(BUILD)/vaultfsd $(DESTDIR)$(SBINDIR)/vaultfsd
+	for m in $(MAN_PAGES); do \
+		install -m 0644 $(BUILD)/man/$$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$$m || exit 1; \
+	done
+	install -m 0644 tools/vaultctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/vaultctl
+	sed 's|^ExecStart=/usr/sbin/vaultfsd |ExecStart=$(SBINDIR)/vaultfsd |' systemd/vaultfsd.service \
+		> $(BUILD)/vaultfsd.service
+	install -m 0644 $(BUILD)/vaultfsd.service $(DESTDIR)$(UNITDIR)/vaultfsd.service
+	install -m 0644 systemd/tmpfiles.d/vaultfs.conf $(DESTDIR)$(TMPFILESDIR)/vaultfs.conf
+	install -d -m 0755 $(DESTDIR)/etc/vaultfs
+	install -d -m 0700 $(DESTDIR)/etc/vaultfs/policy.d
+	@if [ -e $(DESTDIR)/etc/vaultfs/vaultfs.conf ]; then \
+		echo "install: kept the existing $(DESTDIR)/etc/vaultfs/vaultfs.conf"; \
+	else \
+		echo "install -m 0644 systemd/vaultfs.conf $(DESTDIR)/etc/vaultfs/vaultfs.conf"; \
+		install -m 0644 systemd/vaultfs.conf $(DESTDIR)/etc/vaultfs/vaultfs.conf; \
+	fi
+	@p=$(DESTDIR)/etc/vaultfs/policy.d/00-default.policy; \
+	if [ -e $$p ]; then \
+		echo "install: kept the existing $$p"; \
+	else \
+		echo "install -m 0600 systemd/00-default.policy $$p"; \
+		install -m 0600 systemd/00-default.policy $$p; \
+	fi
+	@if [ -z "$(DESTDIR)" ]; then \
+		echo "install: next: systemctl daemon-reload && systemd-tmpfiles --create vaultfs.conf"; \
+		echo "install:       vaultctl init --recovery-key-file FILE (once, as root)"; \
+		echo "install:       systemctl enable --now vaultfsd"; \
+	fi
+
+# Removes exactly the files install puts under PREFIX; /etc/vaultfs (config and policies, maybe
+# edited) and the store and journal under /var stay.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@echo "uninstall: left $(DESTDIR)/etc/vaultfs, /var/lib/vaultfs and /var/log/vaultfs" \
+		"in place (config, policies, store, journal); remove them by hand if you mean to"
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
 
-.PHONY: all units deps check install clean bench fuzz run
+.PHONY: all units deps check install uninstall man clean bench fuzz run

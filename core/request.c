@@ -65,7 +65,7 @@ static int get_name(struct rq *x, const char *key, bool required, char buf[VAULT
 	if (!json_object_is_type(o, json_type_string))
 		return bad(x, "\"%s\" must be a string", key);
 	s = json_object_get_string(o);
-	if (!kv_name_valid(s))
+	if ((size_t)json_object_get_string_len(o) != strlen(s) || !kv_name_valid(s))
 		return bad(x, "\"%s\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})", key);
 	strcpy(buf, s);
 	return 1;
@@ -137,7 +137,8 @@ static int get_attrs(struct rq *x, struct kv_attrs *a, const char *tags[VAULTFS_
 	o = member(x, "content_type");
 	if (o) {
 		if (!json_object_is_type(o, json_type_string) ||
-		    json_object_get_string_len(o) > (int)VAULTFS_CONTENT_TYPE_MAX)
+		    json_object_get_string_len(o) > (int)VAULTFS_CONTENT_TYPE_MAX ||
+		    (size_t)json_object_get_string_len(o) != strlen(json_object_get_string(o)))
 			return bad(x, "\"content_type\" must be a string of at most %u bytes",
 				   VAULTFS_CONTENT_TYPE_MAX);
 		a->content_type = json_object_get_string(o);
@@ -153,8 +154,9 @@ static int get_attrs(struct rq *x, struct kv_attrs *a, const char *tags[VAULTFS_
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *t = json_object_array_get_idx(o, i);
 
-			if (!json_object_is_type(t, json_type_string))
-				return bad(x, "\"tags\" must hold strings");
+			if (!json_object_is_type(t, json_type_string) ||
+			    (size_t)json_object_get_string_len(t) != strlen(json_object_get_string(t)))
+				return bad(x, "\"tags\" must hold strings (without NUL)");
 			tags[i] = json_object_get_string(t);
 		}
 		a->tags = tags;
@@ -198,8 +200,12 @@ static int authorize(struct rq *x, const char *op, const char *event)
 	r = c->authorize(c->ud, op, x->path, &x->rule);
 	if (r >= 0)
 		return 0;
-	snprintf(x->msg, sizeof(x->msg), "permission denied: the policy does not grant %s on %s",
-		 op, x->path);
+	if (r == -EACCES)
+		snprintf(x->msg, sizeof(x->msg),
+			 "permission denied: the policy does not grant %s on %s", op, x->path);
+	else
+		snprintf(x->msg, sizeof(x->msg), "cannot decide %s on %s: %s", op, x->path,
+			 strerror(-r));
 	(void)record(x, event, r);
 	return r;
 }
@@ -289,10 +295,14 @@ static int op_vault_list(struct rq *x)
 	r = reply_array(x, "vaults", &arr);
 	if (r < 0)
 		return r;
+	int k;
+
 	r = kv_vault_list(x->env->kv, vault_json, x);
 	x->rule = NULL;
-	r = record(x, "vault-list", r);
-	return r < 0 ? unrecorded(x, r) : 0;
+	k = record(x, "vault-list", r);
+	if (k < 0)
+		return unrecorded(x, k);
+	return r < 0 ? r : 0;
 }
 
 static int do_vault_create(struct rq *x)
@@ -547,8 +557,15 @@ static int op_secret_list(struct rq *x)
 {
 	int r;
 
+	bool deleted;
+	int64_t horizon;
+
 	r = get_target(x, false);
 	if (r < 0)
+		return r;
+	/* members checked before anything is decided or recorded, as for the other ops */
+	if ((r = get_bool(x, "deleted", &deleted)) < 0 ||
+	    (r = get_int(x, "expiring", 0, INT64_MAX / 4, &horizon)) < 0)
 		return r;
 	return lookup(x, "list", "list", do_secret_list);
 }
@@ -733,6 +750,7 @@ int request_parse(const char *line, size_t len, struct json_object **ret, size_t
 	tok = json_tokener_new_ex(32);
 	if (!tok)
 		return -ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT); /* no comments, no trailing commas */
 	o = json_tokener_parse_ex(tok, line, (int)len);
 	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
 	    tok->char_offset != (int)len) {
@@ -907,12 +925,13 @@ int request_recv(int fd, struct json_object **ret, struct secbuf **ret_value)
 	}
 	o = json_tokener_parse(line ? (line[len] = '\0', line) : "");
 	if (!o || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "v", &m) || json_object_get_int(m) != REQUEST_VERSION) {
+	    !json_object_object_get_ex(o, "v", &m) || !json_object_is_type(m, json_type_int) ||
+	    json_object_get_int(m) != REQUEST_VERSION) {
 		json_object_put(o);
 		return -EPROTO;
 	}
 	if (json_object_object_get_ex(o, "value_len", &m)) {
-		n = json_object_get_int64(m);
+		n = json_object_is_type(m, json_type_int) ? json_object_get_int64(m) : -1;
 		if (n < 0 || (uint64_t)n > VAULTFS_BACKUP_MAX) {
 			json_object_put(o);
 			return -EMSGSIZE;

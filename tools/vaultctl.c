@@ -3,6 +3,7 @@
  * bad input, 3 integrity or seal failure. Never prints or logs a secret value except the raw
  * bytes `secret get` was asked for, and the recovery key at init. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -89,6 +90,8 @@ int main(int argc, char **argv)
 	(void)setrlimit(RLIMIT_CORE, &(const struct rlimit){ 0, 0 });
 	(void)prctl(PR_SET_DUMPABLE, 0);
 	umask(077);
+	/* a daemon or a reader that went away is an error to report (EPIPE), not a death */
+	signal(SIGPIPE, SIG_IGN);
 	/* the TSS library logs warnings to stderr by default; ours are enough */
 	setenv("TSS2_LOG", "all+NONE", 0);
 
