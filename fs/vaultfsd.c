@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -413,7 +414,19 @@ int main(int argc, char **argv)
 				  debug ? "-d" : NULL, NULL };
 		struct fuse_args args = FUSE_ARGS_INIT(debug ? 4 : 3, fargv);
 
-		if (mkdir(c->mountpoint, 0755) < 0 && errno != EEXIST) {
+		struct stat st;
+
+		/* a mount left by a vaultfsd that died answers ENOTCONN: detach it, or the new
+		 * mount cannot be made (only a dead FUSE mount gives ENOTCONN) */
+		if (stat(c->mountpoint, &st) < 0 && errno == ENOTCONN) {
+			log_warning("Detaching a dead mount at '%s' (a vaultfsd that did not stop "
+				    "cleanly)", c->mountpoint);
+			(void)umount2(c->mountpoint, MNT_DETACH);
+		}
+		if (mkdir(c->mountpoint, 0755) == 0) {
+			/* our umask is 077; others must reach the mount point */
+			(void)chmod(c->mountpoint, 0755);
+		} else if (errno != EEXIST) {
 			r = log_error_errno(negative_errno(), "Failed to create mountpoint '%s': %m",
 					    c->mountpoint);
 			goto out;

@@ -369,7 +369,7 @@ M() {
 	[[ ${lines[1]} == *"policy-reload allow"*"1 rules in 1 files"* ]]
 }
 
-@test "kill -9: the mount is broken (ENOTCONN), no plaintext left; a restart serves again" {
+@test "kill -9: the mount is broken (ENOTCONN), no plaintext left; a restart detaches it and serves again" {
 	policy <<-'EOF'
 	allow list /app uid=1000
 	allow read /app/db uid=1000
@@ -384,9 +384,11 @@ M() {
 	run stat "$(M app/db)"
 	[[ $output == *"Transport endpoint is not connected"* ]]
 	! grep -rlaF "$marker" "$T" /tmp /var/tmp /dev/shm 2>/dev/null | grep -v "^$T/mnt"
-	fusermount3 -u "$T/mnt"
+	# no fusermount3 -u: the new daemon detaches the dead mount itself
 	daemon_start
+	grep -q "Detaching a dead mount at '$T/mnt'" "$T/daemon.log"
 	[ "$(as 1000 cat "$(M app/db)")" = "$marker" ]
+	[ "$(grep -c " $T/mnt fuse" /proc/mounts)" -eq 1 ]
 }
 
 @test "a secret's value is in none of the store, the journal, the daemon's log" {

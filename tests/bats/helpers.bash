@@ -100,11 +100,12 @@ cg_remove() {
 # $T/daemon.log; returns once the mount is live (or fails if the daemon exits first).
 daemon_start() {
 	local i
-	mkdir -p "$T/mnt"
+	mkdir -p "$T/mnt" 2>/dev/null || true # a dead mount (ENOTCONN) is the daemon's to detach
 	"$VAULTFSD" -c "$CONF" "$@" >"$T/daemon.log" 2>&1 3>&- &
 	DAEMON=$!
 	for i in $(seq 200); do
-		if grep -q " $T/mnt fuse" /proc/mounts; then
+		# mounted and answering (a dead mount left by a killed daemon is listed too)
+		if grep -q " $T/mnt fuse" /proc/mounts && stat "$T/mnt" >/dev/null 2>&1; then
 			return 0
 		fi
 		kill -0 "$DAEMON" 2>/dev/null || { wait "$DAEMON"; DAEMON_STATUS=$?; DAEMON=; return 1; }
