@@ -261,6 +261,16 @@ static int reply_array(struct rq *x, const char *key, struct json_object **ret)
 	return 0;
 }
 
+/* Add o (taken) to the array arr. */
+static int array_add(struct json_object *arr, struct json_object *o)
+{
+	if (!o || json_object_array_add(arr, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* --- vaults --- */
 
 static int vault_json(const struct kv_vault_info *v, void *ud)
@@ -280,22 +290,17 @@ static int vault_json(const struct kv_vault_info *v, void *ud)
 	json_object_object_add(o, "retention_days", json_object_new_int64(v->retention_days));
 	json_object_object_add(o, "purge_protection",
 			       json_object_new_boolean(v->purge_protection));
-	if (json_object_array_add(json_object_object_get(x->reply, "vaults"), o) < 0) {
-		json_object_put(o);
-		return -ENOMEM;
-	}
-	return 0;
+	return array_add(json_object_object_get(x->reply, "vaults"), o);
 }
 
 static int op_vault_list(struct rq *x)
 {
 	struct json_object *arr;
-	int r;
+	int r, k;
 
 	r = reply_array(x, "vaults", &arr);
 	if (r < 0)
 		return r;
-	int k;
 
 	r = kv_vault_list(x->env->kv, vault_json, x);
 	x->rule = NULL;
@@ -390,11 +395,7 @@ static int secret_json(const struct kv_secret_info *s, void *ud)
 		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
 		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
 	}
-	if (json_object_array_add(l->arr, o) < 0) {
-		json_object_put(o);
-		return -ENOMEM;
-	}
-	return 0;
+	return array_add(l->arr, o);
 }
 
 static int do_secret_list(struct rq *x)
@@ -418,13 +419,7 @@ static int do_secret_list(struct rq *x)
 
 static int version_json(const struct kv_version_info *v, void *ud)
 {
-	struct json_object *o = kvjson_version(v);
-
-	if (!o || json_object_array_add(ud, o) < 0) {
-		json_object_put(o);
-		return -ENOMEM;
-	}
-	return 0;
+	return array_add(ud, kvjson_version(v));
 }
 
 static int do_secret_versions(struct rq *x)
