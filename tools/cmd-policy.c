@@ -15,7 +15,8 @@ static void policy_help(void)
 {
 	fputs("Usage: vaultctl [-c CONF] policy check [FILE...]\n"
 	      "       vaultctl [-c CONF] policy explain OP /VAULT[/OBJECT] [--uid U] [--gid G]\n"
-	      "                [--groups A,B] [--cgroup PATH] [--exe PATH] [--pid PID] [--json]\n"
+	      "                [--groups A,B] [--cgroup PATH | --unit NAME] [--exe PATH] [--pid PID]\n"
+	      "                [--json]\n"
 	      "\n"
 	      "check    validate FILEs (default: every *.policy in the [policy] dir); prints\n"
 	      "         \"N rules in M files OK\", or each error as FILE:LINE:COL: message.\n"
@@ -24,6 +25,7 @@ static void policy_help(void)
 	      "         decision, the deciding rule (FILE:LINE or default), every matching rule\n"
 	      "         and the identity. --pid reads a live process (uid, gid, groups, cgroup,\n"
 	      "         unit, container, pod, exe); the other options set or override fields.\n"
+	      "         --unit NAME stands for --cgroup /system.slice/NAME (a system unit).\n"
 	      "         --uid NAME also takes the user's gid and groups unless given. A field\n"
 	      "         left unknown never satisfies an allow and always satisfies a deny.\n"
 	      "         Exit 0 allow, 1 deny, 2 usage or policy errors.\n"
@@ -270,12 +272,13 @@ enum {
 	OPT_GROUPS,
 	OPT_CGROUP,
 	OPT_EXE,
+	OPT_UNIT,
 	OPT_PID,
 	OPT_JSON,
 };
 
 struct explain_opts {
-	const char *uid, *gid, *groups, *cgroup, *exe;
+	const char *uid, *gid, *groups, *cgroup, *exe, *unit;
 	uint32_t pid;
 	bool json;
 };
@@ -287,6 +290,7 @@ static int parse_explain_opts(int argc, char **argv, struct explain_opts *o)
 					      { "groups", required_argument, NULL, OPT_GROUPS },
 					      { "cgroup", required_argument, NULL, OPT_CGROUP },
 					      { "exe", required_argument, NULL, OPT_EXE },
+					      { "unit", required_argument, NULL, OPT_UNIT },
 					      { "pid", required_argument, NULL, OPT_PID },
 					      { "json", no_argument, NULL, OPT_JSON },
 					      {} };
@@ -309,6 +313,9 @@ static int parse_explain_opts(int argc, char **argv, struct explain_opts *o)
 		case OPT_EXE:
 			o->exe = optarg;
 			break;
+		case OPT_UNIT:
+			o->unit = optarg;
+			break;
 		case OPT_PID:
 			if (parse_u32("--pid", optarg, &o->pid))
 				return EXIT_USAGE;
@@ -324,6 +331,8 @@ static int parse_explain_opts(int argc, char **argv, struct explain_opts *o)
 	}
 	if (optind + 2 != argc)
 		return usage_error("policy explain OP /VAULT[/OBJECT] [options]");
+	if (o->unit && o->cgroup)
+		return usage_error("policy explain: --unit or --cgroup, not both");
 	return 0;
 }
 
@@ -361,6 +370,16 @@ static int build_identity(const struct explain_opts *o, struct identity *id)
 		if (r < 0)
 			return usage_error("--cgroup: not an absolute cgroup path: '%.64s'",
 					   o->cgroup);
+	}
+	if (o->unit) {
+		/* a system unit's cgroup: what a process of that unit has */
+		char path[VAULTFS_PATH_MAX];
+
+		if (strchr(o->unit, '/') || !strchr(o->unit, '.') ||
+		    snprintf(path, sizeof(path), "/system.slice/%s", o->unit) >= (int)sizeof(path) ||
+		    identity_set_cgroup(id, path) < 0)
+			return usage_error("--unit: a unit name such as app.service: '%.64s'",
+					   o->unit);
 	}
 	if (o->exe) {
 		r = identity_set_exe(id, o->exe);

@@ -57,7 +57,7 @@ static void help(void)
 	      "  policy check [FILE...]\n"
 	      "  policy reload   (the daemon loads its policy directory again)\n"
 	      "  policy explain OP /VAULT[/OBJECT] [--uid U] [--gid G] [--groups A,B]\n"
-	      "             [--cgroup PATH] [--exe PATH] [--pid PID] [--json]\n"
+	      "             [--cgroup PATH | --unit NAME] [--exe PATH] [--pid PID] [--json]\n"
 	      "             (exit 0 allow, 1 deny; 'vaultctl policy help' says more)\n"
 	      "  audit verify [FILE...]\n"
 	      "  audit show [--since T] [--until T] [--uid U] [--vault V] [--decision allow|deny]\n"

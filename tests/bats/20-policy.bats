@@ -136,6 +136,11 @@ spawn() {
 	[[ $output == *"rule: default"* ]]
 	run pol explain read /b/x --uid 0 --cgroup /system.slice/x.service
 	[ "$status" -eq 0 ]
+	run pol explain read /b/x --uid 0 --unit x.service
+	[ "$status" -eq 0 ]
+	[[ $output == *"unit: x.service"* ]]
+	run pol explain read /b/x --uid 0 --unit y.service
+	[ "$status" -eq 1 ]
 }
 
 @test "explain: usage errors exit 2" {
@@ -149,6 +154,10 @@ spawn() {
 	run pol explain read /a --uid no-such-user-x
 	[ "$status" -eq 2 ]
 	run pol explain read /a --cgroup relative/path
+	[ "$status" -eq 2 ]
+	run pol explain read /a --unit a/b.service
+	[ "$status" -eq 2 ]
+	run pol explain read /a --unit x.service --cgroup /system.slice/x.service
 	[ "$status" -eq 2 ]
 	run pol explain read
 	[ "$status" -eq 2 ]
