@@ -4,7 +4,12 @@
  * fields is believed; every value is decrypted into a secbuf and nowhere else, and a backup's
  * plaintext is assembled and parsed only in secbufs, its every length checked as hostile.
  * Multi-statement reads run in one read transaction and writes in one write transaction, so
- * other writers can never make us see half a change. Never logs. */
+ * other writers can never make us see half a change; a read session (kv_read_begin) makes the
+ * reads of one caller's request one transaction. Rows checked by a read are kept in a small
+ * cache of verified rows that holds only for the store generation (store_generation) it was
+ * read under: any change, by this handle or any other connection, empties it, so a row is
+ * believed without a second MAC check only while the store is the same. Writes never read from
+ * it. Never logs. */
 #include <ctype.h>
 #include <stdio.h>
 #include <time.h>
@@ -13,6 +18,22 @@
 #include "kv.h"
 #include "util.h"
 
+/* Verified rows, for the generation they were read under. Bounded whatever the store holds:
+ * a slot is reused round-robin. An empty slot has id (object_id) 0: ids start at 1. */
+#define KV_CACHE_VAULTS 8u
+#define KV_CACHE_OBJECTS 16u
+#define KV_CACHE_VERSIONS 8u
+
+struct kv_cache {
+	bool valid; /* gen was read: the entries hold for it */
+	struct store_generation gen;
+	struct store_vault vault[KV_CACHE_VAULTS];
+	struct store_object object[KV_CACHE_OBJECTS];
+	bool object_full[KV_CACHE_OBJECTS]; /* its current-version pointer was checked too */
+	struct store_version version[KV_CACHE_VERSIONS]; /* with the ciphertext */
+	unsigned next_vault, next_object, next_version;
+};
+
 struct kv {
 	struct store *store;
 	struct secbuf *master;
@@ -20,6 +41,8 @@ struct kv {
 	struct crypto_mac *mac;  /* keyed with mac_key once, for every row MAC */
 	struct secbuf *wrap_key; /* HKDF(M, "vaultfs vault-wrap v1") */
 	int64_t clock;           /* 0 = real time */
+	bool session;            /* a kv_read_begin() transaction is open */
+	struct kv_cache cache;
 };
 
 static int64_t now(const struct kv *kv)
@@ -90,10 +113,22 @@ int kv_new(struct store *s, struct secbuf *master, struct kv **ret)
 	return 0;
 }
 
+static void cache_clear(struct kv *kv)
+{
+	struct kv_cache *c = &kv->cache;
+
+	for (size_t i = 0; i < KV_CACHE_VERSIONS; i++)
+		store_version_done(&c->version[i]); /* wipes the ciphertext, zeroes the slot */
+	memset(c, 0, sizeof(*c));
+}
+
 void kv_free(struct kv *kv)
 {
 	if (!kv)
 		return;
+	if (kv->session)
+		store_rollback(kv->store);
+	cache_clear(kv);
 	store_free(kv->store);
 	secbuf_free(kv->master);
 	secbuf_free(kv->mac_key);
@@ -482,6 +517,231 @@ static int end_write(struct kv *kv, int r)
 	return r;
 }
 
+/* The cache holds for the generation the current read transaction reads, or is emptied. */
+static int cache_sync(struct kv *kv)
+{
+	struct store_generation g;
+	int r;
+
+	r = store_generation(kv->store, &g);
+	if (r < 0)
+		return r;
+	if (!kv->cache.valid || g.data_version != kv->cache.gen.data_version ||
+	    g.local != kv->cache.gen.local) {
+		cache_clear(kv);
+		kv->cache.gen = g;
+		kv->cache.valid = true;
+	}
+	return 0;
+}
+
+/* A read: its own read transaction, or the session's. */
+static int read_begin(struct kv *kv)
+{
+	int r;
+
+	if (kv->session)
+		return 0;
+	r = store_begin_read(kv->store);
+	if (r < 0)
+		return r;
+	r = cache_sync(kv);
+	if (r < 0)
+		store_rollback(kv->store);
+	return r;
+}
+
+static int read_end(struct kv *kv, int r)
+{
+	return kv->session ? r : end_read(kv, r);
+}
+
+int kv_read_begin(struct kv *kv)
+{
+	int r;
+
+	if (kv->session)
+		return -EBUSY;
+	r = read_begin(kv);
+	if (r < 0)
+		return r;
+	kv->session = true;
+	return 0;
+}
+
+void kv_read_end(struct kv *kv)
+{
+	if (!kv || !kv->session)
+		return;
+	kv->session = false;
+	(void)end_read(kv, 0);
+}
+
+/* --- the cache of verified rows: only inside read_begin()/read_end() --- */
+
+/* Vault name, checked. */
+static int vault_by_name(struct kv *kv, const char *name, struct store_vault *ret)
+{
+	struct kv_cache *c = &kv->cache;
+	int r;
+
+	if (!kv_name_valid(name))
+		return -EINVAL;
+	for (size_t i = 0; i < KV_CACHE_VAULTS; i++)
+		if (c->vault[i].id && streq(c->vault[i].name, name)) {
+			*ret = c->vault[i];
+			return 0;
+		}
+	r = load_vault(kv, name, ret);
+	if (r < 0)
+		return r;
+	c->vault[c->next_vault++ % KV_CACHE_VAULTS] = *ret;
+	return 0;
+}
+
+static int vault_by_id(struct kv *kv, int64_t id, struct store_vault *ret)
+{
+	struct kv_cache *c = &kv->cache;
+	int r;
+
+	for (size_t i = 0; i < KV_CACHE_VAULTS; i++)
+		if (c->vault[i].id && c->vault[i].id == id) {
+			*ret = c->vault[i];
+			return 0;
+		}
+	r = store_vault_get_by_id(kv->store, id, ret);
+	if (r >= 0)
+		r = vault_verify(kv, ret);
+	if (r >= 0 && ret->id != id)
+		r = -EBADMSG;
+	if (r < 0)
+		return r;
+	c->vault[c->next_vault++ % KV_CACHE_VAULTS] = *ret;
+	return 0;
+}
+
+static void object_put(struct kv *kv, const struct store_object *o, bool full)
+{
+	struct kv_cache *c = &kv->cache;
+	unsigned i = c->next_object++ % KV_CACHE_OBJECTS;
+
+	c->object[i] = *o;
+	c->object_full[i] = full;
+}
+
+/* load_object() through the cache. */
+static int object_by_name(struct kv *kv, const struct store_vault *v, const char *name,
+			  bool any_state, struct store_object *ret)
+{
+	struct kv_cache *c = &kv->cache;
+	struct store_object o;
+	uint32_t max;
+	int r;
+
+	if (!kv_name_valid(name))
+		return -EINVAL;
+	for (size_t i = 0; i < KV_CACHE_OBJECTS; i++) {
+		if (!c->object[i].id || c->object[i].vault_id != v->id ||
+		    !streq(c->object[i].name, name))
+			continue;
+		if (!c->object_full[i]) { /* met by id: the pointer was not checked */
+			r = store_version_max(kv->store, c->object[i].id, &max);
+			if (r < 0)
+				return r;
+			if (max != c->object[i].current_version)
+				return -EBADMSG;
+			c->object_full[i] = true;
+		}
+		if (!any_state && c->object[i].deleted_at != 0)
+			return -ENOENT;
+		*ret = c->object[i];
+		return 0;
+	}
+	r = load_object(kv, v, name, true, &o);
+	if (r < 0)
+		return r;
+	object_put(kv, &o, true);
+	if (!any_state && o.deleted_at != 0)
+		return -ENOENT;
+	*ret = o;
+	return 0;
+}
+
+/* The object row of id, checked (its current-version pointer is not: names only). */
+static int object_by_id(struct kv *kv, int64_t id, struct store_object *ret)
+{
+	struct kv_cache *c = &kv->cache;
+	int r;
+
+	for (size_t i = 0; i < KV_CACHE_OBJECTS; i++)
+		if (c->object[i].id && c->object[i].id == id) {
+			*ret = c->object[i];
+			return 0;
+		}
+	r = store_object_get_by_id(kv->store, id, ret);
+	if (r >= 0)
+		r = object_verify(kv, ret);
+	if (r >= 0 && ret->id != id)
+		r = -EBADMSG;
+	if (r < 0)
+		return r;
+	object_put(kv, ret, false);
+	return 0;
+}
+
+/* Version `version` (not 0) of o, checked, with its ciphertext: a row of the cache, valid until
+ * the next row is put in it. */
+static int version_by_number(struct kv *kv, const struct store_object *o, uint32_t version,
+			     const struct store_version **ret)
+{
+	struct kv_cache *c = &kv->cache;
+	struct store_version *row;
+	int r;
+
+	for (size_t i = 0; i < KV_CACHE_VERSIONS; i++)
+		if (c->version[i].object_id == o->id && c->version[i].version == version &&
+		    c->version[i].object_id) {
+			*ret = &c->version[i];
+			return 0;
+		}
+	row = &c->version[c->next_version++ % KV_CACHE_VERSIONS];
+	store_version_done(row);
+	r = store_version_get(kv->store, o->id, version, row);
+	if (r < 0) {
+		store_version_done(row);
+		return r == -ENOENT ? -EBADMSG : r; /* below the pointer, so it must exist */
+	}
+	r = version_verify(kv, row);
+	if (r >= 0 && (row->object_id != o->id || row->version != version))
+		r = -EBADMSG;
+	if (r < 0) {
+		store_version_done(row);
+		return r;
+	}
+	*ret = row;
+	return 0;
+}
+
+/* load_version() through the cache. */
+static int version_cached(struct kv *kv, const char *vault, const char *name, uint32_t version,
+			  struct store_vault *ret_v, struct store_object *ret_o,
+			  const struct store_version **ret_row)
+{
+	int r;
+
+	r = vault_by_name(kv, vault, ret_v);
+	if (r < 0)
+		return r;
+	r = object_by_name(kv, ret_v, name, false, ret_o);
+	if (r < 0)
+		return r;
+	if (version == 0)
+		version = ret_o->current_version;
+	if (version == 0 || version > ret_o->current_version)
+		return -ENOENT;
+	return version_by_number(kv, ret_o, version, ret_row);
+}
+
 /* --- vaults --- */
 
 int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days)
@@ -569,10 +829,14 @@ int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MA
 	struct store_vault v;
 	int r;
 
-	r = store_vault_get_by_id(kv->store, vault_id, &v);
-	if (r < 0)
-		return r;
-	r = vault_verify(kv, &v);
+	r = read_begin(kv);
+	if (r == -EBUSY) { /* inside a transaction of the caller's: one checked row, as is */
+		r = store_vault_get_by_id(kv->store, vault_id, &v);
+		if (r >= 0)
+			r = vault_verify(kv, &v);
+	} else if (r >= 0) {
+		r = read_end(kv, vault_by_id(kv, vault_id, &v));
+	}
 	if (r < 0)
 		return r;
 	memcpy(ret_name, v.name, sizeof(v.name));
@@ -586,19 +850,13 @@ int kv_object_names(struct kv *kv, int64_t object_id, char ret_vault[VAULTFS_NAM
 	struct store_vault v;
 	int r;
 
-	r = store_begin_read(kv->store);
+	r = read_begin(kv);
 	if (r < 0)
 		return r;
-	r = store_object_get_by_id(kv->store, object_id, &o);
+	r = object_by_id(kv, object_id, &o);
 	if (r >= 0)
-		r = object_verify(kv, &o);
-	if (r >= 0 && o.id != object_id)
-		r = -EBADMSG;
-	if (r >= 0)
-		r = store_vault_get_by_id(kv->store, o.vault_id, &v);
-	if (r >= 0)
-		r = vault_verify(kv, &v);
-	r = end_read(kv, r);
+		r = vault_by_id(kv, o.vault_id, &v);
+	r = read_end(kv, r);
 	if (r < 0)
 		return r;
 	memcpy(ret_vault, v.name, sizeof(v.name));
@@ -611,7 +869,11 @@ int kv_vault_get(struct kv *kv, const char *name, struct kv_vault_info *ret)
 	struct store_vault v;
 	int r;
 
-	r = load_vault(kv, name, &v);
+	r = read_begin(kv);
+	if (r == -EBUSY) /* inside a transaction of the caller's: one checked row, as is */
+		r = load_vault(kv, name, &v);
+	else if (r >= 0)
+		r = read_end(kv, vault_by_name(kv, name, &v));
 	if (r < 0)
 		return r;
 	vault_info(&v, ret);
@@ -642,10 +904,10 @@ int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *
 	struct vault_list_ctx ctx = { kv, cb, ud };
 	int r;
 
-	r = store_begin_read(kv->store);
+	r = read_begin(kv);
 	if (r < 0)
 		return r;
-	return end_read(kv, store_vault_foreach(kv->store, vault_list_one, &ctx));
+	return read_end(kv, store_vault_foreach(kv->store, vault_list_one, &ctx));
 }
 
 /* --- secrets --- */
@@ -848,46 +1110,54 @@ static int open_version(struct kv *kv, const struct store_vault *v, const struct
 int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		  struct secbuf **ret_value, struct kv_version_info *ret_info)
 {
-	struct store_version row = { 0 };
+	const struct store_version *row = NULL;
+	struct kv_version_info info;
 	struct store_vault v;
 	struct store_object o;
 	struct secbuf *val = NULL;
 	int r;
 
-	r = store_begin_read(kv->store);
+	r = read_begin(kv);
 	if (r < 0)
 		return r;
-	r = load_version(kv, vault, name, version, &v, &o, &row);
+	r = version_cached(kv, vault, name, version, &v, &o, &row);
 	if (r >= 0)
-		r = lifecycle_check(kv, &row);
+		r = lifecycle_check(kv, row);
 	if (r >= 0)
-		r = open_version(kv, &v, &o, &row, &val);
-	r = end_read(kv, r);
-	if (r >= 0) {
-		if (ret_info)
-			version_info(&row, ret_info);
-		*ret_value = val;
+		r = open_version(kv, &v, &o, row, &val);
+	if (r >= 0 && ret_info)
+		version_info(row, &info);
+	r = read_end(kv, r);
+	if (r < 0) {
+		secbuf_free(val);
+		return r;
 	}
-	store_version_done(&row);
-	return r;
+	if (ret_info)
+		*ret_info = info;
+	*ret_value = val;
+	return 0;
 }
 
 int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		   struct kv_version_info *ret)
 {
-	struct store_version row = { 0 };
+	const struct store_version *row = NULL;
+	struct kv_version_info info;
 	struct store_vault v;
 	struct store_object o;
 	int r;
 
-	r = store_begin_read(kv->store);
+	r = read_begin(kv);
 	if (r < 0)
 		return r;
-	r = end_read(kv, load_version(kv, vault, name, version, &v, &o, &row));
+	r = version_cached(kv, vault, name, version, &v, &o, &row);
 	if (r >= 0)
-		version_info(&row, ret);
-	store_version_done(&row);
-	return r;
+		version_info(row, &info);
+	r = read_end(kv, r);
+	if (r < 0)
+		return r;
+	*ret = info;
+	return 0;
 }
 
 struct secret_list_ctx {
@@ -943,13 +1213,13 @@ int kv_secret_list(struct kv *kv, const char *vault, bool deleted,
 	struct secret_list_ctx ctx = { kv, &v, deleted, cb, ud };
 	int r;
 
-	r = store_begin_read(kv->store);
+	r = read_begin(kv);
 	if (r < 0)
 		return r;
-	r = load_vault(kv, vault, &v);
+	r = vault_by_name(kv, vault, &v);
 	if (r >= 0)
 		r = store_object_foreach(kv->store, v.id, secret_list_one, &ctx);
-	return end_read(kv, r);
+	return read_end(kv, r);
 }
 
 struct versions_ctx {
@@ -984,17 +1254,17 @@ int kv_secret_versions(struct kv *kv, const char *vault, const char *name,
 	struct versions_ctx ctx = { kv, &o, 0, cb, ud };
 	int r;
 
-	r = store_begin_read(kv->store);
+	r = read_begin(kv);
 	if (r < 0)
 		return r;
-	r = load_vault(kv, vault, &v);
+	r = vault_by_name(kv, vault, &v);
 	if (r >= 0)
-		r = load_object(kv, &v, name, false, &o);
+		r = object_by_name(kv, &v, name, false, &o);
 	if (r >= 0)
 		r = store_version_foreach(kv->store, o.id, versions_one, &ctx);
 	if (r >= 0 && ctx.expect != o.current_version)
 		r = -EBADMSG;
-	return end_read(kv, r);
+	return read_end(kv, r);
 }
 
 int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_t version,

@@ -86,6 +86,16 @@ struct kv_vault_info {
 	bool purge_protection;
 };
 
+/* A read session: the kv reads until kv_read_end() (lookups, info, get, lists) share one read
+ * transaction, one snapshot of the store, instead of one each; for a request that makes
+ * several. No write may be made inside one (its store_begin fails, -EBUSY). -EBUSY when one is
+ * open already, or the store's errors; kv_read_end() accepts NULL and a kv without one.
+ * Inside a session and out, rows checked once are kept (a bounded cache) and believed again
+ * without a second MAC check while the store's generation (store_generation()) is the same:
+ * any change, through this kv or another connection, empties the cache. */
+int kv_read_begin(struct kv *kv);
+void kv_read_end(struct kv *kv);
+
 /* Names from ids (for the filesystem's inode numbers), rows checked: -ENOENT when gone. An
  * object's names are given whatever its state (deleted too). */
 int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MAX + 1]);

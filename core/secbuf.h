@@ -1,5 +1,6 @@
 /* secbuf.h: the one type that holds plaintext and keys. Memory is mmap'd, mlock'd and marked
- * MADV_DONTDUMP, and is wiped, unlocked and unmapped on free. */
+ * MADV_DONTDUMP and MADV_WIPEONFORK, and is wiped on free; then unlocked and unmapped, or, for a
+ * small buffer, kept (wiped, locked) in a bounded pool that the next secbuf_new() reuses. */
 #pragma once
 
 #include <stddef.h>
@@ -14,12 +15,15 @@ struct secbuf {
 /* Allocate a locked buffer of cap bytes (len 0). -ENOMEM if it cannot be mapped or locked,
  * -EINVAL for cap 0. */
 int secbuf_new(size_t cap, struct secbuf **ret);
-/* Wipe, unlock, unmap and free. Accepts NULL. */
+/* Wipe the whole mapping, then pool it or unlock and unmap it; free. Accepts NULL. */
 void secbuf_free(struct secbuf *b);
 /* Copy n bytes in (replacing the contents). -EMSGSIZE if n > cap. */
 int secbuf_set(struct secbuf *b, const void *p, size_t n);
 /* New buffer holding a copy of p. */
 int secbuf_dup(const void *p, size_t n, struct secbuf **ret);
+/* Unlock and unmap every pooled mapping (done by itself when locking fails for want of
+ * locked memory, and in a forked child). */
+void secbuf_pool_drain(void);
 /* Wipe memory that the compiler must not optimise away (explicit_bzero). */
 void secure_wipe(void *p, size_t n);
 

@@ -123,6 +123,7 @@ enum stmt_id {
 	STMT_VERSION_GET_META,
 	STMT_EXPIRY_FOREACH,
 	STMT_NOTICE_MARK,
+	STMT_DATA_VERSION,
 	_STMT_MAX,
 };
 
@@ -198,12 +199,15 @@ static const char *const stmt_sql[_STMT_MAX] = {
 	[STMT_NOTICE_MARK] = "INSERT INTO expiry_notices (object_id, version, event, expires) "
 			     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (object_id, version, event) "
 			     "DO UPDATE SET expires = excluded.expires",
+	/* changes when another connection commits; in a read transaction, the snapshot's */
+	[STMT_DATA_VERSION] = "PRAGMA data_version",
 };
 
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[_STMT_MAX];
 	int schema_version;
+	uint64_t writes; /* write transactions begun on this handle (store_generation) */
 };
 
 /* The one place where SQLite's result codes become -errno. */
@@ -391,6 +395,7 @@ static int op_begin(struct store *s, bool *ret_own)
 	if (own && sqlite3_db_readonly(s->db, "main") > 0)
 		return -EROFS; /* BEGIN IMMEDIATE would succeed on a read-only handle */
 
+	s->writes++;
 	r = stmt_run(s, own ? STMT_BEGIN : STMT_SAVEPOINT);
 	if (r < 0)
 		return r;
@@ -748,6 +753,7 @@ int store_begin(struct store *s)
 		return -EBUSY;
 	if (sqlite3_db_readonly(s->db, "main") > 0)
 		return -EROFS; /* SQLite would grant BEGIN IMMEDIATE and refuse only the writes */
+	s->writes++;
 	return stmt_run(s, STMT_BEGIN);
 }
 
@@ -771,6 +777,29 @@ int store_commit(struct store *s)
 	if (r < 0)
 		store_rollback(s);
 	return r;
+}
+
+int store_generation(struct store *s, struct store_generation *ret)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int64_t v;
+	int rc, r;
+
+	assert(s);
+	st = s->stmt[STMT_DATA_VERSION];
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return errno_from_sqlite(s->db, rc);
+	r = col_int(st, 0, INT64_MIN, INT64_MAX, &v);
+	if (r < 0)
+		return r;
+	/* rows changed through this handle (in any transaction, rolled back ones too: a change
+	 * counted for nothing only costs a cache), and every write transaction begun */
+	*ret = (struct store_generation){
+		.data_version = v,
+		.local = (uint64_t)sqlite3_total_changes64(s->db) + s->writes,
+	};
+	return 0;
 }
 
 void store_rollback(struct store *s)

@@ -84,6 +84,15 @@ int store_commit(struct store *s);
 /* A read transaction (BEGIN DEFERRED): several reads see one snapshot, so a writer that commits
  * between them cannot make consistent data look inconsistent. End it with store_commit. */
 int store_begin_read(struct store *s);
+/* What tells whether the store may have changed since: SQLite's data_version (a commit by any
+ * other connection or process) and a count of what changed through this handle (rows and
+ * write transactions). Equal generations mean the same content. Read it inside a read
+ * transaction (store_begin_read): it then names the snapshot that transaction reads. */
+struct store_generation {
+	int64_t data_version;
+	uint64_t local;
+};
+int store_generation(struct store *s, struct store_generation *ret);
 /* Rolls back if a transaction is open; safe to call when none is. */
 void store_rollback(struct store *s);
 

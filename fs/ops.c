@@ -35,10 +35,16 @@ struct node {
 	struct kv_version_info info;
 };
 
-/* Who is asking, resolved as far as the policy (and, for opens, the record) needs. */
+/* Who is asking, resolved as far as the policy (and, for opens, the record) needs. A caller
+ * may start with the request's uid and gid alone and the rest pending: a decision made without
+ * a field can only have fewer rights (an allow that needs it does not hold, a deny that needs
+ * it does), so an answer of "visible" or of every right that matters is final without it, and
+ * anything else is decided again once the pending fields are resolved (caller_full). */
 struct caller {
 	struct identity id;
 	int64_t now;
+	pid_t tid;
+	unsigned pending; /* identity fields the policy needs, not resolved yet */
 };
 
 /* What a write handle holds besides its bytes. Whole-file semantics: the bytes of a write
@@ -81,6 +87,8 @@ static struct vfs *vfs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* The caller of req: with extra (fields for the record), resolved at once as far as the policy
+ * and the record need; without, the policy's fields left pending. */
 static void caller_init(fuse_req_t req, unsigned extra, struct caller *c)
 {
 	struct vfs *v = vfs_of(req);
@@ -90,19 +98,35 @@ static void caller_init(fuse_req_t req, unsigned extra, struct caller *c)
 	identity_init(&c->id);
 	identity_set_uid(&c->id, ctx->uid);
 	identity_set_gid(&c->id, ctx->gid);
-	need = (policy_needs(v->policy) | extra) & ~(unsigned)(IDENTITY_UID | IDENTITY_GID);
-	/* what cannot be resolved stays unknown, and unknown can only take rights away */
-	if (need)
-		(void)identity_resolve(&c->id, ctx->pid, need);
+	c->tid = ctx->pid;
 	c->now = (int64_t)time(NULL);
+	need = (policy_needs(v->policy) | extra) & ~(unsigned)(IDENTITY_UID | IDENTITY_GID);
+	c->pending = extra ? 0 : need;
+	/* what cannot be resolved stays unknown, and unknown can only take rights away */
+	if (need && extra)
+		(void)identity_resolve(&c->id, c->tid, need);
 }
 
-/* Resolve more of the caller (for the record), keeping what is known. */
+/* Resolve fields and whatever is pending, keeping what is known. */
+static void caller_resolve(struct caller *c, unsigned fields)
+{
+	fields = (fields | c->pending) & ~c->id.known;
+	c->pending = 0;
+	if (fields)
+		(void)identity_resolve(&c->id, c->tid, fields);
+}
+
+/* Everything the policy needs resolved. */
+static void caller_full(struct caller *c)
+{
+	caller_resolve(c, 0);
+}
+
+/* Resolve more of the caller (for the record), and what is pending. */
 static void caller_more(fuse_req_t req, unsigned fields, struct caller *c)
 {
-	fields &= ~c->id.known;
-	if (fields)
-		(void)identity_resolve(&c->id, fuse_req_ctx(req)->pid, fields);
+	(void)req; /* c->tid is the request's */
+	caller_resolve(c, fields);
 }
 
 static int hidden_errno(const struct vfs *v)
@@ -179,11 +203,18 @@ static int node_get(struct vfs *v, fuse_ino_t ino, bool names_only, struct node 
 	return 0;
 }
 
-static bool visible(const struct vfs *v, const struct caller *c, const struct node *n)
+static bool visible(const struct vfs *v, struct caller *c, const struct node *n)
 {
+	int r;
+
 	if (n->ino.kind == INO_ROOT)
 		return true;
-	return policy_visible(v->policy, n->path, &c->id, c->now) > 0;
+	r = policy_visible(v->policy, n->path, &c->id, c->now);
+	if (r <= 0 && c->pending) { /* "visible" is final without them; "not" is not */
+		caller_full(c);
+		r = policy_visible(v->policy, n->path, &c->id, c->now);
+	}
+	return r > 0;
 }
 
 /* The node ino names, for this caller: 0, or the errno to reply (hidden names included). */
@@ -280,11 +311,11 @@ static void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *s
 /* Attributes as this caller sees them: its own uid and gid; for a secret 0400 where it may
  * read, 0200 where it may write, 0600 where both (versions and .meta are read-only: 0400 or
  * 0000); the exact size of what an open would give it. */
-static int fill_attr(struct vfs *v, const struct caller *c, const struct node *n, fuse_ino_t ino,
+static int fill_attr(struct vfs *v, struct caller *c, const struct node *n, fuse_ino_t ino,
 		     struct stat *st)
 {
 	struct kv_version_info info;
-	unsigned rights = 0;
+	unsigned rights = 0, shown;
 	int r;
 
 	memset(st, 0, sizeof(*st));
@@ -292,7 +323,15 @@ static int fill_attr(struct vfs *v, const struct caller *c, const struct node *n
 		fill_dir_attr(c, ino, st);
 		return 0;
 	}
+	/* the rights the mode shows */
+	shown = n->ino.kind == INO_META	  ? POLICY_OP_META :
+		n->ino.kind == INO_SECRET ? POLICY_OP_READ | POLICY_OP_WRITE :
+					    POLICY_OP_READ;
 	r = policy_rights(v->policy, n->path, &c->id, c->now, &rights);
+	if (r >= 0 && (rights & shown) != shown && c->pending) {
+		caller_full(c);
+		r = policy_rights(v->policy, n->path, &c->id, c->now, &rights);
+	}
 	if (r < 0)
 		return r;
 	st->st_ino = ino;
@@ -487,8 +526,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino;
 	int r;
 
+	/* one snapshot of the store for the request (best effort: each read has its own else) */
+	(void)kv_read_begin(v->kv);
 	r = node_for_caller(req, parent, &p, &c);
 	if (r) {
+		kv_read_end(v->kv);
 		fuse_reply_err(req, r);
 		return;
 	}
@@ -498,6 +540,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		char path[VAULTFS_PATH_MAX];
 		int err = hidden_errno(v);
 
+		kv_read_end(v->kv);
 		/* the kernel may ask twice for one attempt (revalidating a cached name, then
 		 * looking it up): one record per attempt */
 		if (!refusal_seen(v, req, parent, name)) {
@@ -517,6 +560,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = ino_encode(&n.ino, &ino);
 	if (r >= 0)
 		r = fill_attr(v, &c, &n, ino, &st);
+	kv_read_end(v->kv);
 	if (r < 0) {
 		fuse_reply_err(req, reply_errno(r));
 		return;
@@ -592,12 +636,15 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, 0);
 		return;
 	}
+	(void)kv_read_begin(v->kv);
 	r = node_for_caller(req, ino, &n, &c);
-	if (r) {
+	if (!r)
+		r = fill_attr(v, &c, &n, ino, &st);
+	kv_read_end(v->kv);
+	if (r > 0) {
 		fuse_reply_err(req, r);
 		return;
 	}
-	r = fill_attr(v, &c, &n, ino, &st);
 	if (r < 0) {
 		fuse_reply_err(req, reply_errno(r));
 		return;
@@ -634,6 +681,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		fuse_reply_err(req, 0);
 		return;
 	}
+	caller_full(&c);
 	r = policy_rights(v->policy, n.path, &c.id, c.now, &rights);
 	if (r < 0) {
 		fuse_reply_err(req, EIO);
@@ -743,9 +791,10 @@ static int open_content(struct vfs *v, const struct node *n, uint32_t *ret_versi
 /* --- writing --- */
 
 /* ALLOW as 0; else EACCES, or EIO when no decision could be made. */
-static int decide(struct vfs *v, const struct caller *c, unsigned op, const struct node *n,
+static int decide(struct vfs *v, struct caller *c, unsigned op, const struct node *n,
 		  struct policy_decision *d)
 {
+	caller_full(c);
 	*d = (struct policy_decision){ .rule = "default" };
 	if (policy_check(v->policy, op, n->path, &c->id, c->now, d) < 0)
 		return EIO;
@@ -989,12 +1038,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* value files read: names only, the object id is checked in what kv_secret_get returns */
 	names_only = !writing && ino_decode(ino, &k) >= 0 &&
 		     (k.kind == INO_SECRET || k.kind == INO_VERSION);
+	/* a read open reads in one snapshot; a write open makes its own transactions */
+	if (!writing)
+		(void)kv_read_begin(v->kv);
 	r = node_get(v, ino, names_only, &n);
 	if (r < 0) {
+		kv_read_end(v->kv);
 		fuse_reply_err(req, reply_errno(r));
 		return;
 	}
 	if (ino_is_dir(n.ino.kind)) {
+		kv_read_end(v->kv);
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
@@ -1023,6 +1077,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (r < 0)
 			err = reply_errno(r);
 	}
+	kv_read_end(v->kv);
 	/* the record is written before the reply; no record, no open */
 	if (record(v, &c, "open", &n, path, version, err, d.rule) < 0 && !err) {
 		handle_free(TAKE_PTR(h));
@@ -1235,7 +1290,7 @@ static void dir_free(struct dirlist *d)
 
 struct list_ctx {
 	struct vfs *v;
-	const struct caller *c;
+	struct caller *c;
 	struct dirlist *d;
 	const char *vault;
 	int kind; /* of the entries */
@@ -1282,7 +1337,7 @@ static int list_version(const struct kv_version_info *vi, void *userdata)
 }
 
 /* The entries of directory n as caller c may see them. */
-static int dir_list(struct vfs *v, const struct caller *c, const struct node *n,
+static int dir_list(struct vfs *v, struct caller *c, const struct node *n,
 		    fuse_ino_t self, fuse_ino_t parent, struct dirlist *d)
 {
 	struct list_ctx l = { .v = v, .c = c, .d = d, .vault = n->vault };
@@ -1290,6 +1345,7 @@ static int dir_list(struct vfs *v, const struct caller *c, const struct node *n,
 	uint64_t ino;
 	int r;
 
+	caller_full(c);
 	if ((r = dir_add(d, self, DT_DIR, ".")) < 0 || (r = dir_add(d, parent, DT_DIR, "..")) < 0)
 		return r;
 	switch (n->ino.kind) {

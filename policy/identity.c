@@ -1,11 +1,15 @@
 /* identity.c: resolve a caller through /proc, pinned by a pidfd: groups, process, cgroup (and
  * what it says: unit, container, pod), executable. It reads only the fields asked for, each
- * once, and counts nothing as verified unless the pidfd shows the task alive after the reads.
+ * once (the process id from the pidfd itself where the kernel tells it, PIDFD_GET_INFO, Linux
+ * 6.13: no /proc/TID/status to read and format), and counts nothing as verified unless the
+ * pidfd shows the task alive after the reads.
  * It never trusts a name from a delegated cgroup subtree as a system one (cgroup.c), never
  * logs, and never looks at secrets. */
 #include <fcntl.h>
+#include <linux/types.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/pidfd.h>
 
 #include "core/io.h"
@@ -14,6 +18,29 @@
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL /* Linux 6.9 */
+#endif
+
+/* PIDFD_GET_INFO (linux/pidfd.h of Linux 6.13; its first 64 bytes, PIDFD_INFO_SIZE_VER0, which
+ * every kernel that has the ioctl accepts): what the pidfd's task is. */
+#ifndef PIDFD_GET_INFO
+struct pidfd_info {
+	__u64 mask;
+	__u64 cgroupid;
+	__u32 pid;
+	__u32 tgid;
+	__u32 ppid;
+	__u32 ruid;
+	__u32 rgid;
+	__u32 euid;
+	__u32 egid;
+	__u32 suid;
+	__u32 sgid;
+	__u32 fsuid;
+	__u32 fsgid;
+	__u32 spare0[1];
+};
+#define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info)
+#define PIDFD_INFO_PID (1UL << 0)
 #endif
 
 /* /proc/TID/status and /proc/TID/cgroup are read whole into a buffer this large. */
@@ -313,6 +340,20 @@ static int open_pidfd(pid_t tid)
 	return fd >= 0 ? fd : negative_errno();
 }
 
+/* The process (thread group) id of the pidfd's task, from the kernel: -ESRCH when it exited,
+ * -EOPNOTSUPP when the kernel cannot tell (before 6.13, or a task outside our pid namespace). */
+static int pidfd_tgid(int pidfd, pid_t *ret)
+{
+	struct pidfd_info info = { .mask = PIDFD_INFO_PID };
+
+	if (ioctl(pidfd, PIDFD_GET_INFO, &info) < 0)
+		return errno == ESRCH ? -ESRCH : -EOPNOTSUPP;
+	if (!(info.mask & PIDFD_INFO_PID) || info.tgid == 0 || info.tgid > INT32_MAX)
+		return -EOPNOTSUPP;
+	*ret = (pid_t)info.tgid;
+	return 0;
+}
+
 /* 0 while the task of pidfd has not exited. */
 static int still_alive(int pidfd)
 {
@@ -343,9 +384,21 @@ int identity_resolve(struct identity *id, pid_t tid, unsigned fields)
 	if (pidfd < 0)
 		return pidfd;
 	if (fields & (IDENTITY_UID | IDENTITY_GID | IDENTITY_GROUPS | IDENTITY_PID)) {
-		r = read_status(tid, fields, id);
-		if (r < 0)
-			return r;
+		unsigned from_status = fields;
+
+		/* the process alone: the pidfd says it, without /proc/TID/status */
+		if ((fields & (IDENTITY_UID | IDENTITY_GID | IDENTITY_GROUPS)) == 0) {
+			r = pidfd_tgid(pidfd, &id->pid);
+			if (r == -ESRCH)
+				return r;
+			if (r >= 0)
+				from_status = 0;
+		}
+		if (from_status) {
+			r = read_status(tid, from_status, id);
+			if (r < 0)
+				return r;
+		}
 	}
 	if (fields & IDENTITY_CGROUP) {
 		r = read_cgroup(tid, id);

@@ -190,6 +190,8 @@ dir = $T/policy.d
 [audit]
 path = $T/audit.jsonl
 sync = batch
+[control]
+socket = $T/control.sock
 CONF
 "$VAULTCTL" -c "$CONF" init --recovery-key-file "$T/recovery.key" >/dev/null
 vctl vault create app

@@ -11,7 +11,9 @@
  * vault MAC), the current version's expiry and state in listings, backup and restore (exact
  * round trip, another vault, another store, -EEXIST, another master key, every class of damage,
  * sealed plaintexts that lie, the size cap), and expiry notices (near, expired, once across
- * restarts, callback errors, soft-deleted secrets, re-armed dates, batches, tampered rows). */
+ * restarts, callback errors, soft-deleted secrets, re-armed dates, batches, tampered rows). The
+ * cache of verified rows (edits after a cached read still found, kv's own writes seen, more
+ * secrets than it holds) and read sessions (one snapshot, no writes inside, one at a time). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1303,6 +1305,126 @@ static void test_tamper_names(void **state)
 	get_fails(f->kv, "v", "b", 0, -EBADMSG);
 }
 
+/* Rows read once are believed again only while nothing changed: an edit through another
+ * handle after they were read (and cached) is still found, at every kind of row. */
+static void test_cache_sees_edits(void **state)
+{
+	const struct fixture *f = *state;
+	struct kv_version_info info;
+	char vname[VAULTFS_NAME_MAX + 1], oname[VAULTFS_NAME_MAX + 1];
+	int64_t a, b;
+
+	two_secrets(f, &a, &b);
+	for (int i = 0; i < 3; i++) { /* read, then read what is cached */
+		get_str(f->kv, "v", "a", 0, "alpha-secret-2");
+		get_str(f->kv, "v", "a", 1, "alpha-secret-1");
+		assert_int_equal(kv_secret_info(f->kv, "v", "b", 0, &info), 0);
+		assert_int_equal(kv_object_names(f->kv, a, vname, oname), 0);
+		assert_string_equal(vname, "v");
+		assert_string_equal(oname, "a");
+	}
+	raw_exec(f->path, "UPDATE versions SET enabled = 0 WHERE version = 2");
+	get_fails(f->kv, "v", "a", 0, -EBADMSG);
+	info_fails(f->kv, "v", "b", 0, -EBADMSG);
+	get_str(f->kv, "v", "a", 1, "alpha-secret-1"); /* untouched row */
+	raw_exec(f->path, "UPDATE objects SET name = 'c' WHERE name = 'a'");
+	assert_int_equal(kv_object_names(f->kv, a, vname, oname), -EBADMSG);
+	raw_exec(f->path, "UPDATE vaults SET name = 'w' WHERE name = 'v'");
+	assert_int_equal(kv_vault_name(f->kv, 1, vname), -EBADMSG);
+	info_fails(f->kv, "w", "b", 0, -EBADMSG);
+}
+
+/* What kv itself writes is seen at the next read: the cache is for one generation. */
+static void test_cache_own_writes(void **state)
+{
+	const struct fixture *f = *state;
+	struct kv_attrs off = KV_ATTRS_KEEP;
+	struct kv_vault_info vi;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	set_str(f->kv, "v", "s", "one");
+	get_str(f->kv, "v", "s", 0, "one");
+	set_str(f->kv, "v", "s", "two");
+	get_str(f->kv, "v", "s", 0, "two");
+	get_str(f->kv, "v", "s", 1, "one");
+	off.enabled = 0;
+	assert_int_equal(kv_secret_update(f->kv, "v", "s", 0, &off), 0);
+	get_fails(f->kv, "v", "s", 0, -EKEYREVOKED);
+	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
+	get_fails(f->kv, "v", "s", 1, -ENOENT);
+	info_fails(f->kv, "v", "s", 0, -ENOENT);
+	assert_int_equal(kv_secret_recover(f->kv, "v", "s"), 0);
+	get_str(f->kv, "v", "s", 1, "one");
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), 0);
+	assert_false(vi.purge_protection);
+	assert_int_equal(kv_vault_protect(f->kv, "v"), 0);
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), 0);
+	assert_true(vi.purge_protection);
+}
+
+/* More secrets than the cache holds, read round and round: every answer right. */
+static void test_cache_bounded(void **state)
+{
+	const struct fixture *f = *state;
+	char name[16], value[32];
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		snprintf(value, sizeof(value), "value-%d", i);
+		set_str(f->kv, "v", name, value);
+	}
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 40; i++) {
+			snprintf(name, sizeof(name), "s%d", (i * 7) % 40);
+			snprintf(value, sizeof(value), "value-%d", (i * 7) % 40);
+			get_str(f->kv, "v", name, 0, value);
+		}
+}
+
+/* A read session: one snapshot for its reads, no writes inside, one at a time. */
+static void test_read_session(void **state)
+{
+	const struct fixture *f = *state;
+	char vname[VAULTFS_NAME_MAX + 1], oname[VAULTFS_NAME_MAX + 1];
+	struct kv_vault_info vi;
+	struct secret_list l = { 0 };
+	int64_t a, b;
+
+	two_secrets(f, &a, &b);
+	kv_read_end(NULL);
+	kv_read_end(f->kv); /* none open: nothing to do */
+	assert_int_equal(kv_read_begin(f->kv), 0);
+	assert_int_equal(kv_read_begin(f->kv), -EBUSY);
+	get_str(f->kv, "v", "a", 0, "alpha-secret-2");
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), 0);
+	assert_int_equal(kv_object_names(f->kv, b, vname, oname), 0);
+	assert_string_equal(oname, "b");
+	assert_int_equal(kv_secret_list(f->kv, "v", false, collect_secret, &l), 0);
+	assert_int_equal(l.n, 2);
+	/* no writes inside */
+	set_fails(f->kv, "v", "c", "x", 1, NULL, -EBUSY);
+	assert_int_equal(kv_vault_create(f->kv, "w", 0), -EBUSY);
+	/* another connection's commit is not seen inside the snapshot... */
+	raw_exec(f->path, "UPDATE versions SET enabled = 0 WHERE version = 2");
+	get_str(f->kv, "v", "a", 0, "alpha-secret-2");
+	get_str(f->kv, "v", "b", 0, "bravo-secret-2");
+	kv_read_end(f->kv);
+	/* ...and is after it */
+	get_fails(f->kv, "v", "a", 0, -EBADMSG);
+	get_fails(f->kv, "v", "b", 0, -EBADMSG);
+	/* writes work again once it is over */
+	set_str(f->kv, "v", "c", "charlie");
+	get_str(f->kv, "v", "c", 0, "charlie");
+	/* a session whose reads fail still ends */
+	assert_int_equal(kv_read_begin(f->kv), 0);
+	get_fails(f->kv, "v", "missing", 0, -ENOENT);
+	get_fails(f->kv, "nope", "a", 0, -ENOENT);
+	get_str(f->kv, "v", "c", 0, "charlie");
+	kv_read_end(f->kv);
+	set_str(f->kv, "v", "d", "delta");
+}
+
 static void test_tamper_vault_key_swap(void **state)
 {
 	const struct fixture *f = *state;
@@ -2491,6 +2613,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_newest_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_vault_key_swap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_sees_edits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_own_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_master, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plaintext_not_on_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),

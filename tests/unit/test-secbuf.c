@@ -1,6 +1,8 @@
 /* test-secbuf.c: unit tests for core/secbuf.c: allocation limits, set/dup semantics, and that the
  * mapping really is locked, excluded from core dumps and wiped in a forked child, read back from
- * /proc/self/smaps. The mlock refusal path is exercised in a child that drops CAP_IPC_LOCK. */
+ * /proc/self/smaps; that a freed small mapping is pooled wiped and reused still locked, a large
+ * one unmapped, and a forked child never gets a pooled page. The mlock refusal path is
+ * exercised in a child that drops CAP_IPC_LOCK. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -131,6 +133,8 @@ static void test_mapping_locked_dontdump(void **state)
 	struct smaps_entry e;
 	long ps = sysconf(_SC_PAGESIZE);
 
+	/* no pooled mapping of the same flags for the kernel to merge this one with */
+	secbuf_pool_drain();
 	assert_int_equal(secbuf_new(3 * (size_t)ps + 1, &b), 0);
 	assert_int_equal(smaps_lookup(b->data, &e), 0);
 	/* 4 pages rounded up, all locked. */
@@ -147,13 +151,115 @@ static void test_free_unmaps(void **state)
 	struct smaps_entry e;
 	uint8_t *data;
 
-	assert_int_equal(secbuf_new(4096, &b), 0);
+	/* 1 MiB: far above what the pool keeps */
+	assert_int_equal(secbuf_new(MIB, &b), 0);
 	data = b->data;
 	assert_int_equal(smaps_lookup(data, &e), 0);
 	secbuf_free(b);
 	/* The address is no longer mapped (nothing else in this test maps memory meanwhile). */
 	assert_int_equal(smaps_lookup(data, &e), -ENOENT);
 	secbuf_free(NULL);
+}
+
+static void test_pool_reuse(void **state)
+{
+	(void)state;
+	struct secbuf *b = NULL, *c = NULL, *d = NULL;
+	struct smaps_entry e;
+	long ps = sysconf(_SC_PAGESIZE);
+	uint8_t *data;
+
+	secbuf_pool_drain();
+	assert_int_equal(secbuf_dup("secret!!", 8, &b), 0);
+	memset(b->data, 0x5a, (size_t)ps); /* dirty the whole page, past len */
+	data = b->data;
+	secbuf_free(b);
+	/* pooled: still mapped and locked (the kernel may merge it with a neighbouring mapping
+	 * of the same flags: at least its page), and wiped whole */
+	assert_int_equal(smaps_lookup(data, &e), 0);
+	assert_true(has_flag(e.vmflags, "lo"));
+	assert_true(e.locked_kb >= ps / 1024);
+	for (long i = 0; i < ps; i++)
+		assert_int_equal(data[i], 0);
+	/* a buffer of another page count does not take it */
+	assert_int_equal(secbuf_new(2 * (size_t)ps, &c), 0);
+	assert_ptr_not_equal(c->data, data);
+	/* one of the same page count does, zeroed, locked, not dumped, wiped on fork */
+	assert_int_equal(secbuf_new(100, &d), 0);
+	assert_ptr_equal(d->data, data);
+	assert_int_equal(d->len, 0);
+	assert_int_equal(d->cap, 100);
+	for (long i = 0; i < ps; i++)
+		assert_int_equal(d->data[i], 0);
+	assert_int_equal(smaps_lookup(d->data, &e), 0);
+	assert_true(e.locked_kb >= ps / 1024);
+	assert_true(has_flag(e.vmflags, "lo"));
+	assert_true(has_flag(e.vmflags, "dd"));
+	assert_true(has_flag(e.vmflags, "wf"));
+	secbuf_free(c);
+	secbuf_free(d);
+	/* drained: unmapped */
+	secbuf_pool_drain();
+	assert_int_equal(smaps_lookup(data, &e), -ENOENT);
+}
+
+static void test_pool_bounded(void **state)
+{
+	(void)state;
+	struct secbuf *b[64];
+	struct smaps_entry e;
+	size_t kept = 0;
+
+	secbuf_pool_drain();
+	for (size_t i = 0; i < 64; i++)
+		assert_int_equal(secbuf_new(1, &b[i]), 0);
+	for (size_t i = 0; i < 64; i++) {
+		uint8_t *data = b[i]->data;
+
+		secbuf_free(b[i]);
+		kept += smaps_lookup(data, &e) == 0;
+	}
+	/* 32 slots: the rest were unmapped */
+	assert_int_equal(kept, 32);
+	secbuf_pool_drain();
+}
+
+static void test_pool_not_in_child(void **state)
+{
+	(void)state;
+	struct secbuf *b = NULL;
+	uint8_t *data;
+	int status;
+	pid_t pid;
+
+	secbuf_pool_drain();
+	assert_int_equal(secbuf_new(100, &b), 0);
+	data = b->data;
+	secbuf_free(b);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct secbuf *c = NULL;
+		struct smaps_entry ce;
+
+		/* the parent's pooled page is gone here; a new one is locked */
+		if (smaps_lookup(data, &ce) != -ENOENT)
+			_exit(1);
+		if (secbuf_new(100, &c) < 0 || smaps_lookup(c->data, &ce) < 0)
+			_exit(2);
+		if (ce.locked_kb <= 0)
+			_exit(3);
+		secbuf_free(c);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* still ours in the parent */
+	assert_int_equal(secbuf_new(100, &b), 0);
+	assert_ptr_equal(b->data, data);
+	secbuf_free(b);
+	secbuf_pool_drain();
 }
 
 static void test_wipe_on_fork(void **state)
@@ -286,6 +392,9 @@ int main(void)
 		cmocka_unit_test(test_new_max),
 		cmocka_unit_test(test_mapping_locked_dontdump),
 		cmocka_unit_test(test_free_unmaps),
+		cmocka_unit_test(test_pool_reuse),
+		cmocka_unit_test(test_pool_bounded),
+		cmocka_unit_test(test_pool_not_in_child),
 		cmocka_unit_test(test_wipe_on_fork),
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_dup),

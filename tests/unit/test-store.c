@@ -6,7 +6,9 @@
  * over-long text, out-of-range integers), which must read as -EBADMSG. Schema 2: the migration
  * from 1, the expiry walk (window, soft-deleted left out, order, cursor, limit, which notices
  * cover what, a changed date arming again), notice marks, and that the walk is an index range
- * (SQLite's own full-scan step counter on the store's statement). */
+ * (SQLite's own full-scan step counter on the store's statement). The generation: unchanged by
+ * reads, changed by our writes (rolled back too) and another handle's commits, a snapshot's in
+ * a read transaction. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1685,6 +1687,55 @@ static void test_expiry_uses_index(void **state)
 
 /* --- transactions --- */
 
+static bool gen_eq(const struct store_generation *a, const struct store_generation *b)
+{
+	return a->data_version == b->data_version && a->local == b->local;
+}
+
+/* The generation: the same while nothing changes, another after a change through this handle
+ * (committed or not) or a commit of another; inside a read transaction, its snapshot's. */
+static void test_generation(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE), *s2;
+	struct store_vault a = vault_new("a", 1), b = vault_new("b", 2), c = vault_new("c", 3);
+	struct store_generation g0, g1, g2, g3;
+
+	assert_int_equal(store_generation(s, &g0), 0);
+	assert_int_equal(store_generation(s, &g1), 0);
+	assert_true(gen_eq(&g0, &g1));
+	/* reads change nothing */
+	assert_int_equal(store_vault_get(s, "a", &b), -ENOENT);
+	assert_int_equal(store_generation(s, &g1), 0);
+	assert_true(gen_eq(&g0, &g1));
+	/* a write of ours, in autocommit */
+	assert_int_equal(store_vault_insert(s, &a), 0);
+	assert_int_equal(store_generation(s, &g1), 0);
+	assert_false(gen_eq(&g0, &g1));
+	/* a write transaction of ours rolled back: another generation too (only a cost) */
+	assert_int_equal(store_begin(s), 0);
+	store_rollback(s);
+	assert_int_equal(store_generation(s, &g2), 0);
+	assert_false(gen_eq(&g1, &g2));
+	/* another connection's commit */
+	s2 = open_ok(f, 0);
+	assert_int_equal(store_vault_insert(s2, &b), 0);
+	assert_int_equal(store_generation(s, &g3), 0);
+	assert_false(gen_eq(&g2, &g3));
+	/* a read transaction names its snapshot: a commit meanwhile is not in it, and is after */
+	assert_int_equal(store_begin_read(s), 0);
+	assert_int_equal(store_generation(s, &g1), 0);
+	assert_true(gen_eq(&g1, &g3));
+	assert_int_equal(store_vault_insert(s2, &c), 0);
+	assert_int_equal(store_generation(s, &g2), 0);
+	assert_true(gen_eq(&g2, &g3));
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_generation(s, &g2), 0);
+	assert_false(gen_eq(&g2, &g3));
+	store_free(s2);
+	store_free(s);
+}
+
 static void test_transactions(void **state)
 {
 	const struct fixture *f = *state;
@@ -1926,6 +1977,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tampered_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
