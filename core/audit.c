@@ -333,9 +333,12 @@ static int serialize_body(const struct audit_record *rec, int64_t time_us, struc
 	return r;
 }
 
-/* HMAC(key, prev || p[0..n) || "}" when close). scratch is reused between calls. */
-static int line_mac(const uint8_t *key, const uint8_t prev[CRYPTO_MAC_LEN], const char *p,
-		    size_t n, bool close, struct sbuf *scratch, uint8_t ret[CRYPTO_MAC_LEN])
+/* HMAC(key, prev || p[0..n) || "}" when close), with the keyed context m when given (the
+ * writer's: the key schedule once, not per record), else one-shot under key. scratch is reused
+ * between calls. */
+static int line_mac(const uint8_t *key, struct crypto_mac *m, const uint8_t prev[CRYPTO_MAC_LEN],
+		    const char *p, size_t n, bool close, struct sbuf *scratch,
+		    uint8_t ret[CRYPTO_MAC_LEN])
 {
 	int r;
 
@@ -346,13 +349,14 @@ static int line_mac(const uint8_t *key, const uint8_t prev[CRYPTO_MAC_LEN], cons
 	if (r >= 0 && close)
 		r = sb_putc(scratch, '}');
 	if (r >= 0)
-		r = crypto_hmac(key, scratch->p, scratch->len, ret);
+		r = m ? crypto_mac_compute(m, scratch->p, scratch->len, ret) :
+			crypto_hmac(key, scratch->p, scratch->len, ret);
 	return r;
 }
 
 /* Append the whole line of one record (body from serialize_body) to b, MACed, with its
  * newline; ret_mac gets its mac. */
-static int append_line(struct sbuf *b, const uint8_t *key, uint64_t seq, const char *body,
+static int append_line(struct sbuf *b, struct crypto_mac *m, uint64_t seq, const char *body,
 		       size_t body_len, const uint8_t prev[CRYPTO_MAC_LEN], struct sbuf *scratch,
 		       uint8_t ret_mac[CRYPTO_MAC_LEN])
 {
@@ -374,7 +378,7 @@ static int append_line(struct sbuf *b, const uint8_t *key, uint64_t seq, const c
 	if (r >= 0)
 		r = sb_puts(b, "\"}");
 	if (r >= 0)
-		r = line_mac(key, prev, b->p + start, b->len - start, false, scratch, mac);
+		r = line_mac(NULL, m, prev, b->p + start, b->len - start, false, scratch, mac);
 	if (r >= 0) {
 		b->len--; /* the closing brace: the mac member goes before it */
 		r = sb_puts(b, ",\"mac\":\"");
@@ -715,7 +719,7 @@ static int mac_ok(const struct audit_entry *e, const char *line, size_t len, con
 	if (len < MAC_MEMBER_LEN + 1)
 		return 0;
 	/* the line without its mac member, closed again */
-	r = line_mac(key, e->prev, line, len - MAC_MEMBER_LEN, true, scratch, mac);
+	r = line_mac(key, NULL, e->prev, line, len - MAC_MEMBER_LEN, true, scratch, mac);
 	if (r < 0)
 		return r;
 	return crypto_memeq(mac, e->mac, CRYPTO_MAC_LEN);
@@ -1043,6 +1047,7 @@ struct audit {
 	int sync;
 	uint64_t rotate_size;
 	struct secbuf *key;
+	struct crypto_mac *mac_ctx; /* keyed with key: for the lines we write */
 	bool journal;
 	/* the writer thread's (audit_open's before the thread starts, audit_free's after) */
 	struct store *store;
@@ -1097,11 +1102,23 @@ static int fsync_dir(const char *dir)
 	return 0;
 }
 
+/* flock(LOCK_EX), waiting at most VAULTFS_AUDIT_LOCK_TIMEOUT_MS for a peer that holds it:
+ * -ETIMEDOUT then (a stuck peer must not stall every writer for ever). */
 static int flock_ex(int fd)
 {
-	while (flock(fd, LOCK_EX) < 0)
-		if (errno != EINTR)
+	int64_t deadline = now_ns(CLOCK_MONOTONIC) + (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS * 1000000;
+	long wait_us = 100;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
 			return negative_errno();
+		if (now_ns(CLOCK_MONOTONIC) >= deadline)
+			return -ETIMEDOUT;
+		(void)usleep((useconds_t)wait_us);
+		wait_us = MIN(wait_us * 2, 20000L);
+	}
 	return 0;
 }
 
@@ -1176,7 +1193,7 @@ static int rotate(struct audit *a)
 	if (r >= 0)
 		r = own_body(&body, "rotate", NULL, first);
 	if (r >= 0)
-		r = append_line(&line, a->key->data, a->seq + 1, body.p, body.len, a->mac,
+		r = append_line(&line, a->mac_ctx, a->seq + 1, body.p, body.len, a->mac,
 				&a->scratch, mac);
 	sb_done(&body);
 	if (r >= 0)
@@ -1232,7 +1249,7 @@ static int write_records(struct audit *a, struct pending *list)
 	memcpy(prev, a->mac, CRYPTO_MAC_LEN);
 	a->out.len = 0;
 	for (struct pending *p = list; p; p = p->next) {
-		r = append_line(&a->out, a->key->data, ++seq, p->body, p->len, prev, &a->scratch,
+		r = append_line(&a->out, a->mac_ctx, ++seq, p->body, p->len, prev, &a->scratch,
 				prev);
 		if (r < 0)
 			return r;
@@ -1480,7 +1497,8 @@ static void writer_batch(struct audit *a, struct pending *list)
 	}
 	r = journal_lock(a);
 	if (r < 0) {
-		set_error(a, r);
+		if (r != -ETIMEDOUT) /* a stuck peer fails this group only */
+			set_error(a, r);
 		publish(a, recs, r);
 		publish(a, flushes, r);
 		return;
@@ -1532,7 +1550,7 @@ static int writer_sync(struct audit *a)
 		else
 			set_error(a, r);
 		journal_unlock(a);
-	} else {
+	} else if (r != -ETIMEDOUT) {
 		set_error(a, r);
 	}
 	return r;
@@ -1711,6 +1729,7 @@ static void audit_destroy(struct audit *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	store_free(a->store);
+	crypto_mac_free(a->mac_ctx);
 	secbuf_free(a->key);
 	sb_done(&a->out);
 	sb_done(&a->scratch);
@@ -1761,6 +1780,8 @@ int audit_open(const char *path, const struct audit_options *o,
 		return -ENOMEM;
 	}
 	r = secbuf_dup(key, CRYPTO_KEY_LEN, &a->key);
+	if (r >= 0)
+		r = crypto_mac_new(key, &a->mac_ctx);
 	if (r >= 0 && o->store_path)
 		r = store_open(o->store_path, 0, &a->store);
 	if (r >= 0)

@@ -76,7 +76,8 @@ int audit_open(const char *path, const struct audit_options *o,
 
 /* Append one record; returns when it is written (sync = batch, none) or on disk (always).
  * ret_seq (may be NULL) gets its seq. -EINVAL bad event/decision/errno, -EMSGSIZE a field or
- * the line too long, -ETIMEDOUT the queue stayed full, -ENOSPC/-EDQUOT/-EFBIG no room (nothing
+ * the line too long, -ETIMEDOUT the queue stayed full or another process held the journal's
+ * lock for VAULTFS_AUDIT_LOCK_TIMEOUT_MS (nothing written; later appends try again), -ENOSPC/-EDQUOT/-EFBIG no room (nothing
  * written; later appends may succeed), -ESTALE the file was removed, replaced or shortened
  * under us, -EBADMSG a peer left a record that does not verify, -EIO (or another errno) a
  * write or sync failed. From -ESTALE, -EBADMSG and any sync failure on, every append fails

@@ -57,6 +57,10 @@
  * to VAULTFS_AUDIT_QUEUE_TIMEOUT_MS, then gets -ETIMEDOUT. */
 #define VAULTFS_AUDIT_QUEUE_MAX 1024u
 #define VAULTFS_AUDIT_QUEUE_TIMEOUT_MS 5000u
+/* The writer waits this long for the journal's flock held by another process (a stuck peer),
+ * then fails that group with -ETIMEDOUT (not sticky: the next append tries again). Longer than
+ * the queue timeout, so that a full queue is what a producer sees first. */
+#define VAULTFS_AUDIT_LOCK_TIMEOUT_MS 8000u
 /* Records the writer takes into one group commit (one write, at most one fdatasync). */
 #define VAULTFS_AUDIT_GROUP_MAX 256u
 /* sync = batch: the flusher's fdatasync period, milliseconds. */

@@ -427,3 +427,28 @@ M() {
 	kill -0 "$DAEMON"
 	[ "$(grep -c 'Policy reloaded' "$T/daemon.log")" -gt 1 ]
 }
+
+@test "a journal locked by a stuck process: opens fail closed (EIO) after the lock timeout, then serve again" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/db uid=1000
+	EOF
+	printf 'v' | vctl secret set app/db
+	daemon_start
+	[ "$(as 1000 cat "$(M app/db)")" = v ]
+	# a peer (say a stuck vaultctl) holds the journal's lock longer than the 8 s timeout
+	flock "$T/audit.jsonl" sleep 10 &
+	PIDS+=($!)
+	while flock -n "$T/audit.jsonl" true; do sleep 0.05; done # until the peer holds it
+	start=$SECONDS
+	run as 1000 cat "$(M app/db)"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Input/output error"* ]]
+	echo "elapsed $((SECONDS - start)): $output"
+	[ $((SECONDS - start)) -ge 7 ]
+	wait "${PIDS[@]}" 2>/dev/null || true
+	# not sticky: the next open is recorded and served
+	[ "$(as 1000 cat "$(M app/db)")" = v ]
+	kill -0 "$DAEMON"
+	vctl audit verify
+}

@@ -1063,6 +1063,41 @@ static void test_backpressure(void **state)
 	free(th);
 }
 
+/* A peer that holds the journal's lock past VAULTFS_AUDIT_LOCK_TIMEOUT_MS fails the appends
+ * waiting on it with -ETIMEDOUT, nothing written; once it lets go, appends work again. */
+static void test_lock_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_none);
+	struct timespec t0, t1;
+	int64_t ms;
+	int fd;
+
+	assert_int_equal(append_event(a, "open"), 0);
+	fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(append_event(a, "open"), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS - 50);
+	assert_int_equal(flock(fd, LOCK_UN), 0);
+	close(fd);
+	/* not sticky */
+	assert_int_equal(append_event(a, "open"), 0);
+	audit_free(a);
+	/* two records: the one that timed out left nothing */
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	{
+		struct lines ls;
+
+		lines_read(f->path, &ls);
+		assert_int_equal(ls.n, 2);
+		lines_free(&ls);
+	}
+}
+
 static void test_journal_message(void **state)
 {
 	struct fixture *f = *state;
@@ -1138,6 +1173,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_anchor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_anchor_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_tamper, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_message, setup, teardown),
 	};
