@@ -180,6 +180,9 @@ static int expiry_notice(const char *vault, const char *name, uint32_t version, 
 	return 0;
 }
 
+/* FUSE requests served between two looks at the control socket and the signals. */
+#define FUSE_BATCH 16
+
 /* Notices recorded in one pass of the loop: the rest wait for the next pass, so that a store
  * with many due at once does not hold the one thread from the requests. */
 #define EXPIRY_NOTICES_PER_PASS 32
@@ -272,12 +275,17 @@ static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 			break;
 		}
 		if (pfd[0].revents) {
-			r = fuse_session_receive_buf(se, &buf);
+			/* the requests already queued, up to a batch (then the socket's turn):
+			 * one ppoll per batch, not per request */
+			for (int i = 0; i < FUSE_BATCH && !sig.stop; i++) {
+				r = fuse_session_receive_buf(se, &buf);
+				if (r <= 0)
+					break;
+				fuse_session_process_buf(se, &buf);
+			}
 			if (r == 0) /* unmounted from outside */
 				break;
-			if (r > 0)
-				fuse_session_process_buf(se, &buf);
-			else if (r != -EINTR && r != -EAGAIN)
+			if (r < 0 && r != -EINTR && r != -EAGAIN)
 				break;
 		}
 		r = 0;
