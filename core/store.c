@@ -1447,19 +1447,13 @@ int store_version_max(struct store *s, int64_t object_id, uint32_t *ret)
 	return 0;
 }
 
-int store_version_foreach(struct store *s, int64_t object_id,
-			  int (*cb)(const struct store_version *v, void *userdata), void *userdata)
+/* Step st over version rows (the columns of read_version, ciphertext length in column 11),
+ * calling cb for each. */
+static int step_versions(struct store *s, sqlite3_stmt *st,
+			 int (*cb)(const struct store_version *v, void *userdata), void *userdata)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int rc, r;
 
-	assert(s && cb);
-	if (sqlite3_stmt_busy(s->stmt[STMT_VERSION_FOREACH]))
-		return -EBUSY;
-	st = s->stmt[STMT_VERSION_FOREACH];
-	rc = sqlite3_bind_int64(st, 1, object_id);
-	if (rc != SQLITE_OK)
-		return errno_from_sqlite(s->db, rc);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_version v;
 		int64_t len;
@@ -1477,6 +1471,22 @@ int store_version_foreach(struct store *s, int64_t object_id,
 			return r;
 	}
 	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
+}
+
+int store_version_foreach(struct store *s, int64_t object_id,
+			  int (*cb)(const struct store_version *v, void *userdata), void *userdata)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc;
+
+	assert(s && cb);
+	if (sqlite3_stmt_busy(s->stmt[STMT_VERSION_FOREACH]))
+		return -EBUSY;
+	st = s->stmt[STMT_VERSION_FOREACH];
+	rc = sqlite3_bind_int64(st, 1, object_id);
+	if (rc != SQLITE_OK)
+		return errno_from_sqlite(s->db, rc);
+	return step_versions(s, st, cb, userdata);
 }
 
 int store_version_get_meta(struct store *s, int64_t object_id, uint32_t version,
@@ -1516,7 +1526,7 @@ int store_expiry_foreach(struct store *s, const struct store_expiry_scan *q,
 			 int (*cb)(const struct store_version *v, void *userdata), void *userdata)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int rc, r;
+	int rc;
 
 	assert(s && q && cb);
 	if (q->limit == 0)
@@ -1537,23 +1547,7 @@ int store_expiry_foreach(struct store *s, const struct store_expiry_scan *q,
 		rc = sqlite3_bind_int64(st, 6, q->limit);
 	if (rc != SQLITE_OK)
 		return errno_from_sqlite(s->db, rc);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_version v;
-		int64_t len;
-
-		r = col_int(st, 11, 0, STORE_CIPHERTEXT_MAX, &len);
-		if (r < 0)
-			return r;
-		r = read_version(st, &v);
-		if (r < 0)
-			return r;
-		v.ciphertext_len = (size_t)len;
-		r = cb(&v, userdata);
-		store_version_done(&v);
-		if (r < 0)
-			return r;
-	}
-	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
+	return step_versions(s, st, cb, userdata);
 }
 
 int store_notice_mark(struct store *s, int64_t object_id, uint32_t version, int event,
