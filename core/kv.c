@@ -1348,6 +1348,72 @@ int kv_secret_purge(struct kv *kv, const char *vault, const char *name)
 	return lifecycle(kv, vault, name, OP_PURGE);
 }
 
+/* --- purge when retention has passed --- */
+
+#define PURGE_BATCH 32u
+
+struct due {
+	int64_t vault_id;
+	char name[VAULTFS_NAME_MAX + 1];
+};
+
+struct due_list {
+	struct due d[PURGE_BATCH];
+	unsigned n;
+};
+
+static int due_one(const struct store_object *o, void *userdata)
+{
+	struct due_list *l = userdata;
+
+	l->d[l->n].vault_id = o->vault_id;
+	memcpy(l->d[l->n].name, o->name, sizeof(l->d[l->n].name));
+	l->n++;
+	return 0;
+}
+
+int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, void *ud),
+		 void *ud)
+{
+	struct due_list l = { .n = 0 };
+	int64_t t = now(kv);
+	unsigned purged = 0;
+	int r;
+
+	r = store_begin_read(kv->store);
+	if (r < 0)
+		return r;
+	r = end_read(kv, store_object_deleted_foreach(kv->store, t, PURGE_BATCH, due_one, &l));
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < l.n; i++) {
+		struct store_vault v;
+		struct store_object o;
+
+		/* the rows read above were not verified: the vault's and the object's rows are
+		 * now, and the purge checks them again (a forged deletion time is -EBADMSG) */
+		r = store_begin_read(kv->store);
+		if (r < 0)
+			return r;
+		r = vault_by_id(kv, l.d[i].vault_id, &v);
+		if (r >= 0)
+			r = load_object(kv, &v, l.d[i].name, true, &o);
+		r = end_read(kv, r);
+		if (r < 0)
+			return r;
+		if (o.deleted_at == 0 || o.deleted_at + (int64_t)v.retention_days * 86400 > t)
+			continue; /* recovered meanwhile, or this vault keeps them longer */
+		r = cb(v.name, l.d[i].name, ud);
+		if (r < 0)
+			return r;
+		r = kv_secret_purge(kv, v.name, l.d[i].name);
+		if (r < 0)
+			return r;
+		purged++;
+	}
+	return l.n == PURGE_BATCH ? (int)purged + 1 : (int)purged;
+}
+
 /* --- backup and restore (format in kv.h) --- */
 
 #define BACKUP_MAGIC "VFSBAK1" /* and its NUL: 8 bytes */

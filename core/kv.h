@@ -132,6 +132,12 @@ int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_
 int kv_secret_delete(struct kv *kv, const char *vault, const char *name);
 int kv_secret_recover(struct kv *kv, const char *vault, const char *name);
 int kv_secret_purge(struct kv *kv, const char *vault, const char *name);
+/* Azure's scheduled purge: purge soft-deleted secrets whose vault's retention has passed, at
+ * most a batch a call. cb (vault, name) is told of each first (the caller records it); its
+ * error stops before that purge. Returns how many were purged, plus one when the batch was
+ * full (call again), or the first error. */
+int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, void *ud),
+		 void *ud);
 
 /* Backup of a live secret (-ENOENT when missing or soft-deleted), every version with its
  * value and attributes, as one sealed blob (format above) in a new secure buffer. -EMSGSIZE

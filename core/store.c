@@ -88,6 +88,9 @@ static const char *const migrations[] = {
 	"  FOREIGN KEY (object_id, version) REFERENCES versions (object_id, version)"
 	"    ON DELETE CASCADE"
 	") STRICT, WITHOUT ROWID;",
+	/* 3: soft-deleted objects by deletion time, for the purge when retention has passed: a
+	 * scan reads only deleted rows (the partial index), oldest first. */
+	"CREATE INDEX objects_deleted ON objects (deleted_at, id) WHERE deleted_at != 0;",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(migrations))
 
@@ -115,6 +118,7 @@ enum stmt_id {
 	STMT_OBJECT_PURGE_VERSIONS,
 	STMT_OBJECT_PURGE,
 	STMT_OBJECT_FOREACH,
+	STMT_OBJECT_DELETED,
 	STMT_VERSION_INSERT,
 	STMT_VERSION_GET,
 	STMT_VERSION_UPDATE,
@@ -167,6 +171,10 @@ static const char *const stmt_sql[_STMT_MAX] = {
 	[STMT_OBJECT_PURGE] = "DELETE FROM objects WHERE id = ?1",
 	[STMT_OBJECT_FOREACH] = "SELECT " OBJECT_COLS " FROM objects WHERE vault_id = ?1 "
 				"ORDER BY name",
+	[STMT_OBJECT_DELETED] = "SELECT " OBJECT_COLS " FROM objects WHERE deleted_at != 0 "
+				"AND deleted_at + 86400 * (SELECT retention_days FROM vaults "
+				"WHERE vaults.id = objects.vault_id) <= ?1 "
+				"ORDER BY deleted_at, id LIMIT ?2",
 	[STMT_VERSION_INSERT] = "INSERT INTO versions (" VERSION_COLS ", ciphertext) VALUES "
 				"(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[STMT_VERSION_GET] = "SELECT " VERSION_COLS ", ciphertext FROM versions "
@@ -1226,6 +1234,35 @@ int store_object_foreach(struct store *s, int64_t vault_id,
 		return -EBUSY;
 	st = s->stmt[STMT_OBJECT_FOREACH];
 	rc = sqlite3_bind_int64(st, 1, vault_id);
+	if (rc != SQLITE_OK)
+		return errno_from_sqlite(s->db, rc);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_object o;
+
+		r = read_object(st, &o);
+		if (r < 0)
+			return r;
+		r = cb(&o, userdata);
+		if (r < 0)
+			return r;
+	}
+	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
+}
+
+int store_object_deleted_foreach(struct store *s, int64_t now, unsigned limit,
+				 int (*cb)(const struct store_object *o, void *userdata),
+				 void *userdata)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	assert(s && cb);
+	if (sqlite3_stmt_busy(s->stmt[STMT_OBJECT_DELETED]))
+		return -EBUSY;
+	st = s->stmt[STMT_OBJECT_DELETED];
+	rc = sqlite3_bind_int64(st, 1, now);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 2, limit);
 	if (rc != SQLITE_OK)
 		return errno_from_sqlite(s->db, rc);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -125,6 +125,11 @@ int store_object_purge(struct store *s, int64_t id);
 /* Calls cb for each object of the vault in name order (live and deleted). */
 int store_object_foreach(struct store *s, int64_t vault_id,
 			 int (*cb)(const struct store_object *o, void *userdata), void *userdata);
+/* Soft-deleted objects of every vault whose vault's retention has passed at `now`, oldest
+ * deletion first, at most limit (rows as stored: unverified). */
+int store_object_deleted_foreach(struct store *s, int64_t now, unsigned limit,
+				 int (*cb)(const struct store_object *o, void *userdata),
+				 void *userdata);
 
 /* Versions: immutable except for the attributes that update_attrs rewrites (enabled,
  * not_before, expires, updated, content_type, tags, mac).

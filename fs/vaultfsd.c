@@ -202,7 +202,34 @@ static int expiry_notice_one(const char *vault, const char *name, uint32_t versi
 	return expiry_notice(vault, name, version, expires, event, p->v);
 }
 
-/* One pass of the scan: true when notices are left for another pass soon. */
+/* A soft-deleted secret whose vault's retention has passed, about to be purged: recorded
+ * first (no record, no purge), then logged. */
+static int purge_notice(const char *vault, const char *name, void *userdata)
+{
+	struct vfs *v = userdata;
+	struct audit_record rec = AUDIT_RECORD_INIT;
+	char path[2 * VAULTFS_NAME_MAX + 3];
+	int r;
+
+	snprintf(path, sizeof(path), "/%s/%s", vault, name);
+	rec.event = "purge";
+	rec.decision = AUDIT_ALLOW;
+	rec.rule = "retention passed";
+	rec.vault = vault;
+	rec.object = name;
+	rec.path = path;
+	rec.uid = (int64_t)getuid();
+	rec.gid = (int64_t)getgid();
+	rec.pid = (int64_t)getpid();
+	r = audit_append(v->audit, &rec, NULL);
+	if (r < 0)
+		return r;
+	log_info("Purging %s: deleted and its vault's retention has passed", path);
+	return 0;
+}
+
+/* One pass of the scan (expiry notices, then purges when retention has passed): true when
+ * work is left for another pass soon. */
 static bool scan_expiry(struct vfs *v)
 {
 	struct expiry_pass p = { .v = v };
@@ -212,7 +239,13 @@ static bool scan_expiry(struct vfs *v)
 		return true;
 	if (r < 0)
 		log_warning_errno(r, "Expiry scan stopped: %m (tried again at the next one)");
-	return false;
+	r = kv_purge_due(v->kv, purge_notice, v);
+	if (r < 0) {
+		log_warning_errno(r, "Purge of secrets past retention stopped: %m (tried again at "
+				     "the next scan)");
+		return false;
+	}
+	return r > 0; /* something was purged (or a batch was full): look again soon */
 }
 
 static int64_t mono_ms(void)

@@ -452,3 +452,37 @@ time.sleep(30)' "$T/control.sock" &
 	run vctl audit show --event policy-reload
 	[[ $output == *"policy-reload deny EACCES uid=1000"* ]]
 }
+
+@test "a deleted secret is purged by the daemon once its vault's retention has passed, recorded first" {
+	command -v faketime >/dev/null || skip "faketime is not installed (make deps installs it)"
+	cat >>"$CONF" <<-'EOF'
+	[lifecycle]
+	scan_interval = 1s
+	EOF
+	default_policy
+	vctl vault create week --retention-days 7
+	vctl vault create month --retention-days 30
+	printf 'a' | vctl secret set week/old
+	printf 'b' | vctl secret set month/kept
+	printf 'c' | vctl secret set week/live
+	vctl secret delete week/old
+	vctl secret delete month/kept
+	# the daemon's clock 8 days on (libfaketime; the TPM is another process, unaffected)
+	mkdir -p "$T/mnt"
+	faketime -f '+8d' "$VAULTFSD" -c "$CONF" >"$T/daemon.log" 2>&1 3>&- &
+	DAEMON=$!
+	for _ in $(seq 100); do
+		grep -q '"event":"purge"' "$T/audit.jsonl" && break
+		sleep 0.1
+	done
+	sleep 1
+	daemon_stop
+	run vctl audit show --event purge
+	[[ $output == *" purge allow week/old uid=0 "*"rule=retention passed"* ]]
+	[ "$(grep -c . <<<"$output")" -eq 1 ]
+	[ -z "$(vctl secret list week --deleted)" ]
+	[[ $(vctl secret list month --deleted) == kept* ]]
+	[ "$(vctl secret get week/live)" = c ]
+	grep -q "Purging /week/old" "$T/daemon.log"
+	vctl audit verify
+}

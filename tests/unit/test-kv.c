@@ -2590,6 +2590,70 @@ static void test_expiry_scan_many(void **state)
 	scan_none(f->kv, DAY);
 }
 
+struct purge_seen {
+	char names[8][2 * VAULTFS_NAME_MAX + 2];
+	unsigned n;
+	int fail_at; /* -1 never */
+};
+
+static int purge_cb(const char *vault, const char *name, void *ud)
+{
+	struct purge_seen *p = ud;
+
+	if (p->fail_at >= 0 && (int)p->n == p->fail_at)
+		return -EIO;
+	assert_true(p->n < 8);
+	snprintf(p->names[p->n++], sizeof(p->names[0]), "%s/%s", vault, name);
+	return 0;
+}
+
+/* Soft-deleted secrets go when their vault's retention has passed, each told to the caller
+ * first; not before, not when recovered, not live ones; a callback error purges nothing. */
+static void test_purge_due(void **state)
+{
+	const struct fixture *f = *state;
+	struct purge_seen p = { .fail_at = -1 };
+
+	assert_int_equal(kv_vault_create(f->kv, "week", 7), 0);
+	assert_int_equal(kv_vault_create(f->kv, "month", 30), 0);
+	set_str(f->kv, "week", "a", "1");
+	set_str(f->kv, "week", "b", "2");
+	set_str(f->kv, "week", "live", "3");
+	set_str(f->kv, "month", "c", "4");
+	assert_int_equal(kv_secret_delete(f->kv, "week", "a"), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "week", "b"), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "month", "c"), 0);
+	/* nothing due yet */
+	kv_set_clock(f->kv, T0 + 7 * DAY - 1);
+	assert_int_equal(kv_purge_due(f->kv, purge_cb, &p), 0);
+	assert_int_equal(p.n, 0);
+	/* b recovered: only a is due in the week vault; the month vault keeps c */
+	assert_int_equal(kv_secret_recover(f->kv, "week", "b"), 0);
+	kv_set_clock(f->kv, T0 + 8 * DAY);
+	p.fail_at = 0;
+	assert_int_equal(kv_purge_due(f->kv, purge_cb, &p), -EIO);
+	/* still there (deleted, recoverable): the error came before its purge */
+	assert_int_equal(kv_secret_recover(f->kv, "week", "a"), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "week", "a"), 0);
+	kv_set_clock(f->kv, T0 + 16 * DAY);
+	p.fail_at = -1;
+	assert_int_equal(kv_purge_due(f->kv, purge_cb, &p), 1);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.names[0], "week/a");
+	assert_int_equal(kv_secret_recover(f->kv, "week", "a"), -ENOENT); /* gone */
+	get_str(f->kv, "week", "b", 1, "2");
+	get_str(f->kv, "week", "live", 1, "3");
+	assert_int_equal(kv_secret_recover(f->kv, "month", "c"), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "month", "c"), 0);
+	/* past the month vault's retention too (counted from the new deletion) */
+	kv_set_clock(f->kv, T0 + 47 * DAY);
+	assert_int_equal(kv_purge_due(f->kv, purge_cb, &p), 1);
+	assert_string_equal(p.names[1], "month/c");
+	assert_int_equal(kv_purge_due(f->kv, purge_cb, &p), 0);
+	/* the name is free again */
+	set_str(f->kv, "week", "a", "new");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2631,6 +2695,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_scan_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_scan_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_due, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
