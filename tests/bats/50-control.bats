@@ -469,7 +469,9 @@ time.sleep(30)' "$T/control.sock" &
 	vctl secret delete month/kept
 	# the daemon's clock 8 days on (libfaketime; the TPM is another process, unaffected)
 	mkdir -p "$T/mnt"
-	faketime -f '+8d' "$VAULTFSD" -c "$CONF" >"$T/daemon.log" 2>&1 3>&- &
+	# (under ASan the preload must be let in: verify_asan_link_order=0)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		faketime -f '+8d' "$VAULTFSD" -c "$CONF" >"$T/daemon.log" 2>&1 3>&- &
 	DAEMON=$!
 	for _ in $(seq 100); do
 		grep -q '"event":"purge"' "$T/audit.jsonl" && break
