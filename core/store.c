@@ -1223,19 +1223,12 @@ int store_object_purge(struct store *s, int64_t id)
 	return op_end(s, own, object_purge_locked(s, id));
 }
 
-int store_object_foreach(struct store *s, int64_t vault_id,
-			 int (*cb)(const struct store_object *o, void *userdata), void *userdata)
+/* Step st over object rows (the columns of read_object), calling cb for each. */
+static int step_objects(struct store *s, sqlite3_stmt *st,
+			int (*cb)(const struct store_object *o, void *userdata), void *userdata)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int rc, r;
 
-	assert(s && cb);
-	if (sqlite3_stmt_busy(s->stmt[STMT_OBJECT_FOREACH]))
-		return -EBUSY;
-	st = s->stmt[STMT_OBJECT_FOREACH];
-	rc = sqlite3_bind_int64(st, 1, vault_id);
-	if (rc != SQLITE_OK)
-		return errno_from_sqlite(s->db, rc);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_object o;
 
@@ -1249,12 +1242,28 @@ int store_object_foreach(struct store *s, int64_t vault_id,
 	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
 }
 
+int store_object_foreach(struct store *s, int64_t vault_id,
+			 int (*cb)(const struct store_object *o, void *userdata), void *userdata)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc;
+
+	assert(s && cb);
+	if (sqlite3_stmt_busy(s->stmt[STMT_OBJECT_FOREACH]))
+		return -EBUSY;
+	st = s->stmt[STMT_OBJECT_FOREACH];
+	rc = sqlite3_bind_int64(st, 1, vault_id);
+	if (rc != SQLITE_OK)
+		return errno_from_sqlite(s->db, rc);
+	return step_objects(s, st, cb, userdata);
+}
+
 int store_object_deleted_foreach(struct store *s, int64_t now, unsigned limit,
 				 int (*cb)(const struct store_object *o, void *userdata),
 				 void *userdata)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int rc, r;
+	int rc;
 
 	assert(s && cb);
 	if (sqlite3_stmt_busy(s->stmt[STMT_OBJECT_DELETED]))
@@ -1265,17 +1274,7 @@ int store_object_deleted_foreach(struct store *s, int64_t now, unsigned limit,
 		rc = sqlite3_bind_int64(st, 2, limit);
 	if (rc != SQLITE_OK)
 		return errno_from_sqlite(s->db, rc);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_object o;
-
-		r = read_object(st, &o);
-		if (r < 0)
-			return r;
-		r = cb(&o, userdata);
-		if (r < 0)
-			return r;
-	}
-	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
+	return step_objects(s, st, cb, userdata);
 }
 
 /* Versions */
