@@ -22,26 +22,35 @@ struct json_object *request_new(const char *op)
 	return o;
 }
 
-static int connect_daemon(struct ctl *ctl, int *ret_fd)
+/* Connect to the daemon's socket: the fd, or -errno (-ENAMETOOLONG for a path too long). */
+static int connect_daemon(const char *path, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = ctl->config->control_socket;
 	_cleanup_close_ int fd = -1;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "vaultctl: control socket path too long: %s\n", path);
-		return EXIT_USAGE;
-	}
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "vaultctl: cannot reach vaultfsd at %s (%m); is it running? "
-				"'vaultctl --offline' works on the store directly\n",
-			path);
-		return EXIT_REFUSED;
-	}
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return negative_errno();
 	*ret_fd = TAKE_FD(fd);
 	return 0;
+}
+
+int ctl_call_daemon(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
+		    struct json_object **ret_reply, struct secbuf **ret_value)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	r = connect_daemon(ctl->config->control_socket, &fd);
+	if (r < 0)
+		return r == -ENAMETOOLONG ? r : -ENOTCONN;
+	r = request_send(fd, req, value ? value->data : NULL, value ? value->len : 0);
+	if (r >= 0)
+		r = request_recv(fd, ret_reply, ret_value);
+	return r < 0 ? r : 0;
 }
 
 /* --- offline: the request runs here, as ours --- */
@@ -96,17 +105,22 @@ static int call_offline(struct ctl *ctl, struct json_object *req, const struct s
 int ctl_call(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
 	     struct json_object **ret_reply, struct secbuf **ret_value)
 {
-	_cleanup_close_ int fd = -1;
 	int r;
 
 	if (ctl->offline)
 		return call_offline(ctl, req, value, ret_reply, ret_value);
-	r = connect_daemon(ctl, &fd);
-	if (r != 0)
-		return r;
-	r = request_send(fd, req, value ? value->data : NULL, value ? value->len : 0);
-	if (r >= 0)
-		r = request_recv(fd, ret_reply, ret_value);
+	r = ctl_call_daemon(ctl, req, value, ret_reply, ret_value);
+	if (r == -ENAMETOOLONG) {
+		fprintf(stderr, "vaultctl: control socket path too long: %s\n",
+			ctl->config->control_socket);
+		return EXIT_USAGE;
+	}
+	if (r == -ENOTCONN) {
+		fprintf(stderr, "vaultctl: cannot reach vaultfsd at %s; is it running? "
+				"'vaultctl --offline' works on the store directly\n",
+			ctl->config->control_socket);
+		return EXIT_REFUSED;
+	}
 	if (r < 0) {
 		fprintf(stderr, "vaultctl: vaultfsd at %s: %s\n", ctl->config->control_socket,
 			r == -EPROTO ? "reply is not a vaultfs message (another program or version?)" :

@@ -24,22 +24,12 @@ static struct json_object *daemon_status(struct ctl *ctl)
 {
 	struct json_object *req = request_new("status"), *reply = NULL, *ok;
 	struct secbuf *none = NULL;
-	bool offline = ctl->offline;
-	int fd, r;
+	int r;
 
 	if (!req)
 		return NULL;
 	/* quietly: a daemon that does not answer is a finding, not an error message */
-	fd = dup(STDERR_FILENO);
-	(void)!freopen("/dev/null", "w", stderr);
-	ctl->offline = false;
-	r = ctl_call(ctl, req, NULL, &reply, &none);
-	ctl->offline = offline;
-	fflush(stderr);
-	if (fd >= 0) {
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
+	r = ctl_call_daemon(ctl, req, NULL, &reply, &none);
 	json_object_put(req);
 	secbuf_free(none);
 	if (r != 0)

@@ -73,6 +73,9 @@ int ctl_audit_failed(struct ctl *ctl, int r, bool before);
  * not) and its value bytes, or an exit status after saying why there is no reply. */
 int ctl_call(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
 	     struct json_object **ret_reply, struct secbuf **ret_value);
+/* The same to the daemon only, saying nothing: 0, -ENOTCONN no daemon answers, or -errno. */
+int ctl_call_daemon(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
+		    struct json_object **ret_reply, struct secbuf **ret_value);
 /* 0 for an ok reply; else print "vaultctl: WHAT: error" and return its exit status. */
 int reply_status(struct json_object *reply, const char *what);
 /* A new request {"v":1,"op":op}. */
