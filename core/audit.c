@@ -1049,7 +1049,8 @@ struct audit {
 	struct secbuf *key;
 	struct crypto_mac *mac_ctx; /* keyed with key: for the lines we write */
 	bool journal;
-	/* the writer thread's (audit_open's before the thread starts, audit_free's after) */
+	/* the writer's: whoever holds `writing` (an appender that found the journal idle, or
+	 * the writer thread), audit_open's before the thread starts, audit_free's after */
 	struct store *store;
 	int fd;
 	uint64_t dev, ino;
@@ -1067,6 +1068,8 @@ struct audit {
 	struct pending *head, *tail;
 	size_t queued;
 	bool stop;
+	bool writing; /* someone holds the writer's part (the fields above) */
+	bool timer;   /* the writer thread waits for the batch mode's sync to be due */
 	int error; /* sticky: every later append fails with it */
 	bool thread_started;
 	pthread_t thread;
@@ -1556,27 +1559,43 @@ static int writer_sync(struct audit *a)
 	return r;
 }
 
+/* Take the next group off the queue (lock held, queue not empty). */
+static struct pending *take_group(struct audit *a)
+{
+	struct pending *list = a->head, *last = list;
+	size_t n = 1;
+
+	while (last->next && n < VAULTFS_AUDIT_GROUP_MAX)
+		last = last->next, n++;
+	a->head = last->next;
+	if (!a->head)
+		a->tail = NULL;
+	last->next = NULL;
+	a->queued -= n;
+	pthread_cond_broadcast(&a->space);
+	return list;
+}
+
+/* The writer thread: groups that queued while an appender was writing (see submit), and the
+ * batch mode's timed sync. */
 static void *writer_main(void *arg)
 {
 	struct audit *a = arg;
 
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
+		if (a->writing) {
+			pthread_cond_wait(&a->work, &a->lock);
+			continue;
+		}
 		if (a->head) {
-			struct pending *list = a->head, *last = list;
-			size_t n = 1;
+			struct pending *list = take_group(a);
 
-			while (last->next && n < VAULTFS_AUDIT_GROUP_MAX)
-				last = last->next, n++;
-			a->head = last->next;
-			if (!a->head)
-				a->tail = NULL;
-			last->next = NULL;
-			a->queued -= n;
-			pthread_cond_broadcast(&a->space);
+			a->writing = true;
 			pthread_mutex_unlock(&a->lock);
 			writer_batch(a, list);
 			pthread_mutex_lock(&a->lock);
+			a->writing = false;
 			continue;
 		}
 		if (a->stop)
@@ -1585,13 +1604,18 @@ static void *writer_main(void *arg)
 			int64_t due = batch_due(a);
 			struct timespec ts = ns_to_ts(due);
 
+			a->timer = false;
 			if (now_ns(CLOCK_MONOTONIC) >= due) {
+				a->writing = true;
 				pthread_mutex_unlock(&a->lock);
 				(void)writer_sync(a);
 				pthread_mutex_lock(&a->lock);
+				a->writing = false;
 				continue;
 			}
+			a->timer = true;
 			pthread_cond_timedwait(&a->work, &a->lock, &ts);
+			a->timer = false;
 		} else {
 			pthread_cond_wait(&a->work, &a->lock);
 		}
@@ -1806,7 +1830,10 @@ int audit_open(const char *path, const struct audit_options *o,
 	return 0;
 }
 
-/* Queue p and wait until the writer is done with it. */
+/* Queue p and wait until it is written. When nobody is writing, the caller writes the group
+ * itself (p and whatever queued before it): an append to an idle journal costs no thread
+ * switch. Groups that queue meanwhile go to the writer thread, so no caller writes others'
+ * records for longer than one group. */
 static int submit(struct audit *a, struct pending *p)
 {
 	struct timespec ts;
@@ -1827,7 +1854,19 @@ static int submit(struct audit *a, struct pending *p)
 		a->head = p;
 	a->tail = p;
 	a->queued++;
-	pthread_cond_signal(&a->work);
+	if (!a->writing) {
+		struct pending *list = take_group(a);
+
+		a->writing = true;
+		pthread_mutex_unlock(&a->lock);
+		writer_batch(a, list);
+		pthread_mutex_lock(&a->lock);
+		a->writing = false;
+	}
+	/* the writer thread takes what queued meanwhile, and keeps the batch mode's timer (woken
+	 * once a period, not per record) */
+	if (a->head || (a->sync == AUDIT_SYNC_BATCH && !a->timer))
+		pthread_cond_signal(&a->work);
 	while (!p->done)
 		pthread_cond_wait(&a->done, &a->lock);
 	r = p->result;
