@@ -524,7 +524,7 @@ static void accept_all(struct control *c)
 		identity_set_uid(&k->id, k->cred.uid);
 		identity_set_gid(&k->id, k->cred.gid);
 		identity_set_pid(&k->id, k->cred.pid);
-		(void)identity_resolve(&k->id, k->cred.pid,
+		(void)identity_resolve(c->v->ids, &k->id, k->cred.pid,
 				       IDENTITY_ALL & ~(unsigned)(IDENTITY_UID | IDENTITY_GID));
 		touch(k);
 		c->conns[c->n++] = k;

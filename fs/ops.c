@@ -45,6 +45,7 @@ struct caller {
 	int64_t now;
 	pid_t tid;
 	unsigned pending; /* identity fields the policy needs, not resolved yet */
+	struct identity_cache *ids; /* the daemon's, for resolving the pending fields */
 };
 
 /* What a write handle holds besides its bytes. Whole-file semantics: the bytes of a write
@@ -99,12 +100,13 @@ static void caller_init(fuse_req_t req, unsigned extra, struct caller *c)
 	identity_set_uid(&c->id, ctx->uid);
 	identity_set_gid(&c->id, ctx->gid);
 	c->tid = ctx->pid;
+	c->ids = v->ids;
 	c->now = (int64_t)time(NULL);
 	need = (policy_needs(v->policy) | extra) & ~(unsigned)(IDENTITY_UID | IDENTITY_GID);
 	c->pending = extra ? 0 : need;
 	/* what cannot be resolved stays unknown, and unknown can only take rights away */
 	if (need && extra)
-		(void)identity_resolve(&c->id, c->tid, need);
+		(void)identity_resolve(v->ids, &c->id, c->tid, need);
 }
 
 /* Resolve fields and whatever is pending, keeping what is known. */
@@ -113,7 +115,7 @@ static void caller_resolve(struct caller *c, unsigned fields)
 	fields = (fields | c->pending) & ~c->id.known;
 	c->pending = 0;
 	if (fields)
-		(void)identity_resolve(&c->id, c->tid, fields);
+		(void)identity_resolve(c->ids, &c->id, c->tid, fields);
 }
 
 /* Everything the policy needs resolved. */

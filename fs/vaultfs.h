@@ -9,6 +9,7 @@
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/kv.h"
+#include "policy/identity.h"
 #include "policy/policy.h"
 
 struct handle; /* an open file (ops.c) */
@@ -19,6 +20,7 @@ struct vfs {
 	struct kv *kv;
 	struct policy *policy; /* replaced whole on reload */
 	struct audit *audit;
+	struct identity_cache *ids; /* cgroups by id, for the serving thread's resolves */
 	bool hide_unreadable;
 	struct { /* the last refusal recorded at lookup: one record per attempt */
 		pid_t tid;

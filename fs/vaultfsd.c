@@ -359,6 +359,9 @@ static int open_everything(struct vfs *v, const struct config *c)
 	r = kv_new(s, TAKE_PTR(master), &v->kv);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the store: %m");
+	r = identity_cache_new(&v->ids);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the cgroup memo: %m");
 	r = load_policy(c, &v->policy, &diag);
 	if (r < 0) {
 		log_error("Failed to load the policy from '%s':\n%s", c->policy_dir,
@@ -516,6 +519,7 @@ out:
 	}
 	audit_free(v.audit);
 	policy_free(v.policy);
+	identity_cache_free(v.ids);
 	kv_free(v.kv);
 	config_free(c);
 	return r < 0 ? 1 : 0;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 
 #include "core/io.h"
 #include "core/util.h"
@@ -42,6 +43,23 @@ struct pidfd_info {
 #define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info)
 #define PIDFD_INFO_PID (1UL << 0)
 #endif
+#ifndef PIDFD_INFO_CGROUPID
+#define PIDFD_INFO_CGROUPID (1UL << 2)
+#endif
+
+/* Cgroups remembered by id (a direct-mapped table: a busy host has few cgroups that call). */
+#define CACHE_SLOTS 64u
+
+struct cgroup_memo {
+	uint64_t id; /* 0: empty */
+	char *path;
+	struct cgroup_info cg;
+};
+
+struct identity_cache {
+	int mount_fd; /* the cgroup2 mount (O_PATH), -1: nothing is memoized */
+	struct cgroup_memo slot[CACHE_SLOTS];
+};
 
 /* /proc/TID/status and /proc/TID/cgroup are read whole into a buffer this large. */
 #define PROC_FILE_MAX (16u * 1024u)
@@ -340,18 +358,94 @@ static int open_pidfd(pid_t tid)
 	return fd >= 0 ? fd : negative_errno();
 }
 
-/* The process (thread group) id of the pidfd's task, from the kernel: -ESRCH when it exited,
- * -EOPNOTSUPP when the kernel cannot tell (before 6.13, or a task outside our pid namespace). */
-static int pidfd_tgid(int pidfd, pid_t *ret)
+/* What the kernel says of the pidfd's task (PIDFD_GET_INFO): -ESRCH when it exited,
+ * -EOPNOTSUPP when the kernel cannot tell (before 6.13). The caller checks info->mask. */
+static int pidfd_info_get(int pidfd, struct pidfd_info *ret)
 {
-	struct pidfd_info info = { .mask = PIDFD_INFO_PID };
+	struct pidfd_info info = { .mask = PIDFD_INFO_PID | PIDFD_INFO_CGROUPID };
 
 	if (ioctl(pidfd, PIDFD_GET_INFO, &info) < 0)
 		return errno == ESRCH ? -ESRCH : -EOPNOTSUPP;
-	if (!(info.mask & PIDFD_INFO_PID) || info.tgid == 0 || info.tgid > INT32_MAX)
-		return -EOPNOTSUPP;
-	*ret = (pid_t)info.tgid;
+	*ret = info;
 	return 0;
+}
+
+/* The process (thread group) id in info: -EOPNOTSUPP when it does not say (a task outside our
+ * pid namespace). */
+static int info_tgid(const struct pidfd_info *info, pid_t *ret)
+{
+	if (!(info->mask & PIDFD_INFO_PID) || info->tgid == 0 || info->tgid > INT32_MAX)
+		return -EOPNOTSUPP;
+	*ret = (pid_t)info->tgid;
+	return 0;
+}
+
+int identity_cache_new(struct identity_cache **ret)
+{
+	struct identity_cache *c;
+	char mnt[VAULTFS_PATH_MAX];
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->mount_fd = -1;
+	if (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0)
+		c->mount_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	*ret = c;
+	return 0;
+}
+
+void identity_cache_free(struct identity_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		free(c->slot[i].path);
+	if (c->mount_fd >= 0)
+		close(c->mount_fd);
+	free(c);
+}
+
+/* Does path (absolute, as in /proc/TID/cgroup) name the cgroup with this id? A cgroup's
+ * directory has its id as inode number. */
+static bool cgroup_is(const struct identity_cache *c, const char *path, uint64_t id)
+{
+	struct stat st;
+
+	if (fstatat(c->mount_fd, path[1] ? path + 1 : ".", &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	return S_ISDIR(st.st_mode) && (uint64_t)st.st_ino == id;
+}
+
+/* The cgroup of id from the memo into id (known only once the pidfd says alive): true on a
+ * hit. No syscall: the path of a live id does not change (identity.h). */
+static bool memo_get(const struct identity_cache *c, uint64_t cgid, struct identity *id)
+{
+	const struct cgroup_memo *m = &c->slot[cgid % CACHE_SLOTS];
+
+	if (m->id != cgid || !m->path)
+		return false;
+	strcpy(id->cgroup, m->path); /* it came from identity_set_cgroup: it fits */
+	id->cg = m->cg;
+	return true;
+}
+
+/* Remember what was read for cgid, when the path read still names it (the task may have
+ * moved between the ioctl and the read). Best effort: no memory, no memo. */
+static void memo_put(struct identity_cache *c, uint64_t cgid, const struct identity *id)
+{
+	struct cgroup_memo *m = &c->slot[cgid % CACHE_SLOTS];
+	char *p;
+
+	if (!cgroup_is(c, id->cgroup, cgid))
+		return;
+	p = strdup(id->cgroup);
+	if (!p)
+		return;
+	free(m->path);
+	m->path = p;
+	m->id = cgid;
+	m->cg = id->cg;
 }
 
 /* 0 while the task of pidfd has not exited. */
@@ -368,9 +462,12 @@ static int still_alive(int pidfd)
 	return r > 0 ? -ESRCH : 0;
 }
 
-int identity_resolve(struct identity *id, pid_t tid, unsigned fields)
+int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
+		     unsigned fields)
 {
 	_cleanup_close_ int pidfd = -1;
+	struct pidfd_info info = { .mask = 0 };
+	bool have_info = false;
 	int r;
 
 	if (tid <= 0)
@@ -383,17 +480,21 @@ int identity_resolve(struct identity *id, pid_t tid, unsigned fields)
 	pidfd = open_pidfd(tid);
 	if (pidfd < 0)
 		return pidfd;
+	/* the process and the cgroup's id from the kernel, without /proc, where it tells */
+	if ((fields & IDENTITY_PID) ||
+	    (cache && cache->mount_fd >= 0 && (fields & IDENTITY_CGROUP))) {
+		r = pidfd_info_get(pidfd, &info);
+		if (r == -ESRCH)
+			return r;
+		have_info = r >= 0;
+	}
 	if (fields & (IDENTITY_UID | IDENTITY_GID | IDENTITY_GROUPS | IDENTITY_PID)) {
 		unsigned from_status = fields;
 
 		/* the process alone: the pidfd says it, without /proc/TID/status */
-		if ((fields & (IDENTITY_UID | IDENTITY_GID | IDENTITY_GROUPS)) == 0) {
-			r = pidfd_tgid(pidfd, &id->pid);
-			if (r == -ESRCH)
-				return r;
-			if (r >= 0)
-				from_status = 0;
-		}
+		if ((fields & (IDENTITY_UID | IDENTITY_GID | IDENTITY_GROUPS)) == 0 && have_info &&
+		    info_tgid(&info, &id->pid) >= 0)
+			from_status = 0;
 		if (from_status) {
 			r = read_status(tid, from_status, id);
 			if (r < 0)
@@ -401,10 +502,17 @@ int identity_resolve(struct identity *id, pid_t tid, unsigned fields)
 		}
 	}
 	if (fields & IDENTITY_CGROUP) {
-		r = read_cgroup(tid, id);
-		id->known &= ~IDENTITY_CGROUP; /* not before the pidfd says so */
-		if (r < 0)
-			return r;
+		bool by_id = cache && cache->mount_fd >= 0 && have_info &&
+			     (info.mask & PIDFD_INFO_CGROUPID) && info.cgroupid != 0;
+
+		if (!by_id || !memo_get(cache, info.cgroupid, id)) {
+			r = read_cgroup(tid, id);
+			id->known &= ~IDENTITY_CGROUP; /* not before the pidfd says so */
+			if (r < 0)
+				return r;
+			if (by_id)
+				memo_put(cache, info.cgroupid, id);
+		}
 	}
 	if (fields & IDENTITY_EXE) {
 		r = read_exe(tid, id);

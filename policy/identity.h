@@ -47,6 +47,18 @@ int identity_set_cgroup(struct identity *id, const char *path);
 /* -EINVAL when not absolute, -ENAMETOOLONG past VAULTFS_PATH_MAX. */
 int identity_set_exe(struct identity *id, const char *path);
 
+/* A memo of cgroup paths by cgroup id, for identity_resolve: the kernel names a task's cgroup
+ * by id through its pidfd (PIDFD_GET_INFO, Linux 6.13). A cgroup v2 directory cannot be
+ * renamed (EPERM) and an id is never reused within a boot, so the path of an id holds for the
+ * id's whole life; a path is remembered only once a stat on the cgroup2 mount shows it names
+ * that id (the task may move while /proc/TID/cgroup is read). Saves that read, the most costly
+ * step of a resolve. Not thread-safe: one thread at a time (the daemon's serving thread). On a
+ * kernel without the ioctl, or without a cgroup2 mount, it remembers nothing and every
+ * resolve reads /proc. */
+struct identity_cache;
+int identity_cache_new(struct identity_cache **ret);
+void identity_cache_free(struct identity_cache *c);
+
 /* Read the fields asked for (enum identity_field) of thread or process tid from /proc: uid and
  * gid are the fsuid/fsgid of /proc/TID/status (a FUSE daemon takes them from the request
  * instead), groups and pid (Tgid) from the same file, the "0::" line of /proc/TID/cgroup, the
@@ -54,8 +66,10 @@ int identity_set_exe(struct identity *id, const char *path);
  * polled last: -ESRCH when the caller exited meanwhile. Other errors: -ENOENT/-ESRCH no such
  * task, -EACCES, -E2BIG too many groups, -ENODATA no cgroup v2 line, -EXDEV a cgroup outside
  * our cgroup namespace, -ENAMETOOLONG. On success the fields are known and verified; on
- * failure those fields are unknown. Nothing is read for fields not asked for. */
-int identity_resolve(struct identity *id, pid_t tid, unsigned fields);
+ * failure those fields are unknown. Nothing is read for fields not asked for. cache may be
+ * NULL: the cgroup is read from /proc every time. */
+int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
+		     unsigned fields);
 
 /* Is g the caller's gid or one of its supplementary groups? */
 bool identity_in_group(const struct identity *id, uint32_t g);

@@ -344,7 +344,7 @@ static int build_identity(const struct explain_opts *o, struct identity *id)
 
 	identity_init(id);
 	if (o->pid) {
-		r = identity_resolve(id, (pid_t)o->pid, IDENTITY_ALL);
+		r = identity_resolve(NULL, id, (pid_t)o->pid, IDENTITY_ALL);
 		if (r < 0) {
 			fprintf(stderr, "vaultctl: cannot resolve pid %u: %s\n", o->pid,
 				strerror(-r));

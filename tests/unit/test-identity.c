@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -245,7 +246,7 @@ static void test_resolve_self(void **state)
 	int ng;
 
 	(void)state;
-	assert_int_equal(identity_resolve(id, getpid(), IDENTITY_ALL), 0);
+	assert_int_equal(identity_resolve(NULL, id, getpid(), IDENTITY_ALL), 0);
 	assert_int_equal(id->known, IDENTITY_ALL);
 	assert_int_equal(id->verified, IDENTITY_ALL);
 	assert_int_equal(id->uid, geteuid());
@@ -271,15 +272,15 @@ static void test_resolve_only_asked(void **state)
 
 	(void)state;
 	identity_set_uid(id, 4242);
-	assert_int_equal(identity_resolve(id, getpid(), 0), 0);
+	assert_int_equal(identity_resolve(NULL, id, getpid(), 0), 0);
 	assert_int_equal(id->known, IDENTITY_UID);
-	assert_int_equal(identity_resolve(id, getpid(), IDENTITY_GROUPS), 0);
+	assert_int_equal(identity_resolve(NULL, id, getpid(), IDENTITY_GROUPS), 0);
 	assert_int_equal(id->known, IDENTITY_UID | IDENTITY_GROUPS);
 	assert_int_equal(id->verified, IDENTITY_GROUPS);
 	assert_int_equal(id->uid, 4242); /* not read, not changed */
 	assert_string_equal(id->exe, "");
-	assert_int_equal(identity_resolve(id, 0, IDENTITY_ALL), -EINVAL);
-	assert_int_equal(identity_resolve(id, -5, IDENTITY_ALL), -EINVAL);
+	assert_int_equal(identity_resolve(NULL, id, 0, IDENTITY_ALL), -EINVAL);
+	assert_int_equal(identity_resolve(NULL, id, -5, IDENTITY_ALL), -EINVAL);
 	free(id);
 }
 
@@ -309,7 +310,7 @@ static void test_resolve_thread(void **state)
 	assert_int_equal(pthread_create(&t, NULL, thread_main, fds), 0);
 	assert_int_equal(read(a[0], &tid, sizeof(tid)), sizeof(tid));
 	assert_int_not_equal(tid, getpid());
-	assert_int_equal(identity_resolve(id, tid, IDENTITY_PID | IDENTITY_EXE | IDENTITY_CGROUP),
+	assert_int_equal(identity_resolve(NULL, id, tid, IDENTITY_PID | IDENTITY_EXE | IDENTITY_CGROUP),
 			 0);
 	assert_int_equal(id->pid, getpid()); /* the thread's process */
 	assert_int_equal(write(b[1], "x", 1), 1);
@@ -353,7 +354,7 @@ static void test_resolve_child(void **state)
 	if (geteuid() != 0)
 		skip();
 	pid = spawn_nobody();
-	assert_int_equal(identity_resolve(id, pid, IDENTITY_ALL), 0);
+	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_ALL), 0);
 	assert_int_equal(id->uid, 65534);
 	assert_int_equal(id->gid, 65534);
 	assert_int_equal(id->pid, pid);
@@ -368,7 +369,7 @@ static void test_resolve_child(void **state)
 	kill(pid, SIGKILL);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	/* reaped: the pid names nobody now (or, if recycled, a process pidfd_open finds) */
-	assert_int_equal(identity_resolve(id, pid, IDENTITY_CGROUP), -ESRCH);
+	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_CGROUP), -ESRCH);
 	assert_int_equal(id->known & IDENTITY_CGROUP, 0);
 	free(id);
 }
@@ -387,10 +388,97 @@ static void test_resolve_zombie(void **state)
 	/* wait until it has exited, but leave it unreaped */
 	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
 	/* /proc still answers for a zombie: the pidfd says it is gone */
-	assert_int_equal(identity_resolve(id, pid, IDENTITY_GROUPS | IDENTITY_CGROUP), -ESRCH);
+	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_GROUPS | IDENTITY_CGROUP), -ESRCH);
 	assert_int_equal(id->known, 0);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	free(id);
+}
+
+/* Move pid into the cgroup at dir (its cgroup.procs). */
+static void move_to(const char *dir, pid_t pid)
+{
+	char path[PATH_MAX], num[16];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	n = snprintf(num, sizeof(num), "%d", (int)pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, num, (size_t)n), n);
+	close(fd);
+}
+
+/* The memo of cgroups by id: a moved process, a cgroup removed and made again at its path, and
+ * more cgroups than slots all resolve as /proc says; a cgroup cannot be renamed. */
+static void test_resolve_cache(void **state)
+{
+	struct identity *id = new_identity(), *plain = new_identity();
+	struct identity_cache *cache = NULL;
+	char mnt[256], top[300], dir[340], to[340], want[256];
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0 || identity_cgroup2_mount(mnt, sizeof(mnt)) < 0)
+		skip();
+	snprintf(top, sizeof(top), "%s/vaultfs-idtest-%d", mnt, (int)getpid());
+	if (mkdir(top, 0755) < 0)
+		skip(); /* cgroup2 not writable here */
+	assert_int_equal(identity_cache_new(&cache), 0);
+	pid = spawn_nobody();
+	snprintf(dir, sizeof(dir), "%s/a", top);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	move_to(dir, pid);
+	snprintf(want, sizeof(want), "/vaultfs-idtest-%d/a", (int)getpid());
+	for (int i = 0; i < 2; i++) { /* a miss, then a hit */
+		assert_int_equal(identity_resolve(cache, id, pid, IDENTITY_CGROUP), 0);
+		assert_string_equal(id->cgroup, want);
+		assert_int_equal(id->verified, IDENTITY_CGROUP);
+	}
+	/* what the memo relies on: a cgroup v2 directory cannot be renamed */
+	snprintf(to, sizeof(to), "%s/renamed.service", top);
+	assert_int_equal(rename(dir, to), -1);
+	assert_int_equal(errno, EPERM);
+	/* removed and made again at the same path: another cgroup, another id */
+	snprintf(to, sizeof(to), "%s/b.service", top);
+	assert_int_equal(mkdir(to, 0755), 0);
+	move_to(to, pid);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(want, sizeof(want), "/vaultfs-idtest-%d/b.service", (int)getpid());
+	assert_int_equal(identity_resolve(cache, id, pid, IDENTITY_CGROUP | IDENTITY_PID), 0);
+	assert_string_equal(id->cgroup, want);
+	assert_int_equal(id->pid, pid);
+	/* moved, through more cgroups than the memo has slots, and back */
+	for (int i = 0; i < 80; i++) {
+		snprintf(to, sizeof(to), "%s/c%d", top, i);
+		assert_int_equal(mkdir(to, 0755), 0);
+		move_to(to, pid);
+		snprintf(want, sizeof(want), "/vaultfs-idtest-%d/c%d", (int)getpid(), i);
+		assert_int_equal(identity_resolve(cache, id, pid, IDENTITY_CGROUP), 0);
+		assert_string_equal(id->cgroup, want);
+		assert_int_equal(identity_resolve(NULL, plain, pid, IDENTITY_CGROUP), 0);
+		assert_string_equal(plain->cgroup, want);
+	}
+	move_to(dir, pid);
+	snprintf(want, sizeof(want), "/vaultfs-idtest-%d/a", (int)getpid());
+	assert_int_equal(identity_resolve(cache, id, pid, IDENTITY_CGROUP), 0);
+	assert_string_equal(id->cgroup, want);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_int_equal(identity_resolve(cache, id, pid, IDENTITY_CGROUP), -ESRCH);
+	assert_int_equal(id->known & IDENTITY_CGROUP, 0);
+	for (int i = 0; i < 80; i++) {
+		snprintf(to, sizeof(to), "%s/c%d", top, i);
+		assert_int_equal(rmdir(to), 0);
+	}
+	snprintf(to, sizeof(to), "%s/b.service", top);
+	assert_int_equal(rmdir(to), 0);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(rmdir(top), 0);
+	identity_cache_free(cache);
+	identity_cache_free(NULL);
+	free(id);
+	free(plain);
 }
 
 static void test_cgroup2_mount(void **state)
@@ -417,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_thread),
 		cmocka_unit_test(test_resolve_child),
 		cmocka_unit_test(test_resolve_zombie),
+		cmocka_unit_test(test_resolve_cache),
 		cmocka_unit_test(test_cgroup2_mount),
 	};
 
