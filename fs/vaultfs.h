@@ -4,6 +4,7 @@
 
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "core/audit.h"
@@ -16,6 +17,9 @@ struct handle; /* an open file (ops.c) */
 struct notify; /* the kernel cache invalidation thread (notify.h) */
 
 struct vfs {
+	/* Held by whichever thread works on the rest: the FUSE thread per request, the main
+	 * thread per control dispatch, expiry scan pass and reload (vaultfsd.c). */
+	pthread_mutex_t lock;
 	const struct config *config;
 	struct kv *kv;
 	struct policy *policy; /* replaced whole on reload */

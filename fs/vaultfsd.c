@@ -2,14 +2,19 @@
  * audit journal, mounts the FUSE filesystem and serves it in the foreground until SIGTERM or
  * SIGINT, when it unmounts cleanly; SIGHUP reloads the policies (a broken set is refused and
  * the old one stays; both outcomes are recorded). Tells systemd READY=1 once the mount is
- * live. One thread serves requests (the fastest on small machines, and the store handle and
- * the policy are never shared); the audit journal has its own writer thread. Never logs a
- * secret. */
+ * live. Two threads serve: one reads FUSE requests blocking and answers each (as the kernel's
+ * round trip is fastest: no poll between requests), the main one runs the control socket, the
+ * expiry scan and the signals; they share the store handle, the policy and the rest of struct
+ * vfs under its one lock, taken per FUSE request, control dispatch, scan pass and reload. The
+ * audit journal has its own writer thread, the kernel cache invalidations theirs. Never logs
+ * a secret. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -180,8 +185,9 @@ static int expiry_notice(const char *vault, const char *name, uint32_t version, 
 	return 0;
 }
 
-/* FUSE requests served between two looks at the control socket and the signals. */
-#define FUSE_BATCH 16
+/* notify the FUSE thread to stop: how long one wait for it lasts before it is signalled again
+ * (a signal sent just before it blocks in read is not seen by that read) */
+#define FUSE_STOP_POLL_MS 50
 
 /* Notices recorded in one pass of the loop: the rest wait for the next pass, so that a store
  * with many due at once does not hold the one thread from the requests. */
@@ -256,27 +262,110 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Serve until told to stop: FUSE requests, control requests, and the expiry scan, all on this
- * one thread. Signals are delivered only inside ppoll, so a request is never cut in half and
- * none is lost: an interrupted wait just goes round again. */
+/* The FUSE thread: read a request (blocking, no lock held), answer it under the lock. Ends
+ * when the session is unmounted or told to exit (fuse_thread_stop), and says so on done_fd. */
+struct fuse_thread {
+	struct vfs *v;
+	struct fuse_session *se;
+	int done_fd; /* eventfd the main loop polls */
+	int result;  /* 0 unmounted or told to stop, else the -errno that ended it */
+	pthread_t thread;
+};
+
+/* SIGUSR1 wakes the FUSE thread out of read(2) (EINTR): it has no other effect. */
+static void on_wake(int signo)
+{
+	(void)signo;
+}
+
+static void *fuse_main(void *arg)
+{
+	struct fuse_thread *t = arg;
+	struct fuse_buf buf = { 0 };
+	sigset_t wake;
+
+	sigemptyset(&wake);
+	sigaddset(&wake, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	while (!fuse_session_exited(t->se)) {
+		int r = fuse_session_receive_buf(t->se, &buf);
+
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		if (r <= 0) { /* 0: unmounted from outside */
+			t->result = r;
+			break;
+		}
+		pthread_mutex_lock(&t->v->lock);
+		fuse_session_process_buf(t->se, &buf);
+		pthread_mutex_unlock(&t->v->lock);
+	}
+	free(buf.mem);
+	(void)eventfd_write(t->done_fd, 1);
+	return NULL;
+}
+
+/* Start the FUSE thread with every signal blocked but its wake-up. */
+static int fuse_thread_start(struct fuse_thread *t)
+{
+	struct sigaction sa = { .sa_handler = on_wake }; /* no SA_RESTART: read returns EINTR */
+	sigset_t all, old;
+	int r;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0)
+		return negative_errno();
+	t->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->done_fd < 0)
+		return negative_errno();
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&t->thread, NULL, fuse_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		close(t->done_fd);
+		t->done_fd = -1;
+	}
+	return r;
+}
+
+/* Tell the FUSE thread to end and wait for it: the request it is answering is finished. */
+static void fuse_thread_stop(struct fuse_thread *t)
+{
+	fuse_session_exit(t->se);
+	for (;;) {
+		struct timespec ts;
+
+		pthread_kill(t->thread, SIGUSR1);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += FUSE_STOP_POLL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L)
+			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		if (pthread_timedjoin_np(t->thread, NULL, &ts) == 0)
+			break;
+	}
+	close(t->done_fd);
+	t->done_fd = -1;
+}
+
+/* Serve until told to stop or unmounted: the FUSE thread answers requests; this thread runs
+ * control requests, the expiry scan and signals (delivered only inside ppoll, so they are seen
+ * between two steps, never in one), each step under the vfs lock. */
 static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 		 const sigset_t *waitmask)
 {
-	struct fuse_buf buf = { 0 };
 	_cleanup_free_ struct pollfd *pfd = NULL;
-	int fuse_fd = fuse_session_fd(se);
+	struct fuse_thread ft = { .v = v, .se = se, .done_fd = -1 };
 	int64_t next_scan = 0;
 	int r = 0;
 
 	pfd = calloc(1 + control_max_fds(), sizeof(*pfd));
 	if (!pfd)
 		return -ENOMEM;
-	/* a request withdrawn between ppoll and read (its caller was killed) must not leave us
-	 * blocked in read with the signals blocked */
-	if (fcntl(fuse_fd, F_SETFL, fcntl(fuse_fd, F_GETFL) | O_NONBLOCK) < 0)
-		return negative_errno();
-
-	while (!fuse_session_exited(se)) {
+	r = fuse_thread_start(&ft);
+	if (r < 0)
+		return r;
+	for (;;) {
 		int64_t now = mono_ms(), wait;
 		struct timespec ts;
 		size_t n = 1;
@@ -287,11 +376,19 @@ static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 			char msg[256];
 
 			sig.reload = 0;
+			pthread_mutex_lock(&v->lock);
 			(void)reload_policy(v, msg, sizeof(msg));
+			pthread_mutex_unlock(&v->lock);
 		}
-		if (now >= next_scan)
-			next_scan = now + (scan_expiry(v) ? 0 : v->config->expiry_scan * 1000);
-		pfd[0] = (struct pollfd){ .fd = fuse_fd, .events = POLLIN };
+		if (now >= next_scan) {
+			bool more;
+
+			pthread_mutex_lock(&v->lock);
+			more = scan_expiry(v);
+			pthread_mutex_unlock(&v->lock);
+			next_scan = now + (more ? 0 : v->config->expiry_scan * 1000);
+		}
+		pfd[0] = (struct pollfd){ .fd = ft.done_fd, .events = POLLIN };
 		if (ctl)
 			n += control_pollfds(ctl, pfd + 1);
 		wait = next_scan - now;
@@ -307,26 +404,19 @@ static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 			r = negative_errno();
 			break;
 		}
-		if (pfd[0].revents) {
-			/* the requests already queued, up to a batch (then the socket's turn):
-			 * one ppoll per batch, not per request */
-			for (int i = 0; i < FUSE_BATCH && !sig.stop; i++) {
-				r = fuse_session_receive_buf(se, &buf);
-				if (r <= 0)
-					break;
-				fuse_session_process_buf(se, &buf);
-			}
-			if (r == 0) /* unmounted from outside */
-				break;
-			if (r < 0 && r != -EINTR && r != -EAGAIN)
-				break;
-		}
 		r = 0;
-		if (ctl)
+		if (pfd[0].revents) /* the FUSE thread ended: unmounted from outside, or failed */
+			break;
+		if (ctl) {
+			pthread_mutex_lock(&v->lock);
 			control_dispatch(ctl, pfd + 1, n - 1);
+			pthread_mutex_unlock(&v->lock);
+		}
 	}
-	free(buf.mem);
-	return r < 0 ? r : 0;
+	fuse_thread_stop(&ft);
+	if (r == 0 && ft.result < 0 && ft.result != -EINTR)
+		r = ft.result;
+	return r;
 }
 
 static int open_everything(struct vfs *v, const struct config *c)
@@ -404,7 +494,7 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH;
 	struct config *c = NULL;
-	struct vfs v = { 0 };
+	struct vfs v = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct fuse_session *se = NULL;
 	struct control *ctl = NULL;
 	sigset_t waitmask;
