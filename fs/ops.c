@@ -331,8 +331,14 @@ static int fill_attr(struct vfs *v, struct caller *c, const struct node *n, fuse
 					    POLICY_OP_READ;
 	r = policy_rights(v->policy, n->path, &c->id, c->now, &rights);
 	if (r >= 0 && (rights & shown) != shown && c->pending) {
-		caller_full(c);
-		r = policy_rights(v->policy, n->path, &c->id, c->now, &rights);
+		unsigned maybe = 0;
+
+		/* resolve the rest only when it could show another mode */
+		r = policy_rights_maybe(v->policy, n->path, &c->id, c->now, &maybe);
+		if (r >= 0 && (maybe & shown) != (rights & shown)) {
+			caller_full(c);
+			r = policy_rights(v->policy, n->path, &c->id, c->now, &rights);
+		}
 	}
 	if (r < 0)
 		return r;

@@ -1068,23 +1068,36 @@ static int cond_holds(const struct cond *c, const struct identity *id, int64_t n
 	}
 }
 
+/* Can the conditions be told? 1 each holds, 0 one does not, -1 none fails but some read a
+ * field that is not known (*ret_assumed says which). */
+static int conds_tell(const struct policy_rule *r, const struct identity *id, int64_t now,
+		      unsigned *ret_assumed)
+{
+	unsigned assumed = 0;
+	bool unknown = false;
+
+	for (unsigned i = 0; i < r->n_conds; i++) {
+		int v = cond_holds(&r->conds[i], id, now);
+
+		if (v == 0)
+			return 0;
+		if (v < 0) {
+			unknown = true;
+			assumed |= conds[r->conds[i].kind].fields & ~id->known;
+		}
+	}
+	*ret_assumed = assumed;
+	return unknown ? -1 : 1;
+}
+
 /* Do the conditions hold? An allow needs each to hold; a deny takes an unknown field as
  * holding, and says which in *ret_assumed. */
 static bool conds_hold(const struct policy_rule *r, const struct identity *id, int64_t now,
 		       unsigned *ret_assumed)
 {
-	unsigned assumed = 0;
+	int v = conds_tell(r, id, now, ret_assumed);
 
-	for (unsigned i = 0; i < r->n_conds; i++) {
-		int v = cond_holds(&r->conds[i], id, now);
-
-		if (v == 0 || (v < 0 && !r->deny))
-			return false;
-		if (v < 0)
-			assumed |= conds[r->conds[i].kind].fields & ~id->known;
-	}
-	*ret_assumed = assumed;
-	return true;
+	return v > 0 || (v < 0 && r->deny);
 }
 
 /* Walk the rules for the caller's path, its vault and the shared list merged, in load order. */
@@ -1176,8 +1189,11 @@ int policy_explain(const struct policy *p, unsigned op, const char *path, const 
 	return decide(p, op, path, id, now, fn, userdata, ret);
 }
 
-int policy_rights(const struct policy *p, const char *path, const struct identity *id, int64_t now,
-		  unsigned *ret_ops)
+/* The ops allowed and not denied on path. Unknown fields count against the caller (an allow
+ * that reads one does not hold, a deny does), or, when maybe, for it (an allow holds, a deny
+ * only when its known fields alone make it hold). */
+static int rights(const struct policy *p, const char *path, const struct identity *id,
+		  int64_t now, bool maybe, unsigned *ret_ops)
 {
 	unsigned allowed = 0, denied = 0, assumed;
 	const struct policy_rule *r;
@@ -1191,14 +1207,30 @@ int policy_rights(const struct policy *p, const char *path, const struct identit
 	walk_init(&w, p, &rq);
 	while ((r = walk_next(&w))) {
 		unsigned *mask = r->deny ? &denied : &allowed;
+		int v;
 
 		if ((r->ops & ~*mask) == 0 || (!r->deny && (r->ops & ~denied) == 0))
 			continue; /* nothing new to learn from it */
-		if (path_holds(r, &rq) && conds_hold(r, id, now, &assumed))
+		if (!path_holds(r, &rq))
+			continue;
+		v = conds_tell(r, id, now, &assumed);
+		if (v > 0 || (v < 0 && r->deny != maybe))
 			*mask |= r->ops;
 	}
 	*ret_ops = allowed & ~denied;
 	return 0;
+}
+
+int policy_rights(const struct policy *p, const char *path, const struct identity *id, int64_t now,
+		  unsigned *ret_ops)
+{
+	return rights(p, path, id, now, false, ret_ops);
+}
+
+int policy_rights_maybe(const struct policy *p, const char *path, const struct identity *id,
+			int64_t now, unsigned *ret_ops)
+{
+	return rights(p, path, id, now, true, ret_ops);
 }
 
 int policy_visible(const struct policy *p, const char *path, const struct identity *id, int64_t now)

@@ -104,6 +104,11 @@ int policy_check(const struct policy *p, unsigned op, const char *path, const st
 /* The ops the caller holds on path: allowed and not denied (for stat modes, access(2)). */
 int policy_rights(const struct policy *p, const char *path, const struct identity *id, int64_t now,
 		  unsigned *ret_ops);
+/* The ops the caller may turn out to hold once its unknown fields are known: a superset of
+ * policy_rights (equal when every field a rule reads is known). Where the two agree on the
+ * ops that matter, resolving more of the caller cannot change the answer. */
+int policy_rights_maybe(const struct policy *p, const char *path, const struct identity *id,
+			int64_t now, unsigned *ret_ops);
 /* Listings (DESIGN §5). "/V": does the caller hold a right on the vault itself, or could an
  * allow rule that holds for it grant a right on some object of V (`ls /vault`)? "/V/NAME": does
  * it hold any right on the object (`ls /vault/V`)? 1 visible, 0 not, -EINVAL bad path. */

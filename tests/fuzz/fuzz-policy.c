@@ -26,7 +26,7 @@ static int count(const struct policy_rule *r, unsigned assumed, void *ud)
 
 static void decide_all(const struct policy *p, const char *path, const struct identity *id)
 {
-	unsigned rights = 0, matched = 0;
+	unsigned rights = 0, matched = 0, maybe = 0;
 	struct policy_decision dec;
 	int r;
 
@@ -46,6 +46,11 @@ static void decide_all(const struct policy *p, const char *path, const struct id
 		       policy_rule_is_deny(dec.match) == (dec.verdict == POLICY_DENY));
 		assert(!!(rights & op) == (dec.verdict == POLICY_ALLOW));
 	}
+	/* what the caller may turn out to hold is never less than what it holds */
+	r = policy_rights_maybe(p, path, id, 1767225600, &maybe);
+	assert(r == 0);
+	assert((rights & ~maybe) == 0);
+	assert((policy_needs(p) & ~id->known) != 0 || maybe == rights); /* nothing left to learn */
 	r = policy_explain(p, POLICY_OP_READ, path, id, 1767225600, count, &matched, &dec);
 	assert(r == 0);
 	assert(dec.match ? matched > 0 : 1);

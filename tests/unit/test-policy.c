@@ -682,6 +682,53 @@ static void test_unknown_fields(void **state)
 	free(id);
 }
 
+/* policy_rights counts an unknown field against the caller, policy_rights_maybe for it; once
+ * every field is known the two agree. */
+static void test_rights_maybe(void **state)
+{
+	struct policy *p = load("allow read /app/* uid=0\n"
+				"allow write /app/* uid=0 exe=/usr/bin/w\n"
+				"allow meta /app/* uid=5 exe=/usr/bin/w\n"
+				"deny read /app/db cgroup=/bad.slice/**\n"
+				"deny write /app/db uid=0 gid=7\n"
+				"allow list /app unit=x.service\n");
+	struct identity *id = ident(0, 0);
+	unsigned ops, maybe;
+
+	(void)state;
+	/* uid and gid known, cgroup and exe not */
+	assert_int_equal(policy_rights(p, "/app/db", id, 0, &ops), 0);
+	assert_int_equal(ops, 0); /* read: the cgroup deny may hold; write: the exe is not known */
+	assert_int_equal(policy_rights_maybe(p, "/app/db", id, 0, &maybe), 0);
+	assert_int_equal(maybe, POLICY_OP_READ | POLICY_OP_WRITE); /* not meta: uid 0 is known */
+	assert_int_equal(policy_rights(p, "/app/x", id, 0, &ops), 0);
+	assert_int_equal(ops, POLICY_OP_READ);
+	assert_int_equal(policy_rights_maybe(p, "/app/x", id, 0, &maybe), 0);
+	assert_int_equal(maybe, POLICY_OP_READ | POLICY_OP_WRITE);
+	assert_int_equal(policy_rights_maybe(p, "/app", id, 0, &maybe), 0);
+	assert_int_equal(maybe, POLICY_OP_LIST);
+	assert_int_equal(policy_rights_maybe(p, "/app/", id, 0, &maybe), -EINVAL);
+	/* a deny whose known fields hold takes the right away either way */
+	identity_set_gid(id, 7);
+	assert_int_equal(policy_rights_maybe(p, "/app/db", id, 0, &maybe), 0);
+	assert_int_equal(maybe, POLICY_OP_READ);
+	/* everything known: the two agree */
+	assert_int_equal(identity_set_cgroup(id, "/bad.slice/x.service"), 0);
+	assert_int_equal(identity_set_exe(id, "/usr/bin/w"), 0);
+	assert_int_equal(policy_rights(p, "/app/db", id, 0, &ops), 0);
+	assert_int_equal(policy_rights_maybe(p, "/app/db", id, 0, &maybe), 0);
+	assert_int_equal(ops, 0);
+	assert_int_equal(maybe, 0);
+	identity_set_gid(id, 0);
+	assert_int_equal(identity_set_cgroup(id, "/good.slice/x.service"), 0);
+	assert_int_equal(policy_rights(p, "/app/db", id, 0, &ops), 0);
+	assert_int_equal(policy_rights_maybe(p, "/app/db", id, 0, &maybe), 0);
+	assert_int_equal(ops, POLICY_OP_READ | POLICY_OP_WRITE);
+	assert_int_equal(maybe, ops);
+	policy_free(p);
+	free(id);
+}
+
 static void test_rights_and_visibility(void **state)
 {
 	struct policy *p = load("allow list /app\n"
@@ -927,6 +974,7 @@ int main(void)
 		cmocka_unit_test(test_conditions),
 		cmocka_unit_test(test_time_windows),
 		cmocka_unit_test(test_unknown_fields),
+		cmocka_unit_test(test_rights_maybe),
 		cmocka_unit_test(test_rights_and_visibility),
 		cmocka_unit_test(test_explain),
 		cmocka_unit_test(test_index),
