@@ -1576,6 +1576,19 @@ static struct pending *take_group(struct audit *a)
 	return list;
 }
 
+/* Write the next group as the writer (lock held, queue not empty, nobody writing): the lock
+ * is let go while it is written. */
+static void write_group(struct audit *a)
+{
+	struct pending *list = take_group(a);
+
+	a->writing = true;
+	pthread_mutex_unlock(&a->lock);
+	writer_batch(a, list);
+	pthread_mutex_lock(&a->lock);
+	a->writing = false;
+}
+
 /* The writer thread: groups that queued while an appender was writing (see submit), and the
  * batch mode's timed sync. */
 static void *writer_main(void *arg)
@@ -1589,13 +1602,7 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		if (a->head) {
-			struct pending *list = take_group(a);
-
-			a->writing = true;
-			pthread_mutex_unlock(&a->lock);
-			writer_batch(a, list);
-			pthread_mutex_lock(&a->lock);
-			a->writing = false;
+			write_group(a);
 			continue;
 		}
 		if (a->stop)
@@ -1854,15 +1861,8 @@ static int submit(struct audit *a, struct pending *p)
 		a->head = p;
 	a->tail = p;
 	a->queued++;
-	if (!a->writing) {
-		struct pending *list = take_group(a);
-
-		a->writing = true;
-		pthread_mutex_unlock(&a->lock);
-		writer_batch(a, list);
-		pthread_mutex_lock(&a->lock);
-		a->writing = false;
-	}
+	if (!a->writing)
+		write_group(a);
 	/* the writer thread takes what queued meanwhile, and keeps the batch mode's timer (woken
 	 * once a period, not per record) */
 	if (a->head || (a->sync == AUDIT_SYNC_BATCH && !a->timer))

@@ -682,6 +682,18 @@ static void test_unknown_fields(void **state)
 	free(id);
 }
 
+/* policy_rights and policy_rights_maybe of path are ops and maybe. */
+static void expect_rights(const struct policy *p, const char *path, const struct identity *id,
+			  unsigned ops, unsigned maybe)
+{
+	unsigned got;
+
+	assert_int_equal(policy_rights(p, path, id, 0, &got), 0);
+	assert_int_equal(got, ops);
+	assert_int_equal(policy_rights_maybe(p, path, id, 0, &got), 0);
+	assert_int_equal(got, maybe);
+}
+
 /* policy_rights counts an unknown field against the caller, policy_rights_maybe for it; once
  * every field is known the two agree. */
 static void test_rights_maybe(void **state)
@@ -693,38 +705,26 @@ static void test_rights_maybe(void **state)
 				"deny write /app/db uid=0 gid=7\n"
 				"allow list /app unit=x.service\n");
 	struct identity *id = ident(0, 0);
-	unsigned ops, maybe;
+	const unsigned rw = POLICY_OP_READ | POLICY_OP_WRITE;
+	unsigned maybe;
 
 	(void)state;
-	/* uid and gid known, cgroup and exe not */
-	assert_int_equal(policy_rights(p, "/app/db", id, 0, &ops), 0);
-	assert_int_equal(ops, 0); /* read: the cgroup deny may hold; write: the exe is not known */
-	assert_int_equal(policy_rights_maybe(p, "/app/db", id, 0, &maybe), 0);
-	assert_int_equal(maybe, POLICY_OP_READ | POLICY_OP_WRITE); /* not meta: uid 0 is known */
-	assert_int_equal(policy_rights(p, "/app/x", id, 0, &ops), 0);
-	assert_int_equal(ops, POLICY_OP_READ);
-	assert_int_equal(policy_rights_maybe(p, "/app/x", id, 0, &maybe), 0);
-	assert_int_equal(maybe, POLICY_OP_READ | POLICY_OP_WRITE);
-	assert_int_equal(policy_rights_maybe(p, "/app", id, 0, &maybe), 0);
-	assert_int_equal(maybe, POLICY_OP_LIST);
+	/* uid and gid known, cgroup and exe not: read may meet the cgroup deny, write needs the
+	 * exe; meta never (uid 0 is known) */
+	expect_rights(p, "/app/db", id, 0, rw);
+	expect_rights(p, "/app/x", id, POLICY_OP_READ, rw);
+	expect_rights(p, "/app", id, 0, POLICY_OP_LIST);
 	assert_int_equal(policy_rights_maybe(p, "/app/", id, 0, &maybe), -EINVAL);
 	/* a deny whose known fields hold takes the right away either way */
 	identity_set_gid(id, 7);
-	assert_int_equal(policy_rights_maybe(p, "/app/db", id, 0, &maybe), 0);
-	assert_int_equal(maybe, POLICY_OP_READ);
+	expect_rights(p, "/app/db", id, 0, POLICY_OP_READ);
 	/* everything known: the two agree */
 	assert_int_equal(identity_set_cgroup(id, "/bad.slice/x.service"), 0);
 	assert_int_equal(identity_set_exe(id, "/usr/bin/w"), 0);
-	assert_int_equal(policy_rights(p, "/app/db", id, 0, &ops), 0);
-	assert_int_equal(policy_rights_maybe(p, "/app/db", id, 0, &maybe), 0);
-	assert_int_equal(ops, 0);
-	assert_int_equal(maybe, 0);
+	expect_rights(p, "/app/db", id, 0, 0);
 	identity_set_gid(id, 0);
 	assert_int_equal(identity_set_cgroup(id, "/good.slice/x.service"), 0);
-	assert_int_equal(policy_rights(p, "/app/db", id, 0, &ops), 0);
-	assert_int_equal(policy_rights_maybe(p, "/app/db", id, 0, &maybe), 0);
-	assert_int_equal(ops, POLICY_OP_READ | POLICY_OP_WRITE);
-	assert_int_equal(maybe, ops);
+	expect_rights(p, "/app/db", id, rw, rw);
 	policy_free(p);
 	free(id);
 }
