@@ -172,9 +172,10 @@ INSTALLED := $(BINDIR)/vaultctl $(SBINDIR)/vaultfsd \
 	$(foreach m,$(MAN_PAGES),$(MANDIR)/man$(call man_sect,$(m))/$(m)) \
 	$(BASHCOMPDIR)/vaultctl $(UNITDIR)/vaultfsd.service $(TMPFILESDIR)/vaultfs.conf
 
+# The page's date is its source's (not the day it was built): a rebuild is the same page.
 $(BUILD)/man/%: tools/man/%.scd
 	@mkdir -p $(dir $@)
-	scdoc < $< > $@.tmp && mv $@.tmp $@
+	SOURCE_DATE_EPOCH=$$(stat -c %Y $<) scdoc < $< > $@.tmp && mv $@.tmp $@
 
 man: $(MANS)
 

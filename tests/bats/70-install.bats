@@ -130,7 +130,8 @@ complete_words() {
 	cmp "$VAULTFS_TOP/tools/vaultctl.bash-completion" \
 		"$R/usr/share/bash-completion/completions/vaultctl"
 	for m in vaultctl.1 vaultfsd.8 vaultfs.conf.5 vaultfs-policy.5; do
-		scdoc <"$VAULTFS_TOP/tools/man/$m.scd" | cmp - "$R/usr/share/man/man${m##*.}/$m"
+		SOURCE_DATE_EPOCH=$(stat -c %Y "$VAULTFS_TOP/tools/man/$m.scd") \
+			scdoc <"$VAULTFS_TOP/tools/man/$m.scd" | cmp - "$R/usr/share/man/man${m##*.}/$m"
 	done
 }
 
