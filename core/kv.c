@@ -910,6 +910,18 @@ int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *
 	return read_end(kv, store_vault_foreach(kv->store, vault_list_one, &ctx));
 }
 
+int kv_vault_list_page(struct kv *kv, const char *after, unsigned limit,
+		       int (*cb)(const struct kv_vault_info *v, void *ud), void *ud)
+{
+	struct vault_list_ctx ctx = { kv, cb, ud };
+	int r;
+
+	r = read_begin(kv);
+	if (r < 0)
+		return r;
+	return read_end(kv, store_vault_page(kv->store, after, limit, vault_list_one, &ctx));
+}
+
 /* --- secrets --- */
 
 /* Encrypt value as version `version` of o (in vault vault_id, whose unwrapped key is vkey)
@@ -1160,41 +1172,28 @@ int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t 
 	return 0;
 }
 
-struct secret_list_ctx {
-	struct kv *kv;
-	const struct store_vault *vault;
-	bool deleted;
-	int (*cb)(const struct kv_secret_info *s, void *ud);
-	void *ud;
-};
-
-static int secret_list_one(const struct store_object *o, void *userdata)
+/* What a listing says of object o of vault v (both checked): with its current version's row,
+ * read and checked, for the expiry and the enabled flag. */
+static int secret_info(struct kv *kv, const struct store_vault *v, const struct store_object *o,
+		       struct kv_secret_info *ret)
 {
-	struct secret_list_ctx *ctx = userdata;
 	struct kv_secret_info info = { 0 };
 	int r;
 
-	r = object_verify(ctx->kv, o);
-	if (r < 0)
-		return r;
-	if (o->vault_id != ctx->vault->id)
-		return -EBADMSG;
-	if ((o->deleted_at != 0) != ctx->deleted)
-		return 0;
 	snprintf(info.name, sizeof(info.name), "%s", o->name);
 	info.id = o->id;
 	info.current_version = o->current_version;
 	info.created = o->created;
 	info.deleted_at = o->deleted_at;
 	if (o->deleted_at)
-		info.purge_after = o->deleted_at + (int64_t)ctx->vault->retention_days * 86400;
+		info.purge_after = o->deleted_at + (int64_t)v->retention_days * 86400;
 	if (o->current_version) {
 		struct store_version row;
 
-		r = store_version_get_meta(ctx->kv->store, o->id, o->current_version, &row);
+		r = store_version_get_meta(kv->store, o->id, o->current_version, &row);
 		if (r < 0)
 			return r == -ENOENT ? -EBADMSG : r;
-		r = version_verify(ctx->kv, &row);
+		r = version_verify(kv, &row);
 		if (r >= 0 && (row.object_id != o->id || row.version != o->current_version))
 			r = -EBADMSG;
 		info.expires = row.expires;
@@ -1203,14 +1202,85 @@ static int secret_list_one(const struct store_object *o, void *userdata)
 		if (r < 0)
 			return r;
 	}
+	*ret = info;
+	return 0;
+}
+
+struct secret_list_ctx {
+	struct kv *kv;
+	const struct store_vault *vault;
+	bool deleted;
+	int (*cb)(const struct kv_secret_info *s, void *ud);
+	void *ud;
+	char last[VAULTFS_NAME_MAX + 1]; /* the name of the last row checked */
+};
+
+/* Every row is checked before anything in it is believed, the ones left out (of the other
+ * state) too: a changed deleted_at can neither hide a secret nor show one. */
+static int secret_list_one(const struct store_object *o, void *userdata)
+{
+	struct secret_list_ctx *ctx = userdata;
+	struct kv_secret_info info;
+	int r;
+
+	r = object_verify(ctx->kv, o);
+	if (r < 0)
+		return r;
+	if (o->vault_id != ctx->vault->id)
+		return -EBADMSG;
+	memcpy(ctx->last, o->name, sizeof(ctx->last));
+	if ((o->deleted_at != 0) != ctx->deleted)
+		return 0;
+	r = secret_info(ctx->kv, ctx->vault, o, &info);
+	if (r < 0)
+		return r;
 	return ctx->cb(&info, ctx->ud);
+}
+
+/* The listing of kv_secret_list, whole (limit 0) or a page of it: the count of rows read. */
+static int secret_list(struct kv *kv, const char *vault, bool deleted, const char *after,
+		       unsigned limit, int (*cb)(const struct kv_secret_info *s, void *ud),
+		       void *ud, char ret_last[VAULTFS_NAME_MAX + 1])
+{
+	struct store_vault v;
+	struct secret_list_ctx ctx = { kv, &v, deleted, cb, ud, "" };
+	int r;
+
+	r = read_begin(kv);
+	if (r < 0)
+		return r;
+	r = vault_by_name(kv, vault, &v);
+	if (r >= 0 && limit)
+		r = store_object_page(kv->store, v.id, after, limit, secret_list_one, &ctx);
+	else if (r >= 0)
+		r = store_object_foreach(kv->store, v.id, secret_list_one, &ctx);
+	r = read_end(kv, r);
+	if (r >= 0 && ret_last)
+		memcpy(ret_last, ctx.last, sizeof(ctx.last));
+	return r;
 }
 
 int kv_secret_list(struct kv *kv, const char *vault, bool deleted,
 		   int (*cb)(const struct kv_secret_info *s, void *ud), void *ud)
 {
+	return secret_list(kv, vault, deleted, NULL, 0, cb, ud, NULL);
+}
+
+int kv_secret_list_page(struct kv *kv, const char *vault, bool deleted, const char *after,
+			unsigned limit, int (*cb)(const struct kv_secret_info *s, void *ud),
+			void *ud, char ret_last[VAULTFS_NAME_MAX + 1])
+{
+	if (limit == 0)
+		return -EINVAL;
+	return secret_list(kv, vault, deleted, after, limit, cb, ud, ret_last);
+}
+
+int kv_secret_lookup(struct kv *kv, const char *vault, const char *name,
+		     struct kv_secret_info *ret)
+{
+	struct kv_secret_info info;
 	struct store_vault v;
-	struct secret_list_ctx ctx = { kv, &v, deleted, cb, ud };
+	struct store_object o;
 	int r;
 
 	r = read_begin(kv);
@@ -1218,14 +1288,20 @@ int kv_secret_list(struct kv *kv, const char *vault, bool deleted,
 		return r;
 	r = vault_by_name(kv, vault, &v);
 	if (r >= 0)
-		r = store_object_foreach(kv->store, v.id, secret_list_one, &ctx);
-	return read_end(kv, r);
+		r = object_by_name(kv, &v, name, true, &o);
+	if (r >= 0)
+		r = secret_info(kv, &v, &o, &info);
+	r = read_end(kv, r);
+	if (r < 0)
+		return r;
+	*ret = info;
+	return 0;
 }
 
 struct versions_ctx {
 	struct kv *kv;
 	const struct store_object *object;
-	uint32_t expect;
+	uint32_t expect; /* the number of the last version met */
 	int (*cb)(const struct kv_version_info *v, void *ud);
 	void *ud;
 };
@@ -1246,12 +1322,14 @@ static int versions_one(const struct store_version *row, void *userdata)
 	return ctx->cb(&info, ctx->ud);
 }
 
-int kv_secret_versions(struct kv *kv, const char *vault, const char *name,
-		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud)
+/* The listing of kv_secret_versions, whole (limit 0) or a page of it: the count of rows. */
+static int secret_versions(struct kv *kv, const char *vault, const char *name, uint32_t after,
+			   unsigned limit, int (*cb)(const struct kv_version_info *v, void *ud),
+			   void *ud)
 {
 	struct store_vault v;
 	struct store_object o;
-	struct versions_ctx ctx = { kv, &o, 0, cb, ud };
+	struct versions_ctx ctx = { kv, &o, after, cb, ud };
 	int r;
 
 	r = read_begin(kv);
@@ -1260,11 +1338,31 @@ int kv_secret_versions(struct kv *kv, const char *vault, const char *name,
 	r = vault_by_name(kv, vault, &v);
 	if (r >= 0)
 		r = object_by_name(kv, &v, name, false, &o);
-	if (r >= 0)
+	if (r >= 0 && limit)
+		r = store_version_page(kv->store, o.id, after, limit, versions_one, &ctx);
+	else if (r >= 0)
 		r = store_version_foreach(kv->store, o.id, versions_one, &ctx);
-	if (r >= 0 && ctx.expect != o.current_version)
+	/* a listing that got to the end must have met the current version (the pointer names
+	 * the newest row, load_object checked: none lies past it) */
+	if (r >= 0 && (!limit || (unsigned)r < limit) &&
+	    ctx.expect != (after > o.current_version ? after : o.current_version))
 		r = -EBADMSG;
 	return read_end(kv, r);
+}
+
+int kv_secret_versions(struct kv *kv, const char *vault, const char *name,
+		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud)
+{
+	return secret_versions(kv, vault, name, 0, 0, cb, ud);
+}
+
+int kv_secret_versions_page(struct kv *kv, const char *vault, const char *name, uint32_t after,
+			    unsigned limit, int (*cb)(const struct kv_version_info *v, void *ud),
+			    void *ud)
+{
+	if (limit == 0)
+		return -EINVAL;
+	return secret_versions(kv, vault, name, after, limit, cb, ud);
 }
 
 int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_t version,

@@ -112,6 +112,19 @@ int kv_vault_delete(struct kv *kv, const char *name);
 int kv_vault_get(struct kv *kv, const char *name, struct kv_vault_info *ret);
 int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *ud), void *ud);
 
+/* Pages of the listings: bounded and resumable, for a caller that lists a batch at a time and
+ * holds only where it is (a directory listing). Each gives what its listing gives, in the same
+ * order and with the same checks (every row read is MAC-checked, those left out too), for the
+ * rows after a cursor `after` (exclusive: NULL, "" or version 0 from the first), at most limit
+ * rows read, through the store's pages (store.h): O(log n + limit) a page, no row of another
+ * vault or secret read. They return the number of rows read: fewer than limit when the listing
+ * is over. Each page is a read of its own (or of the caller's session, kv_read_begin): pages
+ * read at different times see what changed between them, and from a cursor no name is given
+ * twice. -EINVAL for limit 0 or over INT_MAX, or an `after` over VAULTFS_NAME_MAX bytes; cb's
+ * negative return stops the page and is returned. */
+int kv_vault_list_page(struct kv *kv, const char *after, unsigned limit,
+		       int (*cb)(const struct kv_vault_info *v, void *ud), void *ud);
+
 /* New version of vault/name (creating the secret). attrs NULL = enabled, no dates, no tags. */
 int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value,
 		  size_t len, const struct kv_attrs *attrs, uint32_t *ret_version);
@@ -125,8 +138,25 @@ int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t 
 /* Live secrets of a vault, or with deleted only the soft-deleted ones, in name order. */
 int kv_secret_list(struct kv *kv, const char *vault, bool deleted,
 		   int (*cb)(const struct kv_secret_info *s, void *ud), void *ud);
+/* A page of kv_secret_list (see kv_vault_list_page). The rows read count live and deleted ones
+ * alike, cb is given those of the state asked for; ret_last (may be NULL) is the name of the
+ * last row read ("" for none), the cursor of the next page whatever cb was given. */
+int kv_secret_list_page(struct kv *kv, const char *vault, bool deleted, const char *after,
+			unsigned limit, int (*cb)(const struct kv_secret_info *s, void *ud),
+			void *ud, char ret_last[VAULTFS_NAME_MAX + 1]);
+/* The secret `name` of the vault, live or soft-deleted (deleted_at says which), as
+ * kv_secret_list gives it: one lookup by name, no listing. -ENOENT when no object holds the
+ * name. */
+int kv_secret_lookup(struct kv *kv, const char *vault, const char *name,
+		     struct kv_secret_info *ret);
+/* The versions of a live secret, 1 to current. */
 int kv_secret_versions(struct kv *kv, const char *vault, const char *name,
 		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud);
+/* A page of kv_secret_versions: the versions numbered above `after` (see kv_vault_list_page). A
+ * page that ends the listing has met the current version (-EBADMSG otherwise). */
+int kv_secret_versions_page(struct kv *kv, const char *vault, const char *name, uint32_t after,
+			    unsigned limit, int (*cb)(const struct kv_version_info *v, void *ud),
+			    void *ud);
 int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		     const struct kv_attrs *attrs);
 int kv_secret_delete(struct kv *kv, const char *vault, const char *name);

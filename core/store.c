@@ -110,20 +110,20 @@ enum stmt_id {
 	STMT_VAULT_UPDATE,
 	STMT_VAULT_HAS_OBJECTS,
 	STMT_VAULT_DELETE,
-	STMT_VAULT_FOREACH,
+	STMT_VAULT_PAGE,
 	STMT_OBJECT_INSERT,
 	STMT_OBJECT_GET,
 	STMT_OBJECT_GET_BY_ID,
 	STMT_OBJECT_UPDATE,
 	STMT_OBJECT_PURGE_VERSIONS,
 	STMT_OBJECT_PURGE,
-	STMT_OBJECT_FOREACH,
+	STMT_OBJECT_PAGE,
 	STMT_OBJECT_DELETED,
 	STMT_VERSION_INSERT,
 	STMT_VERSION_GET,
 	STMT_VERSION_UPDATE,
 	STMT_VERSION_MAX,
-	STMT_VERSION_FOREACH,
+	STMT_VERSION_PAGE,
 	STMT_VERSION_GET_META,
 	STMT_EXPIRY_FOREACH,
 	STMT_NOTICE_MARK,
@@ -138,9 +138,13 @@ enum stmt_id {
 	"object_id, version, enabled, not_before, expires, created, updated, content_type, "      \
 	"tags, wrapped_dek, mac"
 
-/* Every statement the store runs. The *_FOREACH statements are used by nothing else, so a
- * foreach callback may call any other store function. Every lookup goes through a PRIMARY KEY
- * or UNIQUE index, the expiry scan through versions_expiry. */
+/* Every statement the store runs. The *_PAGE, *_DELETED and *_EXPIRY statements are used by
+ * nothing else, so their callbacks may call any other store function. Every lookup goes through
+ * a PRIMARY KEY or UNIQUE index, the expiry scan through versions_expiry. A page is a range of
+ * one of those indexes in its order, LIMIT -1 for no limit: the rows >= the cursor but the
+ * cursor itself (`>= ?a AND IS NOT ?a`), or from the first every row (`>= '' AND IS NOT NULL`,
+ * so that a row no cursor could pass, an empty name or a version 0, is read and refused). It
+ * reads the rows it returns, the cursor's row at most besides, and no other. */
 static const char *const stmt_sql[_STMT_MAX] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_BEGIN_READ] = "BEGIN DEFERRED",
@@ -160,7 +164,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
 			      "retention_days = ?4, purge_protection = ?5, mac = ?6 WHERE id = ?1",
 	[STMT_VAULT_HAS_OBJECTS] = "SELECT 1 FROM objects WHERE vault_id = ?1 LIMIT 1",
 	[STMT_VAULT_DELETE] = "DELETE FROM vaults WHERE id = ?1",
-	[STMT_VAULT_FOREACH] = "SELECT " VAULT_COLS " FROM vaults ORDER BY name",
+	[STMT_VAULT_PAGE] = "SELECT " VAULT_COLS " FROM vaults WHERE name >= ?1 "
+			    "AND name IS NOT ?2 ORDER BY name LIMIT ?3",
 	[STMT_OBJECT_INSERT] = "INSERT INTO objects (vault_id, name, type, current_version, "
 			       "created, deleted_at, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[STMT_OBJECT_GET] = "SELECT " OBJECT_COLS " FROM objects WHERE vault_id = ?1 AND name = ?2",
@@ -169,8 +174,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
 			       "mac = ?4 WHERE id = ?1",
 	[STMT_OBJECT_PURGE_VERSIONS] = "DELETE FROM versions WHERE object_id = ?1",
 	[STMT_OBJECT_PURGE] = "DELETE FROM objects WHERE id = ?1",
-	[STMT_OBJECT_FOREACH] = "SELECT " OBJECT_COLS " FROM objects WHERE vault_id = ?1 "
-				"ORDER BY name",
+	[STMT_OBJECT_PAGE] = "SELECT " OBJECT_COLS " FROM objects WHERE vault_id = ?1 "
+			     "AND name >= ?2 AND name IS NOT ?3 ORDER BY name LIMIT ?4",
 	[STMT_OBJECT_DELETED] = "SELECT " OBJECT_COLS " FROM objects WHERE deleted_at != 0 "
 				"AND deleted_at + 86400 * (SELECT retention_days FROM vaults "
 				"WHERE vaults.id = objects.vault_id) <= ?1 "
@@ -185,8 +190,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
 	[STMT_VERSION_MAX] = "SELECT version FROM versions WHERE object_id = ?1 "
 			     "ORDER BY version DESC LIMIT 1",
 	/* length() of a blob comes from the record header: the ciphertext itself is not read. */
-	[STMT_VERSION_FOREACH] = "SELECT " VERSION_COLS ", length(ciphertext) FROM versions "
-				 "WHERE object_id = ?1 ORDER BY version",
+	[STMT_VERSION_PAGE] = "SELECT " VERSION_COLS ", length(ciphertext) FROM versions "
+			      "WHERE object_id = ?1 AND version >= ?2 AND version IS NOT ?3 "
+			      "ORDER BY version LIMIT ?4",
 	[STMT_VERSION_GET_META] = "SELECT " VERSION_COLS ", length(ciphertext) FROM versions "
 				  "WHERE object_id = ?1 AND version = ?2",
 	/* Walks versions_expiry from the cursor (a range of the index, never the table): versions
@@ -1043,28 +1049,95 @@ int store_vault_delete(struct store *s, int64_t id)
 	return op_end(s, own, vault_delete_locked(s, id));
 }
 
-int store_vault_foreach(struct store *s, int (*cb)(const struct store_vault *v, void *userdata),
-			void *userdata)
+/* The cursor of a page: NULL or a name of up to VAULTFS_NAME_MAX bytes ("": from the first). */
+static int check_after(const char *after)
+{
+	if (after && check_str(after, VAULTFS_NAME_MAX + 1, 0, VAULTFS_NAME_MAX) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* A name cursor (passed by check_after) and a limit, bound at ?i .. ?i + 2 (see stmt_sql).
+ * limit -1: none. */
+static int bind_page(sqlite3_stmt *st, int i, const char *after, int64_t limit)
+{
+	int rc;
+
+	if (!after || !*after) {
+		rc = bind_str(st, i, "");
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_null(st, i + 1);
+	} else {
+		rc = bind_str(st, i, after);
+		if (rc == SQLITE_OK)
+			rc = bind_str(st, i + 1, after);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, i + 2, limit);
+	return rc;
+}
+
+/* The limit of a public page: 1..INT_MAX, so that the count of rows fits the int returned. */
+static int check_limit(unsigned limit)
+{
+	return limit == 0 || limit > INT_MAX ? -EINVAL : 0;
+}
+
+/* Vaults after `after` in name order, at most limit (-1: all); the count in *ret_n. */
+static int vault_page(struct store *s, const char *after, int64_t limit,
+		      int (*cb)(const struct store_vault *v, void *userdata), void *userdata,
+		      size_t *ret_n)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	size_t n = 0;
 	int rc, r;
 
 	assert(s && cb);
+	r = check_after(after);
+	if (r < 0)
+		return r;
 	/* Called again from its own callback: the statement is in use. */
-	if (sqlite3_stmt_busy(s->stmt[STMT_VAULT_FOREACH]))
+	if (sqlite3_stmt_busy(s->stmt[STMT_VAULT_PAGE]))
 		return -EBUSY;
-	st = s->stmt[STMT_VAULT_FOREACH];
+	st = s->stmt[STMT_VAULT_PAGE];
+	rc = bind_page(st, 1, after, limit);
+	if (rc != SQLITE_OK)
+		return errno_from_sqlite(s->db, rc);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_vault v;
 
 		r = read_vault(st, &v);
 		if (r < 0)
 			return r;
+		n++;
 		r = cb(&v, userdata);
 		if (r < 0)
 			return r;
 	}
-	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
+	if (rc != SQLITE_DONE)
+		return errno_from_sqlite(s->db, rc);
+	*ret_n = n;
+	return 0;
+}
+
+int store_vault_foreach(struct store *s, int (*cb)(const struct store_vault *v, void *userdata),
+			void *userdata)
+{
+	size_t n;
+
+	return vault_page(s, NULL, -1, cb, userdata, &n);
+}
+
+int store_vault_page(struct store *s, const char *after, unsigned limit,
+		     int (*cb)(const struct store_vault *v, void *userdata), void *userdata)
+{
+	size_t n;
+	int r;
+
+	r = check_limit(limit);
+	if (r >= 0)
+		r = vault_page(s, after, limit, cb, userdata, &n);
+	return r < 0 ? r : (int)n;
 }
 
 /* Objects */
@@ -1223,10 +1296,13 @@ int store_object_purge(struct store *s, int64_t id)
 	return op_end(s, own, object_purge_locked(s, id));
 }
 
-/* Step st over object rows (the columns of read_object), calling cb for each. */
+/* Step st over object rows (the columns of read_object), calling cb for each; the count of
+ * rows in *ret_n. */
 static int step_objects(struct store *s, sqlite3_stmt *st,
-			int (*cb)(const struct store_object *o, void *userdata), void *userdata)
+			int (*cb)(const struct store_object *o, void *userdata), void *userdata,
+			size_t *ret_n)
 {
+	size_t n = 0;
 	int rc, r;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1235,27 +1311,58 @@ static int step_objects(struct store *s, sqlite3_stmt *st,
 		r = read_object(st, &o);
 		if (r < 0)
 			return r;
+		n++;
 		r = cb(&o, userdata);
 		if (r < 0)
 			return r;
 	}
-	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
+	if (rc != SQLITE_DONE)
+		return errno_from_sqlite(s->db, rc);
+	*ret_n = n;
+	return 0;
+}
+
+/* Objects of the vault after `after` in name order, at most limit (-1: all). */
+static int object_page(struct store *s, int64_t vault_id, const char *after, int64_t limit,
+		       int (*cb)(const struct store_object *o, void *userdata), void *userdata,
+		       size_t *ret_n)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	assert(s && cb);
+	r = check_after(after);
+	if (r < 0)
+		return r;
+	if (sqlite3_stmt_busy(s->stmt[STMT_OBJECT_PAGE]))
+		return -EBUSY;
+	st = s->stmt[STMT_OBJECT_PAGE];
+	rc = sqlite3_bind_int64(st, 1, vault_id);
+	if (rc == SQLITE_OK)
+		rc = bind_page(st, 2, after, limit);
+	if (rc != SQLITE_OK)
+		return errno_from_sqlite(s->db, rc);
+	return step_objects(s, st, cb, userdata, ret_n);
 }
 
 int store_object_foreach(struct store *s, int64_t vault_id,
 			 int (*cb)(const struct store_object *o, void *userdata), void *userdata)
 {
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int rc;
+	size_t n;
 
-	assert(s && cb);
-	if (sqlite3_stmt_busy(s->stmt[STMT_OBJECT_FOREACH]))
-		return -EBUSY;
-	st = s->stmt[STMT_OBJECT_FOREACH];
-	rc = sqlite3_bind_int64(st, 1, vault_id);
-	if (rc != SQLITE_OK)
-		return errno_from_sqlite(s->db, rc);
-	return step_objects(s, st, cb, userdata);
+	return object_page(s, vault_id, NULL, -1, cb, userdata, &n);
+}
+
+int store_object_page(struct store *s, int64_t vault_id, const char *after, unsigned limit,
+		      int (*cb)(const struct store_object *o, void *userdata), void *userdata)
+{
+	size_t n;
+	int r;
+
+	r = check_limit(limit);
+	if (r >= 0)
+		r = object_page(s, vault_id, after, limit, cb, userdata, &n);
+	return r < 0 ? r : (int)n;
 }
 
 int store_object_deleted_foreach(struct store *s, int64_t now, unsigned limit,
@@ -1263,6 +1370,7 @@ int store_object_deleted_foreach(struct store *s, int64_t now, unsigned limit,
 				 void *userdata)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	size_t n;
 	int rc;
 
 	assert(s && cb);
@@ -1274,7 +1382,7 @@ int store_object_deleted_foreach(struct store *s, int64_t now, unsigned limit,
 		rc = sqlite3_bind_int64(st, 2, limit);
 	if (rc != SQLITE_OK)
 		return errno_from_sqlite(s->db, rc);
-	return step_objects(s, st, cb, userdata);
+	return step_objects(s, st, cb, userdata, &n);
 }
 
 /* Versions */
@@ -1484,10 +1592,12 @@ int store_version_max(struct store *s, int64_t object_id, uint32_t *ret)
 }
 
 /* Step st over version rows (the columns of read_version, ciphertext length in column 11),
- * calling cb for each. */
+ * calling cb for each; the count of rows in *ret_n. */
 static int step_versions(struct store *s, sqlite3_stmt *st,
-			 int (*cb)(const struct store_version *v, void *userdata), void *userdata)
+			 int (*cb)(const struct store_version *v, void *userdata), void *userdata,
+			 size_t *ret_n)
 {
+	size_t n = 0;
 	int rc, r;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1501,28 +1611,61 @@ static int step_versions(struct store *s, sqlite3_stmt *st,
 		if (r < 0)
 			return r;
 		v.ciphertext_len = (size_t)len;
+		n++;
 		r = cb(&v, userdata);
 		store_version_done(&v);
 		if (r < 0)
 			return r;
 	}
-	return rc == SQLITE_DONE ? 0 : errno_from_sqlite(s->db, rc);
+	if (rc != SQLITE_DONE)
+		return errno_from_sqlite(s->db, rc);
+	*ret_n = n;
+	return 0;
 }
 
-int store_version_foreach(struct store *s, int64_t object_id,
-			  int (*cb)(const struct store_version *v, void *userdata), void *userdata)
+/* Versions of the object after `after` in ascending order, at most limit (-1: all). */
+static int version_page(struct store *s, int64_t object_id, uint32_t after, int64_t limit,
+			int (*cb)(const struct store_version *v, void *userdata), void *userdata,
+			size_t *ret_n)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int rc;
 
 	assert(s && cb);
-	if (sqlite3_stmt_busy(s->stmt[STMT_VERSION_FOREACH]))
+	if (sqlite3_stmt_busy(s->stmt[STMT_VERSION_PAGE]))
 		return -EBUSY;
-	st = s->stmt[STMT_VERSION_FOREACH];
+	st = s->stmt[STMT_VERSION_PAGE];
 	rc = sqlite3_bind_int64(st, 1, object_id);
+	/* the cursor as bind_page binds a name: from the first, every row */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 2, after ? after : INT64_MIN);
+	if (rc == SQLITE_OK)
+		rc = after ? sqlite3_bind_int64(st, 3, after) : sqlite3_bind_null(st, 3);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 4, limit);
 	if (rc != SQLITE_OK)
 		return errno_from_sqlite(s->db, rc);
-	return step_versions(s, st, cb, userdata);
+	return step_versions(s, st, cb, userdata, ret_n);
+}
+
+int store_version_foreach(struct store *s, int64_t object_id,
+			  int (*cb)(const struct store_version *v, void *userdata), void *userdata)
+{
+	size_t n;
+
+	return version_page(s, object_id, 0, -1, cb, userdata, &n);
+}
+
+int store_version_page(struct store *s, int64_t object_id, uint32_t after, unsigned limit,
+		       int (*cb)(const struct store_version *v, void *userdata), void *userdata)
+{
+	size_t n;
+	int r;
+
+	r = check_limit(limit);
+	if (r >= 0)
+		r = version_page(s, object_id, after, limit, cb, userdata, &n);
+	return r < 0 ? r : (int)n;
 }
 
 int store_version_get_meta(struct store *s, int64_t object_id, uint32_t version,
@@ -1562,6 +1705,7 @@ int store_expiry_foreach(struct store *s, const struct store_expiry_scan *q,
 			 int (*cb)(const struct store_version *v, void *userdata), void *userdata)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	size_t n;
 	int rc;
 
 	assert(s && q && cb);
@@ -1583,7 +1727,7 @@ int store_expiry_foreach(struct store *s, const struct store_expiry_scan *q,
 		rc = sqlite3_bind_int64(st, 6, q->limit);
 	if (rc != SQLITE_OK)
 		return errno_from_sqlite(s->db, rc);
-	return step_versions(s, st, cb, userdata);
+	return step_versions(s, st, cb, userdata, &n);
 }
 
 int store_notice_mark(struct store *s, int64_t object_id, uint32_t version, int event,

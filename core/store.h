@@ -113,6 +113,20 @@ int store_vault_delete(struct store *s, int64_t id);
 int store_vault_foreach(struct store *s, int (*cb)(const struct store_vault *v, void *userdata),
 			void *userdata);
 
+/* Pages: a bounded, resumable foreach. Calls cb for the rows that sort after the cursor `after`
+ * (exclusive; NULL or "" from the first) in the foreach's order, at most limit of them, and
+ * returns how many rows cb was given: fewer than limit when no more rows follow. Each page is a
+ * range of the index that orders it (UNIQUE name, UNIQUE (vault_id, name), PRIMARY KEY
+ * (object_id, version)): O(log n + limit), and it reads nothing outside the range (no row of
+ * another vault or object). Names order as bytes (memcmp, then the shorter first), so a cursor
+ * may be any name, one that no longer exists too. -EINVAL for limit 0 or over INT_MAX or an
+ * `after` over VAULTFS_NAME_MAX bytes; -EBUSY when called from a callback of the same page or
+ * foreach; a negative return from cb stops and is returned. A page reads in the caller's
+ * transaction, or in one of its own: pages read in different transactions see what changed
+ * between them (rows added after the cursor are met, rows removed are not). */
+int store_vault_page(struct store *s, const char *after, unsigned limit,
+		     int (*cb)(const struct store_vault *v, void *userdata), void *userdata);
+
 /* Objects. (vault_id, name) is unique across live and soft-deleted objects.
  * insert: -EEXIST; sets o->id. get: -ENOENT. update rewrites current_version, deleted_at, mac.
  * purge removes the object and all its versions. */
@@ -125,6 +139,9 @@ int store_object_purge(struct store *s, int64_t id);
 /* Calls cb for each object of the vault in name order (live and deleted). */
 int store_object_foreach(struct store *s, int64_t vault_id,
 			 int (*cb)(const struct store_object *o, void *userdata), void *userdata);
+/* The page of store_object_foreach (see store_vault_page). */
+int store_object_page(struct store *s, int64_t vault_id, const char *after, unsigned limit,
+		      int (*cb)(const struct store_object *o, void *userdata), void *userdata);
 /* Soft-deleted objects of every vault whose vault's retention has passed at `now`, oldest
  * deletion first, at most limit (rows as stored: unverified). */
 int store_object_deleted_foreach(struct store *s, int64_t now, unsigned limit,
@@ -145,6 +162,10 @@ int store_version_max(struct store *s, int64_t object_id, uint32_t *ret);
  * is only valid during the call. */
 int store_version_foreach(struct store *s, int64_t object_id,
 			  int (*cb)(const struct store_version *v, void *userdata), void *userdata);
+/* The page of store_version_foreach: versions numbered above `after` (0: from the first), see
+ * store_vault_page. */
+int store_version_page(struct store *s, int64_t object_id, uint32_t after, unsigned limit,
+		       int (*cb)(const struct store_version *v, void *userdata), void *userdata);
 /* As store_version_get, without the ciphertext (NULL; ciphertext_len is its length). */
 int store_version_get_meta(struct store *s, int64_t object_id, uint32_t version,
 			   struct store_version *ret);

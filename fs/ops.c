@@ -7,8 +7,11 @@
  * (`delete`), mkdir and rmdir in /vault create and delete vaults (`manage`). Every change and
  * every refusal is recorded before the reply; no record, no change. Replies: direct_io (no
  * page cache), timeouts 0 (every lookup and stat reaches us), no readdirplus. Every request
- * gets exactly one reply on every path. Never logs a value, and never asks the kernel to drop
- * a cache itself (that is notify.c's thread: the call can wait for a request of ours). */
+ * gets exactly one reply on every path. A directory is listed from the store a page at a time
+ * as readdir asks: its handle holds where the listing is, never the entries, so the daemon's
+ * memory does not grow with a vault's size. Never logs a value, and never asks the kernel to
+ * drop a cache itself (that is notify.c's thread: the call can wait for a request of ours). */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -72,15 +75,6 @@ struct writer {
 struct handle {
 	struct secbuf *data;
 	struct writer *w; /* NULL: a read handle */
-};
-
-/* An open directory: its entries, listed once at opendir, packed as
- * [ino u64][type u8][name NUL] so that readdir streams them by index. */
-struct dirlist {
-	uint8_t *buf;
-	size_t len, cap;
-	size_t n;
-	size_t cursor_index, cursor_pos; /* where the last readdir stopped: reads go on from it */
 };
 
 static struct vfs *vfs_of(fuse_req_t req)
@@ -205,18 +199,24 @@ static int node_get(struct vfs *v, fuse_ino_t ino, bool names_only, struct node 
 	return 0;
 }
 
-static bool visible(const struct vfs *v, struct caller *c, const struct node *n)
+/* May c see the policy path? */
+static bool visible_path(const struct vfs *v, struct caller *c, const char *path)
 {
 	int r;
 
-	if (n->ino.kind == INO_ROOT)
-		return true;
-	r = policy_visible(v->policy, n->path, &c->id, c->now);
+	r = policy_visible(v->policy, path, &c->id, c->now);
 	if (r <= 0 && c->pending) { /* "visible" is final without them; "not" is not */
 		caller_full(c);
-		r = policy_visible(v->policy, n->path, &c->id, c->now);
+		r = policy_visible(v->policy, path, &c->id, c->now);
 	}
 	return r > 0;
+}
+
+static bool visible(const struct vfs *v, struct caller *c, const struct node *n)
+{
+	if (n->ino.kind == INO_ROOT)
+		return true;
+	return visible_path(v, c, n->path);
 }
 
 /* The node ino names, for this caller: 0, or the errno to reply (hidden names included). */
@@ -904,17 +904,13 @@ static int commit(struct vfs *v, struct handle *h)
 	return 0;
 }
 
-static int find_name(const struct kv_secret_info *si, void *userdata)
-{
-	return streq(si->name, userdata) ? -EEXIST : 0;
-}
-
 /* create(2) of n, a name the kernel found no entry for: a name taken meanwhile is an open of
  * it (EEXIST with O_EXCL); a soft-deleted secret holds its name until purged (EEXIST). Sets
  * n's object id (0: a new secret). 0, or the errno to reply. */
 static int create_check(struct vfs *v, struct node *n, int flags)
 {
 	struct kv_version_info info;
+	struct kv_secret_info si;
 	int r;
 
 	r = kv_secret_info(v->kv, n->vault, n->name, 0, &info);
@@ -926,8 +922,15 @@ static int create_check(struct vfs *v, struct node *n, int flags)
 	}
 	if (r != -ENOENT)
 		return reply_errno(r);
-	r = kv_secret_list(v->kv, n->vault, true, find_name, n->name);
-	if (r < 0)
+	/* one lookup by name, live or soft-deleted */
+	r = kv_secret_lookup(v->kv, n->vault, n->name, &si);
+	if (r >= 0 && (si.deleted_at || (flags & O_EXCL)))
+		return EEXIST;
+	if (r >= 0) { /* made meanwhile */
+		n->ino.id = si.id;
+		return 0;
+	}
+	if (r != -ENOENT)
 		return reply_errno(r);
 	n->ino.id = 0;
 	return 0;
@@ -1264,130 +1267,268 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 /* --- directories --- */
 
-static int dir_add(struct dirlist *d, uint64_t ino, unsigned type, const char *name)
-{
-	size_t need = 9 + strlen(name) + 1;
+/* The entries every directory starts with (a vault's all four, the others the first two). */
+static const char *const dir_fixed_names[] = { ".", "..", ".versions", ".meta" };
 
-	if (d->len + need > d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 4096;
-		uint8_t *b;
+/* Entries a page of the store gives at most, for readdir: about what one reply of the kernel's
+ * (a page, 4 KiB) holds, so that a reply takes one or two pages. */
+#define DIR_PAGE 128u
 
-		while (cap < d->len + need)
-			cap *= 2;
-		b = realloc(d->buf, cap);
-		if (!b)
-			return -ENOMEM;
-		d->buf = b;
-		d->cap = cap;
-	}
-	memcpy(d->buf + d->len, &ino, 8);
-	d->buf[d->len + 8] = (uint8_t)type;
-	memcpy(d->buf + d->len + 9, name, need - 9);
-	d->len += need;
-	d->n++;
-	return 0;
-}
+/* Where a listing stands: at the entry of offset off (offsets are entry indexes + 1, the fixed
+ * entries first; 0 is before the first). after is the key in the store the walk goes on after:
+ * that entry's ("" while in the fixed entries; a version's number in decimal for .versions/S),
+ * or a key past it when the rows between gave no entry (hidden from this caller, or
+ * soft-deleted). */
+struct dirpos {
+	off_t off;
+	char after[VAULTFS_NAME_MAX + 1];
+};
 
-static void dir_free(struct dirlist *d)
+/* An open directory: who opened it and where its listing stands, never its entries: readdir
+ * reads them from the store a page at a time after the cursor, so what a handle holds does not
+ * grow with the directory. The `list` decision was made at opendir. recent holds the names of
+ * the entries of the last reply (less than a reply's bytes), so that a read that goes on from
+ * inside it (the kernel took only part of it, or a seekdir to a telldir just made) starts after
+ * the exact name. */
+struct dirhandle {
+	struct caller c;                  /* every entry is filtered for it, as at opendir */
+	struct ino ino;                   /* the directory */
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1];  /* .versions/S: the secret */
+	uint64_t fixed[ELEMENTSOF(dir_fixed_names)]; /* their inode numbers */
+	unsigned n_fixed;
+	struct dirpos at;   /* where the last reply ended */
+	struct dirpos from; /* where it began */
+	char *recent;       /* the names of its entries, each NUL-terminated */
+	size_t recent_len, recent_size;
+};
+
+static void dirhandle_free(struct dirhandle *d)
 {
 	if (!d)
 		return;
-	free(d->buf);
+	free(d->recent);
 	free(d);
 }
 
-struct list_ctx {
+/* One readdir reply being filled. */
+struct dirfill {
+	fuse_req_t req;
 	struct vfs *v;
-	struct caller *c;
-	struct dirlist *d;
-	const char *vault;
-	int kind; /* of the entries */
+	struct dirhandle *d;
+	char *out;
+	size_t size, used;
+	off_t skip_to;     /* entries up to this offset are walked, not replied */
+	struct dirpos pos; /* the entry last walked */
 };
 
-static int list_vault(const struct kv_vault_info *vi, void *userdata)
+/* The next entry, named name (key: its key in the store): replied when past skip_to, else only
+ * walked over. -ENOBUFS when it does not fit: the reply is full, and the entry not taken. */
+static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *name,
+		    const char *key)
 {
-	struct list_ctx *l = userdata;
-	struct node n = { .ino = { .kind = INO_VAULT, .id = vi->id } };
-	uint64_t ino;
+	struct dirhandle *d = f->d;
+	off_t off = f->pos.off + 1;
 
-	snprintf(n.vault, sizeof(n.vault), "%s", vi->name);
-	node_path(&n);
-	if (!visible(l->v, l->c, &n) || ino_encode(&n.ino, &ino) < 0)
-		return 0;
-	return dir_add(l->d, ino, DT_DIR, vi->name);
+	if (off > f->skip_to) {
+		struct stat st = { .st_ino = ino, .st_mode = (mode_t)type << 12 };
+		size_t n, len = strlen(name) + 1;
+
+		n = fuse_add_direntry(f->req, f->out + f->used, f->size - f->used, name, &st, off);
+		if (n > f->size - f->used)
+			return -ENOBUFS;
+		f->used += n;
+		/* an entry takes more of the reply than its name: recent (size bytes) holds it */
+		assert(d->recent_len + len <= d->recent_size);
+		memcpy(d->recent + d->recent_len, name, len);
+		d->recent_len += len;
+	}
+	f->pos.off = off;
+	snprintf(f->pos.after, sizeof(f->pos.after), "%s", key);
+	if (off == f->skip_to) /* what this reply gives starts here */
+		d->from = f->pos;
+	return 0;
 }
 
-static int list_object(const struct kv_secret_info *si, void *userdata)
+/* A row of the store that gives no entry: walked past. */
+static int dir_pass(struct dirfill *f, const char *key)
 {
-	struct list_ctx *l = userdata;
-	struct node n = { .ino = { .kind = l->kind, .id = si->id } };
-	uint64_t ino;
-
-	snprintf(n.vault, sizeof(n.vault), "%s", l->vault);
-	snprintf(n.name, sizeof(n.name), "%s", si->name);
-	node_path(&n);
-	if (!visible(l->v, l->c, &n) || ino_encode(&n.ino, &ino) < 0)
-		return 0;
-	return dir_add(l->d, ino, l->kind == INO_VERDIR ? DT_DIR : DT_REG, si->name);
+	snprintf(f->pos.after, sizeof(f->pos.after), "%s", key);
+	return 0;
 }
 
-static int list_version(const struct kv_version_info *vi, void *userdata)
+static int fill_vault(const struct kv_vault_info *vi, void *userdata)
 {
-	struct list_ctx *l = userdata;
-	struct ino n = { .kind = INO_VERSION, .id = vi->object_id, .version = vi->version };
+	struct dirfill *f = userdata;
+	struct ino e = { .kind = INO_VAULT, .id = vi->id };
+	char path[POLICY_PATH_MAX];
+	uint64_t ino;
+
+	snprintf(path, sizeof(path), "/%s", vi->name);
+	if (!visible_path(f->v, &f->d->c, path) || ino_encode(&e, &ino) < 0)
+		return dir_pass(f, vi->name);
+	return dir_emit(f, ino, DT_DIR, vi->name, vi->name);
+}
+
+static int fill_object(const struct kv_secret_info *si, void *userdata)
+{
+	struct dirfill *f = userdata;
+	struct dirhandle *d = f->d;
+	struct ino e = { .kind = d->ino.kind == INO_VAULT    ? INO_SECRET :
+				 d->ino.kind == INO_VERSIONS ? INO_VERDIR :
+							       INO_META,
+			 .id = si->id };
+	char path[POLICY_PATH_MAX];
+	uint64_t ino;
+
+	snprintf(path, sizeof(path), "/%s/%s", d->vault, si->name);
+	if (!visible_path(f->v, &d->c, path) || ino_encode(&e, &ino) < 0)
+		return dir_pass(f, si->name);
+	return dir_emit(f, ino, e.kind == INO_VERDIR ? DT_DIR : DT_REG, si->name, si->name);
+}
+
+static int fill_version(const struct kv_version_info *vi, void *userdata)
+{
+	struct dirfill *f = userdata;
+	struct ino e = { .kind = INO_VERSION, .id = vi->object_id, .version = vi->version };
 	char name[16];
 	uint64_t ino;
 
-	if (ino_encode(&n, &ino) < 0)
-		return 0;
+	/* the secret was deleted and its name taken by another since opendir: this directory
+	 * is gone, and its listing over */
+	if (vi->object_id != f->d->ino.id)
+		return -ESTALE;
 	snprintf(name, sizeof(name), "%u", vi->version);
-	return dir_add(l->d, ino, DT_REG, name);
+	if (ino_encode(&e, &ino) < 0)
+		return dir_pass(f, name);
+	return dir_emit(f, ino, DT_REG, name, name);
 }
 
-/* The entries of directory n as caller c may see them. */
-static int dir_list(struct vfs *v, struct caller *c, const struct node *n,
-		    fuse_ino_t self, fuse_ino_t parent, struct dirlist *d)
+/* One page of the store's entries after f->pos.after: how many rows it read (DIR_PAGE: maybe
+ * more follow). */
+static int dir_page(struct dirfill *f)
 {
-	struct list_ctx l = { .v = v, .c = c, .d = d, .vault = n->vault };
-	struct policy_decision dec;
-	uint64_t ino;
+	struct dirhandle *d = f->d;
+	struct kv *kv = f->v->kv;
+	char last[VAULTFS_NAME_MAX + 1];
 	int r;
 
-	caller_full(c);
-	if ((r = dir_add(d, self, DT_DIR, ".")) < 0 || (r = dir_add(d, parent, DT_DIR, "..")) < 0)
-		return r;
-	switch (n->ino.kind) {
+	switch (d->ino.kind) {
 	case INO_ROOT:
-		return kv_vault_list(v->kv, list_vault, &l);
-	case INO_VAULT:
-	case INO_VERSIONS:
-	case INO_METADIR:
-		/* `ls /vault/V` needs `list` on /V */
-		r = policy_check(v->policy, POLICY_OP_LIST, n->path, &c->id, c->now, &dec);
+		return kv_vault_list_page(kv, f->pos.after, DIR_PAGE, fill_vault, f);
+	case INO_VERDIR:
+		/* the key is a number we wrote ("" before the first) */
+		return kv_secret_versions_page(kv, d->vault, d->name,
+					       (uint32_t)strtoul(f->pos.after, NULL, 10), DIR_PAGE,
+					       fill_version, f);
+	default:
+		r = kv_secret_list_page(kv, d->vault, false, f->pos.after, DIR_PAGE, fill_object,
+					f, last);
+		if (r >= 0 && last[0]) /* soft-deleted rows at the end are walked past too */
+			dir_pass(f, last);
+		return r;
+	}
+}
+
+/* The entries of the store from f->pos until the reply is full (-ENOBUFS) or the listing over
+ * (>= 0); -ENOENT and -ESTALE when the directory is gone. */
+static int dir_walk(struct dirfill *f)
+{
+	struct dirhandle *d = f->d;
+	char vault[VAULTFS_NAME_MAX + 1];
+	int r;
+
+	/* the vault opened (ids are never reused): not another of that name made since */
+	if (d->ino.kind != INO_ROOT && d->ino.kind != INO_VERDIR) {
+		r = kv_vault_name(f->v->kv, d->ino.id, vault);
 		if (r < 0)
 			return r;
-		if (dec.verdict != POLICY_ALLOW)
-			return -EACCES;
-		if (n->ino.kind == INO_VAULT) {
-			struct ino sub = { .kind = INO_VERSIONS, .id = n->ino.id };
-
-			if ((r = ino_encode(&sub, &ino)) < 0 ||
-			    (r = dir_add(d, ino, DT_DIR, ".versions")) < 0)
-				return r;
-			sub.kind = INO_METADIR;
-			if ((r = ino_encode(&sub, &ino)) < 0 ||
-			    (r = dir_add(d, ino, DT_DIR, ".meta")) < 0)
-				return r;
-		}
-		l.kind = n->ino.kind == INO_VAULT    ? INO_SECRET :
-			 n->ino.kind == INO_VERSIONS ? INO_VERDIR :
-						       INO_META;
-		return kv_secret_list(v->kv, n->vault, false, list_object, &l);
-	case INO_VERDIR:
-		return kv_secret_versions(v->kv, n->vault, n->name, list_version, &l);
-	default:
-		return -ENOTDIR;
 	}
+	do
+		r = dir_page(f);
+	while (r == (int)DIR_PAGE);
+	return r;
+}
+
+/* Where a readdir at off starts: from where the last reply ended when off is there or past it
+ * (reading on, the common case, or a seek forward), from the exact entry when off is inside the
+ * last reply, else from the start. Entries up to off are then walked over. */
+static void dir_start(const struct dirhandle *d, off_t off, struct dirpos *ret)
+{
+	const char *name = d->recent;
+
+	if (off >= d->at.off) {
+		*ret = d->at;
+		return;
+	}
+	if (off < d->from.off) {
+		*ret = (struct dirpos){ .off = 0 };
+		return;
+	}
+	*ret = d->from;
+	while (ret->off < off) {
+		ret->off++;
+		snprintf(ret->after, sizeof(ret->after), "%s",
+			 ret->off > (off_t)d->n_fixed ? name : "");
+		name += strlen(name) + 1;
+	}
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
+	struct dirfill f = { .req = req, .v = vfs_of(req), .d = d, .size = size, .skip_to = off };
+	_cleanup_free_ char *out = NULL;
+	int r = 0;
+
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	out = malloc(size ? size : 1);
+	if (out && size > d->recent_size) {
+		char *b = realloc(d->recent, size);
+
+		if (b) {
+			d->recent = b;
+			d->recent_size = size;
+		}
+	}
+	if (!out || size > d->recent_size) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	f.out = out;
+	dir_start(d, off, &f.pos);
+	d->from = f.pos;
+	d->recent_len = 0;
+
+	while (r >= 0 && f.pos.off < (off_t)d->n_fixed) {
+		size_t i = (size_t)f.pos.off;
+
+		r = dir_emit(&f, d->fixed[i], DT_DIR, dir_fixed_names[i], "");
+	}
+	if (r >= 0) {
+		/* one snapshot of the store for the reply (best effort: else a read each page) */
+		(void)kv_read_begin(f.v->kv);
+		r = dir_walk(&f);
+		kv_read_end(f.v->kv);
+	}
+	/* a full reply, or the directory gone: what was walked is given, and the next read goes
+	 * on from there */
+	if (r >= 0 || r == -ENOBUFS || r == -ENOENT || r == -ESTALE) {
+		if (f.pos.off < off) /* the listing ended before off: nothing given */
+			d->from = f.pos;
+		d->at = f.pos;
+		fuse_reply_buf(req, out, f.used);
+		return;
+	}
+	/* the next read at the same offset tries again from the same place */
+	d->from = d->at;
+	d->recent_len = 0;
+	fuse_reply_err(req, reply_errno(r));
 }
 
 /* The parent's inode number, for "..". */
@@ -1405,10 +1546,55 @@ static fuse_ino_t parent_ino(struct vfs *v, const struct node *n)
 	return ino;
 }
 
+/* A handle for directory n, opened by c (resolved in full): `ls /vault/V` needs `list` on /V
+ * (a refusal is EACCES). 0, or the errno to reply. */
+static int dir_open(struct vfs *v, struct caller *c, const struct node *n, fuse_ino_t self,
+		    struct dirhandle **ret)
+{
+	struct policy_decision dec;
+	struct dirhandle *d;
+	int r;
+
+	caller_full(c);
+	if (n->ino.kind == INO_VAULT || n->ino.kind == INO_VERSIONS ||
+	    n->ino.kind == INO_METADIR) {
+		r = policy_check(v->policy, POLICY_OP_LIST, n->path, &c->id, c->now, &dec);
+		if (r < 0)
+			return reply_errno(r);
+		if (dec.verdict != POLICY_ALLOW)
+			return EACCES;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return ENOMEM;
+	d->c = *c;
+	d->ino = n->ino;
+	memcpy(d->vault, n->vault, sizeof(d->vault));
+	memcpy(d->name, n->name, sizeof(d->name));
+	d->fixed[0] = self;
+	d->fixed[1] = parent_ino(v, n);
+	d->n_fixed = 2;
+	if (n->ino.kind == INO_VAULT) {
+		struct ino sub = { .kind = INO_VERSIONS, .id = n->ino.id };
+
+		r = ino_encode(&sub, &d->fixed[2]);
+		sub.kind = INO_METADIR;
+		if (r >= 0)
+			r = ino_encode(&sub, &d->fixed[3]);
+		if (r < 0) {
+			dirhandle_free(d);
+			return reply_errno(r);
+		}
+		d->n_fixed = 4;
+	}
+	*ret = d;
+	return 0;
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vfs *v = vfs_of(req);
-	struct dirlist *d;
+	struct dirhandle *d = NULL;
 	struct caller c;
 	struct node n;
 	int r;
@@ -1416,73 +1602,21 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	r = node_for_caller(req, ino, &n, &c);
 	if (r == 0 && !ino_is_dir(n.ino.kind))
 		r = ENOTDIR;
+	if (r == 0)
+		r = dir_open(v, &c, &n, ino, &d);
 	if (r) {
 		fuse_reply_err(req, r);
 		return;
 	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	r = dir_list(v, &c, &n, ino, parent_ino(v, &n), d);
-	if (r < 0) {
-		dir_free(d);
-		fuse_reply_err(req, reply_errno(r));
-		return;
-	}
 	fi->fh = (uint64_t)(uintptr_t)d;
 	if (fuse_reply_open(req, fi) != 0)
-		dir_free(d);
-}
-
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
-{
-	struct dirlist *d = (struct dirlist *)(uintptr_t)fi->fh;
-	_cleanup_free_ char *out = NULL;
-	size_t pos = 0, used = 0, i = 0;
-
-	(void)ino;
-	out = malloc(size);
-	if (!out) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	/* offsets are entry indexes + 1; a read that goes on from the last one starts where it
-	 * stopped (linear in the listing), a seek elsewhere walks from the start */
-	if ((size_t)off >= d->cursor_index && d->cursor_index > 0) {
-		i = d->cursor_index;
-		pos = d->cursor_pos;
-	}
-	while (pos < d->len) {
-		const char *name = (const char *)d->buf + pos + 9;
-		size_t next = pos + 9 + strlen(name) + 1;
-
-		if (i >= (size_t)off) {
-			struct stat st = { 0 };
-			size_t n;
-
-			memcpy(&st.st_ino, d->buf + pos, 8);
-			st.st_mode = (mode_t)d->buf[pos + 8] << 12;
-			n = fuse_add_direntry(req, out + used, size - used, name, &st,
-					      (off_t)(i + 1));
-			if (n > size - used)
-				break;
-			used += n;
-		}
-		pos = next;
-		i++;
-	}
-	d->cursor_index = i;
-	d->cursor_pos = pos;
-	fuse_reply_buf(req, out, used);
+		dirhandle_free(d);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	dir_free((struct dirlist *)(uintptr_t)fi->fh);
+	dirhandle_free((struct dirhandle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

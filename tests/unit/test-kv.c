@@ -13,7 +13,12 @@
  * sealed plaintexts that lie, the size cap), and expiry notices (near, expired, once across
  * restarts, callback errors, soft-deleted secrets, re-armed dates, batches, tampered rows). The
  * cache of verified rows (edits after a cached read still found, kv's own writes seen, more
- * secrets than it holds) and read sessions (one snapshot, no writes inside, one at a time). */
+ * secrets than it holds) and read sessions (one snapshot, no writes inside, one at a time).
+ * Pages of the listings (secrets, vaults, versions): every page size against the whole
+ * listing, exact fits, an empty vault, the rows read and the cursor past soft-deleted ones,
+ * changes between pages, another vault's damaged row neither listed nor read, a damaged row
+ * refused by the page that reads it as the whole listing refuses it, gaps in versions; and the
+ * lookup of one secret by name, live or soft-deleted. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -2654,6 +2659,325 @@ static void test_purge_due(void **state)
 	set_str(f->kv, "week", "a", "new");
 }
 
+/* --- pages of the listings --- */
+
+/* Every secret of vault in the given state, limit rows a page, appended to l: the number of
+ * pages. Each page reads at most limit rows, its cursor is past the one before (soft-deleted
+ * rows of the other state included), "" after a page of none. */
+static size_t secret_pages(struct kv *kv, const char *vault, bool deleted, unsigned limit,
+			   struct secret_list *l)
+{
+	char after[VAULTFS_NAME_MAX + 1] = "";
+	size_t pages = 0;
+	int r;
+
+	do {
+		char last[VAULTFS_NAME_MAX + 1];
+
+		memset(last, 'x', sizeof(last));
+		r = kv_secret_list_page(kv, vault, deleted, after, limit, collect_secret, l, last);
+		assert_in_range(r, 0, limit);
+		if (r > 0)
+			assert_true(strcmp(last, after) > 0);
+		else
+			assert_string_equal(last, "");
+		memcpy(after, last, sizeof(after));
+		pages++;
+	} while ((unsigned)r == limit);
+	return pages;
+}
+
+static void names_equal(const struct secret_list *a, const struct secret_list *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		assert_string_equal(a->s[i].name, b->s[i].name);
+		assert_int_equal(a->s[i].id, b->s[i].id);
+		assert_int_equal(a->s[i].deleted_at, b->s[i].deleted_at);
+	}
+}
+
+/* Pages of every size give what kv_secret_list gives, the last page short (an empty one after
+ * an exact fit), for live and deleted secrets; the rows read and the cursor count the rows of
+ * the other state; an empty vault; a cursor that names no secret; secrets added and removed
+ * between pages; another vault's rows neither listed nor read; the refusals. */
+static void test_secret_list_page(void **state)
+{
+	const struct fixture *f = *state;
+	static const char *const names[] = { "b", "a_b", "Z9", "a-b", "z", "a", "a0", "A", "a.b" };
+	struct secret_list whole, l = { 0 };
+	char last[VAULTFS_NAME_MAX + 1], long_name[VAULTFS_NAME_MAX + 2];
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	assert_int_equal(kv_vault_create(f->kv, "w", 0), 0);
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "", 5, collect_secret, &l, last),
+			 0);
+	assert_string_equal(last, "");
+	assert_int_equal(l.n, 0);
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		set_str(f->kv, "v", names[i], names[i]);
+	set_str(f->kv, "w", "a1", "other");
+	set_str(f->kv, "w", "m", "other");
+	assert_int_equal(kv_secret_delete(f->kv, "v", "a.b"), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "v", "z"), 0); /* the last row: deleted */
+
+	whole = list_secrets(f->kv, "v", false);
+	assert_int_equal(whole.n, 7);
+	assert_string_equal(whole.s[0].name, "A");
+	assert_string_equal(whole.s[6].name, "b");
+	for (unsigned limit = 1; limit <= ELEMENTSOF(names) + 1; limit++) {
+		memset(&l, 0, sizeof(l));
+		assert_int_equal(secret_pages(f->kv, "v", false, limit, &l),
+				 ELEMENTSOF(names) / limit + 1);
+		names_equal(&l, &whole);
+	}
+	whole = list_secrets(f->kv, "v", true);
+	assert_int_equal(whole.n, 2);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(secret_pages(f->kv, "v", true, 2, &l), 5);
+	names_equal(&l, &whole);
+	assert_int_equal(l.s[1].purge_after, l.s[1].deleted_at + 90 * DAY);
+
+	/* a page of rows of the other state only: read, counted, none given, the cursor past */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "b", 5, collect_secret, &l, last),
+			 1);
+	assert_int_equal(l.n, 0);
+	assert_string_equal(last, "z");
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "a-b", 2, collect_secret, &l,
+					     last),
+			 2);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.s[0].name, "a0");
+	assert_string_equal(last, "a0");
+	/* a cursor that is no name: from the next */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "a00", 1, collect_secret, &l,
+					     NULL),
+			 1);
+	assert_string_equal(l.s[0].name, "a_b");
+
+	/* between pages: the next removed, one added ahead and one behind */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "", 3, collect_secret, &l, last),
+			 3);
+	assert_string_equal(last, "a");
+	assert_int_equal(kv_secret_delete(f->kv, "v", "a-b"), 0);
+	set_str(f->kv, "v", "a00", "new");
+	set_str(f->kv, "v", "B", "new");
+	/* a-b and a.b deleted now, a0 */
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, last, 3, collect_secret, &l, last),
+			 3);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.s[3].name, "a0");
+	assert_string_equal(last, "a0");
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, last, 3, collect_secret, &l, last),
+			 3);
+	assert_int_equal(l.n, 7);
+	assert_string_equal(l.s[4].name, "a00");
+	assert_string_equal(l.s[6].name, "b");
+	assert_string_equal(last, "b");
+	assert_string_equal(l.s[1].name, "Z9"); /* B, behind the cursor, not met */
+
+	/* refusals; the cursor is written only on success */
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	strcpy(last, "kept");
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "", 0, collect_secret, &l, last),
+			 -EINVAL);
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, long_name, 1, collect_secret, &l,
+					     last),
+			 -EINVAL);
+	assert_int_equal(kv_secret_list_page(f->kv, "nope", false, "", 1, collect_secret, &l,
+					     last),
+			 -ENOENT);
+	assert_int_equal(kv_secret_list_page(f->kv, "../v", false, "", 1, collect_secret, &l,
+					     last),
+			 -EINVAL);
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 2;
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "", 5, collect_secret, &l, last),
+			 -ECANCELED);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(last, "kept");
+
+	/* a row of w changed behind kv's back: v's pages do not read it, w's refuse it */
+	raw_exec(f->path, "UPDATE objects SET created = created + 1 WHERE name = 'a1'");
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(secret_pages(f->kv, "v", false, 2, &l), 6); /* 11 rows */
+	assert_int_equal(l.n, 8);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_secret_list_page(f->kv, "w", false, "", 5, collect_secret, &l, last),
+			 -EBADMSG);
+	assert_int_equal(kv_secret_list_page(f->kv, "w", false, "a1", 5, collect_secret, &l, last),
+			 1);
+	assert_string_equal(l.s[0].name, "m");
+}
+
+/* A row changed behind kv's back is refused as kv_secret_list refuses it, by the page that
+ * reads it and not before, in both states' listings (a row left out is checked too). */
+static void test_secret_list_page_tampered(void **state)
+{
+	const struct fixture *f = *state;
+	struct secret_list l = { 0 };
+	char last[VAULTFS_NAME_MAX + 1];
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	for (char c = 'a'; c <= 'f'; c++) {
+		char name[2] = { c, 0 };
+
+		set_str(f->kv, "v", name, name);
+	}
+	assert_int_equal(kv_secret_delete(f->kv, "v", "d"), 0);
+	raw_exec(f->path, "UPDATE objects SET deleted_at = 0 WHERE name = 'd'");
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "", 3, collect_secret, &l, last),
+			 3);
+	strcpy(last, "kept");
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "c", 3, collect_secret, &l, last),
+			 -EBADMSG);
+	assert_string_equal(last, "kept");
+	assert_int_equal(kv_secret_list_page(f->kv, "v", true, "c", 3, collect_secret, &l, last),
+			 -EBADMSG);
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "d", 3, collect_secret, &l, last),
+			 2);
+	assert_int_equal(kv_secret_list(f->kv, "v", false, collect_secret, &l), -EBADMSG);
+	/* the current version's row is checked too, as in the whole listing */
+	raw_exec(f->path, "UPDATE versions SET enabled = 0 WHERE object_id = "
+			  "(SELECT id FROM objects WHERE name = 'f')");
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "e", 3, collect_secret, &l, last),
+			 -EBADMSG);
+}
+
+static void test_vault_list_page(void **state)
+{
+	const struct fixture *f = *state;
+	static const char *const names[] = { "m", "b", "z", "a", "B" };
+	struct vault_list l = { 0 };
+
+	assert_int_equal(kv_vault_list_page(f->kv, "", 2, collect_vault, &l), 0);
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		assert_int_equal(kv_vault_create(f->kv, names[i], 0), 0);
+	assert_int_equal(kv_vault_list_page(f->kv, NULL, 2, collect_vault, &l), 2);
+	assert_int_equal(kv_vault_list_page(f->kv, l.v[1].name, 2, collect_vault, &l), 2);
+	assert_int_equal(kv_vault_list_page(f->kv, l.v[3].name, 2, collect_vault, &l), 1);
+	assert_int_equal(l.n, 5);
+	assert_string_equal(l.v[0].name, "B");
+	assert_string_equal(l.v[1].name, "a");
+	assert_string_equal(l.v[2].name, "b");
+	assert_string_equal(l.v[3].name, "m");
+	assert_string_equal(l.v[4].name, "z");
+	assert_int_equal(kv_vault_list_page(f->kv, "z", 2, collect_vault, &l), 0);
+	assert_int_equal(kv_vault_list_page(f->kv, "", 0, collect_vault, &l), -EINVAL);
+	raw_exec(f->path, "UPDATE vaults SET retention_days = 30 WHERE name = 'm'");
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_vault_list_page(f->kv, "", 3, collect_vault, &l), 3);
+	assert_int_equal(kv_vault_list_page(f->kv, "b", 3, collect_vault, &l), -EBADMSG);
+	assert_int_equal(kv_vault_list_page(f->kv, "m", 3, collect_vault, &l), 1);
+	assert_string_equal(l.v[3].name, "z");
+}
+
+/* Pages of versions: 1..current in order from any cursor, the end checked (a page that ends
+ * the listing has met the current version), a cursor past it, a gap refused by the page that
+ * meets it, a deleted secret. */
+static void test_secret_versions_page(void **state)
+{
+	const struct fixture *f = *state;
+	struct version_list l = { 0 };
+	char sql[128];
+	int64_t id;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	for (int i = 1; i <= 7; i++) {
+		char val[16];
+
+		snprintf(val, sizeof(val), "v%d", i);
+		set_str(f->kv, "v", "s", val);
+		set_str(f->kv, "v", "t", val);
+	}
+	id = secret_id(f->kv, "v", "s", false);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 0, 3, collect_version, &l), 3);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 3, 3, collect_version, &l), 3);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 6, 3, collect_version, &l), 1);
+	assert_int_equal(l.n, 7);
+	for (size_t i = 0; i < l.n; i++) {
+		assert_int_equal(l.v[i].version, i + 1);
+		assert_int_equal(l.v[i].object_id, id);
+		assert_int_equal(l.v[i].size, 2);
+	}
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 0, 7, collect_version, &l), 7);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 7, 7, collect_version, &l), 0);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 9, 7, collect_version, &l), 0);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 0, 0, collect_version, &l),
+			 -EINVAL);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "nope", 0, 1, collect_version, &l),
+			 -ENOENT);
+
+	/* version 5 gone: the pages before it are fine, the one that meets the gap is not */
+	snprintf(sql, sizeof(sql), "DELETE FROM versions WHERE object_id = %lld AND version = 5",
+		 (long long)id);
+	raw_exec(f->path, sql);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 0, 3, collect_version, &l), 3);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 3, 3, collect_version, &l),
+			 -EBADMSG);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 5, 3, collect_version, &l), 2);
+	/* the last two gone: the page that should end at 7 ends short */
+	snprintf(sql, sizeof(sql), "DELETE FROM versions WHERE object_id = %lld AND version >= 6",
+		 (long long)secret_id(f->kv, "v", "t", false));
+	raw_exec(f->path, sql);
+	raw_exec(f->path, "UPDATE objects SET current_version = 5 WHERE name = 't'");
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "t", 4, 3, collect_version, &l),
+			 -EBADMSG);
+
+	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 0, 3, collect_version, &l),
+			 -ENOENT);
+}
+
+/* One secret by name, live or soft-deleted, as a listing gives it; -ENOENT when no object holds
+ * the name, and the row checked. */
+static void test_secret_lookup(void **state)
+{
+	const struct fixture *f = *state;
+	struct kv_secret_info si, sentinel;
+	struct kv_attrs exp = { .enabled = 1, .expires = T0 + 100, .content_type = "" };
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 7), 0);
+	set_str(f->kv, "v", "live", "x");
+	set_ok(f->kv, "v", "live", "y", 1, &exp);
+	set_str(f->kv, "v", "gone", "x");
+	kv_set_clock(f->kv, T0 + 5);
+	assert_int_equal(kv_secret_delete(f->kv, "v", "gone"), 0);
+
+	assert_int_equal(kv_secret_lookup(f->kv, "v", "live", &si), 0);
+	assert_string_equal(si.name, "live");
+	assert_int_equal(si.id, secret_id(f->kv, "v", "live", false));
+	assert_int_equal(si.current_version, 2);
+	assert_int_equal(si.deleted_at, 0);
+	assert_int_equal(si.purge_after, 0);
+	assert_int_equal(si.expires, T0 + 100);
+	assert_true(si.enabled);
+	assert_int_equal(kv_secret_lookup(f->kv, "v", "gone", &si), 0);
+	assert_int_equal(si.id, secret_id(f->kv, "v", "gone", true));
+	assert_int_equal(si.deleted_at, T0 + 5);
+	assert_int_equal(si.purge_after, T0 + 5 + 7 * DAY);
+
+	memset(&sentinel, 0x5a, sizeof(sentinel));
+	si = sentinel;
+	assert_int_equal(kv_secret_lookup(f->kv, "v", "missing", &si), -ENOENT);
+	assert_int_equal(kv_secret_lookup(f->kv, "nope", "live", &si), -ENOENT);
+	assert_int_equal(kv_secret_lookup(f->kv, "v", "../live", &si), -EINVAL);
+	assert_int_equal(kv_secret_lookup(f->kv, "v", "", &si), -EINVAL);
+	assert_memory_equal(&si, &sentinel, sizeof(si));
+	/* a deletion undone behind kv's back */
+	raw_exec(f->path, "UPDATE objects SET deleted_at = 0 WHERE name = 'gone'");
+	assert_int_equal(kv_secret_lookup(f->kv, "v", "gone", &si), -EBADMSG);
+	assert_memory_equal(&si, &sentinel, sizeof(si));
+	/* and a deletion made behind its back */
+	raw_exec(f->path, "UPDATE objects SET deleted_at = 1 WHERE name = 'live'");
+	assert_int_equal(kv_secret_lookup(f->kv, "v", "live", &si), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2696,6 +3020,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_scan_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_scan_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purge_due, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_list_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_list_page_tampered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_list_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_versions_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_lookup, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,11 @@
  * cover what, a changed date arming again), notice marks, and that the walk is an index range
  * (SQLite's own full-scan step counter on the store's statement). The generation: unchanged by
  * reads, changed by our writes (rolled back too) and another handle's commits, a snapshot's in
- * a read transaction. */
+ * a read transaction. Pages (bounded, resumable listings): empty, every page size against the
+ * foreach's order (exact fits included), names of odd bytes, a cursor that names no row, rows
+ * added and removed between pages, refusals, -EBUSY from their own callback, damaged rows
+ * refused by the page that reaches them (and from the first the rows no cursor could pass),
+ * and that a page is an index range that reads no row of another vault or object. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1612,7 +1616,8 @@ static void test_notice_mark(void **state)
 }
 
 /* SQLite's auto-extension hook takes no user data: the handle it sees is kept here, the one
- * mutable static of this file, set and cleared by test_expiry_uses_index alone. */
+ * mutable static of this file, set and cleared by test_expiry_uses_index and
+ * test_page_uses_index alone. */
 static sqlite3 *hooked_db;
 
 static int hook_db(sqlite3 *db, char **err, const struct sqlite3_api_routines *api)
@@ -1681,6 +1686,398 @@ static void test_expiry_uses_index(void **state)
 	assert_int_equal(sqlite3_column_int64(scan, 0), 3000);
 	assert_true(sqlite3_stmt_status(scan, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0) >= 2999);
 	sqlite3_finalize(scan);
+	hooked_db = NULL;
+	store_free(s);
+}
+
+/* --- pages --- */
+
+struct pcollect {
+	char names[32][VAULTFS_NAME_MAX + 1];
+	uint32_t versions[32];
+	size_t n;
+	size_t stop_after; /* -ECANCELED after this many (0 = never) */
+	struct store *s;   /* set: a nested page of the same kind is tried (-EBUSY) */
+	int nested_r;
+};
+
+static int page_object(const struct store_object *o, void *userdata)
+{
+	struct pcollect *c = userdata;
+
+	assert_true(c->n < ELEMENTSOF(c->names));
+	snprintf(c->names[c->n++], sizeof(c->names[0]), "%s", o->name);
+	if (c->s)
+		c->nested_r = store_object_page(c->s, o->vault_id, o->name, 1, page_object, c);
+	return c->stop_after && c->n == c->stop_after ? -ECANCELED : 0;
+}
+
+static int page_vault(const struct store_vault *v, void *userdata)
+{
+	struct pcollect *c = userdata;
+
+	assert_true(c->n < ELEMENTSOF(c->names));
+	snprintf(c->names[c->n++], sizeof(c->names[0]), "%s", v->name);
+	if (c->s)
+		c->nested_r = store_vault_page(c->s, v->name, 1, page_vault, c);
+	return c->stop_after && c->n == c->stop_after ? -ECANCELED : 0;
+}
+
+static int page_version(const struct store_version *v, void *userdata)
+{
+	struct pcollect *c = userdata;
+
+	assert_true(c->n < ELEMENTSOF(c->versions));
+	assert_null(v->ciphertext);
+	c->versions[c->n++] = v->version;
+	return 0;
+}
+
+/* Every object of vault vid, limit a page, into c (appended): the number of pages. Each page
+ * gives at most limit and goes on after the last name of the one before. */
+static size_t object_pages(struct store *s, int64_t vid, unsigned limit, struct pcollect *c)
+{
+	char after[VAULTFS_NAME_MAX + 1] = "";
+	size_t pages = 0;
+	int r;
+
+	do {
+		size_t n0 = c->n;
+
+		r = store_object_page(s, vid, after, limit, page_object, c);
+		assert_in_range(r, 0, limit);
+		assert_int_equal(c->n - n0, r);
+		if (r > 0) {
+			assert_true(strcmp(c->names[n0], after) > 0);
+			snprintf(after, sizeof(after), "%s", c->names[c->n - 1]);
+		}
+		pages++;
+	} while ((unsigned)r == limit);
+	return pages;
+}
+
+static int count_object(const struct store_object *o, void *userdata)
+{
+	(void)o;
+	(*(size_t *)userdata)++;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Names of any bytes but NUL sort as bytes; pages of every size give the foreach's order, the
+ * last one short (an empty one after an exact fit); a page reads one vault only; a cursor may
+ * be a name that is not there; rows added and removed between pages are met as they are. */
+static void test_object_page(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	struct store_vault va = vault_new("a", 1), vb = vault_new("b", 2), vc = vault_new("c", 3);
+	static const char *const names[] = { "a",  "A", "a b", "a\x01", "a-",
+					     "\xc3\xa9", "\x7f", "z", "zz", "b\xff" };
+	const char *sorted[ELEMENTSOF(names)];
+	struct store_object o, in_c;
+	struct pcollect c = { 0 };
+	char too_long[VAULTFS_NAME_MAX + 2];
+
+	assert_int_equal(store_vault_insert(s, &va), 0);
+	assert_int_equal(store_vault_insert(s, &vb), 0);
+	assert_int_equal(store_vault_insert(s, &vc), 0);
+	/* an empty vault */
+	assert_int_equal(store_object_page(s, va.id, "", 5, page_object, &c), 0);
+	assert_int_equal(store_object_page(s, va.id, NULL, 1, page_object, &c), 0);
+	assert_int_equal(c.n, 0);
+
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		o = object_new(vb.id, names[i], (unsigned)i);
+		if (i % 3 == 0)
+			o.deleted_at = 1700000500; /* soft-deleted ones are in pages too */
+		assert_int_equal(store_object_insert(s, &o), 0);
+		sorted[i] = names[i];
+	}
+	qsort(sorted, ELEMENTSOF(sorted), sizeof(sorted[0]), cmp_str);
+	assert_string_equal(sorted[0], "A");
+	assert_string_equal(sorted[2], "a\x01");
+	assert_string_equal(sorted[9], "\xc3\xa9");
+	in_c = object_new(vc.id, "a0", 20);
+	assert_int_equal(store_object_insert(s, &in_c), 0);
+	o = object_new(va.id, "zzz", 21);
+	assert_int_equal(store_object_insert(s, &o), 0);
+
+	for (unsigned limit = 1; limit <= ELEMENTSOF(names) + 2; limit++) {
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(object_pages(s, vb.id, limit, &c), ELEMENTSOF(names) / limit + 1);
+		assert_int_equal(c.n, ELEMENTSOF(names));
+		for (size_t i = 0; i < c.n; i++)
+			assert_string_equal(c.names[i], sorted[i]);
+	}
+
+	/* a cursor that names no row: from the next one */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_object_page(s, vb.id, "a ", 2, page_object, &c), 2);
+	assert_string_equal(c.names[0], "a b");
+	assert_string_equal(c.names[1], "a-");
+	/* past the last */
+	assert_int_equal(store_object_page(s, vb.id, "\xc3\xa9", 2, page_object, &c), 0);
+	assert_int_equal(store_object_page(s, vb.id, "\xff", 2, page_object, &c), 0);
+	assert_int_equal(c.n, 2);
+
+	/* between pages: one ahead removed, one ahead added, one behind added */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_object_page(s, vb.id, "", 3, page_object, &c), 3);
+	assert_string_equal(c.names[2], "a\x01");
+	assert_int_equal(store_object_get(s, vb.id, "a b", &o), 0);
+	assert_int_equal(store_object_purge(s, o.id), 0);
+	o = object_new(vb.id, "a\x01\x01", 30);
+	assert_int_equal(store_object_insert(s, &o), 0);
+	o = object_new(vb.id, "0", 31);
+	assert_int_equal(store_object_insert(s, &o), 0);
+	assert_int_equal(store_object_page(s, vb.id, c.names[2], 3, page_object, &c), 3);
+	assert_string_equal(c.names[3], "a\x01\x01");
+	assert_string_equal(c.names[4], "a-");
+	assert_string_equal(c.names[5], "b\xff");
+
+	/* refusals */
+	memset(too_long, 'n', sizeof(too_long) - 1);
+	too_long[sizeof(too_long) - 1] = '\0';
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_object_page(s, vb.id, "", 0, page_object, &c), -EINVAL);
+	assert_int_equal(store_object_page(s, vb.id, "", (unsigned)INT_MAX + 1, page_object, &c),
+			 -EINVAL);
+	assert_int_equal(store_object_page(s, vb.id, too_long, 1, page_object, &c), -EINVAL);
+	/* 127 bytes: a cursor, past every name that starts with 'n' */
+	too_long[VAULTFS_NAME_MAX] = '\0';
+	assert_int_equal(store_object_page(s, vb.id, too_long, 1, page_object, &c), 1);
+	assert_string_equal(c.names[0], "z");
+	/* a callback's error stops the page; the same page from its callback is -EBUSY */
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 2;
+	assert_int_equal(store_object_page(s, vb.id, "", 5, page_object, &c), -ECANCELED);
+	assert_int_equal(c.n, 2);
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	c.nested_r = 1;
+	assert_int_equal(store_object_page(s, vb.id, "", 1, page_object, &c), 1);
+	assert_int_equal(c.nested_r, -EBUSY);
+	assert_int_equal(store_object_foreach(s, vc.id, collect_object, &(struct collect){ 0 }),
+			 0);
+	store_free(s);
+}
+
+/* A row damaged behind the store's back is -EBADMSG in the page that reaches it, not before;
+ * from the first, a row no cursor could pass (an empty name, version 0) is read and refused. */
+static void test_page_tampered(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	struct store_vault v = vault_new("v", 1);
+	struct store_object o;
+	struct pcollect c = { 0 };
+	uint8_t ct[8] = "abcdefg";
+	int64_t oid = 0;
+
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	for (char ch = 'a'; ch <= 'f'; ch++) {
+		char name[2] = { ch, 0 };
+
+		o = object_new(v.id, name, (unsigned)ch);
+		assert_int_equal(store_object_insert(s, &o), 0);
+		if (ch == 'a')
+			oid = o.id;
+	}
+	for (uint32_t k = 1; k <= 4; k++) {
+		struct store_version ver = version_new(oid, k, ct, sizeof(ct), k);
+
+		assert_int_equal(store_version_insert(s, &ver), 0);
+	}
+	store_free(s);
+	raw_exec(f->path, "UPDATE objects SET type = 9 WHERE name = 'e'");
+	raw_exec(f->path, "UPDATE versions SET mac = zeroblob(31) WHERE version = 3");
+	s = open_ok(f, 0);
+	assert_int_equal(store_object_page(s, v.id, "", 3, page_object, &c), 3);
+	assert_int_equal(store_object_page(s, v.id, "c", 3, page_object, &c), -EBADMSG);
+	assert_int_equal(c.n, 4); /* d, then e refused */
+	assert_int_equal(store_object_page(s, v.id, "e", 3, page_object, &c), 1);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_version_page(s, oid, 0, 2, page_version, &c), 2);
+	assert_int_equal(store_version_page(s, oid, 2, 2, page_version, &c), -EBADMSG);
+	assert_int_equal(store_version_page(s, oid, 3, 2, page_version, &c), 1);
+	assert_int_equal(c.versions[2], 4);
+	store_free(s);
+
+	raw_exec(f->path, "UPDATE objects SET type = 1 WHERE name = 'e';"
+			  "UPDATE objects SET name = '' WHERE name = 'f';"
+			  "UPDATE versions SET version = 0 WHERE version = 1;"
+			  "INSERT INTO vaults (name, wrapped_key, created, retention_days, "
+			  "purge_protection, mac) "
+			  "VALUES ('', zeroblob(60), 0, 7, 0, zeroblob(32))");
+	s = open_ok(f, 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_object_page(s, v.id, "", 3, page_object, &c), -EBADMSG);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(store_object_page(s, v.id, "a", 10, page_object, &c), 4);
+	assert_int_equal(store_version_page(s, oid, 0, 10, page_version, &c), -EBADMSG);
+	assert_int_equal(store_vault_page(s, "", 10, page_vault, &c), -EBADMSG);
+	assert_int_equal(store_vault_page(s, NULL, 10, page_vault, &c), -EBADMSG);
+	store_free(s);
+}
+
+static void test_vault_page(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE);
+	static const char *const names[] = { "m", "b", "z", "a", "B" };
+	static const char *const sorted[] = { "B", "a", "b", "m", "z" };
+	struct pcollect c = { 0 };
+
+	assert_int_equal(store_vault_page(s, "", 3, page_vault, &c), 0);
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		struct store_vault v = vault_new(names[i], (unsigned)i);
+
+		assert_int_equal(store_vault_insert(s, &v), 0);
+	}
+	assert_int_equal(store_vault_page(s, "", 2, page_vault, &c), 2);
+	assert_int_equal(store_vault_page(s, c.names[1], 2, page_vault, &c), 2);
+	assert_int_equal(store_vault_page(s, c.names[3], 2, page_vault, &c), 1);
+	assert_int_equal(c.n, 5);
+	for (size_t i = 0; i < ELEMENTSOF(sorted); i++)
+		assert_string_equal(c.names[i], sorted[i]);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_vault_page(s, "a0", 5, page_vault, &c), 3);
+	assert_string_equal(c.names[0], "b");
+	assert_int_equal(store_vault_page(s, "z", 5, page_vault, &c), 0);
+	assert_int_equal(store_vault_page(s, "", 0, page_vault, &c), -EINVAL);
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	c.nested_r = 1;
+	assert_int_equal(store_vault_page(s, "", 1, page_vault, &c), 1);
+	assert_int_equal(c.nested_r, -EBUSY);
+	store_free(s);
+}
+
+static void test_version_page(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	struct store_object other = object_new(vid, "other", 2);
+	static const uint32_t order[] = { 12, 3, 1, 5, 2 };
+	struct pcollect c = { 0 };
+	uint8_t ct[16];
+
+	test_fill(ct, sizeof(ct), 1);
+	assert_int_equal(store_version_page(s, oid, 0, 3, page_version, &c), 0);
+	assert_int_equal(store_object_insert(s, &other), 0);
+	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+		struct store_version ver = version_new(oid, order[i], ct, sizeof(ct), 1);
+		struct store_version ov = version_new(other.id, order[i] + 1, ct, 4, 1);
+
+		assert_int_equal(store_version_insert(s, &ver), 0);
+		assert_int_equal(store_version_insert(s, &ov), 0);
+	}
+	assert_int_equal(store_version_page(s, oid, 0, 2, page_version, &c), 2);
+	assert_int_equal(store_version_page(s, oid, 2, 2, page_version, &c), 2);
+	assert_int_equal(store_version_page(s, oid, 5, 2, page_version, &c), 1);
+	assert_int_equal(c.n, 5);
+	assert_int_equal(c.versions[0], 1);
+	assert_int_equal(c.versions[1], 2);
+	assert_int_equal(c.versions[2], 3);
+	assert_int_equal(c.versions[3], 5);
+	assert_int_equal(c.versions[4], 12);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_version_page(s, oid, 4, 10, page_version, &c), 2);
+	assert_int_equal(c.versions[0], 5);
+	assert_int_equal(store_version_page(s, oid, 12, 10, page_version, &c), 0);
+	assert_int_equal(store_version_page(s, oid, UINT32_MAX, 10, page_version, &c), 0);
+	assert_int_equal(store_version_page(s, oid + 100, 0, 10, page_version, &c), 0);
+	assert_int_equal(store_version_page(s, oid, 0, 0, page_version, &c), -EINVAL);
+	assert_int_equal(c.n, 2);
+	store_free(s);
+}
+
+/* A page is a range of the (vault_id, name) index: next to thousands of rows of another vault,
+ * a page of a few rows takes a few steps and no full-scan step, from the first or from the
+ * middle, and so does a page of versions next to thousands of another object's. */
+static void test_page_uses_index(void **state)
+{
+	const struct fixture *f = *state;
+	struct store_vault va = vault_new("a", 1), vb = vault_new("b", 2), vc = vault_new("c", 3);
+	struct store *s = NULL;
+	struct store_object o;
+	sqlite3_stmt *page, *vpage;
+	struct pcollect c = { 0 };
+	int64_t few = 0, many = 0;
+	uint8_t ct[8] = "1234567";
+	size_t counted = 0;
+
+	hooked_db = NULL;
+	assert_int_equal(sqlite3_auto_extension((void (*)(void))hook_db), SQLITE_OK);
+	assert_int_equal(store_open(f->path, STORE_CREATE, &s), 0);
+	assert_int_equal(sqlite3_cancel_auto_extension((void (*)(void))hook_db), 1);
+	assert_non_null(hooked_db);
+
+	assert_int_equal(store_vault_insert(s, &va), 0);
+	assert_int_equal(store_vault_insert(s, &vb), 0);
+	assert_int_equal(store_vault_insert(s, &vc), 0);
+	assert_int_equal(store_begin(s), 0);
+	for (unsigned i = 0; i < 3000; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "o%05u", i);
+		o = object_new(vb.id, name, i);
+		assert_int_equal(store_object_insert(s, &o), 0);
+		if (i == 0)
+			many = o.id;
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "o%05u", i * 1000);
+		o = object_new(va.id, name, i);
+		assert_int_equal(store_object_insert(s, &o), 0);
+		o = object_new(vc.id, name, i);
+		assert_int_equal(store_object_insert(s, &o), 0);
+		few = o.id;
+	}
+	for (uint32_t k = 1; k <= 3000; k++) {
+		struct store_version ver = version_new(many, k, ct, sizeof(ct), 1);
+
+		assert_int_equal(store_version_insert(s, &ver), 0);
+		if (k <= 3) {
+			ver.object_id = few;
+			assert_int_equal(store_version_insert(s, &ver), 0);
+		}
+	}
+	assert_int_equal(store_commit(s), 0);
+
+	page = find_stmt(hooked_db, "name >= ?2 AND name IS NOT ?3");
+	vpage = find_stmt(hooked_db, "version >= ?2 AND version IS NOT ?3");
+	for (int i = 0; i < 4; i++) {
+		int64_t vid = i % 2 ? vc.id : va.id;
+		const char *after = i < 2 ? "" : "o00000";
+
+		(void)sqlite3_stmt_status(page, SQLITE_STMTSTATUS_VM_STEP, 1);
+		assert_int_equal(store_object_page(s, vid, after, 10, page_object, &c),
+				 i < 2 ? 3 : 2);
+		assert_int_equal(sqlite3_stmt_status(page, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0), 0);
+		assert_in_range(sqlite3_stmt_status(page, SQLITE_STMTSTATUS_VM_STEP, 1), 1, 300);
+	}
+	assert_int_equal(store_object_page(s, vb.id, "o01500", 5, page_object, &c), 5);
+	assert_string_equal(c.names[c.n - 1], "o01505");
+	assert_in_range(sqlite3_stmt_status(page, SQLITE_STMTSTATUS_VM_STEP, 1), 1, 300);
+	assert_int_equal(store_version_page(s, few, 0, 10, page_version, &c), 3);
+	assert_int_equal(sqlite3_stmt_status(vpage, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0), 0);
+	assert_in_range(sqlite3_stmt_status(vpage, SQLITE_STMTSTATUS_VM_STEP, 1), 1, 300);
+	assert_int_equal(store_version_page(s, many, 1500, 3, page_version, &c), 3);
+	assert_int_equal(c.versions[c.n - 1], 1503);
+	assert_in_range(sqlite3_stmt_status(vpage, SQLITE_STMTSTATUS_VM_STEP, 1), 1, 300);
+	/* and the counter does count: the whole of the big vault takes thousands */
+	assert_int_equal(store_object_foreach(s, vb.id, count_object, &counted), 0);
+	assert_int_equal(counted, 3000);
+	assert_true(sqlite3_stmt_status(page, SQLITE_STMTSTATUS_VM_STEP, 1) > 3000);
 	hooked_db = NULL;
 	store_free(s);
 }
@@ -1972,6 +2369,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notice_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_uses_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_page_tampered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_page_uses_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_vault, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_object, setup, teardown),
