@@ -1,6 +1,6 @@
 /* control.h: the control socket of vaultfsd (DESIGN §8): a Unix stream socket, mode 0666
  * (authorization is by policy), on which vaultctl sends the requests of core/request.h. Served
- * from the daemon's one loop: every socket is non-blocking, a connection works on one request
+ * from the daemon's main loop under the vfs lock: every socket is non-blocking, a connection works on one request
  * at a time, and one that stalls is closed after a deadline, so no client can stall the
  * filesystem. The caller is who SO_PEERCRED says connected, resolved by policy/identity like a
  * FUSE caller. */

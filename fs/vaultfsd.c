@@ -190,7 +190,7 @@ static int expiry_notice(const char *vault, const char *name, uint32_t version, 
 #define FUSE_STOP_POLL_MS 50
 
 /* Notices recorded in one pass of the loop: the rest wait for the next pass, so that a store
- * with many due at once does not hold the one thread from the requests. */
+ * with many due at once does not hold the lock from the FUSE requests. */
 #define EXPIRY_NOTICES_PER_PASS 32
 
 struct expiry_pass {

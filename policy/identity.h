@@ -52,7 +52,7 @@ int identity_set_exe(struct identity *id, const char *path);
  * renamed (EPERM) and an id is never reused within a boot, so the path of an id holds for the
  * id's whole life; a path is remembered only once a stat on the cgroup2 mount shows it names
  * that id (the task may move while /proc/TID/cgroup is read). Saves that read, the most costly
- * step of a resolve. Not thread-safe: one thread at a time (the daemon's serving thread). On a
+ * step of a resolve. Not thread-safe: one thread at a time (vaultfsd: under its vfs lock). On a
  * kernel without the ioctl, or without a cgroup2 mount, it remembers nothing and every
  * resolve reads /proc. */
 struct identity_cache;
