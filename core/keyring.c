@@ -57,7 +57,7 @@ static int keyctl_errno(void)
  * until unpossess(). */
 static int possess(const char *desc, key_serial_t *ret_id)
 {
-	key_serial_t id;
+	key_serial_t id = 0; /* set by possess(); gcc -O1 cannot tell */
 
 	id = keyctl_search(KEY_SPEC_USER_KEYRING, key_type, desc, KEY_SPEC_THREAD_KEYRING);
 	if (id < 0)
@@ -76,7 +76,7 @@ static void unpossess(key_serial_t id)
 
 int keyring_put(const char *desc, const struct secbuf *key, unsigned timeout_sec)
 {
-	key_serial_t id;
+	key_serial_t id = 0; /* set by possess(); gcc -O1 cannot tell */
 	int r;
 
 	if (!desc_valid(desc) || !key || !key->data || key->len == 0 || timeout_sec == 0)
@@ -102,7 +102,7 @@ int keyring_put(const char *desc, const struct secbuf *key, unsigned timeout_sec
 int keyring_get(const char *desc, struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *b = NULL;
-	key_serial_t id;
+	key_serial_t id = 0; /* set by possess(); gcc -O1 cannot tell */
 	long n;
 	int r;
 
@@ -152,7 +152,7 @@ out:
 
 int keyring_drop(const char *desc)
 {
-	key_serial_t id;
+	key_serial_t id = 0; /* set by possess(); gcc -O1 cannot tell */
 	int r;
 
 	if (!desc_valid(desc))
