@@ -391,6 +391,27 @@ M() {
 	[ "$(grep -c " $T/mnt fuse" /proc/mounts)" -eq 1 ]
 }
 
+@test "unmounted from outside: vaultfsd notices at once, records its stop and exits 0" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/db uid=1000
+	EOF
+	printf 'x' | vctl secret set app/db
+	daemon_start
+	[ "$(as 1000 cat "$(M app/db)")" = "x" ]
+	fusermount3 -u "$T/mnt"
+	for i in $(seq 100); do
+		kill -0 "$DAEMON" 2>/dev/null || break
+		sleep 0.05
+	done
+	run kill -0 "$DAEMON"
+	[ "$status" -ne 0 ] # gone within 5 s, not at the next expiry scan
+	wait "$DAEMON"
+	DAEMON=
+	! grep -q " $T/mnt fuse" /proc/mounts
+	tail -n 1 "$T/audit.jsonl" | grep -q '"event":"stop","decision":"allow","errno":null'
+}
+
 @test "a secret's value is in none of the store, the journal, the daemon's log" {
 	policy <<-'EOF'
 	allow list /app uid=1000
