@@ -904,9 +904,21 @@ static int commit(struct vfs *v, struct handle *h)
 	return 0;
 }
 
+/* A file created here under n's name and not committed yet (it has no name in the store), or
+ * NULL. The list holds the files open for create: a handful. */
+static struct handle *pending_named(struct vfs *v, const struct node *n)
+{
+	for (struct handle *h = v->pending; h; h = h->w->next)
+		if (!h->w->committed && streq(h->w->n.vault, n->vault) &&
+		    streq(h->w->n.name, n->name))
+			return h;
+	return NULL;
+}
+
 /* create(2) of n, a name the kernel found no entry for: a name taken meanwhile is an open of
- * it (EEXIST with O_EXCL); a soft-deleted secret holds its name until purged (EEXIST). Sets
- * n's object id (0: a new secret). 0, or the errno to reply. */
+ * it (EEXIST with O_EXCL); a soft-deleted secret holds its name until purged (EEXIST), and so
+ * does a file another create made and has not closed yet, for O_EXCL (lock files). Sets n's
+ * object id (0: a new secret). 0, or the errno to reply. */
 static int create_check(struct vfs *v, struct node *n, int flags)
 {
 	struct kv_version_info info;
@@ -932,6 +944,8 @@ static int create_check(struct vfs *v, struct node *n, int flags)
 	}
 	if (r != -ENOENT)
 		return reply_errno(r);
+	if ((flags & O_EXCL) && pending_named(v, n))
+		return EEXIST;
 	n->ino.id = 0;
 	return 0;
 }

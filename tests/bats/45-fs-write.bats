@@ -212,6 +212,42 @@ wait_versions() {
 	[ "$(as 1000 ls "$(M app)" | tr '\n' ' ')" = "cp wo " ]
 }
 
+@test "O_CREAT|O_EXCL of a name another create holds open (not committed yet) is EEXIST" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read,write /app/lock uid=1000
+	EOF
+	daemon_start
+	run as 1000 /usr/bin/python3 - "$(M app/lock)" <<-'EOF'
+	import os, sys
+	p = sys.argv[1]
+	fl = os.O_CREAT | os.O_EXCL | os.O_WRONLY
+	a = os.open(p, fl)
+	try:
+	    os.open(p, fl)
+	    print("second O_EXCL create succeeded")
+	    sys.exit(1)
+	except FileExistsError:
+	    pass
+	b = os.open(p, os.O_CREAT | os.O_WRONLY) # without O_EXCL: a writer of its own
+	os.write(a, b"first")
+	os.close(a)
+	os.close(b)
+	try:
+	    os.open(p, fl)
+	    print("O_EXCL create of a committed name succeeded")
+	    sys.exit(1)
+	except FileExistsError:
+	    pass
+	EOF
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# one secret: "first" from a, then the empty version b's close made
+	[ "$(versions app/lock)" -eq 2 ]
+	[ "$(vctl secret get app/lock --version 1)" = first ]
+	[ -z "$(vctl secret get app/lock)" ]
+}
+
 @test "rm soft-deletes (secret list --deleted shows it); refused without delete; the name stays held" {
 	policy <<-'EOF'
 	allow list /app uid=1000,1001
