@@ -1575,8 +1575,10 @@ static int dir_open(struct vfs *v, struct caller *c, const struct node *n, fuse_
 		r = policy_check(v->policy, POLICY_OP_LIST, n->path, &c->id, c->now, &dec);
 		if (r < 0)
 			return reply_errno(r);
-		if (dec.verdict != POLICY_ALLOW)
+		if (dec.verdict != POLICY_ALLOW) { /* recorded like a refused open */
+			(void)record(v, c, "list", n, n->path, 0, EACCES, dec.rule);
 			return EACCES;
+		}
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d)

@@ -288,6 +288,9 @@ root_policy() {
 	run as 1001 ls "$(M app)"
 	[ "$status" -ne 0 ]
 	[[ $output == *"cannot open directory"*"Permission denied"* ]]
+	# and recorded, as a refused open is
+	grep '"event":"list","decision":"deny","errno":"EACCES","rule":"default"' \
+		"$T/audit.jsonl" | grep -q '"path":"/app","uid":1001,'
 	[ "$(as 1001 ls -f "$(M zz)" | tr '\n' ' ')" = ". .. .versions .meta " ]
 }
 
