@@ -27,6 +27,10 @@
 struct kv_cache {
 	bool valid; /* gen was read: the entries hold for it */
 	struct store_generation gen;
+	/* taken before the transaction that read gen: while the store says it still holds (no
+	 * commit anywhere since), a session needs no transaction for what the cache has */
+	struct store_mark mark;
+	bool marked;
 	struct store_vault vault[KV_CACHE_VAULTS];
 	struct store_object object[KV_CACHE_OBJECTS];
 	bool object_full[KV_CACHE_OBJECTS]; /* its current-version pointer was checked too */
@@ -41,7 +45,9 @@ struct kv {
 	struct crypto_mac *mac;  /* keyed with mac_key once, for every row MAC */
 	struct secbuf *wrap_key; /* HKDF(M, "vaultfs vault-wrap v1") */
 	int64_t clock;           /* 0 = real time */
-	bool session;            /* a kv_read_begin() transaction is open */
+	bool session;            /* a kv_read_begin() session is open */
+	bool lazy;      /* ...and its transaction put off: every row so far came from the cache */
+	bool cache_off; /* ...and the store changed before it began: the cache is not read */
 	struct kv_cache cache;
 };
 
@@ -535,20 +541,65 @@ static int cache_sync(struct kv *kv)
 	return 0;
 }
 
-/* A read: its own read transaction, or the session's. */
-static int read_begin(struct kv *kv)
+/* Begin a read transaction and bring the cache to its snapshot; the mark taken first vouches
+ * for the cache until something is committed anywhere. */
+static int begin(struct kv *kv)
 {
+	struct store_mark m;
+	bool marked = store_mark(kv->store, &m) >= 0;
 	int r;
 
-	if (kv->session)
-		return 0;
 	r = store_begin_read(kv->store);
 	if (r < 0)
 		return r;
 	r = cache_sync(kv);
-	if (r < 0)
+	if (r < 0) {
 		store_rollback(kv->store);
+		return r;
+	}
+	kv->cache.mark = m;
+	kv->cache.marked = marked;
+	return 0;
+}
+
+/* In a session whose transaction was put off, begin it: before the first row that does not
+ * come from the cache. When something was committed since the cache was filled, the rest of
+ * the session reads past the cache. What it served before held when the session began, and
+ * what it points to stays valid: it is emptied when the session ends. */
+static int txn(struct kv *kv)
+{
+	struct store_generation g;
+	int r;
+
+	if (!kv->lazy)
+		return 0;
+	kv->lazy = false;
+	r = store_begin_read(kv->store);
+	if (r >= 0)
+		r = store_generation(kv->store, &g);
+	if (r < 0 || g.data_version != kv->cache.gen.data_version || g.local != kv->cache.gen.local)
+		kv->cache_off = true;
 	return r;
+}
+
+/* A write transaction: never inside a read session (whose transaction may not be begun yet,
+ * so the store cannot be the one to refuse). */
+static int write_begin(struct kv *kv)
+{
+	return kv->session ? -EBUSY : store_begin(kv->store);
+}
+
+/* A read: its own read transaction, or the session's (begun now if it was put off). */
+static int read_begin(struct kv *kv)
+{
+	return kv->session ? txn(kv) : begin(kv);
+}
+
+/* A read that takes its rows through the cache helpers below only (they begin a put-off
+ * transaction themselves when a row is not in the cache). */
+static int read_begin_cached(struct kv *kv)
+{
+	return kv->session ? 0 : begin(kv);
 }
 
 static int read_end(struct kv *kv, int r)
@@ -562,7 +613,12 @@ int kv_read_begin(struct kv *kv)
 
 	if (kv->session)
 		return -EBUSY;
-	r = read_begin(kv);
+	/* nothing committed since the cache was filled: no transaction unless a row is missing */
+	if (kv->cache.valid && kv->cache.marked && store_unchanged(kv->store, &kv->cache.mark)) {
+		kv->session = kv->lazy = true;
+		return 0;
+	}
+	r = begin(kv);
 	if (r < 0)
 		return r;
 	kv->session = true;
@@ -574,10 +630,18 @@ void kv_read_end(struct kv *kv)
 	if (!kv || !kv->session)
 		return;
 	kv->session = false;
-	(void)end_read(kv, 0);
+	if (!kv->lazy)
+		(void)end_read(kv, 0);
+	kv->lazy = false;
+	if (kv->cache_off) {
+		cache_clear(kv);
+		kv->cache_off = false;
+	}
 }
 
-/* --- the cache of verified rows: only inside read_begin()/read_end() --- */
+/* --- the cache of verified rows: only inside read_begin()/read_end() ---
+ * Each helper reads the cache only while it holds (!cache_off), and begins a put-off
+ * transaction (txn) before it reads the store. */
 
 /* Vault name, checked. */
 static int vault_by_name(struct kv *kv, const char *name, struct store_vault *ret)
@@ -587,12 +651,14 @@ static int vault_by_name(struct kv *kv, const char *name, struct store_vault *re
 
 	if (!kv_name_valid(name))
 		return -EINVAL;
-	for (size_t i = 0; i < KV_CACHE_VAULTS; i++)
+	for (size_t i = 0; i < KV_CACHE_VAULTS && !kv->cache_off; i++)
 		if (c->vault[i].id && streq(c->vault[i].name, name)) {
 			*ret = c->vault[i];
 			return 0;
 		}
-	r = load_vault(kv, name, ret);
+	r = txn(kv);
+	if (r >= 0)
+		r = load_vault(kv, name, ret);
 	if (r < 0)
 		return r;
 	c->vault[c->next_vault++ % KV_CACHE_VAULTS] = *ret;
@@ -604,12 +670,14 @@ static int vault_by_id(struct kv *kv, int64_t id, struct store_vault *ret)
 	struct kv_cache *c = &kv->cache;
 	int r;
 
-	for (size_t i = 0; i < KV_CACHE_VAULTS; i++)
+	for (size_t i = 0; i < KV_CACHE_VAULTS && !kv->cache_off; i++)
 		if (c->vault[i].id && c->vault[i].id == id) {
 			*ret = c->vault[i];
 			return 0;
 		}
-	r = store_vault_get_by_id(kv->store, id, ret);
+	r = txn(kv);
+	if (r >= 0)
+		r = store_vault_get_by_id(kv->store, id, ret);
 	if (r >= 0)
 		r = vault_verify(kv, ret);
 	if (r >= 0 && ret->id != id)
@@ -640,11 +708,16 @@ static int object_by_name(struct kv *kv, const struct store_vault *v, const char
 
 	if (!kv_name_valid(name))
 		return -EINVAL;
-	for (size_t i = 0; i < KV_CACHE_OBJECTS; i++) {
+	for (size_t i = 0; i < KV_CACHE_OBJECTS && !kv->cache_off; i++) {
 		if (!c->object[i].id || c->object[i].vault_id != v->id ||
 		    !streq(c->object[i].name, name))
 			continue;
 		if (!c->object_full[i]) { /* met by id: the pointer was not checked */
+			r = txn(kv);
+			if (r < 0)
+				return r;
+			if (kv->cache_off) /* the row may be older than the store now */
+				break;
 			r = store_version_max(kv->store, c->object[i].id, &max);
 			if (r < 0)
 				return r;
@@ -657,7 +730,9 @@ static int object_by_name(struct kv *kv, const struct store_vault *v, const char
 		*ret = c->object[i];
 		return 0;
 	}
-	r = load_object(kv, v, name, true, &o);
+	r = txn(kv);
+	if (r >= 0)
+		r = load_object(kv, v, name, true, &o);
 	if (r < 0)
 		return r;
 	object_put(kv, &o, true);
@@ -673,12 +748,14 @@ static int object_by_id(struct kv *kv, int64_t id, struct store_object *ret)
 	struct kv_cache *c = &kv->cache;
 	int r;
 
-	for (size_t i = 0; i < KV_CACHE_OBJECTS; i++)
+	for (size_t i = 0; i < KV_CACHE_OBJECTS && !kv->cache_off; i++)
 		if (c->object[i].id && c->object[i].id == id) {
 			*ret = c->object[i];
 			return 0;
 		}
-	r = store_object_get_by_id(kv->store, id, ret);
+	r = txn(kv);
+	if (r >= 0)
+		r = store_object_get_by_id(kv->store, id, ret);
 	if (r >= 0)
 		r = object_verify(kv, ret);
 	if (r >= 0 && ret->id != id)
@@ -698,18 +775,23 @@ static int version_by_number(struct kv *kv, const struct store_object *o, uint32
 	struct store_version *row;
 	int r;
 
-	for (size_t i = 0; i < KV_CACHE_VERSIONS; i++)
+	for (size_t i = 0; i < KV_CACHE_VERSIONS && !kv->cache_off; i++)
 		if (c->version[i].object_id == o->id && c->version[i].version == version &&
 		    c->version[i].object_id) {
 			*ret = &c->version[i];
 			return 0;
 		}
+	r = txn(kv);
+	if (r < 0)
+		return r;
 	row = &c->version[c->next_version++ % KV_CACHE_VERSIONS];
 	store_version_done(row);
 	r = store_version_get(kv->store, o->id, version, row);
 	if (r < 0) {
 		store_version_done(row);
-		return r == -ENOENT ? -EBADMSG : r; /* below the pointer, so it must exist */
+		/* below the pointer, so it must exist; unless the store changed during the session
+		 * and o is older than it (purged meanwhile: gone, and the next read checks again) */
+		return r == -ENOENT && !kv->cache_off ? -EBADMSG : r;
 	}
 	r = version_verify(kv, row);
 	if (r >= 0 && (row->object_id != o->id || row->version != version))
@@ -765,7 +847,7 @@ int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days)
 		return r;
 	key->len = CRYPTO_KEY_LEN;
 
-	r = store_begin(kv->store);
+	r = write_begin(kv);
 	if (r < 0)
 		return r;
 	snprintf(v.name, sizeof(v.name), "%s", name);
@@ -787,7 +869,7 @@ int kv_vault_protect(struct kv *kv, const char *name)
 	struct store_vault v;
 	int r;
 
-	r = store_begin(kv->store);
+	r = write_begin(kv);
 	if (r < 0)
 		return r;
 	r = load_vault(kv, name, &v);
@@ -805,7 +887,7 @@ int kv_vault_delete(struct kv *kv, const char *name)
 	struct store_vault v;
 	int r;
 
-	r = store_begin(kv->store);
+	r = write_begin(kv);
 	if (r < 0)
 		return r;
 	r = load_vault(kv, name, &v);
@@ -829,7 +911,7 @@ int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MA
 	struct store_vault v;
 	int r;
 
-	r = read_begin(kv);
+	r = read_begin_cached(kv);
 	if (r == -EBUSY) { /* inside a transaction of the caller's: one checked row, as is */
 		r = store_vault_get_by_id(kv->store, vault_id, &v);
 		if (r >= 0)
@@ -850,7 +932,7 @@ int kv_object_names(struct kv *kv, int64_t object_id, char ret_vault[VAULTFS_NAM
 	struct store_vault v;
 	int r;
 
-	r = read_begin(kv);
+	r = read_begin_cached(kv);
 	if (r < 0)
 		return r;
 	r = object_by_id(kv, object_id, &o);
@@ -869,7 +951,7 @@ int kv_vault_get(struct kv *kv, const char *name, struct kv_vault_info *ret)
 	struct store_vault v;
 	int r;
 
-	r = read_begin(kv);
+	r = read_begin_cached(kv);
 	if (r == -EBUSY) /* inside a transaction of the caller's: one checked row, as is */
 		r = load_vault(kv, name, &v);
 	else if (r >= 0)
@@ -985,7 +1067,7 @@ int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void
 	if (r < 0)
 		goto out;
 
-	r = store_begin(kv->store);
+	r = write_begin(kv);
 	if (r < 0)
 		goto out;
 	r = load_vault(kv, vault, &v);
@@ -1129,7 +1211,7 @@ int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t v
 	struct secbuf *val = NULL;
 	int r;
 
-	r = read_begin(kv);
+	r = read_begin_cached(kv);
 	if (r < 0)
 		return r;
 	r = version_cached(kv, vault, name, version, &v, &o, &row);
@@ -1159,7 +1241,7 @@ int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t 
 	struct store_object o;
 	int r;
 
-	r = read_begin(kv);
+	r = read_begin_cached(kv);
 	if (r < 0)
 		return r;
 	r = version_cached(kv, vault, name, version, &v, &o, &row);
@@ -1375,7 +1457,7 @@ int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_
 
 	static const struct kv_attrs keep = KV_ATTRS_KEEP;
 
-	r = store_begin(kv->store);
+	r = write_begin(kv);
 	if (r < 0)
 		return r;
 	r = load_version(kv, vault, name, version, &v, &o, &row);
@@ -1401,7 +1483,7 @@ static int lifecycle(struct kv *kv, const char *vault, const char *name, enum li
 	struct store_object o;
 	int r;
 
-	r = store_begin(kv->store);
+	r = write_begin(kv);
 	if (r < 0)
 		return r;
 	r = load_vault(kv, vault, &v);
@@ -1969,7 +2051,7 @@ int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t
 	if (r < 0)
 		return r;
 
-	r = store_begin(kv->store);
+	r = write_begin(kv);
 	if (r < 0)
 		return r;
 	r = load_vault(kv, vault, &v);
@@ -2095,7 +2177,7 @@ static int expiry_mark(struct kv *kv, const struct expiry_item *items, size_t n)
 
 	if (n == 0)
 		return 0;
-	r = store_begin(kv->store);
+	r = write_begin(kv);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; r >= 0 && i < n; i++) {

@@ -88,11 +88,17 @@ struct kv_vault_info {
 
 /* A read session: the kv reads until kv_read_end() (lookups, info, get, lists) share one read
  * transaction, one snapshot of the store, instead of one each; for a request that makes
- * several. No write may be made inside one (its store_begin fails, -EBUSY). -EBUSY when one is
- * open already, or the store's errors; kv_read_end() accepts NULL and a kv without one.
+ * several. No write may be made inside one (-EBUSY). -EBUSY when one is open already, or the
+ * store's errors; kv_read_end() accepts NULL and a kv without one.
  * Inside a session and out, rows checked once are kept (a bounded cache) and believed again
  * without a second MAC check while the store's generation (store_generation()) is the same:
- * any change, through this kv or another connection, empties the cache. */
+ * any change, through this kv or another connection, empties the cache.
+ * When nothing was committed anywhere since the cache was filled (store_mark(): no lock, no
+ * syscall), a session puts its transaction off: lookups, info and get of what the cache holds
+ * take none at all, and the first row it does not hold begins it. Should a commit land in
+ * between, the rows from then on come from the newer snapshot (the cache is not read again in
+ * that session, and is emptied at its end): a session then reads the store as it was at its
+ * start and, after that point, as it is. */
 int kv_read_begin(struct kv *kv);
 void kv_read_end(struct kv *kv);
 

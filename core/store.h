@@ -93,6 +93,22 @@ struct store_generation {
 	uint64_t local;
 };
 int store_generation(struct store *s, struct store_generation *ret);
+
+/* A cheaper look than a read transaction at whether anything was committed: SQLite's WAL-index
+ * header (https://www.sqlite.org/walformat.html, section 2.1), which every commit of every
+ * connection rewrites (a change counter, the last frame, salts and checksums), read from the
+ * shared -shm file the store's connection has mapped, with no lock and no syscall; and the
+ * count of what changed through this handle. Equal marks: nothing committed in between.
+ * store_mark: -EOPNOTSUPP when the header cannot be read (a read-only handle, no -shm file),
+ * -EAGAIN when a commit is writing it now. Take a mark before the read transaction whose rows
+ * it is to vouch for. */
+struct store_mark {
+	uint8_t header[48];
+	uint64_t local;
+};
+int store_mark(struct store *s, struct store_mark *ret);
+/* True only when a mark taken now equals m. */
+bool store_unchanged(struct store *s, const struct store_mark *m);
 /* Rolls back if a transaction is open; safe to call when none is. */
 void store_rollback(struct store *s);
 

@@ -1387,6 +1387,62 @@ static void test_cache_bounded(void **state)
 		}
 }
 
+/* A session that puts its transaction off (nothing committed since the cache was filled):
+ * what the cache holds is served as the store was at the session's start; a commit that lands
+ * before the first row the cache does not hold is in every row read after that (the cache is
+ * not read again in that session), and the next session sees it all. A write inside a session
+ * is refused whether its transaction was begun or not. */
+static void test_session_put_off(void **state)
+{
+	const struct fixture *f = *state;
+	struct kv *other = kv_open(f->path, false, f->master);
+	int64_t a, b;
+
+	two_secrets(f, &a, &b);
+	set_str(f->kv, "v", "p", "papa-1");
+	set_str(f->kv, "v", "p", "papa-2");
+	/* fill the cache; then sessions that need no row from the store */
+	get_str(f->kv, "v", "a", 0, "alpha-secret-2");
+	get_str(f->kv, "v", "p", 0, "papa-2");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(kv_read_begin(f->kv), 0);
+		get_str(f->kv, "v", "a", 0, "alpha-secret-2");
+		set_fails(f->kv, "v", "c", "x", 1, NULL, -EBUSY);
+		kv_read_end(f->kv);
+	}
+	/* a commit between sessions: the next one sees it */
+	set_str(other, "v", "a", "alpha-secret-3");
+	assert_int_equal(kv_read_begin(f->kv), 0);
+	get_str(f->kv, "v", "a", 0, "alpha-secret-3");
+	kv_read_end(f->kv);
+	/* a commit inside a session, before its first row the cache does not hold (b) */
+	assert_int_equal(kv_read_begin(f->kv), 0);
+	get_str(f->kv, "v", "a", 0, "alpha-secret-3");
+	set_str(other, "v", "a", "alpha-secret-4");
+	get_str(f->kv, "v", "b", 0, "bravo-secret-2");
+	get_str(f->kv, "v", "a", 0, "alpha-secret-4"); /* past the cache from b on */
+	kv_read_end(f->kv);
+	get_str(f->kv, "v", "a", 0, "alpha-secret-4");
+	get_str(f->kv, "v", "a", 3, "alpha-secret-3");
+	/* a secret purged inside a session whose cache holds its object row: the version the row
+	 * points below is gone with it, which is not tampering */
+	get_str(f->kv, "v", "p", 0, "papa-2");
+	assert_int_equal(kv_read_begin(f->kv), 0);
+	get_str(f->kv, "v", "p", 0, "papa-2");
+	assert_int_equal(kv_secret_delete(other, "v", "p"), 0);
+	assert_int_equal(kv_secret_purge(other, "v", "p"), 0);
+	info_fails(f->kv, "v", "p", 1, -ENOENT);
+	kv_read_end(f->kv);
+	info_fails(f->kv, "v", "p", 0, -ENOENT);
+	/* a row edited behind kv's back while a session is put off is found at the next one */
+	get_str(f->kv, "v", "b", 0, "bravo-secret-2");
+	raw_exec(f->path, "UPDATE versions SET enabled = 0 WHERE version = 2");
+	assert_int_equal(kv_read_begin(f->kv), 0);
+	get_fails(f->kv, "v", "b", 0, -EBADMSG);
+	kv_read_end(f->kv);
+	kv_free(other);
+}
+
 /* A read session: one snapshot for its reads, no writes inside, one at a time. */
 static void test_read_session(void **state)
 {
@@ -3004,6 +3060,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_sees_edits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_own_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_put_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_master, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plaintext_not_on_disk, setup, teardown),

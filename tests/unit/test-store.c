@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/store.h"
@@ -2084,6 +2085,75 @@ static void test_page_uses_index(void **state)
 
 /* --- transactions --- */
 
+/* A mark (the WAL-index header) changes with every commit, of any connection, and with
+ * nothing else; a read-only handle cannot take one. */
+static void test_mark(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = open_ok(f, STORE_CREATE), *s2, *ro;
+	struct store_vault a = vault_new("a", 1), b = vault_new("b", 2), got;
+	struct store_mark m0, m1;
+	int status;
+	pid_t pid;
+
+	assert_int_equal(store_mark(s, &m0), 0);
+	assert_true(store_unchanged(s, &m0));
+	/* reads, a read transaction, a write transaction rolled back: nothing committed */
+	assert_int_equal(store_vault_get(s, "a", &got), -ENOENT);
+	assert_int_equal(store_begin_read(s), 0);
+	assert_int_equal(store_vault_get(s, "a", &got), -ENOENT);
+	assert_int_equal(store_commit(s), 0);
+	assert_true(store_unchanged(s, &m0));
+	/* a commit of ours */
+	assert_int_equal(store_vault_insert(s, &a), 0);
+	assert_false(store_unchanged(s, &m0));
+	assert_int_equal(store_mark(s, &m1), 0);
+	assert_true(store_unchanged(s, &m1));
+	/* another connection's, seen without a transaction of ours */
+	s2 = open_ok(f, 0);
+	assert_int_equal(store_vault_insert(s2, &b), 0);
+	assert_false(store_unchanged(s, &m1));
+	assert_int_equal(store_mark(s, &m1), 0);
+	/* another connection's rolled back: nothing */
+	assert_int_equal(store_begin(s2), 0);
+	assert_int_equal(store_vault_delete(s2, b.id), 0);
+	store_rollback(s2);
+	assert_true(store_unchanged(s, &m1));
+	/* another process opens, writes and closes: it does not find the store unused (the
+	 * mark must not cost SQLite its locks: then that process would cut the -shm file under
+	 * our mapping, SIGBUS) and the mark sees its commit */
+	store_free(s2);
+	s2 = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct flock dms = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128,
+				     .l_len = 1 }; /* the "dead man switch" byte (walformat 2.1) */
+		struct store_vault d = vault_new("d", 4);
+		struct store *c = NULL;
+		char shm[128];
+		int fd;
+
+		snprintf(shm, sizeof(shm), "%s-shm", f->path);
+		fd = open(shm, O_RDWR | O_CLOEXEC);
+		if (fd < 0 || fcntl(fd, F_GETLK, &dms) < 0 || dms.l_type == F_UNLCK)
+			_exit(2); /* nobody holds it: the next opener would reset the -shm file */
+		_exit(store_open(f->path, 0, &c) < 0 || store_vault_insert(c, &d) < 0 ? 1 :
+		      (store_free(c), 0));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_false(store_unchanged(s, &m1));
+	assert_int_equal(store_mark(s, &m1), 0);
+	assert_int_equal(store_vault_get(s, "d", &got), 0);
+	assert_true(store_unchanged(s, &m1));
+	ro = open_ok(f, STORE_READONLY);
+	assert_int_equal(store_mark(ro, &m0), -EOPNOTSUPP);
+	assert_false(store_unchanged(ro, &m1));
+	store_free(ro);
+	store_free(s);
+}
+
 static bool gen_eq(const struct store_generation *a, const struct store_generation *b)
 {
 	return a->data_version == b->data_version && a->local == b->local;
@@ -2379,6 +2449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tampered_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
 	};
 
