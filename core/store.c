@@ -226,6 +226,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
 struct store {
 	sqlite3 *db;
 	const volatile uint8_t *shm; /* the connection's wal-index region 0 (map_shm), or NULL */
+	sqlite3_file *shm_file;      /* its file: xShmBarrier between the header's two copies */
 	sqlite3_stmt *stmt[_STMT_MAX];
 	int schema_version;
 	uint64_t writes; /* write transactions begun on this handle (store_generation) */
@@ -673,8 +674,11 @@ static void map_shm(struct store *s)
 	if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
 	    !f || !f->pMethods || f->pMethods->iVersion < 2 || !f->pMethods->xShmMap)
 		return;
-	if (f->pMethods->xShmMap(f, 0, SHM_REGION_SIZE, 0, &p) == SQLITE_OK && p)
-		s->shm = (const volatile uint8_t *)p;
+	if (!f->pMethods->xShmBarrier ||
+	    f->pMethods->xShmMap(f, 0, SHM_REGION_SIZE, 0, &p) != SQLITE_OK || !p)
+		return;
+	s->shm = (const volatile uint8_t *)p;
+	s->shm_file = f;
 }
 
 int store_open(const char *path, int flags, struct store **ret)
@@ -855,7 +859,7 @@ int store_mark(struct store *s, struct store_mark *ret)
 	/* as SQLite reads it: the first copy, a barrier, the second; equal copies are a header
 	 * no commit is writing (it writes the second copy, a barrier, then the first) */
 	memcpy(first, (const void *)s->shm, WAL_HEADER_SIZE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	s->shm_file->pMethods->xShmBarrier(s->shm_file); /* SQLite's own barrier for it */
 	memcpy(second, (const void *)(s->shm + WAL_HEADER_SIZE), WAL_HEADER_SIZE);
 	if (memcmp(first, second, WAL_HEADER_SIZE) != 0 || !first[WAL_HEADER_ISINIT])
 		return -EAGAIN;
