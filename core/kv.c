@@ -23,6 +23,15 @@
 #define KV_CACHE_VAULTS 8u
 #define KV_CACHE_OBJECTS 16u
 #define KV_CACHE_VERSIONS 8u
+/* Vault keys kept unwrapped (locked, wiped at kv_free): one unwrap per vault, not per read. */
+#define KV_VAULT_KEYS 8u
+
+/* An unwrapped vault key, for the vault row whose id and wrapped key it came from. */
+struct vault_key_slot {
+	int64_t id; /* 0: empty */
+	uint8_t wrapped[CRYPTO_WRAPPED_KEY_LEN];
+	struct secbuf *key;
+};
 
 struct kv_cache {
 	bool valid; /* gen was read: the entries hold for it */
@@ -49,6 +58,8 @@ struct kv {
 	bool lazy;      /* ...and its transaction put off: every row so far came from the cache */
 	bool cache_off; /* ...and the store changed before it began: the cache is not read */
 	struct kv_cache cache;
+	struct vault_key_slot vkey[KV_VAULT_KEYS];
+	unsigned next_vkey;
 };
 
 static int64_t now(const struct kv *kv)
@@ -135,6 +146,8 @@ void kv_free(struct kv *kv)
 	if (kv->session)
 		store_rollback(kv->store);
 	cache_clear(kv);
+	for (size_t i = 0; i < KV_VAULT_KEYS; i++)
+		secbuf_free(kv->vkey[i].key);
 	store_free(kv->store);
 	secbuf_free(kv->master);
 	secbuf_free(kv->mac_key);
@@ -362,13 +375,35 @@ static size_t object_aad(char purpose, int64_t vault_id, const struct store_obje
 	return n;
 }
 
+/* The key of vault v (its row checked), a copy the caller frees. Unwrapped once and kept while
+ * the row's wrapped key is the same bytes: a vault's key never changes, and the master key
+ * that unwraps it is held for the kv's life anyway. */
 static int vault_key(struct kv *kv, const struct store_vault *v, struct secbuf **ret)
 {
+	struct vault_key_slot *slot;
+	struct secbuf *key = NULL;
 	uint8_t aad[32];
 	size_t n = vault_aad(v->id, aad);
+	int r;
 
-	return crypto_unwrap_key(kv->wrap_key->data, aad, n, v->wrapped_key,
-				 sizeof(v->wrapped_key), ret);
+	for (size_t i = 0; i < KV_VAULT_KEYS; i++)
+		if (kv->vkey[i].id == v->id &&
+		    memcmp(kv->vkey[i].wrapped, v->wrapped_key, sizeof(v->wrapped_key)) == 0)
+			return secbuf_dup(kv->vkey[i].key->data, kv->vkey[i].key->len, ret);
+	r = crypto_unwrap_key(kv->wrap_key->data, aad, n, v->wrapped_key, sizeof(v->wrapped_key),
+			      &key);
+	if (r < 0)
+		return r;
+	slot = &kv->vkey[kv->next_vkey++ % KV_VAULT_KEYS];
+	if (secbuf_dup(key->data, key->len, ret) < 0) { /* no copy: nothing kept either */
+		*ret = key;
+		return 0;
+	}
+	secbuf_free(slot->key);
+	slot->id = v->id;
+	memcpy(slot->wrapped, v->wrapped_key, sizeof(slot->wrapped));
+	slot->key = key;
+	return 0;
 }
 
 /* --- attribute validation --- */

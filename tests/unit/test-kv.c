@@ -1443,6 +1443,42 @@ static void test_session_put_off(void **state)
 	kv_free(other);
 }
 
+/* More vaults than kv keeps unwrapped keys for, read round and round: each value opens with
+ * its own vault's key (another's would fail its AEAD check). */
+static void test_vault_keys_bounded(void **state)
+{
+	const struct fixture *f = *state;
+	struct kv *other = kv_open(f->path, false, f->master);
+	char vault[16], value[32];
+
+	for (int i = 0; i < 12; i++) {
+		snprintf(vault, sizeof(vault), "v%d", i);
+		snprintf(value, sizeof(value), "value-of-%d", i);
+		assert_int_equal(kv_vault_create(f->kv, vault, 0), 0);
+		set_str(f->kv, vault, "s", value);
+	}
+	/* read by this kv and by another that starts from another vault (its keys unwrapped
+	 * afresh: a key kept for the wrong vault would not open what this one wrote) */
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 12; i++) {
+			int k = (i * 5 + 7) % 12;
+
+			snprintf(vault, sizeof(vault), "v%d", k);
+			snprintf(value, sizeof(value), "value-of-%d", k);
+			get_str(f->kv, vault, "s", 0, value);
+			get_str(other, vault, "s", 0, value);
+		}
+	kv_free(other);
+	/* a vault deleted and made again under its name: a new id, a new key */
+	set_str(f->kv, "v3", "s", "again");
+	assert_int_equal(kv_secret_delete(f->kv, "v3", "s"), 0);
+	assert_int_equal(kv_secret_purge(f->kv, "v3", "s"), 0);
+	assert_int_equal(kv_vault_delete(f->kv, "v3"), 0);
+	assert_int_equal(kv_vault_create(f->kv, "v3", 0), 0);
+	set_str(f->kv, "v3", "s", "new vault");
+	get_str(f->kv, "v3", "s", 0, "new vault");
+}
+
 /* A read session: one snapshot for its reads, no writes inside, one at a time. */
 static void test_read_session(void **state)
 {
@@ -3060,6 +3096,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_sees_edits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_own_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_keys_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_put_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_master, setup, teardown),
