@@ -93,18 +93,34 @@ static void harden(void)
 	umask(077);
 }
 
-static int audit_event(struct vfs *v, const char *event, int err, const char *rule)
+/* A record of the daemon's own; about secret vault/name (version 0: none) when vault is not
+ * NULL. */
+static int secret_event(struct vfs *v, const char *event, int err, const char *rule,
+			const char *vault, const char *name, uint32_t version)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
+	char path[2 * VAULTFS_NAME_MAX + 3];
 
 	rec.event = event;
 	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
 	rec.err = err;
 	rec.rule = rule;
+	if (vault) {
+		snprintf(path, sizeof(path), "/%s/%s", vault, name);
+		rec.vault = vault;
+		rec.object = name;
+		rec.version = version;
+		rec.path = path;
+	}
 	rec.uid = (int64_t)getuid();
 	rec.gid = (int64_t)getgid();
 	rec.pid = (int64_t)getpid();
 	return audit_append(v->audit, &rec, NULL);
+}
+
+static int audit_event(struct vfs *v, const char *event, int err, const char *rule)
+{
+	return secret_event(v, event, err, rule, NULL, NULL, 0);
 }
 
 /* Load the policy set of the configured directory. A missing directory is an empty set:
@@ -162,25 +178,14 @@ static int expiry_notice(const char *vault, const char *name, uint32_t version, 
 			 int event, void *userdata)
 {
 	struct vfs *v = userdata;
-	struct audit_record rec = AUDIT_RECORD_INIT;
-	char when[TIME_FORMAT_MAX], path[2 * VAULTFS_NAME_MAX + 3];
+	char when[TIME_FORMAT_MAX];
 	int r;
 
-	snprintf(path, sizeof(path), "/%s/%s", vault, name);
-	rec.event = event == KV_EXPIRED ? "expired" : "near-expiry";
-	rec.decision = AUDIT_ALLOW;
-	rec.rule = time_format(expires, when);
-	rec.vault = vault;
-	rec.object = name;
-	rec.version = version;
-	rec.path = path;
-	rec.uid = (int64_t)getuid();
-	rec.gid = (int64_t)getgid();
-	rec.pid = (int64_t)getpid();
-	r = audit_append(v->audit, &rec, NULL);
+	r = secret_event(v, event == KV_EXPIRED ? "expired" : "near-expiry", 0,
+			 time_format(expires, when), vault, name, version);
 	if (r < 0)
 		return r; /* not marked: the next scan tries again */
-	log_warning("Secret %s version %u %s %s", path, version,
+	log_warning("Secret /%s/%s version %u %s %s", vault, name, version,
 		    event == KV_EXPIRED ? "expired at" : "expires at", when);
 	return 0;
 }
@@ -213,24 +218,12 @@ static int expiry_notice_one(const char *vault, const char *name, uint32_t versi
 static int purge_notice(const char *vault, const char *name, void *userdata)
 {
 	struct vfs *v = userdata;
-	struct audit_record rec = AUDIT_RECORD_INIT;
-	char path[2 * VAULTFS_NAME_MAX + 3];
 	int r;
 
-	snprintf(path, sizeof(path), "/%s/%s", vault, name);
-	rec.event = "purge";
-	rec.decision = AUDIT_ALLOW;
-	rec.rule = "retention passed";
-	rec.vault = vault;
-	rec.object = name;
-	rec.path = path;
-	rec.uid = (int64_t)getuid();
-	rec.gid = (int64_t)getgid();
-	rec.pid = (int64_t)getpid();
-	r = audit_append(v->audit, &rec, NULL);
+	r = secret_event(v, "purge", 0, "retention passed", vault, name, 0);
 	if (r < 0)
 		return r;
-	log_info("Purging %s: deleted and its vault's retention has passed", path);
+	log_info("Purging /%s/%s: deleted and its vault's retention has passed", vault, name);
 	return 0;
 }
 
