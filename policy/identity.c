@@ -2,7 +2,10 @@
  * what it says: unit, container, pod), executable. It reads only the fields asked for, each
  * once (the process id from the pidfd itself where the kernel tells it, PIDFD_GET_INFO, Linux
  * 6.13: no /proc/TID/status to read and format), and counts nothing as verified unless the
- * pidfd shows the task alive after the reads.
+ * pidfd shows the task alive after the reads. With a cache it keeps the pidfds of the last
+ * few callers (a pidfd whose task lives pins its tid to it, so one shown alive after the reads
+ * vouches for them as well as a new one would) and remembers cgroup paths by id; it never
+ * keeps what a task can change: ids, groups, executable, which cgroup it is in.
  * It never trusts a name from a delegated cgroup subtree as a system one (cgroup.c), never
  * logs, and never looks at secrets. */
 #include <fcntl.h>
@@ -48,7 +51,10 @@ struct pidfd_info {
 #endif
 
 /* Cgroups remembered by id (a direct-mapped table: a busy host has few cgroups that call). */
-#define CACHE_SLOTS 64u
+#define MEMO_SLOTS 64u
+/* Pidfds kept by tid (direct-mapped: consecutive tids, a process's threads, do not collide);
+ * at most this many fds are held. */
+#define PIDFD_SLOTS 16u
 
 struct cgroup_memo {
 	uint64_t id; /* 0: empty */
@@ -56,9 +62,18 @@ struct cgroup_memo {
 	struct cgroup_info cg;
 };
 
+/* A pidfd that pins exactly the task that had tid when it was opened: a thread pidfd, or a
+ * process pidfd of a thread group leader; never one of tid's process opened through its Tgid
+ * (the thread may die, and its tid name another task, while the process lives). */
+struct pidfd_slot {
+	pid_t tid; /* 0: empty */
+	int fd;
+};
+
 struct identity_cache {
 	int mount_fd; /* the cgroup2 mount (O_PATH), -1: nothing is memoized */
-	struct cgroup_memo slot[CACHE_SLOTS];
+	struct cgroup_memo memo[MEMO_SLOTS];
+	struct pidfd_slot pidfd[PIDFD_SLOTS];
 };
 
 /* /proc/TID/status and /proc/TID/cgroup are read whole into a buffer this large. */
@@ -334,19 +349,23 @@ static int read_exe(pid_t tid, struct identity *id)
 	return 0;
 }
 
-/* A pidfd that pins tid: a thread pidfd (Linux >= 6.9), else the process's. */
-static int open_pidfd(pid_t tid)
+/* A pidfd that pins tid: a thread pidfd (Linux >= 6.9), else the process's. *ret_exact says
+ * whether it pins the task of tid itself (struct pidfd_slot), or only its process. */
+static int open_pidfd(pid_t tid, bool *ret_exact)
 {
 	char buf[PROC_FILE_MAX];
 	uint64_t tgid;
 	int fd, r;
 
 	fd = pidfd_open(tid, PIDFD_THREAD);
-	if (fd >= 0 || errno != EINVAL)
-		return fd >= 0 ? fd : negative_errno();
-	fd = pidfd_open(tid, 0); /* older kernel: fine for a thread group leader */
-	if (fd >= 0 || errno != EINVAL)
-		return fd >= 0 ? fd : negative_errno();
+	if (fd < 0 && errno == EINVAL)
+		fd = pidfd_open(tid, 0); /* older kernel: fine for a thread group leader */
+	if (fd >= 0) {
+		*ret_exact = true;
+		return fd;
+	}
+	if (errno != EINVAL)
+		return negative_errno();
 	/* older kernel, another thread: pin its process (a blocked FUSE caller keeps its tid) */
 	r = read_proc(tid, "status", buf, sizeof(buf));
 	if (r < 0)
@@ -355,7 +374,10 @@ static int open_pidfd(pid_t tid)
 	if (r < 0)
 		return r;
 	fd = pidfd_open((pid_t)tgid, 0);
-	return fd >= 0 ? fd : negative_errno();
+	if (fd < 0)
+		return negative_errno();
+	*ret_exact = false;
+	return fd;
 }
 
 /* What the kernel says of the pidfd's task (PIDFD_GET_INFO): -ESRCH when it exited,
@@ -389,18 +411,30 @@ int identity_cache_new(struct identity_cache **ret)
 	if (!c)
 		return -ENOMEM;
 	c->mount_fd = -1;
+	for (size_t i = 0; i < PIDFD_SLOTS; i++)
+		c->pidfd[i] = (struct pidfd_slot){ .tid = 0, .fd = -1 };
 	if (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0)
 		c->mount_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	*ret = c;
 	return 0;
 }
 
+/* Close and forget the slot's pidfd. */
+static void pidfd_slot_drop(struct pidfd_slot *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	*s = (struct pidfd_slot){ .tid = 0, .fd = -1 };
+}
+
 void identity_cache_free(struct identity_cache *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < CACHE_SLOTS; i++)
-		free(c->slot[i].path);
+	for (size_t i = 0; i < MEMO_SLOTS; i++)
+		free(c->memo[i].path);
+	for (size_t i = 0; i < PIDFD_SLOTS; i++)
+		pidfd_slot_drop(&c->pidfd[i]);
 	if (c->mount_fd >= 0)
 		close(c->mount_fd);
 	free(c);
@@ -421,7 +455,7 @@ static bool cgroup_is(const struct identity_cache *c, const char *path, uint64_t
  * hit. No syscall: the path of a live id does not change (identity.h). */
 static bool memo_get(const struct identity_cache *c, uint64_t cgid, struct identity *id)
 {
-	const struct cgroup_memo *m = &c->slot[cgid % CACHE_SLOTS];
+	const struct cgroup_memo *m = &c->memo[cgid % MEMO_SLOTS];
 
 	if (m->id != cgid || !m->path)
 		return false;
@@ -434,7 +468,7 @@ static bool memo_get(const struct identity_cache *c, uint64_t cgid, struct ident
  * moved between the ioctl and the read). Best effort: no memory, no memo. */
 static void memo_put(struct identity_cache *c, uint64_t cgid, const struct identity *id)
 {
-	struct cgroup_memo *m = &c->slot[cgid % CACHE_SLOTS];
+	struct cgroup_memo *m = &c->memo[cgid % MEMO_SLOTS];
 	char *p;
 
 	if (!cgroup_is(c, id->cgroup, cgid))
@@ -462,24 +496,15 @@ static int still_alive(int pidfd)
 	return r > 0 ? -ESRCH : 0;
 }
 
-int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
-		     unsigned fields)
+/* Read fields of tid, then check that the task pidfd pins is still alive. fields is not 0 and
+ * none of them is known. */
+static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identity *id,
+			  pid_t tid, unsigned fields)
 {
-	_cleanup_close_ int pidfd = -1;
 	struct pidfd_info info = { .mask = 0 };
 	bool have_info = false;
 	int r;
 
-	if (tid <= 0)
-		return -EINVAL;
-	fields &= IDENTITY_ALL;
-	if (!fields)
-		return 0;
-	id->known &= ~fields;
-	id->verified &= ~fields;
-	pidfd = open_pidfd(tid);
-	if (pidfd < 0)
-		return pidfd;
 	/* the process and the cgroup's id from the kernel, without /proc, where it tells */
 	if ((fields & IDENTITY_PID) ||
 	    (cache && cache->mount_fd >= 0 && (fields & IDENTITY_CGROUP))) {
@@ -525,6 +550,47 @@ int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t ti
 	id->known |= fields;
 	id->verified |= fields;
 	return 0;
+}
+
+int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
+		     unsigned fields)
+{
+	_cleanup_close_ int pidfd = -1;
+	struct pidfd_slot *s = NULL;
+	bool exact;
+	int r;
+
+	if (tid <= 0)
+		return -EINVAL;
+	fields &= IDENTITY_ALL;
+	if (!fields)
+		return 0;
+	id->known &= ~fields;
+	id->verified &= ~fields;
+	if (cache) {
+		s = &cache->pidfd[(unsigned)tid % PIDFD_SLOTS];
+		if (s->tid == tid) {
+			/* alive after the reads: tid was its task's all along, the reads were of
+			 * it. Whatever the outcome, while it lives it is tid's answer. */
+			r = resolve_pinned(cache, s->fd, id, tid, fields);
+			if (r >= 0 || still_alive(s->fd) == 0)
+				return r;
+			/* its task exited: tid may name another task now, whatever was read or
+			 * failed may be that one's or nobody's. Once more, with a new pidfd. */
+			pidfd_slot_drop(s);
+		}
+	}
+	pidfd = open_pidfd(tid, &exact);
+	if (pidfd < 0)
+		return pidfd;
+	r = resolve_pinned(cache, pidfd, id, tid, fields);
+	/* kept once seen alive after use (on success resolve_pinned saw it) */
+	if (s && exact && (r >= 0 || (r != -ESRCH && still_alive(pidfd) == 0))) {
+		pidfd_slot_drop(s);
+		s->tid = tid;
+		s->fd = TAKE_FD(pidfd);
+	}
+	return r;
 }
 
 /* Undo the octal escapes (\040 for a space) of a mountinfo field, in place. */

@@ -47,14 +47,25 @@ int identity_set_cgroup(struct identity *id, const char *path);
 /* -EINVAL when not absolute, -ENAMETOOLONG past VAULTFS_PATH_MAX. */
 int identity_set_exe(struct identity *id, const char *path);
 
-/* A memo of cgroup paths by cgroup id, for identity_resolve: the kernel names a task's cgroup
- * by id through its pidfd (PIDFD_GET_INFO, Linux 6.13). A cgroup v2 directory cannot be
- * renamed (EPERM) and an id is never reused within a boot, so the path of an id holds for the
- * id's whole life; a path is remembered only once a stat on the cgroup2 mount shows it names
- * that id (the task may move while /proc/TID/cgroup is read). Saves that read, the most costly
- * step of a resolve. Not thread-safe: one thread at a time (vaultfsd: under its vfs lock). On a
- * kernel without the ioctl, or without a cgroup2 mount, it remembers nothing and every
- * resolve reads /proc. */
+/* What identity_resolve may keep from one call to the next, the things a task cannot change:
+ * - pidfds of the last callers (at most 16 fds held, by tid; a newcomer displaces the one in
+ *   its slot and closes its fd). vaultfsd resolves the same few callers over and over; a
+ *   pidfd_open and close per resolve cost more than the reads. While the task a pidfd pins
+ *   lives, its tid names no other task, so a kept pidfd that shows its task alive after the
+ *   reads vouches for them as a new one would; once it shows it exited, the tid may name
+ *   another task, and the resolve is done once more with a new pidfd. Only pidfds that pin
+ *   the tid's own task are kept (a thread pidfd, or a thread group leader's), never one of
+ *   another thread's process.
+ * - cgroup paths by cgroup id: the kernel names a task's cgroup by id through its pidfd
+ *   (PIDFD_GET_INFO, Linux 6.13). A cgroup v2 directory cannot be renamed (EPERM) and an id
+ *   is never reused within a boot, so the path of an id holds for the id's whole life; a path
+ *   is remembered only once a stat on the cgroup2 mount shows it names that id (the task may
+ *   move while /proc/TID/cgroup is read). Saves that read, the most costly step of a resolve.
+ *   On a kernel without the ioctl, or without a cgroup2 mount, nothing is remembered and every
+ *   resolve reads /proc.
+ * Ids, groups, executable and which cgroup a task is in are read anew on every resolve.
+ * Not thread-safe: one thread at a time (vaultfsd: under its vfs lock). identity_cache_free
+ * closes every fd it holds; NULL is a no-op. */
 struct identity_cache;
 int identity_cache_new(struct identity_cache **ret);
 void identity_cache_free(struct identity_cache *c);
@@ -62,12 +73,13 @@ void identity_cache_free(struct identity_cache *c);
 /* Read the fields asked for (enum identity_field) of thread or process tid from /proc: uid and
  * gid are the fsuid/fsgid of /proc/TID/status (a FUSE daemon takes them from the request
  * instead), groups and pid (Tgid) from the same file, the "0::" line of /proc/TID/cgroup, the
- * link /proc/TID/exe. A pidfd is opened first (a thread pidfd where the kernel has them) and
- * polled last: -ESRCH when the caller exited meanwhile. Other errors: -ENOENT/-ESRCH no such
- * task, -EACCES, -E2BIG too many groups, -ENODATA no cgroup v2 line, -EXDEV a cgroup outside
- * our cgroup namespace, -ENAMETOOLONG. On success the fields are known and verified; on
- * failure those fields are unknown. Nothing is read for fields not asked for. cache may be
- * NULL: the cgroup is read from /proc every time. */
+ * link /proc/TID/exe. A pidfd is opened first (a thread pidfd where the kernel has them), or
+ * the cache's taken, and polled last: -ESRCH when the caller exited meanwhile (a kept pidfd's
+ * task that exited only makes the resolve start once more, with a new one). Other errors:
+ * -ENOENT/-ESRCH no such task, -EACCES, -E2BIG too many groups, -ENODATA no cgroup v2 line,
+ * -EXDEV a cgroup outside our cgroup namespace, -ENAMETOOLONG. On success the fields are known
+ * and verified; on failure those fields are unknown. Nothing is read for fields not asked for.
+ * cache may be NULL: a pidfd is opened and closed by every call, the cgroup read from /proc. */
 int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
 		     unsigned fields);
 

@@ -4,13 +4,17 @@
  * with both drivers and every QoS class, CRI-O, nesting, host services, user sessions and
  * units), refusals of bad paths; then live identities: this process, one of its threads, a
  * child that changed its ids and exec'd another program, a zombie and a reaped pid (both
- * refused), the fields-asked-for contract, and the cgroup2 mount found through mountinfo. */
+ * refused), the fields-asked-for contract, and the cgroup2 mount found through mountinfo; and the
+ * cache's pidfds: reused (no fd opened per resolve), bounded, all closed at free, dropped when
+ * their task exits, never vouching for a task that reused the pid (forced with clone3's
+ * set_tid), never hiding an exec or a change of ids, nor a thread's exec that ends its tid. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -34,6 +39,9 @@
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
+
+/* What identity.h promises: the cache holds at most this many pidfds. */
+#define CACHE_PIDFDS 16
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define ID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
@@ -310,7 +318,8 @@ static void test_resolve_thread(void **state)
 	assert_int_equal(pthread_create(&t, NULL, thread_main, fds), 0);
 	assert_int_equal(read(a[0], &tid, sizeof(tid)), sizeof(tid));
 	assert_int_not_equal(tid, getpid());
-	assert_int_equal(identity_resolve(NULL, id, tid, IDENTITY_PID | IDENTITY_EXE | IDENTITY_CGROUP),
+	assert_int_equal(identity_resolve(NULL, id, tid,
+					  IDENTITY_PID | IDENTITY_EXE | IDENTITY_CGROUP),
 			 0);
 	assert_int_equal(id->pid, getpid()); /* the thread's process */
 	assert_int_equal(write(b[1], "x", 1), 1);
@@ -332,7 +341,9 @@ static pid_t spawn_nobody(void)
 	if (pid == 0) {
 		gid_t g[] = { 65534, 100 };
 
-		if (setgroups(2, g) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		/* killed with the test, should it fail first (set after setuid, which clears it) */
+		if (setgroups(2, g) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ||
+		    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 			_exit(1);
 		execl("/bin/sleep", "sleep", "60", (char *)NULL);
 		_exit(2);
@@ -388,7 +399,8 @@ static void test_resolve_zombie(void **state)
 	/* wait until it has exited, but leave it unreaped */
 	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
 	/* /proc still answers for a zombie: the pidfd says it is gone */
-	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_GROUPS | IDENTITY_CGROUP), -ESRCH);
+	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_GROUPS | IDENTITY_CGROUP),
+			 -ESRCH);
 	assert_int_equal(id->known, 0);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	free(id);
@@ -481,6 +493,496 @@ static void test_resolve_cache(void **state)
 	free(plain);
 }
 
+/* Open fds of this process, the directory's own not counted. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+/* The pidfds this process holds: their fd numbers (ascending) and the pid each names (its
+ * fdinfo's "Pid:"; -1 for an exited task). Returns how many, at most max. */
+static int list_pidfds(int *fds, pid_t *pids, int max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		char path[64], link[64], line[128];
+		ssize_t k;
+		FILE *f;
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		fd = atoi(e->d_name);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k < 0)
+			continue; /* the directory's own fd, closed meanwhile */
+		link[k] = '\0';
+		if (strncmp(link, "pidfd:", 6) != 0 && !streq(link, "anon_inode:[pidfd]"))
+			continue;
+		assert_true(n < max);
+		fds[n] = fd;
+		pids[n] = 0;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+		f = fopen(path, "re");
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "Pid:", 4) == 0)
+				pids[n] = (pid_t)atoi(line + 4);
+		fclose(f);
+		n++;
+	}
+	closedir(d);
+	/* readdir's order is the fds' on procfs, but do not rely on it */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+			int t = fds[j];
+			pid_t u = pids[j];
+
+			fds[j] = fds[j - 1], fds[j - 1] = t;
+			pids[j] = pids[j - 1], pids[j - 1] = u;
+		}
+	return n;
+}
+
+/* What a test of the cache holds, released by its teardown whether the test passed or not, so
+ * that a failure leaves no pidfd or child behind to fail the next test: the cache, the
+ * identity, the children (killed and reaped). */
+struct fixture {
+	struct identity_cache *cache;
+	struct identity *id;
+	pid_t kids[48]; /* 0: reaped */
+	size_t n_kids;
+};
+
+static int fixture_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	f->id = new_identity();
+	if (identity_cache_new(&f->cache) < 0) {
+		free(f->id);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	identity_cache_free(f->cache);
+	for (size_t i = 0; i < f->n_kids; i++)
+		if (f->kids[i] > 0) {
+			kill(f->kids[i], SIGKILL);
+			waitpid(f->kids[i], NULL, 0);
+		}
+	free(f->id);
+	free(f);
+	return 0;
+}
+
+/* pid is the fixture's to kill and reap at teardown. */
+static pid_t adopt(struct fixture *f, pid_t pid)
+{
+	assert_true(pid > 0);
+	assert_true(f->n_kids < ELEMENTSOF(f->kids));
+	f->kids[f->n_kids++] = pid;
+	return pid;
+}
+
+/* Kill and reap an adopted child now. */
+static void kill_reap(struct fixture *f, pid_t pid)
+{
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	for (size_t i = 0; i < f->n_kids; i++)
+		if (f->kids[i] == pid)
+			f->kids[i] = 0;
+}
+
+static void real_path(const char *path, char *buf)
+{
+	assert_non_null(realpath(path, buf));
+}
+
+#define PID_EXE_CG (IDENTITY_PID | IDENTITY_EXE | IDENTITY_CGROUP)
+
+/* One caller resolved again and again: one pidfd, opened once, the same answers; many callers:
+ * never more than the cache's pidfds, each of one of them; identity_cache_free closes them
+ * all. */
+static void test_cache_pidfds(void **state)
+{
+	struct fixture *f = *state;
+	struct identity *id = f->id, first;
+	int fds[64], fds0[1], base, n;
+	pid_t pids[64], pid, kids[40];
+	char sleep_path[PATH_MAX], mnt[PATH_MAX];
+
+	if (geteuid() != 0)
+		skip();
+	real_path("/bin/sleep", sleep_path);
+	base = count_fds();
+	assert_int_equal(list_pidfds(fds, pids, 64), 0);
+	pid = adopt(f, spawn_nobody());
+	identity_init(&first);
+	assert_int_equal(identity_resolve(f->cache, &first, pid, IDENTITY_ALL), 0);
+	assert_int_equal(first.verified, IDENTITY_ALL);
+	assert_int_equal(first.pid, pid);
+	assert_int_equal(first.uid, 65534);
+	assert_string_equal(first.exe, sleep_path);
+	assert_int_equal(count_fds(), base + 1);
+	assert_int_equal(list_pidfds(fds0, pids, 1), 1);
+	assert_int_equal(pids[0], pid);
+	for (int i = 0; i < 200; i++) {
+		unsigned fields = i % 2 ? IDENTITY_ALL : PID_EXE_CG;
+
+		identity_init(id);
+		assert_int_equal(identity_resolve(f->cache, id, pid, fields), 0);
+		assert_int_equal(id->known, fields);
+		assert_int_equal(id->verified, fields);
+		assert_int_equal(id->pid, pid);
+		assert_string_equal(id->exe, sleep_path);
+		assert_string_equal(id->cgroup, first.cgroup);
+		if (fields & IDENTITY_UID) {
+			assert_int_equal(id->uid, 65534);
+			assert_int_equal(id->n_groups, 2);
+			assert_int_equal(id->groups[0], 100);
+		}
+		/* the same pidfd, not a new one in place of the old */
+		assert_int_equal(count_fds(), base + 1);
+		assert_int_equal(list_pidfds(fds, pids, 64), 1);
+		assert_int_equal(fds[0], fds0[0]);
+	}
+	/* without a cache nothing is kept */
+	assert_int_equal(identity_resolve(NULL, id, pid, PID_EXE_CG), 0);
+	assert_int_equal(count_fds(), base + 1);
+	/* many callers */
+	for (size_t i = 0; i < ELEMENTSOF(kids); i++) {
+		kids[i] = adopt(f, spawn_nobody());
+		identity_init(id);
+		assert_int_equal(identity_resolve(f->cache, id, kids[i], PID_EXE_CG), 0);
+		assert_int_equal(id->pid, kids[i]);
+		assert_string_equal(id->exe, sleep_path);
+	}
+	n = list_pidfds(fds, pids, 64);
+	assert_true(n >= 1 && n <= CACHE_PIDFDS);
+	assert_int_equal(count_fds(), base + n);
+	for (int i = 0; i < n; i++) {
+		bool found = pids[i] == pid;
+
+		for (size_t k = 0; k < ELEMENTSOF(kids); k++)
+			found = found || pids[i] == kids[k];
+		assert_true(found);
+	}
+	/* each of them again, in turn: still bounded, still right */
+	for (size_t i = 0; i < ELEMENTSOF(kids); i++) {
+		assert_int_equal(identity_resolve(f->cache, id, kids[i], IDENTITY_PID), 0);
+		assert_int_equal(id->pid, kids[i]);
+	}
+	assert_true(count_fds() <= base + CACHE_PIDFDS);
+	/* every pidfd closed, and the cgroup2 mount's fd */
+	identity_cache_free(f->cache);
+	f->cache = NULL;
+	assert_int_equal(count_fds(), base - (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0));
+	assert_int_equal(list_pidfds(fds, pids, 64), 0);
+}
+
+/* A cached caller that exits: its pid gives -ESRCH (from a new pidfd: not the -ENOENT of a
+ * /proc read) and its pidfd is closed; so does a zombie, whose /proc still answers, and a
+ * pidfd of a task that exited is never kept. */
+static void test_cache_exited(void **state)
+{
+	struct fixture *f = *state;
+	struct identity *id = f->id;
+	int fds[4], base;
+	pid_t pids[4], pid;
+	siginfo_t si;
+
+	if (geteuid() != 0)
+		skip();
+	base = count_fds();
+	pid = adopt(f, spawn_nobody());
+	assert_int_equal(identity_resolve(f->cache, id, pid, IDENTITY_EXE), 0);
+	assert_int_equal(count_fds(), base + 1);
+	kill_reap(f, pid);
+	for (int i = 0; i < 2; i++) { /* found out by the poll after the reads, by the ioctl */
+		identity_init(id);
+		assert_int_equal(identity_resolve(f->cache, id, pid, i ? PID_EXE_CG : IDENTITY_EXE),
+				 -ESRCH);
+		assert_int_equal(id->known, 0);
+		assert_int_equal(id->verified, 0);
+		assert_int_equal(count_fds(), base);
+	}
+	/* a zombie: the cached pidfd says it exited, and so does the new one, not kept */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	adopt(f, pid);
+	assert_int_equal(identity_resolve(f->cache, id, pid, IDENTITY_GROUPS | IDENTITY_EXE), 0);
+	assert_int_equal(list_pidfds(fds, pids, 4), 1);
+	assert_int_equal(pids[0], pid);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	for (int i = 0; i < 2; i++) {
+		identity_init(id);
+		assert_int_equal(identity_resolve(f->cache, id, pid, IDENTITY_GROUPS), -ESRCH);
+		assert_int_equal(id->known, 0);
+		assert_int_equal(count_fds(), base);
+	}
+}
+
+/* clone3's arguments up to set_tid (CLONE_ARGS_SIZE_VER1, Linux 5.5). */
+struct clone_args_v1 {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size;
+};
+
+/* A child as root, exec'd into cat (reading a pipe whose other end it holds itself: for ever),
+ * with exactly pid want: its pid, or -errno (-EEXIST: want is taken). */
+static pid_t spawn_cat_at(pid_t want)
+{
+	struct clone_args_v1 args = { .exit_signal = SIGCHLD, .set_tid_size = 1 };
+	int ready[2], in[2];
+	pid_t tid = want;
+	long pid;
+	char c;
+
+	args.set_tid = (uint64_t)(uintptr_t)&tid;
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0) {
+		if (dup2(in[0], 0) < 0 || fcntl(in[1], F_SETFD, 0) < 0 ||
+		    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+			_exit(1);
+		execl("/bin/cat", "cat", (char *)NULL);
+		_exit(2);
+	}
+	if (pid < 0)
+		pid = -errno;
+	close(ready[1]);
+	close(in[0]);
+	close(in[1]);
+	if (pid > 0)
+		assert_int_equal(read(ready[0], &c, 1), 0); /* exec'd */
+	close(ready[0]);
+	return (pid_t)pid;
+}
+
+/* The pid of a cached caller reused: A (sleep, as nobody) resolved, exits, is reaped; B (cat,
+ * as root) made with A's pid. Through the same cache B's pid resolves as B, whether the stale
+ * pidfd is found out by its ioctl (pid, cgroup) or only by the poll after the reads. */
+static void test_cache_pid_reused(void **state)
+{
+	static const unsigned sets[] = {
+		IDENTITY_EXE,
+		IDENTITY_UID | IDENTITY_GROUPS | IDENTITY_EXE,
+		PID_EXE_CG,
+		IDENTITY_ALL,
+	};
+	struct fixture *f = *state;
+	struct identity *id = f->id;
+	char sleep_path[PATH_MAX], cat_path[PATH_MAX];
+	int fds[4], base;
+	pid_t pids[4];
+
+	if (geteuid() != 0)
+		skip();
+	real_path("/bin/sleep", sleep_path);
+	real_path("/bin/cat", cat_path);
+	assert_string_not_equal(sleep_path, cat_path);
+	base = count_fds();
+	for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
+		unsigned fields = sets[i];
+		pid_t a = 0, b = -EEXIST;
+
+		/* another process may take A's pid first: then again, with another A */
+		for (int try = 0; try < 5 && b == -EEXIST; try++) {
+			a = adopt(f, spawn_nobody());
+			identity_init(id);
+			assert_int_equal(identity_resolve(f->cache, id, a, fields), 0);
+			assert_string_equal(id->exe, sleep_path);
+			assert_int_equal(count_fds(), base + 1);
+			kill_reap(f, a);
+			b = spawn_cat_at(a);
+		}
+		if (b == -EPERM || b == -ENOSYS || b == -EINVAL)
+			skip(); /* no clone3 with set_tid here */
+		assert_int_equal(b, a);
+		adopt(f, b);
+		/* the cached pidfd is A's, exited; the pid is B's now */
+		assert_int_equal(list_pidfds(fds, pids, 4), 1);
+		assert_int_equal(pids[0], -1);
+		for (int k = 0; k < 2; k++) { /* found out and replaced, then B's own */
+			identity_init(id);
+			assert_int_equal(identity_resolve(f->cache, id, b, fields), 0);
+			assert_int_equal(id->known, fields);
+			assert_int_equal(id->verified, fields);
+			assert_string_equal(id->exe, cat_path);
+			if (fields & IDENTITY_PID)
+				assert_int_equal(id->pid, b);
+			if (fields & IDENTITY_UID) {
+				assert_int_equal(id->uid, 0);
+				assert_false(identity_in_group(id, 100));
+			}
+			assert_int_equal(list_pidfds(fds, pids, 4), 1);
+			assert_int_equal(pids[0], b);
+			assert_int_equal(count_fds(), base + 1);
+		}
+		kill_reap(f, b);
+		assert_int_equal(identity_resolve(f->cache, id, b, fields), -ESRCH);
+		assert_int_equal(count_fds(), base);
+	}
+}
+
+/* A cached caller that changes its ids and execs between two resolves: the second shows the
+ * new ones, through the same pidfd (an exec keeps the pid). */
+static void test_cache_exec(void **state)
+{
+	struct fixture *f = *state;
+	struct identity *id = f->id;
+	char self[PATH_MAX], sleep_path[PATH_MAX];
+	int go[2], ready[2], fds0[1], fds[4];
+	pid_t pid, pids[4];
+	char c;
+
+	if (geteuid() != 0)
+		skip();
+	real_path("/proc/self/exe", self);
+	real_path("/bin/sleep", sleep_path);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		gid_t g[] = { 100 };
+
+		close(go[1]);
+		close(ready[0]);
+		if (read(go[0], &c, 1) != 1 || setgroups(1, g) < 0 || setgid(65534) < 0 ||
+		    setuid(65534) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		_exit(2);
+	}
+	adopt(f, pid);
+	close(go[0]);
+	close(ready[1]);
+	assert_int_equal(identity_resolve(f->cache, id, pid, IDENTITY_ALL), 0);
+	assert_string_equal(id->exe, self);
+	assert_int_equal(id->uid, 0);
+	assert_int_equal(id->pid, pid);
+	assert_int_equal(list_pidfds(fds0, pids, 1), 1);
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(read(ready[0], &c, 1), 0); /* exec'd */
+	close(go[1]);
+	close(ready[0]);
+	for (int k = 0; k < 2; k++) {
+		identity_init(id);
+		assert_int_equal(identity_resolve(f->cache, id, pid, IDENTITY_ALL), 0);
+		assert_int_equal(id->verified, IDENTITY_ALL);
+		assert_string_equal(id->exe, sleep_path);
+		assert_int_equal(id->uid, 65534);
+		assert_int_equal(id->gid, 65534);
+		assert_int_equal(id->n_groups, 1);
+		assert_int_equal(id->groups[0], 100);
+		assert_int_equal(id->pid, pid);
+		assert_int_equal(list_pidfds(fds, pids, 4), 1);
+		assert_int_equal(fds[0], fds0[0]);
+	}
+}
+
+/* In a child: a thread that sends its tid, waits for a byte, then execs sleep. */
+static void *exec_thread_main(void *ud)
+{
+	int *fds = ud;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	char c;
+
+	if (write(fds[1], &tid, sizeof(tid)) != sizeof(tid) || read(fds[0], &c, 1) != 1)
+		_exit(1);
+	execl("/bin/sleep", "sleep", "60", (char *)NULL);
+	_exit(2);
+}
+
+/* A thread that execs takes over its process's pid and its own tid is gone (de_thread): both
+ * cached, the pid resolves as the new program through its pidfd, the old tid is refused. */
+static void test_cache_thread_exec(void **state)
+{
+	struct fixture *f = *state;
+	struct identity *id = f->id;
+	char self[PATH_MAX], sleep_path[PATH_MAX];
+	int go[2], out[2], fds[4];
+	pid_t pid, tid, pids[4];
+	char c;
+
+	if (geteuid() != 0)
+		skip();
+	real_path("/proc/self/exe", self);
+	real_path("/bin/sleep", sleep_path);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int ends[2] = { go[0], out[1] };
+		pthread_t t;
+
+		close(go[1]);
+		close(out[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+		    pthread_create(&t, NULL, exec_thread_main, ends) != 0)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	adopt(f, pid);
+	close(go[0]);
+	close(out[1]);
+	assert_int_equal(read(out[0], &tid, sizeof(tid)), sizeof(tid));
+	assert_int_not_equal(tid, pid);
+	assert_int_equal(identity_resolve(f->cache, id, tid, PID_EXE_CG), 0);
+	assert_int_equal(id->pid, pid);
+	assert_string_equal(id->exe, self);
+	assert_int_equal(identity_resolve(f->cache, id, pid, PID_EXE_CG), 0);
+	assert_int_equal(id->pid, pid);
+	assert_int_equal(list_pidfds(fds, pids, 4), 2);
+	assert_true((pids[0] == tid && pids[1] == pid) || (pids[0] == pid && pids[1] == tid));
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(read(out[0], &c, 1), 0); /* exec'd */
+	close(go[1]);
+	close(out[0]);
+	assert_int_equal(identity_resolve(f->cache, id, pid, PID_EXE_CG), 0);
+	assert_int_equal(id->pid, pid);
+	assert_string_equal(id->exe, sleep_path);
+	assert_int_equal(identity_resolve(f->cache, id, tid, IDENTITY_EXE), -ESRCH);
+	assert_int_equal(id->known & IDENTITY_EXE, 0);
+	assert_int_equal(list_pidfds(fds, pids, 4), 1);
+	assert_int_equal(pids[0], pid);
+}
+
 static void test_cgroup2_mount(void **state)
 {
 	char buf[PATH_MAX], tiny[4];
@@ -494,6 +996,8 @@ static void test_cgroup2_mount(void **state)
 	assert_int_equal(identity_cgroup2_mount(tiny, sizeof(tiny)), -ENAMETOOLONG);
 }
 
+#define cache_test(t) cmocka_unit_test_setup_teardown(t, fixture_setup, fixture_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -506,6 +1010,11 @@ int main(void)
 		cmocka_unit_test(test_resolve_child),
 		cmocka_unit_test(test_resolve_zombie),
 		cmocka_unit_test(test_resolve_cache),
+		cache_test(test_cache_pidfds),
+		cache_test(test_cache_exited),
+		cache_test(test_cache_pid_reused),
+		cache_test(test_cache_exec),
+		cache_test(test_cache_thread_exec),
 		cmocka_unit_test(test_cgroup2_mount),
 	};
 
