@@ -121,16 +121,32 @@ daemon_start() {
 	exit 1
 }
 
-# bench SCENARIO ARGS...: bench-open, its table to stderr, its TSV lines tagged into $RES
+# cpu_ticks PID: the user + system CPU time of PID so far, in clock ticks
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# bench SCENARIO -t THREADS ARGS...: bench-open, its table to stderr, its TSV lines tagged into
+# $RES, and the CPU time minfs and vaultfsd spent per open (each is busy only while bench-open
+# reads from it): a figure the VM's noise moves less than ops/s
 bench() {
-	local scenario=$1 out
+	local scenario=$1 th=$3 out m0 v0 m1 v1
 	shift
+	m0=$(cpu_ticks "$MINFS_PID")
+	v0=$(cpu_ticks "$DAEMON")
 	out=$("$OPEN" --tsv -n "$COUNT" -r "$RUNS" "$@") || {
 		echo "run-bench: bench-open failed in '$scenario'" >&2
 		exit 1
 	}
+	m1=$(cpu_ticks "$MINFS_PID")
+	v1=$(cpu_ticks "$DAEMON")
 	grep -v '^TSV' <<<"$out" | sed "s/^/    /" >&2
 	grep '^TSV' <<<"$out" | sed "s/^TSV/$scenario/" >>"$RES"
+	# opens per target: the counted runs and bench-open's warm-up (500 per thread)
+	awk -v s="$scenario" -v th="$th" -v m=$((m1 - m0)) -v v=$((v1 - v0)) \
+		-v n=$(((COUNT * RUNS + 500) * th)) -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "cpu\t%s\t%s\t%.1f\t%.1f\n", s, th, m * 1e6 / hz / n, v * 1e6 / hz / n }' \
+		>>"$RES"
 }
 
 hwm_kb() {
@@ -296,7 +312,7 @@ say "cold start, store of $loaded secrets"
 # --- the table ---
 # $RES lines: SCENARIO TARGET THREADS OPS/S P50 P99 MIN MAX;
 # ls N ENTRIES SECONDS HWM_KB_AT_READY HWM_KB_AT_END;
-# small|large MEDIAN_MS FASTEST SLOWEST
+# small|large MEDIAN_MS FASTEST SLOWEST; cpu SCENARIO THREADS MINFS_US VAULTFSD_US (per open)
 table() {
 	awk -F'\t' -v pick="$pick" '
 	function g(x) { return x == "" ? "-" : x }
@@ -312,6 +328,12 @@ table() {
 	}
 	$1 == "ls" { ls[$2] = $4; ent[$2] = $3; h0[$2] = $5; h1[$2] = $6; nls[++nl] = $2; next }
 	$1 == "small" || $1 == "large" { cs[$1] = sprintf("%s ms (%s-%s)", $2, $3, $4); next }
+	$1 == "cpu" {
+		if ($2 !~ /^scale-/)
+			cpu[++nc] = sprintf("%-13s %2s %7s %7s %7s %6.2f", $2, $3, $4, $5,
+					    sprintf("%.1f", $5 - $4), $4 > 0 ? $5 / $4 : 0)
+		next
+	}
 	{
 		ops[$1, $3, $2] = $4; p50[$1, $3, $2] = $5; p99[$1, $3, $2] = $6
 		if ($1 !~ /^scale-/ && !(($1, $3) in seen)) {
@@ -327,6 +349,12 @@ table() {
 			split(order[i], k, SUBSEP)
 			row(k[1], k[2])
 		}
+		print ""
+		print "daemon CPU per open, us (user + system, /proc/PID/stat; own = vaultfsd - minfs):"
+		printf "%-13s %2s %7s %7s %7s %6s\n", "scenario", "th", "minfs", "vfsd", "own",
+			"v/m"
+		for (i = 1; i <= nc; i++)
+			print cpu[i]
 		print ""
 		print "scale: vaultfsd reading bulk/" pick ", minfs alongside in the same run (half"
 		print "the count); abs/1st: ops/s against the first step; norm/1st: v/min against"
