@@ -4,11 +4,14 @@
  * 0/1 results become -errno here and nowhere else (openssl_error()), and its per-thread error
  * queue is cleared on every failure so errors never pile up. This module must never return
  * unauthenticated plaintext (a failed open wipes its output), never keep key material outside
- * the caller's buffers or a secbuf, never use deprecated OpenSSL APIs, and never log or print.
- * A new EVP_CIPHER_CTX (and a fresh EVP_KDF fetch) is made per call: simple and thread-safe, at
- * the cost of a few allocations per operation. The AES-256-GCM implementation is fetched once
- * per process (pthread_once; immutable after): every open of a secret runs three AEAD
- * operations, and an implicit fetch per operation was a tenth of them. */
+ * the caller's buffers or a secbuf (but for the keyed state a struct crypto_mac holds and the
+ * last key's schedule in a struct crypto_aead, both in OpenSSL's heap, cleansed when freed),
+ * never use deprecated OpenSSL APIs, and never log or print. The one-shot AEAD functions make
+ * a new EVP_CIPHER_CTX per call (simple and thread-safe, at the cost of a few allocations per
+ * operation); a struct crypto_aead keeps one, set up for the cipher once, and each operation
+ * sets only its key and nonce (a quarter less time for a short value). The AES-256-GCM
+ * implementation is fetched once per process (pthread_once; immutable after): every open of a
+ * secret ran three AEAD operations, and an implicit fetch per operation was a tenth of them. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -91,32 +94,45 @@ int crypto_random(void *buf, size_t n)
 	return 0;
 }
 
-/* out must not overlap pt: the nonce is written first. */
-int crypto_aead_seal(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+/* The tag in and out of a context, as an OSSL_PARAM (EVP_CIPHER_CTX_ctrl with
+ * EVP_CTRL_AEAD_GET/SET_TAG builds the same param inside OpenSSL 3.0: measured no faster). */
+static int tag_get(EVP_CIPHER_CTX *ctx, uint8_t tag[CRYPTO_TAG_LEN])
+{
+	OSSL_PARAM params[2];
+
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
+						      CRYPTO_TAG_LEN);
+	params[1] = OSSL_PARAM_construct_end();
+	return EVP_CIPHER_CTX_get_params(ctx, params) == 1;
+}
+
+static int tag_set(EVP_CIPHER_CTX *ctx, uint8_t tag[CRYPTO_TAG_LEN])
+{
+	OSSL_PARAM params[2];
+
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
+						      CRYPTO_TAG_LEN);
+	params[1] = OSSL_PARAM_construct_end();
+	return EVP_CIPHER_CTX_set_params(ctx, params) == 1;
+}
+
+/* Seal on ctx: a new context when cipher is given, one already set up for AES-256-GCM (only
+ * key and nonce set again) when it is NULL. out must not overlap pt: the nonce is written
+ * first. */
+static int aead_seal(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
+		     const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
 		     const void *pt, size_t ptlen, uint8_t *out)
 {
-	_cleanup_(cipher_ctx_freep) EVP_CIPHER_CTX *ctx = NULL;
 	uint8_t tag[CRYPTO_TAG_LEN], *nonce, *ct;
-	OSSL_PARAM params[2];
 	int outl = 0, finl = 0, r;
 
-	if (!key || !out || (!aad && aadlen > 0) || (!pt && ptlen > 0))
-		return -EINVAL;
-	/* EVP lengths are ints; nothing we seal comes near this. */
-	if (aadlen > INT_MAX || ptlen > INT_MAX - CRYPTO_AEAD_OVERHEAD)
-		return -EMSGSIZE;
 	nonce = out;
 	ct = out + CRYPTO_NONCE_LEN;
-
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx)
-		return openssl_error(-ENOMEM);
-
 	r = crypto_random(nonce, CRYPTO_NONCE_LEN);
 	if (r < 0)
 		return r;
 	/* The GCM default IV length is 12 bytes, which is CRYPTO_NONCE_LEN. */
-	if (EVP_EncryptInit_ex2(ctx, aes_gcm(), key, nonce, NULL) != 1)
+	if (EVP_EncryptInit_ex2(ctx, cipher, key, nonce, NULL) != 1)
 		goto fail;
 	if (aadlen > 0 && EVP_EncryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
 		goto fail;
@@ -127,10 +143,7 @@ int crypto_aead_seal(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t 
 		goto fail;
 	if ((size_t)outl + (size_t)finl != ptlen)
 		goto fail;
-
-	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, sizeof(tag));
-	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_CIPHER_CTX_get_params(ctx, params) != 1)
+	if (!tag_get(ctx, tag))
 		goto fail;
 	memcpy(ct + ptlen, tag, sizeof(tag));
 	return 0;
@@ -140,64 +153,173 @@ fail:
 	return openssl_error(-EIO);
 }
 
-int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
-		     const uint8_t *in, size_t inlen, uint8_t *out)
+/* Open on ctx (cipher as for aead_seal); the lengths were checked by the caller. */
+static int aead_open(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
+		     const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		     const uint8_t *in, size_t ctlen, uint8_t *out)
 {
-	_cleanup_(cipher_ctx_freep) EVP_CIPHER_CTX *ctx = NULL;
-	const uint8_t *nonce, *ct;
+	const uint8_t *nonce = in, *ct = in + CRYPTO_NONCE_LEN;
 	uint8_t tag[CRYPTO_TAG_LEN];
-	OSSL_PARAM params[2];
-	size_t ctlen;
-	int outl = 0, finl = 0, r;
+	int outl = 0, finl = 0;
 
-	if (!key || !in || (!aad && aadlen > 0))
-		return -EINVAL;
-	if (inlen < CRYPTO_AEAD_OVERHEAD)
-		return -EINVAL;
-	ctlen = inlen - CRYPTO_AEAD_OVERHEAD;
-	nonce = in;
-	ct = in + CRYPTO_NONCE_LEN;
-	if (!out && ctlen > 0)
-		return -EINVAL;
-	if (aadlen > INT_MAX || ctlen > INT_MAX) {
-		r = -EMSGSIZE;
-		goto wipe;
-	}
-
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx) {
-		r = openssl_error(-ENOMEM);
-		goto wipe;
-	}
 	memcpy(tag, ct + ctlen, sizeof(tag));
-
-	if (EVP_DecryptInit_ex2(ctx, aes_gcm(), key, nonce, NULL) != 1)
+	if (EVP_DecryptInit_ex2(ctx, cipher, key, nonce, NULL) != 1)
 		goto fail;
 	if (aadlen > 0 && EVP_DecryptUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
 		goto fail;
 	outl = 0;
 	if (ctlen > 0 && EVP_DecryptUpdate(ctx, out, &outl, ct, (int)ctlen) != 1)
 		goto fail;
-	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, sizeof(tag));
-	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_CIPHER_CTX_set_params(ctx, params) != 1)
+	if (!tag_set(ctx, tag))
 		goto fail;
 	/* Final is where GCM checks the tag: a failure here means the input is not authentic. */
 	if (EVP_DecryptFinal_ex(ctx, out ? out + outl : NULL, &finl) != 1) {
 		ERR_clear_error();
-		r = -EBADMSG;
-		goto wipe;
+		if (out)
+			secure_wipe(out, ctlen);
+		return -EBADMSG;
 	}
 	if ((size_t)outl + (size_t)finl != ctlen)
 		goto fail;
 	return 0;
 
 fail:
-	r = openssl_error(-EIO);
-wipe:
 	if (out)
 		secure_wipe(out, ctlen);
-	return r;
+	return openssl_error(-EIO);
+}
+
+/* The checks of seal, shared by both forms. */
+static int seal_args(const uint8_t *key, const void *aad, size_t aadlen, const void *pt,
+		     size_t ptlen, const uint8_t *out)
+{
+	if (!key || !out || (!aad && aadlen > 0) || (!pt && ptlen > 0))
+		return -EINVAL;
+	/* EVP lengths are ints; nothing we seal comes near this. */
+	if (aadlen > INT_MAX || ptlen > INT_MAX - CRYPTO_AEAD_OVERHEAD)
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* The checks of open, shared by both forms: the ciphertext's length in *ret_ctlen. out is
+ * wiped on failure when its length is known. */
+static int open_args(const uint8_t *key, const void *aad, size_t aadlen, const uint8_t *in,
+		     size_t inlen, uint8_t *out, size_t *ret_ctlen)
+{
+	size_t ctlen;
+
+	if (!key || !in || (!aad && aadlen > 0))
+		return -EINVAL;
+	if (inlen < CRYPTO_AEAD_OVERHEAD)
+		return -EINVAL;
+	ctlen = inlen - CRYPTO_AEAD_OVERHEAD;
+	if (!out && ctlen > 0)
+		return -EINVAL;
+	if (aadlen > INT_MAX || ctlen > INT_MAX) {
+		if (out)
+			secure_wipe(out, ctlen);
+		return -EMSGSIZE;
+	}
+	*ret_ctlen = ctlen;
+	return 0;
+}
+
+int crypto_aead_seal(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		     const void *pt, size_t ptlen, uint8_t *out)
+{
+	_cleanup_(cipher_ctx_freep) EVP_CIPHER_CTX *ctx = NULL;
+	int r;
+
+	r = seal_args(key, aad, aadlen, pt, ptlen, out);
+	if (r < 0)
+		return r;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return openssl_error(-ENOMEM);
+	return aead_seal(ctx, aes_gcm(), key, aad, aadlen, pt, ptlen, out);
+}
+
+int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
+		     const uint8_t *in, size_t inlen, uint8_t *out)
+{
+	_cleanup_(cipher_ctx_freep) EVP_CIPHER_CTX *ctx = NULL;
+	size_t ctlen = 0;
+	int r;
+
+	r = open_args(key, aad, aadlen, in, inlen, out, &ctlen);
+	if (r < 0)
+		return r;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx) {
+		if (out)
+			secure_wipe(out, ctlen);
+		return openssl_error(-ENOMEM);
+	}
+	return aead_open(ctx, aes_gcm(), key, aad, aadlen, in, ctlen, out);
+}
+
+struct crypto_aead {
+	EVP_CIPHER_CTX *ctx; /* set up for AES-256-GCM once; each operation sets key and nonce */
+};
+
+int crypto_aead_new(struct crypto_aead **ret)
+{
+	struct crypto_aead *a;
+
+	if (!ret)
+		return -EINVAL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->ctx = EVP_CIPHER_CTX_new();
+	if (!a->ctx) {
+		free(a);
+		return openssl_error(-ENOMEM);
+	}
+	/* the cipher alone: no key yet, nothing to wipe */
+	if (EVP_DecryptInit_ex2(a->ctx, aes_gcm(), NULL, NULL, NULL) != 1) {
+		crypto_aead_free(a);
+		return openssl_error(-EIO);
+	}
+	*ret = a;
+	return 0;
+}
+
+void crypto_aead_free(struct crypto_aead *a)
+{
+	if (!a)
+		return;
+	EVP_CIPHER_CTX_free(a->ctx); /* the provider cleanses its key schedule */
+	free(a);
+}
+
+int crypto_aead_seal_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN],
+			 const void *aad, size_t aadlen, const void *pt, size_t ptlen,
+			 uint8_t *out)
+{
+	int r;
+
+	if (!a)
+		return -EINVAL;
+	r = seal_args(key, aad, aadlen, pt, ptlen, out);
+	if (r < 0)
+		return r;
+	return aead_seal(a->ctx, NULL, key, aad, aadlen, pt, ptlen, out);
+}
+
+int crypto_aead_open_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN],
+			 const void *aad, size_t aadlen, const uint8_t *in, size_t inlen,
+			 uint8_t *out)
+{
+	size_t ctlen = 0;
+	int r;
+
+	if (!a)
+		return -EINVAL;
+	r = open_args(key, aad, aadlen, in, inlen, out, &ctlen);
+	if (r < 0)
+		return r;
+	return aead_open(a->ctx, NULL, key, aad, aadlen, in, ctlen, out);
 }
 
 int crypto_wrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,

@@ -30,6 +30,22 @@ int crypto_aead_seal(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t 
 int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
 		     const uint8_t *in, size_t inlen, uint8_t *out);
 
+/* One AES-256-GCM context for many operations under changing keys: the cipher is set up once
+ * and each operation sets only key and nonce (the one-shot functions above make and free a
+ * context per call). Results, output and errors are those of crypto_aead_seal/open; a failed
+ * open (-EBADMSG) leaves the context usable. The schedule of the last key used stays in
+ * OpenSSL's heap until the next operation or crypto_aead_free (which cleanses it). Not to be
+ * used from two threads at once. */
+struct crypto_aead;
+int crypto_aead_new(struct crypto_aead **ret);
+void crypto_aead_free(struct crypto_aead *a);
+int crypto_aead_seal_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN],
+			 const void *aad, size_t aadlen, const void *pt, size_t ptlen,
+			 uint8_t *out);
+int crypto_aead_open_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN],
+			 const void *aad, size_t aadlen, const uint8_t *in, size_t inlen,
+			 uint8_t *out);
+
 /* Wrap a 32-byte key under kek, bound to aad: out is CRYPTO_WRAPPED_KEY_LEN bytes. */
 int crypto_wrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,
 		    const uint8_t key[CRYPTO_KEY_LEN], uint8_t out[CRYPTO_WRAPPED_KEY_LEN]);

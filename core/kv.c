@@ -9,7 +9,9 @@
  * cache of verified rows that holds only for the store generation (store_generation) it was
  * read under: any change, by this handle or any other connection, empties it, so a row is
  * believed without a second MAC check only while the store is the same. Writes never read from
- * it. Never logs. */
+ * it. Vault and data keys, once unwrapped, are kept in bounded tables in one locked buffer,
+ * each for every input of its unwrap (the same key, AAD and wrapped bytes give the same key),
+ * wiped when its slot is taken again and at kv_free; a value is never kept. Never logs. */
 #include <ctype.h>
 #include <stdio.h>
 #include <time.h>
@@ -23,14 +25,36 @@
 #define KV_CACHE_VAULTS 8u
 #define KV_CACHE_OBJECTS 16u
 #define KV_CACHE_VERSIONS 8u
-/* Vault keys kept unwrapped (locked, wiped at kv_free): one unwrap per vault, not per read. */
+/* Keys kept unwrapped, in one locked buffer made by kv_new (so keeping one never fails for
+ * want of memory) and wiped when a slot is taken again and at kv_free: vault keys, one unwrap
+ * per vault, and data keys, one unwrap per version read, not per read. */
 #define KV_VAULT_KEYS 8u
+#define KV_DATA_KEYS 32u
+#define KV_KEYS (KV_VAULT_KEYS + KV_DATA_KEYS)
 
-/* An unwrapped vault key, for the vault row whose id and wrapped key it came from. */
+/* An unwrapped vault key (slot i: bytes i of the key buffer), for the vault row whose id and
+ * wrapped key it came from. serial names this unwrap: no other fill of any slot has it. */
 struct vault_key_slot {
 	int64_t id; /* 0: empty */
+	uint64_t serial;
 	uint8_t wrapped[CRYPTO_WRAPPED_KEY_LEN];
-	struct secbuf *key;
+};
+
+/* An unwrapped data key (slot i: bytes KV_VAULT_KEYS + i), for every input its unwrap had: the
+ * vault key (the serial of its slot's fill), the AAD's fields and the row's wrapped bytes. */
+struct data_key_slot {
+	uint64_t vkey_serial; /* 0: empty */
+	int64_t vault_id, object_id;
+	uint32_t version;
+	int type;
+	uint8_t wrapped[CRYPTO_WRAPPED_KEY_LEN];
+};
+
+/* A vault key borrowed from the table: valid until the next vault_key() call. */
+struct vkey {
+	const uint8_t *key;
+	uint64_t serial;
+	int64_t vault_id;
 };
 
 struct kv_cache {
@@ -57,9 +81,13 @@ struct kv {
 	bool session;            /* a kv_read_begin() session is open */
 	bool lazy;      /* ...and its transaction put off: every row so far came from the cache */
 	bool cache_off; /* ...and the store changed before it began: the cache is not read */
+	struct crypto_aead *aead; /* the one AES-256-GCM context of every value and key op */
 	struct kv_cache cache;
+	struct secbuf *keys; /* KV_KEYS unwrapped keys: the vault keys', then the data keys' */
 	struct vault_key_slot vkey[KV_VAULT_KEYS];
-	unsigned next_vkey;
+	struct data_key_slot dkey[KV_DATA_KEYS];
+	unsigned next_vkey, next_dkey;
+	uint64_t serial; /* of the last vault key slot fill */
 };
 
 static int64_t now(const struct kv *kv)
@@ -122,6 +150,10 @@ int kv_new(struct store *s, struct secbuf *master, struct kv **ret)
 		r = crypto_mac_new(kv->mac_key->data, &kv->mac);
 	if (r >= 0)
 		r = derive(kv, "vaultfs vault-wrap v1", &kv->wrap_key);
+	if (r >= 0)
+		r = crypto_aead_new(&kv->aead);
+	if (r >= 0)
+		r = secbuf_new(KV_KEYS * CRYPTO_KEY_LEN, &kv->keys);
 	if (r < 0) {
 		kv_free(kv);
 		return r;
@@ -146,8 +178,8 @@ void kv_free(struct kv *kv)
 	if (kv->session)
 		store_rollback(kv->store);
 	cache_clear(kv);
-	for (size_t i = 0; i < KV_VAULT_KEYS; i++)
-		secbuf_free(kv->vkey[i].key);
+	secbuf_free(kv->keys); /* wipes every kept key */
+	crypto_aead_free(kv->aead);
 	store_free(kv->store);
 	secbuf_free(kv->master);
 	secbuf_free(kv->mac_key);
@@ -375,34 +407,86 @@ static size_t object_aad(char purpose, int64_t vault_id, const struct store_obje
 	return n;
 }
 
-/* The key of vault v (its row checked), a copy the caller frees. Unwrapped once and kept while
- * the row's wrapped key is the same bytes: a vault's key never changes, and the master key
- * that unwraps it is held for the kv's life anyway. */
-static int vault_key(struct kv *kv, const struct store_vault *v, struct secbuf **ret)
+static uint8_t *key_bytes(struct kv *kv, size_t slot)
+{
+	return kv->keys->data + slot * CRYPTO_KEY_LEN;
+}
+
+/* The key of vault v (its row checked), borrowed from kv's table (struct vkey). Unwrapped
+ * once and kept while the row's wrapped key is the same bytes: a vault's key never changes,
+ * and the master key that unwraps it is held for the kv's life anyway. */
+static int vault_key(struct kv *kv, const struct store_vault *v, struct vkey *ret)
 {
 	struct vault_key_slot *slot;
-	struct secbuf *key = NULL;
-	uint8_t aad[32];
-	size_t n = vault_aad(v->id, aad);
+	uint8_t aad[32], *key;
+	size_t i, n = vault_aad(v->id, aad);
 	int r;
 
-	for (size_t i = 0; i < KV_VAULT_KEYS; i++)
+	for (i = 0; i < KV_VAULT_KEYS; i++)
 		if (kv->vkey[i].id == v->id &&
 		    memcmp(kv->vkey[i].wrapped, v->wrapped_key, sizeof(v->wrapped_key)) == 0)
-			return secbuf_dup(kv->vkey[i].key->data, kv->vkey[i].key->len, ret);
-	r = crypto_unwrap_key(kv->wrap_key->data, aad, n, v->wrapped_key, sizeof(v->wrapped_key),
-			      &key);
+			goto found;
+	i = kv->next_vkey++ % KV_VAULT_KEYS;
+	slot = &kv->vkey[i];
+	key = key_bytes(kv, i);
+	/* the data keys it unwrapped are never asked for again (their serial is gone): wipe
+	 * them with it */
+	for (size_t j = 0; slot->id != 0 && j < KV_DATA_KEYS; j++)
+		if (kv->dkey[j].vkey_serial == slot->serial) {
+			secure_wipe(key_bytes(kv, KV_VAULT_KEYS + j), CRYPTO_KEY_LEN);
+			kv->dkey[j].vkey_serial = 0;
+		}
+	secure_wipe(key, CRYPTO_KEY_LEN);
+	slot->id = 0;
+	r = crypto_aead_open_ctx(kv->aead, kv->wrap_key->data, aad, n, v->wrapped_key,
+				 sizeof(v->wrapped_key), key); /* wipes key on failure */
 	if (r < 0)
 		return r;
-	slot = &kv->vkey[kv->next_vkey++ % KV_VAULT_KEYS];
-	if (secbuf_dup(key->data, key->len, ret) < 0) { /* no copy: nothing kept either */
-		*ret = key;
-		return 0;
-	}
-	secbuf_free(slot->key);
 	slot->id = v->id;
+	slot->serial = ++kv->serial;
 	memcpy(slot->wrapped, v->wrapped_key, sizeof(slot->wrapped));
-	slot->key = key;
+found:
+	*ret = (struct vkey){ key_bytes(kv, i), kv->vkey[i].serial, v->id };
+	return 0;
+}
+
+/* The data key of row (a version of o) under vk, borrowed from kv's table: valid until the
+ * next data_key() call. Unwrapped once and kept while every input of the unwrap is the same:
+ * the vault key, the AAD's vault, object, version and type, and the row's wrapped bytes (a
+ * row's data key never changes; a row whose wrapped key is other bytes is unwrapped afresh,
+ * and fails if they do not open). */
+static int data_key(struct kv *kv, const struct vkey *vk, const struct store_object *o,
+		    const struct store_version *row, const uint8_t **ret)
+{
+	struct data_key_slot *slot;
+	uint8_t aad[48], *key;
+	size_t i, n;
+	int r;
+
+	for (i = 0; i < KV_DATA_KEYS; i++) {
+		slot = &kv->dkey[i];
+		if (slot->vkey_serial == vk->serial && slot->object_id == o->id &&
+		    slot->version == row->version && slot->vault_id == vk->vault_id &&
+		    slot->type == o->type &&
+		    memcmp(slot->wrapped, row->wrapped_dek, sizeof(row->wrapped_dek)) == 0) {
+			*ret = key_bytes(kv, KV_VAULT_KEYS + i);
+			return 0;
+		}
+	}
+	i = kv->next_dkey++ % KV_DATA_KEYS;
+	slot = &kv->dkey[i];
+	key = key_bytes(kv, KV_VAULT_KEYS + i);
+	secure_wipe(key, CRYPTO_KEY_LEN);
+	slot->vkey_serial = 0;
+	n = object_aad('k', vk->vault_id, o, row->version, aad);
+	r = crypto_aead_open_ctx(kv->aead, vk->key, aad, n, row->wrapped_dek,
+				 sizeof(row->wrapped_dek), key); /* wipes key on failure */
+	if (r < 0)
+		return r;
+	*slot = (struct data_key_slot){ vk->serial, vk->vault_id, o->id, row->version, o->type,
+					{ 0 } };
+	memcpy(slot->wrapped, row->wrapped_dek, sizeof(slot->wrapped));
+	*ret = key;
 	return 0;
 }
 
@@ -1041,9 +1125,9 @@ int kv_vault_list_page(struct kv *kv, const char *after, unsigned limit,
 
 /* --- secrets --- */
 
-/* Encrypt value as version `version` of o (in vault vault_id, whose unwrapped key is vkey)
- * into row: a new data key, wrapped, and the ciphertext on the heap. */
-static int seal_value(const struct secbuf *vkey, int64_t vault_id, const struct store_object *o,
+/* Encrypt value as version `version` of o (in the vault of vk) into row: a new data key,
+ * wrapped, and the ciphertext on the heap. */
+static int seal_value(struct kv *kv, const struct vkey *vk, const struct store_object *o,
 		      uint32_t version, const void *value, size_t len, struct store_version *row)
 {
 	_cleanup_secbuf_ struct secbuf *dek = NULL;
@@ -1058,28 +1142,29 @@ static int seal_value(const struct secbuf *vkey, int64_t vault_id, const struct 
 	if (r < 0)
 		return r;
 	dek->len = CRYPTO_KEY_LEN;
-	n = object_aad('k', vault_id, o, version, aad);
-	r = crypto_wrap_key(vkey->data, aad, n, dek->data, row->wrapped_dek);
+	n = object_aad('k', vk->vault_id, o, version, aad);
+	r = crypto_aead_seal_ctx(kv->aead, vk->key, aad, n, dek->data, CRYPTO_KEY_LEN,
+				 row->wrapped_dek);
 	if (r < 0)
 		return r;
 	row->ciphertext_len = len + CRYPTO_AEAD_OVERHEAD;
 	row->ciphertext = malloc(row->ciphertext_len);
 	if (!row->ciphertext)
 		return -ENOMEM;
-	n = object_aad('v', vault_id, o, version, aad);
-	return crypto_aead_seal(dek->data, aad, n, value, len, row->ciphertext);
+	n = object_aad('v', vk->vault_id, o, version, aad);
+	return crypto_aead_seal_ctx(kv->aead, dek->data, aad, n, value, len, row->ciphertext);
 }
 
 static int seal_version(struct kv *kv, const struct store_vault *v, const struct store_object *o,
 			uint32_t version, const void *value, size_t len, struct store_version *row)
 {
-	_cleanup_secbuf_ struct secbuf *vkey = NULL;
+	struct vkey vk;
 	int r;
 
-	r = vault_key(kv, v, &vkey);
+	r = vault_key(kv, v, &vk);
 	if (r < 0)
 		return r;
-	return seal_value(vkey, v->id, o, version, value, len, row);
+	return seal_value(kv, &vk, o, version, value, len, row);
 }
 
 int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value,
@@ -1191,12 +1276,12 @@ static int lifecycle_check(const struct kv *kv, const struct store_version *row)
 	return 0;
 }
 
-/* Decrypt row (a version of o in vault vault_id, whose unwrapped key is vkey) into out, which
- * holds row->ciphertext_len - CRYPTO_AEAD_OVERHEAD bytes of secure memory. */
-static int open_value(const struct secbuf *vkey, int64_t vault_id, const struct store_object *o,
+/* Decrypt row (a version of o in the vault of vk) into out, which holds
+ * row->ciphertext_len - CRYPTO_AEAD_OVERHEAD bytes of secure memory. */
+static int open_value(struct kv *kv, const struct vkey *vk, const struct store_object *o,
 		      const struct store_version *row, uint8_t *out)
 {
-	_cleanup_secbuf_ struct secbuf *dek = NULL;
+	const uint8_t *dek;
 	uint8_t aad[48];
 	size_t n;
 	int r;
@@ -1204,31 +1289,32 @@ static int open_value(const struct secbuf *vkey, int64_t vault_id, const struct 
 	if (row->ciphertext_len < CRYPTO_AEAD_OVERHEAD ||
 	    row->ciphertext_len > VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD || !row->ciphertext)
 		return -EBADMSG;
-	n = object_aad('k', vault_id, o, row->version, aad);
-	r = crypto_unwrap_key(vkey->data, aad, n, row->wrapped_dek, sizeof(row->wrapped_dek), &dek);
+	r = data_key(kv, vk, o, row, &dek);
 	if (r < 0)
 		return r;
-	n = object_aad('v', vault_id, o, row->version, aad);
-	return crypto_aead_open(dek->data, aad, n, row->ciphertext, row->ciphertext_len, out);
+	n = object_aad('v', vk->vault_id, o, row->version, aad);
+	return crypto_aead_open_ctx(kv->aead, dek, aad, n, row->ciphertext, row->ciphertext_len,
+				    out);
 }
 
 static int open_version(struct kv *kv, const struct store_vault *v, const struct store_object *o,
 			const struct store_version *row, struct secbuf **ret)
 {
-	_cleanup_secbuf_ struct secbuf *vkey = NULL, *val = NULL;
+	_cleanup_secbuf_ struct secbuf *val = NULL;
+	struct vkey vk;
 	int r;
 
 	if (row->ciphertext_len < CRYPTO_AEAD_OVERHEAD ||
 	    row->ciphertext_len > VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
 		return -EBADMSG;
-	r = vault_key(kv, v, &vkey);
+	r = vault_key(kv, v, &vk);
 	if (r < 0)
 		return r;
 	/* secbuf_new refuses 0 bytes: an empty value still gets a one-byte buffer */
 	r = secbuf_new(row->ciphertext_len - CRYPTO_AEAD_OVERHEAD + 1, &val);
 	if (r < 0)
 		return r;
-	r = open_value(vkey, v->id, o, row, val->data);
+	r = open_value(kv, &vk, o, row, val->data);
 	if (r < 0)
 		return r;
 	val->len = row->ciphertext_len - CRYPTO_AEAD_OVERHEAD;
@@ -1867,7 +1953,7 @@ static int backup_size_one(const struct store_version *row, void *userdata)
 }
 
 /* Second pass: version `version` of o, checked, its value decrypted straight into w. */
-static int backup_write_version(struct kv *kv, const struct secbuf *vkey, int64_t vault_id,
+static int backup_write_version(struct kv *kv, const struct vkey *vk,
 				const struct store_object *o, uint32_t version,
 				struct bk_writer *w)
 {
@@ -1902,7 +1988,7 @@ static int backup_write_version(struct kv *kv, const struct secbuf *vkey, int64_
 		r = -EBADMSG; /* not the size the first pass saw */
 		goto out;
 	}
-	r = open_value(vkey, vault_id, o, &row, w->p + w->n);
+	r = open_value(kv, vk, o, &row, w->p + w->n);
 	if (r >= 0)
 		w->n += len;
 out:
@@ -1913,7 +1999,8 @@ out:
 int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
 		     struct secbuf **ret_blob)
 {
-	_cleanup_secbuf_ struct secbuf *pt = NULL, *vkey = NULL, *key = NULL, *blob = NULL;
+	_cleanup_secbuf_ struct secbuf *pt = NULL, *key = NULL, *blob = NULL;
+	struct vkey vk;
 	struct store_vault v;
 	struct store_object o;
 	struct backup_size_ctx ctx = { kv, &o, 0, 0 };
@@ -1940,7 +2027,7 @@ int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
 	if (r >= 0)
 		r = secbuf_new(ctx.size - BACKUP_HEADER_LEN - CRYPTO_AEAD_OVERHEAD, &pt);
 	if (r >= 0)
-		r = vault_key(kv, &v, &vkey);
+		r = vault_key(kv, &v, &vk);
 	if (r < 0)
 		return end_read(kv, r);
 
@@ -1951,7 +2038,7 @@ int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
 	bw_uint(&w, (uint64_t)o.created, 8);
 	bw_uint(&w, o.current_version, 4);
 	for (uint32_t i = 1; r >= 0 && i <= o.current_version; i++)
-		r = backup_write_version(kv, vkey, v.id, &o, i, &w);
+		r = backup_write_version(kv, &vk, &o, i, &w);
 	if (r >= 0 && (w.overflow || w.n != w.cap))
 		r = -EBADMSG;
 	r = end_read(kv, r);
@@ -1979,13 +2066,13 @@ int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
 static int restore_versions(struct kv *kv, const struct store_vault *v,
 			    const struct secbuf *pt, struct store_object *o)
 {
-	_cleanup_secbuf_ struct secbuf *vkey = NULL;
 	struct bk_reader rd = { pt->data, pt->len, 0 };
+	struct vkey vk;
 	struct bk_head head;
 	struct bk_version bv;
 	int r;
 
-	r = vault_key(kv, v, &vkey);
+	r = vault_key(kv, v, &vk);
 	if (r >= 0)
 		r = br_head(&rd, &head);
 	for (uint32_t i = 1; r >= 0 && i <= head.n_versions; i++) {
@@ -2005,7 +2092,7 @@ static int restore_versions(struct kv *kv, const struct store_vault *v,
 		row.tags = strdup(bv.tags);
 		r = row.tags ? 0 : -ENOMEM;
 		if (r >= 0)
-			r = seal_value(vkey, v->id, o, row.version, bv.value, bv.value_len, &row);
+			r = seal_value(kv, &vk, o, row.version, bv.value, bv.value_len, &row);
 		if (r >= 0)
 			r = version_mac(kv, &row, row.mac);
 		if (r >= 0)

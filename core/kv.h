@@ -33,7 +33,10 @@
 
 struct kv;
 
-/* Take ownership of an open store and the master key (both freed by kv_free, also on error). */
+/* Take ownership of an open store and the master key (both freed by kv_free, also on error).
+ * A struct kv is for one thread at a time: its reads too change what it keeps (checked rows,
+ * unwrapped keys, its cipher context), so callers serialise their calls (vaultfsd makes them
+ * under its one lock). */
 int kv_new(struct store *s, struct secbuf *master, struct kv **ret);
 void kv_free(struct kv *kv);
 /* Tests move the clock: 0 = real time. */

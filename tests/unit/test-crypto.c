@@ -1,7 +1,10 @@
 /* test-crypto.c: unit tests for core/crypto.c: AES-256-GCM round trips and a published vector,
  * every tamper and refusal path of open (nonce, ciphertext, tag, AAD, key, length), key
  * wrapping bound to its AAD, HKDF-SHA256 and HMAC-SHA256 against known answers, constant-time
- * comparison, and that failures leave OpenSSL's error queue empty. */
+ * comparison, and that failures leave OpenSSL's error queue empty. The reused AEAD context
+ * (struct crypto_aead): across many keys, nonces, AADs and lengths it agrees with the one-shot
+ * functions both ways, its key is the one given each time, and after every failure (tampered
+ * tag, nonce or ciphertext, wrong AAD or key, cut input, bad arguments) the next open succeeds. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,10 +120,10 @@ static void test_aead_fresh_nonce(void **state)
 }
 
 /* McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", test case 16 (AES-256, 96-bit
- * IV, with AAD), laid out as nonce || ciphertext || tag; also checked with pyca/cryptography. */
-static void test_aead_known_answer(void **state)
+ * IV, with AAD), laid out as nonce || ciphertext || tag; also checked with pyca/cryptography.
+ * Opened one-shot, or through a when given. */
+static void known_answer(struct crypto_aead *a)
 {
-	(void)state;
 	uint8_t key[CRYPTO_KEY_LEN], in[256], aad[64], pt[128], out[128];
 	size_t inlen, aadlen, ptlen;
 
@@ -138,8 +141,18 @@ static void test_aead_known_answer(void **state)
 		      "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
 		      pt, sizeof(pt));
 	assert_int_equal(inlen, ptlen + CRYPTO_AEAD_OVERHEAD);
-	assert_int_equal(crypto_aead_open(key, aad, aadlen, in, inlen, out), 0);
+	memset(out, 0, sizeof(out));
+	if (a)
+		assert_int_equal(crypto_aead_open_ctx(a, key, aad, aadlen, in, inlen, out), 0);
+	else
+		assert_int_equal(crypto_aead_open(key, aad, aadlen, in, inlen, out), 0);
 	assert_memory_equal(out, pt, ptlen);
+}
+
+static void test_aead_known_answer(void **state)
+{
+	(void)state;
+	known_answer(NULL);
 }
 
 static void test_aead_tamper(void **state)
@@ -267,6 +280,131 @@ static void test_wrap_unwrap(void **state)
 	assert_ptr_equal(keep, (struct secbuf *)0x1);
 	assert_int_equal(crypto_wrap_key(key1, NULL, 0, NULL, w), -EINVAL);
 	secure_wipe(key, sizeof(key));
+}
+
+/* The reused context against the one-shot functions, operation after operation under a new
+ * key, AAD and length each time, sealing and opening in turn on the one context. */
+static void test_aead_ctx_matches(void **state)
+{
+	static const size_t lens[] = { 0, 1, 15, 16, 17, 100, 300 };
+	uint8_t key[CRYPTO_KEY_LEN], prev[CRYPTO_KEY_LEN], aad[64], pt[300];
+	uint8_t ct[300 + CRYPTO_AEAD_OVERHEAD], ct2[300 + CRYPTO_AEAD_OVERHEAD], back[301];
+	struct crypto_aead *a = NULL;
+
+	(void)state;
+	assert_int_equal(crypto_aead_new(&a), 0);
+	assert_non_null(a);
+	memset(prev, 0, sizeof(prev));
+	for (size_t i = 0; i < 200; i++) {
+		size_t ptlen = lens[i % ELEMENTSOF(lens)], aadlen = i % 50, inlen;
+
+		assert_int_equal(crypto_random(key, sizeof(key)), 0);
+		assert_int_equal(crypto_random(aad, sizeof(aad)), 0);
+		assert_int_equal(crypto_random(pt, sizeof(pt)), 0);
+		inlen = ptlen + CRYPTO_AEAD_OVERHEAD;
+		/* sealed on the context, opened one-shot and on the context */
+		assert_int_equal(crypto_aead_seal_ctx(a, key, aad, aadlen, pt, ptlen, ct), 0);
+		memset(back, 0xee, sizeof(back));
+		assert_int_equal(crypto_aead_open(key, aad, aadlen, ct, inlen, back), 0);
+		assert_memory_equal(back, pt, ptlen);
+		memset(back, 0xee, sizeof(back));
+		assert_int_equal(crypto_aead_open_ctx(a, key, aad, aadlen, ct, inlen, back), 0);
+		assert_memory_equal(back, pt, ptlen);
+		assert_int_equal(back[ptlen], 0xee); /* exactly ptlen bytes written */
+		/* sealed one-shot, opened on the context */
+		assert_int_equal(crypto_aead_seal(key, aad, aadlen, pt, ptlen, ct2), 0);
+		memset(back, 0xee, sizeof(back));
+		assert_int_equal(crypto_aead_open_ctx(a, key, aad, aadlen, ct2, inlen, back), 0);
+		assert_memory_equal(back, pt, ptlen);
+		/* a fresh nonce each seal */
+		assert_memory_not_equal(ct, ct2, CRYPTO_NONCE_LEN);
+		/* the key given is the key used: the last operation's does not open it */
+		if (i > 0) {
+			memset(back, 0xaa, sizeof(back));
+			assert_int_equal(crypto_aead_open_ctx(a, prev, aad, aadlen, ct, inlen,
+							      back),
+					 -EBADMSG);
+			assert_all(back, 0, ptlen);
+		}
+		memcpy(prev, key, sizeof(key));
+	}
+	known_answer(a);
+	/* no bytes: NULL plaintext and output, the tag still over the AAD */
+	assert_int_equal(crypto_aead_seal_ctx(a, key1, "ad", 2, NULL, 0, ct), 0);
+	assert_int_equal(crypto_aead_open_ctx(a, key1, "ad", 2, ct, CRYPTO_AEAD_OVERHEAD, NULL),
+			 0);
+	assert_int_equal(crypto_aead_open(key1, "ad", 2, ct, CRYPTO_AEAD_OVERHEAD, NULL), 0);
+	assert_int_equal(crypto_aead_open_ctx(a, key1, "ae", 2, ct, CRYPTO_AEAD_OVERHEAD, NULL),
+			 -EBADMSG);
+	assert_int_equal(ERR_peek_error(), 0);
+	crypto_aead_free(a);
+	crypto_aead_free(NULL);
+	secure_wipe(key, sizeof(key));
+	secure_wipe(prev, sizeof(prev));
+}
+
+/* Every failure on the context, each followed by a good open that must succeed. */
+static void test_aead_ctx_after_failure(void **state)
+{
+	const size_t ptlen = 40, inlen = ptlen + CRYPTO_AEAD_OVERHEAD;
+	/* first nonce byte, last nonce byte, a ciphertext byte, first and last tag byte */
+	const size_t where[] = { 0, CRYPTO_NONCE_LEN - 1, CRYPTO_NONCE_LEN + 5,
+				 CRYPTO_NONCE_LEN + ptlen, inlen - 1 };
+	uint8_t pt[40], ct[40 + CRYPTO_AEAD_OVERHEAD], out[40], key2[CRYPTO_KEY_LEN];
+	struct crypto_aead *a = NULL;
+
+	(void)state;
+	memset(pt, 0x41, sizeof(pt));
+	assert_int_equal(crypto_aead_new(&a), 0);
+	assert_int_equal(crypto_aead_seal_ctx(a, key1, "aad", 3, pt, ptlen, ct), 0);
+
+#define GOOD_OPEN()                                                                           \
+	do {                                                                                  \
+		memset(out, 0, sizeof(out));                                                  \
+		assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, inlen, out), 0); \
+		assert_memory_equal(out, pt, ptlen);                                          \
+	} while (0)
+
+	for (size_t i = 0; i < ELEMENTSOF(where); i++) {
+		ct[where[i]] ^= 0x80;
+		memset(out, 0xaa, sizeof(out));
+		assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, inlen, out),
+				 -EBADMSG);
+		assert_all(out, 0, sizeof(out)); /* no unauthenticated plaintext left */
+		assert_int_equal(ERR_peek_error(), 0);
+		ct[where[i]] ^= 0x80;
+		GOOD_OPEN();
+	}
+	/* wrong AAD, wrong key */
+	assert_int_equal(crypto_aead_open_ctx(a, key1, "aae", 3, ct, inlen, out), -EBADMSG);
+	GOOD_OPEN();
+	memcpy(key2, key1, sizeof(key2));
+	key2[31] ^= 1;
+	assert_int_equal(crypto_aead_open_ctx(a, key2, "aad", 3, ct, inlen, out), -EBADMSG);
+	assert_all(out, 0, sizeof(out));
+	GOOD_OPEN();
+	/* cut: the tag read from the wrong place; too short for a ciphertext */
+	assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, inlen - 1, out), -EBADMSG);
+	GOOD_OPEN();
+	assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, CRYPTO_AEAD_OVERHEAD - 1,
+					      out),
+			 -EINVAL);
+	GOOD_OPEN();
+	/* bad arguments */
+	assert_int_equal(crypto_aead_open_ctx(NULL, key1, "aad", 3, ct, inlen, out), -EINVAL);
+	assert_int_equal(crypto_aead_open_ctx(a, NULL, "aad", 3, ct, inlen, out), -EINVAL);
+	assert_int_equal(crypto_aead_open_ctx(a, key1, NULL, 3, ct, inlen, out), -EINVAL);
+	assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, NULL, inlen, out), -EINVAL);
+	assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, inlen, NULL), -EINVAL);
+	assert_int_equal(crypto_aead_seal_ctx(NULL, key1, "aad", 3, pt, ptlen, out), -EINVAL);
+	assert_int_equal(crypto_aead_seal_ctx(a, NULL, "aad", 3, pt, ptlen, ct), -EINVAL);
+	assert_int_equal(crypto_aead_seal_ctx(a, key1, NULL, 3, pt, ptlen, ct), -EINVAL);
+	assert_int_equal(crypto_aead_seal_ctx(a, key1, "aad", 3, NULL, ptlen, ct), -EINVAL);
+	assert_int_equal(crypto_aead_seal_ctx(a, key1, "aad", 3, pt, ptlen, NULL), -EINVAL);
+	GOOD_OPEN();
+#undef GOOD_OPEN
+	assert_int_equal(crypto_aead_new(NULL), -EINVAL);
+	crypto_aead_free(a);
 }
 
 /* RFC 5869 A.3: IKM = 22 x 0x0b, salt and info empty, L = 42. With no salt and label "", our
@@ -415,6 +553,8 @@ int main(void)
 		cmocka_unit_test(test_aead_wrong_aad_key),
 		cmocka_unit_test(test_aead_truncated),
 		cmocka_unit_test(test_aead_bad_args),
+		cmocka_unit_test(test_aead_ctx_matches),
+		cmocka_unit_test(test_aead_ctx_after_failure),
 		cmocka_unit_test(test_wrap_unwrap),
 		cmocka_unit_test(test_hkdf_rfc5869_case3),
 		cmocka_unit_test(test_hkdf_label),

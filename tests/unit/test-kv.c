@@ -14,6 +14,12 @@
  * restarts, callback errors, soft-deleted secrets, re-armed dates, batches, tampered rows). The
  * cache of verified rows (edits after a cached read still found, kv's own writes seen, more
  * secrets than it holds) and read sessions (one snapshot, no writes inside, one at a time).
+ * The keys kept unwrapped: more vaults and versions than kept, read round and round by two
+ * handles, every value exact; a version row or a vault row whose wrapped key is other bytes
+ * with a right MAC (rows of a second store under the same master key) is not served the key
+ * kept for the old bytes, nor is one whose wrapped key was moved, as it is, from another
+ * version or object whose key is kept (rows forged with the master key, the MAC right); a
+ * secret purged and made again under its name opens with its key.
  * Pages of the listings (secrets, vaults, versions): every page size against the whole
  * listing, exact fits, an empty vault, the rows read and the cursor past soft-deleted ones,
  * changes between pages, another vault's damaged row neither listed nor read, a damaged row
@@ -1477,6 +1483,369 @@ static void test_vault_keys_bounded(void **state)
 	assert_int_equal(kv_vault_create(f->kv, "v3", 0), 0);
 	set_str(f->kv, "v3", "s", "new vault");
 	get_str(f->kv, "v3", "s", 0, "new vault");
+}
+
+/* More versions than data keys are kept, in more vaults than vault keys are kept, read round
+ * and round by two handles: every value exact. Each read is followed by one of the other
+ * version of that secret and one of the same version of another secret, while the first one's
+ * key is kept: a key served for the wrong version or object would not open them. */
+static void test_data_keys_bounded(void **state)
+{
+	enum { VAULTS = 10, SECRETS = 4, VERSIONS = 2, N = VAULTS * SECRETS * VERSIONS };
+	const struct fixture *f = *state;
+	struct kv *other = kv_open(f->path, false, f->master);
+	char vault[16], name[16], value[48];
+
+	for (int v = 0; v < VAULTS; v++) {
+		snprintf(vault, sizeof(vault), "w%d", v);
+		assert_int_equal(kv_vault_create(f->kv, vault, 0), 0);
+		for (int sn = 0; sn < SECRETS; sn++)
+			for (int ver = 1; ver <= VERSIONS; ver++) {
+				snprintf(name, sizeof(name), "s%d", sn);
+				snprintf(value, sizeof(value), "w%d/s%d@%d", v, sn, ver);
+				assert_int_equal(set_str(f->kv, vault, name, value),
+						 (uint32_t)ver);
+			}
+	}
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < N; i++) {
+			int k[3], ko = (i * 13 + 5 + round) % N;
+
+			k[0] = (i * 37 + round * 11) % N;
+			k[1] = k[0] ^ 1;                                   /* other version */
+			k[2] = (k[0] + VERSIONS) % (SECRETS * VERSIONS) +  /* other secret */
+			       k[0] / (SECRETS * VERSIONS) * (SECRETS * VERSIONS);
+			for (int j = 0; j < 4; j++) {
+				int x = j < 3 ? k[j] : ko;
+				struct kv *kv = j < 3 ? f->kv : other;
+				int v = x / (SECRETS * VERSIONS), sn = x / VERSIONS % SECRETS;
+				int ver = x % VERSIONS + 1;
+
+				snprintf(vault, sizeof(vault), "w%d", v);
+				snprintf(name, sizeof(name), "s%d", sn);
+				snprintf(value, sizeof(value), "w%d/s%d@%d", v, sn, ver);
+				get_str(kv, vault, name, (uint32_t)ver, value);
+				if (ver == VERSIONS)
+					get_str(kv, vault, name, 0, value);
+			}
+		}
+	kv_free(other);
+}
+
+static size_t raw_get(const char *path, const char *table, const char *col, const char *where,
+		      uint8_t **ret)
+{
+	sqlite3 *db = raw_open(path);
+	size_t n = raw_blob(db, table, col, where, ret);
+
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	return n;
+}
+
+static void raw_put(const char *path, const char *table, const char *col, const char *where,
+		    const uint8_t *p, size_t n)
+{
+	sqlite3 *db = raw_open(path);
+
+	raw_set_blob(db, table, col, where, p, n);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* The rows of vault v / secret s version 1 that carry keys, as blobs. */
+struct key_rows {
+	uint8_t *b[5]; /* vault wrapped_key, vault mac, version wrapped_dek, mac, ciphertext */
+	size_t n[5];
+};
+
+static const char *const key_row_table[5] = { "vaults", "vaults", "versions", "versions",
+					      "versions" };
+static const char *const key_row_col[5] = { "wrapped_key", "mac", "wrapped_dek", "mac",
+					    "ciphertext" };
+static const char *const key_row_where[5] = { "id = 1", "id = 1",
+					      "object_id = 1 AND version = 1",
+					      "object_id = 1 AND version = 1",
+					      "object_id = 1 AND version = 1" };
+enum { KR_VAULT_KEY, KR_VAULT_MAC, KR_DEK, KR_VERSION_MAC, KR_CIPHERTEXT };
+
+static void key_rows_get(const char *path, struct key_rows *ret)
+{
+	for (int i = 0; i < 5; i++)
+		ret->n[i] = raw_get(path, key_row_table[i], key_row_col[i], key_row_where[i],
+				    &ret->b[i]);
+}
+
+/* Write the blobs from..to (inclusive) of rows into the store at path. */
+static void key_rows_put(const char *path, const struct key_rows *rows, int from, int to)
+{
+	for (int i = from; i <= to; i++)
+		raw_put(path, key_row_table[i], key_row_col[i], key_row_where[i], rows->b[i],
+			rows->n[i]);
+}
+
+static void key_rows_free(struct key_rows *rows)
+{
+	for (int i = 0; i < 5; i++)
+		free(rows->b[i]);
+}
+
+/* Keys are kept for every input of their unwrap. A second store under the same master key,
+ * made the same way at the same time, has rows with the same ids, names and dates, so its
+ * wrapped keys moved here come with MACs that check out: only the keys tell them apart. A
+ * version row whose wrapped data key is other bytes, or whose vault's key is, is unwrapped
+ * afresh (and fails) instead of being served the data key kept for the old bytes. */
+static void test_data_key_rewritten(void **state)
+{
+	const struct fixture *f = *state;
+	struct key_rows a, b;
+	struct kv_vault_info vi;
+	char other[128];
+	struct kv *kb;
+
+	snprintf(other, sizeof(other), "%s/other.db", f->dir);
+	kb = kv_open(other, true, f->master);
+	assert_int_equal(kv_vault_create(kb, "v", 0), 0);
+	set_str(kb, "v", "s", "value-of-B");
+	kv_free(kb);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	set_str(f->kv, "v", "s", "value-of-A");
+	assert_int_equal(secret_id(f->kv, "v", "s", false), 1);
+	assert_int_equal(raw_int(other, "SELECT id FROM objects WHERE name = 's'"), 1);
+	key_rows_get(f->path, &a);
+	key_rows_get(other, &b);
+	assert_memory_not_equal(a.b[KR_DEK], b.b[KR_DEK], CRYPTO_WRAPPED_KEY_LEN);
+
+	/* its data key kept, then B's wrapped data key (and MAC) in the row */
+	get_str(f->kv, "v", "s", 0, "value-of-A");
+	get_str(f->kv, "v", "s", 1, "value-of-A");
+	key_rows_put(f->path, &b, KR_DEK, KR_VERSION_MAC);
+	assert_int_equal(info_ok(f->kv, "v", "s", 1).size, 10); /* the row checks out */
+	get_fails(f->kv, "v", "s", 1, -EBADMSG);
+	get_fails(f->kv, "v", "s", 0, -EBADMSG);
+	key_rows_put(f->path, &a, KR_DEK, KR_VERSION_MAC);
+	get_str(f->kv, "v", "s", 1, "value-of-A");
+
+	/* B's vault key (and MAC) in the vault row: A's data key does not open under it */
+	key_rows_put(f->path, &b, KR_VAULT_KEY, KR_VAULT_MAC);
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), 0); /* the row checks out */
+	get_fails(f->kv, "v", "s", 1, -EBADMSG);
+	/* and all of B's rows: B's value */
+	key_rows_put(f->path, &b, KR_DEK, KR_CIPHERTEXT);
+	get_str(f->kv, "v", "s", 1, "value-of-B");
+	get_str(f->kv, "v", "s", 0, "value-of-B");
+	/* A's vault key under B's data key row */
+	key_rows_put(f->path, &a, KR_VAULT_KEY, KR_VAULT_MAC);
+	get_fails(f->kv, "v", "s", 1, -EBADMSG);
+	/* all of A again */
+	key_rows_put(f->path, &a, KR_DEK, KR_CIPHERTEXT);
+	get_str(f->kv, "v", "s", 1, "value-of-A");
+	key_rows_free(&a);
+	key_rows_free(&b);
+}
+
+/* --- rows forged as kv writes them (its key hierarchy and MAC format redone here, with the
+ * master key), for rows whose MAC checks out but whose keys were moved --- */
+
+static void le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static size_t forge_object_aad(int64_t vault, int64_t object, uint32_t version, char purpose,
+			       uint8_t aad[48])
+{
+	memcpy(aad, "vaultfs object v1", 17);
+	le64(aad + 17, (uint64_t)vault);
+	le64(aad + 25, (uint64_t)object);
+	le64(aad + 33, version);
+	aad[41] = OBJECT_SECRET;
+	aad[42] = (uint8_t)purpose;
+	return 43;
+}
+
+/* The unwrapped key of vault 1. */
+static struct secbuf *forge_vault_key(const struct fixture *f)
+{
+	uint8_t wrap[CRYPTO_KEY_LEN], aad[28], *w;
+	struct secbuf *k = NULL;
+
+	assert_int_equal(crypto_hkdf(f->master, sizeof(f->master), "vaultfs vault-wrap v1", wrap,
+				     sizeof(wrap)),
+			 0);
+	memcpy(aad, "vaultfs vault-key v1", 20);
+	le64(aad + 20, 1);
+	assert_int_equal(raw_get(f->path, "vaults", "wrapped_key", "id = 1", &w),
+			 CRYPTO_WRAPPED_KEY_LEN);
+	assert_int_equal(crypto_unwrap_key(wrap, aad, sizeof(aad), w, CRYPTO_WRAPPED_KEY_LEN, &k),
+			 0);
+	secure_wipe(wrap, sizeof(wrap));
+	free(w);
+	return k;
+}
+
+static void mb_put(uint8_t *b, size_t *n, const void *p, size_t len)
+{
+	assert_true(*n + len <= 256);
+	memcpy(b + *n, p, len);
+	*n += len;
+}
+
+static void mb_put64(uint8_t *b, size_t *n, uint64_t v)
+{
+	uint8_t le[8];
+
+	le64(le, v);
+	mb_put(b, n, le, sizeof(le));
+}
+
+/* The MAC of a version row as kv_secret_set with no attributes writes it at T0. */
+static void forge_version_mac(const struct fixture *f, int64_t object, uint32_t version,
+			      const uint8_t wrapped[CRYPTO_WRAPPED_KEY_LEN], size_t ct_len,
+			      uint8_t out[CRYPTO_MAC_LEN])
+{
+	static const char tag[] = "vaultfs.version.v1";
+	uint8_t b[256], key[CRYPTO_KEY_LEN];
+	size_t n = 0;
+
+	mb_put64(b, &n, sizeof(tag) - 1);
+	mb_put(b, &n, tag, sizeof(tag) - 1);
+	mb_put64(b, &n, (uint64_t)object);
+	mb_put64(b, &n, version);
+	mb_put64(b, &n, 1);  /* enabled */
+	mb_put64(b, &n, 0);  /* not_before */
+	mb_put64(b, &n, 0);  /* expires */
+	mb_put64(b, &n, T0); /* created */
+	mb_put64(b, &n, T0); /* updated */
+	mb_put64(b, &n, 0);  /* content type "" */
+	mb_put64(b, &n, 0);  /* tags "" */
+	mb_put64(b, &n, CRYPTO_WRAPPED_KEY_LEN);
+	mb_put(b, &n, wrapped, CRYPTO_WRAPPED_KEY_LEN);
+	mb_put64(b, &n, ct_len);
+	assert_int_equal(crypto_hkdf(f->master, sizeof(f->master), "vaultfs mac v1", key,
+				     sizeof(key)),
+			 0);
+	assert_int_equal(crypto_hmac(key, b, n, out), 0);
+	secure_wipe(key, sizeof(key));
+}
+
+/* Put into version row (object, version) the wrapped data key `wrapped`, a value sealed under
+ * dek for that row's AAD, and the MAC that makes the row check out. */
+static void forge_row(const struct fixture *f, int64_t object, uint32_t version,
+		      const uint8_t wrapped[CRYPTO_WRAPPED_KEY_LEN], const struct secbuf *dek,
+		      const char *value)
+{
+	uint8_t aad[48], ct[64], mac[CRYPTO_MAC_LEN];
+	size_t n = strlen(value), aadlen = forge_object_aad(1, object, version, 'v', aad);
+	char where[64];
+
+	assert_true(n + CRYPTO_AEAD_OVERHEAD <= sizeof(ct));
+	assert_int_equal(crypto_aead_seal(dek->data, aad, aadlen, value, n, ct), 0);
+	forge_version_mac(f, object, version, wrapped, n + CRYPTO_AEAD_OVERHEAD, mac);
+	where_version(where, sizeof(where), object, version);
+	raw_put(f->path, "versions", "wrapped_dek", where, wrapped, CRYPTO_WRAPPED_KEY_LEN);
+	raw_put(f->path, "versions", "ciphertext", where, ct, n + CRYPTO_AEAD_OVERHEAD);
+	raw_put(f->path, "versions", "mac", where, mac, sizeof(mac));
+}
+
+/* A data key is kept for its row's object and version, not only for its wrapped bytes: the
+ * wrapped data key of a@1, kept, moved as it is into a@2 (another version) or b@1 (another
+ * object) with a value sealed under that key and a MAC that checks out, is not served from
+ * what is kept: the bytes were wrapped for a@1's AAD and do not unwrap for the row they are
+ * in. (The same key wrapped for the row it is in opens: the forged rows are good rows.) */
+static void test_data_key_moved(void **state)
+{
+	const struct fixture *f = *state;
+	struct secbuf *vkey, *dek = NULL;
+	uint8_t aad[48], rewrapped[CRYPTO_WRAPPED_KEY_LEN], mac[CRYPTO_MAC_LEN], *wa1, *m;
+	struct key_rows a2 = { 0 }, b1 = { 0 };
+	char where[64];
+	int64_t a, b;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	set_str(f->kv, "v", "a", "alpha-1");
+	set_str(f->kv, "v", "a", "alpha-2");
+	set_str(f->kv, "v", "b", "bravo-1");
+	a = secret_id(f->kv, "v", "a", false);
+	b = secret_id(f->kv, "v", "b", false);
+	vkey = forge_vault_key(f);
+	where_version(where, sizeof(where), a, 1);
+	assert_int_equal(raw_get(f->path, "versions", "wrapped_dek", where, &wa1),
+			 CRYPTO_WRAPPED_KEY_LEN);
+	assert_int_equal(crypto_unwrap_key(vkey->data, aad, forge_object_aad(1, a, 1, 'k', aad),
+					   wa1, CRYPTO_WRAPPED_KEY_LEN, &dek),
+			 0);
+	/* the forger's MAC of a@1 as it is: the one kv wrote */
+	forge_version_mac(f, a, 1, wa1, 7 + CRYPTO_AEAD_OVERHEAD, mac);
+	assert_int_equal(raw_get(f->path, "versions", "mac", where, &m), CRYPTO_MAC_LEN);
+	assert_memory_equal(m, mac, CRYPTO_MAC_LEN);
+	free(m);
+	for (int i = KR_DEK; i <= KR_CIPHERTEXT; i++) { /* the rows put back at the end */
+		where_version(where, sizeof(where), a, 2);
+		a2.n[i] = raw_get(f->path, "versions", key_row_col[i], where, &a2.b[i]);
+		where_version(where, sizeof(where), b, 1);
+		b1.n[i] = raw_get(f->path, "versions", key_row_col[i], where, &b1.b[i]);
+	}
+
+	/* a@1's key wrapped for a@2: opens */
+	assert_int_equal(crypto_wrap_key(vkey->data, aad, forge_object_aad(1, a, 2, 'k', aad),
+					 dek->data, rewrapped),
+			 0);
+	forge_row(f, a, 2, rewrapped, dek, "forged!");
+	get_str(f->kv, "v", "a", 2, "forged!");
+	/* a@1's wrapped bytes as they are, in a@2, a@1's key kept */
+	get_str(f->kv, "v", "a", 1, "alpha-1");
+	forge_row(f, a, 2, wa1, dek, "forged!");
+	assert_int_equal(info_ok(f->kv, "v", "a", 2).size, 7); /* the row checks out */
+	get_str(f->kv, "v", "a", 1, "alpha-1");
+	get_fails(f->kv, "v", "a", 2, -EBADMSG);
+	/* and in b@1 */
+	forge_row(f, b, 1, wa1, dek, "forged!");
+	assert_int_equal(info_ok(f->kv, "v", "b", 1).size, 7);
+	get_str(f->kv, "v", "a", 1, "alpha-1");
+	get_fails(f->kv, "v", "b", 1, -EBADMSG);
+	get_fails(f->kv, "v", "b", 0, -EBADMSG);
+
+	/* put back */
+	for (int i = KR_DEK; i <= KR_CIPHERTEXT; i++) {
+		where_version(where, sizeof(where), a, 2);
+		raw_put(f->path, "versions", key_row_col[i], where, a2.b[i], a2.n[i]);
+		where_version(where, sizeof(where), b, 1);
+		raw_put(f->path, "versions", key_row_col[i], where, b1.b[i], b1.n[i]);
+	}
+	get_str(f->kv, "v", "a", 2, "alpha-2");
+	get_str(f->kv, "v", "b", 1, "bravo-1");
+	get_str(f->kv, "v", "a", 1, "alpha-1");
+	key_rows_free(&a2);
+	key_rows_free(&b1);
+	free(wa1);
+	secbuf_free(dek);
+	secbuf_free(vkey);
+}
+
+/* A secret purged and made again under its name is a new object: its values open with its own
+ * keys, version for version, after the old one's were kept. */
+static void test_data_key_recreated(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t id1, id2;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	set_str(f->kv, "v", "s", "first-1");
+	set_str(f->kv, "v", "s", "first-2");
+	id1 = secret_id(f->kv, "v", "s", false);
+	get_str(f->kv, "v", "s", 1, "first-1");
+	get_str(f->kv, "v", "s", 2, "first-2");
+	assert_int_equal(kv_secret_delete(f->kv, "v", "s"), 0);
+	assert_int_equal(kv_secret_purge(f->kv, "v", "s"), 0);
+	set_str(f->kv, "v", "s", "second-1");
+	id2 = secret_id(f->kv, "v", "s", false);
+	assert_true(id2 != id1);
+	get_str(f->kv, "v", "s", 1, "second-1");
+	get_str(f->kv, "v", "s", 0, "second-1");
+	get_fails(f->kv, "v", "s", 2, -ENOENT);
+	set_str(f->kv, "v", "s", "second-2");
+	get_str(f->kv, "v", "s", 2, "second-2");
+	get_str(f->kv, "v", "s", 1, "second-1");
 }
 
 /* A read session: one snapshot for its reads, no writes inside, one at a time. */
@@ -3097,6 +3466,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_own_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_keys_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_keys_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_key_rewritten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_key_recreated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_key_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_put_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_master, setup, teardown),
