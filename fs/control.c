@@ -21,6 +21,10 @@
 #include "fs/notify.h"
 #include "policy/identity.h"
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 (asm-generic/socket.h); Debian 12's headers predate it */
+#endif
+
 /* Connections at once; one more is told so and closed. */
 #define CONN_MAX 256u
 /* A message not whole, or a reply not taken, this long after it began (or after the last
@@ -477,6 +481,31 @@ static int conn_write(struct conn *k)
 
 /* --- the listening socket --- */
 
+/* The peer of k as it connected, resolved once, now: uid and gid from the socket, the rest
+ * from /proc (what cannot be read stays unknown, and unknown only takes rights away). Never
+ * later: by then the pid may name another process (the connecting one exited, or handed the
+ * socket on and exec'd). Through the pidfd the socket took at connect (SO_PEERPIDFD, Linux
+ * 6.5), the reads count only while that very process lives: a peer that exited before the
+ * accept, its pid since given to another process, is not read as that process. An older
+ * kernel: a pidfd of the pid as it is now. */
+static void peer_resolve(struct control *c, struct conn *k)
+{
+	const unsigned fields = IDENTITY_ALL & ~(unsigned)(IDENTITY_UID | IDENTITY_GID);
+	_cleanup_close_ int pidfd = -1;
+	socklen_t len = sizeof(pidfd);
+
+	identity_init(&k->id);
+	identity_set_uid(&k->id, k->cred.uid);
+	identity_set_gid(&k->id, k->cred.gid);
+	identity_set_pid(&k->id, k->cred.pid);
+	if (getsockopt(k->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && pidfd >= 0) {
+		(void)identity_resolve_pidfd(c->v->ids, &k->id, pidfd, k->cred.pid, fields);
+		return;
+	}
+	if (errno == ENOPROTOOPT) /* before Linux 6.5 */
+		(void)identity_resolve(c->v->ids, &k->id, k->cred.pid, fields);
+}
+
 static void accept_all(struct control *c)
 {
 	for (;;) {
@@ -517,16 +546,7 @@ static void accept_all(struct control *c)
 			continue;
 		}
 		k->fd = TAKE_FD(fd);
-		/* the peer as it connected, resolved once, now: uid and gid from the socket, the
-		 * rest from /proc through a pidfd (what cannot be read stays unknown, and unknown
-		 * only takes rights away). Never later: by then the pid may name another process
-		 * (the connecting one exited, or handed the socket on and exec'd). */
-		identity_init(&k->id);
-		identity_set_uid(&k->id, k->cred.uid);
-		identity_set_gid(&k->id, k->cred.gid);
-		identity_set_pid(&k->id, k->cred.pid);
-		(void)identity_resolve(c->v->ids, &k->id, k->cred.pid,
-				       IDENTITY_ALL & ~(unsigned)(IDENTITY_UID | IDENTITY_GID));
+		peer_resolve(c, k);
 		touch(k);
 		c->conns[c->n++] = k;
 	}

@@ -593,6 +593,19 @@ int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t ti
 	return r;
 }
 
+int identity_resolve_pidfd(struct identity_cache *cache, struct identity *id, int pidfd,
+			   pid_t pid, unsigned fields)
+{
+	if (pid <= 0 || pidfd < 0)
+		return -EINVAL;
+	fields &= IDENTITY_ALL;
+	if (!fields)
+		return 0;
+	id->known &= ~fields;
+	id->verified &= ~fields;
+	return resolve_pinned(cache, pidfd, id, pid, fields);
+}
+
 /* Undo the octal escapes (\040 for a space) of a mountinfo field, in place. */
 static void unescape_mount(char *s)
 {

@@ -82,6 +82,12 @@ void identity_cache_free(struct identity_cache *c);
  * cache may be NULL: a pidfd is opened and closed by every call, the cgroup read from /proc. */
 int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
 		     unsigned fields);
+/* The same for the process that pidfd pins (taken when it was known to be the peer, e.g. a
+ * socket's SO_PEERPIDFD), whose pid is pid: the reads go through /proc/PID, and count only if
+ * pidfd shows its process alive after them. -ESRCH when it exited, even if pid names another
+ * process by now. pidfd stays the caller's. */
+int identity_resolve_pidfd(struct identity_cache *cache, struct identity *id, int pidfd,
+			   pid_t pid, unsigned fields);
 
 /* Is g the caller's gid or one of its supplementary groups? */
 bool identity_in_group(const struct identity *id, uint32_t g);

@@ -857,6 +857,58 @@ static void test_cache_pid_reused(void **state)
 	}
 }
 
+/* identity_resolve_pidfd, the control socket's peer: through a pidfd taken while A was the
+ * peer, A reads as A; once A has exited and B has A's pid, the same pidfd gives -ESRCH and
+ * nothing of B (the peer is never read as the process that took its pid). */
+static void test_resolve_pidfd(void **state)
+{
+	struct fixture *f = *state;
+	struct identity *id = f->id;
+	char sleep_path[PATH_MAX];
+	pid_t a = 0, b = -EEXIST;
+	int pidfd = -1;
+
+	if (geteuid() != 0)
+		skip();
+	real_path("/bin/sleep", sleep_path);
+	for (int try = 0; try < 5 && b == -EEXIST; try++) {
+		if (pidfd >= 0)
+			close(pidfd);
+		a = adopt(f, spawn_nobody());
+		pidfd = (int)syscall(SYS_pidfd_open, a, 0);
+		assert_true(pidfd >= 0);
+		identity_init(id);
+		assert_int_equal(identity_resolve_pidfd(f->cache, id, pidfd, a, IDENTITY_ALL), 0);
+		assert_int_equal(id->verified, IDENTITY_ALL);
+		assert_string_equal(id->exe, sleep_path);
+		assert_int_equal(id->uid, 65534);
+		assert_int_equal(id->pid, a);
+		kill_reap(f, a);
+		b = spawn_cat_at(a);
+	}
+	if (b == -EPERM || b == -ENOSYS || b == -EINVAL) {
+		close(pidfd);
+		skip(); /* no clone3 with set_tid here */
+	}
+	assert_int_equal(b, a);
+	adopt(f, b);
+	for (unsigned fields = 1; fields <= IDENTITY_ALL; fields <<= 1) {
+		identity_init(id);
+		assert_int_equal(identity_resolve_pidfd(f->cache, id, pidfd, b, fields), -ESRCH);
+		assert_int_equal(id->known, 0);
+		assert_int_equal(id->verified, 0);
+	}
+	identity_init(id);
+	assert_int_equal(identity_resolve_pidfd(f->cache, id, pidfd, b, IDENTITY_ALL), -ESRCH);
+	assert_int_equal(id->known, 0);
+	/* the pid itself, resolved anew, is B */
+	assert_int_equal(identity_resolve(f->cache, id, b, IDENTITY_UID), 0);
+	assert_int_equal(id->uid, 0);
+	assert_int_equal(identity_resolve_pidfd(f->cache, id, -1, b, IDENTITY_UID), -EINVAL);
+	assert_int_equal(identity_resolve_pidfd(f->cache, id, pidfd, 0, IDENTITY_UID), -EINVAL);
+	close(pidfd);
+}
+
 /* A cached caller that changes its ids and execs between two resolves: the second shows the
  * new ones, through the same pidfd (an exec keeps the pid). */
 static void test_cache_exec(void **state)
@@ -1013,6 +1065,7 @@ int main(void)
 		cache_test(test_cache_pidfds),
 		cache_test(test_cache_exited),
 		cache_test(test_cache_pid_reused),
+		cache_test(test_resolve_pidfd),
 		cache_test(test_cache_exec),
 		cache_test(test_cache_thread_exec),
 		cmocka_unit_test(test_cgroup2_mount),
