@@ -3,13 +3,15 @@
  * bounded queue: a producer serializes its record's fields, queues it and sleeps until the
  * writer has written it (and, with sync = always, fdatasync'd it: every record taken in one
  * group shares one write and one sync). The writer holds flock(LOCK_EX) on the file around each
- * group, re-reads the tail when another process moved it, follows a peer's rotation only when
- * the new file's first record links to our last one, and refuses (-ESTALE) to write into a file
- * that was removed, replaced or shortened. After each sync it anchors the chain head (seq, mac,
- * file identity, MACed) in the store through a store handle of its own. A torn last line (a
- * crash mid-write) is cut off and a "journal-recovered" record says so. This module must never
- * record a value (its API takes none), never write a line it has not MACed, never let an append
- * return success for a record that is not in the file, and never log above debug or print. */
+ * group (with sync = batch, as a lease over the groups of one sync period, let go early when a
+ * waiting process knocks), re-reads the tail when another process moved it, follows a peer's
+ * rotation only when the new file's first record links to our last one, and refuses (-ESTALE)
+ * to write into a file that was removed, replaced or shortened. After each sync it anchors the
+ * chain head (seq, mac, file identity, MACed) in the store through a store handle of its own. A
+ * torn last line (a crash mid-write) is cut off and a "journal-recovered" record says so. This
+ * module must never record a value (its API takes none), never write a line it has not MACed,
+ * never let an append return success for a record that is not in the file, and never log above
+ * debug or print. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +47,10 @@
 #define TIME_LEN 27u
 #define ANCHOR_TEXT_MAX 256u
 #define TAIL_WINDOW 8192u
+/* sync = batch: a lease holder looks for a knock at most this often (ms); a writer about to
+ * take the lock after its lease lets a knocker go first for at most this long (ms). */
+#define KNOCK_CHECK_MS 10
+#define KNOCK_DEFER_MS 50
 
 /* --- a growable byte buffer with a cap --- */
 
@@ -121,13 +127,16 @@ static const char hexdigits[] = "0123456789abcdef";
 static int sb_put_hex(struct sbuf *b, const uint8_t *p, size_t n)
 {
 	int r = sb_reserve(b, 2 * n);
+	char *o;
 
 	if (r < 0)
 		return r;
+	o = b->p + b->len;
 	for (size_t i = 0; i < n; i++) {
-		b->p[b->len++] = hexdigits[p[i] >> 4];
-		b->p[b->len++] = hexdigits[p[i] & 15];
+		o[2 * i] = hexdigits[p[i] >> 4];
+		o[2 * i + 1] = hexdigits[p[i] & 15];
 	}
+	b->len += 2 * n;
 	return 0;
 }
 
@@ -161,35 +170,45 @@ static size_t utf8_len(const uint8_t *s, size_t n)
 	return len;
 }
 
-/* A JSON string, or null for NULL. Never trusts s: every byte is escaped or checked. */
+/* A JSON string, or null for NULL. Never trusts s: every byte is escaped or checked. Bytes that
+ * stand for themselves (printable ASCII but '"' and '\\', valid UTF-8) go in runs, one copy a
+ * run, not one a character. */
 static int sb_put_str(struct sbuf *b, const char *s)
 {
 	const uint8_t *p = (const uint8_t *)s;
-	size_t n;
+	size_t n, i = 0;
 	int r;
 
 	if (!s)
 		return sb_put(b, "null", 4);
 	n = strlen(s);
 	r = sb_putc(b, '"');
-	for (size_t i = 0; r >= 0 && i < n;) {
-		uint8_t c = p[i];
+	while (r >= 0 && i < n) {
+		size_t start = i, l = 0;
+		uint8_t c;
 
-		size_t l = c < 0x20 || c == 0x7f ? 0 : c < 0x80 ? 1 : utf8_len(p + i, n - i);
-
+		for (; i < n; i += l) {
+			c = p[i];
+			if (c < 0x80)
+				l = c >= 0x20 && c != 0x7f && c != '"' && c != '\\';
+			else
+				l = utf8_len(p + i, n - i);
+			if (l == 0)
+				break;
+		}
+		if (i > start)
+			r = sb_put(b, p + start, i - start);
+		if (r < 0 || i == n)
+			break;
+		c = p[i++];
 		if (c == '"' || c == '\\') {
 			char esc[2] = { '\\', (char)c };
 
 			r = sb_put(b, esc, 2);
-			i++;
-		} else if (l == 0) { /* a control byte, or not part of valid UTF-8 */
+		} else { /* a control byte, or not part of valid UTF-8 */
 			char esc[6] = { '\\', 'u', '0', '0', hexdigits[c >> 4], hexdigits[c & 15] };
 
 			r = sb_put(b, esc, 6);
-			i++;
-		} else {
-			r = sb_put(b, p + i, l);
-			i += l;
 		}
 	}
 	return r < 0 ? r : sb_putc(b, '"');
@@ -201,20 +220,38 @@ static void put_digits(char *p, int v, int n)
 		p[i] = (char)('0' + v % 10);
 }
 
+/* 10000-01-01T00:00:00Z: the first second that does not fit in four digits of year. */
+#define YEAR_10000_SECS INT64_C(253402300800)
+
+/* The proleptic Gregorian date of a day count since 1970-01-01 (days >= 0): pure arithmetic
+ * (H. Hinnant's civil_from_days), not gmtime_r, which takes the time zone lock per call. */
+static void civil_from_days(int64_t days, int *ret_y, int *ret_m, int *ret_d)
+{
+	int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+
+	*ret_y = (int)(yoe + era * 400 + (m <= 2));
+	*ret_m = (int)m;
+	*ret_d = (int)(doy - (153 * mp + 2) / 5 + 1);
+}
+
 const char *audit_format_time(int64_t time_us, char buf[32])
 {
-	time_t secs = (time_t)(time_us / 1000000);
-	struct tm tm;
+	int64_t secs = time_us / 1000000, sod = secs % 86400;
+	int y, m, d;
 
 	memcpy(buf, "0000-00-00T00:00:00.000000Z", TIME_LEN + 1);
-	if (time_us < 0 || !gmtime_r(&secs, &tm) || tm.tm_year + 1900 > 9999)
+	if (time_us < 0 || secs >= YEAR_10000_SECS)
 		return buf;
-	put_digits(buf, tm.tm_year + 1900, 4);
-	put_digits(buf + 5, tm.tm_mon + 1, 2);
-	put_digits(buf + 8, tm.tm_mday, 2);
-	put_digits(buf + 11, tm.tm_hour, 2);
-	put_digits(buf + 14, tm.tm_min, 2);
-	put_digits(buf + 17, tm.tm_sec, 2);
+	civil_from_days(secs / 86400, &y, &m, &d);
+	put_digits(buf, y, 4);
+	put_digits(buf + 5, m, 2);
+	put_digits(buf + 8, d, 2);
+	put_digits(buf + 11, (int)(sod / 3600), 2);
+	put_digits(buf + 14, (int)(sod / 60 % 60), 2);
+	put_digits(buf + 17, (int)(sod % 60), 2);
 	put_digits(buf + 20, (int)(time_us % 1000000), 6);
 	return buf;
 }
@@ -1061,6 +1098,9 @@ struct audit {
 	uint64_t anchored_seq;
 	int anchor_error;
 	int64_t last_sync_ns;	/* CLOCK_MONOTONIC */
+	bool leased;		/* sync = batch: the lock is kept past the group (the lease) */
+	bool knock_ignore;	/* this lease does not end at a knock (one outlived the defer) */
+	int64_t knock_next_ns;	/* when the lease holder looks for a knock again */
 	struct sbuf out, scratch;
 	/* shared, under lock */
 	pthread_mutex_t lock;
@@ -1105,24 +1145,89 @@ static int fsync_dir(const char *dir)
 	return 0;
 }
 
+/* The lock, the lease and the knock. Every group is written under flock(LOCK_EX), taken by
+ * journal_lock, which also checks that the file is still the one at path (following a peer's
+ * rotation) and reads the records a peer appended: 4 system calls a group. With sync = batch
+ * the writer keeps the lock past the group, a lease, from its first write after a sync until
+ * the next sync (the timed one, at most VAULTFS_AUDIT_BATCH_MS later, a flush's, audit_free's)
+ * or an error, and writes the groups in between with no lock call and no stat: no peer can
+ * append or rotate without the lock. (sync = always pays an fdatasync a group, beside which the
+ * lock calls are noise; sync = none has no timed point at which a lease would end: both keep
+ * the lock per group.) A waiting peer polls flock(LOCK_NB) with a backoff, so a lease that is
+ * let go for microseconds a period would starve it; it knocks instead: while it polls it holds
+ * an OFD read lock on AUDIT_KNOCK_BYTE, and a lease holder looks for one (F_OFD_GETLK) at most
+ * every KNOCK_CHECK_MS, after a group or from the idle writer thread, and lets go when it finds
+ * one. Before it takes the lock again it lets the knocker go first (knock_defer). */
+
+/* F_RDLCK to knock, F_UNLCK to take the knock back. An open-file-description lock: it stays
+ * when another fd of the file is closed (threads, other handles), goes when the process dies,
+ * and does not interact with flock. */
+static int knock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = AUDIT_KNOCK_BYTE,
+			    .l_len = 1 };
+
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? negative_errno() : 0;
+}
+
+/* Does another open file description knock on fd's file? (An error reads as no.) */
+static bool knocked(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = AUDIT_KNOCK_BYTE,
+			    .l_len = 1 };
+
+	return fcntl(fd, F_OFD_GETLK, &fl) >= 0 && fl.l_type != F_UNLCK;
+}
+
+/* Before taking the lock after a lease: let a knocking peer go first. It takes the lock within
+ * its poll interval (at most 20 ms) once the lock is free, and lets its knock go then; wait at
+ * most KNOCK_DEFER_MS for that. True when the knock is still there (a knocker that does not
+ * poll: stopped, or waiting for a third process): it must not stall us any longer. */
+static bool knock_defer(int fd)
+{
+	int64_t end = now_ns(CLOCK_MONOTONIC) + (int64_t)KNOCK_DEFER_MS * 1000000;
+	long wait_us = 100;
+
+	while (knocked(fd)) {
+		if (now_ns(CLOCK_MONOTONIC) >= end)
+			return true;
+		(void)usleep((useconds_t)wait_us);
+		wait_us = MIN(wait_us * 2, 2000L);
+	}
+	return false;
+}
+
 /* flock(LOCK_EX), waiting at most VAULTFS_AUDIT_LOCK_TIMEOUT_MS for a peer that holds it:
- * -ETIMEDOUT then (a stuck peer must not stall every writer for ever). */
+ * -ETIMEDOUT then (a stuck peer must not stall every writer for ever). While it waits it
+ * knocks, so that a peer holding a lease lets go (best effort: a file system without OFD locks
+ * leaves us polling, as before knocks). */
 static int flock_ex(int fd)
 {
-	int64_t deadline = now_ns(CLOCK_MONOTONIC) + (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS * 1000000;
+	int64_t deadline = now_ns(CLOCK_MONOTONIC) +
+			   (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS * 1000000;
 	long wait_us = 100;
+	bool knocking = false;
+	int r = 0;
 
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EINTR)
 			continue;
-		if (errno != EWOULDBLOCK)
-			return negative_errno();
-		if (now_ns(CLOCK_MONOTONIC) >= deadline)
-			return -ETIMEDOUT;
+		if (errno != EWOULDBLOCK) {
+			r = negative_errno();
+			break;
+		}
+		if (now_ns(CLOCK_MONOTONIC) >= deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (!knocking)
+			knocking = knock(fd, F_RDLCK) >= 0;
 		(void)usleep((useconds_t)wait_us);
 		wait_us = MIN(wait_us * 2, 20000L);
 	}
-	return 0;
+	if (knocking)
+		(void)knock(fd, F_UNLCK);
+	return r;
 }
 
 static char *path_n(const char *path, size_t n)
@@ -1357,13 +1462,16 @@ static int follow_rotation(struct audit *a, const struct stat *fst)
 }
 
 /* Take the lock and make sure we write where the chain is: the file at path is still ours
- * (or the one a peer rotated to), and the head is the file's last record. */
+ * (or the one a peer rotated to), and the head is the file's last record. With sync = batch
+ * this starts a lease (the caller keeps the lock): a knocking peer goes first. */
 static int journal_lock(struct audit *a)
 {
 	struct stat fst, pst;
 	struct tail t;
 	int r;
 
+	if (a->sync == AUDIT_SYNC_BATCH)
+		a->knock_ignore = knock_defer(a->fd);
 	for (int tries = 0;; tries++) {
 		r = flock_ex(a->fd);
 		if (r < 0)
@@ -1412,9 +1520,35 @@ fail:
 	return r;
 }
 
+/* Let the lock go, and with it the lease. */
 static void journal_unlock(struct audit *a)
 {
 	(void)flock(a->fd, LOCK_UN);
+	a->leased = false;
+	a->knock_ignore = false;
+}
+
+/* A lease holder's look for a knock, at most every KNOCK_CHECK_MS: true when a peer knocks. */
+static bool lease_knocked(struct audit *a, int64_t now)
+{
+	if (a->knock_ignore || now < a->knock_next_ns)
+		return false;
+	a->knock_next_ns = now + (int64_t)KNOCK_CHECK_MS * 1000000;
+	return knocked(a->fd);
+}
+
+/* After a group that holds the lock: may the writer keep it (start or go on with its lease)?
+ * Only with sync = batch, not after an error (the next group checks everything again), not
+ * after a sync (the lease ends there), and not when a peer knocks. now: CLOCK_MONOTONIC. */
+static bool lease_keep(struct audit *a, int r, bool synced, int64_t now)
+{
+	if (a->sync != AUDIT_SYNC_BATCH || r < 0 || synced)
+		return false;
+	if (!a->leased) { /* journal_lock looked for a knock just before */
+		a->knock_next_ns = now + (int64_t)KNOCK_CHECK_MS * 1000000;
+		return true;
+	}
+	return !lease_knocked(a, now);
 }
 
 /* sync = batch: when the next fdatasync is due (CLOCK_MONOTONIC ns). */
@@ -1439,7 +1573,11 @@ static int anchor_write(struct audit *a)
 	char text[ANCHOR_TEXT_MAX];
 	int r;
 
-	if (!a->store || (a->seq == a->anchored_seq && !a->anchor_error))
+	if (!a->store) { /* nothing to anchor in; the count of sync = none starts again */
+		a->unanchored = 0;
+		return 0;
+	}
+	if (a->seq == a->anchored_seq && !a->anchor_error)
 		return 0;
 	memcpy(an.mac, a->mac, CRYPTO_MAC_LEN);
 	r = anchor_text(&an, a->key->data, text, sizeof(text));
@@ -1472,11 +1610,12 @@ static bool space_error(int r)
 	return r == -ENOSPC || r == -EDQUOT || r == -EFBIG;
 }
 
-/* One group: lock, write every record, sync when the mode or a flush asks for it, let the
- * producers go, anchor, unlock. */
+/* One group: lock (unless a lease holds it), write every record, sync when the mode or a flush
+ * asks for it, let the producers go, anchor, unlock (or keep the lock as a lease). */
 static void writer_batch(struct audit *a, struct pending *list)
 {
 	struct pending *recs = NULL, **rt = &recs, *flushes = NULL, **ft = &flushes;
+	int64_t now = 0;
 	bool sync;
 	int r, ra = 0;
 
@@ -1494,11 +1633,14 @@ static void writer_batch(struct audit *a, struct pending *list)
 	r = a->error;
 	pthread_mutex_unlock(&a->lock);
 	if (r < 0) {
+		if (a->leased)
+			journal_unlock(a);
 		publish(a, recs, r);
 		publish(a, flushes, r);
 		return;
 	}
-	r = journal_lock(a);
+	/* under a lease, what journal_lock saw still holds: no peer appended or rotated */
+	r = a->leased ? 0 : journal_lock(a);
 	if (r < 0) {
 		if (r != -ETIMEDOUT) /* a stuck peer fails this group only */
 			set_error(a, r);
@@ -1522,20 +1664,26 @@ static void writer_batch(struct audit *a, struct pending *list)
 	publish(a, recs, r);
 	/* batch under steady load: the writer is never idle, so the period is kept here (after
 	 * the producers are gone: they wait for the write, not for this sync) */
-	if (r >= 0 && !sync && a->sync == AUDIT_SYNC_BATCH && a->dirty &&
-	    now_ns(CLOCK_MONOTONIC) >= batch_due(a)) {
-		r = sync_file(a);
-		if (r < 0)
-			set_error(a, r);
-		sync = r >= 0;
+	if (r >= 0 && !sync && a->sync == AUDIT_SYNC_BATCH) {
+		now = now_ns(CLOCK_MONOTONIC);
+		if (a->dirty && now >= batch_due(a)) {
+			r = sync_file(a);
+			if (r < 0)
+				set_error(a, r);
+			sync = r >= 0;
+		}
 	}
 	if (sync && r >= 0)
 		ra = anchor_write(a);
-	journal_unlock(a);
+	if (lease_keep(a, r, sync, now))
+		a->leased = true;
+	else
+		journal_unlock(a);
 	publish(a, flushes, r < 0 ? r : ra);
 }
 
-/* The batch flusher's and the final sync: lock, sync, anchor, unlock. */
+/* The batch flusher's and the final sync: lock (unless a lease holds it), sync, anchor,
+ * unlock: the lease ends here. */
 static int writer_sync(struct audit *a)
 {
 	int r;
@@ -1543,9 +1691,12 @@ static int writer_sync(struct audit *a)
 	pthread_mutex_lock(&a->lock);
 	r = a->error;
 	pthread_mutex_unlock(&a->lock);
-	if (r < 0)
+	if (r < 0) {
+		if (a->leased)
+			journal_unlock(a);
 		return r;
-	r = journal_lock(a);
+	}
+	r = a->leased ? 0 : journal_lock(a);
 	if (r >= 0) {
 		r = sync_file(a);
 		if (r >= 0)
@@ -1589,8 +1740,9 @@ static void write_group(struct audit *a)
 	a->writing = false;
 }
 
-/* The writer thread: groups that queued while an appender was writing (see submit), and the
- * batch mode's timed sync. */
+/* The writer thread: groups that queued while an appender was writing (see submit), the batch
+ * mode's timed sync (which ends a lease), and a lease holder's look for a knock while no group
+ * comes to look. */
 static void *writer_main(void *arg)
 {
 	struct audit *a = arg;
@@ -1607,19 +1759,24 @@ static void *writer_main(void *arg)
 		}
 		if (a->stop)
 			break;
-		if (a->sync == AUDIT_SYNC_BATCH && a->dirty && !a->error) {
-			int64_t due = batch_due(a);
-			struct timespec ts = ns_to_ts(due);
+		if (a->sync == AUDIT_SYNC_BATCH && (a->dirty || a->leased) && !a->error) {
+			int64_t now = now_ns(CLOCK_MONOTONIC), due = batch_due(a);
+			bool look = a->leased && !a->knock_ignore;
+			struct timespec ts;
 
 			a->timer = false;
-			if (now_ns(CLOCK_MONOTONIC) >= due) {
+			if (now >= due || (look && now >= a->knock_next_ns)) {
 				a->writing = true;
 				pthread_mutex_unlock(&a->lock);
-				(void)writer_sync(a);
+				if (now >= due)
+					(void)writer_sync(a);
+				else if (lease_knocked(a, now))
+					journal_unlock(a);
 				pthread_mutex_lock(&a->lock);
 				a->writing = false;
 				continue;
 			}
+			ts = ns_to_ts(look ? MIN(due, a->knock_next_ns) : due);
 			a->timer = true;
 			pthread_cond_timedwait(&a->work, &a->lock, &ts);
 			a->timer = false;
@@ -1628,63 +1785,121 @@ static void *writer_main(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (a->dirty || a->seq != a->anchored_seq)
+	if (a->dirty || a->seq != a->anchored_seq || a->leased)
 		(void)writer_sync(a);
 	return NULL;
 }
 
 /* --- the systemd journal --- */
 
+/* Decimal digits of v at the end of t; returns where they start. */
+static const char *u64_str(uint64_t v, char t[21])
+{
+	size_t i = 20;
+
+	t[i] = '\0';
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return t + i;
+}
+
+/* KEY=val into b, and where it ends into ends[(*n)++]. */
+static int journal_field(struct sbuf *b, const char *key, const char *val, size_t *ends,
+			 size_t *n)
+{
+	int r = sb_puts(b, key);
+
+	if (r >= 0)
+		r = sb_putc(b, '=');
+	if (r >= 0)
+		r = sb_puts(b, val);
+	if (r >= 0)
+		ends[(*n)++] = b->len;
+	return r;
+}
+
+/* The record as a systemd journal entry: every field into one buffer (no printf: this runs
+ * once per append), then one sd_journal_sendv. Never fails the append. */
 static void journal_send(const struct audit_record *rec, uint64_t seq, int64_t time_us)
 {
-	char *f[24] = {};
+	struct sbuf b = { .max = VAULTFS_AUDIT_LINE_MAX };
+	size_t ends[24], n = 0;
 	struct iovec iov[24];
-	size_t n = 0;
-	char tbuf[32];
+	char tbuf[32], num[21];
 	int e = rec->err < 0 ? -rec->err : rec->err;
+	const char *decision = rec->decision == AUDIT_DENY ? "deny" : "allow";
 	const struct {
 		const char *key, *val;
 	} strs[] = {
-		{ "EVENT", rec->event },	 { "RULE", rec->rule },
-		{ "VAULT", rec->vault },	 { "OBJECT", rec->object },
-		{ "PATH", rec->path },		 { "EXE", rec->exe },
-		{ "CGROUP", rec->cgroup },	 { "UNIT", rec->unit },
-		{ "CONTAINER", rec->container }, { "ERRNO", e ? strerrorname_np(e) : NULL },
+		{ "VAULTFS_EVENT", rec->event },
+		{ "VAULTFS_RULE", rec->rule },
+		{ "VAULTFS_VAULT", rec->vault },
+		{ "VAULTFS_OBJECT", rec->object },
+		{ "VAULTFS_PATH", rec->path },
+		{ "VAULTFS_EXE", rec->exe },
+		{ "VAULTFS_CGROUP", rec->cgroup },
+		{ "VAULTFS_UNIT", rec->unit },
+		{ "VAULTFS_CONTAINER", rec->container },
+		{ "VAULTFS_ERRNO", e ? strerrorname_np(e) : NULL },
 	};
 	const struct {
 		const char *key;
 		int64_t val;
-	} nums[] = { { "UID", rec->uid }, { "GID", rec->gid }, { "PID", rec->pid },
-		     { "VERSION", rec->version ? (int64_t)rec->version : -1 } };
-	bool ok = true;
+	} nums[] = { { "VAULTFS_UID", rec->uid },
+		     { "VAULTFS_GID", rec->gid },
+		     { "VAULTFS_PID", rec->pid },
+		     { "VAULTFS_VERSION", rec->version ? (int64_t)rec->version : -1 } };
+	int r;
 
-	ok = ok && asprintf(&f[n++], "MESSAGE=vaultfs audit: %s %s %s%s%s", rec->event,
-			    rec->decision == AUDIT_DENY ? "deny" : "allow",
-			    rec->vault ? rec->vault : "", rec->object ? "/" : "",
-			    rec->object ? rec->object : "") >= 0;
-	ok = ok && asprintf(&f[n++], "MESSAGE_ID=%s", AUDIT_MESSAGE_ID) >= 0;
-	ok = ok && asprintf(&f[n++], "PRIORITY=%d", rec->decision == AUDIT_DENY ? 4 : 5) >= 0;
-	ok = ok && asprintf(&f[n++], "SYSLOG_IDENTIFIER=vaultfs-audit") >= 0;
-	ok = ok && asprintf(&f[n++], "VAULTFS_SEQ=%" PRIu64, seq) >= 0;
-	ok = ok && asprintf(&f[n++], "VAULTFS_TIME=%s", audit_format_time(time_us, tbuf)) >= 0;
-	ok = ok && asprintf(&f[n++], "VAULTFS_DECISION=%s",
-			    rec->decision == AUDIT_DENY ? "deny" : "allow") >= 0;
-	for (size_t i = 0; ok && i < ELEMENTSOF(strs); i++)
+	r = sb_puts(&b, "MESSAGE=vaultfs audit: ");
+	if (r >= 0)
+		r = sb_puts(&b, rec->event);
+	if (r >= 0)
+		r = sb_putc(&b, ' ');
+	if (r >= 0)
+		r = sb_puts(&b, decision);
+	if (r >= 0)
+		r = sb_putc(&b, ' ');
+	if (r >= 0 && rec->vault)
+		r = sb_puts(&b, rec->vault);
+	if (r >= 0 && rec->object)
+		r = sb_putc(&b, '/');
+	if (r >= 0 && rec->object)
+		r = sb_puts(&b, rec->object);
+	if (r >= 0)
+		ends[n++] = b.len;
+	if (r >= 0)
+		r = journal_field(&b, "MESSAGE_ID", AUDIT_MESSAGE_ID, ends, &n);
+	if (r >= 0)
+		r = journal_field(&b, "PRIORITY", rec->decision == AUDIT_DENY ? "4" : "5", ends,
+				  &n);
+	if (r >= 0)
+		r = journal_field(&b, "SYSLOG_IDENTIFIER", "vaultfs-audit", ends, &n);
+	if (r >= 0)
+		r = journal_field(&b, "VAULTFS_SEQ", u64_str(seq, num), ends, &n);
+	if (r >= 0)
+		r = journal_field(&b, "VAULTFS_TIME", audit_format_time(time_us, tbuf), ends, &n);
+	if (r >= 0)
+		r = journal_field(&b, "VAULTFS_DECISION", decision, ends, &n);
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(strs); i++)
 		if (strs[i].val)
-			ok = asprintf(&f[n++], "VAULTFS_%s=%s", strs[i].key, strs[i].val) >= 0;
-	for (size_t i = 0; ok && i < ELEMENTSOF(nums); i++)
+			r = journal_field(&b, strs[i].key, strs[i].val, ends, &n);
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(nums); i++)
 		if (nums[i].val >= 0)
-			ok = asprintf(&f[n++], "VAULTFS_%s=%" PRId64, nums[i].key,
-				      nums[i].val) >= 0;
-	if (ok) {
-		for (size_t i = 0; i < n; i++)
-			iov[i] = (struct iovec){ .iov_base = f[i], .iov_len = strlen(f[i]) };
-		(void)sd_journal_sendv(iov, (int)n); /* never fails the append */
-	} else if (n > 0) {
-		f[n - 1] = NULL; /* asprintf left it undefined */
+			r = journal_field(&b, nums[i].key, u64_str((uint64_t)nums[i].val, num),
+					  ends, &n);
+	if (r >= 0) {
+		for (size_t i = 0; i < n; i++) {
+			size_t start = i ? ends[i - 1] : 0;
+
+			iov[i] = (struct iovec){ .iov_base = b.p + start,
+						 .iov_len = ends[i] - start };
+		}
+		(void)sd_journal_sendv(iov, (int)n);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(f[i]);
+	sb_done(&b);
 }
 
 /* --- open, append, flush, free --- */
@@ -1757,6 +1972,8 @@ out:
 
 static void audit_destroy(struct audit *a)
 {
+	if (a->fd >= 0 && a->leased) /* a forked child may share the file description */
+		(void)flock(a->fd, LOCK_UN);
 	if (a->fd >= 0)
 		close(a->fd);
 	store_free(a->store);
@@ -1843,11 +2060,13 @@ int audit_open(const char *path, const struct audit_options *o,
  * records for longer than one group. */
 static int submit(struct audit *a, struct pending *p)
 {
-	struct timespec ts;
+	struct timespec ts = {};
 	int r = 0;
 
-	ts = ns_to_ts(now_ns(CLOCK_MONOTONIC) + (int64_t)VAULTFS_AUDIT_QUEUE_TIMEOUT_MS * 1000000);
 	pthread_mutex_lock(&a->lock);
+	if (a->queued >= VAULTFS_AUDIT_QUEUE_MAX) /* the clock is read only when we must wait */
+		ts = ns_to_ts(now_ns(CLOCK_MONOTONIC) +
+			      (int64_t)VAULTFS_AUDIT_QUEUE_TIMEOUT_MS * 1000000);
 	while (!a->error && !a->stop && a->queued >= VAULTFS_AUDIT_QUEUE_MAX && r == 0)
 		r = pthread_cond_timedwait(&a->space, &a->lock, &ts);
 	if (a->error || a->stop || r != 0) {

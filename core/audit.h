@@ -18,7 +18,11 @@
  *
  * Threads: a struct audit may be shared by any number of threads; audit_append is the only
  * call that may run concurrently with others on one handle. Processes: any number may append
- * to one journal (flock per group commit). */
+ * to one journal, each group under flock(LOCK_EX) on the file; with sync = batch a writer keeps
+ * the lock (a lease) from its first write after a sync until its next sync, at most
+ * VAULTFS_AUDIT_BATCH_MS, or until a waiting process knocks: a process that finds the lock
+ * busy holds an open-file-description read lock (F_OFD_SETLK) on byte AUDIT_KNOCK_BYTE of the
+ * file while it waits, and a lease holder lets go within about 10 ms when it sees one. */
 #pragma once
 
 #include <stdbool.h>
@@ -32,6 +36,8 @@
 #define AUDIT_KEY_LABEL "vaultfs audit v1"
 /* The store meta key of the anchored chain head. */
 #define AUDIT_ANCHOR_KEY "audit.head"
+/* The byte of the journal a process waiting for its lock knocks on (far past any data). */
+#define AUDIT_KNOCK_BYTE (INT64_MAX - 1)
 
 enum audit_decision {
 	AUDIT_ALLOW = 0,
@@ -77,11 +83,13 @@ int audit_open(const char *path, const struct audit_options *o,
 /* Append one record; returns when it is written (sync = batch, none) or on disk (always).
  * ret_seq (may be NULL) gets its seq. -EINVAL bad event/decision/errno, -EMSGSIZE a field or
  * the line too long, -ETIMEDOUT the queue stayed full or another process held the journal's
- * lock for VAULTFS_AUDIT_LOCK_TIMEOUT_MS (nothing written; later appends try again), -ENOSPC/-EDQUOT/-EFBIG no room (nothing
- * written; later appends may succeed), -ESTALE the file was removed, replaced or shortened
- * under us, -EBADMSG a peer left a record that does not verify, -EIO (or another errno) a
- * write or sync failed. From -ESTALE, -EBADMSG and any sync failure on, every append fails
- * with the same error until the handle is freed and the journal opened again. */
+ * lock for VAULTFS_AUDIT_LOCK_TIMEOUT_MS (nothing written; later appends try again),
+ * -ENOSPC/-EDQUOT/-EFBIG no room (nothing written; later appends may succeed), -ESTALE the
+ * file was removed, replaced or shortened under us (checked when the lock is taken: with
+ * sync = batch, once a lease, so up to VAULTFS_AUDIT_BATCH_MS late), -EBADMSG a peer left a
+ * record that does not verify, -EIO (or another errno) a write or sync failed. From -ESTALE,
+ * -EBADMSG and any sync failure on, every append fails with the same error until the handle is
+ * freed and the journal opened again. */
 int audit_append(struct audit *a, const struct audit_record *r, uint64_t *ret_seq);
 
 /* Sync the file and anchor the chain head now. The anchor's error too (appends do not fail

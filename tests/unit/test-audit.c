@@ -6,8 +6,11 @@
  * (RLIMIT_FSIZE: -EFBIG, nothing left behind, not sticky), rotation (one chain across files,
  * also with two handles), the anchor (flush, none mode, a forged anchor, a rolled back file
  * refused at open and found by verify), every tamper case found by verify at the right seq,
- * queue backpressure (-ETIMEDOUT while another open file description holds the lock), and the
- * systemd journal message when a journal socket exists. */
+ * queue backpressure (-ETIMEDOUT while another open file description holds the lock), the
+ * systemd journal message when a journal socket exists, and the batch mode's lease: the lock
+ * held between syncs and let go at a flush, at an error and at a knock, a knock that stays
+ * (bounded), rotation followed across leases, and a forked peer process that gets its turn
+ * while this one appends without a pause. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +29,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/audit.h"
@@ -1098,6 +1103,404 @@ static void test_lock_timeout(void **state)
 	}
 }
 
+/* --- the batch mode's lease --- */
+
+static const struct audit_options opt_batch = { .sync = AUDIT_SYNC_BATCH };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Another open file description on the journal, as another process would have. */
+static int peer_fd(struct fixture *f)
+{
+	int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* flock(LOCK_EX | LOCK_NB) on fd: true when taken, false when busy (EWOULDBLOCK). */
+static bool try_lock(int fd)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return true;
+	assert_int_equal(errno, EWOULDBLOCK);
+	return false;
+}
+
+/* Poll for the lock on fd, up to 5 s (far past any lease): true when taken. */
+static bool poll_lock(int fd)
+{
+	for (int i = 0; i < 500; i++) {
+		if (try_lock(fd))
+			return true;
+		usleep(10 * 1000);
+	}
+	return false;
+}
+
+/* Knock (or take the knock back) as a waiting peer does: an OFD read lock on the knock byte. */
+static void peer_knock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = AUDIT_KNOCK_BYTE,
+			    .l_len = 1 };
+
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+}
+
+/* sync = batch keeps the lock from a write until the next sync; a flush lets it go, and so does
+ * the timed sync by itself. */
+static void test_lease_held(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_BATCH, .store_path = f->store };
+	struct audit *a = open_ok(f, &o);
+	struct audit_anchor an;
+	bool held = false;
+	uint64_t s = 0;
+	int fd = peer_fd(f);
+
+	/* a flush syncs; the next write starts a lease that lasts until the next sync, 100 ms
+	 * later: a machine that stalls that long between the two lines tries again */
+	for (int i = 0; i < 20 && !held; i++) {
+		assert_int_equal(audit_flush(a), 0);
+		s = append_ok(a, "open");
+		held = !try_lock(fd);
+		if (!held)
+			assert_int_equal(flock(fd, LOCK_UN), 0);
+	}
+	assert_true(held);
+	/* a flush syncs, anchors and lets go */
+	assert_int_equal(audit_flush(a), 0);
+	assert_true(try_lock(fd));
+	load_anchor(f, &an, 0);
+	assert_int_equal(an.seq, s);
+	assert_int_equal(flock(fd, LOCK_UN), 0);
+	/* the group after it takes the lock again; the timed sync lets it go by itself */
+	assert_int_equal(append_ok(a, "open"), s + 1);
+	assert_true(poll_lock(fd));
+	load_anchor(f, &an, 0);
+	assert_int_equal(an.seq, s + 1);
+	assert_int_equal(flock(fd, LOCK_UN), 0);
+	close(fd);
+	audit_free(a);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
+/* A knock ends a lease before its sync: the writer thread looks for one while no group comes.
+ * Seen in the anchor: had the lease run to its timed sync, the head would be anchored by the
+ * time we hold the lock; let go at the knock, the sync waits for us. */
+static void test_lease_knock(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_BATCH, .store_path = f->store };
+	struct audit *a = open_ok(f, &o);
+	struct audit_anchor an = {};
+	bool early = false;
+	uint64_t s = 0;
+	int fd = peer_fd(f);
+
+	append_ok(a, "open"); /* something to anchor at the first flush */
+	for (int i = 0; i < 20 && !early; i++) {
+		assert_int_equal(audit_flush(a), 0);
+		s = append_ok(a, "open");
+		peer_knock(fd, F_RDLCK);
+		assert_true(poll_lock(fd));
+		peer_knock(fd, F_UNLCK);
+		load_anchor(f, &an, 0);
+		early = an.seq == s - 1;
+		assert_int_equal(flock(fd, LOCK_UN), 0);
+	}
+	assert_true(early);
+	/* the writer's sync went on once we let go */
+	assert_int_equal(audit_flush(a), 0);
+	load_anchor(f, &an, 0);
+	assert_int_equal(an.seq, s);
+	close(fd);
+	audit_free(a);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
+/* A knock that stays (its process stopped while it waited) does not stall the writer: it lets
+ * the knocker go first for a bounded time only, far below the lock timeout. */
+static void test_lease_stale_knock(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_batch);
+	int64_t t0, worst = 0;
+	int fd = peer_fd(f);
+
+	peer_knock(fd, F_RDLCK);
+	for (uint64_t i = 1; i <= 10; i++) {
+		t0 = mono_ms();
+		assert_int_equal(append_ok(a, "open"), i);
+		t0 = mono_ms() - t0;
+		if (t0 > worst)
+			worst = t0;
+		usleep(20 * 1000); /* some appends start a new lease */
+	}
+	assert_true(worst < (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS / 4);
+	assert_int_equal(audit_flush(a), 0);
+	peer_knock(fd, F_UNLCK);
+	close(fd);
+	audit_free(a);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
+/* An error lets the lease go (seen in the anchor, as above) and the next group checks the file
+ * again: it reads the record a peer appended meanwhile. */
+static void test_lease_error(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_BATCH, .store_path = f->store };
+	struct audit *a = open_ok(f, &o);
+	struct audit *b = open_ok(f, &opt_none);
+	struct audit_anchor an = {};
+	struct rlimit old, lim;
+	struct stat st;
+	bool early = false;
+	uint64_t s = 0;
+	int fd = peer_fd(f);
+
+	append_ok(a, "open"); /* something to anchor at the first flush */
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	for (int i = 0; i < 20 && !early; i++) {
+		assert_int_equal(audit_flush(a), 0);
+		s = append_ok(a, "open");
+		assert_int_equal(fstat(fd, &st), 0);
+		lim = (struct rlimit){ .rlim_cur = (rlim_t)st.st_size + 100,
+				       .rlim_max = old.rlim_max };
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+		assert_int_equal(append_event(a, "open"), -EFBIG);
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+		assert_true(poll_lock(fd));
+		load_anchor(f, &an, 0);
+		early = an.seq == s - 1;
+		assert_int_equal(flock(fd, LOCK_UN), 0);
+	}
+	signal(SIGXFSZ, SIG_DFL);
+	assert_true(early);
+	/* nothing of the failed record is left; a peer appends, then the chain goes on */
+	{
+		struct stat st2;
+
+		assert_int_equal(fstat(fd, &st2), 0);
+		assert_int_equal(st2.st_size, st.st_size);
+	}
+	assert_int_equal(append_ok(b, "set"), s + 1);
+	assert_int_equal(append_ok(a, "open"), s + 2);
+	close(fd);
+	audit_free(a);
+	audit_free(b);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
+/* Two handles, one with leases: the other gets its turn (it knocks), each group that follows a
+ * lease reads the other's records, and rotations by either are followed. */
+static void test_lease_rotation(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options ob = { .sync = AUDIT_SYNC_BATCH, .rotate_size = 1500 };
+	struct audit_options on = { .sync = AUDIT_SYNC_NONE, .rotate_size = 1500 };
+	struct audit *a = open_ok(f, &ob);
+	struct audit *b = open_ok(f, &on);
+	struct audit_verify v;
+	uint64_t last = 0;
+	char **list = NULL;
+	size_t n = 0;
+
+	for (int i = 0; i < 40; i++) {
+		uint64_t s = append_ok(i % 3 ? a : b, "open");
+
+		assert_true(s > last);
+		last = s;
+	}
+	audit_free(a);
+	audit_free(b);
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 0);
+	assert_int_equal(v.first_seq, 1);
+	assert_int_equal(v.last_seq, last);
+	assert_int_equal(audit_list_files(f->path, &list, &n), 0);
+	assert_true(n >= 4);
+	audit_paths_free(list);
+}
+
+#define PEER_APPENDS 20
+
+struct peer_result {
+	int err;	  /* the first failed append's, 0 none */
+	int done;	  /* appends that succeeded */
+	int64_t worst_ms; /* the longest append */
+	uint64_t seqs[PEER_APPENDS];
+};
+
+/* The forked peer process: its own handle on the journal, PEER_APPENDS appends 2 ms apart (so
+ * that the lock changes hands between them: its own lease is cut short by our knocks), stopping
+ * at the first failure; the result written to out. Never returns. */
+static _Noreturn void peer_process(struct fixture *f, int go, int out)
+{
+	struct peer_result res = {};
+	struct audit *b = NULL;
+	char c;
+
+	if (read(go, &c, 1) != 1)
+		_exit(2);
+	res.err = audit_open(f->path, &opt_batch, f->key, &b);
+	for (int i = 0; res.err == 0 && i < PEER_APPENDS; i++) {
+		struct audit_record r = AUDIT_RECORD_INIT;
+		int64_t t0 = mono_ms();
+
+		r.event = "set";
+		r.pid = i;
+		res.err = audit_append(b, &r, &res.seqs[i]);
+		t0 = mono_ms() - t0;
+		if (t0 > res.worst_ms)
+			res.worst_ms = t0;
+		if (res.err == 0)
+			res.done++;
+		usleep(2000);
+	}
+	audit_free(b);
+	_exit(write(out, &res, sizeof(res)) == (ssize_t)sizeof(res) ? 0 : 3);
+}
+
+struct steady {
+	struct audit *a;
+	bool *stop; /* under lock */
+	pthread_mutex_t *lock;
+	uint64_t *seqs;
+	size_t n, cap;
+	int errors;
+};
+
+static bool steady_stopped(struct steady *t)
+{
+	bool stop;
+
+	pthread_mutex_lock(t->lock);
+	stop = *t->stop;
+	pthread_mutex_unlock(t->lock);
+	return stop;
+}
+
+static void *steady_appender(void *p)
+{
+	struct steady *t = p;
+
+	while (!steady_stopped(t)) {
+		struct audit_record r = AUDIT_RECORD_INIT;
+		uint64_t seq;
+
+		r.event = "open";
+		if (audit_append(t->a, &r, &seq) < 0) {
+			t->errors++;
+			continue;
+		}
+		if (t->n == t->cap) {
+			uint64_t *q = realloc(t->seqs, (t->cap ? 2 * t->cap : 4096) * sizeof(*q));
+
+			if (!q) {
+				t->errors++;
+				break;
+			}
+			t->seqs = q;
+			t->cap = t->cap ? 2 * t->cap : 4096;
+		}
+		t->seqs[t->n++] = seq;
+	}
+	return NULL;
+}
+
+/* Fairness: while this process appends without a pause (its writer holds one lease after the
+ * other), a peer process opens the journal and appends too. Without the knock it would find the
+ * lock free only for microseconds each period and time out (-ETIMEDOUT); with it each of its
+ * appends waits about one knock check. Both chains interleave into one that verifies. */
+static void test_lease_peer_process(void **state)
+{
+	struct fixture *f = *state;
+	struct peer_result res = {};
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct steady t[2] = {};
+	pthread_t th[2];
+	struct audit_verify v;
+	struct audit *a;
+	bool stop = false;
+	uint64_t total = 0;
+	uint8_t *seen;
+	int go[2], out[2], st;
+	pid_t pid;
+
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(out), 0);
+	pid = fork(); /* before this process has a handle or threads */
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(go[1]);
+		close(out[0]);
+		peer_process(f, go[0], out[1]);
+	}
+	close(go[0]);
+	close(out[1]);
+	a = open_ok(f, &opt_batch);
+	for (int i = 0; i < 2; i++) {
+		t[i] = (struct steady){ .a = a, .stop = &stop, .lock = &lock };
+		assert_int_equal(pthread_create(&th[i], NULL, steady_appender, &t[i]), 0);
+	}
+	usleep(50 * 1000); /* the appenders hold a lease by now */
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(read(out[0], &res, sizeof(res)), (ssize_t)sizeof(res));
+	pthread_mutex_lock(&lock);
+	stop = true;
+	pthread_mutex_unlock(&lock);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	close(go[1]);
+	close(out[0]);
+	audit_free(a);
+	/* every peer append went through, each far within the lock timeout */
+	assert_int_equal(res.err, 0);
+	assert_int_equal(res.done, PEER_APPENDS);
+	assert_true(res.worst_ms < (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS / 4);
+	/* while ours went on: they were appended before, between and after the peer's */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(t[i].errors, 0);
+		assert_true(t[i].n > 0);
+		total += t[i].n;
+	}
+	assert_int_equal(verify(f, NULL, 0, NULL, &v), 0);
+	assert_int_equal(v.first_seq, 1);
+	assert_int_equal(v.last_seq, total + PEER_APPENDS);
+	seen = calloc(v.last_seq + 1, 1);
+	assert_non_null(seen);
+	for (int k = 0; k < PEER_APPENDS; k++) {
+		assert_true(res.seqs[k] >= 1 && res.seqs[k] <= v.last_seq);
+		assert_int_equal(seen[res.seqs[k]]++, 0);
+		if (k > 0)
+			assert_true(res.seqs[k] > res.seqs[k - 1]);
+	}
+	for (int i = 0; i < 2; i++) {
+		for (size_t k = 0; k < t[i].n; k++) {
+			assert_true(t[i].seqs[k] >= 1 && t[i].seqs[k] <= v.last_seq);
+			assert_int_equal(seen[t[i].seqs[k]]++, 0);
+			if (k > 0)
+				assert_true(t[i].seqs[k] > t[i].seqs[k - 1]);
+		}
+		free(t[i].seqs);
+	}
+	/* interleaved: some of ours came between the peer's records */
+	assert_true(res.seqs[PEER_APPENDS - 1] - res.seqs[0] > PEER_APPENDS - 1);
+	free(seen);
+}
+
 static void test_journal_message(void **state)
 {
 	struct fixture *f = *state;
@@ -1173,6 +1576,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_anchor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_anchor_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_tamper, setup, teardown),
+		/* before the tests that leave threads behind when they fail: the peer test forks */
+		cmocka_unit_test_setup_teardown(test_lease_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_knock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_stale_knock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_peer_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_message, setup, teardown),
