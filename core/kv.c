@@ -593,7 +593,7 @@ static int apply_attrs(struct store_version *v, const struct kv_attrs *a)
 	v->not_before = nbf;
 	v->expires = exp;
 	if (a->content_type)
-		snprintf(v->content_type, sizeof(v->content_type), "%s", a->content_type);
+		str_copy(v->content_type, sizeof(v->content_type), a->content_type);
 	if (tags) {
 		free(v->tags);
 		v->tags = TAKE_PTR(tags);
@@ -611,8 +611,8 @@ static void version_info(const struct store_version *v, struct kv_version_info *
 	ret->expires = v->expires;
 	ret->created = v->created;
 	ret->updated = v->updated;
-	snprintf(ret->content_type, sizeof(ret->content_type), "%s", v->content_type);
-	snprintf(ret->tags, sizeof(ret->tags), "%s", v->tags ? v->tags : "");
+	str_copy(ret->content_type, sizeof(ret->content_type), v->content_type);
+	str_copy(ret->tags, sizeof(ret->tags), v->tags ? v->tags : "");
 	ret->size = v->ciphertext_len >= CRYPTO_AEAD_OVERHEAD ?
 			    v->ciphertext_len - CRYPTO_AEAD_OVERHEAD :
 			    0;
@@ -969,7 +969,7 @@ int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days)
 	r = write_begin(kv);
 	if (r < 0)
 		return r;
-	snprintf(v.name, sizeof(v.name), "%s", name);
+	str_copy(v.name, sizeof(v.name), name);
 	v.created = now(kv);
 	v.retention_days = retention_days;
 	r = store_vault_insert(kv->store, &v); /* assigns the id the key is bound to */
@@ -1019,7 +1019,7 @@ static void vault_info(const struct store_vault *v, struct kv_vault_info *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	ret->id = v->id;
-	snprintf(ret->name, sizeof(ret->name), "%s", v->name);
+	str_copy(ret->name, sizeof(ret->name), v->name);
 	ret->created = v->created;
 	ret->retention_days = v->retention_days;
 	ret->purge_protection = v->purge_protection;
@@ -1197,7 +1197,7 @@ int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void
 	if (r == -ENOENT) {
 		memset(&o, 0, sizeof(o));
 		o.vault_id = v.id;
-		snprintf(o.name, sizeof(o.name), "%s", name);
+		str_copy(o.name, sizeof(o.name), name);
 		o.type = OBJECT_SECRET;
 		o.created = now(kv);
 		r = store_object_insert(kv->store, &o);
@@ -1383,7 +1383,7 @@ static int secret_info(struct kv *kv, const struct store_vault *v, const struct 
 	struct kv_secret_info info = { 0 };
 	int r;
 
-	snprintf(info.name, sizeof(info.name), "%s", o->name);
+	str_copy(info.name, sizeof(info.name), o->name);
 	info.id = o->id;
 	info.current_version = o->current_version;
 	info.created = o->created;

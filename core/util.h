@@ -57,6 +57,18 @@ static inline bool streq_ptr(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* s into buf of size (> 0) bytes, cut to fit, always NUL-terminated: what
+ * snprintf(buf, size, "%s", s) does, without parsing a format on the hot path. Returns strlen(s)
+ * (>= size: it was cut). */
+static inline size_t str_copy(char *buf, size_t size, const char *s)
+{
+	size_t n = strlen(s), k = n < size ? n : size - 1;
+
+	memcpy(buf, s, k);
+	buf[k] = '\0';
+	return n;
+}
+
 /* Negative errno from the current errno, never 0 (a failing call that forgot errno is EIO). */
 static inline int negative_errno(void)
 {

@@ -155,12 +155,23 @@ static int reply_errno(int r)
 	}
 }
 
+/* "/A", or "/A/B" when b is given, into buf of size (>= 2) bytes, cut to fit as snprintf would
+ * (without parsing a format: every lookup and open builds paths). */
+static void slash_path(char *buf, size_t size, const char *a, const char *b)
+{
+	size_t n;
+
+	buf[0] = '/';
+	n = 1 + MIN(str_copy(buf + 1, size - 1, a), size - 2);
+	if (b && n + 1 < size) {
+		buf[n] = '/';
+		str_copy(buf + n + 1, size - n - 1, b);
+	}
+}
+
 static void node_path(struct node *n)
 {
-	if (n->name[0])
-		snprintf(n->path, sizeof(n->path), "/%s/%s", n->vault, n->name);
-	else
-		snprintf(n->path, sizeof(n->path), "/%s", n->vault);
+	slash_path(n->path, sizeof(n->path), n->vault, n->name[0] ? n->name : NULL);
 }
 
 /* Look up what ino names. Object kinds must name a live object (and a version an existing
@@ -273,7 +284,7 @@ static void user_path(const struct node *n, char *buf, size_t size)
 		snprintf(buf, size, "/%s/.meta/%s", n->vault, n->name);
 		break;
 	default:
-		snprintf(buf, size, "%s", n->path);
+		str_copy(buf, size, n->path);
 		break;
 	}
 }
@@ -283,7 +294,7 @@ static void child_path(const struct node *p, const char *name, char *buf, size_t
 {
 	switch (p->ino.kind) {
 	case INO_VAULT:
-		snprintf(buf, size, "/%s/%s", p->vault, name);
+		slash_path(buf, size, p->vault, name);
 		break;
 	case INO_VERSIONS:
 		snprintf(buf, size, "/%s/.versions/%s", p->vault, name);
@@ -295,7 +306,7 @@ static void child_path(const struct node *p, const char *name, char *buf, size_t
 		snprintf(buf, size, "/%s/.versions/%s/%s", p->vault, p->name, name);
 		break;
 	default:
-		snprintf(buf, size, "/%s", name);
+		slash_path(buf, size, name, NULL);
 		break;
 	}
 }
@@ -410,11 +421,11 @@ static int child_get(struct vfs *v, const struct node *p, const char *name, stru
 		if (r < 0)
 			return r;
 		n.ino = (struct ino){ .kind = INO_VAULT, .id = vi.id };
-		snprintf(n.vault, sizeof(n.vault), "%s", name);
+		str_copy(n.vault, sizeof(n.vault), name);
 		break;
 	case INO_VAULT:
 		n.ino.id = p->ino.id;
-		snprintf(n.vault, sizeof(n.vault), "%s", p->vault);
+		str_copy(n.vault, sizeof(n.vault), p->vault);
 		if (streq(name, ".versions")) {
 			n.ino.kind = INO_VERSIONS;
 			break;
@@ -429,8 +440,8 @@ static int child_get(struct vfs *v, const struct node *p, const char *name, stru
 	case INO_METADIR:
 		if (!kv_name_valid(name))
 			return -ENOENT;
-		snprintf(n.vault, sizeof(n.vault), "%s", p->vault);
-		snprintf(n.name, sizeof(n.name), "%s", name);
+		str_copy(n.vault, sizeof(n.vault), p->vault);
+		str_copy(n.name, sizeof(n.name), name);
 		r = kv_secret_info(v->kv, n.vault, n.name, 0, &info);
 		if (r < 0)
 			return r;
@@ -451,8 +462,8 @@ static int child_get(struct vfs *v, const struct node *p, const char *name, stru
 		ver = strtoul(name, &end, 10);
 		if (errno || *end || ver > VAULTFS_VERSIONS_MAX)
 			return -ENOENT;
-		snprintf(n.vault, sizeof(n.vault), "%s", p->vault);
-		snprintf(n.name, sizeof(n.name), "%s", p->name);
+		str_copy(n.vault, sizeof(n.vault), p->vault);
+		str_copy(n.name, sizeof(n.name), p->name);
 		r = kv_secret_info(v->kv, n.vault, n.name, (uint32_t)ver, &info);
 		if (r < 0)
 			return r;
@@ -489,14 +500,14 @@ static bool named_node(const struct node *p, const char *name, struct node *ret)
 		return false;
 	switch (p->ino.kind) {
 	case INO_ROOT:
-		snprintf(n.vault, sizeof(n.vault), "%s", name);
+		str_copy(n.vault, sizeof(n.vault), name);
 		n.ino.kind = INO_VAULT;
 		break;
 	case INO_VAULT:
 	case INO_VERSIONS:
 	case INO_METADIR:
-		snprintf(n.vault, sizeof(n.vault), "%s", p->vault);
-		snprintf(n.name, sizeof(n.name), "%s", name);
+		str_copy(n.vault, sizeof(n.vault), p->vault);
+		str_copy(n.name, sizeof(n.name), name);
 		n.ino.kind = p->ino.kind == INO_METADIR ? INO_META : INO_SECRET;
 		break;
 	default:
@@ -521,7 +532,7 @@ static bool refusal_seen(struct vfs *v, fuse_req_t req, fuse_ino_t parent, const
 	       streq(v->last_refusal.name, name) && now_ms - v->last_refusal.at_ms < 50;
 	v->last_refusal.tid = tid;
 	v->last_refusal.parent = parent;
-	snprintf(v->last_refusal.name, sizeof(v->last_refusal.name), "%s", name);
+	str_copy(v->last_refusal.name, sizeof(v->last_refusal.name), name);
 	v->last_refusal.at_ms = now_ms;
 	return seen;
 }
@@ -1377,7 +1388,7 @@ static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *
 		d->recent_len += len;
 	}
 	f->pos.off = off;
-	snprintf(f->pos.after, sizeof(f->pos.after), "%s", key);
+	str_copy(f->pos.after, sizeof(f->pos.after), key);
 	if (off == f->skip_to) /* what this reply gives starts here */
 		d->from = f->pos;
 	return 0;
@@ -1386,7 +1397,7 @@ static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *
 /* A row of the store that gives no entry: walked past. */
 static int dir_pass(struct dirfill *f, const char *key)
 {
-	snprintf(f->pos.after, sizeof(f->pos.after), "%s", key);
+	str_copy(f->pos.after, sizeof(f->pos.after), key);
 	return 0;
 }
 
