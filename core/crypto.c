@@ -410,7 +410,8 @@ int crypto_hmac(const uint8_t key[CRYPTO_KEY_LEN], const void *data, size_t n,
 }
 
 struct crypto_mac {
-	EVP_MAC_CTX *keyed; /* initialised with the key; each message works on a copy */
+	EVP_MAC_CTX *keyed; /* initialised with the key; each message starts it again without one
+			     * (HMAC keeps the keyed state: no copy, no allocation per message) */
 };
 
 int crypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN], struct crypto_mac **ret)
@@ -443,21 +444,17 @@ int crypto_mac_compute(struct crypto_mac *m, const void *data, size_t n,
 		       uint8_t out[CRYPTO_MAC_LEN])
 {
 	static const uint8_t empty[1] = { 0 };
-	EVP_MAC_CTX *c;
 	size_t maclen = 0;
 	int r = 0;
 
 	if (!m || !out || (!data && n > 0))
 		return -EINVAL;
-	c = EVP_MAC_CTX_dup(m->keyed);
-	if (!c)
-		return openssl_error(-ENOMEM);
-	if (!EVP_MAC_update(c, data ? data : empty, n) ||
-	    !EVP_MAC_final(c, out, &maclen, CRYPTO_MAC_LEN))
+	if (!EVP_MAC_init(m->keyed, NULL, 0, NULL) ||
+	    !EVP_MAC_update(m->keyed, data ? data : empty, n) ||
+	    !EVP_MAC_final(m->keyed, out, &maclen, CRYPTO_MAC_LEN))
 		r = openssl_error(-EIO);
 	else if (maclen != CRYPTO_MAC_LEN)
 		r = -EIO;
-	EVP_MAC_CTX_free(c);
 	if (r < 0)
 		secure_wipe(out, CRYPTO_MAC_LEN);
 	return r;
