@@ -96,24 +96,15 @@ int crypto_random(void *buf, size_t n)
 
 /* The tag in and out of a context, as an OSSL_PARAM (EVP_CIPHER_CTX_ctrl with
  * EVP_CTRL_AEAD_GET/SET_TAG builds the same param inside OpenSSL 3.0: measured no faster). */
-static int tag_get(EVP_CIPHER_CTX *ctx, uint8_t tag[CRYPTO_TAG_LEN])
+static int tag_param(EVP_CIPHER_CTX *ctx, uint8_t tag[CRYPTO_TAG_LEN], bool set)
 {
 	OSSL_PARAM params[2];
 
 	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
 						      CRYPTO_TAG_LEN);
 	params[1] = OSSL_PARAM_construct_end();
-	return EVP_CIPHER_CTX_get_params(ctx, params) == 1;
-}
-
-static int tag_set(EVP_CIPHER_CTX *ctx, uint8_t tag[CRYPTO_TAG_LEN])
-{
-	OSSL_PARAM params[2];
-
-	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
-						      CRYPTO_TAG_LEN);
-	params[1] = OSSL_PARAM_construct_end();
-	return EVP_CIPHER_CTX_set_params(ctx, params) == 1;
+	return (set ? EVP_CIPHER_CTX_set_params(ctx, params) :
+		      EVP_CIPHER_CTX_get_params(ctx, params)) == 1;
 }
 
 /* Seal on ctx: a new context when cipher is given, one already set up for AES-256-GCM (only
@@ -143,7 +134,7 @@ static int aead_seal(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
 		goto fail;
 	if ((size_t)outl + (size_t)finl != ptlen)
 		goto fail;
-	if (!tag_get(ctx, tag))
+	if (!tag_param(ctx, tag, false))
 		goto fail;
 	memcpy(ct + ptlen, tag, sizeof(tag));
 	return 0;
@@ -170,7 +161,7 @@ static int aead_open(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
 	outl = 0;
 	if (ctlen > 0 && EVP_DecryptUpdate(ctx, out, &outl, ct, (int)ctlen) != 1)
 		goto fail;
-	if (!tag_set(ctx, tag))
+	if (!tag_param(ctx, tag, true))
 		goto fail;
 	/* Final is where GCM checks the tag: a failure here means the input is not authentic. */
 	if (EVP_DecryptFinal_ex(ctx, out ? out + outl : NULL, &finl) != 1) {

@@ -552,6 +552,15 @@ static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identi
 	return 0;
 }
 
+/* The fields a resolve reads (those asked that exist), unknown from now on. */
+static unsigned fields_begin(struct identity *id, unsigned fields)
+{
+	fields &= IDENTITY_ALL;
+	id->known &= ~fields;
+	id->verified &= ~fields;
+	return fields;
+}
+
 int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
 		     unsigned fields)
 {
@@ -562,11 +571,9 @@ int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t ti
 
 	if (tid <= 0)
 		return -EINVAL;
-	fields &= IDENTITY_ALL;
+	fields = fields_begin(id, fields);
 	if (!fields)
 		return 0;
-	id->known &= ~fields;
-	id->verified &= ~fields;
 	if (cache) {
 		s = &cache->pidfd[(unsigned)tid % PIDFD_SLOTS];
 		if (s->tid == tid) {
@@ -598,12 +605,8 @@ int identity_resolve_pidfd(struct identity_cache *cache, struct identity *id, in
 {
 	if (pid <= 0 || pidfd < 0)
 		return -EINVAL;
-	fields &= IDENTITY_ALL;
-	if (!fields)
-		return 0;
-	id->known &= ~fields;
-	id->verified &= ~fields;
-	return resolve_pinned(cache, pidfd, id, pid, fields);
+	fields = fields_begin(id, fields);
+	return fields ? resolve_pinned(cache, pidfd, id, pid, fields) : 0;
 }
 
 /* Undo the octal escapes (\040 for a space) of a mountinfo field, in place. */
