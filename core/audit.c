@@ -51,6 +51,9 @@
  * take the lock after its lease lets a knocker go first for at most this long (ms). */
 #define KNOCK_CHECK_MS 10
 #define KNOCK_DEFER_MS 50
+/* A knock that outlived KNOCK_DEFER_MS (its process stopped) is not waited for again for this
+ * long: it must not cost every lease the wait. */
+#define KNOCK_STALE_MS 10000
 
 /* --- a growable byte buffer with a cap --- */
 
@@ -1098,8 +1101,10 @@ struct audit {
 	uint64_t anchored_seq;
 	int anchor_error;
 	int64_t last_sync_ns;	/* CLOCK_MONOTONIC */
-	bool leased;		/* sync = batch: the lock is kept past the group (the lease) */
+	bool lease;		/* sync = batch and audit_options.lease: leases are taken */
+	bool leased;		/* the lock is kept past the group (the lease) */
 	bool knock_ignore;	/* this lease does not end at a knock (one outlived the defer) */
+	int64_t knock_stale_ns;	/* until then a knock is not waited for (it outlived one) */
 	int64_t knock_next_ns;	/* when the lease holder looks for a knock again */
 	struct sbuf out, scratch;
 	/* shared, under lock */
@@ -1110,6 +1115,7 @@ struct audit {
 	bool stop;
 	bool writing; /* someone holds the writer's part (the fields above) */
 	bool timer;   /* the writer thread waits for the batch mode's sync to be due */
+	bool timer_looks; /* ... and to look for a knock on the lease it holds */
 	int error; /* sticky: every later append fails with it */
 	bool thread_started;
 	pthread_t thread;
@@ -1148,16 +1154,18 @@ static int fsync_dir(const char *dir)
 /* The lock, the lease and the knock. Every group is written under flock(LOCK_EX), taken by
  * journal_lock, which also checks that the file is still the one at path (following a peer's
  * rotation) and reads the records a peer appended: 4 system calls a group. With sync = batch
- * the writer keeps the lock past the group, a lease, from its first write after a sync until
- * the next sync (the timed one, at most VAULTFS_AUDIT_BATCH_MS later, a flush's, audit_free's)
- * or an error, and writes the groups in between with no lock call and no stat: no peer can
- * append or rotate without the lock. (sync = always pays an fdatasync a group, beside which the
- * lock calls are noise; sync = none has no timed point at which a lease would end: both keep
- * the lock per group.) A waiting peer polls flock(LOCK_NB) with a backoff, so a lease that is
- * let go for microseconds a period would starve it; it knocks instead: while it polls it holds
- * an OFD read lock on AUDIT_KNOCK_BYTE, and a lease holder looks for one (F_OFD_GETLK) at most
- * every KNOCK_CHECK_MS, after a group or from the idle writer thread, and lets go when it finds
- * one. Before it takes the lock again it lets the knocker go first (knock_defer). */
+ * and audit_options.lease (vaultfsd) the writer keeps the lock past the group, a lease, from
+ * its first write after a sync until the next sync (the timed one, at most
+ * VAULTFS_AUDIT_BATCH_MS later, a flush's, audit_free's) or an error, and writes the groups in
+ * between with no lock call and no stat: no peer can append or rotate without the lock.
+ * (sync = always pays an fdatasync a group, beside which the lock calls are noise; sync = none
+ * has no timed point at which a lease would end: both keep the lock per group.) A waiting peer
+ * polls flock(LOCK_NB) with a backoff, so a lease that is let go for microseconds a period
+ * would starve it; it knocks instead: while it polls it holds an OFD read lock on
+ * AUDIT_KNOCK_BYTE, and a lease holder looks for one (F_OFD_GETLK) at most every
+ * KNOCK_CHECK_MS, after a group or from the idle writer thread, and lets go when it finds one.
+ * Before it takes the lock again it lets the knocker go first (knock_defer); a knock that
+ * outlives that wait (its process is stopped) is not waited for again for KNOCK_STALE_MS. */
 
 /* F_RDLCK to knock, F_UNLCK to take the knock back. An open-file-description lock: it stays
  * when another fd of the file is closed (threads, other handles), goes when the process dies,
@@ -1470,8 +1478,13 @@ static int journal_lock(struct audit *a)
 	struct tail t;
 	int r;
 
-	if (a->sync == AUDIT_SYNC_BATCH)
-		a->knock_ignore = knock_defer(a->fd);
+	if (a->lease) {
+		int64_t now = now_ns(CLOCK_MONOTONIC);
+
+		a->knock_ignore = now < a->knock_stale_ns || knock_defer(a->fd);
+		if (a->knock_ignore && now >= a->knock_stale_ns)
+			a->knock_stale_ns = now + (int64_t)KNOCK_STALE_MS * 1000000;
+	}
 	for (int tries = 0;; tries++) {
 		r = flock_ex(a->fd);
 		if (r < 0)
@@ -1542,7 +1555,7 @@ static bool lease_knocked(struct audit *a, int64_t now)
  * after a sync (the lease ends there), and not when a peer knocks. now: CLOCK_MONOTONIC. */
 static bool lease_keep(struct audit *a, int r, bool synced, int64_t now)
 {
-	if (a->sync != AUDIT_SYNC_BATCH || r < 0 || synced)
+	if (!a->lease || r < 0 || synced)
 		return false;
 	if (!a->leased) { /* journal_lock looked for a knock just before */
 		a->knock_next_ns = now + (int64_t)KNOCK_CHECK_MS * 1000000;
@@ -1778,6 +1791,7 @@ static void *writer_main(void *arg)
 			}
 			ts = ns_to_ts(look ? MIN(due, a->knock_next_ns) : due);
 			a->timer = true;
+			a->timer_looks = look;
 			pthread_cond_timedwait(&a->work, &a->lock, &ts);
 			a->timer = false;
 		} else {
@@ -2009,6 +2023,7 @@ int audit_open(const char *path, const struct audit_options *o,
 		return -ENOMEM;
 	a->fd = -1;
 	a->sync = o->sync;
+	a->lease = o->lease && o->sync == AUDIT_SYNC_BATCH;
 	a->rotate_size = o->rotate_size;
 	a->out.max = (size_t)VAULTFS_AUDIT_GROUP_MAX * VAULTFS_AUDIT_LINE_MAX;
 	a->scratch.max = VAULTFS_AUDIT_LINE_MAX + CRYPTO_MAC_LEN + 1;
@@ -2061,6 +2076,7 @@ int audit_open(const char *path, const struct audit_options *o,
 static int submit(struct audit *a, struct pending *p)
 {
 	struct timespec ts = {};
+	bool lease_begun = false;
 	int r = 0;
 
 	pthread_mutex_lock(&a->lock);
@@ -2080,11 +2096,16 @@ static int submit(struct audit *a, struct pending *p)
 		a->head = p;
 	a->tail = p;
 	a->queued++;
-	if (!a->writing)
+	if (!a->writing) {
 		write_group(a);
+		/* nobody writes now (the lock is held): the lease fields are safe to read. A
+		 * lease just begun must be looked after for knocks by a writer thread that went to
+		 * sleep without one */
+		lease_begun = a->leased && !a->knock_ignore && a->timer && !a->timer_looks;
+	}
 	/* the writer thread takes what queued meanwhile, and keeps the batch mode's timer (woken
 	 * once a period, not per record) */
-	if (a->head || (a->sync == AUDIT_SYNC_BATCH && !a->timer))
+	if (a->head || (a->sync == AUDIT_SYNC_BATCH && !a->timer) || lease_begun)
 		pthread_cond_signal(&a->work);
 	while (!p->done)
 		pthread_cond_wait(&a->done, &a->lock);

@@ -18,11 +18,12 @@
  *
  * Threads: a struct audit may be shared by any number of threads; audit_append is the only
  * call that may run concurrently with others on one handle. Processes: any number may append
- * to one journal, each group under flock(LOCK_EX) on the file; with sync = batch a writer keeps
- * the lock (a lease) from its first write after a sync until its next sync, at most
- * VAULTFS_AUDIT_BATCH_MS, or until a waiting process knocks: a process that finds the lock
- * busy holds an open-file-description read lock (F_OFD_SETLK) on byte AUDIT_KNOCK_BYTE of the
- * file while it waits, and a lease holder lets go within about 10 ms when it sees one. */
+ * to one journal, each group under flock(LOCK_EX) on the file; with sync = batch and
+ * audit_options.lease a writer keeps the lock (a lease) from its first write after a sync until
+ * its next sync, at most VAULTFS_AUDIT_BATCH_MS, or until a waiting process knocks: a process
+ * that finds the lock busy holds an open-file-description read lock (F_OFD_SETLK) on byte
+ * AUDIT_KNOCK_BYTE of the file while it waits, and a lease holder lets go within about 10 ms
+ * when it sees one. */
 #pragma once
 
 #include <stdbool.h>
@@ -67,6 +68,10 @@ struct audit_options {
 	int sync;             /* enum audit_sync (config.h): always, batch, none */
 	uint64_t rotate_size; /* rotate before a write would take the file past this; 0 never */
 	const char *store_path; /* the store that holds the anchor; NULL: no anchor (tests) */
+	/* sync = batch: keep the journal's lock between syncs (the lease, below). For a writer
+	 * that lives and appends steadily (vaultfsd); not for a short-lived one (vaultctl): one
+	 * stopped (^Z) while it held a lease would hold every other writer out. */
+	bool lease;
 };
 
 struct audit;

@@ -271,6 +271,8 @@ static void on_wake(int signo)
 	(void)signo;
 }
 
+/* The one FUSE thread. It must stay one: ops.c answers an allowed read open before it writes
+ * the open's record, and counts on no other request being served in between. */
 static void *fuse_main(void *arg)
 {
 	struct fuse_thread *t = arg;
@@ -417,7 +419,8 @@ static int open_everything(struct vfs *v, const struct config *c)
 	_cleanup_secbuf_ struct secbuf *master = NULL, *akey = NULL;
 	struct audit_options ao = { .sync = c->audit_sync,
 				    .rotate_size = c->audit_rotate_size,
-				    .store_path = c->store_path };
+				    .store_path = c->store_path,
+				    .lease = true };
 	struct policy_diag diag = { 0 };
 	struct store *s = NULL;
 	int r;

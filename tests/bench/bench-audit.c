@@ -95,7 +95,7 @@ static void *append_loop(void *p)
 static int open_bench(const char *dir, int sync, const uint8_t *key, struct audit **ret)
 {
 	char path[700], store[700];
-	struct audit_options o = { .sync = sync, .store_path = store };
+	struct audit_options o = { .sync = sync, .store_path = store, .lease = true };
 
 	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
 	snprintf(store, sizeof(store), "%s/vault.db", dir);
