@@ -251,6 +251,7 @@ int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t 
 
 struct crypto_aead {
 	EVP_CIPHER_CTX *ctx; /* set up for AES-256-GCM once; each operation sets key and nonce */
+	bool keyed;	     /* holds a real key's schedule (until crypto_aead_forget) */
 };
 
 int crypto_aead_new(struct crypto_aead **ret)
@@ -295,6 +296,7 @@ int crypto_aead_seal_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN
 	r = seal_args(key, aad, aadlen, pt, ptlen, out);
 	if (r < 0)
 		return r;
+	a->keyed = true;
 	return aead_seal(a->ctx, NULL, key, aad, aadlen, pt, ptlen, out);
 }
 
@@ -310,7 +312,19 @@ int crypto_aead_open_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN
 	r = open_args(key, aad, aadlen, in, inlen, out, &ctlen);
 	if (r < 0)
 		return r;
+	a->keyed = true;
 	return aead_open(a->ctx, NULL, key, aad, aadlen, in, ctlen, out);
+}
+
+void crypto_aead_forget(struct crypto_aead *a)
+{
+	static const uint8_t zero[CRYPTO_KEY_LEN];
+
+	if (!a || !a->keyed)
+		return;
+	/* a key of zeros overwrites the last key's schedule and GHASH key in the context */
+	(void)EVP_CipherInit_ex2(a->ctx, NULL, zero, NULL, -1, NULL);
+	a->keyed = false;
 }
 
 int crypto_wrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,

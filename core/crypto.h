@@ -34,8 +34,9 @@ int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t 
  * and each operation sets only key and nonce (the one-shot functions above make and free a
  * context per call). Results, output and errors are those of crypto_aead_seal/open; a failed
  * open (-EBADMSG) leaves the context usable. The schedule of the last key used stays in
- * OpenSSL's heap until the next operation or crypto_aead_free (which cleanses it). Not to be
- * used from two threads at once. */
+ * OpenSSL's heap (not locked memory) until crypto_aead_forget overwrites it with a key of
+ * zeros (a no-op when no key was used since; its owner calls it when a call of its own ends),
+ * or crypto_aead_free cleanses it. Not to be used from two threads at once. */
 struct crypto_aead;
 int crypto_aead_new(struct crypto_aead **ret);
 void crypto_aead_free(struct crypto_aead *a);
@@ -45,6 +46,7 @@ int crypto_aead_seal_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN
 int crypto_aead_open_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN],
 			 const void *aad, size_t aadlen, const uint8_t *in, size_t inlen,
 			 uint8_t *out);
+void crypto_aead_forget(struct crypto_aead *a);
 
 /* Wrap a 32-byte key under kek, bound to aad: out is CRYPTO_WRAPPED_KEY_LEN bytes. */
 int crypto_wrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t aadlen,

@@ -622,6 +622,7 @@ static void version_info(const struct store_version *v, struct kv_version_info *
 
 static int end_read(struct kv *kv, int r)
 {
+	crypto_aead_forget(kv->aead); /* no key's schedule left behind a call (crypto.h) */
 	if (r < 0)
 		store_rollback(kv->store);
 	else
@@ -631,6 +632,7 @@ static int end_read(struct kv *kv, int r)
 
 static int end_write(struct kv *kv, int r)
 {
+	crypto_aead_forget(kv->aead);
 	if (r >= 0) {
 		int k = store_commit(kv->store);
 
@@ -749,6 +751,7 @@ void kv_read_end(struct kv *kv)
 	if (!kv || !kv->session)
 		return;
 	kv->session = false;
+	crypto_aead_forget(kv->aead);
 	if (!kv->lazy)
 		(void)end_read(kv, 0);
 	kv->lazy = false;
