@@ -1153,14 +1153,21 @@ static void peer_knock(int fd, short type)
 	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
 }
 
+/* The journal as vaultfsd opens it: sync = batch with the lease, anchored in the store. */
+static struct audit *open_leased(struct fixture *f)
+{
+	struct audit_options o = { .sync = AUDIT_SYNC_BATCH, .lease = true,
+				   .store_path = f->store };
+
+	return open_ok(f, &o);
+}
+
 /* sync = batch keeps the lock from a write until the next sync; a flush lets it go, and so does
  * the timed sync by itself. */
 static void test_lease_held(void **state)
 {
 	struct fixture *f = *state;
-	struct audit_options o = { .sync = AUDIT_SYNC_BATCH, .lease = true,
-				   .store_path = f->store };
-	struct audit *a = open_ok(f, &o);
+	struct audit *a = open_leased(f);
 	struct audit_anchor an;
 	bool held = false;
 	uint64_t s = 0;
@@ -1218,9 +1225,7 @@ static void test_no_lease_unasked(void **state)
 static void test_lease_knock(void **state)
 {
 	struct fixture *f = *state;
-	struct audit_options o = { .sync = AUDIT_SYNC_BATCH, .lease = true,
-				   .store_path = f->store };
-	struct audit *a = open_ok(f, &o);
+	struct audit *a = open_leased(f);
 	struct audit_anchor an = {};
 	bool early = false;
 	uint64_t s = 0;
@@ -1282,9 +1287,7 @@ static void test_lease_stale_knock(void **state)
 static void test_lease_error(void **state)
 {
 	struct fixture *f = *state;
-	struct audit_options o = { .sync = AUDIT_SYNC_BATCH, .lease = true,
-				   .store_path = f->store };
-	struct audit *a = open_ok(f, &o);
+	struct audit *a = open_leased(f);
 	struct audit *b = open_ok(f, &opt_none);
 	struct audit_anchor an = {};
 	struct rlimit old, lim;
