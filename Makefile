@@ -22,64 +22,59 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lkeyutils
 override CFLAGS := -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -I. $(PKG_CFLAGS) $(CFLAGS)
 override LDFLAGS := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
 
-CORE := secbuf io crypto log config timeutil keyring tpm store seal kv kvjson audit request
-CORE_OBJS := $(patsubst %,$(BUILD)/core/%.o,$(CORE))
-POLICY := glob cgroup identity policy
-POLICY_OBJS := $(patsubst %,$(BUILD)/policy/%.o,$(POLICY))
+# Every .c of a folder is part of it: a module split into files needs no edit here. core/ and
+# policy/ are archives, so a program or a unit test links just the objects it uses.
+CORE_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard core/*.c))
+POLICY_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard policy/*.c))
+CORE_LIB := $(BUILD)/libvaultcore.a
+POLICY_LIB := $(BUILD)/libvaultpolicy.a
+LIBS := $(POLICY_LIB) $(CORE_LIB)
 
 PROGS := $(BUILD)/vaultctl $(BUILD)/vaultfsd
 CTL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 FS_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c))
 
-# Unit tests: one file per module, each linked with just the modules it needs.
-UNIT_TESTS := secbuf io crypto keyring tpm store config timeutil seal kv kvjson audit policy identity \
-	request
-test_deps_secbuf   := core/secbuf
-test_deps_io       := core/io
-test_deps_crypto   := core/crypto core/secbuf
-test_deps_keyring  := core/keyring core/secbuf
-test_deps_tpm      := core/tpm core/secbuf
-test_deps_store    := core/store core/secbuf
-test_deps_config   := core/config core/io core/log core/tpm core/secbuf core/timeutil
-test_deps_timeutil := core/timeutil
-test_deps_seal     := $(addprefix core/,$(CORE))
-test_deps_kv       := $(addprefix core/,$(CORE))
-test_deps_request  := $(addprefix core/,$(CORE))
-test_deps_kvjson   := core/kvjson core/timeutil
-test_deps_audit    := core/audit core/io core/store core/crypto core/secbuf
-test_deps_policy   := $(addprefix policy/,$(POLICY)) core/timeutil core/io
-test_deps_identity := policy/cgroup policy/identity core/io
+# Unit tests: tests/unit/test-<module>.c, each linked with the archives (only what it uses).
+UNIT_TESTS := $(patsubst tests/unit/test-%.c,%,$(wildcard tests/unit/test-*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
 
 all: $(PROGS)
 
-$(BUILD)/%.o: %.c $(wildcard core/*.h policy/*.h fs/*.h tools/*.h tests/unit/*.h)
+# Header dependencies are tracked per object (-MMD): a changed header rebuilds what includes it.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/vaultctl: $(CTL_OBJS) $(POLICY_OBJS) $(CORE_OBJS)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+$(CORE_LIB): $(CORE_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(POLICY_LIB): $(POLICY_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/vaultctl: $(CTL_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/vaultfsd: $(FS_OBJS) $(POLICY_OBJS) $(CORE_OBJS)
+$(BUILD)/vaultfsd: $(FS_OBJS) $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-.SECONDEXPANSION:
-$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(BUILD)/tests/unit/testlib.o \
-		$$(addprefix $(BUILD)/,$$(addsuffix .o,$$(test_deps_$$*)))
+$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(BUILD)/tests/unit/testlib.o $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lpthread
 
 units: $(UNIT_BINS)
 
 # Test and benchmark programs (not installed). Benchmarks measure; they assert nothing.
-$(BUILD)/tests/bench-audit: $(BUILD)/tests/bench/bench-audit.o $(CORE_OBJS)
+$(BUILD)/tests/bench-audit: $(BUILD)/tests/bench/bench-audit.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/bench-policy: $(BUILD)/tests/bench/bench-policy.o $(POLICY_OBJS) \
-		$(BUILD)/core/timeutil.o $(BUILD)/core/io.o
+$(BUILD)/tests/bench-policy: $(BUILD)/tests/bench/bench-policy.o $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy
 
@@ -92,7 +87,7 @@ $(BUILD)/tests/minfs: $(BUILD)/tests/bench/minfs.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/bench-scale: $(BUILD)/tests/bench/bench-scale.o $(CORE_OBJS)
+$(BUILD)/tests/bench-scale: $(BUILD)/tests/bench/bench-scale.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -112,13 +107,14 @@ FUZZ_CHECK_TIME ?= 10
 FUZZ_BUILD ?= build-fuzz
 FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I. $(WARN) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_POLICY_SRCS := $(patsubst %,policy/%.c,$(POLICY)) core/timeutil.c core/io.c
+FUZZ_POLICY_SRCS := $(wildcard policy/*.c core/*.c)
 FUZZ_ARGS_policy := -max_len=4096 -dict=tests/fuzz/policy.dict tests/fuzz/seeds/policy
 
 $(FUZZ_BUILD)/fuzz-policy: tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS) \
 		$(wildcard core/*.h policy/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Wl,--gc-sections -ffunction-sections -o $@ \
+		tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS) $(PKG_LIBS)
 
 fuzz: $(FUZZ_BUILD)/fuzz-policy
 	@mkdir -p $(FUZZ_BUILD)/corpus-policy
@@ -142,7 +138,11 @@ deps:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-check: deps
+# The layer table of DESIGN.md §3: a forbidden include fails the check before anything builds.
+layers:
+	tests/lib/check-layers.sh
+
+check: deps layers
 	$(MAKE) all units $(TEST_PROGS)
 	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then $(MAKE) $(FUZZ_BUILD)/fuzz-policy; fi
 	BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_CHECK_TIME) \
@@ -224,4 +224,7 @@ uninstall:
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
 
-.PHONY: all units deps check install uninstall man clean bench fuzz run
+# Objects made through pattern chains (unit tests) are kept, not deleted as intermediates.
+.SECONDARY:
+
+.PHONY: all units deps layers check install uninstall man clean bench fuzz run
