@@ -29,3 +29,14 @@ int log_internal(int level, int err, const char *fmt, ...) _printf_(3, 4);
 #define log_debug_errno(r, ...) log_internal(LOG_LEVEL_DEBUG, (r), __VA_ARGS__)
 #define log_warning_errno(r, ...) log_internal(LOG_LEVEL_WARNING, (r), __VA_ARGS__)
 #define log_error_errno(r, ...) log_internal(LOG_LEVEL_ERROR, (r), __VA_ARGS__)
+
+/* A foreign library's own words. Where a library's code (TSS2_RC, SQLITE_*, OpenSSL's error
+ * queue) becomes an -errno, the one file that converts it calls log_foreign() with the
+ * library's text ("sqlite", "unable to open database file"): logged at debug, and kept as this
+ * thread's last foreign error. The next error or warning line that carries an errno (the one
+ * log line at the edge, in fs/ or tools/) ends with it, " [sqlite: unable to open database
+ * file]", and clears it. Never give it secret bytes. Returns err. */
+int log_foreign(int err, const char *lib, const char *fmt, ...) _printf_(3, 4);
+/* This thread's last foreign error ("" for none), and clearing it. */
+const char *log_foreign_last(void);
+void log_foreign_clear(void);
