@@ -159,18 +159,7 @@ static bool peer_visible(void *ud, const char *path)
 
 static void peer_identify(void *ud, struct audit_record *rec)
 {
-	const struct identity *id = ((struct peer *)ud)->id;
-
-	rec->uid = id->uid;
-	rec->gid = id->gid;
-	rec->pid = id->pid;
-	if (id->known & IDENTITY_EXE)
-		rec->exe = id->exe;
-	if (id->known & IDENTITY_CGROUP) {
-		rec->cgroup = id->cgroup;
-		rec->unit = id->cg.unit[0] ? id->cg.unit : NULL;
-		rec->container = id->cg.container[0] ? id->cg.container : NULL;
-	}
+	identity_to_record(((struct peer *)ud)->id, rec);
 }
 
 /* policy-reload: only root (whoever may send the daemon SIGHUP) may ask. */

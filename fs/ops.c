@@ -251,7 +251,6 @@ static int record(struct vfs *v, const struct caller *c, const char *event, cons
 		  const char *path, uint32_t version, int err, const char *rule)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
-	const struct identity *id = &c->id;
 
 	rec.event = event;
 	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
@@ -261,17 +260,7 @@ static int record(struct vfs *v, const struct caller *c, const char *event, cons
 	rec.object = n->name[0] ? n->name : NULL;
 	rec.version = version;
 	rec.path = path;
-	rec.uid = id->uid;
-	rec.gid = id->gid;
-	if (id->known & IDENTITY_PID)
-		rec.pid = id->pid;
-	if (id->known & IDENTITY_EXE)
-		rec.exe = id->exe;
-	if (id->known & IDENTITY_CGROUP) {
-		rec.cgroup = id->cgroup;
-		rec.unit = id->cg.unit[0] ? id->cg.unit : NULL;
-		rec.container = id->cg.container[0] ? id->cg.container : NULL;
-	}
+	identity_to_record(&c->id, &rec);
 	return audit_append(v->audit, &rec, NULL);
 }
 

@@ -18,6 +18,7 @@
 
 #include "core/io.h"
 #include "core/util.h"
+#include "core/audit.h"
 #include "policy/identity.h"
 
 #ifndef PIDFD_THREAD
@@ -159,6 +160,21 @@ int identity_set_exe(struct identity *id, const char *path)
 	id->known |= IDENTITY_EXE;
 	id->verified &= ~IDENTITY_EXE;
 	return 0;
+}
+
+void identity_to_record(const struct identity *id, struct audit_record *rec)
+{
+	rec->uid = id->uid;
+	rec->gid = id->gid;
+	if (id->known & IDENTITY_PID)
+		rec->pid = id->pid;
+	if (id->known & IDENTITY_EXE)
+		rec->exe = id->exe;
+	if (id->known & IDENTITY_CGROUP) {
+		rec->cgroup = id->cgroup;
+		rec->unit = id->cg.unit[0] ? id->cg.unit : NULL;
+		rec->container = id->cg.container[0] ? id->cg.container : NULL;
+	}
 }
 
 bool identity_in_group(const struct identity *id, uint32_t g)

@@ -47,6 +47,11 @@ int identity_set_cgroup(struct identity *id, const char *path);
 /* -EINVAL when not absolute, -ENAMETOOLONG past VAULTFS_PATH_MAX. */
 int identity_set_exe(struct identity *id, const char *path);
 
+struct audit_record;
+/* The caller's fields of an audit record (uid, gid, pid, exe, cgroup, unit, container), as far
+ * as they are known: the one place that fills them. The record points into id. */
+void identity_to_record(const struct identity *id, struct audit_record *rec);
+
 /* What identity_resolve may keep from one call to the next, the things a task cannot change:
  * - pidfds of the last callers (at most 16 fds held, by tid; a newcomer displaces the one in
  *   its slot and closes its fd). vaultfsd resolves the same few callers over and over; a
