@@ -1,5 +1,6 @@
-/* util.h: small helpers every module uses: cleanup attributes, ownership transfer, string
- * equality, time. Nothing here allocates secrets or touches the outside world. */
+/* util.h: small helpers every module uses, each written once here: cleanup attributes,
+ * ownership transfer, string equality and copy, clocks, hex. Nothing here allocates secrets or
+ * touches the outside world. */
 #pragma once
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
@@ -73,4 +75,53 @@ static inline size_t str_copy(char *buf, size_t size, const char *s)
 static inline int negative_errno(void)
 {
 	return errno > 0 ? -errno : -EIO;
+}
+
+/* A clock's time in nanoseconds / milliseconds (CLOCK_MONOTONIC for intervals, CLOCK_REALTIME
+ * for dates). */
+static inline int64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t clock_ms(clockid_t clk)
+{
+	return clock_ns(clk) / 1000000;
+}
+
+/* n bytes as 2n lowercase hex digits into out (no NUL). */
+static inline void hex_encode(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+}
+
+/* The value of a lowercase hex digit, -1 for anything else. */
+static inline int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* 2n lowercase hex digits into n bytes: -EINVAL on any other character. */
+static inline int hex_decode(const char *s, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
 }
