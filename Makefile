@@ -98,6 +98,11 @@ bench: all $(TEST_PROGS) $(BENCH_PROGS)
 	$(BUILD)/tests/bench-audit bench
 	BUILD=$(abspath $(BUILD)) tests/bench/run-bench.sh
 
+# The read path of this build against another vaultfsd, interleaved in one run:
+# `make bench-ab AB_OLD=/path/to/old/vaultfsd` (tests/bench/ab-open.sh).
+bench-ab: all $(BENCH_PROGS)
+	BUILD=$(abspath $(BUILD)) AB_OLD=$(AB_OLD) tests/bench/ab-open.sh
+
 # libFuzzer targets (clang, libclang-rt-14-dev). `make fuzz FUZZ_TIME=600` for a longer run;
 # new inputs go to $(FUZZ_BUILD)/corpus-policy, crashes to $(FUZZ_BUILD)/crash-*.
 # `make check` runs each for FUZZ_CHECK_TIME seconds when clang is there.
@@ -227,4 +232,4 @@ clean:
 # Objects made through pattern chains (unit tests) are kept, not deleted as intermediates.
 .SECONDARY:
 
-.PHONY: all units deps layers check install uninstall man clean bench fuzz run
+.PHONY: all units deps layers check install uninstall man clean bench bench-ab fuzz run

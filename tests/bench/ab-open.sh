@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# ab-open.sh: the read path of two vaultfsd binaries side by side, for a change that must not
+# slow it (`make bench-ab AB_OLD=/path/to/old/vaultfsd`). One temp dir on disk, one swtpm, one
+# store made by this tree's vaultctl and copied before either daemon starts (each daemon has its
+# own copy, journal, socket and mount), a policy of 100 rules, and minfs (the FUSE limit); then
+# bench-open runs the three targets interleaved, run by run, at 1 and 2 threads, and prints
+# each daemon's ratio to minfs and new/old. It measures: no figure makes it fail. Knobs as
+# run-bench.sh: BENCH_COUNT (10000), BENCH_RUNS (5), BENCH_ROUNDS (3: the whole A/B again),
+# BENCH_DIR (/var/tmp).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$top/build}
+OLD=${AB_OLD:?"ab-open: AB_OLD=/path/to/the/other/vaultfsd"}
+NEW=${AB_NEW:-$BUILD/vaultfsd}
+COUNT=${BENCH_COUNT:-10000}
+RUNS=${BENCH_RUNS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
+export TSS2_LOG=all+NONE
+[ "$(id -u)" -eq 0 ] || { echo "ab-open: skipped: needs root"; exit 0; }
+
+# shellcheck source=tests/lib/swtpm.sh
+. "$top/tests/lib/swtpm.sh"
+T=$(mktemp -d "${BENCH_DIR:-/var/tmp}/vaultfs-ab.XXXXXX")
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for m in "$T"/mnt-* "$T/minfs"; do
+		grep -q " $m " /proc/mounts && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
+	done
+	swtpm_stop "$T/tpm" 2>/dev/null
+	[ -n "${AB_KEEP:-}" ] || rm -rf -- "$T"
+}
+trap cleanup EXIT
+
+conf() { # conf NAME: the config of daemon NAME
+	cat <<CONF
+[store]
+path = $T/$1.db
+[seal]
+sealer = tpm2
+tcti = $SWTPM_TCTI
+[fs]
+mountpoint = $T/mnt-$1
+[policy]
+dir = $T/policy.d
+[audit]
+path = $T/audit-$1.jsonl
+sync = batch
+[control]
+socket = $T/control-$1.sock
+CONF
+}
+
+wait_mount() {
+	for _ in $(seq 400); do grep -q " $1 " /proc/mounts && return 0; sleep 0.025; done
+	echo "ab-open: nothing mounted at $1" >&2
+	exit 1
+}
+
+swtpm_start "$T/tpm" >/dev/null
+mkdir -m 0700 "$T/policy.d"
+mkdir -p "$T/mnt-old" "$T/mnt-new" "$T/minfs"
+conf new >"$T/new.conf"
+conf old >"$T/old.conf"
+"$BUILD/vaultctl" -c "$T/new.conf" init --recovery-key-file "$T/recovery.key" >/dev/null
+"$BUILD/vaultctl" -c "$T/new.conf" --offline vault create app >/dev/null
+head -c 100 /dev/urandom >"$T/v100"
+"$BUILD/vaultctl" -c "$T/new.conf" --offline secret set app/db --file "$T/v100" >/dev/null
+cp "$T/new.db" "$T/old.db"
+cp "$T/audit-new.jsonl" "$T/audit-old.jsonl" # the store anchors its journal
+{
+	echo "allow list /app uid=0"
+	echo "allow read /app/* uid=0"
+	for i in $(seq 98); do
+		case $((i % 3)) in
+		0) echo "allow list,read /v$i/* uid=$((2000 + i))" ;;
+		1) echo "allow read /v$i/db unit=svc$i.service" ;;
+		2) echo "allow read,meta /v$i/* exe=/usr/bin/app$i" ;;
+		esac
+	done
+} >"$T/policy.d/10-bench.policy"
+
+"$BUILD/tests/minfs" "$T/minfs" db=100 >"$T/minfs.log" 2>&1 &
+PIDS+=($!)
+for d in old new; do
+	bin=$NEW
+	[ "$d" = old ] && bin=$OLD
+	"$bin" -c "$T/$d.conf" >>"$T/$d.log" 2>&1 &
+	PIDS+=($!)
+done
+wait_mount "$T/minfs"
+wait_mount "$T/mnt-old"
+wait_mount "$T/mnt-new"
+
+echo "ab-open: old=$OLD new=$NEW, $ROUNDS rounds of $RUNS runs x $COUNT opens"
+for round in $(seq "$ROUNDS"); do
+	for th in 1 2; do
+		"$BUILD/tests/bench-open" --tsv -n "$COUNT" -r "$RUNS" -t "$th" \
+			minfs="$T/minfs/app/db" old="$T/mnt-old/app/db" new="$T/mnt-new/app/db" |
+			grep '^TSV' | sed "s/^TSV/$round\t$th/"
+	done
+done >"$T/res.tsv"
+# columns: round, threads, then bench-open --tsv: label, threads, median ops/s, ...
+awk -F'\t' '
+	{ ops[$1 FS $2 FS $3] = $5; key[$1 FS $2] = 1 }
+	END {
+		printf "%-6s %-8s %10s %10s %10s %9s %9s %9s\n", "round", "threads", "minfs/s", \
+			"old/s", "new/s", "old/minfs", "new/minfs", "new/old"
+		for (k in key) {
+			split(k, p, FS)
+			m = ops[k FS "minfs"]; o = ops[k FS "old"]; n = ops[k FS "new"]
+			printf "%-6s %-8s %10.0f %10.0f %10.0f %9.2f %9.2f %9.2f\n", p[1], p[2], m, o, \
+				n, o / m, n / m, n / o
+		}
+	}' "$T/res.tsv" | sort -k1,1n -k2,2n
