@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The code's form (STYLE.md), checked: every C file of the product and its tests is as
+# clang-format makes it with the repo's .clang-format. Prints each file that differs and the
+# first lines of the difference; exits 1 when there is one. `make format` rewrites them.
+# `check-format.sh [FILE...]` checks just those.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 2
+command -v clang-format >/dev/null || { echo "format: clang-format is not installed" >&2; exit 2; }
+if [ $# -eq 0 ]; then
+	set -- $(git ls-files 'core/*.[ch]' 'policy/*.[ch]' 'fs/*.[ch]' 'tools/*.[ch]' \
+		'tests/*.[ch]' 2>/dev/null || ls core/*.[ch] policy/*.[ch] fs/*.[ch] tools/*.[ch])
+fi
+bad=0
+for f in "$@"; do
+	if ! out=$(clang-format --style=file "$f" | diff -u "$f" - ); then
+		echo "format: $f differs from clang-format (make format):"
+		head -n 12 <<<"$out" | tail -n +3
+		bad=1
+	fi
+done
+[ "$bad" -eq 0 ] && echo "format: ok ($# files)"
+exit "$bad"
