@@ -29,7 +29,7 @@ void log_set_ident(const char *ident)
 /* The last foreign error of this thread: "lib: words", "" for none. */
 static _Thread_local char foreign[256];
 
-static void log_line(int level, int err, const char *fmt, va_list ap)
+static _printf_(3, 0) void log_line(int level, int err, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int saved = errno;
