@@ -189,9 +189,10 @@ static int kek_new(struct store *s, const struct config *c, const char *sealer,
 	return kek_derive(sealer, t, h, ret);
 }
 
-/* The KEK of an initialised store: unseal T, load H. */
+/* The KEK of an initialised store: unseal T, load H. When T's blob was made before noDA (its
+ * objects DA-protected), T is also handed out in *ret_old_t, to be sealed anew. */
 static int kek_open(struct store *s, const struct config *c, const char *sealer,
-		    struct secbuf **ret)
+		    struct secbuf **ret, struct secbuf **ret_old_t)
 {
 	_cleanup_secbuf_ struct secbuf *t = NULL, *h = NULL;
 	_cleanup_(freep_u8) uint8_t *blob = NULL;
@@ -213,7 +214,12 @@ static int kek_open(struct store *s, const struct config *c, const char *sealer,
 		if (r < 0)
 			return r == -ENOENT ? -ENOKEY : r;
 	}
-	return kek_derive(sealer, t, h, ret);
+	r = kek_derive(sealer, t, h, ret);
+	if (r < 0)
+		return r;
+	if (t && tpm_blob_da_protected(blob, bloblen) == 1)
+		*ret_old_t = TAKE_PTR(t);
+	return 0;
 }
 
 static int kcv_compute(const struct secbuf *m, uint8_t out[CRYPTO_KEY_LEN])
@@ -342,8 +348,9 @@ fail:
 	return r;
 }
 
-/* seal_unseal inside its read transaction. */
-static int unseal(struct store *s, const struct config *c, struct secbuf **ret_master)
+/* seal_unseal inside its read transaction. *ret_old_t: see kek_open. */
+static int unseal(struct store *s, const struct config *c, struct secbuf **ret_master,
+		  struct secbuf **ret_old_t)
 {
 	_cleanup_secbuf_ struct secbuf *m = NULL, *kek = NULL;
 	uint8_t id[STORE_ID_LEN];
@@ -368,7 +375,7 @@ static int unseal(struct store *s, const struct config *c, struct secbuf **ret_m
 		keyring_drop(desc);
 	}
 
-	r = kek_open(s, c, sealer, &kek);
+	r = kek_open(s, c, sealer, &kek, ret_old_t);
 	if (r < 0)
 		return r;
 	r = unwrap_load(s, id, sealer, kek, "seal.master", &m);
@@ -383,20 +390,65 @@ static int unseal(struct store *s, const struct config *c, struct secbuf **ret_m
 	return 0;
 }
 
-int seal_unseal(struct store *s, const struct config *c, struct secbuf **ret_master)
+/* Seal T (just unsealed from a blob made before noDA) anew, with noDA and the same PCRs, in
+ * place of that blob: 1 when done, 0 when the handle is read-only or "seal.tpm" changed since
+ * (a recover: it sealed with noDA already), -errno when sealing or writing failed. */
+static int reseal_noda(struct store *s, const struct config *c, const struct secbuf *t)
 {
+	_cleanup_(freep_u8) uint8_t *old = NULL, *blob = NULL;
+	size_t oldlen, bloblen;
+	uint32_t pcrs;
+	int r;
+
+	r = store_begin(s);
+	if (r == -EROFS)
+		return 0;
+	if (r < 0)
+		return r;
+	r = store_meta_get(s, "seal.tpm", &old, &oldlen);
+	if (r < 0)
+		goto fail;
+	if (tpm_blob_da_protected(old, oldlen) != 1) {
+		r = 0;
+		goto fail;
+	}
+	if ((r = tpm_blob_pcrs(old, oldlen, &pcrs)) < 0 ||
+	    (r = tpm_seal(c->tcti, pcrs, t->data, t->len, &blob, &bloblen)) < 0 ||
+	    (r = store_meta_set(s, "seal.tpm", blob, bloblen)) < 0 ||
+	    (r = store_commit(s)) < 0)
+		goto fail;
+	return 1;
+fail:
+	store_rollback(s);
+	return r;
+}
+
+int seal_unseal_noda(struct store *s, const struct config *c, struct secbuf **ret_master,
+		     int *ret_resealed)
+{
+	_cleanup_secbuf_ struct secbuf *old_t = NULL;
 	int r;
 
 	/* one snapshot: a recover committing meanwhile must not mix old and new sealed data */
 	r = store_begin_read(s);
 	if (r < 0)
 		return r;
-	r = unseal(s, c, ret_master);
-	if (r < 0)
+	r = unseal(s, c, ret_master, &old_t);
+	if (r < 0) {
 		store_rollback(s);
-	else
-		store_commit(s);
-	return r;
+		return r;
+	}
+	store_commit(s);
+	/* The master key is open; a re-seal that fails now is tried again at the next unseal. */
+	r = old_t ? reseal_noda(s, c, old_t) : 0;
+	if (ret_resealed)
+		*ret_resealed = r;
+	return 0;
+}
+
+int seal_unseal(struct store *s, const struct config *c, struct secbuf **ret_master)
+{
+	return seal_unseal_noda(s, c, ret_master, NULL);
 }
 
 int seal_recover(struct store *s, const struct config *c, const struct secbuf *recovery)

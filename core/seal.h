@@ -40,6 +40,15 @@ int seal_init(struct store *s, const struct config *c, const struct secbuf *reco
  * -ENOMEDIUM: the store was never initialised. -EBADMSG: sealed data does not open (another
  * TPM, changed blob, wrong host key). Other errors as tpm.h. */
 int seal_unseal(struct store *s, const struct config *c, struct secbuf **ret_master);
+/* seal_unseal, which also upgrades a store sealed before noDA: when "seal.tpm" was made before
+ * its TPM objects carried noDA (they are then subject to the TPM's dictionary-attack lockout,
+ * which power losses alone trigger), T is sealed anew with noDA right after the unseal, on a
+ * handle open for writing (a read-only one is left as it is). *ret_resealed (may be NULL) says
+ * what happened, for the caller to record: 1 re-sealed, 0 nothing to do (or read-only), -errno
+ * the re-seal failed (the master key is returned all the same; the next unseal tries again).
+ * seal_unseal does the same without telling. */
+int seal_unseal_noda(struct store *s, const struct config *c, struct secbuf **ret_master,
+		     int *ret_resealed);
 /* Unwrap the master key with recovery key R and seal it anew with the configured sealer,
  * replacing the old sealed data. -EBADMSG for a wrong recovery key (nothing is changed). */
 int seal_recover(struct store *s, const struct config *c, const struct secbuf *recovery);

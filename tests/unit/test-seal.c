@@ -6,7 +6,8 @@
  * (mode, owner, symlink, missing -ENOKEY, other bytes -EBADMSG), the recovery key's text form,
  * recovery with a wrong key (-EBADMSG, nothing changed) and with the right one onto another
  * sealer, the kernel keyring cache (hit without a TPM, off when the timeout is 0, dropped by
- * seal_forget, a stale entry refused, expiry) and tampered meta values (-EBADMSG). */
+ * seal_forget, a stale entry refused, expiry), tampered meta values (-EBADMSG), and a store
+ * sealed before noDA: re-sealed with noDA at its next unseal on a writable handle. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +27,10 @@
 #include "core/seal.h"
 #include "core/secbuf.h"
 #include "core/store.h"
+#include "core/tpm.h"
 #include "core/util.h"
 #include "tests/unit/testlib.h"
+#include "tests/unit/tpm-legacy.h"
 
 #define UNREACHABLE_TCTI "swtpm:host=127.0.0.1,port=1"
 
@@ -767,6 +770,85 @@ static void tamper_flip(struct fixture *f, const struct secbuf *m, const char *k
 	free(v);
 }
 
+/* Make the store's "seal.tpm" what a store sealed before noDA has: T sealed as a VFTPM1 blob. */
+static void make_legacy(struct fixture *f)
+{
+	struct secbuf *t = NULL;
+	uint8_t *blob, *old;
+	size_t len, oldlen;
+
+	assert_int_equal(store_meta_get(f->s, "seal.tpm", &blob, &len), 0);
+	assert_int_equal(tpm_unseal(f->c->tcti, blob, len, &t), 0);
+	legacy_seal(f->c->tcti, t->data, t->len, "", &old, &oldlen);
+	assert_int_equal(store_meta_set(f->s, "seal.tpm", old, oldlen), 0);
+	secbuf_free(t);
+	free(blob);
+	free(old);
+}
+
+/* The store's "seal.tpm": 1 when its object is DA-protected (sealed before noDA). */
+static int meta_blob_da_protected(struct fixture *f)
+{
+	uint8_t *blob;
+	size_t len;
+	int r;
+
+	assert_int_equal(store_meta_get(f->s, "seal.tpm", &blob, &len), 0);
+	r = tpm_blob_da_protected(blob, len);
+	assert_true(r >= 0);
+	assert_int_equal(!!(legacy_blob_attrs(blob, len) & TPMA_OBJECT_NODA), !r);
+	free(blob);
+	return r;
+}
+
+/* A store sealed before noDA is sealed anew with noDA at its next unseal on a handle open for
+ * writing (said to the caller), and not on a read-only one; the same master key throughout.
+ * Then the TPM may go into lockout: the store unseals all the same. */
+static void test_reseal_noda(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *master = NULL, *m = NULL;
+	struct store *ro = NULL;
+	int resealed = -1;
+
+	f->c->keyring_timeout = 0; /* every unseal goes to the TPM */
+	init_ok(f, "tpm2", &master, NULL);
+	assert_int_equal(meta_blob_da_protected(f), 0);
+	make_legacy(f);
+	assert_int_equal(meta_blob_da_protected(f), 1);
+
+	/* read-only: unsealed, left as it is */
+	assert_int_equal(store_open(f->db, STORE_READONLY, &ro), 0);
+	assert_int_equal(seal_unseal_noda(ro, f->c, &m, &resealed), 0);
+	assert_memory_equal(m->data, master->data, CRYPTO_KEY_LEN);
+	assert_int_equal(resealed, 0);
+	secbuf_free(TAKE_PTR(m));
+	store_free(ro);
+	assert_int_equal(meta_blob_da_protected(f), 1);
+
+	/* a lockout refuses the old blob by name */
+	legacy_force_lockout(f->c->tcti);
+	assert_int_equal(seal_unseal_noda(f->s, f->c, &m, &resealed), -TPM_ELOCKOUT);
+	legacy_clear_lockout(f->c->tcti);
+
+	/* writable: re-sealed with noDA */
+	resealed = -1;
+	assert_int_equal(seal_unseal_noda(f->s, f->c, &m, &resealed), 0);
+	assert_memory_equal(m->data, master->data, CRYPTO_KEY_LEN);
+	assert_int_equal(resealed, 1);
+	secbuf_free(TAKE_PTR(m));
+	assert_int_equal(meta_blob_da_protected(f), 0);
+	resealed = -1;
+	assert_int_equal(seal_unseal_noda(f->s, f->c, &m, &resealed), 0);
+	assert_int_equal(resealed, 0);
+	secbuf_free(TAKE_PTR(m));
+
+	legacy_force_lockout(f->c->tcti);
+	unseal_eq(f, master);
+	legacy_clear_lockout(f->c->tcti);
+	secbuf_free(master);
+}
+
 static void test_tampered_meta(void **state)
 {
 	struct fixture *f = *state;
@@ -823,6 +905,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_recover_to_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyring_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reseal_noda, setup, teardown),
 	};
 	const char *tcti = getenv("VAULTFS_TEST_TCTI");
 

@@ -7,8 +7,10 @@
  * never crosses in the clear), a second swtpm (a foreign blob is -EBADMSG), tpm_parse_pcrs, and
  * the sharing of a TPM without a resource manager: concurrent clients (forked and threads), the
  * leftovers of a killed client (flushed), the lock (a holder makes us wait, then -EBUSY; a lock
- * file not ours or a symlink is not used) and the retries (a TPM kept full is -EBUSY). The test
- * drives PCR 16 and fills the TPM itself through ESAPI. */
+ * file not ours or a symlink is not used) and the retries (a TPM kept full is -EBUSY); noDA on
+ * what is sealed, blobs from before noDA (made by tpm-legacy.h) still unsealed, a DA lockout
+ * (-TPM_ELOCKOUT for those only, TSS2's words kept). The test drives PCR 16, fills the TPM and
+ * forces the lockout itself through ESAPI. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +35,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "core/limits.h"
+#include "core/log.h"
 #include "core/secbuf.h"
 #include "core/tpm.h"
 #include "core/util.h"
@@ -46,6 +49,8 @@
 #define CONCURRENT_CHILDREN 6
 #define CONCURRENT_THREADS 2
 #define CONCURRENT_ROUNDS 8
+
+#include "tests/unit/tpm-legacy.h"
 
 static const char *test_tcti(void)
 {
@@ -70,7 +75,8 @@ static void seal_ok(const char *tcti, uint32_t mask, const uint8_t *secret, size
 	assert_int_equal(tpm_seal(tcti, mask, secret, n, &blob, &len), 0);
 	assert_non_null(blob);
 	assert_in_range(len, HEADER_LEN + 4, VAULTFS_SEALED_MAX);
-	assert_memory_equal(blob, "VFTPM1", 6);
+	assert_memory_equal(blob, "VFTPM2", 6);
+	assert_int_equal(tpm_blob_da_protected(blob, len), 0);
 	assert_int_equal(blob[6], mask & 0xff);
 	assert_int_equal(blob[7], (mask >> 8) & 0xff);
 	assert_int_equal(blob[8], (mask >> 16) & 0xff);
@@ -485,10 +491,13 @@ static void test_unseal_bad_magic(void **state)
 	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
 	check_flips(tcti, blob, len, 0, 6, -EBADMSG);
 
-	/* Another version of the format. */
-	blob[5] = '2';
+	/* Another version of the format; and version 1, whose objects have no noDA. */
+	blob[5] = '3';
 	assert_int_equal(unseal_copy(tcti, blob, len), -EBADMSG);
 	blob[5] = '1';
+	assert_int_equal(unseal_copy(tcti, blob, len), -EBADMSG);
+	assert_int_equal(tpm_blob_da_protected(blob, len), -EBADMSG);
+	blob[5] = '2';
 	unseal_equals(tcti, blob, len, secret, sizeof(secret));
 	free(blob);
 	assert_tpm_clean(tcti);
@@ -608,6 +617,12 @@ static void test_unreachable(void **state)
 		assert_int_equal(l, 99);
 		assert_int_equal(unseal_copy(bad[i], blob, len), -ENODEV);
 	}
+	/* TSS2's own words are kept for the error line at the edge. */
+	log_foreign_clear();
+	assert_int_equal(unseal_copy(UNREACHABLE_TCTI, blob, len), -ENODEV);
+	assert_non_null(strstr(log_foreign_last(), "tss2: Tss2_TctiLdr_Initialize: "));
+	assert_non_null(strstr(log_foreign_last(), "tcti:"));
+	log_foreign_clear();
 	/* A malformed blob is refused before any connection is tried. */
 	assert_int_equal(unseal_copy(UNREACHABLE_TCTI, blob, len - 1), -EBADMSG);
 	/* And the real TPM is still served: nothing above left a connection open. */
@@ -978,6 +993,76 @@ static void test_lock_not_ours(void **state)
 	assert_tpm_clean(tcti);
 }
 
+/* Sealed objects carry noDA (and so does their primary: the blob loads only under it); a blob
+ * from before noDA ("VFTPM1") still unseals, and says it is DA-protected. */
+static void test_noda(void **state)
+{
+	const char *tcti = test_tcti();
+	uint8_t secret[32];
+	uint8_t *blob, *old;
+	size_t len, oldlen;
+
+	(void)state;
+	random_bytes(secret, sizeof(secret));
+	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
+	assert_true(legacy_blob_attrs(blob, len) & TPMA_OBJECT_NODA);
+	free(blob);
+	seal_ok(tcti, UINT32_C(1) << PCR_DEBUG, secret, sizeof(secret), &blob, &len);
+	assert_true(legacy_blob_attrs(blob, len) & TPMA_OBJECT_NODA);
+	free(blob);
+
+	legacy_seal(tcti, secret, sizeof(secret), "", &old, &oldlen);
+	assert_false(legacy_blob_attrs(old, oldlen) & TPMA_OBJECT_NODA);
+	assert_int_equal(tpm_blob_da_protected(old, oldlen), 1);
+	unseal_equals(tcti, old, oldlen, secret, sizeof(secret));
+	/* The same object as version 2 is refused: its attributes say version 1. */
+	old[5] = '2';
+	assert_int_equal(unseal_copy(tcti, old, oldlen), -EBADMSG);
+	old[5] = '1';
+	check_flips(tcti, old, oldlen, HEADER_LEN, oldlen, -EBADMSG);
+	free(old);
+	assert_tpm_clean(tcti);
+}
+
+/* A TPM in dictionary-attack lockout: what we seal now is not concerned; a blob from before
+ * noDA is refused with -TPM_ELOCKOUT, and TSS2's words plus the command that clears it are
+ * kept for the error line. Cleared, it unseals again. */
+static void test_lockout(void **state)
+{
+	const char *tcti = test_tcti();
+	uint8_t secret[32];
+	uint8_t *blob, *old;
+	size_t len, oldlen;
+
+	(void)state;
+	random_bytes(secret, sizeof(secret));
+	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
+	legacy_seal(tcti, secret, sizeof(secret), "", &old, &oldlen);
+
+	legacy_force_lockout(tcti);
+	unseal_equals(tcti, blob, len, secret, sizeof(secret));
+	log_foreign_clear();
+	assert_int_equal(unseal_copy(tcti, old, oldlen), -TPM_ELOCKOUT);
+	assert_non_null(strstr(log_foreign_last(), "tss2: Esys_Load: tpm:warn(2.0): "));
+	assert_non_null(strstr(log_foreign_last(), "DA lockout mode"));
+	assert_non_null(strstr(log_foreign_last(), "tpm2_dictionarylockout --clear-lockout"));
+	log_foreign_clear();
+	/* Sealing anew needs no DA-protected object either. */
+	{
+		uint8_t *b2;
+		size_t l2;
+
+		seal_ok(tcti, 0, secret, sizeof(secret), &b2, &l2);
+		unseal_equals(tcti, b2, l2, secret, sizeof(secret));
+		free(b2);
+	}
+	legacy_clear_lockout(tcti);
+	unseal_equals(tcti, old, oldlen, secret, sizeof(secret));
+	free(blob);
+	free(old);
+	assert_tpm_clean(tcti);
+}
+
 static void test_parse_pcrs(void **state)
 {
 	static const struct {
@@ -1027,6 +1112,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_unseal_flipped),
 		cmocka_unit_test(test_pcr_bound),
 		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_noda),
+		cmocka_unit_test(test_lockout),
 		cmocka_unit_test(test_bus_encrypted),
 		cmocka_unit_test(test_other_tpm),
 		cmocka_unit_test(test_concurrent),
