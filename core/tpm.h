@@ -53,6 +53,34 @@ struct tpm_da_status {
 	uint32_t recovery_s;
 };
 int tpm_da_status(const char *tcti, struct tpm_da_status *ret);
+/* Monotonic counters in the TPM's NV (an index of type TPM_NT_COUNTER: it only ever goes up, and
+ * a counter defined anew starts above every value any counter of this TPM ever had), one per
+ * store, to bind the store's generation to (a copy of an older store names a lower value).
+ * A counter is named by its tag, TPM_NV_TAG_LEN bytes the caller derives from the store (e.g.
+ * HKDF of its id); the tag is kept as the index's authPolicy, which no one satisfies: reads and
+ * increments authorize with the index's empty auth value over a salted HMAC session, so the
+ * value is the TPM's own (a bus forger cannot answer for it). The index carries noDA and is
+ * not orderly. Its handle: in [TPM_NV_COUNTER_FIRST, +TPM_NV_COUNTER_SPAN), starting from one
+ * the tag chooses, past the indices of others (at most TPM_NV_COUNTER_PROBES looked at). The
+ * range lies in the TCG registry's owner range by convention only (no assignment): anyone with
+ * owner auth may undefine the index, which the store then sees as a counter missing. Defining
+ * needs the owner hierarchy's auth to be empty (-EIO otherwise, with TSS2's words). Each
+ * increment is one NV write: see the store's use of it for the rate. */
+#define TPM_NV_TAG_LEN 32u
+#define TPM_NV_COUNTER_FIRST UINT32_C(0x01b5f000)
+#define TPM_NV_COUNTER_SPAN 4096u
+#define TPM_NV_COUNTER_PROBES 16u
+/* The current value of tag's counter (and with create, define it first when there is none: its
+ * value is then already incremented once); its handle in *ret_index (may be NULL). -ENOENT no
+ * such counter (without create), -ENOSPC no free handle among the probes or the NV is full;
+ * others as tpm_seal. */
+int tpm_counter_read(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], bool create,
+		     uint32_t *ret_index, uint64_t *ret_value);
+/* Add 1 to tag's counter and return the new value. -ENOENT: no such counter. */
+int tpm_counter_increment(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN],
+			  uint64_t *ret_value);
+/* Undefine tag's counter (a store destroyed; tests). -ENOENT: none. */
+int tpm_counter_remove(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN]);
 /* 1 when a blob was made before noDA (its object and primary are DA-protected: seal its secret
  * anew), 0 when not, -EBADMSG for a blob that is not one. No TPM needed. */
 int tpm_blob_da_protected(const uint8_t *blob, size_t len);

@@ -9,8 +9,8 @@
  * leftovers of a killed client (flushed), the lock (a holder makes us wait, then -EBUSY; a lock
  * file not ours or a symlink is not used) and the retries (a TPM kept full is -EBUSY); noDA on
  * what is sealed, blobs from before noDA (made by tpm-legacy.h) still unsealed, a DA lockout
- * (-TPM_ELOCKOUT for those only, TSS2's words kept). The test drives PCR 16, fills the TPM and
- * forces the lockout itself through ESAPI. */
+ * (-TPM_ELOCKOUT for those only, TSS2's words kept), and the NV counters. The test drives
+ * PCR 16, fills the TPM and forces the lockout itself through ESAPI. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1063,6 +1063,108 @@ static void test_lockout(void **state)
 	assert_tpm_clean(tcti);
 }
 
+/* The NV index public area of handle h, through ESAPI. */
+static TPMS_NV_PUBLIC nv_public(const char *tcti, uint32_t h)
+{
+	TPM2B_NV_PUBLIC *pub = NULL;
+	TPMS_NV_PUBLIC p = {};
+	struct esys_link l;
+	ESYS_TR tr = ESYS_TR_NONE;
+	TSS2_RC rc;
+
+	esys_link_open(tcti, &l);
+	rc = Esys_TR_FromTPMPublic(l.esys, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Esys_NV_ReadPublic(l.esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
+					NULL);
+	if (rc == TSS2_RC_SUCCESS)
+		p = pub->nvPublic;
+	Esys_Free(pub);
+	esys_link_close(&l);
+	assert_int_equal(rc, TSS2_RC_SUCCESS);
+	return p;
+}
+
+/* NV counters: none until created; then found again by its tag at the same handle, noDA, a
+ * counter; +1 per increment; another tag that starts at the same handle gets the next one and
+ * its own value; incremented during a DA lockout; removed and made again, it starts above
+ * every value it had (the TPM's rule for new counters), so a remove is no rollback. */
+static void test_counter(void **state)
+{
+	const char *tcti = test_tcti();
+	uint8_t tag[TPM_NV_TAG_LEN], tag2[TPM_NV_TAG_LEN];
+	uint32_t index, index2, again;
+	uint64_t v, v2, w;
+	TPMS_NV_PUBLIC p;
+
+	(void)state;
+	random_bytes(tag, sizeof(tag));
+	memcpy(tag2, tag, sizeof(tag2));
+	tag2[31] ^= 1; /* the same first handle, another counter */
+
+	assert_int_equal(tpm_counter_read(tcti, tag, false, &index, &v), -ENOENT);
+	assert_int_equal(tpm_counter_increment(tcti, tag, &v), -ENOENT);
+	assert_int_equal(tpm_counter_remove(tcti, tag), -ENOENT);
+
+	assert_int_equal(tpm_counter_read(tcti, tag, true, &index, &v), 0);
+	assert_in_range(index, TPM_NV_COUNTER_FIRST,
+			TPM_NV_COUNTER_FIRST + TPM_NV_COUNTER_SPAN - 1);
+	p = nv_public(tcti, index);
+	assert_int_equal((p.attributes & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT,
+			 TPM2_NT_COUNTER);
+	assert_true(p.attributes & TPMA_NV_NO_DA);
+	assert_true(p.attributes & TPMA_NV_WRITTEN);
+	assert_false(p.attributes & TPMA_NV_ORDERLY);
+	assert_int_equal(p.authPolicy.size, TPM_NV_TAG_LEN);
+	assert_memory_equal(p.authPolicy.buffer, tag, TPM_NV_TAG_LEN);
+
+	assert_int_equal(tpm_counter_read(tcti, tag, false, &again, &w), 0);
+	assert_int_equal(again, index);
+	assert_true(w == v);
+	assert_int_equal(tpm_counter_read(tcti, tag, true, &again, &w), 0);
+	assert_int_equal(again, index);
+	assert_true(w == v);
+	assert_int_equal(tpm_counter_increment(tcti, tag, &w), 0);
+	assert_true(w == v + 1);
+	assert_int_equal(tpm_counter_increment(tcti, tag, &w), 0);
+	assert_true(w == v + 2);
+	assert_int_equal(tpm_counter_read(tcti, tag, false, NULL, &w), 0);
+	assert_true(w == v + 2);
+
+	assert_int_equal(tpm_counter_read(tcti, tag2, false, &index2, &v2), -ENOENT);
+	assert_int_equal(tpm_counter_read(tcti, tag2, true, &index2, &v2), 0);
+	assert_int_not_equal(index2, index);
+	assert_int_equal(tpm_counter_increment(tcti, tag2, &w), 0);
+	assert_true(w == v2 + 1);
+	assert_int_equal(tpm_counter_read(tcti, tag, false, NULL, &w), 0);
+	assert_true(w == v + 2);
+
+	/* noDA: a lockout does not stop it */
+	legacy_force_lockout(tcti);
+	assert_int_equal(tpm_counter_increment(tcti, tag, &w), 0);
+	assert_true(w == v + 3);
+	legacy_clear_lockout(tcti);
+
+	/* removed: gone; tag2, past its handle, is still found; made again, it is no lower */
+	assert_int_equal(tpm_counter_remove(tcti, tag), 0);
+	assert_int_equal(tpm_counter_read(tcti, tag, false, &again, &w), -ENOENT);
+	assert_int_equal(tpm_counter_read(tcti, tag2, false, &again, &w), 0);
+	assert_int_equal(again, index2);
+	assert_int_equal(tpm_counter_read(tcti, tag, true, &again, &w), 0);
+	assert_int_equal(again, index);
+	assert_true(w >= v + 3);
+	assert_int_equal(tpm_counter_remove(tcti, tag), 0);
+	assert_int_equal(tpm_counter_remove(tcti, tag2), 0);
+
+	/* arguments; an unreachable TPM */
+	assert_int_equal(tpm_counter_read(NULL, tag, true, &index, &w), -EINVAL);
+	assert_int_equal(tpm_counter_read(tcti, NULL, true, &index, &w), -EINVAL);
+	assert_int_equal(tpm_counter_read(tcti, tag, true, &index, NULL), -EINVAL);
+	assert_int_equal(tpm_counter_increment(UNREACHABLE_TCTI, tag, &w), -ENODEV);
+	log_foreign_clear();
+	assert_tpm_clean(tcti);
+}
+
 static void test_parse_pcrs(void **state)
 {
 	static const struct {
@@ -1114,6 +1216,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_noda),
 		cmocka_unit_test(test_lockout),
+		cmocka_unit_test(test_counter),
 		cmocka_unit_test(test_bus_encrypted),
 		cmocka_unit_test(test_other_tpm),
 		cmocka_unit_test(test_concurrent),
