@@ -55,6 +55,44 @@ int seal_recover(struct store *s, const struct config *c, const struct secbuf *r
 /* Drop the cached master key of this store from the kernel keyring (0 if none). */
 int seal_forget(struct store *s);
 
+/* The store's epoch: its place on a TPM NV counter (tpm.h) of its own, against rollback (an
+ * older copy of the store written back). The meta key "seal.epoch" records the epoch the
+ * store is at, MAC'd under a key from the master key and bound to the store's id; the counter
+ * holds the TPM's. They agree on a store that is current; a store whose epoch is below the
+ * counter is an older copy: refused. Each advance moves both on (one NV write): everything the
+ * store commits after it names the new epoch (kv is to bind its MAC'd state to
+ * ret->store_epoch), so a copy from before it is refused; a copy taken since the last advance
+ * is not told from the current store (that is the window). An advance first commits
+ * "pending = epoch + 1", then increments the counter, then commits the new epoch, so a crash
+ * anywhere in it leaves a store that still opens (and the next open finishes it). Only for
+ * the tpm2 and tpm2+host sealers (-EOPNOTSUPP otherwise). The evidence of every answer,
+ * refusals included, is left in *ret (an exception to "written only on success"):
+ * store_epoch, tpm_value (the counter), nv_index, bound (bound now, the first time), advanced. */
+struct seal_epoch {
+	uint64_t store_epoch;
+	uint64_t tpm_value;
+	uint32_t nv_index;
+	bool bound;
+	bool advanced;
+};
+/* Check the store against its counter at open (master: from seal_unseal), in a write
+ * transaction of its own; with advance also advance the epoch. A store never bound is bound
+ * now (its counter defined). -ESTALE: rolled back (its epoch is below the counter, or it was
+ * never bound while its counter exists); -ENXIO: its counter is missing (another TPM, or the
+ * index was undefined); -EBADMSG: the record was changed; -EROFS: a read-only handle; TPM
+ * errors as tpm.h. */
+int seal_epoch_open(struct store *s, const struct config *c, const struct secbuf *master,
+		    bool advance, struct seal_epoch *ret);
+/* Advance the epoch (seal_epoch_open with advance). */
+int seal_epoch_advance(struct store *s, const struct config *c, const struct secbuf *master,
+		       struct seal_epoch *ret);
+/* The operator's way past a refusal, on purpose: with the recovery key, bind the store as it
+ * is to the counter's current value (defining the counter if it is missing). *ret: the epoch
+ * the store had (0 if none or unreadable) and the counter's value, for the record.
+ * -EBADMSG: wrong recovery key (nothing changed). */
+int seal_epoch_accept(struct store *s, const struct config *c, const struct secbuf *recovery,
+		      struct seal_epoch *ret);
+
 /* Recovery key text form: "0a1b2c3d-..." and back. Parsing ignores whitespace; -EINVAL for
  * anything else. */
 void seal_recovery_format(const struct secbuf *r, char out[SEAL_RECOVERY_TEXT_LEN]);

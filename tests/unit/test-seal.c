@@ -7,7 +7,9 @@
  * recovery with a wrong key (-EBADMSG, nothing changed) and with the right one onto another
  * sealer, the kernel keyring cache (hit without a TPM, off when the timeout is 0, dropped by
  * seal_forget, a stale entry refused, expiry), tampered meta values (-EBADMSG), and a store
- * sealed before noDA: re-sealed with noDA at its next unseal on a writable handle. */
+ * sealed before noDA: re-sealed with noDA at its next unseal on a writable handle; the epoch
+ * against the TPM NV counter (bound, advanced, rollback refused with evidence, recovery-key
+ * acceptance, crash inside an advance, missing counter). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -849,6 +851,165 @@ static void test_reseal_noda(void **state)
 	secbuf_free(master);
 }
 
+/* The counter tag and the "seal.epoch" record as seal.c makes them, for the tests to forge what
+ * a crash or an attacker leaves. */
+static void epoch_tag_of(struct fixture *f, uint8_t tag[TPM_NV_TAG_LEN], uint8_t id[16])
+{
+	uint8_t *v;
+	size_t n;
+
+	assert_int_equal(store_meta_get(f->s, "store_id", &v, &n), 0);
+	assert_int_equal(n, 16);
+	memcpy(id, v, 16);
+	free(v);
+	assert_int_equal(crypto_hkdf(id, 16, "vaultfs nv counter v1", tag, TPM_NV_TAG_LEN), 0);
+}
+
+static void epoch_forge(struct fixture *f, const struct secbuf *m, uint64_t epoch,
+			uint64_t pending)
+{
+	uint8_t tag[TPM_NV_TAG_LEN], id[16], key[CRYPTO_KEY_LEN], rec[16 + CRYPTO_MAC_LEN];
+	uint8_t msg[16 + 16 + 16];
+
+	epoch_tag_of(f, tag, id);
+	for (int i = 0; i < 8; i++) {
+		rec[i] = (uint8_t)(epoch >> (56 - 8 * i));
+		rec[8 + i] = (uint8_t)(pending >> (56 - 8 * i));
+	}
+	memcpy(msg, "vaultfs epoch v1", 16);
+	memcpy(msg + 16, id, 16);
+	memcpy(msg + 32, rec, 16);
+	assert_int_equal(crypto_hkdf(m->data, m->len, "vaultfs epoch mac v1", key, sizeof(key)), 0);
+	assert_int_equal(crypto_hmac(key, msg, sizeof(msg), rec + 16), 0);
+	assert_int_equal(store_meta_set(f->s, "seal.epoch", rec, sizeof(rec)), 0);
+}
+
+/* The epoch against the TPM's NV counter: bound at the first open, advanced, a rolled-back
+ * record refused with the evidence, the recovery key accepting it on purpose, a crash inside an
+ * advance finished at the next open, an increment not ours refused, a changed record, a
+ * missing counter, a read-only handle, a host-key store. */
+static void test_epoch(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL, *rk = NULL, *wrong = NULL;
+	struct seal_epoch ev;
+	uint8_t tag[TPM_NV_TAG_LEN], id[16], *saved;
+	uint64_t v0, v;
+	size_t n;
+	struct store *ro = NULL;
+
+	f->c->keyring_timeout = 0;
+	init_ok(f, "tpm2", &m, &rk);
+	epoch_tag_of(f, tag, id);
+	assert_int_equal(tpm_counter_read(f->c->tcti, tag, false, NULL, &v), -ENOENT);
+
+	/* bound at the first open: the counter is defined */
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_true(ev.bound);
+	assert_false(ev.advanced);
+	v0 = ev.store_epoch;
+	assert_true(ev.tpm_value == v0);
+	assert_int_equal(tpm_counter_read(f->c->tcti, tag, false, NULL, &v), 0);
+	assert_true(v == v0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_false(ev.bound);
+	assert_true(ev.store_epoch == v0);
+
+	/* a copy of the record before an advance is refused, with the evidence */
+	assert_int_equal(store_meta_get(f->s, "seal.epoch", &saved, &n), 0);
+	assert_int_equal(seal_epoch_advance(f->s, f->c, m, &ev), 0);
+	assert_true(ev.advanced);
+	assert_true(ev.store_epoch == v0 + 1 && ev.tpm_value == v0 + 1);
+	assert_int_equal(store_meta_set(f->s, "seal.epoch", saved, n), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_true(ev.store_epoch == v0 && ev.tpm_value == v0 + 1);
+	assert_int_equal(seal_epoch_advance(f->s, f->c, m, &ev), -ESTALE);
+
+	/* read-only: no check (it must write) */
+	assert_int_equal(store_open(f->db, STORE_READONLY, &ro), 0);
+	assert_int_equal(seal_epoch_open(ro, f->c, m, false, &ev), -EROFS);
+	store_free(ro);
+
+	/* the recovery key accepts it, on purpose; a wrong one changes nothing */
+	assert_int_equal(seal_recovery_new(&wrong), 0);
+	assert_int_equal(seal_epoch_accept(f->s, f->c, wrong, &ev), -EBADMSG);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_int_equal(seal_epoch_accept(f->s, f->c, rk, &ev), 0);
+	assert_true(ev.store_epoch == v0 && ev.tpm_value == v0 + 1);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_true(ev.store_epoch == v0 + 1);
+
+	/* a crash after the counter moved, before the store recorded it: finished */
+	epoch_forge(f, m, v0 + 1, v0 + 2);
+	assert_int_equal(tpm_counter_increment(f->c->tcti, tag, &v), 0);
+	assert_true(v == v0 + 2);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_true(ev.store_epoch == v0 + 2 && ev.tpm_value == v0 + 2);
+	/* a crash before it moved: nothing to finish */
+	epoch_forge(f, m, v0 + 2, v0 + 3);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, true, &ev), 0);
+	assert_true(ev.store_epoch == v0 + 3 && ev.advanced);
+	/* an increment no advance of ours asked for: refused */
+	assert_int_equal(tpm_counter_increment(f->c->tcti, tag, &v), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_true(ev.store_epoch == v0 + 3 && ev.tpm_value == v0 + 4);
+	assert_int_equal(seal_epoch_accept(f->s, f->c, rk, &ev), 0);
+
+	/* a record changed, or forged without the master key */
+	assert_int_equal(store_meta_get(f->s, "seal.epoch", &saved, &n), 0);
+	saved[7] ^= 1;
+	assert_int_equal(store_meta_set(f->s, "seal.epoch", saved, n), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -EBADMSG);
+	saved[7] ^= 1;
+	assert_int_equal(store_meta_set(f->s, "seal.epoch", saved, n), 0);
+	free(saved);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+
+	/* the counter gone (another TPM, or undefined): -ENXIO; accepted, it is made again, no
+	 * lower than it was */
+	assert_int_equal(tpm_counter_remove(f->c->tcti, tag), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ENXIO);
+	assert_int_equal(seal_epoch_accept(f->s, f->c, rk, &ev), 0);
+	assert_true(ev.tpm_value >= v0 + 4);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+
+	assert_int_equal(tpm_counter_remove(f->c->tcti, tag), 0);
+	secbuf_free(wrong);
+	secbuf_free(rk);
+	secbuf_free(m);
+}
+
+/* A store never bound whose counter exists is a copy from before the binding; a host-key store
+ * has no counter. */
+static void test_epoch_unbound_copy(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL;
+	struct seal_epoch ev;
+	uint8_t tag[TPM_NV_TAG_LEN], id[16];
+	uint64_t v;
+
+	f->c->keyring_timeout = 0;
+	init_ok(f, "tpm2", &m, NULL);
+	epoch_tag_of(f, tag, id);
+	assert_int_equal(tpm_counter_read(f->c->tcti, tag, true, NULL, &v), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_true(ev.store_epoch == 0 && ev.tpm_value == v);
+	assert_int_equal(tpm_counter_remove(f->c->tcti, tag), 0);
+	secbuf_free(m);
+}
+
+static void test_epoch_host(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL;
+	struct seal_epoch ev;
+
+	init_ok(f, "host", &m, NULL);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, true, &ev), -EOPNOTSUPP);
+	secbuf_free(m);
+}
+
 static void test_tampered_meta(void **state)
 {
 	struct fixture *f = *state;
@@ -906,6 +1067,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_keyring_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reseal_noda, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch_unbound_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch_host, setup, teardown),
 	};
 	const char *tcti = getenv("VAULTFS_TEST_TCTI");
 
