@@ -40,11 +40,58 @@ int seal_init(struct store *s, const struct config *c, const struct secbuf *reco
  * -ENOMEDIUM: the store was never initialised. -EBADMSG: sealed data does not open (another
  * TPM, changed blob, wrong host key). Other errors as tpm.h. */
 int seal_unseal(struct store *s, const struct config *c, struct secbuf **ret_master);
+/* seal_unseal, which also upgrades a store sealed before noDA: when "seal.tpm" was made before
+ * its TPM objects carried noDA (they are then subject to the TPM's dictionary-attack lockout,
+ * which power losses alone trigger), T is sealed anew with noDA right after the unseal, on a
+ * handle open for writing (a read-only one is left as it is). *ret_resealed (may be NULL) says
+ * what happened, for the caller to record: 1 re-sealed, 0 nothing to do (or read-only), -errno
+ * the re-seal failed (the master key is returned all the same; the next unseal tries again).
+ * seal_unseal does the same without telling. */
+int seal_unseal_noda(struct store *s, const struct config *c, struct secbuf **ret_master,
+		     int *ret_resealed);
 /* Unwrap the master key with recovery key R and seal it anew with the configured sealer,
  * replacing the old sealed data. -EBADMSG for a wrong recovery key (nothing is changed). */
 int seal_recover(struct store *s, const struct config *c, const struct secbuf *recovery);
 /* Drop the cached master key of this store from the kernel keyring (0 if none). */
 int seal_forget(struct store *s);
+
+/* The store's epoch: its place on a TPM NV counter (tpm.h) of its own, against rollback (an
+ * older copy of the store written back). The meta key "seal.epoch" records the epoch the
+ * store is at, MAC'd under a key from the master key and bound to the store's id; the counter
+ * holds the TPM's. They agree on a store that is current; a store whose epoch is below the
+ * counter is an older copy: refused. Each advance moves both on (one NV write): everything the
+ * store commits after it names the new epoch (kv is to bind its MAC'd state to
+ * ret->store_epoch), so a copy from before it is refused; a copy taken since the last advance
+ * is not told from the current store (that is the window). An advance first commits
+ * "pending = epoch + 1", then increments the counter, then commits the new epoch, so a crash
+ * anywhere in it leaves a store that still opens (and the next open finishes it). Only for
+ * the tpm2 and tpm2+host sealers (-EOPNOTSUPP otherwise). The evidence of every answer,
+ * refusals included, is left in *ret (an exception to "written only on success"):
+ * store_epoch, tpm_value (the counter), nv_index, bound (bound now, the first time), advanced. */
+struct seal_epoch {
+	uint64_t store_epoch;
+	uint64_t tpm_value;
+	uint32_t nv_index;
+	bool bound;
+	bool advanced;
+};
+/* Check the store against its counter at open (master: from seal_unseal), in a write
+ * transaction of its own; with advance also advance the epoch. A store never bound is bound
+ * now (its counter defined). -ESTALE: rolled back (its epoch is below the counter, or it was
+ * never bound while its counter exists); -ENXIO: its counter is missing (another TPM, or the
+ * index was undefined); -EBADMSG: the record was changed; -EROFS: a read-only handle; TPM
+ * errors as tpm.h. */
+int seal_epoch_open(struct store *s, const struct config *c, const struct secbuf *master,
+		    bool advance, struct seal_epoch *ret);
+/* Advance the epoch (seal_epoch_open with advance). */
+int seal_epoch_advance(struct store *s, const struct config *c, const struct secbuf *master,
+		       struct seal_epoch *ret);
+/* The operator's way past a refusal, on purpose: with the recovery key, bind the store as it
+ * is to the counter's current value (defining the counter if it is missing). *ret: the epoch
+ * the store had (0 if none or unreadable) and the counter's value, for the record.
+ * -EBADMSG: wrong recovery key (nothing changed). */
+int seal_epoch_accept(struct store *s, const struct config *c, const struct secbuf *recovery,
+		      struct seal_epoch *ret);
 
 /* Recovery key text form: "0a1b2c3d-..." and back. Parsing ignores whitespace; -EINVAL for
  * anything else. */

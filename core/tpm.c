@@ -2,6 +2,8 @@
  * TCTI named by the caller, re-creates the owner-hierarchy primary storage key (ECC P-256,
  * AES-128-CFB, from a fixed template, so it is the same key every time and nothing is persisted
  * in the TPM), does its work, then flushes every transient handle and closes the connection.
+ * The primary and the objects sealed under it carry noDA (see SEALED_ATTRS); blobs made before
+ * that ("VFTPM1") still load and unseal, under the primary they were made with.
  * Sealing creates a keyedhash sealed-data object, bound to sha256 PCRs through a PolicyPCR digest
  * when asked, over a salted HMAC session with command parameter encryption; unsealing loads it
  * back and unseals over a salted HMAC or policy session with response encryption. The blob is
@@ -16,9 +18,10 @@
  * that mean "busy, try again" (out of object or session memory, RETRY, YIELDED, TESTING, a
  * handle flushed under us, ...) become -EAGAIN, and a whole seal or unseal is tried up to 5
  * times, 20 to 160 ms apart, before it returns -EBUSY. Every TSS2_RC becomes -errno in
- * tss_errno() and nowhere else. Esys_Create keeps a copy of its inSensitive (the secret being
- * sealed) in the ESYS_CONTEXT, which Esys_Finalize frees unwiped (the SYS command buffer holds
- * only its encrypted form, parameter encryption being done in place). tpm_seal() overwrites the
+ * tss_errno() and nowhere else, which keeps TSS2's own words for it (log_foreign).
+ * Esys_Create keeps a copy of its inSensitive (the secret being sealed) in the ESYS_CONTEXT,
+ * which Esys_Finalize frees unwiped (the SYS command buffer holds only its encrypted form,
+ * parameter encryption being done in place). tpm_seal() overwrites the
  * copy with a second TPM2_Create of an empty secret; checked with tpm2-tss 3.2.1 by scanning
  * every block freed during seal and unseal: none holds the secret with it, one does without.
  * It is impossible only when the transport failed during the first TPM2_Create (ESAPI then
@@ -41,14 +44,19 @@
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_sys.h>
 #include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "core/limits.h"
+#include "core/log.h"
 #include "core/secbuf.h"
 #include "core/tpm.h"
 #include "core/util.h"
 
-#define BLOB_MAGIC "VFTPM1"
+/* "VFTPM2": the object and its primary carry noDA; "VFTPM1" (before noDA): neither does, and
+ * such a blob only loads under the primary made without it. Both have the same layout. */
+#define BLOB_MAGIC "VFTPM2"
+#define BLOB_MAGIC_V1 "VFTPM1"
 #define BLOB_MAGIC_LEN (sizeof(BLOB_MAGIC) - 1)
 #define BLOB_HEADER_LEN (BLOB_MAGIC_LEN + 4)
 #define BLOB_MAX VAULTFS_SEALED_MAX
@@ -70,9 +78,15 @@
 #define TPM_TRIES 5u
 #define TPM_BACKOFF_MS 20u
 
-/* The sealed-data object's attributes, without and with a PCR policy. */
-#define SEALED_ATTRS (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT)
-#define SEALED_ATTRS_NOPOLICY (SEALED_ATTRS | TPMA_OBJECT_USERWITHAUTH)
+/* The sealed-data object's attributes, without and with a PCR policy. noDA: no low-entropy
+ * secret guards the object (its auth is empty, or a PCR policy), so dictionary-attack
+ * protection guards nothing and only locks it out, after power losses (each one is counted as
+ * a failed try of a DA-protected object used since the last orderly shutdown). The _V1 forms
+ * are those of blobs made before noDA, still loaded and unsealed. */
+#define SEALED_ATTRS_V1 (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT)
+#define SEALED_ATTRS_NOPOLICY_V1 (SEALED_ATTRS_V1 | TPMA_OBJECT_USERWITHAUTH)
+#define SEALED_ATTRS (SEALED_ATTRS_V1 | TPMA_OBJECT_NODA)
+#define SEALED_ATTRS_NOPOLICY (SEALED_ATTRS_NOPOLICY_V1 | TPMA_OBJECT_NODA)
 
 /* One TPM connection, the transient handles made on it and the lock held for it (-1: none), all
  * released by tpm_conn_close(). */
@@ -84,16 +98,18 @@ struct tpm_conn {
 	ESYS_TR trial;
 	ESYS_TR session;
 	ESYS_TR object;
+	ESYS_TR nv; /* an NV index: closed, never flushed */
 };
 
 #define TPM_CONN_INIT                                                                              \
 	{                                                                                          \
 		.lock_fd = -1, .primary = ESYS_TR_NONE, .trial = ESYS_TR_NONE,                     \
-		.session = ESYS_TR_NONE, .object = ESYS_TR_NONE,                                   \
+		.session = ESYS_TR_NONE, .object = ESYS_TR_NONE, .nv = ESYS_TR_NONE,               \
 	}
 
 /* A blob taken apart. */
 struct tpm_blob {
+	bool v1; /* made before noDA */
 	uint32_t pcr_mask;
 	TPM2B_PUBLIC pub;
 	TPM2B_PRIVATE priv;
@@ -106,8 +122,10 @@ static const TPMT_SYM_DEF session_symmetric = {
 };
 
 /* The primary storage key: a restricted decryption ECC P-256 key with an AES-128-CFB
- * symmetric, derived from the owner seed, so the same key comes back on every CreatePrimary. */
-static const TPM2B_PUBLIC primary_template = {
+ * symmetric, derived from the owner seed, so the same key comes back on every CreatePrimary.
+ * This is the template of "VFTPM1" blobs; the current one adds noDA (its auth is empty), and
+ * from that the TPM derives another key. */
+static const TPM2B_PUBLIC primary_template_v1 = {
 	.publicArea = {
 		.type = TPM2_ALG_ECC,
 		.nameAlg = TPM2_ALG_SHA256,
@@ -142,11 +160,8 @@ static inline void sensitive_data_freep(TPM2B_SENSITIVE_DATA **p)
 	}
 }
 
-/* The one place where a TSS2_RC becomes -errno. blob says whether the failing operation was fed
- * data from a blob (unmarshalling it, loading it): then a malformed or foreign object is the
- * likely cause and the answer is -EBADMSG; elsewhere the same codes are a TPM failure. -EAGAIN
- * means "busy, try the whole operation again" and never leaves this file. */
-static int tss_errno(TSS2_RC rc, bool blob)
+/* What -errno a TSS2_RC means (see tss_errno). */
+static int tss_code_errno(TSS2_RC rc, bool blob)
 {
 	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
 	TSS2_RC code = rc & ~TSS2_RC_LAYER_MASK;
@@ -219,6 +234,10 @@ static int tss_errno(TSS2_RC rc, bool blob)
 	case TPM2_RC_INITIALIZE:
 		/* No TPM2_Startup yet: there is no usable TPM. */
 		return -ENODEV;
+	case TPM2_RC_LOCKOUT:
+		/* Dictionary-attack lockout: a DA-protected object (a blob from before noDA, under
+		 * its primary) is refused until the lockout is cleared or its time runs out. */
+		return -TPM_ELOCKOUT;
 	case TPM2_RC_POLICY_FAIL:
 	case TPM2_RC_POLICY:
 	case TPM2_RC_PCR_CHANGED:
@@ -250,6 +269,25 @@ static int tss_errno(TSS2_RC rc, bool blob)
 	default:
 		return -EIO;
 	}
+}
+
+/* The one place where a TSS2_RC becomes -errno. call names the TSS2 function that answered
+ * rc. blob says whether the failing operation was fed data from a blob (unmarshalling it,
+ * loading it): then a malformed or foreign object is the likely cause and the answer is
+ * -EBADMSG; elsewhere the same codes are a TPM failure. -EAGAIN means "busy, try the whole
+ * operation again" and never leaves this file. TSS2's own words for rc are kept as this
+ * thread's last foreign error (log_foreign), for the one error line at the edge; a lockout also
+ * says how to clear it. */
+static int tss_errno(TSS2_RC rc, bool blob, const char *call)
+{
+	int r = tss_code_errno(rc, blob);
+
+	if (r == -TPM_ELOCKOUT)
+		return log_foreign(r, "tss2", "%s: %s; clear it with `tpm2_dictionarylockout "
+				   "--clear-lockout` (or wait)", call, Tss2_RC_Decode(rc));
+	if (r < 0)
+		log_foreign(r, "tss2", "%s: %s", call, Tss2_RC_Decode(rc));
+	return r;
 }
 
 static void tpm_flush(ESYS_CONTEXT *esys, ESYS_TR *handle)
@@ -424,6 +462,8 @@ static void tpm_flush_leftovers(ESYS_CONTEXT *esys)
 static void tpm_conn_close(struct tpm_conn *c)
 {
 	if (c->esys) {
+		if (c->nv != ESYS_TR_NONE)
+			(void)Esys_TR_Close(c->esys, &c->nv);
 		tpm_flush(c->esys, &c->object);
 		tpm_flush(c->esys, &c->session);
 		tpm_flush(c->esys, &c->trial);
@@ -437,13 +477,9 @@ static void tpm_conn_close(struct tpm_conn *c)
 	c->lock_fd = -1;
 }
 
-/* Take the TPM's lock if it needs one, connect to it, flush leftovers if locked, and create the
- * primary storage key. */
-static int tpm_conn_open(struct tpm_conn *c, const char *tcti)
+/* Take the TPM's lock if it needs one, connect to it, and flush leftovers if locked. */
+static int tpm_conn_connect(struct tpm_conn *c, const char *tcti)
 {
-	TPM2B_SENSITIVE_CREATE sensitive = {};
-	TPM2B_DATA outside = {};
-	TPML_PCR_SELECTION creation_pcrs = {};
 	TSS2_RC rc;
 	int r;
 
@@ -455,22 +491,40 @@ static int tpm_conn_open(struct tpm_conn *c, const char *tcti)
 	rc = Tss2_TctiLdr_Initialize(tcti, &c->tcti);
 	if (rc != TSS2_RC_SUCCESS) {
 		c->tcti = NULL;
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Tss2_TctiLdr_Initialize");
 	}
 	rc = Esys_Initialize(&c->esys, c->tcti, NULL);
 	if (rc != TSS2_RC_SUCCESS) {
 		c->esys = NULL;
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Esys_Initialize");
 	}
 	if (c->lock_fd >= 0)
 		tpm_flush_leftovers(c->esys);
+	return 0;
+}
 
+/* tpm_conn_connect, and create the primary storage key (with noDA, or for v1 as blobs from
+ * before noDA were made). */
+static int tpm_conn_open(struct tpm_conn *c, const char *tcti, bool v1)
+{
+	TPM2B_PUBLIC template = primary_template_v1;
+	TPM2B_SENSITIVE_CREATE sensitive = {};
+	TPM2B_DATA outside = {};
+	TPML_PCR_SELECTION creation_pcrs = {};
+	TSS2_RC rc;
+	int r;
+
+	r = tpm_conn_connect(c, tcti);
+	if (r < 0)
+		return r;
+	if (!v1)
+		template.publicArea.objectAttributes |= TPMA_OBJECT_NODA;
 	rc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				ESYS_TR_NONE, &sensitive, &primary_template, &outside,
+				ESYS_TR_NONE, &sensitive, &template, &outside,
 				&creation_pcrs, &c->primary, NULL, NULL, NULL, NULL);
 	if (rc != TSS2_RC_SUCCESS) {
 		c->primary = ESYS_TR_NONE;
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Esys_CreatePrimary");
 	}
 	return 0;
 }
@@ -487,13 +541,13 @@ static int tpm_start_salted(struct tpm_conn *c, TPM2_SE type, TPMA_SESSION crypt
 				   ESYS_TR_NONE, NULL, type, &session_symmetric, TPM2_ALG_SHA256,
 				   &session);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Esys_StartAuthSession");
 
 	rc = Esys_TRSess_SetAttributes(c->esys, session, TPMA_SESSION_CONTINUESESSION | crypt,
 				       0xff);
 	if (rc != TSS2_RC_SUCCESS) {
 		tpm_flush(c->esys, &session);
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Esys_TRSess_SetAttributes");
 	}
 	*ret_session = session;
 	return 0;
@@ -526,7 +580,7 @@ static int tpm_policy_pcr_digest(struct tpm_conn *c, uint32_t mask, TPM2B_DIGEST
 				   TPM2_ALG_SHA256, &c->trial);
 	if (rc != TSS2_RC_SUCCESS) {
 		c->trial = ESYS_TR_NONE;
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Esys_StartAuthSession");
 	}
 
 	/* An empty pcrDigest makes the TPM use the PCRs' current values. */
@@ -534,12 +588,12 @@ static int tpm_policy_pcr_digest(struct tpm_conn *c, uint32_t mask, TPM2B_DIGEST
 	rc = Esys_PolicyPCR(c->esys, c->trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &current,
 			    &sel);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Esys_PolicyPCR");
 
 	rc = Esys_PolicyGetDigest(c->esys, c->trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 				  &digest);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Esys_PolicyGetDigest");
 	if (digest->size != SHA256_SIZE)
 		return -EIO;
 
@@ -577,10 +631,10 @@ static int blob_marshal(uint32_t pcr_mask, const TPM2B_PUBLIC *pub, const TPM2B_
 
 	rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, BLOB_MAX, &off);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Tss2_MU_TPM2B_PUBLIC_Marshal");
 	rc = Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, BLOB_MAX, &off);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Tss2_MU_TPM2B_PRIVATE_Marshal");
 
 	shrunk = realloc(buf, off);
 	if (shrunk)
@@ -602,7 +656,9 @@ static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 
 	if (len < BLOB_HEADER_LEN || len > BLOB_MAX)
 		return -EBADMSG;
-	if (memcmp(blob, BLOB_MAGIC, BLOB_MAGIC_LEN) != 0)
+	if (memcmp(blob, BLOB_MAGIC_V1, BLOB_MAGIC_LEN) == 0)
+		b.v1 = true;
+	else if (memcmp(blob, BLOB_MAGIC, BLOB_MAGIC_LEN) != 0)
 		return -EBADMSG;
 	mask = get_le32(blob + BLOB_MAGIC_LEN);
 	if (mask & ~TPM_PCR_MASK_ALL)
@@ -611,12 +667,12 @@ static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 	start = off;
 	rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, &b.pub);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, true);
+		return tss_errno(rc, true, "Tss2_MU_TPM2B_PUBLIC_Unmarshal");
 	if (off - start != sizeof(b.pub.size) + b.pub.size)
 		return -EBADMSG;
 	rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, &b.priv);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, true);
+		return tss_errno(rc, true, "Tss2_MU_TPM2B_PRIVATE_Unmarshal");
 	if (off != len || b.priv.size == 0)
 		return -EBADMSG;
 
@@ -627,10 +683,11 @@ static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 	/* The mask is not covered by the TPM's integrity check: it must at least agree with the
 	 * object (a policy exactly when there is a mask), or a flipped bit would pass as "PCR
 	 * policy not satisfied". */
-	if (mask == 0 && (area->objectAttributes != SEALED_ATTRS_NOPOLICY ||
+	if (mask == 0 && (area->objectAttributes != (b.v1 ? SEALED_ATTRS_NOPOLICY_V1 :
+							       SEALED_ATTRS_NOPOLICY) ||
 			  area->authPolicy.size != 0))
 		return -EBADMSG;
-	if (mask != 0 && (area->objectAttributes != SEALED_ATTRS ||
+	if (mask != 0 && (area->objectAttributes != (b.v1 ? SEALED_ATTRS_V1 : SEALED_ATTRS) ||
 			  area->authPolicy.size != SHA256_SIZE))
 		return -EBADMSG;
 
@@ -649,6 +706,17 @@ int tpm_blob_pcrs(const uint8_t *blob, size_t len, uint32_t *ret_mask)
 		return r;
 	*ret_mask = b.pcr_mask;
 	return 0;
+}
+
+int tpm_blob_da_protected(const uint8_t *blob, size_t len)
+{
+	struct tpm_blob b;
+	int r;
+
+	r = blob_parse(blob, len, &b);
+	if (r < 0)
+		return r;
+	return b.v1;
 }
 
 /* Esys_Create copies its inputs, inSensitive (the secret) included, into the ESYS_CONTEXT before
@@ -687,7 +755,7 @@ static int seal_once(const char *tcti, uint32_t pcr_mask, const uint8_t *secret,
 	TSS2_RC rc;
 	int r;
 
-	r = tpm_conn_open(&c, tcti);
+	r = tpm_conn_open(&c, tcti, false);
 	if (r < 0)
 		return r;
 
@@ -709,7 +777,7 @@ static int seal_once(const char *tcti, uint32_t pcr_mask, const uint8_t *secret,
 	secure_wipe(&sensitive, sizeof(sensitive));
 	wipe_create_input(&c, &template);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Esys_Create");
 
 	return blob_marshal(pcr_mask, pub, priv, ret_blob, ret_len);
 }
@@ -718,6 +786,16 @@ static int seal_once(const char *tcti, uint32_t pcr_mask, const uint8_t *secret,
 static unsigned backoff_ms(unsigned i)
 {
 	return TPM_BACKOFF_MS << i;
+}
+
+/* The end of a retried operation after try i: a success after "busy" answers drops the words
+ * of the last busy answer (they would end an unrelated error line); after the last try they
+ * stay, and tell what kept the TPM busy. */
+static int busy_done(int r, unsigned i)
+{
+	if (r >= 0 && i > 0)
+		log_foreign_clear();
+	return r;
 }
 
 int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t n,
@@ -735,7 +813,7 @@ int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t 
 			sleep_ms(backoff_ms(i - 1));
 		r = seal_once(tcti, pcr_mask, secret, n, ret_blob, ret_len);
 		if (r != -EAGAIN)
-			return r;
+			return busy_done(r, i);
 	}
 	return -EBUSY;
 }
@@ -763,7 +841,7 @@ static int unseal_once(const char *tcti, const struct tpm_blob *b, struct secbuf
 	TSS2_RC rc;
 	int r;
 
-	r = tpm_conn_open(&c, tcti);
+	r = tpm_conn_open(&c, tcti, b->v1);
 	if (r < 0)
 		return r;
 
@@ -773,7 +851,7 @@ static int unseal_once(const char *tcti, const struct tpm_blob *b, struct secbuf
 		       &b->pub, &c.object);
 	if (rc != TSS2_RC_SUCCESS) {
 		c.object = ESYS_TR_NONE;
-		return tss_errno(rc, true);
+		return tss_errno(rc, true, "Esys_Load");
 	}
 
 	/* TPMA_SESSION_ENCRYPT: the TPM encrypts the first response parameter, outData. */
@@ -792,13 +870,13 @@ static int unseal_once(const char *tcti, const struct tpm_blob *b, struct secbuf
 		rc = Esys_PolicyPCR(c.esys, c.session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 				    &current, &sel);
 		if (rc != TSS2_RC_SUCCESS)
-			return tss_errno(rc, false);
+			return tss_errno(rc, false, "Esys_PolicyPCR");
 	}
 
 	rc = Esys_Unseal(c.esys, c.object, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
 	wipe_response_buffer(c.esys);
 	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false);
+		return tss_errno(rc, false, "Esys_Unseal");
 	if (out->size == 0 || out->size > TPM_SECRET_MAX)
 		return -EBADMSG;
 
@@ -822,9 +900,307 @@ int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf 
 			sleep_ms(backoff_ms(i - 1));
 		r = unseal_once(tcti, &b, ret);
 		if (r != -EAGAIN)
-			return r;
+			return busy_done(r, i);
 	}
 	return -EBUSY;
+}
+
+/* One TPM property (TPM2_PT_*). */
+static int tpm_property(struct tpm_conn *c, TPM2_PT pt, uint32_t *ret)
+{
+	_cleanup_esys_ TPMS_CAPABILITY_DATA *data = NULL;
+	TPMI_YES_NO more = TPM2_NO;
+	TSS2_RC rc;
+
+	rc = Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				TPM2_CAP_TPM_PROPERTIES, pt, 1, &more, &data);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false, "Esys_GetCapability");
+	if (data->capability != TPM2_CAP_TPM_PROPERTIES || data->data.tpmProperties.count < 1 ||
+	    data->data.tpmProperties.tpmProperty[0].property != pt)
+		return -EIO;
+	*ret = data->data.tpmProperties.tpmProperty[0].value;
+	return 0;
+}
+
+static int da_status_once(const char *tcti, struct tpm_da_status *ret)
+{
+	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
+	struct tpm_da_status st = {};
+	uint32_t permanent;
+	int r;
+
+	r = tpm_conn_connect(&c, tcti);
+	if (r < 0)
+		return r;
+	if ((r = tpm_property(&c, TPM2_PT_PERMANENT, &permanent)) < 0 ||
+	    (r = tpm_property(&c, TPM2_PT_LOCKOUT_COUNTER, &st.failed_tries)) < 0 ||
+	    (r = tpm_property(&c, TPM2_PT_MAX_AUTH_FAIL, &st.max_tries)) < 0 ||
+	    (r = tpm_property(&c, TPM2_PT_LOCKOUT_INTERVAL, &st.recovery_s)) < 0)
+		return r;
+	st.in_lockout = permanent & TPMA_PERMANENT_INLOCKOUT;
+	*ret = st;
+	return 0;
+}
+
+int tpm_da_status(const char *tcti, struct tpm_da_status *ret)
+{
+	int r = -EAGAIN;
+
+	if (!tcti || !*tcti || !ret)
+		return -EINVAL;
+	for (unsigned i = 0; i < TPM_TRIES; i++) {
+		if (i > 0)
+			sleep_ms(backoff_ms(i - 1));
+		r = da_status_once(tcti, ret);
+		if (r != -EAGAIN)
+			return busy_done(r, i);
+	}
+	return -EBUSY;
+}
+
+/* NV counters (see tpm.h). The index's attributes: a counter, read and incremented with its
+ * (empty) auth value, never DA-protected, never orderly (an orderly counter kept in RAM jumps
+ * ahead after a power loss, which would read as a rollback). */
+#define NV_COUNTER_ATTRS                                                                           \
+	((TPMA_NV)(TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHREAD |                  \
+	 TPMA_NV_AUTHWRITE | TPMA_NV_NO_DA)
+#define NV_COUNTER_SIZE 8u
+
+/* The handle that probe i of tag looks at. */
+static TPM2_HANDLE nv_counter_handle(const uint8_t tag[TPM_NV_TAG_LEN], unsigned i)
+{
+	uint32_t start = ((uint32_t)tag[0] << 8 | tag[1]) % TPM_NV_COUNTER_SPAN;
+
+	return TPM_NV_COUNTER_FIRST + (start + i) % TPM_NV_COUNTER_SPAN;
+}
+
+static bool rc_is_handle(TSS2_RC rc)
+{
+	return (rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER &&
+	       (rc & TPM2_RC_FMT1) && (rc & (TPM2_RC_FMT1 | 0x3f)) == TPM2_RC_HANDLE;
+}
+
+/* Look at NV handle h: 1 and its ESYS_TR in c->nv when it is our counter for tag, 0 when
+ * nothing is defined there, -EEXIST when it is someone else's index. */
+static int nv_counter_probe(struct tpm_conn *c, TPM2_HANDLE h, const uint8_t tag[TPM_NV_TAG_LEN])
+{
+	_cleanup_esys_ TPM2B_NV_PUBLIC *pub = NULL;
+	_cleanup_esys_ TPM2B_NAME *name = NULL;
+	const TPMS_NV_PUBLIC *p;
+	TSS2_RC rc;
+
+	if (c->nv != ESYS_TR_NONE)
+		(void)Esys_TR_Close(c->esys, &c->nv);
+	rc = Esys_TR_FromTPMPublic(c->esys, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &c->nv);
+	if (rc_is_handle(rc)) {
+		c->nv = ESYS_TR_NONE;
+		return 0;
+	}
+	if (rc != TSS2_RC_SUCCESS) {
+		c->nv = ESYS_TR_NONE;
+		return tss_errno(rc, false, "Esys_TR_FromTPMPublic");
+	}
+	rc = Esys_NV_ReadPublic(c->esys, c->nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
+				&name);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false, "Esys_NV_ReadPublic");
+	p = &pub->nvPublic;
+	if (p->nvIndex != h || p->nameAlg != TPM2_ALG_SHA256 ||
+	    (p->attributes & ~TPMA_NV_WRITTEN) != NV_COUNTER_ATTRS ||
+	    p->dataSize != NV_COUNTER_SIZE || p->authPolicy.size != TPM_NV_TAG_LEN ||
+	    memcmp(p->authPolicy.buffer, tag, TPM_NV_TAG_LEN) != 0)
+		return -EEXIST;
+	return 1;
+}
+
+static int nv_counter_read(struct tpm_conn *c, uint64_t *ret_value)
+{
+	_cleanup_esys_ TPM2B_MAX_NV_BUFFER *data = NULL;
+	uint64_t v = 0;
+	TSS2_RC rc;
+
+	rc = Esys_NV_Read(c->esys, c->nv, c->nv, c->session, ESYS_TR_NONE, ESYS_TR_NONE,
+			  NV_COUNTER_SIZE, 0, &data);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false, "Esys_NV_Read");
+	if (data->size != NV_COUNTER_SIZE)
+		return -EIO;
+	for (unsigned i = 0; i < NV_COUNTER_SIZE; i++)
+		v = v << 8 | data->buffer[i];
+	*ret_value = v;
+	return 0;
+}
+
+static int nv_counter_increment(struct tpm_conn *c)
+{
+	TSS2_RC rc;
+
+	rc = Esys_NV_Increment(c->esys, c->nv, c->nv, c->session, ESYS_TR_NONE, ESYS_TR_NONE);
+	return rc == TSS2_RC_SUCCESS ? 0 : tss_errno(rc, false, "Esys_NV_Increment");
+}
+
+/* Define the counter for tag at h, and increment it once: a new counter starts at the highest
+ * value any counter of this TPM ever had, which it takes at its first increment. */
+static int nv_counter_define(struct tpm_conn *c, TPM2_HANDLE h, const uint8_t tag[TPM_NV_TAG_LEN])
+{
+	static const TPM2B_AUTH empty = {};
+	TPM2B_NV_PUBLIC pub = {
+		.nvPublic = {
+			.nvIndex = h,
+			.nameAlg = TPM2_ALG_SHA256,
+			.attributes = NV_COUNTER_ATTRS,
+			.authPolicy.size = TPM_NV_TAG_LEN,
+			.dataSize = NV_COUNTER_SIZE,
+		},
+	};
+	TSS2_RC rc;
+
+	memcpy(pub.nvPublic.authPolicy.buffer, tag, TPM_NV_TAG_LEN);
+	if (c->nv != ESYS_TR_NONE)
+		(void)Esys_TR_Close(c->esys, &c->nv);
+	rc = Esys_NV_DefineSpace(c->esys, ESYS_TR_RH_OWNER, c->session, ESYS_TR_NONE,
+				 ESYS_TR_NONE, &empty, &pub, &c->nv);
+	if (rc != TSS2_RC_SUCCESS) {
+		c->nv = ESYS_TR_NONE;
+		if (rc == TPM2_RC_NV_SPACE)
+			return log_foreign(-ENOSPC, "tss2", "Esys_NV_DefineSpace: %s",
+					   Tss2_RC_Decode(rc));
+		return tss_errno(rc, false, "Esys_NV_DefineSpace");
+	}
+	return nv_counter_increment(c);
+}
+
+/* Find tag's counter in c (c->nv), or with create define it at the first free handle probed.
+ * Every probe is looked at (a counter after a free handle is found: another store's index
+ * before it may have been undefined since). -ENOENT: none (without create); -ENOSPC: no free
+ * handle among the probes, or NV full. */
+static int nv_counter_locate(struct tpm_conn *c, const uint8_t tag[TPM_NV_TAG_LEN], bool create,
+			     uint32_t *ret_index)
+{
+	TPM2_HANDLE free_h = 0;
+	int r;
+
+	for (unsigned i = 0; i < TPM_NV_COUNTER_PROBES; i++) {
+		TPM2_HANDLE h = nv_counter_handle(tag, i);
+
+		r = nv_counter_probe(c, h, tag);
+		if (r == -EEXIST)
+			continue; /* another's index */
+		if (r < 0)
+			return r;
+		if (r == 1) {
+			*ret_index = h;
+			return 0;
+		}
+		if (!free_h)
+			free_h = h;
+	}
+	if (!create)
+		return -ENOENT;
+	if (!free_h)
+		return -ENOSPC;
+	r = nv_counter_define(c, free_h, tag);
+	if (r < 0)
+		return r;
+	*ret_index = free_h;
+	return 0;
+}
+
+static int counter_once(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], bool create,
+			bool increment, uint32_t *ret_index, uint64_t *ret_value)
+{
+	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
+	uint32_t index;
+	int r;
+
+	r = tpm_conn_open(&c, tcti, false);
+	if (r < 0)
+		return r;
+	/* Responses authenticated by the session's HMAC, keyed by a salt no one on the bus
+	 * knows: a value read is the TPM's, not a bus forger's. */
+	r = tpm_start_salted(&c, TPM2_SE_HMAC, 0, &c.session);
+	if (r < 0)
+		return r;
+	r = nv_counter_locate(&c, tag, create, &index);
+	if (r < 0)
+		return r;
+	if (increment) {
+		r = nv_counter_increment(&c);
+		if (r < 0)
+			return r;
+	}
+	r = nv_counter_read(&c, ret_value);
+	if (r < 0)
+		return r;
+	*ret_index = index;
+	return 0;
+}
+
+static int counter_retry(const char *tcti, const uint8_t *tag, bool create, bool increment,
+			 uint32_t *ret_index, uint64_t *ret_value)
+{
+	uint32_t index = 0;
+	uint64_t value = 0;
+	int r = -EAGAIN;
+
+	if (!tcti || !*tcti || !tag || !ret_value)
+		return -EINVAL;
+	for (unsigned i = 0; i < TPM_TRIES; i++) {
+		if (i > 0)
+			sleep_ms(backoff_ms(i - 1));
+		r = counter_once(tcti, tag, create, increment, &index, &value);
+		if (r != -EAGAIN) {
+			r = busy_done(r, i);
+			break;
+		}
+	}
+	if (r == -EAGAIN)
+		return -EBUSY;
+	if (r < 0)
+		return r;
+	if (ret_index)
+		*ret_index = index;
+	*ret_value = value;
+	return 0;
+}
+
+int tpm_counter_read(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], bool create,
+		     uint32_t *ret_index, uint64_t *ret_value)
+{
+	return counter_retry(tcti, tag, create, false, ret_index, ret_value);
+}
+
+int tpm_counter_increment(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN],
+			  uint64_t *ret_value)
+{
+	return counter_retry(tcti, tag, false, true, NULL, ret_value);
+}
+
+int tpm_counter_remove(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN])
+{
+	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
+	uint32_t index;
+	TSS2_RC rc;
+	int r;
+
+	if (!tcti || !*tcti || !tag)
+		return -EINVAL;
+	r = tpm_conn_open(&c, tcti, false);
+	if (r < 0)
+		return r;
+	r = tpm_start_salted(&c, TPM2_SE_HMAC, 0, &c.session);
+	if (r < 0)
+		return r;
+	r = nv_counter_locate(&c, tag, false, &index);
+	if (r < 0)
+		return r;
+	rc = Esys_NV_UndefineSpace(c.esys, ESYS_TR_RH_OWNER, c.nv, c.session, ESYS_TR_NONE,
+				   ESYS_TR_NONE);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_errno(rc, false, "Esys_NV_UndefineSpace");
+	c.nv = ESYS_TR_NONE; /* gone with the index */
+	return 0;
 }
 
 int tpm_parse_pcrs(const char *s, uint32_t *ret_mask)

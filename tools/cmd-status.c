@@ -5,6 +5,7 @@
  * unseals to prove it can (in a secbuf, freed at once). */
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -12,6 +13,7 @@
 
 #include "core/audit.h"
 #include "core/io.h"
+#include "core/log.h"
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/timeutil.h"
@@ -131,6 +133,25 @@ static void print_pcrs(uint32_t mask)
 		}
 }
 
+/* What status says of the TPM's dictionary-attack state, after "tpm: ...". */
+static void print_da_status(const char *tcti)
+{
+	struct tpm_da_status da;
+	int r = tpm_da_status(tcti, &da);
+
+	log_foreign_clear(); /* the reason is said here */
+	if (r < 0)
+		printf("; dictionary-attack state unknown (%s)", strerror(-r));
+	else if (da.in_lockout)
+		printf("; IN DICTIONARY-ATTACK LOCKOUT (%" PRIu32 " of %" PRIu32 " failed tries): "
+		       "stores sealed before noDA do not unseal; clear it with "
+		       "`tpm2_dictionarylockout --clear-lockout -T %s` (or wait)",
+		       da.failed_tries, da.max_tries, tcti);
+	else
+		printf("; no dictionary-attack lockout (%" PRIu32 " of %" PRIu32 " failed tries)",
+		       da.failed_tries, da.max_tries);
+}
+
 int cmd_status(struct ctl *ctl, int argc, char **argv)
 {
 	const struct config *c = ctl->config;
@@ -192,8 +213,11 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 			store_free(s);
 		}
 	}
-	printf("tpm:     tcti %s; /dev/tpmrm0 %s\n", c->tcti,
+	printf("tpm:     tcti %s; /dev/tpmrm0 %s", c->tcti,
 	       access("/dev/tpmrm0", F_OK) == 0 ? "present" : "absent");
+	if (strstr(c->sealer, "tpm2"))
+		print_da_status(c->tcti);
+	printf("\n");
 	printf("audit:   %s, %s\n", c->audit_path,
 	       journal_head(c->audit_path, head, sizeof(head)) ?: "no record readable here");
 	r = policy_load_dir(c->policy_dir, &p, &diag);
@@ -242,6 +266,24 @@ static bool swap_on(void)
 	return strchr(buf, '\n') && strchr(strchr(buf, '\n') + 1, '\n'); /* a line past the header */
 }
 
+/* The doctor's check of the TPM's dictionary-attack state. */
+static void check_da(struct doctor *d, const char *tcti)
+{
+	struct tpm_da_status da;
+	char what[256];
+
+	if (tpm_da_status(tcti, &da) < 0) {
+		log_foreign_clear(); /* the unseal check says what is wrong */
+		return;
+	}
+	snprintf(what, sizeof(what), "TPM not in dictionary-attack lockout (%" PRIu32 " of %"
+		 PRIu32 " failed tries)", da.failed_tries, da.max_tries);
+	check(d, da.in_lockout ? 1 : 0, what,
+	      "clear it with `tpm2_dictionarylockout --clear-lockout` (with -T TCTI for a "
+	      "software TPM), or wait out its recovery time; stores sealed with noDA (all since "
+	      "this version, and older ones after one unseal) are not affected");
+}
+
 int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 {
 	const struct config *c = ctl->config;
@@ -276,6 +318,8 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 	if (tpm_sealer)
 		check(&d, access("/dev/tpmrm0", F_OK) == 0 || !strstr(c->tcti, "tpmrm0") ? 0 : 2,
 		      what, "no /dev/tpmrm0: enable the TPM in firmware, or load tpm_crb/tpm_tis");
+	if (tpm_sealer)
+		check_da(&d, c->tcti);
 	r = store_open(c->store_path, STORE_READONLY, &s);
 	if (r < 0) {
 		snprintf(what, sizeof(what), "store %s opens (%s)", c->store_path, strerror(-r));
@@ -306,9 +350,19 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 				      "'vaultctl recover' re-seals");
 		}
 		r = seal_unseal(s, c, &m);
-		snprintf(what, sizeof(what), "master key unseals here%s%s", r < 0 ? ": " : "",
-			 r < 0 ? strerror(-r) : "");
+		/* the TPM's own words, after ours */
+		snprintf(what, sizeof(what), "master key unseals here%s%s%s%s%s",
+			 r < 0 ? ": " : "",
+			 r == -TPM_ELOCKOUT ? "the TPM is in dictionary-attack lockout" :
+			 r < 0 ? strerror(-r) : "",
+			 r < 0 && *log_foreign_last() ? " [" : "", r < 0 ? log_foreign_last() : "",
+			 r < 0 && *log_foreign_last() ? "]" : "");
+		log_foreign_clear();
 		check(&d, r < 0 ? 2 : 0, what,
+		      r == -TPM_ELOCKOUT ?
+			      "the store was sealed before noDA: clear the lockout with "
+			      "`tpm2_dictionarylockout --clear-lockout` (or wait); the next unseal "
+			      "by vaultfsd or vaultctl re-seals it with noDA" :
 		      r == -ENODEV ? "the TPM does not answer: check the tcti and the device" :
 		      r == -EBADMSG ? "sealed to another TPM or host key: 'vaultctl recover'" :
 		      r == -EPERM ? "PCR policy not met (firmware or boot changed?): 'vaultctl "

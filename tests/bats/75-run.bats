@@ -23,13 +23,15 @@ teardown() {
 	rm -rf -- "$T"
 }
 
-# start vaultfs-run in a process group of its own (as a terminal would), wait for the mount
+# start vaultfs-run in a process group of its own (as a terminal would), wait for its hints
+# (printed once vaultfsd is ready) and the mount
 run_start() {
 	setsid env VAULTFS_RUN_DIR="$T/run" BUILD="$VAULTFS_BUILD" SUDO_UID=65534 \
 		"$VAULTFS_TOP/tools/vaultfs-run" >"$T/run.log" 2>&1 &
 	RUN_PID=$!
 	for _ in $(seq 200); do
-		grep -q " $T/run/vault fuse" /proc/mounts && return 0
+		grep -q "vaultfs is serving" "$T/run.log" && grep -q " $T/run/vault fuse" /proc/mounts &&
+			return 0
 		kill -0 "$RUN_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -69,4 +71,41 @@ run_interrupt() {
 	! grep -q "Store initialised" "$T/run.log"
 	[ "$(as 65534 cat "$T/run/vault/demo/greeting")" = rotated ]
 	run_interrupt
+}
+
+# Each stop of the private swtpm used to be a power loss to it (no TPM2_Shutdown), and the
+# store's TPM objects were DA-protected: after 3 stops the TPM was in dictionary-attack lockout
+# and the fourth `make run` failed to unseal.
+@test "make run started and stopped 10 times on one swtpm state still unseals, and says when ready" {
+	local i
+
+	for i in $(seq 10); do
+		echo "run $i"
+		run_start
+		[ "$(as 65534 cat "$T/run/vault/demo/greeting")" = "hello from vaultfs" ]
+		# the hints come after vaultfsd said it serves the mount
+		[ "$(grep -n "Serving $T/run/vault" "$T/run.log" | cut -d: -f1)" -lt \
+			"$(grep -n "vaultfs is serving" "$T/run.log" | cut -d: -f1)" ]
+		run_interrupt
+		grep -q "vaultfs-run: stopped" "$T/run.log"
+	done
+	# the software TPM never counted a failed try
+	( . "$VAULTFS_TOP/tests/lib/swtpm.sh"
+	  swtpm_start "$T/run/swtpm" >/dev/null
+	  tpm2_getcap -T "$SWTPM_TCTI" properties-variable >"$T/getcap"
+	  swtpm_stop "$T/run/swtpm" )
+	grep -q "TPM2_PT_LOCKOUT_COUNTER: 0x0" "$T/getcap"
+}
+
+@test "make run exits non-zero, without its hints, when vaultfsd fails" {
+	run_start
+	run_interrupt
+	chmod 0644 "$T/run/vault.db" # a store others may read: vaultfsd refuses it
+	run env VAULTFS_RUN_DIR="$T/run" BUILD="$VAULTFS_BUILD" SUDO_UID=65534 \
+		"$VAULTFS_TOP/tools/vaultfs-run"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Failed to open the store"* ]]
+	[[ $output == *"vaultfs-run: vaultfsd failed"* ]]
+	[[ $output != *"vaultfs is serving"* ]]
+	! grep -q " $T/run/vault fuse" /proc/mounts
 }

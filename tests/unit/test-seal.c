@@ -6,7 +6,10 @@
  * (mode, owner, symlink, missing -ENOKEY, other bytes -EBADMSG), the recovery key's text form,
  * recovery with a wrong key (-EBADMSG, nothing changed) and with the right one onto another
  * sealer, the kernel keyring cache (hit without a TPM, off when the timeout is 0, dropped by
- * seal_forget, a stale entry refused, expiry) and tampered meta values (-EBADMSG). */
+ * seal_forget, a stale entry refused, expiry), tampered meta values (-EBADMSG), and a store
+ * sealed before noDA: re-sealed with noDA at its next unseal on a writable handle; the epoch
+ * against the TPM NV counter (bound, advanced, rollback refused with evidence, recovery-key
+ * acceptance, crash inside an advance, missing counter). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +29,10 @@
 #include "core/seal.h"
 #include "core/secbuf.h"
 #include "core/store.h"
+#include "core/tpm.h"
 #include "core/util.h"
 #include "tests/unit/testlib.h"
+#include "tests/unit/tpm-legacy.h"
 
 #define UNREACHABLE_TCTI "swtpm:host=127.0.0.1,port=1"
 
@@ -767,6 +772,244 @@ static void tamper_flip(struct fixture *f, const struct secbuf *m, const char *k
 	free(v);
 }
 
+/* Make the store's "seal.tpm" what a store sealed before noDA has: T sealed as a VFTPM1 blob. */
+static void make_legacy(struct fixture *f)
+{
+	struct secbuf *t = NULL;
+	uint8_t *blob, *old;
+	size_t len, oldlen;
+
+	assert_int_equal(store_meta_get(f->s, "seal.tpm", &blob, &len), 0);
+	assert_int_equal(tpm_unseal(f->c->tcti, blob, len, &t), 0);
+	legacy_seal(f->c->tcti, t->data, t->len, "", &old, &oldlen);
+	assert_int_equal(store_meta_set(f->s, "seal.tpm", old, oldlen), 0);
+	secbuf_free(t);
+	free(blob);
+	free(old);
+}
+
+/* The store's "seal.tpm": 1 when its object is DA-protected (sealed before noDA). */
+static int meta_blob_da_protected(struct fixture *f)
+{
+	uint8_t *blob;
+	size_t len;
+	int r;
+
+	assert_int_equal(store_meta_get(f->s, "seal.tpm", &blob, &len), 0);
+	r = tpm_blob_da_protected(blob, len);
+	assert_true(r >= 0);
+	assert_int_equal(!!(legacy_blob_attrs(blob, len) & TPMA_OBJECT_NODA), !r);
+	free(blob);
+	return r;
+}
+
+/* A store sealed before noDA is sealed anew with noDA at its next unseal on a handle open for
+ * writing (said to the caller), and not on a read-only one; the same master key throughout.
+ * Then the TPM may go into lockout: the store unseals all the same. */
+static void test_reseal_noda(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *master = NULL, *m = NULL;
+	struct store *ro = NULL;
+	int resealed = -1;
+
+	f->c->keyring_timeout = 0; /* every unseal goes to the TPM */
+	init_ok(f, "tpm2", &master, NULL);
+	assert_int_equal(meta_blob_da_protected(f), 0);
+	make_legacy(f);
+	assert_int_equal(meta_blob_da_protected(f), 1);
+
+	/* read-only: unsealed, left as it is */
+	assert_int_equal(store_open(f->db, STORE_READONLY, &ro), 0);
+	assert_int_equal(seal_unseal_noda(ro, f->c, &m, &resealed), 0);
+	assert_memory_equal(m->data, master->data, CRYPTO_KEY_LEN);
+	assert_int_equal(resealed, 0);
+	secbuf_free(TAKE_PTR(m));
+	store_free(ro);
+	assert_int_equal(meta_blob_da_protected(f), 1);
+
+	/* a lockout refuses the old blob by name */
+	legacy_force_lockout(f->c->tcti);
+	assert_int_equal(seal_unseal_noda(f->s, f->c, &m, &resealed), -TPM_ELOCKOUT);
+	legacy_clear_lockout(f->c->tcti);
+
+	/* writable: re-sealed with noDA */
+	resealed = -1;
+	assert_int_equal(seal_unseal_noda(f->s, f->c, &m, &resealed), 0);
+	assert_memory_equal(m->data, master->data, CRYPTO_KEY_LEN);
+	assert_int_equal(resealed, 1);
+	secbuf_free(TAKE_PTR(m));
+	assert_int_equal(meta_blob_da_protected(f), 0);
+	resealed = -1;
+	assert_int_equal(seal_unseal_noda(f->s, f->c, &m, &resealed), 0);
+	assert_int_equal(resealed, 0);
+	secbuf_free(TAKE_PTR(m));
+
+	legacy_force_lockout(f->c->tcti);
+	unseal_eq(f, master);
+	legacy_clear_lockout(f->c->tcti);
+	secbuf_free(master);
+}
+
+/* The counter tag and the "seal.epoch" record as seal.c makes them, for the tests to forge what
+ * a crash or an attacker leaves. */
+static void epoch_tag_of(struct fixture *f, uint8_t tag[TPM_NV_TAG_LEN], uint8_t id[16])
+{
+	uint8_t *v;
+	size_t n;
+
+	assert_int_equal(store_meta_get(f->s, "store_id", &v, &n), 0);
+	assert_int_equal(n, 16);
+	memcpy(id, v, 16);
+	free(v);
+	assert_int_equal(crypto_hkdf(id, 16, "vaultfs nv counter v1", tag, TPM_NV_TAG_LEN), 0);
+}
+
+static void epoch_forge(struct fixture *f, const struct secbuf *m, uint64_t epoch,
+			uint64_t pending)
+{
+	uint8_t tag[TPM_NV_TAG_LEN], id[16], key[CRYPTO_KEY_LEN], rec[16 + CRYPTO_MAC_LEN];
+	uint8_t msg[16 + 16 + 16];
+
+	epoch_tag_of(f, tag, id);
+	for (int i = 0; i < 8; i++) {
+		rec[i] = (uint8_t)(epoch >> (56 - 8 * i));
+		rec[8 + i] = (uint8_t)(pending >> (56 - 8 * i));
+	}
+	memcpy(msg, "vaultfs epoch v1", 16);
+	memcpy(msg + 16, id, 16);
+	memcpy(msg + 32, rec, 16);
+	assert_int_equal(crypto_hkdf(m->data, m->len, "vaultfs epoch mac v1", key, sizeof(key)), 0);
+	assert_int_equal(crypto_hmac(key, msg, sizeof(msg), rec + 16), 0);
+	assert_int_equal(store_meta_set(f->s, "seal.epoch", rec, sizeof(rec)), 0);
+}
+
+/* The epoch against the TPM's NV counter: bound at the first open, advanced, a rolled-back
+ * record refused with the evidence, the recovery key accepting it on purpose, a crash inside an
+ * advance finished at the next open, an increment not ours refused, a changed record, a
+ * missing counter, a read-only handle, a host-key store. */
+static void test_epoch(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL, *rk = NULL, *wrong = NULL;
+	struct seal_epoch ev;
+	uint8_t tag[TPM_NV_TAG_LEN], id[16], *saved;
+	uint64_t v0, v;
+	size_t n;
+	struct store *ro = NULL;
+
+	f->c->keyring_timeout = 0;
+	init_ok(f, "tpm2", &m, &rk);
+	epoch_tag_of(f, tag, id);
+	assert_int_equal(tpm_counter_read(f->c->tcti, tag, false, NULL, &v), -ENOENT);
+
+	/* bound at the first open: the counter is defined */
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_true(ev.bound);
+	assert_false(ev.advanced);
+	v0 = ev.store_epoch;
+	assert_true(ev.tpm_value == v0);
+	assert_int_equal(tpm_counter_read(f->c->tcti, tag, false, NULL, &v), 0);
+	assert_true(v == v0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_false(ev.bound);
+	assert_true(ev.store_epoch == v0);
+
+	/* a copy of the record before an advance is refused, with the evidence */
+	assert_int_equal(store_meta_get(f->s, "seal.epoch", &saved, &n), 0);
+	assert_int_equal(seal_epoch_advance(f->s, f->c, m, &ev), 0);
+	assert_true(ev.advanced);
+	assert_true(ev.store_epoch == v0 + 1 && ev.tpm_value == v0 + 1);
+	assert_int_equal(store_meta_set(f->s, "seal.epoch", saved, n), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_true(ev.store_epoch == v0 && ev.tpm_value == v0 + 1);
+	assert_int_equal(seal_epoch_advance(f->s, f->c, m, &ev), -ESTALE);
+
+	/* read-only: no check (it must write) */
+	assert_int_equal(store_open(f->db, STORE_READONLY, &ro), 0);
+	assert_int_equal(seal_epoch_open(ro, f->c, m, false, &ev), -EROFS);
+	store_free(ro);
+
+	/* the recovery key accepts it, on purpose; a wrong one changes nothing */
+	assert_int_equal(seal_recovery_new(&wrong), 0);
+	assert_int_equal(seal_epoch_accept(f->s, f->c, wrong, &ev), -EBADMSG);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_int_equal(seal_epoch_accept(f->s, f->c, rk, &ev), 0);
+	assert_true(ev.store_epoch == v0 && ev.tpm_value == v0 + 1);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_true(ev.store_epoch == v0 + 1);
+
+	/* a crash after the counter moved, before the store recorded it: finished */
+	epoch_forge(f, m, v0 + 1, v0 + 2);
+	assert_int_equal(tpm_counter_increment(f->c->tcti, tag, &v), 0);
+	assert_true(v == v0 + 2);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_true(ev.store_epoch == v0 + 2 && ev.tpm_value == v0 + 2);
+	/* a crash before it moved: nothing to finish */
+	epoch_forge(f, m, v0 + 2, v0 + 3);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, true, &ev), 0);
+	assert_true(ev.store_epoch == v0 + 3 && ev.advanced);
+	/* an increment no advance of ours asked for: refused */
+	assert_int_equal(tpm_counter_increment(f->c->tcti, tag, &v), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_true(ev.store_epoch == v0 + 3 && ev.tpm_value == v0 + 4);
+	assert_int_equal(seal_epoch_accept(f->s, f->c, rk, &ev), 0);
+
+	/* a record changed, or forged without the master key */
+	assert_int_equal(store_meta_get(f->s, "seal.epoch", &saved, &n), 0);
+	saved[7] ^= 1;
+	assert_int_equal(store_meta_set(f->s, "seal.epoch", saved, n), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -EBADMSG);
+	saved[7] ^= 1;
+	assert_int_equal(store_meta_set(f->s, "seal.epoch", saved, n), 0);
+	free(saved);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+
+	/* the counter gone (another TPM, or undefined): -ENXIO; accepted, it is made again, no
+	 * lower than it was */
+	assert_int_equal(tpm_counter_remove(f->c->tcti, tag), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ENXIO);
+	assert_int_equal(seal_epoch_accept(f->s, f->c, rk, &ev), 0);
+	assert_true(ev.tpm_value >= v0 + 4);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+
+	assert_int_equal(tpm_counter_remove(f->c->tcti, tag), 0);
+	secbuf_free(wrong);
+	secbuf_free(rk);
+	secbuf_free(m);
+}
+
+/* A store never bound whose counter exists is a copy from before the binding; a host-key store
+ * has no counter. */
+static void test_epoch_unbound_copy(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL;
+	struct seal_epoch ev;
+	uint8_t tag[TPM_NV_TAG_LEN], id[16];
+	uint64_t v;
+
+	f->c->keyring_timeout = 0;
+	init_ok(f, "tpm2", &m, NULL);
+	epoch_tag_of(f, tag, id);
+	assert_int_equal(tpm_counter_read(f->c->tcti, tag, true, NULL, &v), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_true(ev.store_epoch == 0 && ev.tpm_value == v);
+	assert_int_equal(tpm_counter_remove(f->c->tcti, tag), 0);
+	secbuf_free(m);
+}
+
+static void test_epoch_host(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *m = NULL;
+	struct seal_epoch ev;
+
+	init_ok(f, "host", &m, NULL);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, true, &ev), -EOPNOTSUPP);
+	secbuf_free(m);
+}
+
 static void test_tampered_meta(void **state)
 {
 	struct fixture *f = *state;
@@ -823,6 +1066,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_recover_to_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyring_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reseal_noda, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch_unbound_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch_host, setup, teardown),
 	};
 	const char *tcti = getenv("VAULTFS_TEST_TCTI");
 

@@ -7,8 +7,10 @@
  * never crosses in the clear), a second swtpm (a foreign blob is -EBADMSG), tpm_parse_pcrs, and
  * the sharing of a TPM without a resource manager: concurrent clients (forked and threads), the
  * leftovers of a killed client (flushed), the lock (a holder makes us wait, then -EBUSY; a lock
- * file not ours or a symlink is not used) and the retries (a TPM kept full is -EBUSY). The test
- * drives PCR 16 and fills the TPM itself through ESAPI. */
+ * file not ours or a symlink is not used) and the retries (a TPM kept full is -EBUSY); noDA on
+ * what is sealed, blobs from before noDA (made by tpm-legacy.h) still unsealed, a DA lockout
+ * (-TPM_ELOCKOUT for those only, TSS2's words kept), and the NV counters. The test drives
+ * PCR 16, fills the TPM and forces the lockout itself through ESAPI. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +35,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "core/limits.h"
+#include "core/log.h"
 #include "core/secbuf.h"
 #include "core/tpm.h"
 #include "core/util.h"
@@ -46,6 +49,8 @@
 #define CONCURRENT_CHILDREN 6
 #define CONCURRENT_THREADS 2
 #define CONCURRENT_ROUNDS 8
+
+#include "tests/unit/tpm-legacy.h"
 
 static const char *test_tcti(void)
 {
@@ -70,7 +75,8 @@ static void seal_ok(const char *tcti, uint32_t mask, const uint8_t *secret, size
 	assert_int_equal(tpm_seal(tcti, mask, secret, n, &blob, &len), 0);
 	assert_non_null(blob);
 	assert_in_range(len, HEADER_LEN + 4, VAULTFS_SEALED_MAX);
-	assert_memory_equal(blob, "VFTPM1", 6);
+	assert_memory_equal(blob, "VFTPM2", 6);
+	assert_int_equal(tpm_blob_da_protected(blob, len), 0);
 	assert_int_equal(blob[6], mask & 0xff);
 	assert_int_equal(blob[7], (mask >> 8) & 0xff);
 	assert_int_equal(blob[8], (mask >> 16) & 0xff);
@@ -485,10 +491,13 @@ static void test_unseal_bad_magic(void **state)
 	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
 	check_flips(tcti, blob, len, 0, 6, -EBADMSG);
 
-	/* Another version of the format. */
-	blob[5] = '2';
+	/* Another version of the format; and version 1, whose objects have no noDA. */
+	blob[5] = '3';
 	assert_int_equal(unseal_copy(tcti, blob, len), -EBADMSG);
 	blob[5] = '1';
+	assert_int_equal(unseal_copy(tcti, blob, len), -EBADMSG);
+	assert_int_equal(tpm_blob_da_protected(blob, len), -EBADMSG);
+	blob[5] = '2';
 	unseal_equals(tcti, blob, len, secret, sizeof(secret));
 	free(blob);
 	assert_tpm_clean(tcti);
@@ -608,6 +617,12 @@ static void test_unreachable(void **state)
 		assert_int_equal(l, 99);
 		assert_int_equal(unseal_copy(bad[i], blob, len), -ENODEV);
 	}
+	/* TSS2's own words are kept for the error line at the edge. */
+	log_foreign_clear();
+	assert_int_equal(unseal_copy(UNREACHABLE_TCTI, blob, len), -ENODEV);
+	assert_non_null(strstr(log_foreign_last(), "tss2: Tss2_TctiLdr_Initialize: "));
+	assert_non_null(strstr(log_foreign_last(), "tcti:"));
+	log_foreign_clear();
 	/* A malformed blob is refused before any connection is tried. */
 	assert_int_equal(unseal_copy(UNREACHABLE_TCTI, blob, len - 1), -EBADMSG);
 	/* And the real TPM is still served: nothing above left a connection open. */
@@ -978,6 +993,178 @@ static void test_lock_not_ours(void **state)
 	assert_tpm_clean(tcti);
 }
 
+/* Sealed objects carry noDA (and so does their primary: the blob loads only under it); a blob
+ * from before noDA ("VFTPM1") still unseals, and says it is DA-protected. */
+static void test_noda(void **state)
+{
+	const char *tcti = test_tcti();
+	uint8_t secret[32];
+	uint8_t *blob, *old;
+	size_t len, oldlen;
+
+	(void)state;
+	random_bytes(secret, sizeof(secret));
+	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
+	assert_true(legacy_blob_attrs(blob, len) & TPMA_OBJECT_NODA);
+	free(blob);
+	seal_ok(tcti, UINT32_C(1) << PCR_DEBUG, secret, sizeof(secret), &blob, &len);
+	assert_true(legacy_blob_attrs(blob, len) & TPMA_OBJECT_NODA);
+	free(blob);
+
+	legacy_seal(tcti, secret, sizeof(secret), "", &old, &oldlen);
+	assert_false(legacy_blob_attrs(old, oldlen) & TPMA_OBJECT_NODA);
+	assert_int_equal(tpm_blob_da_protected(old, oldlen), 1);
+	unseal_equals(tcti, old, oldlen, secret, sizeof(secret));
+	/* The same object as version 2 is refused: its attributes say version 1. */
+	old[5] = '2';
+	assert_int_equal(unseal_copy(tcti, old, oldlen), -EBADMSG);
+	old[5] = '1';
+	check_flips(tcti, old, oldlen, HEADER_LEN, oldlen, -EBADMSG);
+	free(old);
+	assert_tpm_clean(tcti);
+}
+
+/* A TPM in dictionary-attack lockout: what we seal now is not concerned; a blob from before
+ * noDA is refused with -TPM_ELOCKOUT, and TSS2's words plus the command that clears it are
+ * kept for the error line. Cleared, it unseals again. */
+static void test_lockout(void **state)
+{
+	const char *tcti = test_tcti();
+	uint8_t secret[32];
+	uint8_t *blob, *old;
+	size_t len, oldlen;
+
+	(void)state;
+	random_bytes(secret, sizeof(secret));
+	seal_ok(tcti, 0, secret, sizeof(secret), &blob, &len);
+	legacy_seal(tcti, secret, sizeof(secret), "", &old, &oldlen);
+
+	legacy_force_lockout(tcti);
+	unseal_equals(tcti, blob, len, secret, sizeof(secret));
+	log_foreign_clear();
+	assert_int_equal(unseal_copy(tcti, old, oldlen), -TPM_ELOCKOUT);
+	assert_non_null(strstr(log_foreign_last(), "tss2: Esys_Load: tpm:warn(2.0): "));
+	assert_non_null(strstr(log_foreign_last(), "DA lockout mode"));
+	assert_non_null(strstr(log_foreign_last(), "tpm2_dictionarylockout --clear-lockout"));
+	log_foreign_clear();
+	/* Sealing anew needs no DA-protected object either. */
+	{
+		uint8_t *b2;
+		size_t l2;
+
+		seal_ok(tcti, 0, secret, sizeof(secret), &b2, &l2);
+		unseal_equals(tcti, b2, l2, secret, sizeof(secret));
+		free(b2);
+	}
+	legacy_clear_lockout(tcti);
+	unseal_equals(tcti, old, oldlen, secret, sizeof(secret));
+	free(blob);
+	free(old);
+	assert_tpm_clean(tcti);
+}
+
+/* The NV index public area of handle h, through ESAPI. */
+static TPMS_NV_PUBLIC nv_public(const char *tcti, uint32_t h)
+{
+	TPM2B_NV_PUBLIC *pub = NULL;
+	TPMS_NV_PUBLIC p = {};
+	struct esys_link l;
+	ESYS_TR tr = ESYS_TR_NONE;
+	TSS2_RC rc;
+
+	esys_link_open(tcti, &l);
+	rc = Esys_TR_FromTPMPublic(l.esys, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Esys_NV_ReadPublic(l.esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
+					NULL);
+	if (rc == TSS2_RC_SUCCESS)
+		p = pub->nvPublic;
+	Esys_Free(pub);
+	esys_link_close(&l);
+	assert_int_equal(rc, TSS2_RC_SUCCESS);
+	return p;
+}
+
+/* NV counters: none until created; then found again by its tag at the same handle, noDA, a
+ * counter; +1 per increment; another tag that starts at the same handle gets the next one and
+ * its own value; incremented during a DA lockout; removed and made again, it starts above
+ * every value it had (the TPM's rule for new counters), so a remove is no rollback. */
+static void test_counter(void **state)
+{
+	const char *tcti = test_tcti();
+	uint8_t tag[TPM_NV_TAG_LEN], tag2[TPM_NV_TAG_LEN];
+	uint32_t index, index2, again;
+	uint64_t v, v2, w;
+	TPMS_NV_PUBLIC p;
+
+	(void)state;
+	random_bytes(tag, sizeof(tag));
+	memcpy(tag2, tag, sizeof(tag2));
+	tag2[31] ^= 1; /* the same first handle, another counter */
+
+	assert_int_equal(tpm_counter_read(tcti, tag, false, &index, &v), -ENOENT);
+	assert_int_equal(tpm_counter_increment(tcti, tag, &v), -ENOENT);
+	assert_int_equal(tpm_counter_remove(tcti, tag), -ENOENT);
+
+	assert_int_equal(tpm_counter_read(tcti, tag, true, &index, &v), 0);
+	assert_in_range(index, TPM_NV_COUNTER_FIRST,
+			TPM_NV_COUNTER_FIRST + TPM_NV_COUNTER_SPAN - 1);
+	p = nv_public(tcti, index);
+	assert_int_equal((p.attributes & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT,
+			 TPM2_NT_COUNTER);
+	assert_true(p.attributes & TPMA_NV_NO_DA);
+	assert_true(p.attributes & TPMA_NV_WRITTEN);
+	assert_false(p.attributes & TPMA_NV_ORDERLY);
+	assert_int_equal(p.authPolicy.size, TPM_NV_TAG_LEN);
+	assert_memory_equal(p.authPolicy.buffer, tag, TPM_NV_TAG_LEN);
+
+	assert_int_equal(tpm_counter_read(tcti, tag, false, &again, &w), 0);
+	assert_int_equal(again, index);
+	assert_true(w == v);
+	assert_int_equal(tpm_counter_read(tcti, tag, true, &again, &w), 0);
+	assert_int_equal(again, index);
+	assert_true(w == v);
+	assert_int_equal(tpm_counter_increment(tcti, tag, &w), 0);
+	assert_true(w == v + 1);
+	assert_int_equal(tpm_counter_increment(tcti, tag, &w), 0);
+	assert_true(w == v + 2);
+	assert_int_equal(tpm_counter_read(tcti, tag, false, NULL, &w), 0);
+	assert_true(w == v + 2);
+
+	assert_int_equal(tpm_counter_read(tcti, tag2, false, &index2, &v2), -ENOENT);
+	assert_int_equal(tpm_counter_read(tcti, tag2, true, &index2, &v2), 0);
+	assert_int_not_equal(index2, index);
+	assert_int_equal(tpm_counter_increment(tcti, tag2, &w), 0);
+	assert_true(w == v2 + 1);
+	assert_int_equal(tpm_counter_read(tcti, tag, false, NULL, &w), 0);
+	assert_true(w == v + 2);
+
+	/* noDA: a lockout does not stop it */
+	legacy_force_lockout(tcti);
+	assert_int_equal(tpm_counter_increment(tcti, tag, &w), 0);
+	assert_true(w == v + 3);
+	legacy_clear_lockout(tcti);
+
+	/* removed: gone; tag2, past its handle, is still found; made again, it is no lower */
+	assert_int_equal(tpm_counter_remove(tcti, tag), 0);
+	assert_int_equal(tpm_counter_read(tcti, tag, false, &again, &w), -ENOENT);
+	assert_int_equal(tpm_counter_read(tcti, tag2, false, &again, &w), 0);
+	assert_int_equal(again, index2);
+	assert_int_equal(tpm_counter_read(tcti, tag, true, &again, &w), 0);
+	assert_int_equal(again, index);
+	assert_true(w >= v + 3);
+	assert_int_equal(tpm_counter_remove(tcti, tag), 0);
+	assert_int_equal(tpm_counter_remove(tcti, tag2), 0);
+
+	/* arguments; an unreachable TPM */
+	assert_int_equal(tpm_counter_read(NULL, tag, true, &index, &w), -EINVAL);
+	assert_int_equal(tpm_counter_read(tcti, NULL, true, &index, &w), -EINVAL);
+	assert_int_equal(tpm_counter_read(tcti, tag, true, &index, NULL), -EINVAL);
+	assert_int_equal(tpm_counter_increment(UNREACHABLE_TCTI, tag, &w), -ENODEV);
+	log_foreign_clear();
+	assert_tpm_clean(tcti);
+}
+
 static void test_parse_pcrs(void **state)
 {
 	static const struct {
@@ -1027,6 +1214,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_unseal_flipped),
 		cmocka_unit_test(test_pcr_bound),
 		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_noda),
+		cmocka_unit_test(test_lockout),
+		cmocka_unit_test(test_counter),
 		cmocka_unit_test(test_bus_encrypted),
 		cmocka_unit_test(test_other_tpm),
 		cmocka_unit_test(test_concurrent),
