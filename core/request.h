@@ -36,18 +36,20 @@
 
 #include "audit.h"
 #include "kv.h"
+#include "ops.h"
 #include "secbuf.h"
 
 #define REQUEST_VERSION 1
 /* One JSON line, with its newline. */
 #define REQUEST_LINE_MAX (64u * 1024u)
 
-/* Who asks, as the carrier knows it. authorize decides one policy op ("read", "manage", ...)
- * on a policy path ("/V" or "/V/N"): 0 allowed, -EACCES refused; *ret_rule names the deciding
- * rule for the record (may stay NULL). visible filters listings (DESIGN §5). identify fills the
- * caller's fields of a record (uid, gid, pid, exe, cgroup, unit, container). */
+/* Who asks, as the carrier knows it. authorize decides one policy op (a single POLICY_OP_* of
+ * ops.h, never a string) on a policy path ("/V" or "/V/N"): 0 allowed, -EACCES refused;
+ * *ret_rule names the deciding rule for the record (may stay NULL). visible filters listings
+ * (DESIGN §5). identify fills the caller's fields of a record (uid, gid, pid, exe, cgroup, unit,
+ * container; the daemon's carrier with identity_to_record). */
 struct request_caller {
-	int (*authorize)(void *ud, const char *op, const char *path, const char **ret_rule);
+	int (*authorize)(void *ud, unsigned op, const char *path, const char **ret_rule);
 	bool (*visible)(void *ud, const char *path);
 	void (*identify)(void *ud, struct audit_record *rec);
 	void *ud;
@@ -88,11 +90,8 @@ int request_exec(const struct request_env *env, struct json_object *req,
 int request_parse(const char *line, size_t len, struct json_object **ret, size_t *ret_value_len,
 		  char *msg, size_t size);
 
-/* An error reply. */
+/* An error reply; without msg, its sentence is errtext(ERRTEXT_OBJECT, err). */
 struct json_object *request_error_reply(int err, const char *msg);
-
-/* A sentence for an errno of kv.h, the store, seal and the protocol. */
-const char *request_strerror(int r);
 
 /* Blocking client side: send one message (JSON object + value bytes) on fd, and read one back
  * (the value into a secbuf). Errors: -EPIPE/-ECONNRESET peer gone, -EBADMSG/-EPROTO a reply

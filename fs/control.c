@@ -133,17 +133,13 @@ struct peer {
 	int64_t now;
 };
 
-static int peer_authorize(void *ud, const char *op, const char *path, const char **ret_rule)
+static int peer_authorize(void *ud, unsigned op, const char *path, const char **ret_rule)
 {
 	struct peer *p = ud;
 	struct policy_decision d;
-	unsigned bit;
 	int r;
 
-	r = policy_op_from_string(op, &bit);
-	if (r < 0)
-		return -EACCES;
-	r = policy_check(p->c->v->policy, bit, path, p->id, p->now, &d);
+	r = policy_check(p->c->v->policy, op, path, p->id, p->now, &d);
 	if (r < 0)
 		return -EACCES;
 	*ret_rule = d.rule;

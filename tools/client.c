@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include "core/audit.h"
+#include "core/errtext.h"
 #include "core/request.h"
 #include "tools/vaultctl.h"
 
@@ -55,7 +56,7 @@ int ctl_call_daemon(struct ctl *ctl, struct json_object *req, const struct secbu
 
 /* --- offline: the request runs here, as ours --- */
 
-static int offline_authorize(void *ud, const char *op, const char *path, const char **ret_rule)
+static int offline_authorize(void *ud, unsigned op, const char *path, const char **ret_rule)
 {
 	(void)ud, (void)op, (void)path;
 	*ret_rule = CTL_OFFLINE_RULE;
@@ -143,6 +144,6 @@ int reply_status(struct json_object *reply, const char *what)
 		e = EIO;
 	fprintf(stderr, "vaultctl: %s: %s\n", what,
 		json_object_object_get_ex(reply, "error", &o) ? json_object_get_string(o) :
-								  request_strerror(-e));
+								  errtext(ERRTEXT_OBJECT, e));
 	return exit_status(-e);
 }

@@ -32,12 +32,14 @@
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/crypto.h"
+#include "core/errtext.h"
 #include "core/kv.h"
 #include "core/limits.h"
 #include "core/request.h"
 #include "core/secbuf.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "policy/policy.h"
 #include "tests/unit/testlib.h"
 
 #define UID 4242
@@ -78,10 +80,12 @@ struct fixture {
 
 /* --- the test caller and the env --- */
 
-static int t_authorize(void *ud, const char *op, const char *path, const char **ret_rule)
+static int t_authorize(void *ud, unsigned bit, const char *path, const char **ret_rule)
 {
 	struct fixture *f = ud;
+	const char *op = policy_op_name(bit); /* one op, never a set */
 
+	assert_non_null(op);
 	f->authorized++;
 	for (size_t i = 0; i < f->n_rules; i++) {
 		const struct rule *r = &f->rules[i];
@@ -1354,7 +1358,7 @@ static void test_policy_reload(void **state)
 	assert_int_equal(f->n_changed, 0);
 }
 
-/* --- request_error_reply, request_strerror --- */
+/* --- request_error_reply, errtext --- */
 
 static void test_error_reply(void **state)
 {
@@ -1367,12 +1371,12 @@ static void test_error_reply(void **state)
 	reply_err(request_error_reply(EACCES, ""), EACCES, "permission denied by the policy");
 	reply_err(request_error_reply(-EIO, "disk on fire"), EIO, "disk on fire");
 	reply_err(request_error_reply(-ENOTCONN, NULL), ENOTCONN, strerror(ENOTCONN));
-	assert_string_equal(request_strerror(-EPERM),
+	assert_string_equal(errtext(ERRTEXT_OBJECT, -EPERM),
 			    "refused: purge protection is on and the retention period has not "
 			    "passed");
-	assert_string_equal(request_strerror(-EKEYEXPIRED), "expired");
-	assert_string_equal(request_strerror(-EKEYREJECTED), "not yet valid");
-	assert_string_equal(request_strerror(-EMSGSIZE), "value too large");
+	assert_string_equal(errtext(ERRTEXT_OBJECT, -EKEYEXPIRED), "expired");
+	assert_string_equal(errtext(ERRTEXT_OBJECT, -EKEYREJECTED), "not yet valid");
+	assert_string_equal(errtext(ERRTEXT_OBJECT, -EMSGSIZE), "value too large");
 }
 
 /* --- the client side --- */
