@@ -64,7 +64,8 @@ static struct json_object *member(struct request_ctx *q, const char *key)
 }
 
 /* 1 and the name, 0 absent (-EINVAL when required), -EINVAL not a name. */
-static int get_name(struct request_ctx *q, const char *key, bool required, char buf[VAULTFS_NAME_MAX + 1])
+static int get_name(struct request_ctx *q, const char *key, bool required,
+		    char buf[VAULTFS_NAME_MAX + 1])
 {
 	struct json_object *o = member(q, key);
 	const char *s;

@@ -10,6 +10,10 @@
  *   request  {"v":1,"op":"secret-get","vault":"app","name":"db"}
  *   reply    {"v":1,"ok":true,"version":3,"value_len":12} + 12 bytes
  *            {"v":1,"ok":false,"errno":13,"errname":"EACCES","error":"permission denied"}
+ * A connection the daemon turns away by its caps (fs/control.c: connections in all, per uid,
+ * root's reserve) is answered once, before a byte of it is read, and closed:
+ *            {"v":1,"ok":false,"errno":16,"errname":"EBUSY","error":"...","accepted":false}
+ * and the client may send the same request again on a new connection.
  * Unknown members, wrong types and bad names are refused with EINVAL and a sentence naming the
  * member; nothing is done. Times are unix seconds in requests and RFC 3339 in replies (the
  * shape of `vaultctl --json`). The ops, their members and the policy op each needs:
