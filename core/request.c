@@ -215,34 +215,45 @@ static const char *op_word(unsigned op)
 	return "?";
 }
 
-/* Decide op (one POLICY_OP_*) on q->path; a refusal is recorded (as event) and returned. */
-static int authorize(struct request_ctx *q, unsigned op, const char *event)
+/* Decide every op of ops (POLICY_OP_* bits, lowest first; all must be granted): list and manage
+ * on the vault ("/V", DESIGN §5), the others on q->path. The first refusal is recorded (as
+ * event) and returned; allowed, q->rule names the rule that decided the last op. */
+static int authorize(struct request_ctx *q, unsigned ops, const char *event)
 {
 	const struct request_caller *c = q->env->caller;
-	int r;
+	char vault_path[VAULTFS_NAME_MAX + 2];
+	int r = 0;
 
-	q->rule = NULL;
-	r = c->authorize(c->ud, op, q->path, &q->rule);
-	if (r >= 0)
-		return 0;
-	if (r == -EACCES)
-		snprintf(q->msg, sizeof(q->msg),
-			 "permission denied: the policy does not grant %s on %s", op_word(op),
-			 q->path);
-	else
-		snprintf(q->msg, sizeof(q->msg), "cannot decide %s on %s: %s", op_word(op),
-			 q->path, strerror(-r));
-	(void)record(q, event, r);
-	return r;
+	snprintf(vault_path, sizeof(vault_path), "/%s", q->vault);
+	for (unsigned op = 1; op && op <= ops; op <<= 1) {
+		const char *path = op & (POLICY_OP_LIST | POLICY_OP_MANAGE) ? vault_path : q->path;
+
+		if (!(ops & op))
+			continue;
+		q->rule = NULL;
+		r = c->authorize(c->ud, op, path, &q->rule);
+		if (r >= 0)
+			continue;
+		if (r == -EACCES)
+			snprintf(q->msg, sizeof(q->msg),
+				 "permission denied: the policy does not grant %s on %s",
+				 op_word(op), path);
+		else
+			snprintf(q->msg, sizeof(q->msg), "cannot decide %s on %s: %s", op_word(op),
+				 path, strerror(-r));
+		(void)record(q, event, r);
+		return r;
+	}
+	return 0;
 }
 
 /* A change: decide, record, do, record a failure, tell the carrier. */
-static int change(struct request_ctx *q, unsigned op, const char *event,
+static int change(struct request_ctx *q, unsigned ops, const char *event,
 		  int (*fn)(struct request_ctx *q))
 {
 	int r;
 
-	r = authorize(q, op, event);
+	r = authorize(q, ops, event);
 	if (r < 0)
 		return r;
 	r = record(q, event, 0);
@@ -259,12 +270,12 @@ static int change(struct request_ctx *q, unsigned op, const char *event,
 }
 
 /* A read: decide, do, record the outcome; the reply goes out only when recorded. */
-static int lookup(struct request_ctx *q, unsigned op, const char *event,
+static int lookup(struct request_ctx *q, unsigned ops, const char *event,
 		  int (*fn)(struct request_ctx *q))
 {
 	int r, k;
 
-	r = authorize(q, op, event);
+	r = authorize(q, ops, event);
 	if (r < 0)
 		return r;
 	r = fn(q);
@@ -526,7 +537,7 @@ static int op_secret(struct request_ctx *q)
 {
 	static const struct {
 		const char *op;
-		unsigned policy; /* POLICY_OP_* */
+		unsigned policy; /* POLICY_OP_*, all needed */
 		const char *event;
 		int (*fn)(struct request_ctx *q);
 		bool is_change;
@@ -537,7 +548,10 @@ static int op_secret(struct request_ctx *q)
 		{ "secret-recover", POLICY_OP_RECOVER, "recover", do_secret_recover, true },
 		{ "secret-purge", POLICY_OP_PURGE, "purge", do_secret_purge, true },
 		{ "secret-get", POLICY_OP_READ, "open", do_secret_get, false },
-		{ "secret-backup", POLICY_OP_READ, "backup", do_secret_backup, false },
+		/* the blob holds every version, disabled and not yet valid ones too: only for
+		 * whoever could re-enable them anyway (write) and then read them (read) */
+		{ "secret-backup", POLICY_OP_READ | POLICY_OP_WRITE, "backup", do_secret_backup,
+		  false },
 		{ "secret-versions", POLICY_OP_META, "versions", do_secret_versions, false },
 	};
 	const char *op = json_object_get_string(member(q, "op"));
@@ -596,7 +610,10 @@ static int op_secret_restore(struct request_ctx *q)
 		return r;
 	}
 	snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
-	return change(q, POLICY_OP_WRITE, "restore", do_secret_restore);
+	/* write on the name, and manage on the vault: a restore brings back versions that
+	 * lifecycle withholds (disabled, not yet valid), to be re-enabled by whoever holds write
+	 * there; only the vault's manager may bring them in */
+	return change(q, POLICY_OP_WRITE | POLICY_OP_MANAGE, "restore", do_secret_restore);
 }
 
 static int op_policy_reload(struct request_ctx *q)

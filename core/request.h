@@ -27,8 +27,13 @@
  *   secret-versions vault name                        meta /V/N
  *   secret-update vault name [version] [attrs]        write /V/N
  *   secret-delete|recover|purge vault name            delete|recover|purge /V/N
- *   secret-backup vault name                          read /V/N (the blob carries the values)
- *   secret-restore vault + blob                       write /V/N (N: the name in the blob)
+ *   secret-backup vault name                          read and write /V/N
+ *   secret-restore vault + blob                       write /V/N (N: the name in the blob) and
+ *                                                     manage /V
+ * Backup and restore give no more than read gives: the blob holds every version, disabled and
+ * not yet valid ones too, so backup needs write as well (whoever has write on N can re-enable
+ * any version and read it anyway), and restore needs manage on the target vault (else read on
+ * one secret and write on another vault would bring withheld versions back readable).
  *   policy-reload                                     the daemon's own rule (env->reload)
  *   status                                            anyone (env->status: the daemon)
  *   attrs: enabled (bool), not_before, expires (seconds, 0 none), content_type, tags ["k=v"] */

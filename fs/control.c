@@ -252,7 +252,7 @@ static int peer_status(void *ud, struct json_object *reply)
 	json_object_object_add(reply, "direct_io", json_object_new_boolean(1));
 	json_object_object_add(reply, "connections", json_object_new_int64((int64_t)c->n));
 	json_object_object_add(reply, "connections_refused",
-			       json_object_new_int64((int64_t)MIN(c->refused, (uint64_t)INT64_MAX)));
+			       json_object_new_int64((int64_t)MIN(c->refused, INT64_MAX)));
 	return 0;
 }
 
@@ -531,7 +531,8 @@ static int admit(const struct control *c, uid_t uid, char *msg, size_t size)
 	for (size_t i = 0; i < c->n; i++)
 		mine += c->conns[i]->cred.uid == uid;
 	if (mine >= CONN_PER_UID) {
-		snprintf(msg, size, "too many connections from uid %u (at most %u a uid); try again",
+		snprintf(msg, size,
+			 "too many connections from uid %u (at most %u a uid); try again",
 			 (unsigned)uid, CONN_PER_UID);
 		return -EBUSY;
 	}

@@ -98,9 +98,9 @@ int ctl_call_daemon(struct ctl *ctl, struct json_object *req, const struct secbu
 		/* a pause of pause/2 to pause ms, so that clients turned away together spread */
 		{
 			unsigned ms = pause / 2 + (unsigned)rand() % (pause / 2 + 1);
+			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 
-			(void)nanosleep(&(struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000 },
-					NULL);
+			(void)nanosleep(&ts, NULL);
 			waited += ms;
 			pause = MIN(2 * pause, RETRY_MAX_MS);
 		}

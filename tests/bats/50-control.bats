@@ -460,6 +460,49 @@ time.sleep(30)' "$T/control.sock" &
 	[ -z "$("$VAULTCTL" -c "$T/s2.conf" --offline secret list app)" ]
 }
 
+@test "backup and restore give no more than read: withheld versions stay withheld" {
+	# uid 1000 may read app/db, and read and write anything in its own vault (not manage it)
+	policy <<-'EOF'
+	allow list,meta,write,delete,recover,purge,manage /** uid=0
+	allow read /app/db uid=1000
+	allow list,meta,read,write,delete /mine/** uid=1000
+	EOF
+	vctl vault create app
+	vctl vault create mine
+	printf 'withheld-1' | vctl secret set app/db
+	printf 'withheld-2' | vctl secret set app/db --not-before +30d
+	printf 'current' | vctl secret set app/db
+	vctl secret update app/db --version 1 --enabled no
+	daemon_start
+	[ "$(ctl_as 1000 secret get app/db)" = current ]
+	run ctl_as 1000 secret get app/db --version 1
+	[ "$status" -eq 1 ] && [[ $output == *disabled* ]]
+	run ctl_as 1000 secret get app/db --version 2
+	[ "$status" -eq 1 ] && [[ $output == *"not yet valid"* ]]
+	# the attack: back up, restore into its own vault, re-enable, read
+	run ctl_as 1000 secret backup app/db --file "$T/u1000/db.bak"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"does not grant write on /app/db"* ]]
+	[ ! -e "$T/u1000/db.bak" ]
+	# nor with a blob made by someone who may back it up
+	vctl secret backup app/db --file "$T/u1000/db.bak"
+	chown 1000:1000 "$T/u1000/db.bak"
+	run ctl_as 1000 secret restore mine --file "$T/u1000/db.bak"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"does not grant manage on /mine"* ]]
+	run ctl_as 1000 secret update mine/db --version 1 --enabled yes
+	[ "$status" -eq 1 ]
+	run ctl_as 1000 secret get mine/db --version 1
+	[ "$status" -eq 1 ] && [[ $output == *"not found"* ]]
+	# both refusals recorded
+	run vctl audit show --uid 1000 --decision deny --event backup
+	[[ $output == *" backup deny EACCES app/db uid=1000 "* ]]
+	run vctl audit show --uid 1000 --decision deny --event restore
+	[[ $output == *" restore deny EACCES mine/db uid=1000 "* ]]
+}
+
 @test "purge protection: turned on through the daemon, never off, purge waits for retention" {
 	default_policy
 	daemon_start
