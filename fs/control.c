@@ -25,7 +25,7 @@
 #define SO_PEERPIDFD 77 /* Linux 6.5 (asm-generic/socket.h); Debian 12's headers predate it */
 #endif
 
-/* The caps on connections, all here (control.h says what a client sees). CONN_MAX at once; a
+/* The caps on connections, all here (request.h says what a client sees). CONN_MAX at once; a
  * uid other than root holds at most CONN_PER_UID of them, and the last CONN_ROOT_ONLY slots are
  * root's alone, so that no uid can lock the others, or the administrator, out by holding idle
  * connections. One more is told so ("accepted": false, EBUSY, before a byte of it is read) and
