@@ -1,6 +1,7 @@
-/* harden.c: the process hardening of vaultfsd and vaultctl, written once. Touches only the
- * process's own limits and flags; never exits, never logs. */
+/* harden.c: harden_process() of harden.h. Must never leave the process less private than it
+ * found it, nor stop at a step that fails: the others still run. */
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -9,23 +10,25 @@
 #include "harden.h"
 #include "util.h"
 
-int harden_process(void)
+int harden_process(unsigned flags, const char **ret_failed)
 {
+	const char *failed = NULL;
 	int r = 0;
 
 	(void)setrlimit(RLIMIT_CORE, &(const struct rlimit){ 0, 0 });
-	if (prctl(PR_SET_DUMPABLE, 0) < 0)
+	if (prctl(PR_SET_DUMPABLE, 0) < 0) {
 		r = negative_errno();
+		failed = "prctl(PR_SET_DUMPABLE)";
+	}
+	if ((flags & HARDEN_MLOCK) && mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 &&
+	    r == 0) {
+		r = negative_errno();
+		failed = "mlockall";
+	}
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
+	setenv("TSS2_LOG", "all+NONE", 0);
+	if (ret_failed)
+		*ret_failed = failed;
 	return r;
-}
-
-int harden_mlock(void)
-{
-	/* MCL_ONFAULT: lock what is touched, not every mapping whole (the store's mmap would
-	 * otherwise be read in and locked at once: RSS the size of the store) */
-	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
-		return negative_errno();
-	return 0;
 }

@@ -1,11 +1,15 @@
-/* harden.h: the process hardening both programs start with (STYLE.md, Secrets): they hold the
- * master key, so no core dumps, no ptrace by others of the uid, private files. */
+/* harden.h: the process hardening vaultfsd and vaultctl start with (STYLE "Secrets"), written
+ * once: no core dumps (RLIMIT_CORE 0), not dumpable (no ptrace or /proc/PID/mem by others of our
+ * uid), umask 077, SIGPIPE ignored (a peer gone is EPIPE, not a death), the TSS library's own
+ * stderr logging off unless the environment already sets TSS2_LOG; and with HARDEN_MLOCK,
+ * mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) (lock what is touched, not every mapping
+ * whole). Logs nothing: the program says what failed. */
 #pragma once
 
-/* RLIMIT_CORE 0, PR_SET_DUMPABLE 0, umask 077, SIGPIPE ignored (a peer that went away is an
- * EPIPE to report, not a death). Every step is tried; returns 0 or -errno of PR_SET_DUMPABLE,
- * the one that matters (the caller logs it and goes on). */
-int harden_process(void);
+enum {
+	HARDEN_MLOCK = 1u << 0,
+};
 
-/* The daemon's: lock every page it touches, so nothing is paged out. -errno when refused. */
-int harden_mlock(void);
+/* Harden this process. 0, or the -errno of the first step that failed (every step is tried);
+ * *ret_failed (may be NULL) says which: "prctl(PR_SET_DUMPABLE)" or "mlockall". */
+int harden_process(unsigned flags, const char **ret_failed);

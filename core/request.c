@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "errtext.h"
 #include "io.h"
 #include "kvjson.h"
 #include "request.h"
@@ -20,7 +21,9 @@
 /* Replies (the daemon's, read by vaultctl) may be long listings; requests may not. */
 #define REPLY_LINE_MAX (256u * 1024u * 1024u)
 
-struct rq {
+/* One request being run: what it asks (its members, checked once, before anything is decided
+ * or recorded), what decided it, and the reply being built. */
+struct request_ctx {
 	const struct request_env *env;
 	struct json_object *req;
 	const struct secbuf *value;
@@ -28,138 +31,146 @@ struct rq {
 	char name[VAULTFS_NAME_MAX + 1];
 	char path[2 * VAULTFS_NAME_MAX + 3];
 	uint32_t version; /* asked for, then given (0: none, or the current one) */
+	int64_t retention_days;        /* vault-create (0: the store's default) */
+	bool deleted;                  /* secret-list */
+	bool expiring;                 /* secret-list: only those expiring before now + horizon */
+	int64_t horizon;
+	struct kv_attrs attrs;         /* secret-set, secret-update */
+	const char *tags[VAULTFS_TAGS_MAX];
 	const char *rule;
 	struct json_object *reply; /* the ok reply being built */
 	struct secbuf *out;        /* its value bytes */
 	char msg[640];             /* why, for an error reply */
 };
 
-static int bad(struct rq *x, const char *fmt, ...) _printf_(2, 3);
-static int bad(struct rq *x, const char *fmt, ...)
+static int bad(struct request_ctx *q, const char *fmt, ...) _printf_(2, 3);
+static int bad(struct request_ctx *q, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(x->msg, sizeof(x->msg), fmt, ap);
+	vsnprintf(q->msg, sizeof(q->msg), fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }
 
 /* --- members --- */
 
-static struct json_object *member(struct rq *x, const char *key)
+static struct json_object *member(struct request_ctx *q, const char *key)
 {
 	struct json_object *o;
 
-	return json_object_object_get_ex(x->req, key, &o) ? o : NULL;
+	return json_object_object_get_ex(q->req, key, &o) ? o : NULL;
 }
 
 /* 1 and the name, 0 absent (-EINVAL when required), -EINVAL not a name. */
-static int get_name(struct rq *x, const char *key, bool required, char buf[VAULTFS_NAME_MAX + 1])
+static int get_name(struct request_ctx *q, const char *key, bool required,
+		    char buf[VAULTFS_NAME_MAX + 1])
 {
-	struct json_object *o = member(x, key);
+	struct json_object *o = member(q, key);
 	const char *s;
 
 	if (!o)
-		return required ? bad(x, "missing member \"%s\"", key) : 0;
+		return required ? bad(q, "missing member \"%s\"", key) : 0;
 	if (!json_object_is_type(o, json_type_string))
-		return bad(x, "\"%s\" must be a string", key);
+		return bad(q, "\"%s\" must be a string", key);
 	s = json_object_get_string(o);
 	if ((size_t)json_object_get_string_len(o) != strlen(s) || !kv_name_valid(s))
-		return bad(x, "\"%s\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})", key);
+		return bad(q, "\"%s\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})", key);
 	strcpy(buf, s);
 	return 1;
 }
 
-static int get_int(struct rq *x, const char *key, int64_t min, int64_t max, int64_t *ret)
+static int get_int(struct request_ctx *q, const char *key, int64_t min, int64_t max, int64_t *ret)
 {
-	struct json_object *o = member(x, key);
+	struct json_object *o = member(q, key);
 	int64_t v;
 
 	if (!o)
 		return 0;
 	if (!json_object_is_type(o, json_type_int))
-		return bad(x, "\"%s\" must be an integer", key);
+		return bad(q, "\"%s\" must be an integer", key);
 	errno = 0;
 	v = json_object_get_int64(o);
 	if (errno || v < min || v > max)
-		return bad(x, "\"%s\" out of range (%" PRId64 "..%" PRId64 ")", key, min, max);
+		return bad(q, "\"%s\" out of range (%" PRId64 "..%" PRId64 ")", key, min, max);
 	*ret = v;
 	return 1;
 }
 
-static int get_bool(struct rq *x, const char *key, bool *ret)
+static int get_bool(struct request_ctx *q, const char *key, bool *ret)
 {
-	struct json_object *o = member(x, key);
+	struct json_object *o = member(q, key);
 
 	if (!o)
 		return 0;
 	if (!json_object_is_type(o, json_type_boolean))
-		return bad(x, "\"%s\" must be true or false", key);
+		return bad(q, "\"%s\" must be true or false", key);
 	*ret = json_object_get_boolean(o);
 	return 1;
 }
 
 /* vault and (when name_too) name, and the policy path they make. */
-static int get_target(struct rq *x, bool name_too)
+static int get_target(struct request_ctx *q, bool name_too)
 {
 	int r;
 
-	r = get_name(x, "vault", true, x->vault);
+	r = get_name(q, "vault", true, q->vault);
 	if (r < 0)
 		return r;
 	if (name_too) {
-		r = get_name(x, "name", true, x->name);
+		r = get_name(q, "name", true, q->name);
 		if (r < 0)
 			return r;
-		snprintf(x->path, sizeof(x->path), "/%s/%s", x->vault, x->name);
+		snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
 	} else {
-		snprintf(x->path, sizeof(x->path), "/%s", x->vault);
+		snprintf(q->path, sizeof(q->path), "/%s", q->vault);
 	}
 	return 0;
 }
 
-/* The attribute members into attrs (absent ones keep what attrs holds). */
-static int get_attrs(struct rq *x, struct kv_attrs *a, const char *tags[VAULTFS_TAGS_MAX])
+/* The attribute members into q->attrs (absent ones keep what it holds). */
+static int get_attrs(struct request_ctx *q)
 {
+	struct kv_attrs *a = &q->attrs;
 	struct json_object *o;
 	bool enabled;
 	int r;
 
-	r = get_bool(x, "enabled", &enabled);
+	r = get_bool(q, "enabled", &enabled);
 	if (r < 0)
 		return r;
 	if (r > 0)
 		a->enabled = enabled;
-	if ((r = get_int(x, "not_before", 0, INT64_MAX / 2, &a->not_before)) < 0 ||
-	    (r = get_int(x, "expires", 0, INT64_MAX / 2, &a->expires)) < 0)
+	if ((r = get_int(q, "not_before", 0, INT64_MAX / 2, &a->not_before)) < 0 ||
+	    (r = get_int(q, "expires", 0, INT64_MAX / 2, &a->expires)) < 0)
 		return r;
-	o = member(x, "content_type");
+	o = member(q, "content_type");
 	if (o) {
 		if (!json_object_is_type(o, json_type_string) ||
 		    json_object_get_string_len(o) > (int)VAULTFS_CONTENT_TYPE_MAX ||
 		    (size_t)json_object_get_string_len(o) != strlen(json_object_get_string(o)))
-			return bad(x, "\"content_type\" must be a string of at most %u bytes",
+			return bad(q, "\"content_type\" must be a string of at most %u bytes",
 				   VAULTFS_CONTENT_TYPE_MAX);
 		a->content_type = json_object_get_string(o);
 	}
-	o = member(x, "tags");
+	o = member(q, "tags");
 	if (o) {
 		size_t n;
 
 		if (!json_object_is_type(o, json_type_array) ||
 		    (n = json_object_array_length(o)) > VAULTFS_TAGS_MAX)
-			return bad(x, "\"tags\" must be an array of at most %u \"key=value\" strings",
+			return bad(q, "\"tags\" must be an array of at most %u \"key=value\" strings",
 				   VAULTFS_TAGS_MAX);
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *t = json_object_array_get_idx(o, i);
 
 			if (!json_object_is_type(t, json_type_string) ||
 			    (size_t)json_object_get_string_len(t) != strlen(json_object_get_string(t)))
-				return bad(x, "\"tags\" must hold strings (without NUL)");
-			tags[i] = json_object_get_string(t);
+				return bad(q, "\"tags\" must hold strings (without NUL)");
+			q->tags[i] = json_object_get_string(t);
 		}
-		a->tags = tags;
+		a->tags = q->tags;
 		a->n_tags = n;
 	}
 	return 0;
@@ -167,93 +178,121 @@ static int get_attrs(struct rq *x, struct kv_attrs *a, const char *tags[VAULTFS_
 
 /* --- decision and record --- */
 
-static int record(struct rq *x, const char *event, int err)
+static int record(struct request_ctx *q, const char *event, int err)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
 
-	x->env->caller->identify(x->env->caller->ud, &rec);
+	q->env->caller->identify(q->env->caller->ud, &rec);
 	rec.event = event;
 	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
 	rec.err = err;
-	rec.rule = x->rule;
-	rec.vault = x->vault[0] ? x->vault : NULL;
-	rec.object = x->name[0] ? x->name : NULL;
-	rec.version = x->version;
-	rec.path = x->path[0] ? x->path : NULL;
-	return audit_append(x->env->audit, &rec, NULL);
+	rec.rule = q->rule;
+	rec.vault = q->vault[0] ? q->vault : NULL;
+	rec.object = q->name[0] ? q->name : NULL;
+	rec.version = q->version;
+	rec.path = q->path[0] ? q->path : NULL;
+	return audit_append(q->env->audit, &rec, NULL);
 }
 
-static int unrecorded(struct rq *x, int r)
+static int unrecorded(struct request_ctx *q, int r)
 {
-	snprintf(x->msg, sizeof(x->msg), "cannot write the audit journal (%s); nothing done",
+	snprintf(q->msg, sizeof(q->msg), "cannot write the audit journal (%s); nothing done",
 		 strerror(-r));
 	return r == -EBADMSG ? -EBADMSG : -EIO;
 }
 
-/* Decide op on x->path; a refusal is recorded (as event) and returned. */
-static int authorize(struct rq *x, const char *op, const char *event)
+/* The word of one op (POLICY_OP_*), for the sentence of a refusal; the policy's own names. */
+static const char *op_word(unsigned op)
 {
-	const struct request_caller *c = x->env->caller;
-	int r;
+	static const char *const words[] = {
+		"list",   "meta", "read",   "write",   "delete",  "recover", "purge",
+		"manage", "sign", "verify", "encrypt", "decrypt", "wrap",    "unwrap",
+	};
 
-	x->rule = NULL;
-	r = c->authorize(c->ud, op, x->path, &x->rule);
-	if (r >= 0)
-		return 0;
-	if (r == -EACCES)
-		snprintf(x->msg, sizeof(x->msg),
-			 "permission denied: the policy does not grant %s on %s", op, x->path);
-	else
-		snprintf(x->msg, sizeof(x->msg), "cannot decide %s on %s: %s", op, x->path,
-			 strerror(-r));
-	(void)record(x, event, r);
-	return r;
+	for (size_t i = 0; i < ELEMENTSOF(words); i++)
+		if (op == 1u << i)
+			return words[i];
+	return "?";
+}
+
+/* Decide every op of ops (POLICY_OP_* bits, lowest first; all must be granted): list and manage
+ * on the vault ("/V", DESIGN §5), the others on q->path. The first refusal is recorded (as
+ * event) and returned; allowed, q->rule names the rule that decided the last op. */
+static int authorize(struct request_ctx *q, unsigned ops, const char *event)
+{
+	const struct request_caller *c = q->env->caller;
+	char vault_path[VAULTFS_NAME_MAX + 2];
+	int r = 0;
+
+	snprintf(vault_path, sizeof(vault_path), "/%s", q->vault);
+	for (unsigned op = 1; op && op <= ops; op <<= 1) {
+		const char *path = op & (POLICY_OP_LIST | POLICY_OP_MANAGE) ? vault_path : q->path;
+
+		if (!(ops & op))
+			continue;
+		q->rule = NULL;
+		r = c->authorize(c->ud, op, path, &q->rule);
+		if (r >= 0)
+			continue;
+		if (r == -EACCES)
+			snprintf(q->msg, sizeof(q->msg),
+				 "permission denied: the policy does not grant %s on %s",
+				 op_word(op), path);
+		else
+			snprintf(q->msg, sizeof(q->msg), "cannot decide %s on %s: %s", op_word(op),
+				 path, strerror(-r));
+		(void)record(q, event, r);
+		return r;
+	}
+	return 0;
 }
 
 /* A change: decide, record, do, record a failure, tell the carrier. */
-static int change(struct rq *x, const char *op, const char *event, int (*fn)(struct rq *x))
+static int change(struct request_ctx *q, unsigned ops, const char *event,
+		  int (*fn)(struct request_ctx *q))
 {
 	int r;
 
-	r = authorize(x, op, event);
+	r = authorize(q, ops, event);
 	if (r < 0)
 		return r;
-	r = record(x, event, 0);
+	r = record(q, event, 0);
 	if (r < 0)
-		return unrecorded(x, r);
-	r = fn(x);
+		return unrecorded(q, r);
+	r = fn(q);
 	if (r < 0) {
-		(void)record(x, event, r);
+		(void)record(q, event, r);
 		return r;
 	}
-	if (x->env->changed)
-		x->env->changed(x->env->changed_ud, x->vault, x->name[0] ? x->name : NULL);
+	if (q->env->changed)
+		q->env->changed(q->env->changed_ud, q->vault, q->name[0] ? q->name : NULL);
 	return 0;
 }
 
 /* A read: decide, do, record the outcome; the reply goes out only when recorded. */
-static int lookup(struct rq *x, const char *op, const char *event, int (*fn)(struct rq *x))
+static int lookup(struct request_ctx *q, unsigned ops, const char *event,
+		  int (*fn)(struct request_ctx *q))
 {
 	int r, k;
 
-	r = authorize(x, op, event);
+	r = authorize(q, ops, event);
 	if (r < 0)
 		return r;
-	r = fn(x);
-	k = record(x, event, r);
+	r = fn(q);
+	k = record(q, event, r);
 	if (k < 0) {
-		secbuf_free(TAKE_PTR(x->out));
-		return unrecorded(x, k);
+		secbuf_free(TAKE_PTR(q->out));
+		return unrecorded(q, k);
 	}
 	return r;
 }
 
 /* A new array as member key of the reply. */
-static int reply_array(struct rq *x, const char *key, struct json_object **ret)
+static int reply_array(struct request_ctx *q, const char *key, struct json_object **ret)
 {
 	struct json_object *a = json_object_new_array();
 
-	if (!a || json_object_object_add(x->reply, key, a) < 0) {
+	if (!a || json_object_object_add(q->reply, key, a) < 0) {
 		json_object_put(a);
 		return -ENOMEM;
 	}
@@ -271,122 +310,126 @@ static int array_add(struct json_object *arr, struct json_object *o)
 	return 0;
 }
 
-/* --- vaults --- */
-
-static int vault_json(const struct kv_vault_info *v, void *ud)
+/* A listing's entry for path, named name, when the caller may see it: 1 and *ret (its other
+ * members to add), 0 not visible, -ENOMEM. */
+static int listed(struct request_ctx *q, const char *path, const char *name,
+		  struct json_object **ret)
 {
-	struct rq *x = ud;
 	struct json_object *o;
-	char path[VAULTFS_NAME_MAX + 2];
 
-	snprintf(path, sizeof(path), "/%s", v->name);
-	if (!x->env->caller->visible(x->env->caller->ud, path))
+	if (!q->env->caller->visible(q->env->caller->ud, path))
 		return 0;
 	o = json_object_new_object();
 	if (!o)
 		return -ENOMEM;
-	json_object_object_add(o, "name", json_object_new_string(v->name));
+	json_object_object_add(o, "name", json_object_new_string(name));
+	*ret = o;
+	return 1;
+}
+
+/* --- vaults --- */
+
+static int vault_json(const struct kv_vault_info *v, void *ud)
+{
+	struct request_ctx *q = ud;
+	struct json_object *o;
+	char path[VAULTFS_NAME_MAX + 2];
+	int r;
+
+	snprintf(path, sizeof(path), "/%s", v->name);
+	r = listed(q, path, v->name, &o);
+	if (r <= 0)
+		return r;
 	json_object_object_add(o, "created", kvjson_time(v->created));
 	json_object_object_add(o, "retention_days", json_object_new_int64(v->retention_days));
 	json_object_object_add(o, "purge_protection",
 			       json_object_new_boolean(v->purge_protection));
-	return array_add(json_object_object_get(x->reply, "vaults"), o);
+	return array_add(json_object_object_get(q->reply, "vaults"), o);
 }
 
-static int op_vault_list(struct rq *x)
+static int op_vault_list(struct request_ctx *q)
 {
 	struct json_object *arr;
 	int r, k;
 
-	r = reply_array(x, "vaults", &arr);
+	r = reply_array(q, "vaults", &arr);
 	if (r < 0)
 		return r;
 
-	r = kv_vault_list(x->env->kv, vault_json, x);
-	x->rule = NULL;
-	k = record(x, "vault-list", r);
+	r = kv_vault_list(q->env->kv, vault_json, q);
+	q->rule = NULL;
+	k = record(q, "vault-list", r);
 	if (k < 0)
-		return unrecorded(x, k);
+		return unrecorded(q, k);
 	return r < 0 ? r : 0;
 }
 
-static int do_vault_create(struct rq *x)
+static int do_vault_create(struct request_ctx *q)
 {
-	int64_t days = 0;
+	return kv_vault_create(q->env->kv, q->vault, (uint32_t)q->retention_days);
+}
+
+static int do_vault_delete(struct request_ctx *q)
+{
+	return kv_vault_delete(q->env->kv, q->vault);
+}
+
+static int do_vault_update(struct request_ctx *q)
+{
+	return kv_vault_protect(q->env->kv, q->vault);
+}
+
+static int op_vault(struct request_ctx *q)
+{
+	const char *op = json_object_get_string(member(q, "op"));
 	int r;
 
-	r = get_int(x, "retention_days", VAULTFS_RETENTION_MIN, VAULTFS_RETENTION_MAX, &days);
+	r = get_target(q, false);
 	if (r < 0)
 		return r;
-	return kv_vault_create(x->env->kv, x->vault, (uint32_t)days);
-}
-
-static int do_vault_delete(struct rq *x)
-{
-	return kv_vault_delete(x->env->kv, x->vault);
-}
-
-static int do_vault_update(struct rq *x)
-{
-	return kv_vault_protect(x->env->kv, x->vault);
-}
-
-static int op_vault(struct rq *x)
-{
-	const char *op = json_object_get_string(member(x, "op"));
-	int r;
-
-	r = get_target(x, false);
-	if (r < 0)
-		return r;
+	/* members checked before the record: a bad request is not a change */
 	if (streq(op, "vault-create")) {
-		int64_t days;
-
-		/* checked before the record: a bad request is not a change */
-		r = get_int(x, "retention_days", VAULTFS_RETENTION_MIN, VAULTFS_RETENTION_MAX,
-			    &days);
-		return r < 0 ? r : change(x, "manage", "vault-create", do_vault_create);
+		r = get_int(q, "retention_days", VAULTFS_RETENTION_MIN, VAULTFS_RETENTION_MAX,
+			    &q->retention_days);
+		return r < 0 ? r : change(q, POLICY_OP_MANAGE, "vault-create", do_vault_create);
 	}
 	if (streq(op, "vault-delete"))
-		return change(x, "manage", "vault-delete", do_vault_delete);
+		return change(q, POLICY_OP_MANAGE, "vault-delete", do_vault_delete);
 	{
 		bool on = false;
 
-		r = get_bool(x, "purge_protection", &on);
+		r = get_bool(q, "purge_protection", &on);
 		if (r < 0)
 			return r;
 		if (r == 0 || !on)
-			return bad(x, "\"purge_protection\": true is the only update (it can never "
+			return bad(q, "\"purge_protection\": true is the only update (it can never "
 				      "be turned off)");
 	}
-	return change(x, "manage", "vault-update", do_vault_update);
+	return change(q, POLICY_OP_MANAGE, "vault-update", do_vault_update);
 }
 
 /* --- secrets --- */
 
 struct list_ctx {
-	struct rq *x;
+	struct request_ctx *q;
 	struct json_object *arr;
-	bool expiring;
 	int64_t until;
 };
 
 static int secret_json(const struct kv_secret_info *s, void *ud)
 {
 	struct list_ctx *l = ud;
-	struct rq *x = l->x;
+	struct request_ctx *q = l->q;
 	char path[2 * VAULTFS_NAME_MAX + 3];
 	struct json_object *o;
+	int r;
 
-	if (l->expiring && (s->expires == 0 || s->expires > l->until))
+	if (q->expiring && (s->expires == 0 || s->expires > l->until))
 		return 0;
-	snprintf(path, sizeof(path), "/%s/%s", x->vault, s->name);
-	if (!x->env->caller->visible(x->env->caller->ud, path))
-		return 0;
-	o = json_object_new_object();
-	if (!o)
-		return -ENOMEM;
-	json_object_object_add(o, "name", json_object_new_string(s->name));
+	snprintf(path, sizeof(path), "/%s/%s", q->vault, s->name);
+	r = listed(q, path, s->name, &o);
+	if (r <= 0)
+		return r;
 	json_object_object_add(o, "current_version", json_object_new_int64(s->current_version));
 	json_object_object_add(o, "enabled", json_object_new_boolean(s->enabled));
 	json_object_object_add(o, "created", kvjson_time(s->created));
@@ -398,22 +441,15 @@ static int secret_json(const struct kv_secret_info *s, void *ud)
 	return array_add(l->arr, o);
 }
 
-static int do_secret_list(struct rq *x)
+static int do_secret_list(struct request_ctx *q)
 {
-	struct list_ctx l = { .x = x };
-	bool deleted = false;
-	int64_t horizon = 0;
+	struct list_ctx l = { .q = q, .until = (int64_t)time(NULL) + q->horizon };
 	int r;
 
-	if ((r = get_bool(x, "deleted", &deleted)) < 0 ||
-	    (r = get_int(x, "expiring", 0, INT64_MAX / 4, &horizon)) < 0)
-		return r;
-	l.expiring = r > 0;
-	l.until = (int64_t)time(NULL) + horizon;
-	r = reply_array(x, "secrets", &l.arr);
+	r = reply_array(q, "secrets", &l.arr);
 	if (r < 0)
 		return r;
-	r = kv_secret_list(x->env->kv, x->vault, deleted, secret_json, &l);
+	r = kv_secret_list(q->env->kv, q->vault, q->deleted, secret_json, &l);
 	return r < 0 ? r : 0;
 }
 
@@ -422,196 +458,191 @@ static int version_json(const struct kv_version_info *v, void *ud)
 	return array_add(ud, kvjson_version(v));
 }
 
-static int do_secret_versions(struct rq *x)
+static int do_secret_versions(struct request_ctx *q)
 {
 	struct json_object *arr;
 	int r;
 
-	r = reply_array(x, "versions", &arr);
+	r = reply_array(q, "versions", &arr);
 	if (r < 0)
 		return r;
-	return kv_secret_versions(x->env->kv, x->vault, x->name, version_json, arr);
+	return kv_secret_versions(q->env->kv, q->vault, q->name, version_json, arr);
 }
 
-static int do_secret_get(struct rq *x)
+static int do_secret_get(struct request_ctx *q)
 {
 	struct kv_version_info info;
 	int r;
 
-	r = kv_secret_get(x->env->kv, x->vault, x->name, x->version, &x->out, &info);
+	r = kv_secret_get(q->env->kv, q->vault, q->name, q->version, &q->out, &info);
 	if (r < 0)
 		return r;
-	x->version = info.version;
-	json_object_object_add(x->reply, "version", json_object_new_int64(info.version));
+	q->version = info.version;
+	json_object_object_add(q->reply, "version", json_object_new_int64(info.version));
 	return 0;
 }
 
-static int do_secret_backup(struct rq *x)
+static int do_secret_backup(struct request_ctx *q)
 {
-	return kv_secret_backup(x->env->kv, x->vault, x->name, &x->out);
+	return kv_secret_backup(q->env->kv, q->vault, q->name, &q->out);
 }
 
-static int do_secret_set(struct rq *x)
+static int do_secret_set(struct request_ctx *q)
 {
-	struct kv_attrs a = { .enabled = 1, .content_type = "" };
-	const char *tags[VAULTFS_TAGS_MAX];
 	uint32_t version;
 	int r;
 
-	r = get_attrs(x, &a, tags);
-	if (r < 0)
-		return r;
-	r = kv_secret_set(x->env->kv, x->vault, x->name, x->value->data, x->value->len, &a,
+	r = kv_secret_set(q->env->kv, q->vault, q->name, q->value->data, q->value->len, &q->attrs,
 			  &version);
 	if (r < 0)
 		return r;
-	x->version = version;
-	json_object_object_add(x->reply, "version", json_object_new_int64(version));
+	q->version = version;
+	json_object_object_add(q->reply, "version", json_object_new_int64(version));
 	return 0;
 }
 
-static int do_secret_update(struct rq *x)
+static int do_secret_update(struct request_ctx *q)
 {
-	struct kv_attrs a = KV_ATTRS_KEEP;
-	const char *tags[VAULTFS_TAGS_MAX];
-	int r;
-
-	r = get_attrs(x, &a, tags);
-	if (r < 0)
-		return r;
-	return kv_secret_update(x->env->kv, x->vault, x->name, x->version, &a);
+	return kv_secret_update(q->env->kv, q->vault, q->name, q->version, &q->attrs);
 }
 
-static int do_secret_delete(struct rq *x)
+static int do_secret_delete(struct request_ctx *q)
 {
-	return kv_secret_delete(x->env->kv, x->vault, x->name);
+	return kv_secret_delete(q->env->kv, q->vault, q->name);
 }
 
-static int do_secret_recover(struct rq *x)
+static int do_secret_recover(struct request_ctx *q)
 {
-	return kv_secret_recover(x->env->kv, x->vault, x->name);
+	return kv_secret_recover(q->env->kv, q->vault, q->name);
 }
 
-static int do_secret_purge(struct rq *x)
+static int do_secret_purge(struct request_ctx *q)
 {
-	return kv_secret_purge(x->env->kv, x->vault, x->name);
+	return kv_secret_purge(q->env->kv, q->vault, q->name);
 }
 
-static int do_secret_restore(struct rq *x)
+static int do_secret_restore(struct request_ctx *q)
 {
 	char name[VAULTFS_NAME_MAX + 1];
 	int r;
 
-	r = kv_secret_restore(x->env->kv, x->vault, x->value->data, x->value->len, name);
+	r = kv_secret_restore(q->env->kv, q->vault, q->value->data, q->value->len, name);
 	if (r < 0)
 		return r;
-	json_object_object_add(x->reply, "name", json_object_new_string(name));
+	json_object_object_add(q->reply, "name", json_object_new_string(name));
 	return 0;
 }
 
-static int op_secret(struct rq *x)
+static int op_secret(struct request_ctx *q)
 {
 	static const struct {
-		const char *op, *policy, *event;
-		int (*fn)(struct rq *x);
+		const char *op;
+		unsigned policy; /* POLICY_OP_*, all needed */
+		const char *event;
+		int (*fn)(struct request_ctx *q);
 		bool is_change;
 	} verbs[] = {
-		{ "secret-set", "write", "set", do_secret_set, true },
-		{ "secret-update", "write", "update", do_secret_update, true },
-		{ "secret-delete", "delete", "delete", do_secret_delete, true },
-		{ "secret-recover", "recover", "recover", do_secret_recover, true },
-		{ "secret-purge", "purge", "purge", do_secret_purge, true },
-		{ "secret-get", "read", "open", do_secret_get, false },
-		{ "secret-backup", "read", "backup", do_secret_backup, false },
-		{ "secret-versions", "meta", "versions", do_secret_versions, false },
+		{ "secret-set", POLICY_OP_WRITE, "set", do_secret_set, true },
+		{ "secret-update", POLICY_OP_WRITE, "update", do_secret_update, true },
+		{ "secret-delete", POLICY_OP_DELETE, "delete", do_secret_delete, true },
+		{ "secret-recover", POLICY_OP_RECOVER, "recover", do_secret_recover, true },
+		{ "secret-purge", POLICY_OP_PURGE, "purge", do_secret_purge, true },
+		{ "secret-get", POLICY_OP_READ, "open", do_secret_get, false },
+		/* the blob holds every version, disabled and not yet valid ones too: only for
+		 * whoever could re-enable them anyway (write) and then read them (read) */
+		{ "secret-backup", POLICY_OP_READ | POLICY_OP_WRITE, "backup", do_secret_backup,
+		  false },
+		{ "secret-versions", POLICY_OP_META, "versions", do_secret_versions, false },
 	};
-	const char *op = json_object_get_string(member(x, "op"));
-	struct kv_attrs a = KV_ATTRS_KEEP;
-	const char *tags[VAULTFS_TAGS_MAX];
+	const char *op = json_object_get_string(member(q, "op"));
 	int64_t v = 0;
 	int r;
 
-	r = get_target(x, true);
+	r = get_target(q, true);
 	if (r < 0)
 		return r;
+	/* a new secret's attributes start from the defaults, an update's from what it has */
+	q->attrs = streq(op, "secret-set") ? (struct kv_attrs){ .enabled = 1, .content_type = "" } :
+					     (struct kv_attrs)KV_ATTRS_KEEP;
 	/* members checked before anything is decided or recorded: a bad request changes nothing */
-	if ((r = get_int(x, "version", 1, UINT32_MAX, &v)) < 0 || (r = get_attrs(x, &a, tags)) < 0)
+	if ((r = get_int(q, "version", 1, UINT32_MAX, &v)) < 0 || (r = get_attrs(q)) < 0)
 		return r;
-	x->version = (uint32_t)v;
+	q->version = (uint32_t)v;
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
 		if (!streq(op, verbs[i].op))
 			continue;
 		if (verbs[i].is_change)
-			return change(x, verbs[i].policy, verbs[i].event, verbs[i].fn);
-		return lookup(x, verbs[i].policy, verbs[i].event, verbs[i].fn);
+			return change(q, verbs[i].policy, verbs[i].event, verbs[i].fn);
+		return lookup(q, verbs[i].policy, verbs[i].event, verbs[i].fn);
 	}
 	return -EOPNOTSUPP; /* not reached: the table of ops names only these */
 }
 
-static int op_secret_list(struct rq *x)
+static int op_secret_list(struct request_ctx *q)
 {
 	int r;
 
-	bool deleted;
-	int64_t horizon;
-
-	r = get_target(x, false);
+	r = get_target(q, false);
 	if (r < 0)
 		return r;
 	/* members checked before anything is decided or recorded, as for the other ops */
-	if ((r = get_bool(x, "deleted", &deleted)) < 0 ||
-	    (r = get_int(x, "expiring", 0, INT64_MAX / 4, &horizon)) < 0)
+	if ((r = get_bool(q, "deleted", &q->deleted)) < 0 ||
+	    (r = get_int(q, "expiring", 0, INT64_MAX / 4, &q->horizon)) < 0)
 		return r;
-	return lookup(x, "list", "list", do_secret_list);
+	q->expiring = r > 0;
+	return lookup(q, POLICY_OP_LIST, "list", do_secret_list);
 }
 
-static int op_secret_restore(struct rq *x)
+static int op_secret_restore(struct request_ctx *q)
 {
 	int r;
 
-	r = get_target(x, false);
+	r = get_target(q, false);
 	if (r < 0)
 		return r;
 	/* decided on the name the blob restores to, and recorded with it, before anything */
-	r = kv_backup_name(x->env->kv, x->value->data, x->value->len, x->name);
+	r = kv_backup_name(q->env->kv, q->value->data, q->value->len, q->name);
 	if (r < 0) {
-		snprintf(x->msg, sizeof(x->msg), "not a backup of this store: %s",
-			 request_strerror(r));
-		x->name[0] = '\0';
-		(void)record(x, "restore", r);
+		snprintf(q->msg, sizeof(q->msg), "not a backup of this store: %s",
+			 errtext(ERRTEXT_OBJECT, r));
+		q->name[0] = '\0';
+		(void)record(q, "restore", r);
 		return r;
 	}
-	snprintf(x->path, sizeof(x->path), "/%s/%s", x->vault, x->name);
-	return change(x, "write", "restore", do_secret_restore);
+	snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
+	/* write on the name, and manage on the vault: a restore brings back versions that
+	 * lifecycle withholds (disabled, not yet valid), to be re-enabled by whoever holds write
+	 * there; only the vault's manager may bring them in */
+	return change(q, POLICY_OP_WRITE | POLICY_OP_MANAGE, "restore", do_secret_restore);
 }
 
-static int op_policy_reload(struct rq *x)
+static int op_policy_reload(struct request_ctx *q)
 {
 	int r;
 
-	if (!x->env->reload) {
-		snprintf(x->msg, sizeof(x->msg), "the policy lives in the daemon: no daemon here");
+	if (!q->env->reload) {
+		snprintf(q->msg, sizeof(q->msg), "the policy lives in the daemon: no daemon here");
 		return -EOPNOTSUPP;
 	}
-	r = x->env->reload(x->env->reload_ud, x->msg, sizeof(x->msg));
+	r = q->env->reload(q->env->reload_ud, q->msg, sizeof(q->msg));
 	if (r >= 0)
-		json_object_object_add(x->reply, "loaded", json_object_new_string(x->msg));
+		json_object_object_add(q->reply, "loaded", json_object_new_string(q->msg));
 	return r;
 }
 
-static int op_status(struct rq *x)
+static int op_status(struct request_ctx *q)
 {
 	int r;
 
-	if (!x->env->status) {
-		snprintf(x->msg, sizeof(x->msg), "status comes from the daemon: no daemon here");
+	if (!q->env->status) {
+		snprintf(q->msg, sizeof(q->msg), "status comes from the daemon: no daemon here");
 		return -EOPNOTSUPP;
 	}
-	r = x->env->status(x->env->status_ud, x->reply);
+	r = q->env->status(q->env->status_ud, q->reply);
 	if (r < 0)
 		return r;
-	r = record(x, "status", 0);
-	return r < 0 ? unrecorded(x, r) : 0;
+	r = record(q, "status", 0);
+	return r < 0 ? unrecorded(q, r) : 0;
 }
 
 /* Every op: its members besides "v" and "op", and whether it carries value bytes. */
@@ -619,7 +650,7 @@ static const struct op {
 	const char *name;
 	const char *members; /* space separated, with spaces around */
 	size_t value_max; /* 0: no value bytes */
-	int (*run)(struct rq *x);
+	int (*run)(struct request_ctx *q);
 } ops[] = {
 	{ "vault-list", " ", 0, op_vault_list },
 	{ "vault-create", " vault retention_days ", 0, op_vault },
@@ -641,9 +672,9 @@ static const struct op {
 	{ "status", " ", 0, op_status },
 };
 
-static int check_members(struct rq *x, const struct op *op)
+static int check_members(struct request_ctx *q, const struct op *op)
 {
-	json_object_object_foreach(x->req, key, val)
+	json_object_object_foreach(q->req, key, val)
 	{
 		char k[72];
 
@@ -651,30 +682,30 @@ static int check_members(struct rq *x, const struct op *op)
 		if (streq(key, "v") || streq(key, "op") || (op->value_max && streq(key, "value_len")))
 			continue;
 		if (strlen(key) > 64 || (snprintf(k, sizeof(k), " %s ", key), !strstr(op->members, k)))
-			return bad(x, "unknown member \"%.64s\" for op \"%s\"", key, op->name);
+			return bad(q, "unknown member \"%.64s\" for op \"%s\"", key, op->name);
 	}
-	if (op->value_max && !x->value)
-		return bad(x, "op \"%s\" needs value bytes (\"value_len\")", op->name);
+	if (op->value_max && !q->value)
+		return bad(q, "op \"%s\" needs value bytes (\"value_len\")", op->name);
 	return 0;
 }
 
-static int run(struct rq *x)
+static int run(struct request_ctx *q)
 {
-	struct json_object *o = member(x, "op");
+	struct json_object *o = member(q, "op");
 	const char *name;
 
 	if (!o || !json_object_is_type(o, json_type_string))
-		return bad(x, "missing member \"op\"");
+		return bad(q, "missing member \"op\"");
 	name = json_object_get_string(o);
 	for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
 		int r;
 
 		if (!streq(name, ops[i].name))
 			continue;
-		r = check_members(x, &ops[i]);
-		return r < 0 ? r : ops[i].run(x);
+		r = check_members(q, &ops[i]);
+		return r < 0 ? r : ops[i].run(q);
 	}
-	snprintf(x->msg, sizeof(x->msg), "unknown op \"%.64s\"", name);
+	snprintf(q->msg, sizeof(q->msg), "unknown op \"%.64s\"", name);
 	return -EOPNOTSUPP;
 }
 
@@ -691,7 +722,7 @@ struct json_object *request_error_reply(int err, const char *msg)
 	json_object_object_add(o, "errno", json_object_new_int(e));
 	json_object_object_add(o, "errname", json_object_new_string(name ? name : "?"));
 	json_object_object_add(o, "error",
-			       json_object_new_string(msg && msg[0] ? msg : request_strerror(-e)));
+			       json_object_new_string(msg && msg[0] ? msg : errtext(ERRTEXT_OBJECT, e)));
 	return o;
 }
 
@@ -699,26 +730,26 @@ int request_exec(const struct request_env *env, struct json_object *req,
 		 const struct secbuf *value, struct json_object **ret_reply,
 		 struct secbuf **ret_value)
 {
-	struct rq x = { .env = env, .req = req, .value = value };
+	struct request_ctx q = { .env = env, .req = req, .value = value };
 	int r;
 
-	x.reply = json_object_new_object();
-	if (!x.reply)
+	q.reply = json_object_new_object();
+	if (!q.reply)
 		return -ENOMEM;
-	json_object_object_add(x.reply, "v", json_object_new_int(REQUEST_VERSION));
-	json_object_object_add(x.reply, "ok", json_object_new_boolean(true));
-	r = run(&x);
+	json_object_object_add(q.reply, "v", json_object_new_int(REQUEST_VERSION));
+	json_object_object_add(q.reply, "ok", json_object_new_boolean(true));
+	r = run(&q);
 	if (r < 0) {
-		secbuf_free(TAKE_PTR(x.out));
-		json_object_put(x.reply);
-		x.reply = request_error_reply(r, x.msg);
-		if (!x.reply)
+		secbuf_free(TAKE_PTR(q.out));
+		json_object_put(q.reply);
+		q.reply = request_error_reply(r, q.msg);
+		if (!q.reply)
 			return -ENOMEM;
-	} else if (x.out) {
-		json_object_object_add(x.reply, "value_len", json_object_new_int64(x.out->len));
+	} else if (q.out) {
+		json_object_object_add(q.reply, "value_len", json_object_new_int64(q.out->len));
 	}
-	*ret_reply = x.reply;
-	*ret_value = x.out;
+	*ret_reply = q.reply;
+	*ret_value = q.out;
 	return 0;
 }
 
@@ -793,40 +824,6 @@ int request_parse(const char *line, size_t len, struct json_object **ret, size_t
 	return 0;
 }
 
-const char *request_strerror(int r)
-{
-	switch (-r) {
-	case ENOENT:
-		return "not found";
-	case EEXIST:
-		return "already exists (a deleted secret keeps its name until it is purged)";
-	case EKEYREVOKED:
-		return "disabled";
-	case EKEYEXPIRED:
-		return "expired";
-	case EKEYREJECTED:
-		return "not yet valid";
-	case EBADMSG:
-		return "integrity check failed: the store was changed outside vaultfs";
-	case ENOTEMPTY:
-		return "vault is not empty";
-	case EPERM:
-		return "refused: purge protection is on and the retention period has not passed";
-	case EMSGSIZE:
-		return "value too large";
-	case EINVAL:
-		return "invalid name or attribute";
-	case ENOSPC:
-		return "no space (disk full or too many versions)";
-	case EBUSY:
-		return "store is busy (locked by another writer)";
-	case EACCES:
-		return "permission denied by the policy";
-	default:
-		return strerror(-r);
-	}
-}
-
 /* --- the blocking client side --- */
 
 int request_send(int fd, struct json_object *msg, const void *value, size_t value_len)
@@ -850,20 +847,31 @@ int request_send(int fd, struct json_object *msg, const void *value, size_t valu
 	return r < 0 ? r : 0;
 }
 
+/* One recv of at most n bytes (EINTR retried): the count (> 0), -ECONNRESET at end of file, or
+ * -errno. */
+static ssize_t recv_some(int fd, void *p, size_t n, int flags)
+{
+	for (;;) {
+		ssize_t k = recv(fd, p, n, flags);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return negative_errno();
+		return k == 0 ? -ECONNRESET : k;
+	}
+}
+
 /* Read exactly n bytes. */
 static int read_exact(int fd, void *p, size_t n)
 {
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t k = read(fd, (uint8_t *)p + got, n - got);
+		ssize_t k = recv_some(fd, (uint8_t *)p + got, n - got, 0);
 
-		if (k < 0 && errno == EINTR)
-			continue;
 		if (k < 0)
-			return negative_errno();
-		if (k == 0)
-			return -ECONNRESET;
+			return (int)k;
 		got += (size_t)k;
 	}
 	return 0;
@@ -895,13 +903,9 @@ int request_recv(int fd, struct json_object **ret, struct secbuf **ret_value)
 				return -ENOMEM;
 			line = p;
 		}
-		k = recv(fd, line + len, cap - len, MSG_PEEK);
-		if (k < 0 && errno == EINTR)
-			continue;
+		k = recv_some(fd, line + len, cap - len, MSG_PEEK);
 		if (k < 0)
-			return negative_errno();
-		if (k == 0)
-			return -ECONNRESET;
+			return (int)k;
 		nl = memchr(line + len, '\n', (size_t)k);
 		{
 			size_t take = nl ? (size_t)(nl - (line + len)) + 1 : (size_t)k;

@@ -10,6 +10,10 @@
  *   request  {"v":1,"op":"secret-get","vault":"app","name":"db"}
  *   reply    {"v":1,"ok":true,"version":3,"value_len":12} + 12 bytes
  *            {"v":1,"ok":false,"errno":13,"errname":"EACCES","error":"permission denied"}
+ * A connection the daemon turns away by its caps (fs/control.c: connections in all, per uid,
+ * root's reserve) is answered once, before a byte of it is read, and closed:
+ *            {"v":1,"ok":false,"errno":16,"errname":"EBUSY","error":"...","accepted":false}
+ * and the client may send the same request again on a new connection.
  * Unknown members, wrong types and bad names are refused with EINVAL and a sentence naming the
  * member; nothing is done. Times are unix seconds in requests and RFC 3339 in replies (the
  * shape of `vaultctl --json`). The ops, their members and the policy op each needs:
@@ -23,8 +27,13 @@
  *   secret-versions vault name                        meta /V/N
  *   secret-update vault name [version] [attrs]        write /V/N
  *   secret-delete|recover|purge vault name            delete|recover|purge /V/N
- *   secret-backup vault name                          read /V/N (the blob carries the values)
- *   secret-restore vault + blob                       write /V/N (N: the name in the blob)
+ *   secret-backup vault name                          read and write /V/N
+ *   secret-restore vault + blob                       write /V/N (N: the name in the blob) and
+ *                                                     manage /V
+ * Backup and restore give no more than read gives: the blob holds every version, disabled and
+ * not yet valid ones too, so backup needs write as well (whoever has write on N can re-enable
+ * any version and read it anyway), and restore needs manage on the target vault (else read on
+ * one secret and write on another vault would bring withheld versions back readable).
  *   policy-reload                                     the daemon's own rule (env->reload)
  *   status                                            anyone (env->status: the daemon)
  *   attrs: enabled (bool), not_before, expires (seconds, 0 none), content_type, tags ["k=v"] */
@@ -36,18 +45,20 @@
 
 #include "audit.h"
 #include "kv.h"
+#include "ops.h"
 #include "secbuf.h"
 
 #define REQUEST_VERSION 1
 /* One JSON line, with its newline. */
 #define REQUEST_LINE_MAX (64u * 1024u)
 
-/* Who asks, as the carrier knows it. authorize decides one policy op ("read", "manage", ...)
- * on a policy path ("/V" or "/V/N"): 0 allowed, -EACCES refused; *ret_rule names the deciding
- * rule for the record (may stay NULL). visible filters listings (DESIGN §5). identify fills the
- * caller's fields of a record (uid, gid, pid, exe, cgroup, unit, container). */
+/* Who asks, as the carrier knows it. authorize decides one policy op (a single POLICY_OP_* of
+ * ops.h, never a string) on a policy path ("/V" or "/V/N"): 0 allowed, -EACCES refused;
+ * *ret_rule names the deciding rule for the record (may stay NULL). visible filters listings
+ * (DESIGN §5). identify fills the caller's fields of a record (uid, gid, pid, exe, cgroup, unit,
+ * container; the daemon's carrier with identity_to_record). */
 struct request_caller {
-	int (*authorize)(void *ud, const char *op, const char *path, const char **ret_rule);
+	int (*authorize)(void *ud, unsigned op, const char *path, const char **ret_rule);
 	bool (*visible)(void *ud, const char *path);
 	void (*identify)(void *ud, struct audit_record *rec);
 	void *ud;
@@ -88,11 +99,8 @@ int request_exec(const struct request_env *env, struct json_object *req,
 int request_parse(const char *line, size_t len, struct json_object **ret, size_t *ret_value_len,
 		  char *msg, size_t size);
 
-/* An error reply. */
+/* An error reply; without msg, its sentence is errtext(ERRTEXT_OBJECT, err). */
 struct json_object *request_error_reply(int err, const char *msg);
-
-/* A sentence for an errno of kv.h, the store, seal and the protocol. */
-const char *request_strerror(int r);
 
 /* Blocking client side: send one message (JSON object + value bytes) on fd, and read one back
  * (the value into a secbuf). Errors: -EPIPE/-ECONNRESET peer gone, -EBADMSG/-EPROTO a reply

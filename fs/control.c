@@ -25,8 +25,17 @@
 #define SO_PEERPIDFD 77 /* Linux 6.5 (asm-generic/socket.h); Debian 12's headers predate it */
 #endif
 
-/* Connections at once; one more is told so and closed. */
+/* The caps on connections, all here (request.h says what a client sees). CONN_MAX at once; a
+ * uid other than root holds at most CONN_PER_UID of them, and the last CONN_ROOT_ONLY slots are
+ * root's alone, so that no uid can lock the others, or the administrator, out by holding idle
+ * connections. One more is told so ("accepted": false, EBUSY, before a byte of it is read) and
+ * closed. Past CONN_CROWDED connections, an idle one is cut IDLE_CROWDED_MS after it fell
+ * idle. */
 #define CONN_MAX 256u
+#define CONN_PER_UID 16u
+#define CONN_ROOT_ONLY 16u
+#define CONN_CROWDED (CONN_MAX / 4 * 3)
+#define IDLE_CROWDED_MS 1000
 /* A message not whole, or a reply not taken, this long after it began (or after the last
  * message done): the connection is closed. Trickling bytes does not renew it. */
 #define STALL_MS 10000
@@ -79,6 +88,7 @@ struct control {
 	int64_t accept_pause_until;
 	struct conn *conns[CONN_MAX];
 	size_t n;
+	uint64_t refused; /* connections turned away by the caps, since start */
 };
 
 static int64_t now_ms(void)
@@ -108,6 +118,15 @@ static void touch(struct conn *k)
 	k->done = false;
 }
 
+/* When k is closed: its deadline, or, while the daemon is crowded, IDLE_CROWDED_MS after an
+ * idle connection fell idle. */
+static int64_t conn_deadline(const struct control *c, const struct conn *k)
+{
+	if (k->was_busy || c->n <= CONN_CROWDED)
+		return k->deadline;
+	return k->deadline - IDLE_MS + IDLE_CROWDED_MS;
+}
+
 static void conn_free(struct control *c, struct conn *k)
 {
 	if (!k)
@@ -133,17 +152,13 @@ struct peer {
 	int64_t now;
 };
 
-static int peer_authorize(void *ud, const char *op, const char *path, const char **ret_rule)
+static int peer_authorize(void *ud, unsigned op, const char *path, const char **ret_rule)
 {
 	struct peer *p = ud;
 	struct policy_decision d;
-	unsigned bit;
 	int r;
 
-	r = policy_op_from_string(op, &bit);
-	if (r < 0)
-		return -EACCES;
-	r = policy_check(p->c->v->policy, bit, path, p->id, p->now, &d);
+	r = policy_check(p->c->v->policy, op, path, p->id, p->now, &d);
 	if (r < 0)
 		return -EACCES;
 	*ret_rule = d.rule;
@@ -236,6 +251,8 @@ static int peer_status(void *ud, struct json_object *reply)
 	/* every open is replied FOPEN_DIRECT_IO (ops.c): no value enters the page cache */
 	json_object_object_add(reply, "direct_io", json_object_new_boolean(1));
 	json_object_object_add(reply, "connections", json_object_new_int64((int64_t)c->n));
+	json_object_object_add(reply, "connections_refused",
+			       json_object_new_int64((int64_t)MIN(c->refused, INT64_MAX)));
 	return 0;
 }
 
@@ -495,12 +512,62 @@ static void peer_resolve(struct control *c, struct conn *k)
 		(void)identity_resolve(c->v->ids, &k->id, k->cred.pid, fields);
 }
 
+/* May uid have one more connection? 0, or -EBUSY with the sentence in msg. */
+static int admit(const struct control *c, uid_t uid, char *msg, size_t size)
+{
+	size_t mine = 0;
+
+	if (c->n >= CONN_MAX) {
+		snprintf(msg, size, "too many connections (%u); try again", CONN_MAX);
+		return -EBUSY;
+	}
+	if (uid == 0)
+		return 0;
+	if (c->n >= CONN_MAX - CONN_ROOT_ONLY) {
+		snprintf(msg, size, "too many connections (the last %u are root's); try again",
+			 CONN_ROOT_ONLY);
+		return -EBUSY;
+	}
+	for (size_t i = 0; i < c->n; i++)
+		mine += c->conns[i]->cred.uid == uid;
+	if (mine >= CONN_PER_UID) {
+		snprintf(msg, size,
+			 "too many connections from uid %u (at most %u a uid); try again",
+			 (unsigned)uid, CONN_PER_UID);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* Turn fd away: an error reply that says nothing of it was read ("accepted": false, so a client
+ * may send it again), as far as the socket takes it without waiting. */
+static void refuse(struct control *c, int fd, int err, const char *msg)
+{
+	struct json_object *o = request_error_reply(err, msg);
+	const char *s;
+	char line[512];
+	int n;
+
+	c->refused++;
+	if (!o)
+		return;
+	json_object_object_add(o, "accepted", json_object_new_boolean(false));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE);
+	n = s ? snprintf(line, sizeof(line), "%s\n", s) : -1;
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	json_object_put(o);
+}
+
 static void accept_all(struct control *c)
 {
 	for (;;) {
 		_cleanup_close_ int fd = -1;
 		struct conn *k;
-		socklen_t len = sizeof(struct ucred);
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		char msg[128];
 
 		fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -515,26 +582,23 @@ static void accept_all(struct control *c)
 			}
 			return;
 		}
-		if (c->n >= CONN_MAX) {
-			static const char busy_reply[] =
-				"{\"v\":1,\"ok\":false,\"errno\":16,\"errname\":\"EBUSY\","
-				"\"error\":\"too many connections; try again\"}\n";
-
-			(void)!send(fd, busy_reply, sizeof(busy_reply) - 1,
-				    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+			continue;
+		if (admit(c, cred.uid, msg, sizeof(msg)) < 0) {
+			refuse(c, fd, -EBUSY, msg);
 			continue;
 		}
 		k = calloc(1, sizeof(*k));
 		if (k)
 			k->line = malloc(REQUEST_LINE_MAX);
-		if (!k || !k->line ||
-		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &k->cred, &len) < 0) {
+		if (!k || !k->line) {
 			if (k)
 				free(k->line);
 			free(k);
 			continue;
 		}
 		k->fd = TAKE_FD(fd);
+		k->cred = cred;
 		peer_resolve(c, k);
 		touch(k);
 		c->conns[c->n++] = k;
@@ -635,7 +699,7 @@ int control_timeout_ms(struct control *c)
 	if (c->n == 0 && first == INT64_MAX)
 		return -1;
 	for (size_t i = 0; i < c->n; i++)
-		first = MIN(first, c->conns[i]->deadline);
+		first = MIN(first, conn_deadline(c, c->conns[i]));
 	now = now_ms();
 	if (first == c->accept_pause_until && first <= now) {
 		c->accept_pause_until = 0; /* over: the listener is polled again */
@@ -664,7 +728,7 @@ void control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
 				close_it = conn_write(k);
 			touch(k);
 		}
-		if (k->deadline <= now)
+		if (conn_deadline(c, k) <= now)
 			close_it = true;
 		if (close_it)
 			conn_free(c, k);

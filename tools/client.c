@@ -4,10 +4,13 @@
  * "vaultctl --offline". Without a daemon and without --offline it says so and does nothing:
  * there is no silent fallback. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include "core/audit.h"
+#include "core/errtext.h"
 #include "core/request.h"
 #include "tools/vaultctl.h"
 
@@ -38,24 +41,76 @@ static int connect_daemon(const char *path, int *ret_fd)
 	return 0;
 }
 
-int ctl_call_daemon(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
-		    struct json_object **ret_reply, struct secbuf **ret_value)
+/* A connection the daemon turned away before reading it ("accepted": false: its caps on
+ * connections, fs/control.c) is tried again, backing off, for at most this long. */
+#define RETRY_MS 10000
+#define RETRY_FIRST_MS 10
+#define RETRY_MAX_MS 250
+
+static bool turned_away(struct json_object *reply)
+{
+	struct json_object *o;
+
+	return json_object_object_get_ex(reply, "accepted", &o) &&
+	       json_object_is_type(o, json_type_boolean) && !json_object_get_boolean(o);
+}
+
+/* One connection, one request: 0 with the reply, 1 turned away (try again; unless last, then
+ * the refusal is the reply), or -errno. */
+static int call_once(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
+		     bool last, struct json_object **ret_reply, struct secbuf **ret_value)
 {
 	_cleanup_close_ int fd = -1;
-	int r;
+	struct json_object *reply = NULL;
+	struct secbuf *out = NULL;
+	int r, k;
 
 	r = connect_daemon(ctl->config->control_socket, &fd);
 	if (r < 0)
 		return r == -ENAMETOOLONG ? r : -ENOTCONN;
 	r = request_send(fd, req, value ? value->data : NULL, value ? value->len : 0);
-	if (r >= 0)
-		r = request_recv(fd, ret_reply, ret_value);
-	return r < 0 ? r : 0;
+	/* a daemon that turned us away may have closed before taking all we sent: its reply
+	 * is there to read all the same */
+	k = request_recv(fd, &reply, &out);
+	if (k < 0)
+		return r < 0 ? r : k;
+	if (!last && turned_away(reply)) {
+		json_object_put(reply);
+		secbuf_free(out);
+		return 1;
+	}
+	*ret_reply = reply;
+	*ret_value = out;
+	return 0;
+}
+
+int ctl_call_daemon(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
+		    struct json_object **ret_reply, struct secbuf **ret_value)
+{
+	unsigned waited = 0, pause = RETRY_FIRST_MS;
+	int r;
+
+	srand((unsigned)getpid());
+	for (;;) {
+		r = call_once(ctl, req, value, waited >= RETRY_MS, ret_reply, ret_value);
+		if (r <= 0)
+			break;
+		/* a pause of pause/2 to pause ms, so that clients turned away together spread */
+		{
+			unsigned ms = pause / 2 + (unsigned)rand() % (pause / 2 + 1);
+			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+			(void)nanosleep(&ts, NULL);
+			waited += ms;
+			pause = MIN(2 * pause, RETRY_MAX_MS);
+		}
+	}
+	return r;
 }
 
 /* --- offline: the request runs here, as ours --- */
 
-static int offline_authorize(void *ud, const char *op, const char *path, const char **ret_rule)
+static int offline_authorize(void *ud, unsigned op, const char *path, const char **ret_rule)
 {
 	(void)ud, (void)op, (void)path;
 	*ret_rule = CTL_OFFLINE_RULE;
@@ -143,6 +198,6 @@ int reply_status(struct json_object *reply, const char *what)
 		e = EIO;
 	fprintf(stderr, "vaultctl: %s: %s\n", what,
 		json_object_object_get_ex(reply, "error", &o) ? json_object_get_string(o) :
-								  request_strerror(-e));
+								  errtext(ERRTEXT_OBJECT, e));
 	return exit_status(-e);
 }

@@ -1,18 +1,18 @@
-/* util.c: vaultctl's shared helpers: error sentences and exit statuses, opening the store,
- * reading values (into secure buffers only), parsing options, printing JSON. */
+/* util.c: vaultctl's shared helpers: exit statuses and error lines (their sentences are
+ * core/errtext's), opening the store, reading values (into secure buffers only), parsing
+ * options, printing JSON. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 
+#include "core/errtext.h"
 #include "core/io.h"
 #include "core/log.h"
-#include "core/request.h"
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/timeutil.h"
 #include "tools/vaultctl.h"
-
 
 int usage_error(const char *fmt, ...)
 {
@@ -47,15 +47,9 @@ int exit_status(int r)
 	}
 }
 
-/* A sentence for the errors of kv.h. */
-const char *why(int r)
-{
-	return request_strerror(r);
-}
-
 int fail(int r, const char *what)
 {
-	fprintf(stderr, "vaultctl: %s: %s\n", what, why(r));
+	fprintf(stderr, "vaultctl: %s: %s\n", what, errtext(ERRTEXT_OBJECT, r));
 	return exit_status(r);
 }
 
@@ -74,22 +68,7 @@ int load_config(struct ctl *ctl)
 
 const char *seal_why(int r)
 {
-	switch (-r) {
-	case ENODEV:
-		return "TPM not reachable";
-	case EBADMSG:
-		return "sealed key does not open (another TPM, wrong host key, or changed data)";
-	case EPERM:
-		return "refused (TPM PCR policy not satisfied, or host key file not root-only)";
-	case ENOKEY:
-		return "host key file missing";
-	case ENOMEDIUM:
-		return "store not initialised (run 'vaultctl init')";
-	case EBUSY:
-		return "TPM busy (other clients hold it); try again";
-	default:
-		return strerror(-r);
-	}
+	return errtext(ERRTEXT_SEAL, r);
 }
 
 /* Open the store and unseal its master key: the offline path (root, the store's owner). */
@@ -102,9 +81,7 @@ int open_kv(struct ctl *ctl, struct kv **ret)
 	r = store_open(ctl->config->store_path, 0, &s);
 	if (r < 0) {
 		fprintf(stderr, "vaultctl: cannot open store '%s': %s\n", ctl->config->store_path,
-			r == -EBADMSG ? "not a vaultfs store, or corrupt" :
-			r == -EPERM ? "the file must be ours alone (owner, mode 0600)" :
-			r == -EPROTONOSUPPORT ? "made by a newer vaultfs" : strerror(-r));
+			errtext(ERRTEXT_STORE, r));
 		return r == -ENOENT || r == -EACCES || r == -EPERM ? EXIT_REFUSED : EXIT_INTEGRITY;
 	}
 	r = seal_unseal(s, ctl->config, &m);

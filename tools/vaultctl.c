@@ -3,12 +3,9 @@
  * bad input, 3 integrity or seal failure. Never prints or logs a secret value except the raw
  * bytes `secret get` was asked for, and the recovery key at init. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 
+#include "core/harden.h"
 #include "core/log.h"
 #include "tools/vaultctl.h"
 
@@ -86,14 +83,9 @@ int main(int argc, char **argv)
 	int c, r;
 
 	log_set_ident("vaultctl");
-	/* we hold the master key: no core dumps, no ptrace by others of our uid */
-	(void)setrlimit(RLIMIT_CORE, &(const struct rlimit){ 0, 0 });
-	(void)prctl(PR_SET_DUMPABLE, 0);
-	umask(077);
-	/* a daemon or a reader that went away is an error to report (EPIPE), not a death */
-	signal(SIGPIPE, SIG_IGN);
-	/* the TSS library logs warnings to stderr by default; ours are enough */
-	setenv("TSS2_LOG", "all+NONE", 0);
+	/* we may hold the master key: no core dumps, no ptrace by others of our uid (a failure
+	 * is not worth refusing a status query over) */
+	(void)harden_process(0, NULL);
 
 	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0) {
 		switch (c) {

@@ -29,10 +29,9 @@ struct ctl {
 int usage_error(const char *fmt, ...) _printf_(1, 2);
 /* Exit status for a negative errno. */
 int exit_status(int r);
-/* A sentence for an error of kv.h / seal.h. */
-const char *why(int r);
+/* A sentence for an error of seal.h: errtext(ERRTEXT_SEAL, r) (core/errtext.h has them all). */
 const char *seal_why(int r);
-/* Print "vaultctl: WHAT: why(r)"; returns exit_status(r). */
+/* Print "vaultctl: WHAT: errtext(ERRTEXT_OBJECT, r)"; returns exit_status(r). */
 int fail(int r, const char *what);
 int load_config(struct ctl *ctl);
 /* Open the store and unseal (offline only, for now): 0 or an exit status. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The control socket: every vaultctl verb through vaultfsd, decided by the policy for the uid
-# SO_PEERCRED names (other uids via setpriv) and recorded; hostile and stuck clients; backup and
+# SO_PEERCRED names (other uids via setpriv) and recorded; hostile and stuck clients, and the
+# connection caps (per uid, root's reserve, idle cut when crowded); backup and
 # restore; purge protection; near-expiry notices. Each test has its own swtpm, store, journal,
 # mount and socket.
 
@@ -276,6 +277,97 @@ print(round(time.monotonic() - start))' "$T/control.sock"
 	[ "$output" -ge 9 ] && [ "$output" -le 14 ]
 }
 
+@test "one uid holding idle connections locks out neither root nor another uid" {
+	default_policy
+	vctl vault create app
+	printf 'v' | vctl secret set app/db
+	daemon_start
+	# uid 65534, no rights at all, opens 300 connections and holds them, saying nothing
+	as 65534 /usr/bin/python3 -c '
+import socket, sys, time
+held = []
+for i in range(300):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    held.append(s)
+print(len(held), flush=True)
+time.sleep(120)' "$T/control.sock" >"$T/holder.out" &
+	PIDS+=($!)
+	local i
+	for i in $(seq 100); do
+		[ -s "$T/holder.out" ] && break
+		sleep 0.1
+	done
+	[ "$(cat "$T/holder.out")" = 300 ]
+	sleep 0.5 # the daemon has taken them all (or turned them away)
+	# root still gets in
+	run ctl status
+	echo "$output"
+	[[ $output == *"daemon:  running"* ]]
+	run ctl secret list app
+	[ "$status" -eq 0 ] && [ "$output" = db ]
+	# another uid too, with one connection of its own and no second try
+	run as 1000 /usr/bin/python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall((json.dumps({"v": 1, "op": "secret-list", "vault": "app"}) + "\n").encode())
+r = json.loads(s.makefile("rb").readline())
+print(r["ok"], [x["name"] for x in r.get("secrets", [])])' "$T/control.sock"
+	echo "$output"
+	[ "$output" = "True ['db']" ]
+	# the holder keeps 16; the rest were told why, before a byte of theirs was read
+	run raw 'send({"v": 1, "op": "status"}); r = recv(); print(r["connections"] >= 16, r["connections"] <= 20, r["connections_refused"] >= 284)'
+	[ "$output" = "True True True" ]
+	run as 65534 /usr/bin/python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+r = json.loads(s.makefile("rb").readline())
+print(r["errname"], r["accepted"], r["error"])' "$T/control.sock"
+	echo "$output"
+	[ "$output" = "EBUSY False too many connections from uid 65534 (at most 16 a uid); try again" ]
+}
+
+@test "near the connection cap, idle connections are cut after a second; root's slots stay free" {
+	default_policy
+	daemon_start
+	# 15 uids hold 16 idle connections each (240 of 256: past three quarters); after 3 s each
+	# says how many of its connections the daemon has closed
+	run /usr/bin/python3 -c '
+import os, socket, sys, time
+kids = []
+for uid in range(20000, 20015):
+    pid = os.fork()
+    if pid == 0:
+        os.setgroups([]); os.setgid(uid); os.setuid(uid)
+        held = []
+        for i in range(16):
+            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); held.append(s)
+        time.sleep(3)
+        cut = 0
+        for s in held:
+            try:
+                cut += s.recv(1, socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                pass
+        os.write(1, b"%d\n" % cut)
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)' "$T/control.sock"
+	echo "$output"
+	local cut=0 n
+	for n in $output; do
+		cut=$((cut + n))
+	done
+	# at least those past three quarters of the cap were cut (all of them, before 60 s)
+	[ "$cut" -ge 48 ]
+	run raw 'send({"v": 1, "op": "status"}); r = recv(); print(r["connections"] <= 193, r["connections_refused"])'
+	echo "$output"
+	[ "$output" = "True 0" ]
+	run ctl status
+	[[ $output == *"daemon:  running"* ]]
+}
+
 @test "the peer's executable is resolved for the policy, as for a FUSE caller" {
 	policy <<-'EOF'
 	allow * /app uid=1000
@@ -366,6 +458,49 @@ time.sleep(30)' "$T/control.sock" &
 	[ "$status" -eq 3 ]
 	[[ $output == *"integrity"* ]]
 	[ -z "$("$VAULTCTL" -c "$T/s2.conf" --offline secret list app)" ]
+}
+
+@test "backup and restore give no more than read: withheld versions stay withheld" {
+	# uid 1000 may read app/db, and read and write anything in its own vault (not manage it)
+	policy <<-'EOF'
+	allow list,meta,write,delete,recover,purge,manage /** uid=0
+	allow read /app/db uid=1000
+	allow list,meta,read,write,delete /mine/** uid=1000
+	EOF
+	vctl vault create app
+	vctl vault create mine
+	printf 'withheld-1' | vctl secret set app/db
+	printf 'withheld-2' | vctl secret set app/db --not-before +30d
+	printf 'current' | vctl secret set app/db
+	vctl secret update app/db --version 1 --enabled no
+	daemon_start
+	[ "$(ctl_as 1000 secret get app/db)" = current ]
+	run ctl_as 1000 secret get app/db --version 1
+	[ "$status" -eq 1 ] && [[ $output == *disabled* ]]
+	run ctl_as 1000 secret get app/db --version 2
+	[ "$status" -eq 1 ] && [[ $output == *"not yet valid"* ]]
+	# the attack: back up, restore into its own vault, re-enable, read
+	run ctl_as 1000 secret backup app/db --file "$T/u1000/db.bak"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"does not grant write on /app/db"* ]]
+	[ ! -e "$T/u1000/db.bak" ]
+	# nor with a blob made by someone who may back it up
+	vctl secret backup app/db --file "$T/u1000/db.bak"
+	chown 1000:1000 "$T/u1000/db.bak"
+	run ctl_as 1000 secret restore mine --file "$T/u1000/db.bak"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"does not grant manage on /mine"* ]]
+	run ctl_as 1000 secret update mine/db --version 1 --enabled yes
+	[ "$status" -eq 1 ]
+	run ctl_as 1000 secret get mine/db --version 1
+	[ "$status" -eq 1 ] && [[ $output == *"not found"* ]]
+	# both refusals recorded
+	run vctl audit show --uid 1000 --decision deny --event backup
+	[[ $output == *" backup deny EACCES app/db uid=1000 "* ]]
+	run vctl audit show --uid 1000 --decision deny --event restore
+	[[ $output == *" restore deny EACCES mine/db uid=1000 "* ]]
 }
 
 @test "purge protection: turned on through the daemon, never off, purge waits for retention" {

@@ -32,12 +32,14 @@
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/crypto.h"
+#include "core/errtext.h"
 #include "core/kv.h"
 #include "core/limits.h"
 #include "core/request.h"
 #include "core/secbuf.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "policy/policy.h"
 #include "tests/unit/testlib.h"
 
 #define UID 4242
@@ -78,10 +80,12 @@ struct fixture {
 
 /* --- the test caller and the env --- */
 
-static int t_authorize(void *ud, const char *op, const char *path, const char **ret_rule)
+static int t_authorize(void *ud, unsigned bit, const char *path, const char **ret_rule)
 {
 	struct fixture *f = ud;
+	const char *op = policy_op_name(bit); /* one op, never a set */
 
+	assert_non_null(op);
 	f->authorized++;
 	for (size_t i = 0; i < f->n_rules; i++) {
 		const struct rule *r = &f->rules[i];
@@ -140,6 +144,13 @@ static void deny(struct fixture *f, const char *op, const char *path, const char
 	memmove(&f->rules[1], &f->rules[0], f->n_rules * sizeof(f->rules[0]));
 	f->rules[0] = (struct rule){ op, path, false, name };
 	f->n_rules++;
+}
+
+/* An allow rule consulted before the ones already there. */
+static void allow(struct fixture *f, const char *op, const char *path, const char *name)
+{
+	deny(f, op, path, name);
+	f->rules[0].allow = true;
 }
 
 /* Back to the one rule every test starts with. */
@@ -1160,6 +1171,88 @@ static void test_backup_restore(void **state)
 	secbuf_free(blob);
 }
 
+/* Backup and restore give no more than read gives (issue 15, item 6): a caller with read on a
+ * secret and read and write on another vault could back it up, restore it there, re-enable a
+ * disabled or not yet valid version and read it. Backup needs write on the secret too, restore
+ * needs manage on the target vault; each refusal recorded, nothing restored. */
+static void test_backup_restore_lifecycle(void **state)
+{
+	struct fixture *f = *state;
+	struct json_object *r;
+	struct secbuf *blob = NULL, *out = NULL;
+	struct kv_version_info info;
+	unsigned asked;
+
+	/* the admin: v1 disabled, v2 not yet valid, v3 current */
+	exec_ok(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"app\"}");
+	exec_ok(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"mine\"}");
+	assert_int_equal(set_str(f, "app", "db", "withheld-1"), 1);
+	assert_int_equal(set_str(f, "app", "db", "withheld-2"), 2);
+	assert_int_equal(set_str(f, "app", "db", "current"), 3);
+	exec_ok(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
+		   "\"version\":1,\"enabled\":false}");
+	exec_ok(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
+		   "\"version\":2,\"not_before\":4102444800}");
+	r = exec_v(f, "{\"v\":1,\"op\":\"secret-backup\",\"vault\":\"app\",\"name\":\"db\"}", NULL,
+		   0, &blob);
+	reply_ok(r, 3);
+	json_object_put(r);
+	assert_non_null(blob);
+
+	/* the user: read on app/db, everything on the secrets of its own vault */
+	f->n_rules = 0;
+	allow(f, "read", "/app/db", "read-app-db");
+	allow(f, "*", "/mine/db", "all-mine-db");
+	exec_err(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"version\":1}",
+		 EKEYREVOKED, "disabled");
+	exec_err(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"version\":2}",
+		 EKEYREJECTED, "not yet valid");
+
+	/* backup: read is not enough */
+	asked = f->authorized;
+	r = exec_v(f, "{\"v\":1,\"op\":\"secret-backup\",\"vault\":\"app\",\"name\":\"db\"}", NULL,
+		   0, &out);
+	assert_null(out);
+	reply_err(r, EACCES, "permission denied: the policy does not grant write on /app/db");
+	assert_int_equal(f->authorized, asked + 2);
+	expect_record(f, 0, "backup", EACCES, NULL, "app", "db", 0, "/app/db");
+
+	/* restore of the admin's blob: write on the name is not enough, manage on the vault is
+	 * needed */
+	asked = f->authorized;
+	reply_err(exec_v(f, "{\"v\":1,\"op\":\"secret-restore\",\"vault\":\"mine\"}", blob->data,
+			 blob->len, NULL),
+		  EACCES, "permission denied: the policy does not grant manage on /mine");
+	assert_int_equal(f->authorized, asked + 2);
+	expect_record(f, 0, "restore", EACCES, NULL, "mine", "db", 0, "/mine/db");
+	assert_int_equal(kv_secret_info(f->kv, "mine", "db", 0, &info), -ENOENT);
+	exec_err(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"mine\",\"name\":\"db\","
+		    "\"version\":1,\"enabled\":true}",
+		 ENOENT, "not found");
+
+	/* with write on the secret, backup is allowed (write could re-enable any version
+	 * anyway); with manage on the vault, so is restore */
+	allow(f, "write", "/app/db", "write-app-db");
+	r = exec_v(f, "{\"v\":1,\"op\":\"secret-backup\",\"vault\":\"app\",\"name\":\"db\"}", NULL,
+		   0, &out);
+	reply_ok(r, 3);
+	json_object_put(r);
+	assert_non_null(out);
+	secbuf_free(TAKE_PTR(out));
+	expect_record(f, 0, "backup", 0, "write-app-db", "app", "db", 0, "/app/db");
+	allow(f, "manage", "/mine", "manage-mine");
+	r = exec_v(f, "{\"v\":1,\"op\":\"secret-restore\",\"vault\":\"mine\"}", blob->data,
+		   blob->len, NULL);
+	reply_ok(r, 3);
+	json_object_put(r);
+	expect_record(f, 0, "restore", 0, "manage-mine", "mine", "db", 0, "/mine/db");
+	assert_int_equal(kv_secret_info(f->kv, "mine", "db", 1, &info), 0);
+	assert_false(info.enabled);
+	secbuf_free(blob);
+}
+
 /* Every op refused by the policy: EACCES, the sentence, a deny record naming the rule, nothing
  * done, no changed(), no value bytes. */
 static void test_refused(void **state)
@@ -1354,7 +1447,7 @@ static void test_policy_reload(void **state)
 	assert_int_equal(f->n_changed, 0);
 }
 
-/* --- request_error_reply, request_strerror --- */
+/* --- request_error_reply, errtext --- */
 
 static void test_error_reply(void **state)
 {
@@ -1367,12 +1460,12 @@ static void test_error_reply(void **state)
 	reply_err(request_error_reply(EACCES, ""), EACCES, "permission denied by the policy");
 	reply_err(request_error_reply(-EIO, "disk on fire"), EIO, "disk on fire");
 	reply_err(request_error_reply(-ENOTCONN, NULL), ENOTCONN, strerror(ENOTCONN));
-	assert_string_equal(request_strerror(-EPERM),
+	assert_string_equal(errtext(ERRTEXT_OBJECT, -EPERM),
 			    "refused: purge protection is on and the retention period has not "
 			    "passed");
-	assert_string_equal(request_strerror(-EKEYEXPIRED), "expired");
-	assert_string_equal(request_strerror(-EKEYREJECTED), "not yet valid");
-	assert_string_equal(request_strerror(-EMSGSIZE), "value too large");
+	assert_string_equal(errtext(ERRTEXT_OBJECT, -EKEYEXPIRED), "expired");
+	assert_string_equal(errtext(ERRTEXT_OBJECT, -EKEYREJECTED), "not yet valid");
+	assert_string_equal(errtext(ERRTEXT_OBJECT, -EMSGSIZE), "value too large");
 }
 
 /* --- the client side --- */
@@ -1571,6 +1664,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_secret_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_list_expiring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_restore_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_unrecorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_reload, setup, teardown),

@@ -96,10 +96,12 @@ static void test_buf_sticky_error(void **state)
 
 static void test_harden(void **state)
 {
+	const char *failed = "x";
 	struct rlimit rl;
 
 	(void)state;
-	assert_int_equal(harden_process(), 0);
+	assert_int_equal(harden_process(0, &failed), 0);
+	assert_null(failed);
 	assert_int_equal(getrlimit(RLIMIT_CORE, &rl), 0);
 	assert_int_equal(rl.rlim_cur, 0);
 	assert_int_equal(prctl(PR_GET_DUMPABLE), 0);
