@@ -40,6 +40,9 @@ static const struct {
 	{ ERRTEXT_SEAL, ENOKEY, "host key file missing" },
 	{ ERRTEXT_SEAL, ENOMEDIUM, "store not initialised (run 'vaultctl init')" },
 	{ ERRTEXT_SEAL, EBUSY, "TPM busy (other clients hold it); try again" },
+	{ ERRTEXT_SEAL, ENOLCK, /* TPM_ELOCKOUT */
+	  "the TPM is in dictionary-attack lockout (a store sealed before noDA): clear it with "
+	  "'tpm2_dictionarylockout --clear-lockout' (or wait)" },
 
 	{ ERRTEXT_JOURNAL, ESTALE, "the journal file was removed, replaced or shortened" },
 	{ ERRTEXT_JOURNAL, EBADMSG,

@@ -76,7 +76,7 @@ int open_kv(struct ctl *ctl, struct kv **ret)
 {
 	struct store *s = NULL;
 	_cleanup_secbuf_ struct secbuf *m = NULL;
-	int r;
+	int r, resealed = 0;
 
 	r = store_open(ctl->config->store_path, 0, &s);
 	if (r < 0) {
@@ -84,12 +84,18 @@ int open_kv(struct ctl *ctl, struct kv **ret)
 			errtext(ERRTEXT_STORE, r));
 		return r == -ENOENT || r == -EACCES || r == -EPERM ? EXIT_REFUSED : EXIT_INTEGRITY;
 	}
-	r = seal_unseal(s, ctl->config, &m);
+	r = seal_unseal_noda(s, ctl->config, &m, &resealed);
 	if (r < 0) {
+		const char *words = log_foreign_last();
+
 		store_free(s);
-		fprintf(stderr, "vaultctl: cannot unseal the master key: %s\n", seal_why(r));
+		fprintf(stderr, "vaultctl: cannot unseal the master key: %s%s%s%s\n", seal_why(r),
+			words[0] ? " [" : "", words, words[0] ? "]" : "");
+		log_foreign_clear();
 		return EXIT_INTEGRITY;
 	}
+	if (resealed > 0)
+		fprintf(stderr, "vaultctl: re-sealed the master key with noDA\n");
 	r = kv_new(s, TAKE_PTR(m), ret);
 	if (r < 0)
 		return fail(r, "store");

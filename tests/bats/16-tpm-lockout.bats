@@ -133,6 +133,9 @@ clear_lockout() {
 	echo "$output"
 	[[ $output == *"master key unseals here: the TPM is in dictionary-attack lockout [tss2: Esys_Load: "*"DA lockout mode"* ]]
 	[[ $output == *"the store was sealed before noDA: clear the lockout with \`tpm2_dictionarylockout --clear-lockout\`"* ]]
+	run vctl secret get app/x
+	[ "$status" -ne 0 ]
+	[[ $output == *"dictionary-attack lockout"*"--clear-lockout"*"[tss2: Esys_Load: "* ]]
 	# still the old blob: nothing was re-sealed
 	[[ $(seal_tpm_hex) == "$(printf VFTPM1 | xxd -p -u)"* ]]
 
