@@ -1,4 +1,4 @@
-/* test-store.c: unit tests for core/store.c. Each test gets a temp dir of its own and checks
+/* test-store.c: unit tests for core/store*.c. Each test gets a temp dir of its own and checks
  * exact results and exact -errnos: open/create/reopen and the refusals (missing, garbage, a
  * foreign SQLite database, a newer schema, a symlink, read-only writes), meta, vaults, objects
  * and versions (every lookup, update and refusal), ids never reused after purge, transactions,
