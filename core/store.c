@@ -4,7 +4,7 @@
  * entries, and store_errno(), the one place where SQLite's result codes become -errno. The rows
  * themselves are in store-vault.c, store-object.c and store-version.c, the WAL-index peek in
  * store-wal.c. It must never know about crypto (kv.c seals and MACs the rows), never build SQL
- * from input and never log or print. */
+ * from input, and never log above debug (SQLite's words go to log_foreign for the edge). */
 #include <assert.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,12 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/store-int.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
-/* The one place where SQLite's result codes become -errno. */
-int store_errno(sqlite3 *db, int rc)
+/* The -errno of an SQLite result code. */
+static int errno_of(sqlite3 *db, int rc)
 {
 	int e;
 
@@ -54,6 +55,24 @@ int store_errno(sqlite3 *db, int rc)
 	default:
 		return -EIO;
 	}
+}
+
+/* The one place where SQLite's result codes become -errno. SQLite's own words for the failure
+ * (the handle's message when it is about this code, else the code's) go to log_foreign, for
+ * the edge's log line: "file is not a database", "database disk image is malformed". Not for a
+ * constraint that is the store's answer (the name exists, the parent row is missing): the
+ * caller reports that, and stale words must not ride on a later line. Table and column names
+ * at most: the store binds every value, so no value is ever in SQLite's text. */
+int store_errno(sqlite3 *db, int rc)
+{
+	int r = errno_of(db, rc);
+
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+	    rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		return r;
+	if (db && sqlite3_extended_errcode(db) == rc)
+		return log_foreign(r, "sqlite", "%s", sqlite3_errmsg(db));
+	return log_foreign(r, "sqlite", "%s", sqlite3_errstr(rc));
 }
 
 int store_op_begin(struct store *s, bool *ret_own)

@@ -435,3 +435,22 @@ teardown() {
 	[ "$status" -eq 1 ]
 	[[ $output == *"cannot open store '$T/vault.db'"* ]]
 }
+
+@test "a store that is not a database, or is corrupt: the daemon's error has SQLite's own words" {
+	head -c 20000 /dev/urandom >"$T/vault.db"
+	chmod 0600 "$T/vault.db"
+	mkdir -p "$T/mnt"
+	run "$VAULTFSD" -c "$CONF"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Failed to open the store '$T/vault.db'"* ]]
+	[[ $output == *"[sqlite: file is not a database]"* ]]
+	rm -f "$T/vault.db"
+	init_store
+	vctl vault create app
+	printf x | vctl secret set app/db
+	# the first page past its 100-byte header (the schema's b-tree) overwritten
+	head -c 3996 /dev/urandom | dd of="$T/vault.db" bs=1 seek=100 conv=notrunc status=none
+	run "$VAULTFSD" -c "$CONF"
+	[ "$status" -ne 0 ]
+	[[ $output == *"[sqlite: "*"malformed"*"]"* ]]
+}

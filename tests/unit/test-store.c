@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/store.h"
 #include "core/util.h"
 #include "tests/unit/testlib.h"
@@ -528,6 +529,42 @@ static void test_corrupt_store(void **state)
 	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EBADMSG);
 	assert_null(s);
+}
+
+/* Where SQLite's code becomes -errno, its own words are kept for the edge's log line (log.h);
+ * an answer of the store (a name taken) leaves none behind to ride on a later line. */
+static void test_foreign_words(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = NULL;
+	uint8_t junk[8192];
+	int fd;
+
+	test_fill(junk, sizeof(junk), 42);
+	test_write_file(f->path, junk, sizeof(junk), 0600);
+	log_foreign_clear();
+	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
+	assert_string_equal(log_foreign_last(), "sqlite: file is not a database");
+
+	assert_int_equal(unlink(f->path), 0);
+	s = open_ok(f, STORE_CREATE);
+	struct store_vault v = vault_new("v", 1);
+
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	log_foreign_clear();
+	assert_int_equal(store_vault_insert(s, &v), -EEXIST);
+	assert_string_equal(log_foreign_last(), "");
+	store_free(s);
+	s = NULL;
+
+	fd = open(f->path, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, junk, 4096 - 100, 100), 4096 - 100);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
+	assert_non_null(strstr(log_foreign_last(), "sqlite: "));
+	assert_non_null(strstr(log_foreign_last(), "malformed"));
+	log_foreign_clear();
 }
 
 static void test_readonly(void **state)
@@ -2417,6 +2454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_own_id_wrong_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_words, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_crud, setup, teardown),
