@@ -56,6 +56,9 @@ enum stmt_id {
 
 struct store {
 	sqlite3 *db;
+	char *path; /* as opened: a write transaction checks that it still names the file */
+	dev_t dev;  /* the file SQLite opened */
+	ino_t ino;
 	/* the connection's wal-index region 0 (store-wal.c), or NULL, and its file (xShmBarrier
 	 * between the header's two copies) */
 	const volatile uint8_t *shm;

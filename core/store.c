@@ -75,6 +75,42 @@ int store_errno(sqlite3 *db, int rc)
 	return log_foreign(r, "sqlite", "%s", sqlite3_errstr(rc));
 }
 
+/* Does the path still name the file SQLite has open? A store unlinked, or replaced by a rename,
+ * under a running daemon would take writes into a file that no later open finds: they would
+ * vanish at the restart. The file stays open (our descriptor keeps its inode alive, so no new
+ * file can take its number): lstat of the path either names that same dev and inode or not.
+ * Cheap enough for every write transaction; reads go on from the open file. */
+static int check_file(struct store *s)
+{
+	struct stat st;
+
+	if (lstat(s->path, &st) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return negative_errno();
+	} else if (st.st_dev == s->dev && st.st_ino == s->ino)
+		return 0;
+	return log_foreign(-EIDRM, "store",
+			   "the store file '%s' was removed or replaced since it was opened",
+			   s->path);
+}
+
+/* Remember the file SQLite opened: the path's dev and inode now, while SQLite confirms that the
+ * path names its file (SQLITE_FCNTL_HAS_MOVED compares the path with its descriptor). */
+static int note_file(struct store *s)
+{
+	struct stat st;
+	int moved = 0, rc;
+
+	if (lstat(s->path, &st) < 0)
+		return negative_errno();
+	rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved);
+	if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND)
+		return store_errno(s->db, rc);
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	return moved ? check_file(s) : 0;
+}
+
 int store_op_begin(struct store *s, bool *ret_own)
 {
 	bool own = sqlite3_get_autocommit(s->db);
@@ -82,6 +118,11 @@ int store_op_begin(struct store *s, bool *ret_own)
 
 	if (own && sqlite3_db_readonly(s->db, "main") > 0)
 		return -EROFS; /* BEGIN IMMEDIATE would succeed on a read-only handle */
+	if (own) {
+		r = check_file(s);
+		if (r < 0)
+			return r;
+	}
 
 	s->writes++;
 	r = stmt_run(s, own ? STMT_BEGIN : STMT_SAVEPOINT);
@@ -226,6 +267,11 @@ int store_open(const char *path, int flags, struct store **ret)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->path = strdup(path);
+	if (!s->path) {
+		r = -ENOMEM;
+		goto fail;
+	}
 
 	/* Never SQLITE_OPEN_CREATE: the file exists by now or the store is missing. */
 	oflags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOFOLLOW |
@@ -240,6 +286,8 @@ int store_open(const char *path, int flags, struct store **ret)
 	if (r < 0)
 		goto fail;
 	r = store_recognise(s->db, size, &empty, &version);
+	if (r >= 0)
+		r = note_file(s);
 	if (r < 0)
 		goto fail;
 	if (empty && !(flags & STORE_CREATE)) {
@@ -302,6 +350,7 @@ void store_free(struct store *s)
 		sqlite3_finalize(s->stmt[i]);
 	/* Rolls back an open transaction; with every statement finalized it cannot be busy. */
 	sqlite3_close(s->db);
+	free(s->path);
 	free(s);
 }
 
@@ -313,11 +362,16 @@ int store_schema_version(struct store *s)
 
 int store_begin(struct store *s)
 {
+	int r;
+
 	assert(s);
 	if (!sqlite3_get_autocommit(s->db))
 		return -EBUSY;
 	if (sqlite3_db_readonly(s->db, "main") > 0)
 		return -EROFS; /* SQLite would grant BEGIN IMMEDIATE and refuse only the writes */
+	r = check_file(s);
+	if (r < 0)
+		return r;
 	s->writes++;
 	return stmt_run(s, STMT_BEGIN);
 }

@@ -4,7 +4,11 @@
  * SQLite type or code crosses it, every error is -errno.
  *
  * Errors common to every call: -EIO backend failure, -EBADMSG the database is corrupt or not a
- * vaultfs store, -EROFS read-only store, -EBUSY locked by another writer past the busy timeout. */
+ * vaultfs store, -EROFS read-only store, -EBUSY locked by another writer past the busy timeout;
+ * and to every write transaction (store_begin, and the writes that take one of their own when
+ * none is open): -EIDRM the store's path no longer names the file this handle opened (removed,
+ * or replaced by a rename), so a write would go where no later open finds it. Where SQLite or
+ * the store refuses, its own words are kept with log_foreign() for the edge's log line. */
 #pragma once
 
 #include <stdbool.h>

@@ -567,6 +567,50 @@ static void test_foreign_words(void **state)
 	log_foreign_clear();
 }
 
+/* A store file removed or replaced under an open handle: every write transaction is refused
+ * (-EIDRM, with words that say so), so that nothing is acknowledged that would vanish with the
+ * file; reads go on from the open file. */
+static void test_removed_under_handle(void **state)
+{
+	const struct fixture *f = *state;
+	struct store_vault v = vault_new("v", 1), got;
+	struct store *s = open_ok(f, STORE_CREATE);
+	char other[160];
+
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	assert_int_equal(unlink(f->path), 0);
+	log_foreign_clear();
+	assert_int_equal(store_begin(s), -EIDRM);
+	assert_non_null(strstr(log_foreign_last(), "store: the store file '"));
+	assert_non_null(strstr(log_foreign_last(), "' was removed or replaced since it was opened"));
+	/* a write that takes a transaction of its own */
+	assert_int_equal(store_vault_delete(s, v.id), -EIDRM);
+	assert_int_equal(store_vault_get(s, "v", &got), 0);
+	assert_vault_equal(&got, &v);
+	store_free(s);
+	log_foreign_clear();
+
+	/* another store renamed over the path */
+	s = open_ok(f, STORE_CREATE);
+	snprintf(other, sizeof(other), "%s/other.db", f->dir);
+	struct store *o = NULL;
+
+	assert_int_equal(store_open(other, STORE_CREATE, &o), 0);
+	store_free(o);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(rename(other, f->path), 0);
+	assert_int_equal(store_begin(s), -EIDRM);
+	store_free(s);
+	/* the store now at the path opens and takes writes */
+	s = open_ok(f, 0);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_free(s);
+	log_foreign_clear();
+}
+
 static void test_readonly(void **state)
 {
 	const struct fixture *f = *state;
@@ -2455,6 +2499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_words, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_under_handle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_crud, setup, teardown),
