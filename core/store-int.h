@@ -150,43 +150,19 @@ struct row_col {
 	int64_t min, max;
 };
 
+/* clang-format off */
 #define ROW_FIELD_(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
-#define ROW_I64(T, f, lo, hi)                                                                      \
-	{                                                                                          \
-		.type = ROW_I64, ROW_FIELD_(T, f), .min = (lo), .max = (hi)                        \
-	}
-#define ROW_U32(T, f, lo)                                                                          \
-	{                                                                                          \
-		.type = ROW_U32, ROW_FIELD_(T, f), .min = (lo), .max = UINT32_MAX                  \
-	}
-#define ROW_INT(T, f, lo, hi)                                                                      \
-	{                                                                                          \
-		.type = ROW_INT, ROW_FIELD_(T, f), .min = (lo), .max = (hi)                        \
-	}
-#define ROW_BOOL(T, f)                                                                             \
-	{                                                                                          \
-		.type = ROW_BOOL, ROW_FIELD_(T, f)                                                 \
-	}
-#define ROW_TEXT(T, f, lo)                                                                         \
-	{                                                                                          \
-		.type = ROW_TEXT, ROW_FIELD_(T, f), .min = (lo)                                    \
-	}
-#define ROW_STR(T, f, hi)                                                                          \
-	{                                                                                          \
-		.type = ROW_STR, ROW_FIELD_(T, f), .max = (hi)                                     \
-	}
-#define ROW_BLOB(T, f)                                                                             \
-	{                                                                                          \
-		.type = ROW_BLOB, ROW_FIELD_(T, f)                                                 \
-	}
-#define ROW_LEN(T, f, hi)                                                                          \
-	{                                                                                          \
-		.type = ROW_LEN, ROW_FIELD_(T, f), .max = (hi)                                     \
-	}
-#define ROW_BYTES(T, f, len, hi)                                                                   \
-	{                                                                                          \
-		.type = ROW_BYTES, ROW_FIELD_(T, f), .len_off = offsetof(T, len), .max = (hi)      \
-	}
+#define ROW_I64(T, f, lo, hi) { .type = ROW_I64, ROW_FIELD_(T, f), .min = (lo), .max = (hi) }
+#define ROW_U32(T, f, lo) { .type = ROW_U32, ROW_FIELD_(T, f), .min = (lo), .max = UINT32_MAX }
+#define ROW_INT(T, f, lo, hi) { .type = ROW_INT, ROW_FIELD_(T, f), .min = (lo), .max = (hi) }
+#define ROW_BOOL(T, f) { .type = ROW_BOOL, ROW_FIELD_(T, f), .min = 0, .max = 1 }
+#define ROW_TEXT(T, f, lo) { .type = ROW_TEXT, ROW_FIELD_(T, f), .min = (lo) }
+#define ROW_STR(T, f, hi) { .type = ROW_STR, ROW_FIELD_(T, f), .max = (hi) }
+#define ROW_BLOB(T, f) { .type = ROW_BLOB, ROW_FIELD_(T, f) }
+#define ROW_LEN(T, f, hi) { .type = ROW_LEN, ROW_FIELD_(T, f), .max = (hi) }
+#define ROW_BYTES(T, f, len, hi) \
+	{ .type = ROW_BYTES, ROW_FIELD_(T, f), .len_off = offsetof(T, len), .max = (hi) }
+/* clang-format on */
 
 struct row_table {
 	const struct row_col *cols;

@@ -278,8 +278,7 @@ static int read_col(sqlite3_stmt *st, int i, const struct row_col *c, uint8_t *f
 	case ROW_INT:
 	case ROW_BOOL:
 	case ROW_LEN:
-		r = col_int(st, i, c->type == ROW_BOOL ? 0 : c->min,
-			    c->type == ROW_BOOL ? 1 : c->max, &v);
+		r = col_int(st, i, c->min, c->max, &v);
 		if (r < 0)
 			return r;
 		if (c->type == ROW_I64)

@@ -75,27 +75,30 @@ int store_errno(sqlite3 *db, int rc)
 	return log_foreign(r, "sqlite", "%s", sqlite3_errstr(rc));
 }
 
-/* Does the path still name the file SQLite has open? A store unlinked, or replaced by a rename,
- * under a running daemon would take writes into a file that no later open finds: they would
- * vanish at the restart. The file stays open (our descriptor keeps its inode alive, so no new
- * file can take its number): lstat of the path either names that same dev and inode or not.
- * Cheap enough for every write transaction; reads go on from the open file. */
-static int check_file(struct store *s)
+/* The store's path no longer names the file this handle opened. */
+static int file_gone(struct store *s)
 {
-	struct stat st;
-
-	if (lstat(s->path, &st) < 0) {
-		if (errno != ENOENT && errno != ENOTDIR)
-			return negative_errno();
-	} else if (st.st_dev == s->dev && st.st_ino == s->ino)
-		return 0;
 	return log_foreign(-EIDRM, "store",
 			   "the store file '%s' was removed or replaced since it was opened",
 			   s->path);
 }
 
-/* Remember the file SQLite opened: the path's dev and inode now, while SQLite confirms that the
- * path names its file (SQLITE_FCNTL_HAS_MOVED compares the path with its descriptor). */
+/* Does the path still name the file SQLite has open? A store unlinked, or replaced by a rename,
+ * under a running daemon would take writes into a file that no later open finds: they would
+ * vanish at the restart. The file stays open (SQLite's descriptor keeps its inode alive, so no
+ * new file can take its number): lstat of the path names that same dev and inode, or it is
+ * gone. Cheap enough for every write transaction; reads go on from the open file. */
+static int check_file(struct store *s)
+{
+	struct stat st;
+
+	if (lstat(s->path, &st) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? file_gone(s) : negative_errno();
+	return st.st_dev == s->dev && st.st_ino == s->ino ? 0 : file_gone(s);
+}
+
+/* Remember the file SQLite opened: the path's dev and inode now, after which SQLite confirms
+ * that the path names its file (SQLITE_FCNTL_HAS_MOVED compares the path with its descriptor). */
 static int note_file(struct store *s)
 {
 	struct stat st;
@@ -103,12 +106,12 @@ static int note_file(struct store *s)
 
 	if (lstat(s->path, &st) < 0)
 		return negative_errno();
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
 	rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved);
 	if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND)
 		return store_errno(s->db, rc);
-	s->dev = st.st_dev;
-	s->ino = st.st_ino;
-	return moved ? check_file(s) : 0;
+	return moved ? file_gone(s) : 0;
 }
 
 int store_op_begin(struct store *s, bool *ret_own)
