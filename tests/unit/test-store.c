@@ -150,8 +150,7 @@ static void assert_object_equal(const struct store_object *a, const struct store
 }
 
 /* Everything but the ciphertext. */
-static void assert_version_attrs_equal(const struct store_version *a,
-				       const struct store_version *b)
+static void assert_version_attrs_equal(const struct store_version *a, const struct store_version *b)
 {
 	assert_int_equal(a->object_id, b->object_id);
 	assert_int_equal(a->version, b->version);
@@ -174,9 +173,9 @@ static void raw_exec(const char *path, const char *sql)
 	sqlite3 *db = NULL;
 	char *err = NULL;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-					 NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+		SQLITE_OK);
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("raw_exec(%s): %s", sql, err ? err : "?");
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -582,7 +581,8 @@ static void test_removed_under_handle(void **state)
 	log_foreign_clear();
 	assert_int_equal(store_begin(s), -EIDRM);
 	assert_non_null(strstr(log_foreign_last(), "store: the store file '"));
-	assert_non_null(strstr(log_foreign_last(), "' was removed or replaced since it was opened"));
+	assert_non_null(
+		strstr(log_foreign_last(), "' was removed or replaced since it was opened"));
 	/* a write that takes a transaction of its own */
 	assert_int_equal(store_vault_delete(s, v.id), -EIDRM);
 	assert_int_equal(store_vault_get(s, "v", &got), 0);
@@ -1551,8 +1551,7 @@ static struct ecollect expiry_rows(struct store *s, int64_t now, int64_t until)
 	return c;
 }
 
-static void insert_expiring(struct store *s, int64_t object_id, uint32_t version,
-			    int64_t expires)
+static void insert_expiring(struct store *s, int64_t object_id, uint32_t version, int64_t expires)
 {
 	uint8_t ct[30];
 	struct store_version ver;
@@ -1760,8 +1759,9 @@ static void test_expiry_uses_index(void **state)
 	assert_int_equal(sqlite3_stmt_status(walk, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0), 0);
 	assert_in_range(sqlite3_stmt_status(walk, SQLITE_STMTSTATUS_VM_STEP, 0), 1, 1000);
 
-	assert_int_equal(sqlite3_prepare_v2(hooked_db, "SELECT count(*) FROM versions WHERE "
-						       "updated > 0",
+	assert_int_equal(sqlite3_prepare_v2(hooked_db,
+					    "SELECT count(*) FROM versions WHERE "
+					    "updated > 0",
 					    -1, &scan, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(scan), SQLITE_ROW);
@@ -1858,8 +1858,8 @@ static void test_object_page(void **state)
 	const struct fixture *f = *state;
 	struct store *s = open_ok(f, STORE_CREATE);
 	struct store_vault va = vault_new("a", 1), vb = vault_new("b", 2), vc = vault_new("c", 3);
-	static const char *const names[] = { "a",  "A", "a b", "a\x01", "a-",
-					     "\xc3\xa9", "\x7f", "z", "zz", "b\xff" };
+	static const char *const names[] = { "a",	 "A",	 "a b", "a\x01", "a-",
+					     "\xc3\xa9", "\x7f", "z",	"zz",	 "b\xff" };
 	const char *sorted[ELEMENTSOF(names)];
 	struct store_object o, in_c;
 	struct pcollect c = { 0 };
@@ -1944,8 +1944,7 @@ static void test_object_page(void **state)
 	c.nested_r = 1;
 	assert_int_equal(store_object_page(s, vb.id, "", 1, page_object, &c), 1);
 	assert_int_equal(c.nested_r, -EBUSY);
-	assert_int_equal(store_object_foreach(s, vc.id, collect_object, &(struct collect){ 0 }),
-			 0);
+	assert_int_equal(store_object_foreach(s, vc.id, collect_object, &(struct collect){ 0 }), 0);
 	store_free(s);
 }
 
@@ -2208,8 +2207,9 @@ static void test_mark(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct flock dms = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128,
-				     .l_len = 1 }; /* the "dead man switch" byte (walformat 2.1) */
+		struct flock dms = {
+			.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128, .l_len = 1
+		}; /* the "dead man switch" byte (walformat 2.1) */
 		struct store_vault d = vault_new("d", 4);
 		struct store *c = NULL;
 		char shm[128];
@@ -2219,8 +2219,9 @@ static void test_mark(void **state)
 		fd = open(shm, O_RDWR | O_CLOEXEC);
 		if (fd < 0 || fcntl(fd, F_GETLK, &dms) < 0 || dms.l_type == F_UNLCK)
 			_exit(2); /* nobody holds it: the next opener would reset the -shm file */
-		_exit(store_open(f->path, 0, &c) < 0 || store_vault_insert(c, &d) < 0 ? 1 :
-		      (store_free(c), 0));
+		_exit(store_open(f->path, 0, &c) < 0 || store_vault_insert(c, &d) < 0 ?
+			      1 :
+			      (store_free(c), 0));
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -2450,9 +2451,9 @@ static void test_tampered_version(void **state)
 		s = open_ok(f, 0);
 		memset(&sentinel, 0x77, sizeof(sentinel));
 		got = sentinel;
-		assert_int_equal(store_version_get(s, oid, strstr(cases[i], "version =") ? 0 : 1,
-						   &got),
-				 -EBADMSG);
+		assert_int_equal(
+			store_version_get(s, oid, strstr(cases[i], "version =") ? 0 : 1, &got),
+			-EBADMSG);
 		assert_memory_equal(&got, &sentinel, sizeof(got));
 		memset(&c, 0, sizeof(c));
 		assert_int_equal(store_version_foreach(s, oid, collect_version, &c), -EBADMSG);
