@@ -1,10 +1,14 @@
 /* store.h: persistence of vaults, objects and versions. The store keeps rows of opaque bytes
  * (wrapped keys, ciphertexts, MACs) and knows nothing of crypto: kv.c seals and checks them.
- * The interface hides the backend (SQLite today, in store.c; a second backend will come): no
+ * The interface hides the backend (SQLite today, core/store*.c; a second backend will come): no
  * SQLite type or code crosses it, every error is -errno.
  *
  * Errors common to every call: -EIO backend failure, -EBADMSG the database is corrupt or not a
- * vaultfs store, -EROFS read-only store, -EBUSY locked by another writer past the busy timeout. */
+ * vaultfs store, -EROFS read-only store, -EBUSY locked by another writer past the busy timeout;
+ * and to every write transaction (store_begin, and the writes that take one of their own when
+ * none is open): -EIDRM the store's path no longer names the file this handle opened (removed,
+ * or replaced by a rename), so a write would go where no later open finds it. Where SQLite or
+ * the store refuses, its own words are kept with log_foreign() for the edge's log line. */
 #pragma once
 
 #include <stdbool.h>
@@ -17,7 +21,7 @@
 struct store;
 
 enum store_open_flags {
-	STORE_CREATE = 1 << 0,   /* create the file and schema if missing */
+	STORE_CREATE = 1 << 0,	 /* create the file and schema if missing */
 	STORE_READONLY = 1 << 1, /* open read-only */
 };
 
@@ -31,7 +35,7 @@ struct store_vault {
 	int64_t id; /* assigned by store_vault_insert; never reused */
 	char name[VAULTFS_NAME_MAX + 1];
 	uint8_t wrapped_key[CRYPTO_WRAPPED_KEY_LEN];
-	int64_t created;   /* unix seconds */
+	int64_t created; /* unix seconds */
 	uint32_t retention_days;
 	bool purge_protection;
 	uint8_t mac[CRYPTO_MAC_LEN];
@@ -41,7 +45,7 @@ struct store_object {
 	int64_t id; /* assigned by store_object_insert; never reused, even after purge */
 	int64_t vault_id;
 	char name[VAULTFS_NAME_MAX + 1];
-	int type;                 /* enum object_type */
+	int type;		  /* enum object_type */
 	uint32_t current_version; /* 0 = none yet */
 	int64_t created;
 	int64_t deleted_at; /* 0 = live; else unix seconds of the soft delete */
@@ -147,8 +151,7 @@ int store_vault_page(struct store *s, const char *after, unsigned limit,
  * insert: -EEXIST; sets o->id. get: -ENOENT. update rewrites current_version, deleted_at, mac.
  * purge removes the object and all its versions. */
 int store_object_insert(struct store *s, struct store_object *o);
-int store_object_get(struct store *s, int64_t vault_id, const char *name,
-		     struct store_object *ret);
+int store_object_get(struct store *s, int64_t vault_id, const char *name, struct store_object *ret);
 int store_object_get_by_id(struct store *s, int64_t id, struct store_object *ret);
 int store_object_update(struct store *s, const struct store_object *o);
 int store_object_purge(struct store *s, int64_t id);

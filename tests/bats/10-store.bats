@@ -9,6 +9,7 @@ setup() {
 }
 
 teardown() {
+	daemon_stop # the tests that start vaultfsd
 	vault_teardown
 }
 
@@ -434,4 +435,51 @@ teardown() {
 	run vctl vault list
 	[ "$status" -eq 1 ]
 	[[ $output == *"cannot open store '$T/vault.db'"* ]]
+}
+
+@test "a store that is not a database, or is corrupt: the daemon's error has SQLite's own words" {
+	head -c 20000 /dev/urandom >"$T/vault.db"
+	chmod 0600 "$T/vault.db"
+	mkdir -p "$T/mnt"
+	run "$VAULTFSD" -c "$CONF"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Failed to open the store '$T/vault.db'"* ]]
+	[[ $output == *"[sqlite: file is not a database]"* ]]
+	rm -f "$T/vault.db"
+	init_store
+	vctl vault create app
+	printf x | vctl secret set app/db
+	# the first page past its 100-byte header (the schema's b-tree) overwritten
+	head -c 3996 /dev/urandom | dd of="$T/vault.db" bs=1 seek=100 conv=notrunc status=none
+	run "$VAULTFSD" -c "$CONF"
+	[ "$status" -ne 0 ]
+	[[ $output == *"[sqlite: "*"malformed"*"]"* ]]
+}
+
+@test "a store removed under the running daemon: writes through the socket and the mount are refused, none acknowledged" {
+	chmod 0711 "$T" # uid 1000 reaches the mount point below it
+	mkdir -m 0700 "$T/policy.d"
+	cat >"$T/policy.d/10-test.policy" <<-'POLICY'
+	allow list,meta,write,delete,recover,purge,manage /** uid=0
+	allow list /app uid=1000
+	allow read,write /app/* uid=1000
+	POLICY
+	init_store
+	vctl vault create app
+	printf v1 | vctl secret set app/db
+	daemon_start
+	[ "$(as 1000 cat "$T/mnt/app/db")" = v1 ]
+	rm "$T/vault.db"
+	# through the control socket: refused, with the errno of a removed store (EIDRM)
+	run "$VAULTCTL" -c "$CONF" secret set app/db <<<"v2"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Identifier removed"* ]]
+	# through the mount: close(2) fails, no version is made
+	run as 1000 perl -e 'open(my $f, ">", $ARGV[0]) or die "open: $!\n";
+		print $f "v3"; close($f) or die "close: $!\n"; print "closed\n"' "$T/mnt/app/db"
+	[ "$status" -ne 0 ]
+	[[ $output == *"close: "* ]]
+	[[ $output != *"closed"* ]]
+	# what is served is what the removed file holds: nothing was acknowledged
+	[ "$(as 1000 cat "$T/mnt/app/db")" = v1 ]
 }

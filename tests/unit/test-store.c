@@ -1,4 +1,4 @@
-/* test-store.c: unit tests for core/store.c. Each test gets a temp dir of its own and checks
+/* test-store.c: unit tests for core/store*.c. Each test gets a temp dir of its own and checks
  * exact results and exact -errnos: open/create/reopen and the refusals (missing, garbage, a
  * foreign SQLite database, a newer schema, a symlink, read-only writes), meta, vaults, objects
  * and versions (every lookup, update and refusal), ids never reused after purge, transactions,
@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/store.h"
 #include "core/util.h"
 #include "tests/unit/testlib.h"
@@ -149,8 +150,7 @@ static void assert_object_equal(const struct store_object *a, const struct store
 }
 
 /* Everything but the ciphertext. */
-static void assert_version_attrs_equal(const struct store_version *a,
-				       const struct store_version *b)
+static void assert_version_attrs_equal(const struct store_version *a, const struct store_version *b)
 {
 	assert_int_equal(a->object_id, b->object_id);
 	assert_int_equal(a->version, b->version);
@@ -173,9 +173,9 @@ static void raw_exec(const char *path, const char *sql)
 	sqlite3 *db = NULL;
 	char *err = NULL;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-					 NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+		SQLITE_OK);
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("raw_exec(%s): %s", sql, err ? err : "?");
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -528,6 +528,87 @@ static void test_corrupt_store(void **state)
 	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EBADMSG);
 	assert_null(s);
+}
+
+/* Where SQLite's code becomes -errno, its own words are kept for the edge's log line (log.h);
+ * an answer of the store (a name taken) leaves none behind to ride on a later line. */
+static void test_foreign_words(void **state)
+{
+	const struct fixture *f = *state;
+	struct store *s = NULL;
+	uint8_t junk[8192];
+	int fd;
+
+	test_fill(junk, sizeof(junk), 42);
+	test_write_file(f->path, junk, sizeof(junk), 0600);
+	log_foreign_clear();
+	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
+	assert_string_equal(log_foreign_last(), "sqlite: file is not a database");
+
+	assert_int_equal(unlink(f->path), 0);
+	s = open_ok(f, STORE_CREATE);
+	struct store_vault v = vault_new("v", 1);
+
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	log_foreign_clear();
+	assert_int_equal(store_vault_insert(s, &v), -EEXIST);
+	assert_string_equal(log_foreign_last(), "");
+	store_free(s);
+	s = NULL;
+
+	fd = open(f->path, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, junk, 4096 - 100, 100), 4096 - 100);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(store_open(f->path, 0, &s), -EBADMSG);
+	assert_non_null(strstr(log_foreign_last(), "sqlite: "));
+	assert_non_null(strstr(log_foreign_last(), "malformed"));
+	log_foreign_clear();
+}
+
+/* A store file removed or replaced under an open handle: every write transaction is refused
+ * (-EIDRM, with words that say so), so that nothing is acknowledged that would vanish with the
+ * file; reads go on from the open file. */
+static void test_removed_under_handle(void **state)
+{
+	const struct fixture *f = *state;
+	struct store_vault v = vault_new("v", 1), got;
+	struct store *s = open_ok(f, STORE_CREATE);
+	char other[160];
+
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	assert_int_equal(unlink(f->path), 0);
+	log_foreign_clear();
+	assert_int_equal(store_begin(s), -EIDRM);
+	assert_non_null(strstr(log_foreign_last(), "store: the store file '"));
+	assert_non_null(
+		strstr(log_foreign_last(), "' was removed or replaced since it was opened"));
+	/* a write that takes a transaction of its own */
+	assert_int_equal(store_vault_delete(s, v.id), -EIDRM);
+	assert_int_equal(store_vault_get(s, "v", &got), 0);
+	assert_vault_equal(&got, &v);
+	store_free(s);
+	log_foreign_clear();
+
+	/* another store renamed over the path */
+	s = open_ok(f, STORE_CREATE);
+	snprintf(other, sizeof(other), "%s/other.db", f->dir);
+	struct store *o = NULL;
+
+	assert_int_equal(store_open(other, STORE_CREATE, &o), 0);
+	store_free(o);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(rename(other, f->path), 0);
+	assert_int_equal(store_begin(s), -EIDRM);
+	store_free(s);
+	/* the store now at the path opens and takes writes */
+	s = open_ok(f, 0);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_free(s);
+	log_foreign_clear();
 }
 
 static void test_readonly(void **state)
@@ -1470,8 +1551,7 @@ static struct ecollect expiry_rows(struct store *s, int64_t now, int64_t until)
 	return c;
 }
 
-static void insert_expiring(struct store *s, int64_t object_id, uint32_t version,
-			    int64_t expires)
+static void insert_expiring(struct store *s, int64_t object_id, uint32_t version, int64_t expires)
 {
 	uint8_t ct[30];
 	struct store_version ver;
@@ -1679,8 +1759,9 @@ static void test_expiry_uses_index(void **state)
 	assert_int_equal(sqlite3_stmt_status(walk, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0), 0);
 	assert_in_range(sqlite3_stmt_status(walk, SQLITE_STMTSTATUS_VM_STEP, 0), 1, 1000);
 
-	assert_int_equal(sqlite3_prepare_v2(hooked_db, "SELECT count(*) FROM versions WHERE "
-						       "updated > 0",
+	assert_int_equal(sqlite3_prepare_v2(hooked_db,
+					    "SELECT count(*) FROM versions WHERE "
+					    "updated > 0",
 					    -1, &scan, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(scan), SQLITE_ROW);
@@ -1777,8 +1858,8 @@ static void test_object_page(void **state)
 	const struct fixture *f = *state;
 	struct store *s = open_ok(f, STORE_CREATE);
 	struct store_vault va = vault_new("a", 1), vb = vault_new("b", 2), vc = vault_new("c", 3);
-	static const char *const names[] = { "a",  "A", "a b", "a\x01", "a-",
-					     "\xc3\xa9", "\x7f", "z", "zz", "b\xff" };
+	static const char *const names[] = { "a",	 "A",	 "a b", "a\x01", "a-",
+					     "\xc3\xa9", "\x7f", "z",	"zz",	 "b\xff" };
 	const char *sorted[ELEMENTSOF(names)];
 	struct store_object o, in_c;
 	struct pcollect c = { 0 };
@@ -1863,8 +1944,7 @@ static void test_object_page(void **state)
 	c.nested_r = 1;
 	assert_int_equal(store_object_page(s, vb.id, "", 1, page_object, &c), 1);
 	assert_int_equal(c.nested_r, -EBUSY);
-	assert_int_equal(store_object_foreach(s, vc.id, collect_object, &(struct collect){ 0 }),
-			 0);
+	assert_int_equal(store_object_foreach(s, vc.id, collect_object, &(struct collect){ 0 }), 0);
 	store_free(s);
 }
 
@@ -2127,8 +2207,9 @@ static void test_mark(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct flock dms = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128,
-				     .l_len = 1 }; /* the "dead man switch" byte (walformat 2.1) */
+		struct flock dms = {
+			.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128, .l_len = 1
+		}; /* the "dead man switch" byte (walformat 2.1) */
 		struct store_vault d = vault_new("d", 4);
 		struct store *c = NULL;
 		char shm[128];
@@ -2138,8 +2219,9 @@ static void test_mark(void **state)
 		fd = open(shm, O_RDWR | O_CLOEXEC);
 		if (fd < 0 || fcntl(fd, F_GETLK, &dms) < 0 || dms.l_type == F_UNLCK)
 			_exit(2); /* nobody holds it: the next opener would reset the -shm file */
-		_exit(store_open(f->path, 0, &c) < 0 || store_vault_insert(c, &d) < 0 ? 1 :
-		      (store_free(c), 0));
+		_exit(store_open(f->path, 0, &c) < 0 || store_vault_insert(c, &d) < 0 ?
+			      1 :
+			      (store_free(c), 0));
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -2369,9 +2451,9 @@ static void test_tampered_version(void **state)
 		s = open_ok(f, 0);
 		memset(&sentinel, 0x77, sizeof(sentinel));
 		got = sentinel;
-		assert_int_equal(store_version_get(s, oid, strstr(cases[i], "version =") ? 0 : 1,
-						   &got),
-				 -EBADMSG);
+		assert_int_equal(
+			store_version_get(s, oid, strstr(cases[i], "version =") ? 0 : 1, &got),
+			-EBADMSG);
 		assert_memory_equal(&got, &sentinel, sizeof(got));
 		memset(&c, 0, sizeof(c));
 		assert_int_equal(store_version_foreach(s, oid, collect_version, &c), -EBADMSG);
@@ -2417,6 +2499,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_own_id_wrong_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_words, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_under_handle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_crud, setup, teardown),
