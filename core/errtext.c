@@ -27,6 +27,8 @@ static const struct {
 	{ ERRTEXT_OBJECT, ENOSPC, "no space (disk full or too many versions)" },
 	{ ERRTEXT_OBJECT, EBUSY, "store is busy (locked by another writer)" },
 	{ ERRTEXT_OBJECT, EACCES, "permission denied by the policy" },
+	{ ERRTEXT_OBJECT, EIDRM,
+	  "the store file was removed or replaced since the daemon opened it: restart vaultfsd" },
 
 	{ ERRTEXT_STORE, EBADMSG, "not a vaultfs store, or corrupt" },
 	{ ERRTEXT_STORE, EPERM, "the file must be ours alone (owner, mode 0600)" },

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "core/log.h"
+#include "core/errtext.h"
 #include "core/audit.h"
 #include "core/seal.h"
 #include "core/store.h"
@@ -158,9 +160,8 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 	created = access(ctl->config->store_path, F_OK) < 0 && errno == ENOENT;
 	r = store_open(ctl->config->store_path, STORE_CREATE, &s);
 	if (r < 0) {
-		fprintf(stderr, "vaultctl: cannot create store '%s': %s\n",
-			ctl->config->store_path,
-			r == -EBADMSG ? "not a vaultfs store, or corrupt" : strerror(-r));
+		log_error_errno(r, "cannot create store '%s': %s", ctl->config->store_path,
+				errtext(ERRTEXT_STORE, r));
 		return r == -EBADMSG ? EXIT_INTEGRITY : EXIT_REFUSED;
 	}
 	/* The recovery key goes to its place before the store depends on it: a key that cannot be
@@ -250,8 +251,8 @@ int cmd_recover(struct ctl *ctl, int argc, char **argv)
 		return usage_error("'%s' does not hold a recovery key", rkfile);
 	r = store_open(ctl->config->store_path, 0, &s);
 	if (r < 0) {
-		fprintf(stderr, "vaultctl: cannot open store '%s': %s\n", ctl->config->store_path,
-			strerror(-r));
+		log_error_errno(r, "cannot open store '%s': %s", ctl->config->store_path,
+				errtext(ERRTEXT_STORE, r));
 		return EXIT_INTEGRITY;
 	}
 	r = seal_recover(s, ctl->config, rk);

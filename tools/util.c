@@ -80,8 +80,8 @@ int open_kv(struct ctl *ctl, struct kv **ret)
 
 	r = store_open(ctl->config->store_path, 0, &s);
 	if (r < 0) {
-		fprintf(stderr, "vaultctl: cannot open store '%s': %s\n", ctl->config->store_path,
-			errtext(ERRTEXT_STORE, r));
+		log_error_errno(r, "cannot open store '%s': %s", ctl->config->store_path,
+				errtext(ERRTEXT_STORE, r));
 		return r == -ENOENT || r == -EACCES || r == -EPERM ? EXIT_REFUSED : EXIT_INTEGRITY;
 	}
 	r = seal_unseal_noda(s, ctl->config, &m, &resealed);

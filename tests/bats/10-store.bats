@@ -473,7 +473,7 @@ teardown() {
 	# through the control socket: refused, with the errno of a removed store (EIDRM)
 	run "$VAULTCTL" -c "$CONF" secret set app/db <<<"v2"
 	[ "$status" -ne 0 ]
-	[[ $output == *"Identifier removed"* ]]
+	[[ $output == *"the store file was removed or replaced"* ]]
 	# through the mount: close(2) fails, no version is made
 	run as 1000 perl -e 'open(my $f, ">", $ARGV[0]) or die "open: $!\n";
 		print $f "v3"; close($f) or die "close: $!\n"; print "closed\n"' "$T/mnt/app/db"
