@@ -94,3 +94,12 @@ void log_foreign_clear(void)
 {
 	foreign[0] = '\0';
 }
+
+const char *log_foreign_take(char buf[LOG_FOREIGN_SUFFIX_MAX])
+{
+	buf[0] = '\0';
+	if (foreign[0])
+		snprintf(buf, LOG_FOREIGN_SUFFIX_MAX, " [%s]", foreign);
+	foreign[0] = '\0';
+	return buf;
+}

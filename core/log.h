@@ -40,3 +40,7 @@ int log_foreign(int err, const char *lib, const char *fmt, ...) _printf_(3, 4);
 /* This thread's last foreign error ("" for none), and clearing it. */
 const char *log_foreign_last(void);
 void log_foreign_clear(void);
+/* For a line printed some other way (printf): " [lib: words]" of this thread's last foreign
+ * error into buf ("" for none), which it clears. Returns buf. */
+#define LOG_FOREIGN_SUFFIX_MAX 260
+const char *log_foreign_take(char buf[LOG_FOREIGN_SUFFIX_MAX]);

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "core/errtext.h"
 #include "core/audit.h"
 #include "core/io.h"
 #include "core/log.h"
@@ -187,8 +188,10 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 	} else {
 		r = store_open(c->store_path, STORE_READONLY, &s);
 		if (r < 0) {
-			printf("store:   %s (%jd bytes; cannot open: %s)\n", c->store_path,
-			       (intmax_t)sb.st_size, strerror(-r));
+			char words[LOG_FOREIGN_SUFFIX_MAX];
+
+			printf("store:   %s (%jd bytes; cannot open: %s%s)\n", c->store_path,
+			       (intmax_t)sb.st_size, errtext(ERRTEXT_STORE, r), log_foreign_take(words));
 		} else {
 			uint8_t *sealer = NULL;
 			uint32_t mask = 0;
@@ -322,11 +325,15 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 		check_da(&d, c->tcti);
 	r = store_open(c->store_path, STORE_READONLY, &s);
 	if (r < 0) {
-		snprintf(what, sizeof(what), "store %s opens (%s)", c->store_path, strerror(-r));
+		char words[LOG_FOREIGN_SUFFIX_MAX];
+
+		snprintf(what, sizeof(what), "store %s opens (%s%s)", c->store_path,
+			 errtext(ERRTEXT_STORE, r), log_foreign_take(words));
 		check(&d, 2, what, geteuid() ? "run doctor as root" :
 					       "vaultctl init creates it; check [store] path");
 	} else {
 		_cleanup_secbuf_ struct secbuf *m = NULL;
+		char words[LOG_FOREIGN_SUFFIX_MAX];
 		uint8_t *sealer = NULL;
 		size_t len = 0;
 
@@ -351,13 +358,10 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 		}
 		r = seal_unseal(s, c, &m);
 		/* the TPM's own words, after ours */
-		snprintf(what, sizeof(what), "master key unseals here%s%s%s%s%s",
-			 r < 0 ? ": " : "",
+		snprintf(what, sizeof(what), "master key unseals here%s%s%s", r < 0 ? ": " : "",
 			 r == -TPM_ELOCKOUT ? "the TPM is in dictionary-attack lockout" :
 			 r < 0 ? strerror(-r) : "",
-			 r < 0 && *log_foreign_last() ? " [" : "", r < 0 ? log_foreign_last() : "",
-			 r < 0 && *log_foreign_last() ? "]" : "");
-		log_foreign_clear();
+			 r < 0 ? log_foreign_take(words) : "");
 		check(&d, r < 0 ? 2 : 0, what,
 		      r == -TPM_ELOCKOUT ?
 			      "the store was sealed before noDA: clear the lockout with "

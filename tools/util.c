@@ -86,12 +86,11 @@ int open_kv(struct ctl *ctl, struct kv **ret)
 	}
 	r = seal_unseal_noda(s, ctl->config, &m, &resealed);
 	if (r < 0) {
-		const char *words = log_foreign_last();
+		char words[LOG_FOREIGN_SUFFIX_MAX];
 
 		store_free(s);
-		fprintf(stderr, "vaultctl: cannot unseal the master key: %s%s%s%s\n", seal_why(r),
-			words[0] ? " [" : "", words, words[0] ? "]" : "");
-		log_foreign_clear();
+		fprintf(stderr, "vaultctl: cannot unseal the master key: %s%s\n", seal_why(r),
+			log_foreign_take(words));
 		return EXIT_INTEGRITY;
 	}
 	if (resealed > 0)

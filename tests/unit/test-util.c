@@ -141,6 +141,14 @@ static void test_foreign_words(void **state)
 	log_foreign(-EIO, "tss2", "x");
 	log_foreign_clear();
 	assert_string_equal(log_foreign_last(), "");
+	{
+		char words[LOG_FOREIGN_SUFFIX_MAX];
+
+		assert_string_equal(log_foreign_take(words), "");
+		log_foreign(-EIO, "openssl", "bad decrypt");
+		assert_string_equal(log_foreign_take(words), " [openssl: bad decrypt]");
+		assert_string_equal(log_foreign_last(), "");
+	}
 }
 
 int main(void)
