@@ -1,12 +1,13 @@
 /* audit-int.h: what the parts of the audit journal share (core/audit*.c), nothing else includes
  * it: the line buffer, the writer's handle, and the functions one part calls in another. The
  * parts: audit-json.c (a record <-> its line), audit-file.c (the file's head and tail, writing
- * a group), audit-rotate.c, audit-lock.c (the lock, the lease, the knock),
- * audit-verify.c (anchor, verify), audit-reader.c,
+ * a group), audit-rotate.c, audit-lock.c (the lock, the lease, the knock), audit-limit.c (the
+ * refusal limiter, the disk reserve, health), audit-verify.c (anchor, verify), audit-reader.c,
  * audit-journald.c, audit.c (the handle, the queue, the writer thread). */
 #pragma once
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,8 @@
 /* The cap of the scratch buffer a line's MAC input is built in: prev || line || '}'. */
 #define MAC_SCRATCH_MAX (VAULTFS_AUDIT_LINE_MAX + CRYPTO_MAC_LEN + 1u)
 #define ANCHOR_TEXT_MAX 256u
+/* Slots of the refusal limiter's table: uids counted at once (audit-limit.c). */
+#define LIMIT_SLOTS 64u
 
 /* --- a growable byte buffer with a cap and a sticky error --- */
 
@@ -149,6 +152,35 @@ struct tail {
 	uint64_t torn; /* bytes after it */
 };
 
+/* The refusal limiter's count for one uid (audit-limit.c). */
+struct limit_slot {
+	int64_t uid;	     /* -1 unknown */
+	bool used;
+	bool various;	     /* the slot of uids evicted from the table with counts */
+	int64_t last_us;     /* the last refusal seen: for the bucket and for eviction */
+	double tokens;	     /* the bucket: refusals that may be written now */
+	uint64_t suppressed; /* counted, not written, since first_us */
+	uint64_t by_reserve; /* of them, counted because the disk was below the reserve */
+	int64_t first_us;    /* the first refusal of this count */
+	int64_t gid;	     /* of the last refusal counted */
+};
+
+struct audit_limit {
+	pthread_mutex_t lock;
+	double rate, burst; /* rate 0: no limit */
+	uint64_t reserve;   /* 0: the default share of the file system */
+	int (*statvfs)(const char *path, struct statvfs *ret);
+	struct limit_slot slot[LIMIT_SLOTS];
+	struct limit_slot various;
+	atomic_int_least64_t due_us; /* the earliest summary due, unix us; 0 none (read unlocked) */
+	int64_t next_look_us;	     /* the next look at the file system's free space */
+	unsigned looks_left;	     /* refusals until then, at most */
+	int look_error;		     /* of the last look */
+	bool below;		     /* the file system was below the reserve at the last look */
+	uint64_t free_bytes, reserve_bytes; /* at the last look */
+	uint64_t total_rate, total_reserve; /* counted, not written, since open */
+};
+
 struct audit {
 	/* fixed after audit_open */
 	char *path;
@@ -188,11 +220,19 @@ struct audit {
 	int error; /* sticky: every later append fails with it */
 	bool thread_started;
 	pthread_t thread;
+	/* for audit_health, read and written unlocked */
+	atomic_int last_error;			/* of the last failed append, 0 none */
+	atomic_int_least64_t failing_since_us;	/* the first failure since a success; 0 */
+	struct audit_limit limit;
 };
 
 /* audit.c */
 int64_t audit_now_ns(clockid_t clk);
 void audit_set_error(struct audit *a, int r);
+/* Write a record the module makes itself (no limiter): what audit_append does past its
+ * checks. */
+int audit_append_own(struct audit *a, const struct audit_record *rec, int64_t time_us,
+		     uint64_t *ret_seq);
 
 /* audit-json.c */
 int audit_record_check(const struct audit_record *r);
@@ -229,6 +269,14 @@ int audit_journal_lock(struct audit *a);
 void audit_journal_unlock(struct audit *a);
 bool audit_lease_knocked(struct audit *a, int64_t now);
 bool audit_lease_keep(struct audit *a, int r, bool synced, int64_t now);
+
+/* audit-limit.c */
+void audit_limit_init(struct audit_limit *l, const struct audit_options *o);
+void audit_limit_done(struct audit_limit *l);
+/* A refusal (rec, at time_us): 1 counted, not to be written; 0 to be written. */
+int audit_limit_refusal(struct audit *a, const struct audit_record *rec, int64_t time_us);
+/* Write the refusal counts that are due at now_us (all when all). */
+int audit_limit_summaries(struct audit *a, int64_t now_us, bool all);
 
 /* audit-verify.c */
 int audit_anchor_write(struct audit *a);

@@ -7,6 +7,7 @@
  * it has not MACed, never let an append return success for a record that is not in the file,
  * and never log above debug or print. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
@@ -275,6 +276,7 @@ static void audit_destroy(struct audit *a)
 	pthread_cond_destroy(&a->work);
 	pthread_cond_destroy(&a->space);
 	pthread_cond_destroy(&a->done);
+	audit_limit_done(&a->limit);
 	free(a->path);
 	free(a->dir);
 	free(a);
@@ -297,6 +299,7 @@ int audit_open(const char *path, const struct audit_options *o,
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
+	audit_limit_init(&a->limit, o);
 	a->fd = -1;
 	a->sync = o->sync;
 	a->lease = o->lease && o->sync == AUDIT_SYNC_BATCH;
@@ -390,18 +393,27 @@ static int submit(struct audit *a, struct pending *p)
 	return r;
 }
 
-int audit_append(struct audit *a, const struct audit_record *rec, uint64_t *ret_seq)
+/* For audit_health: the first failure of a run, and the last error. */
+static void note_result(struct audit *a, int r, int64_t time_us)
+{
+	int_least64_t none = 0;
+
+	if (r >= 0) {
+		if (atomic_load_explicit(&a->failing_since_us, memory_order_relaxed))
+			atomic_store(&a->failing_since_us, 0);
+		return;
+	}
+	atomic_store(&a->last_error, r);
+	atomic_compare_exchange_strong(&a->failing_since_us, &none, time_us);
+}
+
+int audit_append_own(struct audit *a, const struct audit_record *rec, int64_t time_us,
+		     uint64_t *ret_seq)
 {
 	struct sbuf body = { .max = VAULTFS_AUDIT_LINE_MAX - LINE_OVERHEAD };
 	struct pending p = {};
-	int64_t time_us = audit_now_ns(CLOCK_REALTIME) / 1000;
 	int r;
 
-	if (!a || !rec)
-		return -EINVAL;
-	r = audit_record_check(rec);
-	if (r < 0)
-		return r;
 	r = audit_serialize_body(rec, time_us, &body);
 	if (r < 0) {
 		sb_done(&body);
@@ -411,6 +423,7 @@ int audit_append(struct audit *a, const struct audit_record *rec, uint64_t *ret_
 	p.len = body.len;
 	r = submit(a, &p);
 	sb_done(&body);
+	note_result(a, r, time_us);
 	if (r < 0)
 		return r;
 	if (a->journal)
@@ -420,13 +433,38 @@ int audit_append(struct audit *a, const struct audit_record *rec, uint64_t *ret_
 	return 0;
 }
 
+int audit_append(struct audit *a, const struct audit_record *rec, uint64_t *ret_seq)
+{
+	int64_t time_us = audit_now_ns(CLOCK_REALTIME) / 1000, due;
+	int r;
+
+	if (!a || !rec)
+		return -EINVAL;
+	r = audit_record_check(rec);
+	if (r < 0)
+		return r;
+	/* refusal counts that are due go first (their failure is theirs: they are kept) */
+	due = atomic_load_explicit(&a->limit.due_us, memory_order_relaxed);
+	if (due && time_us >= due)
+		(void)audit_limit_summaries(a, time_us, false);
+	if (rec->decision == AUDIT_DENY && audit_limit_refusal(a, rec, time_us)) {
+		if (ret_seq)
+			*ret_seq = 0;
+		return 0;
+	}
+	return audit_append_own(a, rec, time_us, ret_seq);
+}
+
 int audit_flush(struct audit *a)
 {
 	struct pending p = {};
+	int r, rs;
 
 	if (!a)
 		return -EINVAL;
-	return submit(a, &p);
+	rs = audit_limit_summaries(a, audit_now_ns(CLOCK_REALTIME) / 1000, true);
+	r = submit(a, &p);
+	return r < 0 ? r : rs;
 }
 
 void audit_free(struct audit *a)
@@ -434,6 +472,7 @@ void audit_free(struct audit *a)
 	if (!a)
 		return;
 	if (a->thread_started) {
+		(void)audit_limit_summaries(a, audit_now_ns(CLOCK_REALTIME) / 1000, true);
 		pthread_mutex_lock(&a->lock);
 		a->stop = true;
 		pthread_cond_signal(&a->work);
