@@ -5,7 +5,8 @@
 # kill -9 loop of two writers loses no acknowledged record in `always` mode and verifies after
 # recovery; appends fail closed on a full tmpfs, on EIO (a shut-down ext4 on a loop device) and
 # when the journal is removed or replaced under the writer; `audit show` filters, prints JSON,
-# escapes hostile strings and follows across a rotation. Records are written by the test
+# escapes hostile strings, quotes crafted values and follows across a rotation; a flood of
+# refusals is counted past its budget. Records are written by the test
 # program tests/bench/bench-audit (`write`), which unseals the store of this test's config.
 
 load helpers
@@ -407,6 +408,23 @@ expect_bad() {
 	[ "$(wc -l <"$T/follow")" -eq "$total" ]
 	[ "$(grep -c ' set allow ' "$T/follow")" -eq 8 ]
 	grep -q ' rotate allow ' "$T/follow"
+}
+
+# Issue 15 item 7: a flood of refusals from one uid is written up to its budget and counted
+# past it; the count is one record, and the journal still verifies.
+@test "a flood of refusals is counted past the uid's budget: one refusals-suppressed record" {
+	init_store
+	writer --count 3000 --vault app --uid 1001 --deny --sync none
+	written=$(grep -c '"decision":"deny".*"uid":1001,' "$J")
+	run vctl audit show --event refusals-suppressed
+	[ "$status" -eq 0 ]
+	[[ $output == *" refusals-suppressed deny uid=1001 gid=1000 rule=count="* ]]
+	counted=$(($(grep -o 'rule=count=[0-9]*' <<<"$output" | cut -d= -f3 | paste -sd+)))
+	summaries=$(grep -c refusals-suppressed <<<"$output")
+	[ "$written" -ge 200 ] && [ "$written" -lt 3000 ]
+	[ $((written - summaries + counted)) -eq 3000 ]
+	run vctl audit verify
+	[ "$status" -eq 0 ]
 }
 
 @test "verify needs the key: without --offline it says why" {
