@@ -1,17 +1,17 @@
-/* test-audit.c: unit tests for core/audit.c. Each test gets a temp dir of its own and checks
- * exact results and exact -errnos: open and append refusals, the canonical form (escaping of
- * hostile strings, errno names, strict parsing), the chain across reopen, a torn tail cut off
- * (at open and when a peer crashed), two handles and many threads appending to one chain, a
- * file removed, replaced or shortened under the writer (-ESTALE, sticky), a full file
- * (RLIMIT_FSIZE: -EFBIG, nothing left behind, not sticky), rotation (one chain across files,
- * also with two handles), the anchor (flush, none mode, a forged anchor, a rolled back file
- * refused at open and found by verify), every tamper case found by verify at the right seq,
- * queue backpressure (-ETIMEDOUT while another open file description holds the lock), the
- * systemd journal message when a journal socket exists, and the batch mode's lease: the lock
- * held between syncs and let go at a flush, at an error and at a knock, a knock that stays
- * (bounded), rotation followed across leases, and a forked peer process that gets its turn
- * while this one appends without a pause; refusals limited per uid and below the disk reserve
- * (counted, and the exact count written), and audit_health. */
+/* test-audit.c: unit tests for the audit journal (core/audit*.c). Each test gets a temp dir of its
+ * own and checks exact results and exact -errnos: open and append refusals, the canonical form
+ * (escaping of hostile strings, errno names, strict parsing), the chain across reopen, a torn tail
+ * cut off (at open and when a peer crashed), two handles and many threads appending to one chain,
+ * a file removed, replaced or shortened under the writer (-ESTALE, sticky), a full file
+ * (RLIMIT_FSIZE: -EFBIG, nothing left behind, not sticky), rotation (one chain across files, also
+ * with two handles), the anchor (flush, none mode, a forged anchor, a rolled back file refused at
+ * open and found by verify), every tamper case found by verify at the right seq, queue
+ * backpressure (-ETIMEDOUT while another open file description holds the lock), the systemd
+ * journal message when a journal socket exists, and the batch mode's lease: the lock held between
+ * syncs and let go at a flush, at an error and at a knock, a knock that stays (bounded), rotation
+ * followed across leases, and a forked peer process that gets its turn while this one appends
+ * without a pause; refusals limited per uid and below the disk reserve (counted, and the exact
+ * count written), and audit_health. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
