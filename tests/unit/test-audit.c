@@ -619,24 +619,41 @@ static void test_peer_crash(void **state)
 	audit_free(a);
 }
 
+/* Let the journal grow by at most 100 bytes (RLIMIT_FSIZE; SIGXFSZ ignored) until
+ * fsize_unlimit. */
+static void fsize_limit(struct fixture *f, struct rlimit *ret_old)
+{
+	struct rlimit lim;
+	struct stat st;
+
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, ret_old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = (struct rlimit){ .rlim_cur = (rlim_t)st.st_size + 100,
+			       .rlim_max = ret_old->rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+}
+
+static void fsize_unlimit(const struct rlimit *old)
+{
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
 static void test_file_size_limit(void **state)
 {
 	struct fixture *f = *state;
 	struct audit *a = open_ok(f, &opt_always);
-	struct rlimit old, lim;
+	struct rlimit old;
 	struct stat st;
 
 	append_ok(a, "open");
 	assert_int_equal(stat(f->path, &st), 0);
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, SIG_IGN);
-	lim = (struct rlimit){ .rlim_cur = (rlim_t)st.st_size + 100, .rlim_max = old.rlim_max };
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	fsize_limit(f, &old);
 	/* a short write, then EFBIG: the part that made it is cut off again */
 	assert_int_equal(append_event(a, "open"), -EFBIG);
 	assert_int_equal(append_event(a, "set"), -EFBIG);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, SIG_DFL);
+	fsize_unlimit(&old);
 	{
 		struct stat st2;
 
@@ -1784,8 +1801,7 @@ static void test_health_failure(void **state)
 	struct fixture *f = *state;
 	struct audit *a = open_ok(f, &opt_always);
 	struct audit_health h;
-	struct rlimit old, lim;
-	struct stat st;
+	struct rlimit old;
 
 	append_ok(a, "open");
 	assert_int_equal(audit_health(a, &h), 0);
@@ -1793,14 +1809,9 @@ static void test_health_failure(void **state)
 	assert_int_equal(h.last_error, 0);
 	assert_int_equal(h.failing_since_us, 0);
 	assert_true(h.free_bytes > 0);
-	assert_int_equal(stat(f->path, &st), 0);
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, SIG_IGN);
-	lim = (struct rlimit){ .rlim_cur = (rlim_t)st.st_size + 100, .rlim_max = old.rlim_max };
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	fsize_limit(f, &old);
 	assert_int_equal(append_event(a, "open"), -EFBIG);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, SIG_DFL);
+	fsize_unlimit(&old);
 	assert_int_equal(audit_health(a, &h), 0);
 	assert_int_equal(h.error, 0); /* not sticky */
 	assert_int_equal(h.last_error, -EFBIG);
