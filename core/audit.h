@@ -22,16 +22,15 @@
  * the limiter's table), gid its last refusal's, rule "count=N since=<time> reason=rate" (or
  * "reserve", or "rate,reserve"): N refusals since the time of the first. It is written once
  * the first is a second old, by the next append or flush (a flush writes every count), or
- * when audit_free runs: a count is never dropped while the journal can be written.
+ * when audit_free runs: a count is never dropped while the journal can be written (a crash
+ * loses the counts not yet written).
  *
- * Threads: a struct audit may be shared by any number of threads; audit_append is the only
- * call that may run concurrently with others on one handle. Processes: any number may append
+ * Threads: a struct audit may be shared by any number of threads; audit_append and
+ * audit_health are the only calls that may run concurrently with others on one handle. Processes: any number may append
  * to one journal, each group under flock(LOCK_EX) on the file; with sync = batch and
- * audit_options.lease a writer keeps the lock (a lease) from its first write after a sync until
- * its next sync, at most VAULTFS_AUDIT_BATCH_MS, or until a waiting process knocks: a process
- * that finds the lock busy holds an open-file-description read lock (F_OFD_SETLK) on byte
- * AUDIT_KNOCK_BYTE of the file while it waits, and a lease holder lets go within about 10 ms
- * when it sees one. */
+ * audit_options.lease a writer keeps the lock (a lease) until its next sync, at most
+ * VAULTFS_AUDIT_BATCH_MS, or until a waiting process knocks (an OFD read lock on byte
+ * AUDIT_KNOCK_BYTE): core/audit-lock.c has the protocol. */
 #pragma once
 
 #include <stdbool.h>
