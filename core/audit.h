@@ -16,14 +16,21 @@
  * a rotated file starts with a "rotate" record whose prev is the last mac of the file before.
  * The API takes no value bytes: nothing secret can be recorded.
  *
- * Threads: a struct audit may be shared by any number of threads; audit_append is the only
- * call that may run concurrently with others on one handle. Processes: any number may append
+ * Refusals are limited (audit_options.deny_*): past a uid's budget, or while the journal's
+ * file system is below its reserve, a refusal is counted, not written, and one record says how
+ * many: event "refusals-suppressed", decision "deny", uid the uid (null: uids that did not fit
+ * the limiter's table), gid its last refusal's, rule "count=N since=<time> reason=rate" (or
+ * "reserve", or "rate,reserve"): N refusals since the time of the first. It is written once
+ * the first is a second old, by the next append or flush (a flush writes every count), or
+ * when audit_free runs: a count is never dropped while the journal can be written (a crash
+ * loses the counts not yet written).
+ *
+ * Threads: a struct audit may be shared by any number of threads; audit_append and
+ * audit_health are the only calls that may run concurrently with others on one handle. Processes: any number may append
  * to one journal, each group under flock(LOCK_EX) on the file; with sync = batch and
- * audit_options.lease a writer keeps the lock (a lease) from its first write after a sync until
- * its next sync, at most VAULTFS_AUDIT_BATCH_MS, or until a waiting process knocks: a process
- * that finds the lock busy holds an open-file-description read lock (F_OFD_SETLK) on byte
- * AUDIT_KNOCK_BYTE of the file while it waits, and a lease holder lets go within about 10 ms
- * when it sees one. */
+ * audit_options.lease a writer keeps the lock (a lease) until its next sync, at most
+ * VAULTFS_AUDIT_BATCH_MS, or until a waiting process knocks (an OFD read lock on byte
+ * AUDIT_KNOCK_BYTE): core/audit-lock.c has the protocol. */
 #pragma once
 
 #include <stdbool.h>
@@ -64,6 +71,8 @@ struct audit_record {
 };
 #define AUDIT_RECORD_INIT { .uid = -1, .gid = -1, .pid = -1 }
 
+struct statvfs;
+
 struct audit_options {
 	int sync;             /* enum audit_sync (config.h): always, batch, none */
 	uint64_t rotate_size; /* rotate before a write would take the file past this; 0 never */
@@ -72,7 +81,23 @@ struct audit_options {
 	 * that lives and appends steadily (vaultfsd); not for a short-lived one (vaultctl): one
 	 * stopped (^Z) while it held a lease would hold every other writer out. */
 	bool lease;
+	/* Refusals (decision deny) of one uid: deny_burst at once, then deny_rate a second;
+	 * past that they are counted, not written (see above). 0: AUDIT_DENY_RATE and
+	 * AUDIT_DENY_BURST; deny_rate UINT_MAX: no limit. */
+	unsigned deny_rate, deny_burst;
+	/* Free bytes of the journal's file system kept for allowed records: below it refusals
+	 * are only counted. 0: AUDIT_RESERVE_PERCENT of the file system, at most
+	 * AUDIT_RESERVE_MAX. */
+	uint64_t reserve;
+	/* Tests: the free space of the journal's file system. NULL: statvfs(2). */
+	int (*statvfs)(const char *path, struct statvfs *ret);
 };
+
+#define AUDIT_DENY_RATE 20u
+#define AUDIT_DENY_BURST 200u
+#define AUDIT_RESERVE_PERCENT 5u
+#define AUDIT_RESERVE_MAX (UINT64_C(64) << 20)
+#define AUDIT_SUMMARY_EVENT "refusals-suppressed"
 
 struct audit;
 
@@ -86,9 +111,11 @@ int audit_open(const char *path, const struct audit_options *o,
 	       const uint8_t key[CRYPTO_KEY_LEN], struct audit **ret);
 
 /* Append one record; returns when it is written (sync = batch, none) or on disk (always).
- * ret_seq (may be NULL) gets its seq. -EINVAL bad event/decision/errno, -EMSGSIZE a field or
- * the line too long, -ETIMEDOUT the queue stayed full or another process held the journal's
- * lock for VAULTFS_AUDIT_LOCK_TIMEOUT_MS (nothing written; later appends try again),
+ * ret_seq (may be NULL) gets its seq; 0 for a refusal that was counted, not written (0 is
+ * returned: the count is written later, see above). -EINVAL bad event/decision/errno,
+ * -EMSGSIZE a field or the line too long, -ETIMEDOUT the queue stayed full or another
+ * process held the journal's lock for VAULTFS_AUDIT_LOCK_TIMEOUT_MS (nothing written; later
+ * appends try again),
  * -ENOSPC/-EDQUOT/-EFBIG no room (nothing written; later appends may succeed), -ESTALE the
  * file was removed, replaced or shortened under us (checked when the lock is taken: with
  * sync = batch, once a lease, so up to VAULTFS_AUDIT_BATCH_MS late), -EBADMSG a peer left a
@@ -97,8 +124,26 @@ int audit_open(const char *path, const struct audit_options *o,
  * freed and the journal opened again. */
 int audit_append(struct audit *a, const struct audit_record *r, uint64_t *ret_seq);
 
-/* Sync the file and anchor the chain head now. The anchor's error too (appends do not fail
- * on an anchor that could not be written; the next flush tries again). */
+/* What an operator needs to know of a journal (vaultfsd's log, `vaultctl status`). */
+struct audit_health {
+	int error;		  /* the sticky error every append fails with; 0 none */
+	int last_error;		  /* of the last append that failed (since open); 0 none */
+	int64_t failing_since_us; /* unix us: the first failure since the last success; 0 */
+	uint64_t free_bytes;	  /* available on the journal's file system, now */
+	uint64_t reserve_bytes;	  /* of which kept for allowed records */
+	bool below_reserve;	  /* refusals are only counted */
+	uint64_t suppressed_rate;    /* refusals counted, not written, since open: over a budget */
+	uint64_t suppressed_reserve; /* ... while below the reserve */
+	uint64_t suppressed_pending; /* of those, not yet in a refusals-suppressed record */
+};
+
+/* Fill ret (looks at the file system now). -EINVAL, or statvfs's error (ret then has the
+ * rest). */
+int audit_health(struct audit *a, struct audit_health *ret);
+
+/* Write the refusal counts, sync the file and anchor the chain head now. The anchor's error
+ * too (appends do not fail on an anchor that could not be written; the next flush tries
+ * again). */
 int audit_flush(struct audit *a);
 
 /* Flush (best effort), stop the writer, close, wipe the key. No append may be running.

@@ -2,9 +2,9 @@
  * own offline operations (ctl_audit_open, ctl_audit), so that no change to the store goes
  * unrecorded whoever makes it. verify needs the audit key (it unseals through open_kv) and
  * holds the files against the head anchored in the store; show only reads and filters (it
- * does not verify, and says so when a line is not a record). Output escapes every control and
- * non-ASCII byte of the journal's strings, so a hostile path cannot drive the terminal. The
- * journal holds no secret, and nothing here prints one. */
+ * does not verify, and says so when a line is not a record). Output quotes a value that is not
+ * plain printable ASCII (put_value), so a hostile path can neither drive the terminal nor read
+ * as another field or record. The journal holds no secret, and nothing here prints one. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -304,9 +304,39 @@ static bool matches(const struct filter *f, const struct audit_entry *e)
 	return f->decision < 0 || e->rec.decision == f->decision;
 }
 
-/* A journal string for a terminal: printable ASCII as is, any other byte \xHH. */
-static void put_safe(const char *s)
+/* A journal string as one word of the text form: as it is when every byte is printable ASCII
+ * and none is a space, '"', '\\' or '=', else double-quoted, with \" \\ and \xHH for any other
+ * byte that is not printable ASCII. So a value cannot drive the terminal, nor pass for another
+ * field or record: a crafted "a exe=/x event=open" is one quoted word. */
+static void put_value(const char *s)
 {
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '=')
+			break;
+	if (!*p && p != (const unsigned char *)s) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('"');
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p >= 0x20 && *p < 0x7f)
+			putchar(*p);
+		else
+			printf("\\x%02x", *p);
+	putchar('"');
+}
+
+/* The rule, last on the line: the daemon's own words (a policy file:line, a reason), kept with
+ * their spaces as the rest of the line; any byte but printable ASCII, and '\\', as \xHH. */
+static void put_rule(const char *s)
+{
+	if (!s)
+		return;
+	fputs(" rule=", stdout);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
 			putchar(*p);
@@ -319,7 +349,7 @@ static void put_field(const char *key, const char *val)
 	if (!val)
 		return;
 	printf(" %s=", key);
-	put_safe(val);
+	put_value(val);
 }
 
 static void print_entry(const struct audit_entry *e, const char *line, size_t len, bool json)
@@ -333,7 +363,7 @@ static void print_entry(const struct audit_entry *e, const char *line, size_t le
 		return;
 	}
 	printf("%s %" PRIu64 " ", audit_format_time(e->time_us, tbuf), e->seq);
-	put_safe(r->event);
+	put_value(r->event);
 	printf(" %s", r->decision == AUDIT_DENY ? "deny" : "allow");
 	if (r->err) {
 		const char *name = strerrorname_np(r->err);
@@ -344,12 +374,13 @@ static void print_entry(const struct audit_entry *e, const char *line, size_t le
 			printf(" errno %d", r->err);
 	}
 	if (r->vault || r->object) {
+		_cleanup_free_ char *vo = NULL;
+
+		if (asprintf(&vo, "%s%s%s", r->vault ? r->vault : "-", r->object ? "/" : "",
+			     r->object ? r->object : "") < 0)
+			vo = NULL;
 		putchar(' ');
-		put_safe(r->vault ? r->vault : "-");
-		if (r->object) {
-			putchar('/');
-			put_safe(r->object);
-		}
+		put_value(vo ? vo : "-");
 	}
 	if (r->version)
 		printf(" v%u", r->version);
@@ -364,7 +395,7 @@ static void print_entry(const struct audit_entry *e, const char *line, size_t le
 	put_field("container", r->container);
 	put_field("cgroup", r->cgroup);
 	put_field("path", r->path);
-	put_field("rule", r->rule);
+	put_rule(r->rule);
 	putchar('\n');
 }
 

@@ -5,7 +5,8 @@
 # kill -9 loop of two writers loses no acknowledged record in `always` mode and verifies after
 # recovery; appends fail closed on a full tmpfs, on EIO (a shut-down ext4 on a loop device) and
 # when the journal is removed or replaced under the writer; `audit show` filters, prints JSON,
-# escapes hostile strings and follows across a rotation. Records are written by the test
+# escapes hostile strings, quotes crafted values and follows across a rotation; a flood of
+# refusals is counted past its budget. Records are written by the test
 # program tests/bench/bench-audit (`write`), which unseals the store of this test's config.
 
 load helpers
@@ -361,11 +362,36 @@ expect_bad() {
 	writer --count 1 --vault "$(printf 'a\033[31mred\nx\\y')"
 	run vctl audit show
 	[ "$status" -eq 0 ]
-	[[ $output == *'a\x1b[31mred\x0ax\x5cy/db-password'* ]]
+	[[ $output == *'"a\x1b[31mred\x0ax\\y/db-password"'* ]]
 	! vctl audit show | grep -q "$(printf '\033')"
 	grep -qF '"vault":"a\u001b[31mred\u000ax\\y"' "$J"
 	run vctl audit verify
 	[ "$status" -eq 0 ]
+}
+
+# A value with a space, '=' or '"' is one quoted word: a crafted exe or path cannot make the
+# line read as other fields (a second uid=, exe=, decision) or as another record.
+@test "show: a crafted exe or path prints as one quoted value, not as fields of its own" {
+	init_store
+	writer --count 1 --vault app --uid 1000 --deny \
+		--exe '/tmp/x allow uid=0 exe=/usr/bin/cat' \
+		--path '/app/db" 2026-01-01T00:00:00.000000Z 9 open allow app/db uid=0 event=open'
+	run vctl audit show --uid 1000
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	line=${lines[0]}
+	[[ $line == *' set deny EACCES app/db-password v3 uid=1000 gid=1000 pid='* ]]
+	[[ $line == *' exe="/tmp/x allow uid=0 exe=/usr/bin/cat" '* ]]
+	[[ $line == *' path="/app/db\" 2026-01-01T00:00:00.000000Z 9 open allow app/db uid=0 event=open"'* ]]
+	# read as a shell reads words: one uid=, one exe=, one path=, and they are the record's
+	local -a w
+	eval "w=(${line% rule=*})"
+	[ "$(printf '%s\n' "${w[@]}" | grep -c '^uid=')" -eq 1 ]
+	[ "$(printf '%s\n' "${w[@]}" | grep -c '^exe=')" -eq 1 ]
+	[ "$(printf '%s\n' "${w[@]}" | grep -c '^path=')" -eq 1 ]
+	printf '%s\n' "${w[@]}" | grep -qx 'uid=1000'
+	printf '%s\n' "${w[@]}" | grep -qx 'exe=/tmp/x allow uid=0 exe=/usr/bin/cat'
+	[ "${w[3]}" = deny ]
 }
 
 @test "show --follow prints new records as they come, also across a rotation" {
@@ -382,6 +408,23 @@ expect_bad() {
 	[ "$(wc -l <"$T/follow")" -eq "$total" ]
 	[ "$(grep -c ' set allow ' "$T/follow")" -eq 8 ]
 	grep -q ' rotate allow ' "$T/follow"
+}
+
+# Issue 15 item 7: a flood of refusals from one uid is written up to its budget and counted
+# past it; the count is one record, and the journal still verifies.
+@test "a flood of refusals is counted past the uid's budget: one refusals-suppressed record" {
+	init_store
+	writer --count 3000 --vault app --uid 1001 --deny --sync none
+	written=$(grep -c '"decision":"deny".*"uid":1001,' "$J")
+	run vctl audit show --event refusals-suppressed
+	[ "$status" -eq 0 ]
+	[[ $output == *" refusals-suppressed deny uid=1001 gid=1000 rule=count="* ]]
+	counted=$(($(grep -o 'rule=count=[0-9]*' <<<"$output" | cut -d= -f3 | paste -sd+)))
+	summaries=$(grep -c refusals-suppressed <<<"$output")
+	[ "$written" -ge 200 ] && [ "$written" -lt 3000 ]
+	[ $((written - summaries + counted)) -eq 3000 ]
+	run vctl audit verify
+	[ "$status" -eq 0 ]
 }
 
 @test "verify needs the key: without --offline it says why" {

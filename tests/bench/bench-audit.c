@@ -5,7 +5,7 @@
  *       D (default: a new dir under $TMPDIR or /var/tmp, on disk), as a table with the ratio to
  *       `none` with 1 writer. A benchmark measures; it checks nothing.
  *   bench-audit write -c CONF [--count N] [--sync M] [--rotate-size B] [--event E]
- *       [--vault V] [--object O] [--uid U] [--deny] [--print]
+ *       [--vault V] [--object O] [--uid U] [--exe X] [--path P] [--deny] [--print]
  *       unseal the store of CONF (as `vaultctl --offline` does), open its journal and append N
  *       records (0: until killed); --print writes each seq once its append has returned, so a
  *       test that kills it knows which records were acknowledged.
@@ -293,6 +293,8 @@ static int write_cmd(int argc, char **argv)
 		{ "vault", required_argument, NULL, 'v' },
 		{ "object", required_argument, NULL, 'o' },
 		{ "uid", required_argument, NULL, 'u' },
+		{ "exe", required_argument, NULL, 'x' },
+		{ "path", required_argument, NULL, 'P' },
 		{ "deny", no_argument, NULL, 'D' },
 		{ "print", no_argument, NULL, 'p' },
 		{}
@@ -336,6 +338,12 @@ static int write_cmd(int argc, char **argv)
 			break;
 		case 'u':
 			rec.uid = strtoll(optarg, NULL, 10);
+			break;
+		case 'x':
+			rec.exe = optarg;
+			break;
+		case 'P':
+			rec.path = optarg;
 			break;
 		case 'D':
 			rec.decision = AUDIT_DENY;

@@ -1,16 +1,17 @@
-/* test-audit.c: unit tests for core/audit.c. Each test gets a temp dir of its own and checks
- * exact results and exact -errnos: open and append refusals, the canonical form (escaping of
- * hostile strings, errno names, strict parsing), the chain across reopen, a torn tail cut off
- * (at open and when a peer crashed), two handles and many threads appending to one chain, a
- * file removed, replaced or shortened under the writer (-ESTALE, sticky), a full file
- * (RLIMIT_FSIZE: -EFBIG, nothing left behind, not sticky), rotation (one chain across files,
- * also with two handles), the anchor (flush, none mode, a forged anchor, a rolled back file
- * refused at open and found by verify), every tamper case found by verify at the right seq,
- * queue backpressure (-ETIMEDOUT while another open file description holds the lock), the
- * systemd journal message when a journal socket exists, and the batch mode's lease: the lock
- * held between syncs and let go at a flush, at an error and at a knock, a knock that stays
- * (bounded), rotation followed across leases, and a forked peer process that gets its turn
- * while this one appends without a pause. */
+/* test-audit.c: unit tests for the audit journal (core/audit*.c). Each test gets a temp dir of its
+ * own and checks exact results and exact -errnos: open and append refusals, the canonical form
+ * (escaping of hostile strings, errno names, strict parsing), the chain across reopen, a torn tail
+ * cut off (at open and when a peer crashed), two handles and many threads appending to one chain,
+ * a file removed, replaced or shortened under the writer (-ESTALE, sticky), a full file
+ * (RLIMIT_FSIZE: -EFBIG, nothing left behind, not sticky), rotation (one chain across files, also
+ * with two handles), the anchor (flush, none mode, a forged anchor, a rolled back file refused at
+ * open and found by verify), every tamper case found by verify at the right seq, queue
+ * backpressure (-ETIMEDOUT while another open file description holds the lock), the systemd
+ * journal message when a journal socket exists, and the batch mode's lease: the lock held between
+ * syncs and let go at a flush, at an error and at a knock, a knock that stays (bounded), rotation
+ * followed across leases, and a forked peer process that gets its turn while this one appends
+ * without a pause; refusals limited per uid and below the disk reserve (counted, and the exact
+ * count written), and audit_health. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -616,24 +619,41 @@ static void test_peer_crash(void **state)
 	audit_free(a);
 }
 
+/* Let the journal grow by at most 100 bytes (RLIMIT_FSIZE; SIGXFSZ ignored) until
+ * fsize_unlimit. */
+static void fsize_limit(struct fixture *f, struct rlimit *ret_old)
+{
+	struct rlimit lim;
+	struct stat st;
+
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, ret_old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = (struct rlimit){ .rlim_cur = (rlim_t)st.st_size + 100,
+			       .rlim_max = ret_old->rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+}
+
+static void fsize_unlimit(const struct rlimit *old)
+{
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
 static void test_file_size_limit(void **state)
 {
 	struct fixture *f = *state;
 	struct audit *a = open_ok(f, &opt_always);
-	struct rlimit old, lim;
+	struct rlimit old;
 	struct stat st;
 
 	append_ok(a, "open");
 	assert_int_equal(stat(f->path, &st), 0);
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, SIG_IGN);
-	lim = (struct rlimit){ .rlim_cur = (rlim_t)st.st_size + 100, .rlim_max = old.rlim_max };
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	fsize_limit(f, &old);
 	/* a short write, then EFBIG: the part that made it is cut off again */
 	assert_int_equal(append_event(a, "open"), -EFBIG);
 	assert_int_equal(append_event(a, "set"), -EFBIG);
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, SIG_DFL);
+	fsize_unlimit(&old);
 	{
 		struct stat st2;
 
@@ -1579,6 +1599,231 @@ static void test_journal_message(void **state)
 	audit_free(a);
 }
 
+/* --- refusals: the per-uid limit, the disk reserve, health --- */
+
+static int append_deny(struct audit *a, int64_t uid, uint64_t *ret_seq)
+{
+	struct audit_record r = AUDIT_RECORD_INIT;
+
+	r.event = "open";
+	r.decision = AUDIT_DENY;
+	r.err = EACCES;
+	r.vault = "app";
+	r.object = "db";
+	r.uid = uid;
+	r.gid = uid;
+	r.pid = 42;
+	return audit_append(a, &r, ret_seq);
+}
+
+static uint64_t append_allow(struct audit *a, int64_t uid)
+{
+	struct audit_record r = AUDIT_RECORD_INIT;
+	uint64_t seq = 0;
+
+	r.event = "open";
+	r.uid = uid;
+	assert_int_equal(audit_append(a, &r, &seq), 0);
+	assert_true(seq > 0);
+	return seq;
+}
+
+/* What the journal holds of uid: its "open" refusals and the counts of its summaries (and
+ * where the first summary stands, 0 none). */
+struct refusals {
+	uint64_t written, summarized, summaries, first_summary_seq;
+	char reason[32];
+};
+
+static void refusals_of(struct fixture *f, int64_t uid, struct refusals *ret)
+{
+	struct lines ls;
+
+	*ret = (struct refusals){};
+	lines_read(f->path, &ls);
+	for (size_t i = 0; i < ls.n; i++) {
+		struct audit_entry e;
+		uint64_t n;
+
+		entry_of(ls.l[i], &e);
+		if (e.rec.uid == uid && e.rec.decision == AUDIT_DENY && streq(e.rec.event, "open"))
+			ret->written++;
+		if (e.rec.uid == uid && streq(e.rec.event, AUDIT_SUMMARY_EVENT)) {
+			assert_int_equal(e.rec.decision, AUDIT_DENY);
+			assert_int_equal(sscanf(e.rec.rule,
+						"count=%" SCNu64 " since=%*s reason=%31s", &n,
+						ret->reason), 2);
+			ret->summarized += n;
+			if (ret->summaries++ == 0)
+				ret->first_summary_seq = e.seq;
+		}
+		audit_entry_done(&e);
+	}
+	lines_free(&ls);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A flood of refusals from one uid writes its burst (and what the rate adds meanwhile), then
+ * counts: one summary gives the exact count. Another uid's refusals and allowed records of the
+ * flooding uid are written all along. */
+static void test_refusal_flood(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_NONE, .deny_rate = 1, .deny_burst = 5 };
+	struct audit *a = open_ok(f, &o);
+	struct audit_health h;
+	struct refusals rf;
+	uint64_t acked = 0, seq;
+	double t0 = mono_s(), secs;
+
+	for (int i = 0; i < 2000; i++) {
+		assert_int_equal(append_deny(a, 1000, &seq), 0);
+		acked += seq > 0;
+		if (i % 500 == 0) {
+			assert_int_equal(append_deny(a, 1001, &seq), 0);
+			assert_true(seq > 0); /* another uid has a bucket of its own */
+			append_allow(a, 1000); /* allowed records are never limited */
+		}
+	}
+	secs = mono_s() - t0;
+	assert_true(acked >= 5);
+	assert_true((double)acked <= 5 + secs * 1 + 1);
+	assert_int_equal(audit_health(a, &h), 0);
+	assert_int_equal(h.suppressed_rate, 2000 - acked);
+	assert_int_equal(h.suppressed_reserve, 0);
+	assert_int_equal(audit_flush(a), 0); /* a flush writes every count */
+	assert_int_equal(audit_health(a, &h), 0);
+	assert_int_equal(h.suppressed_pending, 0);
+	audit_free(a);
+	refusals_of(f, 1000, &rf);
+	assert_int_equal(rf.written, acked);
+	assert_int_equal(rf.summarized, 2000 - acked);
+	assert_true(rf.summaries >= 1);
+	assert_string_equal(rf.reason, "rate");
+	refusals_of(f, 1001, &rf);
+	assert_int_equal(rf.written, 4);
+	assert_int_equal(rf.summaries, 0);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
+/* A count is written by the next append once it is a second old, without a flush. */
+static void test_refusal_summary_due(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_NONE, .deny_rate = 1, .deny_burst = 2 };
+	struct audit *a = open_ok(f, &o);
+	struct refusals rf;
+	uint64_t seq, allow_seq;
+
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(append_deny(a, 1000, &seq), 0);
+	refusals_of(f, 1000, &rf);
+	assert_int_equal(rf.summaries, 0); /* not yet: it is not a second old */
+	usleep(1100 * 1000);
+	allow_seq = append_allow(a, 2000);
+	refusals_of(f, 1000, &rf);
+	assert_int_equal(rf.summaries, 1);
+	assert_true(rf.first_summary_seq < allow_seq);
+	assert_int_equal(rf.written + rf.summarized, 10);
+	audit_free(a);
+}
+
+static uint64_t fake_free;
+
+static int fake_statvfs(const char *path, struct statvfs *ret)
+{
+	(void)path;
+	*ret = (struct statvfs){ .f_frsize = 4096, .f_bsize = 4096,
+				 .f_blocks = (100u << 20) / 4096, .f_bavail = fake_free / 4096,
+				 .f_bfree = fake_free / 4096 };
+	return 0;
+}
+
+/* Below the reserve (default: 5% of 100 MiB) refusals are only counted, from the first one,
+ * while allowed records are written; once room is back the counts are written. */
+static void test_reserve(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_NONE, .statvfs = fake_statvfs };
+	struct audit *a;
+	struct audit_health h;
+	struct refusals rf;
+	uint64_t seq, allow_seq;
+
+	fake_free = 1u << 20;
+	a = open_ok(f, &o);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(append_deny(a, 1000, &seq), 0);
+		assert_int_equal(seq, 0);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(append_deny(a, 1001, &seq), 0);
+	append_allow(a, 1000);
+	assert_int_equal(audit_health(a, &h), 0);
+	assert_true(h.below_reserve);
+	assert_int_equal(h.free_bytes, 1u << 20);
+	assert_int_equal(h.reserve_bytes, 5u << 20);
+	assert_int_equal(h.suppressed_reserve, 13);
+	assert_int_equal(h.suppressed_rate, 0);
+	assert_int_equal(h.suppressed_pending, 13);
+	refusals_of(f, 1000, &rf);
+	assert_int_equal(rf.written + rf.summaries, 0);
+	/* room again: the next record writes the counts before it */
+	fake_free = 50u << 20;
+	assert_int_equal(audit_health(a, &h), 0);
+	assert_false(h.below_reserve);
+	allow_seq = append_allow(a, 1000);
+	assert_int_equal(audit_health(a, &h), 0);
+	assert_int_equal(h.suppressed_pending, 0);
+	refusals_of(f, 1000, &rf);
+	assert_int_equal(rf.summarized, 10);
+	assert_string_equal(rf.reason, "reserve");
+	assert_true(rf.first_summary_seq < allow_seq);
+	refusals_of(f, 1001, &rf);
+	assert_int_equal(rf.summarized, 3);
+	/* and refusals are written again */
+	assert_int_equal(append_deny(a, 1000, &seq), 0);
+	assert_true(seq > 0);
+	audit_free(a);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
+/* audit_health says when appends fail, since when, and that a success ends it. */
+static void test_health_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = open_ok(f, &opt_always);
+	struct audit_health h;
+	struct rlimit old;
+
+	append_ok(a, "open");
+	assert_int_equal(audit_health(a, &h), 0);
+	assert_int_equal(h.error, 0);
+	assert_int_equal(h.last_error, 0);
+	assert_int_equal(h.failing_since_us, 0);
+	assert_true(h.free_bytes > 0);
+	fsize_limit(f, &old);
+	assert_int_equal(append_event(a, "open"), -EFBIG);
+	fsize_unlimit(&old);
+	assert_int_equal(audit_health(a, &h), 0);
+	assert_int_equal(h.error, 0); /* not sticky */
+	assert_int_equal(h.last_error, -EFBIG);
+	assert_true(h.failing_since_us > 0);
+	append_ok(a, "open");
+	assert_int_equal(audit_health(a, &h), 0);
+	assert_int_equal(h.last_error, -EFBIG); /* the last one there was */
+	assert_int_equal(h.failing_since_us, 0);
+	assert_int_equal(audit_health(NULL, &h), -EINVAL);
+	audit_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1616,6 +1861,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusal_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusal_summary_due, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_failure, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

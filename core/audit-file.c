@@ -1,0 +1,307 @@
+/* audit-file.c: the journal file as its writer sees it: open it and find its head (held
+ * against the anchor), read a tail a peer moved, write a group of records as one write, cut a
+ * torn last line and say so. It must never leave part of a line in the file, nor move the
+ * head past a record that is not in it. Called by the one who writes (audit.c), lock held. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "core/audit-int.h"
+#include "core/io.h"
+
+#define TAIL_WINDOW 8192u
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (n > 0) {
+		ssize_t k = pread(fd, p, n, (off_t)off);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (k == 0)
+			return -ESTALE; /* the file got shorter while we read it */
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}
+
+/* Parse a line and check its MAC: 0, -EBADMSG. */
+static int check_line(const char *line, size_t len, const uint8_t *key, struct sbuf *scratch,
+		      struct audit_entry *ret)
+{
+	struct audit_entry e;
+	int r;
+
+	r = audit_parse_line(line, len, &e);
+	if (r < 0)
+		return r;
+	r = audit_mac_ok(&e, line, len, key, scratch);
+	if (r <= 0) {
+		audit_entry_done(&e);
+		return r < 0 ? r : -EBADMSG;
+	}
+	*ret = e;
+	return 0;
+}
+
+/* Find the last complete line of the first size bytes of fd and check it. Bytes after it are
+ * a torn line. -EBADMSG when that line does not verify or lines are over the cap. */
+int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct sbuf *scratch,
+		     struct tail *ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t window = TAIL_WINDOW;
+
+	if (size == 0) {
+		*ret = (struct tail){};
+		return 0;
+	}
+	for (;;) {
+		size_t w = size < window ? (size_t)size : window, last, start;
+		uint64_t off = size - w;
+		struct audit_entry e;
+		char *p;
+		int r;
+
+		free(buf);
+		buf = malloc(w);
+		if (!buf)
+			return -ENOMEM;
+		r = pread_all(fd, buf, w, off);
+		if (r < 0)
+			return r;
+		p = memrchr(buf, '\n', w);
+		if (!p && off == 0) { /* not one complete line: all of it is torn */
+			*ret = (struct tail){ .torn = size };
+			return 0;
+		}
+		if (p) {
+			last = (size_t)(p - buf);
+			p = last > 0 ? memrchr(buf, '\n', last) : NULL;
+			if (p || off == 0) {
+				start = p ? (size_t)(p - buf) + 1 : 0;
+				r = check_line(buf + start, last - start, key, scratch, &e);
+				if (r < 0)
+					return r;
+				*ret = (struct tail){ .seq = e.seq, .end = off + last + 1,
+						      .torn = size - (off + last + 1) };
+				memcpy(ret->mac, e.mac, CRYPTO_MAC_LEN);
+				audit_entry_done(&e);
+				return 0;
+			}
+		}
+		if (window > 2 * (size_t)VAULTFS_AUDIT_LINE_MAX + 2)
+			return -EBADMSG;
+		window *= 4;
+	}
+}
+
+/* The first record of fd, checked. -ENODATA when there is no complete line. */
+int audit_read_first(int fd, const uint8_t *key, struct sbuf *scratch, struct audit_entry *ret)
+{
+	_cleanup_free_ char *buf = malloc(VAULTFS_AUDIT_LINE_MAX + 1);
+	struct stat st;
+	size_t n;
+	char *nl;
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	n = (uint64_t)st.st_size < VAULTFS_AUDIT_LINE_MAX + 1 ? (size_t)st.st_size :
+								VAULTFS_AUDIT_LINE_MAX + 1;
+	r = pread_all(fd, buf, n, 0);
+	if (r < 0)
+		return r;
+	nl = memchr(buf, '\n', n);
+	if (!nl)
+		return n > VAULTFS_AUDIT_LINE_MAX ? -EBADMSG : -ENODATA;
+	return check_line(buf, (size_t)(nl - buf), key, scratch, ret);
+}
+
+int audit_fsync_dir(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0)
+		return negative_errno();
+	return 0;
+}
+
+char *audit_path_n(const char *path, size_t n)
+{
+	char *s;
+
+	if (asprintf(&s, "%s.%zu", path, n) < 0)
+		return NULL;
+	return s;
+}
+
+/* The body of a record the writer makes itself (rotate, journal-recovered), into b. */
+int audit_own_body(struct sbuf *b, const char *event, const char *rule, const char *path)
+{
+	struct audit_record rec = AUDIT_RECORD_INIT;
+
+	rec.event = event;
+	rec.rule = rule;
+	rec.path = path;
+	rec.uid = (int64_t)getuid();
+	rec.gid = (int64_t)getgid();
+	rec.pid = (int64_t)getpid();
+	sb_reset(b);
+	return audit_serialize_body(&rec, audit_now_ns(CLOCK_REALTIME) / 1000, b);
+}
+
+/* The head is the last good record of the file (t, from audit_read_tail). */
+void audit_take_tail(struct audit *a, const struct tail *t)
+{
+	a->seq = t->seq;
+	memcpy(a->mac, t->mac, CRYPTO_MAC_LEN);
+	a->end = t->end;
+}
+
+/* Write the records of list (in order) as one write, rotating first when the file would
+ * grow past rotate_size. On failure nothing stays in the file and the head is unchanged. */
+int audit_write_records(struct audit *a, struct pending *list)
+{
+	uint8_t prev[CRYPTO_MAC_LEN];
+	uint64_t seq = a->seq, est = 0;
+	int r;
+
+	for (struct pending *p = list; p; p = p->next)
+		est += p->len + LINE_OVERHEAD;
+	if (a->rotate_size > 0 && a->end > 0 && a->end + est > a->rotate_size) {
+		r = audit_rotate(a);
+		if (r < 0)
+			return r;
+		seq = a->seq;
+	}
+	memcpy(prev, a->mac, CRYPTO_MAC_LEN);
+	sb_reset(&a->out);
+	for (struct pending *p = list; p; p = p->next) {
+		r = audit_append_line(&a->out, a->mac_ctx, ++seq, p->body, p->len, prev,
+				      &a->scratch, prev);
+		if (r < 0)
+			return r;
+		p->seq = seq;
+	}
+	r = io_write_all(a->fd, a->out.p, a->out.len);
+	if (r < 0) {
+		/* a short write leaves part of a line: cut it off, or nothing is trustworthy */
+		if (ftruncate(a->fd, (off_t)a->end) < 0) {
+			int k = negative_errno();
+
+			audit_set_error(a, k);
+			return k;
+		}
+		return r;
+	}
+	a->unanchored += seq - a->seq;
+	a->seq = seq;
+	memcpy(a->mac, prev, CRYPTO_MAC_LEN);
+	a->end += a->out.len;
+	a->dirty = true;
+	return 0;
+}
+
+/* Cut a torn last line and record that we did. The lock is held. */
+int audit_recover_torn(struct audit *a, uint64_t torn)
+{
+	struct sbuf body = { .max = VAULTFS_AUDIT_LINE_MAX };
+	struct pending p = {};
+	char rule[64];
+	int r;
+
+	if (ftruncate(a->fd, (off_t)a->end) < 0)
+		return negative_errno();
+	snprintf(rule, sizeof(rule), "torn tail: %" PRIu64 " bytes cut", torn);
+	r = audit_own_body(&body, "journal-recovered", rule, a->path);
+	if (r >= 0) {
+		p.body = body.p;
+		p.len = body.len;
+		r = audit_write_records(a, &p);
+	}
+	if (r >= 0 && fdatasync(a->fd) < 0)
+		r = negative_errno();
+	if (r >= 0)
+		a->dirty = false;
+	sb_done(&body);
+	return r;
+}
+
+/* Open the file, lock it, find the head, hold it against the anchor, cut a torn tail. */
+int audit_open_file(struct audit *a)
+{
+	_cleanup_free_ char *first = NULL;
+	struct audit_anchor an;
+	struct stat st, st1;
+	struct tail t;
+	int r;
+
+	a->fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+				      O_NONBLOCK, 0600);
+	if (a->fd < 0)
+		return negative_errno();
+	if (fstat(a->fd, &st) < 0)
+		return negative_errno();
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	r = audit_flock_ex(a->fd);
+	if (r < 0)
+		return r;
+	if (fstat(a->fd, &st) < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	a->dev = st.st_dev;
+	a->ino = st.st_ino;
+	/* a rotation cut short between link(PATH, PATH.1) and the rename of the new file */
+	first = audit_path_n(a->path, 1);
+	if (!first) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (fstatat(AT_FDCWD, first, &st1, AT_SYMLINK_NOFOLLOW) >= 0 && st1.st_dev == st.st_dev &&
+	    st1.st_ino == st.st_ino && unlink(first) < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	r = audit_read_tail(a->fd, (uint64_t)st.st_size, a->key->data, &a->scratch, &t);
+	if (r < 0)
+		goto out;
+	audit_take_tail(a, &t);
+	if (a->store) {
+		r = audit_anchor_load(a->store, a->key->data, &an);
+		if (r == -ENOENT) {
+			r = 0;
+		} else if (r >= 0) {
+			if (an.seq > t.seq ||
+			    (an.seq == t.seq && !crypto_memeq(an.mac, t.mac, CRYPTO_MAC_LEN)))
+				r = -EBADMSG; /* truncated, rolled back or replaced */
+			else if (an.seq == t.seq)
+				a->anchored_seq = t.seq;
+		}
+		if (r < 0)
+			goto out;
+	}
+	if (t.torn > 0)
+		r = audit_recover_torn(a, t.torn);
+	else if (st.st_size == 0)
+		r = audit_fsync_dir(a->dir);
+out:
+	(void)flock(a->fd, LOCK_UN);
+	return r;
+}
+

@@ -1,0 +1,285 @@
+/* audit-int.h: what the parts of the audit journal share (core/audit*.c), nothing else includes
+ * it: the line buffer, the writer's handle, and the functions one part calls in another. The
+ * parts: audit-json.c (a record <-> its line), audit-file.c (the file's head and tail, writing
+ * a group), audit-rotate.c, audit-lock.c (the lock, the lease, the knock), audit-limit.c (the
+ * refusal limiter, the disk reserve, health), audit-verify.c (anchor, verify), audit-reader.c,
+ * audit-journald.c, audit.c (the handle, the queue, the writer thread). */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/audit.h"
+#include "core/secbuf.h"
+#include "core/util.h"
+
+#define HEX_MAC_LEN (2u * CRYPTO_MAC_LEN)
+/* ,"mac":"<64 hex>"} */
+#define MAC_MEMBER_LEN (8u + HEX_MAC_LEN + 2u)
+/* Bytes a line adds to its body: {"seq":<20>, ,"prev":"<64>" and the mac member, newline. */
+#define LINE_OVERHEAD (8u + 20u + 1u + 9u + HEX_MAC_LEN + 1u + MAC_MEMBER_LEN + 1u)
+/* The cap of the scratch buffer a line's MAC input is built in: prev || line || '}'. */
+#define MAC_SCRATCH_MAX (VAULTFS_AUDIT_LINE_MAX + CRYPTO_MAC_LEN + 1u)
+#define ANCHOR_TEXT_MAX 256u
+/* Slots of the refusal limiter's table: uids counted at once (audit-limit.c). */
+#define LIMIT_SLOTS 64u
+
+/* --- a growable byte buffer with a cap and a sticky error --- */
+
+/* Once a put fails (-EMSGSIZE past max, -ENOMEM) every later put does nothing and returns the
+ * same error, so a sequence of puts is checked once, at its end (b->err). */
+struct sbuf {
+	char *p;
+	size_t len, cap, max;
+	int err;
+};
+
+static inline void sb_done(struct sbuf *b)
+{
+	free(b->p);
+	*b = (struct sbuf){ .max = b->max };
+}
+
+/* Empty it for reuse, the error too (the memory stays). */
+static inline void sb_reset(struct sbuf *b)
+{
+	b->len = 0;
+	b->err = 0;
+}
+
+static inline int sb_reserve(struct sbuf *b, size_t n)
+{
+	size_t need, cap;
+	char *p;
+
+	if (b->err)
+		return b->err;
+	if (n > b->max - b->len)
+		return b->err = -EMSGSIZE;
+	need = b->len + n;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 512;
+	while (cap < need)
+		cap *= 2;
+	if (cap > b->max)
+		cap = b->max;
+	p = realloc(b->p, cap);
+	if (!p)
+		return b->err = -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static inline int sb_put(struct sbuf *b, const void *p, size_t n)
+{
+	int r = sb_reserve(b, n);
+
+	if (r < 0)
+		return r;
+	if (n > 0)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static inline int sb_puts(struct sbuf *b, const char *s)
+{
+	return sb_put(b, s, strlen(s));
+}
+
+static inline int sb_putc(struct sbuf *b, char c)
+{
+	return sb_put(b, &c, 1);
+}
+
+/* The decimal digits of v, written to end at t + 20; returns where they start. */
+static inline char *u64_digits(uint64_t v, char t[20])
+{
+	size_t i = 20;
+
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return t + i;
+}
+
+static inline int sb_put_u64(struct sbuf *b, uint64_t v)
+{
+	char t[20], *s = u64_digits(v, t);
+
+	return sb_put(b, s, (size_t)(t + sizeof(t) - s));
+}
+
+/* n bytes of p as 2n lowercase hex digits at out (no NUL). */
+void audit_hex(char *out, const uint8_t *p, size_t n);
+/* 2n hex digits of s (lowercase) into out: 0, or -EBADMSG. */
+int audit_unhex(const char *s, uint8_t *out, size_t n);
+
+static inline int sb_put_hex(struct sbuf *b, const uint8_t *p, size_t n)
+{
+	int r = sb_reserve(b, 2 * n);
+
+	if (r < 0)
+		return r;
+	audit_hex(b->p + b->len, p, n);
+	b->len += 2 * n;
+	return 0;
+}
+
+/* --- the writer's handle --- */
+
+/* One queued record (on its producer's stack), or a flush request (body NULL). */
+struct pending {
+	struct pending *next;
+	char *body;
+	size_t len;
+	uint64_t seq;
+	int result;
+	bool done;
+};
+
+/* The last good record of a file and what follows it. */
+struct tail {
+	uint64_t seq; /* last good record, 0 when none */
+	uint8_t mac[CRYPTO_MAC_LEN];
+	uint64_t end;  /* bytes up to and with its newline */
+	uint64_t torn; /* bytes after it */
+};
+
+/* The refusal limiter's count for one uid (audit-limit.c). */
+struct limit_slot {
+	int64_t uid;	     /* -1 unknown */
+	bool used;
+	bool various;	     /* the slot of uids evicted from the table with counts */
+	int64_t last_us;     /* the last refusal seen: for the bucket and for eviction */
+	double tokens;	     /* the bucket: refusals that may be written now */
+	uint64_t suppressed; /* counted, not written, since first_us */
+	uint64_t by_reserve; /* of them, counted because the disk was below the reserve */
+	int64_t first_us;    /* the first refusal of this count */
+	int64_t gid;	     /* of the last refusal counted */
+};
+
+struct audit_limit {
+	pthread_mutex_t lock;
+	double rate, burst; /* rate 0: no limit */
+	uint64_t reserve;   /* 0: the default share of the file system */
+	int (*statvfs)(const char *path, struct statvfs *ret);
+	struct limit_slot slot[LIMIT_SLOTS];
+	struct limit_slot various;
+	atomic_int_least64_t due_us; /* the earliest summary due, unix us; 0 none (read unlocked) */
+	int64_t next_look_us;	     /* the next look at the file system's free space */
+	unsigned looks_left;	     /* refusals until then, at most */
+	int look_error;		     /* of the last look */
+	bool below;		     /* the file system was below the reserve at the last look */
+	uint64_t free_bytes, reserve_bytes; /* at the last look */
+	uint64_t total_rate, total_reserve; /* counted, not written, since open */
+};
+
+struct audit {
+	/* fixed after audit_open */
+	char *path;
+	char *dir;
+	int sync;
+	uint64_t rotate_size;
+	struct secbuf *key;
+	struct crypto_mac *mac_ctx; /* keyed with key: for the lines we write */
+	bool journal;
+	/* the writer's: whoever holds `writing` (an appender that found the journal idle, or
+	 * the writer thread), audit_open's before the thread starts, audit_free's after */
+	struct store *store;
+	int fd;
+	uint64_t dev, ino;
+	uint64_t seq, end;
+	uint8_t mac[CRYPTO_MAC_LEN];
+	bool dirty;		/* written since the last fdatasync */
+	uint64_t unanchored;	/* records written since the last anchor */
+	uint64_t anchored_seq;
+	int anchor_error;
+	int64_t last_sync_ns;	/* CLOCK_MONOTONIC */
+	bool lease;		/* sync = batch and audit_options.lease: leases are taken */
+	bool leased;		/* the lock is kept past the group (the lease) */
+	bool knock_ignore;	/* this lease does not end at a knock (one outlived the defer) */
+	int64_t knock_stale_ns;	/* until then a knock is not waited for (it outlived one) */
+	int64_t knock_next_ns;	/* when the lease holder looks for a knock again */
+	struct sbuf out, scratch;
+	/* shared, under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t work, space, done;
+	struct pending *head, *tail;
+	size_t queued;
+	bool stop;
+	bool writing; /* someone holds the writer's part (the fields above) */
+	bool timer;   /* the writer thread waits for the batch mode's sync to be due */
+	bool timer_looks; /* ... and to look for a knock on the lease it holds */
+	int error; /* sticky: every later append fails with it */
+	bool thread_started;
+	pthread_t thread;
+	/* for audit_health, read and written unlocked */
+	atomic_int last_error;			/* of the last failed append, 0 none */
+	atomic_int_least64_t failing_since_us;	/* the first failure since a success; 0 */
+	struct audit_limit limit;
+};
+
+/* audit.c */
+int64_t audit_now_ns(clockid_t clk);
+void audit_set_error(struct audit *a, int r);
+/* Write a record the module makes itself (no limiter): what audit_append does past its
+ * checks. */
+int audit_append_own(struct audit *a, const struct audit_record *rec, int64_t time_us,
+		     uint64_t *ret_seq);
+
+/* audit-json.c */
+int audit_record_check(const struct audit_record *r);
+/* "time":...,"container":... : everything between seq and prev, appended to b. */
+int audit_serialize_body(const struct audit_record *rec, int64_t time_us, struct sbuf *b);
+/* The whole line of one record, MACed with m, with its newline, appended to b; ret_mac gets
+ * its mac. On failure b is as it was. */
+int audit_append_line(struct sbuf *b, struct crypto_mac *m, uint64_t seq, const char *body,
+		      size_t body_len, const uint8_t prev[CRYPTO_MAC_LEN], struct sbuf *scratch,
+		      uint8_t ret_mac[CRYPTO_MAC_LEN]);
+/* 1 when the line (parsed into e) carries the right mac under key, 0 when not, <0 error. */
+int audit_mac_ok(const struct audit_entry *e, const char *line, size_t len, const uint8_t *key,
+		 struct sbuf *scratch);
+
+/* audit-file.c */
+int audit_fsync_dir(const char *dir);
+char *audit_path_n(const char *path, size_t n);
+int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct sbuf *scratch,
+		    struct tail *ret);
+int audit_read_first(int fd, const uint8_t *key, struct sbuf *scratch, struct audit_entry *ret);
+int audit_own_body(struct sbuf *b, const char *event, const char *rule, const char *path);
+int audit_write_records(struct audit *a, struct pending *list);
+int audit_recover_torn(struct audit *a, uint64_t torn);
+void audit_take_tail(struct audit *a, const struct tail *t);
+int audit_open_file(struct audit *a);
+
+/* audit-rotate.c */
+int audit_rotate(struct audit *a);
+int audit_follow_rotation(struct audit *a, const struct stat *fst);
+
+/* audit-lock.c */
+int audit_flock_ex(int fd);
+int audit_journal_lock(struct audit *a);
+void audit_journal_unlock(struct audit *a);
+bool audit_lease_knocked(struct audit *a, int64_t now);
+bool audit_lease_keep(struct audit *a, int r, bool synced, int64_t now);
+
+/* audit-limit.c */
+void audit_limit_init(struct audit_limit *l, const struct audit_options *o);
+void audit_limit_done(struct audit_limit *l);
+/* A refusal (rec, at time_us): 1 counted, not to be written; 0 to be written. */
+int audit_limit_refusal(struct audit *a, const struct audit_record *rec, int64_t time_us);
+/* Write the refusal counts that are due at now_us (all when all). */
+int audit_limit_summaries(struct audit *a, int64_t now_us, bool all);
+
+/* audit-verify.c */
+int audit_anchor_write(struct audit *a);
+
+/* audit-journald.c */
+void audit_journal_send(const struct audit_record *rec, uint64_t seq, int64_t time_us);
