@@ -37,7 +37,7 @@ static int pread_all(int fd, void *buf, size_t n, uint64_t off)
 }
 
 /* Parse a line and check its MAC: 0, -EBADMSG. */
-static int check_line(const char *line, size_t len, const uint8_t *key, struct sbuf *scratch,
+static int check_line(const char *line, size_t len, const uint8_t *key, struct buf *scratch,
 		      struct audit_entry *ret)
 {
 	struct audit_entry e;
@@ -57,7 +57,7 @@ static int check_line(const char *line, size_t len, const uint8_t *key, struct s
 
 /* Find the last complete line of the first size bytes of fd and check it. Bytes after it are
  * a torn line. -EBADMSG when that line does not verify or lines are over the cap. */
-int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct sbuf *scratch,
+int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct buf *scratch,
 		     struct tail *ret)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -108,7 +108,7 @@ int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct sbuf *scra
 }
 
 /* The first record of fd, checked. -ENODATA when there is no complete line. */
-int audit_read_first(int fd, const uint8_t *key, struct sbuf *scratch, struct audit_entry *ret)
+int audit_read_first(int fd, const uint8_t *key, struct buf *scratch, struct audit_entry *ret)
 {
 	_cleanup_free_ char *buf = malloc(VAULTFS_AUDIT_LINE_MAX + 1);
 	struct stat st;
@@ -150,7 +150,7 @@ char *audit_path_n(const char *path, size_t n)
 }
 
 /* The body of a record the writer makes itself (rotate, journal-recovered), into b. */
-int audit_own_body(struct sbuf *b, const char *event, const char *rule, const char *path)
+int audit_own_body(struct buf *b, const char *event, const char *rule, const char *path)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
 
@@ -160,7 +160,7 @@ int audit_own_body(struct sbuf *b, const char *event, const char *rule, const ch
 	rec.uid = (int64_t)getuid();
 	rec.gid = (int64_t)getgid();
 	rec.pid = (int64_t)getpid();
-	sb_reset(b);
+	buf_clear(b);
 	return audit_serialize_body(&rec, audit_now_ns(CLOCK_REALTIME) / 1000, b);
 }
 
@@ -189,7 +189,7 @@ int audit_write_records(struct audit *a, struct pending *list)
 		seq = a->seq;
 	}
 	memcpy(prev, a->mac, CRYPTO_MAC_LEN);
-	sb_reset(&a->out);
+	buf_clear(&a->out);
 	for (struct pending *p = list; p; p = p->next) {
 		r = audit_append_line(&a->out, a->mac_ctx, ++seq, p->body, p->len, prev,
 				      &a->scratch, prev);
@@ -219,7 +219,7 @@ int audit_write_records(struct audit *a, struct pending *list)
 /* Cut a torn last line and record that we did. The lock is held. */
 int audit_recover_torn(struct audit *a, uint64_t torn)
 {
-	struct sbuf body = { .max = VAULTFS_AUDIT_LINE_MAX };
+	struct buf body = { .max = VAULTFS_AUDIT_LINE_MAX };
 	struct pending p = {};
 	char rule[64];
 	int r;
@@ -237,7 +237,7 @@ int audit_recover_torn(struct audit *a, uint64_t torn)
 		r = negative_errno();
 	if (r >= 0)
 		a->dirty = false;
-	sb_done(&body);
+	buf_done(&body);
 	return r;
 }
 

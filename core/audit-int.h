@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/audit.h"
+#include "core/buf.h"
 #include "core/secbuf.h"
 #include "core/util.h"
 
@@ -26,111 +27,6 @@
 #define ANCHOR_TEXT_MAX 256u
 /* Slots of the refusal limiter's table: uids counted at once (audit-limit.c). */
 #define LIMIT_SLOTS 64u
-
-/* --- a growable byte buffer with a cap and a sticky error --- */
-
-/* Once a put fails (-EMSGSIZE past max, -ENOMEM) every later put does nothing and returns the
- * same error, so a sequence of puts is checked once, at its end (b->err). */
-struct sbuf {
-	char *p;
-	size_t len, cap, max;
-	int err;
-};
-
-static inline void sb_done(struct sbuf *b)
-{
-	free(b->p);
-	*b = (struct sbuf){ .max = b->max };
-}
-
-/* Empty it for reuse, the error too (the memory stays). */
-static inline void sb_reset(struct sbuf *b)
-{
-	b->len = 0;
-	b->err = 0;
-}
-
-static inline int sb_reserve(struct sbuf *b, size_t n)
-{
-	size_t need, cap;
-	char *p;
-
-	if (b->err)
-		return b->err;
-	if (n > b->max - b->len)
-		return b->err = -EMSGSIZE;
-	need = b->len + n;
-	if (need <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 512;
-	while (cap < need)
-		cap *= 2;
-	if (cap > b->max)
-		cap = b->max;
-	p = realloc(b->p, cap);
-	if (!p)
-		return b->err = -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-static inline int sb_put(struct sbuf *b, const void *p, size_t n)
-{
-	int r = sb_reserve(b, n);
-
-	if (r < 0)
-		return r;
-	if (n > 0)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-static inline int sb_puts(struct sbuf *b, const char *s)
-{
-	return sb_put(b, s, strlen(s));
-}
-
-static inline int sb_putc(struct sbuf *b, char c)
-{
-	return sb_put(b, &c, 1);
-}
-
-/* The decimal digits of v, written to end at t + 20; returns where they start. */
-static inline char *u64_digits(uint64_t v, char t[20])
-{
-	size_t i = 20;
-
-	do {
-		t[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return t + i;
-}
-
-static inline int sb_put_u64(struct sbuf *b, uint64_t v)
-{
-	char t[20], *s = u64_digits(v, t);
-
-	return sb_put(b, s, (size_t)(t + sizeof(t) - s));
-}
-
-/* n bytes of p as 2n lowercase hex digits at out (no NUL). */
-void audit_hex(char *out, const uint8_t *p, size_t n);
-/* 2n hex digits of s (lowercase) into out: 0, or -EBADMSG. */
-int audit_unhex(const char *s, uint8_t *out, size_t n);
-
-static inline int sb_put_hex(struct sbuf *b, const uint8_t *p, size_t n)
-{
-	int r = sb_reserve(b, 2 * n);
-
-	if (r < 0)
-		return r;
-	audit_hex(b->p + b->len, p, n);
-	b->len += 2 * n;
-	return 0;
-}
 
 /* --- the writer's handle --- */
 
@@ -207,7 +103,7 @@ struct audit {
 	bool knock_ignore;	/* this lease does not end at a knock (one outlived the defer) */
 	int64_t knock_stale_ns;	/* until then a knock is not waited for (it outlived one) */
 	int64_t knock_next_ns;	/* when the lease holder looks for a knock again */
-	struct sbuf out, scratch;
+	struct buf out, scratch;
 	/* shared, under lock */
 	pthread_mutex_t lock;
 	pthread_cond_t work, space, done;
@@ -237,23 +133,23 @@ int audit_append_own(struct audit *a, const struct audit_record *rec, int64_t ti
 /* audit-json.c */
 int audit_record_check(const struct audit_record *r);
 /* "time":...,"container":... : everything between seq and prev, appended to b. */
-int audit_serialize_body(const struct audit_record *rec, int64_t time_us, struct sbuf *b);
+int audit_serialize_body(const struct audit_record *rec, int64_t time_us, struct buf *b);
 /* The whole line of one record, MACed with m, with its newline, appended to b; ret_mac gets
  * its mac. On failure b is as it was. */
-int audit_append_line(struct sbuf *b, struct crypto_mac *m, uint64_t seq, const char *body,
-		      size_t body_len, const uint8_t prev[CRYPTO_MAC_LEN], struct sbuf *scratch,
+int audit_append_line(struct buf *b, struct crypto_mac *m, uint64_t seq, const char *body,
+		      size_t body_len, const uint8_t prev[CRYPTO_MAC_LEN], struct buf *scratch,
 		      uint8_t ret_mac[CRYPTO_MAC_LEN]);
 /* 1 when the line (parsed into e) carries the right mac under key, 0 when not, <0 error. */
 int audit_mac_ok(const struct audit_entry *e, const char *line, size_t len, const uint8_t *key,
-		 struct sbuf *scratch);
+		 struct buf *scratch);
 
 /* audit-file.c */
 int audit_fsync_dir(const char *dir);
 char *audit_path_n(const char *path, size_t n);
-int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct sbuf *scratch,
+int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct buf *scratch,
 		    struct tail *ret);
-int audit_read_first(int fd, const uint8_t *key, struct sbuf *scratch, struct audit_entry *ret);
-int audit_own_body(struct sbuf *b, const char *event, const char *rule, const char *path);
+int audit_read_first(int fd, const uint8_t *key, struct buf *scratch, struct audit_entry *ret);
+int audit_own_body(struct buf *b, const char *event, const char *rule, const char *path);
 int audit_write_records(struct audit *a, struct pending *list);
 int audit_recover_torn(struct audit *a, uint64_t torn);
 void audit_take_tail(struct audit *a, const struct tail *t);

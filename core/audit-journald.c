@@ -13,15 +13,15 @@
 
 /* KEY=val (val a string, or the decimal of num when val is NULL) into b, and where it ends
  * into ends[(*n)++]. */
-static void journal_field(struct sbuf *b, const char *key, const char *val, uint64_t num,
+static void journal_field(struct buf *b, const char *key, const char *val, uint64_t num,
 			  size_t *ends, size_t *n)
 {
-	sb_puts(b, key);
-	sb_putc(b, '=');
+	buf_puts(b, key);
+	buf_putc(b, '=');
 	if (val)
-		sb_puts(b, val);
+		buf_puts(b, val);
 	else
-		sb_put_u64(b, num);
+		buf_put_u64(b, num);
 	ends[(*n)++] = b->len;
 }
 
@@ -29,7 +29,7 @@ static void journal_field(struct sbuf *b, const char *key, const char *val, uint
  * once per append), then one sd_journal_sendv. Never fails the append. */
 void audit_journal_send(const struct audit_record *rec, uint64_t seq, int64_t time_us)
 {
-	struct sbuf b = { .max = VAULTFS_AUDIT_LINE_MAX };
+	struct buf b = { .max = VAULTFS_AUDIT_LINE_MAX };
 	size_t ends[24], n = 0;
 	struct iovec iov[24];
 	char tbuf[32];
@@ -63,16 +63,16 @@ void audit_journal_send(const struct audit_record *rec, uint64_t seq, int64_t ti
 		     { "VAULTFS_PID", rec->pid },
 		     { "VAULTFS_VERSION", rec->version ? (int64_t)rec->version : -1 } };
 
-	sb_puts(&b, "MESSAGE=vaultfs audit: ");
-	sb_puts(&b, rec->event);
-	sb_putc(&b, ' ');
-	sb_puts(&b, decision);
-	sb_putc(&b, ' ');
+	buf_puts(&b, "MESSAGE=vaultfs audit: ");
+	buf_puts(&b, rec->event);
+	buf_putc(&b, ' ');
+	buf_puts(&b, decision);
+	buf_putc(&b, ' ');
 	if (rec->vault)
-		sb_puts(&b, rec->vault);
+		buf_puts(&b, rec->vault);
 	if (rec->object) {
-		sb_putc(&b, '/');
-		sb_puts(&b, rec->object);
+		buf_putc(&b, '/');
+		buf_puts(&b, rec->object);
 	}
 	ends[n++] = b.len;
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++)
@@ -90,5 +90,5 @@ void audit_journal_send(const struct audit_record *rec, uint64_t seq, int64_t ti
 		}
 		(void)sd_journal_sendv(iov, (int)n);
 	}
-	sb_done(&b);
+	buf_done(&b);
 }

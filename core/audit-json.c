@@ -12,37 +12,6 @@
 #define EVENT_MAX 32u
 #define TIME_LEN 27u
 
-static const char hexdigits[] = "0123456789abcdef";
-
-void audit_hex(char *out, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hexdigits[p[i] >> 4];
-		out[2 * i + 1] = hexdigits[p[i] & 15];
-	}
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-int audit_unhex(const char *s, uint8_t *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(s[2 * i]), lo = hi < 0 ? -1 : hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EBADMSG;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 /* --- serialization --- */
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 when there is none. */
@@ -76,15 +45,15 @@ static size_t utf8_len(const uint8_t *s, size_t n)
 /* A JSON string, or null for NULL. Never trusts s: every byte is escaped or checked. Bytes that
  * stand for themselves (printable ASCII but '"' and '\\', valid UTF-8) go in runs, one copy a
  * run, not one a character. */
-static int sb_put_str(struct sbuf *b, const char *s)
+static int put_json_str(struct buf *b, const char *s)
 {
 	const uint8_t *p = (const uint8_t *)s;
 	size_t n, i = 0;
 
 	if (!s)
-		return sb_put(b, "null", 4);
+		return buf_put(b, "null", 4);
 	n = strlen(s);
-	sb_putc(b, '"');
+	buf_putc(b, '"');
 	while (!b->err && i < n) {
 		size_t start = i, l = 0;
 		uint8_t c;
@@ -99,21 +68,22 @@ static int sb_put_str(struct sbuf *b, const char *s)
 				break;
 		}
 		if (i > start)
-			sb_put(b, p + start, i - start);
+			buf_put(b, p + start, i - start);
 		if (i == n)
 			break;
 		c = p[i++];
 		if (c == '"' || c == '\\') {
 			char esc[2] = { '\\', (char)c };
 
-			sb_put(b, esc, 2);
+			buf_put(b, esc, 2);
 		} else { /* a control byte, or not part of valid UTF-8 */
-			char esc[6] = { '\\', 'u', '0', '0', hexdigits[c >> 4], hexdigits[c & 15] };
+			char esc[6] = { '\\', 'u', '0', '0' };
 
-			sb_put(b, esc, 6);
+			hex_encode(&c, 1, esc + 4);
+			buf_put(b, esc, 6);
 		}
 	}
-	return sb_putc(b, '"');
+	return buf_putc(b, '"');
 }
 
 static void put_digits(char *p, int v, int n)
@@ -195,38 +165,38 @@ int audit_record_check(const struct audit_record *r)
 }
 
 /* ,"key":value for a string (NULL: null) and for an id (-1: null). */
-static void put_str_member(struct sbuf *b, const char *key, const char *s)
+static void put_str_member(struct buf *b, const char *key, const char *s)
 {
-	sb_puts(b, key);
-	sb_put_str(b, s);
+	buf_puts(b, key);
+	put_json_str(b, s);
 }
 
-static void put_id_member(struct sbuf *b, const char *key, int64_t v)
+static void put_id_member(struct buf *b, const char *key, int64_t v)
 {
-	sb_puts(b, key);
+	buf_puts(b, key);
 	if (v < 0)
-		sb_put(b, "null", 4);
+		buf_put(b, "null", 4);
 	else
-		sb_put_u64(b, (uint64_t)v);
+		buf_put_u64(b, (uint64_t)v);
 }
 
-int audit_serialize_body(const struct audit_record *rec, int64_t time_us, struct sbuf *b)
+int audit_serialize_body(const struct audit_record *rec, int64_t time_us, struct buf *b)
 {
 	int e = rec->err < 0 ? -rec->err : rec->err;
 	const char *name = e ? strerrorname_np(e) : NULL;
 	char tbuf[32];
 
-	sb_puts(b, "\"time\":\"");
-	sb_puts(b, audit_format_time(time_us, tbuf));
+	buf_puts(b, "\"time\":\"");
+	buf_puts(b, audit_format_time(time_us, tbuf));
 	put_str_member(b, "\",\"event\":", rec->event);
-	sb_puts(b, rec->decision == AUDIT_DENY ? ",\"decision\":\"deny\",\"errno\":" :
+	buf_puts(b, rec->decision == AUDIT_DENY ? ",\"decision\":\"deny\",\"errno\":" :
 						 ",\"decision\":\"allow\",\"errno\":");
 	if (!e)
-		sb_puts(b, "null");
+		buf_puts(b, "null");
 	else if (name)
-		sb_put_str(b, name);
+		put_json_str(b, name);
 	else
-		sb_put_u64(b, (uint64_t)e);
+		buf_put_u64(b, (uint64_t)e);
 	put_str_member(b, ",\"rule\":", rec->rule);
 	put_str_member(b, ",\"vault\":", rec->vault);
 	put_str_member(b, ",\"object\":", rec->object);
@@ -246,14 +216,14 @@ int audit_serialize_body(const struct audit_record *rec, int64_t time_us, struct
  * writer's: the key schedule once, not per record), else one-shot under key. scratch is reused
  * between calls. */
 static int line_mac(const uint8_t *key, struct crypto_mac *m, const uint8_t prev[CRYPTO_MAC_LEN],
-		    const char *p, size_t n, bool close, struct sbuf *scratch,
+		    const char *p, size_t n, bool close, struct buf *scratch,
 		    uint8_t ret[CRYPTO_MAC_LEN])
 {
-	sb_reset(scratch);
-	sb_put(scratch, prev, CRYPTO_MAC_LEN);
-	sb_put(scratch, p, n);
+	buf_clear(scratch);
+	buf_put(scratch, prev, CRYPTO_MAC_LEN);
+	buf_put(scratch, p, n);
 	if (close)
-		sb_putc(scratch, '}');
+		buf_putc(scratch, '}');
 	if (scratch->err)
 		return scratch->err;
 	return m ? crypto_mac_compute(m, scratch->p, scratch->len, ret) :
@@ -261,21 +231,21 @@ static int line_mac(const uint8_t *key, struct crypto_mac *m, const uint8_t prev
 }
 
 /* {"seq":N, and ,"prev":"<hex>": what stands around the body of every line. */
-static void put_seq(struct sbuf *b, uint64_t seq)
+static void put_seq(struct buf *b, uint64_t seq)
 {
-	sb_puts(b, "{\"seq\":");
-	sb_put_u64(b, seq);
-	sb_putc(b, ',');
+	buf_puts(b, "{\"seq\":");
+	buf_put_u64(b, seq);
+	buf_putc(b, ',');
 }
 
-static void put_prev(struct sbuf *b, const uint8_t prev[CRYPTO_MAC_LEN])
+static void put_prev(struct buf *b, const uint8_t prev[CRYPTO_MAC_LEN])
 {
-	sb_puts(b, ",\"prev\":\"");
-	sb_put_hex(b, prev, CRYPTO_MAC_LEN);
+	buf_puts(b, ",\"prev\":\"");
+	buf_put_hex(b, prev, CRYPTO_MAC_LEN);
 }
 
-int audit_append_line(struct sbuf *b, struct crypto_mac *m, uint64_t seq, const char *body,
-		      size_t body_len, const uint8_t prev[CRYPTO_MAC_LEN], struct sbuf *scratch,
+int audit_append_line(struct buf *b, struct crypto_mac *m, uint64_t seq, const char *body,
+		      size_t body_len, const uint8_t prev[CRYPTO_MAC_LEN], struct buf *scratch,
 		      uint8_t ret_mac[CRYPTO_MAC_LEN])
 {
 	size_t start = b->len;
@@ -283,16 +253,16 @@ int audit_append_line(struct sbuf *b, struct crypto_mac *m, uint64_t seq, const 
 	int r;
 
 	put_seq(b, seq);
-	sb_put(b, body, body_len);
+	buf_put(b, body, body_len);
 	put_prev(b, prev);
-	r = sb_puts(b, "\"}");
+	r = buf_puts(b, "\"}");
 	if (r >= 0)
 		r = line_mac(NULL, m, prev, b->p + start, b->len - start, false, scratch, mac);
 	if (r >= 0) {
 		b->len--; /* the closing brace: the mac member goes before it */
-		sb_puts(b, ",\"mac\":\"");
-		sb_put_hex(b, mac, CRYPTO_MAC_LEN);
-		r = sb_puts(b, "\"}\n");
+		buf_puts(b, ",\"mac\":\"");
+		buf_put_hex(b, mac, CRYPTO_MAC_LEN);
+		r = buf_puts(b, "\"}\n");
 	}
 	if (r >= 0 && b->len - start > VAULTFS_AUDIT_LINE_MAX)
 		r = -EMSGSIZE;
@@ -342,7 +312,7 @@ static int parse_u64(struct cursor *c, uint64_t *ret)
 
 static int parse_hex(struct cursor *c, uint8_t *out, size_t n)
 {
-	if ((size_t)(c->end - c->p) < 2 * n || audit_unhex(c->p, out, n) < 0)
+	if ((size_t)(c->end - c->p) < 2 * n || hex_decode(c->p, n, out) < 0)
 		return -EBADMSG;
 	c->p += 2 * n;
 	return 0;
@@ -350,7 +320,7 @@ static int parse_hex(struct cursor *c, uint8_t *out, size_t n)
 
 /* A string (decoded, NUL-terminated, into out; *ret_off its offset) or null (*ret_off
  * SIZE_MAX). Only the escapes the serializer writes are accepted. */
-static int parse_str(struct cursor *c, struct sbuf *out, size_t *ret_off)
+static int parse_str(struct cursor *c, struct buf *out, size_t *ret_off)
 {
 	size_t off = out->len;
 	int r;
@@ -380,8 +350,8 @@ static int parse_str(struct cursor *c, struct sbuf *out, size_t *ret_off)
 			if (ch == 'u') {
 				if (c->end - c->p < 4 || c->p[0] != '0' || c->p[1] != '0')
 					return -EBADMSG;
-				hi = hexval(c->p[2]);
-				lo = hexval(c->p[3]);
+				hi = hex_digit(c->p[2]);
+				lo = hex_digit(c->p[3]);
 				if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 					return -EBADMSG;
 				ch = (char)(hi << 4 | lo);
@@ -390,11 +360,11 @@ static int parse_str(struct cursor *c, struct sbuf *out, size_t *ret_off)
 				return -EBADMSG;
 			}
 		}
-		r = sb_putc(out, ch);
+		r = buf_putc(out, ch);
 		if (r < 0)
 			return r;
 	}
-	r = sb_putc(out, '\0');
+	r = buf_putc(out, '\0');
 	if (r < 0)
 		return r;
 	*ret_off = off;
@@ -462,7 +432,7 @@ static int parse_id(struct cursor *c, int64_t *ret)
 enum { F_EVENT, F_ERRNO, F_RULE, F_VAULT, F_OBJECT, F_PATH, F_EXE, F_CGROUP, F_UNIT, F_CONT,
        F_N };
 
-static int parse_fields(struct cursor *c, struct audit_entry *e, struct sbuf *sb, size_t *off)
+static int parse_fields(struct cursor *c, struct audit_entry *e, struct buf *sb, size_t *off)
 {
 	static const char *const keys[] = {
 		[F_RULE] = ",\"rule\":",
@@ -524,7 +494,7 @@ static int parse_fields(struct cursor *c, struct audit_entry *e, struct sbuf *sb
 /* Serialize e as the writer would have (with its own mac) and compare with the line. */
 static int entry_is_canonical(const struct audit_entry *e, const char *line, size_t len)
 {
-	struct sbuf b = { .max = VAULTFS_AUDIT_LINE_MAX + 1 };
+	struct buf b = { .max = VAULTFS_AUDIT_LINE_MAX + 1 };
 	int r;
 
 	r = audit_record_check(&e->rec);
@@ -533,19 +503,19 @@ static int entry_is_canonical(const struct audit_entry *e, const char *line, siz
 	put_seq(&b, e->seq);
 	audit_serialize_body(&e->rec, e->time_us, &b);
 	put_prev(&b, e->prev);
-	sb_puts(&b, "\",\"mac\":\"");
-	sb_put_hex(&b, e->mac, CRYPTO_MAC_LEN);
-	r = sb_puts(&b, "\"}");
+	buf_puts(&b, "\",\"mac\":\"");
+	buf_put_hex(&b, e->mac, CRYPTO_MAC_LEN);
+	r = buf_puts(&b, "\"}");
 	if (r >= 0)
 		r = b.len == len && memcmp(b.p, line, len) == 0 ? 0 : -EBADMSG;
-	sb_done(&b);
+	buf_done(&b);
 	return r == -EMSGSIZE ? -EBADMSG : r;
 }
 
 int audit_parse_line(const char *line, size_t len, struct audit_entry *ret)
 {
 	struct audit_entry e = { .rec = AUDIT_RECORD_INIT };
-	struct sbuf sb = { .max = VAULTFS_AUDIT_LINE_MAX };
+	struct buf sb = { .max = VAULTFS_AUDIT_LINE_MAX };
 	struct cursor c = { line, line + len };
 	size_t off[F_N];
 	const char **dst[F_N] = {
@@ -567,7 +537,7 @@ int audit_parse_line(const char *line, size_t len, struct audit_entry *ret)
 			e.rec.err = v;
 	}
 	if (r < 0) {
-		sb_done(&sb);
+		buf_done(&sb);
 		return r == -ENOMEM ? r : -EBADMSG;
 	}
 	for (int f = 0; f < F_N; f++)
@@ -592,7 +562,7 @@ void audit_entry_done(struct audit_entry *e)
 }
 
 int audit_mac_ok(const struct audit_entry *e, const char *line, size_t len, const uint8_t *key,
-		 struct sbuf *scratch)
+		 struct buf *scratch)
 {
 	uint8_t mac[CRYPTO_MAC_LEN];
 	int r;
@@ -609,9 +579,9 @@ int audit_mac_ok(const struct audit_entry *e, const char *line, size_t len, cons
 int audit_entry_mac_ok(const struct audit_entry *e, const char *line, size_t len,
 		       const uint8_t key[CRYPTO_KEY_LEN])
 {
-	struct sbuf scratch = { .max = MAC_SCRATCH_MAX };
+	struct buf scratch = { .max = MAC_SCRATCH_MAX };
 	int r = audit_mac_ok(e, line, len, key, &scratch);
 
-	sb_done(&scratch);
+	buf_done(&scratch);
 	return r;
 }

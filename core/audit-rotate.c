@@ -30,8 +30,8 @@ int audit_rotate(struct audit *a)
 {
 	_cleanup_free_ char *tmp = NULL, *first = NULL;
 	_cleanup_close_ int nfd = -1;
-	struct sbuf line = { .max = VAULTFS_AUDIT_LINE_MAX };
-	struct sbuf body = { .max = VAULTFS_AUDIT_LINE_MAX };
+	struct buf line = { .max = VAULTFS_AUDIT_LINE_MAX };
+	struct buf body = { .max = VAULTFS_AUDIT_LINE_MAX };
 	uint8_t mac[CRYPTO_MAC_LEN];
 	struct stat st;
 	size_t n = 0;
@@ -71,7 +71,7 @@ int audit_rotate(struct audit *a)
 	if (r >= 0)
 		r = audit_append_line(&line, a->mac_ctx, a->seq + 1, body.p, body.len, a->mac,
 				      &a->scratch, mac);
-	sb_done(&body);
+	buf_done(&body);
 	if (r >= 0)
 		r = io_write_all(nfd, line.p, line.len);
 	if (r >= 0 && fdatasync(nfd) < 0)
@@ -88,7 +88,7 @@ int audit_rotate(struct audit *a)
 	}
 	if (r < 0) {
 		(void)unlink(tmp);
-		sb_done(&line);
+		buf_done(&line);
 		return r;
 	}
 	/* PATH is the new file now: switch to it whatever the directory sync says */
@@ -97,7 +97,7 @@ int audit_rotate(struct audit *a)
 	memcpy(a->mac, mac, CRYPTO_MAC_LEN);
 	a->end = line.len;
 	a->unanchored++;
-	sb_done(&line);
+	buf_done(&line);
 	return audit_fsync_dir(a->dir);
 }
 

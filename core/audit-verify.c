@@ -20,7 +20,7 @@ static int anchor_text(const struct audit_anchor *an, const uint8_t *key, char *
 	uint8_t tag[CRYPTO_MAC_LEN];
 	int n, r;
 
-	audit_hex(hex, an->mac, CRYPTO_MAC_LEN);
+	hex_encode(an->mac, CRYPTO_MAC_LEN, hex);
 	hex[HEX_MAC_LEN] = '\0';
 	n = snprintf(msg, sizeof(msg), "%sv1 %" PRIu64 " %s %" PRIu64 " %" PRIu64, anchor_domain,
 		     an->seq, hex, an->dev, an->ino);
@@ -29,7 +29,7 @@ static int anchor_text(const struct audit_anchor *an, const uint8_t *key, char *
 	r = crypto_hmac(key, msg, (size_t)n, tag);
 	if (r < 0)
 		return r;
-	audit_hex(hex, tag, CRYPTO_MAC_LEN);
+	hex_encode(tag, CRYPTO_MAC_LEN, hex);
 	n = snprintf(buf, size, "%s %s", msg + strlen(anchor_domain), hex);
 	if (n < 0 || (size_t)n >= size)
 		return -EINVAL;
@@ -55,7 +55,7 @@ int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN],
 	if (sscanf(text, "v1 %" SCNu64 " %64s %" SCNu64 " %" SCNu64, &an.seq, machex, &an.dev,
 		   &an.ino) != 4)
 		return -EBADMSG;
-	if (strlen(machex) != HEX_MAC_LEN || audit_unhex(machex, an.mac, CRYPTO_MAC_LEN) < 0)
+	if (strlen(machex) != HEX_MAC_LEN || hex_decode(machex, CRYPTO_MAC_LEN, an.mac) < 0)
 		return -EBADMSG;
 	r = anchor_text(&an, key, again, sizeof(again));
 	if (r < 0)
@@ -151,7 +151,7 @@ static void verify_one(struct audit_verify *v, const struct audit_entry *e, size
 int audit_verify_files(const char *const *paths, size_t n, const uint8_t key[CRYPTO_KEY_LEN],
 		       const struct audit_anchor *anchor, struct audit_verify *ret)
 {
-	struct sbuf scratch = { .max = MAC_SCRATCH_MAX };
+	struct buf scratch = { .max = MAC_SCRATCH_MAX };
 	struct audit_verify v = {};
 	uint8_t prev[CRYPTO_MAC_LEN] = {};
 	bool anchor_seen = false;
@@ -227,7 +227,7 @@ int audit_verify_files(const char *const *paths, size_t n, const uint8_t key[CRY
 	}
 	*ret = v;
 out:
-	sb_done(&scratch);
+	buf_done(&scratch);
 	return r;
 }
 

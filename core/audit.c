@@ -270,8 +270,8 @@ static void audit_destroy(struct audit *a)
 	store_free(a->store);
 	crypto_mac_free(a->mac_ctx);
 	secbuf_free(a->key);
-	sb_done(&a->out);
-	sb_done(&a->scratch);
+	buf_done(&a->out);
+	buf_done(&a->scratch);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->work);
 	pthread_cond_destroy(&a->space);
@@ -410,19 +410,19 @@ static void note_result(struct audit *a, int r, int64_t time_us)
 int audit_append_own(struct audit *a, const struct audit_record *rec, int64_t time_us,
 		     uint64_t *ret_seq)
 {
-	struct sbuf body = { .max = VAULTFS_AUDIT_LINE_MAX - LINE_OVERHEAD };
+	struct buf body = { .max = VAULTFS_AUDIT_LINE_MAX - LINE_OVERHEAD };
 	struct pending p = {};
 	int r;
 
 	r = audit_serialize_body(rec, time_us, &body);
 	if (r < 0) {
-		sb_done(&body);
+		buf_done(&body);
 		return r;
 	}
 	p.body = body.p;
 	p.len = body.len;
 	r = submit(a, &p);
-	sb_done(&body);
+	buf_done(&body);
 	note_result(a, r, time_us);
 	if (r < 0)
 		return r;

@@ -44,7 +44,7 @@ int buf_reserve(struct buf *b, size_t n)
 	return 0;
 }
 
-int buf_put(struct buf *b, const void *p, size_t n)
+int buf_put_slow(struct buf *b, const void *p, size_t n)
 {
 	int r = buf_reserve(b, n);
 
@@ -55,16 +55,6 @@ int buf_put(struct buf *b, const void *p, size_t n)
 	b->len += n;
 	b->p[b->len] = '\0';
 	return 0;
-}
-
-int buf_puts(struct buf *b, const char *s)
-{
-	return buf_put(b, s, strlen(s));
-}
-
-int buf_putc(struct buf *b, char c)
-{
-	return buf_put(b, &c, 1);
 }
 
 int buf_put_u64(struct buf *b, uint64_t v)
@@ -128,7 +118,10 @@ const char *buf_cstr(struct buf *b)
 {
 	if (b->err)
 		return NULL;
-	return b->p ? b->p : "";
+	if (!b->p)
+		return "";
+	b->p[b->len] = '\0'; /* a writer past buf_reserve may not have put it */
+	return b->p;
 }
 
 void buf_clear(struct buf *b)
