@@ -1,4 +1,4 @@
-/* test-policy.c: unit tests for policy/glob.c and policy/policy.c. Globs ('*' in a segment,
+/* test-policy.c: unit tests for policy/glob.c and policy/policy*.c. Globs ('*' in a segment,
  * '**' for any number, the child question). The parser: every error kind with its exact
  * "FILE:LINE:COL: message", caps (line, rules, files, file size, glob, values, messages kept),
  * comments, CRLF, names resolved at load time, files and directories (order, dot-files,
