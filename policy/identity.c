@@ -90,6 +90,7 @@ void identity_init(struct identity *id)
 	id->cgroup[0] = '\0';
 	memset(&id->cg, 0, sizeof(id->cg));
 	id->exe[0] = '\0';
+	id->exe_unverified = false;
 }
 
 void identity_set_uid(struct identity *id, uint32_t uid)
@@ -157,6 +158,7 @@ int identity_set_exe(struct identity *id, const char *path)
 	if (n >= sizeof(id->exe))
 		return -ENAMETOOLONG;
 	memcpy(id->exe, path, n + 1);
+	id->exe_unverified = false;
 	id->known |= IDENTITY_EXE;
 	id->verified &= ~IDENTITY_EXE;
 	return 0;
@@ -168,8 +170,8 @@ void identity_to_record(const struct identity *id, struct audit_record *rec)
 	rec->gid = id->gid;
 	if (id->known & IDENTITY_PID)
 		rec->pid = id->pid;
-	if (id->known & IDENTITY_EXE)
-		rec->exe = id->exe;
+	if ((id->known & IDENTITY_EXE) || id->exe_unverified)
+		rec->exe = id->exe; /* "?(PATH)" when unverified */
 	if (id->known & IDENTITY_CGROUP) {
 		rec->cgroup = id->cgroup;
 		rec->unit = id->cg.unit[0] ? id->cg.unit : NULL;
@@ -350,19 +352,33 @@ static int read_cgroup(pid_t tid, struct identity *id)
 	return -ENODATA;
 }
 
+/* The executable of tid into id->exe: 0 when verified, 1 when not ("?(PATH)", struct
+ * identity). The link's text is the path in the task's own mount namespace, which the task may
+ * have made up (an unprivileged user namespace can bind-mount any file over /usr/bin/cat): it
+ * counts only where the file it names for us is the file the task runs. The last component is
+ * not followed: the kernel's path never ends in a symlink in the task's view. */
 static int read_exe(pid_t tid, struct identity *id)
 {
-	char path[64];
+	char link[64], path[VAULTFS_PATH_MAX - 3]; /* room for "?(" and ")" */
+	struct stat runs, named;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tid);
-	n = readlink(path, id->exe, sizeof(id->exe));
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)tid);
+	if (stat(link, &runs) < 0) /* follows the link to the file itself, whatever its name */
+		return negative_errno();
+	n = readlink(link, path, sizeof(path));
 	if (n < 0)
 		return negative_errno();
-	if ((size_t)n >= sizeof(id->exe))
+	if ((size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
-	id->exe[n] = '\0';
-	return 0;
+	path[n] = '\0';
+	if (path[0] == '/' && fstatat(AT_FDCWD, path, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    named.st_dev == runs.st_dev && named.st_ino == runs.st_ino) {
+		memcpy(id->exe, path, (size_t)n + 1);
+		return 0;
+	}
+	snprintf(id->exe, sizeof(id->exe), "?(%s)", path);
+	return 1;
 }
 
 /* A pidfd that pins tid: a thread pidfd (Linux >= 6.9), else the process's. *ret_exact says
@@ -518,6 +534,7 @@ static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identi
 			  pid_t tid, unsigned fields)
 {
 	struct pidfd_info info = { .mask = 0 };
+	unsigned unverified = 0;
 	bool have_info = false;
 	int r;
 
@@ -559,12 +576,15 @@ static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identi
 		r = read_exe(tid, id);
 		if (r < 0)
 			return r;
+		unverified = r > 0 ? IDENTITY_EXE : 0;
 	}
 	r = still_alive(pidfd);
 	if (r < 0)
 		return r;
-	id->known |= fields;
-	id->verified |= fields;
+	id->known |= fields & ~unverified;
+	id->verified |= fields & ~unverified;
+	if (unverified)
+		id->exe_unverified = true;
 	return 0;
 }
 
@@ -574,6 +594,8 @@ static unsigned fields_begin(struct identity *id, unsigned fields)
 	fields &= IDENTITY_ALL;
 	id->known &= ~fields;
 	id->verified &= ~fields;
+	if (fields & IDENTITY_EXE)
+		id->exe_unverified = false;
 	return fields;
 }
 

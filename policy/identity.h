@@ -32,7 +32,13 @@ struct identity {
 	gid_t groups[VAULTFS_POLICY_GROUPS_MAX]; /* sorted */
 	char cgroup[VAULTFS_PATH_MAX];
 	struct cgroup_info cg;
+	/* The executable's path, known (IDENTITY_EXE) only when verified: the file the path names
+	 * in the resolver's mount namespace is the file the task runs (same st_dev and st_ino).
+	 * Otherwise "?(PATH)", PATH as the kernel names it for the task (its own mount namespace's
+	 * view, which it may have changed: a bind mount over the path, a copied or deleted file),
+	 * with exe_unverified set: kept for the record, unknown to the policy. */
 	char exe[VAULTFS_PATH_MAX];
+	bool exe_unverified;
 };
 
 /* Nothing known. */
@@ -78,7 +84,8 @@ void identity_cache_free(struct identity_cache *c);
 /* Read the fields asked for (enum identity_field) of thread or process tid from /proc: uid and
  * gid are the fsuid/fsgid of /proc/TID/status (a FUSE daemon takes them from the request
  * instead), groups and pid (Tgid) from the same file, the "0::" line of /proc/TID/cgroup, the
- * link /proc/TID/exe. A pidfd is opened first (a thread pidfd where the kernel has them), or
+ * link /proc/TID/exe, verified against the file it opens (struct identity: exe; an unverified
+ * exe is no error, it stays unknown). A pidfd is opened first (a thread pidfd where the kernel has them), or
  * the cache's taken, and polled last: -ESRCH when the caller exited meanwhile (a kept pidfd's
  * task that exited only makes the resolve start once more, with a new one). Other errors:
  * -ENOENT/-ESRCH no such task, -EACCES, -E2BIG too many groups, -ENODATA no cgroup v2 line,

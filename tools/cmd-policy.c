@@ -186,6 +186,9 @@ static struct json_object *json_identity(const struct identity *id)
 			       json_str_or_null(id, IDENTITY_CGROUP, id->cg.container));
 	json_object_object_add(o, "pod", json_str_or_null(id, IDENTITY_CGROUP, id->cg.pod));
 	json_object_object_add(o, "exe", json_str_or_null(id, IDENTITY_EXE, id->exe));
+	/* read, but not the file at that path for us: unknown to the policy */
+	json_object_object_add(o, "exe_unverified",
+			       id->exe_unverified ? json_object_new_string(id->exe) : NULL);
 	json_object_object_add(o, "verified", json_fields(id->verified));
 	return o;
 }
@@ -229,7 +232,10 @@ static void print_identity(const struct identity *id)
 	printf("  container: %s\n",
 	       cg ? (id->cg.container[0] ? id->cg.container : "(none)") : unknown);
 	printf("  pod: %s\n", cg ? (id->cg.pod[0] ? id->cg.pod : "(none)") : unknown);
-	printf("  exe: %s\n", id->known & IDENTITY_EXE ? id->exe : unknown);
+	if (id->exe_unverified)
+		printf("  exe: %s (unknown: not verified)\n", id->exe);
+	else
+		printf("  exe: %s\n", id->known & IDENTITY_EXE ? id->exe : unknown);
 	print_fields("  verified:", id->verified);
 }
 

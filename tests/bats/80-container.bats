@@ -196,7 +196,8 @@ reload() {
 	[[ $output != *"$db"* ]]
 	rule=$T/policy.d/10-test.policy
 	run vctl audit show --event open
-	[[ $output == *" open allow app/db v1 uid=0 "*"exe=/bin/busybox container=$c1 "* ]]
+	# the container's busybox is not the host's /bin/busybox: recorded as not verified
+	[[ $output == *" open allow app/db v1 uid=0 "*"exe=?(/bin/busybox) container=$c1 "* ]]
 	[[ $output == *" app/db "*" container=$c1 cgroup=$cg1 path=/app/db rule=$rule:3"* ]]
 	[[ $output == *" open allow app/tls v1 uid=0 "*"container=$c1 "*"rule=$rule:4"* ]]
 	[[ $output != *"container=$c2"* ]]

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -32,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/audit.h"
 #include "core/util.h"
 #include "policy/cgroup.h"
 #include "policy/identity.h"
@@ -382,6 +384,104 @@ static void test_resolve_child(void **state)
 	/* reaped: the pid names nobody now (or, if recycled, a process pidfd_open finds) */
 	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_CGROUP), -ESRCH);
 	assert_int_equal(id->known & IDENTITY_CGROUP, 0);
+	free(id);
+}
+
+/* A child exec'd into a copy of sleep at copy, which it first bind-mounts over the real
+ * sleep's path in a mount namespace of its own when bind (root only); then, unless bind, the
+ * copy is deleted. */
+static pid_t spawn_copy(const char *copy, const char *sleep_path, bool bind)
+{
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+			_exit(1);
+		if (bind && (unshare(CLONE_NEWNS) < 0 ||
+			     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+			     mount(copy, sleep_path, NULL, MS_BIND, NULL) < 0))
+			_exit(3);
+		execl(bind ? sleep_path : copy, "sleep", "60", (char *)NULL);
+		_exit(2);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 0); /* EOF: exec'd (CLOEXEC) or exited */
+	close(ready[0]);
+	return pid;
+}
+
+/* The executable counts only where its path names, for us, the file the task runs: a copy
+ * bind-mounted over the real path in another mount namespace, or deleted, is "?(PATH)",
+ * unknown to the policy, recorded as such. */
+static void test_resolve_exe_unverified(void **state)
+{
+	struct identity *id = new_identity();
+	char sleep_path[PATH_MAX], copy[] = "/tmp/test-identity-exe-XXXXXX", expect[PATH_MAX + 16];
+	struct audit_record rec = { .exe = NULL };
+	int fd, status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(realpath("/bin/sleep", sleep_path));
+	fd = mkstemp(copy);
+	assert_true(fd >= 0);
+	{
+		int in = open(sleep_path, O_RDONLY | O_CLOEXEC);
+		char buf[65536];
+		ssize_t n;
+
+		assert_true(in >= 0);
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			assert_int_equal(write(fd, buf, (size_t)n), n);
+		close(in);
+	}
+	assert_int_equal(fchmod(fd, 0755), 0);
+	close(fd);
+
+	/* bind-mounted over the real path where only the task sees it (root: a mount namespace
+	 * without a user namespace; tests/bats/20-policy.bats does it as nobody) */
+	if (geteuid() == 0) {
+		char link[64], seen[PATH_MAX];
+		ssize_t n;
+
+		pid = spawn_copy(copy, sleep_path, true);
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+		n = readlink(link, seen, sizeof(seen) - 1);
+		assert_true(n > 0);
+		seen[n] = '\0';
+		assert_string_equal(seen, sleep_path); /* what the link's text says */
+		assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_EXE), 0);
+		snprintf(expect, sizeof(expect), "?(%s)", sleep_path);
+		assert_string_equal(id->exe, expect);
+		assert_true(id->exe_unverified);
+		assert_int_equal(id->known & IDENTITY_EXE, 0);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+	}
+
+	/* deleted after it started: the path names nothing */
+	pid = spawn_copy(copy, sleep_path, false);
+	assert_int_equal(unlink(copy), 0);
+	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_EXE | IDENTITY_PID), 0);
+	snprintf(expect, sizeof(expect), "?(%s (deleted))", copy);
+	assert_string_equal(id->exe, expect);
+	assert_true(id->exe_unverified);
+	assert_int_equal(id->known & IDENTITY_EXE, 0);
+	assert_int_equal(id->verified, IDENTITY_PID);
+	identity_to_record(id, &rec);
+	assert_string_equal(rec.exe, expect);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+
+	/* a verified one again clears it */
+	assert_int_equal(identity_resolve(NULL, id, getpid(), IDENTITY_EXE), 0);
+	assert_false(id->exe_unverified);
+	assert_true(id->known & IDENTITY_EXE);
 	free(id);
 }
 
@@ -1061,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_thread),
 		cmocka_unit_test(test_resolve_child),
 		cmocka_unit_test(test_resolve_zombie),
+		cmocka_unit_test(test_resolve_exe_unverified),
 		cmocka_unit_test(test_resolve_cache),
 		cache_test(test_cache_pidfds),
 		cache_test(test_cache_exited),
