@@ -85,13 +85,14 @@ void identity_cache_free(struct identity_cache *c);
  * gid are the fsuid/fsgid of /proc/TID/status (a FUSE daemon takes them from the request
  * instead), groups and pid (Tgid) from the same file, the "0::" line of /proc/TID/cgroup, the
  * link /proc/TID/exe, verified against the file it opens (struct identity: exe; an unverified
- * exe is no error, it stays unknown). A pidfd is opened first (a thread pidfd where the kernel has them), or
- * the cache's taken, and polled last: -ESRCH when the caller exited meanwhile (a kept pidfd's
- * task that exited only makes the resolve start once more, with a new one). Other errors:
- * -ENOENT/-ESRCH no such task, -EACCES, -E2BIG too many groups, -ENODATA no cgroup v2 line,
- * -EXDEV a cgroup outside our cgroup namespace, -ENAMETOOLONG. On success the fields are known
- * and verified; on failure those fields are unknown. Nothing is read for fields not asked for.
- * cache may be NULL: a pidfd is opened and closed by every call, the cgroup read from /proc. */
+ * exe is no error, it stays unknown). A pidfd is opened first (a thread pidfd where the kernel
+ * has them), or the cache's taken, and polled last: -ESRCH when the caller exited meanwhile
+ * (a kept pidfd's task that exited only makes the resolve start once more, with a new one).
+ * Other errors: -ENOENT/-ESRCH no such task, -EACCES, -E2BIG too many groups, -ENODATA no
+ * cgroup v2 line, -EXDEV a cgroup outside our cgroup namespace, -ENAMETOOLONG. On success the
+ * fields are known and verified; on failure those fields are unknown. Nothing is read for
+ * fields not asked for. cache may be NULL: a pidfd is opened and closed by every call, the
+ * cgroup read from /proc. */
 int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
 		     unsigned fields);
 /* The same for the process that pidfd pins (taken when it was known to be the peer, e.g. a

@@ -222,6 +222,9 @@ static int cond_holds(const struct cond *c, const struct identity *id, int64_t n
 	default:
 		if (!(id->known & need))
 			return -1;
+		if ((c->kind == COND_CONTAINER && id->cg.container_unknown) ||
+		    (c->kind == COND_POD && id->cg.pod_unknown))
+			return -1; /* named where its workload could have made the name (cgroup.h) */
 		s = cond_string(id, c->kind);
 		if (!s[0])
 			return 0; /* no unit, container...: no glob names it */
@@ -246,8 +249,10 @@ static int conds_tell(const struct policy_rule *r, const struct identity *id, in
 		if (v == 0)
 			return 0;
 		if (v < 0) {
+			unsigned f = r->conds[i].fields & ~id->known;
+
 			unknown = true;
-			assumed |= r->conds[i].fields & ~id->known;
+			assumed |= f ? f : r->conds[i].fields; /* a known field, unknown part */
 		}
 	}
 	*ret_assumed = assumed;

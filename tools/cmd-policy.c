@@ -185,6 +185,10 @@ static struct json_object *json_identity(const struct identity *id)
 	json_object_object_add(o, "container",
 			       json_str_or_null(id, IDENTITY_CGROUP, id->cg.container));
 	json_object_object_add(o, "pod", json_str_or_null(id, IDENTITY_CGROUP, id->cg.pod));
+	json_object_object_add(o, "container_unknown",
+			       cg ? json_object_new_boolean(id->cg.container_unknown) : NULL);
+	json_object_object_add(o, "pod_unknown",
+			       cg ? json_object_new_boolean(id->cg.pod_unknown) : NULL);
 	json_object_object_add(o, "exe", json_str_or_null(id, IDENTITY_EXE, id->exe));
 	/* read, but not the file at that path for us: unknown to the policy */
 	json_object_object_add(o, "exe_unverified",
@@ -229,9 +233,11 @@ static void print_identity(const struct identity *id)
 	printf("  unit: %s%s\n", cg ? (id->cg.unit[0] ? id->cg.unit : "(none)") : unknown,
 	       cg && id->cg.user_unit ? " (user unit)" : "");
 	printf("  slice: %s\n", cg ? id->cg.slice : unknown);
-	printf("  container: %s\n",
-	       cg ? (id->cg.container[0] ? id->cg.container : "(none)") : unknown);
-	printf("  pod: %s\n", cg ? (id->cg.pod[0] ? id->cg.pod : "(none)") : unknown);
+	printf("  container: %s%s\n",
+	       cg ? (id->cg.container[0] ? id->cg.container : "(none)") : unknown,
+	       cg && id->cg.container_unknown ? " (unknown: named below a container or unit)" : "");
+	printf("  pod: %s%s\n", cg ? (id->cg.pod[0] ? id->cg.pod : "(none)") : unknown,
+	       cg && id->cg.pod_unknown ? " (unknown: named below a container or unit)" : "");
 	if (id->exe_unverified)
 		printf("  exe: %s (unknown: not verified)\n", id->exe);
 	else

@@ -276,3 +276,61 @@ reload() {
 	run vctl audit show --event lookup
 	[[ $output == *" lookup deny EACCES app/db uid=0 "*"container=$c2 "* ]]
 }
+
+@test "a container that makes a cgroup named for another below its own is not that other" {
+	podman_exe=$(readlink -f "$(command -v podman)")
+	policy <<-EOF
+	allow list /app exe=$podman_exe
+	allow list /app container=*
+	EOF
+	db="DB-VALUE-$RANDOM$RANDOM$RANDOM"
+	printf '%s' "$db" | vctl secret set app/db
+	daemon_start
+	pm_start c1 -v "$T/mnt/app:/run/secrets:ro"
+	pm_start c2 -v "$T/mnt/app:/run/secrets:ro"
+	c1=$(pm inspect -f '{{.Id}}' c1)
+	c2=$(pm inspect -f '{{.Id}}' c2)
+	# list by uid: the forger's lookup of db is decided (and recorded), not refused at /app
+	policy <<-EOF
+	allow list /app uid=0
+	allow read /app/db container=$c2
+	EOF
+	reload
+	[ "$(pm exec c2 cat /run/secrets/db)" = "$db" ]
+	# what delegation lets c1's workload do (systemd-mode Podman, privileged Docker, LXC or
+	# nspawn with Delegate=): make a cgroup named as c2's below its own, move itself in. The
+	# cgroupfs here is read-only inside c1, so the host does both for the process of c1.
+	cg1=$(sed -n 's/^0:://p' "/proc/$(pm inspect -f '{{.State.Pid}}' c1)/cgroup")
+	root=$(cgroup2_root)
+	nested=$root$cg1/libpod-$c2
+	mkdir "$nested"
+	pm exec -d c1 sh -c 'while [ ! -e /go ]; do sleep 0.05; done
+		cat /run/secrets/db >/out 2>&1; echo $? >/rc'
+	for _ in $(seq 100); do
+		forger=$(for p in $(cat "$root$cg1/cgroup.procs"); do
+			grep -qa '/go' "/proc/$p/cmdline" 2>/dev/null && echo "$p"; done | head -n 1)
+		[ -n "$forger" ] && break
+		sleep 0.05
+	done
+	[ -n "$forger" ]
+	echo "$forger" >"$nested/cgroup.procs"
+	[ "$(sed -n 's/^0:://p' "/proc/$forger/cgroup")" = "$cg1/libpod-$c2" ]
+	run vctl policy explain read /app/db --pid "$forger"
+	[ "$status" -eq 1 ]
+	[[ $output == *"container: ?($c2) (unknown"* ]]
+	pm exec c1 sh -c ': >/go'
+	for _ in $(seq 100); do
+		pm exec c1 sh -c 'test -e /rc' && break
+		sleep 0.1
+	done
+	[ "$(pm exec c1 cat /rc)" -ne 0 ]
+	run pm exec c1 cat /out
+	[[ $output == *"No such file or directory"* ]]
+	[[ $output != *"$db"* ]]
+	# recorded as what it is: a claim of c2's name, unknown, in c1's tree
+	run vctl audit show
+	[[ $output == *" deny ENOENT app/db uid=0 "*"container=?($c2) cgroup=$cg1/libpod-$c2 "* ]]
+	[ "$(grep -c " allow .*container=?(" <<<"$output")" -eq 0 ]
+	[ "$(grep -c " open allow app/db .*container=$c2 " <<<"$output")" -eq 1 ]
+	rmdir "$nested" 2>/dev/null || true
+}

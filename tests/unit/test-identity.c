@@ -2,12 +2,15 @@
  * flag, container and pod derived from a sample path of every runtime in
  * ../shared/cgroup-paths.md (Docker, Podman rootful/rootless/in a pod/cgroupfs, Kubernetes
  * with both drivers and every QoS class, CRI-O, nesting, host services, user sessions and
- * units), refusals of bad paths; then live identities: this process, one of its threads, a
- * child that changed its ids and exec'd another program, a zombie and a reaped pid (both
- * refused), the fields-asked-for contract, and the cgroup2 mount found through mountinfo; and the
- * cache's pidfds: reused (no fd opened per resolve), bounded, all closed at free, dropped when
- * their task exits, never vouching for a task that reused the pid (forced with clone3's
- * set_tid), never hiding an exec or a change of ids, nor a thread's exec that ends its tid. */
+ * units), container and pod names forged below a container, a unit or an LXC payload (docker,
+ * podman, containerd/k8s, lxc, nspawn: unknown), refusals of bad paths; then live identities:
+ * this process, one of its threads, a child that changed its ids and exec'd another program,
+ * a zombie and a reaped pid (both refused), an executable that is not the file its path names
+ * (bind-mounted over it, deleted), the fields-asked-for contract, and the cgroup2 mount found
+ * through mountinfo; and the cache's pidfds: reused (no fd opened per resolve), bounded, all
+ * closed at free, dropped when their task exits, never vouching for a task that reused the pid
+ * (forced with clone3's set_tid), never hiding an exec or a change of ids, nor a thread's exec
+ * that ends its tid. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +52,8 @@
 #define ID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 #define POD "8a3b9c2d-1e4f-4a5b-9c6d-7e8f9a0b1c2d"
 #define POD_ "8a3b9c2d_1e4f_4a5b_9c6d_7e8f9a0b1c2d"
+#define POD2 "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d"
+#define POD2_ "1b2c3d4e_5f60_4a7b_8c9d_0e1f2a3b4c5d"
 
 struct sample {
 	const char *path, *unit, *slice, *container, *pod;
@@ -124,11 +129,57 @@ static const struct sample samples[] = {
 	{ "/kubepods/burstable/pod" POD "/" ID, "", "-.slice", ID, POD, false, false, 0 },
 	{ "/kubepods/besteffort/pod" POD "/" ID, "", "-.slice", ID, POD, false, false, 0 },
 	{ "/kubepods/pod" POD "/" ID, "", "-.slice", ID, POD, false, false, 0 },
-	/* nested: kind inside Podman; the innermost container wins */
+	/* nested: kind inside Podman. The inner names were made inside the outer container, by
+	 * whatever runs there: the container and the pod are unknown ("?(claim)") */
 	{ "/machine.slice/libpod-" ID2 ".scope/container/kubelet.slice/kubelet-kubepods.slice/"
 	  "kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod" POD_
 	  ".slice/cri-containerd-" ID ".scope",
-	  "libpod-" ID2 ".scope", "machine.slice", ID, POD, false, false, 0 },
+	  "libpod-" ID2 ".scope", "machine.slice", "?(" ID ")", "?(" POD ")", false, false, 0 },
+	/* forgeries: a container or pod name made below a container, a unit or an LXC payload,
+	 * by a workload that may make cgroups in its own tree (delegation) */
+	{ "/system.slice/docker-" ID ".scope/docker-" ID2 ".scope", "docker-" ID ".scope",
+	  "system.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/system.slice/docker-" ID ".scope/sub/docker-" ID2 ".scope/x", "docker-" ID ".scope",
+	  "system.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/docker/" ID "/" ID2, "", "-.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/docker/" ID "/docker/" ID2, "", "-.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/docker/" ID "/sub", "", "-.slice", ID, "", false, false, 0 }, /* its own: fine */
+	{ "/machine.slice/libpod-" ID ".scope/container/libpod-" ID2 ".scope",
+	  "libpod-" ID ".scope", "machine.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/machine.slice/libpod-" ID ".scope/machine-libpod_pod_" ID2 ".slice",
+	  "libpod-" ID ".scope", "machine.slice", ID, "?(" ID2 ")", false, false, 0 },
+	{ "/machine.slice/libpod-conmon-" ID ".scope/libpod-" ID2 ".scope",
+	  "libpod-conmon-" ID ".scope", "machine.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/libpod_parent/libpod-" ID "/libpod-" ID2, "", "-.slice", "?(" ID2 ")", "", false,
+	  false, 0 },
+	{ "/libpod_parent/" ID2 "/libpod-" ID, "", "-.slice", ID, ID2, false, false, 0 }, /* pod */
+	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" POD_
+	  ".slice/cri-containerd-" ID ".scope/kubepods-besteffort.slice/kubepods-besteffort-pod"
+	  POD2_ ".slice/cri-containerd-" ID2 ".scope",
+	  "cri-containerd-" ID ".scope", "kubepods-burstable-pod" POD_ ".slice", "?(" ID2 ")",
+	  "?(" POD2 ")", false, false, 0 },
+	{ "/kubepods/burstable/pod" POD "/" ID "/pod" POD2 "/" ID2, "", "-.slice", "?(" ID2 ")",
+	  "?(" POD2 ")", false, false, 0 },
+	{ "/kubepods/burstable/pod" POD "/pod" POD2 "/" ID, "", "-.slice", ID, "?(" POD2 ")",
+	  false, false, 0 },
+	{ "/lxc.payload.c1/system.slice/docker-" ID ".scope", "", "-.slice", "?(" ID ")", "",
+	  false, false, 0 },
+	{ "/lxc.payload.c1/docker/" ID, "", "-.slice", "?(" ID ")", "", false, false, 0 },
+	{ "/lxc/c1/docker/" ID, "", "-.slice", "?(" ID ")", "", false, false, 0 },
+	{ "/machine.slice/machine-c1.scope/payload/system.slice/docker-" ID ".scope",
+	  "machine-c1.scope", "machine.slice", "?(" ID ")", "", false, false, 0 },
+	{ "/machine.slice/systemd-nspawn@c1.service/payload/docker/" ID,
+	  "systemd-nspawn@c1.service", "machine.slice", "?(" ID ")", "", false, false, 0 },
+	{ "/system.slice/k3s.service/kubepods/pod" POD "/" ID, "k3s.service", "system.slice",
+	  "?(" ID ")", "?(" POD ")", false, false, 0 },
+	{ "/user.slice/user-1000.slice/user@1000.service/app.slice/app.service/docker-" ID
+	  ".scope",
+	  "user@1000.service/app.service", "user-1000.slice", "?(user@1000.service/" ID ")", "",
+	  true, true, 1000 },
+	{ "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" ID
+	  ".scope/container/libpod-" ID2 ".scope",
+	  "user@1000.service/libpod-" ID ".scope", "user-1000.slice",
+	  "?(user@1000.service/" ID2 ")", "", true, true, 1000 },
 	/* not container ids: too short, upper case */
 	{ "/system.slice/docker-0123.scope", "docker-0123.scope", "system.slice", "", "", false,
 	  false, 0 },
@@ -149,6 +200,8 @@ static void test_cgroup_samples(void **state)
 		assert_string_equal(ci.slice, s->slice);
 		assert_string_equal(ci.container, s->container);
 		assert_string_equal(ci.pod, s->pod);
+		assert_int_equal(ci.container_unknown, s->container[0] == '?');
+		assert_int_equal(ci.pod_unknown, s->pod[0] == '?');
 		assert_int_equal(ci.user_unit, s->user_unit);
 		assert_int_equal(ci.delegated, s->delegated);
 		if (s->delegated)
