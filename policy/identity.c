@@ -73,6 +73,7 @@ struct pidfd_slot {
 
 struct identity_cache {
 	int mount_fd; /* the cgroup2 mount (O_PATH), -1: nothing is memoized */
+	struct stat mnt_ns; /* our own mount namespace; st_ino 0: not known */
 	struct cgroup_memo memo[MEMO_SLOTS];
 	struct pidfd_slot pidfd[PIDFD_SLOTS];
 };
@@ -91,6 +92,7 @@ void identity_init(struct identity *id)
 	memset(&id->cg, 0, sizeof(id->cg));
 	id->exe[0] = '\0';
 	id->exe_unverified = false;
+	id->host = false;
 }
 
 void identity_set_uid(struct identity *id, uint32_t uid)
@@ -164,6 +166,13 @@ int identity_set_exe(struct identity *id, const char *path)
 	return 0;
 }
 
+void identity_set_host(struct identity *id, bool host)
+{
+	id->host = host;
+	id->known |= IDENTITY_NS;
+	id->verified &= ~IDENTITY_NS;
+}
+
 void identity_to_record(const struct identity *id, struct audit_record *rec)
 {
 	rec->uid = id->uid;
@@ -204,6 +213,8 @@ const char *identity_field_name(unsigned field)
 		return "cgroup";
 	case IDENTITY_EXE:
 		return "exe";
+	case IDENTITY_NS:
+		return "ns";
 	default:
 		return NULL;
 	}
@@ -381,6 +392,32 @@ static int read_exe(pid_t tid, struct identity *id)
 	return 1;
 }
 
+/* Our own mount namespace: the calling thread's (a thread may have one of its own). */
+static int own_mnt_ns(struct stat *ret)
+{
+	return stat("/proc/thread-self/ns/mnt", ret) < 0 ? negative_errno() : 0;
+}
+
+/* Is tid's mount namespace ours (own, when known, saves reading it)? */
+static int read_ns(pid_t tid, const struct stat *own, struct identity *id)
+{
+	struct stat ns, self;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)tid);
+	if (stat(path, &ns) < 0)
+		return negative_errno();
+	if (!own || own->st_ino == 0) {
+		r = own_mnt_ns(&self);
+		if (r < 0)
+			return r;
+		own = &self;
+	}
+	id->host = ns.st_dev == own->st_dev && ns.st_ino == own->st_ino;
+	return 0;
+}
+
 /* A pidfd that pins tid: a thread pidfd (Linux >= 6.9), else the process's. *ret_exact says
  * whether it pins the task of tid itself (struct pidfd_slot), or only its process. */
 static int open_pidfd(pid_t tid, bool *ret_exact)
@@ -447,6 +484,8 @@ int identity_cache_new(struct identity_cache **ret)
 		c->pidfd[i] = (struct pidfd_slot){ .tid = 0, .fd = -1 };
 	if (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0)
 		c->mount_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (own_mnt_ns(&c->mnt_ns) < 0)
+		c->mnt_ns.st_ino = 0; /* read by each resolve then */
 	*ret = c;
 	return 0;
 }
@@ -577,6 +616,11 @@ static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identi
 		if (r < 0)
 			return r;
 		unverified = r > 0 ? IDENTITY_EXE : 0;
+	}
+	if (fields & IDENTITY_NS) {
+		r = read_ns(tid, cache ? &cache->mnt_ns : NULL, id);
+		if (r < 0)
+			return r;
 	}
 	r = still_alive(pidfd);
 	if (r < 0)

@@ -20,6 +20,7 @@ enum cond_kind {
 	COND_CONTAINER,
 	COND_POD,
 	COND_EXE,
+	COND_NS,
 	COND_AFTER,
 	COND_BEFORE,
 	_COND_MAX,
@@ -33,7 +34,14 @@ struct cond {
 		uint32_t *ids;
 		char **globs;
 		int64_t time;
+		unsigned ns; /* NS_HOST | NS_OTHER */
 	} v;
+};
+
+/* ns= values. */
+enum {
+	NS_HOST = 1u << 0,  /* the caller's mount namespace is vaultfsd's */
+	NS_OTHER = 1u << 1, /* it is another */
 };
 
 /* Where a rule is kept in the compiled set, by its path. */

@@ -24,6 +24,7 @@ static const struct {
 	[COND_CONTAINER] = { "container", IDENTITY_CGROUP },
 	[COND_POD] = { "pod", IDENTITY_CGROUP },
 	[COND_EXE] = { "exe", IDENTITY_EXE },
+	[COND_NS] = { "ns", IDENTITY_NS },
 	[COND_AFTER] = { "after", 0 },
 	[COND_BEFORE] = { "before", 0 },
 };
@@ -305,6 +306,20 @@ static bool parse_cond(struct parser *ps, const char *l, size_t start, size_t le
 			return false;
 		}
 		return true;
+	case COND_NS:
+		c->v.ns = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (vlens[i] == 4 && memcmp(l + vals[i], "host", 4) == 0) {
+				c->v.ns |= NS_HOST;
+			} else if (vlens[i] == 5 && memcmp(l + vals[i], "other", 5) == 0) {
+				c->v.ns |= NS_OTHER;
+			} else {
+				perr(ps, vals[i] + 1, "unknown ns= value '%.*s' (host or other)",
+				     (int)(vlens[i] > 32 ? 32 : vlens[i]), l + vals[i]);
+				return false;
+			}
+		}
+		return true;
 	case COND_UID:
 	case COND_GID:
 	case COND_GROUP:
@@ -460,7 +475,7 @@ static void parse_line(struct parser *ps, char *l, size_t n)
 		rule.lit = (uint16_t)strcspn(rule.rest, "*");
 	}
 	while (next_token(l, n, &pos, &s, &len)) {
-		struct cond scratch; /* an eleventh condition repeats one: parse_cond refuses it */
+		struct cond scratch; /* one past _COND_MAX repeats one: parse_cond refuses it */
 		struct cond *c = rule.n_conds < _COND_MAX ? &cs[rule.n_conds] : &scratch;
 
 		if (!parse_cond(ps, l, s, len, c, cols, &seen))

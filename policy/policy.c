@@ -219,6 +219,10 @@ static int cond_holds(const struct cond *c, const struct identity *id, int64_t n
 			if (identity_in_group(id, c->v.ids[i]))
 				return 1;
 		return (id->known & need) == need ? 0 : -1;
+	case COND_NS:
+		if (!(id->known & need))
+			return -1;
+		return (c->v.ns & (id->host ? NS_HOST : NS_OTHER)) != 0;
 	default:
 		if (!(id->known & need))
 			return -1;

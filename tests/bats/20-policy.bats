@@ -236,7 +236,7 @@ spawn() {
 	[[ $output == *"\"slice\": \"$name\""* ]]
 	flat=$(echo "$output" | tr -d ' \n')
 	[[ $flat == *'"groups":[]'* ]]
-	[[ $flat == *'"verified":["uid","gid","groups","pid","cgroup","exe"]'* ]]
+	[[ $flat == *'"verified":["uid","gid","groups","pid","cgroup","exe","ns"]'* ]]
 	run pol explain read /app/by-unit --pid "$SPAWNED"
 	[ "$status" -eq 0 ]
 	[[ $output == *"rule: $T/policy.d/10.policy:2"* ]]
@@ -355,4 +355,59 @@ spawn() {
 	[[ $output == *" deny ENOENT app uid=65534 "*"exe=?($CAT) "* ]]
 	[[ $output == *" open allow app/db v1 uid=65534 "*"exe=$CAT "* ]]
 	[ -z "$(grep -F "exe=?(" <<<"$output" | grep -F " allow ")" ]
+}
+
+@test "ns=host: root in a mount namespace of its own does not get the default admin rule" {
+	cp "$VAULTFS_TOP/systemd/00-default.policy" "$T/policy.d/"
+	# a caller described by options is on the host unless --ns other
+	run pol explain write /app/x --uid 0
+	[ "$status" -eq 0 ]
+	[[ $output == *"ns: host"* ]]
+	run pol explain write /app/x --uid 0 --ns other
+	[ "$status" -eq 1 ]
+	[[ $output == *"rule: default"* ]]
+	# live: root on the host, and root in unshare -m (what every container has)
+	sleep 300 </dev/null >/dev/null 2>&1 3>&- &
+	PIDS+=($!)
+	host=$!
+	unshare -m sleep 300 </dev/null >/dev/null 2>&1 3>&- &
+	PIDS+=($!)
+	other=$!
+	for _ in $(seq 100); do
+		[ "$(readlink "/proc/$other/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
+		sleep 0.05
+	done
+	run pol explain write /app/x --pid "$host"
+	[ "$status" -eq 0 ]
+	[[ $output == *"ns: host"* ]]
+	run pol explain write /app/x --pid "$other" --json
+	[ "$status" -eq 1 ]
+	[[ $output == *'"ns": "other"'* ]]
+	[[ $output == *'"rule": "default"'* ]]
+}
+
+@test "ns=host: through the mount, root in unshare -m cannot list, write or delete" {
+	live_setup
+	cp "$VAULTFS_TOP/systemd/00-default.policy" "$T/policy.d/"
+	printf 'v1' | "$VAULTCTL" -c "$CONF" --offline secret set app/db
+	daemon_start
+	# the host's root: lists, writes, deletes (and reads nothing)
+	[ "$(ls "$T/mnt/app" | tr '\n' ' ')" = "db " ]
+	printf 'host' >"$T/mnt/app/made-by-host"
+	[ "$(ls "$T/mnt/app" | tr '\n' ' ')" = "db made-by-host " ]
+	# root in a mount namespace of its own: nothing
+	run unshare -m ls "$T/mnt/app"
+	[ "$status" -ne 0 ]
+	run unshare -m sh -c "printf x >'$T/mnt/app/made-in-ns'"
+	[ "$status" -ne 0 ]
+	run unshare -m rm "$T/mnt/app/db" </dev/null
+	[ "$status" -ne 0 ]
+	run unshare -m ls "$T/mnt"
+	[ -z "$output" ]
+	[ "$(ls "$T/mnt/app" | tr '\n' ' ')" = "db made-by-host " ]
+	rm "$T/mnt/app/made-by-host"
+	[ "$(ls "$T/mnt/app" | tr '\n' ' ')" = "db " ]
+	run "$VAULTCTL" -c "$CONF" --offline audit show
+	[[ $output == *" deny ENOENT app uid=0 "* ]]
+	[ "$(grep -c " deny .*uid=0 " <<<"$output")" -ge 2 ]
 }

@@ -279,7 +279,12 @@ static void test_setters(void **state)
 			 IDENTITY_GID | IDENTITY_GROUPS | IDENTITY_EXE | IDENTITY_CGROUP);
 	assert_int_equal(id->verified, 0);
 	assert_string_equal(identity_field_name(IDENTITY_EXE), "exe");
+	assert_string_equal(identity_field_name(IDENTITY_NS), "ns");
 	assert_null(identity_field_name(IDENTITY_EXE | IDENTITY_UID));
+	identity_set_host(id, true);
+	assert_true(id->host);
+	assert_true(id->known & IDENTITY_NS);
+	assert_int_equal(id->verified & IDENTITY_NS, 0);
 	free(id);
 }
 
@@ -437,6 +442,53 @@ static void test_resolve_child(void **state)
 	/* reaped: the pid names nobody now (or, if recycled, a process pidfd_open finds) */
 	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_CGROUP), -ESRCH);
 	assert_int_equal(id->known & IDENTITY_CGROUP, 0);
+	free(id);
+}
+
+/* ns: this process shares our mount namespace; a child in one of its own (unshare -m, a
+ * container) does not. */
+static void test_resolve_ns(void **state)
+{
+	struct identity *id = new_identity();
+	struct identity_cache *c;
+	int ready[2], status;
+	pid_t pid;
+	char ch;
+
+	(void)state;
+	assert_int_equal(identity_cache_new(&c), 0);
+	assert_int_equal(identity_resolve(NULL, id, getpid(), IDENTITY_NS), 0);
+	assert_true(id->host);
+	assert_int_equal(id->verified, IDENTITY_NS);
+	id->host = false;
+	assert_int_equal(identity_resolve(c, id, getpid(), IDENTITY_NS), 0);
+	assert_true(id->host);
+	if (geteuid() != 0) {
+		identity_cache_free(c);
+		free(id);
+		skip();
+	}
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWNS) < 0)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		_exit(2);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &ch, 1), 0); /* exec'd */
+	close(ready[0]);
+	for (int i = 0; i < 2; i++) { /* without and with the cache */
+		id->host = true;
+		assert_int_equal(identity_resolve(i ? c : NULL, id, pid, IDENTITY_NS), 0);
+		assert_false(id->host);
+		assert_true(id->known & IDENTITY_NS);
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	identity_cache_free(c);
 	free(id);
 }
 
@@ -1215,6 +1267,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_child),
 		cmocka_unit_test(test_resolve_zombie),
 		cmocka_unit_test(test_resolve_exe_unverified),
+		cmocka_unit_test(test_resolve_ns),
 		cmocka_unit_test(test_resolve_cache),
 		cache_test(test_cache_pidfds),
 		cache_test(test_cache_exited),

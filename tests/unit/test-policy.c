@@ -730,6 +730,44 @@ static void test_nested_container(void **state)
 	free(id);
 }
 
+/* ns=host: root on the host, not root in a container (a mount namespace of its own). */
+static void test_ns(void **state)
+{
+	struct policy *p = load("allow write /** uid=0 ns=host\n"
+				"deny read /x/* ns=other\n"
+				"allow read /x/* uid=0\n"
+				"allow list /x ns=host,other\n");
+	struct identity *id = ident(0, 0);
+	struct policy_decision dec;
+	struct policy_diag d = { 0 };
+	struct policy *bad = NULL;
+
+	(void)state;
+	assert_int_equal(policy_needs(p), IDENTITY_UID | IDENTITY_NS);
+	/* unknown: the allow does not hold, the deny does */
+	assert_string_equal(decide(p, "write", "/a/b", id, 0), "deny default");
+	assert_int_equal(policy_check(p, POLICY_OP_READ, "/x/y", id, 0, &dec), 0);
+	assert_string_equal(dec.rule, "t.policy:2");
+	assert_int_equal(dec.assumed, IDENTITY_NS);
+	assert_string_equal(decide(p, "list", "/x", id, 0), "deny default");
+	/* the host */
+	identity_set_host(id, true);
+	assert_string_equal(decide(p, "write", "/a/b", id, 0), "allow t.policy:1");
+	assert_string_equal(decide(p, "read", "/x/y", id, 0), "allow t.policy:3");
+	assert_string_equal(decide(p, "list", "/x", id, 0), "allow t.policy:4");
+	/* another mount namespace: root in a container */
+	identity_set_host(id, false);
+	assert_string_equal(decide(p, "write", "/a/b", id, 0), "deny default");
+	assert_string_equal(decide(p, "read", "/x/y", id, 0), "deny t.policy:2");
+	assert_string_equal(decide(p, "list", "/x", id, 0), "allow t.policy:4");
+	policy_free(p);
+	free(id);
+	assert_int_equal(policy_parse_buffer("t.policy", "allow read /a ns=container", 26, &bad, &d),
+			 -EINVAL);
+	assert_string_equal(d.text, "t.policy:1:18: unknown ns= value 'container' (host or other)\n");
+	policy_diag_done(&d);
+}
+
 /* policy_rights and policy_rights_maybe of path are ops and maybe. */
 static void expect_rights(const struct policy *p, const char *path, const struct identity *id,
 			  unsigned ops, unsigned maybe)
@@ -1023,6 +1061,7 @@ int main(void)
 		cmocka_unit_test(test_time_windows),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_nested_container),
+		cmocka_unit_test(test_ns),
 		cmocka_unit_test(test_rights_maybe),
 		cmocka_unit_test(test_rights_and_visibility),
 		cmocka_unit_test(test_explain),
