@@ -334,3 +334,35 @@ reload() {
 	[ "$(grep -c " open allow app/db .*container=$c2 " <<<"$output")" -eq 1 ]
 	rmdir "$nested" 2>/dev/null || true
 }
+
+@test "the default policy: root in a container lists, writes and deletes nothing" {
+	cp "$VAULTFS_TOP/systemd/00-default.policy" "$T/policy.d/"
+	db="DB-VALUE-$RANDOM$RANDOM$RANDOM"
+	printf '%s' "$db" | vctl secret set app/db
+	daemon_start
+	# the whole mount, writable, in two containers whose root is uid 0 as on the host
+	pm_start c1 -v "$T/mnt:/vault"
+	pm_start c2 -v "$T/mnt:/vault"
+	[ "$(ls "$T/mnt/app")" = db ] # the host's root lists
+	for c in c1 c2; do
+		[ "$(pm exec "$c" busybox id -u)" = 0 ]
+		[ -z "$(pm exec "$c" ls /vault)" ]
+		run pm exec "$c" ls /vault/app
+		[ "$status" -ne 0 ]
+		run pm exec "$c" sh -c 'printf x >/vault/app/db'
+		[ "$status" -ne 0 ]
+		run pm exec "$c" sh -c 'printf x >/vault/app/new'
+		[ "$status" -ne 0 ]
+		run pm exec "$c" busybox rm /vault/app/db
+		[ "$status" -ne 0 ]
+		run pm exec "$c" busybox mkdir /vault/other
+		[ "$status" -ne 0 ]
+	done
+	# nothing changed: the host's root still sees one version of db and nothing else
+	[ "$(ls "$T/mnt")" = app ]
+	[ "$(ls "$T/mnt/app")" = db ]
+	[ "$(ls "$T/mnt/app/.versions/db")" = 1 ]
+	run vctl audit show
+	[[ $output == *" deny ENOENT app uid=0 "*"container=$(pm inspect -f '{{.Id}}' c1) "* ]]
+	[ "$(grep -c " allow .*container=" <<<"$output")" -eq 0 ]
+}
