@@ -195,7 +195,8 @@ static const char *cond_string(const struct identity *id, unsigned kind)
 	}
 }
 
-/* 1 holds, 0 does not, -1 cannot tell (a field it reads is not known). */
+/* 1 holds, 0 does not, -1 cannot tell yet (a field it reads is not known), -2 cannot tell at
+ * all (a container or pod named in a delegated tree, cgroup.h). */
 static int cond_holds(const struct cond *c, const struct identity *id, int64_t now)
 {
 	unsigned need = c->fields;
@@ -228,7 +229,7 @@ static int cond_holds(const struct cond *c, const struct identity *id, int64_t n
 			return -1;
 		if ((c->kind == COND_CONTAINER && id->cg.container_unknown) ||
 		    (c->kind == COND_POD && id->cg.pod_unknown))
-			return -1; /* named where its workload could have made the name (cgroup.h) */
+			return -2; /* named where its workload could have made the name (cgroup.h) */
 		s = cond_string(id, c->kind);
 		if (!s[0])
 			return 0; /* no unit, container...: no glob names it */
@@ -240,7 +241,9 @@ static int cond_holds(const struct cond *c, const struct identity *id, int64_t n
 }
 
 /* Can the conditions be told? 1 each holds, 0 one does not, -1 none fails but some read a
- * field that is not known (*ret_assumed says which). */
+ * field that is not known (*ret_assumed says which). A condition that cannot be told although
+ * its fields are known (cond_holds' -2: no resolve will tell more) is decided against the
+ * caller at once: an allow's fails, a deny's holds (and is in *ret_assumed). */
 static int conds_tell(const struct policy_rule *r, const struct identity *id, int64_t now,
 		      unsigned *ret_assumed)
 {
@@ -250,13 +253,13 @@ static int conds_tell(const struct policy_rule *r, const struct identity *id, in
 	for (unsigned i = 0; i < r->n_conds; i++) {
 		int v = cond_holds(&r->conds[i], id, now);
 
-		if (v == 0)
+		if (v == 0 || (v == -2 && !r->deny))
 			return 0;
-		if (v < 0) {
-			unsigned f = r->conds[i].fields & ~id->known;
-
+		if (v == -2) {
+			assumed |= r->conds[i].fields;
+		} else if (v < 0) {
 			unknown = true;
-			assumed |= f ? f : r->conds[i].fields; /* a known field, unknown part */
+			assumed |= r->conds[i].fields & ~id->known;
 		}
 	}
 	*ret_assumed = assumed;

@@ -33,6 +33,14 @@ pm_start() {
 	pm_run -d --name "$name" "$@" "$IMAGE" sleep 300 >/dev/null
 }
 
+# pm_two VOLUME: containers c1 and c2 as pm_start makes them, with -v VOLUME; their ids in
+# $c1 and $c2
+pm_two() {
+	pm_start c1 -v "$1" || return
+	pm_start c2 -v "$1" || return
+	c1=$(pm inspect -f '{{.Id}}' c1) && c2=$(pm inspect -f '{{.Id}}' c2)
+}
+
 # pm_import TAR NAME: podman import in a mount namespace of its own where /var/lib/containers
 # is an empty tmpfs: podman 4.3 writes its blob-info cache there whatever --root says
 pm_import() {
@@ -152,10 +160,7 @@ reload() {
 	printf '%s' "$tls" | vctl secret set app/tls
 	daemon_start
 	# the vault, not the whole mount, read-only at /run/secrets in each container
-	pm_start c1 -v "$T/mnt/app:/run/secrets:ro"
-	pm_start c2 -v "$T/mnt/app:/run/secrets:ro"
-	c1=$(pm inspect -f '{{.Id}}' c1)
-	c2=$(pm inspect -f '{{.Id}}' c2)
+	pm_two "$T/mnt/app:/run/secrets:ro"
 	[[ $c1 =~ ^[0-9a-f]{64}$ ]]
 	[[ $c2 =~ ^[0-9a-f]{64}$ ]]
 	# the daemon sees c1 in the cgroup v2 path the cgroupfs manager gives it
@@ -220,10 +225,7 @@ reload() {
 	db="DB-VALUE-$RANDOM$RANDOM$RANDOM"
 	printf '%s' "$db" | vctl secret set app/db
 	daemon_start
-	pm_start c1 -v "$T/mnt:/vault:ro"
-	pm_start c2 -v "$T/mnt:/vault:ro"
-	c1=$(pm inspect -f '{{.Id}}' c1)
-	c2=$(pm inspect -f '{{.Id}}' c2)
+	pm_two "$T/mnt:/vault:ro"
 	policy <<-EOF
 	allow list /app container=$c1
 	allow read /app/db container=$c1
@@ -253,10 +255,7 @@ reload() {
 	db="DB-VALUE-$RANDOM$RANDOM$RANDOM"
 	printf '%s' "$db" | vctl secret set app/db
 	daemon_start
-	pm_start c1 -v "$T/mnt/app:/run/secrets:ro"
-	pm_start c2 -v "$T/mnt/app:/run/secrets:ro"
-	c1=$(pm inspect -f '{{.Id}}' c1)
-	c2=$(pm inspect -f '{{.Id}}' c2)
+	pm_two "$T/mnt/app:/run/secrets:ro"
 	# the 12-digit id podman ps shows, as a glob; skip the one chance in 2^48 they share it
 	[ "${c1:0:12}" != "${c2:0:12}" ] || skip "c1 and c2 share a short id"
 	policy <<-EOF
@@ -286,10 +285,7 @@ reload() {
 	db="DB-VALUE-$RANDOM$RANDOM$RANDOM"
 	printf '%s' "$db" | vctl secret set app/db
 	daemon_start
-	pm_start c1 -v "$T/mnt/app:/run/secrets:ro"
-	pm_start c2 -v "$T/mnt/app:/run/secrets:ro"
-	c1=$(pm inspect -f '{{.Id}}' c1)
-	c2=$(pm inspect -f '{{.Id}}' c2)
+	pm_two "$T/mnt/app:/run/secrets:ro"
 	# list by uid: the forger's lookup of db is decided (and recorded), not refused at /app
 	policy <<-EOF
 	allow list /app uid=0
@@ -341,8 +337,7 @@ reload() {
 	printf '%s' "$db" | vctl secret set app/db
 	daemon_start
 	# the whole mount, writable, in two containers whose root is uid 0 as on the host
-	pm_start c1 -v "$T/mnt:/vault"
-	pm_start c2 -v "$T/mnt:/vault"
+	pm_two "$T/mnt:/vault"
 	[ "$(ls "$T/mnt/app")" = db ] # the host's root lists
 	for c in c1 c2; do
 		[ "$(pm exec "$c" busybox id -u)" = 0 ]

@@ -388,8 +388,10 @@ static void test_resolve_thread(void **state)
 	free(id);
 }
 
-/* A child as nobody:nogroup with groups {65534, 100}, exec'd into sleep. */
-static pid_t spawn_nobody(void)
+/* A child that runs prepare(arg) (0 or it exits), then execs exe as "sleep 60"; killed with
+ * the test should it fail first (PR_SET_PDEATHSIG, set after prepare: setuid clears it).
+ * Returns once it exec'd (or exited). */
+static pid_t spawn_exec(int (*prepare)(const void *arg), const void *arg, const char *exe)
 {
 	int ready[2];
 	pid_t pid;
@@ -399,19 +401,29 @@ static pid_t spawn_nobody(void)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		gid_t g[] = { 65534, 100 };
-
-		/* killed with the test, should it fail first (set after setuid, which clears it) */
-		if (setgroups(2, g) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ||
-		    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		if ((prepare && prepare(arg) < 0) || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 			_exit(1);
-		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		execl(exe, "sleep", "60", (char *)NULL);
 		_exit(2);
 	}
 	close(ready[1]);
 	assert_int_equal(read(ready[0], &c, 1), 0); /* EOF: exec'd (CLOEXEC) or exited */
 	close(ready[0]);
 	return pid;
+}
+
+static int become_nobody(const void *arg)
+{
+	gid_t g[] = { 65534, 100 };
+
+	(void)arg;
+	return setgroups(2, g) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ? -1 : 0;
+}
+
+/* A child as nobody:nogroup with groups {65534, 100}, exec'd into sleep. */
+static pid_t spawn_nobody(void)
+{
+	return spawn_exec(become_nobody, NULL, "/bin/sleep");
 }
 
 static void test_resolve_child(void **state)
@@ -445,15 +457,20 @@ static void test_resolve_child(void **state)
 	free(id);
 }
 
+static int unshare_mnt(const void *arg)
+{
+	(void)arg;
+	return unshare(CLONE_NEWNS);
+}
+
 /* ns: this process shares our mount namespace; a child in one of its own (unshare -m, a
  * container) does not. */
 static void test_resolve_ns(void **state)
 {
 	struct identity *id = new_identity();
 	struct identity_cache *c;
-	int ready[2], status;
+	int status;
 	pid_t pid;
-	char ch;
 
 	(void)state;
 	assert_int_equal(identity_cache_new(&c), 0);
@@ -468,18 +485,7 @@ static void test_resolve_ns(void **state)
 		free(id);
 		skip();
 	}
-	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || unshare(CLONE_NEWNS) < 0)
-			_exit(1);
-		execl("/bin/sleep", "sleep", "60", (char *)NULL);
-		_exit(2);
-	}
-	close(ready[1]);
-	assert_int_equal(read(ready[0], &ch, 1), 0); /* exec'd */
-	close(ready[0]);
+	pid = spawn_exec(unshare_mnt, NULL, "/bin/sleep");
 	for (int i = 0; i < 2; i++) { /* without and with the cache */
 		id->host = true;
 		assert_int_equal(identity_resolve(i ? c : NULL, id, pid, IDENTITY_NS), 0);
@@ -492,32 +498,27 @@ static void test_resolve_ns(void **state)
 	free(id);
 }
 
+struct bind_copy {
+	const char *copy, *target;
+};
+
+/* In a mount namespace of its own, copy bind-mounted over target. */
+static int bind_copy(const void *arg)
+{
+	const struct bind_copy *b = arg;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -1;
+	return mount(b->copy, b->target, NULL, MS_BIND, NULL);
+}
+
 /* A child exec'd into a copy of sleep at copy, which it first bind-mounts over the real
- * sleep's path in a mount namespace of its own when bind (root only); then, unless bind, the
- * copy is deleted. */
+ * sleep's path in a mount namespace of its own when bind (root only). */
 static pid_t spawn_copy(const char *copy, const char *sleep_path, bool bind)
 {
-	int ready[2];
-	pid_t pid;
-	char c;
+	struct bind_copy b = { copy, sleep_path };
 
-	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-			_exit(1);
-		if (bind && (unshare(CLONE_NEWNS) < 0 ||
-			     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-			     mount(copy, sleep_path, NULL, MS_BIND, NULL) < 0))
-			_exit(3);
-		execl(bind ? sleep_path : copy, "sleep", "60", (char *)NULL);
-		_exit(2);
-	}
-	close(ready[1]);
-	assert_int_equal(read(ready[0], &c, 1), 0); /* EOF: exec'd (CLOEXEC) or exited */
-	close(ready[0]);
-	return pid;
+	return bind ? spawn_exec(bind_copy, &b, sleep_path) : spawn_exec(NULL, NULL, copy);
 }
 
 /* The executable counts only where its path names, for us, the file the task runs: a copy

@@ -720,6 +720,19 @@ static void test_nested_container(void **state)
 	assert_int_equal(dec.verdict, POLICY_DENY);
 	assert_string_equal(dec.rule, "t.policy:4");
 	assert_int_equal(dec.assumed, IDENTITY_CGROUP);
+	/* no resolve can tell more: what the caller may turn out to hold is what it holds */
+	{
+		unsigned ops, maybe;
+
+		assert_int_equal(policy_rights(p, "/b/x", id, 0, &ops), 0);
+		assert_int_equal(policy_rights_maybe(p, "/b/x", id, 0, &maybe), 0);
+		assert_int_equal(ops, 0);
+		assert_int_equal(maybe, 0);
+		assert_int_equal(policy_rights(p, "/c/x", id, 0, &ops), 0);
+		assert_int_equal(policy_rights_maybe(p, "/c/x", id, 0, &maybe), 0);
+		assert_int_equal(ops, 0);
+		assert_int_equal(maybe, 0);
+	}
 	/* the path itself is what it is: a cgroup= rule on A's tree still holds */
 	assert_string_equal(decide(p, "read", "/d/x", id, 0), "allow t.policy:6");
 	/* below a service (a unit with Delegate=) the same */
