@@ -9,12 +9,14 @@
  * It never trusts a name from a delegated cgroup subtree as a system one (cgroup.c), never
  * logs, and never looks at secrets. */
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <linux/types.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "core/io.h"
 #include "core/util.h"
@@ -363,28 +365,65 @@ static int read_cgroup(pid_t tid, struct identity *id)
 	return -ENODATA;
 }
 
+/* A file's identity, st_dev and st_ino, as statx (dirfd, path, flags) gives it without asking
+ * the file system to sync (AT_STATX_DONT_SYNC: a FUSE or network file system is not asked,
+ * the inode's own numbers are all we need). */
+static int file_id(int dirfd, const char *path, int flags, uint64_t ret[3])
+{
+	struct statx stx;
+
+	if (statx(dirfd, path, flags | AT_STATX_DONT_SYNC, STATX_INO, &stx) < 0)
+		return negative_errno();
+	if (!(stx.stx_mask & STATX_INO))
+		return -EOPNOTSUPP;
+	ret[0] = stx.stx_dev_major;
+	ret[1] = stx.stx_dev_minor;
+	ret[2] = stx.stx_ino;
+	return 0;
+}
+
+/* The identity of path as we see it, looked up from the dentry cache alone (RESOLVE_CACHED:
+ * EAGAIN where a lookup would need I/O or a revalidation), so that a caller cannot stall us
+ * with a path through a file system it serves itself (its own FUSE mount). The last component
+ * is not followed. */
+static int path_id(const char *path, uint64_t ret[3])
+{
+	struct open_how how = {
+		.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_CACHED | RESOLVE_NO_MAGICLINKS,
+	};
+	_cleanup_close_ int fd = -1;
+
+	fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	if (fd < 0)
+		return negative_errno();
+	return file_id(fd, "", AT_EMPTY_PATH, ret);
+}
+
 /* The executable of tid into id->exe: 0 when verified, 1 when not ("?(PATH)", struct
  * identity). The link's text is the path in the task's own mount namespace, which the task may
  * have made up (an unprivileged user namespace can bind-mount any file over /usr/bin/cat): it
- * counts only where the file it names for us is the file the task runs. The last component is
- * not followed: the kernel's path never ends in a symlink in the task's view. */
+ * counts only where the file it names for us is the file the task runs (path_id: never
+ * blocking on a file system the caller serves; the kernel's path never ends in a symlink in
+ * the task's view). */
 static int read_exe(pid_t tid, struct identity *id)
 {
 	char link[64], path[VAULTFS_PATH_MAX - 3]; /* room for "?(" and ")" */
-	struct stat runs, named;
+	uint64_t runs[3], named[3];
 	ssize_t n;
+	int r;
 
 	snprintf(link, sizeof(link), "/proc/%d/exe", (int)tid);
-	if (stat(link, &runs) < 0) /* follows the link to the file itself, whatever its name */
-		return negative_errno();
+	r = file_id(AT_FDCWD, link, 0, runs); /* follows the link to the file, whatever its name */
+	if (r < 0)
+		return r;
 	n = readlink(link, path, sizeof(path));
 	if (n < 0)
 		return negative_errno();
 	if ((size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
 	path[n] = '\0';
-	if (path[0] == '/' && fstatat(AT_FDCWD, path, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    named.st_dev == runs.st_dev && named.st_ino == runs.st_ino) {
+	if (path[0] == '/' && path_id(path, named) == 0 && memcmp(named, runs, sizeof(runs)) == 0) {
 		memcpy(id->exe, path, (size_t)n + 1);
 		return 0;
 	}
