@@ -9,14 +9,12 @@
  * It never trusts a name from a delegated cgroup subtree as a system one (cgroup.c), never
  * logs, and never looks at secrets. */
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <linux/types.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
 #include "core/io.h"
 #include "core/util.h"
@@ -75,11 +73,16 @@ struct pidfd_slot {
 
 struct identity_cache {
 	int mount_fd; /* the cgroup2 mount (O_PATH), -1: nothing is memoized */
+	int mi_fd;           /* our /proc/thread-self/mountinfo, polled for changes; -1: none */
+	uint64_t *mi_ids;    /* its mount ids, sorted; NULL: to be read */
+	size_t n_mi_ids;
 	struct stat mnt_ns; /* our own mount namespace; st_ino 0: not known */
 	struct cgroup_memo memo[MEMO_SLOTS];
 	struct pidfd_slot pidfd[PIDFD_SLOTS];
 };
 
+/* /proc/thread-self/mountinfo is read whole up to this size (a host with many containers). */
+#define VAULTFS_MOUNTINFO_MAX (16u * 1024u * 1024u)
 /* /proc/TID/status and /proc/TID/cgroup are read whole into a buffer this large. */
 #define PROC_FILE_MAX (16u * 1024u)
 
@@ -121,6 +124,13 @@ void identity_set_pid(struct identity *id, pid_t pid)
 static int gid_cmp(const void *a, const void *b)
 {
 	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
 }
@@ -365,65 +375,110 @@ static int read_cgroup(pid_t tid, struct identity *id)
 	return -ENODATA;
 }
 
-/* A file's identity, st_dev and st_ino, as statx (dirfd, path, flags) gives it without asking
- * the file system to sync (AT_STATX_DONT_SYNC: a FUSE or network file system is not asked,
- * the inode's own numbers are all we need). */
-static int file_id(int dirfd, const char *path, int flags, uint64_t ret[3])
+/* Our mount namespace's mounts: the ids of /proc/thread-self/mountinfo (fd, read from its
+ * start), sorted, into *ret (freed by the caller). */
+static int mounts_load(int fd, uint64_t **ret, size_t *ret_n)
 {
-	struct statx stx;
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_free_ uint64_t *ids = NULL;
+	size_t len = 0, cap = 64 * 1024, n = 0;
 
-	if (statx(dirfd, path, flags | AT_STATX_DONT_SYNC, STATX_INO, &stx) < 0)
-		return negative_errno();
-	if (!(stx.stx_mask & STATX_INO))
-		return -EOPNOTSUPP;
-	ret[0] = stx.stx_dev_major;
-	ret[1] = stx.stx_dev_minor;
-	ret[2] = stx.stx_ino;
+	for (;;) { /* the whole file: it may change between reads, the poll says so then */
+		char *nb = realloc(buf, cap + 1);
+		ssize_t k;
+
+		if (!nb)
+			return -ENOMEM;
+		buf = nb;
+		k = pread(fd, buf + len, cap - len, (off_t)len);
+		if (k < 0)
+			return negative_errno();
+		if (k == 0)
+			break;
+		len += (size_t)k;
+		if (len == cap) {
+			if (cap >= VAULTFS_MOUNTINFO_MAX)
+				return -E2BIG;
+			cap *= 2;
+		}
+	}
+	buf[len] = '\0';
+	for (const char *l = buf; *l;) { /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ..." a line */
+		const char *nl = strchrnul(l, '\n'), *p = l;
+		uint64_t v;
+
+		if (n % 256 == 0) {
+			uint64_t *ni = reallocarray(ids, n + 256, sizeof(*ids));
+
+			if (!ni)
+				return -ENOMEM;
+			ids = ni;
+		}
+		if (next_number(&p, &v))
+			ids[n++] = v;
+		l = *nl ? nl + 1 : nl;
+	}
+	qsort(ids, n, sizeof(*ids), u64_cmp);
+	*ret = TAKE_PTR(ids);
+	*ret_n = n;
 	return 0;
 }
 
-/* The identity of path as we see it, looked up from the dentry cache alone (RESOLVE_CACHED:
- * EAGAIN where a lookup would need I/O or a revalidation), so that a caller cannot stall us
- * with a path through a file system it serves itself (its own FUSE mount). The last component
- * is not followed. */
-static int path_id(const char *path, uint64_t ret[3])
+/* Is mount id one of our mount namespace's? With a cache, its list is read again only when
+ * the kernel says the mount table changed (POLLPRI on mountinfo); without, read now. */
+static bool mount_is_ours(struct identity_cache *c, uint64_t id)
 {
-	struct open_how how = {
-		.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
-		.resolve = RESOLVE_CACHED | RESOLVE_NO_MAGICLINKS,
-	};
+	_cleanup_free_ uint64_t *tmp = NULL;
 	_cleanup_close_ int fd = -1;
+	const uint64_t *ids;
+	size_t n;
 
-	fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
-	if (fd < 0)
-		return negative_errno();
-	return file_id(fd, "", AT_EMPTY_PATH, ret);
+	if (c && c->mi_fd >= 0) {
+		struct pollfd p = { .fd = c->mi_fd, .events = POLLPRI };
+
+		if (!c->mi_ids || (poll(&p, 1, 0) > 0 && (p.revents & (POLLPRI | POLLERR)))) {
+			free(c->mi_ids);
+			c->mi_ids = NULL;
+			if (mounts_load(c->mi_fd, &c->mi_ids, &c->n_mi_ids) < 0)
+				return false;
+		}
+		ids = c->mi_ids;
+		n = c->n_mi_ids;
+	} else {
+		fd = open("/proc/thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || mounts_load(fd, &tmp, &n) < 0)
+			return false;
+		ids = tmp;
+	}
+	return bsearch(&id, ids, n, sizeof(*ids), u64_cmp) != NULL;
 }
 
 /* The executable of tid into id->exe: 0 when verified, 1 when not ("?(PATH)", struct
  * identity). The link's text is the path in the task's own mount namespace, which the task may
  * have made up (an unprivileged user namespace can bind-mount any file over /usr/bin/cat): it
- * counts only where the file it names for us is the file the task runs (path_id: never
- * blocking on a file system the caller serves; the kernel's path never ends in a symlink in
- * the task's view). */
-static int read_exe(pid_t tid, struct identity *id)
+ * counts only where the file the task runs is on a mount of our own mount namespace, and still
+ * linked. Then the kernel made the text through our mount tree: it is the file's path in our
+ * view (only root could mount over it since). A bind mount made in another namespace, a
+ * container's root, are mounts of theirs. Nothing is looked up by path: a caller cannot stall
+ * us with a path through a file system it serves itself (AT_STATX_DONT_SYNC: nor is the
+ * file's own asked). */
+static int read_exe(struct identity_cache *cache, pid_t tid, struct identity *id)
 {
 	char link[64], path[VAULTFS_PATH_MAX - 3]; /* room for "?(" and ")" */
-	uint64_t runs[3], named[3];
+	struct statx stx;
 	ssize_t n;
-	int r;
 
 	snprintf(link, sizeof(link), "/proc/%d/exe", (int)tid);
-	r = file_id(AT_FDCWD, link, 0, runs); /* follows the link to the file, whatever its name */
-	if (r < 0)
-		return r;
+	if (statx(AT_FDCWD, link, AT_STATX_DONT_SYNC, STATX_MNT_ID | STATX_NLINK, &stx) < 0)
+		return negative_errno();
 	n = readlink(link, path, sizeof(path));
 	if (n < 0)
 		return negative_errno();
 	if ((size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
 	path[n] = '\0';
-	if (path[0] == '/' && path_id(path, named) == 0 && memcmp(named, runs, sizeof(runs)) == 0) {
+	if (path[0] == '/' && (stx.stx_mask & STATX_NLINK) && stx.stx_nlink > 0 &&
+	    (stx.stx_mask & STATX_MNT_ID) && mount_is_ours(cache, stx.stx_mnt_id)) {
 		memcpy(id->exe, path, (size_t)n + 1);
 		return 0;
 	}
@@ -519,6 +574,7 @@ int identity_cache_new(struct identity_cache **ret)
 	if (!c)
 		return -ENOMEM;
 	c->mount_fd = -1;
+	c->mi_fd = open("/proc/thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
 	for (size_t i = 0; i < PIDFD_SLOTS; i++)
 		c->pidfd[i] = (struct pidfd_slot){ .tid = 0, .fd = -1 };
 	if (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0)
@@ -547,6 +603,9 @@ void identity_cache_free(struct identity_cache *c)
 		pidfd_slot_drop(&c->pidfd[i]);
 	if (c->mount_fd >= 0)
 		close(c->mount_fd);
+	if (c->mi_fd >= 0)
+		close(c->mi_fd);
+	free(c->mi_ids);
 	free(c);
 }
 
@@ -651,7 +710,7 @@ static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identi
 		}
 	}
 	if (fields & IDENTITY_EXE) {
-		r = read_exe(tid, id);
+		r = read_exe(cache, tid, id);
 		if (r < 0)
 			return r;
 		unverified = r > 0 ? IDENTITY_EXE : 0;

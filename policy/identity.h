@@ -33,11 +33,12 @@ struct identity {
 	gid_t groups[VAULTFS_POLICY_GROUPS_MAX]; /* sorted */
 	char cgroup[VAULTFS_PATH_MAX];
 	struct cgroup_info cg;
-	/* The executable's path, known (IDENTITY_EXE) only when verified: the file the path names
-	 * in the resolver's mount namespace is the file the task runs (same st_dev and st_ino).
-	 * Otherwise "?(PATH)", PATH as the kernel names it for the task (its own mount namespace's
-	 * view, which it may have changed: a bind mount over the path, a copied or deleted file),
-	 * with exe_unverified set: kept for the record, unknown to the policy. */
+	/* The executable's path, known (IDENTITY_EXE) only when verified: the file the task runs
+	 * is still linked and on a mount of the resolver's own mount namespace, so the kernel's
+	 * path for it is the path in the resolver's view. Otherwise "?(PATH)", PATH as the kernel
+	 * names it in the task's own mount namespace (which the task may have made: a bind mount
+	 * over the path; a container's root), or of a deleted file, with exe_unverified set: kept
+	 * for the record, unknown to the policy. */
 	char exe[VAULTFS_PATH_MAX];
 	bool exe_unverified;
 	/* IDENTITY_NS: the task's mount namespace is the one its resolver (vaultfsd, which runs in
@@ -81,6 +82,8 @@ void identity_to_record(const struct identity *id, struct audit_record *rec);
  *   move while /proc/TID/cgroup is read). Saves that read, the most costly step of a resolve.
  *   On a kernel without the ioctl, or without a cgroup2 mount, nothing is remembered and every
  *   resolve reads /proc.
+ * - our mount namespace's mount ids (/proc/thread-self/mountinfo, one fd held), read again
+ *   only when polling it says the mount table changed: what verifies an executable.
  * Ids, groups, executable and which cgroup a task is in are read anew on every resolve.
  * Not thread-safe: one thread at a time (vaultfsd: under its vfs lock). identity_cache_free
  * closes every fd it holds; NULL is a no-op. */
@@ -91,8 +94,8 @@ void identity_cache_free(struct identity_cache *c);
 /* Read the fields asked for (enum identity_field) of thread or process tid from /proc: uid and
  * gid are the fsuid/fsgid of /proc/TID/status (a FUSE daemon takes them from the request
  * instead), groups and pid (Tgid) from the same file, the "0::" line of /proc/TID/cgroup, the
- * link /proc/TID/exe, verified against the file it opens (struct identity: exe; an unverified
- * exe is no error, it stays unknown), /proc/TID/ns/mnt against our own (struct identity:
+ * link /proc/TID/exe, verified by the mount of the file it opens (struct identity: exe; an
+ * unverified exe is no error, it stays unknown), /proc/TID/ns/mnt against our own (struct identity:
  * host). A pidfd is opened first (a thread pidfd where the kernel has them), or the cache's
  * taken, and polled last: -ESRCH when the caller exited meanwhile
  * (a kept pidfd's task that exited only makes the resolve start once more, with a new one).

@@ -143,7 +143,7 @@ static void bench_resolve(void)
 	} sets[] = {
 		{ IDENTITY_PID, "pid" },
 		{ IDENTITY_CGROUP, "cgroup" },
-		{ IDENTITY_EXE, "exe (verified: readlink + 2 stat)" },
+		{ IDENTITY_EXE, "exe (statx, readlink, poll of mountinfo)" },
 		{ IDENTITY_NS, "ns (stat /proc/TID/ns/mnt)" },
 		{ IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE, "pid cgroup exe (an open's record)" },
 		{ IDENTITY_ALL, "all" },

@@ -529,6 +529,7 @@ static void test_resolve_exe_unverified(void **state)
 	struct identity *id = new_identity();
 	char sleep_path[PATH_MAX], copy[] = "/tmp/test-identity-exe-XXXXXX", expect[PATH_MAX + 16];
 	struct audit_record rec = { .exe = NULL };
+	struct identity_cache *c;
 	int fd, status;
 	pid_t pid;
 
@@ -549,6 +550,36 @@ static void test_resolve_exe_unverified(void **state)
 	assert_int_equal(fchmod(fd, 0755), 0);
 	close(fd);
 
+	assert_int_equal(identity_cache_new(&c), 0);
+	assert_int_equal(identity_resolve(c, id, getpid(), IDENTITY_EXE), 0); /* mounts read */
+	assert_true(id->known & IDENTITY_EXE);
+	/* on a mount made in our namespace since: the cache sees the mount table change */
+	if (geteuid() == 0) {
+		char dir[] = "/tmp/test-identity-mnt-XXXXXX", exe[PATH_MAX];
+		int in, out;
+		char buf[65536];
+		ssize_t k;
+
+		assert_non_null(mkdtemp(dir));
+		assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "mode=0755"), 0);
+		snprintf(exe, sizeof(exe), "%s/sleep", dir);
+		in = open(sleep_path, O_RDONLY | O_CLOEXEC);
+		out = open(exe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+		assert_true(in >= 0 && out >= 0);
+		while ((k = read(in, buf, sizeof(buf))) > 0)
+			assert_int_equal(write(out, buf, (size_t)k), k);
+		close(in);
+		close(out);
+		pid = spawn_exec(NULL, NULL, exe);
+		assert_int_equal(identity_resolve(c, id, pid, IDENTITY_EXE), 0);
+		assert_string_equal(id->exe, exe);
+		assert_false(id->exe_unverified);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_int_equal(umount2(dir, MNT_DETACH), 0);
+		rmdir(dir);
+	}
+
 	/* bind-mounted over the real path where only the task sees it (root: a mount namespace
 	 * without a user namespace; tests/bats/20-policy.bats does it as nobody) */
 	if (geteuid() == 0) {
@@ -561,11 +592,13 @@ static void test_resolve_exe_unverified(void **state)
 		assert_true(n > 0);
 		seen[n] = '\0';
 		assert_string_equal(seen, sleep_path); /* what the link's text says */
-		assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_EXE), 0);
 		snprintf(expect, sizeof(expect), "?(%s)", sleep_path);
-		assert_string_equal(id->exe, expect);
-		assert_true(id->exe_unverified);
-		assert_int_equal(id->known & IDENTITY_EXE, 0);
+		for (int i = 0; i < 2; i++) { /* without a cache and with one */
+			assert_int_equal(identity_resolve(i ? c : NULL, id, pid, IDENTITY_EXE), 0);
+			assert_string_equal(id->exe, expect);
+			assert_true(id->exe_unverified);
+			assert_int_equal(id->known & IDENTITY_EXE, 0);
+		}
 		kill(pid, SIGKILL);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 	}
@@ -588,6 +621,7 @@ static void test_resolve_exe_unverified(void **state)
 	assert_int_equal(identity_resolve(NULL, id, getpid(), IDENTITY_EXE), 0);
 	assert_false(id->exe_unverified);
 	assert_true(id->known & IDENTITY_EXE);
+	identity_cache_free(c);
 	free(id);
 }
 
@@ -904,10 +938,10 @@ static void test_cache_pidfds(void **state)
 		assert_int_equal(id->pid, kids[i]);
 	}
 	assert_true(count_fds() <= base + CACHE_PIDFDS);
-	/* every pidfd closed, and the cgroup2 mount's fd */
+	/* every pidfd closed, and the cgroup2 mount's fd and the mountinfo one (read_exe) */
 	identity_cache_free(f->cache);
 	f->cache = NULL;
-	assert_int_equal(count_fds(), base - (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0));
+	assert_int_equal(count_fds(), base - (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0) - 1);
 	assert_int_equal(list_pidfds(fds, pids, 64), 0);
 }
 
