@@ -1,6 +1,7 @@
 /* cgroup.c: derive unit, slice, user-unit flag, container and pod from a cgroup v2 path. Pure
  * string work: it never reads the filesystem, never allocates, and it never trusts a name made
- * inside a delegated subtree (user@UID.service/...) as anything but that user's own. */
+ * inside a delegated subtree (user@UID.service/..., a container's or a unit's own tree) as
+ * anything but that subtree's claim (cgroup.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,11 +118,18 @@ static bool is_uuid(const char *s, size_t n, char sep)
 	return true;
 }
 
-/* A pod segment: Podman "*libpod_pod_<64 hex>.slice"; Kubernetes, systemd driver,
- * "[kubelet-]kubepods[-QOS]-pod<uuid with _>.slice"; Kubernetes, cgroupfs driver, "pod<uuid>".
- * Writes the id (with '-') to buf and returns true. */
-static bool pod_id(const char *s, size_t n, char buf[ID_LEN + 1])
+/* A pod segment: Podman "*libpod_pod_<64 hex>.slice", or "<64 hex>" right below
+ * "libpod_parent" (cgroupfs manager: its containers are "libpod-<id>" below it); Kubernetes,
+ * systemd driver, "[kubelet-]kubepods[-QOS]-pod<uuid with _>.slice"; Kubernetes, cgroupfs
+ * driver, "pod<uuid>". parent is the segment above ("" at the root). Writes the id (with '-')
+ * to buf and returns true. */
+static bool pod_id(const char *s, size_t n, const char *parent, size_t pn, char buf[ID_LEN + 1])
 {
+	if (pn == 13 && memcmp(parent, "libpod_parent", 13) == 0 && n == ID_LEN && all_hex(s, n)) {
+		memcpy(buf, s, ID_LEN);
+		buf[ID_LEN] = '\0';
+		return true;
+	}
 	if (has_suffix(s, n, ".slice")) {
 		size_t k = n - strlen(".slice");
 
@@ -149,18 +157,35 @@ static bool pod_id(const char *s, size_t n, char buf[ID_LEN + 1])
 	return false;
 }
 
+/* LXC's cgroups: "lxc.payload.NAME" (LXC 4 and later) anywhere, "lxc" (older) at the root.
+ * Below them is the container's own tree. */
+static bool is_lxc(const char *s, size_t n, bool root)
+{
+	return has_prefix(s, n, "lxc.payload") || (root && n == 3 && memcmp(s, "lxc", 3) == 0);
+}
+
 enum phase {
 	PHASE_SLICES,      /* leading slices */
 	PHASE_USER_SLICES, /* below user@UID.service, before the user unit */
 	PHASE_INSIDE,      /* below the unit (or in a tree no unit owns) */
 };
 
+/* id (of n bytes) with the delegation prefix, or "?(...)" around both when unknown. */
+static void put_id(char buf[CGROUP_ID_MAX], const char *prefix, const char *id, size_t n,
+		   bool unknown)
+{
+	snprintf(buf, CGROUP_ID_MAX, "%s%s%.*s%s", unknown ? "?(" : "", prefix, (int)n, id,
+		 unknown ? ")" : "");
+}
+
 int cgroup_parse(const char *path, struct cgroup_info *ret)
 {
 	struct cgroup_info ci = { .slice = "-.slice" };
 	enum phase phase = PHASE_SLICES;
 	char prefix[26] = ""; /* "user@UID.service/" once delegated */
-	size_t len;
+	const char *parent = "";
+	size_t len, pn = 0;
+	bool owned = false; /* below a container, a unit or an LXC payload: its workload's tree */
 	const char *s;
 
 	if (!path || path[0] != '/')
@@ -174,6 +199,7 @@ int cgroup_parse(const char *path, struct cgroup_info *ret)
 		const char *name = s;
 		size_t nn = n;
 		char pod[ID_LEN + 1];
+		bool boundary = false; /* what is below this segment is its workload's */
 		const char *id;
 
 		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
@@ -193,12 +219,16 @@ int cgroup_parse(const char *path, struct cgroup_info *ret)
 				break;
 			snprintf(ci.unit, sizeof(ci.unit), "%.*s", (int)nn, name);
 			if (user_manager(name, nn, &ci.user_uid)) {
+				/* its user's names are named so; the user unit is the boundary */
 				ci.delegated = true;
 				snprintf(prefix, sizeof(prefix), "%.*s/", (int)nn, name);
 				phase = PHASE_USER_SLICES;
+				parent = s;
+				pn = n;
 				s += n + (s[n] == '/');
 				continue; /* the manager itself is no container or pod */
 			}
+			boundary = true;
 			break;
 		case PHASE_USER_SLICES:
 			if (is_slice(name, nn))
@@ -207,17 +237,30 @@ int cgroup_parse(const char *path, struct cgroup_info *ret)
 			if (is_unit(name, nn)) {
 				snprintf(ci.unit, sizeof(ci.unit), "%s%.*s", prefix, (int)nn, name);
 				ci.user_unit = true;
+				boundary = true;
 			}
 			break;
 		case PHASE_INSIDE:
 			break;
 		}
-		id = container_id(s, n);
-		if (id)
-			snprintf(ci.container, sizeof(ci.container), "%s%.*s", prefix, (int)ID_LEN,
-				 id);
-		if (pod_id(s, n, pod))
-			snprintf(ci.pod, sizeof(ci.pod), "%s%s", prefix, pod);
+		if (is_lxc(name, nn, parent[0] == '\0'))
+			boundary = true;
+		if (pod_id(s, n, parent, pn, pod)) {
+			bool unknown = owned || ci.pod[0] || ci.container[0];
+
+			put_id(ci.pod, prefix, pod, strlen(pod), unknown);
+			ci.pod_unknown |= unknown;
+		} else if ((id = container_id(s, n))) {
+			/* the first one, not below a boundary, is the runtime's */
+			bool unknown = owned || ci.container[0];
+
+			put_id(ci.container, prefix, id, ID_LEN, unknown); /* a claim: the last */
+			ci.container_unknown |= unknown;
+			boundary = true;
+		}
+		owned |= boundary;
+		parent = s;
+		pn = n;
 		s += n + (s[n] == '/');
 	}
 	*ret = ci;

@@ -73,10 +73,16 @@ struct pidfd_slot {
 
 struct identity_cache {
 	int mount_fd; /* the cgroup2 mount (O_PATH), -1: nothing is memoized */
+	int mi_fd;           /* our /proc/thread-self/mountinfo, polled for changes; -1: none */
+	uint64_t *mi_ids;    /* its mount ids, sorted; NULL: to be read */
+	size_t n_mi_ids;
+	struct stat mnt_ns; /* our own mount namespace; st_ino 0: not known */
 	struct cgroup_memo memo[MEMO_SLOTS];
 	struct pidfd_slot pidfd[PIDFD_SLOTS];
 };
 
+/* /proc/thread-self/mountinfo is read whole up to this size (a host with many containers). */
+#define VAULTFS_MOUNTINFO_MAX (16u * 1024u * 1024u)
 /* /proc/TID/status and /proc/TID/cgroup are read whole into a buffer this large. */
 #define PROC_FILE_MAX (16u * 1024u)
 
@@ -90,6 +96,8 @@ void identity_init(struct identity *id)
 	id->cgroup[0] = '\0';
 	memset(&id->cg, 0, sizeof(id->cg));
 	id->exe[0] = '\0';
+	id->exe_unverified = false;
+	id->host = false;
 }
 
 void identity_set_uid(struct identity *id, uint32_t uid)
@@ -116,6 +124,13 @@ void identity_set_pid(struct identity *id, pid_t pid)
 static int gid_cmp(const void *a, const void *b)
 {
 	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
 }
@@ -157,9 +172,17 @@ int identity_set_exe(struct identity *id, const char *path)
 	if (n >= sizeof(id->exe))
 		return -ENAMETOOLONG;
 	memcpy(id->exe, path, n + 1);
+	id->exe_unverified = false;
 	id->known |= IDENTITY_EXE;
 	id->verified &= ~IDENTITY_EXE;
 	return 0;
+}
+
+void identity_set_host(struct identity *id, bool host)
+{
+	id->host = host;
+	id->known |= IDENTITY_NS;
+	id->verified &= ~IDENTITY_NS;
 }
 
 void identity_to_record(const struct identity *id, struct audit_record *rec)
@@ -168,8 +191,8 @@ void identity_to_record(const struct identity *id, struct audit_record *rec)
 	rec->gid = id->gid;
 	if (id->known & IDENTITY_PID)
 		rec->pid = id->pid;
-	if (id->known & IDENTITY_EXE)
-		rec->exe = id->exe;
+	if ((id->known & IDENTITY_EXE) || id->exe_unverified)
+		rec->exe = id->exe; /* "?(PATH)" when unverified */
 	if (id->known & IDENTITY_CGROUP) {
 		rec->cgroup = id->cgroup;
 		rec->unit = id->cg.unit[0] ? id->cg.unit : NULL;
@@ -202,6 +225,8 @@ const char *identity_field_name(unsigned field)
 		return "cgroup";
 	case IDENTITY_EXE:
 		return "exe";
+	case IDENTITY_NS:
+		return "ns";
 	default:
 		return NULL;
 	}
@@ -350,18 +375,140 @@ static int read_cgroup(pid_t tid, struct identity *id)
 	return -ENODATA;
 }
 
-static int read_exe(pid_t tid, struct identity *id)
+/* Our mount namespace's mounts: the ids of /proc/thread-self/mountinfo (fd, read from its
+ * start), sorted, into *ret (freed by the caller). */
+static int mounts_load(int fd, uint64_t **ret, size_t *ret_n)
 {
-	char path[64];
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_free_ uint64_t *ids = NULL;
+	size_t len = 0, cap = 64 * 1024, n = 0;
+
+	for (;;) { /* the whole file: it may change between reads, the poll says so then */
+		char *nb = realloc(buf, cap + 1);
+		ssize_t k;
+
+		if (!nb)
+			return -ENOMEM;
+		buf = nb;
+		k = pread(fd, buf + len, cap - len, (off_t)len);
+		if (k < 0)
+			return negative_errno();
+		if (k == 0)
+			break;
+		len += (size_t)k;
+		if (len == cap) {
+			if (cap >= VAULTFS_MOUNTINFO_MAX)
+				return -E2BIG;
+			cap *= 2;
+		}
+	}
+	buf[len] = '\0';
+	for (const char *l = buf; *l;) { /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ..." a line */
+		const char *nl = strchrnul(l, '\n'), *p = l;
+		uint64_t v;
+
+		if (n % 256 == 0) {
+			uint64_t *ni = reallocarray(ids, n + 256, sizeof(*ids));
+
+			if (!ni)
+				return -ENOMEM;
+			ids = ni;
+		}
+		if (next_number(&p, &v))
+			ids[n++] = v;
+		l = *nl ? nl + 1 : nl;
+	}
+	qsort(ids, n, sizeof(*ids), u64_cmp);
+	*ret = TAKE_PTR(ids);
+	*ret_n = n;
+	return 0;
+}
+
+/* Is mount id one of our mount namespace's? With a cache, its list is read again only when
+ * the kernel says the mount table changed (POLLPRI on mountinfo); without, read now. */
+static bool mount_is_ours(struct identity_cache *c, uint64_t id)
+{
+	_cleanup_free_ uint64_t *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	const uint64_t *ids;
+	size_t n;
+
+	if (c && c->mi_fd >= 0) {
+		struct pollfd p = { .fd = c->mi_fd, .events = POLLPRI };
+
+		if (!c->mi_ids || (poll(&p, 1, 0) > 0 && (p.revents & (POLLPRI | POLLERR)))) {
+			free(c->mi_ids);
+			c->mi_ids = NULL;
+			if (mounts_load(c->mi_fd, &c->mi_ids, &c->n_mi_ids) < 0)
+				return false;
+		}
+		ids = c->mi_ids;
+		n = c->n_mi_ids;
+	} else {
+		fd = open("/proc/thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || mounts_load(fd, &tmp, &n) < 0)
+			return false;
+		ids = tmp;
+	}
+	return bsearch(&id, ids, n, sizeof(*ids), u64_cmp) != NULL;
+}
+
+/* The executable of tid into id->exe: 0 when verified, 1 when not ("?(PATH)", struct
+ * identity). The link's text is the path in the task's own mount namespace, which the task may
+ * have made up (an unprivileged user namespace can bind-mount any file over /usr/bin/cat): it
+ * counts only where the file the task runs is on a mount of our own mount namespace, and still
+ * linked. Then the kernel made the text through our mount tree: it is the file's path in our
+ * view (only root could mount over it since). A bind mount made in another namespace, a
+ * container's root, are mounts of theirs. Nothing is looked up by path: a caller cannot stall
+ * us with a path through a file system it serves itself (AT_STATX_DONT_SYNC: nor is the
+ * file's own asked). */
+static int read_exe(struct identity_cache *cache, pid_t tid, struct identity *id)
+{
+	char link[64], path[VAULTFS_PATH_MAX - 3]; /* room for "?(" and ")" */
+	struct statx stx;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)tid);
-	n = readlink(path, id->exe, sizeof(id->exe));
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)tid);
+	if (statx(AT_FDCWD, link, AT_STATX_DONT_SYNC, STATX_MNT_ID | STATX_NLINK, &stx) < 0)
+		return negative_errno();
+	n = readlink(link, path, sizeof(path));
 	if (n < 0)
 		return negative_errno();
-	if ((size_t)n >= sizeof(id->exe))
+	if ((size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
-	id->exe[n] = '\0';
+	path[n] = '\0';
+	if (path[0] == '/' && (stx.stx_mask & STATX_NLINK) && stx.stx_nlink > 0 &&
+	    (stx.stx_mask & STATX_MNT_ID) && mount_is_ours(cache, stx.stx_mnt_id)) {
+		memcpy(id->exe, path, (size_t)n + 1);
+		return 0;
+	}
+	snprintf(id->exe, sizeof(id->exe), "?(%s)", path);
+	return 1;
+}
+
+/* Our own mount namespace: the calling thread's (a thread may have one of its own). */
+static int own_mnt_ns(struct stat *ret)
+{
+	return stat("/proc/thread-self/ns/mnt", ret) < 0 ? negative_errno() : 0;
+}
+
+/* Is tid's mount namespace ours (own, when known, saves reading it)? */
+static int read_ns(pid_t tid, const struct stat *own, struct identity *id)
+{
+	struct stat ns, self;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)tid);
+	if (stat(path, &ns) < 0)
+		return negative_errno();
+	if (!own || own->st_ino == 0) {
+		r = own_mnt_ns(&self);
+		if (r < 0)
+			return r;
+		own = &self;
+	}
+	id->host = ns.st_dev == own->st_dev && ns.st_ino == own->st_ino;
 	return 0;
 }
 
@@ -427,10 +574,13 @@ int identity_cache_new(struct identity_cache **ret)
 	if (!c)
 		return -ENOMEM;
 	c->mount_fd = -1;
+	c->mi_fd = open("/proc/thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
 	for (size_t i = 0; i < PIDFD_SLOTS; i++)
 		c->pidfd[i] = (struct pidfd_slot){ .tid = 0, .fd = -1 };
 	if (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0)
 		c->mount_fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (own_mnt_ns(&c->mnt_ns) < 0)
+		c->mnt_ns.st_ino = 0; /* read by each resolve then */
 	*ret = c;
 	return 0;
 }
@@ -453,6 +603,9 @@ void identity_cache_free(struct identity_cache *c)
 		pidfd_slot_drop(&c->pidfd[i]);
 	if (c->mount_fd >= 0)
 		close(c->mount_fd);
+	if (c->mi_fd >= 0)
+		close(c->mi_fd);
+	free(c->mi_ids);
 	free(c);
 }
 
@@ -518,6 +671,7 @@ static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identi
 			  pid_t tid, unsigned fields)
 {
 	struct pidfd_info info = { .mask = 0 };
+	unsigned unverified = 0;
 	bool have_info = false;
 	int r;
 
@@ -556,15 +710,23 @@ static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identi
 		}
 	}
 	if (fields & IDENTITY_EXE) {
-		r = read_exe(tid, id);
+		r = read_exe(cache, tid, id);
+		if (r < 0)
+			return r;
+		unverified = r > 0 ? IDENTITY_EXE : 0;
+	}
+	if (fields & IDENTITY_NS) {
+		r = read_ns(tid, cache ? &cache->mnt_ns : NULL, id);
 		if (r < 0)
 			return r;
 	}
 	r = still_alive(pidfd);
 	if (r < 0)
 		return r;
-	id->known |= fields;
-	id->verified |= fields;
+	id->known |= fields & ~unverified;
+	id->verified |= fields & ~unverified;
+	if (unverified)
+		id->exe_unverified = true;
 	return 0;
 }
 
@@ -574,6 +736,8 @@ static unsigned fields_begin(struct identity *id, unsigned fields)
 	fields &= IDENTITY_ALL;
 	id->known &= ~fields;
 	id->verified &= ~fields;
+	if (fields & IDENTITY_EXE)
+		id->exe_unverified = false;
 	return fields;
 }
 

@@ -19,7 +19,8 @@ enum identity_field {
 	IDENTITY_PID = 1u << 3,    /* the process (thread group) */
 	IDENTITY_CGROUP = 1u << 4, /* the cgroup path and cg: unit, slice, container, pod */
 	IDENTITY_EXE = 1u << 5,
-	IDENTITY_ALL = (1u << 6) - 1,
+	IDENTITY_NS = 1u << 6, /* host: whether the mount namespace is the resolver's */
+	IDENTITY_ALL = (1u << 7) - 1,
 };
 
 struct identity {
@@ -32,7 +33,19 @@ struct identity {
 	gid_t groups[VAULTFS_POLICY_GROUPS_MAX]; /* sorted */
 	char cgroup[VAULTFS_PATH_MAX];
 	struct cgroup_info cg;
+	/* The executable's path, known (IDENTITY_EXE) only when verified: the file the task runs
+	 * is still linked and on a mount of the resolver's own mount namespace, so the kernel's
+	 * path for it is the path in the resolver's view. Otherwise "?(PATH)", PATH as the kernel
+	 * names it in the task's own mount namespace (which the task may have made: a bind mount
+	 * over the path; a container's root), or of a deleted file, with exe_unverified set: kept
+	 * for the record, unknown to the policy. */
 	char exe[VAULTFS_PATH_MAX];
+	bool exe_unverified;
+	/* IDENTITY_NS: the task's mount namespace is the one its resolver (vaultfsd, which runs in
+	 * the host's: vaultfsd.service makes none of its own) is in; false in a container, in
+	 * `unshare -m`, in a service with a mount namespace of its own (PrivateTmp= and the
+	 * like). The mount namespace is what a file system view is: who shares it is on the host. */
+	bool host;
 };
 
 /* Nothing known. */
@@ -46,6 +59,7 @@ int identity_set_groups(struct identity *id, const gid_t *groups, size_t n);
 int identity_set_cgroup(struct identity *id, const char *path);
 /* -EINVAL when not absolute, -ENAMETOOLONG past VAULTFS_PATH_MAX. */
 int identity_set_exe(struct identity *id, const char *path);
+void identity_set_host(struct identity *id, bool host);
 
 struct audit_record;
 /* The caller's fields of an audit record (uid, gid, pid, exe, cgroup, unit, container), as far
@@ -68,6 +82,8 @@ void identity_to_record(const struct identity *id, struct audit_record *rec);
  *   move while /proc/TID/cgroup is read). Saves that read, the most costly step of a resolve.
  *   On a kernel without the ioctl, or without a cgroup2 mount, nothing is remembered and every
  *   resolve reads /proc.
+ * - our mount namespace's mount ids (/proc/thread-self/mountinfo, one fd held), read again
+ *   only when polling it says the mount table changed: what verifies an executable.
  * Ids, groups, executable and which cgroup a task is in are read anew on every resolve.
  * Not thread-safe: one thread at a time (vaultfsd: under its vfs lock). identity_cache_free
  * closes every fd it holds; NULL is a no-op. */
@@ -78,13 +94,16 @@ void identity_cache_free(struct identity_cache *c);
 /* Read the fields asked for (enum identity_field) of thread or process tid from /proc: uid and
  * gid are the fsuid/fsgid of /proc/TID/status (a FUSE daemon takes them from the request
  * instead), groups and pid (Tgid) from the same file, the "0::" line of /proc/TID/cgroup, the
- * link /proc/TID/exe. A pidfd is opened first (a thread pidfd where the kernel has them), or
- * the cache's taken, and polled last: -ESRCH when the caller exited meanwhile (a kept pidfd's
- * task that exited only makes the resolve start once more, with a new one). Other errors:
- * -ENOENT/-ESRCH no such task, -EACCES, -E2BIG too many groups, -ENODATA no cgroup v2 line,
- * -EXDEV a cgroup outside our cgroup namespace, -ENAMETOOLONG. On success the fields are known
- * and verified; on failure those fields are unknown. Nothing is read for fields not asked for.
- * cache may be NULL: a pidfd is opened and closed by every call, the cgroup read from /proc. */
+ * link /proc/TID/exe, verified by the mount of the file it opens (struct identity: exe; an
+ * unverified exe is no error, it stays unknown), /proc/TID/ns/mnt against our own (struct identity:
+ * host). A pidfd is opened first (a thread pidfd where the kernel has them), or the cache's
+ * taken, and polled last: -ESRCH when the caller exited meanwhile
+ * (a kept pidfd's task that exited only makes the resolve start once more, with a new one).
+ * Other errors: -ENOENT/-ESRCH no such task, -EACCES, -E2BIG too many groups, -ENODATA no
+ * cgroup v2 line, -EXDEV a cgroup outside our cgroup namespace, -ENAMETOOLONG. On success the
+ * fields are known and verified; on failure those fields are unknown. Nothing is read for
+ * fields not asked for. cache may be NULL: a pidfd is opened and closed by every call, the
+ * cgroup read from /proc. */
 int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
 		     unsigned fields);
 /* The same for the process that pidfd pins (taken when it was known to be the peer, e.g. a
@@ -96,7 +115,7 @@ int identity_resolve_pidfd(struct identity_cache *cache, struct identity *id, in
 
 /* Is g the caller's gid or one of its supplementary groups? */
 bool identity_in_group(const struct identity *id, uint32_t g);
-/* "uid", "gid", "groups", "pid", "cgroup", "exe" for one field; NULL otherwise. */
+/* "uid", "gid", "groups", "pid", "cgroup", "exe", "ns" for one field; NULL otherwise. */
 const char *identity_field_name(unsigned field);
 /* Where cgroup2 is mounted, from /proc/self/mountinfo: "/sys/fs/cgroup" on a pure v2 host,
  * "/sys/fs/cgroup/unified" on a hybrid one. -ENOENT when it is not mounted, -ENAMETOOLONG

@@ -9,7 +9,10 @@
  *   cgroup= globs of the cgroup v2 path (anchor them at the root: "/system.slice/x.service")
  *   unit=   globs of the systemd unit; a user unit is "user@UID.service/NAME", so
  *           `unit=foo.service` never matches a user's foo.service
- *   container=, pod=  globs of the ids cgroup.h derives   exe=  globs of the executable path
+ *   container=, pod=  globs of the ids cgroup.h derives (unknown when named in a delegated tree)
+ *   exe=    globs of the executable path, known only when verified (identity.h)
+ *   ns=     host: the caller's mount namespace is the resolver's (vaultfsd's: the host's);
+ *           other: it is not (a container, `unshare -m`)
  *   after=, before=   RFC 3339 times: the rule holds from after (inclusive) to before
  * Names resolve at load time; an unknown one is an error. A set with any error is refused.
  *

@@ -16,7 +16,7 @@ static void policy_help(void)
 	fputs("Usage: vaultctl [-c CONF] policy check [FILE...]\n"
 	      "       vaultctl [-c CONF] policy explain OP /VAULT[/OBJECT] [--uid U] [--gid G]\n"
 	      "                [--groups A,B] [--cgroup PATH | --unit NAME] [--exe PATH] [--pid PID]\n"
-	      "                [--json]\n"
+	      "                [--ns host|other] [--json]\n"
 	      "\n"
 	      "check    validate FILEs (default: every *.policy in the [policy] dir); prints\n"
 	      "         \"N rules in M files OK\", or each error as FILE:LINE:COL: message.\n"
@@ -24,7 +24,9 @@ static void policy_help(void)
 	      "explain  decide OP on the path with the [policy] dir's rules and print the\n"
 	      "         decision, the deciding rule (FILE:LINE or default), every matching rule\n"
 	      "         and the identity. --pid reads a live process (uid, gid, groups, cgroup,\n"
-	      "         unit, container, pod, exe); the other options set or override fields.\n"
+	      "         unit, container, pod, exe, ns); the other options set or override fields.\n"
+	      "         --ns host: in vaultfsd's (the host's) mount namespace, the default\n"
+	      "         without --pid; other: not (a container).\n"
 	      "         --unit NAME stands for --cgroup /system.slice/NAME (a system unit).\n"
 	      "         --uid NAME also takes the user's gid and groups unless given. A field\n"
 	      "         left unknown never satisfies an allow and always satisfies a deny.\n"
@@ -185,7 +187,18 @@ static struct json_object *json_identity(const struct identity *id)
 	json_object_object_add(o, "container",
 			       json_str_or_null(id, IDENTITY_CGROUP, id->cg.container));
 	json_object_object_add(o, "pod", json_str_or_null(id, IDENTITY_CGROUP, id->cg.pod));
+	json_object_object_add(o, "container_unknown",
+			       cg ? json_object_new_boolean(id->cg.container_unknown) : NULL);
+	json_object_object_add(o, "pod_unknown",
+			       cg ? json_object_new_boolean(id->cg.pod_unknown) : NULL);
 	json_object_object_add(o, "exe", json_str_or_null(id, IDENTITY_EXE, id->exe));
+	/* read, but not the file at that path for us: unknown to the policy */
+	json_object_object_add(o, "exe_unverified",
+			       id->exe_unverified ? json_object_new_string(id->exe) : NULL);
+	json_object_object_add(o, "ns",
+			       id->known & IDENTITY_NS ?
+				       json_object_new_string(id->host ? "host" : "other") :
+				       NULL);
 	json_object_object_add(o, "verified", json_fields(id->verified));
 	return o;
 }
@@ -226,10 +239,16 @@ static void print_identity(const struct identity *id)
 	printf("  unit: %s%s\n", cg ? (id->cg.unit[0] ? id->cg.unit : "(none)") : unknown,
 	       cg && id->cg.user_unit ? " (user unit)" : "");
 	printf("  slice: %s\n", cg ? id->cg.slice : unknown);
-	printf("  container: %s\n",
-	       cg ? (id->cg.container[0] ? id->cg.container : "(none)") : unknown);
-	printf("  pod: %s\n", cg ? (id->cg.pod[0] ? id->cg.pod : "(none)") : unknown);
-	printf("  exe: %s\n", id->known & IDENTITY_EXE ? id->exe : unknown);
+	printf("  container: %s%s\n",
+	       cg ? (id->cg.container[0] ? id->cg.container : "(none)") : unknown,
+	       cg && id->cg.container_unknown ? " (unknown: named below a container or unit)" : "");
+	printf("  pod: %s%s\n", cg ? (id->cg.pod[0] ? id->cg.pod : "(none)") : unknown,
+	       cg && id->cg.pod_unknown ? " (unknown: named below a container or unit)" : "");
+	if (id->exe_unverified)
+		printf("  exe: %s (unknown: not verified)\n", id->exe);
+	else
+		printf("  exe: %s\n", id->known & IDENTITY_EXE ? id->exe : unknown);
+	printf("  ns: %s\n", id->known & IDENTITY_NS ? (id->host ? "host" : "other") : unknown);
 	print_fields("  verified:", id->verified);
 }
 
@@ -274,11 +293,12 @@ enum {
 	OPT_EXE,
 	OPT_UNIT,
 	OPT_PID,
+	OPT_NS,
 	OPT_JSON,
 };
 
 struct explain_opts {
-	const char *uid, *gid, *groups, *cgroup, *exe, *unit;
+	const char *uid, *gid, *groups, *cgroup, *exe, *unit, *ns;
 	uint32_t pid;
 	bool json;
 };
@@ -292,6 +312,7 @@ static int parse_explain_opts(int argc, char **argv, struct explain_opts *o)
 					      { "exe", required_argument, NULL, OPT_EXE },
 					      { "unit", required_argument, NULL, OPT_UNIT },
 					      { "pid", required_argument, NULL, OPT_PID },
+					      { "ns", required_argument, NULL, OPT_NS },
 					      { "json", no_argument, NULL, OPT_JSON },
 					      {} };
 	int c;
@@ -321,6 +342,11 @@ static int parse_explain_opts(int argc, char **argv, struct explain_opts *o)
 				return EXIT_USAGE;
 			if (o->pid > INT32_MAX)
 				return usage_error("--pid: out of range");
+			break;
+		case OPT_NS:
+			if (!streq(optarg, "host") && !streq(optarg, "other"))
+				return usage_error("--ns: host or other, not '%.32s'", optarg);
+			o->ns = optarg;
 			break;
 		case OPT_JSON:
 			o->json = true;
@@ -386,6 +412,10 @@ static int build_identity(const struct explain_opts *o, struct identity *id)
 		if (r < 0)
 			return usage_error("--exe: not an absolute path: '%.64s'", o->exe);
 	}
+	if (o->ns)
+		identity_set_host(id, streq(o->ns, "host"));
+	else if (!o->pid)
+		identity_set_host(id, true); /* a caller described by options: on the host */
 	return 0;
 }
 

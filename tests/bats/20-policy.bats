@@ -20,12 +20,55 @@ setup() {
 
 teardown() {
 	local p
+	daemon_stop
 	for p in "${PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
 	cg_remove
-	rm -rf -- "$T"
+	if [ -n "${TCTI:-}" ]; then
+		vault_teardown
+	else
+		rm -rf -- "$T"
+	fi
+}
+
+# live_setup: a store, a vault "app" and a software TPM, for the tests that mount (others
+# need none); $T is 0711 so that other uids reach the mount point
+live_setup() {
+	swtpm_start "$T/tpm"
+	TCTI=$SWTPM_TCTI
+	write_config "$CONF" "$TCTI"
+	chmod 0711 "$T"
+	init_store
+	"$VAULTCTL" -c "$CONF" --offline vault create app
+	DAEMON=
+}
+
+# need_userns: skip, with the reason, where the kernel forbids unprivileged user namespaces;
+# fail where it allows them and they still do not work
+need_userns() {
+	local v
+	if setpriv --reuid 65534 --regid 65534 --clear-groups \
+		unshare --user --map-root-user --mount true 2>/dev/null; then
+		return 0
+	fi
+	v=$(sysctl -n user.max_user_namespaces 2>/dev/null) || v=
+	[ "$v" != 0 ] || skip "user.max_user_namespaces = 0"
+	v=$(sysctl -n kernel.unprivileged_userns_clone 2>/dev/null) || v=
+	[ "$v" != 0 ] || skip "kernel.unprivileged_userns_clone = 0"
+	v=$(sysctl -n kernel.apparmor_restrict_unprivileged_userns 2>/dev/null) || v=
+	[ "$v" != 1 ] || skip "kernel.apparmor_restrict_unprivileged_userns = 1"
+	echo "unshare --user --map-root-user --mount fails as uid 65534" >&2
+	return 1
+}
+
+# as_fake_cat FILE...: as uid 65534, in a user and mount namespace of its own, a copy of cat
+# ($T/mybin, another file) bind-mounted over the real cat's path, exec'd by that path
+as_fake_cat() {
+	setpriv --reuid 65534 --regid 65534 --clear-groups \
+		unshare --user --map-root-user --mount \
+		sh -c 'mount --bind "$0" "$1" && shift && exec "$CAT" "$@"' "$T/mybin" "$CAT" "$@"
 }
 
 pol() {
@@ -193,7 +236,7 @@ spawn() {
 	[[ $output == *"\"slice\": \"$name\""* ]]
 	flat=$(echo "$output" | tr -d ' \n')
 	[[ $flat == *'"groups":[]'* ]]
-	[[ $flat == *'"verified":["uid","gid","groups","pid","cgroup","exe"]'* ]]
+	[[ $flat == *'"verified":["uid","gid","groups","pid","cgroup","exe","ns"]'* ]]
 	run pol explain read /app/by-unit --pid "$SPAWNED"
 	[ "$status" -eq 0 ]
 	[[ $output == *"rule: $T/policy.d/10.policy:2"* ]]
@@ -248,4 +291,123 @@ spawn() {
 	[ "$status" -eq 0 ]
 	run pol explain read /app/user --pid "$SPAWNED"
 	[ "$status" -eq 1 ]
+}
+
+@test "exe=: a file bind-mounted over the named path in a user namespace is not that program" {
+	need_userns
+	CAT=$(readlink -f "$(command -v cat)")
+	export CAT
+	chmod 0711 "$T"
+	install -m 0755 "$CAT" "$T/mybin" # the same bytes, another file: what exe= must tell apart
+	cat >"$T/policy.d/10.policy" <<-EOF
+	allow read /app/db exe=$CAT
+	deny read /app/secret exe=$CAT
+	EOF
+	# kept alive reading a FIFO it holds open for writing too
+	mkfifo "$T/fifo"
+	as_fake_cat <>"$T/fifo" >/dev/null 2>&1 3>&- &
+	PIDS+=($!)
+	for _ in $(seq 100); do
+		fake=$(pgrep -u 65534 -n -f "^$CAT\$") && [ "$(readlink "/proc/$fake/exe")" = "$CAT" ] &&
+			break
+		sleep 0.05
+	done
+	[ "$(readlink "/proc/$fake/exe")" = "$CAT" ] # what the daemon used to compare
+	run pol explain read /app/db --pid "$fake"
+	[ "$status" -eq 1 ]
+	[[ $output == *"rule: default"* ]]
+	[[ $output == *"exe: ?($CAT) (unknown: not verified)"* ]]
+	run pol explain read /app/db --pid "$fake" --json
+	[[ $output == *"\"exe_unverified\": \"?($CAT)\""* ]]
+	[[ $output == *'"exe": null'* ]]
+	# a deny cannot be escaped by an exe that is not verified
+	run pol explain read /app/secret --pid "$fake"
+	[ "$status" -eq 1 ]
+	[[ $output == *"rule: $T/policy.d/10.policy:2"* ]]
+	# the real program, the same uid: verified, allowed
+	setpriv --reuid 65534 --regid 65534 --clear-groups "$CAT" <>"$T/fifo" >/dev/null 2>&1 3>&- &
+	PIDS+=($!)
+	for _ in $(seq 100); do
+		real=$(pgrep -u 65534 -n -f "^$CAT\$") && [ "$real" != "$fake" ] && break
+		sleep 0.05
+	done
+	run pol explain read /app/db --pid "$real"
+	[ "$status" -eq 0 ]
+	[[ $output == *"exe: $CAT"$'\n'* ]]
+}
+
+@test "exe=: through the mount, the bind-mount trick is refused and recorded as not verified" {
+	need_userns
+	live_setup
+	CAT=$(readlink -f "$(command -v cat)")
+	export CAT
+	install -m 0755 "$CAT" "$T/mybin"
+	cat >"$T/policy.d/10.policy" <<-EOF
+	allow read /app/db exe=$CAT
+	EOF
+	printf 'exe-value' | "$VAULTCTL" -c "$CONF" --offline secret set app/db
+	daemon_start
+	run as_fake_cat "$T/mnt/app/db"
+	[ "$status" -ne 0 ]
+	[[ $output != *exe-value* ]]
+	[ "$(setpriv --reuid 65534 --regid 65534 --clear-groups "$CAT" "$T/mnt/app/db")" = exe-value ]
+	run "$VAULTCTL" -c "$CONF" --offline audit show
+	[[ $output == *" deny ENOENT app uid=65534 "*"exe=?($CAT) "* ]]
+	[[ $output == *" open allow app/db v1 uid=65534 "*"exe=$CAT "* ]]
+	[ -z "$(grep -F "exe=?(" <<<"$output" | grep -F " allow ")" ]
+}
+
+@test "ns=host: root in a mount namespace of its own does not get the default admin rule" {
+	cp "$VAULTFS_TOP/systemd/00-default.policy" "$T/policy.d/"
+	# a caller described by options is on the host unless --ns other
+	run pol explain write /app/x --uid 0
+	[ "$status" -eq 0 ]
+	[[ $output == *"ns: host"* ]]
+	run pol explain write /app/x --uid 0 --ns other
+	[ "$status" -eq 1 ]
+	[[ $output == *"rule: default"* ]]
+	# live: root on the host, and root in unshare -m (what every container has)
+	sleep 300 </dev/null >/dev/null 2>&1 3>&- &
+	PIDS+=($!)
+	host=$!
+	unshare -m sleep 300 </dev/null >/dev/null 2>&1 3>&- &
+	PIDS+=($!)
+	other=$!
+	for _ in $(seq 100); do
+		[ "$(readlink "/proc/$other/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
+		sleep 0.05
+	done
+	run pol explain write /app/x --pid "$host"
+	[ "$status" -eq 0 ]
+	[[ $output == *"ns: host"* ]]
+	run pol explain write /app/x --pid "$other" --json
+	[ "$status" -eq 1 ]
+	[[ $output == *'"ns": "other"'* ]]
+	[[ $output == *'"rule": "default"'* ]]
+}
+
+@test "ns=host: through the mount, root in unshare -m cannot list, write or delete" {
+	live_setup
+	cp "$VAULTFS_TOP/systemd/00-default.policy" "$T/policy.d/"
+	printf 'v1' | "$VAULTCTL" -c "$CONF" --offline secret set app/db
+	daemon_start
+	# the host's root: lists, writes, deletes (and reads nothing)
+	[ "$(ls "$T/mnt/app" | tr '\n' ' ')" = "db " ]
+	printf 'host' >"$T/mnt/app/made-by-host"
+	[ "$(ls "$T/mnt/app" | tr '\n' ' ')" = "db made-by-host " ]
+	# root in a mount namespace of its own: nothing
+	run unshare -m ls "$T/mnt/app"
+	[ "$status" -ne 0 ]
+	run unshare -m sh -c "printf x >'$T/mnt/app/made-in-ns'"
+	[ "$status" -ne 0 ]
+	run unshare -m rm "$T/mnt/app/db" </dev/null
+	[ "$status" -ne 0 ]
+	run unshare -m ls "$T/mnt"
+	[ -z "$output" ]
+	[ "$(ls "$T/mnt/app" | tr '\n' ' ')" = "db made-by-host " ]
+	rm "$T/mnt/app/made-by-host"
+	[ "$(ls "$T/mnt/app" | tr '\n' ' ')" = "db " ]
+	run "$VAULTCTL" -c "$CONF" --offline audit show
+	[[ $output == *" deny ENOENT app uid=0 "* ]]
+	[ "$(grep -c " deny .*uid=0 " <<<"$output")" -ge 2 ]
 }

@@ -33,6 +33,14 @@ pm_start() {
 	pm_run -d --name "$name" "$@" "$IMAGE" sleep 300 >/dev/null
 }
 
+# pm_two VOLUME: containers c1 and c2 as pm_start makes them, with -v VOLUME; their ids in
+# $c1 and $c2
+pm_two() {
+	pm_start c1 -v "$1" || return
+	pm_start c2 -v "$1" || return
+	c1=$(pm inspect -f '{{.Id}}' c1) && c2=$(pm inspect -f '{{.Id}}' c2)
+}
+
 # pm_import TAR NAME: podman import in a mount namespace of its own where /var/lib/containers
 # is an empty tmpfs: podman 4.3 writes its blob-info cache there whatever --root says
 pm_import() {
@@ -152,10 +160,7 @@ reload() {
 	printf '%s' "$tls" | vctl secret set app/tls
 	daemon_start
 	# the vault, not the whole mount, read-only at /run/secrets in each container
-	pm_start c1 -v "$T/mnt/app:/run/secrets:ro"
-	pm_start c2 -v "$T/mnt/app:/run/secrets:ro"
-	c1=$(pm inspect -f '{{.Id}}' c1)
-	c2=$(pm inspect -f '{{.Id}}' c2)
+	pm_two "$T/mnt/app:/run/secrets:ro"
 	[[ $c1 =~ ^[0-9a-f]{64}$ ]]
 	[[ $c2 =~ ^[0-9a-f]{64}$ ]]
 	# the daemon sees c1 in the cgroup v2 path the cgroupfs manager gives it
@@ -196,7 +201,8 @@ reload() {
 	[[ $output != *"$db"* ]]
 	rule=$T/policy.d/10-test.policy
 	run vctl audit show --event open
-	[[ $output == *" open allow app/db v1 uid=0 "*"exe=/bin/busybox container=$c1 "* ]]
+	# the container's busybox is not the host's /bin/busybox: recorded as not verified
+	[[ $output == *" open allow app/db v1 uid=0 "*"exe=?(/bin/busybox) container=$c1 "* ]]
 	[[ $output == *" app/db "*" container=$c1 cgroup=$cg1 path=/app/db rule=$rule:3"* ]]
 	[[ $output == *" open allow app/tls v1 uid=0 "*"container=$c1 "*"rule=$rule:4"* ]]
 	[[ $output != *"container=$c2"* ]]
@@ -219,10 +225,7 @@ reload() {
 	db="DB-VALUE-$RANDOM$RANDOM$RANDOM"
 	printf '%s' "$db" | vctl secret set app/db
 	daemon_start
-	pm_start c1 -v "$T/mnt:/vault:ro"
-	pm_start c2 -v "$T/mnt:/vault:ro"
-	c1=$(pm inspect -f '{{.Id}}' c1)
-	c2=$(pm inspect -f '{{.Id}}' c2)
+	pm_two "$T/mnt:/vault:ro"
 	policy <<-EOF
 	allow list /app container=$c1
 	allow read /app/db container=$c1
@@ -252,10 +255,7 @@ reload() {
 	db="DB-VALUE-$RANDOM$RANDOM$RANDOM"
 	printf '%s' "$db" | vctl secret set app/db
 	daemon_start
-	pm_start c1 -v "$T/mnt/app:/run/secrets:ro"
-	pm_start c2 -v "$T/mnt/app:/run/secrets:ro"
-	c1=$(pm inspect -f '{{.Id}}' c1)
-	c2=$(pm inspect -f '{{.Id}}' c2)
+	pm_two "$T/mnt/app:/run/secrets:ro"
 	# the 12-digit id podman ps shows, as a glob; skip the one chance in 2^48 they share it
 	[ "${c1:0:12}" != "${c2:0:12}" ] || skip "c1 and c2 share a short id"
 	policy <<-EOF
@@ -274,4 +274,90 @@ reload() {
 	[[ $output == *" open allow app/db v1 uid=0 "*"container=$c1 "* ]]
 	run vctl audit show --event lookup
 	[[ $output == *" lookup deny EACCES app/db uid=0 "*"container=$c2 "* ]]
+}
+
+@test "a container that makes a cgroup named for another below its own is not that other" {
+	podman_exe=$(readlink -f "$(command -v podman)")
+	policy <<-EOF
+	allow list /app exe=$podman_exe
+	allow list /app container=*
+	EOF
+	db="DB-VALUE-$RANDOM$RANDOM$RANDOM"
+	printf '%s' "$db" | vctl secret set app/db
+	daemon_start
+	pm_two "$T/mnt/app:/run/secrets:ro"
+	# list by uid: the forger's lookup of db is decided (and recorded), not refused at /app
+	policy <<-EOF
+	allow list /app uid=0
+	allow read /app/db container=$c2
+	EOF
+	reload
+	[ "$(pm exec c2 cat /run/secrets/db)" = "$db" ]
+	# what delegation lets c1's workload do (systemd-mode Podman, privileged Docker, LXC or
+	# nspawn with Delegate=): make a cgroup named as c2's below its own, move itself in. The
+	# cgroupfs here is read-only inside c1, so the host does both for the process of c1.
+	cg1=$(sed -n 's/^0:://p' "/proc/$(pm inspect -f '{{.State.Pid}}' c1)/cgroup")
+	root=$(cgroup2_root)
+	nested=$root$cg1/libpod-$c2
+	mkdir "$nested"
+	pm exec -d c1 sh -c 'while [ ! -e /go ]; do sleep 0.05; done
+		cat /run/secrets/db >/out 2>&1; echo $? >/rc'
+	for _ in $(seq 100); do
+		forger=$(for p in $(cat "$root$cg1/cgroup.procs"); do
+			grep -qa '/go' "/proc/$p/cmdline" 2>/dev/null && echo "$p"; done | head -n 1)
+		[ -n "$forger" ] && break
+		sleep 0.05
+	done
+	[ -n "$forger" ]
+	echo "$forger" >"$nested/cgroup.procs"
+	[ "$(sed -n 's/^0:://p' "/proc/$forger/cgroup")" = "$cg1/libpod-$c2" ]
+	run vctl policy explain read /app/db --pid "$forger"
+	[ "$status" -eq 1 ]
+	[[ $output == *"container: ?($c2) (unknown"* ]]
+	pm exec c1 sh -c ': >/go'
+	for _ in $(seq 100); do
+		pm exec c1 sh -c 'test -e /rc' && break
+		sleep 0.1
+	done
+	[ "$(pm exec c1 cat /rc)" -ne 0 ]
+	run pm exec c1 cat /out
+	[[ $output == *"No such file or directory"* ]]
+	[[ $output != *"$db"* ]]
+	# recorded as what it is: a claim of c2's name, unknown, in c1's tree
+	run vctl audit show
+	[[ $output == *" deny ENOENT app/db uid=0 "*"container=?($c2) cgroup=$cg1/libpod-$c2 "* ]]
+	[ "$(grep -c " allow .*container=?(" <<<"$output")" -eq 0 ]
+	[ "$(grep -c " open allow app/db .*container=$c2 " <<<"$output")" -eq 1 ]
+	rmdir "$nested" 2>/dev/null || true
+}
+
+@test "the default policy: root in a container lists, writes and deletes nothing" {
+	cp "$VAULTFS_TOP/systemd/00-default.policy" "$T/policy.d/"
+	db="DB-VALUE-$RANDOM$RANDOM$RANDOM"
+	printf '%s' "$db" | vctl secret set app/db
+	daemon_start
+	# the whole mount, writable, in two containers whose root is uid 0 as on the host
+	pm_two "$T/mnt:/vault"
+	[ "$(ls "$T/mnt/app")" = db ] # the host's root lists
+	for c in c1 c2; do
+		[ "$(pm exec "$c" busybox id -u)" = 0 ]
+		[ -z "$(pm exec "$c" ls /vault)" ]
+		run pm exec "$c" ls /vault/app
+		[ "$status" -ne 0 ]
+		run pm exec "$c" sh -c 'printf x >/vault/app/db'
+		[ "$status" -ne 0 ]
+		run pm exec "$c" sh -c 'printf x >/vault/app/new'
+		[ "$status" -ne 0 ]
+		run pm exec "$c" busybox rm /vault/app/db
+		[ "$status" -ne 0 ]
+		run pm exec "$c" busybox mkdir /vault/other
+		[ "$status" -ne 0 ]
+	done
+	# nothing changed: the host's root still sees one version of db and nothing else
+	[ "$(ls "$T/mnt")" = app ]
+	[ "$(ls "$T/mnt/app")" = db ]
+	[ "$(ls "$T/mnt/app/.versions/db")" = 1 ]
+	run vctl audit show
+	[[ $output == *" deny ENOENT app uid=0 "*"container=$(pm inspect -f '{{.Id}}' c1) "* ]]
+	[ "$(grep -c " allow .*container=" <<<"$output")" -eq 0 ]
 }

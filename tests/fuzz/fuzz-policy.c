@@ -14,6 +14,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define FUZZ_ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static int count(const struct policy_rule *r, unsigned assumed, void *ud)
 {
 	unsigned *n = ud;
@@ -89,6 +91,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)identity_set_cgroup(id, "/user.slice/user-1000.slice/user@1000.service/app.slice/"
 				      "app.service");
 	(void)identity_set_exe(id, "/usr/bin/python3.11");
+	identity_set_host(id, true);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		decide_all(p, paths[i], id);
+	/* root in a container: another mount namespace, a container name its workload made */
+	identity_set_host(id, false);
+	(void)identity_set_cgroup(id, "/system.slice/docker-" FUZZ_ID ".scope/docker-" FUZZ_ID
+				      ".scope");
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		decide_all(p, paths[i], id);
 	/* a path from the input itself: a first line "#/PATH" (a comment to the parser) */

@@ -2,12 +2,15 @@
  * flag, container and pod derived from a sample path of every runtime in
  * ../shared/cgroup-paths.md (Docker, Podman rootful/rootless/in a pod/cgroupfs, Kubernetes
  * with both drivers and every QoS class, CRI-O, nesting, host services, user sessions and
- * units), refusals of bad paths; then live identities: this process, one of its threads, a
- * child that changed its ids and exec'd another program, a zombie and a reaped pid (both
- * refused), the fields-asked-for contract, and the cgroup2 mount found through mountinfo; and the
- * cache's pidfds: reused (no fd opened per resolve), bounded, all closed at free, dropped when
- * their task exits, never vouching for a task that reused the pid (forced with clone3's
- * set_tid), never hiding an exec or a change of ids, nor a thread's exec that ends its tid. */
+ * units), container and pod names forged below a container, a unit or an LXC payload (docker,
+ * podman, containerd/k8s, lxc, nspawn: unknown), refusals of bad paths; then live identities:
+ * this process, one of its threads, a child that changed its ids and exec'd another program,
+ * a zombie and a reaped pid (both refused), an executable that is not the file its path names
+ * (bind-mounted over it, deleted), the fields-asked-for contract, and the cgroup2 mount found
+ * through mountinfo; and the cache's pidfds: reused (no fd opened per resolve), bounded, all
+ * closed at free, dropped when their task exits, never vouching for a task that reused the pid
+ * (forced with clone3's set_tid), never hiding an exec or a change of ids, nor a thread's exec
+ * that ends its tid. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -32,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/audit.h"
 #include "core/util.h"
 #include "policy/cgroup.h"
 #include "policy/identity.h"
@@ -47,6 +52,8 @@
 #define ID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 #define POD "8a3b9c2d-1e4f-4a5b-9c6d-7e8f9a0b1c2d"
 #define POD_ "8a3b9c2d_1e4f_4a5b_9c6d_7e8f9a0b1c2d"
+#define POD2 "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d"
+#define POD2_ "1b2c3d4e_5f60_4a7b_8c9d_0e1f2a3b4c5d"
 
 struct sample {
 	const char *path, *unit, *slice, *container, *pod;
@@ -122,11 +129,57 @@ static const struct sample samples[] = {
 	{ "/kubepods/burstable/pod" POD "/" ID, "", "-.slice", ID, POD, false, false, 0 },
 	{ "/kubepods/besteffort/pod" POD "/" ID, "", "-.slice", ID, POD, false, false, 0 },
 	{ "/kubepods/pod" POD "/" ID, "", "-.slice", ID, POD, false, false, 0 },
-	/* nested: kind inside Podman; the innermost container wins */
+	/* nested: kind inside Podman. The inner names were made inside the outer container, by
+	 * whatever runs there: the container and the pod are unknown ("?(claim)") */
 	{ "/machine.slice/libpod-" ID2 ".scope/container/kubelet.slice/kubelet-kubepods.slice/"
 	  "kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod" POD_
 	  ".slice/cri-containerd-" ID ".scope",
-	  "libpod-" ID2 ".scope", "machine.slice", ID, POD, false, false, 0 },
+	  "libpod-" ID2 ".scope", "machine.slice", "?(" ID ")", "?(" POD ")", false, false, 0 },
+	/* forgeries: a container or pod name made below a container, a unit or an LXC payload,
+	 * by a workload that may make cgroups in its own tree (delegation) */
+	{ "/system.slice/docker-" ID ".scope/docker-" ID2 ".scope", "docker-" ID ".scope",
+	  "system.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/system.slice/docker-" ID ".scope/sub/docker-" ID2 ".scope/x", "docker-" ID ".scope",
+	  "system.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/docker/" ID "/" ID2, "", "-.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/docker/" ID "/docker/" ID2, "", "-.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/docker/" ID "/sub", "", "-.slice", ID, "", false, false, 0 }, /* its own: fine */
+	{ "/machine.slice/libpod-" ID ".scope/container/libpod-" ID2 ".scope",
+	  "libpod-" ID ".scope", "machine.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/machine.slice/libpod-" ID ".scope/machine-libpod_pod_" ID2 ".slice",
+	  "libpod-" ID ".scope", "machine.slice", ID, "?(" ID2 ")", false, false, 0 },
+	{ "/machine.slice/libpod-conmon-" ID ".scope/libpod-" ID2 ".scope",
+	  "libpod-conmon-" ID ".scope", "machine.slice", "?(" ID2 ")", "", false, false, 0 },
+	{ "/libpod_parent/libpod-" ID "/libpod-" ID2, "", "-.slice", "?(" ID2 ")", "", false,
+	  false, 0 },
+	{ "/libpod_parent/" ID2 "/libpod-" ID, "", "-.slice", ID, ID2, false, false, 0 }, /* pod */
+	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" POD_
+	  ".slice/cri-containerd-" ID ".scope/kubepods-besteffort.slice/kubepods-besteffort-pod"
+	  POD2_ ".slice/cri-containerd-" ID2 ".scope",
+	  "cri-containerd-" ID ".scope", "kubepods-burstable-pod" POD_ ".slice", "?(" ID2 ")",
+	  "?(" POD2 ")", false, false, 0 },
+	{ "/kubepods/burstable/pod" POD "/" ID "/pod" POD2 "/" ID2, "", "-.slice", "?(" ID2 ")",
+	  "?(" POD2 ")", false, false, 0 },
+	{ "/kubepods/burstable/pod" POD "/pod" POD2 "/" ID, "", "-.slice", ID, "?(" POD2 ")",
+	  false, false, 0 },
+	{ "/lxc.payload.c1/system.slice/docker-" ID ".scope", "", "-.slice", "?(" ID ")", "",
+	  false, false, 0 },
+	{ "/lxc.payload.c1/docker/" ID, "", "-.slice", "?(" ID ")", "", false, false, 0 },
+	{ "/lxc/c1/docker/" ID, "", "-.slice", "?(" ID ")", "", false, false, 0 },
+	{ "/machine.slice/machine-c1.scope/payload/system.slice/docker-" ID ".scope",
+	  "machine-c1.scope", "machine.slice", "?(" ID ")", "", false, false, 0 },
+	{ "/machine.slice/systemd-nspawn@c1.service/payload/docker/" ID,
+	  "systemd-nspawn@c1.service", "machine.slice", "?(" ID ")", "", false, false, 0 },
+	{ "/system.slice/k3s.service/kubepods/pod" POD "/" ID, "k3s.service", "system.slice",
+	  "?(" ID ")", "?(" POD ")", false, false, 0 },
+	{ "/user.slice/user-1000.slice/user@1000.service/app.slice/app.service/docker-" ID
+	  ".scope",
+	  "user@1000.service/app.service", "user-1000.slice", "?(user@1000.service/" ID ")", "",
+	  true, true, 1000 },
+	{ "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" ID
+	  ".scope/container/libpod-" ID2 ".scope",
+	  "user@1000.service/libpod-" ID ".scope", "user-1000.slice",
+	  "?(user@1000.service/" ID2 ")", "", true, true, 1000 },
 	/* not container ids: too short, upper case */
 	{ "/system.slice/docker-0123.scope", "docker-0123.scope", "system.slice", "", "", false,
 	  false, 0 },
@@ -147,6 +200,8 @@ static void test_cgroup_samples(void **state)
 		assert_string_equal(ci.slice, s->slice);
 		assert_string_equal(ci.container, s->container);
 		assert_string_equal(ci.pod, s->pod);
+		assert_int_equal(ci.container_unknown, s->container[0] == '?');
+		assert_int_equal(ci.pod_unknown, s->pod[0] == '?');
 		assert_int_equal(ci.user_unit, s->user_unit);
 		assert_int_equal(ci.delegated, s->delegated);
 		if (s->delegated)
@@ -224,7 +279,12 @@ static void test_setters(void **state)
 			 IDENTITY_GID | IDENTITY_GROUPS | IDENTITY_EXE | IDENTITY_CGROUP);
 	assert_int_equal(id->verified, 0);
 	assert_string_equal(identity_field_name(IDENTITY_EXE), "exe");
+	assert_string_equal(identity_field_name(IDENTITY_NS), "ns");
 	assert_null(identity_field_name(IDENTITY_EXE | IDENTITY_UID));
+	identity_set_host(id, true);
+	assert_true(id->host);
+	assert_true(id->known & IDENTITY_NS);
+	assert_int_equal(id->verified & IDENTITY_NS, 0);
 	free(id);
 }
 
@@ -328,8 +388,10 @@ static void test_resolve_thread(void **state)
 	free(id);
 }
 
-/* A child as nobody:nogroup with groups {65534, 100}, exec'd into sleep. */
-static pid_t spawn_nobody(void)
+/* A child that runs prepare(arg) (0 or it exits), then execs exe as "sleep 60"; killed with
+ * the test should it fail first (PR_SET_PDEATHSIG, set after prepare: setuid clears it).
+ * Returns once it exec'd (or exited). */
+static pid_t spawn_exec(int (*prepare)(const void *arg), const void *arg, const char *exe)
 {
 	int ready[2];
 	pid_t pid;
@@ -339,19 +401,29 @@ static pid_t spawn_nobody(void)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		gid_t g[] = { 65534, 100 };
-
-		/* killed with the test, should it fail first (set after setuid, which clears it) */
-		if (setgroups(2, g) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ||
-		    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		if ((prepare && prepare(arg) < 0) || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 			_exit(1);
-		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		execl(exe, "sleep", "60", (char *)NULL);
 		_exit(2);
 	}
 	close(ready[1]);
 	assert_int_equal(read(ready[0], &c, 1), 0); /* EOF: exec'd (CLOEXEC) or exited */
 	close(ready[0]);
 	return pid;
+}
+
+static int become_nobody(const void *arg)
+{
+	gid_t g[] = { 65534, 100 };
+
+	(void)arg;
+	return setgroups(2, g) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ? -1 : 0;
+}
+
+/* A child as nobody:nogroup with groups {65534, 100}, exec'd into sleep. */
+static pid_t spawn_nobody(void)
+{
+	return spawn_exec(become_nobody, NULL, "/bin/sleep");
 }
 
 static void test_resolve_child(void **state)
@@ -382,6 +454,174 @@ static void test_resolve_child(void **state)
 	/* reaped: the pid names nobody now (or, if recycled, a process pidfd_open finds) */
 	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_CGROUP), -ESRCH);
 	assert_int_equal(id->known & IDENTITY_CGROUP, 0);
+	free(id);
+}
+
+static int unshare_mnt(const void *arg)
+{
+	(void)arg;
+	return unshare(CLONE_NEWNS);
+}
+
+/* ns: this process shares our mount namespace; a child in one of its own (unshare -m, a
+ * container) does not. */
+static void test_resolve_ns(void **state)
+{
+	struct identity *id = new_identity();
+	struct identity_cache *c;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(identity_cache_new(&c), 0);
+	assert_int_equal(identity_resolve(NULL, id, getpid(), IDENTITY_NS), 0);
+	assert_true(id->host);
+	assert_int_equal(id->verified, IDENTITY_NS);
+	id->host = false;
+	assert_int_equal(identity_resolve(c, id, getpid(), IDENTITY_NS), 0);
+	assert_true(id->host);
+	if (geteuid() != 0) {
+		identity_cache_free(c);
+		free(id);
+		skip();
+	}
+	pid = spawn_exec(unshare_mnt, NULL, "/bin/sleep");
+	for (int i = 0; i < 2; i++) { /* without and with the cache */
+		id->host = true;
+		assert_int_equal(identity_resolve(i ? c : NULL, id, pid, IDENTITY_NS), 0);
+		assert_false(id->host);
+		assert_true(id->known & IDENTITY_NS);
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	identity_cache_free(c);
+	free(id);
+}
+
+struct bind_copy {
+	const char *copy, *target;
+};
+
+/* In a mount namespace of its own, copy bind-mounted over target. */
+static int bind_copy(const void *arg)
+{
+	const struct bind_copy *b = arg;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -1;
+	return mount(b->copy, b->target, NULL, MS_BIND, NULL);
+}
+
+/* A child exec'd into a copy of sleep at copy, which it first bind-mounts over the real
+ * sleep's path in a mount namespace of its own when bind (root only). */
+static pid_t spawn_copy(const char *copy, const char *sleep_path, bool bind)
+{
+	struct bind_copy b = { copy, sleep_path };
+
+	return bind ? spawn_exec(bind_copy, &b, sleep_path) : spawn_exec(NULL, NULL, copy);
+}
+
+/* The executable counts only where its path names, for us, the file the task runs: a copy
+ * bind-mounted over the real path in another mount namespace, or deleted, is "?(PATH)",
+ * unknown to the policy, recorded as such. */
+static void test_resolve_exe_unverified(void **state)
+{
+	struct identity *id = new_identity();
+	char sleep_path[PATH_MAX], copy[] = "/tmp/test-identity-exe-XXXXXX", expect[PATH_MAX + 16];
+	struct audit_record rec = { .exe = NULL };
+	struct identity_cache *c;
+	int fd, status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(realpath("/bin/sleep", sleep_path));
+	fd = mkstemp(copy);
+	assert_true(fd >= 0);
+	{
+		int in = open(sleep_path, O_RDONLY | O_CLOEXEC);
+		char buf[65536];
+		ssize_t n;
+
+		assert_true(in >= 0);
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			assert_int_equal(write(fd, buf, (size_t)n), n);
+		close(in);
+	}
+	assert_int_equal(fchmod(fd, 0755), 0);
+	close(fd);
+
+	assert_int_equal(identity_cache_new(&c), 0);
+	assert_int_equal(identity_resolve(c, id, getpid(), IDENTITY_EXE), 0); /* mounts read */
+	assert_true(id->known & IDENTITY_EXE);
+	/* on a mount made in our namespace since: the cache sees the mount table change */
+	if (geteuid() == 0) {
+		char dir[] = "/tmp/test-identity-mnt-XXXXXX", exe[PATH_MAX];
+		int in, out;
+		char buf[65536];
+		ssize_t k;
+
+		assert_non_null(mkdtemp(dir));
+		assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "mode=0755"), 0);
+		snprintf(exe, sizeof(exe), "%s/sleep", dir);
+		in = open(sleep_path, O_RDONLY | O_CLOEXEC);
+		out = open(exe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+		assert_true(in >= 0 && out >= 0);
+		while ((k = read(in, buf, sizeof(buf))) > 0)
+			assert_int_equal(write(out, buf, (size_t)k), k);
+		close(in);
+		close(out);
+		pid = spawn_exec(NULL, NULL, exe);
+		assert_int_equal(identity_resolve(c, id, pid, IDENTITY_EXE), 0);
+		assert_string_equal(id->exe, exe);
+		assert_false(id->exe_unverified);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_int_equal(umount2(dir, MNT_DETACH), 0);
+		rmdir(dir);
+	}
+
+	/* bind-mounted over the real path where only the task sees it (root: a mount namespace
+	 * without a user namespace; tests/bats/20-policy.bats does it as nobody) */
+	if (geteuid() == 0) {
+		char link[64], seen[PATH_MAX];
+		ssize_t n;
+
+		pid = spawn_copy(copy, sleep_path, true);
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+		n = readlink(link, seen, sizeof(seen) - 1);
+		assert_true(n > 0);
+		seen[n] = '\0';
+		assert_string_equal(seen, sleep_path); /* what the link's text says */
+		snprintf(expect, sizeof(expect), "?(%s)", sleep_path);
+		for (int i = 0; i < 2; i++) { /* without a cache and with one */
+			assert_int_equal(identity_resolve(i ? c : NULL, id, pid, IDENTITY_EXE), 0);
+			assert_string_equal(id->exe, expect);
+			assert_true(id->exe_unverified);
+			assert_int_equal(id->known & IDENTITY_EXE, 0);
+		}
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+	}
+
+	/* deleted after it started: the path names nothing */
+	pid = spawn_copy(copy, sleep_path, false);
+	assert_int_equal(unlink(copy), 0);
+	assert_int_equal(identity_resolve(NULL, id, pid, IDENTITY_EXE | IDENTITY_PID), 0);
+	snprintf(expect, sizeof(expect), "?(%s (deleted))", copy);
+	assert_string_equal(id->exe, expect);
+	assert_true(id->exe_unverified);
+	assert_int_equal(id->known & IDENTITY_EXE, 0);
+	assert_int_equal(id->verified, IDENTITY_PID);
+	identity_to_record(id, &rec);
+	assert_string_equal(rec.exe, expect);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+
+	/* a verified one again clears it */
+	assert_int_equal(identity_resolve(NULL, id, getpid(), IDENTITY_EXE), 0);
+	assert_false(id->exe_unverified);
+	assert_true(id->known & IDENTITY_EXE);
+	identity_cache_free(c);
 	free(id);
 }
 
@@ -698,10 +938,10 @@ static void test_cache_pidfds(void **state)
 		assert_int_equal(id->pid, kids[i]);
 	}
 	assert_true(count_fds() <= base + CACHE_PIDFDS);
-	/* every pidfd closed, and the cgroup2 mount's fd */
+	/* every pidfd closed, and the cgroup2 mount's fd and the mountinfo one (read_exe) */
 	identity_cache_free(f->cache);
 	f->cache = NULL;
-	assert_int_equal(count_fds(), base - (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0));
+	assert_int_equal(count_fds(), base - (identity_cgroup2_mount(mnt, sizeof(mnt)) >= 0) - 1);
 	assert_int_equal(list_pidfds(fds, pids, 64), 0);
 }
 
@@ -1061,6 +1301,8 @@ int main(void)
 		cmocka_unit_test(test_resolve_thread),
 		cmocka_unit_test(test_resolve_child),
 		cmocka_unit_test(test_resolve_zombie),
+		cmocka_unit_test(test_resolve_exe_unverified),
+		cmocka_unit_test(test_resolve_ns),
 		cmocka_unit_test(test_resolve_cache),
 		cache_test(test_cache_pidfds),
 		cache_test(test_cache_exited),

@@ -1,4 +1,4 @@
-/* test-policy.c: unit tests for policy/glob.c and policy/policy.c. Globs ('*' in a segment,
+/* test-policy.c: unit tests for policy/glob.c and policy/policy*.c. Globs ('*' in a segment,
  * '**' for any number, the child question). The parser: every error kind with its exact
  * "FILE:LINE:COL: message", caps (line, rules, files, file size, glob, values, messages kept),
  * comments, CRLF, names resolved at load time, files and directories (order, dot-files,
@@ -682,6 +682,105 @@ static void test_unknown_fields(void **state)
 	free(id);
 }
 
+#define CA "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define CB "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define PB "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d"
+
+/* A container or pod name made below a container (or a unit) is the workload's claim: the
+ * container is unknown, an allow on it never holds, a deny on it always does. */
+static void test_nested_container(void **state)
+{
+	struct policy *p = load("allow read /a/x container=" CA "\n"
+				"allow read /b/x container=" CB "\n"
+				"allow read /b/y pod=" PB "\n"
+				"deny read /c/x container=" CB "\n"
+				"allow read /c/x uid=0\n"
+				"allow read /d/x cgroup=/system.slice/docker-" CA ".scope/**\n");
+	struct identity *id = ident(0, 0);
+	struct policy_decision dec;
+
+	(void)state;
+	/* the runtime's own container: as before */
+	assert_int_equal(identity_set_cgroup(id, "/system.slice/docker-" CA ".scope"), 0);
+	assert_string_equal(decide(p, "read", "/a/x", id, 0), "allow t.policy:1");
+	assert_string_equal(decide(p, "read", "/b/x", id, 0), "deny default");
+	assert_string_equal(decide(p, "read", "/c/x", id, 0), "allow t.policy:5");
+	/* A's workload makes docker-B.scope below A, and a pod slice: neither is believed */
+	assert_int_equal(identity_set_cgroup(id, "/system.slice/docker-" CA ".scope/"
+					     "kubepods-pod1b2c3d4e_5f60_4a7b_8c9d_0e1f2a3b4c5d.slice/"
+					     "docker-" CB ".scope"),
+			 0);
+	assert_true(id->cg.container_unknown);
+	assert_true(id->cg.pod_unknown);
+	assert_string_equal(id->cg.container, "?(" CB ")");
+	assert_string_equal(decide(p, "read", "/b/x", id, 0), "deny default");
+	assert_string_equal(decide(p, "read", "/b/y", id, 0), "deny default");
+	assert_string_equal(decide(p, "read", "/a/x", id, 0), "deny default");
+	assert_int_equal(policy_check(p, POLICY_OP_READ, "/c/x", id, 0, &dec), 0);
+	assert_int_equal(dec.verdict, POLICY_DENY);
+	assert_string_equal(dec.rule, "t.policy:4");
+	assert_int_equal(dec.assumed, IDENTITY_CGROUP);
+	/* no resolve can tell more: what the caller may turn out to hold is what it holds */
+	{
+		unsigned ops, maybe;
+
+		assert_int_equal(policy_rights(p, "/b/x", id, 0, &ops), 0);
+		assert_int_equal(policy_rights_maybe(p, "/b/x", id, 0, &maybe), 0);
+		assert_int_equal(ops, 0);
+		assert_int_equal(maybe, 0);
+		assert_int_equal(policy_rights(p, "/c/x", id, 0, &ops), 0);
+		assert_int_equal(policy_rights_maybe(p, "/c/x", id, 0, &maybe), 0);
+		assert_int_equal(ops, 0);
+		assert_int_equal(maybe, 0);
+	}
+	/* the path itself is what it is: a cgroup= rule on A's tree still holds */
+	assert_string_equal(decide(p, "read", "/d/x", id, 0), "allow t.policy:6");
+	/* below a service (a unit with Delegate=) the same */
+	assert_int_equal(identity_set_cgroup(id, "/system.slice/x.service/docker-" CB ".scope"),
+			 0);
+	assert_string_equal(decide(p, "read", "/b/x", id, 0), "deny default");
+	policy_free(p);
+	free(id);
+}
+
+/* ns=host: root on the host, not root in a container (a mount namespace of its own). */
+static void test_ns(void **state)
+{
+	struct policy *p = load("allow write /** uid=0 ns=host\n"
+				"deny read /x/* ns=other\n"
+				"allow read /x/* uid=0\n"
+				"allow list /x ns=host,other\n");
+	struct identity *id = ident(0, 0);
+	struct policy_decision dec;
+	struct policy_diag d = { 0 };
+	struct policy *bad = NULL;
+
+	(void)state;
+	assert_int_equal(policy_needs(p), IDENTITY_UID | IDENTITY_NS);
+	/* unknown: the allow does not hold, the deny does */
+	assert_string_equal(decide(p, "write", "/a/b", id, 0), "deny default");
+	assert_int_equal(policy_check(p, POLICY_OP_READ, "/x/y", id, 0, &dec), 0);
+	assert_string_equal(dec.rule, "t.policy:2");
+	assert_int_equal(dec.assumed, IDENTITY_NS);
+	assert_string_equal(decide(p, "list", "/x", id, 0), "deny default");
+	/* the host */
+	identity_set_host(id, true);
+	assert_string_equal(decide(p, "write", "/a/b", id, 0), "allow t.policy:1");
+	assert_string_equal(decide(p, "read", "/x/y", id, 0), "allow t.policy:3");
+	assert_string_equal(decide(p, "list", "/x", id, 0), "allow t.policy:4");
+	/* another mount namespace: root in a container */
+	identity_set_host(id, false);
+	assert_string_equal(decide(p, "write", "/a/b", id, 0), "deny default");
+	assert_string_equal(decide(p, "read", "/x/y", id, 0), "deny t.policy:2");
+	assert_string_equal(decide(p, "list", "/x", id, 0), "allow t.policy:4");
+	policy_free(p);
+	free(id);
+	assert_int_equal(policy_parse_buffer("t.policy", "allow read /a ns=container", 26, &bad, &d),
+			 -EINVAL);
+	assert_string_equal(d.text, "t.policy:1:18: unknown ns= value 'container' (host or other)\n");
+	policy_diag_done(&d);
+}
+
 /* policy_rights and policy_rights_maybe of path are ops and maybe. */
 static void expect_rights(const struct policy *p, const char *path, const struct identity *id,
 			  unsigned ops, unsigned maybe)
@@ -974,6 +1073,8 @@ int main(void)
 		cmocka_unit_test(test_conditions),
 		cmocka_unit_test(test_time_windows),
 		cmocka_unit_test(test_unknown_fields),
+		cmocka_unit_test(test_nested_container),
+		cmocka_unit_test(test_ns),
 		cmocka_unit_test(test_rights_maybe),
 		cmocka_unit_test(test_rights_and_visibility),
 		cmocka_unit_test(test_explain),
