@@ -13,7 +13,8 @@
 #include "policy/identity.h"
 #include "policy/policy.h"
 
-struct handle; /* an open file (ops.c) */
+struct handle; /* an open file (ops-int.h) */
+struct draft;  /* a temporary file (ops-int.h) */
 struct notify; /* the kernel cache invalidation thread (notify.h) */
 
 struct vfs {
@@ -37,10 +38,20 @@ struct vfs {
 	 * INO_ROOT other than 1 (which inode.h never hands out), 2 + next_pending++. */
 	struct handle *pending;
 	uint64_t next_pending;
+	struct draft *drafts; /* temporary files, held only here (draft.c); numbered as pending */
+	struct { /* the last secret soft-deleted through the mount: an exclusive create of its
+		  * name by the same process soon after is the second half of a replace (install,
+		  * mv across file systems), not a new secret */
+		uid_t uid;
+		pid_t pid; /* 0: unknown */
+		char vault[VAULTFS_NAME_MAX + 1];
+		char name[VAULTFS_NAME_MAX + 1];
+		int64_t at_ms;
+	} last_unlink;
 	struct notify *notify; /* NULL: no invalidations are sent */
 };
 
-/* The low-level operations (ops.c). */
+/* The low-level operations (ops.c, served by the files of ops-int.h). */
 extern const struct fuse_lowlevel_ops vfs_ops;
 
 /* The JSON of /vault/V/.meta/S: attributes, tags and versions, never a value (meta.c). */
