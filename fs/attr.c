@@ -159,7 +159,7 @@ static bool lookup_own(fuse_req_t req, struct vfs *v, const struct caller *c,
 		reply_entry(req, &st);
 		return true;
 	}
-	if (!v->pending || !named_node(p, name, &n) || !(h = pending_named(v, &n)) ||
+	if (!v->writers || !named_node(p, name, &n) || !(h = pending_named(v, &n)) ||
 	    h->w->c.id.uid != c->id.uid || kv_secret_info(v->kv, n.vault, n.name, 0, &info) >= 0)
 		return false;
 	handle_attr(h, h->w->ino, fuse_req_ctx(req), &st);

@@ -65,10 +65,12 @@ struct draft *draft_by_ino(struct vfs *v, uint64_t ino)
 	return NULL;
 }
 
-static void draft_free(struct draft *d)
+static void draft_free(struct vfs *v, struct draft *d)
 {
 	secbuf_free(d->data); /* wipes */
 	free(d);
+	v->n_drafts--;
+	writers_settle(v);
 }
 
 static void draft_unlink(struct vfs *v, struct draft *d)
@@ -92,7 +94,7 @@ static void draft_reap(struct vfs *v)
 
 		if (!d->opens && now - d->idle_ms > DRAFT_IDLE_MS) {
 			*p = d->next;
-			draft_free(d);
+			draft_free(v, d);
 		} else {
 			p = &d->next;
 		}
@@ -107,10 +109,13 @@ int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char
 	int r;
 
 	draft_reap(v);
+	r = writer_room(v, c->id.uid);
+	if (r < 0)
+		return r;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	r = secbuf_new(VAULTFS_VALUE_MAX, &d->data);
+	r = secbuf_new(WRITE_BUF_INITIAL, &d->data);
 	if (r < 0) {
 		free(d);
 		return r;
@@ -123,6 +128,8 @@ int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char
 	d->idle_ms = mono_ms();
 	d->next = v->drafts;
 	v->drafts = d;
+	v->n_drafts++;
+	writers_settle(v);
 	*ret = d;
 	return 0;
 }
@@ -135,16 +142,16 @@ void draft_drop(struct vfs *v, struct draft *d)
 	if (d->opens)
 		d->gone = true;
 	else
-		draft_free(d);
+		draft_free(v, d);
 }
 
 /* A handle on d closed. */
-void draft_close(struct draft *d)
+void draft_close(struct vfs *v, struct draft *d)
 {
 	d->opens--;
 	d->idle_ms = mono_ms();
 	if (d->gone && !d->opens)
-		draft_free(d);
+		draft_free(v, d);
 }
 
 /* A write handle on d (of its uid: checked by the caller). O_TRUNC empties it. */

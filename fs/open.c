@@ -87,6 +87,15 @@ bool reply_open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
 	return false;
 }
 
+/* The reply to a write open: the handle, or the error r. */
+static void reply_opened(fuse_req_t req, int r, struct handle *h, struct fuse_file_info *fi)
+{
+	if (r < 0)
+		reply_err(req, r);
+	else
+		(void)reply_open(req, h, fi);
+}
+
 /* Decide and serve a read open of n (a value, a version or .meta) for c; recorded. */
 static void read_open(fuse_req_t req, struct vfs *v, struct caller *c, const struct node *n,
 		      struct fuse_file_info *fi)
@@ -148,10 +157,7 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (d) { /* a temporary file of the caller's */
 		caller_init(req, 0, &c);
 		r = draft_open(d, &c, fi->flags, &h);
-		if (r < 0)
-			reply_err(req, r);
-		else
-			(void)reply_open(req, h, fi);
+		reply_opened(req, r, h, fi);
 		return;
 	}
 	/* O_TRUNC needs write access, as the kernel says for any file system */
@@ -162,10 +168,7 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		n = h->w->n;
 		caller_init(req, CALLER_RECORD, &c);
 		r = write_open(v, &c, &n, fi->flags, true, &h);
-		if (r < 0)
-			reply_err(req, r);
-		else
-			(void)reply_open(req, h, fi);
+		reply_opened(req, r, h, fi);
 		return;
 	}
 	/* value files read: names only, the object id is checked in what kv_secret_get returns */
@@ -185,10 +188,7 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	caller_init(req, CALLER_RECORD, &c);
 	if (writing && n.ino.kind == INO_SECRET) {
 		r = write_open(v, &c, &n, fi->flags, false, &h);
-		if (r < 0)
-			reply_err(req, r);
-		else
-			(void)reply_open(req, h, fi);
+		reply_opened(req, r, h, fi);
 		return;
 	}
 	read_open(req, v, &c, &n, fi); /* ends the read session */

@@ -14,6 +14,16 @@
 /* The policy path of a node ("/V" or "/V/S") fits this. */
 #define POLICY_PATH_MAX (2 * VAULTFS_NAME_MAX + 3)
 
+/* Write buffers (write handles, drafts) one uid may hold at once, and all uids together; past
+ * them a write open or a create is EMFILE, or ENFILE. Each holds one page of locked memory and
+ * grows as bytes arrive, to VAULTFS_VALUE_MAX at most. */
+#define WRITERS_UID_MAX 128u
+#define WRITERS_MAX 1024u
+/* More write buffers than this at once is a burst: the pool is drained after it. */
+#define WRITERS_BURST 32u
+/* A write buffer's first size: a page. */
+#define WRITE_BUF_INITIAL 4096u
+
 /* A create of a name its creator soft-deleted this shortly before is a replace (write.c). */
 #define UNLINK_REPLACE_MS 10000
 
@@ -51,10 +61,10 @@ struct caller {
 struct writer {
 	struct caller c;     /* who opened it: each commit is decided and recorded for it */
 	struct node n;       /* the secret: vault, name, policy path */
-	struct handle *next; /* in vfs->pending while pending */
+	struct handle *next; /* in vfs->writers (not a draft's) */
 	uint64_t ino;        /* the inode number the kernel knows the file by */
 	mode_t mode;         /* permission bits fstat shows: 0200, or 0600 where it may read */
-	bool pending;        /* created here: ino is a number of ours, in vfs->pending */
+	bool pending;        /* created here: ino is a number of ours */
 	bool truncated;      /* O_TRUNC or created: a close with nothing written commits "" */
 	bool dirty;          /* bytes changed since the last commit */
 	bool committed;      /* a commit succeeded */
@@ -110,7 +120,7 @@ static inline struct secbuf *handle_data(const struct handle *h)
 	return h->w && h->w->draft ? h->w->draft->data : h->data;
 }
 
-/* Shorten b to len (bytes past len are always zero). */
+/* Set b's length to len (<= its cap): bytes past len are always zero. */
 static inline void buf_truncate(struct secbuf *b, size_t len)
 {
 	if (len < b->len)
@@ -175,6 +185,9 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 
 /* --- write.c: write handles and their commits --- */
 struct handle *pending_find(struct vfs *v, uint64_t ino);
+int writer_room(struct vfs *v, uid_t uid);
+void writers_settle(struct vfs *v);
+int buf_reserve(struct secbuf **bp, size_t need);
 void handle_drop(struct vfs *v, struct handle *h);
 int write_open(struct vfs *v, struct caller *c, struct node *n, int flags, bool create,
 	       struct handle **ret);
@@ -198,7 +211,7 @@ struct draft *draft_for(fuse_req_t req, uint64_t ino);
 int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char *vault,
 	      const char *name, struct draft **ret);
 int draft_open(struct draft *d, const struct caller *c, int flags, struct handle **ret);
-void draft_close(struct draft *d);
+void draft_close(struct vfs *v, struct draft *d);
 void draft_drop(struct vfs *v, struct draft *d);
 void draft_attr(const struct draft *d, const struct fuse_ctx *ctx, struct stat *st);
 

@@ -33,11 +33,15 @@ struct vfs {
 		char name[VAULTFS_NAME_MAX + 1];
 		int64_t at_ms;
 	} last_refusal;
-	/* Files created through the mount and not yet released. Until its first commit such a
-	 * file has no object id, so the kernel knows it by a number of ours: one of kind
-	 * INO_ROOT other than 1 (which inode.h never hands out), 2 + next_pending++. */
-	struct handle *pending;
+	/* Write handles not yet released (drafts' excepted: they are counted as their draft).
+	 * Those of files created through the mount (pending) have no object id until their first
+	 * commit, so the kernel knows them by a number of ours: one of kind INO_ROOT other than 1
+	 * (which inode.h never hands out), 2 + next_pending++. */
+	struct handle *writers;
+	unsigned n_writers;
 	uint64_t next_pending;
+	unsigned n_drafts;
+	unsigned writers_peak; /* the most write buffers at once since the pool was drained */
 	struct draft *drafts; /* temporary files, held only here (draft.c); numbered as pending */
 	struct { /* the last secret soft-deleted through the mount: an exclusive create of its
 		  * name by the same process soon after is the second half of a replace (install,

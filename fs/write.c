@@ -15,30 +15,85 @@
 /* A file created here and not yet released, by the number we gave it. */
 struct handle *pending_find(struct vfs *v, uint64_t ino)
 {
-	for (struct handle *h = v->pending; h; h = h->w->next)
-		if (h->w->ino == ino)
+	for (struct handle *h = v->writers; h; h = h->w->next)
+		if (h->w->pending && h->w->ino == ino)
 			return h;
 	return NULL;
 }
 
-static void pending_remove(struct vfs *v, struct handle *h)
+static void writers_remove(struct vfs *v, struct handle *h)
 {
-	for (struct handle **p = &v->pending; *p; p = &(*p)->w->next)
+	for (struct handle **p = &v->writers; *p; p = &(*p)->w->next)
 		if (*p == h) {
 			*p = h->w->next;
 			h->w->next = NULL;
+			v->n_writers--;
+			writers_settle(v);
 			return;
 		}
 }
 
-/* Out of vfs->pending, if there, or its draft closed, and freed: for a handle the kernel never
- * got or let go. */
+/* Is there room for one more write buffer (a write handle or a draft) of uid? 0, -EMFILE past
+ * WRITERS_UID_MAX of its own, -ENFILE past WRITERS_MAX in all. A scan: only write opens and
+ * creates ask, and the lists are bounded by the caps. */
+int writer_room(struct vfs *v, uid_t uid)
+{
+	unsigned own = 0;
+
+	if (v->n_writers + v->n_drafts >= WRITERS_MAX)
+		return -ENFILE;
+	for (const struct handle *h = v->writers; h; h = h->w->next)
+		own += h->w->c.id.uid == uid;
+	for (const struct draft *d = v->drafts; d; d = d->next)
+		own += d->uid == uid;
+	return own >= WRITERS_UID_MAX ? -EMFILE : 0;
+}
+
+/* A write buffer went. When the last of a burst goes, the secure-memory pool gives its pages
+ * back: they were wiped, but stay locked while pooled, and a burst of writers is what filled
+ * it. (A read open takes its buffer from the pool: the next few map their own again.) */
+void writers_settle(struct vfs *v)
+{
+	unsigned n = v->n_writers + v->n_drafts;
+
+	if (n > v->writers_peak)
+		v->writers_peak = n;
+	if (n == 0 && v->writers_peak > WRITERS_BURST) {
+		secbuf_pool_drain();
+		v->writers_peak = 0;
+	}
+}
+
+/* Make *bp hold at least need (<= VAULTFS_VALUE_MAX) bytes: a write buffer starts at a page
+ * and grows as bytes arrive, by a copy into a larger secure buffer (doubling); the old one is
+ * wiped as it is freed. Bytes past len stay zero. */
+int buf_reserve(struct secbuf **bp, size_t need)
+{
+	struct secbuf *b = *bp, *n;
+	size_t cap;
+	int r;
+
+	if (need <= b->cap)
+		return 0;
+	cap = MIN(need > 2 * b->cap ? need : 2 * b->cap, (size_t)VAULTFS_VALUE_MAX);
+	r = secbuf_new(cap, &n);
+	if (r < 0)
+		return r;
+	memcpy(n->data, b->data, b->len);
+	n->len = b->len;
+	secbuf_free(b);
+	*bp = n;
+	return 0;
+}
+
+/* Out of vfs->writers, or its draft closed, and freed: for a handle the kernel never got or
+ * let go. */
 void handle_drop(struct vfs *v, struct handle *h)
 {
-	if (h && h->w && h->w->pending)
-		pending_remove(v, h);
 	if (h && h->w && h->w->draft)
-		draft_close(h->w->draft);
+		draft_close(v, h->w->draft);
+	else if (h && h->w)
+		writers_remove(v, h);
 	handle_free(h);
 }
 
@@ -167,8 +222,8 @@ static int commit(struct vfs *v, struct handle *h)
  * NULL. The list holds the files open for create: a handful. */
 struct handle *pending_named(struct vfs *v, const struct node *n)
 {
-	for (struct handle *h = v->pending; h; h = h->w->next)
-		if (!h->w->committed && streq(h->w->n.vault, n->vault) &&
+	for (struct handle *h = v->writers; h; h = h->w->next)
+		if (h->w->pending && !h->w->committed && streq(h->w->n.vault, n->vault) &&
 		    streq(h->w->n.name, n->name))
 			return h;
 	return NULL;
@@ -247,7 +302,7 @@ static int writer_new(struct vfs *v, const struct caller *c, const struct node *
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	r = secbuf_new(VAULTFS_VALUE_MAX, &data); /* zeroed: bytes past len are zero */
+	r = secbuf_new(WRITE_BUF_INITIAL, &data); /* zeroed: bytes past len are zero */
 	if (r >= 0)
 		r = handle_new(TAKE_PTR(data), &h);
 	if (r < 0) {
@@ -274,7 +329,7 @@ static int writer_new(struct vfs *v, const struct caller *c, const struct node *
 
 /* Open n, a secret (or, with create, a name to create a secret under), for writing, for caller
  * c: `write` on it (and `read` too for O_RDWR), recorded as "open-write" whether allowed or
- * not. 0 and the handle (a pending one in vfs->pending), or the -errno to reply. */
+ * not. 0 and the handle (in vfs->writers), or the -errno to reply. */
 int write_open(struct vfs *v, struct caller *c, struct node *n, int flags, bool create,
 	       struct handle **ret)
 {
@@ -296,6 +351,8 @@ int write_open(struct vfs *v, struct caller *c, struct node *n, int flags, bool 
 		if (err)
 			d = rd; /* the record names the rule that refused */
 	}
+	if (!err)
+		err = writer_room(v, c->id.uid);
 	if (!err && create)
 		err = create_check(v, c, n, flags, &recover);
 	if (!err)
@@ -309,10 +366,10 @@ int write_open(struct vfs *v, struct caller *c, struct node *n, int flags, bool 
 	}
 	if (err)
 		return err;
-	if (h->w->pending) {
-		h->w->next = v->pending;
-		v->pending = h;
-	}
+	h->w->next = v->writers;
+	v->writers = h;
+	v->n_writers++;
+	writers_settle(v);
 	*ret = h;
 	return 0;
 }
@@ -336,7 +393,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	else if ((uint64_t)off > VAULTFS_VALUE_MAX || size > VAULTFS_VALUE_MAX - (size_t)off) {
 		poison(vfs_of(req), h);
 		err = -EFBIG;
-	} else if (size > 0) {
+	} else if (size > 0 && (err = buf_reserve(handle_buf(h), (size_t)off + size)) == 0) {
 		b = *handle_buf(h);
 		memcpy(b->data + off, buf, size);
 		if ((size_t)off + size > b->len)
@@ -395,6 +452,8 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /* ftruncate(2) of a write handle h: the length of what it will commit. */
 static int truncate_to(struct vfs *v, struct handle *h, off_t size)
 {
+	int r;
+
 	if (h->w->poisoned)
 		return -EFBIG;
 	if (size < 0)
@@ -403,9 +462,22 @@ static int truncate_to(struct vfs *v, struct handle *h, off_t size)
 		poison(v, h);
 		return -EFBIG;
 	}
+	r = buf_reserve(handle_buf(h), (size_t)size);
+	if (r < 0)
+		return r;
 	buf_truncate(*handle_buf(h), (size_t)size);
 	h->w->dirty = true;
 	return 0;
+}
+
+/* Does setattr ask for a mode, owner or group other than what stat shows (st)? They are the
+ * policy's answer for each caller, not an attribute of the file: that is EPERM. */
+static bool owner_change(const struct stat *attr, int to_set, const struct stat *st)
+{
+	return ((to_set & FUSE_SET_ATTR_MODE) &&
+		(attr->st_mode & 07777) != (st->st_mode & 07777)) ||
+	       ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st->st_uid) ||
+	       ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st->st_gid);
 }
 
 /* setattr of a temporary file of the caller's: what the tools that make one ask (sed's fchown,
@@ -419,11 +491,7 @@ static void draft_setattr(fuse_req_t req, struct draft *d, const struct stat *at
 	int err = 0;
 
 	draft_attr(d, fuse_req_ctx(req), &st);
-	if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (st.st_mode & 07777))
-		err = -EPERM;
-	else if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st.st_uid)
-		err = -EPERM;
-	else if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st.st_gid)
+	if (owner_change(attr, to_set, &st))
 		err = -EPERM;
 	else if ((to_set & FUSE_SET_ATTR_SIZE) && h && h->w && h->w->draft == d)
 		err = truncate_to(vfs_of(req), h, attr->st_size);
@@ -431,7 +499,8 @@ static void draft_setattr(fuse_req_t req, struct draft *d, const struct stat *at
 		err = -EINVAL;
 	else if ((to_set & FUSE_SET_ATTR_SIZE) && (uint64_t)attr->st_size > VAULTFS_VALUE_MAX)
 		err = -EFBIG;
-	else if (to_set & FUSE_SET_ATTR_SIZE)
+	else if ((to_set & FUSE_SET_ATTR_SIZE) &&
+		 (err = buf_reserve(&d->data, (size_t)attr->st_size)) == 0)
 		buf_truncate(d->data, (size_t)attr->st_size);
 	if (err) {
 		reply_err(req, err);
@@ -481,11 +550,7 @@ void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			return;
 		}
 	}
-	if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (st.st_mode & 07777))
-		err = -EPERM;
-	else if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st.st_uid)
-		err = -EPERM;
-	else if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st.st_gid)
+	if (owner_change(attr, to_set, &st))
 		err = -EPERM;
 	else if ((to_set & FUSE_SET_ATTR_SIZE) && !h)
 		err = -EROFS;
