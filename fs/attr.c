@@ -106,20 +106,26 @@ static unsigned refusal_op(const struct node *n)
 	return n->ino.kind == INO_META ? POLICY_OP_META : POLICY_OP_READ;
 }
 
-/* Was this refusal (same thread, same name) just recorded? Remembers the last one. */
+/* The kernel asks again within this long for one attempt (a revalidation, then a lookup). */
+#define REFUSAL_REPEAT_MS 50
+
+/* Was this refusal (same thread, same name) recorded just before, as the kernel's own repeat
+ * of one attempt? The window runs from the record, never from the last hit: a thread that
+ * keeps probing a name is recorded again at least every REFUSAL_REPEAT_MS, however fast it
+ * probes. Remembers the last refusal recorded. */
 static bool refusal_seen(struct vfs *v, fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int64_t now_ms = mono_ms();
 	pid_t tid = fuse_req_ctx(req)->pid;
-	bool seen;
 
-	seen = v->last_refusal.tid == tid && v->last_refusal.parent == parent &&
-	       streq(v->last_refusal.name, name) && now_ms - v->last_refusal.at_ms < 50;
+	if (v->last_refusal.tid == tid && v->last_refusal.parent == parent &&
+	    streq(v->last_refusal.name, name) && now_ms - v->last_refusal.at_ms < REFUSAL_REPEAT_MS)
+		return true;
 	v->last_refusal.tid = tid;
 	v->last_refusal.parent = parent;
 	str_copy(v->last_refusal.name, sizeof(v->last_refusal.name), name);
 	v->last_refusal.at_ms = now_ms;
-	return seen;
+	return false;
 }
 
 /* A name p's caller may not see: refused as hidden_err says, recorded once per attempt. */
