@@ -83,8 +83,8 @@ static void draft_unlink(struct vfs *v, struct draft *d)
 		}
 }
 
-/* Drop the drafts no handle holds and nobody has touched for DRAFT_IDLE_MS. */
-static void draft_reap(struct vfs *v)
+/* Drop the drafts no handle holds and nobody has touched for DRAFT_IDLE_MS (vaultfs.h). */
+void ops_reap(struct vfs *v)
 {
 	int64_t now = mono_ms();
 	struct draft **p = &v->drafts;
@@ -108,7 +108,7 @@ int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char
 	struct draft *d;
 	int r;
 
-	draft_reap(v);
+	ops_reap(v);
 	r = writer_room(v, c->id.uid);
 	if (r < 0)
 		return r;
@@ -201,4 +201,15 @@ struct draft *draft_for(fuse_req_t req, uint64_t ino)
 	struct draft *d = draft_by_ino(vfs_of(req), ino);
 
 	return d && d->uid == fuse_req_ctx(req)->uid ? d : NULL;
+}
+
+/* At stop: every draft wiped and freed, held open or not (no request comes any more). */
+void drafts_free(struct vfs *v)
+{
+	while (v->drafts) {
+		struct draft *d = v->drafts;
+
+		v->drafts = d->next;
+		draft_free(v, d);
+	}
 }

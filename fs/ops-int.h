@@ -4,8 +4,6 @@
  * reply_err(req, r) with that -errno. */
 #pragma once
 
-#include <time.h>
-
 #include "core/secbuf.h"
 #include "core/util.h"
 #include "fs/inode.h"
@@ -128,15 +126,6 @@ static inline void buf_truncate(struct secbuf *b, size_t len)
 	b->len = len;
 }
 
-/* The monotonic clock in ms, for the short windows of fs/ (refusals, replaces, drafts). */
-static inline int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static inline struct handle *handle_of(const struct fuse_file_info *fi)
 {
 	return (struct handle *)(uintptr_t)fi->fh;
@@ -212,6 +201,7 @@ int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char
 	      const char *name, struct draft **ret);
 int draft_open(struct draft *d, const struct caller *c, int flags, struct handle **ret);
 void draft_close(struct vfs *v, struct draft *d);
+void drafts_free(struct vfs *v);
 void draft_drop(struct vfs *v, struct draft *d);
 void draft_attr(const struct draft *d, const struct fuse_ctx *ctx, struct stat *st);
 

@@ -6,6 +6,7 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "core/audit.h"
 #include "core/config.h"
@@ -54,6 +55,21 @@ struct vfs {
 	} last_unlink;
 	struct notify *notify; /* NULL: no invalidations are sent */
 };
+
+/* Drop the temporary files (drafts) no one has touched for a while (draft.c): the expiry scan
+ * calls it, under the lock. */
+void ops_reap(struct vfs *v);
+/* At stop, after the session is gone: wipe and free every draft and write buffer left. */
+void ops_done(struct vfs *v);
+
+/* The monotonic clock in ms, for the short windows and timers of fs/. */
+static inline int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* The low-level operations (ops.c, served by the files of ops-int.h). */
 extern const struct fuse_lowlevel_ops vfs_ops;

@@ -566,3 +566,10 @@ void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	else
 		fuse_reply_attr(req, &st, 0);
 }
+
+void ops_done(struct vfs *v)
+{
+	while (v->writers)
+		handle_drop(v, v->writers); /* wipes its bytes */
+	drafts_free(v);
+}
