@@ -6,6 +6,7 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "core/audit.h"
 #include "core/config.h"
@@ -13,7 +14,8 @@
 #include "policy/identity.h"
 #include "policy/policy.h"
 
-struct handle; /* an open file (ops.c) */
+struct handle; /* an open file (ops-int.h) */
+struct draft;  /* a temporary file (ops-int.h) */
 struct notify; /* the kernel cache invalidation thread (notify.h) */
 
 struct vfs {
@@ -32,15 +34,44 @@ struct vfs {
 		char name[VAULTFS_NAME_MAX + 1];
 		int64_t at_ms;
 	} last_refusal;
-	/* Files created through the mount and not yet released. Until its first commit such a
-	 * file has no object id, so the kernel knows it by a number of ours: one of kind
-	 * INO_ROOT other than 1 (which inode.h never hands out), 2 + next_pending++. */
-	struct handle *pending;
+	/* Write handles not yet released (drafts' excepted: they are counted as their draft).
+	 * Those of files created through the mount (pending) have no object id until their first
+	 * commit, so the kernel knows them by a number of ours: one of kind INO_ROOT other than 1
+	 * (which inode.h never hands out), 2 + next_pending++. */
+	struct handle *writers;
+	unsigned n_writers;
 	uint64_t next_pending;
+	unsigned n_drafts;
+	unsigned writers_peak; /* the most write buffers at once since the pool was drained */
+	struct draft *drafts; /* temporary files, held only here (draft.c); numbered as pending */
+	struct { /* the last secret soft-deleted through the mount: an exclusive create of its
+		  * name by the same process soon after is the second half of a replace (install,
+		  * mv across file systems), not a new secret */
+		uid_t uid;
+		pid_t pid; /* 0: unknown */
+		char vault[VAULTFS_NAME_MAX + 1];
+		char name[VAULTFS_NAME_MAX + 1];
+		int64_t at_ms;
+	} last_unlink;
 	struct notify *notify; /* NULL: no invalidations are sent */
 };
 
-/* The low-level operations (ops.c). */
+/* Drop the temporary files (drafts) no one has touched for a while (draft.c): the expiry scan
+ * calls it, under the lock. */
+void ops_reap(struct vfs *v);
+/* At stop, after the session is gone: wipe and free every draft and write buffer left. */
+void ops_done(struct vfs *v);
+
+/* The monotonic clock in ms, for the short windows and timers of fs/. */
+static inline int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The low-level operations (ops.c, served by the files of ops-int.h). */
 extern const struct fuse_lowlevel_ops vfs_ops;
 
 /* The JSON of /vault/V/.meta/S: attributes, tags and versions, never a value (meta.c). */

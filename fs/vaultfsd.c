@@ -247,14 +247,6 @@ static bool scan_expiry(struct vfs *v)
 	return r > 0; /* something was purged (or a batch was full): look again soon */
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The FUSE thread: read a request (blocking, no lock held), answer it under the lock. Ends
  * when the session is unmounted or told to exit (fuse_thread_stop), and says so on done_fd. */
 struct fuse_thread {
@@ -271,7 +263,7 @@ static void on_wake(int signo)
 	(void)signo;
 }
 
-/* The one FUSE thread. It must stay one: ops.c answers an allowed read open before it writes
+/* The one FUSE thread. It must stay one: open.c answers an allowed read open before it writes
  * the open's record, and counts on no other request being served in between. */
 static void *fuse_main(void *arg)
 {
@@ -380,6 +372,7 @@ static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 
 			pthread_mutex_lock(&v->lock);
 			more = scan_expiry(v);
+			ops_reap(v);
 			pthread_mutex_unlock(&v->lock);
 			next_scan = now + (more ? 0 : v->config->expiry_scan * 1000);
 		}
@@ -603,6 +596,7 @@ out:
 			fuse_session_unmount(se);
 		fuse_session_destroy(se);
 	}
+	ops_done(&v);
 	audit_free(v.audit);
 	policy_free(v.policy);
 	identity_cache_free(v.ids);

@@ -130,6 +130,28 @@ M() {
 	[[ $output == *" lookup deny ENOENT app uid=1001 "*"path=/app "* ]]
 }
 
+@test "one thread probing a refused name for a second is recorded more than once" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/db uid=1000
+	EOF
+	printf y | vctl secret set app/other
+	daemon_start
+	# stat in a loop, one thread, well under the kernel's own repeat apart: only the kernel's
+	# immediate repeat of one attempt is folded, not a probe that goes on
+	as 1000 /usr/bin/python3 -c '
+import os, sys, time
+end = time.monotonic() + 1.0
+while time.monotonic() < end:
+    try:
+        os.stat(sys.argv[1])
+    except OSError:
+        pass' "$(M app/other)"
+	n=$(vctl audit show --event lookup --uid 1000 | grep -c "lookup deny ENOENT app/other ")
+	echo "records of 1 s of probing: $n"
+	[ "$n" -ge 5 ]
+}
+
 @test "cgroup= and unit= rules: a process in the named cgroup reads, the same uid outside does not" {
 	need_cgroups
 	name=${CGTOP##*/}

@@ -524,3 +524,50 @@ wait_versions() {
 	touch "$T/stop"
 	! grep -q " $T/mnt fuse" /proc/mounts
 }
+
+@test "write handles: one uid stops at its cap (EMFILE) while another writes; locked memory bounded" {
+	policy <<-'EOF'
+	allow list /app uid=1000,1001
+	allow write /app/* uid=1000,1001
+	EOF
+	printf a | vctl secret set app/db
+	mkdir -m 0700 "$T/u" && chown 1000 "$T/u"
+	daemon_start
+	lck0=$(awk '/^VmLck/ {print $2}' "/proc/$DAEMON/status")
+	# uid 1000 holds write opens of app/db (no O_TRUNC, nothing written: no commit at close)
+	as 1000 /usr/bin/python3 - "$(M app/db)" "$T/u" <<-'EOF' &
+	import errno, os, sys, time
+	path, d = sys.argv[1:3]
+	fds, err = [], 0
+	while len(fds) < 900:
+	    try:
+	        fds.append(os.open(path, os.O_WRONLY))
+	    except OSError as e:
+	        err = e.errno
+	        break
+	with open(os.path.join(d, "held"), "w") as f:
+	    f.write("%d %s\n" % (len(fds), errno.errorcode.get(err, err)))
+	while not os.path.exists(os.path.join(d, "release")):
+	    time.sleep(0.05)
+	EOF
+	PIDS+=($!)
+	for _ in $(seq 400); do [ -s "$T/u/held" ] && break; sleep 0.05; done
+	cat "$T/u/held"
+	[ "$(cat "$T/u/held")" = "128 EMFILE" ]
+	# a create by the same uid is refused too; another uid still writes
+	run as 1000 sh -c "printf x >$(M app/new)"
+	[[ $output == *"Too many open files"* ]]
+	as 1001 sh -c "printf b >$(M app/db)"
+	[ "$(vctl secret get app/db)" = b ]
+	lck=$(awk '/^VmLck/ {print $2}' "/proc/$DAEMON/status")
+	rss=$(awk '/^VmRSS/ {print $2}' "/proc/$DAEMON/status")
+	echo "VmLck ${lck0} kB at start, ${lck} kB with 128 write handles (VmRSS ${rss} kB)"
+	# a page each, not 64 KiB each (that would be 8 MiB more)
+	[ $((lck - lck0)) -lt 4096 ]
+	touch "$T/u/release"
+	wait "${PIDS[-1]}"
+	# released: the uid writes again, and a value of 64 KiB grows its buffer to the end
+	head -c 65536 /dev/urandom >"$T/big"
+	as 1000 dd of="$(M app/db)" bs=1000 status=none <"$T/big"
+	vctl secret get app/db | cmp - "$T/big"
+}

@@ -1,0 +1,221 @@
+/* ops-int.h: what the files of the FUSE operations share, private to them (as libfuse's
+ * fuse_i.h): the node and caller model, the open file handle, and each file's entry points.
+ * Errors: every function here returns 0 (or >= 0) or -errno, and a reply of an error is
+ * reply_err(req, r) with that -errno. */
+#pragma once
+
+#include "core/secbuf.h"
+#include "core/util.h"
+#include "fs/inode.h"
+#include "fs/vaultfs.h"
+
+/* The policy path of a node ("/V" or "/V/S") fits this. */
+#define POLICY_PATH_MAX (2 * VAULTFS_NAME_MAX + 3)
+
+/* Write buffers (write handles, drafts) one uid may hold at once, and all uids together; past
+ * them a write open or a create is EMFILE, or ENFILE. Each holds one page of locked memory and
+ * grows as bytes arrive, to VAULTFS_VALUE_MAX at most. */
+#define WRITERS_UID_MAX 128u
+#define WRITERS_MAX 1024u
+/* More write buffers than this at once is a burst: the pool is drained after it. */
+#define WRITERS_BURST 32u
+/* A write buffer's first size: a page. */
+#define WRITE_BUF_INITIAL 4096u
+
+/* A create of a name its creator soft-deleted this shortly before is a replace (write.c). */
+#define UNLINK_REPLACE_MS 10000
+
+/* The identity fields a record needs beyond what the policy asked for. */
+#define CALLER_RECORD (IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE)
+
+/* What an inode number names, with the names looked up. */
+struct node {
+	struct ino ino;
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1]; /* the object, for object kinds */
+	char path[POLICY_PATH_MAX];      /* the policy path: "/V" or "/V/S" */
+	bool has_info;                   /* info is the version's, as looked up */
+	struct kv_version_info info;
+};
+
+/* Who is asking, resolved as far as the policy (and, for opens, the record) needs. A caller
+ * may start with the request's uid and gid alone and the rest pending: a decision made without
+ * a field can only have fewer rights (an allow that needs it does not hold, a deny that needs
+ * it does), so an answer of "visible" or of every right that matters is final without it, and
+ * anything else is decided again once the pending fields are resolved (caller_full). */
+struct caller {
+	struct identity id;
+	int64_t now;
+	pid_t tid;
+	unsigned pending; /* identity fields the policy needs, not resolved yet */
+	struct identity_cache *ids; /* the daemon's, for resolving the pending fields */
+};
+
+/* What a write handle holds besides its bytes. Whole-file semantics: the bytes of a write
+ * handle are the whole next version, made at close. A write open without O_TRUNC starts from
+ * an empty buffer too, not from the current value: a writer may hold `write` without `read`,
+ * and a version is only ever made whole, so bytes written at an offset get zeros before them
+ * (holes), as in a new file. Bytes past data->len are always zero. */
+struct writer {
+	struct caller c;     /* who opened it: each commit is decided and recorded for it */
+	struct node n;       /* the secret: vault, name, policy path */
+	struct handle *next; /* in vfs->writers (not a draft's) */
+	uint64_t ino;        /* the inode number the kernel knows the file by */
+	mode_t mode;         /* permission bits fstat shows: 0200, or 0600 where it may read */
+	bool pending;        /* created here: ino is a number of ours */
+	bool truncated;      /* O_TRUNC or created: a close with nothing written commits "" */
+	bool dirty;          /* bytes changed since the last commit */
+	bool committed;      /* a commit succeeded */
+	bool failed;         /* the last commit failed (flush said so): release makes none */
+	bool poisoned;       /* went past VAULTFS_VALUE_MAX: nothing will be committed */
+	bool recover;        /* the name was soft-deleted by its opener just before: undone at
+			      * the commit (unlink then create, as install(1) does) */
+	struct draft *draft; /* a handle on a draft: the bytes are the draft's, never committed
+			      * at close */
+};
+
+/* A temporary file held only in the daemon (draft.c). */
+struct draft {
+	struct draft *next;               /* in vfs->drafts */
+	uint64_t parent;                  /* the vault's directory */
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[256];                   /* NAME_MAX + 1: a temporary name may be any */
+	uid_t uid;                        /* who made it: the only uid that sees it */
+	uint64_t ino;                     /* a number of ours, as a pending file's */
+	struct secbuf *data;              /* its bytes */
+	unsigned opens;                   /* handles on it */
+	int64_t idle_ms;                  /* monotonic ms of its making or last close */
+	bool gone;                        /* dropped while open: freed with its last handle */
+};
+
+/* An open file: the bytes one open sees, whatever is written meanwhile; or, for a write
+ * handle, the bytes it has written. */
+struct handle {
+	struct secbuf *data; /* NULL once its record failed; a writer's may grow (write.c) */
+	struct writer *w;    /* NULL: a read handle */
+	int refused;	     /* a read handle not recorded (yet): every read's -errno */
+};
+
+static inline struct vfs *vfs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The one way an error is replied: r is 0 or -errno. */
+static inline void reply_err(fuse_req_t req, int r)
+{
+	fuse_reply_err(req, -r);
+}
+
+/* The bytes a handle reads and writes: its own, or its draft's (where they may be replaced). */
+static inline struct secbuf **handle_buf(struct handle *h)
+{
+	return h->w && h->w->draft ? &h->w->draft->data : &h->data;
+}
+
+static inline struct secbuf *handle_data(const struct handle *h)
+{
+	return h->w && h->w->draft ? h->w->draft->data : h->data;
+}
+
+/* Set b's length to len (<= its cap): bytes past len are always zero. */
+static inline void buf_truncate(struct secbuf *b, size_t len)
+{
+	if (len < b->len)
+		secure_wipe(b->data + len, b->len - len);
+	b->len = len;
+}
+
+static inline struct handle *handle_of(const struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+/* --- node.c: callers, nodes, paths, decisions and records --- */
+int shown_err(int r);
+int hidden_err(const struct vfs *v);
+void caller_init(fuse_req_t req, unsigned extra, struct caller *c);
+void caller_resolve(struct caller *c, unsigned fields);
+void caller_full(struct caller *c);
+int caller_decide(struct vfs *v, struct caller *c, unsigned op, const struct node *n,
+		  struct policy_decision *d);
+void slash_path(char *buf, size_t size, const char *a, const char *b);
+void node_path(struct node *n);
+int node_get(struct vfs *v, fuse_ino_t ino, bool names_only, struct node *ret);
+bool visible_path(const struct vfs *v, struct caller *c, const char *path);
+bool node_visible(const struct vfs *v, struct caller *c, const struct node *n);
+int node_for_caller(fuse_req_t req, fuse_ino_t ino, struct node *ret, struct caller *c);
+int child_get(struct vfs *v, const struct node *p, const char *name, struct node *ret);
+bool named_node(const struct node *p, const char *name, struct node *ret);
+void user_path(const struct node *n, char *buf, size_t size);
+void child_path(const struct node *p, const char *name, char *buf, size_t size);
+int record_access(struct vfs *v, const struct caller *c, const char *event, const struct node *n,
+		  const char *path, uint32_t version, int r, const char *rule);
+
+/* --- attr.c: attributes, lookup, access --- */
+void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *st);
+int fill_attr(struct vfs *v, struct caller *c, const struct node *n, fuse_ino_t ino,
+	      struct stat *st);
+void reply_entry(fuse_req_t req, const struct stat *st);
+struct handle *handle_for(struct vfs *v, fuse_ino_t ino, const struct fuse_file_info *fi,
+			  bool *ret_gone);
+void handle_attr(const struct handle *h, fuse_ino_t ino, const struct fuse_ctx *ctx,
+		 struct stat *st);
+void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_access(fuse_req_t req, fuse_ino_t ino, int mask);
+
+/* --- open.c: handles, read opens --- */
+int handle_new(struct secbuf *data, struct handle **ret);
+void handle_free(struct handle *h);
+bool reply_open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi);
+void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+
+/* --- write.c: write handles and their commits --- */
+struct handle *pending_find(struct vfs *v, uint64_t ino);
+int writer_room(struct vfs *v, uid_t uid);
+void writers_settle(struct vfs *v);
+int buf_reserve(struct secbuf **bp, size_t need);
+void handle_drop(struct vfs *v, struct handle *h);
+int write_open(struct vfs *v, struct caller *c, struct node *n, int flags, bool create,
+	       struct handle **ret);
+void changed(struct vfs *v, const char *vault, const char *name, int64_t object_id, bool entry);
+void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	      struct fuse_file_info *fi);
+void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
+
+int secret_commit(struct vfs *v, struct caller *c, const struct node *n, const struct secbuf *data,
+		  bool recover, bool entry);
+struct handle *pending_named(struct vfs *v, const struct node *n);
+
+/* --- draft.c: temporary files of the replace-by-rename idiom --- */
+bool draft_name(const char *name);
+struct draft *draft_find(struct vfs *v, uint64_t parent, const char *name);
+struct draft *draft_by_ino(struct vfs *v, uint64_t ino);
+struct draft *draft_for(fuse_req_t req, uint64_t ino);
+int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char *vault,
+	      const char *name, struct draft **ret);
+int draft_open(struct draft *d, const struct caller *c, int flags, struct handle **ret);
+void draft_close(struct vfs *v, struct draft *d);
+void drafts_free(struct vfs *v);
+void draft_drop(struct vfs *v, struct draft *d);
+void draft_attr(const struct draft *d, const struct fuse_ctx *ctx, struct stat *st);
+
+/* --- readdir.c: directories --- */
+void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* --- names.c: create, unlink, mkdir, rmdir --- */
+void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
+void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	       const char *newname, unsigned int flags);

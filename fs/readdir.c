@@ -1,0 +1,366 @@
+/* readdir.c: listing the directories of /vault. A directory is listed from the store a page at a
+ * time as readdir asks: its handle holds the caller and where the listing stands, never the
+ * entries, so the daemon's memory does not grow with a vault's size. `list` is decided at
+ * opendir; each entry is filtered for the caller. Never lists a name the caller may not see,
+ * never reads a value. */
+#include <assert.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "fs/ops-int.h"
+
+/* The entries every directory starts with (a vault's all four, the others the first two). */
+static const char *const dir_fixed_names[] = { ".", "..", ".versions", ".meta" };
+
+/* Entries a page of the store gives at most, for readdir: about what one reply of the kernel's
+ * (a page, 4 KiB) holds, so that a reply takes one or two pages. */
+#define DIR_PAGE 128u
+
+/* Where a listing stands: at the entry of offset off (offsets are entry indexes + 1, the fixed
+ * entries first; 0 is before the first). after is the key in the store the walk goes on after:
+ * that entry's ("" while in the fixed entries; a version's number in decimal for .versions/S),
+ * or a key past it when the rows between gave no entry (hidden from this caller, or
+ * soft-deleted). */
+struct dirpos {
+	off_t off;
+	char after[VAULTFS_NAME_MAX + 1];
+};
+
+/* An open directory: who opened it and where its listing stands, never its entries: readdir
+ * reads them from the store a page at a time after the cursor, so what a handle holds does not
+ * grow with the directory. The `list` decision was made at opendir. recent holds the names of
+ * the entries of the last reply (less than a reply's bytes), so that a read that goes on from
+ * inside it (the kernel took only part of it, or a seekdir to a telldir just made) starts after
+ * the exact name. */
+struct dirhandle {
+	struct caller c;                  /* every entry is filtered for it, as at opendir */
+	struct ino ino;                   /* the directory */
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1];  /* .versions/S: the secret */
+	uint64_t fixed[ELEMENTSOF(dir_fixed_names)]; /* their inode numbers */
+	unsigned n_fixed;
+	struct dirpos at;   /* where the last reply ended */
+	struct dirpos from; /* where it began */
+	char *recent;       /* the names of its entries, each NUL-terminated */
+	size_t recent_len, recent_size;
+};
+
+static void dirhandle_free(struct dirhandle *d)
+{
+	if (!d)
+		return;
+	free(d->recent);
+	free(d);
+}
+
+/* One readdir reply being filled. */
+struct dirfill {
+	fuse_req_t req;
+	struct vfs *v;
+	struct dirhandle *d;
+	char *out;
+	size_t size, used;
+	off_t skip_to;     /* entries up to this offset are walked, not replied */
+	struct dirpos pos; /* the entry last walked */
+};
+
+/* The next entry, named name (key: its key in the store): replied when past skip_to, else only
+ * walked over. -ENOBUFS when it does not fit: the reply is full, and the entry not taken. */
+static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *name,
+		    const char *key)
+{
+	struct dirhandle *d = f->d;
+	off_t off = f->pos.off + 1;
+
+	if (off > f->skip_to) {
+		struct stat st = { .st_ino = ino, .st_mode = (mode_t)type << 12 };
+		size_t n, len = strlen(name) + 1;
+
+		n = fuse_add_direntry(f->req, f->out + f->used, f->size - f->used, name, &st, off);
+		if (n > f->size - f->used)
+			return -ENOBUFS;
+		f->used += n;
+		/* an entry takes more of the reply than its name: recent (size bytes) holds it */
+		assert(d->recent_len + len <= d->recent_size);
+		memcpy(d->recent + d->recent_len, name, len);
+		d->recent_len += len;
+	}
+	f->pos.off = off;
+	str_copy(f->pos.after, sizeof(f->pos.after), key);
+	if (off == f->skip_to) /* what this reply gives starts here */
+		d->from = f->pos;
+	return 0;
+}
+
+/* A row of the store that gives no entry: walked past. */
+static int dir_pass(struct dirfill *f, const char *key)
+{
+	str_copy(f->pos.after, sizeof(f->pos.after), key);
+	return 0;
+}
+
+static int fill_vault(const struct kv_vault_info *vi, void *userdata)
+{
+	struct dirfill *f = userdata;
+	struct ino e = { .kind = INO_VAULT, .id = vi->id };
+	char path[POLICY_PATH_MAX];
+	uint64_t ino;
+
+	snprintf(path, sizeof(path), "/%s", vi->name);
+	if (!visible_path(f->v, &f->d->c, path) || ino_encode(&e, &ino) < 0)
+		return dir_pass(f, vi->name);
+	return dir_emit(f, ino, DT_DIR, vi->name, vi->name);
+}
+
+static int fill_object(const struct kv_secret_info *si, void *userdata)
+{
+	struct dirfill *f = userdata;
+	struct dirhandle *d = f->d;
+	struct ino e = { .kind = d->ino.kind == INO_VAULT    ? INO_SECRET :
+				 d->ino.kind == INO_VERSIONS ? INO_VERDIR :
+							       INO_META,
+			 .id = si->id };
+	char path[POLICY_PATH_MAX];
+	uint64_t ino;
+
+	snprintf(path, sizeof(path), "/%s/%s", d->vault, si->name);
+	if (!visible_path(f->v, &d->c, path) || ino_encode(&e, &ino) < 0)
+		return dir_pass(f, si->name);
+	return dir_emit(f, ino, e.kind == INO_VERDIR ? DT_DIR : DT_REG, si->name, si->name);
+}
+
+static int fill_version(const struct kv_version_info *vi, void *userdata)
+{
+	struct dirfill *f = userdata;
+	struct ino e = { .kind = INO_VERSION, .id = vi->object_id, .version = vi->version };
+	char name[16];
+	uint64_t ino;
+
+	/* the secret was deleted and its name taken by another since opendir: this directory
+	 * is gone, and its listing over */
+	if (vi->object_id != f->d->ino.id)
+		return -ESTALE;
+	snprintf(name, sizeof(name), "%u", vi->version);
+	if (ino_encode(&e, &ino) < 0)
+		return dir_pass(f, name);
+	return dir_emit(f, ino, DT_REG, name, name);
+}
+
+/* One page of the store's entries after f->pos.after: how many rows it read (DIR_PAGE: maybe
+ * more follow). */
+static int dir_page(struct dirfill *f)
+{
+	struct dirhandle *d = f->d;
+	struct kv *kv = f->v->kv;
+	char last[VAULTFS_NAME_MAX + 1];
+	int r;
+
+	switch (d->ino.kind) {
+	case INO_ROOT:
+		return kv_vault_list_page(kv, f->pos.after, DIR_PAGE, fill_vault, f);
+	case INO_VERDIR:
+		/* the key is a number we wrote ("" before the first) */
+		return kv_secret_versions_page(kv, d->vault, d->name,
+					       (uint32_t)strtoul(f->pos.after, NULL, 10), DIR_PAGE,
+					       fill_version, f);
+	default:
+		r = kv_secret_list_page(kv, d->vault, false, f->pos.after, DIR_PAGE, fill_object,
+					f, last);
+		if (r >= 0 && last[0]) /* soft-deleted rows at the end are walked past too */
+			dir_pass(f, last);
+		return r;
+	}
+}
+
+/* The entries of the store from f->pos until the reply is full (-ENOBUFS) or the listing over
+ * (>= 0); -ENOENT and -ESTALE when the directory is gone. */
+static int dir_walk(struct dirfill *f)
+{
+	struct dirhandle *d = f->d;
+	char vault[VAULTFS_NAME_MAX + 1];
+	int r;
+
+	/* the vault opened (ids are never reused): not another of that name made since */
+	if (d->ino.kind != INO_ROOT && d->ino.kind != INO_VERDIR) {
+		r = kv_vault_name(f->v->kv, d->ino.id, vault);
+		if (r < 0)
+			return r;
+	}
+	do
+		r = dir_page(f);
+	while (r == (int)DIR_PAGE);
+	return r;
+}
+
+/* Where a readdir at off starts: from where the last reply ended when off is there or past it
+ * (reading on, the common case, or a seek forward), from the exact entry when off is inside the
+ * last reply, else from the start. Entries up to off are then walked over. */
+static void dir_start(const struct dirhandle *d, off_t off, struct dirpos *ret)
+{
+	const char *name = d->recent;
+
+	if (off >= d->at.off) {
+		*ret = d->at;
+		return;
+	}
+	if (off < d->from.off) {
+		*ret = (struct dirpos){ .off = 0 };
+		return;
+	}
+	*ret = d->from;
+	while (ret->off < off) {
+		ret->off++;
+		snprintf(ret->after, sizeof(ret->after), "%s",
+			 ret->off > (off_t)d->n_fixed ? name : "");
+		name += strlen(name) + 1;
+	}
+}
+
+void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
+	struct dirfill f = { .req = req, .v = vfs_of(req), .d = d, .size = size, .skip_to = off };
+	_cleanup_free_ char *out = NULL;
+	int r = 0;
+
+	(void)ino;
+	if (off < 0) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	out = malloc(size ? size : 1);
+	if (out && size > d->recent_size) {
+		char *b = realloc(d->recent, size);
+
+		if (b) {
+			d->recent = b;
+			d->recent_size = size;
+		}
+	}
+	if (!out || size > d->recent_size) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	f.out = out;
+	dir_start(d, off, &f.pos);
+	d->from = f.pos;
+	d->recent_len = 0;
+
+	while (r >= 0 && f.pos.off < (off_t)d->n_fixed) {
+		size_t i = (size_t)f.pos.off;
+
+		r = dir_emit(&f, d->fixed[i], DT_DIR, dir_fixed_names[i], "");
+	}
+	if (r >= 0) {
+		/* one snapshot of the store for the reply (best effort: else a read each page) */
+		(void)kv_read_begin(f.v->kv);
+		r = dir_walk(&f);
+		kv_read_end(f.v->kv);
+	}
+	/* a full reply, or the directory gone: what was walked is given, and the next read goes
+	 * on from there */
+	if (r >= 0 || r == -ENOBUFS || r == -ENOENT || r == -ESTALE) {
+		if (f.pos.off < off) /* the listing ended before off: nothing given */
+			d->from = f.pos;
+		d->at = f.pos;
+		fuse_reply_buf(req, out, f.used);
+		return;
+	}
+	/* the next read at the same offset tries again from the same place */
+	d->from = d->at;
+	d->recent_len = 0;
+	reply_err(req, shown_err(r));
+}
+
+/* The parent's inode number, for "..". */
+static fuse_ino_t parent_ino(struct vfs *v, const struct node *n)
+{
+	struct ino p = { .kind = INO_ROOT };
+	struct kv_vault_info vi;
+	uint64_t ino = 1;
+
+	if (n->ino.kind == INO_VERSIONS || n->ino.kind == INO_METADIR)
+		p = (struct ino){ .kind = INO_VAULT, .id = n->ino.id };
+	else if (n->ino.kind == INO_VERDIR && kv_vault_get(v->kv, n->vault, &vi) >= 0)
+		p = (struct ino){ .kind = INO_VERSIONS, .id = vi.id };
+	(void)ino_encode(&p, &ino);
+	return ino;
+}
+
+/* A handle for directory n, opened by c (resolved in full): `ls /vault/V` needs `list` on /V
+ * (a refusal is EACCES). 0, or the -errno to reply. */
+static int dir_open(struct vfs *v, struct caller *c, const struct node *n, fuse_ino_t self,
+		    struct dirhandle **ret)
+{
+	struct policy_decision dec;
+	struct dirhandle *d;
+	int r;
+
+	caller_full(c);
+	if (n->ino.kind == INO_VAULT || n->ino.kind == INO_VERSIONS ||
+	    n->ino.kind == INO_METADIR) {
+		r = policy_check(v->policy, POLICY_OP_LIST, n->path, &c->id, c->now, &dec);
+		if (r < 0)
+			return shown_err(r);
+		if (dec.verdict != POLICY_ALLOW) { /* recorded like a refused open */
+			(void)record_access(v, c, "list", n, n->path, 0, -EACCES, dec.rule);
+			return -EACCES;
+		}
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->c = *c;
+	d->ino = n->ino;
+	memcpy(d->vault, n->vault, sizeof(d->vault));
+	memcpy(d->name, n->name, sizeof(d->name));
+	d->fixed[0] = self;
+	d->fixed[1] = parent_ino(v, n);
+	d->n_fixed = 2;
+	if (n->ino.kind == INO_VAULT) {
+		struct ino sub = { .kind = INO_VERSIONS, .id = n->ino.id };
+
+		r = ino_encode(&sub, &d->fixed[2]);
+		sub.kind = INO_METADIR;
+		if (r >= 0)
+			r = ino_encode(&sub, &d->fixed[3]);
+		if (r < 0) {
+			dirhandle_free(d);
+			return shown_err(r);
+		}
+		d->n_fixed = 4;
+	}
+	*ret = d;
+	return 0;
+}
+
+void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct vfs *v = vfs_of(req);
+	struct dirhandle *d = NULL;
+	struct caller c;
+	struct node n;
+	int r;
+
+	r = node_for_caller(req, ino, &n, &c);
+	if (r >= 0 && !ino_is_dir(n.ino.kind))
+		r = -ENOTDIR;
+	if (r >= 0)
+		r = dir_open(v, &c, &n, ino, &d);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) != 0)
+		dirhandle_free(d);
+}
+
+void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	dirhandle_free((struct dirhandle *)(uintptr_t)fi->fh);
+	reply_err(req, 0);
+}
