@@ -176,7 +176,7 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 struct handle *pending_find(struct vfs *v, uint64_t ino);
 int writer_room(struct vfs *v, uid_t uid);
 void writers_settle(struct vfs *v);
-int buf_reserve(struct secbuf **bp, size_t need);
+int write_buf_reserve(struct secbuf **bp, size_t need);
 void handle_drop(struct vfs *v, struct handle *h);
 int write_open(struct vfs *v, struct caller *c, struct node *n, int flags, bool create,
 	       struct handle **ret);

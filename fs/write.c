@@ -67,7 +67,7 @@ void writers_settle(struct vfs *v)
 /* Make *bp hold at least need (<= VAULTFS_VALUE_MAX) bytes: a write buffer starts at a page
  * and grows as bytes arrive, by a copy into a larger secure buffer (doubling); the old one is
  * wiped as it is freed. Bytes past len stay zero. */
-int buf_reserve(struct secbuf **bp, size_t need)
+int write_buf_reserve(struct secbuf **bp, size_t need)
 {
 	struct secbuf *b = *bp, *n;
 	size_t cap;
@@ -393,7 +393,7 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	else if ((uint64_t)off > VAULTFS_VALUE_MAX || size > VAULTFS_VALUE_MAX - (size_t)off) {
 		poison(vfs_of(req), h);
 		err = -EFBIG;
-	} else if (size > 0 && (err = buf_reserve(handle_buf(h), (size_t)off + size)) == 0) {
+	} else if (size > 0 && (err = write_buf_reserve(handle_buf(h), (size_t)off + size)) == 0) {
 		b = *handle_buf(h);
 		memcpy(b->data + off, buf, size);
 		if ((size_t)off + size > b->len)
@@ -462,7 +462,7 @@ static int truncate_to(struct vfs *v, struct handle *h, off_t size)
 		poison(v, h);
 		return -EFBIG;
 	}
-	r = buf_reserve(handle_buf(h), (size_t)size);
+	r = write_buf_reserve(handle_buf(h), (size_t)size);
 	if (r < 0)
 		return r;
 	buf_truncate(*handle_buf(h), (size_t)size);
@@ -500,7 +500,7 @@ static void draft_setattr(fuse_req_t req, struct draft *d, const struct stat *at
 	else if ((to_set & FUSE_SET_ATTR_SIZE) && (uint64_t)attr->st_size > VAULTFS_VALUE_MAX)
 		err = -EFBIG;
 	else if ((to_set & FUSE_SET_ATTR_SIZE) &&
-		 (err = buf_reserve(&d->data, (size_t)attr->st_size)) == 0)
+		 (err = write_buf_reserve(&d->data, (size_t)attr->st_size)) == 0)
 		buf_truncate(d->data, (size_t)attr->st_size);
 	if (err) {
 		reply_err(req, err);
