@@ -149,6 +149,13 @@ char *audit_path_n(const char *path, size_t n)
 	return s;
 }
 
+void audit_record_self(struct audit_record *rec)
+{
+	rec->uid = (int64_t)getuid();
+	rec->gid = (int64_t)getgid();
+	rec->pid = (int64_t)getpid();
+}
+
 /* The body of a record the writer makes itself (rotate, journal-recovered), into b. */
 int audit_own_body(struct buf *b, const char *event, const char *rule, const char *path)
 {
@@ -157,9 +164,7 @@ int audit_own_body(struct buf *b, const char *event, const char *rule, const cha
 	rec.event = event;
 	rec.rule = rule;
 	rec.path = path;
-	rec.uid = (int64_t)getuid();
-	rec.gid = (int64_t)getgid();
-	rec.pid = (int64_t)getpid();
+	audit_record_self(&rec);
 	buf_clear(b);
 	return audit_serialize_body(&rec, audit_now_ns(CLOCK_REALTIME) / 1000, b);
 }

@@ -71,6 +71,10 @@ struct audit_record {
 };
 #define AUDIT_RECORD_INIT { .uid = -1, .gid = -1, .pid = -1 }
 
+/* The caller's fields of a record the process makes of its own accord (the daemon's start and
+ * stop, a purge, a rotation): this process's uid, gid and pid. */
+void audit_record_self(struct audit_record *rec);
+
 struct statvfs;
 
 struct audit_options {

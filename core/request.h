@@ -35,7 +35,7 @@
  * any version and read it anyway), and restore needs manage on the target vault (else read on
  * one secret and write on another vault would bring withheld versions back readable).
  *   policy-reload                                     the daemon's own rule (env->reload)
- *   status                                            anyone (env->status: the daemon)
+ *   status                                            anyone (env->status: the daemon); served even when its record fails
  *   attrs: enabled (bool), not_before, expires (seconds, 0 none), content_type, tags ["k=v"] */
 #pragma once
 

@@ -233,6 +233,28 @@ static void peer_changed(void *ud, const char *vault, const char *name)
 }
 
 /* The daemon's state for `vaultctl status` and `doctor`: nothing secret, nothing per vault. */
+/* The journal's health for status and doctor: the error that fails appends (errno, 0 none),
+ * since when, free space and the reserve kept for allowed records, refusals counted. */
+static void add_journal_health(struct json_object *reply, struct audit *a)
+{
+	struct audit_health h = { 0 };
+	int err;
+
+	(void)audit_health(a, &h);
+	err = h.error ? h.error : h.failing_since_us ? h.last_error : 0;
+	json_object_object_add(reply, "audit_error", json_object_new_int(err < 0 ? -err : err));
+	json_object_object_add(reply, "audit_failing_since",
+			       json_object_new_int64(h.failing_since_us / 1000000));
+	json_object_object_add(reply, "audit_free_bytes",
+			       json_object_new_int64((int64_t)MIN(h.free_bytes, INT64_MAX)));
+	json_object_object_add(reply, "audit_reserve_bytes",
+			       json_object_new_int64((int64_t)MIN(h.reserve_bytes, INT64_MAX)));
+	json_object_object_add(reply, "audit_refusals_counted",
+			       json_object_new_int64((int64_t)MIN(h.suppressed_rate +
+								  h.suppressed_reserve,
+								  INT64_MAX)));
+}
+
 static int peer_status(void *ud, struct json_object *reply)
 {
 	struct peer *p = ud;
@@ -247,6 +269,7 @@ static int peer_status(void *ud, struct json_object *reply)
 	json_object_object_add(reply, "policy_files",
 			       json_object_new_int64((int64_t)policy_n_files(c->v->policy)));
 	json_object_object_add(reply, "audit_path", json_object_new_string(cf->audit_path));
+	add_journal_health(reply, c->v->audit);
 	json_object_object_add(reply, "store_path", json_object_new_string(cf->store_path));
 	/* every open is replied FOPEN_DIRECT_IO (ops.c): no value enters the page cache */
 	json_object_object_add(reply, "direct_io", json_object_new_boolean(1));

@@ -10,19 +10,19 @@
  * a secret. */
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
 
+#include "core/errtext.h"
+#include "core/harden.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/seal.h"
@@ -75,22 +75,7 @@ static int install_signals(sigset_t *ret_waitmask)
 	sa.sa_handler = on_reload;
 	if (sigaction(SIGHUP, &sa, NULL) < 0)
 		return negative_errno();
-	signal(SIGPIPE, SIG_IGN);
 	return 0;
-}
-
-/* No core dumps, no ptrace by our uid, nothing paged out, private files. */
-static void harden(void)
-{
-	(void)setrlimit(RLIMIT_CORE, &(const struct rlimit){ 0, 0 });
-	if (prctl(PR_SET_DUMPABLE, 0) < 0)
-		log_warning_errno(negative_errno(), "Failed to make the process non-dumpable: %m");
-	/* MCL_ONFAULT: lock what is touched, not every mapping whole (the store's mmap would
-	 * otherwise be read in and locked at once: RSS the size of the store) */
-	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
-		log_warning_errno(negative_errno(),
-				  "mlockall failed (%m); secrets stay in their own locked buffers");
-	umask(077);
 }
 
 /* A record of the daemon's own; about secret vault/name (version 0: none) when vault is not
@@ -112,9 +97,7 @@ static int secret_event(struct vfs *v, const char *event, int err, const char *r
 		rec.version = version;
 		rec.path = path;
 	}
-	rec.uid = (int64_t)getuid();
-	rec.gid = (int64_t)getgid();
-	rec.pid = (int64_t)getpid();
+	audit_record_self(&rec);
 	return audit_append(v->audit, &rec, NULL);
 }
 
@@ -247,6 +230,38 @@ static bool scan_expiry(struct vfs *v)
 	return r > 0; /* something was purged (or a batch was full): look again soon */
 }
 
+/* What the operator must hear of the journal, looked at once a second by the main loop (any
+ * writer's failure shows in the handle's health): the first failure and each change of it,
+ * that it is written again, and the file system going below or back above the reserve kept
+ * for allowed records. */
+struct journal_watch {
+	int err;	    /* the failure last said, 0 none */
+	bool below_reserve; /* last said */
+};
+
+static void journal_watch(struct vfs *v, struct journal_watch *w)
+{
+	struct audit_health h = { 0 };
+	int r = audit_health(v->audit, &h), err = h.error ? h.error : h.failing_since_us ?
+								      h.last_error : 0;
+
+	if (err < 0 && err != w->err)
+		log_error_errno(err, "The audit journal cannot be written: %s; opens are refused "
+				     "(EIO) until it can", errtext(ERRTEXT_JOURNAL, err));
+	else if (err == 0 && w->err < 0)
+		log_info("The audit journal is written again");
+	w->err = err;
+	if (r < 0)
+		return; /* no free-space figure this time */
+	if (h.below_reserve && !w->below_reserve)
+		log_warning("The audit journal's file system is nearly full (%" PRIu64 " bytes free, "
+			    "%" PRIu64 " kept for allowed records): refusals are only counted now",
+			    h.free_bytes, h.reserve_bytes);
+	else if (!h.below_reserve && w->below_reserve)
+		log_info("The audit journal's file system has room again: refusals are recorded");
+	w->below_reserve = h.below_reserve;
+}
+
 /* The FUSE thread: read a request (blocking, no lock held), answer it under the lock. Ends
  * when the session is unmounted or told to exit (fuse_thread_stop), and says so on done_fd. */
 struct fuse_thread {
@@ -343,7 +358,8 @@ static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 {
 	_cleanup_free_ struct pollfd *pfd = NULL;
 	struct fuse_thread ft = { .v = v, .se = se, .done_fd = -1 };
-	int64_t next_scan = 0;
+	struct journal_watch jw = { 0 };
+	int64_t next_scan = 0, next_watch = 0;
 	int r = 0;
 
 	pfd = calloc(1 + control_max_fds(), sizeof(*pfd));
@@ -376,10 +392,14 @@ static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 			pthread_mutex_unlock(&v->lock);
 			next_scan = now + (more ? 0 : v->config->expiry_scan * 1000);
 		}
+		if (now >= next_watch) {
+			journal_watch(v, &jw);
+			next_watch = now + 1000;
+		}
 		pfd[0] = (struct pollfd){ .fd = ft.done_fd, .events = POLLIN };
 		if (ctl)
 			n += control_pollfds(ctl, pfd + 1);
-		wait = next_scan - now;
+		wait = MIN(next_scan, next_watch) - now;
 		if (ctl && control_timeout_ms(ctl) >= 0)
 			wait = MIN(wait, (int64_t)control_timeout_ms(ctl));
 		ts = (struct timespec){ .tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000 };
@@ -416,24 +436,18 @@ static int open_everything(struct vfs *v, const struct config *c)
 				    .lease = true };
 	struct policy_diag diag = { 0 };
 	struct store *s = NULL;
-	int r;
+	int r, resealed = 0;
 
 	r = store_open(c->store_path, 0, &s);
 	if (r < 0)
 		return log_error_errno(r, "Failed to open the store '%s': %s", c->store_path,
-				       r == -EPERM ? "it must be ours alone (mode 0600)" :
-				       r == -EBADMSG ? "not a vaultfs store, or corrupt" :
-						       strerror(-r));
-	r = seal_unseal(s, c, &master);
+				       errtext(ERRTEXT_STORE, r));
+	/* a store sealed before noDA is sealed again with it, once unsealed */
+	r = seal_unseal_noda(s, c, &master, &resealed);
 	if (r < 0) {
 		store_free(s);
 		return log_error_errno(r, "Failed to unseal the master key (sealer per the store, "
-					  "tcti %s): %s", c->tcti,
-				       r == -ENODEV   ? "TPM not reachable" :
-				       r == -EBADMSG  ? "sealed key does not open here" :
-				       r == -EPERM    ? "TPM policy not satisfied or key file not ours" :
-				       r == -ENOMEDIUM ? "store not initialised" :
-							 strerror(-r));
+					  "tcti %s): %s", c->tcti, errtext(ERRTEXT_SEAL, r));
 	}
 	r = kv_new(s, TAKE_PTR(master), &v->kv);
 	if (r < 0)
@@ -455,10 +469,14 @@ static int open_everything(struct vfs *v, const struct config *c)
 	r = audit_open(c->audit_path, &ao, akey->data, &v->audit);
 	if (r < 0)
 		return log_error_errno(r, "Failed to open the audit journal '%s': %s",
-				       c->audit_path,
-				       r == -EBADMSG ? "it does not verify or is behind the "
-						       "store's anchor" :
-						       strerror(-r));
+				       c->audit_path, errtext(ERRTEXT_JOURNAL, r));
+	if (resealed > 0) {
+		log_info("Re-sealed the master key with noDA (it was sealed before noDA)");
+		(void)audit_event(v, "reseal", 0, "tpm-noda");
+	} else if (resealed < 0) {
+		log_warning_errno(resealed, "Could not re-seal the master key with noDA (tried again "
+					    "at the next start): %m");
+	}
 	return 0;
 }
 
@@ -488,11 +506,11 @@ int main(int argc, char **argv)
 	struct control *ctl = NULL;
 	sigset_t waitmask;
 	bool debug = false, mounted = false;
+	const char *failed = NULL;
 	char err[512];
 	int opt, r;
 
 	log_set_ident("vaultfsd");
-	setenv("TSS2_LOG", "all+NONE", 0);
 	while ((opt = getopt_long(argc, argv, "c:dhf", opts, NULL)) >= 0) {
 		switch (opt) {
 		case 'c':
@@ -515,7 +533,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vaultfsd: no arguments expected. Try 'vaultfsd --help'.\n");
 		return 2;
 	}
-	harden();
+	/* no core dumps, no ptrace by our uid, nothing paged out, private files */
+	r = harden_process(HARDEN_MLOCK, &failed);
+	if (r < 0)
+		log_warning_errno(r, "Hardening: %s failed (%m)%s", failed,
+				  streq(failed, "mlockall") ?
+					  "; secrets stay in their own locked buffers" : "");
 	r = config_load(config_path, &c, err, sizeof(err));
 	if (r < 0) {
 		log_error("config: %s", err);

@@ -153,6 +153,29 @@ static void print_da_status(const char *tcti)
 		       da.failed_tries, da.max_tries);
 }
 
+static int64_t jint(struct json_object *o, const char *key)
+{
+	return json_object_get_int64(json_object_object_get(o, key));
+}
+
+/* What the daemon says of its journal: failing (since when, why), free space, refusals. */
+static void print_journal_health(struct json_object *st)
+{
+	int64_t err = jint(st, "audit_error");
+
+	if (err > 0 && err < 4096) {
+		char t[TIME_FORMAT_MAX];
+
+		printf("journal: FAILING since %s: %s; opens are refused (EIO)\n",
+		       time_format(jint(st, "audit_failing_since"), t),
+		       errtext(ERRTEXT_JOURNAL, (int)err));
+	}
+	printf("journal: %" PRId64 " MiB free on its file system (%" PRId64 " MiB kept for allowed "
+	       "records); %" PRId64 " refusals counted, not written\n",
+	       jint(st, "audit_free_bytes") >> 20, jint(st, "audit_reserve_bytes") >> 20,
+	       jint(st, "audit_refusals_counted"));
+}
+
 int cmd_status(struct ctl *ctl, int argc, char **argv)
 {
 	const struct config *c = ctl->config;
@@ -223,6 +246,8 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 	printf("\n");
 	printf("audit:   %s, %s\n", c->audit_path,
 	       journal_head(c->audit_path, head, sizeof(head)) ?: "no record readable here");
+	if (st)
+		print_journal_health(st);
 	r = policy_load_dir(c->policy_dir, &p, &diag);
 	if (r < 0)
 		printf("policy:  %s: does not load: %.*s\n", c->policy_dir,
@@ -287,6 +312,22 @@ static void check_da(struct doctor *d, const char *tcti)
 	      "this version, and older ones after one unseal) are not affected");
 }
 
+/* Whether the daemon writes its journal, as it says; every open is refused while it cannot. */
+static void journal_check(struct doctor *d, struct json_object *st)
+{
+	int64_t err = jint(st, "audit_error");
+	char what[256];
+
+	if (err > 0 && err < 4096)
+		snprintf(what, sizeof(what), "vaultfsd writes its audit journal (failing: %s)",
+			 errtext(ERRTEXT_JOURNAL, (int)err));
+	else
+		snprintf(what, sizeof(what), "vaultfsd writes its audit journal");
+	check(d, err > 0 ? 2 : 0, what,
+	      "opens are refused (EIO) until it can: free space on the journal's file system, or "
+	      "fix what its log names");
+}
+
 int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 {
 	const struct config *c = ctl->config;
@@ -315,6 +356,7 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 
 		check(&d, dio ? 0 : 2, "direct_io on every open (no value in the page cache)",
 		      "this vaultfsd does not say so: upgrade it");
+		journal_check(&d, st);
 	}
 
 	snprintf(what, sizeof(what), "TPM reachable (%s)", c->tcti);

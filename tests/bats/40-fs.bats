@@ -359,6 +359,53 @@ while time.monotonic() < end:
 	[ "$(as 1000 cat "$(M app/db)")" = x ]
 }
 
+@test "a failing journal is told: vaultfsd logs the failure once and its end; status and doctor show it" {
+	policy <<-'EOF'
+	allow list /app uid=1000
+	allow read /app/db uid=1000
+	EOF
+	printf x | vctl secret set app/db
+	mkdir "$T/full"
+	mount -t tmpfs -o size=64k,mode=0700 tmpfs "$T/full" || skip "cannot mount a tmpfs"
+	mv "$T/audit.jsonl" "$T/full/audit.jsonl"
+	sed -i "s|^path = $T/audit.jsonl\$|path = $T/full/audit.jsonl|" "$CONF"
+	daemon_start
+	run "$VAULTCTL" -c "$CONF" status
+	[[ $output == *"journal: "*" MiB free on its file system"* ]]
+	[[ $output != *"FAILING"* ]]
+	head -c 100000 /dev/zero >"$T/full/filler" 2>/dev/null || true
+	for i in $(seq 200); do
+		as 1000 cat "$(M app/db)" >/dev/null 2>&1 || break
+	done
+	! as 1000 cat "$(M app/db)" 2>/dev/null
+	# the main loop looks once a second
+	for i in $(seq 50); do
+		grep -q "The audit journal cannot be written" "$T/daemon.log" && break
+		sleep 0.1
+	done
+	grep -q "The audit journal cannot be written: no space left for the journal" "$T/daemon.log"
+	run "$VAULTCTL" -c "$CONF" status
+	echo "$output"
+	[[ $output == *"journal: FAILING since "*": no space left for the journal"* ]]
+	run "$VAULTCTL" -c "$CONF" doctor
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"vaultfsd writes its audit journal"*"no space left for the journal"* ]]
+	# more failures are not logged again
+	as 1000 cat "$(M app/db)" 2>/dev/null || true
+	sleep 1.2
+	[ "$(grep -c "The audit journal cannot be written" "$T/daemon.log")" -eq 1 ]
+	rm "$T/full/filler"
+	[ "$(as 1000 cat "$(M app/db)")" = x ]
+	for i in $(seq 50); do
+		grep -q "The audit journal is written again" "$T/daemon.log" && break
+		sleep 0.1
+	done
+	grep -q "The audit journal is written again" "$T/daemon.log"
+	run "$VAULTCTL" -c "$CONF" status
+	[[ $output != *"FAILING"* ]]
+}
+
 @test "TPM unavailable at start: vaultfsd exits non-zero with a clear message and no mount" {
 	swtpm_stop "$T/tpm"
 	run daemon_start
