@@ -70,6 +70,12 @@
 /* Rotated files looked for (PATH.1 ... PATH.N) when shifting and when listing. */
 #define VAULTFS_AUDIT_ROTATED_MAX 10000u
 
+/* --- fs/ write buffers --- */
+/* Write buffers (write handles and temporary files) one uid may hold at once, and all uids
+ * together: past them a write open or a create is EMFILE, or ENFILE. */
+#define VAULTFS_WRITERS_UID_MAX 128u
+#define VAULTFS_WRITERS_MAX 1024u
+
 /* --- core/kv backup --- */
 /* One secret's backup blob (header, all versions sealed), bytes. */
 #define VAULTFS_BACKUP_MAX (8u * 1024u * 1024u)

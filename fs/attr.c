@@ -20,7 +20,7 @@ void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *st)
 /* Attributes as this caller sees them: its own uid and gid; for a secret 0400 where it may
  * read, 0200 where it may write, 0600 where both (versions and .meta are read-only: 0400 or
  * 0000); the exact size of what an open would give it. */
-int fill_attr(struct vfs *v, struct caller *c, const struct node *n, fuse_ino_t ino,
+int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_ino_t ino,
 	      struct stat *st)
 {
 	struct kv_version_info info;
@@ -113,9 +113,9 @@ static unsigned refusal_op(const struct node *n)
  * of one attempt? The window runs from the record, never from the last hit: a thread that
  * keeps probing a name is recorded again at least every REFUSAL_REPEAT_MS, however fast it
  * probes. Remembers the last refusal recorded. */
-static bool refusal_seen(struct vfs *v, fuse_req_t req, fuse_ino_t parent, const char *name)
+static bool refusal_seen(struct vaultfsd *v, fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int64_t now_ms = mono_ms();
+	int64_t now_ms = clock_ms(CLOCK_MONOTONIC);
 	pid_t tid = fuse_req_ctx(req)->pid;
 
 	if (v->last_refusal.tid == tid && v->last_refusal.parent == parent &&
@@ -129,7 +129,7 @@ static bool refusal_seen(struct vfs *v, fuse_req_t req, fuse_ino_t parent, const
 }
 
 /* A name p's caller may not see: refused as hidden_err says, recorded once per attempt. */
-static int refuse_name(struct vfs *v, fuse_req_t req, struct caller *c, fuse_ino_t parent,
+static int refuse_name(struct vaultfsd *v, fuse_req_t req, struct caller *c, fuse_ino_t parent,
 		       const char *name, const struct node *probe)
 {
 	struct policy_decision d = { .rule = "default" };
@@ -151,7 +151,7 @@ static int refuse_name(struct vfs *v, fuse_req_t req, struct caller *c, fuse_ino
 
 /* A name in vault p only c's own files hold: a temporary file (draft.c), or a file c created
  * and has not committed yet (install(1) chmods it by name). Replied (true), or false. */
-static bool lookup_own(fuse_req_t req, struct vfs *v, const struct caller *c,
+static bool lookup_own(fuse_req_t req, struct vaultfsd *v, const struct caller *c,
 		       const struct node *p, fuse_ino_t parent, const char *name)
 {
 	const struct draft *d = draft_find(v, parent, name);
@@ -175,7 +175,7 @@ static bool lookup_own(fuse_req_t req, struct vfs *v, const struct caller *c,
 
 void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct caller c;
 	struct node p, n = { 0 }, probe;
 	struct stat st;
@@ -216,7 +216,7 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 /* The open file an attribute request is about: the one it names (fi, for a file), or a
  * pending file by its number; NULL for anything else. *ret_gone: a number of ours that no
  * longer names a pending file. */
-struct handle *handle_for(struct vfs *v, fuse_ino_t ino, const struct fuse_file_info *fi,
+struct handle *handle_for(struct vaultfsd *v, fuse_ino_t ino, const struct fuse_file_info *fi,
 			  bool *ret_gone)
 {
 	struct ino k;
@@ -251,7 +251,7 @@ void handle_attr(const struct handle *h, fuse_ino_t ino, const struct fuse_ctx *
 
 void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	const struct handle *h;
 	struct caller c;
 	struct node n;
@@ -292,7 +292,7 @@ void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /* access(2): answered from the policy, for the caller resolved in full. */
 void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct caller c;
 	struct node n;
 	unsigned rights = 0, need = 0;

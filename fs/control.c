@@ -79,7 +79,7 @@ struct conn {
 };
 
 struct control {
-	struct vfs *v;
+	struct vaultfsd *v;
 	char *path;
 	int fd;
 	control_reload_fn reload;
@@ -207,7 +207,7 @@ static int peer_reload(void *ud, char *msg, size_t size)
 static void peer_changed(void *ud, const char *vault, const char *name)
 {
 	struct peer *p = ud;
-	struct vfs *v = p->c->v;
+	struct vaultfsd *v = p->c->v;
 	struct kv_vault_info vi;
 	struct kv_version_info si;
 	struct ino n = { .kind = INO_VAULT };
@@ -628,7 +628,7 @@ static void accept_all(struct control *c)
 	}
 }
 
-int control_open(struct vfs *v, const char *path, control_reload_fn reload, struct control **ret)
+int control_open(struct vaultfsd *v, const char *path, control_reload_fn reload, struct control **ret)
 {
 	_cleanup_free_ struct control *c = NULL;
 	_cleanup_close_ int fd = -1;

@@ -48,7 +48,7 @@ bool draft_name(const char *name)
 }
 
 /* The draft `name` in the vault whose directory is parent, whoever made it. */
-struct draft *draft_find(struct vfs *v, uint64_t parent, const char *name)
+struct draft *draft_find(struct vaultfsd *v, uint64_t parent, const char *name)
 {
 	for (struct draft *d = v->drafts; d; d = d->next)
 		if (d->parent == parent && streq(d->name, name))
@@ -57,7 +57,7 @@ struct draft *draft_find(struct vfs *v, uint64_t parent, const char *name)
 }
 
 /* The draft the kernel knows by ino (a number of ours), or NULL. */
-struct draft *draft_by_ino(struct vfs *v, uint64_t ino)
+struct draft *draft_by_ino(struct vaultfsd *v, uint64_t ino)
 {
 	for (struct draft *d = v->drafts; d; d = d->next)
 		if (d->ino == ino)
@@ -65,7 +65,7 @@ struct draft *draft_by_ino(struct vfs *v, uint64_t ino)
 	return NULL;
 }
 
-static void draft_free(struct vfs *v, struct draft *d)
+static void draft_free(struct vaultfsd *v, struct draft *d)
 {
 	secbuf_free(d->data); /* wipes */
 	free(d);
@@ -73,7 +73,7 @@ static void draft_free(struct vfs *v, struct draft *d)
 	writers_settle(v);
 }
 
-static void draft_unlink(struct vfs *v, struct draft *d)
+static void draft_unlink(struct vaultfsd *v, struct draft *d)
 {
 	for (struct draft **p = &v->drafts; *p; p = &(*p)->next)
 		if (*p == d) {
@@ -84,9 +84,9 @@ static void draft_unlink(struct vfs *v, struct draft *d)
 }
 
 /* Drop the drafts no handle holds and nobody has touched for DRAFT_IDLE_MS (vaultfs.h). */
-void ops_reap(struct vfs *v)
+void ops_reap(struct vaultfsd *v)
 {
-	int64_t now = mono_ms();
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
 	struct draft **p = &v->drafts;
 
 	while (*p) {
@@ -102,7 +102,7 @@ void ops_reap(struct vfs *v)
 }
 
 /* A new, empty draft `name` of vault (directory parent) for the caller c. */
-int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char *vault,
+int draft_new(struct vaultfsd *v, const struct caller *c, uint64_t parent, const char *vault,
 	      const char *name, struct draft **ret)
 {
 	struct draft *d;
@@ -125,7 +125,7 @@ int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char
 	str_copy(d->name, sizeof(d->name), name);
 	d->uid = c->id.uid;
 	d->ino = 2 + v->next_pending++;
-	d->idle_ms = mono_ms();
+	d->idle_ms = clock_ms(CLOCK_MONOTONIC);
 	d->next = v->drafts;
 	v->drafts = d;
 	v->n_drafts++;
@@ -136,7 +136,7 @@ int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char
 
 /* The draft is no more (unlinked, renamed over a secret, or renamed away): wiped now, or with
  * its last handle. */
-void draft_drop(struct vfs *v, struct draft *d)
+void draft_drop(struct vaultfsd *v, struct draft *d)
 {
 	draft_unlink(v, d);
 	if (d->opens)
@@ -146,10 +146,10 @@ void draft_drop(struct vfs *v, struct draft *d)
 }
 
 /* A handle on d closed. */
-void draft_close(struct vfs *v, struct draft *d)
+void draft_close(struct vaultfsd *v, struct draft *d)
 {
 	d->opens--;
-	d->idle_ms = mono_ms();
+	d->idle_ms = clock_ms(CLOCK_MONOTONIC);
 	if (d->gone && !d->opens)
 		draft_free(v, d);
 }
@@ -204,7 +204,7 @@ struct draft *draft_for(fuse_req_t req, uint64_t ino)
 }
 
 /* At stop: every draft wiped and freed, held open or not (no request comes any more). */
-void drafts_free(struct vfs *v)
+void drafts_free(struct vaultfsd *v)
 {
 	while (v->drafts) {
 		struct draft *d = v->drafts;

@@ -12,7 +12,7 @@
  * (dir). Elsewhere EROFS (.versions, .meta and what is in them), EPERM (a file in /vault, a
  * directory in a vault), EINVAL for a name that cannot exist; such a refusal is recorded as
  * event, with the path as typed and no rule (no policy could allow it). */
-static int name_place(struct vfs *v, struct caller *c, const struct node *p,
+static int name_place(struct vaultfsd *v, struct caller *c, const struct node *p,
 		      const char *name, bool dir, const char *event)
 {
 	char path[VAULTFS_PATH_MAX];
@@ -66,7 +66,7 @@ struct change {
 static int change_begin(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir,
 			unsigned op, struct change *ch)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct node p;
 	int r;
 
@@ -86,7 +86,7 @@ static int change_begin(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 
 /* The change was made (r >= 0) or failed: then recorded again with its errno (as vaultctl
  * does). 0 or the -errno to reply. */
-static int change_end(struct vfs *v, const struct change *ch, int r)
+static int change_end(struct vaultfsd *v, const struct change *ch, int r)
 {
 	if (r >= 0)
 		return 0;
@@ -97,7 +97,7 @@ static int change_end(struct vfs *v, const struct change *ch, int r)
 
 /* Is name held by a secret of vault p, live or soft-deleted? (Names that cannot be a secret's
  * are not.) */
-static bool taken(struct vfs *v, const struct node *p, const char *name)
+static bool taken(struct vaultfsd *v, const struct node *p, const char *name)
 {
 	struct kv_secret_info si;
 
@@ -125,7 +125,7 @@ static void reply_created(fuse_req_t req, struct handle *h, struct fuse_file_inf
 static void draft_create(fuse_req_t req, struct caller *c, const struct node *p,
 			 fuse_ino_t parent, const char *name, struct fuse_file_info *fi)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct draft *d = draft_find(v, parent, name);
 	struct handle *h;
 	int r;
@@ -149,7 +149,7 @@ static void draft_create(fuse_req_t req, struct caller *c, const struct node *p,
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct handle *h = NULL;
 	struct caller c;
 	struct node p, n;
@@ -176,19 +176,19 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 }
 
 /* Remember the secret ch soft-deleted, for a create of its name that completes a replace. */
-static void remember_unlink(struct vfs *v, const struct change *ch)
+static void remember_unlink(struct vaultfsd *v, const struct change *ch)
 {
 	v->last_unlink.uid = ch->c.id.uid;
 	v->last_unlink.pid = ch->c.id.known & IDENTITY_PID ? ch->c.id.pid : 0;
 	str_copy(v->last_unlink.vault, sizeof(v->last_unlink.vault), ch->n.vault);
 	str_copy(v->last_unlink.name, sizeof(v->last_unlink.name), ch->n.name);
-	v->last_unlink.at_ms = mono_ms();
+	v->last_unlink.at_ms = clock_ms(CLOCK_MONOTONIC);
 }
 
 /* rm: soft delete (`delete`); the secret keeps its name until purged. */
 void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct change ch = { .event = "delete" };
 	struct kv_version_info info;
 	struct draft *d = draft_find(v, parent, name);
@@ -215,7 +215,7 @@ void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 /* mkdir /vault/NAME: a vault (`manage` on /NAME), with the default retention. */
 void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct change ch = { .event = "vault-create" };
 	struct kv_vault_info vi;
 	struct stat st = { 0 };
@@ -242,7 +242,7 @@ void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
  * until purged). */
 void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct change ch = { .event = "vault-delete" };
 	int r;
 
@@ -263,7 +263,7 @@ void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 	       const char *newname, unsigned int flags)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct draft *d = draft_find(v, parent, name), *other;
 	struct kv_version_info info;
 	struct caller c;

@@ -34,7 +34,7 @@ int shown_err(int r)
 }
 
 /* What a name the caller may not see answers: it must not tell whether the name exists. */
-int hidden_err(const struct vfs *v)
+int hidden_err(const struct vaultfsd *v)
 {
 	return v->hide_unreadable ? -ENOENT : -EACCES;
 }
@@ -43,7 +43,7 @@ int hidden_err(const struct vfs *v)
  * and the record need; without, the policy's fields left pending. */
 void caller_init(fuse_req_t req, unsigned extra, struct caller *c)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	unsigned need;
 
@@ -78,7 +78,7 @@ void caller_full(struct caller *c)
 
 /* The decision on op for c on n, made with c resolved in full: 0 (allow), -EACCES, or -EIO
  * when no decision could be made. d names the rule either way. */
-int caller_decide(struct vfs *v, struct caller *c, unsigned op, const struct node *n,
+int caller_decide(struct vaultfsd *v, struct caller *c, unsigned op, const struct node *n,
 		  struct policy_decision *d)
 {
 	caller_full(c);
@@ -110,7 +110,7 @@ void node_path(struct node *n)
 /* Look up what ino names. Object kinds must name a live object (and a version an existing
  * one), -ENOENT otherwise, and come with the version's info; with names_only they come with
  * their names alone (the caller checks the object id in what it reads next). */
-int node_get(struct vfs *v, fuse_ino_t ino, bool names_only, struct node *ret)
+int node_get(struct vaultfsd *v, fuse_ino_t ino, bool names_only, struct node *ret)
 {
 	struct node n = { 0 };
 	int r;
@@ -145,7 +145,7 @@ int node_get(struct vfs *v, fuse_ino_t ino, bool names_only, struct node *ret)
 }
 
 /* May c see the policy path? */
-bool visible_path(const struct vfs *v, struct caller *c, const char *path)
+bool visible_path(const struct vaultfsd *v, struct caller *c, const char *path)
 {
 	int r;
 
@@ -157,7 +157,7 @@ bool visible_path(const struct vfs *v, struct caller *c, const char *path)
 	return r > 0;
 }
 
-bool node_visible(const struct vfs *v, struct caller *c, const struct node *n)
+bool node_visible(const struct vaultfsd *v, struct caller *c, const struct node *n)
 {
 	if (n->ino.kind == INO_ROOT)
 		return true;
@@ -167,7 +167,7 @@ bool node_visible(const struct vfs *v, struct caller *c, const struct node *n)
 /* The node ino names, for this caller: 0, or the -errno to reply (hidden names included). */
 int node_for_caller(fuse_req_t req, fuse_ino_t ino, struct node *ret, struct caller *c)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	int r;
 
 	r = node_get(v, ino, false, ret);
@@ -178,7 +178,7 @@ int node_for_caller(fuse_req_t req, fuse_ino_t ino, struct node *ret, struct cal
 }
 
 /* The child `name` of directory node p, without any policy decision. */
-int child_get(struct vfs *v, const struct node *p, const char *name, struct node *ret)
+int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct node *ret)
 {
 	struct node n = { 0 };
 	struct kv_vault_info vi;
@@ -321,7 +321,7 @@ void child_path(const struct node *p, const char *name, char *buf, size_t size)
 }
 
 /* One audit record of an access to n by c: r is 0 (allowed) or the -errno replied. */
-int record_access(struct vfs *v, const struct caller *c, const char *event, const struct node *n,
+int record_access(struct vaultfsd *v, const struct caller *c, const char *event, const struct node *n,
 		  const char *path, uint32_t version, int r, const char *rule)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;

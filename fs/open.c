@@ -33,7 +33,7 @@ void handle_free(struct handle *h)
 
 /* The bytes an open of n gives: the value of the version (decrypted into a secure buffer), or
  * the .meta document. */
-static int open_content(struct vfs *v, const struct node *n, uint32_t *ret_version,
+static int open_content(struct vaultfsd *v, const struct node *n, uint32_t *ret_version,
 			struct handle **ret)
 {
 	_cleanup_secbuf_ struct secbuf *value = NULL;
@@ -97,7 +97,7 @@ static void reply_opened(fuse_req_t req, int r, struct handle *h, struct fuse_fi
 }
 
 /* Decide and serve a read open of n (a value, a version or .meta) for c; recorded. */
-static void read_open(fuse_req_t req, struct vfs *v, struct caller *c, const struct node *n,
+static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, const struct node *n,
 		      struct fuse_file_info *fi)
 {
 	struct policy_decision d = { .rule = "default" };
@@ -144,7 +144,7 @@ static void read_open(fuse_req_t req, struct vfs *v, struct caller *c, const str
 
 void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct handle *h = NULL;
 	struct caller c;
 	struct node n;

@@ -12,11 +12,8 @@
 /* The policy path of a node ("/V" or "/V/S") fits this. */
 #define POLICY_PATH_MAX (2 * VAULTFS_NAME_MAX + 3)
 
-/* Write buffers (write handles, drafts) one uid may hold at once, and all uids together; past
- * them a write open or a create is EMFILE, or ENFILE. Each holds one page of locked memory and
- * grows as bytes arrive, to VAULTFS_VALUE_MAX at most. */
-#define WRITERS_UID_MAX 128u
-#define WRITERS_MAX 1024u
+/* Write buffers are capped per uid and in all (VAULTFS_WRITERS_*, core/limits.h). Each holds one
+ * page of locked memory and grows as bytes arrive, to VAULTFS_VALUE_MAX at most. */
 /* More write buffers than this at once is a burst: the pool is drained after it. */
 #define WRITERS_BURST 32u
 /* A write buffer's first size: a page. */
@@ -96,7 +93,7 @@ struct handle {
 	int refused;	     /* a read handle not recorded (yet): every read's -errno */
 };
 
-static inline struct vfs *vfs_of(fuse_req_t req)
+static inline struct vaultfsd *vfs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
@@ -133,31 +130,31 @@ static inline struct handle *handle_of(const struct fuse_file_info *fi)
 
 /* --- node.c: callers, nodes, paths, decisions and records --- */
 int shown_err(int r);
-int hidden_err(const struct vfs *v);
+int hidden_err(const struct vaultfsd *v);
 void caller_init(fuse_req_t req, unsigned extra, struct caller *c);
 void caller_resolve(struct caller *c, unsigned fields);
 void caller_full(struct caller *c);
-int caller_decide(struct vfs *v, struct caller *c, unsigned op, const struct node *n,
+int caller_decide(struct vaultfsd *v, struct caller *c, unsigned op, const struct node *n,
 		  struct policy_decision *d);
 void slash_path(char *buf, size_t size, const char *a, const char *b);
 void node_path(struct node *n);
-int node_get(struct vfs *v, fuse_ino_t ino, bool names_only, struct node *ret);
-bool visible_path(const struct vfs *v, struct caller *c, const char *path);
-bool node_visible(const struct vfs *v, struct caller *c, const struct node *n);
+int node_get(struct vaultfsd *v, fuse_ino_t ino, bool names_only, struct node *ret);
+bool visible_path(const struct vaultfsd *v, struct caller *c, const char *path);
+bool node_visible(const struct vaultfsd *v, struct caller *c, const struct node *n);
 int node_for_caller(fuse_req_t req, fuse_ino_t ino, struct node *ret, struct caller *c);
-int child_get(struct vfs *v, const struct node *p, const char *name, struct node *ret);
+int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct node *ret);
 bool named_node(const struct node *p, const char *name, struct node *ret);
 void user_path(const struct node *n, char *buf, size_t size);
 void child_path(const struct node *p, const char *name, char *buf, size_t size);
-int record_access(struct vfs *v, const struct caller *c, const char *event, const struct node *n,
+int record_access(struct vaultfsd *v, const struct caller *c, const char *event, const struct node *n,
 		  const char *path, uint32_t version, int r, const char *rule);
 
 /* --- attr.c: attributes, lookup, access --- */
 void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *st);
-int fill_attr(struct vfs *v, struct caller *c, const struct node *n, fuse_ino_t ino,
+int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_ino_t ino,
 	      struct stat *st);
 void reply_entry(fuse_req_t req, const struct stat *st);
-struct handle *handle_for(struct vfs *v, fuse_ino_t ino, const struct fuse_file_info *fi,
+struct handle *handle_for(struct vaultfsd *v, fuse_ino_t ino, const struct fuse_file_info *fi,
 			  bool *ret_gone);
 void handle_attr(const struct handle *h, fuse_ino_t ino, const struct fuse_ctx *ctx,
 		 struct stat *st);
@@ -173,14 +170,14 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 
 /* --- write.c: write handles and their commits --- */
-struct handle *pending_find(struct vfs *v, uint64_t ino);
-int writer_room(struct vfs *v, uid_t uid);
-void writers_settle(struct vfs *v);
+struct handle *pending_find(struct vaultfsd *v, uint64_t ino);
+int writer_room(struct vaultfsd *v, uid_t uid);
+void writers_settle(struct vaultfsd *v);
 int write_buf_reserve(struct secbuf **bp, size_t need);
-void handle_drop(struct vfs *v, struct handle *h);
-int write_open(struct vfs *v, struct caller *c, struct node *n, int flags, bool create,
+void handle_drop(struct vaultfsd *v, struct handle *h);
+int write_open(struct vaultfsd *v, struct caller *c, struct node *n, int flags, bool create,
 	       struct handle **ret);
-void changed(struct vfs *v, const char *vault, const char *name, int64_t object_id, bool entry);
+void changed(struct vaultfsd *v, const char *vault, const char *name, int64_t object_id, bool entry);
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	      struct fuse_file_info *fi);
 void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -188,21 +185,21 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		struct fuse_file_info *fi);
 
-int secret_commit(struct vfs *v, struct caller *c, const struct node *n, const struct secbuf *data,
+int secret_commit(struct vaultfsd *v, struct caller *c, const struct node *n, const struct secbuf *data,
 		  bool recover, bool entry);
-struct handle *pending_named(struct vfs *v, const struct node *n);
+struct handle *pending_named(struct vaultfsd *v, const struct node *n);
 
 /* --- draft.c: temporary files of the replace-by-rename idiom --- */
 bool draft_name(const char *name);
-struct draft *draft_find(struct vfs *v, uint64_t parent, const char *name);
-struct draft *draft_by_ino(struct vfs *v, uint64_t ino);
+struct draft *draft_find(struct vaultfsd *v, uint64_t parent, const char *name);
+struct draft *draft_by_ino(struct vaultfsd *v, uint64_t ino);
 struct draft *draft_for(fuse_req_t req, uint64_t ino);
-int draft_new(struct vfs *v, const struct caller *c, uint64_t parent, const char *vault,
+int draft_new(struct vaultfsd *v, const struct caller *c, uint64_t parent, const char *vault,
 	      const char *name, struct draft **ret);
 int draft_open(struct draft *d, const struct caller *c, int flags, struct handle **ret);
-void draft_close(struct vfs *v, struct draft *d);
-void drafts_free(struct vfs *v);
-void draft_drop(struct vfs *v, struct draft *d);
+void draft_close(struct vaultfsd *v, struct draft *d);
+void drafts_free(struct vaultfsd *v);
+void draft_drop(struct vaultfsd *v, struct draft *d);
 void draft_attr(const struct draft *d, const struct fuse_ctx *ctx, struct stat *st);
 
 /* --- readdir.c: directories --- */

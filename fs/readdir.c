@@ -57,7 +57,7 @@ static void dirhandle_free(struct dirhandle *d)
 /* One readdir reply being filled. */
 struct dirfill {
 	fuse_req_t req;
-	struct vfs *v;
+	struct vaultfsd *v;
 	struct dirhandle *d;
 	char *out;
 	size_t size, used;
@@ -275,7 +275,7 @@ void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /* The parent's inode number, for "..". */
-static fuse_ino_t parent_ino(struct vfs *v, const struct node *n)
+static fuse_ino_t parent_ino(struct vaultfsd *v, const struct node *n)
 {
 	struct ino p = { .kind = INO_ROOT };
 	struct kv_vault_info vi;
@@ -291,7 +291,7 @@ static fuse_ino_t parent_ino(struct vfs *v, const struct node *n)
 
 /* A handle for directory n, opened by c (resolved in full): `ls /vault/V` needs `list` on /V
  * (a refusal is EACCES). 0, or the -errno to reply. */
-static int dir_open(struct vfs *v, struct caller *c, const struct node *n, fuse_ino_t self,
+static int dir_open(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_ino_t self,
 		    struct dirhandle **ret)
 {
 	struct policy_decision dec;
@@ -338,7 +338,7 @@ static int dir_open(struct vfs *v, struct caller *c, const struct node *n, fuse_
 
 void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct dirhandle *d = NULL;
 	struct caller c;
 	struct node n;

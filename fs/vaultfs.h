@@ -18,7 +18,7 @@ struct handle; /* an open file (ops-int.h) */
 struct draft;  /* a temporary file (ops-int.h) */
 struct notify; /* the kernel cache invalidation thread (notify.h) */
 
-struct vfs {
+struct vaultfsd {
 	/* Held by whichever thread works on the rest: the FUSE thread per request, the main
 	 * thread per control dispatch, expiry scan pass and reload (vaultfsd.c). */
 	pthread_mutex_t lock;
@@ -58,18 +58,9 @@ struct vfs {
 
 /* Drop the temporary files (drafts) no one has touched for a while (draft.c): the expiry scan
  * calls it, under the lock. */
-void ops_reap(struct vfs *v);
+void ops_reap(struct vaultfsd *v);
 /* At stop, after the session is gone: wipe and free every draft and write buffer left. */
-void ops_done(struct vfs *v);
-
-/* The monotonic clock in ms, for the short windows and timers of fs/. */
-static inline int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+void ops_done(struct vaultfsd *v);
 
 /* The low-level operations (ops.c, served by the files of ops-int.h). */
 extern const struct fuse_lowlevel_ops vfs_ops;

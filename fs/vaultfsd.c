@@ -80,7 +80,7 @@ static int install_signals(sigset_t *ret_waitmask)
 
 /* A record of the daemon's own; about secret vault/name (version 0: none) when vault is not
  * NULL. */
-static int secret_event(struct vfs *v, const char *event, int err, const char *rule,
+static int secret_event(struct vaultfsd *v, const char *event, int err, const char *rule,
 			const char *vault, const char *name, uint32_t version)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
@@ -101,7 +101,7 @@ static int secret_event(struct vfs *v, const char *event, int err, const char *r
 	return audit_append(v->audit, &rec, NULL);
 }
 
-static int audit_event(struct vfs *v, const char *event, int err, const char *rule)
+static int audit_event(struct vaultfsd *v, const char *event, int err, const char *rule)
 {
 	return secret_event(v, event, err, rule, NULL, NULL, 0);
 }
@@ -122,7 +122,7 @@ static int load_policy(const struct config *c, struct policy **ret, struct polic
 
 /* Reload the policy set (SIGHUP, `vaultctl policy reload`). A set that does not load is
  * refused and the old one stays; both outcomes are recorded. msg gets the first error. */
-static int reload_policy(struct vfs *v, char *msg, size_t size)
+static int reload_policy(struct vaultfsd *v, char *msg, size_t size)
 {
 	struct policy_diag diag = { 0 };
 	struct policy *p = NULL;
@@ -160,7 +160,7 @@ static int reload_policy(struct vfs *v, char *msg, size_t size)
 static int expiry_notice(const char *vault, const char *name, uint32_t version, int64_t expires,
 			 int event, void *userdata)
 {
-	struct vfs *v = userdata;
+	struct vaultfsd *v = userdata;
 	char when[TIME_FORMAT_MAX];
 	int r;
 
@@ -182,7 +182,7 @@ static int expiry_notice(const char *vault, const char *name, uint32_t version, 
 #define EXPIRY_NOTICES_PER_PASS 32
 
 struct expiry_pass {
-	struct vfs *v;
+	struct vaultfsd *v;
 	unsigned n;
 };
 
@@ -200,7 +200,7 @@ static int expiry_notice_one(const char *vault, const char *name, uint32_t versi
  * first (no record, no purge), then logged. */
 static int purge_notice(const char *vault, const char *name, void *userdata)
 {
-	struct vfs *v = userdata;
+	struct vaultfsd *v = userdata;
 	int r;
 
 	r = secret_event(v, "purge", 0, "retention passed", vault, name, 0);
@@ -212,7 +212,7 @@ static int purge_notice(const char *vault, const char *name, void *userdata)
 
 /* One pass of the scan (expiry notices, then purges when retention has passed): true when
  * work is left for another pass soon. */
-static bool scan_expiry(struct vfs *v)
+static bool scan_expiry(struct vaultfsd *v)
 {
 	struct expiry_pass p = { .v = v };
 	int r = kv_expiry_scan(v->kv, v->config->near_expiry, expiry_notice_one, &p);
@@ -239,7 +239,7 @@ struct journal_watch {
 	bool below_reserve; /* last said */
 };
 
-static void journal_watch(struct vfs *v, struct journal_watch *w)
+static void journal_watch(struct vaultfsd *v, struct journal_watch *w)
 {
 	struct audit_health h = { 0 };
 	int r = audit_health(v->audit, &h), err = h.error ? h.error : h.failing_since_us ?
@@ -265,7 +265,7 @@ static void journal_watch(struct vfs *v, struct journal_watch *w)
 /* The FUSE thread: read a request (blocking, no lock held), answer it under the lock. Ends
  * when the session is unmounted or told to exit (fuse_thread_stop), and says so on done_fd. */
 struct fuse_thread {
-	struct vfs *v;
+	struct vaultfsd *v;
 	struct fuse_session *se;
 	int done_fd; /* eventfd the main loop polls */
 	int result;  /* 0 unmounted or told to stop, else the -errno that ended it */
@@ -353,7 +353,7 @@ static void fuse_thread_stop(struct fuse_thread *t)
 /* Serve until told to stop or unmounted: the FUSE thread answers requests; this thread runs
  * control requests, the expiry scan and signals (delivered only inside ppoll, so they are seen
  * between two steps, never in one), each step under the vfs lock. */
-static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
+static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ctl,
 		 const sigset_t *waitmask)
 {
 	_cleanup_free_ struct pollfd *pfd = NULL;
@@ -369,7 +369,7 @@ static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 	if (r < 0)
 		return r;
 	for (;;) {
-		int64_t now = mono_ms(), wait;
+		int64_t now = clock_ms(CLOCK_MONOTONIC), wait;
 		struct timespec ts;
 		size_t n = 1;
 
@@ -427,7 +427,7 @@ static int serve(struct vfs *v, struct fuse_session *se, struct control *ctl,
 	return r;
 }
 
-static int open_everything(struct vfs *v, const struct config *c)
+static int open_everything(struct vaultfsd *v, const struct config *c)
 {
 	_cleanup_secbuf_ struct secbuf *master = NULL, *akey = NULL;
 	struct audit_options ao = { .sync = c->audit_sync,
@@ -501,7 +501,7 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = CONFIG_DEFAULT_PATH;
 	struct config *c = NULL;
-	struct vfs v = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vaultfsd v = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct fuse_session *se = NULL;
 	struct control *ctl = NULL;
 	sigset_t waitmask;

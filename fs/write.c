@@ -13,7 +13,7 @@
 #include "fs/ops-int.h"
 
 /* A file created here and not yet released, by the number we gave it. */
-struct handle *pending_find(struct vfs *v, uint64_t ino)
+struct handle *pending_find(struct vaultfsd *v, uint64_t ino)
 {
 	for (struct handle *h = v->writers; h; h = h->w->next)
 		if (h->w->pending && h->w->ino == ino)
@@ -21,7 +21,7 @@ struct handle *pending_find(struct vfs *v, uint64_t ino)
 	return NULL;
 }
 
-static void writers_remove(struct vfs *v, struct handle *h)
+static void writers_remove(struct vaultfsd *v, struct handle *h)
 {
 	for (struct handle **p = &v->writers; *p; p = &(*p)->w->next)
 		if (*p == h) {
@@ -34,25 +34,25 @@ static void writers_remove(struct vfs *v, struct handle *h)
 }
 
 /* Is there room for one more write buffer (a write handle or a draft) of uid? 0, -EMFILE past
- * WRITERS_UID_MAX of its own, -ENFILE past WRITERS_MAX in all. A scan: only write opens and
+ * VAULTFS_WRITERS_UID_MAX of its own, -ENFILE past VAULTFS_WRITERS_MAX in all. A scan: only write opens and
  * creates ask, and the lists are bounded by the caps. */
-int writer_room(struct vfs *v, uid_t uid)
+int writer_room(struct vaultfsd *v, uid_t uid)
 {
 	unsigned own = 0;
 
-	if (v->n_writers + v->n_drafts >= WRITERS_MAX)
+	if (v->n_writers + v->n_drafts >= VAULTFS_WRITERS_MAX)
 		return -ENFILE;
 	for (const struct handle *h = v->writers; h; h = h->w->next)
 		own += h->w->c.id.uid == uid;
 	for (const struct draft *d = v->drafts; d; d = d->next)
 		own += d->uid == uid;
-	return own >= WRITERS_UID_MAX ? -EMFILE : 0;
+	return own >= VAULTFS_WRITERS_UID_MAX ? -EMFILE : 0;
 }
 
 /* A write buffer went. When the last of a burst goes, the secure-memory pool gives its pages
  * back: they were wiped, but stay locked while pooled, and a burst of writers is what filled
  * it. (A read open takes its buffer from the pool: the next few map their own again.) */
-void writers_settle(struct vfs *v)
+void writers_settle(struct vaultfsd *v)
 {
 	unsigned n = v->n_writers + v->n_drafts;
 
@@ -88,7 +88,7 @@ int write_buf_reserve(struct secbuf **bp, size_t need)
 
 /* Out of vfs->writers, or its draft closed, and freed: for a handle the kernel never got or
  * let go. */
-void handle_drop(struct vfs *v, struct handle *h)
+void handle_drop(struct vaultfsd *v, struct handle *h)
 {
 	if (h && h->w && h->w->draft)
 		draft_close(v, h->w->draft);
@@ -98,7 +98,7 @@ void handle_drop(struct vfs *v, struct handle *h)
 }
 
 /* The inode number of vault's directory, 0 when it cannot be had. */
-static uint64_t vault_ino(struct vfs *v, const char *vault)
+static uint64_t vault_ino(struct vaultfsd *v, const char *vault)
 {
 	struct kv_vault_info vi;
 	struct ino k = { .kind = INO_VAULT };
@@ -114,7 +114,7 @@ static uint64_t vault_ino(struct vfs *v, const char *vault)
  * (object_id's inode) and, with entry, the name (a deleted one, or one that still names a
  * pending number). Queued for notify.c's thread; never waits: the request thread must never
  * ask the kernel to drop a cache itself (the call can wait for a request of ours). */
-void changed(struct vfs *v, const char *vault, const char *name, int64_t object_id, bool entry)
+void changed(struct vaultfsd *v, const char *vault, const char *name, int64_t object_id, bool entry)
 {
 	struct ino k = { .kind = INO_SECRET, .id = object_id };
 	uint64_t ino;
@@ -129,7 +129,7 @@ void changed(struct vfs *v, const char *vault, const char *name, int64_t object_
 
 /* The handle went past VAULTFS_VALUE_MAX: its bytes are wiped and nothing will be committed.
  * Recorded once, as the refused change it is. */
-static void poison(struct vfs *v, struct handle *h)
+static void poison(struct vaultfsd *v, struct handle *h)
 {
 	struct writer *w = h->w;
 
@@ -155,7 +155,7 @@ static void deleted_hint(const struct node *n)
  * (unlink then create): it is recovered first, recorded as such under the same decision.
  * entry: the kernel may hold n's name for another inode (invalidated). 0, or the -errno to
  * reply, and then nothing was written. */
-int secret_commit(struct vfs *v, struct caller *c, const struct node *n, const struct secbuf *data,
+int secret_commit(struct vaultfsd *v, struct caller *c, const struct node *n, const struct secbuf *data,
 		  bool recover, bool entry)
 {
 	struct policy_decision d;
@@ -201,7 +201,7 @@ int secret_commit(struct vfs *v, struct caller *c, const struct node *n, const s
 }
 
 /* Commit h's bytes as the next version of its secret, for its opener (secret_commit). */
-static int commit(struct vfs *v, struct handle *h)
+static int commit(struct vaultfsd *v, struct handle *h)
 {
 	struct writer *w = h->w;
 	int r;
@@ -220,7 +220,7 @@ static int commit(struct vfs *v, struct handle *h)
 
 /* A file created here under n's name and not committed yet (it has no name in the store), or
  * NULL. The list holds the files open for create: a handful. */
-struct handle *pending_named(struct vfs *v, const struct node *n)
+struct handle *pending_named(struct vaultfsd *v, const struct node *n)
 {
 	for (struct handle *h = v->writers; h; h = h->w->next)
 		if (h->w->pending && !h->w->committed && streq(h->w->n.vault, n->vault) &&
@@ -230,9 +230,9 @@ struct handle *pending_named(struct vfs *v, const struct node *n)
 }
 
 /* Did c's process soft-delete n through the mount just before (UNLINK_REPLACE_MS)? */
-static bool unlinked_by(struct vfs *v, const struct caller *c, const struct node *n)
+static bool unlinked_by(struct vaultfsd *v, const struct caller *c, const struct node *n)
 {
-	int64_t now = mono_ms();
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
 
 	return v->last_unlink.at_ms && now - v->last_unlink.at_ms < UNLINK_REPLACE_MS &&
 	       v->last_unlink.uid == c->id.uid && v->last_unlink.pid &&
@@ -247,7 +247,7 @@ static bool unlinked_by(struct vfs *v, const struct caller *c, const struct node
  * systems: unlink, then open O_CREAT|O_EXCL) and the commit recovers it
  * (*ret_recover); a file another create made and has not closed yet holds its name for O_EXCL
  * (lock files). Sets n's object id (0: a new secret). 0, or the -errno to reply. */
-static int create_check(struct vfs *v, const struct caller *c, struct node *n, int flags,
+static int create_check(struct vaultfsd *v, const struct caller *c, struct node *n, int flags,
 			bool *ret_recover)
 {
 	struct kv_version_info info;
@@ -289,7 +289,7 @@ static int create_check(struct vfs *v, const struct caller *c, struct node *n, i
 }
 
 /* A write handle for n (id 0: a secret to be created) and caller c. */
-static int writer_new(struct vfs *v, const struct caller *c, const struct node *n, int flags,
+static int writer_new(struct vaultfsd *v, const struct caller *c, const struct node *n, int flags,
 		      struct handle **ret)
 {
 	_cleanup_secbuf_ struct secbuf *data = NULL;
@@ -330,7 +330,7 @@ static int writer_new(struct vfs *v, const struct caller *c, const struct node *
 /* Open n, a secret (or, with create, a name to create a secret under), for writing, for caller
  * c: `write` on it (and `read` too for O_RDWR), recorded as "open-write" whether allowed or
  * not. 0 and the handle (in vfs->writers), or the -errno to reply. */
-int write_open(struct vfs *v, struct caller *c, struct node *n, int flags, bool create,
+int write_open(struct vaultfsd *v, struct caller *c, struct node *n, int flags, bool create,
 	       struct handle **ret)
 {
 	struct policy_decision d = { .rule = NULL }, rd;
@@ -430,7 +430,7 @@ void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * committed, unless a commit failed or the handle is poisoned. Then the buffer is wiped. */
 void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct handle *h = handle_of(fi);
 	struct writer *w = h->w;
 
@@ -450,7 +450,7 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* ftruncate(2) of a write handle h: the length of what it will commit. */
-static int truncate_to(struct vfs *v, struct handle *h, off_t size)
+static int truncate_to(struct vaultfsd *v, struct handle *h, off_t size)
 {
 	int r;
 
@@ -520,7 +520,7 @@ void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 {
 	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 			  FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
-	struct vfs *v = vfs_of(req);
+	struct vaultfsd *v = vfs_of(req);
 	struct handle *h;
 	struct caller c;
 	struct node n = { 0 };
@@ -567,7 +567,7 @@ void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		fuse_reply_attr(req, &st, 0);
 }
 
-void ops_done(struct vfs *v)
+void ops_done(struct vaultfsd *v)
 {
 	while (v->writers)
 		handle_drop(v, v->writers); /* wipes its bytes */
