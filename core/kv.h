@@ -15,13 +15,8 @@
  * -EKEYREJECTED not yet valid, -EBADMSG integrity failure (MAC or AEAD), -ENOTEMPTY vault not
  * empty, -EPERM purge refused by purge protection, plus the store's errors.
  *
- * Backups: a blob of one secret (all its versions) sealed under HKDF(M, "vaultfs backup v1"),
- * a key of its own, so it opens only in a store with the same master key:
- *   header      "VFSBAK1\0" || format version (u32 LE, 1); clear, and the AAD of the seal
- *   sealed      nonce (12) || AES-256-GCM(plaintext) || tag (16)
- *   plaintext   (integers LE) type u32, name u16 len + bytes, created i64, versions u32, then
- *               per version: version u32, enabled u8, not_before, expires, created, updated
- *               i64, content type u16 len + bytes, tags u32 len + bytes, value u32 len + bytes */
+ * Backups: one sealed blob per secret, opened only in a store of the same master key
+ * (format: kv-backup.c). */
 #pragma once
 
 #include <stdbool.h>
