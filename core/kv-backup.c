@@ -295,7 +295,7 @@ int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
 
 	if (!kv_name_valid(vault) || !kv_name_valid(name) || !ret_blob)
 		return -EINVAL;
-	r = store_begin_read(kv->store);
+	r = kv_own_read_begin(kv);
 	if (r < 0)
 		return r;
 	r = kv_load_vault(kv, vault, &v);

@@ -35,7 +35,7 @@ int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, v
 	unsigned purged = 0;
 	int r;
 
-	r = store_begin_read(kv->store);
+	r = kv_own_read_begin(kv);
 	if (r < 0)
 		return r;
 	r = kv_own_read_end(kv, store_object_deleted_foreach(kv->store, t, PURGE_BATCH, due_one, &l));
@@ -47,10 +47,10 @@ int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, v
 
 		/* the rows read above were not verified: the vault's and the object's rows are
 		 * now, and the purge checks them again (a forged deletion time is -EBADMSG) */
-		r = store_begin_read(kv->store);
+		r = kv_own_read_begin(kv);
 		if (r < 0)
 			return r;
-		r = kv_cached_vault_id(kv, l.d[i].vault_id, &v);
+		r = kv_load_vault_id(kv, l.d[i].vault_id, &v);
 		if (r >= 0)
 			r = kv_load_object(kv, &v, l.d[i].name, true, &o);
 		r = kv_own_read_end(kv, r);
@@ -193,7 +193,7 @@ int kv_expiry_scan(struct kv *kv, int64_t horizon,
 
 		ctx.n = ctx.rows = 0;
 		ctx.have_o = ctx.have_v = false;
-		r = store_begin_read(kv->store);
+		r = kv_own_read_begin(kv);
 		if (r < 0)
 			return r;
 		r = kv_own_read_end(kv, store_expiry_foreach(kv->store, &ctx.q, expiry_one, &ctx));

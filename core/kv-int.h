@@ -63,6 +63,16 @@ struct kv_cache {
 	unsigned next_vault, next_object, next_version;
 };
 
+/* The read session (kv_read_begin .. kv_read_end) a kv is in. */
+enum kv_read_state {
+	KV_READ_NONE,     /* none: each call reads in a transaction of its own */
+	KV_READ_DEFERRED, /* a session without its transaction yet: every row so far came from the
+			   * cache, nothing having been committed anywhere since it was filled */
+	KV_READ_OPEN,     /* a session in its read transaction; the cache holds for its snapshot */
+	KV_READ_STALE,    /* a session whose transaction began after a commit: the cache is not
+			   * read, and is emptied when the session ends */
+};
+
 struct kv {
 	struct store *store;
 	struct secbuf *master;
@@ -70,9 +80,7 @@ struct kv {
 	struct crypto_mac *mac;  /* keyed with mac_key once, for every row MAC */
 	struct secbuf *wrap_key; /* HKDF(M, "vaultfs vault-wrap v1") */
 	int64_t clock;           /* 0 = real time */
-	bool session;            /* a kv_read_begin() session is open */
-	bool lazy;      /* ...and its transaction put off: every row so far came from the cache */
-	bool cache_off; /* ...and the store changed before it began: the cache is not read */
+	enum kv_read_state read; /* of the kv_read_begin() session */
 	struct crypto_aead *aead; /* the one AES-256-GCM context of every value and key op */
 	struct kv_cache cache;
 	struct secbuf *keys; /* KV_KEYS unwrapped keys: the vault keys', then the data keys' */
@@ -128,13 +136,24 @@ int kv_check_version(const struct kv *kv, const struct store_object *o, uint32_t
 
 /* kv-session.c: transactions, read sessions, the cache of checked rows */
 void kv_cache_clear(struct kv *kv);
+/* A write transaction (-EBUSY inside a session); end commits when r >= 0, else rolls back, and
+ * returns r or the commit's error. */
 int kv_write_begin(struct kv *kv);
 int kv_write_end(struct kv *kv, int r);
+/* The reads of one call through the cache: the session's, or a read transaction of its own;
+ * end returns r. */
+int kv_read_call_begin(struct kv *kv);
+int kv_read_call_end(struct kv *kv, int r);
+/* Before a read of the store itself: begins a deferred session's transaction. */
+int kv_read_need_store(struct kv *kv);
+/* May rows be taken from the cache now? */
+static inline bool kv_cache_usable(const struct kv *kv)
+{
+	return kv->read != KV_READ_STALE;
+}
+/* A read transaction of its own for a read that passes the cache by (-EBUSY in a session). */
+int kv_own_read_begin(struct kv *kv);
 int kv_own_read_end(struct kv *kv, int r);
-int kv_call_begin(struct kv *kv);
-int kv_call_begin_store(struct kv *kv);
-int kv_call_store(struct kv *kv);
-int kv_call_end(struct kv *kv, int r);
 int kv_cached_vault(struct kv *kv, const char *name, struct store_vault *ret);
 int kv_cached_vault_id(struct kv *kv, int64_t id, struct store_vault *ret);
 int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *name,

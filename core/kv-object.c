@@ -245,7 +245,7 @@ int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t v
 	struct secbuf *val = NULL;
 	int r;
 
-	r = kv_call_begin(kv);
+	r = kv_read_call_begin(kv);
 	if (r < 0)
 		return r;
 	r = kv_cached_row(kv, vault, name, version, &v, &o, &row);
@@ -255,7 +255,7 @@ int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t v
 		r = kv_open_version(kv, &v, &o, row, &val);
 	if (r >= 0 && ret_info)
 		version_info(row, &info);
-	r = kv_call_end(kv, r);
+	r = kv_read_call_end(kv, r);
 	if (r < 0) {
 		secbuf_free(val);
 		return r;
@@ -275,13 +275,13 @@ int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t 
 	struct store_object o;
 	int r;
 
-	r = kv_call_begin(kv);
+	r = kv_read_call_begin(kv);
 	if (r < 0)
 		return r;
 	r = kv_cached_row(kv, vault, name, version, &v, &o, &row);
 	if (r >= 0)
 		version_info(row, &info);
-	r = kv_call_end(kv, r);
+	r = kv_read_call_end(kv, r);
 	if (r < 0)
 		return r;
 	*ret = info;
@@ -357,7 +357,9 @@ static int secret_list(struct kv *kv, const char *vault, bool deleted, const cha
 	struct secret_list_ctx ctx = { kv, &v, deleted, cb, ud, "" };
 	int r;
 
-	r = kv_call_begin_store(kv);
+	r = kv_read_call_begin(kv);
+	if (r >= 0)
+		r = kv_read_need_store(kv);
 	if (r < 0)
 		return r;
 	r = kv_cached_vault(kv, vault, &v);
@@ -365,7 +367,7 @@ static int secret_list(struct kv *kv, const char *vault, bool deleted, const cha
 		r = store_object_page(kv->store, v.id, after, limit, secret_list_one, &ctx);
 	else if (r >= 0)
 		r = store_object_foreach(kv->store, v.id, secret_list_one, &ctx);
-	r = kv_call_end(kv, r);
+	r = kv_read_call_end(kv, r);
 	if (r >= 0 && ret_last)
 		memcpy(ret_last, ctx.last, sizeof(ctx.last));
 	return r;
@@ -394,7 +396,9 @@ int kv_secret_lookup(struct kv *kv, const char *vault, const char *name,
 	struct store_object o;
 	int r;
 
-	r = kv_call_begin_store(kv);
+	r = kv_read_call_begin(kv);
+	if (r >= 0)
+		r = kv_read_need_store(kv);
 	if (r < 0)
 		return r;
 	r = kv_cached_vault(kv, vault, &v);
@@ -402,7 +406,7 @@ int kv_secret_lookup(struct kv *kv, const char *vault, const char *name,
 		r = kv_cached_object(kv, &v, name, true, &o);
 	if (r >= 0)
 		r = secret_info(kv, &v, &o, &info);
-	r = kv_call_end(kv, r);
+	r = kv_read_call_end(kv, r);
 	if (r < 0)
 		return r;
 	*ret = info;
@@ -441,7 +445,9 @@ static int secret_versions(struct kv *kv, const char *vault, const char *name, u
 	struct versions_ctx ctx = { kv, &o, after, cb, ud };
 	int r;
 
-	r = kv_call_begin_store(kv);
+	r = kv_read_call_begin(kv);
+	if (r >= 0)
+		r = kv_read_need_store(kv);
 	if (r < 0)
 		return r;
 	r = kv_cached_vault(kv, vault, &v);
@@ -456,7 +462,7 @@ static int secret_versions(struct kv *kv, const char *vault, const char *name, u
 	if (r >= 0 && (!limit || (unsigned)r < limit) &&
 	    ctx.expect != (after > o.current_version ? after : o.current_version))
 		r = -EBADMSG;
-	return kv_call_end(kv, r);
+	return kv_read_call_end(kv, r);
 }
 
 int kv_secret_versions(struct kv *kv, const char *vault, const char *name,

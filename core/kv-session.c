@@ -4,9 +4,15 @@
  * from it, and no write is made inside a session. */
 #include "kv-int.h"
 
-/* --- transactions: every public call is one of these --- */
+/* --- transactions: every public call is one of these ---
+ * A write: kv_write_begin .. kv_write_end, never inside a session.
+ * A read of rows through the cache: kv_read_call_begin .. kv_read_call_end (the session's
+ * reads, or a read transaction of its own), with kv_read_need_store() before any read of the
+ * store itself (it begins a deferred session's transaction).
+ * A read that passes the cache by (backup, the daemon's scans): kv_own_read_begin ..
+ * kv_own_read_end, never inside a session. */
 
-int kv_own_read_end(struct kv *kv, int r)
+static int txn_end(struct kv *kv, int r)
 {
 	crypto_aead_forget(kv->aead); /* no key's schedule left behind a call (crypto.h) */
 	if (r < 0)
@@ -14,6 +20,12 @@ int kv_own_read_end(struct kv *kv, int r)
 	else
 		store_commit(kv->store);
 	return r;
+}
+
+int kv_write_begin(struct kv *kv)
+{
+	/* a deferred session has no transaction yet: the store could not be the one to refuse */
+	return kv->read != KV_READ_NONE ? -EBUSY : store_begin(kv->store);
 }
 
 int kv_write_end(struct kv *kv, int r)
@@ -30,28 +42,27 @@ int kv_write_end(struct kv *kv, int r)
 	return r;
 }
 
-/* The cache holds for the generation the current read transaction reads, or is emptied. */
-static int cache_sync(struct kv *kv)
+int kv_own_read_begin(struct kv *kv)
 {
-	struct store_generation g;
-	int r;
-
-	r = store_generation(kv->store, &g);
-	if (r < 0)
-		return r;
-	if (!kv->cache.valid || g.data_version != kv->cache.gen.data_version ||
-	    g.local != kv->cache.gen.local) {
-		kv_cache_clear(kv);
-		kv->cache.gen = g;
-		kv->cache.valid = true;
-	}
-	return 0;
+	return kv->read != KV_READ_NONE ? -EBUSY : store_begin_read(kv->store);
 }
 
-/* Begin a read transaction and bring the cache to its snapshot; the mark taken first vouches
- * for the cache until something is committed anywhere. */
-static int begin(struct kv *kv)
+int kv_own_read_end(struct kv *kv, int r)
 {
+	return txn_end(kv, r);
+}
+
+static bool same_generation(const struct store_generation *a, const struct store_generation *b)
+{
+	return a->data_version == b->data_version && a->local == b->local;
+}
+
+/* Begin a read transaction and bring the cache to its snapshot (emptied unless the generation
+ * is the one it was filled under); the mark taken first vouches for the cache until something
+ * is committed anywhere. */
+static int txn_begin_synced(struct kv *kv)
+{
+	struct store_generation g;
 	struct store_mark m;
 	bool marked = store_mark(kv->store, &m) >= 0;
 	int r;
@@ -59,97 +70,88 @@ static int begin(struct kv *kv)
 	r = store_begin_read(kv->store);
 	if (r < 0)
 		return r;
-	r = cache_sync(kv);
+	r = store_generation(kv->store, &g);
 	if (r < 0) {
 		store_rollback(kv->store);
 		return r;
+	}
+	if (!kv->cache.valid || !same_generation(&g, &kv->cache.gen)) {
+		kv_cache_clear(kv);
+		kv->cache.gen = g;
+		kv->cache.valid = true;
 	}
 	kv->cache.mark = m;
 	kv->cache.marked = marked;
 	return 0;
 }
 
-/* In a session whose transaction was put off, begin it: before the first row that does not
- * come from the cache. When something was committed since the cache was filled, the rest of
- * the session reads past the cache. What it served before held when the session began, and
+int kv_read_call_begin(struct kv *kv)
+{
+	return kv->read != KV_READ_NONE ? 0 : txn_begin_synced(kv);
+}
+
+int kv_read_call_end(struct kv *kv, int r)
+{
+	return kv->read != KV_READ_NONE ? r : txn_end(kv, r);
+}
+
+/* A deferred session's transaction begins before the first row that does not come from the
+ * cache. When something was committed since the cache was filled, the rest of the session
+ * reads past the cache (KV_READ_STALE). What it served before held when the session began, and
  * what it points to stays valid: it is emptied when the session ends. */
-int kv_call_store(struct kv *kv)
+int kv_read_need_store(struct kv *kv)
 {
 	struct store_generation g;
 	int r;
 
-	if (!kv->lazy)
+	if (kv->read != KV_READ_DEFERRED)
 		return 0;
-	kv->lazy = false;
+	kv->read = KV_READ_OPEN;
 	r = store_begin_read(kv->store);
 	if (r >= 0)
 		r = store_generation(kv->store, &g);
-	if (r < 0 || g.data_version != kv->cache.gen.data_version || g.local != kv->cache.gen.local)
-		kv->cache_off = true;
+	if (r < 0 || !same_generation(&g, &kv->cache.gen))
+		kv->read = KV_READ_STALE;
 	return r;
-}
-
-/* A write transaction: never inside a read session (whose transaction may not be begun yet,
- * so the store cannot be the one to refuse). */
-int kv_write_begin(struct kv *kv)
-{
-	return kv->session ? -EBUSY : store_begin(kv->store);
-}
-
-/* A read: its own read transaction, or the session's (begun now if it was put off). */
-int kv_call_begin_store(struct kv *kv)
-{
-	return kv->session ? kv_call_store(kv) : begin(kv);
-}
-
-/* A read that takes its rows through the cache helpers below only (they begin a put-off
- * transaction themselves when a row is not in the cache). */
-int kv_call_begin(struct kv *kv)
-{
-	return kv->session ? 0 : begin(kv);
-}
-
-int kv_call_end(struct kv *kv, int r)
-{
-	return kv->session ? r : kv_own_read_end(kv, r);
 }
 
 int kv_read_begin(struct kv *kv)
 {
 	int r;
 
-	if (kv->session)
+	if (kv->read != KV_READ_NONE)
 		return -EBUSY;
 	/* nothing committed since the cache was filled: no transaction unless a row is missing */
 	if (kv->cache.valid && kv->cache.marked && store_unchanged(kv->store, &kv->cache.mark)) {
-		kv->session = kv->lazy = true;
+		kv->read = KV_READ_DEFERRED;
 		return 0;
 	}
-	r = begin(kv);
+	r = txn_begin_synced(kv);
 	if (r < 0)
 		return r;
-	kv->session = true;
+	kv->read = KV_READ_OPEN;
 	return 0;
 }
 
 void kv_read_end(struct kv *kv)
 {
-	if (!kv || !kv->session)
+	enum kv_read_state was;
+
+	if (!kv || kv->read == KV_READ_NONE)
 		return;
-	kv->session = false;
-	crypto_aead_forget(kv->aead);
-	if (!kv->lazy)
-		(void)kv_own_read_end(kv, 0);
-	kv->lazy = false;
-	if (kv->cache_off) {
+	was = kv->read;
+	kv->read = KV_READ_NONE;
+	if (was == KV_READ_DEFERRED)
+		crypto_aead_forget(kv->aead);
+	else
+		(void)txn_end(kv, 0);
+	if (was == KV_READ_STALE)
 		kv_cache_clear(kv);
-		kv->cache_off = false;
-	}
 }
 
-/* --- the cache of verified rows: only inside kv_call_begin_store()/kv_call_end() ---
- * Each helper reads the cache only while it holds (!cache_off), and begins a put-off
- * transaction (txn) before it reads the store. */
+/* --- the cache of verified rows: only inside kv_read_call_begin()/kv_read_call_end() ---
+ * Each helper reads the cache only while it holds (kv_cache_usable), and begins a deferred
+ * transaction (kv_read_need_store) before it reads the store. */
 
 /* Vault name, checked. */
 int kv_cached_vault(struct kv *kv, const char *name, struct store_vault *ret)
@@ -159,12 +161,12 @@ int kv_cached_vault(struct kv *kv, const char *name, struct store_vault *ret)
 
 	if (!kv_name_valid(name))
 		return -EINVAL;
-	for (size_t i = 0; i < KV_CACHE_VAULTS && !kv->cache_off; i++)
+	for (size_t i = 0; i < KV_CACHE_VAULTS && kv_cache_usable(kv); i++)
 		if (c->vault[i].id && streq(c->vault[i].name, name)) {
 			*ret = c->vault[i];
 			return 0;
 		}
-	r = kv_call_store(kv);
+	r = kv_read_need_store(kv);
 	if (r >= 0)
 		r = kv_load_vault(kv, name, ret);
 	if (r < 0)
@@ -178,12 +180,12 @@ int kv_cached_vault_id(struct kv *kv, int64_t id, struct store_vault *ret)
 	struct kv_cache *c = &kv->cache;
 	int r;
 
-	for (size_t i = 0; i < KV_CACHE_VAULTS && !kv->cache_off; i++)
+	for (size_t i = 0; i < KV_CACHE_VAULTS && kv_cache_usable(kv); i++)
 		if (c->vault[i].id && c->vault[i].id == id) {
 			*ret = c->vault[i];
 			return 0;
 		}
-	r = kv_call_store(kv);
+	r = kv_read_need_store(kv);
 	if (r >= 0)
 		r = kv_load_vault_id(kv, id, ret);
 	if (r < 0)
@@ -211,15 +213,15 @@ int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *nam
 
 	if (!kv_name_valid(name))
 		return -EINVAL;
-	for (size_t i = 0; i < KV_CACHE_OBJECTS && !kv->cache_off; i++) {
+	for (size_t i = 0; i < KV_CACHE_OBJECTS && kv_cache_usable(kv); i++) {
 		if (!c->object[i].id || c->object[i].vault_id != v->id ||
 		    !streq(c->object[i].name, name))
 			continue;
 		if (!c->object_full[i]) { /* met by id: the pointer was not checked */
-			r = kv_call_store(kv);
+			r = kv_read_need_store(kv);
 			if (r < 0)
 				return r;
-			if (kv->cache_off) /* the row may be older than the store now */
+			if (!kv_cache_usable(kv)) /* the row may be older than the store now */
 				break;
 			r = kv_check_current(kv, &c->object[i]);
 			if (r < 0)
@@ -231,7 +233,7 @@ int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *nam
 		*ret = c->object[i];
 		return 0;
 	}
-	r = kv_call_store(kv);
+	r = kv_read_need_store(kv);
 	if (r >= 0)
 		r = kv_load_object(kv, v, name, true, &o);
 	if (r < 0)
@@ -249,12 +251,12 @@ int kv_cached_object_id(struct kv *kv, int64_t id, struct store_object *ret)
 	struct kv_cache *c = &kv->cache;
 	int r;
 
-	for (size_t i = 0; i < KV_CACHE_OBJECTS && !kv->cache_off; i++)
+	for (size_t i = 0; i < KV_CACHE_OBJECTS && kv_cache_usable(kv); i++)
 		if (c->object[i].id && c->object[i].id == id) {
 			*ret = c->object[i];
 			return 0;
 		}
-	r = kv_call_store(kv);
+	r = kv_read_need_store(kv);
 	if (r >= 0)
 		r = kv_load_object_id(kv, id, ret);
 	if (r < 0)
@@ -272,13 +274,13 @@ int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t vers
 	struct store_version *row;
 	int r;
 
-	for (size_t i = 0; i < KV_CACHE_VERSIONS && !kv->cache_off; i++)
+	for (size_t i = 0; i < KV_CACHE_VERSIONS && kv_cache_usable(kv); i++)
 		if (c->version[i].object_id == o->id && c->version[i].version == version &&
 		    c->version[i].object_id) {
 			*ret = &c->version[i];
 			return 0;
 		}
-	r = kv_call_store(kv);
+	r = kv_read_need_store(kv);
 	if (r < 0)
 		return r;
 	row = &c->version[c->next_version++ % KV_CACHE_VERSIONS];
@@ -288,7 +290,7 @@ int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t vers
 		store_version_done(row);
 		/* below the pointer, so it must exist; unless the store changed during the session
 		 * and o is older than it (purged meanwhile: gone, and the next read checks again) */
-		return r == -ENOENT && !kv->cache_off ? -EBADMSG : r;
+		return r == -ENOENT && kv_cache_usable(kv) ? -EBADMSG : r;
 	}
 	r = kv_check_version(kv, o, version, row);
 	if (r < 0) {

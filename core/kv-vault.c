@@ -89,11 +89,11 @@ int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MA
 	struct store_vault v;
 	int r;
 
-	r = kv_call_begin(kv);
+	r = kv_read_call_begin(kv);
 	if (r == -EBUSY) { /* inside a transaction of the caller's: one checked row, as is */
 		r = kv_load_vault_id(kv, vault_id, &v);
 	} else if (r >= 0) {
-		r = kv_call_end(kv, kv_cached_vault_id(kv, vault_id, &v));
+		r = kv_read_call_end(kv, kv_cached_vault_id(kv, vault_id, &v));
 	}
 	if (r < 0)
 		return r;
@@ -108,13 +108,13 @@ int kv_object_names(struct kv *kv, int64_t object_id, char ret_vault[VAULTFS_NAM
 	struct store_vault v;
 	int r;
 
-	r = kv_call_begin(kv);
+	r = kv_read_call_begin(kv);
 	if (r < 0)
 		return r;
 	r = kv_cached_object_id(kv, object_id, &o);
 	if (r >= 0)
 		r = kv_cached_vault_id(kv, o.vault_id, &v);
-	r = kv_call_end(kv, r);
+	r = kv_read_call_end(kv, r);
 	if (r < 0)
 		return r;
 	memcpy(ret_vault, v.name, sizeof(v.name));
@@ -127,11 +127,11 @@ int kv_vault_get(struct kv *kv, const char *name, struct kv_vault_info *ret)
 	struct store_vault v;
 	int r;
 
-	r = kv_call_begin(kv);
+	r = kv_read_call_begin(kv);
 	if (r == -EBUSY) /* inside a transaction of the caller's: one checked row, as is */
 		r = kv_load_vault(kv, name, &v);
 	else if (r >= 0)
-		r = kv_call_end(kv, kv_cached_vault(kv, name, &v));
+		r = kv_read_call_end(kv, kv_cached_vault(kv, name, &v));
 	if (r < 0)
 		return r;
 	vault_info(&v, ret);
@@ -162,10 +162,12 @@ int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *
 	struct vault_list_ctx ctx = { kv, cb, ud };
 	int r;
 
-	r = kv_call_begin_store(kv);
+	r = kv_read_call_begin(kv);
+	if (r >= 0)
+		r = kv_read_need_store(kv);
 	if (r < 0)
 		return r;
-	return kv_call_end(kv, store_vault_foreach(kv->store, vault_list_one, &ctx));
+	return kv_read_call_end(kv, store_vault_foreach(kv->store, vault_list_one, &ctx));
 }
 
 int kv_vault_list_page(struct kv *kv, const char *after, unsigned limit,
@@ -174,9 +176,11 @@ int kv_vault_list_page(struct kv *kv, const char *after, unsigned limit,
 	struct vault_list_ctx ctx = { kv, cb, ud };
 	int r;
 
-	r = kv_call_begin_store(kv);
+	r = kv_read_call_begin(kv);
+	if (r >= 0)
+		r = kv_read_need_store(kv);
 	if (r < 0)
 		return r;
-	return kv_call_end(kv, store_vault_page(kv->store, after, limit, vault_list_one, &ctx));
+	return kv_read_call_end(kv, store_vault_page(kv->store, after, limit, vault_list_one, &ctx));
 }
 

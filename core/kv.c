@@ -93,7 +93,7 @@ void kv_free(struct kv *kv)
 {
 	if (!kv)
 		return;
-	if (kv->session)
+	if (kv->read != KV_READ_NONE)
 		store_rollback(kv->store);
 	kv_cache_clear(kv);
 	secbuf_free(kv->keys); /* wipes every kept key */

@@ -25,6 +25,7 @@
 #include "limits.h"
 #include "secbuf.h"
 #include "store.h"
+#include "util.h"
 
 struct kv;
 
@@ -99,6 +100,20 @@ struct kv_vault_info {
  * start and, after that point, as it is. */
 int kv_read_begin(struct kv *kv);
 void kv_read_end(struct kv *kv);
+/* A session for a scope, ended with it:
+ *	_cleanup_kv_read_ struct kv *session = kv_read_scoped(kv);
+ * session is kv, or NULL when none could begin (one is open already, or the store refused):
+ * the reads then take a transaction each, as outside a session. End it early with
+ * kv_read_end(TAKE_PTR(session)). */
+static inline struct kv *kv_read_scoped(struct kv *kv)
+{
+	return kv_read_begin(kv) >= 0 ? kv : NULL;
+}
+static inline void kv_read_endp(struct kv **kv)
+{
+	kv_read_end(*kv);
+}
+#define _cleanup_kv_read_ _cleanup_(kv_read_endp)
 
 /* Names from ids (for the filesystem's inode numbers), rows checked: -ENOENT when gone. An
  * object's names are given whatever its state (deleted too). */

@@ -1891,6 +1891,37 @@ static void test_read_session(void **state)
 	set_str(f->kv, "v", "d", "delta");
 }
 
+/* A session scoped by the cleanup helper: one at a time, ended with its scope or early. */
+static void test_read_session_scoped(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t a, b;
+
+	two_secrets(f, &a, &b);
+	{
+		_cleanup_kv_read_ struct kv *session = kv_read_scoped(f->kv);
+		_cleanup_kv_read_ struct kv *inner = kv_read_scoped(f->kv);
+
+		assert_ptr_equal(session, f->kv);
+		assert_null(inner); /* one is open: the inner scope ends none */
+		get_str(f->kv, "v", "a", 0, "alpha-secret-2");
+		set_fails(f->kv, "v", "c", "x", 1, NULL, -EBUSY);
+	}
+	set_str(f->kv, "v", "c", "charlie"); /* ended with its scope */
+	{
+		_cleanup_kv_read_ struct kv *session = kv_read_scoped(f->kv);
+
+		assert_non_null(session);
+		get_str(f->kv, "v", "c", 0, "charlie");
+		kv_read_end(TAKE_PTR(session));
+		set_str(f->kv, "v", "d", "delta"); /* ended early */
+		session = kv_read_scoped(f->kv);
+		assert_non_null(session);
+		get_str(f->kv, "v", "d", 0, "delta");
+	}
+	set_str(f->kv, "v", "e", "echo");
+}
+
 static void test_tamper_vault_key_swap(void **state)
 {
 	const struct fixture *f = *state;
@@ -3472,6 +3503,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_key_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_put_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_session_scoped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_master, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plaintext_not_on_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
