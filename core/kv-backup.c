@@ -122,6 +122,7 @@ static int br_str(struct bk_reader *rd, size_t bytes, size_t max, char *out)
 }
 
 struct bk_head {
+	const struct kv_kind *kind;
 	char name[VAULTFS_NAME_MAX + 1];
 	int64_t created;
 	uint32_t n_versions;
@@ -146,8 +147,8 @@ static int br_head(struct bk_reader *rd, struct bk_head *ret)
 	    (r = br_str(rd, 2, VAULTFS_NAME_MAX, ret->name)) < 0 ||
 	    (r = br_i64(rd, &ret->created)) < 0 || (r = br_uint(rd, 4, &n)) < 0)
 		return r;
-	if (type != OBJECT_SECRET || !kv_name_valid(ret->name) || n < 1 ||
-	    n > VAULTFS_VERSIONS_MAX)
+	ret->kind = type <= INT32_MAX ? kv_kind_get((int)type) : NULL;
+	if (!ret->kind || !kv_name_valid(ret->name) || n < 1 || n > VAULTFS_VERSIONS_MAX)
 		return -EBADMSG;
 	ret->n_versions = (uint32_t)n;
 	return 0;
@@ -177,8 +178,10 @@ static int tags_are_canonical(const char *text)
 	return streq(again, text) ? 0 : -EBADMSG;
 }
 
-/* Version `expect` from rd, every field checked as kv_secret_set and update would. */
-static int br_version(struct bk_reader *rd, uint32_t expect, struct bk_version *ret)
+/* Version `expect` of an object of kind from rd, every field checked as kv_object_set and
+ * update would. */
+static int br_version(struct bk_reader *rd, const struct kv_kind *kind, uint32_t expect,
+		      struct bk_version *ret)
 {
 	uint64_t version, enabled, len;
 	int r;
@@ -192,7 +195,8 @@ static int br_version(struct bk_reader *rd, uint32_t expect, struct bk_version *
 		return r;
 	if (version != expect || enabled > 1 || ret->not_before < 0 || ret->expires < 0 ||
 	    (ret->not_before && ret->expires && ret->expires < ret->not_before) ||
-	    !kv_text_ok(ret->content_type, VAULTFS_CONTENT_TYPE_MAX, true) || len > VAULTFS_VALUE_MAX)
+	    !kv_text_ok(ret->content_type, VAULTFS_CONTENT_TYPE_MAX, true) ||
+	    len > kind->material_max)
 		return -EBADMSG;
 	r = tags_are_canonical(ret->tags);
 	if (r < 0)
@@ -200,6 +204,8 @@ static int br_version(struct bk_reader *rd, uint32_t expect, struct bk_version *
 	r = br_raw(rd, (size_t)len, &ret->value);
 	if (r < 0)
 		return r;
+	if (kind->check_material && kind->check_material(ret->value, (size_t)len) < 0)
+		return -EBADMSG;
 	ret->version = (uint32_t)version;
 	ret->enabled = enabled == 1;
 	ret->value_len = (size_t)len;
@@ -215,7 +221,7 @@ static int backup_parse(const struct secbuf *pt, struct bk_head *ret_head)
 
 	r = br_head(&rd, ret_head);
 	for (uint32_t i = 1; r >= 0 && i <= ret_head->n_versions; i++)
-		r = br_version(&rd, i, &bv);
+		r = br_version(&rd, ret_head->kind, i, &bv);
 	secure_wipe(&bv, sizeof(bv));
 	if (r < 0)
 		return r;
@@ -282,7 +288,7 @@ out:
 	return r;
 }
 
-int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
+int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		     struct secbuf **ret_blob)
 {
 	_cleanup_secbuf_ struct secbuf *pt = NULL, *key = NULL, *blob = NULL;
@@ -293,7 +299,7 @@ int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
 	struct bk_writer w = { 0 };
 	int r;
 
-	if (!kv_name_valid(vault) || !kv_name_valid(name) || !ret_blob)
+	if (!kv_kind_get(kind) || !kv_name_valid(vault) || !kv_name_valid(name) || !ret_blob)
 		return -EINVAL;
 	r = kv_own_read_begin(kv);
 	if (r < 0)
@@ -301,8 +307,8 @@ int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
 	r = kv_load_vault(kv, vault, &v);
 	if (r >= 0)
 		r = kv_load_object(kv, &v, name, false, &o);
-	if (r >= 0 && o.type != OBJECT_SECRET)
-		r = -ENOENT;
+	if (r >= 0)
+		r = kv_check_kind(&o, kind);
 	if (r < 0)
 		return kv_own_read_end(kv, r);
 
@@ -364,7 +370,7 @@ static int restore_versions(struct kv *kv, const struct store_vault *v,
 	for (uint32_t i = 1; r >= 0 && i <= head.n_versions; i++) {
 		struct store_version row = { 0 };
 
-		r = br_version(&rd, i, &bv);
+		r = br_version(&rd, head.kind, i, &bv);
 		if (r < 0)
 			break;
 		row.object_id = o->id;
@@ -430,7 +436,7 @@ static int backup_open(struct kv *kv, const void *blob, size_t len, struct secbu
 	return 0;
 }
 
-int kv_backup_name(struct kv *kv, const void *blob, size_t len,
+int kv_backup_peek(struct kv *kv, const void *blob, size_t len, enum object_type *ret_kind,
 		   char ret_name[VAULTFS_NAME_MAX + 1])
 {
 	_cleanup_secbuf_ struct secbuf *pt = NULL;
@@ -440,12 +446,14 @@ int kv_backup_name(struct kv *kv, const void *blob, size_t len,
 	r = backup_open(kv, blob, len, &pt, &head);
 	if (r < 0)
 		return r;
+	if (ret_kind)
+		*ret_kind = head.kind->type;
 	memcpy(ret_name, head.name, VAULTFS_NAME_MAX + 1);
 	return 0;
 }
 
-int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
-		      char ret_name[VAULTFS_NAME_MAX + 1])
+int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, const void *blob,
+		      size_t len, char ret_name[VAULTFS_NAME_MAX + 1])
 {
 	_cleanup_secbuf_ struct secbuf *pt = NULL;
 	struct store_vault v;
@@ -453,11 +461,13 @@ int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t
 	struct bk_head head;
 	int r;
 
-	if (!kv_name_valid(vault) || !ret_name)
+	if ((kind != KV_KIND_ANY && !kv_kind_get(kind)) || !kv_name_valid(vault) || !ret_name)
 		return -EINVAL;
 	r = backup_open(kv, blob, len, &pt, &head);
 	if (r < 0)
 		return r;
+	if (kind != KV_KIND_ANY && head.kind->type != kind)
+		return -EMEDIUMTYPE;
 
 	r = kv_write_begin(kv);
 	if (r < 0)
@@ -466,7 +476,7 @@ int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t
 	if (r >= 0) {
 		r = store_object_get(kv->store, v.id, head.name, &o);
 		if (r >= 0)
-			r = -EEXIST; /* live or soft-deleted */
+			r = -EEXIST; /* live or soft-deleted, of any kind */
 		else if (r == -ENOENT)
 			r = 0;
 	}
@@ -474,7 +484,7 @@ int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t
 		memset(&o, 0, sizeof(o));
 		o.vault_id = v.id;
 		memcpy(o.name, head.name, sizeof(o.name));
-		o.type = OBJECT_SECRET;
+		o.type = head.kind->type;
 		o.created = head.created;
 		r = store_object_insert(kv->store, &o);
 	}

@@ -61,7 +61,7 @@ int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, v
 		r = cb(v.name, l.d[i].name, ud);
 		if (r < 0)
 			return r;
-		r = kv_secret_purge(kv, v.name, l.d[i].name);
+		r = kv_object_purge(kv, o.type, v.name, l.d[i].name);
 		if (r < 0)
 			return r;
 		purged++;

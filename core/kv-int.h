@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "crypto.h"
+#include "kv-kind.h"
 #include "kv.h"
 #include "store.h"
 #include "util.h"
@@ -121,6 +122,12 @@ int kv_load_object(struct kv *kv, const struct store_vault *v, const char *name,
 		   struct store_object *ret);
 /* -EBADMSG unless o's current-version pointer names its newest version row. */
 int kv_check_current(struct kv *kv, const struct store_object *o);
+/* -ENOENT unless o is of kind (any for KV_KIND_ANY): a name held by another kind is not one of
+ * this kind. */
+static inline int kv_check_kind(const struct store_object *o, enum object_type kind)
+{
+	return kind == KV_KIND_ANY || o->type == (int)kind ? 0 : -ENOENT;
+}
 /* The number of version `version` of o (0: the current one) or -ENOENT. */
 int kv_version_number(const struct store_object *o, uint32_t version);
 /* The rows of an id, checked (an object's pointer not: kv_check_current). */
@@ -161,10 +168,17 @@ int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *nam
 int kv_cached_object_id(struct kv *kv, int64_t id, struct store_object *ret);
 int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t version,
 		      const struct store_version **ret);
-int kv_cached_row(struct kv *kv, const char *vault, const char *name, uint32_t version,
-		  struct store_vault *ret_v, struct store_object *ret_o,
+/* Version `version` (0: current) of the live object of kind (-ENOENT for another) vault/name
+ * through the cache: kv_cached_version's row. */
+int kv_cached_row(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		  uint32_t version, struct store_vault *ret_v, struct store_object *ret_o,
 		  const struct store_version **ret_row);
 
-/* kv-object.c: attributes */
+/* kv-attrs.c: attributes */
+/* s has at most max bytes, no control character, and is not empty unless allow_empty. */
 bool kv_text_ok(const char *s, size_t max, bool allow_empty);
+/* "k=v" strings to the canonical form: sorted by key, one "k=v\n" each, no duplicate keys. */
 int kv_tags_canonical(const char *const *tags, size_t n, char **ret);
+/* Apply attrs (KEEP fields untouched) to a version row, everything checked first. */
+int kv_apply_attrs(struct store_version *v, const struct kv_attrs *a);
+void kv_version_info_fill(const struct store_version *v, struct kv_version_info *ret);

@@ -302,8 +302,8 @@ int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t vers
 }
 
 /* load_version() through the cache. */
-int kv_cached_row(struct kv *kv, const char *vault, const char *name, uint32_t version,
-		  struct store_vault *ret_v, struct store_object *ret_o,
+int kv_cached_row(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		  uint32_t version, struct store_vault *ret_v, struct store_object *ret_o,
 		  const struct store_version **ret_row)
 {
 	int r;
@@ -312,6 +312,8 @@ int kv_cached_row(struct kv *kv, const char *vault, const char *name, uint32_t v
 	if (r < 0)
 		return r;
 	r = kv_cached_object(kv, ret_v, name, false, ret_o);
+	if (r >= 0)
+		r = kv_check_kind(ret_o, kind);
 	if (r < 0)
 		return r;
 	r = kv_version_number(ret_o, version);
