@@ -26,8 +26,7 @@
 static void backup_header(uint8_t hdr[BACKUP_HEADER_LEN])
 {
 	memcpy(hdr, BACKUP_MAGIC, 8);
-	for (int i = 0; i < 4; i++)
-		hdr[8 + i] = (uint8_t)(BACKUP_FORMAT >> (8 * i));
+	kv_put_le(hdr + 8, BACKUP_FORMAT, 4);
 }
 
 /* Writes into a secure buffer whose exact size was worked out before. */
@@ -52,8 +51,7 @@ static void bw_uint(struct bk_writer *w, uint64_t v, size_t bytes)
 {
 	uint8_t le[8];
 
-	for (size_t i = 0; i < bytes; i++)
-		le[i] = (uint8_t)(v >> (8 * i));
+	kv_put_le(le, v, bytes);
 	bw_raw(w, le, bytes);
 }
 
@@ -304,11 +302,7 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 	r = kv_own_read_begin(kv);
 	if (r < 0)
 		return r;
-	r = kv_load_vault(kv, vault, &v);
-	if (r >= 0)
-		r = kv_load_object(kv, &v, name, false, &o);
-	if (r >= 0)
-		r = kv_check_kind(&o, kind);
+	r = kv_load_named(kv, kind, vault, name, false, &v, &o);
 	if (r < 0)
 		return kv_own_read_end(kv, r);
 

@@ -91,6 +91,14 @@ struct kv {
 	uint64_t serial; /* of the last vault key slot fill */
 };
 
+/* The `bytes` low bytes of v, little-endian, at p: every integer kv serializes (MAC input, AAD,
+ * backup blobs). */
+static inline void kv_put_le(uint8_t *p, uint64_t v, size_t bytes)
+{
+	for (size_t i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* kv.c: keys and envelope encryption */
 int64_t kv_now(const struct kv *kv);
 /* HKDF(M, label) into a new secure buffer. */
@@ -120,6 +128,9 @@ int kv_load_vault(struct kv *kv, const char *name, struct store_vault *ret);
  * unless any_state. */
 int kv_load_object(struct kv *kv, const struct store_vault *v, const char *name, bool any_state,
 		   struct store_object *ret);
+/* The vault and the object of kind vault/name (kv_load_object; another kind: -ENOENT). */
+int kv_load_named(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		  bool any_state, struct store_vault *ret_v, struct store_object *ret_o);
 /* -EBADMSG unless o's current-version pointer names its newest version row. */
 int kv_check_current(struct kv *kv, const struct store_object *o);
 /* -ENOENT unless o is of kind (any for KV_KIND_ANY): a name held by another kind is not one of
@@ -168,6 +179,9 @@ int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *nam
 int kv_cached_object_id(struct kv *kv, int64_t id, struct store_object *ret);
 int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t version,
 		      const struct store_version **ret);
+/* kv_load_named() through the cache. */
+int kv_cached_named(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		    bool any_state, struct store_vault *ret_v, struct store_object *ret_o);
 /* Version `version` (0: current) of the live object of kind (-ENOENT for another) vault/name
  * through the cache: kv_cached_version's row. */
 int kv_cached_row(struct kv *kv, enum object_type kind, const char *vault, const char *name,

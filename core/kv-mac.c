@@ -25,8 +25,7 @@ static void mb_u64(struct macbuf *m, uint64_t v)
 {
 	uint8_t le[8];
 
-	for (int i = 0; i < 8; i++)
-		le[i] = (uint8_t)(v >> (8 * i));
+	kv_put_le(le, v, sizeof(le));
 	mb_raw(m, le, sizeof(le));
 }
 
@@ -168,6 +167,19 @@ int kv_load_object(struct kv *kv, const struct store_vault *v, const char *name,
 	if (!any_state && ret->deleted_at != 0)
 		return -ENOENT;
 	return 0;
+}
+
+int kv_load_named(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		  bool any_state, struct store_vault *ret_v, struct store_object *ret_o)
+{
+	int r;
+
+	r = kv_load_vault(kv, vault, ret_v);
+	if (r >= 0)
+		r = kv_load_object(kv, ret_v, name, any_state, ret_o);
+	if (r >= 0)
+		r = kv_check_kind(ret_o, kind);
+	return r;
 }
 
 int kv_check_current(struct kv *kv, const struct store_object *o)

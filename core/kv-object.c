@@ -14,6 +14,20 @@ static int kind_check(enum object_type kind, bool any_ok)
 	return kv_kind_get(kind) ? 0 : -EINVAL;
 }
 
+/* The reads of a call about kind that go to the store itself (listings, what a listing says):
+ * end them with kv_read_call_end. */
+static int read_store_begin(struct kv *kv, enum object_type kind, bool any_ok)
+{
+	int r;
+
+	r = kind_check(kind, any_ok);
+	if (r >= 0)
+		r = kv_read_call_begin(kv);
+	if (r >= 0)
+		r = kv_read_need_store(kv);
+	return r;
+}
+
 int kv_object_set(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		  const void *material, size_t len, const struct kv_attrs *attrs,
 		  uint32_t *ret_version)
@@ -96,12 +110,7 @@ static int load_version(struct kv *kv, enum object_type kind, const char *vault,
 {
 	int r;
 
-	r = kv_load_vault(kv, vault, ret_v);
-	if (r < 0)
-		return r;
-	r = kv_load_object(kv, ret_v, name, false, ret_o);
-	if (r >= 0)
-		r = kv_check_kind(ret_o, kind);
+	r = kv_load_named(kv, kind, vault, name, false, ret_v, ret_o);
 	if (r < 0)
 		return r;
 	r = kv_version_number(ret_o, version);
@@ -123,8 +132,12 @@ static int lifecycle_check(const struct kv *kv, const struct store_version *row)
 	return 0;
 }
 
-int kv_object_get(struct kv *kv, enum object_type kind, const char *vault, const char *name,
-		  uint32_t version, struct secbuf **ret_material, struct kv_version_info *ret_info)
+/* Version `version` of the object: its material after the lifecycle checks into
+ * *ret_material, or with ret_material NULL its attributes alone (no lifecycle check, no
+ * decryption). */
+static int read_version(struct kv *kv, enum object_type kind, const char *vault,
+			const char *name, uint32_t version, struct secbuf **ret_material,
+			struct kv_version_info *ret_info)
 {
 	const struct store_version *row = NULL;
 	struct kv_version_info info;
@@ -139,9 +152,9 @@ int kv_object_get(struct kv *kv, enum object_type kind, const char *vault, const
 	if (r < 0)
 		return r;
 	r = kv_cached_row(kv, kind, vault, name, version, &v, &o, &row);
-	if (r >= 0)
+	if (r >= 0 && ret_material)
 		r = lifecycle_check(kv, row);
-	if (r >= 0)
+	if (r >= 0 && ret_material)
 		r = kv_open_version(kv, &v, &o, row, &val);
 	if (r >= 0 && ret_info)
 		kv_version_info_fill(row, &info);
@@ -152,32 +165,25 @@ int kv_object_get(struct kv *kv, enum object_type kind, const char *vault, const
 	}
 	if (ret_info)
 		*ret_info = info;
-	*ret_material = val;
+	if (ret_material)
+		*ret_material = val;
 	return 0;
+}
+
+int kv_object_get(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		  uint32_t version, struct secbuf **ret_material, struct kv_version_info *ret_info)
+{
+	if (!ret_material)
+		return -EINVAL;
+	return read_version(kv, kind, vault, name, version, ret_material, ret_info);
 }
 
 int kv_object_info(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		   uint32_t version, struct kv_version_info *ret)
 {
-	const struct store_version *row = NULL;
-	struct kv_version_info info;
-	struct store_vault v;
-	struct store_object o;
-	int r;
-
-	r = kind_check(kind, false);
-	if (r >= 0)
-		r = kv_read_call_begin(kv);
-	if (r < 0)
-		return r;
-	r = kv_cached_row(kv, kind, vault, name, version, &v, &o, &row);
-	if (r >= 0)
-		kv_version_info_fill(row, &info);
-	r = kv_read_call_end(kv, r);
-	if (r < 0)
-		return r;
-	*ret = info;
-	return 0;
+	if (!ret)
+		return -EINVAL;
+	return read_version(kv, kind, vault, name, version, NULL, ret);
 }
 
 /* What a listing says of object o of vault v (both checked): with its current version's row,
@@ -252,11 +258,7 @@ static int list(struct kv *kv, enum object_type kind, const char *vault, bool de
 	struct list_ctx ctx = { kv, &v, kind, deleted, cb, ud, "" };
 	int r;
 
-	r = kind_check(kind, true);
-	if (r >= 0)
-		r = kv_read_call_begin(kv);
-	if (r >= 0)
-		r = kv_read_need_store(kv);
+	r = read_store_begin(kv, kind, true);
 	if (r < 0)
 		return r;
 	r = kv_cached_vault(kv, vault, &v);
@@ -294,18 +296,10 @@ int kv_object_lookup(struct kv *kv, enum object_type kind, const char *vault, co
 	struct store_object o;
 	int r;
 
-	r = kind_check(kind, true);
-	if (r >= 0)
-		r = kv_read_call_begin(kv);
-	if (r >= 0)
-		r = kv_read_need_store(kv);
+	r = read_store_begin(kv, kind, true);
 	if (r < 0)
 		return r;
-	r = kv_cached_vault(kv, vault, &v);
-	if (r >= 0)
-		r = kv_cached_object(kv, &v, name, true, &o);
-	if (r >= 0)
-		r = kv_check_kind(&o, kind);
+	r = kv_cached_named(kv, kind, vault, name, true, &v, &o);
 	if (r >= 0)
 		r = object_info(kv, &v, &o, &info);
 	r = kv_read_call_end(kv, r);
@@ -347,18 +341,10 @@ static int versions(struct kv *kv, enum object_type kind, const char *vault, con
 	struct versions_ctx ctx = { kv, &o, after, cb, ud };
 	int r;
 
-	r = kind_check(kind, false);
-	if (r >= 0)
-		r = kv_read_call_begin(kv);
-	if (r >= 0)
-		r = kv_read_need_store(kv);
+	r = read_store_begin(kv, kind, false);
 	if (r < 0)
 		return r;
-	r = kv_cached_vault(kv, vault, &v);
-	if (r >= 0)
-		r = kv_cached_object(kv, &v, name, false, &o);
-	if (r >= 0)
-		r = kv_check_kind(&o, kind);
+	r = kv_cached_named(kv, kind, vault, name, false, &v, &o);
 	if (r >= 0 && limit)
 		r = store_version_page(kv->store, o.id, after, limit, versions_one, &ctx);
 	else if (r >= 0)
@@ -430,11 +416,7 @@ static int lifecycle(struct kv *kv, enum object_type kind, const char *vault, co
 		r = kv_write_begin(kv);
 	if (r < 0)
 		return r;
-	r = kv_load_vault(kv, vault, &v);
-	if (r >= 0)
-		r = kv_load_object(kv, &v, name, true, &o);
-	if (r >= 0)
-		r = kv_check_kind(&o, kind);
+	r = kv_load_named(kv, kind, vault, name, true, &v, &o);
 	if (r < 0)
 		return kv_write_end(kv, r);
 	/* delete needs a live object; recover and purge a deleted one */

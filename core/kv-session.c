@@ -302,18 +302,26 @@ int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t vers
 }
 
 /* load_version() through the cache. */
+int kv_cached_named(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		    bool any_state, struct store_vault *ret_v, struct store_object *ret_o)
+{
+	int r;
+
+	r = kv_cached_vault(kv, vault, ret_v);
+	if (r >= 0)
+		r = kv_cached_object(kv, ret_v, name, any_state, ret_o);
+	if (r >= 0)
+		r = kv_check_kind(ret_o, kind);
+	return r;
+}
+
 int kv_cached_row(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		  uint32_t version, struct store_vault *ret_v, struct store_object *ret_o,
 		  const struct store_version **ret_row)
 {
 	int r;
 
-	r = kv_cached_vault(kv, vault, ret_v);
-	if (r < 0)
-		return r;
-	r = kv_cached_object(kv, ret_v, name, false, ret_o);
-	if (r >= 0)
-		r = kv_check_kind(ret_o, kind);
+	r = kv_cached_named(kv, kind, vault, name, false, ret_v, ret_o);
 	if (r < 0)
 		return r;
 	r = kv_version_number(ret_o, version);

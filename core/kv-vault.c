@@ -42,7 +42,10 @@ int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days)
 	return kv_write_end(kv, r);
 }
 
-int kv_vault_protect(struct kv *kv, const char *name)
+/* Purge protection on (nothing turns it off), or the vault deleted: one write of its row. */
+enum vault_op { VAULT_PROTECT, VAULT_DELETE };
+
+static int vault_change(struct kv *kv, const char *name, enum vault_op op)
 {
 	struct store_vault v;
 	int r;
@@ -51,27 +54,25 @@ int kv_vault_protect(struct kv *kv, const char *name)
 	if (r < 0)
 		return r;
 	r = kv_load_vault(kv, name, &v);
-	if (r < 0 || v.purge_protection)
-		return kv_write_end(kv, r);
-	v.purge_protection = true;
-	r = kv_vault_mac(kv, &v, v.mac);
-	if (r >= 0)
-		r = store_vault_update(kv->store, &v);
+	if (r >= 0 && op == VAULT_DELETE) {
+		r = store_vault_delete(kv->store, v.id);
+	} else if (r >= 0 && !v.purge_protection) {
+		v.purge_protection = true;
+		r = kv_vault_mac(kv, &v, v.mac);
+		if (r >= 0)
+			r = store_vault_update(kv->store, &v);
+	}
 	return kv_write_end(kv, r);
+}
+
+int kv_vault_protect(struct kv *kv, const char *name)
+{
+	return vault_change(kv, name, VAULT_PROTECT);
 }
 
 int kv_vault_delete(struct kv *kv, const char *name)
 {
-	struct store_vault v;
-	int r;
-
-	r = kv_write_begin(kv);
-	if (r < 0)
-		return r;
-	r = kv_load_vault(kv, name, &v);
-	if (r >= 0)
-		r = store_vault_delete(kv->store, v.id);
-	return kv_write_end(kv, r);
+	return vault_change(kv, name, VAULT_DELETE);
 }
 
 static void vault_info(const struct store_vault *v, struct kv_vault_info *ret)
@@ -157,7 +158,9 @@ static int vault_list_one(const struct store_vault *v, void *userdata)
 	return ctx->cb(&info, ctx->ud);
 }
 
-int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *ud), void *ud)
+/* The vault listing, whole (limit 0) or a page of it. */
+static int vault_list(struct kv *kv, const char *after, unsigned limit,
+		      int (*cb)(const struct kv_vault_info *v, void *ud), void *ud)
 {
 	struct vault_list_ctx ctx = { kv, cb, ud };
 	int r;
@@ -167,20 +170,22 @@ int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *
 		r = kv_read_need_store(kv);
 	if (r < 0)
 		return r;
-	return kv_read_call_end(kv, store_vault_foreach(kv->store, vault_list_one, &ctx));
+	if (limit)
+		r = store_vault_page(kv->store, after, limit, vault_list_one, &ctx);
+	else
+		r = store_vault_foreach(kv->store, vault_list_one, &ctx);
+	return kv_read_call_end(kv, r);
+}
+
+int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *ud), void *ud)
+{
+	return vault_list(kv, NULL, 0, cb, ud);
 }
 
 int kv_vault_list_page(struct kv *kv, const char *after, unsigned limit,
 		       int (*cb)(const struct kv_vault_info *v, void *ud), void *ud)
 {
-	struct vault_list_ctx ctx = { kv, cb, ud };
-	int r;
-
-	r = kv_read_call_begin(kv);
-	if (r >= 0)
-		r = kv_read_need_store(kv);
-	if (r < 0)
-		return r;
-	return kv_read_call_end(kv, store_vault_page(kv->store, after, limit, vault_list_one, &ctx));
+	if (limit == 0)
+		return -EINVAL;
+	return vault_list(kv, after, limit, cb, ud);
 }
-

@@ -129,11 +129,9 @@ bool kv_name_valid(const char *name)
 size_t kv_vault_aad(int64_t vault_id, uint8_t aad[32])
 {
 	static const char tag[] = "vaultfs vault-key v1";
-	uint64_t id = (uint64_t)vault_id;
 
 	memcpy(aad, tag, sizeof(tag) - 1);
-	for (int i = 0; i < 8; i++)
-		aad[sizeof(tag) - 1 + i] = (uint8_t)(id >> (8 * i));
+	kv_put_le(aad + sizeof(tag) - 1, (uint64_t)vault_id, 8);
 	return sizeof(tag) - 1 + 8;
 }
 
@@ -146,9 +144,8 @@ static size_t object_aad(char purpose, int64_t vault_id, const struct store_obje
 	uint64_t f[3] = { (uint64_t)vault_id, (uint64_t)o->id, version };
 
 	memcpy(aad, tag, n);
-	for (int j = 0; j < 3; j++)
-		for (int i = 0; i < 8; i++)
-			aad[n++] = (uint8_t)(f[j] >> (8 * i));
+	for (int j = 0; j < 3; j++, n += 8)
+		kv_put_le(aad + n, f[j], 8);
 	aad[n++] = (uint8_t)o->type;
 	aad[n++] = (uint8_t)purpose;
 	return n;
