@@ -140,7 +140,14 @@ static inline int kv_check_kind(const struct store_object *o, enum object_type k
 	return kind == KV_KIND_ANY || o->type == (int)kind ? 0 : -ENOENT;
 }
 /* The number of version `version` of o (0: the current one) or -ENOENT. */
-int kv_version_number(const struct store_object *o, uint32_t version);
+static inline int kv_version_number(const struct store_object *o, uint32_t version)
+{
+	if (version == 0)
+		version = o->current_version;
+	if (version == 0 || version > o->current_version || version > INT32_MAX)
+		return -ENOENT;
+	return (int)version;
+}
 /* The rows of an id, checked (an object's pointer not: kv_check_current). */
 int kv_load_vault_id(struct kv *kv, int64_t id, struct store_vault *ret);
 int kv_load_object_id(struct kv *kv, int64_t id, struct store_object *ret);

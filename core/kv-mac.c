@@ -195,15 +195,6 @@ int kv_check_current(struct kv *kv, const struct store_object *o)
 	return max == o->current_version ? 0 : -EBADMSG;
 }
 
-int kv_version_number(const struct store_object *o, uint32_t version)
-{
-	if (version == 0)
-		version = o->current_version;
-	if (version == 0 || version > o->current_version || version > INT32_MAX)
-		return -ENOENT;
-	return (int)version;
-}
-
 int kv_load_vault_id(struct kv *kv, int64_t id, struct store_vault *ret)
 {
 	int r;
