@@ -348,7 +348,7 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 	return 0;
 }
 
-/* Inside the caller's write transaction: the secret of a parsed plaintext as object o in v. */
+/* Inside the caller's write transaction: the versions of a parsed plaintext as object o in v. */
 static int restore_versions(struct kv *kv, const struct store_vault *v,
 			    const struct secbuf *pt, struct store_object *o)
 {

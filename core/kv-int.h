@@ -12,7 +12,6 @@
 #include "store.h"
 #include "util.h"
 
-
 /* Verified rows, for the generation they were read under. Bounded whatever the store holds:
  * a slot is reused round-robin. An empty slot has id (object_id) 0: ids start at 1. */
 #define KV_CACHE_VAULTS 8u
@@ -43,7 +42,7 @@ struct data_key_slot {
 	uint8_t wrapped[CRYPTO_WRAPPED_KEY_LEN];
 };
 
-/* A vault key borrowed from the table: valid until the next vault_key() call. */
+/* A vault key borrowed from the table: valid until the next kv_vault_key() call. */
 struct vkey {
 	const uint8_t *key;
 	uint64_t serial;

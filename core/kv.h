@@ -135,10 +135,10 @@ int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MA
 int kv_object_names(struct kv *kv, int64_t object_id, char ret_vault[VAULTFS_NAME_MAX + 1],
 		    char ret_name[VAULTFS_NAME_MAX + 1]);
 
-/* retention_days: how long a soft-deleted secret is kept, fixed at creation; 0 =
+/* retention_days: how long a soft-deleted object is kept, fixed at creation; 0 =
  * VAULTFS_RETENTION_DEFAULT, else VAULTFS_RETENTION_MIN..MAX (-EINVAL). */
 int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days);
-/* Turn purge protection on: a soft-deleted secret then cannot be purged before its retention
+/* Turn purge protection on: a soft-deleted object then cannot be purged before its retention
  * is over (-EPERM). Idempotent (0 when already on); nothing turns it off. -ENOENT no vault. */
 int kv_vault_protect(struct kv *kv, const char *name);
 int kv_vault_delete(struct kv *kv, const char *name);
@@ -150,7 +150,7 @@ int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *
  * order and with the same checks (every row read is MAC-checked, those left out too), for the
  * rows after a cursor `after` (exclusive: NULL, "" or version 0 from the first), at most limit
  * rows read, through the store's pages (store.h): O(log n + limit) a page, no row of another
- * vault or secret read. They return the number of rows read: fewer than limit when the listing
+ * vault or object read. They return the number of rows read: fewer than limit when the listing
  * is over. Each page is a read of its own (or of the caller's session, kv_read_begin): pages
  * read at different times see what changed between them, and from a cursor no name is given
  * twice. -EINVAL for limit 0 or over INT_MAX, or an `after` over VAULTFS_NAME_MAX bytes; cb's
@@ -273,7 +273,7 @@ int kv_backup_name(struct kv *kv, const void *blob, size_t len,
 int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, void *ud),
 		 void *ud);
 
-/* Expiry notices. For every version with an expiry of every live (not soft-deleted) secret,
+/* Expiry notices. For every version with an expiry of every live (not soft-deleted) object,
  * disabled ones too, cb is called once with KV_NEAR_EXPIRY when now >= expires - horizon and
  * now < expires, and once with KV_EXPIRED when now >= expires (a version first seen expired
  * gets only KV_EXPIRED). "Once" holds across restarts: a notice is recorded in the store after
