@@ -3748,31 +3748,33 @@ static void test_object_restore_old_blob(void **state)
 		"ec406e0ff89222bc538fa427da5cf81b88e80d8e53fb2dc0e38f8b5559e1150611190dc2fc"
 		"1514b695f1bb851e54f66a90de7e135ccd02edccdd0050d13bfa04fd542ddc4932dbad783f"
 		"a0e57411bb28d9103890dbbc51";
-	struct fixture *f = *state;
+	const struct fixture *f = *state;
 	uint8_t master[CRYPTO_KEY_LEN], blob[sizeof(old) / 2];
-	char name[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1], path[128];
 	struct kv_version_info vi;
 	size_t n = unhex(old, blob, sizeof(blob));
+	struct kv *kv;
 
 	for (size_t i = 0; i < sizeof(master); i++)
 		master[i] = (uint8_t)(0xa0 + i);
-	kv_free(f->kv);
-	test_rmtree(f->dir);
-	assert_int_equal(test_tmpdir(&f->dir) < 0 ? -1 : 0, 0);
-	snprintf(f->path, sizeof(f->path), "%s/vault.db", f->dir);
-	f->kv = kv_open(f->path, true, master);
-	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
-	assert_int_equal(kv_secret_restore(f->kv, "v", blob, n, name), 0);
+	snprintf(path, sizeof(path), "%s/old-master.db", f->dir);
+	kv = kv_open(path, true, master);
+	assert_int_equal(kv_vault_create(kv, "v", 0), 0);
+	assert_int_equal(kv_secret_restore(kv, "v", blob, n, name), 0);
 	assert_string_equal(name, "old-secret");
-	get_str(f->kv, "v", "old-secret", 1, "first");
-	vi = info_ok(f->kv, "v", "old-secret", 1);
+	get_str(kv, "v", "old-secret", 1, "first");
+	vi = info_ok(kv, "v", "old-secret", 1);
 	assert_string_equal(vi.content_type, "text/plain");
 	assert_string_equal(vi.tags, "env=prod\n");
-	vi = info_ok(f->kv, "v", "old-secret", 2);
+	vi = info_ok(kv, "v", "old-secret", 2);
 	assert_false(vi.enabled);
 	assert_int_equal(vi.not_before, 1700000000);
 	assert_int_equal(vi.expires, 1800000000);
-	get_fails(f->kv, "v", "old-secret", 2, -EKEYREVOKED);
+	get_fails(kv, "v", "old-secret", 2, -EKEYREVOKED);
+	/* a store of another master key does not open it */
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	assert_int_equal(kv_secret_restore(f->kv, "v", blob, n, name), -EBADMSG);
+	kv_free(kv);
 }
 
 int main(void)
