@@ -1,17 +1,10 @@
-/* crypto.c: the cryptographic primitives of vaultfs over OpenSSL 3 EVP: AES-256-GCM sealing with
- * a fresh random 96-bit nonce (output nonce || ciphertext || tag), key wrapping as AEAD of a
- * 32-byte key, HKDF-SHA256, HMAC-SHA256, CSPRNG bytes and constant-time comparison. OpenSSL's
- * 0/1 results become -errno here and nowhere else (openssl_error()), and its per-thread error
- * queue is cleared on every failure so errors never pile up. This module must never return
- * unauthenticated plaintext (a failed open wipes its output), never keep key material outside
- * the caller's buffers or a secbuf (but for the keyed state a struct crypto_mac holds and the
- * last key's schedule in a struct crypto_aead, both in OpenSSL's heap, cleansed when freed),
- * never use deprecated OpenSSL APIs, and never log or print. The one-shot AEAD functions make
- * a new EVP_CIPHER_CTX per call (simple and thread-safe, at the cost of a few allocations per
- * operation); a struct crypto_aead keeps one, set up for the cipher once, and each operation
- * sets only its key and nonce (a quarter less time for a short value). The AES-256-GCM
- * implementation is fetched once per process (pthread_once; immutable after): every open of a
- * secret ran three AEAD operations, and an implicit fetch per operation was a tenth of them. */
+/* crypto.c: the cryptographic primitives over OpenSSL 3 EVP: AES-256-GCM (nonce || ciphertext
+ * || tag), key wrapping as AEAD of a 32-byte key, HKDF-SHA256, HMAC-SHA256, CSPRNG bytes and
+ * constant-time comparison. OpenSSL's 0/1 becomes -errno here and nowhere else
+ * (openssl_error(), which keeps OpenSSL's words and empties its error queue). It must never
+ * return unauthenticated plaintext (a failed open wipes its output), never keep key material
+ * outside the caller's buffers, a secbuf or the cleansed OpenSSL state of a struct crypto_mac
+ * or crypto_aead, never use deprecated OpenSSL APIs, and never log above debug. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -26,12 +19,15 @@
 #include <openssl/rand.h>
 
 #include "core/crypto.h"
+#include "core/log.h"
 #include "core/secbuf.h"
 #include "core/util.h"
 
 /* HKDF-Expand yields at most 255 hash blocks (RFC 5869 section 2.3). */
 #define HKDF_SHA256_OUT_MAX (255u * 32u)
 
+/* AES-256-GCM is fetched once per process (pthread_once; immutable after): every open of a
+ * secret runs three AEAD operations, and an implicit fetch per operation was a tenth of them. */
 static EVP_CIPHER *gcm_fetched;
 static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
 
@@ -63,15 +59,21 @@ static inline void kdf_ctx_freep(EVP_KDF_CTX **p)
 }
 
 /* The one place an OpenSSL failure becomes an errno: -ENOMEM when the library ran out of memory
- * (or fallback says an allocation returned NULL), -EIO for everything else. Always empties the
- * thread's error queue. */
+ * (or fallback says an allocation returned NULL), -EIO for everything else. OpenSSL's own words
+ * for its last error are kept (log_foreign) for the one log line at the edge. Always empties
+ * the thread's error queue. */
 static int openssl_error(int fallback)
 {
 	unsigned long e = ERR_peek_last_error();
+	char text[256];
 	int r = fallback;
 
 	if (e != 0 && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
 		r = -ENOMEM;
+	if (e != 0) {
+		ERR_error_string_n(e, text, sizeof(text));
+		(void)log_foreign(r, "openssl", "%s", text);
+	}
 	ERR_clear_error();
 	return r;
 }
@@ -249,6 +251,9 @@ int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t 
 	return aead_open(ctx, aes_gcm(), key, aad, aadlen, in, ctlen, out);
 }
 
+/* The one-shot functions above make an EVP_CIPHER_CTX per call (simple and thread-safe, at the
+ * cost of a few allocations); a struct crypto_aead keeps one, set up for the cipher once, and
+ * each operation sets only its key and nonce (a quarter less time for a short value). */
 struct crypto_aead {
 	EVP_CIPHER_CTX *ctx; /* set up for AES-256-GCM once; each operation sets key and nonce */
 	bool keyed;	     /* holds a real key's schedule (until crypto_aead_forget) */

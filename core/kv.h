@@ -9,19 +9,14 @@
  *               field that decides access, so offline edits of the database are found
  * A current-version pointer that disagrees with the newest version row is an integrity error.
  *
- * Errors: -EINVAL bad name or attribute, -ENOENT no such vault/secret/version (or deleted),
- * -EEXIST name taken (a soft-deleted secret still holds its name until purged),
+ * Errors: -EINVAL bad name or attribute, -ENOENT no such vault/object/version (or deleted),
+ * -EEXIST name taken (a soft-deleted object still holds its name until purged),
  * -EMSGSIZE value over VAULTFS_VALUE_MAX, -EKEYREVOKED disabled, -EKEYEXPIRED expired,
  * -EKEYREJECTED not yet valid, -EBADMSG integrity failure (MAC or AEAD), -ENOTEMPTY vault not
  * empty, -EPERM purge refused by purge protection, plus the store's errors.
  *
- * Backups: a blob of one secret (all its versions) sealed under HKDF(M, "vaultfs backup v1"),
- * a key of its own, so it opens only in a store with the same master key:
- *   header      "VFSBAK1\0" || format version (u32 LE, 1); clear, and the AAD of the seal
- *   sealed      nonce (12) || AES-256-GCM(plaintext) || tag (16)
- *   plaintext   (integers LE) type u32, name u16 len + bytes, created i64, versions u32, then
- *               per version: version u32, enabled u8, not_before, expires, created, updated
- *               i64, content type u16 len + bytes, tags u32 len + bytes, value u32 len + bytes */
+ * Backups: one sealed blob per object, opened only in a store of the same master key
+ * (format: kv-backup.c). */
 #pragma once
 
 #include <stdbool.h>
@@ -30,6 +25,7 @@
 #include "limits.h"
 #include "secbuf.h"
 #include "store.h"
+#include "util.h"
 
 struct kv;
 
@@ -70,7 +66,9 @@ struct kv_version_info {
 	size_t size; /* exact length of the value */
 };
 
-struct kv_secret_info {
+/* What a listing and a lookup say of an object. */
+struct kv_object_info {
+	enum object_type type;
 	char name[VAULTFS_NAME_MAX + 1];
 	int64_t id;
 	uint32_t current_version;
@@ -79,6 +77,18 @@ struct kv_secret_info {
 	int64_t purge_after;  /* deleted_at + retention (0 live) */
 	int64_t expires;      /* the current version's expiry, 0 none */
 	bool enabled;         /* the current version's */
+};
+/* What the secret functions say of a secret: kv_object_info without the kind. For their
+ * callers until they move to kv_object_info. */
+struct kv_secret_info {
+	char name[VAULTFS_NAME_MAX + 1];
+	int64_t id;
+	uint32_t current_version;
+	int64_t created;
+	int64_t deleted_at;
+	int64_t purge_after;
+	int64_t expires;
+	bool enabled;
 };
 
 struct kv_vault_info {
@@ -104,6 +114,20 @@ struct kv_vault_info {
  * start and, after that point, as it is. */
 int kv_read_begin(struct kv *kv);
 void kv_read_end(struct kv *kv);
+/* A session for a scope, ended with it:
+ *	_cleanup_kv_read_ struct kv *session = kv_read_scoped(kv);
+ * session is kv, or NULL when none could begin (one is open already, or the store refused):
+ * the reads then take a transaction each, as outside a session. End it early with
+ * kv_read_end(TAKE_PTR(session)). */
+static inline struct kv *kv_read_scoped(struct kv *kv)
+{
+	return kv_read_begin(kv) >= 0 ? kv : NULL;
+}
+static inline void kv_read_endp(struct kv **kv)
+{
+	kv_read_end(*kv);
+}
+#define _cleanup_kv_read_ _cleanup_(kv_read_endp)
 
 /* Names from ids (for the filesystem's inode numbers), rows checked: -ENOENT when gone. An
  * object's names are given whatever its state (deleted too). */
@@ -111,10 +135,10 @@ int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MA
 int kv_object_names(struct kv *kv, int64_t object_id, char ret_vault[VAULTFS_NAME_MAX + 1],
 		    char ret_name[VAULTFS_NAME_MAX + 1]);
 
-/* retention_days: how long a soft-deleted secret is kept, fixed at creation; 0 =
+/* retention_days: how long a soft-deleted object is kept, fixed at creation; 0 =
  * VAULTFS_RETENTION_DEFAULT, else VAULTFS_RETENTION_MIN..MAX (-EINVAL). */
 int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days);
-/* Turn purge protection on: a soft-deleted secret then cannot be purged before its retention
+/* Turn purge protection on: a soft-deleted object then cannot be purged before its retention
  * is over (-EPERM). Idempotent (0 when already on); nothing turns it off. -ENOENT no vault. */
 int kv_vault_protect(struct kv *kv, const char *name);
 int kv_vault_delete(struct kv *kv, const char *name);
@@ -126,7 +150,7 @@ int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *
  * order and with the same checks (every row read is MAC-checked, those left out too), for the
  * rows after a cursor `after` (exclusive: NULL, "" or version 0 from the first), at most limit
  * rows read, through the store's pages (store.h): O(log n + limit) a page, no row of another
- * vault or secret read. They return the number of rows read: fewer than limit when the listing
+ * vault or object read. They return the number of rows read: fewer than limit when the listing
  * is over. Each page is a read of its own (or of the caller's session, kv_read_begin): pages
  * read at different times see what changed between them, and from a cursor no name is given
  * twice. -EINVAL for limit 0 or over INT_MAX, or an `after` over VAULTFS_NAME_MAX bytes; cb's
@@ -134,35 +158,97 @@ int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *
 int kv_vault_list_page(struct kv *kv, const char *after, unsigned limit,
 		       int (*cb)(const struct kv_vault_info *v, void *ud), void *ud);
 
-/* New version of vault/name (creating the secret). attrs NULL = enabled, no dates, no tags. */
-int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value,
-		  size_t len, const struct kv_attrs *attrs, uint32_t *ret_version);
-/* The value of a version (0 = current) after every lifecycle and integrity check. */
-int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
-		  struct secbuf **ret_value, struct kv_version_info *ret_info);
+/* --- objects: one model for every kind ---
+ * A vault holds objects of a kind (enum object_type: secrets, and keys with opaque material
+ * until the key operations land; kv-kind.h says what is particular to each). Names, versions,
+ * attributes, lifecycle, backup and listing are the same for every kind, and the names of a
+ * vault are one space for all of them: a name held by an object of another kind is not one of
+ * the kind asked for, so set and restore say -EEXIST (the name is taken) and every other call
+ * -ENOENT (no object of this kind has it), as for a name no object holds. A kind kv does not
+ * know: -EINVAL. KV_KIND_ANY, in the listings and lookup only, is every kind. The kv_secret_*
+ * functions below are these with OBJECT_SECRET. */
+#define KV_KIND_ANY 0
+
+/* New version of vault/name (creating the object). attrs NULL = enabled, no dates, no tags.
+ * -EMSGSIZE material over the kind's cap, or the kind's refusal of the material. */
+int kv_object_set(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		  const void *material, size_t len, const struct kv_attrs *attrs,
+		  uint32_t *ret_version);
+/* The material of a version (0 = current) after every lifecycle and integrity check. What a
+ * caller may do with it (serve a secret's value, use a key) is the caller's. */
+int kv_object_get(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		  uint32_t version, struct secbuf **ret_material, struct kv_version_info *ret_info);
 /* The attributes of a version without decrypting (same checks except the lifecycle ones:
  * a disabled or expired version still has metadata). */
+int kv_object_info(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		   uint32_t version, struct kv_version_info *ret);
+/* Live objects of the kind (or KV_KIND_ANY) of a vault, or with deleted only the soft-deleted
+ * ones, in name order. */
+int kv_object_list(struct kv *kv, enum object_type kind, const char *vault, bool deleted,
+		   int (*cb)(const struct kv_object_info *o, void *ud), void *ud);
+/* A page of kv_object_list (see kv_vault_list_page). The rows read count every kind and state
+ * alike, cb is given those asked for; ret_last (may be NULL) is the name of the last row read
+ * ("" for none), the cursor of the next page whatever cb was given. */
+int kv_object_list_page(struct kv *kv, enum object_type kind, const char *vault, bool deleted,
+			const char *after, unsigned limit,
+			int (*cb)(const struct kv_object_info *o, void *ud), void *ud,
+			char ret_last[VAULTFS_NAME_MAX + 1]);
+/* The object `name` of the vault, live or soft-deleted (deleted_at says which), as
+ * kv_object_list gives it: one lookup by name, no listing. */
+int kv_object_lookup(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		     struct kv_object_info *ret);
+/* The versions of a live object, 1 to current. */
+int kv_object_versions(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud);
+/* A page of kv_object_versions: the versions numbered above `after` (see kv_vault_list_page).
+ * A page that ends the listing has met the current version (-EBADMSG otherwise). */
+int kv_object_versions_page(struct kv *kv, enum object_type kind, const char *vault,
+			    const char *name, uint32_t after, unsigned limit,
+			    int (*cb)(const struct kv_version_info *v, void *ud), void *ud);
+int kv_object_update(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		     uint32_t version, const struct kv_attrs *attrs);
+int kv_object_delete(struct kv *kv, enum object_type kind, const char *vault, const char *name);
+int kv_object_recover(struct kv *kv, enum object_type kind, const char *vault, const char *name);
+int kv_object_purge(struct kv *kv, enum object_type kind, const char *vault, const char *name);
+
+/* Backup of a live object (-ENOENT when missing or soft-deleted), every version with its
+ * material and attributes, as one sealed blob (format: kv-backup.c) in a new secure buffer.
+ * -EMSGSIZE when the blob would exceed VAULTFS_BACKUP_MAX. No lifecycle check: a disabled or
+ * expired version is backed up too. */
+int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		     struct secbuf **ret_blob);
+/* Restore a backup into vault (any vault of this store's master key, not only the one it came
+ * from) as an object of the kind it was made of, under its original name, with the same version
+ * numbers and attributes, re-encrypted under that vault's keys, in one transaction: all of it
+ * or nothing. kind: what the caller restores (or KV_KIND_ANY); a blob of another kind is
+ * -EMEDIUMTYPE. The name is given in ret_name. -EEXIST the name is taken (live or
+ * soft-deleted, any kind), -EBADMSG the blob does not open or parse (another master key,
+ * changed, truncated, wrong magic or format, a kind kv does not know), -EMSGSIZE len over
+ * VAULTFS_BACKUP_MAX, -ENOENT no vault. */
+int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, const void *blob,
+		      size_t len, char ret_name[VAULTFS_NAME_MAX + 1]);
+/* The kind and name a blob restores to, after the same checks as restore (for authorizing it
+ * first). ret_kind may be NULL. */
+int kv_backup_peek(struct kv *kv, const void *blob, size_t len, enum object_type *ret_kind,
+		   char ret_name[VAULTFS_NAME_MAX + 1]);
+
+/* --- secrets: the objects of kind OBJECT_SECRET (each is its kv_object_* above) --- */
+
+int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value,
+		  size_t len, const struct kv_attrs *attrs, uint32_t *ret_version);
+int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		  struct secbuf **ret_value, struct kv_version_info *ret_info);
 int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		   struct kv_version_info *ret);
-/* Live secrets of a vault, or with deleted only the soft-deleted ones, in name order. */
 int kv_secret_list(struct kv *kv, const char *vault, bool deleted,
 		   int (*cb)(const struct kv_secret_info *s, void *ud), void *ud);
-/* A page of kv_secret_list (see kv_vault_list_page). The rows read count live and deleted ones
- * alike, cb is given those of the state asked for; ret_last (may be NULL) is the name of the
- * last row read ("" for none), the cursor of the next page whatever cb was given. */
 int kv_secret_list_page(struct kv *kv, const char *vault, bool deleted, const char *after,
 			unsigned limit, int (*cb)(const struct kv_secret_info *s, void *ud),
 			void *ud, char ret_last[VAULTFS_NAME_MAX + 1]);
-/* The secret `name` of the vault, live or soft-deleted (deleted_at says which), as
- * kv_secret_list gives it: one lookup by name, no listing. -ENOENT when no object holds the
- * name. */
 int kv_secret_lookup(struct kv *kv, const char *vault, const char *name,
 		     struct kv_secret_info *ret);
-/* The versions of a live secret, 1 to current. */
 int kv_secret_versions(struct kv *kv, const char *vault, const char *name,
 		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud);
-/* A page of kv_secret_versions: the versions numbered above `after` (see kv_vault_list_page). A
- * page that ends the listing has met the current version (-EBADMSG otherwise). */
 int kv_secret_versions_page(struct kv *kv, const char *vault, const char *name, uint32_t after,
 			    unsigned limit, int (*cb)(const struct kv_version_info *v, void *ud),
 			    void *ud);
@@ -171,32 +257,23 @@ int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_
 int kv_secret_delete(struct kv *kv, const char *vault, const char *name);
 int kv_secret_recover(struct kv *kv, const char *vault, const char *name);
 int kv_secret_purge(struct kv *kv, const char *vault, const char *name);
-/* Azure's scheduled purge: purge soft-deleted secrets whose vault's retention has passed, at
- * most a batch a call. cb (vault, name) is told of each first (the caller records it); its
- * error stops before that purge. Returns how many were purged, plus one when the batch was
- * full (call again), or the first error. */
+int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
+		     struct secbuf **ret_blob);
+/* A blob of another kind: -EMEDIUMTYPE. */
+int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
+		      char ret_name[VAULTFS_NAME_MAX + 1]);
+/* kv_backup_peek's name alone. */
+int kv_backup_name(struct kv *kv, const void *blob, size_t len,
+		   char ret_name[VAULTFS_NAME_MAX + 1]);
+
+/* Azure's scheduled purge: purge soft-deleted objects (of every kind) whose vault's retention
+ * has passed, at most a batch a call. cb (vault, name) is told of each first (the caller
+ * records it); its error stops before that purge. Returns how many were purged, plus one when
+ * the batch was full (call again), or the first error. */
 int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, void *ud),
 		 void *ud);
 
-/* Backup of a live secret (-ENOENT when missing or soft-deleted), every version with its
- * value and attributes, as one sealed blob (format above) in a new secure buffer. -EMSGSIZE
- * when the blob would exceed VAULTFS_BACKUP_MAX. No lifecycle check: a disabled or expired
- * version is backed up too. */
-int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
-		     struct secbuf **ret_blob);
-/* Restore a backup into vault (any vault of this store's master key, not only the one it came
- * from) under its original name, with the same version numbers and attributes, re-encrypted
- * under that vault's keys, in one transaction: all of it or nothing. The name is given in
- * ret_name. -EEXIST the name is taken (live or soft-deleted), -EBADMSG the blob does not open or
- * parse (another master key, changed, truncated, wrong magic or format), -EMSGSIZE len over
- * VAULTFS_BACKUP_MAX, -ENOENT no vault. */
-/* The name a blob restores to, after the same checks as restore (for authorizing it first). */
-int kv_backup_name(struct kv *kv, const void *blob, size_t len,
-		   char ret_name[VAULTFS_NAME_MAX + 1]);
-int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
-		      char ret_name[VAULTFS_NAME_MAX + 1]);
-
-/* Expiry notices. For every version with an expiry of every live (not soft-deleted) secret,
+/* Expiry notices. For every version with an expiry of every live (not soft-deleted) object,
  * disabled ones too, cb is called once with KV_NEAR_EXPIRY when now >= expires - horizon and
  * now < expires, and once with KV_EXPIRED when now >= expires (a version first seen expired
  * gets only KV_EXPIRED). "Once" holds across restarts: a notice is recorded in the store after
@@ -208,5 +285,5 @@ int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t
 enum { KV_NEAR_EXPIRY = 1, KV_EXPIRED = 2 };
 int kv_expiry_scan(struct kv *kv, int64_t horizon,
 		   int (*cb)(const char *vault, const char *name, uint32_t version,
-			     int64_t expires, int event, void *ud),
+		   int64_t expires, int event, void *ud),
 		   void *ud);

@@ -4,6 +4,10 @@
  *       there, and set secrets V/sNNNNNNN for NNNNNNN = I .. I+N-1 (B random bytes each,
  *       default 100) through the core API (kv_secret_set, one transaction each); prints the
  *       time it took. Nothing is written to the audit journal.
+ *   bench-scale get [--count N] [--reads R] [--size B]
+ *       the read path of the core API alone: a throwaway store in /tmp with a random master key
+ *       (no TPM), N secrets, then R kv_secret_get of them round-robin, bare and each in its own
+ *       read session (as the filesystem reads); prints ns per get of each.
  *   bench-scale start [-n RUNS] [--mount DIR] -- CMD [ARG...]
  *       cold start: run CMD (vaultfsd) RUNS times with NOTIFY_SOCKET set to a socket of ours;
  *       the time from fork to its READY=1 is one sample (with --mount, DIR must be a mount
@@ -164,6 +168,113 @@ static int cmd_load(int argc, char **argv)
 	return 0;
 }
 
+static int get_loop(struct kv *kv, unsigned long count, unsigned long reads, bool session,
+		    double *ret_ns)
+{
+	double t0 = now_s();
+	int r = 0;
+
+	for (unsigned long i = 0; i < reads; i++) {
+		_cleanup_secbuf_ struct secbuf *val = NULL;
+		char name[32];
+
+		snprintf(name, sizeof(name), "s%07lu", i % count);
+		if (session && (r = kv_read_begin(kv)) < 0)
+			return r;
+		r = kv_secret_get(kv, "bench", name, 0, &val, NULL);
+		if (session)
+			kv_read_end(kv);
+		if (r < 0)
+			return r;
+	}
+	*ret_ns = (now_s() - t0) * 1e9 / (double)reads;
+	return 0;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "reads", required_argument, NULL, 'r' },
+		{ "size", required_argument, NULL, 's' },
+		{}
+	};
+	unsigned long count = 8, reads = 200000, size = 100;
+	char dir[] = "/tmp/bench-scale-get.XXXXXX", path[64];
+	uint8_t value[VAULTFS_VALUE_MAX];
+	struct secbuf *m = NULL;
+	struct store *s = NULL;
+	struct kv *kv = NULL;
+	double bare = 0, sess = 0;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "n:r:s:", opts, NULL)) >= 0) {
+		int k;
+
+		switch (opt) {
+		case 'n':
+			k = parse_ulong(optarg, 100000, &count);
+			break;
+		case 'r':
+			k = parse_ulong(optarg, 100000000, &reads);
+			break;
+		case 's':
+			k = parse_ulong(optarg, VAULTFS_VALUE_MAX, &size);
+			break;
+		default:
+			return 2;
+		}
+		if (k < 0 || count == 0 || reads == 0) {
+			fprintf(stderr, "bench-scale: bad value '%s'\n", optarg);
+			return 2;
+		}
+	}
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/vault.db", dir);
+	r = store_open(path, STORE_CREATE, &s);
+	if (r >= 0)
+		r = secbuf_new(CRYPTO_KEY_LEN, &m);
+	if (r >= 0) {
+		m->len = CRYPTO_KEY_LEN;
+		r = crypto_random(m->data, m->len);
+	}
+	if (r >= 0) {
+		r = kv_new(s, m, &kv);
+		s = NULL;
+		m = NULL;
+	}
+	if (r >= 0)
+		r = kv_vault_create(kv, "bench", 0);
+	if (r >= 0)
+		r = crypto_random(value, size);
+	for (unsigned long i = 0; r >= 0 && i < count; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "s%07lu", i);
+		r = kv_secret_set(kv, "bench", name, value, size, NULL, NULL);
+	}
+	secure_wipe(value, sizeof(value));
+	if (r >= 0)
+		r = get_loop(kv, count, reads, false, &bare);
+	if (r >= 0)
+		r = get_loop(kv, count, reads, true, &sess);
+	kv_free(kv);
+	store_free(s);
+	secbuf_free(m);
+	snprintf(path, sizeof(path), "rm -rf -- '%s'", dir);
+	if (system(path) != 0)
+		fprintf(stderr, "bench-scale: could not remove %s\n", dir);
+	if (r < 0) {
+		fprintf(stderr, "bench-scale: get: %s\n", strerror(-r));
+		return 1;
+	}
+	printf("kv_secret_get of %lu secrets of %lu bytes, %lu reads: %.0f ns bare, %.0f ns in "
+	       "a session\n", count, size, reads, bare, sess);
+	printf("TSV\t%.0f\t%.0f\n", bare, sess);
+	return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -302,8 +413,10 @@ int main(int argc, char **argv)
 	setenv("TSS2_LOG", "all+NONE", 0);
 	if (argc >= 2 && streq(argv[1], "load"))
 		return cmd_load(argc - 1, argv + 1);
+	if (argc >= 2 && streq(argv[1], "get"))
+		return cmd_get(argc - 1, argv + 1);
 	if (argc >= 2 && streq(argv[1], "start"))
 		return cmd_start(argc - 1, argv + 1);
-	fprintf(stderr, "Usage: bench-scale load|start ...\n");
+	fprintf(stderr, "Usage: bench-scale load|get|start ...\n");
 	return 2;
 }

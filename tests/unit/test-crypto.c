@@ -16,8 +16,11 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/crypto.h>
+#include <openssl/provider.h>
 
 #include "core/crypto.h"
+#include "core/log.h"
 #include "core/secbuf.h"
 #include "core/util.h"
 
@@ -547,6 +550,42 @@ static void test_mac_keyed(void **state)
 	crypto_mac_free(NULL);
 }
 
+/* An OpenSSL failure keeps OpenSSL's own words for the log line at the edge: in a library
+ * context of this thread's with only the "null" provider, HKDF cannot be fetched. An AEAD tag
+ * that does not verify stays a silent -EBADMSG: there is nothing of OpenSSL's to tell, and the
+ * queue is left empty. */
+static void test_openssl_words(void **state)
+{
+	uint8_t key[CRYPTO_KEY_LEN], out[32], ct[4 + CRYPTO_AEAD_OVERHEAD], pt[4];
+	OSSL_LIB_CTX *empty, *was;
+	OSSL_PROVIDER *null;
+
+	(void)state;
+	memset(key, 7, sizeof(key));
+	assert_int_equal(crypto_aead_seal(key, "ad", 2, "abcd", 4, ct), 0);
+	ct[sizeof(ct) - 1] ^= 1;
+	log_foreign_clear();
+	assert_int_equal(crypto_aead_open(key, "ad", 2, ct, sizeof(ct), pt), -EBADMSG);
+	assert_string_equal(log_foreign_last(), "");
+	assert_int_equal(ERR_peek_error(), 0);
+
+	empty = OSSL_LIB_CTX_new();
+	assert_non_null(empty);
+	null = OSSL_PROVIDER_load(empty, "null");
+	assert_non_null(null);
+	was = OSSL_LIB_CTX_set0_default(empty);
+	assert_int_equal(crypto_hkdf(key, sizeof(key), "label", out, sizeof(out)), -EIO);
+	OSSL_LIB_CTX_set0_default(was);
+	assert_non_null(strstr(log_foreign_last(), "openssl: "));
+	assert_non_null(strstr(log_foreign_last(), "unsupported"));
+	assert_int_equal(ERR_peek_error(), 0); /* the queue emptied */
+	OSSL_PROVIDER_unload(null);
+	OSSL_LIB_CTX_free(empty);
+	log_foreign_clear();
+	assert_int_equal(crypto_hkdf(key, sizeof(key), "label", out, sizeof(out)), 0);
+	assert_string_equal(log_foreign_last(), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +606,7 @@ int main(void)
 		cmocka_unit_test(test_hkdf_label),
 		cmocka_unit_test(test_hmac),
 		cmocka_unit_test(test_memeq),
+		cmocka_unit_test(test_openssl_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

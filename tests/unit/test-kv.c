@@ -1891,6 +1891,37 @@ static void test_read_session(void **state)
 	set_str(f->kv, "v", "d", "delta");
 }
 
+/* A session scoped by the cleanup helper: one at a time, ended with its scope or early. */
+static void test_read_session_scoped(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t a, b;
+
+	two_secrets(f, &a, &b);
+	{
+		_cleanup_kv_read_ struct kv *session = kv_read_scoped(f->kv);
+		_cleanup_kv_read_ struct kv *inner = kv_read_scoped(f->kv);
+
+		assert_ptr_equal(session, f->kv);
+		assert_null(inner); /* one is open: the inner scope ends none */
+		get_str(f->kv, "v", "a", 0, "alpha-secret-2");
+		set_fails(f->kv, "v", "c", "x", 1, NULL, -EBUSY);
+	}
+	set_str(f->kv, "v", "c", "charlie"); /* ended with its scope */
+	{
+		_cleanup_kv_read_ struct kv *session = kv_read_scoped(f->kv);
+
+		assert_non_null(session);
+		get_str(f->kv, "v", "c", 0, "charlie");
+		kv_read_end(TAKE_PTR(session));
+		set_str(f->kv, "v", "d", "delta"); /* ended early */
+		session = kv_read_scoped(f->kv);
+		assert_non_null(session);
+		get_str(f->kv, "v", "d", 0, "delta");
+	}
+	set_str(f->kv, "v", "e", "echo");
+}
+
 static void test_tamper_vault_key_swap(void **state)
 {
 	const struct fixture *f = *state;
@@ -3439,6 +3470,313 @@ static void test_secret_lookup(void **state)
 	assert_int_equal(kv_secret_lookup(f->kv, "v", "live", &si), -EBADMSG);
 }
 
+/* --- the object model: one layer for every kind (OBJECT_KEY, its material opaque for now) --- */
+
+struct object_list {
+	size_t n;
+	struct kv_object_info o[MAX_ITEMS];
+};
+
+static int collect_object(const struct kv_object_info *o, void *ud)
+{
+	struct object_list *l = ud;
+
+	assert_true(l->n < MAX_ITEMS);
+	l->o[l->n++] = *o;
+	return 0;
+}
+
+static struct object_list list_objects(struct kv *kv, enum object_type kind, bool deleted)
+{
+	struct object_list l = { 0 };
+
+	assert_int_equal(kv_object_list(kv, kind, "v", deleted, collect_object, &l), 0);
+	return l;
+}
+
+static void key_set(struct kv *kv, const char *name, const char *material, uint32_t want)
+{
+	uint32_t version = 0;
+
+	assert_int_equal(kv_object_set(kv, OBJECT_KEY, "v", name, material, strlen(material), NULL,
+				       &version),
+			 0);
+	assert_int_equal(version, want);
+}
+
+static void key_get(struct kv *kv, const char *name, uint32_t version, const char *want)
+{
+	_cleanup_secbuf_ struct secbuf *m = NULL;
+	struct kv_version_info vi;
+
+	assert_int_equal(kv_object_get(kv, OBJECT_KEY, "v", name, version, &m, &vi), 0);
+	assert_int_equal(m->len, strlen(want));
+	assert_memory_equal(m->data, want, m->len);
+	assert_int_equal(vi.size, strlen(want));
+}
+
+/* Keys and secrets in one vault: each listing gives its kind, KV_KIND_ANY all of them, in one
+ * name order; pages count the rows of every kind. */
+static void test_object_listing_mixes_kinds(void **state)
+{
+	const struct fixture *f = *state;
+	struct object_list l;
+	struct secret_list sl;
+	char last[VAULTFS_NAME_MAX + 1];
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	set_str(f->kv, "v", "a", "alpha");
+	key_set(f->kv, "b", "key-b-material", 1);
+	set_str(f->kv, "v", "c", "charlie");
+	key_set(f->kv, "d", "key-d-material", 1);
+
+	l = list_objects(f->kv, KV_KIND_ANY, false);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.o[0].name, "a");
+	assert_int_equal(l.o[0].type, OBJECT_SECRET);
+	assert_string_equal(l.o[1].name, "b");
+	assert_int_equal(l.o[1].type, OBJECT_KEY);
+	assert_int_equal(l.o[1].current_version, 1);
+	assert_true(l.o[1].enabled);
+	assert_int_equal(l.o[3].type, OBJECT_KEY);
+	l = list_objects(f->kv, OBJECT_KEY, false);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.o[0].name, "b");
+	assert_string_equal(l.o[1].name, "d");
+	l = list_objects(f->kv, OBJECT_SECRET, false);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.o[1].name, "c");
+	sl = list_secrets(f->kv, "v", false);
+	assert_int_equal(sl.n, 2);
+	assert_string_equal(sl.s[0].name, "a");
+	assert_string_equal(sl.s[1].name, "c");
+
+	/* a page of two rows: a secret and a key read, only the key given */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_object_list_page(f->kv, OBJECT_KEY, "v", false, NULL, 2,
+					     collect_object, &l, last),
+			 2);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.o[0].name, "b");
+	assert_string_equal(last, "b");
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_object_list_page(f->kv, OBJECT_KEY, "v", false, last, 2,
+					     collect_object, &l, last),
+			 2);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.o[0].name, "d");
+	assert_int_equal(kv_object_list_page(f->kv, OBJECT_KEY, "v", false, last, 2,
+					     collect_object, &l, last),
+			 0);
+
+	/* kinds kv does not know */
+	assert_int_equal(kv_object_list(f->kv, OBJECT_CERT, "v", false, collect_object, &l),
+			 -EINVAL);
+	assert_int_equal(kv_object_set(f->kv, OBJECT_CERT, "v", "e", "x", 1, NULL, NULL), -EINVAL);
+	assert_int_equal(kv_object_set(f->kv, KV_KIND_ANY, "v", "e", "x", 1, NULL, NULL), -EINVAL);
+	assert_int_equal(kv_object_get(f->kv, (enum object_type)99, "v", "b", 0, NULL, NULL),
+			 -EINVAL);
+}
+
+/* One name space per vault: a name held by a key is not a secret's (-ENOENT), and cannot be
+ * taken by one (-EEXIST), nor the other way round; soft-deleted too. */
+static void test_object_names_shared(void **state)
+{
+	const struct fixture *f = *state;
+	_cleanup_secbuf_ struct secbuf *blob = NULL;
+	static const struct kv_attrs off = { .enabled = 0, .not_before = KV_KEEP,
+					     .expires = KV_KEEP };
+	struct kv_secret_info si;
+	struct kv_object_info oi;
+	struct kv_version_info vi;
+	struct version_list vl = { 0 };
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	key_set(f->kv, "k", "key-material", 1);
+	set_str(f->kv, "v", "s", "secret");
+
+	set_fails(f->kv, "v", "k", "x", 1, NULL, -EEXIST);
+	assert_int_equal(kv_object_set(f->kv, OBJECT_KEY, "v", "s", "x", 1, NULL, NULL), -EEXIST);
+	get_fails(f->kv, "v", "k", 0, -ENOENT);
+	info_fails(f->kv, "v", "k", 0, -ENOENT);
+	assert_int_equal(kv_secret_lookup(f->kv, "v", "k", &si), -ENOENT);
+	assert_int_equal(kv_secret_versions(f->kv, "v", "k", collect_version, &vl), -ENOENT);
+	assert_int_equal(kv_secret_update(f->kv, "v", "k", 0, &off), -ENOENT);
+	assert_int_equal(kv_secret_delete(f->kv, "v", "k"), -ENOENT);
+	assert_int_equal(kv_secret_backup(f->kv, "v", "k", &blob), -ENOENT);
+	assert_int_equal(kv_object_info(f->kv, OBJECT_KEY, "v", "s", 0, &vi), -ENOENT);
+	assert_int_equal(kv_object_lookup(f->kv, OBJECT_KEY, "v", "s", &oi), -ENOENT);
+	assert_int_equal(kv_object_lookup(f->kv, KV_KIND_ANY, "v", "k", &oi), 0);
+	assert_int_equal(oi.type, OBJECT_KEY);
+	assert_int_equal(kv_object_lookup(f->kv, KV_KIND_ANY, "v", "s", &oi), 0);
+	assert_int_equal(oi.type, OBJECT_SECRET);
+	/* the same inside a session (through the row cache) */
+	assert_int_equal(kv_read_begin(f->kv), 0);
+	get_fails(f->kv, "v", "k", 0, -ENOENT);
+	key_get(f->kv, "k", 0, "key-material");
+	get_fails(f->kv, "v", "k", 0, -ENOENT);
+	kv_read_end(f->kv);
+
+	/* a soft-deleted key still holds its name, for every kind */
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_KEY, "v", "k"), 0);
+	set_fails(f->kv, "v", "k", "x", 1, NULL, -EEXIST);
+	assert_int_equal(kv_secret_recover(f->kv, "v", "k"), -ENOENT);
+	assert_int_equal(kv_secret_purge(f->kv, "v", "k"), -ENOENT);
+	assert_int_equal(kv_object_purge(f->kv, OBJECT_KEY, "v", "k"), 0);
+	set_str(f->kv, "v", "k", "now a secret");
+	get_str(f->kv, "v", "k", 0, "now a secret");
+}
+
+/* Versions, attributes and the lifecycle, the same for a key as for a secret. */
+static void test_object_lifecycle_per_kind(void **state)
+{
+	const struct fixture *f = *state;
+	static const struct kv_attrs off = { .enabled = 0, .not_before = KV_KEEP,
+					     .expires = KV_KEEP };
+	_cleanup_secbuf_ struct secbuf *m = NULL;
+	struct version_list vl = { 0 };
+	struct object_list l;
+	struct kv_object_info oi;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	set_str(f->kv, "v", "s", "secret");
+	key_set(f->kv, "k", "key-one", 1);
+	key_set(f->kv, "k", "key-two", 2);
+	key_get(f->kv, "k", 0, "key-two");
+	key_get(f->kv, "k", 1, "key-one");
+	assert_int_equal(kv_object_versions(f->kv, OBJECT_KEY, "v", "k", collect_version, &vl), 0);
+	assert_int_equal(vl.n, 2);
+	assert_int_equal(kv_object_update(f->kv, OBJECT_KEY, "v", "k", 1, &off), 0);
+	assert_int_equal(kv_object_get(f->kv, OBJECT_KEY, "v", "k", 1, &m, NULL), -EKEYREVOKED);
+	key_get(f->kv, "k", 2, "key-two");
+
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_KEY, "v", "k"), 0);
+	assert_int_equal(kv_object_get(f->kv, OBJECT_KEY, "v", "k", 0, &m, NULL), -ENOENT);
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_KEY, "v", "k"), -ENOENT);
+	l = list_objects(f->kv, OBJECT_KEY, true);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.o[0].name, "k");
+	assert_int_equal(l.o[0].deleted_at, T0);
+	assert_int_equal(l.o[0].purge_after, T0 + (int64_t)VAULTFS_RETENTION_DEFAULT * 86400);
+	assert_int_equal(list_objects(f->kv, OBJECT_KEY, false).n, 0);
+	assert_int_equal(list_secrets(f->kv, "v", true).n, 0); /* the deleted key is no secret */
+	assert_int_equal(list_objects(f->kv, OBJECT_SECRET, false).n, 1);
+	assert_int_equal(kv_object_recover(f->kv, OBJECT_KEY, "v", "k"), 0);
+	key_get(f->kv, "k", 0, "key-two");
+	assert_int_equal(kv_object_lookup(f->kv, OBJECT_KEY, "v", "k", &oi), 0);
+	assert_int_equal(oi.deleted_at, 0);
+	assert_int_equal(oi.current_version, 2);
+
+	/* the scheduled purge takes keys as it takes secrets */
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_KEY, "v", "k"), 0);
+	kv_set_clock(f->kv, T0 + (int64_t)VAULTFS_RETENTION_DEFAULT * 86400 + 1);
+	{
+		struct purge_seen p = { .fail_at = -1 };
+
+		assert_int_equal(kv_purge_due(f->kv, purge_cb, &p), 1);
+		assert_int_equal(p.n, 1);
+		assert_string_equal(p.names[0], "v/k");
+	}
+	assert_int_equal(kv_object_lookup(f->kv, KV_KIND_ANY, "v", "k", &oi), -ENOENT);
+	get_str(f->kv, "v", "s", 0, "secret");
+}
+
+/* A backup keeps the kind: a key's blob restores as a key, and not through the secret calls. */
+static void test_object_backup_keeps_kind(void **state)
+{
+	const struct fixture *f = *state;
+	_cleanup_secbuf_ struct secbuf *blob = NULL;
+	char name[VAULTFS_NAME_MAX + 1];
+	enum object_type kind = 0;
+	struct kv_object_info oi;
+
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	assert_int_equal(kv_vault_create(f->kv, "w", 0), 0);
+	key_set(f->kv, "k", "key-one", 1);
+	key_set(f->kv, "k", "key-two", 2);
+	assert_int_equal(kv_object_backup(f->kv, OBJECT_SECRET, "v", "k", &blob), -ENOENT);
+	assert_int_equal(kv_object_backup(f->kv, OBJECT_KEY, "v", "k", &blob), 0);
+	assert_int_equal(kv_backup_peek(f->kv, blob->data, blob->len, &kind, name), 0);
+	assert_int_equal(kind, OBJECT_KEY);
+	assert_string_equal(name, "k");
+	assert_int_equal(kv_backup_name(f->kv, blob->data, blob->len, name), 0);
+	assert_string_equal(name, "k");
+
+	/* the name is taken in v by the key itself; in w a secret restore refuses the kind */
+	assert_int_equal(kv_object_restore(f->kv, OBJECT_KEY, "v", blob->data, blob->len, name),
+			 -EEXIST);
+	assert_int_equal(kv_secret_restore(f->kv, "w", blob->data, blob->len, name), -EMEDIUMTYPE);
+	assert_int_equal(kv_object_lookup(f->kv, KV_KIND_ANY, "w", "k", &oi), -ENOENT);
+	assert_int_equal(kv_object_restore(f->kv, KV_KIND_ANY, "w", blob->data, blob->len, name),
+			 0);
+	assert_string_equal(name, "k");
+	assert_int_equal(kv_object_lookup(f->kv, KV_KIND_ANY, "w", "k", &oi), 0);
+	assert_int_equal(oi.type, OBJECT_KEY);
+	assert_int_equal(oi.current_version, 2);
+	{
+		_cleanup_secbuf_ struct secbuf *m = NULL;
+
+		assert_int_equal(kv_object_get(f->kv, OBJECT_KEY, "w", "k", 1, &m, NULL), 0);
+		assert_memory_equal(m->data, "key-one", 7);
+	}
+	get_fails(f->kv, "w", "k", 0, -ENOENT);
+}
+
+static size_t unhex(const char *hex, uint8_t *out, size_t cap)
+{
+	size_t n = strlen(hex) / 2;
+
+	assert_true(n <= cap);
+	for (size_t i = 0; i < n; i++) {
+		unsigned b;
+
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &b), 1);
+		out[i] = (uint8_t)b;
+	}
+	return n;
+}
+
+/* A blob made by the code before the object model (kv.c at b4d77e7: master key a0 a1 .. bf,
+ * secret v/old-secret, version 1 "first" text/plain env=prod, version 2 "second value"
+ * disabled, nbf 1700000000, exp 1800000000) restores as that secret. */
+static void test_object_restore_old_blob(void **state)
+{
+	static const char old[] =
+		"56465342414b3100010000002d2c8544a5cec2d5f4604a2ed524d8fa9f294feed46b530ae0"
+		"9cc86366e4d30c8a1412ed96adf231d3ce51ec1bdb13a5950c35132918ceecafb68df64b12"
+		"445e0f6e061f5bcfacf9926fc534180ba27a8c80788c3891c5833f83436cc4887d00b88acf"
+		"ec406e0ff89222bc538fa427da5cf81b88e80d8e53fb2dc0e38f8b5559e1150611190dc2fc"
+		"1514b695f1bb851e54f66a90de7e135ccd02edccdd0050d13bfa04fd542ddc4932dbad783f"
+		"a0e57411bb28d9103890dbbc51";
+	const struct fixture *f = *state;
+	uint8_t master[CRYPTO_KEY_LEN], blob[sizeof(old) / 2];
+	char name[VAULTFS_NAME_MAX + 1], path[128];
+	struct kv_version_info vi;
+	size_t n = unhex(old, blob, sizeof(blob));
+	struct kv *kv;
+
+	for (size_t i = 0; i < sizeof(master); i++)
+		master[i] = (uint8_t)(0xa0 + i);
+	snprintf(path, sizeof(path), "%s/old-master.db", f->dir);
+	kv = kv_open(path, true, master);
+	assert_int_equal(kv_vault_create(kv, "v", 0), 0);
+	assert_int_equal(kv_secret_restore(kv, "v", blob, n, name), 0);
+	assert_string_equal(name, "old-secret");
+	get_str(kv, "v", "old-secret", 1, "first");
+	vi = info_ok(kv, "v", "old-secret", 1);
+	assert_string_equal(vi.content_type, "text/plain");
+	assert_string_equal(vi.tags, "env=prod\n");
+	vi = info_ok(kv, "v", "old-secret", 2);
+	assert_false(vi.enabled);
+	assert_int_equal(vi.not_before, 1700000000);
+	assert_int_equal(vi.expires, 1800000000);
+	get_fails(kv, "v", "old-secret", 2, -EKEYREVOKED);
+	/* a store of another master key does not open it */
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	assert_int_equal(kv_secret_restore(f->kv, "v", blob, n, name), -EBADMSG);
+	kv_free(kv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3472,6 +3810,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_key_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_put_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_session_scoped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_master, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plaintext_not_on_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
@@ -3492,6 +3831,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vault_list_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_versions_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_listing_mixes_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_names_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_lifecycle_per_kind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_backup_keeps_kind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_restore_old_blob, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,204 @@
+/* kv-int.h: what the parts of kv (kv.c, kv-*.c) share and nothing outside them may use: the
+ * struct kv, its tables of unwrapped keys and its cache of checked rows, and the helpers each
+ * part gives the others. Included only by core/kv*.c. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "kv-kind.h"
+#include "kv.h"
+#include "store.h"
+#include "util.h"
+
+/* Verified rows, for the generation they were read under. Bounded whatever the store holds:
+ * a slot is reused round-robin. An empty slot has id (object_id) 0: ids start at 1. */
+#define KV_CACHE_VAULTS 8u
+#define KV_CACHE_OBJECTS 16u
+#define KV_CACHE_VERSIONS 8u
+/* Keys kept unwrapped, in one locked buffer made by kv_new (so keeping one never fails for
+ * want of memory) and wiped when a slot is taken again and at kv_free: vault keys, one unwrap
+ * per vault, and data keys, one unwrap per version read, not per read. */
+#define KV_VAULT_KEYS 8u
+#define KV_DATA_KEYS 32u
+#define KV_KEYS (KV_VAULT_KEYS + KV_DATA_KEYS)
+
+/* An unwrapped vault key (slot i: bytes i of the key buffer), for the vault row whose id and
+ * wrapped key it came from. serial names this unwrap: no other fill of any slot has it. */
+struct vault_key_slot {
+	int64_t id; /* 0: empty */
+	uint64_t serial;
+	uint8_t wrapped[CRYPTO_WRAPPED_KEY_LEN];
+};
+
+/* An unwrapped data key (slot i: bytes KV_VAULT_KEYS + i), for every input its unwrap had: the
+ * vault key (the serial of its slot's fill), the AAD's fields and the row's wrapped bytes. */
+struct data_key_slot {
+	uint64_t vkey_serial; /* 0: empty */
+	int64_t vault_id, object_id;
+	uint32_t version;
+	int type;
+	uint8_t wrapped[CRYPTO_WRAPPED_KEY_LEN];
+};
+
+/* A vault key borrowed from the table: valid until the next kv_vault_key() call. */
+struct vkey {
+	const uint8_t *key;
+	uint64_t serial;
+	int64_t vault_id;
+};
+
+struct kv_cache {
+	bool valid; /* gen was read: the entries hold for it */
+	struct store_generation gen;
+	/* taken before the transaction that read gen: while the store says it still holds (no
+	 * commit anywhere since), a session needs no transaction for what the cache has */
+	struct store_mark mark;
+	bool marked;
+	struct store_vault vault[KV_CACHE_VAULTS];
+	struct store_object object[KV_CACHE_OBJECTS];
+	bool object_full[KV_CACHE_OBJECTS]; /* its current-version pointer was checked too */
+	struct store_version version[KV_CACHE_VERSIONS]; /* with the ciphertext */
+	unsigned next_vault, next_object, next_version;
+};
+
+/* The read session (kv_read_begin .. kv_read_end) a kv is in. */
+enum kv_read_state {
+	KV_READ_NONE,     /* none: each call reads in a transaction of its own */
+	KV_READ_DEFERRED, /* a session without its transaction yet: every row so far came from the
+			   * cache, nothing having been committed anywhere since it was filled */
+	KV_READ_OPEN,     /* a session in its read transaction; the cache holds for its snapshot */
+	KV_READ_STALE,    /* a session whose transaction began after a commit: the cache is not
+			   * read, and is emptied when the session ends */
+};
+
+struct kv {
+	struct store *store;
+	struct secbuf *master;
+	struct secbuf *mac_key;  /* HKDF(M, "vaultfs mac v1") */
+	struct crypto_mac *mac;  /* keyed with mac_key once, for every row MAC */
+	struct secbuf *wrap_key; /* HKDF(M, "vaultfs vault-wrap v1") */
+	int64_t clock;           /* 0 = real time */
+	enum kv_read_state read; /* of the kv_read_begin() session */
+	struct crypto_aead *aead; /* the one AES-256-GCM context of every value and key op */
+	struct kv_cache cache;
+	struct secbuf *keys; /* KV_KEYS unwrapped keys: the vault keys', then the data keys' */
+	struct vault_key_slot vkey[KV_VAULT_KEYS];
+	struct data_key_slot dkey[KV_DATA_KEYS];
+	unsigned next_vkey, next_dkey;
+	uint64_t serial; /* of the last vault key slot fill */
+};
+
+/* The `bytes` low bytes of v, little-endian, at p: every integer kv serializes (MAC input, AAD,
+ * backup blobs). */
+static inline void kv_put_le(uint8_t *p, uint64_t v, size_t bytes)
+{
+	for (size_t i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* kv.c: keys and envelope encryption */
+int64_t kv_now(const struct kv *kv);
+/* HKDF(M, label) into a new secure buffer. */
+int kv_derive(struct kv *kv, const char *label, struct secbuf **ret);
+size_t kv_vault_aad(int64_t vault_id, uint8_t aad[32]);
+int kv_vault_key(struct kv *kv, const struct store_vault *v, struct vkey *ret);
+int kv_seal_value(struct kv *kv, const struct vkey *vk, const struct store_object *o,
+		  uint32_t version, const void *value, size_t len, struct store_version *row);
+int kv_seal_version(struct kv *kv, const struct store_vault *v, const struct store_object *o,
+		    uint32_t version, const void *value, size_t len, struct store_version *row);
+int kv_open_value(struct kv *kv, const struct vkey *vk, const struct store_object *o,
+		  const struct store_version *row, uint8_t *out);
+int kv_open_version(struct kv *kv, const struct store_vault *v, const struct store_object *o,
+		    const struct store_version *row, struct secbuf **ret);
+
+/* kv-mac.c: row MACs and the checked loads of rows (no cache) */
+int kv_vault_mac(const struct kv *kv, const struct store_vault *v, uint8_t out[CRYPTO_MAC_LEN]);
+int kv_object_mac(const struct kv *kv, const struct store_object *o,
+		  uint8_t out[CRYPTO_MAC_LEN]);
+int kv_version_mac(const struct kv *kv, const struct store_version *v,
+		   uint8_t out[CRYPTO_MAC_LEN]);
+int kv_vault_verify(const struct kv *kv, const struct store_vault *v);
+int kv_object_verify(const struct kv *kv, const struct store_object *o);
+int kv_version_verify(const struct kv *kv, const struct store_version *v);
+int kv_load_vault(struct kv *kv, const char *name, struct store_vault *ret);
+/* The object named name in vault v, checked (its current-version pointer too); live only
+ * unless any_state. */
+int kv_load_object(struct kv *kv, const struct store_vault *v, const char *name, bool any_state,
+		   struct store_object *ret);
+/* The vault and the object of kind vault/name (kv_load_object; another kind: -ENOENT). */
+int kv_load_named(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		  bool any_state, struct store_vault *ret_v, struct store_object *ret_o);
+/* -EBADMSG unless o's current-version pointer names its newest version row. */
+int kv_check_current(struct kv *kv, const struct store_object *o);
+/* -ENOENT unless o is of kind (any for KV_KIND_ANY): a name held by another kind is not one of
+ * this kind. */
+static inline int kv_check_kind(const struct store_object *o, enum object_type kind)
+{
+	return kind == KV_KIND_ANY || o->type == (int)kind ? 0 : -ENOENT;
+}
+/* The number of version `version` of o (0: the current one) or -ENOENT. */
+static inline int kv_version_number(const struct store_object *o, uint32_t version)
+{
+	if (version == 0)
+		version = o->current_version;
+	if (version == 0 || version > o->current_version || version > INT32_MAX)
+		return -ENOENT;
+	return (int)version;
+}
+/* The rows of an id, checked (an object's pointer not: kv_check_current). */
+int kv_load_vault_id(struct kv *kv, int64_t id, struct store_vault *ret);
+int kv_load_object_id(struct kv *kv, int64_t id, struct store_object *ret);
+/* Version `version` (1..current) of o, checked, with its ciphertext unless meta: -EBADMSG when
+ * missing (the pointer says it exists) or shorter than a seal; ret is emptied on failure. */
+int kv_load_version(struct kv *kv, const struct store_object *o, uint32_t version, bool meta,
+		    struct store_version *ret);
+/* A row read as version `version` of o: its MAC, that it is that version, and a whole seal. */
+int kv_check_version(const struct kv *kv, const struct store_object *o, uint32_t version,
+		     const struct store_version *row);
+
+/* kv-session.c: transactions, read sessions, the cache of checked rows */
+void kv_cache_clear(struct kv *kv);
+/* A write transaction (-EBUSY inside a session); end commits when r >= 0, else rolls back, and
+ * returns r or the commit's error. */
+int kv_write_begin(struct kv *kv);
+int kv_write_end(struct kv *kv, int r);
+/* The reads of one call through the cache: the session's, or a read transaction of its own;
+ * end returns r. */
+int kv_read_call_begin(struct kv *kv);
+int kv_read_call_end(struct kv *kv, int r);
+/* Before a read of the store itself: begins a deferred session's transaction. */
+int kv_read_need_store(struct kv *kv);
+/* May rows be taken from the cache now? */
+static inline bool kv_cache_usable(const struct kv *kv)
+{
+	return kv->read != KV_READ_STALE;
+}
+/* A read transaction of its own for a read that passes the cache by (-EBUSY in a session). */
+int kv_own_read_begin(struct kv *kv);
+int kv_own_read_end(struct kv *kv, int r);
+int kv_cached_vault(struct kv *kv, const char *name, struct store_vault *ret);
+int kv_cached_vault_id(struct kv *kv, int64_t id, struct store_vault *ret);
+int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *name,
+		     bool any_state, struct store_object *ret);
+int kv_cached_object_id(struct kv *kv, int64_t id, struct store_object *ret);
+int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t version,
+		      const struct store_version **ret);
+/* kv_load_named() through the cache. */
+int kv_cached_named(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		    bool any_state, struct store_vault *ret_v, struct store_object *ret_o);
+/* Version `version` (0: current) of the live object of kind (-ENOENT for another) vault/name
+ * through the cache: kv_cached_version's row. */
+int kv_cached_row(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		  uint32_t version, struct store_vault *ret_v, struct store_object *ret_o,
+		  const struct store_version **ret_row);
+
+/* kv-attrs.c: attributes */
+/* s has at most max bytes, no control character, and is not empty unless allow_empty. */
+bool kv_text_ok(const char *s, size_t max, bool allow_empty);
+/* "k=v" strings to the canonical form: sorted by key, one "k=v\n" each, no duplicate keys. */
+int kv_tags_canonical(const char *const *tags, size_t n, char **ret);
+/* Apply attrs (KEEP fields untouched) to a version row, everything checked first. */
+int kv_apply_attrs(struct store_version *v, const struct kv_attrs *a);
+void kv_version_info_fill(const struct store_version *v, struct kv_version_info *ret);

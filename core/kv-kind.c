@@ -1,0 +1,21 @@
+/* kv-kind.c: the table of the object kinds kv knows, and the checks of their material. Each
+ * entry says only what is particular to its kind; it never touches the store or a key. */
+#include "kv-kind.h"
+
+#include "limits.h"
+
+static const struct kv_kind kinds[] = {
+	/* a secret's value: any bytes */
+	{ .type = OBJECT_SECRET, .name = "secret", .material_max = VAULTFS_VALUE_MAX },
+	/* a key's material: opaque bytes until the key operations bring their check of it
+	 * (and they, not kv, decide what of it is ever served) */
+	{ .type = OBJECT_KEY, .name = "key", .material_max = VAULTFS_VALUE_MAX },
+};
+
+const struct kv_kind *kv_kind_get(int type)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((int)kinds[i].type == type)
+			return &kinds[i];
+	return NULL;
+}

@@ -1,0 +1,129 @@
+/* kv-secret.c: secrets, the first kind of object: each kv_secret_* is its kv_object_* with
+ * OBJECT_SECRET, and nothing else. */
+#include "kv-int.h"
+
+int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value,
+		  size_t len, const struct kv_attrs *attrs, uint32_t *ret_version)
+{
+	return kv_object_set(kv, OBJECT_SECRET, vault, name, value, len, attrs, ret_version);
+}
+
+int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		  struct secbuf **ret_value, struct kv_version_info *ret_info)
+{
+	return kv_object_get(kv, OBJECT_SECRET, vault, name, version, ret_value, ret_info);
+}
+
+int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		   struct kv_version_info *ret)
+{
+	return kv_object_info(kv, OBJECT_SECRET, vault, name, version, ret);
+}
+
+static void secret_info(const struct kv_object_info *o, struct kv_secret_info *ret)
+{
+	*ret = (struct kv_secret_info){ .id = o->id,
+					.current_version = o->current_version,
+					.created = o->created,
+					.deleted_at = o->deleted_at,
+					.purge_after = o->purge_after,
+					.expires = o->expires,
+					.enabled = o->enabled };
+	memcpy(ret->name, o->name, sizeof(ret->name));
+}
+
+struct secret_list_ctx {
+	int (*cb)(const struct kv_secret_info *s, void *ud);
+	void *ud;
+};
+
+static int secret_list_one(const struct kv_object_info *o, void *userdata)
+{
+	struct secret_list_ctx *ctx = userdata;
+	struct kv_secret_info s;
+
+	secret_info(o, &s);
+	return ctx->cb(&s, ctx->ud);
+}
+
+int kv_secret_list(struct kv *kv, const char *vault, bool deleted,
+		   int (*cb)(const struct kv_secret_info *s, void *ud), void *ud)
+{
+	struct secret_list_ctx ctx = { cb, ud };
+
+	return kv_object_list(kv, OBJECT_SECRET, vault, deleted, secret_list_one, &ctx);
+}
+
+int kv_secret_list_page(struct kv *kv, const char *vault, bool deleted, const char *after,
+			unsigned limit, int (*cb)(const struct kv_secret_info *s, void *ud),
+			void *ud, char ret_last[VAULTFS_NAME_MAX + 1])
+{
+	struct secret_list_ctx ctx = { cb, ud };
+
+	return kv_object_list_page(kv, OBJECT_SECRET, vault, deleted, after, limit,
+				   secret_list_one, &ctx, ret_last);
+}
+
+int kv_secret_lookup(struct kv *kv, const char *vault, const char *name,
+		     struct kv_secret_info *ret)
+{
+	struct kv_object_info o;
+	int r;
+
+	r = kv_object_lookup(kv, OBJECT_SECRET, vault, name, &o);
+	if (r >= 0)
+		secret_info(&o, ret);
+	return r;
+}
+
+int kv_secret_versions(struct kv *kv, const char *vault, const char *name,
+		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud)
+{
+	return kv_object_versions(kv, OBJECT_SECRET, vault, name, cb, ud);
+}
+
+int kv_secret_versions_page(struct kv *kv, const char *vault, const char *name, uint32_t after,
+			    unsigned limit, int (*cb)(const struct kv_version_info *v, void *ud),
+			    void *ud)
+{
+	return kv_object_versions_page(kv, OBJECT_SECRET, vault, name, after, limit, cb, ud);
+}
+
+int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		     const struct kv_attrs *attrs)
+{
+	return kv_object_update(kv, OBJECT_SECRET, vault, name, version, attrs);
+}
+
+int kv_secret_delete(struct kv *kv, const char *vault, const char *name)
+{
+	return kv_object_delete(kv, OBJECT_SECRET, vault, name);
+}
+
+int kv_secret_recover(struct kv *kv, const char *vault, const char *name)
+{
+	return kv_object_recover(kv, OBJECT_SECRET, vault, name);
+}
+
+int kv_secret_purge(struct kv *kv, const char *vault, const char *name)
+{
+	return kv_object_purge(kv, OBJECT_SECRET, vault, name);
+}
+
+int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
+		     struct secbuf **ret_blob)
+{
+	return kv_object_backup(kv, OBJECT_SECRET, vault, name, ret_blob);
+}
+
+int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
+		      char ret_name[VAULTFS_NAME_MAX + 1])
+{
+	return kv_object_restore(kv, OBJECT_SECRET, vault, blob, len, ret_name);
+}
+
+int kv_backup_name(struct kv *kv, const void *blob, size_t len,
+		   char ret_name[VAULTFS_NAME_MAX + 1])
+{
+	return kv_backup_peek(kv, blob, len, NULL, ret_name);
+}
