@@ -27,6 +27,7 @@ static const struct {
 	{ ERRTEXT_OBJECT, ENOSPC, "no space (disk full or too many versions)" },
 	{ ERRTEXT_OBJECT, EBUSY, "store is busy (locked by another writer)" },
 	{ ERRTEXT_OBJECT, EACCES, "permission denied by the policy" },
+	{ ERRTEXT_OBJECT, EMEDIUMTYPE, "the backup holds another kind of object than asked for" },
 	{ ERRTEXT_OBJECT, EIDRM,
 	  "the store file was removed or replaced since the daemon opened it: restart vaultfsd" },
 

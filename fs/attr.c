@@ -183,20 +183,18 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int r;
 
 	/* one snapshot of the store for the request (best effort: each read has its own else) */
-	(void)kv_read_begin(v->kv);
+	_cleanup_kv_read_ struct kv *session = kv_read_scoped(v->kv);
+
 	r = node_for_caller(req, parent, &p, &c);
 	if (r < 0) {
-		kv_read_end(v->kv);
 		reply_err(req, r);
 		return;
 	}
-	if (p.ino.kind == INO_VAULT && lookup_own(req, v, &c, &p, parent, name)) {
-		kv_read_end(v->kv);
+	if (p.ino.kind == INO_VAULT && lookup_own(req, v, &c, &p, parent, name))
 		return;
-	}
 	/* decide on the name before looking it up: a refusal must not tell whether it exists */
 	if (named_node(&p, name, &probe) && !node_visible(v, &c, &probe)) {
-		kv_read_end(v->kv);
+		kv_read_end(TAKE_PTR(session));
 		reply_err(req, refuse_name(v, req, &c, parent, name, &probe));
 		return;
 	}
@@ -205,7 +203,7 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = ino_encode(&n.ino, &ino);
 	if (r >= 0)
 		r = fill_attr(v, &c, &n, ino, &st);
-	kv_read_end(v->kv);
+	kv_read_end(TAKE_PTR(session));
 	if (r < 0) {
 		reply_err(req, shown_err(r));
 		return;
