@@ -20,60 +20,24 @@ int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t 
 	return kv_object_info(kv, OBJECT_SECRET, vault, name, version, ret);
 }
 
-static void secret_info(const struct kv_object_info *o, struct kv_secret_info *ret)
-{
-	*ret = (struct kv_secret_info){ .id = o->id,
-					.current_version = o->current_version,
-					.created = o->created,
-					.deleted_at = o->deleted_at,
-					.purge_after = o->purge_after,
-					.expires = o->expires,
-					.enabled = o->enabled };
-	memcpy(ret->name, o->name, sizeof(ret->name));
-}
-
-struct secret_list_ctx {
-	int (*cb)(const struct kv_secret_info *s, void *ud);
-	void *ud;
-};
-
-static int secret_list_one(const struct kv_object_info *o, void *userdata)
-{
-	struct secret_list_ctx *ctx = userdata;
-	struct kv_secret_info s;
-
-	secret_info(o, &s);
-	return ctx->cb(&s, ctx->ud);
-}
-
 int kv_secret_list(struct kv *kv, const char *vault, bool deleted,
-		   int (*cb)(const struct kv_secret_info *s, void *ud), void *ud)
+		   int (*cb)(const struct kv_object_info *s, void *ud), void *ud)
 {
-	struct secret_list_ctx ctx = { cb, ud };
-
-	return kv_object_list(kv, OBJECT_SECRET, vault, deleted, secret_list_one, &ctx);
+	return kv_object_list(kv, OBJECT_SECRET, vault, deleted, cb, ud);
 }
 
 int kv_secret_list_page(struct kv *kv, const char *vault, bool deleted, const char *after,
-			unsigned limit, int (*cb)(const struct kv_secret_info *s, void *ud),
+			unsigned limit, int (*cb)(const struct kv_object_info *s, void *ud),
 			void *ud, char ret_last[VAULTFS_NAME_MAX + 1])
 {
-	struct secret_list_ctx ctx = { cb, ud };
-
-	return kv_object_list_page(kv, OBJECT_SECRET, vault, deleted, after, limit,
-				   secret_list_one, &ctx, ret_last);
+	return kv_object_list_page(kv, OBJECT_SECRET, vault, deleted, after, limit, cb, ud,
+				   ret_last);
 }
 
 int kv_secret_lookup(struct kv *kv, const char *vault, const char *name,
-		     struct kv_secret_info *ret)
+		     struct kv_object_info *ret)
 {
-	struct kv_object_info o;
-	int r;
-
-	r = kv_object_lookup(kv, OBJECT_SECRET, vault, name, &o);
-	if (r >= 0)
-		secret_info(&o, ret);
-	return r;
+	return kv_object_lookup(kv, OBJECT_SECRET, vault, name, ret);
 }
 
 int kv_secret_versions(struct kv *kv, const char *vault, const char *name,

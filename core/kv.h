@@ -78,19 +78,6 @@ struct kv_object_info {
 	int64_t expires;      /* the current version's expiry, 0 none */
 	bool enabled;         /* the current version's */
 };
-/* What the secret functions say of a secret: kv_object_info without the kind. For their
- * callers until they move to kv_object_info. */
-struct kv_secret_info {
-	char name[VAULTFS_NAME_MAX + 1];
-	int64_t id;
-	uint32_t current_version;
-	int64_t created;
-	int64_t deleted_at;
-	int64_t purge_after;
-	int64_t expires;
-	bool enabled;
-};
-
 struct kv_vault_info {
 	int64_t id; /* never reused */
 	char name[VAULTFS_NAME_MAX + 1];
@@ -241,12 +228,12 @@ int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t v
 int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		   struct kv_version_info *ret);
 int kv_secret_list(struct kv *kv, const char *vault, bool deleted,
-		   int (*cb)(const struct kv_secret_info *s, void *ud), void *ud);
+		   int (*cb)(const struct kv_object_info *s, void *ud), void *ud);
 int kv_secret_list_page(struct kv *kv, const char *vault, bool deleted, const char *after,
-			unsigned limit, int (*cb)(const struct kv_secret_info *s, void *ud),
+			unsigned limit, int (*cb)(const struct kv_object_info *s, void *ud),
 			void *ud, char ret_last[VAULTFS_NAME_MAX + 1]);
 int kv_secret_lookup(struct kv *kv, const char *vault, const char *name,
-		     struct kv_secret_info *ret);
+		     struct kv_object_info *ret);
 int kv_secret_versions(struct kv *kv, const char *vault, const char *name,
 		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud);
 int kv_secret_versions_page(struct kv *kv, const char *vault, const char *name, uint32_t after,

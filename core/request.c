@@ -416,7 +416,7 @@ struct list_ctx {
 	int64_t until;
 };
 
-static int secret_json(const struct kv_secret_info *s, void *ud)
+static int secret_json(const struct kv_object_info *s, void *ud)
 {
 	struct list_ctx *l = ud;
 	struct request_ctx *q = l->q;

@@ -99,7 +99,7 @@ static int change_end(struct vaultfsd *v, const struct change *ch, int r)
  * are not.) */
 static bool taken(struct vaultfsd *v, const struct node *p, const char *name)
 {
-	struct kv_secret_info si;
+	struct kv_object_info si;
 
 	return kv_name_valid(name) && kv_secret_lookup(v->kv, p->vault, name, &si) != -ENOENT;
 }

@@ -113,7 +113,7 @@ static int fill_vault(const struct kv_vault_info *vi, void *userdata)
 	return dir_emit(f, ino, DT_DIR, vi->name, vi->name);
 }
 
-static int fill_object(const struct kv_secret_info *si, void *userdata)
+static int fill_object(const struct kv_object_info *si, void *userdata)
 {
 	struct dirfill *f = userdata;
 	struct dirhandle *d = f->d;

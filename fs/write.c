@@ -251,7 +251,7 @@ static int create_check(struct vaultfsd *v, const struct caller *c, struct node 
 			bool *ret_recover)
 {
 	struct kv_version_info info;
-	struct kv_secret_info si;
+	struct kv_object_info si;
 	int r;
 
 	r = kv_secret_info(v->kv, n->vault, n->name, 0, &info);

@@ -215,11 +215,11 @@ static int collect_vault(const struct kv_vault_info *v, void *ud)
 
 struct secret_list {
 	size_t n;
-	struct kv_secret_info s[MAX_ITEMS];
+	struct kv_object_info s[MAX_ITEMS];
 	int stop_after;
 };
 
-static int collect_secret(const struct kv_secret_info *s, void *ud)
+static int collect_secret(const struct kv_object_info *s, void *ud)
 {
 	struct secret_list *l = ud;
 
@@ -3431,7 +3431,7 @@ static void test_secret_versions_page(void **state)
 static void test_secret_lookup(void **state)
 {
 	const struct fixture *f = *state;
-	struct kv_secret_info si, sentinel;
+	struct kv_object_info si, sentinel;
 	struct kv_attrs exp = { .enabled = 1, .expires = T0 + 100, .content_type = "" };
 
 	assert_int_equal(kv_vault_create(f->kv, "v", 7), 0);
@@ -3586,7 +3586,7 @@ static void test_object_names_shared(void **state)
 	_cleanup_secbuf_ struct secbuf *blob = NULL;
 	static const struct kv_attrs off = { .enabled = 0, .not_before = KV_KEEP,
 					     .expires = KV_KEEP };
-	struct kv_secret_info si;
+	struct kv_object_info si;
 	struct kv_object_info oi;
 	struct kv_version_info vi;
 	struct version_list vl = { 0 };
