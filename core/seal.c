@@ -270,12 +270,32 @@ static int unwrap_load(struct store *s, const uint8_t id[STORE_ID_LEN], const ch
 	return crypto_unwrap_key(kek->data, aad, aadlen, wrapped, sizeof(wrapped), ret);
 }
 
+/* The master key as the recovery key unwraps it, checked against the store's key check
+ * value. */
+static int recovery_master(struct store *s, const uint8_t id[STORE_ID_LEN],
+			   const struct secbuf *recovery, struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *m = NULL;
+	int r;
+
+	r = unwrap_load(s, id, "recovery", recovery, "seal.recovery", &m);
+	if (r < 0)
+		return r;
+	r = kcv_verify(s, m);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
 static void keyring_desc(const uint8_t id[STORE_ID_LEN], char out[64])
 {
-	int n = snprintf(out, 64, "vaultfs:master:");
+	static const char prefix[] = "vaultfs:master:";
 
-	for (unsigned i = 0; i < STORE_ID_LEN; i++)
-		n += snprintf(out + n, 64 - (size_t)n, "%02x", id[i]);
+	_Static_assert(sizeof(prefix) - 1 + 2 * STORE_ID_LEN < 64, "keyring description fits");
+	memcpy(out, prefix, sizeof(prefix) - 1);
+	hex_encode(id, STORE_ID_LEN, out + sizeof(prefix) - 1);
+	out[sizeof(prefix) - 1 + 2 * STORE_ID_LEN] = '\0';
 }
 
 static int random_key(size_t len, struct secbuf **ret)
@@ -470,10 +490,7 @@ int seal_recover(struct store *s, const struct config *c, const struct secbuf *r
 	r = meta_get_exact(s, "store_id", sizeof(id), id);
 	if (r < 0)
 		return r == -ENOENT ? -EBADMSG : r;
-	r = unwrap_load(s, id, "recovery", recovery, "seal.recovery", &m);
-	if (r < 0)
-		return r;
-	r = kcv_verify(s, m);
+	r = recovery_master(s, id, recovery, &m);
 	if (r < 0)
 		return r;
 
@@ -796,10 +813,7 @@ int seal_epoch_accept(struct store *s, const struct config *c, const struct secb
 	r = epoch_prepare(s, id, tag);
 	if (r < 0)
 		return r;
-	r = unwrap_load(s, id, "recovery", recovery, "seal.recovery", &m);
-	if (r < 0)
-		return r;
-	r = kcv_verify(s, m);
+	r = recovery_master(s, id, recovery, &m);
 	if (r < 0)
 		return r;
 	r = store_begin(s);

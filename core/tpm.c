@@ -1107,6 +1107,22 @@ static int nv_counter_locate(struct tpm_conn *c, const uint8_t tag[TPM_NV_TAG_LE
 	return 0;
 }
 
+/* Connect, start a salted HMAC session and find the store's counter (defined when create).
+ * Responses are authenticated by the session's HMAC, keyed by a salt no one on the bus knows:
+ * a value read is the TPM's, not a bus forger's. */
+static int counter_open(struct tpm_conn *c, const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN],
+			bool create, uint32_t *ret_index)
+{
+	int r = tpm_conn_open(c, tcti, false);
+
+	if (r < 0)
+		return r;
+	r = tpm_start_salted(c, TPM2_SE_HMAC, 0, &c->session);
+	if (r < 0)
+		return r;
+	return nv_counter_locate(c, tag, create, ret_index);
+}
+
 static int counter_once(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], bool create,
 			bool increment, uint32_t *ret_index, uint64_t *ret_value)
 {
@@ -1114,15 +1130,7 @@ static int counter_once(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], boo
 	uint32_t index;
 	int r;
 
-	r = tpm_conn_open(&c, tcti, false);
-	if (r < 0)
-		return r;
-	/* Responses authenticated by the session's HMAC, keyed by a salt no one on the bus
-	 * knows: a value read is the TPM's, not a bus forger's. */
-	r = tpm_start_salted(&c, TPM2_SE_HMAC, 0, &c.session);
-	if (r < 0)
-		return r;
-	r = nv_counter_locate(&c, tag, create, &index);
+	r = counter_open(&c, tcti, tag, create, &index);
 	if (r < 0)
 		return r;
 	if (increment) {
@@ -1186,13 +1194,7 @@ int tpm_counter_remove(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN])
 
 	if (!tcti || !*tcti || !tag)
 		return -EINVAL;
-	r = tpm_conn_open(&c, tcti, false);
-	if (r < 0)
-		return r;
-	r = tpm_start_salted(&c, TPM2_SE_HMAC, 0, &c.session);
-	if (r < 0)
-		return r;
-	r = nv_counter_locate(&c, tag, false, &index);
+	r = counter_open(&c, tcti, tag, false, &index);
 	if (r < 0)
 		return r;
 	rc = Esys_NV_UndefineSpace(c.esys, ESYS_TR_RH_OWNER, c.nv, c.session, ESYS_TR_NONE,
