@@ -1,4 +1,7 @@
-/* tpm.c: seal and unseal a small secret with a TPM 2.0 over tpm2-tss ESAPI. Each call opens the
+/* tpm.c: the TPM 2.0 connection of core/tpm (tpm-int.h): connecting, the lock of a TPM without
+ * a resource manager, sessions, the one TSS2-to-errno conversion, retries of a busy TPM, the DA
+ * lockout state and PCR lists. Sealing is tpm-seal.c, NV counters tpm-nv.c.
+ * Seal and unseal a small secret with a TPM 2.0 over tpm2-tss ESAPI. Each call opens the
  * TCTI named by the caller, re-creates the owner-hierarchy primary storage key (ECC P-256,
  * AES-128-CFB, from a fixed template, so it is the same key every time and nothing is persisted
  * in the TPM), does its work, then flushes every transient handle and closes the connection.
@@ -30,90 +33,7 @@
  * outside a secbuf (the library's copy is wiped before it is freed), and never log or print. The
  * TSS libraries log errors to stderr on their own: callers that want them quiet set
  * TSS2_LOG=all+NONE in their environment (this module does not touch the environment). */
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <time.h>
-
-#include <tss2/tss2_esys.h>
-#include <tss2/tss2_sys.h>
-#include <tss2/tss2_mu.h>
-#include <tss2/tss2_rc.h>
-#include <tss2/tss2_tctildr.h>
-
-#include "core/limits.h"
-#include "core/log.h"
-#include "core/secbuf.h"
-#include "core/tpm.h"
-#include "core/util.h"
-
-/* "VFTPM2": the object and its primary carry noDA; "VFTPM1" (before noDA): neither does, and
- * such a blob only loads under the primary made without it. Both have the same layout. */
-#define BLOB_MAGIC "VFTPM2"
-#define BLOB_MAGIC_V1 "VFTPM1"
-#define BLOB_MAGIC_LEN (sizeof(BLOB_MAGIC) - 1)
-#define BLOB_HEADER_LEN (BLOB_MAGIC_LEN + 4)
-#define BLOB_MAX VAULTFS_SEALED_MAX
-
-/* PCRs 0..23: the sha256 bank of every PC Client TPM. */
-#define TPM_PCR_COUNT 24u
-#define TPM_PCR_MASK_ALL ((UINT32_C(1) << TPM_PCR_COUNT) - 1)
-
-#define SHA256_SIZE 32u
-
-/* The lock that serialises the clients of a TPM without a resource manager. */
-#define TPM_LOCK_DIR "/run/lock"
-#define TPM_LOCK_DIR_FALLBACK "/tmp"
-#define TPM_LOCK_WAIT_MS 10000u
-#define TPM_LOCK_POLL_MS 10u
-
-/* A seal or unseal the TPM answered with "busy, try again": tries, and the first pause between
- * two of them (doubled each time: 20, 40, 80, 160 ms). */
-#define TPM_TRIES 5u
-#define TPM_BACKOFF_MS 20u
-
-/* The sealed-data object's attributes, without and with a PCR policy. noDA: no low-entropy
- * secret guards the object (its auth is empty, or a PCR policy), so dictionary-attack
- * protection guards nothing and only locks it out, after power losses (each one is counted as
- * a failed try of a DA-protected object used since the last orderly shutdown). The _V1 forms
- * are those of blobs made before noDA, still loaded and unsealed. */
-#define SEALED_ATTRS_V1 (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT)
-#define SEALED_ATTRS_NOPOLICY_V1 (SEALED_ATTRS_V1 | TPMA_OBJECT_USERWITHAUTH)
-#define SEALED_ATTRS (SEALED_ATTRS_V1 | TPMA_OBJECT_NODA)
-#define SEALED_ATTRS_NOPOLICY (SEALED_ATTRS_NOPOLICY_V1 | TPMA_OBJECT_NODA)
-
-/* One TPM connection, the transient handles made on it and the lock held for it (-1: none), all
- * released by tpm_conn_close(). */
-struct tpm_conn {
-	int lock_fd;
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *esys;
-	ESYS_TR primary;
-	ESYS_TR trial;
-	ESYS_TR session;
-	ESYS_TR object;
-	ESYS_TR nv; /* an NV index: closed, never flushed */
-};
-
-#define TPM_CONN_INIT                                                                              \
-	{                                                                                          \
-		.lock_fd = -1, .primary = ESYS_TR_NONE, .trial = ESYS_TR_NONE,                     \
-		.session = ESYS_TR_NONE, .object = ESYS_TR_NONE, .nv = ESYS_TR_NONE,               \
-	}
-
-/* A blob taken apart. */
-struct tpm_blob {
-	bool v1; /* made before noDA */
-	uint32_t pcr_mask;
-	TPM2B_PUBLIC pub;
-	TPM2B_PRIVATE priv;
-};
+#include "core/tpm-int.h"
 
 static const TPMT_SYM_DEF session_symmetric = {
 	.algorithm = TPM2_ALG_AES,
@@ -144,21 +64,6 @@ static const TPM2B_PUBLIC primary_template_v1 = {
 		},
 	},
 };
-
-static inline void esys_freep(void *p)
-{
-	Esys_Free(*(void **)p);
-}
-#define _cleanup_esys_ _cleanup_(esys_freep)
-
-/* The library's copy of an unsealed secret: wiped before it is freed. */
-static inline void sensitive_data_freep(TPM2B_SENSITIVE_DATA **p)
-{
-	if (*p) {
-		secure_wipe(*p, sizeof(**p));
-		Esys_Free(*p);
-	}
-}
 
 /* What -errno a TSS2_RC means (see tss_errno). */
 static int tss_code_errno(TSS2_RC rc, bool blob)
@@ -278,7 +183,7 @@ static int tss_code_errno(TSS2_RC rc, bool blob)
  * operation again" and never leaves this file. TSS2's own words for rc are kept as this
  * thread's last foreign error (log_foreign), for the one error line at the edge; a lockout also
  * says how to clear it. */
-static int tss_errno(TSS2_RC rc, bool blob, const char *call)
+int tss_errno(TSS2_RC rc, bool blob, const char *call)
 {
 	int r = tss_code_errno(rc, blob);
 
@@ -290,7 +195,7 @@ static int tss_errno(TSS2_RC rc, bool blob, const char *call)
 	return r;
 }
 
-static void tpm_flush(ESYS_CONTEXT *esys, ESYS_TR *handle)
+void tpm_flush(ESYS_CONTEXT *esys, ESYS_TR *handle)
 {
 	if (*handle == ESYS_TR_NONE)
 		return;
@@ -344,7 +249,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void sleep_ms(unsigned ms)
+void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L };
 
@@ -459,7 +364,7 @@ static void tpm_flush_leftovers(ESYS_CONTEXT *esys)
 	}
 }
 
-static void tpm_conn_close(struct tpm_conn *c)
+void tpm_conn_close(struct tpm_conn *c)
 {
 	if (c->esys) {
 		if (c->nv != ESYS_TR_NONE)
@@ -505,7 +410,7 @@ static int tpm_conn_connect(struct tpm_conn *c, const char *tcti)
 
 /* tpm_conn_connect, and create the primary storage key (with noDA, or for v1 as blobs from
  * before noDA were made). */
-static int tpm_conn_open(struct tpm_conn *c, const char *tcti, bool v1)
+int tpm_conn_open(struct tpm_conn *c, const char *tcti, bool v1)
 {
 	TPM2B_PUBLIC template = primary_template_v1;
 	TPM2B_SENSITIVE_CREATE sensitive = {};
@@ -531,7 +436,7 @@ static int tpm_conn_open(struct tpm_conn *c, const char *tcti, bool v1)
 
 /* Start a session salted to the primary key (the salt is encrypted to it, so the session key is
  * unknown to anyone on the bus) with AES-128-CFB parameter encryption in the given direction. */
-static int tpm_start_salted(struct tpm_conn *c, TPM2_SE type, TPMA_SESSION crypt,
+int tpm_start_salted(struct tpm_conn *c, TPM2_SE type, TPMA_SESSION crypt,
 			    ESYS_TR *ret_session)
 {
 	ESYS_TR session = ESYS_TR_NONE;
@@ -553,237 +458,8 @@ static int tpm_start_salted(struct tpm_conn *c, TPM2_SE type, TPMA_SESSION crypt
 	return 0;
 }
 
-static void pcr_selection_from_mask(uint32_t mask, TPML_PCR_SELECTION *sel)
-{
-	*sel = (TPML_PCR_SELECTION){
-		.count = 1,
-		.pcrSelections[0] = {
-			.hash = TPM2_ALG_SHA256,
-			.sizeofSelect = 3,
-			.pcrSelect = { mask & 0xff, (mask >> 8) & 0xff, (mask >> 16) & 0xff },
-		},
-	};
-}
-
-/* The PolicyPCR digest over the current values of the sha256 PCRs in mask, from a trial
- * session. */
-static int tpm_policy_pcr_digest(struct tpm_conn *c, uint32_t mask, TPM2B_DIGEST *ret_digest)
-{
-	static const TPMT_SYM_DEF no_symmetric = { .algorithm = TPM2_ALG_NULL };
-	_cleanup_esys_ TPM2B_DIGEST *digest = NULL;
-	TPM2B_DIGEST current = {};
-	TPML_PCR_SELECTION sel;
-	TSS2_RC rc;
-
-	rc = Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &no_symmetric,
-				   TPM2_ALG_SHA256, &c->trial);
-	if (rc != TSS2_RC_SUCCESS) {
-		c->trial = ESYS_TR_NONE;
-		return tss_errno(rc, false, "Esys_StartAuthSession");
-	}
-
-	/* An empty pcrDigest makes the TPM use the PCRs' current values. */
-	pcr_selection_from_mask(mask, &sel);
-	rc = Esys_PolicyPCR(c->esys, c->trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &current,
-			    &sel);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false, "Esys_PolicyPCR");
-
-	rc = Esys_PolicyGetDigest(c->esys, c->trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				  &digest);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false, "Esys_PolicyGetDigest");
-	if (digest->size != SHA256_SIZE)
-		return -EIO;
-
-	tpm_flush(c->esys, &c->trial);
-	*ret_digest = *digest;
-	return 0;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = (v >> 8) & 0xff;
-	p[2] = (v >> 16) & 0xff;
-	p[3] = (v >> 24) & 0xff;
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static int blob_marshal(uint32_t pcr_mask, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
-			uint8_t **ret_blob, size_t *ret_len)
-{
-	_cleanup_free_ uint8_t *buf = NULL;
-	size_t off = BLOB_HEADER_LEN;
-	uint8_t *shrunk;
-	TSS2_RC rc;
-
-	buf = malloc(BLOB_MAX);
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, BLOB_MAGIC, BLOB_MAGIC_LEN);
-	put_le32(buf + BLOB_MAGIC_LEN, pcr_mask);
-
-	rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, BLOB_MAX, &off);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false, "Tss2_MU_TPM2B_PUBLIC_Marshal");
-	rc = Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, BLOB_MAX, &off);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false, "Tss2_MU_TPM2B_PRIVATE_Marshal");
-
-	shrunk = realloc(buf, off);
-	if (shrunk)
-		buf = shrunk;
-	*ret_blob = TAKE_PTR(buf);
-	*ret_len = off;
-	return 0;
-}
-
-/* Take a blob apart and check that it describes a sealed-data object as tpm_seal() makes them.
- * Anything else, including trailing bytes, is -EBADMSG. */
-static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
-{
-	struct tpm_blob b = {};
-	const TPMT_PUBLIC *area = &b.pub.publicArea;
-	size_t off = BLOB_HEADER_LEN, start;
-	uint32_t mask;
-	TSS2_RC rc;
-
-	if (len < BLOB_HEADER_LEN || len > BLOB_MAX)
-		return -EBADMSG;
-	if (memcmp(blob, BLOB_MAGIC_V1, BLOB_MAGIC_LEN) == 0)
-		b.v1 = true;
-	else if (memcmp(blob, BLOB_MAGIC, BLOB_MAGIC_LEN) != 0)
-		return -EBADMSG;
-	mask = get_le32(blob + BLOB_MAGIC_LEN);
-	if (mask & ~TPM_PCR_MASK_ALL)
-		return -EBADMSG;
-
-	start = off;
-	rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, &b.pub);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, true, "Tss2_MU_TPM2B_PUBLIC_Unmarshal");
-	if (off - start != sizeof(b.pub.size) + b.pub.size)
-		return -EBADMSG;
-	rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, &b.priv);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, true, "Tss2_MU_TPM2B_PRIVATE_Unmarshal");
-	if (off != len || b.priv.size == 0)
-		return -EBADMSG;
-
-	if (area->type != TPM2_ALG_KEYEDHASH || area->nameAlg != TPM2_ALG_SHA256 ||
-	    area->parameters.keyedHashDetail.scheme.scheme != TPM2_ALG_NULL ||
-	    area->unique.keyedHash.size != SHA256_SIZE)
-		return -EBADMSG;
-	/* The mask is not covered by the TPM's integrity check: it must at least agree with the
-	 * object (a policy exactly when there is a mask), or a flipped bit would pass as "PCR
-	 * policy not satisfied". */
-	if (mask == 0 && (area->objectAttributes != (b.v1 ? SEALED_ATTRS_NOPOLICY_V1 :
-							       SEALED_ATTRS_NOPOLICY) ||
-			  area->authPolicy.size != 0))
-		return -EBADMSG;
-	if (mask != 0 && (area->objectAttributes != (b.v1 ? SEALED_ATTRS_V1 : SEALED_ATTRS) ||
-			  area->authPolicy.size != SHA256_SIZE))
-		return -EBADMSG;
-
-	b.pcr_mask = mask;
-	*ret = b;
-	return 0;
-}
-
-int tpm_blob_pcrs(const uint8_t *blob, size_t len, uint32_t *ret_mask)
-{
-	struct tpm_blob b;
-	int r;
-
-	r = blob_parse(blob, len, &b);
-	if (r < 0)
-		return r;
-	*ret_mask = b.pcr_mask;
-	return 0;
-}
-
-int tpm_blob_da_protected(const uint8_t *blob, size_t len)
-{
-	struct tpm_blob b;
-	int r;
-
-	r = blob_parse(blob, len, &b);
-	if (r < 0)
-		return r;
-	return b.v1;
-}
-
-/* Esys_Create copies its inputs, inSensitive (the secret) included, into the ESYS_CONTEXT before
- * it sends anything, and nothing clears that copy: Esys_Finalize frees it as it is. The next
- * Esys_Create on the context copies its own inputs over it, so run one that seals nothing: it
- * authorises with the primary key's empty password, and its object is thrown away (the TPM
- * keeps nothing of a TPM2_Create). Its result does not matter; when ESAPI refuses it because
- * the transport failed, the copy stays (see the top of this file). */
-static void wipe_create_input(struct tpm_conn *c, const TPM2B_PUBLIC *template)
-{
-	static const TPM2B_SENSITIVE_CREATE empty = {};
-	static const TPM2B_DATA outside = {};
-	static const TPML_PCR_SELECTION creation_pcrs = {};
-
-	(void)Esys_Create(c->esys, c->primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &empty,
-			  template, &outside, &creation_pcrs, NULL, NULL, NULL, NULL, NULL);
-}
-
-static int seal_once(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t n,
-		     uint8_t **ret_blob, size_t *ret_len)
-{
-	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
-	_cleanup_esys_ TPM2B_PRIVATE *priv = NULL;
-	_cleanup_esys_ TPM2B_PUBLIC *pub = NULL;
-	TPM2B_SENSITIVE_CREATE sensitive = {};
-	TPM2B_DATA outside = {};
-	TPML_PCR_SELECTION creation_pcrs = {};
-	TPM2B_PUBLIC template = {
-		.publicArea = {
-			.type = TPM2_ALG_KEYEDHASH,
-			.nameAlg = TPM2_ALG_SHA256,
-			.objectAttributes = pcr_mask ? SEALED_ATTRS : SEALED_ATTRS_NOPOLICY,
-			.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
-		},
-	};
-	TSS2_RC rc;
-	int r;
-
-	r = tpm_conn_open(&c, tcti, false);
-	if (r < 0)
-		return r;
-
-	if (pcr_mask) {
-		r = tpm_policy_pcr_digest(&c, pcr_mask, &template.publicArea.authPolicy);
-		if (r < 0)
-			return r;
-	}
-
-	/* TPMA_SESSION_DECRYPT: the TPM decrypts the first command parameter, inSensitive. */
-	r = tpm_start_salted(&c, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT, &c.session);
-	if (r < 0)
-		return r;
-
-	sensitive.sensitive.data.size = n;
-	memcpy(sensitive.sensitive.data.buffer, secret, n);
-	rc = Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
-			 &template, &outside, &creation_pcrs, &priv, &pub, NULL, NULL, NULL);
-	secure_wipe(&sensitive, sizeof(sensitive));
-	wipe_create_input(&c, &template);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false, "Esys_Create");
-
-	return blob_marshal(pcr_mask, pub, priv, ret_blob, ret_len);
-}
-
 /* The pause after try number i (0-based) of TPM_TRIES. */
-static unsigned backoff_ms(unsigned i)
+unsigned backoff_ms(unsigned i)
 {
 	return TPM_BACKOFF_MS << i;
 }
@@ -791,118 +467,11 @@ static unsigned backoff_ms(unsigned i)
 /* The end of a retried operation after try i: a success after "busy" answers drops the words
  * of the last busy answer (they would end an unrelated error line); after the last try they
  * stay, and tell what kept the TPM busy. */
-static int busy_done(int r, unsigned i)
+int busy_done(int r, unsigned i)
 {
 	if (r >= 0 && i > 0)
 		log_foreign_clear();
 	return r;
-}
-
-int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t n,
-	     uint8_t **ret_blob, size_t *ret_len)
-{
-	int r = -EAGAIN;
-
-	/* An explicit TCTI only: NULL or "" would make the loader pick some default TPM. */
-	if (!tcti || !*tcti || !secret || n == 0 || n > TPM_SECRET_MAX ||
-	    (pcr_mask & ~TPM_PCR_MASK_ALL) || !ret_blob || !ret_len)
-		return -EINVAL;
-
-	for (unsigned i = 0; i < TPM_TRIES; i++) {
-		if (i > 0)
-			sleep_ms(backoff_ms(i - 1));
-		r = seal_once(tcti, pcr_mask, secret, n, ret_blob, ret_len);
-		if (r != -EAGAIN)
-			return busy_done(r, i);
-	}
-	return -EBUSY;
-}
-
-/* ESAPI decrypts the response in place in its SYS context's buffer and leaves it there until
- * Esys_Finalize frees it unwiped: wipe the response bytes now. The buffer is ours to clear
- * (the library only hands out a const view of it). */
-static void wipe_response_buffer(ESYS_CONTEXT *esys)
-{
-	TSS2_SYS_CONTEXT *sys = NULL;
-	const uint8_t *rp = NULL;
-	size_t n = 0;
-
-	if (Esys_GetSysContext(esys, &sys) != TSS2_RC_SUCCESS || !sys)
-		return;
-	if (Tss2_Sys_GetRpBuffer(sys, &n, &rp) != TSS2_RC_SUCCESS || !rp)
-		return;
-	secure_wipe((uint8_t *)rp, n);
-}
-
-static int unseal_once(const char *tcti, const struct tpm_blob *b, struct secbuf **ret)
-{
-	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
-	_cleanup_(sensitive_data_freep) TPM2B_SENSITIVE_DATA *out = NULL;
-	TSS2_RC rc;
-	int r;
-
-	r = tpm_conn_open(&c, tcti, b->v1);
-	if (r < 0)
-		return r;
-
-	/* Loading checks the private area's integrity against this TPM's primary key: a blob from
-	 * another TPM, or one changed anywhere, stops here. */
-	rc = Esys_Load(c.esys, c.primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &b->priv,
-		       &b->pub, &c.object);
-	if (rc != TSS2_RC_SUCCESS) {
-		c.object = ESYS_TR_NONE;
-		return tss_errno(rc, true, "Esys_Load");
-	}
-
-	/* TPMA_SESSION_ENCRYPT: the TPM encrypts the first response parameter, outData. */
-	if (b->pcr_mask == 0) {
-		r = tpm_start_salted(&c, TPM2_SE_HMAC, TPMA_SESSION_ENCRYPT, &c.session);
-		if (r < 0)
-			return r;
-	} else {
-		TPM2B_DIGEST current = {};
-		TPML_PCR_SELECTION sel;
-
-		r = tpm_start_salted(&c, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT, &c.session);
-		if (r < 0)
-			return r;
-		pcr_selection_from_mask(b->pcr_mask, &sel);
-		rc = Esys_PolicyPCR(c.esys, c.session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				    &current, &sel);
-		if (rc != TSS2_RC_SUCCESS)
-			return tss_errno(rc, false, "Esys_PolicyPCR");
-	}
-
-	rc = Esys_Unseal(c.esys, c.object, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
-	wipe_response_buffer(c.esys);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false, "Esys_Unseal");
-	if (out->size == 0 || out->size > TPM_SECRET_MAX)
-		return -EBADMSG;
-
-	return secbuf_dup(out->buffer, out->size, ret);
-}
-
-int tpm_unseal(const char *tcti, const uint8_t *blob, size_t len, struct secbuf **ret)
-{
-	struct tpm_blob b;
-	int r;
-
-	if (!tcti || !*tcti || !blob || !ret)
-		return -EINVAL;
-
-	r = blob_parse(blob, len, &b);
-	if (r < 0)
-		return r;
-
-	for (unsigned i = 0; i < TPM_TRIES; i++) {
-		if (i > 0)
-			sleep_ms(backoff_ms(i - 1));
-		r = unseal_once(tcti, &b, ret);
-		if (r != -EAGAIN)
-			return busy_done(r, i);
-	}
-	return -EBUSY;
 }
 
 /* One TPM property (TPM2_PT_*). */
@@ -957,252 +526,6 @@ int tpm_da_status(const char *tcti, struct tpm_da_status *ret)
 			return busy_done(r, i);
 	}
 	return -EBUSY;
-}
-
-/* NV counters (see tpm.h). The index's attributes: a counter, read and incremented with its
- * (empty) auth value, never DA-protected, never orderly (an orderly counter kept in RAM jumps
- * ahead after a power loss, which would read as a rollback). */
-#define NV_COUNTER_ATTRS                                                                           \
-	((TPMA_NV)(TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHREAD |                  \
-	 TPMA_NV_AUTHWRITE | TPMA_NV_NO_DA)
-#define NV_COUNTER_SIZE 8u
-
-/* The handle that probe i of tag looks at. */
-static TPM2_HANDLE nv_counter_handle(const uint8_t tag[TPM_NV_TAG_LEN], unsigned i)
-{
-	uint32_t start = ((uint32_t)tag[0] << 8 | tag[1]) % TPM_NV_COUNTER_SPAN;
-
-	return TPM_NV_COUNTER_FIRST + (start + i) % TPM_NV_COUNTER_SPAN;
-}
-
-static bool rc_is_handle(TSS2_RC rc)
-{
-	return (rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER &&
-	       (rc & TPM2_RC_FMT1) && (rc & (TPM2_RC_FMT1 | 0x3f)) == TPM2_RC_HANDLE;
-}
-
-/* Look at NV handle h: 1 and its ESYS_TR in c->nv when it is our counter for tag, 0 when
- * nothing is defined there, -EEXIST when it is someone else's index. */
-static int nv_counter_probe(struct tpm_conn *c, TPM2_HANDLE h, const uint8_t tag[TPM_NV_TAG_LEN])
-{
-	_cleanup_esys_ TPM2B_NV_PUBLIC *pub = NULL;
-	_cleanup_esys_ TPM2B_NAME *name = NULL;
-	const TPMS_NV_PUBLIC *p;
-	TSS2_RC rc;
-
-	if (c->nv != ESYS_TR_NONE)
-		(void)Esys_TR_Close(c->esys, &c->nv);
-	rc = Esys_TR_FromTPMPublic(c->esys, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &c->nv);
-	if (rc_is_handle(rc)) {
-		c->nv = ESYS_TR_NONE;
-		return 0;
-	}
-	if (rc != TSS2_RC_SUCCESS) {
-		c->nv = ESYS_TR_NONE;
-		return tss_errno(rc, false, "Esys_TR_FromTPMPublic");
-	}
-	rc = Esys_NV_ReadPublic(c->esys, c->nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub,
-				&name);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false, "Esys_NV_ReadPublic");
-	p = &pub->nvPublic;
-	if (p->nvIndex != h || p->nameAlg != TPM2_ALG_SHA256 ||
-	    (p->attributes & ~TPMA_NV_WRITTEN) != NV_COUNTER_ATTRS ||
-	    p->dataSize != NV_COUNTER_SIZE || p->authPolicy.size != TPM_NV_TAG_LEN ||
-	    memcmp(p->authPolicy.buffer, tag, TPM_NV_TAG_LEN) != 0)
-		return -EEXIST;
-	return 1;
-}
-
-static int nv_counter_read(struct tpm_conn *c, uint64_t *ret_value)
-{
-	_cleanup_esys_ TPM2B_MAX_NV_BUFFER *data = NULL;
-	uint64_t v = 0;
-	TSS2_RC rc;
-
-	rc = Esys_NV_Read(c->esys, c->nv, c->nv, c->session, ESYS_TR_NONE, ESYS_TR_NONE,
-			  NV_COUNTER_SIZE, 0, &data);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false, "Esys_NV_Read");
-	if (data->size != NV_COUNTER_SIZE)
-		return -EIO;
-	for (unsigned i = 0; i < NV_COUNTER_SIZE; i++)
-		v = v << 8 | data->buffer[i];
-	*ret_value = v;
-	return 0;
-}
-
-static int nv_counter_increment(struct tpm_conn *c)
-{
-	TSS2_RC rc;
-
-	rc = Esys_NV_Increment(c->esys, c->nv, c->nv, c->session, ESYS_TR_NONE, ESYS_TR_NONE);
-	return rc == TSS2_RC_SUCCESS ? 0 : tss_errno(rc, false, "Esys_NV_Increment");
-}
-
-/* Define the counter for tag at h, and increment it once: a new counter starts at the highest
- * value any counter of this TPM ever had, which it takes at its first increment. */
-static int nv_counter_define(struct tpm_conn *c, TPM2_HANDLE h, const uint8_t tag[TPM_NV_TAG_LEN])
-{
-	static const TPM2B_AUTH empty = {};
-	TPM2B_NV_PUBLIC pub = {
-		.nvPublic = {
-			.nvIndex = h,
-			.nameAlg = TPM2_ALG_SHA256,
-			.attributes = NV_COUNTER_ATTRS,
-			.authPolicy.size = TPM_NV_TAG_LEN,
-			.dataSize = NV_COUNTER_SIZE,
-		},
-	};
-	TSS2_RC rc;
-
-	memcpy(pub.nvPublic.authPolicy.buffer, tag, TPM_NV_TAG_LEN);
-	if (c->nv != ESYS_TR_NONE)
-		(void)Esys_TR_Close(c->esys, &c->nv);
-	rc = Esys_NV_DefineSpace(c->esys, ESYS_TR_RH_OWNER, c->session, ESYS_TR_NONE,
-				 ESYS_TR_NONE, &empty, &pub, &c->nv);
-	if (rc != TSS2_RC_SUCCESS) {
-		c->nv = ESYS_TR_NONE;
-		if (rc == TPM2_RC_NV_SPACE)
-			return log_foreign(-ENOSPC, "tss2", "Esys_NV_DefineSpace: %s",
-					   Tss2_RC_Decode(rc));
-		return tss_errno(rc, false, "Esys_NV_DefineSpace");
-	}
-	return nv_counter_increment(c);
-}
-
-/* Find tag's counter in c (c->nv), or with create define it at the first free handle probed.
- * Every probe is looked at (a counter after a free handle is found: another store's index
- * before it may have been undefined since). -ENOENT: none (without create); -ENOSPC: no free
- * handle among the probes, or NV full. */
-static int nv_counter_locate(struct tpm_conn *c, const uint8_t tag[TPM_NV_TAG_LEN], bool create,
-			     uint32_t *ret_index)
-{
-	TPM2_HANDLE free_h = 0;
-	int r;
-
-	for (unsigned i = 0; i < TPM_NV_COUNTER_PROBES; i++) {
-		TPM2_HANDLE h = nv_counter_handle(tag, i);
-
-		r = nv_counter_probe(c, h, tag);
-		if (r == -EEXIST)
-			continue; /* another's index */
-		if (r < 0)
-			return r;
-		if (r == 1) {
-			*ret_index = h;
-			return 0;
-		}
-		if (!free_h)
-			free_h = h;
-	}
-	if (!create)
-		return -ENOENT;
-	if (!free_h)
-		return -ENOSPC;
-	r = nv_counter_define(c, free_h, tag);
-	if (r < 0)
-		return r;
-	*ret_index = free_h;
-	return 0;
-}
-
-/* Connect, start a salted HMAC session and find the store's counter (defined when create).
- * Responses are authenticated by the session's HMAC, keyed by a salt no one on the bus knows:
- * a value read is the TPM's, not a bus forger's. */
-static int counter_open(struct tpm_conn *c, const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN],
-			bool create, uint32_t *ret_index)
-{
-	int r = tpm_conn_open(c, tcti, false);
-
-	if (r < 0)
-		return r;
-	r = tpm_start_salted(c, TPM2_SE_HMAC, 0, &c->session);
-	if (r < 0)
-		return r;
-	return nv_counter_locate(c, tag, create, ret_index);
-}
-
-static int counter_once(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], bool create,
-			bool increment, uint32_t *ret_index, uint64_t *ret_value)
-{
-	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
-	uint32_t index;
-	int r;
-
-	r = counter_open(&c, tcti, tag, create, &index);
-	if (r < 0)
-		return r;
-	if (increment) {
-		r = nv_counter_increment(&c);
-		if (r < 0)
-			return r;
-	}
-	r = nv_counter_read(&c, ret_value);
-	if (r < 0)
-		return r;
-	*ret_index = index;
-	return 0;
-}
-
-static int counter_retry(const char *tcti, const uint8_t *tag, bool create, bool increment,
-			 uint32_t *ret_index, uint64_t *ret_value)
-{
-	uint32_t index = 0;
-	uint64_t value = 0;
-	int r = -EAGAIN;
-
-	if (!tcti || !*tcti || !tag || !ret_value)
-		return -EINVAL;
-	for (unsigned i = 0; i < TPM_TRIES; i++) {
-		if (i > 0)
-			sleep_ms(backoff_ms(i - 1));
-		r = counter_once(tcti, tag, create, increment, &index, &value);
-		if (r != -EAGAIN) {
-			r = busy_done(r, i);
-			break;
-		}
-	}
-	if (r == -EAGAIN)
-		return -EBUSY;
-	if (r < 0)
-		return r;
-	if (ret_index)
-		*ret_index = index;
-	*ret_value = value;
-	return 0;
-}
-
-int tpm_counter_read(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], bool create,
-		     uint32_t *ret_index, uint64_t *ret_value)
-{
-	return counter_retry(tcti, tag, create, false, ret_index, ret_value);
-}
-
-int tpm_counter_increment(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN],
-			  uint64_t *ret_value)
-{
-	return counter_retry(tcti, tag, false, true, NULL, ret_value);
-}
-
-int tpm_counter_remove(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN])
-{
-	_cleanup_(tpm_conn_close) struct tpm_conn c = TPM_CONN_INIT;
-	uint32_t index;
-	TSS2_RC rc;
-	int r;
-
-	if (!tcti || !*tcti || !tag)
-		return -EINVAL;
-	r = counter_open(&c, tcti, tag, false, &index);
-	if (r < 0)
-		return r;
-	rc = Esys_NV_UndefineSpace(c.esys, ESYS_TR_RH_OWNER, c.nv, c.session, ESYS_TR_NONE,
-				   ESYS_TR_NONE);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_errno(rc, false, "Esys_NV_UndefineSpace");
-	c.nv = ESYS_TR_NONE; /* gone with the index */
-	return 0;
 }
 
 int tpm_parse_pcrs(const char *s, uint32_t *ret_mask)
