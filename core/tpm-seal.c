@@ -1,6 +1,20 @@
-/* tpm-seal.c: sealing and unsealing a small secret (the master key) under the owner
- * hierarchy's primary key, and the blob that carries the sealed object. Never leaves an
- * unsealed secret outside a secbuf; never persists anything in the TPM. */
+/* tpm-seal.c: sealing and unsealing a small secret (the master key) under the owner hierarchy's
+ * primary storage key (ECC P-256, AES-128-CFB, from a fixed template: the same key every time,
+ * nothing persisted in the TPM). The primary and the objects sealed under it carry noDA (see
+ * SEALED_ATTRS); blobs made before that ("VFTPM1") still load and unseal, under the primary they
+ * were made with. Sealing creates a keyedhash sealed-data object, bound to sha256 PCRs through a
+ * PolicyPCR digest when asked, over a salted HMAC session with command parameter encryption;
+ * unsealing loads it back and unseals over a salted HMAC or policy session with response
+ * encryption. The blob is "VFTPM2" (or "VFTPM1"), the PCR mask (u32 LE), the marshalled
+ * TPM2B_PUBLIC and TPM2B_PRIVATE, parsed defensively.
+ * Esys_Create keeps a copy of its inSensitive (the secret being sealed) in the ESYS_CONTEXT,
+ * which Esys_Finalize frees unwiped (the SYS command buffer holds only its encrypted form,
+ * parameter encryption being done in place). tpm_seal() overwrites the copy with a second
+ * TPM2_Create of an empty secret; checked with tpm2-tss 3.2.1 by scanning every block freed
+ * during seal and unseal: none holds the secret with it, one does without. It is impossible only
+ * when the transport failed during the first TPM2_Create (ESAPI then refuses every command): the
+ * copy is then freed unwiped. Never leaves an unsealed secret outside a secbuf (the library's
+ * copy is wiped before it is freed). */
 #include "core/tpm-int.h"
 
 static void pcr_selection_from_mask(uint32_t mask, TPML_PCR_SELECTION *sel)

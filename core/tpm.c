@@ -1,38 +1,22 @@
-/* tpm.c: the TPM 2.0 connection of core/tpm (tpm-int.h): connecting, the lock of a TPM without
- * a resource manager, sessions, the one TSS2-to-errno conversion, retries of a busy TPM, the DA
- * lockout state and PCR lists. Sealing is tpm-seal.c, NV counters tpm-nv.c.
- * Seal and unseal a small secret with a TPM 2.0 over tpm2-tss ESAPI. Each call opens the
- * TCTI named by the caller, re-creates the owner-hierarchy primary storage key (ECC P-256,
- * AES-128-CFB, from a fixed template, so it is the same key every time and nothing is persisted
- * in the TPM), does its work, then flushes every transient handle and closes the connection.
- * The primary and the objects sealed under it carry noDA (see SEALED_ATTRS); blobs made before
- * that ("VFTPM1") still load and unseal, under the primary they were made with.
- * Sealing creates a keyedhash sealed-data object, bound to sha256 PCRs through a PolicyPCR digest
- * when asked, over a salted HMAC session with command parameter encryption; unsealing loads it
- * back and unseals over a salted HMAC or policy session with response encryption. The blob is
- * "VFTPM1", the PCR mask (u32 LE), the marshalled TPM2B_PUBLIC and TPM2B_PRIVATE, parsed
- * defensively. A TPM reached with no resource manager in between (the swtpm and mssim TCTIs,
- * also wrapped in pcap:) is shared by all its clients, and so are its three or so object slots:
- * there a call holds an exclusive flock on /run/lock/vaultfs-tpm-<FNV-1a 64 of the TCTI string
- * without "pcap:", 16 hex>.lock (in /tmp when /run/lock is not writable) from connect to close,
- * waits for it at most 10 s (then -EBUSY), and under it first flushes every transient object and
+/* tpm.c: the TPM 2.0 connection of core/tpm (shared through tpm-int.h): connecting, the lock of
+ * a TPM without a resource manager, sessions, the one TSS2-to-errno conversion, retries of a busy
+ * TPM, the dictionary-attack lockout state and PCR lists. Sealing is tpm-seal.c, the store's NV
+ * counter tpm-nv.c. Each call opens the TCTI named by the caller, does its work, flushes every
+ * transient handle and closes the connection: this module never keeps a connection between
+ * calls, never persists an object in the TPM, and never logs or prints (TSS2's own words go to
+ * log_foreign, which the caller's error line prints).
+ * A TPM reached with no resource manager in between (the swtpm and mssim TCTIs, also wrapped in
+ * pcap:) is shared by all its clients, and so are its three or so object slots: there a call
+ * holds an exclusive flock on /run/lock/vaultfs-tpm-<FNV-1a 64 of the TCTI string without
+ * "pcap:", 16 hex>.lock (in /tmp when /run/lock is not writable) from connect to close, waits
+ * for it at most 10 s (then -EBUSY), and under it first flushes every transient object and
  * loaded session, which can then only be leftovers of a killed client. A lock file not owned by
  * our euid, or one that cannot be opened, is not used: the call goes on unlocked. TPM answers
  * that mean "busy, try again" (out of object or session memory, RETRY, YIELDED, TESTING, a
- * handle flushed under us, ...) become -EAGAIN, and a whole seal or unseal is tried up to 5
- * times, 20 to 160 ms apart, before it returns -EBUSY. Every TSS2_RC becomes -errno in
- * tss_errno() and nowhere else, which keeps TSS2's own words for it (log_foreign).
- * Esys_Create keeps a copy of its inSensitive (the secret being sealed) in the ESYS_CONTEXT,
- * which Esys_Finalize frees unwiped (the SYS command buffer holds only its encrypted form,
- * parameter encryption being done in place). tpm_seal() overwrites the
- * copy with a second TPM2_Create of an empty secret; checked with tpm2-tss 3.2.1 by scanning
- * every block freed during seal and unseal: none holds the secret with it, one does without.
- * It is impossible only when the transport failed during the first TPM2_Create (ESAPI then
- * refuses every command): the copy is then freed unwiped. This module must never persist
- * anything in the TPM, never keep a connection open between calls, never leave an unsealed secret
- * outside a secbuf (the library's copy is wiped before it is freed), and never log or print. The
- * TSS libraries log errors to stderr on their own: callers that want them quiet set
- * TSS2_LOG=all+NONE in their environment (this module does not touch the environment). */
+ * handle flushed under us, ...) become -EAGAIN, and a whole call is tried up to 5 times, 20 to
+ * 160 ms apart, before it returns -EBUSY. The TSS libraries log errors to stderr on their own:
+ * callers that want them quiet set TSS2_LOG=all+NONE (this module does not touch the
+ * environment). */
 #include "core/tpm-int.h"
 
 static const TPMT_SYM_DEF session_symmetric = {
