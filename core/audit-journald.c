@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 
+#include "core/timeutil.h"
 #include "core/audit-int.h"
 
 /* The MESSAGE_ID of every audit record sent to the systemd journal. */
@@ -41,7 +42,7 @@ void audit_journal_send(const struct audit_record *rec, uint64_t seq, int64_t ti
 		{ "MESSAGE_ID", AUDIT_MESSAGE_ID },
 		{ "PRIORITY", rec->decision == AUDIT_DENY ? "4" : "5" },
 		{ "SYSLOG_IDENTIFIER", "vaultfs-audit" },
-		{ "VAULTFS_TIME", audit_format_time(time_us, tbuf) },
+		{ "VAULTFS_TIME", time_format_us(time_us, tbuf) },
 		{ "VAULTFS_DECISION", decision },
 		{ "VAULTFS_EVENT", rec->event },
 		{ "VAULTFS_RULE", rec->rule },

@@ -8,9 +8,9 @@
 #include <time.h>
 
 #include "core/audit-int.h"
+#include "core/timeutil.h"
 
 #define EVENT_MAX 32u
-#define TIME_LEN 27u
 
 /* --- serialization --- */
 
@@ -86,48 +86,6 @@ static int put_json_str(struct buf *b, const char *s)
 	return buf_putc(b, '"');
 }
 
-static void put_digits(char *p, int v, int n)
-{
-	for (int i = n - 1; i >= 0; i--, v /= 10)
-		p[i] = (char)('0' + v % 10);
-}
-
-/* 10000-01-01T00:00:00Z: the first second that does not fit in four digits of year. */
-#define YEAR_10000_SECS INT64_C(253402300800)
-
-/* The proleptic Gregorian date of a day count since 1970-01-01 (days >= 0): pure arithmetic
- * (H. Hinnant's civil_from_days), not gmtime_r, which takes the time zone lock per call. */
-static void civil_from_days(int64_t days, int *ret_y, int *ret_m, int *ret_d)
-{
-	int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-	int64_t m = mp < 10 ? mp + 3 : mp - 9;
-
-	*ret_y = (int)(yoe + era * 400 + (m <= 2));
-	*ret_m = (int)m;
-	*ret_d = (int)(doy - (153 * mp + 2) / 5 + 1);
-}
-
-const char *audit_format_time(int64_t time_us, char buf[32])
-{
-	int64_t secs = time_us / 1000000, sod = secs % 86400;
-	int y, m, d;
-
-	memcpy(buf, "0000-00-00T00:00:00.000000Z", TIME_LEN + 1);
-	if (time_us < 0 || secs >= YEAR_10000_SECS)
-		return buf;
-	civil_from_days(secs / 86400, &y, &m, &d);
-	put_digits(buf, y, 4);
-	put_digits(buf + 5, m, 2);
-	put_digits(buf + 8, d, 2);
-	put_digits(buf + 11, (int)(sod / 3600), 2);
-	put_digits(buf + 14, (int)(sod / 60 % 60), 2);
-	put_digits(buf + 17, (int)(sod % 60), 2);
-	put_digits(buf + 20, (int)(time_us % 1000000), 6);
-	return buf;
-}
-
 static bool event_valid(const char *e)
 {
 	size_t n;
@@ -187,7 +145,7 @@ int audit_serialize_body(const struct audit_record *rec, int64_t time_us, struct
 	char tbuf[32];
 
 	buf_puts(b, "\"time\":\"");
-	buf_puts(b, audit_format_time(time_us, tbuf));
+	buf_puts(b, time_format_us(time_us, tbuf));
 	put_str_member(b, "\",\"event\":", rec->event);
 	buf_puts(b, rec->decision == AUDIT_DENY ? ",\"decision\":\"deny\",\"errno\":" :
 						 ",\"decision\":\"allow\",\"errno\":");
@@ -373,34 +331,9 @@ static int parse_str(struct cursor *c, struct buf *out, size_t *ret_off)
 
 static int parse_time(struct cursor *c, int64_t *ret)
 {
-	const char *s = c->p;
-	struct tm tm = {};
-	int v[7] = {};
-	static const int at[7] = { 0, 5, 8, 11, 14, 17, 20 }, len[7] = { 4, 2, 2, 2, 2, 2, 6 };
-	time_t t;
-
-	if ((size_t)(c->end - s) < TIME_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-	    s[13] != ':' || s[16] != ':' || s[19] != '.' || s[26] != 'Z')
+	if (time_parse_us(c->p, (size_t)(c->end - c->p), ret) < 0)
 		return -EBADMSG;
-	for (int i = 0; i < 7; i++)
-		for (int k = 0; k < len[i]; k++) {
-			char d = s[at[i] + k];
-
-			if (d < '0' || d > '9')
-				return -EBADMSG;
-			v[i] = v[i] * 10 + (d - '0');
-		}
-	tm.tm_year = v[0] - 1900;
-	tm.tm_mon = v[1] - 1;
-	tm.tm_mday = v[2];
-	tm.tm_hour = v[3];
-	tm.tm_min = v[4];
-	tm.tm_sec = v[5];
-	t = timegm(&tm);
-	if (t == (time_t)-1 || t < 0)
-		return -EBADMSG;
-	c->p += TIME_LEN;
-	*ret = (int64_t)t * 1000000 + v[6];
+	c->p += TIME_FORMAT_US_LEN;
 	return 0;
 }
 

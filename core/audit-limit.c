@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/statvfs.h>
 
+#include "core/timeutil.h"
 #include "core/audit-int.h"
 
 /* A count is written once its first refusal is this old. */
@@ -141,7 +142,7 @@ static void summary_record(const struct limit_slot *s, char *rule, struct audit_
 	char tbuf[32];
 
 	snprintf(rule, SUMMARY_RULE_MAX, "count=%" PRIu64 " since=%s reason=%s", s->suppressed,
-		 audit_format_time(s->first_us, tbuf),
+		 time_format_us(s->first_us, tbuf),
 		 s->by_reserve == 0 ? "rate" : s->by_reserve == s->suppressed ? "reserve" :
 										"rate,reserve");
 	rec.event = AUDIT_SUMMARY_EVENT;

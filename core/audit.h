@@ -226,5 +226,3 @@ int audit_verify_files(const char *const *paths, size_t n, const uint8_t key[CRY
 int audit_list_files(const char *path, char ***ret, size_t *ret_n);
 void audit_paths_free(char **paths);
 
-/* RFC 3339 UTC with microseconds ("2026-01-02T03:04:05.123456Z"); buf holds 32 bytes. */
-const char *audit_format_time(int64_t time_us, char buf[32]);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/timeutil.h"
 #include "core/audit.h"
 #include "core/store.h"
 #include "tools/vaultctl.h"
@@ -362,7 +363,7 @@ static void print_entry(const struct audit_entry *e, const char *line, size_t le
 		putchar('\n');
 		return;
 	}
-	printf("%s %" PRIu64 " ", audit_format_time(e->time_us, tbuf), e->seq);
+	printf("%s %" PRIu64 " ", time_format_us(e->time_us, tbuf), e->seq);
 	put_value(r->event);
 	printf(" %s", r->decision == AUDIT_DENY ? "deny" : "allow");
 	if (r->err) {

@@ -99,7 +99,7 @@ static const char *journal_head(const char *path, char *buf, size_t size)
 	if (copy && audit_parse_line(copy, strlen(copy), &e) >= 0) {
 		char t[32];
 
-		snprintf(buf, size, "seq %" PRIu64 " at %s", e.seq, audit_format_time(e.time_us, t));
+		snprintf(buf, size, "seq %" PRIu64 " at %s", e.seq, time_format_us(e.time_us, t));
 		last = buf;
 		audit_entry_done(&e);
 	}

@@ -227,6 +227,30 @@ static void test_rejected(void **state)
 	assert_int_equal(t, SENTINEL);
 }
 
+/* The journal's form: microseconds, by arithmetic; parsed back exactly, nothing else taken. */
+static void test_format_us(void **state)
+{
+	char buf[TIME_FORMAT_MAX];
+	int64_t us = 0;
+
+	(void)state;
+	assert_string_equal(time_format_us(0, buf), "1970-01-01T00:00:00.000000Z");
+	assert_string_equal(time_format_us(1796083200123456LL, buf), "2026-12-01T00:00:00.123456Z");
+	assert_string_equal(time_format_us(951782400000001LL, buf), "2000-02-29T00:00:00.000001Z");
+	assert_string_equal(time_format_us(253402300799999999LL, buf), "9999-12-31T23:59:59.999999Z");
+	assert_string_equal(time_format_us(-1, buf), "0000-00-00T00:00:00.000000Z");
+	assert_int_equal(time_parse_us("2026-12-01T00:00:00.123456Z", 27, &us), 0);
+	assert_int_equal(us, 1796083200123456LL);
+	for (int64_t t = 0; t < 4102444800LL; t += 86400 * 37 + 3671) {
+		assert_int_equal(time_parse_us(time_format_us(t * 1000000 + 7, buf), 27, &us), 0);
+		assert_int_equal(us, t * 1000000 + 7);
+	}
+	assert_int_equal(time_parse_us("2026-12-01T00:00:00.123456Z", 26, &us), -EINVAL);
+	assert_int_equal(time_parse_us("2026-12-01T00:00:00Z", 20, &us), -EINVAL);
+	assert_int_equal(time_parse_us("2026-12-01T00:00:0a.123456Z", 27, &us), -EINVAL);
+	assert_int_equal(time_parse_us("2026-12-01 00:00:00.123456Z", 27, &us), -EINVAL);
+}
+
 static void test_format(void **state)
 {
 	static const struct good g[] = {
@@ -281,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_relative),
 		cmocka_unit_test(test_rejected),
 		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_format_us),
 		cmocka_unit_test(test_round_trip),
 	};
 
