@@ -130,7 +130,7 @@ fuzz: $(FUZZ_BUILD)/fuzz-policy
 DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-dev tpm2-tools \
 	swtpm swtpm-tools libjson-c-dev libsystemd-dev libkeyutils-dev keyutils libfuse3-dev fuse3 \
 	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev \
-	python3 scdoc systemd man-db podman runc busybox-static faketime
+	python3 scdoc systemd man-db podman runc busybox-static faketime clang-format
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -156,7 +156,7 @@ format-check:
 layers:
 	tests/lib/check-layers.sh
 
-check: deps layers
+check: deps layers format-check
 	$(MAKE) all units $(TEST_PROGS)
 	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then $(MAKE) $(FUZZ_BUILD)/fuzz-policy; fi
 	BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_CHECK_TIME) \

@@ -58,7 +58,7 @@ static int check_line(const char *line, size_t len, const uint8_t *key, struct b
 /* Find the last complete line of the first size bytes of fd and check it. Bytes after it are
  * a torn line. -EBADMSG when that line does not verify or lines are over the cap. */
 int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct buf *scratch,
-		     struct tail *ret)
+		    struct tail *ret)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t window = TAIL_WINDOW;
@@ -94,7 +94,8 @@ int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct buf *scrat
 				r = check_line(buf + start, last - start, key, scratch, &e);
 				if (r < 0)
 					return r;
-				*ret = (struct tail){ .seq = e.seq, .end = off + last + 1,
+				*ret = (struct tail){ .seq = e.seq,
+						      .end = off + last + 1,
 						      .torn = size - (off + last + 1) };
 				memcpy(ret->mac, e.mac, CRYPTO_MAC_LEN);
 				audit_entry_done(&e);
@@ -255,8 +256,9 @@ int audit_open_file(struct audit *a)
 	struct tail t;
 	int r;
 
-	a->fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
-				      O_NONBLOCK, 0600);
+	a->fd = open(a->path,
+		     O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+		     0600);
 	if (a->fd < 0)
 		return negative_errno();
 	if (fstat(a->fd, &st) < 0)
@@ -309,4 +311,3 @@ out:
 	(void)flock(a->fd, LOCK_UN);
 	return r;
 }
-

@@ -50,7 +50,7 @@ struct tail {
 
 /* The refusal limiter's count for one uid (audit-limit.c). */
 struct limit_slot {
-	int64_t uid;	     /* -1 unknown */
+	int64_t uid; /* -1 unknown */
 	bool used;
 	bool various;	     /* the slot of uids evicted from the table with counts */
 	int64_t last_us;     /* the last refusal seen: for the bucket and for eviction */
@@ -93,15 +93,15 @@ struct audit {
 	uint64_t dev, ino;
 	uint64_t seq, end;
 	uint8_t mac[CRYPTO_MAC_LEN];
-	bool dirty;		/* written since the last fdatasync */
-	uint64_t unanchored;	/* records written since the last anchor */
+	bool dirty;	     /* written since the last fdatasync */
+	uint64_t unanchored; /* records written since the last anchor */
 	uint64_t anchored_seq;
 	int anchor_error;
 	int64_t last_sync_ns;	/* CLOCK_MONOTONIC */
 	bool lease;		/* sync = batch and audit_options.lease: leases are taken */
 	bool leased;		/* the lock is kept past the group (the lease) */
 	bool knock_ignore;	/* this lease does not end at a knock (one outlived the defer) */
-	int64_t knock_stale_ns;	/* until then a knock is not waited for (it outlived one) */
+	int64_t knock_stale_ns; /* until then a knock is not waited for (it outlived one) */
 	int64_t knock_next_ns;	/* when the lease holder looks for a knock again */
 	struct buf out, scratch;
 	/* shared, under lock */
@@ -110,15 +110,15 @@ struct audit {
 	struct pending *head, *tail;
 	size_t queued;
 	bool stop;
-	bool writing; /* someone holds the writer's part (the fields above) */
-	bool timer;   /* the writer thread waits for the batch mode's sync to be due */
+	bool writing;	  /* someone holds the writer's part (the fields above) */
+	bool timer;	  /* the writer thread waits for the batch mode's sync to be due */
 	bool timer_looks; /* ... and to look for a knock on the lease it holds */
-	int error; /* sticky: every later append fails with it */
+	int error;	  /* sticky: every later append fails with it */
 	bool thread_started;
 	pthread_t thread;
 	/* for audit_health, read and written unlocked */
-	atomic_int last_error;			/* of the last failed append, 0 none */
-	atomic_int_least64_t failing_since_us;	/* the first failure since a success; 0 */
+	atomic_int last_error;		       /* of the last failed append, 0 none */
+	atomic_int_least64_t failing_since_us; /* the first failure since a success; 0 */
 	struct audit_limit limit;
 };
 

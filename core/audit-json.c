@@ -103,8 +103,8 @@ static bool event_valid(const char *e)
 
 int audit_record_check(const struct audit_record *r)
 {
-	const char *const strs[] = { r->rule, r->exe,	 r->vault,  r->object,
-				     r->path, r->cgroup, r->unit, r->container };
+	const char *const strs[] = { r->rule, r->exe,	 r->vault, r->object,
+				     r->path, r->cgroup, r->unit,  r->container };
 	int e = r->err < 0 ? -r->err : r->err;
 
 	if (!event_valid(r->event))
@@ -148,7 +148,7 @@ int audit_serialize_body(const struct audit_record *rec, int64_t time_us, struct
 	buf_puts(b, time_format_us(time_us, tbuf));
 	put_str_member(b, "\",\"event\":", rec->event);
 	buf_puts(b, rec->decision == AUDIT_DENY ? ",\"decision\":\"deny\",\"errno\":" :
-						 ",\"decision\":\"allow\",\"errno\":");
+						  ",\"decision\":\"allow\",\"errno\":");
 	if (!e)
 		buf_puts(b, "null");
 	else if (name)
@@ -362,25 +362,20 @@ static int parse_id(struct cursor *c, int64_t *ret)
 	return 0;
 }
 
-enum { F_EVENT, F_ERRNO, F_RULE, F_VAULT, F_OBJECT, F_PATH, F_EXE, F_CGROUP, F_UNIT, F_CONT,
-       F_N };
+enum { F_EVENT, F_ERRNO, F_RULE, F_VAULT, F_OBJECT, F_PATH, F_EXE, F_CGROUP, F_UNIT, F_CONT, F_N };
 
 static int parse_fields(struct cursor *c, struct audit_entry *e, struct buf *sb, size_t *off)
 {
 	static const char *const keys[] = {
-		[F_RULE] = ",\"rule\":",
-		[F_VAULT] = ",\"vault\":",
-		[F_OBJECT] = ",\"object\":",
-		[F_EXE] = ",\"exe\":",
-		[F_CGROUP] = ",\"cgroup\":",
-		[F_UNIT] = ",\"unit\":",
+		[F_RULE] = ",\"rule\":",      [F_VAULT] = ",\"vault\":",
+		[F_OBJECT] = ",\"object\":",  [F_EXE] = ",\"exe\":",
+		[F_CGROUP] = ",\"cgroup\":",  [F_UNIT] = ",\"unit\":",
 		[F_CONT] = ",\"container\":",
 	};
 	uint64_t v;
 
 	if (!lit(c, "{\"seq\":") || parse_u64(c, &e->seq) < 0 || e->seq == 0 ||
-	    !lit(c, ",\"time\":\"") ||
-	    parse_time(c, &e->time_us) < 0 || !lit(c, "\",\"event\":") ||
+	    !lit(c, ",\"time\":\"") || parse_time(c, &e->time_us) < 0 || !lit(c, "\",\"event\":") ||
 	    parse_str(c, sb, &off[F_EVENT]) < 0 || off[F_EVENT] == SIZE_MAX)
 		return -EBADMSG;
 	if (lit(c, ",\"decision\":\"allow\""))
@@ -452,9 +447,9 @@ int audit_parse_line(const char *line, size_t len, struct audit_entry *ret)
 	struct cursor c = { line, line + len };
 	size_t off[F_N];
 	const char **dst[F_N] = {
-		[F_EVENT] = &e.rec.event, [F_RULE] = &e.rec.rule,     [F_VAULT] = &e.rec.vault,
-		[F_OBJECT] = &e.rec.object, [F_PATH] = &e.rec.path,   [F_EXE] = &e.rec.exe,
-		[F_CGROUP] = &e.rec.cgroup, [F_UNIT] = &e.rec.unit,   [F_CONT] = &e.rec.container,
+		[F_EVENT] = &e.rec.event,   [F_RULE] = &e.rec.rule, [F_VAULT] = &e.rec.vault,
+		[F_OBJECT] = &e.rec.object, [F_PATH] = &e.rec.path, [F_EXE] = &e.rec.exe,
+		[F_CGROUP] = &e.rec.cgroup, [F_UNIT] = &e.rec.unit, [F_CONT] = &e.rec.container,
 	};
 	int r;
 

@@ -143,8 +143,9 @@ static void summary_record(const struct limit_slot *s, char *rule, struct audit_
 
 	snprintf(rule, SUMMARY_RULE_MAX, "count=%" PRIu64 " since=%s reason=%s", s->suppressed,
 		 time_format_us(s->first_us, tbuf),
-		 s->by_reserve == 0 ? "rate" : s->by_reserve == s->suppressed ? "reserve" :
-										"rate,reserve");
+		 s->by_reserve == 0		? "rate" :
+		 s->by_reserve == s->suppressed ? "reserve" :
+						  "rate,reserve");
 	rec.event = AUDIT_SUMMARY_EVENT;
 	rec.decision = AUDIT_DENY;
 	rec.rule = rule;

@@ -38,8 +38,9 @@
  * and does not interact with flock. */
 static int knock(int fd, short type)
 {
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = AUDIT_KNOCK_BYTE,
-			    .l_len = 1 };
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET, .l_start = AUDIT_KNOCK_BYTE, .l_len = 1
+	};
 
 	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? negative_errno() : 0;
 }
@@ -47,8 +48,9 @@ static int knock(int fd, short type)
 /* Does another open file description knock on fd's file? (An error reads as no.) */
 static bool knocked(int fd)
 {
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = AUDIT_KNOCK_BYTE,
-			    .l_len = 1 };
+	struct flock fl = {
+		.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = AUDIT_KNOCK_BYTE, .l_len = 1
+	};
 
 	return fcntl(fd, F_OFD_GETLK, &fl) >= 0 && fl.l_type != F_UNLCK;
 }
@@ -77,8 +79,8 @@ static bool knock_defer(int fd)
  * leaves us polling, as before knocks). */
 int audit_flock_ex(int fd)
 {
-	int64_t deadline = audit_now_ns(CLOCK_MONOTONIC) +
-			   (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS * 1000000;
+	int64_t deadline =
+		audit_now_ns(CLOCK_MONOTONIC) + (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS * 1000000;
 	long wait_us = 100;
 	bool knocking = false;
 	int r = 0;
@@ -196,4 +198,3 @@ bool audit_lease_keep(struct audit *a, int r, bool synced, int64_t now)
 	}
 	return !audit_lease_knocked(a, now);
 }
-

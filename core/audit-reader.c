@@ -98,7 +98,6 @@ void audit_reader_free(struct audit_reader *rd)
 	free(rd);
 }
 
-
 static int cmp_desc(const void *x, const void *y)
 {
 	size_t a = *(const size_t *)x, b = *(const size_t *)y;

@@ -149,4 +149,3 @@ int audit_follow_rotation(struct audit *a, const struct stat *fst)
 	a->end = 0; /* unknown: the tail is read again */
 	return 1;
 }
-

@@ -36,8 +36,7 @@ static int anchor_text(const struct audit_anchor *an, const uint8_t *key, char *
 	return n;
 }
 
-int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN],
-		      struct audit_anchor *ret)
+int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN], struct audit_anchor *ret)
 {
 	_cleanup_free_ uint8_t *val = NULL;
 	struct audit_anchor an = {};
@@ -99,8 +98,8 @@ static void readerp(struct audit_reader **rd)
 	audit_reader_free(*rd);
 }
 
-static _printf_(4, 5) void bad(struct audit_verify *v, uint64_t seq, size_t file,
-			       const char *fmt, ...)
+static _printf_(4, 5) void bad(struct audit_verify *v, uint64_t seq, size_t file, const char *fmt,
+			       ...)
 {
 	va_list ap;
 
@@ -132,16 +131,20 @@ static void verify_one(struct audit_verify *v, const struct audit_entry *e, size
 		if (e->seq == 1 && !all_zero(e->prev, CRYPTO_MAC_LEN))
 			bad(v, 1, file, "the first record does not start a chain");
 		else if (e->seq > 1 && !streq(e->rec.event, "rotate"))
-			bad(v, 1, file, "the journal starts at seq %" PRIu64 ": records before it "
-				       "are missing", e->seq);
+			bad(v, 1, file,
+			    "the journal starts at seq %" PRIu64 ": records before it "
+			    "are missing",
+			    e->seq);
 		else if (e->seq > 1)
 			v->mid_chain = true;
 		want = e->seq;
 		memcpy(prev, e->prev, CRYPTO_MAC_LEN);
 	}
 	if (e->seq != want)
-		bad(v, want, file, e->seq > want ? "record missing (found seq %" PRIu64 " next)" :
-						   "out of order (found seq %" PRIu64 ")", e->seq);
+		bad(v, want, file,
+		    e->seq > want ? "record missing (found seq %" PRIu64 " next)" :
+				    "out of order (found seq %" PRIu64 ")",
+		    e->seq);
 	else if (!crypto_memeq(e->prev, prev, CRYPTO_MAC_LEN))
 		bad(v, e->seq, file, "prev is not the mac of the record before it");
 	else if (file_start && file > 0 && !streq(e->rec.event, "rotate"))
@@ -189,13 +192,15 @@ int audit_verify_files(const char *const *paths, size_t n, const uint8_t key[CRY
 				goto out;
 			}
 			if (k == 0)
-				bad(&v, e.seq, i, "the MAC does not verify: the record was changed "
-						  "or forged");
+				bad(&v, e.seq, i,
+				    "the MAC does not verify: the record was changed "
+				    "or forged");
 			if (!v.bad_seq && anchor && e.seq == anchor->seq) {
 				anchor_seen = true;
 				if (!crypto_memeq(e.mac, anchor->mac, CRYPTO_MAC_LEN))
-					bad(&v, e.seq, i, "differs from the head anchored in "
-							  "the store (replaced)");
+					bad(&v, e.seq, i,
+					    "differs from the head anchored in "
+					    "the store (replaced)");
 			}
 			if (!v.bad_seq) {
 				if (v.records++ == 0)
@@ -212,16 +217,18 @@ int audit_verify_files(const char *const *paths, size_t n, const uint8_t key[CRY
 		else if (r < 0)
 			goto out;
 		else if (!v.bad_seq && audit_reader_pending(rd) > 0)
-			bad(&v, v.last_seq + 1, i, "torn last line (a crash: the writer cuts it "
-						   "off when it next opens the journal)");
+			bad(&v, v.last_seq + 1, i,
+			    "torn last line (a crash: the writer cuts it "
+			    "off when it next opens the journal)");
 		r = 0;
 	}
 	if (!v.bad_seq && anchor) {
 		if (v.last_seq < anchor->seq)
 			bad(&v, v.last_seq + 1, n ? n - 1 : 0,
-			    "the journal ends at seq %" PRIu64 " but the store's anchor is at seq %"
-			    PRIu64 ": records were cut off or an older copy put back", v.last_seq,
-			    anchor->seq);
+			    "the journal ends at seq %" PRIu64
+			    " but the store's anchor is at seq %" PRIu64
+			    ": records were cut off or an older copy put back",
+			    v.last_seq, anchor->seq);
 		else if (anchor_seen)
 			v.anchor = v.last_seq == anchor->seq ? 1 : 2;
 	}
@@ -230,4 +237,3 @@ out:
 	buf_done(&scratch);
 	return r;
 }
-

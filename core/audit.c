@@ -128,9 +128,9 @@ static void writer_batch(struct audit *a, struct pending *list)
 		if (r < 0 && !space_error(r))
 			audit_set_error(a, r);
 	}
-	sync = r >= 0 && (a->sync == AUDIT_SYNC_ALWAYS || flushes ||
-			  (a->sync == AUDIT_SYNC_NONE &&
-			   a->unanchored >= VAULTFS_AUDIT_ANCHOR_EVERY));
+	sync = r >= 0 &&
+	       (a->sync == AUDIT_SYNC_ALWAYS || flushes ||
+		(a->sync == AUDIT_SYNC_NONE && a->unanchored >= VAULTFS_AUDIT_ANCHOR_EVERY));
 	if (sync) {
 		r = sync_file(a);
 		if (r < 0)
@@ -282,8 +282,8 @@ static void audit_destroy(struct audit *a)
 	free(a);
 }
 
-int audit_open(const char *path, const struct audit_options *o,
-	       const uint8_t key[CRYPTO_KEY_LEN], struct audit **ret)
+int audit_open(const char *path, const struct audit_options *o, const uint8_t key[CRYPTO_KEY_LEN],
+	       struct audit **ret)
 {
 	pthread_condattr_t ca;
 	sigset_t all, old;
@@ -481,4 +481,3 @@ void audit_free(struct audit *a)
 	}
 	audit_destroy(a);
 }
-

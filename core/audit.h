@@ -56,8 +56,8 @@ enum audit_decision {
  * VAULTFS_AUDIT_FIELD_MAX bytes. Start from AUDIT_RECORD_INIT: a uid of 0 is root. */
 struct audit_record {
 	const char *event; /* required: [a-z][a-z0-9-]{0,31}: open, set, delete, recover, ... */
-	int decision;      /* enum audit_decision */
-	int err;           /* 0 none, else an errno (either sign), recorded by name */
+	int decision;	   /* enum audit_decision */
+	int err;	   /* 0 none, else an errno (either sign), recorded by name */
 	const char *rule;
 	const char *vault;
 	const char *object;
@@ -69,7 +69,10 @@ struct audit_record {
 	const char *unit;
 	const char *container;
 };
-#define AUDIT_RECORD_INIT { .uid = -1, .gid = -1, .pid = -1 }
+#define AUDIT_RECORD_INIT                                                                          \
+	{                                                                                          \
+		.uid = -1, .gid = -1, .pid = -1                                                    \
+	}
 
 /* The caller's fields of a record the process makes of its own accord (the daemon's start and
  * stop, a purge, a rotation): this process's uid, gid and pid. */
@@ -78,8 +81,8 @@ void audit_record_self(struct audit_record *rec);
 struct statvfs;
 
 struct audit_options {
-	int sync;             /* enum audit_sync (config.h): always, batch, none */
-	uint64_t rotate_size; /* rotate before a write would take the file past this; 0 never */
+	int sync;		/* enum audit_sync (config.h): always, batch, none */
+	uint64_t rotate_size;	/* rotate before a write would take the file past this; 0 never */
 	const char *store_path; /* the store that holds the anchor; NULL: no anchor (tests) */
 	/* sync = batch: keep the journal's lock between syncs (the lease, below). For a writer
 	 * that lives and appends steadily (vaultfsd); not for a short-lived one (vaultctl): one
@@ -111,8 +114,8 @@ struct audit;
  * -EBADMSG the last record does not verify, or the file is behind the anchor in the store
  * (truncated, rolled back or replaced) or the anchor fails its MAC, plus open(2)'s and the
  * store's errors. */
-int audit_open(const char *path, const struct audit_options *o,
-	       const uint8_t key[CRYPTO_KEY_LEN], struct audit **ret);
+int audit_open(const char *path, const struct audit_options *o, const uint8_t key[CRYPTO_KEY_LEN],
+	       struct audit **ret);
 
 /* Append one record; returns when it is written (sync = batch, none) or on disk (always).
  * ret_seq (may be NULL) gets its seq; 0 for a refusal that was counted, not written (0 is
@@ -130,12 +133,12 @@ int audit_append(struct audit *a, const struct audit_record *r, uint64_t *ret_se
 
 /* What an operator needs to know of a journal (vaultfsd's log, `vaultctl status`). */
 struct audit_health {
-	int error;		  /* the sticky error every append fails with; 0 none */
-	int last_error;		  /* of the last append that failed (since open); 0 none */
-	int64_t failing_since_us; /* unix us: the first failure since the last success; 0 */
-	uint64_t free_bytes;	  /* available on the journal's file system, now */
-	uint64_t reserve_bytes;	  /* of which kept for allowed records */
-	bool below_reserve;	  /* refusals are only counted */
+	int error;		     /* the sticky error every append fails with; 0 none */
+	int last_error;		     /* of the last append that failed (since open); 0 none */
+	int64_t failing_since_us;    /* unix us: the first failure since the last success; 0 */
+	uint64_t free_bytes;	     /* available on the journal's file system, now */
+	uint64_t reserve_bytes;	     /* of which kept for allowed records */
+	bool below_reserve;	     /* refusals are only counted */
 	uint64_t suppressed_rate;    /* refusals counted, not written, since open: over a budget */
 	uint64_t suppressed_reserve; /* ... while below the reserve */
 	uint64_t suppressed_pending; /* of those, not yet in a refusals-suppressed record */
@@ -200,18 +203,17 @@ struct audit_anchor {
 };
 
 /* The anchored head. -ENOENT none yet, -EBADMSG malformed or its MAC does not verify. */
-int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN],
-		      struct audit_anchor *ret);
+int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN], struct audit_anchor *ret);
 
 struct audit_verify {
 	uint64_t records;   /* records that verified */
 	uint64_t first_seq; /* of the first file (0: no records) */
 	uint64_t last_seq;
-	bool mid_chain;   /* the first file starts with a rotate record: older files not given */
+	bool mid_chain;	  /* the first file starts with a rotate record: older files not given */
 	uint64_t bad_seq; /* 0 intact; else the first seq where the chain breaks */
 	size_t bad_file;  /* index into paths of the file where it breaks */
-	char why[160];    /* what is wrong at bad_seq */
-	int anchor;       /* 0 not checked, 1 head is the anchor, 2 records after the anchor */
+	char why[160];	  /* what is wrong at bad_seq */
+	int anchor;	  /* 0 not checked, 1 head is the anchor, 2 records after the anchor */
 };
 
 /* Check paths (oldest first: PATH.N ... PATH.1 PATH) as one chain under key and, when anchor
@@ -225,4 +227,3 @@ int audit_verify_files(const char *const *paths, size_t n, const uint8_t key[CRY
  * audit_paths_free) and their number. */
 int audit_list_files(const char *path, char ***ret, size_t *ret_n);
 void audit_paths_free(char **paths);
-

@@ -9,14 +9,17 @@
 #include <string.h>
 
 struct buf {
-	char *p;    /* len bytes, NUL-terminated when len > 0 or after buf_cstr */
+	char *p; /* len bytes, NUL-terminated when len > 0 or after buf_cstr */
 	size_t len;
 	size_t cap;
 	size_t max; /* the most len may reach: -EMSGSIZE past it; 0 = BUF_MAX_DEFAULT */
 	int err;    /* 0, or the first -errno (-ENOMEM, -EMSGSIZE): sticky */
 };
 #define BUF_MAX_DEFAULT (16u * 1024u * 1024u)
-#define BUF_INIT(m) { .max = (m) }
+#define BUF_INIT(m)                                                                                \
+	{                                                                                          \
+		.max = (m)                                                                         \
+	}
 
 /* Room for n more bytes (and a NUL). Returns 0 or the buffer's sticky error. */
 int buf_reserve(struct buf *b, size_t n);

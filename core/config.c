@@ -162,8 +162,7 @@ static int parse_size(const char *v, uint64_t *ret)
 }
 
 /* One key of one section. Returns -ENOENT for an unknown key, -EINVAL for a bad value. */
-static int apply(struct config *c, const char *dir, const char *sec, const char *key,
-		 const char *v)
+static int apply(struct config *c, const char *dir, const char *sec, const char *key, const char *v)
 {
 	if (streq(sec, "store") && streq(key, "path"))
 		return set_path(&c->store_path, dir, v);
@@ -216,8 +215,8 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 
 static bool known_section(const char *s)
 {
-	static const char *const sections[] = { "store", "seal", "fs", "policy", "audit",
-						"control", "lifecycle" };
+	static const char *const sections[] = { "store", "seal",    "fs",	"policy",
+						"audit", "control", "lifecycle" };
 
 	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
 		if (streq(s, sections[i]))
@@ -225,10 +224,10 @@ static bool known_section(const char *s)
 	return false;
 }
 
-static int fail(char *err, size_t errlen, const char *path, unsigned line, int r,
-		const char *fmt, ...) _printf_(6, 7);
-static int fail(char *err, size_t errlen, const char *path, unsigned line, int r,
-		const char *fmt, ...)
+static int fail(char *err, size_t errlen, const char *path, unsigned line, int r, const char *fmt,
+		...) _printf_(6, 7);
+static int fail(char *err, size_t errlen, const char *path, unsigned line, int r, const char *fmt,
+		...)
 {
 	char msg[256];
 	va_list ap;
@@ -254,7 +253,8 @@ static int read_file(const char *path, char **ret)
 	size_t n = 0;
 	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not block us */
+	fd = open(path,
+		  O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not block us */
 	if (fd < 0)
 		return negative_errno();
 	if (fstat(fd, &st) < 0)
@@ -353,8 +353,8 @@ int config_load(const char *path, struct config **ret, char *err, size_t errlen)
 			return fail(err, errlen, path, lineno, -EINVAL, "key outside a section");
 		r = apply(c, dir, section, strip(s), strip(eq + 1));
 		if (r == -ENOENT)
-			return fail(err, errlen, path, lineno, -EINVAL, "unknown key '%.64s' in [%s]",
-				    strip(s), section);
+			return fail(err, errlen, path, lineno, -EINVAL,
+				    "unknown key '%.64s' in [%s]", strip(s), section);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)

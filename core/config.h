@@ -14,22 +14,23 @@ enum audit_sync {
 };
 
 struct config {
-	char *path;             /* the file read */
-	char *store_path;       /* [store] path */
-	char *sealer;           /* [seal] sealer: tpm2 | host | tpm2+host */
-	char *tcti;             /* [seal] tcti */
-	uint32_t pcr_mask;      /* [seal] pcrs, e.g. "7" or "0,7" */
-	char *host_key;         /* [seal] host_key: path of the root-only host key file */
-	unsigned keyring_timeout; /* [seal] keyring_timeout: seconds to cache the master key, 0 off */
-	char *mountpoint;       /* [fs] mountpoint */
-	bool hide_unreadable;   /* [fs] hide_unreadable: names the caller may not see are ENOENT */
-	char *policy_dir;       /* [policy] dir */
-	char *audit_path;       /* [audit] path */
-	int audit_sync;         /* [audit] sync: enum audit_sync */
+	char *path;	   /* the file read */
+	char *store_path;  /* [store] path */
+	char *sealer;	   /* [seal] sealer: tpm2 | host | tpm2+host */
+	char *tcti;	   /* [seal] tcti */
+	uint32_t pcr_mask; /* [seal] pcrs, e.g. "7" or "0,7" */
+	char *host_key;	   /* [seal] host_key: path of the root-only host key file */
+	unsigned
+		keyring_timeout; /* [seal] keyring_timeout: seconds to cache the master key, 0 off */
+	char *mountpoint;	 /* [fs] mountpoint */
+	bool hide_unreadable;	 /* [fs] hide_unreadable: names the caller may not see are ENOENT */
+	char *policy_dir;	 /* [policy] dir */
+	char *audit_path;	 /* [audit] path */
+	int audit_sync;		 /* [audit] sync: enum audit_sync */
 	uint64_t audit_rotate_size; /* [audit] rotate_size: bytes (K/M/G suffix), 0 = never */
-	char *control_socket;   /* [control] socket */
-	int64_t near_expiry;    /* [lifecycle] near_expiry: seconds before expiry to warn (30d) */
-	int64_t expiry_scan;    /* [lifecycle] scan_interval: seconds between scans (1h) */
+	char *control_socket;	    /* [control] socket */
+	int64_t near_expiry; /* [lifecycle] near_expiry: seconds before expiry to warn (30d) */
+	int64_t expiry_scan; /* [lifecycle] scan_interval: seconds between scans (1h) */
 };
 
 /* Read and parse path. -ENOENT / -EACCES when it cannot be read, -EFBIG when larger than

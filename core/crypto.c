@@ -102,8 +102,8 @@ static int tag_param(EVP_CIPHER_CTX *ctx, uint8_t tag[CRYPTO_TAG_LEN], bool set)
 {
 	OSSL_PARAM params[2];
 
-	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
-						      CRYPTO_TAG_LEN);
+	params[0] =
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, CRYPTO_TAG_LEN);
 	params[1] = OSSL_PARAM_construct_end();
 	return (set ? EVP_CIPHER_CTX_set_params(ctx, params) :
 		      EVP_CIPHER_CTX_get_params(ctx, params)) == 1;
@@ -290,9 +290,8 @@ void crypto_aead_free(struct crypto_aead *a)
 	free(a);
 }
 
-int crypto_aead_seal_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN],
-			 const void *aad, size_t aadlen, const void *pt, size_t ptlen,
-			 uint8_t *out)
+int crypto_aead_seal_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN], const void *aad,
+			 size_t aadlen, const void *pt, size_t ptlen, uint8_t *out)
 {
 	int r;
 
@@ -305,9 +304,8 @@ int crypto_aead_seal_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN
 	return aead_seal(a->ctx, NULL, key, aad, aadlen, pt, ptlen, out);
 }
 
-int crypto_aead_open_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN],
-			 const void *aad, size_t aadlen, const uint8_t *in, size_t inlen,
-			 uint8_t *out)
+int crypto_aead_open_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN], const void *aad,
+			 size_t aadlen, const uint8_t *in, size_t inlen, uint8_t *out)
 {
 	size_t ctlen = 0;
 	int r;
@@ -363,8 +361,7 @@ int crypto_unwrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t
 }
 
 /* ikm must be non-empty; label may be "" (empty info); 1 <= outlen <= 8160. */
-int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *out,
-		size_t outlen)
+int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *out, size_t outlen)
 {
 	_cleanup_(kdf_freep) EVP_KDF *kdf = NULL;
 	_cleanup_(kdf_ctx_freep) EVP_KDF_CTX *kctx = NULL;
@@ -386,8 +383,7 @@ int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *o
 	 * mode is extract-and-expand. */
 	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label,
-						 strlen(label));
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label, strlen(label));
 	*p = OSSL_PARAM_construct_end();
 	if (EVP_KDF_derive(kctx, out, outlen, params) != 1) {
 		secure_wipe(out, outlen);

@@ -40,12 +40,10 @@ int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t 
 struct crypto_aead;
 int crypto_aead_new(struct crypto_aead **ret);
 void crypto_aead_free(struct crypto_aead *a);
-int crypto_aead_seal_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN],
-			 const void *aad, size_t aadlen, const void *pt, size_t ptlen,
-			 uint8_t *out);
-int crypto_aead_open_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN],
-			 const void *aad, size_t aadlen, const uint8_t *in, size_t inlen,
-			 uint8_t *out);
+int crypto_aead_seal_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN], const void *aad,
+			 size_t aadlen, const void *pt, size_t ptlen, uint8_t *out);
+int crypto_aead_open_ctx(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN], const void *aad,
+			 size_t aadlen, const uint8_t *in, size_t inlen, uint8_t *out);
 void crypto_aead_forget(struct crypto_aead *a);
 
 /* Wrap a 32-byte key under kek, bound to aad: out is CRYPTO_WRAPPED_KEY_LEN bytes. */
@@ -57,8 +55,7 @@ int crypto_unwrap_key(const uint8_t kek[CRYPTO_KEY_LEN], const void *aad, size_t
 		      const uint8_t *in, size_t inlen, struct secbuf **ret);
 
 /* HKDF-SHA256 (extract and expand, no salt) of ikm with info = label, outlen bytes. */
-int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *out,
-		size_t outlen);
+int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *out, size_t outlen);
 /* HMAC-SHA256 of data under a 32-byte key. */
 int crypto_hmac(const uint8_t key[CRYPTO_KEY_LEN], const void *data, size_t n,
 		uint8_t out[CRYPTO_MAC_LEN]);

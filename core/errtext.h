@@ -6,9 +6,9 @@
 #pragma once
 
 enum errtext_topic {
-	ERRTEXT_OBJECT,  /* kv.h and the management requests: vaults, secrets, the protocol */
-	ERRTEXT_STORE,   /* opening the store file (store_open) */
-	ERRTEXT_SEAL,    /* unsealing or sealing the master key (seal.h) */
+	ERRTEXT_OBJECT,	 /* kv.h and the management requests: vaults, secrets, the protocol */
+	ERRTEXT_STORE,	 /* opening the store file (store_open) */
+	ERRTEXT_SEAL,	 /* unsealing or sealing the master key (seal.h) */
 	ERRTEXT_JOURNAL, /* opening or writing the audit journal (audit.h) */
 };
 

@@ -249,9 +249,8 @@ static int backup_size_one(const struct store_version *row, void *userdata)
 }
 
 /* Second pass: version `version` of o, checked, its value decrypted straight into w. */
-static int backup_write_version(struct kv *kv, const struct vkey *vk,
-				const struct store_object *o, uint32_t version,
-				struct bk_writer *w)
+static int backup_write_version(struct kv *kv, const struct vkey *vk, const struct store_object *o,
+				uint32_t version, struct bk_writer *w)
 {
 	struct store_version row = { 0 };
 	const char *tags;
@@ -349,8 +348,8 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 }
 
 /* Inside the caller's write transaction: the versions of a parsed plaintext as object o in v. */
-static int restore_versions(struct kv *kv, const struct store_vault *v,
-			    const struct secbuf *pt, struct store_object *o)
+static int restore_versions(struct kv *kv, const struct store_vault *v, const struct secbuf *pt,
+			    struct store_object *o)
 {
 	struct bk_reader rd = { pt->data, pt->len, 0 };
 	struct vkey vk;
@@ -490,4 +489,3 @@ int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, c
 	memcpy(ret_name, head.name, sizeof(head.name));
 	return 0;
 }
-

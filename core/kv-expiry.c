@@ -27,8 +27,7 @@ static int due_one(const struct store_object *o, void *userdata)
 	return 0;
 }
 
-int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, void *ud),
-		 void *ud)
+int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, void *ud), void *ud)
 {
 	struct due_list l = { .n = 0 };
 	int64_t t = kv_now(kv);
@@ -38,7 +37,8 @@ int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, v
 	r = kv_own_read_begin(kv);
 	if (r < 0)
 		return r;
-	r = kv_own_read_end(kv, store_object_deleted_foreach(kv->store, t, PURGE_BATCH, due_one, &l));
+	r = kv_own_read_end(kv,
+			    store_object_deleted_foreach(kv->store, t, PURGE_BATCH, due_one, &l));
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < l.n; i++) {
@@ -168,8 +168,8 @@ static int expiry_mark(struct kv *kv, const struct expiry_item *items, size_t n)
 }
 
 int kv_expiry_scan(struct kv *kv, int64_t horizon,
-		   int (*cb)(const char *vault, const char *name, uint32_t version,
-		   int64_t expires, int event, void *ud),
+		   int (*cb)(const char *vault, const char *name, uint32_t version, int64_t expires,
+			     int event, void *ud),
 		   void *ud)
 {
 	_cleanup_free_ struct expiry_item *items = NULL;

@@ -65,22 +65,22 @@ struct kv_cache {
 
 /* The read session (kv_read_begin .. kv_read_end) a kv is in. */
 enum kv_read_state {
-	KV_READ_NONE,     /* none: each call reads in a transaction of its own */
+	KV_READ_NONE,	  /* none: each call reads in a transaction of its own */
 	KV_READ_DEFERRED, /* a session without its transaction yet: every row so far came from the
 			   * cache, nothing having been committed anywhere since it was filled */
-	KV_READ_OPEN,     /* a session in its read transaction; the cache holds for its snapshot */
-	KV_READ_STALE,    /* a session whose transaction began after a commit: the cache is not
+	KV_READ_OPEN,	  /* a session in its read transaction; the cache holds for its snapshot */
+	KV_READ_STALE,	  /* a session whose transaction began after a commit: the cache is not
 			   * read, and is emptied when the session ends */
 };
 
 struct kv {
 	struct store *store;
 	struct secbuf *master;
-	struct secbuf *mac_key;  /* HKDF(M, "vaultfs mac v1") */
-	struct crypto_mac *mac;  /* keyed with mac_key once, for every row MAC */
-	struct secbuf *wrap_key; /* HKDF(M, "vaultfs vault-wrap v1") */
-	int64_t clock;           /* 0 = real time */
-	enum kv_read_state read; /* of the kv_read_begin() session */
+	struct secbuf *mac_key;	  /* HKDF(M, "vaultfs mac v1") */
+	struct crypto_mac *mac;	  /* keyed with mac_key once, for every row MAC */
+	struct secbuf *wrap_key;  /* HKDF(M, "vaultfs vault-wrap v1") */
+	int64_t clock;		  /* 0 = real time */
+	enum kv_read_state read;  /* of the kv_read_begin() session */
 	struct crypto_aead *aead; /* the one AES-256-GCM context of every value and key op */
 	struct kv_cache cache;
 	struct secbuf *keys; /* KV_KEYS unwrapped keys: the vault keys', then the data keys' */
@@ -115,10 +115,8 @@ int kv_open_version(struct kv *kv, const struct store_vault *v, const struct sto
 
 /* kv-mac.c: row MACs and the checked loads of rows (no cache) */
 int kv_vault_mac(const struct kv *kv, const struct store_vault *v, uint8_t out[CRYPTO_MAC_LEN]);
-int kv_object_mac(const struct kv *kv, const struct store_object *o,
-		  uint8_t out[CRYPTO_MAC_LEN]);
-int kv_version_mac(const struct kv *kv, const struct store_version *v,
-		   uint8_t out[CRYPTO_MAC_LEN]);
+int kv_object_mac(const struct kv *kv, const struct store_object *o, uint8_t out[CRYPTO_MAC_LEN]);
+int kv_version_mac(const struct kv *kv, const struct store_version *v, uint8_t out[CRYPTO_MAC_LEN]);
 int kv_vault_verify(const struct kv *kv, const struct store_vault *v);
 int kv_object_verify(const struct kv *kv, const struct store_object *o);
 int kv_version_verify(const struct kv *kv, const struct store_version *v);
@@ -180,8 +178,8 @@ int kv_own_read_begin(struct kv *kv);
 int kv_own_read_end(struct kv *kv, int r);
 int kv_cached_vault(struct kv *kv, const char *name, struct store_vault *ret);
 int kv_cached_vault_id(struct kv *kv, int64_t id, struct store_vault *ret);
-int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *name,
-		     bool any_state, struct store_object *ret);
+int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *name, bool any_state,
+		     struct store_object *ret);
 int kv_cached_object_id(struct kv *kv, int64_t id, struct store_object *ret);
 int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t version,
 		      const struct store_version **ret);

@@ -146,8 +146,8 @@ int kv_load_vault(struct kv *kv, const char *name, struct store_vault *ret)
 }
 
 /* The object named name in vault v, checked; live only unless any_state. */
-int kv_load_object(struct kv *kv, const struct store_vault *v, const char *name,
-		   bool any_state, struct store_object *ret)
+int kv_load_object(struct kv *kv, const struct store_vault *v, const char *name, bool any_state,
+		   struct store_object *ret)
 {
 	int r;
 

@@ -135,8 +135,8 @@ static int lifecycle_check(const struct kv *kv, const struct store_version *row)
 /* Version `version` of the object: its material after the lifecycle checks into
  * *ret_material, or with ret_material NULL its attributes alone (no lifecycle check, no
  * decryption). */
-static int read_version(struct kv *kv, enum object_type kind, const char *vault,
-			const char *name, uint32_t version, struct secbuf **ret_material,
+static int read_version(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+			uint32_t version, struct secbuf **ret_material,
 			struct kv_version_info *ret_info)
 {
 	const struct store_version *row = NULL;
@@ -455,4 +455,3 @@ int kv_object_purge(struct kv *kv, enum object_type kind, const char *vault, con
 {
 	return lifecycle(kv, kind, vault, name, OP_PURGE);
 }
-

@@ -2,8 +2,8 @@
  * OBJECT_SECRET, and nothing else. */
 #include "kv-int.h"
 
-int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value,
-		  size_t len, const struct kv_attrs *attrs, uint32_t *ret_version)
+int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value, size_t len,
+		  const struct kv_attrs *attrs, uint32_t *ret_version)
 {
 	return kv_object_set(kv, OBJECT_SECRET, vault, name, value, len, attrs, ret_version);
 }
@@ -34,8 +34,7 @@ int kv_secret_list_page(struct kv *kv, const char *vault, bool deleted, const ch
 				   ret_last);
 }
 
-int kv_secret_lookup(struct kv *kv, const char *vault, const char *name,
-		     struct kv_object_info *ret)
+int kv_secret_lookup(struct kv *kv, const char *vault, const char *name, struct kv_object_info *ret)
 {
 	return kv_object_lookup(kv, OBJECT_SECRET, vault, name, ret);
 }
@@ -74,8 +73,7 @@ int kv_secret_purge(struct kv *kv, const char *vault, const char *name)
 	return kv_object_purge(kv, OBJECT_SECRET, vault, name);
 }
 
-int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
-		     struct secbuf **ret_blob)
+int kv_secret_backup(struct kv *kv, const char *vault, const char *name, struct secbuf **ret_blob)
 {
 	return kv_object_backup(kv, OBJECT_SECRET, vault, name, ret_blob);
 }
@@ -86,8 +84,7 @@ int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t
 	return kv_object_restore(kv, OBJECT_SECRET, vault, blob, len, ret_name);
 }
 
-int kv_backup_name(struct kv *kv, const void *blob, size_t len,
-		   char ret_name[VAULTFS_NAME_MAX + 1])
+int kv_backup_name(struct kv *kv, const void *blob, size_t len, char ret_name[VAULTFS_NAME_MAX + 1])
 {
 	return kv_backup_peek(kv, blob, len, NULL, ret_name);
 }

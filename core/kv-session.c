@@ -204,8 +204,8 @@ static void object_put(struct kv *kv, const struct store_object *o, bool full)
 }
 
 /* kv_load_object() through the cache. */
-int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *name,
-		     bool any_state, struct store_object *ret)
+int kv_cached_object(struct kv *kv, const struct store_vault *v, const char *name, bool any_state,
+		     struct store_object *ret)
 {
 	struct kv_cache *c = &kv->cache;
 	struct store_object o;
@@ -329,4 +329,3 @@ int kv_cached_row(struct kv *kv, enum object_type kind, const char *vault, const
 		return r;
 	return kv_cached_version(kv, ret_o, (uint32_t)r, ret_row);
 }
-

@@ -124,7 +124,6 @@ bool kv_name_valid(const char *name)
 	return true;
 }
 
-
 /* AAD for the vault key: binds it to its vault row. */
 size_t kv_vault_aad(int64_t vault_id, uint8_t aad[32])
 {
@@ -227,8 +226,8 @@ static int data_key(struct kv *kv, const struct vkey *vk, const struct store_obj
 				 sizeof(row->wrapped_dek), key); /* wipes key on failure */
 	if (r < 0)
 		return r;
-	*slot = (struct data_key_slot){ vk->serial, vk->vault_id, o->id, row->version, o->type,
-					{ 0 } };
+	*slot = (struct data_key_slot){ vk->serial,   vk->vault_id, o->id,
+					row->version, o->type,	    { 0 } };
 	memcpy(slot->wrapped, row->wrapped_dek, sizeof(slot->wrapped));
 	*ret = key;
 	return 0;
@@ -321,4 +320,3 @@ int kv_open_version(struct kv *kv, const struct store_vault *v, const struct sto
 	*ret = TAKE_PTR(val);
 	return 0;
 }
-

@@ -47,14 +47,17 @@ bool kv_name_valid(const char *name);
 /* Attributes given to set (all used) and update (KV_KEEP / NULL keep the old value). */
 #define KV_KEEP INT64_MIN
 struct kv_attrs {
-	int enabled;              /* 1, 0, or -1 = keep */
-	int64_t not_before;       /* unix seconds, 0 none, KV_KEEP */
-	int64_t expires;          /* unix seconds, 0 none, KV_KEEP */
+	int enabled;		  /* 1, 0, or -1 = keep */
+	int64_t not_before;	  /* unix seconds, 0 none, KV_KEEP */
+	int64_t expires;	  /* unix seconds, 0 none, KV_KEEP */
 	const char *content_type; /* NULL keep ("" for none) */
 	const char *const *tags;  /* "key=value" strings, replacing all tags; NULL keep */
 	size_t n_tags;
 };
-#define KV_ATTRS_KEEP { .enabled = -1, .not_before = KV_KEEP, .expires = KV_KEEP }
+#define KV_ATTRS_KEEP                                                                              \
+	{                                                                                          \
+		.enabled = -1, .not_before = KV_KEEP, .expires = KV_KEEP                           \
+	}
 
 struct kv_version_info {
 	int64_t object_id; /* never reused */
@@ -73,10 +76,10 @@ struct kv_object_info {
 	int64_t id;
 	uint32_t current_version;
 	int64_t created;
-	int64_t deleted_at;   /* 0 live */
-	int64_t purge_after;  /* deleted_at + retention (0 live) */
-	int64_t expires;      /* the current version's expiry, 0 none */
-	bool enabled;         /* the current version's */
+	int64_t deleted_at;  /* 0 live */
+	int64_t purge_after; /* deleted_at + retention (0 live) */
+	int64_t expires;     /* the current version's expiry, 0 none */
+	bool enabled;	     /* the current version's */
 };
 struct kv_vault_info {
 	int64_t id; /* never reused */
@@ -221,8 +224,8 @@ int kv_backup_peek(struct kv *kv, const void *blob, size_t len, enum object_type
 
 /* --- secrets: the objects of kind OBJECT_SECRET (each is its kv_object_* above) --- */
 
-int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value,
-		  size_t len, const struct kv_attrs *attrs, uint32_t *ret_version);
+int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value, size_t len,
+		  const struct kv_attrs *attrs, uint32_t *ret_version);
 int kv_secret_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		  struct secbuf **ret_value, struct kv_version_info *ret_info);
 int kv_secret_info(struct kv *kv, const char *vault, const char *name, uint32_t version,
@@ -244,8 +247,7 @@ int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_
 int kv_secret_delete(struct kv *kv, const char *vault, const char *name);
 int kv_secret_recover(struct kv *kv, const char *vault, const char *name);
 int kv_secret_purge(struct kv *kv, const char *vault, const char *name);
-int kv_secret_backup(struct kv *kv, const char *vault, const char *name,
-		     struct secbuf **ret_blob);
+int kv_secret_backup(struct kv *kv, const char *vault, const char *name, struct secbuf **ret_blob);
 /* A blob of another kind: -EMEDIUMTYPE. */
 int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
 		      char ret_name[VAULTFS_NAME_MAX + 1]);
@@ -257,8 +259,7 @@ int kv_backup_name(struct kv *kv, const void *blob, size_t len,
  * has passed, at most a batch a call. cb (vault, name) is told of each first (the caller
  * records it); its error stops before that purge. Returns how many were purged, plus one when
  * the batch was full (call again), or the first error. */
-int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, void *ud),
-		 void *ud);
+int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, void *ud), void *ud);
 
 /* Expiry notices. For every version with an expiry of every live (not soft-deleted) object,
  * disabled ones too, cb is called once with KV_NEAR_EXPIRY when now >= expires - horizon and
@@ -271,6 +272,6 @@ int kv_purge_due(struct kv *kv, int (*cb)(const char *vault, const char *name, v
  * cb runs outside any store transaction and may call kv. */
 enum { KV_NEAR_EXPIRY = 1, KV_EXPIRED = 2 };
 int kv_expiry_scan(struct kv *kv, int64_t horizon,
-		   int (*cb)(const char *vault, const char *name, uint32_t version,
-		   int64_t expires, int event, void *ud),
+		   int (*cb)(const char *vault, const char *name, uint32_t version, int64_t expires,
+			     int event, void *ud),
 		   void *ud);

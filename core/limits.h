@@ -12,8 +12,7 @@
 #define VAULTFS_TAG_KEY_MAX 64u
 #define VAULTFS_TAG_VALUE_MAX 256u
 /* Canonical tag text of one version: "key=value\n" lines. */
-#define VAULTFS_TAGS_LEN_MAX                                                                       \
-	(VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2u))
+#define VAULTFS_TAGS_LEN_MAX (VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2u))
 /* Versions of one secret. */
 #define VAULTFS_VERSIONS_MAX 100000u
 /* Config file: whole file and one line. */

@@ -30,17 +30,17 @@ struct request_ctx {
 	char vault[VAULTFS_NAME_MAX + 1];
 	char name[VAULTFS_NAME_MAX + 1];
 	char path[2 * VAULTFS_NAME_MAX + 3];
-	uint32_t version; /* asked for, then given (0: none, or the current one) */
-	int64_t retention_days;        /* vault-create (0: the store's default) */
-	bool deleted;                  /* secret-list */
-	bool expiring;                 /* secret-list: only those expiring before now + horizon */
+	uint32_t version;	/* asked for, then given (0: none, or the current one) */
+	int64_t retention_days; /* vault-create (0: the store's default) */
+	bool deleted;		/* secret-list */
+	bool expiring;		/* secret-list: only those expiring before now + horizon */
 	int64_t horizon;
-	struct kv_attrs attrs;         /* secret-set, secret-update */
+	struct kv_attrs attrs; /* secret-set, secret-update */
 	const char *tags[VAULTFS_TAGS_MAX];
 	const char *rule;
 	struct json_object *reply; /* the ok reply being built */
-	struct secbuf *out;        /* its value bytes */
-	char msg[640];             /* why, for an error reply */
+	struct secbuf *out;	   /* its value bytes */
+	char msg[640];		   /* why, for an error reply */
 };
 
 static int bad(struct request_ctx *q, const char *fmt, ...) _printf_(2, 3);
@@ -160,13 +160,15 @@ static int get_attrs(struct request_ctx *q)
 
 		if (!json_object_is_type(o, json_type_array) ||
 		    (n = json_object_array_length(o)) > VAULTFS_TAGS_MAX)
-			return bad(q, "\"tags\" must be an array of at most %u \"key=value\" strings",
+			return bad(q,
+				   "\"tags\" must be an array of at most %u \"key=value\" strings",
 				   VAULTFS_TAGS_MAX);
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *t = json_object_array_get_idx(o, i);
 
 			if (!json_object_is_type(t, json_type_string) ||
-			    (size_t)json_object_get_string_len(t) != strlen(json_object_get_string(t)))
+			    (size_t)json_object_get_string_len(t) !=
+				    strlen(json_object_get_string(t)))
 				return bad(q, "\"tags\" must hold strings (without NUL)");
 			q->tags[i] = json_object_get_string(t);
 		}
@@ -205,7 +207,7 @@ static int unrecorded(struct request_ctx *q, int r)
 static const char *op_word(unsigned op)
 {
 	static const char *const words[] = {
-		"list",   "meta", "read",   "write",   "delete",  "recover", "purge",
+		"list",	  "meta", "read",   "write",   "delete",  "recover", "purge",
 		"manage", "sign", "verify", "encrypt", "decrypt", "wrap",    "unwrap",
 	};
 
@@ -342,8 +344,7 @@ static int vault_json(const struct kv_vault_info *v, void *ud)
 		return r;
 	json_object_object_add(o, "created", kvjson_time(v->created));
 	json_object_object_add(o, "retention_days", json_object_new_int64(v->retention_days));
-	json_object_object_add(o, "purge_protection",
-			       json_object_new_boolean(v->purge_protection));
+	json_object_object_add(o, "purge_protection", json_object_new_boolean(v->purge_protection));
 	return array_add(json_object_object_get(q->reply, "vaults"), o);
 }
 
@@ -651,7 +652,7 @@ static int op_status(struct request_ctx *q)
 static const struct op {
 	const char *name;
 	const char *members; /* space separated, with spaces around */
-	size_t value_max; /* 0: no value bytes */
+	size_t value_max;    /* 0: no value bytes */
 	int (*run)(struct request_ctx *q);
 } ops[] = {
 	{ "vault-list", " ", 0, op_vault_list },
@@ -681,9 +682,11 @@ static int check_members(struct request_ctx *q, const struct op *op)
 		char k[72];
 
 		(void)val;
-		if (streq(key, "v") || streq(key, "op") || (op->value_max && streq(key, "value_len")))
+		if (streq(key, "v") || streq(key, "op") ||
+		    (op->value_max && streq(key, "value_len")))
 			continue;
-		if (strlen(key) > 64 || (snprintf(k, sizeof(k), " %s ", key), !strstr(op->members, k)))
+		if (strlen(key) > 64 ||
+		    (snprintf(k, sizeof(k), " %s ", key), !strstr(op->members, k)))
 			return bad(q, "unknown member \"%.64s\" for op \"%s\"", key, op->name);
 	}
 	if (op->value_max && !q->value)
@@ -723,14 +726,14 @@ struct json_object *request_error_reply(int err, const char *msg)
 	json_object_object_add(o, "ok", json_object_new_boolean(false));
 	json_object_object_add(o, "errno", json_object_new_int(e));
 	json_object_object_add(o, "errname", json_object_new_string(name ? name : "?"));
-	json_object_object_add(o, "error",
-			       json_object_new_string(msg && msg[0] ? msg : errtext(ERRTEXT_OBJECT, e)));
+	json_object_object_add(
+		o, "error",
+		json_object_new_string(msg && msg[0] ? msg : errtext(ERRTEXT_OBJECT, e)));
 	return o;
 }
 
-int request_exec(const struct request_env *env, struct json_object *req,
-		 const struct secbuf *value, struct json_object **ret_reply,
-		 struct secbuf **ret_value)
+int request_exec(const struct request_env *env, struct json_object *req, const struct secbuf *value,
+		 struct json_object **ret_reply, struct secbuf **ret_value)
 {
 	struct request_ctx q = { .env = env, .req = req, .value = value };
 	int r;
@@ -809,8 +812,9 @@ int request_parse(const char *line, size_t len, struct json_object **ret, size_t
 			/* the bytes are known: they can be thrown away, the connection goes on */
 			*ret_value_len = (size_t)MIN((uint64_t)n, (uint64_t)SIZE_MAX);
 			if (msg && op && op->value_max)
-				snprintf(msg, size, "value of %" PRId64 " bytes is over the limit (%zu)",
-					 n, op->value_max);
+				snprintf(msg, size,
+					 "value of %" PRId64 " bytes is over the limit (%zu)", n,
+					 op->value_max);
 			else if (msg)
 				snprintf(msg, size, "this op takes no value bytes");
 			r = -EMSGSIZE;
@@ -836,8 +840,8 @@ int request_send(int fd, struct json_object *msg, const void *value, size_t valu
 
 	if (value)
 		json_object_object_add(msg, "value_len", json_object_new_int64((int64_t)value_len));
-	s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
-							JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(msg,
+					   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!s)
 		return -ENOMEM;
 	n = strlen(s);

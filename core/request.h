@@ -84,9 +84,8 @@ struct request_env {
 /* Run one request (a parsed JSON object) with its value bytes (NULL when it has none).
  * Always builds a reply, ok or not, in *ret_reply, and the reply's value bytes in *ret_value
  * (NULL when none). Returns 0, or -ENOMEM when not even a reply could be built. */
-int request_exec(const struct request_env *env, struct json_object *req,
-		 const struct secbuf *value, struct json_object **ret_reply,
-		 struct secbuf **ret_value);
+int request_exec(const struct request_env *env, struct json_object *req, const struct secbuf *value,
+		 struct json_object **ret_reply, struct secbuf **ret_value);
 
 /* Parse one message line (without its newline): a JSON object with "v" == REQUEST_VERSION.
  * *ret_value_len is its "value_len" (0 when absent). -EBADMSG not JSON or not an object,

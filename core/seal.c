@@ -22,8 +22,7 @@ static void freep_u8(uint8_t **p)
 }
 
 /* AAD binding a wrapped master key to its store and to what wraps it. */
-static size_t wrap_aad(const uint8_t id[STORE_ID_LEN], const char *what, uint8_t *aad,
-		       size_t size)
+static size_t wrap_aad(const uint8_t id[STORE_ID_LEN], const char *what, uint8_t *aad, size_t size)
 {
 	int n = snprintf((char *)aad, size, "vaultfs master v1:%s:", what);
 
@@ -348,8 +347,7 @@ int seal_init(struct store *s, const struct config *c, const struct secbuf *reco
 		r = r < 0 ? r : -EEXIST;
 		goto fail;
 	}
-	if ((r = crypto_random(id, sizeof(id))) < 0 ||
-	    (r = random_key(CRYPTO_KEY_LEN, &m)) < 0 ||
+	if ((r = crypto_random(id, sizeof(id))) < 0 || (r = random_key(CRYPTO_KEY_LEN, &m)) < 0 ||
 	    (r = kek_new(s, c, c->sealer, &host_key_created, &kek)) < 0 ||
 	    (r = kcv_compute(m, kcv)) < 0 ||
 	    (r = store_meta_set(s, "store_id", id, sizeof(id))) < 0 ||
@@ -406,7 +404,8 @@ static int unseal(struct store *s, const struct config *c, struct secbuf **ret_m
 	if (r < 0)
 		return r;
 	if (c->keyring_timeout > 0)
-		(void)keyring_put(desc, m, c->keyring_timeout); /* a cache: failure costs time only */
+		(void)keyring_put(desc, m,
+				  c->keyring_timeout); /* a cache: failure costs time only */
 	*ret_master = TAKE_PTR(m);
 	return 0;
 }
@@ -435,8 +434,7 @@ static int reseal_noda(struct store *s, const struct config *c, const struct sec
 	}
 	if ((r = tpm_blob_pcrs(old, oldlen, &pcrs)) < 0 ||
 	    (r = tpm_seal(c->tcti, pcrs, t->data, t->len, &blob, &bloblen)) < 0 ||
-	    (r = store_meta_set(s, "seal.tpm", blob, bloblen)) < 0 ||
-	    (r = store_commit(s)) < 0)
+	    (r = store_meta_set(s, "seal.tpm", blob, bloblen)) < 0 || (r = store_commit(s)) < 0)
 		goto fail;
 	return 1;
 fail:
@@ -600,8 +598,8 @@ static uint64_t get_be64(const uint8_t *p)
 	return v;
 }
 
-static int epoch_mac(const struct secbuf *m, const uint8_t id[STORE_ID_LEN],
-		     const uint8_t body[16], uint8_t out[CRYPTO_MAC_LEN])
+static int epoch_mac(const struct secbuf *m, const uint8_t id[STORE_ID_LEN], const uint8_t body[16],
+		     uint8_t out[CRYPTO_MAC_LEN])
 {
 	uint8_t key[CRYPTO_KEY_LEN], msg[sizeof(EPOCH_LABEL) - 1 + STORE_ID_LEN + 16];
 	int r;
@@ -658,8 +656,7 @@ static int epoch_tag(const uint8_t id[STORE_ID_LEN], uint8_t tag[TPM_NV_TAG_LEN]
 }
 
 /* What the epoch needs of the store: a TPM sealer, the id, the tag. */
-static int epoch_prepare(struct store *s, uint8_t id[STORE_ID_LEN],
-			 uint8_t tag[TPM_NV_TAG_LEN])
+static int epoch_prepare(struct store *s, uint8_t id[STORE_ID_LEN], uint8_t tag[TPM_NV_TAG_LEN])
 {
 	char sealer[16];
 	int r;

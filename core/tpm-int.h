@@ -87,8 +87,6 @@ struct tpm_blob {
 	TPM2B_PRIVATE priv;
 };
 
-
-
 static inline void esys_freep(void *p)
 {
 	Esys_Free(*(void **)p);

@@ -21,8 +21,8 @@ static TPM2_HANDLE nv_counter_handle(const uint8_t tag[TPM_NV_TAG_LEN], unsigned
 
 static bool rc_is_handle(TSS2_RC rc)
 {
-	return (rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER &&
-	       (rc & TPM2_RC_FMT1) && (rc & (TPM2_RC_FMT1 | 0x3f)) == TPM2_RC_HANDLE;
+	return (rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER && (rc & TPM2_RC_FMT1) &&
+	       (rc & (TPM2_RC_FMT1 | 0x3f)) == TPM2_RC_HANDLE;
 }
 
 /* Look at NV handle h: 1 and its ESYS_TR in c->nv when it is our counter for tag, 0 when
@@ -103,8 +103,8 @@ static int nv_counter_define(struct tpm_conn *c, TPM2_HANDLE h, const uint8_t ta
 	memcpy(pub.nvPublic.authPolicy.buffer, tag, TPM_NV_TAG_LEN);
 	if (c->nv != ESYS_TR_NONE)
 		(void)Esys_TR_Close(c->esys, &c->nv);
-	rc = Esys_NV_DefineSpace(c->esys, ESYS_TR_RH_OWNER, c->session, ESYS_TR_NONE,
-				 ESYS_TR_NONE, &empty, &pub, &c->nv);
+	rc = Esys_NV_DefineSpace(c->esys, ESYS_TR_RH_OWNER, c->session, ESYS_TR_NONE, ESYS_TR_NONE,
+				 &empty, &pub, &c->nv);
 	if (rc != TSS2_RC_SUCCESS) {
 		c->nv = ESYS_TR_NONE;
 		if (rc == TPM2_RC_NV_SPACE)
@@ -223,8 +223,7 @@ int tpm_counter_read(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], bool c
 	return counter_retry(tcti, tag, create, false, ret_index, ret_value);
 }
 
-int tpm_counter_increment(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN],
-			  uint64_t *ret_value)
+int tpm_counter_increment(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], uint64_t *ret_value)
 {
 	return counter_retry(tcti, tag, false, true, NULL, ret_value);
 }

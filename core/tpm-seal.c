@@ -39,8 +39,8 @@ static int tpm_policy_pcr_digest(struct tpm_conn *c, uint32_t mask, TPM2B_DIGEST
 	TPML_PCR_SELECTION sel;
 	TSS2_RC rc;
 
-	rc = Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &no_symmetric,
+	rc = Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &no_symmetric,
 				   TPM2_ALG_SHA256, &c->trial);
 	if (rc != TSS2_RC_SUCCESS) {
 		c->trial = ESYS_TR_NONE;
@@ -147,9 +147,9 @@ static int blob_parse(const uint8_t *blob, size_t len, struct tpm_blob *ret)
 	/* The mask is not covered by the TPM's integrity check: it must at least agree with the
 	 * object (a policy exactly when there is a mask), or a flipped bit would pass as "PCR
 	 * policy not satisfied". */
-	if (mask == 0 && (area->objectAttributes != (b.v1 ? SEALED_ATTRS_NOPOLICY_V1 :
-							       SEALED_ATTRS_NOPOLICY) ||
-			  area->authPolicy.size != 0))
+	if (mask == 0 &&
+	    (area->objectAttributes != (b.v1 ? SEALED_ATTRS_NOPOLICY_V1 : SEALED_ATTRS_NOPOLICY) ||
+	     area->authPolicy.size != 0))
 		return -EBADMSG;
 	if (mask != 0 && (area->objectAttributes != (b.v1 ? SEALED_ATTRS_V1 : SEALED_ATTRS) ||
 			  area->authPolicy.size != SHA256_SIZE))

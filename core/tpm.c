@@ -172,8 +172,10 @@ int tss_errno(TSS2_RC rc, bool blob, const char *call)
 	int r = tss_code_errno(rc, blob);
 
 	if (r == -TPM_ELOCKOUT)
-		return log_foreign(r, "tss2", "%s: %s; clear it with `tpm2_dictionarylockout "
-				   "--clear-lockout` (or wait)", call, Tss2_RC_Decode(rc));
+		return log_foreign(r, "tss2",
+				   "%s: %s; clear it with `tpm2_dictionarylockout "
+				   "--clear-lockout` (or wait)",
+				   call, Tss2_RC_Decode(rc));
 	if (r < 0)
 		log_foreign(r, "tss2", "%s: %s", call, Tss2_RC_Decode(rc));
 	return r;
@@ -409,8 +411,8 @@ int tpm_conn_open(struct tpm_conn *c, const char *tcti, bool v1)
 	if (!v1)
 		template.publicArea.objectAttributes |= TPMA_OBJECT_NODA;
 	rc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				ESYS_TR_NONE, &sensitive, &template, &outside,
-				&creation_pcrs, &c->primary, NULL, NULL, NULL, NULL);
+				ESYS_TR_NONE, &sensitive, &template, &outside, &creation_pcrs,
+				&c->primary, NULL, NULL, NULL, NULL);
 	if (rc != TSS2_RC_SUCCESS) {
 		c->primary = ESYS_TR_NONE;
 		return tss_errno(rc, false, "Esys_CreatePrimary");
@@ -420,8 +422,7 @@ int tpm_conn_open(struct tpm_conn *c, const char *tcti, bool v1)
 
 /* Start a session salted to the primary key (the salt is encrypted to it, so the session key is
  * unknown to anyone on the bus) with AES-128-CFB parameter encryption in the given direction. */
-int tpm_start_salted(struct tpm_conn *c, TPM2_SE type, TPMA_SESSION crypt,
-			    ESYS_TR *ret_session)
+int tpm_start_salted(struct tpm_conn *c, TPM2_SE type, TPMA_SESSION crypt, ESYS_TR *ret_session)
 {
 	ESYS_TR session = ESYS_TR_NONE;
 	TSS2_RC rc;

@@ -77,8 +77,7 @@ int tpm_da_status(const char *tcti, struct tpm_da_status *ret);
 int tpm_counter_read(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], bool create,
 		     uint32_t *ret_index, uint64_t *ret_value);
 /* Add 1 to tag's counter and return the new value. -ENOENT: no such counter. */
-int tpm_counter_increment(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN],
-			  uint64_t *ret_value);
+int tpm_counter_increment(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN], uint64_t *ret_value);
 /* Undefine tag's counter (a store destroyed; tests). -ENOENT: none. */
 int tpm_counter_remove(const char *tcti, const uint8_t tag[TPM_NV_TAG_LEN]);
 /* 1 when a blob was made before noDA (its object and primary are DA-protected: seal its secret

@@ -67,9 +67,9 @@ struct conn {
 	size_t len;
 	struct json_object *req; /* parsed, waiting for its value */
 	struct secbuf *value;
-	size_t need;    /* value bytes in all */
-	uint64_t skip;  /* bytes still to throw away */
-	int err;        /* the error to answer once skipped */
+	size_t need;   /* value bytes in all */
+	uint64_t skip; /* bytes still to throw away */
+	int err;       /* the error to answer once skipped */
 	char msg[192];
 	char *out; /* the reply line */
 	size_t out_len, out_off;
@@ -83,8 +83,8 @@ struct control {
 	char *path;
 	int fd;
 	control_reload_fn reload;
-	size_t inflight;  /* value bytes held by connections receiving them */
-	int64_t started;  /* unix seconds */
+	size_t inflight; /* value bytes held by connections receiving them */
+	int64_t started; /* unix seconds */
 	int64_t accept_pause_until;
 	struct conn *conns[CONN_MAX];
 	size_t n;
@@ -250,9 +250,8 @@ static void add_journal_health(struct json_object *reply, struct audit *a)
 	json_object_object_add(reply, "audit_reserve_bytes",
 			       json_object_new_int64((int64_t)MIN(h.reserve_bytes, INT64_MAX)));
 	json_object_object_add(reply, "audit_refusals_counted",
-			       json_object_new_int64((int64_t)MIN(h.suppressed_rate +
-								  h.suppressed_reserve,
-								  INT64_MAX)));
+			       json_object_new_int64((int64_t)MIN(
+				       h.suppressed_rate + h.suppressed_reserve, INT64_MAX)));
 }
 
 static int peer_status(void *ud, struct json_object *reply)
@@ -284,9 +283,10 @@ static int peer_status(void *ud, struct json_object *reply)
 /* Queue reply (taken) and its value bytes (taken) for writing. */
 static int queue_reply(struct conn *k, struct json_object *reply, struct secbuf *value)
 {
-	const char *s = reply ? json_object_to_json_string_ext(
-					reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) :
-				NULL;
+	const char *s =
+		reply ? json_object_to_json_string_ext(
+				reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) :
+			NULL;
 	int r = 0;
 
 	if (s) {
@@ -419,7 +419,8 @@ static int conn_read(struct control *c, struct conn *k)
 		} else if (k->state == IN_SKIP_VALUE) {
 			char sink[16384];
 
-			got = recv(k->fd, sink, MIN(MIN(sizeof(sink), k->skip), budget), MSG_DONTWAIT);
+			got = recv(k->fd, sink, MIN(MIN(sizeof(sink), k->skip), budget),
+				   MSG_DONTWAIT);
 			secure_wipe(sink, sizeof(sink));
 			if (got > 0) {
 				budget -= (size_t)got;
@@ -451,8 +452,9 @@ static int conn_read(struct control *c, struct conn *k)
 				if (skipping) {
 					if (nl) {
 						k->state = IN_LINE;
-						if (queue_error(k, -EMSGSIZE, "request line over the "
-									      "limit (64 KiB)") < 0)
+						if (queue_error(k, -EMSGSIZE,
+								"request line over the "
+								"limit (64 KiB)") < 0)
 							return 1;
 					}
 					continue;
@@ -575,8 +577,8 @@ static void refuse(struct control *c, int fd, int err, const char *msg)
 	if (!o)
 		return;
 	json_object_object_add(o, "accepted", json_object_new_boolean(false));
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						       JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(o,
+					   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	n = s ? snprintf(line, sizeof(line), "%s\n", s) : -1;
 	if (n > 0 && (size_t)n < sizeof(line))
 		(void)!send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -628,7 +630,8 @@ static void accept_all(struct control *c)
 	}
 }
 
-int control_open(struct vaultfsd *v, const char *path, control_reload_fn reload, struct control **ret)
+int control_open(struct vaultfsd *v, const char *path, control_reload_fn reload,
+		 struct control **ret)
 {
 	_cleanup_free_ struct control *c = NULL;
 	_cleanup_close_ int fd = -1;

@@ -19,7 +19,8 @@ typedef int (*control_reload_fn)(struct vaultfsd *v, char *msg, size_t size);
 
 /* Bind path (creating its directory, replacing a stale socket, never another file), listen.
  * -EEXIST when path exists and is not a socket. */
-int control_open(struct vaultfsd *v, const char *path, control_reload_fn reload, struct control **ret);
+int control_open(struct vaultfsd *v, const char *path, control_reload_fn reload,
+		 struct control **ret);
 /* Close every connection (wiping what they held) and remove the socket. Accepts NULL. */
 void control_free(struct control *c);
 

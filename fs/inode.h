@@ -8,14 +8,14 @@
 #include <stdint.h>
 
 enum ino_kind {
-	INO_ROOT = 0,     /* /vault (FUSE_ROOT_ID, id 1) */
-	INO_VAULT = 1,    /* /vault/V                    id: vault */
+	INO_ROOT = 0,	  /* /vault (FUSE_ROOT_ID, id 1) */
+	INO_VAULT = 1,	  /* /vault/V                    id: vault */
 	INO_VERSIONS = 2, /* /vault/V/.versions          id: vault */
 	INO_METADIR = 3,  /* /vault/V/.meta              id: vault */
-	INO_SECRET = 4,   /* /vault/V/S                  id: object */
-	INO_VERDIR = 5,   /* /vault/V/.versions/S        id: object */
+	INO_SECRET = 4,	  /* /vault/V/S                  id: object */
+	INO_VERDIR = 5,	  /* /vault/V/.versions/S        id: object */
 	INO_VERSION = 6,  /* /vault/V/.versions/S/N      id: object, version N */
-	INO_META = 7,     /* /vault/V/.meta/S            id: object */
+	INO_META = 7,	  /* /vault/V/.meta/S            id: object */
 };
 
 struct ino {

@@ -36,14 +36,14 @@ int meta_json(struct kv *kv, const char *vault, const char *name, char **ret, si
 	json_object_object_add(doc, "versions", arr);
 	r = kv_secret_versions(kv, vault, name, add_version, arr);
 	if (r >= 0) {
-		struct json_object *last = json_object_array_get_idx(arr,
-			json_object_array_length(arr) - 1);
+		struct json_object *last =
+			json_object_array_get_idx(arr, json_object_array_length(arr) - 1);
 
 		json_object_object_add(doc, "current_version",
 				       json_object_get(json_object_object_get(last, "version")));
 		text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-							   JSON_C_TO_STRING_SPACED |
-							   JSON_C_TO_STRING_NOSLASHESCAPE);
+								   JSON_C_TO_STRING_SPACED |
+								   JSON_C_TO_STRING_NOSLASHESCAPE);
 		char *buf;
 
 		len = strlen(text);

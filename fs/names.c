@@ -12,8 +12,8 @@
  * (dir). Elsewhere EROFS (.versions, .meta and what is in them), EPERM (a file in /vault, a
  * directory in a vault), EINVAL for a name that cannot exist; such a refusal is recorded as
  * event, with the path as typed and no rule (no policy could allow it). */
-static int name_place(struct vaultfsd *v, struct caller *c, const struct node *p,
-		      const char *name, bool dir, const char *event)
+static int name_place(struct vaultfsd *v, struct caller *c, const struct node *p, const char *name,
+		      bool dir, const char *event)
 {
 	char path[VAULTFS_PATH_MAX];
 	int err;
@@ -63,8 +63,8 @@ struct change {
 /* The change event of the entry name of directory parent (a vault when dir, else a secret) for
  * req's caller: placed (name_place), decided (op) and recorded, allowed or refused. 0 when it
  * may go ahead, else the -errno to reply. */
-static int change_begin(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir,
-			unsigned op, struct change *ch)
+static int change_begin(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir, unsigned op,
+			struct change *ch)
 {
 	struct vaultfsd *v = vfs_of(req);
 	struct node p;
@@ -122,8 +122,8 @@ static void reply_created(fuse_req_t req, struct handle *h, struct fuse_file_inf
 
 /* open(O_CREAT) of a temporary name in vault p: a draft (draft.c), held only here until it is
  * renamed over a secret (ll_rename) or unlinked. Nothing is recorded: nothing changes. */
-static void draft_create(fuse_req_t req, struct caller *c, const struct node *p,
-			 fuse_ino_t parent, const char *name, struct fuse_file_info *fi)
+static void draft_create(fuse_req_t req, struct caller *c, const struct node *p, fuse_ino_t parent,
+			 const char *name, struct fuse_file_info *fi)
 {
 	struct vaultfsd *v = vfs_of(req);
 	struct draft *d = draft_find(v, parent, name);

@@ -21,9 +21,9 @@ int shown_err(int r)
 	case EKEYREJECTED:
 	case ENOMEM:
 	case EROFS:
-	case EEXIST:    /* a name taken (a soft-deleted secret holds its name until purged) */
+	case EEXIST:	/* a name taken (a soft-deleted secret holds its name until purged) */
 	case ENOTEMPTY: /* a vault that still has objects */
-	case ENOSPC:    /* versions at VAULTFS_VERSIONS_MAX, or the store's disk is full */
+	case ENOSPC:	/* versions at VAULTFS_VERSIONS_MAX, or the store's disk is full */
 	case EFBIG:
 		return r;
 	case EMSGSIZE: /* a value over VAULTFS_VALUE_MAX */
@@ -239,7 +239,8 @@ int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct
 		r = kv_secret_info(v->kv, n.vault, n.name, (uint32_t)ver, &info);
 		if (r < 0)
 			return r;
-		n.ino = (struct ino){ .kind = INO_VERSION, .id = info.object_id,
+		n.ino = (struct ino){ .kind = INO_VERSION,
+				      .id = info.object_id,
 				      .version = (uint32_t)ver };
 		n.info = info;
 		n.has_info = true;
@@ -321,8 +322,8 @@ void child_path(const struct node *p, const char *name, char *buf, size_t size)
 }
 
 /* One audit record of an access to n by c: r is 0 (allowed) or the -errno replied. */
-int record_access(struct vaultfsd *v, const struct caller *c, const char *event, const struct node *n,
-		  const char *path, uint32_t version, int r, const char *rule)
+int record_access(struct vaultfsd *v, const struct caller *c, const char *event,
+		  const struct node *n, const char *path, uint32_t version, int r, const char *rule)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
 

@@ -41,8 +41,8 @@ struct notify {
 	pthread_cond_t wake;
 	struct item ring[NOTIFY_QUEUE_MAX];
 	size_t head, n; /* the oldest item, and how many */
-	bool stop;      /* set by notify_stop: no more calls, no more items */
-	bool done;      /* set by the thread as it ends */
+	bool stop;	/* set by notify_stop: no more calls, no more items */
+	bool done;	/* set by the thread as it ends */
 	uint64_t dropped;
 };
 

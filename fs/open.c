@@ -54,8 +54,8 @@ static int open_content(struct vaultfsd *v, const struct node *n, uint32_t *ret_
 		value->len = len;
 		return handle_new(TAKE_PTR(value), ret);
 	}
-	r = kv_secret_get(v->kv, n->vault, n->name,
-			  n->ino.kind == INO_VERSION ? n->ino.version : 0, &value, &info);
+	r = kv_secret_get(v->kv, n->vault, n->name, n->ino.kind == INO_VERSION ? n->ino.version : 0,
+			  &value, &info);
 	if (r == -EKEYREVOKED || r == -EKEYEXPIRED || r == -EKEYREJECTED) {
 		/* refused for its lifecycle: the record still names the version */
 		if (kv_secret_info(v->kv, n->vault, n->name,
@@ -194,8 +194,7 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	read_open(req, v, &c, &n, fi); /* ends the read session */
 }
 
-void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-	     struct fuse_file_info *fi)
+void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 	const struct secbuf *b;

@@ -30,8 +30,8 @@ struct node {
 	struct ino ino;
 	char vault[VAULTFS_NAME_MAX + 1];
 	char name[VAULTFS_NAME_MAX + 1]; /* the object, for object kinds */
-	char path[POLICY_PATH_MAX];      /* the policy path: "/V" or "/V/S" */
-	bool has_info;                   /* info is the version's, as looked up */
+	char path[POLICY_PATH_MAX];	 /* the policy path: "/V" or "/V/S" */
+	bool has_info;			 /* info is the version's, as looked up */
 	struct kv_version_info info;
 };
 
@@ -44,7 +44,7 @@ struct caller {
 	struct identity id;
 	int64_t now;
 	pid_t tid;
-	unsigned pending; /* identity fields the policy needs, not resolved yet */
+	unsigned pending;	    /* identity fields the policy needs, not resolved yet */
 	struct identity_cache *ids; /* the daemon's, for resolving the pending fields */
 };
 
@@ -55,17 +55,17 @@ struct caller {
  * (holes), as in a new file. Bytes past data->len are always zero. */
 struct writer {
 	struct caller c;     /* who opened it: each commit is decided and recorded for it */
-	struct node n;       /* the secret: vault, name, policy path */
+	struct node n;	     /* the secret: vault, name, policy path */
 	struct handle *next; /* in vfs->writers (not a draft's) */
-	uint64_t ino;        /* the inode number the kernel knows the file by */
-	mode_t mode;         /* permission bits fstat shows: 0200, or 0600 where it may read */
-	bool pending;        /* created here: ino is a number of ours */
-	bool truncated;      /* O_TRUNC or created: a close with nothing written commits "" */
-	bool dirty;          /* bytes changed since the last commit */
-	bool committed;      /* a commit succeeded */
-	bool failed;         /* the last commit failed (flush said so): release makes none */
-	bool poisoned;       /* went past VAULTFS_VALUE_MAX: nothing will be committed */
-	bool recover;        /* the name was soft-deleted by its opener just before: undone at
+	uint64_t ino;	     /* the inode number the kernel knows the file by */
+	mode_t mode;	     /* permission bits fstat shows: 0200, or 0600 where it may read */
+	bool pending;	     /* created here: ino is a number of ours */
+	bool truncated;	     /* O_TRUNC or created: a close with nothing written commits "" */
+	bool dirty;	     /* bytes changed since the last commit */
+	bool committed;	     /* a commit succeeded */
+	bool failed;	     /* the last commit failed (flush said so): release makes none */
+	bool poisoned;	     /* went past VAULTFS_VALUE_MAX: nothing will be committed */
+	bool recover;	     /* the name was soft-deleted by its opener just before: undone at
 			      * the commit (unlink then create, as install(1) does) */
 	struct draft *draft; /* a handle on a draft: the bytes are the draft's, never committed
 			      * at close */
@@ -73,16 +73,16 @@ struct writer {
 
 /* A temporary file held only in the daemon (draft.c). */
 struct draft {
-	struct draft *next;               /* in vfs->drafts */
-	uint64_t parent;                  /* the vault's directory */
+	struct draft *next; /* in vfs->drafts */
+	uint64_t parent;    /* the vault's directory */
 	char vault[VAULTFS_NAME_MAX + 1];
-	char name[256];                   /* NAME_MAX + 1: a temporary name may be any */
-	uid_t uid;                        /* who made it: the only uid that sees it */
-	uint64_t ino;                     /* a number of ours, as a pending file's */
-	struct secbuf *data;              /* its bytes */
-	unsigned opens;                   /* handles on it */
-	int64_t idle_ms;                  /* monotonic ms of its making or last close */
-	bool gone;                        /* dropped while open: freed with its last handle */
+	char name[256];	     /* NAME_MAX + 1: a temporary name may be any */
+	uid_t uid;	     /* who made it: the only uid that sees it */
+	uint64_t ino;	     /* a number of ours, as a pending file's */
+	struct secbuf *data; /* its bytes */
+	unsigned opens;	     /* handles on it */
+	int64_t idle_ms;     /* monotonic ms of its making or last close */
+	bool gone;	     /* dropped while open: freed with its last handle */
 };
 
 /* An open file: the bytes one open sees, whatever is written meanwhile; or, for a write
@@ -146,8 +146,9 @@ int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct
 bool named_node(const struct node *p, const char *name, struct node *ret);
 void user_path(const struct node *n, char *buf, size_t size);
 void child_path(const struct node *p, const char *name, char *buf, size_t size);
-int record_access(struct vaultfsd *v, const struct caller *c, const char *event, const struct node *n,
-		  const char *path, uint32_t version, int r, const char *rule);
+int record_access(struct vaultfsd *v, const struct caller *c, const char *event,
+		  const struct node *n, const char *path, uint32_t version, int r,
+		  const char *rule);
 
 /* --- attr.c: attributes, lookup, access --- */
 void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *st);
@@ -177,7 +178,8 @@ int write_buf_reserve(struct secbuf **bp, size_t need);
 void handle_drop(struct vaultfsd *v, struct handle *h);
 int write_open(struct vaultfsd *v, struct caller *c, struct node *n, int flags, bool create,
 	       struct handle **ret);
-void changed(struct vaultfsd *v, const char *vault, const char *name, int64_t object_id, bool entry);
+void changed(struct vaultfsd *v, const char *vault, const char *name, int64_t object_id,
+	     bool entry);
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	      struct fuse_file_info *fi);
 void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -185,8 +187,8 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		struct fuse_file_info *fi);
 
-int secret_commit(struct vaultfsd *v, struct caller *c, const struct node *n, const struct secbuf *data,
-		  bool recover, bool entry);
+int secret_commit(struct vaultfsd *v, struct caller *c, const struct node *n,
+		  const struct secbuf *data, bool recover, bool entry);
 struct handle *pending_named(struct vaultfsd *v, const struct node *n);
 
 /* --- draft.c: temporary files of the replace-by-rename idiom --- */
@@ -204,8 +206,7 @@ void draft_attr(const struct draft *d, const struct fuse_ctx *ctx, struct stat *
 
 /* --- readdir.c: directories --- */
 void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		struct fuse_file_info *fi);
+void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /* --- names.c: create, unlink, mkdir, rmdir --- */

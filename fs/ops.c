@@ -6,8 +6,7 @@
 #include "fs/ops-int.h"
 
 /* Not in this namespace: device nodes and links. */
-static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     dev_t rdev)
+static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	(void)parent, (void)name, (void)mode, (void)rdev;
 	reply_err(req, -EPERM);

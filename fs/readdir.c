@@ -34,15 +34,15 @@ struct dirpos {
  * inside it (the kernel took only part of it, or a seekdir to a telldir just made) starts after
  * the exact name. */
 struct dirhandle {
-	struct caller c;                  /* every entry is filtered for it, as at opendir */
-	struct ino ino;                   /* the directory */
+	struct caller c; /* every entry is filtered for it, as at opendir */
+	struct ino ino;	 /* the directory */
 	char vault[VAULTFS_NAME_MAX + 1];
-	char name[VAULTFS_NAME_MAX + 1];  /* .versions/S: the secret */
+	char name[VAULTFS_NAME_MAX + 1];	     /* .versions/S: the secret */
 	uint64_t fixed[ELEMENTSOF(dir_fixed_names)]; /* their inode numbers */
 	unsigned n_fixed;
 	struct dirpos at;   /* where the last reply ended */
 	struct dirpos from; /* where it began */
-	char *recent;       /* the names of its entries, each NUL-terminated */
+	char *recent;	    /* the names of its entries, each NUL-terminated */
 	size_t recent_len, recent_size;
 };
 
@@ -61,7 +61,7 @@ struct dirfill {
 	struct dirhandle *d;
 	char *out;
 	size_t size, used;
-	off_t skip_to;     /* entries up to this offset are walked, not replied */
+	off_t skip_to;	   /* entries up to this offset are walked, not replied */
 	struct dirpos pos; /* the entry last walked */
 };
 
@@ -165,8 +165,8 @@ static int dir_page(struct dirfill *f)
 					       (uint32_t)strtoul(f->pos.after, NULL, 10), DIR_PAGE,
 					       fill_version, f);
 	default:
-		r = kv_secret_list_page(kv, d->vault, false, f->pos.after, DIR_PAGE, fill_object,
-					f, last);
+		r = kv_secret_list_page(kv, d->vault, false, f->pos.after, DIR_PAGE, fill_object, f,
+					last);
 		if (r >= 0 && last[0]) /* soft-deleted rows at the end are walked past too */
 			dir_pass(f, last);
 		return r;
@@ -217,8 +217,7 @@ static void dir_start(const struct dirhandle *d, off_t off, struct dirpos *ret)
 	}
 }
 
-void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		struct fuse_file_info *fi)
+void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
 	struct dirfill f = { .req = req, .v = vfs_of(req), .d = d, .size = size, .skip_to = off };
@@ -299,8 +298,7 @@ static int dir_open(struct vaultfsd *v, struct caller *c, const struct node *n, 
 	int r;
 
 	caller_full(c);
-	if (n->ino.kind == INO_VAULT || n->ino.kind == INO_VERSIONS ||
-	    n->ino.kind == INO_METADIR) {
+	if (n->ino.kind == INO_VAULT || n->ino.kind == INO_VERSIONS || n->ino.kind == INO_METADIR) {
 		r = policy_check(v->policy, POLICY_OP_LIST, n->path, &c->id, c->now, &dec);
 		if (r < 0)
 			return shown_err(r);

@@ -43,7 +43,7 @@ struct vaultfsd {
 	uint64_t next_pending;
 	unsigned n_drafts;
 	unsigned writers_peak; /* the most write buffers at once since the pool was drained */
-	struct draft *drafts; /* temporary files, held only here (draft.c); numbered as pending */
+	struct draft *drafts;  /* temporary files, held only here (draft.c); numbered as pending */
 	struct { /* the last secret soft-deleted through the mount: an exclusive create of its
 		  * name by the same process soon after is the second half of a replace (install,
 		  * mv across file systems), not a new secret */

@@ -186,8 +186,8 @@ struct expiry_pass {
 	unsigned n;
 };
 
-static int expiry_notice_one(const char *vault, const char *name, uint32_t version,
-			     int64_t expires, int event, void *userdata)
+static int expiry_notice_one(const char *vault, const char *name, uint32_t version, int64_t expires,
+			     int event, void *userdata)
 {
 	struct expiry_pass *p = userdata;
 
@@ -242,19 +242,23 @@ struct journal_watch {
 static void journal_watch(struct vaultfsd *v, struct journal_watch *w)
 {
 	struct audit_health h = { 0 };
-	int r = audit_health(v->audit, &h), err = h.error ? h.error : h.failing_since_us ?
-								      h.last_error : 0;
+	int r = audit_health(v->audit, &h), err = h.error	     ? h.error :
+						  h.failing_since_us ? h.last_error :
+								       0;
 
 	if (err < 0 && err != w->err)
-		log_error_errno(err, "The audit journal cannot be written: %s; opens are refused "
-				     "(EIO) until it can", errtext(ERRTEXT_JOURNAL, err));
+		log_error_errno(err,
+				"The audit journal cannot be written: %s; opens are refused "
+				"(EIO) until it can",
+				errtext(ERRTEXT_JOURNAL, err));
 	else if (err == 0 && w->err < 0)
 		log_info("The audit journal is written again");
 	w->err = err;
 	if (r < 0)
 		return; /* no free-space figure this time */
 	if (h.below_reserve && !w->below_reserve)
-		log_warning("The audit journal's file system is nearly full (%" PRIu64 " bytes free, "
+		log_warning("The audit journal's file system is nearly full (%" PRIu64
+			    " bytes free, "
 			    "%" PRIu64 " kept for allowed records): refusals are only counted now",
 			    h.free_bytes, h.reserve_bytes);
 	else if (!h.below_reserve && w->below_reserve)
@@ -446,8 +450,10 @@ static int open_everything(struct vaultfsd *v, const struct config *c)
 	r = seal_unseal_noda(s, c, &master, &resealed);
 	if (r < 0) {
 		store_free(s);
-		return log_error_errno(r, "Failed to unseal the master key (sealer per the store, "
-					  "tcti %s): %s", c->tcti, errtext(ERRTEXT_SEAL, r));
+		return log_error_errno(r,
+				       "Failed to unseal the master key (sealer per the store, "
+				       "tcti %s): %s",
+				       c->tcti, errtext(ERRTEXT_SEAL, r));
 	}
 	r = kv_new(s, TAKE_PTR(master), &v->kv);
 	if (r < 0)
@@ -474,8 +480,9 @@ static int open_everything(struct vaultfsd *v, const struct config *c)
 		log_info("Re-sealed the master key with noDA (it was sealed before noDA)");
 		(void)audit_event(v, "reseal", 0, "tpm-noda");
 	} else if (resealed < 0) {
-		log_warning_errno(resealed, "Could not re-seal the master key with noDA (tried again "
-					    "at the next start): %m");
+		log_warning_errno(resealed,
+				  "Could not re-seal the master key with noDA (tried again "
+				  "at the next start): %m");
 	}
 	return 0;
 }
@@ -493,12 +500,10 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+					      { "debug", no_argument, NULL, 'd' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	const char *config_path = CONFIG_DEFAULT_PATH;
 	struct config *c = NULL;
 	struct vaultfsd v = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -538,7 +543,8 @@ int main(int argc, char **argv)
 	if (r < 0)
 		log_warning_errno(r, "Hardening: %s failed (%m)%s", failed,
 				  streq(failed, "mlockall") ?
-					  "; secrets stay in their own locked buffers" : "");
+					  "; secrets stay in their own locked buffers" :
+					  "");
 	r = config_load(config_path, &c, err, sizeof(err));
 	if (r < 0) {
 		log_error("config: %s", err);
@@ -566,15 +572,16 @@ int main(int argc, char **argv)
 		 * mount cannot be made (only a dead FUSE mount gives ENOTCONN) */
 		if (stat(c->mountpoint, &st) < 0 && errno == ENOTCONN) {
 			log_warning("Detaching a dead mount at '%s' (a vaultfsd that did not stop "
-				    "cleanly)", c->mountpoint);
+				    "cleanly)",
+				    c->mountpoint);
 			(void)umount2(c->mountpoint, MNT_DETACH);
 		}
 		if (mkdir(c->mountpoint, 0755) == 0) {
 			/* our umask is 077; others must reach the mount point */
 			(void)chmod(c->mountpoint, 0755);
 		} else if (errno != EEXIST) {
-			r = log_error_errno(negative_errno(), "Failed to create mountpoint '%s': %m",
-					    c->mountpoint);
+			r = log_error_errno(negative_errno(),
+					    "Failed to create mountpoint '%s': %m", c->mountpoint);
 			goto out;
 		}
 		se = fuse_session_new(&args, &vfs_ops, sizeof(vfs_ops), &v);
@@ -598,8 +605,8 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error_errno(r, "Failed to open the control socket '%s': %s", c->control_socket,
 				r == -EADDRINUSE ? "another vaultfsd serves it" :
-				r == -EEXIST ? "a file that is not a socket is in the way" :
-					       strerror(-r));
+				r == -EEXIST	 ? "a file that is not a socket is in the way" :
+						   strerror(-r));
 		goto out;
 	}
 	(void)audit_event(&v, "start", 0, c->mountpoint);

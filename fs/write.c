@@ -145,8 +145,9 @@ static void poison(struct vaultfsd *v, struct handle *h)
 static void deleted_hint(const struct node *n)
 {
 	log_warning("%s is soft-deleted and holds its name until purged: `vaultctl secret recover "
-		   "%s/%s` brings it back (then write it again), `vaultctl secret purge %s/%s` "
-		   "frees the name", n->path, n->vault, n->name, n->vault, n->name);
+		    "%s/%s` brings it back (then write it again), `vaultctl secret purge %s/%s` "
+		    "frees the name",
+		    n->path, n->vault, n->name, n->vault, n->name);
 }
 
 /* Commit data as the next version of secret n, decided for c (`write`) under the policy in
@@ -155,8 +156,8 @@ static void deleted_hint(const struct node *n)
  * (unlink then create): it is recovered first, recorded as such under the same decision.
  * entry: the kernel may hold n's name for another inode (invalidated). 0, or the -errno to
  * reply, and then nothing was written. */
-int secret_commit(struct vaultfsd *v, struct caller *c, const struct node *n, const struct secbuf *data,
-		  bool recover, bool entry)
+int secret_commit(struct vaultfsd *v, struct caller *c, const struct node *n,
+		  const struct secbuf *data, bool recover, bool entry)
 {
 	struct policy_decision d;
 	struct kv_version_info info;

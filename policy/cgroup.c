@@ -165,9 +165,9 @@ static bool is_lxc(const char *s, size_t n, bool root)
 }
 
 enum phase {
-	PHASE_SLICES,      /* leading slices */
+	PHASE_SLICES,	   /* leading slices */
 	PHASE_USER_SLICES, /* below user@UID.service, before the user unit */
-	PHASE_INSIDE,      /* below the unit (or in a tree no unit owns) */
+	PHASE_INSIDE,	   /* below the unit (or in a tree no unit owns) */
 };
 
 /* id (of n bytes) with the delegation prefix, or "?(...)" around both when unknown. */

@@ -36,10 +36,10 @@ struct cgroup_info {
 	 * Named like container below user@UID.service; "?(ID)" when pod_unknown. */
 	char pod[CGROUP_ID_MAX];
 	bool container_unknown; /* a container segment below a container, unit or LXC payload */
-	bool pod_unknown;       /* a pod segment below a container, unit, LXC payload or pod */
-	bool user_unit;    /* unit is a user unit */
-	bool delegated;    /* the path runs through user@UID.service */
-	uint32_t user_uid; /* that UID, when delegated */
+	bool pod_unknown;	/* a pod segment below a container, unit, LXC payload or pod */
+	bool user_unit;		/* unit is a user unit */
+	bool delegated;		/* the path runs through user@UID.service */
+	uint32_t user_uid;	/* that UID, when delegated */
 };
 
 /* Derive from path, an absolute cgroup v2 path as in the "0::" line of /proc/PID/cgroup.

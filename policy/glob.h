@@ -10,8 +10,8 @@
 
 enum glob_kind {
 	GLOB_VAULT_PATH, /* "/VAULT" or "/VAULT/OBJECT": names, '*', '**' */
-	GLOB_FS_PATH,    /* absolute: cgroup= and exe= values */
-	GLOB_NAME,       /* relative: unit= container= pod= values */
+	GLOB_FS_PATH,	 /* absolute: cgroup= and exe= values */
+	GLOB_NAME,	 /* relative: unit= container= pod= values */
 };
 
 /* Does value match pattern? */

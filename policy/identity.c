@@ -72,9 +72,9 @@ struct pidfd_slot {
 };
 
 struct identity_cache {
-	int mount_fd; /* the cgroup2 mount (O_PATH), -1: nothing is memoized */
-	int mi_fd;           /* our /proc/thread-self/mountinfo, polled for changes; -1: none */
-	uint64_t *mi_ids;    /* its mount ids, sorted; NULL: to be read */
+	int mount_fd;	  /* the cgroup2 mount (O_PATH), -1: nothing is memoized */
+	int mi_fd;	  /* our /proc/thread-self/mountinfo, polled for changes; -1: none */
+	uint64_t *mi_ids; /* its mount ids, sorted; NULL: to be read */
 	size_t n_mi_ids;
 	struct stat mnt_ns; /* our own mount namespace; st_ino 0: not known */
 	struct cgroup_memo memo[MEMO_SLOTS];
@@ -667,8 +667,8 @@ static int still_alive(int pidfd)
 
 /* Read fields of tid, then check that the task pidfd pins is still alive. fields is not 0 and
  * none of them is known. */
-static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identity *id,
-			  pid_t tid, unsigned fields)
+static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identity *id, pid_t tid,
+			  unsigned fields)
 {
 	struct pidfd_info info = { .mask = 0 };
 	unsigned unverified = 0;
@@ -741,8 +741,7 @@ static unsigned fields_begin(struct identity *id, unsigned fields)
 	return fields;
 }
 
-int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
-		     unsigned fields)
+int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid, unsigned fields)
 {
 	_cleanup_close_ int pidfd = -1;
 	struct pidfd_slot *s = NULL;
@@ -780,8 +779,8 @@ int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t ti
 	return r;
 }
 
-int identity_resolve_pidfd(struct identity_cache *cache, struct identity *id, int pidfd,
-			   pid_t pid, unsigned fields)
+int identity_resolve_pidfd(struct identity_cache *cache, struct identity *id, int pidfd, pid_t pid,
+			   unsigned fields)
 {
 	if (pid <= 0 || pidfd < 0)
 		return -EINVAL;

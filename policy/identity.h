@@ -16,7 +16,7 @@ enum identity_field {
 	IDENTITY_UID = 1u << 0,
 	IDENTITY_GID = 1u << 1,
 	IDENTITY_GROUPS = 1u << 2, /* supplementary groups */
-	IDENTITY_PID = 1u << 3,    /* the process (thread group) */
+	IDENTITY_PID = 1u << 3,	   /* the process (thread group) */
 	IDENTITY_CGROUP = 1u << 4, /* the cgroup path and cg: unit, slice, container, pod */
 	IDENTITY_EXE = 1u << 5,
 	IDENTITY_NS = 1u << 6, /* host: whether the mount namespace is the resolver's */
@@ -24,10 +24,10 @@ enum identity_field {
 };
 
 struct identity {
-	unsigned known;    /* fields set; a decision treats every other field as unknown */
+	unsigned known;	   /* fields set; a decision treats every other field as unknown */
 	unsigned verified; /* fields read from /proc and confirmed by the pidfd after reading */
-	uint32_t uid;      /* for FUSE: the request's (fs)uid */
-	uint32_t gid;      /* the request's (fs)gid: the primary group */
+	uint32_t uid;	   /* for FUSE: the request's (fs)uid */
+	uint32_t gid;	   /* the request's (fs)gid: the primary group */
 	pid_t pid;
 	uint32_t n_groups;
 	gid_t groups[VAULTFS_POLICY_GROUPS_MAX]; /* sorted */
@@ -104,14 +104,13 @@ void identity_cache_free(struct identity_cache *c);
  * fields are known and verified; on failure those fields are unknown. Nothing is read for
  * fields not asked for. cache may be NULL: a pidfd is opened and closed by every call, the
  * cgroup read from /proc. */
-int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid,
-		     unsigned fields);
+int identity_resolve(struct identity_cache *cache, struct identity *id, pid_t tid, unsigned fields);
 /* The same for the process that pidfd pins (taken when it was known to be the peer, e.g. a
  * socket's SO_PEERPIDFD), whose pid is pid: the reads go through /proc/PID, and count only if
  * pidfd shows its process alive after them. -ESRCH when it exited, even if pid names another
  * process by now. pidfd stays the caller's. */
-int identity_resolve_pidfd(struct identity_cache *cache, struct identity *id, int pidfd,
-			   pid_t pid, unsigned fields);
+int identity_resolve_pidfd(struct identity_cache *cache, struct identity *id, int pidfd, pid_t pid,
+			   unsigned fields);
 
 /* Is g the caller's gid or one of its supplementary groups? */
 bool identity_in_group(const struct identity *id, uint32_t g);

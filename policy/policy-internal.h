@@ -27,8 +27,8 @@ enum cond_kind {
 };
 
 struct cond {
-	uint8_t kind;   /* enum cond_kind */
-	uint8_t n;      /* values */
+	uint8_t kind;	/* enum cond_kind */
+	uint8_t n;	/* values */
 	uint8_t fields; /* the identity fields it reads (enum identity_field) */
 	union {
 		uint32_t *ids;
@@ -56,8 +56,8 @@ struct policy_rule {
 	uint16_t ops;
 	bool deny;
 	uint8_t n_conds;
-	uint8_t class;    /* enum rule_class */
-	uint16_t lit;     /* CLASS_VAULT: bytes of rest before its first '*' */
+	uint8_t class;	  /* enum rule_class */
+	uint16_t lit;	  /* CLASS_VAULT: bytes of rest before its first '*' */
 	const char *name; /* "FILE:LINE" */
 	const char *text;
 	const char *glob;

@@ -75,14 +75,14 @@ int policy_add_file(struct policy *p, const char *path, struct policy_diag *diag
 	/* like sshd's StrictModes: who may change the policy decides everything */
 	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
 		policy_diag_add(p, diag,
-			 "%s: refused: writable by others than its owner, or owned by "
-			 "another user",
-			 path);
+				"%s: refused: writable by others than its owner, or owned by "
+				"another user",
+				path);
 		return -EPERM;
 	}
 	if ((uint64_t)st.st_size > VAULTFS_POLICY_FILE_MAX) {
 		policy_diag_add(p, diag, "%s: too large (at most %u bytes)", path,
-			 VAULTFS_POLICY_FILE_MAX);
+				VAULTFS_POLICY_FILE_MAX);
 		return -EFBIG;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -135,7 +135,7 @@ int policy_add_dir(struct policy *p, const char *dir, struct policy_diag *diag)
 			continue;
 		if (n == VAULTFS_POLICY_FILES_MAX) {
 			policy_diag_add(p, diag, "%s: too many policy files (at most %u)", dir,
-				 VAULTFS_POLICY_FILES_MAX);
+					VAULTFS_POLICY_FILES_MAX);
 			r = -E2BIG;
 			goto out;
 		}

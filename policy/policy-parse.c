@@ -30,7 +30,7 @@ static const struct {
 };
 
 static const char *const op_names[] = {
-	"list",   "meta", "read",   "write",   "delete",  "recover", "purge",
+	"list",	  "meta", "read",   "write",   "delete",  "recover", "purge",
 	"manage", "sign", "verify", "encrypt", "decrypt", "wrap",    "unwrap",
 };
 
@@ -512,12 +512,12 @@ int policy_add_buffer(struct policy *p, const char *name, const char *buf, size_
 		return -EBUSY;
 	if (p->n_files >= VAULTFS_POLICY_FILES_MAX) {
 		policy_diag_add(p, diag, "%s: too many policy files (at most %u)", name,
-			 VAULTFS_POLICY_FILES_MAX);
+				VAULTFS_POLICY_FILES_MAX);
 		return -E2BIG;
 	}
 	if (len > VAULTFS_POLICY_FILE_MAX) {
 		policy_diag_add(p, diag, "%s: too large (at most %u bytes)", name,
-			 VAULTFS_POLICY_FILE_MAX);
+				VAULTFS_POLICY_FILE_MAX);
 		return -EFBIG;
 	}
 	ps.file = policy_arena_strndup(p, name, strlen(name));

@@ -34,7 +34,6 @@
 #include "core/ops.h"
 #include "policy/identity.h"
 
-
 enum policy_verdict {
 	POLICY_DENY = 0,
 	POLICY_ALLOW = 1,
@@ -44,10 +43,10 @@ struct policy;
 struct policy_rule;
 
 struct policy_decision {
-	int verdict;                     /* enum policy_verdict */
-	const char *rule;                /* "FILE:LINE" of the deciding rule, or "default" */
+	int verdict;			 /* enum policy_verdict */
+	const char *rule;		 /* "FILE:LINE" of the deciding rule, or "default" */
 	const struct policy_rule *match; /* the deciding rule, NULL for the default */
-	unsigned assumed;                /* identity fields a deciding deny assumed (unknown) */
+	unsigned assumed;		 /* identity fields a deciding deny assumed (unknown) */
 };
 
 /* Parse errors, one "FILE:LINE:COL: message\n" each (COL counts bytes from 1), or

@@ -171,16 +171,18 @@ int ctl_call(struct ctl *ctl, struct json_object *req, const struct secbuf *valu
 		return EXIT_USAGE;
 	}
 	if (r == -ENOTCONN) {
-		fprintf(stderr, "vaultctl: cannot reach vaultfsd at %s; is it running? "
-				"'vaultctl --offline' works on the store directly\n",
+		fprintf(stderr,
+			"vaultctl: cannot reach vaultfsd at %s; is it running? "
+			"'vaultctl --offline' works on the store directly\n",
 			ctl->config->control_socket);
 		return EXIT_REFUSED;
 	}
 	if (r < 0) {
 		fprintf(stderr, "vaultctl: vaultfsd at %s: %s\n", ctl->config->control_socket,
-			r == -EPROTO ? "reply is not a vaultfs message (another program or version?)" :
+			r == -EPROTO ?
+				"reply is not a vaultfs message (another program or version?)" :
 			r == -ECONNRESET || r == -EPIPE ? "the daemon closed the connection" :
-							   strerror(-r));
+							  strerror(-r));
 		return EXIT_REFUSED;
 	}
 	return 0;
@@ -198,6 +200,6 @@ int reply_status(struct json_object *reply, const char *what)
 		e = EIO;
 	fprintf(stderr, "vaultctl: %s: %s\n", what,
 		json_object_object_get_ex(reply, "error", &o) ? json_object_get_string(o) :
-								  errtext(ERRTEXT_OBJECT, e));
+								errtext(ERRTEXT_OBJECT, e));
 	return exit_status(-e);
 }

@@ -264,7 +264,8 @@ static int verify_cmd(struct ctl *ctl, int argc, char **argv)
 				       an.seq, v.last_seq - an.seq);
 			else
 				printf("; the anchored head (seq %" PRIu64 ") is in an older file "
-				       "not checked", an.seq);
+				       "not checked",
+				       an.seq);
 			printf("\n");
 		}
 	}
@@ -414,8 +415,9 @@ static int show_lines(struct audit_reader *rd, const char *file, const struct fi
 
 		if (k < 0) {
 			if (bad++ == 0)
-				fprintf(stderr, "vaultctl: %s: a line that is not an audit "
-						"record (run 'vaultctl --offline audit verify')\n",
+				fprintf(stderr,
+					"vaultctl: %s: a line that is not an audit "
+					"record (run 'vaultctl --offline audit verify')\n",
 					file);
 			continue;
 		}
@@ -461,8 +463,7 @@ static int show_file(const char *path, const struct filter *f)
 }
 
 /* After a rotation: the files between the one we read (dev, ino) and the new live file. */
-static void show_rotated_since(const char *path, uint64_t dev, uint64_t ino,
-			       const struct filter *f)
+static void show_rotated_since(const char *path, uint64_t dev, uint64_t ino, const struct filter *f)
 {
 	char **list = NULL;
 	size_t n, at;
@@ -513,17 +514,15 @@ static int follow(const char *path, struct audit_reader *rd, const struct filter
 
 static int show_cmd(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "since", required_argument, NULL, 's' },
-		{ "until", required_argument, NULL, 'u' },
-		{ "uid", required_argument, NULL, 'U' },
-		{ "vault", required_argument, NULL, 'v' },
-		{ "decision", required_argument, NULL, 'd' },
-		{ "event", required_argument, NULL, 'e' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "follow", no_argument, NULL, 'f' },
-		{}
-	};
+	static const struct option opts[] = { { "since", required_argument, NULL, 's' },
+					      { "until", required_argument, NULL, 'u' },
+					      { "uid", required_argument, NULL, 'U' },
+					      { "vault", required_argument, NULL, 'v' },
+					      { "decision", required_argument, NULL, 'd' },
+					      { "event", required_argument, NULL, 'e' },
+					      { "json", no_argument, NULL, 'j' },
+					      { "follow", no_argument, NULL, 'f' },
+					      {} };
 	struct filter f = { .decision = -1 };
 	bool follow_on = false;
 	char **list = NULL;
@@ -607,7 +606,7 @@ int cmd_audit(struct ctl *ctl, int argc, char **argv)
 		return usage_error("audit: verify or show");
 	verb = argv[1];
 	argc--, argv++; /* argv[0] is the verb now */
-	optind = 0;     /* 0: glibc re-initialises its scanning state for the new argv */
+	optind = 0;	/* 0: glibc re-initialises its scanning state for the new argv */
 	if (streq(verb, "verify"))
 		return verify_cmd(ctl, argc, argv);
 	if (streq(verb, "show"))

@@ -52,7 +52,8 @@ static int emit_recovery_key(const char *file, const char *text)
 		if (r >= 0)
 			r = io_write_all(STDOUT_FILENO, "\n", 1);
 		if (r < 0) {
-			fprintf(stderr, "vaultctl: cannot print the recovery key: %s\n", strerror(-r));
+			fprintf(stderr, "vaultctl: cannot print the recovery key: %s\n",
+				strerror(-r));
 			return -EXPLAINED;
 		}
 		return 0;
@@ -109,12 +110,10 @@ static int record_sealed(struct ctl *ctl, const char *event)
 
 int cmd_init(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "sealer", required_argument, NULL, 's' },
-		{ "tpm-pcrs", required_argument, NULL, 'p' },
-		{ "recovery-key-file", required_argument, NULL, 'r' },
-		{}
-	};
+	static const struct option opts[] = { { "sealer", required_argument, NULL, 's' },
+					      { "tpm-pcrs", required_argument, NULL, 'p' },
+					      { "recovery-key-file", required_argument, NULL, 'r' },
+					      {} };
 	_cleanup_secbuf_ struct secbuf *rk = NULL;
 	const char *rkfile = NULL;
 	char text[SEAL_RECOVERY_TEXT_LEN];
@@ -171,8 +170,9 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 		r = -EEXIST;
 	/* A new store starts a new journal: records of another store's key would never verify. */
 	if (r >= 0 && stat(ctl->config->audit_path, &st) == 0 && st.st_size > 0) {
-		fprintf(stderr, "vaultctl: the audit journal '%s' already holds records (of another "
-				"store?): move it aside first\n",
+		fprintf(stderr,
+			"vaultctl: the audit journal '%s' already holds records (of another "
+			"store?): move it aside first\n",
 			ctl->config->audit_path);
 		r = -EXPLAINED;
 	}
@@ -199,29 +199,30 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 		return EXIT_INTEGRITY;
 	}
 	if (streq(ctl->config->sealer, "host"))
-		fprintf(stderr, "WARNING: sealer 'host': the master key is protected only by the "
-				"root-only file %s, not by a TPM.\n",
+		fprintf(stderr,
+			"WARNING: sealer 'host': the master key is protected only by the "
+			"root-only file %s, not by a TPM.\n",
 			ctl->config->host_key);
 	r = record_sealed(ctl, "init");
 	if (r != 0)
 		return r;
 	if (rkfile)
-		fprintf(stderr, "Store initialised (sealer %s). Recovery key written to %s: keep it "
-				"offline; it can unlock this store without the TPM.\n",
+		fprintf(stderr,
+			"Store initialised (sealer %s). Recovery key written to %s: keep it "
+			"offline; it can unlock this store without the TPM.\n",
 			ctl->config->sealer, rkfile);
 	else
-		fprintf(stderr, "Store initialised (sealer %s). The recovery key above is shown "
-				"once: keep it offline; it can unlock this store without the TPM.\n",
+		fprintf(stderr,
+			"Store initialised (sealer %s). The recovery key above is shown "
+			"once: keep it offline; it can unlock this store without the TPM.\n",
 			ctl->config->sealer);
 	return EXIT_OK;
 }
 
 int cmd_recover(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "recovery-key-file", required_argument, NULL, 'r' },
-		{}
-	};
+	static const struct option opts[] = { { "recovery-key-file", required_argument, NULL, 'r' },
+					      {} };
 	_cleanup_secbuf_ struct secbuf *text = NULL, *rk = NULL;
 	const char *rkfile = NULL;
 	struct store *s = NULL;

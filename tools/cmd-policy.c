@@ -402,7 +402,8 @@ static int build_identity(const struct explain_opts *o, struct identity *id)
 		char path[VAULTFS_PATH_MAX];
 
 		if (strchr(o->unit, '/') || !strchr(o->unit, '.') ||
-		    snprintf(path, sizeof(path), "/system.slice/%s", o->unit) >= (int)sizeof(path) ||
+		    snprintf(path, sizeof(path), "/system.slice/%s", o->unit) >=
+			    (int)sizeof(path) ||
 		    identity_set_cgroup(id, path) < 0)
 			return usage_error("--unit: a unit name such as app.service: '%.64s'",
 					   o->unit);
@@ -513,7 +514,7 @@ int cmd_policy(struct ctl *ctl, int argc, char **argv)
 		return usage_error("policy: check, explain or reload");
 	verb = argv[1];
 	argc--, argv++; /* argv[0] is the verb now */
-	optind = 0;     /* 0: glibc re-initialises its scanning state for the new argv */
+	optind = 0;	/* 0: glibc re-initialises its scanning state for the new argv */
 	if (streq(verb, "check"))
 		return policy_check_cmd(ctl, argc, argv);
 	if (streq(verb, "explain"))

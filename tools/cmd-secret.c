@@ -65,12 +65,10 @@ static int call(struct ctl *ctl, struct json_object *req, const struct secbuf *v
 
 int cmd_vault(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "retention-days", required_argument, NULL, 'r' },
-		{ "purge-protection", required_argument, NULL, 'p' },
-		{}
-	};
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "retention-days", required_argument, NULL, 'r' },
+					      { "purge-protection", required_argument, NULL, 'p' },
+					      {} };
 	struct json_object *req, *reply = NULL;
 	uint32_t days = 0;
 	bool json = false, protect = false;
@@ -82,7 +80,7 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 		return usage_error("vault: create, list, update or delete");
 	verb = argv[1];
 	argc--, argv++; /* argv[0] is the verb now */
-	optind = 0;     /* 0: glibc re-initialises its scanning state for the new argv */
+	optind = 0;	/* 0: glibc re-initialises its scanning state for the new argv */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
 		if (c == 'j' && streq(verb, "list"))
 			json = true;
@@ -90,8 +88,8 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 			if (parse_u32("--retention-days", optarg, &days))
 				return EXIT_USAGE;
 			if (days < VAULTFS_RETENTION_MIN || days > VAULTFS_RETENTION_MAX)
-				return usage_error("--retention-days: %u to %u", VAULTFS_RETENTION_MIN,
-						   VAULTFS_RETENTION_MAX);
+				return usage_error("--retention-days: %u to %u",
+						   VAULTFS_RETENTION_MIN, VAULTFS_RETENTION_MAX);
 		} else if (c == 'p' && streq(verb, "update")) {
 			if (!streq(optarg, "on"))
 				return usage_error("--purge-protection: only 'on' (it can never be "
@@ -125,7 +123,8 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 	if (streq(verb, "update") && !protect)
 		return usage_error("vault update NAME --purge-protection on");
 	op = streq(verb, "create") ? "vault-create" :
-	     streq(verb, "delete") ? "vault-delete" : "vault-update";
+	     streq(verb, "delete") ? "vault-delete" :
+				     "vault-update";
 	req = request_new(op);
 	if (req) {
 		json_add_str(req, "vault", argv[optind]);
@@ -146,7 +145,7 @@ struct secret_opts {
 	const char *file;
 	bool json, deleted;
 	uint32_t version;
-	int64_t expiring; /* -1: not asked */
+	int64_t expiring;	   /* -1: not asked */
 	struct json_object *attrs; /* the attribute members given */
 };
 
@@ -248,8 +247,8 @@ static int parse_secret_opts(const struct secret_verb *sv, int argc, char **argv
 			json_object_object_add(o->attrs, "enabled", json_object_new_boolean(0));
 			break;
 		case OPT_ENABLED:
-			if (!streq(optarg, "yes") && !streq(optarg, "true") && !streq(optarg, "no") &&
-			    !streq(optarg, "false"))
+			if (!streq(optarg, "yes") && !streq(optarg, "true") &&
+			    !streq(optarg, "no") && !streq(optarg, "false"))
 				return usage_error("--enabled: yes or no");
 			json_object_object_add(o->attrs, "enabled",
 					       json_object_new_boolean(streq(optarg, "yes") ||
@@ -430,8 +429,8 @@ static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secr
 	} else if (streq(sv->verb, "backup")) {
 		r = out ? write_blob(o->file, out) : fail(-EPROTO, "backup");
 	} else if (streq(sv->verb, "list") || streq(sv->verb, "versions")) {
-		struct json_object *arr = array_of(reply, streq(sv->verb, "list") ? "secrets" :
-										    "versions");
+		struct json_object *arr =
+			array_of(reply, streq(sv->verb, "list") ? "secrets" : "versions");
 
 		if (o->json)
 			print_json(arr);
@@ -469,7 +468,7 @@ int cmd_secret(struct ctl *ctl, int argc, char **argv)
 	if (!sv)
 		return usage_error("secret: unknown verb '%.32s'", argv[1]);
 	argc--, argv++; /* argv[0] is the verb now */
-	optind = 0;     /* 0: glibc re-initialises its scanning state for the new argv */
+	optind = 0;	/* 0: glibc re-initialises its scanning state for the new argv */
 	o.attrs = json_object_new_object();
 	if (!o.attrs)
 		return fail(-ENOMEM, "options");

@@ -196,11 +196,9 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 
 		printf("daemon:  running, pid %s, since %s; %s policy rules in %s files; "
 		       "%s connections\n",
-		       jstr(st, "pid"), time_format(json_object_get_int64(json_object_object_get(
-							    st, "started")),
-						    t),
-		       jstr(st, "policy_rules"), jstr(st, "policy_files"),
-		       jstr(st, "connections"));
+		       jstr(st, "pid"),
+		       time_format(json_object_get_int64(json_object_object_get(st, "started")), t),
+		       jstr(st, "policy_rules"), jstr(st, "policy_files"), jstr(st, "connections"));
 	} else {
 		printf("daemon:  not reachable at %s\n", c->control_socket);
 	}
@@ -214,7 +212,8 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 			char words[LOG_FOREIGN_SUFFIX_MAX];
 
 			printf("store:   %s (%jd bytes; cannot open: %s%s)\n", c->store_path,
-			       (intmax_t)sb.st_size, errtext(ERRTEXT_STORE, r), log_foreign_take(words));
+			       (intmax_t)sb.st_size, errtext(ERRTEXT_STORE, r),
+			       log_foreign_take(words));
 		} else {
 			uint8_t *sealer = NULL;
 			uint32_t mask = 0;
@@ -291,7 +290,8 @@ static bool swap_on(void)
 	if (fd < 0 || io_read_all(fd, buf, sizeof(buf) - 1, &len) < 0)
 		return false;
 	buf[len] = '\0';
-	return strchr(buf, '\n') && strchr(strchr(buf, '\n') + 1, '\n'); /* a line past the header */
+	return strchr(buf, '\n') &&
+	       strchr(strchr(buf, '\n') + 1, '\n'); /* a line past the header */
 }
 
 /* The doctor's check of the TPM's dictionary-attack state. */
@@ -304,8 +304,9 @@ static void check_da(struct doctor *d, const char *tcti)
 		log_foreign_clear(); /* the unseal check says what is wrong */
 		return;
 	}
-	snprintf(what, sizeof(what), "TPM not in dictionary-attack lockout (%" PRIu32 " of %"
-		 PRIu32 " failed tries)", da.failed_tries, da.max_tries);
+	snprintf(what, sizeof(what),
+		 "TPM not in dictionary-attack lockout (%" PRIu32 " of %" PRIu32 " failed tries)",
+		 da.failed_tries, da.max_tries);
 	check(d, da.in_lockout ? 1 : 0, what,
 	      "clear it with `tpm2_dictionarylockout --clear-lockout` (with -T TCTI for a "
 	      "software TPM), or wait out its recovery time; stores sealed with noDA (all since "
@@ -371,8 +372,9 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 
 		snprintf(what, sizeof(what), "store %s opens (%s%s)", c->store_path,
 			 errtext(ERRTEXT_STORE, r), log_foreign_take(words));
-		check(&d, 2, what, geteuid() ? "run doctor as root" :
-					       "vaultctl init creates it; check [store] path");
+		check(&d, 2, what,
+		      geteuid() ? "run doctor as root" :
+				  "vaultctl init creates it; check [store] path");
 	} else {
 		_cleanup_secbuf_ struct secbuf *m = NULL;
 		char words[LOG_FOREIGN_SUFFIX_MAX];
@@ -402,18 +404,19 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 		/* the TPM's own words, after ours */
 		snprintf(what, sizeof(what), "master key unseals here%s%s%s", r < 0 ? ": " : "",
 			 r == -TPM_ELOCKOUT ? "the TPM is in dictionary-attack lockout" :
-			 r < 0 ? strerror(-r) : "",
+			 r < 0		    ? strerror(-r) :
+					      "",
 			 r < 0 ? log_foreign_take(words) : "");
 		check(&d, r < 0 ? 2 : 0, what,
 		      r == -TPM_ELOCKOUT ?
 			      "the store was sealed before noDA: clear the lockout with "
 			      "`tpm2_dictionarylockout --clear-lockout` (or wait); the next unseal "
 			      "by vaultfsd or vaultctl re-seals it with noDA" :
-		      r == -ENODEV ? "the TPM does not answer: check the tcti and the device" :
+		      r == -ENODEV  ? "the TPM does not answer: check the tcti and the device" :
 		      r == -EBADMSG ? "sealed to another TPM or host key: 'vaultctl recover'" :
-		      r == -EPERM ? "PCR policy not met (firmware or boot changed?): 'vaultctl "
-				    "recover' re-seals to the current state" :
-				    "see 'vaultctl status'");
+		      r == -EPERM   ? "PCR policy not met (firmware or boot changed?): 'vaultctl "
+				      "recover' re-seals to the current state" :
+				      "see 'vaultctl status'");
 		store_free(s);
 	}
 

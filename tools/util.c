@@ -107,8 +107,7 @@ void kv_freep(struct kv **kv)
 }
 
 /* "vault/name" into its parts (pointers into buf). */
-int split_ref(const char *ref, char *buf, size_t size, char **ret_vault,
-		     char **ret_name)
+int split_ref(const char *ref, char *buf, size_t size, char **ret_vault, char **ret_name)
 {
 	char *slash;
 
@@ -169,6 +168,5 @@ int parse_u32(const char *opt, const char *s, uint32_t *ret)
 void print_json(struct json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-						    JSON_C_TO_STRING_NOSLASHESCAPE));
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
 }
-

@@ -18,14 +18,9 @@ static const struct {
 	const char *name;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
 } nouns[] = {
-	{ "init", cmd_init },
-	{ "recover", cmd_recover },
-	{ "vault", cmd_vault },
-	{ "secret", cmd_secret },
-	{ "audit", cmd_audit },
-	{ "policy", cmd_policy },
-	{ "status", cmd_status },
-	{ "doctor", cmd_doctor },
+	{ "init", cmd_init },	  { "recover", cmd_recover }, { "vault", cmd_vault },
+	{ "secret", cmd_secret }, { "audit", cmd_audit },     { "policy", cmd_policy },
+	{ "status", cmd_status }, { "doctor", cmd_doctor },
 };
 
 static void help(void)
@@ -71,12 +66,10 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "offline", no_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+					      { "offline", no_argument, NULL, 'o' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	_cleanup_(freep_config) struct config *config = NULL;
 	struct ctl ctl = { .config_path = CONFIG_DEFAULT_PATH };
 	const char *cmd;

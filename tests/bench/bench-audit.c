@@ -202,11 +202,9 @@ static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ft
 
 static int bench(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "seconds", required_argument, NULL, 's' },
-		{}
-	};
+	static const struct option opts[] = { { "dir", required_argument, NULL, 'd' },
+					      { "seconds", required_argument, NULL, 's' },
+					      {} };
 	static const struct {
 		const char *name;
 		int sync;
@@ -284,21 +282,19 @@ static void kv_freep_(struct kv **kv)
 
 static int write_cmd(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "sync", required_argument, NULL, 's' },
-		{ "rotate-size", required_argument, NULL, 'R' },
-		{ "event", required_argument, NULL, 'e' },
-		{ "vault", required_argument, NULL, 'v' },
-		{ "object", required_argument, NULL, 'o' },
-		{ "uid", required_argument, NULL, 'u' },
-		{ "exe", required_argument, NULL, 'x' },
-		{ "path", required_argument, NULL, 'P' },
-		{ "deny", no_argument, NULL, 'D' },
-		{ "print", no_argument, NULL, 'p' },
-		{}
-	};
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+					      { "count", required_argument, NULL, 'n' },
+					      { "sync", required_argument, NULL, 's' },
+					      { "rotate-size", required_argument, NULL, 'R' },
+					      { "event", required_argument, NULL, 'e' },
+					      { "vault", required_argument, NULL, 'v' },
+					      { "object", required_argument, NULL, 'o' },
+					      { "uid", required_argument, NULL, 'u' },
+					      { "exe", required_argument, NULL, 'x' },
+					      { "path", required_argument, NULL, 'P' },
+					      { "deny", no_argument, NULL, 'D' },
+					      { "print", no_argument, NULL, 'p' },
+					      {} };
 	_cleanup_config_ struct config *cfg = NULL;
 	_cleanup_(kv_freep_) struct kv *kv = NULL;
 	_cleanup_secbuf_ struct secbuf *m = NULL, *key = NULL;
@@ -363,9 +359,10 @@ static int write_cmd(int argc, char **argv)
 		fprintf(stderr, "bench-audit: %s\n", err);
 		return 2;
 	}
-	o.sync = !sync ? cfg->audit_sync : streq(sync, "always") ? AUDIT_SYNC_ALWAYS :
-					   streq(sync, "batch")	 ? AUDIT_SYNC_BATCH :
-									   AUDIT_SYNC_NONE;
+	o.sync = !sync		       ? cfg->audit_sync :
+		 streq(sync, "always") ? AUDIT_SYNC_ALWAYS :
+		 streq(sync, "batch")  ? AUDIT_SYNC_BATCH :
+					 AUDIT_SYNC_NONE;
 	o.store_path = cfg->store_path;
 	r = store_open(cfg->store_path, 0, &s);
 	if (r >= 0) {

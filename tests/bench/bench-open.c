@@ -28,10 +28,10 @@
 struct target {
 	const char *label;
 	const char *path;
-	double *rates;     /* ops/s of each run */
-	uint32_t *lat_ns;  /* every timed open, runs * threads * count */
+	double *rates;	  /* ops/s of each run */
+	uint32_t *lat_ns; /* every timed open, runs * threads * count */
 	size_t n_lat;
-	long long size;    /* bytes every read must give; -1 until the first read */
+	long long size; /* bytes every read must give; -1 until the first read */
 };
 
 struct worker {
@@ -39,10 +39,10 @@ struct worker {
 	const char *path;
 	unsigned long count;
 	uint32_t *lat_ns; /* count slots, or NULL for the warm-up */
-	long long size;   /* bytes expected, -1 any */
-	long long got;    /* bytes of the first open */
+	long long size;	  /* bytes expected, -1 any */
+	long long got;	  /* bytes of the first open */
 	uint64_t t_end;
-	int error;        /* -errno of the first failure */
+	int error; /* -errno of the first failure */
 	char *buf;
 };
 
@@ -123,7 +123,9 @@ static int run_once(struct target *t, unsigned nthreads, unsigned long count, ui
 	if (pthread_barrier_init(&start, NULL, nthreads + 1) != 0)
 		return -ENOMEM;
 	for (unsigned i = 0; i < nthreads; i++) {
-		w[i] = (struct worker){ .start = &start, .path = t->path, .count = count,
+		w[i] = (struct worker){ .start = &start,
+					.path = t->path,
+					.count = count,
 					.lat_ns = lat ? lat + (size_t)i * count : NULL,
 					.size = t->size };
 		w[i].buf = malloc(READ_CHUNK);
@@ -213,16 +215,14 @@ static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsi
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "threads", required_argument, NULL, 't' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "runs", required_argument, NULL, 'r' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "size", required_argument, NULL, 's' },
-		{ "tsv", no_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option opts[] = { { "threads", required_argument, NULL, 't' },
+					      { "count", required_argument, NULL, 'n' },
+					      { "runs", required_argument, NULL, 'r' },
+					      { "warmup", required_argument, NULL, 'w' },
+					      { "size", required_argument, NULL, 's' },
+					      { "tsv", no_argument, NULL, 'T' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	unsigned long nthreads = 1, count = 10000, runs = 5, warmup = 500, size = 0;
 	bool tsv = false, have_size = false;
 	struct target *t;
@@ -326,8 +326,8 @@ int main(int argc, char **argv)
 				 (t[i].rates[runs / 2 - 1] + t[i].rates[runs / 2]) / 2;
 		p50 = quantile_us(t[i].lat_ns, t[i].n_lat, 0.50);
 		p99 = quantile_us(t[i].lat_ns, t[i].n_lat, 0.99);
-		printf("%-28s %7lld %7lu %10.0f %10.0f %10.0f %9.1f %9.1f\n", t[i].label,
-		       t[i].size, nthreads, med, t[i].rates[0], t[i].rates[runs - 1], p50, p99);
+		printf("%-28s %7lld %7lu %10.0f %10.0f %10.0f %9.1f %9.1f\n", t[i].label, t[i].size,
+		       nthreads, med, t[i].rates[0], t[i].rates[runs - 1], p50, p99);
 		if (tsv)
 			printf("TSV\t%s\t%lu\t%.0f\t%.1f\t%.1f\t%.0f\t%.0f\n", t[i].label, nthreads,
 			       med, p50, p99, t[i].rates[0], t[i].rates[runs - 1]);

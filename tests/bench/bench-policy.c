@@ -145,7 +145,8 @@ static void bench_resolve(void)
 		{ IDENTITY_CGROUP, "cgroup" },
 		{ IDENTITY_EXE, "exe (statx, readlink, poll of mountinfo)" },
 		{ IDENTITY_NS, "ns (stat /proc/TID/ns/mnt)" },
-		{ IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE, "pid cgroup exe (an open's record)" },
+		{ IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE,
+		  "pid cgroup exe (an open's record)" },
 		{ IDENTITY_ALL, "all" },
 	};
 	struct identity_cache *c;

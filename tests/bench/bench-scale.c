@@ -92,14 +92,12 @@ static int open_kv(const char *conf, struct kv **ret)
 
 static int cmd_load(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "vault", required_argument, NULL, 'v' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "first", required_argument, NULL, 'f' },
-		{ "size", required_argument, NULL, 's' },
-		{}
-	};
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+					      { "vault", required_argument, NULL, 'v' },
+					      { "count", required_argument, NULL, 'n' },
+					      { "first", required_argument, NULL, 'f' },
+					      { "size", required_argument, NULL, 's' },
+					      {} };
 	const char *conf = NULL, *vault = NULL;
 	unsigned long count = 0, first = 0, size = 100;
 	uint8_t value[VAULTFS_VALUE_MAX];
@@ -193,12 +191,10 @@ static int get_loop(struct kv *kv, unsigned long count, unsigned long reads, boo
 
 static int cmd_get(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'n' },
-		{ "reads", required_argument, NULL, 'r' },
-		{ "size", required_argument, NULL, 's' },
-		{}
-	};
+	static const struct option opts[] = { { "count", required_argument, NULL, 'n' },
+					      { "reads", required_argument, NULL, 'r' },
+					      { "size", required_argument, NULL, 's' },
+					      {} };
 	unsigned long count = 8, reads = 200000, size = 100;
 	char dir[] = "/tmp/bench-scale-get.XXXXXX", path[64];
 	uint8_t value[VAULTFS_VALUE_MAX];
@@ -270,7 +266,8 @@ static int cmd_get(int argc, char **argv)
 		return 1;
 	}
 	printf("kv_secret_get of %lu secrets of %lu bytes, %lu reads: %.0f ns bare, %.0f ns in "
-	       "a session\n", count, size, reads, bare, sess);
+	       "a session\n",
+	       count, size, reads, bare, sess);
 	printf("TSV\t%.0f\t%.0f\n", bare, sess);
 	return 0;
 }
@@ -363,11 +360,9 @@ static int start_once(char **cmd, const char *sock_path, const char *mount, doub
 
 static int cmd_start(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "runs", required_argument, NULL, 'n' },
-		{ "mount", required_argument, NULL, 'm' },
-		{}
-	};
+	static const struct option opts[] = { { "runs", required_argument, NULL, 'n' },
+					      { "mount", required_argument, NULL, 'm' },
+					      {} };
 	double t[START_RUNS_MAX];
 	unsigned long runs = 5;
 	const char *mount = NULL;
@@ -403,8 +398,7 @@ static int cmd_start(int argc, char **argv)
 	qsort(t, runs, sizeof(double), cmp_double);
 	printf("cold start to READY=1: median %.1f ms (fastest %.1f, slowest %.1f, %lu runs)\n",
 	       t[runs / 2] * 1e3, t[0] * 1e3, t[runs - 1] * 1e3, runs);
-	printf("TSV\t%.1f\t%.1f\t%.1f\n", t[runs / 2] * 1e3, t[0] * 1e3,
-	       t[runs - 1] * 1e3);
+	printf("TSV\t%.1f\t%.1f\t%.1f\n", t[runs / 2] * 1e3, t[0] * 1e3, t[runs - 1] * 1e3);
 	return 0;
 }
 

@@ -255,7 +255,12 @@ static void test_append_refusals(void **state)
 
 	assert_non_null(big);
 	assert_int_equal(audit_append(a, &r, NULL), -EINVAL); /* no event */
-	const char *bad_events[] = { "", "Open", "1open", "op en", "op\nen", "-x",
+	const char *bad_events[] = { "",
+				     "Open",
+				     "1open",
+				     "op en",
+				     "op\nen",
+				     "-x",
 				     "abcdefghijabcdefghijabcdefghijabc" /* 33 */ };
 	for (size_t i = 0; i < ELEMENTSOF(bad_events); i++)
 		assert_int_equal(append_event(a, bad_events[i]), -EINVAL);
@@ -278,9 +283,18 @@ static void test_append_refusals(void **state)
 	assert_int_equal(audit_append(a, &r, NULL), 0);
 	/* every string field at the cap, all escaped six-fold: the longest line there is */
 	memset(big, 1, VAULTFS_AUDIT_FIELD_MAX);
-	r = (struct audit_record){ .event = "open", .rule = big, .vault = big, .object = big,
-				   .path = big, .exe = big, .cgroup = big, .unit = big,
-				   .container = big, .uid = -1, .gid = -1, .pid = -1 };
+	r = (struct audit_record){ .event = "open",
+				   .rule = big,
+				   .vault = big,
+				   .object = big,
+				   .path = big,
+				   .exe = big,
+				   .cgroup = big,
+				   .unit = big,
+				   .container = big,
+				   .uid = -1,
+				   .gid = -1,
+				   .pid = -1 };
 	assert_int_equal(audit_append(a, &r, NULL), 0);
 	assert_int_equal(audit_append(NULL, &r, NULL), -EINVAL);
 	assert_int_equal(audit_append(a, NULL, NULL), -EINVAL);
@@ -299,8 +313,16 @@ static void test_escaping(void **state)
 	struct fixture *f = *state;
 	struct audit *a = open_ok(f, &opt_none);
 	struct audit_record r = AUDIT_RECORD_INIT;
-	const char *nasty = "q\"b\\n\nt\tc\x01\x1f" "d\x7f" "\xc3\xa9" "\xff" "\x80" "\xed\xa0\x80"
-			    "\xf4\x90\x80\x80" "\xe2\x82\xac" "\xc0\xaf" "}{,\":";
+	const char *nasty = "q\"b\\n\nt\tc\x01\x1f"
+			    "d\x7f"
+			    "\xc3\xa9"
+			    "\xff"
+			    "\x80"
+			    "\xed\xa0\x80"
+			    "\xf4\x90\x80\x80"
+			    "\xe2\x82\xac"
+			    "\xc0\xaf"
+			    "}{,\":";
 	struct audit_entry e;
 	struct lines ls;
 
@@ -1167,8 +1189,9 @@ static bool poll_lock(int fd)
 /* Knock (or take the knock back) as a waiting peer does: an OFD read lock on the knock byte. */
 static void peer_knock(int fd, short type)
 {
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = AUDIT_KNOCK_BYTE,
-			    .l_len = 1 };
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET, .l_start = AUDIT_KNOCK_BYTE, .l_len = 1
+	};
 
 	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
 }
@@ -1176,7 +1199,8 @@ static void peer_knock(int fd, short type)
 /* The journal as vaultfsd opens it: sync = batch with the lease, anchored in the store. */
 static struct audit *open_leased(struct fixture *f)
 {
-	struct audit_options o = { .sync = AUDIT_SYNC_BATCH, .lease = true,
+	struct audit_options o = { .sync = AUDIT_SYNC_BATCH,
+				   .lease = true,
 				   .store_path = f->store };
 
 	return open_ok(f, &o);
@@ -1652,7 +1676,8 @@ static void refusals_of(struct fixture *f, int64_t uid, struct refusals *ret)
 			assert_int_equal(e.rec.decision, AUDIT_DENY);
 			assert_int_equal(sscanf(e.rec.rule,
 						"count=%" SCNu64 " since=%*s reason=%31s", &n,
-						ret->reason), 2);
+						ret->reason),
+					 2);
 			ret->summarized += n;
 			if (ret->summaries++ == 0)
 				ret->first_summary_seq = e.seq;
@@ -1688,7 +1713,7 @@ static void test_refusal_flood(void **state)
 		acked += seq > 0;
 		if (i % 500 == 0) {
 			assert_int_equal(append_deny(a, 1001, &seq), 0);
-			assert_true(seq > 0); /* another uid has a bucket of its own */
+			assert_true(seq > 0);  /* another uid has a bucket of its own */
 			append_allow(a, 1000); /* allowed records are never limited */
 		}
 	}
@@ -1740,8 +1765,10 @@ static uint64_t fake_free;
 static int fake_statvfs(const char *path, struct statvfs *ret)
 {
 	(void)path;
-	*ret = (struct statvfs){ .f_frsize = 4096, .f_bsize = 4096,
-				 .f_blocks = (100u << 20) / 4096, .f_bavail = fake_free / 4096,
+	*ret = (struct statvfs){ .f_frsize = 4096,
+				 .f_bsize = 4096,
+				 .f_blocks = (100u << 20) / 4096,
+				 .f_bavail = fake_free / 4096,
 				 .f_bfree = fake_free / 4096 };
 	return 0;
 }

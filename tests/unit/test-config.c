@@ -28,7 +28,7 @@
 #include "tests/unit/testlib.h"
 
 struct fixture {
-	char *dir;           /* as made by test_tmpdir */
+	char *dir;	     /* as made by test_tmpdir */
 	char real[PATH_MAX]; /* realpath of dir */
 	char path[PATH_MAX]; /* dir/vaultfs.conf */
 };

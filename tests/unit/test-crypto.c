@@ -27,10 +27,9 @@
 #define BUF_MAX 2048
 
 static const uint8_t key1[CRYPTO_KEY_LEN] = {
-	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
-	0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
-	0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
-	0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
+	0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
+	0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
 };
 
 static size_t unhex(const char *s, uint8_t *out, size_t max)
@@ -77,9 +76,8 @@ static void roundtrip(const void *aad, size_t aadlen, size_t ptlen)
 	assert_int_equal(crypto_aead_seal(key1, aad, aadlen, pt, ptlen, ct), 0);
 	if (ptlen >= 16)
 		assert_memory_not_equal(ct + CRYPTO_NONCE_LEN, pt, ptlen);
-	assert_int_equal(crypto_aead_open(key1, aad, aadlen, ct, ptlen + CRYPTO_AEAD_OVERHEAD,
-					  back),
-			 0);
+	assert_int_equal(
+		crypto_aead_open(key1, aad, aadlen, ct, ptlen + CRYPTO_AEAD_OVERHEAD, back), 0);
 	if (ptlen > 0)
 		assert_memory_equal(back, pt, ptlen);
 	/* open writes exactly ptlen bytes */
@@ -271,12 +269,12 @@ static void test_wrap_unwrap(void **state)
 			 -EBADMSG);
 	w[20] ^= 4;
 	/* wrong lengths */
-	assert_int_equal(crypto_unwrap_key(key1, "vault:7", 7, w, CRYPTO_WRAPPED_KEY_LEN - 1,
-					   &keep),
-			 -EINVAL);
-	assert_int_equal(crypto_unwrap_key(key1, "vault:7", 7, w, CRYPTO_WRAPPED_KEY_LEN + 1,
-					   &keep),
-			 -EINVAL);
+	assert_int_equal(
+		crypto_unwrap_key(key1, "vault:7", 7, w, CRYPTO_WRAPPED_KEY_LEN - 1, &keep),
+		-EINVAL);
+	assert_int_equal(
+		crypto_unwrap_key(key1, "vault:7", 7, w, CRYPTO_WRAPPED_KEY_LEN + 1, &keep),
+		-EINVAL);
 	assert_int_equal(crypto_unwrap_key(key1, "vault:7", 7, w, CRYPTO_WRAPPED_KEY_LEN, NULL),
 			 -EINVAL);
 	/* ret untouched on every failure */
@@ -324,9 +322,9 @@ static void test_aead_ctx_matches(void **state)
 		/* the key given is the key used: the last operation's does not open it */
 		if (i > 0) {
 			memset(back, 0xaa, sizeof(back));
-			assert_int_equal(crypto_aead_open_ctx(a, prev, aad, aadlen, ct, inlen,
-							      back),
-					 -EBADMSG);
+			assert_int_equal(
+				crypto_aead_open_ctx(a, prev, aad, aadlen, ct, inlen, back),
+				-EBADMSG);
 			assert_all(back, 0, ptlen);
 		}
 		memcpy(prev, key, sizeof(key));
@@ -341,8 +339,7 @@ static void test_aead_ctx_matches(void **state)
 	known_answer(a);
 	/* no bytes: NULL plaintext and output, the tag still over the AAD */
 	assert_int_equal(crypto_aead_seal_ctx(a, key1, "ad", 2, NULL, 0, ct), 0);
-	assert_int_equal(crypto_aead_open_ctx(a, key1, "ad", 2, ct, CRYPTO_AEAD_OVERHEAD, NULL),
-			 0);
+	assert_int_equal(crypto_aead_open_ctx(a, key1, "ad", 2, ct, CRYPTO_AEAD_OVERHEAD, NULL), 0);
 	assert_int_equal(crypto_aead_open(key1, "ad", 2, ct, CRYPTO_AEAD_OVERHEAD, NULL), 0);
 	assert_int_equal(crypto_aead_open_ctx(a, key1, "ae", 2, ct, CRYPTO_AEAD_OVERHEAD, NULL),
 			 -EBADMSG);
@@ -368,18 +365,17 @@ static void test_aead_ctx_after_failure(void **state)
 	assert_int_equal(crypto_aead_new(&a), 0);
 	assert_int_equal(crypto_aead_seal_ctx(a, key1, "aad", 3, pt, ptlen, ct), 0);
 
-#define GOOD_OPEN()                                                                           \
-	do {                                                                                  \
-		memset(out, 0, sizeof(out));                                                  \
-		assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, inlen, out), 0); \
-		assert_memory_equal(out, pt, ptlen);                                          \
+#define GOOD_OPEN()                                                                                \
+	do {                                                                                       \
+		memset(out, 0, sizeof(out));                                                       \
+		assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, inlen, out), 0);      \
+		assert_memory_equal(out, pt, ptlen);                                               \
 	} while (0)
 
 	for (size_t i = 0; i < ELEMENTSOF(where); i++) {
 		ct[where[i]] ^= 0x80;
 		memset(out, 0xaa, sizeof(out));
-		assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, inlen, out),
-				 -EBADMSG);
+		assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, inlen, out), -EBADMSG);
 		assert_all(out, 0, sizeof(out)); /* no unauthenticated plaintext left */
 		assert_int_equal(ERR_peek_error(), 0);
 		ct[where[i]] ^= 0x80;
@@ -396,8 +392,7 @@ static void test_aead_ctx_after_failure(void **state)
 	/* cut: the tag read from the wrong place; too short for a ciphertext */
 	assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, inlen - 1, out), -EBADMSG);
 	GOOD_OPEN();
-	assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, CRYPTO_AEAD_OVERHEAD - 1,
-					      out),
+	assert_int_equal(crypto_aead_open_ctx(a, key1, "aad", 3, ct, CRYPTO_AEAD_OVERHEAD - 1, out),
 			 -EINVAL);
 	GOOD_OPEN();
 	/* bad arguments */
@@ -492,8 +487,7 @@ static void test_hmac(void **state)
 	/* Empty message, same origin (printf ''). */
 	check_hmac(key1, NULL, 0,
 		   "d38b42096d80f45f826b44a9d5607de72496a415d3f4a1a8c88e3bb9da8dc1cb");
-	check_hmac(key1, "", 0,
-		   "d38b42096d80f45f826b44a9d5607de72496a415d3f4a1a8c88e3bb9da8dc1cb");
+	check_hmac(key1, "", 0, "d38b42096d80f45f826b44a9d5607de72496a415d3f4a1a8c88e3bb9da8dc1cb");
 
 	assert_int_equal(crypto_hmac(NULL, "a", 1, mac), -EINVAL);
 	assert_int_equal(crypto_hmac(key1, NULL, 1, mac), -EINVAL);

@@ -150,20 +150,21 @@ static const struct sample samples[] = {
 	  "libpod-" ID ".scope", "machine.slice", ID, "?(" ID2 ")", false, false, 0 },
 	{ "/machine.slice/libpod-conmon-" ID ".scope/libpod-" ID2 ".scope",
 	  "libpod-conmon-" ID ".scope", "machine.slice", "?(" ID2 ")", "", false, false, 0 },
-	{ "/libpod_parent/libpod-" ID "/libpod-" ID2, "", "-.slice", "?(" ID2 ")", "", false,
-	  false, 0 },
+	{ "/libpod_parent/libpod-" ID "/libpod-" ID2, "", "-.slice", "?(" ID2 ")", "", false, false,
+	  0 },
 	{ "/libpod_parent/" ID2 "/libpod-" ID, "", "-.slice", ID, ID2, false, false, 0 }, /* pod */
 	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" POD_
-	  ".slice/cri-containerd-" ID ".scope/kubepods-besteffort.slice/kubepods-besteffort-pod"
-	  POD2_ ".slice/cri-containerd-" ID2 ".scope",
+	  ".slice/cri-containerd-" ID
+	  ".scope/kubepods-besteffort.slice/kubepods-besteffort-pod" POD2_
+	  ".slice/cri-containerd-" ID2 ".scope",
 	  "cri-containerd-" ID ".scope", "kubepods-burstable-pod" POD_ ".slice", "?(" ID2 ")",
 	  "?(" POD2 ")", false, false, 0 },
 	{ "/kubepods/burstable/pod" POD "/" ID "/pod" POD2 "/" ID2, "", "-.slice", "?(" ID2 ")",
 	  "?(" POD2 ")", false, false, 0 },
-	{ "/kubepods/burstable/pod" POD "/pod" POD2 "/" ID, "", "-.slice", ID, "?(" POD2 ")",
-	  false, false, 0 },
-	{ "/lxc.payload.c1/system.slice/docker-" ID ".scope", "", "-.slice", "?(" ID ")", "",
-	  false, false, 0 },
+	{ "/kubepods/burstable/pod" POD "/pod" POD2 "/" ID, "", "-.slice", ID, "?(" POD2 ")", false,
+	  false, 0 },
+	{ "/lxc.payload.c1/system.slice/docker-" ID ".scope", "", "-.slice", "?(" ID ")", "", false,
+	  false, 0 },
 	{ "/lxc.payload.c1/docker/" ID, "", "-.slice", "?(" ID ")", "", false, false, 0 },
 	{ "/lxc/c1/docker/" ID, "", "-.slice", "?(" ID ")", "", false, false, 0 },
 	{ "/machine.slice/machine-c1.scope/payload/system.slice/docker-" ID ".scope",
@@ -172,8 +173,7 @@ static const struct sample samples[] = {
 	  "systemd-nspawn@c1.service", "machine.slice", "?(" ID ")", "", false, false, 0 },
 	{ "/system.slice/k3s.service/kubepods/pod" POD "/" ID, "k3s.service", "system.slice",
 	  "?(" ID ")", "?(" POD ")", false, false, 0 },
-	{ "/user.slice/user-1000.slice/user@1000.service/app.slice/app.service/docker-" ID
-	  ".scope",
+	{ "/user.slice/user-1000.slice/user@1000.service/app.slice/app.service/docker-" ID ".scope",
 	  "user@1000.service/app.service", "user-1000.slice", "?(user@1000.service/" ID ")", "",
 	  true, true, 1000 },
 	{ "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" ID
@@ -378,9 +378,8 @@ static void test_resolve_thread(void **state)
 	assert_int_equal(pthread_create(&t, NULL, thread_main, fds), 0);
 	assert_int_equal(read(a[0], &tid, sizeof(tid)), sizeof(tid));
 	assert_int_not_equal(tid, getpid());
-	assert_int_equal(identity_resolve(NULL, id, tid,
-					  IDENTITY_PID | IDENTITY_EXE | IDENTITY_CGROUP),
-			 0);
+	assert_int_equal(
+		identity_resolve(NULL, id, tid, IDENTITY_PID | IDENTITY_EXE | IDENTITY_CGROUP), 0);
 	assert_int_equal(id->pid, getpid()); /* the thread's process */
 	assert_int_equal(write(b[1], "x", 1), 1);
 	assert_int_equal(pthread_join(t, NULL), 0);

@@ -98,8 +98,8 @@ static int teardown(void **state)
 
 /* --- helpers --- */
 
-static uint32_t set_ok(struct kv *kv, const char *vault, const char *name, const void *p,
-		       size_t n, const struct kv_attrs *a)
+static uint32_t set_ok(struct kv *kv, const char *vault, const char *name, const void *p, size_t n,
+		       const struct kv_attrs *a)
 {
 	uint32_t version = 0;
 	int r = kv_secret_set(kv, vault, name, p, n, a, &version);
@@ -116,8 +116,8 @@ static uint32_t set_str(struct kv *kv, const char *vault, const char *name, cons
 }
 
 /* kv_secret_set fails with r and reports no version. */
-static void set_fails(struct kv *kv, const char *vault, const char *name, const void *p,
-		      size_t n, const struct kv_attrs *a, int r)
+static void set_fails(struct kv *kv, const char *vault, const char *name, const void *p, size_t n,
+		      const struct kv_attrs *a, int r)
 {
 	uint32_t version = 4242;
 	int got = kv_secret_set(kv, vault, name, p, n, a, &version);
@@ -154,8 +154,7 @@ static void get_str(struct kv *kv, const char *vault, const char *name, uint32_t
 }
 
 /* kv_secret_get fails with r and writes neither out-parameter. */
-static void get_fails(struct kv *kv, const char *vault, const char *name, uint32_t version,
-		      int r)
+static void get_fails(struct kv *kv, const char *vault, const char *name, uint32_t version, int r)
 {
 	struct secbuf sentinel = { 0 };
 	struct secbuf *val = &sentinel;
@@ -185,8 +184,7 @@ static struct kv_version_info info_ok(struct kv *kv, const char *vault, const ch
 	return info;
 }
 
-static void info_fails(struct kv *kv, const char *vault, const char *name, uint32_t version,
-		       int r)
+static void info_fails(struct kv *kv, const char *vault, const char *name, uint32_t version, int r)
 {
 	struct kv_version_info info, untouched;
 
@@ -308,8 +306,7 @@ static size_t raw_blob(sqlite3 *db, const char *table, const char *col, const ch
 	sqlite3_stmt *st = NULL;
 	size_t n;
 
-	assert_in_range(snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s", col, table,
-				 where),
+	assert_in_range(snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s", col, table, where),
 			1, sizeof(sql) - 1);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -328,9 +325,9 @@ static void raw_set_blob(sqlite3 *db, const char *table, const char *col, const 
 	char sql[256];
 	sqlite3_stmt *st = NULL;
 
-	assert_in_range(snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ?1 WHERE %s", table, col,
-				 where),
-			1, sizeof(sql) - 1);
+	assert_in_range(
+		snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ?1 WHERE %s", table, col, where), 1,
+		sizeof(sql) - 1);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_bind_blob(st, 1, p, (int)n, SQLITE_TRANSIENT), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
@@ -364,8 +361,8 @@ static void raw_swap(const char *path, const char *table, const char *cols, cons
 
 static const char *where_version(char *buf, size_t n, int64_t object_id, uint32_t version)
 {
-	assert_in_range(snprintf(buf, n, "object_id = %lld AND version = %u",
-				 (long long)object_id, version),
+	assert_in_range(snprintf(buf, n, "object_id = %lld AND version = %u", (long long)object_id,
+				 version),
 			1, n - 1);
 	return buf;
 }
@@ -422,8 +419,9 @@ static void test_names(void **state)
 	const struct fixture *f = *state;
 	char n127[128], n128[129];
 	const char *bad[] = {
-		"", "..", ".", ".x", "-x", "_x", "a/b", "/a", "a b", " a", "a\tb", "a\nb",
-		"a\x01", "\x7f", "a\x7f", "caf\xc3\xa9", "a:b", "a=b", "a*", "a\\b", n128,
+		"",	 "..",		".",   ".x",   "-x",   "_x",	"a/b",
+		"/a",	 "a b",		" a",  "a\tb", "a\nb", "a\x01", "\x7f",
+		"a\x7f", "caf\xc3\xa9", "a:b", "a=b",  "a*",   "a\\b",	n128,
 	};
 	const char *good[] = { "a", "Z", "0", "a.b", "a_b", "a-b", "a..b", "A9-._z", "x-", n127 };
 	struct kv_vault_info vi;
@@ -460,8 +458,7 @@ static void test_names(void **state)
 		assert_int_equal(kv_secret_delete(f->kv, "a", bad[i]), -EINVAL);
 		assert_int_equal(kv_secret_recover(f->kv, "a", bad[i]), -EINVAL);
 		assert_int_equal(kv_secret_purge(f->kv, "a", bad[i]), -EINVAL);
-		assert_int_equal(kv_secret_list(f->kv, bad[i], false, collect_secret, &l),
-				 -EINVAL);
+		assert_int_equal(kv_secret_list(f->kv, bad[i], false, collect_secret, &l), -EINVAL);
 		assert_int_equal(l.n, 0);
 	}
 	assert_int_equal(list_secrets(f->kv, "a", false).n, 0);
@@ -646,8 +643,7 @@ static void test_versions(void **state)
 	vl.stop_after = 2;
 	assert_int_equal(kv_secret_versions(f->kv, "v", "s", collect_version, &vl), -ECANCELED);
 	assert_int_equal(vl.n, 2);
-	assert_int_equal(kv_secret_versions(f->kv, "v", "missing", collect_version, &vl),
-			 -ENOENT);
+	assert_int_equal(kv_secret_versions(f->kv, "v", "missing", collect_version, &vl), -ENOENT);
 
 	sl = list_secrets(f->kv, "v", false);
 	assert_int_equal(sl.n, 1);
@@ -795,8 +791,9 @@ static void test_attributes_refused(void **state)
 	/* The limits themselves are fine. */
 	{
 		const char *edge[] = { key64, val256 };
-		struct kv_attrs a = { .enabled = 1, .content_type = ct255, .tags = edge,
-				      .n_tags = 2 };
+		struct kv_attrs a = {
+			.enabled = 1, .content_type = ct255, .tags = edge, .n_tags = 2
+		};
 		char want[400];
 
 		set_ok(f->kv, "v", "edge", "x", 1, &a);
@@ -1503,8 +1500,7 @@ static void test_data_keys_bounded(void **state)
 			for (int ver = 1; ver <= VERSIONS; ver++) {
 				snprintf(name, sizeof(name), "s%d", sn);
 				snprintf(value, sizeof(value), "w%d/s%d@%d", v, sn, ver);
-				assert_int_equal(set_str(f->kv, vault, name, value),
-						 (uint32_t)ver);
+				assert_int_equal(set_str(f->kv, vault, name, value), (uint32_t)ver);
 			}
 	}
 	for (int round = 0; round < 3; round++)
@@ -1512,8 +1508,8 @@ static void test_data_keys_bounded(void **state)
 			int k[3], ko = (i * 13 + 5 + round) % N;
 
 			k[0] = (i * 37 + round * 11) % N;
-			k[1] = k[0] ^ 1;                                   /* other version */
-			k[2] = (k[0] + VERSIONS) % (SECRETS * VERSIONS) +  /* other secret */
+			k[1] = k[0] ^ 1;				  /* other version */
+			k[2] = (k[0] + VERSIONS) % (SECRETS * VERSIONS) + /* other secret */
 			       k[0] / (SECRETS * VERSIONS) * (SECRETS * VERSIONS);
 			for (int j = 0; j < 4; j++) {
 				int x = j < 3 ? k[j] : ko;
@@ -1561,8 +1557,7 @@ static const char *const key_row_table[5] = { "vaults", "vaults", "versions", "v
 					      "versions" };
 static const char *const key_row_col[5] = { "wrapped_key", "mac", "wrapped_dek", "mac",
 					    "ciphertext" };
-static const char *const key_row_where[5] = { "id = 1", "id = 1",
-					      "object_id = 1 AND version = 1",
+static const char *const key_row_where[5] = { "id = 1", "id = 1", "object_id = 1 AND version = 1",
 					      "object_id = 1 AND version = 1",
 					      "object_id = 1 AND version = 1" };
 enum { KR_VAULT_KEY, KR_VAULT_MAC, KR_DEK, KR_VERSION_MAC, KR_CIPHERTEXT };
@@ -1721,9 +1716,8 @@ static void forge_version_mac(const struct fixture *f, int64_t object, uint32_t 
 	mb_put64(b, &n, CRYPTO_WRAPPED_KEY_LEN);
 	mb_put(b, &n, wrapped, CRYPTO_WRAPPED_KEY_LEN);
 	mb_put64(b, &n, ct_len);
-	assert_int_equal(crypto_hkdf(f->master, sizeof(f->master), "vaultfs mac v1", key,
-				     sizeof(key)),
-			 0);
+	assert_int_equal(
+		crypto_hkdf(f->master, sizeof(f->master), "vaultfs mac v1", key, sizeof(key)), 0);
 	assert_int_equal(crypto_hmac(key, b, n, out), 0);
 	secure_wipe(key, sizeof(key));
 }
@@ -1982,8 +1976,8 @@ static void test_wrong_master(void **state)
 }
 
 /* Does any of the store's files hold any 16-byte window (at stride) of p? */
-static bool store_files_contain(const struct fixture *f, const uint8_t *p, size_t n,
-				size_t stride, size_t *ret_total)
+static bool store_files_contain(const struct fixture *f, const uint8_t *p, size_t n, size_t stride,
+				size_t *ret_total)
 {
 	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
 	bool found = false;
@@ -2301,8 +2295,11 @@ static const char *const bk_vals[] = { NULL, "disabled-value", "", "future-value
 static void backup_fixture(const struct fixture *f)
 {
 	const char *tags[] = { "owner=ops", "env=prod" };
-	struct kv_attrs all = { .enabled = 1, .not_before = T0 - 50, .expires = T0 + 5000,
-				.content_type = "application/octet-stream", .tags = tags,
+	struct kv_attrs all = { .enabled = 1,
+				.not_before = T0 - 50,
+				.expires = T0 + 5000,
+				.content_type = "application/octet-stream",
+				.tags = tags,
 				.n_tags = 2 };
 	struct kv_attrs off = { .enabled = 0, .content_type = "text/plain" };
 	struct kv_attrs later = { .enabled = 1, .not_before = T0 + 3000, .content_type = "" };
@@ -2613,11 +2610,10 @@ static size_t bb_seal(const struct fixture *f, const struct bk_build *b, uint8_t
 	uint8_t key[CRYPTO_KEY_LEN];
 
 	memcpy(out, "VFSBAK1\0\1\0\0\0", BK_HEADER_LEN);
-	assert_int_equal(crypto_hkdf(f->master, sizeof(f->master), "vaultfs backup v1", key,
-				     sizeof(key)),
-			 0);
-	assert_int_equal(crypto_aead_seal(key, out, BK_HEADER_LEN, b->p, b->n,
-					  out + BK_HEADER_LEN),
+	assert_int_equal(
+		crypto_hkdf(f->master, sizeof(f->master), "vaultfs backup v1", key, sizeof(key)),
+		0);
+	assert_int_equal(crypto_aead_seal(key, out, BK_HEADER_LEN, b->p, b->n, out + BK_HEADER_LEN),
 			 0);
 	secure_wipe(key, sizeof(key));
 	return BK_HEADER_LEN + CRYPTO_AEAD_OVERHEAD + b->n;
@@ -2627,10 +2623,33 @@ static void test_restore_hostile(void **state)
 {
 	const struct fixture *f = *state;
 	const struct bk_ver good = { 1, 1, 0, 0, "text/plain", "a=1\nb=2\n", 5, "hello" };
-	enum { HEAD_TYPE, HEAD_NAME_LONG, HEAD_NAME_128, HEAD_NAME_BAD, HEAD_NAME_NUL,
-	       HEAD_ZERO, HEAD_TOO_MANY, HEAD_MISSING, V_NUMBER, V_ENABLED, V_NBF, V_EXP, V_EXP_NBF,
-	       V_CT_CTRL, V_CT_LONG, V_TAGS_ORDER, V_TAGS_NL, V_TAGS_DUP, V_TAGS_EMPTY_KEY,
-	       V_VALUE_SHORT, V_VALUE_BIG, V_VALUE_HUGE, TRAILING, GOOD, N_CASES };
+	enum {
+		HEAD_TYPE,
+		HEAD_NAME_LONG,
+		HEAD_NAME_128,
+		HEAD_NAME_BAD,
+		HEAD_NAME_NUL,
+		HEAD_ZERO,
+		HEAD_TOO_MANY,
+		HEAD_MISSING,
+		V_NUMBER,
+		V_ENABLED,
+		V_NBF,
+		V_EXP,
+		V_EXP_NBF,
+		V_CT_CTRL,
+		V_CT_LONG,
+		V_TAGS_ORDER,
+		V_TAGS_NL,
+		V_TAGS_DUP,
+		V_TAGS_EMPTY_KEY,
+		V_VALUE_SHORT,
+		V_VALUE_BIG,
+		V_VALUE_HUGE,
+		TRAILING,
+		GOOD,
+		N_CASES
+	};
 	char n128[129];
 	uint8_t *out;
 	struct bk_build b;
@@ -2812,8 +2831,8 @@ struct notices {
 	struct kv *kv; /* if set, the callback reads the version through kv */
 };
 
-static int collect_notice(const char *vault, const char *name, uint32_t version,
-			  int64_t expires, int event, void *ud)
+static int collect_notice(const char *vault, const char *name, uint32_t version, int64_t expires,
+			  int event, void *ud)
 {
 	struct notices *l = ud;
 
@@ -3236,16 +3255,14 @@ static void test_secret_list_page(void **state)
 			 1);
 	assert_int_equal(l.n, 0);
 	assert_string_equal(last, "z");
-	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "a-b", 2, collect_secret, &l,
-					     last),
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "a-b", 2, collect_secret, &l, last),
 			 2);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.s[0].name, "a0");
 	assert_string_equal(last, "a0");
 	/* a cursor that is no name: from the next */
 	memset(&l, 0, sizeof(l));
-	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "a00", 1, collect_secret, &l,
-					     NULL),
+	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "a00", 1, collect_secret, &l, NULL),
 			 1);
 	assert_string_equal(l.s[0].name, "a_b");
 
@@ -3277,14 +3294,12 @@ static void test_secret_list_page(void **state)
 	strcpy(last, "kept");
 	assert_int_equal(kv_secret_list_page(f->kv, "v", false, "", 0, collect_secret, &l, last),
 			 -EINVAL);
-	assert_int_equal(kv_secret_list_page(f->kv, "v", false, long_name, 1, collect_secret, &l,
-					     last),
-			 -EINVAL);
-	assert_int_equal(kv_secret_list_page(f->kv, "nope", false, "", 1, collect_secret, &l,
-					     last),
+	assert_int_equal(
+		kv_secret_list_page(f->kv, "v", false, long_name, 1, collect_secret, &l, last),
+		-EINVAL);
+	assert_int_equal(kv_secret_list_page(f->kv, "nope", false, "", 1, collect_secret, &l, last),
 			 -ENOENT);
-	assert_int_equal(kv_secret_list_page(f->kv, "../v", false, "", 1, collect_secret, &l,
-					     last),
+	assert_int_equal(kv_secret_list_page(f->kv, "../v", false, "", 1, collect_secret, &l, last),
 			 -EINVAL);
 	memset(&l, 0, sizeof(l));
 	l.stop_after = 2;
@@ -3553,20 +3568,20 @@ static void test_object_listing_mixes_kinds(void **state)
 
 	/* a page of two rows: a secret and a key read, only the key given */
 	memset(&l, 0, sizeof(l));
-	assert_int_equal(kv_object_list_page(f->kv, OBJECT_KEY, "v", false, NULL, 2,
-					     collect_object, &l, last),
+	assert_int_equal(kv_object_list_page(f->kv, OBJECT_KEY, "v", false, NULL, 2, collect_object,
+					     &l, last),
 			 2);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.o[0].name, "b");
 	assert_string_equal(last, "b");
 	memset(&l, 0, sizeof(l));
-	assert_int_equal(kv_object_list_page(f->kv, OBJECT_KEY, "v", false, last, 2,
-					     collect_object, &l, last),
+	assert_int_equal(kv_object_list_page(f->kv, OBJECT_KEY, "v", false, last, 2, collect_object,
+					     &l, last),
 			 2);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.o[0].name, "d");
-	assert_int_equal(kv_object_list_page(f->kv, OBJECT_KEY, "v", false, last, 2,
-					     collect_object, &l, last),
+	assert_int_equal(kv_object_list_page(f->kv, OBJECT_KEY, "v", false, last, 2, collect_object,
+					     &l, last),
 			 0);
 
 	/* kinds kv does not know */
@@ -3584,7 +3599,8 @@ static void test_object_names_shared(void **state)
 {
 	const struct fixture *f = *state;
 	_cleanup_secbuf_ struct secbuf *blob = NULL;
-	static const struct kv_attrs off = { .enabled = 0, .not_before = KV_KEEP,
+	static const struct kv_attrs off = { .enabled = 0,
+					     .not_before = KV_KEEP,
 					     .expires = KV_KEEP };
 	struct kv_object_info si;
 	struct kv_object_info oi;
@@ -3631,7 +3647,8 @@ static void test_object_names_shared(void **state)
 static void test_object_lifecycle_per_kind(void **state)
 {
 	const struct fixture *f = *state;
-	static const struct kv_attrs off = { .enabled = 0, .not_before = KV_KEEP,
+	static const struct kv_attrs off = { .enabled = 0,
+					     .not_before = KV_KEEP,
 					     .expires = KV_KEEP };
 	_cleanup_secbuf_ struct secbuf *m = NULL;
 	struct version_list vl = { 0 };

@@ -11,8 +11,12 @@
 static void test_version(void **state)
 {
 	struct kv_version_info v = {
-		.version = 3, .enabled = true, .created = 86400, .updated = 86401,
-		.expires = 4102444800, .size = 42,
+		.version = 3,
+		.enabled = true,
+		.created = 86400,
+		.updated = 86401,
+		.expires = 4102444800,
+		.size = 42,
 	};
 	struct json_object *o;
 
@@ -21,11 +25,12 @@ static void test_version(void **state)
 	strcpy(v.tags, "a=1\nenv=prod x\n");
 	o = kvjson_version(&v);
 	assert_non_null(o);
-	assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-			    "{\"version\":3,\"enabled\":true,\"created\":\"1970-01-02T00:00:00Z\","
-			    "\"updated\":\"1970-01-02T00:00:01Z\",\"not_before\":null,"
-			    "\"expires\":\"2100-01-01T00:00:00Z\",\"content_type\":\"text\\/plain\","
-			    "\"tags\":{\"a\":\"1\",\"env\":\"prod x\"},\"size\":42}");
+	assert_string_equal(
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+		"{\"version\":3,\"enabled\":true,\"created\":\"1970-01-02T00:00:00Z\","
+		"\"updated\":\"1970-01-02T00:00:01Z\",\"not_before\":null,"
+		"\"expires\":\"2100-01-01T00:00:00Z\",\"content_type\":\"text\\/plain\","
+		"\"tags\":{\"a\":\"1\",\"env\":\"prod x\"},\"size\":42}");
 	json_object_put(o);
 }
 

@@ -449,8 +449,8 @@ static void test_ops_and_globs(void **state)
 				"allow manage /pay*\n"
 				"allow read /p/ab*\n");
 	struct identity *id = ident(1, 1);
-	static const char *const ops[] = { "list",    "meta",    "read",   "write", "delete",
-					   "recover", "purge",   "manage", "sign",  "verify",
+	static const char *const ops[] = { "list",    "meta",	 "read",   "write", "delete",
+					   "recover", "purge",	 "manage", "sign",  "verify",
 					   "encrypt", "decrypt", "wrap",   "unwrap" };
 	unsigned o;
 
@@ -491,7 +491,7 @@ static void test_bad_requests(void **state)
 	struct policy *p = load("allow * /**\n");
 	struct identity *id = ident(1, 1);
 	struct policy_decision dec = { .verdict = 42 };
-	static const char *const bad[] = { "",      "a",     "/",    "//",  "/a/",
+	static const char *const bad[] = { "",	    "a",     "/",    "//",  "/a/",
 					   "/a//b", "/a/..", "/./x", "/a/." };
 	struct policy *raw;
 	unsigned ops = 77;
@@ -706,10 +706,11 @@ static void test_nested_container(void **state)
 	assert_string_equal(decide(p, "read", "/b/x", id, 0), "deny default");
 	assert_string_equal(decide(p, "read", "/c/x", id, 0), "allow t.policy:5");
 	/* A's workload makes docker-B.scope below A, and a pod slice: neither is believed */
-	assert_int_equal(identity_set_cgroup(id, "/system.slice/docker-" CA ".scope/"
-					     "kubepods-pod1b2c3d4e_5f60_4a7b_8c9d_0e1f2a3b4c5d.slice/"
-					     "docker-" CB ".scope"),
-			 0);
+	assert_int_equal(
+		identity_set_cgroup(id, "/system.slice/docker-" CA ".scope/"
+					"kubepods-pod1b2c3d4e_5f60_4a7b_8c9d_0e1f2a3b4c5d.slice/"
+					"docker-" CB ".scope"),
+		0);
 	assert_true(id->cg.container_unknown);
 	assert_true(id->cg.pod_unknown);
 	assert_string_equal(id->cg.container, "?(" CB ")");
@@ -736,8 +737,7 @@ static void test_nested_container(void **state)
 	/* the path itself is what it is: a cgroup= rule on A's tree still holds */
 	assert_string_equal(decide(p, "read", "/d/x", id, 0), "allow t.policy:6");
 	/* below a service (a unit with Delegate=) the same */
-	assert_int_equal(identity_set_cgroup(id, "/system.slice/x.service/docker-" CB ".scope"),
-			 0);
+	assert_int_equal(identity_set_cgroup(id, "/system.slice/x.service/docker-" CB ".scope"), 0);
 	assert_string_equal(decide(p, "read", "/b/x", id, 0), "deny default");
 	policy_free(p);
 	free(id);
@@ -775,9 +775,11 @@ static void test_ns(void **state)
 	assert_string_equal(decide(p, "list", "/x", id, 0), "allow t.policy:4");
 	policy_free(p);
 	free(id);
-	assert_int_equal(policy_parse_buffer("t.policy", "allow read /a ns=container", 26, &bad, &d),
-			 -EINVAL);
-	assert_string_equal(d.text, "t.policy:1:18: unknown ns= value 'container' (host or other)\n");
+	assert_int_equal(
+		policy_parse_buffer("t.policy", "allow read /a ns=container", 26, &bad, &d),
+		-EINVAL);
+	assert_string_equal(d.text,
+			    "t.policy:1:18: unknown ns= value 'container' (host or other)\n");
 	policy_diag_done(&d);
 }
 

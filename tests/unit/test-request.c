@@ -45,7 +45,7 @@
 #define UID 4242
 
 struct rule {
-	const char *op; /* "*": any */
+	const char *op;	  /* "*": any */
 	const char *path; /* "*": any */
 	bool allow;
 	const char *name;
@@ -123,8 +123,7 @@ static void t_changed(void *ud, const char *vault, const char *name)
 	assert_non_null(vault);
 	snprintf(f->changed[f->n_changed].vault, sizeof(f->changed[0].vault), "%s", vault);
 	f->changed[f->n_changed].has_name = name != NULL;
-	snprintf(f->changed[f->n_changed].name, sizeof(f->changed[0].name), "%s",
-		 name ? name : "");
+	snprintf(f->changed[f->n_changed].name, sizeof(f->changed[0].name), "%s", name ? name : "");
 	f->n_changed++;
 }
 
@@ -278,8 +277,8 @@ static size_t jcount(struct json_object *o)
 
 /* Run the request json (value: its value bytes, NULL none); the reply, and its value bytes in
  * *ret_value (which must be NULL when ret_value is NULL). */
-static struct json_object *exec_v(struct fixture *f, const char *json, const void *value,
-				  size_t n, struct secbuf **ret_value)
+static struct json_object *exec_v(struct fixture *f, const char *json, const void *value, size_t n,
+				  struct secbuf **ret_value)
 {
 	struct json_object *req = json_tokener_parse(json), *reply = NULL;
 	struct secbuf *in = NULL, *out = NULL;
@@ -535,8 +534,7 @@ static void parse_too_big(const char *line, size_t want_len, const char *msg_wan
 	size_t vlen = 77;
 	char msg[256] = "";
 
-	assert_int_equal(request_parse(line, strlen(line), &o, &vlen, msg, sizeof(msg)),
-			 -EMSGSIZE);
+	assert_int_equal(request_parse(line, strlen(line), &o, &vlen, msg, sizeof(msg)), -EMSGSIZE);
 	assert_ptr_equal(o, sentinel);
 	assert_int_equal(vlen, want_len);
 	assert_string_equal(msg, msg_want);
@@ -637,15 +635,18 @@ static void test_exec_bad_requests(void **state)
 		    "unknown op \"frobnicate\"");
 	bad_request(f, "{\"v\":1}", NULL, 0, EINVAL, "missing member \"op\"");
 	bad_request(f, "{\"v\":1,\"op\":7}", NULL, 0, EINVAL, "missing member \"op\"");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"colour\":\"red\"}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"colour\":\"red\"}",
 		    NULL, 0, EINVAL, "unknown member \"colour\" for op \"secret-get\"");
 	/* a member of another op is unknown to this one */
-	bad_request(f, "{\"v\":1,\"op\":\"secret-delete\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"version\":1}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-delete\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"version\":1}",
 		    NULL, 0, EINVAL, "unknown member \"version\" for op \"secret-delete\"");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"value_len\":0}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"value_len\":0}",
 		    NULL, 0, EINVAL, "unknown member \"value_len\" for op \"secret-get\"");
 	bad_request(f, "{\"v\":1,\"op\":\"vault-list\",\"vault\":\"app\"}", NULL, 0, EINVAL,
 		    "unknown member \"vault\" for op \"vault-list\"");
@@ -655,9 +656,8 @@ static void test_exec_bad_requests(void **state)
 		    "missing member \"name\"");
 	bad_request(f, "{\"v\":1,\"op\":\"secret-get\",\"name\":\"db\"}", NULL, 0, EINVAL,
 		    "missing member \"vault\"");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"../db\"}",
-		    NULL, 0, EINVAL,
-		    "\"name\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})");
+	bad_request(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"../db\"}", NULL,
+		    0, EINVAL, "\"name\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})");
 	bad_request(f, "{\"v\":1,\"op\":\"vault-delete\",\"vault\":\".app\"}", NULL, 0, EINVAL,
 		    "\"vault\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})");
 	bad_request(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"\",\"name\":\"db\"}", NULL, 0,
@@ -675,46 +675,57 @@ static void test_exec_bad_requests(void **state)
 		    "\"name\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})");
 
 	/* types and ranges */
-	bad_request(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"version\":\"3\"}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"version\":\"3\"}",
 		    NULL, 0, EINVAL, "\"version\" must be an integer");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"version\":0}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"version\":0}",
 		    NULL, 0, EINVAL, "\"version\" out of range (1..4294967295)");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"version\":4294967296}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"version\":4294967296}",
 		    NULL, 0, EINVAL, "\"version\" out of range (1..4294967295)");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"enabled\":1}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"enabled\":1}",
 		    NULL, 0, EINVAL, "\"enabled\" must be true or false");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"expires\":-1}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"expires\":-1}",
 		    NULL, 0, EINVAL, "\"expires\" out of range (0..4611686018427387903)");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"not_before\":1.5}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"not_before\":1.5}",
 		    NULL, 0, EINVAL, "\"not_before\" must be an integer");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"tags\":[\"a=b\",1]}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"tags\":[\"a=b\",1]}",
 		    NULL, 0, EINVAL, "\"tags\" must hold strings (without NUL)");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"tags\":\"a=b\"}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"tags\":\"a=b\"}",
 		    NULL, 0, EINVAL,
 		    "\"tags\" must be an array of at most 15 \"key=value\" strings");
-	n = (size_t)snprintf(json, sizeof(json), "{\"v\":1,\"op\":\"secret-update\",\"vault\":"
-						 "\"app\",\"name\":\"db\",\"tags\":[");
+	n = (size_t)snprintf(json, sizeof(json),
+			     "{\"v\":1,\"op\":\"secret-update\",\"vault\":"
+			     "\"app\",\"name\":\"db\",\"tags\":[");
 	for (int i = 0; i < 16; i++)
 		n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\"k%d=v\"", i ? "," : "", i);
 	snprintf(json + n, sizeof(json) - n, "]}");
 	bad_request(f, json, NULL, 0, EINVAL,
 		    "\"tags\" must be an array of at most 15 \"key=value\" strings");
-	n = (size_t)snprintf(json, sizeof(json), "{\"v\":1,\"op\":\"secret-update\",\"vault\":"
-						 "\"app\",\"name\":\"db\",\"content_type\":\"");
+	n = (size_t)snprintf(json, sizeof(json),
+			     "{\"v\":1,\"op\":\"secret-update\",\"vault\":"
+			     "\"app\",\"name\":\"db\",\"content_type\":\"");
 	memset(json + n, 't', 256);
 	strcpy(json + n + 256, "\"}");
 	bad_request(f, json, NULL, 0, EINVAL,
 		    "\"content_type\" must be a string of at most 255 bytes");
-	bad_request(f, "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\",\"name\":\"db\","
-		       "\"content_type\":3}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\",\"name\":\"db\","
+		    "\"content_type\":3}",
 		    "x", 1, EINVAL, "\"content_type\" must be a string of at most 255 bytes");
 	bad_request(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"new\",\"retention_days\":6}",
 		    NULL, 0, EINVAL, "\"retention_days\" out of range (7..90)");
@@ -731,14 +742,16 @@ static void test_exec_bad_requests(void **state)
 		    "op \"secret-restore\" needs value bytes (\"value_len\")");
 
 	/* purge protection is only ever turned on */
-	bad_request(f, "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"app\","
-		       "\"purge_protection\":false}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"app\","
+		    "\"purge_protection\":false}",
 		    NULL, 0, EINVAL,
 		    "\"purge_protection\": true is the only update (it can never be turned off)");
 	bad_request(f, "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"app\"}", NULL, 0, EINVAL,
 		    "\"purge_protection\": true is the only update (it can never be turned off)");
-	bad_request(f, "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"app\","
-		       "\"purge_protection\":1}",
+	bad_request(f,
+		    "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"app\","
+		    "\"purge_protection\":1}",
 		    NULL, 0, EINVAL, "\"purge_protection\" must be true or false");
 
 	/* nothing changed */
@@ -835,8 +848,9 @@ static void test_change_fails_in_kv(void **state)
 	exec_err(f, "{\"v\":1,\"op\":\"secret-purge\",\"vault\":\"app\",\"name\":\"db\"}", ENOENT,
 		 "not found");
 	expect_record(f, 0, "purge", ENOENT, "allow-all", "app", "db", 0, "/app/db");
-	exec_err(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
-		    "\"version\":9,\"enabled\":false}",
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
+		 "\"version\":9,\"enabled\":false}",
 		 ENOENT, "not found");
 	expect_record(f, 0, "update", ENOENT, "allow-all", "app", "db", 9, "/app/db");
 	assert_int_equal(f->n_changed, 2);
@@ -864,9 +878,10 @@ static void test_secrets(void **state)
 	assert_int_equal(set_bytes(f, "app", "db", v1, sizeof(v1)), 1);
 	expect_record(f, 0, "set", 0, "allow-all", "app", "db", 0, "/app/db");
 	expect_changed(f, 0, "app", "db");
-	r = exec_v(f, "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\",\"name\":\"db\","
-		      "\"value_len\":65536,\"enabled\":true,\"content_type\":\"text/plain\","
-		      "\"tags\":[\"env=prod\",\"team=a\"],\"expires\":4000000000}",
+	r = exec_v(f,
+		   "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\",\"name\":\"db\","
+		   "\"value_len\":65536,\"enabled\":true,\"content_type\":\"text/plain\","
+		   "\"tags\":[\"env=prod\",\"team=a\"],\"expires\":4000000000}",
 		   v2, sizeof(v2), NULL);
 	reply_ok(r, 3);
 	assert_int_equal(jint(r, "version"), 2);
@@ -888,8 +903,9 @@ static void test_secrets(void **state)
 	secbuf_free(out);
 	json_object_put(r);
 	expect_record(f, 0, "open", 0, "allow-all", "app", "db", 2, "/app/db");
-	r = exec_v(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
-		      "\"version\":1}",
+	r = exec_v(f,
+		   "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		   "\"version\":1}",
 		   NULL, 0, &out);
 	reply_ok(r, 4);
 	assert_int_equal(jint(r, "version"), 1);
@@ -942,8 +958,9 @@ static void test_secrets(void **state)
 	assert_int_equal(kv_secret_info(f->kv, "app", "db", 2, &info), 0);
 	assert_true(info.enabled);
 	assert_string_equal(info.content_type, "text/plain");
-	exec_err(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
-		    "\"version\":1}",
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		 "\"version\":1}",
 		 EKEYREVOKED, "disabled");
 	expect_record(f, 0, "open", EKEYREVOKED, "allow-all", "app", "db", 1, "/app/db");
 	/* update with no version: the current one */
@@ -1030,16 +1047,19 @@ static void test_secret_list_expiring(void **state)
 	uint8_t one = '1';
 
 	exec_ok(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"app\"}");
-	snprintf(json, sizeof(json), "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\","
-				     "\"name\":\"soon\",\"expires\":%" PRId64 "}",
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\","
+		 "\"name\":\"soon\",\"expires\":%" PRId64 "}",
 		 now + 3600);
 	json_object_put(exec_v(f, json, &one, 1, NULL));
-	snprintf(json, sizeof(json), "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\","
-				     "\"name\":\"later\",\"expires\":%" PRId64 "}",
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\","
+		 "\"name\":\"later\",\"expires\":%" PRId64 "}",
 		 now + 30 * 86400);
 	json_object_put(exec_v(f, json, &one, 1, NULL));
-	snprintf(json, sizeof(json), "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\","
-				     "\"name\":\"soon-hidden\",\"expires\":%" PRId64 "}",
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\","
+		 "\"name\":\"soon-hidden\",\"expires\":%" PRId64 "}",
 		 now + 60);
 	json_object_put(exec_v(f, json, &one, 1, NULL));
 	set_str(f, "app", "never", "x");
@@ -1113,8 +1133,7 @@ static void test_backup_restore(void **state)
 		  EACCES, "permission denied: the policy does not grant write on /other/db");
 	assert_int_equal(f->authorized, asked + 1);
 	assert_int_equal(journal_count(f->journal), lines + 1);
-	expect_record(f, 0, "restore", EACCES, "no-write-other-db", "other", "db", 0,
-		      "/other/db");
+	expect_record(f, 0, "restore", EACCES, "no-write-other-db", "other", "db", 0, "/other/db");
 	assert_int_equal(kv_secret_info(f->kv, "other", "db", 0, &info), -ENOENT);
 	assert_int_equal(f->n_changed, 0);
 
@@ -1124,8 +1143,9 @@ static void test_backup_restore(void **state)
 	reply_err(r, ENOENT, "not found");
 	exec_ok(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"app2\"}");
 	f->n_changed = 0;
-	r = exec_v(f, "{\"v\":1,\"op\":\"secret-restore\",\"vault\":\"app2\","
-		      "\"value_len\":1}",
+	r = exec_v(f,
+		   "{\"v\":1,\"op\":\"secret-restore\",\"vault\":\"app2\","
+		   "\"value_len\":1}",
 		   blob->data, blob->len, NULL);
 	reply_ok(r, 3);
 	assert_string_equal(jstr(r, "name"), "db");
@@ -1133,15 +1153,16 @@ static void test_backup_restore(void **state)
 	expect_record(f, 0, "restore", 0, "allow-all", "app2", "db", 0, "/app2/db");
 	assert_int_equal(f->n_changed, 1);
 	expect_changed(f, 0, "app2", "db");
-	r = exec_v(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app2\",\"name\":\"db\","
-		      "\"version\":1}",
+	r = exec_v(f,
+		   "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app2\",\"name\":\"db\","
+		   "\"version\":1}",
 		   NULL, 0, &out);
 	assert_int_equal(out->len, sizeof(v));
 	assert_memory_equal(out->data, v, sizeof(v));
 	secbuf_free(out);
 	json_object_put(r);
-	r = exec_v(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app2\",\"name\":\"db\"}", NULL,
-		   0, &out);
+	r = exec_v(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app2\",\"name\":\"db\"}", NULL, 0,
+		   &out);
 	assert_int_equal(jint(r, "version"), 2);
 	assert_int_equal(out->len, 6);
 	assert_memory_equal(out->data, "second", 6);
@@ -1163,8 +1184,7 @@ static void test_backup_restore(void **state)
 		  "not a backup of this store: integrity check failed: the store was changed "
 		  "outside vaultfs");
 	expect_record(f, 0, "restore", EBADMSG, NULL, "other", NULL, 0, "/other");
-	reply_err(exec_v(f, "{\"v\":1,\"op\":\"secret-restore\",\"vault\":\"other\"}", "", 0,
-			 NULL),
+	reply_err(exec_v(f, "{\"v\":1,\"op\":\"secret-restore\",\"vault\":\"other\"}", "", 0, NULL),
 		  EBADMSG, NULL);
 	assert_int_equal(kv_secret_info(f->kv, "other", "db", 0, &info), -ENOENT);
 	assert_int_equal(f->n_changed, 1);
@@ -1203,11 +1223,13 @@ static void test_backup_restore_lifecycle(void **state)
 	f->n_rules = 0;
 	allow(f, "read", "/app/db", "read-app-db");
 	allow(f, "*", "/mine/db", "all-mine-db");
-	exec_err(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
-		    "\"version\":1}",
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		 "\"version\":1}",
 		 EKEYREVOKED, "disabled");
-	exec_err(f, "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
-		    "\"version\":2}",
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-get\",\"vault\":\"app\",\"name\":\"db\","
+		 "\"version\":2}",
 		 EKEYREJECTED, "not yet valid");
 
 	/* backup: read is not enough */
@@ -1228,8 +1250,9 @@ static void test_backup_restore_lifecycle(void **state)
 	assert_int_equal(f->authorized, asked + 2);
 	expect_record(f, 0, "restore", EACCES, NULL, "mine", "db", 0, "/mine/db");
 	assert_int_equal(kv_secret_info(f->kv, "mine", "db", 0, &info), -ENOENT);
-	exec_err(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"mine\",\"name\":\"db\","
-		    "\"version\":1,\"enabled\":true}",
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"mine\",\"name\":\"db\","
+		 "\"version\":1,\"enabled\":true}",
 		 ENOENT, "not found");
 
 	/* with write on the secret, backup is allowed (write could re-enable any version
@@ -1377,8 +1400,9 @@ static void test_change_unrecorded(void **state)
 		 EIO, eio);
 	exec_err(f, "{\"v\":1,\"op\":\"secret-delete\",\"vault\":\"app\",\"name\":\"old\"}", EIO,
 		 eio);
-	exec_err(f, "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
-		    "\"enabled\":false}",
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-update\",\"vault\":\"app\",\"name\":\"db\","
+		 "\"enabled\":false}",
 		 EIO, eio);
 	exec_err(f, "{\"v\":1,\"op\":\"vault-list\"}", EIO, eio);
 

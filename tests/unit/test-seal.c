@@ -757,8 +757,7 @@ static void tamper(struct fixture *f, const struct secbuf *m, const char *key, c
 }
 
 /* Flip one bit of byte i of meta key: unseal fails with r. */
-static void tamper_flip(struct fixture *f, const struct secbuf *m, const char *key, size_t i,
-			int r)
+static void tamper_flip(struct fixture *f, const struct secbuf *m, const char *key, size_t i, int r)
 {
 	size_t len = 0;
 	uint8_t *v = meta(f, key, &len);
@@ -865,8 +864,7 @@ static void epoch_tag_of(struct fixture *f, uint8_t tag[TPM_NV_TAG_LEN], uint8_t
 	assert_int_equal(crypto_hkdf(id, 16, "vaultfs nv counter v1", tag, TPM_NV_TAG_LEN), 0);
 }
 
-static void epoch_forge(struct fixture *f, const struct secbuf *m, uint64_t epoch,
-			uint64_t pending)
+static void epoch_forge(struct fixture *f, const struct secbuf *m, uint64_t epoch, uint64_t pending)
 {
 	uint8_t tag[TPM_NV_TAG_LEN], id[16], key[CRYPTO_KEY_LEN], rec[16 + CRYPTO_MAC_LEN];
 	uint8_t msg[16 + 16 + 16];
@@ -1075,8 +1073,9 @@ int main(int argc, char **argv)
 
 	(void)argc;
 	if (!tcti || !*tcti) {
-		fprintf(stderr, "test-seal: VAULTFS_TEST_TCTI is not set; this test needs a TPM: "
-				"run it as tests/lib/with-swtpm %s\n",
+		fprintf(stderr,
+			"test-seal: VAULTFS_TEST_TCTI is not set; this test needs a TPM: "
+			"run it as tests/lib/with-swtpm %s\n",
 			argv[0]);
 		return 1;
 	}

@@ -237,7 +237,8 @@ static void test_format_us(void **state)
 	assert_string_equal(time_format_us(0, buf), "1970-01-01T00:00:00.000000Z");
 	assert_string_equal(time_format_us(1796083200123456LL, buf), "2026-12-01T00:00:00.123456Z");
 	assert_string_equal(time_format_us(951782400000001LL, buf), "2000-02-29T00:00:00.000001Z");
-	assert_string_equal(time_format_us(253402300799999999LL, buf), "9999-12-31T23:59:59.999999Z");
+	assert_string_equal(time_format_us(253402300799999999LL, buf),
+			    "9999-12-31T23:59:59.999999Z");
 	assert_string_equal(time_format_us(-1, buf), "0000-00-00T00:00:00.000000Z");
 	assert_int_equal(time_parse_us("2026-12-01T00:00:00.123456Z", 27, &us), 0);
 	assert_int_equal(us, 1796083200123456LL);
@@ -254,12 +255,9 @@ static void test_format_us(void **state)
 static void test_format(void **state)
 {
 	static const struct good g[] = {
-		{ "1970-01-01T00:00:01Z", 1 },
-		{ "2000-01-01T00:00:00Z", 946684800 },
-		{ "2016-12-31T23:59:59Z", 1483228799 },
-		{ "2024-02-29T12:34:56Z", 1709210096 },
-		{ "2026-12-01T00:00:00Z", 1796083200 },
-		{ "2027-01-15T08:00:00Z", NOW },
+		{ "1970-01-01T00:00:01Z", 1 },		{ "2000-01-01T00:00:00Z", 946684800 },
+		{ "2016-12-31T23:59:59Z", 1483228799 }, { "2024-02-29T12:34:56Z", 1709210096 },
+		{ "2026-12-01T00:00:00Z", 1796083200 }, { "2027-01-15T08:00:00Z", NOW },
 		{ "9999-12-31T23:59:59Z", T_MAX },
 	};
 	char buf[TIME_FORMAT_MAX];

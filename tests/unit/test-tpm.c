@@ -85,8 +85,8 @@ static void seal_ok(const char *tcti, uint32_t mask, const uint8_t *secret, size
 	*ret_len = len;
 }
 
-static void unseal_equals(const char *tcti, const uint8_t *blob, size_t len,
-			  const uint8_t *secret, size_t n)
+static void unseal_equals(const char *tcti, const uint8_t *blob, size_t len, const uint8_t *secret,
+			  size_t n)
 {
 	struct secbuf *sb = NULL;
 
@@ -119,8 +119,8 @@ static int unseal_copy(const char *tcti, const uint8_t *p, size_t len)
 }
 
 /* Flip each byte in [from, to) of the blob with each of the masks: every result is r. */
-static void check_flips(const char *tcti, const uint8_t *blob, size_t len, size_t from,
-			size_t to, int r)
+static void check_flips(const char *tcti, const uint8_t *blob, size_t len, size_t from, size_t to,
+			int r)
 {
 	static const uint8_t masks[] = { 0x01, 0x80, 0xff };
 	uint8_t *m = malloc(len);
@@ -134,8 +134,8 @@ static void check_flips(const char *tcti, const uint8_t *blob, size_t len, size_
 			m[i] ^= masks[k];
 			got = unseal_copy(tcti, m, len);
 			if (got != r)
-				fail_msg("byte %zu ^ 0x%02x: got %d, expected %d", i, masks[k],
-					 got, r);
+				fail_msg("byte %zu ^ 0x%02x: got %d, expected %d", i, masks[k], got,
+					 r);
 		}
 	free(m);
 }
@@ -352,8 +352,8 @@ struct worker {
 	int failures;
 };
 
-static bool unseal_matches(const char *tcti, const uint8_t *blob, size_t len,
-			   const uint8_t *secret, size_t n)
+static bool unseal_matches(const char *tcti, const uint8_t *blob, size_t len, const uint8_t *secret,
+			   size_t n)
 {
 	struct secbuf *sb = NULL;
 	bool ok;
@@ -1181,8 +1181,8 @@ static void test_parse_pcrs(void **state)
 		{ "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23", 0xffffff },
 	};
 	static const char *const bad[] = {
-		"24", "99", "100", "-1", "+7", " 7", "7 ", "7,", ",7", "7,,8", ",", "a",
-		"7a", "0x7", "07", "00", "1.5", "7;8", "4294967303", "7,24",
+		"24", "99", "100", "-1",  "+7", " 7", "7 ",  "7,",  ",7",	  "7,,8",
+		",",  "a",  "7a",  "0x7", "07", "00", "1.5", "7;8", "4294967303", "7,24",
 	};
 	uint32_t mask;
 
@@ -1205,32 +1205,24 @@ static void test_parse_pcrs(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_pcrs),
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_seal_refusals),
-		cmocka_unit_test(test_unseal_refusals),
-		cmocka_unit_test(test_unseal_truncated),
-		cmocka_unit_test(test_unseal_bad_magic),
-		cmocka_unit_test(test_unseal_flipped),
-		cmocka_unit_test(test_pcr_bound),
-		cmocka_unit_test(test_unreachable),
-		cmocka_unit_test(test_noda),
-		cmocka_unit_test(test_lockout),
-		cmocka_unit_test(test_counter),
-		cmocka_unit_test(test_bus_encrypted),
-		cmocka_unit_test(test_other_tpm),
-		cmocka_unit_test(test_concurrent),
-		cmocka_unit_test(test_leftovers),
-		cmocka_unit_test(test_lock_wait),
-		cmocka_unit_test(test_lock_not_ours),
+		cmocka_unit_test(test_parse_pcrs),	 cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_seal_refusals),	 cmocka_unit_test(test_unseal_refusals),
+		cmocka_unit_test(test_unseal_truncated), cmocka_unit_test(test_unseal_bad_magic),
+		cmocka_unit_test(test_unseal_flipped),	 cmocka_unit_test(test_pcr_bound),
+		cmocka_unit_test(test_unreachable),	 cmocka_unit_test(test_noda),
+		cmocka_unit_test(test_lockout),		 cmocka_unit_test(test_counter),
+		cmocka_unit_test(test_bus_encrypted),	 cmocka_unit_test(test_other_tpm),
+		cmocka_unit_test(test_concurrent),	 cmocka_unit_test(test_leftovers),
+		cmocka_unit_test(test_lock_wait),	 cmocka_unit_test(test_lock_not_ours),
 	};
 	const char *tcti = getenv("VAULTFS_TEST_TCTI");
 	int r;
 
 	(void)argc;
 	if (!tcti || !*tcti) {
-		fprintf(stderr, "test-tpm: VAULTFS_TEST_TCTI is not set; this test needs a TPM: "
-				"run it as tests/lib/with-swtpm %s\n",
+		fprintf(stderr,
+			"test-tpm: VAULTFS_TEST_TCTI is not set; this test needs a TPM: "
+			"run it as tests/lib/with-swtpm %s\n",
 			argv[0]);
 		return 1;
 	}

@@ -154,12 +154,9 @@ static void test_foreign_words(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hex),
-		cmocka_unit_test(test_clock),
-		cmocka_unit_test(test_buf_builds),
-		cmocka_unit_test(test_buf_sticky_error),
-		cmocka_unit_test(test_harden),
-		cmocka_unit_test(test_foreign_words),
+		cmocka_unit_test(test_hex),	   cmocka_unit_test(test_clock),
+		cmocka_unit_test(test_buf_builds), cmocka_unit_test(test_buf_sticky_error),
+		cmocka_unit_test(test_harden),	   cmocka_unit_test(test_foreign_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,10 +130,9 @@ static uint32_t legacy_da_state(const char *tcti, bool in_lockout)
 	TSS2_RC rc;
 
 	legacy_open(tcti, &l);
-	rc = Esys_GetCapability(l.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				TPM2_CAP_TPM_PROPERTIES,
-				in_lockout ? TPM2_PT_PERMANENT : TPM2_PT_LOCKOUT_COUNTER, 1, &more,
-				&data);
+	rc = Esys_GetCapability(
+		l.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+		in_lockout ? TPM2_PT_PERMANENT : TPM2_PT_LOCKOUT_COUNTER, 1, &more, &data);
 	legacy_close(&l);
 	assert_int_equal(rc, TSS2_RC_SUCCESS);
 	assert_int_equal(data->data.tpmProperties.count, 1);
