@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The layer table of DESIGN.md §3 is checked by the build (tests/lib/check-layers.sh, run by
-# `make check` before it builds): the tree as it is passes, and a forbidden include fails.
+# `make check` before it builds): the tree as it is passes, and a forbidden include fails; the
+# same for the form (tests/lib/check-format.sh with .clang-format).
 
 CHECK=$BATS_TEST_DIRNAME/../lib/check-layers.sh
 
@@ -51,4 +52,18 @@ teardown() {
 	run "$CHECK" "$T"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"only fs/ includes the FUSE headers"* ]]
+}
+
+@test "format: the repository is as clang-format makes it; a file that differs fails" {
+	command -v clang-format >/dev/null || skip "clang-format is not installed"
+	run "$BATS_TEST_DIRNAME/../lib/check-format.sh"
+	[ "$status" -eq 0 ]
+	cp "$BATS_TEST_DIRNAME/../../core/buf.c" "$T/buf.c"
+	cp "$BATS_TEST_DIRNAME/../../.clang-format" "$T/.clang-format"
+	run "$BATS_TEST_DIRNAME/../lib/check-format.sh" "$T/buf.c"
+	[ "$status" -eq 0 ]
+	sed -i 's/^\tint r = buf_reserve(b, n);$/  int r=buf_reserve(b,n);/' "$T/buf.c"
+	run "$BATS_TEST_DIRNAME/../lib/check-format.sh" "$T/buf.c"
+	[ "$status" -eq 1 ]
+	[[ $output == *"$T/buf.c differs from clang-format"* ]]
 }
