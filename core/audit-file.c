@@ -167,7 +167,7 @@ int audit_own_body(struct buf *b, const char *event, const char *rule, const cha
 	rec.path = path;
 	audit_record_self(&rec);
 	buf_clear(b);
-	return audit_serialize_body(&rec, audit_now_ns(CLOCK_REALTIME) / 1000, b);
+	return audit_serialize_body(&rec, clock_ns(CLOCK_REALTIME) / 1000, b);
 }
 
 /* The head is the last good record of the file (t, from audit_read_tail). */

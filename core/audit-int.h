@@ -122,8 +122,6 @@ struct audit {
 	struct audit_limit limit;
 };
 
-/* audit.c */
-int64_t audit_now_ns(clockid_t clk);
 void audit_set_error(struct audit *a, int r);
 /* Write a record the module makes itself (no limiter): what audit_append does past its
  * checks. */

@@ -223,7 +223,7 @@ int audit_limit_summaries(struct audit *a, int64_t now, bool all)
 int audit_health(struct audit *a, struct audit_health *ret)
 {
 	struct audit_limit *l;
-	int64_t now = audit_now_ns(CLOCK_REALTIME) / 1000;
+	int64_t now = clock_ns(CLOCK_REALTIME) / 1000;
 	int r;
 
 	if (!a || !ret)

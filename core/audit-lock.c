@@ -61,11 +61,11 @@ static bool knocked(int fd)
  * poll: stopped, or waiting for a third process): it must not stall us any longer. */
 static bool knock_defer(int fd)
 {
-	int64_t end = audit_now_ns(CLOCK_MONOTONIC) + (int64_t)KNOCK_DEFER_MS * 1000000;
+	int64_t end = clock_ns(CLOCK_MONOTONIC) + (int64_t)KNOCK_DEFER_MS * 1000000;
 	long wait_us = 100;
 
 	while (knocked(fd)) {
-		if (audit_now_ns(CLOCK_MONOTONIC) >= end)
+		if (clock_ns(CLOCK_MONOTONIC) >= end)
 			return true;
 		(void)usleep((useconds_t)wait_us);
 		wait_us = MIN(wait_us * 2, 2000L);
@@ -80,7 +80,7 @@ static bool knock_defer(int fd)
 int audit_flock_ex(int fd)
 {
 	int64_t deadline =
-		audit_now_ns(CLOCK_MONOTONIC) + (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS * 1000000;
+		clock_ns(CLOCK_MONOTONIC) + (int64_t)VAULTFS_AUDIT_LOCK_TIMEOUT_MS * 1000000;
 	long wait_us = 100;
 	bool knocking = false;
 	int r = 0;
@@ -92,7 +92,7 @@ int audit_flock_ex(int fd)
 			r = negative_errno();
 			break;
 		}
-		if (audit_now_ns(CLOCK_MONOTONIC) >= deadline) {
+		if (clock_ns(CLOCK_MONOTONIC) >= deadline) {
 			r = -ETIMEDOUT;
 			break;
 		}
@@ -116,7 +116,7 @@ int audit_journal_lock(struct audit *a)
 	int r;
 
 	if (a->lease) {
-		int64_t now = audit_now_ns(CLOCK_MONOTONIC);
+		int64_t now = clock_ns(CLOCK_MONOTONIC);
 
 		a->knock_ignore = now < a->knock_stale_ns || knock_defer(a->fd);
 		if (a->knock_ignore && now >= a->knock_stale_ns)

@@ -21,14 +21,6 @@
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
-int64_t audit_now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static struct timespec ns_to_ts(int64_t ns)
 {
 	return (struct timespec){ .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
@@ -53,7 +45,7 @@ static int sync_file(struct audit *a)
 	if (a->dirty && fdatasync(a->fd) < 0)
 		return negative_errno();
 	a->dirty = false;
-	a->last_sync_ns = audit_now_ns(CLOCK_MONOTONIC);
+	a->last_sync_ns = clock_ns(CLOCK_MONOTONIC);
 	return 0;
 }
 
@@ -140,7 +132,7 @@ static void writer_batch(struct audit *a, struct pending *list)
 	/* batch under steady load: the writer is never idle, so the period is kept here (after
 	 * the producers are gone: they wait for the write, not for this sync) */
 	if (r >= 0 && !sync && a->sync == AUDIT_SYNC_BATCH) {
-		now = audit_now_ns(CLOCK_MONOTONIC);
+		now = clock_ns(CLOCK_MONOTONIC);
 		if (a->dirty && now >= batch_due(a)) {
 			r = sync_file(a);
 			if (r < 0)
@@ -230,7 +222,7 @@ static void *writer_main(void *arg)
 		if (a->stop)
 			break;
 		if (a->sync == AUDIT_SYNC_BATCH && (a->dirty || a->leased) && !a->error) {
-			int64_t now = audit_now_ns(CLOCK_MONOTONIC), due = batch_due(a);
+			int64_t now = clock_ns(CLOCK_MONOTONIC), due = batch_due(a);
 			bool look = a->leased && !a->knock_ignore;
 			struct timespec ts;
 
@@ -333,7 +325,7 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
 		return r;
 	}
 	a->journal = access(JOURNAL_SOCKET, F_OK) == 0;
-	a->last_sync_ns = audit_now_ns(CLOCK_MONOTONIC);
+	a->last_sync_ns = clock_ns(CLOCK_MONOTONIC);
 	/* the writer takes no signals: they stay with the program's threads */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -360,7 +352,7 @@ static int submit(struct audit *a, struct pending *p)
 
 	pthread_mutex_lock(&a->lock);
 	if (a->queued >= VAULTFS_AUDIT_QUEUE_MAX) /* the clock is read only when we must wait */
-		ts = ns_to_ts(audit_now_ns(CLOCK_MONOTONIC) +
+		ts = ns_to_ts(clock_ns(CLOCK_MONOTONIC) +
 			      (int64_t)VAULTFS_AUDIT_QUEUE_TIMEOUT_MS * 1000000);
 	while (!a->error && !a->stop && a->queued >= VAULTFS_AUDIT_QUEUE_MAX && r == 0)
 		r = pthread_cond_timedwait(&a->space, &a->lock, &ts);
@@ -435,7 +427,7 @@ int audit_append_own(struct audit *a, const struct audit_record *rec, int64_t ti
 
 int audit_append(struct audit *a, const struct audit_record *rec, uint64_t *ret_seq)
 {
-	int64_t time_us = audit_now_ns(CLOCK_REALTIME) / 1000, due;
+	int64_t time_us = clock_ns(CLOCK_REALTIME) / 1000, due;
 	int r;
 
 	if (!a || !rec)
@@ -462,7 +454,7 @@ int audit_flush(struct audit *a)
 
 	if (!a)
 		return -EINVAL;
-	rs = audit_limit_summaries(a, audit_now_ns(CLOCK_REALTIME) / 1000, true);
+	rs = audit_limit_summaries(a, clock_ns(CLOCK_REALTIME) / 1000, true);
 	r = submit(a, &p);
 	return r < 0 ? r : rs;
 }
@@ -472,7 +464,7 @@ void audit_free(struct audit *a)
 	if (!a)
 		return;
 	if (a->thread_started) {
-		(void)audit_limit_summaries(a, audit_now_ns(CLOCK_REALTIME) / 1000, true);
+		(void)audit_limit_summaries(a, clock_ns(CLOCK_REALTIME) / 1000, true);
 		pthread_mutex_lock(&a->lock);
 		a->stop = true;
 		pthread_cond_signal(&a->work);

@@ -226,15 +226,6 @@ static uint64_t fnv1a64(const char *s)
 	return h;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L };
@@ -287,7 +278,7 @@ static int tpm_lock(const char *tcti, int *ret_fd)
 		return 0;
 	}
 
-	deadline = now_ms() + TPM_LOCK_WAIT_MS;
+	deadline = (uint64_t)clock_ms(CLOCK_MONOTONIC) + TPM_LOCK_WAIT_MS;
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EINTR)
 			continue;
@@ -296,7 +287,7 @@ static int tpm_lock(const char *tcti, int *ret_fd)
 			*ret_fd = -1;
 			return 0;
 		}
-		if (now_ms() >= deadline)
+		if ((uint64_t)clock_ms(CLOCK_MONOTONIC) >= deadline)
 			return -EBUSY;
 		sleep_ms(TPM_LOCK_POLL_MS);
 	}

@@ -91,14 +91,6 @@ struct control {
 	uint64_t refused; /* connections turned away by the caps, since start */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool busy(const struct conn *k)
 {
 	return k->out || k->len || k->state != IN_LINE;
@@ -111,9 +103,9 @@ static void touch(struct conn *k)
 	bool b = busy(k);
 
 	if (!b)
-		k->deadline = now_ms() + IDLE_MS;
+		k->deadline = clock_ms(CLOCK_MONOTONIC) + IDLE_MS;
 	else if (!k->was_busy || k->done)
-		k->deadline = now_ms() + STALL_MS;
+		k->deadline = clock_ms(CLOCK_MONOTONIC) + STALL_MS;
 	k->was_busy = b;
 	k->done = false;
 }
@@ -601,7 +593,7 @@ static void accept_all(struct control *c)
 				/* the listener stays readable: do not spin on it */
 				log_warning_errno(negative_errno(), "Control socket accept: %m; "
 								    "pausing new connections");
-				c->accept_pause_until = now_ms() + ACCEPT_PAUSE_MS;
+				c->accept_pause_until = clock_ms(CLOCK_MONOTONIC) + ACCEPT_PAUSE_MS;
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				log_warning_errno(negative_errno(), "Control socket accept: %m");
 			}
@@ -710,7 +702,8 @@ size_t control_max_fds(void)
 size_t control_pollfds(struct control *c, struct pollfd *fds)
 {
 	/* a negative fd is skipped by ppoll: paused after accept ran out of descriptors */
-	fds[0] = (struct pollfd){ .fd = now_ms() < c->accept_pause_until ? -1 : c->fd,
+	fds[0] = (struct pollfd){ .fd = clock_ms(CLOCK_MONOTONIC) < c->accept_pause_until ? -1 :
+											    c->fd,
 				  .events = POLLIN };
 	for (size_t i = 0; i < c->n; i++)
 		fds[i + 1] = (struct pollfd){ .fd = c->conns[i]->fd,
@@ -726,7 +719,7 @@ int control_timeout_ms(struct control *c)
 		return -1;
 	for (size_t i = 0; i < c->n; i++)
 		first = MIN(first, conn_deadline(c, c->conns[i]));
-	now = now_ms();
+	now = clock_ms(CLOCK_MONOTONIC);
 	if (first == c->accept_pause_until && first <= now) {
 		c->accept_pause_until = 0; /* over: the listener is polled again */
 		return 0;
@@ -736,7 +729,7 @@ int control_timeout_ms(struct control *c)
 
 void control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
 	size_t i, kept = 0, polled = n > 0 ? n - 1 : 0;
 
 	for (i = 0; i < c->n; i++) {
