@@ -22,7 +22,7 @@ teardown() {
 	local p
 	daemon_stop
 	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
+		kill_tree "$p"
 		wait "$p" 2>/dev/null || true
 	done
 	cg_remove

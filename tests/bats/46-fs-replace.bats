@@ -80,6 +80,11 @@ stop_reader() {
 	[ -n "${READER:-}" ] || return 0
 	sleep 0.2 # reads after the replace too
 	touch "$T/vals/stop"
+	for _ in $(seq 200); do
+		kill -0 "$READER" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill_tree "$READER" # one stuck in a read must not hold bats's output open
 	wait "$READER" || true
 	READER=
 }

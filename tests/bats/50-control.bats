@@ -20,7 +20,7 @@ setup() {
 teardown() {
 	local p
 	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
+		kill_tree "$p"
 		wait "$p" 2>/dev/null || true
 	done
 	daemon_stop

@@ -128,6 +128,17 @@ daemon_stop() {
 }
 
 # as UID CMD...: run CMD as UID:UID with no supplementary groups
+# kill_tree PID: PID and every process below it, children first (a job started in the
+# background by a function is a subshell whose command is its child: killing the subshell alone
+# would leave the command running, holding bats's output open, and bats would wait for it).
+kill_tree() {
+	local c
+	for c in $(pgrep -P "$1" 2>/dev/null); do
+		kill_tree "$c"
+	done
+	kill -KILL "$1" 2>/dev/null || true
+}
+
 as() {
 	local uid=$1
 	shift
