@@ -2,7 +2,8 @@
 # ab-open.sh: the read path of two vaultfsd binaries side by side, for a change that must not
 # slow it (`make bench-ab AB_OLD=/path/to/old/vaultfsd`). One temp dir on disk, one swtpm, one
 # store made by this tree's vaultctl and copied before either daemon starts (each daemon has its
-# own copy, journal, socket and mount), a policy of 100 rules, and minfs (the FUSE limit); then
+# own copy, journal, socket and mount; made by the old daemon's vaultctl when one is beside it,
+# so that both can open it), a policy of 100 rules, and minfs (the FUSE limit); then
 # bench-open runs the three targets interleaved, run by run, at 1 and 2 threads, and prints
 # each daemon's ratio to minfs and new/old. It measures: no figure makes it fail. Knobs as
 # run-bench.sh: BENCH_COUNT (10000), BENCH_RUNS (5), BENCH_ROUNDS (3: the whole A/B again),
@@ -65,10 +66,13 @@ mkdir -m 0700 "$T/policy.d"
 mkdir -p "$T/mnt-old" "$T/mnt-new" "$T/minfs"
 conf new >"$T/new.conf"
 conf old >"$T/old.conf"
-"$BUILD/vaultctl" -c "$T/new.conf" init --recovery-key-file "$T/recovery.key" >/dev/null
-"$BUILD/vaultctl" -c "$T/new.conf" --offline vault create app >/dev/null
+# a store the older program can open: the newer opens what the older made
+CTL=$BUILD/vaultctl
+[ -x "$(dirname "$OLD")/vaultctl" ] && CTL=$(dirname "$OLD")/vaultctl
+"$CTL" -c "$T/new.conf" init --recovery-key-file "$T/recovery.key" >/dev/null
+"$CTL" -c "$T/new.conf" --offline vault create app >/dev/null
 head -c 100 /dev/urandom >"$T/v100"
-"$BUILD/vaultctl" -c "$T/new.conf" --offline secret set app/db --file "$T/v100" >/dev/null
+"$CTL" -c "$T/new.conf" --offline secret set app/db --file "$T/v100" >/dev/null
 cp "$T/new.db" "$T/old.db"
 cp "$T/audit-new.jsonl" "$T/audit-old.jsonl" # the store anchors its journal
 {
