@@ -156,6 +156,22 @@ static int kek_derive(const char *sealer, const struct secbuf *t, const struct s
 	return 0;
 }
 
+static int random_key(size_t len, struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *k = NULL;
+	int r;
+
+	r = secbuf_new(len, &k);
+	if (r < 0)
+		return r;
+	r = crypto_random(k->data, len);
+	if (r < 0)
+		return r;
+	k->len = len;
+	*ret = TAKE_PTR(k);
+	return 0;
+}
+
 /* A new KEK for sealer: seals fresh T with the TPM (stored as "seal.tpm"), loads or creates the
  * host key. Call inside a store transaction. */
 static int kek_new(struct store *s, const struct config *c, const char *sealer,
@@ -167,13 +183,9 @@ static int kek_new(struct store *s, const struct config *c, const char *sealer,
 	int r;
 
 	if (uses_tpm(sealer)) {
-		r = secbuf_new(CRYPTO_KEY_LEN, &t);
+		r = random_key(CRYPTO_KEY_LEN, &t);
 		if (r < 0)
 			return r;
-		r = crypto_random(t->data, CRYPTO_KEY_LEN);
-		if (r < 0)
-			return r;
-		t->len = CRYPTO_KEY_LEN;
 		r = tpm_seal(c->tcti, c->pcr_mask, t->data, t->len, &blob, &bloblen);
 		if (r < 0)
 			return r;
@@ -297,21 +309,6 @@ static void keyring_desc(const uint8_t id[STORE_ID_LEN], char out[64])
 	out[sizeof(prefix) - 1 + 2 * STORE_ID_LEN] = '\0';
 }
 
-static int random_key(size_t len, struct secbuf **ret)
-{
-	_cleanup_secbuf_ struct secbuf *k = NULL;
-	int r;
-
-	r = secbuf_new(len, &k);
-	if (r < 0)
-		return r;
-	r = crypto_random(k->data, len);
-	if (r < 0)
-		return r;
-	k->len = len;
-	*ret = TAKE_PTR(k);
-	return 0;
-}
 
 int seal_is_initialised(struct store *s)
 {
