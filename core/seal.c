@@ -309,7 +309,6 @@ static void keyring_desc(const uint8_t id[STORE_ID_LEN], char out[64])
 	out[sizeof(prefix) - 1 + 2 * STORE_ID_LEN] = '\0';
 }
 
-
 int seal_is_initialised(struct store *s)
 {
 	char sealer[16];
