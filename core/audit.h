@@ -26,8 +26,9 @@
  * loses the counts not yet written).
  *
  * Threads: a struct audit may be shared by any number of threads; audit_append and
- * audit_health are the only calls that may run concurrently with others on one handle. Processes: any number may append
- * to one journal, each group under flock(LOCK_EX) on the file; with sync = batch and
+ * audit_health are the only calls that may run concurrently with others on one handle.
+ * Processes: any number may append to one journal, each group under flock(LOCK_EX) on the
+ * file; with sync = batch and
  * audit_options.lease a writer keeps the lock (a lease) until its next sync, at most
  * VAULTFS_AUDIT_BATCH_MS, or until a waiting process knocks (an OFD read lock on byte
  * AUDIT_KNOCK_BYTE): core/audit-lock.c has the protocol. */

@@ -43,7 +43,7 @@
 #define IDLE_MS 60000
 /* Value bytes held for requests being received, all connections together (locked memory). */
 #define INFLIGHT_MAX (32u << 20)
-/* Bytes one connection may take in one dispatch, so that no client holds the vfs lock (and
+/* Bytes one connection may take in one dispatch, so that no client holds the daemon's lock (and
  * with it the FUSE requests) for long. */
 #define DISPATCH_BYTES (1u << 20)
 /* After accept fails for want of descriptors, wait this long before trying again. */

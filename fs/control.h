@@ -1,10 +1,11 @@
 /* control.h: the control socket of vaultfsd (DESIGN §8): a Unix stream socket, mode 0666
  * (authorization is by policy), on which vaultctl sends the requests of core/request.h. Served
- * from the daemon's main loop under the vfs lock: every socket is non-blocking, a connection
- * works on one request at a time, and one that stalls is closed after a deadline, so no client
- * can stall the filesystem. No uid can lock the others out: connections are capped per uid, the last slots
- * are root's, and idle ones are cut early when the daemon is crowded (the caps: control.c). The
- * caller is who SO_PEERCRED says connected, resolved by policy/identity like a FUSE caller. */
+ * from the daemon's main loop under the daemon's lock: every socket is non-blocking, a
+ * connection works on one request at a time, and one that stalls is closed after a deadline, so
+ * no client can stall the filesystem. No uid can lock the others out: connections are capped per
+ * uid, the last slots are root's, and idle ones are cut early when the daemon is crowded (the
+ * caps: control.c). The caller is who SO_PEERCRED says connected, resolved by policy/identity
+ * like a FUSE caller. */
 #pragma once
 
 #include <poll.h>

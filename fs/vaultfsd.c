@@ -356,7 +356,7 @@ static void fuse_thread_stop(struct fuse_thread *t)
 
 /* Serve until told to stop or unmounted: the FUSE thread answers requests; this thread runs
  * control requests, the expiry scan and signals (delivered only inside ppoll, so they are seen
- * between two steps, never in one), each step under the vfs lock. */
+ * between two steps, never in one), each step under the daemon's lock. */
 static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ctl,
 		 const sigset_t *waitmask)
 {
