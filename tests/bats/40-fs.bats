@@ -333,7 +333,9 @@ while time.monotonic() < end:
 	[ "$(as 1000 cat "$(M app/rot)" | head -c 7)" = "v00200:" ]
 }
 
-@test "audit failure refuses opens with EIO" {
+# journal_on_small_fs: uid 1000 may read app/db (x); the journal is moved onto a tmpfs of 64 KiB
+# at $T/full (which the test can fill); the daemon runs
+journal_on_small_fs() {
 	policy <<-'EOF'
 	allow list /app uid=1000
 	allow read /app/db uid=1000
@@ -344,6 +346,10 @@ while time.monotonic() < end:
 	mv "$T/audit.jsonl" "$T/full/audit.jsonl"
 	sed -i "s|^path = $T/audit.jsonl\$|path = $T/full/audit.jsonl|" "$CONF"
 	daemon_start
+}
+
+@test "audit failure refuses opens with EIO" {
+	journal_on_small_fs
 	[ "$(as 1000 cat "$(M app/db)")" = x ]
 	head -c 100000 /dev/zero >"$T/full/filler" 2>/dev/null || true
 	# what is left of the journal's last page still takes a few records; then it is full
@@ -360,16 +366,7 @@ while time.monotonic() < end:
 }
 
 @test "a failing journal is told: vaultfsd logs the failure once and its end; status and doctor show it" {
-	policy <<-'EOF'
-	allow list /app uid=1000
-	allow read /app/db uid=1000
-	EOF
-	printf x | vctl secret set app/db
-	mkdir "$T/full"
-	mount -t tmpfs -o size=64k,mode=0700 tmpfs "$T/full" || skip "cannot mount a tmpfs"
-	mv "$T/audit.jsonl" "$T/full/audit.jsonl"
-	sed -i "s|^path = $T/audit.jsonl\$|path = $T/full/audit.jsonl|" "$CONF"
-	daemon_start
+	journal_on_small_fs
 	run "$VAULTCTL" -c "$CONF" status
 	[[ $output == *"journal: "*" MiB free on its file system"* ]]
 	[[ $output != *"FAILING"* ]]
