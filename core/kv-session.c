@@ -301,7 +301,7 @@ int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t vers
 	return 0;
 }
 
-/* load_version() through the cache. */
+/* kv_load_named() through the cache. */
 int kv_cached_named(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		    bool any_state, struct store_vault *ret_v, struct store_object *ret_o)
 {
