@@ -297,8 +297,10 @@ int audit_open_file(struct audit *a)
 			if (an.seq > t.seq ||
 			    (an.seq == t.seq && !crypto_memeq(an.mac, t.mac, CRYPTO_MAC_LEN)))
 				r = -EBADMSG; /* truncated, rolled back or replaced */
+			else if (an.epoch < a->epoch_min)
+				r = -ESTALE; /* an anchor from before the store's epoch: written back */
 			else if (an.seq == t.seq)
-				a->anchored_seq = t.seq;
+				a->anchored_seq = t.seq, a->anchored_epoch = an.epoch;
 		}
 		if (r < 0)
 			goto out;

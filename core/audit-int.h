@@ -84,6 +84,7 @@ struct audit {
 	int sync;
 	uint64_t rotate_size;
 	struct secbuf *key;
+	uint64_t epoch_min; /* an anchor naming an older store epoch is refused (0: none) */
 	struct crypto_mac *mac_ctx; /* keyed with key: for the lines we write */
 	bool journal;
 	/* the writer's: whoever holds `writing` (an appender that found the journal idle, or
@@ -96,6 +97,7 @@ struct audit {
 	bool dirty;	     /* written since the last fdatasync */
 	uint64_t unanchored; /* records written since the last anchor */
 	uint64_t anchored_seq;
+	uint64_t anchored_epoch; /* the store epoch the last anchor named */
 	int anchor_error;
 	int64_t last_sync_ns;	/* CLOCK_MONOTONIC */
 	bool lease;		/* sync = batch and audit_options.lease: leases are taken */
@@ -120,6 +122,9 @@ struct audit {
 	atomic_int last_error;		       /* of the last failed append, 0 none */
 	atomic_int_least64_t failing_since_us; /* the first failure since a success; 0 */
 	struct audit_limit limit;
+	/* the store's epoch every anchor is to name (audit_set_epoch; atomic: the writer reads
+	 * it unlocked) */
+	_Atomic uint64_t epoch;
 };
 
 void audit_set_error(struct audit *a, int r);

@@ -22,8 +22,12 @@ static int anchor_text(const struct audit_anchor *an, const uint8_t *key, char *
 
 	hex_encode(an->mac, CRYPTO_MAC_LEN, hex);
 	hex[HEX_MAC_LEN] = '\0';
-	n = snprintf(msg, sizeof(msg), "%sv1 %" PRIu64 " %s %" PRIu64 " %" PRIu64, anchor_domain,
-		     an->seq, hex, an->dev, an->ino);
+	if (an->epoch == 0)
+		n = snprintf(msg, sizeof(msg), "%sv1 %" PRIu64 " %s %" PRIu64 " %" PRIu64,
+			     anchor_domain, an->seq, hex, an->dev, an->ino);
+	else /* v2 names the store's epoch: an anchor from before an advance is stale */
+		n = snprintf(msg, sizeof(msg), "%sv2 %" PRIu64 " %s %" PRIu64 " %" PRIu64 " %" PRIu64,
+			     anchor_domain, an->seq, hex, an->dev, an->ino, an->epoch);
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -EINVAL;
 	r = crypto_hmac(key, msg, (size_t)n, tag);
@@ -51,9 +55,14 @@ int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN], struct
 		return -EBADMSG;
 	memcpy(text, val, n);
 	text[n] = '\0';
-	if (sscanf(text, "v1 %" SCNu64 " %64s %" SCNu64 " %" SCNu64, &an.seq, machex, &an.dev,
-		   &an.ino) != 4)
+	if (sscanf(text, "v2 %" SCNu64 " %64s %" SCNu64 " %" SCNu64 " %" SCNu64, &an.seq, machex,
+		   &an.dev, &an.ino, &an.epoch) == 5) {
+		if (an.epoch == 0)
+			return -EBADMSG; /* v2 always names one */
+	} else if (sscanf(text, "v1 %" SCNu64 " %64s %" SCNu64 " %" SCNu64, &an.seq, machex,
+			  &an.dev, &an.ino) != 4) {
 		return -EBADMSG;
+	}
 	if (strlen(machex) != HEX_MAC_LEN || hex_decode(machex, CRYPTO_MAC_LEN, an.mac) < 0)
 		return -EBADMSG;
 	r = anchor_text(&an, key, again, sizeof(again));
@@ -69,7 +78,9 @@ int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN], struct
 /* Anchor the head (after a sync, with the lock held). */
 int audit_anchor_write(struct audit *a)
 {
-	struct audit_anchor an = { .seq = a->seq, .dev = a->dev, .ino = a->ino };
+	struct audit_anchor an = {
+		.seq = a->seq, .dev = a->dev, .ino = a->ino, .epoch = atomic_load(&a->epoch)
+	};
 	char text[ANCHOR_TEXT_MAX];
 	int r;
 
@@ -77,7 +88,7 @@ int audit_anchor_write(struct audit *a)
 		a->unanchored = 0;
 		return 0;
 	}
-	if (a->seq == a->anchored_seq && !a->anchor_error)
+	if (a->seq == a->anchored_seq && an.epoch == a->anchored_epoch && !a->anchor_error)
 		return 0;
 	memcpy(an.mac, a->mac, CRYPTO_MAC_LEN);
 	r = anchor_text(&an, a->key->data, text, sizeof(text));
@@ -87,6 +98,7 @@ int audit_anchor_write(struct audit *a)
 	if (r < 0)
 		return r;
 	a->anchored_seq = a->seq;
+	a->anchored_epoch = an.epoch;
 	a->unanchored = 0;
 	return 0;
 }

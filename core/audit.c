@@ -318,6 +318,8 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
 		r = crypto_mac_new(key, &a->mac_ctx);
 	if (r >= 0 && o->store_path)
 		r = store_open(o->store_path, 0, &a->store);
+	atomic_store(&a->epoch, o->epoch);
+	a->epoch_min = o->epoch_min;
 	if (r >= 0)
 		r = audit_open_file(a);
 	if (r < 0) {
@@ -457,6 +459,14 @@ int audit_flush(struct audit *a)
 	rs = audit_limit_summaries(a, clock_ns(CLOCK_REALTIME) / 1000, true);
 	r = submit(a, &p);
 	return r < 0 ? r : rs;
+}
+
+int audit_set_epoch(struct audit *a, uint64_t e)
+{
+	if (!a)
+		return -EINVAL;
+	atomic_store(&a->epoch, e);
+	return audit_flush(a); /* a flush syncs and anchors: with the new epoch, as it differs */
 }
 
 void audit_free(struct audit *a)

@@ -97,6 +97,9 @@ struct audit_options {
 	 * are only counted. 0: AUDIT_RESERVE_PERCENT of the file system, at most
 	 * AUDIT_RESERVE_MAX. */
 	uint64_t reserve;
+	/* The store's epoch (seal.h): every anchor names it, and an anchor naming one below
+	 * epoch_min is refused at open (-ESTALE: an older anchor written back). 0: none. */
+	uint64_t epoch, epoch_min;
 	/* Tests: the free space of the journal's file system. NULL: statvfs(2). */
 	int (*statvfs)(const char *path, struct statvfs *ret);
 };
@@ -113,8 +116,9 @@ struct audit;
  * checked, a torn last line is cut off and a "journal-recovered" record appended. Starts the
  * writer thread. Errors: -EINVAL bad options or not a regular file, -ELOOP path is a symlink,
  * -EBADMSG the last record does not verify, or the file is behind the anchor in the store
- * (truncated, rolled back or replaced) or the anchor fails its MAC, plus open(2)'s and the
- * store's errors. */
+ * (truncated, rolled back or replaced) or the anchor fails its MAC, -ESTALE the anchor names
+ * a store epoch below o->epoch_min (an older anchor written back over a journal cut short),
+ * plus open(2)'s and the store's errors. */
 int audit_open(const char *path, const struct audit_options *o, const uint8_t key[CRYPTO_KEY_LEN],
 	       struct audit **ret);
 
@@ -153,6 +157,10 @@ int audit_health(struct audit *a, struct audit_health *ret);
  * too (appends do not fail on an anchor that could not be written; the next flush tries
  * again). */
 int audit_flush(struct audit *a);
+/* From now on every anchor names the store's epoch e; the head is anchored anew (with a sync)
+ * before it returns, so that the store's epoch can move to e (seal.h: between advance_begin
+ * and advance_end). Errors as audit_flush. */
+int audit_set_epoch(struct audit *a, uint64_t e);
 
 /* Flush (best effort), stop the writer, close, wipe the key. No append may be running.
  * Accepts NULL. */
@@ -201,6 +209,7 @@ struct audit_anchor {
 	uint64_t seq;
 	uint8_t mac[CRYPTO_MAC_LEN];
 	uint64_t dev, ino; /* the file that held the head when it was anchored */
+	uint64_t epoch;	   /* the store's epoch when it was anchored (0: none, a v1 anchor) */
 };
 
 /* The anchored head. -ENOENT none yet, -EBADMSG malformed or its MAC does not verify. */

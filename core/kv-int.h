@@ -88,6 +88,10 @@ struct kv {
 	struct data_key_slot dkey[KV_DATA_KEYS];
 	unsigned next_vkey, next_dkey;
 	uint64_t serial; /* of the last vault key slot fill */
+	/* the rollback guard (kv-epoch.c) */
+	struct crypto_mac *rows_mac; /* keyed with HKDF(M, "vaultfs rows v1"): f of the row sum */
+	uint64_t epoch, anchor_min;  /* kv_epoch() */
+	uint64_t changes;	     /* kv_changes() */
 };
 
 /* The `bytes` low bytes of v, little-endian, at p: every integer kv serializes (MAC input, AAD,
@@ -191,6 +195,11 @@ int kv_cached_named(struct kv *kv, enum object_type kind, const char *vault, con
 int kv_cached_row(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		  uint32_t version, struct store_vault *ret_v, struct store_object *ret_o,
 		  const struct store_version **ret_row);
+
+/* kv-epoch.c: the row sum's f (store_row_fn), and the state a write transaction leaves,
+ * bound in the store's epoch record before it commits (no record: nothing to do). */
+int kv_rows_fn(void *ud, const uint8_t mac[CRYPTO_MAC_LEN], uint8_t out[STORE_SUM_LEN]);
+int kv_epoch_commit_state(struct kv *kv);
 
 /* kv-attrs.c: attributes */
 /* s has at most max bytes, no control character, and is not empty unless allow_empty. */

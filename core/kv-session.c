@@ -32,10 +32,14 @@ int kv_write_end(struct kv *kv, int r)
 {
 	crypto_aead_forget(kv->aead);
 	if (r >= 0) {
-		int k = store_commit(kv->store);
+		int k = kv_epoch_commit_state(kv);
 
 		if (k >= 0)
+			k = store_commit(kv->store);
+		if (k >= 0) {
+			kv->changes++;
 			return r;
+		}
 		r = k;
 	}
 	store_rollback(kv->store);

@@ -68,6 +68,15 @@ int kv_new(struct store *s, struct secbuf *master, struct kv **ret)
 		r = crypto_mac_new(kv->mac_key->data, &kv->mac);
 	if (r >= 0)
 		r = kv_derive(kv, "vaultfs vault-wrap v1", &kv->wrap_key);
+	if (r >= 0) {
+		_cleanup_secbuf_ struct secbuf *k = NULL;
+
+		r = kv_derive(kv, "vaultfs rows v1", &k);
+		if (r >= 0)
+			r = crypto_mac_new(k->data, &kv->rows_mac);
+	}
+	if (r >= 0)
+		r = store_track_rows(s, kv_rows_fn, kv);
 	if (r >= 0)
 		r = crypto_aead_new(&kv->aead);
 	if (r >= 0)
@@ -102,6 +111,7 @@ void kv_free(struct kv *kv)
 	secbuf_free(kv->master);
 	secbuf_free(kv->mac_key);
 	crypto_mac_free(kv->mac);
+	crypto_mac_free(kv->rows_mac);
 	secbuf_free(kv->wrap_key);
 	free(kv);
 }

@@ -41,6 +41,26 @@ void kv_set_clock(struct kv *kv, int64_t now);
  * " + label), never one of kv's own keys. -EINVAL for a label over 100 bytes. */
 int kv_derive_key(struct kv *kv, const char *label, struct secbuf **ret);
 
+/* The rollback guard (kv-epoch.c): the store's epoch on its TPM counter (seal.h) and the
+ * state of its rows (the running sum of a keyed function of every row MAC, kept by each write
+ * transaction, store.h), bound together in one MAC'd record. kv_epoch_open checks both at
+ * open: -ESTALE the store is older than its counter (a copy written back), -EUCLEAN its rows do
+ * not add up to the state it committed last (a row replayed, removed or lost: an old row with
+ * its own valid MAC, a damaged WAL frame), -ENXIO the counter is missing (another TPM), and
+ * seal_epoch_open's other errors; -EOPNOTSUPP a store with no TPM (no guard). *ret holds the
+ * evidence, refusals included. A store bound now (ret->bound) takes its rows as they are.
+ * kv_epoch_advance_begin/_end: seal_epoch_advance_begin/_end, for whoever must name the new
+ * epoch in between (the journal's anchor). kv_epoch: the epoch checked or moved to last, and
+ * the lowest a journal anchor may name (0, 0 before a check or without a guard). kv_changes:
+ * write transactions committed through this kv (for the daemon's advance pacing). */
+struct seal_epoch;
+struct config;
+int kv_epoch_open(struct kv *kv, const struct config *c, struct seal_epoch *ret);
+int kv_epoch_advance_begin(struct kv *kv, const struct config *c, struct seal_epoch *ret);
+int kv_epoch_advance_end(struct kv *kv, const struct config *c, struct seal_epoch *ret);
+void kv_epoch(const struct kv *kv, uint64_t *ret_epoch, uint64_t *ret_anchor_min);
+uint64_t kv_changes(const struct kv *kv);
+
 /* `[A-Za-z0-9][A-Za-z0-9._-]{0,126}` */
 bool kv_name_valid(const char *name);
 

@@ -1,6 +1,6 @@
-/* seal.c: the master key's protection at rest (see seal.h for the scheme), and the store's epoch
- * bound to a TPM NV counter. Owns the meta keys "store_id", "sealer", "seal.tpm",
- * "seal.master", "seal.recovery", "seal.kcv" and "seal.epoch". Never logs
+/* seal.c: the master key's protection at rest (see seal.h for the scheme). Owns the meta keys
+ * "store_id", "sealer", "seal.tpm", "seal.master", "seal.recovery" and "seal.kcv" (the epoch's
+ * "seal.epoch" is seal-epoch.c's). Never logs
  * and never lets key bytes leave a secbuf: every stack temporary is wiped before return. */
 #include <ctype.h>
 #include <fcntl.h>
@@ -9,14 +9,13 @@
 
 #include "crypto.h"
 #include "keyring.h"
-#include "seal.h"
+#include "seal-int.h"
 #include "tpm.h"
 #include "util.h"
 
-#define STORE_ID_LEN 16u
 #define HOST_KEY_LEN 32u
 
-static void freep_u8(uint8_t **p)
+void seal_freep_u8(uint8_t **p)
 {
 	free(*p);
 }
@@ -30,9 +29,9 @@ static size_t wrap_aad(const uint8_t id[STORE_ID_LEN], const char *what, uint8_t
 	return (size_t)n + STORE_ID_LEN;
 }
 
-static int meta_get_exact(struct store *s, const char *key, size_t len, uint8_t *out)
+int seal_meta_get_exact(struct store *s, const char *key, size_t len, uint8_t *out)
 {
-	_cleanup_(freep_u8) uint8_t *v = NULL;
+	_cleanup_(seal_freep_u8) uint8_t *v = NULL;
 	size_t n;
 	int r;
 
@@ -48,9 +47,9 @@ static int meta_get_exact(struct store *s, const char *key, size_t len, uint8_t 
 	return 0;
 }
 
-static int read_sealer(struct store *s, char *buf, size_t size)
+int seal_read_sealer(struct store *s, char *buf, size_t size)
 {
-	_cleanup_(freep_u8) uint8_t *v = NULL;
+	_cleanup_(seal_freep_u8) uint8_t *v = NULL;
 	size_t n;
 	int r;
 
@@ -66,7 +65,7 @@ static int read_sealer(struct store *s, char *buf, size_t size)
 	return 0;
 }
 
-static bool uses_tpm(const char *sealer)
+bool seal_uses_tpm(const char *sealer)
 {
 	return streq(sealer, "tpm2") || streq(sealer, "tpm2+host");
 }
@@ -178,11 +177,11 @@ static int kek_new(struct store *s, const struct config *c, const char *sealer,
 		   bool *ret_host_key_created, struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *t = NULL, *h = NULL;
-	_cleanup_(freep_u8) uint8_t *blob = NULL;
+	_cleanup_(seal_freep_u8) uint8_t *blob = NULL;
 	size_t bloblen;
 	int r;
 
-	if (uses_tpm(sealer)) {
+	if (seal_uses_tpm(sealer)) {
 		r = random_key(CRYPTO_KEY_LEN, &t);
 		if (r < 0)
 			return r;
@@ -207,11 +206,11 @@ static int kek_open(struct store *s, const struct config *c, const char *sealer,
 		    struct secbuf **ret, struct secbuf **ret_old_t)
 {
 	_cleanup_secbuf_ struct secbuf *t = NULL, *h = NULL;
-	_cleanup_(freep_u8) uint8_t *blob = NULL;
+	_cleanup_(seal_freep_u8) uint8_t *blob = NULL;
 	size_t bloblen;
 	int r;
 
-	if (uses_tpm(sealer)) {
+	if (seal_uses_tpm(sealer)) {
 		r = store_meta_get(s, "seal.tpm", &blob, &bloblen);
 		if (r < 0)
 			return r == -ENOENT ? -EBADMSG : r;
@@ -244,7 +243,7 @@ static int kcv_verify(struct store *s, const struct secbuf *m)
 	uint8_t want[CRYPTO_KEY_LEN], have[CRYPTO_KEY_LEN];
 	int r;
 
-	r = meta_get_exact(s, "seal.kcv", CRYPTO_KEY_LEN, want);
+	r = seal_meta_get_exact(s, "seal.kcv", CRYPTO_KEY_LEN, want);
 	if (r < 0)
 		return r == -ENOENT ? -EBADMSG : r;
 	r = kcv_compute(m, have);
@@ -275,7 +274,7 @@ static int unwrap_load(struct store *s, const uint8_t id[STORE_ID_LEN], const ch
 	size_t aadlen = wrap_aad(id, what, aad, sizeof(aad) - STORE_ID_LEN);
 	int r;
 
-	r = meta_get_exact(s, key, sizeof(wrapped), wrapped);
+	r = seal_meta_get_exact(s, key, sizeof(wrapped), wrapped);
 	if (r < 0)
 		return r == -ENOENT ? -EBADMSG : r;
 	return crypto_unwrap_key(kek->data, aad, aadlen, wrapped, sizeof(wrapped), ret);
@@ -283,8 +282,8 @@ static int unwrap_load(struct store *s, const uint8_t id[STORE_ID_LEN], const ch
 
 /* The master key as the recovery key unwraps it, checked against the store's key check
  * value. */
-static int recovery_master(struct store *s, const uint8_t id[STORE_ID_LEN],
-			   const struct secbuf *recovery, struct secbuf **ret)
+int seal_recovery_master(struct store *s, const uint8_t id[STORE_ID_LEN],
+			 const struct secbuf *recovery, struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *m = NULL;
 	int r;
@@ -314,7 +313,7 @@ int seal_is_initialised(struct store *s)
 	char sealer[16];
 	int r;
 
-	r = read_sealer(s, sealer, sizeof(sealer));
+	r = seal_read_sealer(s, sealer, sizeof(sealer));
 	if (r == -ENOENT)
 		return 0;
 	return r < 0 ? r : 1;
@@ -338,7 +337,7 @@ int seal_init(struct store *s, const struct config *c, const struct secbuf *reco
 	r = store_begin(s);
 	if (r < 0)
 		return r;
-	r = read_sealer(s, sealer, sizeof(sealer));
+	r = seal_read_sealer(s, sealer, sizeof(sealer));
 	if (r != -ENOENT) {
 		r = r < 0 ? r : -EEXIST;
 		goto fail;
@@ -372,10 +371,10 @@ static int unseal(struct store *s, const struct config *c, struct secbuf **ret_m
 	char sealer[16], desc[64];
 	int r;
 
-	r = read_sealer(s, sealer, sizeof(sealer));
+	r = seal_read_sealer(s, sealer, sizeof(sealer));
 	if (r < 0)
 		return r == -ENOENT ? -ENOMEDIUM : r;
-	r = meta_get_exact(s, "store_id", sizeof(id), id);
+	r = seal_meta_get_exact(s, "store_id", sizeof(id), id);
 	if (r < 0)
 		return r == -ENOENT ? -EBADMSG : r;
 	keyring_desc(id, desc);
@@ -411,7 +410,7 @@ static int unseal(struct store *s, const struct config *c, struct secbuf **ret_m
  * (a recover: it sealed with noDA already), -errno when sealing or writing failed. */
 static int reseal_noda(struct store *s, const struct config *c, const struct secbuf *t)
 {
-	_cleanup_(freep_u8) uint8_t *old = NULL, *blob = NULL;
+	_cleanup_(seal_freep_u8) uint8_t *old = NULL, *blob = NULL;
 	size_t oldlen, bloblen;
 	uint32_t pcrs;
 	int r;
@@ -478,13 +477,13 @@ int seal_recover(struct store *s, const struct config *c, const struct secbuf *r
 		return -EINVAL;
 	if (recovery->len != SEAL_RECOVERY_KEY_LEN)
 		return -EINVAL;
-	r = read_sealer(s, sealer, sizeof(sealer));
+	r = seal_read_sealer(s, sealer, sizeof(sealer));
 	if (r < 0)
 		return r == -ENOENT ? -ENOMEDIUM : r;
-	r = meta_get_exact(s, "store_id", sizeof(id), id);
+	r = seal_meta_get_exact(s, "store_id", sizeof(id), id);
 	if (r < 0)
 		return r == -ENOENT ? -EBADMSG : r;
-	r = recovery_master(s, id, recovery, &m);
+	r = seal_recovery_master(s, id, recovery, &m);
 	if (r < 0)
 		return r;
 
@@ -511,7 +510,7 @@ int seal_forget(struct store *s)
 	char desc[64];
 	int r;
 
-	r = meta_get_exact(s, "store_id", sizeof(id), id);
+	r = seal_meta_get_exact(s, "store_id", sizeof(id), id);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	keyring_desc(id, desc);
@@ -564,268 +563,5 @@ int seal_recovery_parse(const char *text, struct secbuf **ret)
 		return -EINVAL;
 	k->len = SEAL_RECOVERY_KEY_LEN;
 	*ret = TAKE_PTR(k);
-	return 0;
-}
-
-/* --- the epoch: the store's place on the TPM's NV counter (see seal.h) --- */
-
-/* "seal.epoch": epoch and pending (u64 big-endian each), then HMAC-SHA256 of
- * "vaultfs epoch v1" || store id || those 16 bytes under HKDF(M, "vaultfs epoch mac v1"). */
-#define EPOCH_LABEL "vaultfs epoch v1"
-#define EPOCH_REC_LEN (16u + CRYPTO_MAC_LEN)
-
-struct epoch_rec {
-	uint64_t epoch;
-	uint64_t pending;
-};
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static int epoch_mac(const struct secbuf *m, const uint8_t id[STORE_ID_LEN], const uint8_t body[16],
-		     uint8_t out[CRYPTO_MAC_LEN])
-{
-	uint8_t key[CRYPTO_KEY_LEN], msg[sizeof(EPOCH_LABEL) - 1 + STORE_ID_LEN + 16];
-	int r;
-
-	r = crypto_hkdf(m->data, m->len, "vaultfs epoch mac v1", key, sizeof(key));
-	if (r >= 0) {
-		memcpy(msg, EPOCH_LABEL, sizeof(EPOCH_LABEL) - 1);
-		memcpy(msg + sizeof(EPOCH_LABEL) - 1, id, STORE_ID_LEN);
-		memcpy(msg + sizeof(EPOCH_LABEL) - 1 + STORE_ID_LEN, body, 16);
-		r = crypto_hmac(key, msg, sizeof(msg), out);
-	}
-	secure_wipe(key, sizeof(key));
-	return r;
-}
-
-/* The store's epoch record: -ENOENT none yet, -EBADMSG changed or not made with m. */
-static int epoch_get(struct store *s, const struct secbuf *m, const uint8_t id[STORE_ID_LEN],
-		     struct epoch_rec *ret)
-{
-	uint8_t v[EPOCH_REC_LEN], mac[CRYPTO_MAC_LEN];
-	int r;
-
-	r = meta_get_exact(s, "seal.epoch", sizeof(v), v);
-	if (r < 0)
-		return r;
-	r = epoch_mac(m, id, v, mac);
-	if (r < 0)
-		return r;
-	if (!crypto_memeq(mac, v + 16, CRYPTO_MAC_LEN))
-		return -EBADMSG;
-	ret->epoch = get_be64(v);
-	ret->pending = get_be64(v + 8);
-	return 0;
-}
-
-static int epoch_set(struct store *s, const struct secbuf *m, const uint8_t id[STORE_ID_LEN],
-		     const struct epoch_rec *rec)
-{
-	uint8_t v[EPOCH_REC_LEN];
-	int r;
-
-	put_be64(v, rec->epoch);
-	put_be64(v + 8, rec->pending);
-	r = epoch_mac(m, id, v, v + 16);
-	if (r < 0)
-		return r;
-	return store_meta_set(s, "seal.epoch", v, sizeof(v));
-}
-
-/* The store's counter tag, from its id. */
-static int epoch_tag(const uint8_t id[STORE_ID_LEN], uint8_t tag[TPM_NV_TAG_LEN])
-{
-	return crypto_hkdf(id, STORE_ID_LEN, "vaultfs nv counter v1", tag, TPM_NV_TAG_LEN);
-}
-
-/* What the epoch needs of the store: a TPM sealer, the id, the tag. */
-static int epoch_prepare(struct store *s, uint8_t id[STORE_ID_LEN], uint8_t tag[TPM_NV_TAG_LEN])
-{
-	char sealer[16];
-	int r;
-
-	r = read_sealer(s, sealer, sizeof(sealer));
-	if (r < 0)
-		return r == -ENOENT ? -ENOMEDIUM : r;
-	if (!uses_tpm(sealer))
-		return -EOPNOTSUPP;
-	r = meta_get_exact(s, "store_id", STORE_ID_LEN, id);
-	if (r < 0)
-		return r == -ENOENT ? -EBADMSG : r;
-	return epoch_tag(id, tag);
-}
-
-/* Check the store's epoch against the counter, in a write transaction: binds a store that has
- * none yet, finishes an advance a crash cut short, and with advance writes pending = epoch + 1
- * (to be committed before the counter moves). */
-static int epoch_check(struct store *s, const struct config *c, const struct secbuf *m,
-		       const uint8_t id[STORE_ID_LEN], const uint8_t tag[TPM_NV_TAG_LEN],
-		       bool advance, struct seal_epoch *ev)
-{
-	struct epoch_rec rec;
-	uint64_t v;
-	int r;
-
-	r = epoch_get(s, m, id, &rec);
-	if (r == -ENOENT) {
-		/* Never bound. Its counter must not exist yet: if it does, this is a copy from
-		 * before the binding. */
-		r = tpm_counter_read(c->tcti, tag, false, &ev->nv_index, &v);
-		if (r >= 0) {
-			ev->tpm_value = v;
-			return -ESTALE;
-		}
-		if (r != -ENOENT)
-			return r;
-		r = tpm_counter_read(c->tcti, tag, true, &ev->nv_index, &v);
-		if (r < 0)
-			return r;
-		rec = (struct epoch_rec){ .epoch = v, .pending = v };
-		ev->bound = true;
-		r = epoch_set(s, m, id, &rec);
-		if (r < 0)
-			return r;
-	} else if (r < 0) {
-		return r;
-	} else {
-		ev->store_epoch = rec.epoch;
-		r = tpm_counter_read(c->tcti, tag, false, &ev->nv_index, &v);
-		if (r == -ENOENT)
-			return -ENXIO; /* another TPM, or the index was undefined */
-		if (r < 0)
-			return r;
-		ev->tpm_value = v;
-		if (v != rec.epoch && !(v == rec.pending && rec.pending == rec.epoch + 1))
-			return -ESTALE;
-		if (v != rec.epoch) {
-			/* an advance cut short after the counter moved: finish it */
-			rec = (struct epoch_rec){ .epoch = v, .pending = v };
-			r = epoch_set(s, m, id, &rec);
-			if (r < 0)
-				return r;
-		}
-	}
-	ev->store_epoch = ev->tpm_value = rec.epoch;
-	if (advance) {
-		rec.pending = rec.epoch + 1;
-		r = epoch_set(s, m, id, &rec);
-	}
-	return r;
-}
-
-/* The counter moved to v: record it unless a later advance already did. */
-static int epoch_finish(struct store *s, const struct secbuf *m, const uint8_t id[STORE_ID_LEN],
-			uint64_t v)
-{
-	struct epoch_rec rec;
-	int r;
-
-	r = store_begin(s);
-	if (r < 0)
-		return r;
-	r = epoch_get(s, m, id, &rec);
-	if (r >= 0 && v > rec.epoch) {
-		rec = (struct epoch_rec){ .epoch = v, .pending = v };
-		r = epoch_set(s, m, id, &rec);
-	}
-	if (r >= 0)
-		r = store_commit(s);
-	if (r < 0)
-		store_rollback(s);
-	return r;
-}
-
-int seal_epoch_open(struct store *s, const struct config *c, const struct secbuf *master,
-		    bool advance, struct seal_epoch *ret)
-{
-	uint8_t id[STORE_ID_LEN], tag[TPM_NV_TAG_LEN];
-	struct seal_epoch ev = {};
-	uint64_t v;
-	int r;
-
-	*ret = ev;
-	r = epoch_prepare(s, id, tag);
-	if (r < 0)
-		return r;
-	r = store_begin(s);
-	if (r < 0)
-		return r;
-	r = epoch_check(s, c, master, id, tag, advance, &ev);
-	*ret = ev; /* the evidence, also of a refusal */
-	if (r >= 0)
-		r = store_commit(s);
-	if (r < 0) {
-		store_rollback(s);
-		return r;
-	}
-	if (!advance)
-		return 0;
-	r = tpm_counter_increment(c->tcti, tag, &v);
-	if (r < 0)
-		return r; /* pending stays: the next open finishes or repeats it */
-	r = epoch_finish(s, master, id, v);
-	if (r < 0)
-		return r;
-	ret->store_epoch = ret->tpm_value = v;
-	ret->advanced = true;
-	return 0;
-}
-
-int seal_epoch_advance(struct store *s, const struct config *c, const struct secbuf *master,
-		       struct seal_epoch *ret)
-{
-	return seal_epoch_open(s, c, master, true, ret);
-}
-
-int seal_epoch_accept(struct store *s, const struct config *c, const struct secbuf *recovery,
-		      struct seal_epoch *ret)
-{
-	_cleanup_secbuf_ struct secbuf *m = NULL;
-	uint8_t id[STORE_ID_LEN], tag[TPM_NV_TAG_LEN];
-	struct seal_epoch ev = {};
-	struct epoch_rec rec;
-	uint64_t v;
-	int r;
-
-	*ret = ev;
-	if (recovery->len != SEAL_RECOVERY_KEY_LEN)
-		return -EINVAL;
-	r = epoch_prepare(s, id, tag);
-	if (r < 0)
-		return r;
-	r = recovery_master(s, id, recovery, &m);
-	if (r < 0)
-		return r;
-	r = store_begin(s);
-	if (r < 0)
-		return r;
-	if (epoch_get(s, m, id, &rec) >= 0)
-		ev.store_epoch = rec.epoch;
-	r = tpm_counter_read(c->tcti, tag, true, &ev.nv_index, &v);
-	if (r >= 0) {
-		rec = (struct epoch_rec){ .epoch = v, .pending = v };
-		ev.tpm_value = v;
-		r = epoch_set(s, m, id, &rec);
-	}
-	if (r >= 0)
-		r = store_commit(s);
-	if (r < 0) {
-		store_rollback(s);
-		return r;
-	}
-	*ret = ev;
 	return 0;
 }

@@ -57,39 +57,50 @@ int seal_forget(struct store *s);
 
 /* The store's epoch: its place on a TPM NV counter (tpm.h) of its own, against rollback (an
  * older copy of the store written back). The meta key "seal.epoch" records the epoch the
- * store is at, MAC'd under a key from the master key and bound to the store's id; the counter
- * holds the TPM's. They agree on a store that is current; a store whose epoch is below the
- * counter is an older copy: refused. Each advance moves both on (one NV write): everything the
- * store commits after it names the new epoch (kv is to bind its MAC'd state to
- * ret->store_epoch), so a copy from before it is refused; a copy taken since the last advance
- * is not told from the current store (that is the window). An advance first commits
- * "pending = epoch + 1", then increments the counter, then commits the new epoch, so a crash
- * anywhere in it leaves a store that still opens (and the next open finishes it). Only for
- * the tpm2 and tpm2+host sealers (-EOPNOTSUPP otherwise). The evidence of every answer,
- * refusals included, is left in *ret (an exception to "written only on success"):
- * store_epoch, tpm_value (the counter), nv_index, bound (bound now, the first time), advanced. */
+ * store is at and the state of its rows (the running sum kv keeps, kv.h), MAC'd under a key
+ * from the master key and bound to the store's id; the counter holds the TPM's. They agree on a
+ * store that is current; a store whose epoch is below the counter is an older copy: refused.
+ * Each advance moves both on (one NV write), so a copy from before it is refused; a copy taken
+ * since the last advance is not told from the current store (that is the window). An advance
+ * first commits "pending = epoch + 1" (advance_begin), then increments the counter and commits
+ * the new epoch (advance_end), so a crash anywhere in it leaves a store that still opens (the
+ * next open finishes it); what else must name the new epoch (the journal's anchor) is written
+ * between the two. Only for the tpm2 and tpm2+host sealers (-EOPNOTSUPP otherwise). The
+ * evidence of every answer, refusals included, is left in *ret (an exception to "written only
+ * on success"). */
+#define SEAL_STATE_LEN 32u
 struct seal_epoch {
-	uint64_t store_epoch;
-	uint64_t tpm_value;
+	uint64_t store_epoch; /* the store's record */
+	uint64_t pending;     /* = store_epoch, or store_epoch + 1 while an advance is under way */
+	uint64_t tpm_value;   /* the counter */
 	uint32_t nv_index;
-	bool bound;
-	bool advanced;
+	bool bound;    /* bound now, the first time (or accepted): state is to be set */
+	bool advanced; /* advance_end moved it */
+	uint8_t state[SEAL_STATE_LEN]; /* the rows' state the record names; zero: not yet set */
 };
 /* Check the store against its counter at open (master: from seal_unseal), in a write
- * transaction of its own; with advance also advance the epoch. A store never bound is bound
- * now (its counter defined). -ESTALE: rolled back (its epoch is below the counter, or it was
- * never bound while its counter exists); -ENXIO: its counter is missing (another TPM, or the
- * index was undefined); -EBADMSG: the record was changed; -EROFS: a read-only handle; TPM
- * errors as tpm.h. */
+ * transaction of its own. A store never bound is bound now (its counter defined). -ESTALE:
+ * rolled back (its epoch is below the counter, or it was never bound while its counter
+ * exists); -ENXIO: its counter is missing (another TPM, or the index was undefined); -EBADMSG:
+ * the record was changed; -EROFS: a read-only handle; TPM errors as tpm.h. */
 int seal_epoch_open(struct store *s, const struct config *c, const struct secbuf *master,
-		    bool advance, struct seal_epoch *ret);
-/* Advance the epoch (seal_epoch_open with advance). */
-int seal_epoch_advance(struct store *s, const struct config *c, const struct secbuf *master,
-		       struct seal_epoch *ret);
+		    struct seal_epoch *ret);
+/* Advance: begin (seal_epoch_open's check, then pending = epoch + 1 committed), end (the
+ * counter incremented, the new epoch committed). ret->pending names the epoch being moved to. */
+int seal_epoch_advance_begin(struct store *s, const struct config *c, const struct secbuf *master,
+			     struct seal_epoch *ret);
+int seal_epoch_advance_end(struct store *s, const struct config *c, const struct secbuf *master,
+			   struct seal_epoch *ret);
+/* Set the rows' state the record names, inside the caller's write transaction (the epoch is
+ * kept). -ENOENT: the store has no epoch record (never bound: nothing to keep); -EOPNOTSUPP:
+ * not a TPM sealer. */
+int seal_epoch_set_state(struct store *s, const struct secbuf *master,
+			 const uint8_t state[SEAL_STATE_LEN]);
 /* The operator's way past a refusal, on purpose: with the recovery key, bind the store as it
- * is to the counter's current value (defining the counter if it is missing). *ret: the epoch
- * the store had (0 if none or unreadable) and the counter's value, for the record.
- * -EBADMSG: wrong recovery key (nothing changed). */
+ * is to the counter's current value (defining the counter if it is missing); the state is left
+ * unset, for the next open to take from the rows as they are. *ret: the epoch the store had (0
+ * if none or unreadable) and the counter's value, for the record. -EBADMSG: wrong recovery key
+ * (nothing changed). */
 int seal_epoch_accept(struct store *s, const struct config *c, const struct secbuf *recovery,
 		      struct seal_epoch *ret);
 

@@ -121,6 +121,19 @@ void store_rollback(struct store *s);
 int store_meta_get(struct store *s, const char *key, uint8_t **ret, size_t *ret_len);
 int store_meta_set(struct store *s, const char *key, const void *value, size_t len);
 
+/* The running sum of every MAC'd row (store-sum.c): sum over the rows of vaults, objects and
+ * versions of fn(mac), mod 2^256 (little-endian). track: from now on every write through this
+ * handle keeps the sum in the store (meta "rows.sum") as part of its own transaction; fn is
+ * called for each row written and must not fail but for want of memory. rows_sum: the sum of
+ * the rows as they are (a full scan; call it inside a transaction). kept/keep: the kept sum
+ * (zero when none was kept yet), and to set it. */
+#define STORE_SUM_LEN 32u
+typedef int (*store_row_fn)(void *ud, const uint8_t mac[CRYPTO_MAC_LEN], uint8_t out[STORE_SUM_LEN]);
+int store_track_rows(struct store *s, store_row_fn fn, void *ud);
+int store_rows_sum(struct store *s, store_row_fn fn, void *ud, uint8_t ret[STORE_SUM_LEN]);
+int store_rows_sum_kept(struct store *s, uint8_t ret[STORE_SUM_LEN]);
+int store_rows_sum_keep(struct store *s, const uint8_t sum[STORE_SUM_LEN]);
+
 /* Vaults. Names are unique. insert: -EEXIST when the name is taken; sets v->id.
  * get: -ENOENT. update rewrites every field but id and name. delete: -ENOENT, -ENOTEMPTY when
  * the vault still holds objects (live or soft-deleted). */

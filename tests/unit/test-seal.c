@@ -866,20 +866,33 @@ static void epoch_tag_of(struct fixture *f, uint8_t tag[TPM_NV_TAG_LEN], uint8_t
 
 static void epoch_forge(struct fixture *f, const struct secbuf *m, uint64_t epoch, uint64_t pending)
 {
-	uint8_t tag[TPM_NV_TAG_LEN], id[16], key[CRYPTO_KEY_LEN], rec[16 + CRYPTO_MAC_LEN];
-	uint8_t msg[16 + 16 + 16];
+	uint8_t tag[TPM_NV_TAG_LEN], id[16], key[CRYPTO_KEY_LEN], rec[48 + CRYPTO_MAC_LEN];
+	uint8_t msg[16 + 16 + 48];
 
 	epoch_tag_of(f, tag, id);
+	memset(rec, 0, sizeof(rec)); /* state: unset */
 	for (int i = 0; i < 8; i++) {
 		rec[i] = (uint8_t)(epoch >> (56 - 8 * i));
 		rec[8 + i] = (uint8_t)(pending >> (56 - 8 * i));
 	}
-	memcpy(msg, "vaultfs epoch v1", 16);
+	memcpy(msg, "vaultfs epoch v2", 16);
 	memcpy(msg + 16, id, 16);
-	memcpy(msg + 32, rec, 16);
+	memcpy(msg + 32, rec, 48);
 	assert_int_equal(crypto_hkdf(m->data, m->len, "vaultfs epoch mac v1", key, sizeof(key)), 0);
-	assert_int_equal(crypto_hmac(key, msg, sizeof(msg), rec + 16), 0);
+	assert_int_equal(crypto_hmac(key, msg, sizeof(msg), rec + 48), 0);
 	assert_int_equal(store_meta_set(f->s, "seal.epoch", rec, sizeof(rec)), 0);
+}
+
+/* seal_epoch_advance_begin then _end, as one. */
+static int epoch_advance(struct fixture *f, const struct secbuf *m, struct seal_epoch *ev)
+{
+	int r = seal_epoch_advance_begin(f->s, f->c, m, ev);
+
+	if (r >= 0) {
+		assert_true(ev->pending == ev->store_epoch + 1);
+		r = seal_epoch_advance_end(f->s, f->c, m, ev);
+	}
+	return r;
 }
 
 /* The epoch against the TPM's NV counter: bound at the first open, advanced, a rolled-back
@@ -902,54 +915,56 @@ static void test_epoch(void **state)
 	assert_int_equal(tpm_counter_read(f->c->tcti, tag, false, NULL, &v), -ENOENT);
 
 	/* bound at the first open: the counter is defined */
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), 0);
 	assert_true(ev.bound);
 	assert_false(ev.advanced);
 	v0 = ev.store_epoch;
 	assert_true(ev.tpm_value == v0);
 	assert_int_equal(tpm_counter_read(f->c->tcti, tag, false, NULL, &v), 0);
 	assert_true(v == v0);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), 0);
 	assert_false(ev.bound);
 	assert_true(ev.store_epoch == v0);
 
 	/* a copy of the record before an advance is refused, with the evidence */
 	assert_int_equal(store_meta_get(f->s, "seal.epoch", &saved, &n), 0);
-	assert_int_equal(seal_epoch_advance(f->s, f->c, m, &ev), 0);
+	assert_int_equal(epoch_advance(f, m, &ev), 0);
 	assert_true(ev.advanced);
 	assert_true(ev.store_epoch == v0 + 1 && ev.tpm_value == v0 + 1);
 	assert_int_equal(store_meta_set(f->s, "seal.epoch", saved, n), 0);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), -ESTALE);
 	assert_true(ev.store_epoch == v0 && ev.tpm_value == v0 + 1);
-	assert_int_equal(seal_epoch_advance(f->s, f->c, m, &ev), -ESTALE);
+	assert_int_equal(epoch_advance(f, m, &ev), -ESTALE);
 
 	/* read-only: no check (it must write) */
 	assert_int_equal(store_open(f->db, STORE_READONLY, &ro), 0);
-	assert_int_equal(seal_epoch_open(ro, f->c, m, false, &ev), -EROFS);
+	assert_int_equal(seal_epoch_open(ro, f->c, m, &ev), -EROFS);
 	store_free(ro);
 
 	/* the recovery key accepts it, on purpose; a wrong one changes nothing */
 	assert_int_equal(seal_recovery_new(&wrong), 0);
 	assert_int_equal(seal_epoch_accept(f->s, f->c, wrong, &ev), -EBADMSG);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), -ESTALE);
 	assert_int_equal(seal_epoch_accept(f->s, f->c, rk, &ev), 0);
 	assert_true(ev.store_epoch == v0 && ev.tpm_value == v0 + 1);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), 0);
 	assert_true(ev.store_epoch == v0 + 1);
 
 	/* a crash after the counter moved, before the store recorded it: finished */
 	epoch_forge(f, m, v0 + 1, v0 + 2);
 	assert_int_equal(tpm_counter_increment(f->c->tcti, tag, &v), 0);
 	assert_true(v == v0 + 2);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), 0);
 	assert_true(ev.store_epoch == v0 + 2 && ev.tpm_value == v0 + 2);
 	/* a crash before it moved: nothing to finish */
 	epoch_forge(f, m, v0 + 2, v0 + 3);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, true, &ev), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), 0);
+	assert_true(ev.store_epoch == v0 + 2 && ev.pending == v0 + 2 && !ev.advanced);
+	assert_int_equal(epoch_advance(f, m, &ev), 0);
 	assert_true(ev.store_epoch == v0 + 3 && ev.advanced);
 	/* an increment no advance of ours asked for: refused */
 	assert_int_equal(tpm_counter_increment(f->c->tcti, tag, &v), 0);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), -ESTALE);
 	assert_true(ev.store_epoch == v0 + 3 && ev.tpm_value == v0 + 4);
 	assert_int_equal(seal_epoch_accept(f->s, f->c, rk, &ev), 0);
 
@@ -957,19 +972,19 @@ static void test_epoch(void **state)
 	assert_int_equal(store_meta_get(f->s, "seal.epoch", &saved, &n), 0);
 	saved[7] ^= 1;
 	assert_int_equal(store_meta_set(f->s, "seal.epoch", saved, n), 0);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -EBADMSG);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), -EBADMSG);
 	saved[7] ^= 1;
 	assert_int_equal(store_meta_set(f->s, "seal.epoch", saved, n), 0);
 	free(saved);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), 0);
 
 	/* the counter gone (another TPM, or undefined): -ENXIO; accepted, it is made again, no
 	 * lower than it was */
 	assert_int_equal(tpm_counter_remove(f->c->tcti, tag), 0);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ENXIO);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), -ENXIO);
 	assert_int_equal(seal_epoch_accept(f->s, f->c, rk, &ev), 0);
 	assert_true(ev.tpm_value >= v0 + 4);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), 0);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), 0);
 
 	assert_int_equal(tpm_counter_remove(f->c->tcti, tag), 0);
 	secbuf_free(wrong);
@@ -991,7 +1006,7 @@ static void test_epoch_unbound_copy(void **state)
 	init_ok(f, "tpm2", &m, NULL);
 	epoch_tag_of(f, tag, id);
 	assert_int_equal(tpm_counter_read(f->c->tcti, tag, true, NULL, &v), 0);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, false, &ev), -ESTALE);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), -ESTALE);
 	assert_true(ev.store_epoch == 0 && ev.tpm_value == v);
 	assert_int_equal(tpm_counter_remove(f->c->tcti, tag), 0);
 	secbuf_free(m);
@@ -1004,7 +1019,8 @@ static void test_epoch_host(void **state)
 	struct seal_epoch ev;
 
 	init_ok(f, "host", &m, NULL);
-	assert_int_equal(seal_epoch_open(f->s, f->c, m, true, &ev), -EOPNOTSUPP);
+	assert_int_equal(seal_epoch_open(f->s, f->c, m, &ev), -EOPNOTSUPP);
+	assert_int_equal(seal_epoch_advance_begin(f->s, f->c, m, &ev), -EOPNOTSUPP);
 	secbuf_free(m);
 }
 
