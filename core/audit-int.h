@@ -84,7 +84,7 @@ struct audit {
 	int sync;
 	uint64_t rotate_size;
 	struct secbuf *key;
-	uint64_t epoch_min; /* an anchor naming an older store epoch is refused (0: none) */
+	uint64_t epoch_min;	    /* an anchor naming an older store epoch is refused (0: none) */
 	struct crypto_mac *mac_ctx; /* keyed with key: for the lines we write */
 	bool journal;
 	/* the writer's: whoever holds `writing` (an appender that found the journal idle, or

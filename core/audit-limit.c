@@ -232,6 +232,7 @@ int audit_health(struct audit *a, struct audit_health *ret)
 	pthread_mutex_lock(&a->lock);
 	ret->error = a->error;
 	pthread_mutex_unlock(&a->lock);
+	ret->seq = __atomic_load_n(&a->seq, __ATOMIC_RELAXED); /* the writer's: a glimpse */
 	ret->last_error = atomic_load(&a->last_error);
 	ret->failing_since_us = atomic_load(&a->failing_since_us);
 	pthread_mutex_lock(&l->lock);

@@ -26,8 +26,9 @@ static int anchor_text(const struct audit_anchor *an, const uint8_t *key, char *
 		n = snprintf(msg, sizeof(msg), "%sv1 %" PRIu64 " %s %" PRIu64 " %" PRIu64,
 			     anchor_domain, an->seq, hex, an->dev, an->ino);
 	else /* v2 names the store's epoch: an anchor from before an advance is stale */
-		n = snprintf(msg, sizeof(msg), "%sv2 %" PRIu64 " %s %" PRIu64 " %" PRIu64 " %" PRIu64,
-			     anchor_domain, an->seq, hex, an->dev, an->ino, an->epoch);
+		n = snprintf(msg, sizeof(msg),
+			     "%sv2 %" PRIu64 " %s %" PRIu64 " %" PRIu64 " %" PRIu64, anchor_domain,
+			     an->seq, hex, an->dev, an->ino, an->epoch);
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -EINVAL;
 	r = crypto_hmac(key, msg, (size_t)n, tag);

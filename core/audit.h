@@ -147,6 +147,7 @@ struct audit_health {
 	uint64_t suppressed_rate;    /* refusals counted, not written, since open: over a budget */
 	uint64_t suppressed_reserve; /* ... while below the reserve */
 	uint64_t suppressed_pending; /* of those, not yet in a refusals-suppressed record */
+	uint64_t seq;		     /* the last record's sequence number (a glimpse) */
 };
 
 /* Fill ret (looks at the file system now). -EINVAL, or statvfs's error (ret then has the

@@ -34,6 +34,16 @@ static const struct {
 	{ ERRTEXT_STORE, EBADMSG, "not a vaultfs store, or corrupt" },
 	{ ERRTEXT_STORE, EPERM, "the file must be ours alone (owner, mode 0600)" },
 	{ ERRTEXT_STORE, EPROTONOSUPPORT, "made by a newer vaultfs" },
+	{ ERRTEXT_STORE, ESTALE,
+	  "the store is older than its TPM counter: an older copy was written back (rollback); "
+	  "to accept it on purpose: 'vaultctl recover --accept-rollback --recovery-key-file F'" },
+	{ ERRTEXT_STORE, EUCLEAN,
+	  "the store's rows do not add up to what it last committed: a row was written back, "
+	  "removed or lost (a damaged WAL); to accept it on purpose: 'vaultctl recover "
+	  "--accept-rollback --recovery-key-file F'" },
+	{ ERRTEXT_STORE, ENXIO,
+	  "the store's TPM counter is missing: another TPM, or its NV index was removed; to bind "
+	  "it to this TPM on purpose: 'vaultctl recover --accept-rollback --recovery-key-file F'" },
 
 	{ ERRTEXT_SEAL, ENODEV, "TPM not reachable" },
 	{ ERRTEXT_SEAL, EBADMSG,
@@ -47,7 +57,9 @@ static const struct {
 	  "the TPM is in dictionary-attack lockout (a store sealed before noDA): clear it with "
 	  "'tpm2_dictionarylockout --clear-lockout' (or wait)" },
 
-	{ ERRTEXT_JOURNAL, ESTALE, "the journal file was removed, replaced or shortened" },
+	{ ERRTEXT_JOURNAL, ESTALE,
+	  "the journal was removed, replaced or shortened (or its anchor in the store is older "
+	  "than the store's epoch: an old anchor written back)" },
 	{ ERRTEXT_JOURNAL, EBADMSG,
 	  "the journal does not verify or does not match the head anchored in the store (run "
 	  "'vaultctl --offline audit verify')" },

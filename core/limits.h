@@ -78,3 +78,13 @@
 /* --- core/kv backup --- */
 /* One secret's backup blob (header, all versions sealed), bytes. */
 #define VAULTFS_BACKUP_MAX (8u * 1024u * 1024u)
+
+/* --- the rollback guard (kv-epoch.c, vaultfsd): the store's epoch on its TPM NV counter ---
+ * vaultfsd advances it at start and, while the store or the journal changes, at most every
+ * VAULTFS_EPOCH_MIN_S seconds out of a budget of VAULTFS_EPOCH_BURST (one more each
+ * VAULTFS_EPOCH_REFILL_S), and at least every VAULTFS_EPOCH_MAX_S: at most 72 NV writes a
+ * day (26 280 a year) plus one per start. */
+#define VAULTFS_EPOCH_MIN_S 60u
+#define VAULTFS_EPOCH_MAX_S 3600u
+#define VAULTFS_EPOCH_BURST 48u
+#define VAULTFS_EPOCH_REFILL_S 1800u

@@ -69,17 +69,20 @@ static void fold_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_blob(ctx, sum, STORE_SUM_LEN, SQLITE_TRANSIENT);
 }
 
-#define FOLD(tbl, row, sign)                                                                  \
-	"INSERT INTO meta (key, value) VALUES ('" SUM_KEY "', vfs_fold(NULL, " row         \
-	".mac, " sign ")) ON CONFLICT (key) DO UPDATE SET value = vfs_fold(value, " row         \
-	".mac, " sign ");"
-#define TRIGGERS(tbl)                                                                         \
-	"CREATE TEMP TRIGGER IF NOT EXISTS sum_" tbl "_ins AFTER INSERT ON main." tbl " BEGIN " \
-	FOLD(tbl, "NEW", "1") " END;"                                                           \
-	"CREATE TEMP TRIGGER IF NOT EXISTS sum_" tbl "_del AFTER DELETE ON main." tbl " BEGIN " \
-	FOLD(tbl, "OLD", "-1") " END;"                                                          \
-	"CREATE TEMP TRIGGER IF NOT EXISTS sum_" tbl "_upd AFTER UPDATE ON main." tbl " BEGIN " \
-	FOLD(tbl, "OLD", "-1") FOLD(tbl, "NEW", "1") " END;"
+#define FOLD(tbl, row, sign)                                                                       \
+	"INSERT INTO meta (key, value) VALUES ('" SUM_KEY "', vfs_fold(NULL, " row ".mac, " sign   \
+	")) ON CONFLICT (key) DO UPDATE SET value = vfs_fold(value, " row ".mac, " sign ");"
+#define TRIGGERS(tbl)                                                                              \
+	"CREATE TEMP TRIGGER IF NOT EXISTS sum_" tbl "_ins AFTER INSERT ON main." tbl              \
+	" BEGIN " FOLD(tbl, "NEW", "1") " END;"                                                    \
+					"CREATE TEMP TRIGGER IF NOT EXISTS sum_" tbl               \
+					"_del AFTER DELETE ON main." tbl " BEGIN " FOLD(           \
+						tbl, "OLD",                                        \
+						"-1") " END;"                                      \
+						      "CREATE TEMP TRIGGER IF NOT EXISTS sum_" tbl \
+						      "_upd AFTER UPDATE ON main." tbl             \
+						      " BEGIN " FOLD(tbl, "OLD", "-1")             \
+							      FOLD(tbl, "NEW", "1") " END;"
 
 int store_track_rows(struct store *s, store_row_fn fn, void *ud)
 {

@@ -128,7 +128,8 @@ int store_meta_set(struct store *s, const char *key, const void *value, size_t l
  * the rows as they are (a full scan; call it inside a transaction). kept/keep: the kept sum
  * (zero when none was kept yet), and to set it. */
 #define STORE_SUM_LEN 32u
-typedef int (*store_row_fn)(void *ud, const uint8_t mac[CRYPTO_MAC_LEN], uint8_t out[STORE_SUM_LEN]);
+typedef int (*store_row_fn)(void *ud, const uint8_t mac[CRYPTO_MAC_LEN],
+			    uint8_t out[STORE_SUM_LEN]);
 int store_track_rows(struct store *s, store_row_fn fn, void *ud);
 int store_rows_sum(struct store *s, store_row_fn fn, void *ud, uint8_t ret[STORE_SUM_LEN]);
 int store_rows_sum_kept(struct store *s, uint8_t ret[STORE_SUM_LEN]);

@@ -53,8 +53,28 @@ struct vaultfsd {
 		char name[VAULTFS_NAME_MAX + 1];
 		int64_t at_ms;
 	} last_unlink;
-	struct notify *notify; /* NULL: no invalidations are sent */
+	struct notify *notify;	   /* NULL: no invalidations are sent */
+	struct {		   /* the rollback guard's pacing (epoch.c) */
+		bool guarded;	   /* the store has an epoch on a TPM counter */
+		int64_t last_ms;   /* CLOCK_MONOTONIC of the last advance (or try) */
+		uint64_t changes;  /* kv_changes() at the last advance */
+		uint64_t seq;	   /* the journal's seq at the last advance */
+		unsigned tokens;   /* advances the budget still allows soon (VAULTFS_EPOCH_BURST) */
+		int64_t refill_ms; /* when the next token comes */
+		int err;	   /* the last failure said, 0 none */
+	} epoch;
 };
+
+/* A record of the daemon's own (vaultfsd.c): event, its errno (0: allowed), and what it is
+ * about in the rule field. */
+int daemon_event(struct vaultfsd *v, const char *event, int err, const char *rule);
+
+/* The rollback guard (epoch.c), under the lock: at start, check the store against its TPM
+ * counter (before the journal opens: it fills *ao's epochs) and then advance it (after);
+ * epoch_tick advances it, paced, while the store or the journal changes (limits.h). */
+int epoch_check(struct vaultfsd *v, struct audit_options *ao);
+void epoch_advance(struct vaultfsd *v, const char *why);
+void epoch_tick(struct vaultfsd *v, int64_t now_ms);
 
 /* Drop the temporary files (drafts) no one has touched for a while (draft.c): the expiry scan
  * calls it, under the lock. */

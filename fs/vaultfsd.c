@@ -101,7 +101,7 @@ static int secret_event(struct vaultfsd *v, const char *event, int err, const ch
 	return audit_append(v->audit, &rec, NULL);
 }
 
-static int audit_event(struct vaultfsd *v, const char *event, int err, const char *rule)
+int daemon_event(struct vaultfsd *v, const char *event, int err, const char *rule)
 {
 	return secret_event(v, event, err, rule, NULL, NULL, 0);
 }
@@ -135,14 +135,14 @@ static int reload_policy(struct vaultfsd *v, char *msg, size_t size)
 		snprintf(rule, sizeof(rule), "%.*s", (int)strcspn(diag.text ? diag.text : "", "\n"),
 			 diag.text ? diag.text : strerror(-r));
 		log_error("Policy reload refused, the old policy stays: %s", rule);
-		(void)audit_event(v, "policy-reload", r, rule);
+		(void)daemon_event(v, "policy-reload", r, rule);
 		snprintf(msg, size, "policy refused, the old one stays: %s", rule);
 		policy_diag_done(&diag);
 		return r;
 	}
 	snprintf(rule, sizeof(rule), "%zu rules in %zu files", policy_n_rules(p),
 		 policy_n_files(p));
-	r = audit_event(v, "policy-reload", 0, rule);
+	r = daemon_event(v, "policy-reload", 0, rule);
 	if (r < 0) {
 		log_error("Policy reload not recorded in the audit journal: the old policy stays");
 		snprintf(msg, size, "cannot write the audit journal: the old policy stays");
@@ -398,6 +398,9 @@ static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ct
 		}
 		if (now >= next_watch) {
 			journal_watch(v, &jw);
+			pthread_mutex_lock(&v->lock);
+			epoch_tick(v, now);
+			pthread_mutex_unlock(&v->lock);
 			next_watch = now + 1000;
 		}
 		pfd[0] = (struct pollfd){ .fd = ft.done_fd, .events = POLLIN };
@@ -458,6 +461,9 @@ static int open_everything(struct vaultfsd *v, const struct config *c)
 	r = kv_new(s, TAKE_PTR(master), &v->kv);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the store: %m");
+	r = epoch_check(v, &ao); /* refuses a store rolled back; the journal's epochs */
+	if (r < 0)
+		return r;
 	r = identity_cache_new(&v->ids);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the cgroup memo: %m");
@@ -476,9 +482,10 @@ static int open_everything(struct vaultfsd *v, const struct config *c)
 	if (r < 0)
 		return log_error_errno(r, "Failed to open the audit journal '%s': %s",
 				       c->audit_path, errtext(ERRTEXT_JOURNAL, r));
+	epoch_advance(v, "start");
 	if (resealed > 0) {
 		log_info("Re-sealed the master key with noDA (it was sealed before noDA)");
-		(void)audit_event(v, "reseal", 0, "tpm-noda");
+		(void)daemon_event(v, "reseal", 0, "tpm-noda");
 	} else if (resealed < 0) {
 		log_warning_errno(resealed,
 				  "Could not re-seal the master key with noDA (tried again "
@@ -609,14 +616,14 @@ int main(int argc, char **argv)
 						   strerror(-r));
 		goto out;
 	}
-	(void)audit_event(&v, "start", 0, c->mountpoint);
+	(void)daemon_event(&v, "start", 0, c->mountpoint);
 	log_info("Serving %s", c->mountpoint);
 	(void)sd_notifyf(0, "READY=1\nSTATUS=Serving %s", c->mountpoint);
 	r = serve(&v, se, ctl, &waitmask);
 	(void)sd_notify(0, "STOPPING=1");
 	if (r < 0)
 		log_error_errno(r, "Serving failed: %m");
-	(void)audit_event(&v, "stop", r, c->mountpoint);
+	(void)daemon_event(&v, "stop", r, c->mountpoint);
 out:
 	control_free(ctl);
 	notify_stop(v.notify); /* before the unmount closes the session's fd */

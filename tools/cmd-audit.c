@@ -41,12 +41,15 @@ static const char *audit_why(int r)
 	}
 }
 
-int ctl_audit_open_key(struct ctl *ctl, const uint8_t key[CRYPTO_KEY_LEN], struct audit **ret)
+static int ctl_audit_open_epoch(struct ctl *ctl, const uint8_t key[CRYPTO_KEY_LEN], uint64_t epoch,
+				uint64_t epoch_min, struct audit **ret)
 {
 	const struct config *c = ctl->config;
 	struct audit_options o = { .sync = c->audit_sync,
 				   .rotate_size = c->audit_rotate_size,
-				   .store_path = c->store_path };
+				   .store_path = c->store_path,
+				   .epoch = epoch,
+				   .epoch_min = epoch_min };
 	int r;
 
 	r = audit_open(c->audit_path, &o, key, ret);
@@ -63,7 +66,7 @@ int ctl_audit_open_key(struct ctl *ctl, const uint8_t key[CRYPTO_KEY_LEN], struc
 	if (r < 0) {
 		fprintf(stderr, "vaultctl: cannot open the audit journal '%s': %s; nothing done\n",
 			c->audit_path, audit_why(r));
-		return r == -EBADMSG ? EXIT_INTEGRITY : EXIT_REFUSED;
+		return r == -EBADMSG || r == -ESTALE ? EXIT_INTEGRITY : EXIT_REFUSED;
 	}
 	return 0;
 }
@@ -71,12 +74,14 @@ int ctl_audit_open_key(struct ctl *ctl, const uint8_t key[CRYPTO_KEY_LEN], struc
 int ctl_audit_open(struct ctl *ctl, struct kv *kv, struct audit **ret)
 {
 	_cleanup_secbuf_ struct secbuf *key = NULL;
+	uint64_t epoch, min;
 	int r;
 
 	r = kv_derive_key(kv, AUDIT_KEY_LABEL, &key);
 	if (r < 0)
 		return fail(r, "audit key");
-	return ctl_audit_open_key(ctl, key->data, ret);
+	kv_epoch(kv, &epoch, &min); /* the anchors we write name the store's epoch */
+	return ctl_audit_open_epoch(ctl, key->data, epoch, min, ret);
 }
 
 /* The "0::" line of /proc/self/cgroup, into buf. */
@@ -233,6 +238,19 @@ static int verify_cmd(struct ctl *ctl, int argc, char **argv)
 	have = r == 0 && live ? load_anchor(ctl, key->data, &an) : 0;
 	if (have < 0)
 		r = -have;
+	if (r == 0 && have > 0) {
+		uint64_t epoch, min;
+
+		kv_epoch(kv, &epoch, &min);
+		if (an.epoch < min) {
+			fprintf(stderr,
+				"vaultctl: audit verify: the head anchored in the store names epoch "
+				"%" PRIu64 ", older than the store's %" PRIu64
+				": an older anchor was written back (the journal may have been cut)\n",
+				an.epoch, min);
+			r = EXIT_INTEGRITY;
+		}
+	}
 	if (r == 0) {
 		r = audit_verify_files(files, n, key->data, have > 0 ? &an : NULL, &v);
 		if (r < 0) {

@@ -3,6 +3,7 @@
  * file); never anything else secret. */
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -219,20 +220,53 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* recover --accept-rollback: bind the store as it is to its TPM counter, on purpose (takes s). */
+static int accept_rollback(struct ctl *ctl, struct store *s, const struct secbuf *rk)
+{
+	struct seal_epoch ev;
+	int r;
+
+	r = seal_epoch_accept(s, ctl->config, rk, &ev);
+	store_free(s);
+	if (r == -EBADMSG) {
+		fprintf(stderr, "vaultctl: recovery key refused: it does not unlock this store\n");
+		return EXIT_INTEGRITY;
+	}
+	if (r == -EOPNOTSUPP) {
+		fprintf(stderr, "vaultctl: this store's sealer uses no TPM: it has no epoch to "
+				"accept\n");
+		return EXIT_REFUSED;
+	}
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: cannot accept the store: %s\n", seal_why(r));
+		return EXIT_INTEGRITY;
+	}
+	fprintf(stderr,
+		"Accepted the store as it is: it was at epoch %" PRIu64 ", its TPM counter (NV "
+		"index 0x%08" PRIx32 ") is at %" PRIu64 "; its rows are taken as they are now.\n",
+		ev.store_epoch, ev.nv_index, ev.tpm_value);
+	return record_sealed(ctl, "rollback-accepted");
+}
+
 int cmd_recover(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { { "recovery-key-file", required_argument, NULL, 'r' },
+					      { "accept-rollback", no_argument, NULL, 'a' },
 					      {} };
 	_cleanup_secbuf_ struct secbuf *text = NULL, *rk = NULL;
 	const char *rkfile = NULL;
 	struct store *s = NULL;
 	_cleanup_close_ int fd = -1;
+	bool accept = false;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-		if (c != 'r')
+		if (c == 'a')
+			accept = true;
+		else if (c == 'r')
+			rkfile = optarg;
+		else
 			return usage_error("recover: unknown option");
-		rkfile = optarg;
 	}
 	if (!rkfile || optind != argc)
 		return usage_error("recover needs --recovery-key-file FILE");
@@ -256,6 +290,8 @@ int cmd_recover(struct ctl *ctl, int argc, char **argv)
 				errtext(ERRTEXT_STORE, r));
 		return EXIT_INTEGRITY;
 	}
+	if (accept)
+		return accept_rollback(ctl, s, rk);
 	r = seal_recover(s, ctl->config, rk);
 	store_free(s);
 	if (r == -EBADMSG) {

@@ -2,6 +2,7 @@
  * core/errtext's), opening the store, reading values (into secure buffers only), parsing
  * options, printing JSON. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -76,6 +77,8 @@ int open_kv(struct ctl *ctl, struct kv **ret)
 {
 	struct store *s = NULL;
 	_cleanup_secbuf_ struct secbuf *m = NULL;
+	_cleanup_(kv_freep) struct kv *kv = NULL;
+	struct seal_epoch ev;
 	int r, resealed = 0;
 
 	r = store_open(ctl->config->store_path, 0, &s);
@@ -95,9 +98,22 @@ int open_kv(struct ctl *ctl, struct kv **ret)
 	}
 	if (resealed > 0)
 		fprintf(stderr, "vaultctl: re-sealed the master key with noDA\n");
-	r = kv_new(s, TAKE_PTR(m), ret);
+	r = kv_new(s, TAKE_PTR(m), &kv);
 	if (r < 0)
 		return fail(r, "store");
+	r = kv_epoch_open(kv, ctl->config, &ev);
+	if (r < 0 && r != -EOPNOTSUPP) {
+		fprintf(stderr,
+			"vaultctl: the store is refused: %s\n"
+			"vaultctl: evidence: the store is at epoch %" PRIu64 " (pending %" PRIu64
+			"), its TPM counter (NV index 0x%08" PRIx32 ") at %" PRIu64 "\n",
+			errtext(ERRTEXT_STORE, r), ev.store_epoch, ev.pending, ev.nv_index,
+			ev.tpm_value);
+		return r == -ESTALE || r == -EUCLEAN || r == -ENXIO || r == -EBADMSG ?
+			       EXIT_INTEGRITY :
+			       EXIT_REFUSED;
+	}
+	*ret = TAKE_PTR(kv);
 	return 0;
 }
 

@@ -52,7 +52,6 @@ void print_json(struct json_object *o);
  * errno = it failed): 0 or an exit status; a change must not happen when it is not 0. */
 struct audit;
 int ctl_audit_open(struct ctl *ctl, struct kv *kv, struct audit **ret);
-int ctl_audit_open_key(struct ctl *ctl, const uint8_t key[CRYPTO_KEY_LEN], struct audit **ret);
 int ctl_audit(struct ctl *ctl, struct audit *a, const char *event, const char *vault,
 	      const char *object, uint32_t version, int err);
 /* What a record of ours says about who we are (uid, gid, pid, exe, cgroup); self holds the
