@@ -220,6 +220,29 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* After a re-seal: a store sealed to a TPM that has no counter of it (a new or cleared TPM) is
+ * bound to one there, with the same recovery key (its epoch had to be left behind). */
+static int bind_new_tpm(struct ctl *ctl, struct store *s, const struct secbuf *rk)
+{
+	_cleanup_secbuf_ struct secbuf *m = NULL;
+	struct seal_epoch ev;
+	int r;
+
+	r = seal_unseal(s, ctl->config, &m);
+	if (r < 0)
+		return r;
+	r = seal_epoch_open(s, ctl->config, m, &ev);
+	if (r != -ENXIO)
+		return r == -EOPNOTSUPP ? 0 : r; /* a refusal is the next open's to say */
+	r = seal_epoch_accept(s, ctl->config, rk, &ev);
+	if (r >= 0)
+		fprintf(stderr,
+			"The store is bound to this TPM's counter (NV index 0x%08" PRIx32
+			") at %" PRIu64 ".\n",
+			ev.nv_index, ev.tpm_value);
+	return r;
+}
+
 /* recover --accept-rollback: bind the store as it is to its TPM counter, on purpose (takes s). */
 static int accept_rollback(struct ctl *ctl, struct store *s, const struct secbuf *rk)
 {
@@ -293,6 +316,8 @@ int cmd_recover(struct ctl *ctl, int argc, char **argv)
 	if (accept)
 		return accept_rollback(ctl, s, rk);
 	r = seal_recover(s, ctl->config, rk);
+	if (r >= 0)
+		r = bind_new_tpm(ctl, s, rk);
 	store_free(s);
 	if (r == -EBADMSG) {
 		fprintf(stderr, "vaultctl: recovery key refused: it does not unlock this store\n");

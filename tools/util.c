@@ -102,7 +102,10 @@ int open_kv(struct ctl *ctl, struct kv **ret)
 	if (r < 0)
 		return fail(r, "store");
 	r = kv_epoch_open(kv, ctl->config, &ev);
-	if (r < 0 && r != -EOPNOTSUPP) {
+	if (r == -ENODEV) /* the master key came from the keyring cache: go on, said */
+		fprintf(stderr, "vaultctl: warning: the TPM is not reachable: the store's rollback "
+				"guard is not checked\n");
+	else if (r < 0 && r != -EOPNOTSUPP) {
 		fprintf(stderr,
 			"vaultctl: the store is refused: %s\n"
 			"vaultctl: evidence: the store is at epoch %" PRIu64 " (pending %" PRIu64

@@ -372,6 +372,14 @@ static int write_cmd(int argc, char **argv)
 	}
 	if (r >= 0)
 		r = kv_new(s, TAKE_PTR(m), &kv);
+	if (r >= 0) { /* as vaultctl does: our anchors name the store's epoch */
+		struct seal_epoch ev;
+
+		r = kv_epoch_open(kv, cfg, &ev);
+		if (r == -EOPNOTSUPP)
+			r = 0;
+		kv_epoch(kv, &o.epoch, &o.epoch_min);
+	}
 	if (r >= 0)
 		r = kv_derive_key(kv, AUDIT_KEY_LABEL, &key);
 	if (r < 0) {
