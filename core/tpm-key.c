@@ -15,7 +15,7 @@
  * inside, its (empty) auth value is used with a password or HMAC session, and no
  * dictionary-attack counter guards it (there is no low-entropy secret to guard). */
 #define TPM_KEY_ATTRS                                                                              \
-	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |       \
+	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |        \
 	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA)
 /* RSA signs and decrypts (scheme NULL: the operation names it); EC only signs. */
 #define TPM_KEY_ATTRS_RSA (TPM_KEY_ATTRS | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT)
@@ -154,8 +154,8 @@ static int key_blob_parse(const uint8_t *blob, size_t len, struct key_blob *ret)
 	return 0;
 }
 
-static int key_blob_marshal(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
-			    uint8_t **ret_blob, size_t *ret_len)
+static int key_blob_marshal(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, uint8_t **ret_blob,
+			    size_t *ret_len)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	size_t off = 0;
@@ -267,8 +267,8 @@ static int der_take(struct der *d, uint8_t **ret, size_t *ret_len)
 /* RSA: SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { RSAPublicKey } }. */
 static int spki_rsa(const TPM2B_PUBLIC_KEY_RSA *n, uint8_t **ret, size_t *ret_len)
 {
-	static const uint8_t alg_id[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
-					  0x0d, 0x01, 0x01, 0x01, 0x05, 0x00 };
+	static const uint8_t alg_id[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+					  0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00 };
 	static const uint8_t e65537[] = { 0x01, 0x00, 0x01 };
 	struct der d = { .pos = sizeof(d.buf) };
 
@@ -372,7 +372,8 @@ static int key_test_parms(struct tpm_conn *c, const struct tpm_key_kind *k)
 	if (rc == TSS2_RC_SUCCESS)
 		return 0;
 	if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER && (rc & TPM2_RC_FMT1))
-		return log_foreign(-EOPNOTSUPP, "tss2", "Esys_TestParms: %s: this TPM cannot make %s keys",
+		return log_foreign(-EOPNOTSUPP, "tss2",
+				   "Esys_TestParms: %s: this TPM cannot make %s keys",
 				   Tss2_RC_Decode(rc), k->name);
 	return tss_errno(rc, false, "Esys_TestParms");
 }
@@ -660,9 +661,10 @@ static int decrypt_errno(TSS2_RC rc)
 
 	if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER &&
 	    (rc & ~TSS2_RC_LAYER_MASK) == TPM2_RC_FAILURE)
-		return log_foreign(-EBADMSG, "tss2",
-				   "Esys_RSA_Decrypt: %s (libtpms: the ciphertext does not decrypt)",
-				   Tss2_RC_Decode(rc));
+		return log_foreign(
+			-EBADMSG, "tss2",
+			"Esys_RSA_Decrypt: %s (libtpms: the ciphertext does not decrypt)",
+			Tss2_RC_Decode(rc));
 	return r;
 }
 

@@ -61,7 +61,8 @@ int tpm_key_public(const uint8_t *blob, size_t len, uint8_t **ret_spki, size_t *
  * -ENOBUFS sig too small, -EBADMSG a blob that is not one, not of type t, or not loadable by this
  * TPM (another TPM's, or changed), others as above. */
 int tpm_key_sign(const char *tcti, const uint8_t *blob, size_t len, enum key_type t,
-		 enum key_alg alg, const uint8_t *digest, size_t dlen, uint8_t *sig, size_t *siglen);
+		 enum key_alg alg, const uint8_t *digest, size_t dlen, uint8_t *sig,
+		 size_t *siglen);
 
 /* Decrypt n bytes (the modulus size) of RSA-OAEP ciphertext with the RSA key of blob, of type t:
  * alg KEY_ALG_RSA_OAEP_256 (SHA-256, MGF1-SHA-256) or KEY_ALG_RSA_OAEP (SHA-1), empty label.

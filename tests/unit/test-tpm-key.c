@@ -8,8 +8,9 @@
  * Refusals: types no TPM key may have, algorithms a type cannot use, digests and ciphertexts of
  * the wrong length, a bad ciphertext, a blob asked as another type, arguments missing, a TPM not
  * reachable. The private area is integrity-protected by the parent: each byte flipped makes the
- * key fail to load (-EBADMSG), as does a blob taken to a second swtpm. Every test ends with no
- * transient object or session left in the TPM. */
+ * key fail to load (-EBADMSG), as does a blob taken to a second swtpm. A decrypted plaintext
+ * never crosses the bus in the clear (a pcap TCTI capture). Every test ends with no transient
+ * object or session left in the TPM. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -368,9 +369,9 @@ static void sign_verify(const char *tcti, const struct key *k, enum key_alg a)
 
 	assert_in_range(dlen, 32, 64);
 	test_random(digest, dlen);
-	assert_int_equal(tpm_key_sign(tcti, k->blob, k->blob_len, k->type, a, digest, dlen, sig,
-				      &siglen),
-			 0);
+	assert_int_equal(
+		tpm_key_sign(tcti, k->blob, k->blob_len, k->type, a, digest, dlen, sig, &siglen),
+		0);
 	/* JWS form: the modulus' size, or r || s of the curve's size each. */
 	if (is_rsa(k->type))
 		assert_int_equal(siglen, (size_t)EVP_PKEY_get_size(k->pkey));
@@ -388,22 +389,24 @@ static void pss_salt(const char *tcti, const struct key *k, enum key_alg a)
 	size_t dlen = digest_len(a);
 	uint8_t digest[64], sig[KEY_SIG_MAX];
 	size_t siglen = sizeof(sig);
+	const char *what = "the most the key allows";
 	bool hlen, max;
 
 	test_random(digest, dlen);
-	assert_int_equal(tpm_key_sign(tcti, k->blob, k->blob_len, k->type, a, digest, dlen, sig,
-				      &siglen),
-			 0);
+	assert_int_equal(
+		tpm_key_sign(tcti, k->blob, k->blob_len, k->type, a, digest, dlen, sig, &siglen),
+		0);
 	hlen = verify_salt(k->pkey, a, digest, dlen, sig, siglen, RSA_PSS_SALTLEN_DIGEST);
 	max = verify_salt(k->pkey, a, digest, dlen, sig, siglen, RSA_PSS_SALTLEN_MAX);
 	assert_true(hlen || max);
-	print_message("%s %s: PSS salt length %s\n", k->type == KEY_RSA_2048 ? "rsa-2048" : "rsa-3072",
-		      a == KEY_ALG_PS256 ? "PS256" : a == KEY_ALG_PS384 ? "PS384" : "PS512",
-		      hlen && max ? "hash = max" : hlen ? "= hash length" : "= max (emLen-hLen-2)");
+	if (hlen)
+		what = max ? "the hash's length (= the most)" : "the hash's length";
+	print_message("rsa-%d, %zu-byte digest: PSS salt length %s\n", EVP_PKEY_get_bits(k->pkey),
+		      dlen, what);
 }
 
-static void decrypt_equals(const char *tcti, const struct key *k, enum key_alg a,
-			   const uint8_t *ct, size_t ctlen, const uint8_t *pt, size_t ptlen)
+static void decrypt_equals(const char *tcti, const struct key *k, enum key_alg a, const uint8_t *ct,
+			   size_t ctlen, const uint8_t *pt, size_t ptlen)
 {
 	struct secbuf *sb = NULL;
 
@@ -538,10 +541,8 @@ static void test_ec(const char *tcti, enum key_type t)
 	assert_int_equal(sign_err(tcti, k.blob, k.blob_len, t, KEY_ALG_RS256, 32), -EOPNOTSUPP);
 	assert_int_equal(sign_err(tcti, k.blob, k.blob_len, t, KEY_ALG_PS256, 32), -EOPNOTSUPP);
 	assert_int_equal(sign_err(tcti, k.blob, k.blob_len, t, KEY_ALG_EDDSA, 32), -EOPNOTSUPP);
-	assert_int_equal(sign_err(tcti, k.blob, k.blob_len, t, a, digest_len(a) - 1),
-			 -EINVAL);
-	assert_int_equal(sign_err(tcti, k.blob, k.blob_len, t, a, digest_len(a) + 1),
-			 -EINVAL);
+	assert_int_equal(sign_err(tcti, k.blob, k.blob_len, t, a, digest_len(a) - 1), -EINVAL);
+	assert_int_equal(sign_err(tcti, k.blob, k.blob_len, t, a, digest_len(a) + 1), -EINVAL);
 	assert_int_equal(sign_err(tcti, k.blob, k.blob_len, t, a, 64), -EINVAL);
 	/* Asked as the other curve, or as RSA. */
 	assert_int_equal(sign_err(tcti, k.blob, k.blob_len,
@@ -577,8 +578,7 @@ static void test_ec_p384(void **state)
 static void test_types(void **state)
 {
 	static const enum key_type no[] = { KEY_RSA_4096, KEY_EC_P521, KEY_ED25519, KEY_AES_256 };
-	static const enum key_type yes[] = { KEY_RSA_2048, KEY_RSA_3072, KEY_EC_P256,
-					     KEY_EC_P384 };
+	static const enum key_type yes[] = { KEY_RSA_2048, KEY_RSA_3072, KEY_EC_P256, KEY_EC_P384 };
 	const char *tcti = test_tcti();
 	uint8_t sentinel = 0;
 	uint8_t *blob = &sentinel, *spki = &sentinel;
@@ -811,8 +811,7 @@ static void test_other_tpm(void **state)
 	key_create(o.tcti, KEY_RSA_2048, &b);
 
 	log_foreign_clear();
-	assert_int_equal(sign_err(o.tcti, a.blob, a.blob_len, a.type, KEY_ALG_ES256, 32),
-			 -EBADMSG);
+	assert_int_equal(sign_err(o.tcti, a.blob, a.blob_len, a.type, KEY_ALG_ES256, 32), -EBADMSG);
 	assert_non_null(strstr(log_foreign_last(), "tss2: Esys_Load: "));
 	assert_int_equal(sign_err(tcti, b.blob, b.blob_len, b.type, KEY_ALG_PS256, 32), -EBADMSG);
 	ctlen = oaep_encrypt(b.pkey, KEY_ALG_RSA_OAEP_256, pt, sizeof(pt), ct, sizeof(ct));
@@ -830,14 +829,62 @@ static void test_other_tpm(void **state)
 	assert_tpm_clean(tcti);
 }
 
+/* Does the file at path contain any 8-byte window of p? */
+static bool file_contains_window(const char *path, const uint8_t *p, size_t n, size_t *ret_size)
+{
+	uint8_t *buf = NULL;
+	size_t size = 0;
+	bool found = false;
+
+	assert_int_equal(test_read_file(path, &buf, &size), 0);
+	for (size_t i = 0; i + 8 <= n && !found; i++)
+		found = memmem(buf, size, p + i, 8) != NULL;
+	free(buf);
+	*ret_size = size;
+	return found;
+}
+
+/* Decrypt through the pcap TCTI, which records every command and response: the plaintext never
+ * appears on the bus (the response is encrypted in a session salted to the primary), while the
+ * ciphertext (sent in the clear) does, which shows the capture sees the payloads. */
+static void test_bus_encrypted(void **state)
+{
+	const char *tcti = test_tcti();
+	char *dir = NULL;
+	char path[256], pcap[512];
+	uint8_t pt[190], ct[256];
+	size_t ctlen, size;
+	struct key k;
+
+	(void)state;
+	assert_int_equal(test_tmpdir(&dir), 0);
+	assert_in_range(snprintf(path, sizeof(path), "%s/bus.pcap", dir), 1, sizeof(path) - 1);
+	assert_in_range(snprintf(pcap, sizeof(pcap), "pcap:%s", tcti), 1, sizeof(pcap) - 1);
+	key_create(tcti, KEY_RSA_2048, &k);
+	test_random(pt, sizeof(pt));
+	ctlen = oaep_encrypt(k.pkey, KEY_ALG_RSA_OAEP_256, pt, sizeof(pt), ct, sizeof(ct));
+
+	assert_int_equal(setenv("TCTI_PCAP_FILE", path, 1), 0);
+	decrypt_equals(pcap, &k, KEY_ALG_RSA_OAEP_256, ct, ctlen, pt, sizeof(pt));
+	assert_int_equal(unsetenv("TCTI_PCAP_FILE"), 0);
+
+	assert_false(file_contains_window(path, pt, sizeof(pt), &size));
+	assert_true(size > 1000);
+	assert_true(file_contains_window(path, ct, ctlen, &size));
+	key_done(&k);
+	test_rmtree(dir);
+	free(dir);
+	assert_tpm_clean(tcti);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_types),	 cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_ec_p256),	 cmocka_unit_test(test_ec_p384),
-		cmocka_unit_test(test_rsa_2048), cmocka_unit_test(test_rsa_3072),
+		cmocka_unit_test(test_types),	  cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_ec_p256),	  cmocka_unit_test(test_ec_p384),
+		cmocka_unit_test(test_rsa_2048),  cmocka_unit_test(test_rsa_3072),
 		cmocka_unit_test(test_truncated), cmocka_unit_test(test_flipped),
-		cmocka_unit_test(test_other_tpm),
+		cmocka_unit_test(test_other_tpm), cmocka_unit_test(test_bus_encrypted),
 	};
 
 	(void)argc;
