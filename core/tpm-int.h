@@ -112,3 +112,8 @@ int tpm_start_salted(struct tpm_conn *c, TPM2_SE type, TPMA_SESSION crypt, ESYS_
 unsigned backoff_ms(unsigned i);
 int busy_done(int r, unsigned i);
 void sleep_ms(unsigned ms);
+
+/* tpm-seal.c */
+/* Wipe the response bytes ESAPI keeps in its SYS context's buffer (a decrypted parameter, in
+ * place) until Esys_Finalize frees it unwiped: after a command whose response is secret. */
+void wipe_response_buffer(ESYS_CONTEXT *esys);

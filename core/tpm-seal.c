@@ -269,7 +269,7 @@ int tpm_seal(const char *tcti, uint32_t pcr_mask, const uint8_t *secret, size_t 
 /* ESAPI decrypts the response in place in its SYS context's buffer and leaves it there until
  * Esys_Finalize frees it unwiped: wipe the response bytes now. The buffer is ours to clear
  * (the library only hands out a const view of it). */
-static void wipe_response_buffer(ESYS_CONTEXT *esys)
+void wipe_response_buffer(ESYS_CONTEXT *esys)
 {
 	TSS2_SYS_CONTEXT *sys = NULL;
 	const uint8_t *rp = NULL;
