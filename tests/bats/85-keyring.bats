@@ -3,7 +3,8 @@
 # (decided under read, recorded), as a logon key nobody can read back or a user key that reads
 # back exactly; refusals by policy and by usage, before anything is read; an fscrypt v1
 # directory on an ext4 loop device unlocked by a key from the vault; a dm-crypt mapping with a
-# logon key where the kernel has device-mapper (skipped here otherwise, with the reason). Each
+# logon key where the kernel has device-mapper (skipped here otherwise, with the reason), and a
+# LUKS2 keyslot opened by cryptsetup's keyring token from a user key. Each
 # test has its own swtpm, store, journal, mount and socket; keys are named per test run and
 # unlinked, and loop mounts undone, in teardown.
 
@@ -22,6 +23,15 @@ setup() {
 	DMNAME=    # a dm-crypt mapping to remove
 	LOOPDEV=   # a loop device to detach
 	DESC=vaultfs-test:$$:$BATS_TEST_NUMBER
+	# libdevmapper (cryptsetup, dmsetup) makes /dev/mapper/control when it is missing, even
+	# where the kernel has no device-mapper: such a dead node is removed again in teardown
+	DM_NODE_WAS=no
+	if [ -e /dev/mapper/control ]; then DM_NODE_WAS=yes; fi
+}
+
+# has_dm: whether the kernel has device-mapper (without touching /dev/mapper)
+has_dm() {
+	grep -qw device-mapper /proc/misc 2>/dev/null
 }
 
 teardown() {
@@ -44,6 +54,10 @@ teardown() {
 		for k in $(losetup -j "$T/fs.img" -O NAME -n 2>/dev/null); do
 			losetup -d "$k" 2>/dev/null || true
 		done
+	fi
+	if [ "$DM_NODE_WAS" = no ] && [ -e /dev/mapper/control ] && ! has_dm; then
+		rm -f /dev/mapper/control
+		rmdir /dev/mapper 2>/dev/null || true
 	fi
 	daemon_stop
 	[ -n "${KEEP:-}" ] || vault_teardown
@@ -293,10 +307,40 @@ fscrypt_setup() {
 	[[ $output == *" open allow app/fskey v1 uid=0 "*" open allow app/fskey v2 uid=0 "* ]]
 }
 
+@test "LUKS2: cryptsetup's keyring token opens a keyslot with a user key from the vault" {
+	command -v cryptsetup >/dev/null || skip "cryptsetup is not installed (Debian: cryptsetup-bin)"
+	policy <<-'EOF'
+	allow list,read /app/** uid=0
+	EOF
+	head -c 24 /dev/urandom | base64 -w0 >"$T/pass"
+	vctl secret set app/luks-pass --file "$T/pass"
+	truncate -s 32M "$T/luks.img"
+	cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 \
+		--pbkdf-force-iterations 1000 --key-file "$T/pass" "$T/luks.img"
+	rm "$T/pass" # no key file from here on
+	cryptsetup token add --key-description "$DESC:luks" "$T/luks.img"
+	# without the key the token opens nothing
+	run cryptsetup open --test-passphrase --token-only "$T/luks.img"
+	[ "$status" -ne 0 ]
+	daemon_start
+	serial=$(ctl keyring load app/luks-pass --type user --description "$DESC:luks" \
+		--timeout 1m)
+	KEYS+=("0 $serial")
+	run cryptsetup open --test-passphrase --token-only -v "$T/luks.img"
+	[ "$status" -eq 0 ]
+	[[ $output == *"Key slot 0 unlocked"* ]]
+	# cryptsetup reads the passphrase: a logon key of that name does not do
+	keyctl invalidate "$serial"
+	serial=$(ctl keyring load app/luks-pass --description "$DESC:luks")
+	KEYS+=("0 $serial")
+	run cryptsetup open --test-passphrase --token-only "$T/luks.img"
+	[ "$status" -ne 0 ]
+}
+
 @test "dm-crypt: a mapping whose key is a logon key from the vault (needs device-mapper)" {
-	[ -e /dev/mapper/control ] ||
-		skip "no device-mapper here (/dev/mapper/control is absent: the kernel lacks CONFIG_BLK_DEV_DM)"
+	has_dm || skip "no device-mapper here (none in /proc/misc: the kernel lacks CONFIG_BLK_DEV_DM)"
 	command -v dmsetup >/dev/null || skip "dmsetup is not installed"
+	dmsetup version >/dev/null 2>&1 || skip "dmsetup cannot reach the kernel's device-mapper"
 	policy <<-'EOF'
 	allow list,read /app/** uid=0
 	EOF
