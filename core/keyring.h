@@ -1,7 +1,8 @@
 /* keyring.h: optional cache of the unsealed master key in the kernel keyring (libkeyutils), so
  * a restarted daemon or an offline vaultctl need not wait on the TPM. The key is a "user" key in
  * the caller's user keyring with possessor-only permissions and a timeout; the kernel removes
- * it when the timeout passes. */
+ * it when the timeout passes. And keyring_add below: a value placed in a keyring for the kernel
+ * (dm-crypt, fscrypt) or another program, with fscrypt's v1 key payload. */
 #pragma once
 
 #include <stdint.h>
