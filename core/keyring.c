@@ -1,19 +1,29 @@
-/* keyring.c: caches the unsealed master key in the kernel keyring (libkeyutils) as a "user" key
- * in the caller's user keyring, possessor-only (KEY_POS_ALL, no user/group/other bits) and with
- * a timeout, so that a restarted daemon or an offline vaultctl of the same uid need not wait on
- * the TPM. The kernel decides possession by walking the calling thread's, process's and
- * session's keyrings, and a daemon whose session keyring does not link the user keyring (systemd's
- * default KeyringMode=private, or `keyctl session -`) does not possess what is in @u, even after
- * finding it there. So every operation first links the key into the calling thread's keyring,
- * which makes it possessed, and unlinks it when done: put builds the key in the thread keyring,
- * sets its permissions and timeout, and only then links it into @u (displacing an older key of
- * the same name at once); get searches @u with the thread keyring as destination before reading.
- * This module must never copy the key into memory that is not a secbuf (no keyctl_read_alloc),
- * never leave a key in @u without its permissions and timeout, and never log or print. */
+/* keyring.c: the kernel keyring (libkeyutils), for two jobs.
+ *
+ * 1. Caches the unsealed master key as a "user" key in the caller's user keyring, possessor-only
+ * (KEY_POS_ALL, no user/group/other bits) and with a timeout, so that a restarted daemon or an
+ * offline vaultctl of the same uid need not wait on the TPM. The kernel decides possession by
+ * walking the calling thread's, process's and session's keyrings, and a daemon whose session
+ * keyring does not link the user keyring (systemd's default KeyringMode=private, or `keyctl
+ * session -`) does not possess what is in @u, even after finding it there. So every operation
+ * first links the key into the calling thread's keyring, which makes it possessed, and unlinks it
+ * when done: put builds the key in the thread keyring, sets its permissions and timeout, and only
+ * then links it into @u (displacing an older key of the same name at once); get searches @u with
+ * the thread keyring as destination before reading.
+ *
+ * 2. keyring_add places a value given to it as a "logon" or "user" key in a keyring that
+ * outlives the caller (for dm-crypt, fscrypt and other programs), built the same way: in the
+ * thread keyring first, its timeout set, then linked; and builds fscrypt's v1 key payload.
+ *
+ * This module must never copy a key or payload into memory that is not a secbuf (no
+ * keyctl_read_alloc), never leave a key in a keyring without its permissions and timeout, and
+ * never log or print. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <keyutils.h>
+#include <linux/fscrypt.h>
 
 #include "core/keyring.h"
 #include "core/secbuf.h"
@@ -172,4 +182,197 @@ int keyring_drop(const char *desc)
 	}
 	unpossess(id);
 	return r == -ENOKEY ? 0 : r;
+}
+
+/* --- keyring_add and the fscrypt payload --- */
+
+static const struct {
+	const char *name;
+	int32_t id; /* 0: refused with err */
+	int err;
+} keyring_specs[] = {
+	{ "@u", KEY_SPEC_USER_KEYRING, 0 },
+	{ "@us", KEY_SPEC_USER_SESSION_KEYRING, 0 },
+	{ "@s", KEY_SPEC_SESSION_KEYRING, 0 },
+	{ "@p", 0, -EXDEV },
+	{ "@t", 0, -EXDEV },
+	{ "@g", 0, -EOPNOTSUPP },
+};
+
+int keyring_spec_parse(const char *spec, int32_t *ret_id)
+{
+	unsigned long v = 0;
+
+	if (!spec || !ret_id)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(keyring_specs); i++)
+		if (streq(spec, keyring_specs[i].name)) {
+			if (keyring_specs[i].err)
+				return keyring_specs[i].err;
+			*ret_id = keyring_specs[i].id;
+			return 0;
+		}
+	/* a decimal serial: digits only, no sign, no leading zero, within int32_t */
+	if (spec[0] < '1' || spec[0] > '9' || strlen(spec) > 10)
+		return -EINVAL;
+	for (const char *p = spec; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v > INT32_MAX)
+		return -EINVAL;
+	*ret_id = (int32_t)v;
+	return 0;
+}
+
+int keyring_spec_resolve(int32_t id, int32_t *ret_serial)
+{
+	key_serial_t serial;
+
+	if (!ret_serial || (id <= 0 && id != KEY_SPEC_USER_KEYRING &&
+			    id != KEY_SPEC_USER_SESSION_KEYRING && id != KEY_SPEC_SESSION_KEYRING))
+		return -EINVAL;
+	/* create = 0: "@s" without a session keyring answers the user-session keyring */
+	serial = keyctl_get_keyring_ID(id, 0);
+	if (serial < 0)
+		return keyctl_errno();
+	*ret_serial = serial;
+	return 0;
+}
+
+int keyring_desc_check(const char *type, const char *desc)
+{
+	const char *colon;
+
+	if (!type || (!streq(type, "logon") && !streq(type, "user")) || !desc_valid(desc))
+		return -EINVAL;
+	/* the kernel's logon_vet_description: a ':' that is not the first character */
+	colon = strchr(desc, ':');
+	if (streq(type, "logon") && (!colon || colon == desc))
+		return -EDOM;
+	return 0;
+}
+
+int keyring_add(const char *type, const char *desc, const char *spec, const struct secbuf *payload,
+		unsigned timeout_sec, int32_t *ret_serial)
+{
+	int32_t id = 0, target = 0;
+	key_serial_t key;
+	int r;
+
+	r = keyring_desc_check(type, desc);
+	if (r < 0)
+		return r;
+	if (!payload || !payload->data || payload->len == 0 || !ret_serial)
+		return -EINVAL;
+	if (payload->len > KEYRING_PAYLOAD_MAX)
+		return -EMSGSIZE;
+	r = keyring_spec_parse(spec, &id);
+	if (r < 0)
+		return r;
+	r = keyring_spec_resolve(id, &target);
+	if (r < 0)
+		return r;
+
+	/* Built where only this thread can reach it; linked into the target once it has its
+	 * timeout (the link displaces a key of the same type and description there). */
+	key = add_key(type, desc, payload->data, payload->len, KEY_SPEC_THREAD_KEYRING);
+	if (key < 0)
+		return keyctl_errno();
+	if ((timeout_sec > 0 && keyctl_set_timeout(key, timeout_sec) < 0) ||
+	    keyctl_link(key, target) < 0) {
+		r = keyctl_errno();
+		(void)keyctl_invalidate(key);
+		unpossess(key);
+		return r;
+	}
+	unpossess(key);
+	*ret_serial = key;
+	return 0;
+}
+
+/* A hex digit of either case: its value, or -1. */
+static int hex_nibble(uint8_t c)
+{
+	if (c >= 'A' && c <= 'F')
+		c = (uint8_t)(c - 'A' + 'a');
+	return hex_digit((char)c);
+}
+
+int keyring_fscrypt_key(const struct secbuf *value, struct secbuf **ret_key)
+{
+	_cleanup_secbuf_ struct secbuf *k = NULL;
+	const size_t hexlen = 2 * KEYRING_FSCRYPT_KEY_SIZE;
+	int r;
+
+	if (!value || !value->data || !ret_key)
+		return -EINVAL;
+	if (value->len == KEYRING_FSCRYPT_KEY_SIZE)
+		return secbuf_dup(value->data, value->len, ret_key);
+	if (value->len != hexlen && !(value->len == hexlen + 1 && value->data[hexlen] == '\n'))
+		return -EMSGSIZE;
+	r = secbuf_new(KEYRING_FSCRYPT_KEY_SIZE, &k);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < KEYRING_FSCRYPT_KEY_SIZE; i++) {
+		int hi = hex_nibble(value->data[2 * i]), lo = hex_nibble(value->data[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		k->data[i] = (uint8_t)(hi << 4 | lo);
+	}
+	k->len = KEYRING_FSCRYPT_KEY_SIZE;
+	*ret_key = TAKE_PTR(k);
+	return 0;
+}
+
+int keyring_fscrypt_payload(const struct secbuf *key, struct secbuf **ret_payload)
+{
+	_cleanup_secbuf_ struct secbuf *b = NULL;
+	struct fscrypt_key *fk;
+	int r;
+
+	if (!key || !key->data || key->len != KEYRING_FSCRYPT_KEY_SIZE || !ret_payload)
+		return -EINVAL;
+	r = secbuf_new(sizeof(*fk), &b);
+	if (r < 0)
+		return r;
+	/* the buffer is page-aligned: the struct may live in it */
+	fk = (struct fscrypt_key *)(void *)b->data;
+	memset(fk, 0, sizeof(*fk));
+	fk->mode = 0; /* unused by the kernel for v1 keys: the policy names the modes */
+	memcpy(fk->raw, key->data, key->len);
+	fk->size = (uint32_t)key->len;
+	b->len = sizeof(*fk);
+	*ret_payload = TAKE_PTR(b);
+	return 0;
+}
+
+int keyring_fscrypt_desc(const char *in, char buf[static KEYRING_FSCRYPT_DESC_MAX])
+{
+	static const char *const prefixes[] = { FSCRYPT_KEY_DESC_PREFIX,
+						"ext4:", "f2fs:", "ubifs:" };
+	const char *prefix = FSCRYPT_KEY_DESC_PREFIX, *hex = in;
+	char low[2 * FSCRYPT_KEY_DESCRIPTOR_SIZE + 1];
+
+	if (!in || !buf)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
+		if (strncmp(in, prefixes[i], strlen(prefixes[i])) == 0) {
+			prefix = prefixes[i];
+			hex = in + strlen(prefixes[i]);
+		}
+	if (strlen(hex) != 2 * FSCRYPT_KEY_DESCRIPTOR_SIZE)
+		return -EINVAL;
+	for (size_t i = 0; i < 2 * FSCRYPT_KEY_DESCRIPTOR_SIZE; i++) {
+		int v = hex_nibble((uint8_t)hex[i]);
+
+		if (v < 0)
+			return -EINVAL;
+		low[i] = "0123456789abcdef"[v];
+	}
+	low[2 * FSCRYPT_KEY_DESCRIPTOR_SIZE] = '\0';
+	snprintf(buf, KEYRING_FSCRYPT_DESC_MAX, "%s%s", prefix, low);
+	return 0;
 }

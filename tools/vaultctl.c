@@ -20,7 +20,7 @@ static const struct {
 } nouns[] = {
 	{ "init", cmd_init },	  { "recover", cmd_recover }, { "vault", cmd_vault },
 	{ "secret", cmd_secret }, { "audit", cmd_audit },     { "policy", cmd_policy },
-	{ "status", cmd_status }, { "doctor", cmd_doctor },
+	{ "status", cmd_status }, { "doctor", cmd_doctor },   { "keyring", cmd_keyring },
 };
 
 static void help(void)
@@ -46,6 +46,9 @@ static void help(void)
 	      "  secret delete|recover|purge VAULT/NAME\n"
 	      "  secret backup VAULT/NAME --file F   (all versions, for this store only)\n"
 	      "  secret restore VAULT --file F\n"
+	      "  keyring load VAULT/NAME --description D [--type logon|user] [--keyring @u|@us|@s|ID]\n"
+	      "             [--timeout 12h] [--format raw|fscrypt] [--version N]\n"
+	      "             (the value as a kernel key: logon by default, into @u by default)\n"
 	      "  policy check [FILE...]\n"
 	      "  policy reload   (the daemon loads its policy directory again)\n"
 	      "  policy explain OP /VAULT[/OBJECT] [--uid U] [--gid G] [--groups A,B]\n"
