@@ -3,7 +3,8 @@
 # slow it (`make bench-ab AB_OLD=/path/to/old/vaultfsd`). One temp dir on disk, one swtpm, one
 # store made by this tree's vaultctl and copied before either daemon starts (each daemon has its
 # own copy, journal, socket and mount; made by the old daemon's vaultctl when one is beside it,
-# so that both can open it), a policy of 100 rules, and minfs (the FUSE limit); then
+# so that both can open it; sealed by the host key: two copies of one TPM-sealed store would be
+# one store rolled back for the rollback guard), a policy of 100 rules, and minfs (the FUSE limit); then
 # bench-open runs the three targets interleaved, run by run, at 1 and 2 threads, and prints
 # each daemon's ratio to minfs and new/old. It measures: no figure makes it fail. Knobs as
 # run-bench.sh: BENCH_COUNT (10000), BENCH_RUNS (5), BENCH_ROUNDS (3: the whole A/B again),
@@ -41,7 +42,8 @@ conf() { # conf NAME: the config of daemon NAME
 [store]
 path = $T/$1.db
 [seal]
-sealer = tpm2
+sealer = host
+host_key = $T/host.key
 tcti = $SWTPM_TCTI
 [fs]
 mountpoint = $T/mnt-$1
@@ -69,7 +71,7 @@ conf old >"$T/old.conf"
 # a store the older program can open: the newer opens what the older made
 CTL=$BUILD/vaultctl
 [ -x "$(dirname "$OLD")/vaultctl" ] && CTL=$(dirname "$OLD")/vaultctl
-"$CTL" -c "$T/new.conf" init --recovery-key-file "$T/recovery.key" >/dev/null
+"$CTL" -c "$T/new.conf" init --sealer host --recovery-key-file "$T/recovery.key" >/dev/null 2>&1
 "$CTL" -c "$T/new.conf" --offline vault create app >/dev/null
 head -c 100 /dev/urandom >"$T/v100"
 "$CTL" -c "$T/new.conf" --offline secret set app/db --file "$T/v100" >/dev/null
