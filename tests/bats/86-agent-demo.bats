@@ -7,6 +7,9 @@
 # daemon; this is the engine alone.
 
 DEMO=${VAULTFS_BUILD:-$BATS_TEST_DIRNAME/../../build}/tests/agent-demo
+# the sshd of the login test (openssh-server; VAULTFS_TEST_SSHD names another, e.g. a wrapper of
+# one unpacked from its .deb)
+SSHD=${VAULTFS_TEST_SSHD:-/usr/sbin/sshd}
 TYPES="ed25519 p256 p384 p521 rsa"
 
 setup_file() {
@@ -61,6 +64,9 @@ setup() {
 
 teardown() {
 	[ -n "${T:-}" ] || return 0
+	if [ -f "$T/sshd.pid" ]; then
+		kill "$(cat "$T/sshd.pid")" 2>/dev/null || true
+	fi
 	if [ -f "$T/pid" ]; then
 		kill "$(cat "$T/pid")" 2>/dev/null || true
 		wait "$(cat "$T/pid")" 2>/dev/null || true
@@ -177,4 +183,75 @@ teardown() {
 	run ssh-add -L
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 5 ]
+}
+
+# start_sshd HOSTKEYTYPE: sshd on 127.0.0.1:$PORT accepting the agent's keys for root. It runs in
+# a mount namespace of its own, where /etc/passwd has the privilege separation user and /run/sshd
+# exists, so the host is left as it is.
+start_sshd() {
+	ssh-keygen -q -t "$1" -N '' -f "$T/host_key"
+	{ cat /etc/passwd; echo 'sshd:x:65533:65534::/run/sshd:/usr/sbin/nologin'; } >"$T/passwd"
+	cat "$K"/pub/*.pub >"$T/authorized_keys"
+	PORT=$((20000 + RANDOM % 20000))
+	cat >"$T/sshd_config" <<-EOF
+	ListenAddress 127.0.0.1
+	Port $PORT
+	HostKey $T/host_key
+	PidFile $T/sshd.pid
+	AuthorizedKeysFile $T/authorized_keys
+	StrictModes no
+	UsePAM no
+	PermitRootLogin prohibit-password
+	PasswordAuthentication no
+	KbdInteractiveAuthentication no
+	EOF
+	unshare -m --propagation private sh -c 'mount --bind "$1/passwd" /etc/passwd &&
+		mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd &&
+		exec "$2" -D -e -f "$1/sshd_config"' sh "$T" "$SSHD" >"$T/sshd.log" 2>&1 &
+	for _ in $(seq 50); do
+		grep -q 'Server listening' "$T/sshd.log" && break
+		sleep 0.1
+	done
+	grep -q 'Server listening' "$T/sshd.log"
+}
+
+# login KEYTYPE [ssh options...]: ssh as root with that key, through the agent only
+login() {
+	local t=$1
+
+	shift
+	ssh -F /dev/null -p "$PORT" -o IdentityAgent="$T/sock" -o IdentitiesOnly=yes \
+		-i "$K/pub/$t.pub" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+		-o BatchMode=yes "$@" root@127.0.0.1 echo "logged-in-$t"
+}
+
+@test "agent-demo: ssh logs in through the agent; session-bind names the host key" {
+	[ -x "$SSHD" ] || skip "no sshd ($SSHD): openssh-server is not installed"
+	for hk in ecdsa ed25519 rsa; do
+		start_demo
+		start_sshd "$hk"
+		fp=$(ssh-keygen -lf "$T/host_key.pub" | cut -d' ' -f2)
+		for t in ed25519 p256 rsa; do
+			run login "$t"
+			[ "$status" -eq 0 ] || { echo "$hk/$t: $output"; false; }
+			[[ "$output" == *"logged-in-$t"* ]]
+		done
+		run login rsa -o PubkeyAcceptedAlgorithms=rsa-sha2-256
+		[ "$status" -eq 0 ]
+		# each signature was a login, hostbound, to the host key the client verified
+		[ "$(grep -c " login .*user=root hostbound=1 dest=$fp decision=allow" "$T/log")" -eq 4 ]
+		grep -q '^sign rsa.pem rsa-sha2-256 login ' "$T/log"
+		kill "$(cat "$T/sshd.pid")" "$(cat "$T/pid")"
+		wait "$(cat "$T/pid")" 2>/dev/null || true
+		rm -f "$T/sshd.pid" "$T/pid" "$T/host_key" "$T/host_key.pub" "$T/sock"
+	done
+}
+
+@test "agent-demo: a key restricted to a namespace cannot log in" {
+	[ -x "$SSHD" ] || skip "no sshd ($SSHD): openssh-server is not installed"
+	start_demo --only-namespace git
+	start_sshd ecdsa
+	run login p256
+	[ "$status" -ne 0 ]
+	grep -q '^sign p256.pem ecdsa-sha2-nistp256 login .*decision=deny' "$T/log"
 }
