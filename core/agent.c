@@ -290,6 +290,7 @@ static int handle_sign(const struct agent_backend *be, void *ud, struct agent_co
 		info.dest_forwarding = b->forwarding;
 		info.hops = c->nbindings;
 	}
+	info.bind_attempted = c->bind_attempted;
 	k = be->sign(ud, c, spki, spki_len, alg, data, n, &info, sig, &siglen);
 	if (k < 0 || siglen > sizeof(sig))
 		return reply_status(out, SSH_AGENT_FAILURE);
@@ -310,6 +311,7 @@ static int session_bind(struct agent_conn *c, struct ssh_reader *r)
 {
 	const uint8_t *key, *sid, *sig;
 	size_t keylen, sidlen, siglen;
+	char fp[SSH_FINGERPRINT_MAX];
 	struct agent_binding *b;
 	bool fwd;
 
@@ -321,6 +323,8 @@ static int session_bind(struct agent_conn *c, struct ssh_reader *r)
 		return -EBADMSG;
 	if (ssh_sig_verify(key, keylen, sig, siglen, sid, sidlen) < 0)
 		return -EBADMSG;
+	if (ssh_fingerprint(key, keylen, fp) < 0)
+		return -EIO;
 	for (unsigned i = 0; i < c->nbindings; i++) {
 		bool sid_match, key_match;
 
@@ -328,7 +332,7 @@ static int session_bind(struct agent_conn *c, struct ssh_reader *r)
 		if (!b->forwarding)
 			return -EPERM; /* bound for authentication already */
 		sid_match = b->sid_len == sidlen && memcmp(b->sid, sid, sidlen) == 0;
-		key_match = b->hostkey_len == keylen && memcmp(b->hostkey, key, keylen) == 0;
+		key_match = streq(b->hostkey_fp, fp);
 		if (sid_match && key_match)
 			return 0;
 		if (sid_match)
@@ -337,12 +341,9 @@ static int session_bind(struct agent_conn *c, struct ssh_reader *r)
 	if (c->nbindings >= AGENT_BINDINGS_MAX)
 		return -ENOSPC;
 	b = &c->bindings[c->nbindings];
-	if (ssh_fingerprint(key, keylen, b->hostkey_fp) < 0)
-		return -EIO;
+	memcpy(b->hostkey_fp, fp, sizeof(fp));
 	memcpy(b->sid, sid, sidlen);
 	b->sid_len = sidlen;
-	memcpy(b->hostkey, key, keylen);
-	b->hostkey_len = keylen;
 	b->forwarding = fwd;
 	c->nbindings++;
 	return 0;

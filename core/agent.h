@@ -70,9 +70,9 @@ const char *agent_msg_name(uint8_t type);
 struct agent_binding {
 	uint8_t sid[AGENT_SID_MAX];
 	size_t sid_len;
-	char hostkey_fp[SSH_FINGERPRINT_MAX]; /* "SHA256:..." as ssh prints it */
-	uint8_t hostkey[SSH_KEY_BLOB_MAX];
-	size_t hostkey_len;
+	/* "SHA256:..." as ssh prints it; also how bindings' keys are compared (SHA-256 of the
+	 * blob), so the blob itself is not kept */
+	char hostkey_fp[SSH_FINGERPRINT_MAX];
 	bool forwarding; /* bound for forwarding the agent on, not for a login */
 };
 
@@ -114,6 +114,9 @@ struct agent_sign_info {
 	char dest_hostkey_fp[SSH_FINGERPRINT_MAX];
 	bool dest_forwarding; /* that binding was for forwarding */
 	unsigned hops;	      /* bindings on this connection (> 1: through forwarding) */
+	/* a session-bind was tried on this connection, even one that failed: the request comes
+	 * through ssh (OpenSSH then refuses destination-constrained keys when none succeeded) */
+	bool bind_attempted;
 };
 
 /* The key store, implemented by the caller. ud is the backend's own; c the connection (c->peer

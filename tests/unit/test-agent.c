@@ -292,6 +292,7 @@ static void test_sign(void **state)
 	assert_string_equal(M.last_info.namespace, "");
 	assert_string_equal(M.last_info.dest_hostkey_fp, "");
 	assert_int_equal(M.last_info.hops, 0);
+	assert_false(M.last_info.bind_attempted);
 
 	n = sign_req(&r, 1, data, sizeof(data), SSH_AGENT_RSA_SHA2_256); /* ignored for EC */
 	assert_int_equal(roundtrip(&c, r.p, n, &out, &b), SSH_AGENT_SIGN_RESPONSE);
@@ -586,6 +587,7 @@ static void test_login(void **state)
 		assert_string_equal(M.last_info.dest_hostkey_fp, fp);
 		assert_false(M.last_info.dest_forwarding);
 		assert_int_equal(M.last_info.hops, 1);
+		assert_true(M.last_info.bind_attempted);
 		EVP_PKEY_free(hk);
 	}
 	buf_done(&out);
@@ -613,6 +615,12 @@ static void test_session_bind(void **state)
 	n = bind_req(&r, hk, sid, AGENT_SID_MAX + 1, true, false);
 	assert_int_equal(roundtrip(&c, r.p, n, &out, &b), SSH_AGENT_EXTENSION_FAILURE);
 	assert_int_equal(c.nbindings, 0);
+	/* a sign after a failed bind: the backend knows one was tried, and no destination */
+	n = sign_req(&r, 0, "x", 1, 0);
+	assert_int_equal(roundtrip(&c, r.p, n, &out, &b), SSH_AGENT_SIGN_RESPONSE);
+	assert_true(M.last_info.bind_attempted);
+	assert_string_equal(M.last_info.dest_hostkey_fp, "");
+	assert_int_equal(M.last_info.hops, 0);
 	/* truncated: each cut of a good one fails */
 	n = bind_req(&r, hk, sid, 32, true, false);
 	for (size_t cut = 5; cut < n; cut += 9) {
