@@ -122,6 +122,27 @@ teardown() {
 	[ "$(grep -c ' sshsig ns=git hash=sha512 .*decision=allow' "$T/log")" -eq 5 ]
 }
 
+@test "agent-demo: git signs a commit through the agent (gpg.format=ssh), verify-commit passes" {
+	command -v git >/dev/null || skip "git is not installed"
+	start_demo
+	printf 'dev@example.test %s\n' "$(cat "$K/pub/ed25519.pub")" >"$T/allowed_signers"
+	git init -q "$T/repo"
+	cd "$T/repo"
+	git config user.name dev
+	git config user.email dev@example.test
+	git config gpg.format ssh
+	git config user.signingkey "$K/pub/ed25519.pub"
+	git config gpg.ssh.allowedSignersFile "$T/allowed_signers"
+	echo hi >f
+	git add f
+	run git commit -q -S -m signed
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run git verify-commit HEAD
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'Good "git" signature for dev@example.test'* ]]
+	grep -q '^sign ed25519.pem ssh-ed25519 sshsig ns=git ' "$T/log"
+}
+
 @test "agent-demo: a key restricted to a namespace signs that namespace only" {
 	start_demo --only-namespace git
 	run sh -c 'ssh-keygen -Y sign -n git -f "$1" - <"$2" >"$3"' sh "$K/pub/p256.pub" \
