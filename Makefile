@@ -76,7 +76,11 @@ $(BUILD)/tests/bench-policy: $(BUILD)/tests/bench/bench-policy.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy
+$(BUILD)/tests/agent-demo: $(BUILD)/tests/unit/agent-demo.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy $(BUILD)/tests/agent-demo
 
 # The read path against tmpfs and a minimal FUSE filesystem, and scale (tests/bench/run-bench.sh).
 $(BUILD)/tests/bench-open: $(BUILD)/tests/bench/bench-open.o
