@@ -23,14 +23,14 @@ static inline void cipher_ctx_freep(EVP_CIPHER_CTX **p)
 static int oaep_setup(EVP_PKEY_CTX *ctx, const EVP_MD *md)
 {
 	if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0)
+	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0)
 		return key_openssl_error(-EIO);
 	return 0;
 }
 
 /* RSA-OAEP-256 of in with pk, whose caps the caller checked but the key's own. */
-static int rsa_oaep_encrypt(EVP_PKEY *pk, const uint8_t *in, size_t n, uint8_t *out,
-			    size_t *outlen)
+static int rsa_oaep_encrypt(EVP_PKEY *pk, const uint8_t *in, size_t n, uint8_t *out, size_t *outlen)
 {
 	_cleanup_(key_pkey_ctx_freep) EVP_PKEY_CTX *ctx = NULL;
 	size_t size = (size_t)EVP_PKEY_get_size(pk), len;
@@ -223,8 +223,8 @@ static int aes_wrap(const uint8_t *kek, bool kwp, bool enc, const uint8_t *in, s
 	return 0;
 }
 
-int key_soft_wrap(enum key_type t, const struct secbuf *material, enum key_alg a,
-		  const uint8_t *in, size_t n, uint8_t *out, size_t *outlen)
+int key_soft_wrap(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
+		  size_t n, uint8_t *out, size_t *outlen)
 {
 	_cleanup_(key_pkey_freep) EVP_PKEY *pk = NULL;
 	size_t need, len;

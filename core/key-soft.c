@@ -113,8 +113,7 @@ int key_pkey_from_material(enum key_type t, const struct secbuf *material, EVP_P
 	enum key_type got;
 	EVP_PKEY *pk;
 
-	if (!material || material->len == 0 || material->len > KEY_MATERIAL_MAX ||
-	    t == KEY_AES_256)
+	if (!material || material->len == 0 || material->len > KEY_MATERIAL_MAX || t == KEY_AES_256)
 		return -EINVAL;
 	p = material->data;
 	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)material->len);
@@ -419,8 +418,8 @@ static int sign_eddsa(EVP_PKEY *pk, const uint8_t *in, size_t n, uint8_t *sig, s
 	return 0;
 }
 
-int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a,
-		  const uint8_t *in, size_t n, uint8_t *sig, size_t *siglen)
+int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
+		  size_t n, uint8_t *sig, size_t *siglen)
 {
 	_cleanup_(key_pkey_freep) EVP_PKEY *pk = NULL;
 	_cleanup_(key_pkey_ctx_freep) EVP_PKEY_CTX *ctx = NULL;

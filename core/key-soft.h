@@ -68,8 +68,8 @@ int key_digest(enum key_alg a, const uint8_t *data, size_t n, uint8_t *out, size
  * KEY_INPUT_MAX) into sig (size *siglen on entry, KEY_SIG_MAX is always enough): RS* PKCS#1
  * v1.5, PS* PSS with MGF1 of the same hash and a salt of the hash's length, ES* r || s, EdDSA
  * the 64 bytes of RFC 8032. */
-int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a,
-		  const uint8_t *in, size_t n, uint8_t *sig, size_t *siglen);
+int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
+		  size_t n, uint8_t *sig, size_t *siglen);
 
 /* Verify sig over in (as for key_soft_sign) with the public key spki of type t: 0 good,
  * -EBADMSG for a signature that does not verify (also one of the wrong length), -EINVAL for
@@ -99,8 +99,8 @@ int key_soft_decrypt(enum key_type t, const struct secbuf *material, enum key_al
 /* Wrap a key (in, 1..KEY_WRAP_INPUT_MAX bytes): RSA-OAEP-256; A256KW (RFC 3394: in a multiple
  * of 8 bytes, at least 16; out n + 8 bytes); A256KWP (RFC 5649: any length; out the length
  * padded to 8, + 8). */
-int key_soft_wrap(enum key_type t, const struct secbuf *material, enum key_alg a,
-		  const uint8_t *in, size_t n, uint8_t *out, size_t *outlen);
+int key_soft_wrap(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
+		  size_t n, uint8_t *out, size_t *outlen);
 /* The inverse: the key in a new secbuf. -EINVAL for a wrapped length that cannot be (A256KW:
  * not a multiple of 8 or under 24; A256KWP: under 16 or not a multiple of 8), -EBADMSG for one
  * that does not pass the integrity check. */

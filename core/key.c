@@ -9,7 +9,7 @@
 
 static const char *const type_names[_KEY_TYPE_MAX] = {
 	[KEY_RSA_2048] = "rsa-2048", [KEY_RSA_3072] = "rsa-3072", [KEY_RSA_4096] = "rsa-4096",
-	[KEY_EC_P256] = "ec-p256",   [KEY_EC_P384] = "ec-p384",   [KEY_EC_P521] = "ec-p521",
+	[KEY_EC_P256] = "ec-p256",   [KEY_EC_P384] = "ec-p384",	  [KEY_EC_P521] = "ec-p521",
 	[KEY_ED25519] = "ed25519",   [KEY_AES_256] = "aes-256",
 };
 

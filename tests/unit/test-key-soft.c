@@ -234,7 +234,8 @@ static void test_public(void **state)
 	assert_int_equal(k->spkilen[KEY_EC_P384], 120);
 	assert_int_equal(k->spkilen[KEY_EC_P521], 158);
 	assert_int_equal(k->spkilen[KEY_ED25519], 44);
-	assert_int_equal(key_soft_public(KEY_AES_256, k->mat[KEY_AES_256], spki, &len), -EOPNOTSUPP);
+	assert_int_equal(key_soft_public(KEY_AES_256, k->mat[KEY_AES_256], spki, &len),
+			 -EOPNOTSUPP);
 	len = 90;
 	assert_int_equal(key_soft_public(KEY_EC_P256, k->mat[KEY_EC_P256], spki, &len), -ENOBUFS);
 	assert_int_equal(len, 90);
@@ -248,8 +249,8 @@ static void test_public(void **state)
 		struct secbuf *der;
 
 		put_pub_pem(k, (enum key_type)t, "pub.pem");
-		assert_int_equal(run(k, "openssl pkey -pubin -in pub.pem -outform DER -out pub.der"),
-				 0);
+		assert_int_equal(
+			run(k, "openssl pkey -pubin -in pub.pem -outform DER -out pub.der"), 0);
 		der = get(k, "pub.der");
 		assert_int_equal(der->len, k->spkilen[t]);
 		assert_memory_equal(der->data, k->spki[t], der->len);
@@ -289,8 +290,12 @@ static void test_digest(void **state)
 		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
 		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
 	};
-	static const uint8_t sha384_abc_head[8] = { 0xcb, 0x00, 0x75, 0x3f, 0x45, 0xa3, 0x5e, 0x8b };
-	static const uint8_t sha512_abc_head[8] = { 0xdd, 0xaf, 0x35, 0xa1, 0x93, 0x61, 0x7a, 0xba };
+	static const uint8_t sha384_abc_head[8] = {
+		0xcb, 0x00, 0x75, 0x3f, 0x45, 0xa3, 0x5e, 0x8b
+	};
+	static const uint8_t sha512_abc_head[8] = {
+		0xdd, 0xaf, 0x35, 0xa1, 0x93, 0x61, 0x7a, 0xba
+	};
 	uint8_t *big = calloc(1, KEY_INPUT_MAX + 1);
 
 	assert_int_equal(key_digest(KEY_ALG_ES256, (const uint8_t *)"abc", 3, out, &n), 0);
@@ -338,9 +343,9 @@ static void sign_verify_type(struct keys *k, enum key_type t)
 			assert_int_equal(key_soft_sign(t, k->mat[t], alg, in, n, sig, &siglen),
 					 -EOPNOTSUPP);
 			assert_int_equal(siglen, sizeof(sig));
-			assert_int_equal(key_verify(t, k->spki[t], k->spkilen[t], alg, in, n, sig,
-						    64),
-					 -EOPNOTSUPP);
+			assert_int_equal(
+				key_verify(t, k->spki[t], k->spkilen[t], alg, in, n, sig, 64),
+				-EOPNOTSUPP);
 			continue;
 		}
 		done++;
@@ -379,20 +384,20 @@ static void sign_verify_type(struct keys *k, enum key_type t)
 			-EBADMSG);
 		assert_int_equal(key_verify(t, k->spki[t], k->spkilen[t], alg, in, n, sig, 0),
 				 -EBADMSG);
-		assert_int_equal(key_verify(t, k->spki[t], k->spkilen[t], alg, in, n, sig,
-					    KEY_SIG_MAX + 1),
-				 -EMSGSIZE);
+		assert_int_equal(
+			key_verify(t, k->spki[t], k->spkilen[t], alg, in, n, sig, KEY_SIG_MAX + 1),
+			-EMSGSIZE);
 		assert_int_equal(key_verify(t, k->spki[t], k->spkilen[t], alg, in, n, sig, siglen),
 				 0);
 		if (alg != KEY_ALG_EDDSA) {
 			/* a digest of the wrong length */
 			siglen2 = sizeof(sig2);
-			assert_int_equal(key_soft_sign(t, k->mat[t], alg, in, n - 1, sig2,
-						       &siglen2),
-					 -EINVAL);
-			assert_int_equal(key_soft_sign(t, k->mat[t], alg, in, n + 1, sig2,
-						       &siglen2),
-					 -EINVAL);
+			assert_int_equal(
+				key_soft_sign(t, k->mat[t], alg, in, n - 1, sig2, &siglen2),
+				-EINVAL);
+			assert_int_equal(
+				key_soft_sign(t, k->mat[t], alg, in, n + 1, sig2, &siglen2),
+				-EINVAL);
 			assert_int_equal(key_verify(t, k->spki[t], k->spkilen[t], alg, in, n + 1,
 						    sig, siglen),
 					 -EINVAL);
@@ -460,9 +465,9 @@ static void test_sign_errors(void **state)
 	assert_int_equal(key_verify(KEY_EC_P256, k->spki[KEY_EC_P384], k->spkilen[KEY_EC_P384],
 				    KEY_ALG_ES256, in, 32, sig, 64),
 			 -EINVAL);
-	assert_int_equal(key_verify(KEY_EC_P256, k->spki[KEY_EC_P256], 90, KEY_ALG_ES256, in, 32,
-				    sig, 64),
-			 -EINVAL);
+	assert_int_equal(
+		key_verify(KEY_EC_P256, k->spki[KEY_EC_P256], 90, KEY_ALG_ES256, in, 32, sig, 64),
+		-EINVAL);
 	assert_int_equal(key_verify(KEY_EC_P256, in, sizeof(in), KEY_ALG_ES256, in, 32, sig, 64),
 			 -EINVAL);
 	assert_int_equal(key_verify(KEY_EC_P256, k->spki[KEY_EC_P256], KEY_PUBLIC_DER_MAX + 1,
@@ -471,8 +476,7 @@ static void test_sign_errors(void **state)
 	/* a good signature under another key of the same type */
 	assert_int_equal(key_soft_generate(KEY_EC_P256, &other), 0);
 	siglen = sizeof(sig);
-	assert_int_equal(
-		key_soft_sign(KEY_EC_P256, other, KEY_ALG_ES256, in, 32, sig, &siglen), 0);
+	assert_int_equal(key_soft_sign(KEY_EC_P256, other, KEY_ALG_ES256, in, 32, sig, &siglen), 0);
 	assert_int_equal(key_verify(KEY_EC_P256, k->spki[KEY_EC_P256], k->spkilen[KEY_EC_P256],
 				    KEY_ALG_ES256, in, 32, sig, siglen),
 			 -EBADMSG);
@@ -677,9 +681,9 @@ static void test_rsa_oaep(void **state)
 		secbuf_free(back);
 		back = NULL;
 		/* the SHA-1 variant does not decrypt a SHA-256 ciphertext */
-		assert_int_equal(key_soft_decrypt(t, k->mat[t], KEY_ALG_RSA_OAEP, NULL, 0, ct, len,
-						  &back),
-				 -EBADMSG);
+		assert_int_equal(
+			key_soft_decrypt(t, k->mat[t], KEY_ALG_RSA_OAEP, NULL, 0, ct, len, &back),
+			-EBADMSG);
 		/* tampered, cut, too long */
 		ct[len / 2] ^= 1;
 		assert_int_equal(key_soft_decrypt(t, k->mat[t], KEY_ALG_RSA_OAEP_256, NULL, 0, ct,
@@ -707,15 +711,15 @@ static void test_rsa_oaep(void **state)
 				 -ENOBUFS);
 		/* SHA-1 OAEP is for decrypting old data only; RSA has no AAD and no GCM */
 		len = sizeof(ct);
-		assert_int_equal(key_soft_encrypt(t, k->mat[t], KEY_ALG_RSA_OAEP, NULL, 0, pt, 10,
-						  ct, &len),
-				 -EOPNOTSUPP);
+		assert_int_equal(
+			key_soft_encrypt(t, k->mat[t], KEY_ALG_RSA_OAEP, NULL, 0, pt, 10, ct, &len),
+			-EOPNOTSUPP);
 		assert_int_equal(key_public_encrypt(t, k->spki[t], k->spkilen[t], KEY_OP_ENCRYPT,
 						    KEY_ALG_RSA_OAEP, pt, 10, ct, &len),
 				 -EOPNOTSUPP);
-		assert_int_equal(key_soft_encrypt(t, k->mat[t], KEY_ALG_A256GCM, NULL, 0, pt, 10,
-						  ct, &len),
-				 -EOPNOTSUPP);
+		assert_int_equal(
+			key_soft_encrypt(t, k->mat[t], KEY_ALG_A256GCM, NULL, 0, pt, 10, ct, &len),
+			-EOPNOTSUPP);
 		assert_int_equal(key_soft_encrypt(t, k->mat[t], KEY_ALG_RSA_OAEP_256,
 						  (const uint8_t *)"ad", 2, pt, 10, ct, &len),
 				 -EINVAL);
@@ -788,7 +792,8 @@ static void test_rsa_oaep_openssl(void **state)
 		secbuf_free(ct);
 		/* ours to openssl */
 		assert_int_equal(key_public_encrypt(t, k->spki[t], k->spkilen[t], KEY_OP_ENCRYPT,
-						    KEY_ALG_RSA_OAEP_256, pt, sizeof(pt), out, &len),
+						    KEY_ALG_RSA_OAEP_256, pt, sizeof(pt), out,
+						    &len),
 				 0);
 		put(k, "ct.bin", out, len);
 		assert_int_equal(run(k, "openssl pkeyutl -decrypt -inkey priv.der -keyform DER "
@@ -835,7 +840,8 @@ static void test_gcm(void **state)
 	assert_int_equal(len, 100 + 28);
 	assert_int_equal(evp_gcm_open(m->data, aad, 20, ct, len, back), 1);
 	assert_memory_equal(back, pt, 100);
-	assert_int_equal(key_soft_decrypt(KEY_AES_256, m, KEY_ALG_A256GCM, aad, 20, ct, len, &b), 0);
+	assert_int_equal(key_soft_decrypt(KEY_AES_256, m, KEY_ALG_A256GCM, aad, 20, ct, len, &b),
+			 0);
 	assert_int_equal(b->len, 100);
 	assert_memory_equal(b->data, pt, 100);
 	secbuf_free(b);
@@ -886,9 +892,9 @@ static void test_gcm(void **state)
 					  KEY_INPUT_MAX, ct, &len),
 			 0);
 	assert_int_equal(len, KEY_CIPHERTEXT_MAX);
-	assert_int_equal(key_soft_decrypt(KEY_AES_256, m, KEY_ALG_A256GCM, aad, KEY_AAD_MAX, ct,
-					  len, &b),
-			 0);
+	assert_int_equal(
+		key_soft_decrypt(KEY_AES_256, m, KEY_ALG_A256GCM, aad, KEY_AAD_MAX, ct, len, &b),
+		0);
 	assert_int_equal(b->len, KEY_INPUT_MAX);
 	assert_memory_equal(b->data, pt, KEY_INPUT_MAX);
 	secbuf_free(b);
@@ -970,9 +976,10 @@ static void wrap_vector(enum key_alg a, const char *kek_hex, const char *key_hex
 static void test_kw_rfc3394(void **state)
 {
 	(void)state;
-	wrap_vector(KEY_ALG_A256KW, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
-		    "00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
-		    "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21");
+	wrap_vector(
+		KEY_ALG_A256KW, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+		"00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
+		"28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21");
 }
 
 /* RFC 5649's algorithm (§4.1) over AES-256-ECB, written out here: the alternative initial
@@ -981,8 +988,14 @@ static void test_kw_rfc3394(void **state)
 static size_t kwp_reference(const uint8_t *kek, const uint8_t *p, size_t n, uint8_t *out)
 {
 	size_t m = (n + 7) / 8 * 8, blocks = m / 8;
-	uint8_t a[8] = { 0xa6, 0x59, 0x59, 0xa6, (uint8_t)(n >> 24), (uint8_t)(n >> 16),
-			 (uint8_t)(n >> 8), (uint8_t)n };
+	uint8_t a[8] = { 0xa6,
+			 0x59,
+			 0x59,
+			 0xa6,
+			 (uint8_t)(n >> 24),
+			 (uint8_t)(n >> 16),
+			 (uint8_t)(n >> 8),
+			 (uint8_t)n };
 	uint8_t *r = out + 8, b[16];
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int len;
@@ -1037,8 +1050,8 @@ static void test_kwp_rfc5649(void **state)
 		int len = 0, fin = 0;
 
 		EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-		assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_192_wrap_pad(), NULL, kek192, NULL),
-				 1);
+		assert_int_equal(
+			EVP_EncryptInit_ex(ctx, EVP_aes_192_wrap_pad(), NULL, kek192, NULL), 1);
 		assert_int_equal(EVP_EncryptUpdate(ctx, out, &len, key, (int)n), 1);
 		assert_int_equal(EVP_EncryptFinal_ex(ctx, out + len, &fin), 1);
 		assert_int_equal((size_t)(len + fin), wn);
@@ -1050,12 +1063,12 @@ static void test_kwp_rfc5649(void **state)
 		size_t wn = kwp_reference(kek->data, key, n, want), len = sizeof(out);
 		struct secbuf *back = NULL;
 
-		assert_int_equal(key_soft_wrap(KEY_AES_256, kek, KEY_ALG_A256KWP, key, n, out, &len),
-				 0);
+		assert_int_equal(
+			key_soft_wrap(KEY_AES_256, kek, KEY_ALG_A256KWP, key, n, out, &len), 0);
 		assert_int_equal(len, wn);
 		assert_memory_equal(out, want, wn);
-		assert_int_equal(key_soft_unwrap(KEY_AES_256, kek, KEY_ALG_A256KWP, out, len, &back),
-				 0);
+		assert_int_equal(
+			key_soft_unwrap(KEY_AES_256, kek, KEY_ALG_A256KWP, out, len, &back), 0);
 		assert_int_equal(back->len, n);
 		assert_memory_equal(back->data, key, n);
 		secbuf_free(back);
@@ -1093,9 +1106,12 @@ static void test_wrap_errors(void **state)
 		0);
 	assert_int_equal(len, KEY_WRAP_INPUT_MAX + 8);
 	/* what cannot have been wrapped */
-	assert_int_equal(key_soft_unwrap(KEY_AES_256, kek, KEY_ALG_A256KW, out, 16, &back), -EINVAL);
-	assert_int_equal(key_soft_unwrap(KEY_AES_256, kek, KEY_ALG_A256KW, out, 25, &back), -EINVAL);
-	assert_int_equal(key_soft_unwrap(KEY_AES_256, kek, KEY_ALG_A256KWP, out, 8, &back), -EINVAL);
+	assert_int_equal(key_soft_unwrap(KEY_AES_256, kek, KEY_ALG_A256KW, out, 16, &back),
+			 -EINVAL);
+	assert_int_equal(key_soft_unwrap(KEY_AES_256, kek, KEY_ALG_A256KW, out, 25, &back),
+			 -EINVAL);
+	assert_int_equal(key_soft_unwrap(KEY_AES_256, kek, KEY_ALG_A256KWP, out, 8, &back),
+			 -EINVAL);
 	assert_int_equal(key_soft_unwrap(KEY_AES_256, kek, KEY_ALG_A256KWP, out, 17, &back),
 			 -EINVAL);
 	assert_int_equal(
@@ -1167,9 +1183,9 @@ static void test_wrap_errors(void **state)
 						    KEY_ALG_RSA_OAEP_256, key,
 						    KEY_WRAP_INPUT_MAX + 1, out, &len),
 				 -EMSGSIZE);
-		assert_int_equal(key_soft_wrap(t, k->mat[t], KEY_ALG_RSA_OAEP_256, key, 0, out,
-					       &len),
-				 -EINVAL);
+		assert_int_equal(
+			key_soft_wrap(t, k->mat[t], KEY_ALG_RSA_OAEP_256, key, 0, out, &len),
+			-EINVAL);
 	}
 	assert_null(back);
 }
@@ -1218,10 +1234,11 @@ static void import_file(struct keys *k, const char *name, enum key_type want)
 	assert_int_equal(der->len, len);
 	assert_memory_equal(der->data, spki, len);
 	/* it signs, and the signature verifies against openssl's public key */
-	a = key_type_is_rsa(t) ? KEY_ALG_PS256 : t == KEY_EC_P256 ? KEY_ALG_ES256
-		: t == KEY_EC_P384				   ? KEY_ALG_ES384
-		: t == KEY_EC_P521				   ? KEY_ALG_ES512
-									   : KEY_ALG_EDDSA;
+	a = key_type_is_rsa(t) ? KEY_ALG_PS256 :
+	    t == KEY_EC_P256   ? KEY_ALG_ES256 :
+	    t == KEY_EC_P384   ? KEY_ALG_ES384 :
+	    t == KEY_EC_P521   ? KEY_ALG_ES512 :
+				 KEY_ALG_EDDSA;
 	n = sign_input(a, in_sig);
 	assert_int_equal(key_soft_sign(t, m, a, in_sig, n, sig, &siglen), 0);
 	assert_int_equal(key_verify(t, der->data, der->len, a, in_sig, n, sig, siglen), 0);
@@ -1395,10 +1412,11 @@ static void ssh_import(struct keys *k, const char *args, const char *name, enum 
 		free(pem);
 		secbuf_free(pub);
 	}
-	a = key_type_is_rsa(t) ? KEY_ALG_RS512 : t == KEY_EC_P256 ? KEY_ALG_ES256
-		: t == KEY_EC_P384				   ? KEY_ALG_ES384
-		: t == KEY_EC_P521				   ? KEY_ALG_ES512
-									   : KEY_ALG_EDDSA;
+	a = key_type_is_rsa(t) ? KEY_ALG_RS512 :
+	    t == KEY_EC_P256   ? KEY_ALG_ES256 :
+	    t == KEY_EC_P384   ? KEY_ALG_ES384 :
+	    t == KEY_EC_P521   ? KEY_ALG_ES512 :
+				 KEY_ALG_EDDSA;
 	n = sign_input(a, data);
 	assert_int_equal(key_soft_sign(t, m, a, data, n, sig, &siglen), 0);
 	assert_int_equal(key_verify(t, spki, len, a, data, n, sig, siglen), 0);
@@ -1540,16 +1558,17 @@ static void test_import_jwk(void **state)
 
 	/* RSA: the generated 3072-bit key written as a JWK imports to the same material */
 	pk = material_pkey(k->mat[KEY_RSA_3072]);
-	snprintf(jwk, sizeof(jwk),
-		 "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"%s\",\"d\":\"%s\",\"p\":\"%s\",\"q\":\"%s\","
-		 "\"dp\":\"%s\",\"dq\":\"%s\",\"qi\":\"%s\",\"alg\":\"PS256\",\"kid\":\"k1\"}",
-		 bn_b64url(pk, OSSL_PKEY_PARAM_RSA_N, n), bn_b64url(pk, OSSL_PKEY_PARAM_RSA_E, e),
-		 bn_b64url(pk, OSSL_PKEY_PARAM_RSA_D, d),
-		 bn_b64url(pk, OSSL_PKEY_PARAM_RSA_FACTOR1, p),
-		 bn_b64url(pk, OSSL_PKEY_PARAM_RSA_FACTOR2, q),
-		 bn_b64url(pk, OSSL_PKEY_PARAM_RSA_EXPONENT1, dp),
-		 bn_b64url(pk, OSSL_PKEY_PARAM_RSA_EXPONENT2, dq),
-		 bn_b64url(pk, OSSL_PKEY_PARAM_RSA_COEFFICIENT1, qi));
+	snprintf(
+		jwk, sizeof(jwk),
+		"{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"%s\",\"d\":\"%s\",\"p\":\"%s\",\"q\":\"%s\","
+		"\"dp\":\"%s\",\"dq\":\"%s\",\"qi\":\"%s\",\"alg\":\"PS256\",\"kid\":\"k1\"}",
+		bn_b64url(pk, OSSL_PKEY_PARAM_RSA_N, n), bn_b64url(pk, OSSL_PKEY_PARAM_RSA_E, e),
+		bn_b64url(pk, OSSL_PKEY_PARAM_RSA_D, d),
+		bn_b64url(pk, OSSL_PKEY_PARAM_RSA_FACTOR1, p),
+		bn_b64url(pk, OSSL_PKEY_PARAM_RSA_FACTOR2, q),
+		bn_b64url(pk, OSSL_PKEY_PARAM_RSA_EXPONENT1, dp),
+		bn_b64url(pk, OSSL_PKEY_PARAM_RSA_EXPONENT2, dq),
+		bn_b64url(pk, OSSL_PKEY_PARAM_RSA_COEFFICIENT1, qi));
 	EVP_PKEY_free(pk);
 	jwk_is(jwk, KEY_RSA_3072, k->mat[KEY_RSA_3072]);
 	/* without the CRT parameters; without d; d of another key */
@@ -1561,10 +1580,11 @@ static void test_import_jwk(void **state)
 		 "\"dp\":\"%s\",\"dq\":\"%s\",\"qi\":\"%s\"}",
 		 n, e, p, q, dp, dq, qi);
 	jwk_fails(jwk, -EINVAL);
-	snprintf(jwk, sizeof(jwk),
-		 "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"%s\",\"d\":\"%s\",\"p\":\"%s\",\"q\":\"%s\","
-		 "\"dp\":\"%s\",\"dq\":\"%s\",\"qi\":\"%s\"}",
-		 n, e, dp, p, q, dp, dq, qi);
+	snprintf(
+		jwk, sizeof(jwk),
+		"{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"%s\",\"d\":\"%s\",\"p\":\"%s\",\"q\":\"%s\","
+		"\"dp\":\"%s\",\"dq\":\"%s\",\"qi\":\"%s\"}",
+		n, e, dp, p, q, dp, dq, qi);
 	jwk_fails(jwk, -EINVAL);
 
 	/* EC: the generated P-384 key */
@@ -1581,26 +1601,28 @@ static void test_import_jwk(void **state)
 	b64url(pub + 49, 48, y);
 	b64url(bin, 48, d);
 	snprintf(jwk, sizeof(jwk),
-		 " {\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}\n", x, y,
-		 d);
+		 " {\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}\n", x,
+		 y, d);
 	jwk_is(jwk, KEY_EC_P384, k->mat[KEY_EC_P384]);
 	snprintf(jwk, sizeof(jwk), "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\"}",
 		 x, y);
 	jwk_fails(jwk, -EINVAL);
 	/* y of another point; x cut one byte short; d with padding; another curve */
 	snprintf(jwk, sizeof(jwk),
-		 "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}", x, x, d);
+		 "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}", x, x,
+		 d);
 	jwk_fails(jwk, -EINVAL);
 	snprintf(jwk, sizeof(jwk),
 		 "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}",
 		 b64url(pub + 1, 47, n), y, d);
 	jwk_fails(jwk, -EINVAL);
 	snprintf(jwk, sizeof(jwk),
-		 "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s==\"}", x, y,
-		 d);
+		 "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s==\"}", x,
+		 y, d);
 	jwk_fails(jwk, -EINVAL);
 	snprintf(jwk, sizeof(jwk),
-		 "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}", x, y, d);
+		 "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}", x, y,
+		 d);
 	jwk_fails(jwk, -EINVAL);
 	jwk_fails("{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"AA\",\"y\":\"AA\",\"d\":\"AA\"}",
 		  -EOPNOTSUPP);
@@ -1633,9 +1655,10 @@ static void test_import_jwk(void **state)
 		for (int i = 0; i < 32; i++)
 			want[i] = (uint8_t)i;
 		assert_int_equal(
-			import_str("{\"kty\":\"oct\",\"k\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\""
-				   ",\"alg\":\"A256KW\"}",
-				   &t, &m),
+			import_str(
+				"{\"kty\":\"oct\",\"k\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\""
+				",\"alg\":\"A256KW\"}",
+				&t, &m),
 			0);
 		assert_int_equal(t, KEY_AES_256);
 		assert_int_equal(m->len, 32);
@@ -1676,39 +1699,45 @@ static void test_import_malformed(void **state)
 	assert_int_equal(key_soft_import(big, 10, NULL, &m), -EINVAL);
 	assert_int_equal(key_soft_import(big, 10, &t, NULL), -EINVAL);
 	assert_int_equal(import_str("garbage", &t, &m), -EINVAL);
-	assert_int_equal(import_str("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n", &t,
-				    &m),
-			 -EINVAL);
-	assert_int_equal(import_str("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
-				    "xaZwmc69jfQJkcIF/djMx/7rmhgk\n",
-				    &t, &m),
-			 -EINVAL);
-	assert_int_equal(import_str("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
-				    "xaZwmc69jfQJkcIF/djMx/7rmhgk\n-----END PRIVATE KEY-----\n",
-				    &t, &m),
-			 0);
+	assert_int_equal(
+		import_str("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n", &t, &m),
+		-EINVAL);
+	assert_int_equal(
+		import_str("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
+			   "xaZwmc69jfQJkcIF/djMx/7rmhgk\n",
+			   &t, &m),
+		-EINVAL);
+	assert_int_equal(
+		import_str("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
+			   "xaZwmc69jfQJkcIF/djMx/7rmhgk\n-----END PRIVATE KEY-----\n",
+			   &t, &m),
+		0);
 	assert_int_equal(t, KEY_ED25519);
 	secbuf_free(m);
 	m = NULL;
 	t = KEY_TYPE_INVALID;
 	/* a character outside base64; the END of another label; a header; another label */
-	assert_int_equal(import_str("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
-				    "xaZwmc69jfQJkcIF/djMx/7rmhg*\n-----END PRIVATE KEY-----\n",
-				    &t, &m),
-			 -EINVAL);
-	assert_int_equal(import_str("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
-				    "xaZwmc69jfQJkcIF/djMx/7rmhgk\n-----END EC PRIVATE KEY-----\n",
-				    &t, &m),
-			 -EINVAL);
-	assert_int_equal(import_str("-----BEGIN PRIVATE KEY-----\nComment: x\n\nMC4CAQAwBQYDK2VwBCIE"
-				    "IJaKLUeSelHRftbbxaZwmc69jfQJkcIF/djMx/7rmhgk\n"
-				    "-----END PRIVATE KEY-----\n",
-				    &t, &m),
-			 -EINVAL);
-	assert_int_equal(import_str("-----BEGIN CERTIFICATE-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
-				    "xaZwmc69jfQJkcIF/djMx/7rmhgk\n-----END CERTIFICATE-----\n",
-				    &t, &m),
-			 -EINVAL);
+	assert_int_equal(
+		import_str("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
+			   "xaZwmc69jfQJkcIF/djMx/7rmhg*\n-----END PRIVATE KEY-----\n",
+			   &t, &m),
+		-EINVAL);
+	assert_int_equal(
+		import_str("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
+			   "xaZwmc69jfQJkcIF/djMx/7rmhgk\n-----END EC PRIVATE KEY-----\n",
+			   &t, &m),
+		-EINVAL);
+	assert_int_equal(
+		import_str("-----BEGIN PRIVATE KEY-----\nComment: x\n\nMC4CAQAwBQYDK2VwBCIE"
+			   "IJaKLUeSelHRftbbxaZwmc69jfQJkcIF/djMx/7rmhgk\n"
+			   "-----END PRIVATE KEY-----\n",
+			   &t, &m),
+		-EINVAL);
+	assert_int_equal(
+		import_str("-----BEGIN CERTIFICATE-----\nMC4CAQAwBQYDK2VwBCIEIJaKLUeSelHRftbb"
+			   "xaZwmc69jfQJkcIF/djMx/7rmhgk\n-----END CERTIFICATE-----\n",
+			   &t, &m),
+		-EINVAL);
 	/* PKCS#8 of the generated P-256 key: a byte more, a byte less, a line less */
 	memcpy(der, k->mat[KEY_EC_P256]->data, k->mat[KEY_EC_P256]->len);
 	der[k->mat[KEY_EC_P256]->len] = 0;

@@ -17,8 +17,9 @@
 static void test_type_names(void **state)
 {
 	(void)state;
-	static const char *const names[] = { NULL,	"rsa-2048", "rsa-3072", "rsa-4096", "ec-p256",
-					     "ec-p384", "ec-p521",  "ed25519",	"aes-256" };
+	static const char *const names[] = { NULL,	 "rsa-2048", "rsa-3072",
+					     "rsa-4096", "ec-p256",  "ec-p384",
+					     "ec-p521",	 "ed25519",  "aes-256" };
 
 	assert_int_equal(ELEMENTSOF(names), _KEY_TYPE_MAX);
 	for (unsigned t = 1; t < _KEY_TYPE_MAX; t++) {
@@ -27,7 +28,7 @@ static void test_type_names(void **state)
 	}
 	assert_null(key_type_name(KEY_TYPE_INVALID));
 	assert_null(key_type_name(_KEY_TYPE_MAX));
-	assert_null(key_type_name((enum key_type)-1));
+	assert_null(key_type_name((enum key_type) - 1));
 	assert_int_equal(key_type_from_name("rsa-1024"), KEY_TYPE_INVALID);
 	assert_int_equal(key_type_from_name("RSA-2048"), KEY_TYPE_INVALID);
 	assert_int_equal(key_type_from_name(""), KEY_TYPE_INVALID);
@@ -38,8 +39,9 @@ static void test_alg_names(void **state)
 {
 	(void)state;
 	static const char *const names[] = {
-		NULL,	 "RS256", "RS384", "RS512",	   "PS256",    "PS384",	  "PS512",  "ES256",
-		"ES384", "ES512", "EdDSA", "RSA-OAEP-256", "RSA-OAEP", "A256GCM", "A256KW", "A256KWP",
+		NULL,	    "RS256",   "RS384",	 "RS512",   "PS256", "PS384",
+		"PS512",    "ES256",   "ES384",	 "ES512",   "EdDSA", "RSA-OAEP-256",
+		"RSA-OAEP", "A256GCM", "A256KW", "A256KWP",
 	};
 
 	assert_int_equal(ELEMENTSOF(names), _KEY_ALG_MAX);
@@ -64,8 +66,9 @@ static void test_op_names(void **state)
 		enum key_op op;
 		const char *name;
 	} ops[] = {
-		{ KEY_OP_SIGN, "sign" },       { KEY_OP_VERIFY, "verify" }, { KEY_OP_ENCRYPT, "encrypt" },
-		{ KEY_OP_DECRYPT, "decrypt" }, { KEY_OP_WRAP, "wrap" },	    { KEY_OP_UNWRAP, "unwrap" },
+		{ KEY_OP_SIGN, "sign" },       { KEY_OP_VERIFY, "verify" },
+		{ KEY_OP_ENCRYPT, "encrypt" }, { KEY_OP_DECRYPT, "decrypt" },
+		{ KEY_OP_WRAP, "wrap" },       { KEY_OP_UNWRAP, "unwrap" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
@@ -202,13 +205,12 @@ static void test_alg_check(void **state)
 		for (unsigned i = 0; i < 6; i++)
 			for (unsigned a = 1; a < _KEY_ALG_MAX; a++) {
 				enum key_op op = (enum key_op)(1u << i);
-				int want = allowed((enum key_type)t, op, (enum key_alg)a)
-						   ? 0
-						   : -EOPNOTSUPP;
+				int want = allowed((enum key_type)t, op, (enum key_alg)a) ?
+						   0 :
+						   -EOPNOTSUPP;
 
-				assert_int_equal(key_alg_check((enum key_type)t, op,
-							       (enum key_alg)a),
-						 want);
+				assert_int_equal(
+					key_alg_check((enum key_type)t, op, (enum key_alg)a), want);
 				ok += want == 0;
 			}
 	/* RSA: 3 x (6 + 6 + 1 + 2 + 1 + 1); EC and Ed25519: 4 x 2; AES: 6 */
