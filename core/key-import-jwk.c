@@ -13,17 +13,22 @@
 #include "core/key-soft.h"
 #include "core/util.h"
 
-/* Members, and each member's string, wiped: the object tree is the caller's to free after. */
-static void wipe_strings(struct json_object *o)
+/* Every string in v, at any depth (an RSA key's "oth" is an array of objects), wiped: the tree
+ * is the caller's to free after. */
+static void wipe_strings(struct json_object *v)
 {
-	json_object_object_foreach(o, k, v)
-	{
-		(void)k;
-		if (json_object_is_type(v, json_type_string))
-			secure_wipe((char *)json_object_get_string(v),
-				    (size_t)json_object_get_string_len(v));
-		else if (json_object_is_type(v, json_type_object))
-			wipe_strings(v);
+	if (json_object_is_type(v, json_type_string))
+		secure_wipe((char *)json_object_get_string(v),
+			    (size_t)json_object_get_string_len(v));
+	else if (json_object_is_type(v, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			wipe_strings(json_object_array_get_idx(v, i));
+	else if (json_object_is_type(v, json_type_object)) {
+		json_object_object_foreach(v, k, member)
+		{
+			(void)k;
+			wipe_strings(member);
+		}
 	}
 }
 
@@ -207,8 +212,8 @@ int key_import_jwk(const uint8_t *in, size_t n, enum key_type *ret_type,
 				r = -EINVAL;
 		if (r == 0)
 			r = jwk_key(o, ret_type, ret_material);
-		wipe_strings(o);
 	}
+	wipe_strings(o);
 	json_object_put(o);
 	return r;
 }

@@ -11,6 +11,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
+#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
@@ -32,6 +33,11 @@ static inline void md_ctx_freep(EVP_MD_CTX **p)
 static inline void p8_freep(PKCS8_PRIV_KEY_INFO **p)
 {
 	PKCS8_PRIV_KEY_INFO_free(*p);
+}
+
+static inline void encoder_ctx_freep(OSSL_ENCODER_CTX **p)
+{
+	OSSL_ENCODER_CTX_free(*p);
 }
 
 static inline void ecdsa_sig_freep(ECDSA_SIG **p)
@@ -153,33 +159,34 @@ int key_pkey_from_spki(enum key_type t, const uint8_t *spki, size_t len, EVP_PKE
 	return 0;
 }
 
+/* OSSL_ENCODER straight into locked memory: EVP_PKEY2PKCS8 would encode to a heap buffer of
+ * OpenSSL's own first and parse it back. */
 int key_pkey_to_material(EVP_PKEY *pk, enum key_type *ret_type, struct secbuf **ret)
 {
-	_cleanup_(p8_freep) PKCS8_PRIV_KEY_INFO *p8 = NULL;
-	_cleanup_secbuf_ struct secbuf *b = NULL;
+	_cleanup_(encoder_ctx_freep) OSSL_ENCODER_CTX *ctx = NULL;
+	_cleanup_secbuf_ struct secbuf *big = NULL;
 	enum key_type t;
 	unsigned char *q;
-	int len, r;
+	size_t left = KEY_MATERIAL_MAX;
+	int r;
 
 	r = key_pkey_type(pk, &t);
 	if (r < 0)
 		return r;
-	p8 = EVP_PKEY2PKCS8(pk);
-	if (!p8)
+	ctx = OSSL_ENCODER_CTX_new_for_pkey(pk, EVP_PKEY_KEYPAIR, "DER", "PrivateKeyInfo", NULL);
+	if (!ctx || OSSL_ENCODER_CTX_get_num_encoders(ctx) == 0)
 		return key_openssl_error(-EIO);
-	len = i2d_PKCS8_PRIV_KEY_INFO(p8, NULL);
-	if (len <= 0 || (size_t)len > KEY_MATERIAL_MAX)
-		return key_openssl_error(-EIO);
-	r = secbuf_new((size_t)len, &b);
+	r = secbuf_new(KEY_MATERIAL_MAX, &big);
 	if (r < 0)
 		return r;
-	q = b->data;
-	if (i2d_PKCS8_PRIV_KEY_INFO(p8, &q) != len)
+	q = big->data;
+	if (OSSL_ENCODER_to_data(ctx, &q, &left) != 1 || left >= KEY_MATERIAL_MAX)
 		return key_openssl_error(-EIO);
-	b->len = (size_t)len;
+	r = secbuf_dup(big->data, KEY_MATERIAL_MAX - left, ret);
+	if (r < 0)
+		return r;
 	if (ret_type)
 		*ret_type = t;
-	*ret = TAKE_PTR(b);
 	return 0;
 }
 

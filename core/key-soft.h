@@ -48,7 +48,8 @@ int key_soft_generate(enum key_type t, struct secbuf **ret_material);
 int key_soft_import(const uint8_t *in, size_t n, enum key_type *ret_type,
 		    struct secbuf **ret_material);
 
-/* The type of a PKCS#8 material and whether it is well formed: 0, or -EINVAL. */
+/* Whether material is a well-formed key of type t (PKCS#8 DER that parses to that type and
+ * size; AES: 32 bytes): 0, or -EINVAL. */
 int key_soft_check(enum key_type t, const struct secbuf *material);
 
 /* The public half of material as SubjectPublicKeyInfo DER into spki, whose size is *len on
