@@ -72,7 +72,7 @@ int key_base64_decode(const char *s, size_t n, bool url, struct secbuf **ret)
 		}
 		v = b64_value(c, url);
 		if (v < 0 || pad > 0) {
-			acc = 0;
+			secure_wipe(&acc, sizeof(acc));
 			return -EINVAL;
 		}
 		acc = (acc << 6) | (uint32_t)v;
@@ -88,7 +88,7 @@ int key_base64_decode(const char *s, size_t n, bool url, struct secbuf **ret)
 	if (chars == 0 || chars % 4 == 1 || (!url && pad != (4 - chars % 4) % 4) ||
 	    (acc & ((1u << bits) - 1)) != 0)
 		r = -EINVAL;
-	acc = 0;
+	secure_wipe(&acc, sizeof(acc));
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(b);

@@ -30,11 +30,6 @@ static inline void md_ctx_freep(EVP_MD_CTX **p)
 	EVP_MD_CTX_free(*p);
 }
 
-static inline void p8_freep(PKCS8_PRIV_KEY_INFO **p)
-{
-	PKCS8_PRIV_KEY_INFO_free(*p);
-}
-
 static inline void encoder_ctx_freep(OSSL_ENCODER_CTX **p)
 {
 	OSSL_ENCODER_CTX_free(*p);
@@ -109,30 +104,6 @@ int key_pkey_type(EVP_PKEY *pk, enum key_type *ret)
 	if (t == KEY_TYPE_INVALID)
 		return -EOPNOTSUPP;
 	*ret = t;
-	return 0;
-}
-
-int key_pkey_from_material(enum key_type t, const struct secbuf *material, EVP_PKEY **ret)
-{
-	_cleanup_(p8_freep) PKCS8_PRIV_KEY_INFO *p8 = NULL;
-	const unsigned char *p;
-	enum key_type got;
-	EVP_PKEY *pk;
-
-	if (!material || material->len == 0 || material->len > KEY_MATERIAL_MAX || t == KEY_AES_256)
-		return -EINVAL;
-	p = material->data;
-	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)material->len);
-	if (!p8 || p != material->data + material->len)
-		return key_openssl_error(-EINVAL);
-	pk = EVP_PKCS82PKEY(p8);
-	if (!pk)
-		return key_openssl_error(-EINVAL);
-	if (key_pkey_type(pk, &got) < 0 || got != t) {
-		EVP_PKEY_free(pk);
-		return -EINVAL;
-	}
-	*ret = pk;
 	return 0;
 }
 
@@ -425,23 +396,15 @@ static int sign_eddsa(EVP_PKEY *pk, const uint8_t *in, size_t n, uint8_t *sig, s
 	return 0;
 }
 
-int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
-		  size_t n, uint8_t *sig, size_t *siglen)
+/* The signature of in (checked by the caller) with pk of type t. */
+static int sign_pkey(EVP_PKEY *pk, enum key_type t, enum key_alg a, const uint8_t *in, size_t n,
+		     uint8_t *sig, size_t *siglen)
 {
-	_cleanup_(key_pkey_freep) EVP_PKEY *pk = NULL;
 	_cleanup_(key_pkey_ctx_freep) EVP_PKEY_CTX *ctx = NULL;
 	uint8_t der[KEY_SIG_MAX];
 	size_t len = sizeof(der), need;
 	int r;
 
-	r = check_sign_input(t, KEY_OP_SIGN, a, in, n);
-	if (r < 0)
-		return r;
-	if (!sig || !siglen)
-		return -EINVAL;
-	r = key_pkey_from_material(t, material, &pk);
-	if (r < 0)
-		return r;
 	if (a == KEY_ALG_EDDSA)
 		return sign_eddsa(pk, in, n, sig, siglen);
 	need = key_type_is_ec(t) ? 2 * ec_coord_len(t) : (size_t)EVP_PKEY_get_size(pk);
@@ -469,6 +432,80 @@ int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a
 		return r;
 	*siglen = need;
 	return 0;
+}
+
+int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
+		  size_t n, uint8_t *sig, size_t *siglen)
+{
+	_cleanup_(key_pkey_freep) EVP_PKEY *pk = NULL;
+	int r;
+
+	r = check_sign_input(t, KEY_OP_SIGN, a, in, n);
+	if (r < 0)
+		return r;
+	if (!sig || !siglen)
+		return -EINVAL;
+	r = key_pkey_from_material(t, material, &pk);
+	if (r < 0)
+		return r;
+	return sign_pkey(pk, t, a, in, n, sig, siglen);
+}
+
+/* A loaded key: its type and OpenSSL's object. */
+struct key_soft {
+	enum key_type type;
+	EVP_PKEY *pk;
+};
+
+int key_soft_load(enum key_type t, const struct secbuf *material, struct key_soft **ret)
+{
+	struct key_soft *k;
+	EVP_PKEY *pk = NULL;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	if (t == KEY_AES_256)
+		return -EOPNOTSUPP;
+	r = key_pkey_from_material(t, material, &pk);
+	if (r < 0)
+		return r;
+	k = malloc(sizeof(*k));
+	if (!k) {
+		EVP_PKEY_free(pk);
+		return -ENOMEM;
+	}
+	*k = (struct key_soft){ .type = t, .pk = pk };
+	*ret = k;
+	return 0;
+}
+
+void key_soft_free(struct key_soft *k)
+{
+	if (!k)
+		return;
+	EVP_PKEY_free(k->pk);
+	free(k);
+}
+
+enum key_type key_soft_type(const struct key_soft *k)
+{
+	return k ? k->type : KEY_TYPE_INVALID;
+}
+
+int key_soft_sign_loaded(const struct key_soft *k, enum key_alg a, const uint8_t *in, size_t n,
+			 uint8_t *sig, size_t *siglen)
+{
+	int r;
+
+	if (!k)
+		return -EINVAL;
+	r = check_sign_input(k->type, KEY_OP_SIGN, a, in, n);
+	if (r < 0)
+		return r;
+	if (!sig || !siglen)
+		return -EINVAL;
+	return sign_pkey(k->pk, k->type, a, in, n, sig, siglen);
 }
 
 /* r || s as a DER ECDSA-Sig-Value, on the heap (OPENSSL_free). */

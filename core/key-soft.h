@@ -72,6 +72,19 @@ int key_digest(enum key_alg a, const uint8_t *data, size_t n, uint8_t *out, size
 int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
 		  size_t n, uint8_t *sig, size_t *siglen);
 
+/* A key loaded once for many signatures: key_soft_sign parses the material each time (about
+ * 20 us for P-256, 35 us for Ed25519 with OpenSSL 3.0), a loaded key does not. The private key
+ * then lives in OpenSSL's key object (its secure heap when the program initialised one with
+ * CRYPTO_secure_malloc_init, else its heap) until key_soft_free, which cleanses it: hold it no
+ * longer than the key may be used. key_soft_sign_loaded is key_soft_sign with the key loaded,
+ * same results; a loaded key may sign from several threads at once. -EOPNOTSUPP for AES. */
+struct key_soft;
+int key_soft_load(enum key_type t, const struct secbuf *material, struct key_soft **ret);
+void key_soft_free(struct key_soft *k);
+enum key_type key_soft_type(const struct key_soft *k);
+int key_soft_sign_loaded(const struct key_soft *k, enum key_alg a, const uint8_t *in, size_t n,
+			 uint8_t *sig, size_t *siglen);
+
 /* Verify sig over in (as for key_soft_sign) with the public key spki of type t: 0 good,
  * -EBADMSG for a signature that does not verify (also one of the wrong length), -EINVAL for
  * an SPKI that is not a key of type t. */

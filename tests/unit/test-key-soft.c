@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1767,6 +1768,117 @@ static void test_import_malformed(void **state)
 	free(big);
 }
 
+struct signer {
+	const struct key_soft *key;
+	const uint8_t *spki;
+	size_t spkilen;
+	int failures;
+};
+
+static void *sign_many(void *arg)
+{
+	struct signer *s = arg;
+	uint8_t in[32], sig[KEY_SIG_MAX];
+
+	for (unsigned i = 0; i < 50; i++) {
+		size_t siglen = sizeof(sig);
+
+		memset(in, (int)i, sizeof(in));
+		if (key_soft_sign_loaded(s->key, KEY_ALG_ES256, in, 32, sig, &siglen) != 0 ||
+		    key_verify(KEY_EC_P256, s->spki, s->spkilen, KEY_ALG_ES256, in, 32, sig,
+			       siglen) != 0)
+			s->failures++;
+	}
+	return NULL;
+}
+
+/* A loaded key signs like key_soft_sign, with the same refusals, from two threads at once. */
+static void test_loaded(void **state)
+{
+	struct keys *k = *state;
+	struct key_soft *key = NULL;
+	uint8_t in[128], sig[KEY_SIG_MAX];
+	size_t n, siglen;
+
+	for (unsigned t = 1; t < KEY_AES_256; t++) {
+		enum key_alg a = key_type_is_rsa((enum key_type)t) ? KEY_ALG_PS512 :
+				 t == KEY_EC_P256		   ? KEY_ALG_ES256 :
+				 t == KEY_EC_P384		   ? KEY_ALG_ES384 :
+				 t == KEY_EC_P521		   ? KEY_ALG_ES512 :
+								     KEY_ALG_EDDSA;
+
+		assert_int_equal(key_soft_load((enum key_type)t, k->mat[t], &key), 0);
+		assert_int_equal(key_soft_type(key), t);
+		n = sign_input(a, in);
+		siglen = sizeof(sig);
+		assert_int_equal(key_soft_sign_loaded(key, a, in, n, sig, &siglen), 0);
+		assert_int_equal(siglen, sig_size((enum key_type)t));
+		assert_int_equal(key_verify((enum key_type)t, k->spki[t], k->spkilen[t], a, in, n,
+					    sig, siglen),
+				 0);
+		if (a != KEY_ALG_EDDSA)
+			assert_int_equal(key_soft_sign_loaded(key, a, in, n - 1, sig, &siglen),
+					 -EINVAL);
+		assert_int_equal(key_soft_sign_loaded(key, KEY_ALG_A256GCM, in, n, sig, &siglen),
+				 -EOPNOTSUPP);
+		siglen = sig_size((enum key_type)t) - 1;
+		assert_int_equal(key_soft_sign_loaded(key, a, in, n, sig, &siglen), -ENOBUFS);
+		key_soft_free(key);
+		key = NULL;
+	}
+	assert_int_equal(key_soft_load(KEY_AES_256, k->mat[KEY_AES_256], &key), -EOPNOTSUPP);
+	assert_int_equal(key_soft_load(KEY_EC_P256, k->mat[KEY_EC_P384], &key), -EINVAL);
+	assert_int_equal(key_soft_load(KEY_EC_P256, NULL, &key), -EINVAL);
+	assert_null(key);
+	assert_int_equal(key_soft_type(NULL), KEY_TYPE_INVALID);
+	siglen = sizeof(sig);
+	assert_int_equal(key_soft_sign_loaded(NULL, KEY_ALG_ES256, in, 32, sig, &siglen), -EINVAL);
+	key_soft_free(NULL);
+
+	assert_int_equal(key_soft_load(KEY_EC_P256, k->mat[KEY_EC_P256], &key), 0);
+	{
+		struct signer s[2] = {
+			{ key, k->spki[KEY_EC_P256], k->spkilen[KEY_EC_P256], 0 },
+			{ key, k->spki[KEY_EC_P256], k->spkilen[KEY_EC_P256], 0 },
+		};
+		pthread_t th[2];
+
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(pthread_create(&th[i], NULL, sign_many, &s[i]), 0);
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(s[0].failures + s[1].failures, 0);
+	}
+	key_soft_free(key);
+}
+
+/* Material in a PKCS#8 form generate and import never write (SEC1 without its public point)
+ * still loads, signs and checks: OpenSSL's decoder reads what the fast reader does not. */
+static void test_material_other_form(void **state)
+{
+	struct keys *k = *state;
+	struct secbuf *m, *pub;
+	uint8_t in[128], sig[KEY_SIG_MAX];
+	size_t n, siglen = sizeof(sig);
+
+	assert_int_equal(
+		run(k, "openssl ecparam -name secp384r1 -genkey -noout -out np.pem && "
+		       "openssl ec -in np.pem -no_public -out np-sec1.pem && "
+		       "openssl pkcs8 -topk8 -nocrypt -in np-sec1.pem -outform DER -out np.der && "
+		       "openssl pkey -in np.pem -pubout -outform DER -out np-pub.der"),
+		0);
+	m = get(k, "np.der");
+	pub = get(k, "np-pub.der");
+	assert_int_equal(key_soft_check(KEY_EC_P384, m), 0);
+	assert_int_equal(key_soft_check(KEY_EC_P256, m), -EINVAL);
+	n = sign_input(KEY_ALG_ES384, in);
+	assert_int_equal(key_soft_sign(KEY_EC_P384, m, KEY_ALG_ES384, in, n, sig, &siglen), 0);
+	assert_int_equal(
+		key_verify(KEY_EC_P384, pub->data, pub->len, KEY_ALG_ES384, in, n, sig, siglen), 0);
+	secbuf_free(pub);
+	secbuf_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1790,6 +1902,8 @@ int main(void)
 		cmocka_unit_test(test_import_ssh_malformed),
 		cmocka_unit_test(test_import_jwk),
 		cmocka_unit_test(test_import_malformed),
+		cmocka_unit_test(test_loaded),
+		cmocka_unit_test(test_material_other_form),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
