@@ -22,6 +22,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -371,6 +372,7 @@ static void sign_verify_type(struct keys *k, enum key_type t)
 		assert_int_equal(key_verify(t, k->spki[t], k->spkilen[t], alg, in, n, sig, siglen),
 				 -EBADMSG);
 		sig[siglen - 1] ^= 0x80;
+		assert_int_equal(ERR_peek_error(), 0);
 		/* another digest or message */
 		in[3] ^= 0x10;
 		assert_int_equal(key_verify(t, k->spki[t], k->spkilen[t], alg, in, n, sig, siglen),
@@ -491,6 +493,7 @@ static void test_sign_errors(void **state)
 				    KEY_ALG_PS256, in, 32, sig, siglen),
 			 -EBADMSG);
 	free(big);
+	assert_int_equal(ERR_peek_error(), 0);
 }
 
 /* r || s as DER, for the openssl CLI. */
@@ -747,6 +750,7 @@ static void test_rsa_oaep(void **state)
 						    KEY_ALG_RSA_OAEP_256, pt, 10, out, &len),
 				 -EINVAL);
 	}
+	assert_int_equal(ERR_peek_error(), 0);
 }
 
 /* The openssl CLI encrypts with the PEM public key (OAEP SHA-256, and SHA-1: the CLI's
@@ -930,6 +934,7 @@ static void test_gcm(void **state)
 			 -EINVAL);
 	free(pt);
 	free(ct);
+	assert_int_equal(ERR_peek_error(), 0);
 }
 
 static size_t unhex(const char *s, uint8_t *out)
@@ -1189,6 +1194,7 @@ static void test_wrap_errors(void **state)
 			-EINVAL);
 	}
 	assert_null(back);
+	assert_int_equal(ERR_peek_error(), 0);
 }
 
 /* A DER as PEM with this label, 64 columns, into a heap string. */
@@ -1256,6 +1262,8 @@ static void import_fails(struct keys *k, const char *name, int want)
 	assert_int_equal(key_soft_import(in->data, in->len, &t, &m), want);
 	assert_null(m);
 	assert_int_equal(t, KEY_TYPE_INVALID);
+	/* a failure leaves OpenSSL's error queue empty */
+	assert_int_equal(ERR_peek_error(), 0);
 	secbuf_free(in);
 }
 
@@ -1487,6 +1495,7 @@ static void test_import_ssh_malformed(void **state)
 	assert_int_equal(run(k, "ssh-keygen -q -t ecdsa -N 'a secret' -f enc"), 0);
 	import_fails(k, "enc", -ENOKEY);
 	assert_null(m);
+	assert_int_equal(ERR_peek_error(), 0);
 }
 
 /* base64url without padding, NUL-terminated, into buf. */
@@ -1545,6 +1554,7 @@ static void jwk_fails(const char *jwk, int want)
 	assert_int_equal(import_str(jwk, &t, &m), want);
 	assert_null(m);
 	assert_int_equal(t, KEY_TYPE_INVALID);
+	assert_int_equal(ERR_peek_error(), 0);
 }
 
 static void test_import_jwk(void **state)
@@ -1766,6 +1776,7 @@ static void test_import_malformed(void **state)
 	assert_int_equal(key_soft_check(KEY_EC_P256, m), 0);
 	secbuf_free(m);
 	free(big);
+	assert_int_equal(ERR_peek_error(), 0);
 }
 
 struct signer {
