@@ -86,8 +86,12 @@ static int jwk_rsa(struct json_object *o, EVP_PKEY **ret)
 
 	/* OpenSSL 3.0 cannot find the primes from n, e, d alone: a key without them is not
 	 * supported */
-	if ((r = member_bn(o, "n", -EINVAL, &n)) < 0 || (r = member_bn(o, "e", -EINVAL, &e)) < 0 ||
-	    (r = member_bn(o, "d", -EINVAL, &d)) < 0 ||
+	if ((r = member_bn(o, "n", -EINVAL, &n)) < 0)
+		return r;
+	/* past RSA 4096: refused before any arithmetic on it */
+	if (BN_num_bytes(n) > KEY_RSA_MODULUS_MAX)
+		return -EOPNOTSUPP;
+	if ((r = member_bn(o, "e", -EINVAL, &e)) < 0 || (r = member_bn(o, "d", -EINVAL, &d)) < 0 ||
 	    (r = member_bn(o, "p", -EOPNOTSUPP, &p)) < 0 ||
 	    (r = member_bn(o, "q", -EOPNOTSUPP, &q)) < 0 ||
 	    (r = member_bn(o, "dp", -EOPNOTSUPP, &dp)) < 0 ||

@@ -124,8 +124,13 @@ static int ssh_rsa(struct rd *r, EVP_PKEY **ret)
 	if (!ctx)
 		return -ENOMEM;
 	/* OpenSSH's order: n e d iqmp p q */
-	if ((x = rd_mpint(r, &n)) < 0 || (x = rd_mpint(r, &e)) < 0 || (x = rd_mpint(r, &d)) < 0 ||
-	    (x = rd_mpint(r, &qi)) < 0 || (x = rd_mpint(r, &p)) < 0 || (x = rd_mpint(r, &q)) < 0)
+	if ((x = rd_mpint(r, &n)) < 0)
+		return x;
+	/* past RSA 4096: refused before any arithmetic on it */
+	if (BN_num_bytes(n) > KEY_RSA_MODULUS_MAX)
+		return -EOPNOTSUPP;
+	if ((x = rd_mpint(r, &e)) < 0 || (x = rd_mpint(r, &d)) < 0 || (x = rd_mpint(r, &qi)) < 0 ||
+	    (x = rd_mpint(r, &p)) < 0 || (x = rd_mpint(r, &q)) < 0)
 		return x;
 	dp = BN_secure_new();
 	dq = BN_secure_new();

@@ -13,6 +13,10 @@
 #include "core/key.h"
 #include "core/secbuf.h"
 
+/* The largest RSA modulus of a key type (RSA 4096), bytes: importers refuse a larger one before
+ * computing with it. */
+#define KEY_RSA_MODULUS_MAX 512
+
 static inline void key_pkey_freep(EVP_PKEY **p)
 {
 	EVP_PKEY_free(*p);

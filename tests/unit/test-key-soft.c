@@ -1598,6 +1598,23 @@ static void test_import_jwk(void **state)
 		n, e, dp, p, q, dp, dq, qi);
 	jwk_fails(jwk, -EINVAL);
 
+	/* a modulus past RSA 4096 is refused before anything is computed with it */
+	{
+		uint8_t big[513];
+
+		memset(big, 0xc5, sizeof(big));
+		snprintf(jwk, sizeof(jwk),
+			 "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\",\"d\":\"AQ\",\"p\":\"AQ\","
+			 "\"q\":\"AQ\",\"dp\":\"AQ\",\"dq\":\"AQ\",\"qi\":\"AQ\"}",
+			 b64url(big, sizeof(big), d));
+		jwk_fails(jwk, -EOPNOTSUPP);
+		snprintf(jwk, sizeof(jwk),
+			 "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\",\"d\":\"AQ\",\"p\":\"AQ\","
+			 "\"q\":\"AQ\",\"dp\":\"AQ\",\"dq\":\"AQ\",\"qi\":\"AQ\"}",
+			 b64url(big, 512, d));
+		jwk_fails(jwk, -EINVAL);
+	}
+
 	/* EC: the generated P-384 key */
 	pk = material_pkey(k->mat[KEY_EC_P384]);
 	assert_int_equal(EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_PUB_KEY, pub,
