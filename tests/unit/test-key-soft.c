@@ -1479,7 +1479,8 @@ static void test_import_ssh_malformed(void **state)
 	assert_int_equal(import_ssh_blob(blob, n - 1), -EINVAL);
 	/* the first check word: after magic, cipher, kdf, kdf options, count, public key and
 	 * the section's length */
-	publen = (size_t)blob[35] << 24 | (size_t)blob[36] << 16 | (size_t)blob[37] << 8 | blob[38];
+	publen = (size_t)blob[39] << 24 | (size_t)blob[40] << 16 | (size_t)blob[41] << 8 | blob[42];
+	assert_int_equal(publen, 4 + 11 + 4 + 32);
 	check = 15 + 8 + 8 + 4 + 4 + 4 + publen + 4;
 	blob[check] ^= 0x01;
 	assert_int_equal(import_ssh_blob(blob, n), -EINVAL);
