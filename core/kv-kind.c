@@ -2,14 +2,17 @@
  * entry says only what is particular to its kind; it never touches the store or a key. */
 #include "kv-kind.h"
 
+#include "kv.h"
 #include "limits.h"
 
 static const struct kv_kind kinds[] = {
 	/* a secret's value: any bytes */
 	{ .type = OBJECT_SECRET, .name = "secret", .material_max = VAULTFS_VALUE_MAX },
-	/* a key's material: opaque bytes until the key operations bring their check of it
-	 * (and they, not kv, decide what of it is ever served) */
-	{ .type = OBJECT_KEY, .name = "key", .material_max = VAULTFS_VALUE_MAX },
+	/* a key's material: its key record (kv-key.c), never served: kv-key.c uses it */
+	{ .type = OBJECT_KEY,
+	  .name = "key",
+	  .material_max = VAULTFS_VALUE_MAX,
+	  .check_material = kv_key_check_material },
 };
 
 const struct kv_kind *kv_kind_get(int type)

@@ -119,12 +119,16 @@ static int load_version(struct kv *kv, enum object_type kind, const char *vault,
 	return kv_load_version(kv, ret_o, (uint32_t)r, false, ret_row);
 }
 
-static int lifecycle_check(const struct kv *kv, const struct store_version *row)
+static int lifecycle_check(const struct kv *kv, const struct store_version *row, enum kv_use use)
 {
 	int64_t t = kv_now(kv);
 
+	if (use == KV_USE_ANY)
+		return 0;
 	if (!row->enabled)
 		return -EKEYREVOKED;
+	if (use == KV_USE_CONSUME) /* verify, decrypt, unwrap: outside its dates too (AKV) */
+		return 0;
 	if (row->not_before && t < row->not_before)
 		return -EKEYREJECTED;
 	if (row->expires && t >= row->expires)
@@ -136,7 +140,7 @@ static int lifecycle_check(const struct kv *kv, const struct store_version *row)
  * *ret_material, or with ret_material NULL its attributes alone (no lifecycle check, no
  * decryption). */
 static int read_version(struct kv *kv, enum object_type kind, const char *vault, const char *name,
-			uint32_t version, struct secbuf **ret_material,
+			uint32_t version, enum kv_use use, struct secbuf **ret_material,
 			struct kv_version_info *ret_info)
 {
 	const struct store_version *row = NULL;
@@ -153,7 +157,7 @@ static int read_version(struct kv *kv, enum object_type kind, const char *vault,
 		return r;
 	r = kv_cached_row(kv, kind, vault, name, version, &v, &o, &row);
 	if (r >= 0 && ret_material)
-		r = lifecycle_check(kv, row);
+		r = lifecycle_check(kv, row, use);
 	if (r >= 0 && ret_material)
 		r = kv_open_version(kv, &v, &o, row, &val);
 	if (r >= 0 && ret_info)
@@ -175,7 +179,16 @@ int kv_object_get(struct kv *kv, enum object_type kind, const char *vault, const
 {
 	if (!ret_material)
 		return -EINVAL;
-	return read_version(kv, kind, vault, name, version, ret_material, ret_info);
+	return read_version(kv, kind, vault, name, version, KV_USE_PRODUCE, ret_material, ret_info);
+}
+
+int kv_object_get_for(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		      uint32_t version, enum kv_use use, struct secbuf **ret_material,
+		      struct kv_version_info *ret_info)
+{
+	if (!ret_material)
+		return -EINVAL;
+	return read_version(kv, kind, vault, name, version, use, ret_material, ret_info);
 }
 
 int kv_object_info(struct kv *kv, enum object_type kind, const char *vault, const char *name,
@@ -183,7 +196,7 @@ int kv_object_info(struct kv *kv, enum object_type kind, const char *vault, cons
 {
 	if (!ret)
 		return -EINVAL;
-	return read_version(kv, kind, vault, name, version, NULL, ret);
+	return read_version(kv, kind, vault, name, version, KV_USE_ANY, NULL, ret);
 }
 
 /* What a listing says of object o of vault v (both checked): with its current version's row,

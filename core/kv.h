@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "key.h"
 #include "limits.h"
 #include "secbuf.h"
 #include "store.h"
@@ -188,6 +189,18 @@ int kv_object_set(struct kv *kv, enum object_type kind, const char *vault, const
  * caller may do with it (serve a secret's value, use a key) is the caller's. */
 int kv_object_get(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		  uint32_t version, struct secbuf **ret_material, struct kv_version_info *ret_info);
+/* kv_object_get with the lifecycle check a use needs: PRODUCE all of it (enabled, not-before,
+ * expiry: a secret's value, a key's sign, encrypt, wrap), CONSUME only enabled (a key's
+ * verify, decrypt, unwrap still work outside its dates, as in Azure Key Vault), ANY none (a
+ * key's public half). */
+enum kv_use {
+	KV_USE_PRODUCE,
+	KV_USE_CONSUME,
+	KV_USE_ANY,
+};
+int kv_object_get_for(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		      uint32_t version, enum kv_use use, struct secbuf **ret_material,
+		      struct kv_version_info *ret_info);
 /* The attributes of a version without decrypting (same checks except the lifecycle ones:
  * a disabled or expired version still has metadata). */
 int kv_object_info(struct kv *kv, enum object_type kind, const char *vault, const char *name,
@@ -295,3 +308,59 @@ int kv_expiry_scan(struct kv *kv, int64_t horizon,
 		   int (*cb)(const char *vault, const char *name, uint32_t version, int64_t expires,
 			     int event, void *ud),
 		   void *ud);
+
+/* --- keys: the objects of kind OBJECT_KEY (kv-key.c) ---
+ * A key's versions are made here (create in software or in the TPM reached by tcti, import,
+ * rotate: a new version of the same type, protection and key_ops) and used here, the private
+ * half never leaving: sign/encrypt/wrap take the current version (or, sign, the one given)
+ * after every lifecycle check; verify/decrypt/unwrap the version given (0: current), disabled
+ * refused but outside its dates allowed (AKV's rule). The other lifecycle calls are the
+ * kv_object_* ones with OBJECT_KEY. Errors beyond kv's: -EPERM the key's key_ops do not allow
+ * the operation; -EOPNOTSUPP an algorithm the type or the operation cannot use, a TPM that
+ * cannot make the type; key-soft.h's and tpm-key.h's (-EINVAL wrong length or encoding,
+ * -EMSGSIZE input over its cap, -EBADMSG a signature or ciphertext that does not verify,
+ * -ENOKEY an encrypted import). */
+struct kv_key_spec {
+	enum key_type type;
+	enum key_protection protection;
+	unsigned ops; /* enum key_op bits; 0: all the type can do */
+	bool exportable;
+};
+struct kv_key_public {
+	uint32_t version;
+	enum key_type type;
+	enum key_protection protection;
+	unsigned ops;
+	bool exportable;
+	uint8_t spki[KEY_PUBLIC_DER_MAX]; /* SubjectPublicKeyInfo DER; none (0) for AES */
+	size_t spki_len;
+	struct kv_version_info info;
+};
+int kv_key_create(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		  const struct kv_key_spec *spec, const struct kv_attrs *attrs,
+		  uint32_t *ret_version);
+/* A PEM (PKCS#1, SEC1, PKCS#8), OpenSSH or JWK private key (key-soft.h), as a software key. */
+int kv_key_import(struct kv *kv, const char *vault, const char *name, const uint8_t *in, size_t n,
+		  unsigned ops, bool exportable, const struct kv_attrs *attrs,
+		  uint32_t *ret_version);
+int kv_key_rotate(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		  const struct kv_attrs *attrs, uint32_t *ret_version);
+/* The public half and what the key is, of any version not deleted (no lifecycle check). */
+int kv_key_public(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		  struct kv_key_public *ret);
+/* in: the digest (key_alg_digest_len) or, EdDSA, the message. sig holds *siglen bytes. */
+int kv_key_sign(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		uint32_t version, enum key_alg alg, const uint8_t *in, size_t n, uint8_t *sig,
+		size_t *siglen, uint32_t *ret_version);
+int kv_key_verify(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		  enum key_alg alg, const uint8_t *in, size_t n, const uint8_t *sig, size_t siglen);
+/* op KEY_OP_ENCRYPT or KEY_OP_WRAP, with the current version (*ret_version says which). */
+int kv_key_encrypt(struct kv *kv, const char *vault, const char *name, enum key_op op,
+		   enum key_alg alg, const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t n,
+		   uint8_t *out, size_t *outlen, uint32_t *ret_version);
+/* op KEY_OP_DECRYPT or KEY_OP_UNWRAP, with version (0: current). */
+int kv_key_decrypt(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		   uint32_t version, enum key_op op, enum key_alg alg, const uint8_t *aad,
+		   size_t aadlen, const uint8_t *in, size_t n, struct secbuf **ret);
+/* Is this a key record (kv-kind.h's check of a key version's material)? 0 or -EINVAL. */
+int kv_key_check_material(const void *material, size_t len);
