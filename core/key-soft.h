@@ -27,8 +27,8 @@
 #include "core/key.h"
 #include "core/secbuf.h"
 
-/* The largest output of key_encrypt (A256GCM: KEY_INPUT_MAX + 28; RSA: 512) and of key_wrap
- * (A256KWP: KEY_WRAP_INPUT_MAX + 15). */
+/* A256GCM's IV and tag; the largest output of key_soft_encrypt (A256GCM: KEY_INPUT_MAX + 28;
+ * RSA: 512) and of key_soft_wrap (A256KWP: KEY_WRAP_INPUT_MAX rounded up to 8, + 8). */
 #define KEY_GCM_IV_LEN 12u
 #define KEY_GCM_TAG_LEN 16u
 #define KEY_CIPHERTEXT_MAX (KEY_INPUT_MAX + KEY_GCM_IV_LEN + KEY_GCM_TAG_LEN)
@@ -72,8 +72,8 @@ int key_digest(enum key_alg a, const uint8_t *data, size_t n, uint8_t *out, size
 int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
 		  size_t n, uint8_t *sig, size_t *siglen);
 
-/* A key loaded once for many signatures: key_soft_sign parses the material each time (about
- * 20 us for P-256, 35 us for Ed25519 with OpenSSL 3.0), a loaded key does not. The private key
+/* A key loaded once for many signatures: key_soft_sign loads the material each time (tens of
+ * microseconds for P-256 and Ed25519, as long as the signature itself), a loaded key does not. The private key
  * then lives in OpenSSL's key object (its secure heap when the program initialised one with
  * CRYPTO_secure_malloc_init, else its heap) until key_soft_free, which cleanses it: hold it no
  * longer than the key may be used. key_soft_sign_loaded is key_soft_sign with the key loaded,
@@ -92,8 +92,9 @@ int key_verify(enum key_type t, const uint8_t *spki, size_t spkilen, enum key_al
 	       const uint8_t *in, size_t n, const uint8_t *sig, size_t siglen);
 
 /* RSA-OAEP-256 (SHA-256, MGF1 SHA-256, no label) with the public key only: op KEY_OP_ENCRYPT
- * (in at most KEY_INPUT_MAX) or KEY_OP_WRAP (in at most KEY_WRAP_INPUT_MAX), and at most the
- * modulus size - 66 bytes either way. Output of the modulus' size into out (size *outlen). */
+ * (in at most KEY_INPUT_MAX) or KEY_OP_WRAP (in 1..KEY_WRAP_INPUT_MAX), and at most the
+ * modulus size - 66 bytes either way (-EINVAL for another op). Output of the modulus' size into
+ * out (size *outlen). */
 int key_public_encrypt(enum key_type t, const uint8_t *spki, size_t spkilen, enum key_op op,
 		       enum key_alg a, const uint8_t *in, size_t n, uint8_t *out, size_t *outlen);
 
