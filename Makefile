@@ -131,10 +131,29 @@ $(FUZZ_BUILD)/fuzz-policy: tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS) \
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Wl,--gc-sections -ffunction-sections -o $@ \
 		tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS) $(PKG_LIBS)
 
-fuzz: $(FUZZ_BUILD)/fuzz-policy
-	@mkdir -p $(FUZZ_BUILD)/corpus-policy
-	$(FUZZ_BUILD)/fuzz-policy -max_total_time=$(FUZZ_TIME) -artifact_prefix=$(FUZZ_BUILD)/ \
-		$(FUZZ_BUILD)/corpus-policy $(FUZZ_ARGS_policy)
+# The ssh-agent engine (tests/fuzz/fuzz-agent.c) and the key import (fuzz-key-import.c) too.
+FUZZ_ARGS_agent := -max_len=4096 tests/fuzz/seeds/agent
+FUZZ_ARGS_keyimport := -max_len=16384
+FUZZ_TARGETS := policy agent keyimport
+
+$(FUZZ_BUILD)/fuzz-agent: tests/fuzz/fuzz-agent.c $(FUZZ_POLICY_SRCS) $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Wl,--gc-sections -ffunction-sections -o $@ \
+		tests/fuzz/fuzz-agent.c $(FUZZ_POLICY_SRCS) $(PKG_LIBS)
+
+$(FUZZ_BUILD)/fuzz-keyimport: tests/fuzz/fuzz-key-import.c $(FUZZ_POLICY_SRCS) $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Wl,--gc-sections -ffunction-sections -o $@ \
+		tests/fuzz/fuzz-key-import.c $(FUZZ_POLICY_SRCS) $(PKG_LIBS)
+
+fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
+		case $$t in policy) a="$(FUZZ_ARGS_policy)";; agent) a="$(FUZZ_ARGS_agent)";; \
+			*) a="$(FUZZ_ARGS_keyimport)";; esac; \
+		$(FUZZ_BUILD)/fuzz-$$t -max_total_time=$(FUZZ_TIME) -artifact_prefix=$(FUZZ_BUILD)/ \
+			$(FUZZ_BUILD)/corpus-$$t $$a || exit 1; \
+	done
 
 # Debian packages the build and the tests need.
 DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-dev tpm2-tools \
@@ -169,9 +188,11 @@ layers:
 
 check: deps layers format-check
 	$(MAKE) all units $(TEST_PROGS)
-	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then $(MAKE) $(FUZZ_BUILD)/fuzz-policy; fi
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+		$(MAKE) $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZ_TARGETS)); fi
 	BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_CHECK_TIME) \
-		FUZZ_ARGS_policy="$(FUZZ_ARGS_policy)" tests/lib/run-tests.sh
+		FUZZ_ARGS_policy="$(FUZZ_ARGS_policy)" FUZZ_ARGS_agent="$(FUZZ_ARGS_agent)" \
+		FUZZ_ARGS_keyimport="$(FUZZ_ARGS_keyimport)" tests/lib/run-tests.sh
 
 # vaultfs for real on an embedded default: state under ./run, mounted at ./run/vault (MNT=...).
 run: deps
