@@ -1,0 +1,358 @@
+/* test-kv-key.c: key objects (core/kv-key.c) over a real store, with software keys and keys in a
+ * real software TPM (run under tests/lib/with-swtpm): every software type signs and verifies
+ * (tampered: -EBADMSG), a rotation keeps old signatures verifying and old ciphertexts
+ * decrypting, an expired version refuses to produce but still consumes, a disabled one does
+ * nothing, key_ops restrict (-EPERM), RSA-OAEP, A256GCM with AAD and A256KW/KWP round trips,
+ * TPM keys sign and decrypt, an openssl-made PEM imports, keys are not secrets (one name space,
+ * never served as a value), garbage material is refused, a backup restores into another vault
+ * and signs there. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/key-soft.h"
+#include "core/key.h"
+#include "core/kv.h"
+#include "core/secbuf.h"
+#include "core/store.h"
+#include "tests/unit/testlib.h"
+
+#define T0 INT64_C(1800000000)
+
+struct fixture {
+	char *dir;
+	struct kv *kv;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store *s = NULL;
+	struct secbuf *m = NULL;
+	uint8_t master[CRYPTO_KEY_LEN];
+	char path[128];
+
+	if (!f || test_tmpdir(&f->dir) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/vault.db", f->dir);
+	test_random(master, sizeof(master));
+	if (store_open(path, STORE_CREATE, &s) < 0 || secbuf_dup(master, sizeof(master), &m) < 0 ||
+	    kv_new(s, m, &f->kv) < 0)
+		return -1;
+	kv_set_clock(f->kv, T0);
+	if (kv_vault_create(f->kv, "app", 7) < 0 || kv_vault_create(f->kv, "other", 7) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	kv_free(f->kv);
+	test_rmtree(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static void create(struct fixture *f, const char *name, enum key_type t, enum key_protection p,
+		   unsigned ops)
+{
+	struct kv_key_spec spec = { .type = t, .protection = p, .ops = ops };
+	uint32_t v = 0;
+	int r;
+
+	r = kv_key_create(f->kv, test_tcti(), "app", name, &spec, NULL, &v);
+	if (r != 0)
+		fail_msg("create %s: %d", key_type_name(t), r);
+	assert_true(v >= 1);
+}
+
+/* sign with (digest of) msg, return the version that signed */
+static uint32_t sign(struct fixture *f, const char *name, uint32_t version, enum key_alg a,
+		     const char *msg, uint8_t *sig, size_t *siglen)
+{
+	uint8_t d[KEY_DIGEST_MAX];
+	size_t dl = sizeof(d);
+	const uint8_t *in = (const uint8_t *)msg;
+	size_t n = strlen(msg);
+	uint32_t v = 0;
+	int r;
+
+	if (a != KEY_ALG_EDDSA) {
+		assert_int_equal(key_digest(a, in, n, d, &dl), 0);
+		in = d, n = dl;
+	}
+	*siglen = KEY_SIG_MAX;
+	r = kv_key_sign(f->kv, test_tcti(), "app", name, version, a, in, n, sig, siglen, &v);
+	if (r != 0)
+		fail_msg("sign %s %s: %d", name, key_alg_name(a), r);
+	return v;
+}
+
+static int verify(struct fixture *f, const char *name, uint32_t version, enum key_alg a,
+		  const char *msg, const uint8_t *sig, size_t siglen)
+{
+	uint8_t d[KEY_DIGEST_MAX];
+	size_t dl = sizeof(d);
+	const uint8_t *in = (const uint8_t *)msg;
+	size_t n = strlen(msg);
+
+	if (a != KEY_ALG_EDDSA) {
+		assert_int_equal(key_digest(a, in, n, d, &dl), 0);
+		in = d, n = dl;
+	}
+	return kv_key_verify(f->kv, "app", name, version, a, in, n, sig, siglen);
+}
+
+static void test_sign_each_type(void **state)
+{
+	static const struct {
+		enum key_type t;
+		enum key_alg a[3];
+	} cases[] = {
+		{ KEY_RSA_2048, { KEY_ALG_RS256, KEY_ALG_PS384, KEY_ALG_RS512 } },
+		{ KEY_EC_P256, { KEY_ALG_ES256 } },
+		{ KEY_EC_P384, { KEY_ALG_ES384 } },
+		{ KEY_EC_P521, { KEY_ALG_ES512 } },
+		{ KEY_ED25519, { KEY_ALG_EDDSA } },
+	};
+	struct fixture *f = *state;
+	uint8_t sig[KEY_SIG_MAX];
+	size_t siglen;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "k%zu", i);
+		create(f, name, cases[i].t, KEY_PROTECTION_SOFTWARE, 0);
+		for (size_t j = 0; j < 3 && cases[i].a[j]; j++) {
+			enum key_alg a = cases[i].a[j];
+
+			assert_int_equal(sign(f, name, 0, a, "hello", sig, &siglen), 1);
+			assert_int_equal(verify(f, name, 0, a, "hello", sig, siglen), 0);
+			assert_int_equal(verify(f, name, 1, a, "hellO", sig, siglen), -EBADMSG);
+			sig[siglen / 2] ^= 1;
+			assert_int_equal(verify(f, name, 0, a, "hello", sig, siglen), -EBADMSG);
+		}
+		/* an algorithm the type cannot use */
+		siglen = sizeof(sig);
+		assert_int_equal(kv_key_sign(f->kv, NULL, "app", name, 0, KEY_ALG_A256GCM,
+					     (const uint8_t *)"x", 1, sig, &siglen, NULL),
+				 -EOPNOTSUPP);
+	}
+}
+
+static void test_rotate_and_lifecycle(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t sig1[KEY_SIG_MAX], sig2[KEY_SIG_MAX], ct[KEY_CIPHERTEXT_MAX];
+	size_t l1, l2, ctl = sizeof(ct);
+	struct kv_attrs exp = KV_ATTRS_KEEP, off = KV_ATTRS_KEEP;
+	struct secbuf *pt = NULL;
+	uint32_t v = 0;
+
+	create(f, "rot", KEY_RSA_2048, KEY_PROTECTION_SOFTWARE, 0);
+	assert_int_equal(sign(f, "rot", 0, KEY_ALG_PS256, "m", sig1, &l1), 1);
+	assert_int_equal(kv_key_encrypt(f->kv, "app", "rot", KEY_OP_ENCRYPT, KEY_ALG_RSA_OAEP_256,
+					NULL, 0, (const uint8_t *)"secret", 6, ct, &ctl, &v),
+			 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(kv_key_rotate(f->kv, NULL, "app", "rot", NULL, &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(sign(f, "rot", 0, KEY_ALG_PS256, "m", sig2, &l2), 2);
+	/* old signatures verify with their version, not with the new one */
+	assert_int_equal(verify(f, "rot", 1, KEY_ALG_PS256, "m", sig1, l1), 0);
+	assert_int_equal(verify(f, "rot", 0, KEY_ALG_PS256, "m", sig1, l1), -EBADMSG);
+	assert_int_equal(kv_key_decrypt(f->kv, NULL, "app", "rot", 1, KEY_OP_DECRYPT,
+					KEY_ALG_RSA_OAEP_256, NULL, 0, ct, ctl, &pt),
+			 0);
+	assert_memory_equal(pt->data, "secret", 6);
+	secbuf_free(pt);
+
+	/* version 1 expired: it refuses to sign, still verifies and decrypts */
+	exp.expires = T0 + 10;
+	assert_int_equal(kv_object_update(f->kv, OBJECT_KEY, "app", "rot", 1, &exp), 0);
+	kv_set_clock(f->kv, T0 + 20);
+	l1 = sizeof(sig1);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "app", "rot", 1, KEY_ALG_PS256,
+				     (const uint8_t *)"01234567890123456789012345678901", 32, sig1,
+				     &l1, NULL),
+			 -EKEYEXPIRED);
+	assert_int_equal(verify(f, "rot", 2, KEY_ALG_PS256, "m", sig2, l2), 0);
+	assert_int_equal(kv_key_decrypt(f->kv, NULL, "app", "rot", 1, KEY_OP_DECRYPT,
+					KEY_ALG_RSA_OAEP_256, NULL, 0, ct, ctl, &pt),
+			 0);
+	secbuf_free(pt);
+	/* disabled: nothing */
+	off.enabled = 0;
+	assert_int_equal(kv_object_update(f->kv, OBJECT_KEY, "app", "rot", 1, &off), 0);
+	assert_int_equal(kv_key_decrypt(f->kv, NULL, "app", "rot", 1, KEY_OP_DECRYPT,
+					KEY_ALG_RSA_OAEP_256, NULL, 0, ct, ctl, &pt),
+			 -EKEYREVOKED);
+	assert_int_equal(verify(f, "rot", 1, KEY_ALG_PS256, "m", sig2, l2), -EKEYREVOKED);
+}
+
+static void test_key_ops(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t sig[KEY_SIG_MAX], d[32] = { 0 };
+	size_t siglen = sizeof(sig);
+	struct kv_key_public p;
+	struct kv_key_spec bad = { .type = KEY_EC_P256, .ops = KEY_OP_DECRYPT };
+
+	create(f, "vo", KEY_EC_P256, KEY_PROTECTION_SOFTWARE, KEY_OP_VERIFY);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "app", "vo", 0, KEY_ALG_ES256, d, sizeof(d), sig,
+				     &siglen, NULL),
+			 -EPERM);
+	assert_int_equal(kv_key_public(f->kv, "app", "vo", 0, &p), 0);
+	assert_int_equal(p.ops, KEY_OP_VERIFY);
+	assert_int_equal(p.type, KEY_EC_P256);
+	assert_true(p.spki_len > 60);
+	/* ops a type cannot do */
+	assert_int_equal(kv_key_create(f->kv, NULL, "app", "bad", &bad, NULL, NULL), -EINVAL);
+}
+
+static void test_aes(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t ct[KEY_CIPHERTEXT_MAX], w[KEY_WRAPPED_MAX], k32[32];
+	size_t ctl = sizeof(ct), wl = sizeof(w);
+	struct secbuf *pt = NULL;
+	struct kv_key_public p;
+
+	create(f, "aes", KEY_AES_256, KEY_PROTECTION_SOFTWARE, 0);
+	assert_int_equal(kv_key_public(f->kv, "app", "aes", 0, &p), 0);
+	assert_int_equal(p.spki_len, 0);
+	assert_int_equal(kv_key_encrypt(f->kv, "app", "aes", KEY_OP_ENCRYPT, KEY_ALG_A256GCM,
+					(const uint8_t *)"aad", 3, (const uint8_t *)"plain", 5, ct,
+					&ctl, NULL),
+			 0);
+	assert_int_equal(ctl, 5 + 28);
+	assert_int_equal(kv_key_decrypt(f->kv, NULL, "app", "aes", 0, KEY_OP_DECRYPT,
+					KEY_ALG_A256GCM, (const uint8_t *)"aad", 3, ct, ctl, &pt),
+			 0);
+	assert_memory_equal(pt->data, "plain", 5);
+	secbuf_free(pt);
+	assert_int_equal(kv_key_decrypt(f->kv, NULL, "app", "aes", 0, KEY_OP_DECRYPT,
+					KEY_ALG_A256GCM, (const uint8_t *)"aaD", 3, ct, ctl, &pt),
+			 -EBADMSG);
+	test_random(k32, sizeof(k32));
+	assert_int_equal(kv_key_encrypt(f->kv, "app", "aes", KEY_OP_WRAP, KEY_ALG_A256KW, NULL, 0,
+					k32, sizeof(k32), w, &wl, NULL),
+			 0);
+	assert_int_equal(wl, 40);
+	assert_int_equal(kv_key_decrypt(f->kv, NULL, "app", "aes", 0, KEY_OP_UNWRAP, KEY_ALG_A256KW,
+					NULL, 0, w, wl, &pt),
+			 0);
+	assert_memory_equal(pt->data, k32, 32);
+	secbuf_free(pt);
+}
+
+static void test_tpm_keys(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t sig[KEY_SIG_MAX], ct[512];
+	size_t siglen, ctl = sizeof(ct);
+	struct secbuf *pt = NULL;
+	struct kv_key_spec ed = { .type = KEY_ED25519, .protection = KEY_PROTECTION_TPM };
+
+	create(f, "tp", KEY_EC_P256, KEY_PROTECTION_TPM, 0);
+	assert_int_equal(sign(f, "tp", 0, KEY_ALG_ES256, "tpm", sig, &siglen), 1);
+	assert_int_equal(verify(f, "tp", 0, KEY_ALG_ES256, "tpm", sig, siglen), 0);
+	create(f, "tr", KEY_RSA_2048, KEY_PROTECTION_TPM, 0);
+	assert_int_equal(kv_key_encrypt(f->kv, "app", "tr", KEY_OP_ENCRYPT, KEY_ALG_RSA_OAEP_256,
+					NULL, 0, (const uint8_t *)"in tpm", 6, ct, &ctl, NULL),
+			 0);
+	assert_int_equal(kv_key_decrypt(f->kv, test_tcti(), "app", "tr", 0, KEY_OP_DECRYPT,
+					KEY_ALG_RSA_OAEP_256, NULL, 0, ct, ctl, &pt),
+			 0);
+	assert_memory_equal(pt->data, "in tpm", 6);
+	secbuf_free(pt);
+	assert_int_equal(kv_key_create(f->kv, test_tcti(), "app", "te", &ed, NULL, NULL),
+			 -EOPNOTSUPP);
+	ed.type = KEY_EC_P256, ed.exportable = true; /* a TPM key is never exportable */
+	assert_int_equal(kv_key_create(f->kv, test_tcti(), "app", "te", &ed, NULL, NULL), -EINVAL);
+}
+
+static void test_import_and_namespace(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[256], pem[4096];
+	FILE *p;
+	size_t n;
+	struct secbuf *v = NULL;
+	uint8_t sig[KEY_SIG_MAX], junk[64] = { 0 };
+	size_t siglen;
+	struct kv_key_public pub;
+
+	snprintf(cmd, sizeof(cmd), "openssl genpkey -algorithm ed25519 2>/dev/null");
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(pem, 1, sizeof(pem), p);
+	assert_int_equal(pclose(p), 0);
+	assert_true(n > 50);
+	assert_int_equal(
+		kv_key_import(f->kv, "app", "imp", (const uint8_t *)pem, n, 0, false, NULL, NULL),
+		0);
+	assert_int_equal(kv_key_public(f->kv, "app", "imp", 0, &pub), 0);
+	assert_int_equal(pub.type, KEY_ED25519);
+	assert_int_equal(sign(f, "imp", 0, KEY_ALG_EDDSA, "imported", sig, &siglen), 1);
+	/* one name space; a key is never a secret's value */
+	assert_int_equal(kv_secret_get(f->kv, "app", "imp", 0, &v, NULL), -ENOENT);
+	assert_int_equal(kv_secret_set(f->kv, "app", "imp", "x", 1, NULL, NULL), -EEXIST);
+	assert_int_equal(
+		kv_key_import(f->kv, "app", "imp2", junk, sizeof(junk), 0, false, NULL, NULL),
+		-EINVAL);
+	/* material that is not a key record */
+	assert_int_equal(
+		kv_object_set(f->kv, OBJECT_KEY, "app", "raw", junk, sizeof(junk), NULL, NULL),
+		-EINVAL);
+}
+
+static void test_backup_restore(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *blob = NULL;
+	char name[VAULTFS_NAME_MAX + 1];
+	uint8_t sig[KEY_SIG_MAX], d48[48] = { 2 };
+	size_t siglen = sizeof(sig);
+
+	create(f, "bk", KEY_EC_P384, KEY_PROTECTION_SOFTWARE, 0);
+	assert_int_equal(kv_object_backup(f->kv, OBJECT_KEY, "app", "bk", &blob), 0);
+	assert_int_equal(kv_object_restore(f->kv, OBJECT_KEY, "other", blob->data, blob->len, name),
+			 0);
+	assert_string_equal(name, "bk");
+	secbuf_free(blob);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "other", "bk", 0, KEY_ALG_ES384, d48, sizeof(d48),
+				     sig, &siglen, NULL),
+			 0);
+	assert_int_equal(
+		kv_key_verify(f->kv, "app", "bk", 0, KEY_ALG_ES384, d48, sizeof(d48), sig, siglen),
+		0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sign_each_type, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotate_and_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tpm_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import_and_namespace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
