@@ -63,7 +63,8 @@ static int rec_parse(const uint8_t *p, size_t n, struct keyrec *ret)
 	if (k.priv_len == 0 || k.priv_len != n - off || k.priv_len > KEY_MATERIAL_MAX)
 		return -EINVAL;
 	k.priv = p + off;
-	if ((k.type == KEY_AES_256) != (k.spki_len == 0))
+	if ((k.type == KEY_AES_256) != (k.spki_len == 0) ||
+	    (k.type == KEY_AES_256 && k.priv_len != 32))
 		return -EINVAL;
 	*ret = k;
 	return 0;
@@ -216,6 +217,7 @@ int kv_key_rotate(struct kv *kv, const char *tcti, const char *vault, const char
 		  const struct kv_attrs *attrs, uint32_t *ret_version)
 {
 	_cleanup_secbuf_ struct secbuf *old = NULL, *rec = NULL;
+	struct kv_attrs policy_attrs = { .enabled = 1, .content_type = "" };
 	struct kv_key_spec spec;
 	struct keyrec k;
 	int r;
@@ -229,6 +231,12 @@ int kv_key_rotate(struct kv *kv, const char *tcti, const char *vault, const char
 	r = make_key(tcti, &spec, &rec);
 	if (r < 0)
 		return r;
+	if (!attrs) { /* the rotation policy's expiry of new versions, if any */
+		r = kv_key_rotation_expiry(kv, vault, name, &policy_attrs.expires);
+		if (r < 0)
+			return r;
+		attrs = &policy_attrs;
+	}
 	return kv_object_set(kv, OBJECT_KEY, vault, name, rec->data, rec->len, attrs, ret_version);
 }
 

@@ -362,5 +362,32 @@ int kv_key_encrypt(struct kv *kv, const char *vault, const char *name, enum key_
 int kv_key_decrypt(struct kv *kv, const char *tcti, const char *vault, const char *name,
 		   uint32_t version, enum key_op op, enum key_alg alg, const uint8_t *aad,
 		   size_t aadlen, const uint8_t *in, size_t n, struct secbuf **ret);
+/* A key's rotation policy (kv-rotation.c), in seconds, 0 for none: rotate when the current
+ * version is rotate_after old, notify (once a version) when it expires within notify_before,
+ * and make every new version (rotate, the daemon's rotations) expire expires_after after it
+ * is made. set with all zero removes it; get: -ENOENT none; expiry: the expiry a version made
+ * now gets (0: none). kv_key_rotation_due, the daemon's pass: rotates and notifies what is due
+ * (at most a batch: it returns 1 when more may be due, 0 when done), calling cb with each. */
+struct kv_key_rotation {
+	int64_t rotate_after, notify_before, expires_after;
+};
+enum kv_rotation_event {
+	KV_ROTATION_NONE = 0,
+	KV_ROTATION_ROTATE,   /* new_version made (or err) */
+	KV_ROTATION_EXPIRING, /* version expires within notify_before */
+};
+struct kv_rotation_notice {
+	const char *vault, *name;
+	enum kv_rotation_event event;
+	uint32_t version, new_version;
+	int err;
+};
+int kv_key_rotation_set(struct kv *kv, const char *vault, const char *name,
+			const struct kv_key_rotation *policy);
+int kv_key_rotation_get(struct kv *kv, const char *vault, const char *name,
+			struct kv_key_rotation *ret);
+int kv_key_rotation_expiry(struct kv *kv, const char *vault, const char *name, int64_t *ret);
+int kv_key_rotation_due(struct kv *kv, const char *tcti,
+			int (*cb)(const struct kv_rotation_notice *n, void *ud), void *ud);
 /* Is this a key record (kv-kind.h's check of a key version's material)? 0 or -EINVAL. */
 int kv_key_check_material(const void *material, size_t len);

@@ -75,6 +75,17 @@ static const char *const migrations[] = {
 	/* 3: soft-deleted objects by deletion time, for the purge when retention has passed: a
 	 * scan reads only deleted rows (the partial index), oldest first. */
 	"CREATE INDEX objects_deleted ON objects (deleted_at, id) WHERE deleted_at != 0;",
+	/* 4: a key's rotation policy (kv-key.c), one row per key object, MAC'd like the rows it
+	 * governs and gone with its object. */
+	"CREATE TABLE key_rotation ("
+	"  object_id INTEGER PRIMARY KEY NOT NULL REFERENCES objects(id) ON DELETE CASCADE,"
+	"  rotate_after INTEGER NOT NULL,"
+	"  notify_before INTEGER NOT NULL,"
+	"  expires_after INTEGER NOT NULL,"
+	"  notified_version INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  mac BLOB NOT NULL"
+	") STRICT;",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(migrations))
 
@@ -83,6 +94,8 @@ static const char *const migrations[] = {
  * statements that write it: an INSERT or UPDATE names the parameters of the columns it writes. */
 #define VAULT_COLS "id, name, wrapped_key, created, retention_days, purge_protection, mac"
 #define OBJECT_COLS "id, vault_id, name, type, current_version, created, deleted_at, mac"
+#define ROTATION_COLS                                                                              \
+	"object_id, rotate_after, notify_before, expires_after, notified_version, updated, mac"
 #define VERSION_COLS                                                                               \
 	"object_id, version, enabled, not_before, expires, created, updated, content_type, "       \
 	"tags, wrapped_dek, mac"
@@ -164,6 +177,19 @@ static const char *const stmt_sql[_STMT_MAX] = {
 			     "DO UPDATE SET expires = excluded.expires",
 	/* changes when another connection commits; in a read transaction, the snapshot's */
 	[STMT_DATA_VERSION] = "PRAGMA data_version",
+	[STMT_ROTATION_GET] = "SELECT " ROTATION_COLS " FROM key_rotation WHERE object_id = ?1",
+	[STMT_ROTATION_SET] = "INSERT INTO key_rotation (" ROTATION_COLS ") VALUES (?1, ?2, ?3, "
+			      "?4, ?5, ?6, ?7) ON CONFLICT (object_id) DO UPDATE SET "
+			      "rotate_after = ?2, notify_before = ?3, expires_after = ?4, "
+			      "notified_version = ?5, updated = ?6, mac = ?7",
+	[STMT_ROTATION_DELETE] = "DELETE FROM key_rotation WHERE object_id = ?1",
+	/* every policy, by object id from the cursor ?1 (exclusive), ?2 at most */
+	[STMT_ROTATION_PAGE] = "SELECT " ROTATION_COLS " FROM key_rotation WHERE object_id > ?1 "
+			       "ORDER BY object_id LIMIT ?2",
+	/* every MAC'd row's MAC, for the row sum (store-sum.c) */
+	[STMT_ROWS_MACS] =
+		"SELECT mac FROM vaults UNION ALL SELECT mac FROM objects "
+		"UNION ALL SELECT mac FROM versions UNION ALL SELECT mac FROM key_rotation",
 };
 
 int store_schema_latest(void)

@@ -1,20 +1,16 @@
-/* store-sum.c: the running sum of every MAC'd row (vaults, objects, versions), kept in the
- * meta key "rows.sum" by temporary triggers of this connection, so that each write transaction
- * carries its own change to the sum and a rollback (of the transaction or of a savepoint)
- * takes it back with the rows. The sum is of f(mac) over the rows, mod 2^256, where f is the
- * caller's keyed function (kv: a PRF no one without the master key can compute): the store adds
- * and subtracts and knows nothing of f. Never trusts the sum it keeps: kv binds it under a MAC
- * (seal.h) and compares it with store_rows_sum at open. */
+/* store-sum.c: the running sum of every MAC'd row (vaults, objects, versions, key_rotation),
+ * kept in the meta key "rows.sum" by temporary triggers of this connection, so that each write
+ * transaction carries its own change to the sum and a rollback (of the transaction or of a
+ * savepoint) takes it back with the rows. The sum is of f(mac) over the rows, mod 2^256, where
+ * f is the caller's keyed function (kv: a PRF no one without the master key can compute): the
+ * store adds and subtracts and knows nothing of f. Never trusts the sum it keeps: kv binds it
+ * under a MAC (seal.h) and compares it with store_rows_sum at open. The triggers' SQL is here
+ * (made per table), the rest in store-schema.c. */
 #include <assert.h>
 
 #include "store-int.h"
 
 #define SUM_KEY "rows.sum"
-
-static void finalizep(sqlite3_stmt **st)
-{
-	sqlite3_finalize(*st);
-}
 
 struct sum_fn {
 	store_row_fn fn;
@@ -100,20 +96,19 @@ int store_track_rows(struct store *s, store_row_fn fn, void *ud)
 					fold_sql, NULL, NULL, free);
 	if (rc != SQLITE_OK)
 		return store_errno(s->db, rc);
-	return store_exec(s->db, TRIGGERS("vaults") TRIGGERS("objects") TRIGGERS("versions"));
+	return store_exec(s->db, TRIGGERS("vaults") TRIGGERS("objects") TRIGGERS("versions")
+					 TRIGGERS("key_rotation"));
 }
 
 int store_rows_sum(struct store *s, store_row_fn fn, void *ud, uint8_t ret[STORE_SUM_LEN])
 {
-	static const char sql[] = "SELECT mac FROM vaults UNION ALL SELECT mac FROM objects "
-				  "UNION ALL SELECT mac FROM versions";
-	_cleanup_(finalizep) sqlite3_stmt *st = NULL;
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	uint8_t sum[STORE_SUM_LEN] = {}, v[STORE_SUM_LEN];
-	int rc, r = 0;
+	int rc, r;
 
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return store_errno(s->db, rc);
+	r = stmt_take(s, STMT_ROWS_MACS, &st);
+	if (r < 0)
+		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const void *p = sqlite3_column_blob(st, 0);
 

@@ -121,6 +121,23 @@ void store_rollback(struct store *s);
 int store_meta_get(struct store *s, const char *key, uint8_t **ret, size_t *ret_len);
 int store_meta_set(struct store *s, const char *key, const void *value, size_t len);
 
+/* A key's rotation policy (one row per key object, gone with it): seconds after its current
+ * version's creation to rotate (0 never), before its expiry to notify (0 never), after a new
+ * version's creation for it to expire (0 never); the version last notified. get: -ENOENT.
+ * page: the rows after object id `after`, limit at most; returns how many were read. */
+struct store_rotation {
+	int64_t object_id;
+	int64_t rotate_after, notify_before, expires_after;
+	uint32_t notified_version;
+	int64_t updated;
+	uint8_t mac[CRYPTO_MAC_LEN];
+};
+int store_rotation_get(struct store *s, int64_t object_id, struct store_rotation *ret);
+int store_rotation_set(struct store *s, const struct store_rotation *p);
+int store_rotation_delete(struct store *s, int64_t object_id);
+int store_rotation_page(struct store *s, int64_t after, unsigned limit,
+			int (*cb)(const struct store_rotation *p, void *ud), void *ud);
+
 /* The running sum of every MAC'd row (store-sum.c): sum over the rows of vaults, objects and
  * versions of fn(mac), mod 2^256 (little-endian). track: from now on every write through this
  * handle keeps the sum in the store (meta "rows.sum") as part of its own transaction; fn is

@@ -212,12 +212,30 @@ static int purge_notice(const char *vault, const char *name, void *userdata)
 
 /* One pass of the scan (expiry notices, then purges when retention has passed): true when
  * work is left for another pass soon. */
+/* A key's rotation policy carried out (kv_key_rotation_due): recorded, and said when it fails. */
+static int rotation_notice(const struct kv_rotation_notice *n, void *ud)
+{
+	struct vaultfsd *v = ud;
+	bool rotate = n->event == KV_ROTATION_ROTATE;
+
+	if (n->err < 0)
+		log_warning_errno(
+			n->err, "Could not %s key %s/%s: %m (tried again at the next scan)",
+			rotate ? "rotate" : "record the expiry notice of", n->vault, n->name);
+	(void)secret_event(v, rotate ? "key-rotate" : "key-expiring", n->err, "rotation-policy",
+			   n->vault, n->name, rotate && n->err >= 0 ? n->new_version : n->version);
+	return 0;
+}
+
 static bool scan_expiry(struct vaultfsd *v)
 {
 	struct expiry_pass p = { .v = v };
-	int r = kv_expiry_scan(v->kv, v->config->near_expiry, expiry_notice_one, &p);
+	int r = kv_expiry_scan(v->kv, v->config->near_expiry, expiry_notice_one, &p), k;
 
-	if (r == -EAGAIN)
+	k = kv_key_rotation_due(v->kv, v->config->tcti, rotation_notice, v);
+	if (k < 0)
+		log_warning_errno(k, "Key rotation scan stopped: %m (tried again at the next one)");
+	if (r == -EAGAIN || k > 0)
 		return true;
 	if (r < 0)
 		log_warning_errno(r, "Expiry scan stopped: %m (tried again at the next one)");

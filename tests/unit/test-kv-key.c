@@ -342,6 +342,87 @@ static void test_backup_restore(void **state)
 		0);
 }
 
+struct seen {
+	unsigned rotated, expiring;
+	uint32_t last_new;
+};
+
+static int on_notice(const struct kv_rotation_notice *n, void *ud)
+{
+	struct seen *s = ud;
+
+	assert_int_equal(n->err, 0);
+	assert_string_equal(n->vault, "app");
+	assert_string_equal(n->name, "rp");
+	if (n->event == KV_ROTATION_ROTATE)
+		s->rotated++, s->last_new = n->new_version;
+	else if (n->event == KV_ROTATION_EXPIRING)
+		s->expiring++;
+	return 0;
+}
+
+/* The rotation policy fires on a moved clock: a rotation after rotate_after (the new version
+ * expiring expires_after later), one notice per version within notify_before of its expiry;
+ * a changed policy row is refused. */
+static void test_rotation_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_key_rotation p = { .rotate_after = 30 * 86400,
+				     .notify_before = 7 * 86400,
+				     .expires_after = 40 * 86400 },
+			       got;
+	struct kv_version_info info;
+	struct seen s = { 0 };
+	uint32_t v;
+
+	create(f, "rp", KEY_EC_P256, KEY_PROTECTION_SOFTWARE, 0);
+	assert_int_equal(kv_key_rotation_get(f->kv, "app", "rp", &got), -ENOENT);
+	assert_int_equal(kv_key_rotation_set(f->kv, "app", "rp", &p), 0);
+	assert_int_equal(kv_key_rotation_get(f->kv, "app", "rp", &got), 0);
+	assert_true(got.rotate_after == p.rotate_after && got.expires_after == p.expires_after);
+	/* nothing due yet */
+	assert_int_equal(kv_key_rotation_due(f->kv, NULL, on_notice, &s), 0);
+	assert_int_equal(s.rotated + s.expiring, 0);
+	/* 31 days on: rotated once, the new version expires 40 days after it was made */
+	kv_set_clock(f->kv, T0 + 31 * 86400);
+	assert_int_equal(kv_key_rotation_due(f->kv, NULL, on_notice, &s), 0);
+	assert_int_equal(s.rotated, 1);
+	assert_int_equal(s.last_new, 2);
+	assert_int_equal(kv_object_info(f->kv, OBJECT_KEY, "app", "rp", 2, &info), 0);
+	assert_true(info.expires == T0 + 71 * 86400);
+	assert_int_equal(kv_key_rotation_due(f->kv, NULL, on_notice, &s), 0);
+	assert_int_equal(s.rotated, 1);
+	/* a manual rotation takes the policy's expiry too */
+	assert_int_equal(kv_key_rotate(f->kv, NULL, "app", "rp", NULL, &v), 0);
+	assert_int_equal(kv_object_info(f->kv, OBJECT_KEY, "app", "rp", v, &info), 0);
+	assert_true(info.expires == T0 + 71 * 86400);
+	/* no rotation, but a notice within 7 days of the expiry: once */
+	p.rotate_after = 0;
+	assert_int_equal(kv_key_rotation_set(f->kv, "app", "rp", &p), 0);
+	kv_set_clock(f->kv, T0 + 65 * 86400);
+	assert_int_equal(kv_key_rotation_due(f->kv, NULL, on_notice, &s), 0);
+	assert_int_equal(kv_key_rotation_due(f->kv, NULL, on_notice, &s), 0);
+	assert_int_equal(s.expiring, 1);
+	/* a policy row changed behind kv's back is refused */
+	{
+		char q[256];
+
+		snprintf(q, sizeof(q),
+			 "sqlite3 %s/vault.db 'UPDATE key_rotation SET rotate_after = 1'", f->dir);
+		assert_int_equal(system(q), 0);
+		assert_int_equal(kv_key_rotation_get(f->kv, "app", "rp", &got), -EBADMSG);
+		assert_int_equal(kv_key_rotation_due(f->kv, NULL, on_notice, &s), -EBADMSG);
+	}
+	/* removed */
+	p = (struct kv_key_rotation){ 0 };
+	assert_int_equal(kv_key_rotation_set(f->kv, "app", "rp", &p), 0);
+	assert_int_equal(kv_key_rotation_get(f->kv, "app", "rp", &got), -ENOENT);
+	/* not for secrets */
+	assert_int_equal(kv_secret_set(f->kv, "app", "sec", "x", 1, NULL, NULL), 0);
+	p.rotate_after = 1;
+	assert_int_equal(kv_key_rotation_set(f->kv, "app", "sec", &p), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +433,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tpm_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import_and_namespace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotation_policy, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "core/crypto.h"
+#include "core/key.h"
 #include "core/kv.h"
 #include "core/limits.h"
 #include "core/secbuf.h"
@@ -3485,7 +3486,7 @@ static void test_secret_lookup(void **state)
 	assert_int_equal(kv_secret_lookup(f->kv, "v", "live", &si), -EBADMSG);
 }
 
-/* --- the object model: one layer for every kind (OBJECT_KEY, its material opaque for now) --- */
+/* --- the object model: one layer for every kind (OBJECT_KEY, with key records as material) --- */
 
 struct object_list {
 	size_t n;
@@ -3509,12 +3510,27 @@ static struct object_list list_objects(struct kv *kv, enum object_type kind, boo
 	return l;
 }
 
+/* A key record (kv-key.c) of an AES-256 key whose 32 bytes start with text: what kv keeps as
+ * a key version's material, its form checked at set. */
+#define KEYREC_LEN (12u + 4u + 32u)
+static void key_record(const char *text, uint8_t rec[KEYREC_LEN])
+{
+	memset(rec, 0, KEYREC_LEN);
+	memcpy(rec, "VKR1", 4);
+	rec[4] = KEY_AES_256;
+	rec[8] = KEY_OP_ENCRYPT | KEY_OP_DECRYPT; /* key_ops, little-endian u16 */
+	rec[12] = 32;				  /* private_len, u32; spki_len 0 */
+	assert_true(strlen(text) <= 32);
+	memcpy(rec + 16, text, strlen(text));
+}
+
 static void key_set(struct kv *kv, const char *name, const char *material, uint32_t want)
 {
+	uint8_t rec[KEYREC_LEN];
 	uint32_t version = 0;
 
-	assert_int_equal(kv_object_set(kv, OBJECT_KEY, "v", name, material, strlen(material), NULL,
-				       &version),
+	key_record(material, rec);
+	assert_int_equal(kv_object_set(kv, OBJECT_KEY, "v", name, rec, sizeof(rec), NULL, &version),
 			 0);
 	assert_int_equal(version, want);
 }
@@ -3523,11 +3539,13 @@ static void key_get(struct kv *kv, const char *name, uint32_t version, const cha
 {
 	_cleanup_secbuf_ struct secbuf *m = NULL;
 	struct kv_version_info vi;
+	uint8_t rec[KEYREC_LEN];
 
+	key_record(want, rec);
 	assert_int_equal(kv_object_get(kv, OBJECT_KEY, "v", name, version, &m, &vi), 0);
-	assert_int_equal(m->len, strlen(want));
-	assert_memory_equal(m->data, want, m->len);
-	assert_int_equal(vi.size, strlen(want));
+	assert_int_equal(m->len, KEYREC_LEN);
+	assert_memory_equal(m->data, rec, m->len);
+	assert_int_equal(vi.size, KEYREC_LEN);
 }
 
 /* Keys and secrets in one vault: each listing gives its kind, KV_KIND_ANY all of them, in one
@@ -3612,7 +3630,14 @@ static void test_object_names_shared(void **state)
 	set_str(f->kv, "v", "s", "secret");
 
 	set_fails(f->kv, "v", "k", "x", 1, NULL, -EEXIST);
-	assert_int_equal(kv_object_set(f->kv, OBJECT_KEY, "v", "s", "x", 1, NULL, NULL), -EEXIST);
+	{
+		uint8_t rec[KEYREC_LEN];
+
+		key_record("x", rec);
+		assert_int_equal(
+			kv_object_set(f->kv, OBJECT_KEY, "v", "s", rec, sizeof(rec), NULL, NULL),
+			-EEXIST);
+	}
 	get_fails(f->kv, "v", "k", 0, -ENOENT);
 	info_fails(f->kv, "v", "k", 0, -ENOENT);
 	assert_int_equal(kv_secret_lookup(f->kv, "v", "k", &si), -ENOENT);
@@ -3734,7 +3759,7 @@ static void test_object_backup_keeps_kind(void **state)
 		_cleanup_secbuf_ struct secbuf *m = NULL;
 
 		assert_int_equal(kv_object_get(f->kv, OBJECT_KEY, "w", "k", 1, &m, NULL), 0);
-		assert_memory_equal(m->data, "key-one", 7);
+		assert_memory_equal(m->data + 16, "key-one", 7); /* the record's private bytes */
 	}
 	get_fails(f->kv, "w", "k", 0, -ENOENT);
 }

@@ -37,7 +37,7 @@
 #include "tests/unit/testlib.h"
 
 #define VFS1_APPLICATION_ID 0x56465331
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define CT_MAX (VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
 #define TAGS_MAX (VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2))
 
@@ -493,12 +493,12 @@ static void test_newer_schema(void **state)
 	struct store *s = NULL;
 
 	store_free(open_ok(f, STORE_CREATE));
-	raw_exec(f->path, "PRAGMA user_version = 4;");
+	raw_exec(f->path, "PRAGMA user_version = 5;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EPROTONOSUPPORT);
 	assert_null(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
 
 	raw_exec(f->path, "PRAGMA user_version = 1000000;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
@@ -1496,7 +1496,8 @@ static void test_migrate_from_v1(void **state)
 	assert_int_equal(store_version_insert(s, &ver), 0);
 	store_free(s);
 	raw_exec(f->path, "DROP TABLE expiry_notices; DROP INDEX versions_expiry; "
-			  "DROP INDEX objects_deleted; PRAGMA user_version = 1;");
+			  "DROP INDEX objects_deleted; DROP TABLE key_rotation; "
+			  "PRAGMA user_version = 1;");
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
 					  "('expiry_notices', 'versions_expiry')"),
 			 0);
