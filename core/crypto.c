@@ -1,7 +1,7 @@
 /* crypto.c: the cryptographic primitives over OpenSSL 3 EVP: AES-256-GCM (nonce || ciphertext
  * || tag), key wrapping as AEAD of a 32-byte key, HKDF-SHA256, HMAC-SHA256, CSPRNG bytes and
  * constant-time comparison. OpenSSL's 0/1 becomes -errno here and nowhere else
- * (openssl_error(), which keeps OpenSSL's words and empties its error queue). It must never
+ * (crypto_openssl_errno(), which keeps OpenSSL's words and empties its error queue). It must never
  * return unauthenticated plaintext (a failed open wipes its output), never keep key material
  * outside the caller's buffers, a secbuf or the cleansed OpenSSL state of a struct crypto_mac
  * or crypto_aead, never use deprecated OpenSSL APIs, and never log above debug. */
@@ -62,7 +62,7 @@ static inline void kdf_ctx_freep(EVP_KDF_CTX **p)
  * (or fallback says an allocation returned NULL), -EIO for everything else. OpenSSL's own words
  * for its last error are kept (log_foreign) for the one log line at the edge. Always empties
  * the thread's error queue. */
-static int openssl_error(int fallback)
+int crypto_openssl_errno(int fallback)
 {
 	unsigned long e = ERR_peek_last_error();
 	char text[256];
@@ -89,7 +89,7 @@ int crypto_random(void *buf, size_t n)
 		int chunk = n > INT_MAX ? INT_MAX : (int)n;
 
 		if (RAND_bytes(p, chunk) != 1)
-			return openssl_error(-EIO);
+			return crypto_openssl_errno(-EIO);
 		p += chunk;
 		n -= (size_t)chunk;
 	}
@@ -143,7 +143,7 @@ static int aead_seal(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
 
 fail:
 	secure_wipe(out, ptlen + CRYPTO_AEAD_OVERHEAD);
-	return openssl_error(-EIO);
+	return crypto_openssl_errno(-EIO);
 }
 
 /* Open on ctx (cipher as for aead_seal); the lengths were checked by the caller. */
@@ -179,7 +179,7 @@ static int aead_open(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
 fail:
 	if (out)
 		secure_wipe(out, ctlen);
-	return openssl_error(-EIO);
+	return crypto_openssl_errno(-EIO);
 }
 
 /* The checks of seal, shared by both forms. */
@@ -228,7 +228,7 @@ int crypto_aead_seal(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t 
 		return r;
 	ctx = EVP_CIPHER_CTX_new();
 	if (!ctx)
-		return openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	return aead_seal(ctx, aes_gcm(), key, aad, aadlen, pt, ptlen, out);
 }
 
@@ -246,7 +246,7 @@ int crypto_aead_open(const uint8_t key[CRYPTO_KEY_LEN], const void *aad, size_t 
 	if (!ctx) {
 		if (out)
 			secure_wipe(out, ctlen);
-		return openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	}
 	return aead_open(ctx, aes_gcm(), key, aad, aadlen, in, ctlen, out);
 }
@@ -271,12 +271,12 @@ int crypto_aead_new(struct crypto_aead **ret)
 	a->ctx = EVP_CIPHER_CTX_new();
 	if (!a->ctx) {
 		free(a);
-		return openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	}
 	/* the cipher alone: no key yet, nothing to wipe */
 	if (EVP_DecryptInit_ex2(a->ctx, aes_gcm(), NULL, NULL, NULL) != 1) {
 		crypto_aead_free(a);
-		return openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	}
 	*ret = a;
 	return 0;
@@ -374,10 +374,10 @@ int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *o
 
 	kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
 	if (!kdf)
-		return openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	kctx = EVP_KDF_CTX_new(kdf);
 	if (!kctx)
-		return openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 
 	/* No salt: HKDF-Extract then uses HashLen zero bytes (RFC 5869 section 2.2). The default
 	 * mode is extract-and-expand. */
@@ -387,7 +387,7 @@ int crypto_hkdf(const uint8_t *ikm, size_t ikmlen, const char *label, uint8_t *o
 	*p = OSSL_PARAM_construct_end();
 	if (EVP_KDF_derive(kctx, out, outlen, params) != 1) {
 		secure_wipe(out, outlen);
-		return openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	}
 	return 0;
 }
@@ -404,7 +404,7 @@ int crypto_hmac(const uint8_t key[CRYPTO_KEY_LEN], const void *data, size_t n,
 	if (!EVP_Q_mac(NULL, OSSL_MAC_NAME_HMAC, NULL, "SHA256", NULL, key, CRYPTO_KEY_LEN,
 		       data ? data : empty, n, mac, sizeof(mac), &maclen)) {
 		secure_wipe(mac, sizeof(mac));
-		return openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	}
 	if (maclen != CRYPTO_MAC_LEN) {
 		secure_wipe(mac, sizeof(mac));
@@ -440,7 +440,7 @@ int crypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN], struct crypto_mac **ret)
 	EVP_MAC_free(mac);
 	if (!m->keyed || !EVP_MAC_init(m->keyed, key, CRYPTO_KEY_LEN, params)) {
 		crypto_mac_free(m);
-		return openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	}
 	*ret = m;
 	return 0;
@@ -458,7 +458,7 @@ int crypto_mac_compute(struct crypto_mac *m, const void *data, size_t n,
 	if (!EVP_MAC_init(m->keyed, NULL, 0, NULL) ||
 	    !EVP_MAC_update(m->keyed, data ? data : empty, n) ||
 	    !EVP_MAC_final(m->keyed, out, &maclen, CRYPTO_MAC_LEN))
-		r = openssl_error(-EIO);
+		r = crypto_openssl_errno(-EIO);
 	else if (maclen != CRYPTO_MAC_LEN)
 		r = -EIO;
 	if (r < 0)

@@ -70,3 +70,10 @@ void crypto_mac_free(struct crypto_mac *m);
 
 /* Constant-time equality: 1 equal, 0 different. */
 int crypto_memeq(const void *a, const void *b, size_t n);
+
+/* The one place an OpenSSL failure becomes an errno (for crypto.c and the other modules over
+ * OpenSSL: key-soft, ssh-wire): -ENOMEM when the library ran out of memory (or fallback says an
+ * allocation returned NULL), fallback (-EIO) for everything else; OpenSSL's own words for its
+ * last error are kept (log_foreign) for the one log line at the edge. Always empties the
+ * thread's error queue. */
+int crypto_openssl_errno(int fallback);

@@ -25,7 +25,7 @@ static int oaep_setup(EVP_PKEY_CTX *ctx, const EVP_MD *md)
 	if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
 	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 ||
 	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	return 0;
 }
 
@@ -42,15 +42,15 @@ static int rsa_oaep_encrypt(EVP_PKEY *pk, const uint8_t *in, size_t n, uint8_t *
 		return -ENOBUFS;
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
 	if (!ctx)
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	if (EVP_PKEY_encrypt_init(ctx) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	r = oaep_setup(ctx, EVP_sha256());
 	if (r < 0)
 		return r;
 	len = *outlen;
 	if (EVP_PKEY_encrypt(ctx, out, &len, in ? in : (const uint8_t *)"", n) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	*outlen = len;
 	return 0;
 }
@@ -70,9 +70,9 @@ static int rsa_oaep_decrypt(EVP_PKEY *pk, enum key_alg a, const uint8_t *in, siz
 		return r;
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
 	if (!ctx)
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	if (EVP_PKEY_decrypt_init(ctx) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	r = oaep_setup(ctx, a == KEY_ALG_RSA_OAEP ? EVP_sha1() : EVP_sha256());
 	if (r < 0)
 		return r;
@@ -210,11 +210,11 @@ static int aes_wrap(const uint8_t *kek, bool kwp, bool enc, const uint8_t *in, s
 	EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
 	if (EVP_CipherInit_ex(ctx, kwp ? EVP_aes_256_wrap_pad() : EVP_aes_256_wrap(), NULL, kek,
 			      NULL, enc ? 1 : 0) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	if (EVP_CipherUpdate(ctx, out, &len, in, (int)n) != 1 || len < 0 ||
 	    EVP_CipherFinal_ex(ctx, out + len, &fin) != 1) {
 		if (enc)
-			return key_openssl_error(-EIO);
+			return crypto_openssl_errno(-EIO);
 		/* the integrity check failed: an answer, no foreign words for it */
 		ERR_clear_error();
 		return -EBADMSG;

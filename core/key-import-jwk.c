@@ -72,7 +72,7 @@ static int member_bn(struct json_object *o, const char *name, int missing, BIGNU
 		return -ENOMEM;
 	if (!BN_bin2bn(b->data, (int)b->len, bn)) {
 		BN_clear_free(bn);
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	}
 	*ret = bn;
 	return 0;
@@ -134,7 +134,7 @@ static int jwk_ec(struct json_object *o, EVP_PKEY **ret)
 	if (!bn)
 		return -ENOMEM;
 	if (!BN_bin2bn(d->data, (int)c, bn))
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	return key_ec_from_parts(t, pub, 1 + 2 * c, bn, ret);
 }
 

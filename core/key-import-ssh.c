@@ -80,7 +80,7 @@ static int rd_mpint(struct rd *r, BIGNUM **ret)
 		return -ENOMEM;
 	if (!BN_bin2bn(p, (int)n, bn)) {
 		BN_clear_free(bn);
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	}
 	*ret = bn;
 	return 0;
@@ -142,7 +142,7 @@ static int ssh_rsa(struct rd *r, EVP_PKEY **ret)
 	/* dp = d mod (p - 1), dq = d mod (q - 1) */
 	if (!BN_sub(t, p, BN_value_one()) || !BN_mod(dp, d, t, ctx) ||
 	    !BN_sub(t, q, BN_value_one()) || !BN_mod(dq, d, t, ctx))
-		return key_openssl_error(-EINVAL);
+		return crypto_openssl_errno(-EINVAL);
 	return key_rsa_from_parts(n, e, d, p, q, dp, dq, qi, ret);
 }
 

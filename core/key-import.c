@@ -103,13 +103,13 @@ static int pkey_from_params(const char *name, OSSL_PARAM_BLD *bld, EVP_PKEY **re
 	EVP_PKEY *pk = NULL;
 
 	if (!params)
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	ctx = EVP_PKEY_CTX_new_from_name(NULL, name, NULL);
 	if (!ctx)
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
 	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_KEYPAIR, params) != 1)
-		return key_openssl_error(-EINVAL);
+		return crypto_openssl_errno(-EINVAL);
 	*ret = pk;
 	return 0;
 }
@@ -130,7 +130,7 @@ int key_rsa_from_parts(const BIGNUM *n, const BIGNUM *e, const BIGNUM *d, const 
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT1, dp) != 1 ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT2, dq) != 1 ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_COEFFICIENT1, qi) != 1)
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	return pkey_from_params("RSA", bld, ret);
 }
 
@@ -147,7 +147,7 @@ int key_ec_from_parts(enum key_type t, const uint8_t *pub, size_t publen, const 
 	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
 	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, publen) != 1 ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) != 1)
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	return pkey_from_params("EC", bld, ret);
 }
 
@@ -159,10 +159,10 @@ int key_ed25519_from_seed(const uint8_t *seed, const uint8_t *pub, EVP_PKEY **re
 
 	pk = EVP_PKEY_new_raw_private_key_ex(NULL, "ED25519", NULL, seed, 32);
 	if (!pk)
-		return key_openssl_error(-EINVAL);
+		return crypto_openssl_errno(-EINVAL);
 	if (pub) {
 		if (EVP_PKEY_get_raw_public_key(pk, derived, &len) != 1)
-			return key_openssl_error(-EIO);
+			return crypto_openssl_errno(-EIO);
 		if (len != 32 || CRYPTO_memcmp(derived, pub, 32) != 0)
 			return -EINVAL;
 	}
@@ -184,9 +184,9 @@ int key_import_finish(EVP_PKEY *pk, enum key_type *ret_type, struct secbuf **ret
 	if (t != KEY_ED25519) {
 		ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
 		if (!ctx)
-			return key_openssl_error(-ENOMEM);
+			return crypto_openssl_errno(-ENOMEM);
 		if (EVP_PKEY_pairwise_check(ctx) != 1)
-			return key_openssl_error(-EINVAL);
+			return crypto_openssl_errno(-EINVAL);
 	}
 	return key_pkey_to_material(pk, ret_type, ret_material);
 }
@@ -239,15 +239,15 @@ static int pem_der_key(const char *label, const struct secbuf *der, EVP_PKEY **r
 	else if (streq(label, "PRIVATE KEY")) {
 		p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der->len);
 		if (!p8 || p != der->data + der->len)
-			return key_openssl_error(-EINVAL);
+			return crypto_openssl_errno(-EINVAL);
 		pk = EVP_PKCS82PKEY(p8);
 		/* well-formed PKCS#8 of an algorithm OpenSSL does not know */
 		if (!pk)
-			return key_openssl_error(-EOPNOTSUPP);
+			return crypto_openssl_errno(-EOPNOTSUPP);
 	} else
 		return -EINVAL;
 	if (!pk)
-		return key_openssl_error(-EINVAL);
+		return crypto_openssl_errno(-EINVAL);
 	*ret = pk;
 	return 0;
 }

@@ -243,13 +243,13 @@ int key_pkey_from_material(enum key_type t, const struct secbuf *material, EVP_P
 	p = material->data;
 	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)material->len);
 	if (!p8 || p != material->data + material->len)
-		return key_openssl_error(-EINVAL);
+		return crypto_openssl_errno(-EINVAL);
 	if (load_fast(t, p8, &pk) < 0) {
 		/* another form of PKCS#8 (or not this type's): OpenSSL's decoder decides */
 		ERR_clear_error();
 		pk = EVP_PKCS82PKEY(p8);
 		if (!pk)
-			return key_openssl_error(-EINVAL);
+			return crypto_openssl_errno(-EINVAL);
 	}
 	if (key_pkey_type(pk, &got) < 0 || got != t) {
 		EVP_PKEY_free(pk);

@@ -10,6 +10,7 @@
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 
+#include "core/crypto.h"
 #include "core/key.h"
 #include "core/secbuf.h"
 
@@ -31,10 +32,6 @@ static inline void key_bn_clear_freep(BIGNUM **p)
 {
 	BN_clear_free(*p);
 }
-
-/* The module's one conversion of an OpenSSL failure: -ENOMEM when OpenSSL ran out of memory,
- * else fallback; OpenSSL's words go to log_foreign; the thread's error queue is emptied. */
-int key_openssl_error(int fallback);
 
 /* The key.h type of pk: 0, or -EOPNOTSUPP for a key of another size, curve or algorithm. */
 int key_pkey_type(EVP_PKEY *pk, enum key_type *ret);

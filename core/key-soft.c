@@ -45,22 +45,6 @@ static inline void openssl_freep(unsigned char **p)
 	OPENSSL_free(*p);
 }
 
-int key_openssl_error(int fallback)
-{
-	unsigned long e = ERR_peek_last_error();
-	char text[256];
-	int r = fallback;
-
-	if (e != 0 && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
-		r = -ENOMEM;
-	if (e != 0) {
-		ERR_error_string_n(e, text, sizeof(text));
-		(void)log_foreign(r, "openssl", "%s", text);
-	}
-	ERR_clear_error();
-	return r;
-}
-
 int key_pkey_type(EVP_PKEY *pk, enum key_type *ret)
 {
 	enum key_type t = KEY_TYPE_INVALID;
@@ -120,7 +104,7 @@ int key_pkey_from_spki(enum key_type t, const uint8_t *spki, size_t len, EVP_PKE
 	pk = d2i_PUBKEY(NULL, &p, (long)len);
 	if (!pk || p != spki + len) {
 		EVP_PKEY_free(pk);
-		return key_openssl_error(-EINVAL);
+		return crypto_openssl_errno(-EINVAL);
 	}
 	if (key_pkey_type(pk, &got) < 0 || (t != KEY_TYPE_INVALID && got != t)) {
 		EVP_PKEY_free(pk);
@@ -146,13 +130,13 @@ int key_pkey_to_material(EVP_PKEY *pk, enum key_type *ret_type, struct secbuf **
 		return r;
 	ctx = OSSL_ENCODER_CTX_new_for_pkey(pk, EVP_PKEY_KEYPAIR, "DER", "PrivateKeyInfo", NULL);
 	if (!ctx || OSSL_ENCODER_CTX_get_num_encoders(ctx) == 0)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	r = secbuf_new(KEY_MATERIAL_MAX, &big);
 	if (r < 0)
 		return r;
 	q = big->data;
 	if (OSSL_ENCODER_to_data(ctx, &q, &left) != 1 || left >= KEY_MATERIAL_MAX)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	r = secbuf_dup(big->data, KEY_MATERIAL_MAX - left, ret);
 	if (r < 0)
 		return r;
@@ -205,7 +189,7 @@ int key_soft_generate(enum key_type t, struct secbuf **ret_material)
 		return -EINVAL;
 	}
 	if (!pk)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	return key_pkey_to_material(pk, NULL, ret_material);
 }
 
@@ -225,11 +209,11 @@ static int pkey_spki(EVP_PKEY *pk, uint8_t *out, size_t *len)
 	int n = i2d_PUBKEY(pk, NULL);
 
 	if (n <= 0)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	if ((size_t)n > *len)
 		return -ENOBUFS;
 	if (i2d_PUBKEY(pk, &q) != n)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	*len = (size_t)n;
 	return 0;
 }
@@ -266,10 +250,10 @@ int key_public_pem(const uint8_t *spki, size_t len, char **ret)
 		return -EMSGSIZE;
 	pk = d2i_PUBKEY(NULL, &p, (long)len);
 	if (!pk || p != spki + len)
-		return key_openssl_error(-EINVAL);
+		return crypto_openssl_errno(-EINVAL);
 	r = EVP_EncodeBlock(b64, spki, (int)len);
 	if (r <= 0)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	n = (size_t)r;
 	s = malloc(sizeof(head) + n + n / 64 + 1 + sizeof(tail));
 	if (!s)
@@ -318,7 +302,7 @@ int key_digest(enum key_alg a, const uint8_t *data, size_t n, uint8_t *out, size
 	if (*outlen < key_alg_digest_len(a))
 		return -ENOBUFS;
 	if (EVP_Digest(data ? data : (const uint8_t *)"", n, out, &len, md, NULL) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	*outlen = len;
 	return 0;
 }
@@ -351,16 +335,16 @@ static int setup_digest_ctx(EVP_PKEY_CTX *ctx, enum key_type t, enum key_alg a)
 	const EVP_MD *md = alg_md(a);
 
 	if (EVP_PKEY_CTX_set_signature_md(ctx, md) <= 0)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	if (!key_type_is_rsa(t))
 		return 0;
 	if (a >= KEY_ALG_PS256 && a <= KEY_ALG_PS512) {
 		if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
 		    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0 ||
 		    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) <= 0)
-			return key_openssl_error(-EIO);
+			return crypto_openssl_errno(-EIO);
 	} else if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	return 0;
 }
 
@@ -373,10 +357,10 @@ static int ecdsa_der_to_jws(const uint8_t *der, size_t derlen, size_t c, uint8_t
 
 	es = d2i_ECDSA_SIG(NULL, &p, (long)derlen);
 	if (!es)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	ECDSA_SIG_get0(es, &r, &s);
 	if (BN_bn2binpad(r, out, (int)c) < 0 || BN_bn2binpad(s, out + c, (int)c) < 0)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	return 0;
 }
 
@@ -391,7 +375,7 @@ static int sign_eddsa(EVP_PKEY *pk, const uint8_t *in, size_t n, uint8_t *sig, s
 		return -ENOBUFS;
 	if (EVP_DigestSignInit_ex(mctx, NULL, NULL, NULL, NULL, pk, NULL) != 1 ||
 	    EVP_DigestSign(mctx, sig, &len, in ? in : (const uint8_t *)"", n) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	*siglen = len;
 	return 0;
 }
@@ -412,21 +396,21 @@ static int sign_pkey(EVP_PKEY *pk, enum key_type t, enum key_alg a, const uint8_
 		return -ENOBUFS;
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
 	if (!ctx)
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	if (EVP_PKEY_sign_init(ctx) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	r = setup_digest_ctx(ctx, t, a);
 	if (r < 0)
 		return r;
 	if (key_type_is_rsa(t)) {
 		len = *siglen;
 		if (EVP_PKEY_sign(ctx, sig, &len, in, n) != 1)
-			return key_openssl_error(-EIO);
+			return crypto_openssl_errno(-EIO);
 		*siglen = len;
 		return 0;
 	}
 	if (EVP_PKEY_sign(ctx, der, &len, in, n) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	r = ecdsa_der_to_jws(der, len, ec_coord_len(t), sig);
 	if (r < 0)
 		return r;
@@ -519,11 +503,11 @@ static int ecdsa_jws_to_der(const uint8_t *sig, size_t c, unsigned char **ret, s
 	if (!es || !r || !s || ECDSA_SIG_set0(es, r, s) != 1) {
 		BN_free(r);
 		BN_free(s);
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	}
 	len = i2d_ECDSA_SIG(es, &der);
 	if (len <= 0)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	*ret = der;
 	*ret_len = (size_t)len;
 	return 0;
@@ -539,7 +523,7 @@ static int verify_eddsa(EVP_PKEY *pk, const uint8_t *in, size_t n, const uint8_t
 	if (siglen != 64)
 		return -EBADMSG;
 	if (EVP_DigestVerifyInit_ex(mctx, NULL, NULL, NULL, NULL, pk, NULL) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	if (EVP_DigestVerify(mctx, sig, siglen, in ? in : (const uint8_t *)"", n) != 1) {
 		/* a bad signature is an answer, not a failure: no foreign words for it */
 		ERR_clear_error();
@@ -579,9 +563,9 @@ int key_verify(enum key_type t, const uint8_t *spki, size_t spkilen, enum key_al
 		return -EBADMSG;
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
 	if (!ctx)
-		return key_openssl_error(-ENOMEM);
+		return crypto_openssl_errno(-ENOMEM);
 	if (EVP_PKEY_verify_init(ctx) != 1)
-		return key_openssl_error(-EIO);
+		return crypto_openssl_errno(-EIO);
 	r = setup_digest_ctx(ctx, t, a);
 	if (r < 0)
 		return r;

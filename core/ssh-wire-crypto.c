@@ -12,19 +12,15 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "ssh-wire.h"
 #include "util.h"
 
 static int ssl_fail(int err, const char *what)
 {
-	unsigned long e = ERR_peek_last_error();
-	char words[160] = "";
-
-	if (e)
-		ERR_error_string_n(e, words, sizeof(words));
-	ERR_clear_error();
-	return log_foreign(err, "openssl", "%s: %s", what, e ? words : "failed");
+	(void)what; /* OpenSSL's own words say what failed */
+	return crypto_openssl_errno(err);
 }
 
 int ssh_fingerprint(const uint8_t *blob, size_t n, char buf[SSH_FINGERPRINT_MAX])
