@@ -112,6 +112,18 @@ static int use_failed(struct request_ctx *q, int r)
 	return r;
 }
 
+/* -ENODEV when the key is a TPM key and the carrier names no TPM (request_env.tcti). */
+static int no_tpm(struct request_ctx *q)
+{
+	struct kv_key_public p;
+
+	if (q->env->tcti || kv_key_public(q->env->kv, q->vault, q->name, q->version, &p) < 0 ||
+	    p.protection != KEY_PROTECTION_TPM)
+		return 0;
+	snprintf(q->msg, sizeof(q->msg), "no TPM for keys here ([seal] tcti)");
+	return -ENODEV;
+}
+
 /* --- lifecycle --- */
 
 static void reply_int(struct request_ctx *q, const char *key, int64_t v)
@@ -156,6 +168,10 @@ static int do_create(struct request_ctx *q)
 	uint32_t v = 0;
 	int r;
 
+	if (q->key->spec.protection == KEY_PROTECTION_TPM && !q->env->tcti) {
+		snprintf(q->msg, sizeof(q->msg), "no TPM for keys here ([seal] tcti)");
+		return -ENODEV;
+	}
 	r = kv_key_create(q->env->kv, q->env->tcti, q->vault, q->name, &q->key->spec, &q->attrs,
 			  &v);
 	return made(q, r, v);
@@ -180,7 +196,9 @@ static int do_rotate(struct request_ctx *q)
 	uint32_t v = 0;
 	int r;
 
-	r = kv_key_rotate(q->env->kv, q->env->tcti, q->vault, q->name, &q->attrs, &v);
+	r = no_tpm(q);
+	if (r >= 0)
+		r = kv_key_rotate(q->env->kv, q->env->tcti, q->vault, q->name, &q->attrs, &v);
 	return made(q, r, v);
 }
 
@@ -407,7 +425,9 @@ static int do_sign(struct request_ctx *q)
 	uint32_t v = 0;
 	int r;
 
-	r = sign_input(k, digest, &in, &n);
+	r = no_tpm(q);
+	if (r >= 0)
+		r = sign_input(k, digest, &in, &n);
 	if (r >= 0)
 		r = kv_key_sign(q->env->kv, q->env->tcti, q->vault, q->name, q->version, k->alg, in,
 				n, sig, &siglen, &v);
@@ -430,6 +450,8 @@ static int do_verify(struct request_ctx *q)
 	int r;
 
 	r = resolve_version(q);
+	if (r >= 0)
+		r = no_tpm(q);
 	if (r >= 0)
 		r = sign_input(k, digest, &in, &n);
 	if (r >= 0)
@@ -473,6 +495,8 @@ static int do_decrypt(struct request_ctx *q)
 	int r;
 
 	r = resolve_version(q);
+	if (r >= 0)
+		r = no_tpm(q);
 	if (r >= 0)
 		r = kv_key_decrypt(q->env->kv, q->env->tcti, q->vault, q->name, q->version,
 				   k->verb->use, k->alg, k->aad, k->aad_len, k->in, k->n, &q->out);
