@@ -6,6 +6,7 @@
  * use is recorded with its key, version, algorithm and op (the event "sign-es256"), never with
  * its data; nothing here logs, and no private byte of a key reaches this file at all. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -431,6 +432,7 @@ static int do_sign(struct request_ctx *q)
 	if (r >= 0)
 		r = kv_key_sign(q->env->kv, q->env->tcti, q->vault, q->name, q->version, k->alg, in,
 				n, sig, &siglen, &v);
+	secure_wipe(digest, sizeof(digest));
 	if (r < 0)
 		return use_failed(q, r);
 	q->version = v;
@@ -457,6 +459,7 @@ static int do_verify(struct request_ctx *q)
 	if (r >= 0)
 		r = kv_key_verify(q->env->kv, q->vault, q->name, q->version, k->alg, in, n, k->sig,
 				  k->sig_len);
+	secure_wipe(digest, sizeof(digest));
 	if (r < 0)
 		return use_failed(q, r);
 	reply_use(q);
@@ -751,9 +754,16 @@ static int get_use(struct request_ctx *q)
 	int r;
 
 	if ((r = get_str(q, "alg", &alg)) < 0 || (r = req_get_bool(q, "data", &k->data)) < 0 ||
-	    (r = req_get_int(q, "aad_len", 0, KEY_AAD_MAX, &aad)) < 0 ||
-	    (r = req_get_int(q, "signature_len", 1, KEY_SIG_MAX, &sig)) < 0)
+	    (r = req_get_int(q, "aad_len", 0, UINT32_MAX, &aad)) < 0 ||
+	    (r = req_get_int(q, "signature_len", 1, UINT32_MAX, &sig)) < 0)
 		return r;
+	if (aad > KEY_AAD_MAX || sig > KEY_SIG_MAX) {
+		snprintf(q->msg, sizeof(q->msg), "\"%s\" of %" PRId64 " is over the limit (%u)",
+			 aad > KEY_AAD_MAX ? "aad_len" : "signature_len",
+			 aad > KEY_AAD_MAX ? aad : sig,
+			 aad > KEY_AAD_MAX ? KEY_AAD_MAX : KEY_SIG_MAX);
+		return -EMSGSIZE;
+	}
 	if (!alg)
 		return req_bad(q, "missing member \"alg\" (%s)", op_algs[__builtin_ctz(use)]);
 	k->alg = key_alg_from_name(alg);
@@ -815,6 +825,12 @@ static int op_key(struct request_ctx *q)
 		return -EOPNOTSUPP; /* not reached: request.c finds the op here */
 	k.verb = v;
 	q->key = &k;
+	/* the carrier checks value_len against the op's cap; a caller in-process may not have */
+	if (q->value && q->value->len > v->op.value_max) {
+		snprintf(q->msg, sizeof(q->msg), "value of %zu bytes is over the limit (%zu)",
+			 q->value->len, v->op.value_max);
+		return -EMSGSIZE;
+	}
 	r = req_get_target(q, !streq(op, "key-list") && !streq(op, "key-restore"));
 	if (r < 0)
 		return r;

@@ -621,18 +621,26 @@ static void test_sign_verify(void **state)
 	use_err(f, REQ("key-verify", ",\"name\":\"k\",\"alg\":\"ES256\",\"signature_len\":64"),
 		digest, 32, EINVAL, "\"signature_len\" is longer than the value bytes (32)");
 	use_err(f, REQ("key-verify", ",\"name\":\"k\",\"alg\":\"ES256\",\"signature_len\":1025"),
-		digest, 32, EINVAL, "\"signature_len\" out of range (1..1024)");
+		digest, 32, EMSGSIZE, "\"signature_len\" of 1025 is over the limit (1024)");
+	use_err(f, REQ("key-encrypt", ",\"name\":\"k\",\"alg\":\"A256GCM\",\"aad_len\":4097"),
+		digest, 32, EMSGSIZE, "\"aad_len\" of 4097 is over the limit (4096)");
 	use_err(f, REQ("key-sign", ",\"name\":\"k\",\"alg\":\"ES256\",\"aad_len\":1"), digest, 32,
 		EINVAL, "unknown member \"aad_len\" for op \"key-sign\"");
 	use_err(f, REQ("key-sign", ",\"name\":\"k\",\"alg\":\"ES256\",\"data\":true"), digest, 0,
 		EINVAL, "the input of sign is empty");
 	{
-		uint8_t *big = calloc(1, KEY_INPUT_MAX + 1);
+		uint8_t *big = calloc(1, KEY_INPUT_MAX + 65);
 
 		assert_non_null(big);
 		use_err(f, REQ("key-sign", ",\"name\":\"k\",\"alg\":\"ES256\",\"data\":true"), big,
 			KEY_INPUT_MAX + 1, EMSGSIZE,
-			"the input of 65537 bytes is over the limit of sign (65536)");
+			"value of 65537 bytes is over the limit (65536)");
+		/* verify's cap holds a signature too: the input alone is over sign's */
+		use_err(f,
+			REQ("key-verify", ",\"name\":\"k\",\"alg\":\"ES256\",\"data\":true,"
+					  "\"signature_len\":64"),
+			big, 64 + KEY_INPUT_MAX + 1, EMSGSIZE,
+			"the input of 65537 bytes is over the limit of verify (65536)");
 		free(big);
 	}
 	assert_int_equal(f->authorized, before);
@@ -700,7 +708,7 @@ static void test_encrypt_wrap(void **state)
 		assert_non_null(big);
 		use_err(f, REQ("key-wrap", ",\"name\":\"aes\",\"alg\":\"A256KWP\""), big,
 			KEY_WRAP_INPUT_MAX + 1, EMSGSIZE,
-			"the input of 1025 bytes is over the limit of wrap (1024)");
+			"value of 1025 bytes is over the limit (1024)");
 		free(big);
 	}
 	use_err(f, REQ("key-get-public", ",\"name\":\"aes\""), NULL, 0, EOPNOTSUPP,
