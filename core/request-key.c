@@ -148,10 +148,10 @@ static int made(struct request_ctx *q, int r, uint32_t version)
 			snprintf(q->msg, sizeof(q->msg), "this TPM cannot make %s keys",
 				 key_type_name(q->key->spec.type));
 		else if (r == -EOPNOTSUPP)
-			snprintf(
-				q->msg, sizeof(q->msg),
-				"a key of a type or size vaultfs does not hold (RSA 2048/3072/4096, "
-				"EC P-256/P-384/P-521, Ed25519, AES-256)");
+			snprintf(q->msg, sizeof(q->msg),
+				 "a key of a type or size vaultfs does not hold (RSA "
+				 "2048/3072/4096, "
+				 "EC P-256/P-384/P-521, Ed25519, AES-256)");
 		else if (r == -EINVAL && streq(op_name(q), "key-import"))
 			snprintf(
 				q->msg, sizeof(q->msg),

@@ -403,10 +403,10 @@ static void create(struct fixture *f, const char *name, const char *type, const 
 	char json[512];
 	struct json_object *r;
 
-	snprintf(
-		json, sizeof(json),
-		"{\"v\":1,\"op\":\"key-create\",\"vault\":\"app\",\"name\":\"%s\",\"type\":\"%s\"%s}",
-		name, type, extra);
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"op\":\"key-create\",\"vault\":\"app\",\"name\":\"%s\","
+		 "\"type\":\"%s\"%s}",
+		 name, type, extra);
 	r = exec(f, json);
 	reply_ok(r, 3);
 	json_object_put(r);
