@@ -70,7 +70,9 @@
  * unwrapped key) are the reply's value bytes, with "version" (the version that made or was
  * used) and "alg" in the reply: sign, encrypt and wrap use the current version (sign: or the
  * one given), verify, decrypt and unwrap the one given (default the current one), so a caller
- * keeps the version with what encrypt and wrap made. A version outside its dates produces
+ * keeps the version with what encrypt and wrap made. verify's reply has "valid": true (a
+ * signature that does not verify is an EBADMSG reply). key-create and key-import on a name a
+ * key holds add a version, as in Azure Key Vault; a TPM key with no env->tcti: ENODEV. A version outside its dates produces
  * nothing (EKEYEXPIRED, EKEYREJECTED) but still verifies, decrypts and unwraps; a disabled
  * one does nothing (EKEYREVOKED); an op outside the key's key_ops: EPERM; an algorithm the
  * key's type cannot use: EOPNOTSUPP; a signature that does not verify, a ciphertext that does
