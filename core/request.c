@@ -15,36 +15,13 @@
 #include "errtext.h"
 #include "io.h"
 #include "kvjson.h"
-#include "request.h"
+#include "request-int.h"
 #include "util.h"
 
 /* Replies (the daemon's, read by vaultctl) may be long listings; requests may not. */
 #define REPLY_LINE_MAX (256u * 1024u * 1024u)
 
-/* One request being run: what it asks (its members, checked once, before anything is decided
- * or recorded), what decided it, and the reply being built. */
-struct request_ctx {
-	const struct request_env *env;
-	struct json_object *req;
-	const struct secbuf *value;
-	char vault[VAULTFS_NAME_MAX + 1];
-	char name[VAULTFS_NAME_MAX + 1];
-	char path[2 * VAULTFS_NAME_MAX + 3];
-	uint32_t version;	/* asked for, then given (0: none, or the current one) */
-	int64_t retention_days; /* vault-create (0: the store's default) */
-	bool deleted;		/* secret-list */
-	bool expiring;		/* secret-list: only those expiring before now + horizon */
-	int64_t horizon;
-	struct kv_attrs attrs; /* secret-set, secret-update */
-	const char *tags[VAULTFS_TAGS_MAX];
-	const char *rule;
-	struct json_object *reply; /* the ok reply being built */
-	struct secbuf *out;	   /* its value bytes */
-	char msg[640];		   /* why, for an error reply */
-};
-
-static int bad(struct request_ctx *q, const char *fmt, ...) _printf_(2, 3);
-static int bad(struct request_ctx *q, const char *fmt, ...)
+int req_bad(struct request_ctx *q, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -56,7 +33,7 @@ static int bad(struct request_ctx *q, const char *fmt, ...)
 
 /* --- members --- */
 
-static struct json_object *member(struct request_ctx *q, const char *key)
+struct json_object *req_member(struct request_ctx *q, const char *key)
 {
 	struct json_object *o;
 
@@ -64,62 +41,63 @@ static struct json_object *member(struct request_ctx *q, const char *key)
 }
 
 /* 1 and the name, 0 absent (-EINVAL when required), -EINVAL not a name. */
-static int get_name(struct request_ctx *q, const char *key, bool required,
-		    char buf[VAULTFS_NAME_MAX + 1])
+int req_get_name(struct request_ctx *q, const char *key, bool required,
+		 char buf[VAULTFS_NAME_MAX + 1])
 {
-	struct json_object *o = member(q, key);
+	struct json_object *o = req_member(q, key);
 	const char *s;
 
 	if (!o)
-		return required ? bad(q, "missing member \"%s\"", key) : 0;
+		return required ? req_bad(q, "missing member \"%s\"", key) : 0;
 	if (!json_object_is_type(o, json_type_string))
-		return bad(q, "\"%s\" must be a string", key);
+		return req_bad(q, "\"%s\" must be a string", key);
 	s = json_object_get_string(o);
 	if ((size_t)json_object_get_string_len(o) != strlen(s) || !kv_name_valid(s))
-		return bad(q, "\"%s\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})", key);
+		return req_bad(q, "\"%s\" is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,126})",
+			       key);
 	strcpy(buf, s);
 	return 1;
 }
 
-static int get_int(struct request_ctx *q, const char *key, int64_t min, int64_t max, int64_t *ret)
+int req_get_int(struct request_ctx *q, const char *key, int64_t min, int64_t max, int64_t *ret)
 {
-	struct json_object *o = member(q, key);
+	struct json_object *o = req_member(q, key);
 	int64_t v;
 
 	if (!o)
 		return 0;
 	if (!json_object_is_type(o, json_type_int))
-		return bad(q, "\"%s\" must be an integer", key);
+		return req_bad(q, "\"%s\" must be an integer", key);
 	errno = 0;
 	v = json_object_get_int64(o);
 	if (errno || v < min || v > max)
-		return bad(q, "\"%s\" out of range (%" PRId64 "..%" PRId64 ")", key, min, max);
+		return req_bad(q, "\"%s\" out of range (%" PRId64 "..%" PRId64 ")", key, min, max);
 	*ret = v;
 	return 1;
 }
 
-static int get_bool(struct request_ctx *q, const char *key, bool *ret)
+int req_get_bool(struct request_ctx *q, const char *key, bool *ret)
 {
-	struct json_object *o = member(q, key);
+	struct json_object *o = req_member(q, key);
 
 	if (!o)
 		return 0;
 	if (!json_object_is_type(o, json_type_boolean))
-		return bad(q, "\"%s\" must be true or false", key);
+		return req_bad(q, "\"%s\" must be true or false", key);
 	*ret = json_object_get_boolean(o);
 	return 1;
 }
 
 /* vault and (when name_too) name, and the policy path they make. */
-static int get_target(struct request_ctx *q, bool name_too)
+int req_get_target(struct request_ctx *q, bool name_too)
 {
 	int r;
 
-	r = get_name(q, "vault", true, q->vault);
+	r = req_get_name(q, "vault", true, q->vault);
 	if (r < 0)
 		return r;
 	if (name_too) {
-		r = get_name(q, "name", true, q->name);
+		r = req_get_name(q, "name", true, q->name);
 		if (r < 0)
 			return r;
 		snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
@@ -130,46 +108,46 @@ static int get_target(struct request_ctx *q, bool name_too)
 }
 
 /* The attribute members into q->attrs (absent ones keep what it holds). */
-static int get_attrs(struct request_ctx *q)
+int req_get_attrs(struct request_ctx *q)
 {
 	struct kv_attrs *a = &q->attrs;
 	struct json_object *o;
 	bool enabled;
 	int r;
 
-	r = get_bool(q, "enabled", &enabled);
+	r = req_get_bool(q, "enabled", &enabled);
 	if (r < 0)
 		return r;
 	if (r > 0)
 		a->enabled = enabled;
-	if ((r = get_int(q, "not_before", 0, INT64_MAX / 2, &a->not_before)) < 0 ||
-	    (r = get_int(q, "expires", 0, INT64_MAX / 2, &a->expires)) < 0)
+	if ((r = req_get_int(q, "not_before", 0, INT64_MAX / 2, &a->not_before)) < 0 ||
+	    (r = req_get_int(q, "expires", 0, INT64_MAX / 2, &a->expires)) < 0)
 		return r;
-	o = member(q, "content_type");
+	o = req_member(q, "content_type");
 	if (o) {
 		if (!json_object_is_type(o, json_type_string) ||
 		    json_object_get_string_len(o) > (int)VAULTFS_CONTENT_TYPE_MAX ||
 		    (size_t)json_object_get_string_len(o) != strlen(json_object_get_string(o)))
-			return bad(q, "\"content_type\" must be a string of at most %u bytes",
-				   VAULTFS_CONTENT_TYPE_MAX);
+			return req_bad(q, "\"content_type\" must be a string of at most %u bytes",
+				       VAULTFS_CONTENT_TYPE_MAX);
 		a->content_type = json_object_get_string(o);
 	}
-	o = member(q, "tags");
+	o = req_member(q, "tags");
 	if (o) {
 		size_t n;
 
 		if (!json_object_is_type(o, json_type_array) ||
 		    (n = json_object_array_length(o)) > VAULTFS_TAGS_MAX)
-			return bad(q,
-				   "\"tags\" must be an array of at most %u \"key=value\" strings",
-				   VAULTFS_TAGS_MAX);
+			return req_bad(
+				q, "\"tags\" must be an array of at most %u \"key=value\" strings",
+				VAULTFS_TAGS_MAX);
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *t = json_object_array_get_idx(o, i);
 
 			if (!json_object_is_type(t, json_type_string) ||
 			    (size_t)json_object_get_string_len(t) !=
 				    strlen(json_object_get_string(t)))
-				return bad(q, "\"tags\" must hold strings (without NUL)");
+				return req_bad(q, "\"tags\" must hold strings (without NUL)");
 			q->tags[i] = json_object_get_string(t);
 		}
 		a->tags = q->tags;
@@ -180,7 +158,7 @@ static int get_attrs(struct request_ctx *q)
 
 /* --- decision and record --- */
 
-static int record(struct request_ctx *q, const char *event, int err)
+int req_record(struct request_ctx *q, const char *event, int err)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
 
@@ -243,27 +221,27 @@ static int authorize(struct request_ctx *q, unsigned ops, const char *event)
 		else
 			snprintf(q->msg, sizeof(q->msg), "cannot decide %s on %s: %s", op_word(op),
 				 path, strerror(-r));
-		(void)record(q, event, r);
+		(void)req_record(q, event, r);
 		return r;
 	}
 	return 0;
 }
 
 /* A change: decide, record, do, record a failure, tell the carrier. */
-static int change(struct request_ctx *q, unsigned ops, const char *event,
-		  int (*fn)(struct request_ctx *q))
+int req_change(struct request_ctx *q, unsigned ops, const char *event,
+	       int (*fn)(struct request_ctx *q))
 {
 	int r;
 
 	r = authorize(q, ops, event);
 	if (r < 0)
 		return r;
-	r = record(q, event, 0);
+	r = req_record(q, event, 0);
 	if (r < 0)
 		return unrecorded(q, r);
 	r = fn(q);
 	if (r < 0) {
-		(void)record(q, event, r);
+		(void)req_record(q, event, r);
 		return r;
 	}
 	if (q->env->changed)
@@ -272,8 +250,8 @@ static int change(struct request_ctx *q, unsigned ops, const char *event,
 }
 
 /* A read: decide, do, record the outcome; the reply goes out only when recorded. */
-static int lookup(struct request_ctx *q, unsigned ops, const char *event,
-		  int (*fn)(struct request_ctx *q))
+int req_lookup(struct request_ctx *q, unsigned ops, const char *event,
+	       int (*fn)(struct request_ctx *q))
 {
 	int r, k;
 
@@ -281,7 +259,7 @@ static int lookup(struct request_ctx *q, unsigned ops, const char *event,
 	if (r < 0)
 		return r;
 	r = fn(q);
-	k = record(q, event, r);
+	k = req_record(q, event, r);
 	if (k < 0) {
 		secbuf_free(TAKE_PTR(q->out));
 		return unrecorded(q, k);
@@ -290,7 +268,7 @@ static int lookup(struct request_ctx *q, unsigned ops, const char *event,
 }
 
 /* A new array as member key of the reply. */
-static int reply_array(struct request_ctx *q, const char *key, struct json_object **ret)
+int req_reply_array(struct request_ctx *q, const char *key, struct json_object **ret)
 {
 	struct json_object *a = json_object_new_array();
 
@@ -303,7 +281,7 @@ static int reply_array(struct request_ctx *q, const char *key, struct json_objec
 }
 
 /* Add o (taken) to the array arr. */
-static int array_add(struct json_object *arr, struct json_object *o)
+int req_array_add(struct json_object *arr, struct json_object *o)
 {
 	if (!o || json_object_array_add(arr, o) < 0) {
 		json_object_put(o);
@@ -314,8 +292,7 @@ static int array_add(struct json_object *arr, struct json_object *o)
 
 /* A listing's entry for path, named name, when the caller may see it: 1 and *ret (its other
  * members to add), 0 not visible, -ENOMEM. */
-static int listed(struct request_ctx *q, const char *path, const char *name,
-		  struct json_object **ret)
+int req_listed(struct request_ctx *q, const char *path, const char *name, struct json_object **ret)
 {
 	struct json_object *o;
 
@@ -339,13 +316,13 @@ static int vault_json(const struct kv_vault_info *v, void *ud)
 	int r;
 
 	snprintf(path, sizeof(path), "/%s", v->name);
-	r = listed(q, path, v->name, &o);
+	r = req_listed(q, path, v->name, &o);
 	if (r <= 0)
 		return r;
 	json_object_object_add(o, "created", kvjson_time(v->created));
 	json_object_object_add(o, "retention_days", json_object_new_int64(v->retention_days));
 	json_object_object_add(o, "purge_protection", json_object_new_boolean(v->purge_protection));
-	return array_add(json_object_object_get(q->reply, "vaults"), o);
+	return req_array_add(json_object_object_get(q->reply, "vaults"), o);
 }
 
 static int op_vault_list(struct request_ctx *q)
@@ -353,13 +330,13 @@ static int op_vault_list(struct request_ctx *q)
 	struct json_object *arr;
 	int r, k;
 
-	r = reply_array(q, "vaults", &arr);
+	r = req_reply_array(q, "vaults", &arr);
 	if (r < 0)
 		return r;
 
 	r = kv_vault_list(q->env->kv, vault_json, q);
 	q->rule = NULL;
-	k = record(q, "vault-list", r);
+	k = req_record(q, "vault-list", r);
 	if (k < 0)
 		return unrecorded(q, k);
 	return r < 0 ? r : 0;
@@ -382,31 +359,32 @@ static int do_vault_update(struct request_ctx *q)
 
 static int op_vault(struct request_ctx *q)
 {
-	const char *op = json_object_get_string(member(q, "op"));
+	const char *op = json_object_get_string(req_member(q, "op"));
 	int r;
 
-	r = get_target(q, false);
+	r = req_get_target(q, false);
 	if (r < 0)
 		return r;
 	/* members checked before the record: a bad request is not a change */
 	if (streq(op, "vault-create")) {
-		r = get_int(q, "retention_days", VAULTFS_RETENTION_MIN, VAULTFS_RETENTION_MAX,
-			    &q->retention_days);
-		return r < 0 ? r : change(q, POLICY_OP_MANAGE, "vault-create", do_vault_create);
+		r = req_get_int(q, "retention_days", VAULTFS_RETENTION_MIN, VAULTFS_RETENTION_MAX,
+				&q->retention_days);
+		return r < 0 ? r : req_change(q, POLICY_OP_MANAGE, "vault-create", do_vault_create);
 	}
 	if (streq(op, "vault-delete"))
-		return change(q, POLICY_OP_MANAGE, "vault-delete", do_vault_delete);
+		return req_change(q, POLICY_OP_MANAGE, "vault-delete", do_vault_delete);
 	{
 		bool on = false;
 
-		r = get_bool(q, "purge_protection", &on);
+		r = req_get_bool(q, "purge_protection", &on);
 		if (r < 0)
 			return r;
 		if (r == 0 || !on)
-			return bad(q, "\"purge_protection\": true is the only update (it can never "
-				      "be turned off)");
+			return req_bad(
+				q, "\"purge_protection\": true is the only update (it can never "
+				   "be turned off)");
 	}
-	return change(q, POLICY_OP_MANAGE, "vault-update", do_vault_update);
+	return req_change(q, POLICY_OP_MANAGE, "vault-update", do_vault_update);
 }
 
 /* --- secrets --- */
@@ -428,7 +406,7 @@ static int secret_json(const struct kv_object_info *s, void *ud)
 	if (q->expiring && (s->expires == 0 || s->expires > l->until))
 		return 0;
 	snprintf(path, sizeof(path), "/%s/%s", q->vault, s->name);
-	r = listed(q, path, s->name, &o);
+	r = req_listed(q, path, s->name, &o);
 	if (r <= 0)
 		return r;
 	json_object_object_add(o, "current_version", json_object_new_int64(s->current_version));
@@ -439,7 +417,7 @@ static int secret_json(const struct kv_object_info *s, void *ud)
 		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
 		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
 	}
-	return array_add(l->arr, o);
+	return req_array_add(l->arr, o);
 }
 
 static int do_secret_list(struct request_ctx *q)
@@ -447,16 +425,16 @@ static int do_secret_list(struct request_ctx *q)
 	struct list_ctx l = { .q = q, .until = (int64_t)time(NULL) + q->horizon };
 	int r;
 
-	r = reply_array(q, "secrets", &l.arr);
+	r = req_reply_array(q, "secrets", &l.arr);
 	if (r < 0)
 		return r;
 	r = kv_secret_list(q->env->kv, q->vault, q->deleted, secret_json, &l);
 	return r < 0 ? r : 0;
 }
 
-static int version_json(const struct kv_version_info *v, void *ud)
+int req_version_json(const struct kv_version_info *v, void *ud)
 {
-	return array_add(ud, kvjson_version(v));
+	return req_array_add(ud, kvjson_version(v));
 }
 
 static int do_secret_versions(struct request_ctx *q)
@@ -464,10 +442,10 @@ static int do_secret_versions(struct request_ctx *q)
 	struct json_object *arr;
 	int r;
 
-	r = reply_array(q, "versions", &arr);
+	r = req_reply_array(q, "versions", &arr);
 	if (r < 0)
 		return r;
-	return kv_secret_versions(q->env->kv, q->vault, q->name, version_json, arr);
+	return kv_secret_versions(q->env->kv, q->vault, q->name, req_version_json, arr);
 }
 
 static int do_secret_get(struct request_ctx *q)
@@ -555,26 +533,26 @@ static int op_secret(struct request_ctx *q)
 		  false },
 		{ "secret-versions", POLICY_OP_META, "versions", do_secret_versions, false },
 	};
-	const char *op = json_object_get_string(member(q, "op"));
+	const char *op = json_object_get_string(req_member(q, "op"));
 	int64_t v = 0;
 	int r;
 
-	r = get_target(q, true);
+	r = req_get_target(q, true);
 	if (r < 0)
 		return r;
 	/* a new secret's attributes start from the defaults, an update's from what it has */
 	q->attrs = streq(op, "secret-set") ? (struct kv_attrs){ .enabled = 1, .content_type = "" } :
 					     (struct kv_attrs)KV_ATTRS_KEEP;
 	/* members checked before anything is decided or recorded: a bad request changes nothing */
-	if ((r = get_int(q, "version", 1, UINT32_MAX, &v)) < 0 || (r = get_attrs(q)) < 0)
+	if ((r = req_get_int(q, "version", 1, UINT32_MAX, &v)) < 0 || (r = req_get_attrs(q)) < 0)
 		return r;
 	q->version = (uint32_t)v;
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
 		if (!streq(op, verbs[i].op))
 			continue;
 		if (verbs[i].is_change)
-			return change(q, verbs[i].policy, verbs[i].event, verbs[i].fn);
-		return lookup(q, verbs[i].policy, verbs[i].event, verbs[i].fn);
+			return req_change(q, verbs[i].policy, verbs[i].event, verbs[i].fn);
+		return req_lookup(q, verbs[i].policy, verbs[i].event, verbs[i].fn);
 	}
 	return -EOPNOTSUPP; /* not reached: the table of ops names only these */
 }
@@ -583,22 +561,22 @@ static int op_secret_list(struct request_ctx *q)
 {
 	int r;
 
-	r = get_target(q, false);
+	r = req_get_target(q, false);
 	if (r < 0)
 		return r;
 	/* members checked before anything is decided or recorded, as for the other ops */
-	if ((r = get_bool(q, "deleted", &q->deleted)) < 0 ||
-	    (r = get_int(q, "expiring", 0, INT64_MAX / 4, &q->horizon)) < 0)
+	if ((r = req_get_bool(q, "deleted", &q->deleted)) < 0 ||
+	    (r = req_get_int(q, "expiring", 0, INT64_MAX / 4, &q->horizon)) < 0)
 		return r;
 	q->expiring = r > 0;
-	return lookup(q, POLICY_OP_LIST, "list", do_secret_list);
+	return req_lookup(q, POLICY_OP_LIST, "list", do_secret_list);
 }
 
 static int op_secret_restore(struct request_ctx *q)
 {
 	int r;
 
-	r = get_target(q, false);
+	r = req_get_target(q, false);
 	if (r < 0)
 		return r;
 	/* decided on the name the blob restores to, and recorded with it, before anything */
@@ -607,14 +585,14 @@ static int op_secret_restore(struct request_ctx *q)
 		snprintf(q->msg, sizeof(q->msg), "not a backup of this store: %s",
 			 errtext(ERRTEXT_OBJECT, r));
 		q->name[0] = '\0';
-		(void)record(q, "restore", r);
+		(void)req_record(q, "restore", r);
 		return r;
 	}
 	snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
 	/* write on the name, and manage on the vault: a restore brings back versions that
 	 * lifecycle withholds (disabled, not yet valid), to be re-enabled by whoever holds write
 	 * there; only the vault's manager may bring them in */
-	return change(q, POLICY_OP_WRITE | POLICY_OP_MANAGE, "restore", do_secret_restore);
+	return req_change(q, POLICY_OP_WRITE | POLICY_OP_MANAGE, "restore", do_secret_restore);
 }
 
 static int op_policy_reload(struct request_ctx *q)
@@ -644,17 +622,12 @@ static int op_status(struct request_ctx *q)
 		return r;
 	/* The one request served when its record cannot be written: it tells nothing secret, and
 	 * a failing journal is what the operator asks status about (the reply says it fails). */
-	(void)record(q, "status", 0);
+	(void)req_record(q, "status", 0);
 	return 0;
 }
 
 /* Every op: its members besides "v" and "op", and whether it carries value bytes. */
-static const struct op {
-	const char *name;
-	const char *members; /* space separated, with spaces around */
-	size_t value_max;    /* 0: no value bytes */
-	int (*run)(struct request_ctx *q);
-} ops[] = {
+static const struct request_op ops[] = {
 	{ "vault-list", " ", 0, op_vault_list },
 	{ "vault-create", " vault retention_days ", 0, op_vault },
 	{ "vault-delete", " vault ", 0, op_vault },
@@ -675,7 +648,7 @@ static const struct op {
 	{ "status", " ", 0, op_status },
 };
 
-static int check_members(struct request_ctx *q, const struct op *op)
+static int check_members(struct request_ctx *q, const struct request_op *op)
 {
 	json_object_object_foreach(q->req, key, val)
 	{
@@ -687,31 +660,37 @@ static int check_members(struct request_ctx *q, const struct op *op)
 			continue;
 		if (strlen(key) > 64 ||
 		    (snprintf(k, sizeof(k), " %s ", key), !strstr(op->members, k)))
-			return bad(q, "unknown member \"%.64s\" for op \"%s\"", key, op->name);
+			return req_bad(q, "unknown member \"%.64s\" for op \"%s\"", key, op->name);
 	}
 	if (op->value_max && !q->value)
-		return bad(q, "op \"%s\" needs value bytes (\"value_len\")", op->name);
+		return req_bad(q, "op \"%s\" needs value bytes (\"value_len\")", op->name);
 	return 0;
+}
+
+/* The op of that name: ours, or a key request's (request-key.c); NULL for none. */
+static const struct request_op *op_named(const char *name)
+{
+	for (size_t i = 0; i < ELEMENTSOF(ops); i++)
+		if (streq(name, ops[i].name))
+			return &ops[i];
+	return request_key_op(name);
 }
 
 static int run(struct request_ctx *q)
 {
-	struct json_object *o = member(q, "op");
-	const char *name;
+	struct json_object *o = req_member(q, "op");
+	const struct request_op *op;
+	int r;
 
 	if (!o || !json_object_is_type(o, json_type_string))
-		return bad(q, "missing member \"op\"");
-	name = json_object_get_string(o);
-	for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
-		int r;
-
-		if (!streq(name, ops[i].name))
-			continue;
-		r = check_members(q, &ops[i]);
-		return r < 0 ? r : ops[i].run(q);
+		return req_bad(q, "missing member \"op\"");
+	op = op_named(json_object_get_string(o));
+	if (!op) {
+		snprintf(q->msg, sizeof(q->msg), "unknown op \"%.64s\"", json_object_get_string(o));
+		return -EOPNOTSUPP;
 	}
-	snprintf(q->msg, sizeof(q->msg), "unknown op \"%.64s\"", name);
-	return -EOPNOTSUPP;
+	r = check_members(q, op);
+	return r < 0 ? r : op->run(q);
 }
 
 struct json_object *request_error_reply(int err, const char *msg)
@@ -758,16 +737,13 @@ int request_exec(const struct request_env *env, struct json_object *req, const s
 	return 0;
 }
 
-static const struct op *op_find(struct json_object *req)
+static const struct request_op *op_find(struct json_object *req)
 {
 	struct json_object *o;
 
 	if (!json_object_object_get_ex(req, "op", &o) || !json_object_is_type(o, json_type_string))
 		return NULL;
-	for (size_t i = 0; i < ELEMENTSOF(ops); i++)
-		if (streq(json_object_get_string(o), ops[i].name))
-			return &ops[i];
-	return NULL;
+	return op_named(json_object_get_string(o));
 }
 
 int request_parse(const char *line, size_t len, struct json_object **ret, size_t *ret_value_len,
@@ -802,7 +778,7 @@ int request_parse(const char *line, size_t len, struct json_object **ret, size_t
 				 REQUEST_VERSION);
 		r = -EPROTO;
 	} else if (json_object_object_get_ex(o, "value_len", &m)) {
-		const struct op *op = op_find(o);
+		const struct request_op *op = op_find(o);
 
 		if (!json_object_is_type(m, json_type_int) || (n = json_object_get_int64(m)) < 0) {
 			if (msg)

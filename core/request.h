@@ -34,6 +34,56 @@
  * not yet valid ones too, so backup needs write as well (whoever has write on N can re-enable
  * any version and read it anyway), and restore needs manage on the target vault (else read on
  * one secret and write on another vault would bring withheld versions back readable).
+ * Keys (OBJECT_KEY objects; the names of types, algorithms and ops are key.h's):
+ *   key-create    vault name type [protection software|tpm] [ops "sign,verify"] [exportable]
+ *                 [attrs]                             write /V/N
+ *   key-import    vault name + the private key (PEM PKCS#1, SEC1, PKCS#8, OpenSSH, JWK)
+ *                 [ops] [exportable] [attrs]          write /V/N
+ *   key-list      vault [deleted]                     list /V (then keys the caller sees)
+ *   key-show      vault name [version]                meta /V/N (type, protection, key_ops,
+ *                                                     exportable, the version's attributes)
+ *   key-versions  vault name                          meta /V/N
+ *   key-rotate    vault name [attrs]                  write /V/N (a new version, same type,
+ *                                                     protection and key_ops)
+ *   key-update    vault name [version] [attrs]        write /V/N
+ *   key-delete|recover|purge vault name               delete|recover|purge /V/N
+ *   key-backup    vault name                          write /V/N and manage /V
+ *   key-restore   vault + blob                        write /V/N (N: the name in the blob) and
+ *                                                     manage /V; a secret's blob: EMEDIUMTYPE
+ *   key-get-public vault name [version] [format pem|der|ssh]   meta /V/N; value: the public
+ *                                                     key (PEM, SubjectPublicKeyInfo DER, or
+ *                                                     an OpenSSH line); an AES key: EOPNOTSUPP
+ *   key-sign      vault name alg [version] [data] + digest    sign /V/N
+ *   key-verify    vault name alg [version] [data] signature_len + signature || digest
+ *                                                     verify /V/N
+ *   key-encrypt   vault name alg [aad_len] + aad || plaintext     encrypt /V/N
+ *   key-decrypt   vault name alg [version] [aad_len] + aad || ciphertext   decrypt /V/N
+ *   key-wrap      vault name alg + key                wrap /V/N
+ *   key-unwrap    vault name alg [version] + wrapped key          unwrap /V/N
+ * The inputs of a use are its value bytes (never JSON text): sign and verify take the digest
+ * (key_alg_digest_len bytes) or, with "data": true, the message, hashed in the daemon (EdDSA
+ * always signs the message); verify's first signature_len bytes are the signature; encrypt's
+ * and decrypt's first aad_len bytes are A256GCM's additional data. Caps: KEY_INPUT_MAX (data,
+ * plaintext), KEY_SIG_MAX, KEY_AAD_MAX, KEY_CIPHERTEXT_MAX, KEY_WRAP_INPUT_MAX, KEY_IMPORT_MAX;
+ * over one: EMSGSIZE; a wrong length, an unknown algorithm or one the op cannot name: EINVAL
+ * naming the member. Outputs (signature in JWS form, ciphertext, plaintext, wrapped or
+ * unwrapped key) are the reply's value bytes, with "version" (the version that made or was
+ * used) and "alg" in the reply: sign, encrypt and wrap use the current version (sign: or the
+ * one given), verify, decrypt and unwrap the one given (default the current one), so a caller
+ * keeps the version with what encrypt and wrap made. verify's reply has "valid": true (a
+ * signature that does not verify is an EBADMSG reply). key-create and key-import on a name a
+ * key holds add a version, as in Azure Key Vault; a TPM key with no env->tcti: ENODEV. A version outside its dates produces
+ * nothing (EKEYEXPIRED, EKEYREJECTED) but still verifies, decrypts and unwraps; a disabled
+ * one does nothing (EKEYREVOKED); an op outside the key's key_ops: EPERM; an algorithm the
+ * key's type cannot use: EOPNOTSUPP; a signature that does not verify, a ciphertext that does
+ * not decrypt: EBADMSG. A key's backup holds every version's private half, sealed to this
+ * store's master key: restored into another vault of the store it is used under that vault's
+ * policy, so taking one out needs the vault's manage with write on the key (gives no more than
+ * manage and write give: the manager may restore it anywhere anyway). A TPM key's backup opens
+ * only in a store of the same master key and is used only with the same TPM.
+ * Records: the lifecycle verbs as events key-create ... key-restore; each use as the event
+ * "<op>-<alg>" in lower case ("sign-es256", "decrypt-rsa-oaep-256") with the key, the version
+ * used and the outcome; never the data.
  *   policy-reload                                     the daemon's own rule (env->reload)
  *   status                                            anyone (env->status: the daemon); served even when its record fails
  *   attrs: enabled (bool), not_before, expires (seconds, 0 none), content_type, tags ["k=v"] */
@@ -67,6 +117,8 @@ struct request_caller {
 struct request_env {
 	struct kv *kv;
 	struct audit *audit;
+	/* The TPM of TPM-protected keys (config [seal] tcti); NULL: tpm2-tss's default. */
+	const char *tcti;
 	const struct request_caller *caller;
 	/* policy-reload: NULL where there is no daemon (-EOPNOTSUPP). Decides and records itself;
 	 * returns 0 or -errno, and may fill msg with the parse errors. */
@@ -90,7 +142,8 @@ int request_exec(const struct request_env *env, struct json_object *req, const s
 /* Parse one message line (without its newline): a JSON object with "v" == REQUEST_VERSION.
  * *ret_value_len is its "value_len" (0 when absent). -EBADMSG not JSON or not an object,
  * -EPROTO wrong or missing version, -EMSGSIZE value_len over the op's cap (VAULTFS_VALUE_MAX for
- * secret-set, VAULTFS_BACKUP_MAX for secret-restore, 0 for the others; then *ret_value_len is
+ * secret-set, VAULTFS_BACKUP_MAX for secret-restore and key-restore, the key caps above for
+ * the key uses and key-import, 0 for the others; then *ret_value_len is
  * still set: the bytes to throw away), -EINVAL a value_len that is not a non-negative integer.
  * After another error the server answers and reads on: value bytes that followed a bad line
  * are read as lines (each wiped from the line buffer once parsed). msg says which (may be

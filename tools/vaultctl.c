@@ -21,6 +21,7 @@ static const struct {
 	{ "init", cmd_init },	  { "recover", cmd_recover }, { "vault", cmd_vault },
 	{ "secret", cmd_secret }, { "audit", cmd_audit },     { "policy", cmd_policy },
 	{ "status", cmd_status }, { "doctor", cmd_doctor },   { "keyring", cmd_keyring },
+	{ "key", cmd_key },
 };
 
 static void help(void)
@@ -46,6 +47,28 @@ static void help(void)
 	      "  secret delete|recover|purge VAULT/NAME\n"
 	      "  secret backup VAULT/NAME --file F   (all versions, for this store only)\n"
 	      "  secret restore VAULT --file F\n"
+	      "  key create VAULT/NAME --type rsa-2048|rsa-3072|rsa-4096|ec-p256|ec-p384|ec-p521|\n"
+	      "             ed25519|aes-256 [--protection software|tpm] [--ops sign,verify,...]\n"
+	      "             [--exportable] [--not-before T] [--expires T] [--disabled]\n"
+	      "             [--tag K=V]...\n"
+	      "  key import VAULT/NAME [--file F] [--ops ...] [--exportable] [...]\n"
+	      "             (a PEM, OpenSSH or JWK private key from stdin or F)\n"
+	      "  key list VAULT [--deleted] [--json]\n"
+	      "  key show VAULT/NAME [--version N] [--json]\n"
+	      "  key versions VAULT/NAME [--json]\n"
+	      "  key rotate VAULT/NAME [--not-before T] [--expires T] [--disabled] [--tag K=V]...\n"
+	      "  key update VAULT/NAME [--version N] [--enabled yes|no] [--expires T|never] ...\n"
+	      "  key delete|recover|purge VAULT/NAME\n"
+	      "  key backup VAULT/NAME --file F      key restore VAULT --file F\n"
+	      "  key get-public VAULT/NAME [--version N] [--format pem|der|ssh]\n"
+	      "  key sign VAULT/NAME --alg A [--data] [--version N] [--file F] [--der] [--json]\n"
+	      "  key verify VAULT/NAME --alg A --signature F [--der] [--data] [--version N]\n"
+	      "             [--file F]   (exit 0 verified, 1 not)\n"
+	      "  key encrypt|wrap VAULT/NAME --alg A [--aad F] [--file F] [--json]\n"
+	      "             (the version that made it on stderr, or in --json)\n"
+	      "  key decrypt|unwrap VAULT/NAME --alg A [--version N] [--aad F] [--file F]\n"
+	      "             [--json]\n"
+	      "             (input from stdin or F, output raw on stdout)\n"
 	      "  keyring load VAULT/NAME --description D [--type logon|user] [--keyring @u|@us|@s|ID]\n"
 	      "             [--timeout 12h] [--format raw|fscrypt] [--version N]\n"
 	      "             (the value as a kernel key: logon by default, into @u by default)\n"

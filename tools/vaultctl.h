@@ -92,3 +92,4 @@ int cmd_policy(struct ctl *ctl, int argc, char **argv);
 int cmd_status(struct ctl *ctl, int argc, char **argv);
 int cmd_doctor(struct ctl *ctl, int argc, char **argv);
 int cmd_keyring(struct ctl *ctl, int argc, char **argv);
+int cmd_key(struct ctl *ctl, int argc, char **argv);

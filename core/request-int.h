@@ -1,0 +1,72 @@
+/* request-int.h: what core/request.c shares with the files that implement some of its requests
+ * (request-key.c): the request being run, the checks of its members, and the decide-record-do
+ * steps every request takes. Not for any other module. */
+#pragma once
+
+#include "request.h"
+
+/* One request being run: what it asks (its members, checked once, before anything is decided
+ * or recorded), what decided it, and the reply being built. */
+struct request_ctx {
+	const struct request_env *env;
+	struct json_object *req;
+	const struct secbuf *value;
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1];
+	char path[2 * VAULTFS_NAME_MAX + 3];
+	uint32_t version;	/* asked for, then given (0: none, or the current one) */
+	int64_t retention_days; /* vault-create (0: the store's default) */
+	bool deleted;		/* secret-list */
+	bool expiring;		/* secret-list: only those expiring before now + horizon */
+	int64_t horizon;
+	struct kv_attrs attrs; /* secret-set, secret-update */
+	const char *tags[VAULTFS_TAGS_MAX];
+	const char *rule;
+	struct json_object *reply; /* the ok reply being built */
+	struct secbuf *out;	   /* its value bytes */
+	char msg[640];		   /* why, for an error reply */
+	struct request_key *key;   /* the key requests' own (request-key.c) */
+};
+
+/* Every op: its members besides "v" and "op", and whether it carries value bytes. */
+struct request_op {
+	const char *name;
+	const char *members; /* space separated, with spaces around */
+	size_t value_max;    /* 0: no value bytes */
+	int (*run)(struct request_ctx *q);
+};
+
+/* -EINVAL with the sentence in q->msg. */
+int req_bad(struct request_ctx *q, const char *fmt, ...) _printf_(2, 3);
+/* The member key of the request, or NULL. */
+struct json_object *req_member(struct request_ctx *q, const char *key);
+/* 1 and the name, 0 absent (-EINVAL when required), -EINVAL not a name. */
+int req_get_name(struct request_ctx *q, const char *key, bool required,
+		 char buf[VAULTFS_NAME_MAX + 1]);
+/* 1 and the value, 0 absent, -EINVAL wrong type or out of min..max. */
+int req_get_int(struct request_ctx *q, const char *key, int64_t min, int64_t max, int64_t *ret);
+int req_get_bool(struct request_ctx *q, const char *key, bool *ret);
+/* vault and (when name_too) name into q, and the policy path they make. */
+int req_get_target(struct request_ctx *q, bool name_too);
+/* The attribute members into q->attrs (absent ones keep what it holds). */
+int req_get_attrs(struct request_ctx *q);
+/* One record of q (event, err 0: allowed) in the journal. */
+int req_record(struct request_ctx *q, const char *event, int err);
+/* A change: decide every op of ops (POLICY_OP_*), record, do fn, record its failure, tell the
+ * carrier. */
+int req_change(struct request_ctx *q, unsigned ops, const char *event,
+	       int (*fn)(struct request_ctx *q));
+/* A read or a use: decide, do fn, record the outcome; q->out goes only when recorded. */
+int req_lookup(struct request_ctx *q, unsigned ops, const char *event,
+	       int (*fn)(struct request_ctx *q));
+/* A new array as member key of the reply; add o (taken) to arr. */
+int req_reply_array(struct request_ctx *q, const char *key, struct json_object **ret);
+int req_array_add(struct json_object *arr, struct json_object *o);
+/* A listing's entry for path, named name, when the caller may see it: 1 and *ret, 0 not
+ * visible, -ENOMEM. */
+int req_listed(struct request_ctx *q, const char *path, const char *name, struct json_object **ret);
+/* kv_object_versions' callback: each version (kvjson_version) into the array ud. */
+int req_version_json(const struct kv_version_info *v, void *ud);
+
+/* The key requests (request-key.c): the op of that name, or NULL. */
+const struct request_op *request_key_op(const char *name);

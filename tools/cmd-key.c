@@ -1,0 +1,629 @@
+/* cmd-key.c: `vaultctl key ...`: each verb becomes one key request of core/request.h (ctl_call
+ * carries it to the daemon, or runs it here with --offline) and its reply is printed. Inputs
+ * (a private key to import, a digest or message, a signature, plaintext, ciphertext, additional
+ * data) come from stdin or files, never argv; outputs go to stdout raw (bare, as OpenSSL makes
+ * and takes them) or, with --json, as base64 with the key version and algorithm. encrypt and
+ * wrap say the version that made the output on stderr (and in --json); decrypt and unwrap take
+ * it back with --version. A private key read to import is held in a secure buffer only. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <stdio.h>
+
+#include "core/io.h"
+#include "core/key.h"
+#include "core/key-soft.h"
+#include "core/ssh-wire.h"
+#include "tools/vaultctl.h"
+
+enum {
+	OPT_FILE = 0x100,
+	OPT_TYPE,
+	OPT_PROTECTION,
+	OPT_OPS,
+	OPT_EXPORTABLE,
+	OPT_NOT_BEFORE,
+	OPT_EXPIRES,
+	OPT_DISABLED,
+	OPT_ENABLED,
+	OPT_TAG,
+	OPT_VERSION,
+	OPT_JSON,
+	OPT_DELETED,
+	OPT_FORMAT,
+	OPT_ALG,
+	OPT_DATA,
+	OPT_SIGNATURE,
+	OPT_AAD,
+	OPT_DER,
+};
+
+/* The options each verb takes: letters of OPT_* in order (see letters below). */
+static const struct key_verb {
+	const char *verb;
+	const char *opts;
+	bool vault_only;
+	const char *op;
+} key_verbs[] = {
+	{ "create", "TPOXneDg", false, "key-create" },
+	{ "import", "fOXneDg", false, "key-import" },
+	{ "list", "jl", true, "key-list" },
+	{ "show", "vj", false, "key-show" },
+	{ "versions", "j", false, "key-versions" },
+	{ "rotate", "neDg", false, "key-rotate" },
+	{ "update", "vneEg", false, "key-update" },
+	{ "delete", "", false, "key-delete" },
+	{ "recover", "", false, "key-recover" },
+	{ "purge", "", false, "key-purge" },
+	{ "backup", "f", false, "key-backup" },
+	{ "restore", "f", true, "key-restore" },
+	{ "get-public", "vm", false, "key-get-public" },
+	{ "sign", "fvjadr", false, "key-sign" },
+	{ "verify", "fvadsr", false, "key-verify" },
+	{ "encrypt", "fjaA", false, "key-encrypt" },
+	{ "decrypt", "fvjaA", false, "key-decrypt" },
+	{ "wrap", "fja", false, "key-wrap" },
+	{ "unwrap", "fvja", false, "key-unwrap" },
+};
+static const char letters[] = "fTPOXneDEgvjlmadsAr";
+
+struct key_opts {
+	const char *file, *format, *alg, *signature, *aad;
+	bool json, deleted, data, der;
+	uint32_t version;
+	struct json_object *members; /* request members given by options */
+};
+
+static void add_str(struct json_object *o, const char *key, const char *s)
+{
+	json_object_object_add(o, key, json_object_new_string(s));
+}
+
+static const char *str_of(struct json_object *o, const char *key)
+{
+	struct json_object *m;
+
+	if (!json_object_object_get_ex(o, key, &m) || json_object_is_type(m, json_type_null))
+		return NULL;
+	return json_object_get_string(m);
+}
+
+static int add_time(struct json_object *o, const char *key, const char *opt, const char *s,
+		    bool allow_none)
+{
+	int64_t t;
+
+	if (parse_time_arg(opt, s, allow_none, &t))
+		return EXIT_USAGE;
+	json_object_object_add(o, key, json_object_new_int64(t));
+	return 0;
+}
+
+static int parse_opts(const struct key_verb *kv, int argc, char **argv, struct key_opts *o)
+{
+	static const struct option opts[] = {
+		{ "file", required_argument, NULL, OPT_FILE },
+		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "protection", required_argument, NULL, OPT_PROTECTION },
+		{ "ops", required_argument, NULL, OPT_OPS },
+		{ "exportable", no_argument, NULL, OPT_EXPORTABLE },
+		{ "not-before", required_argument, NULL, OPT_NOT_BEFORE },
+		{ "expires", required_argument, NULL, OPT_EXPIRES },
+		{ "disabled", no_argument, NULL, OPT_DISABLED },
+		{ "enabled", required_argument, NULL, OPT_ENABLED },
+		{ "tag", required_argument, NULL, OPT_TAG },
+		{ "version", required_argument, NULL, OPT_VERSION },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "deleted", no_argument, NULL, OPT_DELETED },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "alg", required_argument, NULL, OPT_ALG },
+		{ "data", no_argument, NULL, OPT_DATA },
+		{ "signature", required_argument, NULL, OPT_SIGNATURE },
+		{ "aad", required_argument, NULL, OPT_AAD },
+		{ "der", no_argument, NULL, OPT_DER },
+		{}
+	};
+	bool is_update = streq(kv->verb, "update");
+	struct json_object *tags = NULL, *m = o->members;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+		if (c < OPT_FILE || c > OPT_DER || !strchr(kv->opts, letters[c - OPT_FILE]))
+			return usage_error("key %s: unknown or unexpected option", kv->verb);
+		switch (c) {
+		case OPT_FILE:
+			o->file = optarg;
+			break;
+		case OPT_TYPE:
+			add_str(m, "type", optarg);
+			break;
+		case OPT_PROTECTION:
+			add_str(m, "protection", optarg);
+			break;
+		case OPT_OPS:
+			add_str(m, "ops", optarg);
+			break;
+		case OPT_EXPORTABLE:
+			json_object_object_add(m, "exportable", json_object_new_boolean(1));
+			break;
+		case OPT_NOT_BEFORE:
+			if (add_time(m, "not_before", "--not-before", optarg, is_update))
+				return EXIT_USAGE;
+			break;
+		case OPT_EXPIRES:
+			if (add_time(m, "expires", "--expires", optarg, is_update))
+				return EXIT_USAGE;
+			break;
+		case OPT_DISABLED:
+			json_object_object_add(m, "enabled", json_object_new_boolean(0));
+			break;
+		case OPT_ENABLED:
+			if (!streq(optarg, "yes") && !streq(optarg, "true") &&
+			    !streq(optarg, "no") && !streq(optarg, "false"))
+				return usage_error("--enabled: yes or no");
+			json_object_object_add(m, "enabled",
+					       json_object_new_boolean(streq(optarg, "yes") ||
+								       streq(optarg, "true")));
+			break;
+		case OPT_TAG:
+			if (!tags) {
+				tags = json_object_new_array();
+				json_object_object_add(m, "tags", tags);
+			}
+			if (json_object_array_length(tags) >= VAULTFS_TAGS_MAX)
+				return usage_error("at most %u tags", VAULTFS_TAGS_MAX);
+			json_object_array_add(tags, json_object_new_string(optarg));
+			break;
+		case OPT_VERSION:
+			if (parse_u32("--version", optarg, &o->version))
+				return EXIT_USAGE;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_DELETED:
+			o->deleted = true;
+			break;
+		case OPT_FORMAT:
+			o->format = optarg;
+			break;
+		case OPT_ALG:
+			o->alg = optarg;
+			break;
+		case OPT_DATA:
+			o->data = true;
+			break;
+		case OPT_SIGNATURE:
+			o->signature = optarg;
+			break;
+		case OPT_AAD:
+			o->aad = optarg;
+			break;
+		case OPT_DER:
+			o->der = true;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* All of path (or stdin when NULL) into a new secure buffer of at most max bytes. */
+static int read_input(const char *path, size_t max, const char *what, struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *b = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (path) {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			fprintf(stderr, "vaultctl: cannot read '%s': %m\n", path);
+			return EXIT_REFUSED;
+		}
+	}
+	r = secbuf_new(max + 1, &b);
+	if (r >= 0)
+		r = io_read_all(path ? fd : STDIN_FILENO, b->data, b->cap, &b->len);
+	if (r == -EFBIG) {
+		fprintf(stderr, "vaultctl: %s larger than %zu bytes\n", what, max);
+		return EXIT_USAGE;
+	}
+	if (r < 0)
+		return fail(r, what);
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+/* The size of one of r and s of an ECDSA algorithm's curve, 0 for the others. */
+static size_t ecdsa_half(const char *alg)
+{
+	return streq(alg, "ES256") ? 32 : streq(alg, "ES384") ? 48 : streq(alg, "ES512") ? 66 : 0;
+}
+
+/* r || s into DER ECDSA-Sig-Value (what openssl pkeyutl and dgst take), a new *pb. */
+static int jws_to_der(struct secbuf **pb)
+{
+	struct secbuf *b = *pb, *d = NULL;
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(b->data, (int)(b->len / 2), NULL);
+	BIGNUM *s = BN_bin2bn(b->data + b->len / 2, (int)(b->len / 2), NULL);
+	unsigned char *p = NULL;
+	int n = -1;
+
+	if (sig && r && s && ECDSA_SIG_set0(sig, r, s) == 1) {
+		r = s = NULL;
+		n = i2d_ECDSA_SIG(sig, &p);
+	}
+	BN_free(r);
+	BN_free(s);
+	ECDSA_SIG_free(sig);
+	if (n <= 0 || secbuf_dup(p, (size_t)n, &d) < 0) {
+		OPENSSL_free(p);
+		return -EINVAL;
+	}
+	OPENSSL_free(p);
+	secbuf_free(b);
+	*pb = d;
+	return 0;
+}
+
+/* DER ECDSA-Sig-Value into r || s of half bytes each, in place in b. */
+static int der_to_jws(struct secbuf *b, size_t half)
+{
+	const unsigned char *p = b->data;
+	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)b->len);
+	const BIGNUM *r, *s;
+	int ok;
+
+	if (!sig || p != b->data + b->len || b->cap < 2 * half) {
+		ECDSA_SIG_free(sig);
+		return -EINVAL;
+	}
+	ECDSA_SIG_get0(sig, &r, &s);
+	ok = BN_bn2binpad(r, b->data, (int)half) == (int)half &&
+	     BN_bn2binpad(s, b->data + half, (int)half) == (int)half;
+	ECDSA_SIG_free(sig);
+	if (!ok)
+		return -EINVAL;
+	b->len = 2 * half;
+	return 0;
+}
+
+/* The input of a use as the request's value: [aad][signature]input. */
+static int use_value(const struct key_verb *kv, struct key_opts *o, struct json_object *req,
+		     struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *in = NULL, *sig = NULL, *aad = NULL, *all = NULL;
+	size_t max = streq(kv->verb, "wrap")	? KEY_WRAP_INPUT_MAX :
+		     streq(kv->verb, "unwrap")	? KEY_WRAPPED_MAX :
+		     streq(kv->verb, "decrypt") ? KEY_CIPHERTEXT_MAX :
+						  KEY_INPUT_MAX;
+	size_t n;
+	int r;
+
+	if (!o->alg)
+		return usage_error("key %s: --alg is required (vaultctl key show says the type)",
+				   kv->verb);
+	add_str(req, "alg", o->alg);
+	if (o->data)
+		json_object_object_add(req, "data", json_object_new_boolean(1));
+	if (streq(kv->verb, "verify")) {
+		if (!o->signature)
+			return usage_error("key verify: --signature FILE is required");
+		r = read_input(o->signature, KEY_SIG_MAX * 2, "the signature", &sig);
+		if (r != 0)
+			return r;
+		if (o->der && ecdsa_half(o->alg) && der_to_jws(sig, ecdsa_half(o->alg)) < 0)
+			return usage_error("--signature: not a DER ECDSA signature for %s", o->alg);
+		if (sig->len == 0 || sig->len > KEY_SIG_MAX)
+			return usage_error("--signature: 1 to %u bytes", KEY_SIG_MAX);
+		json_object_object_add(req, "signature_len", json_object_new_int64(sig->len));
+	}
+	if (o->aad) {
+		r = read_input(o->aad, KEY_AAD_MAX, "the additional data", &aad);
+		if (r != 0)
+			return r;
+		json_object_object_add(req, "aad_len", json_object_new_int64(aad->len));
+	}
+	r = read_input(o->file, max, "the input", &in);
+	if (r != 0)
+		return r;
+	n = (sig ? sig->len : 0) + (aad ? aad->len : 0) + in->len;
+	r = secbuf_new(n ? n : 1, &all);
+	if (r < 0)
+		return fail(r, "input");
+	if (aad)
+		memcpy(all->data, aad->data, aad->len);
+	if (sig)
+		memcpy(all->data + (aad ? aad->len : 0), sig->data, sig->len);
+	memcpy(all->data + n - in->len, in->data, in->len);
+	all->len = n;
+	*ret = TAKE_PTR(all);
+	return 0;
+}
+
+/* The blob of restore, from --file (ciphertext: an ordinary buffer). */
+static int read_blob(const char *path, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ uint8_t *b = NULL;
+	size_t len;
+	int r;
+
+	if (!path)
+		return usage_error("key restore VAULT --file F");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "vaultctl: cannot read '%s': %m\n", path);
+		return EXIT_REFUSED;
+	}
+	b = malloc(VAULTFS_BACKUP_MAX + 1);
+	if (!b)
+		return fail(-ENOMEM, "reading the backup");
+	r = io_read_all(fd, b, VAULTFS_BACKUP_MAX + 1, &len);
+	if (r == -EFBIG)
+		return usage_error("backup larger than %u bytes", VAULTFS_BACKUP_MAX);
+	if (r < 0)
+		return fail(r, "reading the backup");
+	*ret = TAKE_PTR(b);
+	*ret_len = len;
+	return 0;
+}
+
+/* out into a new file of mode 0600 (never over one). */
+static int write_new_file(const char *path, const struct secbuf *out)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "vaultctl: cannot create '%s': %m%s\n", path,
+			errno == EEXIST ? " (a backup never overwrites a file)" : "");
+		return EXIT_REFUSED;
+	}
+	r = io_write_all(fd, out->data, out->len);
+	if (r >= 0 && fsync(fd) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		(void)unlink(path);
+		return fail(r, "writing the backup");
+	}
+	return EXIT_OK;
+}
+
+/* {"version", "alg", "value": base64} of a use's output. */
+static int print_use_json(struct json_object *reply, const struct secbuf *out)
+{
+	_cleanup_free_ char *b64 = malloc(out->len / 3 * 4 + 8);
+	struct json_object *o = json_object_new_object(), *m;
+
+	if (!b64 || !o) {
+		json_object_put(o);
+		return fail(-ENOMEM, "output");
+	}
+	ssh_base64(out->data, out->len, b64, true);
+	if (json_object_object_get_ex(reply, "version", &m))
+		json_object_object_add(o, "version", json_object_get(m));
+	add_str(o, "alg", str_of(reply, "alg"));
+	add_str(o, "value", b64);
+	print_json(o);
+	json_object_put(o);
+	secure_wipe(b64, strlen(b64));
+	return EXIT_OK;
+}
+
+static void print_list(struct json_object *arr)
+{
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct json_object *s = json_object_array_get_idx(arr, i);
+		const char *deleted = str_of(s, "deleted");
+
+		if (deleted)
+			printf("%s\tversion %s\tdeleted %s\tpurge after %s\n", str_of(s, "name"),
+			       str_of(s, "current_version"), deleted, str_of(s, "purge_after"));
+		else
+			printf("%s\tversion %s\n", str_of(s, "name"), str_of(s, "current_version"));
+	}
+}
+
+static void print_versions(struct json_object *arr)
+{
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i), *m;
+		const char *nbf = str_of(v, "not_before"), *exp = str_of(v, "expires");
+
+		printf("%s\t%s\tcreated %s\tnot-before %s\texpires %s\n", str_of(v, "version"),
+		       json_object_object_get_ex(v, "enabled", &m) && json_object_get_boolean(m) ?
+			       "enabled" :
+			       "disabled",
+		       str_of(v, "created"), nbf ? nbf : "-", exp ? exp : "-");
+	}
+}
+
+static void print_show(struct json_object *reply)
+{
+	static const char *const keys[] = { "name",	  "type",    "protection",	"key_ops",
+					    "exportable", "version", "current_version", "enabled",
+					    "created",	  "updated", "not_before",	"expires" };
+
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		const char *s = str_of(reply, keys[i]);
+
+		printf("%-16s%s\n", keys[i], s ? s : "-");
+	}
+}
+
+static bool is_use(const struct key_verb *kv)
+{
+	return streq(kv->verb, "sign") || streq(kv->verb, "verify") || streq(kv->verb, "encrypt") ||
+	       streq(kv->verb, "decrypt") || streq(kv->verb, "wrap") || streq(kv->verb, "unwrap");
+}
+
+/* Send req (taken) with value; 0 and the reply, or an exit status after saying why. */
+static int call(struct ctl *ctl, const struct key_verb *kv, struct json_object *req,
+		const struct secbuf *value, const char *what, struct json_object **ret_reply,
+		struct secbuf **ret_value)
+{
+	struct json_object *reply = NULL, *m;
+	struct secbuf *out = NULL;
+	int r;
+
+	r = ctl_call(ctl, req, value, &reply, &out);
+	json_object_put(req);
+	if (r != 0)
+		return r;
+	/* a signature that does not verify is an answer, not a fault: exit 1 as openssl does */
+	if (streq(kv->verb, "verify") && json_object_object_get_ex(reply, "errno", &m) &&
+	    json_object_get_int(m) == EBADMSG) {
+		fprintf(stderr, "vaultctl: %s: %s\n", what, str_of(reply, "error"));
+		json_object_put(reply);
+		secbuf_free(out);
+		return EXIT_REFUSED;
+	}
+	r = reply_status(reply, what);
+	if (r != 0) {
+		json_object_put(reply);
+		secbuf_free(out);
+		return r;
+	}
+	*ret_reply = reply;
+	*ret_value = out;
+	return 0;
+}
+
+static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *o, const char *ref,
+		   const char *vault, const char *name)
+{
+	_cleanup_secbuf_ struct secbuf *in = NULL, *out = NULL;
+	_cleanup_free_ uint8_t *blob = NULL;
+	struct secbuf blob_view = { 0 };
+	struct json_object *req, *reply = NULL;
+	char what[2 * VAULTFS_NAME_MAX + 32];
+	int r;
+
+	req = request_new(kv->op);
+	if (!req)
+		return fail(-ENOMEM, "request");
+	add_str(req, "vault", vault);
+	if (name)
+		add_str(req, "name", name);
+	if (o->version)
+		json_object_object_add(req, "version", json_object_new_int64(o->version));
+	if (o->deleted)
+		json_object_object_add(req, "deleted", json_object_new_boolean(1));
+	if (o->format)
+		add_str(req, "format", o->format);
+	json_object_object_foreach(o->members, key, val)
+		json_object_object_add(req, key, json_object_get(val));
+
+	r = 0;
+	if (streq(kv->verb, "import"))
+		r = read_input(o->file, KEY_IMPORT_MAX, "the private key", &in);
+	else if (is_use(kv))
+		r = use_value(kv, o, req, &in);
+	else if (streq(kv->verb, "restore")) {
+		r = read_blob(o->file, &blob, &blob_view.len);
+		blob_view.data = blob;
+		blob_view.cap = blob_view.len;
+	} else if (streq(kv->verb, "backup") && !o->file)
+		r = usage_error("key backup VAULT/NAME --file F");
+	if (r != 0) {
+		json_object_put(req);
+		return r;
+	}
+	snprintf(what, sizeof(what), "%s '%s'", name ? "key" : "vault", ref);
+	r = call(ctl, kv, req, blob ? &blob_view : in, what, &reply, &out);
+	if (r != 0)
+		return r;
+
+	if (streq(kv->verb, "backup")) {
+		r = out ? write_new_file(o->file, out) : fail(-EPROTO, "backup");
+	} else if (streq(kv->verb, "list") || streq(kv->verb, "versions")) {
+		struct json_object *arr = NULL;
+
+		json_object_object_get_ex(reply, streq(kv->verb, "list") ? "keys" : "versions",
+					  &arr);
+		if (o->json)
+			print_json(arr);
+		else if (streq(kv->verb, "list"))
+			print_list(arr);
+		else
+			print_versions(arr);
+	} else if (streq(kv->verb, "show")) {
+		if (o->json)
+			print_json(reply);
+		else
+			print_show(reply);
+	} else if (streq(kv->verb, "verify")) {
+		fprintf(stderr, "%s: signature verified (version %s, %s)\n", ref,
+			str_of(reply, "version"), str_of(reply, "alg"));
+	} else if (out) {
+		/* get-public, sign, encrypt, decrypt, wrap, unwrap */
+		if (streq(kv->verb, "sign") && o->der && ecdsa_half(o->alg) && jws_to_der(&out) < 0)
+			r = fail(-EINVAL, "converting the signature to DER");
+		else if (o->json)
+			r = print_use_json(reply, out);
+		else if (io_write_all(STDOUT_FILENO, out->data, out->len) < 0)
+			r = fail(-EIO, "writing the output");
+		if (r == 0 && !o->json && (streq(kv->verb, "encrypt") || streq(kv->verb, "wrap")))
+			fprintf(stderr, "%s: version %s, %s\n", ref, str_of(reply, "version"),
+				str_of(reply, "alg"));
+	} else if (streq(kv->verb, "restore")) {
+		fprintf(stderr, "%s/%s: restored\n", ref, str_of(reply, "name"));
+	} else if (str_of(reply, "version")) {
+		fprintf(stderr, "%s: version %s\n", ref, str_of(reply, "version"));
+	}
+	json_object_put(reply);
+	return r;
+}
+
+int cmd_key(struct ctl *ctl, int argc, char **argv)
+{
+	struct key_opts o = {};
+	const struct key_verb *kv = NULL;
+	char buf[2 * VAULTFS_NAME_MAX + 4];
+	char *vault = NULL, *name = NULL;
+	const char *ref = NULL;
+	int r;
+
+	if (argc < 2)
+		return usage_error("key: create, import, list, show, versions, rotate, update, "
+				   "delete, recover, purge, backup, restore, get-public, sign, "
+				   "verify, encrypt, decrypt, wrap or unwrap");
+	for (size_t i = 0; i < ELEMENTSOF(key_verbs); i++)
+		if (streq(argv[1], key_verbs[i].verb))
+			kv = &key_verbs[i];
+	if (!kv)
+		return usage_error("key: unknown verb '%.32s'", argv[1]);
+	argc--, argv++; /* argv[0] is the verb now */
+	optind = 0;	/* 0: glibc re-initialises its scanning state for the new argv */
+	o.members = json_object_new_object();
+	if (!o.members)
+		return fail(-ENOMEM, "options");
+	r = parse_opts(kv, argc, argv, &o);
+	if (r == 0 && optind + 1 != argc)
+		r = usage_error("key %s takes one %s", kv->verb,
+				kv->vault_only ? "VAULT" : "VAULT/NAME");
+	if (r == 0) {
+		ref = argv[optind];
+		if (kv->vault_only) {
+			if (!kv_name_valid(ref))
+				r = usage_error("invalid vault name '%.160s'", ref);
+			vault = (char *)ref;
+		} else if (split_ref(ref, buf, sizeof(buf), &vault, &name) < 0) {
+			r = usage_error("'%.300s' is not VAULT/NAME (names: [A-Za-z0-9]"
+					"[A-Za-z0-9._-]{0,126})",
+					ref);
+		}
+	}
+	if (r == 0 && streq(kv->verb, "create") &&
+	    !json_object_object_get_ex(o.members, "type", NULL))
+		r = usage_error("key create: --type is required (rsa-2048, rsa-3072, rsa-4096, "
+				"ec-p256, ec-p384, ec-p521, ed25519, aes-256)");
+	if (r == 0)
+		r = key_run(ctl, kv, &o, ref, vault, name);
+	json_object_put(o.members);
+	return r;
+}
