@@ -320,6 +320,7 @@ static int execute(struct control *c, struct conn *k)
 	const struct request_env env = {
 		.kv = c->v->kv,
 		.audit = c->v->audit,
+		.tcti = c->v->config->tcti,
 		.caller = &caller,
 		.reload = c->reload ? peer_reload : NULL,
 		.reload_ud = &p,

@@ -151,6 +151,7 @@ static int call_offline(struct ctl *ctl, struct json_object *req, const struct s
 		return r;
 	env.kv = kv;
 	env.audit = au;
+	env.tcti = ctl->config->tcti;
 	r = request_exec(&env, req, value, ret_reply, ret_value);
 	if (r < 0)
 		return fail(r, "request");

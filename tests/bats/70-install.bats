@@ -397,7 +397,7 @@ complete_words() {
 	done < <("$R/usr/bin/vaultctl" --help)
 	lines+=("$prev")
 	for line in "${lines[@]}"; do
-		[[ $line =~ ^\ \ ([a-z]+)(\ ([a-z|]+)(\ |$))? ]] || continue
+		[[ $line =~ ^\ \ ([a-z]+)(\ ([a-z][a-z|-]*)(\ |$))? ]] || continue
 		noun=${BASH_REMATCH[1]}
 		verb=${BASH_REMATCH[3]}
 		n=$((n + 1))
