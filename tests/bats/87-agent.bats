@@ -98,6 +98,7 @@ journal() {
 		sleep 0.1
 	done
 	echo "no journal line matches: $1" >&2
+	grep -E '"event":"agent-' "$T/audit.jsonl" | tail -5 >&2
 	return 1
 }
 
@@ -387,6 +388,7 @@ login() {
 	daemon_start
 	start_sshd ecdsa
 	fp=$(ssh-keygen -lf "$T/host_key.pub" | cut -d' ' -f2)
+	fp=${fp//+/\\+} # a regex
 	for t in ed25519 p256 rsa; do
 		run login "$t"
 		[ "$status" -eq 0 ] || { echo "$t: $output"; false; }
