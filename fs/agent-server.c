@@ -239,8 +239,7 @@ static bool key_usable(struct agent_server *s, struct aconn *k, const struct key
 	if ((pub->info.not_before && now < pub->info.not_before) ||
 	    (pub->info.expires && now >= pub->info.expires))
 		return false;
-	return key_type_is_rsa(pub->type) || key_type_is_ec(pub->type) ||
-	       pub->type == KEY_ED25519;
+	return key_type_is_rsa(pub->type) || key_type_is_ec(pub->type) || pub->type == KEY_ED25519;
 }
 
 static int be_list(void *ud, const struct agent_conn *c,
@@ -273,7 +272,7 @@ static int be_list(void *ud, const struct agent_conn *c,
 static void sign_detail(const struct keyref *ref, enum key_alg alg,
 			const struct agent_sign_info *info, char *buf, size_t size)
 {
-	const char *dest = info->dest_hostkey_fp[0] ? info->dest_hostkey_fp :
+	const char *dest = info->dest_hostkey_fp[0]  ? info->dest_hostkey_fp :
 			   info->login_hostkey_fp[0] ? info->login_hostkey_fp :
 						       NULL;
 	char use[AGENT_NAMESPACE_MAX + AGENT_USER_MAX + 16];

@@ -633,8 +633,8 @@ int main(int argc, char **argv)
 			log_error_errno(r, "Failed to open the agent socket '%s': %s",
 					c->agent_socket,
 					r == -EADDRINUSE ? "another program serves it" :
-					r == -EEXIST	 ? "a file that is not a socket is in the way" :
-							   strerror(-r));
+					r == -EEXIST ? "a file that is not a socket is in the way" :
+						       strerror(-r));
 			goto out;
 		}
 	}

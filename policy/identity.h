@@ -19,7 +19,7 @@ enum identity_field {
 	IDENTITY_PID = 1u << 3,	   /* the process (thread group) */
 	IDENTITY_CGROUP = 1u << 4, /* the cgroup path and cg: unit, slice, container, pod */
 	IDENTITY_EXE = 1u << 5,
-	IDENTITY_NS = 1u << 6, /* host: whether the mount namespace is the resolver's */
+	IDENTITY_NS = 1u << 6,	      /* host: whether the mount namespace is the resolver's */
 	IDENTITY_ALL = (1u << 7) - 1, /* what identity_resolve can read */
 	/* What an ssh-agent request is for (identity_set_ssh): known only to vaultfsd's agent
 	 * socket, never resolved, outside IDENTITY_ALL. */

@@ -207,8 +207,8 @@ static int ssh_holds(const struct cond *c, const struct identity *id)
 			return 1;
 		if (id->ssh == IDENTITY_SSH_OTHER && streq(v, "other"))
 			return 1;
-		if (id->ssh == IDENTITY_SSH_SIG && id->ssh_namespace && strncmp(v, "sig:", 4) == 0 &&
-		    glob_match(v + 4, id->ssh_namespace))
+		if (id->ssh == IDENTITY_SSH_SIG && id->ssh_namespace &&
+		    strncmp(v, "sig:", 4) == 0 && glob_match(v + 4, id->ssh_namespace))
 			return 1;
 	}
 	return 0;
