@@ -50,6 +50,20 @@
 /* Keys looked at for one list or sign (vaults' keys together). */
 #define KEYS_SCAN_MAX 65536u
 #define ACCEPT_PAUSE_MS 1000
+/* Keys of a connection's last list remembered, for its signs to find without a walk. */
+#define LISTED_MAX 64u
+
+struct keyref {
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1];
+};
+
+/* A key a list gave, by a hash of its SPKI: a hint only, checked again (policy, the key's
+ * current SPKI in full) before a sign uses it. */
+struct listed {
+	struct keyref ref;
+	uint64_t h;
+};
 
 struct aconn {
 	int fd;
@@ -64,6 +78,8 @@ struct aconn {
 	bool was_busy;
 	bool done; /* a frame was answered or a reply written since the last touch */
 	bool more; /* the budget ran out with input left to answer: served again at once */
+	struct listed *listed; /* LISTED_MAX, allocated by the first list */
+	size_t nlisted;
 };
 
 struct agent_server {
@@ -115,6 +131,7 @@ static void conn_free(struct aconn *k)
 	if (k->out.p)
 		secure_wipe(k->out.p, k->out.cap);
 	buf_done(&k->out);
+	free(k->listed);
 	free(k);
 }
 
@@ -143,11 +160,6 @@ static int in_reserve(struct aconn *k, size_t need)
 }
 
 /* --- the keys: the backend of core/agent.c --- */
-
-struct keyref {
-	char vault[VAULTFS_NAME_MAX + 1];
-	char name[VAULTFS_NAME_MAX + 1];
-};
 
 struct keylist {
 	struct keyref *refs;
@@ -215,6 +227,16 @@ static int keys_collect(struct kv *kv, struct keylist *l)
 	return r < 0 ? r : 0;
 }
 
+/* FNV-1a 64 */
+static uint64_t spki_hash(const uint8_t *p, size_t n)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+	return h;
+}
+
 static void key_path(const struct keyref *ref, char *buf, size_t size)
 {
 	snprintf(buf, size, "/%s/%s", ref->vault, ref->name);
@@ -253,6 +275,9 @@ static int be_list(void *ud, const struct agent_conn *c,
 	int r;
 
 	r = keys_collect(s->v->kv, &l);
+	if (!k->listed)
+		k->listed = calloc(LISTED_MAX, sizeof(*k->listed));
+	k->nlisted = 0;
 	identity_set_ssh(&k->id, IDENTITY_SSH_ANY, NULL);
 	for (size_t i = 0; r >= 0 && i < l.n; i++) {
 		struct kv_key_public pub;
@@ -262,6 +287,11 @@ static int be_list(void *ud, const struct agent_conn *c,
 			continue;
 		snprintf(comment, sizeof(comment), "%s/%s", l.refs[i].vault, l.refs[i].name);
 		r = add(ctx, pub.spki, pub.spki_len, comment);
+		if (r >= 0 && k->listed && k->nlisted < LISTED_MAX)
+			k->listed[k->nlisted++] = (struct listed){
+				.ref = l.refs[i],
+				.h = spki_hash(pub.spki, pub.spki_len),
+			};
 	}
 	identity_set_ssh(&k->id, IDENTITY_SSH_NONE, NULL);
 	keylist_done(&l);
@@ -329,8 +359,10 @@ static int be_sign(void *ud, const struct agent_conn *c, const uint8_t *spki, si
 	struct aconn *k = c->peer;
 	struct keylist l = { 0 };
 	struct kv_key_public pub;
+	struct keyref found;
 	const struct keyref *ref = NULL;
 	struct policy_decision d = { .verdict = POLICY_DENY, .rule = "default" };
+	uint64_t h = spki_hash(spki, spki_len);
 	char path[2 * VAULTFS_NAME_MAX + 3];
 	uint8_t digest[KEY_DIGEST_MAX];
 	size_t dlen = sizeof(digest);
@@ -338,8 +370,15 @@ static int be_sign(void *ud, const struct agent_conn *c, const uint8_t *spki, si
 	int64_t now = (int64_t)time(NULL);
 	int r, w;
 
-	r = keys_collect(s->v->kv, &l);
+	/* the keys the last list gave first, then every key */
 	identity_set_ssh(&k->id, IDENTITY_SSH_ANY, NULL);
+	for (size_t i = 0; i < k->nlisted && !ref; i++)
+		if (k->listed[i].h == h && key_usable(s, k, &k->listed[i].ref, now, &pub) &&
+		    pub.spki_len == spki_len && memcmp(pub.spki, spki, spki_len) == 0) {
+			found = k->listed[i].ref;
+			ref = &found;
+		}
+	r = ref ? 0 : keys_collect(s->v->kv, &l);
 	for (size_t i = 0; r >= 0 && i < l.n && !ref; i++)
 		if (key_usable(s, k, &l.refs[i], now, &pub) && pub.spki_len == spki_len &&
 		    memcmp(pub.spki, spki, spki_len) == 0)

@@ -85,7 +85,8 @@ int policy_load_dir(const char *dir, struct policy **ret, struct policy_diag *di
 
 size_t policy_n_rules(const struct policy *p);
 size_t policy_n_files(const struct policy *p);
-/* The identity fields (enum identity_field) any rule's conditions use: resolve just these. */
+/* The identity fields (enum identity_field) any rule's conditions use that a resolve can read
+ * (IDENTITY_ALL: never IDENTITY_SSH, which only the agent socket sets): resolve just these. */
 unsigned policy_needs(const struct policy *p);
 
 /* Decide one op (a single POLICY_OP_*) on path ("/VAULT" or "/VAULT/OBJECT[/...]") at time now.

@@ -254,6 +254,45 @@ count() {
 	[ "${#lines[@]}" -eq 5 ]
 }
 
+@test "agent: each signature is decided anew: a key listed, then taken away by a reload, is refused" {
+	default_policy
+	daemon_start
+	/usr/bin/python3 - "$T/agent.sock" "$T/policy.d/10-test.policy" "$DAEMON" \
+		"$T/audit.jsonl" >"$T/py.log" 2>&1 <<-'PY' &
+	import os, signal, socket, struct, sys, time
+	s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+	def recv(n):
+	    b = b""
+	    while len(b) < n:
+	        c = s.recv(n - len(b))
+	        if not c: raise EOFError
+	        b += c
+	    return b
+	def msg(body):
+	    s.sendall(struct.pack(">I", len(body)) + body)
+	    n, = struct.unpack(">I", recv(4)); return recv(n)
+	def string(b): return struct.pack(">I", len(b)) + b
+	r = msg(b"\x0b")
+	n, = struct.unpack(">I", r[1:5]); bl, = struct.unpack(">I", r[5:9]); blob = r[9:9 + bl]
+	print("listed", r[0], n, flush=True)
+	sign = b"\x0d" + string(blob) + string(b"data") + struct.pack(">I", 0)
+	print("before", msg(sign)[0], flush=True)
+	open(sys.argv[2], "w").write("allow list,meta,write,delete,recover,purge,manage /** uid=0\n")
+	os.kill(int(sys.argv[3]), signal.SIGHUP)
+	for _ in range(100): # until the daemon recorded the reload
+	    if '"event":"policy-reload"' in open(sys.argv[4]).read(): break
+	    time.sleep(0.1)
+	print("after", msg(sign)[0], flush=True)
+	PY
+	PIDS+=($!)
+	wait "${PIDS[0]}"
+	cat "$T/py.log"
+	grep -q '^listed 12 5$' "$T/py.log"
+	grep -q '^before 14$' "$T/py.log"
+	grep -q '^after 5$' "$T/py.log"
+	journal '"event":"agent-sign","decision":"deny","errno":"ENOENT"'
+}
+
 @test "agent: a TPM key signs through the agent" {
 	"$KEYS" "$CONF" create ssh tpm ec-p256 tpm >"$T/tpm.pem"
 	ssh-keygen -i -m PKCS8 -f "$T/tpm.pem" >"$T/tpm.pub"
