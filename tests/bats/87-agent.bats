@@ -379,33 +379,40 @@ count() {
 }
 
 # start_sshd HOSTKEYTYPE: sshd on 127.0.0.1:$PORT accepting the vault's keys for root, in a mount
-# namespace of its own (86-agent-demo.bats's).
+# namespace of its own (86-agent-demo.bats's); another port when the one picked is taken.
 start_sshd() {
+	local try
 	ssh-keygen -q -t "$1" -N '' -f "$T/host_key"
 	{ cat /etc/passwd; echo 'sshd:x:65533:65534::/run/sshd:/usr/sbin/nologin'; } >"$T/passwd"
 	cat "$K"/pub/*.pub >"$T/authorized_keys"
-	PORT=$((20000 + RANDOM % 20000))
-	cat >"$T/sshd_config" <<-EOF
-	ListenAddress 127.0.0.1
-	Port $PORT
-	HostKey $T/host_key
-	PidFile $T/sshd.pid
-	AuthorizedKeysFile $T/authorized_keys
-	StrictModes no
-	UsePAM no
-	PermitRootLogin prohibit-password
-	PasswordAuthentication no
-	KbdInteractiveAuthentication no
-	EOF
-	unshare -m --propagation private sh -c 'mount --bind "$1/passwd" /etc/passwd &&
-		mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd &&
-		exec "$2" -D -e -f "$1/sshd_config"' sh "$T" "$SSHD" >"$T/sshd.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 50); do
-		grep -q 'Server listening' "$T/sshd.log" && break
-		sleep 0.1
+	for try in 1 2 3; do
+		PORT=$((20000 + RANDOM % 20000))
+		cat >"$T/sshd_config" <<-EOF
+		ListenAddress 127.0.0.1
+		Port $PORT
+		HostKey $T/host_key
+		PidFile $T/sshd.pid
+		AuthorizedKeysFile $T/authorized_keys
+		StrictModes no
+		UsePAM no
+		PermitRootLogin prohibit-password
+		PasswordAuthentication no
+		KbdInteractiveAuthentication no
+		EOF
+		unshare -m --propagation private sh -c 'mount --bind "$1/passwd" /etc/passwd &&
+			mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd &&
+			exec "$2" -D -e -f "$1/sshd_config"' sh "$T" "$SSHD" >"$T/sshd.log" 2>&1 &
+		SSHD_PID=$!
+		PIDS+=($SSHD_PID)
+		for _ in $(seq 100); do
+			grep -q 'Server listening' "$T/sshd.log" && return 0
+			kill -0 "$SSHD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		cat "$T/sshd.log" >&2
+		kill "$SSHD_PID" 2>/dev/null || true
 	done
-	grep -q 'Server listening' "$T/sshd.log"
+	return 1
 }
 
 # login KEYTYPE [ssh options...]: ssh as root with that key, through vaultfsd's agent only
