@@ -298,7 +298,7 @@ static int be_list(void *ud, const struct agent_conn *c,
 	return r < 0 ? r : 0;
 }
 
-/* What a record says of a signature besides the key: "/V/K alg=A use=U[ dest=FP]". */
+/* What a record says of a signature besides the key: "[/V/K ]alg=A use=U[ dest=FP]". */
 static void sign_detail(const struct keyref *ref, enum key_alg alg,
 			const struct agent_sign_info *info, char *buf, size_t size)
 {
@@ -313,9 +313,10 @@ static void sign_detail(const struct keyref *ref, enum key_alg alg,
 		snprintf(use, sizeof(use), "login:%s", info->user);
 	else
 		snprintf(use, sizeof(use), "other");
-	snprintf(buf, size, "/%s/%s alg=%s use=%s%s%s", ref ? ref->vault : "?",
-		 ref ? ref->name : "?", key_alg_name(alg), use, dest ? " dest=" : "",
-		 dest ? dest : "");
+	/* no key: none this peer may use has the public key it named */
+	snprintf(buf, size, "%s%s%s%s%salg=%s use=%s%s%s", ref ? "/" : "", ref ? ref->vault : "",
+		 ref ? "/" : "", ref ? ref->name : "", ref ? " " : "", key_alg_name(alg), use,
+		 dest ? " dest=" : "", dest ? dest : "");
 }
 
 static int record_sign(struct agent_server *s, struct aconn *k, const struct keyref *ref,

@@ -233,7 +233,7 @@ count() {
 	[[ "$output" != *"BEGIN SSH SIGNATURE"* ]]
 	run as 1000 env SSH_AUTH_SOCK="$T/agent.sock" ssh-add -T "$K/pub/p256.pub"
 	[ "$status" -ne 0 ]
-	journal '"event":"agent-sign","decision":"deny","errno":"ENOENT".*"uid":1000'
+	journal '"event":"agent-sign","decision":"deny","errno":"ENOENT".*"path":"alg=ES256 use=other".*"uid":1000'
 	# add, remove, lock: failure, recorded
 	run ssh-add -D
 	[ "$status" -ne 0 ]
