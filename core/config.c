@@ -66,6 +66,7 @@ void config_free(struct config *c)
 	free(c->policy_dir);
 	free(c->audit_path);
 	free(c->control_socket);
+	free(c->agent_socket);
 	free(c);
 }
 
@@ -206,6 +207,13 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 	}
 	if (streq(sec, "control") && streq(key, "socket"))
 		return set_path(&c->control_socket, dir, v);
+	if (streq(sec, "agent") && streq(key, "socket")) {
+		if (v[0])
+			return set_path(&c->agent_socket, dir, v);
+		free(c->agent_socket); /* empty: off */
+		c->agent_socket = NULL;
+		return 0;
+	}
 	if (streq(sec, "lifecycle") && streq(key, "near_expiry"))
 		return duration_parse(v, &c->near_expiry);
 	if (streq(sec, "lifecycle") && streq(key, "scan_interval"))
@@ -215,8 +223,8 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 
 static bool known_section(const char *s)
 {
-	static const char *const sections[] = { "store", "seal",    "fs",	"policy",
-						"audit", "control", "lifecycle" };
+	static const char *const sections[] = { "store", "seal",    "fs",	 "policy",
+						"audit", "control", "lifecycle", "agent" };
 
 	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
 		if (streq(s, sections[i]))

@@ -29,6 +29,7 @@ struct config {
 	int audit_sync;		 /* [audit] sync: enum audit_sync */
 	uint64_t audit_rotate_size; /* [audit] rotate_size: bytes (K/M/G suffix), 0 = never */
 	char *control_socket;	    /* [control] socket */
+	char *agent_socket;  /* [agent] socket: the ssh-agent socket; NULL (the default) none */
 	int64_t near_expiry; /* [lifecycle] near_expiry: seconds before expiry to warn (30d) */
 	int64_t expiry_scan; /* [lifecycle] scan_interval: seconds between scans (1h) */
 };

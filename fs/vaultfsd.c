@@ -28,6 +28,7 @@
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "fs/agent-server.h"
 #include "fs/control.h"
 #include "fs/notify.h"
 #include "fs/vaultfs.h"
@@ -376,7 +377,7 @@ static void fuse_thread_stop(struct fuse_thread *t)
  * control requests, the expiry scan and signals (delivered only inside ppoll, so they are seen
  * between two steps, never in one), each step under the daemon's lock. */
 static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ctl,
-		 const sigset_t *waitmask)
+		 struct agent_server *agent, const sigset_t *waitmask)
 {
 	_cleanup_free_ struct pollfd *pfd = NULL;
 	struct fuse_thread ft = { .v = v, .se = se, .done_fd = -1 };
@@ -384,7 +385,7 @@ static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ct
 	int64_t next_scan = 0, next_watch = 0;
 	int r = 0;
 
-	pfd = calloc(1 + control_max_fds(), sizeof(*pfd));
+	pfd = calloc(1 + control_max_fds() + agent_server_max_fds(), sizeof(*pfd));
 	if (!pfd)
 		return -ENOMEM;
 	r = fuse_thread_start(&ft);
@@ -393,7 +394,7 @@ static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ct
 	for (;;) {
 		int64_t now = clock_ms(CLOCK_MONOTONIC), wait;
 		struct timespec ts;
-		size_t n = 1;
+		size_t n = 1, nctl = 0;
 
 		if (sig.stop)
 			break;
@@ -423,10 +424,14 @@ static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ct
 		}
 		pfd[0] = (struct pollfd){ .fd = ft.done_fd, .events = POLLIN };
 		if (ctl)
-			n += control_pollfds(ctl, pfd + 1);
+			n += nctl = control_pollfds(ctl, pfd + 1);
+		if (agent)
+			n += agent_server_pollfds(agent, pfd + 1 + nctl);
 		wait = MIN(next_scan, next_watch) - now;
 		if (ctl && control_timeout_ms(ctl) >= 0)
 			wait = MIN(wait, (int64_t)control_timeout_ms(ctl));
+		if (agent && agent_server_timeout_ms(agent) >= 0)
+			wait = MIN(wait, (int64_t)agent_server_timeout_ms(agent));
 		ts = (struct timespec){ .tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000 };
 		r = ppoll(pfd, n, &ts, waitmask);
 		if (r < 0) {
@@ -442,7 +447,12 @@ static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ct
 			break;
 		if (ctl) {
 			pthread_mutex_lock(&v->lock);
-			control_dispatch(ctl, pfd + 1, n - 1);
+			control_dispatch(ctl, pfd + 1, nctl);
+			pthread_mutex_unlock(&v->lock);
+		}
+		if (agent) {
+			pthread_mutex_lock(&v->lock);
+			agent_server_dispatch(agent, pfd + 1 + nctl, n - 1 - nctl);
 			pthread_mutex_unlock(&v->lock);
 		}
 	}
@@ -534,6 +544,7 @@ int main(int argc, char **argv)
 	struct vaultfsd v = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct fuse_session *se = NULL;
 	struct control *ctl = NULL;
+	struct agent_server *agent = NULL;
 	sigset_t waitmask;
 	bool debug = false, mounted = false;
 	const char *failed = NULL;
@@ -634,15 +645,27 @@ int main(int argc, char **argv)
 						   strerror(-r));
 		goto out;
 	}
+	if (c->agent_socket) {
+		r = agent_server_open(&v, c->agent_socket, &agent);
+		if (r < 0) {
+			log_error_errno(r, "Failed to open the agent socket '%s': %s",
+					c->agent_socket,
+					r == -EADDRINUSE ? "another program serves it" :
+					r == -EEXIST ? "a file that is not a socket is in the way" :
+						       strerror(-r));
+			goto out;
+		}
+	}
 	(void)daemon_event(&v, "start", 0, c->mountpoint);
 	log_info("Serving %s", c->mountpoint);
 	(void)sd_notifyf(0, "READY=1\nSTATUS=Serving %s", c->mountpoint);
-	r = serve(&v, se, ctl, &waitmask);
+	r = serve(&v, se, ctl, agent, &waitmask);
 	(void)sd_notify(0, "STOPPING=1");
 	if (r < 0)
 		log_error_errno(r, "Serving failed: %m");
 	(void)daemon_event(&v, "stop", r, c->mountpoint);
 out:
+	agent_server_free(agent);
 	control_free(ctl);
 	notify_stop(v.notify); /* before the unmount closes the session's fd */
 	v.notify = NULL;

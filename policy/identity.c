@@ -98,6 +98,8 @@ void identity_init(struct identity *id)
 	id->exe[0] = '\0';
 	id->exe_unverified = false;
 	id->host = false;
+	id->ssh = IDENTITY_SSH_NONE;
+	id->ssh_namespace = NULL;
 }
 
 void identity_set_uid(struct identity *id, uint32_t uid)
@@ -185,6 +187,17 @@ void identity_set_host(struct identity *id, bool host)
 	id->verified &= ~IDENTITY_NS;
 }
 
+void identity_set_ssh(struct identity *id, enum identity_ssh use, const char *ns)
+{
+	id->ssh = (uint8_t)use;
+	id->ssh_namespace = use == IDENTITY_SSH_SIG ? ns : NULL;
+	if (use == IDENTITY_SSH_NONE)
+		id->known &= ~(unsigned)IDENTITY_SSH;
+	else
+		id->known |= IDENTITY_SSH;
+	id->verified &= ~(unsigned)IDENTITY_SSH;
+}
+
 void identity_to_record(const struct identity *id, struct audit_record *rec)
 {
 	rec->uid = id->uid;
@@ -227,6 +240,8 @@ const char *identity_field_name(unsigned field)
 		return "exe";
 	case IDENTITY_NS:
 		return "ns";
+	case IDENTITY_SSH:
+		return "ssh";
 	default:
 		return NULL;
 	}

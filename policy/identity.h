@@ -19,8 +19,22 @@ enum identity_field {
 	IDENTITY_PID = 1u << 3,	   /* the process (thread group) */
 	IDENTITY_CGROUP = 1u << 4, /* the cgroup path and cg: unit, slice, container, pod */
 	IDENTITY_EXE = 1u << 5,
-	IDENTITY_NS = 1u << 6, /* host: whether the mount namespace is the resolver's */
-	IDENTITY_ALL = (1u << 7) - 1,
+	IDENTITY_NS = 1u << 6,	      /* host: whether the mount namespace is the resolver's */
+	IDENTITY_ALL = (1u << 7) - 1, /* what identity_resolve can read */
+	/* What an ssh-agent request is for (identity_set_ssh): known only to vaultfsd's agent
+	 * socket, never resolved, outside IDENTITY_ALL. */
+	IDENTITY_SSH = 1u << 7,
+};
+
+/* The use of a signature asked through the ssh-agent socket (IDENTITY_SSH). */
+enum identity_ssh {
+	IDENTITY_SSH_NONE = 0,
+	IDENTITY_SSH_LOGIN, /* an ssh user authentication (ssh=login) */
+	IDENTITY_SSH_SIG,   /* an SSHSIG of namespace ssh_namespace (ssh=sig:GLOB) */
+	IDENTITY_SSH_OTHER, /* other data: ssh-add -T, a certificate (ssh=other) */
+	/* any use: for the list of keys a peer may use at all; an allow rule's ssh= holds, a
+	 * deny rule's does not (the key is listed when some use of it may be allowed) */
+	IDENTITY_SSH_ANY,
 };
 
 struct identity {
@@ -46,6 +60,10 @@ struct identity {
 	 * `unshare -m`, in a service with a mount namespace of its own (PrivateTmp= and the
 	 * like). The mount namespace is what a file system view is: who shares it is on the host. */
 	bool host;
+	/* IDENTITY_SSH: enum identity_ssh, and the SSHSIG namespace (IDENTITY_SSH_SIG; points
+	 * into the caller's request, which outlives the decision) */
+	uint8_t ssh;
+	const char *ssh_namespace;
 };
 
 /* Nothing known. */
@@ -60,6 +78,9 @@ int identity_set_cgroup(struct identity *id, const char *path);
 /* -EINVAL when not absolute, -ENAMETOOLONG past VAULTFS_PATH_MAX. */
 int identity_set_exe(struct identity *id, const char *path);
 void identity_set_host(struct identity *id, bool host);
+/* The use of an ssh-agent signature (enum identity_ssh); ns the SSHSIG namespace for
+ * IDENTITY_SSH_SIG (kept as a pointer: it must outlive every decision made with id). */
+void identity_set_ssh(struct identity *id, enum identity_ssh use, const char *ns);
 
 struct audit_record;
 /* The caller's fields of an audit record (uid, gid, pid, exe, cgroup, unit, container), as far
@@ -114,7 +135,7 @@ int identity_resolve_pidfd(struct identity_cache *cache, struct identity *id, in
 
 /* Is g the caller's gid or one of its supplementary groups? */
 bool identity_in_group(const struct identity *id, uint32_t g);
-/* "uid", "gid", "groups", "pid", "cgroup", "exe", "ns" for one field; NULL otherwise. */
+/* "uid", "gid", "groups", "pid", "cgroup", "exe", "ns", "ssh" for one field; NULL otherwise. */
 const char *identity_field_name(unsigned field);
 /* Where cgroup2 is mounted, from /proc/self/mountinfo: "/sys/fs/cgroup" on a pure v2 host,
  * "/sys/fs/cgroup/unified" on a hybrid one. -ENOENT when it is not mounted, -ENAMETOOLONG

@@ -21,6 +21,7 @@ enum cond_kind {
 	COND_POD,
 	COND_EXE,
 	COND_NS,
+	COND_SSH,
 	COND_AFTER,
 	COND_BEFORE,
 	_COND_MAX,
@@ -35,6 +36,8 @@ struct cond {
 		char **globs;
 		int64_t time;
 		unsigned ns; /* NS_HOST | NS_OTHER */
+		/* COND_SSH: "login", "other", or "sig:GLOB" (the glob of the namespace) */
+		char **ssh;
 	} v;
 };
 

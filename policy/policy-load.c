@@ -246,5 +246,5 @@ size_t policy_n_files(const struct policy *p)
 
 unsigned policy_needs(const struct policy *p)
 {
-	return p->needs;
+	return p->needs & IDENTITY_ALL; /* ssh= is no field to resolve: the agent sets it */
 }

@@ -25,6 +25,7 @@ static const struct {
 	[COND_POD] = { "pod", IDENTITY_CGROUP },
 	[COND_EXE] = { "exe", IDENTITY_EXE },
 	[COND_NS] = { "ns", IDENTITY_NS },
+	[COND_SSH] = { "ssh", IDENTITY_SSH },
 	[COND_AFTER] = { "after", 0 },
 	[COND_BEFORE] = { "before", 0 },
 };
@@ -316,6 +317,42 @@ static bool parse_cond(struct parser *ps, const char *l, size_t start, size_t le
 			} else {
 				perr(ps, vals[i] + 1, "unknown ns= value '%.*s' (host or other)",
 				     (int)(vlens[i] > 32 ? 32 : vlens[i]), l + vals[i]);
+				return false;
+			}
+		}
+		return true;
+	case COND_SSH:
+		c->v.ssh = policy_arena_alloc(ps->p, n * sizeof(char *));
+		if (!c->v.ssh) {
+			perr(ps, start + 1, "out of memory");
+			return false;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const char *v = l + vals[i];
+
+			if ((vlens[i] == 5 && memcmp(v, "login", 5) == 0) ||
+			    (vlens[i] == 5 && memcmp(v, "other", 5) == 0)) {
+				c->v.ssh[i] = policy_arena_strndup(ps->p, v, vlens[i]);
+				if (!c->v.ssh[i]) {
+					perr(ps, vals[i] + 1, "out of memory");
+					return false;
+				}
+			} else if (vlens[i] >= 4 && memcmp(v, "sig:", 4) == 0) {
+				char *g;
+
+				if (!parse_glob(ps, v + 4, vlens[i] - 4, vals[i] + 5, GLOB_NAME,
+						&g))
+					return false;
+				/* kept as written, "sig:" and all: cond_holds skips it */
+				c->v.ssh[i] = policy_arena_strndup(ps->p, v, vlens[i]);
+				if (!c->v.ssh[i]) {
+					perr(ps, vals[i] + 1, "out of memory");
+					return false;
+				}
+			} else {
+				perr(ps, vals[i] + 1,
+				     "unknown ssh= value '%.*s' (login, other or sig:NAMESPACE)",
+				     (int)(vlens[i] > 32 ? 32 : vlens[i]), v);
 				return false;
 			}
 		}

@@ -195,8 +195,27 @@ static const char *cond_string(const struct identity *id, unsigned kind)
 	}
 }
 
+/* ssh=: 1 holds, 0 not, -3 any use (IDENTITY_SSH_ANY: holds for an allow, not for a deny). */
+static int ssh_holds(const struct cond *c, const struct identity *id)
+{
+	if (id->ssh == IDENTITY_SSH_ANY)
+		return -3;
+	for (unsigned i = 0; i < c->n; i++) {
+		const char *v = c->v.ssh[i];
+
+		if (id->ssh == IDENTITY_SSH_LOGIN && streq(v, "login"))
+			return 1;
+		if (id->ssh == IDENTITY_SSH_OTHER && streq(v, "other"))
+			return 1;
+		if (id->ssh == IDENTITY_SSH_SIG && id->ssh_namespace &&
+		    strncmp(v, "sig:", 4) == 0 && glob_match(v + 4, id->ssh_namespace))
+			return 1;
+	}
+	return 0;
+}
+
 /* 1 holds, 0 does not, -1 cannot tell yet (a field it reads is not known), -2 cannot tell at
- * all (a container or pod named in a delegated tree, cgroup.h). */
+ * all (a container or pod named in a delegated tree, cgroup.h), -3 ssh_holds' any use. */
 static int cond_holds(const struct cond *c, const struct identity *id, int64_t now)
 {
 	unsigned need = c->fields;
@@ -224,6 +243,10 @@ static int cond_holds(const struct cond *c, const struct identity *id, int64_t n
 		if (!(id->known & need))
 			return -1;
 		return (c->v.ns & (id->host ? NS_HOST : NS_OTHER)) != 0;
+	case COND_SSH:
+		if (!(id->known & need))
+			return -1;
+		return ssh_holds(c, id);
 	default:
 		if (!(id->known & need))
 			return -1;
@@ -253,6 +276,11 @@ static int conds_tell(const struct policy_rule *r, const struct identity *id, in
 	for (unsigned i = 0; i < r->n_conds; i++) {
 		int v = cond_holds(&r->conds[i], id, now);
 
+		if (v == -3) { /* any ssh use: the caller's best case */
+			if (r->deny)
+				return 0;
+			continue;
+		}
 		if (v == 0 || (v == -2 && !r->deny))
 			return 0;
 		if (v == -2) {

@@ -13,6 +13,11 @@
  *   exe=    globs of the executable path, known only when verified (identity.h)
  *   ns=     host: the caller's mount namespace is the resolver's (vaultfsd's: the host's);
  *           other: it is not (a container, `unshare -m`)
+ *   ssh=    what an ssh-agent signature is for (identity.h IDENTITY_SSH): login (a user
+ *           authentication), other (ssh-add -T, a certificate), sig:GLOB (an SSHSIG whose
+ *           namespace the glob matches: sig:git). Known only on vaultfsd's agent socket, so an
+ *           allow with it holds nowhere else and a deny assumes it; for the agent's list, any
+ *           use (IDENTITY_SSH_ANY) takes an allow's ssh= as holding and a deny's as not
  *   after=, before=   RFC 3339 times: the rule holds from after (inclusive) to before
  * Names resolve at load time; an unknown one is an error. A set with any error is refused.
  *
@@ -80,7 +85,8 @@ int policy_load_dir(const char *dir, struct policy **ret, struct policy_diag *di
 
 size_t policy_n_rules(const struct policy *p);
 size_t policy_n_files(const struct policy *p);
-/* The identity fields (enum identity_field) any rule's conditions use: resolve just these. */
+/* The identity fields (enum identity_field) any rule's conditions use that a resolve can read
+ * (IDENTITY_ALL: never IDENTITY_SSH, which only the agent socket sets): resolve just these. */
 unsigned policy_needs(const struct policy *p);
 
 /* Decide one op (a single POLICY_OP_*) on path ("/VAULT" or "/VAULT/OBJECT[/...]") at time now.

@@ -140,6 +140,7 @@ static void assert_defaults(const struct config *c)
 	assert_string_equal(c->audit_path, "/var/log/vaultfs/audit.jsonl");
 	assert_int_equal(c->audit_sync, AUDIT_SYNC_BATCH);
 	assert_string_equal(c->control_socket, "/run/vaultfs/control.sock");
+	assert_null(c->agent_socket); /* the ssh-agent socket is off by default */
 }
 
 static void test_defaults(void **state)
@@ -187,7 +188,9 @@ static void test_every_key(void **state)
 			    "path = /srv/log/audit.jsonl\n"
 			    "sync = always\n"
 			    "[control]\n"
-			    "socket = /srv/run/control.sock\n");
+			    "socket = /srv/run/control.sock\n"
+			    "[agent]\n"
+			    "socket = /srv/run/agent.sock\n");
 	c = load_ok(f->path);
 	assert_string_equal(c->path, in_dir(f, "vaultfs.conf", buf, sizeof(buf)));
 	assert_string_equal(c->store_path, "/srv/vault/vault.db");
@@ -201,6 +204,12 @@ static void test_every_key(void **state)
 	assert_string_equal(c->audit_path, "/srv/log/audit.jsonl");
 	assert_int_equal(c->audit_sync, AUDIT_SYNC_ALWAYS);
 	assert_string_equal(c->control_socket, "/srv/run/control.sock");
+	assert_string_equal(c->agent_socket, "/srv/run/agent.sock");
+	config_free(c);
+	/* an empty value turns it off again */
+	write_text(f->path, "[agent]\nsocket = a.sock\nsocket =\n");
+	c = load_ok(f->path);
+	assert_null(c->agent_socket);
 	config_free(c);
 }
 
@@ -270,7 +279,8 @@ static void test_relative_paths(void **state)
 			    "[fs]\nmountpoint = ../mnt\n"
 			    "[policy]\ndir = ./policy.d\n"
 			    "[audit]\npath = log/audit.jsonl\n"
-			    "[control]\nsocket = control.sock\n");
+			    "[control]\nsocket = control.sock\n"
+			    "[agent]\nsocket = agent.sock\n");
 	c = load_ok(f->path);
 	assert_string_equal(c->store_path, in_dir(f, "vault.db", buf, sizeof(buf)));
 	assert_string_equal(c->host_key, in_dir(f, "keys/host.key", buf, sizeof(buf)));
@@ -278,6 +288,7 @@ static void test_relative_paths(void **state)
 	assert_string_equal(c->policy_dir, in_dir(f, "./policy.d", buf, sizeof(buf)));
 	assert_string_equal(c->audit_path, in_dir(f, "log/audit.jsonl", buf, sizeof(buf)));
 	assert_string_equal(c->control_socket, in_dir(f, "control.sock", buf, sizeof(buf)));
+	assert_string_equal(c->agent_socket, in_dir(f, "agent.sock", buf, sizeof(buf)));
 	/* tcti is not a path and stays as written. */
 	assert_string_equal(c->tcti, "device:/dev/tpmrm0");
 	config_free(c);

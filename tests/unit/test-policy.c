@@ -783,6 +783,89 @@ static void test_ns(void **state)
 	policy_diag_done(&d);
 }
 
+/* ssh=: what an ssh-agent signature is for. Unknown outside the agent socket: an allow with it
+ * never holds there, a deny assumes it. */
+static void test_ssh(void **state)
+{
+	struct policy *p = load("allow sign /v/git ssh=sig:git\n"
+				"allow sign /v/login ssh=login uid=0\n"
+				"allow sign /v/any\n"
+				"deny sign /v/any ssh=sig:file,sig:x-*\n"
+				"allow sign /v/many ssh=login,other,sig:a*\n");
+	struct identity *id = ident(0, 0);
+	struct policy_decision dec;
+	struct policy_diag d = { 0 };
+	struct policy *bad = NULL;
+	unsigned ops;
+
+	(void)state;
+	/* nothing to resolve for ssh=: the agent socket sets it */
+	assert_int_equal(policy_needs(p), IDENTITY_UID);
+	assert_string_equal(identity_field_name(IDENTITY_SSH), "ssh");
+	/* unknown (a FUSE caller, the control socket): the allow does not hold, the deny does */
+	assert_string_equal(decide(p, "sign", "/v/git", id, 0), "deny default");
+	assert_string_equal(decide(p, "sign", "/v/login", id, 0), "deny default");
+	assert_int_equal(policy_check(p, POLICY_OP_SIGN, "/v/any", id, 0, &dec), 0);
+	assert_string_equal(dec.rule, "t.policy:4");
+	assert_int_equal(dec.assumed, IDENTITY_SSH);
+	/* an SSHSIG of namespace git */
+	identity_set_ssh(id, IDENTITY_SSH_SIG, "git");
+	assert_string_equal(decide(p, "sign", "/v/git", id, 0), "allow t.policy:1");
+	assert_string_equal(decide(p, "sign", "/v/login", id, 0), "deny default");
+	assert_string_equal(decide(p, "sign", "/v/any", id, 0), "allow t.policy:3");
+	assert_string_equal(decide(p, "sign", "/v/many", id, 0), "deny default");
+	identity_set_ssh(id, IDENTITY_SSH_SIG, "file");
+	assert_string_equal(decide(p, "sign", "/v/git", id, 0), "deny default");
+	assert_string_equal(decide(p, "sign", "/v/any", id, 0), "deny t.policy:4");
+	identity_set_ssh(id, IDENTITY_SSH_SIG, "x-y");
+	assert_string_equal(decide(p, "sign", "/v/any", id, 0), "deny t.policy:4");
+	identity_set_ssh(id, IDENTITY_SSH_SIG, "abc");
+	assert_string_equal(decide(p, "sign", "/v/many", id, 0), "allow t.policy:5");
+	/* "gitx" is not "git": a glob matches the whole namespace */
+	identity_set_ssh(id, IDENTITY_SSH_SIG, "gitx");
+	assert_string_equal(decide(p, "sign", "/v/git", id, 0), "deny default");
+	/* a login */
+	identity_set_ssh(id, IDENTITY_SSH_LOGIN, NULL);
+	assert_string_equal(decide(p, "sign", "/v/git", id, 0), "deny default");
+	assert_string_equal(decide(p, "sign", "/v/login", id, 0), "allow t.policy:2");
+	assert_string_equal(decide(p, "sign", "/v/any", id, 0), "allow t.policy:3");
+	assert_string_equal(decide(p, "sign", "/v/many", id, 0), "allow t.policy:5");
+	/* other data (ssh-add -T) */
+	identity_set_ssh(id, IDENTITY_SSH_OTHER, NULL);
+	assert_string_equal(decide(p, "sign", "/v/login", id, 0), "deny default");
+	assert_string_equal(decide(p, "sign", "/v/many", id, 0), "allow t.policy:5");
+	/* any use (the agent's list): an allow's ssh= holds, a deny's does not */
+	identity_set_ssh(id, IDENTITY_SSH_ANY, NULL);
+	assert_string_equal(decide(p, "sign", "/v/git", id, 0), "allow t.policy:1");
+	assert_string_equal(decide(p, "sign", "/v/login", id, 0), "allow t.policy:2");
+	assert_string_equal(decide(p, "sign", "/v/any", id, 0), "allow t.policy:3");
+	assert_int_equal(policy_rights(p, "/v/any", id, 0, &ops), 0);
+	assert_int_equal(ops, POLICY_OP_SIGN);
+	/* and the other conditions still count */
+	identity_set_uid(id, 1000);
+	assert_string_equal(decide(p, "sign", "/v/login", id, 0), "deny default");
+	/* unknown again */
+	identity_set_ssh(id, IDENTITY_SSH_NONE, NULL);
+	assert_false(id->known & IDENTITY_SSH);
+	assert_string_equal(decide(p, "sign", "/v/many", id, 0), "deny default");
+	policy_free(p);
+	free(id);
+	assert_int_equal(policy_parse_buffer("t.policy", "allow sign /a ssh=git", 21, &bad, &d),
+			 -EINVAL);
+	assert_string_equal(
+		d.text,
+		"t.policy:1:19: unknown ssh= value 'git' (login, other or sig:NAMESPACE)\n");
+	policy_diag_done(&d);
+	assert_int_equal(policy_parse_buffer("t.policy", "allow sign /a ssh=sig:", 22, &bad, &d),
+			 -EINVAL);
+	assert_string_equal(d.text, "t.policy:1:23: malformed glob: empty\n");
+	policy_diag_done(&d);
+	assert_int_equal(policy_parse_buffer("t.policy", "allow sign /a ssh=sig:a?", 24, &bad, &d),
+			 -EINVAL);
+	assert_string_equal(d.text, "t.policy:1:24: malformed glob: reserved character\n");
+	policy_diag_done(&d);
+}
+
 /* policy_rights and policy_rights_maybe of path are ops and maybe. */
 static void expect_rights(const struct policy *p, const char *path, const struct identity *id,
 			  unsigned ops, unsigned maybe)
@@ -1077,6 +1160,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_nested_container),
 		cmocka_unit_test(test_ns),
+		cmocka_unit_test(test_ssh),
 		cmocka_unit_test(test_rights_maybe),
 		cmocka_unit_test(test_rights_and_visibility),
 		cmocka_unit_test(test_explain),
