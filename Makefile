@@ -80,7 +80,12 @@ $(BUILD)/tests/agent-demo: $(BUILD)/tests/unit/agent-demo.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy $(BUILD)/tests/agent-demo
+$(BUILD)/tests/agent-keys: $(BUILD)/tests/unit/agent-keys.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy $(BUILD)/tests/agent-demo \
+	$(BUILD)/tests/agent-keys
 
 # The read path against tmpfs and a minimal FUSE filesystem, and scale (tests/bench/run-bench.sh).
 $(BUILD)/tests/bench-open: $(BUILD)/tests/bench/bench-open.o

@@ -153,7 +153,7 @@ static struct json_object *json_fields(unsigned mask)
 {
 	struct json_object *a = json_object_new_array();
 
-	for (unsigned f = 1; f & IDENTITY_ALL; f <<= 1)
+	for (unsigned f = 1; f & (IDENTITY_ALL | IDENTITY_SSH); f <<= 1)
 		if (mask & f)
 			json_object_array_add(a, json_object_new_string(identity_field_name(f)));
 	return a;
@@ -206,7 +206,7 @@ static struct json_object *json_identity(const struct identity *id)
 static void print_fields(const char *label, unsigned mask)
 {
 	printf("%s%s", label, mask ? "" : " none");
-	for (unsigned f = 1; f & IDENTITY_ALL; f <<= 1)
+	for (unsigned f = 1; f & (IDENTITY_ALL | IDENTITY_SSH); f <<= 1)
 		if (mask & f)
 			printf(" %s", identity_field_name(f));
 	putchar('\n');
