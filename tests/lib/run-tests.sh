@@ -51,6 +51,15 @@ for f in "$fb"/fuzz-*; do
 	fi
 done
 
+# The agent's login tests need an sshd: this machine's, or one unpacked from the archive.
+if [ ! -x /usr/sbin/sshd ] && [ -z "${VAULTFS_TEST_SSHD:-}" ]; then
+	if s=$(tests/lib/sshd-unpacked.sh "$top/$BUILD/sshd"); then
+		export VAULTFS_TEST_SSHD=$s
+	else
+		echo "run-tests: no sshd (none here, none from the archive): the login tests skip"
+	fi
+fi
+
 if ls tests/bats/*.bats >/dev/null 2>&1; then
 	out=$(mktemp)
 	bats --tap tests/bats/*.bats 2>&1 | tee "$out"
