@@ -45,7 +45,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/sshd -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 $(CORE_LIB): $(CORE_OBJS)
 	@rm -f $@

@@ -47,6 +47,7 @@ struct request_key {
 	const uint8_t *in;
 	size_t n;
 	char event[32];
+	struct kv_key_rotation rotation; /* rotation-set */
 };
 
 /* The largest wrapped key: A256KWP of KEY_WRAP_INPUT_MAX (RSA 4096 makes 512 bytes). */
@@ -198,9 +199,36 @@ static int do_rotate(struct request_ctx *q)
 	int r;
 
 	r = no_tpm(q);
+	/* no expiry asked for: the rotation policy's expiry of new versions, if it has one */
+	if (r >= 0 && q->attrs.expires == 0)
+		r = kv_key_rotation_expiry(q->env->kv, q->vault, q->name, &q->attrs.expires);
 	if (r >= 0)
 		r = kv_key_rotate(q->env->kv, q->env->tcti, q->vault, q->name, &q->attrs, &v);
 	return made(q, r, v);
+}
+
+static int do_rotation_set(struct request_ctx *q)
+{
+	return kv_key_rotation_set(q->env->kv, q->vault, q->name, &q->key->rotation);
+}
+
+static int do_rotation_get(struct request_ctx *q)
+{
+	struct kv_key_rotation p = { 0 };
+	int r;
+
+	r = kv_key_rotation_get(q->env->kv, q->vault, q->name, &p);
+	if (r == -ENOENT) { /* a key with none: zeros, "none"; a missing key stays -ENOENT */
+		struct kv_key_public pub;
+
+		r = kv_key_public(q->env->kv, q->vault, q->name, 0, &pub);
+	}
+	if (r < 0)
+		return r;
+	reply_int(q, "rotate_after", p.rotate_after);
+	reply_int(q, "notify_before", p.notify_before);
+	reply_int(q, "expires_after", p.expires_after);
+	return 0;
 }
 
 static int do_update(struct request_ctx *q)
@@ -552,6 +580,19 @@ static const struct key_verb verbs[] = {
 	  0,
 	  VERB_CHANGE,
 	  do_rotate },
+	{ { "key-rotation-get", " vault name ", 0, op_key },
+	  POLICY_OP_META,
+	  "key-rotation-get",
+	  0,
+	  VERB_READ,
+	  do_rotation_get },
+	{ { "key-rotation-set", " vault name rotate_after notify_before expires_after ", 0,
+	    op_key },
+	  POLICY_OP_WRITE,
+	  "key-rotation-set",
+	  0,
+	  VERB_CHANGE,
+	  do_rotation_set },
 	{ { "key-update", " vault name version" ATTRS, 0, op_key },
 	  POLICY_OP_WRITE,
 	  "key-update",
@@ -844,7 +885,14 @@ static int op_key(struct request_ctx *q)
 	q->version = (uint32_t)version;
 	if (streq(op, "key-create") || streq(op, "key-import"))
 		r = get_spec(q, streq(op, "key-create"));
-	else if (streq(op, "key-get-public")) {
+	else if (streq(op, "key-rotation-set")) {
+		/* seconds, at most ten years each; all 0 (or absent) removes the policy */
+		const int64_t max = INT64_C(3650) * 86400;
+
+		if ((r = req_get_int(q, "rotate_after", 0, max, &k.rotation.rotate_after)) >= 0 &&
+		    (r = req_get_int(q, "notify_before", 0, max, &k.rotation.notify_before)) >= 0)
+			r = req_get_int(q, "expires_after", 0, max, &k.rotation.expires_after);
+	} else if (streq(op, "key-get-public")) {
 		r = get_str(q, "format", &k.format);
 		if (r >= 0 && !k.format)
 			k.format = "pem";

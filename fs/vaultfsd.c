@@ -169,7 +169,7 @@ static int expiry_notice(const char *vault, const char *name, uint32_t version, 
 			 time_format(expires, when), vault, name, version);
 	if (r < 0)
 		return r; /* not marked: the next scan tries again */
-	log_warning("Secret /%s/%s version %u %s %s", vault, name, version,
+	log_warning("/%s/%s version %u %s %s", vault, name, version,
 		    event == KV_EXPIRED ? "expired at" : "expires at", when);
 	return 0;
 }

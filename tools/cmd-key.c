@@ -7,6 +7,7 @@
  * it back with --version. A private key read to import is held in a secure buffer only. */
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "core/key.h"
 #include "core/key-soft.h"
 #include "core/ssh-wire.h"
+#include "core/timeutil.h"
 #include "tools/vaultctl.h"
 
 enum {
@@ -37,6 +39,10 @@ enum {
 	OPT_SIGNATURE,
 	OPT_AAD,
 	OPT_DER,
+	OPT_ROTATE_AFTER,
+	OPT_NOTIFY_BEFORE,
+	OPT_EXPIRES_AFTER,
+	OPT_CLEAR,
 };
 
 /* The options each verb takes: letters of OPT_* in order (see letters below). */
@@ -52,6 +58,8 @@ static const struct key_verb {
 	{ "show", "vj", false, "key-show" },
 	{ "versions", "j", false, "key-versions" },
 	{ "rotate", "neDg", false, "key-rotate" },
+	/* rotation: with any of its options the policy is set (key-rotation-set), else shown */
+	{ "rotation", "RNWCj", false, "key-rotation-get" },
 	{ "update", "vneEg", false, "key-update" },
 	{ "delete", "", false, "key-delete" },
 	{ "recover", "", false, "key-recover" },
@@ -66,11 +74,11 @@ static const struct key_verb {
 	{ "wrap", "fja", false, "key-wrap" },
 	{ "unwrap", "fvja", false, "key-unwrap" },
 };
-static const char letters[] = "fTPOXneDEgvjlmadsAr";
+static const char letters[] = "fTPOXneDEgvjlmadsArRNWC";
 
 struct key_opts {
 	const char *file, *format, *alg, *signature, *aad;
-	bool json, deleted, data, der;
+	bool json, deleted, data, der, rotation_set;
 	uint32_t version;
 	struct json_object *members; /* request members given by options */
 };
@@ -122,6 +130,10 @@ static int parse_opts(const struct key_verb *kv, int argc, char **argv, struct k
 		{ "signature", required_argument, NULL, OPT_SIGNATURE },
 		{ "aad", required_argument, NULL, OPT_AAD },
 		{ "der", no_argument, NULL, OPT_DER },
+		{ "rotate-after", required_argument, NULL, OPT_ROTATE_AFTER },
+		{ "notify-before", required_argument, NULL, OPT_NOTIFY_BEFORE },
+		{ "expires-after", required_argument, NULL, OPT_EXPIRES_AFTER },
+		{ "clear", no_argument, NULL, OPT_CLEAR },
 		{}
 	};
 	bool is_update = streq(kv->verb, "update");
@@ -129,7 +141,7 @@ static int parse_opts(const struct key_verb *kv, int argc, char **argv, struct k
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-		if (c < OPT_FILE || c > OPT_DER || !strchr(kv->opts, letters[c - OPT_FILE]))
+		if (c < OPT_FILE || c > OPT_CLEAR || !strchr(kv->opts, letters[c - OPT_FILE]))
 			return usage_error("key %s: unknown or unexpected option", kv->verb);
 		switch (c) {
 		case OPT_FILE:
@@ -202,6 +214,24 @@ static int parse_opts(const struct key_verb *kv, int argc, char **argv, struct k
 			break;
 		case OPT_DER:
 			o->der = true;
+			break;
+		case OPT_ROTATE_AFTER:
+		case OPT_NOTIFY_BEFORE:
+		case OPT_EXPIRES_AFTER: {
+			static const char *const member[] = { "rotate_after", "notify_before",
+							      "expires_after" };
+			int64_t secs;
+
+			if (duration_parse(optarg, &secs) < 0)
+				return usage_error("--%s: a span such as 90d, 12h or 2w",
+						   opts[c - OPT_FILE].name);
+			json_object_object_add(m, member[c - OPT_ROTATE_AFTER],
+					       json_object_new_int64(secs));
+			o->rotation_set = true;
+			break;
+		}
+		case OPT_CLEAR:
+			o->rotation_set = true; /* every member 0: the policy is removed */
 			break;
 		}
 	}
@@ -493,6 +523,27 @@ static int call(struct ctl *ctl, const struct key_verb *kv, struct json_object *
 	return 0;
 }
 
+/* "rotate-after 30d" ..., a span in days when it is whole days, else in seconds; "none". */
+static void print_rotation(struct json_object *reply)
+{
+	static const char *const names[] = { "rotate_after", "notify_before", "expires_after" };
+
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		struct json_object *m = NULL;
+		int64_t v = 0;
+
+		if (json_object_object_get_ex(reply, names[i], &m))
+			v = json_object_get_int64(m);
+		printf("%s\t", names[i]);
+		if (v == 0)
+			printf("none\n");
+		else if (v % 86400 == 0)
+			printf("%" PRId64 "d\n", v / 86400);
+		else
+			printf("%" PRId64 "s\n", v);
+	}
+}
+
 static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *o, const char *ref,
 		   const char *vault, const char *name)
 {
@@ -503,7 +554,7 @@ static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *
 	char what[2 * VAULTFS_NAME_MAX + 32];
 	int r;
 
-	req = request_new(kv->op);
+	req = request_new(o->rotation_set ? "key-rotation-set" : kv->op);
 	if (!req)
 		return fail(-ENOMEM, "request");
 	add_str(req, "vault", vault);
@@ -556,6 +607,13 @@ static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *
 			print_json(reply);
 		else
 			print_show(reply);
+	} else if (streq(kv->verb, "rotation") && !o->rotation_set) {
+		if (o->json)
+			print_json(reply);
+		else
+			print_rotation(reply);
+	} else if (streq(kv->verb, "rotation")) {
+		fprintf(stderr, "%s: rotation policy set\n", ref);
 	} else if (streq(kv->verb, "verify")) {
 		fprintf(stderr, "%s: signature verified (version %s, %s)\n", ref,
 			str_of(reply, "version"), str_of(reply, "alg"));

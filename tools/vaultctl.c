@@ -57,6 +57,8 @@ static void help(void)
 	      "  key show VAULT/NAME [--version N] [--json]\n"
 	      "  key versions VAULT/NAME [--json]\n"
 	      "  key rotate VAULT/NAME [--not-before T] [--expires T] [--disabled] [--tag K=V]...\n"
+	      "  key rotation VAULT/NAME [--rotate-after D] [--notify-before D] [--expires-after D]\n"
+	      "                       [--clear] [--json]   (D: 90d, 12h, 2w; none: show it)\n"
 	      "  key update VAULT/NAME [--version N] [--enabled yes|no] [--expires T|never] ...\n"
 	      "  key delete|recover|purge VAULT/NAME\n"
 	      "  key backup VAULT/NAME --file F      key restore VAULT --file F\n"

@@ -377,3 +377,49 @@ sign_check() {
 	vctl key rotate app/te
 	vctl key verify app/te --alg ES256 --der --version 1 --signature "$T/sig" --file "$T/dig"
 }
+
+@test "a rotation policy: shown, set and cleared; the daemon rotates on time and notifies once" {
+	command -v faketime >/dev/null || skip "faketime is not installed (make deps installs it)"
+	vctl key create app/r --type ec-p256
+	vctl key create app/n --type ed25519 --expires "$(date -u -d '+10 days' +%Y-%m-%dT%H:%M:%SZ)"
+	run vctl key rotation app/r
+	[ "$status" -eq 0 ]
+	[[ $output == *"rotate_after	none"* ]]
+	vctl key rotation app/r --rotate-after 30d --expires-after 90d
+	vctl key rotation app/n --notify-before 14d
+	[[ $(vctl key rotation app/r) == *"rotate_after	30d"*"expires_after	90d"* ]]
+	run vctl key rotation app/r --rotate-after soon
+	[ "$status" -eq 2 ]
+	run vctl key rotation app/nope --rotate-after 1d
+	[ "$status" -ne 0 ]
+	# a manual rotation takes the policy's expiry
+	vctl key rotate app/r
+	[[ $(vctl key show app/r --json) == *'"expires": "'"$(date -u -d '+90 days' +%Y-%m-%d)"* ]]
+	cat >>"$CONF" <<-'CONF'
+	[lifecycle]
+	scan_interval = 1s
+	CONF
+	# the daemon's clock 31 days on (libfaketime; the TPM is another process, unaffected)
+	mkdir -p "$T/mnt"
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		faketime -f '+31d' "$VAULTFSD" -c "$CONF" >"$T/daemon.log" 2>&1 3>&- &
+	DAEMON=$!
+	for _ in $(seq 100); do
+		grep -q '"event":"key-rotate"' "$T/audit.jsonl" &&
+			grep -q '"event":"key-expiring"' "$T/audit.jsonl" && break
+		sleep 0.1
+	done
+	sleep 2 # more scans: neither fires again
+	daemon_stop
+	[ "$(grep -c '"event":"key-rotate".*"rule":"rotation-policy"' "$T/audit.jsonl")" -eq 1 ]
+	[ "$(grep -c '"event":"key-expiring"' "$T/audit.jsonl")" -eq 1 ]
+	run vctl audit show --event key-rotate
+	[[ $output == *" key-rotate allow app/r v3 "*"rule=rotation-policy"* ]]
+	[[ $(vctl key show app/r --json) == *'"current_version": 3'* ]]
+	run vctl audit show --event key-expiring
+	[[ $output == *" key-expiring allow app/n v1 "* ]]
+	# cleared: nothing left
+	vctl key rotation app/r --clear
+	[[ $(vctl key rotation app/r) == *"rotate_after	none"*"expires_after	none"* ]]
+	vctl audit verify
+}
