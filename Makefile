@@ -104,13 +104,18 @@ $(BUILD)/tests/bench-epoch: $(BUILD)/tests/bench/bench-epoch.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/tests/bench-sign: $(BUILD)/tests/bench/bench-sign.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 BENCH_PROGS := $(BUILD)/tests/bench-open $(BUILD)/tests/minfs $(BUILD)/tests/bench-scale \
-	$(BUILD)/tests/bench-epoch
+	$(BUILD)/tests/bench-epoch $(BUILD)/tests/bench-sign
 
 bench: all $(TEST_PROGS) $(BENCH_PROGS)
 	$(BUILD)/tests/bench-policy
 	$(BUILD)/tests/bench-audit bench
 	tests/lib/with-swtpm $(BUILD)/tests/bench-epoch
+	BUILD=$(abspath $(BUILD)) tests/bench/sign-bench.sh
 	BUILD=$(abspath $(BUILD)) tests/bench/run-bench.sh
 
 # The read path of this build against another vaultfsd, interleaved in one run:
