@@ -4,7 +4,8 @@
 # OpenSSL's own speed for the key type in this process, in the same run (`make bench`;
 # tests/bench/bench-sign.c measures). One temp dir on disk, a private swtpm, a store, a policy
 # granting root sign on the keys, the journal in batch mode, vaultfsd with its agent socket.
-# It measures: no figure makes it fail. Knobs: BENCH_SIGN_SECONDS per path (2), BENCH_DIR
+# It measures: no figure makes it fail. Knobs: BENCH_SIGN_SECONDS per path (2), BENCH_SIGN_WRAP
+# (a command bench-sign runs under, e.g. one that perf-records the daemon meanwhile), BENCH_DIR
 # (/var/tmp). Everything it starts is stopped and removed on exit.
 set -euo pipefail
 
@@ -71,5 +72,5 @@ for _ in $(seq 200); do
 	sleep 0.05
 done
 echo "sign-bench: one request at a time, $SECS s per path; ratio = path / in-process OpenSSL"
-"$BUILD/tests/bench-sign" "$T/control.sock" "$T/agent.sock" "$SECS" \
+${BENCH_SIGN_WRAP:-} "$BUILD/tests/bench-sign" "$T/control.sock" "$T/agent.sock" "$SECS" \
 	b/ed:ed25519:EdDSA b/p256:ec-p256:ES256 b/rsa:rsa-2048:RS256 b/p256-tpm:ec-p256:ES256
