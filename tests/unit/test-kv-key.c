@@ -23,7 +23,12 @@
 #include "core/kv.h"
 #include "core/secbuf.h"
 #include "core/store.h"
+#include "core/tpm-key.h"
 #include "tests/unit/testlib.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #define T0 INT64_C(1800000000)
 
@@ -281,6 +286,38 @@ static void test_tpm_keys(void **state)
 	secbuf_free(pt);
 	assert_int_equal(kv_key_create(f->kv, test_tcti(), "app", "te", &ed, NULL, NULL),
 			 -EOPNOTSUPP);
+	/* what the store keeps of a TPM key (its version's material, decrypted) holds no private
+	 * key: the record's private part is the TPM's blob, which parses as no private key of any
+	 * form, is not software material of its type, and is the TPM's (its public area is the
+	 * key's) */
+	{
+		struct secbuf *rec = NULL, *priv = NULL;
+		const uint8_t *p;
+		enum key_type bt;
+		uint32_t spki_len, priv_len;
+
+		assert_int_equal(kv_object_get(f->kv, OBJECT_KEY, "app", "tp", 0, &rec, NULL), 0);
+		assert_memory_equal(rec->data, "VKR1", 4);
+		assert_int_equal(rec->data[5], KEY_PROTECTION_TPM);
+		spki_len = rec->data[10] | (uint32_t)rec->data[11] << 8;
+		p = rec->data + 12 + spki_len;
+		priv_len = p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+		p += 4;
+		assert_int_equal(12 + spki_len + 4 + priv_len, rec->len);
+		assert_int_equal(tpm_key_blob_type(p, priv_len, &bt), 0);
+		assert_int_equal(bt, KEY_EC_P256);
+		assert_int_equal(secbuf_dup(p, priv_len, &priv), 0);
+		assert_int_equal(key_soft_check(KEY_EC_P256, priv), -EINVAL);
+		{
+			const unsigned char *q = p;
+			EVP_PKEY *pk = d2i_AutoPrivateKey(NULL, &q, (long)priv_len);
+
+			assert_null(pk);
+			ERR_clear_error();
+		}
+		secbuf_free(priv);
+		secbuf_free(rec);
+	}
 	ed.type = KEY_EC_P256, ed.exportable = true; /* a TPM key is never exportable */
 	assert_int_equal(kv_key_create(f->kv, test_tcti(), "app", "te", &ed, NULL, NULL), -EINVAL);
 }
