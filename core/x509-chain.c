@@ -201,10 +201,15 @@ int x509_chain_order(X509 **xs, size_t n, const uint8_t *spki, size_t spki_len,
 			return x509_reason(-EKEYREJECTED, reason,
 					   "no certificate is of the private key");
 	} else {
+		size_t unique = 0;
+
+		for (size_t i = 0; i < n; i++)
+			unique += !used[i];
 		for (size_t i = 0; i < n; i++) {
 			bool issuer = false;
 
-			if (used[i])
+			/* among several, a self-signed one is a root, never the leaf */
+			if (used[i] || (unique > 1 && issued(xs[i], xs[i])))
 				continue;
 			for (size_t j = 0; j < n && !issuer; j++)
 				issuer = j != i && !used[j] && issued(xs[i], xs[j]);

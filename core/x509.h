@@ -154,7 +154,8 @@ static inline void x509_chain_freep(struct x509_chain **c)
 
 /* Certificates in PEM ("CERTIFICATE" blocks, anything outside blocks ignored, another label
  * -EINVAL) or DER one after another, in any order, into a chain: the leaf is the one of spki
- * when given (none: -EKEYREJECTED), else the one that issued none of the others; then each
+ * when given (none: -EKEYREJECTED), else the one that issued none of the others (a self-signed
+ * one only when it is alone); then each
  * certificate's issuer among the rest by name, its signature checked (-EBADMSG); duplicates
  * dropped; one left over: -EBADMSG. The chain may end below its root. */
 int x509_parse_chain(const uint8_t *in, size_t n, const uint8_t *spki, size_t spki_len,
