@@ -126,7 +126,7 @@ int x509_pem_to_der(const char *pem, size_t n, bool csr, uint8_t **ret_der, size
 		if (r < 0)
 			return r;
 		if (csr ? streq(label, "CERTIFICATE REQUEST") ||
-				  streq(label, "NEW CERTIFICATE REQUEST") :
+				    streq(label, "NEW CERTIFICATE REQUEST") :
 			  streq(label, "CERTIFICATE"))
 			return x509_pem_block_der(pem + a, z - a, ret_der, ret_len);
 	}
@@ -224,7 +224,8 @@ int x509_chain_order(X509 **xs, size_t n, const uint8_t *spki, size_t spki_len,
 			leaf = i;
 		}
 		if (leaf == n)
-			return x509_reason(-EBADMSG, reason, "no leaf: the certificates form a loop");
+			return x509_reason(-EBADMSG, reason,
+					   "no leaf: the certificates form a loop");
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -333,8 +334,7 @@ int x509_parse_chain(const uint8_t *in, size_t n, const uint8_t *spki, size_t sp
 	return r;
 }
 
-int x509_chain_check(const struct x509_chain *c, const uint8_t *spki, size_t spki_len,
-		     char *reason)
+int x509_chain_check(const struct x509_chain *c, const uint8_t *spki, size_t spki_len, char *reason)
 {
 	X509 *xs[X509_CHAIN_MAX];
 	size_t k = 0;
@@ -413,8 +413,8 @@ static const struct {
 	uint32_t ossl;
 	unsigned ours;
 } eku_map[] = {
-	{ XKU_SSL_SERVER, X509_EKU_SERVER_AUTH }, { XKU_SSL_CLIENT, X509_EKU_CLIENT_AUTH },
-	{ XKU_CODE_SIGN, X509_EKU_CODE_SIGNING }, { XKU_SMIME, X509_EKU_EMAIL_PROTECTION },
+	{ XKU_SSL_SERVER, X509_EKU_SERVER_AUTH },  { XKU_SSL_CLIENT, X509_EKU_CLIENT_AUTH },
+	{ XKU_CODE_SIGN, X509_EKU_CODE_SIGNING },  { XKU_SMIME, X509_EKU_EMAIL_PROTECTION },
 	{ XKU_TIMESTAMP, X509_EKU_TIME_STAMPING }, { XKU_OCSP_SIGN, X509_EKU_OCSP_SIGNING },
 };
 
@@ -480,7 +480,7 @@ int x509_csr_info(const uint8_t *der, size_t len, struct x509_info *ret)
 	_cleanup_(x509_pkey_freep) EVP_PKEY *pk = NULL;
 	_cleanup_(x509_info_done) struct x509_info i = { 0 };
 	const unsigned char *p = der;
-	STACK_OF(X509_EXTENSION) *exts;
+	STACK_OF(X509_EXTENSION) * exts;
 	GENERAL_NAMES *gens;
 	int r;
 

@@ -23,7 +23,7 @@ static inline void p12_freep(PKCS12 **p)
 	PKCS12_free(*p);
 }
 
-static inline void x509_stack_freep(STACK_OF(X509) **p)
+static inline void x509_stack_freep(STACK_OF(X509) * *p)
 {
 	sk_X509_pop_free(*p, X509_free);
 }
@@ -164,8 +164,9 @@ int x509_import_p12(const uint8_t *in, size_t n, const char *password, enum key_
 		}
 	}
 	if (PKCS12_parse(p12, pass, &pk, &leaf, &ca) != 1)
-		return x509_reason(crypto_openssl_errno(PKCS12_mac_present(p12) ? -EINVAL : -ENOKEY),
-				   reason, "the PKCS#12 does not decrypt");
+		return x509_reason(
+			crypto_openssl_errno(PKCS12_mac_present(p12) ? -EINVAL : -ENOKEY), reason,
+			"the PKCS#12 does not decrypt");
 	if (!pk || !leaf)
 		return x509_reason(-EINVAL, reason, "no private key or no certificate");
 	r = key_pkey_to_material(pk, &t, &material);

@@ -51,7 +51,7 @@ static inline void gens_freep(GENERAL_NAMES **p)
 	GENERAL_NAMES_free(*p);
 }
 
-static inline void exts_freep(STACK_OF(X509_EXTENSION) **p)
+static inline void exts_freep(STACK_OF(X509_EXTENSION) * *p)
 {
 	sk_X509_EXTENSION_pop_free(*p, X509_EXTENSION_free);
 }
@@ -103,8 +103,8 @@ static const char *const eku_names[] = {
 	"serverAuth", "clientAuth", "codeSigning", "emailProtection", "timeStamping", "OCSPSigning",
 };
 static const int eku_nids[] = {
-	NID_server_auth, NID_client_auth, NID_code_sign, NID_email_protect, NID_time_stamp,
-	NID_OCSP_sign,
+	NID_server_auth,   NID_client_auth, NID_code_sign,
+	NID_email_protect, NID_time_stamp,  NID_OCSP_sign,
 };
 
 static int bits_parse(const char *s, const char *const *names, size_t n, unsigned *ret)
@@ -312,7 +312,8 @@ static int san_check(const struct x509_san *san)
 			       -EINVAL;
 	}
 	case X509_SAN_EMAIL:
-		return strchr(san->value, '@') && san_chars_ok(san->value, "!#$%&'*+-/=?^_`{|}~.@") ?
+		return strchr(san->value, '@') &&
+				       san_chars_ok(san->value, "!#$%&'*+-/=?^_`{|}~.@") ?
 			       0 :
 			       -EINVAL;
 	case X509_SAN_URI:
@@ -346,7 +347,7 @@ static int san_add(GENERAL_NAMES *gens, const struct x509_san *san)
 		GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
 	} else {
 		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
-		int type = san->kind == X509_SAN_DNS	 ? GEN_DNS :
+		int type = san->kind == X509_SAN_DNS   ? GEN_DNS :
 			   san->kind == X509_SAN_EMAIL ? GEN_EMAIL :
 							 GEN_URI;
 
@@ -415,7 +416,7 @@ int x509_sans_from(const GENERAL_NAMES *gens, struct x509_san **ret, size_t *ret
 		case GEN_DNS:
 		case GEN_EMAIL:
 		case GEN_URI:
-			s[n].kind = type == GEN_DNS ? X509_SAN_DNS :
+			s[n].kind = type == GEN_DNS   ? X509_SAN_DNS :
 				    type == GEN_EMAIL ? X509_SAN_EMAIL :
 							X509_SAN_URI;
 			s[n].value = strndup((const char *)ASN1_STRING_get0_data(str),
@@ -447,7 +448,7 @@ int x509_sans_from(const GENERAL_NAMES *gens, struct x509_san **ret, size_t *ret
 
 /* --- extensions --- */
 
-static int ext_add(STACK_OF(X509_EXTENSION) **sk, int nid, void *value, int crit)
+static int ext_add(STACK_OF(X509_EXTENSION) * *sk, int nid, void *value, int crit)
 {
 	if (X509V3_add1_i2d(sk, nid, value, crit, X509V3_ADD_REPLACE) != 1)
 		return crypto_openssl_errno(-EIO);
@@ -456,7 +457,7 @@ static int ext_add(STACK_OF(X509_EXTENSION) **sk, int nid, void *value, int crit
 
 /* basic constraints (certificates only), key usage, EKUs, SANs. */
 static int exts_build(const struct x509_profile *p, GENERAL_NAMES *gens, bool cert,
-		      bool subject_empty, STACK_OF(X509_EXTENSION) **sk)
+		      bool subject_empty, STACK_OF(X509_EXTENSION) * *sk)
 {
 	int r;
 
@@ -484,7 +485,8 @@ static int exts_build(const struct x509_profile *p, GENERAL_NAMES *gens, bool ce
 		if (!ku)
 			return -ENOMEM;
 		for (unsigned i = 0; i < ELEMENTSOF(ku_names); i++)
-			if ((p->key_usage & (1u << i)) && ASN1_BIT_STRING_set_bit(ku, (int)i, 1) != 1) {
+			if ((p->key_usage & (1u << i)) &&
+			    ASN1_BIT_STRING_set_bit(ku, (int)i, 1) != 1) {
 				ASN1_BIT_STRING_free(ku);
 				return -ENOMEM;
 			}
@@ -923,8 +925,8 @@ out:
 /* A certificate of subject name and key pk with p's extensions and dates, issued by
  * issuer_name (issuer NULL: self-signed) and signed by s. */
 static int cert_make(const struct x509_signer *s, const X509 *issuer, const X509_NAME *name,
-		     EVP_PKEY *pk, const struct x509_profile *p, GENERAL_NAMES *gens,
-		     uint8_t **ret, size_t *ret_len)
+		     EVP_PKEY *pk, const struct x509_profile *p, GENERAL_NAMES *gens, uint8_t **ret,
+		     size_t *ret_len)
 {
 	_cleanup_(x509_freep) X509 *x = X509_new();
 	_cleanup_(exts_freep) STACK_OF(X509_EXTENSION) *exts = NULL;

@@ -29,21 +29,23 @@
 #include "core/secbuf.h"
 
 /* Caps on what a caller hands in. */
-#define X509_DER_MAX (32u * 1024u)     /* one certificate or CSR, DER */
-#define X509_CHAIN_MAX 10u	       /* certificates in a chain or bundle */
-#define X509_INPUT_MAX (256u * 1024u)  /* a PEM bundle, a DER list, a PKCS#12 */
-#define X509_SUBJECT_MAX 1024u	       /* "CN=...,O=..." */
-#define X509_SANS_MAX 256u	       /* SAN entries */
-#define X509_SAN_LEN_MAX 1024u	       /* one SAN value */
-#define X509_PASSWORD_MAX 1024u	       /* a PKCS#12 password */
-#define X509_REASON_MAX 160u	       /* a broken chain's reason, with its NUL */
-#define X509_SERIAL_BYTES 16u	       /* our serials: 126 random bits, positive */
+#define X509_DER_MAX (32u * 1024u)	    /* one certificate or CSR, DER */
+#define X509_CHAIN_MAX 10u		    /* certificates in a chain or bundle */
+#define X509_INPUT_MAX (256u * 1024u)	    /* a PEM bundle, a DER list, a PKCS#12 */
+#define X509_SUBJECT_MAX 1024u		    /* "CN=...,O=..." */
+#define X509_SANS_MAX 256u		    /* SAN entries */
+#define X509_SAN_LEN_MAX 1024u		    /* one SAN value */
+#define X509_PASSWORD_MAX 1024u		    /* a PKCS#12 password */
+#define X509_REASON_MAX 160u		    /* a broken chain's reason, with its NUL */
+#define X509_SERIAL_BYTES 16u		    /* our serials: 126 random bits, positive */
 #define X509_SERIAL_HEX_MAX (2u * 20u + 1u) /* RFC 5280: at most 20 octets */
 
 /* Who signs: a key of type with its SPKI DER; sign() signs in (the digest of key_alg_digest_len
  * bytes; for EdDSA the message itself, at most KEY_INPUT_MAX) with alg into sig (*siglen bytes
  * on entry) in key.h's JWS form, exactly kv_key_sign's and key_soft_sign's contract. alg 0:
- * the type's default (x509_default_alg). */
+ * the type's default (x509_default_alg). What is signed is checked against spki before it is
+ * returned (-EKEYREJECTED): a signer of another key, or a PSS signature whose salt is not the
+ * digest's length (the AlgorithmIdentifier says so; a TPM that salts otherwise must use RS*). */
 struct x509_signer {
 	enum key_type type;
 	enum key_alg alg;
@@ -124,7 +126,8 @@ int x509_self_sign(const struct x509_signer *s, const struct x509_profile *p, ui
  * -EBADMSG) or, without one, spki. profile->subject replaces the CSR's when not NULL. SANs: the
  * CSR's and the profile's (duplicates once), each passed to san_filter when given: > 0 keep, 0
  * drop, < 0 refuse the issuance with that errno. not_after is cut to the CA's not_after. Random
- * serial, subject key id, authority key id = the CA's subject key id. */
+ * serial, subject key id, authority key id = the CA's subject key id. Key usage, EKUs and basic
+ * constraints are the profile's alone: nothing else of the CSR is copied. */
 struct x509_issue {
 	const uint8_t *csr;
 	size_t csr_len;

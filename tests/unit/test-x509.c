@@ -6,7 +6,8 @@
  * truncated PEM, a garbage and a wrongly opened PKCS#12 each with its exact errno; imports of
  * PEM (PKCS#1, SEC1, PKCS#8, made by the CLI) and PKCS#12 (made by the CLI and by us); the
  * export views, and a .p12 that `openssl pkcs12 -info -passin pass:` opens with its key the
- * leaf's. The CLI runs in a mkdtemp directory. */
+ * leaf's; a signer over a key in the (software) TPM, ES256, RS256 and PS256. The CLI runs in a
+ * mkdtemp directory; run it under tests/lib/with-swtpm. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include "core/key-soft.h"
 #include "core/key.h"
 #include "core/secbuf.h"
+#include "core/tpm-key.h"
 #include "core/util.h"
 #include "core/x509.h"
 #include "tests/unit/testlib.h"
@@ -53,8 +55,12 @@ static int soft_sign(void *ud, enum key_alg alg, const uint8_t *in, size_t n, ui
 
 static struct x509_signer signer(struct skey *k, enum key_alg alg)
 {
-	return (struct x509_signer){ .type = k->type, .alg = alg, .spki = k->spki,
-				     .spki_len = k->spkilen, .sign = soft_sign, .ud = k };
+	return (struct x509_signer){ .type = k->type,
+				     .alg = alg,
+				     .spki = k->spki,
+				     .spki_len = k->spkilen,
+				     .sign = soft_sign,
+				     .ud = k };
 }
 
 static int setup(void **state)
@@ -152,8 +158,8 @@ static void pki_free(struct pki *p)
 }
 
 static struct x509_san sans[] = {
-	{ X509_SAN_DNS, "www.example.test" }, { X509_SAN_DNS, "*.api.example.test" },
-	{ X509_SAN_IP, "127.0.0.1" },	      { X509_SAN_IP, "2001:db8::1" },
+	{ X509_SAN_DNS, "www.example.test" },	{ X509_SAN_DNS, "*.api.example.test" },
+	{ X509_SAN_IP, "127.0.0.1" },		{ X509_SAN_IP, "2001:db8::1" },
 	{ X509_SAN_EMAIL, "ops@example.test" }, { X509_SAN_URI, "spiffe://example.test/web" },
 };
 
@@ -163,23 +169,33 @@ static void make_pki(struct t *t, enum key_type kt, enum key_alg leaf_alg, struc
 	struct x509_signer rs = signer(&k[0], 0), is = signer(&k[1], 0), ls = signer(&k[2], 0);
 	int64_t now = (int64_t)time(NULL);
 	struct x509_profile root = {
-		.subject = "CN=Test Root,O=vaultfs,C=DE", .not_before = now - 60,
-		.not_after = now + 3650 * day, .is_ca = true, .path_len = 1,
+		.subject = "CN=Test Root,O=vaultfs,C=DE",
+		.not_before = now - 60,
+		.not_after = now + 3650 * day,
+		.is_ca = true,
+		.path_len = 1,
 		.key_usage = X509_KU_KEY_CERT_SIGN | X509_KU_CRL_SIGN,
 	};
 	struct x509_issue inter = {
-		.spki = k[1].spki, .spki_len = k[1].spkilen,
-		.profile = { .subject = "CN=Test Intermediate,O=vaultfs", .not_before = now - 60,
-			     .not_after = now + 365 * day, .is_ca = true, .path_len = 0,
+		.spki = k[1].spki,
+		.spki_len = k[1].spkilen,
+		.profile = { .subject = "CN=Test Intermediate,O=vaultfs",
+			     .not_before = now - 60,
+			     .not_after = now + 365 * day,
+			     .is_ca = true,
+			     .path_len = 0,
 			     .key_usage = X509_KU_KEY_CERT_SIGN | X509_KU_CRL_SIGN },
 	};
 	struct x509_profile csr = {
-		.subject = "CN=www.example.test,O=Example\\, Inc.", .sans = sans,
+		.subject = "CN=www.example.test,O=Example\\, Inc.",
+		.sans = sans,
 		.n_sans = ELEMENTSOF(sans),
-		.key_usage = X509_KU_DIGITAL_SIGNATURE, .ext_key_usage = X509_EKU_SERVER_AUTH,
+		.key_usage = X509_KU_DIGITAL_SIGNATURE,
+		.ext_key_usage = X509_EKU_SERVER_AUTH,
 	};
 	struct x509_issue leaf = {
-		.profile = { .not_before = now - 60, .not_after = now + 90 * day,
+		.profile = { .not_before = now - 60,
+			     .not_after = now + 90 * day,
 			     .key_usage = X509_KU_DIGITAL_SIGNATURE |
 					  (key_type_is_rsa(kt) ? X509_KU_KEY_ENCIPHERMENT : 0),
 			     .ext_key_usage = X509_EKU_SERVER_AUTH | X509_EKU_CLIENT_AUTH },
@@ -299,7 +315,9 @@ static void test_issue_rules(void **state)
 	struct x509_san extra[] = { { X509_SAN_DNS, "extra.example.test" } };
 	struct x509_san evil[] = { { X509_SAN_DNS, "evil.example.test" } };
 	struct x509_issue req = {
-		.csr = NULL, .spki = k[2].spki, .spki_len = k[2].spkilen,
+		.csr = NULL,
+		.spki = k[2].spki,
+		.spki_len = k[2].spkilen,
 		.profile = { .subject = "CN=x", .not_after = time(NULL) + day, .is_ca = true },
 	};
 	uint8_t *der = NULL;
@@ -337,9 +355,12 @@ static void test_issue_rules(void **state)
 		assert_int_equal(x509_issue(&is, p.inter, p.interlen, &req, &der, &len), -EINVAL);
 	}
 	/* the CSR's SANs and the profile's through the filter: IPs dropped, one refused */
-	req = (struct x509_issue){ .csr = p.csr, .csr_len = p.csrlen, .san_filter = drop_ip,
-				   .profile = { .not_after = time(NULL) + 10 * 3650 * day,
-						.sans = extra, .n_sans = 1 } };
+	req = (struct x509_issue){
+		.csr = p.csr,
+		.csr_len = p.csrlen,
+		.san_filter = drop_ip,
+		.profile = { .not_after = time(NULL) + 10 * 3650 * day, .sans = extra, .n_sans = 1 }
+	};
 	assert_int_equal(x509_issue(&is, p.inter, p.interlen, &req, &der, &len), 0);
 	assert_int_equal(x509_info_get(der, len, &li), 0);
 	assert_int_equal(li.n_sans, ELEMENTSOF(sans) - 2 + 1);
@@ -365,7 +386,8 @@ static void test_issue_rules(void **state)
 
 		memcpy(bad, p.csr, p.csrlen);
 		bad[p.csrlen - 3] ^= 0x55;
-		req = (struct x509_issue){ .csr = bad, .csr_len = p.csrlen,
+		req = (struct x509_issue){ .csr = bad,
+					   .csr_len = p.csrlen,
 					   .profile = { .not_after = time(NULL) + day } };
 		assert_int_equal(x509_issue(&is, p.inter, p.interlen, &req, &der, &len), -EBADMSG);
 		free(bad);
@@ -404,6 +426,32 @@ static void test_names(void **state)
 	assert_int_equal(x509_ku_parse("bogus", &ku), -EOPNOTSUPP);
 	assert_int_equal(x509_default_alg(KEY_EC_P384), KEY_ALG_ES384);
 	assert_int_equal(x509_default_alg(KEY_AES_256), KEY_ALG_INVALID);
+}
+
+static void test_empty_subject(void **state)
+{
+	struct t *t = *state;
+	struct x509_signer s = signer(&t->keys[KEY_ED25519][2], 0);
+	struct x509_san dns[] = { { X509_SAN_DNS, "only.example.test" } };
+	struct x509_profile p = { .subject = "", .not_after = time(NULL) + day };
+	struct x509_info i;
+	uint8_t *der = NULL;
+	size_t len = 0;
+
+	assert_int_equal(x509_self_sign(&s, &p, &der, &len), -EINVAL);
+	p.sans = dns;
+	p.n_sans = 1;
+	assert_int_equal(x509_self_sign(&s, &p, &der, &len), 0);
+	put_cert(t, "empty.pem", der, len, false);
+	assert_int_equal(run(t, "openssl x509 -in empty.pem -noout -text | grep -A1 "
+				"'Subject Alternative Name: critical' | grep -q only.example.test"),
+			 0);
+	assert_int_equal(x509_info_get(der, len, &i), 0);
+	assert_string_equal(i.subject, "");
+	assert_int_equal(i.n_sans, 1);
+	assert_true(i.self_signed);
+	x509_info_done(&i);
+	free(der);
 }
 
 /* PEM of certificates in this order. */
@@ -475,18 +523,18 @@ static void test_chain(void **state)
 						  t->keys[KEY_EC_P256][2].spkilen, &c, reason),
 				 -EKEYREJECTED);
 		/* truncated PEM */
-		assert_int_equal(x509_parse_chain((uint8_t *)pem, strlen(pem) - 30, NULL, 0, &c,
-						  reason),
-				 -EINVAL);
+		assert_int_equal(
+			x509_parse_chain((uint8_t *)pem, strlen(pem) - 30, NULL, 0, &c, reason),
+			-EINVAL);
 		/* a body cut inside */
 		{
 			char *cut = strdup(pem);
 			char *mid = strstr(cut, "\n") + 1;
 
 			memmove(mid, mid + 10, strlen(mid + 10) + 1);
-			assert_int_equal(x509_parse_chain((uint8_t *)cut, strlen(cut), NULL, 0, &c,
-							  reason),
-					 -EINVAL);
+			assert_int_equal(
+				x509_parse_chain((uint8_t *)cut, strlen(cut), NULL, 0, &c, reason),
+				-EINVAL);
 			free(cut);
 		}
 		free(pem);
@@ -494,8 +542,8 @@ static void test_chain(void **state)
 		list = malloc(p.interlen + p.leaflen);
 		memcpy(list, p.inter, p.interlen);
 		memcpy(list + p.interlen, p.leaf, p.leaflen);
-		assert_int_equal(x509_parse_chain(list, p.interlen + p.leaflen, NULL, 0, &c, reason),
-				 0);
+		assert_int_equal(
+			x509_parse_chain(list, p.interlen + p.leaflen, NULL, 0, &c, reason), 0);
 		assert_chain(c, &p, 2);
 		/* the views: .crt leaf + intermediate; .chain.crt intermediate (no root here) */
 		assert_int_equal(x509_export_chain(c, X509_VIEW_CRT, &pem), 0);
@@ -504,9 +552,9 @@ static void test_chain(void **state)
 		free(pem);
 		x509_chain_free(c);
 		c = NULL;
-		assert_int_equal(x509_parse_chain(list, p.interlen + p.leaflen - 1, NULL, 0, &c,
-						  reason),
-				 -EINVAL);
+		assert_int_equal(
+			x509_parse_chain(list, p.interlen + p.leaflen - 1, NULL, 0, &c, reason),
+			-EINVAL);
 		free(list);
 	}
 	/* views of a full chain */
@@ -514,7 +562,7 @@ static void test_chain(void **state)
 		const uint8_t *d[] = { p.leaf, p.inter, p.root };
 		size_t l[] = { p.leaflen, p.interlen, p.rootlen };
 		char *crt, *chain, *all = bundle(d, l, 3), *want_crt = bundle(d, l, 2),
-					   *want_chain = bundle(d + 1, l + 1, 2);
+				   *want_chain = bundle(d + 1, l + 1, 2);
 
 		assert_int_equal(x509_parse_chain((uint8_t *)all, strlen(all), NULL, 0, &c, NULL),
 				 0);
@@ -540,7 +588,8 @@ static void test_chain(void **state)
 		struct skey *o = t->keys[KEY_EC_P256];
 		struct x509_signer os = signer(&o[0], 0);
 		struct x509_profile root = { .subject = "CN=Test Root,O=vaultfs,C=DE",
-					     .not_after = time(NULL) + day, .is_ca = true,
+					     .not_after = time(NULL) + day,
+					     .is_ca = true,
 					     .path_len = -1 };
 		uint8_t *other = NULL;
 		size_t olen = 0;
@@ -559,13 +608,15 @@ static void test_chain(void **state)
 		free(pem);
 		/* given in this order, checked: not signed by the next */
 		{
-			struct x509_cert cs[] = { { p.leaf, p.leaflen }, { p.inter, p.interlen },
+			struct x509_cert cs[] = { { p.leaf, p.leaflen },
+						  { p.inter, p.interlen },
 						  { other, olen } };
 			struct x509_chain ch = { cs, 3 };
 
 			assert_int_equal(x509_chain_check(&ch, NULL, 0, reason), -EBADMSG);
-			assert_string_equal(reason, "'CN=Test Intermediate,O=vaultfs' is not signed "
-						    "by 'CN=Test Root,O=vaultfs,C=DE'");
+			assert_string_equal(reason,
+					    "'CN=Test Intermediate,O=vaultfs' is not signed "
+					    "by 'CN=Test Root,O=vaultfs,C=DE'");
 			ch.n = 2;
 			assert_int_equal(x509_chain_check(&ch, NULL, 0, reason), 0);
 			assert_int_equal(x509_chain_check(&ch, k[1].spki, k[1].spkilen, reason),
@@ -582,11 +633,12 @@ static void test_chain(void **state)
 			bad[p.leaflen - 2] ^= 0x01;
 			d2[0] = bad;
 			pem = bundle(d2, l2, 2);
-			assert_int_equal(x509_parse_chain((uint8_t *)pem, strlen(pem), NULL, 0, &c,
-							  reason),
-					 -EBADMSG);
-			assert_string_equal(reason, "'CN=www.example.test,O=Example\\, Inc.' is not "
-						    "signed by 'CN=Test Intermediate,O=vaultfs'");
+			assert_int_equal(
+				x509_parse_chain((uint8_t *)pem, strlen(pem), NULL, 0, &c, reason),
+				-EBADMSG);
+			assert_string_equal(reason,
+					    "'CN=www.example.test,O=Example\\, Inc.' is not "
+					    "signed by 'CN=Test Intermediate,O=vaultfs'");
 			free(pem);
 			free(bad);
 		}
@@ -596,9 +648,9 @@ static void test_chain(void **state)
 			size_t l3[] = { p.leaflen, p.interlen, q.leaflen };
 
 			pem = bundle(d3, l3, 3);
-			assert_int_equal(x509_parse_chain((uint8_t *)pem, strlen(pem), NULL, 0, &c,
-							  reason),
-					 -EBADMSG);
+			assert_int_equal(
+				x509_parse_chain((uint8_t *)pem, strlen(pem), NULL, 0, &c, reason),
+				-EBADMSG);
 			free(pem);
 		}
 	}
@@ -650,10 +702,11 @@ static void test_import_pem(void **state)
 		assert_int_equal(x509_export_pem_bundle(mat, c, &out), 0);
 		put(t, "both.pem", out->data, out->len);
 		secbuf_free(out);
-		assert_int_equal(run(t, "openssl pkey -in k8.pem -pubout -out p1 && openssl x509 "
-					"-in both.pem -pubkey -noout > p2 && cmp p1 p2 && "
-					"openssl pkey -in both.pem -pubout | cmp - p1 && "
-					"head -1 k8.pem | grep -qx -- '-----BEGIN PRIVATE KEY-----'"),
+		assert_int_equal(run(t,
+				     "openssl pkey -in k8.pem -pubout -out p1 && openssl x509 "
+				     "-in both.pem -pubkey -noout > p2 && cmp p1 p2 && "
+				     "openssl pkey -in both.pem -pubout | cmp - p1 && "
+				     "head -1 k8.pem | grep -qx -- '-----BEGIN PRIVATE KEY-----'"),
 				 0);
 		secbuf_free(mat);
 		x509_chain_free(c);
@@ -674,8 +727,9 @@ static void test_import_pem(void **state)
 		assert_int_equal(x509_import_pem(in, n, &kt, &mat, &c, NULL), -EKEYREJECTED);
 		free(in);
 		/* an encrypted key */
-		assert_int_equal(run(t, "openssl pkey -in k2.pem -aes256 -passout pass:x -out e.pem "
-					"&& cat c.pem e.pem > in.pem"),
+		assert_int_equal(run(t,
+				     "openssl pkey -in k2.pem -aes256 -passout pass:x -out e.pem "
+				     "&& cat c.pem e.pem > in.pem"),
 				 0);
 		in = get(t, "in.pem", &n);
 		assert_int_equal(x509_import_pem(in, n, &kt, &mat, &c, NULL), -ENOKEY);
@@ -746,16 +800,17 @@ static void test_p12(void **state)
 	/* a wrong password, garbage, a cut file */
 	assert_int_equal(x509_import_p12(p12->data, p12->len, "nope", &kt, &mat, &c2, reason),
 			 -ENOKEY);
-	assert_int_equal(x509_import_p12((const uint8_t *)"garbage!", 8, NULL, &kt, &mat, &c2,
-					 reason),
-			 -EINVAL);
+	assert_int_equal(
+		x509_import_p12((const uint8_t *)"garbage!", 8, NULL, &kt, &mat, &c2, reason),
+		-EINVAL);
 	assert_int_equal(x509_import_p12(p12->data, p12->len - 7, NULL, &kt, &mat, &c2, reason),
 			 -EINVAL);
 	secbuf_free(p12);
 	/* one made by the CLI under a password, legacy-free defaults */
-	assert_int_equal(run(t, "openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out "
-				"c.pem -subj /CN=cli -days 2 && openssl pkcs12 -export -inkey k.pem "
-				"-in c.pem -passout pass:s3cret -out cli.p12"),
+	assert_int_equal(run(t,
+			     "openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out "
+			     "c.pem -subj /CN=cli -days 2 && openssl pkcs12 -export -inkey k.pem "
+			     "-in c.pem -passout pass:s3cret -out cli.p12"),
 			 0);
 	in = get(t, "cli.p12", &n);
 	assert_int_equal(x509_import_p12(in, n, "s3cret", &kt, &mat, &c2, reason), 0);
@@ -769,13 +824,80 @@ static void test_p12(void **state)
 	pki_free(&p);
 }
 
+/* A key in the TPM as a signer: the path the daemon takes for a `tpm` CA key. */
+struct tkey {
+	enum key_type type;
+	uint8_t *blob, *spki;
+	size_t bloblen, spkilen;
+};
+
+static int tpm_sign(void *ud, enum key_alg alg, const uint8_t *in, size_t n, uint8_t *sig,
+		    size_t *siglen)
+{
+	struct tkey *k = ud;
+
+	return tpm_key_sign(test_tcti(), k->blob, k->bloblen, k->type, alg, in, n, sig, siglen);
+}
+
+static void test_tpm_signer(void **state)
+{
+	struct t *t = *state;
+	static const struct {
+		enum key_type type;
+		enum key_alg alg;
+	} cases[] = {
+		{ KEY_EC_P256, KEY_ALG_ES256 },
+		{ KEY_RSA_2048, KEY_ALG_RS256 },
+		{ KEY_RSA_2048, KEY_ALG_PS256 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct tkey k = { .type = cases[i].type };
+		struct skey *lk = &t->keys[KEY_EC_P256][2];
+		struct x509_signer s = {
+			.type = k.type, .alg = cases[i].alg, .sign = tpm_sign, .ud = &k
+		};
+		struct x509_profile root = { .subject = "CN=TPM Root",
+					     .not_after = time(NULL) + day,
+					     .is_ca = true,
+					     .path_len = 0,
+					     .key_usage = X509_KU_KEY_CERT_SIGN };
+		struct x509_issue leaf = { .spki = lk->spki,
+					   .spki_len = lk->spkilen,
+					   .profile = { .subject = "CN=tpm.example.test",
+							.not_after = time(NULL) + day } };
+		uint8_t *rd = NULL, *ld = NULL, *cd = NULL;
+		size_t rl = 0, ll = 0, cl = 0;
+
+		assert_int_equal(tpm_key_create(test_tcti(), k.type, &k.blob, &k.bloblen, &k.spki,
+						&k.spkilen),
+				 0);
+		s.spki = k.spki;
+		s.spki_len = k.spkilen;
+		assert_int_equal(x509_self_sign(&s, &root, &rd, &rl), 0);
+		assert_int_equal(x509_issue(&s, rd, rl, &leaf, &ld, &ll), 0);
+		assert_int_equal(x509_csr_make(&s, &root, &cd, &cl, NULL), 0);
+		put_cert(t, "root.pem", rd, rl, false);
+		put_cert(t, "leaf.pem", ld, ll, false);
+		put_cert(t, "csr.pem", cd, cl, true);
+		assert_int_equal(run(t, "openssl verify -CAfile root.pem leaf.pem"), 0);
+		assert_int_equal(run(t, "openssl req -verify -noout -in csr.pem"), 0);
+		free(rd);
+		free(ld);
+		free(cd);
+		free(k.blob);
+		free(k.spki);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),	      cmocka_unit_test(test_pki),
 		cmocka_unit_test(test_pss),	      cmocka_unit_test(test_issue_rules),
 		cmocka_unit_test(test_chain),	      cmocka_unit_test(test_import_pem),
-		cmocka_unit_test(test_p12),
+		cmocka_unit_test(test_p12),	      cmocka_unit_test(test_tpm_signer),
+		cmocka_unit_test(test_empty_subject),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
