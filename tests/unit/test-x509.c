@@ -693,6 +693,18 @@ static void test_import_pem(void **state)
 		assert_int_equal(x509_import_pem(in, n, &kt, &mat, &c, reason), 0);
 		assert_int_equal(kt, want[i]);
 		assert_int_equal(c->n, 1);
+		secbuf_free(mat);
+		x509_chain_free(c);
+		free(in);
+		/* the same with CRLF line ends */
+		assert_int_equal(
+			run(t,
+			    "sed 's/$/\\r/' in.pem > crlf.pem && grep -q \"$(printf '\\r')\" crlf.pem"),
+			0);
+		in = get(t, "crlf.pem", &n);
+		assert_int_equal(x509_import_pem(in, n, &kt, &mat, &c, reason), 0);
+		assert_int_equal(kt, want[i]);
+		assert_int_equal(c->n, 1);
 		assert_int_equal(key_soft_check(kt, mat), 0);
 		/* key PEM and the one-file view: the CLI reads both */
 		assert_int_equal(x509_export_key_pem(mat, &out), 0);
