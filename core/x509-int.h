@@ -3,6 +3,7 @@
  * outside these files. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,21 @@ static inline void x509_req_freep(X509_REQ **p)
 static inline void x509_pkey_freep(EVP_PKEY **p)
 {
 	EVP_PKEY_free(*p);
+}
+
+static inline void x509_name_freep(X509_NAME **p)
+{
+	X509_NAME_free(*p);
+}
+
+static inline void x509_gens_freep(GENERAL_NAMES **p)
+{
+	GENERAL_NAMES_free(*p);
+}
+
+static inline void x509_exts_freep(STACK_OF(X509_EXTENSION) * *p)
+{
+	sk_X509_EXTENSION_pop_free(*p, X509_EXTENSION_free);
 }
 
 static inline void x509_ossl_freep(void *p)
@@ -55,3 +71,11 @@ int x509_pem_block_der(const char *s, size_t n, uint8_t **ret, size_t *ret_len);
 /* certs (n of them, owned by the caller) in chain order, as x509_parse_chain. */
 int x509_chain_order(X509 **certs, size_t n, const uint8_t *spki, size_t spki_len,
 		     struct x509_chain **ret, char *reason);
+/* x509-name.c: a subject string as a name (-EINVAL, -EMSGSIZE); a SAN checked and added once
+ * to gens; n of them; the extensions of p (basic constraints only for a certificate; a SAN
+ * required, and critical, when the subject is empty) into *sk. */
+int x509_subject_parse(const char *s, X509_NAME **ret);
+int x509_san_add(GENERAL_NAMES *gens, const struct x509_san *san);
+int x509_sans_build(const struct x509_san *sans, size_t n, GENERAL_NAMES *gens);
+int x509_exts_build(const struct x509_profile *p, GENERAL_NAMES *gens, bool cert,
+		    bool subject_empty, STACK_OF(X509_EXTENSION) * *sk);
