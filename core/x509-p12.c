@@ -1,0 +1,399 @@
+/* x509-p12.c: a certificate's key and chain in and out (x509.h): imports of a PEM bundle
+ * (the key through key_soft_import) and of PKCS#12, and the export views of one version:
+ * chain PEM, key PEM, key + chain PEM and PKCS#12. Every buffer that holds the private key, in
+ * any encoding, is a secbuf (PKCS#12 with an empty password is the key in clear too); OpenSSL's
+ * own copies live in its key objects, cleansed when freed. Never logs above debug; OpenSSL's
+ * failures become -errno through crypto_openssl_errno. */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+
+#include "core/crypto.h"
+#include "core/key-soft-int.h"
+#include "core/key-soft.h"
+#include "core/x509-int.h"
+#include "core/x509.h"
+
+static inline void p12_freep(PKCS12 **p)
+{
+	PKCS12_free(*p);
+}
+
+static inline void x509_stack_freep(STACK_OF(X509) * *p)
+{
+	sk_X509_pop_free(*p, X509_free);
+}
+
+static void certs_free(X509 **xs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		X509_free(xs[i]);
+}
+
+static bool is_key_label(const char *l)
+{
+	return streq(l, "PRIVATE KEY") || streq(l, "RSA PRIVATE KEY") || streq(l, "EC PRIVATE KEY");
+}
+
+/* The key, its SPKI, then the chain in order. */
+static int key_and_chain(enum key_type t, struct secbuf *material, X509 **xs, size_t k,
+			 struct x509_chain **ret_chain, char *reason)
+{
+	uint8_t spki[KEY_PUBLIC_DER_MAX];
+	size_t spkilen = sizeof(spki);
+	int r;
+
+	r = key_soft_public(t, material, spki, &spkilen);
+	if (r < 0)
+		return r;
+	return x509_chain_order(xs, k, spki, spkilen, ret_chain, reason);
+}
+
+int x509_import_pem(const uint8_t *in, size_t n, enum key_type *ret_type,
+		    struct secbuf **ret_material, struct x509_chain **ret_chain, char *reason)
+{
+	_cleanup_secbuf_ struct secbuf *material = NULL;
+	_cleanup_(x509_chain_freep) struct x509_chain *chain = NULL;
+	const char *s = (const char *)in;
+	char label[X509_PEM_LABEL_MAX];
+	size_t pos = 0, a, z, ka = 0, kz = 0, k = 0;
+	X509 *xs[X509_CHAIN_MAX];
+	enum key_type t;
+	int r;
+
+	if (!in || n == 0 || !ret_type || !ret_material || !ret_chain)
+		return -EINVAL;
+	if (n > X509_INPUT_MAX)
+		return -EMSGSIZE;
+	for (;;) {
+		_cleanup_free_ uint8_t *der = NULL;
+		size_t len = 0;
+
+		r = x509_pem_next(s, n, &pos, label, &a, &z);
+		if (r == -ENOENT) {
+			r = 0;
+			break;
+		}
+		if (r < 0)
+			goto out;
+		if (streq(label, "EC PARAMETERS"))
+			continue;
+		if (streq(label, "ENCRYPTED PRIVATE KEY")) {
+			r = x509_reason(-ENOKEY, reason, "the private key is encrypted");
+			goto out;
+		}
+		if (is_key_label(label)) {
+			if (kz) {
+				r = x509_reason(-EINVAL, reason, "two private keys");
+				goto out;
+			}
+			ka = a, kz = z;
+			continue;
+		}
+		if (!streq(label, "CERTIFICATE")) {
+			r = x509_reason(-EINVAL, reason, "a PEM block of %s", label);
+			goto out;
+		}
+		if (k == X509_CHAIN_MAX) {
+			r = -EMSGSIZE;
+			goto out;
+		}
+		r = x509_pem_block_der(s + a, z - a, &der, &len);
+		if (r >= 0)
+			r = x509_load(der, len, &xs[k]);
+		if (r < 0)
+			goto out;
+		k++;
+	}
+	if (!kz) {
+		r = x509_reason(-EINVAL, reason, "no private key");
+		goto out;
+	}
+	if (k == 0) {
+		r = x509_reason(-EINVAL, reason, "no certificate");
+		goto out;
+	}
+	/* the key block alone, read where it lies */
+	r = key_soft_import(in + ka, kz - ka, &t, &material);
+	if (r >= 0)
+		r = key_and_chain(t, material, xs, k, &chain, reason);
+out:
+	certs_free(xs, k);
+	if (r < 0)
+		return r;
+	*ret_type = t;
+	*ret_material = TAKE_PTR(material);
+	*ret_chain = TAKE_PTR(chain);
+	return 0;
+}
+
+int x509_import_p12(const uint8_t *in, size_t n, const char *password, enum key_type *ret_type,
+		    struct secbuf **ret_material, struct x509_chain **ret_chain, char *reason)
+{
+	_cleanup_(p12_freep) PKCS12 *p12 = NULL;
+	_cleanup_(key_pkey_freep) EVP_PKEY *pk = NULL;
+	_cleanup_(x509_freep) X509 *leaf = NULL;
+	_cleanup_(x509_stack_freep) STACK_OF(X509) *ca = NULL;
+	_cleanup_secbuf_ struct secbuf *material = NULL;
+	_cleanup_(x509_chain_freep) struct x509_chain *chain = NULL;
+	const unsigned char *p = in;
+	const char *pass = password ? password : "";
+	X509 *xs[X509_CHAIN_MAX];
+	size_t k = 0;
+	enum key_type t;
+	int r;
+
+	if (!in || n == 0 || !ret_type || !ret_material || !ret_chain)
+		return -EINVAL;
+	if (n > X509_INPUT_MAX || strlen(pass) >= X509_PASSWORD_MAX)
+		return -EMSGSIZE;
+	p12 = d2i_PKCS12(NULL, &p, (long)n);
+	if (!p12 || p != in + n)
+		return x509_reason(crypto_openssl_errno(-EINVAL), reason, "not a PKCS#12");
+	if (PKCS12_mac_present(p12)) {
+		if (PKCS12_verify_mac(p12, pass, -1) != 1) {
+			/* the empty password comes in two forms: "" and none */
+			if (*pass || PKCS12_verify_mac(p12, NULL, 0) != 1)
+				return x509_reason(crypto_openssl_errno(-ENOKEY), reason,
+						   "the password does not open the PKCS#12");
+			pass = NULL;
+		}
+	}
+	if (PKCS12_parse(p12, pass, &pk, &leaf, &ca) != 1)
+		return x509_reason(
+			crypto_openssl_errno(PKCS12_mac_present(p12) ? -EINVAL : -ENOKEY), reason,
+			"the PKCS#12 does not decrypt");
+	if (!pk || !leaf)
+		return x509_reason(-EINVAL, reason, "no private key or no certificate");
+	r = key_pkey_to_material(pk, &t, &material);
+	if (r < 0)
+		return r;
+	xs[k++] = leaf;
+	for (int i = 0; i < sk_X509_num(ca); i++) {
+		if (k == X509_CHAIN_MAX)
+			return -EMSGSIZE;
+		xs[k++] = sk_X509_value(ca, i);
+	}
+	r = key_and_chain(t, material, xs, k, &chain, reason);
+	if (r < 0)
+		return r;
+	*ret_type = t;
+	*ret_material = TAKE_PTR(material);
+	*ret_chain = TAKE_PTR(chain);
+	return 0;
+}
+
+/* --- export --- */
+
+/* The certificates of a view: [*from, *to). */
+static int view_range(const struct x509_chain *c, enum x509_view v, size_t *from, size_t *to)
+{
+	_cleanup_(x509_freep) X509 *last = NULL;
+	int r;
+
+	if (!c || c->n == 0)
+		return -EINVAL;
+	switch (v) {
+	case X509_VIEW_CRT:
+		*from = 0;
+		*to = c->n;
+		if (c->n > 1) {
+			r = x509_load(c->certs[c->n - 1].der, c->certs[c->n - 1].len, &last);
+			if (r < 0)
+				return r;
+			if (X509_self_signed(last, 0) == 1)
+				(*to)--;
+			ERR_clear_error();
+		}
+		return 0;
+	case X509_VIEW_CHAIN:
+		*from = 1;
+		*to = c->n;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* The PEM of certificates [from, to) appended to out (a secbuf of cap enough, or NULL to
+ * count): the length it takes. */
+static int pem_certs(const struct x509_chain *c, size_t from, size_t to, char **ret)
+{
+	size_t total = 0;
+	char *all = strdup("");
+	int r;
+
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = from; i < to; i++) {
+		_cleanup_free_ char *one = NULL;
+		char *grown;
+		size_t k;
+
+		r = x509_der_to_pem(c->certs[i].der, c->certs[i].len, false, &one);
+		if (r < 0) {
+			free(all);
+			return r;
+		}
+		k = strlen(one);
+		grown = realloc(all, total + k + 1);
+		if (!grown) {
+			free(all);
+			return -ENOMEM;
+		}
+		all = grown;
+		memcpy(all + total, one, k + 1);
+		total += k;
+	}
+	*ret = all;
+	return 0;
+}
+
+int x509_export_chain(const struct x509_chain *c, enum x509_view v, char **ret)
+{
+	size_t from, to;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = view_range(c, v, &from, &to);
+	if (r < 0)
+		return r;
+	return pem_certs(c, from, to, ret);
+}
+
+/* "PRIVATE KEY" PEM of material into b at b->len (enough room checked by the caller). */
+static void key_pem_put(const struct secbuf *material, struct secbuf *b)
+{
+	static const char head[] = "-----BEGIN PRIVATE KEY-----\n";
+	static const char tail[] = "-----END PRIVATE KEY-----\n";
+	uint8_t *q = b->data + b->len;
+
+	memcpy(q, head, sizeof(head) - 1), q += sizeof(head) - 1;
+	for (size_t i = 0; i < material->len; i += 48) {
+		size_t k = MIN((size_t)48, material->len - i);
+
+		q += EVP_EncodeBlock(q, material->data + i, (int)k);
+		*q++ = '\n';
+	}
+	memcpy(q, tail, sizeof(tail) - 1), q += sizeof(tail) - 1;
+	*q = '\0';
+	b->len = (size_t)(q - b->data);
+}
+
+static size_t key_pem_size(size_t n)
+{
+	return 28 + 26 + (n + 47) / 48 * 65 + 1;
+}
+
+int x509_export_key_pem(const struct secbuf *material, struct secbuf **ret)
+{
+	struct secbuf *b = NULL;
+	int r;
+
+	if (!material || material->len == 0 || !ret)
+		return -EINVAL;
+	if (material->len > KEY_MATERIAL_MAX)
+		return -EMSGSIZE;
+	r = secbuf_new(key_pem_size(material->len), &b);
+	if (r < 0)
+		return r;
+	key_pem_put(material, b);
+	*ret = b;
+	return 0;
+}
+
+int x509_export_pem_bundle(const struct secbuf *material, const struct x509_chain *c,
+			   struct secbuf **ret)
+{
+	_cleanup_free_ char *certs = NULL;
+	struct secbuf *b = NULL;
+	size_t from, to, k;
+	int r;
+
+	if (!material || material->len == 0 || !ret)
+		return -EINVAL;
+	if (material->len > KEY_MATERIAL_MAX)
+		return -EMSGSIZE;
+	r = view_range(c, X509_VIEW_CRT, &from, &to);
+	if (r < 0)
+		return r;
+	r = pem_certs(c, from, to, &certs);
+	if (r < 0)
+		return r;
+	k = strlen(certs);
+	r = secbuf_new(key_pem_size(material->len) + k, &b);
+	if (r < 0)
+		return r;
+	key_pem_put(material, b);
+	memcpy(b->data + b->len, certs, k + 1);
+	b->len += k;
+	*ret = b;
+	return 0;
+}
+
+int x509_export_p12(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
+		    const char *password, const char *name, struct secbuf **ret)
+{
+	_cleanup_(key_pkey_freep) EVP_PKEY *pk = NULL;
+	_cleanup_(x509_freep) X509 *leaf = NULL;
+	_cleanup_(x509_stack_freep) STACK_OF(X509) *ca = NULL;
+	_cleanup_(p12_freep) PKCS12 *p12 = NULL;
+	const char *pass = password ? password : "";
+	struct secbuf *b = NULL;
+	unsigned char *q;
+	int n, r;
+
+	if (!material || !c || c->n == 0 || !ret)
+		return -EINVAL;
+	if (strlen(pass) >= X509_PASSWORD_MAX)
+		return -EMSGSIZE;
+	r = key_pkey_from_material(t, material, &pk);
+	if (r < 0)
+		return r;
+	r = x509_load(c->certs[0].der, c->certs[0].len, &leaf);
+	if (r < 0)
+		return r;
+	if (X509_check_private_key(leaf, pk) != 1) {
+		ERR_clear_error();
+		return -EKEYREJECTED;
+	}
+	ca = sk_X509_new_null();
+	if (!ca)
+		return -ENOMEM;
+	for (size_t i = 1; i < c->n; i++) {
+		X509 *x = NULL;
+
+		r = x509_load(c->certs[i].der, c->certs[i].len, &x);
+		if (r < 0)
+			return r;
+		if (sk_X509_push(ca, x) <= 0) {
+			X509_free(x);
+			return -ENOMEM;
+		}
+	}
+	p12 = PKCS12_create_ex(pass, name, pk, leaf, ca, NID_aes_256_cbc, NID_aes_256_cbc,
+			       PKCS12_DEFAULT_ITER, -1, 0, NULL, NULL);
+	if (!p12)
+		return crypto_openssl_errno(-EIO);
+	if (PKCS12_set_mac(p12, pass, -1, NULL, 0, PKCS12_DEFAULT_ITER, EVP_sha256()) != 1)
+		return crypto_openssl_errno(-EIO);
+	n = i2d_PKCS12(p12, NULL);
+	if (n <= 0)
+		return crypto_openssl_errno(-EIO);
+	r = secbuf_new((size_t)n, &b);
+	if (r < 0)
+		return r;
+	q = b->data;
+	if (i2d_PKCS12(p12, &q) != n) {
+		secbuf_free(b);
+		return crypto_openssl_errno(-EIO);
+	}
+	b->len = (size_t)n;
+	*ret = b;
+	return 0;
+}
