@@ -1,6 +1,7 @@
 /* key-soft-int.h: what the files of the software-key module share (key-soft.c, key-cipher.c,
- * key-import.c, key-import-ssh.c): OpenSSL's failures as -errno, keys in and out of their
- * key.h forms, and base64 into locked memory. Not for use outside these files. */
+ * key-import*.c, key-load.c), and x509-p12.c (a PKCS#12's key in and out of its key.h form):
+ * keys in and out of their key.h forms as OpenSSL keys, and base64 into locked memory. Not for
+ * use outside these files. */
 #pragma once
 
 #include <stdbool.h>
