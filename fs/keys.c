@@ -8,6 +8,8 @@
 
 #include "core/key-soft.h"
 #include "core/ssh-wire.h"
+#include "fs/keys.h"
+#include "fs/notify.h"
 #include "fs/ops-int.h"
 
 #define PUB_SUFFIX ".pub"
@@ -136,4 +138,30 @@ int key_file_content(struct kv *kv, const struct node *n, char **ret, size_t *re
 bool key_pem_named(const char *name)
 {
 	return stem_len(name, ".ssh") == 0;
+}
+
+void keys_changed(struct vaultfsd *v, const char *vault, const char *name)
+{
+	static const int files[] = { INO_KEYPUB, INO_KEYSSH };
+	struct kv_object_info oi;
+	struct kv_vault_info vi;
+	char entry[VAULTFS_NAME_MAX + 16];
+	uint64_t ino;
+
+	if (!v->notify)
+		return;
+	if (kv_object_lookup(v->kv, OBJECT_KEY, vault, name, &oi) >= 0)
+		for (size_t i = 0; i < ELEMENTSOF(files); i++)
+			if (ino_encode(&(struct ino){ .kind = files[i], .id = oi.id }, &ino) >= 0)
+				notify_inode(v->notify, ino);
+	if (kv_vault_get(v->kv, vault, &vi) < 0)
+		return;
+	/* names past VAULTFS_NAME_MAX are not queued (notify.h): their timeouts are 0 anyway */
+	if (ino_encode(&(struct ino){ .kind = INO_KEYS, .id = vi.id }, &ino) >= 0)
+		for (int ssh = 0; ssh < 2; ssh++) {
+			key_entry_name(name, ssh, entry, sizeof(entry));
+			notify_entry(v->notify, ino, entry);
+		}
+	if (ino_encode(&(struct ino){ .kind = INO_KEYVERSIONS, .id = vi.id }, &ino) >= 0)
+		notify_entry(v->notify, ino, name);
 }

@@ -10,9 +10,11 @@
 
 #include "fs/ops-int.h"
 
-/* The entries every directory starts with (a vault's all five, .keys the first two and its
- * own .versions, the others the first two). */
-static const char *const dir_fixed_names[] = { ".", "..", ".versions", ".meta", ".keys" };
+/* The entries every directory starts with (a vault's all four, .keys the first two and its
+ * own .versions, the others the first two). A vault's .keys is reached by its name and not
+ * listed, as ZFS's .zfs: tree walkers (find, cp -r, rsync, backups) do not descend into it,
+ * and a vault's listing is what it was before keys. */
+static const char *const dir_fixed_names[] = { ".", "..", ".versions", ".meta" };
 static const char *const keys_fixed_names[] = { ".", "..", ".versions" };
 
 /* Entries a page of the store gives at most, for readdir: about what one reply of the kernel's
@@ -509,7 +511,7 @@ static int dir_open(struct vaultfsd *v, struct caller *c, const struct node *n, 
 	d->fixed[1] = parent_ino(v, n);
 	d->n_fixed = 2;
 	if (n->ino.kind == INO_VAULT || n->ino.kind == INO_KEYS) {
-		static const int vault_subs[] = { INO_VERSIONS, INO_METADIR, INO_KEYS };
+		static const int vault_subs[] = { INO_VERSIONS, INO_METADIR };
 		static const int keys_subs[] = { INO_KEYVERSIONS };
 		const int *subs = n->ino.kind == INO_VAULT ? vault_subs : keys_subs;
 		size_t n_subs = n->ino.kind == INO_VAULT ? ELEMENTSOF(vault_subs) : 1;
