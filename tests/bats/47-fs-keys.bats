@@ -266,28 +266,13 @@ keys() {
 	[[ $output == *" open allow app/k v2 "*"path=/app/.keys/k.pub "* ]]
 }
 
-@test "many keys: .keys lists each exactly once across pages and small reads" {
-	policy <<-'EOF'
-	allow list,meta /app/** uid=1000
-	EOF
-	for i in $(seq -w 1 150); do
-		mkkey create app "k$i" ed25519 >/dev/null
-	done
-	mkkey create app a.ssh ed25519 # its PEM name would read as a.ssh.pub: OpenSSH file of "a"
-	daemon_start
-	as 1000 ls -f "$(M app/.keys)" >"$T/ls"
-	[ "$(grep -c '^k[0-9]*\.pub$' "$T/ls")" -eq 150 ]
-	[ "$(grep -c '^k[0-9]*\.ssh\.pub$' "$T/ls")" -eq 150 ]
-	[ "$(sort "$T/ls" | uniq -d | wc -l)" -eq 0 ]
-	grep -qx 'a.ssh.ssh.pub' "$T/ls"
-	! grep -qx 'a.ssh.pub' "$T/ls"
-	# a reader that takes a few entries at a time (perl's readdir asks the kernel in pages; a
-	# small getdents buffer splits replies between a key's two files)
-	as 1000 /usr/bin/python3 -c '
-import os, sys
+# small_ls DIR: the names of DIR read with getdents64 and a 200-byte buffer, a few entries a
+# call: the kernel keeps only part of each reply, and the next read starts inside it (between a
+# key's two files, too)
+small_ls() {
+	/usr/bin/python3 -c '
+import ctypes, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
-names = []
-import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 buf = ctypes.create_string_buffer(200)
 while True:
@@ -297,11 +282,46 @@ while True:
     off = 0
     while off < n:
         reclen = int.from_bytes(buf.raw[off + 16:off + 18], "little")
-        name = buf.raw[off + 19:off + reclen].split(b"\0", 1)[0].decode()
-        names.append(name)
+        print(buf.raw[off + 19:off + reclen].split(b"\0", 1)[0].decode())
         off += reclen
-print("\n".join(names))
-' "$(M app/.keys)" >"$T/ls2"
-	[ "$(sort "$T/ls2" | uniq -d | wc -l)" -eq 0 ]
+' "$1"
+}
+
+@test "many keys: .keys lists each exactly once across pages and small reads" {
+	policy <<-'EOF'
+	allow list,meta /app/** uid=1000
+	EOF
+	mkkey create app k ed25519 150
+	mkkey create app a.ssh ed25519 # its PEM name would read as a.ssh.pub: OpenSSH file of "a"
+	daemon_start
+	as 1000 ls -f "$(M app/.keys)" >"$T/ls"
+	[ "$(grep -c '^k[0-9]*\.pub$' "$T/ls")" -eq 150 ]
+	[ "$(grep -c '^k[0-9]*\.ssh\.pub$' "$T/ls")" -eq 150 ]
+	[ "$(sort "$T/ls" | uniq -d | wc -l)" -eq 0 ]
+	grep -qx 'a.ssh.ssh.pub' "$T/ls"
+	! grep -qx 'a.ssh.pub' "$T/ls"
+	as 1000 cat "$(M app/.keys/a.ssh.ssh.pub)" | grep -q ' app/a.ssh$'
+	as 1000 cat "$(M app/.keys/.versions/a.ssh/1.pub)" | openssl pkey -pubin -noout
+	as 1000 bash -c "$(declare -f small_ls); small_ls $(M app/.keys)" >"$T/ls2"
+	cmp "$T/ls" "$T/ls2"
 	[ "$(grep -vc '^\.' "$T/ls2")" -eq 301 ]
+	# every entry stats as a file of its key
+	[ "$(as 1000 stat -c %s "$(M app/.keys/k077.ssh.pub)")" -gt 80 ]
+}
+
+@test "a key of 150 versions: .keys/.versions/K lists N.pub and N.ssh.pub once each" {
+	policy <<-'EOF'
+	allow list,meta /app/** uid=1000
+	EOF
+	mkkey create app k ec-p256
+	mkkey rotate app k 149
+	daemon_start
+	for i in $(seq 1 150); do echo "$i.pub"; echo "$i.ssh.pub"; done >"$T/want"
+	as 1000 ls -f "$(M app/.keys/.versions/k)" | grep -v '^\.' >"$T/ls"
+	cmp "$T/want" "$T/ls"
+	as 1000 bash -c "$(declare -f small_ls); small_ls $(M app/.keys/.versions/k)" |
+		grep -v '^\.' >"$T/ls2"
+	cmp "$T/want" "$T/ls2"
+	[ "$(as 1000 cut -d' ' -f3 "$(M app/.keys/.versions/k/77.ssh.pub)")" = app/k/77 ]
+	cmp <(as 1000 cat "$(M app/.keys/k.pub)") <(as 1000 cat "$(M app/.keys/.versions/k/150.pub)")
 }

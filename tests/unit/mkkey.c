@@ -5,11 +5,12 @@
  *
  *   mkkey -c CONF import VAULT NAME < PRIVATE.pem   a software key (a new version when NAME is a
  *                                                   key already)
- *   mkkey -c CONF create VAULT NAME TYPE            a new software key of TYPE (rsa-2048,
- *                                                   ec-p256, ed25519, aes-256, ...)
- *   mkkey -c CONF rotate VAULT NAME                 a new version of the same type
+ *   mkkey -c CONF create VAULT NAME TYPE [COUNT]    a new software key of TYPE (rsa-2048,
+ *                                                   ec-p256, ed25519, aes-256, ...); with
+ *                                                   COUNT, keys NAME001 .. NAME<COUNT>
+ *   mkkey -c CONF rotate VAULT NAME [COUNT]         COUNT (1) new versions of the same type
  *
- * Prints the version made. Test-only: never installed. */
+ * Prints the (last) version made. Test-only: never installed. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,12 +92,24 @@ int main(int argc, char **argv)
 		if (r >= 0)
 			r = kv_key_import(kv, argv[4], argv[5], in->data, in->len, 0, false, NULL,
 					  &version);
-	} else if (streq(argv[3], "create") && argc == 7) {
+	} else if (streq(argv[3], "create") && argc >= 7) {
 		struct kv_key_spec spec = { .type = key_type_from_name(argv[6]) };
+		long count = argc > 7 ? strtol(argv[7], NULL, 10) : 0;
+		char name[VAULTFS_NAME_MAX + 1];
 
-		r = kv_key_create(kv, c->tcti, argv[4], argv[5], &spec, NULL, &version);
+		r = count >= 0 && count < 1000 ? 0 : -EINVAL;
+		if (r >= 0 && count == 0)
+			r = kv_key_create(kv, c->tcti, argv[4], argv[5], &spec, NULL, &version);
+		for (long i = 1; r >= 0 && i <= count; i++) {
+			snprintf(name, sizeof(name), "%.100s%03ld", argv[5], i);
+			r = kv_key_create(kv, c->tcti, argv[4], name, &spec, NULL, &version);
+		}
 	} else if (streq(argv[3], "rotate")) {
-		r = kv_key_rotate(kv, c->tcti, argv[4], argv[5], NULL, &version);
+		long count = argc > 6 ? strtol(argv[6], NULL, 10) : 1;
+
+		r = count > 0 ? 0 : -EINVAL;
+		for (long i = 0; r >= 0 && i < count; i++)
+			r = kv_key_rotate(kv, c->tcti, argv[4], argv[5], NULL, &version);
 	} else {
 		r = -EINVAL;
 	}
