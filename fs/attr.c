@@ -122,8 +122,10 @@ static unsigned refusal_op(const struct node *n)
 {
 	if (!n->name[0])
 		return POLICY_OP_LIST;
-	return n->ino.kind == INO_META || ino_is_key_file(n->ino.kind) ? POLICY_OP_META :
-									 POLICY_OP_READ;
+	/* .meta and everything of .keys are read under `meta` */
+	if (n->ino.kind == INO_META || n->ino.kind >= INO_KEYS)
+		return POLICY_OP_META;
+	return POLICY_OP_READ;
 }
 
 /* The kernel asks again within this long for one attempt (a revalidation, then a lookup). */

@@ -294,10 +294,12 @@ static int key_versions_page(struct dirfill *f)
 {
 	struct dirhandle *d = f->d;
 	uint32_t after = (uint32_t)strtoul(f->pos.after, NULL, 10);
+	char stem[16];
 	int r;
 
-	if (f->pos.half) {
-		r = emit_ssh(f, INO_KEYVERSSH, d->ino.id, after, f->pos.after);
+	if (f->pos.half) { /* the version after owes its .ssh.pub (the reply ended between) */
+		snprintf(stem, sizeof(stem), "%u", after);
+		r = emit_ssh(f, INO_KEYVERSSH, d->ino.id, after, stem);
 		if (r < 0)
 			return r;
 	}
