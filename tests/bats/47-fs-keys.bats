@@ -266,17 +266,19 @@ keys() {
 	[[ $output == *" open allow app/k v2 "*"path=/app/.keys/k.pub "* ]]
 }
 
-# small_ls DIR: the names of DIR read with getdents64 and a 200-byte buffer, a few entries a
-# call: the kernel keeps only part of each reply, and the next read starts inside it (between a
-# key's two files, too)
+# small_ls DIR: the names of DIR read with getdents64 and a buffer of 64 to 400 bytes, a few
+# entries a call, of a size that varies: the kernel keeps only part of each reply, and the next
+# read starts inside it (between a key's two files, too)
 small_ls() {
 	/usr/bin/python3 -c '
 import ctypes, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
 libc = ctypes.CDLL(None, use_errno=True)
-buf = ctypes.create_string_buffer(200)
+buf = ctypes.create_string_buffer(400)
+i = 0
 while True:
-    n = libc.syscall(217, fd, buf, 200)
+    i += 1
+    n = libc.syscall(217, fd, buf, 64 + (i * 37) % 337)
     if n <= 0:
         break
     off = 0
