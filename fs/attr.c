@@ -19,7 +19,8 @@ void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *st)
 
 /* Attributes as this caller sees them: its own uid and gid; for a secret 0400 where it may
  * read, 0200 where it may write, 0600 where both (versions and .meta are read-only: 0400 or
- * 0000); the exact size of what an open would give it. */
+ * 0000; a key's files 0400 where it holds `meta`, else 0000); the exact size of what an open
+ * would give it. */
 int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_ino_t ino,
 	      struct stat *st)
 {
@@ -33,7 +34,7 @@ int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_i
 		return 0;
 	}
 	/* the rights the mode shows */
-	shown = n->ino.kind == INO_META	  ? POLICY_OP_META :
+	shown = n->ino.kind == INO_META || ino_is_key_file(n->ino.kind) ? POLICY_OP_META :
 		n->ino.kind == INO_SECRET ? POLICY_OP_READ | POLICY_OP_WRITE :
 					    POLICY_OP_READ;
 	r = policy_rights(v->policy, n->path, &c->id, c->now, &rights);
@@ -66,6 +67,24 @@ int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_i
 		st->st_mode = S_IFREG | (rights & POLICY_OP_META ? 0400 : 0);
 		/* the size tells how many versions and tags there are: only to who may read it */
 		st->st_size = rights & POLICY_OP_META ? (off_t)len : 0;
+		return 0;
+	}
+	if (ino_is_key_file(n->ino.kind)) {
+		_cleanup_free_ char *text = NULL;
+		uint32_t version;
+		size_t len = 0;
+
+		/* public bytes, but their size and dates only to who may read them, as .meta's */
+		if (rights & POLICY_OP_META) {
+			r = key_file_content(v->kv, n, &text, &len, &version);
+			if (r < 0)
+				return r;
+			st->st_mtime = st->st_atime = n->info.created;
+			st->st_ctime = n->info.updated;
+		}
+		st->st_mode = S_IFREG | (rights & POLICY_OP_META ? 0400 : 0);
+		st->st_size = (off_t)len;
+		st->st_blocks = (blkcnt_t)((len + 511) / 512);
 		return 0;
 	}
 	if (n->has_info) { /* looked up already in this request */
@@ -103,7 +122,10 @@ static unsigned refusal_op(const struct node *n)
 {
 	if (!n->name[0])
 		return POLICY_OP_LIST;
-	return n->ino.kind == INO_META ? POLICY_OP_META : POLICY_OP_READ;
+	/* .meta and everything of .keys are read under `meta` */
+	if (n->ino.kind == INO_META || n->ino.kind >= INO_KEYS)
+		return POLICY_OP_META;
+	return POLICY_OP_READ;
 }
 
 /* The kernel asks again within this long for one attempt (a revalidation, then a lookup). */
@@ -326,14 +348,18 @@ void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if (ino_is_dir(n.ino.kind)) {
 		/* a vault's directories need `list`; a .versions/S directory, a right on S */
 		if (mask & (R_OK | X_OK))
-			need = n.ino.kind == INO_VERDIR ? 0 : POLICY_OP_LIST;
+			need = n.ino.kind == INO_VERDIR || n.ino.kind == INO_KEYVERDIR ?
+				       0 :
+				       POLICY_OP_LIST;
 	} else {
 		if (mask & X_OK) {
 			reply_err(req, -EACCES);
 			return;
 		}
 		if (mask & R_OK)
-			need |= n.ino.kind == INO_META ? POLICY_OP_META : POLICY_OP_READ;
+			need |= n.ino.kind == INO_META || ino_is_key_file(n.ino.kind) ?
+					POLICY_OP_META :
+					POLICY_OP_READ;
 	}
 	reply_err(req, (rights & need) == need ? 0 : -EACCES);
 }

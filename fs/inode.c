@@ -3,14 +3,14 @@
 
 #include "fs/inode.h"
 
-#define KIND_SHIFT 61
+#define KIND_SHIFT 60
 #define PAYLOAD_MASK ((UINT64_C(1) << KIND_SHIFT) - 1)
 
 int ino_encode(const struct ino *n, uint64_t *ret)
 {
 	uint64_t payload;
 
-	if (n->kind < INO_ROOT || n->kind > INO_META)
+	if (n->kind < INO_ROOT || n->kind >= _INO_KIND_MAX)
 		return -EINVAL;
 	if (n->kind == INO_ROOT) {
 		*ret = 1;
@@ -18,7 +18,7 @@ int ino_encode(const struct ino *n, uint64_t *ret)
 	}
 	if (n->id <= 0)
 		return -EINVAL;
-	if (n->kind == INO_VERSION) {
+	if (ino_has_version(n->kind)) {
 		if ((uint64_t)n->id >> INO_OBJECT_BITS || n->version == 0 ||
 		    n->version >> INO_VERSION_BITS)
 			return -EOVERFLOW;
@@ -41,7 +41,9 @@ int ino_decode(uint64_t ino, struct ino *ret)
 	if (kind == INO_ROOT) {
 		if (ino != 1)
 			return -ENOENT;
-	} else if (kind == INO_VERSION) {
+	} else if (kind >= _INO_KIND_MAX) {
+		return -ENOENT;
+	} else if (ino_has_version(kind)) {
 		n.id = (int64_t)(payload >> INO_VERSION_BITS);
 		n.version = (uint32_t)(payload & ((1u << INO_VERSION_BITS) - 1));
 		if (n.id == 0 || n.version == 0)
@@ -58,5 +60,17 @@ int ino_decode(uint64_t ino, struct ino *ret)
 int ino_is_dir(int kind)
 {
 	return kind == INO_ROOT || kind == INO_VAULT || kind == INO_VERSIONS ||
-	       kind == INO_METADIR || kind == INO_VERDIR;
+	       kind == INO_METADIR || kind == INO_VERDIR || kind == INO_KEYS ||
+	       kind == INO_KEYVERSIONS || kind == INO_KEYVERDIR;
+}
+
+int ino_has_version(int kind)
+{
+	return kind == INO_VERSION || kind == INO_KEYVERPUB || kind == INO_KEYVERSSH;
+}
+
+int ino_is_key_file(int kind)
+{
+	return kind == INO_KEYPUB || kind == INO_KEYSSH || kind == INO_KEYVERPUB ||
+	       kind == INO_KEYVERSSH;
 }

@@ -9,7 +9,7 @@
 #include "fs/ops-int.h"
 
 /* Where a name may be made or removed: a secret in a vault's directory, a vault in /vault
- * (dir). Elsewhere EROFS (.versions, .meta and what is in them), EPERM (a file in /vault, a
+ * (dir). Elsewhere EROFS (.versions, .meta, .keys and what is in them), EPERM (a file in /vault, a
  * directory in a vault), EINVAL for a name that cannot exist; such a refusal is recorded as
  * event, with the path as typed and no rule (no policy could allow it). */
 static int name_place(struct vaultfsd *v, struct caller *c, const struct node *p, const char *name,
@@ -23,7 +23,7 @@ static int name_place(struct vaultfsd *v, struct caller *c, const struct node *p
 		err = dir ? 0 : -EPERM;
 		break;
 	case INO_VAULT:
-		if (streq(name, ".versions") || streq(name, ".meta"))
+		if (reserved_name(name))
 			err = -EROFS;
 		else
 			err = dir ? -EPERM : 0;
@@ -31,6 +31,9 @@ static int name_place(struct vaultfsd *v, struct caller *c, const struct node *p
 	case INO_VERSIONS:
 	case INO_METADIR:
 	case INO_VERDIR:
+	case INO_KEYS:
+	case INO_KEYVERSIONS:
+	case INO_KEYVERDIR:
 		err = -EROFS;
 		break;
 	default:
@@ -95,13 +98,33 @@ static int change_end(struct vaultfsd *v, const struct change *ch, int r)
 	return r;
 }
 
-/* Is name held by a secret of vault p, live or soft-deleted? (Names that cannot be a secret's
- * are not.) */
+/* Is name held by an object of vault p (a secret or another kind: one name space), live or
+ * soft-deleted? (Names that cannot be an object's are not.) */
 static bool taken(struct vaultfsd *v, const struct node *p, const char *name)
 {
 	struct kv_object_info si;
 
-	return kv_name_valid(name) && kv_secret_lookup(v->kv, p->vault, name, &si) != -ENOENT;
+	return kv_name_valid(name) &&
+	       kv_object_lookup(v->kv, KV_KIND_ANY, p->vault, name, &si) != -ENOENT;
+}
+
+/* A secret n cannot be made where an object of another kind (a key) holds its name: -EEXIST,
+ * recorded as event, when c holds `write` on it; 0 otherwise (a caller without it is refused
+ * by the write itself, and learns nothing of the name). */
+static int kind_clash(struct vaultfsd *v, struct caller *c, const struct node *n, const char *event)
+{
+	struct policy_decision d;
+	struct kv_object_info oi;
+	char path[VAULTFS_PATH_MAX];
+
+	if (kv_object_lookup(v->kv, KV_KIND_ANY, n->vault, n->name, &oi) < 0 ||
+	    oi.type == OBJECT_SECRET)
+		return 0;
+	if (caller_decide(v, c, POLICY_OP_WRITE, n, &d) < 0)
+		return 0;
+	user_path(n, path, sizeof(path));
+	(void)record_access(v, c, event, n, path, 0, -EEXIST, d.rule);
+	return -EEXIST;
 }
 
 static void reply_created(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
@@ -157,7 +180,8 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 	(void)mode; /* the mode is the policy's answer */
 	err = node_for_caller(req, parent, &p, &c);
-	if (!err && p.ino.kind == INO_VAULT && draft_name(name) && !taken(v, &p, name)) {
+	if (!err && p.ino.kind == INO_VAULT && draft_name(name) && !reserved_name(name) &&
+	    !taken(v, &p, name)) {
 		draft_create(req, &c, &p, parent, name, fi);
 		return;
 	}
@@ -166,8 +190,10 @@ void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	if (!err) {
 		(void)named_node(&p, name, &n);
 		caller_resolve(&c, CALLER_RECORD);
-		err = write_open(v, &c, &n, fi->flags, true, &h);
+		err = kind_clash(v, &c, &n, "open-write");
 	}
+	if (!err)
+		err = write_open(v, &c, &n, fi->flags, true, &h);
 	if (err) {
 		reply_err(req, err);
 		return;
@@ -283,7 +309,7 @@ void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		return;
 	}
 	r = node_for_caller(req, newparent, &p, &c);
-	if (r >= 0 && draft_name(newname) && !taken(v, &p, newname)) {
+	if (r >= 0 && draft_name(newname) && !reserved_name(newname) && !taken(v, &p, newname)) {
 		other = draft_find(v, parent, newname);
 		if (other && (flags & RENAME_NOREPLACE || other->uid != c.id.uid)) {
 			reply_err(req, -EEXIST);
@@ -303,6 +329,8 @@ void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		if ((flags & RENAME_NOREPLACE) &&
 		    kv_secret_info(v->kv, n.vault, n.name, 0, &info) >= 0)
 			r = -EEXIST;
+		else
+			r = kind_clash(v, &c, &n, "set");
 	}
 	if (r >= 0)
 		r = secret_commit(v, &c, &n, d->data, false, true);

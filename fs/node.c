@@ -7,6 +7,18 @@
 
 #include "fs/ops-int.h"
 
+/* The dot-names of a vault's directory: its structure, never a secret's or a draft's. */
+bool reserved_name(const char *name)
+{
+	return streq(name, ".versions") || streq(name, ".meta") || streq(name, ".keys");
+}
+
+/* The kind of object an inode kind names (its files and directories). */
+static enum object_type object_kind(int kind)
+{
+	return kind >= INO_KEYPUB ? OBJECT_KEY : OBJECT_SECRET;
+}
+
 /* kv errors to what the caller sees: the lifecycle errnos as they are, everything the caller
  * cannot act on (integrity, store, crypto) as EIO. r: >= 0 (returned as it is) or -errno. */
 int shown_err(int r)
@@ -124,14 +136,17 @@ int node_get(struct vaultfsd *v, fuse_ino_t ino, bool names_only, struct node *r
 	case INO_VAULT:
 	case INO_VERSIONS:
 	case INO_METADIR:
+	case INO_KEYS:
+	case INO_KEYVERSIONS:
 		r = kv_vault_name(v->kv, n.ino.id, n.vault);
 		break;
 	default:
 		r = kv_object_names(v->kv, n.ino.id, n.vault, n.name);
 		if (r < 0 || names_only)
 			break;
-		r = kv_secret_info(v->kv, n.vault, n.name,
-				   n.ino.kind == INO_VERSION ? n.ino.version : 0, &n.info);
+		/* an object of the kind the number says, or nothing (-ENOENT) */
+		r = kv_object_info(v->kv, object_kind(n.ino.kind), n.vault, n.name,
+				   ino_has_version(n.ino.kind) ? n.ino.version : 0, &n.info);
 		if (r >= 0 && n.info.object_id != n.ino.id) /* deleted and re-created meanwhile */
 			r = -ENOENT;
 		n.has_info = r >= 0;
@@ -177,6 +192,58 @@ int node_for_caller(fuse_req_t req, fuse_ino_t ino, struct node *ret, struct cal
 	return node_visible(v, c, ret) ? 0 : hidden_err(v);
 }
 
+/* The child `name` of a directory of .keys, without any policy decision: a key's files and
+ * directories exist while the key does and has a public half. */
+static int key_child_get(struct vaultfsd *v, const struct node *p, const char *name,
+			 struct node *ret)
+{
+	struct node n = { 0 };
+	struct kv_key_public pub;
+	uint32_t version = 0;
+	bool ssh = false;
+	int r;
+
+	str_copy(n.vault, sizeof(n.vault), p->vault);
+	switch (p->ino.kind) {
+	case INO_KEYS:
+		if (streq(name, ".versions")) {
+			n.ino = (struct ino){ .kind = INO_KEYVERSIONS, .id = p->ino.id };
+			node_path(&n);
+			*ret = n;
+			return 0;
+		}
+		if (!key_file_name(name, n.name, &ssh))
+			return -ENOENT;
+		n.ino.kind = ssh ? INO_KEYSSH : INO_KEYPUB;
+		break;
+	case INO_KEYVERSIONS:
+		if (!kv_name_valid(name))
+			return -ENOENT;
+		str_copy(n.name, sizeof(n.name), name);
+		n.ino.kind = INO_KEYVERDIR;
+		break;
+	default: /* INO_KEYVERDIR */
+		if (!key_version_name(name, &version, &ssh))
+			return -ENOENT;
+		str_copy(n.name, sizeof(n.name), p->name);
+		n.ino.kind = ssh ? INO_KEYVERSSH : INO_KEYVERPUB;
+		n.ino.version = version;
+		break;
+	}
+	r = key_public_get(v->kv, n.vault, n.name, version, &pub);
+	if (r < 0)
+		return r;
+	/* a version of the directory's key, not of one re-created under its name since */
+	if (p->ino.kind == INO_KEYVERDIR && pub.info.object_id != p->ino.id)
+		return -ENOENT;
+	n.ino.id = pub.info.object_id;
+	n.info = pub.info;
+	n.has_info = true;
+	node_path(&n);
+	*ret = n;
+	return 0;
+}
+
 /* The child `name` of directory node p, without any policy decision. */
 int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct node *ret)
 {
@@ -204,6 +271,10 @@ int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct
 		}
 		if (streq(name, ".meta")) {
 			n.ino.kind = INO_METADIR;
+			break;
+		}
+		if (streq(name, ".keys")) {
+			n.ino.kind = INO_KEYS;
 			break;
 		}
 		/* an object of the vault */
@@ -246,12 +317,39 @@ int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct
 		n.has_info = true;
 		break;
 	}
+	case INO_KEYS:
+	case INO_KEYVERSIONS:
+	case INO_KEYVERDIR:
+		return key_child_get(v, p, name, ret);
 	default:
 		return -ENOTDIR;
 	}
 	node_path(&n);
 	*ret = n;
 	return 0;
+}
+
+/* named_node for the names of .keys: a key's file (K.pub, K.ssh.pub) or its versions'
+ * directory (.keys/.versions/K), decided as the key K. */
+static bool key_named_node(const struct node *p, const char *name, struct node *ret)
+{
+	struct node n = { 0 };
+	bool ssh;
+
+	if (p->ino.kind == INO_KEYS) {
+		if (!key_file_name(name, n.name, &ssh))
+			return false;
+		n.ino.kind = ssh ? INO_KEYSSH : INO_KEYPUB;
+	} else if (kv_name_valid(name)) {
+		str_copy(n.name, sizeof(n.name), name);
+		n.ino.kind = INO_KEYVERDIR;
+	} else {
+		return false;
+	}
+	str_copy(n.vault, sizeof(n.vault), p->vault);
+	node_path(&n);
+	*ret = n;
+	return true;
 }
 
 /* The node whose rules decide on the child `name` of p, when that is a vault or an object
@@ -261,6 +359,8 @@ bool named_node(const struct node *p, const char *name, struct node *ret)
 {
 	struct node n = { 0 };
 
+	if (p->ino.kind == INO_KEYS || p->ino.kind == INO_KEYVERSIONS)
+		return key_named_node(p, name, ret);
 	if (!kv_name_valid(name))
 		return false;
 	switch (p->ino.kind) {
@@ -283,10 +383,24 @@ bool named_node(const struct node *p, const char *name, struct node *ret)
 	return true;
 }
 
-/* The path a user typed, for the record: /V/S, /V/.versions/S/N, /V/.meta/S. */
+/* The path a user typed, for the record: /V/S, /V/.versions/S/N, /V/.meta/S, and those of
+ * .keys. */
 void user_path(const struct node *n, char *buf, size_t size)
 {
 	switch (n->ino.kind) {
+	case INO_KEYPUB:
+	case INO_KEYSSH:
+		snprintf(buf, size, "/%s/.keys/%s%s", n->vault, n->name,
+			 n->ino.kind == INO_KEYSSH ? ".ssh.pub" : ".pub");
+		break;
+	case INO_KEYVERDIR:
+		snprintf(buf, size, "/%s/.keys/.versions/%s", n->vault, n->name);
+		break;
+	case INO_KEYVERPUB:
+	case INO_KEYVERSSH:
+		snprintf(buf, size, "/%s/.keys/.versions/%s/%u%s", n->vault, n->name,
+			 n->ino.version, n->ino.kind == INO_KEYVERSSH ? ".ssh.pub" : ".pub");
+		break;
 	case INO_VERSION:
 		snprintf(buf, size, "/%s/.versions/%s/%u", n->vault, n->name, n->ino.version);
 		break;
@@ -314,6 +428,15 @@ void child_path(const struct node *p, const char *name, char *buf, size_t size)
 		break;
 	case INO_VERDIR:
 		snprintf(buf, size, "/%s/.versions/%s/%s", p->vault, p->name, name);
+		break;
+	case INO_KEYS:
+		snprintf(buf, size, "/%s/.keys/%s", p->vault, name);
+		break;
+	case INO_KEYVERSIONS:
+		snprintf(buf, size, "/%s/.keys/.versions/%s", p->vault, name);
+		break;
+	case INO_KEYVERDIR:
+		snprintf(buf, size, "/%s/.keys/.versions/%s/%s", p->vault, p->name, name);
 		break;
 	default:
 		slash_path(buf, size, name, NULL);

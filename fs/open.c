@@ -31,8 +31,22 @@ void handle_free(struct handle *h)
 	free(h);
 }
 
-/* The bytes an open of n gives: the value of the version (decrypted into a secure buffer), or
- * the .meta document. */
+/* Public bytes as a handle's: a copy in a secure buffer, as every handle holds (+ its NUL:
+ * never an empty buffer). */
+static int public_handle(const char *text, size_t len, struct handle **ret)
+{
+	struct secbuf *b = NULL;
+	int r;
+
+	r = secbuf_dup(text, len + 1, &b);
+	if (r < 0)
+		return r;
+	b->len = len;
+	return handle_new(b, ret);
+}
+
+/* The bytes an open of n gives: the value of the version (decrypted into a secure buffer), the
+ * .meta document, or a key's public half. */
 static int open_content(struct vaultfsd *v, const struct node *n, uint32_t *ret_version,
 			struct handle **ret)
 {
@@ -48,11 +62,16 @@ static int open_content(struct vaultfsd *v, const struct node *n, uint32_t *ret_
 		if (r < 0)
 			return r;
 		*ret_version = 0;
-		r = secbuf_dup(json, len + 1, &value); /* + its NUL: never an empty buffer */
+		return public_handle(json, len, ret);
+	}
+	if (ino_is_key_file(n->ino.kind)) {
+		_cleanup_free_ char *text = NULL;
+		size_t len;
+
+		r = key_file_content(v->kv, n, &text, &len, ret_version);
 		if (r < 0)
 			return r;
-		value->len = len;
-		return handle_new(TAKE_PTR(value), ret);
+		return public_handle(text, len, ret);
 	}
 	r = kv_secret_get(v->kv, n->vault, n->name, n->ino.kind == INO_VERSION ? n->ino.version : 0,
 			  &value, &info);
@@ -96,15 +115,17 @@ static void reply_opened(fuse_req_t req, int r, struct handle *h, struct fuse_fi
 		(void)reply_open(req, h, fi);
 }
 
-/* Decide and serve a read open of n (a value, a version or .meta) for c; recorded. */
+/* Decide and serve a read open of n (a value, a version, .meta, or a key's public half, which
+ * are decided as `meta` on the object) for c; recorded. */
 static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, const struct node *n,
 		      struct fuse_file_info *fi)
 {
 	struct policy_decision d = { .rule = "default" };
 	struct handle *h = NULL;
 	char path[VAULTFS_PATH_MAX];
-	uint32_t version = n->ino.kind == INO_VERSION ? n->ino.version : 0;
-	unsigned op = n->ino.kind == INO_META ? POLICY_OP_META : POLICY_OP_READ;
+	uint32_t version = ino_has_version(n->ino.kind) ? n->ino.version : 0;
+	unsigned op = n->ino.kind == INO_META || ino_is_key_file(n->ino.kind) ? POLICY_OP_META :
+										POLICY_OP_READ;
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	int r, err = 0;
 
@@ -114,7 +135,7 @@ static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, cons
 		err = -EIO;
 	else if (d.verdict != POLICY_ALLOW)
 		err = node_visible(v, c, n) ? -EACCES : hidden_err(v);
-	else if (writing || (fi->flags & O_APPEND)) /* versions and .meta are read-only */
+	else if (writing || (fi->flags & O_APPEND)) /* versions, .meta and .keys are read-only */
 		err = -EROFS;
 	else
 		err = shown_err(open_content(v, n, &version, &h));

@@ -29,7 +29,7 @@
 struct node {
 	struct ino ino;
 	char vault[VAULTFS_NAME_MAX + 1];
-	char name[VAULTFS_NAME_MAX + 1]; /* the object, for object kinds */
+	char name[VAULTFS_NAME_MAX + 1]; /* the object, for object kinds (a key's for .keys) */
 	char path[POLICY_PATH_MAX];	 /* the policy path: "/V" or "/V/S" */
 	bool has_info;			 /* info is the version's, as looked up */
 	struct kv_version_info info;
@@ -129,6 +129,7 @@ static inline struct handle *handle_of(const struct fuse_file_info *fi)
 }
 
 /* --- node.c: callers, nodes, paths, decisions and records --- */
+bool reserved_name(const char *name);
 int shown_err(int r);
 int hidden_err(const struct vaultfsd *v);
 void caller_init(fuse_req_t req, unsigned extra, struct caller *c);
@@ -208,6 +209,16 @@ void draft_attr(const struct draft *d, const struct fuse_ctx *ctx, struct stat *
 void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* --- keys.c: the public halves of keys as files (.keys) --- */
+bool key_file_name(const char *name, char ret_key[VAULTFS_NAME_MAX + 1], bool *ret_ssh);
+bool key_version_name(const char *name, uint32_t *ret_version, bool *ret_ssh);
+void key_entry_name(const char *stem, bool ssh, char *buf, size_t size);
+bool key_pem_named(const char *name);
+int key_public_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		   struct kv_key_public *ret);
+int key_file_content(struct kv *kv, const struct node *n, char **ret, size_t *ret_len,
+		     uint32_t *ret_version);
 
 /* --- names.c: create, unlink, mkdir, rmdir --- */
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

@@ -10,8 +10,12 @@
 
 #include "fs/ops-int.h"
 
-/* The entries every directory starts with (a vault's all four, the others the first two). */
+/* The entries every directory starts with (a vault's all four, .keys the first two and its
+ * own .versions, the others the first two). A vault's .keys is reached by its name and not
+ * listed, as ZFS's .zfs: tree walkers (find, cp -r, rsync, backups) do not descend into it,
+ * and a vault's listing is what it was before keys. */
 static const char *const dir_fixed_names[] = { ".", "..", ".versions", ".meta" };
+static const char *const keys_fixed_names[] = { ".", "..", ".versions" };
 
 /* Entries a page of the store gives at most, for readdir: about what one reply of the kernel's
  * (a page, 4 KiB) holds, so that a reply takes one or two pages. */
@@ -25,6 +29,8 @@ static const char *const dir_fixed_names[] = { ".", "..", ".versions", ".meta" }
 struct dirpos {
 	off_t off;
 	char after[VAULTFS_NAME_MAX + 1];
+	bool half; /* .keys and .keys/.versions/K: the row `after` gave its first entry (.pub)
+		    * and owes its second (.ssh.pub) */
 };
 
 /* An open directory: who opened it and where its listing stands, never its entries: readdir
@@ -37,7 +43,8 @@ struct dirhandle {
 	struct caller c; /* every entry is filtered for it, as at opendir */
 	struct ino ino;	 /* the directory */
 	char vault[VAULTFS_NAME_MAX + 1];
-	char name[VAULTFS_NAME_MAX + 1];	     /* .versions/S: the secret */
+	char name[VAULTFS_NAME_MAX + 1]; /* .versions/S, .keys/.versions/K: the object */
+	const char *const *fixed_names;	 /* dir_fixed_names or keys_fixed_names */
 	uint64_t fixed[ELEMENTSOF(dir_fixed_names)]; /* their inode numbers */
 	unsigned n_fixed;
 	struct dirpos at;   /* where the last reply ended */
@@ -65,10 +72,11 @@ struct dirfill {
 	struct dirpos pos; /* the entry last walked */
 };
 
-/* The next entry, named name (key: its key in the store): replied when past skip_to, else only
- * walked over. -ENOBUFS when it does not fit: the reply is full, and the entry not taken. */
+/* The next entry, named name (key: its key in the store; half: the first of its row's two):
+ * replied when past skip_to, else only walked over. -ENOBUFS when it does not fit: the reply is
+ * full, and the entry not taken. */
 static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *name,
-		    const char *key)
+		    const char *key, bool half)
 {
 	struct dirhandle *d = f->d;
 	off_t off = f->pos.off + 1;
@@ -88,6 +96,7 @@ static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *
 	}
 	f->pos.off = off;
 	str_copy(f->pos.after, sizeof(f->pos.after), key);
+	f->pos.half = half;
 	if (off == f->skip_to) /* what this reply gives starts here */
 		d->from = f->pos;
 	return 0;
@@ -97,6 +106,7 @@ static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *
 static int dir_pass(struct dirfill *f, const char *key)
 {
 	str_copy(f->pos.after, sizeof(f->pos.after), key);
+	f->pos.half = false;
 	return 0;
 }
 
@@ -110,7 +120,7 @@ static int fill_vault(const struct kv_vault_info *vi, void *userdata)
 	snprintf(path, sizeof(path), "/%s", vi->name);
 	if (!visible_path(f->v, &f->d->c, path) || ino_encode(&e, &ino) < 0)
 		return dir_pass(f, vi->name);
-	return dir_emit(f, ino, DT_DIR, vi->name, vi->name);
+	return dir_emit(f, ino, DT_DIR, vi->name, vi->name, false);
 }
 
 static int fill_object(const struct kv_object_info *si, void *userdata)
@@ -127,7 +137,7 @@ static int fill_object(const struct kv_object_info *si, void *userdata)
 	snprintf(path, sizeof(path), "/%s/%s", d->vault, si->name);
 	if (!visible_path(f->v, &d->c, path) || ino_encode(&e, &ino) < 0)
 		return dir_pass(f, si->name);
-	return dir_emit(f, ino, e.kind == INO_VERDIR ? DT_DIR : DT_REG, si->name, si->name);
+	return dir_emit(f, ino, e.kind == INO_VERDIR ? DT_DIR : DT_REG, si->name, si->name, false);
 }
 
 static int fill_version(const struct kv_version_info *vi, void *userdata)
@@ -144,7 +154,157 @@ static int fill_version(const struct kv_version_info *vi, void *userdata)
 	snprintf(name, sizeof(name), "%u", vi->version);
 	if (ino_encode(&e, &ino) < 0)
 		return dir_pass(f, name);
-	return dir_emit(f, ino, DT_REG, name, name);
+	return dir_emit(f, ino, DT_REG, name, name, false);
+}
+
+/* --- .keys: the public halves of the keys the caller may `meta` --- */
+
+/* May the directory's caller read key `name`'s public half (`meta` on /V/K)? */
+static bool may_meta(struct dirfill *f, const char *name)
+{
+	struct policy_decision dec;
+	char path[POLICY_PATH_MAX];
+
+	slash_path(path, sizeof(path), f->d->vault, name);
+	return policy_check(f->v->policy, POLICY_OP_META, path, &f->d->c.id, f->d->c.now, &dec) >=
+		       0 &&
+	       dec.verdict == POLICY_ALLOW;
+}
+
+/* The .ssh.pub entry of a row whose .pub entry was given: stem is the key's name or the
+ * version's number. */
+static int emit_ssh(struct dirfill *f, int kind, int64_t id, uint32_t version, const char *stem)
+{
+	struct ino e = { .kind = kind, .id = id, .version = version };
+	char name[VAULTFS_NAME_MAX + 16];
+	uint64_t ino;
+
+	if (ino_encode(&e, &ino) < 0)
+		return dir_pass(f, stem);
+	key_entry_name(stem, true, name, sizeof(name));
+	return dir_emit(f, ino, DT_REG, name, stem, false);
+}
+
+/* The entries of one key of .keys (K.pub, K.ssh.pub) or .keys/.versions (K): none for a key the
+ * caller may not `meta`, or one without a public half (AES). A key whose name ends in .ssh has
+ * no K.pub here: that name reads as the OpenSSH file of another key (keys.c). */
+static int key_entries(struct dirfill *f, const struct kv_object_info *oi)
+{
+	struct dirhandle *d = f->d;
+	struct kv_key_public pub;
+	struct ino e = { .id = oi->id };
+	char name[VAULTFS_NAME_MAX + 16];
+	uint64_t ino;
+	int r;
+
+	if (!may_meta(f, oi->name) ||
+	    key_public_get(f->v->kv, d->vault, oi->name, 0, &pub) < 0 || /* none, or unreadable */
+	    pub.info.object_id != oi->id)
+		return dir_pass(f, oi->name);
+	if (d->ino.kind == INO_KEYVERSIONS) {
+		e.kind = INO_KEYVERDIR;
+		if (ino_encode(&e, &ino) < 0)
+			return dir_pass(f, oi->name);
+		return dir_emit(f, ino, DT_DIR, oi->name, oi->name, false);
+	}
+	e.kind = INO_KEYPUB;
+	key_entry_name(oi->name, false, name, sizeof(name));
+	if (key_pem_named(oi->name) && ino_encode(&e, &ino) >= 0) {
+		r = dir_emit(f, ino, DT_REG, name, oi->name, true);
+		if (r < 0)
+			return r;
+	}
+	return emit_ssh(f, INO_KEYSSH, oi->id, 0, oi->name);
+}
+
+/* A page of keys, gathered first (no kv call is made from inside a listing), then walked. */
+struct keyrows {
+	struct kv_object_info *v;
+	unsigned n;
+};
+
+static int gather_key(const struct kv_object_info *oi, void *userdata)
+{
+	struct keyrows *rows = userdata;
+
+	if (rows->n < DIR_PAGE)
+		rows->v[rows->n++] = *oi;
+	return 0;
+}
+
+/* The .ssh.pub entry the key after owes (the reply ended between its two), when it is still
+ * there for the caller. */
+static int key_rest(struct dirfill *f)
+{
+	struct kv_object_info oi;
+	char key[VAULTFS_NAME_MAX + 1];
+
+	str_copy(key, sizeof(key), f->pos.after);
+	f->pos.half = false;
+	if (kv_object_lookup(f->v->kv, OBJECT_KEY, f->d->vault, key, &oi) < 0 || oi.deleted_at ||
+	    !may_meta(f, key))
+		return dir_pass(f, key);
+	return emit_ssh(f, INO_KEYSSH, oi.id, 0, key);
+}
+
+static int keys_page(struct dirfill *f)
+{
+	struct keyrows rows = { .v = calloc(DIR_PAGE, sizeof(*rows.v)) };
+	char last[VAULTFS_NAME_MAX + 1];
+	int r = 0, n;
+
+	if (!rows.v)
+		return -ENOMEM;
+	if (f->pos.half)
+		r = key_rest(f);
+	if (r >= 0)
+		r = kv_object_list_page(f->v->kv, OBJECT_KEY, f->d->vault, false, f->pos.after,
+					DIR_PAGE, gather_key, &rows, last);
+	n = r;
+	for (unsigned i = 0; r >= 0 && i < rows.n; i++)
+		r = key_entries(f, &rows.v[i]);
+	if (r >= 0 && last[0]) /* rows of other kinds and soft-deleted ones are walked past */
+		dir_pass(f, last);
+	free(rows.v);
+	return r < 0 ? r : n;
+}
+
+/* The two files of a version of .keys/.versions/K. */
+static int fill_key_version(const struct kv_version_info *vi, void *userdata)
+{
+	struct dirfill *f = userdata;
+	struct ino e = { .kind = INO_KEYVERPUB, .id = vi->object_id, .version = vi->version };
+	char stem[16], name[32];
+	uint64_t ino;
+	int r;
+
+	if (vi->object_id != f->d->ino.id) /* the key was re-created: this directory is gone */
+		return -ESTALE;
+	snprintf(stem, sizeof(stem), "%u", vi->version);
+	if (ino_encode(&e, &ino) < 0)
+		return dir_pass(f, stem);
+	key_entry_name(stem, false, name, sizeof(name));
+	r = dir_emit(f, ino, DT_REG, name, stem, true);
+	if (r < 0)
+		return r;
+	return emit_ssh(f, INO_KEYVERSSH, vi->object_id, vi->version, stem);
+}
+
+static int key_versions_page(struct dirfill *f)
+{
+	struct dirhandle *d = f->d;
+	uint32_t after = (uint32_t)strtoul(f->pos.after, NULL, 10);
+	char stem[16];
+	int r;
+
+	if (f->pos.half) { /* the version after owes its .ssh.pub (the reply ended between) */
+		snprintf(stem, sizeof(stem), "%u", after);
+		r = emit_ssh(f, INO_KEYVERSSH, d->ino.id, after, stem);
+		if (r < 0)
+			return r;
+	}
+	return kv_object_versions_page(f->v->kv, OBJECT_KEY, d->vault, d->name, after, DIR_PAGE,
+				       fill_key_version, f);
 }
 
 /* One page of the store's entries after f->pos.after: how many rows it read (DIR_PAGE: maybe
@@ -159,6 +319,11 @@ static int dir_page(struct dirfill *f)
 	switch (d->ino.kind) {
 	case INO_ROOT:
 		return kv_vault_list_page(kv, f->pos.after, DIR_PAGE, fill_vault, f);
+	case INO_KEYS:
+	case INO_KEYVERSIONS:
+		return keys_page(f);
+	case INO_KEYVERDIR:
+		return key_versions_page(f);
 	case INO_VERDIR:
 		/* the key is a number we wrote ("" before the first) */
 		return kv_secret_versions_page(kv, d->vault, d->name,
@@ -182,7 +347,7 @@ static int dir_walk(struct dirfill *f)
 	int r;
 
 	/* the vault opened (ids are never reused): not another of that name made since */
-	if (d->ino.kind != INO_ROOT && d->ino.kind != INO_VERDIR) {
+	if (d->ino.kind != INO_ROOT && d->ino.kind != INO_VERDIR && d->ino.kind != INO_KEYVERDIR) {
 		r = kv_vault_name(f->v->kv, d->ino.id, vault);
 		if (r < 0)
 			return r;
@@ -191,6 +356,26 @@ static int dir_walk(struct dirfill *f)
 		r = dir_page(f);
 	while (r == (int)DIR_PAGE);
 	return r;
+}
+
+/* Where the listing stands after the entry `name` (past the fixed ones) of d: its row's key,
+ * and for the first of a .keys row's two entries, that the second is owed. */
+static void entry_pos(const struct dirhandle *d, const char *name, struct dirpos *pos)
+{
+	char key[VAULTFS_NAME_MAX + 1];
+	uint32_t version;
+	bool ssh = false;
+
+	pos->half = false;
+	if (d->ino.kind == INO_KEYS && key_file_name(name, key, &ssh)) {
+		str_copy(pos->after, sizeof(pos->after), key);
+	} else if (d->ino.kind == INO_KEYVERDIR && key_version_name(name, &version, &ssh)) {
+		snprintf(pos->after, sizeof(pos->after), "%u", version);
+	} else {
+		str_copy(pos->after, sizeof(pos->after), name);
+		return;
+	}
+	pos->half = !ssh;
 }
 
 /* Where a readdir at off starts: from where the last reply ended when off is there or past it
@@ -211,8 +396,12 @@ static void dir_start(const struct dirhandle *d, off_t off, struct dirpos *ret)
 	*ret = d->from;
 	while (ret->off < off) {
 		ret->off++;
-		snprintf(ret->after, sizeof(ret->after), "%s",
-			 ret->off > (off_t)d->n_fixed ? name : "");
+		if (ret->off > (off_t)d->n_fixed) {
+			entry_pos(d, name, ret);
+		} else {
+			ret->after[0] = '\0';
+			ret->half = false;
+		}
 		name += strlen(name) + 1;
 	}
 }
@@ -250,7 +439,7 @@ void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	while (r >= 0 && f.pos.off < (off_t)d->n_fixed) {
 		size_t i = (size_t)f.pos.off;
 
-		r = dir_emit(&f, d->fixed[i], DT_DIR, dir_fixed_names[i], "");
+		r = dir_emit(&f, d->fixed[i], DT_DIR, d->fixed_names[i], "", false);
 	}
 	if (r >= 0) {
 		/* one snapshot of the store for the reply (best effort: else a read each page) */
@@ -280,10 +469,14 @@ static fuse_ino_t parent_ino(struct vaultfsd *v, const struct node *n)
 	struct kv_vault_info vi;
 	uint64_t ino = 1;
 
-	if (n->ino.kind == INO_VERSIONS || n->ino.kind == INO_METADIR)
+	if (n->ino.kind == INO_VERSIONS || n->ino.kind == INO_METADIR || n->ino.kind == INO_KEYS)
 		p = (struct ino){ .kind = INO_VAULT, .id = n->ino.id };
+	else if (n->ino.kind == INO_KEYVERSIONS)
+		p = (struct ino){ .kind = INO_KEYS, .id = n->ino.id };
 	else if (n->ino.kind == INO_VERDIR && kv_vault_get(v->kv, n->vault, &vi) >= 0)
 		p = (struct ino){ .kind = INO_VERSIONS, .id = vi.id };
+	else if (n->ino.kind == INO_KEYVERDIR && kv_vault_get(v->kv, n->vault, &vi) >= 0)
+		p = (struct ino){ .kind = INO_KEYVERSIONS, .id = vi.id };
 	(void)ino_encode(&p, &ino);
 	return ino;
 }
@@ -298,7 +491,8 @@ static int dir_open(struct vaultfsd *v, struct caller *c, const struct node *n, 
 	int r;
 
 	caller_full(c);
-	if (n->ino.kind == INO_VAULT || n->ino.kind == INO_VERSIONS || n->ino.kind == INO_METADIR) {
+	if (n->ino.kind == INO_VAULT || n->ino.kind == INO_VERSIONS || n->ino.kind == INO_METADIR ||
+	    n->ino.kind == INO_KEYS || n->ino.kind == INO_KEYVERSIONS) {
 		r = policy_check(v->policy, POLICY_OP_LIST, n->path, &c->id, c->now, &dec);
 		if (r < 0)
 			return shown_err(r);
@@ -314,21 +508,25 @@ static int dir_open(struct vaultfsd *v, struct caller *c, const struct node *n, 
 	d->ino = n->ino;
 	memcpy(d->vault, n->vault, sizeof(d->vault));
 	memcpy(d->name, n->name, sizeof(d->name));
+	d->fixed_names = n->ino.kind == INO_KEYS ? keys_fixed_names : dir_fixed_names;
 	d->fixed[0] = self;
 	d->fixed[1] = parent_ino(v, n);
 	d->n_fixed = 2;
-	if (n->ino.kind == INO_VAULT) {
-		struct ino sub = { .kind = INO_VERSIONS, .id = n->ino.id };
+	if (n->ino.kind == INO_VAULT || n->ino.kind == INO_KEYS) {
+		static const int vault_subs[] = { INO_VERSIONS, INO_METADIR };
+		static const int keys_subs[] = { INO_KEYVERSIONS };
+		const int *subs = n->ino.kind == INO_VAULT ? vault_subs : keys_subs;
+		size_t n_subs = n->ino.kind == INO_VAULT ? ELEMENTSOF(vault_subs) : 1;
 
-		r = ino_encode(&sub, &d->fixed[2]);
-		sub.kind = INO_METADIR;
-		if (r >= 0)
-			r = ino_encode(&sub, &d->fixed[3]);
+		r = 0;
+		for (size_t i = 0; r >= 0 && i < n_subs; i++)
+			r = ino_encode(&(struct ino){ .kind = subs[i], .id = n->ino.id },
+				       &d->fixed[2 + i]);
 		if (r < 0) {
 			dirhandle_free(d);
 			return shown_err(r);
 		}
-		d->n_fixed = 4;
+		d->n_fixed = 2 + (unsigned)n_subs;
 	}
 	*ret = d;
 	return 0;

@@ -1,0 +1,123 @@
+/* mkkey.c: a test program that makes key objects in a store through the core API, before the
+ * CLI has `vaultctl key`. It unseals the store of CONF as `vaultctl --offline` does and writes
+ * nothing to the audit journal: run it while no daemon holds the store, or beside one (the
+ * store takes concurrent writers).
+ *
+ *   mkkey -c CONF import VAULT NAME < PRIVATE.pem   a software key (a new version when NAME is a
+ *                                                   key already)
+ *   mkkey -c CONF create VAULT NAME TYPE [COUNT]    a new software key of TYPE (rsa-2048,
+ *                                                   ec-p256, ed25519, aes-256, ...); with
+ *                                                   COUNT, keys NAME001 .. NAME<COUNT>
+ *   mkkey -c CONF rotate VAULT NAME [COUNT]         COUNT (1) new versions of the same type
+ *
+ * Prints the (last) version made. Test-only: never installed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/kv.h"
+#include "core/seal.h"
+#include "core/store.h"
+#include "core/util.h"
+
+static int open_kv(const struct config *c, struct kv **ret)
+{
+	struct secbuf *m = NULL;
+	struct store *s = NULL;
+	int r;
+
+	r = store_open(c->store_path, 0, &s);
+	if (r < 0) {
+		fprintf(stderr, "mkkey: store '%s': %s\n", c->store_path, strerror(-r));
+		return r;
+	}
+	r = seal_unseal(s, c, &m);
+	if (r < 0) {
+		fprintf(stderr, "mkkey: unseal: %s\n", strerror(-r));
+		store_free(s);
+		return r;
+	}
+	return kv_new(s, m, ret);
+}
+
+static int read_stdin(struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *b = NULL;
+	ssize_t n;
+	int r;
+
+	r = secbuf_new(KEY_IMPORT_MAX, &b);
+	if (r < 0)
+		return r;
+	while (b->len < KEY_IMPORT_MAX) {
+		n = read(STDIN_FILENO, b->data + b->len, KEY_IMPORT_MAX - b->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+	}
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_config_ struct config *c = NULL;
+	_cleanup_secbuf_ struct secbuf *in = NULL;
+	struct kv *kv = NULL;
+	uint32_t version = 0;
+	char err[512];
+	int r;
+
+	if (argc < 6 || strcmp(argv[1], "-c") != 0) {
+		fprintf(stderr, "usage: mkkey -c CONF import|create|rotate VAULT NAME [TYPE]\n");
+		return 2;
+	}
+	r = config_load(argv[2], &c, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "mkkey: %s\n", err);
+		return 1;
+	}
+	r = open_kv(c, &kv);
+	if (r < 0)
+		return 1;
+	if (streq(argv[3], "import")) {
+		r = read_stdin(&in);
+		if (r >= 0)
+			r = kv_key_import(kv, argv[4], argv[5], in->data, in->len, 0, false, NULL,
+					  &version);
+	} else if (streq(argv[3], "create") && argc >= 7) {
+		struct kv_key_spec spec = { .type = key_type_from_name(argv[6]) };
+		long count = argc > 7 ? strtol(argv[7], NULL, 10) : 0;
+		char name[VAULTFS_NAME_MAX + 1];
+
+		r = count >= 0 && count < 1000 ? 0 : -EINVAL;
+		if (r >= 0 && count == 0)
+			r = kv_key_create(kv, c->tcti, argv[4], argv[5], &spec, NULL, &version);
+		for (long i = 1; r >= 0 && i <= count; i++) {
+			snprintf(name, sizeof(name), "%.100s%03ld", argv[5], i);
+			r = kv_key_create(kv, c->tcti, argv[4], name, &spec, NULL, &version);
+		}
+	} else if (streq(argv[3], "rotate")) {
+		long count = argc > 6 ? strtol(argv[6], NULL, 10) : 1;
+
+		r = count > 0 ? 0 : -EINVAL;
+		for (long i = 0; r >= 0 && i < count; i++)
+			r = kv_key_rotate(kv, c->tcti, argv[4], argv[5], NULL, &version);
+	} else {
+		r = -EINVAL;
+	}
+	kv_free(kv);
+	if (r < 0) {
+		fprintf(stderr, "mkkey: %s %s/%s: %s\n", argv[3], argv[4], argv[5], strerror(-r));
+		return 1;
+	}
+	printf("%u\n", version);
+	return 0;
+}
