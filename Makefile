@@ -84,8 +84,12 @@ $(BUILD)/tests/agent-keys: $(BUILD)/tests/unit/agent-keys.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/tests/mkkey: $(BUILD)/tests/unit/mkkey.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy $(BUILD)/tests/agent-demo \
-	$(BUILD)/tests/agent-keys
+	$(BUILD)/tests/agent-keys $(BUILD)/tests/mkkey
 
 # The read path against tmpfs and a minimal FUSE filesystem, and scale (tests/bench/run-bench.sh).
 $(BUILD)/tests/bench-open: $(BUILD)/tests/bench/bench-open.o

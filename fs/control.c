@@ -17,6 +17,7 @@
 #include "core/request.h"
 #include "core/util.h"
 #include "fs/control.h"
+#include "fs/keys.h"
 #include "fs/inode.h"
 #include "fs/notify.h"
 #include "policy/identity.h"
@@ -217,6 +218,7 @@ static void peer_changed(void *ud, const char *vault, const char *name)
 	if (ino_encode(&n, &ino) < 0)
 		return;
 	notify_entry(v->notify, ino, name);
+	keys_changed(v, vault, name); /* a key's files under .keys (nothing when it is none) */
 	if (kv_secret_info(v->kv, vault, name, 0, &si) < 0)
 		return;
 	n = (struct ino){ .kind = INO_SECRET, .id = si.object_id };
