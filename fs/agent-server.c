@@ -22,11 +22,8 @@
 #include "core/secbuf.h"
 #include "core/util.h"
 #include "fs/agent-server.h"
+#include "fs/peer.h"
 #include "policy/identity.h"
-
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77 /* Linux 6.5 (asm-generic/socket.h); Debian 12's headers predate it */
-#endif
 
 /* The caps, all here. CONN_MAX connections at once; a uid other than root holds at most
  * CONN_PER_UID of them and the last CONN_ROOT_ONLY are root's, so that no uid can lock the
@@ -539,20 +536,7 @@ static int conn_serve(struct agent_server *s, struct aconn *k)
  * unknown, and unknown only takes rights away). */
 static void peer_resolve(struct agent_server *s, struct aconn *k)
 {
-	const unsigned fields = IDENTITY_ALL & ~(unsigned)(IDENTITY_UID | IDENTITY_GID);
-	_cleanup_close_ int pidfd = -1;
-	socklen_t len = sizeof(pidfd);
-
-	identity_init(&k->id);
-	identity_set_uid(&k->id, k->cred.uid);
-	identity_set_gid(&k->id, k->cred.gid);
-	identity_set_pid(&k->id, k->cred.pid);
-	if (getsockopt(k->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && pidfd >= 0) {
-		(void)identity_resolve_pidfd(s->v->ids, &k->id, pidfd, k->cred.pid, fields);
-		return;
-	}
-	if (errno == ENOPROTOOPT) /* before Linux 6.5 */
-		(void)identity_resolve(s->v->ids, &k->id, k->cred.pid, fields);
+	peer_identity(s->v->ids, k->fd, &k->cred, &k->id);
 }
 
 static bool admit(const struct agent_server *s, uid_t uid)
@@ -620,47 +604,11 @@ int agent_server_open(struct vaultfsd *v, const char *path, struct agent_server 
 {
 	_cleanup_free_ struct agent_server *s = NULL;
 	_cleanup_close_ int fd = -1;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_free_ char *dir = NULL;
-	struct stat st;
-	char *slash;
+	int r;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	dir = strdup(path);
-	if (!dir)
-		return -ENOMEM;
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return negative_errno();
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return negative_errno();
-	/* a socket left by a daemon that died goes; a live one, or any other file, stays */
-	if (lstat(path, &st) == 0) {
-		_cleanup_close_ int probe = -1;
-
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return -EADDRINUSE;
-		if (unlink(path) < 0)
-			return negative_errno();
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return negative_errno();
-	/* authorization is by policy, not by file mode: anyone may ask */
-	if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
-		int r = negative_errno();
-
-		(void)unlink(path);
+	r = peer_listen(path, &fd);
+	if (r < 0)
 		return r;
-	}
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->path = strdup(path))) {
 		(void)unlink(path);
