@@ -13,6 +13,11 @@ static const struct kv_kind kinds[] = {
 	  .name = "key",
 	  .material_max = VAULTFS_VALUE_MAX,
 	  .check_material = kv_key_check_material },
+	/* a certificate's material: its certificate record (kv-cert.c), with its key */
+	{ .type = OBJECT_CERT,
+	  .name = "certificate",
+	  .material_max = VAULTFS_VALUE_MAX,
+	  .check_material = kv_cert_check_material },
 };
 
 const struct kv_kind *kv_kind_get(int type)

@@ -27,6 +27,7 @@
 #include "secbuf.h"
 #include "store.h"
 #include "util.h"
+#include "x509.h"
 
 struct kv;
 
@@ -391,3 +392,106 @@ int kv_key_rotation_due(struct kv *kv, const char *tcti,
 			int (*cb)(const struct kv_rotation_notice *n, void *ud), void *ud);
 /* Is this a key record (kv-kind.h's check of a key version's material)? 0 or -EINVAL. */
 int kv_key_check_material(const void *material, size_t len);
+
+/* --- certificates: the objects of kind OBJECT_CERT (kv-cert.c) ---
+ * A certificate is one object: each version's material is a certificate record holding the
+ * chain (DER, leaf first), its private key (a key record as a key version's, software or TPM,
+ * never leaving the daemon) and the policy the version was made by. The key lives in the
+ * certificate's own versions, not in a key object of the same name: a vault's names are one
+ * space for every kind (the store's UNIQUE (vault, name)), and so delete, recover, purge and
+ * backup move a certificate with its key. A version's not-before and expiry are its leaf's.
+ * Issuers: self (self-signed), a vault CA ("VAULT/NAME": a certificate of that store whose
+ * current version is a CA; its key signs), external (a pending version holds a CSR until
+ * kv_cert_merge completes it with the CA's chain as a new version). Version 0 in the calls
+ * below is the newest issued version (a pending one is never served). Errors beyond kv's and
+ * x509.h's: -EPERM a key view of a key that is not exportable, an issuer that is not a CA;
+ * -EALREADY merge with no pending version; -ENOENT a pending version asked for its views. */
+enum kv_cert_issuer {
+	KV_CERT_SELF = 1,
+	KV_CERT_VAULT_CA,
+	KV_CERT_EXTERNAL, /* a CSR for any CA, completed by kv_cert_merge */
+	KV_CERT_IMPORTED, /* only as a version's source: renewal of an import is external */
+};
+/* What the next version is made by. subject and SANs as x509_profile; key_type and protection
+ * (software or tpm; tpm keys are never exportable: -EINVAL); validity in seconds; renewal:
+ * renew_before seconds before expiry or at renew_percent (1..99) of the lifetime, notify
+ * notify_before seconds before expiry (0: none). issuer_name: "VAULT/NAME" for
+ * KV_CERT_VAULT_CA, else NULL. is_ca with path_len (< 0: no limit). */
+struct kv_cert_policy {
+	const char *subject;
+	const struct x509_san *sans;
+	size_t n_sans;
+	enum key_type key_type;
+	enum key_protection protection;
+	bool exportable;
+	bool reuse_key;
+	int64_t validity;
+	unsigned key_usage, ext_key_usage;
+	enum kv_cert_issuer issuer;
+	const char *issuer_name;
+	bool is_ca;
+	int path_len;
+	int64_t renew_before;
+	unsigned renew_percent;
+	int64_t notify_before;
+};
+/* A version as kv_cert_get gives it; kv_cert_info_done frees what it holds. */
+struct kv_cert_info {
+	uint32_t version;
+	bool pending;		    /* a CSR waiting for kv_cert_merge: no chain */
+	enum kv_cert_issuer source; /* how this version was made */
+	struct x509_chain *chain;   /* leaf first; NULL when pending */
+	uint8_t *csr;		    /* the CSR (DER) of a pending version */
+	size_t csr_len;
+	char serial[X509_SERIAL_HEX_MAX]; /* the leaf's ("" when pending) */
+	char *subject, *issuer;		  /* the leaf's, RFC 4514 (NULL when pending) */
+	int64_t not_before, not_after;
+	enum key_type key_type;
+	enum key_protection protection;
+	bool exportable;
+	uint8_t spki[KEY_PUBLIC_DER_MAX];
+	size_t spki_len;
+	struct kv_cert_policy policy; /* the policy this version was made by */
+	struct kv_version_info info;
+	void *mem_; /* what the policy's strings point into */
+};
+void kv_cert_info_done(struct kv_cert_info *i);
+/* A new version by policy (NULL: the newest version's, i.e. a renewal). Its key: a new one, or
+ * the newest version's when reuse_key. Issued at once (self, vault CA) or pending (external). */
+int kv_cert_create(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		   const struct kv_cert_policy *policy, uint32_t *ret_version);
+int kv_cert_renew(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		  uint32_t *ret_version);
+/* The chain (PEM or DER, any order) of the pending version, its leaf of the pending key
+ * (-EKEYREJECTED otherwise), each signed by the next: a new issued version. */
+int kv_cert_merge(struct kv *kv, const char *vault, const char *name, const uint8_t *in, size_t n,
+		  uint32_t *ret_version);
+/* A PEM (key + certificates, any order) or, p12, a PKCS#12 under password (NULL: empty): a new
+ * version with a software key, the chain put in order and checked. Its policy: the leaf's
+ * subject, SANs, usages and lifetime, issuer external, no renewal. */
+int kv_cert_import(struct kv *kv, const char *vault, const char *name, const uint8_t *in, size_t n,
+		   bool p12, const char *password, bool exportable, uint32_t *ret_version);
+/* A version (0: the newest issued, pending ones skipped; a number: that one, pending too), no
+ * lifecycle check (what it says is public). */
+int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		struct kv_cert_info *ret);
+/* A view of one version (0: the newest issued) after every lifecycle check, in a secbuf
+ * (NUL-terminated, len without it; P12 binary): CRT leaf + intermediates, CHAIN the rest after
+ * the leaf, KEY the PKCS#8 PEM, PEM the key + CRT, P12 a PKCS#12 (empty password) of the key and
+ * chain. KEY, PEM, P12: -EPERM unless the key is exportable. */
+enum kv_cert_view {
+	KV_CERT_VIEW_CRT = 1,
+	KV_CERT_VIEW_CHAIN,
+	KV_CERT_VIEW_KEY,
+	KV_CERT_VIEW_PEM,
+	KV_CERT_VIEW_P12,
+};
+int kv_cert_view(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		 enum kv_cert_view view, struct secbuf **ret);
+/* The daemon's pass: renews every live certificate whose policy says it is due (issuers self
+ * and vault CA; an external one is only reported), calling cb with each (KV_ROTATION_ROTATE,
+ * new_version or err). At most a batch: 1 when more may be due, 0 when done. */
+int kv_cert_due(struct kv *kv, const char *tcti,
+		int (*cb)(const struct kv_rotation_notice *n, void *ud), void *ud);
+/* Is this a certificate record (kv-kind.h's check)? 0 or -EINVAL. */
+int kv_cert_check_material(const void *material, size_t len);

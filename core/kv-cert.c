@@ -1,0 +1,1014 @@
+/* kv-cert.c: certificate objects (OBJECT_CERT): their versions made by a policy (a key made in
+ * software or in the TPM, then signed by itself, by a vault CA's key, or left pending with a
+ * CSR for an outside CA), merged, imported, renewed, and served as the views of one version.
+ * Private keys live in secbufs only and are signed with where they are (the TPM's in the TPM);
+ * a view with the private key is made only for an exportable key, after every lifecycle check.
+ *
+ * The certificate record (a version's material, sealed like a secret's value), little-endian:
+ *   "VCR1" | u8 state (1 issued, 2 pending) | u8 source (enum kv_cert_issuer) | u16 0 |
+ *   u32 keyrec_len | keyrec (the key record of kv-key.c, "VKR1") |
+ *   u32 policy_len | policy | u32 csr_len | csr DER (pending only) |
+ *   u8 n | n x (u32 len | certificate DER), leaf first (none when pending)
+ * The policy (the one this version was made by; the next version's unless one is given):
+ *   "VCP1" | u8 key_type | u8 protection | u8 flags (1 exportable, 2 reuse_key, 4 is_ca) |
+ *   u8 issuer | i32 path_len | u32 key_usage | u32 ext_key_usage | i64 validity |
+ *   i64 renew_before | u32 renew_percent | i64 notify_before | u16 len | subject |
+ *   u16 len | issuer_name | u16 n | n x (u8 kind | u16 len | value)
+ * The key record's layout is kv-key.c's (checked by kv_key_check_material); it is read here
+ * for its type, protection, exportable, SPKI and private part. */
+#include "key-soft.h"
+#include "kv-int.h"
+#include "tpm-key.h"
+
+#define CERT_MAGIC "VCR1"
+#define POLICY_MAGIC "VCP1"
+#define STATE_ISSUED 1
+#define STATE_PENDING 2
+#define DUE_BATCH 64u
+
+/* --- bytes in and out --- */
+
+struct wr {
+	uint8_t *p;
+	size_t n, cap;
+	bool over;
+};
+
+static void put(struct wr *w, const void *p, size_t n)
+{
+	if (w->over || n > w->cap - w->n) {
+		w->over = true;
+		return;
+	}
+	if (n)
+		memcpy(w->p + w->n, p, n);
+	w->n += n;
+}
+
+static void put_int(struct wr *w, uint64_t v, size_t bytes)
+{
+	uint8_t b[8];
+
+	kv_put_le(b, v, bytes);
+	put(w, b, bytes);
+}
+
+static void put_blob(struct wr *w, const void *p, size_t n, size_t lenbytes)
+{
+	put_int(w, n, lenbytes);
+	put(w, p, n);
+}
+
+struct rd {
+	const uint8_t *p;
+	size_t n, off;
+	bool bad;
+};
+
+static const uint8_t *get(struct rd *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->bad || n > r->n - r->off) {
+		r->bad = true;
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+static uint64_t get_int(struct rd *r, size_t bytes)
+{
+	const uint8_t *p = get(r, bytes);
+	uint64_t v = 0;
+
+	if (!p)
+		return 0;
+	for (size_t i = bytes; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static const uint8_t *get_blob(struct rd *r, size_t lenbytes, size_t *ret_len)
+{
+	size_t n = get_int(r, lenbytes);
+
+	*ret_len = n;
+	return get(r, n);
+}
+
+/* --- the key record (kv-key.c's layout) --- */
+
+struct keyview {
+	enum key_type type;
+	enum key_protection protection;
+	bool exportable;
+	const uint8_t *spki, *priv;
+	size_t spki_len, priv_len;
+};
+
+static int keyrec_view(const uint8_t *p, size_t n, struct keyview *ret)
+{
+	size_t spki_len;
+
+	if (kv_key_check_material(p, n) < 0)
+		return -EINVAL;
+	spki_len = (size_t)p[10] | (size_t)p[11] << 8;
+	if (spki_len == 0)
+		return -EINVAL; /* AES: no certificate */
+	*ret = (struct keyview){ .type = p[4],
+				 .protection = p[5],
+				 .exportable = p[6],
+				 .spki = p + 12,
+				 .spki_len = spki_len,
+				 .priv = p + 12 + spki_len + 4,
+				 .priv_len = n - 12 - spki_len - 4 };
+	return 0;
+}
+
+static int keyrec_build(enum key_type t, enum key_protection prot, bool exportable,
+			const uint8_t *spki, size_t spki_len, const uint8_t *priv, size_t priv_len,
+			struct secbuf **ret)
+{
+	struct secbuf *b = NULL;
+	struct wr w;
+	int r;
+
+	r = secbuf_new(16 + spki_len + priv_len, &b);
+	if (r < 0)
+		return r;
+	w = (struct wr){ .p = b->data, .cap = b->cap };
+	put(&w, "VKR1", 4);
+	put_int(&w, t, 1);
+	put_int(&w, prot, 1);
+	put_int(&w, exportable, 1);
+	put_int(&w, 0, 1);
+	put_int(&w, key_type_ops(t), 2);
+	put_blob(&w, spki, spki_len, 2);
+	put_blob(&w, priv, priv_len, 4);
+	b->len = w.n;
+	if (w.over || kv_key_check_material(b->data, b->len) < 0) {
+		secbuf_free(b);
+		return -EINVAL;
+	}
+	*ret = b;
+	return 0;
+}
+
+/* A new key record of the policy's type and protection. */
+static int key_make(const char *tcti, const struct kv_cert_policy *p, struct secbuf **ret)
+{
+	if (p->protection == KEY_PROTECTION_TPM) {
+		_cleanup_free_ uint8_t *blob = NULL, *pub = NULL;
+		size_t blen, plen;
+		int r;
+
+		r = tpm_key_create(tcti, p->key_type, &blob, &blen, &pub, &plen);
+		if (r < 0)
+			return r;
+		return keyrec_build(p->key_type, p->protection, false, pub, plen, blob, blen, ret);
+	}
+	_cleanup_secbuf_ struct secbuf *priv = NULL;
+	uint8_t spki[KEY_PUBLIC_DER_MAX];
+	size_t spki_len = sizeof(spki);
+	int r;
+
+	r = key_soft_generate(p->key_type, &priv);
+	if (r >= 0)
+		r = key_soft_public(p->key_type, priv, spki, &spki_len);
+	if (r < 0)
+		return r;
+	return keyrec_build(p->key_type, p->protection, p->exportable, spki, spki_len, priv->data,
+			    priv->len, ret);
+}
+
+/* The x509_signer of a key record: signs where the key is. */
+struct signctx {
+	const char *tcti;
+	struct keyview k;
+};
+
+static int signctx_sign(void *ud, enum key_alg alg, const uint8_t *in, size_t n, uint8_t *sig,
+			size_t *siglen)
+{
+	struct signctx *c = ud;
+	_cleanup_secbuf_ struct secbuf *priv = NULL;
+	int r;
+
+	if (c->k.protection == KEY_PROTECTION_TPM)
+		return tpm_key_sign(c->tcti, c->k.priv, c->k.priv_len, c->k.type, alg, in, n, sig,
+				    siglen);
+	r = secbuf_dup(c->k.priv, c->k.priv_len, &priv);
+	return r < 0 ? r : key_soft_sign(c->k.type, priv, alg, in, n, sig, siglen);
+}
+
+static struct x509_signer signer_of(struct signctx *c)
+{
+	return (struct x509_signer){ .type = c->k.type,
+				     .alg = x509_default_alg(c->k.type),
+				     .spki = c->k.spki,
+				     .spki_len = c->k.spki_len,
+				     .sign = signctx_sign,
+				     .ud = c };
+}
+
+/* --- the policy --- */
+
+static int policy_check(const struct kv_cert_policy *p)
+{
+	size_t subj = p->subject ? strlen(p->subject) : 0;
+
+	if (p->key_type <= KEY_TYPE_INVALID || p->key_type >= _KEY_TYPE_MAX ||
+	    p->key_type == KEY_AES_256 || p->validity <= 0 || p->renew_before < 0 ||
+	    p->notify_before < 0 || p->renew_percent > 99 || subj > X509_SUBJECT_MAX ||
+	    p->n_sans > X509_SANS_MAX || (subj == 0 && p->n_sans == 0) || (p->n_sans && !p->sans))
+		return -EINVAL;
+	if (p->protection == KEY_PROTECTION_TPM ? p->exportable :
+						  p->protection != KEY_PROTECTION_SOFTWARE)
+		return -EINVAL;
+	if (p->issuer == KV_CERT_VAULT_CA) {
+		const char *slash = p->issuer_name ? strchr(p->issuer_name, '/') : NULL;
+
+		if (!slash || strlen(p->issuer_name) > 2 * VAULTFS_NAME_MAX + 1)
+			return -EINVAL;
+	} else if (p->issuer != KV_CERT_SELF && p->issuer != KV_CERT_EXTERNAL) {
+		return -EINVAL;
+	} else if (p->issuer_name) {
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < p->n_sans; i++)
+		if (!p->sans[i].value || strlen(p->sans[i].value) > X509_SAN_LEN_MAX ||
+		    p->sans[i].kind < X509_SAN_DNS || p->sans[i].kind > X509_SAN_URI)
+			return -EINVAL;
+	return 0;
+}
+
+static void policy_put(struct wr *w, const struct kv_cert_policy *p)
+{
+	const char *subj = p->subject ? p->subject : "";
+	const char *iss = p->issuer_name ? p->issuer_name : "";
+
+	put(w, POLICY_MAGIC, 4);
+	put_int(w, p->key_type, 1);
+	put_int(w, p->protection, 1);
+	put_int(w, (p->exportable ? 1 : 0) | (p->reuse_key ? 2 : 0) | (p->is_ca ? 4 : 0), 1);
+	put_int(w, p->issuer, 1);
+	put_int(w, (uint32_t)p->path_len, 4);
+	put_int(w, p->key_usage, 4);
+	put_int(w, p->ext_key_usage, 4);
+	put_int(w, (uint64_t)p->validity, 8);
+	put_int(w, (uint64_t)p->renew_before, 8);
+	put_int(w, p->renew_percent, 4);
+	put_int(w, (uint64_t)p->notify_before, 8);
+	put_blob(w, subj, strlen(subj), 2);
+	put_blob(w, iss, strlen(iss), 2);
+	put_int(w, p->n_sans, 2);
+	for (size_t i = 0; i < p->n_sans; i++) {
+		put_int(w, p->sans[i].kind, 1);
+		put_blob(w, p->sans[i].value, strlen(p->sans[i].value), 2);
+	}
+}
+
+/* Parse and check a policy: its strings copied to one heap block (*mem) the result points
+ * into. */
+static int policy_parse(const uint8_t *p, size_t n, struct kv_cert_policy *ret, void **mem)
+{
+	struct rd r = { .p = p, .n = n };
+	struct kv_cert_policy pol = {};
+	const uint8_t *subj, *iss, *m;
+	size_t subj_len, iss_len, nsans, total;
+	struct x509_san *sans;
+	char *s;
+	unsigned flags;
+
+	m = get(&r, 4);
+	if (!m || memcmp(m, POLICY_MAGIC, 4) != 0)
+		return -EINVAL;
+	pol.key_type = get_int(&r, 1);
+	pol.protection = get_int(&r, 1);
+	flags = get_int(&r, 1);
+	pol.issuer = get_int(&r, 1);
+	pol.path_len = (int32_t)get_int(&r, 4);
+	pol.key_usage = get_int(&r, 4);
+	pol.ext_key_usage = get_int(&r, 4);
+	pol.validity = (int64_t)get_int(&r, 8);
+	pol.renew_before = (int64_t)get_int(&r, 8);
+	pol.renew_percent = get_int(&r, 4);
+	pol.notify_before = (int64_t)get_int(&r, 8);
+	subj = get_blob(&r, 2, &subj_len);
+	iss = get_blob(&r, 2, &iss_len);
+	nsans = get_int(&r, 2);
+	if (r.bad || flags > 7 || nsans > X509_SANS_MAX)
+		return -EINVAL;
+	pol.exportable = flags & 1, pol.reuse_key = flags & 2, pol.is_ca = flags & 4;
+	/* the SANs: first pass measures */
+	size_t sans_off = r.off, strbytes = subj_len + 1 + iss_len + 1;
+
+	for (size_t i = 0; i < nsans; i++) {
+		size_t l;
+
+		get_int(&r, 1);
+		if (!get_blob(&r, 2, &l) && l)
+			return -EINVAL;
+		strbytes += l + 1;
+	}
+	if (r.bad || r.off != n)
+		return -EINVAL;
+	total = nsans * sizeof(struct x509_san) + strbytes;
+	void *block = calloc(1, total ? total : 1);
+
+	if (!block)
+		return -ENOMEM;
+	sans = block;
+	s = (char *)block + nsans * sizeof(struct x509_san);
+	memcpy(s, subj, subj_len), s[subj_len] = 0;
+	pol.subject = subj_len ? s : NULL;
+	s += subj_len + 1;
+	memcpy(s, iss, iss_len), s[iss_len] = 0;
+	pol.issuer_name = iss_len ? s : NULL;
+	s += iss_len + 1;
+	r.off = sans_off;
+	for (size_t i = 0; i < nsans; i++) {
+		size_t l;
+		const uint8_t *v;
+
+		sans[i].kind = get_int(&r, 1);
+		v = get_blob(&r, 2, &l);
+		if (l)
+			memcpy(s, v, l);
+		s[l] = 0;
+		sans[i].value = s;
+		s += l + 1;
+	}
+	pol.sans = nsans ? sans : NULL;
+	pol.n_sans = nsans;
+	if (policy_check(&pol) < 0) {
+		free(block);
+		return -EINVAL;
+	}
+	*ret = pol;
+	*mem = block;
+	return 0;
+}
+
+/* --- the certificate record --- */
+
+struct certrec {
+	unsigned state;
+	enum kv_cert_issuer source;
+	const uint8_t *keyrec, *policy, *csr;
+	size_t keyrec_len, policy_len, csr_len;
+	size_t n;
+	struct x509_cert certs[X509_CHAIN_MAX]; /* into the record */
+	struct keyview key;
+};
+
+static int rec_parse(const uint8_t *p, size_t n, struct certrec *ret)
+{
+	struct rd r = { .p = p, .n = n };
+	struct certrec c = {};
+	const uint8_t *m = get(&r, 4);
+
+	if (!m || memcmp(m, CERT_MAGIC, 4) != 0)
+		return -EINVAL;
+	c.state = get_int(&r, 1);
+	c.source = get_int(&r, 1);
+	if (get_int(&r, 2) != 0)
+		return -EINVAL;
+	c.keyrec = get_blob(&r, 4, &c.keyrec_len);
+	c.policy = get_blob(&r, 4, &c.policy_len);
+	c.csr = get_blob(&r, 4, &c.csr_len);
+	c.n = get_int(&r, 1);
+	if (r.bad || c.n > X509_CHAIN_MAX || c.source < KV_CERT_SELF || c.source > KV_CERT_IMPORTED)
+		return -EINVAL;
+	for (size_t i = 0; i < c.n; i++) {
+		c.certs[i].der = (uint8_t *)get_blob(&r, 4, &c.certs[i].len);
+		if (r.bad || c.certs[i].len == 0 || c.certs[i].len > X509_DER_MAX)
+			return -EINVAL;
+	}
+	if (r.off != n || !c.keyrec || keyrec_view(c.keyrec, c.keyrec_len, &c.key) < 0 || !c.policy)
+		return -EINVAL;
+	struct kv_cert_policy pol;
+	void *mem = NULL;
+
+	if (policy_parse(c.policy, c.policy_len, &pol, &mem) < 0)
+		return -EINVAL;
+	free(mem);
+	if (c.state == STATE_ISSUED ?
+		    (c.n == 0 || c.csr_len) :
+		    (c.state != STATE_PENDING || c.n || !c.csr_len || c.csr_len > X509_DER_MAX))
+		return -EINVAL;
+	*ret = c;
+	return 0;
+}
+
+int kv_cert_check_material(const void *material, size_t len)
+{
+	struct certrec c;
+
+	return rec_parse(material, len, &c);
+}
+
+static int rec_build(unsigned state, enum kv_cert_issuer source, const struct secbuf *keyrec,
+		     const struct kv_cert_policy *pol, const uint8_t *csr, size_t csr_len,
+		     const struct x509_cert *certs, size_t n, struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *b = NULL;
+	size_t pol_start, pol_len;
+	struct wr w;
+	int r;
+
+	if (n > X509_CHAIN_MAX)
+		return -EMSGSIZE;
+	r = secbuf_new(VAULTFS_VALUE_MAX, &b);
+	if (r < 0)
+		return r;
+	w = (struct wr){ .p = b->data, .cap = b->cap };
+	put(&w, CERT_MAGIC, 4);
+	put_int(&w, state, 1);
+	put_int(&w, source, 1);
+	put_int(&w, 0, 2);
+	put_blob(&w, keyrec->data, keyrec->len, 4);
+	put_int(&w, 0, 4); /* the policy's length, below */
+	pol_start = w.n;
+	policy_put(&w, pol);
+	pol_len = w.n - pol_start;
+	if (!w.over)
+		kv_put_le(w.p + pol_start - 4, pol_len, 4);
+	put_blob(&w, csr, csr_len, 4);
+	put_int(&w, n, 1);
+	for (size_t i = 0; i < n; i++)
+		put_blob(&w, certs[i].der, certs[i].len, 4);
+	if (w.over)
+		return -EMSGSIZE;
+	b->len = w.n;
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+/* The record of version `version` (0: the newest issued) for use, parsed into c (pointing into
+ * *ret_rec). */
+static int load_rec(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		    enum kv_use use, struct secbuf **ret_rec, struct certrec *c,
+		    struct kv_version_info *ret_info)
+{
+	struct kv_version_info info;
+	int r;
+
+	if (version == 0) {
+		r = kv_object_info(kv, OBJECT_CERT, vault, name, 0, &info);
+		if (r < 0)
+			return r;
+		for (version = info.version; version >= 1; version--) {
+			_cleanup_secbuf_ struct secbuf *rec = NULL;
+
+			r = kv_object_get_for(kv, OBJECT_CERT, vault, name, version, KV_USE_ANY,
+					      &rec, NULL);
+			if (r < 0)
+				return r;
+			if (rec_parse(rec->data, rec->len, c) < 0)
+				return -EBADMSG;
+			if (c->state == STATE_ISSUED)
+				break;
+		}
+		if (version == 0)
+			return -ENOENT; /* nothing issued yet */
+	}
+	struct secbuf *rec = NULL;
+
+	r = kv_object_get_for(kv, OBJECT_CERT, vault, name, version, use, &rec, ret_info);
+	if (r < 0)
+		return r;
+	if (rec_parse(rec->data, rec->len, c) < 0) {
+		secbuf_free(rec);
+		return -EBADMSG; /* it passed its MAC and AEAD: not one we made */
+	}
+	*ret_rec = rec;
+	return 0;
+}
+
+/* The newest version's record whatever its state (-ENOENT none). */
+static int load_newest(struct kv *kv, const char *vault, const char *name, enum kv_use use,
+		       struct secbuf **ret_rec, struct certrec *c)
+{
+	struct kv_version_info info;
+	int r;
+
+	r = kv_object_info(kv, OBJECT_CERT, vault, name, 0, &info);
+	if (r < 0)
+		return r;
+	return load_rec(kv, vault, name, info.version, use, ret_rec, c, NULL);
+}
+
+/* Write a record as a new version, its dates the leaf's. */
+static int store_rec(struct kv *kv, const char *vault, const char *name, const struct secbuf *rec,
+		     const struct x509_cert *leaf, uint32_t *ret_version)
+{
+	struct kv_attrs a = { .enabled = 1, .content_type = "" };
+
+	if (leaf) {
+		struct x509_info xi = {};
+		int r = x509_info_get(leaf->der, leaf->len, &xi);
+
+		if (r < 0)
+			return r;
+		a.not_before = xi.not_before;
+		a.expires = xi.not_after;
+		x509_info_done(&xi);
+	}
+	return kv_object_set(kv, OBJECT_CERT, vault, name, rec->data, rec->len, &a, ret_version);
+}
+
+/* --- making versions --- */
+
+static struct x509_profile profile_of(const struct kv *kv, const struct kv_cert_policy *p)
+{
+	int64_t now = kv_now(kv);
+
+	return (struct x509_profile){ .subject = p->subject,
+				      .sans = p->sans,
+				      .n_sans = p->n_sans,
+				      .key_usage = p->key_usage,
+				      .ext_key_usage = p->ext_key_usage,
+				      .not_before = now,
+				      .not_after = now + p->validity,
+				      .is_ca = p->is_ca,
+				      .path_len = p->path_len };
+}
+
+/* Issue by the vault CA "V/N": leaf + the CA's chain into chain (heap DERs). */
+static int issue_by_ca(struct kv *kv, const char *tcti, const struct kv_cert_policy *p,
+		       const struct keyview *k, struct x509_chain *chain)
+{
+	_cleanup_secbuf_ struct secbuf *carec = NULL;
+	char cav[VAULTFS_NAME_MAX + 1], can[VAULTFS_NAME_MAX + 1];
+	const char *slash = strchr(p->issuer_name, '/');
+	struct certrec ca;
+	struct signctx sc = { .tcti = tcti };
+	struct x509_signer s;
+	struct x509_issue req = { .spki = k->spki, .spki_len = k->spki_len };
+	uint8_t *der = NULL;
+	size_t len;
+	int r;
+
+	if ((size_t)(slash - p->issuer_name) > VAULTFS_NAME_MAX ||
+	    strlen(slash + 1) > VAULTFS_NAME_MAX)
+		return -EINVAL;
+	memcpy(cav, p->issuer_name, slash - p->issuer_name);
+	cav[slash - p->issuer_name] = 0;
+	str_copy(can, sizeof(can), slash + 1);
+	r = load_rec(kv, cav, can, 0, KV_USE_PRODUCE, &carec, &ca, NULL);
+	if (r < 0)
+		return r;
+	if (ca.n + 1 > X509_CHAIN_MAX)
+		return -EMSGSIZE;
+	sc.k = ca.key;
+	s = signer_of(&sc);
+	req.profile = profile_of(kv, p);
+	r = x509_issue(&s, ca.certs[0].der, ca.certs[0].len, &req, &der, &len);
+	if (r < 0)
+		return r;
+	chain->certs = calloc(ca.n + 1, sizeof(*chain->certs));
+	if (!chain->certs) {
+		free(der);
+		return -ENOMEM;
+	}
+	chain->certs[0] = (struct x509_cert){ .der = der, .len = len };
+	chain->n = 1;
+	for (size_t i = 0; i < ca.n; i++) {
+		chain->certs[i + 1].der = malloc(ca.certs[i].len);
+		if (!chain->certs[i + 1].der)
+			return -ENOMEM;
+		memcpy(chain->certs[i + 1].der, ca.certs[i].der, ca.certs[i].len);
+		chain->certs[i + 1].len = ca.certs[i].len;
+		chain->n++;
+	}
+	return 0;
+}
+
+static void chain_done(struct x509_chain *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->certs[i].der);
+	free(c->certs);
+	*c = (struct x509_chain){};
+}
+
+int kv_cert_create(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		   const struct kv_cert_policy *policy, uint32_t *ret_version)
+{
+	_cleanup_secbuf_ struct secbuf *old = NULL, *key = NULL, *rec = NULL;
+	_cleanup_free_ void *mem = NULL;
+	_cleanup_free_ uint8_t *der = NULL;
+	struct kv_cert_policy pol;
+	struct x509_chain chain = {};
+	struct certrec prev;
+	struct signctx sc = { .tcti = tcti };
+	struct x509_signer s;
+	size_t len = 0;
+	bool have_prev;
+	int r;
+
+	if (!kv_name_valid(vault) || !kv_name_valid(name))
+		return -EINVAL;
+	r = load_newest(kv, vault, name, KV_USE_ANY, &old, &prev);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	have_prev = r >= 0;
+	if (policy) {
+		pol = *policy;
+	} else {
+		if (!have_prev)
+			return -ENOENT;
+		r = policy_parse(prev.policy, prev.policy_len, &pol, &mem);
+		if (r < 0)
+			return -EBADMSG;
+	}
+	r = policy_check(&pol);
+	if (r < 0)
+		return r;
+	if (pol.reuse_key && have_prev && prev.key.type == pol.key_type &&
+	    prev.key.protection == pol.protection)
+		r = secbuf_dup(prev.keyrec, prev.keyrec_len, &key);
+	else
+		r = key_make(tcti, &pol, &key);
+	if (r < 0)
+		return r;
+	r = keyrec_view(key->data, key->len, &sc.k);
+	if (r < 0)
+		return r;
+	s = signer_of(&sc);
+
+	switch (pol.issuer) {
+	case KV_CERT_SELF: {
+		struct x509_profile prof = profile_of(kv, &pol);
+
+		r = x509_self_sign(&s, &prof, &der, &len);
+		if (r < 0)
+			return r;
+		struct x509_cert leaf = { .der = der, .len = len };
+
+		r = rec_build(STATE_ISSUED, KV_CERT_SELF, key, &pol, NULL, 0, &leaf, 1, &rec);
+		return r < 0 ? r : store_rec(kv, vault, name, rec, &leaf, ret_version);
+	}
+	case KV_CERT_VAULT_CA:
+		r = issue_by_ca(kv, tcti, &pol, &sc.k, &chain);
+		if (r >= 0)
+			r = rec_build(STATE_ISSUED, KV_CERT_VAULT_CA, key, &pol, NULL, 0,
+				      chain.certs, chain.n, &rec);
+		if (r >= 0)
+			r = store_rec(kv, vault, name, rec, &chain.certs[0], ret_version);
+		chain_done(&chain);
+		return r;
+	case KV_CERT_EXTERNAL: {
+		struct x509_profile prof = profile_of(kv, &pol);
+
+		r = x509_csr_make(&s, &prof, &der, &len, NULL);
+		if (r < 0)
+			return r;
+		r = rec_build(STATE_PENDING, KV_CERT_EXTERNAL, key, &pol, der, len, NULL, 0, &rec);
+		return r < 0 ? r : store_rec(kv, vault, name, rec, NULL, ret_version);
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+int kv_cert_renew(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		  uint32_t *ret_version)
+{
+	return kv_cert_create(kv, tcti, vault, name, NULL, ret_version);
+}
+
+int kv_cert_merge(struct kv *kv, const char *vault, const char *name, const uint8_t *in, size_t n,
+		  uint32_t *ret_version)
+{
+	_cleanup_secbuf_ struct secbuf *old = NULL, *key = NULL, *rec = NULL;
+	_cleanup_(x509_chain_freep) struct x509_chain *chain = NULL;
+	_cleanup_free_ void *mem = NULL;
+	struct kv_cert_policy pol;
+	struct certrec prev;
+	int r;
+
+	if (!in || n == 0)
+		return -EINVAL;
+	if (n > X509_INPUT_MAX)
+		return -EMSGSIZE;
+	r = load_newest(kv, vault, name, KV_USE_ANY, &old, &prev);
+	if (r < 0)
+		return r;
+	if (prev.state != STATE_PENDING)
+		return -EALREADY;
+	r = x509_parse_chain(in, n, prev.key.spki, prev.key.spki_len, &chain, NULL);
+	if (r < 0)
+		return r;
+	r = policy_parse(prev.policy, prev.policy_len, &pol, &mem);
+	if (r < 0)
+		return -EBADMSG;
+	r = secbuf_dup(prev.keyrec, prev.keyrec_len, &key);
+	if (r >= 0)
+		r = rec_build(STATE_ISSUED, KV_CERT_EXTERNAL, key, &pol, NULL, 0, chain->certs,
+			      chain->n, &rec);
+	return r < 0 ? r : store_rec(kv, vault, name, rec, &chain->certs[0], ret_version);
+}
+
+int kv_cert_import(struct kv *kv, const char *vault, const char *name, const uint8_t *in, size_t n,
+		   bool p12, const char *password, bool exportable, uint32_t *ret_version)
+{
+	_cleanup_secbuf_ struct secbuf *material = NULL, *key = NULL, *rec = NULL;
+	_cleanup_(x509_chain_freep) struct x509_chain *chain = NULL;
+	struct x509_info xi = {};
+	uint8_t spki[KEY_PUBLIC_DER_MAX];
+	size_t spki_len = sizeof(spki);
+	enum key_type t;
+	int r;
+
+	if (!kv_name_valid(vault) || !kv_name_valid(name) || !in || n == 0)
+		return -EINVAL;
+	if (n > X509_INPUT_MAX)
+		return -EMSGSIZE;
+	r = p12 ? x509_import_p12(in, n, password, &t, &material, &chain, NULL) :
+		  x509_import_pem(in, n, &t, &material, &chain, NULL);
+	if (r < 0)
+		return r;
+	r = key_soft_public(t, material, spki, &spki_len);
+	if (r >= 0)
+		r = keyrec_build(t, KEY_PROTECTION_SOFTWARE, exportable, spki, spki_len,
+				 material->data, material->len, &key);
+	if (r >= 0)
+		r = x509_info_get(chain->certs[0].der, chain->certs[0].len, &xi);
+	if (r < 0)
+		return r;
+	struct kv_cert_policy pol = {
+		.subject = xi.subject && *xi.subject ? xi.subject : NULL,
+		.sans = xi.sans,
+		.n_sans = xi.n_sans,
+		.key_type = t,
+		.protection = KEY_PROTECTION_SOFTWARE,
+		.exportable = exportable,
+		.validity = xi.not_after > xi.not_before ? xi.not_after - xi.not_before : 1,
+		.key_usage = xi.key_usage,
+		.ext_key_usage = xi.ext_key_usage,
+		.issuer = KV_CERT_EXTERNAL,
+		.is_ca = xi.is_ca,
+		.path_len = xi.path_len,
+	};
+	r = policy_check(&pol);
+	if (r >= 0)
+		r = rec_build(STATE_ISSUED, KV_CERT_IMPORTED, key, &pol, NULL, 0, chain->certs,
+			      chain->n, &rec);
+	x509_info_done(&xi);
+	return r < 0 ? r : store_rec(kv, vault, name, rec, &chain->certs[0], ret_version);
+}
+
+/* --- reading --- */
+
+void kv_cert_info_done(struct kv_cert_info *i)
+{
+	if (!i)
+		return;
+	x509_chain_free(i->chain);
+	free(i->csr);
+	free(i->subject);
+	free(i->issuer);
+	free(i->mem_);
+	*i = (struct kv_cert_info){};
+}
+
+/* A heap copy of c's certificates as a chain x509_chain_free frees. */
+static int chain_copy(const struct certrec *c, struct x509_chain **ret)
+{
+	struct x509_chain *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return -ENOMEM;
+	ch->certs = calloc(c->n ? c->n : 1, sizeof(*ch->certs));
+	if (!ch->certs) {
+		free(ch);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		ch->certs[i].der = malloc(c->certs[i].len);
+		if (!ch->certs[i].der) {
+			x509_chain_free(ch);
+			return -ENOMEM;
+		}
+		memcpy(ch->certs[i].der, c->certs[i].der, c->certs[i].len);
+		ch->certs[i].len = c->certs[i].len;
+		ch->n++;
+	}
+	*ret = ch;
+	return 0;
+}
+
+int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		struct kv_cert_info *ret)
+{
+	_cleanup_secbuf_ struct secbuf *rec = NULL;
+	struct kv_cert_info i = {};
+	struct certrec c;
+	int r;
+
+	r = load_rec(kv, vault, name, version, KV_USE_ANY, &rec, &c, &i.info);
+	if (r < 0)
+		return r;
+	i.version = i.info.version;
+	i.pending = c.state == STATE_PENDING;
+	i.source = c.source;
+	i.key_type = c.key.type;
+	i.protection = c.key.protection;
+	i.exportable = c.key.exportable;
+	memcpy(i.spki, c.key.spki, c.key.spki_len);
+	i.spki_len = c.key.spki_len;
+	r = policy_parse(c.policy, c.policy_len, &i.policy, &i.mem_);
+	if (r < 0) {
+		r = -EBADMSG;
+		goto fail;
+	}
+	if (i.pending) {
+		i.csr = malloc(c.csr_len);
+		if (!i.csr) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		memcpy(i.csr, c.csr, c.csr_len);
+		i.csr_len = c.csr_len;
+	} else {
+		struct x509_info xi = {};
+
+		r = chain_copy(&c, &i.chain);
+		if (r >= 0)
+			r = x509_info_get(c.certs[0].der, c.certs[0].len, &xi);
+		if (r < 0)
+			goto fail;
+		memcpy(i.serial, xi.serial, sizeof(i.serial));
+		i.subject = TAKE_PTR(xi.subject);
+		i.issuer = TAKE_PTR(xi.issuer);
+		i.not_before = xi.not_before;
+		i.not_after = xi.not_after;
+		x509_info_done(&xi);
+	}
+	*ret = i;
+	return 0;
+fail:
+	kv_cert_info_done(&i);
+	return r;
+}
+
+/* A heap string into a new secbuf, NUL-terminated (len without it); the string freed. */
+static int str_to_secbuf(char *s, struct secbuf **ret)
+{
+	size_t n = strlen(s);
+	int r;
+
+	r = secbuf_new(n + 1, ret);
+	if (r >= 0) {
+		memcpy((*ret)->data, s, n + 1);
+		(*ret)->len = n;
+	}
+	free(s);
+	return r;
+}
+
+int kv_cert_view(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		 enum kv_cert_view view, struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *rec = NULL, *material = NULL;
+	struct x509_chain chain;
+	struct certrec c;
+	char *s = NULL;
+	int r;
+
+	if (view < KV_CERT_VIEW_CRT || view > KV_CERT_VIEW_P12)
+		return -EINVAL;
+	r = load_rec(kv, vault, name, version, KV_USE_PRODUCE, &rec, &c, NULL);
+	if (r < 0)
+		return r;
+	if (c.state != STATE_ISSUED)
+		return -ENOENT;
+	chain = (struct x509_chain){ .certs = c.certs, .n = c.n };
+	if (view == KV_CERT_VIEW_CRT || view == KV_CERT_VIEW_CHAIN) {
+		r = x509_export_chain(
+			&chain, view == KV_CERT_VIEW_CRT ? X509_VIEW_CRT : X509_VIEW_CHAIN, &s);
+		return r < 0 ? r : str_to_secbuf(s, ret);
+	}
+	if (!c.key.exportable || c.key.protection != KEY_PROTECTION_SOFTWARE)
+		return -EPERM;
+	r = secbuf_dup(c.key.priv, c.key.priv_len, &material);
+	if (r < 0)
+		return r;
+	if (view == KV_CERT_VIEW_KEY)
+		return x509_export_key_pem(material, ret);
+	if (view == KV_CERT_VIEW_PEM)
+		return x509_export_pem_bundle(material, &chain, ret);
+	return x509_export_p12(c.key.type, material, &chain, NULL, name, ret);
+}
+
+/* --- the daemon's pass --- */
+
+struct due_cert {
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1];
+	uint32_t version;
+};
+
+struct due_scan {
+	struct kv *kv;
+	const char *vault;
+	struct due_cert due[DUE_BATCH];
+	unsigned n;
+	bool full;
+};
+
+/* Is version c (made by policy p) due for renewal now? */
+static bool renewal_due(const struct kv *kv, const struct kv_cert_policy *p,
+			const struct kv_cert_info *c)
+{
+	int64_t now = kv_now(kv), life = c->not_after - c->not_before;
+
+	if (p->issuer != KV_CERT_SELF && p->issuer != KV_CERT_VAULT_CA)
+		return false;
+	if (p->renew_before && c->not_after - p->renew_before <= now)
+		return true;
+	return p->renew_percent && life > 0 &&
+	       c->not_before + life / 100 * (int64_t)p->renew_percent <= now;
+}
+
+static int scan_cert(const struct kv_object_info *o, void *ud)
+{
+	struct due_scan *sc = ud;
+
+	if (sc->n == DUE_BATCH) {
+		sc->full = true;
+		return -EAGAIN;
+	}
+	str_copy(sc->due[sc->n].vault, sizeof(sc->due[0].vault), sc->vault);
+	str_copy(sc->due[sc->n].name, sizeof(sc->due[0].name), o->name);
+	sc->due[sc->n++].version = o->current_version;
+	return 0;
+}
+
+struct vault_names {
+	char (*names)[VAULTFS_NAME_MAX + 1];
+	size_t n, cap;
+};
+
+static int collect_vault(const struct kv_vault_info *v, void *ud)
+{
+	struct vault_names *vn = ud;
+
+	if (vn->n == vn->cap) {
+		size_t cap = vn->cap ? 2 * vn->cap : 16;
+		void *p = reallocarray(vn->names, cap, sizeof(*vn->names));
+
+		if (!p)
+			return -ENOMEM;
+		vn->names = p, vn->cap = cap;
+	}
+	str_copy(vn->names[vn->n++], VAULTFS_NAME_MAX + 1, v->name);
+	return 0;
+}
+
+int kv_cert_due(struct kv *kv, const char *tcti,
+		int (*cb)(const struct kv_rotation_notice *n, void *ud), void *ud)
+{
+	struct vault_names vn = {};
+	struct due_scan *sc;
+	int r;
+
+	sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return -ENOMEM;
+	sc->kv = kv;
+	r = kv_vault_list(kv, collect_vault, &vn);
+	for (size_t i = 0; r >= 0 && i < vn.n && !sc->full; i++) {
+		sc->vault = vn.names[i];
+		r = kv_object_list(kv, OBJECT_CERT, vn.names[i], false, scan_cert, sc);
+		if (r == -EAGAIN)
+			r = 0;
+	}
+	free(vn.names);
+	for (unsigned i = 0; r >= 0 && i < sc->n; i++) {
+		struct due_cert *d = &sc->due[i];
+		struct kv_cert_info c;
+		struct kv_rotation_notice n = { .vault = d->vault,
+						.name = d->name,
+						.event = KV_ROTATION_ROTATE };
+		bool due;
+
+		if (kv_cert_get(kv, d->vault, d->name, 0, &c) < 0)
+			continue; /* pending, or gone meanwhile */
+		due = renewal_due(kv, &c.policy, &c);
+		n.version = c.version;
+		kv_cert_info_done(&c);
+		if (!due)
+			continue;
+		n.err = kv_cert_renew(kv, tcti, d->vault, d->name, &n.new_version);
+		r = cb(&n, ud);
+	}
+	if (r >= 0)
+		r = sc->full ? 1 : 0;
+	free(sc);
+	return r;
+}

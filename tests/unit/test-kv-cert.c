@@ -1,0 +1,452 @@
+/* test-kv-cert.c: certificate objects (core/kv-cert.c) over a real store, with software keys
+ * and a key in a real software TPM (run under tests/lib/with-swtpm): a root CA and a leaf it
+ * issues in another vault verify with the openssl CLI, the leaf's views are what servers take
+ * (CRT without the root, CHAIN, PEM bundle, PKCS#12 that openssl opens; the key views refused
+ * for a key that is not exportable), renewal makes a new version with a new serial (the old one
+ * still readable, reuse_key keeping the key), an external CA's chain completes a pending
+ * version (one for another key refused), imports of a PEM bundle out of order and of a
+ * PKCS#12, a TPM-key CA issues a leaf that verifies, and the daemon's pass renews once. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/kv.h"
+#include "core/secbuf.h"
+#include "core/store.h"
+#include "core/x509.h"
+#include "tests/unit/testlib.h"
+
+#define DAY INT64_C(86400)
+
+struct fixture {
+	char *dir;
+	struct kv *kv;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store *s = NULL;
+	struct secbuf *m = NULL;
+	uint8_t master[CRYPTO_KEY_LEN];
+	char path[256];
+
+	if (!f || test_tmpdir(&f->dir) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/vault.db", f->dir);
+	test_random(master, sizeof(master));
+	if (store_open(path, STORE_CREATE, &s) < 0 || secbuf_dup(master, sizeof(master), &m) < 0 ||
+	    kv_new(s, m, &f->kv) < 0)
+		return -1;
+	if (kv_vault_create(f->kv, "pki", 7) < 0 || kv_vault_create(f->kv, "web", 7) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	kv_free(f->kv);
+	test_rmtree(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static const struct x509_san www_sans[] = { { X509_SAN_DNS, "www.example.test" },
+					    { X509_SAN_IP, "127.0.0.1" } };
+
+static struct kv_cert_policy ca_policy(enum key_protection prot)
+{
+	return (struct kv_cert_policy){ .subject = "CN=Test Root,O=vaultfs",
+					.key_type = KEY_EC_P256,
+					.protection = prot,
+					.validity = 3650 * DAY,
+					.key_usage = X509_KU_KEY_CERT_SIGN | X509_KU_CRL_SIGN,
+					.issuer = KV_CERT_SELF,
+					.is_ca = true,
+					.path_len = -1 };
+}
+
+static struct kv_cert_policy leaf_policy(const char *issuer, bool exportable)
+{
+	return (struct kv_cert_policy){ .subject = "CN=www.example.test",
+					.sans = www_sans,
+					.n_sans = 2,
+					.key_type = KEY_EC_P256,
+					.protection = KEY_PROTECTION_SOFTWARE,
+					.exportable = exportable,
+					.validity = 30 * DAY,
+					.key_usage = X509_KU_DIGITAL_SIGNATURE,
+					.ext_key_usage = X509_EKU_SERVER_AUTH,
+					.issuer = issuer ? KV_CERT_VAULT_CA : KV_CERT_SELF,
+					.issuer_name = issuer,
+					.path_len = -1,
+					.renew_before = 10 * DAY };
+}
+
+/* Write a view of vault/name (version) to dir/file; its errno when refused. */
+static int write_view(struct fixture *f, const char *vault, const char *name, uint32_t version,
+		      enum kv_cert_view view, const char *file)
+{
+	struct secbuf *b = NULL;
+	char path[512];
+	int r;
+
+	r = kv_cert_view(f->kv, vault, name, version, view, &b);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/%s", f->dir, file);
+	test_write_file(path, b->data, b->len, 0600);
+	secbuf_free(b);
+	return 0;
+}
+
+/* Run a shell command in the fixture's dir: its exit status. */
+static int sh(struct fixture *f, const char *fmt, ...)
+{
+	char cmd[2048];
+	int n;
+	va_list ap;
+
+	n = snprintf(cmd, sizeof(cmd), "cd '%s' && { ", f->dir);
+	va_start(ap, fmt);
+	n += vsnprintf(cmd + n, sizeof(cmd) - n, fmt, ap);
+	va_end(ap);
+	snprintf(cmd + n, sizeof(cmd) - n, "; } >/dev/null 2>&1");
+	return system(cmd);
+}
+
+static char *read_text(struct fixture *f, const char *file)
+{
+	uint8_t *p = NULL;
+	size_t n;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, file);
+	assert_int_equal(test_read_file(path, &p, &n), 0);
+	return (char *)p;
+}
+
+static size_t count(const char *s, const char *what)
+{
+	size_t n = 0;
+
+	for (const char *p = s; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+static void make_root(struct fixture *f, enum key_protection prot)
+{
+	struct kv_cert_policy p = ca_policy(prot);
+	uint32_t v = 0;
+
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "pki", "root", &p, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(write_view(f, "pki", "root", 0, KV_CERT_VIEW_CRT, "root.pem"), 0);
+}
+
+static void test_ca_and_leaf(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy("pki/root", true);
+	struct kv_cert_info i = {};
+	struct secbuf *b = NULL;
+	char *s;
+	uint32_t v = 0;
+
+	make_root(f, KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, &v), 0);
+	assert_int_equal(v, 1);
+
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(i.version, 1);
+	assert_false(i.pending);
+	assert_int_equal(i.source, KV_CERT_VAULT_CA);
+	assert_int_equal(i.chain->n, 2);
+	assert_string_equal(i.subject, "CN=www.example.test");
+	assert_string_equal(i.issuer, "CN=Test Root,O=vaultfs");
+	assert_true(strlen(i.serial) >= 16);
+	assert_int_equal(i.info.not_before, i.not_before);
+	assert_int_equal(i.info.expires, i.not_after);
+	assert_string_equal(i.policy.issuer_name, "pki/root");
+	assert_int_equal(i.policy.n_sans, 2);
+	assert_string_equal(i.policy.sans[0].value, "www.example.test");
+	assert_int_equal(i.policy.renew_before, 10 * DAY);
+	kv_cert_info_done(&i);
+
+	/* the views */
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_CRT, "site.crt"), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_CHAIN, "site.chain.crt"), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_KEY, "site.key"), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_PEM, "site.pem"), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_P12, "site.p12"), 0);
+	s = read_text(f, "site.crt");
+	assert_int_equal(count(s, "BEGIN CERTIFICATE"), 1); /* leaf, no root */
+	free(s);
+	s = read_text(f, "site.chain.crt");
+	assert_int_equal(count(s, "BEGIN CERTIFICATE"), 1); /* the root */
+	free(s);
+	s = read_text(f, "site.pem");
+	assert_int_equal(count(s, "BEGIN PRIVATE KEY"), 1);
+	assert_int_equal(count(s, "BEGIN CERTIFICATE"), 1);
+	free(s);
+	assert_int_equal(sh(f, "openssl verify -CAfile root.pem site.crt"), 0);
+	assert_int_equal(sh(f, "openssl verify -CAfile site.chain.crt site.crt"), 0);
+	assert_int_equal(sh(f, "openssl verify -CAfile root.pem -untrusted root.pem "
+			       "-verify_hostname www.example.test site.crt"),
+			 0);
+	assert_int_equal(sh(f, "openssl pkcs12 -info -in site.p12 -passin pass: -nokeys"), 0);
+	assert_int_equal(sh(f, "openssl pkcs12 -in site.p12 -passin pass: -nodes | "
+			       "grep -q 'BEGIN PRIVATE KEY'"),
+			 0);
+	/* the key matches the leaf */
+	assert_int_equal(sh(f, "test \"$(openssl pkey -in site.key -pubout)\" = "
+			       "\"$(openssl x509 -in site.crt -pubkey -noout)\""),
+			 0);
+
+	/* not exportable: no key view */
+	p = leaf_policy("pki/root", false);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "locked", &p, NULL), 0);
+	assert_int_equal(kv_cert_view(f->kv, "web", "locked", 0, KV_CERT_VIEW_KEY, &b), -EPERM);
+	assert_int_equal(kv_cert_view(f->kv, "web", "locked", 0, KV_CERT_VIEW_PEM, &b), -EPERM);
+	assert_int_equal(kv_cert_view(f->kv, "web", "locked", 0, KV_CERT_VIEW_P12, &b), -EPERM);
+	assert_int_equal(kv_cert_view(f->kv, "web", "locked", 0, KV_CERT_VIEW_CRT, &b), 0);
+	secbuf_free(b);
+
+	/* a leaf cannot issue; an unknown CA; a tpm key is never exportable */
+	p = leaf_policy("web/site", true);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "sub", &p, NULL), -EPERM);
+	p = leaf_policy("pki/nope", true);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "sub", &p, NULL), -ENOENT);
+	p = leaf_policy(NULL, true);
+	p.protection = KEY_PROTECTION_TPM;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "sub", &p, NULL), -EINVAL);
+	p = leaf_policy(NULL, true);
+	p.validity = 0;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "sub", &p, NULL), -EINVAL);
+	/* one name space: a secret's name is not a certificate's */
+	assert_int_equal(kv_secret_set(f->kv, "web", "db", "x", 1, NULL, NULL), 0);
+	p = leaf_policy(NULL, true);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "db", &p, NULL), -EEXIST);
+	/* garbage material refused */
+	assert_int_equal(kv_object_set(f->kv, OBJECT_CERT, "web", "junk", "VCR1", 4, NULL, NULL),
+			 -EINVAL);
+}
+
+static void test_renew_and_reuse(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy("pki/root", true);
+	struct kv_cert_info a = {}, b = {}, c = {};
+	uint32_t v = 0;
+
+	make_root(f, KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_renew(f->kv, test_tcti(), "web", "site", &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 1, &a), 0);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &b), 0);
+	assert_int_equal(b.version, 2);
+	assert_string_not_equal(a.serial, b.serial);
+	assert_false(a.spki_len == b.spki_len && memcmp(a.spki, b.spki, a.spki_len) == 0);
+	assert_int_equal(write_view(f, "web", "site", 1, KV_CERT_VIEW_CRT, "v1.crt"), 0);
+	assert_int_equal(sh(f, "openssl verify -CAfile root.pem v1.crt"), 0);
+
+	/* reuse_key: the same key in the next version */
+	p.reuse_key = true;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 3, &c), 0);
+	assert_int_equal(c.spki_len, b.spki_len);
+	assert_memory_equal(c.spki, b.spki, b.spki_len);
+	assert_string_not_equal(c.serial, b.serial);
+	kv_cert_info_done(&a);
+	kv_cert_info_done(&b);
+	kv_cert_info_done(&c);
+}
+
+static void test_external(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, true);
+	struct kv_cert_info i = {};
+	struct secbuf *b = NULL;
+	char *csr = NULL, *chain, *other;
+	char path[512];
+	uint32_t v = 0;
+
+	p.issuer = KV_CERT_EXTERNAL;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "ext", &p, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(kv_cert_get(f->kv, "web", "ext", 1, &i), 0);
+	assert_true(i.pending);
+	assert_non_null(i.csr);
+	assert_int_equal(x509_der_to_pem(i.csr, i.csr_len, true, &csr), 0);
+	snprintf(path, sizeof(path), "%s/ext.csr", f->dir);
+	test_write_file(path, csr, strlen(csr), 0600);
+	free(csr);
+	kv_cert_info_done(&i);
+	/* nothing issued yet */
+	assert_int_equal(kv_cert_get(f->kv, "web", "ext", 0, &i), -ENOENT);
+	assert_int_equal(kv_cert_view(f->kv, "web", "ext", 1, KV_CERT_VIEW_CRT, &b), -ENOENT);
+
+	/* an outside CA (openssl), and a certificate of another key */
+	assert_int_equal(sh(f,
+			    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+			    "-nodes -keyout ca.key -out ca.crt -subj /CN=Outside -days 30 "
+			    "-addext basicConstraints=critical,CA:TRUE "
+			    "-addext keyUsage=keyCertSign && "
+			    "openssl x509 -req -in ext.csr -CA ca.crt -CAkey ca.key "
+			    "-CAcreateserial -days 10 -out ext.crt && cat ext.crt ca.crt > "
+			    "ext.chain && openssl req -new -newkey ec -pkeyopt "
+			    "ec_paramgen_curve:P-256 -nodes -keyout o.key -out o.csr -subj /CN=o "
+			    "&& openssl x509 -req -in o.csr -CA ca.crt -CAkey ca.key "
+			    "-CAcreateserial -days 10 -out o.crt && cat ca.crt o.crt > o.chain"),
+			 0);
+	other = read_text(f, "o.chain");
+	assert_int_equal(kv_cert_merge(f->kv, "web", "ext", (uint8_t *)other, strlen(other), NULL),
+			 -EKEYREJECTED);
+	free(other);
+	assert_int_equal(kv_cert_merge(f->kv, "web", "ext", (uint8_t *)"junk", 4, NULL), -EINVAL);
+	chain = read_text(f, "ext.chain");
+	assert_int_equal(kv_cert_merge(f->kv, "web", "ext", (uint8_t *)chain, strlen(chain), &v),
+			 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(kv_cert_merge(f->kv, "web", "ext", (uint8_t *)chain, strlen(chain), NULL),
+			 -EALREADY);
+	free(chain);
+	assert_int_equal(kv_cert_get(f->kv, "web", "ext", 0, &i), 0);
+	assert_int_equal(i.version, 2);
+	assert_int_equal(i.chain->n, 2);
+	assert_string_equal(i.issuer, "CN=Outside");
+	kv_cert_info_done(&i);
+	assert_int_equal(write_view(f, "web", "ext", 0, KV_CERT_VIEW_PEM, "ext.pem"), 0);
+	assert_int_equal(sh(f, "openssl verify -CAfile ca.crt ext.pem"), 0);
+	assert_int_equal(sh(f, "test \"$(openssl pkey -in ext.pem -pubout)\" = "
+			       "\"$(openssl x509 -in ext.crt -pubkey -noout)\""),
+			 0);
+}
+
+static void test_import(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy("pki/root", true);
+	struct kv_cert_info i = {}, j = {};
+	uint8_t *data = NULL;
+	size_t n;
+	char path[512], *bundle;
+
+	make_root(f, KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, NULL), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_CRT, "site.crt"), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_KEY, "site.key"), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_P12, "site.p12"), 0);
+	/* root first, then the key in PKCS#1-free SEC1 form, then the leaf: out of order */
+	assert_int_equal(sh(f, "openssl ec -in site.key -out site.sec1 && "
+			       "cat root.pem site.sec1 site.crt > bundle.pem"),
+			 0);
+	bundle = read_text(f, "bundle.pem");
+	assert_int_equal(kv_cert_import(f->kv, "web", "imp", (uint8_t *)bundle, strlen(bundle),
+					false, NULL, false, NULL),
+			 0);
+	free(bundle);
+	assert_int_equal(kv_cert_get(f->kv, "web", "imp", 0, &i), 0);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &j), 0);
+	assert_int_equal(i.source, KV_CERT_IMPORTED);
+	assert_int_equal(i.chain->n, 2);
+	assert_string_equal(i.serial, j.serial);
+	assert_memory_equal(i.spki, j.spki, j.spki_len);
+	assert_false(i.exportable);
+	kv_cert_info_done(&i);
+
+	snprintf(path, sizeof(path), "%s/site.p12", f->dir);
+	assert_int_equal(test_read_file(path, &data, &n), 0);
+	assert_int_equal(kv_cert_import(f->kv, "web", "imp12", data, n, true, NULL, true, NULL), 0);
+	assert_int_equal(kv_cert_import(f->kv, "web", "bad12", data, n, true, "wrong", true, NULL),
+			 -ENOKEY);
+	free(data);
+	assert_int_equal(kv_cert_get(f->kv, "web", "imp12", 0, &i), 0);
+	assert_string_equal(i.serial, j.serial);
+	assert_true(i.exportable);
+	kv_cert_info_done(&i);
+	kv_cert_info_done(&j);
+	assert_int_equal(write_view(f, "web", "imp12", 0, KV_CERT_VIEW_CRT, "imp12.crt"), 0);
+	assert_int_equal(sh(f, "openssl verify -CAfile root.pem imp12.crt"), 0);
+	assert_int_equal(kv_cert_import(f->kv, "web", "junk", (uint8_t *)"junk", 4, false, NULL,
+					false, NULL),
+			 -EINVAL);
+}
+
+static void test_tpm_ca(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy("pki/root", false);
+	struct kv_cert_info i = {};
+
+	make_root(f, KEY_PROTECTION_TPM);
+	assert_int_equal(kv_cert_get(f->kv, "pki", "root", 0, &i), 0);
+	assert_int_equal(i.protection, KEY_PROTECTION_TPM);
+	kv_cert_info_done(&i);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, NULL), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_CRT, "site.crt"), 0);
+	assert_int_equal(sh(f, "openssl verify -CAfile root.pem site.crt"), 0);
+}
+
+static int count_notice(const struct kv_rotation_notice *n, void *ud)
+{
+	unsigned *c = ud;
+
+	assert_int_equal(n->event, KV_ROTATION_ROTATE);
+	assert_int_equal(n->err, 0);
+	assert_string_equal(n->vault, "web");
+	assert_string_equal(n->name, "site");
+	assert_int_equal(n->version, 1);
+	assert_int_equal(n->new_version, 2);
+	(*c)++;
+	return 0;
+}
+
+static void test_due(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy("pki/root", true);
+	int64_t t0 = INT64_C(1800000000);
+	unsigned n = 0;
+
+	kv_set_clock(f->kv, t0);
+	make_root(f, KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_notice, &n), 0);
+	assert_int_equal(n, 0);
+	kv_set_clock(f->kv, t0 + 21 * DAY); /* 9 days left: renew_before is 10 */
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_notice, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_notice, &n), 0);
+	assert_int_equal(n, 1); /* once */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_ca_and_leaf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_renew_and_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_external, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tpm_ca, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
