@@ -907,45 +907,17 @@ int kv_cert_view(struct kv *kv, const char *vault, const char *name, uint32_t ve
 
 /* --- the daemon's pass --- */
 
-struct due_cert {
-	char vault[VAULTFS_NAME_MAX + 1];
-	char name[VAULTFS_NAME_MAX + 1];
-	uint32_t version;
-};
-
-struct due_scan {
-	struct kv *kv;
-	const char *vault;
-	struct due_cert due[DUE_BATCH];
+struct name_page {
+	char names[DUE_BATCH][VAULTFS_NAME_MAX + 1];
 	unsigned n;
-	bool full;
 };
 
-/* Is version c (made by policy p) due for renewal now? */
-static bool renewal_due(const struct kv *kv, const struct kv_cert_policy *p,
-			const struct kv_cert_info *c)
+static int collect_name(const struct kv_object_info *o, void *ud)
 {
-	int64_t now = kv_now(kv), life = c->not_after - c->not_before;
+	struct name_page *pg = ud;
 
-	if (p->issuer != KV_CERT_SELF && p->issuer != KV_CERT_VAULT_CA)
-		return false;
-	if (p->renew_before && c->not_after - p->renew_before <= now)
-		return true;
-	return p->renew_percent && life > 0 &&
-	       c->not_before + life / 100 * (int64_t)p->renew_percent <= now;
-}
-
-static int scan_cert(const struct kv_object_info *o, void *ud)
-{
-	struct due_scan *sc = ud;
-
-	if (sc->n == DUE_BATCH) {
-		sc->full = true;
-		return -EAGAIN;
-	}
-	str_copy(sc->due[sc->n].vault, sizeof(sc->due[0].vault), sc->vault);
-	str_copy(sc->due[sc->n].name, sizeof(sc->due[0].name), o->name);
-	sc->due[sc->n++].version = o->current_version;
+	if (pg->n < DUE_BATCH)
+		str_copy(pg->names[pg->n++], VAULTFS_NAME_MAX + 1, o->name);
 	return 0;
 }
 
@@ -970,45 +942,76 @@ static int collect_vault(const struct kv_vault_info *v, void *ud)
 	return 0;
 }
 
+/* Is the newest issued version of vault/name, made by its own policy, due for renewal now?
+ * Its number in *ret_version. Issuers other than self and a vault CA are never renewed here. */
+static bool renewal_due(struct kv *kv, const char *vault, const char *name, uint32_t *ret_version)
+{
+	struct kv_cert_info c;
+	const struct kv_cert_policy *p = &c.policy;
+	int64_t now = kv_now(kv), life;
+	bool due = false;
+
+	if (kv_cert_get(kv, vault, name, 0, &c) < 0)
+		return false; /* nothing issued yet, or gone meanwhile */
+	life = c.not_after - c.not_before;
+	if (p->issuer == KV_CERT_SELF || p->issuer == KV_CERT_VAULT_CA) {
+		if (p->renew_before && c.not_after - p->renew_before <= now)
+			due = true;
+		if (p->renew_percent && life > 0 &&
+		    c.not_before + life / 100 * (int64_t)p->renew_percent <= now)
+			due = true;
+	}
+	*ret_version = c.version;
+	kv_cert_info_done(&c);
+	return due;
+}
+
 int kv_cert_due(struct kv *kv, const char *tcti,
 		int (*cb)(const struct kv_rotation_notice *n, void *ud), void *ud)
 {
+	_cleanup_free_ struct name_page *pg = NULL;
 	struct vault_names vn = {};
-	struct due_scan *sc;
+	unsigned renewed = 0;
 	int r;
 
-	sc = calloc(1, sizeof(*sc));
-	if (!sc)
+	pg = calloc(1, sizeof(*pg));
+	if (!pg)
 		return -ENOMEM;
-	sc->kv = kv;
 	r = kv_vault_list(kv, collect_vault, &vn);
-	for (size_t i = 0; r >= 0 && i < vn.n && !sc->full; i++) {
-		sc->vault = vn.names[i];
-		r = kv_object_list(kv, OBJECT_CERT, vn.names[i], false, scan_cert, sc);
-		if (r == -EAGAIN)
-			r = 0;
+	if (r > 0)
+		r = 0;
+	for (size_t i = 0; r == 0 && i < vn.n; i++) {
+		char after[VAULTFS_NAME_MAX + 1] = "", last[VAULTFS_NAME_MAX + 1];
+		int got;
+
+		do { /* the vault's certificates a page at a time */
+			pg->n = 0;
+			got = kv_object_list_page(kv, OBJECT_CERT, vn.names[i], false, after,
+						  DUE_BATCH, collect_name, pg, last);
+			if (got < 0) {
+				r = got;
+				break;
+			}
+			memcpy(after, last, sizeof(after));
+			for (unsigned j = 0; r == 0 && j < pg->n; j++) {
+				struct kv_rotation_notice n = { .vault = vn.names[i],
+								.name = pg->names[j],
+								.event = KV_ROTATION_ROTATE };
+
+				if (!renewal_due(kv, n.vault, n.name, &n.version))
+					continue;
+				if (renewed == DUE_BATCH) {
+					r = 1; /* the rest at the next pass */
+					break;
+				}
+				n.err = kv_cert_renew(kv, tcti, n.vault, n.name, &n.new_version);
+				renewed++;
+				r = cb(&n, ud);
+				if (r > 0)
+					r = 0;
+			}
+		} while (r == 0 && got == (int)DUE_BATCH);
 	}
 	free(vn.names);
-	for (unsigned i = 0; r >= 0 && i < sc->n; i++) {
-		struct due_cert *d = &sc->due[i];
-		struct kv_cert_info c;
-		struct kv_rotation_notice n = { .vault = d->vault,
-						.name = d->name,
-						.event = KV_ROTATION_ROTATE };
-		bool due;
-
-		if (kv_cert_get(kv, d->vault, d->name, 0, &c) < 0)
-			continue; /* pending, or gone meanwhile */
-		due = renewal_due(kv, &c.policy, &c);
-		n.version = c.version;
-		kv_cert_info_done(&c);
-		if (!due)
-			continue;
-		n.err = kv_cert_renew(kv, tcti, d->vault, d->name, &n.new_version);
-		r = cb(&n, ud);
-	}
-	if (r >= 0)
-		r = sc->full ? 1 : 0;
-	free(sc);
 	return r;
 }

@@ -437,6 +437,91 @@ static void test_due(void **state)
 	assert_int_equal(n, 1); /* once */
 }
 
+static int count_any(const struct kv_rotation_notice *n, void *ud)
+{
+	unsigned *c = ud;
+
+	assert_int_equal(n->err, 0);
+	assert_int_equal(n->new_version, n->version + 1);
+	(*c)++;
+	return 0;
+}
+
+/* More certificates due than a batch: the pass renews a batch, says there is more, and the
+ * next pass renews the rest (not the first batch again). renew_percent: at half the lifetime. */
+static void test_due_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+	int64_t t0 = INT64_C(1800000000);
+	unsigned n = 0;
+	char name[32];
+
+	kv_set_clock(f->kv, t0);
+	p.renew_before = 0;
+	p.renew_percent = 50;
+	for (unsigned i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "c%02u", i);
+		assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", name, &p, NULL), 0);
+	}
+	kv_set_clock(f->kv, t0 + 14 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_any, &n), 0);
+	assert_int_equal(n, 0);
+	kv_set_clock(f->kv, t0 + 15 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_any, &n), 1);
+	assert_int_equal(n, 64);
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_any, &n), 0);
+	assert_int_equal(n, 70);
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_any, &n), 0);
+	assert_int_equal(n, 70);
+}
+
+/* The object model's lifecycle carries the key with the certificate: backup/restore into
+ * another vault, delete and recover; a TPM key leaf under a TPM key CA. */
+static void test_lifecycle(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy("pki/root", true);
+	struct kv_cert_info i = {}, j = {};
+	struct secbuf *blob = NULL, *b = NULL;
+	char name[VAULTFS_NAME_MAX + 1];
+
+	make_root(f, KEY_PROTECTION_TPM);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_object_backup(f->kv, OBJECT_CERT, "web", "site", &blob), 0);
+	assert_int_equal(kv_object_restore(f->kv, OBJECT_CERT, "pki", blob->data, blob->len, name),
+			 0);
+	secbuf_free(blob);
+	assert_string_equal(name, "site");
+	assert_int_equal(kv_cert_get(f->kv, "pki", "site", 0, &i), 0);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &j), 0);
+	assert_string_equal(i.serial, j.serial);
+	kv_cert_info_done(&i);
+	kv_cert_info_done(&j);
+	assert_int_equal(kv_cert_view(f->kv, "pki", "site", 0, KV_CERT_VIEW_KEY, &b), 0);
+	secbuf_free(b);
+
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_CERT, "web", "site"), 0);
+	assert_int_equal(kv_cert_view(f->kv, "web", "site", 0, KV_CERT_VIEW_CRT, &b), -ENOENT);
+	assert_int_equal(kv_object_recover(f->kv, OBJECT_CERT, "web", "site"), 0);
+	assert_int_equal(kv_cert_view(f->kv, "web", "site", 0, KV_CERT_VIEW_CRT, &b), 0);
+	secbuf_free(b);
+	/* a disabled version serves no view */
+	struct kv_attrs off = KV_ATTRS_KEEP;
+
+	off.enabled = 0;
+	assert_int_equal(kv_object_update(f->kv, OBJECT_CERT, "web", "site", 1, &off), 0);
+	assert_int_equal(kv_cert_view(f->kv, "web", "site", 0, KV_CERT_VIEW_CRT, &b), -EKEYREVOKED);
+
+	/* a TPM key leaf under the TPM key CA */
+	p = leaf_policy("pki/root", false);
+	p.protection = KEY_PROTECTION_TPM;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "tpmleaf", &p, NULL), 0);
+	assert_int_equal(write_view(f, "web", "tpmleaf", 0, KV_CERT_VIEW_CRT, "tpmleaf.crt"), 0);
+	assert_int_equal(sh(f, "openssl verify -CAfile root.pem tpmleaf.crt"), 0);
+	assert_int_equal(kv_cert_view(f->kv, "web", "tpmleaf", 0, KV_CERT_VIEW_P12, &b), -EPERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +531,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_import, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tpm_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
