@@ -221,8 +221,9 @@ static int policy_check(const struct kv_cert_policy *p)
 
 	if (p->key_type <= KEY_TYPE_INVALID || p->key_type >= _KEY_TYPE_MAX ||
 	    p->key_type == KEY_AES_256 || p->validity <= 0 || p->renew_before < 0 ||
-	    p->notify_before < 0 || p->renew_percent > 99 || subj > X509_SUBJECT_MAX ||
-	    p->n_sans > X509_SANS_MAX || (subj == 0 && p->n_sans == 0) || (p->n_sans && !p->sans))
+	    p->notify_before < 0 || p->renew_percent > 99 || p->renew_before >= p->validity ||
+	    subj > X509_SUBJECT_MAX || p->n_sans > X509_SANS_MAX || (subj == 0 && p->n_sans == 0) ||
+	    (p->n_sans && !p->sans))
 		return -EINVAL;
 	if (p->protection == KEY_PROTECTION_TPM ? p->exportable :
 						  p->protection != KEY_PROTECTION_SOFTWARE)
@@ -942,6 +943,28 @@ static int collect_vault(const struct kv_vault_info *v, void *ud)
 	return 0;
 }
 
+/* Was a leaf ending at not_after cut to its vault CA's current certificate (x509_issue ends a
+ * leaf with its CA)? Then a renewal now would end there again, and again at every pass: the
+ * leaf waits for the CA's own renewal. A CA that cannot be read: not cut (the renewal says
+ * why it fails). */
+static bool cut_by_ca(struct kv *kv, const char *issuer_name, int64_t not_after)
+{
+	char cav[VAULTFS_NAME_MAX + 1];
+	const char *slash = strchr(issuer_name, '/');
+	struct kv_cert_info ca;
+	bool cut;
+
+	if (!slash || (size_t)(slash - issuer_name) > VAULTFS_NAME_MAX)
+		return false;
+	memcpy(cav, issuer_name, slash - issuer_name);
+	cav[slash - issuer_name] = 0;
+	if (kv_cert_get(kv, cav, slash + 1, 0, &ca) < 0)
+		return false;
+	cut = not_after >= ca.not_after;
+	kv_cert_info_done(&ca);
+	return cut;
+}
+
 /* Is the newest issued version of vault/name, made by its own policy, due for renewal now?
  * Its number in *ret_version. Issuers other than self and a vault CA are never renewed here. */
 static bool renewal_due(struct kv *kv, const char *vault, const char *name, uint32_t *ret_version)
@@ -961,6 +984,8 @@ static bool renewal_due(struct kv *kv, const char *vault, const char *name, uint
 		    c.not_before + life / 100 * (int64_t)p->renew_percent <= now)
 			due = true;
 	}
+	if (due && p->issuer == KV_CERT_VAULT_CA)
+		due = !cut_by_ca(kv, p->issuer_name, c.not_after);
 	*ret_version = c.version;
 	kv_cert_info_done(&c);
 	return due;

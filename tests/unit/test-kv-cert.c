@@ -418,6 +418,16 @@ static int count_notice(const struct kv_rotation_notice *n, void *ud)
 	return 0;
 }
 
+static int count_any(const struct kv_rotation_notice *n, void *ud)
+{
+	unsigned *c = ud;
+
+	assert_int_equal(n->err, 0);
+	assert_int_equal(n->new_version, n->version + 1);
+	(*c)++;
+	return 0;
+}
+
 static void test_due(void **state)
 {
 	struct fixture *f = *state;
@@ -437,14 +447,38 @@ static void test_due(void **state)
 	assert_int_equal(n, 1); /* once */
 }
 
-static int count_any(const struct kv_rotation_notice *n, void *ud)
+/* A leaf cut to its CA's end is not renewed at every pass: it waits for the CA's renewal. */
+static void test_due_cut_by_ca(void **state)
 {
-	unsigned *c = ud;
+	struct fixture *f = *state;
+	struct kv_cert_policy ca = ca_policy(KEY_PROTECTION_SOFTWARE);
+	struct kv_cert_policy p = leaf_policy("pki/root", true);
+	struct kv_cert_info i = {};
+	int64_t t0 = INT64_C(1800000000);
+	unsigned n = 0;
 
-	assert_int_equal(n->err, 0);
-	assert_int_equal(n->new_version, n->version + 1);
-	(*c)++;
-	return 0;
+	kv_set_clock(f->kv, t0);
+	ca.validity = 20 * DAY;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "pki", "root", &ca, NULL), 0);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(i.not_after, t0 + 20 * DAY); /* cut to the root's */
+	kv_cert_info_done(&i);
+	kv_set_clock(f->kv, t0 + 11 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_any, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(kv_cert_renew(f->kv, test_tcti(), "pki", "root", NULL), 0);
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_any, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(kv_cert_due(f->kv, test_tcti(), count_any, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(i.version, 2);
+	assert_int_equal(i.not_after, t0 + 31 * DAY);
+	kv_cert_info_done(&i);
+	/* renew_before must be inside the validity */
+	p.renew_before = p.validity;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, NULL), -EINVAL);
 }
 
 /* More certificates due than a batch: the pass renews a batch, says there is more, and the
@@ -532,6 +566,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tpm_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_cut_by_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
 	};
 
