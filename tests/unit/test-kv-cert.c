@@ -236,6 +236,23 @@ static void test_ca_and_leaf(void **state)
 	p = leaf_policy(NULL, true);
 	p.validity = 0;
 	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "sub", &p, NULL), -EINVAL);
+	/* malformed SANs and subjects */
+	static const struct x509_san bad_ip[] = { { X509_SAN_IP, "300.1.2.3" } };
+	static const struct x509_san bad_kind[] = { { 9, "x" } };
+
+	p = leaf_policy(NULL, true);
+	p.sans = bad_ip, p.n_sans = 1;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "sub", &p, NULL), -EINVAL);
+	p.sans = bad_kind;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "sub", &p, NULL), -EINVAL);
+	p = leaf_policy(NULL, true);
+	p.subject = "XX=nope";
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "sub", &p, NULL), -EINVAL);
+	p.subject = NULL, p.n_sans = 0;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "sub", &p, NULL), -EINVAL);
+	assert_int_equal(
+		kv_object_lookup(f->kv, KV_KIND_ANY, "web", "sub", &(struct kv_object_info){}),
+		-ENOENT); /* nothing left behind */
 	/* one name space: a secret's name is not a certificate's */
 	assert_int_equal(kv_secret_set(f->kv, "web", "db", "x", 1, NULL, NULL), 0);
 	p = leaf_policy(NULL, true);
@@ -293,6 +310,14 @@ static void test_external(void **state)
 	assert_int_equal(kv_cert_get(f->kv, "web", "ext", 1, &i), 0);
 	assert_true(i.pending);
 	assert_non_null(i.csr);
+	{
+		struct x509_info ci = {};
+
+		assert_int_equal(x509_csr_info(i.csr, i.csr_len, &ci), 0);
+		assert_string_equal(ci.subject, "CN=www.example.test");
+		assert_int_equal(ci.n_sans, 2);
+		x509_info_done(&ci);
+	}
 	assert_int_equal(x509_der_to_pem(i.csr, i.csr_len, true, &csr), 0);
 	snprintf(path, sizeof(path), "%s/ext.csr", f->dir);
 	test_write_file(path, csr, strlen(csr), 0600);
