@@ -443,6 +443,47 @@ static int count_notice(const struct kv_rotation_notice *n, void *ud)
 	return 0;
 }
 
+/* root -> intermediate (path length 0) -> leaf: the leaf's CRT holds leaf and intermediate, its
+ * CHAIN intermediate and root; the intermediate cannot make another CA. */
+static void test_intermediate(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy ica = ca_policy(KEY_PROTECTION_SOFTWARE);
+	struct kv_cert_policy p = leaf_policy("pki/inter", true);
+	struct kv_cert_info i = {};
+	char *s;
+
+	make_root(f, KEY_PROTECTION_SOFTWARE);
+	ica.subject = "CN=Test Intermediate,O=vaultfs";
+	ica.issuer = KV_CERT_VAULT_CA;
+	ica.issuer_name = "pki/root";
+	ica.path_len = 0;
+	ica.validity = 365 * DAY;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "pki", "inter", &ica, NULL), 0);
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(i.chain->n, 3);
+	assert_string_equal(i.issuer, "CN=Test Intermediate,O=vaultfs");
+	kv_cert_info_done(&i);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_CRT, "site.crt"), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_CHAIN, "site.chain.crt"), 0);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_P12, "site.p12"), 0);
+	s = read_text(f, "site.crt");
+	assert_int_equal(count(s, "BEGIN CERTIFICATE"), 2);
+	free(s);
+	s = read_text(f, "site.chain.crt");
+	assert_int_equal(count(s, "BEGIN CERTIFICATE"), 2);
+	free(s);
+	assert_int_equal(sh(f, "openssl verify -CAfile root.pem -untrusted site.crt site.crt"), 0);
+	assert_int_equal(sh(f, "openssl verify -CAfile root.pem site.crt"), 2 << 8);
+	assert_int_equal(sh(f, "openssl pkcs12 -info -in site.p12 -passin pass: -nokeys | "
+			       "test $(grep -c 'BEGIN CERTIFICATE') = 3"),
+			 0);
+	/* path length 0: no CA under the intermediate */
+	ica.issuer_name = "pki/inter";
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "pki", "sub", &ica, NULL), -EPERM);
+}
+
 static int count_any(const struct kv_rotation_notice *n, void *ud)
 {
 	unsigned *c = ud;
@@ -585,6 +626,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ca_and_leaf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intermediate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_renew_and_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_import, setup, teardown),
