@@ -174,7 +174,7 @@ DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-
 	swtpm swtpm-tools libjson-c-dev libsystemd-dev libkeyutils-dev keyutils libfuse3-dev fuse3 \
 	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev \
 	python3 scdoc systemd man-db podman runc busybox-static faketime clang-format \
-	cryptsetup-bin
+	cryptsetup-bin openssl git xxd
 
 deps:
 	@missing=""; for p in $(DEPS); do \
