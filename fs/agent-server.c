@@ -348,6 +348,64 @@ static enum identity_ssh ssh_use(const struct agent_sign_info *info)
 	}
 }
 
+/* The common case in one decryption of the key: the key the peer's last list gave for spki,
+ * allowed for any ssh use and for this one, signs; recorded as the walk below would. 1: signed
+ * and recorded (or the record failed: a negative errno, the signature wiped); 0: nothing
+ * done, the walk decides (another key, a denial, any failure: each recorded there). */
+static int sign_listed(struct agent_server *s, struct aconn *k, const uint8_t *spki,
+		       size_t spki_len, enum key_alg alg, const uint8_t *data, size_t n,
+		       const struct agent_sign_info *info, uint8_t *sig, size_t *siglen)
+{
+	uint64_t h = spki_hash(spki, spki_len);
+	const struct keyref *ref = NULL;
+	struct policy_decision d;
+	char path[2 * VAULTFS_NAME_MAX + 3];
+	uint8_t digest[KEY_DIGEST_MAX];
+	size_t dlen = sizeof(digest);
+	uint32_t version = 0;
+	size_t cap = *siglen;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	identity_set_ssh(&k->id, IDENTITY_SSH_ANY, NULL);
+	for (size_t i = 0; i < k->nlisted && !ref; i++) {
+		if (k->listed[i].h != h)
+			continue;
+		key_path(&k->listed[i].ref, path, sizeof(path));
+		if (policy_check(s->v->policy, POLICY_OP_SIGN, path, &k->id, now, &d) >= 0 &&
+		    d.verdict == POLICY_ALLOW)
+			ref = &k->listed[i].ref;
+	}
+	if (!ref) {
+		identity_set_ssh(&k->id, IDENTITY_SSH_NONE, NULL);
+		return 0;
+	}
+	identity_set_ssh(&k->id, ssh_use(info), info->namespace);
+	r = policy_check(s->v->policy, POLICY_OP_SIGN, path, &k->id, now, &d);
+	identity_set_ssh(&k->id, IDENTITY_SSH_NONE, NULL);
+	if (r < 0 || d.verdict != POLICY_ALLOW)
+		return 0;
+	if (alg != KEY_ALG_EDDSA) {
+		r = key_digest(alg, data, n, digest, &dlen);
+		if (r < 0)
+			return 0;
+		data = digest, n = dlen;
+	}
+	r = kv_key_sign_spki(s->v->kv, s->v->config->tcti, ref->vault, ref->name, spki, spki_len,
+			     alg, data, n, sig, siglen, &version);
+	if (r < 0) {
+		*siglen = cap;
+		return 0;
+	}
+	/* no signature leaves before its record is written */
+	r = record_sign(s, k, ref, version, alg, info, 0, d.rule);
+	if (r < 0) {
+		secure_wipe(sig, *siglen);
+		return -EIO;
+	}
+	return 1;
+}
+
 /* Find the key (among those the peer may use at all), decide this use, sign, record. */
 static int be_sign(void *ud, const struct agent_conn *c, const uint8_t *spki, size_t spki_len,
 		   enum key_alg alg, const uint8_t *data, size_t n,
@@ -368,6 +426,9 @@ static int be_sign(void *ud, const struct agent_conn *c, const uint8_t *spki, si
 	int64_t now = (int64_t)time(NULL);
 	int r, w;
 
+	r = sign_listed(s, k, spki, spki_len, alg, data, n, info, sig, siglen);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	/* the keys the last list gave first, then every key */
 	identity_set_ssh(&k->id, IDENTITY_SSH_ANY, NULL);
 	for (size_t i = 0; i < k->nlisted && !ref; i++)
