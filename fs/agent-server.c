@@ -47,7 +47,8 @@
 /* Keys looked at for one list or sign (vaults' keys together). */
 #define KEYS_SCAN_MAX 65536u
 #define ACCEPT_PAUSE_MS 1000
-/* Keys of a connection's last list remembered, for its signs to find without a walk. */
+/* Keys of a connection's last list (and those its signs found by a walk since) remembered, for
+ * its signs to find without a walk. */
 #define LISTED_MAX 64u
 
 struct keyref {
@@ -348,6 +349,20 @@ static enum identity_ssh ssh_use(const struct agent_sign_info *info)
 	}
 }
 
+/* A key the walk found for a connection that did not list (or whose list did not have it):
+ * among its listed keys from now on, so that its next signs with it take sign_listed. */
+static void remember(struct aconn *k, const struct keyref *ref, uint64_t h)
+{
+	for (size_t i = 0; i < k->nlisted; i++)
+		if (k->listed[i].h == h && streq(k->listed[i].ref.vault, ref->vault) &&
+		    streq(k->listed[i].ref.name, ref->name))
+			return;
+	if (!k->listed)
+		k->listed = calloc(LISTED_MAX, sizeof(*k->listed));
+	if (k->listed && k->nlisted < LISTED_MAX)
+		k->listed[k->nlisted++] = (struct listed){ .ref = *ref, .h = h };
+}
+
 /* The common case in one decryption of the key: the key the peer's last list gave for spki,
  * allowed for any ssh use and for this one, signs; recorded as the walk below would. 1: signed
  * and recorded (or the record failed: a negative errno, the signature wiped); 0: nothing
@@ -448,6 +463,7 @@ static int be_sign(void *ud, const struct agent_conn *c, const uint8_t *spki, si
 		keylist_done(&l);
 		return r < 0 ? r : -ENOENT;
 	}
+	remember(k, ref, h);
 	version = pub.version;
 	key_path(ref, path, sizeof(path));
 	identity_set_ssh(&k->id, ssh_use(info), info->namespace);
