@@ -589,6 +589,10 @@ static int conn_serve(struct agent_server *s, struct aconn *k)
 			k->more = k->inlen > 0;
 			return 0;
 		}
+		/* answered and written, nothing left over: poll says when more comes (a recv
+		 * here would only say EAGAIN, one system call per request) */
+		if (budget < DISPATCH_FRAMES && k->inlen == 0)
+			return 0;
 		if (k->inlen == k->incap) {
 			r = in_reserve(k, k->incap + 1);
 			if (r < 0)
