@@ -257,8 +257,8 @@ static int load_fast(enum key_type t, const PKCS8_PRIV_KEY_INFO *p8, const struc
 	return -EINVAL;
 }
 
-static int from_material(enum key_type t, const struct secbuf *material,
-			 const struct load_how *how, EVP_PKEY **ret)
+static int from_material(enum key_type t, const struct secbuf *material, const struct load_how *how,
+			 EVP_PKEY **ret)
 {
 	_cleanup_(p8_freep) PKCS8_PRIV_KEY_INFO *p8 = NULL;
 	const unsigned char *p;
@@ -292,8 +292,8 @@ int key_pkey_from_material(enum key_type t, const struct secbuf *material, EVP_P
 }
 
 /* The SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): this prefix, then the 32 bytes. */
-static const uint8_t ed25519_spki_prefix[] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65,
-					       0x70, 0x03, 0x21, 0x00 };
+static const uint8_t ed25519_spki_prefix[] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+					       0x2b, 0x65, 0x70, 0x03, 0x21, 0x00 };
 
 int key_pkey_for_sign(enum key_type t, const struct secbuf *material, const uint8_t *spki,
 		      size_t spki_len, EVP_PKEY **ret)

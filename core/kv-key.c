@@ -273,7 +273,8 @@ static int allowed(const struct keyrec *k, enum key_op op, enum key_alg alg)
 /* kv_key_sign's and kv_key_sign_spki's: spki NULL for any public half. */
 static int sign_with(struct kv *kv, const char *tcti, const char *vault, const char *name,
 		     uint32_t version, const uint8_t *spki, size_t spki_len, enum key_alg alg,
-		     const uint8_t *in, size_t n, uint8_t *sig, size_t *siglen, uint32_t *ret_version)
+		     const uint8_t *in, size_t n, uint8_t *sig, size_t *siglen,
+		     uint32_t *ret_version)
 {
 	_cleanup_secbuf_ struct secbuf *rec = NULL, *priv = NULL;
 	struct kv_version_info info;
