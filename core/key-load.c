@@ -136,8 +136,9 @@ out:
 	return r;
 }
 
-/* ECPrivateKey (RFC 5915) with its public point. */
-static int load_ec(enum key_type t, struct der d, EVP_PKEY **ret)
+/* ECPrivateKey (RFC 5915) with its public point; with_pub false: the private scalar only (it
+ * signs the same, and decoding the point is half the load). */
+static int load_ec(enum key_type t, struct der d, bool with_pub, EVP_PKEY **ret)
 {
 	_cleanup_(param_bld_freep) OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	_cleanup_(key_bn_clear_freep) BIGNUM *bn = NULL;
@@ -161,23 +162,39 @@ static int load_ec(enum key_type t, struct der d, EVP_PKEY **ret)
 	if (!BN_bin2bn(priv.p, (int)priv.n, bn))
 		return -ENOMEM;
 	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub.p + 1, pub.n - 1) !=
-		    1 ||
+	    (with_pub && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub.p + 1,
+							  pub.n - 1) != 1) ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn) != 1)
 		return -ENOMEM;
 	return params_to_pkey("EC", bld, ret);
 }
 
-/* CurvePrivateKey (RFC 8410): an OCTET STRING of the 32-byte seed. */
-static int load_ed25519(struct der d, EVP_PKEY **ret)
+/* CurvePrivateKey (RFC 8410): an OCTET STRING of the 32-byte seed. pub: its public key (32
+ * bytes) when the caller holds it, else NULL: deriving it is a scalar multiplication, as long
+ * as a signature. */
+static int load_ed25519(struct der d, const uint8_t *pub, EVP_PKEY **ret)
 {
+	_cleanup_(key_pkey_ctx_freep) EVP_PKEY_CTX *ctx = NULL;
+	OSSL_PARAM params[3];
 	struct der seed;
-	EVP_PKEY *pk;
+	EVP_PKEY *pk = NULL;
 
 	if (der_next(&d, 0x04, &seed) < 0 || d.n != 0 || seed.n != 32)
 		return -EINVAL;
-	pk = EVP_PKEY_new_raw_private_key_ex(NULL, "ED25519", NULL, seed.p, 32);
-	if (!pk)
+	if (!pub) {
+		pk = EVP_PKEY_new_raw_private_key_ex(NULL, "ED25519", NULL, seed.p, 32);
+		if (!pk)
+			return -EINVAL;
+		*ret = pk;
+		return 0;
+	}
+	/* OpenSSL copies the seed into its key object (cleansed when freed), as above */
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, (void *)seed.p, 32);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pub, 32);
+	params[2] = OSSL_PARAM_construct_end();
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "ED25519", NULL);
+	if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_KEYPAIR, params) != 1)
 		return -EINVAL;
 	*ret = pk;
 	return 0;
@@ -205,8 +222,16 @@ static int curve_type(const X509_ALGOR *alg, enum key_type *ret)
 	return -EINVAL;
 }
 
+/* How a key is loaded: full (public half included, for any use), or to sign only, with the
+ * Ed25519 public key the caller holds (NULL: derived). */
+struct load_how {
+	bool sign_only;
+	const uint8_t *ed25519_pub;
+};
+
 /* The fast path over p8, for type t: -EINVAL when the form is not the one expected. */
-static int load_fast(enum key_type t, const PKCS8_PRIV_KEY_INFO *p8, EVP_PKEY **ret)
+static int load_fast(enum key_type t, const PKCS8_PRIV_KEY_INFO *p8, const struct load_how *how,
+		     EVP_PKEY **ret)
 {
 	const ASN1_OBJECT *obj;
 	const X509_ALGOR *alg;
@@ -223,15 +248,17 @@ static int load_fast(enum key_type t, const PKCS8_PRIV_KEY_INFO *p8, EVP_PKEY **
 	case NID_X9_62_id_ecPublicKey:
 		if (curve_type(alg, &curve) < 0 || curve != t)
 			return -EINVAL;
-		return load_ec(t, (struct der){ inner, (size_t)len }, ret);
+		return load_ec(t, (struct der){ inner, (size_t)len }, !how->sign_only, ret);
 	case NID_ED25519:
-		return t == KEY_ED25519 ? load_ed25519((struct der){ inner, (size_t)len }, ret) :
+		return t == KEY_ED25519 ? load_ed25519((struct der){ inner, (size_t)len },
+						       how->ed25519_pub, ret) :
 					  -EINVAL;
 	}
 	return -EINVAL;
 }
 
-int key_pkey_from_material(enum key_type t, const struct secbuf *material, EVP_PKEY **ret)
+static int from_material(enum key_type t, const struct secbuf *material, const struct load_how *how,
+			 EVP_PKEY **ret)
 {
 	_cleanup_(p8_freep) PKCS8_PRIV_KEY_INFO *p8 = NULL;
 	const unsigned char *p;
@@ -244,7 +271,7 @@ int key_pkey_from_material(enum key_type t, const struct secbuf *material, EVP_P
 	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)material->len);
 	if (!p8 || p != material->data + material->len)
 		return crypto_openssl_errno(-EINVAL);
-	if (load_fast(t, p8, &pk) < 0) {
+	if (load_fast(t, p8, how, &pk) < 0) {
 		/* another form of PKCS#8 (or not this type's): OpenSSL's decoder decides */
 		ERR_clear_error();
 		pk = EVP_PKCS82PKEY(p8);
@@ -257,4 +284,24 @@ int key_pkey_from_material(enum key_type t, const struct secbuf *material, EVP_P
 	}
 	*ret = pk;
 	return 0;
+}
+
+int key_pkey_from_material(enum key_type t, const struct secbuf *material, EVP_PKEY **ret)
+{
+	return from_material(t, material, &(struct load_how){}, ret);
+}
+
+/* The SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): this prefix, then the 32 bytes. */
+static const uint8_t ed25519_spki_prefix[] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+					       0x2b, 0x65, 0x70, 0x03, 0x21, 0x00 };
+
+int key_pkey_for_sign(enum key_type t, const struct secbuf *material, const uint8_t *spki,
+		      size_t spki_len, EVP_PKEY **ret)
+{
+	struct load_how how = { .sign_only = true };
+
+	if (t == KEY_ED25519 && spki && spki_len == sizeof(ed25519_spki_prefix) + 32 &&
+	    memcmp(spki, ed25519_spki_prefix, sizeof(ed25519_spki_prefix)) == 0)
+		how.ed25519_pub = spki + sizeof(ed25519_spki_prefix);
+	return from_material(t, material, &how, ret);
 }

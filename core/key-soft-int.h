@@ -39,6 +39,12 @@ int key_pkey_type(EVP_PKEY *pk, enum key_type *ret);
 /* PKCS#8 DER material of type t as a key: -EINVAL when it does not parse or is of another
  * type. */
 int key_pkey_from_material(enum key_type t, const struct secbuf *material, EVP_PKEY **ret);
+/* key_pkey_from_material for signing only, faster: an EC key without its public point, an
+ * Ed25519 key with the public key of spki (its SubjectPublicKeyInfo DER, or NULL: derived).
+ * The caller vouches that spki is the public half of material (both from one authenticated
+ * record): an Ed25519 signature made with another public key gives the private key away. */
+int key_pkey_for_sign(enum key_type t, const struct secbuf *material, const uint8_t *spki,
+		      size_t spki_len, EVP_PKEY **ret);
 /* SPKI DER of type t as a key: -EINVAL when it does not parse or is of another type. */
 int key_pkey_from_spki(enum key_type t, const uint8_t *spki, size_t len, EVP_PKEY **ret);
 /* A private key as PKCS#8 DER in a new secbuf (its type checked by key_pkey_type first). */

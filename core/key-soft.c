@@ -418,8 +418,9 @@ static int sign_pkey(EVP_PKEY *pk, enum key_type t, enum key_alg a, const uint8_
 	return 0;
 }
 
-int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
-		  size_t n, uint8_t *sig, size_t *siglen)
+int key_soft_sign_spki(enum key_type t, const struct secbuf *material, const uint8_t *spki,
+		       size_t spki_len, enum key_alg a, const uint8_t *in, size_t n, uint8_t *sig,
+		       size_t *siglen)
 {
 	_cleanup_(key_pkey_freep) EVP_PKEY *pk = NULL;
 	int r;
@@ -429,10 +430,16 @@ int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a
 		return r;
 	if (!sig || !siglen)
 		return -EINVAL;
-	r = key_pkey_from_material(t, material, &pk);
+	r = key_pkey_for_sign(t, material, spki, spki_len, &pk);
 	if (r < 0)
 		return r;
 	return sign_pkey(pk, t, a, in, n, sig, siglen);
+}
+
+int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
+		  size_t n, uint8_t *sig, size_t *siglen)
+{
+	return key_soft_sign_spki(t, material, NULL, 0, a, in, n, sig, siglen);
 }
 
 /* A loaded key: its type and OpenSSL's object. */

@@ -72,6 +72,14 @@ int key_digest(enum key_alg a, const uint8_t *data, size_t n, uint8_t *out, size
 int key_soft_sign(enum key_type t, const struct secbuf *material, enum key_alg a, const uint8_t *in,
 		  size_t n, uint8_t *sig, size_t *siglen);
 
+/* key_soft_sign with the key's public half at hand (spki, its SubjectPublicKeyInfo DER, as the
+ * key's record keeps it beside material; NULL: none), which makes an Ed25519 load cheap (no
+ * derivation of the public key). spki must be material's own public half: an Ed25519
+ * signature over another public key gives the private key away. */
+int key_soft_sign_spki(enum key_type t, const struct secbuf *material, const uint8_t *spki,
+		       size_t spki_len, enum key_alg a, const uint8_t *in, size_t n, uint8_t *sig,
+		       size_t *siglen);
+
 /* A key loaded once for many signatures: key_soft_sign loads the material each time (tens of
  * microseconds for P-256 and Ed25519, as long as the signature itself), a loaded key does not. The private key
  * then lives in OpenSSL's key object (its secure heap when the program initialised one with

@@ -270,9 +270,11 @@ static int allowed(const struct keyrec *k, enum key_op op, enum key_alg alg)
 	return key_alg_check(k->type, op, alg);
 }
 
-int kv_key_sign(struct kv *kv, const char *tcti, const char *vault, const char *name,
-		uint32_t version, enum key_alg alg, const uint8_t *in, size_t n, uint8_t *sig,
-		size_t *siglen, uint32_t *ret_version)
+/* kv_key_sign's and kv_key_sign_spki's: spki NULL for any public half. */
+static int sign_with(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		     uint32_t version, const uint8_t *spki, size_t spki_len, enum key_alg alg,
+		     const uint8_t *in, size_t n, uint8_t *sig, size_t *siglen,
+		     uint32_t *ret_version)
 {
 	_cleanup_secbuf_ struct secbuf *rec = NULL, *priv = NULL;
 	struct kv_version_info info;
@@ -280,6 +282,8 @@ int kv_key_sign(struct kv *kv, const char *tcti, const char *vault, const char *
 	int r;
 
 	r = load_key(kv, vault, name, version, KV_USE_PRODUCE, &rec, &k, &info);
+	if (r >= 0 && spki && (k.spki_len != spki_len || memcmp(k.spki, spki, spki_len) != 0))
+		r = -ESTALE;
 	if (r >= 0)
 		r = allowed(&k, KEY_OP_SIGN, alg);
 	if (r < 0)
@@ -289,11 +293,30 @@ int kv_key_sign(struct kv *kv, const char *tcti, const char *vault, const char *
 	} else {
 		r = secbuf_dup(k.priv, k.priv_len, &priv);
 		if (r >= 0)
-			r = key_soft_sign(k.type, priv, alg, in, n, sig, siglen);
+			r = key_soft_sign_spki(k.type, priv, k.spki, k.spki_len, alg, in, n, sig,
+					       siglen);
 	}
 	if (r >= 0 && ret_version)
 		*ret_version = info.version;
 	return r;
+}
+
+int kv_key_sign(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		uint32_t version, enum key_alg alg, const uint8_t *in, size_t n, uint8_t *sig,
+		size_t *siglen, uint32_t *ret_version)
+{
+	return sign_with(kv, tcti, vault, name, version, NULL, 0, alg, in, n, sig, siglen,
+			 ret_version);
+}
+
+int kv_key_sign_spki(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		     const uint8_t *spki, size_t spki_len, enum key_alg alg, const uint8_t *in,
+		     size_t n, uint8_t *sig, size_t *siglen, uint32_t *ret_version)
+{
+	if (!spki || spki_len == 0)
+		return -EINVAL;
+	return sign_with(kv, tcti, vault, name, 0, spki, spki_len, alg, in, n, sig, siglen,
+			 ret_version);
 }
 
 int kv_key_verify(struct kv *kv, const char *vault, const char *name, uint32_t version,

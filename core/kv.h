@@ -353,6 +353,12 @@ int kv_key_public(struct kv *kv, const char *vault, const char *name, uint32_t v
 int kv_key_sign(struct kv *kv, const char *tcti, const char *vault, const char *name,
 		uint32_t version, enum key_alg alg, const uint8_t *in, size_t n, uint8_t *sig,
 		size_t *siglen, uint32_t *ret_version);
+/* kv_key_sign with the current version, only when its public half is spki (the SPKI DER a caller
+ * named, as an ssh-agent client does): the key's record is decrypted once for both. -ESTALE
+ * when the current version has another public half (nothing signed). */
+int kv_key_sign_spki(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		     const uint8_t *spki, size_t spki_len, enum key_alg alg, const uint8_t *in,
+		     size_t n, uint8_t *sig, size_t *siglen, uint32_t *ret_version);
 int kv_key_verify(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		  enum key_alg alg, const uint8_t *in, size_t n, const uint8_t *sig, size_t siglen);
 /* op KEY_OP_ENCRYPT or KEY_OP_WRAP, with the current version (*ret_version says which). */

@@ -47,7 +47,8 @@
 /* Keys looked at for one list or sign (vaults' keys together). */
 #define KEYS_SCAN_MAX 65536u
 #define ACCEPT_PAUSE_MS 1000
-/* Keys of a connection's last list remembered, for its signs to find without a walk. */
+/* Keys of a connection's last list (and those its signs found by a walk since) remembered, for
+ * its signs to find without a walk. */
 #define LISTED_MAX 64u
 
 struct keyref {
@@ -348,6 +349,78 @@ static enum identity_ssh ssh_use(const struct agent_sign_info *info)
 	}
 }
 
+/* A key the walk found for a connection that did not list (or whose list did not have it):
+ * among its listed keys from now on, so that its next signs with it take sign_listed. */
+static void remember(struct aconn *k, const struct keyref *ref, uint64_t h)
+{
+	for (size_t i = 0; i < k->nlisted; i++)
+		if (k->listed[i].h == h && streq(k->listed[i].ref.vault, ref->vault) &&
+		    streq(k->listed[i].ref.name, ref->name))
+			return;
+	if (!k->listed)
+		k->listed = calloc(LISTED_MAX, sizeof(*k->listed));
+	if (k->listed && k->nlisted < LISTED_MAX)
+		k->listed[k->nlisted++] = (struct listed){ .ref = *ref, .h = h };
+}
+
+/* The common case in one decryption of the key: the key the peer's last list gave for spki,
+ * allowed for any ssh use and for this one, signs; recorded as the walk below would. 1: signed
+ * and recorded (or the record failed: a negative errno, the signature wiped); 0: nothing
+ * done, the walk decides (another key, a denial, any failure: each recorded there). */
+static int sign_listed(struct agent_server *s, struct aconn *k, const uint8_t *spki,
+		       size_t spki_len, enum key_alg alg, const uint8_t *data, size_t n,
+		       const struct agent_sign_info *info, uint8_t *sig, size_t *siglen)
+{
+	uint64_t h = spki_hash(spki, spki_len);
+	const struct keyref *ref = NULL;
+	struct policy_decision d;
+	char path[2 * VAULTFS_NAME_MAX + 3];
+	uint8_t digest[KEY_DIGEST_MAX];
+	size_t dlen = sizeof(digest);
+	uint32_t version = 0;
+	size_t cap = *siglen;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	identity_set_ssh(&k->id, IDENTITY_SSH_ANY, NULL);
+	for (size_t i = 0; i < k->nlisted && !ref; i++) {
+		if (k->listed[i].h != h)
+			continue;
+		key_path(&k->listed[i].ref, path, sizeof(path));
+		if (policy_check(s->v->policy, POLICY_OP_SIGN, path, &k->id, now, &d) >= 0 &&
+		    d.verdict == POLICY_ALLOW)
+			ref = &k->listed[i].ref;
+	}
+	if (!ref) {
+		identity_set_ssh(&k->id, IDENTITY_SSH_NONE, NULL);
+		return 0;
+	}
+	identity_set_ssh(&k->id, ssh_use(info), info->namespace);
+	r = policy_check(s->v->policy, POLICY_OP_SIGN, path, &k->id, now, &d);
+	identity_set_ssh(&k->id, IDENTITY_SSH_NONE, NULL);
+	if (r < 0 || d.verdict != POLICY_ALLOW)
+		return 0;
+	if (alg != KEY_ALG_EDDSA) {
+		r = key_digest(alg, data, n, digest, &dlen);
+		if (r < 0)
+			return 0;
+		data = digest, n = dlen;
+	}
+	r = kv_key_sign_spki(s->v->kv, s->v->config->tcti, ref->vault, ref->name, spki, spki_len,
+			     alg, data, n, sig, siglen, &version);
+	if (r < 0) {
+		*siglen = cap;
+		return 0;
+	}
+	/* no signature leaves before its record is written */
+	r = record_sign(s, k, ref, version, alg, info, 0, d.rule);
+	if (r < 0) {
+		secure_wipe(sig, *siglen);
+		return -EIO;
+	}
+	return 1;
+}
+
 /* Find the key (among those the peer may use at all), decide this use, sign, record. */
 static int be_sign(void *ud, const struct agent_conn *c, const uint8_t *spki, size_t spki_len,
 		   enum key_alg alg, const uint8_t *data, size_t n,
@@ -368,6 +441,9 @@ static int be_sign(void *ud, const struct agent_conn *c, const uint8_t *spki, si
 	int64_t now = (int64_t)time(NULL);
 	int r, w;
 
+	r = sign_listed(s, k, spki, spki_len, alg, data, n, info, sig, siglen);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	/* the keys the last list gave first, then every key */
 	identity_set_ssh(&k->id, IDENTITY_SSH_ANY, NULL);
 	for (size_t i = 0; i < k->nlisted && !ref; i++)
@@ -387,6 +463,7 @@ static int be_sign(void *ud, const struct agent_conn *c, const uint8_t *spki, si
 		keylist_done(&l);
 		return r < 0 ? r : -ENOENT;
 	}
+	remember(k, ref, h);
 	version = pub.version;
 	key_path(ref, path, sizeof(path));
 	identity_set_ssh(&k->id, ssh_use(info), info->namespace);
@@ -512,6 +589,10 @@ static int conn_serve(struct agent_server *s, struct aconn *k)
 			k->more = k->inlen > 0;
 			return 0;
 		}
+		/* answered and written, nothing left over: poll says when more comes (a recv
+		 * here would only say EAGAIN, one system call per request) */
+		if (budget < DISPATCH_FRAMES && k->inlen == 0)
+			return 0;
 		if (k->inlen == k->incap) {
 			r = in_reserve(k, k->incap + 1);
 			if (r < 0)
