@@ -148,7 +148,13 @@ $(FUZZ_BUILD)/fuzz-policy: tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS) \
 # The ssh-agent engine (tests/fuzz/fuzz-agent.c) and the key import (fuzz-key-import.c) too.
 FUZZ_ARGS_agent := -max_len=4096 tests/fuzz/seeds/agent
 FUZZ_ARGS_keyimport := -max_len=16384
-FUZZ_TARGETS := policy agent keyimport
+FUZZ_ARGS_x509 := -max_len=16384 tests/fuzz/seeds/x509
+FUZZ_TARGETS := policy agent keyimport x509
+
+$(FUZZ_BUILD)/fuzz-x509: tests/fuzz/fuzz-x509.c $(FUZZ_POLICY_SRCS) $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Wl,--gc-sections -ffunction-sections -o $@ \
+		tests/fuzz/fuzz-x509.c $(FUZZ_POLICY_SRCS) $(PKG_LIBS)
 
 $(FUZZ_BUILD)/fuzz-agent: tests/fuzz/fuzz-agent.c $(FUZZ_POLICY_SRCS) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
@@ -164,7 +170,7 @@ fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
 		case $$t in policy) a="$(FUZZ_ARGS_policy)";; agent) a="$(FUZZ_ARGS_agent)";; \
-			*) a="$(FUZZ_ARGS_keyimport)";; esac; \
+			x509) a="$(FUZZ_ARGS_x509)";; *) a="$(FUZZ_ARGS_keyimport)";; esac; \
 		$(FUZZ_BUILD)/fuzz-$$t -max_total_time=$(FUZZ_TIME) -artifact_prefix=$(FUZZ_BUILD)/ \
 			$(FUZZ_BUILD)/corpus-$$t $$a || exit 1; \
 	done
@@ -206,7 +212,8 @@ check: deps layers format-check
 		$(MAKE) $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZ_TARGETS)); fi
 	BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_CHECK_TIME) \
 		FUZZ_ARGS_policy="$(FUZZ_ARGS_policy)" FUZZ_ARGS_agent="$(FUZZ_ARGS_agent)" \
-		FUZZ_ARGS_keyimport="$(FUZZ_ARGS_keyimport)" tests/lib/run-tests.sh
+		FUZZ_ARGS_keyimport="$(FUZZ_ARGS_keyimport)" FUZZ_ARGS_x509="$(FUZZ_ARGS_x509)" \
+		tests/lib/run-tests.sh
 
 # vaultfs for real on an embedded default: state under ./run, mounted at ./run/vault (MNT=...).
 run: deps
