@@ -373,56 +373,6 @@ static int use_value(const struct key_verb *kv, struct key_opts *o, struct json_
 	return 0;
 }
 
-/* The blob of restore, from --file (ciphertext: an ordinary buffer). */
-static int read_blob(const char *path, uint8_t **ret, size_t *ret_len)
-{
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ uint8_t *b = NULL;
-	size_t len;
-	int r;
-
-	if (!path)
-		return usage_error("key restore VAULT --file F");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		fprintf(stderr, "vaultctl: cannot read '%s': %m\n", path);
-		return EXIT_REFUSED;
-	}
-	b = malloc(VAULTFS_BACKUP_MAX + 1);
-	if (!b)
-		return fail(-ENOMEM, "reading the backup");
-	r = io_read_all(fd, b, VAULTFS_BACKUP_MAX + 1, &len);
-	if (r == -EFBIG)
-		return usage_error("backup larger than %u bytes", VAULTFS_BACKUP_MAX);
-	if (r < 0)
-		return fail(r, "reading the backup");
-	*ret = TAKE_PTR(b);
-	*ret_len = len;
-	return 0;
-}
-
-/* out into a new file of mode 0600 (never over one). */
-static int write_new_file(const char *path, const struct secbuf *out)
-{
-	_cleanup_close_ int fd = -1;
-	int r;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
-		fprintf(stderr, "vaultctl: cannot create '%s': %m%s\n", path,
-			errno == EEXIST ? " (a backup never overwrites a file)" : "");
-		return EXIT_REFUSED;
-	}
-	r = io_write_all(fd, out->data, out->len);
-	if (r >= 0 && fsync(fd) < 0)
-		r = negative_errno();
-	if (r < 0) {
-		(void)unlink(path);
-		return fail(r, "writing the backup");
-	}
-	return EXIT_OK;
-}
-
 /* {"version", "alg", "value": base64} of a use's output. */
 static int print_use_json(struct json_object *reply, const struct secbuf *out)
 {
@@ -575,7 +525,8 @@ static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *
 	else if (is_use(kv))
 		r = use_value(kv, o, req, &in);
 	else if (streq(kv->verb, "restore")) {
-		r = read_blob(o->file, &blob, &blob_view.len);
+		r = o->file ? backup_read(o->file, &blob, &blob_view.len) :
+			      usage_error("key restore VAULT --file F");
 		blob_view.data = blob;
 		blob_view.cap = blob_view.len;
 	} else if (streq(kv->verb, "backup") && !o->file)
@@ -590,7 +541,7 @@ static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *
 		return r;
 
 	if (streq(kv->verb, "backup")) {
-		r = out ? write_new_file(o->file, out) : fail(-EPROTO, "backup");
+		r = out ? backup_write(o->file, out) : fail(-EPROTO, "backup");
 	} else if (streq(kv->verb, "list") || streq(kv->verb, "versions")) {
 		struct json_object *arr = NULL;
 

@@ -330,54 +330,9 @@ static int read_value_arg(const struct secret_opts *o, struct secbuf **ret)
  * an ordinary buffer holds it: no locked memory, whose limit a user's blob could pass. */
 static int read_blob_arg(const struct secret_opts *o, uint8_t **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ uint8_t *b = NULL;
-	size_t len;
-	int r;
-
 	if (!o->file)
 		return usage_error("secret restore VAULT --file F");
-	fd = open(o->file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		fprintf(stderr, "vaultctl: cannot read '%s': %m\n", o->file);
-		return EXIT_REFUSED;
-	}
-	b = malloc(VAULTFS_BACKUP_MAX + 1);
-	if (!b)
-		return fail(-ENOMEM, "reading the backup");
-	r = io_read_all(fd, b, VAULTFS_BACKUP_MAX + 1, &len);
-	if (r == -EFBIG) {
-		fprintf(stderr, "vaultctl: backup larger than %u bytes; nothing written\n",
-			VAULTFS_BACKUP_MAX);
-		return EXIT_USAGE;
-	}
-	if (r < 0)
-		return fail(r, "reading the backup");
-	*ret = TAKE_PTR(b);
-	*ret_len = len;
-	return 0;
-}
-
-/* The blob of backup into a new file, mode 0600. */
-static int write_blob(const char *path, const struct secbuf *blob)
-{
-	_cleanup_close_ int fd = -1;
-	int r;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
-		fprintf(stderr, "vaultctl: cannot create '%s': %m%s\n", path,
-			errno == EEXIST ? " (a backup never overwrites a file)" : "");
-		return EXIT_REFUSED;
-	}
-	r = io_write_all(fd, blob->data, blob->len);
-	if (r >= 0 && fsync(fd) < 0)
-		r = negative_errno();
-	if (r < 0) {
-		(void)unlink(path);
-		return fail(r, "writing the backup");
-	}
-	return EXIT_OK;
+	return backup_read(o->file, ret, ret_len);
 }
 
 static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secret_opts *o,
@@ -427,7 +382,7 @@ static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secr
 		r = out ? io_write_all(STDOUT_FILENO, out->data, out->len) : -EPROTO;
 		r = r < 0 ? fail(r, "writing the value") : EXIT_OK;
 	} else if (streq(sv->verb, "backup")) {
-		r = out ? write_blob(o->file, out) : fail(-EPROTO, "backup");
+		r = out ? backup_write(o->file, out) : fail(-EPROTO, "backup");
 	} else if (streq(sv->verb, "list") || streq(sv->verb, "versions")) {
 		struct json_object *arr =
 			array_of(reply, streq(sv->verb, "list") ? "secrets" : "versions");

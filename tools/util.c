@@ -189,3 +189,52 @@ void print_json(struct json_object *o)
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 						       JSON_C_TO_STRING_NOSLASHESCAPE));
 }
+
+int backup_read(const char *path, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ uint8_t *b = NULL;
+	size_t len;
+	int r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "vaultctl: cannot read '%s': %m\n", path);
+		return EXIT_REFUSED;
+	}
+	b = malloc(VAULTFS_BACKUP_MAX + 1);
+	if (!b)
+		return fail(-ENOMEM, "reading the backup");
+	r = io_read_all(fd, b, VAULTFS_BACKUP_MAX + 1, &len);
+	if (r == -EFBIG) {
+		fprintf(stderr, "vaultctl: backup larger than %u bytes; nothing written\n",
+			VAULTFS_BACKUP_MAX);
+		return EXIT_USAGE;
+	}
+	if (r < 0)
+		return fail(r, "reading the backup");
+	*ret = TAKE_PTR(b);
+	*ret_len = len;
+	return 0;
+}
+
+int backup_write(const char *path, const struct secbuf *blob)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "vaultctl: cannot create '%s': %m%s\n", path,
+			errno == EEXIST ? " (a backup never overwrites a file)" : "");
+		return EXIT_REFUSED;
+	}
+	r = io_write_all(fd, blob->data, blob->len);
+	if (r >= 0 && fsync(fd) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		(void)unlink(path);
+		return fail(r, "writing the backup");
+	}
+	return EXIT_OK;
+}
