@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/crypto.h"
 #include "core/kv.h"
@@ -940,6 +941,209 @@ static void test_view_names(void **state)
 	secbuf_free(blob);
 }
 
+/* What a pass told, by event. */
+struct told {
+	unsigned rotate, failed, pending, notify, expired;
+	uint32_t version, new_version;
+	int err;
+	char why[128];
+};
+
+static int record_notice(const struct kv_rotation_notice *n, void *ud)
+{
+	struct told *t = ud;
+
+	t->version = n->version, t->new_version = n->new_version, t->err = n->err;
+	snprintf(t->why, sizeof(t->why), "%s", n->why ? n->why : "");
+	switch (n->event) {
+	case KV_ROTATION_ROTATE:
+		if (n->err < 0)
+			t->failed++;
+		else
+			t->rotate++;
+		break;
+	case KV_ROTATION_PENDING:
+		t->pending++;
+		break;
+	case KV_ROTATION_NOTIFY:
+		t->notify++;
+		break;
+	case KV_ROTATION_EXPIRED:
+		t->expired++;
+		break;
+	default:
+		fail();
+	}
+	return 0;
+}
+
+/* A due leaf whose vault CA is gone fails with its reason and backs off (60 s, then 120 s, not
+ * tried in between); one whose CA is no longer a CA says so; the CA back, the renewal works
+ * and clears the failures. */
+static void test_due_backoff(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy("pki/root", true), ca = ca_policy(0);
+	struct kv_cert_renewal rn;
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000), now;
+
+	kv_set_clock(f->kv, t0);
+	make_root(f, KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_CERT, "pki", "root"), 0);
+	now = t0 + 21 * DAY;
+	kv_set_clock(f->kv, now);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 1);
+	assert_int_equal(t.err, -ENOENT);
+	assert_string_equal(t.why,
+			    "the issuer pki/root is not a certificate of this store (missing or "
+			    "deleted)");
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_int_equal(rn.failures, 1);
+	assert_int_equal(rn.last_attempt, now);
+	assert_int_equal(rn.next_try, now + 60);
+	assert_int_equal(rn.last_err, -ENOENT);
+	assert_string_equal(rn.last_error, t.why);
+	/* not before next_try */
+	kv_set_clock(f->kv, now + 59);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 1);
+	kv_set_clock(f->kv, now + 60);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 2);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_int_equal(rn.failures, 2);
+	assert_int_equal(rn.next_try, now + 60 + 120);
+	/* the issuer back but not a CA */
+	assert_int_equal(kv_object_recover(f->kv, OBJECT_CERT, "pki", "root"), 0);
+	ca = leaf_policy(NULL, false);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "pki", "root", &ca, NULL), 0);
+	kv_set_clock(f->kv, now + 180);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 3);
+	assert_int_equal(t.err, -EPERM);
+	assert_string_equal(t.why, "the issuer pki/root is not a CA");
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "other", &p, NULL), -EPERM);
+	/* a CA again: renewed at the next try, the failures cleared */
+	ca = ca_policy(KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "pki", "root", &ca, NULL), 0);
+	kv_set_clock(f->kv, now + 180 + 239);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.rotate, 0);
+	kv_set_clock(f->kv, now + 180 + 240);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.rotate, 1);
+	assert_int_equal(t.failed, 3);
+	assert_int_equal(t.new_version, 2);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_true(rn.failures == 0 && rn.next_try == 0 && rn.last_error[0] == 0);
+}
+
+/* An ACME certificate: its pending version told at each pass until its client fails (then
+ * after the backoff), merged, and when due a new pending version made and told. */
+static void test_due_acme(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = acme_policy();
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000);
+	char *csr = NULL, *chain;
+	struct kv_cert_info i = {};
+	char path[512];
+
+	kv_set_clock(f->kv, t0);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 1);
+	assert_int_equal(t.version, 1);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 2); /* still pending: told again */
+	assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "site", -ECONNREFUSED, "refused"), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 2); /* backing off */
+	kv_set_clock(f->kv, t0 + 60);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 3);
+	/* the client's CA signs: merged */
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 1, &i), 0);
+	assert_int_equal(x509_der_to_pem(i.csr, i.csr_len, true, &csr), 0);
+	kv_cert_info_done(&i);
+	snprintf(path, sizeof(path), "%s/site.csr", f->dir);
+	test_write_file(path, csr, strlen(csr), 0600);
+	free(csr);
+	assert_int_equal(sh(f, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+			       "-nodes -keyout ca.key -out ca.crt -subj /CN=Pebble -days 30 "
+			       "-addext basicConstraints=critical,CA:TRUE "
+			       "-addext keyUsage=keyCertSign && "
+			       "openssl x509 -req -in site.csr -CA ca.crt -CAkey ca.key "
+			       "-CAcreateserial -days 30 -out site.crt && cat site.crt ca.crt > "
+			       "site.chain"),
+			 0);
+	chain = read_text(f, "site.chain");
+	assert_int_equal(kv_cert_merge(f->kv, "web", "site", (uint8_t *)chain, strlen(chain), NULL),
+			 0);
+	free(chain);
+	kv_set_clock(f->kv, time(NULL)); /* openssl's dates are the real clock's */
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 3); /* issued, not due */
+	/* due (renew_before 10 days of a 30-day certificate made by openssl now) */
+	kv_set_clock(f->kv, time(NULL) + 21 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 4);
+	assert_int_equal(t.version, 3);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 3, &i), 0);
+	assert_true(i.pending);
+	kv_cert_info_done(&i);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 5);
+	assert_int_equal(t.version, 3); /* the same pending version, none made again */
+}
+
+/* Near-expiry and expired notices, once per version, across passes; a new version is told
+ * again; an external certificate is told too, never renewed. */
+static void test_due_notices(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000);
+	uint32_t v;
+
+	kv_set_clock(f->kv, t0);
+	p.renew_before = 0; /* never renewed here */
+	p.notify_before = 5 * DAY;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	kv_set_clock(f->kv, t0 + 24 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify + t.expired, 0);
+	kv_set_clock(f->kv, t0 + 25 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify, 1);
+	assert_int_equal(t.version, 1);
+	assert_int_equal(t.err, 0);
+	kv_set_clock(f->kv, t0 + 30 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.expired, 1);
+	assert_int_equal(t.notify, 1);
+	assert_int_equal(t.rotate + t.failed + t.pending, 0);
+	/* a new version: its own notices */
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", &v), 0);
+	kv_set_clock(f->kv, t0 + 56 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify, 2);
+	assert_int_equal(t.version, v);
+	/* first seen expired: only the expired one */
+	kv_set_clock(f->kv, t0 + 90 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify, 2);
+	assert_int_equal(t.expired, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -959,6 +1163,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_tampered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_acme, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_notices, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
