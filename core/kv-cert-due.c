@@ -119,7 +119,8 @@ struct pass {
 	const char *tcti;
 	int (*cb)(const struct kv_rotation_notice *n, void *ud);
 	void *ud;
-	unsigned work; /* renewals and pending notices so far */
+	unsigned work;	  /* renewals so far */
+	unsigned pending; /* pending versions told so far */
 	int64_t now;
 };
 
@@ -225,11 +226,11 @@ static int one(struct pass *ps, const char *vault, const char *name)
 							.event = KV_ROTATION_PENDING,
 							.version = pol.version };
 
-			if (ps->work == DUE_BATCH) {
-				r = 1;
+			/* at most a batch a pass, the rest at the next regular one: they stay
+			 * pending until their client merges or fails them (no pass again soon) */
+			if (ps->pending == DUE_BATCH)
 				break;
-			}
-			ps->work++;
+			ps->pending++;
 			r = tell(ps, &n);
 		} else if (due) {
 			if (ps->work == DUE_BATCH) {
