@@ -5,7 +5,11 @@
  * for a key that is not exportable), renewal makes a new version with a new serial (the old one
  * still readable, reuse_key keeping the key), an external CA's chain completes a pending
  * version (one for another key refused), imports of a PEM bundle out of order and of a
- * PKCS#12, a TPM-key CA issues a leaf that verifies, and the daemon's pass renews once. */
+ * PKCS#12, a TPM-key CA issues a leaf that verifies, and the daemon's pass renews once.
+ * Then the state beside the versions: ACME policies checked and made pending, the next
+ * version's policy set and used, failed renewals backing off on a moved clock (and a pass that
+ * fails for a CA gone or not a CA), a changed state row refused; one name space with the
+ * views' names; notices once per version; the key operations by a certificate's name. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
