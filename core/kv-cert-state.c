@@ -275,8 +275,8 @@ int kv_cert_state_made(struct kv *kv, const char *vault, const char *name, bool 
 	/* a read first: most versions are made with nothing to clear, and a write transaction
 	 * costs a synchronous commit */
 	r = kv_cert_state_read(kv, vault, name, &row, &found);
-	change = found && (row.failures || row.next_try || row.last_err ||
-			   (drop_policy && row.policy_len));
+	change = found &&
+		 (row.failures || row.next_try || row.last_err || (drop_policy && row.policy_len));
 	store_cert_state_done(&row);
 	if (r < 0 || !change)
 		return r;
