@@ -708,6 +708,21 @@ static void test_acme_pending(void **state)
 	free(csr);
 	kv_cert_info_done(&i);
 	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), -ENOENT);
+	{ /* the record's policy is VCP2 (with the ACME fields); one without them stays VCP1, as
+	   * readers of before ACME read it */
+		struct kv_cert_policy self = leaf_policy(NULL, false);
+		struct secbuf *m = NULL;
+
+		assert_int_equal(kv_object_get(f->kv, OBJECT_CERT, "web", "site", 1, &m, NULL), 0);
+		assert_non_null(memmem(m->data, m->len, "VCP2", 4));
+		assert_null(memmem(m->data, m->len, "VCP1", 4));
+		secbuf_free(m);
+		assert_int_equal(kv_cert_create(f->kv, NULL, "web", "self", &self, NULL), 0);
+		assert_int_equal(kv_object_get(f->kv, OBJECT_CERT, "web", "self", 1, &m, NULL), 0);
+		assert_non_null(memmem(m->data, m->len, "VCP1", 4));
+		assert_null(memmem(m->data, m->len, "VCP2", 4));
+		secbuf_free(m);
+	}
 	/* the ACME client failed once */
 	assert_int_equal(
 		kv_cert_renewal_failed(f->kv, "web", "site", -ECONNREFUSED, "connection refused"),
