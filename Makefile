@@ -100,25 +100,19 @@ $(BUILD)/tests/minfs: $(BUILD)/tests/bench/minfs.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/bench-scale: $(BUILD)/tests/bench/bench-scale.o $(CORE_LIB)
+# The benchmarks of core alone: one program each from tests/bench/bench-NAME.c.
+CORE_BENCHES := $(patsubst %,$(BUILD)/tests/bench-%,scale epoch sign cert)
+$(CORE_BENCHES): $(BUILD)/tests/bench-%: $(BUILD)/tests/bench/bench-%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/bench-epoch: $(BUILD)/tests/bench/bench-epoch.o $(CORE_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-
-$(BUILD)/tests/bench-sign: $(BUILD)/tests/bench/bench-sign.o $(CORE_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-
-BENCH_PROGS := $(BUILD)/tests/bench-open $(BUILD)/tests/minfs $(BUILD)/tests/bench-scale \
-	$(BUILD)/tests/bench-epoch $(BUILD)/tests/bench-sign
+BENCH_PROGS := $(BUILD)/tests/bench-open $(BUILD)/tests/minfs $(CORE_BENCHES)
 
 bench: all $(TEST_PROGS) $(BENCH_PROGS)
 	$(BUILD)/tests/bench-policy
 	$(BUILD)/tests/bench-audit bench
 	tests/lib/with-swtpm $(BUILD)/tests/bench-epoch
+	tests/lib/with-swtpm $(BUILD)/tests/bench-cert
 	BUILD=$(abspath $(BUILD)) tests/bench/sign-bench.sh
 	BUILD=$(abspath $(BUILD)) tests/bench/run-bench.sh
 
