@@ -411,3 +411,21 @@ spawn() {
 	[[ $output == *" deny ENOENT app uid=0 "* ]]
 	[ "$(grep -c " deny .*uid=0 " <<<"$output")" -ge 2 ]
 }
+
+# Issue 18: the default policy's examples load as written and can match: a container= by
+# name (which never matches: the condition takes the 64-hex id) is refused with the reason.
+@test "the default policy's commented examples load; container=NAME is refused with the reason" {
+	cp "$VAULTFS_TOP/systemd/00-default.policy" "$T/policy.d/"
+	sed -n 's/^#   \(allow\|deny\) /\1 /p' "$VAULTFS_TOP/systemd/00-default.policy" \
+		>"$T/policy.d/50-examples.policy"
+	# its group is the reader's to make: here a group that exists
+	sed -i "s/group=payments/group=root/" "$T/policy.d/50-examples.policy"
+	[ "$(wc -l <"$T/policy.d/50-examples.policy")" -ge 4 ]
+	run pol check
+	[ "$status" -eq 0 ]
+	echo 'allow read /web/tls.* container=web' >"$T/policy.d/60-web.policy"
+	run pol check
+	[ "$status" -ne 0 ]
+	[[ $output == *"60-web.policy:1:"*"container= takes an id, not a name: 'w'"* ]]
+	[[ $output == *"podman inspect -f '{{.Id}}' NAME"* ]]
+}
