@@ -279,7 +279,7 @@ install: all man
 # edited) and the store and journal under /var stay.
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	@echo "uninstall: left $(DESTDIR)/etc/vaultfs, /var/lib/vaultfs and /var/log/vaultfs" \
+	@echo "uninstall: left $(DESTDIR)/etc/vaultfs, $(DESTDIR)/var/lib/vaultfs and $(DESTDIR)/var/log/vaultfs" \
 		"in place (config, policies, store, journal); remove them by hand if you mean to"
 
 clean:

@@ -233,6 +233,27 @@ static bool parse_glob(struct parser *ps, const char *v, size_t n, size_t col, e
 	return true;
 }
 
+/* container= and pod= match ids, not names: the last segment (after a rootless
+ * "user@UID.service/") of a container id is 64 lowercase hex digits, a pod's hex with dashes.
+ * A glob with any other letter ("container=web") can never match, and a deny that never
+ * matches is worse than an error: refused, saying where the id comes from. */
+static bool id_glob_can_match(struct parser *ps, int kind, const char *v, size_t n, size_t col)
+{
+	const char *slash = memrchr(v, '/', n);
+	size_t at = slash ? (size_t)(slash - v) + 1 : 0;
+
+	for (size_t i = at; i < n; i++) {
+		if (strchr("0123456789abcdef-*?[]!", v[i]) && v[i] != '\0')
+			continue;
+		perr(ps, col + i,
+		     "%s= takes an id, not a name: '%c' is never in one (64 lowercase hex "
+		     "digits, as `podman inspect -f '{{.Id}}' NAME` prints%s)",
+		     conds[kind].name, v[i], kind == COND_POD ? ", or a Kubernetes pod UID" : "");
+		return false;
+	}
+	return true;
+}
+
 /* An absolute RFC 3339 time (timeutil.h) of n bytes: "+1d" would mean a day after each
  * reload, so the relative forms are refused. */
 static int parse_time_value(const char *s, size_t n, int64_t *ret)
@@ -396,6 +417,9 @@ static bool parse_cond(struct parser *ps, const char *l, size_t start, size_t le
 				kind == COND_CGROUP || kind == COND_EXE ? GLOB_FS_PATH : GLOB_NAME;
 
 			if (!parse_glob(ps, l + vals[i], vlens[i], vals[i] + 1, gk, &c->v.globs[i]))
+				return false;
+			if ((kind == COND_CONTAINER || kind == COND_POD) &&
+			    !id_glob_can_match(ps, kind, l + vals[i], vlens[i], vals[i] + 1))
 				return false;
 		}
 		return true;

@@ -4,6 +4,8 @@
  * nothing, makes no system call and touches no global state, so the daemon can call it on
  * every open; an unknown identity field only ever takes rights away. It never sees secret
  * bytes and never logs. */
+#include <stdio.h>
+
 #include "policy/glob.h"
 #include "policy/policy-internal.h"
 
@@ -472,6 +474,59 @@ int policy_visible(const struct policy *p, const char *path, const struct identi
 			return 1;
 	}
 	return 0;
+}
+
+int policy_near_misses(const struct policy *p, unsigned op, const char *path,
+		       const struct identity *id, int64_t now, policy_near_fn fn, void *userdata)
+{
+	const struct policy_rule *r;
+	struct target t;
+	struct walk w;
+	int k;
+
+	if (op == 0 || (op & (op - 1)) || (op & ~POLICY_OP_ALL))
+		return -EINVAL;
+	k = target_split(p, path, &t);
+	if (k < 0)
+		return k;
+	walk_init(&w, p, &t);
+	while ((r = walk_next(&w))) {
+		unsigned failing = 0, at = 0;
+
+		if (r->deny || !(r->ops & op) || !path_holds(r, &t))
+			continue;
+		for (unsigned i = 0; i < r->n_conds && failing < 2; i++)
+			if (cond_holds(&r->conds[i], id, now) != 1) {
+				failing++;
+				at = i;
+			}
+		if (failing == 1) {
+			k = fn(r, at, userdata);
+			if (k < 0)
+				return k;
+		}
+	}
+	return 0;
+}
+
+/* The text keeps the rule as written: "allow OPS PATH COND...", one space or more between. */
+const char *policy_rule_cond_text(const struct policy_rule *r, unsigned i, char *buf, size_t size)
+{
+	const char *s = r->text;
+	size_t n = 0;
+
+	for (unsigned word = 0; *s; word++) {
+		s += strspn(s, " \t");
+		n = strcspn(s, " \t");
+		if (n == 0)
+			break;
+		if (word == 3 + i) {
+			snprintf(buf, size, "%.*s", (int)n, s);
+			return buf;
+		}
+		s += n;
+	}
+	return NULL;
 }
 
 const char *policy_rule_name(const struct policy_rule *r)

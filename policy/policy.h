@@ -114,6 +114,15 @@ typedef int (*policy_match_fn)(const struct policy_rule *r, unsigned assumed, vo
 int policy_explain(const struct policy *p, unsigned op, const char *path, const struct identity *id,
 		   int64_t now, policy_match_fn fn, void *userdata, struct policy_decision *ret);
 
+/* Near misses, for explain: every allow rule for op and path of which all conditions but one
+ * hold for the caller (an unknown field counts as not holding), in load order. fn gets the
+ * rule and the condition's index in it (policy_rule_cond_text names it); < 0 stops. */
+typedef int (*policy_near_fn)(const struct policy_rule *r, unsigned cond, void *userdata);
+int policy_near_misses(const struct policy *p, unsigned op, const char *path,
+		       const struct identity *id, int64_t now, policy_near_fn fn, void *userdata);
+/* The i-th condition of r as written ("exe=/usr/bin/x"), in buf; NULL when it has none. */
+const char *policy_rule_cond_text(const struct policy_rule *r, unsigned i, char *buf, size_t size);
+
 /* "FILE:LINE", the rule as written (without a comment), allow or deny. */
 const char *policy_rule_name(const struct policy_rule *r);
 const char *policy_rule_text(const struct policy_rule *r);

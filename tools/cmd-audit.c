@@ -303,6 +303,7 @@ int ctl_audit_verify(struct ctl *ctl)
 
 struct filter {
 	bool has_since, has_until, has_uid, json;
+	bool none;	      /* print nothing: --follow's way to the end of what is written */
 	int64_t since, until; /* unix seconds */
 	int64_t uid;
 	const char *vault, *event;
@@ -313,6 +314,8 @@ static bool matches(const struct filter *f, const struct audit_entry *e)
 {
 	int64_t secs = e->time_us / 1000000;
 
+	if (f->none)
+		return false;
 	if ((f->has_since && secs < f->since) || (f->has_until && secs > f->until))
 		return false;
 	if (f->has_uid && e->rec.uid != f->uid)
@@ -593,15 +596,20 @@ static int show_cmd(struct ctl *ctl, int argc, char **argv)
 	r = audit_list_files(ctl->config->audit_path, &list, &n);
 	if (r < 0)
 		return fail(r, "audit show");
-	for (size_t i = 0; i < n && r >= 0; i++) {
+	/* --follow without --since starts at the end, as tail -f does with no lines: the
+	 * history is what audit show without --follow is for. */
+	bool from_end = follow_on && !f.has_since;
+	for (size_t i = from_end && n ? n - 1 : 0; i < n && r >= 0; i++) {
 		struct audit_reader *rd = NULL;
+		struct filter skip = f;
 
 		r = audit_reader_open(list[i], &rd);
 		if (r < 0) {
 			fprintf(stderr, "vaultctl: cannot open '%s': %s\n", list[i], strerror(-r));
 			break;
 		}
-		r = show_lines(rd, list[i], &f);
+		skip.none = from_end;
+		r = show_lines(rd, list[i], &skip);
 		if (r > 0)
 			bad += r;
 		if (r >= 0 && follow_on && i == n - 1) {

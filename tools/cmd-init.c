@@ -109,6 +109,22 @@ static int record_sealed(struct ctl *ctl, const char *event)
 	return r;
 }
 
+/* init found no TPM: what the operator can do instead, and what each choice gives up. */
+static void no_tpm_choices(const struct config *c)
+{
+	fprintf(stderr,
+		"vaultctl: no TPM answered at tcti '%s'. The choices:\n"
+		"  - a TPM: /dev/tpmrm0 comes with the kernel's TPM driver (tpm_crb, tpm_tis) on "
+		"hardware that has one, or a vTPM for a virtual machine;\n"
+		"  - --sealer host: the master key is sealed by a root-only key file (%s) instead: "
+		"whoever reads that file, or a copy of the disk with it, unseals the store, and "
+		"there is no TPM counter to refuse a store rolled back to an older copy;\n"
+		"  - for tests, a software TPM: swtpm socket --tpm2 --server type=tcp,port=2321 "
+		"--ctrl type=tcp,port=2322 --flags startup-clear --tpmstate dir=DIR, and "
+		"tcti = swtpm:host=127.0.0.1,port=2321 in [seal] of the config (make run does all this).\n",
+		c->tcti ? c->tcti : "(default)", c->host_key);
+}
+
 int cmd_init(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { { "sealer", required_argument, NULL, 's' },
@@ -197,6 +213,8 @@ int cmd_init(struct ctl *ctl, int argc, char **argv)
 			return EXIT_REFUSED;
 		fprintf(stderr, "vaultctl: cannot seal the master key with '%s': %s\n",
 			ctl->config->sealer, seal_why(r));
+		if (r == -ENODEV)
+			no_tpm_choices(ctl->config);
 		return EXIT_INTEGRITY;
 	}
 	if (streq(ctl->config->sealer, "host"))

@@ -583,6 +583,8 @@ static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *
 		fprintf(stderr, "%s/%s: restored\n", ref, str_of(reply, "name"));
 	} else if (str_of(reply, "version")) {
 		fprintf(stderr, "%s: version %s\n", ref, str_of(reply, "version"));
+	} else {
+		say_done(ref, kv->verb); /* delete, recover, purge, update */
 	}
 	json_object_put(reply);
 	return r;

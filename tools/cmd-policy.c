@@ -420,6 +420,39 @@ static int build_identity(const struct explain_opts *o, struct identity *id)
 	return 0;
 }
 
+/* Near misses: "RULE would allow with COND (the caller: VALUE)", as JSON objects. */
+struct near {
+	struct json_object *list;
+};
+
+static int on_near(const struct policy_rule *r, unsigned cond, void *userdata)
+{
+	struct near *n = userdata;
+	struct json_object *o = json_object_new_object();
+	char buf[VAULTFS_POLICY_LINE_MAX];
+	const char *c = policy_rule_cond_text(r, cond, buf, sizeof(buf));
+
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "rule", json_object_new_string(policy_rule_name(r)));
+	json_object_object_add(o, "text", json_object_new_string(policy_rule_text(r)));
+	json_object_object_add(o, "unless", json_object_new_string(c ? c : "?"));
+	json_object_array_add(n->list, o);
+	return json_object_array_length(n->list) >= 8 ? -ECANCELED : 0;
+}
+
+static void print_near(struct json_object *list)
+{
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct json_object *m = json_object_array_get_idx(list, i), *rule, *unless;
+
+		json_object_object_get_ex(m, "rule", &rule);
+		json_object_object_get_ex(m, "unless", &unless);
+		printf("%s  rule %s would match with %s\n", i ? "" : "near misses:\n",
+		       json_object_get_string(rule), json_object_get_string(unless));
+	}
+}
+
 static int policy_explain_cmd(struct ctl *ctl, int argc, char **argv)
 {
 	_cleanup_policy_ struct policy *p = NULL;
@@ -457,6 +490,10 @@ static int policy_explain_cmd(struct ctl *ctl, int argc, char **argv)
 		return usage_error("policy explain: not a path /VAULT or /VAULT/OBJECT: '%.64s'",
 				   path);
 	}
+	struct near near = { json_object_new_array() };
+
+	if (dec.verdict != POLICY_ALLOW)
+		(void)policy_near_misses(p, op, path, id, (int64_t)time(NULL), on_near, &near);
 	if (o.json) {
 		const char *verdict = dec.verdict == POLICY_ALLOW ? "allow" : "deny";
 
@@ -467,6 +504,7 @@ static int policy_explain_cmd(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(out, "path", json_object_new_string(path));
 		json_object_object_add(out, "assumed", json_fields(dec.assumed));
 		json_object_object_add(out, "matched", matched);
+		json_object_object_add(out, "near_misses", near.list);
 		json_object_object_add(out, "identity", json_identity(id));
 		print_json(out);
 		json_object_put(out);
@@ -477,8 +515,10 @@ static int policy_explain_cmd(struct ctl *ctl, int argc, char **argv)
 		if (dec.assumed)
 			print_fields("assumed to hold (unknown):", dec.assumed);
 		print_matched(matched);
+		print_near(near.list);
 		print_identity(id);
 		json_object_put(matched);
+		json_object_put(near.list);
 	}
 	return dec.verdict == POLICY_ALLOW ? EXIT_OK : EXIT_REFUSED;
 }

@@ -136,6 +136,8 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 	snprintf(what, sizeof(what), "vault '%s'", argv[optind]);
 	r = call(ctl, req, NULL, what, &reply, NULL);
 	json_object_put(reply);
+	if (r == 0)
+		say_done(argv[optind], verb);
 	return r;
 }
 
@@ -399,6 +401,8 @@ static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secr
 			fprintf(stderr, "%s: version %s\n", ref, str_of(reply, "version"));
 		else if (streq(sv->verb, "restore"))
 			fprintf(stderr, "%s/%s: restored\n", ref, str_of(reply, "name"));
+		else
+			say_done(ref, sv->verb);
 		r = EXIT_OK;
 	}
 	json_object_put(reply);

@@ -238,3 +238,20 @@ int backup_write(const char *path, const struct secbuf *blob)
 	}
 	return EXIT_OK;
 }
+
+void say_done(const char *ref, const char *verb)
+{
+	static const struct {
+		const char *verb, *done;
+	} words[] = {
+		{ "create", "created" }, { "delete", "deleted" }, { "recover", "recovered" },
+		{ "purge", "purged" },	 { "update", "updated" }, { "restore", "restored" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(words); i++)
+		if (streq(verb, words[i].verb)) {
+			fprintf(stderr, "%s: %s\n", ref, words[i].done);
+			return;
+		}
+	fprintf(stderr, "%s: done\n", ref);
+}

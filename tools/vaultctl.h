@@ -45,6 +45,9 @@ int read_value(int fd, struct secbuf **ret);
  * EXIT_USAGE after saying why. */
 int parse_time_arg(const char *opt, const char *s, bool allow_none, int64_t *ret);
 int parse_u32(const char *opt, const char *s, uint32_t *ret);
+/* A change done: one line on stderr, "REF: deleted" (verbs delete, recover, purge, update,
+ * create, restore...). Every successful change says what it did there; stdout is for data. */
+void say_done(const char *ref, const char *verb);
 void print_json(struct json_object *o);
 
 /* The audit journal of vaultctl's own changes (cmd-audit.c). open: 0 or an exit status after

@@ -285,6 +285,23 @@ teardown() {
 	[[ $output == *"TPM not reachable"* ]]
 }
 
+# Issue 18: init on a host without a TPM says what the choices are, not only that it failed.
+@test "init without a TPM: the choices and what --sealer host gives up" {
+	swtpm_stop "$T/tpm"
+	run init_store
+	[ "$status" -eq 3 ]
+	[[ $output == *"TPM not reachable"* ]]
+	[[ $output == *"no TPM answered at tcti '"* ]]
+	[[ $output == *"--sealer host: the master key is sealed by a root-only key file"* ]]
+	[[ $output == *"no TPM counter to refuse a store rolled back"* ]]
+	[[ $output == *"swtpm socket --tpm2"* ]]
+	[ ! -e "$T/recovery.key" ]
+	# the choice it names works as said
+	run init_store --sealer host
+	[ "$status" -eq 0 ]
+	[[ $output == *"WARNING: sealer 'host'"* ]]
+}
+
 @test "PCR binding: a changed PCR refuses the unseal" {
 	command -v tpm2_pcrextend >/dev/null || skip "tpm2-tools not installed"
 	init_store --tpm-pcrs 16

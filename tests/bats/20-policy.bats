@@ -411,3 +411,46 @@ spawn() {
 	[[ $output == *" deny ENOENT app uid=0 "* ]]
 	[ "$(grep -c " deny .*uid=0 " <<<"$output")" -ge 2 ]
 }
+
+# Issue 18: the default policy's examples load as written and can match: a container= by
+# name (which never matches: the condition takes the 64-hex id) is refused with the reason.
+@test "the default policy's commented examples load; container=NAME is refused with the reason" {
+	cp "$VAULTFS_TOP/systemd/00-default.policy" "$T/policy.d/"
+	sed -n 's/^#   \(allow\|deny\) /\1 /p' "$VAULTFS_TOP/systemd/00-default.policy" \
+		>"$T/policy.d/50-examples.policy"
+	# its group is the reader's to make: here a group that exists
+	sed -i "s/group=payments/group=root/" "$T/policy.d/50-examples.policy"
+	[ "$(wc -l <"$T/policy.d/50-examples.policy")" -ge 4 ]
+	run pol check
+	[ "$status" -eq 0 ]
+	echo 'allow read /web/tls.* container=web' >"$T/policy.d/60-web.policy"
+	run pol check
+	[ "$status" -ne 0 ]
+	[[ $output == *"60-web.policy:1:"*"container= takes an id, not a name: 'w'"* ]]
+	[[ $output == *"podman inspect -f '{{.Id}}' NAME"* ]]
+}
+
+# Issue 18: explain shows near misses, the allow rules that would decide but for one condition:
+# an exe=-gated file is invisible to the admin's own ls, and explain is where they look.
+@test "explain names the near misses: the rule and the one condition that did not hold" {
+	cat >"$T/policy.d/50-pg.policy" <<-'EOF'
+	allow read /pg/* exe=/usr/lib/postgresql/15/bin/postgres uid=0
+	allow read /pg/conn uid=1000 group=root
+	allow read /pg/conn uid=1001 group=nogroup
+	allow read /other/* uid=0
+	EOF
+	run pol explain read /pg/conn --uid 0 --gid 0
+	[ "$status" -eq 1 ]
+	[[ $output == *"near misses:"* ]]
+	[[ $output == *"rule $T/policy.d/50-pg.policy:1 would match with exe=/usr/lib/postgresql/15/bin/postgres"* ]]
+	[[ $output == *"rule $T/policy.d/50-pg.policy:2 would match with uid=1000"* ]]
+	# two conditions off, or another path: not a near miss
+	[[ $output != *"50-pg.policy:3"* ]]
+	[[ $output != *"50-pg.policy:4"* ]]
+	run pol explain read /pg/conn --uid 0 --gid 0 --json
+	[[ $output == *'"near_misses"'*'"unless": "uid=1000"'* ]]
+	# an allowed request has none
+	run pol explain read /pg/conn --uid 1000 --gid 0
+	[ "$status" -eq 0 ]
+	[[ $output != *"near misses"* ]]
+}

@@ -394,10 +394,11 @@ expect_bad() {
 	[ "${w[3]}" = deny ]
 }
 
-@test "show --follow prints new records as they come, also across a rotation" {
+@test "show --follow --since prints the history, then new records as they come, across a rotation" {
 	init_store
 	writer --count 2
-	"$VAULTCTL" -c "$CONF" --offline audit show --follow >"$T/follow" 2>&1 3>&- &
+	"$VAULTCTL" -c "$CONF" --offline audit show --follow --since 2000-01-01T00:00:00Z \
+		>"$T/follow" 2>&1 3>&- &
 	PIDS=($!)
 	wait_lines "$T/follow" 2
 	writer --count 6 --rotate-size 2000
@@ -408,6 +409,28 @@ expect_bad() {
 	[ "$(wc -l <"$T/follow")" -eq "$total" ]
 	[ "$(grep -c ' set allow ' "$T/follow")" -eq 8 ]
 	grep -q ' rotate allow ' "$T/follow"
+}
+
+# Issue 18: --follow alone starts at the end (as tail -f with no lines): the history of a
+# long-lived journal is not replayed before the first new record.
+@test "show --follow without --since prints only the records written after it started" {
+	init_store
+	writer --count 2 --rotate-size 400
+	writer --count 3
+	[ -e "$J.1" ]
+	"$VAULTCTL" -c "$CONF" --offline audit show --follow >"$T/follow" 2>&1 3>&- &
+	PIDS=($!)
+	for ((i = 0; i < 50; i++)); do
+		ls -l /proc/"${PIDS[0]}"/fd 2>/dev/null | grep -q " $J\$" && break
+		sleep 0.1
+	done
+	sleep 0.5
+	[ ! -s "$T/follow" ]
+	writer --count 4
+	wait_lines "$T/follow" 4
+	sleep 0.5
+	[ "$(wc -l <"$T/follow")" -eq 4 ]
+	[ "$(grep -c ' set allow ' "$T/follow")" -eq 4 ]
 }
 
 # Issue 15 item 7: a flood of refusals from one uid is written up to its budget and counted

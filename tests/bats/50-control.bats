@@ -111,6 +111,29 @@ raw() {
 	vctl audit verify
 }
 
+# Issue 18: one convention for what a successful change prints: one line on stderr saying what
+# changed; stdout is for data only.
+@test "each change says what it did in one line on stderr, and prints nothing on stdout" {
+	default_policy
+	daemon_start
+	said() { # said WANT CMD...: stderr is WANT, stdout empty
+		local want=$1
+		shift
+		"$@" >"$T/out" 2>"$T/err"
+		[ ! -s "$T/out" ] || { cat "$T/out"; false; }
+		[ "$(cat "$T/err")" = "$want" ] || { echo "got: $(cat "$T/err")"; false; }
+	}
+	said "app: created" ctl_as 1000 vault create app
+	said "app/db: version 1" ctl_as 1000 secret set app/db <<<one
+	said "app/db: updated" ctl_as 1000 secret update app/db --expires +10d
+	said "app/db: deleted" ctl_as 1000 secret delete app/db
+	said "app/db: recovered" ctl_as 1000 secret recover app/db
+	said "app/db: deleted" ctl_as 1000 secret delete app/db
+	said "app/db: purged" ctl_as 1000 secret purge app/db
+	said "app: updated" ctl_as 1000 vault update app --purge-protection on
+	said "app: deleted" ctl_as 1000 vault delete app
+}
+
 @test "every verb is refused (exit 1, recorded) for a uid the policy does not allow" {
 	default_policy
 	daemon_start

@@ -268,7 +268,7 @@ complete_words() {
 	make_in "$T/root" PREFIX=/usr install
 	run make_in "$T/root" PREFIX=/usr uninstall
 	[ "$status" -eq 0 ]
-	[[ $output == *"left $T/root/etc/vaultfs"* ]]
+	[[ $output == *"left $T/root/etc/vaultfs, $T/root/var/lib/vaultfs and $T/root/var/log/vaultfs in place"* ]]
 	run bash -c "cd '$T/root' && find . -type f -printf '%P\n' | sort"
 	[ "$output" = "$(printf '%s\n' etc/vaultfs/policy.d/00-default.policy \
 		etc/vaultfs/vaultfs.conf)" ]

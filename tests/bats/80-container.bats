@@ -361,3 +361,25 @@ reload() {
 	[[ $output == *" deny ENOENT app uid=0 "*"container=$(pm inspect -f '{{.Id}}' c1) "* ]]
 	[ "$(grep -c " allow .*container=" <<<"$output")" -eq 0 ]
 }
+
+# Issue 18 recipe: `podman run --env-file /vault/app/app.env`. Podman reads the file itself, on
+# the host, before the container exists: the policy grants read to podman's executable (root
+# by another program gets nothing), and the container gets the variables, not the file.
+@test "podman --env-file from /vault: podman reads it as its own exe, the container gets the variables" {
+	podman_exe=$(readlink -f "$(command -v podman)")
+	val="postgres://app:pw-$RANDOM$RANDOM@db/app"
+	printf 'DB_URL=%s\nMODE=prod\n' "$val" | vctl secret set app/app.env
+	policy <<-EOF
+	allow list /app exe=$podman_exe
+	allow read /app/app.env exe=$podman_exe
+	EOF
+	daemon_start
+	run pm_run --rm --env-file "$T/mnt/app/app.env" "$IMAGE" sh -c 'echo "$DB_URL $MODE"'
+	[ "$status" -eq 0 ]
+	[ "$output" = "$val prod" ]
+	# root through another program: not even the name
+	run cat "$T/mnt/app/app.env"
+	[ "$status" -ne 0 ]
+	run vctl audit show --event open
+	[[ $output == *" open allow app/app.env v1 uid=0 "*"exe=$podman_exe "* ]]
+}

@@ -187,6 +187,16 @@ static void test_parse_errors(void **state)
 		{ "allow read /a exe=/usr//bin", "t.policy:1:24: malformed glob: empty segment\n" },
 		{ "allow read /a container=ab{c}",
 		  "t.policy:1:27: malformed glob: reserved character\n" },
+		{ "allow read /a container=web",
+		  "t.policy:1:25: container= takes an id, not a name: 'w' is never in one (64 "
+		  "lowercase hex digits, as `podman inspect -f '{{.Id}}' NAME` prints)\n" },
+		{ "deny read /a container=user@1000.service/0123X*",
+		  "t.policy:1:46: container= takes an id, not a name: 'X' is never in one (64 "
+		  "lowercase hex digits, as `podman inspect -f '{{.Id}}' NAME` prints)\n" },
+		{ "allow read /a pod=8a3b-web",
+		  "t.policy:1:24: pod= takes an id, not a name: 'w' is never in one (64 lowercase "
+		  "hex digits, as `podman inspect -f '{{.Id}}' NAME` prints, or a Kubernetes pod "
+		  "UID)\n" },
 		{ "allow\x01 read /a", "t.policy:1:6: control character\n" },
 		{ "allow read /a\x7f", "t.policy:1:14: control character\n" },
 		{ "allow read\r /a", "t.policy:1:11: control character\n" },
