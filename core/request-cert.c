@@ -872,37 +872,35 @@ static int do_list(struct request_ctx *q)
 	return r < 0 ? r : 0;
 }
 
-struct versions_ctx {
-	struct request_ctx *q;
-	struct json_object *arr;
-};
-
-static int version_json(const struct kv_version_info *v, void *ud)
-{
-	struct versions_ctx *c = ud;
-	struct json_object *o = kvjson_version(v);
-	struct kv_cert_info i = {};
-
-	if (!o)
-		return -ENOMEM;
-	json_object_object_del(o, "size");
-	json_object_object_del(o, "content_type");
-	if (kv_cert_get(c->q->env->kv, c->q->vault, c->q->name, v->version, &i) >= 0) {
-		version_members(o, &i);
-		kv_cert_info_done(&i);
-	}
-	return req_array_add(c->arr, o);
-}
-
+/* Each version's attributes, then (once the listing is over: no kv call inside it) what its
+ * certificate says. */
 static int do_versions(struct request_ctx *q)
 {
-	struct versions_ctx c = { .q = q };
+	struct json_object *arr;
 	int r;
 
-	r = req_reply_array(q, "versions", &c.arr);
-	if (r < 0)
-		return r;
-	return kv_object_versions(q->env->kv, OBJECT_CERT, q->vault, q->name, version_json, &c);
+	r = req_reply_array(q, "versions", &arr);
+	if (r >= 0)
+		r = kv_object_versions(q->env->kv, OBJECT_CERT, q->vault, q->name, req_version_json,
+				       arr);
+	for (size_t i = 0; r >= 0 && i < json_object_array_length(arr); i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i), *m;
+		struct kv_cert_info c = {};
+
+		json_object_object_del(o, "size");
+		json_object_object_del(o, "content_type");
+		if (!json_object_object_get_ex(o, "version", &m))
+			continue;
+		r = kv_cert_get(q->env->kv, q->vault, q->name, (uint32_t)json_object_get_int64(m),
+				&c);
+		if (r < 0)
+			break;
+		json_object_object_del(o, "not_before"); /* the leaf's, below */
+		json_object_object_del(o, "expires");
+		version_members(o, &c);
+		kv_cert_info_done(&c);
+	}
+	return r < 0 ? r : 0;
 }
 
 /* The CSR of a pending version (the newest, or the one asked for), PEM, as value bytes. */
