@@ -287,3 +287,74 @@ openssl_ca() {
 	[[ $output == *" cert-export-key deny "* ]]
 	vctl audit verify
 }
+
+@test "update-policy and get-policy: the next version is made by the policy changed" {
+	vctl cert create app/p --subject CN=p --san dns:p.example --validity 30d
+	run vctl cert get-policy app/p
+	[[ $output == *"subject         CN=p"* ]]
+	[[ $output == *"validity        30d"* ]]
+	vctl cert update-policy app/p --subject CN=p2 --san dns:p2.example --renew-before 5d \
+		--notify-before 7d
+	run vctl cert get-policy app/p --json
+	[[ $output == *'"subject": "CN=p2"'* ]]
+	[[ $output == *'"renew_before": 432000'* ]]
+	[[ $output == *'"notify_before": 604800'* ]]
+	# the issued version keeps what it was made by; the renewal takes the new policy
+	[ "$(vctl cert export app/p | openssl x509 -noout -subject -nameopt RFC2253)" = \
+		"subject=CN=p" ]
+	vctl cert renew app/p
+	vctl cert export app/p | openssl x509 -noout -ext subjectAltName | grep -q "DNS:p2.example"
+	[ "$(vctl cert export app/p | openssl x509 -noout -subject -nameopt RFC2253)" = \
+		"subject=CN=p2" ]
+	run vctl cert update-policy app/p --renew-before 30d
+	[ "$status" -eq 2 ]
+	[[ $output == *'"renew_before" must be shorter than "validity"'* ]]
+	# ACME: a directory is needed, a CSR waits for the daemon's client
+	run vctl cert create app/a --issuer acme --san dns:a.example
+	[ "$status" -eq 2 ]
+	[[ $output == *'needs "acme_directory"'* ]]
+	vctl cert create app/a --issuer acme --acme-directory https://127.0.0.1:14000/dir \
+		--acme-contact ops@example.org --san dns:a.example
+	run vctl cert get-policy app/a
+	[[ $output == *"acme_directory  https://127.0.0.1:14000/dir"* ]]
+	[[ $output == *"acme_contact    ops@example.org"* ]]
+	vctl cert csr app/a | openssl req -noout -verify
+}
+
+@test "a failing renewal: cert show and vaultctl status say so" {
+	cat >"$T/policy.d/10-test.policy" <<-'EOF'
+	allow list,meta,read,write,delete,recover,purge,manage,sign /** uid=0
+	EOF
+	cat >>"$CONF" <<-'CONF'
+	[lifecycle]
+	scan_interval = 1s
+	CONF
+	vctl cert ca create-root app/ca --subject CN=CA
+	vctl cert create app/l --issuer app/ca --subject CN=l --validity 1h --renew-percent 1
+	run vctl cert show app/l
+	[[ $output == *"renewal         no attempt recorded"* ]]
+	run vctl status
+	[[ $output == *"certs:   no failing renewal"* ]]
+	# its issuer gone: the renewal the policy asks for (at 36 s) cannot be made
+	vctl cert delete app/ca
+	mkdir -p "$T/mnt"
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		faketime -f '+5m' "$VAULTFSD" -c "$CONF" >"$T/daemon.log" 2>&1 3>&- &
+	DAEMON=$!
+	for _ in $(seq 100); do
+		grep -q '"event":"cert-renew"' "$T/audit.jsonl" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q '"event":"cert-renew"' "$T/audit.jsonl" ||
+		skip "this vaultfsd does not renew certificates (kv_cert_due not in its scan)"
+	run "$VAULTCTL" -c "$CONF" status
+	[[ $output == *"certs:   1 certificate whose renewal FAILED:"* ]]
+	[[ $output == *"app/l: 1 failed attempt"* ]]
+	daemon_stop
+	run vctl cert show app/l
+	[[ $output == *"renewal         FAILING: "*" failed attempt"* ]]
+	[[ $output == *"next_try"* ]]
+	[[ $output == *"last_error"* ]]
+	run vctl status
+	[[ $output == *"app/l: "*" failed attempt"* ]]
+}
