@@ -346,6 +346,10 @@ int kv_key_import(struct kv *kv, const char *vault, const char *name, const uint
 		  uint32_t *ret_version);
 int kv_key_rotate(struct kv *kv, const char *tcti, const char *vault, const char *name,
 		  const struct kv_attrs *attrs, uint32_t *ret_version);
+/* kv_key_public, kv_key_sign, kv_key_sign_spki and kv_key_verify take a certificate's name too
+ * (AKV: certificate n has key n): its version `version` (0: the newest issued; a pending one
+ * has no key to use: -ENOENT), with the same lifecycle checks; rotate and the encryptions do
+ * not (-ENOENT). */
 /* The public half and what the key is, of any version not deleted (no lifecycle check). */
 int kv_key_public(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		  struct kv_key_public *ret);
@@ -529,8 +533,10 @@ int kv_cert_view(struct kv *kv, const char *vault, const char *name, uint32_t ve
  * - every issuer: KV_ROTATION_NOTIFY when the newest issued version expires within the
  *   policy's notify_before, KV_ROTATION_EXPIRED when it has expired, once per version (kept
  *   in the state row; err says whether that was recorded).
- * External certificates are never renewed here. At most a batch of renewals and pending
- * notices: 1 when more may be due, 0 when done. */
+ * External certificates are never renewed here. At most a batch of renewals (1 when more may
+ * be due, 0 when done) and a batch of pending notices a pass (the rest at a later pass: a
+ * pending version is told until merged or failed, so those told first must be, to let the
+ * others be told). */
 int kv_cert_due(struct kv *kv, const char *tcti,
 		int (*cb)(const struct kv_rotation_notice *n, void *ud), void *ud);
 /* The policy the next version of vault/name is made by (kv_cert_renew, the daemon's pass),

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/crypto.h"
 #include "core/kv.h"
@@ -940,6 +941,341 @@ static void test_view_names(void **state)
 	secbuf_free(blob);
 }
 
+/* What a pass told, by event. */
+struct told {
+	unsigned rotate, failed, pending, notify, expired;
+	uint32_t version, new_version;
+	int err;
+	char why[128];
+};
+
+static int record_notice(const struct kv_rotation_notice *n, void *ud)
+{
+	struct told *t = ud;
+
+	t->version = n->version, t->new_version = n->new_version, t->err = n->err;
+	snprintf(t->why, sizeof(t->why), "%s", n->why ? n->why : "");
+	switch (n->event) {
+	case KV_ROTATION_ROTATE:
+		if (n->err < 0)
+			t->failed++;
+		else
+			t->rotate++;
+		break;
+	case KV_ROTATION_PENDING:
+		t->pending++;
+		break;
+	case KV_ROTATION_NOTIFY:
+		t->notify++;
+		break;
+	case KV_ROTATION_EXPIRED:
+		t->expired++;
+		break;
+	default:
+		fail();
+	}
+	return 0;
+}
+
+/* A due leaf whose vault CA is gone fails with its reason and backs off (60 s, then 120 s, not
+ * tried in between); one whose CA is no longer a CA says so; the CA back, the renewal works
+ * and clears the failures. */
+static void test_due_backoff(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy("pki/root", true), ca = ca_policy(0);
+	struct kv_cert_renewal rn;
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000), now;
+
+	kv_set_clock(f->kv, t0);
+	make_root(f, KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_CERT, "pki", "root"), 0);
+	now = t0 + 21 * DAY;
+	kv_set_clock(f->kv, now);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 1);
+	assert_int_equal(t.err, -ENOENT);
+	assert_string_equal(t.why,
+			    "the issuer pki/root is not a certificate of this store (missing or "
+			    "deleted)");
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_int_equal(rn.failures, 1);
+	assert_int_equal(rn.last_attempt, now);
+	assert_int_equal(rn.next_try, now + 60);
+	assert_int_equal(rn.last_err, -ENOENT);
+	assert_string_equal(rn.last_error, t.why);
+	/* not before next_try */
+	kv_set_clock(f->kv, now + 59);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 1);
+	kv_set_clock(f->kv, now + 60);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 2);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_int_equal(rn.failures, 2);
+	assert_int_equal(rn.next_try, now + 60 + 120);
+	/* the issuer back but not a CA */
+	assert_int_equal(kv_object_recover(f->kv, OBJECT_CERT, "pki", "root"), 0);
+	ca = leaf_policy(NULL, false);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "pki", "root", &ca, NULL), 0);
+	kv_set_clock(f->kv, now + 180);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 3);
+	assert_int_equal(t.err, -EPERM);
+	assert_string_equal(t.why, "the issuer pki/root is not a CA");
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "other", &p, NULL), -EPERM);
+	/* a CA again: renewed at the next try, the failures cleared */
+	ca = ca_policy(KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "pki", "root", &ca, NULL), 0);
+	kv_set_clock(f->kv, now + 180 + 239);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.rotate, 0);
+	kv_set_clock(f->kv, now + 180 + 240);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.rotate, 1);
+	assert_int_equal(t.failed, 3);
+	assert_int_equal(t.new_version, 2);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_true(rn.failures == 0 && rn.next_try == 0 && rn.last_error[0] == 0);
+}
+
+/* An ACME certificate: its pending version told at each pass until its client fails (then
+ * after the backoff), merged, and when due a new pending version made and told. */
+static void test_due_acme(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = acme_policy();
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000);
+	char *csr = NULL, *chain;
+	struct kv_cert_info i = {};
+	char path[512];
+
+	kv_set_clock(f->kv, t0);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 1);
+	assert_int_equal(t.version, 1);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 2); /* still pending: told again */
+	assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "site", -ECONNREFUSED, "refused"), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 2); /* backing off */
+	kv_set_clock(f->kv, t0 + 60);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 3);
+	/* the client's CA signs: merged */
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 1, &i), 0);
+	assert_int_equal(x509_der_to_pem(i.csr, i.csr_len, true, &csr), 0);
+	kv_cert_info_done(&i);
+	snprintf(path, sizeof(path), "%s/site.csr", f->dir);
+	test_write_file(path, csr, strlen(csr), 0600);
+	free(csr);
+	assert_int_equal(sh(f, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+			       "-nodes -keyout ca.key -out ca.crt -subj /CN=Pebble -days 30 "
+			       "-addext basicConstraints=critical,CA:TRUE "
+			       "-addext keyUsage=keyCertSign && "
+			       "openssl x509 -req -in site.csr -CA ca.crt -CAkey ca.key "
+			       "-CAcreateserial -days 30 -out site.crt && cat site.crt ca.crt > "
+			       "site.chain"),
+			 0);
+	chain = read_text(f, "site.chain");
+	assert_int_equal(kv_cert_merge(f->kv, "web", "site", (uint8_t *)chain, strlen(chain), NULL),
+			 0);
+	free(chain);
+	kv_set_clock(f->kv, time(NULL)); /* openssl's dates are the real clock's */
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 3); /* issued, not due */
+	/* due (renew_before 10 days of a 30-day certificate made by openssl now) */
+	kv_set_clock(f->kv, time(NULL) + 21 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 4);
+	assert_int_equal(t.version, 3);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 3, &i), 0);
+	assert_true(i.pending);
+	kv_cert_info_done(&i);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 5);
+	assert_int_equal(t.version, 3); /* the same pending version, none made again */
+}
+
+/* Near-expiry and expired notices, once per version, across passes; a new version is told
+ * again; an external certificate is told too, never renewed. */
+static void test_due_notices(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000);
+	uint32_t v;
+
+	kv_set_clock(f->kv, t0);
+	p.renew_before = 0; /* never renewed here */
+	p.notify_before = 5 * DAY;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	kv_set_clock(f->kv, t0 + 24 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify + t.expired, 0);
+	kv_set_clock(f->kv, t0 + 25 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify, 1);
+	assert_int_equal(t.version, 1);
+	assert_int_equal(t.err, 0);
+	kv_set_clock(f->kv, t0 + 30 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.expired, 1);
+	assert_int_equal(t.notify, 1);
+	assert_int_equal(t.rotate + t.failed + t.pending, 0);
+	/* a new version: its own notices */
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", &v), 0);
+	kv_set_clock(f->kv, t0 + 56 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify, 2);
+	assert_int_equal(t.version, v);
+	/* first seen expired: only the expired one */
+	kv_set_clock(f->kv, t0 + 90 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify, 2);
+	assert_int_equal(t.expired, 2);
+}
+
+/* A certificate's name names its key for sign, verify and the public half: its newest issued
+ * version's key (the one its leaf certifies: openssl verifies the signature with the leaf's
+ * public key), or the version named; the producing ops refused for a disabled or expired
+ * version as a key's; a pending version has no key to use; rotate and the encryptions stay a
+ * key object's. */
+static void test_key_ops_by_name(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, true);
+	struct kv_key_public pub;
+	struct kv_cert_info i = {};
+	struct kv_attrs off = KV_ATTRS_KEEP;
+	uint8_t dg[32], sig[512], out[512];
+	size_t siglen = sizeof(sig), outlen = sizeof(out);
+	uint32_t v = 0;
+	char path[512];
+	int64_t t0 = INT64_C(1800000000);
+
+	kv_set_clock(f->kv, t0);
+	p.key_type = KEY_RSA_2048;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(kv_key_public(f->kv, "web", "site", 0, &pub), 0);
+	assert_int_equal(pub.version, 1);
+	assert_int_equal(pub.type, KEY_RSA_2048);
+	assert_true(pub.ops & KEY_OP_SIGN);
+	assert_int_equal(pub.spki_len, i.spki_len);
+	assert_memory_equal(pub.spki, i.spki, i.spki_len);
+	assert_int_equal(pub.info.expires, i.not_after);
+	kv_cert_info_done(&i);
+	test_random(dg, sizeof(dg));
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg), sig, siglen),
+		0);
+	snprintf(path, sizeof(path), "%s/dg", f->dir);
+	test_write_file(path, dg, sizeof(dg), 0600);
+	snprintf(path, sizeof(path), "%s/sig", f->dir);
+	test_write_file(path, sig, siglen, 0600);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_CRT, "site.crt"), 0);
+	assert_int_equal(sh(f, "openssl x509 -in site.crt -pubkey -noout > pub.pem && "
+			       "openssl pkeyutl -verify -pubin -inkey pub.pem -in dg -sigfile sig "
+			       "-pkeyopt digest:sha256"),
+			 0);
+	/* sign_spki with the leaf's public half; another one is stale */
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign_spki(f->kv, NULL, "web", "site", pub.spki, pub.spki_len,
+					  KEY_ALG_RS256, dg, sizeof(dg), sig, &siglen, &v),
+			 0);
+	/* a renewal: the new version's key, the old one by its number */
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", NULL), 0);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign_spki(f->kv, NULL, "web", "site", pub.spki, pub.spki_len,
+					  KEY_ALG_RS256, dg, sizeof(dg), sig, &siglen, &v),
+			 -ESTALE);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 1, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "site", 1, KEY_ALG_RS256, dg, sizeof(dg), sig, siglen),
+		0);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg), sig, siglen),
+		-EBADMSG);
+	/* a disabled version: no sign, no verify (as a key's), the public half still */
+	off.enabled = 0;
+	assert_int_equal(kv_object_update(f->kv, OBJECT_CERT, "web", "site", 2, &off), 0);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 -EKEYREVOKED);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "site", 2, KEY_ALG_RS256, dg, sizeof(dg), sig, siglen),
+		-EKEYREVOKED);
+	assert_int_equal(kv_key_public(f->kv, "web", "site", 2, &pub), 0);
+	off.enabled = 1;
+	assert_int_equal(kv_object_update(f->kv, OBJECT_CERT, "web", "site", 2, &off), 0);
+	/* expired: no sign; verify still (AKV's rule) */
+	kv_set_clock(f->kv, t0 + 40 * DAY);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 1, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 -EKEYEXPIRED);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 -EKEYEXPIRED);
+	kv_set_clock(f->kv, t0);
+	/* a key's alone */
+	assert_int_equal(kv_key_rotate(f->kv, NULL, "web", "site", NULL, NULL), -ENOENT);
+	assert_int_equal(kv_key_encrypt(f->kv, "web", "site", KEY_OP_ENCRYPT, KEY_ALG_RSA_OAEP_256,
+					NULL, 0, dg, sizeof(dg), out, &outlen, NULL),
+			 -ENOENT);
+	/* a pending certificate has no key to use yet; no such name: none */
+	p = leaf_policy(NULL, false);
+	p.issuer = KV_CERT_EXTERNAL;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "ext", &p, NULL), 0);
+	assert_int_equal(kv_key_public(f->kv, "web", "ext", 0, &pub), -ENOENT);
+	assert_int_equal(kv_key_public(f->kv, "web", "ext", 1, &pub), -ENOENT);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "ext", 0, KEY_ALG_ES256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 -ENOENT);
+	assert_int_equal(kv_key_public(f->kv, "web", "none", 0, &pub), -ENOENT);
+	/* a deleted certificate: none */
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_CERT, "web", "site"), 0);
+	assert_int_equal(kv_key_public(f->kv, "web", "site", 0, &pub), -ENOENT);
+}
+
+/* A TPM key certificate signs by its name in the TPM. */
+static void test_key_ops_by_name_tpm(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+	uint8_t dg[32], sig[256];
+	size_t siglen = sizeof(sig);
+
+	p.protection = KEY_PROTECTION_TPM;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "tpm", &p, NULL), 0);
+	test_random(dg, sizeof(dg));
+	assert_int_equal(kv_key_sign(f->kv, test_tcti(), "web", "tpm", 0, KEY_ALG_ES256, dg,
+				     sizeof(dg), sig, &siglen, NULL),
+			 0);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "tpm", 0, KEY_ALG_ES256, dg, sizeof(dg), sig, siglen),
+		0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -959,6 +1295,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_tampered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_acme, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_notices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_ops_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_ops_by_name_tpm, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
