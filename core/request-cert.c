@@ -1363,8 +1363,17 @@ static int op_cert(struct request_ctx *q)
 	}
 	if (streq(op, "cert-failing")) {
 		/* no vault: every one, filtered by what the caller sees, as vault-list */
+		int rec;
+
 		r = do_failing(q);
-		return r < 0 ? r : req_record(q, "cert-failing", 0) < 0 ? -EIO : 0;
+		rec = req_record(q, "cert-failing", r);
+		if (rec < 0) {
+			snprintf(q->msg, sizeof(q->msg),
+				 "cannot write the audit journal (%s); nothing given",
+				 strerror(-rec));
+			return -EIO;
+		}
+		return r;
 	}
 	r = req_get_target(q, !streq(op, "cert-list") && !streq(op, "cert-restore"));
 	if (r < 0)
