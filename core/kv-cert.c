@@ -681,7 +681,7 @@ static struct x509_profile profile_of(const struct kv *kv, const struct kv_cert_
 {
 	int64_t now = kv_now(kv);
 
-	return (struct x509_profile){ .subject = p->subject,
+	return (struct x509_profile){ .subject = p->subject ? p->subject : "",
 				      .sans = p->sans,
 				      .n_sans = p->n_sans,
 				      .key_usage = p->key_usage,

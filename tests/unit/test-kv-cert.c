@@ -297,6 +297,13 @@ static void test_renew_and_reuse(void **state)
 	kv_cert_info_done(&a);
 	kv_cert_info_done(&b);
 	kv_cert_info_done(&c);
+
+	/* an empty subject (the names are in the SANs) is kept as empty, and renews */
+	p.subject = "";
+	p.reuse_key = false;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "nosubject", &p, NULL), 0);
+	assert_int_equal(kv_cert_renew(f->kv, test_tcti(), "web", "nosubject", &v), 0);
+	assert_int_equal(v, 2);
 }
 
 static void test_external(void **state)
