@@ -107,6 +107,20 @@ int daemon_event(struct vaultfsd *v, const char *event, int err, const char *rul
 	return secret_event(v, event, err, rule, NULL, NULL, 0);
 }
 
+/* The daemon's start and stop: the mount point is where it happened (path=), decided by no
+ * rule. */
+static int mount_event(struct vaultfsd *v, const char *event, int err, const char *mountpoint)
+{
+	struct audit_record rec = AUDIT_RECORD_INIT;
+
+	rec.event = event;
+	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
+	rec.err = err;
+	rec.path = mountpoint;
+	audit_record_self(&rec);
+	return audit_append(v->audit, &rec, NULL);
+}
+
 /* Load the policy set of the configured directory. A missing directory is an empty set:
  * default deny. */
 static int load_policy(const struct config *c, struct policy **ret, struct policy_diag *diag)
@@ -715,22 +729,25 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	(void)daemon_event(&v, "start", 0, c->mountpoint);
+	(void)mount_event(&v, "start", 0, c->mountpoint);
 	log_info("Serving %s", c->mountpoint);
 	(void)sd_notifyf(0, "READY=1\nSTATUS=Serving %s", c->mountpoint);
 	r = serve(&v, se, ctl, agent, &waitmask);
 	(void)sd_notify(0, "STOPPING=1");
 	if (r < 0)
 		log_error_errno(r, "Serving failed: %m");
-	(void)daemon_event(&v, "stop", r, c->mountpoint);
+	(void)mount_event(&v, "stop", r, c->mountpoint);
 out:
 	agent_server_free(agent);
 	control_free(ctl);
 	notify_stop(v.notify); /* before the unmount closes the session's fd */
 	v.notify = NULL;
 	if (se) {
-		if (mounted)
+		if (mounted) {
 			fuse_session_unmount(se);
+			log_info("Stopped: %s unmounted%s", c->mountpoint,
+				 r < 0 ? " after a failure" : "");
+		}
 		fuse_session_destroy(se);
 	}
 	ops_done(&v);

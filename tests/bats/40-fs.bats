@@ -546,3 +546,17 @@ journal_on_small_fs() {
 	kill -0 "$DAEMON"
 	vctl audit verify
 }
+
+# Issue 18: the daemon says when it stops, and its start and stop records name the mount point
+# as the path, not as a rule.
+@test "start and stop: recorded with the mount point as path=; the log says it stopped" {
+	daemon_start
+	daemon_stop
+	grep -q "Stopped: $T/mnt unmounted" "$T/daemon.log"
+	run vctl audit show --event start
+	[[ $output == *" start allow "*"path=$T/mnt"* ]]
+	[[ $output != *"rule=$T/mnt"* ]]
+	run vctl audit show --event stop
+	[[ $output == *" stop allow "*"path=$T/mnt"* ]]
+	[[ $output != *"rule=$T/mnt"* ]]
+}
