@@ -84,6 +84,13 @@
  * Records: the lifecycle verbs as events key-create ... key-restore; each use as the event
  * "<op>-<alg>" in lower case ("sign-es256", "decrypt-rsa-oaep-256") with the key, the version
  * used and the outcome; never the data.
+ * Certificates (OBJECT_CERT): the cert-* requests, each with its fields and policy op, are
+ * listed at the top of request-cert.c. In short: create, import, renew, merge, update,
+ * update-policy write /V/C (and, for an issuer that is a vault CA, sign on /CAV/CA decided for
+ * the asker); show, versions, get-policy, csr and the export of the crt and chain views meta;
+ * the key, pem and p12 views read (exportable keys only: EPERM); delete|recover|purge as for
+ * secrets; backup write and manage /V; restore write and manage /V; cert-failing (the
+ * certificates whose renewal failed) decides nothing itself: it shows those the caller sees.
  *   policy-reload                                     the daemon's own rule (env->reload)
  *   status                                            anyone (env->status: the daemon); served even when its record fails
  *   attrs: enabled (bool), not_before, expires (seconds, 0 none), content_type, tags ["k=v"] */
@@ -142,8 +149,9 @@ int request_exec(const struct request_env *env, struct json_object *req, const s
 /* Parse one message line (without its newline): a JSON object with "v" == REQUEST_VERSION.
  * *ret_value_len is its "value_len" (0 when absent). -EBADMSG not JSON or not an object,
  * -EPROTO wrong or missing version, -EMSGSIZE value_len over the op's cap (VAULTFS_VALUE_MAX for
- * secret-set, VAULTFS_BACKUP_MAX for secret-restore and key-restore, the key caps above for
- * the key uses and key-import, 0 for the others; then *ret_value_len is
+ * secret-set, VAULTFS_BACKUP_MAX for secret-restore, key-restore and cert-restore, the key caps
+ * above for the key uses and key-import, X509_INPUT_MAX + X509_PASSWORD_MAX for cert-import,
+ * X509_INPUT_MAX for cert-merge, 0 for the others; then *ret_value_len is
  * still set: the bytes to throw away), -EINVAL a value_len that is not a non-negative integer.
  * After another error the server answers and reads on: value bytes that followed a bad line
  * are read as lines (each wiped from the line buffer once parsed). msg says which (may be
