@@ -127,6 +127,8 @@ static int expiry_one(const struct store_version *row, void *userdata)
 		return -EBADMSG;
 	if (ctx->o.deleted_at != 0)
 		return 0; /* the store filtered on the unchecked column: the checked one decides */
+	if (ctx->o.type == OBJECT_CERT)
+		return 0; /* kv_cert_due tells a certificate's, by its policy, of its newest version */
 	if (!ctx->have_v || ctx->v.id != ctx->o.vault_id) {
 		ctx->have_v = false;
 		r = kv_load_vault_id(ctx->kv, ctx->o.vault_id, &ctx->v);

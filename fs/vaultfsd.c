@@ -270,10 +270,10 @@ static int cert_notice(const struct kv_rotation_notice *n, void *ud)
 				 n->new_version);
 		break;
 	case KV_ROTATION_NOTIFY:
-		event = "cert-expiring";
+		event = "near-expiry"; /* the secrets' names: one event for every kind */
 		break;
 	case KV_ROTATION_EXPIRED:
-		event = "cert-expired";
+		event = "expired";
 		break;
 	default:
 		return 0;
