@@ -493,6 +493,12 @@ static int do_secret_set(struct request_ctx *q)
 			  &version);
 	if (r < 0)
 		return r;
+	/* another writer came in between the record (which named the version expected) and the
+	 * set: name the version that was made, as a write through the file does */
+	if (version != q->version) {
+		q->version = version;
+		(void)req_record(q, "set", 0);
+	}
 	q->version = version;
 	json_object_object_add(q->reply, "version", json_object_new_int64(version));
 	return 0;
@@ -565,6 +571,14 @@ static int op_secret(struct request_ctx *q)
 	if ((r = req_get_int(q, "version", 1, UINT32_MAX, &v)) < 0 || (r = req_get_attrs(q)) < 0)
 		return r;
 	q->version = (uint32_t)v;
+	if (streq(op, "secret-set")) {
+		/* the record, written before the store is touched, names the version this set
+		 * makes (as a write through the file does) */
+		struct kv_version_info info;
+
+		r = kv_secret_info(q->env->kv, q->vault, q->name, 0, &info);
+		q->version = r >= 0 ? info.version + 1 : 1;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
 		if (!streq(op, verbs[i].op))
 			continue;

@@ -132,6 +132,9 @@ raw() {
 	said "app/db: purged" ctl_as 1000 secret purge app/db
 	said "app: updated" ctl_as 1000 vault update app --purge-protection on
 	said "app: deleted" ctl_as 1000 vault delete app
+	# a set through the socket is recorded with its version, as a write through the file is
+	run vctl audit show --event set
+	[[ $output == *" set allow app/db v1 uid=1000 "* ]]
 }
 
 @test "every verb is refused (exit 1, recorded) for a uid the policy does not allow" {
