@@ -31,6 +31,9 @@ struct request_ctx {
 	 * certificate issued by a vault CA needs `sign` on the CA ("/CAVAULT/CA"). */
 	unsigned also_op;
 	char also_path[2 * VAULTFS_NAME_MAX + 3];
+	/* A change's version, known once it is allowed and before it is recorded (NULL: the
+	 * version asked for): secret-set names the version it will make. */
+	void (*expect_version)(struct request_ctx *q);
 };
 
 /* Every op: its members besides "v" and "op", and whether it carries value bytes. */

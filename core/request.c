@@ -254,6 +254,8 @@ int req_change(struct request_ctx *q, unsigned ops, const char *event,
 	r = authorize(q, ops, event);
 	if (r < 0)
 		return r;
+	if (q->expect_version)
+		q->expect_version(q);
 	r = req_record(q, event, 0);
 	if (r < 0)
 		return unrecorded(q, r);
@@ -484,6 +486,16 @@ static int do_secret_backup(struct request_ctx *q)
 	return kv_secret_backup(q->env->kv, q->vault, q->name, &q->out);
 }
 
+/* The record of an allowed set, written before the store is touched, names the version it
+ * makes, as a write through the file does (a refusal names none). */
+static void set_expect_version(struct request_ctx *q)
+{
+	struct kv_version_info info;
+
+	q->version =
+		kv_secret_info(q->env->kv, q->vault, q->name, 0, &info) >= 0 ? info.version + 1 : 1;
+}
+
 static int do_secret_set(struct request_ctx *q)
 {
 	uint32_t version;
@@ -571,14 +583,8 @@ static int op_secret(struct request_ctx *q)
 	if ((r = req_get_int(q, "version", 1, UINT32_MAX, &v)) < 0 || (r = req_get_attrs(q)) < 0)
 		return r;
 	q->version = (uint32_t)v;
-	if (streq(op, "secret-set")) {
-		/* the record, written before the store is touched, names the version this set
-		 * makes (as a write through the file does) */
-		struct kv_version_info info;
-
-		r = kv_secret_info(q->env->kv, q->vault, q->name, 0, &info);
-		q->version = r >= 0 ? info.version + 1 : 1;
-	}
+	if (streq(op, "secret-set"))
+		q->expect_version = set_expect_version;
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
 		if (!streq(op, verbs[i].op))
 			continue;

@@ -876,7 +876,7 @@ static void test_secrets(void **state)
 	f->n_changed = 0;
 
 	assert_int_equal(set_bytes(f, "app", "db", v1, sizeof(v1)), 1);
-	expect_record(f, 0, "set", 0, "allow-all", "app", "db", 0, "/app/db");
+	expect_record(f, 0, "set", 0, "allow-all", "app", "db", 1, "/app/db");
 	expect_changed(f, 0, "app", "db");
 	r = exec_v(f,
 		   "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\",\"name\":\"db\","
