@@ -292,7 +292,19 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 	if (st)
 		print_journal_health(st);
 	r = policy_load_dir(c->policy_dir, &p, &diag);
-	if (r < 0)
+	if ((r == -EACCES || r == -EPERM) && geteuid() != 0 && st) {
+		struct json_object *rules = NULL, *files = NULL;
+
+		/* not ours to read: what the daemon has loaded is what counts */
+		json_object_object_get_ex(st, "policy_rules", &rules);
+		json_object_object_get_ex(st, "policy_files", &files);
+		printf("policy:  %s: %" PRId64 " rules in %" PRId64 " files loaded by vaultfsd "
+		       "(the directory is root's: not read here)\n",
+		       c->policy_dir, json_object_get_int64(rules), json_object_get_int64(files));
+	} else if (r == -EACCES || r == -EPERM) {
+		printf("policy:  %s: not readable by uid %u (root's); run status as root\n",
+		       c->policy_dir, (unsigned)geteuid());
+	} else if (r < 0)
 		printf("policy:  %s: does not load: %.*s\n", c->policy_dir,
 		       (int)strcspn(diag.text ? diag.text : strerror(-r), "\n"),
 		       diag.text ? diag.text : strerror(-r));
@@ -382,7 +394,7 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 	struct store *s = NULL;
 	struct rlimit rl;
 	char what[512];
-	bool tpm_sealer = strstr(c->sealer, "tpm2") != NULL;
+	bool tpm_sealer = strstr(c->sealer, "tpm2") != NULL, store_exists;
 	int r;
 
 	(void)argv;
@@ -412,6 +424,7 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 	if (tpm_sealer)
 		check_da(&d, c->tcti);
 	r = store_open(c->store_path, STORE_READONLY, &s);
+	store_exists = r != -ENOENT;
 	if (r < 0) {
 		char words[LOG_FOREIGN_SUFFIX_MAX];
 
@@ -429,8 +442,9 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 		if (store_meta_get(s, "sealer", &sealer, &len) >= 0) {
 			bool tpm = memmem(sealer, len, "tpm2", 4) != NULL;
 
-			snprintf(what, sizeof(what), "master key sealed to a TPM (sealer %.*s)",
-				 (int)len, (const char *)sealer);
+			snprintf(what, sizeof(what), "master key %s a TPM (sealer %.*s)",
+				 tpm ? "sealed to" : "not sealed to", (int)len,
+				 (const char *)sealer);
 			check(&d, tpm ? 0 : 1, what,
 			      "sealed by a host key file only: re-seal to the TPM with [seal] sealer "
 			      "= tpm2 and 'vaultctl recover --recovery-key-file F'");
@@ -441,8 +455,11 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 			int k = store_pcrs(s, &mask);
 
 			if (k > 0)
-				check(&d, mask ? 0 : 1, "sealed key bound to PCRs",
-				      "seal with PCRs: [seal] pcrs = 7 (Secure Boot state), then "
+				check(&d, mask ? 0 : 1,
+				      mask ? "sealed key bound to PCRs (the boot state)" :
+					     "sealed key not bound to any PCR (it unseals whatever "
+					     "booted)",
+				      "to bind it: [seal] pcrs = 7 (Secure Boot state), then "
 				      "'vaultctl recover' re-seals");
 		}
 		r = seal_unseal(s, c, &m);
@@ -480,7 +497,10 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 	      "swap is on: vaultfsd locks its memory, but encrypt the swap (cryptsetup) or turn "
 	      "it off so nothing of a process that does not can reach the disk");
 
-	if (geteuid() == 0) {
+	if (!store_exists) {
+		check(&d, 1, "audit journal not checked: there is no store yet",
+		      "vaultctl init makes the store; vaultfsd starts the journal");
+	} else if (geteuid() == 0) {
 		bool offline = ctl->offline;
 
 		ctl->offline = true; /* the key comes from the store itself */

@@ -87,11 +87,32 @@ ctl() {
 	init_store
 	run ctl doctor
 	echo "$output"
-	[[ $output == *"[WARN] sealed key bound to PCRs"*"-> seal with PCRs: [seal] pcrs = 7"* ]]
+	[[ $output == *"[WARN] sealed key not bound to any PCR (it unseals whatever booted)"*"-> to bind it: [seal] pcrs = 7"* ]]
 	rm -f "$T/vault.db"* "$T/audit.jsonl" "$T/recovery.key"
 	sed -i 's/^sealer = tpm2$/sealer = host/' "$CONF"
 	init_store
 	run ctl doctor
 	echo "$output"
-	[[ $output == *"[WARN] master key sealed to a TPM (sealer host)"*"-> sealed by a host key file only"* ]]
+	[[ $output == *"[WARN] master key not sealed to a TPM (sealer host)"*"-> sealed by a host key file only"* ]]
+}
+
+# Issue 18: doctor before init names the missing store, not a missing journal as an incident;
+# status as a user who cannot read the policy directory shows what the daemon has loaded.
+@test "doctor before init: no store yet, the journal not called an incident" {
+	rm -f "$T/vault.db"* "$T/audit.jsonl" "$T/recovery.key"
+	run ctl doctor
+	echo "$output"
+	[[ $output == *"[FAIL] store $T/vault.db opens"*"-> vaultctl init creates it"* ]]
+	[[ $output == *"[WARN] audit journal not checked: there is no store yet"* ]]
+	[[ $output != *"security incident"* ]]
+}
+
+@test "status as a user: the policy the daemon has loaded, not 'does not load'" {
+	chmod 0711 "$T"
+	chmod 0644 "$CONF"
+	daemon_start
+	run setpriv --reuid 1000 --regid 1000 --clear-groups "$VAULTCTL" -c "$CONF" status
+	echo "$output"
+	[[ $output == *"policy:  $T/policy.d: 1 rules in 1 files loaded by vaultfsd (the directory is root's: not read here)"* ]]
+	[[ $output != *"does not load"* ]]
 }
