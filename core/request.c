@@ -195,6 +195,35 @@ static const char *op_word(unsigned op)
 	return "?";
 }
 
+/* Why op on path was refused, in q->msg: where the policy lives and a rule that would grant
+ * it to this caller (the uid it asked as), with how to see the decision. */
+static void refused(struct request_ctx *q, unsigned op, const char *path, int r)
+{
+	const struct request_caller *c = q->env->caller;
+	struct audit_record rec = AUDIT_RECORD_INIT;
+
+	if (r != -EACCES) {
+		snprintf(q->msg, sizeof(q->msg), "cannot decide %s on %s: %s", op_word(op), path,
+			 strerror(-r));
+		return;
+	}
+	if (c->identify)
+		c->identify(c->ud, &rec);
+	if (!q->env->policy_dir || rec.uid < 0) {
+		snprintf(q->msg, sizeof(q->msg),
+			 "permission denied: the policy does not grant %s on %s", op_word(op),
+			 path);
+		return;
+	}
+	snprintf(q->msg, sizeof(q->msg),
+		 "permission denied: the policy in %s does not grant %s on %s; a rule that "
+		 "would: 'allow %s %s uid=%" PRId64 "' in a .policy file there, then 'vaultctl "
+		 "policy reload' ('vaultctl policy explain %s %s --uid %" PRId64 "' shows the "
+		 "decision)",
+		 q->env->policy_dir, op_word(op), path, op_word(op), path, (int64_t)rec.uid,
+		 op_word(op), path, (int64_t)rec.uid);
+}
+
 /* Decide every op of ops (POLICY_OP_* bits, lowest first; all must be granted): list and manage
  * on the vault ("/V", DESIGN §5), the others on q->path; then q->also_op on q->also_path. The
  * first refusal is recorded (as event) and returned; allowed, q->rule names the rule that
@@ -215,13 +244,7 @@ static int authorize(struct request_ctx *q, unsigned ops, const char *event)
 		r = c->authorize(c->ud, op, path, &q->rule);
 		if (r >= 0)
 			continue;
-		if (r == -EACCES)
-			snprintf(q->msg, sizeof(q->msg),
-				 "permission denied: the policy does not grant %s on %s",
-				 op_word(op), path);
-		else
-			snprintf(q->msg, sizeof(q->msg), "cannot decide %s on %s: %s", op_word(op),
-				 path, strerror(-r));
+		refused(q, op, path, r);
 		(void)req_record(q, event, r);
 		return r;
 	}
@@ -230,13 +253,7 @@ static int authorize(struct request_ctx *q, unsigned ops, const char *event)
 
 		r = c->authorize(c->ud, q->also_op, q->also_path, &q->rule);
 		if (r < 0) {
-			if (r == -EACCES)
-				snprintf(q->msg, sizeof(q->msg),
-					 "permission denied: the policy does not grant %s on %s",
-					 op_word(q->also_op), q->also_path);
-			else
-				snprintf(q->msg, sizeof(q->msg), "cannot decide %s on %s: %s",
-					 op_word(q->also_op), q->also_path, strerror(-r));
+			refused(q, q->also_op, q->also_path, r);
 			(void)req_record(q, event, r);
 			return r;
 		}

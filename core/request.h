@@ -127,6 +127,9 @@ struct request_env {
 	/* The TPM of TPM-protected keys (config [seal] tcti); NULL: tpm2-tss's default. */
 	const char *tcti;
 	const struct request_caller *caller;
+	/* Where the policy lives (config [policy] dir), named in a refusal's message with a rule
+	 * that would grant it; NULL: not named. */
+	const char *policy_dir;
 	/* policy-reload: NULL where there is no daemon (-EOPNOTSUPP). Decides and records itself;
 	 * returns 0 or -errno, and may fill msg with the parse errors. */
 	int (*reload)(void *ud, char *msg, size_t size);

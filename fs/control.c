@@ -321,6 +321,7 @@ static int execute(struct control *c, struct conn *k)
 		.audit = c->v->audit,
 		.tcti = c->v->config->tcti,
 		.caller = &caller,
+		.policy_dir = c->v->config->policy_dir,
 		.reload = c->reload ? peer_reload : NULL,
 		.reload_ud = &p,
 		.changed = peer_changed,

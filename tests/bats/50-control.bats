@@ -165,6 +165,14 @@ raw() {
 	[ "$(grep -c 'EACCES' <<<"$output")" -ge 13 ]
 	[[ $output == *" open deny EACCES app/db uid=1001 "*"rule=default"* ]]
 	[[ $output == *" vault-create deny EACCES other "* ]]
+	# issue 18: a refusal names where the policy lives and a rule that would grant it, and
+	# that rule, put there, does
+	run ctl_as 1001 vault create other
+	[[ $output == *"the policy in $T/policy.d does not grant manage on /other; a rule that would: 'allow manage /other uid=1001' in a .policy file there, then 'vaultctl policy reload'"* ]]
+	[[ $output == *"'vaultctl policy explain manage /other --uid 1001' shows the decision"* ]]
+	echo 'allow manage /other uid=1001' >"$T/policy.d/60-other.policy"
+	"$VAULTCTL" -c "$CONF" policy reload
+	ctl_as 1001 vault create other
 }
 
 @test "root with the default policy writes and deletes but cannot read a value" {
