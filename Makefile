@@ -76,20 +76,13 @@ $(BUILD)/tests/bench-policy: $(BUILD)/tests/bench/bench-policy.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/agent-demo: $(BUILD)/tests/unit/agent-demo.o $(CORE_LIB)
+# Test programs of core alone, one each from tests/unit/NAME.c.
+CORE_TEST_TOOLS := $(patsubst %,$(BUILD)/tests/%,agent-demo agent-keys mkkey mkcert)
+$(CORE_TEST_TOOLS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/agent-keys: $(BUILD)/tests/unit/agent-keys.o $(CORE_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-
-$(BUILD)/tests/mkkey: $(BUILD)/tests/unit/mkkey.o $(CORE_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-
-TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy $(BUILD)/tests/agent-demo \
-	$(BUILD)/tests/agent-keys $(BUILD)/tests/mkkey
+TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy $(CORE_TEST_TOOLS)
 
 # The read path against tmpfs and a minimal FUSE filesystem, and scale (tests/bench/run-bench.sh).
 $(BUILD)/tests/bench-open: $(BUILD)/tests/bench/bench-open.o

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/request.h"
 #include "core/util.h"
+#include "fs/certs.h"
 #include "fs/control.h"
 #include "fs/peer.h"
 #include "fs/keys.h"
@@ -215,7 +216,8 @@ static void peer_changed(void *ud, const char *vault, const char *name)
 	if (ino_encode(&n, &ino) < 0)
 		return;
 	notify_entry(v->notify, ino, name);
-	keys_changed(v, vault, name); /* a key's files under .keys (nothing when it is none) */
+	keys_changed(v, vault, name);  /* a key's files under .keys (nothing when it is none) */
+	certs_changed(v, vault, name); /* a certificate's views (nothing when it is none) */
 	if (kv_secret_info(v->kv, vault, name, 0, &si) < 0)
 		return;
 	n = (struct ino){ .kind = INO_SECRET, .id = si.object_id };

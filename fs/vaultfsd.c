@@ -29,6 +29,7 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "fs/agent-server.h"
+#include "fs/certs.h"
 #include "fs/control.h"
 #include "fs/notify.h"
 #include "fs/vaultfs.h"
@@ -265,9 +266,11 @@ static int cert_notice(const struct kv_rotation_notice *n, void *ud)
 		else if (n->err < 0)
 			log_warning_errno(n->err, "Could not renew certificate %s/%s: %m", n->vault,
 					  n->name);
-		else
+		else {
 			log_info("Renewed certificate %s/%s: version %" PRIu32, n->vault, n->name,
 				 n->new_version);
+			certs_changed(v, n->vault, n->name);
+		}
 		break;
 	case KV_ROTATION_NOTIFY:
 		event = "near-expiry"; /* the secrets' names: one event for every kind */

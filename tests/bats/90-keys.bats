@@ -325,7 +325,7 @@ sign_check() {
 	run as 1000 "$VAULTCTL" -c "$CONF" key verify app/k --alg RS256 --signature "$T/sig" \
 		--file "$T/dig"
 	[ "$status" -eq 1 ]
-	[[ $output == *"permission denied: the policy does not grant verify on /app/k"* ]]
+	[[ $output == *"permission denied: the policy in $T/policy.d does not grant verify on /app/k"* ]]
 	printf 'x' | vctl key encrypt app/k --alg RSA-OAEP-256 >"$T/ct" 2>/dev/null
 	chmod 0644 "$T/ct"
 	run as 1000 "$VAULTCTL" -c "$CONF" key decrypt app/k --alg RSA-OAEP-256 --file "$T/ct"

@@ -256,7 +256,7 @@ openssl_ca() {
 	# 1001 may write app/web but not have the CA sign
 	run as 1001 "$VAULTCTL" -c "$CONF" cert create app/web --issuer app/ca --subject CN=web
 	[ "$status" -eq 1 ]
-	[[ $output == *"permission denied: the policy does not grant sign on /app/ca"* ]]
+	[[ $output == *"permission denied: the policy in $T/policy.d does not grant sign on /app/ca"* ]]
 	as 1000 "$VAULTCTL" -c "$CONF" cert create app/web --issuer app/ca --subject CN=web \
 		--exportable
 	# meta gives crt; the key views are read's
