@@ -8,13 +8,17 @@
 
 #include "fs/ops-int.h"
 
-void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *st)
+/* A directory: the caller's, 0500, and the time the daemon started serving (not 1970: a
+ * vault's directory lists what changes at any time, and has no time of its own). */
+void fill_dir_attr(const struct vaultfsd *v, const struct caller *c, fuse_ino_t ino,
+		   struct stat *st)
 {
 	st->st_ino = ino;
 	st->st_mode = S_IFDIR | 0500;
 	st->st_nlink = 2;
 	st->st_uid = c->id.uid;
 	st->st_gid = c->id.gid;
+	st->st_mtime = st->st_ctime = st->st_atime = v->started;
 }
 
 /* Attributes as this caller sees them: its own uid and gid; for a secret 0400 where it may
@@ -31,7 +35,7 @@ int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_i
 
 	memset(st, 0, sizeof(*st));
 	if (ino_is_dir(n->ino.kind)) {
-		fill_dir_attr(c, ino, st);
+		fill_dir_attr(v, c, ino, st);
 		return 0;
 	}
 	/* the rights the mode shows */

@@ -276,7 +276,7 @@ void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		reply_err(req, r);
 		return;
 	}
-	fill_dir_attr(&ch.c, ino, &st);
+	fill_dir_attr(v, &ch.c, ino, &st);
 	reply_entry(req, &st);
 }
 

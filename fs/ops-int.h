@@ -153,7 +153,8 @@ int record_access(struct vaultfsd *v, const struct caller *c, const char *event,
 		  const char *rule);
 
 /* --- attr.c: attributes, lookup, access --- */
-void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *st);
+void fill_dir_attr(const struct vaultfsd *v, const struct caller *c, fuse_ino_t ino,
+		   struct stat *st);
 int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_ino_t ino,
 	      struct stat *st);
 void reply_entry(fuse_req_t req, const struct stat *st);

@@ -28,7 +28,8 @@ struct vaultfsd {
 	struct audit *audit;
 	struct identity_cache *ids; /* cgroups by id, for the serving thread's resolves */
 	bool hide_unreadable;
-	struct { /* the last refusal recorded at lookup: one record per attempt */
+	int64_t started; /* unix seconds: the directories' times (they hold no time of their own) */
+	struct {	 /* the last refusal recorded at lookup: one record per attempt */
 		pid_t tid;
 		uint64_t parent;
 		char name[VAULTFS_NAME_MAX + 1];

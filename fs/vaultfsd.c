@@ -664,6 +664,7 @@ int main(int argc, char **argv)
 	}
 	v.config = c;
 	v.hide_unreadable = c->hide_unreadable;
+	v.started = (int64_t)time(NULL);
 	r = install_signals(&waitmask);
 	if (r < 0) {
 		log_error_errno(r, "Failed to set up signals: %m");

@@ -318,3 +318,19 @@ root_policy() {
 	run ls "$(M app/.versions/multi0)"
 	[ "$status" -ne 0 ]
 }
+
+# Issue 18: directories show when the daemon started serving, not 1970.
+@test "directories have the daemon's start time, not the epoch" {
+	before=$(date +%s)
+	sleep 1
+	printf 'x' | vctl secret set app/db 2>/dev/null
+	policy <<-'EOF'
+	allow list,meta /** uid=0
+	EOF
+	daemon_start
+	for d in "$T/mnt" "$T/mnt/app" "$T/mnt/app/.versions" "$T/mnt/app/.versions/db"; do
+		t=$(stat -c %Y "$d")
+		[ "$t" -ge "$before" ] || { echo "$d: $t"; false; }
+		[ "$t" -le "$(date +%s)" ]
+	done
+}
