@@ -14,6 +14,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
@@ -665,6 +666,17 @@ static void *acme_main(void *arg)
 {
 	struct acme *a = arg;
 
+	/* A webroot's challenge files must be readable by the web server: lego makes them 0644,
+	 * which the daemon's umask 077 would make 0600. This thread (and the clients it starts)
+	 * get their own umask, the rest of the daemon keeps 077. */
+	if (a->http[0] == '/') {
+		if (unshare(CLONE_FS) < 0)
+			log_warning_errno(negative_errno(),
+					  "ACME: cannot have a umask of its own (%m): "
+					  "webroot challenge files stay 0600");
+		else
+			umask(0022);
+	}
 	for (;;) {
 		struct acme_job job;
 
