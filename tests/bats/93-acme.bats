@@ -58,9 +58,11 @@ setup() {
 	timeout = 60s
 	EOF
 	DAEMON=
+	WWW=
 }
 
 teardown() {
+	[ -z "${WWW:-}" ] || kill_tree "$WWW"
 	daemon_stop
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
@@ -219,4 +221,26 @@ verify() {
 	run kill -0 "$pid"
 	[ "$status" -ne 0 ]
 	[ -z "$(find "$T" -maxdepth 1 -name 'acme.*')" ]
+}
+
+@test "webroot mode: lego writes the challenge where the host's web server (another uid) serves it" {
+	mkdir -m 0755 "$T/www"
+	sed -i -e "s|^http = .*|http = $T/www|" "$CONF"
+	# the web server: python's, as nobody, serving the webroot on the port pebble validates
+	(cd "$T/www" && exec setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/python3 \
+		-m http.server "$PEBBLE_HTTP_PORT" --bind 127.0.0.1 >"$T/www.log" 2>&1 3>&-) &
+	WWW=$!
+	for _ in $(seq 50); do
+		ss -Hltn "sport = :$PEBBLE_HTTP_PORT" | grep -q . && break
+		sleep 0.1
+	done
+	daemon_start
+	create_web
+	wait_records allow 1
+	kill_tree "$WWW"
+	wait "$WWW" 2>/dev/null || true
+	WWW=
+	verify "$T/mnt/app/web.crt"
+	grep -q '^arg --http.webroot$' "$T/seen.0"
+	grep -q 'GET /.well-known/acme-challenge/.* 200 ' "$T/www.log"
 }
