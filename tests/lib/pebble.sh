@@ -35,13 +35,26 @@ pebble_pid_is_ours_() {
 
 # pebble_wait_ URL: until it answers over HTTPS with our CA (up to 10 s)
 pebble_wait_() {
-	local i
-
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		curl -fsS --cacert "$PEBBLE_HTTPS_CA" -o /dev/null "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done
 	return 1
+}
+
+# pebble_https_cert_ DIR: a CA of its own and, under it, pebble's HTTPS certificate for
+# localhost and 127.0.0.1 (DIR/https-ca.pem, DIR/https.pem, DIR/https.key)
+pebble_https_cert_() {
+	local dir=$1
+
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=pebble-https-ca -keyout "$dir/https-ca.key" -out "$dir/https-ca.pem" \
+		2>/dev/null || return 1
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+		-keyout "$dir/https.key" -out "$dir/https.csr" 2>/dev/null || return 1
+	openssl x509 -req -in "$dir/https.csr" -CA "$dir/https-ca.pem" -CAkey "$dir/https-ca.key" \
+		-CAcreateserial -days 2 -out "$dir/https.pem" \
+		-extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n') 2>/dev/null
 }
 
 pebble_start() {
@@ -69,20 +82,9 @@ pebble_start() {
 			return 1
 		fi
 	done
-	if [ ! -s "$dir/https.pem" ]; then
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-			-subj /CN=pebble-https-ca -keyout "$dir/https-ca.key" \
-			-out "$dir/https-ca.pem" 2>/dev/null &&
-			openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-				-subj /CN=localhost -keyout "$dir/https.key" \
-				-out "$dir/https.csr" 2>/dev/null &&
-			openssl x509 -req -in "$dir/https.csr" -CA "$dir/https-ca.pem" \
-				-CAkey "$dir/https-ca.key" -CAcreateserial -days 2 \
-				-extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n') \
-				-out "$dir/https.pem" 2>/dev/null || {
-			echo "pebble_start: openssl could not make pebble's HTTPS certificate" >&2
-			return 1
-		}
+	if [ ! -s "$dir/https.pem" ] && ! pebble_https_cert_ "$dir"; then
+		echo "pebble_start: openssl could not make pebble's HTTPS certificate" >&2
+		return 1
 	fi
 	cat >"$dir/pebble.json" <<-EOF
 	{
@@ -143,7 +145,7 @@ pebble_start() {
 
 # pebble_stop [DIR]: stop pebble and challtestsrv of DIR (default $PEBBLE_DIR) and wait.
 pebble_stop() {
-	local dir=${1:-${PEBBLE_DIR:-}} prog pid mark i
+	local dir=${1:-${PEBBLE_DIR:-}} prog pid mark
 
 	[[ -n $dir && -d $dir ]] || return 0
 	for prog in pebble challtestsrv; do
@@ -157,7 +159,7 @@ pebble_stop() {
 		fi
 		pebble_pid_is_ours_ "$pid" "$prog" "$mark" || continue
 		kill -TERM "$pid" 2>/dev/null || continue
-		for i in $(seq 50); do
+		for _ in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
