@@ -18,7 +18,8 @@ load helpers
 setup_file() {
 	export PEBBLE_SKIP=
 	if ! pebble_start "$BATS_FILE_TMPDIR/pebble" 2>"$BATS_FILE_TMPDIR/pebble.err"; then
-		PEBBLE_SKIP="pebble cannot start: $(head -c 300 "$BATS_FILE_TMPDIR/pebble.err")"
+		PEBBLE_SKIP="$(head -c 300 "$BATS_FILE_TMPDIR/pebble.err")"
+		PEBBLE_SKIP=${PEBBLE_SKIP:-pebble cannot start (no reason given)}
 	fi
 }
 

@@ -13,14 +13,24 @@
 #   PEBBLE_INTERMEDIATE DIR/intermediate.pem: the intermediate that signs its leaves
 # `pebble_stop [DIR]` stops both (safe twice or when nothing was started); `pebble_start` again
 # on the same DIR restarts them (new roots). The ports are fixed by default (REAL-CLIENTS.md):
-# ACME 14000, management 15000, http-01 5002, DNS 8053, challtestsrv's management 8055; set
-# PEBBLE_PORT_BASE=N to use N, N+1, ... N+4 instead. Returns non-zero, with the reason on
+# ACME 14000, management 15000, http-01 5002, DNS 8053, challtestsrv's management 8055, or five
+# in a row picked at random when one of those is taken; PEBBLE_PORT_BASE=N uses N, N+1, ... N+4.
+# A restart in the same DIR keeps its ports (DIR/ports). Returns non-zero, with the reason on
 # stderr, when pebble cannot start (not installed, a port taken): callers skip with it. This file
 # never stops a process it did not start (pids from its own files, checked against cmdline).
 
 # Is TCP port $1 free on this host (no listener on any address)?
 pebble_port_free_() {
 	! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# Are TCP ports $@ all free?
+pebble_ports_free_() {
+	local p
+
+	for p in "$@"; do
+		pebble_port_free_ "$p" || return 1
+	done
 }
 
 # Is pid $1 a $2 (pebble or pebble-challtestsrv) whose command line has $3 in it?
@@ -65,18 +75,32 @@ pebble_start() {
 		return 2
 	fi
 	if ! command -v pebble >/dev/null || ! command -v pebble-challtestsrv >/dev/null; then
-		echo "pebble is not installed (apt-get install pebble)" >&2
+		echo "pebble cannot start: it is not installed (apt-get install pebble)" >&2
 		return 1
 	fi
 	mkdir -p "$dir" || return 1
 	dir=$(cd "$dir" && pwd) || return 1
-	if [[ -n $base ]]; then
-		acme=$base mgmt=$((base + 1)) http=$((base + 2)) dns=$((base + 3)) cmgmt=$((base + 4))
-	else
-		acme=14000 mgmt=15000 http=5002 dns=8053 cmgmt=8055
-	fi
 	pebble_stop "$dir"
-	for p in $acme $mgmt $http $cmgmt; do
+	# the ports: those of the last start in DIR (a restart keeps its URLs), else
+	# PEBBLE_PORT_BASE's, else the defaults, else (one taken) a free range picked at random
+	if [ -s "$dir/ports" ]; then
+		read -r acme mgmt http dns cmgmt <"$dir/ports"
+	else
+		if [[ -n $base ]]; then
+			acme=$base mgmt=$((base + 1)) http=$((base + 2)) dns=$((base + 3))
+			cmgmt=$((base + 4))
+		else
+			acme=14000 mgmt=15000 http=5002 dns=8053 cmgmt=8055
+			for _ in $(seq 10); do
+				pebble_ports_free_ $acme $mgmt $http $dns $cmgmt && break
+				base=$((20000 + (RANDOM % 2500) * 5)) # below the ephemeral ports
+				acme=$base mgmt=$((base + 1)) http=$((base + 2)) dns=$((base + 3))
+				cmgmt=$((base + 4))
+			done
+		fi
+		echo "$acme $mgmt $http $dns $cmgmt" >"$dir/ports"
+	fi
+	for p in $acme $mgmt $http $dns $cmgmt; do
 		if ! pebble_port_free_ "$p"; then
 			echo "pebble cannot start: TCP port $p is taken" >&2
 			return 1
