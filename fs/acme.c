@@ -464,25 +464,26 @@ static int read_chain(struct acme_run *run, struct secbuf **ret)
 
 /* --- one issuance --- */
 
-static void record(struct acme *a, const struct acme_job *job, uint32_t version, int err,
-		   const char *why)
+/* A record of the daemon's own about vault/name: event "cert-issue-acme" (the certificate) or
+ * "set" (the account key it keeps). */
+static void record(struct acme *a, const char *event, const char *vault, const char *name,
+		   uint32_t version, int err, const char *why)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
 	char path[2 * VAULTFS_NAME_MAX + 3];
 
-	snprintf(path, sizeof(path), "/%s/%s", job->vault, job->name);
-	rec.event = "cert-issue-acme";
+	snprintf(path, sizeof(path), "/%s/%s", vault, name);
+	rec.event = event;
 	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
 	rec.err = err;
 	rec.rule = why;
-	rec.vault = job->vault;
-	rec.object = job->name;
+	rec.vault = vault;
+	rec.object = name;
 	rec.version = version;
 	rec.path = path;
 	audit_record_self(&rec);
 	if (audit_append(a->v->audit, &rec, NULL) < 0)
-		log_warning("ACME issuance of /%s/%s not recorded in the audit journal", job->vault,
-			    job->name);
+		log_warning("%s of /%s/%s not recorded in the audit journal", event, vault, name);
 }
 
 /* Under v->lock: what the run needs from the store. 1 to run, 0 nothing to do (no longer
@@ -616,12 +617,16 @@ static void issue_one(struct acme *a, const struct acme_job *job)
 	if (account) {
 		static const struct kv_attrs attrs = { .enabled = 1,
 						       .content_type = "application/x-pem-file" };
+		uint32_t kv_version = 0;
 		int k = kv_secret_set(v->kv, job->vault, ACME_ACCOUNT_SECRET, account->data,
-				      account->len, &attrs, NULL);
+				      account->len, &attrs, &kv_version);
 
 		if (k < 0)
 			log_warning_errno(k, "Could not keep the ACME account key of /%s: %m",
 					  job->vault);
+		else
+			record(a, "set", job->vault, ACME_ACCOUNT_SECRET, kv_version, 0,
+			       "acme account key made by the client");
 	}
 	if (r >= 0) {
 		r = kv_cert_merge(v->kv, job->vault, job->name, chain->data, chain->len, &version);
@@ -635,7 +640,7 @@ static void issue_one(struct acme *a, const struct acme_job *job)
 		char why[ACME_REASON_MAX + 16];
 
 		snprintf(why, sizeof(why), "issued by %.*s", (int)ACME_REASON_MAX, run.directory);
-		record(a, job, version, 0, why);
+		record(a, "cert-issue-acme", job->vault, job->name, version, 0, why);
 		log_info("/%s/%s version %u issued over ACME by %s", job->vault, job->name, version,
 			 run.directory);
 	} else {
@@ -646,7 +651,7 @@ static void issue_one(struct acme *a, const struct acme_job *job)
 		k = kv_cert_renewal_failed(v->kv, job->vault, job->name, r, run.reason);
 		if (k >= 0 && kv_cert_renewal_get(v->kv, job->vault, job->name, &ren) >= 0)
 			time_format(ren.next_try, when);
-		record(a, job, job->version, r, run.reason);
+		record(a, "cert-issue-acme", job->vault, job->name, job->version, r, run.reason);
 		log_warning_errno(r,
 				  "ACME issuance of /%s/%s version %u failed: %s (%m); tried "
 				  "again at %s",

@@ -138,8 +138,9 @@ verify() {
 	[[ $scratch == "$T"/acme.* ]]
 	[ ! -e "$scratch" ]
 	[ -z "$(find "$T" -maxdepth 1 -name 'acme.*')" ]
-	# the account key lego made is a secret of the vault
+	# the account key lego made is a secret of the vault, its making recorded
 	ctl secret get app/acme-account | openssl pkey -noout
+	grep '"event":"set"' "$T/audit.jsonl" | grep -q '"path":"/app/acme-account"'
 	# recorded: allowed, the new version, the directory
 	grep '"event":"cert-issue-acme"' "$T/audit.jsonl" | grep -q '"path":"/app/web"'
 	grep '"event":"cert-issue-acme"' "$T/audit.jsonl" | grep -qF "issued by $PEBBLE_DIRECTORY"
