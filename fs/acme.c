@@ -275,10 +275,10 @@ static void tail_add(struct acme_run *run, const char *p, size_t n)
 static void reason_from_output(struct acme_run *run, const char *what)
 {
 	char line[ACME_REASON_MAX] = "";
-	char *best = NULL;
+	char *best = NULL, *save = NULL;
 	size_t room = sizeof(run->reason) - strlen(what) - 3, j = 0, n;
 
-	for (char *l = strtok(run->tail, "\n"); l; l = strtok(NULL, "\n")) {
+	for (char *l = strtok_r(run->tail, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		while (*l == ' ' || *l == '\t')
 			l++;
 		if (*l)
