@@ -636,6 +636,11 @@ static void issue_one(struct acme *a, const struct acme_job *job)
 	if (r == -ECANCELED) {
 		/* the daemon stops: not a failure of the issuer; the next start tries again */
 		log_info("ACME issuance of /%s/%s stopped with the daemon", job->vault, job->name);
+	} else if (r == -EALREADY) {
+		/* completed meanwhile (a `cert merge` by hand): nothing pending any more */
+		log_info("ACME issuance of /%s/%s version %u: completed meanwhile, the chain from "
+			 "%s dropped",
+			 job->vault, job->name, job->version, run.directory);
 	} else if (r >= 0) {
 		char why[ACME_REASON_MAX + 16];
 
