@@ -11,7 +11,6 @@
 
 #include "core/io.h"
 #include "core/key.h"
-#include "core/ssh-wire.h"
 #include "core/timeutil.h"
 #include "core/x509.h"
 #include "tools/vaultctl.h"
@@ -543,11 +542,14 @@ static void print_show(struct json_object *reply)
 
 /* --- running one verb --- */
 
-/* Send req (taken) with value; 0 and the reply, or an exit status after saying why. */
-static int call(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
-		const char *what, struct json_object **ret_reply, struct secbuf **ret_value)
+/* Send req (taken) with value; 0 and the reply, or an exit status after saying why. What an
+ * import or a merge was given that does not open or fit (a chain that does not link, the wrong
+ * password, a key of no certificate) is bad input (exit 2), not an integrity failure. */
+static int call(struct ctl *ctl, const struct cert_verb *cv, struct json_object *req,
+		const struct secbuf *value, const char *what, struct json_object **ret_reply,
+		struct secbuf **ret_value)
 {
-	struct json_object *reply = NULL;
+	struct json_object *reply = NULL, *m;
 	struct secbuf *out = NULL;
 	int r;
 
@@ -556,6 +558,11 @@ static int call(struct ctl *ctl, struct json_object *req, const struct secbuf *v
 	if (r != 0)
 		return r;
 	r = reply_status(reply, what);
+	if (r != 0 && (streq(cv->verb, "import") || streq(cv->verb, "merge")) &&
+	    json_object_object_get_ex(reply, "errno", &m) &&
+	    (json_object_get_int(m) == EBADMSG || json_object_get_int(m) == ENOKEY ||
+	     json_object_get_int(m) == EKEYREJECTED))
+		r = EXIT_USAGE;
 	if (r != 0) {
 		json_object_put(reply);
 		secbuf_free(out);
@@ -566,36 +573,22 @@ static int call(struct ctl *ctl, struct json_object *req, const struct secbuf *v
 	return 0;
 }
 
-/* What an export or a CSR prints: raw, or with --json {"version", "view", "value"} (base64
- * for a PKCS#12, else the PEM text). */
+/* What an export or a CSR prints: raw, or with --json {"version", "view", "value"} (the PEM
+ * text of a certificate view or CSR: never a key view's, which stays out of json-c's heap). */
 static int print_out(struct cert_opts *o, struct json_object *reply, const struct secbuf *out)
 {
-	_cleanup_free_ char *b64 = NULL;
 	struct json_object *j;
-	bool p12 = o->format && streq(o->format, "p12");
 
 	if (!o->json)
 		return write_output(o->file, out);
 	j = json_object_new_object();
-	b64 = p12 ? malloc(out->len / 3 * 4 + 8) : NULL;
-	if (!j || (p12 && !b64)) {
-		json_object_put(j);
+	if (!j)
 		return fail(-ENOMEM, "output");
-	}
 	add_int(j, "version", int_of(reply, "version"));
 	add_str(j, "view", o->format ? o->format : "crt");
-	if (p12) {
-		ssh_base64(out->data, out->len, b64, true);
-		add_str(j, "value", b64);
-	} else {
-		json_object_object_add(
-			j, "value",
-			json_object_new_string_len((const char *)out->data, (int)out->len));
-	}
+	json_object_object_add(j, "value",
+			       json_object_new_string_len((const char *)out->data, (int)out->len));
 	print_json(j);
-	/* a key view's text went through json-c's heap: wiped where we hold it */
-	if (b64)
-		secure_wipe(b64, strlen(b64));
 	json_object_put(j);
 	return EXIT_OK;
 }
@@ -640,7 +633,7 @@ static int cert_run(struct ctl *ctl, const struct cert_verb *cv, struct cert_opt
 		return r;
 	}
 	snprintf(what, sizeof(what), "%s '%s'", name ? "certificate" : "vault", ref);
-	r = call(ctl, req, blob ? &blob_view : in, what, &reply, &out);
+	r = call(ctl, cv, req, blob ? &blob_view : in, what, &reply, &out);
 	if (r != 0)
 		return r;
 
@@ -773,6 +766,10 @@ int cmd_cert(struct ctl *ctl, int argc, char **argv)
 	}
 	if (r == 0 && ca)
 		r = ca_members(cv, o.members);
+	/* a private key is written raw, never through JSON text (json-c's heap is not wiped) */
+	if (r == 0 && o.json && o.format && !streq(o.format, "crt") && !streq(o.format, "chain"))
+		r = usage_error("cert export: --json is for the crt and chain views; a key, pem or "
+				"p12 view is written raw (--file F)");
 	if (r == 0 && streq(cv->verb, "create") &&
 	    !json_object_object_get_ex(o.members, "subject", NULL) &&
 	    !json_object_object_get_ex(o.members, "sans", NULL))
