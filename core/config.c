@@ -67,6 +67,9 @@ void config_free(struct config *c)
 	free(c->audit_path);
 	free(c->control_socket);
 	free(c->agent_socket);
+	free(c->acme_client);
+	free(c->acme_http);
+	free(c->acme_ca_file);
 	free(c);
 }
 
@@ -218,13 +221,23 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 		return duration_parse(v, &c->near_expiry);
 	if (streq(sec, "lifecycle") && streq(key, "scan_interval"))
 		return duration_parse(v, &c->expiry_scan) < 0 || c->expiry_scan == 0 ? -EINVAL : 0;
+	if (streq(sec, "acme")) {
+		if (streq(key, "client"))
+			return v[0] ? set_path(&c->acme_client, dir, v) : -EINVAL;
+		if (streq(key, "http")) /* a listener's [ADDR]:PORT, or an absolute webroot */
+			return v[0] == '/' || strchr(v, ':') ? set_str(&c->acme_http, v) : -EINVAL;
+		if (streq(key, "ca_file"))
+			return v[0] ? set_path(&c->acme_ca_file, dir, v) : -EINVAL;
+		if (streq(key, "timeout"))
+			return duration_parse(v, &c->acme_timeout);
+	}
 	return -ENOENT;
 }
 
 static bool known_section(const char *s)
 {
-	static const char *const sections[] = { "store", "seal",    "fs",	 "policy",
-						"audit", "control", "lifecycle", "agent" };
+	static const char *const sections[] = { "store",   "seal",	"fs",	 "policy", "audit",
+						"control", "lifecycle", "agent", "acme" };
 
 	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
 		if (streq(s, sections[i]))

@@ -32,6 +32,10 @@ struct config {
 	char *agent_socket;  /* [agent] socket: the ssh-agent socket; NULL (the default) none */
 	int64_t near_expiry; /* [lifecycle] near_expiry: seconds before expiry to warn (30d) */
 	int64_t expiry_scan; /* [lifecycle] scan_interval: seconds between scans (1h) */
+	char *acme_client;   /* [acme] client: the lego program; NULL: /usr/bin/lego */
+	char *acme_http; /* [acme] http: ":80" (lego's listener, the default) or a webroot path */
+	char *acme_ca_file; /* [acme] ca_file: CA bundle for the ACME server; NULL: the system's */
+	int64_t acme_timeout; /* [acme] timeout: seconds a run may take; 0: 300 */
 };
 
 /* Read and parse path. -ENOENT / -EACCES when it cannot be read, -EFBIG when larger than

@@ -32,6 +32,7 @@
 #include "core/timeutil.h"
 #include "core/util.h"
 #include "fs/acme.h"
+#include "fs/certs.h"
 #include "fs/vaultfs.h"
 
 #define ACME_CLIENT_DEFAULT "/usr/bin/lego"
@@ -646,6 +647,7 @@ static void issue_one(struct acme *a, const struct acme_job *job)
 
 		snprintf(why, sizeof(why), "issued by %.*s", (int)ACME_REASON_MAX, run.directory);
 		record(a, "cert-issue-acme", job->vault, job->name, version, 0, why);
+		certs_changed(v, job->vault, job->name);
 		log_info("/%s/%s version %u issued over ACME by %s", job->vault, job->name, version,
 			 run.directory);
 	} else {
@@ -654,8 +656,11 @@ static void issue_one(struct acme *a, const struct acme_job *job)
 		int k;
 
 		k = kv_cert_renewal_failed(v->kv, job->vault, job->name, r, run.reason);
-		if (k >= 0 && kv_cert_renewal_get(v->kv, job->vault, job->name, &ren) >= 0)
+		if (k >= 0 && kv_cert_renewal_get(v->kv, job->vault, job->name, &ren) >= 0) {
 			time_format(ren.next_try, when);
+			/* tried again when the backoff says, not at the next hourly scan */
+			daemon_scan_soon(v, MAX(ren.next_try - (int64_t)time(NULL), 1) * 1000);
+		}
 		record(a, "cert-issue-acme", job->vault, job->name, job->version, r, run.reason);
 		log_warning_errno(r,
 				  "ACME issuance of /%s/%s version %u failed: %s (%m); tried "

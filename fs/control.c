@@ -204,6 +204,9 @@ static void peer_changed(void *ud, const char *vault, const char *name)
 	struct ino n = { .kind = INO_VAULT };
 	uint64_t ino;
 
+	/* a change the scan acts on (a certificate made pending for its ACME issuer, a renewal
+	 * asked for) is taken up within a second, not at the scan's interval */
+	daemon_scan_soon(v, 1000);
 	if (!v->notify)
 		return;
 	if (!name) {

@@ -17,6 +17,7 @@
 struct handle; /* an open file (ops-int.h) */
 struct draft;  /* a temporary file (ops-int.h) */
 struct notify; /* the kernel cache invalidation thread (notify.h) */
+struct acme;   /* the ACME issuer's worker (acme.h) */
 
 struct vaultfsd {
 	/* Held by whichever thread works on the rest: the FUSE thread per request, the main
@@ -55,6 +56,7 @@ struct vaultfsd {
 		int64_t at_ms;
 	} last_unlink;
 	struct notify *notify;	   /* NULL: no invalidations are sent */
+	struct acme *acme;	   /* the ACME issuer's worker (acme.h); NULL: none */
 	struct {		   /* the rollback guard's pacing (epoch.c) */
 		bool guarded;	   /* the store has an epoch on a TPM counter */
 		int64_t last_ms;   /* CLOCK_MONOTONIC of the last advance (or try) */
@@ -64,7 +66,14 @@ struct vaultfsd {
 		int64_t refill_ms; /* when the next token comes */
 		int err;	   /* the last failure said, 0 none */
 	} epoch;
+	/* CLOCK_MONOTONIC ms before which the next scan (expiry, rotation, renewal, purge) runs,
+	 * 0: at its interval; under the lock (daemon_scan_soon) */
+	_Atomic int64_t scan_by_ms;
 };
+
+/* Have the scan run within ms (a change a scan acts on: a certificate made pending for its
+ * ACME issuer, a renewal that failed and backs off), instead of at its interval. */
+void daemon_scan_soon(struct vaultfsd *v, int64_t ms);
 
 /* A record of the daemon's own (vaultfsd.c): event, its errno (0: allowed), and what it is
  * about in the rule field. */

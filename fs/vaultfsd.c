@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -28,6 +29,7 @@
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "fs/acme.h"
 #include "fs/agent-server.h"
 #include "fs/certs.h"
 #include "fs/control.h"
@@ -101,6 +103,14 @@ static int secret_event(struct vaultfsd *v, const char *event, int err, const ch
 	}
 	audit_record_self(&rec);
 	return audit_append(v->audit, &rec, NULL);
+}
+
+void daemon_scan_soon(struct vaultfsd *v, int64_t ms)
+{
+	int64_t at = clock_ms(CLOCK_MONOTONIC) + ms, was = v->scan_by_ms;
+
+	while ((was == 0 || at < was) && !atomic_compare_exchange_weak(&v->scan_by_ms, &was, at))
+		;
 }
 
 int daemon_event(struct vaultfsd *v, const char *event, int err, const char *rule)
@@ -250,13 +260,32 @@ static int cert_notice(const struct kv_rotation_notice *n, void *ud)
 	const char *event;
 
 	switch (n->event) {
-	case KV_ROTATION_PENDING:
-		log_info("Certificate %s/%s waits for its ACME issuer (version %" PRIu32 ")",
-			 n->vault, n->name, n->version);
-		/* acme_issue(v, n->vault, n->name, n->version) is called here (the lead wires it) */
+	case KV_ROTATION_PENDING: {
+		/* queued for the ACME worker (acme.h), which records the outcome; told again at
+		 * every pass until then: 0 already queued */
+		int r = acme_issue(v->acme, n->vault, n->name, n->version);
+
+		if (r > 0)
+			log_info("Certificate %s/%s version %" PRIu32 " handed to its ACME client",
+				 n->vault, n->name, n->version);
+		else if (r < 0)
+			log_warning_errno(r,
+					  "Could not hand certificate %s/%s to its ACME client: "
+					  "%m (given again at the next scan)",
+					  n->vault, n->name);
 		return 0;
+	}
 	case KV_ROTATION_ROTATE:
 		event = "cert-renew";
+		if (n->err < 0) {
+			struct kv_cert_renewal ren = { 0 };
+
+			/* tried again when the backoff says, not at the next hourly scan */
+			if (kv_cert_renewal_get(v->kv, n->vault, n->name, &ren) >= 0 &&
+			    ren.next_try > 0)
+				daemon_scan_soon(v,
+						 MAX(ren.next_try - (int64_t)time(NULL), 1) * 1000);
+		}
 		if (n->err < 0 && n->why)
 			log_warning_errno(
 				n->err,
@@ -481,6 +510,10 @@ static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ct
 			pthread_mutex_lock(&v->lock);
 			(void)reload_policy(v, msg, sizeof(msg));
 			pthread_mutex_unlock(&v->lock);
+		}
+		if (v->scan_by_ms) {
+			next_scan = MIN(next_scan, v->scan_by_ms);
+			v->scan_by_ms = 0;
 		}
 		if (now >= next_scan) {
 			bool more;
@@ -733,6 +766,16 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	r = acme_new(&v,
+		     &(struct acme_options){ .client = c->acme_client,
+					     .http = c->acme_http,
+					     .ca_file = c->acme_ca_file,
+					     .timeout = c->acme_timeout },
+		     &v.acme);
+	if (r < 0) {
+		log_error_errno(r, "Failed to start the ACME issuer: %m");
+		goto out;
+	}
 	(void)mount_event(&v, "start", 0, c->mountpoint);
 	log_info("Serving %s", c->mountpoint);
 	(void)sd_notifyf(0, "READY=1\nSTATUS=Serving %s", c->mountpoint);
@@ -742,6 +785,7 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Serving failed: %m");
 	(void)mount_event(&v, "stop", r, c->mountpoint);
 out:
+	acme_free(v.acme); /* kills a client still running; takes the lock: not held here */
 	agent_server_free(agent);
 	control_free(ctl);
 	notify_stop(v.notify); /* before the unmount closes the session's fd */
