@@ -131,6 +131,31 @@ count() {
 	[[ "$output" == *"no identities"* ]]
 }
 
+# Certificate n has key n (AKV's model): a certificate's key is listed and signs where the
+# policy's sign on the certificate allows, and the signature verifies with the leaf's key.
+@test "agent: a certificate's key is listed and signs, as its key" {
+	default_policy
+	vctl cert create u1000/web --subject CN=web --type ec-p256 --issuer self >/dev/null 2>&1
+	daemon_start
+	run as 1000 env SSH_AUTH_SOCK="$T/agent.sock" ssh-add -L
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "$output" == *" u1000/web"* ]]
+	mkdir -m 0700 "$T/w" && chown 1000:1000 "$T/w"
+	grep ' u1000/web$' <<<"$output" >"$T/w/web.pub"
+	cp "$T/msg" "$T/w/msg" && chown 1000:1000 "$T/w/msg" "$T/w/web.pub"
+	as 1000 env SSH_AUTH_SOCK="$T/agent.sock" ssh-keygen -Y sign -q -f "$T/w/web.pub" \
+		-n file "$T/w/msg"
+	# the leaf's public key, from the certificate's view, verifies it
+	printf 'web %s\n' "$(vctl cert export u1000/web --view crt | openssl x509 -noout -pubkey |
+		ssh-keygen -i -m PKCS8 -f /dev/stdin | cut -d' ' -f1,2)" >"$T/signers"
+	ssh-keygen -Y verify -f "$T/signers" -I web -n file -s "$T/w/msg.sig" <"$T/w/msg"
+	journal '"event":"agent-sign","decision":"allow".*"vault":"u1000","object":"web".*alg=ES256 use=sshsig:file'
+	# uid 1001 may not sign with it: not listed
+	run as 1001 env SSH_AUTH_SOCK="$T/agent.sock" ssh-add -L
+	[[ "$output" != *"u1000/web"* ]]
+}
+
 @test "agent: ssh-add -T signs and verifies with each type, each signature recorded" {
 	default_policy
 	daemon_start
