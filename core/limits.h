@@ -75,6 +75,10 @@
 #define VAULTFS_WRITERS_UID_MAX 128u
 #define VAULTFS_WRITERS_MAX 1024u
 
+/* --- certificates (request-cert.c) --- */
+/* The longest validity a certificate's policy may ask for, seconds (100 years). */
+#define VAULTFS_CERT_VALIDITY_MAX (100LL * 365 * 86400)
+
 /* --- core/kv backup --- */
 /* One secret's backup blob (header, all versions sealed), bytes. */
 #define VAULTFS_BACKUP_MAX (8u * 1024u * 1024u)

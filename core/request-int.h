@@ -1,5 +1,5 @@
 /* request-int.h: what core/request.c shares with the files that implement some of its requests
- * (request-key.c): the request being run, the checks of its members, and the decide-record-do
+ * (request-key.c, request-cert.c): the request being run, the checks of its members, and the decide-record-do
  * steps every request takes. Not for any other module. */
 #pragma once
 
@@ -26,6 +26,11 @@ struct request_ctx {
 	struct secbuf *out;	   /* its value bytes */
 	char msg[640];		   /* why, for an error reply */
 	struct request_key *key;   /* the key requests' own (request-key.c) */
+	struct request_cert *cert; /* the certificate requests' own (request-cert.c) */
+	/* One more op decided after the ops of a change or read, on another path (0: none): a
+	 * certificate issued by a vault CA needs `sign` on the CA ("/CAVAULT/CA"). */
+	unsigned also_op;
+	char also_path[2 * VAULTFS_NAME_MAX + 3];
 };
 
 /* Every op: its members besides "v" and "op", and whether it carries value bytes. */
@@ -70,3 +75,5 @@ int req_version_json(const struct kv_version_info *v, void *ud);
 
 /* The key requests (request-key.c): the op of that name, or NULL. */
 const struct request_op *request_key_op(const char *name);
+/* The certificate requests (request-cert.c): the op of that name, or NULL. */
+const struct request_op *request_cert_op(const char *name);

@@ -196,8 +196,9 @@ static const char *op_word(unsigned op)
 }
 
 /* Decide every op of ops (POLICY_OP_* bits, lowest first; all must be granted): list and manage
- * on the vault ("/V", DESIGN §5), the others on q->path. The first refusal is recorded (as
- * event) and returned; allowed, q->rule names the rule that decided the last op. */
+ * on the vault ("/V", DESIGN §5), the others on q->path; then q->also_op on q->also_path. The
+ * first refusal is recorded (as event) and returned; allowed, q->rule names the rule that
+ * decided the last op of ops. */
 static int authorize(struct request_ctx *q, unsigned ops, const char *event)
 {
 	const struct request_caller *c = q->env->caller;
@@ -223,6 +224,23 @@ static int authorize(struct request_ctx *q, unsigned ops, const char *event)
 				 path, strerror(-r));
 		(void)req_record(q, event, r);
 		return r;
+	}
+	if (q->also_op) {
+		const char *rule = q->rule;
+
+		r = c->authorize(c->ud, q->also_op, q->also_path, &q->rule);
+		if (r < 0) {
+			if (r == -EACCES)
+				snprintf(q->msg, sizeof(q->msg),
+					 "permission denied: the policy does not grant %s on %s",
+					 op_word(q->also_op), q->also_path);
+			else
+				snprintf(q->msg, sizeof(q->msg), "cannot decide %s on %s: %s",
+					 op_word(q->also_op), q->also_path, strerror(-r));
+			(void)req_record(q, event, r);
+			return r;
+		}
+		q->rule = rule; /* the record names the rule of the object's own op */
 	}
 	return 0;
 }
@@ -667,13 +685,17 @@ static int check_members(struct request_ctx *q, const struct request_op *op)
 	return 0;
 }
 
-/* The op of that name: ours, or a key request's (request-key.c); NULL for none. */
+/* The op of that name: ours, or a key or certificate request's (request-key.c,
+ * request-cert.c); NULL for none. */
 static const struct request_op *op_named(const char *name)
 {
+	const struct request_op *op;
+
 	for (size_t i = 0; i < ELEMENTSOF(ops); i++)
 		if (streq(name, ops[i].name))
 			return &ops[i];
-	return request_key_op(name);
+	op = request_key_op(name);
+	return op ? op : request_cert_op(name);
 }
 
 static int run(struct request_ctx *q)

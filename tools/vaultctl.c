@@ -21,7 +21,7 @@ static const struct {
 	{ "init", cmd_init },	  { "recover", cmd_recover }, { "vault", cmd_vault },
 	{ "secret", cmd_secret }, { "audit", cmd_audit },     { "policy", cmd_policy },
 	{ "status", cmd_status }, { "doctor", cmd_doctor },   { "keyring", cmd_keyring },
-	{ "key", cmd_key },
+	{ "key", cmd_key },	  { "cert", cmd_cert },
 };
 
 static void help(void)
@@ -71,6 +71,30 @@ static void help(void)
 	      "  key decrypt|unwrap VAULT/NAME --alg A [--version N] [--aad F] [--file F]\n"
 	      "             [--json]\n"
 	      "             (input from stdin or F, output raw on stdout)\n"
+	      "  cert create VAULT/NAME --subject S [--san dns:H|ip:A|email:E|uri:U]...\n"
+	      "             [--type ec-p256|rsa-2048|...] [--protection software|tpm]\n"
+	      "             [--exportable] [--reuse-key] [--validity 90d] [--key-usage L]\n"
+	      "             [--eku serverAuth,...] [--issuer self|VAULT/CA|external|acme]\n"
+	      "             [--acme-directory URL] [--acme-contact EMAIL] [--ca [--path-len N]]\n"
+	      "             [--renew-before D | --renew-percent P | --no-renew]\n"
+	      "             [--notify-before D]   (D: 90d, 12h, 30m, 10y or seconds)\n"
+	      "  cert ca create-root VAULT/NAME --subject S [--type T] [--protection P]\n"
+	      "             [--validity 10y] [--path-len N]\n"
+	      "  cert ca create-intermediate VAULT/NAME --issuer VAULT/ROOT --subject S [...]\n"
+	      "  cert import VAULT/NAME [--file F] [--format pem|p12] [--password-file F]\n"
+	      "             [--exportable]   (a PEM of key + chain, or a PKCS#12)\n"
+	      "  cert list VAULT [--deleted] [--json]\n"
+	      "  cert show VAULT/NAME [--version N] [--json]   (with the renewal state)\n"
+	      "  cert versions VAULT/NAME [--json]\n"
+	      "  cert renew VAULT/NAME\n"
+	      "  cert csr VAULT/NAME [--file F]      cert merge VAULT/NAME [--file F]\n"
+	      "  cert update VAULT/NAME [--version N] [--enabled yes|no] [--tag K=V]...\n"
+	      "  cert update-policy VAULT/NAME [create's options]   (for the next version)\n"
+	      "  cert get-policy VAULT/NAME [--json]\n"
+	      "  cert delete|recover|purge VAULT/NAME\n"
+	      "  cert backup VAULT/NAME --file F     cert restore VAULT --file F\n"
+	      "  cert export VAULT/NAME [--view crt|chain|key|pem|p12] [--version N]\n"
+	      "             [--file F] [--json]   (F: a new file, mode 0600)\n"
 	      "  keyring load VAULT/NAME --description D [--type logon|user] [--keyring @u|@us|@s|ID]\n"
 	      "             [--timeout 12h] [--format raw|fscrypt] [--version N]\n"
 	      "             (the value as a kernel key: logon by default, into @u by default)\n"

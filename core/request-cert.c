@@ -1,0 +1,1131 @@
+/* request-cert.c: the certificate requests of request.h (cert-create ... cert-export): check
+ * every member (the policy: subject, SANs, key, validity, usages, issuer, renewal) and every
+ * input (a PEM or PKCS#12 to import, a chain to merge, a backup) against x509.h's and limits.h's
+ * caps, ask the caller's authorizer (and, for a certificate a vault CA issues, `sign` on the
+ * CA's path, decided for whoever asks), record, run the kv_cert_* or kv_object_* call with
+ * OBJECT_CERT, build the reply. Inputs come as the request's raw value bytes (a PKCS#12's
+ * password first, password_len bytes, never JSON text) and views go back the same way. Nothing
+ * here logs; a private key passes only inside the secbufs kv_cert_view fills. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "errtext.h"
+#include "kvjson.h"
+#include "request-int.h"
+#include "tpm-key.h"
+#include "util.h"
+
+enum verb_kind {
+	VERB_CHANGE, /* decided and recorded before it is made */
+	VERB_READ,   /* decided, made, recorded; its output goes out once recorded */
+};
+
+/* What one certificate verb is: its op and members, the policy ops it needs, what it does. */
+struct cert_verb {
+	struct request_op op;
+	unsigned policy; /* POLICY_OP_*, all needed */
+	enum verb_kind kind;
+	int (*fn)(struct request_ctx *q);
+};
+
+/* The certificate members of a request, checked before anything is decided. */
+struct request_cert {
+	const struct cert_verb *verb;
+	struct kv_cert_policy pol; /* create, update-policy */
+	struct x509_san sans[X509_SANS_MAX];
+	char issuer_name[2 * VAULTFS_NAME_MAX + 2];
+	enum kv_cert_view view; /* export */
+	bool p12;		/* import */
+	struct secbuf *password;
+	const uint8_t *in; /* into q->value, after the password */
+	size_t n;
+	char event[32];
+};
+
+static const char *op_name(const struct request_ctx *q)
+{
+	return q->cert->verb->op.name;
+}
+
+static void reply_int(struct request_ctx *q, const char *key, int64_t v)
+{
+	json_object_object_add(q->reply, key, json_object_new_int64(v));
+}
+
+static void reply_str(struct request_ctx *q, const char *key, const char *s)
+{
+	json_object_object_add(q->reply, key, s ? json_object_new_string(s) : NULL);
+}
+
+static void reply_bool(struct request_ctx *q, const char *key, bool b)
+{
+	json_object_object_add(q->reply, key, json_object_new_boolean(b));
+}
+
+/* --- names of the policy's parts --- */
+
+static const char *const san_words[] = { [X509_SAN_DNS] = "dns",
+					 [X509_SAN_IP] = "ip",
+					 [X509_SAN_EMAIL] = "email",
+					 [X509_SAN_URI] = "uri" };
+
+static const char *issuer_word(enum kv_cert_issuer i)
+{
+	switch (i) {
+	case KV_CERT_SELF:
+		return "self";
+	case KV_CERT_VAULT_CA:
+		return "vault-ca";
+	case KV_CERT_EXTERNAL:
+		return "external";
+	case KV_CERT_IMPORTED:
+		return "imported";
+	}
+	return "?";
+}
+
+/* The policy as JSON, as get-policy and show give it and create takes it. */
+static struct json_object *policy_json(const struct kv_cert_policy *p)
+{
+	struct json_object *o = json_object_new_object(), *sans = json_object_new_array();
+	char ku[160] = "", eku[160] = "";
+
+	if (!o || !sans) {
+		json_object_put(o);
+		json_object_put(sans);
+		return NULL;
+	}
+	(void)x509_ku_format(p->key_usage, ku, sizeof(ku));
+	(void)x509_eku_format(p->ext_key_usage, eku, sizeof(eku));
+	json_object_object_add(o, "subject", json_object_new_string(p->subject ? p->subject : ""));
+	for (size_t i = 0; i < p->n_sans; i++) {
+		struct json_object *s = json_object_new_object();
+		unsigned k = p->sans[i].kind;
+
+		if (!s)
+			break;
+		json_object_object_add(
+			s, k < ELEMENTSOF(san_words) && san_words[k] ? san_words[k] : "?",
+			json_object_new_string(p->sans[i].value));
+		json_object_array_add(sans, s);
+	}
+	json_object_object_add(o, "sans", sans);
+	json_object_object_add(o, "key_type", json_object_new_string(key_type_name(p->key_type)));
+	json_object_object_add(
+		o, "protection",
+		json_object_new_string(p->protection == KEY_PROTECTION_TPM ? "tpm" : "software"));
+	json_object_object_add(o, "exportable", json_object_new_boolean(p->exportable));
+	json_object_object_add(o, "reuse_key", json_object_new_boolean(p->reuse_key));
+	json_object_object_add(o, "validity", json_object_new_int64(p->validity));
+	json_object_object_add(o, "key_usage", json_object_new_string(ku));
+	json_object_object_add(o, "ext_key_usage", json_object_new_string(eku));
+	json_object_object_add(
+		o, "issuer",
+		json_object_new_string(p->issuer == KV_CERT_VAULT_CA && p->issuer_name ?
+					       p->issuer_name :
+					       issuer_word(p->issuer)));
+	json_object_object_add(o, "is_ca", json_object_new_boolean(p->is_ca));
+	json_object_object_add(o, "path_len", json_object_new_int64(p->path_len));
+	json_object_object_add(o, "renew_before", json_object_new_int64(p->renew_before));
+	json_object_object_add(o, "renew_percent", json_object_new_int64(p->renew_percent));
+	json_object_object_add(o, "notify_before", json_object_new_int64(p->notify_before));
+	return o;
+}
+
+/* --- the members --- */
+
+/* A string member (NUL-free, at most max bytes), or NULL when absent; -EINVAL another type. */
+static int get_str(struct request_ctx *q, const char *key, size_t max, const char **ret)
+{
+	struct json_object *o = req_member(q, key);
+
+	*ret = NULL;
+	if (!o)
+		return 0;
+	if (!json_object_is_type(o, json_type_string) ||
+	    (size_t)json_object_get_string_len(o) != strlen(json_object_get_string(o)) ||
+	    (size_t)json_object_get_string_len(o) > max)
+		return req_bad(q, "\"%s\" must be a string of at most %zu bytes", key, max);
+	*ret = json_object_get_string(o);
+	return 1;
+}
+
+/* One SAN value checked as x509 will take it, with the reason in words. */
+static int san_check(struct request_ctx *q, size_t i, enum x509_san_kind kind, const char *v)
+{
+	const char *word = san_words[kind];
+	uint8_t a[16];
+
+	if (!*v)
+		return req_bad(q, "\"sans\"[%zu]: an empty %s name", i, word);
+	switch (kind) {
+	case X509_SAN_DNS:
+		if (strlen(v) > 253 ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			      "0123456789-.*_") != strlen(v))
+			return req_bad(
+				q,
+				"\"sans\"[%zu]: \"%.64s\" is not a DNS name (letters, digits, "
+				"'-', '.', a leading \"*.\"; at most 253 bytes)",
+				i, v);
+		break;
+	case X509_SAN_IP:
+		if (inet_pton(AF_INET, v, a) != 1 && inet_pton(AF_INET6, v, a) != 1)
+			return req_bad(q, "\"sans\"[%zu]: \"%.64s\" is not an IPv4 or IPv6 address",
+				       i, v);
+		break;
+	case X509_SAN_EMAIL:
+		if (!strchr(v, '@') ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			      "0123456789!#$%&'*+-/=?^_`{|}~.@") != strlen(v))
+			return req_bad(q, "\"sans\"[%zu]: \"%.64s\" is not an email address", i, v);
+		break;
+	case X509_SAN_URI:
+		if (!strchr(v, ':') ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			      "0123456789-._~:/?#[]@!$&'()*+,;=%") != strlen(v))
+			return req_bad(q, "\"sans\"[%zu]: \"%.64s\" is not a URI (scheme:...)", i,
+				       v);
+		break;
+	}
+	return 0;
+}
+
+/* "sans": [{"dns": "a.example"}, {"ip": "192.0.2.1"}, ...] into k->sans. */
+static int get_sans(struct request_ctx *q, struct kv_cert_policy *p)
+{
+	struct request_cert *k = q->cert;
+	struct json_object *o = req_member(q, "sans");
+	size_t n;
+	int r;
+
+	if (!o)
+		return 0;
+	if (!json_object_is_type(o, json_type_array) ||
+	    (n = json_object_array_length(o)) > X509_SANS_MAX)
+		return req_bad(q,
+			       "\"sans\" must be an array of at most %u objects such as "
+			       "{\"dns\": \"www.example\"}",
+			       X509_SANS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(o, i);
+		enum x509_san_kind kind = 0;
+		const char *v = NULL;
+
+		if (!json_object_is_type(e, json_type_object) || json_object_object_length(e) != 1)
+			return req_bad(
+				q,
+				"\"sans\"[%zu] must be one of {\"dns\": ...}, {\"ip\": ...}, "
+				"{\"email\": ...}, {\"uri\": ...}",
+				i);
+		json_object_object_foreach(e, key, val)
+		{
+			for (unsigned j = X509_SAN_DNS; j <= X509_SAN_URI; j++)
+				if (streq(key, san_words[j]))
+					kind = j;
+			if (!kind)
+				return req_bad(q,
+					       "\"sans\"[%zu]: unknown kind \"%.32s\" (dns, ip, "
+					       "email, uri)",
+					       i, key);
+			if (!json_object_is_type(val, json_type_string) ||
+			    (size_t)json_object_get_string_len(val) !=
+				    strlen(json_object_get_string(val)) ||
+			    json_object_get_string_len(val) > (int)X509_SAN_LEN_MAX)
+				return req_bad(q,
+					       "\"sans\"[%zu] must be a string of at most %u bytes",
+					       i, X509_SAN_LEN_MAX);
+			v = json_object_get_string(val);
+		}
+		r = san_check(q, i, kind, v);
+		if (r < 0)
+			return r;
+		k->sans[i] = (struct x509_san){ .kind = kind, .value = (char *)v };
+	}
+	p->sans = k->sans;
+	p->n_sans = n;
+	return 1;
+}
+
+/* "issuer": self, external, or VAULT/NAME (a vault CA). */
+static int get_issuer(struct request_ctx *q, struct kv_cert_policy *p)
+{
+	struct request_cert *k = q->cert;
+	const char *s = NULL, *slash;
+	char v[VAULTFS_NAME_MAX + 1];
+	int r;
+
+	r = get_str(q, "issuer", 2 * VAULTFS_NAME_MAX + 1, &s);
+	if (r <= 0)
+		return r;
+	p->issuer_name = NULL;
+	if (streq(s, "self")) {
+		p->issuer = KV_CERT_SELF;
+		return 1;
+	}
+	if (streq(s, "external")) {
+		p->issuer = KV_CERT_EXTERNAL;
+		return 1;
+	}
+	slash = strchr(s, '/');
+	if (!slash || (size_t)(slash - s) > VAULTFS_NAME_MAX ||
+	    (memcpy(v, s, (size_t)(slash - s)), v[slash - s] = '\0', !kv_name_valid(v)) ||
+	    !kv_name_valid(slash + 1))
+		return req_bad(q,
+			       "\"issuer\" must be \"self\", \"external\", \"acme\" or a vault CA "
+			       "\"VAULT/NAME\", not \"%.64s\"",
+			       s);
+	str_copy(k->issuer_name, sizeof(k->issuer_name), s);
+	p->issuer = KV_CERT_VAULT_CA;
+	p->issuer_name = k->issuer_name;
+	return 1;
+}
+
+/* A usage list: "" none, else OpenSSL's names. */
+static int get_usage(struct request_ctx *q, const char *key, bool ext, unsigned *ret)
+{
+	const char *s = NULL;
+	int r;
+
+	r = get_str(q, key, 256, &s);
+	if (r <= 0)
+		return r;
+	if (!*s) {
+		*ret = 0;
+		return 1;
+	}
+	r = ext ? x509_eku_parse(s, ret) : x509_ku_parse(s, ret);
+	if (r == -EOPNOTSUPP)
+		return req_bad(q, "\"%s\": an unknown usage in \"%.64s\" (%s)", key, s,
+			       ext ? "serverAuth, clientAuth, codeSigning, emailProtection, "
+				     "timeStamping, OCSPSigning" :
+				     "digitalSignature, nonRepudiation, keyEncipherment, "
+				     "dataEncipherment, keyAgreement, keyCertSign, cRLSign");
+	if (r < 0)
+		return req_bad(q, "\"%s\": a comma-separated list of usages", key);
+	return 1;
+}
+
+/* The policy members of create (from the defaults) and update-policy (from the policy the
+ * next version is made by): each given one replaces what p holds, then the whole is checked. */
+static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool create)
+{
+	const char *subject = NULL, *type = NULL, *prot = NULL;
+	bool is_ca = p->is_ca, given_ku = false, given_eku = false;
+	int64_t v;
+	int r;
+
+	if ((r = get_str(q, "subject", X509_SUBJECT_MAX, &subject)) < 0)
+		return r;
+	if (subject)
+		p->subject = *subject ? subject : NULL;
+	if ((r = get_sans(q, p)) < 0)
+		return r;
+	if ((r = get_str(q, "key_type", 32, &type)) < 0 ||
+	    (r = get_str(q, "protection", 32, &prot)) < 0)
+		return r;
+	if (type) {
+		p->key_type = key_type_from_name(type);
+		if (p->key_type == KEY_TYPE_INVALID || p->key_type == KEY_AES_256)
+			return req_bad(q,
+				       "\"key_type\": \"%.32s\" is not a certificate's key type "
+				       "(rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384, ec-p521, "
+				       "ed25519)",
+				       type);
+	}
+	if (prot && streq(prot, "software"))
+		p->protection = KEY_PROTECTION_SOFTWARE;
+	else if (prot && streq(prot, "tpm"))
+		p->protection = KEY_PROTECTION_TPM;
+	else if (prot)
+		return req_bad(q, "\"protection\" must be \"software\" or \"tpm\"");
+	if ((r = req_get_bool(q, "exportable", &p->exportable)) < 0 ||
+	    (r = req_get_bool(q, "reuse_key", &p->reuse_key)) < 0 ||
+	    (r = req_get_bool(q, "is_ca", &is_ca)) < 0)
+		return r;
+	p->is_ca = is_ca;
+	v = p->validity;
+	r = req_get_int(q, "validity", INT64_MIN / 2, INT64_MAX / 2, &v);
+	if (r < 0)
+		return r;
+	if (v <= 0 || v > VAULTFS_CERT_VALIDITY_MAX)
+		return req_bad(q,
+			       "\"validity\" must be 1 to %" PRId64 " seconds (%" PRId64 " days)",
+			       (int64_t)VAULTFS_CERT_VALIDITY_MAX,
+			       (int64_t)VAULTFS_CERT_VALIDITY_MAX / 86400);
+	p->validity = v;
+	if ((r = get_usage(q, "key_usage", false, &p->key_usage)) < 0)
+		return r;
+	given_ku = r > 0;
+	if ((r = get_usage(q, "ext_key_usage", true, &p->ext_key_usage)) < 0)
+		return r;
+	given_eku = r > 0;
+	if ((r = get_issuer(q, p)) < 0)
+		return r;
+	v = p->path_len;
+	if ((r = req_get_int(q, "path_len", -1, 16, &v)) < 0)
+		return r;
+	p->path_len = (int)v;
+	if (r > 0 && !p->is_ca)
+		return req_bad(q, "\"path_len\" is for a CA (\"is_ca\": true)");
+	{
+		int64_t before = -1, percent = -1, notify = p->notify_before;
+
+		if ((r = req_get_int(q, "renew_before", 0, VAULTFS_CERT_VALIDITY_MAX, &before)) <
+			    0 ||
+		    (r = req_get_int(q, "renew_percent", 0, 99, &percent)) < 0 ||
+		    (r = req_get_int(q, "notify_before", 0, VAULTFS_CERT_VALIDITY_MAX, &notify)) <
+			    0)
+			return r;
+		if (before > 0 && percent > 0)
+			return req_bad(q, "\"renew_before\" or \"renew_percent\", not both");
+		if (before >= 0) {
+			p->renew_before = before;
+			if (before > 0 || percent < 0)
+				p->renew_percent = 0;
+		}
+		if (percent >= 0) {
+			p->renew_percent = (unsigned)percent;
+			if (percent > 0)
+				p->renew_before = 0;
+		}
+		p->notify_before = notify;
+	}
+	/* a new CA's usages, when none are given: signs certificates and CRLs, no EKU */
+	if (create && p->is_ca && !given_ku)
+		p->key_usage = X509_KU_KEY_CERT_SIGN | X509_KU_CRL_SIGN | X509_KU_DIGITAL_SIGNATURE;
+	if (create && p->is_ca && !given_eku)
+		p->ext_key_usage = 0;
+	if (create && !p->is_ca && !given_ku && key_type_is_rsa(p->key_type))
+		p->key_usage |= X509_KU_KEY_ENCIPHERMENT;
+	/* no default renewal for an external one (nothing here can renew it: reported only) nor
+	 * a CA (a new CA key under certificates it issued is for its operator to decide) */
+	if (create && (p->issuer == KV_CERT_EXTERNAL || p->is_ca) &&
+	    !req_member(q, "renew_percent") && !req_member(q, "renew_before"))
+		p->renew_percent = 0;
+	if (!p->subject && p->n_sans == 0)
+		return req_bad(q, "a certificate needs a \"subject\" or at least one of \"sans\"");
+	if (p->renew_before >= p->validity)
+		return req_bad(q, "\"renew_before\" must be shorter than \"validity\"");
+	if (p->protection == KEY_PROTECTION_TPM) {
+		if (!tpm_key_type_allowed(p->key_type)) {
+			snprintf(q->msg, sizeof(q->msg),
+				 "a TPM key is RSA 2048/3072 or EC P-256/P-384, not %s",
+				 key_type_name(p->key_type));
+			return -EOPNOTSUPP;
+		}
+		if (p->exportable)
+			return req_bad(q, "\"exportable\": a TPM key's private half never leaves "
+					  "the TPM");
+	}
+	if (!p->is_ca && p->key_usage & (X509_KU_KEY_CERT_SIGN | X509_KU_CRL_SIGN))
+		return req_bad(q, "\"key_usage\": keyCertSign and cRLSign are a CA's "
+				  "(\"is_ca\": true)");
+	if (p->issuer == KV_CERT_VAULT_CA) {
+		/* the CA's key signs for whoever asks: sign on its path, decided for them */
+		q->also_op = POLICY_OP_SIGN;
+		snprintf(q->also_path, sizeof(q->also_path), "/%s", p->issuer_name);
+	}
+	return 0;
+}
+
+/* The defaults of a new certificate: an EC P-256 software key, a year, a TLS server's and
+ * client's usages, self-signed, renewed at 80% of its lifetime (as Azure Key Vault). */
+static const struct kv_cert_policy policy_defaults = {
+	.key_type = KEY_EC_P256,
+	.protection = KEY_PROTECTION_SOFTWARE,
+	.validity = 365 * 86400,
+	.key_usage = X509_KU_DIGITAL_SIGNATURE,
+	.ext_key_usage = X509_EKU_SERVER_AUTH | X509_EKU_CLIENT_AUTH,
+	.issuer = KV_CERT_SELF,
+	.path_len = -1,
+	.renew_percent = 80,
+};
+
+/* The value bytes of import: [password][input]. */
+static int get_import(struct request_ctx *q)
+{
+	struct request_cert *k = q->cert;
+	const char *format = NULL;
+	int64_t plen = 0;
+	int r;
+
+	if ((r = get_str(q, "format", 8, &format)) < 0 ||
+	    (r = req_get_int(q, "password_len", 0, X509_PASSWORD_MAX, &plen)) < 0 ||
+	    (r = req_get_bool(q, "exportable", &k->pol.exportable)) < 0)
+		return r;
+	if ((size_t)plen > q->value->len)
+		return req_bad(q, "\"password_len\" is longer than the value bytes (%zu)",
+			       q->value->len);
+	k->in = q->value->data + plen;
+	k->n = q->value->len - (size_t)plen;
+	if (k->n == 0)
+		return req_bad(q, "nothing to import: the value bytes are a PEM (key and "
+				  "certificates) or a PKCS#12");
+	if (k->n > X509_INPUT_MAX) {
+		snprintf(q->msg, sizeof(q->msg), "the input of %zu bytes is over the limit (%u)",
+			 k->n, X509_INPUT_MAX);
+		return -EMSGSIZE;
+	}
+	if (format && !streq(format, "pem") && !streq(format, "p12"))
+		return req_bad(q, "\"format\" must be \"pem\" or \"p12\"");
+	/* without one: a PKCS#12 is DER (a SEQUENCE), a PEM is text */
+	k->p12 = format ? streq(format, "p12") : k->in[0] == 0x30;
+	if (plen && !k->p12)
+		return req_bad(q, "\"password_len\": only a PKCS#12 takes a password (decrypt an "
+				  "encrypted PEM key first: openssl pkey)");
+	r = secbuf_new((size_t)plen + 1, &k->password);
+	if (r < 0)
+		return r;
+	memcpy(k->password->data, q->value->data, (size_t)plen);
+	k->password->data[plen] = '\0';
+	k->password->len = (size_t)plen;
+	if (memchr(k->password->data, '\0', (size_t)plen))
+		return req_bad(q, "the password holds a NUL byte");
+	return 0;
+}
+
+/* "view": crt, chain, key, pem or p12; the key views are decided as read. */
+static int get_view(struct request_ctx *q, unsigned *ret_policy)
+{
+	static const char *const names[] = { [KV_CERT_VIEW_CRT] = "crt",
+					     [KV_CERT_VIEW_CHAIN] = "chain",
+					     [KV_CERT_VIEW_KEY] = "key",
+					     [KV_CERT_VIEW_PEM] = "pem",
+					     [KV_CERT_VIEW_P12] = "p12" };
+	struct request_cert *k = q->cert;
+	const char *s = NULL;
+	int r;
+
+	r = get_str(q, "view", 8, &s);
+	if (r < 0)
+		return r;
+	k->view = s ? 0 : KV_CERT_VIEW_CRT;
+	for (unsigned i = KV_CERT_VIEW_CRT; s && i <= KV_CERT_VIEW_P12; i++)
+		if (streq(s, names[i]))
+			k->view = i;
+	if (!k->view)
+		return req_bad(q, "\"view\" must be crt, chain, key, pem or p12");
+	*ret_policy = k->view <= KV_CERT_VIEW_CHAIN ? POLICY_OP_META : POLICY_OP_READ;
+	snprintf(k->event, sizeof(k->event), "cert-export-%s", names[k->view]);
+	return 0;
+}
+
+/* --- the sentences of what failed --- */
+
+/* "VAULT/NAME" of p's issuer into vault and name. */
+static void issuer_split(const char *s, char vault[VAULTFS_NAME_MAX + 1],
+			 char name[VAULTFS_NAME_MAX + 1])
+{
+	const char *slash = strchr(s, '/');
+
+	snprintf(vault, VAULTFS_NAME_MAX + 1, "%.*s", (int)(slash - s), s);
+	snprintf(name, VAULTFS_NAME_MAX + 1, "%s", slash + 1);
+}
+
+/* q->msg for an error of making a version by policy p (left alone when errtext says enough). */
+static int make_failed(struct request_ctx *q, const struct kv_cert_policy *p, int r)
+{
+	bool by_ca = p && p->issuer == KV_CERT_VAULT_CA && p->issuer_name;
+
+	switch (-r) {
+	case EINVAL:
+		snprintf(q->msg, sizeof(q->msg),
+			 "the policy's subject or a SAN cannot be in a certificate (subject in "
+			 "RFC 4514: \"CN=www.example,O=Example\"; attributes CN O OU C ST L DC "
+			 "emailAddress serialNumber)");
+		break;
+	case EPERM:
+		if (by_ca)
+			snprintf(q->msg, sizeof(q->msg),
+				 "%s cannot issue this: it is not a CA, or its path length leaves "
+				 "no room for a CA below it",
+				 p->issuer_name);
+		break;
+	case ENOENT:
+		if (by_ca) {
+			char v[VAULTFS_NAME_MAX + 1], n[VAULTFS_NAME_MAX + 1];
+			struct kv_object_info o;
+
+			issuer_split(p->issuer_name, v, n);
+			if (kv_object_lookup(q->env->kv, OBJECT_CERT, v, n, &o) < 0 || o.deleted_at)
+				snprintf(q->msg, sizeof(q->msg),
+					 "the issuer %s: no such certificate", p->issuer_name);
+			else
+				snprintf(q->msg, sizeof(q->msg),
+					 "the issuer %s has no issued version", p->issuer_name);
+		}
+		break;
+	case EKEYEXPIRED:
+	case EKEYREJECTED:
+	case EKEYREVOKED:
+		if (by_ca)
+			snprintf(q->msg, sizeof(q->msg), "the issuer %s cannot sign: %s",
+				 p->issuer_name, errtext(ERRTEXT_OBJECT, r));
+		break;
+	case EOPNOTSUPP:
+		if (p && p->protection == KEY_PROTECTION_TPM)
+			snprintf(q->msg, sizeof(q->msg), "this TPM cannot make %s keys",
+				 key_type_name(p->key_type));
+		break;
+	case ENODEV:
+		snprintf(q->msg, sizeof(q->msg), "no TPM for keys here ([seal] tcti)");
+		break;
+	}
+	return r;
+}
+
+/* q->msg for a chain that import or merge refused: its reason from x509 when it says one. */
+static int chain_failed(struct request_ctx *q, int r, const uint8_t *spki, size_t spki_len)
+{
+	struct request_cert *k = q->cert;
+	char reason[X509_REASON_MAX] = "";
+	bool import = streq(op_name(q), "cert-import");
+
+	if (r == -EBADMSG || r == -EKEYREJECTED || r == -EINVAL) {
+		/* again, for the words (only on this failure path) */
+		_cleanup_(x509_chain_freep) struct x509_chain *c = NULL;
+		_cleanup_secbuf_ struct secbuf *m = NULL;
+		enum key_type t;
+
+		if (!import)
+			(void)x509_parse_chain(k->in, k->n, spki, spki_len, &c, reason);
+		else if (k->p12)
+			(void)x509_import_p12(k->in, k->n, (const char *)k->password->data, &t, &m,
+					      &c, reason);
+		else
+			(void)x509_import_pem(k->in, k->n, &t, &m, &c, reason);
+	}
+	switch (-r) {
+	case EBADMSG:
+		snprintf(q->msg, sizeof(q->msg),
+			 "the certificates do not form a chain, each signed by the next%s%s",
+			 reason[0] ? ": " : "", reason);
+		break;
+	case EKEYREJECTED:
+		snprintf(
+			q->msg, sizeof(q->msg), "%s%s%s",
+			import ?
+				"no certificate of the bundle is of its private key" :
+				"the leaf is not of the pending version's key (a chain for another "
+				"CSR?)",
+			reason[0] ? ": " : "", reason);
+		break;
+	case ENOKEY:
+		snprintf(q->msg, sizeof(q->msg), "%s",
+			 k->p12 ? "the PKCS#12 does not open with this password" :
+				  "the private key is encrypted under a passphrase: decrypt it "
+				  "first (openssl pkey)");
+		break;
+	case EINVAL:
+		snprintf(q->msg, sizeof(q->msg), "%s%s%s",
+			 import && k->p12 ? "not a PKCS#12 vaultfs can import" :
+			 import		  ? "not a PEM of one private key (PKCS#1, SEC1 or PKCS#8) "
+					    "and its certificates" :
+					    "not certificates in PEM or DER",
+			 reason[0] ? ": " : "", reason);
+		break;
+	case EALREADY:
+		snprintf(q->msg, sizeof(q->msg),
+			 "no pending version to merge into (cert create --issuer external, or a "
+			 "renewal of one, makes it)");
+		break;
+	case EOPNOTSUPP:
+		snprintf(q->msg, sizeof(q->msg),
+			 "a key type vaultfs does not hold in a certificate");
+		break;
+	}
+	return r;
+}
+
+/* --- lifecycle --- */
+
+static int made(struct request_ctx *q, uint32_t version)
+{
+	struct kv_cert_info i = {};
+
+	q->version = version;
+	reply_int(q, "version", version);
+	if (kv_cert_get(q->env->kv, q->vault, q->name, version, &i) >= 0) {
+		reply_bool(q, "pending", i.pending);
+		if (!i.pending)
+			reply_str(q, "serial", i.serial);
+		kv_cert_info_done(&i);
+	}
+	return 0;
+}
+
+static int do_create(struct request_ctx *q)
+{
+	const struct kv_cert_policy *p = &q->cert->pol;
+	uint32_t v = 0;
+	int r;
+
+	if (p->protection == KEY_PROTECTION_TPM && !q->env->tcti)
+		return make_failed(q, p, -ENODEV);
+	r = kv_cert_create(q->env->kv, q->env->tcti, q->vault, q->name, p, &v);
+	return r < 0 ? make_failed(q, p, r) : made(q, v);
+}
+
+/* The policy the next version is made by: the newest version's. */
+static int next_policy(struct request_ctx *q, struct kv_cert_info *ret)
+{
+	struct kv_object_info o;
+	int r;
+
+	r = kv_object_lookup(q->env->kv, OBJECT_CERT, q->vault, q->name, &o);
+	if (r >= 0 && o.deleted_at)
+		r = -ENOENT;
+	return r < 0 ? r : kv_cert_get(q->env->kv, q->vault, q->name, o.current_version, ret);
+}
+
+static int do_renew(struct request_ctx *q)
+{
+	struct kv_cert_info i = {};
+	uint32_t v = 0;
+	int r;
+
+	r = next_policy(q, &i);
+	if (r >= 0 && i.policy.protection == KEY_PROTECTION_TPM && !q->env->tcti)
+		r = -ENODEV;
+	if (r >= 0)
+		r = kv_cert_renew(q->env->kv, q->env->tcti, q->vault, q->name, &v);
+	if (r < 0)
+		r = make_failed(q, &i.policy, r);
+	kv_cert_info_done(&i);
+	return r < 0 ? r : made(q, v);
+}
+
+static int do_import(struct request_ctx *q)
+{
+	struct request_cert *k = q->cert;
+	uint32_t v = 0;
+	int r;
+
+	r = kv_cert_import(q->env->kv, q->vault, q->name, k->in, k->n, k->p12,
+			   (const char *)k->password->data, k->pol.exportable, &v);
+	return r < 0 ? chain_failed(q, r, NULL, 0) : made(q, v);
+}
+
+static int do_merge(struct request_ctx *q)
+{
+	struct request_cert *k = q->cert;
+	uint32_t v = 0;
+	int r;
+
+	k->in = q->value->data;
+	k->n = q->value->len;
+	r = kv_cert_merge(q->env->kv, q->vault, q->name, k->in, k->n, &v);
+	if (r < 0) {
+		struct kv_cert_info i = {};
+
+		if (next_policy(q, &i) >= 0 && i.pending)
+			r = chain_failed(q, r, i.spki, i.spki_len);
+		else
+			r = chain_failed(q, r, NULL, 0);
+		kv_cert_info_done(&i);
+		return r;
+	}
+	return made(q, v);
+}
+
+static int do_update(struct request_ctx *q)
+{
+	return kv_object_update(q->env->kv, OBJECT_CERT, q->vault, q->name, q->version, &q->attrs);
+}
+
+static int do_delete(struct request_ctx *q)
+{
+	return kv_object_delete(q->env->kv, OBJECT_CERT, q->vault, q->name);
+}
+
+static int do_recover(struct request_ctx *q)
+{
+	return kv_object_recover(q->env->kv, OBJECT_CERT, q->vault, q->name);
+}
+
+static int do_purge(struct request_ctx *q)
+{
+	return kv_object_purge(q->env->kv, OBJECT_CERT, q->vault, q->name);
+}
+
+static int do_backup(struct request_ctx *q)
+{
+	return kv_object_backup(q->env->kv, OBJECT_CERT, q->vault, q->name, &q->out);
+}
+
+static int do_restore(struct request_ctx *q)
+{
+	char name[VAULTFS_NAME_MAX + 1];
+	int r;
+
+	r = kv_object_restore(q->env->kv, OBJECT_CERT, q->vault, q->value->data, q->value->len,
+			      name);
+	if (r < 0)
+		return r;
+	reply_str(q, "name", name);
+	return 0;
+}
+
+/* --- reads --- */
+
+/* What a version says: dates, serial, names, key, how it was made. */
+static void version_members(struct json_object *o, const struct kv_cert_info *i)
+{
+	json_object_object_add(o, "pending", json_object_new_boolean(i->pending));
+	json_object_object_add(o, "source", json_object_new_string(issuer_word(i->source)));
+	if (!i->pending) {
+		json_object_object_add(o, "serial", json_object_new_string(i->serial));
+		json_object_object_add(o, "subject",
+				       json_object_new_string(i->subject ? i->subject : ""));
+		json_object_object_add(o, "issuer",
+				       json_object_new_string(i->issuer ? i->issuer : ""));
+		json_object_object_add(o, "not_before", kvjson_time(i->not_before));
+		json_object_object_add(o, "not_after", kvjson_time(i->not_after));
+	}
+	json_object_object_add(o, "key_type", json_object_new_string(key_type_name(i->key_type)));
+	json_object_object_add(
+		o, "protection",
+		json_object_new_string(i->protection == KEY_PROTECTION_TPM ? "tpm" : "software"));
+	json_object_object_add(o, "exportable", json_object_new_boolean(i->exportable));
+}
+
+/* The newest version (or the one asked for), pending or issued, what it is and its policy. */
+static int do_show(struct request_ctx *q)
+{
+	struct kv_object_info o;
+	struct kv_cert_info i = {};
+	struct json_object *attrs, *pol;
+	int r;
+
+	r = kv_object_lookup(q->env->kv, OBJECT_CERT, q->vault, q->name, &o);
+	if (r >= 0 && o.deleted_at)
+		r = -ENOENT;
+	if (r >= 0)
+		r = kv_cert_get(q->env->kv, q->vault, q->name,
+				q->version ? q->version : o.current_version, &i);
+	if (r < 0)
+		return r;
+	q->version = i.version;
+	reply_str(q, "name", q->name);
+	reply_int(q, "current_version", o.current_version);
+	version_members(q->reply, &i);
+	attrs = kvjson_version(&i.info);
+	pol = policy_json(&i.policy);
+	kv_cert_info_done(&i);
+	if (!attrs || !pol) {
+		json_object_put(attrs);
+		json_object_put(pol);
+		return -ENOMEM;
+	}
+	/* the version's attributes flat beside the certificate's (its record's size and content
+	 * type say nothing); "not_before"/"expires" are the leaf's */
+	json_object_object_foreach(attrs, key, val)
+	{
+		if (!streq(key, "size") && !streq(key, "content_type") && !streq(key, "not_before"))
+			json_object_object_add(q->reply, key, json_object_get(val));
+	}
+	json_object_put(attrs);
+	json_object_object_add(q->reply, "policy", pol);
+	return 0;
+}
+
+struct list_ctx {
+	struct request_ctx *q;
+	struct json_object *arr;
+};
+
+static int cert_json(const struct kv_object_info *s, void *ud)
+{
+	struct list_ctx *l = ud;
+	char path[2 * VAULTFS_NAME_MAX + 3];
+	struct json_object *o;
+	int r;
+
+	snprintf(path, sizeof(path), "/%s/%s", l->q->vault, s->name);
+	r = req_listed(l->q, path, s->name, &o);
+	if (r <= 0)
+		return r;
+	json_object_object_add(o, "current_version", json_object_new_int64(s->current_version));
+	json_object_object_add(o, "enabled", json_object_new_boolean(s->enabled));
+	json_object_object_add(o, "created", kvjson_time(s->created));
+	json_object_object_add(o, "expires", kvjson_time(s->expires));
+	if (s->deleted_at) {
+		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
+		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
+	}
+	return req_array_add(l->arr, o);
+}
+
+static int do_list(struct request_ctx *q)
+{
+	struct list_ctx l = { .q = q };
+	int r;
+
+	r = req_reply_array(q, "certificates", &l.arr);
+	if (r < 0)
+		return r;
+	r = kv_object_list(q->env->kv, OBJECT_CERT, q->vault, q->deleted, cert_json, &l);
+	return r < 0 ? r : 0;
+}
+
+/* Each version's attributes, then (once the listing is over: no kv call inside it) what its
+ * certificate says. */
+static int do_versions(struct request_ctx *q)
+{
+	struct json_object *arr;
+	int r;
+
+	r = req_reply_array(q, "versions", &arr);
+	if (r >= 0)
+		r = kv_object_versions(q->env->kv, OBJECT_CERT, q->vault, q->name, req_version_json,
+				       arr);
+	for (size_t i = 0; r >= 0 && i < json_object_array_length(arr); i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i), *m;
+		struct kv_cert_info c = {};
+
+		json_object_object_del(o, "size");
+		json_object_object_del(o, "content_type");
+		if (!json_object_object_get_ex(o, "version", &m))
+			continue;
+		r = kv_cert_get(q->env->kv, q->vault, q->name, (uint32_t)json_object_get_int64(m),
+				&c);
+		if (r < 0)
+			break;
+		json_object_object_del(o, "not_before"); /* the leaf's, below */
+		json_object_object_del(o, "expires");
+		version_members(o, &c);
+		kv_cert_info_done(&c);
+	}
+	return r < 0 ? r : 0;
+}
+
+/* The CSR of a pending version (the newest, or the one asked for), PEM, as value bytes. */
+static int do_csr(struct request_ctx *q)
+{
+	_cleanup_free_ char *pem = NULL;
+	struct kv_object_info o;
+	struct kv_cert_info i = {};
+	int r;
+
+	r = kv_object_lookup(q->env->kv, OBJECT_CERT, q->vault, q->name, &o);
+	if (r >= 0 && o.deleted_at)
+		r = -ENOENT;
+	if (r >= 0)
+		r = kv_cert_get(q->env->kv, q->vault, q->name,
+				q->version ? q->version : o.current_version, &i);
+	if (r < 0)
+		return r;
+	q->version = i.version;
+	if (!i.pending) {
+		snprintf(q->msg, sizeof(q->msg),
+			 "version %" PRIu32 " is issued, not pending: only a pending version has a "
+			 "CSR (cert create --issuer external, or cert renew of one)",
+			 i.version);
+		kv_cert_info_done(&i);
+		return -ENOENT;
+	}
+	r = x509_der_to_pem(i.csr, i.csr_len, true, &pem);
+	kv_cert_info_done(&i);
+	if (r >= 0)
+		r = secbuf_dup(pem, strlen(pem), &q->out);
+	if (r < 0)
+		return r;
+	reply_int(q, "version", q->version);
+	return 0;
+}
+
+static int do_export(struct request_ctx *q)
+{
+	struct request_cert *k = q->cert;
+	struct kv_cert_info i = {};
+	int r;
+
+	/* the version served, named in the record and the reply */
+	r = kv_cert_get(q->env->kv, q->vault, q->name, q->version, &i);
+	if (r >= 0 && i.pending) {
+		snprintf(q->msg, sizeof(q->msg),
+			 "version %" PRIu32 " is pending (a CSR waiting for cert merge): it has "
+			 "no certificate yet",
+			 i.version);
+		r = -ENOENT;
+	}
+	if (r >= 0)
+		q->version = i.version;
+	kv_cert_info_done(&i);
+	if (r >= 0)
+		r = kv_cert_view(q->env->kv, q->vault, q->name, q->version, k->view, &q->out);
+	if (r == -EPERM)
+		snprintf(q->msg, sizeof(q->msg),
+			 "the certificate's private key is not exportable: it has no key, pem or "
+			 "p12 view (only crt and chain)");
+	if (r < 0)
+		return r;
+	reply_int(q, "version", q->version);
+	return 0;
+}
+
+/* --- the verbs --- */
+
+static int op_cert(struct request_ctx *q);
+
+#define POLICY                                                                                     \
+	" subject sans key_type protection exportable reuse_key validity key_usage ext_key_usage " \
+	"issuer is_ca path_len renew_before renew_percent notify_before "
+#define ATTRS " enabled not_before expires tags "
+static const struct cert_verb verbs[] = {
+	{ { "cert-create", " vault name" POLICY, 0, op_cert },
+	  POLICY_OP_WRITE,
+	  VERB_CHANGE,
+	  do_create },
+	{ { "cert-import", " vault name format password_len exportable ",
+	    X509_INPUT_MAX + X509_PASSWORD_MAX, op_cert },
+	  POLICY_OP_WRITE,
+	  VERB_CHANGE,
+	  do_import },
+	{ { "cert-list", " vault deleted ", 0, op_cert }, POLICY_OP_LIST, VERB_READ, do_list },
+	{ { "cert-show", " vault name version ", 0, op_cert }, POLICY_OP_META, VERB_READ, do_show },
+	{ { "cert-versions", " vault name ", 0, op_cert }, POLICY_OP_META, VERB_READ, do_versions },
+	{ { "cert-renew", " vault name ", 0, op_cert }, POLICY_OP_WRITE, VERB_CHANGE, do_renew },
+	{ { "cert-merge", " vault name ", X509_INPUT_MAX, op_cert },
+	  POLICY_OP_WRITE,
+	  VERB_CHANGE,
+	  do_merge },
+	{ { "cert-csr", " vault name version ", 0, op_cert }, POLICY_OP_META, VERB_READ, do_csr },
+	{ { "cert-update", " vault name version" ATTRS, 0, op_cert },
+	  POLICY_OP_WRITE,
+	  VERB_CHANGE,
+	  do_update },
+	{ { "cert-delete", " vault name ", 0, op_cert }, POLICY_OP_DELETE, VERB_CHANGE, do_delete },
+	{ { "cert-recover", " vault name ", 0, op_cert },
+	  POLICY_OP_RECOVER,
+	  VERB_CHANGE,
+	  do_recover },
+	{ { "cert-purge", " vault name ", 0, op_cert }, POLICY_OP_PURGE, VERB_CHANGE, do_purge },
+	/* the blob holds every version's private key (sealed to this store's master key): the
+	 * vault's manager's to take out, with write on the certificate (as a key's) */
+	{ { "cert-backup", " vault name ", 0, op_cert },
+	  POLICY_OP_WRITE | POLICY_OP_MANAGE,
+	  VERB_READ,
+	  do_backup },
+	{ { "cert-restore", " vault ", VAULTFS_BACKUP_MAX, op_cert },
+	  POLICY_OP_WRITE | POLICY_OP_MANAGE,
+	  VERB_CHANGE,
+	  do_restore },
+	/* policy: meta for crt and chain, read for key, pem and p12 (get_view) */
+	{ { "cert-export", " vault name version view ", 0, op_cert }, 0, VERB_READ, do_export },
+};
+
+const struct request_op *request_cert_op(const char *name)
+{
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		if (streq(name, verbs[i].op.name))
+			return &verbs[i].op;
+	return NULL;
+}
+
+/* --- the members, then the decision --- */
+
+/* restore: the name the blob restores to, checked to be a certificate's; recorded when not. */
+static int restore_target(struct request_ctx *q)
+{
+	enum object_type kind;
+	int r;
+
+	r = kv_backup_peek(q->env->kv, q->value->data, q->value->len, &kind, q->name);
+	if (r >= 0 && kind != OBJECT_CERT)
+		r = -EMEDIUMTYPE;
+	if (r >= 0) {
+		snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
+		return 0;
+	}
+	if (r == -EMEDIUMTYPE)
+		snprintf(q->msg, sizeof(q->msg),
+			 "the blob is a backup of a %s, not of a certificate (vaultctl %s restore)",
+			 kind == OBJECT_KEY ? "key" : "secret",
+			 kind == OBJECT_KEY ? "key" : "secret");
+	else
+		snprintf(q->msg, sizeof(q->msg), "not a backup of this store: %s",
+			 errtext(ERRTEXT_OBJECT, r));
+	q->name[0] = '\0';
+	(void)req_record(q, "cert-restore", r);
+	return r;
+}
+
+/* renew: a vault CA issues it for whoever asks, so sign on the CA as for create. */
+static int renew_target(struct request_ctx *q)
+{
+	struct kv_cert_info i = {};
+	int r;
+
+	r = next_policy(q, &i);
+	if (r == -ENOENT)
+		return 0; /* decided, then kv says so */
+	if (r < 0)
+		return r;
+	if (i.policy.issuer == KV_CERT_VAULT_CA && i.policy.issuer_name) {
+		q->also_op = POLICY_OP_SIGN;
+		snprintf(q->also_path, sizeof(q->also_path), "/%s", i.policy.issuer_name);
+	}
+	kv_cert_info_done(&i);
+	return 0;
+}
+
+static int op_cert(struct request_ctx *q)
+{
+	struct request_cert k = { .pol = policy_defaults };
+	const char *op = json_object_get_string(req_member(q, "op"));
+	const struct cert_verb *v = NULL;
+	unsigned policy;
+	int64_t version = 0;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		if (streq(op, verbs[i].op.name))
+			v = &verbs[i];
+	if (!v)
+		return -EOPNOTSUPP; /* not reached: request.c finds the op here */
+	k.verb = v;
+	policy = v->policy;
+	q->cert = &k;
+	snprintf(k.event, sizeof(k.event), "%s", op);
+	/* the carrier checks value_len against the op's cap; a caller in-process may not have */
+	if (q->value && q->value->len > v->op.value_max) {
+		snprintf(q->msg, sizeof(q->msg), "value of %zu bytes is over the limit (%zu)",
+			 q->value->len, v->op.value_max);
+		return -EMSGSIZE;
+	}
+	r = req_get_target(q, !streq(op, "cert-list") && !streq(op, "cert-restore"));
+	if (r < 0)
+		return r;
+	q->attrs = (struct kv_attrs)KV_ATTRS_KEEP;
+	/* members checked before anything is decided or recorded: a bad request changes nothing */
+	if ((r = req_get_int(q, "version", 1, UINT32_MAX, &version)) < 0 ||
+	    (r = req_get_attrs(q)) < 0 || (r = req_get_bool(q, "deleted", &q->deleted)) < 0)
+		goto out;
+	q->version = (uint32_t)version;
+	if (streq(op, "cert-create"))
+		r = get_policy(q, &k.pol, true);
+	else if (streq(op, "cert-import"))
+		r = get_import(q);
+	else if (streq(op, "cert-export"))
+		r = get_view(q, &policy);
+	else if (streq(op, "cert-merge") && q->value->len == 0)
+		r = req_bad(q, "nothing to merge: the value bytes are the chain (PEM or DER)");
+	else if (streq(op, "cert-restore"))
+		r = restore_target(q);
+	else if (streq(op, "cert-renew"))
+		r = renew_target(q);
+	if (r < 0)
+		goto out;
+	if (v->kind == VERB_CHANGE)
+		r = req_change(q, policy, k.event, v->fn);
+	else
+		r = req_lookup(q, policy, k.event, v->fn);
+out:
+	secbuf_free(k.password);
+	return r;
+}

@@ -1,0 +1,1045 @@
+/* test-request-cert.c: unit tests for the certificate requests of core/request.h
+ * (core/request-cert.c) over a real kv (a SQLite store in a temp dir of each test's own, a
+ * random master key, no TPM) and a real audit journal, with the test caller of
+ * test-request-key.c (an (op, path) table, uid 4242). Exact results and exact -errnos: the
+ * per-op caps of request_parse; each verb's reply and record; the policy members refused before
+ * anything is decided or recorded (SANs, IPs, usages, validity and its cap, issuers, renewal);
+ * refusals by the policy: write on the certificate, `sign` on a vault CA's path for create and
+ * renew, read for the key views, meta for crt and chain; a key view of a key that is not
+ * exportable (EPERM); imports of PEM and PKCS#12 (the wrong password, a chain that does not
+ * link, a key of no certificate, a PEM that is not one); merge and csr of a pending version;
+ * the lifecycle verbs, backup and restore (another kind's blob EMEDIUMTYPE). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/audit.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/errtext.h"
+#include "core/kv.h"
+#include "core/limits.h"
+#include "core/key-soft.h"
+#include "core/key.h"
+#include "core/request.h"
+#include "core/secbuf.h"
+#include "core/store.h"
+#include "core/util.h"
+#include "policy/policy.h"
+#include "tests/unit/testlib.h"
+
+#define UID 4242
+
+struct rule {
+	const char *op;	  /* "*": any */
+	const char *path; /* "*": any */
+	bool allow;
+	const char *name;
+};
+
+struct fixture {
+	char *dir;
+	char db[128];
+	char journal[128];
+	char moved[128];
+	uint8_t master[CRYPTO_KEY_LEN];
+	uint8_t akey[CRYPTO_KEY_LEN];
+	struct kv *kv;
+	struct audit *audit;
+	struct rule rules[16];
+	size_t n_rules;
+	const char *hidden[8];
+	size_t n_hidden;
+	unsigned authorized; /* authorize() calls */
+	struct {
+		char vault[VAULTFS_NAME_MAX + 1];
+		char name[VAULTFS_NAME_MAX + 1];
+		bool has_name;
+	} changed[32];
+	size_t n_changed;
+	int reload_r;
+	const char *reload_msg;
+	unsigned reloads;
+	struct request_caller caller;
+	struct request_env env;
+};
+
+/* --- the test caller and the env --- */
+
+static int t_authorize(void *ud, unsigned bit, const char *path, const char **ret_rule)
+{
+	struct fixture *f = ud;
+	const char *op = policy_op_name(bit); /* one op, never a set */
+
+	assert_non_null(op);
+	f->authorized++;
+	for (size_t i = 0; i < f->n_rules; i++) {
+		const struct rule *r = &f->rules[i];
+
+		if ((streq(r->op, "*") || streq(r->op, op)) &&
+		    (streq(r->path, "*") || streq(r->path, path))) {
+			*ret_rule = r->name;
+			return r->allow ? 0 : -EACCES;
+		}
+	}
+	return -EACCES;
+}
+
+static bool t_visible(void *ud, const char *path)
+{
+	struct fixture *f = ud;
+
+	for (size_t i = 0; i < f->n_hidden; i++)
+		if (streq(f->hidden[i], path))
+			return false;
+	return true;
+}
+
+static void t_identify(void *ud, struct audit_record *rec)
+{
+	(void)ud;
+	rec->uid = UID;
+}
+
+static void t_changed(void *ud, const char *vault, const char *name)
+{
+	struct fixture *f = ud;
+
+	assert_true(f->n_changed < ELEMENTSOF(f->changed));
+	assert_non_null(vault);
+	snprintf(f->changed[f->n_changed].vault, sizeof(f->changed[0].vault), "%s", vault);
+	f->changed[f->n_changed].has_name = name != NULL;
+	snprintf(f->changed[f->n_changed].name, sizeof(f->changed[0].name), "%s", name ? name : "");
+	f->n_changed++;
+}
+
+/* A rule consulted before the ones already there. */
+static void deny(struct fixture *f, const char *op, const char *path, const char *name)
+{
+	assert_true(f->n_rules < ELEMENTSOF(f->rules));
+	memmove(&f->rules[1], &f->rules[0], f->n_rules * sizeof(f->rules[0]));
+	f->rules[0] = (struct rule){ op, path, false, name };
+	f->n_rules++;
+}
+
+/* Back to the one rule every test starts with. */
+static void allow_all(struct fixture *f)
+{
+	f->rules[0] = (struct rule){ "*", "*", true, "allow-all" };
+	f->n_rules = 1;
+}
+
+static void hide(struct fixture *f, const char *path)
+{
+	assert_true(f->n_hidden < ELEMENTSOF(f->hidden));
+	f->hidden[f->n_hidden++] = path;
+}
+
+static int setup(void **state)
+{
+	static const struct audit_options o = { .sync = AUDIT_SYNC_NONE };
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store *s = NULL;
+	struct secbuf *m = NULL, *k = NULL;
+
+	if (!f || test_tmpdir(&f->dir) < 0) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->db, sizeof(f->db), "%s/vault.db", f->dir);
+	snprintf(f->journal, sizeof(f->journal), "%s/audit.jsonl", f->dir);
+	snprintf(f->moved, sizeof(f->moved), "%s/audit.moved", f->dir);
+	test_random(f->master, sizeof(f->master));
+	if (store_open(f->db, STORE_CREATE, &s) < 0 ||
+	    secbuf_dup(f->master, sizeof(f->master), &m) < 0 || kv_new(s, m, &f->kv) < 0 ||
+	    kv_derive_key(f->kv, AUDIT_KEY_LABEL, &k) < 0 || k->len != CRYPTO_KEY_LEN)
+		return -1;
+	memcpy(f->akey, k->data, CRYPTO_KEY_LEN);
+	secbuf_free(k);
+	if (audit_open(f->journal, &o, f->akey, &f->audit) < 0)
+		return -1;
+	allow_all(f);
+	f->caller = (struct request_caller){
+		.authorize = t_authorize,
+		.visible = t_visible,
+		.identify = t_identify,
+		.ud = f,
+	};
+	f->env = (struct request_env){
+		.kv = f->kv,
+		.audit = f->audit,
+		.caller = &f->caller,
+		.changed = t_changed,
+		.changed_ud = f,
+	};
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	audit_free(f->audit);
+	kv_free(f->kv);
+	test_rmtree(f->dir);
+	free(f->dir);
+	secure_wipe(f->master, sizeof(f->master));
+	secure_wipe(f->akey, sizeof(f->akey));
+	free(f);
+	return 0;
+}
+
+/* --- JSON helpers --- */
+
+static struct json_object *jget(struct json_object *o, const char *key)
+{
+	struct json_object *m = NULL;
+
+	if (!json_object_object_get_ex(o, key, &m))
+		fail_msg("no member \"%s\" in %s", key, json_object_to_json_string(o));
+	return m;
+}
+
+static bool jhas(struct json_object *o, const char *key)
+{
+	return json_object_object_get_ex(o, key, NULL);
+}
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+	struct json_object *m = jget(o, key);
+
+	assert_true(json_object_is_type(m, json_type_int));
+	return json_object_get_int64(m);
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *m = jget(o, key);
+
+	assert_true(json_object_is_type(m, json_type_string));
+	return json_object_get_string(m);
+}
+
+static bool jbool(struct json_object *o, const char *key)
+{
+	struct json_object *m = jget(o, key);
+
+	assert_true(json_object_is_type(m, json_type_boolean));
+	return json_object_get_boolean(m);
+}
+
+static struct json_object *jarr(struct json_object *o, const char *key)
+{
+	struct json_object *m = jget(o, key);
+
+	assert_true(json_object_is_type(m, json_type_array));
+	return m;
+}
+
+static size_t jcount(struct json_object *o)
+{
+	return (size_t)json_object_object_length(o);
+}
+
+/* --- running requests --- */
+
+/* Run the request json (value: its value bytes, NULL none); the reply, and its value bytes in
+ * *ret_value (which must be NULL when ret_value is NULL). */
+static struct json_object *exec_v(struct fixture *f, const char *json, const void *value, size_t n,
+				  struct secbuf **ret_value)
+{
+	struct json_object *req = json_tokener_parse(json), *reply = NULL;
+	struct secbuf *in = NULL, *out = NULL;
+
+	if (!req)
+		fail_msg("test JSON does not parse: %s", json);
+	if (value) {
+		assert_int_equal(secbuf_new(n ? n : 1, &in), 0);
+		assert_int_equal(secbuf_set(in, value, n), 0);
+	}
+	assert_int_equal(request_exec(&f->env, req, in, &reply, &out), 0);
+	assert_non_null(reply);
+	json_object_put(req);
+	secbuf_free(in);
+	assert_int_equal(jint(reply, "v"), REQUEST_VERSION);
+	if (ret_value)
+		*ret_value = out;
+	else if (out)
+		fail_msg("unexpected value bytes for %s", json);
+	return reply;
+}
+
+static struct json_object *exec(struct fixture *f, const char *json)
+{
+	return exec_v(f, json, NULL, 0, NULL);
+}
+
+/* An ok reply with exactly n members (v and ok included). */
+static void reply_ok(struct json_object *r, size_t n)
+{
+	if (!jbool(r, "ok"))
+		fail_msg("not ok: %s", json_object_to_json_string(r));
+	assert_false(jhas(r, "errno"));
+	assert_false(jhas(r, "error"));
+	assert_int_equal(jcount(r), n);
+}
+
+/* An error reply for errno e with exactly this sentence (NULL: not checked). Frees r. */
+static void reply_err(struct json_object *r, int e, const char *error)
+{
+	if (jbool(r, "ok"))
+		fail_msg("ok, expected errno %d: %s", e, json_object_to_json_string(r));
+	assert_int_equal(jint(r, "errno"), e);
+	assert_string_equal(jstr(r, "errname"), strerrorname_np(e));
+	if (error)
+		assert_string_equal(jstr(r, "error"), error);
+	assert_int_equal(jcount(r), 5);
+	json_object_put(r);
+}
+
+static void exec_err(struct fixture *f, const char *json, int e, const char *error)
+{
+	reply_err(exec(f, json), e, error);
+}
+
+/* --- the journal --- */
+
+static size_t journal_count(const char *path)
+{
+	struct audit_reader *rd = NULL;
+	const char *line;
+	size_t len, n = 0;
+
+	assert_int_equal(audit_reader_open(path, &rd), 0);
+	while (audit_reader_next(rd, &line, &len) > 0)
+		n++;
+	audit_reader_free(rd);
+	return n;
+}
+
+/* The record back lines before the last (0: the last), parsed; its MAC checked. */
+static void journal_entry(struct fixture *f, const char *path, size_t back, struct audit_entry *e)
+{
+	struct audit_reader *rd = NULL;
+	size_t n = journal_count(path), i = 0, len;
+	const char *line;
+	int r;
+
+	assert_true(back < n);
+	assert_int_equal(audit_reader_open(path, &rd), 0);
+	while ((r = audit_reader_next(rd, &line, &len)) > 0) {
+		if (i++ != n - 1 - back)
+			continue;
+		assert_int_equal(audit_parse_line(line, len, e), 0);
+		assert_int_equal(audit_entry_mac_ok(e, line, len, f->akey), 1);
+		break;
+	}
+	assert_int_equal(r, 1);
+	audit_reader_free(rd);
+}
+
+static void assert_str_or_null(const char *got, const char *want)
+{
+	if (!want)
+		assert_null(got);
+	else if (!got)
+		fail_msg("null, expected \"%s\"", want);
+	else
+		assert_string_equal(got, want);
+}
+
+/* The record back lines before the last of the open journal is exactly this. */
+static void expect_record(struct fixture *f, size_t back, const char *event, int err,
+			  const char *rule, const char *vault, const char *object, uint32_t version,
+			  const char *path)
+{
+	struct audit_entry e;
+
+	journal_entry(f, f->journal, back, &e);
+	assert_string_equal(e.rec.event, event);
+	assert_int_equal(e.rec.decision, err ? AUDIT_DENY : AUDIT_ALLOW);
+	assert_int_equal(e.rec.err, err);
+	assert_str_or_null(e.rec.rule, rule);
+	assert_str_or_null(e.rec.vault, vault);
+	assert_str_or_null(e.rec.object, object);
+	assert_int_equal(e.rec.version, version);
+	assert_str_or_null(e.rec.path, path);
+	assert_int_equal(e.rec.uid, UID);
+	assert_int_equal(e.rec.gid, -1);
+	assert_int_equal(e.rec.pid, -1);
+	assert_null(e.rec.exe);
+	audit_entry_done(&e);
+}
+
+/* --- helpers of these tests --- */
+
+#define REQ(op, rest) "{\"v\":1,\"op\":\"" op "\",\"vault\":\"app\"" rest "}"
+
+static void make_vault(struct fixture *f)
+{
+	struct json_object *r = exec(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"app\"}");
+
+	reply_ok(r, 2);
+	json_object_put(r);
+}
+
+/* cert-create of name with the extra members; the version made. */
+static int64_t create(struct fixture *f, const char *name, const char *extra)
+{
+	char json[1024];
+	struct json_object *r;
+	int64_t v;
+
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"op\":\"cert-create\",\"vault\":\"app\",\"name\":\"%s\"%s}", name,
+		 extra);
+	r = exec(f, json);
+	if (!jbool(r, "ok"))
+		fail_msg("%s: %s", json, json_object_to_json_string(r));
+	v = jint(r, "version");
+	json_object_put(r);
+	return v;
+}
+
+/* A view of name (value bytes), asserted ok. */
+static struct secbuf *view(struct fixture *f, const char *name, const char *v)
+{
+	char json[256];
+	struct secbuf *out = NULL;
+	struct json_object *r;
+
+	snprintf(
+		json, sizeof(json),
+		"{\"v\":1,\"op\":\"cert-export\",\"vault\":\"app\",\"name\":\"%s\",\"view\":\"%s\"}",
+		name, v);
+	r = exec_v(f, json, NULL, 0, &out);
+	reply_ok(r, 4);
+	assert_non_null(out);
+	assert_int_equal(jint(r, "value_len"), out->len);
+	json_object_put(r);
+	return out;
+}
+
+static void err_v(struct fixture *f, const char *json, const void *in, size_t n, int e,
+		  const char *error)
+{
+	struct secbuf *out = NULL;
+
+	reply_err(exec_v(f, json, in, n, &out), e, error);
+	assert_null(out);
+}
+
+/* --- tests --- */
+
+static void test_parse_caps(void **state)
+{
+	static const struct {
+		const char *op;
+		uint64_t max;
+	} caps[] = {
+		{ "cert-import", X509_INPUT_MAX + X509_PASSWORD_MAX },
+		{ "cert-merge", X509_INPUT_MAX },
+		{ "cert-restore", VAULTFS_BACKUP_MAX },
+		{ "cert-create", 0 },
+		{ "cert-export", 0 },
+		{ "cert-csr", 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < ELEMENTSOF(caps); i++) {
+		for (uint64_t n = caps[i].max; n <= caps[i].max + 1; n++) {
+			char line[256], msg[256];
+			struct json_object *o = NULL;
+			size_t len = 7;
+			int r;
+
+			snprintf(line, sizeof(line),
+				 "{\"v\":1,\"op\":\"%s\",\"value_len\":%" PRIu64 "}", caps[i].op,
+				 n);
+			r = request_parse(line, strlen(line), &o, &len, msg, sizeof(msg));
+			assert_int_equal(len, n);
+			if (n <= caps[i].max && caps[i].max) {
+				assert_int_equal(r, 0);
+				json_object_put(o);
+			} else if (n > caps[i].max) {
+				assert_int_equal(r, -EMSGSIZE);
+			} else {
+				/* 0 bytes of an op that takes none: "value_len":0 parses */
+				assert_int_equal(r, 0);
+				json_object_put(o);
+			}
+		}
+	}
+}
+
+static void test_malformed(void **state)
+{
+	static const struct {
+		const char *members;
+		int e;
+		const char *error;
+	} bad[] = {
+		{ "", EINVAL, "a certificate needs a \"subject\" or at least one of \"sans\"" },
+		{ ",\"subject\":\"CN=x\",\"sans\":[{\"dns\":\"\"}]", EINVAL,
+		  "\"sans\"[0]: an empty dns name" },
+		{ ",\"subject\":\"CN=x\",\"sans\":[{\"dns\":\"a.example\"},{\"ip\":\"1.2.3\"}]",
+		  EINVAL, "\"sans\"[1]: \"1.2.3\" is not an IPv4 or IPv6 address" },
+		{ ",\"subject\":\"CN=x\",\"sans\":[{\"ip\":\"::g\"}]", EINVAL,
+		  "\"sans\"[0]: \"::g\" is not an IPv4 or IPv6 address" },
+		{ ",\"subject\":\"CN=x\",\"sans\":[{\"dns\":\"a b\"}]", EINVAL,
+		  "\"sans\"[0]: \"a b\" is not a DNS name (letters, digits, '-', '.', a leading "
+		  "\"*.\"; at most 253 bytes)" },
+		{ ",\"subject\":\"CN=x\",\"sans\":[{\"email\":\"nobody\"}]", EINVAL,
+		  "\"sans\"[0]: \"nobody\" is not an email address" },
+		{ ",\"subject\":\"CN=x\",\"sans\":[{\"uri\":\"nothing\"}]", EINVAL,
+		  "\"sans\"[0]: \"nothing\" is not a URI (scheme:...)" },
+		{ ",\"subject\":\"CN=x\",\"sans\":[{\"fqdn\":\"a\"}]", EINVAL,
+		  "\"sans\"[0]: unknown kind \"fqdn\" (dns, ip, email, uri)" },
+		{ ",\"subject\":\"CN=x\",\"sans\":[{\"dns\":\"a\",\"ip\":\"1.2.3.4\"}]", EINVAL,
+		  "\"sans\"[0] must be one of {\"dns\": ...}, {\"ip\": ...}, {\"email\": ...}, "
+		  "{\"uri\": ...}" },
+		{ ",\"subject\":\"CN=x\",\"sans\":\"dns:a\"", EINVAL,
+		  "\"sans\" must be an array of at most 256 objects such as {\"dns\": "
+		  "\"www.example\"}" },
+		{ ",\"subject\":\"CN=x\",\"key_usage\":\"digitalSignature,signEverything\"", EINVAL,
+		  "\"key_usage\": an unknown usage in \"digitalSignature,signEverything\" "
+		  "(digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment, "
+		  "keyAgreement, keyCertSign, cRLSign)" },
+		{ ",\"subject\":\"CN=x\",\"ext_key_usage\":\"webAuth\"", EINVAL,
+		  "\"ext_key_usage\": an unknown usage in \"webAuth\" (serverAuth, clientAuth, "
+		  "codeSigning, emailProtection, timeStamping, OCSPSigning)" },
+		{ ",\"subject\":\"CN=x\",\"key_usage\":\"keyCertSign\"", EINVAL,
+		  "\"key_usage\": keyCertSign and cRLSign are a CA's (\"is_ca\": true)" },
+		{ ",\"subject\":\"CN=x\",\"validity\":0", EINVAL,
+		  "\"validity\" must be 1 to 3153600000 seconds (36500 days)" },
+		{ ",\"subject\":\"CN=x\",\"validity\":-5", EINVAL,
+		  "\"validity\" must be 1 to 3153600000 seconds (36500 days)" },
+		{ ",\"subject\":\"CN=x\",\"validity\":3153600001", EINVAL,
+		  "\"validity\" must be 1 to 3153600000 seconds (36500 days)" },
+		{ ",\"subject\":\"CN=x\",\"validity\":\"90d\"", EINVAL,
+		  "\"validity\" must be an integer" },
+		{ ",\"subject\":\"CN=x\",\"key_type\":\"aes-256\"", EINVAL,
+		  "\"key_type\": \"aes-256\" is not a certificate's key type (rsa-2048, rsa-3072, "
+		  "rsa-4096, ec-p256, ec-p384, ec-p521, ed25519)" },
+		{ ",\"subject\":\"CN=x\",\"protection\":\"hsm\"", EINVAL,
+		  "\"protection\" must be \"software\" or \"tpm\"" },
+		{ ",\"subject\":\"CN=x\",\"protection\":\"tpm\",\"exportable\":true", EINVAL,
+		  "\"exportable\": a TPM key's private half never leaves the TPM" },
+		{ ",\"subject\":\"CN=x\",\"protection\":\"tpm\",\"key_type\":\"ed25519\"",
+		  EOPNOTSUPP, "a TPM key is RSA 2048/3072 or EC P-256/P-384, not ed25519" },
+		{ ",\"subject\":\"CN=x\",\"issuer\":\"app\"", EINVAL,
+		  "\"issuer\" must be \"self\", \"external\", \"acme\" or a vault CA "
+		  "\"VAULT/NAME\", not \"app\"" },
+		{ ",\"subject\":\"CN=x\",\"issuer\":\"app/../x\"", EINVAL,
+		  "\"issuer\" must be \"self\", \"external\", \"acme\" or a vault CA "
+		  "\"VAULT/NAME\", not \"app/../x\"" },
+		{ ",\"subject\":\"CN=x\",\"path_len\":1", EINVAL,
+		  "\"path_len\" is for a CA (\"is_ca\": true)" },
+		{ ",\"subject\":\"CN=x\",\"renew_before\":86400,\"renew_percent\":50", EINVAL,
+		  "\"renew_before\" or \"renew_percent\", not both" },
+		{ ",\"subject\":\"CN=x\",\"renew_percent\":100", EINVAL,
+		  "\"renew_percent\" out of range (0..99)" },
+		{ ",\"subject\":\"CN=x\",\"validity\":3600,\"renew_before\":3600", EINVAL,
+		  "\"renew_before\" must be shorter than \"validity\"" },
+		{ ",\"subject\":\"CN=x\",\"color\":\"red\"", EINVAL,
+		  "unknown member \"color\" for op \"cert-create\"" },
+		{ ",\"subject\":\"CN=x\",\"enabled\":false", EINVAL,
+		  "unknown member \"enabled\" for op \"cert-create\"" },
+	};
+	struct fixture *f = *state;
+	size_t records;
+
+	make_vault(f);
+	records = journal_count(f->journal);
+	f->authorized = 0;
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		char json[1024];
+
+		snprintf(json, sizeof(json),
+			 "{\"v\":1,\"op\":\"cert-create\",\"vault\":\"app\",\"name\":\"c\"%s}",
+			 bad[i].members);
+		exec_err(f, json, bad[i].e, bad[i].error);
+	}
+	/* a bad request decides nothing and records nothing */
+	assert_int_equal(f->authorized, 0);
+	assert_int_equal(journal_count(f->journal), records);
+	/* a subject OpenSSL cannot make: decided, recorded, refused by kv */
+	exec_err(f, REQ("cert-create", ",\"name\":\"c\",\"subject\":\"XX=nothing\""), EINVAL,
+		 "the policy's subject or a SAN cannot be in a certificate (subject in RFC 4514: "
+		 "\"CN=www.example,O=Example\"; attributes CN O OU C ST L DC emailAddress "
+		 "serialNumber)");
+	expect_record(f, 0, "cert-create", EINVAL, "allow-all", "app", "c", 0, "/app/c");
+	/* a TPM key with no TPM named */
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"c\",\"subject\":\"CN=x\",\"protection\":\"tpm\""),
+		 ENODEV, "no TPM for keys here ([seal] tcti)");
+	/* export's view, import's format */
+	exec_err(f, REQ("cert-export", ",\"name\":\"c\",\"view\":\"der\""), EINVAL,
+		 "\"view\" must be crt, chain, key, pem or p12");
+	err_v(f, REQ("cert-import", ",\"name\":\"c\",\"format\":\"jks\""), "x", 1, EINVAL,
+	      "\"format\" must be \"pem\" or \"p12\"");
+	err_v(f, REQ("cert-import", ",\"name\":\"c\",\"password_len\":4"), "ab", 2, EINVAL,
+	      "\"password_len\" is longer than the value bytes (2)");
+	err_v(f, REQ("cert-import", ",\"name\":\"c\",\"password_len\":2"), "ab", 2, EINVAL,
+	      "nothing to import: the value bytes are a PEM (key and certificates) or a PKCS#12");
+	err_v(f, REQ("cert-import", ",\"name\":\"c\",\"password_len\":1,\"format\":\"pem\""),
+	      "x-----BEGIN", 11, EINVAL,
+	      "\"password_len\": only a PKCS#12 takes a password (decrypt an encrypted PEM key "
+	      "first: openssl pkey)");
+	err_v(f, REQ("cert-merge", ",\"name\":\"c\""), "", 0, EINVAL,
+	      "nothing to merge: the value bytes are the chain (PEM or DER)");
+}
+
+/* A root, an intermediate under it, a leaf from the intermediate: replies, records, views. */
+static void test_issue_chain(void **state)
+{
+	struct fixture *f = *state;
+	struct json_object *r, *p, *arr;
+	struct secbuf *crt, *chain;
+
+	make_vault(f);
+	r = exec(f, REQ("cert-create", ",\"name\":\"root\",\"subject\":\"CN=Root\",\"is_ca\":true,"
+				       "\"validity\":315360000"));
+	reply_ok(r, 5);
+	assert_int_equal(jint(r, "version"), 1);
+	assert_false(jbool(r, "pending"));
+	assert_true(strlen(jstr(r, "serial")) >= 16); /* at least 64 random bits */
+	json_object_put(r);
+	/* a change is recorded before it is made: no version yet */
+	expect_record(f, 0, "cert-create", 0, "allow-all", "app", "root", 0, "/app/root");
+	assert_int_equal(create(f, "inter",
+				",\"subject\":\"CN=Inter\",\"is_ca\":true,\"path_len\":0,"
+				"\"issuer\":\"app/root\""),
+			 1);
+	assert_int_equal(create(f, "leaf",
+				",\"subject\":\"CN=www.example\",\"issuer\":\"app/inter\","
+				"\"sans\":[{\"dns\":\"www.example\"},{\"ip\":\"127.0.0.1\"},"
+				"{\"email\":\"a@b.example\"},{\"uri\":\"spiffe://x/y\"}],"
+				"\"validity\":7776000,\"exportable\":true"),
+			 1);
+	/* an intermediate of path length 0 issues no CA */
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"sub\",\"subject\":\"CN=Sub\",\"is_ca\":true,"
+				    "\"issuer\":\"app/inter\""),
+		 EPERM,
+		 "app/inter cannot issue this: it is not a CA, or its path length leaves no room "
+		 "for a CA below it");
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"x\",\"subject\":\"CN=x\",\"issuer\":\"app/leaf\""),
+		 EPERM,
+		 "app/leaf cannot issue this: it is not a CA, or its path length leaves no room "
+		 "for a CA below it");
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"x\",\"subject\":\"CN=x\",\"issuer\":\"app/none\""),
+		 ENOENT, "the issuer app/none: no such certificate");
+
+	/* show: the version, what the leaf says, the policy */
+	r = exec(f, REQ("cert-show", ",\"name\":\"leaf\""));
+	assert_true(jbool(r, "ok"));
+	assert_string_equal(jstr(r, "name"), "leaf");
+	assert_int_equal(jint(r, "version"), 1);
+	assert_int_equal(jint(r, "current_version"), 1);
+	assert_false(jbool(r, "pending"));
+	assert_string_equal(jstr(r, "source"), "vault-ca");
+	assert_string_equal(jstr(r, "subject"), "CN=www.example");
+	assert_string_equal(jstr(r, "issuer"), "CN=Inter");
+	assert_string_equal(jstr(r, "key_type"), "ec-p256");
+	assert_string_equal(jstr(r, "protection"), "software");
+	assert_true(jbool(r, "exportable"));
+	assert_true(jbool(r, "enabled"));
+	assert_false(jhas(r, "size"));
+	p = jget(r, "policy");
+	assert_string_equal(jstr(p, "issuer"), "app/inter");
+	assert_string_equal(jstr(p, "key_usage"), "digitalSignature");
+	assert_string_equal(jstr(p, "ext_key_usage"), "serverAuth,clientAuth");
+	assert_int_equal(jint(p, "validity"), 7776000);
+	assert_int_equal(jint(p, "renew_percent"), 80);
+	assert_int_equal(json_object_array_length(jarr(p, "sans")), 4);
+	assert_string_equal(jstr(json_object_array_get_idx(jarr(p, "sans"), 3), "uri"),
+			    "spiffe://x/y");
+	json_object_put(r);
+	expect_record(f, 0, "cert-show", 0, "allow-all", "app", "leaf", 1, "/app/leaf");
+	r = exec(f, REQ("cert-show", ",\"name\":\"root\""));
+	p = jget(r, "policy");
+	assert_true(jbool(p, "is_ca"));
+	assert_string_equal(jstr(p, "key_usage"), "digitalSignature,keyCertSign,cRLSign");
+	assert_string_equal(jstr(p, "ext_key_usage"), "");
+	assert_int_equal(jint(p, "renew_percent"), 0); /* a CA renews by hand */
+	json_object_put(r);
+
+	/* views: crt is leaf + intermediate, chain is intermediate + root */
+	crt = view(f, "leaf", "crt");
+	chain = view(f, "leaf", "chain");
+	assert_non_null(memmem(crt->data, crt->len, "-----BEGIN CERTIFICATE-----", 27));
+	assert_int_equal(crt->data[crt->len], '\0');
+	{
+		size_t n = 0, m = 0;
+
+		for (const char *s = (const char *)crt->data; (s = strstr(s, "BEGIN CERT")); s++)
+			n++;
+		for (const char *s = (const char *)chain->data; (s = strstr(s, "BEGIN CERT")); s++)
+			m++;
+		assert_int_equal(n, 2);
+		assert_int_equal(m, 2);
+	}
+	expect_record(f, 0, "cert-export-chain", 0, "allow-all", "app", "leaf", 1, "/app/leaf");
+	secbuf_free(crt);
+	secbuf_free(chain);
+
+	/* list and versions */
+	r = exec(f, REQ("cert-list", ""));
+	arr = jarr(r, "certificates");
+	assert_int_equal(json_object_array_length(arr), 3);
+	assert_string_equal(jstr(json_object_array_get_idx(arr, 0), "name"), "inter");
+	assert_string_equal(jstr(json_object_array_get_idx(arr, 1), "name"), "leaf");
+	json_object_put(r);
+	hide(f, "/app/inter");
+	r = exec(f, REQ("cert-list", ""));
+	assert_int_equal(json_object_array_length(jarr(r, "certificates")), 2);
+	json_object_put(r);
+	expect_record(f, 0, "cert-list", 0, "allow-all", "app", NULL, 0, "/app");
+
+	/* renew: a new serial, the version named */
+	r = exec(f, REQ("cert-renew", ",\"name\":\"leaf\""));
+	reply_ok(r, 5);
+	assert_int_equal(jint(r, "version"), 2);
+	json_object_put(r);
+	expect_record(f, 0, "cert-renew", 0, "allow-all", "app", "leaf", 0, "/app/leaf");
+	r = exec(f, REQ("cert-versions", ",\"name\":\"leaf\""));
+	arr = jarr(r, "versions");
+	assert_int_equal(json_object_array_length(arr), 2);
+	assert_string_not_equal(jstr(json_object_array_get_idx(arr, 0), "serial"),
+				jstr(json_object_array_get_idx(arr, 1), "serial"));
+	assert_false(jhas(json_object_array_get_idx(arr, 0), "size"));
+	json_object_put(r);
+}
+
+/* The policy's refusals, each recorded: write, sign on the CA, read and meta for the views. */
+static void test_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *out = NULL;
+	struct json_object *r;
+	unsigned before;
+
+	make_vault(f);
+	create(f, "root", ",\"subject\":\"CN=Root\",\"is_ca\":true");
+	create(f, "leaf", ",\"subject\":\"CN=leaf\",\"issuer\":\"app/root\"");
+	create(f, "exp", ",\"subject\":\"CN=exp\",\"exportable\":true");
+
+	/* write on the certificate */
+	deny(f, "write", "/app/c", "no-write");
+	exec_err(f, REQ("cert-create", ",\"name\":\"c\",\"subject\":\"CN=c\""), EACCES,
+		 "permission denied: the policy does not grant write on /app/c");
+	expect_record(f, 0, "cert-create", EACCES, "no-write", "app", "c", 0, "/app/c");
+	allow_all(f);
+
+	/* sign on the CA, for create and renew, decided for the asker */
+	deny(f, "sign", "/app/root", "no-sign");
+	before = f->authorized;
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"c\",\"subject\":\"CN=c\",\"issuer\":\"app/root\""),
+		 EACCES, "permission denied: the policy does not grant sign on /app/root");
+	assert_int_equal(f->authorized - before, 2); /* write on /app/c, then sign */
+	expect_record(f, 0, "cert-create", EACCES, "no-sign", "app", "c", 0, "/app/c");
+	exec_err(f, REQ("cert-renew", ",\"name\":\"leaf\""), EACCES,
+		 "permission denied: the policy does not grant sign on /app/root");
+	expect_record(f, 0, "cert-renew", EACCES, "no-sign", "app", "leaf", 0, "/app/leaf");
+	/* a self-signed one needs no sign anywhere */
+	before = f->authorized;
+	r = exec(f, REQ("cert-renew", ",\"name\":\"exp\""));
+	reply_ok(r, 5);
+	json_object_put(r);
+	assert_int_equal(f->authorized - before, 1);
+	/* granted: the record names the rule of write */
+	allow_all(f);
+	r = exec(f, REQ("cert-renew", ",\"name\":\"leaf\""));
+	reply_ok(r, 5);
+	json_object_put(r);
+	expect_record(f, 0, "cert-renew", 0, "allow-all", "app", "leaf", 0, "/app/leaf");
+
+	/* views: key, pem, p12 are read; crt and chain are meta */
+	deny(f, "read", "/app/exp", "no-read");
+	r = exec_v(f, REQ("cert-export", ",\"name\":\"exp\",\"view\":\"crt\""), NULL, 0, &out);
+	reply_ok(r, 4);
+	json_object_put(r);
+	secbuf_free(TAKE_PTR(out));
+	err_v(f, REQ("cert-export", ",\"name\":\"exp\",\"view\":\"key\""), NULL, 0, EACCES,
+	      "permission denied: the policy does not grant read on /app/exp");
+	expect_record(f, 0, "cert-export-key", EACCES, "no-read", "app", "exp", 0, "/app/exp");
+	err_v(f, REQ("cert-export", ",\"name\":\"exp\",\"view\":\"p12\""), NULL, 0, EACCES,
+	      "permission denied: the policy does not grant read on /app/exp");
+	deny(f, "meta", "/app/exp", "no-meta");
+	err_v(f, REQ("cert-export", ",\"name\":\"exp\",\"view\":\"chain\""), NULL, 0, EACCES,
+	      "permission denied: the policy does not grant meta on /app/exp");
+	exec_err(f, REQ("cert-show", ",\"name\":\"exp\""), EACCES,
+		 "permission denied: the policy does not grant meta on /app/exp");
+	allow_all(f);
+	/* a key that is not exportable has no key views, for anyone */
+	err_v(f, REQ("cert-export", ",\"name\":\"leaf\",\"view\":\"key\""), NULL, 0, EPERM,
+	      "the certificate's private key is not exportable: it has no key, pem or p12 view "
+	      "(only crt and chain)");
+	expect_record(f, 0, "cert-export-key", EPERM, "allow-all", "app", "leaf", 2, "/app/leaf");
+	err_v(f, REQ("cert-export", ",\"name\":\"leaf\",\"view\":\"pem\""), NULL, 0, EPERM, NULL);
+	err_v(f, REQ("cert-export", ",\"name\":\"leaf\",\"view\":\"p12\""), NULL, 0, EPERM, NULL);
+	out = view(f, "exp", "key");
+	assert_non_null(memmem(out->data, out->len, "-----BEGIN PRIVATE KEY-----", 27));
+	secbuf_free(out);
+	/* never a key in the journal */
+	{
+		FILE *j = fopen(f->journal, "r");
+		char line[4096];
+
+		assert_non_null(j);
+		while (fgets(line, sizeof(line), j))
+			assert_null(strstr(line, "PRIVATE"));
+		fclose(j);
+	}
+	/* backup needs manage on the vault too */
+	deny(f, "manage", "/app", "no-manage");
+	err_v(f, REQ("cert-backup", ",\"name\":\"exp\""), NULL, 0, EACCES,
+	      "permission denied: the policy does not grant manage on /app");
+	allow_all(f);
+}
+
+/* Imports: PEM in any order, PKCS#12 under a password, and what is refused. */
+static void test_import(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *pem, *p12, *other, *in;
+	struct json_object *r;
+	uint8_t buf[16384];
+	size_t n;
+
+	make_vault(f);
+	create(f, "root", ",\"subject\":\"CN=Root\",\"is_ca\":true");
+	create(f, "src", ",\"subject\":\"CN=src\",\"issuer\":\"app/root\",\"exportable\":true");
+	create(f, "other", ",\"subject\":\"CN=other\",\"exportable\":true");
+	pem = view(f, "src", "pem");	 /* key, leaf, root left out */
+	p12 = view(f, "src", "p12");	 /* empty password */
+	other = view(f, "other", "crt"); /* a self-signed one of another key */
+
+	/* the chain in the wrong order: root first, then key, then the leaf */
+	in = view(f, "root", "crt");
+	n = 0;
+	memcpy(buf, in->data, in->len), n += in->len;
+	memcpy(buf + n, pem->data, pem->len), n += pem->len;
+	secbuf_free(in);
+	r = exec_v(f, REQ("cert-import", ",\"name\":\"imp\""), buf, n, NULL);
+	reply_ok(r, 5);
+	assert_int_equal(jint(r, "version"), 1);
+	json_object_put(r);
+	expect_record(f, 0, "cert-import", 0, "allow-all", "app", "imp", 0, "/app/imp");
+	r = exec(f, REQ("cert-show", ",\"name\":\"imp\""));
+	assert_string_equal(jstr(r, "source"), "imported");
+	assert_false(jbool(r, "exportable"));
+	assert_string_equal(jstr(jget(r, "policy"), "issuer"), "external");
+	json_object_put(r);
+	in = view(f, "imp", "chain");
+	assert_non_null(strstr((const char *)in->data, "BEGIN CERTIFICATE"));
+	secbuf_free(in);
+
+	/* PKCS#12: no password (password_len absent), format found from the bytes */
+	r = exec_v(f, REQ("cert-import", ",\"name\":\"p\",\"exportable\":true"), p12->data,
+		   p12->len, NULL);
+	reply_ok(r, 5);
+	json_object_put(r);
+	/* the wrong password */
+	memcpy(buf, "wrong", 5);
+	memcpy(buf + 5, p12->data, p12->len);
+	err_v(f, REQ("cert-import", ",\"name\":\"p2\",\"password_len\":5"), buf, 5 + p12->len,
+	      ENOKEY, "the PKCS#12 does not open with this password");
+	expect_record(f, 0, "cert-import", ENOKEY, "allow-all", "app", "p2", 0, "/app/p2");
+	/* bytes that are no PKCS#12 */
+	err_v(f, REQ("cert-import", ",\"name\":\"p2\",\"format\":\"p12\""), "\x30\x03\x02\x01\x00",
+	      5, EINVAL, NULL);
+
+	/* a chain that does not link: the leaf's key and certificate, and another's */
+	n = 0;
+	memcpy(buf, pem->data, pem->len), n += pem->len;
+	memcpy(buf + n, other->data, other->len), n += other->len;
+	err_v(f, REQ("cert-import", ",\"name\":\"b\""), buf, n, EBADMSG,
+	      "the certificates do not form a chain, each signed by the next: 'CN=other' does "
+	      "not belong to the chain");
+	/* a key of no certificate in the bundle */
+	{
+		const char *k = strstr((const char *)pem->data, "-----END PRIVATE KEY-----");
+
+		n = (size_t)(k - (const char *)pem->data) + 26;
+		memcpy(buf, pem->data, n);
+		memcpy(buf + n, other->data, other->len), n += other->len;
+	}
+	err_v(f, REQ("cert-import", ",\"name\":\"b\""), buf, n, EKEYREJECTED, NULL);
+	/* a PEM that is not a certificate */
+	err_v(f, REQ("cert-import", ",\"name\":\"b\""),
+	      "-----BEGIN JUNK-----\nAA==\n-----END JUNK-----\n", 44, EINVAL, NULL);
+	err_v(f, REQ("cert-import", ",\"name\":\"b\""), "hello", 5, EINVAL,
+	      "not a PEM of one private key (PKCS#1, SEC1 or PKCS#8) and its certificates: no "
+	      "private key");
+	secbuf_free(pem);
+	secbuf_free(p12);
+	secbuf_free(other);
+}
+
+/* external: a pending version, its CSR, merge refusals. */
+static void test_external(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *out = NULL, *crt;
+	struct json_object *r;
+
+	make_vault(f);
+	r = exec(f, REQ("cert-create",
+			",\"name\":\"e\",\"subject\":\"CN=e\",\"issuer\":\"external\""));
+	reply_ok(r, 4); /* version, pending: no serial */
+	assert_true(jbool(r, "pending"));
+	json_object_put(r);
+	r = exec(f, REQ("cert-show", ",\"name\":\"e\""));
+	assert_true(jbool(r, "pending"));
+	assert_false(jhas(r, "serial"));
+	assert_int_equal(jint(jget(r, "policy"), "renew_percent"), 0);
+	json_object_put(r);
+	r = exec_v(f, REQ("cert-csr", ",\"name\":\"e\""), NULL, 0, &out);
+	reply_ok(r, 4);
+	assert_int_equal(jint(r, "version"), 1);
+	assert_non_null(strstr((const char *)out->data, "-----BEGIN CERTIFICATE REQUEST-----"));
+	json_object_put(r);
+	secbuf_free(TAKE_PTR(out));
+	expect_record(f, 0, "cert-csr", 0, "allow-all", "app", "e", 1, "/app/e");
+	/* a pending version has no views */
+	err_v(f, REQ("cert-export", ",\"name\":\"e\",\"version\":1"), NULL, 0, ENOENT,
+	      "version 1 is pending (a CSR waiting for cert merge): it has no certificate yet");
+	/* merge: not a chain; a chain of another key */
+	err_v(f, REQ("cert-merge", ",\"name\":\"e\""), "hello", 5, EINVAL, NULL);
+	create(f, "o", ",\"subject\":\"CN=o\"");
+	crt = view(f, "o", "crt");
+	err_v(f, REQ("cert-merge", ",\"name\":\"e\""), crt->data, crt->len, EKEYREJECTED, NULL);
+	expect_record(f, 0, "cert-merge", EKEYREJECTED, "allow-all", "app", "e", 0, "/app/e");
+	/* nothing pending: an issued one */
+	err_v(f, REQ("cert-merge", ",\"name\":\"o\""), crt->data, crt->len, EALREADY,
+	      "no pending version to merge into (cert create --issuer external, or a renewal of "
+	      "one, makes it)");
+	err_v(f, REQ("cert-csr", ",\"name\":\"o\""), NULL, 0, ENOENT,
+	      "version 1 is issued, not pending: only a pending version has a CSR (cert create "
+	      "--issuer external, or cert renew of one)");
+	secbuf_free(crt);
+}
+
+/* update, delete, recover, purge, backup, restore; reuse_key keeps the key. */
+static void test_lifecycle(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *blob = NULL, *a, *b;
+	struct json_object *r;
+
+	make_vault(f);
+	create(f, "c", ",\"subject\":\"CN=c\",\"reuse_key\":true,\"key_type\":\"rsa-2048\"");
+	a = view(f, "c", "crt");
+	r = exec(f, REQ("cert-renew", ",\"name\":\"c\""));
+	reply_ok(r, 5);
+	json_object_put(r);
+	r = exec(f, REQ("cert-show", ",\"name\":\"c\""));
+	assert_string_equal(jstr(jget(r, "policy"), "key_usage"),
+			    "digitalSignature,keyEncipherment");
+	json_object_put(r);
+	{
+		struct kv_cert_info i1 = {}, i2 = {};
+
+		assert_int_equal(kv_cert_get(f->kv, "app", "c", 1, &i1), 0);
+		assert_int_equal(kv_cert_get(f->kv, "app", "c", 2, &i2), 0);
+		assert_int_equal(i1.spki_len, i2.spki_len);
+		assert_memory_equal(i1.spki, i2.spki, i1.spki_len);
+		assert_string_not_equal(i1.serial, i2.serial);
+		kv_cert_info_done(&i1);
+		kv_cert_info_done(&i2);
+	}
+	b = view(f, "c", "crt");
+	assert_true(a->len != b->len || memcmp(a->data, b->data, a->len) != 0);
+	secbuf_free(a);
+	secbuf_free(b);
+
+	r = exec(f, REQ("cert-update", ",\"name\":\"c\",\"version\":1,\"enabled\":false,"
+				       "\"tags\":[\"env=prod\"]"));
+	reply_ok(r, 2);
+	json_object_put(r);
+	expect_record(f, 0, "cert-update", 0, "allow-all", "app", "c", 1, "/app/c");
+	err_v(f, REQ("cert-export", ",\"name\":\"c\",\"version\":1"), NULL, 0, EKEYREVOKED, NULL);
+	r = exec(f, REQ("cert-show", ",\"name\":\"c\",\"version\":1"));
+	assert_false(jbool(r, "enabled"));
+	assert_string_equal(jstr(jget(r, "tags"), "env"), "prod");
+	json_object_put(r);
+
+	r = exec_v(f, REQ("cert-backup", ",\"name\":\"c\""), NULL, 0, &blob);
+	reply_ok(r, 3);
+	json_object_put(r);
+	expect_record(f, 0, "cert-backup", 0, "allow-all", "app", "c", 0, "/app/c");
+	r = exec(f, REQ("cert-delete", ",\"name\":\"c\""));
+	reply_ok(r, 2);
+	json_object_put(r);
+	exec_err(f, REQ("cert-show", ",\"name\":\"c\""), ENOENT, NULL);
+	r = exec(f, REQ("cert-list", ",\"deleted\":true"));
+	assert_int_equal(json_object_array_length(jarr(r, "certificates")), 1);
+	json_object_put(r);
+	r = exec(f, REQ("cert-recover", ",\"name\":\"c\""));
+	reply_ok(r, 2);
+	json_object_put(r);
+	r = exec(f, REQ("cert-delete", ",\"name\":\"c\""));
+	json_object_put(r);
+	r = exec(f, REQ("cert-purge", ",\"name\":\"c\""));
+	reply_ok(r, 2);
+	json_object_put(r);
+	expect_record(f, 0, "cert-purge", 0, "allow-all", "app", "c", 0, "/app/c");
+	r = exec_v(f, REQ("cert-restore", ""), blob->data, blob->len, NULL);
+	reply_ok(r, 3);
+	assert_string_equal(jstr(r, "name"), "c");
+	json_object_put(r);
+	expect_record(f, 0, "cert-restore", 0, "allow-all", "app", "c", 0, "/app/c");
+	secbuf_free(blob);
+	r = exec(f, REQ("cert-versions", ",\"name\":\"c\""));
+	assert_int_equal(json_object_array_length(jarr(r, "versions")), 2);
+	json_object_put(r);
+	/* a secret's blob is not a certificate's */
+	r = exec_v(f, "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\",\"name\":\"s\"}", "x", 1,
+		   NULL);
+	json_object_put(r);
+	r = exec_v(f, "{\"v\":1,\"op\":\"secret-backup\",\"vault\":\"app\",\"name\":\"s\"}", NULL,
+		   0, &blob);
+	json_object_put(r);
+	err_v(f, REQ("cert-restore", ""), blob->data, blob->len, EMEDIUMTYPE,
+	      "the blob is a backup of a secret, not of a certificate (vaultctl secret restore)");
+	expect_record(f, 0, "cert-restore", EMEDIUMTYPE, NULL, "app", NULL, 0, "/app");
+	secbuf_free(blob);
+	/* a secret is no certificate, and its name is taken */
+	exec_err(f, REQ("cert-show", ",\"name\":\"s\""), ENOENT, NULL);
+	exec_err(f, REQ("cert-create", ",\"name\":\"s\",\"subject\":\"CN=s\""), EEXIST, NULL);
+	(void)jcount;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_caps),
+		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_issue_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_import, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_external, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
