@@ -19,7 +19,8 @@ void fill_dir_attr(const struct caller *c, fuse_ino_t ino, struct stat *st)
 
 /* Attributes as this caller sees them: its own uid and gid; for a secret 0400 where it may
  * read, 0200 where it may write, 0600 where both (versions and .meta are read-only: 0400 or
- * 0000; a key's files 0400 where it holds `meta`, else 0000); the exact size of what an open
+ * 0000; a key's files 0400 where it holds `meta`, else 0000; a certificate's view files 0400
+ * where it holds the view's op, `meta` or `read`, else 0000); the exact size of what an open
  * would give it. */
 int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_ino_t ino,
 	      struct stat *st)
@@ -35,6 +36,7 @@ int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_i
 	}
 	/* the rights the mode shows */
 	shown = n->ino.kind == INO_META || ino_is_key_file(n->ino.kind) ? POLICY_OP_META :
+		ino_is_cert_file(n->ino.kind)			       ? cert_view_op(n->ino.view) :
 		n->ino.kind == INO_SECRET ? POLICY_OP_READ | POLICY_OP_WRITE :
 					    POLICY_OP_READ;
 	r = policy_rights(v->policy, n->path, &c->id, c->now, &rights);
@@ -67,6 +69,23 @@ int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_i
 		st->st_mode = S_IFREG | (rights & POLICY_OP_META ? 0400 : 0);
 		/* the size tells how many versions and tags there are: only to who may read it */
 		st->st_size = rights & POLICY_OP_META ? (off_t)len : 0;
+		return 0;
+	}
+	if (ino_is_cert_file(n->ino.kind)) {
+		bool may = (rights & shown) == shown;
+		size_t len = 0;
+
+		/* the size and dates only to who may open it, as a key file's */
+		r = cert_file_stat(v->kv, n, may, &len, &info);
+		if (r < 0)
+			return r;
+		if (may) {
+			st->st_mtime = st->st_atime = info.created;
+			st->st_ctime = info.updated;
+		}
+		st->st_mode = S_IFREG | (may ? 0400 : 0);
+		st->st_size = (off_t)len;
+		st->st_blocks = (blkcnt_t)((len + 511) / 512);
 		return 0;
 	}
 	if (ino_is_key_file(n->ino.kind)) {
@@ -122,8 +141,10 @@ static unsigned refusal_op(const struct node *n)
 {
 	if (!n->name[0])
 		return POLICY_OP_LIST;
+	if (ino_is_cert_file(n->ino.kind))
+		return cert_view_op(n->ino.view);
 	/* .meta and everything of .keys are read under `meta` */
-	if (n->ino.kind == INO_META || n->ino.kind >= INO_KEYS)
+	if (n->ino.kind == INO_META || (n->ino.kind >= INO_KEYS && n->ino.kind <= INO_KEYVERSSH))
 		return POLICY_OP_META;
 	return POLICY_OP_READ;
 }
@@ -195,12 +216,26 @@ static bool lookup_own(fuse_req_t req, struct vaultfsd *v, const struct caller *
 	return true;
 }
 
+/* May c see the certificate whose view file `name` of vault directory p would be? */
+static bool cert_name_visible(struct vaultfsd *v, struct caller *c, const struct node *p,
+			      const char *name)
+{
+	char cert[VAULTFS_NAME_MAX + 1], path[POLICY_PATH_MAX];
+	unsigned view;
+
+	if (p->ino.kind != INO_VAULT || !cert_file_name(name, cert, &view))
+		return false;
+	slash_path(path, sizeof(path), p->vault, cert);
+	return visible_path(v, c, path);
+}
+
 void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct vaultfsd *v = vfs_of(req);
 	struct caller c;
 	struct node p, n = { 0 }, probe;
 	struct stat st;
+	bool relaxed = false;
 	uint64_t ino;
 	int r;
 
@@ -214,13 +249,23 @@ void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (p.ino.kind == INO_VAULT && lookup_own(req, v, &c, &p, parent, name))
 		return;
-	/* decide on the name before looking it up: a refusal must not tell whether it exists */
+	/* decide on the name before looking it up: a refusal must not tell whether it exists.
+	 * A certificate's view file (C.crt) is decided as the certificate: a name one may see
+	 * as either is looked up, and what it names decided after */
 	if (named_node(&p, name, &probe) && !node_visible(v, &c, &probe)) {
-		kv_read_end(TAKE_PTR(session));
-		reply_err(req, refuse_name(v, req, &c, parent, name, &probe));
-		return;
+		if (!cert_name_visible(v, &c, &p, name)) {
+			kv_read_end(TAKE_PTR(session));
+			reply_err(req, refuse_name(v, req, &c, parent, name, &probe));
+			return;
+		}
+		relaxed = true;
 	}
 	r = child_get(v, &p, name, &n);
+	if (r >= 0 && (relaxed || ino_is_cert_file(n.ino.kind)) && !node_visible(v, &c, &n)) {
+		kv_read_end(TAKE_PTR(session));
+		reply_err(req, refuse_name(v, req, &c, parent, name, &n));
+		return;
+	}
 	if (r >= 0)
 		r = ino_encode(&n.ino, &ino);
 	if (r >= 0)
@@ -348,7 +393,8 @@ void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if (ino_is_dir(n.ino.kind)) {
 		/* a vault's directories need `list`; a .versions/S directory, a right on S */
 		if (mask & (R_OK | X_OK))
-			need = n.ino.kind == INO_VERDIR || n.ino.kind == INO_KEYVERDIR ?
+			need = n.ino.kind == INO_VERDIR || n.ino.kind == INO_KEYVERDIR ||
+					       n.ino.kind == INO_CERTVERDIR ?
 				       0 :
 				       POLICY_OP_LIST;
 	} else {
@@ -359,7 +405,8 @@ void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		if (mask & R_OK)
 			need |= n.ino.kind == INO_META || ino_is_key_file(n.ino.kind) ?
 					POLICY_OP_META :
-					POLICY_OP_READ;
+				ino_is_cert_file(n.ino.kind) ? cert_view_op(n.ino.view) :
+							       POLICY_OP_READ;
 	}
 	reply_err(req, (rights & need) == need ? 0 : -EACCES);
 }

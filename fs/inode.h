@@ -2,7 +2,10 @@
  * table of them (memory does not grow with the number of objects) and every number says what
  * to look up. The top 4 bits are the kind; the rest is a vault id, an object id, or for a
  * version file the object id (40 bits) and the version (20 bits). Ids come from the store and
- * are never reused, so a number never names two things. */
+ * are never reused, so a number never names two things.
+ * The certificates' kinds (15 and up) share the top value 15: below it, 2 bits say which of
+ * them, 3 bits the view (.crt ... .p12) for a file, and the rest the object id (55 bits), or
+ * for a version's file the object id (38 bits) and the version (17 bits). */
 #pragma once
 
 #include <stdint.h>
@@ -24,6 +27,10 @@ enum ino_kind {
 	INO_KEYVERDIR = 12,  /* /vault/V/.keys/.versions/K          id: object */
 	INO_KEYVERPUB = 13,  /* /vault/V/.keys/.versions/K/N.pub    id: object, version N */
 	INO_KEYVERSSH = 14,  /* /vault/V/.keys/.versions/K/N.ssh.pub id: object, version N */
+	/* a certificate's views (fs/certs.c): view is enum kv_cert_view's (1 .. INO_VIEW_MAX) */
+	INO_CERTVERDIR = 15, /* /vault/V/.versions/C               id: object */
+	INO_CERTFILE = 16,   /* /vault/V/C.crt, C.key, ...         id: object, view */
+	INO_CERTVERFILE = 17, /* /vault/V/.versions/C/N.crt, ...    id: object, version N, view */
 	_INO_KIND_MAX,
 };
 
@@ -31,19 +38,27 @@ struct ino {
 	int kind; /* enum ino_kind */
 	int64_t id;
 	uint32_t version; /* the kinds of ino_has_version only */
+	unsigned view;	  /* INO_CERTFILE and INO_CERTVERFILE only */
 };
 
 #define INO_VERSION_BITS 20 /* VAULTFS_VERSIONS_MAX fits */
 #define INO_OBJECT_BITS 40
+/* The views of a certificate: KV_CERT_VIEW_CRT (1) .. KV_CERT_VIEW_P12 (5), in 3 bits. */
+#define INO_VIEW_MAX 5
+#define INO_CERT_VERSION_BITS 17 /* VAULTFS_VERSIONS_MAX fits (inode.c checks) */
+#define INO_CERT_OBJECT_BITS 38
 
 /* -EOVERFLOW when the id or version does not fit, -EINVAL for a bad kind. */
 int ino_encode(const struct ino *n, uint64_t *ret);
 /* -ENOENT for a number we never hand out. */
 int ino_decode(uint64_t ino, struct ino *ret);
-/* Directories: root, vault, .versions, .meta, .versions/S, .keys, .keys/.versions and
- * .keys/.versions/K. */
+/* Directories: root, vault, .versions, .meta, .versions/S, .keys, .keys/.versions,
+ * .keys/.versions/K and a certificate's .versions/C. */
 int ino_is_dir(int kind);
-/* Kinds that name one version: .versions/S/N, .keys/.versions/K/N.pub and N.ssh.pub. */
+/* Kinds that name one version: .versions/S/N, .keys/.versions/K/N.pub and N.ssh.pub,
+ * .versions/C/N.crt ... */
 int ino_has_version(int kind);
 /* Kinds of the key files: .keys/K.pub, K.ssh.pub and their versions'. */
 int ino_is_key_file(int kind);
+/* Kinds of a certificate's view files: C.crt ... and .versions/C/N.crt ... */
+int ino_is_cert_file(int kind);

@@ -16,7 +16,7 @@
 #define SSH_SUFFIX ".ssh.pub"
 
 /* Does name end with suffix after at least one byte? The length before it, or 0. */
-static size_t stem_len(const char *name, const char *suffix)
+size_t stem_len(const char *name, const char *suffix)
 {
 	size_t n = strlen(name), s = strlen(suffix);
 

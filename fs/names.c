@@ -34,6 +34,7 @@ static int name_place(struct vaultfsd *v, struct caller *c, const struct node *p
 	case INO_KEYS:
 	case INO_KEYVERSIONS:
 	case INO_KEYVERDIR:
+	case INO_CERTVERDIR:
 		err = -EROFS;
 		break;
 	default:

@@ -16,6 +16,8 @@ bool reserved_name(const char *name)
 /* The kind of object an inode kind names (its files and directories). */
 static enum object_type object_kind(int kind)
 {
+	if (kind == INO_CERTVERDIR || ino_is_cert_file(kind))
+		return OBJECT_CERT;
 	return kind >= INO_KEYPUB ? OBJECT_KEY : OBJECT_SECRET;
 }
 
@@ -244,6 +246,60 @@ static int key_child_get(struct vaultfsd *v, const struct node *p, const char *n
 	return 0;
 }
 
+/* The child `name` of a vault's directory, .versions or a certificate's .versions/C that is a
+ * certificate's, without any policy decision: a view file (C.crt ... in the vault, N.crt ... in
+ * .versions/C) exists while its version is issued (and for the key's three, while its key is
+ * exportable); .versions/C while the certificate does. */
+static int cert_child_get(struct vaultfsd *v, const struct node *p, const char *name,
+			  struct node *ret)
+{
+	struct node n = { 0 };
+	struct kv_cert_info ci;
+	uint32_t version = 0;
+	unsigned view = 0;
+	int r;
+
+	str_copy(n.vault, sizeof(n.vault), p->vault);
+	switch (p->ino.kind) {
+	case INO_VAULT:
+		if (!cert_file_name(name, n.name, &view) || !cert_view_named(n.name, view))
+			return -ENOENT;
+		n.ino.kind = INO_CERTFILE;
+		break;
+	case INO_VERSIONS:
+		if (!kv_name_valid(name))
+			return -ENOENT;
+		str_copy(n.name, sizeof(n.name), name);
+		r = kv_object_info(v->kv, OBJECT_CERT, n.vault, n.name, 0, &n.info);
+		if (r < 0)
+			return r;
+		n.ino = (struct ino){ .kind = INO_CERTVERDIR, .id = n.info.object_id };
+		node_path(&n);
+		*ret = n;
+		return 0;
+	default: /* INO_CERTVERDIR */
+		if (!cert_version_name(name, &version, &view))
+			return -ENOENT;
+		str_copy(n.name, sizeof(n.name), p->name);
+		n.ino.kind = INO_CERTVERFILE;
+		break;
+	}
+	/* a version of the directory's certificate, not of one re-created under its name since */
+	r = cert_version_get(v->kv, n.vault, n.name, version,
+			     p->ino.kind == INO_CERTVERDIR ? p->ino.id : 0, view, &ci);
+	if (r < 0)
+		return r;
+	n.ino.id = ci.info.object_id;
+	n.ino.version = version;
+	n.ino.view = view;
+	n.info = ci.info;
+	n.has_info = true;
+	kv_cert_info_done(&ci);
+	node_path(&n);
+	*ret = n;
+	return 0;
+}
+
 /* The child `name` of directory node p, without any policy decision. */
 int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct node *ret)
 {
@@ -281,11 +337,17 @@ int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct
 		__attribute__((fallthrough));
 	case INO_VERSIONS:
 	case INO_METADIR:
-		if (!kv_name_valid(name))
-			return -ENOENT;
+		/* a secret of that name first, then a certificate's (the name of a view file, or
+		 * .versions/C): in a store that has both (made before names were one space for
+		 * certificates and their files), the object named exactly is the one shown */
+		r = kv_name_valid(name) ? 0 : -ENOENT;
 		str_copy(n.vault, sizeof(n.vault), p->vault);
-		str_copy(n.name, sizeof(n.name), name);
-		r = kv_secret_info(v->kv, n.vault, n.name, 0, &info);
+		if (r >= 0) {
+			str_copy(n.name, sizeof(n.name), name);
+			r = kv_secret_info(v->kv, n.vault, n.name, 0, &info);
+		}
+		if (r == -ENOENT && p->ino.kind != INO_METADIR)
+			return cert_child_get(v, p, name, ret);
 		if (r < 0)
 			return r;
 		n.ino.kind = p->ino.kind == INO_VAULT	 ? INO_SECRET :
@@ -321,6 +383,8 @@ int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct
 	case INO_KEYVERSIONS:
 	case INO_KEYVERDIR:
 		return key_child_get(v, p, name, ret);
+	case INO_CERTVERDIR:
+		return cert_child_get(v, p, name, ret);
 	default:
 		return -ENOTDIR;
 	}
@@ -383,8 +447,8 @@ bool named_node(const struct node *p, const char *name, struct node *ret)
 	return true;
 }
 
-/* The path a user typed, for the record: /V/S, /V/.versions/S/N, /V/.meta/S, and those of
- * .keys. */
+/* The path a user typed, for the record: /V/S, /V/.versions/S/N, /V/.meta/S, those of .keys,
+ * and a certificate's view files /V/C.crt and /V/.versions/C/N.crt ... */
 void user_path(const struct node *n, char *buf, size_t size)
 {
 	switch (n->ino.kind) {
@@ -404,6 +468,22 @@ void user_path(const struct node *n, char *buf, size_t size)
 	case INO_VERSION:
 		snprintf(buf, size, "/%s/.versions/%s/%u", n->vault, n->name, n->ino.version);
 		break;
+	case INO_CERTFILE: {
+		char entry[VAULTFS_NAME_MAX + 16];
+
+		cert_entry_name(n->name, n->ino.view, entry, sizeof(entry));
+		slash_path(buf, size, n->vault, entry);
+		break;
+	}
+	case INO_CERTVERFILE: {
+		char entry[32];
+		char stem[16];
+
+		snprintf(stem, sizeof(stem), "%u", n->ino.version);
+		cert_entry_name(stem, n->ino.view, entry, sizeof(entry));
+		snprintf(buf, size, "/%s/.versions/%s/%s", n->vault, n->name, entry);
+		break;
+	}
 	case INO_META:
 		snprintf(buf, size, "/%s/.meta/%s", n->vault, n->name);
 		break;
@@ -427,6 +507,7 @@ void child_path(const struct node *p, const char *name, char *buf, size_t size)
 		snprintf(buf, size, "/%s/.meta/%s", p->vault, name);
 		break;
 	case INO_VERDIR:
+	case INO_CERTVERDIR:
 		snprintf(buf, size, "/%s/.versions/%s/%s", p->vault, p->name, name);
 		break;
 	case INO_KEYS:

@@ -46,7 +46,7 @@ static int public_handle(const char *text, size_t len, struct handle **ret)
 }
 
 /* The bytes an open of n gives: the value of the version (decrypted into a secure buffer), the
- * .meta document, or a key's public half. */
+ * .meta document, a key's public half, or a certificate's view (of the version it pins). */
 static int open_content(struct vaultfsd *v, const struct node *n, uint32_t *ret_version,
 			struct handle **ret)
 {
@@ -72,6 +72,13 @@ static int open_content(struct vaultfsd *v, const struct node *n, uint32_t *ret_
 		if (r < 0)
 			return r;
 		return public_handle(text, len, ret);
+	}
+	if (ino_is_cert_file(n->ino.kind)) {
+		/* one version's view, made into its own secure buffer: the handle's, no copy */
+		r = cert_file_content(v->kv, n, &value, ret_version);
+		if (r < 0)
+			return r;
+		return handle_new(TAKE_PTR(value), ret);
 	}
 	r = kv_secret_get(v->kv, n->vault, n->name, n->ino.kind == INO_VERSION ? n->ino.version : 0,
 			  &value, &info);
@@ -116,7 +123,8 @@ static void reply_opened(fuse_req_t req, int r, struct handle *h, struct fuse_fi
 }
 
 /* Decide and serve a read open of n (a value, a version, .meta, or a key's public half, which
- * are decided as `meta` on the object) for c; recorded. */
+ * are decided as `meta` on the object, or a certificate's view: `meta` for its certificates,
+ * `read` for what holds its key) for c; recorded. */
 static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, const struct node *n,
 		      struct fuse_file_info *fi)
 {
@@ -125,7 +133,8 @@ static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, cons
 	char path[VAULTFS_PATH_MAX];
 	uint32_t version = ino_has_version(n->ino.kind) ? n->ino.version : 0;
 	unsigned op = n->ino.kind == INO_META || ino_is_key_file(n->ino.kind) ? POLICY_OP_META :
-										POLICY_OP_READ;
+		      ino_is_cert_file(n->ino.kind) ? cert_view_op(n->ino.view) :
+						      POLICY_OP_READ;
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	int r, err = 0;
 
@@ -135,7 +144,7 @@ static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, cons
 		err = -EIO;
 	else if (d.verdict != POLICY_ALLOW)
 		err = node_visible(v, c, n) ? -EACCES : hidden_err(v);
-	else if (writing || (fi->flags & O_APPEND)) /* versions, .meta and .keys are read-only */
+	else if (writing || (fi->flags & O_APPEND)) /* versions, .meta, .keys, views: read-only */
 		err = -EROFS;
 	else
 		err = shown_err(open_content(v, n, &version, &h));
@@ -192,9 +201,10 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_opened(req, r, h, fi);
 		return;
 	}
-	/* value files read: names only, the object id is checked in what kv_secret_get returns */
+	/* value files read: names only, the object id is checked in what kv_secret_get (or
+	 * cert_file_content) returns */
 	names_only = !writing && ino_decode(ino, &k) >= 0 &&
-		     (k.kind == INO_SECRET || k.kind == INO_VERSION);
+		     (k.kind == INO_SECRET || k.kind == INO_VERSION || ino_is_cert_file(k.kind));
 	/* a read open reads in one snapshot; a write open makes its own transactions */
 	if (!writing)
 		(void)kv_read_begin(v->kv);

@@ -9,7 +9,7 @@
 #include "fs/inode.h"
 #include "fs/vaultfs.h"
 
-/* The policy path of a node ("/V" or "/V/S") fits this. */
+/* The policy path of a node ("/V" or "/V/S"; a certificate's view files: "/V/C") fits this. */
 #define POLICY_PATH_MAX (2 * VAULTFS_NAME_MAX + 3)
 
 /* Write buffers are capped per uid and in all (VAULTFS_WRITERS_*, core/limits.h). Each holds one
@@ -29,7 +29,8 @@
 struct node {
 	struct ino ino;
 	char vault[VAULTFS_NAME_MAX + 1];
-	char name[VAULTFS_NAME_MAX + 1]; /* the object, for object kinds (a key's for .keys) */
+	char name[VAULTFS_NAME_MAX + 1]; /* the object, for object kinds (a key's for .keys, a
+					  * certificate's for its view files) */
 	char path[POLICY_PATH_MAX];	 /* the policy path: "/V" or "/V/S" */
 	bool has_info;			 /* info is the version's, as looked up */
 	struct kv_version_info info;
@@ -211,6 +212,7 @@ void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /* --- keys.c: the public halves of keys as files (.keys) --- */
+size_t stem_len(const char *name, const char *suffix);
 bool key_file_name(const char *name, char ret_key[VAULTFS_NAME_MAX + 1], bool *ret_ssh);
 bool key_version_name(const char *name, uint32_t *ret_version, bool *ret_ssh);
 void key_entry_name(const char *stem, bool ssh, char *buf, size_t size);
@@ -219,6 +221,21 @@ int key_public_get(struct kv *kv, const char *vault, const char *name, uint32_t 
 		   struct kv_key_public *ret);
 int key_file_content(struct kv *kv, const struct node *n, char **ret, size_t *ret_len,
 		     uint32_t *ret_version);
+
+/* --- certs.c: a certificate's views as files (C.crt ... C.p12, .versions/C/N.crt ...) --- */
+bool cert_file_name(const char *name, char ret_cert[VAULTFS_NAME_MAX + 1], unsigned *ret_view);
+bool cert_version_name(const char *name, uint32_t *ret_version, unsigned *ret_view);
+void cert_entry_name(const char *stem, unsigned view, char *buf, size_t size);
+size_t cert_suffix_len(unsigned view);
+bool cert_view_named(const char *cert, unsigned view);
+bool cert_view_has_key(unsigned view);
+unsigned cert_view_op(unsigned view);
+int cert_version_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		     int64_t object_id, unsigned view, struct kv_cert_info *ret);
+int cert_file_content(struct kv *kv, const struct node *n, struct secbuf **ret,
+		      uint32_t *ret_version);
+int cert_file_stat(struct kv *kv, const struct node *n, bool may, size_t *ret_len,
+		   struct kv_version_info *ret_info);
 
 /* --- names.c: create, unlink, mkdir, rmdir --- */
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

@@ -31,14 +31,17 @@ struct dirpos {
 	char after[VAULTFS_NAME_MAX + 1];
 	bool half; /* .keys and .keys/.versions/K: the row `after` gave its first entry (.pub)
 		    * and owes its second (.ssh.pub) */
+	unsigned char part; /* a certificate's row (a vault's C, .versions/C's N): the view of its
+			     * last entry given (its views after it are owed), 0 none */
 };
 
 /* An open directory: who opened it and where its listing stands, never its entries: readdir
  * reads them from the store a page at a time after the cursor, so what a handle holds does not
  * grow with the directory. The `list` decision was made at opendir. recent holds the names of
- * the entries of the last reply (less than a reply's bytes), so that a read that goes on from
- * inside it (the kernel took only part of it, or a seekdir to a telldir just made) starts after
- * the exact name. */
+ * the entries of the last reply (less than a reply's bytes), each NUL-terminated and followed
+ * by its view byte (dirpos.part: 0 for anything but a certificate's view file), so that a read
+ * that goes on from inside it (the kernel took only part of it, or a seekdir to a telldir just
+ * made) starts after the exact entry. */
 struct dirhandle {
 	struct caller c; /* every entry is filtered for it, as at opendir */
 	struct ino ino;	 /* the directory */
@@ -49,7 +52,7 @@ struct dirhandle {
 	unsigned n_fixed;
 	struct dirpos at;   /* where the last reply ended */
 	struct dirpos from; /* where it began */
-	char *recent;	    /* the names of its entries, each NUL-terminated */
+	char *recent;	    /* the names of its entries, each NUL-terminated, and a view byte */
 	size_t recent_len, recent_size;
 };
 
@@ -72,11 +75,11 @@ struct dirfill {
 	struct dirpos pos; /* the entry last walked */
 };
 
-/* The next entry, named name (key: its key in the store; half: the first of its row's two):
- * replied when past skip_to, else only walked over. -ENOBUFS when it does not fit: the reply is
- * full, and the entry not taken. */
-static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *name,
-		    const char *key, bool half)
+/* The next entry, named name (key: its key in the store; half: the first of its row's two;
+ * part: the view of a certificate's view file, else 0): replied when past skip_to, else only
+ * walked over. -ENOBUFS when it does not fit: the reply is full, and the entry not taken. */
+static int dir_emit_part(struct dirfill *f, uint64_t ino, unsigned type, const char *name,
+			 const char *key, bool half, unsigned part)
 {
 	struct dirhandle *d = f->d;
 	off_t off = f->pos.off + 1;
@@ -89,24 +92,34 @@ static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *
 		if (n > f->size - f->used)
 			return -ENOBUFS;
 		f->used += n;
-		/* an entry takes more of the reply than its name: recent (size bytes) holds it */
-		assert(d->recent_len + len <= d->recent_size);
+		/* an entry takes more of the reply than its name and a byte (24 bytes of header):
+		 * recent (size bytes) holds it */
+		assert(d->recent_len + len + 1 <= d->recent_size);
 		memcpy(d->recent + d->recent_len, name, len);
-		d->recent_len += len;
+		d->recent[d->recent_len + len] = (char)part;
+		d->recent_len += len + 1;
 	}
 	f->pos.off = off;
 	str_copy(f->pos.after, sizeof(f->pos.after), key);
 	f->pos.half = half;
+	f->pos.part = (unsigned char)part;
 	if (off == f->skip_to) /* what this reply gives starts here */
 		d->from = f->pos;
 	return 0;
 }
 
-/* A row of the store that gives no entry: walked past. */
+static int dir_emit(struct dirfill *f, uint64_t ino, unsigned type, const char *name,
+		    const char *key, bool half)
+{
+	return dir_emit_part(f, ino, type, name, key, half, 0);
+}
+
+/* A row of the store that gives no entry (more): walked past. */
 static int dir_pass(struct dirfill *f, const char *key)
 {
 	str_copy(f->pos.after, sizeof(f->pos.after), key);
 	f->pos.half = false;
+	f->pos.part = 0;
 	return 0;
 }
 
@@ -123,9 +136,9 @@ static int fill_vault(const struct kv_vault_info *vi, void *userdata)
 	return dir_emit(f, ino, DT_DIR, vi->name, vi->name, false);
 }
 
-static int fill_object(const struct kv_object_info *si, void *userdata)
+/* A secret's entry in a vault's directory, .versions or .meta. */
+static int object_entry(struct dirfill *f, const struct kv_object_info *si)
 {
-	struct dirfill *f = userdata;
 	struct dirhandle *d = f->d;
 	struct ino e = { .kind = d->ino.kind == INO_VAULT    ? INO_SECRET :
 				 d->ino.kind == INO_VERSIONS ? INO_VERDIR :
@@ -138,6 +151,11 @@ static int fill_object(const struct kv_object_info *si, void *userdata)
 	if (!visible_path(f->v, &d->c, path) || ino_encode(&e, &ino) < 0)
 		return dir_pass(f, si->name);
 	return dir_emit(f, ino, e.kind == INO_VERDIR ? DT_DIR : DT_REG, si->name, si->name, false);
+}
+
+static int fill_object(const struct kv_object_info *si, void *userdata)
+{
+	return object_entry(userdata, si);
 }
 
 static int fill_version(const struct kv_version_info *vi, void *userdata)
@@ -223,7 +241,7 @@ struct keyrows {
 	unsigned n;
 };
 
-static int gather_key(const struct kv_object_info *oi, void *userdata)
+static int gather_row(const struct kv_object_info *oi, void *userdata)
 {
 	struct keyrows *rows = userdata;
 
@@ -259,7 +277,7 @@ static int keys_page(struct dirfill *f)
 		r = key_rest(f);
 	if (r >= 0)
 		r = kv_object_list_page(f->v->kv, OBJECT_KEY, f->d->vault, false, f->pos.after,
-					DIR_PAGE, gather_key, &rows, last);
+					DIR_PAGE, gather_row, &rows, last);
 	n = r;
 	for (unsigned i = 0; r >= 0 && i < rows.n; i++)
 		r = key_entries(f, &rows.v[i]);
@@ -307,6 +325,169 @@ static int key_versions_page(struct dirfill *f)
 				       fill_key_version, f);
 }
 
+/* --- certificates: their view files in the vault's directory and .versions/C --- */
+
+/* The view files of version ci after view `from` (0: all): kind INO_CERTFILE (stem the
+ * certificate's name) or INO_CERTVERFILE (stem the version's number), the key's three only
+ * where the key is exportable. key: the row's key in the store. Then the row is done. */
+static int cert_views(struct dirfill *f, int kind, const struct kv_cert_info *ci,
+		      const char *stem, const char *key, unsigned from)
+{
+	struct ino e = { .kind = kind, .id = ci->info.object_id };
+	char name[VAULTFS_NAME_MAX + 16];
+	uint64_t ino;
+	int r;
+
+	if (kind == INO_CERTVERFILE)
+		e.version = ci->version;
+	for (unsigned view = from + 1; view <= INO_VIEW_MAX; view++) {
+		if (cert_view_has_key(view) &&
+		    (!ci->exportable || ci->protection != KEY_PROTECTION_SOFTWARE))
+			continue;
+		if (kind == INO_CERTFILE && !cert_view_named(stem, view))
+			continue;
+		e.view = view;
+		if (ino_encode(&e, &ino) < 0)
+			continue;
+		cert_entry_name(stem, view, name, sizeof(name));
+		r = dir_emit_part(f, ino, DT_REG, name, key, false, view);
+		if (r < 0)
+			return r;
+	}
+	return dir_pass(f, key);
+}
+
+/* The entries of certificate oi in a vault's directory (its view files after view `from`, of
+ * its newest issued version: none while it has none) or .versions (its directory), for a
+ * caller who may see it. */
+static int cert_entries(struct dirfill *f, const struct kv_object_info *oi, unsigned from)
+{
+	struct dirhandle *d = f->d;
+	struct kv_cert_info ci;
+	char path[POLICY_PATH_MAX];
+	uint64_t ino;
+	int r;
+
+	slash_path(path, sizeof(path), d->vault, oi->name);
+	if (!visible_path(f->v, &d->c, path))
+		return dir_pass(f, oi->name);
+	if (d->ino.kind == INO_VERSIONS) {
+		if (ino_encode(&(struct ino){ .kind = INO_CERTVERDIR, .id = oi->id }, &ino) < 0)
+			return dir_pass(f, oi->name);
+		return dir_emit(f, ino, DT_DIR, oi->name, oi->name, false);
+	}
+	if (cert_version_get(f->v->kv, d->vault, oi->name, 0, oi->id, KV_CERT_VIEW_CRT, &ci) < 0)
+		return dir_pass(f, oi->name); /* nothing issued, gone, or unreadable */
+	r = cert_views(f, INO_CERTFILE, &ci, oi->name, oi->name, from);
+	kv_cert_info_done(&ci);
+	return r;
+}
+
+/* The view files the certificate after owes (the reply ended inside its row), when it is still
+ * there for the caller. */
+static int cert_rest(struct dirfill *f)
+{
+	struct kv_object_info oi;
+	char key[VAULTFS_NAME_MAX + 1];
+	unsigned from = f->pos.part;
+
+	str_copy(key, sizeof(key), f->pos.after);
+	f->pos.part = 0;
+	if (kv_object_lookup(f->v->kv, OBJECT_CERT, f->d->vault, key, &oi) < 0 || oi.deleted_at)
+		return dir_pass(f, key);
+	return cert_entries(f, &oi, from);
+}
+
+/* A page of a vault's directory or .versions: its secrets and certificates (keys are under
+ * .keys), gathered first (no kv call is made from inside a listing), then walked. */
+static int objects_page(struct dirfill *f)
+{
+	struct keyrows rows = { .v = calloc(DIR_PAGE, sizeof(*rows.v)) };
+	char last[VAULTFS_NAME_MAX + 1] = "";
+	int r = 0, n;
+
+	if (!rows.v)
+		return -ENOMEM;
+	if (f->pos.part)
+		r = cert_rest(f);
+	if (r >= 0)
+		r = kv_object_list_page(f->v->kv, KV_KIND_ANY, f->d->vault, false, f->pos.after,
+					DIR_PAGE, gather_row, &rows, last);
+	n = r;
+	for (unsigned i = 0; r >= 0 && i < rows.n; i++)
+		r = rows.v[i].type == OBJECT_SECRET ? object_entry(f, &rows.v[i]) :
+		    rows.v[i].type == OBJECT_CERT   ? cert_entries(f, &rows.v[i], 0) :
+						      dir_pass(f, rows.v[i].name);
+	if (r >= 0 && last[0]) /* soft-deleted rows at the end are walked past too */
+		dir_pass(f, last);
+	free(rows.v);
+	return r < 0 ? r : n;
+}
+
+/* A page of version numbers of .versions/C, gathered first. */
+struct verrows {
+	int64_t id; /* the directory's certificate */
+	uint32_t v[DIR_PAGE];
+	unsigned n;
+};
+
+static int gather_version(const struct kv_version_info *vi, void *userdata)
+{
+	struct verrows *rows = userdata;
+
+	if (vi->object_id != rows->id) /* re-created: this directory is gone */
+		return -ESTALE;
+	if (rows->n < DIR_PAGE)
+		rows->v[rows->n++] = vi->version;
+	return 0;
+}
+
+/* The view files of version `version` of .versions/C after view `from`: none for a pending
+ * version. */
+static int cert_version_entries(struct dirfill *f, uint32_t version, unsigned from)
+{
+	struct dirhandle *d = f->d;
+	struct kv_cert_info ci;
+	char stem[16];
+	int r;
+
+	snprintf(stem, sizeof(stem), "%u", version);
+	if (cert_version_get(f->v->kv, d->vault, d->name, version, d->ino.id, KV_CERT_VIEW_CRT,
+			     &ci) < 0)
+		return dir_pass(f, stem);
+	r = cert_views(f, INO_CERTVERFILE, &ci, stem, stem, from);
+	kv_cert_info_done(&ci);
+	return r;
+}
+
+static int cert_versions_page(struct dirfill *f)
+{
+	struct dirhandle *d = f->d;
+	uint32_t after = (uint32_t)strtoul(f->pos.after, NULL, 10);
+	struct verrows *rows;
+	int r = 0, n;
+
+	if (f->pos.part) { /* the version after owes view files (the reply ended inside it) */
+		unsigned from = f->pos.part;
+
+		f->pos.part = 0;
+		r = cert_version_entries(f, after, from);
+		if (r < 0)
+			return r;
+	}
+	rows = calloc(1, sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	rows->id = d->ino.id;
+	r = kv_object_versions_page(f->v->kv, OBJECT_CERT, d->vault, d->name, after, DIR_PAGE,
+				    gather_version, rows);
+	n = r;
+	for (unsigned i = 0; r >= 0 && i < rows->n; i++)
+		r = cert_version_entries(f, rows->v[i], 0);
+	free(rows);
+	return r < 0 ? r : n;
+}
+
 /* One page of the store's entries after f->pos.after: how many rows it read (DIR_PAGE: maybe
  * more follow). */
 static int dir_page(struct dirfill *f)
@@ -324,6 +505,11 @@ static int dir_page(struct dirfill *f)
 		return keys_page(f);
 	case INO_KEYVERDIR:
 		return key_versions_page(f);
+	case INO_CERTVERDIR:
+		return cert_versions_page(f);
+	case INO_VAULT:
+	case INO_VERSIONS:
+		return objects_page(f);
 	case INO_VERDIR:
 		/* the key is a number we wrote ("" before the first) */
 		return kv_secret_versions_page(kv, d->vault, d->name,
@@ -347,7 +533,8 @@ static int dir_walk(struct dirfill *f)
 	int r;
 
 	/* the vault opened (ids are never reused): not another of that name made since */
-	if (d->ino.kind != INO_ROOT && d->ino.kind != INO_VERDIR && d->ino.kind != INO_KEYVERDIR) {
+	if (d->ino.kind != INO_ROOT && d->ino.kind != INO_VERDIR && d->ino.kind != INO_KEYVERDIR &&
+	    d->ino.kind != INO_CERTVERDIR) {
 		r = kv_vault_name(f->v->kv, d->ino.id, vault);
 		if (r < 0)
 			return r;
@@ -358,15 +545,25 @@ static int dir_walk(struct dirfill *f)
 	return r;
 }
 
-/* Where the listing stands after the entry `name` (past the fixed ones) of d: its row's key,
- * and for the first of a .keys row's two entries, that the second is owed. */
-static void entry_pos(const struct dirhandle *d, const char *name, struct dirpos *pos)
+/* Where the listing stands after the entry `name` (past the fixed ones) of d, given with view
+ * byte part: its row's key, for the first of a .keys row's two entries that the second is owed,
+ * for a certificate's view file the views after it. */
+static void entry_pos(const struct dirhandle *d, const char *name, unsigned part,
+		      struct dirpos *pos)
 {
 	char key[VAULTFS_NAME_MAX + 1];
 	uint32_t version;
 	bool ssh = false;
 
 	pos->half = false;
+	pos->part = (unsigned char)part;
+	if (part) { /* a certificate's view file: its row's key is the name before the suffix */
+		size_t n = strlen(name) - cert_suffix_len(part);
+
+		memcpy(pos->after, name, MIN(n, sizeof(pos->after) - 1));
+		pos->after[MIN(n, sizeof(pos->after) - 1)] = '\0';
+		return;
+	}
 	if (d->ino.kind == INO_KEYS && key_file_name(name, key, &ssh)) {
 		str_copy(pos->after, sizeof(pos->after), key);
 	} else if (d->ino.kind == INO_KEYVERDIR && key_version_name(name, &version, &ssh)) {
@@ -396,13 +593,16 @@ static void dir_start(const struct dirhandle *d, off_t off, struct dirpos *ret)
 	*ret = d->from;
 	while (ret->off < off) {
 		ret->off++;
+		size_t len = strlen(name);
+
 		if (ret->off > (off_t)d->n_fixed) {
-			entry_pos(d, name, ret);
+			entry_pos(d, name, (unsigned char)name[len + 1], ret);
 		} else {
 			ret->after[0] = '\0';
 			ret->half = false;
+			ret->part = 0;
 		}
-		name += strlen(name) + 1;
+		name += len + 2;
 	}
 }
 
@@ -473,7 +673,8 @@ static fuse_ino_t parent_ino(struct vaultfsd *v, const struct node *n)
 		p = (struct ino){ .kind = INO_VAULT, .id = n->ino.id };
 	else if (n->ino.kind == INO_KEYVERSIONS)
 		p = (struct ino){ .kind = INO_KEYS, .id = n->ino.id };
-	else if (n->ino.kind == INO_VERDIR && kv_vault_get(v->kv, n->vault, &vi) >= 0)
+	else if ((n->ino.kind == INO_VERDIR || n->ino.kind == INO_CERTVERDIR) &&
+		 kv_vault_get(v->kv, n->vault, &vi) >= 0)
 		p = (struct ino){ .kind = INO_VERSIONS, .id = vi.id };
 	else if (n->ino.kind == INO_KEYVERDIR && kv_vault_get(v->kv, n->vault, &vi) >= 0)
 		p = (struct ino){ .kind = INO_KEYVERSIONS, .id = vi.id };

@@ -1,0 +1,194 @@
+/* mkcert.c: a test program that makes certificate objects in a store through the core API,
+ * before the CLI has `vaultctl cert`. It unseals the store of CONF as `vaultctl --offline` does
+ * and writes nothing to the audit journal: run it while no daemon holds the store, or beside
+ * one (the store takes concurrent writers).
+ *
+ *   mkcert -c CONF root VAULT NAME             a self-signed CA (P-256, software, 10 years)
+ *   mkcert -c CONF ca VAULT NAME ISSUER        an intermediate CA issued by ISSUER (VAULT/NAME)
+ *   mkcert -c CONF leaf VAULT NAME ISSUER [noexport]
+ *                                              a server leaf (CN and DNS NAME.test) issued by
+ *                                              ISSUER ("self": self-signed), exportable key
+ *                                              unless noexport
+ *   mkcert -c CONF renew VAULT NAME            a new version by the newest's policy
+ *   mkcert -c CONF pending VAULT NAME          a pending version (a CSR for an external CA)
+ *   mkcert -c CONF import VAULT NAME < PEM     key and chain from a PEM
+ *   mkcert -c CONF disable VAULT NAME VERSION  disable a version
+ *
+ * Prints the version made (or changed). Test-only: never installed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/kv.h"
+#include "core/seal.h"
+#include "core/store.h"
+#include "core/util.h"
+
+#define DAY 86400
+
+static int open_kv(const struct config *c, struct kv **ret)
+{
+	struct secbuf *m = NULL;
+	struct store *s = NULL;
+	int r;
+
+	r = store_open(c->store_path, 0, &s);
+	if (r < 0) {
+		fprintf(stderr, "mkcert: store '%s': %s\n", c->store_path, strerror(-r));
+		return r;
+	}
+	r = seal_unseal(s, c, &m);
+	if (r < 0) {
+		fprintf(stderr, "mkcert: unseal: %s\n", strerror(-r));
+		store_free(s);
+		return r;
+	}
+	return kv_new(s, m, ret);
+}
+
+static int read_stdin(struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *b = NULL;
+	ssize_t n;
+	int r;
+
+	r = secbuf_new(KEY_IMPORT_MAX, &b);
+	if (r < 0)
+		return r;
+	while (b->len < KEY_IMPORT_MAX) {
+		n = read(STDIN_FILENO, b->data + b->len, KEY_IMPORT_MAX - b->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+	}
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+static struct kv_cert_policy ca_policy(const char *name, const char *issuer)
+{
+	static char subject[VAULTFS_NAME_MAX + 32];
+
+	snprintf(subject, sizeof(subject), "CN=%s,O=vaultfs test", name);
+	return (struct kv_cert_policy){ .subject = subject,
+					.key_type = KEY_EC_P256,
+					.protection = KEY_PROTECTION_SOFTWARE,
+					.validity = (issuer ? 365 : 3650) * DAY,
+					.key_usage = X509_KU_KEY_CERT_SIGN | X509_KU_CRL_SIGN,
+					.issuer = issuer ? KV_CERT_VAULT_CA : KV_CERT_SELF,
+					.issuer_name = issuer,
+					.is_ca = true,
+					.path_len = issuer ? 0 : -1 };
+}
+
+static int leaf(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		const char *issuer, bool exportable, uint32_t *ret_version)
+{
+	static char subject[VAULTFS_NAME_MAX + 8], dns[VAULTFS_NAME_MAX + 8];
+	struct x509_san sans[2] = { { X509_SAN_DNS, dns }, { X509_SAN_IP, "127.0.0.1" } };
+	bool self = streq(issuer, "self");
+	struct kv_cert_policy p = { .subject = subject,
+				    .sans = sans,
+				    .n_sans = 2,
+				    .key_type = KEY_EC_P256,
+				    .protection = KEY_PROTECTION_SOFTWARE,
+				    .exportable = exportable,
+				    .validity = 30 * DAY,
+				    .key_usage = X509_KU_DIGITAL_SIGNATURE,
+				    .ext_key_usage = X509_EKU_SERVER_AUTH,
+				    .issuer = self ? KV_CERT_SELF : KV_CERT_VAULT_CA,
+				    .issuer_name = self ? NULL : issuer,
+				    .path_len = -1,
+				    .renew_before = 10 * DAY };
+
+	snprintf(subject, sizeof(subject), "CN=%s.test", name);
+	snprintf(dns, sizeof(dns), "%s.test", name);
+	return kv_cert_create(kv, tcti, vault, name, &p, ret_version);
+}
+
+/* A pending version: the newest's policy, its issuer external. */
+static int pending(struct kv *kv, const char *tcti, const char *vault, const char *name,
+		   uint32_t *ret_version)
+{
+	struct kv_cert_info i = { 0 };
+	struct kv_cert_policy p;
+	int r;
+
+	r = kv_cert_get(kv, vault, name, 0, &i);
+	if (r < 0)
+		return r;
+	p = i.policy;
+	p.issuer = KV_CERT_EXTERNAL;
+	p.issuer_name = NULL;
+	r = kv_cert_create(kv, tcti, vault, name, &p, ret_version);
+	kv_cert_info_done(&i);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_config_ struct config *c = NULL;
+	_cleanup_secbuf_ struct secbuf *in = NULL;
+	struct kv *kv = NULL;
+	uint32_t version = 0;
+	const char *verb, *vault, *name;
+	char err[512];
+	int r;
+
+	if (argc < 6 || strcmp(argv[1], "-c") != 0) {
+		fprintf(stderr, "usage: mkcert -c CONF VERB VAULT NAME [ARG...]\n");
+		return 2;
+	}
+	verb = argv[3], vault = argv[4], name = argv[5];
+	r = config_load(argv[2], &c, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "mkcert: %s\n", err);
+		return 1;
+	}
+	r = open_kv(c, &kv);
+	if (r < 0)
+		return 1;
+	if (streq(verb, "root")) {
+		struct kv_cert_policy p = ca_policy(name, NULL);
+
+		r = kv_cert_create(kv, c->tcti, vault, name, &p, &version);
+	} else if (streq(verb, "ca") && argc >= 7) {
+		struct kv_cert_policy p = ca_policy(name, argv[6]);
+
+		r = kv_cert_create(kv, c->tcti, vault, name, &p, &version);
+	} else if (streq(verb, "leaf") && argc >= 7) {
+		r = leaf(kv, c->tcti, vault, name, argv[6], !(argc > 7 && streq(argv[7], "noexport")),
+			 &version);
+	} else if (streq(verb, "renew")) {
+		r = kv_cert_renew(kv, c->tcti, vault, name, &version);
+	} else if (streq(verb, "pending")) {
+		r = pending(kv, c->tcti, vault, name, &version);
+	} else if (streq(verb, "import")) {
+		r = read_stdin(&in);
+		if (r >= 0)
+			r = kv_cert_import(kv, vault, name, in->data, in->len, false, NULL, true,
+					   &version);
+	} else if (streq(verb, "disable") && argc >= 7) {
+		struct kv_attrs a = KV_ATTRS_KEEP;
+
+		a.enabled = 0;
+		version = (uint32_t)strtoul(argv[6], NULL, 10);
+		r = kv_object_update(kv, OBJECT_CERT, vault, name, version, &a);
+	} else {
+		r = -EINVAL;
+	}
+	kv_free(kv);
+	if (r < 0) {
+		fprintf(stderr, "mkcert: %s %s/%s: %s\n", verb, vault, name, strerror(-r));
+		return 1;
+	}
+	printf("%u\n", version);
+	return 0;
+}
