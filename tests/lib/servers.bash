@@ -17,8 +17,8 @@ print(s.getsockname()[1])'
 
 # wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most)
 wait_port() {
-	local i
-	for i in $(seq 200); do
+	local _
+	for _ in $(seq 200); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 		sleep 0.05
 	done
@@ -28,8 +28,8 @@ wait_port() {
 
 # wait_pid_gone PID: until PID has exited (10 s), then KILL it
 wait_pid_gone() {
-	local i
-	for i in $(seq 200); do
+	local _
+	for _ in $(seq 200); do
 		kill -0 "$1" 2>/dev/null || return 0
 		sleep 0.05
 	done
@@ -76,8 +76,8 @@ nginx_start() {
 	}
 	CONF
 	# in daemon mode nginx returns once the master listens, or fails having said why
-	if ! "$NGINX" -e "$dir/error.log" -p "$dir/" -c "$dir/nginx.conf" 2>>"$dir/error.log"; then
-		cat "$dir/error.log" >&2
+	if ! "$NGINX" -e "$dir/error.log" -p "$dir/" -c "$dir/nginx.conf" 2>"$dir/start.log"; then
+		cat "$dir/start.log" "$dir/error.log" >&2
 		return 1
 	fi
 	wait_port "$NGINX_PORT"
