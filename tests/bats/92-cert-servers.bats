@@ -4,7 +4,9 @@
 # key as root, and the policy grants `read` to the nginx executable, not to root), `openssl
 # s_server`/`s_client`/`verify`/`pkcs12`, and PostgreSQL 15 (ssl_cert_file/ssl_key_file, read by
 # the postgres user's server). The PKI: a root CA and an intermediate in vault pki, made by
-# `vaultctl cert create`; a leaf app/web for localhost and 127.0.0.1 issued by the intermediate.
+# `vaultctl cert ca`; a leaf app/web for localhost and 127.0.0.1 issued by the intermediate. After
+# `vaultctl cert renew` through the daemon and a HUP, nginx and postgres serve the new serial;
+# without the exe= rule nginx cannot start (its key refused and recorded).
 # Servers are started by hand (tests/lib/servers.bash) in the test's dir and stopped by pid in
 # teardown, before the mount goes. Each test has its own swtpm, store, journal and mount.
 
@@ -220,7 +222,7 @@ served_serial() {
 	[ "$(cat "$T/p12.serial")" = "$(serial_of "$(M app/web.crt)")" ]
 }
 
-@test "PostgreSQL: ssl_cert_file/ssl_key_file in the vault; psql sslmode=verify-full connects" {
+@test "PostgreSQL: ssl_cert_file/ssl_key_file in the vault; psql sslmode=verify-full connects; renew + HUP serves the new serial" {
 	need_pg
 	pki
 	policy <<-EOF
@@ -244,4 +246,40 @@ served_serial() {
 	# the server's key stays the server's: root cannot read it
 	run cat "$(M app/web.key)"
 	[ "$status" -ne 0 ]
+	# served in the STARTTLS of the protocol; after renew + reload, the new serial
+	old=$(openssl s_client -starttls postgres -connect "127.0.0.1:$PG_PORT" </dev/null \
+		2>/dev/null | openssl x509 -noout -serial | sed 's/^serial=//')
+	[ "$old" = "$(serial_of "$(M app/web.crt)")" ]
+	"$VAULTCTL" -c "$CONF" cert renew app/web >/dev/null
+	new=$(serial_of "$(M app/web.crt)")
+	[ "$new" != "$old" ]
+	pg_hup "$T/pg"
+	for _ in $(seq 100); do
+		s=$(openssl s_client -starttls postgres -connect "127.0.0.1:$PG_PORT" </dev/null \
+			2>/dev/null | openssl x509 -noout -serial | sed 's/^serial=//')
+		[ "$s" = "$new" ] && break
+		sleep 0.1
+	done
+	[ "$s" = "$new" ]
+	run psql -X -At "$conn sslmode=verify-full sslrootcert=$T/root.pem" \
+		-c 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'
+	[ "$output" = t ]
+}
+
+@test "without the exe= rule nginx cannot read the key: it does not start, and the refusal is recorded" {
+	need_nginx
+	pki
+	# read for another program only; nginx keeps meta (it sees the name, not the bytes)
+	policy <<-EOF
+	allow meta /app/web exe=$(readlink -f "$NGINX")
+	allow read /app/web exe=/usr/bin/true
+	EOF
+	daemon_start
+	run nginx_start "$T/nginx" "$(M app/web.crt)" "$(M app/web.key)"
+	[ "$status" -ne 0 ]
+	[[ $output == *"web.key"* ]]
+	[[ $output == *"Permission denied"* ]]
+	run vctl audit show --event open
+	grep ' open deny ' <<<"$output" | grep -F "exe=$(readlink -f "$NGINX") " |
+		grep -q ' path=/app/web.key '
 }
