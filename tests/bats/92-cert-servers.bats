@@ -169,8 +169,13 @@ served_serial() {
 
 @test "openssl: s_server from the files, s_client -verify_return_error; verify of every leaf; pkcs12 -info" {
 	pki
+	# leaves of the other key types, from the same intermediate
+	for t in rsa-2048 ec-p384 ed25519; do
+		vctl cert create "app/$t" --issuer pki/int --subject "CN=$t.localhost" \
+			--san "dns:$t.localhost" --type "$t" --exportable --validity 10d >/dev/null
+	done
 	policy <<-EOF
-	allow read,meta /app/web exe=$OPENSSL
+	allow read,meta /app/* exe=$OPENSSL
 	EOF
 	daemon_start
 	root_pem
@@ -205,6 +210,18 @@ served_serial() {
 	done
 	[ "$n" -eq 3 ]
 	openssl verify -CAfile "$T/root.pem" -untrusted "$(M app/web.chain.crt)" "$(M app/web.crt)"
+	for t in rsa-2048 ec-p384 ed25519; do
+		run openssl verify -CAfile "$T/root.pem" -untrusted "$(M "app/$t.chain.crt")" \
+			"$(M "app/$t.crt")"
+		[ "$status" -eq 0 ]
+		# its .p12 opens, and holds the key of its leaf
+		openssl pkcs12 -info -passin pass: -noout -in "$(M "app/$t.p12")"
+		openssl pkcs12 -in "$(M "app/$t.p12")" -passin pass: -nodes -nocerts 2>/dev/null |
+			openssl pkey -pubout >"$T/p12.pub"
+		openssl x509 -in "$(M "app/$t.crt")" -noout -pubkey | cmp - "$T/p12.pub"
+	done
+	# an RSA leaf says so
+	openssl x509 -in "$(M app/rsa-2048.crt)" -noout -text | grep -q 'rsaEncryption'
 	openssl verify -CAfile "$T/root.pem" "$(M pki/int.crt)"
 	# the chain file is intermediate then root; the .crt has no root
 	[ "$(grep -c 'BEGIN CERTIFICATE' "$(M app/web.chain.crt)")" -eq 2 ]
