@@ -471,7 +471,7 @@ int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, c
 		if (r >= 0)
 			r = -EEXIST; /* live or soft-deleted, of any kind */
 		else if (r == -ENOENT)
-			r = 0;
+			r = kv_name_clash(kv, &v, head.kind->type, head.name);
 	}
 	if (r >= 0) {
 		memset(&o, 0, sizeof(o));

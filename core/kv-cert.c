@@ -1,6 +1,8 @@
 /* kv-cert.c: certificate objects (OBJECT_CERT): their versions made by a policy (a key made in
  * software or in the TPM, then signed by itself, by a vault CA's key, or left pending with a
- * CSR for an outside CA), merged, imported, renewed, and served as the views of one version.
+ * CSR for an outside CA or the daemon's ACME client), merged, imported, renewed (by the policy
+ * set for the next version, kv-cert-state.c, or the newest version's), and served as the views
+ * of one version; a certificate's key for the key operations by its name (kv_cert_keyrec).
  * Private keys live in secbufs only and are signed with where they are (the TPM's in the TPM);
  * a view with the private key is made only for an exportable key, after every lifecycle check.
  *
@@ -14,6 +16,8 @@
  *   u8 issuer | i32 path_len | u32 key_usage | u32 ext_key_usage | i64 validity |
  *   i64 renew_before | u32 renew_percent | i64 notify_before | u16 len | subject |
  *   u16 len | issuer_name | u16 n | n x (u8 kind | u16 len | value)
+ * "VCP2" is the same with u16 len | acme_directory | u16 len | acme_contact after the SANs: a
+ * policy without ACME fields is written as VCP1, so stores and readers of before ACME read it.
  * The key record's layout is kv-key.c's (checked by kv_key_check_material); it is read here
  * for its type, protection, exportable, SPKI and private part. */
 #include "key-soft.h"
@@ -22,6 +26,7 @@
 
 #define CERT_MAGIC "VCR1"
 #define POLICY_MAGIC "VCP1"
+#define POLICY_MAGIC_ACME "VCP2"
 #define STATE_ISSUED 1
 #define STATE_PENDING 2
 
@@ -214,7 +219,48 @@ static struct x509_signer signer_of(struct signctx *c)
 
 /* --- the policy --- */
 
-static int policy_check(const struct kv_cert_policy *p)
+/* An ACME directory URL or contact: printable ASCII without a space, within max bytes. */
+static bool acme_text_ok(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static bool empty(const char *s)
+{
+	return !s || !*s;
+}
+
+static int acme_check(const struct kv_cert_policy *p)
+{
+	const char *d = p->acme_directory, *c = p->acme_contact, *at;
+
+	if (p->issuer != KV_CERT_ACME)
+		return empty(d) && empty(c) ? 0 : -EINVAL;
+	if (empty(d) || !acme_text_ok(d, KV_CERT_ACME_URL_MAX) ||
+	    (strncmp(d, "https://", 8) != 0 && strncmp(d, "http://", 7) != 0))
+		return -EINVAL;
+	if (!empty(c)) {
+		at = strchr(c, '@');
+		if (!acme_text_ok(c, KV_CERT_ACME_CONTACT_MAX) || !at || at == c || !at[1] ||
+		    strchr(at + 1, '@'))
+			return -EINVAL;
+	}
+	if (p->is_ca || p->n_sans == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < p->n_sans; i++)
+		if (p->sans[i].kind != X509_SAN_DNS && p->sans[i].kind != X509_SAN_IP)
+			return -EINVAL;
+	return 0;
+}
+
+int kv_cert_policy_check(const struct kv_cert_policy *p)
 {
 	size_t subj = p->subject ? strlen(p->subject) : 0;
 
@@ -232,7 +278,8 @@ static int policy_check(const struct kv_cert_policy *p)
 
 		if (!slash || strlen(p->issuer_name) > 2 * VAULTFS_NAME_MAX + 1)
 			return -EINVAL;
-	} else if (p->issuer != KV_CERT_SELF && p->issuer != KV_CERT_EXTERNAL) {
+	} else if (p->issuer != KV_CERT_SELF && p->issuer != KV_CERT_EXTERNAL &&
+		   p->issuer != KV_CERT_ACME) {
 		return -EINVAL;
 	} else if (p->issuer_name) {
 		return -EINVAL;
@@ -241,15 +288,16 @@ static int policy_check(const struct kv_cert_policy *p)
 		if (!p->sans[i].value || strlen(p->sans[i].value) > X509_SAN_LEN_MAX ||
 		    p->sans[i].kind < X509_SAN_DNS || p->sans[i].kind > X509_SAN_URI)
 			return -EINVAL;
-	return 0;
+	return acme_check(p);
 }
 
 static void policy_put(struct wr *w, const struct kv_cert_policy *p)
 {
 	const char *subj = p->subject ? p->subject : "";
 	const char *iss = p->issuer_name ? p->issuer_name : "";
+	bool acme = !empty(p->acme_directory) || !empty(p->acme_contact);
 
-	put(w, POLICY_MAGIC, 4);
+	put(w, acme ? POLICY_MAGIC_ACME : POLICY_MAGIC, 4);
 	put_int(w, p->key_type, 1);
 	put_int(w, p->protection, 1);
 	put_int(w, (p->exportable ? 1 : 0) | (p->reuse_key ? 2 : 0) | (p->is_ca ? 4 : 0), 1);
@@ -268,6 +316,30 @@ static void policy_put(struct wr *w, const struct kv_cert_policy *p)
 		put_int(w, p->sans[i].kind, 1);
 		put_blob(w, p->sans[i].value, strlen(p->sans[i].value), 2);
 	}
+	if (acme) {
+		const char *d = p->acme_directory ? p->acme_directory : "";
+		const char *c = p->acme_contact ? p->acme_contact : "";
+
+		put_blob(w, d, strlen(d), 2);
+		put_blob(w, c, strlen(c), 2);
+	}
+}
+
+int kv_cert_policy_encode(const struct kv_cert_policy *p, uint8_t **ret, size_t *ret_len)
+{
+	struct wr w = { .cap = STORE_CERT_POLICY_MAX };
+
+	w.p = malloc(w.cap);
+	if (!w.p)
+		return -ENOMEM;
+	policy_put(&w, p);
+	if (w.over) {
+		free(w.p);
+		return -EMSGSIZE;
+	}
+	*ret = w.p;
+	*ret_len = w.n;
+	return 0;
 }
 
 /* Parse and check a policy: its strings copied to one heap block (*mem) the result points
@@ -276,15 +348,17 @@ static int policy_parse(const uint8_t *p, size_t n, struct kv_cert_policy *ret, 
 {
 	struct rd r = { .p = p, .n = n };
 	struct kv_cert_policy pol = {};
-	const uint8_t *subj, *iss, *m;
-	size_t subj_len, iss_len, nsans, total;
+	const uint8_t *subj, *iss, *m, *dir = NULL, *contact = NULL;
+	size_t subj_len, iss_len, nsans, total, dir_len = 0, contact_len = 0;
 	struct x509_san *sans;
 	char *s;
 	unsigned flags;
+	bool acme;
 
 	m = get(&r, 4);
-	if (!m || memcmp(m, POLICY_MAGIC, 4) != 0)
+	if (!m || (memcmp(m, POLICY_MAGIC, 4) != 0 && memcmp(m, POLICY_MAGIC_ACME, 4) != 0))
 		return -EINVAL;
+	acme = memcmp(m, POLICY_MAGIC_ACME, 4) == 0;
 	pol.key_type = get_int(&r, 1);
 	pol.protection = get_int(&r, 1);
 	flags = get_int(&r, 1);
@@ -312,6 +386,11 @@ static int policy_parse(const uint8_t *p, size_t n, struct kv_cert_policy *ret, 
 		if (!get_blob(&r, 2, &l) && l)
 			return -EINVAL;
 		strbytes += l + 1;
+	}
+	if (acme) {
+		dir = get_blob(&r, 2, &dir_len);
+		contact = get_blob(&r, 2, &contact_len);
+		strbytes += dir_len + 1 + contact_len + 1;
 	}
 	if (r.bad || r.off != n)
 		return -EINVAL;
@@ -343,13 +422,29 @@ static int policy_parse(const uint8_t *p, size_t n, struct kv_cert_policy *ret, 
 	}
 	pol.sans = nsans ? sans : NULL;
 	pol.n_sans = nsans;
-	if (policy_check(&pol) < 0) {
+	if (acme) {
+		if (dir_len)
+			memcpy(s, dir, dir_len);
+		s[dir_len] = 0;
+		pol.acme_directory = dir_len ? s : NULL;
+		s += dir_len + 1;
+		if (contact_len)
+			memcpy(s, contact, contact_len);
+		s[contact_len] = 0;
+		pol.acme_contact = contact_len ? s : NULL;
+	}
+	if (kv_cert_policy_check(&pol) < 0) {
 		free(block);
 		return -EINVAL;
 	}
 	*ret = pol;
 	*mem = block;
 	return 0;
+}
+
+int kv_cert_policy_decode(const uint8_t *p, size_t n, struct kv_cert_policy *ret, void **mem)
+{
+	return policy_parse(p, n, ret, mem);
 }
 
 /* --- the certificate record --- */
@@ -380,7 +475,7 @@ static int rec_parse(const uint8_t *p, size_t n, struct certrec *ret)
 	c.policy = get_blob(&r, 4, &c.policy_len);
 	c.csr = get_blob(&r, 4, &c.csr_len);
 	c.n = get_int(&r, 1);
-	if (r.bad || c.n > X509_CHAIN_MAX || c.source < KV_CERT_SELF || c.source > KV_CERT_IMPORTED)
+	if (r.bad || c.n > X509_CHAIN_MAX || c.source < KV_CERT_SELF || c.source > KV_CERT_ACME)
 		return -EINVAL;
 	for (size_t i = 0; i < c.n; i++) {
 		c.certs[i].der = (uint8_t *)get_blob(&r, 4, &c.certs[i].len);
@@ -537,6 +632,20 @@ static struct x509_profile profile_of(const struct kv *kv, const struct kv_cert_
 				      .path_len = p->path_len };
 }
 
+/* 0 when cert is a CA's (basic constraints CA:TRUE), else -EPERM. */
+static int is_ca(const struct x509_cert *cert)
+{
+	struct x509_info xi = {};
+	int r;
+
+	r = x509_info_get(cert->der, cert->len, &xi);
+	if (r < 0)
+		return r;
+	r = xi.is_ca ? 0 : -EPERM;
+	x509_info_done(&xi);
+	return r;
+}
+
 /* Issue by the vault CA "V/N": leaf + the CA's chain into chain (heap DERs). */
 static int issue_by_ca(struct kv *kv, const char *tcti, const struct kv_cert_policy *p,
 		       const struct keyview *k, struct x509_chain *chain)
@@ -559,6 +668,9 @@ static int issue_by_ca(struct kv *kv, const char *tcti, const struct kv_cert_pol
 	cav[slash - p->issuer_name] = 0;
 	str_copy(can, sizeof(can), slash + 1);
 	r = load_rec(kv, cav, can, 0, KV_USE_PRODUCE, &carec, &ca, NULL);
+	if (r < 0)
+		return r;
+	r = is_ca(&ca.certs[0]);
 	if (r < 0)
 		return r;
 	if (ca.n + 1 > X509_CHAIN_MAX)
@@ -595,18 +707,63 @@ static void chain_done(struct x509_chain *c)
 	*c = (struct x509_chain){};
 }
 
+/* The version of policy pol with key record key (its view k, signer s): issued or pending. */
+static int make_version(struct kv *kv, const char *vault, const char *name,
+			const struct kv_cert_policy *p, const struct secbuf *key,
+			const struct keyview *k, struct x509_signer *s, uint32_t *ret_version)
+{
+	_cleanup_secbuf_ struct secbuf *rec = NULL;
+	_cleanup_free_ uint8_t *der = NULL;
+	struct x509_chain chain = {};
+	const struct kv_cert_policy pol = *p;
+	size_t len = 0;
+	int r;
+
+	switch (pol.issuer) {
+	case KV_CERT_SELF: {
+		struct x509_profile prof = profile_of(kv, &pol);
+
+		r = x509_self_sign(s, &prof, &der, &len);
+		if (r < 0)
+			return r;
+		struct x509_cert leaf = { .der = der, .len = len };
+
+		r = rec_build(STATE_ISSUED, KV_CERT_SELF, key, &pol, NULL, 0, &leaf, 1, &rec);
+		return r < 0 ? r : store_rec(kv, vault, name, rec, &leaf, ret_version);
+	}
+	case KV_CERT_VAULT_CA:
+		r = issue_by_ca(kv, ((struct signctx *)s->ud)->tcti, &pol, k, &chain);
+		if (r >= 0)
+			r = rec_build(STATE_ISSUED, KV_CERT_VAULT_CA, key, &pol, NULL, 0,
+				      chain.certs, chain.n, &rec);
+		if (r >= 0)
+			r = store_rec(kv, vault, name, rec, &chain.certs[0], ret_version);
+		chain_done(&chain);
+		return r;
+	case KV_CERT_EXTERNAL:
+	case KV_CERT_ACME: {
+		struct x509_profile prof = profile_of(kv, &pol);
+
+		r = x509_csr_make(s, &prof, &der, &len, NULL);
+		if (r < 0)
+			return r;
+		r = rec_build(STATE_PENDING, pol.issuer, key, &pol, der, len, NULL, 0, &rec);
+		return r < 0 ? r : store_rec(kv, vault, name, rec, NULL, ret_version);
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
 int kv_cert_create(struct kv *kv, const char *tcti, const char *vault, const char *name,
 		   const struct kv_cert_policy *policy, uint32_t *ret_version)
 {
-	_cleanup_secbuf_ struct secbuf *old = NULL, *key = NULL, *rec = NULL;
+	_cleanup_secbuf_ struct secbuf *old = NULL, *key = NULL;
 	_cleanup_free_ void *mem = NULL;
-	_cleanup_free_ uint8_t *der = NULL;
 	struct kv_cert_policy pol;
-	struct x509_chain chain = {};
 	struct certrec prev;
 	struct signctx sc = { .tcti = tcti };
 	struct x509_signer s;
-	size_t len = 0;
 	bool have_prev;
 	int r;
 
@@ -621,11 +778,13 @@ int kv_cert_create(struct kv *kv, const char *tcti, const char *vault, const cha
 	} else {
 		if (!have_prev)
 			return -ENOENT;
-		r = policy_parse(prev.policy, prev.policy_len, &pol, &mem);
-		if (r < 0)
+		r = kv_cert_state_policy(kv, vault, name, &pol, &mem); /* one set for the next */
+		if (r == -ENODATA && policy_parse(prev.policy, prev.policy_len, &pol, &mem) < 0)
 			return -EBADMSG;
+		if (r < 0 && r != -ENODATA)
+			return r;
 	}
-	r = policy_check(&pol);
+	r = kv_cert_policy_check(&pol);
 	if (r < 0)
 		return r;
 	if (pol.reuse_key && have_prev && prev.key.type == pol.key_type &&
@@ -640,39 +799,11 @@ int kv_cert_create(struct kv *kv, const char *tcti, const char *vault, const cha
 		return r;
 	s = signer_of(&sc);
 
-	switch (pol.issuer) {
-	case KV_CERT_SELF: {
-		struct x509_profile prof = profile_of(kv, &pol);
-
-		r = x509_self_sign(&s, &prof, &der, &len);
-		if (r < 0)
-			return r;
-		struct x509_cert leaf = { .der = der, .len = len };
-
-		r = rec_build(STATE_ISSUED, KV_CERT_SELF, key, &pol, NULL, 0, &leaf, 1, &rec);
-		return r < 0 ? r : store_rec(kv, vault, name, rec, &leaf, ret_version);
-	}
-	case KV_CERT_VAULT_CA:
-		r = issue_by_ca(kv, tcti, &pol, &sc.k, &chain);
-		if (r >= 0)
-			r = rec_build(STATE_ISSUED, KV_CERT_VAULT_CA, key, &pol, NULL, 0,
-				      chain.certs, chain.n, &rec);
-		if (r >= 0)
-			r = store_rec(kv, vault, name, rec, &chain.certs[0], ret_version);
-		chain_done(&chain);
+	r = make_version(kv, vault, name, &pol, key, &sc.k, &s, ret_version);
+	if (r < 0)
 		return r;
-	case KV_CERT_EXTERNAL: {
-		struct x509_profile prof = profile_of(kv, &pol);
-
-		r = x509_csr_make(&s, &prof, &der, &len, NULL);
-		if (r < 0)
-			return r;
-		r = rec_build(STATE_PENDING, KV_CERT_EXTERNAL, key, &pol, der, len, NULL, 0, &rec);
-		return r < 0 ? r : store_rec(kv, vault, name, rec, NULL, ret_version);
-	}
-	default:
-		return -EINVAL;
-	}
+	(void)kv_cert_state_made(kv, vault, name, policy != NULL); /* the version is whole */
+	return 0;
 }
 
 int kv_cert_renew(struct kv *kv, const char *tcti, const char *vault, const char *name,
@@ -708,9 +839,13 @@ int kv_cert_merge(struct kv *kv, const char *vault, const char *name, const uint
 		return -EBADMSG;
 	r = secbuf_dup(prev.keyrec, prev.keyrec_len, &key);
 	if (r >= 0)
-		r = rec_build(STATE_ISSUED, KV_CERT_EXTERNAL, key, &pol, NULL, 0, chain->certs,
-			      chain->n, &rec);
-	return r < 0 ? r : store_rec(kv, vault, name, rec, &chain->certs[0], ret_version);
+		r = rec_build(STATE_ISSUED, prev.source, key, &pol, NULL, 0, chain->certs, chain->n,
+			      &rec);
+	if (r >= 0)
+		r = store_rec(kv, vault, name, rec, &chain->certs[0], ret_version);
+	if (r >= 0)
+		(void)kv_cert_state_made(kv, vault, name, false); /* the version is whole */
+	return r;
 }
 
 int kv_cert_import(struct kv *kv, const char *vault, const char *name, const uint8_t *in, size_t n,
@@ -754,12 +889,31 @@ int kv_cert_import(struct kv *kv, const char *vault, const char *name, const uin
 		.is_ca = xi.is_ca,
 		.path_len = xi.path_len,
 	};
-	r = policy_check(&pol);
+	r = kv_cert_policy_check(&pol);
 	if (r >= 0)
 		r = rec_build(STATE_ISSUED, KV_CERT_IMPORTED, key, &pol, NULL, 0, chain->certs,
 			      chain->n, &rec);
 	x509_info_done(&xi);
-	return r < 0 ? r : store_rec(kv, vault, name, rec, &chain->certs[0], ret_version);
+	if (r >= 0)
+		r = store_rec(kv, vault, name, rec, &chain->certs[0], ret_version);
+	if (r >= 0)
+		(void)kv_cert_state_made(kv, vault, name, true); /* its own policy from now on */
+	return r;
+}
+
+int kv_cert_keyrec(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		   enum kv_use use, struct secbuf **ret, struct kv_version_info *ret_info)
+{
+	_cleanup_secbuf_ struct secbuf *rec = NULL;
+	struct certrec c;
+	int r;
+
+	r = load_rec(kv, vault, name, version, use, &rec, &c, ret_info);
+	if (r < 0)
+		return r;
+	if (c.state != STATE_ISSUED)
+		return -ENOENT;
+	return secbuf_dup(c.keyrec, c.keyrec_len, ret);
 }
 
 /* --- reading --- */

@@ -201,6 +201,37 @@ int kv_cached_row(struct kv *kv, enum object_type kind, const char *vault, const
 int kv_rows_fn(void *ud, const uint8_t mac[CRYPTO_MAC_LEN], uint8_t out[STORE_SUM_LEN]);
 int kv_epoch_commit_state(struct kv *kv);
 
+/* kv-object.c: the one name space of a vault with a certificate's views in it (kv.h): -EEXIST
+ * when an object named name of kind would clash with an object of v (any state, any kind): a
+ * certificate X beside X.crt, X.chain.crt, X.key, X.pem, X.p12, or a certificate X.chain.
+ * Inside the caller's transaction. */
+int kv_name_clash(struct kv *kv, const struct store_vault *v, enum object_type kind,
+		  const char *name);
+
+/* kv-cert.c: a certificate's policy as bytes (the record's layout), and checked */
+int kv_cert_policy_check(const struct kv_cert_policy *p);
+int kv_cert_policy_encode(const struct kv_cert_policy *p, uint8_t **ret, size_t *ret_len);
+/* The policy's strings in one heap block *mem the result points into. -EINVAL not one. */
+int kv_cert_policy_decode(const uint8_t *p, size_t n, struct kv_cert_policy *ret, void **mem);
+/* The key record (kv-key.c's layout) of version `version` (0: the newest issued) of the
+ * certificate vault/name, after the lifecycle check of use: for the key operations by a
+ * certificate's name. -ENOENT no such certificate, or that version is pending. */
+int kv_cert_keyrec(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		   enum kv_use use, struct secbuf **ret, struct kv_version_info *ret_info);
+
+/* kv-cert-state.c: a certificate's state row (store_cert_state), checked. read: -ENOENT no
+ * such live certificate; *ret_found false (ret zeroed) when it has no row. policy: the policy
+ * set for the next version (-ENODATA none set). made: a version was made (failures cleared;
+ * drop_policy: a set policy dropped too); noticed: the notice event (KV_ROTATION_NOTIFY or
+ * KV_ROTATION_EXPIRED) given for version. Each write a transaction of its own. */
+int kv_cert_state_read(struct kv *kv, const char *vault, const char *name,
+		       struct store_cert_state *ret, bool *ret_found);
+int kv_cert_state_policy(struct kv *kv, const char *vault, const char *name,
+			 struct kv_cert_policy *ret, void **mem);
+int kv_cert_state_made(struct kv *kv, const char *vault, const char *name, bool drop_policy);
+int kv_cert_state_noticed(struct kv *kv, const char *vault, const char *name,
+			  enum kv_rotation_event event, uint32_t version);
+
 /* kv-attrs.c: attributes */
 /* s has at most max bytes, no control character, and is not empty unless allow_empty. */
 bool kv_text_ok(const char *s, size_t max, bool allow_empty);

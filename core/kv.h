@@ -380,14 +380,19 @@ struct kv_key_rotation {
 };
 enum kv_rotation_event {
 	KV_ROTATION_NONE = 0,
-	KV_ROTATION_ROTATE,   /* new_version made (or err) */
+	KV_ROTATION_ROTATE,   /* new_version made (or err); a certificate's renewal */
 	KV_ROTATION_EXPIRING, /* version expires within notify_before */
+	KV_ROTATION_EXPIRED,  /* a certificate's newest issued version has expired */
+	KV_ROTATION_PENDING,  /* an ACME certificate's pending version waits for its issuer */
+	/* a certificate's near-expiry notice (the certificate contract's name) */
+	KV_ROTATION_NOTIFY = KV_ROTATION_EXPIRING,
 };
 struct kv_rotation_notice {
 	const char *vault, *name;
 	enum kv_rotation_event event;
 	uint32_t version, new_version;
 	int err;
+	const char *why; /* a certificate renewal's failure, for a person; NULL otherwise */
 };
 int kv_key_rotation_set(struct kv *kv, const char *vault, const char *name,
 			const struct kv_key_rotation *policy);
@@ -408,16 +413,24 @@ int kv_key_check_material(const void *material, size_t len);
  * backup move a certificate with its key. A version's not-before and expiry are its leaf's.
  * Issuers: self (self-signed), a vault CA ("VAULT/NAME": a certificate of that store whose
  * current version is a CA; its key signs), external (a pending version holds a CSR until
- * kv_cert_merge completes it with the CA's chain as a new version). Version 0 in the calls
- * below is the newest issued version (a pending one is never served). Errors beyond kv's and
- * x509.h's: -EPERM a key view of a key that is not exportable, an issuer that is not a CA;
- * -EALREADY merge with no pending version; -ENOENT a pending version asked for its views. */
+ * kv_cert_merge completes it with the CA's chain as a new version), ACME (a pending version
+ * as external's, completed by the daemon's ACME client through kv_cert_merge). Beside its
+ * versions a certificate has a state row (kv_cert_set_policy, kv_cert_renewal_get). Version 0
+ * in the calls below is the newest issued version (a pending one is never served). Errors
+ * beyond kv's and x509.h's: -EPERM a key view of a key that is not exportable, an issuer that
+ * is not a CA; -EALREADY merge with no pending version; -ENOENT a pending version asked for
+ * its views. */
 enum kv_cert_issuer {
 	KV_CERT_SELF = 1,
 	KV_CERT_VAULT_CA,
 	KV_CERT_EXTERNAL, /* a CSR for any CA, completed by kv_cert_merge */
 	KV_CERT_IMPORTED, /* only as a version's source: renewal of an import is external */
+	KV_CERT_ACME,	  /* a CSR the daemon's ACME client gets signed, completed by merge */
 };
+/* An ACME policy's directory URL ("https://" or "http://", printable ASCII, no space) and
+ * contact (an email address "user@host", may be NULL), at most these bytes. */
+#define KV_CERT_ACME_URL_MAX 1024u
+#define KV_CERT_ACME_CONTACT_MAX 254u
 /* What the next version is made by. subject and SANs as x509_profile; key_type and protection
  * (software or tpm; tpm keys are never exportable: -EINVAL); validity in seconds; renewal:
  * renew_before seconds before expiry or at renew_percent (1..99) of the lifetime, notify
@@ -440,6 +453,11 @@ struct kv_cert_policy {
 	int64_t renew_before;
 	unsigned renew_percent;
 	int64_t notify_before;
+	/* KV_CERT_ACME only (else NULL or ""; -EINVAL otherwise): the ACME server's directory
+	 * and the account's contact email (may be NULL). An ACME policy names at least one SAN,
+	 * each DNS or IP, and is not a CA's. */
+	const char *acme_directory;
+	const char *acme_contact;
 };
 /* A version as kv_cert_get gives it; kv_cert_info_done frees what it holds. */
 struct kv_cert_info {
@@ -462,8 +480,14 @@ struct kv_cert_info {
 	void *mem_; /* what the policy's strings point into */
 };
 void kv_cert_info_done(struct kv_cert_info *i);
-/* A new version by policy (NULL: the newest version's, i.e. a renewal). Its key: a new one, or
- * the newest version's when reuse_key. Issued at once (self, vault CA) or pending (external). */
+/* A new version by policy (NULL: the next version's, kv_cert_get_policy, i.e. a renewal). Its
+ * key: a new one, or the newest version's when reuse_key. Issued at once (self, vault CA) or
+ * pending (external, ACME). A policy given here is the next version's from then on (one set
+ * by kv_cert_set_policy before is dropped). Success clears the failed renewals
+ * (kv_cert_renewal_get); so do merge and import. Names: a certificate X and an object named
+ * X.crt, X.chain.crt, X.key, X.pem or X.p12 (the certificate's views), or a certificate
+ * X.chain, cannot be in one vault (-EEXIST, whichever came first), for every kind's set,
+ * restore and recover. */
 int kv_cert_create(struct kv *kv, const char *tcti, const char *vault, const char *name,
 		   const struct kv_cert_policy *policy, uint32_t *ret_version);
 int kv_cert_renew(struct kv *kv, const char *tcti, const char *vault, const char *name,
@@ -494,10 +518,49 @@ enum kv_cert_view {
 };
 int kv_cert_view(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		 enum kv_cert_view view, struct secbuf **ret);
-/* The daemon's pass: renews every live certificate whose policy says it is due (issuers self
- * and vault CA; an external one is only reported), calling cb with each (KV_ROTATION_ROTATE,
- * new_version or err). At most a batch: 1 when more may be due, 0 when done. */
+/* The daemon's pass over every live certificate, by its next version's policy, calling cb with
+ * each notice:
+ * - self and vault CA: renewed when due (KV_ROTATION_ROTATE, new_version or err and why); a
+ *   failure is recorded (kv_cert_renewal_failed: a CA missing or not a CA says so) and not
+ *   tried again before its next_try;
+ * - ACME: when due, a pending version (key + CSR) is made; a newest version that is pending
+ *   and whose next_try has come is told as KV_ROTATION_PENDING (version: the pending one) for
+ *   the caller's ACME client to complete (kv_cert_merge) or fail (kv_cert_renewal_failed);
+ * - every issuer: KV_ROTATION_NOTIFY when the newest issued version expires within the
+ *   policy's notify_before, KV_ROTATION_EXPIRED when it has expired, once per version (kept
+ *   in the state row; err says whether that was recorded).
+ * External certificates are never renewed here. At most a batch of renewals (1 when more may
+ * be due, 0 when done) and a batch of pending notices a pass (the rest at a later pass: a
+ * pending version is told until merged or failed, so those told first must be, to let the
+ * others be told). */
 int kv_cert_due(struct kv *kv, const char *tcti,
 		int (*cb)(const struct kv_rotation_notice *n, void *ud), void *ud);
+/* The policy the next version of vault/name is made by (kv_cert_renew, the daemon's pass),
+ * kept in the certificate's state row (MAC'd, in the row sum). set: checked as create checks
+ * it (-EINVAL), -ENOENT no such certificate. get fills ret->policy (and nothing else but
+ * ret->version, the newest version's number): the one set, else the newest version's;
+ * kv_cert_info_done frees it. */
+int kv_cert_set_policy(struct kv *kv, const char *vault, const char *name,
+		       const struct kv_cert_policy *p);
+int kv_cert_get_policy(struct kv *kv, const char *vault, const char *name,
+		       struct kv_cert_info *ret);
+/* Renewals that failed in a row: how many, when the last was tried and its -errno and reason,
+ * and the time before which the daemon does not try again (next_try). All zero when none was
+ * recorded (-ENOENT no such certificate). renewal_failed records one more: the n-th failure in
+ * a row waits min(60 s << (n - 1), 6 h) (next_try = now + that); err < 0, why a reason for a
+ * person (NULL: none; cut to 127 bytes, control characters made '?'). A version made or
+ * merged clears them. */
+struct kv_cert_renewal {
+	uint32_t failures;
+	int64_t last_attempt, next_try;
+	int last_err;
+	char last_error[128];
+};
+#define KV_CERT_BACKOFF_MIN INT64_C(60)
+#define KV_CERT_BACKOFF_MAX INT64_C(21600)
+int kv_cert_renewal_get(struct kv *kv, const char *vault, const char *name,
+			struct kv_cert_renewal *ret);
+int kv_cert_renewal_failed(struct kv *kv, const char *vault, const char *name, int err,
+			   const char *why);
 /* Is this a certificate record (kv-kind.h's check)? 0 or -EINVAL. */
 int kv_cert_check_material(const void *material, size_t len);

@@ -86,6 +86,23 @@ static const char *const migrations[] = {
 	"  updated INTEGER NOT NULL,"
 	"  mac BLOB NOT NULL"
 	") STRICT;",
+	/* 5: a certificate's state (kv-cert-state.c), one row per certificate object: the policy
+	 * its next version is made by (empty: its newest version's), the failed renewals in a row
+	 * and when to try again, the versions whose expiry notices were given; MAC'd like
+	 * key_rotation and gone with its object. */
+	"CREATE TABLE cert_state ("
+	"  object_id INTEGER PRIMARY KEY NOT NULL REFERENCES objects(id) ON DELETE CASCADE,"
+	"  failures INTEGER NOT NULL,"
+	"  last_attempt INTEGER NOT NULL,"
+	"  next_try INTEGER NOT NULL,"
+	"  last_err INTEGER NOT NULL,"
+	"  last_error TEXT NOT NULL,"
+	"  notified_version INTEGER NOT NULL,"
+	"  expired_version INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  policy BLOB NOT NULL,"
+	"  mac BLOB NOT NULL"
+	") STRICT;",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(migrations))
 
@@ -96,6 +113,9 @@ static const char *const migrations[] = {
 #define OBJECT_COLS "id, vault_id, name, type, current_version, created, deleted_at, mac"
 #define ROTATION_COLS                                                                              \
 	"object_id, rotate_after, notify_before, expires_after, notified_version, updated, mac"
+#define CERT_STATE_COLS                                                                            \
+	"object_id, failures, last_attempt, next_try, last_err, last_error, notified_version, "    \
+	"expired_version, updated, policy, mac"
 #define VERSION_COLS                                                                               \
 	"object_id, version, enabled, not_before, expires, created, updated, content_type, "       \
 	"tags, wrapped_dek, mac"
@@ -186,10 +206,18 @@ static const char *const stmt_sql[_STMT_MAX] = {
 	/* every policy, by object id from the cursor ?1 (exclusive), ?2 at most */
 	[STMT_ROTATION_PAGE] = "SELECT " ROTATION_COLS " FROM key_rotation WHERE object_id > ?1 "
 			       "ORDER BY object_id LIMIT ?2",
+	[STMT_CERT_STATE_GET] = "SELECT " CERT_STATE_COLS " FROM cert_state WHERE object_id = ?1",
+	[STMT_CERT_STATE_SET] =
+		"INSERT INTO cert_state (" CERT_STATE_COLS ") VALUES (?1, ?2, ?3, "
+		"?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (object_id) DO UPDATE "
+		"SET failures = ?2, last_attempt = ?3, next_try = ?4, last_err = ?5, "
+		"last_error = ?6, notified_version = ?7, expired_version = ?8, "
+		"updated = ?9, policy = ?10, mac = ?11",
 	/* every MAC'd row's MAC, for the row sum (store-sum.c) */
 	[STMT_ROWS_MACS] =
 		"SELECT mac FROM vaults UNION ALL SELECT mac FROM objects "
-		"UNION ALL SELECT mac FROM versions UNION ALL SELECT mac FROM key_rotation",
+		"UNION ALL SELECT mac FROM versions UNION ALL SELECT mac FROM key_rotation "
+		"UNION ALL SELECT mac FROM cert_state",
 };
 
 int store_schema_latest(void)

@@ -1,11 +1,11 @@
-/* store-sum.c: the running sum of every MAC'd row (vaults, objects, versions, key_rotation),
- * kept in the meta key "rows.sum" by temporary triggers of this connection, so that each write
- * transaction carries its own change to the sum and a rollback (of the transaction or of a
- * savepoint) takes it back with the rows. The sum is of f(mac) over the rows, mod 2^256, where
- * f is the caller's keyed function (kv: a PRF no one without the master key can compute): the
- * store adds and subtracts and knows nothing of f. Never trusts the sum it keeps: kv binds it
- * under a MAC (seal.h) and compares it with store_rows_sum at open. The triggers' SQL is here
- * (made per table), the rest in store-schema.c. */
+/* store-sum.c: the running sum of every MAC'd row (vaults, objects, versions, key_rotation,
+ * cert_state), kept in the meta key "rows.sum" by temporary triggers of this connection, so
+ * that each write transaction carries its own change to the sum and a rollback (of the
+ * transaction or of a savepoint) takes it back with the rows. The sum is of f(mac) over the
+ * rows, mod 2^256, where f is the caller's keyed function (kv: a PRF no one without the master
+ * key can compute): the store adds and subtracts and knows nothing of f. Never trusts the sum
+ * it keeps: kv binds it under a MAC (seal.h) and compares it with store_rows_sum at open. The
+ * triggers' SQL is here (made per table), the rest in store-schema.c. */
 #include <assert.h>
 
 #include "store-int.h"
@@ -97,7 +97,7 @@ int store_track_rows(struct store *s, store_row_fn fn, void *ud)
 	if (rc != SQLITE_OK)
 		return store_errno(s->db, rc);
 	return store_exec(s->db, TRIGGERS("vaults") TRIGGERS("objects") TRIGGERS("versions")
-					 TRIGGERS("key_rotation"));
+					 TRIGGERS("key_rotation") TRIGGERS("cert_state"));
 }
 
 int store_rows_sum(struct store *s, store_row_fn fn, void *ud, uint8_t ret[STORE_SUM_LEN])

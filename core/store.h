@@ -138,10 +138,34 @@ int store_rotation_delete(struct store *s, int64_t object_id);
 int store_rotation_page(struct store *s, int64_t after, unsigned limit,
 			int (*cb)(const struct store_rotation *p, void *ud), void *ud);
 
-/* The running sum of every MAC'd row (store-sum.c): sum over the rows of vaults, objects and
- * versions of fn(mac), mod 2^256 (little-endian). track: from now on every write through this
- * handle keeps the sum in the store (meta "rows.sum") as part of its own transaction; fn is
- * called for each row written and must not fail but for want of memory. rows_sum: the sum of
+/* A certificate's state (one row per certificate object, gone with it; kv-cert-state.c makes
+ * and checks it): the policy its next version is made by (policy_len 0: none, the newest
+ * version's), the renewals that failed in a row (the last one's time, -errno and reason) and
+ * when to try again, and the versions whose near-expiry and expired notices were given.
+ * get: -ENOENT; the caller store_cert_state_done()s what get gave. set: insert or replace. */
+#define STORE_CERT_ERROR_MAX 128u
+#define STORE_CERT_POLICY_MAX VAULTFS_VALUE_MAX
+struct store_cert_state {
+	int64_t object_id;
+	uint32_t failures;
+	int64_t last_attempt, next_try;
+	int last_err;
+	char last_error[STORE_CERT_ERROR_MAX];
+	uint32_t notified_version, expired_version;
+	int64_t updated;
+	uint8_t *policy; /* heap */
+	size_t policy_len;
+	uint8_t mac[CRYPTO_MAC_LEN];
+};
+void store_cert_state_done(struct store_cert_state *c);
+int store_cert_state_get(struct store *s, int64_t object_id, struct store_cert_state *ret);
+int store_cert_state_set(struct store *s, const struct store_cert_state *c);
+
+/* The running sum of every MAC'd row (store-sum.c): sum over the rows of vaults, objects,
+ * versions, key_rotation and cert_state of fn(mac), mod 2^256 (little-endian). track: from now
+ * on every write through this handle keeps the sum in the store (meta "rows.sum") as part of
+ * its own transaction; fn is called for each row written and must not fail but for want of
+ * memory. rows_sum: the sum of
  * the rows as they are (a full scan; call it inside a transaction). kept/keep: the kept sum
  * (zero when none was kept yet), and to set it. */
 #define STORE_SUM_LEN 32u

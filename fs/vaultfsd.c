@@ -211,8 +211,6 @@ static int purge_notice(const char *vault, const char *name, void *userdata)
 	return 0;
 }
 
-/* One pass of the scan (expiry notices, then purges when retention has passed): true when
- * work is left for another pass soon. */
 /* A key's rotation policy carried out (kv_key_rotation_due): recorded, and said when it fails. */
 static int rotation_notice(const struct kv_rotation_notice *n, void *ud)
 {
@@ -228,15 +226,76 @@ static int rotation_notice(const struct kv_rotation_notice *n, void *ud)
 	return 0;
 }
 
+/* A certificate's policy carried out (kv_cert_due): renewals (made or failed, with why) and the
+ * expiry notices recorded and said; an ACME certificate's pending version handed to its
+ * client. */
+static int cert_notice(const struct kv_rotation_notice *n, void *ud)
+{
+	struct vaultfsd *v = ud;
+	const char *event;
+
+	switch (n->event) {
+	case KV_ROTATION_PENDING:
+		log_info("Certificate %s/%s waits for its ACME issuer (version %" PRIu32 ")",
+			 n->vault, n->name, n->version);
+		/* acme_issue(v, n->vault, n->name, n->version) is called here (the lead wires it) */
+		return 0;
+	case KV_ROTATION_ROTATE:
+		event = "cert-renew";
+		if (n->err < 0 && n->why)
+			log_warning_errno(
+				n->err,
+				"Could not renew certificate %s/%s: %s (tried again after "
+				"the backoff)",
+				n->vault, n->name, n->why);
+		else if (n->err < 0)
+			log_warning_errno(n->err, "Could not renew certificate %s/%s: %m", n->vault,
+					  n->name);
+		else
+			log_info("Renewed certificate %s/%s: version %" PRIu32, n->vault, n->name,
+				 n->new_version);
+		break;
+	case KV_ROTATION_NOTIFY:
+		event = "cert-expiring";
+		break;
+	case KV_ROTATION_EXPIRED:
+		event = "cert-expired";
+		break;
+	default:
+		return 0;
+	}
+	if (n->event != KV_ROTATION_ROTATE) {
+		if (n->err < 0)
+			log_warning_errno(n->err,
+					  "Could not record the %s notice of certificate %s/%s: %m "
+					  "(given again at the next scan)",
+					  event, n->vault, n->name);
+		else
+			log_warning("Certificate %s/%s version %" PRIu32 " %s", n->vault, n->name,
+				    n->version,
+				    n->event == KV_ROTATION_EXPIRED ? "has expired" :
+								      "expires soon");
+	}
+	(void)secret_event(v, event, n->err, "certificate-policy", n->vault, n->name,
+			   n->event == KV_ROTATION_ROTATE && n->err >= 0 ? n->new_version :
+									   n->version);
+	return 0;
+}
+
+/* One pass of the scan (expiry notices, key rotations, certificate renewals and notices, then
+ * purges when retention has passed): true when work is left for another pass soon. */
 static bool scan_expiry(struct vaultfsd *v)
 {
 	struct expiry_pass p = { .v = v };
-	int r = kv_expiry_scan(v->kv, v->config->near_expiry, expiry_notice_one, &p), k;
+	int r = kv_expiry_scan(v->kv, v->config->near_expiry, expiry_notice_one, &p), k, c;
 
 	k = kv_key_rotation_due(v->kv, v->config->tcti, rotation_notice, v);
 	if (k < 0)
 		log_warning_errno(k, "Key rotation scan stopped: %m (tried again at the next one)");
-	if (r == -EAGAIN || k > 0)
+	c = kv_cert_due(v->kv, v->config->tcti, cert_notice, v);
+	if (c < 0)
+		log_warning_errno(c, "Certificate scan stopped: %m (tried again at the next one)");
+	if (r == -EAGAIN || k > 0 || c > 0)
 		return true;
 	if (r < 0)
 		log_warning_errno(r, "Expiry scan stopped: %m (tried again at the next one)");

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/crypto.h"
 #include "core/kv.h"
@@ -622,6 +623,527 @@ static void test_lifecycle(void **state)
 	assert_int_equal(kv_cert_view(f->kv, "web", "tpmleaf", 0, KV_CERT_VIEW_P12, &b), -EPERM);
 }
 
+/* --- the next version's policy, ACME, renewals that failed, one name space --- */
+
+static struct kv_cert_policy acme_policy(void)
+{
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+
+	p.issuer = KV_CERT_ACME;
+	p.sans = www_sans; /* DNS and IP */
+	p.n_sans = 2;
+	p.acme_directory = "https://127.0.0.1:14000/dir";
+	p.acme_contact = "admin@example.test";
+	return p;
+}
+
+/* An ACME policy is checked (a directory URL, a contact email or none, DNS or IP SANs, not a
+ * CA); ACME fields on another issuer are refused; nothing is left behind by a refusal. */
+static void test_acme_policy_refused(void **state)
+{
+	struct fixture *f = *state;
+	static const struct x509_san uri[] = { { X509_SAN_URI, "https://www.example.test/" } };
+	struct kv_cert_policy p;
+	struct kv_object_info o;
+
+	p = acme_policy(), p.acme_directory = NULL;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = acme_policy(), p.acme_directory = "";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = acme_policy(), p.acme_directory = "ftp://x/dir";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = acme_policy(), p.acme_directory = "https://x/a dir";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = acme_policy(), p.acme_contact = "nobody";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = acme_policy(), p.acme_contact = "a@b@c";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = acme_policy(), p.acme_contact = "a\n@b";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = acme_policy(), p.is_ca = true;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = acme_policy(), p.sans = uri, p.n_sans = 1;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = acme_policy(), p.sans = NULL, p.n_sans = 0;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = leaf_policy(NULL, false), p.acme_directory = "https://x/dir";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	p = leaf_policy(NULL, false), p.acme_contact = "a@b";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), -EINVAL);
+	assert_int_equal(kv_object_lookup(f->kv, OBJECT_CERT, "web", "a", &o), -ENOENT);
+	/* empty strings are none; no contact is fine */
+	p = leaf_policy(NULL, false), p.acme_directory = "", p.acme_contact = "";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), 0);
+	p = acme_policy(), p.acme_contact = NULL;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "b", &p, NULL), 0);
+}
+
+/* An ACME certificate starts pending (key + CSR of its policy), its policy's ACME fields kept
+ * in the record; merge completes it as an ACME version and clears failed renewals. */
+static void test_acme_pending(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = acme_policy();
+	struct kv_cert_info i = {};
+	struct kv_cert_renewal rn;
+	char *csr = NULL, *chain;
+	char path[512];
+	uint32_t v = 0;
+
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 1, &i), 0);
+	assert_true(i.pending);
+	assert_int_equal(i.source, KV_CERT_ACME);
+	assert_int_equal(i.policy.issuer, KV_CERT_ACME);
+	assert_string_equal(i.policy.acme_directory, "https://127.0.0.1:14000/dir");
+	assert_string_equal(i.policy.acme_contact, "admin@example.test");
+	assert_int_equal(x509_der_to_pem(i.csr, i.csr_len, true, &csr), 0);
+	snprintf(path, sizeof(path), "%s/site.csr", f->dir);
+	test_write_file(path, csr, strlen(csr), 0600);
+	free(csr);
+	kv_cert_info_done(&i);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), -ENOENT);
+	/* the ACME client failed once */
+	assert_int_equal(
+		kv_cert_renewal_failed(f->kv, "web", "site", -ECONNREFUSED, "connection refused"),
+		0);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_int_equal(rn.failures, 1);
+	/* the client's CA signs the CSR: merged */
+	assert_int_equal(sh(f, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+			       "-nodes -keyout ca.key -out ca.crt -subj /CN=Pebble -days 30 "
+			       "-addext basicConstraints=critical,CA:TRUE "
+			       "-addext keyUsage=keyCertSign && "
+			       "openssl x509 -req -in site.csr -CA ca.crt -CAkey ca.key "
+			       "-CAcreateserial -days 10 -out site.crt && cat site.crt ca.crt > "
+			       "site.chain"),
+			 0);
+	chain = read_text(f, "site.chain");
+	assert_int_equal(kv_cert_merge(f->kv, "web", "site", (uint8_t *)chain, strlen(chain), &v),
+			 0);
+	free(chain);
+	assert_int_equal(v, 2);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(i.source, KV_CERT_ACME);
+	assert_false(i.pending);
+	assert_string_equal(i.policy.acme_directory, "https://127.0.0.1:14000/dir");
+	kv_cert_info_done(&i);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_int_equal(rn.failures, 0);
+	assert_int_equal(rn.next_try, 0);
+	/* a renewal is pending again, with a new key */
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 3, &i), 0);
+	assert_true(i.pending);
+	kv_cert_info_done(&i);
+}
+
+/* The policy of the next version: set, got back, used by the renewal; a create with a policy
+ * drops it; refusals. */
+static void test_set_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, true);
+	struct kv_cert_info i = {};
+	uint32_t v;
+
+	assert_int_equal(kv_cert_set_policy(f->kv, "web", "site", &p), -ENOENT);
+	assert_int_equal(kv_cert_get_policy(f->kv, "web", "site", &i), -ENOENT);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	/* none set: the newest version's */
+	assert_int_equal(kv_cert_get_policy(f->kv, "web", "site", &i), 0);
+	assert_string_equal(i.policy.subject, "CN=www.example.test");
+	assert_int_equal(i.version, 1);
+	kv_cert_info_done(&i);
+	/* refused as create refuses it, nothing changed */
+	p.validity = 0;
+	assert_int_equal(kv_cert_set_policy(f->kv, "web", "site", &p), -EINVAL);
+	p = leaf_policy(NULL, true);
+	p.subject = "CN=next.example.test";
+	p.sans = NULL, p.n_sans = 0;
+	p.validity = 60 * DAY;
+	assert_int_equal(kv_cert_set_policy(f->kv, "web", "site", &p), 0);
+	assert_int_equal(kv_cert_get_policy(f->kv, "web", "site", &i), 0);
+	assert_string_equal(i.policy.subject, "CN=next.example.test");
+	assert_int_equal(i.policy.n_sans, 0);
+	kv_cert_info_done(&i);
+	/* the version in place keeps its own */
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
+	assert_string_equal(i.policy.subject, "CN=www.example.test");
+	kv_cert_info_done(&i);
+	/* the renewal takes the one set */
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", &v), 0);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(i.version, 2);
+	assert_string_equal(i.subject, "CN=next.example.test");
+	assert_int_equal(i.not_after - i.not_before, 60 * DAY);
+	kv_cert_info_done(&i);
+	/* a create with its own policy drops the one set */
+	p = leaf_policy(NULL, true);
+	assert_int_equal(kv_cert_set_policy(f->kv, "web", "site", &p), 0);
+	p.subject = "CN=given.example.test";
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_get_policy(f->kv, "web", "site", &i), 0);
+	assert_string_equal(i.policy.subject, "CN=given.example.test");
+	kv_cert_info_done(&i);
+	/* an ACME policy set on a self-signed certificate: its next version is pending */
+	p = acme_policy();
+	assert_int_equal(kv_cert_set_policy(f->kv, "web", "site", &p), 0);
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", &v), 0);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", v, &i), 0);
+	assert_true(i.pending);
+	assert_int_equal(i.source, KV_CERT_ACME);
+	kv_cert_info_done(&i);
+	/* not for a secret or a key */
+	assert_int_equal(kv_secret_set(f->kv, "web", "sec", "x", 1, NULL, NULL), 0);
+	assert_int_equal(kv_cert_set_policy(f->kv, "web", "sec", &p), -ENOENT);
+	assert_int_equal(kv_cert_get_policy(f->kv, "web", "sec", &i), -ENOENT);
+}
+
+/* Failed renewals back off: 60 s, doubled each time, at most 6 h; a success clears them. */
+static void test_backoff(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+	struct kv_cert_renewal rn;
+	int64_t t0 = INT64_C(1800000000);
+	int64_t want[] = { 60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600 };
+
+	kv_set_clock(f->kv, t0);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), -ENOENT);
+	assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "site", -EIO, "x"), -ENOENT);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_true(rn.failures == 0 && rn.next_try == 0 && rn.last_attempt == 0 &&
+		    rn.last_err == 0 && rn.last_error[0] == 0);
+	assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "site", 0, "x"), -EINVAL);
+	assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "site", 5, "x"), -EINVAL);
+	for (size_t k = 0; k < ELEMENTSOF(want); k++) {
+		int64_t now = t0 + 1000 * (int64_t)k;
+
+		kv_set_clock(f->kv, now);
+		assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "site", -ETIMEDOUT,
+							"the ACME server\ttimed out"),
+				 0);
+		assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+		assert_int_equal(rn.failures, k + 1);
+		assert_int_equal(rn.last_attempt, now);
+		assert_int_equal(rn.next_try, now + want[k]);
+		assert_int_equal(rn.last_err, -ETIMEDOUT);
+		assert_string_equal(rn.last_error, "the ACME server?timed out");
+	}
+	{ /* a long reason is cut */
+		char why[300];
+
+		memset(why, 'a', sizeof(why) - 1);
+		why[sizeof(why) - 1] = 0;
+		assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "site", -EIO, why), 0);
+		assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+		assert_int_equal(strlen(rn.last_error), 127);
+	}
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", NULL), 0);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_true(rn.failures == 0 && rn.next_try == 0 && rn.last_err == 0 &&
+		    rn.last_error[0] == 0);
+}
+
+static int sql(struct fixture *f, const char *q)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/vault.db \"%s\"", f->dir, q);
+	return system(cmd);
+}
+
+/* A state row changed behind kv's back is refused wherever it is read. */
+static void test_state_tampered(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+	struct kv_cert_renewal rn;
+	struct kv_cert_info i = {};
+
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	p.validity = 40 * DAY;
+	assert_int_equal(kv_cert_set_policy(f->kv, "web", "site", &p), 0);
+	assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "site", -EIO, "x"), 0);
+	assert_int_equal(sql(f, "UPDATE cert_state SET next_try = 0"), 0);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), -EBADMSG);
+	assert_int_equal(kv_cert_get_policy(f->kv, "web", "site", &i), -EBADMSG);
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", NULL), -EBADMSG);
+	assert_int_equal(kv_cert_set_policy(f->kv, "web", "site", &p), -EBADMSG);
+}
+
+/* One name space with a certificate's views: X.crt, X.chain.crt, X.key, X.pem, X.p12 (and a
+ * certificate X.chain) cannot be beside a certificate X, whichever came first, whatever the
+ * kind, by set, restore and recover. */
+static void test_view_names(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const views[] = { "c.crt", "c.chain.crt", "c.key", "c.pem", "c.p12" };
+	struct kv_cert_policy p = leaf_policy(NULL, true);
+	struct kv_key_spec ks = { .type = KEY_EC_P256, .protection = KEY_PROTECTION_SOFTWARE };
+	struct secbuf *blob = NULL;
+	char name[VAULTFS_NAME_MAX + 1];
+
+	/* the certificate first */
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "c", &p, NULL), 0);
+	for (size_t i = 0; i < ELEMENTSOF(views); i++) {
+		assert_int_equal(kv_secret_set(f->kv, "web", views[i], "x", 1, NULL, NULL),
+				 -EEXIST);
+		assert_int_equal(kv_key_create(f->kv, NULL, "web", views[i], &ks, NULL, NULL),
+				 -EEXIST);
+		assert_int_equal(kv_cert_create(f->kv, NULL, "web", views[i], &p, NULL), -EEXIST);
+	}
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "c.chain", &p, NULL), -EEXIST);
+	/* names near them are free */
+	assert_int_equal(kv_secret_set(f->kv, "web", "c.txt", "x", 1, NULL, NULL), 0);
+	assert_int_equal(kv_secret_set(f->kv, "web", "cc.crt", "x", 1, NULL, NULL), 0);
+	assert_int_equal(kv_secret_set(f->kv, "web", "c.crt.bak", "x", 1, NULL, NULL), 0);
+	/* the view names first, then the certificate, each kind */
+	assert_int_equal(kv_secret_set(f->kv, "web", "s.pem", "x", 1, NULL, NULL), 0);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "s", &p, NULL), -EEXIST);
+	assert_int_equal(kv_key_create(f->kv, NULL, "web", "k.key", &ks, NULL, NULL), 0);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "k", &p, NULL), -EEXIST);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "d.chain.crt", &p, NULL), 0);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "d", &p, NULL), -EEXIST);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "d.chain", &p, NULL), -EEXIST);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "e.chain", &p, NULL), 0);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "e", &p, NULL), -EEXIST);
+	/* a secret named like an imported certificate's view */
+	assert_int_equal(kv_secret_set(f->kv, "web", "i.p12", "x", 1, NULL, NULL), 0);
+	{
+		struct secbuf *pem = NULL;
+
+		assert_int_equal(kv_cert_view(f->kv, "web", "c", 0, KV_CERT_VIEW_PEM, &pem), 0);
+		assert_int_equal(kv_cert_import(f->kv, "web", "i", pem->data, pem->len, false, NULL,
+						true, NULL),
+				 -EEXIST);
+		secbuf_free(pem);
+	}
+	/* a soft-deleted certificate still holds its views' names */
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_CERT, "web", "c"), 0);
+	assert_int_equal(kv_secret_set(f->kv, "web", "c.key", "x", 1, NULL, NULL), -EEXIST);
+	assert_int_equal(kv_object_recover(f->kv, OBJECT_CERT, "web", "c"), 0);
+	/* restore: a certificate's backup beside a view name, and a view's beside a certificate */
+	assert_int_equal(kv_object_backup(f->kv, OBJECT_CERT, "web", "c", &blob), 0);
+	assert_int_equal(kv_secret_set(f->kv, "pki", "c.chain.crt", "x", 1, NULL, NULL), 0);
+	assert_int_equal(kv_object_restore(f->kv, KV_KIND_ANY, "pki", blob->data, blob->len, name),
+			 -EEXIST);
+	secbuf_free(blob);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "pki", "r", &p, NULL), 0);
+	assert_int_equal(kv_secret_set(f->kv, "web", "r.crt", "x", 1, NULL, NULL), 0);
+	assert_int_equal(kv_secret_backup(f->kv, "web", "r.crt", &blob), 0);
+	assert_int_equal(kv_object_restore(f->kv, KV_KIND_ANY, "pki", blob->data, blob->len, name),
+			 -EEXIST);
+	secbuf_free(blob);
+}
+
+/* What a pass told, by event. */
+struct told {
+	unsigned rotate, failed, pending, notify, expired;
+	uint32_t version, new_version;
+	int err;
+	char why[128];
+};
+
+static int record_notice(const struct kv_rotation_notice *n, void *ud)
+{
+	struct told *t = ud;
+
+	t->version = n->version, t->new_version = n->new_version, t->err = n->err;
+	snprintf(t->why, sizeof(t->why), "%s", n->why ? n->why : "");
+	switch (n->event) {
+	case KV_ROTATION_ROTATE:
+		if (n->err < 0)
+			t->failed++;
+		else
+			t->rotate++;
+		break;
+	case KV_ROTATION_PENDING:
+		t->pending++;
+		break;
+	case KV_ROTATION_NOTIFY:
+		t->notify++;
+		break;
+	case KV_ROTATION_EXPIRED:
+		t->expired++;
+		break;
+	default:
+		fail();
+	}
+	return 0;
+}
+
+/* A due leaf whose vault CA is gone fails with its reason and backs off (60 s, then 120 s, not
+ * tried in between); one whose CA is no longer a CA says so; the CA back, the renewal works
+ * and clears the failures. */
+static void test_due_backoff(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy("pki/root", true), ca = ca_policy(0);
+	struct kv_cert_renewal rn;
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000), now;
+
+	kv_set_clock(f->kv, t0);
+	make_root(f, KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_CERT, "pki", "root"), 0);
+	now = t0 + 21 * DAY;
+	kv_set_clock(f->kv, now);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 1);
+	assert_int_equal(t.err, -ENOENT);
+	assert_string_equal(t.why,
+			    "the issuer pki/root is not a certificate of this store (missing or "
+			    "deleted)");
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_int_equal(rn.failures, 1);
+	assert_int_equal(rn.last_attempt, now);
+	assert_int_equal(rn.next_try, now + 60);
+	assert_int_equal(rn.last_err, -ENOENT);
+	assert_string_equal(rn.last_error, t.why);
+	/* not before next_try */
+	kv_set_clock(f->kv, now + 59);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 1);
+	kv_set_clock(f->kv, now + 60);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 2);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_int_equal(rn.failures, 2);
+	assert_int_equal(rn.next_try, now + 60 + 120);
+	/* the issuer back but not a CA */
+	assert_int_equal(kv_object_recover(f->kv, OBJECT_CERT, "pki", "root"), 0);
+	ca = leaf_policy(NULL, false);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "pki", "root", &ca, NULL), 0);
+	kv_set_clock(f->kv, now + 180);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 3);
+	assert_int_equal(t.err, -EPERM);
+	assert_string_equal(t.why, "the issuer pki/root is not a CA");
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "other", &p, NULL), -EPERM);
+	/* a CA again: renewed at the next try, the failures cleared */
+	ca = ca_policy(KEY_PROTECTION_SOFTWARE);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "pki", "root", &ca, NULL), 0);
+	kv_set_clock(f->kv, now + 180 + 239);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.rotate, 0);
+	kv_set_clock(f->kv, now + 180 + 240);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.rotate, 1);
+	assert_int_equal(t.failed, 3);
+	assert_int_equal(t.new_version, 2);
+	assert_int_equal(kv_cert_renewal_get(f->kv, "web", "site", &rn), 0);
+	assert_true(rn.failures == 0 && rn.next_try == 0 && rn.last_error[0] == 0);
+}
+
+/* An ACME certificate: its pending version told at each pass until its client fails (then
+ * after the backoff), merged, and when due a new pending version made and told. */
+static void test_due_acme(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = acme_policy();
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000);
+	char *csr = NULL, *chain;
+	struct kv_cert_info i = {};
+	char path[512];
+
+	kv_set_clock(f->kv, t0);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 1);
+	assert_int_equal(t.version, 1);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 2); /* still pending: told again */
+	assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "site", -ECONNREFUSED, "refused"), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 2); /* backing off */
+	kv_set_clock(f->kv, t0 + 60);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 3);
+	/* the client's CA signs: merged */
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 1, &i), 0);
+	assert_int_equal(x509_der_to_pem(i.csr, i.csr_len, true, &csr), 0);
+	kv_cert_info_done(&i);
+	snprintf(path, sizeof(path), "%s/site.csr", f->dir);
+	test_write_file(path, csr, strlen(csr), 0600);
+	free(csr);
+	assert_int_equal(sh(f, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+			       "-nodes -keyout ca.key -out ca.crt -subj /CN=Pebble -days 30 "
+			       "-addext basicConstraints=critical,CA:TRUE "
+			       "-addext keyUsage=keyCertSign && "
+			       "openssl x509 -req -in site.csr -CA ca.crt -CAkey ca.key "
+			       "-CAcreateserial -days 30 -out site.crt && cat site.crt ca.crt > "
+			       "site.chain"),
+			 0);
+	chain = read_text(f, "site.chain");
+	assert_int_equal(kv_cert_merge(f->kv, "web", "site", (uint8_t *)chain, strlen(chain), NULL),
+			 0);
+	free(chain);
+	kv_set_clock(f->kv, time(NULL)); /* openssl's dates are the real clock's */
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 3); /* issued, not due */
+	/* due (renew_before 10 days of a 30-day certificate made by openssl now) */
+	kv_set_clock(f->kv, time(NULL) + 21 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 4);
+	assert_int_equal(t.version, 3);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 3, &i), 0);
+	assert_true(i.pending);
+	kv_cert_info_done(&i);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.pending, 5);
+	assert_int_equal(t.version, 3); /* the same pending version, none made again */
+}
+
+/* Near-expiry and expired notices, once per version, across passes; a new version is told
+ * again; an external certificate is told too, never renewed. */
+static void test_due_notices(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000);
+	uint32_t v;
+
+	kv_set_clock(f->kv, t0);
+	p.renew_before = 0; /* never renewed here */
+	p.notify_before = 5 * DAY;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	kv_set_clock(f->kv, t0 + 24 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify + t.expired, 0);
+	kv_set_clock(f->kv, t0 + 25 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify, 1);
+	assert_int_equal(t.version, 1);
+	assert_int_equal(t.err, 0);
+	kv_set_clock(f->kv, t0 + 30 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.expired, 1);
+	assert_int_equal(t.notify, 1);
+	assert_int_equal(t.rotate + t.failed + t.pending, 0);
+	/* a new version: its own notices */
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", &v), 0);
+	kv_set_clock(f->kv, t0 + 56 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify, 2);
+	assert_int_equal(t.version, v);
+	/* first seen expired: only the expired one */
+	kv_set_clock(f->kv, t0 + 90 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.notify, 2);
+	assert_int_equal(t.expired, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +1157,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_due_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_cut_by_ca, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acme_policy_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acme_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_tampered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_acme, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_notices, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

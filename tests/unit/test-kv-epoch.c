@@ -260,6 +260,35 @@ static void test_row_removed(void **state)
 	kv_free(kv);
 }
 
+/* A certificate's state row (cert_state: its next policy, failed renewals, notices) is in the
+ * row sum like every MAC'd row: one taken away is refused; one changed and put back as it was
+ * is not. */
+static void test_cert_state_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = { .subject = "CN=site",
+				    .key_type = KEY_EC_P256,
+				    .protection = KEY_PROTECTION_SOFTWARE,
+				    .validity = 86400,
+				    .issuer = KV_CERT_SELF,
+				    .path_len = -1 };
+	struct seal_epoch ev;
+	struct kv *kv = open_kv(f);
+
+	assert_int_equal(kv_epoch_open(kv, f->c, &ev), 0);
+	assert_int_equal(kv_vault_create(kv, "app", 7), 0);
+	assert_int_equal(kv_cert_create(kv, NULL, "app", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_renewal_failed(kv, "app", "site", -EIO, "failed"), 0);
+	kv_free(kv);
+	kv = open_kv(f);
+	assert_int_equal(kv_epoch_open(kv, f->c, &ev), 0);
+	kv_free(kv);
+	sql(f->db, "DELETE FROM cert_state");
+	kv = open_kv(f);
+	assert_int_equal(kv_epoch_open(kv, f->c, &ev), -EUCLEAN);
+	kv_free(kv);
+}
+
 /* A crash image (the store and its WAL while open) whose WAL has a damaged frame: SQLite drops
  * that frame's commit and every later one, the advance among them: refused. */
 static void test_wal_frame(void **state)
@@ -375,6 +404,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_row_replayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_row_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_state_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_oracle, setup, teardown),

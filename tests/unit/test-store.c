@@ -37,7 +37,7 @@
 #include "tests/unit/testlib.h"
 
 #define VFS1_APPLICATION_ID 0x56465331
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define CT_MAX (VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
 #define TAGS_MAX (VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2))
 
@@ -493,12 +493,12 @@ static void test_newer_schema(void **state)
 	struct store *s = NULL;
 
 	store_free(open_ok(f, STORE_CREATE));
-	raw_exec(f->path, "PRAGMA user_version = 5;");
+	raw_exec(f->path, "PRAGMA user_version = 6;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EPROTONOSUPPORT);
 	assert_null(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 6);
 
 	raw_exec(f->path, "PRAGMA user_version = 1000000;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
@@ -1497,7 +1497,7 @@ static void test_migrate_from_v1(void **state)
 	store_free(s);
 	raw_exec(f->path, "DROP TABLE expiry_notices; DROP INDEX versions_expiry; "
 			  "DROP INDEX objects_deleted; DROP TABLE key_rotation; "
-			  "PRAGMA user_version = 1;");
+			  "DROP TABLE cert_state; PRAGMA user_version = 1;");
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
 					  "('expiry_notices', 'versions_expiry')"),
 			 0);
@@ -1520,6 +1520,55 @@ static void test_migrate_from_v1(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
 					  "('versions_expiry', 'objects_deleted')"),
 			 2);
+}
+
+/* A store of schema 4 (before cert_state) gains the table on open, data kept; a certificate's
+ * state row goes in and out whole (an empty policy too), and goes with its object. */
+static void test_migrate_from_v4(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	struct store_cert_state c = { .failures = 2,
+				      .last_attempt = 100,
+				      .next_try = 220,
+				      .last_err = -ENOENT,
+				      .last_error = "the issuer CA is gone",
+				      .notified_version = 3,
+				      .expired_version = 2,
+				      .updated = 100 },
+				got;
+	uint8_t pol[5] = "VCP2";
+
+	store_free(s);
+	raw_exec(f->path, "DROP TABLE cert_state; PRAGMA user_version = 4;");
+	s = open_ok(f, 0);
+	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
+	c.object_id = oid;
+	test_fill(c.mac, sizeof(c.mac), 7);
+	assert_int_equal(store_cert_state_get(s, oid, &got), -ENOENT);
+	assert_int_equal(store_cert_state_set(s, &c), 0);
+	assert_int_equal(store_cert_state_get(s, oid, &got), 0);
+	assert_int_equal(got.failures, 2);
+	assert_int_equal(got.next_try, 220);
+	assert_int_equal(got.last_err, -ENOENT);
+	assert_string_equal(got.last_error, "the issuer CA is gone");
+	assert_int_equal(got.notified_version, 3);
+	assert_int_equal(got.expired_version, 2);
+	assert_int_equal(got.policy_len, 0);
+	assert_memory_equal(got.mac, c.mac, sizeof(c.mac));
+	store_cert_state_done(&got);
+	c.policy = pol, c.policy_len = 4;
+	assert_int_equal(store_cert_state_set(s, &c), 0);
+	assert_int_equal(store_cert_state_get(s, oid, &got), 0);
+	assert_int_equal(got.policy_len, 4);
+	assert_memory_equal(got.policy, "VCP2", 4);
+	store_cert_state_done(&got);
+	c.last_err = 5; /* an errno is kept negative */
+	assert_int_equal(store_cert_state_set(s, &c), -EINVAL);
+	assert_int_equal(store_object_purge(s, oid), 0);
+	assert_int_equal(store_cert_state_get(s, oid, &got), -ENOENT);
+	store_free(s);
 }
 
 struct ecollect {
@@ -2521,6 +2570,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_get_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v4, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notice_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_uses_index, setup, teardown),
