@@ -40,7 +40,9 @@ struct request_cert {
 	enum kv_cert_view view; /* export */
 	bool p12;		/* import */
 	struct secbuf *password;
-	const uint8_t *in; /* into q->value, after the password */
+	struct kv_cert_info base; /* update-policy: the policy it changes (its strings) */
+	bool missing;		  /* update-policy: no such certificate (said once decided) */
+	const uint8_t *in;	  /* into q->value, after the password */
 	size_t n;
 	char event[32];
 };
@@ -83,6 +85,8 @@ static const char *issuer_word(enum kv_cert_issuer i)
 		return "external";
 	case KV_CERT_IMPORTED:
 		return "imported";
+	case KV_CERT_ACME:
+		return "acme";
 	}
 	return "?";
 }
@@ -127,6 +131,15 @@ static struct json_object *policy_json(const struct kv_cert_policy *p)
 		json_object_new_string(p->issuer == KV_CERT_VAULT_CA && p->issuer_name ?
 					       p->issuer_name :
 					       issuer_word(p->issuer)));
+	if (p->issuer == KV_CERT_ACME) {
+		json_object_object_add(
+			o, "acme_directory",
+			json_object_new_string(p->acme_directory ? p->acme_directory : ""));
+		json_object_object_add(o, "acme_contact",
+				       p->acme_contact && *p->acme_contact ?
+					       json_object_new_string(p->acme_contact) :
+					       NULL);
+	}
 	json_object_object_add(o, "is_ca", json_object_new_boolean(p->is_ca));
 	json_object_object_add(o, "path_len", json_object_new_int64(p->path_len));
 	json_object_object_add(o, "renew_before", json_object_new_int64(p->renew_before));
@@ -270,6 +283,10 @@ static int get_issuer(struct request_ctx *q, struct kv_cert_policy *p)
 		p->issuer = KV_CERT_EXTERNAL;
 		return 1;
 	}
+	if (streq(s, "acme")) {
+		p->issuer = KV_CERT_ACME;
+		return 1;
+	}
 	slash = strchr(s, '/');
 	if (!slash || (size_t)(slash - s) > VAULTFS_NAME_MAX ||
 	    (memcpy(v, s, (size_t)(slash - s)), v[slash - s] = '\0', !kv_name_valid(v)) ||
@@ -309,6 +326,45 @@ static int get_usage(struct request_ctx *q, const char *key, bool ext, unsigned 
 	return 1;
 }
 
+/* "acme_directory" and "acme_contact", an ACME issuer's own (dropped for another issuer). */
+static int get_acme(struct request_ctx *q, struct kv_cert_policy *p)
+{
+	const char *dir = NULL, *contact = NULL;
+	int r;
+
+	if ((r = get_str(q, "acme_directory", KV_CERT_ACME_URL_MAX, &dir)) < 0 ||
+	    (r = get_str(q, "acme_contact", KV_CERT_ACME_CONTACT_MAX, &contact)) < 0)
+		return r;
+	if (p->issuer != KV_CERT_ACME) {
+		if (dir || contact)
+			return req_bad(q, "\"%s\" is for the issuer \"acme\"",
+				       dir ? "acme_directory" : "acme_contact");
+		p->acme_directory = p->acme_contact = NULL;
+		return 0;
+	}
+	if (dir) {
+		if ((strncmp(dir, "https://", 8) && strncmp(dir, "http://", 7)) ||
+		    strpbrk(dir, " \t\r\n\"<>\\"))
+			return req_bad(q,
+				       "\"acme_directory\": an http:// or https:// URL, not "
+				       "\"%.64s\"",
+				       dir);
+		p->acme_directory = dir;
+	}
+	if (contact) {
+		const char *at = strchr(contact, '@');
+
+		if (*contact && (!at || at == contact || !at[1] || strpbrk(contact, " \t:<>,")))
+			return req_bad(q, "\"acme_contact\": an email address, not \"%.64s\"",
+				       contact);
+		p->acme_contact = *contact ? contact : NULL;
+	}
+	if (!p->acme_directory || !*p->acme_directory)
+		return req_bad(q, "the issuer \"acme\" needs \"acme_directory\" (the ACME "
+				  "server's directory URL)");
+	return 0;
+}
+
 /* The policy members of create (from the defaults) and update-policy (from the policy the
  * next version is made by): each given one replaces what p holds, then the whole is checked. */
 static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool create)
@@ -321,7 +377,7 @@ static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool crea
 	if ((r = get_str(q, "subject", X509_SUBJECT_MAX, &subject)) < 0)
 		return r;
 	if (subject)
-		p->subject = *subject ? subject : NULL;
+		p->subject = subject; /* "": none, with SANs (x509 takes "", not NULL) */
 	if ((r = get_sans(q, p)) < 0)
 		return r;
 	if ((r = get_str(q, "key_type", 32, &type)) < 0 ||
@@ -363,7 +419,7 @@ static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool crea
 	if ((r = get_usage(q, "ext_key_usage", true, &p->ext_key_usage)) < 0)
 		return r;
 	given_eku = r > 0;
-	if ((r = get_issuer(q, p)) < 0)
+	if ((r = get_issuer(q, p)) < 0 || (r = get_acme(q, p)) < 0)
 		return r;
 	v = p->path_len;
 	if ((r = req_get_int(q, "path_len", -1, 16, &v)) < 0)
@@ -406,7 +462,7 @@ static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool crea
 	if (create && (p->issuer == KV_CERT_EXTERNAL || p->is_ca) &&
 	    !req_member(q, "renew_percent") && !req_member(q, "renew_before"))
 		p->renew_percent = 0;
-	if (!p->subject && p->n_sans == 0)
+	if ((!p->subject || !*p->subject) && p->n_sans == 0)
 		return req_bad(q, "a certificate needs a \"subject\" or at least one of \"sans\"");
 	if (p->renew_before >= p->validity)
 		return req_bad(q, "\"renew_before\" must be shorter than \"validity\"");
@@ -424,6 +480,19 @@ static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool crea
 	if (!p->is_ca && p->key_usage & (X509_KU_KEY_CERT_SIGN | X509_KU_CRL_SIGN))
 		return req_bad(q, "\"key_usage\": keyCertSign and cRLSign are a CA's "
 				  "(\"is_ca\": true)");
+	if (p->issuer == KV_CERT_ACME) {
+		if (p->is_ca)
+			return req_bad(q, "an ACME CA issues no CA certificate (\"is_ca\")");
+		if (p->n_sans == 0)
+			return req_bad(q, "the issuer \"acme\" needs at least one of \"sans\" "
+					  "(dns or ip: what the CA validates)");
+		for (size_t i = 0; i < p->n_sans; i++)
+			if (p->sans[i].kind != X509_SAN_DNS && p->sans[i].kind != X509_SAN_IP)
+				return req_bad(q,
+					       "\"sans\"[%zu]: an ACME CA validates dns and ip "
+					       "names only",
+					       i);
+	}
 	if (p->issuer == KV_CERT_VAULT_CA) {
 		/* the CA's key signs for whoever asks: sign on its path, decided for them */
 		q->also_op = POLICY_OP_SIGN;
@@ -435,6 +504,7 @@ static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool crea
 /* The defaults of a new certificate: an EC P-256 software key, a year, a TLS server's and
  * client's usages, self-signed, renewed at 80% of its lifetime (as Azure Key Vault). */
 static const struct kv_cert_policy policy_defaults = {
+	.subject = "",
 	.key_type = KEY_EC_P256,
 	.protection = KEY_PROTECTION_SOFTWARE,
 	.validity = 365 * 86400,
@@ -670,8 +740,14 @@ static int do_create(struct request_ctx *q)
 	return r < 0 ? make_failed(q, p, r) : made(q, v);
 }
 
-/* The policy the next version is made by: the newest version's. */
+/* The policy the next version is made by (ret->policy), and the newest version's number. */
 static int next_policy(struct request_ctx *q, struct kv_cert_info *ret)
+{
+	return kv_cert_get_policy(q->env->kv, q->vault, q->name, ret);
+}
+
+/* The newest version, pending or not. */
+static int newest(struct request_ctx *q, struct kv_cert_info *ret)
 {
 	struct kv_object_info o;
 	int r;
@@ -722,7 +798,7 @@ static int do_merge(struct request_ctx *q)
 	if (r < 0) {
 		struct kv_cert_info i = {};
 
-		if (next_policy(q, &i) >= 0 && i.pending)
+		if (newest(q, &i) >= 0 && i.pending)
 			r = chain_failed(q, r, i.spki, i.spki_len);
 		else
 			r = chain_failed(q, r, NULL, 0);
@@ -793,12 +869,32 @@ static void version_members(struct json_object *o, const struct kv_cert_info *i)
 	json_object_object_add(o, "exportable", json_object_new_boolean(i->exportable));
 }
 
-/* The newest version (or the one asked for), pending or issued, what it is and its policy. */
+/* The renewal state: failures in a row, the last attempt and its error, the next try. */
+static struct json_object *renewal_json(struct request_ctx *q)
+{
+	struct kv_cert_renewal rn = {};
+	struct json_object *o;
+
+	(void)kv_cert_renewal_get(q->env->kv, q->vault, q->name, &rn);
+	o = json_object_new_object();
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "failures", json_object_new_int64(rn.failures));
+	json_object_object_add(o, "last_attempt", kvjson_time(rn.last_attempt));
+	json_object_object_add(o, "next_try", kvjson_time(rn.next_try));
+	json_object_object_add(o, "last_errno", json_object_new_int(-rn.last_err));
+	json_object_object_add(o, "last_error",
+			       rn.last_error[0] ? json_object_new_string(rn.last_error) : NULL);
+	return o;
+}
+
+/* The newest version (or the one asked for), pending or issued, what it is, the policy of the
+ * next version and the renewal state. */
 static int do_show(struct request_ctx *q)
 {
 	struct kv_object_info o;
 	struct kv_cert_info i = {};
-	struct json_object *attrs, *pol;
+	struct json_object *attrs, *pol, *rn;
 	int r;
 
 	r = kv_object_lookup(q->env->kv, OBJECT_CERT, q->vault, q->name, &o);
@@ -814,11 +910,19 @@ static int do_show(struct request_ctx *q)
 	reply_int(q, "current_version", o.current_version);
 	version_members(q->reply, &i);
 	attrs = kvjson_version(&i.info);
+	kv_cert_info_done(&i);
+	r = next_policy(q, &i);
+	if (r < 0) {
+		json_object_put(attrs);
+		return r;
+	}
 	pol = policy_json(&i.policy);
 	kv_cert_info_done(&i);
-	if (!attrs || !pol) {
+	rn = renewal_json(q);
+	if (!attrs || !pol || !rn) {
 		json_object_put(attrs);
 		json_object_put(pol);
+		json_object_put(rn);
 		return -ENOMEM;
 	}
 	/* the version's attributes flat beside the certificate's (its record's size and content
@@ -830,7 +934,121 @@ static int do_show(struct request_ctx *q)
 	}
 	json_object_put(attrs);
 	json_object_object_add(q->reply, "policy", pol);
+	json_object_object_add(q->reply, "renewal", rn);
 	return 0;
+}
+
+static int do_get_policy(struct request_ctx *q)
+{
+	struct kv_cert_info i = {};
+	struct json_object *pol;
+	int r;
+
+	r = next_policy(q, &i);
+	if (r < 0)
+		return r;
+	pol = policy_json(&i.policy);
+	kv_cert_info_done(&i);
+	if (!pol)
+		return -ENOMEM;
+	json_object_object_add(q->reply, "policy", pol);
+	return 0;
+}
+
+static int do_update_policy(struct request_ctx *q)
+{
+	const struct kv_cert_policy *p = &q->cert->pol;
+	int r;
+
+	if (q->cert->missing)
+		return -ENOENT;
+	r = kv_cert_set_policy(q->env->kv, q->vault, q->name, p);
+	return r < 0 ? make_failed(q, p, r) : 0;
+}
+
+/* Every certificate the caller may see whose renewals fail, in every vault (for status). */
+struct failing {
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1];
+};
+struct failing_ctx {
+	struct request_ctx *q;
+	const char *vault;
+	struct failing *f;
+	size_t n, cap;
+};
+
+static int failing_vault(const struct kv_vault_info *v, void *ud)
+{
+	struct failing_ctx *c = ud;
+	struct failing *f;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 16;
+
+		f = realloc(c->f, cap * sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		c->f = f, c->cap = cap;
+	}
+	f = &c->f[c->n++];
+	str_copy(f->vault, sizeof(f->vault), c->vault ? c->vault : v->name);
+	f->name[0] = '\0';
+	return 0;
+}
+
+static int failing_cert(const struct kv_object_info *o, void *ud)
+{
+	struct failing_ctx *c = ud;
+	int r;
+
+	r = failing_vault(NULL, c);
+	if (r >= 0)
+		str_copy(c->f[c->n - 1].name, sizeof(c->f[0].name), o->name);
+	return r;
+}
+
+static int do_failing(struct request_ctx *q)
+{
+	struct failing_ctx vaults = { .q = q }, certs = { .q = q };
+	struct json_object *arr;
+	int r;
+
+	r = req_reply_array(q, "certificates", &arr);
+	if (r >= 0)
+		r = kv_vault_list(q->env->kv, failing_vault, &vaults);
+	/* the listings first, then a kv call for each (none inside a listing) */
+	for (size_t i = 0; r >= 0 && i < vaults.n; i++) {
+		certs.vault = vaults.f[i].vault;
+		r = kv_object_list(q->env->kv, OBJECT_CERT, certs.vault, false, failing_cert,
+				   &certs);
+	}
+	for (size_t i = 0; r >= 0 && i < certs.n; i++) {
+		const struct failing *f = &certs.f[i];
+		char path[2 * VAULTFS_NAME_MAX + 3];
+		struct kv_cert_renewal rn = {};
+		struct json_object *o;
+
+		snprintf(path, sizeof(path), "/%s/%s", f->vault, f->name);
+		if (kv_cert_renewal_get(q->env->kv, f->vault, f->name, &rn) < 0 ||
+		    rn.failures == 0 || !q->env->caller->visible(q->env->caller->ud, path))
+			continue;
+		o = json_object_new_object();
+		if (!o) {
+			r = -ENOMEM;
+			break;
+		}
+		json_object_object_add(o, "vault", json_object_new_string(f->vault));
+		json_object_object_add(o, "name", json_object_new_string(f->name));
+		json_object_object_add(o, "failures", json_object_new_int64(rn.failures));
+		json_object_object_add(o, "last_attempt", kvjson_time(rn.last_attempt));
+		json_object_object_add(o, "next_try", kvjson_time(rn.next_try));
+		json_object_object_add(o, "last_error", json_object_new_string(rn.last_error));
+		r = req_array_add(arr, o);
+	}
+	free(vaults.f);
+	free(certs.f);
+	return r < 0 ? r : 0;
 }
 
 struct list_ctx {
@@ -974,7 +1192,8 @@ static int op_cert(struct request_ctx *q);
 
 #define POLICY                                                                                     \
 	" subject sans key_type protection exportable reuse_key validity key_usage ext_key_usage " \
-	"issuer is_ca path_len renew_before renew_percent notify_before "
+	"issuer acme_directory acme_contact is_ca path_len renew_before renew_percent "            \
+	"notify_before "
 #define ATTRS " enabled not_before expires tags "
 static const struct cert_verb verbs[] = {
 	{ { "cert-create", " vault name" POLICY, 0, op_cert },
@@ -995,6 +1214,16 @@ static const struct cert_verb verbs[] = {
 	  VERB_CHANGE,
 	  do_merge },
 	{ { "cert-csr", " vault name version ", 0, op_cert }, POLICY_OP_META, VERB_READ, do_csr },
+	{ { "cert-update-policy", " vault name" POLICY, 0, op_cert },
+	  POLICY_OP_WRITE,
+	  VERB_CHANGE,
+	  do_update_policy },
+	{ { "cert-get-policy", " vault name ", 0, op_cert },
+	  POLICY_OP_META,
+	  VERB_READ,
+	  do_get_policy },
+	/* the certificates whose renewals fail, of every vault, those the caller sees */
+	{ { "cert-failing", " ", 0, op_cert }, 0, VERB_READ, do_failing },
 	{ { "cert-update", " vault name version" ATTRS, 0, op_cert },
 	  POLICY_OP_WRITE,
 	  VERB_CHANGE,
@@ -1098,6 +1327,11 @@ static int op_cert(struct request_ctx *q)
 			 q->value->len, v->op.value_max);
 		return -EMSGSIZE;
 	}
+	if (streq(op, "cert-failing")) {
+		/* no vault: every one, filtered by what the caller sees, as vault-list */
+		r = do_failing(q);
+		return r < 0 ? r : req_record(q, "cert-failing", 0) < 0 ? -EIO : 0;
+	}
 	r = req_get_target(q, !streq(op, "cert-list") && !streq(op, "cert-restore"));
 	if (r < 0)
 		return r;
@@ -1109,7 +1343,17 @@ static int op_cert(struct request_ctx *q)
 	q->version = (uint32_t)version;
 	if (streq(op, "cert-create"))
 		r = get_policy(q, &k.pol, true);
-	else if (streq(op, "cert-import"))
+	else if (streq(op, "cert-update-policy")) {
+		/* the members given change the policy the next version is made by */
+		r = next_policy(q, &k.base);
+		if (r >= 0) {
+			k.pol = k.base.policy;
+			r = get_policy(q, &k.pol, false);
+		} else if (r == -ENOENT) {
+			k.missing = true; /* decided, then said */
+			r = 0;
+		}
+	} else if (streq(op, "cert-import"))
 		r = get_import(q);
 	else if (streq(op, "cert-export"))
 		r = get_view(q, &policy);
@@ -1127,5 +1371,6 @@ static int op_cert(struct request_ctx *q)
 		r = req_lookup(q, policy, k.event, v->fn);
 out:
 	secbuf_free(k.password);
+	kv_cert_info_done(&k.base);
 	return r;
 }

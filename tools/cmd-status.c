@@ -176,6 +176,50 @@ static void print_journal_health(struct json_object *st)
 	       jint(st, "audit_refusals_counted"));
 }
 
+/* The certificates whose renewals fail (those the caller may see), from the daemon or, with
+ * --offline, from the store here. */
+static void print_cert_failures(struct ctl *ctl, bool daemon)
+{
+	struct json_object *req = request_new("cert-failing"), *reply = NULL, *arr = NULL, *ok;
+	struct secbuf *none = NULL;
+	size_t n;
+	int r;
+
+	if (!req)
+		return;
+	if (daemon)
+		r = ctl_call_daemon(ctl, req, NULL, &reply, &none);
+	else if (ctl->offline)
+		r = ctl_call(ctl, req, NULL, &reply, &none);
+	else
+		r = -ENOTCONN;
+	json_object_put(req);
+	secbuf_free(none);
+	if (r != 0 || !json_object_object_get_ex(reply, "ok", &ok) ||
+	    !json_object_get_boolean(ok) ||
+	    !json_object_object_get_ex(reply, "certificates", &arr)) {
+		printf("certs:   renewals not known here (%s)\n",
+		       r != 0 || !reply ? "ask the daemon, or root with --offline" :
+					  jstr(reply, "error"));
+		json_object_put(reply);
+		return;
+	}
+	n = json_object_array_length(arr);
+	if (n == 0)
+		printf("certs:   no failing renewal\n");
+	else
+		printf("certs:   %zu certificate%s whose renewal FAILED:\n", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *c = json_object_array_get_idx(arr, i);
+
+		printf("         %s/%s: %s failed attempt%s, last %s, next try %s: %s\n",
+		       jstr(c, "vault"), jstr(c, "name"), jstr(c, "failures"),
+		       jint(c, "failures") == 1 ? "" : "s", jstr(c, "last_attempt"),
+		       jstr(c, "next_try"), jstr(c, "last_error"));
+	}
+	json_object_put(reply);
+}
+
 int cmd_status(struct ctl *ctl, int argc, char **argv)
 {
 	const struct config *c = ctl->config;
@@ -257,6 +301,7 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 		       policy_n_files(p));
 	policy_free(p);
 	policy_diag_done(&diag);
+	print_cert_failures(ctl, st != NULL);
 	json_object_put(st);
 	return EXIT_OK;
 }

@@ -1029,6 +1029,159 @@ static void test_lifecycle(void **state)
 	(void)jcount;
 }
 
+/* get-policy, update-policy (sign on a CA it names), ACME's members, the renewal state in show
+ * and cert-failing. */
+static void test_next_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct json_object *r, *p, *arr;
+	unsigned before;
+
+	make_vault(f);
+	create(f, "root", ",\"subject\":\"CN=Root\",\"is_ca\":true");
+	create(f, "c", ",\"subject\":\"CN=c\",\"validity\":86400");
+	r = exec(f, REQ("cert-get-policy", ",\"name\":\"c\""));
+	reply_ok(r, 3);
+	p = jget(r, "policy");
+	assert_string_equal(jstr(p, "subject"), "CN=c");
+	assert_string_equal(jstr(p, "issuer"), "self");
+	assert_int_equal(jint(p, "validity"), 86400);
+	json_object_put(r);
+	expect_record(f, 0, "cert-get-policy", 0, "allow-all", "app", "c", 0, "/app/c");
+
+	/* the members given replace, the rest stays; the next version is made by it */
+	r = exec(f, REQ("cert-update-policy", ",\"name\":\"c\",\"subject\":\"CN=new\","
+					      "\"sans\":[{\"dns\":\"new.example\"}]"));
+	reply_ok(r, 2);
+	json_object_put(r);
+	expect_record(f, 0, "cert-update-policy", 0, "allow-all", "app", "c", 0, "/app/c");
+	r = exec(f, REQ("cert-get-policy", ",\"name\":\"c\""));
+	p = jget(r, "policy");
+	assert_string_equal(jstr(p, "subject"), "CN=new");
+	assert_int_equal(jint(p, "validity"), 86400);
+	assert_string_equal(jstr(json_object_array_get_idx(jarr(p, "sans"), 0), "dns"),
+			    "new.example");
+	json_object_put(r);
+	/* the version made before keeps its own */
+	r = exec(f, REQ("cert-show", ",\"name\":\"c\""));
+	assert_string_equal(jstr(r, "subject"), "CN=c");
+	assert_string_equal(jstr(jget(r, "policy"), "subject"), "CN=new");
+	json_object_put(r);
+	r = exec(f, REQ("cert-renew", ",\"name\":\"c\""));
+	reply_ok(r, 5);
+	json_object_put(r);
+	r = exec(f, REQ("cert-show", ",\"name\":\"c\""));
+	assert_int_equal(jint(r, "version"), 2);
+	assert_string_equal(jstr(r, "subject"), "CN=new");
+	json_object_put(r);
+
+	/* naming a vault CA needs sign on it, decided for the asker; a bad member decides
+	 * nothing */
+	deny(f, "sign", "/app/root", "no-sign");
+	exec_err(f, REQ("cert-update-policy", ",\"name\":\"c\",\"issuer\":\"app/root\""), EACCES,
+		 "permission denied: the policy does not grant sign on /app/root");
+	expect_record(f, 0, "cert-update-policy", EACCES, "no-sign", "app", "c", 0, "/app/c");
+	before = f->authorized;
+	exec_err(f, REQ("cert-update-policy", ",\"name\":\"c\",\"validity\":0"), EINVAL,
+		 "\"validity\" must be 1 to 3153600000 seconds (36500 days)");
+	assert_int_equal(f->authorized, before);
+	allow_all(f);
+	r = exec(f, REQ("cert-update-policy", ",\"name\":\"c\",\"issuer\":\"app/root\""));
+	reply_ok(r, 2);
+	json_object_put(r);
+	/* from then on a change of it needs sign too: the CA would issue what it says */
+	deny(f, "sign", "/app/root", "no-sign");
+	exec_err(f, REQ("cert-update-policy", ",\"name\":\"c\",\"sans\":[{\"dns\":\"x.example\"}]"),
+		 EACCES, "permission denied: the policy does not grant sign on /app/root");
+	allow_all(f);
+	exec_err(f, REQ("cert-update-policy", ",\"name\":\"none\",\"subject\":\"CN=x\""), ENOENT,
+		 NULL);
+	expect_record(f, 0, "cert-update-policy", ENOENT, "allow-all", "app", "none", 0,
+		      "/app/none");
+	exec_err(f, REQ("cert-get-policy", ",\"name\":\"none\""), ENOENT, NULL);
+
+	/* ACME's members */
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"a\",\"subject\":\"CN=a\",\"issuer\":\"acme\","
+				    "\"sans\":[{\"dns\":\"a.example\"}]"),
+		 EINVAL,
+		 "the issuer \"acme\" needs \"acme_directory\" (the ACME server's directory URL)");
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"a\",\"subject\":\"CN=a\","
+				    "\"acme_directory\":\"https://acme.example/dir\""),
+		 EINVAL, "\"acme_directory\" is for the issuer \"acme\"");
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"a\",\"issuer\":\"acme\","
+				    "\"acme_directory\":\"ftp://acme.example/dir\","
+				    "\"sans\":[{\"dns\":\"a.example\"}]"),
+		 EINVAL,
+		 "\"acme_directory\": an http:// or https:// URL, not \"ftp://acme.example/dir\"");
+	exec_err(f,
+		 REQ("cert-create",
+		     ",\"name\":\"a\",\"issuer\":\"acme\","
+		     "\"acme_directory\":\"https://acme.example/dir\","
+		     "\"acme_contact\":\"nobody\",\"sans\":[{\"dns\":\"a.example\"}]"),
+		 EINVAL, "\"acme_contact\": an email address, not \"nobody\"");
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"a\",\"issuer\":\"acme\",\"subject\":\"CN=a\","
+				    "\"acme_directory\":\"https://acme.example/dir\""),
+		 EINVAL,
+		 "the issuer \"acme\" needs at least one of \"sans\" (dns or ip: what the CA "
+		 "validates)");
+	exec_err(f,
+		 REQ("cert-create", ",\"name\":\"a\",\"issuer\":\"acme\","
+				    "\"acme_directory\":\"https://acme.example/dir\","
+				    "\"sans\":[{\"email\":\"a@example.org\"}]"),
+		 EINVAL, "\"sans\"[0]: an ACME CA validates dns and ip names only");
+	r = exec(f, REQ("cert-create", ",\"name\":\"a\",\"issuer\":\"acme\","
+				       "\"acme_directory\":\"https://127.0.0.1:14000/dir\","
+				       "\"acme_contact\":\"ops@example.org\","
+				       "\"sans\":[{\"dns\":\"a.example\"}]"));
+	reply_ok(r, 4);
+	assert_true(jbool(r, "pending"));
+	json_object_put(r);
+	r = exec(f, REQ("cert-get-policy", ",\"name\":\"a\""));
+	p = jget(r, "policy");
+	assert_string_equal(jstr(p, "issuer"), "acme");
+	assert_string_equal(jstr(p, "acme_directory"), "https://127.0.0.1:14000/dir");
+	assert_string_equal(jstr(p, "acme_contact"), "ops@example.org");
+	assert_int_equal(jint(p, "renew_percent"), 80);
+	json_object_put(r);
+
+	/* the renewal state: none, then a failure recorded by the daemon's pass */
+	r = exec(f, REQ("cert-show", ",\"name\":\"c\""));
+	p = jget(r, "renewal");
+	assert_int_equal(jint(p, "failures"), 0);
+	assert_true(json_object_is_type(jget(p, "next_try"), json_type_null));
+	json_object_put(r);
+	assert_int_equal(kv_cert_renewal_failed(f->kv, "app", "c", -EKEYEXPIRED,
+						"the issuer app/root has expired"),
+			 0);
+	r = exec(f, REQ("cert-show", ",\"name\":\"c\""));
+	p = jget(r, "renewal");
+	assert_int_equal(jint(p, "failures"), 1);
+	assert_int_equal(jint(p, "last_errno"), EKEYEXPIRED);
+	assert_string_equal(jstr(p, "last_error"), "the issuer app/root has expired");
+	assert_true(json_object_is_type(jget(p, "next_try"), json_type_string));
+	json_object_put(r);
+	/* cert-failing: every vault, what the caller sees */
+	r = exec(f, "{\"v\":1,\"op\":\"cert-failing\"}");
+	reply_ok(r, 3);
+	arr = jarr(r, "certificates");
+	assert_int_equal(json_object_array_length(arr), 1);
+	assert_string_equal(jstr(json_object_array_get_idx(arr, 0), "vault"), "app");
+	assert_string_equal(jstr(json_object_array_get_idx(arr, 0), "name"), "c");
+	assert_int_equal(jint(json_object_array_get_idx(arr, 0), "failures"), 1);
+	json_object_put(r);
+	expect_record(f, 0, "cert-failing", 0, NULL, NULL, NULL, 0, NULL);
+	hide(f, "/app/c");
+	r = exec(f, "{\"v\":1,\"op\":\"cert-failing\"}");
+	assert_int_equal(json_object_array_length(jarr(r, "certificates")), 0);
+	json_object_put(r);
+	exec_err(f, "{\"v\":1,\"op\":\"cert-failing\",\"vault\":\"app\"}", EINVAL,
+		 "unknown member \"vault\" for op \"cert-failing\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1039,6 +1192,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_import, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_policy, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
