@@ -176,14 +176,15 @@ fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZ_TARGETS))
 	done
 
 # Debian packages the build and the tests need. The real servers of the certificate tests
-# (nginx, postgresql-15) are installed with a policy-rc.d that refuses every start (the Debian
-# container practice), made only for the install when none exists: their packages' services
-# are neither started nor left listening; the tests start their own on loopback.
+# (nginx, postgresql-15; pebble and lego for ACME) are installed with a policy-rc.d that refuses
+# every start (the Debian container practice), made only for the install when none exists:
+# their packages' services are neither started nor left listening; the tests start their own
+# on loopback.
 DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-dev tpm2-tools \
 	swtpm swtpm-tools libjson-c-dev libsystemd-dev libkeyutils-dev keyutils libfuse3-dev fuse3 \
 	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev \
 	python3 scdoc systemd man-db podman runc busybox-static faketime clang-format \
-	cryptsetup-bin openssl git xxd curl nginx postgresql-15 postgresql-client-15
+	cryptsetup-bin openssl git xxd curl nginx postgresql-15 postgresql-client-15 pebble lego
 
 POLICY_RC_D := /usr/sbin/policy-rc.d
 deps:
