@@ -268,6 +268,18 @@ static void set_made(struct kv *kv, struct store_cert_state *row, void *ud)
 
 int kv_cert_state_made(struct kv *kv, const char *vault, const char *name, bool drop_policy)
 {
+	struct store_cert_state row;
+	bool found, change;
+	int r;
+
+	/* a read first: most versions are made with nothing to clear, and a write transaction
+	 * costs a synchronous commit */
+	r = kv_cert_state_read(kv, vault, name, &row, &found);
+	change = found &&
+		 (row.failures || row.next_try || row.last_err || (drop_policy && row.policy_len));
+	store_cert_state_done(&row);
+	if (r < 0 || !change)
+		return r;
 	return state_update(kv, vault, name, false, set_made, &drop_policy);
 }
 

@@ -201,7 +201,7 @@ int kv_cached_row(struct kv *kv, enum object_type kind, const char *vault, const
 int kv_rows_fn(void *ud, const uint8_t mac[CRYPTO_MAC_LEN], uint8_t out[STORE_SUM_LEN]);
 int kv_epoch_commit_state(struct kv *kv);
 
-/* kv-object.c: the one name space of a vault with a certificate's views in it (kv.h): -EEXIST
+/* kv-cert.c: the one name space of a vault with a certificate's views in it (kv.h): -EEXIST
  * when an object named name of kind would clash with an object of v (any state, any kind): a
  * certificate X beside X.crt, X.chain.crt, X.key, X.pem, X.p12, or a certificate X.chain.
  * Inside the caller's transaction. */

@@ -8,7 +8,10 @@
  * The key record (a version's material, sealed like a secret's value), little-endian:
  *   "VKR1" | u8 type | u8 protection | u8 exportable | u8 0 | u16 key_ops | u16 spki_len |
  *   spki (SubjectPublicKeyInfo DER; none for AES) | u32 private_len | private (PKCS#8 DER or
- *   the 32 AES bytes for software keys; the TPM's blob for TPM keys) */
+ *   the 32 AES bytes for software keys; the TPM's blob for TPM keys)
+ * A certificate's versions hold such a record (kv-cert.c): sign, verify and the public half
+ * take a certificate's name too (its newest issued version, or the one named); rotate and the
+ * encryptions are a key object's only. */
 #include "key-soft.h"
 #include "kv-int.h"
 #include "tpm-key.h"
@@ -193,15 +196,19 @@ int kv_key_import(struct kv *kv, const char *vault, const char *name, const uint
 	return kv_object_set(kv, OBJECT_KEY, vault, name, rec->data, rec->len, attrs, ret_version);
 }
 
-/* The record of a version for a use, parsed (k points into *ret_rec). */
+/* The record of a version for a use, parsed (k points into *ret_rec). by_cert: a certificate's
+ * name names its key too: its version `version` (0: the newest issued), with the same
+ * lifecycle check (kv_cert_keyrec). */
 static int load_key(struct kv *kv, const char *vault, const char *name, uint32_t version,
-		    enum kv_use use, struct secbuf **ret_rec, struct keyrec *k,
+		    enum kv_use use, bool by_cert, struct secbuf **ret_rec, struct keyrec *k,
 		    struct kv_version_info *ret_info)
 {
 	struct secbuf *rec = NULL;
 	int r;
 
 	r = kv_object_get_for(kv, OBJECT_KEY, vault, name, version, use, &rec, ret_info);
+	if (r == -ENOENT && by_cert)
+		r = kv_cert_keyrec(kv, vault, name, version, use, &rec, ret_info);
 	if (r < 0)
 		return r;
 	r = rec_parse(rec->data, rec->len, k);
@@ -222,7 +229,7 @@ int kv_key_rotate(struct kv *kv, const char *tcti, const char *vault, const char
 	struct keyrec k;
 	int r;
 
-	r = load_key(kv, vault, name, 0, KV_USE_ANY, &old, &k, NULL);
+	r = load_key(kv, vault, name, 0, KV_USE_ANY, false, &old, &k, NULL);
 	if (r < 0)
 		return r;
 	spec = (struct kv_key_spec){
@@ -248,7 +255,7 @@ int kv_key_public(struct kv *kv, const char *vault, const char *name, uint32_t v
 	struct keyrec k;
 	int r;
 
-	r = load_key(kv, vault, name, version, KV_USE_ANY, &rec, &k, &p.info);
+	r = load_key(kv, vault, name, version, KV_USE_ANY, true, &rec, &k, &p.info);
 	if (r < 0)
 		return r;
 	p.version = p.info.version;
@@ -281,7 +288,7 @@ static int sign_with(struct kv *kv, const char *tcti, const char *vault, const c
 	struct keyrec k;
 	int r;
 
-	r = load_key(kv, vault, name, version, KV_USE_PRODUCE, &rec, &k, &info);
+	r = load_key(kv, vault, name, version, KV_USE_PRODUCE, true, &rec, &k, &info);
 	if (r >= 0 && spki && (k.spki_len != spki_len || memcmp(k.spki, spki, spki_len) != 0))
 		r = -ESTALE;
 	if (r >= 0)
@@ -326,7 +333,7 @@ int kv_key_verify(struct kv *kv, const char *vault, const char *name, uint32_t v
 	struct keyrec k;
 	int r;
 
-	r = load_key(kv, vault, name, version, KV_USE_CONSUME, &rec, &k, NULL);
+	r = load_key(kv, vault, name, version, KV_USE_CONSUME, true, &rec, &k, NULL);
 	if (r >= 0)
 		r = allowed(&k, KEY_OP_VERIFY, alg);
 	if (r < 0)
@@ -345,7 +352,7 @@ int kv_key_encrypt(struct kv *kv, const char *vault, const char *name, enum key_
 
 	if (op != KEY_OP_ENCRYPT && op != KEY_OP_WRAP)
 		return -EINVAL;
-	r = load_key(kv, vault, name, 0, KV_USE_PRODUCE, &rec, &k, &info);
+	r = load_key(kv, vault, name, 0, KV_USE_PRODUCE, false, &rec, &k, &info);
 	if (r >= 0)
 		r = allowed(&k, op, alg);
 	if (r < 0)
@@ -376,7 +383,7 @@ int kv_key_decrypt(struct kv *kv, const char *tcti, const char *vault, const cha
 
 	if (op != KEY_OP_DECRYPT && op != KEY_OP_UNWRAP)
 		return -EINVAL;
-	r = load_key(kv, vault, name, version, KV_USE_CONSUME, &rec, &k, NULL);
+	r = load_key(kv, vault, name, version, KV_USE_CONSUME, false, &rec, &k, NULL);
 	if (r >= 0)
 		r = allowed(&k, op, alg);
 	if (r < 0)

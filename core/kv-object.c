@@ -28,64 +28,6 @@ static int read_store_begin(struct kv *kv, enum object_type kind, bool any_ok)
 	return r;
 }
 
-/* The names a certificate X's views take in its vault (kv.h): X + each. */
-static const char *const view_suffixes[] = { ".crt", ".chain.crt", ".key", ".pem", ".p12" };
-
-/* Is there an object named base + suffix in v (any kind and state, checked)? */
-static int name_taken(struct kv *kv, const struct store_vault *v, const char *base, size_t n,
-		      const char *suffix, enum object_type kind)
-{
-	char name[VAULTFS_NAME_MAX + 1];
-	struct store_object o;
-	size_t sl = strlen(suffix);
-	int r;
-
-	if (n + sl > VAULTFS_NAME_MAX || n == 0)
-		return 0; /* no such name can exist */
-	memcpy(name, base, n);
-	memcpy(name + n, suffix, sl + 1);
-	if (!kv_name_valid(name))
-		return 0;
-	r = kv_load_object(kv, v, name, true, &o);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	return kind == KV_KIND_ANY || o.type == (int)kind ? -EEXIST : 0;
-}
-
-int kv_name_clash(struct kv *kv, const struct store_vault *v, enum object_type kind,
-		  const char *name)
-{
-	size_t n = strlen(name);
-	int r;
-
-	/* name is a view of a certificate: X.crt and X.chain.crt of X, ... */
-	for (size_t i = 0; i < ELEMENTSOF(view_suffixes); i++) {
-		size_t sl = strlen(view_suffixes[i]);
-
-		if (n <= sl || memcmp(name + n - sl, view_suffixes[i], sl) != 0)
-			continue;
-		r = name_taken(kv, v, name, n - sl, "", OBJECT_CERT);
-		if (r < 0)
-			return r;
-	}
-	if (kind != OBJECT_CERT)
-		return 0;
-	/* a certificate: no object holds one of its views' names ... */
-	for (size_t i = 0; i < ELEMENTSOF(view_suffixes); i++) {
-		r = name_taken(kv, v, name, n, view_suffixes[i], KV_KIND_ANY);
-		if (r < 0)
-			return r;
-	}
-	/* ... and no certificate's view is one of them: X.chain.crt is X.chain's X.chain.crt, and
-	 * X's X.chain.crt is X.chain's CRT */
-	r = name_taken(kv, v, name, n, ".chain", OBJECT_CERT);
-	if (r >= 0 && n > 6 && strcmp(name + n - 6, ".chain") == 0)
-		r = name_taken(kv, v, name, n - 6, "", OBJECT_CERT);
-	return r < 0 ? r : 0;
-}
-
 int kv_object_set(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		  const void *material, size_t len, const struct kv_attrs *attrs,
 		  uint32_t *ret_version)
@@ -121,7 +63,8 @@ int kv_object_set(struct kv *kv, enum object_type kind, const char *vault, const
 		goto end;
 	r = kv_load_object(kv, &v, name, true, &o);
 	if (r == -ENOENT) {
-		r = kv_name_clash(kv, &v, kind, name); /* a certificate's views' names */
+		r = kv_name_clash(kv, &v, kind,
+				  name); /* a certificate's views' names (kv-cert.c) */
 		memset(&o, 0, sizeof(o));
 		o.vault_id = v.id;
 		str_copy(o.name, sizeof(o.name), name);

@@ -346,6 +346,10 @@ int kv_key_import(struct kv *kv, const char *vault, const char *name, const uint
 		  uint32_t *ret_version);
 int kv_key_rotate(struct kv *kv, const char *tcti, const char *vault, const char *name,
 		  const struct kv_attrs *attrs, uint32_t *ret_version);
+/* kv_key_public, kv_key_sign, kv_key_sign_spki and kv_key_verify take a certificate's name too
+ * (AKV: certificate n has key n): its version `version` (0: the newest issued; a pending one
+ * has no key to use: -ENOENT), with the same lifecycle checks; rotate and the encryptions do
+ * not (-ENOENT). */
 /* The public half and what the key is, of any version not deleted (no lifecycle check). */
 int kv_key_public(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		  struct kv_key_public *ret);

@@ -194,6 +194,8 @@ static int add_key(const struct kv_object_info *o, void *ud)
 {
 	struct keylist *l = ud;
 
+	if (o->type != OBJECT_KEY && o->type != OBJECT_CERT)
+		return 0; /* a certificate's key signs by its name too (kv_key_sign) */
 	if (l->n >= KEYS_SCAN_MAX)
 		return -E2BIG;
 	if (l->n == l->cap) {
@@ -211,14 +213,15 @@ static int add_key(const struct kv_object_info *o, void *ud)
 	return 0;
 }
 
-/* Every live key of every vault, names only (the listing callbacks do not call kv again). */
+/* Every live key and certificate of every vault, names only (the listing callbacks do not call
+ * kv again): a certificate is listed by its newest issued version's key, decided as a key. */
 static int keys_collect(struct kv *kv, struct keylist *l)
 {
 	int r = kv_vault_list(kv, add_vault, l);
 
 	for (size_t i = 0; r >= 0 && i < l->nv; i++) {
 		l->vault = l->vaults[i];
-		r = kv_object_list(kv, OBJECT_KEY, l->vault, false, add_key, l);
+		r = kv_object_list(kv, KV_KIND_ANY, l->vault, false, add_key, l);
 		if (r == -E2BIG)
 			r = 0; /* the first KEYS_SCAN_MAX, as a listing past OpenSSH's own cap */
 	}

@@ -5,7 +5,11 @@
  * for a key that is not exportable), renewal makes a new version with a new serial (the old one
  * still readable, reuse_key keeping the key), an external CA's chain completes a pending
  * version (one for another key refused), imports of a PEM bundle out of order and of a
- * PKCS#12, a TPM-key CA issues a leaf that verifies, and the daemon's pass renews once. */
+ * PKCS#12, a TPM-key CA issues a leaf that verifies, and the daemon's pass renews once.
+ * Then the state beside the versions: ACME policies checked and made pending, the next
+ * version's policy set and used, failed renewals backing off on a moved clock (and a pass that
+ * fails for a CA gone or not a CA), a changed state row refused; one name space with the
+ * views' names; notices once per version; the key operations by a certificate's name. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -704,6 +708,21 @@ static void test_acme_pending(void **state)
 	free(csr);
 	kv_cert_info_done(&i);
 	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), -ENOENT);
+	{ /* the record's policy is VCP2 (with the ACME fields); one without them stays VCP1, as
+	   * readers of before ACME read it */
+		struct kv_cert_policy self = leaf_policy(NULL, false);
+		struct secbuf *m = NULL;
+
+		assert_int_equal(kv_object_get(f->kv, OBJECT_CERT, "web", "site", 1, &m, NULL), 0);
+		assert_non_null(memmem(m->data, m->len, "VCP2", 4));
+		assert_null(memmem(m->data, m->len, "VCP1", 4));
+		secbuf_free(m);
+		assert_int_equal(kv_cert_create(f->kv, NULL, "web", "self", &self, NULL), 0);
+		assert_int_equal(kv_object_get(f->kv, OBJECT_CERT, "web", "self", 1, &m, NULL), 0);
+		assert_non_null(memmem(m->data, m->len, "VCP1", 4));
+		assert_null(memmem(m->data, m->len, "VCP2", 4));
+		secbuf_free(m);
+	}
 	/* the ACME client failed once */
 	assert_int_equal(
 		kv_cert_renewal_failed(f->kv, "web", "site", -ECONNREFUSED, "connection refused"),
@@ -1144,6 +1163,138 @@ static void test_due_notices(void **state)
 	assert_int_equal(t.expired, 2);
 }
 
+/* A certificate's name names its key for sign, verify and the public half: its newest issued
+ * version's key (the one its leaf certifies: openssl verifies the signature with the leaf's
+ * public key), or the version named; the producing ops refused for a disabled or expired
+ * version as a key's; a pending version has no key to use; rotate and the encryptions stay a
+ * key object's. */
+static void test_key_ops_by_name(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, true);
+	struct kv_key_public pub;
+	struct kv_cert_info i = {};
+	struct kv_attrs off = KV_ATTRS_KEEP;
+	uint8_t dg[32], sig[512], out[512];
+	size_t siglen = sizeof(sig), outlen = sizeof(out);
+	uint32_t v = 0;
+	char path[512];
+	int64_t t0 = INT64_C(1800000000);
+
+	kv_set_clock(f->kv, t0);
+	p.key_type = KEY_RSA_2048;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "site", &p, NULL), 0);
+	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(kv_key_public(f->kv, "web", "site", 0, &pub), 0);
+	assert_int_equal(pub.version, 1);
+	assert_int_equal(pub.type, KEY_RSA_2048);
+	assert_true(pub.ops & KEY_OP_SIGN);
+	assert_int_equal(pub.spki_len, i.spki_len);
+	assert_memory_equal(pub.spki, i.spki, i.spki_len);
+	assert_int_equal(pub.info.expires, i.not_after);
+	kv_cert_info_done(&i);
+	test_random(dg, sizeof(dg));
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg), sig, siglen),
+		0);
+	snprintf(path, sizeof(path), "%s/dg", f->dir);
+	test_write_file(path, dg, sizeof(dg), 0600);
+	snprintf(path, sizeof(path), "%s/sig", f->dir);
+	test_write_file(path, sig, siglen, 0600);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_CRT, "site.crt"), 0);
+	assert_int_equal(sh(f, "openssl x509 -in site.crt -pubkey -noout > pub.pem && "
+			       "openssl pkeyutl -verify -pubin -inkey pub.pem -in dg -sigfile sig "
+			       "-pkeyopt digest:sha256"),
+			 0);
+	/* sign_spki with the leaf's public half; another one is stale */
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign_spki(f->kv, NULL, "web", "site", pub.spki, pub.spki_len,
+					  KEY_ALG_RS256, dg, sizeof(dg), sig, &siglen, &v),
+			 0);
+	/* a renewal: the new version's key, the old one by its number */
+	assert_int_equal(kv_cert_renew(f->kv, NULL, "web", "site", NULL), 0);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign_spki(f->kv, NULL, "web", "site", pub.spki, pub.spki_len,
+					  KEY_ALG_RS256, dg, sizeof(dg), sig, &siglen, &v),
+			 -ESTALE);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 1, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "site", 1, KEY_ALG_RS256, dg, sizeof(dg), sig, siglen),
+		0);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg), sig, siglen),
+		-EBADMSG);
+	/* a disabled version: no sign, no verify (as a key's), the public half still */
+	off.enabled = 0;
+	assert_int_equal(kv_object_update(f->kv, OBJECT_CERT, "web", "site", 2, &off), 0);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 -EKEYREVOKED);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "site", 2, KEY_ALG_RS256, dg, sizeof(dg), sig, siglen),
+		-EKEYREVOKED);
+	assert_int_equal(kv_key_public(f->kv, "web", "site", 2, &pub), 0);
+	off.enabled = 1;
+	assert_int_equal(kv_object_update(f->kv, OBJECT_CERT, "web", "site", 2, &off), 0);
+	/* expired: no sign; verify still (AKV's rule) */
+	kv_set_clock(f->kv, t0 + 40 * DAY);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 1, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 -EKEYEXPIRED);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "site", 0, KEY_ALG_RS256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 -EKEYEXPIRED);
+	kv_set_clock(f->kv, t0);
+	/* a key's alone */
+	assert_int_equal(kv_key_rotate(f->kv, NULL, "web", "site", NULL, NULL), -ENOENT);
+	assert_int_equal(kv_key_encrypt(f->kv, "web", "site", KEY_OP_ENCRYPT, KEY_ALG_RSA_OAEP_256,
+					NULL, 0, dg, sizeof(dg), out, &outlen, NULL),
+			 -ENOENT);
+	/* a pending certificate has no key to use yet; no such name: none */
+	p = leaf_policy(NULL, false);
+	p.issuer = KV_CERT_EXTERNAL;
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "ext", &p, NULL), 0);
+	assert_int_equal(kv_key_public(f->kv, "web", "ext", 0, &pub), -ENOENT);
+	assert_int_equal(kv_key_public(f->kv, "web", "ext", 1, &pub), -ENOENT);
+	siglen = sizeof(sig);
+	assert_int_equal(kv_key_sign(f->kv, NULL, "web", "ext", 0, KEY_ALG_ES256, dg, sizeof(dg),
+				     sig, &siglen, &v),
+			 -ENOENT);
+	assert_int_equal(kv_key_public(f->kv, "web", "none", 0, &pub), -ENOENT);
+	/* a deleted certificate: none */
+	assert_int_equal(kv_object_delete(f->kv, OBJECT_CERT, "web", "site"), 0);
+	assert_int_equal(kv_key_public(f->kv, "web", "site", 0, &pub), -ENOENT);
+}
+
+/* A TPM key certificate signs by its name in the TPM. */
+static void test_key_ops_by_name_tpm(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+	uint8_t dg[32], sig[256];
+	size_t siglen = sizeof(sig);
+
+	p.protection = KEY_PROTECTION_TPM;
+	assert_int_equal(kv_cert_create(f->kv, test_tcti(), "web", "tpm", &p, NULL), 0);
+	test_random(dg, sizeof(dg));
+	assert_int_equal(kv_key_sign(f->kv, test_tcti(), "web", "tpm", 0, KEY_ALG_ES256, dg,
+				     sizeof(dg), sig, &siglen, NULL),
+			 0);
+	assert_int_equal(
+		kv_key_verify(f->kv, "web", "tpm", 0, KEY_ALG_ES256, dg, sizeof(dg), sig, siglen),
+		0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1166,6 +1317,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_due_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_acme, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_notices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_ops_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_ops_by_name_tpm, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

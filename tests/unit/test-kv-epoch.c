@@ -3,7 +3,8 @@
  * store sealed by the TPM: bound at the first check and clean at each reopen after writes,
  * purges and advances; an older copy of the whole store refused with the counter's evidence;
  * one version row replayed (its old bytes, old valid MAC: a disabled version enabled again)
- * refused although the row alone verifies; a row removed refused; a damaged WAL frame (the
+ * refused although the row alone verifies; a row removed refused (a certificate's state row
+ * too, while one purged with its object is not); a damaged WAL frame (the
  * commits from it on lost) refused; the recovery key accepting a rollback on purpose; a store
  * opened without the guard (no TPM sealer) unguarded. */
 #include <stdarg.h>
@@ -279,6 +280,11 @@ static void test_cert_state_removed(void **state)
 	assert_int_equal(kv_vault_create(kv, "app", 7), 0);
 	assert_int_equal(kv_cert_create(kv, NULL, "app", "site", &p, NULL), 0);
 	assert_int_equal(kv_cert_renewal_failed(kv, "app", "site", -EIO, "failed"), 0);
+	/* another one purged with its row (the cascade is summed too) */
+	assert_int_equal(kv_cert_create(kv, NULL, "app", "gone", &p, NULL), 0);
+	assert_int_equal(kv_cert_renewal_failed(kv, "app", "gone", -EIO, "failed"), 0);
+	assert_int_equal(kv_object_delete(kv, OBJECT_CERT, "app", "gone"), 0);
+	assert_int_equal(kv_object_purge(kv, OBJECT_CERT, "app", "gone"), 0);
 	kv_free(kv);
 	kv = open_kv(f);
 	assert_int_equal(kv_epoch_open(kv, f->c, &ev), 0);
