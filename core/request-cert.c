@@ -5,7 +5,41 @@
  * CA's path, decided for whoever asks), record, run the kv_cert_* or kv_object_* call with
  * OBJECT_CERT, build the reply. Inputs come as the request's raw value bytes (a PKCS#12's
  * password first, password_len bytes, never JSON text) and views go back the same way. Nothing
- * here logs; a private key passes only inside the secbufs kv_cert_view fills. */
+ * here logs; a private key passes only inside the secbufs kv_cert_view fills.
+ *
+ * The ops (request.h's wire format), their members and the policy ops each needs:
+ *   cert-create   vault name [policy]                 write /V/N (+ sign /CAV/CA for a vault CA)
+ *   cert-import   vault name [format pem|p12] [password_len] [exportable]
+ *                 + password || PEM or PKCS#12        write /V/N
+ *   cert-list     vault [deleted]                     list /V (then what the caller sees)
+ *   cert-show     vault name [version]                meta /V/N (the newest version, the next
+ *                                                     one's policy, the renewal state)
+ *   cert-versions vault name                          meta /V/N
+ *   cert-renew    vault name                          write /V/N (+ sign /CAV/CA for a vault CA)
+ *   cert-merge    vault name + chain (PEM or DER)     write /V/N
+ *   cert-csr      vault name [version]                meta /V/N; value: the CSR's PEM
+ *   cert-update   vault name [version] [attrs]        write /V/N
+ *   cert-update-policy vault name [policy]            write /V/N (+ sign /CAV/CA when the
+ *                                                     policy names a vault CA)
+ *   cert-get-policy vault name                        meta /V/N
+ *   cert-delete|recover|purge vault name              delete|recover|purge /V/N
+ *   cert-backup   vault name                          write /V/N and manage /V
+ *   cert-restore  vault + blob                        write /V/N (N: the blob's) and manage /V
+ *   cert-export   vault name [version] [view crt|chain|key|pem|p12]
+ *                                                     meta /V/N (crt, chain), read /V/N (key,
+ *                                                     pem, p12: EPERM unless exportable);
+ *                                                     value: the view; event cert-export-VIEW
+ *   cert-failing                                      none (what the caller sees): the
+ *                                                     certificates whose renewals fail
+ *   policy: subject (RFC 4514; "" none), sans [{"dns"|"ip"|"email"|"uri": value}], key_type,
+ *   protection software|tpm, exportable, reuse_key, validity (seconds, at most
+ *   VAULTFS_CERT_VALIDITY_MAX), key_usage and ext_key_usage (OpenSSL's names, comma-separated;
+ *   "" none), issuer self|external|acme|VAULT/NAME, acme_directory, acme_contact, is_ca,
+ *   path_len, renew_before (seconds) or renew_percent (1..99; either 0: no renewal),
+ *   notify_before. create starts from defaults (EC P-256, a year, digitalSignature and
+ *   serverAuth,clientAuth, self, renewed at 80% but for external and CAs); update-policy from
+ *   the policy the next version is made by. The caps: X509_INPUT_MAX (+ X509_PASSWORD_MAX) for
+ *   import, X509_INPUT_MAX for merge, VAULTFS_BACKUP_MAX for restore. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>

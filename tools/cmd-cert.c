@@ -11,7 +11,6 @@
 
 #include "core/io.h"
 #include "core/key.h"
-#include "core/ssh-wire.h"
 #include "core/timeutil.h"
 #include "core/x509.h"
 #include "tools/vaultctl.h"
@@ -566,36 +565,22 @@ static int call(struct ctl *ctl, struct json_object *req, const struct secbuf *v
 	return 0;
 }
 
-/* What an export or a CSR prints: raw, or with --json {"version", "view", "value"} (base64
- * for a PKCS#12, else the PEM text). */
+/* What an export or a CSR prints: raw, or with --json {"version", "view", "value"} (the PEM
+ * text of a certificate view or CSR: never a key view's, which stays out of json-c's heap). */
 static int print_out(struct cert_opts *o, struct json_object *reply, const struct secbuf *out)
 {
-	_cleanup_free_ char *b64 = NULL;
 	struct json_object *j;
-	bool p12 = o->format && streq(o->format, "p12");
 
 	if (!o->json)
 		return write_output(o->file, out);
 	j = json_object_new_object();
-	b64 = p12 ? malloc(out->len / 3 * 4 + 8) : NULL;
-	if (!j || (p12 && !b64)) {
-		json_object_put(j);
+	if (!j)
 		return fail(-ENOMEM, "output");
-	}
 	add_int(j, "version", int_of(reply, "version"));
 	add_str(j, "view", o->format ? o->format : "crt");
-	if (p12) {
-		ssh_base64(out->data, out->len, b64, true);
-		add_str(j, "value", b64);
-	} else {
-		json_object_object_add(
-			j, "value",
-			json_object_new_string_len((const char *)out->data, (int)out->len));
-	}
+	json_object_object_add(j, "value",
+			       json_object_new_string_len((const char *)out->data, (int)out->len));
 	print_json(j);
-	/* a key view's text went through json-c's heap: wiped where we hold it */
-	if (b64)
-		secure_wipe(b64, strlen(b64));
 	json_object_put(j);
 	return EXIT_OK;
 }
@@ -773,6 +758,10 @@ int cmd_cert(struct ctl *ctl, int argc, char **argv)
 	}
 	if (r == 0 && ca)
 		r = ca_members(cv, o.members);
+	/* a private key is written raw, never through JSON text (json-c's heap is not wiped) */
+	if (r == 0 && o.json && o.format && !streq(o.format, "crt") && !streq(o.format, "chain"))
+		r = usage_error("cert export: --json is for the crt and chain views; a key, pem or "
+				"p12 view is written raw (--file F)");
 	if (r == 0 && streq(cv->verb, "create") &&
 	    !json_object_object_get_ex(o.members, "subject", NULL) &&
 	    !json_object_object_get_ex(o.members, "sans", NULL))
