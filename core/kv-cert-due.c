@@ -191,12 +191,15 @@ static int one(struct pass *ps, const char *vault, const char *name)
 		r = kv_cert_state_read(ps->kv, vault, name, &st, &found);
 	if (r == -ENOENT)
 		return 0; /* gone meanwhile */
-	if (r < 0) {	  /* a row or record that does not verify: said at every pass */
-		struct kv_rotation_notice n = { .vault = vault,
-						.name = name,
-						.event = KV_ROTATION_ROTATE,
-						.err = r,
-						.why = "its state or policy does not verify" };
+	if (r <
+	    0) { /* a row or record that does not verify (said at every pass), or a failed read */
+		struct kv_rotation_notice n = {
+			.vault = vault,
+			.name = name,
+			.event = KV_ROTATION_ROTATE,
+			.err = r,
+			.why = r == -EBADMSG ? "its state or policy does not verify" : NULL
+		};
 
 		kv_cert_info_done(&pol);
 		return tell(ps, &n);

@@ -1120,6 +1120,31 @@ static void test_due_acme(void **state)
 	assert_int_equal(t.version, 3); /* the same pending version, none made again */
 }
 
+/* A state row changed behind kv's back stops neither the pass nor the other certificates: it
+ * is told as a failed renewal at each pass, the others renewed. */
+static void test_due_tampered(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_cert_policy p = leaf_policy(NULL, false);
+	struct told t = {};
+	int64_t t0 = INT64_C(1800000000);
+
+	kv_set_clock(f->kv, t0);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "a", &p, NULL), 0);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "web", "b", &p, NULL), 0);
+	assert_int_equal(kv_cert_renewal_failed(f->kv, "web", "a", -EIO, "x"), 0);
+	assert_int_equal(sql(f, "UPDATE cert_state SET failures = 0"), 0);
+	kv_set_clock(f->kv, t0 + 21 * DAY);
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 1);
+	assert_int_equal(t.rotate, 1); /* b */
+	assert_int_equal(kv_cert_due(f->kv, NULL, record_notice, &t), 0);
+	assert_int_equal(t.failed, 2);
+	assert_int_equal(t.err, -EBADMSG);
+	assert_string_equal(t.why, "its state or policy does not verify");
+	assert_int_equal(t.rotate, 1);
+}
+
 /* Near-expiry and expired notices, once per version, across passes; a new version is told
  * again; an external certificate is told too, never renewed. */
 static void test_due_notices(void **state)
@@ -1317,6 +1342,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_due_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_acme, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_notices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_tampered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_ops_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_ops_by_name_tpm, setup, teardown),
 	};
