@@ -71,6 +71,7 @@ struct request_cert {
 	struct kv_cert_policy pol; /* create, update-policy */
 	struct x509_san sans[X509_SANS_MAX];
 	char issuer_name[2 * VAULTFS_NAME_MAX + 2];
+	char subject[72];	/* create without one: "CN=" the first dns or ip SAN */
 	enum kv_cert_view view; /* export */
 	bool p12;		/* import */
 	struct secbuf *password;
@@ -496,6 +497,21 @@ static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool crea
 	if (create && (p->issuer == KV_CERT_EXTERNAL || p->is_ca) &&
 	    !req_member(q, "renew_percent") && !req_member(q, "renew_before"))
 		p->renew_percent = 0;
+	/* no subject asked for: CN is the first dns or ip SAN (as ACME CAs make it, and for
+	 * clients that still read the CN) */
+	if (create && !subject) {
+		for (size_t i = 0; i < p->n_sans; i++) {
+			const struct x509_san *sn = &p->sans[i];
+
+			if ((sn->kind == X509_SAN_DNS || sn->kind == X509_SAN_IP) &&
+			    strlen(sn->value) <= 64) {
+				snprintf(q->cert->subject, sizeof(q->cert->subject), "CN=%s",
+					 sn->value);
+				p->subject = q->cert->subject;
+				break;
+			}
+		}
+	}
 	if ((!p->subject || !*p->subject) && p->n_sans == 0)
 		return req_bad(q, "a certificate needs a \"subject\" or at least one of \"sans\"");
 	if (p->renew_before >= p->validity)
@@ -1363,8 +1379,17 @@ static int op_cert(struct request_ctx *q)
 	}
 	if (streq(op, "cert-failing")) {
 		/* no vault: every one, filtered by what the caller sees, as vault-list */
+		int rec;
+
 		r = do_failing(q);
-		return r < 0 ? r : req_record(q, "cert-failing", 0) < 0 ? -EIO : 0;
+		rec = req_record(q, "cert-failing", r);
+		if (rec < 0) {
+			snprintf(q->msg, sizeof(q->msg),
+				 "cannot write the audit journal (%s); nothing given",
+				 strerror(-rec));
+			return -EIO;
+		}
+		return r;
 	}
 	r = req_get_target(q, !streq(op, "cert-list") && !streq(op, "cert-restore"));
 	if (r < 0)

@@ -542,11 +542,14 @@ static void print_show(struct json_object *reply)
 
 /* --- running one verb --- */
 
-/* Send req (taken) with value; 0 and the reply, or an exit status after saying why. */
-static int call(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
-		const char *what, struct json_object **ret_reply, struct secbuf **ret_value)
+/* Send req (taken) with value; 0 and the reply, or an exit status after saying why. What an
+ * import or a merge was given that does not open or fit (a chain that does not link, the wrong
+ * password, a key of no certificate) is bad input (exit 2), not an integrity failure. */
+static int call(struct ctl *ctl, const struct cert_verb *cv, struct json_object *req,
+		const struct secbuf *value, const char *what, struct json_object **ret_reply,
+		struct secbuf **ret_value)
 {
-	struct json_object *reply = NULL;
+	struct json_object *reply = NULL, *m;
 	struct secbuf *out = NULL;
 	int r;
 
@@ -555,6 +558,11 @@ static int call(struct ctl *ctl, struct json_object *req, const struct secbuf *v
 	if (r != 0)
 		return r;
 	r = reply_status(reply, what);
+	if (r != 0 && (streq(cv->verb, "import") || streq(cv->verb, "merge")) &&
+	    json_object_object_get_ex(reply, "errno", &m) &&
+	    (json_object_get_int(m) == EBADMSG || json_object_get_int(m) == ENOKEY ||
+	     json_object_get_int(m) == EKEYREJECTED))
+		r = EXIT_USAGE;
 	if (r != 0) {
 		json_object_put(reply);
 		secbuf_free(out);
@@ -625,7 +633,7 @@ static int cert_run(struct ctl *ctl, const struct cert_verb *cv, struct cert_opt
 		return r;
 	}
 	snprintf(what, sizeof(what), "%s '%s'", name ? "certificate" : "vault", ref);
-	r = call(ctl, req, blob ? &blob_view : in, what, &reply, &out);
+	r = call(ctl, cv, req, blob ? &blob_view : in, what, &reply, &out);
 	if (r != 0)
 		return r;
 

@@ -124,14 +124,14 @@ openssl_ca() {
 	# the wrong password
 	printf 'y' >"$T/pw2"
 	run vctl cert import app/p12b --file "$T/l.p12" --password-file "$T/pw2"
-	[ "$status" -ne 0 ]
+	[ "$status" -eq 2 ]
 	[[ $output == *"the PKCS#12 does not open with this password"* ]]
 	# a chain that does not link: another root's certificate in the bundle
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/x.key" \
 		-out "$T/x.pem" -subj /CN=Stranger -days 3 2>/dev/null
 	cat "$T/o-leaf.key" "$T/o-leaf.pem" "$T/o-inter.pem" "$T/x.pem" >"$T/broken.pem"
 	run vctl cert import app/broken --file "$T/broken.pem"
-	[ "$status" -ne 0 ]
+	[ "$status" -eq 2 ]
 	[[ $output == *"do not form a chain"*"CN=Stranger"* ]]
 	# a PEM that is not a certificate, a key of no certificate of the bundle
 	run vctl cert import app/broken --file "$T/o-leaf.csr"
@@ -139,7 +139,7 @@ openssl_ca() {
 	[[ $output == *"not a PEM of one private key"* ]]
 	cat "$T/x.key" "$T/o-leaf.pem" >"$T/mismatch.pem"
 	run vctl cert import app/broken --file "$T/mismatch.pem"
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 2 ]
 	[[ $output == *"no certificate of the bundle is of its private key"* ]]
 }
 
@@ -158,7 +158,7 @@ openssl_ca() {
 		-copy_extensions copy -out "$T/ext.pem" 2>/dev/null
 	# a chain of another key is refused
 	run vctl cert merge app/ext --file "$T/o-leaf.pem"
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 2 ]
 	[[ $output == *"not of the pending version's key"* ]]
 	# the CA's answer in any order
 	cat "$T/o-root.pem" "$T/ext.pem" "$T/o-inter.pem" | vctl cert merge app/ext

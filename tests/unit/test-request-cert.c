@@ -1029,6 +1029,29 @@ static void test_lifecycle(void **state)
 	(void)jcount;
 }
 
+/* Without a subject: CN is the first dns or ip SAN, and the renewal makes it again; "" asks
+ * for none. */
+static void test_sans_only(void **state)
+{
+	struct fixture *f = *state;
+	struct json_object *r;
+
+	make_vault(f);
+	create(f, "s", ",\"sans\":[{\"email\":\"a@b.example\"},{\"dns\":\"s.example\"}]");
+	r = exec(f, REQ("cert-renew", ",\"name\":\"s\""));
+	reply_ok(r, 5);
+	json_object_put(r);
+	r = exec(f, REQ("cert-show", ",\"name\":\"s\""));
+	assert_int_equal(jint(r, "version"), 2);
+	assert_string_equal(jstr(r, "subject"), "CN=s.example");
+	assert_string_equal(jstr(jget(r, "policy"), "subject"), "CN=s.example");
+	json_object_put(r);
+	create(f, "n", ",\"subject\":\"\",\"sans\":[{\"ip\":\"192.0.2.1\"}]");
+	r = exec(f, REQ("cert-show", ",\"name\":\"n\""));
+	assert_string_equal(jstr(r, "subject"), "");
+	json_object_put(r);
+}
+
 /* get-policy, update-policy (sign on a CA it names), ACME's members, the renewal state in show
  * and cert-failing. */
 static void test_next_policy(void **state)
@@ -1193,6 +1216,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_external, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sans_only, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
