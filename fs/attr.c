@@ -36,9 +36,9 @@ int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_i
 	}
 	/* the rights the mode shows */
 	shown = n->ino.kind == INO_META || ino_is_key_file(n->ino.kind) ? POLICY_OP_META :
-		ino_is_cert_file(n->ino.kind)			       ? cert_view_op(n->ino.view) :
-		n->ino.kind == INO_SECRET ? POLICY_OP_READ | POLICY_OP_WRITE :
-					    POLICY_OP_READ;
+		ino_is_cert_file(n->ino.kind) ? cert_view_op(n->ino.view) :
+		n->ino.kind == INO_SECRET     ? POLICY_OP_READ | POLICY_OP_WRITE :
+						POLICY_OP_READ;
 	r = policy_rights(v->policy, n->path, &c->id, c->now, &rights);
 	if (r >= 0 && (rights & shown) != shown && c->pending) {
 		unsigned maybe = 0;

@@ -182,9 +182,9 @@ int cert_file_stat(struct kv *kv, const struct node *n, bool may, size_t *ret_le
 	if (may && !cert_view_has_key(n->ino.view)) {
 		char *s = NULL;
 
-		r = x509_export_chain(ci.chain,
-				      n->ino.view == KV_CERT_VIEW_CRT ? X509_VIEW_CRT : X509_VIEW_CHAIN,
-				      &s);
+		r = x509_export_chain(
+			ci.chain, n->ino.view == KV_CERT_VIEW_CRT ? X509_VIEW_CRT : X509_VIEW_CHAIN,
+			&s);
 		if (r >= 0)
 			len = strlen(s);
 		free(s);
@@ -220,7 +220,9 @@ void certs_changed(struct vaultfsd *v, const char *vault, const char *name)
 		return;
 	if (kv_object_lookup(v->kv, OBJECT_CERT, vault, name, &oi) >= 0)
 		for (unsigned view = 1; view <= INO_VIEW_MAX; view++)
-			if (ino_encode(&(struct ino){ .kind = INO_CERTFILE, .id = oi.id, .view = view },
+			if (ino_encode(&(struct ino){ .kind = INO_CERTFILE,
+						      .id = oi.id,
+						      .view = view },
 				       &ino) >= 0)
 				notify_inode(v->notify, ino);
 	if (kv_vault_get(v->kv, vault, &vi) < 0)

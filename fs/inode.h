@@ -28,8 +28,8 @@ enum ino_kind {
 	INO_KEYVERPUB = 13,  /* /vault/V/.keys/.versions/K/N.pub    id: object, version N */
 	INO_KEYVERSSH = 14,  /* /vault/V/.keys/.versions/K/N.ssh.pub id: object, version N */
 	/* a certificate's views (fs/certs.c): view is enum kv_cert_view's (1 .. INO_VIEW_MAX) */
-	INO_CERTVERDIR = 15, /* /vault/V/.versions/C               id: object */
-	INO_CERTFILE = 16,   /* /vault/V/C.crt, C.key, ...         id: object, view */
+	INO_CERTVERDIR = 15,  /* /vault/V/.versions/C               id: object */
+	INO_CERTFILE = 16,    /* /vault/V/C.crt, C.key, ...         id: object, view */
 	INO_CERTVERFILE = 17, /* /vault/V/.versions/C/N.crt, ...    id: object, version N, view */
 	_INO_KIND_MAX,
 };

@@ -212,6 +212,17 @@ static void remember_unlink(struct vaultfsd *v, const struct change *ch)
 	v->last_unlink.at_ms = clock_ms(CLOCK_MONOTONIC);
 }
 
+/* Does `name` in n's vault name a view file of a live certificate? */
+static bool cert_view_name(struct vaultfsd *v, const struct node *n, const char *name)
+{
+	struct kv_object_info oi;
+	char cert[VAULTFS_NAME_MAX + 1];
+	unsigned view;
+
+	return cert_file_name(name, cert, &view) &&
+	       kv_object_lookup(v->kv, OBJECT_CERT, n->vault, cert, &oi) >= 0 && !oi.deleted_at;
+}
+
 /* rm: soft delete (`delete`); the secret keeps its name until purged. */
 void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -230,7 +241,11 @@ void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	err = change_begin(req, parent, name, false, POLICY_OP_DELETE, &ch);
 	if (!err) {
 		known = kv_secret_info(v->kv, ch.n.vault, ch.n.name, 0, &info) >= 0;
-		err = change_end(v, &ch, kv_secret_delete(v->kv, ch.n.vault, ch.n.name));
+		/* a certificate's view file is read-only: the certificate is deleted by vaultctl */
+		err = change_end(v, &ch,
+				 !known && cert_view_name(v, &ch.n, name) ?
+					 -EROFS :
+					 kv_secret_delete(v->kv, ch.n.vault, ch.n.name));
 	}
 	if (!err && known) {
 		changed(v, ch.n.vault, ch.n.name, info.object_id, true);

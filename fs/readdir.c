@@ -330,8 +330,8 @@ static int key_versions_page(struct dirfill *f)
 /* The view files of version ci after view `from` (0: all): kind INO_CERTFILE (stem the
  * certificate's name) or INO_CERTVERFILE (stem the version's number), the key's three only
  * where the key is exportable. key: the row's key in the store. Then the row is done. */
-static int cert_views(struct dirfill *f, int kind, const struct kv_cert_info *ci,
-		      const char *stem, const char *key, unsigned from)
+static int cert_views(struct dirfill *f, int kind, const struct kv_cert_info *ci, const char *stem,
+		      const char *key, unsigned from)
 {
 	struct ino e = { .kind = kind, .id = ci->info.object_id };
 	char name[VAULTFS_NAME_MAX + 16];

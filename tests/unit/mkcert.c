@@ -5,11 +5,12 @@
  *
  *   mkcert -c CONF root VAULT NAME             a self-signed CA (P-256, software, 10 years)
  *   mkcert -c CONF ca VAULT NAME ISSUER        an intermediate CA issued by ISSUER (VAULT/NAME)
- *   mkcert -c CONF leaf VAULT NAME ISSUER [noexport]
+ *   mkcert -c CONF leaf VAULT NAME ISSUER [export|noexport [COUNT]]
  *                                              a server leaf (CN and DNS NAME.test) issued by
  *                                              ISSUER ("self": self-signed), exportable key
- *                                              unless noexport
- *   mkcert -c CONF renew VAULT NAME            a new version by the newest's policy
+ *                                              unless noexport; with COUNT, leaves NAME001 ..
+ *                                              NAME<COUNT>, every third not exportable
+ *   mkcert -c CONF renew VAULT NAME [COUNT]    COUNT (1) new versions by the newest's policy
  *   mkcert -c CONF pending VAULT NAME          a pending version (a CSR for an external CA)
  *   mkcert -c CONF import VAULT NAME < PEM     key and chain from a PEM
  *   mkcert -c CONF disable VAULT NAME VERSION  disable a version
@@ -164,10 +165,23 @@ int main(int argc, char **argv)
 
 		r = kv_cert_create(kv, c->tcti, vault, name, &p, &version);
 	} else if (streq(verb, "leaf") && argc >= 7) {
-		r = leaf(kv, c->tcti, vault, name, argv[6], !(argc > 7 && streq(argv[7], "noexport")),
-			 &version);
+		bool exportable = !(argc > 7 && streq(argv[7], "noexport"));
+		long count = argc > 8 ? strtol(argv[8], NULL, 10) : 0;
+		char each[VAULTFS_NAME_MAX + 1];
+
+		r = count >= 0 && count < 1000 ? 0 : -EINVAL;
+		if (r >= 0 && count == 0)
+			r = leaf(kv, c->tcti, vault, name, argv[6], exportable, &version);
+		for (long i = 1; r >= 0 && i <= count; i++) {
+			snprintf(each, sizeof(each), "%.100s%03ld", name, i);
+			r = leaf(kv, c->tcti, vault, each, argv[6], i % 3 != 0, &version);
+		}
 	} else if (streq(verb, "renew")) {
-		r = kv_cert_renew(kv, c->tcti, vault, name, &version);
+		long count = argc > 6 ? strtol(argv[6], NULL, 10) : 1;
+
+		r = count > 0 ? 0 : -EINVAL;
+		for (long i = 0; r >= 0 && i < count; i++)
+			r = kv_cert_renew(kv, c->tcti, vault, name, &version);
 	} else if (streq(verb, "pending")) {
 		r = pending(kv, c->tcti, vault, name, &version);
 	} else if (streq(verb, "import")) {
