@@ -162,13 +162,18 @@ fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZ_TARGETS))
 			$(FUZZ_BUILD)/corpus-$$t $$a || exit 1; \
 	done
 
-# Debian packages the build and the tests need.
+# Debian packages the build and the tests need. The real servers of the certificate tests
+# (nginx, postgresql-15; pebble and lego for ACME) are installed with a policy-rc.d that refuses
+# every start (the Debian container practice), made only for the install when none exists:
+# their packages' services are neither started nor left listening; the tests start their own
+# on loopback.
 DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-dev tpm2-tools \
 	swtpm swtpm-tools libjson-c-dev libsystemd-dev libkeyutils-dev keyutils libfuse3-dev fuse3 \
 	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev \
 	python3 scdoc systemd man-db podman runc busybox-static faketime clang-format \
-	cryptsetup-bin openssl git xxd
+	cryptsetup-bin openssl git xxd curl nginx postgresql-15 postgresql-client-15 pebble lego
 
+POLICY_RC_D := /usr/sbin/policy-rc.d
 deps:
 	@missing=""; for p in $(DEPS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -177,7 +182,16 @@ deps:
 		echo "deps: installing$$missing"; \
 		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root to install:$$missing" >&2; exit 1; fi; \
 		export DEBIAN_FRONTEND=noninteractive; \
+		made=; \
+		if [ ! -e $(POLICY_RC_D) ] && [ ! -L $(POLICY_RC_D) ]; then \
+			printf '#!/bin/sh\n# made by vaultfs make deps: no service starts\nexit 101\n' \
+				>$(POLICY_RC_D) && chmod 0755 $(POLICY_RC_D) && made=1 || exit 1; \
+			trap 'rm -f $(POLICY_RC_D)' EXIT INT TERM; \
+		fi; \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		rc=$$?; \
+		if [ -n "$$made" ]; then rm -f $(POLICY_RC_D); trap - EXIT INT TERM; fi; \
+		exit $$rc; \
 	fi
 
 # The code's form: .clang-format; `make format` rewrites, `make format-check` lists what differs.

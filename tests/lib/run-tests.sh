@@ -60,6 +60,16 @@ if [ ! -x /usr/sbin/sshd ] && [ -z "${VAULTFS_TEST_SSHD:-}" ]; then
 	fi
 fi
 
+# The certificate servers' tests (and later ones) run a private postgres on a copy of one data
+# dir: initdb once here, under the build, rather than in each test.
+if [ -z "${VAULTFS_TEST_PGDATA:-}" ]; then
+	if d=$(tests/lib/pg-template.sh "$top/$BUILD/pg"); then
+		export VAULTFS_TEST_PGDATA=$d
+	else
+		echo "run-tests: no PostgreSQL 15 template (initdb failed or no server): its tests skip"
+	fi
+fi
+
 if ls tests/bats/*.bats >/dev/null 2>&1; then
 	out=$(mktemp)
 	bats --tap tests/bats/*.bats 2>&1 | tee "$out"
