@@ -107,6 +107,7 @@ bench: all $(TEST_PROGS) $(BENCH_PROGS)
 	tests/lib/with-swtpm $(BUILD)/tests/bench-epoch
 	tests/lib/with-swtpm $(BUILD)/tests/bench-cert
 	BUILD=$(abspath $(BUILD)) tests/bench/sign-bench.sh
+	BUILD=$(abspath $(BUILD)) tests/bench/tls-read.sh
 	BUILD=$(abspath $(BUILD)) tests/bench/run-bench.sh
 
 # The read path of this build against another vaultfsd, interleaved in one run:
