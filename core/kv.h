@@ -290,6 +290,7 @@ int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_
 int kv_secret_delete(struct kv *kv, const char *vault, const char *name);
 int kv_secret_recover(struct kv *kv, const char *vault, const char *name);
 int kv_secret_purge(struct kv *kv, const char *vault, const char *name);
+/* -EOPNOTSUPP for a secret whose oldest versions were pruned (a backup holds 1..current). */
 int kv_secret_backup(struct kv *kv, const char *vault, const char *name, struct secbuf **ret_blob);
 /* A blob of another kind: -EMEDIUMTYPE. */
 int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,

@@ -519,7 +519,14 @@ static int do_secret_get(struct request_ctx *q)
 
 static int do_secret_backup(struct request_ctx *q)
 {
-	return kv_secret_backup(q->env->kv, q->vault, q->name, &q->out);
+	int r = kv_secret_backup(q->env->kv, q->vault, q->name, &q->out);
+
+	if (r == -EOPNOTSUPP)
+		snprintf(q->msg, sizeof(q->msg),
+			 "%s/%s has pruned versions (its vault's max-versions): a backup holds "
+			 "every version from 1, so it cannot be made",
+			 q->vault, q->name);
+	return r;
 }
 
 /* The record of an allowed set, written before the store is touched, names the version it

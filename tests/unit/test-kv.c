@@ -3911,6 +3911,16 @@ static void test_max_versions_prune(void **state)
 	assert_int_equal(l.v[4].version, 50);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 10, 9, collect_version, &l), 5);
+	/* a backup holds versions 1..current: refused for a pruned secret, made for another */
+	{
+		struct secbuf *blob = NULL;
+
+		assert_int_equal(kv_secret_backup(f->kv, "v", "s", &blob), -EOPNOTSUPP);
+		assert_null(blob);
+		assert_int_equal(kv_secret_backup(f->kv, "all", "s", &blob), 0);
+		secbuf_free(blob);
+		assert_int_equal(kv_secret_backup(f->kv, "v", "nope", &blob), -ENOENT);
+	}
 	/* again with nothing over: nothing pruned */
 	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 0);
 
