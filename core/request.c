@@ -359,8 +359,8 @@ static int vault_json(const struct kv_vault_info *v, void *ud)
 	json_object_object_add(o, "created", kvjson_time(v->created));
 	json_object_object_add(o, "retention_days", json_object_new_int64(v->retention_days));
 	json_object_object_add(o, "purge_protection", json_object_new_boolean(v->purge_protection));
-	json_object_object_add(o, "max_versions",
-			       v->max_versions ? json_object_new_int64(v->max_versions) : NULL);
+	if (v->max_versions) /* none: absent (every version kept) */
+		json_object_object_add(o, "max_versions", json_object_new_int64(v->max_versions));
 	return req_array_add(json_object_object_get(q->reply, "vaults"), o);
 }
 
@@ -430,8 +430,8 @@ static int op_vault(struct request_ctx *q)
 		if (p < 0)
 			return p;
 		if (p > 0 && !q->protect)
-			return req_bad(q, "\"purge_protection\": only true (it can never be turned "
-					  "off)");
+			return req_bad(q, "\"purge_protection\": true is the only update (it can "
+					  "never be turned off)");
 		/* 0: none (every version kept) */
 		r = req_get_int(q, "max_versions", 0, VAULTFS_VERSIONS_MAX, &q->max_versions);
 		if (r < 0)
