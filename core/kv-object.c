@@ -342,7 +342,8 @@ static int versions_one(const struct store_version *row, void *userdata)
 
 	/* versions are 1..current with no gaps: anything else was edited; in a vault that
 	 * prunes, first..current (the oldest ones pruned) */
-	if (ctx->skip_ok && row->version > ctx->expect && row->version <= ctx->object->current_version)
+	if (ctx->skip_ok && row->version > ctx->expect &&
+	    row->version <= ctx->object->current_version)
 		ctx->expect = row->version - 1;
 	ctx->skip_ok = false;
 	r = kv_check_version(ctx->kv, ctx->object, ++ctx->expect, row);

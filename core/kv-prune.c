@@ -23,14 +23,16 @@ int kv_version_gone(struct kv *kv, const struct store_object *o, uint32_t versio
 }
 
 /* The versions of an object as the prune reads them: number and creation time, ascending. */
+struct prune_row {
+	uint32_t version;
+	int64_t created;
+};
+
 struct prune_list {
 	const struct kv *kv;
 	const struct store_object *o;
 	uint32_t n, cap;
-	struct prune_row {
-		uint32_t version;
-		int64_t created;
-	} *rows;
+	struct prune_row *rows;
 };
 
 static int prune_collect(const struct store_version *row, void *ud)
@@ -41,7 +43,8 @@ static int prune_collect(const struct store_version *row, void *ud)
 	r = kv_check_version(l->kv, l->o, row->version, row);
 	if (r < 0)
 		return r;
-	if (row->version > l->o->current_version || (l->n && row->version <= l->rows[l->n - 1].version))
+	if (row->version > l->o->current_version ||
+	    (l->n && row->version <= l->rows[l->n - 1].version))
 		return -EBADMSG;
 	if (l->n == l->cap) {
 		uint32_t cap = l->cap ? l->cap * 2 : 16;

@@ -105,7 +105,8 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 			else if (parse_u32("--max-versions", optarg, &n))
 				return EXIT_USAGE;
 			else if (n < 1 || n > VAULTFS_VERSIONS_MAX)
-				return usage_error("--max-versions: 1 to %u%s", VAULTFS_VERSIONS_MAX,
+				return usage_error("--max-versions: 1 to %u%s",
+						   VAULTFS_VERSIONS_MAX,
 						   streq(verb, "update") ? ", or none" : "");
 			max_versions = n;
 		} else

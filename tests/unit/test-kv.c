@@ -4025,8 +4025,9 @@ static void test_rollback(void **state)
 {
 	const struct fixture *f = *state;
 	const char *tags[] = { "env=prod", "a=b" };
-	struct kv_attrs a = { .enabled = 1, .content_type = "text/plain", .tags = tags,
-			      .n_tags = 2 };
+	struct kv_attrs a = {
+		.enabled = 1, .content_type = "text/plain", .tags = tags, .n_tags = 2
+	};
 	struct kv_attrs old = { .enabled = 1, .content_type = "", .expires = T0 - 10 };
 	struct kv_attrs off = KV_ATTRS_KEEP;
 	struct kv_version_info info;

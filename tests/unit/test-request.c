@@ -1756,21 +1756,25 @@ static void test_rollback(void **state)
 	assert_memory_equal(val->data, "good", 4);
 	secbuf_free(val);
 
-	exec_err(f, "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
-		    "\"to\":9}",
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
+		 "\"to\":9}",
 		 ENOENT, "no version 9 of rb/db (never made, or pruned)");
 	expect_record(f, 0, "rollback", ENOENT, "allow-all", "rb", "db", 4, "/rb/db from=9");
 	exec_err(f, "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\"}", EINVAL,
 		 "missing member \"to\"");
-	exec_err(f, "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
-		    "\"to\":0}",
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
+		 "\"to\":0}",
 		 EINVAL, "\"to\" out of range (1..4294967295)");
 	assert_int_equal(kv_secret_update(f->kv, "rb", "db", 2,
-					  &(struct kv_attrs){ .enabled = 0, .not_before = KV_KEEP,
+					  &(struct kv_attrs){ .enabled = 0,
+							      .not_before = KV_KEEP,
 							      .expires = KV_KEEP }),
 			 0);
-	exec_err(f, "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
-		    "\"to\":2}",
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
+		 "\"to\":2}",
 		 EKEYREVOKED,
 		 "version 2 is disabled: enable it first ('vaultctl secret update rb/db "
 		 "--version 2 --enabled true')");
