@@ -3990,6 +3990,13 @@ static void test_max_versions_tamper(void **state)
 
 	raw_exec(f->path, "UPDATE vaults SET max_versions = 100 WHERE name = 'v'");
 	assert_int_equal(kv_vault_get(f->kv, "v", &vi), -EBADMSG);
+	/* nor can a vault that never pruned be made to take a gap for a prune */
+	assert_int_equal(kv_vault_create(f->kv, "w", 7), 0);
+	set_str(f->kv, "w", "s", "1");
+	set_str(f->kv, "w", "s", "2");
+	raw_exec(f->path, "UPDATE vaults SET prunes = 1 WHERE name = 'w'");
+	assert_int_equal(kv_vault_get(f->kv, "w", &vi), -EBADMSG);
+	get_fails(f->kv, "w", "s", 1, -EBADMSG);
 }
 
 /* With purge protection a version is pruned only once it was superseded (its next version
