@@ -230,7 +230,8 @@ int kv_object_list_page(struct kv *kv, enum object_type kind, const char *vault,
  * kv_object_list gives it: one lookup by name, no listing. */
 int kv_object_lookup(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		     struct kv_object_info *ret);
-/* The versions of a live object, 1 to current. */
+/* The versions of a live object, 1 to current (in a vault that prunes, the oldest kept to
+ * current: kv_secret_prune). */
 int kv_object_versions(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud);
 /* A page of kv_object_versions: the versions numbered above `after` (see kv_vault_list_page).
