@@ -160,6 +160,11 @@ int kv_load_version(struct kv *kv, const struct store_object *o, uint32_t versio
 int kv_check_version(const struct kv *kv, const struct store_object *o, uint32_t version,
 		     const struct store_version *row);
 
+/* kv-prune.c: a vault's max-versions. Version `version` of o, below its current version, has
+ * no row: -ENOENT when o's vault prunes (the version was pruned), else -EBADMSG (a row taken
+ * away). Reads o's vault row (checked) in the caller's transaction. */
+int kv_version_gone(struct kv *kv, const struct store_object *o, uint32_t version);
+
 /* kv-session.c: transactions, read sessions, the cache of checked rows */
 void kv_cache_clear(struct kv *kv);
 /* A write transaction (-EBUSY inside a session); end commits when r >= 0, else rolls back, and

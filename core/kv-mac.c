@@ -61,6 +61,13 @@ int kv_vault_mac(const struct kv *kv, const struct store_vault *v, uint8_t out[3
 	mb_u64(&m, (uint64_t)v->created);
 	mb_u64(&m, v->retention_days);
 	mb_u64(&m, v->purge_protection);
+	/* schema 6: a vault that never had max-versions MACs as before (its row unchanged by the
+	 * migration); one that has, with both fields after the others */
+	if (v->max_versions || v->prunes) {
+		mb_str(&m, "vaultfs.vault.prune.v1");
+		mb_u64(&m, v->max_versions);
+		mb_u64(&m, v->prunes);
+	}
 	return mb_finish(kv, &m, out);
 }
 
@@ -228,7 +235,8 @@ int kv_load_version(struct kv *kv, const struct store_object *o, uint32_t versio
 		   store_version_get(kv->store, o->id, version, ret);
 	if (r < 0) {
 		store_version_done(ret);
-		return r == -ENOENT ? -EBADMSG : r; /* at or below the pointer: it must exist */
+		/* at or below the pointer: it must exist, unless pruned (kv-prune.c) */
+		return r == -ENOENT ? kv_version_gone(kv, o, version) : r;
 	}
 	r = kv_check_version(kv, o, version, ret);
 	if (r < 0)

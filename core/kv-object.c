@@ -329,6 +329,7 @@ struct versions_ctx {
 	struct kv *kv;
 	const struct store_object *object;
 	uint32_t expect; /* the number of the last version met */
+	bool skip_ok;	 /* the first row may come after a gap: the vault prunes (kv-prune.c) */
 	int (*cb)(const struct kv_version_info *v, void *ud);
 	void *ud;
 };
@@ -339,7 +340,12 @@ static int versions_one(const struct store_version *row, void *userdata)
 	struct kv_version_info info;
 	int r;
 
-	/* versions are 1..current with no gaps: anything else was edited */
+	/* versions are 1..current with no gaps: anything else was edited; in a vault that
+	 * prunes, first..current (the oldest ones pruned) */
+	if (ctx->skip_ok && row->version > ctx->expect &&
+	    row->version <= ctx->object->current_version)
+		ctx->expect = row->version - 1;
+	ctx->skip_ok = false;
 	r = kv_check_version(ctx->kv, ctx->object, ++ctx->expect, row);
 	if (r < 0)
 		return r;
@@ -354,13 +360,14 @@ static int versions(struct kv *kv, enum object_type kind, const char *vault, con
 {
 	struct store_vault v;
 	struct store_object o;
-	struct versions_ctx ctx = { kv, &o, after, cb, ud };
+	struct versions_ctx ctx = { kv, &o, after, false, cb, ud };
 	int r;
 
 	r = read_store_begin(kv, kind, false);
 	if (r < 0)
 		return r;
 	r = kv_cached_named(kv, kind, vault, name, false, &v, &o);
+	ctx.skip_ok = r >= 0 && v.prunes;
 	if (r >= 0 && limit)
 		r = store_version_page(kv->store, o.id, after, limit, versions_one, &ctx);
 	else if (r >= 0)

@@ -1,5 +1,6 @@
 /* kv-secret.c: secrets, the first kind of object: each kv_secret_* is its kv_object_* with
- * OBJECT_SECRET, and nothing else. */
+ * OBJECT_SECRET, and the rollback: a new version of an old one's bytes, which stay in a secbuf
+ * inside kv and are never handed out (the pruning is kv-prune.c's). */
 #include "kv-int.h"
 
 int kv_secret_set(struct kv *kv, const char *vault, const char *name, const void *value, size_t len,
@@ -75,6 +76,14 @@ int kv_secret_purge(struct kv *kv, const char *vault, const char *name)
 
 int kv_secret_backup(struct kv *kv, const char *vault, const char *name, struct secbuf **ret_blob)
 {
+	struct kv_version_info info;
+	int r;
+
+	/* a backup holds versions 1..current (kv-backup.c's format): one whose oldest versions
+	 * were pruned has none to give for them */
+	r = kv_secret_info(kv, vault, name, 1, &info);
+	if (r == -ENOENT && kv_secret_info(kv, vault, name, 0, &info) >= 0)
+		return -EOPNOTSUPP;
 	return kv_object_backup(kv, OBJECT_SECRET, vault, name, ret_blob);
 }
 
@@ -87,4 +96,47 @@ int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t
 int kv_backup_name(struct kv *kv, const void *blob, size_t len, char ret_name[VAULTFS_NAME_MAX + 1])
 {
 	return kv_backup_peek(kv, blob, len, NULL, ret_name);
+}
+
+/* The canonical "k=v\n" tag lines of a version as the "k=v" strings attrs take, in buf. */
+static size_t tags_split(char *buf, const char *tags[VAULTFS_TAGS_MAX])
+{
+	size_t n = 0;
+
+	for (char *p = buf, *nl; *p && n < VAULTFS_TAGS_MAX; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		tags[n++] = p;
+	}
+	return n;
+}
+
+int kv_secret_rollback(struct kv *kv, const char *vault, const char *name, uint32_t to,
+		       uint32_t *ret_version)
+{
+	_cleanup_secbuf_ struct secbuf *value = NULL;
+	struct kv_version_info info;
+	const char *tags[VAULTFS_TAGS_MAX];
+	struct kv_attrs attrs = { .enabled = 1 };
+	int r;
+
+	if (to == 0)
+		return -ENOENT;
+	r = kv_object_info(kv, OBJECT_SECRET, vault, name, to, &info);
+	if (r < 0)
+		return r;
+	if (!info.enabled)
+		return -EKEYREVOKED;
+	/* its bytes whatever its dates: the new version is made now, without them */
+	r = kv_object_get_for(kv, OBJECT_SECRET, vault, name, to, KV_USE_CONSUME, &value, &info);
+	if (r < 0)
+		return r;
+	attrs.content_type = info.content_type;
+	attrs.tags = tags;
+	attrs.n_tags = tags_split(info.tags, tags);
+	r = kv_object_set(kv, OBJECT_SECRET, vault, name, value->data, value->len, &attrs,
+			  ret_version);
+	return r;
 }

@@ -294,7 +294,9 @@ int kv_cached_version(struct kv *kv, const struct store_object *o, uint32_t vers
 		store_version_done(row);
 		/* below the pointer, so it must exist; unless the store changed during the session
 		 * and o is older than it (purged meanwhile: gone, and the next read checks again) */
-		return r == -ENOENT && kv_cache_usable(kv) ? -EBADMSG : r;
+		if (r == -ENOENT && kv_cache_usable(kv))
+			r = kv_version_gone(kv, o, version); /* pruned (kv-prune.c), or -EBADMSG */
+		return r;
 	}
 	r = kv_check_version(kv, o, version, row);
 	if (r < 0) {

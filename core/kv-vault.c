@@ -1,10 +1,16 @@
-/* kv-vault.c: vaults: create (with their wrapped key), protect, delete, get, list, and the names
- * of ids for the filesystem's inodes. Every row checked before it is believed. */
+/* kv-vault.c: vaults: create (with their wrapped key), protect, max-versions, delete, get, list,
+ * and the names of ids for the filesystem's inodes. Every row checked before it is believed. */
 #include "kv-int.h"
 
 /* --- vaults --- */
 
 int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days)
+{
+	return kv_vault_create_with(kv, name, retention_days, 0);
+}
+
+int kv_vault_create_with(struct kv *kv, const char *name, uint32_t retention_days,
+			 uint32_t max_versions)
 {
 	_cleanup_secbuf_ struct secbuf *key = NULL;
 	struct store_vault v = { 0 };
@@ -15,7 +21,8 @@ int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days)
 		return -EINVAL;
 	if (retention_days == 0)
 		retention_days = VAULTFS_RETENTION_DEFAULT;
-	if (retention_days < VAULTFS_RETENTION_MIN || retention_days > VAULTFS_RETENTION_MAX)
+	if (retention_days < VAULTFS_RETENTION_MIN || retention_days > VAULTFS_RETENTION_MAX ||
+	    max_versions > VAULTFS_VERSIONS_MAX)
 		return -EINVAL;
 	r = secbuf_new(CRYPTO_KEY_LEN, &key);
 	if (r < 0)
@@ -31,6 +38,8 @@ int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days)
 	str_copy(v.name, sizeof(v.name), name);
 	v.created = kv_now(kv);
 	v.retention_days = retention_days;
+	v.max_versions = max_versions;
+	v.prunes = max_versions != 0;
 	r = store_vault_insert(kv->store, &v); /* assigns the id the key is bound to */
 	if (r >= 0)
 		r = crypto_wrap_key(kv->wrap_key->data, aad, kv_vault_aad(v.id, aad), key->data,
@@ -42,10 +51,11 @@ int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days)
 	return kv_write_end(kv, r);
 }
 
-/* Purge protection on (nothing turns it off), or the vault deleted: one write of its row. */
-enum vault_op { VAULT_PROTECT, VAULT_DELETE };
+/* Purge protection on (nothing turns it off), max-versions set, or the vault deleted: one
+ * write of its row. */
+enum vault_op { VAULT_PROTECT, VAULT_MAX_VERSIONS, VAULT_DELETE };
 
-static int vault_change(struct kv *kv, const char *name, enum vault_op op)
+static int vault_change(struct kv *kv, const char *name, enum vault_op op, uint32_t max_versions)
 {
 	struct store_vault v;
 	int r;
@@ -56,7 +66,13 @@ static int vault_change(struct kv *kv, const char *name, enum vault_op op)
 	r = kv_load_vault(kv, name, &v);
 	if (r >= 0 && op == VAULT_DELETE) {
 		r = store_vault_delete(kv->store, v.id);
-	} else if (r >= 0 && !v.purge_protection) {
+	} else if (r >= 0 && op == VAULT_MAX_VERSIONS && v.max_versions != max_versions) {
+		v.max_versions = max_versions;
+		v.prunes = v.prunes || max_versions != 0; /* sticky (kv-prune.c) */
+		r = kv_vault_mac(kv, &v, v.mac);
+		if (r >= 0)
+			r = store_vault_update(kv->store, &v);
+	} else if (r >= 0 && op == VAULT_PROTECT && !v.purge_protection) {
 		v.purge_protection = true;
 		r = kv_vault_mac(kv, &v, v.mac);
 		if (r >= 0)
@@ -67,12 +83,19 @@ static int vault_change(struct kv *kv, const char *name, enum vault_op op)
 
 int kv_vault_protect(struct kv *kv, const char *name)
 {
-	return vault_change(kv, name, VAULT_PROTECT);
+	return vault_change(kv, name, VAULT_PROTECT, 0);
+}
+
+int kv_vault_set_max_versions(struct kv *kv, const char *name, uint32_t max_versions)
+{
+	if (max_versions > VAULTFS_VERSIONS_MAX)
+		return -EINVAL;
+	return vault_change(kv, name, VAULT_MAX_VERSIONS, max_versions);
 }
 
 int kv_vault_delete(struct kv *kv, const char *name)
 {
-	return vault_change(kv, name, VAULT_DELETE);
+	return vault_change(kv, name, VAULT_DELETE, 0);
 }
 
 static void vault_info(const struct store_vault *v, struct kv_vault_info *ret)
@@ -83,6 +106,7 @@ static void vault_info(const struct store_vault *v, struct kv_vault_info *ret)
 	ret->created = v->created;
 	ret->retention_days = v->retention_days;
 	ret->purge_protection = v->purge_protection;
+	ret->max_versions = v->max_versions;
 }
 
 int kv_vault_name(struct kv *kv, int64_t vault_id, char ret_name[VAULTFS_NAME_MAX + 1])

@@ -109,6 +109,7 @@ struct kv_vault_info {
 	int64_t created;
 	uint32_t retention_days;
 	bool purge_protection;
+	uint32_t max_versions; /* versions of a secret kept, 0 all (kv_vault_set_max_versions) */
 };
 
 /* A read session: the kv reads until kv_read_end() (lookups, info, get, lists) share one read
@@ -153,6 +154,14 @@ int kv_vault_create(struct kv *kv, const char *name, uint32_t retention_days);
 /* Turn purge protection on: a soft-deleted object then cannot be purged before its retention
  * is over (-EPERM). Idempotent (0 when already on); nothing turns it off. -ENOENT no vault. */
 int kv_vault_protect(struct kv *kv, const char *name);
+/* kv_vault_create with a max-versions (0: none) in the same transaction. */
+int kv_vault_create_with(struct kv *kv, const char *name, uint32_t retention_days,
+			 uint32_t max_versions);
+/* How many versions of each secret the vault keeps: 1..VAULTFS_VERSIONS_MAX, 0 all (-EINVAL
+ * otherwise). Applied when a version is added (kv_secret_prune); lowering it prunes nothing by
+ * itself. Once set, the vault is one that prunes for good (kv-prune.c): its secrets may lack
+ * their oldest versions, which then read -ENOENT, not -EBADMSG. -ENOENT no vault. */
+int kv_vault_set_max_versions(struct kv *kv, const char *name, uint32_t max_versions);
 int kv_vault_delete(struct kv *kv, const char *name);
 int kv_vault_get(struct kv *kv, const char *name, struct kv_vault_info *ret);
 int kv_vault_list(struct kv *kv, int (*cb)(const struct kv_vault_info *v, void *ud), void *ud);
@@ -221,7 +230,8 @@ int kv_object_list_page(struct kv *kv, enum object_type kind, const char *vault,
  * kv_object_list gives it: one lookup by name, no listing. */
 int kv_object_lookup(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		     struct kv_object_info *ret);
-/* The versions of a live object, 1 to current. */
+/* The versions of a live object, 1 to current (in a vault that prunes, the oldest kept to
+ * current: kv_secret_prune). */
 int kv_object_versions(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		       int (*cb)(const struct kv_version_info *v, void *ud), void *ud);
 /* A page of kv_object_versions: the versions numbered above `after` (see kv_vault_list_page).
@@ -281,10 +291,27 @@ int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_
 int kv_secret_delete(struct kv *kv, const char *vault, const char *name);
 int kv_secret_recover(struct kv *kv, const char *vault, const char *name);
 int kv_secret_purge(struct kv *kv, const char *vault, const char *name);
+/* -EOPNOTSUPP for a secret whose oldest versions were pruned (a backup holds 1..current). */
 int kv_secret_backup(struct kv *kv, const char *vault, const char *name, struct secbuf **ret_blob);
 /* A blob of another kind: -EMEDIUMTYPE. */
 int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,
 		      char ret_name[VAULTFS_NAME_MAX + 1]);
+/* The vault's max-versions (kv-prune.c): prune the secret's oldest versions but the current
+ * one while it has more than max_versions (none when the vault has no max-versions), oldest
+ * first, in one transaction; with purge protection on, none superseded (its next version
+ * made) less than the vault's retention ago. cb is told of each version before its row goes
+ * (the caller records it); its error stops and undoes the prune and is returned. Returns how
+ * many were pruned. A pruned version is gone: its ciphertext and its row (the version reads
+ * -ENOENT; secret versions lists those kept). Keys and certificates are never pruned. */
+int kv_secret_prune(struct kv *kv, const char *vault, const char *name,
+		    int (*cb)(const char *vault, const char *name, uint32_t version, void *ud),
+		    void *ud);
+/* A new current version whose bytes, content type and tags are version `to`'s (dates none,
+ * enabled), made inside kv: the value is never given to the caller. -ENOENT no such version
+ * (or pruned), -EKEYREVOKED `to` is disabled (enable it first: its bytes were taken out of
+ * use on purpose), kv_secret_set's errors. The version made in *ret_version. */
+int kv_secret_rollback(struct kv *kv, const char *vault, const char *name, uint32_t to,
+		       uint32_t *ret_version);
 /* kv_backup_peek's name alone. */
 int kv_backup_name(struct kv *kv, const void *blob, size_t len,
 		   char ret_name[VAULTFS_NAME_MAX + 1]);

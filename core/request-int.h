@@ -13,9 +13,13 @@ struct request_ctx {
 	const struct secbuf *value;
 	char vault[VAULTFS_NAME_MAX + 1];
 	char name[VAULTFS_NAME_MAX + 1];
-	char path[2 * VAULTFS_NAME_MAX + 3];
+	/* "/V/N", and after the decision what a record says besides (secret-rollback: " from=T") */
+	char path[2 * VAULTFS_NAME_MAX + 3 + 24];
 	uint32_t version;	/* asked for, then given (0: none, or the current one) */
 	int64_t retention_days; /* vault-create (0: the store's default) */
+	int64_t max_versions;	/* vault-create, vault-update (-1: not asked; 0: none) */
+	bool protect;		/* vault-update: purge protection on */
+	uint32_t to;		/* secret-rollback: the version whose bytes it takes */
 	bool deleted;		/* secret-list */
 	bool expiring;		/* secret-list: only those expiring before now + horizon */
 	int64_t horizon;

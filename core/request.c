@@ -359,6 +359,8 @@ static int vault_json(const struct kv_vault_info *v, void *ud)
 	json_object_object_add(o, "created", kvjson_time(v->created));
 	json_object_object_add(o, "retention_days", json_object_new_int64(v->retention_days));
 	json_object_object_add(o, "purge_protection", json_object_new_boolean(v->purge_protection));
+	if (v->max_versions) /* none: absent (every version kept) */
+		json_object_object_add(o, "max_versions", json_object_new_int64(v->max_versions));
 	return req_array_add(json_object_object_get(q->reply, "vaults"), o);
 }
 
@@ -381,7 +383,8 @@ static int op_vault_list(struct request_ctx *q)
 
 static int do_vault_create(struct request_ctx *q)
 {
-	return kv_vault_create(q->env->kv, q->vault, (uint32_t)q->retention_days);
+	return kv_vault_create_with(q->env->kv, q->vault, (uint32_t)q->retention_days,
+				    q->max_versions > 0 ? (uint32_t)q->max_versions : 0);
 }
 
 static int do_vault_delete(struct request_ctx *q)
@@ -391,7 +394,13 @@ static int do_vault_delete(struct request_ctx *q)
 
 static int do_vault_update(struct request_ctx *q)
 {
-	return kv_vault_protect(q->env->kv, q->vault);
+	int r = 0;
+
+	if (q->protect)
+		r = kv_vault_protect(q->env->kv, q->vault);
+	if (r >= 0 && q->max_versions >= 0)
+		r = kv_vault_set_max_versions(q->env->kv, q->vault, (uint32_t)q->max_versions);
+	return r;
 }
 
 static int op_vault(struct request_ctx *q)
@@ -403,23 +412,33 @@ static int op_vault(struct request_ctx *q)
 	if (r < 0)
 		return r;
 	/* members checked before the record: a bad request is not a change */
+	q->max_versions = -1;
 	if (streq(op, "vault-create")) {
 		r = req_get_int(q, "retention_days", VAULTFS_RETENTION_MIN, VAULTFS_RETENTION_MAX,
 				&q->retention_days);
+		if (r >= 0)
+			r = req_get_int(q, "max_versions", 1, VAULTFS_VERSIONS_MAX,
+					&q->max_versions);
 		return r < 0 ? r : req_change(q, POLICY_OP_MANAGE, "vault-create", do_vault_create);
 	}
 	if (streq(op, "vault-delete"))
 		return req_change(q, POLICY_OP_MANAGE, "vault-delete", do_vault_delete);
 	{
-		bool on = false;
+		int p;
 
-		r = req_get_bool(q, "purge_protection", &on);
+		p = req_get_bool(q, "purge_protection", &q->protect);
+		if (p < 0)
+			return p;
+		if (p > 0 && !q->protect)
+			return req_bad(q, "\"purge_protection\": true is the only update (it can "
+					  "never be turned off)");
+		/* 0: none (every version kept) */
+		r = req_get_int(q, "max_versions", 0, VAULTFS_VERSIONS_MAX, &q->max_versions);
 		if (r < 0)
 			return r;
-		if (r == 0 || !on)
-			return req_bad(
-				q, "\"purge_protection\": true is the only update (it can never "
-				   "be turned off)");
+		if (p == 0 && r == 0)
+			return req_bad(q, "vault-update needs \"purge_protection\": true or "
+					  "\"max_versions\"");
 	}
 	return req_change(q, POLICY_OP_MANAGE, "vault-update", do_vault_update);
 }
@@ -500,7 +519,14 @@ static int do_secret_get(struct request_ctx *q)
 
 static int do_secret_backup(struct request_ctx *q)
 {
-	return kv_secret_backup(q->env->kv, q->vault, q->name, &q->out);
+	int r = kv_secret_backup(q->env->kv, q->vault, q->name, &q->out);
+
+	if (r == -EOPNOTSUPP)
+		snprintf(q->msg, sizeof(q->msg),
+			 "%s/%s has pruned versions (its vault's max-versions): a backup holds "
+			 "every version from 1, so it cannot be made",
+			 q->vault, q->name);
+	return r;
 }
 
 /* The record of an allowed set, written before the store is touched, names the version it
@@ -511,6 +537,36 @@ static void set_expect_version(struct request_ctx *q)
 
 	q->version =
 		kv_secret_info(q->env->kv, q->vault, q->name, 0, &info) >= 0 ? info.version + 1 : 1;
+}
+
+/* The vault's max-versions after a version was added (kv_secret_prune): each pruned version
+ * recorded first, as "prune" with its number, under the decision that allowed the change. The
+ * change itself is made: a prune that fails (its record could not be written) leaves the
+ * versions for the next change to prune. */
+static int prune_record(const char *vault, const char *name, uint32_t version, void *ud)
+{
+	struct request_ctx *q = ud;
+	uint32_t made = q->version;
+	char path[sizeof(q->path)];
+	int r;
+
+	(void)vault;
+	(void)name;
+	memcpy(path, q->path, sizeof(path));
+	snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
+	q->version = version;
+	r = req_record(q, "prune", 0);
+	q->version = made;
+	memcpy(q->path, path, sizeof(path));
+	return r;
+}
+
+static void prune(struct request_ctx *q)
+{
+	int r = kv_secret_prune(q->env->kv, q->vault, q->name, prune_record, q);
+
+	if (r > 0)
+		json_object_object_add(q->reply, "pruned", json_object_new_int64(r));
 }
 
 static int do_secret_set(struct request_ctx *q)
@@ -530,7 +586,67 @@ static int do_secret_set(struct request_ctx *q)
 	}
 	q->version = version;
 	json_object_object_add(q->reply, "version", json_object_new_int64(version));
+	prune(q);
 	return 0;
+}
+
+/* The record of a rollback names the version it makes and, in its path, the one whose bytes it
+ * takes ("/V/N from=T"). */
+static void rollback_expect_version(struct request_ctx *q)
+{
+	size_t n = strlen(q->path);
+
+	set_expect_version(q);
+	snprintf(q->path + n, sizeof(q->path) - n, " from=%" PRIu32, q->to);
+}
+
+/* Version `to`'s bytes as a new current version, inside kv: nothing of them in the reply. */
+static int do_secret_rollback(struct request_ctx *q)
+{
+	uint32_t version;
+	int r;
+
+	r = kv_secret_rollback(q->env->kv, q->vault, q->name, q->to, &version);
+	if (r < 0) {
+		if (r == -EKEYREVOKED)
+			snprintf(q->msg, sizeof(q->msg),
+				 "version %" PRIu32 " is disabled: enable it first ('vaultctl "
+				 "secret update %s/%s --version %" PRIu32 " --enabled true')",
+				 q->to, q->vault, q->name, q->to);
+		else if (r == -ENOENT)
+			snprintf(q->msg, sizeof(q->msg),
+				 "no version %" PRIu32 " of %s/%s (never made, or pruned)", q->to,
+				 q->vault, q->name);
+		return r;
+	}
+	if (version != q->version) { /* another writer came in between: name the one made */
+		q->version = version;
+		(void)req_record(q, "rollback", 0);
+	}
+	q->version = version;
+	json_object_object_add(q->reply, "version", json_object_new_int64(version));
+	json_object_object_add(q->reply, "from", json_object_new_int64(q->to));
+	prune(q);
+	return 0;
+}
+
+static int op_secret_rollback(struct request_ctx *q)
+{
+	int64_t to = 0;
+	int r;
+
+	r = req_get_target(q, true);
+	if (r < 0)
+		return r;
+	r = req_get_int(q, "to", 1, UINT32_MAX, &to);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return req_bad(q, "missing member \"to\"");
+	q->to = (uint32_t)to;
+	q->expect_version = rollback_expect_version;
+	/* write, not read: the bytes never leave the daemon */
+	return req_change(q, POLICY_OP_WRITE, "rollback", do_secret_rollback);
 }
 
 static int do_secret_update(struct request_ctx *q)
@@ -684,9 +800,9 @@ static int op_status(struct request_ctx *q)
 /* Every op: its members besides "v" and "op", and whether it carries value bytes. */
 static const struct request_op ops[] = {
 	{ "vault-list", " ", 0, op_vault_list },
-	{ "vault-create", " vault retention_days ", 0, op_vault },
+	{ "vault-create", " vault retention_days max_versions ", 0, op_vault },
 	{ "vault-delete", " vault ", 0, op_vault },
-	{ "vault-update", " vault purge_protection ", 0, op_vault },
+	{ "vault-update", " vault purge_protection max_versions ", 0, op_vault },
 	{ "secret-set", " vault name enabled not_before expires content_type tags ",
 	  VAULTFS_VALUE_MAX, op_secret },
 	{ "secret-get", " vault name version ", 0, op_secret },
@@ -699,6 +815,7 @@ static const struct request_op ops[] = {
 	{ "secret-purge", " vault name ", 0, op_secret },
 	{ "secret-backup", " vault name ", 0, op_secret },
 	{ "secret-restore", " vault ", VAULTFS_BACKUP_MAX, op_secret_restore },
+	{ "secret-rollback", " vault name to ", 0, op_secret_rollback },
 	{ "policy-reload", " ", 0, op_policy_reload },
 	{ "status", " ", 0, op_status },
 };

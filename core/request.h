@@ -18,9 +18,9 @@
  * member; nothing is done. Times are unix seconds in requests and RFC 3339 in replies (the
  * shape of `vaultctl --json`). The ops, their members and the policy op each needs:
  *   vault-list                                        (vaults the caller can see)
- *   vault-create  vault [retention_days]              manage /V
+ *   vault-create  vault [retention_days] [max_versions]   manage /V
  *   vault-delete  vault                               manage /V
- *   vault-update  vault purge_protection (true only)  manage /V
+ *   vault-update  vault [purge_protection (true only)] [max_versions (0: none)]  manage /V
  *   secret-set    vault name + value [attrs]          write /V/N
  *   secret-get    vault name [version]                read /V/N
  *   secret-list   vault [deleted] [expiring]          list /V (then objects the caller sees)
@@ -30,6 +30,12 @@
  *   secret-backup vault name                          read and write /V/N
  *   secret-restore vault + blob                       write /V/N (N: the name in the blob) and
  *                                                     manage /V
+ *   secret-rollback vault name to                     write /V/N: a new current version of
+ *                                                     version `to`'s bytes, made in the daemon
+ *                                                     (no value in the reply: "version", "from")
+ * A set or rollback in a vault with max_versions prunes the secret's oldest versions (kv.h's
+ * kv_secret_prune), each recorded as "prune" with its version; the reply says "pruned": n.
+ * A rollback is recorded as "rollback" with the version it makes, path "/V/N from=T".
  * Backup and restore give no more than read gives: the blob holds every version, disabled and
  * not yet valid ones too, so backup needs write as well (whoever has write on N can re-enable
  * any version and read it anyway), and restore needs manage on the target vault (else read on

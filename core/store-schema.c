@@ -103,13 +103,21 @@ static const char *const migrations[] = {
 	"  policy BLOB NOT NULL,"
 	"  mac BLOB NOT NULL"
 	") STRICT;",
+	/* 6: a vault's max-versions (kv-prune.c): how many versions of a secret it keeps (0: all)
+	 * and whether it has ever pruned (prunes: once set, never cleared, so a secret whose
+	 * oldest versions were pruned still reads as whole after max-versions is turned off).
+	 * Both default to 0: an old vault's row, and its MAC, stay as they were. */
+	"ALTER TABLE vaults ADD COLUMN max_versions INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE vaults ADD COLUMN prunes INTEGER NOT NULL DEFAULT 0;",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(migrations))
 
 /* Column lists shared by the statements that read a row, in the order of the row tables
  * (store-vault.c, store-object.c, store-version.c). Column i of a row is parameter ?i+1 of the
  * statements that write it: an INSERT or UPDATE names the parameters of the columns it writes. */
-#define VAULT_COLS "id, name, wrapped_key, created, retention_days, purge_protection, mac"
+#define VAULT_COLS                                                                                 \
+	"id, name, wrapped_key, created, retention_days, purge_protection, mac, max_versions, "    \
+	"prunes"
 #define OBJECT_COLS "id, vault_id, name, type, current_version, created, deleted_at, mac"
 #define ROTATION_COLS                                                                              \
 	"object_id, rotate_after, notify_before, expires_after, notified_version, updated, mac"
@@ -139,11 +147,13 @@ static const char *const stmt_sql[_STMT_MAX] = {
 	[STMT_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
 			  "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	[STMT_VAULT_INSERT] = "INSERT INTO vaults (name, wrapped_key, created, retention_days, "
-			      "purge_protection, mac) VALUES (?2, ?3, ?4, ?5, ?6, ?7)",
+			      "purge_protection, mac, max_versions, prunes) "
+			      "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[STMT_VAULT_GET] = "SELECT " VAULT_COLS " FROM vaults WHERE name = ?1",
 	[STMT_VAULT_GET_BY_ID] = "SELECT " VAULT_COLS " FROM vaults WHERE id = ?1",
 	[STMT_VAULT_UPDATE] = "UPDATE vaults SET wrapped_key = ?3, created = ?4, "
-			      "retention_days = ?5, purge_protection = ?6, mac = ?7 WHERE id = ?1",
+			      "retention_days = ?5, purge_protection = ?6, mac = ?7, "
+			      "max_versions = ?8, prunes = ?9 WHERE id = ?1",
 	[STMT_VAULT_HAS_OBJECTS] = "SELECT 1 FROM objects WHERE vault_id = ?1 LIMIT 1",
 	[STMT_VAULT_DELETE] = "DELETE FROM vaults WHERE id = ?1",
 	[STMT_VAULT_PAGE] = "SELECT " VAULT_COLS " FROM vaults WHERE name >= ?1 "
@@ -169,6 +179,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
 	[STMT_VERSION_UPDATE] = "UPDATE versions SET enabled = ?3, not_before = ?4, expires = ?5, "
 				"updated = ?7, content_type = ?8, tags = ?9, mac = ?11 "
 				"WHERE object_id = ?1 AND version = ?2",
+	/* a version pruned (kv-prune.c): its notices go with it (ON DELETE CASCADE) */
+	[STMT_VERSION_DELETE] = "DELETE FROM versions WHERE object_id = ?1 AND version = ?2",
 	[STMT_VERSION_MAX] = "SELECT version FROM versions WHERE object_id = ?1 "
 			     "ORDER BY version DESC LIMIT 1",
 	/* length() of a blob comes from the record header: the ciphertext itself is not read. */

@@ -14,6 +14,8 @@ static const struct row_col vault_cols[] = {
 	ROW_U32(struct store_vault, retention_days, 0),
 	ROW_BOOL(struct store_vault, purge_protection),
 	ROW_BLOB(struct store_vault, mac),
+	ROW_U32(struct store_vault, max_versions, 0),
+	ROW_BOOL(struct store_vault, prunes),
 };
 static const struct row_table vault_row = { vault_cols, ELEMENTSOF(vault_cols), NULL };
 

@@ -1,7 +1,7 @@
 /* store-version.c: the versions table of the SQLite store and the expiry notices: a version's
  * row as its row table maps it (the ciphertext last, so that listing versions never reads it),
- * insert, lookups with or without the ciphertext, the rewrite of its attributes, the walks of an
- * object's versions and of the versions whose expiry is due, and the notices given. It must
+ * insert, lookups with or without the ciphertext, the rewrite of its attributes, the removal of a
+ * pruned version (kv-prune.c decides which), the walks of an object's versions and of the versions whose expiry is due, and the notices given. It must
  * never change a version's material (wrapped key, ciphertext) once inserted, and never leave a
  * ciphertext it read unwiped. */
 #include <assert.h>
@@ -117,6 +117,18 @@ int store_version_get_meta(struct store *s, int64_t object_id, uint32_t version,
 
 	assert(s && ret);
 	return row_get_by(s, STMT_VERSION_GET_META, &version_meta_row, 2, key, ret, sizeof(*ret));
+}
+
+int store_version_delete(struct store *s, int64_t object_id, uint32_t version)
+{
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int64_t key[] = { object_id, version };
+	int r;
+
+	assert(s);
+	st = s->stmt[STMT_VERSION_DELETE];
+	r = bind_int64s(st, ELEMENTSOF(key), key);
+	return r < 0 ? r : stmt_write(s, st, true);
 }
 
 int store_version_max(struct store *s, int64_t object_id, uint32_t *ret)

@@ -39,6 +39,10 @@ struct store_vault {
 	uint32_t retention_days;
 	bool purge_protection;
 	uint8_t mac[CRYPTO_MAC_LEN];
+	/* schema 6: versions of a secret kept (0: all), and whether this vault ever pruned
+	 * (sticky: its secrets may lack their oldest versions) */
+	uint32_t max_versions;
+	bool prunes;
 };
 
 struct store_object {
@@ -231,6 +235,9 @@ int store_version_get(struct store *s, int64_t object_id, uint32_t version,
 		      struct store_version *ret);
 int store_version_update_attrs(struct store *s, const struct store_version *v);
 int store_version_max(struct store *s, int64_t object_id, uint32_t *ret);
+/* Remove one version row (its ciphertext with it, and its expiry notices): -ENOENT when it
+ * does not exist. */
+int store_version_delete(struct store *s, int64_t object_id, uint32_t version);
 /* Calls cb for each version of the object in ascending order. The ciphertext is not loaded
  * (ciphertext NULL, but ciphertext_len is its length) in the struct passed to cb; the struct
  * is only valid during the call. */

@@ -68,9 +68,11 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
 					      { "retention-days", required_argument, NULL, 'r' },
 					      { "purge-protection", required_argument, NULL, 'p' },
+					      { "max-versions", required_argument, NULL, 'm' },
 					      {} };
 	struct json_object *req, *reply = NULL;
 	uint32_t days = 0;
+	int64_t max_versions = -1; /* not given; 0: none */
 	bool json = false, protect = false;
 	const char *verb, *op;
 	char what[160];
@@ -95,6 +97,18 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 				return usage_error("--purge-protection: only 'on' (it can never be "
 						   "turned off)");
 			protect = true;
+		} else if (c == 'm' && (streq(verb, "create") || streq(verb, "update"))) {
+			uint32_t n = 0;
+
+			if (streq(optarg, "none") && streq(verb, "update"))
+				n = 0;
+			else if (parse_u32("--max-versions", optarg, &n))
+				return EXIT_USAGE;
+			else if (n < 1 || n > VAULTFS_VERSIONS_MAX)
+				return usage_error("--max-versions: 1 to %u%s",
+						   VAULTFS_VERSIONS_MAX,
+						   streq(verb, "update") ? ", or none" : "");
+			max_versions = n;
 		} else
 			return usage_error("vault %s: unknown or unexpected option", verb);
 	}
@@ -120,8 +134,9 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 		return usage_error("vault %s NAME", verb);
 	if (!kv_name_valid(argv[optind]))
 		return usage_error("invalid vault name: use [A-Za-z0-9][A-Za-z0-9._-]{0,126}");
-	if (streq(verb, "update") && !protect)
-		return usage_error("vault update NAME --purge-protection on");
+	if (streq(verb, "update") && !protect && max_versions < 0)
+		return usage_error("vault update NAME [--purge-protection on] "
+				   "[--max-versions N|none]");
 	op = streq(verb, "create") ? "vault-create" :
 	     streq(verb, "delete") ? "vault-delete" :
 				     "vault-update";
@@ -132,6 +147,9 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 			json_object_object_add(req, "retention_days", json_object_new_int64(days));
 		if (protect)
 			json_object_object_add(req, "purge_protection", json_object_new_boolean(1));
+		if (max_versions >= 0)
+			json_object_object_add(req, "max_versions",
+					       json_object_new_int64(max_versions));
 	}
 	snprintf(what, sizeof(what), "vault '%s'", argv[optind]);
 	r = call(ctl, req, NULL, what, &reply, NULL);
@@ -147,6 +165,7 @@ struct secret_opts {
 	const char *file;
 	bool json, deleted;
 	uint32_t version;
+	uint32_t to;		   /* rollback */
 	int64_t expiring;	   /* -1: not asked */
 	struct json_object *attrs; /* the attribute members given */
 };
@@ -163,9 +182,10 @@ enum {
 	OPT_JSON,
 	OPT_DELETED,
 	OPT_EXPIRING,
+	OPT_TO,
 };
 
-/* Which options each verb takes (letters of OPT_*, in order: f c t n e d E v j D x), what it
+/* Which options each verb takes (letters of OPT_*, in order: f c t n e d E v j D x T), what it
  * names (VAULT or VAULT/NAME) and its request. */
 static const struct secret_verb {
 	const char *verb;
@@ -183,6 +203,7 @@ static const struct secret_verb {
 	{ "purge", "", false, "secret-purge" },
 	{ "backup", "f", false, "secret-backup" },
 	{ "restore", "f", true, "secret-restore" },
+	{ "rollback", "T", false, "secret-rollback" },
 };
 
 static int add_time(struct json_object *attrs, const char *key, const char *opt, const char *s,
@@ -211,15 +232,16 @@ static int parse_secret_opts(const struct secret_verb *sv, int argc, char **argv
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "deleted", no_argument, NULL, OPT_DELETED },
 		{ "expiring", required_argument, NULL, OPT_EXPIRING },
+		{ "to", required_argument, NULL, OPT_TO },
 		{}
 	};
-	static const char letters[] = "fctnedEvjDx";
+	static const char letters[] = "fctnedEvjDxT";
 	bool is_update = streq(sv->verb, "update");
 	struct json_object *tags = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-		if (c < OPT_FILE || c > OPT_EXPIRING || !strchr(sv->opts, letters[c - OPT_FILE]))
+		if (c < OPT_FILE || c > OPT_TO || !strchr(sv->opts, letters[c - OPT_FILE]))
 			return usage_error("secret %s: unknown or unexpected option", sv->verb);
 		switch (c) {
 		case OPT_FILE:
@@ -269,6 +291,12 @@ static int parse_secret_opts(const struct secret_verb *sv, int argc, char **argv
 		case OPT_EXPIRING:
 			if (duration_parse(optarg, &o->expiring) < 0)
 				return usage_error("--expiring: a span such as 30d, 12h or 90m");
+			break;
+		case OPT_TO:
+			if (parse_u32("--to", optarg, &o->to))
+				return EXIT_USAGE;
+			if (o->to == 0)
+				return usage_error("--to: a version number, 1 or more");
 			break;
 		}
 	}
@@ -360,6 +388,8 @@ static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secr
 	}
 	if (streq(sv->verb, "backup") && !o->file)
 		return usage_error("secret backup VAULT/NAME --file F");
+	if (streq(sv->verb, "rollback") && !o->to)
+		return usage_error("secret rollback VAULT/NAME --to N");
 
 	req = request_new(sv->op);
 	if (!req)
@@ -369,6 +399,8 @@ static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secr
 		json_add_str(req, "name", name);
 	if (o->version)
 		json_object_object_add(req, "version", json_object_new_int64(o->version));
+	if (o->to)
+		json_object_object_add(req, "to", json_object_new_int64(o->to));
 	if (o->deleted)
 		json_object_object_add(req, "deleted", json_object_new_boolean(1));
 	if (o->expiring >= 0)
@@ -399,6 +431,9 @@ static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secr
 	} else {
 		if (streq(sv->verb, "set"))
 			fprintf(stderr, "%s: version %s\n", ref, str_of(reply, "version"));
+		else if (streq(sv->verb, "rollback")) /* the bytes never come here */
+			fprintf(stderr, "%s: version %s (the bytes of version %s)\n", ref,
+				str_of(reply, "version"), str_of(reply, "from"));
 		else if (streq(sv->verb, "restore"))
 			fprintf(stderr, "%s/%s: restored\n", ref, str_of(reply, "name"));
 		else
@@ -420,7 +455,7 @@ int cmd_secret(struct ctl *ctl, int argc, char **argv)
 
 	if (argc < 2)
 		return usage_error("secret: set, get, list, versions, update, delete, recover, "
-				   "purge, backup or restore");
+				   "purge, backup, restore or rollback");
 	for (size_t i = 0; i < ELEMENTSOF(secret_verbs); i++)
 		if (streq(argv[1], secret_verbs[i].verb))
 			sv = &secret_verbs[i];

@@ -3824,6 +3824,266 @@ static void test_object_restore_old_blob(void **state)
 	kv_free(kv);
 }
 
+/* --- max-versions and rollback (issue 18) --- */
+
+struct pruned {
+	size_t n;
+	uint32_t v[64];
+	int fail; /* returned by the callback when not 0 */
+};
+
+static int collect_pruned(const char *vault, const char *name, uint32_t version, void *ud)
+{
+	struct pruned *p = ud;
+
+	assert_string_equal(vault, "v");
+	assert_non_null(name);
+	if (p->fail)
+		return p->fail;
+	assert_true(p->n < ELEMENTSOF(p->v));
+	p->v[p->n++] = version;
+	return 0;
+}
+
+/* Version `version` of vault/name is still there (none pruned in a vault without max-versions). */
+static void info_ok_version(struct kv *kv, const char *vault, const char *name, uint32_t version)
+{
+	struct kv_version_info info;
+
+	assert_int_equal(kv_secret_info(kv, vault, name, version, &info), 0);
+	assert_int_equal(info.version, version);
+}
+
+static struct version_list versions_of(struct kv *kv, const char *vault, const char *name)
+{
+	struct version_list l = { 0 };
+
+	assert_int_equal(kv_secret_versions(kv, vault, name, collect_version, &l), 0);
+	return l;
+}
+
+/* A vault's max-versions of 5: after 50 sets exactly the 5 newest are kept, each pruned one told
+ * first, oldest first; a pruned version reads -ENOENT (not an integrity error), the others and
+ * the current one read; none and the vault's row survive a reopen. */
+static void test_max_versions_prune(void **state)
+{
+	const struct fixture *f = *state;
+	struct pruned p = { 0 };
+	struct version_list l;
+	struct kv_vault_info vi;
+	char val[32];
+	struct kv *kv2;
+
+	assert_int_equal(kv_vault_create_with(f->kv, "v", 7, 5), 0);
+	assert_int_equal(kv_vault_create(f->kv, "all", 7), 0);
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), 0);
+	assert_int_equal(vi.max_versions, 5);
+	assert_int_equal(kv_vault_get(f->kv, "all", &vi), 0);
+	assert_int_equal(vi.max_versions, 0);
+	for (int i = 1; i <= 50; i++) {
+		snprintf(val, sizeof(val), "value-%d", i);
+		kv_set_clock(f->kv, T0 + i);
+		assert_int_equal(set_str(f->kv, "v", "s", val), (uint32_t)i);
+		assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p),
+				 i > 5 ? 1 : 0);
+		set_str(f->kv, "all", "s", val);
+		assert_int_equal(kv_secret_prune(f->kv, "all", "s", collect_pruned, &p), 0);
+	}
+	assert_int_equal(p.n, 45);
+	for (size_t i = 0; i < p.n; i++)
+		assert_int_equal(p.v[i], i + 1);
+	l = versions_of(f->kv, "v", "s");
+	assert_int_equal(l.n, 5);
+	for (size_t i = 0; i < l.n; i++)
+		assert_int_equal(l.v[i].version, 46 + i);
+	info_ok_version(f->kv, "all", "s", 1);
+	get_str(f->kv, "v", "s", 0, "value-50");
+	get_str(f->kv, "v", "s", 46, "value-46");
+	get_fails(f->kv, "v", "s", 45, -ENOENT);
+	get_fails(f->kv, "v", "s", 1, -ENOENT);
+	info_fails(f->kv, "v", "s", 45, -ENOENT);
+	get_fails(f->kv, "v", "s", 51, -ENOENT);
+	/* pages from the start and from a cursor among the pruned ones */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 0, 3, collect_version, &l), 3);
+	assert_int_equal(l.v[0].version, 46);
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 48, 3, collect_version, &l), 2);
+	assert_int_equal(l.v[4].version, 50);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 10, 9, collect_version, &l), 5);
+	/* a backup holds versions 1..current: refused for a pruned secret, made for another */
+	{
+		struct secbuf *blob = NULL;
+
+		assert_int_equal(kv_secret_backup(f->kv, "v", "s", &blob), -EOPNOTSUPP);
+		assert_null(blob);
+		assert_int_equal(kv_secret_backup(f->kv, "all", "s", &blob), 0);
+		secbuf_free(blob);
+		assert_int_equal(kv_secret_backup(f->kv, "v", "nope", &blob), -ENOENT);
+	}
+	/* again with nothing over: nothing pruned */
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 0);
+
+	/* another kv on the store: the vault row (MAC'd with max-versions) and the gap hold */
+	kv2 = kv_open(f->path, false, f->master);
+	assert_int_equal(kv_vault_get(kv2, "v", &vi), 0);
+	assert_int_equal(vi.max_versions, 5);
+	get_fails(kv2, "v", "s", 3, -ENOENT);
+	get_str(kv2, "v", "s", 47, "value-47");
+	assert_int_equal(versions_of(kv2, "v", "s").n, 5);
+	kv_free(kv2);
+
+	/* lowered to 3: the next prune takes two; none: nothing more is pruned, and what was
+	 * stays gone (the vault prunes for good) */
+	assert_int_equal(kv_vault_set_max_versions(f->kv, "v", 3), 0);
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 2);
+	assert_int_equal(versions_of(f->kv, "v", "s").n, 3);
+	assert_int_equal(kv_vault_set_max_versions(f->kv, "v", 0), 0);
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), 0);
+	assert_int_equal(vi.max_versions, 0);
+	set_str(f->kv, "v", "s", "value-51");
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 0);
+	l = versions_of(f->kv, "v", "s");
+	assert_int_equal(l.n, 4);
+	assert_int_equal(l.v[0].version, 48);
+	get_fails(f->kv, "v", "s", 47, -ENOENT);
+
+	/* refusals */
+	assert_int_equal(kv_vault_set_max_versions(f->kv, "v", VAULTFS_VERSIONS_MAX + 1), -EINVAL);
+	assert_int_equal(kv_vault_create_with(f->kv, "w", 7, VAULTFS_VERSIONS_MAX + 1), -EINVAL);
+	assert_int_equal(kv_vault_set_max_versions(f->kv, "nope", 3), -ENOENT);
+	assert_int_equal(kv_secret_prune(f->kv, "v", "nope", collect_pruned, &p), -ENOENT);
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", NULL, NULL), -EINVAL);
+	assert_int_equal(kv_secret_prune(f->kv, "v", ".x", collect_pruned, &p), -EINVAL);
+}
+
+/* The callback's error stops and undoes the prune; a version taken away in the middle or at
+ * the top of a secret in a vault that prunes is still an integrity error; the vault's new
+ * columns are under its MAC. */
+static void test_max_versions_tamper(void **state)
+{
+	const struct fixture *f = *state;
+	struct pruned p = { .fail = -EIO };
+	struct version_list l = { 0 };
+	struct kv_vault_info vi;
+	char sql[128];
+	int64_t id;
+
+	assert_int_equal(kv_vault_create_with(f->kv, "v", 7, 2), 0);
+	for (int i = 1; i <= 6; i++)
+		set_str(f->kv, "v", "s", "x");
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), -EIO);
+	assert_int_equal(versions_of(f->kv, "v", "s").n, 6);
+	p.fail = 0;
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 4);
+	set_str(f->kv, "v", "s", "y");
+	set_str(f->kv, "v", "s", "z"); /* 5..8 */
+	id = secret_id(f->kv, "v", "s", false);
+	snprintf(sql, sizeof(sql), "DELETE FROM versions WHERE object_id = %lld AND version = 6",
+		 (long long)id);
+	raw_exec(f->path, sql);
+	assert_int_equal(kv_secret_versions(f->kv, "v", "s", collect_version, &l), -EBADMSG);
+	snprintf(sql, sizeof(sql), "DELETE FROM versions WHERE object_id = %lld AND version = 8",
+		 (long long)id);
+	raw_exec(f->path, sql);
+	get_fails(f->kv, "v", "s", 0, -EBADMSG);
+
+	raw_exec(f->path, "UPDATE vaults SET max_versions = 100 WHERE name = 'v'");
+	assert_int_equal(kv_vault_get(f->kv, "v", &vi), -EBADMSG);
+	/* nor can a vault that never pruned be made to take a gap for a prune */
+	assert_int_equal(kv_vault_create(f->kv, "w", 7), 0);
+	set_str(f->kv, "w", "s", "1");
+	set_str(f->kv, "w", "s", "2");
+	raw_exec(f->path, "UPDATE vaults SET prunes = 1 WHERE name = 'w'");
+	assert_int_equal(kv_vault_get(f->kv, "w", &vi), -EBADMSG);
+	get_fails(f->kv, "w", "s", 1, -EBADMSG);
+}
+
+/* With purge protection a version is pruned only once it was superseded (its next version
+ * made) at least the vault's retention ago, whatever max-versions says. */
+static void test_max_versions_protected(void **state)
+{
+	const struct fixture *f = *state;
+	struct pruned p = { 0 };
+
+	assert_int_equal(kv_vault_create_with(f->kv, "v", 7, 2), 0);
+	assert_int_equal(kv_vault_protect(f->kv, "v"), 0);
+	for (int i = 0; i < 4; i++) { /* version i + 1 made at day i */
+		kv_set_clock(f->kv, T0 + i * DAY);
+		set_str(f->kv, "v", "s", "x");
+	}
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 0);
+	/* version 1 was superseded at day 1: prunable from day 8, version 2 from day 9 */
+	kv_set_clock(f->kv, T0 + 8 * DAY - 1);
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 0);
+	kv_set_clock(f->kv, T0 + 8 * DAY);
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 1);
+	assert_int_equal(p.v[0], 1);
+	kv_set_clock(f->kv, T0 + 30 * DAY);
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 1);
+	assert_int_equal(p.n, 2);
+	assert_int_equal(versions_of(f->kv, "v", "s").n, 2);
+	get_fails(f->kv, "v", "s", 2, -ENOENT);
+}
+
+/* Rollback: a new current version of an old one's bytes, content type and tags (enabled, no
+ * dates); refusals: no such version or secret, a disabled version, a pruned one. */
+static void test_rollback(void **state)
+{
+	const struct fixture *f = *state;
+	const char *tags[] = { "env=prod", "a=b" };
+	struct kv_attrs a = {
+		.enabled = 1, .content_type = "text/plain", .tags = tags, .n_tags = 2
+	};
+	struct kv_attrs old = { .enabled = 1, .content_type = "", .expires = T0 - 10 };
+	struct kv_attrs off = KV_ATTRS_KEEP;
+	struct kv_version_info info;
+	struct pruned p = { 0 };
+	uint32_t v = 0;
+
+	kv_set_clock(f->kv, T0 - 100);
+	assert_int_equal(kv_vault_create(f->kv, "v", 7), 0);
+	assert_int_equal(set_ok(f->kv, "v", "s", "one", 3, &a), 1);
+	set_str(f->kv, "v", "s", "two-bad");
+	kv_set_clock(f->kv, T0);
+	assert_int_equal(kv_secret_rollback(f->kv, "v", "s", 1, &v), 0);
+	assert_int_equal(v, 3);
+	get_str(f->kv, "v", "s", 0, "one");
+	assert_int_equal(kv_secret_info(f->kv, "v", "s", 3, &info), 0);
+	assert_string_equal(info.content_type, "text/plain");
+	assert_string_equal(info.tags, "a=b\nenv=prod\n");
+	assert_true(info.enabled);
+	assert_int_equal(info.created, T0);
+	get_str(f->kv, "v", "s", 2, "two-bad");
+
+	/* an expired version's bytes come back without its dates */
+	assert_int_equal(set_ok(f->kv, "v", "s", "four", 4, &old), 4);
+	get_fails(f->kv, "v", "s", 4, -EKEYEXPIRED);
+	assert_int_equal(kv_secret_rollback(f->kv, "v", "s", 4, &v), 0);
+	assert_int_equal(v, 5);
+	get_str(f->kv, "v", "s", 0, "four");
+
+	/* refusals, nothing made */
+	off.enabled = 0;
+	assert_int_equal(kv_secret_update(f->kv, "v", "s", 2, &off), 0);
+	v = 77;
+	assert_int_equal(kv_secret_rollback(f->kv, "v", "s", 2, &v), -EKEYREVOKED);
+	assert_int_equal(kv_secret_rollback(f->kv, "v", "s", 6, &v), -ENOENT);
+	assert_int_equal(kv_secret_rollback(f->kv, "v", "s", 0, &v), -ENOENT);
+	assert_int_equal(kv_secret_rollback(f->kv, "v", "nope", 1, &v), -ENOENT);
+	assert_int_equal(kv_secret_rollback(f->kv, "nope", "s", 1, &v), -ENOENT);
+	assert_int_equal(v, 77);
+	assert_int_equal(versions_of(f->kv, "v", "s").n, 5);
+
+	/* pruned: gone */
+	assert_int_equal(kv_vault_set_max_versions(f->kv, "v", 2), 0);
+	assert_int_equal(kv_secret_prune(f->kv, "v", "s", collect_pruned, &p), 3);
+	assert_int_equal(p.n, 3);
+	assert_int_equal(kv_secret_rollback(f->kv, "v", "s", 1, &v), -ENOENT);
+	assert_int_equal(kv_secret_rollback(f->kv, "v", "s", 4, &v), 0);
+	assert_int_equal(v, 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3883,6 +4143,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_object_lifecycle_per_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_object_backup_keeps_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_object_restore_old_blob, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_versions_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_versions_tamper, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_versions_protected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

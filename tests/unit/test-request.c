@@ -9,7 +9,9 @@
  * deny record naming the rule, nothing changed); a change whose record cannot be written is not
  * made, a read whose record cannot be written gives no bytes; listings filtered by visible();
  * expiring secrets; restore decided on the name in the blob; policy-reload with and without a
- * daemon. The client side over a socketpair: exact round trips of value bytes (back to back
+ * daemon; max_versions (create, update, list, the prune records after a set) and
+ * secret-rollback (write alone, no value bytes, from=N in the record's path, refusals). The
+ * client side over a socketpair: exact round trips of value bytes (back to back
  * messages, newlines in values), the caps, replies that are not messages, and EOF mid-line and
  * mid-value. */
 #include <stdarg.h>
@@ -748,7 +750,7 @@ static void test_exec_bad_requests(void **state)
 		    NULL, 0, EINVAL,
 		    "\"purge_protection\": true is the only update (it can never be turned off)");
 	bad_request(f, "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"app\"}", NULL, 0, EINVAL,
-		    "\"purge_protection\": true is the only update (it can never be turned off)");
+		    "vault-update needs \"purge_protection\": true or \"max_versions\"");
 	bad_request(f,
 		    "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"app\","
 		    "\"purge_protection\":1}",
@@ -1675,6 +1677,117 @@ static void test_recv_line_cap(void **state)
 	close(sv[1]);
 }
 
+/* --- max-versions and rollback (issue 18) --- */
+
+/* A set in a vault with max_versions prunes down to it: the reply says how many, each pruned
+ * version is recorded after the set's record, under the same rule; vault-create and
+ * vault-update carry max_versions (0 none) and vault-list shows it. */
+static void test_max_versions(void **state)
+{
+	struct fixture *f = *state;
+	struct json_object *r, *v;
+	struct kv_vault_info vi;
+
+	exec_ok(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"mv\",\"max_versions\":3}");
+	assert_int_equal(kv_vault_get(f->kv, "mv", &vi), 0);
+	assert_int_equal(vi.max_versions, 3);
+	r = exec(f, "{\"v\":1,\"op\":\"vault-list\"}");
+	reply_ok(r, 3);
+	v = json_object_array_get_idx(jarr(r, "vaults"), 0);
+	assert_string_equal(jstr(v, "name"), "mv");
+	assert_int_equal(jint(v, "max_versions"), 3);
+	json_object_put(r);
+	for (int i = 1; i <= 3; i++)
+		assert_int_equal(set_str(f, "mv", "db", "x"), i);
+	r = exec_v(f, "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"mv\",\"name\":\"db\"}", "y", 1,
+		   NULL);
+	reply_ok(r, 4);
+	assert_int_equal(jint(r, "version"), 4);
+	assert_int_equal(jint(r, "pruned"), 1);
+	json_object_put(r);
+	expect_record(f, 0, "prune", 0, "allow-all", "mv", "db", 1, "/mv/db");
+	expect_record(f, 1, "set", 0, "allow-all", "mv", "db", 4, "/mv/db");
+	r = exec(f, "{\"v\":1,\"op\":\"secret-versions\",\"vault\":\"mv\",\"name\":\"db\"}");
+	assert_int_equal(json_object_array_length(jarr(r, "versions")), 3);
+	json_object_put(r);
+
+	exec_ok(f, "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"mv\",\"max_versions\":0}");
+	assert_int_equal(kv_vault_get(f->kv, "mv", &vi), 0);
+	assert_int_equal(vi.max_versions, 0);
+	r = exec(f, "{\"v\":1,\"op\":\"vault-list\"}");
+	v = json_object_array_get_idx(jarr(r, "vaults"), 0);
+	assert_false(jhas(v, "max_versions")); /* none: absent */
+	json_object_put(r);
+	assert_int_equal(set_str(f, "mv", "db", "z"), 5); /* nothing pruned: 3 members */
+	exec_ok(f, "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"mv\",\"max_versions\":2,"
+		   "\"purge_protection\":true}");
+	assert_int_equal(kv_vault_get(f->kv, "mv", &vi), 0);
+	assert_int_equal(vi.max_versions, 2);
+	assert_true(vi.purge_protection);
+	exec_err(f, "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"mv\"}", EINVAL,
+		 "vault-update needs \"purge_protection\": true or \"max_versions\"");
+	exec_err(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"w\",\"max_versions\":0}", EINVAL,
+		 "\"max_versions\" out of range (1..100000)");
+	exec_err(f, "{\"v\":1,\"op\":\"vault-update\",\"vault\":\"mv\",\"max_versions\":-1}",
+		 EINVAL, "\"max_versions\" out of range (0..100000)");
+}
+
+/* secret-rollback: decided as write alone (a caller refused read does it), no value bytes in
+ * the reply, recorded with the version made and "from=N" in the path; refusals. */
+static void test_rollback(void **state)
+{
+	struct fixture *f = *state;
+	struct secbuf *val = NULL;
+	struct json_object *r;
+
+	exec_ok(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"rb\"}");
+	set_str(f, "rb", "db", "good");
+	set_str(f, "rb", "db", "bad");
+	deny(f, "read", "/rb/db", "no-read");
+	r = exec(f, "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
+		    "\"to\":1}"); /* exec fails on value bytes */
+	reply_ok(r, 4);
+	assert_int_equal(jint(r, "version"), 3);
+	assert_int_equal(jint(r, "from"), 1);
+	json_object_put(r);
+	expect_record(f, 0, "rollback", 0, "allow-all", "rb", "db", 3, "/rb/db from=1");
+	assert_int_equal(kv_secret_get(f->kv, "rb", "db", 0, &val, NULL), 0);
+	assert_int_equal(val->len, 4);
+	assert_memory_equal(val->data, "good", 4);
+	secbuf_free(val);
+
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
+		 "\"to\":9}",
+		 ENOENT, "no version 9 of rb/db (never made, or pruned)");
+	expect_record(f, 0, "rollback", ENOENT, "allow-all", "rb", "db", 4, "/rb/db from=9");
+	exec_err(f, "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\"}", EINVAL,
+		 "missing member \"to\"");
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
+		 "\"to\":0}",
+		 EINVAL, "\"to\" out of range (1..4294967295)");
+	assert_int_equal(kv_secret_update(f->kv, "rb", "db", 2,
+					  &(struct kv_attrs){ .enabled = 0,
+							      .not_before = KV_KEEP,
+							      .expires = KV_KEEP }),
+			 0);
+	exec_err(f,
+		 "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
+		 "\"to\":2}",
+		 EKEYREVOKED,
+		 "version 2 is disabled: enable it first ('vaultctl secret update rb/db "
+		 "--version 2 --enabled true')");
+	deny(f, "write", "/rb/db", "no-write");
+	r = exec(f, "{\"v\":1,\"op\":\"secret-rollback\",\"vault\":\"rb\",\"name\":\"db\","
+		    "\"to\":1}");
+	assert_int_equal(jint(r, "errno"), EACCES);
+	json_object_put(r);
+	expect_record(f, 0, "rollback", EACCES, "no-write", "rb", "db", 0, "/rb/db");
+	assert_int_equal(kv_secret_info(f->kv, "rb", "db", 4, &(struct kv_version_info){ 0 }),
+			 -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1692,6 +1805,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_unrecorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
 		cmocka_unit_test(test_error_reply),
 		cmocka_unit_test(test_send_recv),
 		cmocka_unit_test(test_recv_refusals),

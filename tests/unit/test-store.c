@@ -12,7 +12,8 @@
  * foreach's order (exact fits included), names of odd bytes, a cursor that names no row, rows
  * added and removed between pages, refusals, -EBUSY from their own callback, damaged rows
  * refused by the page that reaches them (and from the first the rows no cursor could pass),
- * and that a page is an index range that reads no row of another vault or object. */
+ * and that a page is an index range that reads no row of another vault or object. Schema 6:
+ * the vault's max_versions and prunes from a store of 5, and one version removed alone. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +38,7 @@
 #include "tests/unit/testlib.h"
 
 #define VFS1_APPLICATION_ID 0x56465331
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define CT_MAX (VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
 #define TAGS_MAX (VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2))
 
@@ -493,12 +494,12 @@ static void test_newer_schema(void **state)
 	struct store *s = NULL;
 
 	store_free(open_ok(f, STORE_CREATE));
-	raw_exec(f->path, "PRAGMA user_version = 6;");
+	raw_exec(f->path, "PRAGMA user_version = 7;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EPROTONOSUPPORT);
 	assert_null(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 7);
 
 	raw_exec(f->path, "PRAGMA user_version = 1000000;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
@@ -1497,7 +1498,8 @@ static void test_migrate_from_v1(void **state)
 	store_free(s);
 	raw_exec(f->path, "DROP TABLE expiry_notices; DROP INDEX versions_expiry; "
 			  "DROP INDEX objects_deleted; DROP TABLE key_rotation; "
-			  "DROP TABLE cert_state; PRAGMA user_version = 1;");
+			  "DROP TABLE cert_state; ALTER TABLE vaults DROP COLUMN max_versions; "
+			  "ALTER TABLE vaults DROP COLUMN prunes; PRAGMA user_version = 1;");
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
 					  "('expiry_notices', 'versions_expiry')"),
 			 0);
@@ -1541,7 +1543,8 @@ static void test_migrate_from_v4(void **state)
 	uint8_t pol[5] = "VCP2";
 
 	store_free(s);
-	raw_exec(f->path, "DROP TABLE cert_state; PRAGMA user_version = 4;");
+	raw_exec(f->path, "DROP TABLE cert_state; ALTER TABLE vaults DROP COLUMN max_versions; "
+			  "ALTER TABLE vaults DROP COLUMN prunes; PRAGMA user_version = 4;");
 	s = open_ok(f, 0);
 	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
 	c.object_id = oid;
@@ -1568,6 +1571,70 @@ static void test_migrate_from_v4(void **state)
 	assert_int_equal(store_cert_state_set(s, &c), -EINVAL);
 	assert_int_equal(store_object_purge(s, oid), 0);
 	assert_int_equal(store_cert_state_get(s, oid, &got), -ENOENT);
+	store_free(s);
+}
+
+/* A store of schema 5 (before max-versions) gains the vault's two columns on open, its rows
+ * kept as they were (none set: 0, 0); they go in and out through insert and update, and a
+ * version can be removed alone (a prune), its notices with it. */
+static void test_migrate_from_v5(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	struct store_vault v, got;
+	struct store_version ver, vg;
+	uint8_t ct[40], mac_before[CRYPTO_MAC_LEN];
+
+	assert_int_equal(store_vault_get(s, "v", &v), 0);
+	memcpy(mac_before, v.mac, sizeof(mac_before));
+	test_fill(ct, sizeof(ct), 5);
+	for (uint32_t i = 1; i <= 3; i++) {
+		ver = version_new(oid, i, ct, sizeof(ct), 5);
+		ver.expires = 1000;
+		assert_int_equal(store_version_insert(s, &ver), 0);
+	}
+	assert_int_equal(store_notice_mark(s, oid, 1, STORE_NOTICE_EXPIRED, 1000), 0);
+	store_free(s);
+	raw_exec(f->path, "ALTER TABLE vaults DROP COLUMN max_versions; "
+			  "ALTER TABLE vaults DROP COLUMN prunes; PRAGMA user_version = 5;");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_table_info('vaults') "
+					  "WHERE name IN ('max_versions', 'prunes')"),
+			 0);
+
+	s = open_ok(f, 0);
+	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
+	assert_int_equal(store_vault_get(s, "v", &got), 0);
+	assert_int_equal(got.id, vid);
+	assert_int_equal(got.max_versions, 0);
+	assert_false(got.prunes);
+	assert_memory_equal(got.mac, mac_before, sizeof(mac_before));
+	got.max_versions = 5;
+	got.prunes = true;
+	assert_int_equal(store_vault_update(s, &got), 0);
+	assert_int_equal(store_vault_get_by_id(s, vid, &v), 0);
+	assert_int_equal(v.max_versions, 5);
+	assert_true(v.prunes);
+	v = vault_new("w", 1);
+	v.max_versions = 7;
+	assert_int_equal(store_vault_insert(s, &v), 0);
+	assert_int_equal(store_vault_get(s, "w", &got), 0);
+	assert_int_equal(got.max_versions, 7);
+	assert_false(got.prunes);
+
+	/* one version removed alone, with its notice; the others stay */
+	assert_int_equal(store_version_delete(s, oid, 1), 0);
+	assert_int_equal(store_version_delete(s, oid, 1), -ENOENT);
+	assert_int_equal(store_version_get(s, oid, 1, &vg), -ENOENT);
+	assert_int_equal(store_version_get(s, oid, 2, &vg), 0);
+	store_version_done(&vg);
+	store_free(s);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM expiry_notices"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM versions"), 2);
+	/* a tampered column reads as -EBADMSG, as every other */
+	raw_exec(f->path, "UPDATE vaults SET prunes = 2 WHERE name = 'v'");
+	s = open_ok(f, 0);
+	assert_int_equal(store_vault_get(s, "v", &got), -EBADMSG);
 	store_free(s);
 }
 
@@ -2571,6 +2638,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version_get_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v4, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v5, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notice_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_uses_index, setup, teardown),
