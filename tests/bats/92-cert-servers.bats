@@ -286,6 +286,35 @@ served_serial() {
 	[ "$output" = t ]
 }
 
+# The README's recipe: PostgreSQL given the one .pem for both settings (key, leaf and
+# intermediates of one version: a renewal between two separate reads cannot pair a key with
+# another version's certificate).
+@test "PostgreSQL on the one .pem: ssl_cert_file and ssl_key_file both the certificate's .pem" {
+	need_pg
+	pki
+	policy <<-EOF
+	allow read,meta /app/web exe=$(readlink -f "$PG_BIN/postgres")
+	EOF
+	daemon_start
+	root_pem
+	pg_start "$T/pg" ssl=on "ssl_cert_file=$(M app/web.pem)" "ssl_key_file=$(M app/web.pem)"
+	conn="host=localhost hostaddr=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+	run psql -X -At "$conn sslmode=verify-full sslrootcert=$T/root.pem" \
+		-c 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'
+	[ "$status" -eq 0 ]
+	[ "$output" = t ]
+	"$VAULTCTL" -c "$CONF" cert renew app/web >/dev/null
+	new=$(serial_of "$(M app/web.crt)")
+	pg_hup "$T/pg"
+	for _ in $(seq 100); do
+		s=$(openssl s_client -starttls postgres -connect "127.0.0.1:$PG_PORT" </dev/null \
+			2>/dev/null | openssl x509 -noout -serial | sed 's/^serial=//')
+		[ "$s" = "$new" ] && break
+		sleep 0.1
+	done
+	[ "$s" = "$new" ]
+}
+
 @test "without the exe= rule nginx cannot read the key: it does not start, and the refusal is recorded" {
 	need_nginx
 	pki
