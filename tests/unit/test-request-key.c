@@ -7,8 +7,8 @@
  * ("<op>-<alg>", the version used) and its refusal by the policy (EACCES, recorded); key_ops
  * (EPERM), a type that cannot use the algorithm (EOPNOTSUPP), rotation (the version a consuming
  * op names), expired and disabled versions; get-public in its three forms; backup and restore
- * (manage, a secret's blob EMEDIUMTYPE); key-list with its kind and visibility; a TPM key with
- * no TPM named (ENODEV). */
+ * (manage, a secret's or a certificate's blob EMEDIUMTYPE, said as such); key-list with its
+ * kind and visibility; a TPM key with no TPM named (ENODEV). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -521,6 +521,17 @@ static void test_policy(void **state)
 	secbuf_free(blob);
 	/* a secret is no key */
 	exec_err(f, REQ("key-show", ",\"name\":\"s\""), ENOENT, NULL);
+	/* nor is a certificate's blob a key's: the sentence names the kind the blob is of */
+	r = exec(f, REQ("cert-create", ",\"name\":\"c\",\"subject\":\"CN=c\""));
+	assert_true(jbool(r, "ok"));
+	json_object_put(r);
+	r = exec_v(f, REQ("cert-backup", ",\"name\":\"c\""), NULL, 0, &blob);
+	assert_true(jbool(r, "ok"));
+	json_object_put(r);
+	reply_err(exec_v(f, REQ("key-restore", ""), blob->data, blob->len, NULL), EMEDIUMTYPE,
+		  "the blob is a backup of a certificate, not of a key (vaultctl cert restore)");
+	expect_record(f, 0, "key-restore", EMEDIUMTYPE, NULL, "app", NULL, 0, "/app");
+	secbuf_free(blob);
 }
 
 int main(void)
