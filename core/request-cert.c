@@ -496,17 +496,9 @@ static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool crea
 		return req_bad(q, "a certificate needs a \"subject\" or at least one of \"sans\"");
 	if (p->renew_before >= p->validity)
 		return req_bad(q, "\"renew_before\" must be shorter than \"validity\"");
-	if (p->protection == KEY_PROTECTION_TPM) {
-		if (!tpm_key_type_allowed(p->key_type)) {
-			snprintf(q->msg, sizeof(q->msg),
-				 "a TPM key is RSA 2048/3072 or EC P-256/P-384, not %s",
-				 key_type_name(p->key_type));
-			return -EOPNOTSUPP;
-		}
-		if (p->exportable)
-			return req_bad(q, "\"exportable\": a TPM key's private half never leaves "
-					  "the TPM");
-	}
+	if (p->protection == KEY_PROTECTION_TPM &&
+	    (r = req_tpm_key_check(q, p->key_type, p->exportable)) < 0)
+		return r;
 	if (!p->is_ca && p->key_usage & (X509_KU_KEY_CERT_SIGN | X509_KU_CRL_SIGN))
 		return req_bad(q, "\"key_usage\": keyCertSign and cRLSign are a CA's "
 				  "(\"is_ca\": true)");

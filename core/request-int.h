@@ -116,3 +116,6 @@ int req_object_recover(struct request_ctx *q);
 int req_object_purge(struct request_ctx *q);
 int req_object_backup(struct request_ctx *q);
 int req_object_restore(struct request_ctx *q);
+/* A key the TPM is to hold: -EOPNOTSUPP for a type it does not make, -EINVAL for an exportable
+ * one (its private half never leaves the TPM), each said; else 0. */
+int req_tpm_key_check(struct request_ctx *q, enum key_type type, bool exportable);

@@ -632,17 +632,9 @@ static int get_spec(struct request_ctx *q, bool create)
 		s->protection = KEY_PROTECTION_TPM;
 	else
 		return req_bad(q, "\"protection\" must be \"software\" or \"tpm\"");
-	if (s->protection == KEY_PROTECTION_TPM) {
-		if (!tpm_key_type_allowed(s->type)) {
-			snprintf(q->msg, sizeof(q->msg),
-				 "a TPM key is RSA 2048/3072 or EC P-256/P-384, not %s",
-				 key_type_name(s->type));
-			return -EOPNOTSUPP;
-		}
-		if (s->exportable)
-			return req_bad(q, "\"exportable\": a TPM key's private half never leaves "
-					  "the TPM");
-	}
+	if (s->protection == KEY_PROTECTION_TPM &&
+	    (r = req_tpm_key_check(q, s->type, s->exportable)) < 0)
+		return r;
 	if (ops) {
 		if (key_ops_parse(ops, &s->ops) < 0)
 			return req_bad(q,

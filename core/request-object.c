@@ -12,6 +12,7 @@
 #include "errtext.h"
 #include "kvjson.h"
 #include "request-int.h"
+#include "tpm-key.h"
 #include "util.h"
 
 /* What a kind is called: in a sentence, as vaultctl's noun, as a listing's member. */
@@ -183,5 +184,18 @@ int req_object_restore(struct request_ctx *q)
 	if (r < 0)
 		return r;
 	req_reply_str(q, "name", name);
+	return 0;
+}
+
+int req_tpm_key_check(struct request_ctx *q, enum key_type type, bool exportable)
+{
+	if (!tpm_key_type_allowed(type)) {
+		snprintf(q->msg, sizeof(q->msg),
+			 "a TPM key is RSA 2048/3072 or EC P-256/P-384, not %s",
+			 key_type_name(type));
+		return -EOPNOTSUPP;
+	}
+	if (exportable)
+		return req_bad(q, "\"exportable\": a TPM key's private half never leaves the TPM");
 	return 0;
 }
