@@ -52,11 +52,6 @@
 #include "tpm-key.h"
 #include "util.h"
 
-enum verb_kind {
-	VERB_CHANGE, /* decided and recorded before it is made */
-	VERB_READ,   /* decided, made, recorded; its output goes out once recorded */
-};
-
 /* What one certificate verb is: its op and members, the policy ops it needs, what it does. */
 struct cert_verb {
 	struct request_op op;
@@ -85,21 +80,6 @@ struct request_cert {
 static const char *op_name(const struct request_ctx *q)
 {
 	return q->cert->verb->op.name;
-}
-
-static void reply_int(struct request_ctx *q, const char *key, int64_t v)
-{
-	json_object_object_add(q->reply, key, json_object_new_int64(v));
-}
-
-static void reply_str(struct request_ctx *q, const char *key, const char *s)
-{
-	json_object_object_add(q->reply, key, s ? json_object_new_string(s) : NULL);
-}
-
-static void reply_bool(struct request_ctx *q, const char *key, bool b)
-{
-	json_object_object_add(q->reply, key, json_object_new_boolean(b));
 }
 
 /* --- names of the policy's parts --- */
@@ -516,17 +496,9 @@ static int get_policy(struct request_ctx *q, struct kv_cert_policy *p, bool crea
 		return req_bad(q, "a certificate needs a \"subject\" or at least one of \"sans\"");
 	if (p->renew_before >= p->validity)
 		return req_bad(q, "\"renew_before\" must be shorter than \"validity\"");
-	if (p->protection == KEY_PROTECTION_TPM) {
-		if (!tpm_key_type_allowed(p->key_type)) {
-			snprintf(q->msg, sizeof(q->msg),
-				 "a TPM key is RSA 2048/3072 or EC P-256/P-384, not %s",
-				 key_type_name(p->key_type));
-			return -EOPNOTSUPP;
-		}
-		if (p->exportable)
-			return req_bad(q, "\"exportable\": a TPM key's private half never leaves "
-					  "the TPM");
-	}
+	if (p->protection == KEY_PROTECTION_TPM &&
+	    (r = req_tpm_key_check(q, p->key_type, p->exportable)) < 0)
+		return r;
 	if (!p->is_ca && p->key_usage & (X509_KU_KEY_CERT_SIGN | X509_KU_CRL_SIGN))
 		return req_bad(q, "\"key_usage\": keyCertSign and cRLSign are a CA's "
 				  "(\"is_ca\": true)");
@@ -768,11 +740,11 @@ static int made(struct request_ctx *q, uint32_t version)
 	struct kv_cert_info i = {};
 
 	q->version = version;
-	reply_int(q, "version", version);
+	req_reply_int(q, "version", version);
 	if (kv_cert_get(q->env->kv, q->vault, q->name, version, &i) >= 0) {
-		reply_bool(q, "pending", i.pending);
+		req_reply_bool(q, "pending", i.pending);
 		if (!i.pending)
-			reply_str(q, "serial", i.serial);
+			req_reply_str(q, "serial", i.serial);
 		kv_cert_info_done(&i);
 	}
 	return 0;
@@ -796,16 +768,28 @@ static int next_policy(struct request_ctx *q, struct kv_cert_info *ret)
 	return kv_cert_get_policy(q->env->kv, q->vault, q->name, ret);
 }
 
+/* A version (0: the newest), pending or not, of the certificate, which is not deleted; the
+ * object's own info in *ret_obj. */
+static int cert_version(struct request_ctx *q, uint32_t version, struct kv_object_info *ret_obj,
+			struct kv_cert_info *ret)
+{
+	int r;
+
+	r = kv_object_lookup(q->env->kv, OBJECT_CERT, q->vault, q->name, ret_obj);
+	if (r >= 0 && ret_obj->deleted_at)
+		r = -ENOENT;
+	if (r < 0)
+		return r;
+	return kv_cert_get(q->env->kv, q->vault, q->name,
+			   version ? version : ret_obj->current_version, ret);
+}
+
 /* The newest version, pending or not. */
 static int newest(struct request_ctx *q, struct kv_cert_info *ret)
 {
 	struct kv_object_info o;
-	int r;
 
-	r = kv_object_lookup(q->env->kv, OBJECT_CERT, q->vault, q->name, &o);
-	if (r >= 0 && o.deleted_at)
-		r = -ENOENT;
-	return r < 0 ? r : kv_cert_get(q->env->kv, q->vault, q->name, o.current_version, ret);
+	return cert_version(q, 0, &o, ret);
 }
 
 static int do_renew(struct request_ctx *q)
@@ -863,39 +847,6 @@ static int do_update(struct request_ctx *q)
 	return kv_object_update(q->env->kv, OBJECT_CERT, q->vault, q->name, q->version, &q->attrs);
 }
 
-static int do_delete(struct request_ctx *q)
-{
-	return kv_object_delete(q->env->kv, OBJECT_CERT, q->vault, q->name);
-}
-
-static int do_recover(struct request_ctx *q)
-{
-	return kv_object_recover(q->env->kv, OBJECT_CERT, q->vault, q->name);
-}
-
-static int do_purge(struct request_ctx *q)
-{
-	return kv_object_purge(q->env->kv, OBJECT_CERT, q->vault, q->name);
-}
-
-static int do_backup(struct request_ctx *q)
-{
-	return kv_object_backup(q->env->kv, OBJECT_CERT, q->vault, q->name, &q->out);
-}
-
-static int do_restore(struct request_ctx *q)
-{
-	char name[VAULTFS_NAME_MAX + 1];
-	int r;
-
-	r = kv_object_restore(q->env->kv, OBJECT_CERT, q->vault, q->value->data, q->value->len,
-			      name);
-	if (r < 0)
-		return r;
-	reply_str(q, "name", name);
-	return 0;
-}
-
 /* --- reads --- */
 
 /* What a version says: dates, serial, names, key, how it was made. */
@@ -947,17 +898,12 @@ static int do_show(struct request_ctx *q)
 	struct json_object *attrs, *pol, *rn;
 	int r;
 
-	r = kv_object_lookup(q->env->kv, OBJECT_CERT, q->vault, q->name, &o);
-	if (r >= 0 && o.deleted_at)
-		r = -ENOENT;
-	if (r >= 0)
-		r = kv_cert_get(q->env->kv, q->vault, q->name,
-				q->version ? q->version : o.current_version, &i);
+	r = cert_version(q, q->version, &o, &i);
 	if (r < 0)
 		return r;
 	q->version = i.version;
-	reply_str(q, "name", q->name);
-	reply_int(q, "current_version", o.current_version);
+	req_reply_str(q, "name", q->name);
+	req_reply_int(q, "current_version", o.current_version);
 	version_members(q->reply, &i);
 	attrs = kvjson_version(&i.info);
 	kv_cert_info_done(&i);
@@ -1101,45 +1047,6 @@ static int do_failing(struct request_ctx *q)
 	return r < 0 ? r : 0;
 }
 
-struct list_ctx {
-	struct request_ctx *q;
-	struct json_object *arr;
-};
-
-static int cert_json(const struct kv_object_info *s, void *ud)
-{
-	struct list_ctx *l = ud;
-	char path[2 * VAULTFS_NAME_MAX + 3];
-	struct json_object *o;
-	int r;
-
-	snprintf(path, sizeof(path), "/%s/%s", l->q->vault, s->name);
-	r = req_listed(l->q, path, s->name, &o);
-	if (r <= 0)
-		return r;
-	json_object_object_add(o, "current_version", json_object_new_int64(s->current_version));
-	json_object_object_add(o, "enabled", json_object_new_boolean(s->enabled));
-	json_object_object_add(o, "created", kvjson_time(s->created));
-	json_object_object_add(o, "expires", kvjson_time(s->expires));
-	if (s->deleted_at) {
-		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
-		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
-	}
-	return req_array_add(l->arr, o);
-}
-
-static int do_list(struct request_ctx *q)
-{
-	struct list_ctx l = { .q = q };
-	int r;
-
-	r = req_reply_array(q, "certificates", &l.arr);
-	if (r < 0)
-		return r;
-	r = kv_object_list(q->env->kv, OBJECT_CERT, q->vault, q->deleted, cert_json, &l);
-	return r < 0 ? r : 0;
-}
-
 /* Each version's attributes, then (once the listing is over: no kv call inside it) what its
  * certificate says. */
 static int do_versions(struct request_ctx *q)
@@ -1179,12 +1086,7 @@ static int do_csr(struct request_ctx *q)
 	struct kv_cert_info i = {};
 	int r;
 
-	r = kv_object_lookup(q->env->kv, OBJECT_CERT, q->vault, q->name, &o);
-	if (r >= 0 && o.deleted_at)
-		r = -ENOENT;
-	if (r >= 0)
-		r = kv_cert_get(q->env->kv, q->vault, q->name,
-				q->version ? q->version : o.current_version, &i);
+	r = cert_version(q, q->version, &o, &i);
 	if (r < 0)
 		return r;
 	q->version = i.version;
@@ -1202,7 +1104,7 @@ static int do_csr(struct request_ctx *q)
 		r = secbuf_dup(pem, strlen(pem), &q->out);
 	if (r < 0)
 		return r;
-	reply_int(q, "version", q->version);
+	req_reply_int(q, "version", q->version);
 	return 0;
 }
 
@@ -1232,7 +1134,7 @@ static int do_export(struct request_ctx *q)
 			 "p12 view (only crt and chain)");
 	if (r < 0)
 		return r;
-	reply_int(q, "version", q->version);
+	req_reply_int(q, "version", q->version);
 	return 0;
 }
 
@@ -1255,7 +1157,10 @@ static const struct cert_verb verbs[] = {
 	  POLICY_OP_WRITE,
 	  VERB_CHANGE,
 	  do_import },
-	{ { "cert-list", " vault deleted ", 0, op_cert }, POLICY_OP_LIST, VERB_READ, do_list },
+	{ { "cert-list", " vault deleted ", 0, op_cert },
+	  POLICY_OP_LIST,
+	  VERB_READ,
+	  req_object_list },
 	{ { "cert-show", " vault name version ", 0, op_cert }, POLICY_OP_META, VERB_READ, do_show },
 	{ { "cert-versions", " vault name ", 0, op_cert }, POLICY_OP_META, VERB_READ, do_versions },
 	{ { "cert-renew", " vault name ", 0, op_cert }, POLICY_OP_WRITE, VERB_CHANGE, do_renew },
@@ -1278,22 +1183,28 @@ static const struct cert_verb verbs[] = {
 	  POLICY_OP_WRITE,
 	  VERB_CHANGE,
 	  do_update },
-	{ { "cert-delete", " vault name ", 0, op_cert }, POLICY_OP_DELETE, VERB_CHANGE, do_delete },
+	{ { "cert-delete", " vault name ", 0, op_cert },
+	  POLICY_OP_DELETE,
+	  VERB_CHANGE,
+	  req_object_delete },
 	{ { "cert-recover", " vault name ", 0, op_cert },
 	  POLICY_OP_RECOVER,
 	  VERB_CHANGE,
-	  do_recover },
-	{ { "cert-purge", " vault name ", 0, op_cert }, POLICY_OP_PURGE, VERB_CHANGE, do_purge },
+	  req_object_recover },
+	{ { "cert-purge", " vault name ", 0, op_cert },
+	  POLICY_OP_PURGE,
+	  VERB_CHANGE,
+	  req_object_purge },
 	/* the blob holds every version's private key (sealed to this store's master key): the
 	 * vault's manager's to take out, with write on the certificate (as a key's) */
 	{ { "cert-backup", " vault name ", 0, op_cert },
 	  POLICY_OP_WRITE | POLICY_OP_MANAGE,
 	  VERB_READ,
-	  do_backup },
+	  req_object_backup },
 	{ { "cert-restore", " vault ", VAULTFS_BACKUP_MAX, op_cert },
 	  POLICY_OP_WRITE | POLICY_OP_MANAGE,
 	  VERB_CHANGE,
-	  do_restore },
+	  req_object_restore },
 	/* policy: meta for crt and chain, read for key, pem and p12 (get_view) */
 	{ { "cert-export", " vault name version view ", 0, op_cert }, 0, VERB_READ, do_export },
 };
@@ -1307,32 +1218,6 @@ const struct request_op *request_cert_op(const char *name)
 }
 
 /* --- the members, then the decision --- */
-
-/* restore: the name the blob restores to, checked to be a certificate's; recorded when not. */
-static int restore_target(struct request_ctx *q)
-{
-	enum object_type kind;
-	int r;
-
-	r = kv_backup_peek(q->env->kv, q->value->data, q->value->len, &kind, q->name);
-	if (r >= 0 && kind != OBJECT_CERT)
-		r = -EMEDIUMTYPE;
-	if (r >= 0) {
-		snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
-		return 0;
-	}
-	if (r == -EMEDIUMTYPE)
-		snprintf(q->msg, sizeof(q->msg),
-			 "the blob is a backup of a %s, not of a certificate (vaultctl %s restore)",
-			 kind == OBJECT_KEY ? "key" : "secret",
-			 kind == OBJECT_KEY ? "key" : "secret");
-	else
-		snprintf(q->msg, sizeof(q->msg), "not a backup of this store: %s",
-			 errtext(ERRTEXT_OBJECT, r));
-	q->name[0] = '\0';
-	(void)req_record(q, "cert-restore", r);
-	return r;
-}
 
 /* renew: a vault CA issues it for whoever asks, so sign on the CA as for create. */
 static int renew_target(struct request_ctx *q)
@@ -1371,12 +1256,9 @@ static int op_cert(struct request_ctx *q)
 	policy = v->policy;
 	q->cert = &k;
 	snprintf(k.event, sizeof(k.event), "%s", op);
-	/* the carrier checks value_len against the op's cap; a caller in-process may not have */
-	if (q->value && q->value->len > v->op.value_max) {
-		snprintf(q->msg, sizeof(q->msg), "value of %zu bytes is over the limit (%zu)",
-			 q->value->len, v->op.value_max);
-		return -EMSGSIZE;
-	}
+	r = req_value_fits(q, v->op.value_max);
+	if (r < 0)
+		return r;
 	if (streq(op, "cert-failing")) {
 		/* no vault: every one, filtered by what the caller sees, as vault-list */
 		int rec;
@@ -1419,15 +1301,12 @@ static int op_cert(struct request_ctx *q)
 	else if (streq(op, "cert-merge") && q->value->len == 0)
 		r = req_bad(q, "nothing to merge: the value bytes are the chain (PEM or DER)");
 	else if (streq(op, "cert-restore"))
-		r = restore_target(q);
+		r = req_restore_target(q, "cert-restore");
 	else if (streq(op, "cert-renew"))
 		r = renew_target(q);
 	if (r < 0)
 		goto out;
-	if (v->kind == VERB_CHANGE)
-		r = req_change(q, policy, k.event, v->fn);
-	else
-		r = req_lookup(q, policy, k.event, v->fn);
+	r = req_decide(q, v->kind, policy, k.event, v->fn);
 out:
 	secbuf_free(k.password);
 	kv_cert_info_done(&k.base);

@@ -84,3 +84,42 @@ int req_version_json(const struct kv_version_info *v, void *ud);
 const struct request_op *request_key_op(const char *name);
 /* The certificate requests (request-cert.c): the op of that name, or NULL. */
 const struct request_op *request_cert_op(const char *name);
+
+/* --- request-object.c: what the requests on one kind of object (key, certificate; secret can)
+ * share. The kind is the running request's: OBJECT_CERT when q->cert is set, OBJECT_KEY when
+ * q->key is, else OBJECT_SECRET (request-key.c and request-cert.c set theirs before anything
+ * is decided). --- */
+
+/* A verb decided and recorded before it is made (req_change), or made, then recorded
+ * (req_lookup); req_decide runs the one of kind. */
+enum verb_kind {
+	VERB_CHANGE, /* decided and recorded before it is made */
+	VERB_READ,   /* decided, made, recorded; its output goes out once recorded */
+};
+int req_decide(struct request_ctx *q, enum verb_kind kind, unsigned ops, const char *event,
+	       int (*fn)(struct request_ctx *q));
+enum object_type req_object_type(const struct request_ctx *q);
+/* -EMSGSIZE (said) when the value bytes are over max: the carrier checks value_len against the
+ * op's cap, a caller in-process may not have. */
+int req_value_fits(struct request_ctx *q, size_t max);
+/* Members of the ok reply: an integer, a string (NULL: null), a boolean. */
+void req_reply_int(struct request_ctx *q, const char *key, int64_t v);
+void req_reply_str(struct request_ctx *q, const char *key, const char *s);
+void req_reply_bool(struct request_ctx *q, const char *key, bool b);
+/* restore's target: the name the blob restores to into q->name and q->path, checked to be of
+ * this kind; when not, the error said and recorded (event) here, q->name empty. */
+int req_restore_target(struct request_ctx *q, const char *event);
+/* The verbs every kind has, each the kv_object_* call of the kind: list (the reply's member
+ * "keys", "certificates" or "secrets", only what the caller may see), versions, delete,
+ * recover, purge, backup (the blob as value bytes), restore (the name it restored, in the
+ * reply). */
+int req_object_list(struct request_ctx *q);
+int req_object_versions(struct request_ctx *q);
+int req_object_delete(struct request_ctx *q);
+int req_object_recover(struct request_ctx *q);
+int req_object_purge(struct request_ctx *q);
+int req_object_backup(struct request_ctx *q);
+int req_object_restore(struct request_ctx *q);
+/* A key the TPM is to hold: -EOPNOTSUPP for a type it does not make, -EINVAL for an exportable
+ * one (its private half never leaves the TPM), each said; else 0. */
+int req_tpm_key_check(struct request_ctx *q, enum key_type type, bool exportable);

@@ -18,11 +18,6 @@
 #include "tpm-key.h"
 #include "util.h"
 
-enum verb_kind {
-	VERB_CHANGE, /* decided and recorded before it is made */
-	VERB_READ,   /* decided, made, recorded; its output goes out once recorded */
-};
-
 /* What one key verb is: its op and members, the policy ops it needs, what it does. */
 struct key_verb {
 	struct request_op op;
@@ -128,16 +123,6 @@ static int no_tpm(struct request_ctx *q)
 
 /* --- lifecycle --- */
 
-static void reply_int(struct request_ctx *q, const char *key, int64_t v)
-{
-	json_object_object_add(q->reply, key, json_object_new_int64(v));
-}
-
-static void reply_str(struct request_ctx *q, const char *key, const char *s)
-{
-	json_object_object_add(q->reply, key, json_object_new_string(s));
-}
-
 static int made(struct request_ctx *q, int r, uint32_t version)
 {
 	if (r < 0) {
@@ -161,7 +146,7 @@ static int made(struct request_ctx *q, int r, uint32_t version)
 		return r;
 	}
 	q->version = version;
-	reply_int(q, "version", version);
+	req_reply_int(q, "version", version);
 	return 0;
 }
 
@@ -189,7 +174,7 @@ static int do_import(struct request_ctx *q)
 			  q->key->spec.ops, q->key->spec.exportable, &q->attrs, &v);
 	r = made(q, r, v);
 	if (r >= 0 && kv_key_public(q->env->kv, q->vault, q->name, v, &p) >= 0)
-		reply_str(q, "type", key_type_name(p.type));
+		req_reply_str(q, "type", key_type_name(p.type));
 	return r;
 }
 
@@ -225,59 +210,15 @@ static int do_rotation_get(struct request_ctx *q)
 	}
 	if (r < 0)
 		return r;
-	reply_int(q, "rotate_after", p.rotate_after);
-	reply_int(q, "notify_before", p.notify_before);
-	reply_int(q, "expires_after", p.expires_after);
+	req_reply_int(q, "rotate_after", p.rotate_after);
+	req_reply_int(q, "notify_before", p.notify_before);
+	req_reply_int(q, "expires_after", p.expires_after);
 	return 0;
 }
 
 static int do_update(struct request_ctx *q)
 {
 	return kv_object_update(q->env->kv, OBJECT_KEY, q->vault, q->name, q->version, &q->attrs);
-}
-
-static int do_delete(struct request_ctx *q)
-{
-	return kv_object_delete(q->env->kv, OBJECT_KEY, q->vault, q->name);
-}
-
-static int do_recover(struct request_ctx *q)
-{
-	return kv_object_recover(q->env->kv, OBJECT_KEY, q->vault, q->name);
-}
-
-static int do_purge(struct request_ctx *q)
-{
-	return kv_object_purge(q->env->kv, OBJECT_KEY, q->vault, q->name);
-}
-
-static int do_backup(struct request_ctx *q)
-{
-	return kv_object_backup(q->env->kv, OBJECT_KEY, q->vault, q->name, &q->out);
-}
-
-static int do_restore(struct request_ctx *q)
-{
-	char name[VAULTFS_NAME_MAX + 1];
-	int r;
-
-	r = kv_object_restore(q->env->kv, OBJECT_KEY, q->vault, q->value->data, q->value->len,
-			      name);
-	if (r < 0)
-		return r;
-	reply_str(q, "name", name);
-	return 0;
-}
-
-static int do_versions(struct request_ctx *q)
-{
-	struct json_object *arr;
-	int r;
-
-	r = req_reply_array(q, "versions", &arr);
-	if (r < 0)
-		return r;
-	return kv_object_versions(q->env->kv, OBJECT_KEY, q->vault, q->name, req_version_json, arr);
 }
 
 /* The key and one version of it: what it is and the version's attributes. */
@@ -299,11 +240,11 @@ static int do_show(struct request_ctx *q)
 	if (r < 0)
 		return r;
 	q->version = p.version;
-	reply_str(q, "name", q->name);
-	reply_int(q, "current_version", o.current_version);
-	reply_str(q, "type", key_type_name(p.type));
-	reply_str(q, "protection", p.protection == KEY_PROTECTION_TPM ? "tpm" : "software");
-	reply_str(q, "key_ops", ops);
+	req_reply_str(q, "name", q->name);
+	req_reply_int(q, "current_version", o.current_version);
+	req_reply_str(q, "type", key_type_name(p.type));
+	req_reply_str(q, "protection", p.protection == KEY_PROTECTION_TPM ? "tpm" : "software");
+	req_reply_str(q, "key_ops", ops);
 	json_object_object_add(q->reply, "exportable", json_object_new_boolean(p.exportable));
 	attrs = kvjson_version(&p.info);
 	if (!attrs)
@@ -317,45 +258,6 @@ static int do_show(struct request_ctx *q)
 	}
 	json_object_put(attrs);
 	return 0;
-}
-
-struct list_ctx {
-	struct request_ctx *q;
-	struct json_object *arr;
-};
-
-static int key_json(const struct kv_object_info *s, void *ud)
-{
-	struct list_ctx *l = ud;
-	char path[2 * VAULTFS_NAME_MAX + 3];
-	struct json_object *o;
-	int r;
-
-	snprintf(path, sizeof(path), "/%s/%s", l->q->vault, s->name);
-	r = req_listed(l->q, path, s->name, &o);
-	if (r <= 0)
-		return r;
-	json_object_object_add(o, "current_version", json_object_new_int64(s->current_version));
-	json_object_object_add(o, "enabled", json_object_new_boolean(s->enabled));
-	json_object_object_add(o, "created", kvjson_time(s->created));
-	json_object_object_add(o, "expires", kvjson_time(s->expires));
-	if (s->deleted_at) {
-		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
-		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
-	}
-	return req_array_add(l->arr, o);
-}
-
-static int do_list(struct request_ctx *q)
-{
-	struct list_ctx l = { .q = q };
-	int r;
-
-	r = req_reply_array(q, "keys", &l.arr);
-	if (r < 0)
-		return r;
-	r = kv_object_list(q->env->kv, OBJECT_KEY, q->vault, q->deleted, key_json, &l);
-	return r < 0 ? r : 0;
 }
 
 /* The public half as PEM, DER (SubjectPublicKeyInfo) or an OpenSSH line, as value bytes. */
@@ -399,9 +301,9 @@ static int do_public(struct request_ctx *q)
 	}
 	if (r < 0)
 		return r;
-	reply_int(q, "version", p.version);
-	reply_str(q, "type", key_type_name(p.type));
-	reply_str(q, "format", format);
+	req_reply_int(q, "version", p.version);
+	req_reply_str(q, "type", key_type_name(p.type));
+	req_reply_str(q, "format", format);
 	return 0;
 }
 
@@ -424,8 +326,8 @@ static int resolve_version(struct request_ctx *q)
 
 static void reply_use(struct request_ctx *q)
 {
-	reply_int(q, "version", q->version);
-	reply_str(q, "alg", key_alg_name(q->key->alg));
+	req_reply_int(q, "version", q->version);
+	req_reply_str(q, "alg", key_alg_name(q->key->alg));
 }
 
 /* The digest a signature is over: the value itself, or its hash with "data". */
@@ -561,7 +463,7 @@ static const struct key_verb verbs[] = {
 	  "key-list",
 	  0,
 	  VERB_READ,
-	  do_list },
+	  req_object_list },
 	{ { "key-show", " vault name version ", 0, op_key },
 	  POLICY_OP_META,
 	  "key-show",
@@ -573,7 +475,7 @@ static const struct key_verb verbs[] = {
 	  "key-versions",
 	  0,
 	  VERB_READ,
-	  do_versions },
+	  req_object_versions },
 	{ { "key-rotate", " vault name" ATTRS, 0, op_key },
 	  POLICY_OP_WRITE,
 	  "key-rotate",
@@ -604,19 +506,19 @@ static const struct key_verb verbs[] = {
 	  "key-delete",
 	  0,
 	  VERB_CHANGE,
-	  do_delete },
+	  req_object_delete },
 	{ { "key-recover", " vault name ", 0, op_key },
 	  POLICY_OP_RECOVER,
 	  "key-recover",
 	  0,
 	  VERB_CHANGE,
-	  do_recover },
+	  req_object_recover },
 	{ { "key-purge", " vault name ", 0, op_key },
 	  POLICY_OP_PURGE,
 	  "key-purge",
 	  0,
 	  VERB_CHANGE,
-	  do_purge },
+	  req_object_purge },
 	/* the blob holds every version's private half (sealed to this store's master key):
 	 * restored into another vault of the store it is used under that vault's policy, so it
 	 * is the vault's manager's to take out, with write on the key (request.h) */
@@ -625,13 +527,13 @@ static const struct key_verb verbs[] = {
 	  "key-backup",
 	  0,
 	  VERB_READ,
-	  do_backup },
+	  req_object_backup },
 	{ { "key-restore", " vault ", VAULTFS_BACKUP_MAX, op_key },
 	  POLICY_OP_WRITE | POLICY_OP_MANAGE,
 	  "key-restore",
 	  0,
 	  VERB_CHANGE,
-	  do_restore },
+	  req_object_restore },
 	{ { "key-get-public", " vault name version format ", 0, op_key },
 	  POLICY_OP_META,
 	  "key-get-public",
@@ -730,17 +632,9 @@ static int get_spec(struct request_ctx *q, bool create)
 		s->protection = KEY_PROTECTION_TPM;
 	else
 		return req_bad(q, "\"protection\" must be \"software\" or \"tpm\"");
-	if (s->protection == KEY_PROTECTION_TPM) {
-		if (!tpm_key_type_allowed(s->type)) {
-			snprintf(q->msg, sizeof(q->msg),
-				 "a TPM key is RSA 2048/3072 or EC P-256/P-384, not %s",
-				 key_type_name(s->type));
-			return -EOPNOTSUPP;
-		}
-		if (s->exportable)
-			return req_bad(q, "\"exportable\": a TPM key's private half never leaves "
-					  "the TPM");
-	}
+	if (s->protection == KEY_PROTECTION_TPM &&
+	    (r = req_tpm_key_check(q, s->type, s->exportable)) < 0)
+		return r;
 	if (ops) {
 		if (key_ops_parse(ops, &s->ops) < 0)
 			return req_bad(q,
@@ -866,12 +760,9 @@ static int op_key(struct request_ctx *q)
 		return -EOPNOTSUPP; /* not reached: request.c finds the op here */
 	k.verb = v;
 	q->key = &k;
-	/* the carrier checks value_len against the op's cap; a caller in-process may not have */
-	if (q->value && q->value->len > v->op.value_max) {
-		snprintf(q->msg, sizeof(q->msg), "value of %zu bytes is over the limit (%zu)",
-			 q->value->len, v->op.value_max);
-		return -EMSGSIZE;
-	}
+	r = req_value_fits(q, v->op.value_max);
+	if (r < 0)
+		return r;
 	r = req_get_target(q, !streq(op, "key-list") && !streq(op, "key-restore"));
 	if (r < 0)
 		return r;
@@ -903,29 +794,11 @@ static int op_key(struct request_ctx *q)
 		r = get_use(q);
 	if (r < 0)
 		return r;
-	if (streq(op, "key-restore")) {
-		enum object_type kind;
-
-		/* decided on the name the blob restores to, and recorded with it */
-		r = kv_backup_peek(q->env->kv, q->value->data, q->value->len, &kind, q->name);
-		if (r >= 0 && kind != OBJECT_KEY)
-			r = -EMEDIUMTYPE;
-		if (r < 0) {
-			if (r == -EMEDIUMTYPE)
-				snprintf(q->msg, sizeof(q->msg),
-					 "the blob is a backup of a secret, not of a key "
-					 "(vaultctl secret restore)");
-			else
-				snprintf(q->msg, sizeof(q->msg), "not a backup of this store: %s",
-					 errtext(ERRTEXT_OBJECT, r));
-			q->name[0] = '\0';
-			(void)req_record(q, "key-restore", r);
-			return r;
-		}
-		snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
-	}
+	/* restore: decided on the name the blob restores to, and recorded with it */
+	if (streq(op, "key-restore"))
+		r = req_restore_target(q, "key-restore");
+	if (r < 0)
+		return r;
 	event = v->use ? k.event : v->event;
-	if (v->kind == VERB_CHANGE)
-		return req_change(q, v->policy, event, v->fn);
-	return req_lookup(q, v->policy, event, v->fn);
+	return req_decide(q, v->kind, v->policy, event, v->fn);
 }

@@ -52,12 +52,7 @@ enum {
 static const char letters[] = "fsStPxrVkeicLbpnNwFmvjdEBXgAC";
 #define POLICY_LETTERS "sStPxrVkeicLbpnNAC"
 
-static const struct cert_verb {
-	const char *verb;
-	const char *opts;
-	bool vault_only;
-	const char *op;
-} cert_verbs[] = {
+static const struct cli_verb cert_verbs[] = {
 	{ "create", POLICY_LETTERS, false, "cert-create" },
 	{ "import", "fwFx", false, "cert-import" },
 	{ "list", "jd", true, "cert-list" },
@@ -87,32 +82,6 @@ struct cert_opts {
 	struct json_object *members; /* request members given by options */
 };
 
-static void add_str(struct json_object *o, const char *key, const char *s)
-{
-	json_object_object_add(o, key, json_object_new_string(s));
-}
-
-static void add_int(struct json_object *o, const char *key, int64_t v)
-{
-	json_object_object_add(o, key, json_object_new_int64(v));
-}
-
-static const char *str_of(struct json_object *o, const char *key)
-{
-	struct json_object *m;
-
-	if (!json_object_object_get_ex(o, key, &m) || json_object_is_type(m, json_type_null))
-		return NULL;
-	return json_object_get_string(m);
-}
-
-static int64_t int_of(struct json_object *o, const char *key)
-{
-	struct json_object *m;
-
-	return json_object_object_get_ex(o, key, &m) ? json_object_get_int64(m) : 0;
-}
-
 /* A span: seconds ("3600"), or a number and a unit s, m, h, d, w or y (365 days). */
 static int parse_span(const char *opt, const char *s, int64_t *ret)
 {
@@ -139,7 +108,7 @@ static int add_span(struct json_object *o, const char *key, const char *opt, con
 
 	if (parse_span(opt, s, &v))
 		return EXIT_USAGE;
-	add_int(o, key, v);
+	cli_add_int(o, key, v);
 	return 0;
 }
 
@@ -160,7 +129,7 @@ static int add_san(struct json_object *m, const char *s)
 		if (json_object_array_length(sans) >= X509_SANS_MAX)
 			return usage_error("at most %u --san", X509_SANS_MAX);
 		e = json_object_new_object();
-		add_str(e, kinds[i], colon + 1);
+		cli_add_str(e, kinds[i], colon + 1);
 		json_object_array_add(sans, e);
 		return 0;
 	}
@@ -169,7 +138,7 @@ static int add_san(struct json_object *m, const char *s)
 			   s);
 }
 
-static int parse_opts(const struct cert_verb *cv, int argc, char **argv, struct cert_opts *o)
+static int parse_opts(const struct cli_verb *cv, int argc, char **argv, struct cert_opts *o)
 {
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, OPT_FILE },
@@ -204,7 +173,6 @@ static int parse_opts(const struct cert_verb *cv, int argc, char **argv, struct 
 		{}
 	};
 	struct json_object *tags = NULL, *m = o->members;
-	int64_t t;
 	char *end;
 	long v;
 	int c;
@@ -218,17 +186,17 @@ static int parse_opts(const struct cert_verb *cv, int argc, char **argv, struct 
 			o->file = optarg;
 			break;
 		case OPT_SUBJECT:
-			add_str(m, "subject", optarg);
+			cli_add_str(m, "subject", optarg);
 			break;
 		case OPT_SAN:
 			if (add_san(m, optarg))
 				return EXIT_USAGE;
 			break;
 		case OPT_TYPE:
-			add_str(m, "key_type", optarg);
+			cli_add_str(m, "key_type", optarg);
 			break;
 		case OPT_PROTECTION:
-			add_str(m, "protection", optarg);
+			cli_add_str(m, "protection", optarg);
 			break;
 		case OPT_EXPORTABLE:
 			json_object_object_add(m, "exportable", json_object_new_boolean(1));
@@ -241,13 +209,13 @@ static int parse_opts(const struct cert_verb *cv, int argc, char **argv, struct 
 				return EXIT_USAGE;
 			break;
 		case OPT_KEY_USAGE:
-			add_str(m, "key_usage", optarg);
+			cli_add_str(m, "key_usage", optarg);
 			break;
 		case OPT_EKU:
-			add_str(m, "ext_key_usage", optarg);
+			cli_add_str(m, "ext_key_usage", optarg);
 			break;
 		case OPT_ISSUER:
-			add_str(m, "issuer", optarg);
+			cli_add_str(m, "issuer", optarg);
 			break;
 		case OPT_CA:
 			json_object_object_add(m, "is_ca", json_object_new_boolean(1));
@@ -259,7 +227,7 @@ static int parse_opts(const struct cert_verb *cv, int argc, char **argv, struct 
 			if (errno || *end || !*optarg || v < 0 || v > 99)
 				return usage_error("--%s: a number 0 to 99",
 						   opts[c - OPT_FILE].name);
-			add_int(m, c == OPT_PATH_LEN ? "path_len" : "renew_percent", v);
+			cli_add_int(m, c == OPT_PATH_LEN ? "path_len" : "renew_percent", v);
 			break;
 		case OPT_RENEW_BEFORE:
 			if (add_span(m, "renew_before", "--renew-before", optarg))
@@ -270,17 +238,17 @@ static int parse_opts(const struct cert_verb *cv, int argc, char **argv, struct 
 				return EXIT_USAGE;
 			break;
 		case OPT_NO_RENEW:
-			add_int(m, "renew_percent", 0);
-			add_int(m, "renew_before", 0);
+			cli_add_int(m, "renew_percent", 0);
+			cli_add_int(m, "renew_before", 0);
 			break;
 		case OPT_PASSWORD_FILE:
 			o->password_file = optarg;
 			break;
 		case OPT_FORMAT:
-			add_str(m, "format", optarg);
+			cli_add_str(m, "format", optarg);
 			break;
 		case OPT_VIEW:
-			add_str(m, "view", optarg);
+			cli_add_str(m, "view", optarg);
 			o->format = optarg;
 			break;
 		case OPT_VERSION:
@@ -294,64 +262,28 @@ static int parse_opts(const struct cert_verb *cv, int argc, char **argv, struct 
 			o->deleted = true;
 			break;
 		case OPT_ENABLED:
-			if (!streq(optarg, "yes") && !streq(optarg, "true") &&
-			    !streq(optarg, "no") && !streq(optarg, "false"))
-				return usage_error("--enabled: yes or no");
-			json_object_object_add(m, "enabled",
-					       json_object_new_boolean(streq(optarg, "yes") ||
-								       streq(optarg, "true")));
+			if (cli_add_enabled(m, optarg))
+				return EXIT_USAGE;
 			break;
 		case OPT_NOT_BEFORE:
 		case OPT_EXPIRES:
-			if (parse_time_arg(c == OPT_EXPIRES ? "--expires" : "--not-before", optarg,
-					   true, &t))
+			if (cli_add_time(m, c == OPT_EXPIRES ? "expires" : "not_before",
+					 c == OPT_EXPIRES ? "--expires" : "--not-before", optarg,
+					 true))
 				return EXIT_USAGE;
-			add_int(m, c == OPT_EXPIRES ? "expires" : "not_before", t);
 			break;
 		case OPT_TAG:
-			if (!tags) {
-				tags = json_object_new_array();
-				json_object_object_add(m, "tags", tags);
-			}
-			if (json_object_array_length(tags) >= VAULTFS_TAGS_MAX)
-				return usage_error("at most %u tags", VAULTFS_TAGS_MAX);
-			json_object_array_add(tags, json_object_new_string(optarg));
+			if (cli_add_tag(m, &tags, optarg))
+				return EXIT_USAGE;
 			break;
 		case OPT_ACME_DIRECTORY:
-			add_str(m, "acme_directory", optarg);
+			cli_add_str(m, "acme_directory", optarg);
 			break;
 		case OPT_ACME_CONTACT:
-			add_str(m, "acme_contact", optarg);
+			cli_add_str(m, "acme_contact", optarg);
 			break;
 		}
 	}
-	return 0;
-}
-
-/* All of path (or stdin when NULL) into a new secure buffer of at most max bytes. */
-static int read_input(const char *path, size_t max, const char *what, struct secbuf **ret)
-{
-	_cleanup_secbuf_ struct secbuf *b = NULL;
-	_cleanup_close_ int fd = -1;
-	int r;
-
-	if (path) {
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0) {
-			fprintf(stderr, "vaultctl: cannot read '%s': %m\n", path);
-			return EXIT_REFUSED;
-		}
-	}
-	r = secbuf_new(max + 1, &b);
-	if (r >= 0)
-		r = io_read_all(path ? fd : STDIN_FILENO, b->data, b->cap, &b->len);
-	if (r == -EFBIG) {
-		fprintf(stderr, "vaultctl: %s larger than %zu bytes\n", what, max);
-		return EXIT_USAGE;
-	}
-	if (r < 0)
-		return fail(r, what);
-	*ret = TAKE_PTR(b);
 	return 0;
 }
 
@@ -364,7 +296,7 @@ static int import_value(struct cert_opts *o, struct json_object *req, struct sec
 	int r;
 
 	if (o->password_file) {
-		r = read_input(o->password_file, X509_PASSWORD_MAX + 1, "the password", &pw);
+		r = cli_read_input(o->password_file, X509_PASSWORD_MAX + 1, "the password", &pw);
 		if (r != 0)
 			return r;
 		plen = pw->len;
@@ -373,9 +305,9 @@ static int import_value(struct cert_opts *o, struct json_object *req, struct sec
 		if (plen > X509_PASSWORD_MAX)
 			return usage_error("--password-file: at most %u bytes", X509_PASSWORD_MAX);
 		if (plen)
-			add_int(req, "password_len", (int64_t)plen);
+			cli_add_int(req, "password_len", (int64_t)plen);
 	}
-	r = read_input(o->file, X509_INPUT_MAX, "the certificate and key", &in);
+	r = cli_read_input(o->file, X509_INPUT_MAX, "the certificate and key", &in);
 	if (r != 0)
 		return r;
 	r = secbuf_new(plen + in->len + 1, &all);
@@ -421,14 +353,11 @@ static void print_list(struct json_object *arr)
 {
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		struct json_object *s = json_object_array_get_idx(arr, i);
-		const char *deleted = str_of(s, "deleted"), *exp = str_of(s, "expires");
+		const char *exp = cli_str_of(s, "expires");
 
-		if (deleted)
-			printf("%s\tversion %s\tdeleted %s\tpurge after %s\n", str_of(s, "name"),
-			       str_of(s, "current_version"), deleted, str_of(s, "purge_after"));
-		else
-			printf("%s\tversion %s\texpires %s\n", str_of(s, "name"),
-			       str_of(s, "current_version"), exp ? exp : "-");
+		if (!cli_print_deleted(s))
+			printf("%s\tversion %s\texpires %s\n", cli_str_of(s, "name"),
+			       cli_str_of(s, "current_version"), exp ? exp : "-");
 	}
 }
 
@@ -438,14 +367,12 @@ static void print_versions(struct json_object *arr)
 		struct json_object *v = json_object_array_get_idx(arr, i), *m;
 		bool pending =
 			json_object_object_get_ex(v, "pending", &m) && json_object_get_boolean(m);
-		const char *serial = str_of(v, "serial"), *exp = str_of(v, "not_after");
+		const char *serial = cli_str_of(v, "serial"), *exp = cli_str_of(v, "not_after");
 
-		printf("%s\t%s\t%s\tserial %s\tcreated %s\tnot-after %s\n", str_of(v, "version"),
-		       pending ? "pending" : "issued",
-		       json_object_object_get_ex(v, "enabled", &m) && json_object_get_boolean(m) ?
-			       "enabled" :
-			       "disabled",
-		       serial ? serial : "-", str_of(v, "created"), exp ? exp : "-");
+		printf("%s\t%s\t%s\tserial %s\tcreated %s\tnot-after %s\n",
+		       cli_str_of(v, "version"), pending ? "pending" : "issued",
+		       cli_enabled_word(v), serial ? serial : "-", cli_str_of(v, "created"),
+		       exp ? exp : "-");
 	}
 }
 
@@ -472,7 +399,7 @@ static void print_policy(struct json_object *p)
 	struct json_object *sans = NULL;
 
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-		const char *s = str_of(p, keys[i]);
+		const char *s = cli_str_of(p, keys[i]);
 
 		if (s || !strstr(keys[i], "acme"))
 			printf("  %-16s%s\n", keys[i], s && *s ? s : "-");
@@ -484,22 +411,22 @@ static void print_policy(struct json_object *p)
 		json_object_object_foreach(e, k, v)
 			printf("  %-16s%s:%s\n", "san", k, json_object_get_string(v));
 	}
-	print_span("validity", int_of(p, "validity"));
-	if (int_of(p, "renew_percent"))
+	print_span("validity", cli_int_of(p, "validity"));
+	if (cli_int_of(p, "renew_percent"))
 		printf("  %-16s%" PRId64 "%% of the lifetime\n", "renew_at",
-		       int_of(p, "renew_percent"));
-	else if (int_of(p, "renew_before"))
-		print_span("renew_before", int_of(p, "renew_before"));
+		       cli_int_of(p, "renew_percent"));
+	else if (cli_int_of(p, "renew_before"))
+		print_span("renew_before", cli_int_of(p, "renew_before"));
 	else
 		printf("  %-16snever (by hand: cert renew)\n", "renew");
-	print_span("notify_before", int_of(p, "notify_before"));
+	print_span("notify_before", cli_int_of(p, "notify_before"));
 }
 
 /* The renewal state of show: failures, the last try, the next, the last error. */
 static void print_renewal(struct json_object *rn)
 {
-	int64_t failures = int_of(rn, "failures");
-	const char *last = str_of(rn, "last_attempt"), *next = str_of(rn, "next_try");
+	int64_t failures = cli_int_of(rn, "failures");
+	const char *last = cli_str_of(rn, "last_attempt"), *next = cli_str_of(rn, "next_try");
 
 	if (!failures) {
 		printf("%-16s%s\n", "renewal", last ? "ok" : "no attempt recorded");
@@ -511,7 +438,7 @@ static void print_renewal(struct json_object *rn)
 	       failures == 1 ? "" : "s");
 	printf("  %-16s%s\n", "last_attempt", last ? last : "-");
 	printf("  %-16s%s\n", "next_try", next ? next : "-");
-	printf("  %-16s%s\n", "last_error", str_of(rn, "last_error") ?: "-");
+	printf("  %-16s%s\n", "last_error", cli_str_of(rn, "last_error") ?: "-");
 }
 
 static void print_show(struct json_object *reply)
@@ -523,11 +450,7 @@ static void print_show(struct json_object *reply)
 	};
 	struct json_object *m;
 
-	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-		const char *s = str_of(reply, keys[i]);
-
-		printf("%-16s%s\n", keys[i], s ? s : "-");
-	}
+	cli_print_fields(reply, keys, ELEMENTSOF(keys));
 	if (json_object_object_get_ex(reply, "tags", &m) && json_object_object_length(m)) {
 		json_object_object_foreach(m, k, v)
 			printf("%-16s%s=%s\n", "tag", k, json_object_get_string(v));
@@ -542,36 +465,14 @@ static void print_show(struct json_object *reply)
 
 /* --- running one verb --- */
 
-/* Send req (taken) with value; 0 and the reply, or an exit status after saying why. What an
- * import or a merge was given that does not open or fit (a chain that does not link, the wrong
- * password, a key of no certificate) is bad input (exit 2), not an integrity failure. */
-static int call(struct ctl *ctl, const struct cert_verb *cv, struct json_object *req,
-		const struct secbuf *value, const char *what, struct json_object **ret_reply,
-		struct secbuf **ret_value)
-{
-	struct json_object *reply = NULL, *m;
-	struct secbuf *out = NULL;
-	int r;
-
-	r = ctl_call(ctl, req, value, &reply, &out);
-	json_object_put(req);
-	if (r != 0)
-		return r;
-	r = reply_status(reply, what);
-	if (r != 0 && (streq(cv->verb, "import") || streq(cv->verb, "merge")) &&
-	    json_object_object_get_ex(reply, "errno", &m) &&
-	    (json_object_get_int(m) == EBADMSG || json_object_get_int(m) == ENOKEY ||
-	     json_object_get_int(m) == EKEYREJECTED))
-		r = EXIT_USAGE;
-	if (r != 0) {
-		json_object_put(reply);
-		secbuf_free(out);
-		return r;
-	}
-	*ret_reply = reply;
-	*ret_value = out;
-	return 0;
-}
+/* What an import or a merge was given that does not open or fit (a chain that does not link, the
+ * wrong password, a key of no certificate) is bad input (exit 2), not an integrity failure. */
+static const struct cli_errno_status bad_input[] = {
+	{ EBADMSG, EXIT_USAGE },
+	{ ENOKEY, EXIT_USAGE },
+	{ EKEYREJECTED, EXIT_USAGE },
+	{},
+};
 
 /* What an export or a CSR prints: raw, or with --json {"version", "view", "value"} (the PEM
  * text of a certificate view or CSR: never a key view's, which stays out of json-c's heap). */
@@ -584,8 +485,8 @@ static int print_out(struct cert_opts *o, struct json_object *reply, const struc
 	j = json_object_new_object();
 	if (!j)
 		return fail(-ENOMEM, "output");
-	add_int(j, "version", int_of(reply, "version"));
-	add_str(j, "view", o->format ? o->format : "crt");
+	cli_add_int(j, "version", cli_int_of(reply, "version"));
+	cli_add_str(j, "view", o->format ? o->format : "crt");
 	json_object_object_add(j, "value",
 			       json_object_new_string_len((const char *)out->data, (int)out->len));
 	print_json(j);
@@ -593,7 +494,7 @@ static int print_out(struct cert_opts *o, struct json_object *reply, const struc
 	return EXIT_OK;
 }
 
-static int cert_run(struct ctl *ctl, const struct cert_verb *cv, struct cert_opts *o,
+static int cert_run(struct ctl *ctl, const struct cli_verb *cv, struct cert_opts *o,
 		    const char *ref, const char *vault, const char *name)
 {
 	_cleanup_secbuf_ struct secbuf *in = NULL, *out = NULL;
@@ -602,54 +503,34 @@ static int cert_run(struct ctl *ctl, const struct cert_verb *cv, struct cert_opt
 	struct json_object *req, *reply = NULL;
 	const char *verb = cv->verb;
 	char what[2 * VAULTFS_NAME_MAX + 32];
-	int r = 0;
+	int r;
 
-	req = request_new(cv->op);
+	req = cli_object_request(cv->op, vault, name, o->version, o->deleted, o->members);
 	if (!req)
 		return fail(-ENOMEM, "request");
-	add_str(req, "vault", vault);
-	if (name)
-		add_str(req, "name", name);
-	if (o->version)
-		add_int(req, "version", o->version);
-	if (o->deleted)
-		json_object_object_add(req, "deleted", json_object_new_boolean(1));
-	json_object_object_foreach(o->members, key, val)
-		json_object_object_add(req, key, json_object_get(val));
-
 	if (streq(verb, "import"))
 		r = import_value(o, req, &in);
 	else if (streq(verb, "merge"))
-		r = read_input(o->file, X509_INPUT_MAX, "the chain", &in);
-	else if (streq(verb, "restore")) {
-		r = o->file ? backup_read(o->file, &blob, &blob_view.len) :
-			      usage_error("cert restore VAULT --file F");
-		blob_view.data = blob;
-		blob_view.cap = blob_view.len;
-	} else if (streq(verb, "backup") && !o->file)
-		r = usage_error("cert backup VAULT/NAME --file F");
+		r = cli_read_input(o->file, X509_INPUT_MAX, "the chain", &in);
+	else
+		r = cli_backup_input("cert", verb, o->file, &blob, &blob_view);
 	if (r != 0) {
 		json_object_put(req);
 		return r;
 	}
 	snprintf(what, sizeof(what), "%s '%s'", name ? "certificate" : "vault", ref);
-	r = call(ctl, cv, req, blob ? &blob_view : in, what, &reply, &out);
+	r = cli_call(ctl, req, blob ? &blob_view : in, what,
+		     streq(verb, "import") || streq(verb, "merge") ? bad_input : NULL, &reply,
+		     &out);
 	if (r != 0)
 		return r;
 
 	if (streq(verb, "backup")) {
-		r = out ? backup_write(o->file, out) : fail(-EPROTO, "backup");
-	} else if (streq(verb, "list") || streq(verb, "versions")) {
-		struct json_object *arr = NULL;
-
-		json_object_object_get_ex(reply, streq(verb, "list") ? "certificates" : "versions",
-					  &arr);
-		if (o->json)
-			print_json(arr);
-		else if (streq(verb, "list"))
-			print_list(arr);
-		else
-			print_versions(arr);
+		r = cli_write_backup(o->file, out);
+	} else if (streq(verb, "list")) {
+		cli_print_array(reply, "certificates", o->json, print_list);
+	} else if (streq(verb, "versions")) {
+		cli_print_array(reply, "versions", o->json, print_versions);
 	} else if (streq(verb, "show") || streq(verb, "get-policy")) {
 		struct json_object *p = NULL;
 
@@ -662,10 +543,10 @@ static int cert_run(struct ctl *ctl, const struct cert_verb *cv, struct cert_opt
 	} else if (out) {
 		r = print_out(o, reply, out); /* csr, export */
 	} else if (streq(verb, "restore")) {
-		fprintf(stderr, "%s/%s: restored\n", ref, str_of(reply, "name"));
+		fprintf(stderr, "%s/%s: restored\n", ref, cli_str_of(reply, "name"));
 	} else if (streq(verb, "update-policy")) {
 		fprintf(stderr, "%s: policy set (for the next version)\n", ref);
-	} else if (str_of(reply, "version")) {
+	} else if (cli_str_of(reply, "version")) {
 		struct json_object *m;
 		bool pending = json_object_object_get_ex(reply, "pending", &m) &&
 			       json_object_get_boolean(m);
@@ -674,12 +555,12 @@ static int cert_run(struct ctl *ctl, const struct cert_verb *cv, struct cert_opt
 			fprintf(stderr,
 				"%s: version %s pending: its CSR waits for the CA "
 				"(vaultctl cert csr %s; then cert merge)\n",
-				ref, str_of(reply, "version"), ref);
-		else if (str_of(reply, "serial"))
+				ref, cli_str_of(reply, "version"), ref);
+		else if (cli_str_of(reply, "serial"))
 			fprintf(stderr, "%s: version %s, serial %s\n", ref,
-				str_of(reply, "version"), str_of(reply, "serial"));
+				cli_str_of(reply, "version"), cli_str_of(reply, "serial"));
 		else
-			fprintf(stderr, "%s: version %s\n", ref, str_of(reply, "version"));
+			fprintf(stderr, "%s: version %s\n", ref, cli_str_of(reply, "version"));
 	}
 	json_object_put(reply);
 	return r;
@@ -688,7 +569,7 @@ static int cert_run(struct ctl *ctl, const struct cert_verb *cv, struct cert_opt
 /* cert ca create-root|create-intermediate: a CA's usages, no EKU, no auto-renewal (a new CA
  * key under what it issued is the operator's call), ten (root) or five years; an intermediate
  * may issue leaves only (path length 0) unless told otherwise. */
-static int ca_members(const struct cert_verb *cv, struct json_object *m)
+static int ca_members(const struct cli_verb *cv, struct json_object *m)
 {
 	bool root = streq(cv->verb, "create-root");
 
@@ -702,24 +583,24 @@ static int ca_members(const struct cert_verb *cv, struct json_object *m)
 					  "cert ca create-intermediate: --issuer VAULT/ROOT is "
 					  "required");
 	if (root)
-		add_str(m, "issuer", "self");
+		cli_add_str(m, "issuer", "self");
 	json_object_object_add(m, "is_ca", json_object_new_boolean(1));
 	if (!json_object_object_get_ex(m, "validity", NULL))
-		add_int(m, "validity", (root ? 10 : 5) * 365 * 86400LL);
+		cli_add_int(m, "validity", (root ? 10 : 5) * 365 * 86400LL);
 	if (!root && !json_object_object_get_ex(m, "path_len", NULL))
-		add_int(m, "path_len", 0);
+		cli_add_int(m, "path_len", 0);
 	if (!json_object_object_get_ex(m, "key_usage", NULL))
-		add_str(m, "key_usage", "keyCertSign,cRLSign,digitalSignature");
-	add_str(m, "ext_key_usage", "");
-	add_int(m, "renew_percent", 0);
-	add_int(m, "renew_before", 0);
+		cli_add_str(m, "key_usage", "keyCertSign,cRLSign,digitalSignature");
+	cli_add_str(m, "ext_key_usage", "");
+	cli_add_int(m, "renew_percent", 0);
+	cli_add_int(m, "renew_before", 0);
 	return 0;
 }
 
 int cmd_cert(struct ctl *ctl, int argc, char **argv)
 {
 	struct cert_opts o = {};
-	const struct cert_verb *cv = NULL;
+	const struct cli_verb *cv = NULL;
 	char buf[2 * VAULTFS_NAME_MAX + 4];
 	char *vault = NULL, *name = NULL;
 	const char *ref = NULL;
@@ -749,21 +630,8 @@ int cmd_cert(struct ctl *ctl, int argc, char **argv)
 	if (!o.members)
 		return fail(-ENOMEM, "options");
 	r = parse_opts(cv, argc, argv, &o);
-	if (r == 0 && optind + 1 != argc)
-		r = usage_error("cert %s takes one %s", cv->verb,
-				cv->vault_only ? "VAULT" : "VAULT/NAME");
-	if (r == 0) {
-		ref = argv[optind];
-		if (cv->vault_only) {
-			if (!kv_name_valid(ref))
-				r = usage_error("invalid vault name '%.160s'", ref);
-			vault = (char *)ref;
-		} else if (split_ref(ref, buf, sizeof(buf), &vault, &name) < 0) {
-			r = usage_error("'%.300s' is not VAULT/NAME (names: [A-Za-z0-9]"
-					"[A-Za-z0-9._-]{0,126})",
-					ref);
-		}
-	}
+	if (r == 0)
+		r = cli_object_ref("cert", cv, argc, argv, buf, sizeof(buf), &ref, &vault, &name);
 	if (r == 0 && ca)
 		r = ca_members(cv, o.members);
 	/* a private key is written raw, never through JSON text (json-c's heap is not wiped) */

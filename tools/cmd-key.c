@@ -46,12 +46,7 @@ enum {
 };
 
 /* The options each verb takes: letters of OPT_* in order (see letters below). */
-static const struct key_verb {
-	const char *verb;
-	const char *opts;
-	bool vault_only;
-	const char *op;
-} key_verbs[] = {
+static const struct cli_verb key_verbs[] = {
 	{ "create", "TPOXneDg", false, "key-create" },
 	{ "import", "fOXneDg", false, "key-import" },
 	{ "list", "jl", true, "key-list" },
@@ -83,32 +78,7 @@ struct key_opts {
 	struct json_object *members; /* request members given by options */
 };
 
-static void add_str(struct json_object *o, const char *key, const char *s)
-{
-	json_object_object_add(o, key, json_object_new_string(s));
-}
-
-static const char *str_of(struct json_object *o, const char *key)
-{
-	struct json_object *m;
-
-	if (!json_object_object_get_ex(o, key, &m) || json_object_is_type(m, json_type_null))
-		return NULL;
-	return json_object_get_string(m);
-}
-
-static int add_time(struct json_object *o, const char *key, const char *opt, const char *s,
-		    bool allow_none)
-{
-	int64_t t;
-
-	if (parse_time_arg(opt, s, allow_none, &t))
-		return EXIT_USAGE;
-	json_object_object_add(o, key, json_object_new_int64(t));
-	return 0;
-}
-
-static int parse_opts(const struct key_verb *kv, int argc, char **argv, struct key_opts *o)
+static int parse_opts(const struct cli_verb *kv, int argc, char **argv, struct key_opts *o)
 {
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, OPT_FILE },
@@ -148,44 +118,35 @@ static int parse_opts(const struct key_verb *kv, int argc, char **argv, struct k
 			o->file = optarg;
 			break;
 		case OPT_TYPE:
-			add_str(m, "type", optarg);
+			cli_add_str(m, "type", optarg);
 			break;
 		case OPT_PROTECTION:
-			add_str(m, "protection", optarg);
+			cli_add_str(m, "protection", optarg);
 			break;
 		case OPT_OPS:
-			add_str(m, "ops", optarg);
+			cli_add_str(m, "ops", optarg);
 			break;
 		case OPT_EXPORTABLE:
 			json_object_object_add(m, "exportable", json_object_new_boolean(1));
 			break;
 		case OPT_NOT_BEFORE:
-			if (add_time(m, "not_before", "--not-before", optarg, is_update))
+			if (cli_add_time(m, "not_before", "--not-before", optarg, is_update))
 				return EXIT_USAGE;
 			break;
 		case OPT_EXPIRES:
-			if (add_time(m, "expires", "--expires", optarg, is_update))
+			if (cli_add_time(m, "expires", "--expires", optarg, is_update))
 				return EXIT_USAGE;
 			break;
 		case OPT_DISABLED:
 			json_object_object_add(m, "enabled", json_object_new_boolean(0));
 			break;
 		case OPT_ENABLED:
-			if (!streq(optarg, "yes") && !streq(optarg, "true") &&
-			    !streq(optarg, "no") && !streq(optarg, "false"))
-				return usage_error("--enabled: yes or no");
-			json_object_object_add(m, "enabled",
-					       json_object_new_boolean(streq(optarg, "yes") ||
-								       streq(optarg, "true")));
+			if (cli_add_enabled(m, optarg))
+				return EXIT_USAGE;
 			break;
 		case OPT_TAG:
-			if (!tags) {
-				tags = json_object_new_array();
-				json_object_object_add(m, "tags", tags);
-			}
-			if (json_object_array_length(tags) >= VAULTFS_TAGS_MAX)
-				return usage_error("at most %u tags", VAULTFS_TAGS_MAX);
-			json_object_array_add(tags, json_object_new_string(optarg));
+			if (cli_add_tag(m, &tags, optarg))
+				return EXIT_USAGE;
 			break;
 		case OPT_VERSION:
 			if (parse_u32("--version", optarg, &o->version))
@@ -235,33 +196,6 @@ static int parse_opts(const struct key_verb *kv, int argc, char **argv, struct k
 			break;
 		}
 	}
-	return 0;
-}
-
-/* All of path (or stdin when NULL) into a new secure buffer of at most max bytes. */
-static int read_input(const char *path, size_t max, const char *what, struct secbuf **ret)
-{
-	_cleanup_secbuf_ struct secbuf *b = NULL;
-	_cleanup_close_ int fd = -1;
-	int r;
-
-	if (path) {
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0) {
-			fprintf(stderr, "vaultctl: cannot read '%s': %m\n", path);
-			return EXIT_REFUSED;
-		}
-	}
-	r = secbuf_new(max + 1, &b);
-	if (r >= 0)
-		r = io_read_all(path ? fd : STDIN_FILENO, b->data, b->cap, &b->len);
-	if (r == -EFBIG) {
-		fprintf(stderr, "vaultctl: %s larger than %zu bytes\n", what, max);
-		return EXIT_USAGE;
-	}
-	if (r < 0)
-		return fail(r, what);
-	*ret = TAKE_PTR(b);
 	return 0;
 }
 
@@ -321,7 +255,7 @@ static int der_to_jws(struct secbuf *b, size_t half)
 }
 
 /* The input of a use as the request's value: [aad][signature]input. */
-static int use_value(const struct key_verb *kv, struct key_opts *o, struct json_object *req,
+static int use_value(const struct cli_verb *kv, struct key_opts *o, struct json_object *req,
 		     struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *in = NULL, *sig = NULL, *aad = NULL, *all = NULL;
@@ -335,13 +269,13 @@ static int use_value(const struct key_verb *kv, struct key_opts *o, struct json_
 	if (!o->alg)
 		return usage_error("key %s: --alg is required (vaultctl key show says the type)",
 				   kv->verb);
-	add_str(req, "alg", o->alg);
+	cli_add_str(req, "alg", o->alg);
 	if (o->data)
 		json_object_object_add(req, "data", json_object_new_boolean(1));
 	if (streq(kv->verb, "verify")) {
 		if (!o->signature)
 			return usage_error("key verify: --signature FILE is required");
-		r = read_input(o->signature, KEY_SIG_MAX * 2, "the signature", &sig);
+		r = cli_read_input(o->signature, KEY_SIG_MAX * 2, "the signature", &sig);
 		if (r != 0)
 			return r;
 		if (o->der && ecdsa_half(o->alg) && der_to_jws(sig, ecdsa_half(o->alg)) < 0)
@@ -351,12 +285,12 @@ static int use_value(const struct key_verb *kv, struct key_opts *o, struct json_
 		json_object_object_add(req, "signature_len", json_object_new_int64(sig->len));
 	}
 	if (o->aad) {
-		r = read_input(o->aad, KEY_AAD_MAX, "the additional data", &aad);
+		r = cli_read_input(o->aad, KEY_AAD_MAX, "the additional data", &aad);
 		if (r != 0)
 			return r;
 		json_object_object_add(req, "aad_len", json_object_new_int64(aad->len));
 	}
-	r = read_input(o->file, max, "the input", &in);
+	r = cli_read_input(o->file, max, "the input", &in);
 	if (r != 0)
 		return r;
 	n = (sig ? sig->len : 0) + (aad ? aad->len : 0) + in->len;
@@ -386,8 +320,8 @@ static int print_use_json(struct json_object *reply, const struct secbuf *out)
 	ssh_base64(out->data, out->len, b64, true);
 	if (json_object_object_get_ex(reply, "version", &m))
 		json_object_object_add(o, "version", json_object_get(m));
-	add_str(o, "alg", str_of(reply, "alg"));
-	add_str(o, "value", b64);
+	cli_add_str(o, "alg", cli_str_of(reply, "alg"));
+	cli_add_str(o, "value", b64);
 	print_json(o);
 	json_object_put(o);
 	secure_wipe(b64, strlen(b64));
@@ -398,27 +332,22 @@ static void print_list(struct json_object *arr)
 {
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		struct json_object *s = json_object_array_get_idx(arr, i);
-		const char *deleted = str_of(s, "deleted");
 
-		if (deleted)
-			printf("%s\tversion %s\tdeleted %s\tpurge after %s\n", str_of(s, "name"),
-			       str_of(s, "current_version"), deleted, str_of(s, "purge_after"));
-		else
-			printf("%s\tversion %s\n", str_of(s, "name"), str_of(s, "current_version"));
+		if (!cli_print_deleted(s))
+			printf("%s\tversion %s\n", cli_str_of(s, "name"),
+			       cli_str_of(s, "current_version"));
 	}
 }
 
 static void print_versions(struct json_object *arr)
 {
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
-		struct json_object *v = json_object_array_get_idx(arr, i), *m;
-		const char *nbf = str_of(v, "not_before"), *exp = str_of(v, "expires");
+		struct json_object *v = json_object_array_get_idx(arr, i);
+		const char *nbf = cli_str_of(v, "not_before"), *exp = cli_str_of(v, "expires");
 
-		printf("%s\t%s\tcreated %s\tnot-before %s\texpires %s\n", str_of(v, "version"),
-		       json_object_object_get_ex(v, "enabled", &m) && json_object_get_boolean(m) ?
-			       "enabled" :
-			       "disabled",
-		       str_of(v, "created"), nbf ? nbf : "-", exp ? exp : "-");
+		printf("%s\t%s\tcreated %s\tnot-before %s\texpires %s\n", cli_str_of(v, "version"),
+		       cli_enabled_word(v), cli_str_of(v, "created"), nbf ? nbf : "-",
+		       exp ? exp : "-");
 	}
 }
 
@@ -428,49 +357,13 @@ static void print_show(struct json_object *reply)
 					    "exportable", "version", "current_version", "enabled",
 					    "created",	  "updated", "not_before",	"expires" };
 
-	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-		const char *s = str_of(reply, keys[i]);
-
-		printf("%-16s%s\n", keys[i], s ? s : "-");
-	}
+	cli_print_fields(reply, keys, ELEMENTSOF(keys));
 }
 
-static bool is_use(const struct key_verb *kv)
+static bool is_use(const struct cli_verb *kv)
 {
 	return streq(kv->verb, "sign") || streq(kv->verb, "verify") || streq(kv->verb, "encrypt") ||
 	       streq(kv->verb, "decrypt") || streq(kv->verb, "wrap") || streq(kv->verb, "unwrap");
-}
-
-/* Send req (taken) with value; 0 and the reply, or an exit status after saying why. */
-static int call(struct ctl *ctl, const struct key_verb *kv, struct json_object *req,
-		const struct secbuf *value, const char *what, struct json_object **ret_reply,
-		struct secbuf **ret_value)
-{
-	struct json_object *reply = NULL, *m;
-	struct secbuf *out = NULL;
-	int r;
-
-	r = ctl_call(ctl, req, value, &reply, &out);
-	json_object_put(req);
-	if (r != 0)
-		return r;
-	/* a signature that does not verify is an answer, not a fault: exit 1 as openssl does */
-	if (streq(kv->verb, "verify") && json_object_object_get_ex(reply, "errno", &m) &&
-	    json_object_get_int(m) == EBADMSG) {
-		fprintf(stderr, "vaultctl: %s: %s\n", what, str_of(reply, "error"));
-		json_object_put(reply);
-		secbuf_free(out);
-		return EXIT_REFUSED;
-	}
-	r = reply_status(reply, what);
-	if (r != 0) {
-		json_object_put(reply);
-		secbuf_free(out);
-		return r;
-	}
-	*ret_reply = reply;
-	*ret_value = out;
-	return 0;
 }
 
 /* "rotate-after 30d" ..., a span in days when it is whole days, else in seconds; "none". */
@@ -494,7 +387,9 @@ static void print_rotation(struct json_object *reply)
 	}
 }
 
-static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *o, const char *ref,
+static const struct cli_errno_status verify_status[] = { { EBADMSG, EXIT_REFUSED }, {} };
+
+static int key_run(struct ctl *ctl, const struct cli_verb *kv, struct key_opts *o, const char *ref,
 		   const char *vault, const char *name)
 {
 	_cleanup_secbuf_ struct secbuf *in = NULL, *out = NULL;
@@ -504,55 +399,36 @@ static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *
 	char what[2 * VAULTFS_NAME_MAX + 32];
 	int r;
 
-	req = request_new(o->rotation_set ? "key-rotation-set" : kv->op);
+	req = cli_object_request(o->rotation_set ? "key-rotation-set" : kv->op, vault, name,
+				 o->version, o->deleted, o->members);
 	if (!req)
 		return fail(-ENOMEM, "request");
-	add_str(req, "vault", vault);
-	if (name)
-		add_str(req, "name", name);
-	if (o->version)
-		json_object_object_add(req, "version", json_object_new_int64(o->version));
-	if (o->deleted)
-		json_object_object_add(req, "deleted", json_object_new_boolean(1));
 	if (o->format)
-		add_str(req, "format", o->format);
-	json_object_object_foreach(o->members, key, val)
-		json_object_object_add(req, key, json_object_get(val));
+		cli_add_str(req, "format", o->format);
 
-	r = 0;
 	if (streq(kv->verb, "import"))
-		r = read_input(o->file, KEY_IMPORT_MAX, "the private key", &in);
+		r = cli_read_input(o->file, KEY_IMPORT_MAX, "the private key", &in);
 	else if (is_use(kv))
 		r = use_value(kv, o, req, &in);
-	else if (streq(kv->verb, "restore")) {
-		r = o->file ? backup_read(o->file, &blob, &blob_view.len) :
-			      usage_error("key restore VAULT --file F");
-		blob_view.data = blob;
-		blob_view.cap = blob_view.len;
-	} else if (streq(kv->verb, "backup") && !o->file)
-		r = usage_error("key backup VAULT/NAME --file F");
+	else
+		r = cli_backup_input("key", kv->verb, o->file, &blob, &blob_view);
 	if (r != 0) {
 		json_object_put(req);
 		return r;
 	}
 	snprintf(what, sizeof(what), "%s '%s'", name ? "key" : "vault", ref);
-	r = call(ctl, kv, req, blob ? &blob_view : in, what, &reply, &out);
+	/* a signature that does not verify is an answer, not a fault: exit 1 as openssl does */
+	r = cli_call(ctl, req, blob ? &blob_view : in, what,
+		     streq(kv->verb, "verify") ? verify_status : NULL, &reply, &out);
 	if (r != 0)
 		return r;
 
 	if (streq(kv->verb, "backup")) {
-		r = out ? backup_write(o->file, out) : fail(-EPROTO, "backup");
-	} else if (streq(kv->verb, "list") || streq(kv->verb, "versions")) {
-		struct json_object *arr = NULL;
-
-		json_object_object_get_ex(reply, streq(kv->verb, "list") ? "keys" : "versions",
-					  &arr);
-		if (o->json)
-			print_json(arr);
-		else if (streq(kv->verb, "list"))
-			print_list(arr);
-		else
-			print_versions(arr);
+		r = cli_write_backup(o->file, out);
+	} else if (streq(kv->verb, "list")) {
+		cli_print_array(reply, "keys", o->json, print_list);
+	} else if (streq(kv->verb, "versions")) {
+		cli_print_array(reply, "versions", o->json, print_versions);
 	} else if (streq(kv->verb, "show")) {
 		if (o->json)
 			print_json(reply);
@@ -567,7 +443,7 @@ static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *
 		fprintf(stderr, "%s: rotation policy set\n", ref);
 	} else if (streq(kv->verb, "verify")) {
 		fprintf(stderr, "%s: signature verified (version %s, %s)\n", ref,
-			str_of(reply, "version"), str_of(reply, "alg"));
+			cli_str_of(reply, "version"), cli_str_of(reply, "alg"));
 	} else if (out) {
 		/* get-public, sign, encrypt, decrypt, wrap, unwrap */
 		if (streq(kv->verb, "sign") && o->der && ecdsa_half(o->alg) && jws_to_der(&out) < 0)
@@ -577,12 +453,12 @@ static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *
 		else if (io_write_all(STDOUT_FILENO, out->data, out->len) < 0)
 			r = fail(-EIO, "writing the output");
 		if (r == 0 && !o->json && (streq(kv->verb, "encrypt") || streq(kv->verb, "wrap")))
-			fprintf(stderr, "%s: version %s, %s\n", ref, str_of(reply, "version"),
-				str_of(reply, "alg"));
+			fprintf(stderr, "%s: version %s, %s\n", ref, cli_str_of(reply, "version"),
+				cli_str_of(reply, "alg"));
 	} else if (streq(kv->verb, "restore")) {
-		fprintf(stderr, "%s/%s: restored\n", ref, str_of(reply, "name"));
-	} else if (str_of(reply, "version")) {
-		fprintf(stderr, "%s: version %s\n", ref, str_of(reply, "version"));
+		fprintf(stderr, "%s/%s: restored\n", ref, cli_str_of(reply, "name"));
+	} else if (cli_str_of(reply, "version")) {
+		fprintf(stderr, "%s: version %s\n", ref, cli_str_of(reply, "version"));
 	} else {
 		say_done(ref, kv->verb); /* delete, recover, purge, update */
 	}
@@ -593,7 +469,7 @@ static int key_run(struct ctl *ctl, const struct key_verb *kv, struct key_opts *
 int cmd_key(struct ctl *ctl, int argc, char **argv)
 {
 	struct key_opts o = {};
-	const struct key_verb *kv = NULL;
+	const struct cli_verb *kv = NULL;
 	char buf[2 * VAULTFS_NAME_MAX + 4];
 	char *vault = NULL, *name = NULL;
 	const char *ref = NULL;
@@ -603,9 +479,7 @@ int cmd_key(struct ctl *ctl, int argc, char **argv)
 		return usage_error("key: create, import, list, show, versions, rotate, update, "
 				   "delete, recover, purge, backup, restore, get-public, sign, "
 				   "verify, encrypt, decrypt, wrap or unwrap");
-	for (size_t i = 0; i < ELEMENTSOF(key_verbs); i++)
-		if (streq(argv[1], key_verbs[i].verb))
-			kv = &key_verbs[i];
+	kv = cli_verb_find(key_verbs, ELEMENTSOF(key_verbs), argv[1]);
 	if (!kv)
 		return usage_error("key: unknown verb '%.32s'", argv[1]);
 	argc--, argv++; /* argv[0] is the verb now */
@@ -614,21 +488,8 @@ int cmd_key(struct ctl *ctl, int argc, char **argv)
 	if (!o.members)
 		return fail(-ENOMEM, "options");
 	r = parse_opts(kv, argc, argv, &o);
-	if (r == 0 && optind + 1 != argc)
-		r = usage_error("key %s takes one %s", kv->verb,
-				kv->vault_only ? "VAULT" : "VAULT/NAME");
-	if (r == 0) {
-		ref = argv[optind];
-		if (kv->vault_only) {
-			if (!kv_name_valid(ref))
-				r = usage_error("invalid vault name '%.160s'", ref);
-			vault = (char *)ref;
-		} else if (split_ref(ref, buf, sizeof(buf), &vault, &name) < 0) {
-			r = usage_error("'%.300s' is not VAULT/NAME (names: [A-Za-z0-9]"
-					"[A-Za-z0-9._-]{0,126})",
-					ref);
-		}
-	}
+	if (r == 0)
+		r = cli_object_ref("key", kv, argc, argv, buf, sizeof(buf), &ref, &vault, &name);
 	if (r == 0 && streq(kv->verb, "create") &&
 	    !json_object_object_get_ex(o.members, "type", NULL))
 		r = usage_error("key create: --type is required (rsa-2048, rsa-3072, rsa-4096, "

@@ -103,3 +103,68 @@ int cmd_cert(struct ctl *ctl, int argc, char **argv);
  * again when the write fails). 0 or an exit status after saying why. */
 int backup_read(const char *path, uint8_t **ret, size_t *ret_len);
 int backup_write(const char *path, const struct secbuf *blob);
+
+/* --- cli-object.c: what the nouns of vault objects (key, cert; secret can) share --- */
+
+/* A verb of a noun: the letters of the options it takes (each noun has its own letter table),
+ * whether its one argument is a VAULT rather than VAULT/NAME, the request op it becomes. */
+struct cli_verb {
+	const char *verb;
+	const char *opts;
+	bool vault_only;
+	const char *op;
+};
+/* The verb called name in the n verbs, or NULL. */
+const struct cli_verb *cli_verb_find(const struct cli_verb *verbs, size_t n, const char *name);
+/* The one argument left after the options (argv[optind]): its text in *ret_ref and, for a
+ * VAULT/NAME, its parts split into buf. 0, or EXIT_USAGE after saying why ("NOUN VERB takes
+ * one VAULT", an invalid name). */
+int cli_object_ref(const char *noun, const struct cli_verb *v, int argc, char **argv, char *buf,
+		   size_t size, const char **ret_ref, char **ret_vault, char **ret_name);
+
+/* Members of a JSON object: add a string or integer; a member's text (NULL when absent or
+ * null) or integer (0 when absent). */
+void cli_add_str(struct json_object *o, const char *key, const char *s);
+void cli_add_int(struct json_object *o, const char *key, int64_t v);
+const char *cli_str_of(struct json_object *o, const char *key);
+int64_t cli_int_of(struct json_object *o, const char *key);
+/* Options that become request members: a time (parse_time_arg), --enabled yes|no, one more
+ * --tag (*tags: the array, made on the first). 0 or EXIT_USAGE after saying why. */
+int cli_add_time(struct json_object *m, const char *key, const char *opt, const char *s,
+		 bool allow_none);
+int cli_add_enabled(struct json_object *m, const char *arg);
+int cli_add_tag(struct json_object *m, struct json_object **tags, const char *arg);
+
+/* All of path (or stdin when NULL) into a new secure buffer of at most max bytes (what: for
+ * the error). 0 or an exit status after saying why. */
+int cli_read_input(const char *path, size_t max, const char *what, struct secbuf **ret);
+/* A new request of op on vault and name (NULL: a vault's), with "version" when version is not
+ * 0, "deleted" when deleted, and each member of members; NULL when out of memory. */
+struct json_object *cli_object_request(const char *op, const char *vault, const char *name,
+				       uint32_t version, bool deleted, struct json_object *members);
+/* The value bytes of NOUN restore (the blob of --file, viewed by *view, in *ret_blob: it is
+ * ciphertext, so not a secbuf of its own) and the --file that NOUN backup needs; nothing for
+ * other verbs. 0 or EXIT_USAGE. */
+int cli_backup_input(const char *noun, const char *verb, const char *file, uint8_t **ret_blob,
+		     struct secbuf *view);
+/* An errno of a reply that exits with status, not exit_status(-errno); a list ends with {0}. */
+struct cli_errno_status {
+	int err;
+	int status;
+};
+/* Send req (taken; NULL: out of memory) with value; an error reply is printed ("vaultctl: WHAT:
+ * error") and is its exit status (map, when not NULL, first). 0 with the ok reply and its value
+ * bytes (dropped when ret_value is NULL), or an exit status. */
+int cli_call(struct ctl *ctl, struct json_object *req, const struct secbuf *value, const char *what,
+	     const struct cli_errno_status *map, struct json_object **ret_reply,
+	     struct secbuf **ret_value);
+
+/* Printing: the blob of backup into a new file; the array member of a list or versions reply,
+ * as JSON or by print; a deleted object's line of a list (false: s is not deleted, nothing
+ * printed); "enabled" or "disabled" for a version; "%-16s%s" lines of members ("-": absent). */
+int cli_write_backup(const char *file, const struct secbuf *out);
+void cli_print_array(struct json_object *reply, const char *member, bool json,
+		     void (*print)(struct json_object *arr));
+bool cli_print_deleted(struct json_object *s);
+const char *cli_enabled_word(struct json_object *v);
+void cli_print_fields(struct json_object *reply, const char *const *keys, size_t n);

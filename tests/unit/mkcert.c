@@ -27,51 +27,9 @@
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "tests/unit/mktool.h"
 
 #define DAY 86400
-
-static int open_kv(const struct config *c, struct kv **ret)
-{
-	struct secbuf *m = NULL;
-	struct store *s = NULL;
-	int r;
-
-	r = store_open(c->store_path, 0, &s);
-	if (r < 0) {
-		fprintf(stderr, "mkcert: store '%s': %s\n", c->store_path, strerror(-r));
-		return r;
-	}
-	r = seal_unseal(s, c, &m);
-	if (r < 0) {
-		fprintf(stderr, "mkcert: unseal: %s\n", strerror(-r));
-		store_free(s);
-		return r;
-	}
-	return kv_new(s, m, ret);
-}
-
-static int read_stdin(struct secbuf **ret)
-{
-	_cleanup_secbuf_ struct secbuf *b = NULL;
-	ssize_t n;
-	int r;
-
-	r = secbuf_new(KEY_IMPORT_MAX, &b);
-	if (r < 0)
-		return r;
-	while (b->len < KEY_IMPORT_MAX) {
-		n = read(STDIN_FILENO, b->data + b->len, KEY_IMPORT_MAX - b->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		b->len += (size_t)n;
-	}
-	*ret = TAKE_PTR(b);
-	return 0;
-}
 
 static struct kv_cert_policy ca_policy(const char *name, const char *issuer)
 {
@@ -140,22 +98,12 @@ int main(int argc, char **argv)
 	struct kv *kv = NULL;
 	uint32_t version = 0;
 	const char *verb, *vault, *name;
-	char err[512];
 	int r;
 
-	if (argc < 6 || strcmp(argv[1], "-c") != 0) {
-		fprintf(stderr, "usage: mkcert -c CONF VERB VAULT NAME [ARG...]\n");
-		return 2;
-	}
+	r = mktool_open("mkcert", "VERB VAULT NAME [ARG...]", argc, argv, &c, &kv);
+	if (r != 0)
+		return r;
 	verb = argv[3], vault = argv[4], name = argv[5];
-	r = config_load(argv[2], &c, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "mkcert: %s\n", err);
-		return 1;
-	}
-	r = open_kv(c, &kv);
-	if (r < 0)
-		return 1;
 	if (streq(verb, "root")) {
 		struct kv_cert_policy p = ca_policy(name, NULL);
 
@@ -185,7 +133,7 @@ int main(int argc, char **argv)
 	} else if (streq(verb, "pending")) {
 		r = pending(kv, c->tcti, vault, name, &version);
 	} else if (streq(verb, "import")) {
-		r = read_stdin(&in);
+		r = mktool_read_stdin(&in);
 		if (r >= 0)
 			r = kv_cert_import(kv, vault, name, in->data, in->len, false, NULL, true,
 					   &version);

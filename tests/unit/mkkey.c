@@ -22,49 +22,7 @@
 #include "core/seal.h"
 #include "core/store.h"
 #include "core/util.h"
-
-static int open_kv(const struct config *c, struct kv **ret)
-{
-	struct secbuf *m = NULL;
-	struct store *s = NULL;
-	int r;
-
-	r = store_open(c->store_path, 0, &s);
-	if (r < 0) {
-		fprintf(stderr, "mkkey: store '%s': %s\n", c->store_path, strerror(-r));
-		return r;
-	}
-	r = seal_unseal(s, c, &m);
-	if (r < 0) {
-		fprintf(stderr, "mkkey: unseal: %s\n", strerror(-r));
-		store_free(s);
-		return r;
-	}
-	return kv_new(s, m, ret);
-}
-
-static int read_stdin(struct secbuf **ret)
-{
-	_cleanup_secbuf_ struct secbuf *b = NULL;
-	ssize_t n;
-	int r;
-
-	r = secbuf_new(KEY_IMPORT_MAX, &b);
-	if (r < 0)
-		return r;
-	while (b->len < KEY_IMPORT_MAX) {
-		n = read(STDIN_FILENO, b->data + b->len, KEY_IMPORT_MAX - b->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		b->len += (size_t)n;
-	}
-	*ret = TAKE_PTR(b);
-	return 0;
-}
+#include "tests/unit/mktool.h"
 
 int main(int argc, char **argv)
 {
@@ -72,23 +30,13 @@ int main(int argc, char **argv)
 	_cleanup_secbuf_ struct secbuf *in = NULL;
 	struct kv *kv = NULL;
 	uint32_t version = 0;
-	char err[512];
 	int r;
 
-	if (argc < 6 || strcmp(argv[1], "-c") != 0) {
-		fprintf(stderr, "usage: mkkey -c CONF import|create|rotate VAULT NAME [TYPE]\n");
-		return 2;
-	}
-	r = config_load(argv[2], &c, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "mkkey: %s\n", err);
-		return 1;
-	}
-	r = open_kv(c, &kv);
-	if (r < 0)
-		return 1;
+	r = mktool_open("mkkey", "import|create|rotate VAULT NAME [TYPE]", argc, argv, &c, &kv);
+	if (r != 0)
+		return r;
 	if (streq(argv[3], "import")) {
-		r = read_stdin(&in);
+		r = mktool_read_stdin(&in);
 		if (r >= 0)
 			r = kv_key_import(kv, argv[4], argv[5], in->data, in->len, 0, false, NULL,
 					  &version);

@@ -1,7 +1,7 @@
 /* test-request-cert.c: unit tests for the certificate requests of core/request.h
  * (core/request-cert.c) over a real kv (a SQLite store in a temp dir of each test's own, a
  * random master key, no TPM) and a real audit journal, with the test caller of
- * test-request-key.c (an (op, path) table, uid 4242). Exact results and exact -errnos: the
+ * request-fixture.h (an (op, path) table, uid 4242). Exact results and exact -errnos: the
  * per-op caps of request_parse; each verb's reply and record; the policy members refused before
  * anything is decided or recorded (SANs, IPs, usages, validity and its cap, issuers, renewal);
  * refusals by the policy: write on the certificate, `sign` on a vault CA's path for create and
@@ -39,367 +39,11 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "policy/policy.h"
+#include "tests/unit/request-fixture.h"
 #include "tests/unit/testlib.h"
 
-#define UID 4242
-
-struct rule {
-	const char *op;	  /* "*": any */
-	const char *path; /* "*": any */
-	bool allow;
-	const char *name;
-};
-
-struct fixture {
-	char *dir;
-	char db[128];
-	char journal[128];
-	char moved[128];
-	uint8_t master[CRYPTO_KEY_LEN];
-	uint8_t akey[CRYPTO_KEY_LEN];
-	struct kv *kv;
-	struct audit *audit;
-	struct rule rules[16];
-	size_t n_rules;
-	const char *hidden[8];
-	size_t n_hidden;
-	unsigned authorized; /* authorize() calls */
-	struct {
-		char vault[VAULTFS_NAME_MAX + 1];
-		char name[VAULTFS_NAME_MAX + 1];
-		bool has_name;
-	} changed[32];
-	size_t n_changed;
-	int reload_r;
-	const char *reload_msg;
-	unsigned reloads;
-	struct request_caller caller;
-	struct request_env env;
-};
-
-/* --- the test caller and the env --- */
-
-static int t_authorize(void *ud, unsigned bit, const char *path, const char **ret_rule)
-{
-	struct fixture *f = ud;
-	const char *op = policy_op_name(bit); /* one op, never a set */
-
-	assert_non_null(op);
-	f->authorized++;
-	for (size_t i = 0; i < f->n_rules; i++) {
-		const struct rule *r = &f->rules[i];
-
-		if ((streq(r->op, "*") || streq(r->op, op)) &&
-		    (streq(r->path, "*") || streq(r->path, path))) {
-			*ret_rule = r->name;
-			return r->allow ? 0 : -EACCES;
-		}
-	}
-	return -EACCES;
-}
-
-static bool t_visible(void *ud, const char *path)
-{
-	struct fixture *f = ud;
-
-	for (size_t i = 0; i < f->n_hidden; i++)
-		if (streq(f->hidden[i], path))
-			return false;
-	return true;
-}
-
-static void t_identify(void *ud, struct audit_record *rec)
-{
-	(void)ud;
-	rec->uid = UID;
-}
-
-static void t_changed(void *ud, const char *vault, const char *name)
-{
-	struct fixture *f = ud;
-
-	assert_true(f->n_changed < ELEMENTSOF(f->changed));
-	assert_non_null(vault);
-	snprintf(f->changed[f->n_changed].vault, sizeof(f->changed[0].vault), "%s", vault);
-	f->changed[f->n_changed].has_name = name != NULL;
-	snprintf(f->changed[f->n_changed].name, sizeof(f->changed[0].name), "%s", name ? name : "");
-	f->n_changed++;
-}
-
-/* A rule consulted before the ones already there. */
-static void deny(struct fixture *f, const char *op, const char *path, const char *name)
-{
-	assert_true(f->n_rules < ELEMENTSOF(f->rules));
-	memmove(&f->rules[1], &f->rules[0], f->n_rules * sizeof(f->rules[0]));
-	f->rules[0] = (struct rule){ op, path, false, name };
-	f->n_rules++;
-}
-
-/* Back to the one rule every test starts with. */
-static void allow_all(struct fixture *f)
-{
-	f->rules[0] = (struct rule){ "*", "*", true, "allow-all" };
-	f->n_rules = 1;
-}
-
-static void hide(struct fixture *f, const char *path)
-{
-	assert_true(f->n_hidden < ELEMENTSOF(f->hidden));
-	f->hidden[f->n_hidden++] = path;
-}
-
-static int setup(void **state)
-{
-	static const struct audit_options o = { .sync = AUDIT_SYNC_NONE };
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct store *s = NULL;
-	struct secbuf *m = NULL, *k = NULL;
-
-	if (!f || test_tmpdir(&f->dir) < 0) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->db, sizeof(f->db), "%s/vault.db", f->dir);
-	snprintf(f->journal, sizeof(f->journal), "%s/audit.jsonl", f->dir);
-	snprintf(f->moved, sizeof(f->moved), "%s/audit.moved", f->dir);
-	test_random(f->master, sizeof(f->master));
-	if (store_open(f->db, STORE_CREATE, &s) < 0 ||
-	    secbuf_dup(f->master, sizeof(f->master), &m) < 0 || kv_new(s, m, &f->kv) < 0 ||
-	    kv_derive_key(f->kv, AUDIT_KEY_LABEL, &k) < 0 || k->len != CRYPTO_KEY_LEN)
-		return -1;
-	memcpy(f->akey, k->data, CRYPTO_KEY_LEN);
-	secbuf_free(k);
-	if (audit_open(f->journal, &o, f->akey, &f->audit) < 0)
-		return -1;
-	allow_all(f);
-	f->caller = (struct request_caller){
-		.authorize = t_authorize,
-		.visible = t_visible,
-		.identify = t_identify,
-		.ud = f,
-	};
-	f->env = (struct request_env){
-		.kv = f->kv,
-		.audit = f->audit,
-		.caller = &f->caller,
-		.changed = t_changed,
-		.changed_ud = f,
-	};
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	audit_free(f->audit);
-	kv_free(f->kv);
-	test_rmtree(f->dir);
-	free(f->dir);
-	secure_wipe(f->master, sizeof(f->master));
-	secure_wipe(f->akey, sizeof(f->akey));
-	free(f);
-	return 0;
-}
-
-/* --- JSON helpers --- */
-
-static struct json_object *jget(struct json_object *o, const char *key)
-{
-	struct json_object *m = NULL;
-
-	if (!json_object_object_get_ex(o, key, &m))
-		fail_msg("no member \"%s\" in %s", key, json_object_to_json_string(o));
-	return m;
-}
-
-static bool jhas(struct json_object *o, const char *key)
-{
-	return json_object_object_get_ex(o, key, NULL);
-}
-
-static int64_t jint(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_int));
-	return json_object_get_int64(m);
-}
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_string));
-	return json_object_get_string(m);
-}
-
-static bool jbool(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_boolean));
-	return json_object_get_boolean(m);
-}
-
-static struct json_object *jarr(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_array));
-	return m;
-}
-
-static size_t jcount(struct json_object *o)
-{
-	return (size_t)json_object_object_length(o);
-}
-
-/* --- running requests --- */
-
-/* Run the request json (value: its value bytes, NULL none); the reply, and its value bytes in
- * *ret_value (which must be NULL when ret_value is NULL). */
-static struct json_object *exec_v(struct fixture *f, const char *json, const void *value, size_t n,
-				  struct secbuf **ret_value)
-{
-	struct json_object *req = json_tokener_parse(json), *reply = NULL;
-	struct secbuf *in = NULL, *out = NULL;
-
-	if (!req)
-		fail_msg("test JSON does not parse: %s", json);
-	if (value) {
-		assert_int_equal(secbuf_new(n ? n : 1, &in), 0);
-		assert_int_equal(secbuf_set(in, value, n), 0);
-	}
-	assert_int_equal(request_exec(&f->env, req, in, &reply, &out), 0);
-	assert_non_null(reply);
-	json_object_put(req);
-	secbuf_free(in);
-	assert_int_equal(jint(reply, "v"), REQUEST_VERSION);
-	if (ret_value)
-		*ret_value = out;
-	else if (out)
-		fail_msg("unexpected value bytes for %s", json);
-	return reply;
-}
-
-static struct json_object *exec(struct fixture *f, const char *json)
-{
-	return exec_v(f, json, NULL, 0, NULL);
-}
-
-/* An ok reply with exactly n members (v and ok included). */
-static void reply_ok(struct json_object *r, size_t n)
-{
-	if (!jbool(r, "ok"))
-		fail_msg("not ok: %s", json_object_to_json_string(r));
-	assert_false(jhas(r, "errno"));
-	assert_false(jhas(r, "error"));
-	assert_int_equal(jcount(r), n);
-}
-
-/* An error reply for errno e with exactly this sentence (NULL: not checked). Frees r. */
-static void reply_err(struct json_object *r, int e, const char *error)
-{
-	if (jbool(r, "ok"))
-		fail_msg("ok, expected errno %d: %s", e, json_object_to_json_string(r));
-	assert_int_equal(jint(r, "errno"), e);
-	assert_string_equal(jstr(r, "errname"), strerrorname_np(e));
-	if (error)
-		assert_string_equal(jstr(r, "error"), error);
-	assert_int_equal(jcount(r), 5);
-	json_object_put(r);
-}
-
-static void exec_err(struct fixture *f, const char *json, int e, const char *error)
-{
-	reply_err(exec(f, json), e, error);
-}
-
-/* --- the journal --- */
-
-static size_t journal_count(const char *path)
-{
-	struct audit_reader *rd = NULL;
-	const char *line;
-	size_t len, n = 0;
-
-	assert_int_equal(audit_reader_open(path, &rd), 0);
-	while (audit_reader_next(rd, &line, &len) > 0)
-		n++;
-	audit_reader_free(rd);
-	return n;
-}
-
-/* The record back lines before the last (0: the last), parsed; its MAC checked. */
-static void journal_entry(struct fixture *f, const char *path, size_t back, struct audit_entry *e)
-{
-	struct audit_reader *rd = NULL;
-	size_t n = journal_count(path), i = 0, len;
-	const char *line;
-	int r;
-
-	assert_true(back < n);
-	assert_int_equal(audit_reader_open(path, &rd), 0);
-	while ((r = audit_reader_next(rd, &line, &len)) > 0) {
-		if (i++ != n - 1 - back)
-			continue;
-		assert_int_equal(audit_parse_line(line, len, e), 0);
-		assert_int_equal(audit_entry_mac_ok(e, line, len, f->akey), 1);
-		break;
-	}
-	assert_int_equal(r, 1);
-	audit_reader_free(rd);
-}
-
-static void assert_str_or_null(const char *got, const char *want)
-{
-	if (!want)
-		assert_null(got);
-	else if (!got)
-		fail_msg("null, expected \"%s\"", want);
-	else
-		assert_string_equal(got, want);
-}
-
-/* The record back lines before the last of the open journal is exactly this. */
-static void expect_record(struct fixture *f, size_t back, const char *event, int err,
-			  const char *rule, const char *vault, const char *object, uint32_t version,
-			  const char *path)
-{
-	struct audit_entry e;
-
-	journal_entry(f, f->journal, back, &e);
-	assert_string_equal(e.rec.event, event);
-	assert_int_equal(e.rec.decision, err ? AUDIT_DENY : AUDIT_ALLOW);
-	assert_int_equal(e.rec.err, err);
-	assert_str_or_null(e.rec.rule, rule);
-	assert_str_or_null(e.rec.vault, vault);
-	assert_str_or_null(e.rec.object, object);
-	assert_int_equal(e.rec.version, version);
-	assert_str_or_null(e.rec.path, path);
-	assert_int_equal(e.rec.uid, UID);
-	assert_int_equal(e.rec.gid, -1);
-	assert_int_equal(e.rec.pid, -1);
-	assert_null(e.rec.exe);
-	audit_entry_done(&e);
-}
-
-/* --- helpers of these tests --- */
-
-#define REQ(op, rest) "{\"v\":1,\"op\":\"" op "\",\"vault\":\"app\"" rest "}"
-
-static void make_vault(struct fixture *f)
-{
-	struct json_object *r = exec(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"app\"}");
-
-	reply_ok(r, 2);
-	json_object_put(r);
-}
-
 /* cert-create of name with the extra members; the version made. */
-static int64_t create(struct fixture *f, const char *name, const char *extra)
+static int64_t create(struct req_fixture *f, const char *name, const char *extra)
 {
 	char json[1024];
 	struct json_object *r;
@@ -417,7 +61,7 @@ static int64_t create(struct fixture *f, const char *name, const char *extra)
 }
 
 /* A view of name (value bytes), asserted ok. */
-static struct secbuf *view(struct fixture *f, const char *name, const char *v)
+static struct secbuf *view(struct req_fixture *f, const char *name, const char *v)
 {
 	char json[256];
 	struct secbuf *out = NULL;
@@ -435,7 +79,7 @@ static struct secbuf *view(struct fixture *f, const char *name, const char *v)
 	return out;
 }
 
-static void err_v(struct fixture *f, const char *json, const void *in, size_t n, int e,
+static void err_v(struct req_fixture *f, const char *json, const void *in, size_t n, int e,
 		  const char *error)
 {
 	struct secbuf *out = NULL;
@@ -460,30 +104,8 @@ static void test_parse_caps(void **state)
 		{ "cert-csr", 0 },
 	};
 	(void)state;
-	for (size_t i = 0; i < ELEMENTSOF(caps); i++) {
-		for (uint64_t n = caps[i].max; n <= caps[i].max + 1; n++) {
-			char line[256], msg[256];
-			struct json_object *o = NULL;
-			size_t len = 7;
-			int r;
-
-			snprintf(line, sizeof(line),
-				 "{\"v\":1,\"op\":\"%s\",\"value_len\":%" PRIu64 "}", caps[i].op,
-				 n);
-			r = request_parse(line, strlen(line), &o, &len, msg, sizeof(msg));
-			assert_int_equal(len, n);
-			if (n <= caps[i].max && caps[i].max) {
-				assert_int_equal(r, 0);
-				json_object_put(o);
-			} else if (n > caps[i].max) {
-				assert_int_equal(r, -EMSGSIZE);
-			} else {
-				/* 0 bytes of an op that takes none: "value_len":0 parses */
-				assert_int_equal(r, 0);
-				json_object_put(o);
-			}
-		}
-	}
+	for (size_t i = 0; i < ELEMENTSOF(caps); i++)
+		expect_parse_cap(caps[i].op, caps[i].max);
 }
 
 static void test_malformed(void **state)
@@ -560,7 +182,7 @@ static void test_malformed(void **state)
 		{ ",\"subject\":\"CN=x\",\"enabled\":false", EINVAL,
 		  "unknown member \"enabled\" for op \"cert-create\"" },
 	};
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	size_t records;
 
 	make_vault(f);
@@ -607,7 +229,7 @@ static void test_malformed(void **state)
 /* A root, an intermediate under it, a leaf from the intermediate: replies, records, views. */
 static void test_issue_chain(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct json_object *r, *p, *arr;
 	struct secbuf *crt, *chain;
 
@@ -731,7 +353,7 @@ static void test_issue_chain(void **state)
 /* The policy's refusals, each recorded: write, sign on the CA, read and meta for the views. */
 static void test_policy(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct secbuf *out = NULL;
 	struct json_object *r;
 	unsigned before;
@@ -819,7 +441,7 @@ static void test_policy(void **state)
 /* Imports: PEM in any order, PKCS#12 under a password, and what is refused. */
 static void test_import(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct secbuf *pem, *p12, *other, *in;
 	struct json_object *r;
 	uint8_t buf[16384];
@@ -898,7 +520,7 @@ static void test_import(void **state)
 /* external: a pending version, its CSR, merge refusals. */
 static void test_external(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct secbuf *out = NULL, *crt;
 	struct json_object *r;
 
@@ -942,7 +564,7 @@ static void test_external(void **state)
 /* update, delete, recover, purge, backup, restore; reuse_key keeps the key. */
 static void test_lifecycle(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct secbuf *blob = NULL, *a, *b;
 	struct json_object *r;
 
@@ -1033,7 +655,7 @@ static void test_lifecycle(void **state)
  * for none. */
 static void test_sans_only(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct json_object *r;
 
 	make_vault(f);
@@ -1056,7 +678,7 @@ static void test_sans_only(void **state)
  * and cert-failing. */
 static void test_next_policy(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct json_object *r, *p, *arr;
 	unsigned before;
 
@@ -1209,14 +831,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_caps),
-		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_issue_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_import, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_external, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_next_policy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sans_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_issue_chain, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_policy, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_import, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_external, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_lifecycle, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_next_policy, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_sans_only, req_setup, req_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,14 +1,14 @@
 /* test-request-key.c: unit tests for the key requests of core/request.h (core/request-key.c)
  * over a real kv (a SQLite store in a temp dir of each test's own, a random master key, no TPM)
- * and a real audit journal, with the test caller of test-request.c (an (op, path) table, uid
+ * and a real audit journal, with the test caller of request-fixture.h (an (op, path) table, uid
  * 4242). Exact results and exact -errnos: the per-op caps of request_parse; members refused
  * before anything is decided or recorded (types, protections, key_ops, algorithms, lengths,
  * the split of the value bytes); each use's reply (version, alg, the output bytes), its record
  * ("<op>-<alg>", the version used) and its refusal by the policy (EACCES, recorded); key_ops
  * (EPERM), a type that cannot use the algorithm (EOPNOTSUPP), rotation (the version a consuming
  * op names), expired and disabled versions; get-public in its three forms; backup and restore
- * (manage, a secret's blob EMEDIUMTYPE); key-list with its kind and visibility; a TPM key with
- * no TPM named (ENODEV). */
+ * (manage, a secret's or a certificate's blob EMEDIUMTYPE, said as such); key-list with its
+ * kind and visibility; a TPM key with no TPM named (ENODEV). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,366 +39,10 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "policy/policy.h"
+#include "tests/unit/request-fixture.h"
 #include "tests/unit/testlib.h"
 
-#define UID 4242
-
-struct rule {
-	const char *op;	  /* "*": any */
-	const char *path; /* "*": any */
-	bool allow;
-	const char *name;
-};
-
-struct fixture {
-	char *dir;
-	char db[128];
-	char journal[128];
-	char moved[128];
-	uint8_t master[CRYPTO_KEY_LEN];
-	uint8_t akey[CRYPTO_KEY_LEN];
-	struct kv *kv;
-	struct audit *audit;
-	struct rule rules[16];
-	size_t n_rules;
-	const char *hidden[8];
-	size_t n_hidden;
-	unsigned authorized; /* authorize() calls */
-	struct {
-		char vault[VAULTFS_NAME_MAX + 1];
-		char name[VAULTFS_NAME_MAX + 1];
-		bool has_name;
-	} changed[32];
-	size_t n_changed;
-	int reload_r;
-	const char *reload_msg;
-	unsigned reloads;
-	struct request_caller caller;
-	struct request_env env;
-};
-
-/* --- the test caller and the env --- */
-
-static int t_authorize(void *ud, unsigned bit, const char *path, const char **ret_rule)
-{
-	struct fixture *f = ud;
-	const char *op = policy_op_name(bit); /* one op, never a set */
-
-	assert_non_null(op);
-	f->authorized++;
-	for (size_t i = 0; i < f->n_rules; i++) {
-		const struct rule *r = &f->rules[i];
-
-		if ((streq(r->op, "*") || streq(r->op, op)) &&
-		    (streq(r->path, "*") || streq(r->path, path))) {
-			*ret_rule = r->name;
-			return r->allow ? 0 : -EACCES;
-		}
-	}
-	return -EACCES;
-}
-
-static bool t_visible(void *ud, const char *path)
-{
-	struct fixture *f = ud;
-
-	for (size_t i = 0; i < f->n_hidden; i++)
-		if (streq(f->hidden[i], path))
-			return false;
-	return true;
-}
-
-static void t_identify(void *ud, struct audit_record *rec)
-{
-	(void)ud;
-	rec->uid = UID;
-}
-
-static void t_changed(void *ud, const char *vault, const char *name)
-{
-	struct fixture *f = ud;
-
-	assert_true(f->n_changed < ELEMENTSOF(f->changed));
-	assert_non_null(vault);
-	snprintf(f->changed[f->n_changed].vault, sizeof(f->changed[0].vault), "%s", vault);
-	f->changed[f->n_changed].has_name = name != NULL;
-	snprintf(f->changed[f->n_changed].name, sizeof(f->changed[0].name), "%s", name ? name : "");
-	f->n_changed++;
-}
-
-/* A rule consulted before the ones already there. */
-static void deny(struct fixture *f, const char *op, const char *path, const char *name)
-{
-	assert_true(f->n_rules < ELEMENTSOF(f->rules));
-	memmove(&f->rules[1], &f->rules[0], f->n_rules * sizeof(f->rules[0]));
-	f->rules[0] = (struct rule){ op, path, false, name };
-	f->n_rules++;
-}
-
-/* Back to the one rule every test starts with. */
-static void allow_all(struct fixture *f)
-{
-	f->rules[0] = (struct rule){ "*", "*", true, "allow-all" };
-	f->n_rules = 1;
-}
-
-static void hide(struct fixture *f, const char *path)
-{
-	assert_true(f->n_hidden < ELEMENTSOF(f->hidden));
-	f->hidden[f->n_hidden++] = path;
-}
-
-static int setup(void **state)
-{
-	static const struct audit_options o = { .sync = AUDIT_SYNC_NONE };
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct store *s = NULL;
-	struct secbuf *m = NULL, *k = NULL;
-
-	if (!f || test_tmpdir(&f->dir) < 0) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->db, sizeof(f->db), "%s/vault.db", f->dir);
-	snprintf(f->journal, sizeof(f->journal), "%s/audit.jsonl", f->dir);
-	snprintf(f->moved, sizeof(f->moved), "%s/audit.moved", f->dir);
-	test_random(f->master, sizeof(f->master));
-	if (store_open(f->db, STORE_CREATE, &s) < 0 ||
-	    secbuf_dup(f->master, sizeof(f->master), &m) < 0 || kv_new(s, m, &f->kv) < 0 ||
-	    kv_derive_key(f->kv, AUDIT_KEY_LABEL, &k) < 0 || k->len != CRYPTO_KEY_LEN)
-		return -1;
-	memcpy(f->akey, k->data, CRYPTO_KEY_LEN);
-	secbuf_free(k);
-	if (audit_open(f->journal, &o, f->akey, &f->audit) < 0)
-		return -1;
-	allow_all(f);
-	f->caller = (struct request_caller){
-		.authorize = t_authorize,
-		.visible = t_visible,
-		.identify = t_identify,
-		.ud = f,
-	};
-	f->env = (struct request_env){
-		.kv = f->kv,
-		.audit = f->audit,
-		.caller = &f->caller,
-		.changed = t_changed,
-		.changed_ud = f,
-	};
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	audit_free(f->audit);
-	kv_free(f->kv);
-	test_rmtree(f->dir);
-	free(f->dir);
-	secure_wipe(f->master, sizeof(f->master));
-	secure_wipe(f->akey, sizeof(f->akey));
-	free(f);
-	return 0;
-}
-
-/* --- JSON helpers --- */
-
-static struct json_object *jget(struct json_object *o, const char *key)
-{
-	struct json_object *m = NULL;
-
-	if (!json_object_object_get_ex(o, key, &m))
-		fail_msg("no member \"%s\" in %s", key, json_object_to_json_string(o));
-	return m;
-}
-
-static bool jhas(struct json_object *o, const char *key)
-{
-	return json_object_object_get_ex(o, key, NULL);
-}
-
-static int64_t jint(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_int));
-	return json_object_get_int64(m);
-}
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_string));
-	return json_object_get_string(m);
-}
-
-static bool jbool(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_boolean));
-	return json_object_get_boolean(m);
-}
-
-static struct json_object *jarr(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_array));
-	return m;
-}
-
-static size_t jcount(struct json_object *o)
-{
-	return (size_t)json_object_object_length(o);
-}
-
-/* --- running requests --- */
-
-/* Run the request json (value: its value bytes, NULL none); the reply, and its value bytes in
- * *ret_value (which must be NULL when ret_value is NULL). */
-static struct json_object *exec_v(struct fixture *f, const char *json, const void *value, size_t n,
-				  struct secbuf **ret_value)
-{
-	struct json_object *req = json_tokener_parse(json), *reply = NULL;
-	struct secbuf *in = NULL, *out = NULL;
-
-	if (!req)
-		fail_msg("test JSON does not parse: %s", json);
-	if (value) {
-		assert_int_equal(secbuf_new(n ? n : 1, &in), 0);
-		assert_int_equal(secbuf_set(in, value, n), 0);
-	}
-	assert_int_equal(request_exec(&f->env, req, in, &reply, &out), 0);
-	assert_non_null(reply);
-	json_object_put(req);
-	secbuf_free(in);
-	assert_int_equal(jint(reply, "v"), REQUEST_VERSION);
-	if (ret_value)
-		*ret_value = out;
-	else if (out)
-		fail_msg("unexpected value bytes for %s", json);
-	return reply;
-}
-
-static struct json_object *exec(struct fixture *f, const char *json)
-{
-	return exec_v(f, json, NULL, 0, NULL);
-}
-
-/* An ok reply with exactly n members (v and ok included). */
-static void reply_ok(struct json_object *r, size_t n)
-{
-	if (!jbool(r, "ok"))
-		fail_msg("not ok: %s", json_object_to_json_string(r));
-	assert_false(jhas(r, "errno"));
-	assert_false(jhas(r, "error"));
-	assert_int_equal(jcount(r), n);
-}
-
-/* An error reply for errno e with exactly this sentence (NULL: not checked). Frees r. */
-static void reply_err(struct json_object *r, int e, const char *error)
-{
-	if (jbool(r, "ok"))
-		fail_msg("ok, expected errno %d: %s", e, json_object_to_json_string(r));
-	assert_int_equal(jint(r, "errno"), e);
-	assert_string_equal(jstr(r, "errname"), strerrorname_np(e));
-	if (error)
-		assert_string_equal(jstr(r, "error"), error);
-	assert_int_equal(jcount(r), 5);
-	json_object_put(r);
-}
-
-static void exec_err(struct fixture *f, const char *json, int e, const char *error)
-{
-	reply_err(exec(f, json), e, error);
-}
-
-/* --- the journal --- */
-
-static size_t journal_count(const char *path)
-{
-	struct audit_reader *rd = NULL;
-	const char *line;
-	size_t len, n = 0;
-
-	assert_int_equal(audit_reader_open(path, &rd), 0);
-	while (audit_reader_next(rd, &line, &len) > 0)
-		n++;
-	audit_reader_free(rd);
-	return n;
-}
-
-/* The record back lines before the last (0: the last), parsed; its MAC checked. */
-static void journal_entry(struct fixture *f, const char *path, size_t back, struct audit_entry *e)
-{
-	struct audit_reader *rd = NULL;
-	size_t n = journal_count(path), i = 0, len;
-	const char *line;
-	int r;
-
-	assert_true(back < n);
-	assert_int_equal(audit_reader_open(path, &rd), 0);
-	while ((r = audit_reader_next(rd, &line, &len)) > 0) {
-		if (i++ != n - 1 - back)
-			continue;
-		assert_int_equal(audit_parse_line(line, len, e), 0);
-		assert_int_equal(audit_entry_mac_ok(e, line, len, f->akey), 1);
-		break;
-	}
-	assert_int_equal(r, 1);
-	audit_reader_free(rd);
-}
-
-static void assert_str_or_null(const char *got, const char *want)
-{
-	if (!want)
-		assert_null(got);
-	else if (!got)
-		fail_msg("null, expected \"%s\"", want);
-	else
-		assert_string_equal(got, want);
-}
-
-/* The record back lines before the last of the open journal is exactly this. */
-static void expect_record(struct fixture *f, size_t back, const char *event, int err,
-			  const char *rule, const char *vault, const char *object, uint32_t version,
-			  const char *path)
-{
-	struct audit_entry e;
-
-	journal_entry(f, f->journal, back, &e);
-	assert_string_equal(e.rec.event, event);
-	assert_int_equal(e.rec.decision, err ? AUDIT_DENY : AUDIT_ALLOW);
-	assert_int_equal(e.rec.err, err);
-	assert_str_or_null(e.rec.rule, rule);
-	assert_str_or_null(e.rec.vault, vault);
-	assert_str_or_null(e.rec.object, object);
-	assert_int_equal(e.rec.version, version);
-	assert_str_or_null(e.rec.path, path);
-	assert_int_equal(e.rec.uid, UID);
-	assert_int_equal(e.rec.gid, -1);
-	assert_int_equal(e.rec.pid, -1);
-	assert_null(e.rec.exe);
-	audit_entry_done(&e);
-}
-
-/* --- helpers of these tests --- */
-
-#define REQ(op, rest) "{\"v\":1,\"op\":\"" op "\",\"vault\":\"app\"" rest "}"
-
-static void make_vault(struct fixture *f)
-{
-	struct json_object *r = exec(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"app\"}");
-
-	reply_ok(r, 2);
-	json_object_put(r);
-}
-
-static void create(struct fixture *f, const char *name, const char *type, const char *extra)
+static void create(struct req_fixture *f, const char *name, const char *type, const char *extra)
 {
 	char json[512];
 	struct json_object *r;
@@ -413,7 +57,7 @@ static void create(struct fixture *f, const char *name, const char *type, const 
 }
 
 /* A use that succeeds: its output bytes (value_len in the reply), the reply's version. */
-static struct secbuf *use_ok(struct fixture *f, const char *json, const void *in, size_t n,
+static struct secbuf *use_ok(struct req_fixture *f, const char *json, const void *in, size_t n,
 			     const char *alg, int64_t version)
 {
 	struct secbuf *out = NULL;
@@ -428,7 +72,7 @@ static struct secbuf *use_ok(struct fixture *f, const char *json, const void *in
 	return out;
 }
 
-static void use_err(struct fixture *f, const char *json, const void *in, size_t n, int e,
+static void use_err(struct req_fixture *f, const char *json, const void *in, size_t n, int e,
 		    const char *error)
 {
 	struct secbuf *out = NULL;
@@ -464,33 +108,13 @@ static void test_parse_caps(void **state)
 		{ "key-get-public", 0 },
 	};
 	(void)state;
-	for (size_t i = 0; i < ELEMENTSOF(caps); i++) {
-		for (uint64_t n = caps[i].max; n <= caps[i].max + 1; n++) {
-			char line[256], msg[256];
-			struct json_object *o = NULL;
-			size_t len = 7;
-			int r;
-
-			snprintf(line, sizeof(line),
-				 "{\"v\":1,\"op\":\"%s\",\"value_len\":%" PRIu64 "}", caps[i].op,
-				 n);
-			r = request_parse(line, strlen(line), &o, &len, msg, sizeof(msg));
-			assert_int_equal(len, n);
-			if (r != 0 && n <= caps[i].max)
-				fail_msg("%s %" PRIu64 ": %d %s", caps[i].op, n, r, msg);
-			if (n <= caps[i].max) {
-				assert_int_equal(r, 0);
-				json_object_put(o);
-			} else {
-				assert_int_equal(r, -EMSGSIZE);
-			}
-		}
-	}
+	for (size_t i = 0; i < ELEMENTSOF(caps); i++)
+		expect_parse_cap(caps[i].op, caps[i].max);
 }
 
 static void test_create_refusals(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	size_t records;
 
 	make_vault(f);
@@ -540,7 +164,7 @@ static void test_create_refusals(void **state)
 
 static void test_sign_verify(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	uint8_t digest[32], buf[KEY_SIG_MAX + 64];
 	struct secbuf *sig, *sig2;
 	static const char msg[] = "the message";
@@ -661,7 +285,7 @@ static void test_sign_verify(void **state)
 
 static void test_encrypt_wrap(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	uint8_t in[64], kek[16], buf[256];
 	struct secbuf *ct, *pt;
 
@@ -717,7 +341,7 @@ static void test_encrypt_wrap(void **state)
 
 static void test_rotate_lifecycle(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	uint8_t in[32], digest[32], buf[KEY_SIG_MAX + 32];
 	struct secbuf *ct1, *pt, *sig;
 	struct json_object *r;
@@ -803,7 +427,7 @@ static void test_rotate_lifecycle(void **state)
 
 static void test_get_public(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct kv_key_public p;
 	struct secbuf *out = NULL;
 	struct json_object *r;
@@ -835,7 +459,7 @@ static void test_get_public(void **state)
 
 static void test_policy(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	uint8_t digest[32];
 	struct secbuf *blob = NULL;
 	struct json_object *r;
@@ -897,18 +521,29 @@ static void test_policy(void **state)
 	secbuf_free(blob);
 	/* a secret is no key */
 	exec_err(f, REQ("key-show", ",\"name\":\"s\""), ENOENT, NULL);
+	/* nor is a certificate's blob a key's: the sentence names the kind the blob is of */
+	r = exec(f, REQ("cert-create", ",\"name\":\"c\",\"subject\":\"CN=c\""));
+	assert_true(jbool(r, "ok"));
+	json_object_put(r);
+	r = exec_v(f, REQ("cert-backup", ",\"name\":\"c\""), NULL, 0, &blob);
+	assert_true(jbool(r, "ok"));
+	json_object_put(r);
+	reply_err(exec_v(f, REQ("key-restore", ""), blob->data, blob->len, NULL), EMEDIUMTYPE,
+		  "the blob is a backup of a certificate, not of a key (vaultctl cert restore)");
+	expect_record(f, 0, "key-restore", EMEDIUMTYPE, NULL, "app", NULL, 0, "/app");
+	secbuf_free(blob);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_caps),
-		cmocka_unit_test_setup_teardown(test_create_refusals, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sign_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_encrypt_wrap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rotate_lifecycle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_get_public, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_refusals, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_sign_verify, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_encrypt_wrap, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_rotate_lifecycle, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_get_public, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_policy, req_setup, req_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
