@@ -63,7 +63,11 @@ $(BUILD)/vaultfsd: $(FS_OBJS) $(LIBS)
 
 $(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(BUILD)/tests/unit/testlib.o $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lpthread
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter-out %.o,$^) $(PKG_LIBS) -lcmocka -lpthread
+
+# The request tests share one fixture (tests/unit/request-fixture.c).
+$(patsubst %,$(BUILD)/tests/test-%,request request-key request-cert): \
+	$(BUILD)/tests/unit/request-fixture.o
 
 units: $(UNIT_BINS)
 

@@ -118,7 +118,3 @@ const char *test_tcti(void)
 		fail_msg("VAULTFS_TEST_TCTI is not set: run under tests/lib/with-swtpm");
 	return t;
 }
-
-/* The request tests' fixture (request-fixture.h) is built into this object, since the Makefile
- * links testlib.o, and only it, into each unit test. */
-#include "tests/unit/request-fixture.c"
