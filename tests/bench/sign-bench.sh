@@ -73,4 +73,5 @@ for _ in $(seq 200); do
 done
 echo "sign-bench: one request at a time, $SECS s per path; ratio = path / in-process OpenSSL"
 ${BENCH_SIGN_WRAP:-} "$BUILD/tests/bench-sign" "$T/control.sock" "$T/agent.sock" "$SECS" \
-	b/ed:ed25519:EdDSA b/p256:ec-p256:ES256 b/rsa:rsa-2048:RS256 b/p256-tpm:ec-p256:ES256
+	${BENCH_SIGN_KEYS:-b/ed:ed25519:EdDSA b/p256:ec-p256:ES256 b/rsa:rsa-2048:RS256 \
+		b/p256-tpm:ec-p256:ES256}
