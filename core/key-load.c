@@ -15,6 +15,7 @@
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 
+#include "core/key-ec.h"
 #include "core/key-soft-int.h"
 #include "core/util.h"
 
@@ -136,25 +137,37 @@ out:
 	return r;
 }
 
-/* ECPrivateKey (RFC 5915) with its public point; with_pub false: the private scalar only (it
- * signs the same, and decoding the point is half the load). */
+/* ECPrivateKey (RFC 5915) with its public point: the private scalar's octets in *priv, the
+ * point's (0x04 || x || y) in *pub. */
+static int ec_parts(struct der d, struct der *priv, struct der *pub)
+{
+	struct der seq, ver, ctx;
+
+	if (der_next(&d, 0x30, &seq) < 0 || d.n != 0 || der_next(&seq, 0x02, &ver) < 0 ||
+	    ver.n != 1 || ver.p[0] != 1 || der_next(&seq, 0x04, priv) < 0)
+		return -EINVAL;
+	/* [0] parameters, optional (PKCS#8 names the curve already), then [1] publicKey */
+	if (seq.n > 0 && seq.p[0] == 0xa0 && der_next(&seq, 0xa0, &ctx) < 0)
+		return -EINVAL;
+	if (der_next(&seq, 0xa1, &ctx) < 0 || seq.n != 0 || der_next(&ctx, 0x03, pub) < 0 ||
+	    ctx.n != 0 || pub->n < 2 || pub->p[0] != 0)
+		return -EINVAL;
+	pub->p++, pub->n--;
+	return 0;
+}
+
+/* ECPrivateKey as a key; with_pub false: the private scalar only (it signs the same, and
+ * decoding the point is half the load). */
 static int load_ec(enum key_type t, struct der d, bool with_pub, EVP_PKEY **ret)
 {
 	_cleanup_(param_bld_freep) OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	_cleanup_(key_bn_clear_freep) BIGNUM *bn = NULL;
 	const char *group = t == KEY_EC_P256 ? "P-256" : t == KEY_EC_P384 ? "P-384" : "P-521";
-	struct der seq, ver, priv, ctx, pub;
+	struct der priv, pub;
 
 	if (!bld)
 		return -ENOMEM;
-	if (der_next(&d, 0x30, &seq) < 0 || d.n != 0 || der_next(&seq, 0x02, &ver) < 0 ||
-	    ver.n != 1 || ver.p[0] != 1 || der_next(&seq, 0x04, &priv) < 0)
-		return -EINVAL;
-	/* [0] parameters, optional (PKCS#8 names the curve already), then [1] publicKey */
-	if (seq.n > 0 && seq.p[0] == 0xa0 && der_next(&seq, 0xa0, &ctx) < 0)
-		return -EINVAL;
-	if (der_next(&seq, 0xa1, &ctx) < 0 || seq.n != 0 || der_next(&ctx, 0x03, &pub) < 0 ||
-	    ctx.n != 0 || pub.n < 2 || pub.p[0] != 0)
+	if (ec_parts(d, &priv, &pub) < 0)
 		return -EINVAL;
 	bn = BN_secure_new();
 	if (!bn)
@@ -162,8 +175,8 @@ static int load_ec(enum key_type t, struct der d, bool with_pub, EVP_PKEY **ret)
 	if (!BN_bin2bn(priv.p, (int)priv.n, bn))
 		return -ENOMEM;
 	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-	    (with_pub && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub.p + 1,
-							  pub.n - 1) != 1) ||
+	    (with_pub && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub.p,
+							  pub.n) != 1) ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn) != 1)
 		return -ENOMEM;
 	return params_to_pkey("EC", bld, ret);
@@ -304,4 +317,30 @@ int key_pkey_for_sign(enum key_type t, const struct secbuf *material, const uint
 	    memcmp(spki, ed25519_spki_prefix, sizeof(ed25519_spki_prefix)) == 0)
 		how.ed25519_pub = spki + sizeof(ed25519_spki_prefix);
 	return from_material(t, material, &how, ret);
+}
+
+int key_ec_sign_material(enum key_type t, const struct secbuf *material, const uint8_t *dgst,
+			 size_t n, uint8_t *sig, size_t *siglen)
+{
+	_cleanup_(p8_freep) PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	const ASN1_OBJECT *obj;
+	const X509_ALGOR *alg;
+	const unsigned char *p, *inner;
+	enum key_type curve;
+	struct der priv, pub;
+	int len;
+
+	if (!key_type_is_ec(t) || !material || material->len == 0 ||
+	    material->len > KEY_MATERIAL_MAX)
+		return -EOPNOTSUPP;
+	p = material->data;
+	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)material->len);
+	if (!p8 || p != material->data + material->len ||
+	    PKCS8_pkey_get0(&obj, &inner, &len, &alg, p8) != 1 || len <= 0 ||
+	    OBJ_obj2nid(obj) != NID_X9_62_id_ecPublicKey || curve_type(alg, &curve) < 0 ||
+	    curve != t || ec_parts((struct der){ inner, (size_t)len }, &priv, &pub) < 0) {
+		ERR_clear_error();
+		return -EOPNOTSUPP; /* the EVP path decides, and says what is wrong */
+	}
+	return key_ec_sign_scalar(t, priv.p, priv.n, dgst, n, sig, siglen);
 }

@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include "core/crypto.h"
+#include "core/key-ec.h"
 #include "core/key-soft-int.h"
 #include "core/key-soft.h"
 #include "core/log.h"
@@ -430,6 +431,12 @@ int key_soft_sign_spki(enum key_type t, const struct secbuf *material, const uin
 		return r;
 	if (!sig || !siglen)
 		return -EINVAL;
+	if (key_type_is_ec(t)) {
+		/* without building the curve for this key: key-ec.c */
+		r = key_ec_sign_material(t, material, in, n, sig, siglen);
+		if (r != -EOPNOTSUPP)
+			return r;
+	}
 	r = key_pkey_for_sign(t, material, spki, spki_len, &pk);
 	if (r < 0)
 		return r;
