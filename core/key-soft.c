@@ -3,7 +3,8 @@
  * and out of PKCS#8 and SPKI DER, and the module's one conversion of OpenSSL's failures to
  * -errno. Private material lives only in secbufs and in OpenSSL's key objects, which free it
  * cleansed; it must never be copied to a plain buffer, logged, or kept past the call, and no
- * deprecated OpenSSL API is used. */
+ * deprecated OpenSSL API is used (but in key-ec.c, for ECDSA without OpenSSL 3.0's curve build
+ * per key). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
