@@ -67,8 +67,8 @@ static inline void bn_clear_freep(BIGNUM **p)
 	BN_clear_free(*p);
 }
 
-int key_ec_sign_scalar(enum key_type t, const uint8_t *priv, size_t priv_len,
-		       const uint8_t *dgst, size_t n, uint8_t *sig, size_t *siglen)
+int key_ec_sign_scalar(enum key_type t, const uint8_t *priv, size_t priv_len, const uint8_t *dgst,
+		       size_t n, uint8_t *sig, size_t *siglen)
 {
 	_cleanup_(ec_key_freep) EC_KEY *ec = NULL;
 	_cleanup_(ecdsa_sig_freep) ECDSA_SIG *es = NULL;
@@ -103,8 +103,8 @@ int key_ec_sign_scalar(enum key_type t, const uint8_t *priv, size_t priv_len,
 
 #else
 
-int key_ec_sign_scalar(enum key_type t, const uint8_t *priv, size_t priv_len,
-		       const uint8_t *dgst, size_t n, uint8_t *sig, size_t *siglen)
+int key_ec_sign_scalar(enum key_type t, const uint8_t *priv, size_t priv_len, const uint8_t *dgst,
+		       size_t n, uint8_t *sig, size_t *siglen)
 {
 	(void)t, (void)priv, (void)priv_len, (void)dgst, (void)n, (void)sig, (void)siglen;
 	return -EOPNOTSUPP;

@@ -142,11 +142,11 @@ static double rate(int64_t t0, unsigned n)
 /* One path being measured: one signature per step, the count and time of its slices. */
 struct path {
 	const struct target *t;
-	int fd;			/* control, agent: the connection */
-	struct secbuf *m;	/* baseline: the key */
+	int fd;		  /* control, agent: the connection */
+	struct secbuf *m; /* baseline: the key */
 	struct key_soft *k;
-	char line[512];		/* control: the request */
-	uint8_t msg[4096];	/* agent: the request, framed */
+	char line[512];	   /* control: the request */
+	uint8_t msg[4096]; /* agent: the request, framed */
 	size_t len;
 	uint64_t n;
 	int64_t ns;
@@ -307,8 +307,8 @@ static double round_trip_us(void)
 /* The three paths of t in turns of SLICE_S each (what the machine's other load takes falls on
  * all of them alike), seconds each in all; one line. BENCH_SIGN_AGENT_ONLY (set): not the
  * control socket (its column shows the baseline). */
-static void measure(const char *label, const struct target *t, const char *ctl,
-		    const char *agent, double rt)
+static void measure(const char *label, const struct target *t, const char *ctl, const char *agent,
+		    double rt)
 {
 	struct path pb = { .t = t, .fd = -1 }, pc = pb, pa = pb;
 	bool agent_only = getenv("BENCH_SIGN_AGENT_ONLY") != NULL;
