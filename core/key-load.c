@@ -15,6 +15,7 @@
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 
+#include "core/key-ec.h"
 #include "core/key-soft-int.h"
 #include "core/util.h"
 
@@ -136,25 +137,37 @@ out:
 	return r;
 }
 
-/* ECPrivateKey (RFC 5915) with its public point; with_pub false: the private scalar only (it
- * signs the same, and decoding the point is half the load). */
+/* ECPrivateKey (RFC 5915) with its public point: the private scalar's octets in *priv, the
+ * point's (0x04 || x || y) in *pub. */
+static int ec_parts(struct der d, struct der *priv, struct der *pub)
+{
+	struct der seq, ver, ctx;
+
+	if (der_next(&d, 0x30, &seq) < 0 || d.n != 0 || der_next(&seq, 0x02, &ver) < 0 ||
+	    ver.n != 1 || ver.p[0] != 1 || der_next(&seq, 0x04, priv) < 0)
+		return -EINVAL;
+	/* [0] parameters, optional (PKCS#8 names the curve already), then [1] publicKey */
+	if (seq.n > 0 && seq.p[0] == 0xa0 && der_next(&seq, 0xa0, &ctx) < 0)
+		return -EINVAL;
+	if (der_next(&seq, 0xa1, &ctx) < 0 || seq.n != 0 || der_next(&ctx, 0x03, pub) < 0 ||
+	    ctx.n != 0 || pub->n < 2 || pub->p[0] != 0)
+		return -EINVAL;
+	pub->p++, pub->n--;
+	return 0;
+}
+
+/* ECPrivateKey as a key; with_pub false: the private scalar only (it signs the same, and
+ * decoding the point is half the load). */
 static int load_ec(enum key_type t, struct der d, bool with_pub, EVP_PKEY **ret)
 {
 	_cleanup_(param_bld_freep) OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	_cleanup_(key_bn_clear_freep) BIGNUM *bn = NULL;
 	const char *group = t == KEY_EC_P256 ? "P-256" : t == KEY_EC_P384 ? "P-384" : "P-521";
-	struct der seq, ver, priv, ctx, pub;
+	struct der priv, pub;
 
 	if (!bld)
 		return -ENOMEM;
-	if (der_next(&d, 0x30, &seq) < 0 || d.n != 0 || der_next(&seq, 0x02, &ver) < 0 ||
-	    ver.n != 1 || ver.p[0] != 1 || der_next(&seq, 0x04, &priv) < 0)
-		return -EINVAL;
-	/* [0] parameters, optional (PKCS#8 names the curve already), then [1] publicKey */
-	if (seq.n > 0 && seq.p[0] == 0xa0 && der_next(&seq, 0xa0, &ctx) < 0)
-		return -EINVAL;
-	if (der_next(&seq, 0xa1, &ctx) < 0 || seq.n != 0 || der_next(&ctx, 0x03, &pub) < 0 ||
-	    ctx.n != 0 || pub.n < 2 || pub.p[0] != 0)
+	if (ec_parts(d, &priv, &pub) < 0)
 		return -EINVAL;
 	bn = BN_secure_new();
 	if (!bn)
@@ -162,8 +175,8 @@ static int load_ec(enum key_type t, struct der d, bool with_pub, EVP_PKEY **ret)
 	if (!BN_bin2bn(priv.p, (int)priv.n, bn))
 		return -ENOMEM;
 	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-	    (with_pub && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub.p + 1,
-							  pub.n - 1) != 1) ||
+	    (with_pub &&
+	     OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub.p, pub.n) != 1) ||
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn) != 1)
 		return -ENOMEM;
 	return params_to_pkey("EC", bld, ret);
@@ -200,28 +213,6 @@ static int load_ed25519(struct der d, const uint8_t *pub, EVP_PKEY **ret)
 	return 0;
 }
 
-static int curve_type(const X509_ALGOR *alg, enum key_type *ret)
-{
-	const void *pval;
-	int ptype;
-
-	X509_ALGOR_get0(NULL, &ptype, &pval, alg);
-	if (ptype != V_ASN1_OBJECT)
-		return -EINVAL;
-	switch (OBJ_obj2nid(pval)) {
-	case NID_X9_62_prime256v1:
-		*ret = KEY_EC_P256;
-		return 0;
-	case NID_secp384r1:
-		*ret = KEY_EC_P384;
-		return 0;
-	case NID_secp521r1:
-		*ret = KEY_EC_P521;
-		return 0;
-	}
-	return -EINVAL;
-}
-
 /* How a key is loaded: full (public half included, for any use), or to sign only, with the
  * Ed25519 public key the caller holds (NULL: derived). */
 struct load_how {
@@ -229,30 +220,76 @@ struct load_how {
 	const uint8_t *ed25519_pub;
 };
 
-/* The fast path over p8, for type t: -EINVAL when the form is not the one expected. */
-static int load_fast(enum key_type t, const PKCS8_PRIV_KEY_INFO *p8, const struct load_how *how,
+/* The algorithms of the fast path, by their PKCS#8 AlgorithmIdentifier's DER (OID, then the
+ * parameters: RSA's NULL, an EC key's named curve). */
+struct p8_alg {
+	int nid;
+	enum key_type curve; /* EC: the curve; else invalid */
+	uint8_t der[20];
+	size_t len;
+};
+
+static const struct p8_alg p8_algs[] = {
+	{ NID_rsaEncryption,
+	  KEY_TYPE_INVALID,
+	  { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00 },
+	  13 },
+	{ NID_X9_62_id_ecPublicKey,
+	  KEY_EC_P256,
+	  { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+	    0xce, 0x3d, 0x03, 0x01, 0x07 },
+	  19 },
+	{ NID_X9_62_id_ecPublicKey,
+	  KEY_EC_P384,
+	  { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04,
+	    0x00, 0x22 },
+	  16 },
+	{ NID_X9_62_id_ecPublicKey,
+	  KEY_EC_P521,
+	  { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04,
+	    0x00, 0x23 },
+	  16 },
+	{ NID_ED25519, KEY_TYPE_INVALID, { 0x06, 0x03, 0x2b, 0x65, 0x70 }, 5 },
+};
+
+/* PKCS#8 in the form key_soft_generate and key_soft_import write (RFC 5208's PrivateKeyInfo:
+ * version 0, one of p8_algs, the key; no attributes), read in place, without a copy of the
+ * private bytes: its algorithm and the key inside. -EINVAL for any other form (OpenSSL's
+ * decoder reads those). */
+static int p8_read(const struct secbuf *material, const struct p8_alg **ret_alg,
+		   struct der *ret_inner)
+{
+	struct der d = { material->data, material->len }, seq, ver, alg, inner;
+
+	if (der_next(&d, 0x30, &seq) < 0 || d.n != 0 || der_next(&seq, 0x02, &ver) < 0 ||
+	    ver.n != 1 || ver.p[0] != 0 || der_next(&seq, 0x30, &alg) < 0 ||
+	    der_next(&seq, 0x04, &inner) < 0 || seq.n != 0 || inner.n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(p8_algs); i++)
+		if (alg.n == p8_algs[i].len && memcmp(alg.p, p8_algs[i].der, alg.n) == 0) {
+			*ret_alg = &p8_algs[i];
+			*ret_inner = inner;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* The fast path over material, for type t: -EINVAL when the form is not the one expected. */
+static int load_fast(enum key_type t, const struct secbuf *material, const struct load_how *how,
 		     EVP_PKEY **ret)
 {
-	const ASN1_OBJECT *obj;
-	const X509_ALGOR *alg;
-	const unsigned char *inner;
-	enum key_type curve;
-	int len;
+	const struct p8_alg *alg;
+	struct der inner;
 
-	if (PKCS8_pkey_get0(&obj, &inner, &len, &alg, p8) != 1 || len <= 0)
+	if (p8_read(material, &alg, &inner) < 0)
 		return -EINVAL;
-	switch (OBJ_obj2nid(obj)) {
+	switch (alg->nid) {
 	case NID_rsaEncryption:
-		return key_type_is_rsa(t) ? load_rsa((struct der){ inner, (size_t)len }, ret) :
-					    -EINVAL;
+		return key_type_is_rsa(t) ? load_rsa(inner, ret) : -EINVAL;
 	case NID_X9_62_id_ecPublicKey:
-		if (curve_type(alg, &curve) < 0 || curve != t)
-			return -EINVAL;
-		return load_ec(t, (struct der){ inner, (size_t)len }, !how->sign_only, ret);
+		return alg->curve == t ? load_ec(t, inner, !how->sign_only, ret) : -EINVAL;
 	case NID_ED25519:
-		return t == KEY_ED25519 ? load_ed25519((struct der){ inner, (size_t)len },
-						       how->ed25519_pub, ret) :
-					  -EINVAL;
+		return t == KEY_ED25519 ? load_ed25519(inner, how->ed25519_pub, ret) : -EINVAL;
 	}
 	return -EINVAL;
 }
@@ -267,13 +304,13 @@ static int from_material(enum key_type t, const struct secbuf *material, const s
 
 	if (!material || material->len == 0 || material->len > KEY_MATERIAL_MAX || t == KEY_AES_256)
 		return -EINVAL;
-	p = material->data;
-	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)material->len);
-	if (!p8 || p != material->data + material->len)
-		return crypto_openssl_errno(-EINVAL);
-	if (load_fast(t, p8, how, &pk) < 0) {
+	if (load_fast(t, material, how, &pk) < 0) {
 		/* another form of PKCS#8 (or not this type's): OpenSSL's decoder decides */
 		ERR_clear_error();
+		p = material->data;
+		p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)material->len);
+		if (!p8 || p != material->data + material->len)
+			return crypto_openssl_errno(-EINVAL);
 		pk = EVP_PKCS82PKEY(p8);
 		if (!pk)
 			return crypto_openssl_errno(-EINVAL);
@@ -304,4 +341,18 @@ int key_pkey_for_sign(enum key_type t, const struct secbuf *material, const uint
 	    memcmp(spki, ed25519_spki_prefix, sizeof(ed25519_spki_prefix)) == 0)
 		how.ed25519_pub = spki + sizeof(ed25519_spki_prefix);
 	return from_material(t, material, &how, ret);
+}
+
+int key_ec_sign_material(enum key_type t, const struct secbuf *material, const uint8_t *dgst,
+			 size_t n, uint8_t *sig, size_t *siglen)
+{
+	const struct p8_alg *alg;
+	struct der inner, priv, pub;
+
+	if (!key_type_is_ec(t) || !material || material->len == 0 ||
+	    material->len > KEY_MATERIAL_MAX || p8_read(material, &alg, &inner) < 0 ||
+	    alg->nid != NID_X9_62_id_ecPublicKey || alg->curve != t ||
+	    ec_parts(inner, &priv, &pub) < 0)
+		return -EOPNOTSUPP; /* the EVP path decides, and says what is wrong */
+	return key_ec_sign_scalar(t, priv.p, priv.n, dgst, n, sig, siglen);
 }

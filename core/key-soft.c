@@ -3,7 +3,8 @@
  * and out of PKCS#8 and SPKI DER, and the module's one conversion of OpenSSL's failures to
  * -errno. Private material lives only in secbufs and in OpenSSL's key objects, which free it
  * cleansed; it must never be copied to a plain buffer, logged, or kept past the call, and no
- * deprecated OpenSSL API is used. */
+ * deprecated OpenSSL API is used (but in key-ec.c, for ECDSA without OpenSSL 3.0's curve build
+ * per key). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "core/crypto.h"
+#include "core/key-ec.h"
 #include "core/key-soft-int.h"
 #include "core/key-soft.h"
 #include "core/log.h"
@@ -430,6 +432,12 @@ int key_soft_sign_spki(enum key_type t, const struct secbuf *material, const uin
 		return r;
 	if (!sig || !siglen)
 		return -EINVAL;
+	if (key_type_is_ec(t)) {
+		/* without building the curve for this key: key-ec.c */
+		r = key_ec_sign_material(t, material, in, n, sig, siglen);
+		if (r != -EOPNOTSUPP)
+			return r;
+	}
 	r = key_pkey_for_sign(t, material, spki, spki_len, &pk);
 	if (r < 0)
 		return r;

@@ -5,8 +5,11 @@
  *   bench-sign CONTROL_SOCKET AGENT_SOCKET SECONDS VAULT/NAME:TYPE:ALG...
  * TYPE as key.h names it (ed25519, ec-p256, rsa-2048), ALG the JWS name (EdDSA, ES256, RS256);
  * a name ending in "-tpm" is a TPM key (its baseline is the software one of its type). Each
- * figure is one run of SECONDS per path, one request at a time (latency-bound, as a client
- * signing one login or one commit sees it). A benchmark measures; it checks nothing. Test-only. */
+ * path has SECONDS in all, one request at a time (latency-bound, as a client signing one login
+ * or one commit sees it), in turns of 50 ms with the other two paths of the key, so that a
+ * shared machine's load falls on the baseline and the daemon alike; the agent's ratio per
+ * turn (10th and 90th percentile) shows the spread. A benchmark measures; it checks nothing.
+ * Test-only. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,6 +27,10 @@
 #include "core/util.h"
 
 static double seconds = 2.0;
+
+/* Each path's turn, and the most turns of a run. */
+#define SLICE_S 0.05
+#define ROUNDS_MAX 4096
 
 /* n bytes from fd, or -EIO. */
 static int read_exact(int fd, void *buf, size_t n)
@@ -132,56 +139,66 @@ static double rate(int64_t t0, unsigned n)
 	return n / ((double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 }
 
-static double baseline(const struct target *t)
+/* One path being measured: one signature per step, the count and time of its slices. */
+struct path {
+	const struct target *t;
+	int fd;		  /* control, agent: the connection */
+	struct secbuf *m; /* baseline: the key */
+	struct key_soft *k;
+	char line[512];	   /* control: the request */
+	uint8_t msg[4096]; /* agent: the request, framed */
+	size_t len;
+	uint64_t n;
+	int64_t ns;
+};
+
+static void step_baseline(struct path *p)
 {
-	struct secbuf *m = NULL;
-	struct key_soft *k = NULL;
 	uint8_t d[64] = { 1 }, sig[KEY_SIG_MAX];
-	size_t dl = t->alg == KEY_ALG_EDDSA ? 32 : key_alg_digest_len(t->alg);
-	int64_t t0, end;
-	unsigned n = 0;
+	size_t dl = p->t->alg == KEY_ALG_EDDSA ? 32 : key_alg_digest_len(p->t->alg);
+	size_t sl = sizeof(sig);
 
-	if (key_soft_generate(t->type, &m) < 0 || key_soft_load(t->type, m, &k) < 0)
-		die("baseline key", -EINVAL);
-	t0 = clock_ns(CLOCK_MONOTONIC);
-	end = t0 + (int64_t)(seconds * 1e9);
-	while (clock_ns(CLOCK_MONOTONIC) < end) {
-		size_t sl = sizeof(sig);
-
-		if (key_soft_sign_loaded(k, t->alg, d, dl, sig, &sl) < 0)
-			die("baseline sign", -EIO);
-		n++;
-	}
-	key_soft_free(k);
-	secbuf_free(m);
-	return rate(t0, n);
+	if (key_soft_sign_loaded(p->k, p->t->alg, d, dl, sig, &sl) < 0)
+		die("baseline sign", -EIO);
 }
 
-static double through_control(const char *sock, const struct target *t)
+static void step_control(struct path *p)
 {
-	char line[512];
 	uint8_t d[64] = { 2 }, sig[KEY_SIG_MAX];
-	size_t dl = t->alg == KEY_ALG_EDDSA ? 32 : key_alg_digest_len(t->alg);
-	int fd = connect_unix(sock), r;
-	int64_t t0, end;
-	unsigned n = 0;
+	size_t dl = p->t->alg == KEY_ALG_EDDSA ? 32 : key_alg_digest_len(p->t->alg);
+	size_t sl = sizeof(sig);
+	int r = control_call(p->fd, p->line, d, dl, sig, &sl);
 
-	snprintf(line, sizeof(line),
+	if (r < 0)
+		die("control sign", r);
+}
+
+static void step_agent(struct path *p)
+{
+	uint8_t reply[4096];
+	size_t rl;
+	int r = agent_call(p->fd, p->msg, p->len, reply, sizeof(reply), &rl);
+
+	if (r < 0 || rl == 0 || reply[0] != 14)
+		die("agent sign (SSH_AGENT_FAILURE?)", r < 0 ? r : -EACCES);
+}
+
+/* A key of the target's type made and loaded in this process. */
+static void open_baseline(struct path *p)
+{
+	if (key_soft_generate(p->t->type, &p->m) < 0 || key_soft_load(p->t->type, p->m, &p->k) < 0)
+		die("baseline key", -EINVAL);
+}
+
+static void open_control(struct path *p, const char *sock)
+{
+	size_t dl = p->t->alg == KEY_ALG_EDDSA ? 32 : key_alg_digest_len(p->t->alg);
+
+	p->fd = connect_unix(sock);
+	snprintf(p->line, sizeof(p->line),
 		 "{\"v\":1,\"op\":\"key-sign\",\"vault\":\"%s\",\"name\":\"%s\",\"alg\":\"%s\","
 		 "\"value_len\":%zu}\n",
-		 t->vault, t->name, key_alg_name(t->alg), dl);
-	t0 = clock_ns(CLOCK_MONOTONIC);
-	end = t0 + (int64_t)(seconds * 1e9);
-	while (clock_ns(CLOCK_MONOTONIC) < end) {
-		size_t sl = sizeof(sig);
-
-		r = control_call(fd, line, d, dl, sig, &sl);
-		if (r < 0)
-			die("control sign", r);
-		n++;
-	}
-	close(fd);
-	return rate(t0, n);
+		 p->t->vault, p->t->name, key_alg_name(p->t->alg), dl);
 }
 
 /* The key's ssh blob, from its SPKI (key-get-public format der). */
@@ -205,33 +222,48 @@ static size_t key_blob(const char *sock, const struct target *t, uint8_t *blob, 
 	return bl;
 }
 
-static double through_agent(const char *ctl, const char *sock, const struct target *t)
+static void open_agent(struct path *p, const char *ctl, const char *sock)
 {
-	uint8_t blob[2048], msg[4096], reply[4096], data[64] = { 3 };
-	size_t bl = key_blob(ctl, t, blob, sizeof(blob)), len, rl;
-	struct ssh_writer w;
-	int fd = connect_unix(sock), r;
-	int64_t t0, end;
-	unsigned n = 0;
+	uint8_t blob[2048], data[64] = { 3 };
+	size_t bl = key_blob(ctl, p->t, blob, sizeof(blob));
+	struct ssh_writer w = ssh_writer_make(p->msg + 4, sizeof(p->msg) - 4);
 
-	w = ssh_writer_make(msg + 4, sizeof(msg) - 4);
 	if (ssh_put_u8(&w, 13) < 0 || ssh_put_string(&w, blob, bl) < 0 ||
 	    ssh_put_string(&w, data, sizeof(data)) < 0 ||
-	    ssh_put_u32(&w, key_type_is_rsa(t->type) ? 2 : 0) < 0)
+	    ssh_put_u32(&w, key_type_is_rsa(p->t->type) ? 2 : 0) < 0)
 		die("agent message", -EINVAL);
-	len = w.len;
-	msg[0] = (uint8_t)(len >> 24), msg[1] = (uint8_t)(len >> 16);
-	msg[2] = (uint8_t)(len >> 8), msg[3] = (uint8_t)len;
-	t0 = clock_ns(CLOCK_MONOTONIC);
-	end = t0 + (int64_t)(seconds * 1e9);
-	while (clock_ns(CLOCK_MONOTONIC) < end) {
-		r = agent_call(fd, msg, len + 4, reply, sizeof(reply), &rl);
-		if (r < 0 || rl == 0 || reply[0] != 14)
-			die("agent sign (SSH_AGENT_FAILURE?)", r < 0 ? r : -EACCES);
+	p->msg[0] = (uint8_t)(w.len >> 24), p->msg[1] = (uint8_t)(w.len >> 16);
+	p->msg[2] = (uint8_t)(w.len >> 8), p->msg[3] = (uint8_t)w.len;
+	p->len = w.len + 4;
+	p->fd = connect_unix(sock);
+}
+
+/* Steps of p for ns nanoseconds (at least one); the rate of that slice. */
+static double slice(struct path *p, void (*step)(struct path *), int64_t ns)
+{
+	int64_t t0 = clock_ns(CLOCK_MONOTONIC), t = t0, end = t0 + ns;
+	uint64_t n = 0;
+
+	do {
+		step(p);
 		n++;
-	}
-	close(fd);
-	return rate(t0, n);
+		t = clock_ns(CLOCK_MONOTONIC);
+	} while (t < end);
+	p->n += n;
+	p->ns += t - t0;
+	return (double)n / ((double)(t - t0) / 1e9);
+}
+
+static double path_rate(const struct path *p)
+{
+	return p->ns ? (double)p->n / ((double)p->ns / 1e9) : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 /* The floor of any path through a daemon on this machine: one byte there and back over a
@@ -272,6 +304,45 @@ static double round_trip_us(void)
 	return 1e6 / rate(t0, n);
 }
 
+/* The three paths of t in turns of SLICE_S each (what the machine's other load takes falls on
+ * all of them alike), seconds each in all; one line. BENCH_SIGN_AGENT_ONLY (set): not the
+ * control socket (its column shows the baseline). */
+static void measure(const char *label, const struct target *t, const char *ctl, const char *agent,
+		    double rt)
+{
+	struct path pb = { .t = t, .fd = -1 }, pc = pb, pa = pb;
+	bool agent_only = getenv("BENCH_SIGN_AGENT_ONLY") != NULL;
+	size_t rounds = (size_t)(seconds / SLICE_S + 0.5);
+	int64_t ns = (int64_t)(SLICE_S * 1e9);
+	double ratios[ROUNDS_MAX], b, c, a;
+
+	rounds = rounds < 1 ? 1 : MIN(rounds, (size_t)ROUNDS_MAX);
+	open_baseline(&pb);
+	if (!agent_only)
+		open_control(&pc, ctl);
+	open_agent(&pa, ctl, agent);
+	for (size_t i = 0; i < rounds; i++) {
+		double rb = slice(&pb, step_baseline, ns);
+
+		if (!agent_only)
+			(void)slice(&pc, step_control, ns);
+		ratios[i] = slice(&pa, step_agent, ns) / rb;
+	}
+	b = path_rate(&pb);
+	c = agent_only ? b : path_rate(&pc);
+	a = path_rate(&pa);
+	qsort(ratios, rounds, sizeof(*ratios), cmp_double);
+	printf("%-22s %12.0f %12.0f %8.2f %12.0f %8.2f  (best possible %.2f; agent, per turn, "
+	       "p10 %.2f p90 %.2f)\n",
+	       label, b, c, c / b, a, a / b, (1e6 / b) / (1e6 / b + rt), ratios[rounds / 10],
+	       ratios[rounds - 1 - rounds / 10]);
+	key_soft_free(pb.k);
+	secbuf_free(pb.m);
+	if (pc.fd >= 0)
+		close(pc.fd);
+	close(pa.fd);
+}
+
 int main(int argc, char **argv)
 {
 	double rt;
@@ -287,7 +358,6 @@ int main(int argc, char **argv)
 	for (int i = 4; i < argc; i++) {
 		struct target t = {};
 		char type[32], alg[32];
-		double b, c, a;
 
 		if (sscanf(argv[i], "%127[^/]/%127[^:]:%31[^:]:%31s", t.vault, t.name, type, alg) !=
 		    4)
@@ -296,11 +366,7 @@ int main(int argc, char **argv)
 		t.alg = key_alg_from_name(alg);
 		if (!t.type || !t.alg)
 			return fprintf(stderr, "bench-sign: bad type or alg in '%s'\n", argv[i]), 2;
-		b = baseline(&t);
-		c = through_control(argv[1], &t);
-		a = through_agent(argv[1], argv[2], &t);
-		printf("%-22s %12.0f %12.0f %8.2f %12.0f %8.2f  (best possible %.2f)\n", argv[i], b,
-		       c, c / b, a, a / b, (1e6 / b) / (1e6 / b + rt));
+		measure(argv[i], &t, argv[1], argv[2], rt);
 		fflush(stdout);
 	}
 	return 0;

@@ -6,7 +6,9 @@
 # granting root sign on the keys, the journal in batch mode, vaultfsd with its agent socket.
 # It measures: no figure makes it fail. Knobs: BENCH_SIGN_SECONDS per path (2), BENCH_SIGN_WRAP
 # (a command bench-sign runs under, e.g. one that perf-records the daemon meanwhile), BENCH_DIR
-# (/var/tmp). Everything it starts is stopped and removed on exit.
+# (/var/tmp), BENCH_SIGN_KEYS (the keys measured, of the four made: "b/ed:ed25519:EdDSA
+# b/p256:ec-p256:ES256 b/rsa:rsa-2048:RS256 b/p256-tpm:ec-p256:ES256"), BENCH_SIGN_AGENT_ONLY
+# (set: not the control socket). Everything it starts is stopped and removed on exit.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -73,4 +75,5 @@ for _ in $(seq 200); do
 done
 echo "sign-bench: one request at a time, $SECS s per path; ratio = path / in-process OpenSSL"
 ${BENCH_SIGN_WRAP:-} "$BUILD/tests/bench-sign" "$T/control.sock" "$T/agent.sock" "$SECS" \
-	b/ed:ed25519:EdDSA b/p256:ec-p256:ES256 b/rsa:rsa-2048:RS256 b/p256-tpm:ec-p256:ES256
+	${BENCH_SIGN_KEYS:-b/ed:ed25519:EdDSA b/p256:ec-p256:ES256 b/rsa:rsa-2048:RS256 \
+		b/p256-tpm:ec-p256:ES256}
