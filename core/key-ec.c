@@ -7,7 +7,8 @@
  * a deprecated API; built without it, key_ec_sign_scalar says -EOPNOTSUPP and key-soft.c signs
  * through EVP). What is kept is public: the three curves' groups, immutable after their build
  * (pthread_once). The private scalar is in OpenSSL's key object only for the call (a secure
- * BIGNUM, freed cleansed with it); it is never copied to plain memory, logged or kept. */
+ * BIGNUM, freed cleansed with it); it is never copied to plain memory, logged or kept. Where
+ * OpenSSL's default properties ask for FIPS, this path steps aside (EVP through the provider). */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
+#include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/opensslconf.h>
 
@@ -77,7 +79,8 @@ int key_ec_sign_scalar(enum key_type t, const uint8_t *priv, size_t priv_len, co
 	const BIGNUM *r, *s;
 	size_t c;
 
-	if (!g)
+	/* EC_KEY signs outside the provider layer: where FIPS is asked for, EVP signs */
+	if (!g || EVP_default_properties_is_fips_enabled(NULL))
 		return -EOPNOTSUPP;
 	c = ((size_t)EC_GROUP_get_degree(g) + 7) / 8;
 	if (!priv || priv_len == 0 || priv_len > c || !dgst || !sig || !siglen)
