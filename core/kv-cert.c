@@ -44,7 +44,7 @@ static void put(struct wr *w, const void *p, size_t n)
 		w->over = true;
 		return;
 	}
-	if (n)
+	if (n && w->p) /* no p: a dry run that only counts */
 		memcpy(w->p + w->n, p, n);
 	w->n += n;
 }
@@ -505,36 +505,49 @@ int kv_cert_check_material(const void *material, size_t len)
 	return rec_parse(material, len, &c);
 }
 
+static void rec_put(struct wr *w, unsigned state, enum kv_cert_issuer source,
+		    const struct secbuf *keyrec, const struct kv_cert_policy *pol,
+		    const uint8_t *csr, size_t csr_len, const struct x509_cert *certs, size_t n)
+{
+	size_t pol_start, pol_len;
+
+	put(w, CERT_MAGIC, 4);
+	put_int(w, state, 1);
+	put_int(w, source, 1);
+	put_int(w, 0, 2);
+	put_blob(w, keyrec->data, keyrec->len, 4);
+	put_int(w, 0, 4); /* the policy's length, below */
+	pol_start = w->n;
+	policy_put(w, pol);
+	pol_len = w->n - pol_start;
+	if (!w->over && w->p)
+		kv_put_le(w->p + pol_start - 4, pol_len, 4);
+	put_blob(w, csr, csr_len, 4);
+	put_int(w, n, 1);
+	for (size_t i = 0; i < n; i++)
+		put_blob(w, certs[i].der, certs[i].len, 4);
+}
+
+/* The record in a secure buffer of its own size (a dry run counts it first): a chain may take
+ * hundreds of KiB up to VAULTFS_VALUE_MAX, a record is mostly a few KiB. */
 static int rec_build(unsigned state, enum kv_cert_issuer source, const struct secbuf *keyrec,
 		     const struct kv_cert_policy *pol, const uint8_t *csr, size_t csr_len,
 		     const struct x509_cert *certs, size_t n, struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *b = NULL;
-	size_t pol_start, pol_len;
-	struct wr w;
+	struct wr w = { .cap = VAULTFS_VALUE_MAX };
 	int r;
 
 	if (n > X509_CHAIN_MAX)
 		return -EMSGSIZE;
-	r = secbuf_new(VAULTFS_VALUE_MAX, &b);
+	rec_put(&w, state, source, keyrec, pol, csr, csr_len, certs, n);
+	if (w.over)
+		return -EMSGSIZE;
+	r = secbuf_new(w.n, &b);
 	if (r < 0)
 		return r;
 	w = (struct wr){ .p = b->data, .cap = b->cap };
-	put(&w, CERT_MAGIC, 4);
-	put_int(&w, state, 1);
-	put_int(&w, source, 1);
-	put_int(&w, 0, 2);
-	put_blob(&w, keyrec->data, keyrec->len, 4);
-	put_int(&w, 0, 4); /* the policy's length, below */
-	pol_start = w.n;
-	policy_put(&w, pol);
-	pol_len = w.n - pol_start;
-	if (!w.over)
-		kv_put_le(w.p + pol_start - 4, pol_len, 4);
-	put_blob(&w, csr, csr_len, 4);
-	put_int(&w, n, 1);
-	for (size_t i = 0; i < n; i++)
-		put_blob(&w, certs[i].der, certs[i].len, 4);
+	rec_put(&w, state, source, keyrec, pol, csr, csr_len, certs, n);
 	if (w.over)
 		return -EMSGSIZE;
 	b->len = w.n;

@@ -1,8 +1,10 @@
 /* limits.h: every size a caller controls has its cap here, in one place. */
 #pragma once
 
-/* A secret value (bytes). Azure Key Vault allows 25 KiB; we allow a little more for PEM bundles. */
-#define VAULTFS_VALUE_MAX (64u * 1024u)
+/* A secret value (bytes): a CA bundle or a long certificate chain fits (a system bundle is some
+ * 220 KB). Buffers for values grow as bytes arrive: this is a cap, never a size allocated up
+ * front. */
+#define VAULTFS_VALUE_MAX (1024u * 1024u)
 /* Vault and object names: [A-Za-z0-9][A-Za-z0-9._-]{0,126}. */
 #define VAULTFS_NAME_MAX 127u
 /* Content type, e.g. "application/x-pem-file". */
@@ -74,13 +76,21 @@
  * together: past them a write open or a create is EMFILE, or ENFILE. */
 #define VAULTFS_WRITERS_UID_MAX 128u
 #define VAULTFS_WRITERS_MAX 1024u
+/* The bytes of locked memory those write buffers may hold, one uid's and all together: a buffer
+ * that would grow past them fails its write, EDQUOT for the uid's, ENOSPC for the total (each
+ * buffer may grow to VAULTFS_VALUE_MAX, and 1024 of them would be 1 GiB). */
+#define VAULTFS_WRITE_BYTES_UID_MAX (16u * 1024u * 1024u)
+#define VAULTFS_WRITE_BYTES_MAX (64u * 1024u * 1024u)
 
 /* --- certificates (request-cert.c) --- */
 /* The longest validity a certificate's policy may ask for, seconds (100 years). */
 #define VAULTFS_CERT_VALIDITY_MAX (100LL * 365 * 86400)
 
 /* --- core/kv backup --- */
-/* One secret's backup blob (header, all versions sealed), bytes. */
+/* One secret's backup blob (header, all versions sealed), bytes. Built whole in locked memory
+ * (and received whole through the control socket, whose values in flight are capped at 32 MiB):
+ * kept at 8 MiB, so a secret of many versions near VAULTFS_VALUE_MAX cannot be backed up until
+ * old versions are purged (-EMSGSIZE). */
 #define VAULTFS_BACKUP_MAX (8u * 1024u * 1024u)
 
 /* --- the rollback guard (kv-epoch.c, vaultfsd): the store's epoch on its TPM NV counter ---

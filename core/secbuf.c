@@ -22,13 +22,15 @@
 #include "core/secbuf.h"
 #include "core/util.h"
 
-/* Largest buffer we hand out: far above any secret (VAULTFS_VALUE_MAX is 64 KiB) and small
- * enough that locking it stays within reason. */
+/* Largest buffer we hand out: above any secret (VAULTFS_VALUE_MAX is 1 MiB) and a backup (8 MiB),
+ * and small enough that locking it stays within reason. */
 #define SECBUF_CAP_MAX (64u * 1024u * 1024u)
 
 /* The pool: mappings of up to SECBUF_POOL_MAP_PAGES pages (a 64 KiB value and its extra byte
- * fit), at most SECBUF_POOL_SLOTS of them and SECBUF_POOL_PAGES pages (512 KiB of 4 KiB pages)
- * held in all. */
+ * fit: the values read most, and the write buffers' first doublings), at most SECBUF_POOL_SLOTS
+ * of them and SECBUF_POOL_PAGES pages (512 KiB of 4 KiB pages) held in all. A larger buffer (a
+ * value up to VAULTFS_VALUE_MAX, 1 MiB) is mapped and unmapped each time: pooling it would keep
+ * a megabyte locked per slot for the rare value that large. */
 #define SECBUF_POOL_MAP_PAGES 17u
 #define SECBUF_POOL_SLOTS 32u
 #define SECBUF_POOL_PAGES 128u

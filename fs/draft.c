@@ -115,6 +115,8 @@ int draft_new(struct vaultfsd *v, const struct caller *c, uint64_t parent, const
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
+	/* a page; it grows as bytes arrive (write.c), and counts in the write budgets of its
+	 * uid and of all (VAULTFS_WRITE_BYTES_*) until it is freed */
 	r = secbuf_new(WRITE_BUF_INITIAL, &d->data);
 	if (r < 0) {
 		free(d);

@@ -13,7 +13,8 @@
 #define POLICY_PATH_MAX (2 * VAULTFS_NAME_MAX + 3)
 
 /* Write buffers are capped per uid and in all (VAULTFS_WRITERS_*, core/limits.h). Each holds one
- * page of locked memory and grows as bytes arrive, to VAULTFS_VALUE_MAX at most. */
+ * page of locked memory and grows as bytes arrive, to VAULTFS_VALUE_MAX at most, within the
+ * byte budgets of one uid's buffers and of all (VAULTFS_WRITE_BYTES_*). */
 /* More write buffers than this at once is a burst: the pool is drained after it. */
 #define WRITERS_BURST 32u
 /* A write buffer's first size: a page. */
@@ -65,7 +66,9 @@ struct writer {
 	bool dirty;	     /* bytes changed since the last commit */
 	bool committed;	     /* a commit succeeded */
 	bool failed;	     /* the last commit failed (flush said so): release makes none */
-	bool poisoned;	     /* went past VAULTFS_VALUE_MAX: nothing will be committed */
+	int poisoned;	     /* 0, or the -errno of the write that spoiled it (EFBIG past
+			      * VAULTFS_VALUE_MAX, EDQUOT or ENOSPC past the byte budgets, ENOMEM):
+			      * every later write and close gets it, nothing will be committed */
 	bool recover;	     /* the name was soft-deleted by its opener just before: undone at
 			      * the commit (unlink then create, as install(1) does) */
 	struct draft *draft; /* a handle on a draft: the bytes are the draft's, never committed
@@ -177,7 +180,7 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 struct handle *pending_find(struct vaultfsd *v, uint64_t ino);
 int writer_room(struct vaultfsd *v, uid_t uid);
 void writers_settle(struct vaultfsd *v);
-int write_buf_reserve(struct secbuf **bp, size_t need);
+int write_buf_reserve(struct vaultfsd *v, uid_t uid, struct secbuf **bp, size_t need);
 void handle_drop(struct vaultfsd *v, struct handle *h);
 int write_open(struct vaultfsd *v, struct caller *c, struct node *n, int flags, bool create,
 	       struct handle **ret);

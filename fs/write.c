@@ -64,10 +64,49 @@ void writers_settle(struct vaultfsd *v)
 	}
 }
 
-/* Make *bp hold at least need (<= VAULTFS_VALUE_MAX) bytes: a write buffer starts at a page
- * and grows as bytes arrive, by a copy into a larger secure buffer (doubling); the old one is
- * wiped as it is freed. Bytes past len stay zero. */
-int write_buf_reserve(struct secbuf **bp, size_t need)
+/* The bytes of locked memory the write buffers hold (their caps): uid's, and all together. A
+ * scan, as writer_room's: only a buffer that grows asks, a few times in its life (doubling). */
+static void write_bytes(const struct vaultfsd *v, uid_t uid, size_t *ret_own, size_t *ret_all)
+{
+	size_t own = 0, all = 0;
+
+	for (const struct handle *h = v->writers; h; h = h->w->next) {
+		size_t n = h->data ? h->data->cap : 0;
+
+		all += n;
+		own += h->w->c.id.uid == uid ? n : 0;
+	}
+	for (const struct draft *d = v->drafts; d; d = d->next) {
+		size_t n = d->data ? d->data->cap : 0;
+
+		all += n;
+		own += d->uid == uid ? n : 0;
+	}
+	*ret_own = own;
+	*ret_all = all;
+}
+
+/* May the write buffers of uid hold more bytes? 0, -EDQUOT past VAULTFS_WRITE_BYTES_UID_MAX
+ * (the uid's), -ENOSPC past VAULTFS_WRITE_BYTES_MAX (all uids'). A buffer's bytes count from its
+ * making to its free: what it frees is the budget back. */
+static int write_budget(const struct vaultfsd *v, uid_t uid, size_t more)
+{
+	size_t own, all;
+
+	write_bytes(v, uid, &own, &all);
+	if (more > VAULTFS_WRITE_BYTES_UID_MAX || own > VAULTFS_WRITE_BYTES_UID_MAX - more)
+		return -EDQUOT;
+	if (more > VAULTFS_WRITE_BYTES_MAX || all > VAULTFS_WRITE_BYTES_MAX - more)
+		return -ENOSPC;
+	return 0;
+}
+
+/* Make *bp, a write buffer of uid's, hold at least need (<= VAULTFS_VALUE_MAX) bytes: a write
+ * buffer starts at a page and grows as bytes arrive, by a copy into a larger secure buffer
+ * (doubling, or just what is needed where doubling would pass a budget); the old one is wiped
+ * as it is freed. Bytes past len stay zero. -EDQUOT or -ENOSPC past the budgets (write_budget),
+ * and then *bp is as it was. */
+int write_buf_reserve(struct vaultfsd *v, uid_t uid, struct secbuf **bp, size_t need)
 {
 	struct secbuf *b = *bp, *n;
 	size_t cap;
@@ -76,6 +115,13 @@ int write_buf_reserve(struct secbuf **bp, size_t need)
 	if (need <= b->cap)
 		return 0;
 	cap = MIN(need > 2 * b->cap ? need : 2 * b->cap, (size_t)VAULTFS_VALUE_MAX);
+	r = write_budget(v, uid, cap - b->cap);
+	if (r < 0 && cap > need) {
+		cap = need;
+		r = write_budget(v, uid, cap - b->cap);
+	}
+	if (r < 0)
+		return r;
 	r = secbuf_new(cap, &n);
 	if (r < 0)
 		return r;
@@ -127,18 +173,29 @@ void changed(struct vaultfsd *v, const char *vault, const char *name, int64_t ob
 		notify_entry(v->notify, ino, name);
 }
 
-/* The handle went past VAULTFS_VALUE_MAX: its bytes are wiped and nothing will be committed.
- * Recorded once, as the refused change it is. */
-static void poison(struct vaultfsd *v, struct handle *h)
+/* The handle cannot take its bytes (err: -EFBIG past VAULTFS_VALUE_MAX, -EDQUOT or -ENOSPC past
+ * the write budgets, -ENOMEM): its bytes are wiped and nothing will be committed; every later
+ * write and close gets err. Recorded once, as the refused change it is; a budget says so in
+ * the log (which budget, whose). */
+static void poison(struct vaultfsd *v, struct handle *h, int err)
 {
 	struct writer *w = h->w;
+	const char *path = w->draft ? w->draft->name : w->n.path;
 
 	if (w->poisoned)
 		return;
-	w->poisoned = true;
+	w->poisoned = err;
 	buf_truncate(*handle_buf(h), 0);
+	if (err == -EDQUOT)
+		log_warning("Write to %s refused (EDQUOT): the write buffers of uid %u would hold "
+			    "more than %u MiB; nothing will be committed",
+			    path, (unsigned)w->c.id.uid, VAULTFS_WRITE_BYTES_UID_MAX >> 20);
+	else if (err == -ENOSPC)
+		log_warning("Write to %s refused (ENOSPC): the write buffers of all uids would "
+			    "hold more than %u MiB; nothing will be committed",
+			    path, VAULTFS_WRITE_BYTES_MAX >> 20);
 	if (!w->draft) /* a draft is not a change (yet) */
-		(void)record_access(v, &w->c, "set", &w->n, w->n.path, 0, -EFBIG, NULL);
+		(void)record_access(v, &w->c, "set", &w->n, w->n.path, 0, err, NULL);
 }
 
 /* The log's word on a name a soft-deleted secret holds. */
@@ -375,31 +432,46 @@ int write_open(struct vaultfsd *v, struct caller *c, struct node *n, int flags, 
 	return 0;
 }
 
-/* Bytes at any offset build the file; a hole is zeros. Past VAULTFS_VALUE_MAX: EFBIG, and the
- * handle will commit nothing. */
+/* size bytes (> 0) of buf into write handle h at off (off + size <= VAULTFS_VALUE_MAX): 0, or
+ * the -errno of a buffer that cannot grow (the handle is poisoned). */
+static int write_at(struct vaultfsd *v, struct handle *h, const char *buf, size_t size, size_t off)
+{
+	struct secbuf *b;
+	int r;
+
+	r = write_buf_reserve(v, h->w->c.id.uid, handle_buf(h), off + size);
+	if (r < 0) {
+		poison(v, h, r);
+		return r;
+	}
+	b = *handle_buf(h);
+	memcpy(b->data + off, buf, size);
+	if (off + size > b->len)
+		b->len = off + size;
+	h->w->dirty = true;
+	return 0;
+}
+
+/* Bytes at any offset build the file; a hole is zeros. Past VAULTFS_VALUE_MAX: EFBIG, past the
+ * write budgets EDQUOT or ENOSPC, and the handle will commit nothing. */
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	      struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
-	struct secbuf *b;
 	int err = 0;
 
 	(void)ino;
 	if (!h->w)
 		err = -EBADF;
 	else if (h->w->poisoned)
-		err = -EFBIG;
+		err = h->w->poisoned;
 	else if (off < 0)
 		err = -EINVAL;
 	else if ((uint64_t)off > VAULTFS_VALUE_MAX || size > VAULTFS_VALUE_MAX - (size_t)off) {
-		poison(vfs_of(req), h);
+		poison(vfs_of(req), h, -EFBIG);
 		err = -EFBIG;
-	} else if (size > 0 && (err = write_buf_reserve(handle_buf(h), (size_t)off + size)) == 0) {
-		b = *handle_buf(h);
-		memcpy(b->data + off, buf, size);
-		if ((size_t)off + size > b->len)
-			b->len = (size_t)off + size;
-		h->w->dirty = true;
+	} else if (size > 0) {
+		err = write_at(vfs_of(req), h, buf, size, (size_t)off);
 	}
 	/* the bytes also sit in libfuse's receive buffer, which only the next request reuses:
 	 * wipe them there now */
@@ -420,7 +492,7 @@ void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	if (h->w && h->w->poisoned)
-		err = -EFBIG;
+		err = h->w->poisoned;
 	else if (h->w && h->w->dirty && !h->w->draft)
 		err = commit(vfs_of(req), h);
 	reply_err(req, err);
@@ -456,16 +528,18 @@ static int truncate_to(struct vaultfsd *v, struct handle *h, off_t size)
 	int r;
 
 	if (h->w->poisoned)
-		return -EFBIG;
+		return h->w->poisoned;
 	if (size < 0)
 		return -EINVAL;
 	if ((uint64_t)size > VAULTFS_VALUE_MAX) {
-		poison(v, h);
+		poison(v, h, -EFBIG);
 		return -EFBIG;
 	}
-	r = write_buf_reserve(handle_buf(h), (size_t)size);
-	if (r < 0)
+	r = write_buf_reserve(v, h->w->c.id.uid, handle_buf(h), (size_t)size);
+	if (r < 0) {
+		poison(v, h, r);
 		return r;
+	}
 	buf_truncate(*handle_buf(h), (size_t)size);
 	h->w->dirty = true;
 	return 0;
@@ -481,9 +555,22 @@ static bool owner_change(const struct stat *attr, int to_set, const struct stat 
 	       ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st->st_gid);
 }
 
+/* Set draft d's length (<= VAULTFS_VALUE_MAX) by path, without a handle: 0 or the -errno of a
+ * buffer that cannot grow (no handle to poison). */
+static int draft_resize(struct vaultfsd *v, struct draft *d, size_t size)
+{
+	int r;
+
+	r = write_buf_reserve(v, d->uid, &d->data, size);
+	if (r >= 0)
+		buf_truncate(d->data, size);
+	return r;
+}
+
 /* setattr of a temporary file of the caller's: what the tools that make one ask (sed's fchown,
  * install's chmod, cp -p's utimens, a truncate) succeeds where it asks for what stat shows,
- * and times are ignored; the size is set. A handle on it may be poisoned: that one is EFBIG. */
+ * and times are ignored; the size is set. A handle on it may be poisoned: that one gets its
+ * errno (EFBIG, EDQUOT, ENOSPC). */
 static void draft_setattr(fuse_req_t req, struct draft *d, const struct stat *attr, int to_set,
 			  struct fuse_file_info *fi)
 {
@@ -500,9 +587,8 @@ static void draft_setattr(fuse_req_t req, struct draft *d, const struct stat *at
 		err = -EINVAL;
 	else if ((to_set & FUSE_SET_ATTR_SIZE) && (uint64_t)attr->st_size > VAULTFS_VALUE_MAX)
 		err = -EFBIG;
-	else if ((to_set & FUSE_SET_ATTR_SIZE) &&
-		 (err = write_buf_reserve(&d->data, (size_t)attr->st_size)) == 0)
-		buf_truncate(d->data, (size_t)attr->st_size);
+	else if (to_set & FUSE_SET_ATTR_SIZE)
+		err = draft_resize(vfs_of(req), d, (size_t)attr->st_size);
 	if (err) {
 		reply_err(req, err);
 		return;

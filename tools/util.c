@@ -144,18 +144,43 @@ int split_ref(const char *ref, char *buf, size_t size, char **ret_vault, char **
 	return 0;
 }
 
-/* Read the whole value from fd into a secure buffer, refusing more than the cap. */
+/* A value buffer's first size; it doubles as bytes arrive, to VAULTFS_VALUE_MAX + 1 at most. */
+#define VALUE_BUF_INITIAL 4096u
+
+/* Read the whole value from fd into a secure buffer, refusing more than the cap. The buffer
+ * starts at a page and grows by a copy into a larger secure buffer (the old one is wiped as it
+ * is freed): a small value takes a page of locked memory, not the cap. */
 int read_value(int fd, struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *b = NULL;
 	int r;
 
-	r = secbuf_new(VAULTFS_VALUE_MAX + 1, &b);
+	r = secbuf_new(VALUE_BUF_INITIAL, &b);
 	if (r < 0)
 		return r;
-	r = io_read_all(fd, b->data, b->cap, &b->len); /* cap is one over the limit */
-	if (r < 0)
-		return r == -EFBIG ? -EMSGSIZE : r;
+	for (;;) {
+		size_t got = 0;
+		struct secbuf *n;
+
+		/* cap is at most one over the limit: a full buffer of that size is too much */
+		r = io_read_all(fd, b->data + b->len, b->cap - b->len, &got);
+		if (r == 0) {
+			b->len += got;
+			break;
+		}
+		if (r != -EFBIG)
+			return r;
+		b->len = b->cap;
+		if (b->cap > VAULTFS_VALUE_MAX)
+			return -EMSGSIZE;
+		r = secbuf_new(MIN(2 * b->cap, (size_t)VAULTFS_VALUE_MAX + 1), &n);
+		if (r < 0)
+			return r;
+		memcpy(n->data, b->data, b->len);
+		n->len = b->len;
+		secbuf_free(b);
+		b = n;
+	}
 	*ret = TAKE_PTR(b);
 	return 0;
 }

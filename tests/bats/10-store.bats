@@ -34,10 +34,10 @@ teardown() {
 	grep -q "shown once" "$T/err"
 }
 
-@test "binary values round-trip exactly, up to the 64 KiB cap" {
+@test "binary values round-trip exactly, up to the 1 MiB cap" {
 	init_store
 	vctl vault create app
-	head -c 65536 /dev/urandom >"$T/big"
+	head -c 1048576 /dev/urandom >"$T/big"
 	printf 'a\0b\nc\0' >"$T/nul"
 	: >"$T/empty"
 	vctl secret set app/big --file "$T/big"
@@ -55,10 +55,14 @@ teardown() {
 	init_store
 	vctl vault create app
 	printf v1 | vctl secret set app/x
-	head -c 65537 /dev/zero >"$T/over"
+	head -c 1048577 /dev/zero >"$T/over"
 	run vctl secret set app/x --file "$T/over"
 	[ "$status" -eq 2 ]
-	[[ $output == *"larger than 65536 bytes"* ]]
+	[[ $output == *"larger than 1048576 bytes"* ]]
+	# and on standard input, read as it arrives
+	run vctl secret set app/x <"$T/over"
+	[ "$status" -eq 2 ]
+	[[ $output == *"larger than 1048576 bytes"* ]]
 	[ "$(vctl secret get app/x)" = v1 ]
 	run vctl secret versions app/x --json
 	[ "$(echo "$output" | grep -c '"version"')" -eq 1 ]

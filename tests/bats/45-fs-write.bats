@@ -119,28 +119,32 @@ wait_versions() {
 	[ "$(vctl secret get app/f)" = 0123 ]
 }
 
-@test "past 64 KiB: EFBIG and no version; exactly 64 KiB is fine" {
+@test "past 1 MiB: EFBIG and no version; exactly 1 MiB is fine and reads back whole" {
 	policy <<-'EOF'
 	allow list /app uid=1000
 	allow read,write /app/big uid=1000
 	EOF
 	printf old | vctl secret set app/big
 	daemon_start
-	run as 1000 sh -c "head -c 70000 /dev/zero >$(M app/big)"
+	run as 1000 sh -c "head -c 1048577 /dev/zero >$(M app/big)"
 	[ "$status" -ne 0 ]
 	[[ $output == *"File too large"* ]]
-	run as 1000 truncate -s 70000 "$(M app/big)"
+	run as 1000 truncate -s 1048577 "$(M app/big)"
 	[ "$status" -ne 0 ]
 	[[ $output == *"File too large"* ]]
-	run as 1000 dd of="$(M app/big)" bs=1 seek=65536 status=none <<<"x"
+	run as 1000 dd of="$(M app/big)" bs=1 seek=1048576 status=none <<<"x"
 	[ "$status" -ne 0 ]
 	[ "$(vctl secret get app/big)" = old ]
 	[ "$(versions app/big)" -eq 1 ]
-	head -c 65536 /dev/urandom >"$T/max"
+	head -c 1048576 /dev/urandom >"$T/max"
 	as 1000 sh -c "cat >$(M app/big)" <"$T/max"
 	vctl secret get app/big >"$T/got"
 	cmp "$T/max" "$T/got"
 	[ "$(versions app/big)" -eq 2 ]
+	# and back through the file
+	as 1000 cat "$(M app/big)" >"$T/read"
+	cmp "$T/max" "$T/read"
+	[ "$(as 1000 stat -c %s "$(M app/big)")" -eq 1048576 ]
 	run vctl audit show --event set
 	[[ $output == *" set deny EFBIG app/big uid=1000 "* ]]
 }
@@ -564,12 +568,126 @@ wait_versions() {
 	lck=$(awk '/^Locked:/ {print $2}' "/proc/$DAEMON/smaps_rollup")
 	rss=$(awk '/^VmRSS/ {print $2}' "/proc/$DAEMON/status")
 	echo "Locked ${lck0} kB at start, ${lck} kB with 128 write handles (VmRSS ${rss} kB)"
-	# a page each, not 64 KiB each (that would be 8 MiB more)
+	# a page each, not 1 MiB each (that would be 128 MiB more)
 	[ $((lck - lck0)) -lt 4096 ]
 	touch "$T/u/release"
 	wait "${PIDS[-1]}"
-	# released: the uid writes again, and a value of 64 KiB grows its buffer to the end
-	head -c 65536 /dev/urandom >"$T/big"
+	# released: the uid writes again, and a value of 1 MiB grows its buffer to the end
+	head -c 1048576 /dev/urandom >"$T/big"
 	as 1000 dd of="$(M app/db)" bs=1000 status=none <"$T/big"
 	vctl secret get app/db | cmp - "$T/big"
+}
+
+@test "write buffers: one uid stops at its byte budget (EDQUOT, recorded) while another writes; freed at close" {
+	policy <<-'EOF'
+	allow list /app uid=1000,1001
+	allow write /app/* uid=1000,1001
+	EOF
+	printf a | vctl secret set app/db
+	printf b | vctl secret set app/other
+	mkdir -m 0700 "$T/u" && chown 1000 "$T/u"
+	daemon_start
+	# uid 1000 holds 20 write opens of app/db and writes 1 MiB into each in turn: 16 MiB is
+	# its budget, and the 20 buffers' first pages count too, so the 16th cannot grow
+	as 1000 /usr/bin/python3 - "$(M app/db)" "$T/u" <<-'EOF' &
+	import errno, os, sys, time
+	path, d = sys.argv[1:3]
+	fds = [os.open(path, os.O_WRONLY) for _ in range(20)]
+	data = b"v" * (1 << 20)
+	ok, err = 0, 0
+	for fd in fds:
+	    try:
+	        done = 0
+	        while done < len(data):  # a split write may come back short before it fails
+	            done += os.write(fd, data[done:])
+	        ok += 1
+	    except OSError as e:
+	        err = e.errno
+	        break
+	with open(os.path.join(d, "held"), "w") as f:
+	    f.write("%d %s\n" % (ok, errno.errorcode.get(err, err)))
+	while not os.path.exists(os.path.join(d, "release")):
+	    time.sleep(0.05)
+	for fd in fds:
+	    try:
+	        os.close(fd)
+	    except OSError as e:
+	        print("close:", errno.errorcode.get(e.errno, e.errno))
+	EOF
+	PIDS+=($!)
+	for _ in $(seq 600); do [ -s "$T/u/held" ] && break; sleep 0.05; done
+	cat "$T/u/held"
+	[ "$(cat "$T/u/held")" = "15 EDQUOT" ]
+	# the same uid cannot grow another buffer past a page; another uid writes 1 MiB
+	head -c 1048576 /dev/urandom >"$T/big"
+	run as 1000 dd of="$(M app/other)" bs=64k status=none <"$T/big"
+	[ "$status" -ne 0 ]
+	[[ $output == *"quota exceeded"* ]]
+	as 1001 dd of="$(M app/other)" bs=64k status=none <"$T/big"
+	vctl secret get app/other | cmp - "$T/big"
+	run vctl audit show --event set
+	[[ $output == *" set deny EDQUOT app/db uid=1000 "* ]]
+	[[ $output == *" set deny EDQUOT app/other uid=1000 "* ]]
+	grep -q "(EDQUOT): the write buffers of uid 1000 would hold more than 16 MiB" "$T/daemon.log"
+	touch "$T/u/release"
+	wait "${PIDS[-1]}"
+	# the budget came back with the closes: uid 1000 writes 1 MiB again
+	as 1000 dd of="$(M app/db)" bs=64k status=none <"$T/big"
+	vctl secret get app/db | cmp - "$T/big"
+}
+
+@test "write buffers: all uids together stop at the total budget (ENOSPC, recorded)" {
+	policy <<-'EOF'
+	allow list /app uid=1000,1001,1002,1003,1004
+	allow write /app/* uid=1000,1001,1002,1003,1004
+	EOF
+	printf a | vctl secret set app/db
+	mkdir -m 0777 "$T/u"
+	# hold.py PATH DIR N: N write opens of PATH, 1 MiB into each in turn; DIR/held-UID says how
+	# many took it and the errno of the one that did not; closed when DIR/release appears
+	cat >"$T/hold.py" <<-'EOF'
+	import errno, os, sys, time
+	path, d, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+	fds = [os.open(path, os.O_WRONLY) for _ in range(n)]
+	data = b"v" * (1 << 20)
+	ok, err = 0, 0
+	for fd in fds:
+	    try:
+	        done = 0
+	        while done < len(data):
+	            done += os.write(fd, data[done:])
+	        ok += 1
+	    except OSError as e:
+	        err = e.errno
+	        break
+	with open(os.path.join(d, "held-%d" % os.getuid()), "w") as f:
+	    f.write("%d %s\n" % (ok, errno.errorcode.get(err, err)))
+	while not os.path.exists(os.path.join(d, "release")):
+	    time.sleep(0.05)
+	for fd in fds:
+	    try:
+	        os.close(fd)
+	    except OSError:
+	        pass
+	EOF
+	daemon_start
+	# four uids hold 15 MiB each (under their 16): 60 MiB of the 64 in all
+	for uid in 1000 1001 1002 1003; do
+		as "$uid" /usr/bin/python3 "$T/hold.py" "$(M app/db)" "$T/u" 15 &
+		PIDS+=($!)
+		for _ in $(seq 600); do [ -s "$T/u/held-$uid" ] && break; sleep 0.05; done
+		[ "$(cat "$T/u/held-$uid")" = "15 0" ]
+	done
+	# a fifth gets 3 MiB more, then ENOSPC: the total, not its own budget
+	as 1004 /usr/bin/python3 "$T/hold.py" "$(M app/db)" "$T/u" 15 &
+	PIDS+=($!)
+	for _ in $(seq 600); do [ -s "$T/u/held-1004" ] && break; sleep 0.05; done
+	cat "$T/u/held-1004"
+	[ "$(cat "$T/u/held-1004")" = "3 ENOSPC" ]
+	run vctl audit show --event set
+	[[ $output == *" set deny ENOSPC app/db uid=1004 "* ]]
+	grep -q "write buffers of all uids would hold more than 64 MiB" "$T/daemon.log"
+	touch "$T/u/release"
+	for p in "${PIDS[@]}"; do wait "$p"; done
+	PIDS=()
 }

@@ -114,7 +114,7 @@ check_replaced() {
 	sed -i 's/o/n/g' "$(M app/db)"
 	check_replaced
 	run vctl audit show --event set
-	[[ $output == *" set allow app/db uid=0 "* ]]
+	[[ $output == *" set allow app/db v2 uid=0 "* ]]
 }
 
 @test "mv of a temporary file onto a secret makes the next version (NOREPLACE first: EEXIST)" {

@@ -8,7 +8,7 @@
 # bench-open runs the three targets interleaved, run by run, at 1 and 2 threads, and prints
 # each daemon's ratio to minfs and new/old. It measures: no figure makes it fail. Knobs as
 # run-bench.sh: BENCH_COUNT (10000), BENCH_RUNS (5), BENCH_ROUNDS (3: the whole A/B again),
-# BENCH_DIR (/var/tmp).
+# BENCH_DIR (/var/tmp); BENCH_SIZE (100) is the value's size in bytes (minfs's file too).
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -18,6 +18,7 @@ NEW=${AB_NEW:-$BUILD/vaultfsd}
 COUNT=${BENCH_COUNT:-10000}
 RUNS=${BENCH_RUNS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
+SIZE=${BENCH_SIZE:-100}
 export TSS2_LOG=all+NONE
 [ "$(id -u)" -eq 0 ] || { echo "ab-open: skipped: needs root"; exit 0; }
 
@@ -73,8 +74,8 @@ CTL=$BUILD/vaultctl
 [ -x "$(dirname "$OLD")/vaultctl" ] && CTL=$(dirname "$OLD")/vaultctl
 "$CTL" -c "$T/new.conf" init --sealer host --recovery-key-file "$T/recovery.key" >/dev/null 2>&1
 "$CTL" -c "$T/new.conf" --offline vault create app >/dev/null
-head -c 100 /dev/urandom >"$T/v100"
-"$CTL" -c "$T/new.conf" --offline secret set app/db --file "$T/v100" >/dev/null
+head -c "$SIZE" /dev/urandom >"$T/value"
+"$CTL" -c "$T/new.conf" --offline secret set app/db --file "$T/value" >/dev/null
 cp "$T/new.db" "$T/old.db"
 cp "$T/audit-new.jsonl" "$T/audit-old.jsonl" # the store anchors its journal
 {
@@ -89,7 +90,7 @@ cp "$T/audit-new.jsonl" "$T/audit-old.jsonl" # the store anchors its journal
 	done
 } >"$T/policy.d/10-bench.policy"
 
-"$BUILD/tests/minfs" "$T/minfs" db=100 >"$T/minfs.log" 2>&1 &
+"$BUILD/tests/minfs" "$T/minfs" db="$SIZE" >"$T/minfs.log" 2>&1 &
 PIDS+=($!)
 for d in old new; do
 	bin=$NEW
@@ -101,7 +102,7 @@ wait_mount "$T/minfs"
 wait_mount "$T/mnt-old"
 wait_mount "$T/mnt-new"
 
-echo "ab-open: old=$OLD new=$NEW, $ROUNDS rounds of $RUNS runs x $COUNT opens"
+echo "ab-open: old=$OLD new=$NEW, $ROUNDS rounds of $RUNS runs x $COUNT opens of $SIZE bytes"
 for round in $(seq "$ROUNDS"); do
 	for th in 1 2; do
 		"$BUILD/tests/bench-open" --tsv -n "$COUNT" -r "$RUNS" -t "$th" \

@@ -551,8 +551,8 @@ static void test_parse_value_caps(void **state)
 
 	(void)state;
 	parse_too_big("{\"v\":1,\"op\":\"secret-set\",\"vault\":\"a\",\"name\":\"b\","
-		      "\"value_len\":65537}",
-		      65537, "value of 65537 bytes is over the limit (65536)");
+		      "\"value_len\":1048577}",
+		      1048577, "value of 1048577 bytes is over the limit (1048576)");
 	parse_too_big("{\"v\":1,\"op\":\"secret-restore\",\"vault\":\"a\",\"value_len\":8388609}",
 		      8388609, "value of 8388609 bytes is over the limit (8388608)");
 	parse_too_big("{\"v\":1,\"op\":\"secret-get\",\"vault\":\"a\",\"name\":\"b\","
@@ -566,7 +566,7 @@ static void test_parse_value_caps(void **state)
 	parse_too_big("{\"v\":1,\"value_len\":3}", 3, "this op takes no value bytes");
 
 	/* at the caps */
-	o = parse_ok("{\"v\":1,\"op\":\"secret-set\",\"value_len\":65536}", 65536);
+	o = parse_ok("{\"v\":1,\"op\":\"secret-set\",\"value_len\":1048576}", 1048576);
 	json_object_put(o);
 	o = parse_ok("{\"v\":1,\"op\":\"secret-restore\",\"value_len\":8388608}", 8388608);
 	json_object_put(o);
@@ -865,7 +865,8 @@ static void test_change_fails_in_kv(void **state)
 static void test_secrets(void **state)
 {
 	struct fixture *f = *state;
-	uint8_t v1[300], v2[VAULTFS_VALUE_MAX];
+	static uint8_t v2[VAULTFS_VALUE_MAX]; /* 1 MiB: not on the stack */
+	uint8_t v1[300];
 	struct json_object *r, *arr, *o, *tags;
 	struct secbuf *out = NULL;
 	struct kv_version_info info;
@@ -882,7 +883,7 @@ static void test_secrets(void **state)
 	expect_changed(f, 0, "app", "db");
 	r = exec_v(f,
 		   "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"app\",\"name\":\"db\","
-		   "\"value_len\":65536,\"enabled\":true,\"content_type\":\"text/plain\","
+		   "\"value_len\":1048576,\"enabled\":true,\"content_type\":\"text/plain\","
 		   "\"tags\":[\"env=prod\",\"team=a\"],\"expires\":4000000000}",
 		   v2, sizeof(v2), NULL);
 	reply_ok(r, 3);

@@ -1460,6 +1460,7 @@ static void test_version_get_meta(void **state)
 	int64_t vid, oid;
 	struct store *s = populated(f, &vid, &oid);
 	uint8_t ct[77];
+	char sql[96];
 	struct store_version ver, got;
 
 	test_fill(ct, sizeof(ct), 4);
@@ -1475,7 +1476,9 @@ static void test_version_get_meta(void **state)
 	assert_int_equal(store_version_get_meta(s, oid + 1, 1, &got), -ENOENT);
 	/* A ciphertext over the cap reads as corrupt, as it does in the other readers. */
 	store_free(s);
-	raw_exec(f->path, "UPDATE versions SET ciphertext = zeroblob(65536 + 29)");
+	snprintf(sql, sizeof(sql), "UPDATE versions SET ciphertext = zeroblob(%u)",
+		 (unsigned)(CT_MAX + 1));
+	raw_exec(f->path, sql);
 	s = open_ok(f, 0);
 	assert_int_equal(store_version_get_meta(s, oid, 1, &got), -EBADMSG);
 	store_free(s);
@@ -2545,8 +2548,9 @@ static void test_tampered_version(void **state)
 	struct store_version ver, got, sentinel;
 	struct vcollect c = { 0 };
 	uint8_t ct[50];
+	char over[64]; /* a ciphertext one byte over the cap */
 	/* The last is caught by foreach too: it does not read the ciphertext, but its length. */
-	static const char *const cases[] = {
+	const char *const cases[] = {
 		"UPDATE versions SET wrapped_dek = zeroblob(59)",
 		"UPDATE versions SET mac = zeroblob(33)",
 		"UPDATE versions SET content_type = printf('%.256c', 'c')",
@@ -2554,9 +2558,11 @@ static void test_tampered_version(void **state)
 		"UPDATE versions SET tags = 'a=1' || char(0) || 'b=2'",
 		"UPDATE versions SET enabled = 7",
 		"UPDATE versions SET version = 0",
-		"UPDATE versions SET ciphertext = zeroblob(65565)",
+		over,
 	};
 
+	snprintf(over, sizeof(over), "UPDATE versions SET ciphertext = zeroblob(%u)",
+		 (unsigned)(CT_MAX + 1));
 	test_fill(ct, sizeof(ct), 2);
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		s = populated(f, &vid, &oid);
