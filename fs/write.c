@@ -207,6 +207,24 @@ static void deleted_hint(const struct node *n)
 		    n->path, n->vault, n->name, n->vault, n->name);
 }
 
+/* The vault's max-versions after a commit (kv_secret_prune): each pruned version recorded
+ * first, as "prune", under the decision that allowed the write. */
+struct prune_ctx {
+	struct vaultfsd *v;
+	const struct caller *c;
+	const struct node *n;
+	const char *rule;
+};
+
+static int prune_one(const char *vault, const char *name, uint32_t version, void *ud)
+{
+	const struct prune_ctx *p = ud;
+
+	(void)vault;
+	(void)name;
+	return record_access(p->v, p->c, "prune", p->n, p->n->path, version, 0, p->rule);
+}
+
 /* Commit data as the next version of secret n, decided for c (`write`) under the policy in
  * force now. The record comes before the store is touched (no record, no version); it names
  * the version this commit makes. With recover, the secret was soft-deleted by c just before
@@ -253,6 +271,8 @@ int secret_commit(struct vaultfsd *v, struct caller *c, const struct node *n,
 	 * that was made */
 	if (version != expect)
 		(void)record_access(v, c, "set", n, n->path, version, 0, d.rule);
+	(void)kv_secret_prune(v->kv, n->vault, n->name, prune_one,
+			      &(struct prune_ctx){ v, c, n, d.rule });
 	if (kv_secret_info(v->kv, n->vault, n->name, version, &info) >= 0)
 		changed(v, n->vault, n->name, info.object_id, entry);
 	return 0;
