@@ -15,7 +15,7 @@
 static const char *const migrations[] = {
 	/* 1: the first schema. STRICT tables reject a value of the wrong type; AUTOINCREMENT
 	 * keeps ids from being reused after a purge. versions is a rowid table (its rows carry
-	 * ciphertexts of up to 64 KiB, too large for WITHOUT ROWID), ciphertext is its last
+	 * ciphertexts of up to 1 MiB, too large for WITHOUT ROWID), ciphertext is its last
 	 * column so listing versions does not read it. */
 	"CREATE TABLE meta ("
 	"  key TEXT PRIMARY KEY NOT NULL,"

@@ -148,7 +148,8 @@ int store_rotation_page(struct store *s, int64_t after, unsigned limit,
  * when to try again, and the versions whose near-expiry and expired notices were given.
  * get: -ENOENT; the caller store_cert_state_done()s what get gave. set: insert or replace. */
 #define STORE_CERT_ERROR_MAX 128u
-#define STORE_CERT_POLICY_MAX VAULTFS_VALUE_MAX
+#define STORE_CERT_POLICY_MAX                                                                      \
+	(64u * 1024u) /* subject, SANs, usages: far below; not VALUE_MAX (1 MiB) */
 struct store_cert_state {
 	int64_t object_id;
 	uint32_t failures;
