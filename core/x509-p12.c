@@ -253,6 +253,55 @@ static int pem_certs(const struct x509_chain *c, size_t from, size_t to, char **
 	return 0;
 }
 
+/* The length of a PEM block of n DER bytes under a label of 11 characters ("CERTIFICATE",
+ * "PRIVATE KEY"): "-----BEGIN L-----\n", base64 in lines of 64 columns, "-----END L-----\n". */
+static size_t pem_len(size_t n)
+{
+	return 28 + 4 * ((n + 2) / 3) + (n + 47) / 48 + 26;
+}
+
+int x509_export_chain_size(const struct x509_chain *c, enum x509_view v, size_t *ret)
+{
+	size_t from, to, total = 0;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = view_range(c, v, &from, &to);
+	if (r < 0)
+		return r;
+	for (size_t i = from; i < to; i++) {
+		if (c->certs[i].len == 0)
+			return -EINVAL;
+		if (c->certs[i].len > X509_DER_MAX)
+			return -EMSGSIZE;
+		total += pem_len(c->certs[i].len);
+	}
+	*ret = total;
+	return 0;
+}
+
+size_t x509_export_key_pem_size(size_t material_len)
+{
+	return pem_len(material_len);
+}
+
+int x509_export_pem_bundle_size(size_t material_len, const struct x509_chain *c, size_t *ret)
+{
+	size_t certs;
+	int r;
+
+	if (material_len == 0 || !ret)
+		return -EINVAL;
+	if (material_len > KEY_MATERIAL_MAX)
+		return -EMSGSIZE;
+	r = x509_export_chain_size(c, X509_VIEW_CRT, &certs);
+	if (r < 0)
+		return r;
+	*ret = pem_len(material_len) + certs;
+	return 0;
+}
+
 int x509_export_chain(const struct x509_chain *c, enum x509_view v, char **ret)
 {
 	size_t from, to;
@@ -336,8 +385,9 @@ int x509_export_pem_bundle(const struct secbuf *material, const struct x509_chai
 	return 0;
 }
 
-int x509_export_p12(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
-		    const char *password, const char *name, struct secbuf **ret)
+/* The PKCS#12 of x509_export_p12 made with iter PBKDF2 iterations (key, certificates, MAC). */
+static int p12_make(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
+		    const char *password, const char *name, int iter, struct secbuf **ret)
 {
 	_cleanup_(key_pkey_freep) EVP_PKEY *pk = NULL;
 	_cleanup_(x509_freep) X509 *leaf = NULL;
@@ -376,11 +426,11 @@ int x509_export_p12(enum key_type t, const struct secbuf *material, const struct
 			return -ENOMEM;
 		}
 	}
-	p12 = PKCS12_create_ex(pass, name, pk, leaf, ca, NID_aes_256_cbc, NID_aes_256_cbc,
-			       PKCS12_DEFAULT_ITER, -1, 0, NULL, NULL);
+	p12 = PKCS12_create_ex(pass, name, pk, leaf, ca, NID_aes_256_cbc, NID_aes_256_cbc, iter,
+			       -1, 0, NULL, NULL);
 	if (!p12)
 		return crypto_openssl_errno(-EIO);
-	if (PKCS12_set_mac(p12, pass, -1, NULL, 0, PKCS12_DEFAULT_ITER, EVP_sha256()) != 1)
+	if (PKCS12_set_mac(p12, pass, -1, NULL, 0, iter, EVP_sha256()) != 1)
 		return crypto_openssl_errno(-EIO);
 	n = i2d_PKCS12(p12, NULL);
 	if (n <= 0)
@@ -395,5 +445,33 @@ int x509_export_p12(enum key_type t, const struct secbuf *material, const struct
 	}
 	b->len = (size_t)n;
 	*ret = b;
+	return 0;
+}
+
+int x509_export_p12(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
+		    const char *password, const char *name, struct secbuf **ret)
+{
+	return p12_make(t, material, c, password, name, PKCS12_DEFAULT_ITER, ret);
+}
+
+/* 128 .. 32767 iterations are all a two-octet INTEGER, as PKCS12_DEFAULT_ITER (2048) is */
+#define P12_SIZE_ITER 128
+_Static_assert(PKCS12_DEFAULT_ITER >= 128 && PKCS12_DEFAULT_ITER <= 32767,
+	       "the sizing PKCS#12's iteration count is of the real one's DER length");
+
+int x509_export_p12_size(enum key_type t, const struct secbuf *material,
+			 const struct x509_chain *c, const char *password, const char *name,
+			 size_t *ret)
+{
+	struct secbuf *b = NULL;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = p12_make(t, material, c, password, name, P12_SIZE_ITER, &b);
+	if (r < 0)
+		return r;
+	*ret = b->len;
+	secbuf_free(b); /* wipes it */
 	return 0;
 }
