@@ -1023,8 +1023,9 @@ static int chain_copy(const struct certrec *c, struct x509_chain **ret)
 	return 0;
 }
 
-int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
-		struct kv_cert_info *ret)
+/* kv_cert_get, or with brief kv_cert_head: nothing of the policy or the leaf's contents. */
+static int cert_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		    bool brief, struct kv_cert_info *ret)
 {
 	_cleanup_secbuf_ struct secbuf *rec = NULL;
 	struct kv_cert_info i = {};
@@ -1042,6 +1043,14 @@ int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t ver
 	i.exportable = c.key.exportable;
 	memcpy(i.spki, c.key.spki, c.key.spki_len);
 	i.spki_len = c.key.spki_len;
+	if (brief) {
+		if (!i.pending)
+			r = chain_copy(&c, &i.chain);
+		if (r < 0)
+			goto fail;
+		*ret = i;
+		return 0;
+	}
 	r = policy_parse(c.policy, c.policy_len, &i.policy, &i.mem_);
 	if (r < 0) {
 		r = -EBADMSG;
@@ -1075,6 +1084,18 @@ int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t ver
 fail:
 	kv_cert_info_done(&i);
 	return r;
+}
+
+int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		struct kv_cert_info *ret)
+{
+	return cert_get(kv, vault, name, version, false, ret);
+}
+
+int kv_cert_head(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		 struct kv_cert_info *ret)
+{
+	return cert_get(kv, vault, name, version, true, ret);
 }
 
 /* A heap string into a new secbuf, NUL-terminated (len without it); the string freed. */

@@ -115,7 +115,8 @@ unsigned cert_view_op(unsigned view)
 	return cert_view_has_key(view) ? POLICY_OP_READ : POLICY_OP_META;
 }
 
-/* Version `version` (0: the newest issued) of certificate vault/name as kv_cert_get gives it,
+/* Version `version` (0: the newest issued) of certificate vault/name as kv_cert_head gives it
+ * (kv_cert_get's without the leaf parsed or the policy read: asked at every lookup and open),
  * when it has the view file `view`: -ENOENT for a pending version, a key view of a key that is
  * not exportable, or (object_id > 0) a certificate that is not that object any more. No
  * lifecycle check (what it says is public). kv_cert_info_done frees *ret. */
@@ -125,7 +126,7 @@ int cert_version_get(struct kv *kv, const char *vault, const char *name, uint32_
 	struct kv_cert_info ci = { 0 };
 	int r;
 
-	r = kv_cert_get(kv, vault, name, version, &ci);
+	r = kv_cert_head(kv, vault, name, version, &ci);
 	if (r < 0)
 		return r;
 	if ((object_id > 0 && ci.info.object_id != object_id) || ci.pending || !ci.chain ||

@@ -619,6 +619,26 @@ static void test_lifecycle(void **state)
 	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &j), 0);
 	assert_string_equal(i.serial, j.serial);
 	kv_cert_info_done(&i);
+	/* the head the file system asks for: the same version, key and chain, no leaf parsed */
+	assert_int_equal(kv_cert_head(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(i.version, j.version);
+	assert_int_equal(i.info.object_id, j.info.object_id);
+	assert_int_equal(i.info.version, j.info.version);
+	assert_int_equal(i.pending, j.pending);
+	assert_int_equal(i.exportable, j.exportable);
+	assert_int_equal(i.protection, j.protection);
+	assert_int_equal(i.key_type, j.key_type);
+	assert_int_equal(i.spki_len, j.spki_len);
+	assert_memory_equal(i.spki, j.spki, j.spki_len);
+	assert_int_equal(i.chain->n, j.chain->n);
+	for (size_t k = 0; k < j.chain->n; k++) {
+		assert_int_equal(i.chain->certs[k].len, j.chain->certs[k].len);
+		assert_memory_equal(i.chain->certs[k].der, j.chain->certs[k].der,
+				    j.chain->certs[k].len);
+	}
+	assert_string_equal(i.serial, "");
+	assert_null(i.subject);
+	kv_cert_info_done(&i);
 	kv_cert_info_done(&j);
 	assert_int_equal(kv_cert_view(f->kv, "pki", "site", 0, KV_CERT_VIEW_KEY, &b), 0);
 	secbuf_free(b);
