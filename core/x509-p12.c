@@ -426,8 +426,8 @@ static int p12_make(enum key_type t, const struct secbuf *material, const struct
 			return -ENOMEM;
 		}
 	}
-	p12 = PKCS12_create_ex(pass, name, pk, leaf, ca, NID_aes_256_cbc, NID_aes_256_cbc, iter,
-			       -1, 0, NULL, NULL);
+	p12 = PKCS12_create_ex(pass, name, pk, leaf, ca, NID_aes_256_cbc, NID_aes_256_cbc, iter, -1,
+			       0, NULL, NULL);
 	if (!p12)
 		return crypto_openssl_errno(-EIO);
 	if (PKCS12_set_mac(p12, pass, -1, NULL, 0, iter, EVP_sha256()) != 1)
@@ -459,9 +459,8 @@ int x509_export_p12(enum key_type t, const struct secbuf *material, const struct
 _Static_assert(PKCS12_DEFAULT_ITER >= 128 && PKCS12_DEFAULT_ITER <= 32767,
 	       "the sizing PKCS#12's iteration count is of the real one's DER length");
 
-int x509_export_p12_size(enum key_type t, const struct secbuf *material,
-			 const struct x509_chain *c, const char *password, const char *name,
-			 size_t *ret)
+int x509_export_p12_size(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
+			 const char *password, const char *name, size_t *ret)
 {
 	struct secbuf *b = NULL;
 	int r;

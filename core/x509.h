@@ -241,6 +241,5 @@ int x509_export_pem_bundle_size(size_t material_len, const struct x509_chain *c,
  * one key and chain has one length whatever its random salts and IVs (of fixed lengths; the
  * CBC padding follows the plaintext's length), so it is made with 128 PBKDF2 iterations (the
  * same DER length as the default 2048's: 16 times less work), measured and wiped. */
-int x509_export_p12_size(enum key_type t, const struct secbuf *material,
-			 const struct x509_chain *c, const char *password, const char *name,
-			 size_t *ret);
+int x509_export_p12_size(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
+			 const char *password, const char *name, size_t *ret);

@@ -868,7 +868,8 @@ static void test_view_sizes(void **state)
 			char *all = bundle(d, l, len), *pem = NULL;
 
 			assert_int_equal(
-				x509_parse_chain((uint8_t *)all, strlen(all), NULL, 0, &c, NULL), 0);
+				x509_parse_chain((uint8_t *)all, strlen(all), NULL, 0, &c, NULL),
+				0);
 			free(all);
 			assert_int_equal(c->n, len);
 			assert_int_equal(x509_export_chain(c, X509_VIEW_CRT, &pem), 0);
@@ -887,9 +888,9 @@ static void test_view_sizes(void **state)
 				const char *name = round == 1 ? NULL : "web";
 				const char *pass = round == 2 ? "s3cret" : NULL;
 
-				assert_int_equal(x509_export_p12(types[i], k[2].mat, c, pass, name,
-								 &out),
-						 0);
+				assert_int_equal(
+					x509_export_p12(types[i], k[2].mat, c, pass, name, &out),
+					0);
 				got = out->len;
 				secbuf_free(out);
 				assert_int_equal(x509_export_p12_size(types[i], k[2].mat, c, pass,
