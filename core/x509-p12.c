@@ -189,6 +189,165 @@ int x509_import_p12(const uint8_t *in, size_t n, const char *password, enum key_
 
 /* --- export --- */
 
+/* One DER element at *p, before end, into *e (its content and its end, *p moved past it);
+ * false when there is none or it is not DER. */
+struct der_el {
+	const uint8_t *start, *content, *end;
+	int tag, cls;
+};
+
+static bool der_next(const uint8_t **p, const uint8_t *end, struct der_el *e)
+{
+	const unsigned char *q = *p;
+	long len;
+	int f;
+
+	if (*p >= end)
+		return false;
+	f = ASN1_get_object(&q, &len, &e->tag, &e->cls, end - *p);
+	if (f & 0x81) { /* an error, or an indefinite length */
+		ERR_clear_error();
+		return false;
+	}
+	e->start = *p;
+	e->content = q;
+	e->end = q + len;
+	*p = e->end;
+	return true;
+}
+
+static bool der_is(const struct der_el *e, int cls, int tag)
+{
+	return e->cls == cls && e->tag == tag;
+}
+
+static inline void name_freep(X509_NAME **p)
+{
+	X509_NAME_free(*p);
+}
+
+static inline void akid_freep(AUTHORITY_KEYID **p)
+{
+	AUTHORITY_KEYID_free(*p);
+}
+
+static inline void octets_freep(ASN1_OCTET_STRING **p)
+{
+	ASN1_OCTET_STRING_free(*p);
+}
+
+static inline void integer_freep(ASN1_INTEGER **p)
+{
+	ASN1_INTEGER_free(*p);
+}
+
+/* X509_self_signed(x, 0) of a certificate in DER without decoding it whole (OpenSSL 3 decodes
+ * its public key through its decoder framework: most of what a chain view costs): its issuer
+ * and subject equal as X509_NAME_cmp has it, and its authority key id, when it has one, its
+ * own as X509_check_akid has it (key id against its subject key id, serial). 1 yes, 0 no,
+ * -1 when it takes more than this reads (an authority key id by issuer name, anything
+ * unexpected): then OpenSSL is asked. */
+static int self_signed_quick(const uint8_t *der, size_t len)
+{
+	static const uint8_t oid_akid[] = { 0x06, 0x03, 0x55, 0x1d, 0x23 };
+	static const uint8_t oid_skid[] = { 0x06, 0x03, 0x55, 0x1d, 0x0e };
+	_cleanup_(name_freep) X509_NAME *in = NULL, *sn = NULL;
+	_cleanup_(akid_freep) AUTHORITY_KEYID *akid = NULL;
+	_cleanup_(octets_freep) ASN1_OCTET_STRING *skid = NULL;
+	_cleanup_(integer_freep) ASN1_INTEGER *serial = NULL;
+	struct der_el cert, tbs, e, issuer, subject, serial_el;
+	const uint8_t *p = der, *q;
+	const unsigned char *d;
+
+	if (!der_next(&p, der + len, &cert) || !der_is(&cert, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE))
+		return -1;
+	p = cert.content;
+	if (!der_next(&p, cert.end, &tbs) || !der_is(&tbs, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE))
+		return -1;
+	p = tbs.content;
+	if (!der_next(&p, tbs.end, &serial_el))
+		return -1;
+	if (der_is(&serial_el, V_ASN1_CONTEXT_SPECIFIC, 0) && !der_next(&p, tbs.end, &serial_el))
+		return -1; /* past the version */
+	if (!der_is(&serial_el, V_ASN1_UNIVERSAL, V_ASN1_INTEGER) ||
+	    !der_next(&p, tbs.end, &e) /* signature */ || !der_next(&p, tbs.end, &issuer) ||
+	    !der_next(&p, tbs.end, &e) /* validity */ || !der_next(&p, tbs.end, &subject) ||
+	    !der_next(&p, tbs.end, &e) /* subjectPublicKeyInfo */)
+		return -1;
+	d = issuer.start;
+	in = d2i_X509_NAME(NULL, &d, issuer.end - issuer.start);
+	d = subject.start;
+	sn = d2i_X509_NAME(NULL, &d, subject.end - subject.start);
+	if (!in || !sn) {
+		ERR_clear_error();
+		return -1;
+	}
+	if (X509_NAME_cmp(in, sn) != 0)
+		return 0;
+	while (p < tbs.end) { /* unique ids, extensions */
+		struct der_el exts, ext, oid, val;
+
+		if (!der_next(&p, tbs.end, &e))
+			return -1;
+		if (!der_is(&e, V_ASN1_CONTEXT_SPECIFIC, 3))
+			continue;
+		q = e.content;
+		if (!der_next(&q, e.end, &exts))
+			return -1;
+		for (q = exts.content; q < exts.end;) {
+			const uint8_t *r;
+
+			if (!der_next(&q, exts.end, &ext))
+				return -1;
+			r = ext.content;
+			if (!der_next(&r, ext.end, &oid) || !der_next(&r, ext.end, &val))
+				return -1;
+			if (der_is(&val, V_ASN1_UNIVERSAL, V_ASN1_BOOLEAN) &&
+			    !der_next(&r, ext.end, &val))
+				return -1; /* past critical */
+			if (!der_is(&val, V_ASN1_UNIVERSAL, V_ASN1_OCTET_STRING))
+				return -1;
+			d = val.content;
+			if ((size_t)(oid.end - oid.start) != sizeof(oid_akid))
+				continue;
+			if (!memcmp(oid.start, oid_akid, sizeof(oid_akid))) {
+				if (akid)
+					return -1; /* twice: OpenSSL's to judge */
+				akid = d2i_AUTHORITY_KEYID(NULL, &d, val.end - val.content);
+				if (!akid) {
+					ERR_clear_error();
+					return -1;
+				}
+			} else if (!memcmp(oid.start, oid_skid, sizeof(oid_skid))) {
+				if (skid)
+					return -1;
+				skid = d2i_ASN1_OCTET_STRING(NULL, &d, val.end - val.content);
+				if (!skid) {
+					ERR_clear_error();
+					return -1;
+				}
+			}
+		}
+	}
+	if (!akid)
+		return 1;
+	if (akid->issuer)
+		return -1;
+	if (akid->keyid && skid && ASN1_OCTET_STRING_cmp(akid->keyid, skid) != 0)
+		return 0;
+	if (akid->serial) {
+		d = serial_el.start;
+		serial = d2i_ASN1_INTEGER(NULL, &d, serial_el.end - serial_el.start);
+		if (!serial) {
+			ERR_clear_error();
+			return -1;
+		}
+		if (ASN1_INTEGER_cmp(serial, akid->serial) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* The certificates of a view: [*from, *to). */
 static int view_range(const struct x509_chain *c, enum x509_view v, size_t *from, size_t *to)
 {
@@ -202,12 +361,18 @@ static int view_range(const struct x509_chain *c, enum x509_view v, size_t *from
 		*from = 0;
 		*to = c->n;
 		if (c->n > 1) {
-			r = x509_load(c->certs[c->n - 1].der, c->certs[c->n - 1].len, &last);
-			if (r < 0)
-				return r;
-			if (X509_self_signed(last, 0) == 1)
+			const struct x509_cert *l = &c->certs[c->n - 1];
+
+			r = self_signed_quick(l->der, l->len);
+			if (r < 0) {
+				r = x509_load(l->der, l->len, &last);
+				if (r < 0)
+					return r;
+				r = X509_self_signed(last, 0) == 1;
+				ERR_clear_error();
+			}
+			if (r > 0)
 				(*to)--;
-			ERR_clear_error();
 		}
 		return 0;
 	case X509_VIEW_CHAIN:
