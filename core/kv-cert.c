@@ -21,6 +21,7 @@
  * The key record's layout is kv-key.c's (checked by kv_key_check_material); it is read here
  * for its type, protection, exportable, SPKI and private part. */
 #include "key-soft.h"
+#include "kv-cert.h"
 #include "kv-int.h"
 #include "tpm-key.h"
 
@@ -572,13 +573,19 @@ static int load_rec(struct kv *kv, const char *vault, const char *name, uint32_t
 			_cleanup_secbuf_ struct secbuf *rec = NULL;
 
 			r = kv_object_get_for(kv, OBJECT_CERT, vault, name, version, KV_USE_ANY,
-					      &rec, NULL);
+					      &rec, &info);
 			if (r < 0)
 				return r;
 			if (rec_parse(rec->data, rec->len, c) < 0)
 				return -EBADMSG;
-			if (c->state == STATE_ISSUED)
-				break;
+			if (c->state != STATE_ISSUED)
+				continue;
+			if (use != KV_USE_ANY)
+				break; /* read again below, for its lifecycle check */
+			if (ret_info)
+				*ret_info = info;
+			*ret_rec = TAKE_PTR(rec); /* c points into it */
+			return 0;
 		}
 		if (version == 0)
 			return -ENOENT; /* nothing issued yet */
@@ -1029,8 +1036,9 @@ static int chain_copy(const struct certrec *c, struct x509_chain **ret)
 	return 0;
 }
 
-int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
-		struct kv_cert_info *ret)
+/* kv_cert_get, or with brief kv_cert_head: nothing of the policy or the leaf's contents. */
+static int cert_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		    bool brief, struct kv_cert_info *ret)
 {
 	_cleanup_secbuf_ struct secbuf *rec = NULL;
 	struct kv_cert_info i = {};
@@ -1048,6 +1056,14 @@ int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t ver
 	i.exportable = c.key.exportable;
 	memcpy(i.spki, c.key.spki, c.key.spki_len);
 	i.spki_len = c.key.spki_len;
+	if (brief) {
+		if (!i.pending)
+			r = chain_copy(&c, &i.chain);
+		if (r < 0)
+			goto fail;
+		*ret = i;
+		return 0;
+	}
 	r = policy_parse(c.policy, c.policy_len, &i.policy, &i.mem_);
 	if (r < 0) {
 		r = -EBADMSG;
@@ -1064,9 +1080,10 @@ int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t ver
 	} else {
 		struct x509_info xi = {};
 
+		/* brief: kv_cert_info says nothing of self_signed, so no signature verified */
 		r = chain_copy(&c, &i.chain);
 		if (r >= 0)
-			r = x509_info_get(c.certs[0].der, c.certs[0].len, &xi);
+			r = x509_info_brief(c.certs[0].der, c.certs[0].len, &xi);
 		if (r < 0)
 			goto fail;
 		memcpy(i.serial, xi.serial, sizeof(i.serial));
@@ -1081,6 +1098,18 @@ int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t ver
 fail:
 	kv_cert_info_done(&i);
 	return r;
+}
+
+int kv_cert_get(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		struct kv_cert_info *ret)
+{
+	return cert_get(kv, vault, name, version, false, ret);
+}
+
+int kv_cert_head(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		 struct kv_cert_info *ret)
+{
+	return cert_get(kv, vault, name, version, true, ret);
 }
 
 /* A heap string into a new secbuf, NUL-terminated (len without it); the string freed. */
@@ -1098,6 +1127,33 @@ static int str_to_secbuf(char *s, struct secbuf **ret)
 	return r;
 }
 
+/* The record of an issued version `version` to make a view of, with every lifecycle check; its
+ * chain in *chain (into *rec); -EPERM for a key view of a key that is not exportable. */
+static int view_rec(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		    enum kv_cert_view view, struct secbuf **rec, struct certrec *c,
+		    struct x509_chain *chain)
+{
+	int r;
+
+	if (view < KV_CERT_VIEW_CRT || view > KV_CERT_VIEW_P12)
+		return -EINVAL;
+	r = load_rec(kv, vault, name, version, KV_USE_PRODUCE, rec, c, NULL);
+	if (r < 0)
+		return r;
+	if (c->state != STATE_ISSUED)
+		return -ENOENT;
+	*chain = (struct x509_chain){ .certs = c->certs, .n = c->n };
+	if (view != KV_CERT_VIEW_CRT && view != KV_CERT_VIEW_CHAIN &&
+	    (!c->key.exportable || c->key.protection != KEY_PROTECTION_SOFTWARE))
+		return -EPERM;
+	return 0;
+}
+
+static enum x509_view x509_view_of(enum kv_cert_view view)
+{
+	return view == KV_CERT_VIEW_CRT ? X509_VIEW_CRT : X509_VIEW_CHAIN;
+}
+
 int kv_cert_view(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		 enum kv_cert_view view, struct secbuf **ret)
 {
@@ -1107,21 +1163,13 @@ int kv_cert_view(struct kv *kv, const char *vault, const char *name, uint32_t ve
 	char *s = NULL;
 	int r;
 
-	if (view < KV_CERT_VIEW_CRT || view > KV_CERT_VIEW_P12)
-		return -EINVAL;
-	r = load_rec(kv, vault, name, version, KV_USE_PRODUCE, &rec, &c, NULL);
+	r = view_rec(kv, vault, name, version, view, &rec, &c, &chain);
 	if (r < 0)
 		return r;
-	if (c.state != STATE_ISSUED)
-		return -ENOENT;
-	chain = (struct x509_chain){ .certs = c.certs, .n = c.n };
 	if (view == KV_CERT_VIEW_CRT || view == KV_CERT_VIEW_CHAIN) {
-		r = x509_export_chain(
-			&chain, view == KV_CERT_VIEW_CRT ? X509_VIEW_CRT : X509_VIEW_CHAIN, &s);
+		r = x509_export_chain(&chain, x509_view_of(view), &s);
 		return r < 0 ? r : str_to_secbuf(s, ret);
 	}
-	if (!c.key.exportable || c.key.protection != KEY_PROTECTION_SOFTWARE)
-		return -EPERM;
 	r = secbuf_dup(c.key.priv, c.key.priv_len, &material);
 	if (r < 0)
 		return r;
@@ -1130,4 +1178,38 @@ int kv_cert_view(struct kv *kv, const char *vault, const char *name, uint32_t ve
 	if (view == KV_CERT_VIEW_PEM)
 		return x509_export_pem_bundle(material, &chain, ret);
 	return x509_export_p12(c.key.type, material, &chain, NULL, name, ret);
+}
+
+int kv_cert_view_size(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		      enum kv_cert_view view, size_t *ret)
+{
+	_cleanup_secbuf_ struct secbuf *rec = NULL, *material = NULL;
+	struct x509_chain chain;
+	struct certrec c;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = view_rec(kv, vault, name, version, view, &rec, &c, &chain);
+	if (r < 0)
+		return r;
+	switch (view) {
+	case KV_CERT_VIEW_CRT:
+	case KV_CERT_VIEW_CHAIN:
+		return x509_export_chain_size(&chain, x509_view_of(view), ret);
+	case KV_CERT_VIEW_KEY:
+		if (c.key.priv_len == 0)
+			return -EINVAL; /* as x509_export_key_pem */
+		if (c.key.priv_len > KEY_MATERIAL_MAX)
+			return -EMSGSIZE;
+		*ret = x509_export_key_pem_size(c.key.priv_len);
+		return 0;
+	case KV_CERT_VIEW_PEM:
+		return x509_export_pem_bundle_size(c.key.priv_len, &chain, ret);
+	default: /* the one view whose size needs it made (x509.h) */
+		r = secbuf_dup(c.key.priv, c.key.priv_len, &material);
+		if (r < 0)
+			return r;
+		return x509_export_p12_size(c.key.type, material, &chain, NULL, name, ret);
+	}
 }

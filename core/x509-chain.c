@@ -418,7 +418,7 @@ static const struct {
 	{ XKU_TIMESTAMP, X509_EKU_TIME_STAMPING }, { XKU_OCSP_SIGN, X509_EKU_OCSP_SIGNING },
 };
 
-int x509_info_get(const uint8_t *der, size_t len, struct x509_info *ret)
+static int info_get(const uint8_t *der, size_t len, bool verify, struct x509_info *ret)
 {
 	_cleanup_(x509_freep) X509 *x = NULL;
 	_cleanup_(x509_info_done) struct x509_info i = { 0 };
@@ -451,7 +451,7 @@ int x509_info_get(const uint8_t *der, size_t len, struct x509_info *ret)
 		return r;
 	i.is_ca = X509_get_extension_flags(x) & EXFLAG_CA;
 	i.path_len = (int)X509_get_pathlen(x);
-	i.self_signed = X509_self_signed(x, 1) == 1;
+	i.self_signed = X509_self_signed(x, verify) == 1;
 	ku = X509_get_key_usage(x);
 	for (unsigned b = 0; ku != UINT32_MAX && b < 7; b++)
 		if (ku & (0x80u >> b))
@@ -472,6 +472,16 @@ int x509_info_get(const uint8_t *der, size_t len, struct x509_info *ret)
 	*ret = i;
 	i = (struct x509_info){ 0 };
 	return 0;
+}
+
+int x509_info_get(const uint8_t *der, size_t len, struct x509_info *ret)
+{
+	return info_get(der, len, true, ret);
+}
+
+int x509_info_brief(const uint8_t *der, size_t len, struct x509_info *ret)
+{
+	return info_get(der, len, false, ret);
 }
 
 int x509_csr_info(const uint8_t *der, size_t len, struct x509_info *ret)

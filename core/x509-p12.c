@@ -189,6 +189,165 @@ int x509_import_p12(const uint8_t *in, size_t n, const char *password, enum key_
 
 /* --- export --- */
 
+/* One DER element at *p, before end, into *e (its content and its end, *p moved past it);
+ * false when there is none or it is not DER. */
+struct der_el {
+	const uint8_t *start, *content, *end;
+	int tag, cls;
+};
+
+static bool der_next(const uint8_t **p, const uint8_t *end, struct der_el *e)
+{
+	const unsigned char *q = *p;
+	long len;
+	int f;
+
+	if (*p >= end)
+		return false;
+	f = ASN1_get_object(&q, &len, &e->tag, &e->cls, end - *p);
+	if (f & 0x81) { /* an error, or an indefinite length */
+		ERR_clear_error();
+		return false;
+	}
+	e->start = *p;
+	e->content = q;
+	e->end = q + len;
+	*p = e->end;
+	return true;
+}
+
+static bool der_is(const struct der_el *e, int cls, int tag)
+{
+	return e->cls == cls && e->tag == tag;
+}
+
+static inline void name_freep(X509_NAME **p)
+{
+	X509_NAME_free(*p);
+}
+
+static inline void akid_freep(AUTHORITY_KEYID **p)
+{
+	AUTHORITY_KEYID_free(*p);
+}
+
+static inline void octets_freep(ASN1_OCTET_STRING **p)
+{
+	ASN1_OCTET_STRING_free(*p);
+}
+
+static inline void integer_freep(ASN1_INTEGER **p)
+{
+	ASN1_INTEGER_free(*p);
+}
+
+/* X509_self_signed(x, 0) of a certificate in DER without decoding it whole (OpenSSL 3 decodes
+ * its public key through its decoder framework: most of what a chain view costs): its issuer
+ * and subject equal as X509_NAME_cmp has it, and its authority key id, when it has one, its
+ * own as X509_check_akid has it (key id against its subject key id, serial). 1 yes, 0 no,
+ * -1 when it takes more than this reads (an authority key id by issuer name, anything
+ * unexpected): then OpenSSL is asked. */
+static int self_signed_quick(const uint8_t *der, size_t len)
+{
+	static const uint8_t oid_akid[] = { 0x06, 0x03, 0x55, 0x1d, 0x23 };
+	static const uint8_t oid_skid[] = { 0x06, 0x03, 0x55, 0x1d, 0x0e };
+	_cleanup_(name_freep) X509_NAME *in = NULL, *sn = NULL;
+	_cleanup_(akid_freep) AUTHORITY_KEYID *akid = NULL;
+	_cleanup_(octets_freep) ASN1_OCTET_STRING *skid = NULL;
+	_cleanup_(integer_freep) ASN1_INTEGER *serial = NULL;
+	struct der_el cert, tbs, e, issuer, subject, serial_el;
+	const uint8_t *p = der, *q;
+	const unsigned char *d;
+
+	if (!der_next(&p, der + len, &cert) || !der_is(&cert, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE))
+		return -1;
+	p = cert.content;
+	if (!der_next(&p, cert.end, &tbs) || !der_is(&tbs, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE))
+		return -1;
+	p = tbs.content;
+	if (!der_next(&p, tbs.end, &serial_el))
+		return -1;
+	if (der_is(&serial_el, V_ASN1_CONTEXT_SPECIFIC, 0) && !der_next(&p, tbs.end, &serial_el))
+		return -1; /* past the version */
+	if (!der_is(&serial_el, V_ASN1_UNIVERSAL, V_ASN1_INTEGER) ||
+	    !der_next(&p, tbs.end, &e) /* signature */ || !der_next(&p, tbs.end, &issuer) ||
+	    !der_next(&p, tbs.end, &e) /* validity */ || !der_next(&p, tbs.end, &subject) ||
+	    !der_next(&p, tbs.end, &e) /* subjectPublicKeyInfo */)
+		return -1;
+	d = issuer.start;
+	in = d2i_X509_NAME(NULL, &d, issuer.end - issuer.start);
+	d = subject.start;
+	sn = d2i_X509_NAME(NULL, &d, subject.end - subject.start);
+	if (!in || !sn) {
+		ERR_clear_error();
+		return -1;
+	}
+	if (X509_NAME_cmp(in, sn) != 0)
+		return 0;
+	while (p < tbs.end) { /* unique ids, extensions */
+		struct der_el exts, ext, oid, val;
+
+		if (!der_next(&p, tbs.end, &e))
+			return -1;
+		if (!der_is(&e, V_ASN1_CONTEXT_SPECIFIC, 3))
+			continue;
+		q = e.content;
+		if (!der_next(&q, e.end, &exts))
+			return -1;
+		for (q = exts.content; q < exts.end;) {
+			const uint8_t *r;
+
+			if (!der_next(&q, exts.end, &ext))
+				return -1;
+			r = ext.content;
+			if (!der_next(&r, ext.end, &oid) || !der_next(&r, ext.end, &val))
+				return -1;
+			if (der_is(&val, V_ASN1_UNIVERSAL, V_ASN1_BOOLEAN) &&
+			    !der_next(&r, ext.end, &val))
+				return -1; /* past critical */
+			if (!der_is(&val, V_ASN1_UNIVERSAL, V_ASN1_OCTET_STRING))
+				return -1;
+			d = val.content;
+			if ((size_t)(oid.end - oid.start) != sizeof(oid_akid))
+				continue;
+			if (!memcmp(oid.start, oid_akid, sizeof(oid_akid))) {
+				if (akid)
+					return -1; /* twice: OpenSSL's to judge */
+				akid = d2i_AUTHORITY_KEYID(NULL, &d, val.end - val.content);
+				if (!akid) {
+					ERR_clear_error();
+					return -1;
+				}
+			} else if (!memcmp(oid.start, oid_skid, sizeof(oid_skid))) {
+				if (skid)
+					return -1;
+				skid = d2i_ASN1_OCTET_STRING(NULL, &d, val.end - val.content);
+				if (!skid) {
+					ERR_clear_error();
+					return -1;
+				}
+			}
+		}
+	}
+	if (!akid)
+		return 1;
+	if (akid->issuer)
+		return -1;
+	if (akid->keyid && skid && ASN1_OCTET_STRING_cmp(akid->keyid, skid) != 0)
+		return 0;
+	if (akid->serial) {
+		d = serial_el.start;
+		serial = d2i_ASN1_INTEGER(NULL, &d, serial_el.end - serial_el.start);
+		if (!serial) {
+			ERR_clear_error();
+			return -1;
+		}
+		if (ASN1_INTEGER_cmp(serial, akid->serial) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* The certificates of a view: [*from, *to). */
 static int view_range(const struct x509_chain *c, enum x509_view v, size_t *from, size_t *to)
 {
@@ -202,12 +361,18 @@ static int view_range(const struct x509_chain *c, enum x509_view v, size_t *from
 		*from = 0;
 		*to = c->n;
 		if (c->n > 1) {
-			r = x509_load(c->certs[c->n - 1].der, c->certs[c->n - 1].len, &last);
-			if (r < 0)
-				return r;
-			if (X509_self_signed(last, 0) == 1)
+			const struct x509_cert *l = &c->certs[c->n - 1];
+
+			r = self_signed_quick(l->der, l->len);
+			if (r < 0) {
+				r = x509_load(l->der, l->len, &last);
+				if (r < 0)
+					return r;
+				r = X509_self_signed(last, 0) == 1;
+				ERR_clear_error();
+			}
+			if (r > 0)
 				(*to)--;
-			ERR_clear_error();
 		}
 		return 0;
 	case X509_VIEW_CHAIN:
@@ -250,6 +415,55 @@ static int pem_certs(const struct x509_chain *c, size_t from, size_t to, char **
 		total += k;
 	}
 	*ret = all;
+	return 0;
+}
+
+/* The length of a PEM block of n DER bytes under a label of 11 characters ("CERTIFICATE",
+ * "PRIVATE KEY"): "-----BEGIN L-----\n", base64 in lines of 64 columns, "-----END L-----\n". */
+static size_t pem_len(size_t n)
+{
+	return 28 + 4 * ((n + 2) / 3) + (n + 47) / 48 + 26;
+}
+
+int x509_export_chain_size(const struct x509_chain *c, enum x509_view v, size_t *ret)
+{
+	size_t from, to, total = 0;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = view_range(c, v, &from, &to);
+	if (r < 0)
+		return r;
+	for (size_t i = from; i < to; i++) {
+		if (c->certs[i].len == 0)
+			return -EINVAL;
+		if (c->certs[i].len > X509_DER_MAX)
+			return -EMSGSIZE;
+		total += pem_len(c->certs[i].len);
+	}
+	*ret = total;
+	return 0;
+}
+
+size_t x509_export_key_pem_size(size_t material_len)
+{
+	return pem_len(material_len);
+}
+
+int x509_export_pem_bundle_size(size_t material_len, const struct x509_chain *c, size_t *ret)
+{
+	size_t certs;
+	int r;
+
+	if (material_len == 0 || !ret)
+		return -EINVAL;
+	if (material_len > KEY_MATERIAL_MAX)
+		return -EMSGSIZE;
+	r = x509_export_chain_size(c, X509_VIEW_CRT, &certs);
+	if (r < 0)
+		return r;
+	*ret = pem_len(material_len) + certs;
 	return 0;
 }
 
@@ -336,8 +550,9 @@ int x509_export_pem_bundle(const struct secbuf *material, const struct x509_chai
 	return 0;
 }
 
-int x509_export_p12(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
-		    const char *password, const char *name, struct secbuf **ret)
+/* The PKCS#12 of x509_export_p12 made with iter PBKDF2 iterations (key, certificates, MAC). */
+static int p12_make(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
+		    const char *password, const char *name, int iter, struct secbuf **ret)
 {
 	_cleanup_(key_pkey_freep) EVP_PKEY *pk = NULL;
 	_cleanup_(x509_freep) X509 *leaf = NULL;
@@ -376,11 +591,11 @@ int x509_export_p12(enum key_type t, const struct secbuf *material, const struct
 			return -ENOMEM;
 		}
 	}
-	p12 = PKCS12_create_ex(pass, name, pk, leaf, ca, NID_aes_256_cbc, NID_aes_256_cbc,
-			       PKCS12_DEFAULT_ITER, -1, 0, NULL, NULL);
+	p12 = PKCS12_create_ex(pass, name, pk, leaf, ca, NID_aes_256_cbc, NID_aes_256_cbc, iter, -1,
+			       0, NULL, NULL);
 	if (!p12)
 		return crypto_openssl_errno(-EIO);
-	if (PKCS12_set_mac(p12, pass, -1, NULL, 0, PKCS12_DEFAULT_ITER, EVP_sha256()) != 1)
+	if (PKCS12_set_mac(p12, pass, -1, NULL, 0, iter, EVP_sha256()) != 1)
 		return crypto_openssl_errno(-EIO);
 	n = i2d_PKCS12(p12, NULL);
 	if (n <= 0)
@@ -395,5 +610,32 @@ int x509_export_p12(enum key_type t, const struct secbuf *material, const struct
 	}
 	b->len = (size_t)n;
 	*ret = b;
+	return 0;
+}
+
+int x509_export_p12(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
+		    const char *password, const char *name, struct secbuf **ret)
+{
+	return p12_make(t, material, c, password, name, PKCS12_DEFAULT_ITER, ret);
+}
+
+/* 128 .. 32767 iterations are all a two-octet INTEGER, as PKCS12_DEFAULT_ITER (2048) is */
+#define P12_SIZE_ITER 128
+_Static_assert(PKCS12_DEFAULT_ITER >= 128 && PKCS12_DEFAULT_ITER <= 32767,
+	       "the sizing PKCS#12's iteration count is of the real one's DER length");
+
+int x509_export_p12_size(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
+			 const char *password, const char *name, size_t *ret)
+{
+	struct secbuf *b = NULL;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = p12_make(t, material, c, password, name, P12_SIZE_ITER, &b);
+	if (r < 0)
+		return r;
+	*ret = b->len;
+	secbuf_free(b); /* wipes it */
 	return 0;
 }

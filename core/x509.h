@@ -188,6 +188,10 @@ struct x509_info {
 	size_t spki_len;
 };
 int x509_info_get(const uint8_t *der, size_t len, struct x509_info *ret);
+/* As x509_info_get without verifying the signature of a certificate that names itself as its
+ * issuer: self_signed then says only that its names (and key ids) say so. For what is shown of
+ * a certificate checked when it was stored: no public-key operation. */
+int x509_info_brief(const uint8_t *der, size_t len, struct x509_info *ret);
 void x509_info_done(struct x509_info *i);
 /* The subject and SANs a CSR asks for (dates, CA and serial left zero), its signature checked
  * (-EBADMSG). */
@@ -226,3 +230,16 @@ int x509_export_pem_bundle(const struct secbuf *material, const struct x509_chai
  * name when not NULL. In a secbuf: with an empty password it is the key in clear. */
 int x509_export_p12(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
 		    const char *password, const char *name, struct secbuf **ret);
+
+/* The exact lengths (without the NUL) of the views above, for a stat, without making them:
+ * x509_export_chain's (from the DER lengths: PEM is 64-column base64 between fixed lines),
+ * x509_export_key_pem's for material of material_len bytes, x509_export_pem_bundle's. */
+int x509_export_chain_size(const struct x509_chain *c, enum x509_view v, size_t *ret);
+size_t x509_export_key_pem_size(size_t material_len);
+int x509_export_pem_bundle_size(size_t material_len, const struct x509_chain *c, size_t *ret);
+/* The exact length of x509_export_p12's output for the same arguments. OpenSSL's PKCS#12 of
+ * one key and chain has one length whatever its random salts and IVs (of fixed lengths; the
+ * CBC padding follows the plaintext's length), so it is made with 128 PBKDF2 iterations (the
+ * same DER length as the default 2048's: 16 times less work), measured and wiped. */
+int x509_export_p12_size(enum key_type t, const struct secbuf *material, const struct x509_chain *c,
+			 const char *password, const char *name, size_t *ret);

@@ -7,10 +7,12 @@
  * certificates, `read` for what holds the key), their sizes and their bytes, made by
  * kv_cert_view at each open into the secure buffer the handle owns. An open pins one version:
  * every byte a handle serves is of the version it was opened on. Never serves a pending
- * version, never keeps a view's bytes past the call that made them (a size is measured and
- * the bytes wiped), never makes a key view for a caller the policy did not let read it. */
+ * version, never keeps a view's bytes past the call that made them (a size is computed, a
+ * .p12 made cheaply to be measured and wiped), never makes a key view for a caller the policy
+ * did not let read it. */
 #include <stdio.h>
 
+#include "core/kv-cert.h"
 #include "fs/certs.h"
 #include "fs/notify.h"
 #include "fs/ops-int.h"
@@ -113,7 +115,8 @@ unsigned cert_view_op(unsigned view)
 	return cert_view_has_key(view) ? POLICY_OP_READ : POLICY_OP_META;
 }
 
-/* Version `version` (0: the newest issued) of certificate vault/name as kv_cert_get gives it,
+/* Version `version` (0: the newest issued) of certificate vault/name as kv_cert_head gives it
+ * (kv_cert_get's without the leaf parsed or the policy read: asked at every lookup and open),
  * when it has the view file `view`: -ENOENT for a pending version, a key view of a key that is
  * not exportable, or (object_id > 0) a certificate that is not that object any more. No
  * lifecycle check (what it says is public). kv_cert_info_done frees *ret. */
@@ -123,7 +126,7 @@ int cert_version_get(struct kv *kv, const char *vault, const char *name, uint32_
 	struct kv_cert_info ci = { 0 };
 	int r;
 
-	r = kv_cert_get(kv, vault, name, version, &ci);
+	r = kv_cert_head(kv, vault, name, version, &ci);
 	if (r < 0)
 		return r;
 	if ((object_id > 0 && ci.info.object_id != object_id) || ci.pending || !ci.chain ||
@@ -167,8 +170,8 @@ int cert_file_content(struct kv *kv, const struct node *n, struct secbuf **ret,
  * holds the view's op) the exact length of what an open would give now; 0 without, or when
  * an open would be refused for the version's lifecycle (a key view cannot be made then). The
  * certificates' length is the public chain's and is given whatever the lifecycle, as a
- * disabled secret's size is. A key view is made to be measured and wiped at once. -ENOENT
- * as cert_version_get. */
+ * disabled secret's size is. The lengths are computed from the DER lengths, not made (but a
+ * .p12's, made cheaply by kv_cert_view_size and wiped at once). -ENOENT as cert_version_get. */
 int cert_file_stat(struct kv *kv, const struct node *n, bool may, size_t *ret_len,
 		   struct kv_version_info *ret_info)
 {
@@ -180,24 +183,14 @@ int cert_file_stat(struct kv *kv, const struct node *n, bool may, size_t *ret_le
 	if (r < 0)
 		return r;
 	if (may && !cert_view_has_key(n->ino.view)) {
-		char *s = NULL;
-
-		r = x509_export_chain(
+		r = x509_export_chain_size(
 			ci.chain, n->ino.view == KV_CERT_VIEW_CRT ? X509_VIEW_CRT : X509_VIEW_CHAIN,
-			&s);
-		if (r >= 0)
-			len = strlen(s);
-		free(s);
+			&len);
 	} else if (may) {
-		struct secbuf *b = NULL;
-
-		r = kv_cert_view(kv, n->vault, n->name, ci.version, (enum kv_cert_view)n->ino.view,
-				 &b);
-		if (r >= 0)
-			len = b->len;
-		secbuf_free(b); /* wipes it */
+		r = kv_cert_view_size(kv, n->vault, n->name, ci.version,
+				      (enum kv_cert_view)n->ino.view, &len);
 		if (r == -EKEYREVOKED || r == -EKEYEXPIRED || r == -EKEYREJECTED)
-			r = 0;
+			r = 0, len = 0;
 		else if (r == -EPERM)
 			r = -ENOENT;
 	}

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "core/crypto.h"
+#include "core/kv-cert.h"
 #include "core/kv.h"
 #include "core/secbuf.h"
 #include "core/store.h"
@@ -106,11 +107,16 @@ static int write_view(struct fixture *f, const char *vault, const char *name, ui
 {
 	struct secbuf *b = NULL;
 	char path[512];
-	int r;
+	size_t size = 0;
+	int r, rs;
 
+	/* the size a stat shows: the view's own length, or the view's refusal */
+	rs = kv_cert_view_size(f->kv, vault, name, version, view, &size);
 	r = kv_cert_view(f->kv, vault, name, version, view, &b);
+	assert_int_equal(rs, r < 0 ? r : 0);
 	if (r < 0)
 		return r;
+	assert_int_equal(size, b->len);
 	snprintf(path, sizeof(path), "%s/%s", f->dir, file);
 	test_write_file(path, b->data, b->len, 0600);
 	secbuf_free(b);
@@ -229,6 +235,10 @@ static void test_ca_and_leaf(void **state)
 	assert_int_equal(kv_cert_view(f->kv, "web", "locked", 0, KV_CERT_VIEW_P12, &b), -EPERM);
 	assert_int_equal(kv_cert_view(f->kv, "web", "locked", 0, KV_CERT_VIEW_CRT, &b), 0);
 	secbuf_free(b);
+	for (enum kv_cert_view kview = KV_CERT_VIEW_KEY; kview <= KV_CERT_VIEW_P12; kview++)
+		assert_int_equal(write_view(f, "web", "locked", 0, kview, "locked.key"), -EPERM);
+	assert_int_equal(write_view(f, "web", "locked", 0, KV_CERT_VIEW_CRT, "locked.crt"), 0);
+	assert_int_equal(write_view(f, "web", "locked", 0, KV_CERT_VIEW_CHAIN, "locked.ch"), 0);
 
 	/* a leaf cannot issue; an unknown CA; a tpm key is never exportable */
 	p = leaf_policy("web/site", true);
@@ -609,6 +619,26 @@ static void test_lifecycle(void **state)
 	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &j), 0);
 	assert_string_equal(i.serial, j.serial);
 	kv_cert_info_done(&i);
+	/* the head the file system asks for: the same version, key and chain, no leaf parsed */
+	assert_int_equal(kv_cert_head(f->kv, "web", "site", 0, &i), 0);
+	assert_int_equal(i.version, j.version);
+	assert_int_equal(i.info.object_id, j.info.object_id);
+	assert_int_equal(i.info.version, j.info.version);
+	assert_int_equal(i.pending, j.pending);
+	assert_int_equal(i.exportable, j.exportable);
+	assert_int_equal(i.protection, j.protection);
+	assert_int_equal(i.key_type, j.key_type);
+	assert_int_equal(i.spki_len, j.spki_len);
+	assert_memory_equal(i.spki, j.spki, j.spki_len);
+	assert_int_equal(i.chain->n, j.chain->n);
+	for (size_t k = 0; k < j.chain->n; k++) {
+		assert_int_equal(i.chain->certs[k].len, j.chain->certs[k].len);
+		assert_memory_equal(i.chain->certs[k].der, j.chain->certs[k].der,
+				    j.chain->certs[k].len);
+	}
+	assert_string_equal(i.serial, "");
+	assert_null(i.subject);
+	kv_cert_info_done(&i);
 	kv_cert_info_done(&j);
 	assert_int_equal(kv_cert_view(f->kv, "pki", "site", 0, KV_CERT_VIEW_KEY, &b), 0);
 	secbuf_free(b);
@@ -624,6 +654,7 @@ static void test_lifecycle(void **state)
 	off.enabled = 0;
 	assert_int_equal(kv_object_update(f->kv, OBJECT_CERT, "web", "site", 1, &off), 0);
 	assert_int_equal(kv_cert_view(f->kv, "web", "site", 0, KV_CERT_VIEW_CRT, &b), -EKEYREVOKED);
+	assert_int_equal(write_view(f, "web", "site", 0, KV_CERT_VIEW_P12, "x.p12"), -EKEYREVOKED);
 
 	/* a TPM key leaf under the TPM key CA */
 	p = leaf_policy("pki/root", false);

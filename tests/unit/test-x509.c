@@ -836,6 +836,91 @@ static void test_p12(void **state)
 	pki_free(&p);
 }
 
+static size_t count_blocks(const char *pem)
+{
+	size_t n = 0;
+
+	for (const char *p = pem; (p = strstr(p, "-----BEGIN CERTIFICATE-----")); p++)
+		n++;
+	return n;
+}
+
+/* The sizes a stat shows are the views' own lengths: PEM across the base64 line and padding
+ * boundaries, each chain view of chains of 1 to 3 certificates, and the PKCS#12 of every key
+ * type (a random salt and IV each time: the length must not depend on them). */
+static void test_view_sizes(void **state)
+{
+	struct t *t = *state;
+	size_t got, sized;
+
+	for (size_t n = 1; n <= 200; n++) {
+		struct secbuf *m = NULL, *out = NULL;
+
+		assert_int_equal(secbuf_new(n, &m), 0);
+		memset(m->data, 0xa5, n);
+		m->len = n;
+		assert_int_equal(x509_export_key_pem(m, &out), 0);
+		assert_int_equal(x509_export_key_pem_size(n), out->len);
+		secbuf_free(out);
+		secbuf_free(m);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+		struct skey *k = t->keys[types[i]];
+		struct pki p;
+
+		make_pki(t, types[i], 0, &p);
+		for (size_t len = 1; len <= 3; len++) {
+			const uint8_t *d[] = { p.leaf, p.inter, p.root };
+			size_t l[] = { p.leaflen, p.interlen, p.rootlen };
+			struct x509_chain *c = NULL;
+			struct secbuf *out = NULL;
+			char *all = bundle(d, l, len), *pem = NULL;
+
+			assert_int_equal(
+				x509_parse_chain((uint8_t *)all, strlen(all), NULL, 0, &c, NULL),
+				0);
+			free(all);
+			assert_int_equal(c->n, len);
+			assert_int_equal(x509_export_chain(c, X509_VIEW_CRT, &pem), 0);
+			/* the root, self-signed, is left out of .crt; the intermediate is not */
+			assert_int_equal(count_blocks(pem), len == 3 ? 2 : len);
+			assert_int_equal(x509_export_chain_size(c, X509_VIEW_CRT, &sized), 0);
+			assert_int_equal(sized, strlen(pem));
+			free(pem);
+			assert_int_equal(x509_export_chain(c, X509_VIEW_CHAIN, &pem), 0);
+			assert_int_equal(x509_export_chain_size(c, X509_VIEW_CHAIN, &sized), 0);
+			assert_int_equal(sized, strlen(pem));
+			free(pem);
+			assert_int_equal(x509_export_pem_bundle(k[2].mat, c, &out), 0);
+			assert_int_equal(x509_export_pem_bundle_size(k[2].mat->len, c, &sized), 0);
+			assert_int_equal(sized, out->len);
+			secbuf_free(out);
+			for (int round = 0; round < 3; round++) {
+				const char *name = round == 1 ? NULL : "web";
+				const char *pass = round == 2 ? "s3cret" : NULL;
+
+				assert_int_equal(
+					x509_export_p12(types[i], k[2].mat, c, pass, name, &out),
+					0);
+				got = out->len;
+				secbuf_free(out);
+				assert_int_equal(x509_export_p12_size(types[i], k[2].mat, c, pass,
+								      name, &sized),
+						 0);
+				assert_int_equal(sized, got);
+			}
+			/* a key not the leaf's: refused as the view is */
+			assert_int_equal(
+				x509_export_p12_size(types[i], k[1].mat, c, NULL, "web", &sized),
+				-EKEYREJECTED);
+			x509_chain_free(c);
+		}
+		pki_free(&p);
+	}
+	assert_int_equal(x509_export_chain_size(NULL, X509_VIEW_CRT, &sized), -EINVAL);
+	assert_int_equal(x509_export_pem_bundle_size(0, NULL, &sized), -EINVAL);
+}
+
 /* A key in the TPM as a signer: the path the daemon takes for a `tpm` CA key. */
 struct tkey {
 	enum key_type type;
@@ -909,7 +994,7 @@ int main(void)
 		cmocka_unit_test(test_pss),	      cmocka_unit_test(test_issue_rules),
 		cmocka_unit_test(test_chain),	      cmocka_unit_test(test_import_pem),
 		cmocka_unit_test(test_p12),	      cmocka_unit_test(test_tpm_signer),
-		cmocka_unit_test(test_empty_subject),
+		cmocka_unit_test(test_empty_subject), cmocka_unit_test(test_view_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
