@@ -21,7 +21,6 @@
  * The key record's layout is kv-key.c's (checked by kv_key_check_material); it is read here
  * for its type, protection, exportable, SPKI and private part. */
 #include "key-soft.h"
-#include "kv-cert.h"
 #include "kv-int.h"
 #include "tpm-key.h"
 

@@ -549,6 +549,17 @@ enum kv_cert_view {
 };
 int kv_cert_view(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		 enum kv_cert_view view, struct secbuf **ret);
+/* The exact length kv_cert_view would give now (without a PKCS#12's NUL, as its len), with
+ * kv_cert_view's checks and errors, computed without making the view but for .p12 (made with
+ * few PBKDF2 iterations, measured and wiped: x509_export_p12_size). For the file system,
+ * which asks at every stat. */
+int kv_cert_view_size(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		      enum kv_cert_view view, size_t *ret);
+/* kv_cert_get without what needs the certificate parsed or the policy read: info, version,
+ * pending, source, key_type, protection, exportable, spki and (issued) chain are set; policy,
+ * csr, serial, subject, issuer and the dates are left empty. kv_cert_info_done frees it. */
+int kv_cert_head(struct kv *kv, const char *vault, const char *name, uint32_t version,
+		 struct kv_cert_info *ret);
 /* The daemon's pass over every live certificate, by its next version's policy, calling cb with
  * each notice:
  * - self and vault CA: renewed when due (KV_ROTATION_ROTATE, new_version or err and why); a

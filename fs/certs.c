@@ -12,7 +12,6 @@
  * did not let read it. */
 #include <stdio.h>
 
-#include "core/kv-cert.h"
 #include "fs/certs.h"
 #include "fs/notify.h"
 #include "fs/ops-int.h"

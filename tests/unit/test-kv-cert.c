@@ -23,7 +23,6 @@
 #include <time.h>
 
 #include "core/crypto.h"
-#include "core/kv-cert.h"
 #include "core/kv.h"
 #include "core/secbuf.h"
 #include "core/store.h"
