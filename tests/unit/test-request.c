@@ -42,410 +42,11 @@
 #include "core/store.h"
 #include "core/util.h"
 #include "policy/policy.h"
+#include "tests/unit/request-fixture.h"
 #include "tests/unit/testlib.h"
 
-#define UID 4242
-
-struct rule {
-	const char *op;	  /* "*": any */
-	const char *path; /* "*": any */
-	bool allow;
-	const char *name;
-};
-
-struct fixture {
-	char *dir;
-	char db[128];
-	char journal[128];
-	char moved[128];
-	uint8_t master[CRYPTO_KEY_LEN];
-	uint8_t akey[CRYPTO_KEY_LEN];
-	struct kv *kv;
-	struct audit *audit;
-	struct rule rules[16];
-	size_t n_rules;
-	const char *hidden[8];
-	size_t n_hidden;
-	unsigned authorized; /* authorize() calls */
-	struct {
-		char vault[VAULTFS_NAME_MAX + 1];
-		char name[VAULTFS_NAME_MAX + 1];
-		bool has_name;
-	} changed[32];
-	size_t n_changed;
-	int reload_r;
-	const char *reload_msg;
-	unsigned reloads;
-	struct request_caller caller;
-	struct request_env env;
-};
-
-/* --- the test caller and the env --- */
-
-static int t_authorize(void *ud, unsigned bit, const char *path, const char **ret_rule)
-{
-	struct fixture *f = ud;
-	const char *op = policy_op_name(bit); /* one op, never a set */
-
-	assert_non_null(op);
-	f->authorized++;
-	for (size_t i = 0; i < f->n_rules; i++) {
-		const struct rule *r = &f->rules[i];
-
-		if ((streq(r->op, "*") || streq(r->op, op)) &&
-		    (streq(r->path, "*") || streq(r->path, path))) {
-			*ret_rule = r->name;
-			return r->allow ? 0 : -EACCES;
-		}
-	}
-	return -EACCES;
-}
-
-static bool t_visible(void *ud, const char *path)
-{
-	struct fixture *f = ud;
-
-	for (size_t i = 0; i < f->n_hidden; i++)
-		if (streq(f->hidden[i], path))
-			return false;
-	return true;
-}
-
-static void t_identify(void *ud, struct audit_record *rec)
-{
-	(void)ud;
-	rec->uid = UID;
-}
-
-static void t_changed(void *ud, const char *vault, const char *name)
-{
-	struct fixture *f = ud;
-
-	assert_true(f->n_changed < ELEMENTSOF(f->changed));
-	assert_non_null(vault);
-	snprintf(f->changed[f->n_changed].vault, sizeof(f->changed[0].vault), "%s", vault);
-	f->changed[f->n_changed].has_name = name != NULL;
-	snprintf(f->changed[f->n_changed].name, sizeof(f->changed[0].name), "%s", name ? name : "");
-	f->n_changed++;
-}
-
-static int t_reload(void *ud, char *msg, size_t size)
-{
-	struct fixture *f = ud;
-
-	f->reloads++;
-	snprintf(msg, size, "%s", f->reload_msg);
-	return f->reload_r;
-}
-
-/* A rule consulted before the ones already there. */
-static void deny(struct fixture *f, const char *op, const char *path, const char *name)
-{
-	assert_true(f->n_rules < ELEMENTSOF(f->rules));
-	memmove(&f->rules[1], &f->rules[0], f->n_rules * sizeof(f->rules[0]));
-	f->rules[0] = (struct rule){ op, path, false, name };
-	f->n_rules++;
-}
-
-/* An allow rule consulted before the ones already there. */
-static void allow(struct fixture *f, const char *op, const char *path, const char *name)
-{
-	deny(f, op, path, name);
-	f->rules[0].allow = true;
-}
-
-/* Back to the one rule every test starts with. */
-static void allow_all(struct fixture *f)
-{
-	f->rules[0] = (struct rule){ "*", "*", true, "allow-all" };
-	f->n_rules = 1;
-}
-
-static void hide(struct fixture *f, const char *path)
-{
-	assert_true(f->n_hidden < ELEMENTSOF(f->hidden));
-	f->hidden[f->n_hidden++] = path;
-}
-
-static int setup(void **state)
-{
-	static const struct audit_options o = { .sync = AUDIT_SYNC_NONE };
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct store *s = NULL;
-	struct secbuf *m = NULL, *k = NULL;
-
-	if (!f || test_tmpdir(&f->dir) < 0) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->db, sizeof(f->db), "%s/vault.db", f->dir);
-	snprintf(f->journal, sizeof(f->journal), "%s/audit.jsonl", f->dir);
-	snprintf(f->moved, sizeof(f->moved), "%s/audit.moved", f->dir);
-	test_random(f->master, sizeof(f->master));
-	if (store_open(f->db, STORE_CREATE, &s) < 0 ||
-	    secbuf_dup(f->master, sizeof(f->master), &m) < 0 || kv_new(s, m, &f->kv) < 0 ||
-	    kv_derive_key(f->kv, AUDIT_KEY_LABEL, &k) < 0 || k->len != CRYPTO_KEY_LEN)
-		return -1;
-	memcpy(f->akey, k->data, CRYPTO_KEY_LEN);
-	secbuf_free(k);
-	if (audit_open(f->journal, &o, f->akey, &f->audit) < 0)
-		return -1;
-	allow_all(f);
-	f->caller = (struct request_caller){
-		.authorize = t_authorize,
-		.visible = t_visible,
-		.identify = t_identify,
-		.ud = f,
-	};
-	f->env = (struct request_env){
-		.kv = f->kv,
-		.audit = f->audit,
-		.caller = &f->caller,
-		.changed = t_changed,
-		.changed_ud = f,
-	};
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	audit_free(f->audit);
-	kv_free(f->kv);
-	test_rmtree(f->dir);
-	free(f->dir);
-	secure_wipe(f->master, sizeof(f->master));
-	secure_wipe(f->akey, sizeof(f->akey));
-	free(f);
-	return 0;
-}
-
-/* --- JSON helpers --- */
-
-static struct json_object *jget(struct json_object *o, const char *key)
-{
-	struct json_object *m = NULL;
-
-	if (!json_object_object_get_ex(o, key, &m))
-		fail_msg("no member \"%s\" in %s", key, json_object_to_json_string(o));
-	return m;
-}
-
-static bool jhas(struct json_object *o, const char *key)
-{
-	return json_object_object_get_ex(o, key, NULL);
-}
-
-static int64_t jint(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_int));
-	return json_object_get_int64(m);
-}
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_string));
-	return json_object_get_string(m);
-}
-
-static bool jbool(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_boolean));
-	return json_object_get_boolean(m);
-}
-
-static struct json_object *jarr(struct json_object *o, const char *key)
-{
-	struct json_object *m = jget(o, key);
-
-	assert_true(json_object_is_type(m, json_type_array));
-	return m;
-}
-
-static size_t jcount(struct json_object *o)
-{
-	return (size_t)json_object_object_length(o);
-}
-
-/* --- running requests --- */
-
-/* Run the request json (value: its value bytes, NULL none); the reply, and its value bytes in
- * *ret_value (which must be NULL when ret_value is NULL). */
-static struct json_object *exec_v(struct fixture *f, const char *json, const void *value, size_t n,
-				  struct secbuf **ret_value)
-{
-	struct json_object *req = json_tokener_parse(json), *reply = NULL;
-	struct secbuf *in = NULL, *out = NULL;
-
-	if (!req)
-		fail_msg("test JSON does not parse: %s", json);
-	if (value) {
-		assert_int_equal(secbuf_new(n ? n : 1, &in), 0);
-		assert_int_equal(secbuf_set(in, value, n), 0);
-	}
-	assert_int_equal(request_exec(&f->env, req, in, &reply, &out), 0);
-	assert_non_null(reply);
-	json_object_put(req);
-	secbuf_free(in);
-	assert_int_equal(jint(reply, "v"), REQUEST_VERSION);
-	if (ret_value)
-		*ret_value = out;
-	else if (out)
-		fail_msg("unexpected value bytes for %s", json);
-	return reply;
-}
-
-static struct json_object *exec(struct fixture *f, const char *json)
-{
-	return exec_v(f, json, NULL, 0, NULL);
-}
-
-/* An ok reply with exactly n members (v and ok included). */
-static void reply_ok(struct json_object *r, size_t n)
-{
-	if (!jbool(r, "ok"))
-		fail_msg("not ok: %s", json_object_to_json_string(r));
-	assert_false(jhas(r, "errno"));
-	assert_false(jhas(r, "error"));
-	assert_int_equal(jcount(r), n);
-}
-
-/* An error reply for errno e with exactly this sentence (NULL: not checked). Frees r. */
-static void reply_err(struct json_object *r, int e, const char *error)
-{
-	if (jbool(r, "ok"))
-		fail_msg("ok, expected errno %d: %s", e, json_object_to_json_string(r));
-	assert_int_equal(jint(r, "errno"), e);
-	assert_string_equal(jstr(r, "errname"), strerrorname_np(e));
-	if (error)
-		assert_string_equal(jstr(r, "error"), error);
-	assert_int_equal(jcount(r), 5);
-	json_object_put(r);
-}
-
-static void exec_ok(struct fixture *f, const char *json)
-{
-	struct json_object *r = exec(f, json);
-
-	reply_ok(r, 2);
-	json_object_put(r);
-}
-
-static void exec_err(struct fixture *f, const char *json, int e, const char *error)
-{
-	reply_err(exec(f, json), e, error);
-}
-
-/* secret-set of n bytes; returns the version given. */
-static int64_t set_bytes(struct fixture *f, const char *vault, const char *name, const void *p,
-			 size_t n)
-{
-	char json[512];
-	struct json_object *r;
-	int64_t v;
-
-	snprintf(json, sizeof(json),
-		 "{\"v\":1,\"op\":\"secret-set\",\"vault\":\"%s\",\"name\":\"%s\"}", vault, name);
-	r = exec_v(f, json, p, n, NULL);
-	reply_ok(r, 3);
-	v = jint(r, "version");
-	json_object_put(r);
-	return v;
-}
-
-static int64_t set_str(struct fixture *f, const char *vault, const char *name, const char *s)
-{
-	return set_bytes(f, vault, name, s, strlen(s));
-}
-
-/* --- the journal --- */
-
-static size_t journal_count(const char *path)
-{
-	struct audit_reader *rd = NULL;
-	const char *line;
-	size_t len, n = 0;
-
-	assert_int_equal(audit_reader_open(path, &rd), 0);
-	while (audit_reader_next(rd, &line, &len) > 0)
-		n++;
-	audit_reader_free(rd);
-	return n;
-}
-
-/* The record back lines before the last (0: the last), parsed; its MAC checked. */
-static void journal_entry(struct fixture *f, const char *path, size_t back, struct audit_entry *e)
-{
-	struct audit_reader *rd = NULL;
-	size_t n = journal_count(path), i = 0, len;
-	const char *line;
-	int r;
-
-	assert_true(back < n);
-	assert_int_equal(audit_reader_open(path, &rd), 0);
-	while ((r = audit_reader_next(rd, &line, &len)) > 0) {
-		if (i++ != n - 1 - back)
-			continue;
-		assert_int_equal(audit_parse_line(line, len, e), 0);
-		assert_int_equal(audit_entry_mac_ok(e, line, len, f->akey), 1);
-		break;
-	}
-	assert_int_equal(r, 1);
-	audit_reader_free(rd);
-}
-
-static void assert_str_or_null(const char *got, const char *want)
-{
-	if (!want)
-		assert_null(got);
-	else if (!got)
-		fail_msg("null, expected \"%s\"", want);
-	else
-		assert_string_equal(got, want);
-}
-
-/* The record back lines before the last of the open journal is exactly this. */
-static void expect_record(struct fixture *f, size_t back, const char *event, int err,
-			  const char *rule, const char *vault, const char *object, uint32_t version,
-			  const char *path)
-{
-	struct audit_entry e;
-
-	journal_entry(f, f->journal, back, &e);
-	assert_string_equal(e.rec.event, event);
-	assert_int_equal(e.rec.decision, err ? AUDIT_DENY : AUDIT_ALLOW);
-	assert_int_equal(e.rec.err, err);
-	assert_str_or_null(e.rec.rule, rule);
-	assert_str_or_null(e.rec.vault, vault);
-	assert_str_or_null(e.rec.object, object);
-	assert_int_equal(e.rec.version, version);
-	assert_str_or_null(e.rec.path, path);
-	assert_int_equal(e.rec.uid, UID);
-	assert_int_equal(e.rec.gid, -1);
-	assert_int_equal(e.rec.pid, -1);
-	assert_null(e.rec.exe);
-	audit_entry_done(&e);
-}
-
-static void expect_changed(struct fixture *f, size_t i, const char *vault, const char *name)
-{
-	assert_true(i < f->n_changed);
-	assert_string_equal(f->changed[i].vault, vault);
-	assert_int_equal(f->changed[i].has_name, name != NULL);
-	if (name)
-		assert_string_equal(f->changed[i].name, name);
-}
-
 /* Make the journal fail from now on: its file moved away, the handle sees -ESTALE. */
-static void break_journal(struct fixture *f)
+static void break_journal(struct req_fixture *f)
 {
 	assert_int_equal(rename(f->journal, f->moved), 0);
 }
@@ -609,7 +210,7 @@ static void test_parse_ok(void **state)
 /* --- request_exec: bad requests decide and record nothing --- */
 
 /* Refused with EINVAL/EOPNOTSUPP and this sentence, before any decision or record. */
-static void bad_request(struct fixture *f, const char *json, const void *value, size_t n, int e,
+static void bad_request(struct req_fixture *f, const char *json, const void *value, size_t n, int e,
 			const char *error)
 {
 	size_t lines = journal_count(f->journal);
@@ -623,7 +224,7 @@ static void bad_request(struct fixture *f, const char *json, const void *value, 
 
 static void test_exec_bad_requests(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct kv_vault_info vi;
 	struct kv_version_info info;
 	char json[1024];
@@ -771,7 +372,7 @@ static void test_exec_bad_requests(void **state)
 
 static void test_vaults(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct json_object *r, *arr, *v;
 	struct kv_vault_info vi;
 
@@ -830,7 +431,7 @@ static void test_vaults(void **state)
 /* A change the store refuses: recorded allowed before, then with its error; no changed(). */
 static void test_change_fails_in_kv(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	size_t lines;
 
 	exec_ok(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"app\"}");
@@ -864,7 +465,7 @@ static void test_change_fails_in_kv(void **state)
 
 static void test_secrets(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	static uint8_t v2[VAULTFS_VALUE_MAX]; /* 1 MiB: not on the stack */
 	uint8_t v1[300];
 	struct json_object *r, *arr, *o, *tags;
@@ -977,7 +578,7 @@ static void test_secrets(void **state)
 
 static void test_secret_lifecycle(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct json_object *r, *arr, *o;
 	struct kv_version_info info;
 
@@ -1043,7 +644,7 @@ static void test_secret_lifecycle(void **state)
 
 static void test_secret_list_expiring(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	char json[256];
 	struct json_object *r, *arr;
 	int64_t now = (int64_t)time(NULL);
@@ -1102,7 +703,7 @@ static void test_secret_list_expiring(void **state)
 /* secret-backup and secret-restore, allowed and refused. */
 static void test_backup_restore(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	uint8_t v[100];
 	struct json_object *r;
 	struct secbuf *blob = NULL, *out = NULL;
@@ -1200,7 +801,7 @@ static void test_backup_restore(void **state)
  * needs manage on the target vault; each refusal recorded, nothing restored. */
 static void test_backup_restore_lifecycle(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct json_object *r;
 	struct secbuf *blob = NULL, *out = NULL;
 	struct kv_version_info info;
@@ -1315,7 +916,7 @@ static void test_refused(void **state)
 		{ "{\"v\":1,\"op\":\"secret-backup\",\"vault\":\"app\",\"name\":\"db\"}", "read",
 		  "/app/db", "backup", "app", "db", 0 },
 	};
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct kv_vault_info vi;
 	struct kv_version_info info;
 	struct json_object *r;
@@ -1377,7 +978,7 @@ static void test_refused(void **state)
 
 static void test_change_unrecorded(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct kv_vault_info vi;
 	struct kv_version_info info;
 	struct json_object *r;
@@ -1441,7 +1042,7 @@ static void test_change_unrecorded(void **state)
 
 static void test_policy_reload(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct json_object *r;
 	size_t lines = journal_count(f->journal);
 
@@ -1450,7 +1051,7 @@ static void test_policy_reload(void **state)
 	exec_err(f, "{\"v\":1,\"op\":\"policy-reload\",\"force\":true}", EINVAL,
 		 "unknown member \"force\" for op \"policy-reload\"");
 
-	f->env.reload = t_reload;
+	f->env.reload = req_reload;
 	f->env.reload_ud = f;
 	f->reload_msg = "12 rules from 2 files";
 	r = exec(f, "{\"v\":1,\"op\":\"policy-reload\"}");
@@ -1685,7 +1286,7 @@ static void test_recv_line_cap(void **state)
  * vault-update carry max_versions (0 none) and vault-list shows it. */
 static void test_max_versions(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct json_object *r, *v;
 	struct kv_vault_info vi;
 
@@ -1737,7 +1338,7 @@ static void test_max_versions(void **state)
  * the reply, recorded with the version made and "from=N" in the path; refusals. */
 static void test_rollback(void **state)
 {
-	struct fixture *f = *state;
+	struct req_fixture *f = *state;
 	struct secbuf *val = NULL;
 	struct json_object *r;
 
@@ -1795,19 +1396,20 @@ int main(void)
 		cmocka_unit_test(test_parse_refusals),
 		cmocka_unit_test(test_parse_value_caps),
 		cmocka_unit_test(test_parse_ok),
-		cmocka_unit_test_setup_teardown(test_exec_bad_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_vaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_change_fails_in_kv, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_secret_lifecycle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_secret_list_expiring, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backup_restore_lifecycle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_change_unrecorded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_policy_reload, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_max_versions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_bad_requests, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_vaults, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_change_fails_in_kv, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_secrets, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_secret_lifecycle, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_secret_list_expiring, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_backup_restore, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_backup_restore_lifecycle, req_setup,
+						req_teardown),
+		cmocka_unit_test_setup_teardown(test_refused, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_change_unrecorded, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_policy_reload, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_max_versions, req_setup, req_teardown),
+		cmocka_unit_test_setup_teardown(test_rollback, req_setup, req_teardown),
 		cmocka_unit_test(test_error_reply),
 		cmocka_unit_test(test_send_recv),
 		cmocka_unit_test(test_recv_refusals),
