@@ -107,8 +107,8 @@ static const char *const migrations[] = {
 	 * and whether it has ever pruned (prunes: once set, never cleared, so a secret whose
 	 * oldest versions were pruned still reads as whole after max-versions is turned off).
 	 * Both default to 0: an old vault's row, and its MAC, stay as they were. */
-	"ALTER TABLE vaults ADD COLUMN max_versions INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE vaults ADD COLUMN prunes INTEGER NOT NULL DEFAULT 0;",
+	("ALTER TABLE vaults ADD COLUMN max_versions INTEGER NOT NULL DEFAULT 0;"
+	 "ALTER TABLE vaults ADD COLUMN prunes INTEGER NOT NULL DEFAULT 0;"),
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(migrations))
 
