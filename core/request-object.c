@@ -171,7 +171,13 @@ int req_object_purge(struct request_ctx *q)
 
 int req_object_backup(struct request_ctx *q)
 {
-	return kv_object_backup(q->env->kv, req_object_type(q), q->vault, q->name, &q->out);
+	int r = kv_object_backup(q->env->kv, req_object_type(q), q->vault, q->name, &q->out);
+
+	if (r == -EMSGSIZE)
+		snprintf(q->msg, sizeof(q->msg),
+			 "the backup of every version of %s/%s would be over %u MiB", q->vault,
+			 q->name, VAULTFS_BACKUP_MAX >> 20);
+	return r;
 }
 
 int req_object_restore(struct request_ctx *q)

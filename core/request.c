@@ -526,6 +526,12 @@ static int do_secret_backup(struct request_ctx *q)
 			 "%s/%s has pruned versions (its vault's max-versions): a backup holds "
 			 "every version from 1, so it cannot be made",
 			 q->vault, q->name);
+	else if (r == -EMSGSIZE)
+		snprintf(
+			q->msg, sizeof(q->msg),
+			"the backup of every version of %s/%s would be over %u MiB: purge or prune "
+			"old versions (vault update --max-versions) to back it up",
+			q->vault, q->name, VAULTFS_BACKUP_MAX >> 20);
 	return r;
 }
 

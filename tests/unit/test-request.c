@@ -1264,6 +1264,26 @@ static void *endless(void *arg)
 	return NULL;
 }
 
+/* A backup over VAULTFS_BACKUP_MAX says why and what to do, not only "value too large". */
+static void test_backup_too_big(void **state)
+{
+	struct req_fixture *f = *state;
+	uint8_t *v = malloc(VAULTFS_VALUE_MAX);
+	size_t n = VAULTFS_BACKUP_MAX / VAULTFS_VALUE_MAX + 1;
+
+	assert_non_null(v);
+	exec_ok(f, "{\"v\":1,\"op\":\"vault-create\",\"vault\":\"app\"}");
+	for (size_t i = 0; i < n; i++) {
+		test_fill(v, VAULTFS_VALUE_MAX, (unsigned)i);
+		assert_int_equal(set_bytes(f, "app", "big", v, VAULTFS_VALUE_MAX), (int64_t)i + 1);
+	}
+	exec_err(f, "{\"v\":1,\"op\":\"secret-backup\",\"vault\":\"app\",\"name\":\"big\"}",
+		 EMSGSIZE,
+		 "the backup of every version of app/big would be over 8 MiB: purge or prune old "
+		 "versions (vault update --max-versions) to back it up");
+	free(v);
+}
+
 static void test_recv_line_cap(void **state)
 {
 	pthread_t t;
@@ -1414,6 +1434,7 @@ int main(void)
 		cmocka_unit_test(test_send_recv),
 		cmocka_unit_test(test_recv_refusals),
 		cmocka_unit_test(test_recv_line_cap),
+		cmocka_unit_test_setup_teardown(test_backup_too_big, req_setup, req_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
