@@ -69,7 +69,6 @@ $(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(BUILD)/tests/unit/testlib.
 $(patsubst %,$(BUILD)/tests/test-%,request request-key request-cert): \
 	$(BUILD)/tests/unit/request-fixture.o
 
-units: $(UNIT_BINS)
 
 # Test and benchmark programs (not installed). Benchmarks measure; they assert nothing.
 $(BUILD)/tests/bench-audit: $(BUILD)/tests/bench/bench-audit.o $(CORE_LIB)
@@ -87,6 +86,9 @@ $(CORE_TEST_TOOLS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy $(CORE_TEST_TOOLS)
+
+# the unit tests and the test tools the bats files call (mkkey, mkcert, ...)
+units: $(UNIT_BINS) $(CORE_TEST_TOOLS)
 
 # The read path against tmpfs and a minimal FUSE filesystem, and scale (tests/bench/run-bench.sh).
 $(BUILD)/tests/bench-open: $(BUILD)/tests/bench/bench-open.o

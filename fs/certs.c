@@ -59,24 +59,14 @@ bool cert_file_name(const char *name, char ret_cert[VAULTFS_NAME_MAX + 1], unsig
 	return true;
 }
 
-/* "N.crt" ... "N.p12", N a version number (1 .. VAULTFS_VERSIONS_MAX, no leading zero). */
+/* "N.crt" ... "N.p12", N a version number (version_stem). */
 bool cert_version_name(const char *name, uint32_t *ret_version, unsigned *ret_view)
 {
-	char stem[16];
 	size_t n = 0;
 	unsigned view = name_view(name, &n);
-	unsigned long ver;
-	char *end;
 
-	if (view == 0 || n >= sizeof(stem) || name[0] < '1' || name[0] > '9')
+	if (view == 0 || !version_stem(name, n, ret_version))
 		return false;
-	memcpy(stem, name, n);
-	stem[n] = '\0';
-	errno = 0;
-	ver = strtoul(stem, &end, 10);
-	if (errno || *end || ver > VAULTFS_VERSIONS_MAX)
-		return false;
-	*ret_version = (uint32_t)ver;
 	*ret_view = view;
 	return true;
 }

@@ -42,26 +42,35 @@ bool key_file_name(const char *name, char ret_key[VAULTFS_NAME_MAX + 1], bool *r
 	return true;
 }
 
-/* "N.pub" or "N.ssh.pub", N a version number (1 .. VAULTFS_VERSIONS_MAX, no leading zero). */
+/* The first len bytes of name as a version number: 1 .. VAULTFS_VERSIONS_MAX, decimal, no
+ * leading zero (the one spelling of each version in .versions). */
+bool version_stem(const char *name, size_t len, uint32_t *ret_version)
+{
+	uint32_t ver = 0;
+
+	if (len == 0 || len > 7 || name[0] < '1' || name[0] > '9')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+		ver = ver * 10 + (uint32_t)(name[i] - '0');
+	}
+	if (ver > VAULTFS_VERSIONS_MAX)
+		return false;
+	*ret_version = ver;
+	return true;
+}
+
+/* "N.pub" or "N.ssh.pub", N a version number. */
 bool key_version_name(const char *name, uint32_t *ret_version, bool *ret_ssh)
 {
-	char stem[16];
 	size_t n = stem_len(name, SSH_SUFFIX);
 	bool ssh = n > 0;
-	unsigned long ver;
-	char *end;
 
 	if (!ssh)
 		n = stem_len(name, PUB_SUFFIX);
-	if (n == 0 || n >= sizeof(stem) || name[0] < '1' || name[0] > '9')
+	if (!version_stem(name, n, ret_version))
 		return false;
-	memcpy(stem, name, n);
-	stem[n] = '\0';
-	errno = 0;
-	ver = strtoul(stem, &end, 10);
-	if (errno || *end || ver > VAULTFS_VERSIONS_MAX)
-		return false;
-	*ret_version = (uint32_t)ver;
 	*ret_ssh = ssh;
 	return true;
 }

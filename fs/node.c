@@ -358,14 +358,9 @@ int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct
 		n.has_info = n.ino.kind == INO_SECRET;
 		break;
 	case INO_VERDIR: {
-		char *end;
-		unsigned long ver;
+		uint32_t ver;
 
-		if (name[0] < '1' || name[0] > '9')
-			return -ENOENT;
-		errno = 0;
-		ver = strtoul(name, &end, 10);
-		if (errno || *end || ver > VAULTFS_VERSIONS_MAX)
+		if (!version_stem(name, strlen(name), &ver))
 			return -ENOENT;
 		str_copy(n.vault, sizeof(n.vault), p->vault);
 		str_copy(n.name, sizeof(n.name), p->name);

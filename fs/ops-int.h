@@ -217,6 +217,7 @@ void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /* --- keys.c: the public halves of keys as files (.keys) --- */
 size_t stem_len(const char *name, const char *suffix);
+bool version_stem(const char *name, size_t len, uint32_t *ret_version);
 bool key_file_name(const char *name, char ret_key[VAULTFS_NAME_MAX + 1], bool *ret_ssh);
 bool key_version_name(const char *name, uint32_t *ret_version, bool *ret_ssh);
 void key_entry_name(const char *stem, bool ssh, char *buf, size_t size);
