@@ -5,15 +5,20 @@
 
 /* The blob of one object (all its versions), sealed under HKDF(M, "vaultfs backup v1"), a key of
  * its own, so it opens only in a store with the same master key:
- *   header      "VFSBAK1\0" || format version (u32 LE, 1); clear, and the AAD of the seal
+ *   header      "VFSBAK1\0" || format version (u32 LE, 2); clear, and the AAD of the seal
  *   sealed      nonce (12) || AES-256-GCM(plaintext) || tag (16)
  *   plaintext   (integers LE) type u32, name u16 len + bytes, created i64, versions u32, then
  *               per version: version u32, enabled u8, not_before, expires, created, updated
- *               i64, content type u16 len + bytes, tags u32 len + bytes, value u32 len + bytes
+ *               i64, content type u16 len + bytes, tags u32 len + bytes, value u32 len + bytes;
+ *               then (format 2) the object's policy: u8 0 none, 1 a key's rotation policy
+ *               (rotate_after, notify_before, expires_after i64), 2 a certificate's policy for
+ *               its next version (u32 len + the bytes kv_cert_policy_encode makes)
+ * Format 1 blobs (no policy) still restore. The policy is all that is carried of the state
+ * rows: which versions were noticed and the failed renewals start afresh in the new place.
  */
 
 #define BACKUP_MAGIC "VFSBAK1" /* and its NUL: 8 bytes */
-#define BACKUP_FORMAT 1u
+#define BACKUP_FORMAT 2u
 #define BACKUP_HEADER_LEN 12u
 /* The plaintext's fixed bytes before the versions (type, name length, created, count), and
  * those of one version besides its three strings. */
@@ -23,11 +28,24 @@
 #define BACKUP_MIN_LEN                                                                             \
 	(BACKUP_HEADER_LEN + CRYPTO_AEAD_OVERHEAD + BACKUP_HEAD_FIXED + 1u + BACKUP_VERSION_FIXED)
 
-static void backup_header(uint8_t hdr[BACKUP_HEADER_LEN])
+static void backup_header(uint8_t hdr[BACKUP_HEADER_LEN], uint32_t format)
 {
 	memcpy(hdr, BACKUP_MAGIC, 8);
-	kv_put_le(hdr + 8, BACKUP_FORMAT, 4);
+	kv_put_le(hdr + 8, format, 4);
 }
+
+/* The policy a blob carries (format 2). */
+enum bk_policy_kind {
+	BK_POLICY_NONE = 0,
+	BK_POLICY_ROTATION = 1,
+	BK_POLICY_CERT = 2,
+};
+struct bk_policy {
+	enum bk_policy_kind kind;
+	struct kv_key_rotation rotation;
+	uint8_t *cert; /* kv_cert_policy_encode's bytes: heap (backup) or into the plaintext */
+	size_t cert_len;
+};
 
 /* Writes into a secure buffer whose exact size was worked out before. */
 struct bk_writer {
@@ -136,6 +154,52 @@ struct bk_version {
 	size_t value_len;
 };
 
+/* A blob's policy, checked as kv_key_rotation_set and kv_cert_set_policy would. */
+static int br_policy(struct bk_reader *rd, enum object_type type, struct bk_policy *ret)
+{
+	uint64_t kind, len;
+	const uint8_t *p;
+	int r;
+
+	*ret = (struct bk_policy){ 0 };
+	r = br_uint(rd, 1, &kind);
+	if (r < 0)
+		return r;
+	if (kind == BK_POLICY_NONE)
+		return 0;
+	if (kind == BK_POLICY_ROTATION && type == OBJECT_KEY) {
+		struct kv_key_rotation *k = &ret->rotation;
+
+		if ((r = br_i64(rd, &k->rotate_after)) < 0 ||
+		    (r = br_i64(rd, &k->notify_before)) < 0 ||
+		    (r = br_i64(rd, &k->expires_after)) < 0)
+			return r;
+		if (k->rotate_after < 0 || k->notify_before < 0 || k->expires_after < 0)
+			return -EBADMSG;
+	} else if (kind == BK_POLICY_CERT && type == OBJECT_CERT) {
+		_cleanup_free_ void *mem = NULL;
+		struct kv_cert_policy pol;
+
+		if ((r = br_uint(rd, 4, &len)) < 0)
+			return r;
+		if (len == 0 || len > STORE_CERT_POLICY_MAX)
+			return -EBADMSG;
+		if ((r = br_raw(rd, (size_t)len, &p)) < 0)
+			return r;
+		r = kv_cert_policy_decode(p, (size_t)len, &pol, &mem);
+		if (r >= 0)
+			r = kv_cert_policy_check(&pol);
+		if (r < 0)
+			return r == -ENOMEM ? r : -EBADMSG;
+		ret->cert = (uint8_t *)p;
+		ret->cert_len = (size_t)len;
+	} else {
+		return -EBADMSG;
+	}
+	ret->kind = (enum bk_policy_kind)kind;
+	return 0;
+}
+
 static int br_head(struct bk_reader *rd, struct bk_head *ret)
 {
 	uint64_t type, n;
@@ -210,20 +274,106 @@ static int br_version(struct bk_reader *rd, const struct kv_kind *kind, uint32_t
 	return 0;
 }
 
-/* Parse a whole plaintext (head, every version, nothing after): 0 or -EBADMSG. */
-static int backup_parse(const struct secbuf *pt, struct bk_head *ret_head)
+/* Parse a whole plaintext of format (head, every version, the policy, nothing after): 0 or
+ * -EBADMSG. The policy points into pt. */
+static int backup_parse(const struct secbuf *pt, uint32_t format, struct bk_head *ret_head,
+			struct bk_policy *ret_policy)
 {
 	struct bk_reader rd = { pt->data, pt->len, 0 };
 	struct bk_version bv;
 	int r;
 
+	*ret_policy = (struct bk_policy){ 0 };
 	r = br_head(&rd, ret_head);
 	for (uint32_t i = 1; r >= 0 && i <= ret_head->n_versions; i++)
 		r = br_version(&rd, ret_head->kind, i, &bv);
 	secure_wipe(&bv, sizeof(bv));
+	if (r >= 0 && format >= 2)
+		r = br_policy(&rd, ret_head->kind->type, ret_policy);
 	if (r < 0)
 		return r;
 	return rd.off == rd.n ? 0 : -EBADMSG;
+}
+
+/* Inside the caller's read transaction: the policy of object o (none: BK_POLICY_NONE). */
+static int backup_policy_load(struct kv *kv, const struct store_object *o, struct bk_policy *ret)
+{
+	int r;
+
+	*ret = (struct bk_policy){ 0 };
+	if (o->type == OBJECT_KEY) {
+		struct store_rotation row;
+
+		r = kv_rotation_load(kv, o->id, &row);
+		if (r == -ENOENT)
+			return 0;
+		if (r < 0)
+			return r;
+		ret->kind = BK_POLICY_ROTATION;
+		ret->rotation = (struct kv_key_rotation){ row.rotate_after, row.notify_before,
+							  row.expires_after };
+	} else if (o->type == OBJECT_CERT) {
+		struct store_cert_state row;
+
+		r = kv_cert_state_load(kv, o->id, &row);
+		if (r == -ENOENT)
+			return 0;
+		if (r >= 0 && row.policy_len > 0) {
+			ret->kind = BK_POLICY_CERT;
+			ret->cert = TAKE_PTR(row.policy);
+			ret->cert_len = row.policy_len;
+		}
+		store_cert_state_done(&row);
+		return r;
+	}
+	return 0;
+}
+
+static size_t backup_policy_size(const struct bk_policy *p)
+{
+	return 1 + (p->kind == BK_POLICY_ROTATION ? 3 * 8 :
+		    p->kind == BK_POLICY_CERT	  ? 4 + p->cert_len :
+						    0);
+}
+
+static void bw_policy(struct bk_writer *w, const struct bk_policy *p)
+{
+	bw_uint(w, p->kind, 1);
+	if (p->kind == BK_POLICY_ROTATION) {
+		bw_uint(w, (uint64_t)p->rotation.rotate_after, 8);
+		bw_uint(w, (uint64_t)p->rotation.notify_before, 8);
+		bw_uint(w, (uint64_t)p->rotation.expires_after, 8);
+	} else if (p->kind == BK_POLICY_CERT) {
+		bw_uint(w, p->cert_len, 4);
+		bw_raw(w, p->cert, p->cert_len);
+	}
+}
+
+/* Inside the caller's write transaction: policy p as the new object o's row. */
+static int restore_policy(struct kv *kv, const struct store_object *o, const struct bk_policy *p)
+{
+	if (p->kind == BK_POLICY_ROTATION) {
+		struct store_rotation row = { .object_id = o->id,
+					      .rotate_after = p->rotation.rotate_after,
+					      .notify_before = p->rotation.notify_before,
+					      .expires_after = p->rotation.expires_after };
+
+		return kv_rotation_put(kv, &row);
+	}
+	if (p->kind == BK_POLICY_CERT) {
+		struct store_cert_state row = { .object_id = o->id };
+		int r;
+
+		row.policy = malloc(p->cert_len);
+		if (!row.policy)
+			return -ENOMEM;
+		memcpy(row.policy, p->cert, p->cert_len);
+		row.policy_len = p->cert_len;
+		r = kv_cert_state_put(kv, &row);
+		store_cert_state_done(&row);
+		return r;
+	}
+	return 0;
 }
 
 struct backup_size_ctx {
@@ -294,6 +444,7 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 	struct store_object o;
 	struct backup_size_ctx ctx = { kv, &o, 0, 0 };
 	struct bk_writer w = { 0 };
+	struct bk_policy pol = { 0 };
 	int r;
 
 	if (!kv_kind_get(kind) || !kv_name_valid(vault) || !kv_name_valid(name) || !ret_blob)
@@ -310,11 +461,18 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 	if (r >= 0 && (ctx.expect != o.current_version || ctx.expect == 0))
 		r = -EBADMSG;
 	if (r >= 0)
+		r = backup_policy_load(kv, &o, &pol);
+	ctx.size += backup_policy_size(&pol);
+	if (r >= 0 && ctx.size > VAULTFS_BACKUP_MAX)
+		r = -EMSGSIZE;
+	if (r >= 0)
 		r = secbuf_new(ctx.size - BACKUP_HEADER_LEN - CRYPTO_AEAD_OVERHEAD, &pt);
 	if (r >= 0)
 		r = kv_vault_key(kv, &v, &vk);
-	if (r < 0)
+	if (r < 0) {
+		free(pol.cert);
 		return kv_own_read_end(kv, r);
+	}
 
 	w = (struct bk_writer){ pt->data, pt->cap, 0, false };
 	bw_uint(&w, (uint64_t)o.type, 4);
@@ -324,6 +482,8 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 	bw_uint(&w, o.current_version, 4);
 	for (uint32_t i = 1; r >= 0 && i <= o.current_version; i++)
 		r = backup_write_version(kv, &vk, &o, i, &w);
+	bw_policy(&w, &pol);
+	free(pol.cert);
 	if (r >= 0 && (w.overflow || w.n != w.cap))
 		r = -EBADMSG;
 	r = kv_own_read_end(kv, r);
@@ -337,7 +497,7 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 	r = secbuf_new(ctx.size, &blob);
 	if (r < 0)
 		return r;
-	backup_header(blob->data);
+	backup_header(blob->data, BACKUP_FORMAT);
 	r = crypto_aead_seal(key->data, blob->data, BACKUP_HEADER_LEN, pt->data, pt->len,
 			     blob->data + BACKUP_HEADER_LEN);
 	if (r < 0)
@@ -396,19 +556,26 @@ static int restore_versions(struct kv *kv, const struct store_vault *v, const st
 
 /* Open and check a whole blob: its plaintext and head. */
 static int backup_open(struct kv *kv, const void *blob, size_t len, struct secbuf **ret_pt,
-		       struct bk_head *ret_head)
+		       struct bk_head *ret_head, struct bk_policy *ret_policy)
 {
 	_cleanup_secbuf_ struct secbuf *key = NULL, *pt = NULL;
 	uint8_t hdr[BACKUP_HEADER_LEN];
+	uint32_t format = BACKUP_FORMAT;
 	int r;
 
 	if (!blob && len > 0)
 		return -EINVAL;
 	if (len > VAULTFS_BACKUP_MAX)
 		return -EMSGSIZE;
-	backup_header(hdr);
-	if (len < BACKUP_MIN_LEN || memcmp(blob, hdr, sizeof(hdr)) != 0)
+	if (len < BACKUP_MIN_LEN)
 		return -EBADMSG;
+	backup_header(hdr, format);
+	if (memcmp(blob, hdr, sizeof(hdr)) != 0) {
+		format = 1; /* made before policies were carried */
+		backup_header(hdr, format);
+		if (memcmp(blob, hdr, sizeof(hdr)) != 0)
+			return -EBADMSG;
+	}
 	r = kv_derive(kv, "vaultfs backup v1", &key);
 	if (r < 0)
 		return r;
@@ -422,7 +589,7 @@ static int backup_open(struct kv *kv, const void *blob, size_t len, struct secbu
 		return r == -EINVAL ? -EBADMSG : r;
 	pt->len = len - BACKUP_HEADER_LEN - CRYPTO_AEAD_OVERHEAD;
 	/* all of it checked before anything is written */
-	r = backup_parse(pt, ret_head);
+	r = backup_parse(pt, format, ret_head, ret_policy);
 	if (r < 0)
 		return r;
 	*ret_pt = TAKE_PTR(pt);
@@ -434,9 +601,10 @@ int kv_backup_peek(struct kv *kv, const void *blob, size_t len, enum object_type
 {
 	_cleanup_secbuf_ struct secbuf *pt = NULL;
 	struct bk_head head;
+	struct bk_policy pol;
 	int r;
 
-	r = backup_open(kv, blob, len, &pt, &head);
+	r = backup_open(kv, blob, len, &pt, &head, &pol);
 	if (r < 0)
 		return r;
 	if (ret_kind)
@@ -452,11 +620,12 @@ int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, c
 	struct store_vault v;
 	struct store_object o = { 0 };
 	struct bk_head head;
+	struct bk_policy pol;
 	int r;
 
 	if ((kind != KV_KIND_ANY && !kv_kind_get(kind)) || !kv_name_valid(vault) || !ret_name)
 		return -EINVAL;
-	r = backup_open(kv, blob, len, &pt, &head);
+	r = backup_open(kv, blob, len, &pt, &head, &pol);
 	if (r < 0)
 		return r;
 	if (kind != KV_KIND_ANY && head.kind->type != kind)
@@ -483,6 +652,8 @@ int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, c
 	}
 	if (r >= 0)
 		r = restore_versions(kv, &v, pt, &o);
+	if (r >= 0)
+		r = restore_policy(kv, &o, &pol);
 	r = kv_write_end(kv, r);
 	if (r < 0)
 		return r;

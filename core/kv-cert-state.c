@@ -39,7 +39,7 @@ static int state_mac(const struct kv *kv, const struct store_cert_state *c,
 }
 
 /* The row of object o, checked, inside the caller's transaction: -ENOENT none. */
-static int state_load(struct kv *kv, int64_t object_id, struct store_cert_state *ret)
+int kv_cert_state_load(struct kv *kv, int64_t object_id, struct store_cert_state *ret)
 {
 	uint8_t mac[CRYPTO_MAC_LEN];
 	int r;
@@ -55,7 +55,7 @@ static int state_load(struct kv *kv, int64_t object_id, struct store_cert_state 
 	return r;
 }
 
-static int state_store(struct kv *kv, struct store_cert_state *c)
+int kv_cert_state_put(struct kv *kv, struct store_cert_state *c)
 {
 	int r;
 
@@ -80,7 +80,7 @@ int kv_cert_state_read(struct kv *kv, const char *vault, const char *name,
 	if (r >= 0)
 		r = kv_load_named(kv, OBJECT_CERT, vault, name, false, &v, &o);
 	if (r >= 0) {
-		r = state_load(kv, o.id, ret);
+		r = kv_cert_state_load(kv, o.id, ret);
 		if (r >= 0)
 			*ret_found = true;
 		else if (r == -ENOENT)
@@ -104,7 +104,7 @@ static int state_update(struct kv *kv, const char *vault, const char *name, bool
 		return r;
 	r = kv_load_named(kv, OBJECT_CERT, vault, name, false, &v, &o);
 	if (r >= 0) {
-		r = state_load(kv, o.id, &row);
+		r = kv_cert_state_load(kv, o.id, &row);
 		if (r == -ENOENT && create) {
 			row = (struct store_cert_state){ .object_id = o.id };
 			r = 0;
@@ -114,7 +114,7 @@ static int state_update(struct kv *kv, const char *vault, const char *name, bool
 	}
 	if (r >= 0) {
 		fn(kv, &row, ud);
-		r = state_store(kv, &row);
+		r = kv_cert_state_put(kv, &row);
 	}
 	store_cert_state_done(&row);
 	return kv_write_end(kv, r);

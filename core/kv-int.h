@@ -224,6 +224,16 @@ int kv_cert_policy_decode(const uint8_t *p, size_t n, struct kv_cert_policy *ret
 int kv_cert_keyrec(struct kv *kv, const char *vault, const char *name, uint32_t version,
 		   enum kv_use use, struct secbuf **ret, struct kv_version_info *ret_info);
 
+/* The rows a backup carries besides the versions (kv-backup.c): a key's rotation policy
+ * (kv-rotation.c) and a certificate's state (kv-cert-state.c). load: the row of object_id,
+ * its MAC checked, inside the caller's transaction (-ENOENT none; a cert state row is
+ * store_cert_state_done()d by the caller); put: stamps, MACs and writes it inside the caller's
+ * write transaction. */
+int kv_rotation_load(struct kv *kv, int64_t object_id, struct store_rotation *ret);
+int kv_rotation_put(struct kv *kv, struct store_rotation *p);
+int kv_cert_state_load(struct kv *kv, int64_t object_id, struct store_cert_state *ret);
+int kv_cert_state_put(struct kv *kv, struct store_cert_state *c);
+
 /* kv-cert-state.c: a certificate's state row (store_cert_state), checked. read: -ENOENT no
  * such live certificate; *ret_found false (ret zeroed) when it has no row. policy: the policy
  * set for the next version (-ENODATA none set). made: a version was made (failures cleared;

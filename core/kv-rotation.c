@@ -25,7 +25,7 @@ static int rotation_mac(const struct kv *kv, const struct store_rotation *p,
 }
 
 /* The policy row of object o, checked: -ENOENT none. */
-static int rotation_load(struct kv *kv, int64_t object_id, struct store_rotation *ret)
+int kv_rotation_load(struct kv *kv, int64_t object_id, struct store_rotation *ret)
 {
 	uint8_t mac[CRYPTO_MAC_LEN];
 	int r;
@@ -41,7 +41,7 @@ static int rotation_load(struct kv *kv, int64_t object_id, struct store_rotation
 		       -EBADMSG;
 }
 
-static int rotation_store(struct kv *kv, struct store_rotation *p)
+int kv_rotation_put(struct kv *kv, struct store_rotation *p)
 {
 	int r;
 
@@ -75,7 +75,7 @@ int kv_key_rotation_set(struct kv *kv, const char *vault, const char *name,
 		r = store_rotation_delete(kv->store, o.id);
 		goto end;
 	}
-	r = rotation_load(kv, o.id, &row); /* notified_version is kept: said once a version */
+	r = kv_rotation_load(kv, o.id, &row); /* notified_version is kept: said once a version */
 	if (r == -ENOENT)
 		row = (struct store_rotation){ 0 };
 	else if (r < 0)
@@ -84,7 +84,7 @@ int kv_key_rotation_set(struct kv *kv, const char *vault, const char *name,
 	row.rotate_after = policy->rotate_after;
 	row.notify_before = policy->notify_before;
 	row.expires_after = policy->expires_after;
-	r = rotation_store(kv, &row);
+	r = kv_rotation_put(kv, &row);
 end:
 	return kv_write_end(kv, r);
 }
@@ -102,7 +102,7 @@ int kv_key_rotation_get(struct kv *kv, const char *vault, const char *name,
 		return r;
 	r = kv_load_named(kv, OBJECT_KEY, vault, name, false, &v, &o);
 	if (r >= 0)
-		r = rotation_load(kv, o.id, &row);
+		r = kv_rotation_load(kv, o.id, &row);
 	r = kv_own_read_end(kv, r);
 	if (r < 0)
 		return r;
@@ -197,10 +197,10 @@ static int mark_notified(struct kv *kv, const struct due_key *d)
 	r = kv_write_begin(kv);
 	if (r < 0)
 		return r;
-	r = rotation_load(kv, d->object_id, &row);
+	r = kv_rotation_load(kv, d->object_id, &row);
 	if (r >= 0) {
 		row.notified_version = d->version;
-		r = rotation_store(kv, &row);
+		r = kv_rotation_put(kv, &row);
 	}
 	return kv_write_end(kv, r);
 }

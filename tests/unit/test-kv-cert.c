@@ -825,6 +825,21 @@ static void test_set_policy(void **state)
 	assert_string_equal(i.policy.subject, "CN=next.example.test");
 	assert_int_equal(i.policy.n_sans, 0);
 	kv_cert_info_done(&i);
+	/* a backup carries the next version's policy: restored elsewhere, it renews the same */
+	{
+		struct secbuf *blob = NULL;
+		char name[VAULTFS_NAME_MAX + 1];
+
+		assert_int_equal(kv_object_backup(f->kv, OBJECT_CERT, "web", "site", &blob), 0);
+		assert_int_equal(
+			kv_object_restore(f->kv, OBJECT_CERT, "pki", blob->data, blob->len, name),
+			0);
+		secbuf_free(blob);
+		assert_int_equal(kv_cert_get_policy(f->kv, "pki", "site", &i), 0);
+		assert_string_equal(i.policy.subject, "CN=next.example.test");
+		assert_int_equal(i.policy.validity, 60 * DAY);
+		kv_cert_info_done(&i);
+	}
 	/* the version in place keeps its own */
 	assert_int_equal(kv_cert_get(f->kv, "web", "site", 0, &i), 0);
 	assert_string_equal(i.policy.subject, "CN=www.example.test");

@@ -365,12 +365,18 @@ static void test_backup_restore(void **state)
 	uint8_t sig[KEY_SIG_MAX], d48[48] = { 2 };
 	size_t siglen = sizeof(sig);
 
+	struct kv_key_rotation rot = { 90 * 86400, 7 * 86400, 120 * 86400 }, got;
+
 	create(f, "bk", KEY_EC_P384, KEY_PROTECTION_SOFTWARE, 0);
+	/* the rotation policy travels with the key */
+	assert_int_equal(kv_key_rotation_set(f->kv, "app", "bk", &rot), 0);
 	assert_int_equal(kv_object_backup(f->kv, OBJECT_KEY, "app", "bk", &blob), 0);
 	assert_int_equal(kv_object_restore(f->kv, OBJECT_KEY, "other", blob->data, blob->len, name),
 			 0);
 	assert_string_equal(name, "bk");
 	secbuf_free(blob);
+	assert_int_equal(kv_key_rotation_get(f->kv, "other", "bk", &got), 0);
+	assert_memory_equal(&got, &rot, sizeof(rot));
 	assert_int_equal(kv_key_sign(f->kv, NULL, "other", "bk", 0, KEY_ALG_ES384, d48, sizeof(d48),
 				     sig, &siglen, NULL),
 			 0);

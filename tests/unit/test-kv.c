@@ -2359,7 +2359,7 @@ static void test_backup_round_trip(void **state)
 
 	blob = backup_ok(f->kv, "v", "s");
 	/* The clear header, and no value in clear. */
-	assert_memory_equal(blob->data, "VFSBAK1\0\1\0\0\0", BK_HEADER_LEN);
+	assert_memory_equal(blob->data, "VFSBAK1\0\2\0\0\0", BK_HEADER_LEN);
 	assert_null(memmem(blob->data, blob->len, bk_vals[4], strlen(bk_vals[4])));
 	assert_null(memmem(blob->data, blob->len, "owner=ops", 9));
 
@@ -2532,8 +2532,8 @@ static void test_restore_damaged(void **state)
 	restore_fails(f->kv, "w", copy, n - 1, -EBADMSG);
 	copy[n] = 0;
 	restore_fails(f->kv, "w", copy, n + 1, -EBADMSG);
-	/* The header of another format version. */
-	copy[8] = 2;
+	/* The header of another format version (1 is older, 2 this one's: 3 is none). */
+	copy[8] = 3;
 	restore_fails(f->kv, "w", copy, n, -EBADMSG);
 
 	assert_int_equal(list_secrets(f->kv, "w", false).n, 0);
@@ -2605,12 +2605,15 @@ static void bb_version(struct bk_build *b, const struct bk_ver *v)
 	bb_raw(b, v->value, v->value_len < have ? v->value_len : have);
 }
 
-/* Seal a plaintext as kv does, into out (room for n + 40 bytes): the blob's length. */
-static size_t bb_seal(const struct fixture *f, const struct bk_build *b, uint8_t *out)
+/* Seal a plaintext as kv does, into out (room for n + 40 bytes), in blob format `format`: the
+ * blob's length. */
+static size_t bb_seal_format(const struct fixture *f, const struct bk_build *b, uint8_t *out,
+			     uint8_t format)
 {
 	uint8_t key[CRYPTO_KEY_LEN];
 
 	memcpy(out, "VFSBAK1\0\1\0\0\0", BK_HEADER_LEN);
+	out[8] = format;
 	assert_int_equal(
 		crypto_hkdf(f->master, sizeof(f->master), "vaultfs backup v1", key, sizeof(key)),
 		0);
@@ -2618,6 +2621,51 @@ static size_t bb_seal(const struct fixture *f, const struct bk_build *b, uint8_t
 			 0);
 	secure_wipe(key, sizeof(key));
 	return BK_HEADER_LEN + CRYPTO_AEAD_OVERHEAD + b->n;
+}
+
+/* Format 1: the blobs made before a blob carried its object's policy still restore. */
+static size_t bb_seal(const struct fixture *f, const struct bk_build *b, uint8_t *out)
+{
+	return bb_seal_format(f, b, out, 1);
+}
+
+/* Format 2's policy byte: none restores; a key's rotation policy on a secret, an unknown kind,
+ * no policy byte at all, or a byte after it are -EBADMSG and write nothing. */
+static void test_restore_policy_hostile(void **state)
+{
+	const struct fixture *f = *state;
+	const struct bk_ver good = { 1, 1, 0, 0, "text/plain", "", 5, "hello" };
+	const int cases[][3] = { /* policy byte (-1: none), trailing byte?, expected */
+				 { 1, 0, -EBADMSG },  { 2, 0, -EBADMSG }, { 3, 0, -EBADMSG },
+				 { -1, 0, -EBADMSG }, { 0, 1, -EBADMSG }, { 0, 0, 0 }
+	};
+	uint8_t *out = malloc(4096);
+	struct bk_build b = { malloc(4096), 0 };
+	char ret[VAULTFS_NAME_MAX + 1];
+
+	assert_non_null(out);
+	assert_non_null(b.p);
+	assert_int_equal(kv_vault_create(f->kv, "v", 0), 0);
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		b.n = 0;
+		bb_head(&b, 1, "s", 1, 1);
+		bb_version(&b, &good);
+		if (cases[i][0] >= 0)
+			bb_uint(&b, (uint64_t)cases[i][0], 1);
+		if (cases[i][0] == 1) /* a whole rotation policy, on a secret */
+			for (int k = 0; k < 3; k++)
+				bb_uint(&b, 86400, 8);
+		if (cases[i][1])
+			bb_uint(&b, 0, 1);
+		if (cases[i][2] < 0)
+			assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 0);
+		assert_int_equal(
+			kv_secret_restore(f->kv, "v", out, bb_seal_format(f, &b, out, 2), ret),
+			cases[i][2]);
+	}
+	get_str(f->kv, "v", "s", 1, "hello");
+	free(b.p);
+	free(out);
 }
 
 static void test_restore_hostile(void **state)
@@ -2788,8 +2836,10 @@ static void test_restore_hostile(void **state)
 }
 
 /* The cap: as many versions of the largest value as VAULTFS_BACKUP_MAX holds fit in a blob (127
- * of 64 KiB, 7 of 1 MiB), one more does not: the error a secret of many large versions gets. */
-#define BACKUP_FIT ((VAULTFS_BACKUP_MAX - (12 + 28 + 18 + 1)) / (47 + VAULTFS_VALUE_MAX))
+ * of 64 KiB, 7 of 1 MiB), one more does not: the error a secret of many large versions gets.
+ * Besides the versions: header 12, seal 28, head 18 + the name (1), the policy byte (1). */
+#define BACKUP_FIXED (12 + 28 + 18 + 1 + 1)
+#define BACKUP_FIT ((VAULTFS_BACKUP_MAX - BACKUP_FIXED) / (47 + VAULTFS_VALUE_MAX))
 
 static void test_backup_size_cap(void **state)
 {
@@ -2805,7 +2855,7 @@ static void test_backup_size_cap(void **state)
 		assert_int_equal(set_ok(f->kv, "v", "b", value, VAULTFS_VALUE_MAX, NULL), i);
 	}
 	blob = backup_ok(f->kv, "v", "b");
-	assert_int_equal(blob->len, 12 + 28 + 18 + 1 + BACKUP_FIT * (47 + VAULTFS_VALUE_MAX));
+	assert_int_equal(blob->len, BACKUP_FIXED + BACKUP_FIT * (47 + VAULTFS_VALUE_MAX));
 	restore_ok(f->kv, "w", blob, "b");
 	get_eq(f->kv, "w", "b", 0, value, VAULTFS_VALUE_MAX);
 	assert_int_equal(info_ok(f->kv, "w", "b", 0).version, BACKUP_FIT);
@@ -4131,6 +4181,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backup_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_damaged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_policy_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_size_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_scan_errors, setup, teardown),
