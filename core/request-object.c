@@ -171,12 +171,21 @@ int req_object_purge(struct request_ctx *q)
 
 int req_object_backup(struct request_ctx *q)
 {
+	bool secret = req_object_type(q) == OBJECT_SECRET;
 	int r = kv_object_backup(q->env->kv, req_object_type(q), q->vault, q->name, &q->out);
 
-	if (r == -EMSGSIZE)
+	if (r == -EOPNOTSUPP) /* only secrets are pruned */
 		snprintf(q->msg, sizeof(q->msg),
-			 "the backup of every version of %s/%s would be over %u MiB", q->vault,
-			 q->name, VAULTFS_BACKUP_MAX >> 20);
+			 "%s/%s has pruned versions (its vault's max-versions): a backup holds "
+			 "every version from 1, so it cannot be made",
+			 q->vault, q->name);
+	else if (r == -EMSGSIZE)
+		snprintf(q->msg, sizeof(q->msg),
+			 "the backup of every version of %s/%s would be over %u MiB%s", q->vault,
+			 q->name, VAULTFS_BACKUP_MAX >> 20,
+			 secret ? ": purge or prune old versions (vault update --max-versions) to "
+				  "back it up" :
+				  "");
 	return r;
 }
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "errtext.h"
 #include "io.h"
@@ -445,63 +444,9 @@ static int op_vault(struct request_ctx *q)
 
 /* --- secrets --- */
 
-struct list_ctx {
-	struct request_ctx *q;
-	struct json_object *arr;
-	int64_t until;
-};
-
-static int secret_json(const struct kv_object_info *s, void *ud)
-{
-	struct list_ctx *l = ud;
-	struct request_ctx *q = l->q;
-	char path[2 * VAULTFS_NAME_MAX + 3];
-	struct json_object *o;
-	int r;
-
-	if (q->expiring && (s->expires == 0 || s->expires > l->until))
-		return 0;
-	snprintf(path, sizeof(path), "/%s/%s", q->vault, s->name);
-	r = req_listed(q, path, s->name, &o);
-	if (r <= 0)
-		return r;
-	json_object_object_add(o, "current_version", json_object_new_int64(s->current_version));
-	json_object_object_add(o, "enabled", json_object_new_boolean(s->enabled));
-	json_object_object_add(o, "created", kvjson_time(s->created));
-	json_object_object_add(o, "expires", kvjson_time(s->expires));
-	if (s->deleted_at) {
-		json_object_object_add(o, "deleted", kvjson_time(s->deleted_at));
-		json_object_object_add(o, "purge_after", kvjson_time(s->purge_after));
-	}
-	return req_array_add(l->arr, o);
-}
-
-static int do_secret_list(struct request_ctx *q)
-{
-	struct list_ctx l = { .q = q, .until = (int64_t)time(NULL) + q->horizon };
-	int r;
-
-	r = req_reply_array(q, "secrets", &l.arr);
-	if (r < 0)
-		return r;
-	r = kv_secret_list(q->env->kv, q->vault, q->deleted, secret_json, &l);
-	return r < 0 ? r : 0;
-}
-
 int req_version_json(const struct kv_version_info *v, void *ud)
 {
 	return req_array_add(ud, kvjson_version(v));
-}
-
-static int do_secret_versions(struct request_ctx *q)
-{
-	struct json_object *arr;
-	int r;
-
-	r = req_reply_array(q, "versions", &arr);
-	if (r < 0)
-		return r;
-	return kv_secret_versions(q->env->kv, q->vault, q->name, req_version_json, arr);
 }
 
 static int do_secret_get(struct request_ctx *q)
@@ -515,24 +460,6 @@ static int do_secret_get(struct request_ctx *q)
 	q->version = info.version;
 	json_object_object_add(q->reply, "version", json_object_new_int64(info.version));
 	return 0;
-}
-
-static int do_secret_backup(struct request_ctx *q)
-{
-	int r = kv_secret_backup(q->env->kv, q->vault, q->name, &q->out);
-
-	if (r == -EOPNOTSUPP)
-		snprintf(q->msg, sizeof(q->msg),
-			 "%s/%s has pruned versions (its vault's max-versions): a backup holds "
-			 "every version from 1, so it cannot be made",
-			 q->vault, q->name);
-	else if (r == -EMSGSIZE)
-		snprintf(
-			q->msg, sizeof(q->msg),
-			"the backup of every version of %s/%s would be over %u MiB: purge or prune "
-			"old versions (vault update --max-versions) to back it up",
-			q->vault, q->name, VAULTFS_BACKUP_MAX >> 20);
-	return r;
 }
 
 /* The record of an allowed set, written before the store is touched, names the version it
@@ -660,33 +587,6 @@ static int do_secret_update(struct request_ctx *q)
 	return kv_secret_update(q->env->kv, q->vault, q->name, q->version, &q->attrs);
 }
 
-static int do_secret_delete(struct request_ctx *q)
-{
-	return kv_secret_delete(q->env->kv, q->vault, q->name);
-}
-
-static int do_secret_recover(struct request_ctx *q)
-{
-	return kv_secret_recover(q->env->kv, q->vault, q->name);
-}
-
-static int do_secret_purge(struct request_ctx *q)
-{
-	return kv_secret_purge(q->env->kv, q->vault, q->name);
-}
-
-static int do_secret_restore(struct request_ctx *q)
-{
-	char name[VAULTFS_NAME_MAX + 1];
-	int r;
-
-	r = kv_secret_restore(q->env->kv, q->vault, q->value->data, q->value->len, name);
-	if (r < 0)
-		return r;
-	json_object_object_add(q->reply, "name", json_object_new_string(name));
-	return 0;
-}
-
 static int op_secret(struct request_ctx *q)
 {
 	static const struct {
@@ -698,15 +598,15 @@ static int op_secret(struct request_ctx *q)
 	} verbs[] = {
 		{ "secret-set", POLICY_OP_WRITE, "set", do_secret_set, true },
 		{ "secret-update", POLICY_OP_WRITE, "update", do_secret_update, true },
-		{ "secret-delete", POLICY_OP_DELETE, "delete", do_secret_delete, true },
-		{ "secret-recover", POLICY_OP_RECOVER, "recover", do_secret_recover, true },
-		{ "secret-purge", POLICY_OP_PURGE, "purge", do_secret_purge, true },
+		{ "secret-delete", POLICY_OP_DELETE, "delete", req_object_delete, true },
+		{ "secret-recover", POLICY_OP_RECOVER, "recover", req_object_recover, true },
+		{ "secret-purge", POLICY_OP_PURGE, "purge", req_object_purge, true },
 		{ "secret-get", POLICY_OP_READ, "open", do_secret_get, false },
 		/* the blob holds every version, disabled and not yet valid ones too: only for
 		 * whoever could re-enable them anyway (write) and then read them (read) */
-		{ "secret-backup", POLICY_OP_READ | POLICY_OP_WRITE, "backup", do_secret_backup,
+		{ "secret-backup", POLICY_OP_READ | POLICY_OP_WRITE, "backup", req_object_backup,
 		  false },
-		{ "secret-versions", POLICY_OP_META, "versions", do_secret_versions, false },
+		{ "secret-versions", POLICY_OP_META, "versions", req_object_versions, false },
 	};
 	const char *op = json_object_get_string(req_member(q, "op"));
 	int64_t v = 0;
@@ -746,7 +646,7 @@ static int op_secret_list(struct request_ctx *q)
 	    (r = req_get_int(q, "expiring", 0, INT64_MAX / 4, &q->horizon)) < 0)
 		return r;
 	q->expiring = r > 0;
-	return req_lookup(q, POLICY_OP_LIST, "list", do_secret_list);
+	return req_lookup(q, POLICY_OP_LIST, "list", req_object_list);
 }
 
 static int op_secret_restore(struct request_ctx *q)
@@ -757,19 +657,13 @@ static int op_secret_restore(struct request_ctx *q)
 	if (r < 0)
 		return r;
 	/* decided on the name the blob restores to, and recorded with it, before anything */
-	r = kv_backup_name(q->env->kv, q->value->data, q->value->len, q->name);
-	if (r < 0) {
-		snprintf(q->msg, sizeof(q->msg), "not a backup of this store: %s",
-			 errtext(ERRTEXT_OBJECT, r));
-		q->name[0] = '\0';
-		(void)req_record(q, "restore", r);
+	r = req_restore_target(q, "restore");
+	if (r < 0)
 		return r;
-	}
-	snprintf(q->path, sizeof(q->path), "/%s/%s", q->vault, q->name);
 	/* write on the name, and manage on the vault: a restore brings back versions that
 	 * lifecycle withholds (disabled, not yet valid), to be re-enabled by whoever holds write
 	 * there; only the vault's manager may bring them in */
-	return req_change(q, POLICY_OP_WRITE | POLICY_OP_MANAGE, "restore", do_secret_restore);
+	return req_change(q, POLICY_OP_WRITE | POLICY_OP_MANAGE, "restore", req_object_restore);
 }
 
 static int op_policy_reload(struct request_ctx *q)
