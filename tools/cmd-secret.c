@@ -10,58 +10,13 @@
 #include "core/timeutil.h"
 #include "tools/vaultctl.h"
 
-static void json_add_str(struct json_object *o, const char *key, const char *s)
-{
-	json_object_object_add(o, key, json_object_new_string(s));
-}
-
-static const char *str_of(struct json_object *o, const char *key)
-{
-	struct json_object *m;
-
-	if (!json_object_object_get_ex(o, key, &m) || json_object_is_type(m, json_type_null))
-		return NULL;
-	return json_object_get_string(m);
-}
-
-static struct json_object *array_of(struct json_object *reply, const char *key)
-{
-	struct json_object *a;
-
-	if (!json_object_object_get_ex(reply, key, &a) || !json_object_is_type(a, json_type_array))
-		return NULL;
-	return a;
-}
-
-/* Send req (taken) with value; print an error reply. 0 with the reply, or an exit status. */
-static int call(struct ctl *ctl, struct json_object *req, const struct secbuf *value,
-		const char *what, struct json_object **ret_reply, struct secbuf **ret_value)
-{
-	struct json_object *reply = NULL;
-	struct secbuf *out = NULL;
-	int r;
-
-	if (!req)
-		return fail(-ENOMEM, what);
-	r = ctl_call(ctl, req, value, &reply, &out);
-	json_object_put(req);
-	if (r != 0)
-		return r;
-	r = reply_status(reply, what);
-	if (r != 0) {
-		json_object_put(reply);
-		secbuf_free(out);
-		return r;
-	}
-	*ret_reply = reply;
-	if (ret_value)
-		*ret_value = out;
-	else
-		secbuf_free(out);
-	return 0;
-}
-
 /* --- vault --- */
+
+static void print_names(struct json_object *arr)
+{
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+		printf("%s\n", cli_str_of(json_object_array_get_idx(arr, i), "name"));
+}
 
 int cmd_vault(struct ctl *ctl, int argc, char **argv)
 {
@@ -115,16 +70,11 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 	if (streq(verb, "list")) {
 		if (optind != argc)
 			return usage_error("vault list takes no arguments");
-		r = call(ctl, request_new("vault-list"), NULL, "vault list", &reply, NULL);
+		r = cli_call(ctl, request_new("vault-list"), NULL, "vault list", NULL, &reply,
+			     NULL);
 		if (r != 0)
 			return r;
-		struct json_object *arr = array_of(reply, "vaults");
-
-		if (json)
-			print_json(arr);
-		else
-			for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
-				printf("%s\n", str_of(json_object_array_get_idx(arr, i), "name"));
+		cli_print_array(reply, "vaults", json, print_names);
 		json_object_put(reply);
 		return EXIT_OK;
 	}
@@ -142,7 +92,7 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 				     "vault-update";
 	req = request_new(op);
 	if (req) {
-		json_add_str(req, "vault", argv[optind]);
+		cli_add_str(req, "vault", argv[optind]);
 		if (days)
 			json_object_object_add(req, "retention_days", json_object_new_int64(days));
 		if (protect)
@@ -152,7 +102,7 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 					       json_object_new_int64(max_versions));
 	}
 	snprintf(what, sizeof(what), "vault '%s'", argv[optind]);
-	r = call(ctl, req, NULL, what, &reply, NULL);
+	r = cli_call(ctl, req, NULL, what, NULL, &reply, NULL);
 	json_object_put(reply);
 	if (r == 0)
 		say_done(argv[optind], verb);
@@ -187,12 +137,7 @@ enum {
 
 /* Which options each verb takes (letters of OPT_*, in order: f c t n e d E v j D x T), what it
  * names (VAULT or VAULT/NAME) and its request. */
-static const struct secret_verb {
-	const char *verb;
-	const char *opts;
-	bool vault_only;
-	const char *op;
-} secret_verbs[] = {
+static const struct cli_verb secret_verbs[] = {
 	{ "set", "fctned", false, "secret-set" },
 	{ "get", "v", false, "secret-get" },
 	{ "list", "jDx", true, "secret-list" },
@@ -206,18 +151,7 @@ static const struct secret_verb {
 	{ "rollback", "T", false, "secret-rollback" },
 };
 
-static int add_time(struct json_object *attrs, const char *key, const char *opt, const char *s,
-		    bool allow_none)
-{
-	int64_t t;
-
-	if (parse_time_arg(opt, s, allow_none, &t))
-		return EXIT_USAGE;
-	json_object_object_add(attrs, key, json_object_new_int64(t));
-	return 0;
-}
-
-static int parse_secret_opts(const struct secret_verb *sv, int argc, char **argv,
+static int parse_secret_opts(const struct cli_verb *sv, int argc, char **argv,
 			     struct secret_opts *o)
 {
 	static const struct option opts[] = {
@@ -248,35 +182,25 @@ static int parse_secret_opts(const struct secret_verb *sv, int argc, char **argv
 			o->file = optarg;
 			break;
 		case OPT_CONTENT_TYPE:
-			json_add_str(o->attrs, "content_type", optarg);
+			cli_add_str(o->attrs, "content_type", optarg);
 			break;
 		case OPT_TAG:
-			if (!tags) {
-				tags = json_object_new_array();
-				json_object_object_add(o->attrs, "tags", tags);
-			}
-			if (json_object_array_length(tags) >= VAULTFS_TAGS_MAX)
-				return usage_error("at most %u tags", VAULTFS_TAGS_MAX);
-			json_object_array_add(tags, json_object_new_string(optarg));
-			break;
-		case OPT_NOT_BEFORE:
-			if (add_time(o->attrs, "not_before", "--not-before", optarg, is_update))
+			if (cli_add_tag(o->attrs, &tags, optarg))
 				return EXIT_USAGE;
 			break;
+		case OPT_NOT_BEFORE:
 		case OPT_EXPIRES:
-			if (add_time(o->attrs, "expires", "--expires", optarg, is_update))
+			if (cli_add_time(o->attrs, c == OPT_EXPIRES ? "expires" : "not_before",
+					 c == OPT_EXPIRES ? "--expires" : "--not-before", optarg,
+					 is_update))
 				return EXIT_USAGE;
 			break;
 		case OPT_DISABLED:
 			json_object_object_add(o->attrs, "enabled", json_object_new_boolean(0));
 			break;
 		case OPT_ENABLED:
-			if (!streq(optarg, "yes") && !streq(optarg, "true") &&
-			    !streq(optarg, "no") && !streq(optarg, "false"))
-				return usage_error("--enabled: yes or no");
-			json_object_object_add(o->attrs, "enabled",
-					       json_object_new_boolean(streq(optarg, "yes") ||
-								       streq(optarg, "true")));
+			if (cli_add_enabled(o->attrs, optarg))
+				return EXIT_USAGE;
 			break;
 		case OPT_VERSION:
 			if (parse_u32("--version", optarg, &o->version))
@@ -307,30 +231,26 @@ static void print_secrets(struct json_object *arr)
 {
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		struct json_object *s = json_object_array_get_idx(arr, i);
-		const char *deleted = str_of(s, "deleted"), *expires = str_of(s, "expires");
+		const char *expires = cli_str_of(s, "expires");
 
-		if (deleted)
-			printf("%s\tversion %s\tdeleted %s\tpurge after %s\n", str_of(s, "name"),
-			       str_of(s, "current_version"), deleted, str_of(s, "purge_after"));
-		else if (expires)
-			printf("%s\texpires %s\n", str_of(s, "name"), expires);
+		if (cli_print_deleted(s))
+			continue;
+		if (expires)
+			printf("%s\texpires %s\n", cli_str_of(s, "name"), expires);
 		else
-			printf("%s\n", str_of(s, "name"));
+			printf("%s\n", cli_str_of(s, "name"));
 	}
 }
 
 static void print_versions(struct json_object *arr)
 {
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
-		struct json_object *v = json_object_array_get_idx(arr, i), *m;
-		const char *nbf = str_of(v, "not_before"), *exp = str_of(v, "expires");
+		struct json_object *v = json_object_array_get_idx(arr, i);
+		const char *nbf = cli_str_of(v, "not_before"), *exp = cli_str_of(v, "expires");
 
 		printf("%s\t%s\tcreated %s\tnot-before %s\texpires %s\t%s bytes\n",
-		       str_of(v, "version"),
-		       json_object_object_get_ex(v, "enabled", &m) && json_object_get_boolean(m) ?
-			       "enabled" :
-			       "disabled",
-		       str_of(v, "created"), nbf ? nbf : "-", exp ? exp : "-", str_of(v, "size"));
+		       cli_str_of(v, "version"), cli_enabled_word(v), cli_str_of(v, "created"),
+		       nbf ? nbf : "-", exp ? exp : "-", cli_str_of(v, "size"));
 	}
 }
 
@@ -356,16 +276,7 @@ static int read_value_arg(const struct secret_opts *o, struct secbuf **ret)
 	return r < 0 ? fail(r, "reading the value") : 0;
 }
 
-/* The blob of restore (--file). It is ciphertext (only this store's master key opens it), so
- * an ordinary buffer holds it: no locked memory, whose limit a user's blob could pass. */
-static int read_blob_arg(const struct secret_opts *o, uint8_t **ret, size_t *ret_len)
-{
-	if (!o->file)
-		return usage_error("secret restore VAULT --file F");
-	return backup_read(o->file, ret, ret_len);
-}
-
-static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secret_opts *o,
+static int secret_run(struct ctl *ctl, const struct cli_verb *sv, struct secret_opts *o,
 		      const char *ref, const char *vault, const char *name)
 {
 	_cleanup_secbuf_ struct secbuf *in = NULL, *out = NULL;
@@ -379,36 +290,21 @@ static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secr
 		r = read_value_arg(o, &in);
 		if (r != 0)
 			return r;
-	} else if (streq(sv->verb, "restore")) {
-		r = read_blob_arg(o, &blob, &blob_view.len);
+	} else {
+		r = cli_backup_input("secret", sv->verb, o->file, &blob, &blob_view);
 		if (r != 0)
 			return r;
-		blob_view.data = blob;
-		blob_view.cap = blob_view.len;
 	}
-	if (streq(sv->verb, "backup") && !o->file)
-		return usage_error("secret backup VAULT/NAME --file F");
 	if (streq(sv->verb, "rollback") && !o->to)
 		return usage_error("secret rollback VAULT/NAME --to N");
 
-	req = request_new(sv->op);
-	if (!req)
-		return fail(-ENOMEM, "request");
-	json_add_str(req, "vault", vault);
-	if (name)
-		json_add_str(req, "name", name);
-	if (o->version)
-		json_object_object_add(req, "version", json_object_new_int64(o->version));
 	if (o->to)
-		json_object_object_add(req, "to", json_object_new_int64(o->to));
-	if (o->deleted)
-		json_object_object_add(req, "deleted", json_object_new_boolean(1));
+		cli_add_int(o->attrs, "to", o->to);
 	if (o->expiring >= 0)
-		json_object_object_add(req, "expiring", json_object_new_int64(o->expiring));
-	json_object_object_foreach(o->attrs, key, val)
-		json_object_object_add(req, key, json_object_get(val));
+		cli_add_int(o->attrs, "expiring", o->expiring);
+	req = cli_object_request(sv->op, vault, name, o->version, o->deleted, o->attrs);
 	snprintf(what, sizeof(what), "%s '%s'", name ? "secret" : "vault", ref);
-	r = call(ctl, req, blob ? &blob_view : in, what, &reply, &out);
+	r = cli_call(ctl, req, blob ? &blob_view : in, what, NULL, &reply, &out);
 	if (r != 0)
 		return r;
 
@@ -416,26 +312,21 @@ static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secr
 		r = out ? io_write_all(STDOUT_FILENO, out->data, out->len) : -EPROTO;
 		r = r < 0 ? fail(r, "writing the value") : EXIT_OK;
 	} else if (streq(sv->verb, "backup")) {
-		r = out ? backup_write(o->file, out) : fail(-EPROTO, "backup");
-	} else if (streq(sv->verb, "list") || streq(sv->verb, "versions")) {
-		struct json_object *arr =
-			array_of(reply, streq(sv->verb, "list") ? "secrets" : "versions");
-
-		if (o->json)
-			print_json(arr);
-		else if (streq(sv->verb, "list"))
-			print_secrets(arr);
-		else
-			print_versions(arr);
+		r = cli_write_backup(o->file, out);
+	} else if (streq(sv->verb, "list")) {
+		cli_print_array(reply, "secrets", o->json, print_secrets);
+		r = EXIT_OK;
+	} else if (streq(sv->verb, "versions")) {
+		cli_print_array(reply, "versions", o->json, print_versions);
 		r = EXIT_OK;
 	} else {
 		if (streq(sv->verb, "set"))
-			fprintf(stderr, "%s: version %s\n", ref, str_of(reply, "version"));
+			fprintf(stderr, "%s: version %s\n", ref, cli_str_of(reply, "version"));
 		else if (streq(sv->verb, "rollback")) /* the bytes never come here */
 			fprintf(stderr, "%s: version %s (the bytes of version %s)\n", ref,
-				str_of(reply, "version"), str_of(reply, "from"));
+				cli_str_of(reply, "version"), cli_str_of(reply, "from"));
 		else if (streq(sv->verb, "restore"))
-			fprintf(stderr, "%s/%s: restored\n", ref, str_of(reply, "name"));
+			fprintf(stderr, "%s/%s: restored\n", ref, cli_str_of(reply, "name"));
 		else
 			say_done(ref, sv->verb);
 		r = EXIT_OK;
@@ -447,7 +338,7 @@ static int secret_run(struct ctl *ctl, const struct secret_verb *sv, struct secr
 int cmd_secret(struct ctl *ctl, int argc, char **argv)
 {
 	struct secret_opts o = { .expiring = -1 };
-	const struct secret_verb *sv = NULL;
+	const struct cli_verb *sv;
 	char buf[2 * VAULTFS_NAME_MAX + 4];
 	char *vault = NULL, *name = NULL;
 	const char *ref;
@@ -456,9 +347,7 @@ int cmd_secret(struct ctl *ctl, int argc, char **argv)
 	if (argc < 2)
 		return usage_error("secret: set, get, list, versions, update, delete, recover, "
 				   "purge, backup, restore or rollback");
-	for (size_t i = 0; i < ELEMENTSOF(secret_verbs); i++)
-		if (streq(argv[1], secret_verbs[i].verb))
-			sv = &secret_verbs[i];
+	sv = cli_verb_find(secret_verbs, ELEMENTSOF(secret_verbs), argv[1]);
 	if (!sv)
 		return usage_error("secret: unknown verb '%.32s'", argv[1]);
 	argc--, argv++; /* argv[0] is the verb now */
@@ -467,21 +356,8 @@ int cmd_secret(struct ctl *ctl, int argc, char **argv)
 	if (!o.attrs)
 		return fail(-ENOMEM, "options");
 	r = parse_secret_opts(sv, argc, argv, &o);
-	if (r == 0 && optind + 1 != argc)
-		r = usage_error("secret %s takes one %s", sv->verb,
-				sv->vault_only ? "VAULT" : "VAULT/NAME");
-	if (r == 0) {
-		ref = argv[optind];
-		if (sv->vault_only) {
-			if (!kv_name_valid(ref))
-				r = usage_error("invalid vault name '%.160s'", ref);
-			vault = (char *)ref;
-		} else if (split_ref(ref, buf, sizeof(buf), &vault, &name) < 0) {
-			r = usage_error("'%.300s' is not VAULT/NAME (names: [A-Za-z0-9]"
-					"[A-Za-z0-9._-]{0,126})",
-					ref);
-		}
-	}
+	if (r == 0)
+		r = cli_object_ref("secret", sv, argc, argv, buf, sizeof(buf), &ref, &vault, &name);
 	if (r == 0)
 		r = secret_run(ctl, sv, &o, ref, vault, name);
 	json_object_put(o.attrs);
