@@ -31,40 +31,15 @@
 
 #define DAY INT64_C(86400)
 
-struct fixture {
-	char *dir;
-	struct kv *kv;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct store *s = NULL;
-	struct secbuf *m = NULL;
-	uint8_t master[CRYPTO_KEY_LEN];
-	char path[256];
-
-	if (!f || test_tmpdir(&f->dir) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/vault.db", f->dir);
-	test_random(master, sizeof(master));
-	if (store_open(path, STORE_CREATE, &s) < 0 || secbuf_dup(master, sizeof(master), &m) < 0 ||
-	    kv_new(s, m, &f->kv) < 0)
-		return -1;
-	if (kv_vault_create(f->kv, "pki", 7) < 0 || kv_vault_create(f->kv, "web", 7) < 0)
-		return -1;
-	*state = f;
-	return 0;
+	*state = test_kv_new(0, (const char *const[]){ "pki", "web", NULL });
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	kv_free(f->kv);
-	test_rmtree(f->dir);
-	free(f->dir);
-	free(f);
+	test_kv_free(*state);
 	return 0;
 }
 
@@ -101,7 +76,7 @@ static struct kv_cert_policy leaf_policy(const char *issuer, bool exportable)
 }
 
 /* Write a view of vault/name (version) to dir/file; its errno when refused. */
-static int write_view(struct fixture *f, const char *vault, const char *name, uint32_t version,
+static int write_view(struct test_kv *f, const char *vault, const char *name, uint32_t version,
 		      enum kv_cert_view view, const char *file)
 {
 	struct secbuf *b = NULL;
@@ -123,7 +98,7 @@ static int write_view(struct fixture *f, const char *vault, const char *name, ui
 }
 
 /* Run a shell command in the fixture's dir: its exit status. */
-static int sh(struct fixture *f, const char *fmt, ...)
+static int sh(struct test_kv *f, const char *fmt, ...)
 {
 	char cmd[2048];
 	int n;
@@ -137,7 +112,7 @@ static int sh(struct fixture *f, const char *fmt, ...)
 	return system(cmd);
 }
 
-static char *read_text(struct fixture *f, const char *file)
+static char *read_text(struct test_kv *f, const char *file)
 {
 	uint8_t *p = NULL;
 	size_t n;
@@ -157,7 +132,7 @@ static size_t count(const char *s, const char *what)
 	return n;
 }
 
-static void make_root(struct fixture *f, enum key_protection prot)
+static void make_root(struct test_kv *f, enum key_protection prot)
 {
 	struct kv_cert_policy p = ca_policy(prot);
 	uint32_t v = 0;
@@ -169,7 +144,7 @@ static void make_root(struct fixture *f, enum key_protection prot)
 
 static void test_ca_and_leaf(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy("pki/root", true);
 	struct kv_cert_info i = {};
 	struct secbuf *b = NULL;
@@ -278,7 +253,7 @@ static void test_ca_and_leaf(void **state)
 
 static void test_renew_and_reuse(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy("pki/root", true);
 	struct kv_cert_info a = {}, b = {}, c = {};
 	uint32_t v = 0;
@@ -317,7 +292,7 @@ static void test_renew_and_reuse(void **state)
 
 static void test_external(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy(NULL, true);
 	struct kv_cert_info i = {};
 	struct secbuf *b = NULL;
@@ -387,7 +362,7 @@ static void test_external(void **state)
 
 static void test_import(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy("pki/root", true);
 	struct kv_cert_info i = {}, j = {};
 	uint8_t *data = NULL;
@@ -437,7 +412,7 @@ static void test_import(void **state)
 
 static void test_tpm_ca(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy("pki/root", false);
 	struct kv_cert_info i = {};
 
@@ -468,7 +443,7 @@ static int count_notice(const struct kv_rotation_notice *n, void *ud)
  * CHAIN intermediate and root; the intermediate cannot make another CA. */
 static void test_intermediate(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy ica = ca_policy(KEY_PROTECTION_SOFTWARE);
 	struct kv_cert_policy p = leaf_policy("pki/inter", true);
 	struct kv_cert_info i = {};
@@ -517,7 +492,7 @@ static int count_any(const struct kv_rotation_notice *n, void *ud)
 
 static void test_due(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy("pki/root", true);
 	int64_t t0 = INT64_C(1800000000);
 	unsigned n = 0;
@@ -537,7 +512,7 @@ static void test_due(void **state)
 /* A leaf cut to its CA's end is not renewed at every pass: it waits for the CA's renewal. */
 static void test_due_cut_by_ca(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy ca = ca_policy(KEY_PROTECTION_SOFTWARE);
 	struct kv_cert_policy p = leaf_policy("pki/root", true);
 	struct kv_cert_info i = {};
@@ -572,7 +547,7 @@ static void test_due_cut_by_ca(void **state)
  * next pass renews the rest (not the first batch again). renew_percent: at half the lifetime. */
 static void test_due_batches(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy(NULL, false);
 	int64_t t0 = INT64_C(1800000000);
 	unsigned n = 0;
@@ -601,7 +576,7 @@ static void test_due_batches(void **state)
  * another vault, delete and recover; a TPM key leaf under a TPM key CA. */
 static void test_lifecycle(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy("pki/root", true);
 	struct kv_cert_info i = {}, j = {};
 	struct secbuf *blob = NULL, *b = NULL;
@@ -682,7 +657,7 @@ static struct kv_cert_policy acme_policy(void)
  * CA); ACME fields on another issuer are refused; nothing is left behind by a refusal. */
 static void test_acme_policy_refused(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	static const struct x509_san uri[] = { { X509_SAN_URI, "https://www.example.test/" } };
 	struct kv_cert_policy p;
 	struct kv_object_info o;
@@ -723,7 +698,7 @@ static void test_acme_policy_refused(void **state)
  * in the record; merge completes it as an ACME version and clears failed renewals. */
 static void test_acme_pending(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = acme_policy();
 	struct kv_cert_info i = {};
 	struct kv_cert_renewal rn;
@@ -800,7 +775,7 @@ static void test_acme_pending(void **state)
  * drops it; refusals. */
 static void test_set_policy(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy(NULL, true);
 	struct kv_cert_info i = {};
 	uint32_t v;
@@ -876,7 +851,7 @@ static void test_set_policy(void **state)
 /* Failed renewals back off: 60 s, doubled each time, at most 6 h; a success clears them. */
 static void test_backoff(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy(NULL, false);
 	struct kv_cert_renewal rn;
 	int64_t t0 = INT64_C(1800000000);
@@ -920,7 +895,7 @@ static void test_backoff(void **state)
 		    rn.last_error[0] == 0);
 }
 
-static int sql(struct fixture *f, const char *q)
+static int sql(struct test_kv *f, const char *q)
 {
 	char cmd[512];
 
@@ -931,7 +906,7 @@ static int sql(struct fixture *f, const char *q)
 /* A state row changed behind kv's back is refused wherever it is read. */
 static void test_state_tampered(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy(NULL, false);
 	struct kv_cert_renewal rn;
 	struct kv_cert_info i = {};
@@ -952,7 +927,7 @@ static void test_state_tampered(void **state)
  * kind, by set, restore and recover. */
 static void test_view_names(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	static const char *const views[] = { "c.crt", "c.chain.crt", "c.key", "c.pem", "c.p12" };
 	struct kv_cert_policy p = leaf_policy(NULL, true);
 	struct kv_key_spec ks = { .type = KEY_EC_P256, .protection = KEY_PROTECTION_SOFTWARE };
@@ -1053,7 +1028,7 @@ static int record_notice(const struct kv_rotation_notice *n, void *ud)
  * and clears the failures. */
 static void test_due_backoff(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy("pki/root", true), ca = ca_policy(0);
 	struct kv_cert_renewal rn;
 	struct told t = {};
@@ -1116,7 +1091,7 @@ static void test_due_backoff(void **state)
  * after the backoff), merged, and when due a new pending version made and told. */
 static void test_due_acme(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = acme_policy();
 	struct told t = {};
 	int64_t t0 = INT64_C(1800000000);
@@ -1176,7 +1151,7 @@ static void test_due_acme(void **state)
  * is told as a failed renewal at each pass, the others renewed. */
 static void test_due_tampered(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy(NULL, false);
 	struct told t = {};
 	int64_t t0 = INT64_C(1800000000);
@@ -1209,7 +1184,7 @@ static int count_expiry(const char *vault, const char *name, uint32_t version, i
 
 static void test_due_notices(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	int n_generic = 0;
 	struct kv_cert_policy p = leaf_policy(NULL, false);
 	struct told t = {};
@@ -1259,7 +1234,7 @@ static void test_due_notices(void **state)
  * key object's. */
 static void test_key_ops_by_name(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy(NULL, true);
 	struct kv_key_public pub;
 	struct kv_cert_info i = {};
@@ -1368,7 +1343,7 @@ static void test_key_ops_by_name(void **state)
 /* A TPM key certificate signs by its name in the TPM. */
 static void test_key_ops_by_name_tpm(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_cert_policy p = leaf_policy(NULL, false);
 	uint8_t dg[32], sig[256];
 	size_t siglen = sizeof(sig);

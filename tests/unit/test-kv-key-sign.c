@@ -25,45 +25,19 @@
 
 #define T0 INT64_C(1800000000)
 
-struct fixture {
-	char *dir;
-	struct kv *kv;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct store *s = NULL;
-	struct secbuf *m = NULL;
-	uint8_t master[CRYPTO_KEY_LEN];
-	char path[128];
-
-	if (!f || test_tmpdir(&f->dir) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/vault.db", f->dir);
-	test_random(master, sizeof(master));
-	if (store_open(path, STORE_CREATE, &s) < 0 || secbuf_dup(master, sizeof(master), &m) < 0 ||
-	    kv_new(s, m, &f->kv) < 0)
-		return -1;
-	kv_set_clock(f->kv, T0);
-	if (kv_vault_create(f->kv, "app", 7) < 0)
-		return -1;
-	*state = f;
-	return 0;
+	*state = test_kv_new(T0, (const char *const[]){ "app", NULL });
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	kv_free(f->kv);
-	test_rmtree(f->dir);
-	free(f->dir);
-	free(f);
+	test_kv_free(*state);
 	return 0;
 }
 
-static void create(struct fixture *f, const char *name, enum key_type t, unsigned ops)
+static void create(struct test_kv *f, const char *name, enum key_type t, unsigned ops)
 {
 	struct kv_key_spec spec = { .type = t, .protection = KEY_PROTECTION_SOFTWARE, .ops = ops };
 	uint32_t v = 0;
@@ -94,7 +68,7 @@ static void signs_what_verifies(void **state)
 		{ KEY_EC_P384, KEY_ALG_ES384 },	 { KEY_EC_P521, KEY_ALG_ES512 },
 		{ KEY_RSA_2048, KEY_ALG_RS256 }, { KEY_RSA_2048, KEY_ALG_PS256 },
 	};
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct kv_key_public pub;
@@ -130,7 +104,7 @@ static void signs_what_verifies(void **state)
 
 static void another_public_half_is_stale(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_key_public a, b;
 	uint8_t in[64], sig[KEY_SIG_MAX];
 	size_t n = input(KEY_ALG_EDDSA, "x", in), siglen = sizeof(sig);
@@ -166,7 +140,7 @@ static void another_public_half_is_stale(void **state)
 
 static void checks_of_kv_key_sign_hold(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_key_public pub;
 	struct kv_attrs off = { .enabled = 0, .content_type = "" };
 	uint8_t in[64], sig[KEY_SIG_MAX];

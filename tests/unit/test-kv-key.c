@@ -32,45 +32,19 @@
 
 #define T0 INT64_C(1800000000)
 
-struct fixture {
-	char *dir;
-	struct kv *kv;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct store *s = NULL;
-	struct secbuf *m = NULL;
-	uint8_t master[CRYPTO_KEY_LEN];
-	char path[128];
-
-	if (!f || test_tmpdir(&f->dir) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/vault.db", f->dir);
-	test_random(master, sizeof(master));
-	if (store_open(path, STORE_CREATE, &s) < 0 || secbuf_dup(master, sizeof(master), &m) < 0 ||
-	    kv_new(s, m, &f->kv) < 0)
-		return -1;
-	kv_set_clock(f->kv, T0);
-	if (kv_vault_create(f->kv, "app", 7) < 0 || kv_vault_create(f->kv, "other", 7) < 0)
-		return -1;
-	*state = f;
-	return 0;
+	*state = test_kv_new(T0, (const char *const[]){ "app", "other", NULL });
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	kv_free(f->kv);
-	test_rmtree(f->dir);
-	free(f->dir);
-	free(f);
+	test_kv_free(*state);
 	return 0;
 }
 
-static void create(struct fixture *f, const char *name, enum key_type t, enum key_protection p,
+static void create(struct test_kv *f, const char *name, enum key_type t, enum key_protection p,
 		   unsigned ops)
 {
 	struct kv_key_spec spec = { .type = t, .protection = p, .ops = ops };
@@ -84,7 +58,7 @@ static void create(struct fixture *f, const char *name, enum key_type t, enum ke
 }
 
 /* sign with (digest of) msg, return the version that signed */
-static uint32_t sign(struct fixture *f, const char *name, uint32_t version, enum key_alg a,
+static uint32_t sign(struct test_kv *f, const char *name, uint32_t version, enum key_alg a,
 		     const char *msg, uint8_t *sig, size_t *siglen)
 {
 	uint8_t d[KEY_DIGEST_MAX];
@@ -105,7 +79,7 @@ static uint32_t sign(struct fixture *f, const char *name, uint32_t version, enum
 	return v;
 }
 
-static int verify(struct fixture *f, const char *name, uint32_t version, enum key_alg a,
+static int verify(struct test_kv *f, const char *name, uint32_t version, enum key_alg a,
 		  const char *msg, const uint8_t *sig, size_t siglen)
 {
 	uint8_t d[KEY_DIGEST_MAX];
@@ -132,7 +106,7 @@ static void test_sign_each_type(void **state)
 		{ KEY_EC_P521, { KEY_ALG_ES512 } },
 		{ KEY_ED25519, { KEY_ALG_EDDSA } },
 	};
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	uint8_t sig[KEY_SIG_MAX];
 	size_t siglen;
 
@@ -160,7 +134,7 @@ static void test_sign_each_type(void **state)
 
 static void test_rotate_and_lifecycle(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	uint8_t sig1[KEY_SIG_MAX], sig2[KEY_SIG_MAX], ct[KEY_CIPHERTEXT_MAX];
 	size_t l1, l2, ctl = sizeof(ct);
 	struct kv_attrs exp = KV_ATTRS_KEEP, off = KV_ATTRS_KEEP;
@@ -210,7 +184,7 @@ static void test_rotate_and_lifecycle(void **state)
 
 static void test_key_ops(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	uint8_t sig[KEY_SIG_MAX], d[32] = { 0 };
 	size_t siglen = sizeof(sig);
 	struct kv_key_public p;
@@ -230,7 +204,7 @@ static void test_key_ops(void **state)
 
 static void test_aes(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	uint8_t ct[KEY_CIPHERTEXT_MAX], w[KEY_WRAPPED_MAX], k32[32];
 	size_t ctl = sizeof(ct), wl = sizeof(w);
 	struct secbuf *pt = NULL;
@@ -266,7 +240,7 @@ static void test_aes(void **state)
 
 static void test_tpm_keys(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	uint8_t sig[KEY_SIG_MAX], ct[512];
 	size_t siglen, ctl = sizeof(ct);
 	struct secbuf *pt = NULL;
@@ -324,7 +298,7 @@ static void test_tpm_keys(void **state)
 
 static void test_import_and_namespace(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	char cmd[256], pem[4096];
 	FILE *p;
 	size_t n;
@@ -359,7 +333,7 @@ static void test_import_and_namespace(void **state)
 
 static void test_backup_restore(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct secbuf *blob = NULL;
 	char name[VAULTFS_NAME_MAX + 1];
 	uint8_t sig[KEY_SIG_MAX], d48[48] = { 2 };
@@ -409,7 +383,7 @@ static int on_notice(const struct kv_rotation_notice *n, void *ud)
  * a changed policy row is refused. */
 static void test_rotation_policy(void **state)
 {
-	struct fixture *f = *state;
+	struct test_kv *f = *state;
 	struct kv_key_rotation p = { .rotate_after = 30 * 86400,
 				     .notify_before = 7 * 86400,
 				     .expires_after = 40 * 86400 },

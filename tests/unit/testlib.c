@@ -12,12 +12,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/crypto.h"
+#include "core/kv.h"
+#include "core/secbuf.h"
+#include "core/store.h"
 #include "tests/unit/testlib.h"
 
 int test_tmpdir(char **ret_dir)
@@ -117,4 +122,40 @@ const char *test_tcti(void)
 	if (!t || !*t)
 		fail_msg("VAULTFS_TEST_TCTI is not set: run under tests/lib/with-swtpm");
 	return t;
+}
+
+struct test_kv *test_kv_new(int64_t t0, const char *const *vaults)
+{
+	struct test_kv *f = calloc(1, sizeof(*f));
+	struct store *s = NULL;
+	struct secbuf *m = NULL;
+	uint8_t master[CRYPTO_KEY_LEN];
+	char path[PATH_MAX];
+
+	if (!f || test_tmpdir(&f->dir) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/vault.db", f->dir);
+	test_random(master, sizeof(master));
+	if (store_open(path, STORE_CREATE, &s) < 0 || secbuf_dup(master, sizeof(master), &m) < 0 ||
+	    kv_new(s, m, &f->kv) < 0)
+		goto fail;
+	if (t0)
+		kv_set_clock(f->kv, t0);
+	for (size_t i = 0; vaults && vaults[i]; i++)
+		if (kv_vault_create(f->kv, vaults[i], 7) < 0)
+			goto fail;
+	return f;
+fail:
+	test_kv_free(f);
+	return NULL;
+}
+
+void test_kv_free(struct test_kv *f)
+{
+	if (!f)
+		return;
+	kv_free(f->kv);
+	test_rmtree(f->dir);
+	free(f->dir);
+	free(f);
 }

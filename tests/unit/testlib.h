@@ -31,3 +31,16 @@ void test_random(void *p, size_t n);
 
 /* VAULTFS_TEST_TCTI, set by tests/lib/with-swtpm; the test fails when it is not set. */
 const char *test_tcti(void);
+
+/* The store fixture of the kv tests: a new temp dir holding vault.db, a fresh store under a
+ * random master key, a kv on it with its clock at t0 (0: the real clock) and one vault (7
+ * days' retention) for each name of the NULL-ended vaults. The whole struct is on the heap:
+ * test_kv_free() undoes it all (NULL: nothing). NULL when any step fails, for a setup
+ * function to report. */
+struct kv;
+struct test_kv {
+	char *dir;
+	struct kv *kv;
+};
+struct test_kv *test_kv_new(int64_t t0, const char *const *vaults);
+void test_kv_free(struct test_kv *f);
