@@ -19,88 +19,16 @@
  * "VCP2" is the same with u16 len | acme_directory | u16 len | acme_contact after the SANs: a
  * policy without ACME fields is written as VCP1, so stores and readers of before ACME read it.
  * The key record's layout is kv-key.c's (checked by kv_key_check_material); it is read here
- * for its type, protection, exportable, SPKI and private part. */
+ * for its type, protection, exportable, SPKI and private part. The policy's checks and bytes
+ * are kv-cert-policy.c's; records are put together with bytes.h. */
+#include "bytes.h"
 #include "key-soft.h"
 #include "kv-int.h"
 #include "tpm-key.h"
 
 #define CERT_MAGIC "VCR1"
-#define POLICY_MAGIC "VCP1"
-#define POLICY_MAGIC_ACME "VCP2"
 #define STATE_ISSUED 1
 #define STATE_PENDING 2
-
-/* --- bytes in and out --- */
-
-struct wr {
-	uint8_t *p;
-	size_t n, cap;
-	bool over;
-};
-
-static void put(struct wr *w, const void *p, size_t n)
-{
-	if (w->over || n > w->cap - w->n) {
-		w->over = true;
-		return;
-	}
-	if (n && w->p) /* no p: a dry run that only counts */
-		memcpy(w->p + w->n, p, n);
-	w->n += n;
-}
-
-static void put_int(struct wr *w, uint64_t v, size_t bytes)
-{
-	uint8_t b[8];
-
-	kv_put_le(b, v, bytes);
-	put(w, b, bytes);
-}
-
-static void put_blob(struct wr *w, const void *p, size_t n, size_t lenbytes)
-{
-	put_int(w, n, lenbytes);
-	put(w, p, n);
-}
-
-struct rd {
-	const uint8_t *p;
-	size_t n, off;
-	bool bad;
-};
-
-static const uint8_t *get(struct rd *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->bad || n > r->n - r->off) {
-		r->bad = true;
-		return NULL;
-	}
-	p = r->p + r->off;
-	r->off += n;
-	return p;
-}
-
-static uint64_t get_int(struct rd *r, size_t bytes)
-{
-	const uint8_t *p = get(r, bytes);
-	uint64_t v = 0;
-
-	if (!p)
-		return 0;
-	for (size_t i = bytes; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static const uint8_t *get_blob(struct rd *r, size_t lenbytes, size_t *ret_len)
-{
-	size_t n = get_int(r, lenbytes);
-
-	*ret_len = n;
-	return get(r, n);
-}
 
 /* --- the key record (kv-key.c's layout) --- */
 
@@ -136,21 +64,21 @@ static int keyrec_build(enum key_type t, enum key_protection prot, bool exportab
 			struct secbuf **ret)
 {
 	struct secbuf *b = NULL;
-	struct wr w;
+	struct bytes_wr w;
 	int r;
 
 	r = secbuf_new(16 + spki_len + priv_len, &b);
 	if (r < 0)
 		return r;
-	w = (struct wr){ .p = b->data, .cap = b->cap };
-	put(&w, "VKR1", 4);
-	put_int(&w, t, 1);
-	put_int(&w, prot, 1);
-	put_int(&w, exportable, 1);
-	put_int(&w, 0, 1);
-	put_int(&w, key_type_ops(t), 2);
-	put_blob(&w, spki, spki_len, 2);
-	put_blob(&w, priv, priv_len, 4);
+	w = (struct bytes_wr){ .p = b->data, .cap = b->cap };
+	bytes_put(&w, "VKR1", 4);
+	bytes_put_int(&w, t, 1);
+	bytes_put_int(&w, prot, 1);
+	bytes_put_int(&w, exportable, 1);
+	bytes_put_int(&w, 0, 1);
+	bytes_put_int(&w, key_type_ops(t), 2);
+	bytes_put_blob(&w, spki, spki_len, 2);
+	bytes_put_blob(&w, priv, priv_len, 4);
 	b->len = w.n;
 	if (w.over || kv_key_check_material(b->data, b->len) < 0) {
 		secbuf_free(b);
@@ -217,236 +145,6 @@ static struct x509_signer signer_of(struct signctx *c)
 				     .ud = c };
 }
 
-/* --- the policy --- */
-
-/* An ACME directory URL or contact: printable ASCII without a space, within max bytes. */
-static bool acme_text_ok(const char *s, size_t max)
-{
-	size_t n = strnlen(s, max + 1);
-
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] <= 0x20 || s[i] >= 0x7f)
-			return false;
-	return true;
-}
-
-static bool empty(const char *s)
-{
-	return !s || !*s;
-}
-
-static int acme_check(const struct kv_cert_policy *p)
-{
-	const char *d = p->acme_directory, *c = p->acme_contact, *at;
-
-	if (p->issuer != KV_CERT_ACME)
-		return empty(d) && empty(c) ? 0 : -EINVAL;
-	if (empty(d) || !acme_text_ok(d, KV_CERT_ACME_URL_MAX) ||
-	    (strncmp(d, "https://", 8) != 0 && strncmp(d, "http://", 7) != 0))
-		return -EINVAL;
-	if (!empty(c)) {
-		at = strchr(c, '@');
-		if (!acme_text_ok(c, KV_CERT_ACME_CONTACT_MAX) || !at || at == c || !at[1] ||
-		    strchr(at + 1, '@'))
-			return -EINVAL;
-	}
-	if (p->is_ca || p->n_sans == 0)
-		return -EINVAL;
-	for (size_t i = 0; i < p->n_sans; i++)
-		if (p->sans[i].kind != X509_SAN_DNS && p->sans[i].kind != X509_SAN_IP)
-			return -EINVAL;
-	return 0;
-}
-
-int kv_cert_policy_check(const struct kv_cert_policy *p)
-{
-	size_t subj = p->subject ? strlen(p->subject) : 0;
-
-	if (p->key_type <= KEY_TYPE_INVALID || p->key_type >= _KEY_TYPE_MAX ||
-	    p->key_type == KEY_AES_256 || p->validity <= 0 || p->renew_before < 0 ||
-	    p->notify_before < 0 || p->renew_percent > 99 || p->renew_before >= p->validity ||
-	    subj > X509_SUBJECT_MAX || p->n_sans > X509_SANS_MAX || (subj == 0 && p->n_sans == 0) ||
-	    (p->n_sans && !p->sans))
-		return -EINVAL;
-	if (p->protection == KEY_PROTECTION_TPM ? p->exportable :
-						  p->protection != KEY_PROTECTION_SOFTWARE)
-		return -EINVAL;
-	if (p->issuer == KV_CERT_VAULT_CA) {
-		const char *slash = p->issuer_name ? strchr(p->issuer_name, '/') : NULL;
-
-		if (!slash || strlen(p->issuer_name) > 2 * VAULTFS_NAME_MAX + 1)
-			return -EINVAL;
-	} else if (p->issuer != KV_CERT_SELF && p->issuer != KV_CERT_EXTERNAL &&
-		   p->issuer != KV_CERT_ACME) {
-		return -EINVAL;
-	} else if (p->issuer_name) {
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < p->n_sans; i++)
-		if (!p->sans[i].value || strlen(p->sans[i].value) > X509_SAN_LEN_MAX ||
-		    p->sans[i].kind < X509_SAN_DNS || p->sans[i].kind > X509_SAN_URI)
-			return -EINVAL;
-	return acme_check(p);
-}
-
-static void policy_put(struct wr *w, const struct kv_cert_policy *p)
-{
-	const char *subj = p->subject ? p->subject : "";
-	const char *iss = p->issuer_name ? p->issuer_name : "";
-	bool acme = !empty(p->acme_directory) || !empty(p->acme_contact);
-
-	put(w, acme ? POLICY_MAGIC_ACME : POLICY_MAGIC, 4);
-	put_int(w, p->key_type, 1);
-	put_int(w, p->protection, 1);
-	put_int(w, (p->exportable ? 1 : 0) | (p->reuse_key ? 2 : 0) | (p->is_ca ? 4 : 0), 1);
-	put_int(w, p->issuer, 1);
-	put_int(w, (uint32_t)p->path_len, 4);
-	put_int(w, p->key_usage, 4);
-	put_int(w, p->ext_key_usage, 4);
-	put_int(w, (uint64_t)p->validity, 8);
-	put_int(w, (uint64_t)p->renew_before, 8);
-	put_int(w, p->renew_percent, 4);
-	put_int(w, (uint64_t)p->notify_before, 8);
-	put_blob(w, subj, strlen(subj), 2);
-	put_blob(w, iss, strlen(iss), 2);
-	put_int(w, p->n_sans, 2);
-	for (size_t i = 0; i < p->n_sans; i++) {
-		put_int(w, p->sans[i].kind, 1);
-		put_blob(w, p->sans[i].value, strlen(p->sans[i].value), 2);
-	}
-	if (acme) {
-		const char *d = p->acme_directory ? p->acme_directory : "";
-		const char *c = p->acme_contact ? p->acme_contact : "";
-
-		put_blob(w, d, strlen(d), 2);
-		put_blob(w, c, strlen(c), 2);
-	}
-}
-
-int kv_cert_policy_encode(const struct kv_cert_policy *p, uint8_t **ret, size_t *ret_len)
-{
-	struct wr w = { .cap = STORE_CERT_POLICY_MAX };
-
-	w.p = malloc(w.cap);
-	if (!w.p)
-		return -ENOMEM;
-	policy_put(&w, p);
-	if (w.over) {
-		free(w.p);
-		return -EMSGSIZE;
-	}
-	*ret = w.p;
-	*ret_len = w.n;
-	return 0;
-}
-
-/* Parse and check a policy: its strings copied to one heap block (*mem) the result points
- * into. */
-static int policy_parse(const uint8_t *p, size_t n, struct kv_cert_policy *ret, void **mem)
-{
-	struct rd r = { .p = p, .n = n };
-	struct kv_cert_policy pol = {};
-	const uint8_t *subj, *iss, *m, *dir = NULL, *contact = NULL;
-	size_t subj_len, iss_len, nsans, total, dir_len = 0, contact_len = 0;
-	struct x509_san *sans;
-	char *s;
-	unsigned flags;
-	bool acme;
-
-	m = get(&r, 4);
-	if (!m || (memcmp(m, POLICY_MAGIC, 4) != 0 && memcmp(m, POLICY_MAGIC_ACME, 4) != 0))
-		return -EINVAL;
-	acme = memcmp(m, POLICY_MAGIC_ACME, 4) == 0;
-	pol.key_type = get_int(&r, 1);
-	pol.protection = get_int(&r, 1);
-	flags = get_int(&r, 1);
-	pol.issuer = get_int(&r, 1);
-	pol.path_len = (int32_t)get_int(&r, 4);
-	pol.key_usage = get_int(&r, 4);
-	pol.ext_key_usage = get_int(&r, 4);
-	pol.validity = (int64_t)get_int(&r, 8);
-	pol.renew_before = (int64_t)get_int(&r, 8);
-	pol.renew_percent = get_int(&r, 4);
-	pol.notify_before = (int64_t)get_int(&r, 8);
-	subj = get_blob(&r, 2, &subj_len);
-	iss = get_blob(&r, 2, &iss_len);
-	nsans = get_int(&r, 2);
-	if (r.bad || flags > 7 || nsans > X509_SANS_MAX)
-		return -EINVAL;
-	pol.exportable = flags & 1, pol.reuse_key = flags & 2, pol.is_ca = flags & 4;
-	/* the SANs: first pass measures */
-	size_t sans_off = r.off, strbytes = subj_len + 1 + iss_len + 1;
-
-	for (size_t i = 0; i < nsans; i++) {
-		size_t l;
-
-		get_int(&r, 1);
-		if (!get_blob(&r, 2, &l) && l)
-			return -EINVAL;
-		strbytes += l + 1;
-	}
-	if (acme) {
-		dir = get_blob(&r, 2, &dir_len);
-		contact = get_blob(&r, 2, &contact_len);
-		strbytes += dir_len + 1 + contact_len + 1;
-	}
-	if (r.bad || r.off != n)
-		return -EINVAL;
-	total = nsans * sizeof(struct x509_san) + strbytes;
-	void *block = calloc(1, total ? total : 1);
-
-	if (!block)
-		return -ENOMEM;
-	sans = block;
-	s = (char *)block + nsans * sizeof(struct x509_san);
-	memcpy(s, subj, subj_len), s[subj_len] = 0;
-	pol.subject = subj_len ? s : NULL;
-	s += subj_len + 1;
-	memcpy(s, iss, iss_len), s[iss_len] = 0;
-	pol.issuer_name = iss_len ? s : NULL;
-	s += iss_len + 1;
-	r.off = sans_off;
-	for (size_t i = 0; i < nsans; i++) {
-		size_t l;
-		const uint8_t *v;
-
-		sans[i].kind = get_int(&r, 1);
-		v = get_blob(&r, 2, &l);
-		if (l)
-			memcpy(s, v, l);
-		s[l] = 0;
-		sans[i].value = s;
-		s += l + 1;
-	}
-	pol.sans = nsans ? sans : NULL;
-	pol.n_sans = nsans;
-	if (acme) {
-		if (dir_len)
-			memcpy(s, dir, dir_len);
-		s[dir_len] = 0;
-		pol.acme_directory = dir_len ? s : NULL;
-		s += dir_len + 1;
-		if (contact_len)
-			memcpy(s, contact, contact_len);
-		s[contact_len] = 0;
-		pol.acme_contact = contact_len ? s : NULL;
-	}
-	if (kv_cert_policy_check(&pol) < 0) {
-		free(block);
-		return -EINVAL;
-	}
-	*ret = pol;
-	*mem = block;
-	return 0;
-}
-
-int kv_cert_policy_decode(const uint8_t *p, size_t n, struct kv_cert_policy *ret, void **mem)
-{
-	return policy_parse(p, n, ret, mem);
-}
-
 /* --- the certificate record --- */
 
 struct certrec {
@@ -461,24 +159,24 @@ struct certrec {
 
 static int rec_parse(const uint8_t *p, size_t n, struct certrec *ret)
 {
-	struct rd r = { .p = p, .n = n };
+	struct bytes_rd r = { .p = p, .n = n };
 	struct certrec c = {};
-	const uint8_t *m = get(&r, 4);
+	const uint8_t *m = bytes_get(&r, 4);
 
 	if (!m || memcmp(m, CERT_MAGIC, 4) != 0)
 		return -EINVAL;
-	c.state = get_int(&r, 1);
-	c.source = get_int(&r, 1);
-	if (get_int(&r, 2) != 0)
+	c.state = bytes_get_int(&r, 1);
+	c.source = bytes_get_int(&r, 1);
+	if (bytes_get_int(&r, 2) != 0)
 		return -EINVAL;
-	c.keyrec = get_blob(&r, 4, &c.keyrec_len);
-	c.policy = get_blob(&r, 4, &c.policy_len);
-	c.csr = get_blob(&r, 4, &c.csr_len);
-	c.n = get_int(&r, 1);
+	c.keyrec = bytes_get_blob(&r, 4, &c.keyrec_len);
+	c.policy = bytes_get_blob(&r, 4, &c.policy_len);
+	c.csr = bytes_get_blob(&r, 4, &c.csr_len);
+	c.n = bytes_get_int(&r, 1);
 	if (r.bad || c.n > X509_CHAIN_MAX || c.source < KV_CERT_SELF || c.source > KV_CERT_ACME)
 		return -EINVAL;
 	for (size_t i = 0; i < c.n; i++) {
-		c.certs[i].der = (uint8_t *)get_blob(&r, 4, &c.certs[i].len);
+		c.certs[i].der = (uint8_t *)bytes_get_blob(&r, 4, &c.certs[i].len);
 		if (r.bad || c.certs[i].len == 0 || c.certs[i].len > X509_DER_MAX)
 			return -EINVAL;
 	}
@@ -487,7 +185,7 @@ static int rec_parse(const uint8_t *p, size_t n, struct certrec *ret)
 	struct kv_cert_policy pol;
 	void *mem = NULL;
 
-	if (policy_parse(c.policy, c.policy_len, &pol, &mem) < 0)
+	if (kv_cert_policy_decode(c.policy, c.policy_len, &pol, &mem) < 0)
 		return -EINVAL;
 	free(mem);
 	if (c.state == STATE_ISSUED ?
@@ -505,27 +203,27 @@ int kv_cert_check_material(const void *material, size_t len)
 	return rec_parse(material, len, &c);
 }
 
-static void rec_put(struct wr *w, unsigned state, enum kv_cert_issuer source,
+static void rec_put(struct bytes_wr *w, unsigned state, enum kv_cert_issuer source,
 		    const struct secbuf *keyrec, const struct kv_cert_policy *pol,
 		    const uint8_t *csr, size_t csr_len, const struct x509_cert *certs, size_t n)
 {
 	size_t pol_start, pol_len;
 
-	put(w, CERT_MAGIC, 4);
-	put_int(w, state, 1);
-	put_int(w, source, 1);
-	put_int(w, 0, 2);
-	put_blob(w, keyrec->data, keyrec->len, 4);
-	put_int(w, 0, 4); /* the policy's length, below */
+	bytes_put(w, CERT_MAGIC, 4);
+	bytes_put_int(w, state, 1);
+	bytes_put_int(w, source, 1);
+	bytes_put_int(w, 0, 2);
+	bytes_put_blob(w, keyrec->data, keyrec->len, 4);
+	bytes_put_int(w, 0, 4); /* the policy's length, below */
 	pol_start = w->n;
-	policy_put(w, pol);
+	kv_cert_policy_put(w, pol);
 	pol_len = w->n - pol_start;
 	if (!w->over && w->p)
 		kv_put_le(w->p + pol_start - 4, pol_len, 4);
-	put_blob(w, csr, csr_len, 4);
-	put_int(w, n, 1);
+	bytes_put_blob(w, csr, csr_len, 4);
+	bytes_put_int(w, n, 1);
 	for (size_t i = 0; i < n; i++)
-		put_blob(w, certs[i].der, certs[i].len, 4);
+		bytes_put_blob(w, certs[i].der, certs[i].len, 4);
 }
 
 /* The record in a secure buffer of its own size (a dry run counts it first): a chain may take
@@ -535,7 +233,7 @@ static int rec_build(unsigned state, enum kv_cert_issuer source, const struct se
 		     const struct x509_cert *certs, size_t n, struct secbuf **ret)
 {
 	_cleanup_secbuf_ struct secbuf *b = NULL;
-	struct wr w = { .cap = VAULTFS_VALUE_MAX };
+	struct bytes_wr w = { .cap = VAULTFS_VALUE_MAX };
 	int r;
 
 	if (n > X509_CHAIN_MAX)
@@ -546,7 +244,7 @@ static int rec_build(unsigned state, enum kv_cert_issuer source, const struct se
 	r = secbuf_new(w.n, &b);
 	if (r < 0)
 		return r;
-	w = (struct wr){ .p = b->data, .cap = b->cap };
+	w = (struct bytes_wr){ .p = b->data, .cap = b->cap };
 	rec_put(&w, state, source, keyrec, pol, csr, csr_len, certs, n);
 	if (w.over)
 		return -EMSGSIZE;
@@ -858,7 +556,8 @@ int kv_cert_create(struct kv *kv, const char *tcti, const char *vault, const cha
 		if (!have_prev)
 			return -ENOENT;
 		r = kv_cert_state_policy(kv, vault, name, &pol, &mem); /* one set for the next */
-		if (r == -ENODATA && policy_parse(prev.policy, prev.policy_len, &pol, &mem) < 0)
+		if (r == -ENODATA &&
+		    kv_cert_policy_decode(prev.policy, prev.policy_len, &pol, &mem) < 0)
 			return -EBADMSG;
 		if (r < 0 && r != -ENODATA)
 			return r;
@@ -913,7 +612,7 @@ int kv_cert_merge(struct kv *kv, const char *vault, const char *name, const uint
 	r = x509_parse_chain(in, n, prev.key.spki, prev.key.spki_len, &chain, NULL);
 	if (r < 0)
 		return r;
-	r = policy_parse(prev.policy, prev.policy_len, &pol, &mem);
+	r = kv_cert_policy_decode(prev.policy, prev.policy_len, &pol, &mem);
 	if (r < 0)
 		return -EBADMSG;
 	r = secbuf_dup(prev.keyrec, prev.keyrec_len, &key);
@@ -1063,7 +762,7 @@ static int cert_get(struct kv *kv, const char *vault, const char *name, uint32_t
 		*ret = i;
 		return 0;
 	}
-	r = policy_parse(c.policy, c.policy_len, &i.policy, &i.mem_);
+	r = kv_cert_policy_decode(c.policy, c.policy_len, &i.policy, &i.mem_);
 	if (r < 0) {
 		r = -EBADMSG;
 		goto fail;

@@ -213,11 +213,14 @@ int kv_epoch_commit_state(struct kv *kv);
 int kv_name_clash(struct kv *kv, const struct store_vault *v, enum object_type kind,
 		  const char *name);
 
-/* kv-cert.c: a certificate's policy as bytes (the record's layout), and checked */
+/* kv-cert-policy.c: a certificate's policy as bytes (the record's layout), and checked */
 int kv_cert_policy_check(const struct kv_cert_policy *p);
 int kv_cert_policy_encode(const struct kv_cert_policy *p, uint8_t **ret, size_t *ret_len);
 /* The policy's strings in one heap block *mem the result points into. -EINVAL not one. */
 int kv_cert_policy_decode(const uint8_t *p, size_t n, struct kv_cert_policy *ret, void **mem);
+/* the policy's bytes at the end of w (a certificate record embeds them) */
+struct bytes_wr;
+void kv_cert_policy_put(struct bytes_wr *w, const struct kv_cert_policy *p);
 /* The key record (kv-key.c's layout) of version `version` (0: the newest issued) of the
  * certificate vault/name, after the lifecycle check of use: for the key operations by a
  * certificate's name. -ENOENT no such certificate, or that version is pending. */
