@@ -7,6 +7,7 @@
  * or crypto_aead, never use deprecated OpenSSL APIs, and never log above debug. */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -479,4 +480,51 @@ int crypto_memeq(const void *a, const void *b, size_t n)
 	if (n == 0)
 		return 1;
 	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* --- OpenSSL's heap, wiped on free --- */
+
+static void *wipe_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return malloc(n);
+}
+
+static void wipe_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (!p)
+		return;
+	/* the whole block, usable size: more than was asked for is never less than was used */
+	explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+static void *wipe_realloc(void *p, size_t n, const char *file, int line)
+{
+	size_t old;
+	void *q;
+
+	if (!p)
+		return wipe_malloc(n, file, line);
+	if (n == 0) {
+		wipe_free(p, file, line);
+		return NULL;
+	}
+	old = malloc_usable_size(p);
+	if (n <= old)
+		return p; /* fits where it is: nothing left behind */
+	q = malloc(n);
+	if (!q)
+		return NULL; /* p untouched, as realloc leaves it */
+	memcpy(q, p, old);
+	wipe_free(p, file, line);
+	return q;
+}
+
+int crypto_wipe_heap(void)
+{
+	return CRYPTO_set_mem_functions(wipe_malloc, wipe_realloc, wipe_free) ? 0 : -EBUSY;
 }

@@ -77,3 +77,11 @@ int crypto_memeq(const void *a, const void *b, size_t n);
  * last error are kept (log_foreign) for the one log line at the edge. Always empties the
  * thread's error queue. */
 int crypto_openssl_errno(int fallback);
+
+/* OpenSSL's heap wiped on free: every block OpenSSL frees or moves in a realloc is
+ * overwritten first, so what its structures held (a PKCS#12 of an exportable key, a key's
+ * internals, the TSS library's session crypto, done through OpenSSL) is not left in freed
+ * memory. ESAPI's own buffers are libc's (tpm-seal.c wipes what they hold). Call before
+ * OpenSSL allocates anything (harden_process does): -EBUSY when it already has, and then
+ * nothing changes. */
+int crypto_wipe_heap(void);

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "crypto.h"
 #include "harden.h"
 #include "util.h"
 
@@ -24,6 +25,10 @@ int harden_process(unsigned flags, const char **ret_failed)
 	    r == 0) {
 		r = negative_errno();
 		failed = "mlockall";
+	}
+	if (crypto_wipe_heap() < 0 && r == 0) {
+		r = -EBUSY;
+		failed = "CRYPTO_set_mem_functions";
 	}
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);

@@ -10,7 +10,12 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <errno.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
 #include "core/buf.h"
+#include "core/crypto.h"
 #include "core/harden.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -106,6 +111,27 @@ static void test_harden(void **state)
 	assert_int_equal(rl.rlim_cur, 0);
 	assert_int_equal(prctl(PR_GET_DUMPABLE), 0);
 	assert_int_equal(umask(077), 077);
+	/* OpenSSL's heap is wiped on free from now on: its allocator is not its own */
+	{
+		CRYPTO_malloc_fn m;
+		CRYPTO_realloc_fn re;
+		CRYPTO_free_fn fr;
+		uint8_t *p = OPENSSL_malloc(100);
+
+		CRYPTO_get_mem_functions(&m, &re, &fr);
+		assert_true(fr != CRYPTO_free && m != CRYPTO_malloc && re != CRYPTO_realloc);
+		assert_non_null(p);
+		memset(p, 0xa5, 100);
+		p = OPENSSL_realloc(p, 5000); /* moved: the bytes come along */
+		assert_non_null(p);
+		for (int i = 0; i < 100; i++)
+			assert_int_equal(p[i], 0xa5);
+		p = OPENSSL_realloc(p, 10);
+		assert_int_equal(p[9], 0xa5);
+		OPENSSL_free(p);
+		/* again: OpenSSL has allocated only through ours, so it still may be set */
+		assert_int_equal(crypto_wipe_heap(), 0);
+	}
 }
 
 static void test_foreign_words(void **state)
