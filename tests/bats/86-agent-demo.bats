@@ -6,36 +6,15 @@
 # the DER), never from the engine's own answer. The daemon's agent socket is tested with the
 # daemon; this is the engine alone.
 
+load ../lib/sshd
+
 DEMO=${VAULTFS_BUILD:-$BATS_TEST_DIRNAME/../../build}/tests/agent-demo
-# the sshd of the login test (openssh-server; VAULTFS_TEST_SSHD names another, e.g. a wrapper of
-# one unpacked from its .deb)
-SSHD=${VAULTFS_TEST_SSHD:-/usr/sbin/sshd}
-TYPES="ed25519 p256 p384 p521 rsa"
 
 setup_file() {
 	[ -x "$DEMO" ] || return 0
 	K=$(mktemp -d "${BATS_TMPDIR:-/tmp}/vaultfs-agentkeys.XXXXXX")
 	export K
-	openssl genpkey -algorithm ED25519 -out "$K/ed25519.pem" 2>/dev/null
-	for c in 256 384 521; do
-		openssl genpkey -algorithm EC -pkeyopt "ec_paramgen_curve:P-$c" \
-			-out "$K/p$c.pem" 2>/dev/null
-	done
-	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$K/rsa.pem" 2>/dev/null
-	chmod 600 "$K"/*.pem
-	# the public halves, in a directory with no private key beside them
-	mkdir "$K/pub"
-	for t in p256 p384 p521 rsa; do
-		ssh-keygen -y -f "$K/$t.pem" >"$K/pub/$t.pub"
-	done
-	{
-		printf 'ssh-ed25519 '
-		{
-			printf '\0\0\0\013ssh-ed25519\0\0\0\040'
-			openssl pkey -in "$K/ed25519.pem" -pubout -outform DER | tail -c 32
-		} | base64 -w0
-		echo
-	} >"$K/pub/ed25519.pub"
+	agent_test_keys "$K"
 }
 
 teardown_file() {
@@ -206,44 +185,9 @@ teardown() {
 	[ "${#lines[@]}" -eq 5 ]
 }
 
-# start_sshd HOSTKEYTYPE: sshd on 127.0.0.1:$PORT accepting the agent's keys for root. It runs in
-# a mount namespace of its own, where /etc/passwd has the privilege separation user and /run/sshd
-# exists, so the host is left as it is.
-start_sshd() {
-	ssh-keygen -q -t "$1" -N '' -f "$T/host_key"
-	{ cat /etc/passwd; echo 'sshd:x:65533:65534::/run/sshd:/usr/sbin/nologin'; } >"$T/passwd"
-	cat "$K"/pub/*.pub >"$T/authorized_keys"
-	PORT=$((20000 + RANDOM % 20000))
-	cat >"$T/sshd_config" <<-EOF
-	ListenAddress 127.0.0.1
-	Port $PORT
-	HostKey $T/host_key
-	PidFile $T/sshd.pid
-	AuthorizedKeysFile $T/authorized_keys
-	StrictModes no
-	UsePAM no
-	PermitRootLogin prohibit-password
-	PasswordAuthentication no
-	KbdInteractiveAuthentication no
-	EOF
-	unshare -m --propagation private sh -c 'mount --bind "$1/passwd" /etc/passwd &&
-		mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd &&
-		exec "$2" -D -e -f "$1/sshd_config"' sh "$T" "$SSHD" >"$T/sshd.log" 2>&1 &
-	for _ in $(seq 50); do
-		grep -q 'Server listening' "$T/sshd.log" && break
-		sleep 0.1
-	done
-	grep -q 'Server listening' "$T/sshd.log"
-}
-
 # login KEYTYPE [ssh options...]: ssh as root with that key, through the agent only
 login() {
-	local t=$1
-
-	shift
-	ssh -F /dev/null -p "$PORT" -o IdentityAgent="$T/sock" -o IdentitiesOnly=yes \
-		-i "$K/pub/$t.pub" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-		-o BatchMode=yes "$@" root@127.0.0.1 echo "logged-in-$t"
+	agent_login "$T/sock" "$@"
 }
 
 @test "agent-demo: ssh logs in through the agent; session-bind names the host key" {
