@@ -28,10 +28,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-M() {
-	echo "$T/mnt/$1"
-}
-
 @test "the old store opens offline: vaults, secrets, versions, the deleted one, the journal" {
 	[ "$(vctl vault list)" = app ]
 	[ "$(vctl secret list app | tr '\n' ' ')" = "bin db " ]

@@ -31,14 +31,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
-M() {
-	echo "$T/mnt/$1"
-}
-
 @test "an allowed uid reads the exact bytes; another gets EACCES; the journal has both, with the rule" {
 	policy <<-'EOF'
 	allow list /app uid=1000,1001

@@ -30,14 +30,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
-M() {
-	echo "$T/mnt/$1"
-}
-
 # The python helpers, written to $T:
 #   ctl.py SOCK (set|del) VAULT FMT FIRST COUNT [VERSIONS]: secret-set (value "v<i>", VERSIONS
 #       times each) or secret-delete of the names FMT % i for i in FIRST..FIRST+COUNT-1, on one

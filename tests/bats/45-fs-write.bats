@@ -31,14 +31,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
-M() {
-	echo "$T/mnt/$1"
-}
-
 # versions VAULT/NAME: how many versions the store holds
 versions() {
 	vctl secret versions "$1" | wc -l

@@ -36,10 +36,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-M() {
-	echo "$T/mnt/$1"
-}
-
 versions() {
 	vctl secret versions "$1" | wc -l
 }

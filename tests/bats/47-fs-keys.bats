@@ -27,14 +27,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
-M() {
-	echo "$T/mnt/$1"
-}
-
 # mkkey VERB VAULT NAME [ARG]: a key through the core API
 mkkey() {
 	"$MKKEY" -c "$CONF" "$@"

@@ -31,14 +31,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
-M() {
-	echo "$T/mnt/$1"
-}
-
 # mkcert VERB VAULT NAME [ARG...]: a certificate through the core API
 mkcert() {
 	"$MKCERT" -c "$CONF" "$@"

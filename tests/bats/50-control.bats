@@ -27,10 +27,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
 # root's rights in the default policy (DESIGN §5), and everything on /app for uid 1000
 default_policy() {
 	policy <<-'EOF'

@@ -127,10 +127,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
 # reload: SIGHUP the daemon and wait until it says it reloaded
 reload() {
 	local n

@@ -63,10 +63,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
 # ctl [vaultctl args]: through the daemon, as root; ctl_as UID [args]: as another uid
 ctl() {
 	"$VAULTCTL" -c "$CONF" "$@"

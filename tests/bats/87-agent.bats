@@ -58,10 +58,6 @@ teardown() {
 	vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
 default_policy() {
 	policy <<-'EOF'
 	allow list,meta,write,delete,recover,purge,manage /** uid=0

@@ -38,10 +38,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-M() {
-	echo "$T/mnt/$1"
-}
-
 # --- the PKI, through vaultctl (offline: before the daemon starts) ---
 
 # pki: root CA pki/root (self-signed), intermediate pki/int under it, and leaf app/web (DNS

@@ -27,10 +27,6 @@ teardown() {
 	vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
 @test "git: a get-only credential helper reads the token from /vault; store and erase touch nothing" {
 	command -v git >/dev/null || skip "git is not installed"
 	token="ghp-$RANDOM$RANDOM$RANDOM"

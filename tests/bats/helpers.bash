@@ -144,3 +144,13 @@ as() {
 	shift
 	setpriv --reuid "$uid" --regid "$uid" --clear-groups "$@"
 }
+
+# policy: the test's policy file (policy.d/10-test.policy) from stdin
+policy() {
+	cat >"$T/policy.d/10-test.policy"
+}
+
+# M PATH: PATH in the test's mount
+M() {
+	echo "$T/mnt/$1"
+}
