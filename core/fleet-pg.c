@@ -423,6 +423,36 @@ int fleet_pg_vault_set_epoch(struct fleet_pg *p, const char *vault, uint32_t epo
 	return streq(PQcmdTuples(res), "1") ? 0 : -ENOENT;
 }
 
+int fleet_pg_vaults(struct fleet_pg *p, struct fleet_pg_vault **ret, size_t *ret_n)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	_cleanup_free_ struct fleet_pg_vault *v = NULL;
+	int r, n;
+
+	r = run(p,
+		"SELECT v.name, v.epoch, COALESCE((SELECT max(seq) FROM vaultfs.changes c "
+		"WHERE c.vault = v.name), 0) FROM vaultfs.vaults v ORDER BY v.name",
+		NULL, &res);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	v = calloc((size_t)n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		int64_t e;
+
+		if (get_text(res, i, 0, v[i].name, sizeof(v[i].name)) < 0 ||
+		    get_int(res, i, 1, &e) < 0 || e <= 0 || e > UINT32_MAX ||
+		    get_int(res, i, 2, &v[i].max_seq) < 0)
+			return -EBADMSG;
+		v[i].epoch = (uint32_t)e;
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = (size_t)n;
+	return 0;
+}
+
 /* --- grants --- */
 
 int fleet_pg_grant_put(struct fleet_pg *p, const struct fleet_grant *g)

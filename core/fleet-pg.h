@@ -41,6 +41,14 @@ int fleet_pg_host_seen(struct fleet_pg *p, const char *name);
 int fleet_pg_vault_insert(struct fleet_pg *p, const char *vault, uint32_t epoch);
 int fleet_pg_vault_epoch(struct fleet_pg *p, const char *vault, uint32_t *ret);
 int fleet_pg_vault_set_epoch(struct fleet_pg *p, const char *vault, uint32_t epoch);
+/* Every fleet vault in name order with its epoch and highest seq (0: no change yet); *ret heap
+ * (free). */
+struct fleet_pg_vault {
+	char name[VAULTFS_NAME_MAX + 1];
+	uint32_t epoch;
+	int64_t max_seq;
+};
+int fleet_pg_vaults(struct fleet_pg *p, struct fleet_pg_vault **ret, size_t *ret_n);
 
 /* Grants: put inserts or replaces (vault, epoch, host); get -ENOENT; delete every grant of a
  * host (returns how many). */

@@ -475,6 +475,16 @@ static void test_chain(void **state)
 	}
 	assert_int_equal(fleet_pg_change_max(p, "app", &max), 0);
 	assert_int_equal(max, 5);
+	{
+		_cleanup_free_ struct fleet_pg_vault *v = NULL;
+		size_t nv;
+
+		assert_int_equal(fleet_pg_vaults(p, &v, &nv), 0);
+		assert_int_equal(nv, 1);
+		assert_string_equal(v[0].name, "app");
+		assert_int_equal(v[0].epoch, 1);
+		assert_int_equal(v[0].max_seq, 5);
+	}
 	/* a second writer that had not pulled takes seq 5 again: the center refuses */
 	w2 = w;
 	w2.seq = 4;
