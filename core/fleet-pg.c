@@ -230,6 +230,8 @@ static const char schema_v1[] =
 	" revoked_sig bytea NOT NULL DEFAULT '',"
 	" joined timestamptz NOT NULL DEFAULT now(),"
 	" last_seen timestamptz);"
+	/* one anchor: two first hosts joining at once cannot both approve themselves */
+	"CREATE UNIQUE INDEX hosts_one_anchor ON vaultfs.hosts ((true)) WHERE approved_by = name;"
 	"CREATE TABLE vaultfs.vaults ("
 	" name text PRIMARY KEY,"
 	" epoch integer NOT NULL CHECK (epoch > 0),"

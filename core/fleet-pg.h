@@ -29,7 +29,8 @@ int fleet_pg_migrate(struct fleet_pg *p);
 /* One statement with no parameters and no rows (tests, and an operator's tools). */
 int fleet_pg_exec(struct fleet_pg *p, const char *sql);
 
-/* Hosts. insert: -EEXIST when the name is taken. update: approval and revocation fields (the
+/* Hosts. insert: -EEXIST when the name is taken, or for a second self-approved host (the
+ * anchor is one: a unique index). update: approval and revocation fields (the
  * key and kind never change: a host that needs a new key is removed and joins again).
  * list: every host in name order, *ret heap (free). seen: last_seen = now. */
 int fleet_pg_host_insert(struct fleet_pg *p, const struct fleet_host *h);

@@ -151,7 +151,8 @@ int fleet_host_revoke(const struct fleet_key *by, const char *by_name, struct fl
  * on up to a self-approved host whose key's fingerprint is anchor. 0 yes; -ENOENT no such
  * host; -EACCES not approved yet; -EKEYREVOKED revoked (with a revocation that verifies under
  * a host that counts); -ENOKEY no chain to the anchor (a bad signature on the way, a loop, a
- * chain longer than FLEET_CHAIN_DEPTH_MAX, another anchor). ret (may be NULL): the host. */
+ * chain longer than FLEET_CHAIN_DEPTH_MAX, another anchor). ret (may be NULL): the host. The
+ * approvals a host made before it was removed still hold: remove the hosts it approved too. */
 int fleet_host_trusted(const struct fleet_host *hosts, size_t n, const char *anchor,
 		       const char *name, const struct fleet_host **ret);
 

@@ -382,6 +382,13 @@ static int fleet_join(struct ctl *ctl, int argc, char **argv)
 	r = fleet_pg_host_insert(f.pg, &h);
 	if (r < 0) {
 		ctl_audit(ctl, f.au, "fleet-join", NULL, name, 0, r);
+		if (r == -EEXIST) { /* the name, or the anchor's place, taken meanwhile */
+			fprintf(stderr,
+				"vaultctl: fleet: %s: another host joined under this name, "
+				"or became the anchor, meanwhile: nothing registered\n",
+				name);
+			return EXIT_REFUSED;
+		}
 		return center_fail(r, "cannot register this host");
 	}
 	printf("%s\n", fpr);

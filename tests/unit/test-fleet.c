@@ -248,6 +248,10 @@ static void enroll(struct fleet_pg *p, struct fleet_host **ret, size_t *ret_n)
 	assert_int_equal(fleet_host_approve(E.a, "a", &h), 0);
 	assert_int_equal(fleet_pg_host_insert(p, &h), 0);
 	assert_int_equal(fleet_pg_host_insert(p, &h), -EEXIST);
+	/* a second anchor (b approving itself) is refused by the center */
+	host_of(E.b, "b", &h);
+	assert_int_equal(fleet_host_approve(E.b, "b", &h), 0);
+	assert_int_equal(fleet_pg_host_insert(p, &h), -EEXIST);
 	host_of(E.b, "b", &h);
 	assert_int_equal(fleet_pg_host_insert(p, &h), 0);
 	assert_int_equal(fleet_host_approve(E.a, "a", &h), 0);
