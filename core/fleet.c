@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "crypto.h"
+#include "fleet-int.h"
 #include "fleet.h"
 #include "key-soft.h"
 #include "key.h"
@@ -139,35 +140,11 @@ const uint8_t *fleet_key_spki(const struct fleet_key *k, size_t *ret_len)
 	return k->spki;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
 static int buf_put_be32(struct buf *b, uint32_t v)
 {
 	uint8_t p[4];
 
-	put_be32(p, v);
+	fleet_put_be32(p, v);
 	return buf_put(b, p, sizeof(p));
 }
 
@@ -175,7 +152,7 @@ static int buf_put_be64(struct buf *b, uint64_t v)
 {
 	uint8_t p[8];
 
-	put_be64(p, v);
+	fleet_put_be64(p, v);
 	return buf_put(b, p, sizeof(p));
 }
 
@@ -237,7 +214,7 @@ int fleet_key_load(const uint8_t *in, size_t len, const uint8_t seal_key[CRYPTO_
 	if (r < 0)
 		return r;
 	p += 5;
-	n = get_be32(p);
+	n = fleet_get_be32(p);
 	p += 4;
 	if (n == 0 || n > FLEET_SPKI_MAX || (size_t)(end - p) < (size_t)n + 4)
 		return -EBADMSG;
@@ -247,7 +224,7 @@ int fleet_key_load(const uint8_t *in, size_t len, const uint8_t seal_key[CRYPTO_
 	memcpy(k->spki, p, n);
 	k->spki_len = n;
 	p += n;
-	n = get_be32(p);
+	n = fleet_get_be32(p);
 	p += 4;
 	if ((size_t)(end - p) != n)
 		return -EBADMSG;
@@ -679,8 +656,8 @@ out:
 
 void fleet_applied_encode(const struct fleet_applied *a, uint8_t out[FLEET_APPLIED_LEN])
 {
-	put_be64(out, (uint64_t)a->seq);
-	put_be32(out + 8, a->epoch);
+	fleet_put_be64(out, (uint64_t)a->seq);
+	fleet_put_be32(out + 8, a->epoch);
 	memcpy(out + 12, a->mac, CRYPTO_MAC_LEN);
 }
 
@@ -690,8 +667,8 @@ int fleet_applied_decode(const uint8_t *in, size_t len, struct fleet_applied *re
 
 	if (len != FLEET_APPLIED_LEN)
 		return -EBADMSG;
-	a.seq = (int64_t)get_be64(in);
-	a.epoch = get_be32(in + 8);
+	a.seq = (int64_t)fleet_get_be64(in);
+	a.epoch = fleet_get_be32(in + 8);
 	memcpy(a.mac, in + 12, CRYPTO_MAC_LEN);
 	if (a.seq < 0)
 		return -EBADMSG;

@@ -221,3 +221,46 @@ int fleet_chain_check(struct fleet_applied *a, const struct fleet_change *rows, 
 #define FLEET_APPLIED_LEN (8u + 4u + CRYPTO_MAC_LEN)
 void fleet_applied_encode(const struct fleet_applied *a, uint8_t out[FLEET_APPLIED_LEN]);
 int fleet_applied_decode(const uint8_t *in, size_t len, struct fleet_applied *ret);
+
+/* --- change bodies: what a change row carries (core/fleet-body.c) ---
+ * A new version travels as the local store keeps it, under the fleet vault key instead of a
+ * host's: a random data key wrapped under the FVK of the row's epoch and the material sealed
+ * under the data key (AES-256-GCM), both with the AAD "vaultfs fleet version v1\0" vault "\0"
+ * name "\0" be32(kind) be32(version) be32(epoch), so a ciphertext moved to another vault, name,
+ * version or epoch does not open. Names and attributes are in the clear (as in the local
+ * store); the chain MAC covers all of it. Other ops carry no material: an update of a
+ * version's attributes, delete, recover, purge of an object; a rekey (the row's epoch is the
+ * new key's, MAC'd under it); a host removed (host). Form: "VFB1" op kind be32(version)
+ * be16(len) name enabled be64(nbf) be64(exp) be16(len) content-type be32(len) tags be16(len)
+ * host, then for FLEET_OP_SET wrapped data key (CRYPTO_WRAPPED_KEY_LEN) be32(len) ciphertext;
+ * nothing may follow. */
+enum fleet_op {
+	FLEET_OP_SET = 1,     /* a new version, with its material */
+	FLEET_OP_UPDATE = 2,  /* a version's attributes */
+	FLEET_OP_DELETE = 3,  /* soft delete of an object */
+	FLEET_OP_RECOVER = 4, /* its recovery */
+	FLEET_OP_PURGE = 5,   /* its purge */
+	FLEET_OP_REKEY = 6,   /* from this row on, the row's epoch */
+	FLEET_OP_REVOKE = 7,  /* host removed from the fleet */
+};
+struct fleet_body {
+	enum fleet_op op;
+	int kind;			 /* enum object_type (store.h); 0 for REKEY, REVOKE */
+	char name[VAULTFS_NAME_MAX + 1]; /* the object; "" for REKEY, REVOKE */
+	uint32_t version;		 /* SET, UPDATE; else 0 */
+	bool enabled;
+	int64_t not_before, expires; /* 0 none */
+	char content_type[VAULTFS_CONTENT_TYPE_MAX + 1];
+	char tags[VAULTFS_TAGS_LEN_MAX + 1]; /* canonical "k=v\n" lines, as the store keeps them */
+	char host[FLEET_HOST_NAME_MAX + 1];  /* REVOKE: the host removed */
+};
+/* Seal a body for vault at epoch under vkey (material: SET only, at most VAULTFS_VALUE_MAX;
+ * NULL otherwise) into a new heap buffer. -EINVAL a body of the wrong shape (an op it does not
+ * know, a name missing or invalid, material with another op or none with SET), -EMSGSIZE. */
+int fleet_body_seal(const struct secbuf *vkey, const char *vault, uint32_t epoch,
+		    const struct fleet_body *b, const struct secbuf *material, uint8_t **ret,
+		    size_t *ret_len);
+/* The inverse, after the row's MAC verified: *ret_material (SET only, else NULL) in a new
+ * secure buffer. -EBADMSG a body not of this form, or material that does not open. */
+int fleet_body_open(const struct secbuf *vkey, const char *vault, uint32_t epoch, const uint8_t *in,
+		    size_t len, struct fleet_body *ret, struct secbuf **ret_material);

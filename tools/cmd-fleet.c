@@ -255,6 +255,9 @@ static int vkey_get(struct fleet_ctx *f, const char *vault, uint32_t epoch, stru
 	if (r < 0)
 		return r;
 	r = fleet_grant_open(f->key, f->name, &g, f->hosts, f->n, f->anchor, &vkey);
+	/* the key opened, or a grant refused: this host's journal says so either way */
+	if (ctl_audit(f->ctl, f->au, "fleet-key", vault, f->name, epoch, MIN(r, 0)) != 0)
+		return -EIO;
 	if (r < 0)
 		return r;
 	r = vkey_save(f, vault, epoch, vkey);

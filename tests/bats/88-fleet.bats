@@ -131,6 +131,12 @@ join_all() {
 	run on b audit show --event fleet-join
 	[ "$status" -eq 0 ]
 	[[ $output == *b* ]]
+	# b's journal has the key it opened; c's the grants it refused
+	run on b audit show --event fleet-key --decision allow
+	[[ $output == *app* ]]
+	run on c audit show --event fleet-key --decision deny
+	[[ $output == *app* ]]
+	[[ $output == *EBADMSG* || $output == *74* ]]
 }
 
 @test "fleet: a wrong anchor, a wrong fingerprint, a public key replaced in the center are refused" {

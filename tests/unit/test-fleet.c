@@ -8,7 +8,9 @@
  * by it alone (the TPM host's in its TPM), a grant replaced in SQL by one an attacker wrapped;
  * and the change chain through the center: two hosts cannot take one seq, and a changed row, a
  * swapped pair, a dropped row, a rolled-back sequence and an old epoch's row are each refused
- * by the host that pulls them, which applies nothing past the first bad row. */
+ * by the host that pulls them, which applies nothing past the first bad row. A change body: a
+ * version sealed under the fleet vault key opens only for its vault, epoch, name and version,
+ * never holds the value in the clear, and refuses a byte too few or too many. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -378,6 +380,7 @@ static void test_grants(void **state)
 						    &len),
 				 0);
 		hex_encode(wrapped, len, hex);
+		hex[2 * len] = '\0';
 		snprintf(sql, sizeof(sql),
 			 "UPDATE vaultfs.grants SET wrapped = '\\x%s' WHERE host = 'b'", hex);
 		assert_int_equal(fleet_pg_exec(p, sql), 0);
@@ -472,7 +475,7 @@ static void test_chain(void **state)
 	ks.k[1] = k1;
 	assert_int_equal(fleet_pg_vault_insert(p, "app", 1), 0);
 	for (int i = 1; i <= 5; i++) {
-		char body[16];
+		char body[32];
 
 		snprintf(body, sizeof(body), "body-%d", i);
 		assert_int_equal(append(p, k1, "app", 1, &w, body), 0);
@@ -609,12 +612,102 @@ static void test_chain(void **state)
 	fleet_pg_free(p);
 }
 
+static void test_body(void **state)
+{
+	_cleanup_secbuf_ struct secbuf *k = NULL, *k2 = NULL, *m = NULL, *got = NULL;
+	_cleanup_free_ uint8_t *sealed = NULL;
+	struct fleet_body b = { .op = FLEET_OP_SET,
+				.kind = 1,
+				.name = "db-password",
+				.version = 3,
+				.enabled = true,
+				.not_before = 1700000000,
+				.expires = 1800000000,
+				.content_type = "text/plain",
+				.tags = "env=prod\nowner=ops\n" },
+			  back;
+	uint8_t *p;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(fleet_vault_key_new(&k), 0);
+	assert_int_equal(fleet_vault_key_new(&k2), 0);
+	assert_int_equal(secbuf_dup("s3cret value", 12, &m), 0);
+	assert_int_equal(fleet_body_seal(k, "app", 2, &b, m, &sealed, &n), 0);
+	assert_null(memmem(sealed, n, "s3cret", 6)); /* the value never in the clear */
+	assert_non_null(memmem(sealed, n, "db-password", 11));
+	assert_int_equal(fleet_body_open(k, "app", 2, sealed, n, &back, &got), 0);
+	assert_int_equal(back.op, FLEET_OP_SET);
+	assert_int_equal(back.kind, 1);
+	assert_string_equal(back.name, "db-password");
+	assert_int_equal(back.version, 3);
+	assert_true(back.enabled);
+	assert_int_equal(back.not_before, 1700000000);
+	assert_int_equal(back.expires, 1800000000);
+	assert_string_equal(back.content_type, "text/plain");
+	assert_string_equal(back.tags, "env=prod\nowner=ops\n");
+	assert_int_equal(got->len, 12);
+	assert_memory_equal(got->data, "s3cret value", 12);
+	secbuf_free(got);
+	got = NULL;
+	/* moved to another vault, epoch or key: does not open */
+	assert_int_equal(fleet_body_open(k, "web", 2, sealed, n, &back, &got), -EBADMSG);
+	assert_int_equal(fleet_body_open(k, "app", 1, sealed, n, &back, &got), -EBADMSG);
+	assert_int_equal(fleet_body_open(k2, "app", 2, sealed, n, &back, &got), -EBADMSG);
+	/* the name changed in the clear: another object's AAD */
+	p = memmem(sealed, n, "db-password", 11);
+	p[0] = 'x';
+	assert_int_equal(fleet_body_open(k, "app", 2, sealed, n, &back, &got), -EBADMSG);
+	p[0] = 'd';
+	/* the version changed */
+	sealed[9] ^= 1;
+	assert_int_equal(fleet_body_open(k, "app", 2, sealed, n, &back, &got), -EBADMSG);
+	sealed[9] ^= 1;
+	/* cut short, or a byte after the end */
+	assert_int_equal(fleet_body_open(k, "app", 2, sealed, n - 1, &back, &got), -EBADMSG);
+	sealed = realloc(sealed, n + 1);
+	assert_non_null(sealed);
+	sealed[n] = 0;
+	assert_int_equal(fleet_body_open(k, "app", 2, sealed, n + 1, &back, &got), -EBADMSG);
+	assert_int_equal(fleet_body_open(k, "app", 2, sealed, 3, &back, &got), -EBADMSG);
+	free(sealed);
+	sealed = NULL;
+
+	/* shapes */
+	assert_int_equal(fleet_body_seal(k, "app", 2, &b, NULL, &sealed, &n), -EINVAL);
+	b.op = FLEET_OP_DELETE;
+	assert_int_equal(fleet_body_seal(k, "app", 2, &b, m, &sealed, &n), -EINVAL);
+	b.op = 99;
+	assert_int_equal(fleet_body_seal(k, "app", 2, &b, NULL, &sealed, &n), -EINVAL);
+	b.op = FLEET_OP_SET;
+	str_copy(b.name, sizeof(b.name), ".hidden");
+	assert_int_equal(fleet_body_seal(k, "app", 2, &b, m, &sealed, &n), -EINVAL);
+	assert_int_equal(fleet_body_seal(k, "app", 0, &b, m, &sealed, &n), -EINVAL);
+	/* a host removed: no material, the host's name */
+	b = (struct fleet_body){ .op = FLEET_OP_REVOKE, .host = "web-3" };
+	assert_int_equal(fleet_body_seal(k, "app", 2, &b, NULL, &sealed, &n), 0);
+	assert_int_equal(fleet_body_open(k, "app", 2, sealed, n, &back, &got), 0);
+	assert_int_equal(back.op, FLEET_OP_REVOKE);
+	assert_string_equal(back.host, "web-3");
+	assert_null(got);
+	free(sealed);
+	sealed = NULL;
+	/* an empty value */
+	b = (struct fleet_body){ .op = FLEET_OP_SET, .kind = 1, .name = "e", .version = 1 };
+	secbuf_free(m);
+	assert_int_equal(secbuf_new(16, &m), 0);
+	assert_int_equal(fleet_body_seal(k, "app", 1, &b, m, &sealed, &n), 0);
+	assert_int_equal(fleet_body_open(k, "app", 1, sealed, n, &back, &got), 0);
+	assert_int_equal(got->len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config),	  cmocka_unit_test(test_center),
 		cmocka_unit_test(test_host_keys), cmocka_unit_test(test_trust),
 		cmocka_unit_test(test_grants),	  cmocka_unit_test(test_chain),
+		cmocka_unit_test(test_body),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
