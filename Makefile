@@ -19,6 +19,11 @@ endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lkeyutils
 
+# The fleet's center in PostgreSQL (core/fleet-pg.c, the only user of libpq): libpq-dev to
+# build, libpq5 to run.
+PKG_CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
+PKG_LIBS   += $(shell pkg-config --libs libpq 2>/dev/null)
+
 override CFLAGS := -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -I. $(PKG_CFLAGS) $(CFLAGS)
 override LDFLAGS := -pie -Wl,-z,relro,-z,now $(SANLD) $(LDFLAGS)
 
@@ -179,6 +184,8 @@ DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-
 	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev \
 	python3 scdoc systemd man-db podman runc busybox-static faketime clang-format \
 	cryptsetup-bin openssl git xxd curl nginx postgresql-15 postgresql-client-15 pebble lego
+# the fleet: libpq to build and run (postgresql-15 above is the tests' center)
+DEPS += libpq-dev libpq5
 
 POLICY_RC_D := /usr/sbin/policy-rc.d
 deps:

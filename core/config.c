@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "fleet.h"
 #include "io.h"
 #include "limits.h"
 #include "seal.h"
@@ -70,6 +71,8 @@ void config_free(struct config *c)
 	free(c->acme_client);
 	free(c->acme_http);
 	free(c->acme_ca_file);
+	free(c->fleet_conninfo);
+	free(c->fleet_host);
 	free(c);
 }
 
@@ -231,13 +234,21 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 		if (streq(key, "timeout"))
 			return duration_parse(v, &c->acme_timeout);
 	}
+	if (streq(sec, "fleet")) {
+		if (streq(key, "conninfo")) /* libpq parses it at connect, and says what is wrong */
+			return v[0] ? set_str(&c->fleet_conninfo, v) : -EINVAL;
+		if (streq(key, "host"))
+			return fleet_host_name_valid(v) ? set_str(&c->fleet_host, v) : -EINVAL;
+	}
 	return -ENOENT;
 }
 
 static bool known_section(const char *s)
 {
-	static const char *const sections[] = { "store",   "seal",	"fs",	 "policy", "audit",
-						"control", "lifecycle", "agent", "acme" };
+	static const char *const sections[] = {
+		"store",   "seal",	"fs",	 "policy", "audit",
+		"control", "lifecycle", "agent", "acme",   "fleet"
+	};
 
 	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
 		if (streq(s, sections[i]))

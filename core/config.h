@@ -36,6 +36,8 @@ struct config {
 	char *acme_http; /* [acme] http: ":80" (lego's listener, the default) or a webroot path */
 	char *acme_ca_file; /* [acme] ca_file: CA bundle for the ACME server; NULL: the system's */
 	int64_t acme_timeout; /* [acme] timeout: seconds a run may take; 0: 300 */
+	char *fleet_conninfo; /* [fleet] conninfo: libpq's, of the center; NULL: not in a fleet */
+	char *fleet_host;     /* [fleet] host: this host's name there; NULL: the short hostname */
 };
 
 /* Read and parse path. -ENOENT / -EACCES when it cannot be read, -EFBIG when larger than

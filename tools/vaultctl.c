@@ -21,7 +21,7 @@ static const struct {
 	{ "init", cmd_init },	  { "recover", cmd_recover }, { "vault", cmd_vault },
 	{ "secret", cmd_secret }, { "audit", cmd_audit },     { "policy", cmd_policy },
 	{ "status", cmd_status }, { "doctor", cmd_doctor },   { "keyring", cmd_keyring },
-	{ "key", cmd_key },	  { "cert", cmd_cert },
+	{ "key", cmd_key },	  { "cert", cmd_cert },	      { "fleet", cmd_fleet },
 };
 
 static void help(void)

@@ -1,0 +1,647 @@
+/* fleet-pg.c: the fleet's center in PostgreSQL over libpq: the connection, the schema and its
+ * migration, and each statement as one parameterised query (text parameters for names and
+ * numbers, binary for bytea; binary results). libpq's failures become -errno here and nowhere
+ * else, PostgreSQL's own words kept with log_foreign(r, "libpq", ...). It never builds SQL from
+ * a value, never checks or believes a row (fleet.c does), and never holds a secret: every byte
+ * it moves is public or sealed. */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+
+#include "fleet-pg.h"
+#include "log.h"
+#include "util.h"
+
+struct fleet_pg {
+	PGconn *conn;
+};
+
+static void pq_clearp(PGresult **r)
+{
+	if (*r)
+		PQclear(*r);
+}
+#define _cleanup_pgresult_ _cleanup_(pq_clearp)
+
+/* PostgreSQL's words, without libpq's trailing newline. */
+static int keep_words(int r, const char *msg)
+{
+	size_t n = msg ? strlen(msg) : 0;
+
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		n--;
+	return log_foreign(r, "libpq", "%.*s", (int)MIN(n, 200u), msg ? msg : "");
+}
+
+/* The one place a libpq failure becomes an errno. */
+static int pg_errno(struct fleet_pg *p, const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : NULL;
+	int r = -EIO;
+
+	if (!msg || !msg[0])
+		msg = PQerrorMessage(p->conn);
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		r = -EHOSTDOWN;
+	else if (!state)
+		r = res ? -EIO : -ENOMEM;
+	else if (streq(state, "23505"))
+		r = -EEXIST;
+	else if (streq(state, "42501") || strncmp(state, "28", 2) == 0)
+		r = -EACCES;
+	else if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+		r = -EHOSTDOWN;
+	return keep_words(r, msg);
+}
+
+/* The server's notices ("schema already exists, skipping") at debug: libpq would print them to
+ * stderr. */
+static void notice(void *ud, const char *msg)
+{
+	(void)ud;
+	log_debug("libpq: %s", msg);
+}
+
+int fleet_pg_connect(const char *conninfo, struct fleet_pg **ret)
+{
+	struct fleet_pg *p;
+	int r;
+
+	if (!conninfo || !conninfo[0])
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->conn = PQconnectdb(conninfo);
+	if (!p->conn) {
+		free(p);
+		return -ENOMEM;
+	}
+	if (PQstatus(p->conn) != CONNECTION_OK) {
+		const char *msg = PQerrorMessage(p->conn);
+
+		/* a refused password or role is not an outage */
+		r = strstr(msg, "authentication failed") || strstr(msg, "does not exist") ?
+			    -EACCES :
+			    -EHOSTDOWN;
+		keep_words(r, msg);
+		fleet_pg_free(p);
+		return r;
+	}
+	PQsetNoticeProcessor(p->conn, notice, NULL);
+	*ret = p;
+	return 0;
+}
+
+void fleet_pg_free(struct fleet_pg *p)
+{
+	if (!p)
+		return;
+	PQfinish(p->conn);
+	free(p);
+}
+
+/* A statement of up to 8 parameters: text (len < 0) or binary (bytea, len >= 0). */
+struct params {
+	int n;
+	const char *v[8];
+	int len[8];
+	int fmt[8];
+	char num[8][24];
+};
+
+static void param_text(struct params *q, const char *s)
+{
+	q->v[q->n] = s;
+	q->len[q->n] = 0;
+	q->fmt[q->n] = 0;
+	q->n++;
+}
+
+static void param_int(struct params *q, int64_t v)
+{
+	snprintf(q->num[q->n], sizeof(q->num[q->n]), "%" PRId64, v);
+	param_text(q, q->num[q->n]);
+}
+
+static void param_bytes(struct params *q, const void *p, size_t n)
+{
+	q->v[q->n] = n ? p : "";
+	q->len[q->n] = (int)n;
+	q->fmt[q->n] = 1;
+	q->n++;
+}
+
+/* Run sql; 0 with the result (rows or none) in *ret, or -errno. */
+static int run(struct fleet_pg *p, const char *sql, const struct params *q, PGresult **ret)
+{
+	PGresult *res;
+	ExecStatusType st;
+
+	res = PQexecParams(p->conn, sql, q ? q->n : 0, NULL, q ? q->v : NULL, q ? q->len : NULL,
+			   q ? q->fmt : NULL, 1);
+	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		int r = pg_errno(p, res);
+
+		if (res)
+			PQclear(res);
+		return r;
+	}
+	*ret = res;
+	return 0;
+}
+
+static int run_none(struct fleet_pg *p, const char *sql, const struct params *q)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+
+	return run(p, sql, q, &res);
+}
+
+int fleet_pg_exec(struct fleet_pg *p, const char *sql)
+{
+	PGresult *res = PQexec(p->conn, sql);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	int r = 0;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		r = pg_errno(p, res);
+	if (res)
+		PQclear(res);
+	return r;
+}
+
+/* Binary columns: integers big-endian of their width, text and bytea as bytes. */
+static int get_int(const PGresult *res, int row, int col, int64_t *ret)
+{
+	const uint8_t *v = (const uint8_t *)PQgetvalue(res, row, col);
+	int len = PQgetlength(res, row, col);
+	uint64_t x = 0;
+
+	if (PQgetisnull(res, row, col)) {
+		*ret = 0;
+		return 0;
+	}
+	if (len != 2 && len != 4 && len != 8)
+		return -EBADMSG;
+	for (int i = 0; i < len; i++)
+		x = x << 8 | v[i];
+	/* sign-extend the narrower widths */
+	if (len < 8 && (x >> (len * 8 - 1)) & 1)
+		x |= ~0ull << (len * 8);
+	*ret = (int64_t)x;
+	return 0;
+}
+
+static int get_text(const PGresult *res, int row, int col, char *buf, size_t size)
+{
+	int len = PQgetlength(res, row, col);
+
+	if (len < 0 || (size_t)len >= size)
+		return -EBADMSG;
+	memcpy(buf, PQgetvalue(res, row, col), (size_t)len);
+	buf[len] = '\0';
+	return strlen(buf) == (size_t)len ? 0 : -EBADMSG;
+}
+
+static int get_bytes(const PGresult *res, int row, int col, uint8_t *buf, size_t size,
+		     size_t *ret_len)
+{
+	int len = PQgetlength(res, row, col);
+
+	if (len < 0 || (size_t)len > size)
+		return -EBADMSG;
+	memcpy(buf, PQgetvalue(res, row, col), (size_t)len);
+	*ret_len = (size_t)len;
+	return 0;
+}
+
+static const char schema_v1[] =
+	"CREATE TABLE vaultfs.hosts ("
+	" name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$'),"
+	" kind smallint NOT NULL,"
+	" spki bytea NOT NULL,"
+	" approved_by text NOT NULL DEFAULT '',"
+	" sig bytea NOT NULL DEFAULT '',"
+	" revoked_by text NOT NULL DEFAULT '',"
+	" revoked_sig bytea NOT NULL DEFAULT '',"
+	" joined timestamptz NOT NULL DEFAULT now(),"
+	" last_seen timestamptz);"
+	/* one anchor: two first hosts joining at once cannot both approve themselves */
+	"CREATE UNIQUE INDEX hosts_one_anchor ON vaultfs.hosts ((true)) WHERE approved_by = name;"
+	"CREATE TABLE vaultfs.vaults ("
+	" name text PRIMARY KEY,"
+	" epoch integer NOT NULL CHECK (epoch > 0),"
+	" created timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE vaultfs.grants ("
+	" vault text NOT NULL REFERENCES vaultfs.vaults (name),"
+	" epoch integer NOT NULL,"
+	" host text NOT NULL REFERENCES vaultfs.hosts (name),"
+	" wrapped bytea NOT NULL,"
+	" granted_by text NOT NULL,"
+	" sig bytea NOT NULL,"
+	" PRIMARY KEY (vault, epoch, host));"
+	"CREATE TABLE vaultfs.changes ("
+	" vault text NOT NULL REFERENCES vaultfs.vaults (name),"
+	" seq bigint NOT NULL CHECK (seq > 0),"
+	" epoch integer NOT NULL,"
+	" host text NOT NULL,"
+	" body bytea NOT NULL,"
+	" mac bytea NOT NULL,"
+	" created timestamptz NOT NULL DEFAULT now(),"
+	" PRIMARY KEY (vault, seq));"
+	"CREATE TABLE vaultfs.applied ("
+	" host text NOT NULL,"
+	" vault text NOT NULL,"
+	" seq bigint NOT NULL,"
+	" at timestamptz NOT NULL DEFAULT now(),"
+	" PRIMARY KEY (host, vault));"
+	"INSERT INTO vaultfs.meta (key, value) VALUES ('schema', '1');";
+
+int fleet_pg_migrate(struct fleet_pg *p)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	char v[16] = "0";
+	int r;
+
+	r = fleet_pg_exec(p, "BEGIN;"
+			     "SELECT pg_advisory_xact_lock(8534109521226938113);"
+			     "CREATE SCHEMA IF NOT EXISTS vaultfs;"
+			     "CREATE TABLE IF NOT EXISTS vaultfs.meta ("
+			     " key text PRIMARY KEY, value text NOT NULL);");
+	if (r < 0)
+		goto fail;
+	r = run(p, "SELECT value FROM vaultfs.meta WHERE key = 'schema'", NULL, &res);
+	if (r < 0)
+		goto fail;
+	if (PQntuples(res) == 1 && get_text(res, 0, 0, v, sizeof(v)) < 0) {
+		r = -EBADMSG;
+		goto fail;
+	}
+	if (atoi(v) > FLEET_PG_SCHEMA_VERSION) {
+		r = -EPROTONOSUPPORT;
+		goto fail;
+	}
+	if (atoi(v) < 1) {
+		r = fleet_pg_exec(p, schema_v1);
+		if (r < 0)
+			goto fail;
+	}
+	return fleet_pg_exec(p, "COMMIT");
+fail:
+	(void)fleet_pg_exec(p, "ROLLBACK");
+	return r;
+}
+
+/* --- hosts --- */
+
+int fleet_pg_host_insert(struct fleet_pg *p, const struct fleet_host *h)
+{
+	struct params q = { 0 };
+
+	param_text(&q, h->name);
+	param_int(&q, h->kind);
+	param_bytes(&q, h->spki, h->spki_len);
+	param_text(&q, h->approved_by);
+	param_bytes(&q, h->sig, h->sig_len);
+	return run_none(p,
+			"INSERT INTO vaultfs.hosts (name, kind, spki, approved_by, sig) "
+			"VALUES ($1, $2, $3, $4, $5)",
+			&q);
+}
+
+int fleet_pg_host_update(struct fleet_pg *p, const struct fleet_host *h)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	int r;
+
+	param_text(&q, h->name);
+	param_text(&q, h->approved_by);
+	param_bytes(&q, h->sig, h->sig_len);
+	param_text(&q, h->revoked_by);
+	param_bytes(&q, h->revoked_sig, h->revoked_sig_len);
+	r = run(p,
+		"UPDATE vaultfs.hosts SET approved_by = $2, sig = $3, revoked_by = $4, "
+		"revoked_sig = $5 WHERE name = $1",
+		&q, &res);
+	if (r < 0)
+		return r;
+	return streq(PQcmdTuples(res), "1") ? 0 : -ENOENT;
+}
+
+int fleet_pg_hosts(struct fleet_pg *p, struct fleet_host **ret, size_t *ret_n)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	_cleanup_free_ struct fleet_host *hosts = NULL;
+	int r, n;
+
+	r = run(p,
+		"SELECT name, kind, spki, approved_by, sig, revoked_by, revoked_sig, "
+		"extract(epoch FROM joined)::bigint, "
+		"COALESCE(extract(epoch FROM last_seen)::bigint, 0) "
+		"FROM vaultfs.hosts ORDER BY name",
+		NULL, &res);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	hosts = calloc((size_t)n + 1, sizeof(*hosts));
+	if (!hosts)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct fleet_host *h = &hosts[i];
+		int64_t kind;
+
+		if (get_text(res, i, 0, h->name, sizeof(h->name)) < 0 ||
+		    get_int(res, i, 1, &kind) < 0 ||
+		    get_bytes(res, i, 2, h->spki, sizeof(h->spki), &h->spki_len) < 0 ||
+		    get_text(res, i, 3, h->approved_by, sizeof(h->approved_by)) < 0 ||
+		    get_bytes(res, i, 4, h->sig, sizeof(h->sig), &h->sig_len) < 0 ||
+		    get_text(res, i, 5, h->revoked_by, sizeof(h->revoked_by)) < 0 ||
+		    get_bytes(res, i, 6, h->revoked_sig, sizeof(h->revoked_sig),
+			      &h->revoked_sig_len) < 0 ||
+		    get_int(res, i, 7, &h->joined) < 0 || get_int(res, i, 8, &h->last_seen) < 0)
+			return -EBADMSG;
+		h->kind = (enum fleet_key_kind)kind;
+	}
+	*ret = TAKE_PTR(hosts);
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+int fleet_pg_host_seen(struct fleet_pg *p, const char *name)
+{
+	struct params q = { 0 };
+
+	param_text(&q, name);
+	return run_none(p, "UPDATE vaultfs.hosts SET last_seen = now() WHERE name = $1", &q);
+}
+
+/* --- vaults --- */
+
+int fleet_pg_vault_insert(struct fleet_pg *p, const char *vault, uint32_t epoch)
+{
+	struct params q = { 0 };
+
+	param_text(&q, vault);
+	param_int(&q, epoch);
+	return run_none(p, "INSERT INTO vaultfs.vaults (name, epoch) VALUES ($1, $2)", &q);
+}
+
+int fleet_pg_vault_epoch(struct fleet_pg *p, const char *vault, uint32_t *ret)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	int64_t e;
+	int r;
+
+	param_text(&q, vault);
+	r = run(p, "SELECT epoch FROM vaultfs.vaults WHERE name = $1", &q, &res);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1)
+		return -ENOENT;
+	r = get_int(res, 0, 0, &e);
+	if (r < 0 || e <= 0 || e > UINT32_MAX)
+		return -EBADMSG;
+	*ret = (uint32_t)e;
+	return 0;
+}
+
+int fleet_pg_vault_set_epoch(struct fleet_pg *p, const char *vault, uint32_t epoch)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	int r;
+
+	param_text(&q, vault);
+	param_int(&q, epoch);
+	r = run(p, "UPDATE vaultfs.vaults SET epoch = $2 WHERE name = $1", &q, &res);
+	if (r < 0)
+		return r;
+	return streq(PQcmdTuples(res), "1") ? 0 : -ENOENT;
+}
+
+int fleet_pg_vaults(struct fleet_pg *p, struct fleet_pg_vault **ret, size_t *ret_n)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	_cleanup_free_ struct fleet_pg_vault *v = NULL;
+	int r, n;
+
+	r = run(p,
+		"SELECT v.name, v.epoch, COALESCE((SELECT max(seq) FROM vaultfs.changes c "
+		"WHERE c.vault = v.name), 0) FROM vaultfs.vaults v ORDER BY v.name",
+		NULL, &res);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	v = calloc((size_t)n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		int64_t e;
+
+		if (get_text(res, i, 0, v[i].name, sizeof(v[i].name)) < 0 ||
+		    get_int(res, i, 1, &e) < 0 || e <= 0 || e > UINT32_MAX ||
+		    get_int(res, i, 2, &v[i].max_seq) < 0)
+			return -EBADMSG;
+		v[i].epoch = (uint32_t)e;
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+/* --- grants --- */
+
+int fleet_pg_grant_put(struct fleet_pg *p, const struct fleet_grant *g)
+{
+	struct params q = { 0 };
+
+	param_text(&q, g->vault);
+	param_int(&q, g->epoch);
+	param_text(&q, g->host);
+	param_bytes(&q, g->wrapped, g->wrapped_len);
+	param_text(&q, g->granted_by);
+	param_bytes(&q, g->sig, g->sig_len);
+	return run_none(p,
+			"INSERT INTO vaultfs.grants (vault, epoch, host, wrapped, granted_by, sig) "
+			"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (vault, epoch, host) DO "
+			"UPDATE SET wrapped = $4, granted_by = $5, sig = $6",
+			&q);
+}
+
+int fleet_pg_grant_get(struct fleet_pg *p, const char *vault, uint32_t epoch, const char *host,
+		       struct fleet_grant *ret)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	struct fleet_grant g = { .epoch = epoch };
+	int r;
+
+	param_text(&q, vault);
+	param_int(&q, epoch);
+	param_text(&q, host);
+	r = run(p,
+		"SELECT wrapped, granted_by, sig FROM vaultfs.grants "
+		"WHERE vault = $1 AND epoch = $2 AND host = $3",
+		&q, &res);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1)
+		return -ENOENT;
+	if (str_copy(g.vault, sizeof(g.vault), vault) >= sizeof(g.vault) ||
+	    str_copy(g.host, sizeof(g.host), host) >= sizeof(g.host) ||
+	    get_bytes(res, 0, 0, g.wrapped, sizeof(g.wrapped), &g.wrapped_len) < 0 ||
+	    get_text(res, 0, 1, g.granted_by, sizeof(g.granted_by)) < 0 ||
+	    get_bytes(res, 0, 2, g.sig, sizeof(g.sig), &g.sig_len) < 0)
+		return -EBADMSG;
+	*ret = g;
+	return 0;
+}
+
+int fleet_pg_grant_delete_host(struct fleet_pg *p, const char *host)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	int r;
+
+	param_text(&q, host);
+	r = run(p, "DELETE FROM vaultfs.grants WHERE host = $1", &q, &res);
+	if (r < 0)
+		return r;
+	return atoi(PQcmdTuples(res));
+}
+
+/* --- changes --- */
+
+int fleet_pg_change_insert(struct fleet_pg *p, const struct fleet_change *c)
+{
+	struct params q = { 0 };
+
+	if (c->body_len > FLEET_BODY_MAX)
+		return -EMSGSIZE;
+	param_text(&q, c->vault);
+	param_int(&q, c->seq);
+	param_int(&q, c->epoch);
+	param_text(&q, c->host);
+	param_bytes(&q, c->body, c->body_len);
+	param_bytes(&q, c->mac, sizeof(c->mac));
+	return run_none(p,
+			"INSERT INTO vaultfs.changes (vault, seq, epoch, host, body, mac) "
+			"VALUES ($1, $2, $3, $4, $5, $6)",
+			&q);
+}
+
+void fleet_pg_changes_free(struct fleet_change *rows, size_t n)
+{
+	if (!rows)
+		return;
+	for (size_t i = 0; i < n; i++)
+		fleet_change_done(&rows[i]);
+	free(rows);
+}
+
+int fleet_pg_changes_since(struct fleet_pg *p, const char *vault, int64_t from, unsigned limit,
+			   struct fleet_change **ret, size_t *ret_n)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	struct fleet_change *rows;
+	int r, n;
+
+	if (limit == 0 || limit > 100000)
+		return -EINVAL;
+	param_text(&q, vault);
+	param_int(&q, from);
+	param_int(&q, limit);
+	r = run(p,
+		"SELECT seq, epoch, host, body, mac FROM vaultfs.changes "
+		"WHERE vault = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+		&q, &res);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	rows = calloc((size_t)n + 1, sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct fleet_change *c = &rows[i];
+		int64_t epoch;
+		size_t maclen;
+		int len = PQgetlength(res, i, 3);
+
+		r = -EBADMSG;
+		if (str_copy(c->vault, sizeof(c->vault), vault) >= sizeof(c->vault) ||
+		    get_int(res, i, 0, &c->seq) < 0 || get_int(res, i, 1, &epoch) < 0 ||
+		    epoch < 0 || epoch > UINT32_MAX ||
+		    get_text(res, i, 2, c->host, sizeof(c->host)) < 0 || len < 0 ||
+		    (size_t)len > FLEET_BODY_MAX ||
+		    get_bytes(res, i, 4, c->mac, sizeof(c->mac), &maclen) < 0 ||
+		    maclen != sizeof(c->mac))
+			goto fail;
+		c->epoch = (uint32_t)epoch;
+		c->body = malloc((size_t)len + 1);
+		if (!c->body) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		memcpy(c->body, PQgetvalue(res, i, 3), (size_t)len);
+		c->body_len = (size_t)len;
+	}
+	*ret = rows;
+	*ret_n = (size_t)n;
+	return 0;
+fail:
+	fleet_pg_changes_free(rows, (size_t)n);
+	return r;
+}
+
+int fleet_pg_change_max(struct fleet_pg *p, const char *vault, int64_t *ret)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	int r;
+
+	param_text(&q, vault);
+	r = run(p, "SELECT COALESCE(max(seq), 0) FROM vaultfs.changes WHERE vault = $1", &q, &res);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1)
+		return -EBADMSG;
+	return get_int(res, 0, 0, ret);
+}
+
+/* --- applied --- */
+
+int fleet_pg_applied_set(struct fleet_pg *p, const char *host, const char *vault, int64_t seq)
+{
+	struct params q = { 0 };
+
+	param_text(&q, host);
+	param_text(&q, vault);
+	param_int(&q, seq);
+	return run_none(p,
+			"INSERT INTO vaultfs.applied (host, vault, seq) VALUES ($1, $2, $3) "
+			"ON CONFLICT (host, vault) DO UPDATE SET seq = $3, at = now()",
+			&q);
+}
+
+int fleet_pg_applied_get(struct fleet_pg *p, const char *host, const char *vault, int64_t *ret)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	int r;
+
+	param_text(&q, host);
+	param_text(&q, vault);
+	r = run(p, "SELECT seq FROM vaultfs.applied WHERE host = $1 AND vault = $2", &q, &res);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1)
+		return -ENOENT;
+	return get_int(res, 0, 0, ret);
+}

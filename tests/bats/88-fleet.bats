@@ -1,0 +1,191 @@
+#!/usr/bin/env bats
+# The fleet's enrollment (issue 20) against one real PostgreSQL 15 (started by hand in the
+# test's dir, tests/lib/servers.bash) and three stores on this machine, each with its own config
+# and journal: a and b each with a software TPM of their own (their host keys made in it), c
+# with --sealer host (a software host key sealed in its store). `vaultctl fleet` runs as root
+# on each store and the center (--offline). a joins first (the anchor) and puts vault app in
+# the fleet; b joins (checking the anchor), a approves it for app, and b opens app's key; c is
+# approved for no vault and opens nothing, not even b's grant copied to it in SQL. A host's
+# public key replaced in the center, a wrong anchor or fingerprint, and a removed host are
+# refused. Network namespaces come with the daemon's sync (later).
+
+load helpers
+load ../lib/servers
+
+setup() {
+	need_pg
+	vault_setup
+	chmod 0711 "$T" # the postgres user reaches below it
+	pg_start "$T/pg"
+	CONNINFO="host=$T/pg port=$PG_PORT dbname=postgres user=postgres"
+	TCTI_A=$TCTI
+	swtpm_start "$T/tpm2"
+	TCTI_B=$SWTPM_TCTI
+	host_init a "$TCTI_A" tpm2
+	host_init b "$TCTI_B" tpm2
+	host_init c "$TCTI_A" host
+	on a vault create app
+	on b vault create app
+	on c vault create app
+}
+
+teardown() {
+	pg_stop "$T/pg"
+	[ -n "${KEEP:-}" ] || vault_teardown
+}
+
+# host_init NAME TCTI SEALER: a config, store and journal under $T/NAME, in the fleet's center
+host_init() {
+	local d=$T/$1
+	mkdir -p -m 0700 "$d" "$d/policy.d"
+	cat >"$d/vaultfs.conf" <<-CONF
+	[store]
+	path = $d/vault.db
+	[seal]
+	sealer = $3
+	tcti = $2
+	host_key = $d/host.key
+	[fs]
+	mountpoint = $d/mnt
+	[policy]
+	dir = $d/policy.d
+	[audit]
+	path = $d/audit.jsonl
+	[control]
+	socket = $d/control.sock
+	[fleet]
+	conninfo = $CONNINFO
+	host = $1
+	CONF
+	"$VAULTCTL" -c "$d/vaultfs.conf" init --sealer "$3" --recovery-key-file "$d/recovery.key" \
+		>/dev/null 2>&1
+}
+
+# on NAME ARGS...: vaultctl as host NAME, offline
+on() {
+	local h=$1
+	shift
+	"$VAULTCTL" -c "$T/$h/vaultfs.conf" --offline "$@"
+}
+
+sql() {
+	"$PG_BIN/psql" "$CONNINFO" -v ON_ERROR_STOP=1 -Atqc "$1"
+}
+
+# join_all: a (the anchor, with vault app in the fleet), b approved for app, c approved alone
+join_all() {
+	FPR_A=$(on a fleet join 2>"$T/err") || { cat "$T/err" >&2; false; }
+	[[ $FPR_A == SHA256:* ]]
+	on a fleet approve a --vault app
+	FPR_B=$(on b fleet join --anchor "$FPR_A" 2>"$T/err") || { cat "$T/err" >&2; false; }
+	FPR_C=$(on c fleet join 2>"$T/err") || { cat "$T/err" >&2; false; }
+	grep -q "the fleet's anchor is a $FPR_A (taken on first use" "$T/err"
+}
+
+@test "fleet: b joins, a approves it for app, b opens app's key; c, not approved for app, cannot" {
+	join_all
+	# b before its approval: in the fleet, waiting, no key
+	run on b fleet status
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -E '^host  b +waiting-approval +tpm '
+	echo "$output" | grep -E '^vault app +epoch 1 +seq 0 +key not-granted$'
+	run on a fleet approve b --vault app --fingerprint "$FPR_B"
+	[ "$status" -eq 0 ]
+	[[ $output == *"b: approved (tpm key $FPR_B)"* ]]
+	[[ $output == *"b: granted vault app (key epoch 1)"* ]]
+	run on b fleet status
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -E '^host  a +anchor +tpm '
+	echo "$output" | grep -E '^host  b +approved +tpm '
+	echo "$output" | grep -E '^vault app +epoch 1 +seq 0 +key ok$'
+	# c: approved, with a software key, but not for app
+	on a fleet approve c
+	run on c fleet status --json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); print([h["key"] for h in d["hosts"] if h["name"]=="c"][0], d["vaults"][0]["key"])')" = "soft not-granted" ]
+	# b's grant copied to c in SQL: signed for b's key, refused before any unwrap
+	sql "INSERT INTO vaultfs.grants (vault, epoch, host, wrapped, granted_by, sig) SELECT vault, epoch, 'c', wrapped, granted_by, sig FROM vaultfs.grants WHERE host = 'b'"
+	run on c fleet status
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -E '^vault app +epoch 1 +seq 0 +key refused$'
+	[[ $output == *"vault app: this host's key is refused: a signature or key does not verify"* ]]
+	# a key of the attacker's own wrapped to c's public key (anyone can): the grant's signature
+	# does not cover it, refused before it is unwrapped
+	sql "SELECT encode(spki, 'hex') FROM vaultfs.hosts WHERE name = 'c'" | xxd -r -p >"$T/c.spki"
+	head -c 32 /dev/urandom >"$T/evil.key"
+	openssl pkeyutl -encrypt -pubin -keyform DER -inkey "$T/c.spki" -in "$T/evil.key" \
+		-out "$T/evil.wrapped" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
+		-pkeyopt rsa_mgf1_md:sha256
+	sql "UPDATE vaultfs.grants SET wrapped = decode('$(xxd -p "$T/evil.wrapped" | tr -d '\n')', 'hex') WHERE host = 'c'"
+	run on c fleet status
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -E '^vault app +epoch 1 +seq 0 +key refused$'
+	# c cannot grant app to anyone either
+	run on c fleet approve c --vault app
+	[ "$status" -eq 3 ]
+	# every change is in the journal of the host that made it
+	run on a audit show --event fleet-grant
+	[[ $output == *b* ]]
+	run on a audit show --event fleet-approve
+	[[ $output == *c* ]]
+	run on b audit show --event fleet-join
+	[ "$status" -eq 0 ]
+	[[ $output == *b* ]]
+	# b's journal has the key it opened; c's the grants it refused
+	run on b audit show --event fleet-key --decision allow
+	[[ $output == *app* ]]
+	run on c audit show --event fleet-key --decision deny
+	[[ $output == *app* ]]
+	[[ $output == *EBADMSG* || $output == *74* ]]
+}
+
+@test "fleet: a wrong anchor, a wrong fingerprint, a public key replaced in the center are refused" {
+	FPR_A=$(on a fleet join 2>/dev/null)
+	on a fleet approve a --vault app 2>/dev/null
+	# b expects another anchor: refused, nothing registered
+	run on b fleet join --anchor "SHA256:0000000000000000000000000000000000000000000000000000000000000000"
+	[ "$status" -eq 3 ]
+	[[ $output == *"the center's anchor (a) is $FPR_A"* ]]
+	[ "$(sql "SELECT count(*) FROM vaultfs.hosts WHERE name = 'b'")" = 0 ]
+	FPR_B=$(on b fleet join 2>/dev/null)
+	FPR_C=$(on c fleet join 2>/dev/null)
+	# the admin was told b's fingerprint; the center shows c's key under b's name
+	SPKI_B=$(sql "SELECT encode(spki, 'hex') FROM vaultfs.hosts WHERE name = 'b'")
+	sql "UPDATE vaultfs.hosts SET spki = (SELECT spki FROM vaultfs.hosts WHERE name = 'c') WHERE name = 'b'"
+	run on a fleet approve b --vault app --fingerprint "$FPR_B"
+	[ "$status" -eq 3 ]
+	[[ $output == *"b: its key in the center is $FPR_C, not $FPR_B: refused"* ]]
+	# approved anyway (no --fingerprint), then b's key put back: b's approval no longer holds
+	on a fleet approve b 2>/dev/null
+	sql "UPDATE vaultfs.hosts SET spki = decode('$SPKI_B', 'hex') WHERE name = 'b'"
+	run on b fleet status
+	echo "$output" | grep -E '^host  b +untrusted '
+	run on a fleet approve b --vault app
+	[ "$status" -eq 3 ]
+	[[ $output == *"b: its approval does not verify up to the anchor"* ]]
+	[ "$(sql "SELECT count(*) FROM vaultfs.grants WHERE host = 'b'")" = 0 ]
+}
+
+@test "fleet: a removed host is revoked and loses its grants; the center away is said" {
+	join_all
+	on a fleet approve b --vault app 2>/dev/null
+	[ "$(sql "SELECT count(*) FROM vaultfs.grants WHERE host = 'b'")" = 1 ]
+	run on a fleet remove b
+	[ "$status" -eq 0 ]
+	[[ $output == *"b: removed (1 grants deleted)"* ]]
+	[ "$(sql "SELECT count(*) FROM vaultfs.grants WHERE host = 'b'")" = 0 ]
+	run on a fleet status
+	echo "$output" | grep -E '^host  b +removed +tpm '
+	# b no longer approves anyone
+	run on b fleet approve c
+	[ "$status" -eq 1 ]
+	[[ $output == *"this host (b) does not count in the fleet: removed from the fleet"* ]]
+	# the center stopped: said so, nothing else touched
+	pg_stop "$T/pg"
+	run on a fleet status
+	[ "$status" -eq 1 ]
+	[[ $output == *"the fleet's center (PostgreSQL) is away"* ]]
+	[[ $output == *"[libpq: "* ]]
+	run on a secret list app
+	[ "$status" -eq 0 ]
+}
