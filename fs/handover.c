@@ -268,6 +268,15 @@ int handover_conn_check(const struct handover_state *s, const struct handover_co
 	return memcmp(&s->conn, conn, sizeof(*conn)) == 0 ? 0 : -EPROTO;
 }
 
+int handover_blocking(int fuse_fd)
+{
+	int fl = fcntl(fuse_fd, F_GETFL);
+
+	if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(fuse_fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
+		return negative_errno();
+	return 0;
+}
+
 int handover_resend(int fuse_fd)
 {
 	struct fuse_out_header oh = { .len = sizeof(oh), .error = FUSE_NOTIFY_RESEND };

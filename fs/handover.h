@@ -74,6 +74,10 @@ void handover_fdstore_drop(void);
 int handover_replay_init(struct fuse_session *se, const struct handover_state *s);
 int handover_conn_check(const struct handover_state *s, const struct handover_conn *conn);
 
+/* The descriptor blocking: the FUSE thread's reads wait for a request. Its flags are shared
+ * by every process holding it (notify.c's stop sets O_NONBLOCK). */
+int handover_blocking(int fuse_fd);
+
 /* Requests a process that died had read and not answered stay on the connection's processing
  * list (the descriptor store keeps the connection): have the kernel queue them again
  * (FUSE_NOTIFY_RESEND, Linux 6.9+). -EINVAL where the kernel does not know it. */

@@ -519,7 +519,13 @@ static bool give_session(struct fuse_thread *ft, int listen_fd, int state_fd, in
 	}
 	log_info("A new vaultfsd asks for the session: pausing the FUSE requests");
 	fuse_thread_end(ft, false); /* the request being answered is finished */
-	r = handover_send(conn, fuse_session_fd(ft->se), state_fd);
+	/* the invalidation thread too (it may answer requests as it ends), and the descriptor
+	 * blocking again (its flags are the new daemon's too) */
+	notify_stop(ft->v->notify);
+	ft->v->notify = NULL;
+	r = handover_blocking(fuse_session_fd(ft->se));
+	if (r >= 0)
+		r = handover_send(conn, fuse_session_fd(ft->se), state_fd);
 	if (r >= 0)
 		r = handover_wait_answer(conn, HANDOVER_ANSWER_MS);
 	if (r >= 0) {
@@ -528,6 +534,9 @@ static bool give_session(struct fuse_thread *ft, int listen_fd, int state_fd, in
 	}
 	log_warning_errno(r, "The new vaultfsd did not take the session (%m): serving on");
 	close(conn);
+	r = notify_start(ft->se, &ft->v->notify);
+	if (r < 0)
+		log_warning_errno(r, "No cache invalidations from now on: %m");
 	atomic_store(&ft->stop, false);
 	r = fuse_thread_start(ft);
 	if (r < 0) /* the loop sees done_fd gone: nothing left to serve with */
@@ -796,6 +805,10 @@ static int adopt(struct daemon *d, const char *argv0, bool debug, int fuse_fd, i
 			r = -EIO;
 			why = "no FUSE session";
 		}
+	}
+	if (r >= 0) {
+		r = handover_blocking(fuse_fd); /* as a process that ended left it, or not */
+		why = "its flags cannot be set";
 	}
 	if (r >= 0) {
 		snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fuse_fd);
