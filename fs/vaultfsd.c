@@ -1093,9 +1093,8 @@ int main(int argc, char **argv)
 	r = serve(v, se, ctl, agent, &waitmask, &so);
 	served = true;
 	if (so.given_conn >= 0) {
-		/* the new daemon serves the session: let go of the sockets, then of it */
-		(void)mount_event(v, "handover", 0, c->mountpoint);
-		log_info("Handed %s over to a new vaultfsd", c->mountpoint);
+		/* the new daemon serves the session: let go of the sockets it waits for first,
+		 * then record */
 		agent_server_free(TAKE_PTR(agent));
 		control_free(TAKE_PTR(ctl));
 		if (so.handover_fd >= 0) {
@@ -1104,6 +1103,8 @@ int main(int argc, char **argv)
 		}
 		close(TAKE_FD(so.given_conn));
 		mounted = false; /* not unmounted: it is the new daemon's */
+		(void)mount_event(v, "handover", 0, c->mountpoint);
+		log_info("Handed %s over to a new vaultfsd", c->mountpoint);
 	} else {
 		(void)sd_notify(0, "STOPPING=1");
 		if (r < 0)
