@@ -14,6 +14,7 @@
 #include <linux/fuse.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -195,8 +196,14 @@ int handover_check(int fd, const struct handover_state *s, const char *mountpoin
 
 int handover_fdstore_put(int fuse_fd, int state_fd)
 {
+	const char *max = getenv("FDSTORE");
 	int r;
 
+	/* only where a store of two at least is known to exist: systemd 254+ says so in
+	 * $FDSTORE, and vaultfsd.service sets it for older ones (a notify socket alone does not
+	 * keep descriptors, and a daemon that left its mount to it would leave a dead one) */
+	if (!max || strtoul(max, NULL, 10) < 2)
+		return 0;
 	r = sd_pid_notify_with_fds(0, 0, "FDSTORE=1\nFDNAME=" HANDOVER_FUSE_NAME, &fuse_fd, 1);
 	if (r <= 0)
 		return r;

@@ -62,7 +62,8 @@ int handover_mount_dev(const char *mountpoint, uint64_t *ret_dev);
 int handover_check(int fd, const struct handover_state *s, const char *mountpoint,
 		   const char **why);
 
-/* systemd's descriptor store: store both (> 0 sent, 0 no NOTIFY_SOCKET), take them back at
+/* systemd's descriptor store: store both (> 0 sent, 0 no store: $FDSTORE below 2 or unset, or
+ * no NOTIFY_SOCKET), take them back at
  * start (1 both found, 0 none; any other descriptor passed is closed), drop them (a stop that
  * unmounts). */
 int handover_fdstore_put(int fuse_fd, int state_fd);

@@ -48,7 +48,7 @@ def main():
 
     def start():
         names = list(store)
-        env = dict(os.environ, NOTIFY_SOCKET=path)
+        env = dict(os.environ, NOTIFY_SOCKET=path, FDSTORE="2")  # as systemd 254+ sets it
         if names:
             env["LISTEN_FDS"] = str(len(names))
             env["LISTEN_FDNAMES"] = ":".join(names)
