@@ -158,8 +158,7 @@ int handover_mount_dev(const char *mountpoint, uint64_t *ret_dev)
 	return 0;
 }
 
-int handover_check(int fd, const struct handover_state *s, const char *mountpoint,
-		   const char **why)
+int handover_check(int fd, const struct handover_state *s, const char *mountpoint, const char **why)
 {
 	char path[64];
 	struct statfs sf;
@@ -317,7 +316,8 @@ int handover_socket_path(const char *control_socket, char *buf, size_t size)
 	else
 		n = snprintf(buf, size, "%.*s/%s", (int)(slash - control_socket), control_socket,
 			     HANDOVER_SOCKET_NAME);
-	return n < 0 || (size_t)n >= size || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path) ?
+	return n < 0 || (size_t)n >= size ||
+			       (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path) ?
 		       -ENAMETOOLONG :
 		       0;
 }

@@ -105,6 +105,20 @@ uint64_t handle_fh(const struct handle *h)
 	       (uint64_t)(h->slot - 1) << FH_SLOT_SHIFT | (h->w ? FH_WRITE : FH_READ);
 }
 
+int handle_register(struct handle *h, uint64_t *ret_fh)
+{
+	if (!h->slot) { /* a draft's handle (draft.c makes its own): into the table now */
+		uint32_t i;
+		int r = slot_put(h, false, &i);
+
+		if (r < 0)
+			return r;
+		h->slot = i + 1;
+	}
+	*ret_fh = handle_fh(h);
+	return 0;
+}
+
 bool fh_foreign(uint64_t fh)
 {
 	uint64_t tag = fh & ~((1ULL << FH_TAG_SHIFT) - 1);
@@ -298,17 +312,11 @@ static int open_content(struct vaultfsd *v, const struct node *n, uint32_t *ret_
 /* false when the caller went away (interrupted): h is dropped then, and no release comes */
 bool reply_open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
 {
-	if (!h->slot) { /* a draft's handle (draft.c): into the table now */
-		uint32_t i;
-
-		if (slot_put(h, false, &i) < 0) {
-			handle_drop(vfs_of(req), h);
-			reply_err(req, -ENFILE);
-			return false;
-		}
-		h->slot = i + 1;
+	if (handle_register(h, &fi->fh) < 0) {
+		handle_drop(vfs_of(req), h);
+		reply_err(req, -ENFILE);
+		return false;
 	}
-	fi->fh = handle_fh(h);
 	fi->direct_io = 1; /* plaintext never enters the page cache */
 	fi->keep_cache = 0;
 	fi->noflush = !h->w; /* read-only: no FLUSH round trip on close */
@@ -482,8 +490,8 @@ int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **r
 	}
 	caller_init(req, CALLER_RECORD, &c);
 	op = n.ino.kind == INO_META || ino_is_key_file(n.ino.kind) ? POLICY_OP_META :
-	     ino_is_cert_file(n.ino.kind)			 ? cert_view_op(n.ino.view) :
-								   POLICY_OP_READ;
+	     ino_is_cert_file(n.ino.kind)			   ? cert_view_op(n.ino.view) :
+								     POLICY_OP_READ;
 	at = n;
 	if (n.ino.kind != INO_META)
 		pin_version(&at, version);

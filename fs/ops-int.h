@@ -158,6 +158,9 @@ static inline uint32_t fh_version(uint64_t fh)
 void handles_init(uint16_t generation);
 void handles_done(void);
 uint64_t handle_fh(const struct handle *h);
+/* The fh to reply for h, putting it in the table if it is not yet (a draft's handle): what
+ * every open and create reply sets fi->fh to. -ENFILE when the table is full. */
+int handle_register(struct handle *h, uint64_t *ret_fh);
 struct handle *fh_handle(uint64_t fh);
 /* Made by an earlier process (and not adopted yet, or adopted: fh_adopted says). */
 bool fh_foreign(uint64_t fh);

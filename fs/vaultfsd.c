@@ -403,8 +403,8 @@ static void journal_watch(struct vaultfsd *v, struct journal_watch *w)
 struct fuse_thread {
 	struct vaultfsd *v;
 	struct fuse_session *se;
-	int done_fd; /* eventfd the main loop polls */
-	int result;  /* 0 unmounted or told to stop, else the -errno that ended it */
+	int done_fd;	  /* eventfd the main loop polls */
+	int result;	  /* 0 unmounted or told to stop, else the -errno that ended it */
 	atomic_bool stop; /* end after the request being answered, leaving the session as it is */
 	bool sweep;	  /* answer EIO below the first request read (handover_sweep) */
 	pthread_t thread;
@@ -774,11 +774,14 @@ static int mount_fresh(struct daemon *d, struct fuse_session *se, int *ret_state
 				       "The kernel's first FUSE request was not INIT");
 	}
 	fuse_session_process_buf(se, &buf);
-	r = fuse_session_exited(se) || !d->have_conn ? -EPROTO :
-		handover_state_new(c->mountpoint, ih + 1, buf.size - sizeof(*ih), &d->conn, ret_state);
+	r = fuse_session_exited(se) || !d->have_conn ?
+		    -EPROTO :
+		    handover_state_new(c->mountpoint, ih + 1, buf.size - sizeof(*ih), &d->conn,
+				       ret_state);
 	free(buf.mem);
 	if (r < 0)
-		return log_error_errno(r, "Failed to set up the session at '%s': %m", c->mountpoint);
+		return log_error_errno(r, "Failed to set up the session at '%s': %m",
+				       c->mountpoint);
 	return 0;
 }
 
@@ -824,18 +827,19 @@ static int adopt(struct daemon *d, const char *argv0, bool debug, int fuse_fd, i
 		if (r >= 0 && (!d->have_conn || handover_conn_check(st, &d->conn) < 0)) {
 			r = -EPROTO;
 			why = "this vaultfsd negotiates other FUSE options than the one that mounted";
-			log_error("Negotiated want %#x capable %#x max_write %u max_readahead %u, "
-				  "the mount has want %#x capable %#x max_write %u max_readahead %u",
-				  d->conn.want, d->conn.capable, d->conn.max_write,
-				  d->conn.max_readahead, st->conn.want, st->conn.capable,
-				  st->conn.max_write, st->conn.max_readahead);
+			log_error(
+				"Negotiated want %#x capable %#x max_write %u max_readahead %u, "
+				"the mount has want %#x capable %#x max_write %u max_readahead %u",
+				d->conn.want, d->conn.capable, d->conn.max_write,
+				d->conn.max_readahead, st->conn.want, st->conn.capable,
+				st->conn.max_write, st->conn.max_readahead);
 		} else if (r < 0) {
 			why = "the saved FUSE_INIT was refused";
 		}
 	}
 	if (r < 0) {
-		log_error_errno(r, "Cannot serve the session handed over for '%s': %s", c->mountpoint,
-				why);
+		log_error_errno(r, "Cannot serve the session handed over for '%s': %s",
+				c->mountpoint, why);
 		if (se)
 			fuse_session_destroy(se);
 		if (fuse_fd >= 0)
@@ -971,7 +975,8 @@ int main(int argc, char **argv)
 		if (r < 0) {
 			/* systemd's store held a session this process cannot serve: drop it and
 			 * mount afresh over the detached one */
-			log_warning("Detaching the mount at '%s' and mounting afresh", c->mountpoint);
+			log_warning("Detaching the mount at '%s' and mounting afresh",
+				    c->mountpoint);
 			handover_fdstore_drop();
 			(void)umount2(c->mountpoint, MNT_DETACH);
 			close(so.state_fd);
@@ -982,8 +987,9 @@ int main(int argc, char **argv)
 			generation = st.generation + 1 > 0xffff ? 1 : st.generation + 1;
 			r = handover_state_set_generation(so.state_fd, generation);
 			if (r < 0)
-				log_warning_errno(r, "Could not note generation %u in the state file: %m",
-						  generation);
+				log_warning_errno(
+					r, "Could not note generation %u in the state file: %m",
+					generation);
 			mounted = true;
 		}
 	}
@@ -1066,8 +1072,9 @@ int main(int argc, char **argv)
 	if (hpath[0] && geteuid() == 0) {
 		r = handover_listen(hpath, &so.handover_fd);
 		if (r < 0)
-			log_warning_errno(r, "No hand-over socket at '%s' (%m): `vaultfsd --takeover` "
-					     "cannot take this session",
+			log_warning_errno(r,
+					  "No hand-over socket at '%s' (%m): `vaultfsd --takeover` "
+					  "cannot take this session",
 					  hpath);
 	}
 	r = acme_new(v,
