@@ -774,14 +774,20 @@ static int mount_fresh(struct daemon *d, struct fuse_session *se, int *ret_state
 				       "The kernel's first FUSE request was not INIT");
 	}
 	fuse_session_process_buf(se, &buf);
-	r = fuse_session_exited(se) || !d->have_conn ?
-		    -EPROTO :
-		    handover_state_new(c->mountpoint, ih + 1, buf.size - sizeof(*ih), &d->conn,
-				       ret_state);
-	free(buf.mem);
-	if (r < 0)
-		return log_error_errno(r, "Failed to set up the session at '%s': %m",
+	if (fuse_session_exited(se) || !d->have_conn) {
+		free(buf.mem);
+		return log_error_errno(-EPROTO, "Failed to set up the session at '%s'",
 				       c->mountpoint);
+	}
+	r = handover_state_new(c->mountpoint, ih + 1, buf.size - sizeof(*ih), &d->conn, ret_state);
+	free(buf.mem);
+	if (r < 0) { /* served all the same, as before hand-overs existed */
+		log_warning_errno(r,
+				  "No hand-over state for '%s' (%m): a restart or --takeover will "
+				  "mount afresh",
+				  c->mountpoint);
+		*ret_state = -1;
+	}
 	return 0;
 }
 
@@ -1022,7 +1028,8 @@ int main(int argc, char **argv)
 			goto out;
 		mounted = true;
 		/* systemd keeps the session for the next start (FileDescriptorStoreMax=) */
-		stored = handover_fdstore_put(fuse_session_fd(se), so.state_fd) > 0;
+		stored = so.state_fd >= 0 &&
+			 handover_fdstore_put(fuse_session_fd(se), so.state_fd) > 0;
 	} else if (how == MOUNT_FDSTORE) {
 		stored = true;
 		/* requests the last process read and never answered (it crashed) are still on the
@@ -1069,7 +1076,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (hpath[0] && geteuid() == 0) {
+	if (hpath[0] && geteuid() == 0 && so.state_fd >= 0) {
 		r = handover_listen(hpath, &so.handover_fd);
 		if (r < 0)
 			log_warning_errno(r,
