@@ -1,13 +1,15 @@
 /* vaultfsd: the /vault filesystem daemon. Unseals the master key, loads the policies, opens the
- * audit journal, mounts the FUSE filesystem and serves it in the foreground until SIGTERM or
- * SIGINT, when it unmounts cleanly; SIGHUP reloads the policies (a broken set is refused and
- * the old one stays; both outcomes are recorded). Tells systemd READY=1 once the mount is
- * live. Two threads serve: one reads FUSE requests blocking and answers each (as the kernel's
- * round trip is fastest: no poll between requests), the main one runs the control socket, the
- * expiry scan and the signals; they share the store handle, the policy and the rest of struct
- * vfs under its one lock, taken per FUSE request, control dispatch, scan pass and reload. The
- * audit journal has its own writer thread, the kernel cache invalidations theirs. Never logs
- * a secret. */
+ * audit journal, mounts the FUSE filesystem (or takes a live session over: from systemd's
+ * descriptor store, or from the running daemon with --takeover, handover.h) and serves it in the
+ * foreground until SIGTERM or SIGINT, when it unmounts cleanly (under the descriptor store it
+ * leaves the session to the next start), or until it hands the session over; SIGHUP reloads
+ * the policies (a broken set is refused and the old one stays; both outcomes are recorded).
+ * Tells systemd READY=1 once the mount is live. Two threads serve: one reads FUSE requests
+ * blocking and answers each (as the kernel's round trip is fastest: no poll between requests),
+ * the main one runs the control socket, the expiry scan and the signals; they share the store
+ * handle, the policy and the rest of struct vfs under its one lock, taken per FUSE request,
+ * control dispatch, scan pass and reload. The audit journal has its own writer thread, the
+ * kernel cache invalidations theirs. Never logs a secret. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
