@@ -6,17 +6,224 @@
 #include <fcntl.h>
 #include <stdio.h>
 
+#include "core/log.h"
 #include "fs/ops-int.h"
 
-/* A handle owning data (freed also on failure). */
+/* The handle table (ops-int.h): slots of this process's handles and directory handles, a
+ * stack of free slots, and what was rebuilt for foreign handles. */
+struct fh_entry {
+	void *p;
+	bool dir;
+};
+
+struct fh_foreign {
+	uint64_t fh;
+	void *p;
+};
+
+struct fh_table {
+	uint64_t tag; /* this process's, shifted in place */
+	struct fh_entry *e;
+	uint32_t n, cap;
+	uint32_t *free;
+	uint32_t n_free;
+	struct fh_foreign *foreign;
+	size_t n_foreign, cap_foreign;
+};
+
+/* The one table of the process. File-scope state, as the signal flags of vaultfsd.c: handle_of
+ * (ops-int.h) is reached with the request's fi alone (attr.c), and must tell a handle of this
+ * process from one of an earlier process without the daemon's context. Touched only by the
+ * FUSE thread (and main before and after it runs). */
+static struct fh_table fht = { .tag = 1ULL << FH_TAG_SHIFT };
+
+void handles_init(uint16_t generation)
+{
+	fht.tag = (uint64_t)(generation ? generation : 1) << FH_TAG_SHIFT;
+}
+
+void handles_done(void)
+{
+	free(fht.e);
+	free(fht.free);
+	free(fht.foreign);
+	fht = (struct fh_table){ .tag = fht.tag };
+}
+
+static int slot_put(void *p, bool dir, uint32_t *ret)
+{
+	uint32_t i;
+
+	if (fht.n_free > 0) {
+		i = fht.free[--fht.n_free];
+	} else {
+		if (fht.n == fht.cap) {
+			uint32_t cap = fht.cap ? 2 * fht.cap : 64;
+			struct fh_entry *e;
+			uint32_t *f;
+
+			if (cap > (1u << FH_SLOT_BITS))
+				return -ENFILE;
+			e = realloc(fht.e, cap * sizeof(*e));
+			if (!e)
+				return -ENOMEM;
+			fht.e = e;
+			f = realloc(fht.free, cap * sizeof(*f));
+			if (!f)
+				return -ENOMEM;
+			fht.free = f;
+			fht.cap = cap;
+		}
+		i = fht.n++;
+	}
+	fht.e[i] = (struct fh_entry){ .p = p, .dir = dir };
+	*ret = i;
+	return 0;
+}
+
+static void slot_del(uint32_t i)
+{
+	if (i >= fht.n || !fht.e[i].p)
+		return;
+	fht.e[i].p = NULL;
+	fht.free[fht.n_free++] = i; /* room: n_free < n <= cap */
+}
+
+/* The slot an fh of this process names, or NULL. */
+static struct fh_entry *fh_entry(uint64_t fh)
+{
+	uint32_t i = (uint32_t)(fh >> FH_SLOT_SHIFT) & ((1u << FH_SLOT_BITS) - 1);
+
+	if ((fh & ~((1ULL << FH_TAG_SHIFT) - 1)) != fht.tag || i >= fht.n || !fht.e[i].p)
+		return NULL;
+	return &fht.e[i];
+}
+
+uint64_t handle_fh(const struct handle *h)
+{
+	return fht.tag | (uint64_t)(h->version & ((1u << 20) - 1)) << FH_VERSION_SHIFT |
+	       (uint64_t)(h->slot - 1) << FH_SLOT_SHIFT | (h->w ? FH_WRITE : FH_READ);
+}
+
+int handle_register(struct handle *h, uint64_t *ret_fh)
+{
+	if (!h->slot) { /* a draft's handle (draft.c makes its own): into the table now */
+		uint32_t i;
+		int r = slot_put(h, false, &i);
+
+		if (r < 0)
+			return r;
+		h->slot = i + 1;
+	}
+	*ret_fh = handle_fh(h);
+	return 0;
+}
+
+bool fh_foreign(uint64_t fh)
+{
+	uint64_t tag = fh & ~((1ULL << FH_TAG_SHIFT) - 1);
+
+	return tag != 0 && tag != fht.tag;
+}
+
+struct handle *fh_handle(uint64_t fh)
+{
+	struct fh_entry *e;
+
+	if (fh_foreign(fh))
+		return fh_type(fh) == FH_DIR ? NULL : fh_adopted(fh);
+	if (fh >> FH_TAG_SHIFT == 0) {
+		/* a bare pointer: set by names.c's create reply (until it uses handle_fh) */
+		return (struct handle *)(uintptr_t)fh;
+	}
+	e = fh_entry(fh);
+	return e && !e->dir ? e->p : NULL;
+}
+
+int fh_dir_put(void *d, uint64_t *ret_fh)
+{
+	uint32_t i;
+	int r;
+
+	r = slot_put(d, true, &i);
+	if (r < 0)
+		return r;
+	*ret_fh = fht.tag | (uint64_t)i << FH_SLOT_SHIFT | FH_DIR;
+	return 0;
+}
+
+void *fh_dir_get(uint64_t fh)
+{
+	struct fh_entry *e;
+
+	if (fh_foreign(fh))
+		return fh_type(fh) == FH_DIR ? fh_adopted(fh) : NULL;
+	e = fh_entry(fh);
+	return e && e->dir ? e->p : NULL;
+}
+
+void fh_dir_del(uint64_t fh)
+{
+	struct fh_entry *e = fh_foreign(fh) ? NULL : fh_entry(fh);
+
+	if (e && e->dir)
+		slot_del((uint32_t)(e - fht.e));
+}
+
+int fh_adopt(uint64_t fh, void *p)
+{
+	if (fht.n_foreign == fht.cap_foreign) {
+		size_t cap = fht.cap_foreign ? 2 * fht.cap_foreign : 16;
+		struct fh_foreign *f = realloc(fht.foreign, cap * sizeof(*f));
+
+		if (!f)
+			return -ENOMEM;
+		fht.foreign = f;
+		fht.cap_foreign = cap;
+	}
+	fht.foreign[fht.n_foreign++] = (struct fh_foreign){ .fh = fh, .p = p };
+	return 0;
+}
+
+/* The foreign handles still open after a restart: a few, looked up by a scan. */
+void *fh_adopted(uint64_t fh)
+{
+	for (size_t i = 0; i < fht.n_foreign; i++)
+		if (fht.foreign[i].fh == fh)
+			return fht.foreign[i].p;
+	return NULL;
+}
+
+void *fh_unadopt(uint64_t fh)
+{
+	for (size_t i = 0; i < fht.n_foreign; i++)
+		if (fht.foreign[i].fh == fh) {
+			void *p = fht.foreign[i].p;
+
+			fht.foreign[i] = fht.foreign[--fht.n_foreign];
+			return p;
+		}
+	return NULL;
+}
+
+/* A handle owning data (freed also on failure), in the table. */
 int handle_new(struct secbuf *data, struct handle **ret)
 {
 	struct handle *h = calloc(1, sizeof(*h));
+	uint32_t i;
+	int r;
 
 	if (!h) {
 		secbuf_free(data);
 		return -ENOMEM;
 	}
+	r = slot_put(h, false, &i);
+	if (r < 0) {
+		secbuf_free(data);
+		free(h);
+		return r;
+	}
+	h->slot = i + 1;
 	h->data = data;
 	*ret = h;
 	return 0;
@@ -26,6 +233,8 @@ void handle_free(struct handle *h)
 {
 	if (!h)
 		return;
+	if (h->slot)
+		slot_del(h->slot - 1);
 	secbuf_free(h->data); /* wipes what was read or written */
 	free(h->w);
 	free(h);
@@ -103,7 +312,11 @@ static int open_content(struct vaultfsd *v, const struct node *n, uint32_t *ret_
 /* false when the caller went away (interrupted): h is dropped then, and no release comes */
 bool reply_open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
 {
-	fi->fh = (uint64_t)(uintptr_t)h;
+	if (handle_register(h, &fi->fh) < 0) {
+		handle_drop(vfs_of(req), h);
+		reply_err(req, -ENFILE);
+		return false;
+	}
 	fi->direct_io = 1; /* plaintext never enters the page cache */
 	fi->keep_cache = 0;
 	fi->noflush = !h->w; /* read-only: no FLUSH round trip on close */
@@ -162,6 +375,7 @@ static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, cons
 		reply_err(req, err);
 		return;
 	}
+	h->version = version; /* in its fh: what a new process serves it again as */
 	h->refused = -EIO;
 	if (!reply_open(req, h, fi))
 		h = NULL; /* the caller went away: recorded all the same, it was allowed */
@@ -225,13 +439,112 @@ void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	read_open(req, v, &c, &n, fi); /* ends the read session */
 }
 
+/* The kind that pins n to one version: a value's, a key file's, a certificate view's. */
+static void pin_version(struct node *n, uint32_t version)
+{
+	static const struct {
+		int kind, pinned;
+	} pins[] = { { INO_SECRET, INO_VERSION },
+		     { INO_KEYPUB, INO_KEYVERPUB },
+		     { INO_KEYSSH, INO_KEYVERSSH },
+		     { INO_CERTFILE, INO_CERTVERFILE } };
+
+	for (size_t i = 0; i < ELEMENTSOF(pins); i++)
+		if (n->ino.kind == pins[i].kind) {
+			n->ino.kind = pins[i].pinned;
+			n->ino.version = version;
+		}
+}
+
+/* A read handle an earlier process made (fh_foreign, after a restart or a hand-over), met for
+ * the first time: served again for the reader of req as an open of the same file would be for
+ * it (the open's op decided under the policy in force now), recorded as a "reopen" of the
+ * version the fh names (the open's fields: path, version, rule, the caller), then that version
+ * decrypted (never the current one: the open file reads what it opened). Refused, the version
+ * gone (ESTALE), disabled or expired (EKEYREVOKED, EKEYEXPIRED, EKEYREJECTED): the handle keeps
+ * that errno for every read, recorded once. A write or a directory fh is not one: ESTALE. The
+ * handle is kept under fh until its release. */
+int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **ret)
+{
+	struct vaultfsd *v = vfs_of(req);
+	struct policy_decision d = { .rule = "default" };
+	struct handle *h = NULL;
+	char path[VAULTFS_PATH_MAX];
+	uint32_t version = fh_version(fh);
+	struct caller c;
+	struct node n, at;
+	unsigned op;
+	int r, err;
+
+	if (!fh_foreign(fh))
+		return -EBADF;
+	if (fh_type(fh) != FH_READ)
+		return -ESTALE;
+	(void)kv_read_begin(v->kv);
+	r = node_get(v, ino, false, &n);
+	if (r < 0 || ino_is_dir(n.ino.kind)) {
+		/* the object is gone, or a kind this build does not serve again */
+		kv_read_end(v->kv);
+		err = -ESTALE;
+		goto refused;
+	}
+	caller_init(req, CALLER_RECORD, &c);
+	op = n.ino.kind == INO_META || ino_is_key_file(n.ino.kind) ? POLICY_OP_META :
+	     ino_is_cert_file(n.ino.kind)			   ? cert_view_op(n.ino.view) :
+								     POLICY_OP_READ;
+	at = n;
+	if (n.ino.kind != INO_META)
+		pin_version(&at, version);
+	user_path(&n, path, sizeof(path));
+	r = policy_check(v->policy, op, n.path, &c.id, c.now, &d);
+	if (r < 0)
+		err = -EIO;
+	else if (d.verdict != POLICY_ALLOW)
+		err = node_visible(v, &c, &n) ? -EACCES : hidden_err(v);
+	else if (n.ino.kind != INO_META && version == 0)
+		err = -ESTALE;
+	else
+		err = shown_err(open_content(v, &at, &version, &h));
+	kv_read_end(v->kv);
+	if (err == -ENOENT)
+		err = -ESTALE; /* the version it opened was purged or pruned meanwhile */
+	/* no record, no bytes */
+	if (record_access(v, &c, "reopen", &n, path, version, err, d.rule) < 0 && !err) {
+		handle_free(TAKE_PTR(h));
+		err = -EIO;
+	}
+	if (!err)
+		goto adopt;
+refused:
+	r = handle_new(NULL, &h);
+	if (r < 0)
+		return r;
+	h->refused = err;
+adopt:
+	h->version = version;
+	r = fh_adopt(fh, h);
+	if (r < 0) {
+		handle_free(h);
+		return r;
+	}
+	*ret = h;
+	return 0;
+}
+
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 	const struct secbuf *b;
 	size_t len;
+	int r;
 
-	(void)ino;
+	if (!h) { /* made by an earlier process */
+		r = handle_revive(req, ino, fi->fh, &h);
+		if (r < 0) {
+			reply_err(req, r);
+			return;
+		}
+	}
 	if (h->refused) {
 		reply_err(req, h->refused);
 		return;

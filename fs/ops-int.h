@@ -95,6 +95,8 @@ struct handle {
 	struct secbuf *data; /* NULL once its record failed; a writer's may grow (write.c) */
 	struct writer *w;    /* NULL: a read handle */
 	int refused;	     /* a read handle not recorded (yet): every read's -errno */
+	uint32_t version;    /* the version a read handle serves (0: none, as .meta's) */
+	uint32_t slot;	     /* its place in the handle table + 1; 0: not in it */
 };
 
 static inline struct vaultfsd *vfs_of(fuse_req_t req)
@@ -127,9 +129,53 @@ static inline void buf_truncate(struct secbuf *b, size_t len)
 	b->len = len;
 }
 
+/* File handles (fi->fh) name what a new process needs to serve them again after a restart or
+ * a hand-over (handover.h): the tag of the process that made them (its generation, never 0),
+ * what they are, the version a read handle serves, and their place in the maker's table:
+ *   bits 63..48 tag | 47..28 version | 27..2 slot | 1..0 FH_READ, FH_WRITE or FH_DIR.
+ * A handle of this process is found by its slot; one of an earlier process (foreign) is served
+ * again from ino + version (open.c, readdir.c: decided and recorded as an open is) and kept
+ * under its fh until released; a foreign write handle is ESTALE (its bytes died with its
+ * process). A tag of 0 is a bare pointer (fi->fh set outside handle_fh). */
+#define FH_TAG_SHIFT 48
+#define FH_VERSION_SHIFT 28
+#define FH_SLOT_SHIFT 2
+#define FH_SLOT_BITS 26
+enum { FH_READ = 0, FH_WRITE = 1, FH_DIR = 2 };
+
+static inline unsigned fh_type(uint64_t fh)
+{
+	return (unsigned)(fh & 3);
+}
+
+static inline uint32_t fh_version(uint64_t fh)
+{
+	return (uint32_t)(fh >> FH_VERSION_SHIFT) & ((1u << 20) - 1);
+}
+
+/* The table of this process's handles (open.c): its tag is its generation (1 for the process
+ * that mounted, one more for each that took the session over, skipping 0). */
+void handles_init(uint16_t generation);
+void handles_done(void);
+uint64_t handle_fh(const struct handle *h);
+/* The fh to reply for h, putting it in the table if it is not yet (a draft's handle): what
+ * every open and create reply sets fi->fh to. -ENFILE when the table is full. */
+int handle_register(struct handle *h, uint64_t *ret_fh);
+struct handle *fh_handle(uint64_t fh);
+/* Made by an earlier process (and not adopted yet, or adopted: fh_adopted says). */
+bool fh_foreign(uint64_t fh);
+/* Directory handles (readdir.c) in the same table: put returns the fh. */
+int fh_dir_put(void *d, uint64_t *ret_fh);
+void *fh_dir_get(uint64_t fh);
+void fh_dir_del(uint64_t fh);
+/* What was rebuilt for a foreign fh, kept until its release. */
+int fh_adopt(uint64_t fh, void *p);
+void *fh_adopted(uint64_t fh);
+void *fh_unadopt(uint64_t fh);
+
 static inline struct handle *handle_of(const struct fuse_file_info *fi)
 {
-	return (struct handle *)(uintptr_t)fi->fh;
+	return fh_handle(fi->fh);
 }
 
 /* --- node.c: callers, nodes, paths, decisions and records --- */
@@ -175,6 +221,7 @@ void handle_free(struct handle *h);
 bool reply_open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi);
 void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **ret);
 
 /* --- write.c: write handles and their commits --- */
 struct handle *pending_find(struct vaultfsd *v, uint64_t ino);

@@ -606,18 +606,27 @@ static void dir_start(const struct dirhandle *d, off_t off, struct dirpos *ret)
 	}
 }
 
+static int dir_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct dirhandle **ret);
+
 void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
-	struct dirfill f = { .req = req, .v = vfs_of(req), .d = d, .size = size, .skip_to = off };
+	struct dirhandle *d = fh_dir_get(fi->fh);
+	struct dirfill f = { .req = req, .v = vfs_of(req), .size = size, .skip_to = off };
 	_cleanup_free_ char *out = NULL;
 	int r = 0;
 
-	(void)ino;
 	if (off < 0) {
 		reply_err(req, -EINVAL);
 		return;
 	}
+	if (!d) {
+		r = dir_revive(req, ino, fi->fh, &d);
+		if (r < 0) {
+			reply_err(req, r);
+			return;
+		}
+	}
+	f.d = d;
 	out = malloc(size ? size : 1);
 	if (out && size > d->recent_size) {
 		char *b = realloc(d->recent, size);
@@ -733,6 +742,35 @@ static int dir_open(struct vaultfsd *v, struct caller *c, const struct node *n, 
 	return 0;
 }
 
+/* A directory handle of an earlier process (after a restart or a hand-over), met at its first
+ * readdir: rebuilt for the reader of req as an opendir would make it (decided and recorded the
+ * same way), kept under fh until its release. A readdir at an offset walks over the entries
+ * before it, as after a seek. */
+static int dir_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct dirhandle **ret)
+{
+	struct dirhandle *d = NULL;
+	struct caller c;
+	struct node n;
+	int r;
+
+	if (!fh_foreign(fh) || fh_type(fh) != FH_DIR)
+		return -EBADF;
+	r = node_for_caller(req, ino, &n, &c);
+	if (r >= 0 && !ino_is_dir(n.ino.kind))
+		r = -ENOTDIR;
+	if (r >= 0)
+		r = dir_open(vfs_of(req), &c, &n, ino, &d);
+	if (r < 0)
+		return r == -ENOENT ? -ESTALE : r;
+	r = fh_adopt(fh, d);
+	if (r < 0) {
+		dirhandle_free(d);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
 void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vaultfsd *v = vfs_of(req);
@@ -750,14 +788,26 @@ void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, r);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)d;
-	if (fuse_reply_open(req, fi) != 0)
+	r = fh_dir_put(d, &fi->fh);
+	if (r < 0) {
 		dirhandle_free(d);
+		reply_err(req, r);
+		return;
+	}
+	if (fuse_reply_open(req, fi) != 0) {
+		fh_dir_del(fi->fh);
+		dirhandle_free(d);
+	}
 }
 
 void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	dirhandle_free((struct dirhandle *)(uintptr_t)fi->fh);
+	if (fh_foreign(fi->fh)) {
+		dirhandle_free(fh_unadopt(fi->fh)); /* rebuilt, or never read since */
+	} else {
+		dirhandle_free(fh_dir_get(fi->fh));
+		fh_dir_del(fi->fh);
+	}
 	reply_err(req, 0);
 }

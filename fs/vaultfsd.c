@@ -1,16 +1,19 @@
 /* vaultfsd: the /vault filesystem daemon. Unseals the master key, loads the policies, opens the
- * audit journal, mounts the FUSE filesystem and serves it in the foreground until SIGTERM or
- * SIGINT, when it unmounts cleanly; SIGHUP reloads the policies (a broken set is refused and
- * the old one stays; both outcomes are recorded). Tells systemd READY=1 once the mount is
- * live. Two threads serve: one reads FUSE requests blocking and answers each (as the kernel's
- * round trip is fastest: no poll between requests), the main one runs the control socket, the
- * expiry scan and the signals; they share the store handle, the policy and the rest of struct
- * vfs under its one lock, taken per FUSE request, control dispatch, scan pass and reload. The
- * audit journal has its own writer thread, the kernel cache invalidations theirs. Never logs
- * a secret. */
+ * audit journal, mounts the FUSE filesystem (or takes a live session over: from systemd's
+ * descriptor store, or from the running daemon with --takeover, handover.h) and serves it in the
+ * foreground until SIGTERM or SIGINT, when it unmounts cleanly (under the descriptor store it
+ * leaves the session to the next start), or until it hands the session over; SIGHUP reloads
+ * the policies (a broken set is refused and the old one stays; both outcomes are recorded).
+ * Tells systemd READY=1 once the mount is live. Two threads serve: one reads FUSE requests
+ * blocking and answers each (as the kernel's round trip is fastest: no poll between requests),
+ * the main one runs the control socket, the expiry scan and the signals; they share the store
+ * handle, the policy and the rest of struct vfs under its one lock, taken per FUSE request,
+ * control dispatch, scan pass and reload. The audit journal has its own writer thread, the
+ * kernel cache invalidations theirs. Never logs a secret. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/fuse.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -33,7 +36,9 @@
 #include "fs/agent-server.h"
 #include "fs/certs.h"
 #include "fs/control.h"
+#include "fs/handover.h"
 #include "fs/notify.h"
+#include "fs/ops-int.h"
 #include "fs/vaultfs.h"
 
 /* Set by the signal handlers, read by the loop; signals are blocked except inside ppoll, so
@@ -202,6 +207,11 @@ static int expiry_notice(const char *vault, const char *name, uint32_t version, 
 /* notify the FUSE thread to stop: how long one wait for it lasts before it is signalled again
  * (a signal sent just before it blocks in read is not seen by that read) */
 #define FUSE_STOP_POLL_MS 50
+
+/* How long the serving daemon waits for a new one to adopt the session it was given. */
+#define HANDOVER_ANSWER_MS 30000
+/* How long a new daemon waits for the old one to let go of its sockets. */
+#define HANDOVER_CLOSE_MS 10000
 
 /* Notices recorded in one pass of the loop: the rest wait for the next pass, so that a store
  * with many due at once does not hold the lock from the FUSE requests. */
@@ -395,8 +405,10 @@ static void journal_watch(struct vaultfsd *v, struct journal_watch *w)
 struct fuse_thread {
 	struct vaultfsd *v;
 	struct fuse_session *se;
-	int done_fd; /* eventfd the main loop polls */
-	int result;  /* 0 unmounted or told to stop, else the -errno that ended it */
+	int done_fd;	  /* eventfd the main loop polls */
+	int result;	  /* 0 unmounted or told to stop, else the -errno that ended it */
+	atomic_bool stop; /* end after the request being answered, leaving the session as it is */
+	bool sweep;	  /* answer EIO below the first request read (handover_sweep) */
 	pthread_t thread;
 };
 
@@ -417,7 +429,10 @@ static void *fuse_main(void *arg)
 	sigemptyset(&wake);
 	sigaddset(&wake, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-	while (!fuse_session_exited(t->se)) {
+	/* stop, not fuse_session_exit, ends a pause for a hand-over: once the session is exited,
+	 * libfuse drops a request its read returned (lib/fuse_lowlevel.c, receive_buf), and the
+	 * kernel would keep it unanswered */
+	while (!atomic_load(&t->stop) && !fuse_session_exited(t->se)) {
 		int r = fuse_session_receive_buf(t->se, &buf);
 
 		if (r == -EINTR || r == -EAGAIN)
@@ -425,6 +440,11 @@ static void *fuse_main(void *arg)
 		if (r <= 0) { /* 0: unmounted from outside */
 			t->result = r;
 			break;
+		}
+		if (t->sweep && buf.mem && !(buf.flags & FUSE_BUF_IS_FD)) {
+			handover_sweep(fuse_session_fd(t->se),
+				       ((const struct fuse_in_header *)buf.mem)->unique);
+			t->sweep = false;
 		}
 		pthread_mutex_lock(&t->v->lock);
 		fuse_session_process_buf(t->se, &buf);
@@ -459,10 +479,14 @@ static int fuse_thread_start(struct fuse_thread *t)
 	return r;
 }
 
-/* Tell the FUSE thread to end and wait for it: the request it is answering is finished. */
-static void fuse_thread_stop(struct fuse_thread *t)
+/* Tell the FUSE thread to end and wait for it: the request it is answering is finished. With
+ * exit, the session is ended too; without, it stays as it is (a hand-over: requests wait in the
+ * kernel). */
+static void fuse_thread_end(struct fuse_thread *t, bool exit)
 {
-	fuse_session_exit(t->se);
+	atomic_store(&t->stop, true);
+	if (exit)
+		fuse_session_exit(t->se);
 	for (;;) {
 		struct timespec ts;
 
@@ -478,19 +502,71 @@ static void fuse_thread_stop(struct fuse_thread *t)
 	t->done_fd = -1;
 }
 
+static void fuse_thread_stop(struct fuse_thread *t)
+{
+	fuse_thread_end(t, true);
+}
+
+/* The hand-over socket (handover.h): the new daemon that connected gets the session; true when
+ * it took it (the FUSE thread has stopped and serve ends), false when this one serves on. */
+static bool give_session(struct fuse_thread *ft, int listen_fd, int state_fd, int *ret_conn)
+{
+	int conn = -1, r;
+
+	r = handover_accept(listen_fd, &conn);
+	if (r < 0) {
+		if (r != -EAGAIN)
+			log_warning_errno(r, "Hand-over request refused: %m");
+		return false;
+	}
+	log_info("A new vaultfsd asks for the session: pausing the FUSE requests");
+	fuse_thread_end(ft, false); /* the request being answered is finished */
+	/* the invalidation thread too (it may answer requests as it ends), and the descriptor
+	 * blocking again (its flags are the new daemon's too) */
+	notify_stop(ft->v->notify);
+	ft->v->notify = NULL;
+	r = handover_blocking(fuse_session_fd(ft->se));
+	if (r >= 0)
+		r = handover_send(conn, fuse_session_fd(ft->se), state_fd);
+	if (r >= 0)
+		r = handover_wait_answer(conn, HANDOVER_ANSWER_MS);
+	if (r >= 0) {
+		*ret_conn = conn;
+		return true;
+	}
+	log_warning_errno(r, "The new vaultfsd did not take the session (%m): serving on");
+	close(conn);
+	r = notify_start(ft->se, &ft->v->notify);
+	if (r < 0)
+		log_warning_errno(r, "No cache invalidations from now on: %m");
+	atomic_store(&ft->stop, false);
+	r = fuse_thread_start(ft);
+	if (r < 0) /* the loop sees done_fd gone: nothing left to serve with */
+		log_error_errno(r, "Failed to restart the FUSE thread: %m");
+	return false;
+}
+
 /* Serve until told to stop or unmounted: the FUSE thread answers requests; this thread runs
  * control requests, the expiry scan and signals (delivered only inside ppoll, so they are seen
  * between two steps, never in one), each step under the daemon's lock. */
+struct serve_opts {
+	int handover_fd; /* the hand-over socket, -1 none */
+	int state_fd;	 /* the state file given with the session */
+	bool sweep;	 /* see struct fuse_thread */
+	int given_conn;	 /* out: the hand-over connection, once the session was given */
+};
+
 static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ctl,
-		 struct agent_server *agent, const sigset_t *waitmask)
+		 struct agent_server *agent, const sigset_t *waitmask, struct serve_opts *o)
 {
 	_cleanup_free_ struct pollfd *pfd = NULL;
-	struct fuse_thread ft = { .v = v, .se = se, .done_fd = -1 };
+	struct fuse_thread ft = { .v = v, .se = se, .done_fd = -1, .sweep = o->sweep };
 	struct journal_watch jw = { 0 };
 	int64_t next_scan = 0, next_watch = 0;
 	int r = 0;
 
-	pfd = calloc(1 + control_max_fds() + agent_server_max_fds(), sizeof(*pfd));
+	o->given_conn = -1;
+	pfd = calloc(2 + control_max_fds() + agent_server_max_fds(), sizeof(*pfd));
 	if (!pfd)
 		return -ENOMEM;
 	r = fuse_thread_start(&ft);
@@ -536,13 +612,14 @@ static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ct
 			n += nctl = control_pollfds(ctl, pfd + 1);
 		if (agent)
 			n += agent_server_pollfds(agent, pfd + 1 + nctl);
+		pfd[n] = (struct pollfd){ .fd = o->handover_fd, .events = POLLIN };
 		wait = MIN(next_scan, next_watch) - now;
 		if (ctl && control_timeout_ms(ctl) >= 0)
 			wait = MIN(wait, (int64_t)control_timeout_ms(ctl));
 		if (agent && agent_server_timeout_ms(agent) >= 0)
 			wait = MIN(wait, (int64_t)agent_server_timeout_ms(agent));
 		ts = (struct timespec){ .tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000 };
-		r = ppoll(pfd, n, &ts, waitmask);
+		r = ppoll(pfd, n + 1, &ts, waitmask); /* a negative fd (no hand-over) is skipped */
 		if (r < 0) {
 			if (errno == EINTR) {
 				r = 0;
@@ -554,6 +631,14 @@ static int serve(struct vaultfsd *v, struct fuse_session *se, struct control *ct
 		r = 0;
 		if (pfd[0].revents) /* the FUSE thread ended: unmounted from outside, or failed */
 			break;
+		if (pfd[n].revents) {
+			if (give_session(&ft, o->handover_fd, o->state_fd, &o->given_conn))
+				return 0; /* the FUSE thread has ended; the new daemon serves */
+			if (ft.done_fd < 0) {
+				r = -EIO;
+				break;
+			}
+		}
 		if (ctl) {
 			pthread_mutex_lock(&v->lock);
 			control_dispatch(ctl, pfd + 1, nctl);
@@ -631,13 +716,160 @@ static int open_everything(struct vaultfsd *v, const struct config *c)
 	return 0;
 }
 
+/* The daemon: its context for the requests (what userdata points to) and what the session
+ * negotiated, as the init callback saw it (handover.h: a new process must end with the same). */
+struct daemon {
+	struct vaultfsd v;
+	struct handover_conn conn;
+	bool have_conn;
+};
+
+static struct daemon *daemon_of(void *userdata)
+{
+	return (struct daemon *)((char *)userdata - offsetof(struct daemon, v));
+}
+
+static void daemon_init(void *userdata, struct fuse_conn_info *ci)
+{
+	struct daemon *d = daemon_of(userdata);
+
+	vfs_ops.init(userdata, ci);
+	handover_conn_from(ci, &d->conn);
+	d->have_conn = true;
+}
+
+/* A session on the operations of ops.c, the init callback noting what was negotiated. */
+static struct fuse_session *session_new(struct daemon *d, const char *argv0, bool debug)
+{
+	char *fargv[] = { (char *)argv0, "-o", "allow_other,fsname=vaultfs,subtype=vaultfs",
+			  debug ? "-d" : NULL, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(debug ? 4 : 3, fargv);
+	struct fuse_lowlevel_ops ops = vfs_ops;
+	struct fuse_session *se;
+
+	ops.init = daemon_init;
+	se = fuse_session_new(&args, &ops, sizeof(ops), &d->v);
+	fuse_opt_free_args(&args);
+	return se;
+}
+
+/* Mount afresh and answer the kernel's FUSE_INIT here, keeping its arguments and what was
+ * negotiated in a new state file (*ret_state). */
+static int mount_fresh(struct daemon *d, struct fuse_session *se, int *ret_state)
+{
+	const struct config *c = d->v.config;
+	struct fuse_buf buf = { 0 };
+	const struct fuse_in_header *ih;
+	int r;
+
+	if (fuse_session_mount(se, c->mountpoint) != 0)
+		return log_error_errno(-EIO, "Failed to mount at '%s'", c->mountpoint);
+	/* the kernel sends FUSE_INIT as the mount is made: the first request */
+	do
+		r = fuse_session_receive_buf(se, &buf);
+	while (r == -EINTR);
+	ih = buf.mem;
+	if (r <= 0 || (buf.flags & FUSE_BUF_IS_FD) || buf.size < sizeof(*ih) ||
+	    ih->opcode != FUSE_INIT) {
+		free(buf.mem);
+		return log_error_errno(r < 0 ? r : -EPROTO,
+				       "The kernel's first FUSE request was not INIT");
+	}
+	fuse_session_process_buf(se, &buf);
+	if (fuse_session_exited(se) || !d->have_conn) {
+		free(buf.mem);
+		return log_error_errno(-EPROTO, "Failed to set up the session at '%s'",
+				       c->mountpoint);
+	}
+	r = handover_state_new(c->mountpoint, ih + 1, buf.size - sizeof(*ih), &d->conn, ret_state);
+	free(buf.mem);
+	if (r < 0) { /* served all the same, as before hand-overs existed */
+		log_warning_errno(r,
+				  "No hand-over state for '%s' (%m): a restart or --takeover will "
+				  "mount afresh",
+				  c->mountpoint);
+		*ret_state = -1;
+	}
+	return 0;
+}
+
+/* Serve the mount whose /dev/fuse descriptor (fuse_fd, taken) and state file were handed to
+ * us: check both, replay the INIT, check the negotiation. *ret_se is the session (owning
+ * fuse_fd) on success; fuse_fd is closed on failure. */
+static int adopt(struct daemon *d, const char *argv0, bool debug, int fuse_fd, int state_fd,
+		 struct handover_state *st, struct fuse_session **ret_se)
+{
+	const struct config *c = d->v.config;
+	struct fuse_session *se = NULL;
+	const char *why = NULL;
+	char fdpath[32];
+	int r;
+
+	r = handover_state_read(state_fd, st);
+	if (r < 0)
+		why = "its state file is unreadable or of another format";
+	else
+		r = handover_check(fuse_fd, st, c->mountpoint, &why);
+	if (r >= 0) {
+		se = session_new(d, argv0, debug);
+		if (!se) {
+			r = -EIO;
+			why = "no FUSE session";
+		}
+	}
+	if (r >= 0) {
+		r = handover_blocking(fuse_fd); /* as a process that ended left it, or not */
+		why = "its flags cannot be set";
+	}
+	if (r >= 0) {
+		snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fuse_fd);
+		if (fuse_session_mount(se, fdpath) != 0) { /* takes fuse_fd: the session's now */
+			r = -EIO;
+			why = "libfuse refused the descriptor";
+		} else {
+			fuse_fd = -1;
+		}
+	}
+	if (r >= 0) {
+		r = handover_replay_init(se, st);
+		if (r >= 0 && (!d->have_conn || handover_conn_check(st, &d->conn) < 0)) {
+			r = -EPROTO;
+			why = "this vaultfsd negotiates other FUSE options than the one that mounted";
+			log_error(
+				"Negotiated want %#x capable %#x max_write %u max_readahead %u, "
+				"the mount has want %#x capable %#x max_write %u max_readahead %u",
+				d->conn.want, d->conn.capable, d->conn.max_write,
+				d->conn.max_readahead, st->conn.want, st->conn.capable,
+				st->conn.max_write, st->conn.max_readahead);
+		} else if (r < 0) {
+			why = "the saved FUSE_INIT was refused";
+		}
+	}
+	if (r < 0) {
+		log_error_errno(r, "Cannot serve the session handed over for '%s': %s",
+				c->mountpoint, why);
+		if (se)
+			fuse_session_destroy(se);
+		if (fuse_fd >= 0)
+			close(fuse_fd);
+		return r;
+	}
+	*ret_se = se;
+	return 0;
+}
+
+/* How the session came. */
+enum { MOUNT_FRESH, MOUNT_FDSTORE, MOUNT_TAKEOVER };
+
 static void help(void)
 {
-	printf("Usage: vaultfsd [-c CONF] [-d]\n"
+	printf("Usage: vaultfsd [-c CONF] [-d] [--takeover]\n"
 	       "Serve the vault at the configured mountpoint until SIGTERM or SIGINT.\n"
 	       "SIGHUP reloads the policies.\n\n"
 	       "  -c, --config CONF   configuration file (default %s)\n"
 	       "  -d, --debug         FUSE debug output\n"
+	       "      --takeover      take the mount over from the vaultfsd serving it (an upgrade\n"
+	       "                      without systemd): it stops and exits, the mount stays\n"
 	       "  -h, --help          this text\n",
 	       CONFIG_DEFAULT_PATH);
 }
@@ -647,17 +879,23 @@ int main(int argc, char **argv)
 	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
 					      { "debug", no_argument, NULL, 'd' },
 					      { "help", no_argument, NULL, 'h' },
+					      { "takeover", no_argument, NULL, 'T' },
 					      {} };
 	const char *config_path = CONFIG_DEFAULT_PATH;
 	struct config *c = NULL;
-	struct vaultfsd v = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct daemon d = { .v = { .lock = PTHREAD_MUTEX_INITIALIZER } };
+	struct vaultfsd *v = &d.v;
 	struct fuse_session *se = NULL;
 	struct control *ctl = NULL;
 	struct agent_server *agent = NULL;
+	struct handover_state st;
+	struct serve_opts so = { .handover_fd = -1, .state_fd = -1, .given_conn = -1 };
 	sigset_t waitmask;
-	bool debug = false, mounted = false;
+	bool debug = false, mounted = false, takeover = false, stored = false, served = false;
+	int how = MOUNT_FRESH, fuse_fd = -1, conn = -1;
+	uint32_t generation = 1;
 	const char *failed = NULL;
-	char err[512];
+	char err[512], hpath[108] = "";
 	int opt, r;
 
 	log_set_ident("vaultfsd");
@@ -674,6 +912,9 @@ int main(int argc, char **argv)
 		case 'h':
 			help();
 			return 0;
+		case 'T':
+			takeover = true;
+			break;
 		default:
 			fprintf(stderr, "Try 'vaultfsd --help'.\n");
 			return 2;
@@ -695,28 +936,77 @@ int main(int argc, char **argv)
 		log_error("config: %s", err);
 		return 2;
 	}
-	v.config = c;
-	v.hide_unreadable = c->hide_unreadable;
-	v.started = (int64_t)time(NULL);
+	v->config = c;
+	v->hide_unreadable = c->hide_unreadable;
+	v->started = (int64_t)time(NULL);
+	if (handover_socket_path(c->control_socket, hpath, sizeof(hpath)) < 0)
+		hpath[0] = '\0';
 	r = install_signals(&waitmask);
 	if (r < 0) {
 		log_error_errno(r, "Failed to set up signals: %m");
 		goto out;
 	}
-	r = open_everything(&v, c);
+	/* everything slow (unseal, store, journal) before the session is taken: the pause the
+	 * readers see is the hand-over alone */
+	r = open_everything(v, c);
 	if (r < 0)
 		goto out;
 
-	{
-		char *fargv[] = { argv[0], "-o", "allow_other,fsname=vaultfs,subtype=vaultfs",
-				  debug ? "-d" : NULL, NULL };
-		struct fuse_args args = FUSE_ARGS_INIT(debug ? 4 : 3, fargv);
-
-		struct stat st;
+	if (takeover) {
+		if (!hpath[0]) {
+			r = log_error_errno(-ENAMETOOLONG, "No hand-over socket path beside '%s'",
+					    c->control_socket);
+			goto out;
+		}
+		r = handover_request(hpath, &conn, &fuse_fd, &so.state_fd);
+		if (r < 0) {
+			log_error_errno(r, "Failed to take the session over through '%s': %m%s",
+					hpath,
+					r == -ENOENT || r == -ECONNREFUSED ?
+						" (is a vaultfsd serving this configuration?)" :
+						"");
+			goto out;
+		}
+		how = MOUNT_TAKEOVER;
+	} else {
+		r = handover_fdstore_take(&fuse_fd, &so.state_fd);
+		if (r > 0)
+			how = MOUNT_FDSTORE;
+	}
+	if (how != MOUNT_FRESH) {
+		r = adopt(&d, argv[0], debug, fuse_fd, so.state_fd, &st, &se);
+		fuse_fd = -1;
+		if (r < 0 && how == MOUNT_TAKEOVER) {
+			(void)handover_answer(conn, false); /* the old daemon serves on */
+			goto out;
+		}
+		if (r < 0) {
+			/* systemd's store held a session this process cannot serve: drop it and
+			 * mount afresh over the detached one */
+			log_warning("Detaching the mount at '%s' and mounting afresh",
+				    c->mountpoint);
+			handover_fdstore_drop();
+			(void)umount2(c->mountpoint, MNT_DETACH);
+			close(so.state_fd);
+			so.state_fd = -1;
+			d.have_conn = false;
+			how = MOUNT_FRESH;
+		} else {
+			generation = st.generation + 1 > 0xffff ? 1 : st.generation + 1;
+			r = handover_state_set_generation(so.state_fd, generation);
+			if (r < 0)
+				log_warning_errno(
+					r, "Could not note generation %u in the state file: %m",
+					generation);
+			mounted = true;
+		}
+	}
+	if (how == MOUNT_FRESH) {
+		struct stat sb;
 
 		/* a mount left by a vaultfsd that died answers ENOTCONN: detach it, or the new
 		 * mount cannot be made (only a dead FUSE mount gives ENOTCONN) */
-		if (stat(c->mountpoint, &st) < 0 && errno == ENOTCONN) {
+		if (stat(c->mountpoint, &sb) < 0 && errno == ENOTCONN) {
 			log_warning("Detaching a dead mount at '%s' (a vaultfsd that did not stop "
 				    "cleanly)",
 				    c->mountpoint);
@@ -730,24 +1020,46 @@ int main(int argc, char **argv)
 					    "Failed to create mountpoint '%s': %m", c->mountpoint);
 			goto out;
 		}
-		se = fuse_session_new(&args, &vfs_ops, sizeof(vfs_ops), &v);
-		fuse_opt_free_args(&args);
+		se = session_new(&d, argv[0], debug);
 		if (!se) {
 			r = log_error_errno(-EIO, "Failed to create the FUSE session");
 			goto out;
 		}
+		r = mount_fresh(&d, se, &so.state_fd);
+		if (r < 0)
+			goto out;
+		mounted = true;
+		/* systemd keeps the session for the next start (FileDescriptorStoreMax=) */
+		stored = so.state_fd >= 0 &&
+			 handover_fdstore_put(fuse_session_fd(se), so.state_fd) > 0;
+	} else if (how == MOUNT_FDSTORE) {
+		stored = true;
+		/* requests the last process read and never answered (it crashed) are still on the
+		 * connection: queued again, or failed with EIO where the kernel cannot (< 6.9) */
+		r = handover_resend(fuse_session_fd(se));
+		if (r == -EINVAL)
+			so.sweep = true;
+		else if (r < 0)
+			log_warning_errno(r, "Could not have the kernel resend requests: %m");
 	}
-	if (fuse_session_mount(se, c->mountpoint) != 0) {
-		r = log_error_errno(-EIO, "Failed to mount at '%s'", c->mountpoint);
-		goto out;
-	}
-	mounted = true;
-	r = notify_start(se, &v.notify);
+	/* handles (and numbers of files not committed yet) of earlier processes are told from
+	 * ours by the generation */
+	handles_init((uint16_t)generation);
+	v->next_pending = (uint64_t)generation << 40;
+	r = notify_start(se, &v->notify);
 	if (r < 0) {
 		log_error_errno(r, "Failed to start the cache invalidation thread: %m");
 		goto out;
 	}
-	r = control_open(&v, c->control_socket, reload_policy, &ctl);
+	if (how == MOUNT_TAKEOVER) {
+		/* the old daemon removes its sockets and exits once it hears we serve */
+		(void)handover_answer(conn, true);
+		if (handover_wait_closed(conn, HANDOVER_CLOSE_MS) < 0)
+			log_warning("The old vaultfsd has not let go of its sockets yet");
+		close(conn);
+		conn = -1;
+	}
+	r = control_open(v, c->control_socket, reload_policy, &ctl);
 	if (r < 0) {
 		log_error_errno(r, "Failed to open the control socket '%s': %s", c->control_socket,
 				r == -EADDRINUSE ? "another vaultfsd serves it" :
@@ -756,7 +1068,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (c->agent_socket) {
-		r = agent_server_open(&v, c->agent_socket, &agent);
+		r = agent_server_open(v, c->agent_socket, &agent);
 		if (r < 0) {
 			log_error_errno(r, "Failed to open the agent socket '%s': %s",
 					c->agent_socket,
@@ -766,43 +1078,98 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	r = acme_new(&v,
+	if (hpath[0] && geteuid() == 0 && so.state_fd >= 0) {
+		r = handover_listen(hpath, &so.handover_fd);
+		if (r < 0)
+			log_warning_errno(r,
+					  "No hand-over socket at '%s' (%m): `vaultfsd --takeover` "
+					  "cannot take this session",
+					  hpath);
+	}
+	r = acme_new(v,
 		     &(struct acme_options){ .client = c->acme_client,
 					     .http = c->acme_http,
 					     .ca_file = c->acme_ca_file,
 					     .timeout = c->acme_timeout },
-		     &v.acme);
+		     &v->acme);
 	if (r < 0) {
 		log_error_errno(r, "Failed to start the ACME issuer: %m");
 		goto out;
 	}
-	(void)mount_event(&v, "start", 0, c->mountpoint);
-	log_info("Serving %s", c->mountpoint);
+	(void)mount_event(v,
+			  how == MOUNT_FRESH   ? "start" :
+			  how == MOUNT_FDSTORE ? "restart" :
+						 "takeover",
+			  0, c->mountpoint);
+	log_info("Serving %s%s", c->mountpoint,
+		 how == MOUNT_FDSTORE  ? " (the session systemd kept)" :
+		 how == MOUNT_TAKEOVER ? " (taken over)" :
+					 "");
 	(void)sd_notifyf(0, "READY=1\nSTATUS=Serving %s", c->mountpoint);
-	r = serve(&v, se, ctl, agent, &waitmask);
-	(void)sd_notify(0, "STOPPING=1");
-	if (r < 0)
-		log_error_errno(r, "Serving failed: %m");
-	(void)mount_event(&v, "stop", r, c->mountpoint);
+	r = serve(v, se, ctl, agent, &waitmask, &so);
+	served = true;
+	if (so.given_conn >= 0) {
+		/* the new daemon serves the session: let go of the sockets it waits for first,
+		 * then record */
+		agent_server_free(TAKE_PTR(agent));
+		control_free(TAKE_PTR(ctl));
+		if (so.handover_fd >= 0) {
+			close(TAKE_FD(so.handover_fd));
+			(void)unlink(hpath);
+		}
+		close(TAKE_FD(so.given_conn));
+		mounted = false; /* not unmounted: it is the new daemon's */
+		(void)mount_event(v, "handover", 0, c->mountpoint);
+		log_info("Handed %s over to a new vaultfsd", c->mountpoint);
+	} else {
+		(void)sd_notify(0, "STOPPING=1");
+		if (r < 0)
+			log_error_errno(r, "Serving failed: %m");
+		(void)mount_event(v, "stop", r, c->mountpoint);
+	}
 out:
-	acme_free(v.acme); /* kills a client still running; takes the lock: not held here */
+	acme_free(v->acme); /* kills a client still running; takes the lock: not held here */
 	agent_server_free(agent);
 	control_free(ctl);
-	notify_stop(v.notify); /* before the unmount closes the session's fd */
-	v.notify = NULL;
+	if (so.handover_fd >= 0) {
+		close(so.handover_fd);
+		(void)unlink(hpath);
+	}
+	if (conn >= 0)
+		close(conn);
+	notify_stop(v->notify); /* before the unmount closes the session's fd */
+	v->notify = NULL;
+	if (se && mounted && stored && served && (sig.stop || r < 0)) {
+		/* systemd holds the session: a restart (or the start after a failure) serves it
+		 * on; a stop has the unit's ExecStopPost detach it. Unmounted from outside, it is
+		 * dropped from the store below. */
+		log_info("Stopped serving %s; systemd keeps the session for the next start",
+			 c->mountpoint);
+		mounted = false;
+	}
 	if (se) {
-		if (mounted) {
+		bool own = how == MOUNT_FRESH;
+
+		if (mounted && own)
 			fuse_session_unmount(se);
+		fuse_session_destroy(se);
+		if (mounted && !own) /* adopted: libfuse knows no mountpoint to unmount */
+			(void)umount2(c->mountpoint, MNT_DETACH);
+		if (mounted) {
+			if (stored)
+				handover_fdstore_drop();
 			log_info("Stopped: %s unmounted%s", c->mountpoint,
 				 r < 0 ? " after a failure" : "");
 		}
-		fuse_session_destroy(se);
 	}
-	ops_done(&v);
-	audit_free(v.audit);
-	policy_free(v.policy);
-	identity_cache_free(v.ids);
-	kv_free(v.kv);
+	if (so.state_fd >= 0)
+		close(so.state_fd);
+	ops_done(v);
+	handles_done();
+	audit_free(v->audit);
+	policy_free(v->policy);
+	identity_cache_free(v->ids);
+	kv_free(v->kv);
 	config_free(c);
 	return r < 0 ? 1 : 0;
 }

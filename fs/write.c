@@ -481,7 +481,9 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	int err = 0;
 
 	(void)ino;
-	if (!h->w)
+	if (!h) /* a write handle of an earlier process: its bytes died with it */
+		err = fh_foreign(fi->fh) ? -ESTALE : -EBADF;
+	else if (!h->w)
 		err = -EBADF;
 	else if (h->w->poisoned)
 		err = h->w->poisoned;
@@ -511,7 +513,9 @@ void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int err = 0;
 
 	(void)ino;
-	if (h->w && h->w->poisoned)
+	if (!h) /* of an earlier process: a writer's bytes died with it, nothing is committed */
+		err = fh_type(fi->fh) == FH_WRITE ? -ESTALE : 0;
+	else if (h->w && h->w->poisoned)
 		err = h->w->poisoned;
 	else if (h->w && h->w->dirty && !h->w->draft)
 		err = commit(vfs_of(req), h);
@@ -525,9 +529,15 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vaultfsd *v = vfs_of(req);
 	struct handle *h = handle_of(fi);
-	struct writer *w = h->w;
+	struct writer *w = h ? h->w : NULL;
 
 	(void)ino;
+	if (fh_foreign(fi->fh))
+		(void)fh_unadopt(fi->fh); /* a read handle served again, or none */
+	if (!h) {
+		reply_err(req, 0);
+		return;
+	}
 	if (w && !w->draft && !w->poisoned && !w->failed &&
 	    (w->dirty || (w->truncated && !w->committed))) {
 		int err = commit(v, h);
@@ -635,6 +645,10 @@ void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	bool gone;
 	int r, err = 0;
 
+	if (fi && fh_foreign(fi->fh) && fh_type(fi->fh) == FH_WRITE) {
+		reply_err(req, -ESTALE); /* a write handle of an earlier process */
+		return;
+	}
 	if (draft_for(req, ino)) {
 		draft_setattr(req, draft_for(req, ino), attr, to_set, fi);
 		return;
