@@ -136,7 +136,11 @@ static void reply_created(fuse_req_t req, struct handle *h, struct fuse_file_inf
 	e.ino = h->w->ino;
 	e.attr_timeout = 0;
 	e.entry_timeout = 0;
-	fi->fh = (uint64_t)(uintptr_t)h;
+	if (handle_register(h, &fi->fh) < 0) {
+		handle_drop(vfs_of(req), h);
+		reply_err(req, -ENFILE);
+		return;
+	}
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->noflush = 0;

@@ -132,10 +132,6 @@ struct handle *fh_handle(uint64_t fh)
 
 	if (fh_foreign(fh))
 		return fh_type(fh) == FH_DIR ? NULL : fh_adopted(fh);
-	if (fh >> FH_TAG_SHIFT == 0) {
-		/* a bare pointer: set by names.c's create reply (until it uses handle_fh) */
-		return (struct handle *)(uintptr_t)fh;
-	}
 	e = fh_entry(fh);
 	return e && !e->dir ? e->p : NULL;
 }

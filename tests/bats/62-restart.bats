@@ -170,6 +170,39 @@ with open(sys.argv[2], "w") as out:
 	vctl audit verify
 }
 
+@test "a file made by create(2) and open across a hand-over fails ESTALE; nothing is committed" {
+	echo 'allow write /app/new uid=0' >>"$T/policy.d/10-test.policy"
+	daemon_start
+	python3 -c '
+import errno, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, b"half")
+open(sys.argv[2] + ".opened", "w").close()
+while not os.path.exists(sys.argv[2] + ".go"):
+    time.sleep(0.01)
+with open(sys.argv[2], "w") as out:
+    for what, call in (("write", lambda: os.write(fd, b"more")), ("close", lambda: os.close(fd))):
+        try:
+            call()
+            out.write("%s ok\n" % what)
+        except OSError as e:
+            out.write("%s %s\n" % (what, errno.errorcode[e.errno]))
+' "$(M app/new)" "$T/creator" &
+	creator=$!
+	for _ in $(seq 100); do [ -e "$T/creator.opened" ] && break; sleep 0.05; done
+	takeover
+	touch "$T/creator.go"
+	wait "$creator"
+	cat "$T/creator"
+	[ "$(sed -n 1p "$T/creator")" = "write ESTALE" ]
+	[ "$(sed -n 2p "$T/creator")" = "close ESTALE" ]
+	# the new daemon serves on, and app/new was never made
+	[ "$(cat "$(M app/db)")" = "value-1" ]
+	[ ! -e "$(M app/new)" ]
+	run vctl secret versions app/new
+	[ "$status" -ne 0 ]
+}
+
 @test "a failed takeover (nothing serving) says why; a refused one leaves the old daemon serving" {
 	run "$VAULTFSD" -c "$CONF" --takeover
 	[ "$status" -ne 0 ]
