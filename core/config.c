@@ -67,6 +67,7 @@ void config_free(struct config *c)
 	free(c->audit_path);
 	free(c->control_socket);
 	free(c->agent_socket);
+	free(c->events_stamp_dir);
 	free(c->acme_client);
 	free(c->acme_http);
 	free(c->acme_ca_file);
@@ -215,6 +216,13 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 			return set_path(&c->agent_socket, dir, v);
 		free(c->agent_socket); /* empty: off */
 		c->agent_socket = NULL;
+		return 0;
+	}
+	if (streq(sec, "events") && streq(key, "stamp_dir")) {
+		if (v[0])
+			return set_path(&c->events_stamp_dir, dir, v);
+		free(c->events_stamp_dir); /* empty: off */
+		c->events_stamp_dir = NULL;
 		return 0;
 	}
 	if (streq(sec, "lifecycle") && streq(key, "near_expiry"))

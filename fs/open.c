@@ -27,6 +27,7 @@ void handle_free(struct handle *h)
 	if (!h)
 		return;
 	secbuf_free(h->data); /* wipes what was read or written */
+	ev_reader_free(h->ev);
 	free(h->w);
 	free(h);
 }

@@ -33,6 +33,7 @@
 #include "fs/agent-server.h"
 #include "fs/certs.h"
 #include "fs/control.h"
+#include "fs/events.h"
 #include "fs/notify.h"
 #include "fs/vaultfs.h"
 
@@ -747,6 +748,11 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Failed to start the cache invalidation thread: %m");
 		goto out;
 	}
+	r = events_start(&v, se, c->events_stamp_dir, &v.events);
+	if (r < 0) {
+		log_error_errno(r, "Failed to start the change stream: %m");
+		goto out;
+	}
 	r = control_open(&v, c->control_socket, reload_policy, &ctl);
 	if (r < 0) {
 		log_error_errno(r, "Failed to open the control socket '%s': %s", c->control_socket,
@@ -788,6 +794,8 @@ out:
 	acme_free(v.acme); /* kills a client still running; takes the lock: not held here */
 	agent_server_free(agent);
 	control_free(ctl);
+	events_stop(v.events); /* after control_free (its watchers), before the unmount */
+	v.events = NULL;
 	notify_stop(v.notify); /* before the unmount closes the session's fd */
 	v.notify = NULL;
 	if (se) {
