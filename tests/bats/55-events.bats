@@ -1,0 +1,198 @@
+#!/usr/bin/env bats
+# The change stream (issue 19): /vault/V/.events and /vault/.events read as JSON lines of the
+# changes since the open, blocking or with poll(2); filtered by policy for each reader (another
+# uid does not hear of names it may not see); never a value; a slow reader gets the lost line
+# and the daemon's memory stays bounded; `vaultctl watch` prints, or runs a command once per
+# change with bursts coalesced; stamp files for .path units. Each test has its own swtpm,
+# store, journal, mount and socket.
+
+load helpers
+
+READER=$VAULTFS_TOP/tests/lib/events-reader.py
+
+setup() {
+	vault_setup
+	chmod 0711 "$T"
+	mkdir -m 0700 "$T/policy.d"
+	mkdir -m 0700 "$T/u1000" && chown 1000:1000 "$T/u1000"
+	init_store
+	DAEMON=
+	PIDS=()
+}
+
+teardown() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill_tree "$p"
+		wait "$p" 2>/dev/null || true
+	done
+	daemon_stop
+	[ -n "${KEEP:-}" ] || vault_teardown
+}
+
+policy() {
+	cat >"$T/policy.d/10-test.policy"
+}
+
+# root everything; uid 1000 lists /app and reads /app/db only (not /app/other)
+default_policy() {
+	policy <<-'EOF'
+	allow list,meta,read,write,delete,recover,purge,manage /** uid=0
+	allow list /app uid=1000
+	allow read,meta /app/db uid=1000
+	EOF
+}
+
+ctl() {
+	"$VAULTCTL" -c "$CONF" "$@"
+}
+
+# reader PATH N OUT [MODE] [UID]: events-reader.py in the background, once it has opened PATH
+reader() {
+	local path=$1 n=$2 out=$3 mode=${4:-block} uid=${5:-0} i
+	if [ "$uid" = 0 ]; then
+		"$READER" "$path" "$n" "$out" "$mode" &
+	else
+		as "$uid" "$READER" "$path" "$n" "$out" "$mode" &
+	fi
+	PIDS+=($!)
+	READER_PID=$!
+	for i in $(seq 100); do
+		[ -e "$out.ready" ] && return 0
+		sleep 0.05
+	done
+	echo "reader did not open $path" >&2
+	return 1
+}
+
+# wait_reader: the last reader's end (it stops at N lines or after 20 s)
+wait_reader() {
+	wait "$READER_PID"
+}
+
+@test ".events: a set through the socket and a write through the file, never the value" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	reader "$T/mnt/app/.events" 3 "$T/ev"
+	printf 'sekrit-one' | ctl secret set app/db
+	printf 'sekrit-two' >"$T/mnt/app/db"
+	ctl secret update app/db --enabled no
+	wait_reader
+	cat "$T/ev"
+	[ "$(wc -l <"$T/ev")" -eq 3 ]
+	! grep -q sekrit "$T/ev"
+	sed -n 1p "$T/ev" | grep -q '"vault":"app","name":"db","kind":"secret","event":"set","version":1}'
+	sed -n 2p "$T/ev" | grep -q '"name":"db","kind":"secret","event":"set","version":2}'
+	sed -n 3p "$T/ev" | grep -q '"name":"db","kind":"secret","event":"update"'
+	# each line is JSON with a seq that grows
+	python3 -c '
+import json, sys
+seqs = [json.loads(l)["seq"] for l in open(sys.argv[1])]
+assert seqs == sorted(seqs) and len(set(seqs)) == 3, seqs' "$T/ev"
+	# the open is recorded as "watch"
+	run vctl audit show --event watch
+	[[ $output == *"/app/.events"* ]]
+	# not listed in the vault's directory; a secret cannot take the name
+	! ls -a "$T/mnt/app" | grep -q events
+	run ls -l "$T/mnt/app/.events"
+	[ "$status" -eq 0 ]
+	run sh -c "echo x > '$T/mnt/app/.events'"
+	[ "$status" -ne 0 ]
+}
+
+@test ".events: poll(2) wakes on a change; O_NONBLOCK with nothing new is EAGAIN" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	reader "$T/mnt/app/.events" 1 "$T/nb" nonblock
+	wait_reader
+	[ "$(cat "$T/nb")" = EAGAIN ]
+	reader "$T/mnt/app/.events" 2 "$T/ev" poll
+	sleep 0.5 # the reader is in poll(2) now
+	printf 'x' | ctl secret set app/db
+	sleep 0.3
+	printf 'y' | ctl secret set app/db
+	wait_reader
+	[ "$(wc -l <"$T/ev")" -eq 2 ]
+	grep -q '"event":"set","version":2' "$T/ev"
+}
+
+@test ".events: expiry and delete from the daemon's scan and through the mount, root's .events" {
+	cat >>"$CONF" <<-'EOF'
+	[lifecycle]
+	near_expiry = 30d
+	scan_interval = 1s
+	EOF
+	default_policy
+	vctl vault create app
+	daemon_start
+	reader "$T/mnt/.events" 5 "$T/ev"
+	printf 'c' | ctl secret set app/soon --expires +10d
+	printf 'd' | ctl secret set app/gone
+	rm "$T/mnt/app/gone"
+	ctl vault create other
+	wait_reader
+	cat "$T/ev"
+	grep -q '"name":"soon","kind":"secret","event":"set"' "$T/ev"
+	grep -q '"name":"soon","kind":"secret","event":"near-expiry"' "$T/ev"
+	grep -q '"name":"gone","kind":"secret","event":"delete"' "$T/ev"
+	grep -q '"vault":"other","name":null,"kind":"vault","event":"vault-create"' "$T/ev"
+}
+
+@test ".events: another uid hears only of the names it may see" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	ctl vault create hidden
+	reader "$T/mnt/app/.events" 2 "$T/u1000/ev" block 1000
+	READER_APP=$READER_PID
+	reader "$T/mnt/.events" 2 "$T/u1000/all" block 1000
+	printf 'o' | ctl secret set app/other
+	printf 'h' | ctl secret set hidden/db
+	printf 'd' | ctl secret set app/db
+	printf 'd2' | ctl secret set app/db
+	wait "$READER_APP"
+	wait_reader
+	cat "$T/u1000/ev" "$T/u1000/all"
+	[ "$(wc -l <"$T/u1000/ev")" -eq 2 ]
+	[ "$(wc -l <"$T/u1000/all")" -eq 2 ]
+	! grep -q 'other\|hidden' "$T/u1000/ev" "$T/u1000/all"
+	# a vault it may not list: its .events is hidden, and the open of /hidden/.events refused
+	run as 1000 cat "$T/mnt/hidden/.events"
+	[ "$status" -ne 0 ]
+}
+
+# sets N: N secret-set requests on one connection (50 names in turn)
+sets() {
+	python3 - "$T/control.sock" "$1" <<-'PY'
+	import json, socket, sys
+	s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rb")
+	for i in range(int(sys.argv[2])):
+	    s.sendall(json.dumps({"v": 1, "op": "secret-set", "vault": "app",
+	                          "name": "n%d" % (i % 50), "value_len": 1}).encode() + b"\n" + b"x")
+	    assert json.loads(f.readline())["ok"]
+	PY
+}
+
+@test ".events: a slow reader gets the lost line; the daemon's memory stays bounded" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	# opened, then not read until 10 000 changes (more than the ring's 4096) are made
+	exec 7<"$T/mnt/app/.events"
+	hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$DAEMON/status"; }
+	sets 1000
+	after_1k=$(hwm)
+	sets 9000
+	after_10k=$(hwm)
+	echo "VmHWM after 1000 changes: $after_1k kB, after 10000: $after_10k kB"
+	# the ring is allocated whole at start: 9000 more changes add no more than noise
+	[ "$after_10k" -le $((after_1k + 2048)) ]
+	head -c 4096 <&7 >"$T/first"
+	exec 7<&-
+	head -3 "$T/first"
+	head -1 "$T/first" | grep -qx '{"event":"lost","hint":"events lost, re-read the state"}'
+	# then the oldest kept: seq 2 .. 10001 were made (1 is the vault's), 4096 kept
+	sed -n 2p "$T/first" | grep -q '^{"seq":5906,'
+}
