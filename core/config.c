@@ -245,7 +245,7 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 static bool known_section(const char *s)
 {
 	static const char *const sections[] = { "store",   "seal",	"fs",	 "policy", "audit",
-						"control", "lifecycle", "agent", "acme" };
+						"control", "lifecycle", "agent", "acme", "events" };
 
 	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
 		if (streq(s, sections[i]))

@@ -196,3 +196,138 @@ sets() {
 	# then the oldest kept: seq 2 .. 10001 were made (1 is the vault's), 4096 kept
 	sed -n 2p "$T/first" | grep -q '^{"seq":5906,'
 }
+
+# wait_lines FILE N: until FILE has N lines (at most 10 s)
+wait_lines() {
+	local i
+	for i in $(seq 200); do
+		[ "$(cat "$1" 2>/dev/null | wc -l)" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "$1 has $(cat "$1" 2>/dev/null | wc -l) lines, not $2" >&2
+	return 1
+}
+
+# watch_bg ARGS...: vaultctl watch in the background, output in $T/watch.out, once the
+# daemon has recorded its watch
+watch_bg() {
+	local before i
+	before=$(grep -c '"event":"watch"' "$T/audit.jsonl" || true)
+	if [ -n "${WATCH_UID:-}" ]; then
+		as "$WATCH_UID" "$VAULTCTL" -c "$CONF" watch "$@" >"$T/u1000/watch.out" \
+			2>"$T/u1000/watch.err" &
+	else
+		"$VAULTCTL" -c "$CONF" watch "$@" >"$T/watch.out" 2>"$T/watch.err" &
+	fi
+	PIDS+=($!)
+	WATCH_PID=$!
+	for i in $(seq 100); do
+		[ "$(grep -c '"event":"watch"' "$T/audit.jsonl" || true)" -gt "$before" ] && return 0
+		sleep 0.05
+	done
+	cat "$T/watch.err" "$T/u1000/watch.err" >&2 2>/dev/null
+	return 1
+}
+
+@test "vaultctl watch: prints the changes of the names given, as text or JSON" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	watch_bg app/db
+	printf 'o' | ctl secret set app/other
+	printf 'd' | ctl secret set app/db
+	ctl secret delete app/db
+	wait_lines "$T/watch.out" 2
+	cat "$T/watch.out"
+	sed -n 1p "$T/watch.out" | grep -Eq '^[0-9T:.-]+Z app/db set version 1$'
+	sed -n 2p "$T/watch.out" | grep -Eq '^[0-9T:.-]+Z app/db delete$'
+	! grep -q other "$T/watch.out"
+	kill "$WATCH_PID"
+	watch_bg --json
+	ctl vault create two
+	wait_lines "$T/watch.out" 1
+	grep -q '"vault":"two","name":null,"kind":"vault","event":"vault-create"' "$T/watch.out"
+	# a target the caller may not list: refused, recorded
+	run as 1000 "$VAULTCTL" -c "$CONF" watch two
+	[ "$status" -eq 1 ]
+	[[ $output == *"permission denied: watching two needs \`list\` on /two"* ]]
+}
+
+@test "vaultctl watch: uid 1000 hears only of the names it may see" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	ctl vault create hidden
+	WATCH_UID=1000 watch_bg --json
+	printf 'o' | ctl secret set app/other
+	printf 'h' | ctl secret set hidden/db
+	ctl vault create third
+	printf 'd' | ctl secret set app/db
+	wait_lines "$T/u1000/watch.out" 1
+	sleep 0.5
+	cat "$T/u1000/watch.out"
+	[ "$(wc -l <"$T/u1000/watch.out")" -eq 1 ]
+	grep -q '"vault":"app","name":"db"' "$T/u1000/watch.out"
+}
+
+@test "vaultctl watch --exec: once per change, once or twice for a burst of 20, event in env" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	watch_bg app/db --exec sh -c 'echo "run $VAULTFS_EVENT $VAULTFS_VAULT/$VAULTFS_NAME $VAULTFS_VERSION" >>"$0"; sleep 1' "$T/runs"
+	printf 'one' | ctl secret set app/db
+	wait_lines "$T/runs" 1
+	sleep 1.5
+	printf 'two' | ctl secret set app/db
+	wait_lines "$T/runs" 2
+	sleep 1.5
+	cat "$T/runs"
+	[ "$(wc -l <"$T/runs")" -eq 2 ]
+	[ "$(sed -n 1p "$T/runs")" = "run set app/db 1" ]
+	[ "$(sed -n 2p "$T/runs")" = "run set app/db 2" ]
+	! grep -q 'one\|two' "$T/runs"
+	# a burst: the first run waits 200 ms for more; what comes during a run makes one more
+	python3 - "$T/control.sock" <<-'PY'
+	import json, socket, sys
+	s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rb")
+	for i in range(20):
+	    s.sendall(json.dumps({"v": 1, "op": "secret-set", "vault": "app", "name": "db",
+	                          "value_len": 1}).encode() + b"\n" + b"x")
+	    assert json.loads(f.readline())["ok"]
+	PY
+	sleep 3.5
+	cat "$T/runs"
+	n=$(wc -l <"$T/runs")
+	[ "$n" -ge 3 ] && [ "$n" -le 4 ]
+	tail -1 "$T/runs" | grep -qx 'run set app/db 22'
+}
+
+@test "stamp files: [events] stamp_dir, 0700, a file per name whose mtime changes" {
+	cat >>"$CONF" <<-EOF
+	[events]
+	stamp_dir = $T/stamps
+	EOF
+	default_policy
+	daemon_start
+	[ "$(stat -c %a "$T/stamps")" = 700 ]
+	ctl vault create app
+	printf 'a' | ctl secret set app/db
+	for i in $(seq 100); do [ -e "$T/stamps/app/db" ] && break; sleep 0.05; done
+	[ -f "$T/stamps/app/db" ]
+	[ ! -s "$T/stamps/app/db" ]
+	[ -f "$T/stamps/app/.vault" ]
+	[ "$(stat -c %a "$T/stamps/app")" = 700 ]
+	m1=$(stat -c %.9Y "$T/stamps/app/db")
+	sleep 0.1
+	printf 'b' >"$T/mnt/app/db"
+	for i in $(seq 100); do
+		[ "$(stat -c %.9Y "$T/stamps/app/db")" != "$m1" ] && break
+		sleep 0.05
+	done
+	[ "$(stat -c %.9Y "$T/stamps/app/db")" != "$m1" ]
+	# a stamp directory others can read is refused at start
+	daemon_stop
+	chmod 0755 "$T/stamps"
+	run daemon_start
+	[ "$status" -ne 0 ]
+}
