@@ -52,6 +52,7 @@
  * that reads slowly falls behind on the bus and gets its lost line: nothing grows here). */
 #define WATCH_TARGETS_MAX 64u
 #define WATCH_OUT_MAX (16u * 1024u)
+#define WATCH_PUMP_MAX (256u * 1024u)
 
 enum in_state {
 	IN_LINE,       /* reading a JSON line */
@@ -469,17 +470,14 @@ static bool watch_wants(struct control *c, const struct conn *k, const struct ev
 
 static int conn_write(struct conn *k);
 
-/* Queue the events k may hear of since its last look (when its last lines are written). 1 on
- * a fatal error (close). */
-static int watch_pump(struct control *c, struct conn *k)
+/* One batch of lines into k->out, written as the socket takes it: *ret_n bytes (0: none). */
+static int watch_fill(struct control *c, struct conn *k, size_t *ret_n)
 {
 	char buf[WATCH_OUT_MAX];
 	struct ev_event e;
 	size_t n = 0;
 	int r;
 
-	if (!k->watch || k->out)
-		return 0;
 	while (n + EV_LINE_MAX <= sizeof(buf)) {
 		r = ev_read(k->watch, &e);
 		if (r == EV_NONE)
@@ -489,6 +487,7 @@ static int watch_pump(struct control *c, struct conn *k)
 		else if (watch_wants(c, k, &e))
 			n += ev_format(&e, buf + n, sizeof(buf) - n);
 	}
+	*ret_n = n;
 	if (n == 0)
 		return 0;
 	k->out = malloc(n);
@@ -498,6 +497,22 @@ static int watch_pump(struct control *c, struct conn *k)
 	k->out_len = n;
 	k->out_off = 0;
 	return conn_write(k);
+}
+
+/* Queue the events k may hear of since its last look (when its last lines are written), and
+ * write them, up to WATCH_PUMP_MAX bytes a dispatch (the rest at the next: control_pollfds
+ * asks for POLLOUT while the cursor has more). 1 on a fatal error (close). */
+static int watch_pump(struct control *c, struct conn *k)
+{
+	for (size_t sent = 0; sent < WATCH_PUMP_MAX && k->watch && !k->out;) {
+		size_t n = 0;
+		int r = watch_fill(c, k, &n);
+
+		if (r || n == 0)
+			return r;
+		sent += n;
+	}
+	return 0;
 }
 
 /* Run the request k holds. */
@@ -865,9 +880,15 @@ size_t control_pollfds(struct control *c, struct pollfd *fds)
 	fds[0] = (struct pollfd){ .fd = clock_ms(CLOCK_MONOTONIC) < c->accept_pause_until ? -1 :
 											    c->fd,
 				  .events = POLLIN };
-	for (size_t i = 0; i < c->n; i++)
-		fds[i + 1] = (struct pollfd){ .fd = c->conns[i]->fd,
-					      .events = c->conns[i]->out ? POLLOUT : POLLIN };
+	for (size_t i = 0; i < c->n; i++) {
+		const struct conn *k = c->conns[i];
+
+		/* a watcher with lines waiting on the bus: woken when it can take them */
+		fds[i + 1] = (struct pollfd){ .fd = k->fd,
+					      .events = k->out || (k->watch && ev_ready(k->watch)) ?
+								POLLOUT :
+								POLLIN };
+	}
 	if (!events_bus(c->v->events))
 		return c->n + 1;
 	fds[c->n + 1] = (struct pollfd){ .fd = ev_bus_fd(events_bus(c->v->events)),

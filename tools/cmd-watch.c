@@ -3,8 +3,9 @@
  * policy for this caller. Prints each change, or runs CMD once per change with bursts
  * coalesced: the changes of WATCH_COALESCE_MS make one run, and changes during a run make at
  * most one more after it; the lost line ("events lost, re-read the state") runs it too. The
- * event reaches CMD in its environment (VAULTFS_EVENT, VAULTFS_VAULT, VAULTFS_NAME,
- * VAULTFS_VERSION), never in its argv. It never receives a value (the stream has none). */
+ * last event of a run reaches CMD in its environment (VAULTFS_EVENT, VAULTFS_VAULT,
+ * VAULTFS_NAME, VAULTFS_VERSION, and VAULTFS_EVENTS: how many were coalesced), never in its
+ * argv; a run that includes the lost line is told VAULTFS_EVENT=lost (vault and name empty). It never receives a value (the stream has none). */
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -34,6 +35,7 @@ struct watcher {
 	bool pending;	 /* changes not yet run for */
 	int64_t due_ms;	 /* when the pending changes are run for */
 	unsigned count;	 /* changes in the pending run */
+	bool lost;	 /* the lost line is among them: the run is told "lost", not the last */
 	char event[32], vault[VAULTFS_NAME_MAX + 1], name[VAULTFS_NAME_MAX + 1], version[16];
 };
 
@@ -120,16 +122,18 @@ static void run_child(struct watcher *w)
 	}
 	w->child = pid;
 	w->pending = false;
+	w->lost = false;
 	w->count = 0;
 }
 
 /* A change for --exec: remembered for the next run. */
 static void note_event(struct watcher *w, struct json_object *o)
 {
-	snprintf(w->event, sizeof(w->event), "%s", member(o, "event"));
-	snprintf(w->vault, sizeof(w->vault), "%s", member(o, "vault"));
-	snprintf(w->name, sizeof(w->name), "%s", member(o, "name"));
-	snprintf(w->version, sizeof(w->version), "%s", member(o, "version"));
+	w->lost = w->lost || streq(member(o, "event"), "lost");
+	snprintf(w->event, sizeof(w->event), "%s", w->lost ? "lost" : member(o, "event"));
+	snprintf(w->vault, sizeof(w->vault), "%s", w->lost ? "" : member(o, "vault"));
+	snprintf(w->name, sizeof(w->name), "%s", w->lost ? "" : member(o, "name"));
+	snprintf(w->version, sizeof(w->version), "%s", w->lost ? "" : member(o, "version"));
 	w->count++;
 	if (!w->pending) {
 		w->pending = true;

@@ -118,6 +118,32 @@ assert seqs == sorted(seqs) and len(set(seqs)) == 3, seqs' "$T/ev"
 	grep -q '"event":"set","version":2' "$T/ev"
 }
 
+@test ".events: a blocked read holds no FUSE thread; a signal ends it (EINTR), the daemon serves on" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	printf 'v1' | ctl secret set app/db
+	# two readers blocked in read(2) on the daemon's one FUSE thread's mount
+	reader "$T/mnt/app/.events" 1 "$T/ev1"
+	reader "$T/mnt/app/.events" 1 "$T/ev2"
+	BLOCKED=$READER_PID
+	sleep 0.3
+	# other requests are served meanwhile
+	[ "$(cat "$T/mnt/app/db")" = v1 ]
+	ls "$T/mnt/app" >/dev/null
+	# a signal ends a blocked read (FUSE_INTERRUPT answered EINTR): timeout's SIGTERM
+	run timeout 1 cat "$T/mnt/app/.events"
+	[ "$status" -eq 124 ]
+	kill -KILL "$BLOCKED"
+	wait "$BLOCKED" || true
+	printf 'v2' >"$T/mnt/app/db"
+	[ "$(cat "$T/mnt/app/db")" = v2 ]
+	wait_reader_first() { wait "${PIDS[-2]}"; }
+	wait_reader_first
+	grep -q '"event":"set","version":2' "$T/ev1"
+	kill -0 "$DAEMON"
+}
+
 @test ".events: expiry and delete from the daemon's scan and through the mount, root's .events" {
 	cat >>"$CONF" <<-'EOF'
 	[lifecycle]
@@ -330,4 +356,19 @@ watch_bg() {
 	chmod 0755 "$T/stamps"
 	run daemon_start
 	[ "$status" -ne 0 ]
+}
+
+@test "vaultctl watch --exec: a watcher that falls behind runs CMD for the lost line" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	watch_bg app --exec sh -c 'echo "run $VAULTFS_EVENT" >>"$0"' "$T/runs"
+	# stopped, it reads nothing: the socket fills, the daemon's cursor falls behind the ring
+	kill -STOP "$WATCH_PID"
+	sets 10000
+	kill -CONT "$WATCH_PID"
+	for i in $(seq 200); do grep -q 'run lost' "$T/runs" 2>/dev/null && break; sleep 0.1; done
+	cat "$T/runs"
+	grep -q 'run lost' "$T/runs"
+	[ "$(wc -l <"$T/runs")" -le 3 ]
 }
