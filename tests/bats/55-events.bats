@@ -372,3 +372,20 @@ watch_bg() {
 	grep -q 'run lost' "$T/runs"
 	[ "$(wc -l <"$T/runs")" -le 3 ]
 }
+
+@test "README's shell loop: read(1) of .events, a line at a time" {
+	default_policy
+	daemon_start
+	ctl vault create app
+	(while read -r ev; do printf '%s\n' "$ev" >>"$T/loop"; done <"$T/mnt/app/.events") &
+	PIDS+=($!)
+	for i in $(seq 100); do grep -q '"event":"watch"' "$T/audit.jsonl" && break; sleep 0.05; done
+	printf 'a' | ctl secret set app/db
+	printf 'b' | ctl secret set app/db
+	wait_lines "$T/loop" 2
+	python3 -c '
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+assert [(e["name"], e["event"], e["version"]) for e in evs] == [("db", "set", 1), ("db", "set", 2)], evs
+' "$T/loop"
+}
