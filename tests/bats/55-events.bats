@@ -81,7 +81,7 @@ wait_reader() {
 	wait_reader
 	cat "$T/ev"
 	[ "$(wc -l <"$T/ev")" -eq 3 ]
-	! grep -q sekrit "$T/ev"
+	! grep -q sekrit "$T/ev" || false
 	sed -n 1p "$T/ev" | grep -q '"vault":"app","name":"db","kind":"secret","event":"set","version":1}'
 	sed -n 2p "$T/ev" | grep -q '"name":"db","kind":"secret","event":"set","version":2}'
 	sed -n 3p "$T/ev" | grep -q '"name":"db","kind":"secret","event":"update"'
@@ -94,7 +94,7 @@ assert seqs == sorted(seqs) and len(set(seqs)) == 3, seqs' "$T/ev"
 	run vctl audit show --event watch
 	[[ $output == *"/app/.events"* ]]
 	# not listed in the vault's directory; a secret cannot take the name
-	! ls -a "$T/mnt/app" | grep -q events
+	! ls -a "$T/mnt/app" | grep -q events || false
 	run ls -l "$T/mnt/app/.events"
 	[ "$status" -eq 0 ]
 	run sh -c "echo x > '$T/mnt/app/.events'"
@@ -183,7 +183,7 @@ assert seqs == sorted(seqs) and len(set(seqs)) == 3, seqs' "$T/ev"
 	cat "$T/u1000/ev" "$T/u1000/all"
 	[ "$(wc -l <"$T/u1000/ev")" -eq 2 ]
 	[ "$(wc -l <"$T/u1000/all")" -eq 2 ]
-	! grep -q 'other\|hidden' "$T/u1000/ev" "$T/u1000/all"
+	! grep -q 'other\|hidden' "$T/u1000/ev" "$T/u1000/all" || false
 	# a vault it may not list: its .events is hidden, and the open of /hidden/.events refused
 	run as 1000 cat "$T/mnt/hidden/.events"
 	[ "$status" -ne 0 ]
@@ -267,7 +267,7 @@ watch_bg() {
 	cat "$T/watch.out"
 	sed -n 1p "$T/watch.out" | grep -Eq '^[0-9T:.-]+Z app/db set version 1$'
 	sed -n 2p "$T/watch.out" | grep -Eq '^[0-9T:.-]+Z app/db delete$'
-	! grep -q other "$T/watch.out"
+	! grep -q other "$T/watch.out" || false
 	kill "$WATCH_PID"
 	watch_bg --json
 	ctl vault create two
@@ -311,7 +311,7 @@ watch_bg() {
 	[ "$(wc -l <"$T/runs")" -eq 2 ]
 	[ "$(sed -n 1p "$T/runs")" = "run set app/db 1" ]
 	[ "$(sed -n 2p "$T/runs")" = "run set app/db 2" ]
-	! grep -q 'one\|two' "$T/runs"
+	! grep -q 'one\|two' "$T/runs" || false
 	# a burst: the first run waits 200 ms for more; what comes during a run makes one more
 	python3 - "$T/control.sock" <<-'PY'
 	import json, socket, sys
