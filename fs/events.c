@@ -547,6 +547,27 @@ void events_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, 0);
 }
 
+/* access(2): read as an open would be decided (`list` on the vault; the root's: anyone), never
+ * write or execute. */
+void events_ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct policy_decision d;
+	struct caller c;
+	struct node n;
+	int r;
+
+	if (!is_events(ino)) {
+		ll_access(req, ino, mask);
+		return;
+	}
+	r = events_node(req, ino, &n, &c);
+	if (r >= 0 && (mask & (W_OK | X_OK)))
+		r = -EACCES;
+	if (r >= 0 && (mask & R_OK) && n.vault[0])
+		r = caller_decide(vfs_of(req), &c, POLICY_OP_LIST, &n, &d);
+	reply_err(req, r);
+}
+
 /* Open: decided as `list` on the vault (the root's: anyone, each event decided as it comes),
  * recorded as "watch"; the reader's identity is resolved in full now, for every delivery. */
 static void events_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -251,6 +251,7 @@ int events_revive(struct vaultfsd *v, fuse_req_t req, fuse_ino_t ino, struct han
 /* The ops of vfs_ops that serve .events and hand every other inode on (attr.c, open.c). */
 void events_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void events_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void events_ll_access(fuse_req_t req, fuse_ino_t ino, int mask);
 void events_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void events_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi);

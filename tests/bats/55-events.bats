@@ -97,6 +97,9 @@ assert seqs == sorted(seqs) and len(set(seqs)) == 3, seqs' "$T/ev"
 	! ls -a "$T/mnt/app" | grep -q events || false
 	run ls -l "$T/mnt/app/.events"
 	[ "$status" -eq 0 ]
+	[[ $output == -r--------* ]]
+	[ -r "$T/mnt/app/.events" ]
+	[ ! -w "$T/mnt/app/.events" ]
 	run sh -c "echo x > '$T/mnt/app/.events'"
 	[ "$status" -ne 0 ]
 }
@@ -186,6 +189,9 @@ assert seqs == sorted(seqs) and len(set(seqs)) == 3, seqs' "$T/ev"
 	! grep -q 'other\|hidden' "$T/u1000/ev" "$T/u1000/all" || false
 	# a vault it may not list: its .events is hidden, and the open of /hidden/.events refused
 	run as 1000 cat "$T/mnt/hidden/.events"
+	[ "$status" -ne 0 ]
+	as 1000 test -r "$T/mnt/app/.events"
+	run as 1000 test -r "$T/mnt/hidden/.events"
 	[ "$status" -ne 0 ]
 }
 
