@@ -67,7 +67,7 @@ void config_free(struct config *c)
 	free(c->audit_path);
 	free(c->control_socket);
 	free(c->agent_socket);
-	free(c->events_stamp_dir);
+	free(c->stamp_dir);
 	free(c->acme_client);
 	free(c->acme_http);
 	free(c->acme_ca_file);
@@ -220,9 +220,9 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 	}
 	if (streq(sec, "events") && streq(key, "stamp_dir")) {
 		if (v[0])
-			return set_path(&c->events_stamp_dir, dir, v);
-		free(c->events_stamp_dir); /* empty: off */
-		c->events_stamp_dir = NULL;
+			return set_path(&c->stamp_dir, dir, v);
+		free(c->stamp_dir); /* empty: off */
+		c->stamp_dir = NULL;
 		return 0;
 	}
 	if (streq(sec, "lifecycle") && streq(key, "near_expiry"))
@@ -244,8 +244,10 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 
 static bool known_section(const char *s)
 {
-	static const char *const sections[] = { "store",   "seal",	"fs",	 "policy", "audit",
-						"control", "lifecycle", "agent", "acme", "events" };
+	static const char *const sections[] = {
+		"store",   "seal",	"fs",	 "policy", "audit",
+		"control", "lifecycle", "agent", "acme",   "events"
+	};
 
 	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
 		if (streq(s, sections[i]))

@@ -338,8 +338,8 @@ static int queue_error(struct conn *k, int err, const char *msg)
 
 /* --- watch: the change stream --- */
 
-static void watch_record(struct control *c, struct conn *k, const struct watch_target *t,
-			 int err, const char *rule)
+static void watch_record(struct control *c, struct conn *k, const struct watch_target *t, int err,
+			 const char *rule)
 {
 	struct audit_record rec = AUDIT_RECORD_INIT;
 	char path[2 * VAULTFS_NAME_MAX + 3];
@@ -371,8 +371,8 @@ static int watch_targets(struct conn *k, struct json_object *arr)
 	k->n_targets = MAX(n, 1); /* none: one target, every vault */
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(arr, i);
-		const char *s = json_object_is_type(o, json_type_string) ? json_object_get_string(o) :
-									    NULL;
+		const char *s =
+			json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
 		const char *slash = s ? strchr(s, '/') : NULL;
 		struct watch_target *t = &k->targets[i];
 
@@ -397,7 +397,8 @@ static int watch_start(struct control *c, struct conn *k)
 	struct json_object *targets = NULL, *reply;
 	int r;
 
-	json_object_object_foreach(k->req, key, val) {
+	json_object_object_foreach(k->req, key, val)
+	{
 		if (streq(key, "targets") && json_object_is_type(val, json_type_array) &&
 		    json_object_array_length(val) <= WATCH_TARGETS_MAX)
 			targets = val;
@@ -428,9 +429,8 @@ static int watch_start(struct control *c, struct conn *k)
 		}
 		snprintf(path, sizeof(path), "/%s", t->vault);
 		r = policy_check(c->v->policy, POLICY_OP_LIST, path, &k->id, (int64_t)time(NULL),
-				 &d) < 0 || d.verdict != POLICY_ALLOW ?
-			    -EACCES :
-			    0;
+				 &d);
+		r = r < 0 || d.verdict != POLICY_ALLOW ? -EACCES : 0;
 		watch_record(c, k, t, r, d.rule);
 		if (r < 0) {
 			snprintf(k->msg, sizeof(k->msg),
@@ -461,9 +461,8 @@ static bool watch_wants(struct control *c, const struct conn *k, const struct ev
 	for (size_t i = 0; i < k->n_targets && !match; i++) {
 		const struct watch_target *t = &k->targets[i];
 
-		match = !t->vault[0] ||
-			(streq(t->vault, e->vault) &&
-			 (!t->name[0] || !e->name[0] || streq(t->name, e->name)));
+		match = !t->vault[0] || (streq(t->vault, e->vault) &&
+					 (!t->name[0] || !e->name[0] || streq(t->name, e->name)));
 	}
 	return match && events_visible(c->v, &k->id, e);
 }
@@ -891,8 +890,8 @@ size_t control_pollfds(struct control *c, struct pollfd *fds)
 	}
 	if (!events_bus(c->v->events))
 		return c->n + 1;
-	fds[c->n + 1] = (struct pollfd){ .fd = ev_bus_fd(events_bus(c->v->events)),
-					 .events = POLLIN };
+	fds[c->n + 1] =
+		(struct pollfd){ .fd = ev_bus_fd(events_bus(c->v->events)), .events = POLLIN };
 	return c->n + 2;
 }
 

@@ -75,14 +75,14 @@ static bool word_in(const char *w, const char *const *list)
 /* The kind of object a change record is about, or NULL when the record is no change. */
 static const char *change_kind(const struct audit_record *rec)
 {
-	static const char *const secret[] = { "set",	  "update",  "delete",	"recover", "purge",
-					      "prune",	  "rollback", "restore", NULL };
-	static const char *const key[] = { "create", "import", "rotate", "update",
-					   "delete", "recover", "purge", "restore",
+	static const char *const secret[] = { "set",   "update",   "delete",  "recover", "purge",
+					      "prune", "rollback", "restore", NULL };
+	static const char *const key[] = { "create",	   "import",   "rotate", "update",
+					   "delete",	   "recover",  "purge",	 "restore",
 					   "rotation-set", "expiring", NULL };
-	static const char *const cert[] = { "create", "import", "renew", "merge",
-					    "update", "update-policy", "delete", "recover",
-					    "purge", "restore", "issue-acme", NULL };
+	static const char *const cert[] = { "create", "import",	       "renew",	     "merge",
+					    "update", "update-policy", "delete",     "recover",
+					    "purge",  "restore",       "issue-acme", NULL };
 	static const char *const vault[] = { "create", "delete", "update", NULL };
 	const char *e = rec->event;
 
@@ -411,8 +411,9 @@ int events_start(struct vaultfsd *v, struct fuse_session *se, const char *stamp_
 	if (r >= 0 && stamp_dir) {
 		r = stamp_dir_make(stamp_dir);
 		if (r < 0)
-			log_error_errno(r, "Stamp directory '%s' unusable (it must be a directory "
-					   "of ours, mode 0700): %m",
+			log_error_errno(r,
+					"Stamp directory '%s' unusable (it must be a directory "
+					"of ours, mode 0700): %m",
 					stamp_dir);
 		e->stamp_dir = r >= 0 ? strdup(stamp_dir) : NULL;
 		if (r >= 0 && !e->stamp_dir)

@@ -86,7 +86,7 @@ static int cert_decode(uint64_t payload, struct ino *ret)
 	if (n.kind >= _INO_KIND_MAX)
 		return -ENOENT;
 	n.view = (unsigned)(payload >> CERT_VIEW_SHIFT) & 7u;
-	if (n.kind == INO_EVENTS ? n.view > INO_EVENTS_ALL :
+	if (n.kind == INO_EVENTS     ? n.view > INO_EVENTS_ALL :
 	    n.kind == INO_CERTVERDIR ? n.view != 0 :
 				       n.view < 1 || n.view > INO_VIEW_MAX)
 		return -ENOENT;

@@ -92,9 +92,9 @@ struct draft {
 /* An open file: the bytes one open sees, whatever is written meanwhile; or, for a write
  * handle, the bytes it has written. */
 struct handle {
-	struct secbuf *data; /* NULL once its record failed; a writer's may grow (write.c) */
-	struct writer *w;    /* NULL: a read handle */
-	int refused;	     /* a read handle not recorded (yet): every read's -errno */
+	struct secbuf *data;  /* NULL once its record failed; a writer's may grow (write.c) */
+	struct writer *w;     /* NULL: a read handle */
+	int refused;	      /* a read handle not recorded (yet): every read's -errno */
 	struct ev_reader *ev; /* an open .events file (fs/events.c), else NULL */
 };
 

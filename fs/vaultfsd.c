@@ -748,7 +748,7 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Failed to start the cache invalidation thread: %m");
 		goto out;
 	}
-	r = events_start(&v, se, c->events_stamp_dir, &v.events);
+	r = events_start(&v, se, c->stamp_dir, &v.events);
 	if (r < 0) {
 		log_error_errno(r, "Failed to start the change stream: %m");
 		goto out;

@@ -31,11 +31,11 @@ struct watcher {
 	char buf[WATCH_BUF];
 	size_t len;
 	/* --exec */
-	pid_t child;	 /* running, 0 none */
-	bool pending;	 /* changes not yet run for */
-	int64_t due_ms;	 /* when the pending changes are run for */
-	unsigned count;	 /* changes in the pending run */
-	bool lost;	 /* the lost line is among them: the run is told "lost", not the last */
+	pid_t child;	/* running, 0 none */
+	bool pending;	/* changes not yet run for */
+	int64_t due_ms; /* when the pending changes are run for */
+	unsigned count; /* changes in the pending run */
+	bool lost;	/* the lost line is among them: the run is told "lost", not the last */
 	char event[32], vault[VAULTFS_NAME_MAX + 1], name[VAULTFS_NAME_MAX + 1], version[16];
 };
 

@@ -60,7 +60,8 @@ static void test_events(void **state)
 	(void)state;
 	assert_int_equal(ino_encode(&(struct ino){ .kind = INO_EVENTS, .id = 5 }, &a), 0);
 	assert_int_equal(
-		ino_encode(&(struct ino){ .kind = INO_EVENTS, .id = 1, .view = INO_EVENTS_ALL }, &b),
+		ino_encode(&(struct ino){ .kind = INO_EVENTS, .id = 1, .view = INO_EVENTS_ALL },
+			   &b),
 		0);
 	assert_int_not_equal(a, b);
 	assert_int_equal(ino_decode(a, &back), 0);
@@ -71,10 +72,10 @@ static void test_events(void **state)
 	assert_int_equal(back.kind, INO_EVENTS);
 	assert_int_equal(back.view, INO_EVENTS_ALL);
 	for (int kind = INO_VAULT; kind < INO_EVENTS; kind++) {
-		assert_int_equal(ino_encode(&(struct ino){ .kind = kind, .id = 5, .version = 1,
-							   .view = 1 },
-					    &other),
-				 0);
+		assert_int_equal(
+			ino_encode(&(struct ino){ .kind = kind, .id = 5, .version = 1, .view = 1 },
+				   &other),
+			0);
 		assert_int_not_equal(other, a);
 	}
 	assert_int_equal(ino_encode(&(struct ino){ .kind = INO_EVENTS, .id = 5, .view = 2 }, &a),
@@ -184,10 +185,8 @@ static void test_decode_unknown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_events),
-		cmocka_unit_test(test_unique),
-		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_events),
+		cmocka_unit_test(test_unique),	       cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_decode_unknown),
 	};
 
