@@ -87,6 +87,9 @@ struct audit {
 	uint64_t epoch_min;	    /* an anchor naming an older store epoch is refused (0: none) */
 	struct crypto_mac *mac_ctx; /* keyed with key: for the lines we write */
 	bool journal;
+	/* audit_set_observer's: set while no append runs */
+	audit_observer_fn observer;
+	void *observer_ud;
 	/* the writer's: whoever holds `writing` (an appender that found the journal idle, or
 	 * the writer thread), audit_open's before the thread starts, audit_free's after */
 	struct store *store;

@@ -422,6 +422,8 @@ int audit_append_own(struct audit *a, const struct audit_record *rec, int64_t ti
 		return r;
 	if (a->journal)
 		audit_journal_send(rec, p.seq, time_us);
+	if (a->observer)
+		a->observer(a->observer_ud, rec, p.seq);
 	if (ret_seq)
 		*ret_seq = p.seq;
 	return 0;
@@ -447,6 +449,14 @@ int audit_append(struct audit *a, const struct audit_record *rec, uint64_t *ret_
 		return 0;
 	}
 	return audit_append_own(a, rec, time_us, ret_seq);
+}
+
+void audit_set_observer(struct audit *a, audit_observer_fn fn, void *ud)
+{
+	if (!a)
+		return;
+	a->observer = fn;
+	a->observer_ud = ud;
 }
 
 int audit_flush(struct audit *a)

@@ -136,6 +136,13 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
  * freed and the journal opened again. */
 int audit_append(struct audit *a, const struct audit_record *r, uint64_t *ret_seq);
 
+/* An observer of what is written (vaultfsd's change events, core/events.h): called after each
+ * record is in the journal (as audit_append returns success), from the appender's thread, with
+ * the record and its seq; never for a refusal only counted. It must be quick and must not call
+ * audit_* on a. Set (fn NULL: none) while no append runs: before serving, after it. */
+typedef void (*audit_observer_fn)(void *ud, const struct audit_record *rec, uint64_t seq);
+void audit_set_observer(struct audit *a, audit_observer_fn fn, void *ud);
+
 /* What an operator needs to know of a journal (vaultfsd's log, `vaultctl status`). */
 struct audit_health {
 	int error;		     /* the sticky error every append fails with; 0 none */

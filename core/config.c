@@ -68,6 +68,7 @@ void config_free(struct config *c)
 	free(c->audit_path);
 	free(c->control_socket);
 	free(c->agent_socket);
+	free(c->stamp_dir);
 	free(c->acme_client);
 	free(c->acme_http);
 	free(c->acme_ca_file);
@@ -220,6 +221,13 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 		c->agent_socket = NULL;
 		return 0;
 	}
+	if (streq(sec, "events") && streq(key, "stamp_dir")) {
+		if (v[0])
+			return set_path(&c->stamp_dir, dir, v);
+		free(c->stamp_dir); /* empty: off */
+		c->stamp_dir = NULL;
+		return 0;
+	}
 	if (streq(sec, "lifecycle") && streq(key, "near_expiry"))
 		return duration_parse(v, &c->near_expiry);
 	if (streq(sec, "lifecycle") && streq(key, "scan_interval"))
@@ -245,10 +253,9 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 
 static bool known_section(const char *s)
 {
-	static const char *const sections[] = {
-		"store",   "seal",	"fs",	 "policy", "audit",
-		"control", "lifecycle", "agent", "acme",   "fleet"
-	};
+	static const char *const sections[] = { "store", "seal",    "fs",	 "policy",
+						"audit", "control", "lifecycle", "agent",
+						"acme",	 "fleet",   "events" };
 
 	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
 		if (streq(s, sections[i]))

@@ -30,6 +30,7 @@ struct config {
 	uint64_t audit_rotate_size; /* [audit] rotate_size: bytes (K/M/G suffix), 0 = never */
 	char *control_socket;	    /* [control] socket */
 	char *agent_socket;  /* [agent] socket: the ssh-agent socket; NULL (the default) none */
+	char *stamp_dir;     /* [events] stamp_dir: stamp files of changes; NULL (default) none */
 	int64_t near_expiry; /* [lifecycle] near_expiry: seconds before expiry to warn (30d) */
 	int64_t expiry_scan; /* [lifecycle] scan_interval: seconds between scans (1h) */
 	char *acme_client;   /* [acme] client: the lego program; NULL: /usr/bin/lego */

@@ -97,6 +97,11 @@
  * the key, pem and p12 views read (exportable keys only: EPERM); delete|recover|purge as for
  * secrets; backup write and manage /V; restore write and manage /V; cert-failing (the
  * certificates whose renewal failed) decides nothing itself: it shows those the caller sees.
+ *   watch         [targets ["V", "V/N", ...]]         list /V of each target (the daemon's
+ *                 control socket only, fs/control.c): the reply {"v":1,"ok":true,"watching":n},
+ *                 then, on the same connection, one JSON line per change the peer may see
+ *                 (core/events.h's ev_format; the lost line when it fell behind the ring) for
+ *                 as long as it stays open; nothing more is read from it. Recorded as "watch".
  *   policy-reload                                     the daemon's own rule (env->reload)
  *   status                                            anyone (env->status: the daemon); served even when its record fails
  *   attrs: enabled (bool), not_before, expires (seconds, 0 none), content_type, tags ["k=v"] */

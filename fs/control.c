@@ -18,6 +18,7 @@
 #include "core/util.h"
 #include "fs/certs.h"
 #include "fs/control.h"
+#include "fs/events.h"
 #include "fs/peer.h"
 #include "fs/keys.h"
 #include "fs/inode.h"
@@ -47,6 +48,11 @@
 #define DISPATCH_BYTES (1u << 20)
 /* After accept fails for want of descriptors, wait this long before trying again. */
 #define ACCEPT_PAUSE_MS 1000
+/* `watch`: targets one connection names at most, and the event lines queued at once (a peer
+ * that reads slowly falls behind on the bus and gets its lost line: nothing grows here). */
+#define WATCH_TARGETS_MAX 64u
+#define WATCH_OUT_MAX (16u * 1024u)
+#define WATCH_PUMP_MAX (256u * 1024u)
 
 enum in_state {
 	IN_LINE,       /* reading a JSON line */
@@ -75,6 +81,16 @@ struct conn {
 	struct secbuf *out_value;
 	size_t out_voff;
 	int64_t deadline;
+	/* a `watch` connection: its place on the change bus, and what it watches (a target
+	 * with vault "": every vault) */
+	struct ev_cursor *watch;
+	struct watch_target *targets;
+	size_t n_targets;
+};
+
+struct watch_target {
+	char vault[VAULTFS_NAME_MAX + 1];
+	char name[VAULTFS_NAME_MAX + 1]; /* "": the whole vault */
 };
 
 struct control {
@@ -101,6 +117,13 @@ static void touch(struct conn *k)
 {
 	bool b = busy(k);
 
+	if (k->watch) { /* a stream: as long as the peer keeps it (a slow one loses events) */
+		k->deadline = INT64_MAX;
+		k->was_busy = true;
+		k->done = false;
+		return;
+	}
+
 	if (!b)
 		k->deadline = clock_ms(CLOCK_MONOTONIC) + IDLE_MS;
 	else if (!k->was_busy || k->done)
@@ -113,7 +136,7 @@ static void touch(struct conn *k)
  * idle connection fell idle. */
 static int64_t conn_deadline(const struct control *c, const struct conn *k)
 {
-	if (k->was_busy || c->n <= CONN_CROWDED)
+	if (k->watch || k->was_busy || c->n <= CONN_CROWDED)
 		return k->deadline;
 	return k->deadline - IDLE_MS + IDLE_CROWDED_MS;
 }
@@ -131,6 +154,8 @@ static void conn_free(struct control *c, struct conn *k)
 	secbuf_free(k->value);
 	free(k->out);
 	secbuf_free(k->out_value);
+	ev_cursor_free(k->watch);
+	free(k->targets);
 	free(k);
 }
 
@@ -311,6 +336,184 @@ static int queue_error(struct conn *k, int err, const char *msg)
 	return queue_reply(k, request_error_reply(err, msg), NULL);
 }
 
+/* --- watch: the change stream --- */
+
+static void watch_record(struct control *c, struct conn *k, const struct watch_target *t, int err,
+			 const char *rule)
+{
+	struct audit_record rec = AUDIT_RECORD_INIT;
+	char path[2 * VAULTFS_NAME_MAX + 3];
+
+	identity_to_record(&k->id, &rec);
+	rec.event = "watch";
+	rec.decision = err ? AUDIT_DENY : AUDIT_ALLOW;
+	rec.err = err;
+	rec.rule = rule;
+	if (t->vault[0]) {
+		snprintf(path, sizeof(path), "/%s%s%s", t->vault, t->name[0] ? "/" : "", t->name);
+		rec.vault = t->vault;
+		rec.object = t->name[0] ? t->name : NULL;
+	} else {
+		snprintf(path, sizeof(path), "/");
+	}
+	rec.path = path;
+	(void)audit_append(c->v->audit, &rec, NULL);
+}
+
+/* The targets of a watch request into k: 0, or an error queued for the peer (1). */
+static int watch_targets(struct conn *k, struct json_object *arr)
+{
+	size_t n = arr ? json_object_array_length(arr) : 0;
+
+	k->targets = calloc(MAX(n, 1), sizeof(*k->targets));
+	if (!k->targets)
+		return -ENOMEM;
+	k->n_targets = MAX(n, 1); /* none: one target, every vault */
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i);
+		const char *s =
+			json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
+		const char *slash = s ? strchr(s, '/') : NULL;
+		struct watch_target *t = &k->targets[i];
+
+		if (!s || (slash ? (size_t)(slash - s) : strlen(s)) > VAULTFS_NAME_MAX)
+			return 1;
+		snprintf(t->vault, sizeof(t->vault), "%.*s",
+			 (int)(slash ? (size_t)(slash - s) : strlen(s)), s);
+		if (slash)
+			str_copy(t->name, sizeof(t->name), slash + 1);
+		if (!kv_name_valid(t->vault) || (slash && !kv_name_valid(t->name)))
+			return 1;
+	}
+	return 0;
+}
+
+/* {"v":1,"op":"watch","targets":["VAULT","VAULT/NAME",...]} (request.h): each target's vault
+ * decided as `list` for the peer and recorded ("watch"); then the reply, and event lines from
+ * then on. */
+static int watch_start(struct control *c, struct conn *k)
+{
+	struct ev_bus *bus = events_bus(c->v->events);
+	struct json_object *targets = NULL, *reply;
+	int r;
+
+	json_object_object_foreach(k->req, key, val)
+	{
+		if (streq(key, "targets") && json_object_is_type(val, json_type_array) &&
+		    json_object_array_length(val) <= WATCH_TARGETS_MAX)
+			targets = val;
+		else if (!streq(key, "v") && !streq(key, "op"))
+			return queue_error(k, -EINVAL,
+					   "watch takes \"targets\": an array of at most 64 "
+					   "\"VAULT\" or \"VAULT/NAME\" strings, nothing else");
+	}
+	if (!bus)
+		return queue_error(k, -EOPNOTSUPP, "this vaultfsd has no change stream");
+	r = watch_targets(k, targets);
+	if (r != 0) {
+		free(TAKE_PTR(k->targets));
+		k->n_targets = 0;
+		return r < 0 ? r :
+			       queue_error(k, -EINVAL,
+					   "a watch target is \"VAULT\" or \"VAULT/NAME\" (valid "
+					   "names)");
+	}
+	for (size_t i = 0; i < k->n_targets; i++) {
+		const struct watch_target *t = &k->targets[i];
+		struct policy_decision d = { .rule = "default" };
+		char path[VAULTFS_NAME_MAX + 2];
+
+		if (!t->vault[0]) {
+			watch_record(c, k, t, 0, "each event decided as it comes");
+			continue;
+		}
+		snprintf(path, sizeof(path), "/%s", t->vault);
+		r = policy_check(c->v->policy, POLICY_OP_LIST, path, &k->id, (int64_t)time(NULL),
+				 &d);
+		r = r < 0 || d.verdict != POLICY_ALLOW ? -EACCES : 0;
+		watch_record(c, k, t, r, d.rule);
+		if (r < 0) {
+			snprintf(k->msg, sizeof(k->msg),
+				 "permission denied: watching %.60s needs `list` on /%.60s",
+				 t->vault, t->vault);
+			free(TAKE_PTR(k->targets));
+			k->n_targets = 0;
+			return queue_error(k, r, k->msg);
+		}
+	}
+	r = ev_cursor_new(bus, &k->watch);
+	if (r < 0)
+		return r;
+	reply = json_object_new_object();
+	if (!reply)
+		return -ENOMEM;
+	json_object_object_add(reply, "v", json_object_new_int(REQUEST_VERSION));
+	json_object_object_add(reply, "ok", json_object_new_boolean(true));
+	json_object_object_add(reply, "watching", json_object_new_int64((int64_t)k->n_targets));
+	return queue_reply(k, reply, NULL);
+}
+
+/* Does k watch e, and may its peer hear of it (decided now, under the daemon's lock)? */
+static bool watch_wants(struct control *c, const struct conn *k, const struct ev_event *e)
+{
+	bool match = false;
+
+	for (size_t i = 0; i < k->n_targets && !match; i++) {
+		const struct watch_target *t = &k->targets[i];
+
+		match = !t->vault[0] || (streq(t->vault, e->vault) &&
+					 (!t->name[0] || !e->name[0] || streq(t->name, e->name)));
+	}
+	return match && events_visible(c->v, &k->id, e);
+}
+
+static int conn_write(struct conn *k);
+
+/* One batch of lines into k->out, written as the socket takes it: *ret_n bytes (0: none). */
+static int watch_fill(struct control *c, struct conn *k, size_t *ret_n)
+{
+	char buf[WATCH_OUT_MAX];
+	struct ev_event e;
+	size_t n = 0;
+	int r;
+
+	while (n + EV_LINE_MAX <= sizeof(buf)) {
+		r = ev_read(k->watch, &e);
+		if (r == EV_NONE)
+			break;
+		if (r == EV_LOST)
+			n += str_copy(buf + n, sizeof(buf) - n, EV_LOST_LINE);
+		else if (watch_wants(c, k, &e))
+			n += ev_format(&e, buf + n, sizeof(buf) - n);
+	}
+	*ret_n = n;
+	if (n == 0)
+		return 0;
+	k->out = malloc(n);
+	if (!k->out)
+		return 1;
+	memcpy(k->out, buf, n);
+	k->out_len = n;
+	k->out_off = 0;
+	return conn_write(k);
+}
+
+/* Queue the events k may hear of since its last look (when its last lines are written), and
+ * write them, up to WATCH_PUMP_MAX bytes a dispatch (the rest at the next: control_pollfds
+ * asks for POLLOUT while the cursor has more). 1 on a fatal error (close). */
+static int watch_pump(struct control *c, struct conn *k)
+{
+	for (size_t sent = 0; sent < WATCH_PUMP_MAX && k->watch && !k->out;) {
+		size_t n = 0;
+		int r = watch_fill(c, k, &n);
+
+		if (r || n == 0)
+			return r;
+		sent += n;
+	}
+	return 0;
+}
+
 /* Run the request k holds. */
 static int execute(struct control *c, struct conn *k)
 {
@@ -334,10 +537,17 @@ static int execute(struct control *c, struct conn *k)
 		.status = peer_status,
 		.status_ud = &p,
 	};
-	struct json_object *reply = NULL;
+	struct json_object *reply = NULL, *op;
 	struct secbuf *out = NULL;
 	int r;
 
+	if (json_object_object_get_ex(k->req, "op", &op) &&
+	    json_object_is_type(op, json_type_string) &&
+	    streq(json_object_get_string(op), "watch") && !k->value) {
+		r = watch_start(c, k);
+		json_object_put(TAKE_PTR(k->req));
+		return r < 0 ? queue_error(k, r, "out of memory") : 0;
+	}
 	r = request_exec(&env, k->req, k->value, &reply, &out);
 	json_object_put(TAKE_PTR(k->req));
 	if (k->value) {
@@ -397,6 +607,13 @@ static int got_line(struct control *c, struct conn *k)
 static int conn_read(struct control *c, struct conn *k)
 {
 	size_t budget = DISPATCH_BYTES;
+
+	if (k->watch) { /* a stream takes nothing more: read and dropped, to see the end */
+		char sink[512];
+		ssize_t got = recv(k->fd, sink, sizeof(sink), MSG_DONTWAIT);
+
+		return got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR);
+	}
 
 	while (!k->out && budget > 0) {
 		ssize_t got;
@@ -653,7 +870,7 @@ void control_free(struct control *c)
 
 size_t control_max_fds(void)
 {
-	return CONN_MAX + 1;
+	return CONN_MAX + 2; /* the listener, the connections, the change bus's eventfd */
 }
 
 size_t control_pollfds(struct control *c, struct pollfd *fds)
@@ -662,10 +879,20 @@ size_t control_pollfds(struct control *c, struct pollfd *fds)
 	fds[0] = (struct pollfd){ .fd = clock_ms(CLOCK_MONOTONIC) < c->accept_pause_until ? -1 :
 											    c->fd,
 				  .events = POLLIN };
-	for (size_t i = 0; i < c->n; i++)
-		fds[i + 1] = (struct pollfd){ .fd = c->conns[i]->fd,
-					      .events = c->conns[i]->out ? POLLOUT : POLLIN };
-	return c->n + 1;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct conn *k = c->conns[i];
+
+		/* a watcher with lines waiting on the bus: woken when it can take them */
+		fds[i + 1] = (struct pollfd){ .fd = k->fd,
+					      .events = k->out || (k->watch && ev_ready(k->watch)) ?
+								POLLOUT :
+								POLLIN };
+	}
+	if (!events_bus(c->v->events))
+		return c->n + 1;
+	fds[c->n + 1] =
+		(struct pollfd){ .fd = ev_bus_fd(events_bus(c->v->events)), .events = POLLIN };
+	return c->n + 2;
 }
 
 int control_timeout_ms(struct control *c)
@@ -688,7 +915,11 @@ void control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
 {
 	int64_t now = clock_ms(CLOCK_MONOTONIC);
 	size_t i, kept = 0, polled = n > 0 ? n - 1 : 0;
+	struct ev_bus *bus = events_bus(c->v->events);
 
+	/* the change bus's eventfd (last, when there is a bus): read, then every watcher looks */
+	if (bus && n >= 2 && fds[n - 1].fd == ev_bus_fd(bus) && fds[n - 1].revents)
+		ev_bus_drain_fd(bus);
 	for (i = 0; i < c->n; i++) {
 		struct conn *k = c->conns[i];
 		bool close_it = false;
@@ -704,6 +935,8 @@ void control_dispatch(struct control *c, const struct pollfd *fds, size_t n)
 				close_it = conn_write(k);
 			touch(k);
 		}
+		if (!close_it && k->watch)
+			close_it = watch_pump(c, k);
 		if (conn_deadline(c, k) <= now)
 			close_it = true;
 		if (close_it)

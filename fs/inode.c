@@ -21,7 +21,11 @@ static int cert_payload(const struct ino *n, uint64_t *ret)
 {
 	uint64_t p = (uint64_t)(n->kind - CERT_TOP) << CERT_SUB_SHIFT;
 
-	if (n->kind != INO_CERTVERDIR) {
+	if (n->kind == INO_EVENTS) {
+		if (n->view > INO_EVENTS_ALL)
+			return -EINVAL;
+		p |= (uint64_t)n->view << CERT_VIEW_SHIFT;
+	} else if (n->kind != INO_CERTVERDIR) {
 		if (n->view < 1 || n->view > INO_VIEW_MAX)
 			return -EINVAL;
 		p |= (uint64_t)n->view << CERT_VIEW_SHIFT;
@@ -82,7 +86,9 @@ static int cert_decode(uint64_t payload, struct ino *ret)
 	if (n.kind >= _INO_KIND_MAX)
 		return -ENOENT;
 	n.view = (unsigned)(payload >> CERT_VIEW_SHIFT) & 7u;
-	if (n.kind == INO_CERTVERDIR ? n.view != 0 : n.view < 1 || n.view > INO_VIEW_MAX)
+	if (n.kind == INO_EVENTS     ? n.view > INO_EVENTS_ALL :
+	    n.kind == INO_CERTVERDIR ? n.view != 0 :
+				       n.view < 1 || n.view > INO_VIEW_MAX)
 		return -ENOENT;
 	if (n.kind == INO_CERTVERFILE) {
 		n.version = (uint32_t)(id & ((1u << INO_CERT_VERSION_BITS) - 1));

@@ -5,7 +5,8 @@
  * are never reused, so a number never names two things.
  * The certificates' kinds (15 and up) share the top value 15: below it, 2 bits say which of
  * them, 3 bits the view (.crt ... .p12) for a file, and the rest the object id (55 bits), or
- * for a version's file the object id (38 bits) and the version (17 bits). */
+ * for a version's file the object id (38 bits) and the version (17 bits). The fourth of them is
+ * the `.events` file (a vault's, or with view INO_EVENTS_ALL the root's). */
 #pragma once
 
 #include <stdint.h>
@@ -31,6 +32,9 @@ enum ino_kind {
 	INO_CERTVERDIR = 15,  /* /vault/V/.versions/C               id: object */
 	INO_CERTFILE = 16,    /* /vault/V/C.crt, C.key, ...         id: object, view */
 	INO_CERTVERFILE = 17, /* /vault/V/.versions/C/N.crt, ...    id: object, version N, view */
+	/* the change stream (fs/events.c), in the certificates' top value: view 0 a vault's, view
+	 * INO_EVENTS_ALL the root's (id 1) */
+	INO_EVENTS = 18, /* /vault/V/.events, /vault/.events       id: vault (or 1), view */
 	_INO_KIND_MAX,
 };
 
@@ -47,6 +51,8 @@ struct ino {
 #define INO_VIEW_MAX 5
 #define INO_CERT_VERSION_BITS 17 /* VAULTFS_VERSIONS_MAX fits (inode.c checks) */
 #define INO_CERT_OBJECT_BITS 38
+/* INO_EVENTS's view for /vault/.events (every vault the reader may see). */
+#define INO_EVENTS_ALL 1u
 
 /* -EOVERFLOW when the id or version does not fit, -EINVAL for a bad kind. */
 int ino_encode(const struct ino *n, uint64_t *ret);

@@ -10,7 +10,8 @@
 /* The dot-names of a vault's directory: its structure, never a secret's or a draft's. */
 bool reserved_name(const char *name)
 {
-	return streq(name, ".versions") || streq(name, ".meta") || streq(name, ".keys");
+	return streq(name, ".versions") || streq(name, ".meta") || streq(name, ".keys") ||
+	       streq(name, ".events");
 }
 
 /* The kind of object an inode kind names (its files and directories). */
@@ -142,6 +143,9 @@ int node_get(struct vaultfsd *v, fuse_ino_t ino, bool names_only, struct node *r
 	case INO_KEYVERSIONS:
 		r = kv_vault_name(v->kv, n.ino.id, n.vault);
 		break;
+	case INO_EVENTS: /* a vault's, or the root's (every vault: no name) */
+		r = n.ino.view == INO_EVENTS_ALL ? 0 : kv_vault_name(v->kv, n.ino.id, n.vault);
+		break;
 	default:
 		r = kv_object_names(v->kv, n.ino.id, n.vault, n.name);
 		if (r < 0 || names_only)
@@ -176,7 +180,7 @@ bool visible_path(const struct vaultfsd *v, struct caller *c, const char *path)
 
 bool node_visible(const struct vaultfsd *v, struct caller *c, const struct node *n)
 {
-	if (n->ino.kind == INO_ROOT)
+	if (n->ino.kind == INO_ROOT || (n->ino.kind == INO_EVENTS && !n->vault[0]))
 		return true;
 	return visible_path(v, c, n->path);
 }

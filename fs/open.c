@@ -232,6 +232,7 @@ void handle_free(struct handle *h)
 	if (h->slot)
 		slot_del(h->slot - 1);
 	secbuf_free(h->data); /* wipes what was read or written */
+	ev_reader_free(h->ev);
 	free(h->w);
 	free(h);
 }
@@ -476,6 +477,18 @@ int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **r
 		return -EBADF;
 	if (fh_type(fh) != FH_READ)
 		return -ESTALE;
+	{
+		struct ino k;
+
+		if (ino_decode(ino, &k) >= 0 && k.kind == INO_EVENTS) {
+			/* a change stream: a new reader, its first line the lost one */
+			r = events_revive(v, req, ino, &h);
+			if (r < 0)
+				return r;
+			version = 0;
+			goto adopt;
+		}
+	}
 	(void)kv_read_begin(v->kv);
 	r = node_get(v, ino, false, &n);
 	if (r < 0 || ino_is_dir(n.ino.kind)) {

@@ -92,11 +92,12 @@ struct draft {
 /* An open file: the bytes one open sees, whatever is written meanwhile; or, for a write
  * handle, the bytes it has written. */
 struct handle {
-	struct secbuf *data; /* NULL once its record failed; a writer's may grow (write.c) */
-	struct writer *w;    /* NULL: a read handle */
-	int refused;	     /* a read handle not recorded (yet): every read's -errno */
-	uint32_t version;    /* the version a read handle serves (0: none, as .meta's) */
-	uint32_t slot;	     /* its place in the handle table + 1; 0: not in it */
+	struct secbuf *data;  /* NULL once its record failed; a writer's may grow (write.c) */
+	struct writer *w;     /* NULL: a read handle */
+	int refused;	      /* a read handle not recorded (yet): every read's -errno */
+	struct ev_reader *ev; /* an open .events file (fs/events.c), else NULL */
+	uint32_t version;     /* the version a read handle serves (0: none, as .meta's) */
+	uint32_t slot;	      /* its place in the handle table + 1; 0: not in it */
 };
 
 static inline struct vaultfsd *vfs_of(fuse_req_t req)
@@ -288,6 +289,22 @@ int cert_file_content(struct kv *kv, const struct node *n, struct secbuf **ret,
 		      uint32_t *ret_version);
 int cert_file_stat(struct kv *kv, const struct node *n, bool may, size_t *ret_len,
 		   struct kv_version_info *ret_info);
+
+/* --- events.c: the .events files (the change stream; events.h has the rest) --- */
+struct ev_reader;
+void ev_reader_free(struct ev_reader *r);
+/* A handle for an .events inode the kernel holds from a daemon before this one (a restart):
+ * its reader starts with the "events lost, re-read the state" line. */
+int events_revive(struct vaultfsd *v, fuse_req_t req, fuse_ino_t ino, struct handle **ret);
+/* The ops of vfs_ops that serve .events and hand every other inode on (attr.c, open.c). */
+void events_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void events_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void events_ll_access(fuse_req_t req, fuse_ino_t ino, int mask);
+void events_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void events_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void events_ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph);
 
 /* --- names.c: create, unlink, mkdir, rmdir --- */
 void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

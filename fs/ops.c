@@ -39,13 +39,14 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 
 const struct fuse_lowlevel_ops vfs_ops = {
 	.init = ll_init,
-	.lookup = ll_lookup,
-	.getattr = ll_getattr,
+	.lookup = events_ll_lookup, /* .events, else ll_lookup */
+	.getattr = events_ll_getattr,
 	.setattr = ll_setattr,
-	.access = ll_access,
-	.open = ll_open,
+	.access = events_ll_access,
+	.open = events_ll_open,
 	.create = ll_create,
-	.read = ll_read,
+	.read = events_ll_read,
+	.poll = events_ll_poll,
 	.write = ll_write,
 	.flush = ll_flush,
 	.release = ll_release,

@@ -18,6 +18,7 @@ struct handle; /* an open file (ops-int.h) */
 struct draft;  /* a temporary file (ops-int.h) */
 struct notify; /* the kernel cache invalidation thread (notify.h) */
 struct acme;   /* the ACME issuer's worker (acme.h) */
+struct events; /* the change stream (events.h) */
 
 struct vaultfsd {
 	/* Held by whichever thread works on the rest: the FUSE thread per request, the main
@@ -57,6 +58,7 @@ struct vaultfsd {
 	} last_unlink;
 	struct notify *notify;	   /* NULL: no invalidations are sent */
 	struct acme *acme;	   /* the ACME issuer's worker (acme.h); NULL: none */
+	struct events *events;	   /* the change stream (events.h); NULL: none */
 	struct {		   /* the rollback guard's pacing (epoch.c) */
 		bool guarded;	   /* the store has an epoch on a TPM counter */
 		int64_t last_ms;   /* CLOCK_MONOTONIC of the last advance (or try) */

@@ -36,6 +36,7 @@
 #include "fs/agent-server.h"
 #include "fs/certs.h"
 #include "fs/control.h"
+#include "fs/events.h"
 #include "fs/handover.h"
 #include "fs/notify.h"
 #include "fs/ops-int.h"
@@ -1051,6 +1052,11 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Failed to start the cache invalidation thread: %m");
 		goto out;
 	}
+	r = events_start(v, se, c->stamp_dir, &v->events);
+	if (r < 0) {
+		log_error_errno(r, "Failed to start the change stream: %m");
+		goto out;
+	}
 	if (how == MOUNT_TAKEOVER) {
 		/* the old daemon removes its sockets and exits once it hears we serve */
 		(void)handover_answer(conn, true);
@@ -1137,6 +1143,11 @@ out:
 	}
 	if (conn >= 0)
 		close(conn);
+	/* after control_free (its watchers), before the unmount: reads still waiting are answered
+	 * with the lost line (after a hand-over, by this process, or by the next from the kernel's
+	 * resend) */
+	events_stop(v->events);
+	v->events = NULL;
 	notify_stop(v->notify); /* before the unmount closes the session's fd */
 	v->notify = NULL;
 	if (se && mounted && stored && served && (sig.stop || r < 0)) {

@@ -22,6 +22,7 @@ static const struct {
 	{ "secret", cmd_secret }, { "audit", cmd_audit },     { "policy", cmd_policy },
 	{ "status", cmd_status }, { "doctor", cmd_doctor },   { "keyring", cmd_keyring },
 	{ "key", cmd_key },	  { "cert", cmd_cert },	      { "fleet", cmd_fleet },
+	{ "watch", cmd_watch },
 };
 
 static void help(void)
@@ -112,6 +113,9 @@ static void help(void)
 	      "  audit verify [FILE...]\n"
 	      "  audit show [--since T] [--until T] [--uid U] [--vault V] [--decision allow|deny]\n"
 	      "             [--event E] [--json] [--follow]\n"
+	      "  watch [VAULT[/NAME]]... [--json] [--exec CMD [ARGS...]]\n"
+	      "             (each change the policy lets you see; --exec: CMD once per change,\n"
+	      "             bursts coalesced, the event in VAULTFS_EVENT, _VAULT, _NAME)\n"
 	      "  status            daemon, mount, store, sealer, TPM, journal head, policy\n"
 	      "  doctor            checks with advice (as root: unseals, verifies the journal)\n"
 	      "\n"

@@ -98,6 +98,7 @@ int cmd_keyring(struct ctl *ctl, int argc, char **argv);
 int cmd_key(struct ctl *ctl, int argc, char **argv);
 int cmd_cert(struct ctl *ctl, int argc, char **argv);
 int cmd_fleet(struct ctl *ctl, int argc, char **argv);
+int cmd_watch(struct ctl *ctl, int argc, char **argv);
 
 /* A backup blob (secret or key) from path, at most VAULTFS_BACKUP_MAX bytes, into a new heap
  * buffer; and one into a new file of mode 0600, synced, never over an existing one (removed

@@ -245,6 +245,62 @@ static void test_new_file(void **state)
 	lines_free(&ls);
 }
 
+/* --- the observer (the daemon's change events) --- */
+
+static int append_deny(struct audit *a, int64_t uid, uint64_t *ret_seq);
+
+struct seen {
+	unsigned n;
+	uint64_t seq;
+	char event[32];
+	int decision;
+};
+
+static void observer(void *ud, const struct audit_record *rec, uint64_t seq)
+{
+	struct seen *s = ud;
+
+	s->n++;
+	s->seq = seq;
+	snprintf(s->event, sizeof(s->event), "%s", rec->event);
+	s->decision = rec->decision;
+}
+
+/* Called once per record written, after it is written, with its seq; not for a refusal only
+ * counted, nor for an append that failed; not once unset. */
+static void test_observer(void **state)
+{
+	struct fixture *f = *state;
+	const struct audit_options o = { .sync = AUDIT_SYNC_NONE, .deny_rate = 1, .deny_burst = 1 };
+	struct audit *a = open_ok(f, &o);
+	struct audit_record bad = AUDIT_RECORD_INIT;
+	struct seen s = { 0 };
+	uint64_t seq = 0;
+
+	audit_set_observer(NULL, observer, &s); /* no journal: nothing */
+	audit_set_observer(a, observer, &s);
+	assert_int_equal(append_ok(a, "set"), 1);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.seq, 1);
+	assert_string_equal(s.event, "set");
+	assert_int_equal(s.decision, AUDIT_ALLOW);
+	/* the first refusal is written (burst 1), the next only counted */
+	assert_int_equal(append_deny(a, 1000, &seq), 0);
+	assert_int_equal(seq, 2);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.decision, AUDIT_DENY);
+	assert_int_equal(append_deny(a, 1000, &seq), 0);
+	assert_int_equal(seq, 0);
+	assert_int_equal(s.n, 2);
+	bad.event = "Not-An-Event";
+	assert_int_equal(audit_append(a, &bad, NULL), -EINVAL);
+	assert_int_equal(s.n, 2);
+	audit_set_observer(a, NULL, NULL);
+	assert_int_equal(append_ok(a, "delete"), 3);
+	assert_int_equal(s.n, 2);
+	audit_free(a);
+}
+
 static void test_append_refusals(void **state)
 {
 	struct fixture *f = *state;
@@ -1856,6 +1912,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_observer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_strict, setup, teardown),

@@ -141,6 +141,7 @@ static void assert_defaults(const struct config *c)
 	assert_int_equal(c->audit_sync, AUDIT_SYNC_BATCH);
 	assert_string_equal(c->control_socket, "/run/vaultfs/control.sock");
 	assert_null(c->agent_socket); /* the ssh-agent socket is off by default */
+	assert_null(c->stamp_dir);    /* stamp files too */
 }
 
 static void test_defaults(void **state)
@@ -210,6 +211,15 @@ static void test_every_key(void **state)
 	write_text(f->path, "[agent]\nsocket = a.sock\nsocket =\n");
 	c = load_ok(f->path);
 	assert_null(c->agent_socket);
+	config_free(c);
+	/* [events] stamp_dir: off by default, a path, empty turns it off */
+	write_text(f->path, "[events]\nstamp_dir = /run/vaultfs/changed\n");
+	c = load_ok(f->path);
+	assert_string_equal(c->stamp_dir, "/run/vaultfs/changed");
+	config_free(c);
+	write_text(f->path, "[events]\nstamp_dir = /x\nstamp_dir =\n");
+	c = load_ok(f->path);
+	assert_null(c->stamp_dir);
 	config_free(c);
 }
 

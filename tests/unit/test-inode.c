@@ -37,7 +37,7 @@ static void test_round_trip(void **state)
 
 	(void)state;
 	for (int kind = INO_VAULT; kind < _INO_KIND_MAX; kind++)
-		for (size_t i = 0; i < ELEMENTSOF(ids); i++)
+		for (size_t i = 0; i < ELEMENTSOF(ids) && kind != INO_EVENTS; i++)
 			for (size_t j = 0; j < ELEMENTSOF(versions); j++)
 				for (unsigned view = 1; view <= INO_VIEW_MAX; view++)
 					round_trip(&(struct ino){ .kind = kind,
@@ -48,6 +48,40 @@ static void test_round_trip(void **state)
 	round_trip(&(struct ino){
 		.kind = INO_CERTFILE, .id = (INT64_C(1) << 55) - 1, .view = INO_VIEW_MAX });
 	round_trip(&(struct ino){ .kind = INO_CERTVERDIR, .id = (INT64_C(1) << 55) - 1 });
+}
+
+/* .events: a vault's (view 0) and the root's (view INO_EVENTS_ALL), apart from every other
+ * number of the same id; no other view. */
+static void test_events(void **state)
+{
+	struct ino back = { .kind = -1 };
+	uint64_t a = 0, b = 0, other = 0;
+
+	(void)state;
+	assert_int_equal(ino_encode(&(struct ino){ .kind = INO_EVENTS, .id = 5 }, &a), 0);
+	assert_int_equal(
+		ino_encode(&(struct ino){ .kind = INO_EVENTS, .id = 1, .view = INO_EVENTS_ALL },
+			   &b),
+		0);
+	assert_int_not_equal(a, b);
+	assert_int_equal(ino_decode(a, &back), 0);
+	assert_int_equal(back.kind, INO_EVENTS);
+	assert_int_equal(back.id, 5);
+	assert_int_equal(back.view, 0);
+	assert_int_equal(ino_decode(b, &back), 0);
+	assert_int_equal(back.kind, INO_EVENTS);
+	assert_int_equal(back.view, INO_EVENTS_ALL);
+	for (int kind = INO_VAULT; kind < INO_EVENTS; kind++) {
+		assert_int_equal(
+			ino_encode(&(struct ino){ .kind = kind, .id = 5, .version = 1, .view = 1 },
+				   &other),
+			0);
+		assert_int_not_equal(other, a);
+	}
+	assert_int_equal(ino_encode(&(struct ino){ .kind = INO_EVENTS, .id = 5, .view = 2 }, &a),
+			 -EINVAL);
+	assert_false(ino_is_dir(INO_EVENTS));
+	assert_false(ino_is_cert_file(INO_EVENTS));
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -74,6 +108,8 @@ static void test_unique(void **state)
 					if (!ino_has_version(kind) && ver > 1)
 						continue;
 					if (!ino_is_cert_file(kind) && view > 1)
+						continue;
+					if (kind == INO_EVENTS) /* test_events */
 						continue;
 					k.version = ver;
 					k.view = view;
@@ -131,7 +167,8 @@ static void test_decode_unknown(void **state)
 
 	(void)state;
 	assert_int_equal(ino_decode(2, &k), -ENOENT); /* a pending number */
-	assert_int_equal(ino_decode(top | UINT64_C(3) << 58 | 1, &k), -ENOENT); /* 4th cert kind */
+	/* the 4th kind of the top value is .events (test_events): views 0 and 1 only */
+	assert_int_equal(ino_decode(top | UINT64_C(3) << 58 | UINT64_C(2) << 55 | 1, &k), -ENOENT);
 	assert_int_equal(ino_decode(top | UINT64_C(1) << 58 | 1, &k), -ENOENT); /* view 0 */
 	assert_int_equal(ino_decode(top | UINT64_C(1) << 58 | UINT64_C(6) << 55 | 1, &k), -ENOENT);
 	assert_int_equal(ino_decode(top | UINT64_C(1) << 55 | 1, &k), -ENOENT); /* dir + view */
@@ -148,9 +185,8 @@ static void test_decode_unknown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_unique),
-		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_events),
+		cmocka_unit_test(test_unique),	       cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_decode_unknown),
 	};
 
