@@ -614,7 +614,12 @@ static void events_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		return;
 	}
 	h->ev = rd;
-	fi->fh = (uint64_t)(uintptr_t)h;
+	r = handle_register(h, &fi->fh); /* in the handle table: the fh names it */
+	if (r < 0) {
+		handle_free(h);
+		reply_err(req, r);
+		return;
+	}
 	fi->direct_io = 1;
 	fi->nonseekable = 1;
 	fi->keep_cache = 0;
