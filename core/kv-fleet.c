@@ -287,3 +287,209 @@ int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied 
 		r = applied_put(kv, &v, to);
 	return kv_write_end(kv, r);
 }
+
+/* --- changes made here: to the center first (kv->fleet_commit), which applies them --- */
+
+void kv_fleet_hook(struct kv *kv, kv_fleet_commit_fn fn, void *ud)
+{
+	kv->fleet_commit = fn;
+	kv->fleet_ud = ud;
+}
+
+/* The body of a change, from what the store holds now (inside a read transaction). */
+typedef int (*build_fn)(struct kv *kv, const struct store_vault *v, void *ctx,
+			struct fleet_body *b);
+
+/* The route of a change of an object of vault: KV_FLEET_LOCAL for a local vault (or none:
+ * the local path says so); for a fleet vault the body built and committed by the hook, built
+ * again when the hook applied other hosts' changes first (-EAGAIN), a few times at most. */
+static int route(struct kv *kv, const char *vault, enum object_type kind, build_fn build, void *ctx,
+		 const void *mat, size_t len, struct fleet_body *b)
+{
+	_cleanup_secbuf_ struct secbuf *material = NULL;
+	struct store_fleet_applied row;
+	struct store_vault v;
+	int r;
+
+	for (unsigned tries = 0;; tries++) {
+		*b = (struct fleet_body){ 0 };
+		r = kv_own_read_begin(kv);
+		if (r < 0)
+			return r;
+		r = kv_load_vault(kv, vault, &v);
+		if (r >= 0)
+			r = applied_load(kv, &v, &row);
+		if (r == -ENOENT) {
+			(void)kv_own_read_end(kv, 0);
+			return KV_FLEET_LOCAL;
+		}
+		if (r >= 0 && kind != OBJECT_SECRET)
+			r = -EOPNOTSUPP; /* only secrets travel in a fleet yet */
+		if (r >= 0)
+			r = build(kv, &v, ctx, b);
+		r = kv_own_read_end(kv, r);
+		if (r < 0)
+			return r;
+		if (!kv->fleet_commit)
+			return -EHOSTDOWN; /* no center here: a fleet change cannot be made */
+		if (mat && !material) {
+			r = secbuf_new(MAX(len, (size_t)1), &material);
+			if (r < 0)
+				return r;
+			memcpy(material->data, mat, len);
+			material->len = len;
+		}
+		r = kv->fleet_commit(kv->fleet_ud, vault, b, material);
+		if (r != -EAGAIN || tries == 7)
+			return r;
+	}
+}
+
+static int body_from_row(const struct store_version *row, struct fleet_body *b)
+{
+	b->version = row->version;
+	b->enabled = row->enabled;
+	b->not_before = row->not_before;
+	b->expires = row->expires;
+	str_copy(b->content_type, sizeof(b->content_type), row->content_type);
+	if (strlen(row->tags) >= sizeof(b->tags))
+		return -EINVAL;
+	str_copy(b->tags, sizeof(b->tags), row->tags);
+	return 0;
+}
+
+struct set_ctx {
+	const char *name;
+	const struct kv_attrs *attrs;
+};
+
+static int build_set(struct kv *kv, const struct store_vault *v, void *ud, struct fleet_body *b)
+{
+	static const struct kv_attrs defaults = { .enabled = 1, .content_type = "" };
+	const struct set_ctx *c = ud;
+	struct store_version row = { .enabled = true };
+	struct store_object o;
+	int r;
+
+	r = kv_load_object(kv, v, c->name, true, &o);
+	if (r == -ENOENT) {
+		r = kv_name_clash(kv, v, OBJECT_SECRET, c->name);
+		o = (struct store_object){ 0 };
+	} else if (r >= 0 && (o.deleted_at || o.type != OBJECT_SECRET))
+		r = -EEXIST;
+	else if (r >= 0 && o.current_version >= VAULTFS_VERSIONS_MAX)
+		r = -ENOSPC;
+	if (r < 0)
+		return r;
+	row.tags = strdup("");
+	if (!row.tags)
+		return -ENOMEM;
+	r = kv_apply_attrs(&row, c->attrs ? c->attrs : &defaults);
+	row.version = o.current_version + 1;
+	if (r >= 0)
+		r = body_from_row(&row, b);
+	b->op = FLEET_OP_SET;
+	b->kind = OBJECT_SECRET;
+	str_copy(b->name, sizeof(b->name), c->name);
+	store_version_done(&row);
+	return r;
+}
+
+int kv_fleet_route_set(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		       const void *material, size_t len, const struct kv_attrs *attrs,
+		       uint32_t *ret_version)
+{
+	struct set_ctx c = { name, attrs };
+	struct fleet_body b;
+	int r;
+
+	r = route(kv, vault, kind, build_set, &c, material ? material : "", len, &b);
+	if (r >= 0 && r != KV_FLEET_LOCAL && ret_version)
+		*ret_version = b.version;
+	return r;
+}
+
+struct update_ctx {
+	const char *name;
+	uint32_t version;
+	const struct kv_attrs *attrs;
+};
+
+static int build_update(struct kv *kv, const struct store_vault *v, void *ud,
+			struct fleet_body *b)
+{
+	static const struct kv_attrs keep = KV_ATTRS_KEEP;
+	const struct update_ctx *c = ud;
+	struct store_version row = { 0 };
+	struct store_object o;
+	int r;
+
+	r = kv_load_object(kv, v, c->name, false, &o);
+	if (r >= 0)
+		r = kv_check_kind(&o, OBJECT_SECRET);
+	if (r >= 0)
+		r = kv_version_number(&o, c->version);
+	if (r >= 0)
+		r = kv_load_version(kv, &o, (uint32_t)r, true, &row);
+	if (r >= 0)
+		r = kv_apply_attrs(&row, c->attrs ? c->attrs : &keep);
+	if (r >= 0)
+		r = body_from_row(&row, b);
+	b->op = FLEET_OP_UPDATE;
+	b->kind = OBJECT_SECRET;
+	str_copy(b->name, sizeof(b->name), c->name);
+	store_version_done(&row);
+	return r;
+}
+
+int kv_fleet_route_update(struct kv *kv, enum object_type kind, const char *vault,
+			  const char *name, uint32_t version, const struct kv_attrs *attrs)
+{
+	struct update_ctx c = { name, version, attrs };
+	struct fleet_body b;
+
+	return route(kv, vault, kind, build_update, &c, NULL, 0, &b);
+}
+
+struct lifecycle_ctx {
+	const char *name;
+	int op;
+};
+
+/* What kv-object.c's lifecycle checks, here before the center takes the change. */
+static int build_lifecycle(struct kv *kv, const struct store_vault *v, void *ud,
+			   struct fleet_body *b)
+{
+	const struct lifecycle_ctx *c = ud;
+	struct store_object o;
+	int r;
+
+	r = kv_load_object(kv, v, c->name, true, &o);
+	if (r >= 0)
+		r = kv_check_kind(&o, OBJECT_SECRET);
+	if (r < 0)
+		return r;
+	if ((c->op == FLEET_OP_DELETE) != (o.deleted_at == 0))
+		return -ENOENT;
+	if (c->op == FLEET_OP_RECOVER) {
+		r = kv_name_clash(kv, v, o.type, o.name);
+		if (r < 0)
+			return r;
+	}
+	if (c->op == FLEET_OP_PURGE && v->purge_protection &&
+	    kv_now(kv) < o.deleted_at + (int64_t)v->retention_days * 86400)
+		return -EPERM;
+	b->op = c->op;
+	b->kind = OBJECT_SECRET;
+	str_copy(b->name, sizeof(b->name), c->name);
+	return 0;
+}
+
+int kv_fleet_route_lifecycle(struct kv *kv, enum object_type kind, const char *vault,
+			     const char *name, int op)
+{
+	struct lifecycle_ctx c = { name, op };
+	struct fleet_body b;
+
+	return route(kv, vault, kind, build_lifecycle, &c, NULL, 0, &b);
+}

@@ -3,7 +3,9 @@
  * applied in order (a new secret, a new version, its attributes, delete, recover, purge, a
  * rekey that changes no object), each moving the applied state; an apply from a stale state,
  * out of order, or of a version that is not the next refused with nothing changed; the applied
- * row changed behind kv's back refused wherever it is read; only secrets travel. */
+ * row changed behind kv's back refused wherever it is read; only secrets travel. Changes made
+ * through kv's own calls go through the hook (the center) for a fleet vault, are refused
+ * without it, and never for a local vault. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -259,6 +261,111 @@ static void test_tampered(void **state)
 	secbuf_free(vkey);
 }
 
+/* A center of one: the hook applies each body at once (after saying -EAGAIN `again` times, as
+ * when other hosts' changes came first), or refuses with err. */
+struct center {
+	struct kv *kv;
+	int err;
+	unsigned again, calls;
+	struct fleet_body last;
+};
+
+static int commit(void *ud, const char *vault, const struct fleet_body *b,
+		  const struct secbuf *material)
+{
+	struct center *c = ud;
+	struct fleet_applied from, to;
+	int r;
+
+	c->calls++;
+	if (c->err)
+		return c->err;
+	if (c->again) {
+		c->again--;
+		return -EAGAIN;
+	}
+	c->last = *b;
+	r = kv_fleet_applied(c->kv, vault, &from);
+	if (r < 0)
+		return r;
+	to = next(&from, 1);
+	return kv_fleet_apply(c->kv, vault, &from, &to, b, material);
+}
+
+/* Changes to a fleet vault go through the hook, as every caller of kv makes them; without it
+ * (or with the center away) they are refused and nothing changes; a local vault does not go
+ * near it; reads never do. */
+static void test_route(void **state)
+{
+	struct test_kv *f = *state;
+	struct center c = { .kv = f->kv };
+	struct kv_attrs a = KV_ATTRS_KEEP;
+	struct fleet_applied got;
+	struct kv_version_info i;
+	uint32_t ver = 0;
+
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v1", 2, NULL, &ver), -EHOSTDOWN);
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 0, &i), -ENOENT);
+	assert_int_equal(kv_secret_set(f->kv, "local", "db", "l1", 2, NULL, &ver), 0);
+	assert_int_equal(ver, 1);
+
+	kv_fleet_hook(f->kv, commit, &c);
+	c.err = -EHOSTDOWN;
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v1", 2, NULL, &ver), -EHOSTDOWN);
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 0, &i), -ENOENT);
+	c.err = 0;
+	c.again = 2;
+	a.content_type = "text/plain";
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v1", 2, &a, &ver), 0);
+	assert_int_equal(ver, 1);
+	assert_int_equal(c.calls, 4);
+	assert_int_equal(c.last.op, FLEET_OP_SET);
+	assert_int_equal(c.last.version, 1);
+	assert_true(c.last.enabled);
+	assert_string_equal(c.last.content_type, "text/plain");
+	assert_value(f, "db", 0, "v1");
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v2", 2, NULL, &ver), 0);
+	assert_int_equal(ver, 2);
+	assert_value(f, "db", 0, "v2");
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), 0);
+	assert_int_equal(got.seq, 2);
+
+	/* reads and the local vault never call the hook */
+	c.calls = 0;
+	assert_value(f, "db", 1, "v1");
+	assert_int_equal(kv_secret_set(f->kv, "local", "db", "l2", 2, NULL, &ver), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "local", "db"), 0);
+	assert_int_equal(c.calls, 0);
+
+	a = (struct kv_attrs)KV_ATTRS_KEEP;
+	a.enabled = 0;
+	assert_int_equal(kv_secret_update(f->kv, "app", "db", 1, &a), 0);
+	assert_int_equal(c.last.op, FLEET_OP_UPDATE);
+	assert_int_equal(c.last.version, 1);
+	assert_string_equal(c.last.content_type, "text/plain"); /* kept: the body is whole */
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 1, &i), 0);
+	assert_false(i.enabled);
+	assert_int_equal(kv_secret_recover(f->kv, "app", "db"), -ENOENT); /* not deleted */
+	assert_int_equal(kv_secret_delete(f->kv, "app", "db"), 0);
+	assert_int_equal(c.last.op, FLEET_OP_DELETE);
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v3", 2, NULL, &ver), -EEXIST);
+	assert_int_equal(kv_secret_recover(f->kv, "app", "db"), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "app", "db"), 0);
+	assert_int_equal(kv_secret_purge(f->kv, "app", "db"), 0);
+	assert_int_equal(c.last.op, FLEET_OP_PURGE);
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), 0);
+	assert_int_equal(got.seq, 7);
+
+	/* the center away: refused, nothing changed */
+	c.err = -EHOSTDOWN;
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v4", 2, NULL, &ver), -EHOSTDOWN);
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 0, &i), -ENOENT);
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), 0);
+	assert_int_equal(got.seq, 7);
+	kv_fleet_hook(f->kv, NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +373,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
