@@ -14,16 +14,18 @@
 
 #include "core/audit.h"
 #include "core/fleet-pg.h"
+#include "core/fleet-sync.h"
 #include "core/fleet.h"
+#include "core/kv-fleet.h"
 #include "core/log.h"
 #include "core/store.h"
 #include "tools/vaultctl.h"
 
-#define META_NAME "fleet.name"
-#define META_KEY "fleet.host"
-#define META_ANCHOR "fleet.anchor"
-#define HOST_KEY_LABEL "fleet host key"
-#define VAULT_KEYS_LABEL "fleet vault keys"
+#define META_NAME FLEET_META_NAME
+#define META_KEY FLEET_META_KEY
+#define META_ANCHOR FLEET_META_ANCHOR
+#define HOST_KEY_LABEL FLEET_HOST_KEY_LABEL
+#define VAULT_KEYS_LABEL FLEET_VAULT_KEYS_LABEL
 #define FLEET_VAULTS_MAX 64
 
 struct fleet_ctx {
@@ -462,6 +464,10 @@ static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const c
 			return r == -ENOENT ? EXIT_REFUSED : EXIT_INTEGRITY;
 		}
 	}
+	/* a fleet vault here from now on: its changes go through the center (kv-fleet.h) */
+	r = kv_fleet_mark(f->kv, vault);
+	if (r < 0)
+		return fail(r, "fleet vault mark");
 	if (created && streq(to->name, f->name))
 		return 0;
 	r = ctl_audit(f->ctl, f->au, "fleet-grant", vault, to->name, epoch, 0);
