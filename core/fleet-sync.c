@@ -96,8 +96,8 @@ int fleet_sync_new(const struct config *c, struct kv *kv, const struct fleet_syn
 	if (r >= 0)
 		r = kv_derive_key(kv, FLEET_HOST_KEY_LABEL, &seal);
 	if (r >= 0)
-		r = fleet_key_load(saved, n, seal->data,
-				   strstr(c->sealer, "tpm2") ? c->tcti : NULL, &fs->key);
+		r = fleet_key_load(saved, n, seal->data, strstr(c->sealer, "tpm2") ? c->tcti : NULL,
+				   &fs->key);
 	if (r >= 0)
 		r = kv_derive_key(kv, FLEET_VAULT_KEYS_LABEL, &fs->vkeys_seal);
 	if (r < 0) {
@@ -202,7 +202,8 @@ static int vkey_get(struct fleet_sync *fs, const char *vault, uint32_t epoch,
 	int r;
 
 	for (unsigned i = 0; i < KEYS_KEPT; i++)
-		if (fs->kept[i].key && fs->kept[i].epoch == epoch && streq(fs->kept[i].vault, vault)) {
+		if (fs->kept[i].key && fs->kept[i].epoch == epoch &&
+		    streq(fs->kept[i].vault, vault)) {
 			*ret = fs->kept[i].key;
 			return 0;
 		}

@@ -415,8 +415,7 @@ struct update_ctx {
 	const struct kv_attrs *attrs;
 };
 
-static int build_update(struct kv *kv, const struct store_vault *v, void *ud,
-			struct fleet_body *b)
+static int build_update(struct kv *kv, const struct store_vault *v, void *ud, struct fleet_body *b)
 {
 	static const struct kv_attrs keep = KV_ATTRS_KEEP;
 	const struct update_ctx *c = ud;
@@ -442,8 +441,8 @@ static int build_update(struct kv *kv, const struct store_vault *v, void *ud,
 	return r;
 }
 
-int kv_fleet_route_update(struct kv *kv, enum object_type kind, const char *vault,
-			  const char *name, uint32_t version, const struct kv_attrs *attrs)
+int kv_fleet_route_update(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+			  uint32_t version, const struct kv_attrs *attrs)
 {
 	struct update_ctx c = { name, version, attrs };
 	struct fleet_body b;

@@ -262,8 +262,8 @@ int kv_cert_state_noticed(struct kv *kv, const char *vault, const char *name,
 int kv_fleet_route_set(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 		       const void *material, size_t len, const struct kv_attrs *attrs,
 		       uint32_t *ret_version);
-int kv_fleet_route_update(struct kv *kv, enum object_type kind, const char *vault,
-			  const char *name, uint32_t version, const struct kv_attrs *attrs);
+int kv_fleet_route_update(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+			  uint32_t version, const struct kv_attrs *attrs);
 /* op: 3 delete, 4 recover, 5 purge (enum fleet_op) */
 int kv_fleet_route_lifecycle(struct kv *kv, enum object_type kind, const char *vault,
 			     const char *name, int op);

@@ -33,6 +33,7 @@
 #include "fs/agent-server.h"
 #include "fs/certs.h"
 #include "fs/control.h"
+#include "fs/fleet.h"
 #include "fs/notify.h"
 #include "fs/vaultfs.h"
 
@@ -776,6 +777,11 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Failed to start the ACME issuer: %m");
 		goto out;
 	}
+	r = fleet_start(&v, &v.fleet); /* [fleet] conninfo set: the sync thread (fs/fleet.c) */
+	if (r < 0) {
+		log_error_errno(r, "Failed to start the fleet's sync: %m");
+		goto out;
+	}
 	(void)mount_event(&v, "start", 0, c->mountpoint);
 	log_info("Serving %s", c->mountpoint);
 	(void)sd_notifyf(0, "READY=1\nSTATUS=Serving %s", c->mountpoint);
@@ -785,6 +791,8 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Serving failed: %m");
 	(void)mount_event(&v, "stop", r, c->mountpoint);
 out:
+	/* joins the sync thread; takes the lock: not held here */
+	fleet_stop(v.fleet);
 	acme_free(v.acme); /* kills a client still running; takes the lock: not held here */
 	agent_server_free(agent);
 	control_free(ctl);

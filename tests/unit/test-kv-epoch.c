@@ -305,8 +305,8 @@ static void test_fleet_applied_replayed(void **state)
 {
 	struct fixture *f = *state;
 	struct fleet_body b = { .op = FLEET_OP_REKEY };
-	struct fleet_applied a0 = { 0 }, a1 = { .seq = 1, .epoch = 1 }, a2 = { .seq = 2, .epoch = 1 },
-			     got;
+	struct fleet_applied a0 = { 0 }, a1 = { .seq = 1, .epoch = 1 },
+			     a2 = { .seq = 2, .epoch = 1 }, got;
 	struct seal_epoch ev;
 	struct kv *kv = open_kv(f);
 
