@@ -75,7 +75,13 @@ int fleet_pg_connect(const char *conninfo, struct fleet_pg **ret)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->conn = PQconnectdb(conninfo);
+	/* a center that does not answer must not hold a caller for long: bounds of our own
+	 * unless conninfo sets them (a later keyword wins; conninfo's are expanded after ours) */
+	p->conn = PQconnectdbParams(
+		(const char *const[]){ "connect_timeout", "tcp_user_timeout", "dbname", NULL },
+		(const char *const[]){ FLEET_PG_CONNECT_TIMEOUT, FLEET_PG_TCP_TIMEOUT_MS, conninfo,
+				       NULL },
+		1);
 	if (!p->conn) {
 		free(p);
 		return -ENOMEM;

@@ -21,8 +21,11 @@
 #define FLEET_PG_CHANNEL "vaultfs_changes"
 
 struct fleet_pg;
-/* Connect with a libpq conninfo ("host=... dbname=... user=..."); a connection is for one
- * thread at a time. */
+/* libpq's connect_timeout (seconds) and tcp_user_timeout (ms) unless the conninfo sets them */
+#define FLEET_PG_CONNECT_TIMEOUT "5"
+#define FLEET_PG_TCP_TIMEOUT_MS "10000"
+/* Connect with a libpq conninfo ("host=... dbname=... user=..." or a postgresql:// URI); a
+ * connection is for one thread at a time. */
 int fleet_pg_connect(const char *conninfo, struct fleet_pg **ret);
 void fleet_pg_free(struct fleet_pg *p);
 /* Make the schema, or bring it to FLEET_PG_SCHEMA_VERSION, in one transaction (idempotent: two

@@ -30,6 +30,12 @@ struct fleet_daemon {
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
+	struct { /* the last refusal recorded (under v->lock): a pull that meets it again every
+		  * FLEET_PULL_EVERY_MS does not record it again */
+		char vault[VAULTFS_NAME_MAX + 1];
+		int64_t seq;
+		int err;
+	} refused;
 };
 
 static const char *op_name(int op)
@@ -71,7 +77,17 @@ static void applied(void *ud, const char *vault, const struct fleet_change *c,
 {
 	struct fleet_daemon *f = ud;
 	struct audit_record rec = AUDIT_RECORD_INIT;
+	int64_t seq = c ? c->seq : 0;
 	char what[128];
+
+	if (err && f->refused.err == err && f->refused.seq == seq && streq(f->refused.vault, vault))
+		return; /* said already */
+	if (err) {
+		str_copy(f->refused.vault, sizeof(f->refused.vault), vault);
+		f->refused.seq = seq;
+		f->refused.err = err;
+	} else if (streq(f->refused.vault, vault))
+		f->refused.err = 0;
 
 	if (c)
 		snprintf(what, sizeof(what), "fleet %s seq %lld from %s",

@@ -219,6 +219,11 @@ join_all() {
 	within 10 sh -c "grep '\"event\":\"fleet-apply\"' '$T/b/audit.jsonl' | grep -q 'EBADMSG'"
 	[ "$(cat "$T/b/mnt/app/db")" = one ]
 	grep -q "a change of the center refused" "$T/b/daemon.log"
+	# pulled again (a notification): the same refusal is not recorded again
+	sql "NOTIFY vaultfs_changes, 'app'"
+	sleep 1
+	[ "$(grep '"event":"fleet-apply"' "$T/b/audit.jsonl" | grep -c EBADMSG)" = 1 ]
+	[ "$(grep -c 'a change of the center refused' "$T/b/daemon.log")" = 1 ]
 	# the center rolled back below what b applied: refused too (the center went back)
 	host_stop b
 	sql "DELETE FROM vaultfs.changes WHERE vault = 'app'"
