@@ -288,6 +288,14 @@ int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied 
 	return kv_write_end(kv, r);
 }
 
+int kv_fleet_local_only(struct kv *kv, const struct store_vault *v)
+{
+	struct store_fleet_applied row;
+	int r = applied_load(kv, v, &row);
+
+	return r == -ENOENT ? 0 : r >= 0 ? -EOPNOTSUPP : r;
+}
+
 /* --- changes made here: to the center first (kv->fleet_commit), which applies them --- */
 
 void kv_fleet_hook(struct kv *kv, kv_fleet_commit_fn fn, void *ud)

@@ -264,6 +264,9 @@ int kv_fleet_route_set(struct kv *kv, enum object_type kind, const char *vault, 
 		       uint32_t *ret_version);
 int kv_fleet_route_update(struct kv *kv, enum object_type kind, const char *vault, const char *name,
 			  uint32_t version, const struct kv_attrs *attrs);
+/* -EOPNOTSUPP when v is a fleet vault (a write that does not travel: a restore), inside the
+ * caller's transaction; 0 for a local one. */
+int kv_fleet_local_only(struct kv *kv, const struct store_vault *v);
 /* op: 3 delete, 4 recover, 5 purge (enum fleet_op) */
 int kv_fleet_route_lifecycle(struct kv *kv, enum object_type kind, const char *vault,
 			     const char *name, int op);

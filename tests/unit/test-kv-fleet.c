@@ -357,6 +357,22 @@ static void test_route(void **state)
 	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), 0);
 	assert_int_equal(got.seq, 7);
 
+	/* a restore does not travel: refused in a fleet vault, taken in a local one */
+	{
+		struct secbuf *blob = NULL;
+		char name[VAULTFS_NAME_MAX + 1];
+
+		assert_int_equal(kv_secret_set(f->kv, "local", "r", "x", 1, NULL, &ver), 0);
+		assert_int_equal(kv_secret_backup(f->kv, "local", "r", &blob), 0);
+		assert_int_equal(kv_secret_restore(f->kv, "app", blob->data, blob->len, name),
+				 -EOPNOTSUPP);
+		assert_int_equal(kv_secret_info(f->kv, "app", "r", 0, &i), -ENOENT);
+		assert_int_equal(kv_secret_delete(f->kv, "local", "r"), 0);
+		assert_int_equal(kv_secret_purge(f->kv, "local", "r"), 0);
+		assert_int_equal(kv_secret_restore(f->kv, "local", blob->data, blob->len, name), 0);
+		secbuf_free(blob);
+	}
+
 	/* the center away: refused, nothing changed */
 	c.err = -EHOSTDOWN;
 	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v4", 2, NULL, &ver), -EHOSTDOWN);
