@@ -628,6 +628,45 @@ static void time_text(int64_t t, char buf[32])
 		snprintf(buf, 32, "-");
 }
 
+/* What each host says it applied of vault v (the center's `applied`: status only, trusted by
+ * nobody) and its lag; for this host, what its store says (the applied row, checked). */
+static int64_t host_applied(struct fleet_ctx *f, const struct fleet_host *h,
+			    const struct fleet_pg_vault *v)
+{
+	struct fleet_applied a;
+	int64_t seq;
+
+	if (streq(h->name, f->name))
+		return kv_fleet_applied(f->kv, v->name, &a) >= 0 ? a.seq : -1;
+	return fleet_pg_applied_get(f->pg, h->name, v->name, &seq) >= 0 ? seq : -1;
+}
+
+static void applied_text(struct fleet_ctx *f, const struct fleet_pg_vault *v)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		int64_t seq = host_applied(f, &f->hosts[i], v);
+
+		if (seq >= 0)
+			printf("applied %-18s host %-20s seq %-8" PRId64 " lag %" PRId64 "\n",
+			       v->name, f->hosts[i].name, seq, v->max_seq - seq);
+	}
+}
+
+static void applied_json(struct fleet_ctx *f, const struct fleet_pg_vault *v, struct json_object *e)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return;
+	for (size_t i = 0; i < f->n; i++) {
+		int64_t seq = host_applied(f, &f->hosts[i], v);
+
+		if (seq >= 0)
+			json_object_object_add(o, f->hosts[i].name, json_object_new_int64(seq));
+	}
+	json_object_object_add(e, "applied", o);
+}
+
 static int fleet_status(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
@@ -708,10 +747,13 @@ static int fleet_status(struct ctl *ctl, int argc, char **argv)
 			cli_add_int(e, "epoch", v[i].epoch);
 			cli_add_int(e, "seq", v[i].max_seq);
 			cli_add_str(e, "key", key);
+			applied_json(&f, &v[i], e);
 			json_object_array_add(va, e);
-		} else
+		} else {
 			printf("vault %-20s epoch %-6" PRIu32 " seq %-8" PRId64 " key %s\n",
 			       v[i].name, v[i].epoch, v[i].max_seq, key);
+			applied_text(&f, &v[i]);
+		}
 	}
 	if (json) {
 		print_json(o);

@@ -160,6 +160,13 @@ join_all() {
 	[ "$(ctl a secret get app/db)" = two ]
 	[ "$(ctl b secret get app/db --version 1)" = one ]
 	grep '"event":"fleet-apply"' "$T/a/audit.jsonl" | grep '"object":"db"' | grep -q 'from b'
+	# fleet status: what each host applied, and its lag
+	run on a fleet status
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -E '^vault app +epoch 1 +seq 2 +key ok$'
+	echo "$output" | grep -E '^applied app +host a +seq 2 +lag 0$'
+	echo "$output" | grep -E '^applied app +host b +seq 2 +lag 0$'
+	! echo "$output" | grep -E '^applied app +host c ' || false
 	# c: no key of app, so nothing of it; its own local app untouched
 	run ctl c secret get app/db
 	[ "$status" -ne 0 ]
