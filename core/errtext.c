@@ -28,6 +28,9 @@ static const struct {
 	{ ERRTEXT_OBJECT, EBUSY, "store is busy (locked by another writer)" },
 	{ ERRTEXT_OBJECT, EACCES, "permission denied by the policy" },
 	{ ERRTEXT_OBJECT, EMEDIUMTYPE, "the backup holds another kind of object than asked for" },
+	{ ERRTEXT_OBJECT, EHOSTDOWN,
+	  "refused: the fleet's center (PostgreSQL) is away; nothing changed (reads and local "
+	  "vaults keep working; fleet changes wait for it)" },
 	{ ERRTEXT_OBJECT, EIDRM,
 	  "the store file was removed or replaced since the daemon opened it: restart vaultfsd" },
 

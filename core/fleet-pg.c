@@ -6,6 +6,7 @@
  * it moves is public or sealed. */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 
@@ -74,7 +75,13 @@ int fleet_pg_connect(const char *conninfo, struct fleet_pg **ret)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->conn = PQconnectdb(conninfo);
+	/* a center that does not answer must not hold a caller for long: bounds of our own
+	 * unless conninfo sets them (a later keyword wins; conninfo's are expanded after ours) */
+	p->conn = PQconnectdbParams(
+		(const char *const[]){ "connect_timeout", "tcp_user_timeout", "dbname", NULL },
+		(const char *const[]){ FLEET_PG_CONNECT_TIMEOUT, FLEET_PG_TCP_TIMEOUT_MS, conninfo,
+				       NULL },
+		1);
 	if (!p->conn) {
 		free(p);
 		return -ENOMEM;
@@ -530,10 +537,50 @@ int fleet_pg_change_insert(struct fleet_pg *p, const struct fleet_change *c)
 	param_text(&q, c->host);
 	param_bytes(&q, c->body, c->body_len);
 	param_bytes(&q, c->mac, sizeof(c->mac));
+	/* one statement, one transaction: the row and its notification commit together */
 	return run_none(p,
-			"INSERT INTO vaultfs.changes (vault, seq, epoch, host, body, mac) "
-			"VALUES ($1, $2, $3, $4, $5, $6)",
+			"WITH ins AS (INSERT INTO vaultfs.changes (vault, seq, epoch, host, body, "
+			"mac) VALUES ($1, $2, $3, $4, $5, $6) RETURNING vault) "
+			"SELECT pg_notify('" FLEET_PG_CHANNEL "', vault) FROM ins",
 			&q);
+}
+
+int fleet_pg_listen(struct fleet_pg *p)
+{
+	return fleet_pg_exec(p, "LISTEN " FLEET_PG_CHANNEL);
+}
+
+int fleet_pg_wait(struct fleet_pg *p, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = PQsocket(p->conn), .events = POLLIN };
+	PGnotify *n;
+	int got = 0, r;
+
+	if (pfd.fd < 0)
+		return -EHOSTDOWN;
+	for (;;) {
+		if (!PQconsumeInput(p->conn)) {
+			keep_words(-EHOSTDOWN, PQerrorMessage(p->conn));
+			return -EHOSTDOWN;
+		}
+		while ((n = PQnotifies(p->conn))) {
+			got++;
+			PQfreemem(n);
+		}
+		if (got || timeout_ms == 0)
+			return got;
+		r = poll(&pfd, 1, timeout_ms);
+		if (r < 0)
+			return errno == EINTR ? 0 : -errno;
+		if (r == 0)
+			return 0;
+		timeout_ms = 0; /* read what came, then return */
+	}
+}
+
+int fleet_pg_ok(struct fleet_pg *p)
+{
+	return PQstatus(p->conn) == CONNECTION_OK ? 0 : -EHOSTDOWN;
 }
 
 void fleet_pg_changes_free(struct fleet_change *rows, size_t n)

@@ -17,10 +17,15 @@
 #include "fleet.h"
 
 #define FLEET_PG_SCHEMA_VERSION 1
+/* The channel a change's insert notifies (its payload: the vault's name). */
+#define FLEET_PG_CHANNEL "vaultfs_changes"
 
 struct fleet_pg;
-/* Connect with a libpq conninfo ("host=... dbname=... user=..."); a connection is for one
- * thread at a time. */
+/* libpq's connect_timeout (seconds) and tcp_user_timeout (ms) unless the conninfo sets them */
+#define FLEET_PG_CONNECT_TIMEOUT "5"
+#define FLEET_PG_TCP_TIMEOUT_MS "10000"
+/* Connect with a libpq conninfo ("host=... dbname=... user=..." or a postgresql:// URI); a
+ * connection is for one thread at a time. */
 int fleet_pg_connect(const char *conninfo, struct fleet_pg **ret);
 void fleet_pg_free(struct fleet_pg *p);
 /* Make the schema, or bring it to FLEET_PG_SCHEMA_VERSION, in one transaction (idempotent: two
@@ -59,7 +64,7 @@ int fleet_pg_grant_get(struct fleet_pg *p, const char *vault, uint32_t epoch, co
 int fleet_pg_grant_delete_host(struct fleet_pg *p, const char *host);
 
 /* Changes: insert at c->seq (-EEXIST when another host took that seq: pull, then try the
- * next); since: the rows of vault with seq >= from in seq order, at most limit, into *ret (heap
+ * next), notifying FLEET_PG_CHANNEL in the same transaction; since: the rows of vault with seq >= from in seq order, at most limit, into *ret (heap
  * array; each row's body heap: fleet_pg_changes_free), *ret_n how many; max: the highest seq (0
  * none). */
 int fleet_pg_change_insert(struct fleet_pg *p, const struct fleet_change *c);
@@ -67,6 +72,13 @@ int fleet_pg_changes_since(struct fleet_pg *p, const char *vault, int64_t from, 
 			   struct fleet_change **ret, size_t *ret_n);
 void fleet_pg_changes_free(struct fleet_change *rows, size_t n);
 int fleet_pg_change_max(struct fleet_pg *p, const char *vault, int64_t *ret);
+
+/* Notifications: listen on FLEET_PG_CHANNEL (this connection), then wait up to timeout_ms (0:
+ * do not wait) for some: how many came (0 none), -EHOSTDOWN the connection is lost. ok: 0 while
+ * the connection holds, else -EHOSTDOWN. */
+int fleet_pg_listen(struct fleet_pg *p);
+int fleet_pg_wait(struct fleet_pg *p, int timeout_ms);
+int fleet_pg_ok(struct fleet_pg *p);
 
 /* What a host says it applied (status only): upsert, and its read. */
 int fleet_pg_applied_set(struct fleet_pg *p, const char *host, const char *vault, int64_t seq);

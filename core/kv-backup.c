@@ -635,6 +635,8 @@ int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, c
 	if (r < 0)
 		return r;
 	r = kv_load_vault(kv, vault, &v);
+	if (r >= 0) /* a fleet vault's versions come through its center only */
+		r = kv_fleet_local_only(kv, &v);
 	if (r >= 0) {
 		r = store_object_get(kv->store, v.id, head.name, &o);
 		if (r >= 0)

@@ -12,6 +12,8 @@
 #include "store.h"
 #include "util.h"
 
+struct fleet_body;
+
 /* Verified rows, for the generation they were read under. Bounded whatever the store holds:
  * a slot is reused round-robin. An empty slot has id (object_id) 0: ids start at 1. */
 #define KV_CACHE_VAULTS 8u
@@ -92,6 +94,10 @@ struct kv {
 	struct crypto_mac *rows_mac; /* keyed with HKDF(M, "vaultfs rows v1"): f of the row sum */
 	uint64_t epoch, anchor_min;  /* kv_epoch() */
 	uint64_t changes;	     /* kv_changes() */
+	/* a fleet vault's changes go through the center first (kv-fleet.h); NULL: refused */
+	int (*fleet_commit)(void *ud, const char *vault, const struct fleet_body *b,
+			    const struct secbuf *material);
+	void *fleet_ud;
 };
 
 /* The `bytes` low bytes of v, little-endian, at p: every integer kv serializes (MAC input, AAD,
@@ -249,6 +255,21 @@ int kv_cert_state_policy(struct kv *kv, const char *vault, const char *name,
 int kv_cert_state_made(struct kv *kv, const char *vault, const char *name, bool drop_policy);
 int kv_cert_state_noticed(struct kv *kv, const char *vault, const char *name,
 			  enum kv_rotation_event event, uint32_t version);
+
+/* kv-fleet.c: a change to an object of a fleet vault goes to the center (kv->fleet_commit),
+ * which applies it here after; KV_FLEET_LOCAL: the vault is a local one, do it here. */
+#define KV_FLEET_LOCAL 1
+int kv_fleet_route_set(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+		       const void *material, size_t len, const struct kv_attrs *attrs,
+		       uint32_t *ret_version);
+int kv_fleet_route_update(struct kv *kv, enum object_type kind, const char *vault, const char *name,
+			  uint32_t version, const struct kv_attrs *attrs);
+/* -EOPNOTSUPP when v is a fleet vault (a write that does not travel: a restore), inside the
+ * caller's transaction; 0 for a local one. */
+int kv_fleet_local_only(struct kv *kv, const struct store_vault *v);
+/* op: 3 delete, 4 recover, 5 purge (enum fleet_op) */
+int kv_fleet_route_lifecycle(struct kv *kv, enum object_type kind, const char *vault,
+			     const char *name, int op);
 
 /* kv-attrs.c: attributes */
 /* s has at most max bytes, no control character, and is not empty unless allow_empty. */

@@ -48,6 +48,9 @@ int kv_object_set(struct kv *kv, enum object_type kind, const char *vault, const
 		if (r < 0)
 			return r;
 	}
+	r = kv_fleet_route_set(kv, kind, vault, name, material, len, attrs, ret_version);
+	if (r != KV_FLEET_LOCAL)
+		return r;
 	row.tags = strdup("");
 	if (!row.tags)
 		return -ENOMEM;
@@ -407,7 +410,10 @@ int kv_object_update(struct kv *kv, enum object_type kind, const char *vault, co
 
 	r = kind_check(kind, false);
 	if (r >= 0)
-		r = kv_write_begin(kv);
+		r = kv_fleet_route_update(kv, kind, vault, name, version, attrs);
+	if (r != KV_FLEET_LOCAL)
+		return r;
+	r = kv_write_begin(kv);
 	if (r < 0)
 		return r;
 	r = load_version(kv, kind, vault, name, version, &v, &o, &row);
@@ -434,9 +440,14 @@ static int lifecycle(struct kv *kv, enum object_type kind, const char *vault, co
 	struct store_object o;
 	int r;
 
+	static const int fleet_op[] = { [OP_DELETE] = 3, [OP_RECOVER] = 4, [OP_PURGE] = 5 };
+
 	r = kind_check(kind, false);
 	if (r >= 0)
-		r = kv_write_begin(kv);
+		r = kv_fleet_route_lifecycle(kv, kind, vault, name, fleet_op[op]);
+	if (r != KV_FLEET_LOCAL)
+		return r;
+	r = kv_write_begin(kv);
 	if (r < 0)
 		return r;
 	r = kv_load_named(kv, kind, vault, name, true, &v, &o);

@@ -109,6 +109,18 @@ static const char *const migrations[] = {
 	 * Both default to 0: an old vault's row, and its MAC, stay as they were. */
 	("ALTER TABLE vaults ADD COLUMN max_versions INTEGER NOT NULL DEFAULT 0;"
 	 "ALTER TABLE vaults ADD COLUMN prunes INTEGER NOT NULL DEFAULT 0;"),
+	/* 7: a fleet vault (core/fleet.h, kv-fleet.c): one row per vault that is in a fleet, the
+	 * row itself the mark, holding the seq, key epoch and chain MAC of the last change row
+	 * applied (0, 0, zeros before the first). MAC'd and summed like every row, so the
+	 * rollback guard covers what a host applied; gone with its vault. */
+	"CREATE TABLE fleet_applied ("
+	"  vault_id INTEGER PRIMARY KEY NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,"
+	"  seq INTEGER NOT NULL,"
+	"  epoch INTEGER NOT NULL,"
+	"  last_mac BLOB NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  mac BLOB NOT NULL"
+	") STRICT;",
 };
 #define STORE_SCHEMA_VERSION ((int)ELEMENTSOF(migrations))
 
@@ -124,6 +136,7 @@ static const char *const migrations[] = {
 #define CERT_STATE_COLS                                                                            \
 	"object_id, failures, last_attempt, next_try, last_err, last_error, notified_version, "    \
 	"expired_version, updated, policy, mac"
+#define FLEET_COLS "vault_id, seq, epoch, last_mac, updated, mac"
 #define VERSION_COLS                                                                               \
 	"object_id, version, enabled, not_before, expires, created, updated, content_type, "       \
 	"tags, wrapped_dek, mac"
@@ -225,11 +238,15 @@ static const char *const stmt_sql[_STMT_MAX] = {
 		"SET failures = ?2, last_attempt = ?3, next_try = ?4, last_err = ?5, "
 		"last_error = ?6, notified_version = ?7, expired_version = ?8, "
 		"updated = ?9, policy = ?10, mac = ?11",
+	[STMT_FLEET_GET] = "SELECT " FLEET_COLS " FROM fleet_applied WHERE vault_id = ?1",
+	[STMT_FLEET_SET] = "INSERT INTO fleet_applied (" FLEET_COLS ") VALUES (?1, ?2, ?3, ?4, "
+			   "?5, ?6) ON CONFLICT (vault_id) DO UPDATE SET seq = ?2, epoch = ?3, "
+			   "last_mac = ?4, updated = ?5, mac = ?6",
 	/* every MAC'd row's MAC, for the row sum (store-sum.c) */
 	[STMT_ROWS_MACS] =
 		"SELECT mac FROM vaults UNION ALL SELECT mac FROM objects "
 		"UNION ALL SELECT mac FROM versions UNION ALL SELECT mac FROM key_rotation "
-		"UNION ALL SELECT mac FROM cert_state",
+		"UNION ALL SELECT mac FROM cert_state UNION ALL SELECT mac FROM fleet_applied",
 };
 
 int store_schema_latest(void)

@@ -1,5 +1,5 @@
 /* store-sum.c: the running sum of every MAC'd row (vaults, objects, versions, key_rotation,
- * cert_state), kept in the meta key "rows.sum" by temporary triggers of this connection, so
+ * cert_state, fleet_applied), kept in the meta key "rows.sum" by temporary triggers of this connection, so
  * that each write transaction carries its own change to the sum and a rollback (of the
  * transaction or of a savepoint) takes it back with the rows. The sum is of f(mac) over the
  * rows, mod 2^256, where f is the caller's keyed function (kv: a PRF no one without the master
@@ -97,7 +97,8 @@ int store_track_rows(struct store *s, store_row_fn fn, void *ud)
 	if (rc != SQLITE_OK)
 		return store_errno(s->db, rc);
 	return store_exec(s->db, TRIGGERS("vaults") TRIGGERS("objects") TRIGGERS("versions")
-					 TRIGGERS("key_rotation") TRIGGERS("cert_state"));
+					 TRIGGERS("key_rotation") TRIGGERS("cert_state")
+						 TRIGGERS("fleet_applied"));
 }
 
 int store_rows_sum(struct store *s, store_row_fn fn, void *ud, uint8_t ret[STORE_SUM_LEN])

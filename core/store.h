@@ -166,9 +166,23 @@ void store_cert_state_done(struct store_cert_state *c);
 int store_cert_state_get(struct store *s, int64_t object_id, struct store_cert_state *ret);
 int store_cert_state_set(struct store *s, const struct store_cert_state *c);
 
+/* A fleet vault's applied state (one row per vault in a fleet, gone with it; kv-fleet.c makes
+ * and checks it): the seq, key epoch and chain MAC of the change row it applied last.
+ * get: -ENOENT (the vault is in no fleet). set: insert or replace. */
+struct store_fleet_applied {
+	int64_t vault_id;
+	int64_t seq;
+	uint32_t epoch;
+	uint8_t last_mac[CRYPTO_MAC_LEN];
+	int64_t updated;
+	uint8_t mac[CRYPTO_MAC_LEN];
+};
+int store_fleet_applied_get(struct store *s, int64_t vault_id, struct store_fleet_applied *ret);
+int store_fleet_applied_set(struct store *s, const struct store_fleet_applied *a);
+
 /* The running sum of every MAC'd row (store-sum.c): sum over the rows of vaults, objects,
- * versions, key_rotation and cert_state of fn(mac), mod 2^256 (little-endian). track: from now
- * on every write through this handle keeps the sum in the store (meta "rows.sum") as part of
+ * versions, key_rotation, cert_state and fleet_applied of fn(mac), mod 2^256 (little-endian).
+ * track: from now on every write through this handle keeps the sum in the store (meta "rows.sum") as part of
  * its own transaction; fn is called for each row written and must not fail but for want of
  * memory. rows_sum: the sum of
  * the rows as they are (a full scan; call it inside a transaction). kept/keep: the kept sum

@@ -19,6 +19,8 @@ struct draft;  /* a temporary file (ops-int.h) */
 struct notify; /* the kernel cache invalidation thread (notify.h) */
 struct acme;   /* the ACME issuer's worker (acme.h) */
 struct events; /* the change stream (events.h) */
+/* the fleet's sync thread (fleet.h) */
+struct fleet_daemon;
 
 struct vaultfsd {
 	/* Held by whichever thread works on the rest: the FUSE thread per request, the main
@@ -71,6 +73,8 @@ struct vaultfsd {
 	/* CLOCK_MONOTONIC ms before which the next scan (expiry, rotation, renewal, purge) runs,
 	 * 0: at its interval; under the lock (daemon_scan_soon) */
 	_Atomic int64_t scan_by_ms;
+	/* the fleet's sync thread (fleet.h); NULL: no fleet */
+	struct fleet_daemon *fleet;
 };
 
 /* Have the scan run within ms (a change a scan acts on: a certificate made pending for its

@@ -37,6 +37,7 @@
 #include "fs/certs.h"
 #include "fs/control.h"
 #include "fs/events.h"
+#include "fs/fleet.h"
 #include "fs/handover.h"
 #include "fs/notify.h"
 #include "fs/ops-int.h"
@@ -526,6 +527,9 @@ static bool give_session(struct fuse_thread *ft, int listen_fd, int state_fd, in
 	 * blocking again (its flags are the new daemon's too) */
 	notify_stop(ft->v->notify);
 	ft->v->notify = NULL;
+	/* and the fleet's sync: the new daemon applies what comes from the center */
+	fleet_stop(ft->v->fleet);
+	ft->v->fleet = NULL;
 	r = handover_blocking(fuse_session_fd(ft->se));
 	if (r >= 0)
 		r = handover_send(conn, fuse_session_fd(ft->se), state_fd);
@@ -540,6 +544,9 @@ static bool give_session(struct fuse_thread *ft, int listen_fd, int state_fd, in
 	r = notify_start(ft->se, &ft->v->notify);
 	if (r < 0)
 		log_warning_errno(r, "No cache invalidations from now on: %m");
+	r = fleet_start(ft->v, &ft->v->fleet);
+	if (r < 0)
+		log_warning_errno(r, "No fleet sync from now on: %m");
 	atomic_store(&ft->stop, false);
 	r = fuse_thread_start(ft);
 	if (r < 0) /* the loop sees done_fd gone: nothing left to serve with */
@@ -1102,6 +1109,11 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Failed to start the ACME issuer: %m");
 		goto out;
 	}
+	r = fleet_start(v, &v->fleet); /* [fleet] conninfo set: the sync thread (fs/fleet.c) */
+	if (r < 0) {
+		log_error_errno(r, "Failed to start the fleet's sync: %m");
+		goto out;
+	}
 	(void)mount_event(v,
 			  how == MOUNT_FRESH   ? "start" :
 			  how == MOUNT_FDSTORE ? "restart" :
@@ -1134,6 +1146,9 @@ int main(int argc, char **argv)
 		(void)mount_event(v, "stop", r, c->mountpoint);
 	}
 out:
+	/* joins the sync thread; takes the lock: not held here */
+	fleet_stop(v->fleet);
+	v->fleet = NULL;
 	acme_free(v->acme); /* kills a client still running; takes the lock: not held here */
 	agent_server_free(agent);
 	control_free(ctl);

@@ -11,6 +11,8 @@
 
 #include "core/audit.h"
 #include "core/errtext.h"
+#include "core/fleet-sync.h"
+#include "core/kv-fleet.h"
 #include "core/request.h"
 #include "tools/vaultctl.h"
 
@@ -133,6 +135,7 @@ static int call_offline(struct ctl *ctl, struct json_object *req, const struct s
 {
 	_cleanup_(kv_freep) struct kv *kv = NULL;
 	_cleanup_audit_ struct audit *au = NULL;
+	_cleanup_(fleet_sync_freep) struct fleet_sync *fs = NULL;
 	struct ctl_self self;
 	const struct request_caller caller = {
 		.authorize = offline_authorize,
@@ -149,6 +152,10 @@ static int call_offline(struct ctl *ctl, struct json_object *req, const struct s
 	r = ctl_audit_open(ctl, kv, &au);
 	if (r != 0)
 		return r;
+	/* a change to a fleet vault goes to the center first (kv-fleet.h); a host that has not
+	 * joined, or whose fleet state does not load, has its fleet changes refused */
+	if (ctl->config->fleet_conninfo && fleet_sync_new(ctl->config, kv, NULL, &fs) >= 0)
+		kv_fleet_hook(kv, fleet_sync_commit, fs);
 	env.kv = kv;
 	env.audit = au;
 	env.tcti = ctl->config->tcti;

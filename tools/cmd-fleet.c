@@ -14,16 +14,18 @@
 
 #include "core/audit.h"
 #include "core/fleet-pg.h"
+#include "core/fleet-sync.h"
 #include "core/fleet.h"
+#include "core/kv-fleet.h"
 #include "core/log.h"
 #include "core/store.h"
 #include "tools/vaultctl.h"
 
-#define META_NAME "fleet.name"
-#define META_KEY "fleet.host"
-#define META_ANCHOR "fleet.anchor"
-#define HOST_KEY_LABEL "fleet host key"
-#define VAULT_KEYS_LABEL "fleet vault keys"
+#define META_NAME FLEET_META_NAME
+#define META_KEY FLEET_META_KEY
+#define META_ANCHOR FLEET_META_ANCHOR
+#define HOST_KEY_LABEL FLEET_HOST_KEY_LABEL
+#define VAULT_KEYS_LABEL FLEET_VAULT_KEYS_LABEL
 #define FLEET_VAULTS_MAX 64
 
 struct fleet_ctx {
@@ -462,6 +464,10 @@ static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const c
 			return r == -ENOENT ? EXIT_REFUSED : EXIT_INTEGRITY;
 		}
 	}
+	/* a fleet vault here from now on: its changes go through the center (kv-fleet.h) */
+	r = kv_fleet_mark(f->kv, vault);
+	if (r < 0)
+		return fail(r, "fleet vault mark");
 	if (created && streq(to->name, f->name))
 		return 0;
 	r = ctl_audit(f->ctl, f->au, "fleet-grant", vault, to->name, epoch, 0);
@@ -622,6 +628,45 @@ static void time_text(int64_t t, char buf[32])
 		snprintf(buf, 32, "-");
 }
 
+/* What each host says it applied of vault v (the center's `applied`: status only, trusted by
+ * nobody) and its lag; for this host, what its store says (the applied row, checked). */
+static int64_t host_applied(struct fleet_ctx *f, const struct fleet_host *h,
+			    const struct fleet_pg_vault *v)
+{
+	struct fleet_applied a;
+	int64_t seq;
+
+	if (streq(h->name, f->name))
+		return kv_fleet_applied(f->kv, v->name, &a) >= 0 ? a.seq : -1;
+	return fleet_pg_applied_get(f->pg, h->name, v->name, &seq) >= 0 ? seq : -1;
+}
+
+static void applied_text(struct fleet_ctx *f, const struct fleet_pg_vault *v)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		int64_t seq = host_applied(f, &f->hosts[i], v);
+
+		if (seq >= 0)
+			printf("applied %-18s host %-20s seq %-8" PRId64 " lag %" PRId64 "\n",
+			       v->name, f->hosts[i].name, seq, v->max_seq - seq);
+	}
+}
+
+static void applied_json(struct fleet_ctx *f, const struct fleet_pg_vault *v, struct json_object *e)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return;
+	for (size_t i = 0; i < f->n; i++) {
+		int64_t seq = host_applied(f, &f->hosts[i], v);
+
+		if (seq >= 0)
+			json_object_object_add(o, f->hosts[i].name, json_object_new_int64(seq));
+	}
+	json_object_object_add(e, "applied", o);
+}
+
 static int fleet_status(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
@@ -702,10 +747,13 @@ static int fleet_status(struct ctl *ctl, int argc, char **argv)
 			cli_add_int(e, "epoch", v[i].epoch);
 			cli_add_int(e, "seq", v[i].max_seq);
 			cli_add_str(e, "key", key);
+			applied_json(&f, &v[i], e);
 			json_object_array_add(va, e);
-		} else
+		} else {
 			printf("vault %-20s epoch %-6" PRIu32 " seq %-8" PRId64 " key %s\n",
 			       v[i].name, v[i].epoch, v[i].max_seq, key);
+			applied_text(&f, &v[i]);
+		}
 	}
 	if (json) {
 		print_json(o);

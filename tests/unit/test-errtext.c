@@ -29,6 +29,9 @@ static void test_topics(void **state)
 	assert_string_equal(errtext(ERRTEXT_SEAL, -ENOMEDIUM),
 			    "store not initialised (run 'vaultctl init')");
 	assert_string_equal(errtext(ERRTEXT_JOURNAL, -EDQUOT), "no space left for the journal");
+	/* a fleet change while the center is away says so, and that nothing changed */
+	assert_non_null(strstr(errtext(ERRTEXT_OBJECT, -EHOSTDOWN), "center"));
+	assert_non_null(strstr(errtext(ERRTEXT_OBJECT, -EHOSTDOWN), "nothing changed"));
 }
 
 static void test_sign_and_fallback(void **state)

@@ -4,7 +4,8 @@
  * purges and advances; an older copy of the whole store refused with the counter's evidence;
  * one version row replayed (its old bytes, old valid MAC: a disabled version enabled again)
  * refused although the row alone verifies; a row removed refused (a certificate's state row
- * too, while one purged with its object is not); a damaged WAL frame (the
+ * too, while one purged with its object is not); a fleet vault's applied state put back as
+ * an earlier apply left it refused; a damaged WAL frame (the
  * commits from it on lost) refused; the recovery key accepting a rollback on purpose; a store
  * opened without the guard (no TPM sealer) unguarded. */
 #include <stdarg.h>
@@ -23,6 +24,8 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/fleet.h"
+#include "core/kv-fleet.h"
 #include "core/kv.h"
 #include "core/seal.h"
 #include "core/secbuf.h"
@@ -295,6 +298,40 @@ static void test_cert_state_removed(void **state)
 	kv_free(kv);
 }
 
+/* A fleet vault's applied state (fleet_applied) is in the row sum: the row of an earlier apply
+ * put back (its old bytes, its old valid MAC: the host would take the center's rows from there
+ * again) is refused although the row alone verifies. */
+static void test_fleet_applied_replayed(void **state)
+{
+	struct fixture *f = *state;
+	struct fleet_body b = { .op = FLEET_OP_REKEY };
+	struct fleet_applied a0 = { 0 }, a1 = { .seq = 1, .epoch = 1 },
+			     a2 = { .seq = 2, .epoch = 1 }, got;
+	struct seal_epoch ev;
+	struct kv *kv = open_kv(f);
+
+	assert_int_equal(kv_epoch_open(kv, f->c, &ev), 0);
+	assert_int_equal(kv_vault_create(kv, "app", 7), 0);
+	assert_int_equal(kv_fleet_mark(kv, "app"), 0);
+	assert_int_equal(kv_fleet_apply(kv, "app", &a0, &a1, &b, NULL), 0);
+	kv_free(kv);
+	sql(f->db, "CREATE TABLE saved AS SELECT * FROM fleet_applied");
+
+	kv = open_kv(f);
+	assert_int_equal(kv_epoch_open(kv, f->c, &ev), 0);
+	assert_int_equal(kv_fleet_apply(kv, "app", &a1, &a2, &b, NULL), 0);
+	kv_free(kv);
+
+	sql(f->db, "UPDATE fleet_applied SET seq = (SELECT seq FROM saved), "
+		   "updated = (SELECT updated FROM saved), mac = (SELECT mac FROM saved); "
+		   "DROP TABLE saved");
+	kv = open_kv(f);
+	assert_int_equal(kv_fleet_applied(kv, "app", &got), 0); /* the row alone verifies */
+	assert_int_equal(got.seq, 1);
+	assert_int_equal(kv_epoch_open(kv, f->c, &ev), -EUCLEAN);
+	kv_free(kv);
+}
+
 /* A crash image (the store and its WAL while open) whose WAL has a damaged frame: SQLite drops
  * that frame's commit and every later one, the advance among them: refused. */
 static void test_wal_frame(void **state)
@@ -411,6 +448,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_row_replayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_row_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_state_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_applied_replayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_oracle, setup, teardown),

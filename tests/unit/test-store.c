@@ -38,7 +38,7 @@
 #include "tests/unit/testlib.h"
 
 #define VFS1_APPLICATION_ID 0x56465331
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 #define CT_MAX (VAULTFS_VALUE_MAX + CRYPTO_AEAD_OVERHEAD)
 #define TAGS_MAX (VAULTFS_TAGS_MAX * (VAULTFS_TAG_KEY_MAX + VAULTFS_TAG_VALUE_MAX + 2))
 
@@ -494,12 +494,12 @@ static void test_newer_schema(void **state)
 	struct store *s = NULL;
 
 	store_free(open_ok(f, STORE_CREATE));
-	raw_exec(f->path, "PRAGMA user_version = 7;");
+	raw_exec(f->path, "PRAGMA user_version = 8;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_CREATE, &s), -EPROTONOSUPPORT);
 	assert_int_equal(store_open(f->path, STORE_READONLY, &s), -EPROTONOSUPPORT);
 	assert_null(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 8);
 
 	raw_exec(f->path, "PRAGMA user_version = 1000000;");
 	assert_int_equal(store_open(f->path, 0, &s), -EPROTONOSUPPORT);
@@ -1499,7 +1499,8 @@ static void test_migrate_from_v1(void **state)
 	ver.expires = 1000;
 	assert_int_equal(store_version_insert(s, &ver), 0);
 	store_free(s);
-	raw_exec(f->path, "DROP TABLE expiry_notices; DROP INDEX versions_expiry; "
+	raw_exec(f->path, "DROP TABLE fleet_applied; DROP TABLE expiry_notices; "
+			  "DROP INDEX versions_expiry; "
 			  "DROP INDEX objects_deleted; DROP TABLE key_rotation; "
 			  "DROP TABLE cert_state; ALTER TABLE vaults DROP COLUMN max_versions; "
 			  "ALTER TABLE vaults DROP COLUMN prunes; PRAGMA user_version = 1;");
@@ -1546,7 +1547,8 @@ static void test_migrate_from_v4(void **state)
 	uint8_t pol[5] = "VCP2";
 
 	store_free(s);
-	raw_exec(f->path, "DROP TABLE cert_state; ALTER TABLE vaults DROP COLUMN max_versions; "
+	raw_exec(f->path, "DROP TABLE fleet_applied; DROP TABLE cert_state; "
+			  "ALTER TABLE vaults DROP COLUMN max_versions; "
 			  "ALTER TABLE vaults DROP COLUMN prunes; PRAGMA user_version = 4;");
 	s = open_ok(f, 0);
 	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
@@ -1599,7 +1601,7 @@ static void test_migrate_from_v5(void **state)
 	}
 	assert_int_equal(store_notice_mark(s, oid, 1, STORE_NOTICE_EXPIRED, 1000), 0);
 	store_free(s);
-	raw_exec(f->path, "ALTER TABLE vaults DROP COLUMN max_versions; "
+	raw_exec(f->path, "DROP TABLE fleet_applied; ALTER TABLE vaults DROP COLUMN max_versions; "
 			  "ALTER TABLE vaults DROP COLUMN prunes; PRAGMA user_version = 5;");
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_table_info('vaults') "
 					  "WHERE name IN ('max_versions', 'prunes')"),
@@ -1639,6 +1641,41 @@ static void test_migrate_from_v5(void **state)
 	s = open_ok(f, 0);
 	assert_int_equal(store_vault_get(s, "v", &got), -EBADMSG);
 	store_free(s);
+}
+
+/* A store of schema 6 (before fleet vaults) gains fleet_applied on open, data kept; a row goes
+ * in and out whole, is replaced in place, is refused out of range, and goes with its vault. */
+static void test_migrate_from_v6(void **state)
+{
+	const struct fixture *f = *state;
+	int64_t vid, oid;
+	struct store *s = populated(f, &vid, &oid);
+	struct store_fleet_applied a = { .seq = 3, .epoch = 2, .updated = 100 }, got;
+	struct store_vault w;
+
+	store_free(s);
+	raw_exec(f->path, "DROP TABLE fleet_applied; PRAGMA user_version = 6;");
+	s = open_ok(f, 0);
+	assert_int_equal(store_schema_version(s), SCHEMA_VERSION);
+	w = vault_new("w", 1);
+	assert_int_equal(store_vault_insert(s, &w), 0);
+	a.vault_id = w.id;
+	test_fill(a.last_mac, sizeof(a.last_mac), 3);
+	test_fill(a.mac, sizeof(a.mac), 7);
+	assert_int_equal(store_fleet_applied_get(s, w.id, &got), -ENOENT);
+	assert_int_equal(store_fleet_applied_set(s, &a), 0);
+	assert_int_equal(store_fleet_applied_get(s, w.id, &got), 0);
+	assert_memory_equal(&got, &a, sizeof(a));
+	a.seq = 4;
+	assert_int_equal(store_fleet_applied_set(s, &a), 0);
+	assert_int_equal(store_fleet_applied_get(s, w.id, &got), 0);
+	assert_int_equal(got.seq, 4);
+	a.seq = -1;
+	assert_int_equal(store_fleet_applied_set(s, &a), -EINVAL);
+	assert_int_equal(store_vault_delete(s, w.id), 0);
+	assert_int_equal(store_fleet_applied_get(s, w.id, &got), -ENOENT);
+	store_free(s);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM fleet_applied"), 0);
 }
 
 struct ecollect {
@@ -2645,6 +2682,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v4, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v5, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notice_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_uses_index, setup, teardown),

@@ -1,0 +1,446 @@
+/* fleet-sync.c: a host's sync with the fleet's center (fleet-sync.h): its fleet state from the
+ * store's meta, the vault keys it holds (opened from its grants once, then kept sealed in the
+ * store), the pull of each fleet vault (rows checked by fleet_chain_check before a body is
+ * opened, each applied with its applied state in one local transaction), and the commit of a
+ * change made here (to the center first, then here). It must never apply a row that did not
+ * verify, never hold kv without the caller's lock, and never log or return a key. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "fleet-pg.h"
+#include "fleet-sync.h"
+#include "kv-fleet.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define PULL_BATCH 256u
+#define KEYS_KEPT 8u
+
+struct kept_key {
+	char vault[VAULTFS_NAME_MAX + 1];
+	uint32_t epoch;
+	struct secbuf *key; /* NULL: empty */
+};
+
+struct fleet_sync {
+	struct kv *kv;
+	struct fleet_sync_ops ops;
+	struct store *s; /* a handle of its own on the store, for the meta keys */
+	char *conninfo;
+	struct fleet_pg *pg; /* NULL: not connected */
+	char name[FLEET_HOST_NAME_MAX + 1];
+	char anchor[FLEET_FPR_LEN];
+	struct fleet_key *key;
+	struct secbuf *vkeys_seal; /* HKDF of the master key: the kept vault keys' seal */
+	struct fleet_host *hosts;
+	size_t n;
+	struct kept_key kept[KEYS_KEPT];
+	unsigned next_kept;
+	const char *vault; /* of the pull in progress (the key callback's) */
+};
+
+static void lock(struct fleet_sync *fs)
+{
+	if (fs->ops.lock)
+		pthread_mutex_lock(fs->ops.lock);
+}
+
+static void unlock(struct fleet_sync *fs)
+{
+	if (fs->ops.lock)
+		pthread_mutex_unlock(fs->ops.lock);
+}
+
+static int meta_text(struct store *s, const char *key, char *buf, size_t size)
+{
+	_cleanup_free_ uint8_t *v = NULL;
+	size_t n;
+	int r;
+
+	r = store_meta_get(s, key, &v, &n);
+	if (r < 0)
+		return r;
+	if (n >= size || memchr(v, '\0', n))
+		return -EBADMSG;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+int fleet_sync_new(const struct config *c, struct kv *kv, const struct fleet_sync_ops *ops,
+		   struct fleet_sync **ret)
+{
+	_cleanup_secbuf_ struct secbuf *seal = NULL;
+	_cleanup_free_ uint8_t *saved = NULL;
+	struct fleet_sync *fs;
+	size_t n;
+	int r;
+
+	if (!c->fleet_conninfo)
+		return -EINVAL;
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	fs->kv = kv;
+	if (ops)
+		fs->ops = *ops;
+	fs->conninfo = strdup(c->fleet_conninfo);
+	r = fs->conninfo ? store_open(c->store_path, 0, &fs->s) : -ENOMEM;
+	if (r >= 0)
+		r = meta_text(fs->s, FLEET_META_NAME, fs->name, sizeof(fs->name));
+	if (r >= 0)
+		r = meta_text(fs->s, FLEET_META_ANCHOR, fs->anchor, sizeof(fs->anchor));
+	if (r >= 0)
+		r = store_meta_get(fs->s, FLEET_META_KEY, &saved, &n);
+	if (r >= 0)
+		r = kv_derive_key(kv, FLEET_HOST_KEY_LABEL, &seal);
+	if (r >= 0)
+		r = fleet_key_load(saved, n, seal->data, strstr(c->sealer, "tpm2") ? c->tcti : NULL,
+				   &fs->key);
+	if (r >= 0)
+		r = kv_derive_key(kv, FLEET_VAULT_KEYS_LABEL, &fs->vkeys_seal);
+	if (r < 0) {
+		fleet_sync_free(fs);
+		return r;
+	}
+	*ret = fs;
+	return 0;
+}
+
+void fleet_sync_free(struct fleet_sync *fs)
+{
+	if (!fs)
+		return;
+	fleet_sync_disconnect(fs);
+	for (unsigned i = 0; i < KEYS_KEPT; i++)
+		secbuf_free(fs->kept[i].key);
+	secbuf_free(fs->vkeys_seal);
+	fleet_key_free(fs->key);
+	store_free(fs->s);
+	free(fs->conninfo);
+	free(fs);
+}
+
+const char *fleet_sync_name(const struct fleet_sync *fs)
+{
+	return fs->name;
+}
+
+void fleet_sync_disconnect(struct fleet_sync *fs)
+{
+	fleet_pg_free(fs->pg);
+	fs->pg = NULL;
+	free(fs->hosts);
+	fs->hosts = NULL;
+	fs->n = 0;
+}
+
+/* A failure of the center: the connection is not trusted to be usable again. */
+static int center_err(struct fleet_sync *fs, int r)
+{
+	if (r == -EHOSTDOWN || (fs->pg && fleet_pg_ok(fs->pg) < 0)) {
+		fleet_sync_disconnect(fs);
+		return -EHOSTDOWN;
+	}
+	return r;
+}
+
+int fleet_sync_connect(struct fleet_sync *fs, bool listen)
+{
+	int r;
+
+	if (fs->pg && fleet_pg_ok(fs->pg) >= 0)
+		return 0;
+	fleet_sync_disconnect(fs);
+	r = fleet_pg_connect(fs->conninfo, &fs->pg);
+	if (r < 0) {
+		fs->pg = NULL;
+		return r;
+	}
+	r = fleet_pg_migrate(fs->pg);
+	if (r >= 0 && listen)
+		r = fleet_pg_listen(fs->pg);
+	if (r >= 0)
+		r = fleet_pg_hosts(fs->pg, &fs->hosts, &fs->n);
+	if (r >= 0)
+		(void)fleet_pg_host_seen(fs->pg, fs->name);
+	return r < 0 ? center_err(fs, r) : 0;
+}
+
+int fleet_sync_wait(struct fleet_sync *fs, int timeout_ms)
+{
+	int r;
+
+	if (!fs->pg)
+		return -EHOSTDOWN;
+	r = fleet_pg_wait(fs->pg, timeout_ms);
+	return r < 0 ? center_err(fs, r) : r;
+}
+
+/* --- vault keys --- */
+
+static int vkey_meta_name(const char *vault, uint32_t epoch, char *buf, size_t size)
+{
+	return snprintf(buf, size, "fleet.vkey.%s.%" PRIu32, vault, epoch) < (int)size ?
+		       0 :
+		       -ENAMETOOLONG;
+}
+
+/* The key of vault at epoch: kept here, kept in the store, or opened from this host's grant
+ * (and kept in the store). -ENOENT no grant for this host. */
+static int vkey_get(struct fleet_sync *fs, const char *vault, uint32_t epoch,
+		    const struct secbuf **ret)
+{
+	_cleanup_secbuf_ struct secbuf *vkey = NULL;
+	_cleanup_free_ uint8_t *sealed = NULL;
+	uint8_t out[CRYPTO_KEY_LEN + CRYPTO_AEAD_OVERHEAD];
+	char name[VAULTFS_NAME_MAX + 32];
+	struct fleet_grant g;
+	struct kept_key *k;
+	size_t n;
+	int r;
+
+	for (unsigned i = 0; i < KEYS_KEPT; i++)
+		if (fs->kept[i].key && fs->kept[i].epoch == epoch &&
+		    streq(fs->kept[i].vault, vault)) {
+			*ret = fs->kept[i].key;
+			return 0;
+		}
+	r = vkey_meta_name(vault, epoch, name, sizeof(name));
+	if (r < 0)
+		return r;
+	r = store_meta_get(fs->s, name, &sealed, &n);
+	if (r >= 0) {
+		if (n != CRYPTO_KEY_LEN + CRYPTO_AEAD_OVERHEAD)
+			return -EBADMSG;
+		r = secbuf_new(CRYPTO_KEY_LEN, &vkey);
+		if (r >= 0)
+			r = crypto_aead_open(fs->vkeys_seal->data, name, strlen(name), sealed, n,
+					     vkey->data);
+		if (r < 0)
+			return r;
+		vkey->len = CRYPTO_KEY_LEN;
+	} else if (r == -ENOENT) {
+		if (!fs->pg)
+			return -EHOSTDOWN;
+		r = fleet_pg_grant_get(fs->pg, vault, epoch, fs->name, &g);
+		if (r >= 0)
+			r = fleet_grant_open(fs->key, fs->name, &g, fs->hosts, fs->n, fs->anchor,
+					     &vkey);
+		if (r >= 0)
+			r = crypto_aead_seal(fs->vkeys_seal->data, name, strlen(name), vkey->data,
+					     vkey->len, out);
+		if (r >= 0)
+			r = store_meta_set(fs->s, name, out, sizeof(out));
+		if (r < 0)
+			return center_err(fs, r);
+	} else
+		return r;
+	k = &fs->kept[fs->next_kept++ % KEYS_KEPT];
+	secbuf_free(k->key);
+	str_copy(k->vault, sizeof(k->vault), vault);
+	k->epoch = epoch;
+	k->key = TAKE_PTR(vkey);
+	*ret = k->key;
+	return 0;
+}
+
+static int chain_key(void *ud, uint32_t epoch, const struct secbuf **ret)
+{
+	struct fleet_sync *fs = ud;
+	int r = vkey_get(fs, fs->vault, epoch, ret);
+
+	return r == -ENOENT ? -ENOKEY : r;
+}
+
+/* --- pull --- */
+
+static void said(struct fleet_sync *fs, const char *vault, const struct fleet_change *c,
+		 const struct fleet_body *b, int err)
+{
+	if (fs->ops.applied)
+		fs->ops.applied(fs->ops.ud, vault, c, b, err);
+}
+
+/* Pull vault from the applied state; locked: the caller holds the lock already. */
+static int pull(struct fleet_sync *fs, const char *vault, bool locked)
+{
+	struct fleet_applied a;
+	int applied = 0, r;
+
+	if (!fs->pg)
+		return -EHOSTDOWN;
+	if (!locked)
+		lock(fs);
+	r = kv_fleet_applied(fs->kv, vault, &a);
+	if (!locked)
+		unlock(fs);
+	if (r < 0)
+		return r;
+	fs->vault = vault;
+	for (;;) {
+		struct fleet_change *rows = NULL;
+		struct fleet_applied checked = a;
+		size_t n = 0, good = 0, first = a.seq > 0 ? 1 : 0;
+		int rc;
+
+		r = fleet_pg_changes_since(fs->pg, vault, a.seq > 0 ? a.seq : 1, PULL_BATCH, &rows,
+					   &n);
+		if (r < 0)
+			return center_err(fs, r);
+		rc = fleet_chain_check(&checked, rows, n, chain_key, fs, &good);
+		if (!locked)
+			lock(fs);
+		for (size_t i = first; i < first + good; i++) {
+			const struct fleet_change *c = &rows[i];
+			_cleanup_secbuf_ struct secbuf *material = NULL;
+			struct fleet_applied to = { .seq = c->seq, .epoch = c->epoch };
+			const struct secbuf *k;
+			struct fleet_body b;
+
+			memcpy(to.mac, c->mac, CRYPTO_MAC_LEN);
+			r = chain_key(fs, c->epoch, &k);
+			if (r >= 0)
+				r = fleet_body_open(k, vault, c->epoch, c->body, c->body_len, &b,
+						    &material);
+			/* a row of this host's own that it did not apply (it stopped after the
+			 * center took it) is applied as any other */
+			if (r >= 0)
+				r = kv_fleet_apply(fs->kv, vault, &a, &to, &b, material);
+			said(fs, vault, c, r >= 0 ? &b : NULL, r);
+			if (r < 0)
+				break;
+			a = to;
+			applied++;
+		}
+		if (r >= 0 && rc < 0) {
+			r = rc;
+			said(fs, vault, rc == -ESTALE ? NULL : &rows[first + good], NULL, rc);
+		}
+		if (!locked)
+			unlock(fs);
+		fleet_pg_changes_free(rows, n);
+		if (r < 0)
+			return r;
+		if (n < PULL_BATCH)
+			break;
+	}
+	(void)fleet_pg_applied_set(fs->pg, fs->name, vault, a.seq);
+	return applied;
+}
+
+int fleet_sync_pull(struct fleet_sync *fs, const char *vault)
+{
+	return pull(fs, vault, false);
+}
+
+/* A fleet vault this host holds a key of: made here when missing, and marked. */
+static int vault_take(struct fleet_sync *fs, const struct fleet_pg_vault *pv)
+{
+	const struct secbuf *k;
+	struct kv_vault_info vi;
+	int r;
+
+	fs->vault = pv->name;
+	r = vkey_get(fs, pv->name, pv->epoch, &k);
+	if (r == -ENOENT)
+		return 0; /* not granted to this host: it never gets the vault */
+	if (r < 0)
+		return r;
+	lock(fs);
+	r = kv_vault_get(fs->kv, pv->name, &vi);
+	if (r == -ENOENT)
+		r = kv_vault_create(fs->kv, pv->name, 90);
+	if (r >= 0)
+		r = kv_fleet_mark(fs->kv, pv->name);
+	unlock(fs);
+	return r < 0 ? r : 1;
+}
+
+int fleet_sync_pull_all(struct fleet_sync *fs)
+{
+	_cleanup_free_ struct fleet_pg_vault *v = NULL;
+	int total = 0, first_err = 0, r;
+	size_t nv;
+
+	if (!fs->pg)
+		return -EHOSTDOWN;
+	free(fs->hosts);
+	fs->hosts = NULL;
+	fs->n = 0;
+	r = fleet_pg_hosts(fs->pg, &fs->hosts, &fs->n);
+	if (r >= 0)
+		r = fleet_pg_vaults(fs->pg, &v, &nv);
+	if (r < 0)
+		return center_err(fs, r);
+	(void)fleet_pg_host_seen(fs->pg, fs->name);
+	for (size_t i = 0; i < nv; i++) {
+		r = vault_take(fs, &v[i]);
+		if (r > 0)
+			r = pull(fs, v[i].name, false);
+		if (r == -EHOSTDOWN)
+			return r;
+		if (r < 0 && !first_err)
+			first_err = r;
+		else if (r > 0)
+			total += r;
+	}
+	return first_err ? first_err : total;
+}
+
+/* --- a change made here --- */
+
+int fleet_sync_commit(void *ud, const char *vault, const struct fleet_body *b,
+		      const struct secbuf *material)
+{
+	struct fleet_sync *fs = ud;
+	struct fleet_change c = { 0 };
+	struct fleet_applied a, to;
+	const struct secbuf *k;
+	uint32_t epoch;
+	int r;
+
+	r = fleet_sync_connect(fs, false);
+	if (r < 0)
+		return r;
+	/* what other hosts did first: applied, then the caller builds its body again */
+	r = pull(fs, vault, true);
+	if (r != 0)
+		return r > 0 ? -EAGAIN : r;
+	r = kv_fleet_applied(fs->kv, vault, &a);
+	if (r < 0)
+		return r;
+	r = fleet_pg_vault_epoch(fs->pg, vault, &epoch);
+	if (r < 0)
+		return center_err(fs, r == -ENOENT ? -ENOKEY : r);
+	if (epoch < a.epoch)
+		return -EKEYREVOKED;
+	fs->vault = vault;
+	r = chain_key(fs, epoch, &k);
+	if (r < 0)
+		return r;
+	str_copy(c.vault, sizeof(c.vault), vault);
+	str_copy(c.host, sizeof(c.host), fs->name);
+	c.seq = a.seq + 1;
+	c.epoch = epoch;
+	r = fleet_body_seal(k, vault, epoch, b, material, &c.body, &c.body_len);
+	if (r >= 0)
+		r = fleet_change_mac(k, &c, a.mac, c.mac);
+	if (r >= 0)
+		r = fleet_pg_change_insert(fs->pg, &c);
+	if (r == -EEXIST)
+		r = -EAGAIN; /* another host took that seq: pull and build again */
+	if (r < 0) {
+		fleet_change_done(&c);
+		return center_err(fs, r);
+	}
+	to = (struct fleet_applied){ .seq = c.seq, .epoch = epoch };
+	memcpy(to.mac, c.mac, CRYPTO_MAC_LEN);
+	fleet_change_done(&c);
+	/* in the center now: applied here, or by the next pull if this fails */
+	r = kv_fleet_apply(fs->kv, vault, &a, &to, b, material);
+	if (r >= 0)
+		(void)fleet_pg_applied_set(fs->pg, fs->name, vault, to.seq);
+	return r;
+}

@@ -1,0 +1,44 @@
+/* kv-fleet.h: the local side of a fleet vault (core/fleet.h has the design): the mark that a
+ * vault is in a fleet, and the applied state that moves with each change applied. Both are one
+ * MAC'd row per vault (store fleet_applied), counted in the row sum like every row, so a row
+ * changed behind kv's back is -EBADMSG and a store rolled back with it is caught by the
+ * rollback guard (kv_epoch). A change is applied in one local write transaction together with
+ * its applied state: after a crash either both are there or neither.
+ *
+ * Errors: kv's (-ENOENT no such vault, -EBADMSG a row that does not verify), and for apply
+ * -ESTALE the applied state is not `from` (another apply moved it, or from is stale),
+ * -EINVAL a body of the wrong shape (to is not from + 1, a kind that fleet vaults do not
+ * carry), and what the op meets in the store (-ENOENT, -EEXIST).
+ *
+ * A change made on this host to an object of a fleet vault (kv_object_set, _update, _delete,
+ * _recover, _purge: every caller, the control socket, vaultctl --offline and writes through
+ * the mount alike) is checked here as the local path would check it, made into a body and
+ * handed to the hook (kv_fleet_hook): the center takes it first and the hook applies it here
+ * (kv_fleet_apply). Without a hook it is refused with -EHOSTDOWN: the center is away and
+ * nothing changed. -EOPNOTSUPP for a kind other than secrets. Reads never go near the hook. */
+#pragma once
+
+#include "fleet.h"
+#include "kv.h"
+
+/* Make vault a fleet vault (applied seq 0): 0, also when it is one already. */
+int kv_fleet_mark(struct kv *kv, const char *vault);
+/* The applied state of vault: -ENOENT when it is in no fleet (or no such vault). */
+int kv_fleet_applied(struct kv *kv, const char *vault, struct fleet_applied *ret);
+/* 1 vault is a fleet vault, 0 a local one, or -errno (-ENOENT no such vault). */
+int kv_fleet_is(struct kv *kv, const char *vault);
+/* The hook: commit b (material: SET's) to the center as the change after this host's applied
+ * state of vault, then kv_fleet_apply it; -EAGAIN when it applied other hosts' changes first
+ * (the body is built again and the hook called again, a few times at most); -EHOSTDOWN the
+ * center is away. Called without a transaction open. fn NULL: fleet changes refused. */
+typedef int (*kv_fleet_commit_fn)(void *ud, const char *vault, const struct fleet_body *b,
+				  const struct secbuf *material);
+void kv_fleet_hook(struct kv *kv, kv_fleet_commit_fn fn, void *ud);
+
+/* Apply one change body (opened and its row verified: fleet_chain_check, fleet_body_open) to
+ * vault in one write transaction, with the applied state going from `from` to `to` (the row's
+ * seq, epoch and mac). material: SET's (NULL otherwise). Only secrets travel in a fleet yet.
+ * REKEY and REVOKE change no object: only the applied state moves. */
+int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied *from,
+		   const struct fleet_applied *to, const struct fleet_body *b,
+		   const struct secbuf *material);

@@ -1,0 +1,396 @@
+/* test-kv-fleet.c: a fleet vault's local side (core/kv-fleet.c) over a real store: the mark
+ * (a vault in a fleet or not), change bodies sealed and opened as the center carries them and
+ * applied in order (a new secret, a new version, its attributes, delete, recover, purge, a
+ * rekey that changes no object), each moving the applied state; an apply from a stale state,
+ * out of order, or of a version that is not the next refused with nothing changed; the applied
+ * row changed behind kv's back refused wherever it is read; only secrets travel. Changes made
+ * through kv's own calls go through the hook (the center) for a fleet vault, are refused
+ * without it, and never for a local vault. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fleet.h"
+#include "core/kv-fleet.h"
+#include "core/kv.h"
+#include "core/secbuf.h"
+#include "core/store.h"
+#include "tests/unit/testlib.h"
+
+static int setup(void **state)
+{
+	*state = test_kv_new(1000, (const char *const[]){ "app", "local", NULL });
+	return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	test_kv_free(*state);
+	return 0;
+}
+
+static int sql(struct test_kv *f, const char *q)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/vault.db \"%s\"", f->dir, q);
+	return system(cmd);
+}
+
+/* The next applied state after a (a made-up chain MAC: kv does not check it, fleet.c does). */
+static struct fleet_applied next(const struct fleet_applied *a, uint32_t epoch)
+{
+	struct fleet_applied n = { .seq = a->seq + 1, .epoch = epoch };
+
+	test_fill(n.mac, sizeof(n.mac), (unsigned)n.seq);
+	return n;
+}
+
+/* Seal b (and value) under vkey as a change row carries it, open it, apply it. */
+static int apply(struct test_kv *f, const struct secbuf *vkey, struct fleet_applied *a,
+		 const struct fleet_body *b, const char *value)
+{
+	struct secbuf *m = NULL, *opened = NULL;
+	struct fleet_body got;
+	struct fleet_applied to = next(a, a->epoch ? a->epoch : 1);
+	uint8_t *body = NULL;
+	size_t n;
+	int r;
+
+	if (value)
+		assert_int_equal(secbuf_dup(value, strlen(value), &m), 0);
+	assert_int_equal(fleet_body_seal(vkey, "app", to.epoch, b, m, &body, &n), 0);
+	assert_int_equal(fleet_body_open(vkey, "app", to.epoch, body, n, &got, &opened), 0);
+	r = kv_fleet_apply(f->kv, "app", a, &to, &got, opened);
+	if (r >= 0)
+		*a = to;
+	free(body);
+	secbuf_free(m);
+	secbuf_free(opened);
+	return r;
+}
+
+static void assert_value(struct test_kv *f, const char *name, uint32_t version, const char *want)
+{
+	struct secbuf *v = NULL;
+	struct kv_version_info i;
+
+	assert_int_equal(kv_secret_get(f->kv, "app", name, version, &v, &i), 0);
+	assert_int_equal(v->len, strlen(want));
+	assert_memory_equal(v->data, want, v->len);
+	secbuf_free(v);
+}
+
+static void assert_applied(struct test_kv *f, const struct fleet_applied *want)
+{
+	struct fleet_applied got;
+
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), 0);
+	assert_int_equal(got.seq, want->seq);
+	assert_int_equal(got.epoch, want->epoch);
+	assert_memory_equal(got.mac, want->mac, sizeof(got.mac));
+}
+
+static void test_mark(void **state)
+{
+	struct test_kv *f = *state;
+	struct fleet_applied a;
+
+	assert_int_equal(kv_fleet_is(f->kv, "app"), 0);
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &a), -ENOENT);
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(kv_fleet_is(f->kv, "app"), 1);
+	assert_int_equal(kv_fleet_is(f->kv, "local"), 0);
+	assert_int_equal(kv_fleet_is(f->kv, "nope"), -ENOENT);
+	assert_int_equal(kv_fleet_mark(f->kv, "nope"), -ENOENT);
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &a), 0);
+	assert_int_equal(a.seq, 0);
+	assert_int_equal(a.epoch, 0);
+	/* marking again keeps what was applied */
+	assert_int_equal(sql(f, "UPDATE fleet_applied SET updated = updated"), 0);
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(kv_fleet_is(f->kv, "app"), 1);
+}
+
+static void test_apply_ops(void **state)
+{
+	struct test_kv *f = *state;
+	struct secbuf *vkey = NULL;
+	struct fleet_applied a = { 0 };
+	struct fleet_body b = { .op = FLEET_OP_SET,
+				.kind = OBJECT_SECRET,
+				.name = "db",
+				.version = 1,
+				.enabled = true,
+				.content_type = "text/plain",
+				.tags = "env=prod\nteam=a\n" };
+	struct kv_version_info i;
+	struct kv_object_info oi;
+
+	assert_int_equal(fleet_vault_key_new(&vkey), 0);
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(apply(f, vkey, &a, &b, "first"), 0);
+	assert_applied(f, &a);
+	assert_value(f, "db", 1, "first");
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 1, &i), 0);
+	assert_string_equal(i.content_type, "text/plain");
+	assert_string_equal(i.tags, "env=prod\nteam=a\n");
+	b.version = 2;
+	assert_int_equal(apply(f, vkey, &a, &b, "second"), 0);
+	assert_value(f, "db", 0, "second");
+	assert_value(f, "db", 1, "first");
+
+	/* attributes of version 1 */
+	b.op = FLEET_OP_UPDATE, b.version = 1, b.enabled = false, b.tags[0] = '\0';
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), 0);
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 1, &i), 0);
+	assert_false(i.enabled);
+	assert_string_equal(i.tags, "");
+
+	/* delete, recover, delete, purge */
+	b = (struct fleet_body){ .op = FLEET_OP_DELETE, .kind = OBJECT_SECRET, .name = "db" };
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), 0);
+	assert_int_equal(kv_secret_lookup(f->kv, "app", "db", &oi), 0);
+	assert_true(oi.deleted_at > 0);
+	b.op = FLEET_OP_RECOVER;
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), 0);
+	assert_value(f, "db", 0, "second");
+	b.op = FLEET_OP_DELETE;
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), 0);
+	b.op = FLEET_OP_PURGE;
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), 0);
+	b.op = FLEET_OP_RECOVER;
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), -ENOENT);
+
+	/* a rekey changes no object, only the state (the new epoch) */
+	b = (struct fleet_body){ .op = FLEET_OP_REKEY };
+	a.epoch = 2;
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), -ESTALE); /* applied epoch is 1 */
+	a.epoch = 1;
+	{
+		struct fleet_applied to = next(&a, 2);
+
+		assert_int_equal(kv_fleet_apply(f->kv, "app", &a, &to, &b, NULL), 0);
+		a = to;
+	}
+	assert_applied(f, &a);
+	assert_int_equal(a.seq, 8);
+	secbuf_free(vkey);
+}
+
+/* Nothing changes for an apply that is refused: stale state, out of order, a version that is
+ * not the next, a kind that does not travel, a local vault. */
+static void test_refused(void **state)
+{
+	struct test_kv *f = *state;
+	struct secbuf *vkey = NULL;
+	struct fleet_applied a = { 0 }, stale = { 0 }, to;
+	struct fleet_body b = { .op = FLEET_OP_SET,
+				.kind = OBJECT_SECRET,
+				.name = "db",
+				.version = 1,
+				.enabled = true };
+	struct secbuf *m = NULL;
+	struct kv_object_info oi;
+
+	assert_int_equal(fleet_vault_key_new(&vkey), 0);
+	assert_int_equal(secbuf_dup("x", 1, &m), 0);
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(apply(f, vkey, &a, &b, "one"), 0);
+
+	to = next(&stale, 1);
+	b.version = 2;
+	assert_int_equal(kv_fleet_apply(f->kv, "app", &stale, &to, &b, m), -ESTALE);
+	to = next(&a, 1);
+	to.seq++;
+	assert_int_equal(kv_fleet_apply(f->kv, "app", &a, &to, &b, m), -EINVAL);
+	b.version = 3; /* version 2 is the next */
+	assert_int_equal(apply(f, vkey, &a, &b, "three"), -ESTALE);
+	b.version = 2;
+	b.kind = OBJECT_KEY;
+	to = next(&a, 1);
+	assert_int_equal(kv_fleet_apply(f->kv, "app", &a, &to, &b, m), -EINVAL);
+	b.kind = OBJECT_SECRET;
+	assert_int_equal(kv_fleet_apply(f->kv, "local", &a, &to, &b, m), -ENOENT);
+	assert_int_equal(kv_secret_lookup(f->kv, "local", "db", &oi), -ENOENT);
+	assert_applied(f, &a);
+	assert_value(f, "db", 0, "one");
+	assert_int_equal(apply(f, vkey, &a, &b, "two"), 0);
+	assert_value(f, "db", 0, "two");
+	secbuf_free(m);
+	secbuf_free(vkey);
+}
+
+/* The applied row changed behind kv's back (seq set back, or its row moved to another vault)
+ * is refused wherever it is read, and nothing is applied over it. */
+static void test_tampered(void **state)
+{
+	struct test_kv *f = *state;
+	struct secbuf *vkey = NULL;
+	struct fleet_applied a = { 0 }, got;
+	struct fleet_body b = { .op = FLEET_OP_SET,
+				.kind = OBJECT_SECRET,
+				.name = "db",
+				.version = 1,
+				.enabled = true };
+
+	assert_int_equal(fleet_vault_key_new(&vkey), 0);
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(apply(f, vkey, &a, &b, "one"), 0);
+	assert_int_equal(sql(f, "UPDATE fleet_applied SET seq = 0"), 0);
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), -EBADMSG);
+	assert_int_equal(kv_fleet_is(f->kv, "app"), -EBADMSG);
+	b.version = 2;
+	assert_int_equal(apply(f, vkey, &a, &b, "two"), -EBADMSG);
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), -EBADMSG);
+	assert_int_equal(sql(f, "UPDATE fleet_applied SET seq = 1"), 0);
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), 0);
+	/* the row moved to the local vault: it does not make that one a fleet vault */
+	assert_int_equal(sql(f, "UPDATE fleet_applied SET vault_id = "
+				"(SELECT id FROM vaults WHERE name = 'local')"),
+			 0);
+	assert_int_equal(kv_fleet_is(f->kv, "local"), -EBADMSG);
+	assert_int_equal(kv_fleet_is(f->kv, "app"), 0);
+	secbuf_free(vkey);
+}
+
+/* A center of one: the hook applies each body at once (after saying -EAGAIN `again` times, as
+ * when other hosts' changes came first), or refuses with err. */
+struct center {
+	struct kv *kv;
+	int err;
+	unsigned again, calls;
+	struct fleet_body last;
+};
+
+static int commit(void *ud, const char *vault, const struct fleet_body *b,
+		  const struct secbuf *material)
+{
+	struct center *c = ud;
+	struct fleet_applied from, to;
+	int r;
+
+	c->calls++;
+	if (c->err)
+		return c->err;
+	if (c->again) {
+		c->again--;
+		return -EAGAIN;
+	}
+	c->last = *b;
+	r = kv_fleet_applied(c->kv, vault, &from);
+	if (r < 0)
+		return r;
+	to = next(&from, 1);
+	return kv_fleet_apply(c->kv, vault, &from, &to, b, material);
+}
+
+/* Changes to a fleet vault go through the hook, as every caller of kv makes them; without it
+ * (or with the center away) they are refused and nothing changes; a local vault does not go
+ * near it; reads never do. */
+static void test_route(void **state)
+{
+	struct test_kv *f = *state;
+	struct center c = { .kv = f->kv };
+	struct kv_attrs a = KV_ATTRS_KEEP;
+	struct fleet_applied got;
+	struct kv_version_info i;
+	uint32_t ver = 0;
+
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v1", 2, NULL, &ver), -EHOSTDOWN);
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 0, &i), -ENOENT);
+	assert_int_equal(kv_secret_set(f->kv, "local", "db", "l1", 2, NULL, &ver), 0);
+	assert_int_equal(ver, 1);
+
+	kv_fleet_hook(f->kv, commit, &c);
+	c.err = -EHOSTDOWN;
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v1", 2, NULL, &ver), -EHOSTDOWN);
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 0, &i), -ENOENT);
+	c.err = 0;
+	c.again = 2;
+	a.content_type = "text/plain";
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v1", 2, &a, &ver), 0);
+	assert_int_equal(ver, 1);
+	assert_int_equal(c.calls, 4);
+	assert_int_equal(c.last.op, FLEET_OP_SET);
+	assert_int_equal(c.last.version, 1);
+	assert_true(c.last.enabled);
+	assert_string_equal(c.last.content_type, "text/plain");
+	assert_value(f, "db", 0, "v1");
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v2", 2, NULL, &ver), 0);
+	assert_int_equal(ver, 2);
+	assert_value(f, "db", 0, "v2");
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), 0);
+	assert_int_equal(got.seq, 2);
+
+	/* reads and the local vault never call the hook */
+	c.calls = 0;
+	assert_value(f, "db", 1, "v1");
+	assert_int_equal(kv_secret_set(f->kv, "local", "db", "l2", 2, NULL, &ver), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "local", "db"), 0);
+	assert_int_equal(c.calls, 0);
+
+	a = (struct kv_attrs)KV_ATTRS_KEEP;
+	a.enabled = 0;
+	assert_int_equal(kv_secret_update(f->kv, "app", "db", 1, &a), 0);
+	assert_int_equal(c.last.op, FLEET_OP_UPDATE);
+	assert_int_equal(c.last.version, 1);
+	assert_string_equal(c.last.content_type, "text/plain"); /* kept: the body is whole */
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 1, &i), 0);
+	assert_false(i.enabled);
+	assert_int_equal(kv_secret_recover(f->kv, "app", "db"), -ENOENT); /* not deleted */
+	assert_int_equal(kv_secret_delete(f->kv, "app", "db"), 0);
+	assert_int_equal(c.last.op, FLEET_OP_DELETE);
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v3", 2, NULL, &ver), -EEXIST);
+	assert_int_equal(kv_secret_recover(f->kv, "app", "db"), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "app", "db"), 0);
+	assert_int_equal(kv_secret_purge(f->kv, "app", "db"), 0);
+	assert_int_equal(c.last.op, FLEET_OP_PURGE);
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), 0);
+	assert_int_equal(got.seq, 7);
+
+	/* a restore does not travel: refused in a fleet vault, taken in a local one */
+	{
+		struct secbuf *blob = NULL;
+		char name[VAULTFS_NAME_MAX + 1];
+
+		assert_int_equal(kv_secret_set(f->kv, "local", "r", "x", 1, NULL, &ver), 0);
+		assert_int_equal(kv_secret_backup(f->kv, "local", "r", &blob), 0);
+		assert_int_equal(kv_secret_restore(f->kv, "app", blob->data, blob->len, name),
+				 -EOPNOTSUPP);
+		assert_int_equal(kv_secret_info(f->kv, "app", "r", 0, &i), -ENOENT);
+		assert_int_equal(kv_secret_delete(f->kv, "local", "r"), 0);
+		assert_int_equal(kv_secret_purge(f->kv, "local", "r"), 0);
+		assert_int_equal(kv_secret_restore(f->kv, "local", blob->data, blob->len, name), 0);
+		secbuf_free(blob);
+	}
+
+	/* the center away: refused, nothing changed */
+	c.err = -EHOSTDOWN;
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "v4", 2, NULL, &ver), -EHOSTDOWN);
+	assert_int_equal(kv_secret_info(f->kv, "app", "db", 0, &i), -ENOENT);
+	assert_int_equal(kv_fleet_applied(f->kv, "app", &got), 0);
+	assert_int_equal(got.seq, 7);
+	kv_fleet_hook(f->kv, NULL, NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_mark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tampered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
