@@ -86,7 +86,7 @@ static const char *change_kind(const struct audit_record *rec)
 	static const char *const vault[] = { "create", "delete", "update", NULL };
 	const char *e = rec->event;
 
-	if (word_in(e, secret))
+	if (word_in(e, secret) || streq(e, "fleet-apply"))
 		return "secret";
 	if (streq(e, "near-expiry") || streq(e, "expired"))
 		return streq_ptr(rec->rule, "certificate-policy") ? "cert" : "secret";
@@ -118,6 +118,16 @@ static void observe(void *ud, const struct audit_record *rec, uint64_t seq)
 		str_copy(ev.name, sizeof(ev.name), rec->object);
 	str_copy(ev.kind, sizeof(ev.kind), kind);
 	str_copy(ev.event, sizeof(ev.event), rec->event);
+	if (streq(rec->event, "fleet-apply") && rec->rule && strncmp(rec->rule, "fleet ", 6) == 0) {
+		/* a change another host made, applied here: told as that change ("fleet set seq
+		 * N from HOST" is a set) */
+		size_t n = strcspn(rec->rule + 6, " ");
+
+		if (n > 0 && n < sizeof(ev.event)) {
+			memcpy(ev.event, rec->rule + 6, n);
+			ev.event[n] = '\0';
+		}
+	}
 	ev_publish(e->bus, &ev, NULL);
 }
 

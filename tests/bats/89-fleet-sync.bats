@@ -150,8 +150,17 @@ join_all() {
 
 @test "fleet sync: set on a is read through b's mount; a write through b's mount reaches a; c never gets app" {
 	join_all
+	# b's change stream hears of what a makes (applied here: told as the set it is)
+	python3 "$BATS_TEST_DIRNAME/../lib/events-reader.py" "$T/b/mnt/app/.events" 1 \
+		"$T/b-events" &
+	evr=$!
+	for _ in $(seq 100); do [ -e "$T/b-events.ready" ] && break; sleep 0.05; done
 	printf 'one' | ctl a secret set app/db
 	within 10 reads "$T/b/mnt/app/db" one
+	wait "$evr"
+	cat "$T/b-events"
+	grep '"event":"set"' "$T/b-events" | grep -q '"name":"db"'
+	! grep -q one "$T/b-events" || false
 	# b's journal records the apply, from a
 	grep '"event":"fleet-apply"' "$T/b/audit.jsonl" | grep '"object":"db"' | grep -q 'from a'
 	# a write through b's mount goes to the center first, then to a
