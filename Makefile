@@ -177,6 +177,9 @@ DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-
 	libcmocka-dev bats util-linux mount e2fsprogs openssh-client procps iproute2 clang libclang-rt-14-dev \
 	python3 scdoc systemd man-db podman runc busybox-static faketime clang-format \
 	cryptsetup-bin openssl git xxd curl nginx postgresql-15 postgresql-client-15 pebble lego
+# The systemd tests (tests/bats/73-installed.bats): a Debian root filesystem made by mmdebstrap
+# once per run and booted by Podman (tests/lib/systemd-image.sh; `make systemd-image` alone).
+DEPS += mmdebstrap
 
 POLICY_RC_D := /usr/sbin/policy-rc.d
 deps:
@@ -198,6 +201,10 @@ deps:
 		if [ -n "$$made" ]; then rm -f $(POLICY_RC_D); trap - EXIT INT TERM; fi; \
 		exit $$rc; \
 	fi
+
+# The image of the systemd tests, made now (the tests make it on first use otherwise).
+systemd-image:
+	tests/lib/systemd-image.sh $(BUILD)/systemd
 
 # The code's form: .clang-format; `make format` rewrites, `make format-check` lists what differs.
 FORMAT_FILES = $(wildcard core/*.[ch] policy/*.[ch] fs/*.[ch] tools/*.[ch] tests/unit/*.[ch] \
@@ -301,3 +308,4 @@ clean:
 .SECONDARY:
 
 .PHONY: all units deps layers format format-check check install uninstall man clean bench bench-ab fuzz run
+.PHONY: systemd-image
