@@ -160,3 +160,29 @@ sysd_teardown() {
 	podman rm -f -t 0 "$c" >/dev/null 2>&1 || true
 	rm -f -- "$BATS_FILE_TMPDIR/sysd-container"
 }
+
+# sysd_vaultfs_up STAGE: vaultfs installed from the staged tree STAGE (make install
+# PREFIX=/usr DESTDIR=STAGE) and running under the container's systemd, as the README's
+# installed section makes it (tests/bats/73-installed.bats types that section itself): a
+# Debian host's / (0755; podman's is 0555), swtpm as the TPM, the store initialised, the unit
+# enabled and active, a vault `app` whose secret `db` holds "s3cret", readable by uid 1000
+# (50-app.policy). Fails, saying what, when any step does.
+sysd_vaultfs_up() {
+	sysd_install_tree "$1" || return 1
+	sysd_exec chmod 0755 / || return 1
+	sysd_exec sed -i 's|^#tcti = .*|tcti = swtpm:host=127.0.0.1,port=2321|' \
+		/etc/vaultfs/vaultfs.conf || return 1
+	sysd_swtpm || return 1
+	sysd_sh <<-'EOF'
+	set -e
+	systemd-tmpfiles --create vaultfs.conf
+	vaultctl init --recovery-key-file /root/vaultfs-recovery.key >/dev/null
+	systemctl enable --now --quiet vaultfsd
+	vaultctl vault create app >/dev/null
+	printf 's3cret' | vaultctl secret set app/db 2>/dev/null
+	printf 'allow list /app uid=1000\nallow read /app/db uid=1000\n' \
+		>/etc/vaultfs/policy.d/50-app.policy
+	chmod 0600 /etc/vaultfs/policy.d/50-app.policy
+	systemctl reload vaultfsd
+	EOF
+}
