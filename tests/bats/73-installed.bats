@@ -231,9 +231,12 @@ exposure() {
 	run sysd_exec systemctl restart vaultfsd
 	[ "$status" -eq 0 ]
 	run sysd_exec systemctl show -p ProtectClock -p ProtectHostname -p IPAddressDeny vaultfsd
+	echo "$output"
 	[[ $output == *"ProtectClock=yes"* ]]
 	[[ $output == *"ProtectHostname=yes"* ]]
-	[[ $output == *"IPAddressDeny=0.0.0.0/0 ::/0"* ]]
+	# any: both families, in an order of systemd's own
+	deny=$(grep '^IPAddressDeny=' <<<"$output")
+	[[ $deny == *0.0.0.0/0* && $deny == *::/0* ]]
 	run as_user cat /vault/app/db
 	[ "$output" = s3cret ]
 	run sysd_sh <<-'EOF'
