@@ -26,7 +26,7 @@ readme_block() {
 
 setup_file() {
 	sysd_image
-	[ -z "$SYSD_SKIP" ] || return 0
+	[ -z "$SYSD_SKIP$SYSD_FAIL" ] || return 0
 	sysd_boot || return 1
 	echo "# systemd booted in $SYSD_C in $SYSD_BOOT_MS ms ($SYSD_IMAGE)" >&3
 }

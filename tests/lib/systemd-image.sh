@@ -8,8 +8,10 @@
 # make on an idle machine of this kind, 90 to 160 s on a loaded one; nothing to reuse); a new
 # key makes a new image and removes the older tags of the same name. DIR (the build's cache)
 # holds the lock, the logs of the last make and the key.
-# Prints the image's name; prints nothing and exits 1 with the reason on stderr when Podman
-# or mmdebstrap cannot run here (the tests that need the image then skip with that reason).
+# Prints the image's name. Exits 77 with the reason on stderr where Podman cannot run (not
+# installed, not root, no /dev/fuse, `podman info` fails): the tests that need the image then
+# skip with that reason. Exits 1 with the reason when the image cannot be made otherwise
+# (mmdebstrap missing or failing, no mirror, import failing): those tests then fail.
 # Never starts a container and never touches the host's own packages.
 set -u
 dir=$(realpath -m -- "$1")
@@ -27,6 +29,12 @@ pkgs+=,libtss2-tcti-device0,libtss2-tcti-swtpm0,swtpm
 fail() {
 	echo "systemd-image: $*" >&2
 	exit 1
+}
+
+# Podman cannot run here: the tests skip (only for this).
+cannot() {
+	echo "systemd-image: $*" >&2
+	exit 77
 }
 
 # The host's Debian mirror for bookworm, its updates and security, as one-line entries (deb822
@@ -61,10 +69,12 @@ host_mirror() {
 	done
 }
 
-command -v podman >/dev/null || fail "podman is not installed (apt-get install podman runc)"
-[ "$(id -u)" = 0 ] || fail "needs root (rootful Podman with /dev/fuse and CAP_SYS_ADMIN)"
-[ -c /dev/fuse ] || fail "no /dev/fuse on this host"
-podman info >/dev/null 2>&1 || fail "podman cannot run here: $(podman info 2>&1 | tail -n 1)"
+command -v podman >/dev/null || cannot "podman is not installed (apt-get install podman runc)"
+[ "$(id -u)" = 0 ] || cannot "needs root (rootful Podman with /dev/fuse and CAP_SYS_ADMIN)"
+[ -c /dev/fuse ] || cannot "no /dev/fuse on this host"
+if ! out=$(podman info 2>&1 >/dev/null); then
+	cannot "podman cannot run here: podman info failed${out:+: ${out##*$'\n'}}"
+fi
 
 mirror=${VAULTFS_DEBIAN_MIRROR:-$(host_mirror)}
 [ -n "$mirror" ] ||

@@ -4,7 +4,8 @@
 # swtpm). Source it from a bats file (after helpers), then:
 #   sysd_image            in setup_file: the image (made once per run, reused), or the reason
 #                         it cannot be had, kept for sysd_skip_unless_ready
-#   sysd_skip_unless_ready in each test: skips with that reason where Podman cannot run
+#   sysd_skip_unless_ready in each test: skips with that reason where Podman cannot run, fails
+#                         where it runs but the image could not be made
 #   sysd_boot             boots a container and waits until its systemd is up: SYSD_C, SYSD_ID
 #   sysd_exec CMD...      runs CMD in it (as root, cwd /root; by nsenter, see there); sysd_sh
 #                         runs stdin there by bash
@@ -22,29 +23,37 @@
 
 SYSD_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
-# sysd_image: SYSD_IMAGE, from the build's cache (VAULTFS_TEST_SYSTEMD_IMAGE when run-tests.sh
-# made it already); else SYSD_SKIP says why not. Keeps both in BATS_FILE_TMPDIR for the tests.
+# sysd_image: SYSD_IMAGE, from the build's cache (or VAULTFS_TEST_SYSTEMD_IMAGE, an image made
+# already); else SYSD_SKIP says why Podman cannot run here (the tests skip), or SYSD_FAIL why
+# the image could not be made (the tests fail). Keeps them in BATS_FILE_TMPDIR for the tests.
 sysd_image() {
-	local build=${VAULTFS_BUILD:-$SYSD_TOP/build} err
+	local build=${VAULTFS_BUILD:-$SYSD_TOP/build} err rc
 
 	SYSD_IMAGE=${VAULTFS_TEST_SYSTEMD_IMAGE:-}
 	SYSD_SKIP=
+	SYSD_FAIL=
 	if [ -z "$SYSD_IMAGE" ]; then
 		err=$(mktemp)
-		SYSD_IMAGE=$("$SYSD_TOP/tests/lib/systemd-image.sh" "$build/systemd" 2>"$err") ||
-			SYSD_SKIP="no systemd image: $(grep 'systemd-image:' "$err" | tail -n 1)"
+		rc=0
+		SYSD_IMAGE=$("$SYSD_TOP/tests/lib/systemd-image.sh" "$build/systemd" 2>"$err") || rc=$?
+		case $rc in
+		0) ;;
+		77) SYSD_SKIP="$(grep 'systemd-image:' "$err" | tail -n 1)" ;;
+		*) SYSD_FAIL="no systemd image: $(tail -n 30 "$err")" ;;
+		esac
 		rm -f -- "$err"
 	fi
-	[ -n "$SYSD_SKIP" ] || sysd_probe_ || true
+	[ -n "$SYSD_SKIP$SYSD_FAIL" ] || sysd_probe_ || true
 	printf '%s\n' "$SYSD_IMAGE" >"$BATS_FILE_TMPDIR/sysd-image"
 	printf '%s\n' "$SYSD_SKIP" >"$BATS_FILE_TMPDIR/sysd-skip"
+	printf '%s\n' "$SYSD_FAIL" >"$BATS_FILE_TMPDIR/sysd-fail"
 }
 
 # Can a container with /dev/fuse run at all here (not only can podman talk)? Sets SYSD_SKIP.
 sysd_probe_() {
 	local out
 
-	out=$(podman run --rm --network none --device /dev/fuse --cap-add SYS_ADMIN \
+	out=$(podman run --rm --pull=never --network none --device /dev/fuse --cap-add SYS_ADMIN \
 		--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "$SYSD_IMAGE" /bin/true 2>&1) ||
 		SYSD_SKIP="podman cannot run a container here: $(tail -n 1 <<<"$out")"
 	[ -z "$SYSD_SKIP" ]
@@ -55,6 +64,12 @@ sysd_skip_unless_ready() {
 	SYSD_SKIP=$(cat "$BATS_FILE_TMPDIR/sysd-skip" 2>/dev/null)
 	if [ -n "$SYSD_SKIP" ]; then
 		skip "$SYSD_SKIP"
+	fi
+	# Podman runs here but the image could not be made: that is a failure, not a skip
+	SYSD_FAIL=$(cat "$BATS_FILE_TMPDIR/sysd-fail" 2>/dev/null)
+	if [ -n "$SYSD_FAIL" ]; then
+		echo "$SYSD_FAIL" >&2
+		return 1
 	fi
 	[ -n "$SYSD_IMAGE" ] || skip "no systemd image (sysd_image was not called)"
 	SYSD_C=$(cat "$BATS_FILE_TMPDIR/sysd-container" 2>/dev/null)
@@ -71,7 +86,7 @@ sysd_boot() {
 
 	SYSD_C=vaultfs-sysd-$$-$RANDOM
 	t0=$(date +%s%N)
-	SYSD_ID=$(podman run -d --name "$SYSD_C" --systemd=always --device /dev/fuse \
+	SYSD_ID=$(podman run -d --pull=never --name "$SYSD_C" --systemd=always --device /dev/fuse \
 		--cap-add SYS_ADMIN,IPC_LOCK,SYS_PTRACE --network none \
 		--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "$SYSD_IMAGE" /sbin/init) || return 1
 	printf '%s\n' "$SYSD_C" >"$BATS_FILE_TMPDIR/sysd-container"
