@@ -18,7 +18,10 @@
 # them, the container's default set does not), no network (else podman makes a bridge and
 # iptables chains on the host), both --ulimit (else runc fails "error setting rlimit"), and the
 # host's cgroup namespace (--cgroupns=private makes its systemd take the host's cgroup root
-# for its own on this hybrid cgroup host: see ../../../shared/REAL-CLIENTS.md).
+# for its own on this hybrid cgroup host, and removes cgroups there). No --ulimit memlock: root
+# here lacks CAP_SYS_RESOURCE (hard limit 8 MiB) and runc fails to raise it; the unit's
+# LimitMEMLOCK=infinity then comes out as 8 MiB (systemd takes the closest it may), which
+# CAP_IPC_LOCK makes moot.
 # Nothing here stops a container it did not start: names are vaultfs-sysd-PID-RANDOM.
 
 SYSD_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
