@@ -187,6 +187,9 @@ DEPS := gcc make pkg-config libc6-dev libssl-dev libsqlite3-dev sqlite3 libtss2-
 	cryptsetup-bin openssl git xxd curl nginx postgresql-15 postgresql-client-15 pebble lego
 # the fleet: libpq to build and run (postgresql-15 above is the tests' center)
 DEPS += libpq-dev libpq5
+# The systemd tests (tests/bats/73-installed.bats): a Debian root filesystem made by mmdebstrap
+# once per run and booted by Podman (tests/lib/systemd-image.sh; `make systemd-image` alone).
+DEPS += mmdebstrap
 
 POLICY_RC_D := /usr/sbin/policy-rc.d
 deps:
@@ -208,6 +211,10 @@ deps:
 		if [ -n "$$made" ]; then rm -f $(POLICY_RC_D); trap - EXIT INT TERM; fi; \
 		exit $$rc; \
 	fi
+
+# The image of the systemd tests, made now (the tests make it on first use otherwise).
+systemd-image:
+	tests/lib/systemd-image.sh $(BUILD)/systemd
 
 # The code's form: .clang-format; `make format` rewrites, `make format-check` lists what differs.
 FORMAT_FILES = $(wildcard core/*.[ch] policy/*.[ch] fs/*.[ch] tools/*.[ch] tests/unit/*.[ch] \
@@ -311,3 +318,4 @@ clean:
 .SECONDARY:
 
 .PHONY: all units deps layers format format-check check install uninstall man clean bench bench-ab fuzz run
+.PHONY: systemd-image

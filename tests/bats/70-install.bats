@@ -374,6 +374,7 @@ complete_words() {
 	[ "$(stat -c %a "$T/tf/run/vaultfs")" = 755 ]
 	[ "$(stat -c %a "$T/tf/etc/vaultfs")" = 755 ]
 	[ "$(stat -c %a "$T/tf/etc/vaultfs/policy.d")" = 700 ]
+	[ "$(stat -c %a "$T/tf/vault")" = 755 ]
 }
 
 @test "the bash completion knows every command, verb and option of vaultctl --help" {
