@@ -18,13 +18,13 @@ dir=$(realpath -m -- "$1")
 name=localhost/vaultfs-systemd
 
 # What runs inside: systemd and the bus; FUSE; the libraries vaultfsd and vaultctl link
-# (ldd build/vaultfsd build/vaultctl); the TPM stack's swtpm TCTI and swtpm itself (there is
+# (ldd build/vaultfsd build/vaultctl: libpq5 for the fleet); the TPM stack's swtpm TCTI and swtpm itself (there is
 # no /dev/tpmrm0 in a container: the tests run a software TPM there as a unit); sudo, as the
 # README types it; procps and util-linux (findmnt, setpriv) for the tests.
 pkgs=systemd,systemd-sysv,dbus,fuse3,libfuse3-3,sudo,procps,util-linux,mount
 pkgs+=,libssl3,libsqlite3-0,libjson-c5,libkeyutils1,libsystemd0
 pkgs+=,libtss2-esys-3.0.2-0,libtss2-sys1,libtss2-mu0,libtss2-rc0,libtss2-tctildr0
-pkgs+=,libtss2-tcti-device0,libtss2-tcti-swtpm0,swtpm
+pkgs+=,libtss2-tcti-device0,libtss2-tcti-swtpm0,swtpm,libpq5
 
 fail() {
 	echo "systemd-image: $*" >&2
