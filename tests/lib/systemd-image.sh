@@ -98,8 +98,21 @@ start=$(date +%s.%N)
 tar=$dir/rootfs-$key.tar
 rm -f -- "$dir"/rootfs-*.tar
 mapfile -t mirrors <<<"$mirror"
-if ! mmdebstrap --variant=minbase --include="$pkgs" --aptopt='Acquire::Retries "3"' \
-	bookworm "$tar" "${mirrors[@]}" >"$dir/mmdebstrap.log" 2>&1; then
+# mmdebstrap takes the lowest free descriptor for apt's hook pipe and names it in a dash
+# command line (`cat >&N`), which dash cannot parse for N > 9: called from bats, whose
+# descriptors reach past 9, it failed ("Bad fd number"). It runs with only 0-2 open (the lock
+# stays held by this shell's fd 9).
+close_fds() {
+	local f n
+	for f in /proc/$BASHPID/fd/*; do
+		n=${f##*/}
+		[ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-"
+	done
+	return 0
+}
+if ! (close_fds && exec mmdebstrap --variant=minbase --include="$pkgs" \
+	--aptopt='Acquire::Retries "3"' bookworm "$tar" "${mirrors[@]}") \
+	>"$dir/mmdebstrap.log" 2>&1; then
 	tail -n 20 "$dir/mmdebstrap.log" >&2
 	rm -f -- "$tar"
 	fail "mmdebstrap failed (log: $dir/mmdebstrap.log)"
