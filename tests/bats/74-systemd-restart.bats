@@ -112,9 +112,10 @@ restart_unit() {
 kill_and_wait() {
 	local n pid i
 
+	# reset-failed sets NRestarts back to 0 too: count from after it
+	sysd_exec systemctl reset-failed vaultfsd
 	n=$(restarts)
 	pid=$(main_pid)
-	sysd_exec systemctl reset-failed vaultfsd
 	sysd_exec kill -9 "$pid"
 	for ((i = 0; i < 150; i++)); do
 		if [ "$(restarts)" -gt "$n" ] &&
