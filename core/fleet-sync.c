@@ -52,22 +52,6 @@ static void unlock(struct fleet_sync *fs)
 		pthread_mutex_unlock(fs->ops.lock);
 }
 
-static int meta_text(struct store *s, const char *key, char *buf, size_t size)
-{
-	_cleanup_free_ uint8_t *v = NULL;
-	size_t n;
-	int r;
-
-	r = store_meta_get(s, key, &v, &n);
-	if (r < 0)
-		return r;
-	if (n >= size || memchr(v, '\0', n))
-		return -EBADMSG;
-	memcpy(buf, v, n);
-	buf[n] = '\0';
-	return 0;
-}
-
 int fleet_sync_new(const struct config *c, struct kv *kv, const struct fleet_sync_ops *ops,
 		   struct fleet_sync **ret)
 {
@@ -88,9 +72,9 @@ int fleet_sync_new(const struct config *c, struct kv *kv, const struct fleet_syn
 	fs->conninfo = strdup(c->fleet_conninfo);
 	r = fs->conninfo ? store_open(c->store_path, 0, &fs->s) : -ENOMEM;
 	if (r >= 0)
-		r = meta_text(fs->s, FLEET_META_NAME, fs->name, sizeof(fs->name));
+		r = store_meta_text(fs->s, FLEET_META_NAME, fs->name, sizeof(fs->name));
 	if (r >= 0)
-		r = meta_text(fs->s, FLEET_META_ANCHOR, fs->anchor, sizeof(fs->anchor));
+		r = store_meta_text(fs->s, FLEET_META_ANCHOR, fs->anchor, sizeof(fs->anchor));
 	if (r >= 0)
 		r = store_meta_get(fs->s, FLEET_META_KEY, &saved, &n);
 	if (r >= 0)

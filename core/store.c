@@ -460,6 +460,22 @@ int store_meta_get(struct store *s, const char *key, uint8_t **ret, size_t *ret_
 	return col_bytes(st, 0, STORE_META_VALUE_MAX, ret, ret_len);
 }
 
+int store_meta_text(struct store *s, const char *key, char *buf, size_t size)
+{
+	_cleanup_free_ uint8_t *v = NULL;
+	size_t n;
+	int r;
+
+	r = store_meta_get(s, key, &v, &n);
+	if (r < 0)
+		return r;
+	if (n >= size || memchr(v, '\0', n))
+		return -EBADMSG;
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	return 0;
+}
+
 int store_meta_set(struct store *s, const char *key, const void *value, size_t len)
 {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;

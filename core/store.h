@@ -124,6 +124,9 @@ void store_rollback(struct store *s);
  * a heap buffer (the caller frees). */
 int store_meta_get(struct store *s, const char *key, uint8_t **ret, size_t *ret_len);
 int store_meta_set(struct store *s, const char *key, const void *value, size_t len);
+/* A setting that is text: into buf (NUL-terminated); -ENOENT absent, -EBADMSG longer than
+ * size - 1 or holding a NUL. */
+int store_meta_text(struct store *s, const char *key, char *buf, size_t size);
 
 /* A key's rotation policy (one row per key object, gone with it): seconds after its current
  * version's creation to rotate (0 never), before its expiry to notify (0 never), after a new

@@ -85,22 +85,6 @@ static const char *trust_why(int r)
 	}
 }
 
-static int meta_text(struct store *s, const char *key, char *buf, size_t size)
-{
-	_cleanup_free_ uint8_t *v = NULL;
-	size_t n;
-	int r;
-
-	r = store_meta_get(s, key, &v, &n);
-	if (r < 0)
-		return r;
-	if (n >= size || memchr(v, '\0', n))
-		return -EBADMSG;
-	memcpy(buf, v, n);
-	buf[n] = '\0';
-	return 0;
-}
-
 static const char *host_tcti(const struct config *c)
 {
 	return strstr(c->sealer, "tpm2") ? c->tcti : NULL;
@@ -133,14 +117,14 @@ static int fleet_open(struct ctl *ctl, struct fleet_ctx *f, bool joined)
 	r = store_open(ctl->config->store_path, 0, &f->s);
 	if (r < 0)
 		return fail(r, "store");
-	r = meta_text(f->s, META_NAME, f->name, sizeof(f->name));
+	r = store_meta_text(f->s, META_NAME, f->name, sizeof(f->name));
 	if (r == -ENOENT && joined) {
 		fprintf(stderr, "vaultctl: fleet: this host has not joined the fleet (vaultctl "
 				"fleet join)\n");
 		return EXIT_REFUSED;
 	}
 	if (r >= 0) {
-		r = meta_text(f->s, META_ANCHOR, f->anchor, sizeof(f->anchor));
+		r = store_meta_text(f->s, META_ANCHOR, f->anchor, sizeof(f->anchor));
 		if (r >= 0)
 			r = store_meta_get(f->s, META_KEY, &saved, &n);
 		if (r >= 0)
