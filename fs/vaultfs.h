@@ -80,6 +80,9 @@ struct vaultfsd {
 /* Have the scan run within ms (a change a scan acts on: a certificate made pending for its
  * ACME issuer, a renewal that failed and backs off), instead of at its interval. */
 void daemon_scan_soon(struct vaultfsd *v, int64_t ms);
+/* One pass of the scan (scan.c), under the lock: true when work is left for another pass
+ * soon. */
+bool daemon_scan(struct vaultfsd *v);
 
 /* A record of the daemon's own (vaultfsd.c): event, its errno (0: allowed), and what it is
  * about in the rule field. */
