@@ -404,13 +404,16 @@ sign_check() {
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
 		faketime -f '+31d' "$VAULTFSD" -c "$CONF" >"$T/daemon.log" 2>&1 3>&- &
 	DAEMON=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		grep -q '"event":"key-rotate"' "$T/audit.jsonl" &&
 			grep -q '"event":"key-expiring"' "$T/audit.jsonl" && break
 		sleep 0.1
 	done
 	sleep 2 # more scans: neither fires again
 	daemon_stop
+	# on a failure, what the daemon did (its log and the records of the two keys)
+	grep -E '"event":"key-(rotate|expiring)"' "$T/audit.jsonl" | cut -c1-240 || true
+	tail -n 20 "$T/daemon.log"
 	[ "$(grep -c '"event":"key-rotate".*"rule":"rotation-policy"' "$T/audit.jsonl")" -eq 1 ]
 	[ "$(grep -c '"event":"key-expiring"' "$T/audit.jsonl")" -eq 1 ]
 	run vctl audit show --event key-rotate
