@@ -19,7 +19,7 @@ endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lkeyutils
 
-# The fleet's center in PostgreSQL (core/fleet-pg.c, the only user of libpq): libpq-dev to
+# The fleet's center in PostgreSQL (core/fleet-pg*.c, the only users of libpq): libpq-dev to
 # build, libpq5 to run.
 PKG_CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
 PKG_LIBS   += $(shell pkg-config --libs libpq 2>/dev/null)

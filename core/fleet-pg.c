@@ -10,20 +10,9 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 
-#include "fleet-pg.h"
+#include "fleet-pg-int.h"
 #include "log.h"
 #include "util.h"
-
-struct fleet_pg {
-	PGconn *conn;
-};
-
-static void pq_clearp(PGresult **r)
-{
-	if (*r)
-		PQclear(*r);
-}
-#define _cleanup_pgresult_ _cleanup_(pq_clearp)
 
 /* PostgreSQL's words, without libpq's trailing newline. */
 static int keep_words(int r, const char *msg)
@@ -36,7 +25,7 @@ static int keep_words(int r, const char *msg)
 }
 
 /* The one place a libpq failure becomes an errno. */
-static int pg_errno(struct fleet_pg *p, const PGresult *res)
+int fleet_pg_errno(struct fleet_pg *p, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorMessage(res) : NULL;
@@ -151,7 +140,7 @@ static int run(struct fleet_pg *p, const char *sql, const struct params *q, PGre
 			   q ? q->fmt : NULL, 1);
 	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		int r = pg_errno(p, res);
+		int r = fleet_pg_errno(p, res);
 
 		if (res)
 			PQclear(res);
@@ -175,7 +164,7 @@ int fleet_pg_exec(struct fleet_pg *p, const char *sql)
 	int r = 0;
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		r = pg_errno(p, res);
+		r = fleet_pg_errno(p, res);
 	if (res)
 		PQclear(res);
 	return r;

@@ -1,5 +1,5 @@
-/* fleet-pg.h: the fleet's center in PostgreSQL, a thin layer over libpq (core/fleet-pg.c is the
- * only file that includes libpq-fe.h): the connection, the schema (fleet.h has its design)
+/* fleet-pg.h: the fleet's center in PostgreSQL, a thin layer over libpq (core/fleet-pg*.c are the
+ * only files that include libpq-fe.h): the connection, the schema (fleet.h has its design)
  * made and migrated idempotently, and the few statements the fleet needs. Rows go in and come
  * out as they are: nothing here checks a signature or a MAC (fleet.c does, before anything
  * believes them).
