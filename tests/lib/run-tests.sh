@@ -72,7 +72,7 @@ fi
 
 if ls tests/bats/*.bats >/dev/null 2>&1; then
 	out=$(mktemp)
-	bats --tap tests/bats/*.bats 2>&1 | tee "$out"
+	bats --tap --timing tests/bats/*.bats 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	ok=$(grep -c '^ok ' "$out")
 	sk=$(grep -c '^ok .* # skip' "$out")
