@@ -5,7 +5,7 @@
 
 /* The blob of one object (all its versions), sealed under HKDF(M, "vaultfs backup v1"), a key of
  * its own, so it opens only in a store with the same master key:
- *   header      "VFSBAK1\0" || format version (u32 LE, 2); clear, and the AAD of the seal
+ *   header      "VFSBAK1\0" || format version (u32 LE, 3); clear, and the AAD of the seal
  *   sealed      nonce (12) || AES-256-GCM(plaintext) || tag (16)
  *   plaintext   (integers LE) type u32, name u16 len + bytes, created i64, versions u32, then
  *               per version: version u32, enabled u8, not_before, expires, created, updated
@@ -13,12 +13,15 @@
  *               then (format 2) the object's policy: u8 0 none, 1 a key's rotation policy
  *               (rotate_after, notify_before, expires_after i64), 2 a certificate's policy for
  *               its next version (u32 len + the bytes kv_cert_policy_encode makes)
- * Format 1 blobs (no policy) still restore. The policy is all that is carried of the state
- * rows: which versions were noticed and the failed renewals start afresh in the new place.
+ * Format 3: the versions are first..current, first > 1 for a secret of a vault that prunes (its
+ * oldest were pruned, kv-prune.c); formats 1 (no policy) and 2 start at 1 and still restore. A
+ * blob that starts past 1 restores only into a vault that prunes: anywhere else the missing
+ * versions would read as rows taken out of the store. The policy is all that is carried of the
+ * state rows: which versions were noticed and the failed renewals start afresh in the new place.
  */
 
 #define BACKUP_MAGIC "VFSBAK1" /* and its NUL: 8 bytes */
-#define BACKUP_FORMAT 2u
+#define BACKUP_FORMAT 3u
 #define BACKUP_HEADER_LEN 12u
 /* The plaintext's fixed bytes before the versions (type, name length, created, count), and
  * those of one version besides its three strings. */
@@ -142,6 +145,7 @@ struct bk_head {
 	char name[VAULTFS_NAME_MAX + 1];
 	int64_t created;
 	uint32_t n_versions;
+	uint32_t first; /* the first version's number (format 3: may be past 1) */
 };
 
 struct bk_version {
@@ -240,8 +244,8 @@ static int tags_are_canonical(const char *text)
 	return streq(again, text) ? 0 : -EBADMSG;
 }
 
-/* Version `expect` of an object of kind from rd, every field checked as kv_object_set and
- * update would. */
+/* Version `expect` (0: any, the first of a format 3 blob) of an object of kind from rd, every
+ * field checked as kv_object_set and update would. */
 static int br_version(struct bk_reader *rd, const struct kv_kind *kind, uint32_t expect,
 		      struct bk_version *ret)
 {
@@ -255,7 +259,8 @@ static int br_version(struct bk_reader *rd, const struct kv_kind *kind, uint32_t
 	    (r = br_str(rd, 4, VAULTFS_TAGS_LEN_MAX, ret->tags)) < 0 ||
 	    (r = br_uint(rd, 4, &len)) < 0)
 		return r;
-	if (version != expect || enabled > 1 || ret->not_before < 0 || ret->expires < 0 ||
+	if ((expect ? version != expect : version < 1 || version > VAULTFS_VERSIONS_MAX) ||
+	    enabled > 1 || ret->not_before < 0 || ret->expires < 0 ||
 	    (ret->not_before && ret->expires && ret->expires < ret->not_before) ||
 	    !kv_text_ok(ret->content_type, VAULTFS_CONTENT_TYPE_MAX, true) ||
 	    len > kind->material_max)
@@ -274,6 +279,15 @@ static int br_version(struct bk_reader *rd, const struct kv_kind *kind, uint32_t
 	return 0;
 }
 
+/* The number the i-th version of a blob (i from 0) must carry: 0 (any) for the first of a format
+ * 3 blob, 1 for that of an older one, then each one more than the last. */
+static uint32_t version_expected(const struct bk_head *head, uint32_t format, uint32_t i)
+{
+	if (i == 0)
+		return format >= 3 ? 0 : 1;
+	return head->first + i;
+}
+
 /* Parse a whole plaintext of format (head, every version, the policy, nothing after): 0 or
  * -EBADMSG. The policy points into pt. */
 static int backup_parse(const struct secbuf *pt, uint32_t format, struct bk_head *ret_head,
@@ -285,8 +299,15 @@ static int backup_parse(const struct secbuf *pt, uint32_t format, struct bk_head
 
 	*ret_policy = (struct bk_policy){ 0 };
 	r = br_head(&rd, ret_head);
-	for (uint32_t i = 1; r >= 0 && i <= ret_head->n_versions; i++)
-		r = br_version(&rd, ret_head->kind, i, &bv);
+	for (uint32_t i = 0; r >= 0 && i < ret_head->n_versions; i++) {
+		r = br_version(&rd, ret_head->kind, version_expected(ret_head, format, i), &bv);
+		if (r >= 0 && i == 0)
+			ret_head->first = bv.version;
+	}
+	/* the last one is the current one: within the cap; only secrets are ever pruned */
+	if (r >= 0 && (ret_head->n_versions - 1 > VAULTFS_VERSIONS_MAX - ret_head->first ||
+		       (ret_head->first > 1 && ret_head->kind->type != OBJECT_SECRET)))
+		r = -EBADMSG;
 	secure_wipe(&bv, sizeof(bv));
 	if (r >= 0 && format >= 2)
 		r = br_policy(&rd, ret_head->kind->type, ret_policy);
@@ -379,7 +400,9 @@ static int restore_policy(struct kv *kv, const struct store_object *o, const str
 struct backup_size_ctx {
 	struct kv *kv;
 	const struct store_object *object;
-	uint32_t expect;
+	uint32_t first;	 /* the first row's number */
+	uint32_t expect; /* the number of the last row met */
+	bool skip_ok;	 /* the first row may come after a gap: the vault prunes */
 	size_t size;
 };
 
@@ -389,6 +412,12 @@ static int backup_size_one(const struct store_version *row, void *userdata)
 	struct backup_size_ctx *ctx = userdata;
 	int r;
 
+	/* 1..current, or first..current in a vault that prunes, as kv_object_versions reads them */
+	if (ctx->skip_ok && row->version > 1 && row->version <= ctx->object->current_version)
+		ctx->expect = row->version - 1;
+	if (!ctx->first)
+		ctx->first = row->version;
+	ctx->skip_ok = false;
 	r = kv_check_version(ctx->kv, ctx->object, ++ctx->expect, row);
 	if (r < 0)
 		return r;
@@ -442,7 +471,7 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 	struct vkey vk;
 	struct store_vault v;
 	struct store_object o;
-	struct backup_size_ctx ctx = { kv, &o, 0, 0 };
+	struct backup_size_ctx ctx = { .kv = kv, .object = &o };
 	struct bk_writer w = { 0 };
 	struct bk_policy pol = { 0 };
 	int r;
@@ -457,6 +486,7 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 		return kv_own_read_end(kv, r);
 
 	ctx.size = BACKUP_HEADER_LEN + CRYPTO_AEAD_OVERHEAD + BACKUP_HEAD_FIXED + strlen(o.name);
+	ctx.skip_ok = v.prunes;
 	r = store_version_foreach(kv->store, o.id, backup_size_one, &ctx);
 	if (r >= 0 && (ctx.expect != o.current_version || ctx.expect == 0))
 		r = -EBADMSG;
@@ -479,8 +509,8 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 	bw_uint(&w, strlen(o.name), 2);
 	bw_raw(&w, o.name, strlen(o.name));
 	bw_uint(&w, (uint64_t)o.created, 8);
-	bw_uint(&w, o.current_version, 4);
-	for (uint32_t i = 1; r >= 0 && i <= o.current_version; i++)
+	bw_uint(&w, o.current_version - ctx.first + 1, 4);
+	for (uint32_t i = ctx.first; r >= 0 && i <= o.current_version; i++)
 		r = backup_write_version(kv, &vk, &o, i, &w);
 	bw_policy(&w, &pol);
 	free(pol.cert);
@@ -509,7 +539,7 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
 
 /* Inside the caller's write transaction: the versions of a parsed plaintext as object o in v. */
 static int restore_versions(struct kv *kv, const struct store_vault *v, const struct secbuf *pt,
-			    struct store_object *o)
+			    uint32_t format, struct store_object *o)
 {
 	struct bk_reader rd = { pt->data, pt->len, 0 };
 	struct vkey vk;
@@ -520,12 +550,14 @@ static int restore_versions(struct kv *kv, const struct store_vault *v, const st
 	r = kv_vault_key(kv, v, &vk);
 	if (r >= 0)
 		r = br_head(&rd, &head);
-	for (uint32_t i = 1; r >= 0 && i <= head.n_versions; i++) {
+	for (uint32_t i = 0; r >= 0 && i < head.n_versions; i++) {
 		struct store_version row = { 0 };
 
-		r = br_version(&rd, head.kind, i, &bv);
+		r = br_version(&rd, head.kind, version_expected(&head, format, i), &bv);
 		if (r < 0)
 			break;
+		if (i == 0)
+			head.first = bv.version;
 		row.object_id = o->id;
 		row.version = bv.version;
 		row.enabled = bv.enabled;
@@ -554,13 +586,13 @@ static int restore_versions(struct kv *kv, const struct store_vault *v, const st
 	return store_object_update(kv->store, o);
 }
 
-/* Open and check a whole blob: its plaintext and head. */
+/* Open and check a whole blob: its plaintext, format and head. */
 static int backup_open(struct kv *kv, const void *blob, size_t len, struct secbuf **ret_pt,
-		       struct bk_head *ret_head, struct bk_policy *ret_policy)
+		       uint32_t *ret_format, struct bk_head *ret_head, struct bk_policy *ret_policy)
 {
 	_cleanup_secbuf_ struct secbuf *key = NULL, *pt = NULL;
 	uint8_t hdr[BACKUP_HEADER_LEN];
-	uint32_t format = BACKUP_FORMAT;
+	uint32_t format;
 	int r;
 
 	if (!blob && len > 0)
@@ -569,13 +601,14 @@ static int backup_open(struct kv *kv, const void *blob, size_t len, struct secbu
 		return -EMSGSIZE;
 	if (len < BACKUP_MIN_LEN)
 		return -EBADMSG;
-	backup_header(hdr, format);
-	if (memcmp(blob, hdr, sizeof(hdr)) != 0) {
-		format = 1; /* made before policies were carried */
+	/* this program's format or an older one (1: no policy, 2: versions from 1) */
+	for (format = BACKUP_FORMAT; format > 0; format--) {
 		backup_header(hdr, format);
-		if (memcmp(blob, hdr, sizeof(hdr)) != 0)
-			return -EBADMSG;
+		if (memcmp(blob, hdr, sizeof(hdr)) == 0)
+			break;
 	}
+	if (format == 0)
+		return -EBADMSG;
 	r = kv_derive(kv, "vaultfs backup v1", &key);
 	if (r < 0)
 		return r;
@@ -593,6 +626,7 @@ static int backup_open(struct kv *kv, const void *blob, size_t len, struct secbu
 	if (r < 0)
 		return r;
 	*ret_pt = TAKE_PTR(pt);
+	*ret_format = format;
 	return 0;
 }
 
@@ -602,9 +636,10 @@ int kv_backup_peek(struct kv *kv, const void *blob, size_t len, enum object_type
 	_cleanup_secbuf_ struct secbuf *pt = NULL;
 	struct bk_head head;
 	struct bk_policy pol;
+	uint32_t format;
 	int r;
 
-	r = backup_open(kv, blob, len, &pt, &head, &pol);
+	r = backup_open(kv, blob, len, &pt, &format, &head, &pol);
 	if (r < 0)
 		return r;
 	if (ret_kind)
@@ -621,11 +656,12 @@ int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, c
 	struct store_object o = { 0 };
 	struct bk_head head;
 	struct bk_policy pol;
+	uint32_t format;
 	int r;
 
 	if ((kind != KV_KIND_ANY && !kv_kind_get(kind)) || !kv_name_valid(vault) || !ret_name)
 		return -EINVAL;
-	r = backup_open(kv, blob, len, &pt, &head, &pol);
+	r = backup_open(kv, blob, len, &pt, &format, &head, &pol);
 	if (r < 0)
 		return r;
 	if (kind != KV_KIND_ANY && head.kind->type != kind)
@@ -637,6 +673,8 @@ int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, c
 	r = kv_load_vault(kv, vault, &v);
 	if (r >= 0) /* a fleet vault's versions come through its center only */
 		r = kv_fleet_local_only(kv, &v);
+	if (r >= 0 && head.first > 1 && !v.prunes)
+		r = -EXDEV; /* its pruned versions would read as rows taken out */
 	if (r >= 0) {
 		r = store_object_get(kv->store, v.id, head.name, &o);
 		if (r >= 0)
@@ -653,7 +691,7 @@ int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, c
 		r = store_object_insert(kv->store, &o);
 	}
 	if (r >= 0)
-		r = restore_versions(kv, &v, pt, &o);
+		r = restore_versions(kv, &v, pt, format, &o);
 	if (r >= 0)
 		r = restore_policy(kv, &o, &pol);
 	r = kv_write_end(kv, r);

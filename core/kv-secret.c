@@ -76,14 +76,6 @@ int kv_secret_purge(struct kv *kv, const char *vault, const char *name)
 
 int kv_secret_backup(struct kv *kv, const char *vault, const char *name, struct secbuf **ret_blob)
 {
-	struct kv_version_info info;
-	int r;
-
-	/* a backup holds versions 1..current (kv-backup.c's format): one whose oldest versions
-	 * were pruned has none to give for them */
-	r = kv_secret_info(kv, vault, name, 1, &info);
-	if (r == -ENOENT && kv_secret_info(kv, vault, name, 0, &info) >= 0)
-		return -EOPNOTSUPP;
 	return kv_object_backup(kv, OBJECT_SECRET, vault, name, ret_blob);
 }
 

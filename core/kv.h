@@ -246,7 +246,7 @@ int kv_object_recover(struct kv *kv, enum object_type kind, const char *vault, c
 int kv_object_purge(struct kv *kv, enum object_type kind, const char *vault, const char *name);
 
 /* Backup of a live object (-ENOENT when missing or soft-deleted), every version with its
- * material and attributes, as one sealed blob (format: kv-backup.c) in a new secure buffer.
+ * material and attributes (a secret of a vault that prunes: those not pruned), as one sealed blob (format: kv-backup.c) in a new secure buffer.
  * -EMSGSIZE when the blob would exceed VAULTFS_BACKUP_MAX. No lifecycle check: a disabled or
  * expired version is backed up too. */
 int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, const char *name,
@@ -258,7 +258,8 @@ int kv_object_backup(struct kv *kv, enum object_type kind, const char *vault, co
  * -EMEDIUMTYPE. The name is given in ret_name. -EEXIST the name is taken (live or
  * soft-deleted, any kind), -EBADMSG the blob does not open or parse (another master key,
  * changed, truncated, wrong magic or format, a kind kv does not know), -EMSGSIZE len over
- * VAULTFS_BACKUP_MAX, -ENOENT no vault. */
+ * VAULTFS_BACKUP_MAX, -ENOENT no vault, -EXDEV a backup of a secret whose oldest versions
+ * were pruned, into a vault that does not prune (kv_vault_set_max_versions). */
 int kv_object_restore(struct kv *kv, enum object_type kind, const char *vault, const void *blob,
 		      size_t len, char ret_name[VAULTFS_NAME_MAX + 1]);
 /* The kind and name a blob restores to, after the same checks as restore (for authorizing it
@@ -291,7 +292,7 @@ int kv_secret_update(struct kv *kv, const char *vault, const char *name, uint32_
 int kv_secret_delete(struct kv *kv, const char *vault, const char *name);
 int kv_secret_recover(struct kv *kv, const char *vault, const char *name);
 int kv_secret_purge(struct kv *kv, const char *vault, const char *name);
-/* -EOPNOTSUPP for a secret whose oldest versions were pruned (a backup holds 1..current). */
+/* A secret whose oldest versions were pruned: the versions kept (kv_object_restore). */
 int kv_secret_backup(struct kv *kv, const char *vault, const char *name, struct secbuf **ret_blob);
 /* A blob of another kind: -EMEDIUMTYPE. */
 int kv_secret_restore(struct kv *kv, const char *vault, const void *blob, size_t len,

@@ -174,12 +174,7 @@ int req_object_backup(struct request_ctx *q)
 	bool secret = req_object_type(q) == OBJECT_SECRET;
 	int r = kv_object_backup(q->env->kv, req_object_type(q), q->vault, q->name, &q->out);
 
-	if (r == -EOPNOTSUPP) /* only secrets are pruned */
-		snprintf(q->msg, sizeof(q->msg),
-			 "%s/%s has pruned versions (its vault's max-versions): a backup holds "
-			 "every version from 1, so it cannot be made",
-			 q->vault, q->name);
-	else if (r == -EMSGSIZE)
+	if (r == -EMSGSIZE)
 		snprintf(q->msg, sizeof(q->msg),
 			 "the backup of every version of %s/%s would be over %u MiB%s", q->vault,
 			 q->name, VAULTFS_BACKUP_MAX >> 20,
@@ -196,6 +191,12 @@ int req_object_restore(struct request_ctx *q)
 
 	r = kv_object_restore(q->env->kv, req_object_type(q), q->vault, q->value->data,
 			      q->value->len, name);
+	if (r == -EXDEV) /* only secrets are pruned */
+		snprintf(q->msg, sizeof(q->msg),
+			 "the backup's oldest versions were pruned: it restores only into a vault "
+			 "with max-versions (vault update %s --max-versions N), where a pruned "
+			 "version is no tampering",
+			 q->vault);
 	if (r < 0)
 		return r;
 	req_reply_str(q, "name", name);

@@ -88,6 +88,31 @@ kept() {
 	vctl audit verify
 }
 
+@test "a pruned secret backs up the versions it kept; they restore only into a vault that prunes" {
+	policy
+	printf 'allow read /app/db uid=0\nallow read /keep/* uid=0\n' >"$T/policy.d/20-read.policy"
+	daemon_start
+	ctl vault create app --max-versions 3
+	ctl vault create keep --max-versions 10
+	ctl vault create all
+	for i in $(seq 6); do
+		printf "value-$i" | ctl secret set app/db 2>/dev/null
+	done
+	[ "$(kept app/db)" = "4 5 6 " ]
+	ctl secret backup app/db --file "$T/db.bak"
+	run ctl secret restore all --file "$T/db.bak"
+	[ "$status" -ne 0 ]
+	[[ $output == *"oldest versions were pruned"*"max-versions"* ]]
+	run ctl secret versions all/db
+	[ "$status" -ne 0 ]
+	ctl secret restore keep --file "$T/db.bak"
+	[ "$(kept keep/db)" = "4 5 6 " ]
+	[ "$(ctl secret get keep/db)" = value-6 ]
+	[ "$(ctl secret get keep/db --version 4)" = value-4 ]
+	daemon_stop
+	vctl audit verify
+}
+
 @test "max-versions prunes writes through the file and offline sets too, recorded by who made them" {
 	policy
 	vctl vault create app --max-versions 5

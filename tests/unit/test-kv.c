@@ -2359,7 +2359,7 @@ static void test_backup_round_trip(void **state)
 
 	blob = backup_ok(f->kv, "v", "s");
 	/* The clear header, and no value in clear. */
-	assert_memory_equal(blob->data, "VFSBAK1\0\2\0\0\0", BK_HEADER_LEN);
+	assert_memory_equal(blob->data, "VFSBAK1\0\3\0\0\0", BK_HEADER_LEN);
 	assert_null(memmem(blob->data, blob->len, bk_vals[4], strlen(bk_vals[4])));
 	assert_null(memmem(blob->data, blob->len, "owner=ops", 9));
 
@@ -2532,8 +2532,8 @@ static void test_restore_damaged(void **state)
 	restore_fails(f->kv, "w", copy, n - 1, -EBADMSG);
 	copy[n] = 0;
 	restore_fails(f->kv, "w", copy, n + 1, -EBADMSG);
-	/* The header of another format version (1 is older, 2 this one's: 3 is none). */
-	copy[8] = 3;
+	/* The header of another format version (1 and 2 are older, 3 this one's: 4 is none). */
+	copy[8] = 4;
 	restore_fails(f->kv, "w", copy, n, -EBADMSG);
 
 	assert_int_equal(list_secrets(f->kv, "w", false).n, 0);
@@ -2664,6 +2664,57 @@ static void test_restore_policy_hostile(void **state)
 			cases[i][2]);
 	}
 	get_str(f->kv, "v", "s", 1, "hello");
+	free(b.p);
+	free(out);
+}
+
+/* Format 3's first version: past 1 restores into a vault that prunes, with its numbers; the
+ * same versions in a format 2 blob (always from 1), a first version of 0, or a run past the
+ * versions' cap are -EBADMSG and write nothing. */
+static void test_restore_first_version(void **state)
+{
+	const struct fixture *f = *state;
+	const struct bk_ver v3 = { 3, 1, 0, 0, "text/plain", "", 5, "three" };
+	const struct bk_ver v4 = { 4, 1, 0, 0, "text/plain", "", 4, "four" };
+	const struct bk_ver v0 = { 0, 1, 0, 0, "text/plain", "", 4, "zero" };
+	const struct bk_ver vmax = { VAULTFS_VERSIONS_MAX, 1, 0, 0, "text/plain", "", 3, "max" };
+	uint8_t *out = malloc(4096);
+	struct bk_build b = { malloc(4096), 0 };
+	char ret[VAULTFS_NAME_MAX + 1];
+
+	assert_non_null(out);
+	assert_non_null(b.p);
+	assert_int_equal(kv_vault_create_with(f->kv, "v", 0, 2), 0);
+	bb_head(&b, 1, "s", 1, 2);
+	bb_version(&b, &v3);
+	bb_version(&b, &v4);
+	bb_uint(&b, 0, 1);
+	assert_int_equal(kv_secret_restore(f->kv, "v", out, bb_seal_format(f, &b, out, 2), ret),
+			 -EBADMSG);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 0);
+	b.n = 0;
+	bb_head(&b, 1, "s", 1, 1);
+	bb_version(&b, &v0);
+	bb_uint(&b, 0, 1);
+	assert_int_equal(kv_secret_restore(f->kv, "v", out, bb_seal_format(f, &b, out, 3), ret),
+			 -EBADMSG);
+	b.n = 0;
+	bb_head(&b, 1, "s", 1, 2);
+	bb_version(&b, &vmax);
+	bb_version(&b, &v4);
+	bb_uint(&b, 0, 1);
+	assert_int_equal(kv_secret_restore(f->kv, "v", out, bb_seal_format(f, &b, out, 3), ret),
+			 -EBADMSG);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 0);
+	b.n = 0;
+	bb_head(&b, 1, "s", 1, 2);
+	bb_version(&b, &v3);
+	bb_version(&b, &v4);
+	bb_uint(&b, 0, 1);
+	assert_int_equal(kv_secret_restore(f->kv, "v", out, bb_seal_format(f, &b, out, 3), ret), 0);
+	get_str(f->kv, "v", "s", 0, "four");
+	get_str(f->kv, "v", "s", 3, "three");
+	get_fails(f->kv, "v", "s", 2, -ENOENT);
 	free(b.p);
 	free(out);
 }
@@ -3964,12 +4015,28 @@ static void test_max_versions_prune(void **state)
 	assert_int_equal(l.v[4].version, 50);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(kv_secret_versions_page(f->kv, "v", "s", 10, 9, collect_version, &l), 5);
-	/* a backup holds versions 1..current: refused for a pruned secret, made for another */
+	/* a backup of a pruned secret holds the versions kept (46..50); it restores into a vault
+	 * that prunes, with the same numbers, and is refused (-EXDEV, nothing written) by one that
+	 * does not, where the missing versions would read as rows taken out */
 	{
 		struct secbuf *blob = NULL;
+		char name[VAULTFS_NAME_MAX + 1];
 
-		assert_int_equal(kv_secret_backup(f->kv, "v", "s", &blob), -EOPNOTSUPP);
-		assert_null(blob);
+		assert_int_equal(kv_secret_backup(f->kv, "v", "s", &blob), 0);
+		assert_int_equal(kv_vault_create_with(f->kv, "pv", 7, 10), 0);
+		assert_int_equal(kv_vault_create(f->kv, "np", 7), 0);
+		assert_int_equal(kv_secret_restore(f->kv, "np", blob->data, blob->len, name),
+				 -EXDEV);
+		get_fails(f->kv, "np", "s", 0, -ENOENT);
+		restore_ok(f->kv, "pv", blob, "s");
+		secbuf_free(blob);
+		l = versions_of(f->kv, "pv", "s");
+		assert_int_equal(l.n, 5);
+		for (size_t i = 0; i < l.n; i++)
+			assert_int_equal(l.v[i].version, 46 + i);
+		get_str(f->kv, "pv", "s", 0, "value-50");
+		get_str(f->kv, "pv", "s", 46, "value-46");
+		get_fails(f->kv, "pv", "s", 45, -ENOENT);
 		assert_int_equal(kv_secret_backup(f->kv, "all", "s", &blob), 0);
 		secbuf_free(blob);
 		assert_int_equal(kv_secret_backup(f->kv, "v", "nope", &blob), -ENOENT);
@@ -4182,6 +4249,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore_damaged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_policy_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_first_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_size_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_scan_errors, setup, teardown),
