@@ -138,30 +138,40 @@ set_value() {
 	[[ $output == *" reopen deny EACCES app/db v1 uid=0 "* ]]
 }
 
-@test "a write handle open across a hand-over fails ESTALE at write and close; nothing is committed" {
-	daemon_start
-	# one process holds the write handle (a close by any process that shares it would commit)
+# write_across_takeover FILE FLAGS OUT: one process opens FILE O_WRONLY | FLAGS ("O_A|O_B") and
+# writes "half"; the daemon is taken over; then it writes again and closes, each outcome ("write
+# ESTALE") a line of OUT, shown. One process holds the handle: a close by any process that
+# shares it would commit.
+write_across_takeover() {
 	python3 -c '
 import errno, os, sys, time
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+flags = os.O_WRONLY
+for name in sys.argv[2].split("|"):
+    flags |= getattr(os, name)
+fd = os.open(sys.argv[1], flags, 0o600)
 os.write(fd, b"half")
-open(sys.argv[2] + ".opened", "w").close()
-while not os.path.exists(sys.argv[2] + ".go"):
+open(sys.argv[3] + ".opened", "w").close()
+while not os.path.exists(sys.argv[3] + ".go"):
     time.sleep(0.01)
-with open(sys.argv[2], "w") as out:
+with open(sys.argv[3], "w") as out:
     for what, call in (("write", lambda: os.write(fd, b"more")), ("close", lambda: os.close(fd))):
         try:
             call()
             out.write("%s ok\n" % what)
         except OSError as e:
             out.write("%s %s\n" % (what, errno.errorcode[e.errno]))
-' "$(M app/db)" "$T/writer" &
-	writer=$!
-	for _ in $(seq 100); do [ -e "$T/writer.opened" ] && break; sleep 0.05; done
+' "$1" "$2" "$3" &
+	local pid=$!
+	for _ in $(seq 100); do [ -e "$3.opened" ] && break; sleep 0.05; done
 	takeover
-	touch "$T/writer.go"
-	wait "$writer"
-	cat "$T/writer"
+	touch "$3.go"
+	wait "$pid"
+	cat "$3"
+}
+
+@test "a write handle open across a hand-over fails ESTALE at write and close; nothing is committed" {
+	daemon_start
+	write_across_takeover "$(M app/db)" O_TRUNC "$T/writer"
 	[ "$(sed -n 1p "$T/writer")" = "write ESTALE" ]
 	[ "$(sed -n 2p "$T/writer")" = "close ESTALE" ]
 	[ "$(cat "$(M app/db)")" = "value-1" ]
@@ -173,27 +183,7 @@ with open(sys.argv[2], "w") as out:
 @test "a file made by create(2) and open across a hand-over fails ESTALE; nothing is committed" {
 	echo 'allow write /app/new uid=0' >>"$T/policy.d/10-test.policy"
 	daemon_start
-	python3 -c '
-import errno, os, sys, time
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-os.write(fd, b"half")
-open(sys.argv[2] + ".opened", "w").close()
-while not os.path.exists(sys.argv[2] + ".go"):
-    time.sleep(0.01)
-with open(sys.argv[2], "w") as out:
-    for what, call in (("write", lambda: os.write(fd, b"more")), ("close", lambda: os.close(fd))):
-        try:
-            call()
-            out.write("%s ok\n" % what)
-        except OSError as e:
-            out.write("%s %s\n" % (what, errno.errorcode[e.errno]))
-' "$(M app/new)" "$T/creator" &
-	creator=$!
-	for _ in $(seq 100); do [ -e "$T/creator.opened" ] && break; sleep 0.05; done
-	takeover
-	touch "$T/creator.go"
-	wait "$creator"
-	cat "$T/creator"
+	write_across_takeover "$(M app/new)" "O_CREAT|O_EXCL" "$T/creator"
 	[ "$(sed -n 1p "$T/creator")" = "write ESTALE" ]
 	[ "$(sed -n 2p "$T/creator")" = "close ESTALE" ]
 	# the new daemon serves on, and app/new was never made
