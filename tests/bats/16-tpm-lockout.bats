@@ -25,10 +25,6 @@ teardown() {
 	vault_teardown
 }
 
-ctl() {
-	"$VAULTCTL" -c "$CONF" "$@"
-}
-
 tpm() {
 	"$@" -T "$TCTI"
 }

@@ -36,17 +36,6 @@ default_policy() {
 	EOF
 }
 
-# ctl [vaultctl args]: through the daemon, as root; ctl_as UID [args]: as another uid
-ctl() {
-	"$VAULTCTL" -c "$CONF" "$@"
-}
-
-ctl_as() {
-	local uid=$1
-	shift
-	as "$uid" "$VAULTCTL" -c "$CONF" "$@"
-}
-
 # raw PYTHON-CODE: run python with s = a connected socket; `send(obj)`, `recv()` helpers
 raw() {
 	/usr/bin/python3 - "$T/control.sock" "$1" <<-'PY'

@@ -30,16 +30,6 @@ policy() {
 	EOF
 }
 
-ctl() {
-	"$VAULTCTL" -c "$CONF" "$@"
-}
-
-ctl_as() {
-	local uid=$1
-	shift
-	as "$uid" "$VAULTCTL" -c "$CONF" "$@"
-}
-
 # the version numbers `secret versions` lists, on one line
 kept() {
 	ctl secret versions "$1" | cut -f1 | tr '\n' ' '

@@ -30,10 +30,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-policy() {
-	cat >"$T/policy.d/10-test.policy"
-}
-
 # root everything; uid 1000 lists /app and reads /app/db only (not /app/other)
 default_policy() {
 	policy <<-'EOF'
@@ -41,10 +37,6 @@ default_policy() {
 	allow list /app uid=1000
 	allow read,meta /app/db uid=1000
 	EOF
-}
-
-ctl() {
-	"$VAULTCTL" -c "$CONF" "$@"
 }
 
 # reader PATH N OUT [MODE] [UID]: events-reader.py in the background, once it has opened PATH

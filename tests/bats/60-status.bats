@@ -17,10 +17,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-ctl() {
-	"$VAULTCTL" -c "$CONF" "$@"
-}
-
 @test "status: daemon, mount, store, sealer, TPM, journal head and policy" {
 	daemon_start
 	run ctl status

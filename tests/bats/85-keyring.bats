@@ -63,17 +63,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-# ctl [vaultctl args]: through the daemon, as root; ctl_as UID [args]: as another uid
-ctl() {
-	"$VAULTCTL" -c "$CONF" "$@"
-}
-
-ctl_as() {
-	local uid=$1
-	shift
-	as "$uid" "$VAULTCTL" -c "$CONF" "$@"
-}
-
 # opens: how many open records the journal has
 opens() {
 	vctl audit show --event open | grep -c ' open ' || true

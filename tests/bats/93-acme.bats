@@ -68,10 +68,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-ctl() {
-	"$VAULTCTL" -c "$CONF" "$@"
-}
-
 # daemon_start_faked OFFSET: the daemon with its clock moved (libfaketime; lego is not faked: the
 # daemon gives it an environment of its own)
 daemon_start_faked() {

@@ -67,6 +67,18 @@ vctl() {
 	"$VAULTCTL" -c "$CONF" --offline "$@"
 }
 
+# ctl ARGS...: vaultctl with this test's config, through the daemon, as root; ctl_as UID
+# ARGS...: as another uid
+ctl() {
+	"$VAULTCTL" -c "$CONF" "$@"
+}
+
+ctl_as() {
+	local uid=$1
+	shift
+	as "$uid" "$VAULTCTL" -c "$CONF" "$@"
+}
+
 # init_store [ARGS...]: init with the recovery key saved in $T/recovery.key
 init_store() {
 	"$VAULTCTL" -c "$CONF" init --recovery-key-file "$T/recovery.key" "$@"
