@@ -10,26 +10,12 @@ export TSS2_LOG=all+NONE
 # shellcheck source=tests/lib/swtpm.sh
 . "$VAULTFS_TOP/tests/lib/swtpm.sh"
 
-# write_config FILE TCTI [extra "section key value" triples as lines]
+# shellcheck source=tests/lib/conf.sh
+. "$VAULTFS_TOP/tests/lib/conf.sh"
+
+# write_config FILE TCTI: the test's config (tests/lib/conf.sh), everything under $T
 write_config() {
-	local file=$1 tcti=$2
-	cat >"$file" <<-CONF
-	[store]
-	path = $T/vault.db
-	[seal]
-	sealer = tpm2
-	tcti = $tcti
-	host_key = $T/host.key
-	[fs]
-	mountpoint = $T/mnt
-	[policy]
-	dir = $T/policy.d
-	[audit]
-	path = $T/audit.jsonl
-	sync = batch
-	[control]
-	socket = $T/control.sock
-	CONF
+	vaultfs_conf "$T" "$2" >"$1"
 }
 
 # vault_setup: temp dir, swtpm, config at $CONF. Does not init the store.

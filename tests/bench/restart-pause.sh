@@ -28,6 +28,8 @@ fi
 
 # shellcheck source=tests/lib/swtpm.sh
 . "$top/tests/lib/swtpm.sh"
+# shellcheck source=tests/lib/conf.sh
+. "$top/tests/lib/conf.sh"
 
 T=$(mktemp -d "${BENCH_DIR:-/var/tmp}/vaultfs-restart.XXXXXX")
 CONF=$T/vaultfs.conf
@@ -47,22 +49,7 @@ trap cleanup EXIT
 
 swtpm_start "$T/tpm"
 mkdir -m 0700 "$T/policy.d" "$T/mnt"
-cat >"$CONF" <<CONF
-[store]
-path = $T/vault.db
-[seal]
-sealer = tpm2
-tcti = $SWTPM_TCTI
-[fs]
-mountpoint = $T/mnt
-[policy]
-dir = $T/policy.d
-[audit]
-path = $T/audit.jsonl
-sync = batch
-[control]
-socket = $T/control.sock
-CONF
+vaultfs_conf "$T" "$SWTPM_TCTI" >"$CONF"
 printf 'allow list /app uid=0\nallow read /app/db uid=0\n' >"$T/policy.d/10.policy"
 "$VAULTCTL" -c "$CONF" init --recovery-key-file "$T/recovery.key" >/dev/null
 "$VAULTCTL" -c "$CONF" --offline vault create app >/dev/null

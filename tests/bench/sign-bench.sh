@@ -24,6 +24,8 @@ if [ "$(id -u)" -ne 0 ] || [ ! -e /dev/fuse ]; then
 fi
 # shellcheck source=tests/lib/swtpm.sh
 . "$top/tests/lib/swtpm.sh"
+# shellcheck source=tests/lib/conf.sh
+. "$top/tests/lib/conf.sh"
 
 T=$(mktemp -d "${BENCH_DIR:-/var/tmp}/vaultfs-signbench.XXXXXX")
 DAEMON=
@@ -41,21 +43,8 @@ trap cleanup EXIT
 swtpm_start "$T/tpm" >/dev/null
 mkdir -m 0700 "$T/policy.d"
 mkdir -p "$T/mnt"
-cat >"$T/vaultfs.conf" <<CONF
-[store]
-path = $T/vault.db
-[seal]
-sealer = tpm2
-tcti = $SWTPM_TCTI
-[fs]
-mountpoint = $T/mnt
-[policy]
-dir = $T/policy.d
-[audit]
-path = $T/audit.jsonl
-sync = batch
-[control]
-socket = $T/control.sock
+vaultfs_conf "$T" "$SWTPM_TCTI" >"$T/vaultfs.conf"
+cat >>"$T/vaultfs.conf" <<CONF
 [agent]
 socket = $T/agent.sock
 CONF

@@ -32,6 +32,8 @@ if [ "$(id -u)" -ne 0 ] || [ ! -e /dev/fuse ]; then
 fi
 # shellcheck source=tests/lib/swtpm.sh
 . "$top/tests/lib/swtpm.sh"
+# shellcheck source=tests/lib/conf.sh
+. "$top/tests/lib/conf.sh"
 # shellcheck source=tests/lib/servers.bash
 . "$top/tests/lib/servers.bash"
 if [ ! -x "$NGINX" ]; then
@@ -63,22 +65,7 @@ trap cleanup EXIT
 swtpm_start "$T/tpm" >/dev/null
 mkdir -m 0700 "$T/policy.d"
 mkdir -p "$T/mnt" "$T/tmpfs"
-cat >"$T/vaultfs.conf" <<CONF
-[store]
-path = $T/vault.db
-[seal]
-sealer = tpm2
-tcti = $SWTPM_TCTI
-[fs]
-mountpoint = $T/mnt
-[policy]
-dir = $T/policy.d
-[audit]
-path = $T/audit.jsonl
-sync = batch
-[control]
-socket = $T/control.sock
-CONF
+vaultfs_conf "$T" "$SWTPM_TCTI" >"$T/vaultfs.conf"
 # nginx reads as a server would be let to (exe=); root reads too, for the copies and bench-open
 cat >"$T/policy.d/10-bench.policy" <<POL
 allow list /b uid=0
