@@ -400,7 +400,8 @@ static const char *fleet_trust_advice(int r)
 	switch (-r) {
 	case EACCES:
 		return "not approved yet: an admin on a host that counts runs `vaultctl fleet "
-		       "approve NAME --fingerprint F [--vault V]` (F as `fleet join` printed it)";
+		       "approve THIS-HOST --fingerprint F [--vault V]...` (F as `fleet join` "
+		       "printed it here)";
 	case EKEYREVOKED:
 		return "removed from the fleet: it gets no new versions; to come back, join "
 		       "again under a new name and be approved";

@@ -205,4 +205,15 @@ reads() { # reads FILE WANT
 	[ "$status" -eq 1 ]
 	echo "$output" | grep -F "[FAIL] fleet: the center (PostgreSQL) answers: it is away"
 	echo "$output" | grep -F "[ok  ] fleet: this host's key (tpm) loads and signs"
+	# d (no TPM, no daemon) joined and not approved: it does not count, and is told how
+	fleet_host_add d host
+	fleet_on d fleet join >/dev/null 2>&1
+	run fleet_ctl d doctor
+	echo "$output"
+	[ "$status" -eq 1 ]
+	echo "$output" | grep -F "[ok  ] fleet: this host's key (soft) loads and signs"
+	echo "$output" | grep -F "[FAIL] fleet: this host (d) counts in the fleet: not approved yet"
+	echo "$output" | grep -A1 -F "counts in the fleet: not approved yet" |
+		grep -q "fleet approve THIS-HOST --fingerprint F"
+	! echo "$output" | grep -F "fleet: vault " || false
 }
