@@ -197,7 +197,7 @@ fleet_ctl() {
 # fleet_pid_ours PID NAME: PID is NAME's vaultfsd
 fleet_pid_ours() {
 	[[ $1 =~ ^[0-9]+$ ]] &&
-		tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null |
+		tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" |
 		grep -qF -- "-c $FLEET_DIR/$2/vaultfs.conf"
 }
 
