@@ -438,7 +438,7 @@ static int fleet_center_check(struct doctor *d, const char *conninfo, struct fle
 	      r == -EHOSTDOWN ? "reads go on from this store; changes to fleet vaults are refused "
 				"until it answers: check that PostgreSQL runs and that this host "
 				"reaches it (host and port of [fleet] conninfo, a firewall)" :
-	      r == -EACCES	? "PostgreSQL refused the role: check user and password in [fleet] "
+	      r == -EACCES    ? "PostgreSQL refused the role: check user and password in [fleet] "
 				"conninfo and the center's pg_hba.conf" :
 				"the center has no fleet yet (the first `vaultctl fleet join` makes "
 				"its schema), or see PostgreSQL's log");
@@ -475,8 +475,8 @@ static void fleet_lag_checks(struct doctor *d, struct fleet_pg *pg, struct kv *k
 				log_foreign_clear();
 				continue;
 			}
-			snprintf(what, sizeof(what), "fleet: vault %s (granted to this host) is here",
-				 v[i].name);
+			snprintf(what, sizeof(what),
+				 "fleet: vault %s (granted to this host) is here", v[i].name);
 			check(d, 1, what,
 			      daemon ? "vaultfsd takes it on its next pull (at most a minute); if "
 				       "it does not, see its log" :
@@ -506,10 +506,11 @@ static void fleet_lag_checks(struct doctor *d, struct fleet_pg *pg, struct kv *k
 			 " (lag %" PRId64 ")",
 			 v[i].name, a.seq, v[i].max_seq, lag);
 		check(d, lag ? 1 : 0, what,
-		      !daemon ? "vaultfsd applies the center's changes: start it" :
-				"vaultfsd applies changes as they come; a lag that stays is a change "
-				"this host refused: `vaultctl audit show --event fleet-apply "
-				"--decision deny` and vaultfsd's log say which and why");
+		      !daemon ?
+			      "vaultfsd applies the center's changes: start it" :
+			      "vaultfsd applies changes as they come; a lag that stays is a change "
+			      "this host refused: `vaultctl audit show --event fleet-apply "
+			      "--decision deny` and vaultfsd's log say which and why");
 	}
 }
 
@@ -570,16 +571,16 @@ static void fleet_checks(struct doctor *d, struct ctl *ctl, bool daemon)
 		char words[LOG_FOREIGN_SUFFIX_MAX];
 
 		snprintf(what, sizeof(what), "fleet: this host's key (%s) loads and signs%s%s%s",
-			 key ? fleet_key_kind_name(fleet_key_kind(key)) : name,
-			 r < 0 ? ": " : "", r < 0 ? strerror(-r) : "",
-			 r < 0 ? log_foreign_take(words) : "");
+			 key ? fleet_key_kind_name(fleet_key_kind(key)) : name, r < 0 ? ": " : "",
+			 r < 0 ? strerror(-r) : "", r < 0 ? log_foreign_take(words) : "");
 	}
 	check(d, r < 0 ? 2 : 0, what,
-	      r == -EBADMSG ? "its sealed form does not open under this store's master key (a "
-			      "store restored from another host?): `fleet remove` it on a host "
-			      "that counts and join again" :
-			      "a TPM key lives in the TPM it was made in: check [seal] tcti; a host "
-			      "that lost its TPM is removed and joins again");
+	      r == -EBADMSG ?
+		      "its sealed form does not open under this store's master key (a "
+		      "store restored from another host?): `fleet remove` it on a host "
+		      "that counts and join again" :
+		      "a TPM key lives in the TPM it was made in: check [seal] tcti; a host "
+		      "that lost its TPM is removed and joins again");
 	if (r < 0 || !center)
 		goto out;
 	r = fleet_host_trusted(hosts, n, anchor, name, &me);
