@@ -72,7 +72,7 @@ fleet_in() {
 # fleet_net_up DIR: the bridge; DIR holds the fleet's state (made if missing)
 fleet_net_up() {
 	FLEET_DIR=$1
-	FLEET_ID=${FLEET_ID:-$$}
+	FLEET_ID=${FLEET_ID:-$BASHPID} # not $$: the same in every file of one bats run
 	export FLEET_DIR FLEET_ID FLEET_NET
 	mkdir -p "$FLEET_DIR"
 	echo "$FLEET_ID" >"$FLEET_DIR/id"
