@@ -571,7 +571,7 @@ static void fleet_checks(struct doctor *d, struct ctl *ctl, bool daemon)
 		char words[LOG_FOREIGN_SUFFIX_MAX];
 
 		snprintf(what, sizeof(what), "fleet: this host's key (%s) loads and signs%s%s%s",
-			 key ? fleet_key_kind_name(fleet_key_kind(key)) : name, r < 0 ? ": " : "",
+			 key ? fleet_key_kind_name(fleet_key_kind(key)) : "?", r < 0 ? ": " : "",
 			 r < 0 ? strerror(-r) : "", r < 0 ? log_foreign_take(words) : "");
 	}
 	check(d, r < 0 ? 2 : 0, what,
