@@ -15,6 +15,7 @@
 # Knobs (environment): FLEET_BENCH_CHANGES changes timed per fleet size (200),
 # FLEET_BENCH_RATE_S seconds of each rate run (10), BENCH_COUNT opens per run (10000),
 # BENCH_RUNS (5), BENCH_DIR where the temp dir goes (/var/tmp).
+# shellcheck disable=SC2046 # $(dirs ...) is a list, split on purpose (mktemp's paths: no blanks)
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -151,6 +151,7 @@ fleet_host_add() {
 	mkdir "$d/mnt"
 	echo "host $n" >>"$FLEET_DIR/made"
 	if [ "$sealer" != host ]; then
+		# shellcheck disable=SC2016 # expanded by the inner shell
 		tcti=$(fleet_in "$n" bash -c '. "$1" && swtpm_start "$2" >&2 && echo "$SWTPM_TCTI"' \
 			- "$VAULTFS_TOP/tests/lib/swtpm.sh" "$d/tpm") || return 1
 		echo "$tcti" >"$d/tcti"
@@ -259,6 +260,7 @@ fleet_down() {
 		fleet_host_stop "$what"
 		if [ -f "$FLEET_DIR/$what/tcti" ]; then
 			tcti=$(cat "$FLEET_DIR/$what/tcti")
+			# shellcheck disable=SC2016 # expanded by the inner shell
 			fleet_in "$what" bash -c '. "$1" && swtpm_stop "$2"' - \
 				"$VAULTFS_TOP/tests/lib/swtpm.sh" "$FLEET_DIR/$what/tpm" 2>/dev/null ||
 				true
