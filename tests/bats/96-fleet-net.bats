@@ -220,4 +220,12 @@ reads() { # reads FILE WANT
 	echo "$output" | grep -A1 -F "counts in the fleet: not approved yet" |
 		grep -q "fleet approve THIS-HOST --fingerprint F"
 	! echo "$output" | grep -F "fleet: vault " || false
+	# the center rolled back by hand below what a applied (the last test: the fleet is torn
+	# down after it): a failure, and what to do
+	fleet_sql "DELETE FROM vaultfs.changes WHERE vault = 'ab' AND seq = 2"
+	run fleet_ctl a doctor
+	echo "$output"
+	[ "$status" -eq 1 ]
+	echo "$output" | grep -F "[FAIL] fleet: vault ab: the center holds seq 1, less than the 2 applied here (it went back)"
+	echo "$output" | grep -A1 -F "(it went back)" | grep -q "never roll a host's store back"
 }
