@@ -121,6 +121,7 @@ bench: all $(TEST_PROGS) $(BENCH_PROGS)
 	BUILD=$(abspath $(BUILD)) tests/bench/tls-read.sh
 	BUILD=$(abspath $(BUILD)) tests/bench/run-bench.sh
 	BUILD=$(abspath $(BUILD)) tests/bench/restart-pause.sh
+	BUILD=$(abspath $(BUILD)) tests/bench/fleet-bench.sh
 
 # The read path of this build against another vaultfsd, interleaved in one run:
 # `make bench-ab AB_OLD=/path/to/old/vaultfsd` (tests/bench/ab-open.sh).

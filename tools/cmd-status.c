@@ -1,7 +1,9 @@
 /* cmd-status.c: `vaultctl status` (what runs and where: daemon, mount, store, sealer, TPM,
  * journal, policy) and `vaultctl doctor` (checks, each with advice when it fails). Status asks
  * the daemon and looks at the files it may read; doctor also unseals the store and verifies
- * the journal, so it wants root. Neither prints or holds a secret beyond the master key doctor
+ * the journal, so it wants root, and with [fleet] conninfo set it asks the center (read only:
+ * it never makes the schema nor writes a row) whether this host's key loads, counts, and how
+ * far each fleet vault lags. Neither prints or holds a secret beyond the master key doctor
  * unseals to prove it can (in a secbuf, freed at once). */
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,6 +15,10 @@
 
 #include "core/errtext.h"
 #include "core/audit.h"
+#include "core/fleet-pg.h"
+#include "core/fleet-sync.h"
+#include "core/fleet.h"
+#include "core/kv-fleet.h"
 #include "core/io.h"
 #include "core/log.h"
 #include "core/seal.h"
@@ -386,6 +392,219 @@ static void journal_check(struct doctor *d, struct json_object *st)
 	      "fix what its log names");
 }
 
+/* --- doctor: the fleet ([fleet] conninfo set) --- */
+
+/* What a host that does not count should do, by fleet_host_trusted's error. */
+static const char *fleet_trust_advice(int r)
+{
+	switch (-r) {
+	case EACCES:
+		return "not approved yet: an admin on a host that counts runs `vaultctl fleet "
+		       "approve THIS-HOST --fingerprint F [--vault V]...` (F as `fleet join` "
+		       "printed it here)";
+	case EKEYREVOKED:
+		return "removed from the fleet: it gets no new versions; to come back, join "
+		       "again under a new name and be approved";
+	case ENOENT:
+		return "the center does not know this host: `vaultctl fleet join` (a center "
+		       "restored from an old backup forgets hosts too)";
+	default:
+		return "its approval does not verify up to the anchor this host pinned: a row "
+		       "changed in the center, or another fleet's center; see `vaultctl fleet "
+		       "status` on a host that counts";
+	}
+}
+
+/* The center's answer, or its failure with advice. 0 or the failure. */
+static int fleet_center_check(struct doctor *d, const char *conninfo, struct fleet_pg **ret_pg,
+			      struct fleet_host **ret_hosts, size_t *ret_n)
+{
+	char words[LOG_FOREIGN_SUFFIX_MAX], what[512];
+	struct fleet_pg *pg = NULL;
+	int r;
+
+	r = fleet_pg_connect(conninfo, &pg);
+	if (r >= 0)
+		r = fleet_pg_hosts(pg, ret_hosts, ret_n);
+	if (r >= 0) {
+		check(d, 0, "fleet: the center (PostgreSQL) answers", NULL);
+		*ret_pg = pg;
+		return 0;
+	}
+	fleet_pg_free(pg);
+	snprintf(what, sizeof(what), "fleet: the center (PostgreSQL) answers: %s%s",
+		 r == -EHOSTDOWN ? "it is away" : strerror(-r), log_foreign_take(words));
+	check(d, 2, what,
+	      r == -EHOSTDOWN ? "reads go on from this store; changes to fleet vaults are refused "
+				"until it answers: check that PostgreSQL runs and that this host "
+				"reaches it (host and port of [fleet] conninfo, a firewall)" :
+	      r == -EACCES    ? "PostgreSQL refused the role: check user and password in [fleet] "
+				"conninfo and the center's pg_hba.conf" :
+				"the center has no fleet yet (the first `vaultctl fleet join` makes "
+				"its schema), or see PostgreSQL's log");
+	return r;
+}
+
+/* Each fleet vault this host holds: its applied seq against the center's highest. */
+static void fleet_lag_checks(struct doctor *d, struct fleet_pg *pg, struct kv *kv, const char *me,
+			     bool daemon)
+{
+	_cleanup_free_ struct fleet_pg_vault *v = NULL;
+	char what[512];
+	size_t nv;
+	int r;
+
+	r = fleet_pg_vaults(pg, &v, &nv);
+	if (r < 0) {
+		char words[LOG_FOREIGN_SUFFIX_MAX];
+
+		snprintf(what, sizeof(what), "fleet: the center lists its vaults: %s%s",
+			 strerror(-r), log_foreign_take(words));
+		check(d, 2, what, "see PostgreSQL's log");
+		return;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		struct fleet_applied a;
+		struct fleet_grant g;
+		int64_t lag;
+
+		r = kv_fleet_applied(kv, v[i].name, &a);
+		if (r == -ENOENT) {
+			/* not here: fine unless it was granted to this host */
+			if (fleet_pg_grant_get(pg, v[i].name, v[i].epoch, me, &g) < 0) {
+				log_foreign_clear();
+				continue;
+			}
+			snprintf(what, sizeof(what),
+				 "fleet: vault %s (granted to this host) is here", v[i].name);
+			check(d, 1, what,
+			      daemon ? "vaultfsd takes it on its next pull (at most a minute); if "
+				       "it does not, see its log" :
+				       "vaultfsd takes it when it runs: start it");
+			continue;
+		}
+		if (r < 0) {
+			snprintf(what, sizeof(what), "fleet: vault %s's applied state reads: %s",
+				 v[i].name, strerror(-r));
+			check(d, 2, what, "the store's row does not verify: see 'vaultctl verify'");
+			continue;
+		}
+		lag = v[i].max_seq - a.seq;
+		if (lag < 0) {
+			snprintf(what, sizeof(what),
+				 "fleet: vault %s: the center holds seq %" PRId64
+				 ", less than the %" PRId64 " applied here (it went back)",
+				 v[i].name, v[i].max_seq, a.seq);
+			check(d, 2, what,
+			      "this host refuses a center that went back (restored from a backup, "
+			      "rows deleted); its reads go on: have the center's operators restore "
+			      "the rows, never roll a host's store back to match");
+			continue;
+		}
+		snprintf(what, sizeof(what),
+			 "fleet: vault %s applied to seq %" PRId64 " of the center's %" PRId64
+			 " (lag %" PRId64 ")",
+			 v[i].name, a.seq, v[i].max_seq, lag);
+		check(d, lag ? 1 : 0, what,
+		      !daemon ?
+			      "vaultfsd applies the center's changes: start it" :
+			      "vaultfsd applies changes as they come; a lag that stays is a change "
+			      "this host refused: `vaultctl audit show --event fleet-apply "
+			      "--decision deny` and vaultfsd's log say which and why");
+	}
+}
+
+/* The fleet's checks: the center answers, this host's key loads and signs, this host counts
+ * (approved, not revoked), and each fleet vault's lag. Needs the store's master key (root). */
+static void fleet_checks(struct doctor *d, struct ctl *ctl, bool daemon)
+{
+	const struct config *c = ctl->config;
+	_cleanup_secbuf_ struct secbuf *seal = NULL;
+	_cleanup_free_ struct fleet_host *hosts = NULL;
+	_cleanup_free_ uint8_t *saved = NULL;
+	_cleanup_(kv_freep) struct kv *kv = NULL;
+	char name[FLEET_HOST_NAME_MAX + 1], anchor[FLEET_FPR_LEN], what[512];
+	const struct fleet_host *me = NULL;
+	struct fleet_key *key = NULL;
+	struct fleet_pg *pg = NULL;
+	struct store *s = NULL;
+	uint8_t sig[FLEET_SIG_MAX];
+	size_t n = 0, len = 0, siglen = 0;
+	bool center;
+	int r;
+
+	center = fleet_center_check(d, c->fleet_conninfo, &pg, &hosts, &n) == 0;
+	if (geteuid() != 0) {
+		check(d, 1, "fleet: this host's key not checked", "run doctor as root");
+		goto out;
+	}
+	r = store_open(c->store_path, STORE_READONLY, &s);
+	if (r >= 0) {
+		r = store_meta_text(s, FLEET_META_NAME, name, sizeof(name));
+		if (r >= 0)
+			r = store_meta_text(s, FLEET_META_ANCHOR, anchor, sizeof(anchor));
+		if (r >= 0)
+			r = store_meta_get(s, FLEET_META_KEY, &saved, &len);
+		store_free(s);
+	}
+	if (r == -ENOENT) {
+		check(d, 1, "fleet: this host has joined the fleet",
+		      "[fleet] conninfo is set but this host never joined: `vaultctl fleet join` "
+		      "(with --anchor as the first host printed it), then an approval");
+		goto out;
+	}
+	if (r < 0)
+		goto out; /* the store's own checks above say why */
+	if (open_kv(ctl, &kv) != 0) {
+		check(d, 2, "fleet: this host's key not checked: the store does not open",
+		      "see the master key's check above");
+		goto out;
+	}
+	r = kv_derive_key(kv, FLEET_HOST_KEY_LABEL, &seal);
+	if (r >= 0)
+		r = fleet_key_load(saved, len, seal->data,
+				   strstr(c->sealer, "tpm2") ? c->tcti : NULL, &key);
+	/* a key that loads but cannot sign (a TPM key off its TPM) does not count as loaded */
+	if (r >= 0)
+		r = fleet_sign(key, "vaultfs doctor", 14, sig, &siglen);
+	{
+		char words[LOG_FOREIGN_SUFFIX_MAX];
+
+		snprintf(what, sizeof(what), "fleet: this host's key (%s) loads and signs%s%s%s",
+			 key ? fleet_key_kind_name(fleet_key_kind(key)) : "?", r < 0 ? ": " : "",
+			 r < 0 ? strerror(-r) : "", r < 0 ? log_foreign_take(words) : "");
+	}
+	check(d, r < 0 ? 2 : 0, what,
+	      r == -EBADMSG ?
+		      "its sealed form does not open under this store's master key (a "
+		      "store restored from another host?): `fleet remove` it on a host "
+		      "that counts and join again" :
+		      "a TPM key lives in the TPM it was made in: check [seal] tcti; a host "
+		      "that lost its TPM is removed and joins again");
+	if (r < 0 || !center)
+		goto out;
+	r = fleet_host_trusted(hosts, n, anchor, name, &me);
+	if (r >= 0) {
+		size_t splen;
+		const uint8_t *spki = fleet_key_spki(key, &splen);
+
+		if (me->spki_len != splen || memcmp(me->spki, spki, splen) != 0)
+			r = -ENOKEY; /* the center shows another key under this name */
+	}
+	snprintf(what, sizeof(what), "fleet: this host (%s) counts in the fleet%s%s", name,
+		 r < 0 ? ": " : "",
+		 r == -EACCES	   ? "not approved yet" :
+		 r == -EKEYREVOKED ? "removed" :
+		 r == -ENOENT	   ? "unknown to the center" :
+		 r < 0		   ? "its approval does not verify" :
+				     "");
+	check(d, r < 0 ? 2 : 0, what, fleet_trust_advice(r));
+	fleet_lag_checks(d, pg, kv, name, daemon);
+out:
+	fleet_key_free(key);
+	fleet_pg_free(pg);
+}
+
 int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 {
 	const struct config *c = ctl->config;
@@ -512,6 +731,8 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 	} else {
 		check(&d, 1, "audit journal not checked", "run doctor as root");
 	}
+	if (c->fleet_conninfo)
+		fleet_checks(&d, ctl, st != NULL);
 	json_object_put(st);
 	printf("%u failed, %u warnings\n", d.failed, d.warned);
 	return d.failed ? EXIT_REFUSED : EXIT_OK;
