@@ -43,6 +43,8 @@ skip() {
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 # shellcheck source=tests/lib/swtpm.sh
 . "$top/tests/lib/swtpm.sh"
+# shellcheck source=tests/lib/conf.sh
+. "$top/tests/lib/conf.sh"
 # shellcheck source=tests/lib/servers.bash
 . "$top/tests/lib/servers.bash"
 # shellcheck source=tests/lib/fleet.bash

@@ -11,8 +11,8 @@
 # under it would be invisible here: everything runs with `nsenter --net=` (the network only),
 # and a host's mount is this machine's.
 #
-# Source it after helpers.bash (VAULTCTL, VAULTFSD, tpm_lock_file, swtpm.sh) and servers.bash
-# (PG_BIN, need_pg, PG_TEMPLATE). State is kept in files under FLEET_DIR (pids, node list), so a
+# Source it after helpers.bash (VAULTCTL, VAULTFSD, tpm_lock_file, swtpm.sh, conf.sh) and
+# servers.bash (PG_BIN, need_pg, PG_TEMPLATE). State is kept in files under FLEET_DIR (pids, node list), so a
 # bats file may build the fleet in setup_file, use it from its tests (other processes) and tear
 # it down in teardown_file. fleet_down removes everything fleet_net_up and the others made,
 # also after a failure half-way, and stops only the processes they started (by pid, checked).
@@ -156,22 +156,8 @@ fleet_host_add() {
 			- "$VAULTFS_TOP/tests/lib/swtpm.sh" "$d/tpm") || return 1
 		echo "$tcti" >"$d/tcti"
 	fi
-	cat >"$d/vaultfs.conf" <<-CONF
-	[store]
-	path = $d/vault.db
-	[seal]
-	sealer = $sealer
-	tcti = $tcti
-	host_key = $d/host.key
-	[fs]
-	mountpoint = $d/mnt
-	[policy]
-	dir = $d/policy.d
-	[audit]
-	path = $d/audit.jsonl
-	sync = batch
-	[control]
-	socket = $d/control.sock
+	vaultfs_conf "$d" "$tcti" "$sealer" >"$d/vaultfs.conf"
+	cat >>"$d/vaultfs.conf" <<-CONF
 	[fleet]
 	conninfo = $FLEET_CONNINFO
 	host = $n
