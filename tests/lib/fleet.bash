@@ -14,8 +14,9 @@
 # Source it after helpers.bash (VAULTCTL, VAULTFSD, tpm_lock_file, swtpm.sh, conf.sh) and
 # servers.bash (PG_BIN, need_pg, PG_TEMPLATE). State is kept in files under FLEET_DIR (pids,
 # node list), so a bats file may build the fleet in setup_file, use it from its tests (other
-# processes) and tear it down in teardown_file. fleet_down removes everything fleet_net_up and the others made,
-# also after a failure half-way, and stops only the processes they started (by pid, checked).
+# processes) and tear it down in teardown_file. fleet_down removes everything fleet_net_up and the
+# others made, also after a failure half-way, and stops only the processes they started (by pid,
+# checked).
 #
 #   fleet_net_up DIR        the bridge (FLEET_ID names it and every node); state under DIR
 #   fleet_pg_up             PostgreSQL in node "pg" at $FLEET_NET.1:5432; FLEET_CONNINFO
