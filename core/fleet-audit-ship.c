@@ -240,8 +240,10 @@ static int read_line(struct fleet_audit_ship *s, const char **ret_line, size_t *
 			continue;
 		}
 		if (audit_parse_line(line, len, &e) < 0) {
-			say(s, -EBADMSG, "a line of the journal after seq %" PRId64
-				" is not an audit record: not shipped", s->next_seq - 1);
+			say(s, -EBADMSG,
+			    "a line of the journal after seq %" PRId64
+			    " is not an audit record: not shipped",
+			    s->next_seq - 1);
 			continue;
 		}
 		*ret_seq = (int64_t)e.seq;
@@ -301,7 +303,8 @@ static int resume(struct fleet_audit_ship *s)
 		r = fleet_pg_audit_last(s->pg, s->host, &last);
 		if (r == -ENOENT) {
 			if (s->shipped_max > 0)
-				say(s, -ESTALE, "the center lost every audit batch of this host (it "
+				say(s, -ESTALE,
+				    "the center lost every audit batch of this host (it "
 				    "had seq 1..%" PRId64 "): shipping the journal again",
 				    s->shipped_max);
 			memset(s->prev, 0, sizeof(s->prev));
@@ -317,14 +320,17 @@ static int resume(struct fleet_audit_ship *s)
 		    fleet_audit_batch_verify(s->spki, s->spki_len, &last, NULL, NULL) >= 0) {
 			r = place(s, &last);
 			if (r == -ESTALE)
-				say(s, r, "the center holds audit records of this host up to seq %"
-				    PRId64 ", past the end of its journal: not shipping",
+				say(s, r,
+				    "the center holds audit records of this host up to seq %" PRId64
+				    ", past the end of its journal: not shipping",
 				    last.last_seq);
 			if (r >= 0) {
 				if (last.last_seq < s->shipped_max)
-					say(s, -ESTALE, "the center lost the audit batches of this "
+					say(s, -ESTALE,
+					    "the center lost the audit batches of this "
 					    "host after seq %" PRId64 " (it had up to %" PRId64
-					    "): shipping them again", last.last_seq, s->shipped_max);
+					    "): shipping them again",
+					    last.last_seq, s->shipped_max);
 				r = fleet_audit_head_hash(&last, s->prev);
 			}
 			if (r >= 0) {
@@ -336,11 +342,13 @@ static int resume(struct fleet_audit_ship *s)
 				fleet_audit_batch_done(&last);
 				return r;
 			}
-			say(s, r, "the center's audit batch of seq %" PRId64 "..%" PRId64
+			say(s, r,
+			    "the center's audit batch of seq %" PRId64 "..%" PRId64
 			    " differs from this host's journal: shipping it again",
 			    last.first_seq, last.last_seq);
 		} else
-			say(s, -EBADMSG, "the center's audit batch of seq %" PRId64 "..%" PRId64
+			say(s, -EBADMSG,
+			    "the center's audit batch of seq %" PRId64 "..%" PRId64
 			    " does not verify under this host's key: shipping it again",
 			    last.first_seq, last.last_seq);
 		r = fleet_pg_audit_delete_from(s->pg, s->host, last.first_seq);

@@ -134,10 +134,11 @@ int fleet_pg_audit_insert(struct fleet_pg *p, const struct fleet_audit_batch *b)
 	param_bytes(&q, b->prev, sizeof(b->prev));
 	param_bytes(&q, b->lines, b->lines_len);
 	param_bytes(&q, b->sig, b->sig_len);
-	return run(p,
-		   "INSERT INTO vaultfs.audit_batches (host, first_seq, last_seq, prev, lines, sig) "
-		   "VALUES ($1, $2, $3, $4, $5, $6)",
-		   &q, &res);
+	return run(
+		p,
+		"INSERT INTO vaultfs.audit_batches (host, first_seq, last_seq, prev, lines, sig) "
+		"VALUES ($1, $2, $3, $4, $5, $6)",
+		&q, &res);
 }
 
 #define COLUMNS                                                                                    \

@@ -77,8 +77,9 @@ static void *fleet_audit_main(void *arg)
 		}
 		if (r != said) {
 			if (r == -EHOSTDOWN)
-				log_warning("fleet audit: the center is away: the journal is shipped "
-					    "when it is back");
+				log_warning(
+					"fleet audit: the center is away: the journal is shipped "
+					"when it is back");
 			else
 				log_warning_errno(r, "fleet audit: shipping stopped: %m");
 			said = r;
@@ -91,8 +92,7 @@ static void *fleet_audit_main(void *arg)
 
 /* The host key and name from the store (fleet-sync.h's meta keys), the seal key derived under
  * the lock. -ENOENT: not joined. */
-static int load_key(struct vaultfsd *v, char name[FLEET_HOST_NAME_MAX + 1],
-		    struct fleet_key **ret)
+static int load_key(struct vaultfsd *v, char name[FLEET_HOST_NAME_MAX + 1], struct fleet_key **ret)
 {
 	const struct config *c = v->config;
 	_cleanup_secbuf_ struct secbuf *seal = NULL;

@@ -500,13 +500,12 @@ static void test_tamper(void **state)
 
 	/* two batches swapped (their lines and heads moved to each other's rows) */
 	s = four_batches(&p, &a, &path);
-	assert_int_equal(
-		fleet_pg_exec(p, "UPDATE vaultfs.audit_batches x SET lines = y.lines, "
-				 "sig = y.sig, prev = y.prev FROM vaultfs.audit_batches y "
-				 "WHERE x.host = 'b' AND y.host = 'b' AND "
-				 "((x.first_seq = 6 AND y.first_seq = 11) OR "
-				 "(x.first_seq = 11 AND y.first_seq = 6))"),
-		0);
+	assert_int_equal(fleet_pg_exec(p, "UPDATE vaultfs.audit_batches x SET lines = y.lines, "
+					  "sig = y.sig, prev = y.prev FROM vaultfs.audit_batches y "
+					  "WHERE x.host = 'b' AND y.host = 'b' AND "
+					  "((x.first_seq = 6 AND y.first_seq = 11) OR "
+					  "(x.first_seq = 11 AND y.first_seq = 6))"),
+			 0);
 	assert_int_equal(check_b(p, st, &n, NULL), 3);
 	assert_int_equal(st[1], FLEET_AUDIT_BAD);
 	assert_int_equal(st[2], FLEET_AUDIT_BAD);
