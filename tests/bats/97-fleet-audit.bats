@@ -150,6 +150,9 @@ join_both() {
 	! on a audit show --fleet --host a | grep -E '^[^ ]+ b ' || false
 	on a audit show --fleet --host a | grep -qE '^[^ ]+ a [0-9]+ '
 	[ "$(on a audit show --fleet --vault loc | grep -cv ' loc')" = 0 ]
+	[ -z "$(on a audit show --fleet --since +1d)" ]
+	on a audit show --fleet --since -1h | grep -qE ' b [0-9]+ open allow loc/x'
+	[ -z "$(on a audit show --fleet --event no-such-event)" ]
 	# b's own view of the center says the same
 	WANT='^[^ ]+ b [0-9]+ open allow loc/x'
 	"$VAULTCTL" -c "$T/b/vaultfs.conf" audit show --fleet | grep -qE "$WANT"
