@@ -19,6 +19,8 @@
 
 /* tries at finding a center's last batch that agrees with the journal before giving up */
 #define RESUME_TRIES 16
+/* full batches one round ships at most (catching up is many rounds: a stop waits for one) */
+#define STEP_BATCHES 8
 
 struct fleet_audit_ship {
 	char *conninfo, *path;
@@ -258,6 +260,27 @@ static int read_line(struct fleet_audit_ship *s, const char **ret_line, size_t *
 
 /* --- where the center is --- */
 
+/* 1 when the journal's files still hold seq (its oldest file starts at or before it), else 0:
+ * a batch of the center is replaced only by what the journal can ship again. */
+static int journal_holds(struct fleet_audit_ship *s, int64_t seq)
+{
+	char **list = NULL;
+	size_t n;
+	int64_t f = 0;
+	int r;
+
+	r = audit_list_files(s->path, &list, &n);
+	if (r < 0)
+		return r;
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) /* the oldest file with a record */
+		r = first_seq(list[i], &f);
+	audit_paths_free(list);
+	if (r < 0)
+		return r;
+	return r > 0 && f <= seq;
+}
+
 /* Open the journal at first (the center's last batch b, or NULL: none) and compare b's lines
  * with the journal's: 0 they agree (or the journal no longer has them) and the reader is past
  * them, -EBADMSG they differ, -ESTALE the journal ends before b does. */
@@ -294,6 +317,58 @@ static int place(struct fleet_audit_ship *s, const struct fleet_audit_batch *b)
 	return off == b->lines_len ? 0 : -EBADMSG;
 }
 
+/* Go on after the center's last batch of this host, when it verifies under this host's key
+ * and agrees with the journal (0, placed); else replace it with the journal's records (delete
+ * it: -EAGAIN, look at the one before), unless the journal no longer holds them (-EBADMSG). */
+static int take_last(struct fleet_audit_ship *s, const struct fleet_audit_batch *last)
+{
+	const char *why = "differs from this host's journal";
+	int r;
+
+	if (streq(last->host, s->host) &&
+	    fleet_audit_batch_verify(s->spki, s->spki_len, last, NULL, NULL) >= 0) {
+		r = place(s, last);
+		if (r == -ESTALE)
+			say(s, r,
+			    "the center holds audit records of this host up to seq %" PRId64
+			    ", past the end of its journal: not shipping",
+			    last->last_seq);
+		if (r != -EBADMSG && r < 0)
+			return r;
+		if (r >= 0) {
+			if (last->last_seq < s->shipped_max)
+				say(s, -ESTALE,
+				    "the center lost the audit batches of this host after seq %" PRId64
+				    " (it had up to %" PRId64 "): shipping them again",
+				    last->last_seq, s->shipped_max);
+			r = fleet_audit_head_hash(last, s->prev);
+			if (r < 0)
+				return r;
+			s->shipped = last->last_seq;
+			s->shipped_max = MAX(s->shipped_max, s->shipped);
+			s->placed = true;
+			return 0;
+		}
+	} else
+		why = "does not verify under this host's key";
+	r = journal_holds(s, last->first_seq);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		say(s, -EBADMSG,
+		    "the center's audit batch of seq %" PRId64 "..%" PRId64
+		    " %s; kept: this host's "
+		    "journal no longer holds its records",
+		    last->first_seq, last->last_seq, why);
+		return -EBADMSG;
+	}
+	say(s, -EBADMSG,
+	    "the center's audit batch of seq %" PRId64 "..%" PRId64 " %s: shipping it again",
+	    last->first_seq, last->last_seq, why);
+	r = fleet_pg_audit_delete_from(s->pg, s->host, last->first_seq);
+	return r < 0 ? r : -EAGAIN;
+}
+
 static int resume(struct fleet_audit_ship *s)
 {
 	for (int tries = 0; tries < RESUME_TRIES; tries++) {
@@ -316,44 +391,9 @@ static int resume(struct fleet_audit_ship *s)
 		}
 		if (r < 0)
 			return r;
-		if (streq(last.host, s->host) &&
-		    fleet_audit_batch_verify(s->spki, s->spki_len, &last, NULL, NULL) >= 0) {
-			r = place(s, &last);
-			if (r == -ESTALE)
-				say(s, r,
-				    "the center holds audit records of this host up to seq %" PRId64
-				    ", past the end of its journal: not shipping",
-				    last.last_seq);
-			if (r >= 0) {
-				if (last.last_seq < s->shipped_max)
-					say(s, -ESTALE,
-					    "the center lost the audit batches of this "
-					    "host after seq %" PRId64 " (it had up to %" PRId64
-					    "): shipping them again",
-					    last.last_seq, s->shipped_max);
-				r = fleet_audit_head_hash(&last, s->prev);
-			}
-			if (r >= 0) {
-				s->shipped = last.last_seq;
-				s->shipped_max = MAX(s->shipped_max, s->shipped);
-				s->placed = true;
-			}
-			if (r != -EBADMSG) {
-				fleet_audit_batch_done(&last);
-				return r;
-			}
-			say(s, r,
-			    "the center's audit batch of seq %" PRId64 "..%" PRId64
-			    " differs from this host's journal: shipping it again",
-			    last.first_seq, last.last_seq);
-		} else
-			say(s, -EBADMSG,
-			    "the center's audit batch of seq %" PRId64 "..%" PRId64
-			    " does not verify under this host's key: shipping it again",
-			    last.first_seq, last.last_seq);
-		r = fleet_pg_audit_delete_from(s->pg, s->host, last.first_seq);
+		r = take_last(s, &last);
 		fleet_audit_batch_done(&last);
-		if (r < 0)
+		if (r != -EAGAIN)
 			return r;
 	}
 	return -EBADMSG;
@@ -457,6 +497,8 @@ static int step(struct fleet_audit_ship *s, bool due)
 			r = ship_count(s, &shipped);
 			if (r < 0)
 				return r;
+			if (shipped >= (int)(STEP_BATCHES * FLEET_AUDIT_BATCH_RECORDS))
+				return shipped; /* more in the next round */
 		}
 	}
 	if (s->pend_n > 0 && due) {

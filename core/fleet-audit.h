@@ -127,9 +127,13 @@ int fleet_audit_ship_new(const char *conninfo, const char *journal_path, const c
 			 struct fleet_audit_ship **ret);
 void fleet_audit_ship_free(struct fleet_audit_ship *s);
 /* One round: connect when not connected (and find, against the journal, where the center
- * is), then read what the journal has and ship every full batch, and the partial one too when
- * due. Returns the records shipped (0 none), -EHOSTDOWN the center is away (reconnects on the
- * next call), or another error (the next call starts over from the center's state). */
+ * is), then read what the journal has and ship its full batches (at most a few: a round is
+ * short, call again at once while it returns FLEET_AUDIT_BATCH_RECORDS or more), and the
+ * partial one too when due. A batch of the center that differs from the journal, or does not
+ * verify under this host's key, is reported and replaced by the journal's records, unless the
+ * journal no longer holds them (reported, kept, -EBADMSG). Returns the records shipped (0
+ * none), -EHOSTDOWN the center is away (reconnects on the next call), or another error (the
+ * next call starts over from the center's state). */
 int fleet_audit_ship_step(struct fleet_audit_ship *s, bool due);
 /* A last round with every record read shipped, only when connected now (-EHOSTDOWN without
  * trying otherwise): for a stop. */

@@ -72,7 +72,8 @@ static void *fleet_audit_main(void *arg)
 			backoff = FLEET_AUDIT_BACKOFF_MIN_MS;
 			if (due)
 				last_ship = now;
-			nap(d, FLEET_AUDIT_POLL_MS);
+			if (r < (int)FLEET_AUDIT_BATCH_RECORDS) /* else catching up: on at once */
+				nap(d, FLEET_AUDIT_POLL_MS);
 			continue;
 		}
 		if (r != said) {

@@ -6,7 +6,9 @@
 # beside it (text and JSON, --host and --vault filters). Batches tampered with by hand in SQL (a
 # line changed, a batch dropped, a host's key replaced) are said, their records withheld, and
 # the exit status is 3; a last batch changed while b was down is found by b when it starts,
-# said in its log and journal, and shipped again.
+# said in its log and journal, and shipped again. With the center stopped, b serves on and its
+# shipper falls behind; started again, b catches up with no operator, and the center holds b's
+# journal line for line.
 
 load helpers
 load ../lib/servers
@@ -115,6 +117,11 @@ within() {
 	return 1
 }
 
+# pg_again: the center started again on its data dir and port
+pg_again() {
+	pg_as "$PG_BIN/pg_ctl" -D "$T/pg/data" -l "$T/pg/log" -w -t 60 start >/dev/null
+}
+
 sql() {
 	"$PG_BIN/psql" "$CONNINFO" -v ON_ERROR_STOP=1 -Atqc "$1"
 }
@@ -207,4 +214,26 @@ join_both() {
 	[ "$status" -eq 3 ]
 	[[ $output == *"host b does not count"*"withheld"* ]]
 	! echo "$output" | grep -E '^[^ ]+ b [0-9]+ ' || false
+}
+
+@test "fleet audit: the center away: b serves and falls behind; back: b catches up alone" {
+	join_both
+	[ "$(cat "$T/b/mnt/loc/x")" = v1 ]
+	WANT='^[^ ]+ b [0-9]+ open allow loc/x'
+	within 15 shows
+	pg_stop "$T/pg"
+	fails=0
+	for i in $(seq 20); do
+		[ "$(cat "$T/b/mnt/loc/x")" = v1 ] || fails=$((fails + 1))
+	done
+	[ "$fails" -eq 0 ]
+	within 10 grep -q 'fleet audit: the center is away' "$T/b/daemon.log"
+	# the center back: every read is there, with no operator
+	pg_again
+	within 40 sh -c "[ \$('$VAULTCTL' -c '$T/a/vaultfs.conf' audit show --fleet --host b | grep -c ' open allow loc/x') = 21 ]"
+	run on a audit show --fleet
+	[ "$status" -eq 0 ]
+	# the journal and the center agree, line for line
+	on a audit show --fleet --host b --json | sed 's/^{"host":"b",/{/' >"$T/center"
+	head -n "$(wc -l <"$T/center")" "$T/b/audit.jsonl" | cmp - "$T/center"
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/audit.h"
 #include "core/buf.h"
@@ -635,12 +636,74 @@ static void test_center_lost(void **state)
 	fleet_pg_free(p);
 }
 
+static void test_catch_up(void **state)
+{
+	_cleanup_free_ char *path = NULL;
+	struct fleet_pg *p = center();
+	struct audit *a = journal(0, &path);
+	struct fleet_audit_ship *s = shipper(path);
+	unsigned total = 9 * FLEET_AUDIT_BATCH_RECORDS + 3;
+	size_t n;
+	int64_t last;
+
+	(void)state;
+	/* far behind (the center was away): full batches, a few a round, then the rest */
+	reads(a, total);
+	assert_int_equal(fleet_audit_ship_step(s, false), 8 * FLEET_AUDIT_BATCH_RECORDS);
+	assert_int_equal(fleet_audit_ship_step(s, false), FLEET_AUDIT_BATCH_RECORDS);
+	assert_int_equal(fleet_audit_ship_step(s, false), 0);
+	assert_int_equal(fleet_audit_ship_step(s, true), 3);
+	assert_int_equal(check_b(p, NULL, &n, &last), 0);
+	assert_int_equal(n, 10);
+	assert_int_equal(last, total);
+	fleet_audit_ship_free(s);
+	audit_free(a);
+	fleet_pg_free(p);
+}
+
+static void test_journal_gone(void **state)
+{
+	_cleanup_free_ char *path = NULL;
+	struct fleet_pg *p = center();
+	struct audit *a = journal(4096, &path);
+	struct fleet_audit_ship *s = shipper(path);
+	char **list = NULL;
+	size_t n, files;
+
+	(void)state;
+	reads(a, 30); /* one batch over several files */
+	assert_true(fleet_audit_ship_step(s, true) >= 30);
+	fleet_audit_ship_free(s);
+	/* the rotated files removed, and the center's batch changed: it cannot be shipped again
+	 * from the journal, so it is kept (and said) */
+	assert_int_equal(audit_list_files(path, &list, &files), 0);
+	assert_true(files > 1);
+	for (size_t i = 0; i + 1 < files; i++)
+		assert_int_equal(unlink(list[i]), 0);
+	audit_paths_free(list);
+	assert_int_equal(fleet_pg_exec(p, "UPDATE vaultfs.audit_batches SET lines = "
+					  "overlay(lines placing '7'::bytea from 50 for 1) "
+					  "WHERE host = 'b'"),
+			 0);
+	E.reports = 0;
+	s = shipper(path);
+	assert_int_equal(fleet_audit_ship_step(s, true), -EBADMSG);
+	assert_int_equal(E.reports, 1);
+	assert_non_null(strstr(E.last_what, "kept: this host's journal no longer holds"));
+	assert_int_equal(check_b(p, NULL, &n, NULL), 1);
+	assert_int_equal(n, 1);
+	fleet_audit_ship_free(s);
+	audit_free(a);
+	fleet_pg_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch),	 cmocka_unit_test(test_ship),
 		cmocka_unit_test(test_rotation), cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_reorder),	 cmocka_unit_test(test_center_lost),
+		cmocka_unit_test(test_catch_up), cmocka_unit_test(test_journal_gone),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
