@@ -4,7 +4,11 @@
  * holds the files against the head anchored in the store; show only reads and filters (it
  * does not verify, and says so when a line is not a record). Output quotes a value that is not
  * plain printable ASCII (put_value), so a hostile path can neither drive the terminal nor read
- * as another field or record. The journal holds no secret, and nothing here prints one. */
+ * as another field or record. `audit show --fleet` reads every host's journal from the fleet's
+ * center instead (core/fleet-audit.h): it believes a batch only when its signature verifies
+ * under its host's key and that host counts up to the anchor this host pinned, says a gap or a
+ * batch that does not follow, withholds what does not verify, and prints the host beside each
+ * record. The journal holds no secret, and nothing here prints one. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -549,7 +553,8 @@ static int follow(const char *path, struct audit_reader *rd, const struct filter
 
 /* --- show --fleet: every host's records from the center, checked --- */
 
-/* One record of a batch that verified, for the merge by time. */
+/* One record of a batch that verified, for the merge by time (host: its batch's, the same
+ * pointer for all the records of a host). */
 struct fleet_line {
 	int64_t time_us;
 	const char *host;
@@ -558,17 +563,24 @@ struct fleet_line {
 	size_t len;
 };
 
-static int cmp_fleet_line(const void *x, const void *y)
+/* The next record to print of the hosts' lists (v[at[h]..end[h]) each in seq order): the
+ * oldest at the head of a list, by time, then host name; -1 when all are printed. A host's
+ * records stay in its seq order whatever its clock did. */
+static ssize_t next_oldest(const struct fleet_line *v, const size_t *at, const size_t *end,
+			   size_t nh)
 {
-	const struct fleet_line *a = x, *b = y;
-	int c;
+	ssize_t best = -1;
 
-	if (a->time_us != b->time_us)
-		return a->time_us < b->time_us ? -1 : 1;
-	c = strcmp(a->host, b->host);
-	if (c)
-		return c;
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
+	for (size_t h = 0; h < nh; h++) {
+		const struct fleet_line *c = &v[at[h]];
+
+		if (at[h] == end[h])
+			continue;
+		if (best < 0 || c->time_us < v[at[best]].time_us ||
+		    (c->time_us == v[at[best]].time_us && strcmp(c->host, v[at[best]].host) < 0))
+			best = (ssize_t)h;
+	}
+	return best;
 }
 
 static const char *trust_words(int r)
@@ -616,9 +628,9 @@ static int say_batch(const struct fleet_audit_batch *b, enum fleet_audit_state s
 	return 1;
 }
 
-/* The records of b that match f, added to *v. */
-static int collect(const struct fleet_audit_batch *b, const struct filter *f, struct fleet_line **v,
-		   size_t *n, size_t *cap)
+/* The records of b that match f, added to *v as host's (one pointer per host). */
+static int collect(const struct fleet_audit_batch *b, const char *host, const struct filter *f,
+		   struct fleet_line **v, size_t *n, size_t *cap)
 {
 	const char *p = (const char *)b->lines, *end = p + b->lines_len;
 
@@ -643,7 +655,7 @@ static int collect(const struct fleet_audit_batch *b, const struct filter *f, st
 				*cap = c;
 			}
 			(*v)[(*n)++] = (struct fleet_line){ .time_us = e.time_us,
-							    .host = b->host,
+							    .host = host,
 							    .seq = e.seq,
 							    .line = p,
 							    .len = (size_t)(nl - p) };
@@ -683,7 +695,7 @@ static int show_fleet(struct ctl *ctl, const struct filter *f, const char *host)
 	struct fleet_line *v = NULL;
 	struct fleet_pg *p = NULL;
 	char anchor[FLEET_FPR_LEN], words[LOG_FOREIGN_SUFFIX_MAX];
-	size_t n = 0, nh = 0, nv = 0, cap = 0;
+	size_t n = 0, nh = 0, nv = 0, cap = 0, nhl = 0, *at = NULL, *end = NULL;
 	int r, ret = EXIT_OK;
 
 	if (!ctl->config->fleet_conninfo) {
@@ -725,6 +737,7 @@ static int show_fleet(struct ctl *ctl, const struct filter *f, const char *host)
 
 		for (j = i; j < n && streq(b[j].host, b[i].host); j++)
 			;
+		nhl++;
 		trust = fleet_audit_verify_host(hosts, nh, anchor, b[i].host, b + i, j - i, st + i);
 		if (trust == -ENOMEM) {
 			r = trust;
@@ -747,23 +760,37 @@ static int show_fleet(struct ctl *ctl, const struct filter *f, const char *host)
 				ret = EXIT_INTEGRITY;
 			if (say_batch(&b[k], st[k]))
 				continue;
-			r = collect(&b[k], f, &v, &nv, &cap);
+			r = collect(&b[k], b[i].host, f, &v, &nv, &cap);
 			if (r < 0)
 				goto out;
 		}
 	}
-	if (nv > 0)
-		qsort(v, nv, sizeof(*v), cmp_fleet_line);
+	/* each host's records are together in v, in seq order: merged by time */
+	at = calloc(nhl + 1, sizeof(*at));
+	end = calloc(nhl + 1, sizeof(*end));
+	if (!at || !end) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nhl = 0;
 	for (size_t i = 0; i < nv; i++) {
+		if (i == 0 || v[i].host != v[i - 1].host)
+			at[nhl++] = i;
+		end[nhl - 1] = i + 1;
+	}
+	for (ssize_t h; (h = next_oldest(v, at, end, nhl)) >= 0; at[h]++) {
+		const struct fleet_line *l = &v[at[h]];
 		struct audit_entry e;
 
-		if (audit_parse_line(v[i].line, v[i].len, &e) < 0)
+		if (audit_parse_line(l->line, l->len, &e) < 0)
 			continue;
-		print_entry(&e, v[i].line, v[i].len, f->json, v[i].host);
+		print_entry(&e, l->line, l->len, f->json, l->host);
 		audit_entry_done(&e);
 	}
 	r = 0;
 out:
+	free(at);
+	free(end);
 	free(v);
 	free(st);
 	free(hosts);
