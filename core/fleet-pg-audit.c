@@ -96,18 +96,19 @@ int fleet_pg_audit_migrate(struct fleet_pg *p)
 
 	/* two hosts making it at once: CREATE ... IF NOT EXISTS alone can still collide; one
 	 * string of statements, so PQexec (PQexecParams takes one) */
-	res = PQexec(p->conn, "BEGIN;"
-			      "SELECT pg_advisory_xact_lock(" AUDIT_MIGRATE_LOCK ");"
-			      "CREATE TABLE IF NOT EXISTS vaultfs.audit_batches ("
-			      " host text NOT NULL,"
-			      " first_seq bigint NOT NULL CHECK (first_seq > 0),"
-			      " last_seq bigint NOT NULL CHECK (last_seq >= first_seq),"
-			      " prev bytea NOT NULL,"
-			      " lines bytea NOT NULL,"
-			      " sig bytea NOT NULL,"
-			      " shipped timestamptz NOT NULL DEFAULT now(),"
-			      " PRIMARY KEY (host, first_seq));"
-			      "COMMIT");
+	res = PQexec(p->conn,
+		     "BEGIN;"
+		     "SELECT pg_advisory_xact_lock(" AUDIT_MIGRATE_LOCK ");"
+		     "CREATE TABLE IF NOT EXISTS vaultfs.audit_batches ("
+		     " host text NOT NULL CHECK (host ~ '^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$'),"
+		     " first_seq bigint NOT NULL CHECK (first_seq > 0),"
+		     " last_seq bigint NOT NULL CHECK (last_seq >= first_seq),"
+		     " prev bytea NOT NULL,"
+		     " lines bytea NOT NULL,"
+		     " sig bytea NOT NULL,"
+		     " shipped timestamptz NOT NULL DEFAULT now(),"
+		     " PRIMARY KEY (host, first_seq));"
+		     "COMMIT");
 	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		r = fleet_pg_errno(p, res);
@@ -151,7 +152,7 @@ static int get_batch(const PGresult *res, int i, struct fleet_audit_batch *b)
 	size_t n;
 
 	memset(b, 0, sizeof(*b));
-	if (hlen < 0 || (size_t)hlen >= sizeof(b->host) || len < 0 ||
+	if (PQgetisnull(res, i, 0) || hlen < 0 || (size_t)hlen >= sizeof(b->host) || len < 0 ||
 	    (size_t)len > FLEET_AUDIT_BATCH_BYTES || get_int(res, i, 1, &b->first_seq) < 0 ||
 	    get_int(res, i, 2, &b->last_seq) < 0 ||
 	    get_bytes(res, i, 3, b->prev, sizeof(b->prev), &n) < 0 || n != sizeof(b->prev) ||
@@ -159,6 +160,8 @@ static int get_batch(const PGresult *res, int i, struct fleet_audit_batch *b)
 	    get_int(res, i, 6, &b->shipped) < 0)
 		return -EBADMSG;
 	memcpy(b->host, PQgetvalue(res, i, 0), (size_t)hlen);
+	if (!fleet_host_name_valid(b->host)) /* the table's CHECK may be gone: not shown */
+		return -EBADMSG;
 	b->lines = malloc((size_t)len + 1);
 	if (!b->lines)
 		return -ENOMEM;

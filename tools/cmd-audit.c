@@ -721,7 +721,9 @@ static int show_fleet(struct ctl *ctl, const struct filter *f, const char *host)
 	if (r < 0) {
 		log_foreign_take(words);
 		fprintf(stderr, "vaultctl: audit --fleet: %s%s\n",
-			r == -EHOSTDOWN ? "the fleet's center (PostgreSQL) is away" : strerror(-r),
+			r == -EHOSTDOWN ? "the fleet's center (PostgreSQL) is away" :
+			r == -EBADMSG	? "a row of the center's audit table is not of its form" :
+					  strerror(-r),
 			words);
 		free(hosts);
 		return r == -EBADMSG ? EXIT_INTEGRITY : EXIT_REFUSED;
