@@ -25,10 +25,12 @@
  * so the center cannot hide a host's beginning without hiding all of it.
  *
  * What the center can still do is withhold: drop a host's newest batches (a rollback) or
- * everything. The shipping host finds that (it remembers the head it shipped last, and on
- * every connection compares the center's last batch with its own journal: a batch the center
- * lost, changed or never got is reported and shipped again from the journal); a reader sees
- * the time of each host's last batch (its lag).
+ * everything. The shipping host finds that: it remembers what it shipped while it runs, and on
+ * every connection compares the center's last batch with its own journal; a batch the center
+ * lost, changed or never got is reported (the daemon's log and a `fleet-audit` record in its
+ * journal, itself shipped) and shipped again from the journal, as long as the journal still
+ * holds those records (a changed batch it can no longer replace is kept, said, and shipping
+ * stops there). A reader cannot tell a rolled-back tail from a quiet host.
  *
  * Batching bounds the signatures (one per batch: a TPM signature costs tens of ms): a batch
  * holds at most FLEET_AUDIT_BATCH_RECORDS records or FLEET_AUDIT_BATCH_BYTES, and a partial one
