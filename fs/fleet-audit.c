@@ -154,7 +154,7 @@ int fleet_audit_start(struct vaultfsd *v, struct fleet_audit_daemon **ret)
 	r = -pthread_create(&d->thread, NULL, fleet_audit_main, d);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
-		fleet_audit_stop(d);
+		fleet_audit_stop(d, false);
 		return r;
 	}
 	d->started = true;
@@ -163,7 +163,7 @@ int fleet_audit_start(struct vaultfsd *v, struct fleet_audit_daemon **ret)
 	return 0;
 }
 
-void fleet_audit_stop(struct fleet_audit_daemon *d)
+void fleet_audit_stop(struct fleet_audit_daemon *d, bool ship_rest)
 {
 	if (!d)
 		return;
@@ -171,7 +171,8 @@ void fleet_audit_stop(struct fleet_audit_daemon *d)
 	if (d->started)
 		pthread_join(d->thread, NULL);
 	/* what was written since the last round (the stop record), when the center is there */
-	(void)fleet_audit_ship_flush(d->ship);
+	if (ship_rest)
+		(void)fleet_audit_ship_flush(d->ship);
 	fleet_audit_ship_free(d->ship);
 	free(d);
 }

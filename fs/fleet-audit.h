@@ -4,6 +4,8 @@
  * start, to derive the host key's seal) or an append: the journal is only read. */
 #pragma once
 
+#include <stdbool.h>
+
 struct vaultfsd;
 struct fleet_audit_daemon;
 
@@ -11,6 +13,9 @@ struct fleet_audit_daemon;
  * *ret is NULL and 0 is returned). Call it with v->lock free, after the journal is open (next
  * to fleet_start). */
 int fleet_audit_start(struct vaultfsd *v, struct fleet_audit_daemon **ret);
-/* Ship what is left when the center is there (one try, no wait for an absent one), stop the
- * thread (joined). Call it without v->lock held, before the journal is closed. Accepts NULL. */
-void fleet_audit_stop(struct fleet_audit_daemon *d);
+/* Stop the thread (joined). ship_rest: first ship what is left (the stop record) when the
+ * center is connected (one round, no wait for an absent one; a center that stopped answering
+ * holds it up to the connection's timeout): for the daemon's stop, not for a hand-over (the
+ * new daemon ships it). Call it without v->lock held, before the journal is closed. Accepts
+ * NULL. */
+void fleet_audit_stop(struct fleet_audit_daemon *d, bool ship_rest);
