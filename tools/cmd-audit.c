@@ -4,7 +4,11 @@
  * holds the files against the head anchored in the store; show only reads and filters (it
  * does not verify, and says so when a line is not a record). Output quotes a value that is not
  * plain printable ASCII (put_value), so a hostile path can neither drive the terminal nor read
- * as another field or record. The journal holds no secret, and nothing here prints one. */
+ * as another field or record. `audit show --fleet` reads every host's journal from the fleet's
+ * center instead (core/fleet-audit.h): it believes a batch only when its signature verifies
+ * under its host's key and that host counts up to the anchor this host pinned, says a gap or a
+ * batch that does not follow, withholds what does not verify, and prints the host beside each
+ * record. The journal holds no secret, and nothing here prints one. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,6 +20,10 @@
 
 #include "core/timeutil.h"
 #include "core/audit.h"
+#include "core/fleet-audit.h"
+#include "core/fleet-pg.h"
+#include "core/fleet-sync.h"
+#include "core/log.h"
 #include "core/store.h"
 #include "tools/vaultctl.h"
 
@@ -375,17 +383,27 @@ static void put_field(const char *key, const char *val)
 	put_value(val);
 }
 
-static void print_entry(const struct audit_entry *e, const char *line, size_t len, bool json)
+/* One record; host (NULL: this host's journal): its name beside it, in JSON as a first member
+ * "host" (a host name needs no escaping: fleet_host_name_valid). */
+static void print_entry(const struct audit_entry *e, const char *line, size_t len, bool json,
+			const char *host)
 {
 	const struct audit_record *r = &e->rec;
 	char tbuf[32];
 
 	if (json) {
-		fwrite(line, 1, len, stdout);
+		if (host) {
+			printf("{\"host\":\"%s\",", host);
+			fwrite(line + 1, 1, len - 1, stdout);
+		} else
+			fwrite(line, 1, len, stdout);
 		putchar('\n');
 		return;
 	}
-	printf("%s %" PRIu64 " ", time_format_us(e->time_us, tbuf), e->seq);
+	printf("%s ", time_format_us(e->time_us, tbuf));
+	if (host)
+		printf("%s ", host);
+	printf("%" PRIu64 " ", e->seq);
 	put_value(r->event);
 	printf(" %s", r->decision == AUDIT_DENY ? "deny" : "allow");
 	if (r->err) {
@@ -443,7 +461,7 @@ static int show_lines(struct audit_reader *rd, const char *file, const struct fi
 			continue;
 		}
 		if (matches(f, &e))
-			print_entry(&e, line, len, f->json);
+			print_entry(&e, line, len, f->json, NULL);
 		audit_entry_done(&e);
 	}
 	if (r < 0) {
@@ -533,6 +551,257 @@ static int follow(const char *path, struct audit_reader *rd, const struct filter
 	}
 }
 
+/* --- show --fleet: every host's records from the center, checked --- */
+
+/* One record of a batch that verified, for the merge by time (host: its batch's, the same
+ * pointer for all the records of a host). */
+struct fleet_line {
+	int64_t time_us;
+	const char *host;
+	uint64_t seq;
+	const char *line;
+	size_t len;
+};
+
+/* The next record to print of the hosts' lists (v[at[h]..end[h]) each in seq order): the
+ * oldest at the head of a list, by time, then host name; -1 when all are printed. A host's
+ * records stay in its seq order whatever its clock did. */
+static ssize_t next_oldest(const struct fleet_line *v, const size_t *at, const size_t *end,
+			   size_t nh)
+{
+	ssize_t best = -1;
+
+	for (size_t h = 0; h < nh; h++) {
+		const struct fleet_line *c = &v[at[h]];
+
+		if (at[h] == end[h])
+			continue;
+		if (best < 0 || c->time_us < v[at[best]].time_us ||
+		    (c->time_us == v[at[best]].time_us && strcmp(c->host, v[at[best]].host) < 0))
+			best = (ssize_t)h;
+	}
+	return best;
+}
+
+static const char *trust_words(int r)
+{
+	switch (-r) {
+	case ENOENT:
+		return "it is not in the center's hosts table";
+	case EACCES:
+		return "it is not approved";
+	case ENOKEY:
+		return "its key does not verify up to the anchor (its key or an approval changed "
+		       "in the center?)";
+	default:
+		return strerror(-r);
+	}
+}
+
+/* Say what is wrong with batch b of its host (st not OK): 1 when its records are withheld. */
+static int say_batch(const struct fleet_audit_batch *b, enum fleet_audit_state st)
+{
+	switch (st) {
+	case FLEET_AUDIT_OK:
+	case FLEET_AUDIT_UNTRUSTED: /* said once for the host */
+		return st != FLEET_AUDIT_OK;
+	case FLEET_AUDIT_GAP:
+		fprintf(stderr,
+			"vaultctl: audit --fleet: host %s: records before seq %" PRId64
+			" are missing at the center (a batch dropped or withheld)\n",
+			b->host, b->first_seq);
+		return 0;
+	case FLEET_AUDIT_UNLINKED:
+		fprintf(stderr,
+			"vaultctl: audit --fleet: host %s: the batch of seq %" PRId64 "..%" PRId64
+			" does not follow the one before it (batches replaced or reordered)\n",
+			b->host, b->first_seq, b->last_seq);
+		return 0;
+	case FLEET_AUDIT_BAD:
+		fprintf(stderr,
+			"vaultctl: audit --fleet: host %s: the batch of seq %" PRId64 "..%" PRId64
+			" does not verify under the host's key (changed in the center): its "
+			"records withheld\n",
+			b->host, b->first_seq, b->last_seq);
+		return 1;
+	}
+	return 1;
+}
+
+/* The records of b that match f, added to *v as host's (one pointer per host). */
+static int collect(const struct fleet_audit_batch *b, const char *host, const struct filter *f,
+		   struct fleet_line **v, size_t *n, size_t *cap)
+{
+	const char *p = (const char *)b->lines, *end = p + b->lines_len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct audit_entry e;
+
+		if (!nl) /* fleet_audit_batch_verify saw to it */
+			return -EBADMSG;
+		if (audit_parse_line(p, (size_t)(nl - p), &e) < 0)
+			return -EBADMSG;
+		if (matches(f, &e)) {
+			if (*n == *cap) {
+				size_t c = *cap ? 2 * *cap : 256;
+				struct fleet_line *w = reallocarray(*v, c, sizeof(**v));
+
+				if (!w) {
+					audit_entry_done(&e);
+					return -ENOMEM;
+				}
+				*v = w;
+				*cap = c;
+			}
+			(*v)[(*n)++] = (struct fleet_line){ .time_us = e.time_us,
+							    .host = host,
+							    .seq = e.seq,
+							    .line = p,
+							    .len = (size_t)(nl - p) };
+		}
+		audit_entry_done(&e);
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* The anchor this host pinned when it joined (fleet-sync.h's meta key): 0, or an exit status
+ * after saying why. */
+static int fleet_anchor(struct ctl *ctl, char anchor[FLEET_FPR_LEN])
+{
+	struct store *s = NULL;
+	int r;
+
+	r = store_open(ctl->config->store_path, STORE_READONLY, &s);
+	if (r >= 0) {
+		r = store_meta_text(s, FLEET_META_ANCHOR, anchor, FLEET_FPR_LEN);
+		store_free(s);
+	}
+	if (r == -ENOENT) {
+		fprintf(stderr,
+			"vaultctl: audit --fleet: this host has not joined the fleet (vaultctl "
+			"fleet join): no anchor to check the center's hosts against\n");
+		return EXIT_REFUSED;
+	}
+	return r < 0 ? fail(r, "store") : 0;
+}
+
+static int show_fleet(struct ctl *ctl, const struct filter *f, const char *host)
+{
+	struct fleet_audit_batch *b = NULL;
+	struct fleet_host *hosts = NULL;
+	enum fleet_audit_state *st = NULL;
+	struct fleet_line *v = NULL;
+	struct fleet_pg *p = NULL;
+	char anchor[FLEET_FPR_LEN], words[LOG_FOREIGN_SUFFIX_MAX];
+	size_t n = 0, nh = 0, nv = 0, cap = 0, nhl = 0, *at = NULL, *end = NULL;
+	int r, ret = EXIT_OK;
+
+	if (!ctl->config->fleet_conninfo) {
+		fprintf(stderr,
+			"vaultctl: audit --fleet: no [fleet] conninfo in %s: this host is in "
+			"no fleet\n",
+			ctl->config->path);
+		return EXIT_USAGE;
+	}
+	r = fleet_anchor(ctl, anchor);
+	if (r)
+		return r;
+	r = fleet_pg_connect(ctl->config->fleet_conninfo, &p);
+	if (r >= 0)
+		r = fleet_pg_migrate(p);
+	if (r >= 0)
+		r = fleet_pg_audit_migrate(p);
+	if (r >= 0)
+		r = fleet_pg_hosts(p, &hosts, &nh);
+	if (r >= 0)
+		r = fleet_pg_audit_batches(p, host, &b, &n);
+	fleet_pg_free(p);
+	if (r < 0) {
+		log_foreign_take(words);
+		fprintf(stderr, "vaultctl: audit --fleet: %s%s\n",
+			r == -EHOSTDOWN ? "the fleet's center (PostgreSQL) is away" :
+			r == -EBADMSG	? "a row of the center's audit table is not of its form" :
+					  strerror(-r),
+			words);
+		free(hosts);
+		return r == -EBADMSG ? EXIT_INTEGRITY : EXIT_REFUSED;
+	}
+	st = calloc(n + 1, sizeof(*st));
+	if (!st) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* host by host (the batches come in host, first_seq order) */
+	for (size_t i = 0, j; i < n; i = j) {
+		int trust;
+
+		for (j = i; j < n && streq(b[j].host, b[i].host); j++)
+			;
+		nhl++;
+		trust = fleet_audit_verify_host(hosts, nh, anchor, b[i].host, b + i, j - i, st + i);
+		if (trust == -ENOMEM) {
+			r = trust;
+			goto out;
+		}
+		if (trust == -EKEYREVOKED)
+			fprintf(stderr,
+				"vaultctl: audit --fleet: host %s was removed from the fleet: its "
+				"records are shown as its key signed them\n",
+				b[i].host);
+		else if (trust < 0) {
+			fprintf(stderr,
+				"vaultctl: audit --fleet: host %s does not count (%s): its records "
+				"(seq %" PRId64 "..%" PRId64 ") withheld\n",
+				b[i].host, trust_words(trust), b[i].first_seq, b[j - 1].last_seq);
+			ret = EXIT_INTEGRITY;
+		}
+		for (size_t k = i; k < j; k++) {
+			if (st[k] != FLEET_AUDIT_OK)
+				ret = EXIT_INTEGRITY;
+			if (say_batch(&b[k], st[k]))
+				continue;
+			r = collect(&b[k], b[i].host, f, &v, &nv, &cap);
+			if (r < 0)
+				goto out;
+		}
+	}
+	/* each host's records are together in v, in seq order: merged by time */
+	at = calloc(nhl + 1, sizeof(*at));
+	end = calloc(nhl + 1, sizeof(*end));
+	if (!at || !end) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nhl = 0;
+	for (size_t i = 0; i < nv; i++) {
+		if (i == 0 || v[i].host != v[i - 1].host)
+			at[nhl++] = i;
+		end[nhl - 1] = i + 1;
+	}
+	for (ssize_t h; (h = next_oldest(v, at, end, nhl)) >= 0; at[h]++) {
+		const struct fleet_line *l = &v[at[h]];
+		struct audit_entry e;
+
+		if (audit_parse_line(l->line, l->len, &e) < 0)
+			continue;
+		print_entry(&e, l->line, l->len, f->json, l->host);
+		audit_entry_done(&e);
+	}
+	r = 0;
+out:
+	free(at);
+	free(end);
+	free(v);
+	free(st);
+	free(hosts);
+	fleet_audit_batches_free(b, n);
+	if (r < 0)
+		return fail(r, "audit --fleet");
+	return ret;
+}
+
 static int show_cmd(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { { "since", required_argument, NULL, 's' },
@@ -543,9 +812,12 @@ static int show_cmd(struct ctl *ctl, int argc, char **argv)
 					      { "event", required_argument, NULL, 'e' },
 					      { "json", no_argument, NULL, 'j' },
 					      { "follow", no_argument, NULL, 'f' },
+					      { "fleet", no_argument, NULL, 'F' },
+					      { "host", required_argument, NULL, 'H' },
 					      {} };
 	struct filter f = { .decision = -1 };
-	bool follow_on = false;
+	bool follow_on = false, fleet = false;
+	const char *host = NULL;
 	char **list = NULL;
 	size_t n;
 	int c, r, bad = 0;
@@ -587,12 +859,26 @@ static int show_cmd(struct ctl *ctl, int argc, char **argv)
 		case 'f':
 			follow_on = true;
 			break;
+		case 'F':
+			fleet = true;
+			break;
+		case 'H':
+			if (!fleet_host_name_valid(optarg))
+				return usage_error("--host: not a host name: '%.64s'", optarg);
+			host = optarg;
+			break;
 		default:
 			return usage_error("audit show: unknown option");
 		}
 	}
 	if (optind != argc)
 		return usage_error("audit show takes no arguments");
+	if (host && !fleet)
+		return usage_error("audit show: --host is for --fleet");
+	if (fleet && follow_on)
+		return usage_error("audit show: --fleet does not --follow");
+	if (fleet)
+		return show_fleet(ctl, &f, host);
 	r = audit_list_files(ctl->config->audit_path, &list, &n);
 	if (r < 0)
 		return fail(r, "audit show");

@@ -1,0 +1,235 @@
+/* fleet-pg-audit.c: the central audit's table in PostgreSQL (fleet-audit.h has the design): made
+ * idempotently, and its few statements, each one parameterised query (text parameters for
+ * names and numbers, binary for bytea; binary results). libpq's failures become -errno through
+ * fleet_pg_errno (fleet-pg-int.h). It never builds SQL from a value and never believes a row:
+ * fleet-audit.c checks every batch before a record of it is shown. */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+
+#include "fleet-audit.h"
+#include "fleet-pg-int.h"
+#include "util.h"
+
+/* not fleet_pg_migrate's lock: that one may be held by the same session's caller */
+#define AUDIT_MIGRATE_LOCK "8534109521226938114"
+
+struct params {
+	int n;
+	const char *v[8];
+	int len[8];
+	int fmt[8];
+	char num[8][24];
+};
+
+static void param_text(struct params *q, const char *s)
+{
+	q->v[q->n] = s;
+	q->len[q->n] = 0;
+	q->fmt[q->n] = 0;
+	q->n++;
+}
+
+static void param_int(struct params *q, int64_t v)
+{
+	snprintf(q->num[q->n], sizeof(q->num[q->n]), "%" PRId64, v);
+	param_text(q, q->num[q->n]);
+}
+
+static void param_bytes(struct params *q, const void *p, size_t n)
+{
+	q->v[q->n] = n ? p : "";
+	q->len[q->n] = (int)n;
+	q->fmt[q->n] = 1;
+	q->n++;
+}
+
+static int run(struct fleet_pg *p, const char *sql, const struct params *q, PGresult **ret)
+{
+	PGresult *res;
+	ExecStatusType st;
+
+	res = PQexecParams(p->conn, sql, q ? q->n : 0, NULL, q ? q->v : NULL, q ? q->len : NULL,
+			   q ? q->fmt : NULL, 1);
+	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		int r = fleet_pg_errno(p, res);
+
+		if (res)
+			PQclear(res);
+		return r;
+	}
+	*ret = res;
+	return 0;
+}
+
+static int get_int(const PGresult *res, int row, int col, int64_t *ret)
+{
+	const uint8_t *v = (const uint8_t *)PQgetvalue(res, row, col);
+	uint64_t x = 0;
+
+	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
+		return -EBADMSG;
+	for (int i = 0; i < 8; i++)
+		x = x << 8 | v[i];
+	*ret = (int64_t)x;
+	return 0;
+}
+
+static int get_bytes(const PGresult *res, int row, int col, uint8_t *buf, size_t size,
+		     size_t *ret_len)
+{
+	int len = PQgetlength(res, row, col);
+
+	if (PQgetisnull(res, row, col) || len < 0 || (size_t)len > size)
+		return -EBADMSG;
+	memcpy(buf, PQgetvalue(res, row, col), (size_t)len);
+	*ret_len = (size_t)len;
+	return 0;
+}
+
+int fleet_pg_audit_migrate(struct fleet_pg *p)
+{
+	PGresult *res;
+	ExecStatusType st;
+	int r = 0;
+
+	/* two hosts making it at once: CREATE ... IF NOT EXISTS alone can still collide; one
+	 * string of statements, so PQexec (PQexecParams takes one) */
+	res = PQexec(p->conn,
+		     "BEGIN;"
+		     "SELECT pg_advisory_xact_lock(" AUDIT_MIGRATE_LOCK ");"
+		     "CREATE TABLE IF NOT EXISTS vaultfs.audit_batches ("
+		     " host text NOT NULL CHECK (host ~ '^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$'),"
+		     " first_seq bigint NOT NULL CHECK (first_seq > 0),"
+		     " last_seq bigint NOT NULL CHECK (last_seq >= first_seq),"
+		     " prev bytea NOT NULL,"
+		     " lines bytea NOT NULL,"
+		     " sig bytea NOT NULL,"
+		     " shipped timestamptz NOT NULL DEFAULT now(),"
+		     " PRIMARY KEY (host, first_seq));"
+		     "COMMIT");
+	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		r = fleet_pg_errno(p, res);
+	if (res)
+		PQclear(res);
+	if (r < 0 && PQtransactionStatus(p->conn) != PQTRANS_IDLE) {
+		res = PQexec(p->conn, "ROLLBACK");
+		if (res)
+			PQclear(res);
+	}
+	return r;
+}
+
+int fleet_pg_audit_insert(struct fleet_pg *p, const struct fleet_audit_batch *b)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+
+	if (b->lines_len > INT32_MAX)
+		return -EMSGSIZE;
+	param_text(&q, b->host);
+	param_int(&q, b->first_seq);
+	param_int(&q, b->last_seq);
+	param_bytes(&q, b->prev, sizeof(b->prev));
+	param_bytes(&q, b->lines, b->lines_len);
+	param_bytes(&q, b->sig, b->sig_len);
+	return run(
+		p,
+		"INSERT INTO vaultfs.audit_batches (host, first_seq, last_seq, prev, lines, sig) "
+		"VALUES ($1, $2, $3, $4, $5, $6)",
+		&q, &res);
+}
+
+#define COLUMNS                                                                                    \
+	"host, first_seq, last_seq, prev, lines, sig, "                                            \
+	"extract(epoch FROM shipped)::bigint FROM vaultfs.audit_batches "
+
+static int get_batch(const PGresult *res, int i, struct fleet_audit_batch *b)
+{
+	int len = PQgetlength(res, i, 4), hlen = PQgetlength(res, i, 0);
+	size_t n;
+
+	memset(b, 0, sizeof(*b));
+	if (PQgetisnull(res, i, 0) || hlen < 0 || (size_t)hlen >= sizeof(b->host) || len < 0 ||
+	    (size_t)len > FLEET_AUDIT_BATCH_BYTES || get_int(res, i, 1, &b->first_seq) < 0 ||
+	    get_int(res, i, 2, &b->last_seq) < 0 ||
+	    get_bytes(res, i, 3, b->prev, sizeof(b->prev), &n) < 0 || n != sizeof(b->prev) ||
+	    get_bytes(res, i, 5, b->sig, sizeof(b->sig), &b->sig_len) < 0 ||
+	    get_int(res, i, 6, &b->shipped) < 0)
+		return -EBADMSG;
+	memcpy(b->host, PQgetvalue(res, i, 0), (size_t)hlen);
+	if (!fleet_host_name_valid(b->host)) /* the table's CHECK may be gone: not shown */
+		return -EBADMSG;
+	b->lines = malloc((size_t)len + 1);
+	if (!b->lines)
+		return -ENOMEM;
+	memcpy(b->lines, PQgetvalue(res, i, 4), (size_t)len);
+	b->lines_len = (size_t)len;
+	return 0;
+}
+
+int fleet_pg_audit_last(struct fleet_pg *p, const char *host, struct fleet_audit_batch *ret)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	int r;
+
+	param_text(&q, host);
+	r = run(p, "SELECT " COLUMNS "WHERE host = $1 ORDER BY first_seq DESC LIMIT 1", &q, &res);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1)
+		return -ENOENT;
+	r = get_batch(res, 0, ret);
+	if (r < 0)
+		fleet_audit_batch_done(ret);
+	return r;
+}
+
+int fleet_pg_audit_batches(struct fleet_pg *p, const char *host, struct fleet_audit_batch **ret,
+			   size_t *ret_n)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	struct fleet_audit_batch *v;
+	int r, n;
+
+	if (host) {
+		param_text(&q, host);
+		r = run(p, "SELECT " COLUMNS "WHERE host = $1 ORDER BY host, first_seq", &q, &res);
+	} else
+		r = run(p, "SELECT " COLUMNS "ORDER BY host, first_seq", NULL, &res);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	v = calloc((size_t)n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		r = get_batch(res, i, &v[i]);
+		if (r < 0) {
+			fleet_audit_batches_free(v, (size_t)n);
+			return r;
+		}
+	}
+	*ret = v;
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+int fleet_pg_audit_delete_from(struct fleet_pg *p, const char *host, int64_t first_seq)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	int r;
+
+	param_text(&q, host);
+	param_int(&q, first_seq);
+	r = run(p, "DELETE FROM vaultfs.audit_batches WHERE host = $1 AND first_seq >= $2", &q,
+		&res);
+	if (r < 0)
+		return r;
+	return atoi(PQcmdTuples(res));
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env bats
+# The fleet's central audit (issue 20) with one real PostgreSQL 15 (started by the test in its
+# dir) and two hosts on this machine, each a vaultfsd with its own software TPM, store, config,
+# journal and mount: each daemon ships its journal to the center in batches signed by its host
+# key. A read through b's mount shows in `vaultctl audit show --fleet` run on a, with b's name
+# beside it (text and JSON, --host and --vault filters). Batches tampered with by hand in SQL (a
+# line changed, a batch dropped, a host's key replaced) are said, their records withheld, and
+# the exit status is 3; a last batch changed while b was down is found by b when it starts,
+# said in its log and journal, and shipped again. With the center stopped, b serves on and its
+# shipper falls behind; started again, b catches up with no operator, and the center holds b's
+# journal line for line.
+
+load helpers
+load ../lib/servers
+
+setup() {
+	need_pg
+	# the daemon starts the shipper (fs/fleet-audit.c) from fs/vaultfsd.c
+	grep -q fleet_audit_start "$BATS_TEST_DIRNAME/../../fs/vaultfsd.c" ||
+		skip "vaultfsd does not start the central audit's shipper yet"
+	vault_setup
+	chmod 0711 "$T" # the postgres user reaches below it
+	pg_start "$T/pg"
+	CONNINFO="host=$T/pg port=$PG_PORT dbname=postgres user=postgres connect_timeout=2"
+	TCTI_A=$TCTI
+	swtpm_start "$T/tpm2"
+	TCTI_B=$SWTPM_TCTI
+	host_init a "$TCTI_A"
+	host_init b "$TCTI_B"
+	on b vault create loc
+	printf 'v1' | on b secret set loc/x
+}
+
+teardown() {
+	local h
+	for h in a b; do host_stop $h; done
+	pg_stop "$T/pg"
+	[ -n "${KEEP:-}" ] || vault_teardown
+}
+
+# host_init NAME TCTI: a config, store, journal and policy under $T/NAME
+host_init() {
+	local d=$T/$1
+	mkdir -m 0700 "$d" "$d/policy.d"
+	mkdir "$d/mnt"
+	cat >"$d/vaultfs.conf" <<-CONF
+	[store]
+	path = $d/vault.db
+	[seal]
+	sealer = tpm2
+	tcti = $2
+	host_key = $d/host.key
+	[fs]
+	mountpoint = $d/mnt
+	[policy]
+	dir = $d/policy.d
+	[audit]
+	path = $d/audit.jsonl
+	[control]
+	socket = $d/control.sock
+	[fleet]
+	conninfo = $CONNINFO
+	host = $1
+	CONF
+	echo 'allow list,read,meta,write,delete,recover,purge,manage /** uid=0' \
+		>"$d/policy.d/10-test.policy"
+	"$VAULTCTL" -c "$d/vaultfs.conf" init --sealer tpm2 --recovery-key-file "$d/recovery.key" \
+		>/dev/null 2>&1
+}
+
+# on NAME ARGS...: vaultctl as host NAME, offline
+on() {
+	local h=$1
+	shift
+	"$VAULTCTL" -c "$T/$h/vaultfs.conf" --offline "$@"
+}
+
+# host_start NAME: NAME's vaultfsd, its output in $T/NAME/daemon.log, once its mount answers
+host_start() {
+	local d=$T/$1 i pid
+	"$VAULTFSD" -c "$d/vaultfs.conf" >>"$d/daemon.log" 2>&1 3>&- &
+	pid=$!
+	eval "PID_$1=$pid"
+	for i in $(seq 200); do
+		if grep -q " $d/mnt fuse" /proc/mounts && stat "$d/mnt" >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || { cat "$d/daemon.log" >&2; return 1; }
+		sleep 0.05
+	done
+	echo "vaultfsd $1 did not mount" >&2
+	return 1
+}
+
+host_stop() {
+	local d=$T/$1 pid
+	eval "pid=\${PID_$1:-}"
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		eval "PID_$1="
+	fi
+	if grep -q " $d/mnt fuse" /proc/mounts 2>/dev/null; then
+		fusermount3 -u "$d/mnt" 2>/dev/null || umount -l "$d/mnt" 2>/dev/null || true
+	fi
+}
+
+# within SECONDS CMD...: CMD succeeds within SECONDS (polled every 0.2 s)
+within() {
+	local n=$(($1 * 5)) i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "not within the time: $*" >&2
+	return 1
+}
+
+# pg_again: the center started again on its data dir and port
+pg_again() {
+	pg_as "$PG_BIN/pg_ctl" -D "$T/pg/data" -l "$T/pg/log" -w -t 60 start >/dev/null
+}
+
+sql() {
+	"$PG_BIN/psql" "$CONNINFO" -v ON_ERROR_STOP=1 -Atqc "$1"
+}
+
+# shows ARGS...: audit show --fleet on a prints a line matching the ERE $WANT
+shows() {
+	on a audit show --fleet "$@" 2>/dev/null | grep -qE "$WANT"
+}
+
+join_both() {
+	local fa fb
+	fa=$(on a fleet join 2>/dev/null)
+	fb=$(on b fleet join --anchor "$fa" 2>/dev/null)
+	on a fleet approve b --fingerprint "$fb" 2>/dev/null
+	host_start a
+	host_start b
+}
+
+@test "fleet audit: a read on b shows in audit show --fleet on a, with b's name" {
+	join_both
+	[ "$(cat "$T/b/mnt/loc/x")" = v1 ]
+	WANT='^[^ ]+ b [0-9]+ open allow loc/x v1 uid=0 '
+	within 15 shows
+	grep -q 'fleet audit: shipping the journal as b' "$T/b/daemon.log"
+	# the JSON form: the record as the journal has it, host first
+	on a audit show --fleet --json --host b >"$T/json"
+	grep '"event":"open"' "$T/json" | grep -q '^{"host":"b","seq":[0-9]*,.*"object":"x"'
+	python3 -c "import json, sys; [json.loads(l) for l in open(sys.argv[1])]" "$T/json"
+	# the same lines as b's journal, byte for byte after the host member
+	line=$(grep '"event":"open"' "$T/json" | grep '"object":"x"' | head -1 | sed 's/^{"host":"b",/{/')
+	grep -qxF "$line" "$T/b/audit.jsonl"
+	# filters: --host a has none of b's records; --vault
+	! on a audit show --fleet --host a | grep -E '^[^ ]+ b ' || false
+	on a audit show --fleet --host a | grep -qE '^[^ ]+ a [0-9]+ '
+	[ "$(on a audit show --fleet --vault loc | grep -cv ' loc')" = 0 ]
+	[ -z "$(on a audit show --fleet --since +1d)" ]
+	on a audit show --fleet --since -1h | grep -qE ' b [0-9]+ open allow loc/x'
+	[ -z "$(on a audit show --fleet --event no-such-event)" ]
+	# b's own view of the center says the same
+	WANT='^[^ ]+ b [0-9]+ open allow loc/x'
+	"$VAULTCTL" -c "$T/b/vaultfs.conf" audit show --fleet | grep -qE "$WANT"
+	# nothing was said against the center: it verifies whole
+	run on a audit show --fleet
+	[ "$status" -eq 0 ]
+	# --host is for --fleet only
+	run on a audit show --host b
+	[ "$status" -eq 2 ]
+}
+
+@test "fleet audit: batches tampered with in SQL are said and withheld; a changed last batch is shipped again" {
+	join_both
+	[ "$(cat "$T/b/mnt/loc/x")" = v1 ]
+	WANT='^[^ ]+ b [0-9]+ open allow loc/x'
+	within 15 shows
+	host_stop b # its stop record shipped as it stops
+	WANT='^[^ ]+ b [0-9]+ stop allow'
+	within 5 shows
+	# a line changed: the read of loc/x becomes one of loc/y
+	sql "UPDATE vaultfs.audit_batches SET lines = convert_to(replace(convert_from(lines, 'UTF8'), '\"object\":\"x\"', '\"object\":\"y\"'), 'UTF8') WHERE host = 'b' AND position('\"object\":\"x\"'::bytea in lines) > 0"
+	run on a audit show --fleet
+	[ "$status" -eq 3 ]
+	[[ $output == *"host b: the batch of seq "*"does not verify under the host's key"*"withheld"* ]]
+	! echo "$output" | grep -E ' b [0-9]+ open allow loc/[xy]' || false
+	echo "$output" | grep -qE '^[^ ]+ a [0-9]+ ' # a's records stand
+	# b starts: it finds its last batch changed (it holds the stop record), says so, ships
+	# it again from its journal
+	sql "UPDATE vaultfs.audit_batches SET lines = convert_to(replace(convert_from(lines, 'UTF8'), '\"event\":\"stop\"', '\"event\":\"open\"'), 'UTF8') WHERE host = 'b' AND first_seq = (SELECT max(first_seq) FROM vaultfs.audit_batches WHERE host = 'b')"
+	host_start b
+	within 15 grep -q "fleet audit: the center's audit batch of seq .* does not verify under this host's key: shipping it again" "$T/b/daemon.log"
+	grep '"event":"fleet-audit"' "$T/b/audit.jsonl" | grep -q 'does not verify under this host'
+	WANT='^[^ ]+ b [0-9]+ stop allow'
+	within 15 shows
+	# (b found the batches changed before it too, back to one that verifies, and shipped all
+	# of them again)
+	run on a audit show --fleet --host b
+	[ "$status" -eq 0 ]
+	# a batch dropped (b's first): the records before the next one are missing, said
+	[ "$(cat "$T/b/mnt/loc/x")" = v1 ]
+	within 15 sh -c "[ \$('$VAULTCTL' -c '$T/a/vaultfs.conf' audit show --fleet --host b | grep -c ' open allow loc/x') = 2 ]"
+	[ "$(sql "SELECT count(*) FROM vaultfs.audit_batches WHERE host = 'b'")" -ge 2 ]
+	sql "DELETE FROM vaultfs.audit_batches WHERE host = 'b' AND first_seq = 1"
+	run on a audit show --fleet --host b
+	[ "$status" -eq 3 ]
+	[[ $output == *"host b: records before seq "*" are missing at the center"* ]]
+	# the later ones stand: the second read, not the first
+	[ "$(echo "$output" | grep -cE '^[^ ]+ b [0-9]+ open allow loc/x')" = 1 ]
+	# b's key replaced by a's: b does not count, none of its records shown
+	sql "UPDATE vaultfs.hosts SET spki = (SELECT spki FROM vaultfs.hosts WHERE name = 'a') WHERE name = 'b'"
+	run on a audit show --fleet
+	[ "$status" -eq 3 ]
+	[[ $output == *"host b does not count"*"withheld"* ]]
+	! echo "$output" | grep -E '^[^ ]+ b [0-9]+ ' || false
+}
+
+@test "fleet audit: the center away: b serves and falls behind; back: b catches up alone" {
+	join_both
+	[ "$(cat "$T/b/mnt/loc/x")" = v1 ]
+	WANT='^[^ ]+ b [0-9]+ open allow loc/x'
+	within 15 shows
+	pg_stop "$T/pg"
+	fails=0
+	for i in $(seq 20); do
+		[ "$(cat "$T/b/mnt/loc/x")" = v1 ] || fails=$((fails + 1))
+	done
+	[ "$fails" -eq 0 ]
+	within 10 grep -q 'fleet audit: the center is away' "$T/b/daemon.log"
+	# the center back: every read is there, with no operator
+	pg_again
+	within 40 sh -c "[ \$('$VAULTCTL' -c '$T/a/vaultfs.conf' audit show --fleet --host b | grep -c ' open allow loc/x') = 21 ]"
+	run on a audit show --fleet
+	[ "$status" -eq 0 ]
+	# the journal and the center agree, line for line
+	on a audit show --fleet --host b --json | sed 's/^{"host":"b",/{/' >"$T/center"
+	head -n "$(wc -l <"$T/center")" "$T/b/audit.jsonl" | cmp - "$T/center"
+}
