@@ -21,6 +21,8 @@ struct acme;   /* the ACME issuer's worker (acme.h) */
 struct events; /* the change stream (events.h) */
 /* the fleet's sync thread (fleet.h) */
 struct fleet_daemon;
+/* the central audit's shipping thread (fleet-audit.h) */
+struct fleet_audit_daemon;
 
 struct vaultfsd {
 	/* Held by whichever thread works on the rest: the FUSE thread per request, the main
@@ -75,6 +77,8 @@ struct vaultfsd {
 	_Atomic int64_t scan_by_ms;
 	/* the fleet's sync thread (fleet.h); NULL: no fleet */
 	struct fleet_daemon *fleet;
+	/* the central audit's shipping thread (fleet-audit.h); NULL: none */
+	struct fleet_audit_daemon *fleet_audit;
 };
 
 /* Have the scan run within ms (a change a scan acts on: a certificate made pending for its

@@ -38,6 +38,7 @@
 #include "fs/control.h"
 #include "fs/events.h"
 #include "fs/fleet.h"
+#include "fs/fleet-audit.h"
 #include "fs/handover.h"
 #include "fs/notify.h"
 #include "fs/ops-int.h"
@@ -326,6 +327,8 @@ static bool give_session(struct fuse_thread *ft, int listen_fd, int state_fd, in
 	/* and the fleet's sync: the new daemon applies what comes from the center */
 	fleet_stop(ft->v->fleet);
 	ft->v->fleet = NULL;
+	fleet_audit_stop(ft->v->fleet_audit, false); /* the new daemon ships from the center's */
+	ft->v->fleet_audit = NULL;
 	r = handover_blocking(fuse_session_fd(ft->se));
 	if (r >= 0)
 		r = handover_send(conn, fuse_session_fd(ft->se), state_fd);
@@ -343,6 +346,9 @@ static bool give_session(struct fuse_thread *ft, int listen_fd, int state_fd, in
 	r = fleet_start(ft->v, &ft->v->fleet);
 	if (r < 0)
 		log_warning_errno(r, "No fleet sync from now on: %m");
+	r = fleet_audit_start(ft->v, &ft->v->fleet_audit);
+	if (r < 0)
+		log_warning_errno(r, "No central audit from now on: %m");
 	atomic_store(&ft->stop, false);
 	r = fuse_thread_start(ft);
 	if (r < 0) /* the loop sees done_fd gone: nothing left to serve with */
@@ -910,6 +916,11 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Failed to start the fleet's sync: %m");
 		goto out;
 	}
+	r = fleet_audit_start(v, &v->fleet_audit); /* the journal shipped (fs/fleet-audit.c) */
+	if (r < 0) {
+		log_error_errno(r, "Failed to start the central audit: %m");
+		goto out;
+	}
 	(void)mount_event(v,
 			  how == MOUNT_FRESH   ? "start" :
 			  how == MOUNT_FDSTORE ? "restart" :
@@ -942,6 +953,9 @@ int main(int argc, char **argv)
 		(void)mount_event(v, "stop", r, c->mountpoint);
 	}
 out:
+	/* ships the records written up to now (the stop's) when the center is there; joins */
+	fleet_audit_stop(v->fleet_audit, true);
+	v->fleet_audit = NULL;
 	/* joins the sync thread; takes the lock: not held here */
 	fleet_stop(v->fleet);
 	v->fleet = NULL;

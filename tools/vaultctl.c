@@ -112,7 +112,7 @@ static void help(void)
 	      "             (exit 0 allow, 1 deny; 'vaultctl policy help' says more)\n"
 	      "  audit verify [FILE...]\n"
 	      "  audit show [--since T] [--until T] [--uid U] [--vault V] [--decision allow|deny]\n"
-	      "             [--event E] [--json] [--follow]\n"
+	      "             [--event E] [--json] [--follow | --fleet [--host H]]\n"
 	      "  watch [VAULT[/NAME]]... [--json] [--exec CMD [ARGS...]]\n"
 	      "             (each change the policy lets you see; --exec: CMD once per change,\n"
 	      "             bursts coalesced, the event in VAULTFS_EVENT, _VAULT, _NAME)\n"
