@@ -398,7 +398,8 @@ static int approval_ok(const struct fleet_host *h, const struct fleet_host *by)
 }
 
 /* The approvals from name up to the anchor (revocations not looked at). */
-static int chain_ok(const struct fleet_host *hosts, size_t n, const char *anchor, const char *name)
+static int approvals_ok(const struct fleet_host *hosts, size_t n, const char *anchor,
+			const char *name)
 {
 	const struct fleet_host *cur = host_find(hosts, n, name);
 	char fpr[FLEET_FPR_LEN];
@@ -424,30 +425,50 @@ static int chain_ok(const struct fleet_host *hosts, size_t n, const char *anchor
 	return -ENOKEY;
 }
 
+/* Whether h was removed: a revocation that verifies under a host whose approvals hold up to the
+ * anchor. One that does not verify is no revocation (the center could as well have dropped
+ * it). 1 removed, 0 not, -ENOMEM. */
+static int host_revoked(const struct fleet_host *hosts, size_t n, const char *anchor,
+			const struct fleet_host *h)
+{
+	const struct fleet_host *by;
+	struct buf b = BUF_INIT(0);
+	int r;
+
+	if (!h->revoked_by[0] || !(by = host_find(hosts, n, h->revoked_by)))
+		return 0;
+	r = revoke_msg(h, &b);
+	if (r >= 0)
+		r = fleet_verify(by->spki, by->spki_len, b.p, b.len, h->revoked_sig,
+				 h->revoked_sig_len);
+	buf_done(&b);
+	if (r == -ENOMEM)
+		return r;
+	return r >= 0 && approvals_ok(hosts, n, anchor, by->name) >= 0;
+}
+
 int fleet_host_trusted(const struct fleet_host *hosts, size_t n, const char *anchor,
 		       const char *name, const struct fleet_host **ret)
 {
-	const struct fleet_host *h = host_find(hosts, n, name);
+	const struct fleet_host *h = host_find(hosts, n, name), *cur = h;
 	int r;
 
-	r = chain_ok(hosts, n, anchor, name);
+	r = approvals_ok(hosts, n, anchor, name);
 	if (r < 0)
 		return r;
-	if (h->revoked_by[0]) {
-		const struct fleet_host *by = host_find(hosts, n, h->revoked_by);
-		struct buf b = BUF_INIT(0);
-
-		/* a revocation counts when a host whose approvals hold signed it; one that does
-		 * not verify is no revocation (the center could as well have dropped it) */
-		r = revoke_msg(h, &b);
-		if (r >= 0 && by)
-			r = fleet_verify(by->spki, by->spki_len, b.p, b.len, h->revoked_sig,
-					 h->revoked_sig_len);
-		buf_done(&b);
-		if (r == -ENOMEM)
+	/* a removed host counts for nothing, and nor does any approval on the way up from h:
+	 * approvals carry no time, so what a removed host signs after its removal (a key the
+	 * center put in, another host's name on it) could not be told from what it signed
+	 * before. The hosts it approved are approved again by a host that counts. */
+	for (unsigned depth = 0; depth < FLEET_CHAIN_DEPTH_MAX; depth++) {
+		r = host_revoked(hosts, n, anchor, cur);
+		if (r < 0)
 			return r;
-		if (r >= 0 && by && chain_ok(hosts, n, anchor, by->name) >= 0)
-			return -EKEYREVOKED;
+		if (r > 0)
+			return cur == h ? -EKEYREVOKED : -ENOKEY;
+		if (streq(cur->approved_by, cur->name))
+			break; /* the anchor: approvals_ok checked the way */
+		cur = host_find(hosts, n, cur->approved_by);
 	}
 	if (ret)
 		*ret = h;

@@ -151,8 +151,10 @@ int fleet_host_revoke(const struct fleet_key *by, const char *by_name, struct fl
  * on up to a self-approved host whose key's fingerprint is anchor. 0 yes; -ENOENT no such
  * host; -EACCES not approved yet; -EKEYREVOKED revoked (with a revocation that verifies under
  * a host that counts); -ENOKEY no chain to the anchor (a bad signature on the way, a loop, a
- * chain longer than FLEET_CHAIN_DEPTH_MAX, another anchor). ret (may be NULL): the host. The
- * approvals a host made before it was removed still hold: remove the hosts it approved too. */
+ * chain longer than FLEET_CHAIN_DEPTH_MAX, another anchor, or a removed host on the way up:
+ * approvals carry no time, so none of a removed host's counts, and the hosts it approved must
+ * be approved again by a host that counts). ret (may be NULL): the host. A removal counts when
+ * its signature verifies under a host whose approvals hold up to the anchor. */
 int fleet_host_trusted(const struct fleet_host *hosts, size_t n, const char *anchor,
 		       const char *name, const struct fleet_host **ret);
 

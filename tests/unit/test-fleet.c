@@ -326,6 +326,23 @@ static void test_trust(void **state)
 	hosts = NULL;
 	assert_int_equal(fleet_pg_hosts(p, &hosts, &n), 0);
 	assert_int_equal(fleet_host_trusted(hosts, n, anchor, "b", NULL), -EKEYREVOKED);
+	/* nor does any approval of a removed host: not t's, which b made while it counted
+	 * (approvals carry no time), nor one b signs now for a key the center put in, even
+	 * under another host's name (t's) */
+	assert_int_equal(fleet_host_trusted(hosts, n, anchor, "t", NULL), -ENOKEY);
+	{
+		struct fleet_host *t = named(hosts, n, "t"), *d = named(hosts, n, "d");
+
+		memcpy(t->spki, d->spki, d->spki_len);
+		t->spki_len = d->spki_len;
+		assert_int_equal(fleet_host_approve(E.b, "b", t), 0);
+		assert_int_equal(fleet_host_approve(E.b, "b", d), 0);
+		assert_int_equal(fleet_host_trusted(hosts, n, anchor, "t", NULL), -ENOKEY);
+		assert_int_equal(fleet_host_trusted(hosts, n, anchor, "d", NULL), -ENOKEY);
+		/* approved again by a, which counts: d counts */
+		assert_int_equal(fleet_host_approve(E.a, "a", d), 0);
+		assert_int_equal(fleet_host_trusted(hosts, n, anchor, "d", NULL), 0);
+	}
 	fleet_pg_free(p);
 }
 
