@@ -33,6 +33,7 @@ setup() {
 
 teardown() {
 	local h
+	pg_cont
 	for h in a b c; do host_stop $h; done
 	pg_stop "$T/pg"
 	[ -n "${KEEP:-}" ] || vault_teardown
@@ -247,6 +248,65 @@ join_all() {
 	host_start b
 	within 10 sh -c "grep '\"event\":\"fleet-apply\"' '$T/b/audit.jsonl' | grep -q 'ESTALE'"
 	[ "$(cat "$T/b/mnt/app/db")" = one ]
+}
+
+# pg_freeze: the center stopped without closing anything (SIGSTOP of the postmaster and its
+# children, by pid): connections stay open and a query waits with no answer; pg_cont ends it
+pg_freeze() {
+	local pm
+	pm=$(pg_pid "$T/pg")
+	PG_FROZEN="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+	kill -STOP $PG_FROZEN
+}
+
+pg_cont() {
+	[ -n "${PG_FROZEN:-}" ] || return 0
+	kill -CONT $PG_FROZEN 2>/dev/null || true
+	PG_FROZEN=
+}
+
+@test "fleet sync: a fleet write waiting on a center that does not answer holds no read on its host" {
+	join_all
+	printf 'one' | ctl a secret set app/db
+	within 10 reads "$T/b/mnt/app/db" one
+	pg_freeze
+	printf 'two' | ctl a secret set app/db >"$T/w.out" 2>&1 &
+	writer=$!
+	sleep 1
+	kill -0 "$writer" # pending: the center does not answer
+	# reads through a's mount go on while the write waits. With the lock held across the
+	# network the first would wait as long as the center does (here for ever, and no signal
+	# ends a FUSE request already taken): so they run aside, and the center answers again
+	# after 30 s at the latest; the slowest is bounded loosely, for a loaded machine
+	(
+		for i in $(seq 50); do
+			t0=$(date +%s%N)
+			[ "$(cat "$T/a/mnt/app/db")" = one ] || exit 1
+			ls "$T/a/mnt/app" >/dev/null || exit 1
+			echo $((($(date +%s%N) - t0) / 1000000)) >>"$T/read-ms"
+		done
+		touch "$T/reads-done"
+	) &
+	readers=$!
+	for i in $(seq 300); do
+		[ -e "$T/reads-done" ] && break
+		sleep 0.1
+	done
+	[ -e "$T/reads-done" ] && in_time=1 || pg_cont
+	kill -0 "$writer" && writer_waited=1 # still waiting when the reads ended
+	wait "$readers"
+	[ "${in_time:-}" = 1 ]
+	[ "${writer_waited:-}" = 1 ]
+	slowest=$(sort -n "$T/read-ms" | tail -n 1)
+	echo "the slowest of 50 reads and lists while the write waited: $slowest ms"
+	[ "$slowest" -lt 3000 ]
+	# the center answers again: the write completes, here and on b
+	pg_cont
+	wait "$writer"
+	cat "$T/w.out"
+	[ "$(ctl a secret get app/db)" = two ]
+	within 10 reads "$T/b/mnt/app/db" two
+	! grep '"event":"fleet-apply"' "$T/a/audit.jsonl" | grep -q '"decision":"deny"' || false
 }
 
 sql() {
