@@ -343,8 +343,15 @@ static int vault_take(struct fleet_sync *fs, const struct fleet_pg_vault *pv)
 
 	fs->vault = pv->name;
 	r = vkey_get(fs, pv->name, pv->epoch, &k);
-	if (r == -ENOENT)
-		return 0; /* not granted to this host: it never gets the vault */
+	if (r == -ENOENT) {
+		/* not granted to this host: it never gets the vault; or no longer (removed, and
+		 * the vault rekeyed): pulled still, to the rows of the keys it had (the removal
+		 * among them), the first of the new key refused and said */
+		lock(fs);
+		r = kv_fleet_is(fs->kv, pv->name);
+		unlock(fs);
+		return r == 1 ? 1 : 0;
+	}
 	if (r < 0)
 		return r;
 	lock(fs);
@@ -486,4 +493,17 @@ int fleet_sync_commit(void *ud, const char *vault, const struct fleet_body *b,
 		(void)fleet_pg_applied_set(fs->pg, fs->name, vault, to.seq);
 	pthread_mutex_unlock(&fs->commit_mu);
 	return r;
+}
+
+int fleet_sync_announce(struct fleet_sync *fs, const char *vault, const struct fleet_body *b)
+{
+	int r;
+
+	if (b->op != FLEET_OP_REVOKE && b->op != FLEET_OP_REKEY)
+		return -EINVAL;
+	for (unsigned tries = 0;; tries++) {
+		r = fleet_sync_commit(fs, vault, b, NULL);
+		if (r != -EAGAIN || tries == 15)
+			return r;
+	}
 }

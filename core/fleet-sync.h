@@ -68,3 +68,9 @@ int fleet_sync_pull(struct fleet_sync *fs, const char *vault);
  * turns (the lock is let go before waiting for the turn). */
 int fleet_sync_commit(void *ud, const char *vault, const struct fleet_body *b,
 		      const struct secbuf *material);
+/* A membership change as a row of vault's chain, so that every host learns it authenticated
+ * (fleet.h): b's op FLEET_OP_REVOKE (b->host removed) or FLEET_OP_REKEY (the row at the
+ * vault's epoch in the center, set to the new one first, whose key this host holds). Committed
+ * as fleet_sync_commit does (pulled first, tried again when another host took the seq), and
+ * applied here. For a caller with no lock (vaultctl). */
+int fleet_sync_announce(struct fleet_sync *fs, const char *vault, const struct fleet_body *b);

@@ -309,6 +309,40 @@ pg_cont() {
 	! grep '"event":"fleet-apply"' "$T/a/audit.jsonl" | grep -q '"decision":"deny"' || false
 }
 
+@test "fleet sync: a removed host gets no new versions after the vault's rekey, and learns of its removal from the chain" {
+	join_all
+	printf 'one' | ctl a secret set app/db
+	within 10 reads "$T/b/mnt/app/db" one
+	host_stop a
+	run on a fleet remove b
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run on a fleet rekey app
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"key epoch 2 granted to 1 hosts"* ]]
+	# the chain: the removal (epoch 1) and the rekey (epoch 2), each made by a
+	[ "$(sql "SELECT seq, epoch, host FROM vaultfs.changes WHERE vault = 'app' ORDER BY seq" | tr '\n' ' ')" = "1|1|a 2|1|a 3|2|a " ]
+	[ "$(sql "SELECT count(*) FROM vaultfs.grants WHERE host = 'b'")" = 0 ]
+	[ "$(sql "SELECT epoch FROM vaultfs.vaults WHERE name = 'app'")" = 2 ]
+	# a row of the old key is refused by the center now (a removed host holds that key)
+	run sql "INSERT INTO vaultfs.changes (vault, seq, epoch, host, body, mac) SELECT 'app', 4, 1, 'b', '', '' WHERE 1 >= (SELECT epoch FROM vaultfs.vaults WHERE name = 'app' FOR SHARE) RETURNING seq"
+	[ -z "$output" ]
+	host_start a
+	printf 'two' | ctl a secret set app/db
+	[ "$(ctl a secret get app/db)" = two ]
+	[ "$(sql "SELECT epoch FROM vaultfs.changes WHERE vault = 'app' AND seq = 4")" = 2 ]
+	# b: the removal reached it (applied from the chain); nothing after the rekey
+	within 10 sh -c "grep '\"event\":\"fleet-apply\"' '$T/b/audit.jsonl' | grep -q 'fleet revoke seq 2 from a'"
+	# and refuses the rekey's row, whose key it was not given (said once)
+	within 10 sh -c "grep '\"event\":\"fleet-apply\"' '$T/b/audit.jsonl' | grep 'seq 3 from a' | grep -q ENOKEY"
+	sleep 2
+	[ "$(cat "$T/b/mnt/app/db")" = one ]
+	run ctl b secret get app/db --version 2
+	[ "$status" -ne 0 ]
+	! grep '"event":"fleet-apply"' "$T/b/audit.jsonl" | grep -q 'seq 4' || false
+}
+
 sql() {
 	"$PG_BIN/psql" "$CONNINFO" -v ON_ERROR_STOP=1 -Atqc "$1"
 }
