@@ -5,6 +5,7 @@
  * change made here (to the center first, then here). It must never apply a row that did not
  * verify, never hold kv without the caller's lock, and never log or return a key. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "fleet-pg.h"
@@ -397,15 +398,44 @@ int fleet_sync_pull_all(struct fleet_sync *fs)
 
 /* --- a change made here --- */
 
+/* b (material: SET's) sealed and MAC'd as the row after a at epoch, and inserted: *to, the
+ * row's applied state. -EEXIST the seq was taken (or the epoch is old). */
+static int row_insert(struct fleet_sync *fs, const char *vault, const struct fleet_applied *a,
+		      uint32_t epoch, const struct fleet_body *b, const struct secbuf *material,
+		      struct fleet_applied *to)
+{
+	struct fleet_change c = { 0 };
+	const struct secbuf *k;
+	int r;
+
+	fs->vault = vault;
+	r = chain_key(fs, epoch, &k);
+	if (r < 0)
+		return r;
+	str_copy(c.vault, sizeof(c.vault), vault);
+	str_copy(c.host, sizeof(c.host), fs->name);
+	c.seq = a->seq + 1;
+	c.epoch = epoch;
+	r = fleet_body_seal(k, vault, epoch, b, material, &c.body, &c.body_len);
+	if (r >= 0)
+		r = fleet_change_mac(k, &c, a->mac, c.mac);
+	if (r >= 0)
+		r = fleet_pg_change_insert(fs->pg, &c);
+	if (r >= 0) {
+		*to = (struct fleet_applied){ .seq = c.seq, .epoch = epoch };
+		memcpy(to->mac, c.mac, CRYPTO_MAC_LEN);
+	}
+	fleet_change_done(&c);
+	return r < 0 && r != -EEXIST ? center_err(fs, r) : r;
+}
+
 /* The change to the center, without the lock: the row after base (pulled first: anything new
  * means the body is built again), sealed and inserted. *to: the row inserted. */
 static int commit_send(struct fleet_sync *fs, const char *vault, const struct fleet_applied *base,
 		       const struct fleet_body *b, const struct secbuf *material,
 		       struct fleet_applied *to)
 {
-	struct fleet_change c = { 0 };
 	struct fleet_applied a;
-	const struct secbuf *k;
 	uint32_t epoch;
 	int r;
 
@@ -428,27 +458,8 @@ static int commit_send(struct fleet_sync *fs, const char *vault, const struct fl
 		return center_err(fs, r == -ENOENT ? -ENOKEY : r);
 	if (epoch < a.epoch)
 		return -EKEYREVOKED;
-	fs->vault = vault;
-	r = chain_key(fs, epoch, &k);
-	if (r < 0)
-		return r;
-	str_copy(c.vault, sizeof(c.vault), vault);
-	str_copy(c.host, sizeof(c.host), fs->name);
-	c.seq = a.seq + 1;
-	c.epoch = epoch;
-	r = fleet_body_seal(k, vault, epoch, b, material, &c.body, &c.body_len);
-	if (r >= 0)
-		r = fleet_change_mac(k, &c, a.mac, c.mac);
-	if (r >= 0)
-		r = fleet_pg_change_insert(fs->pg, &c);
-	if (r == -EEXIST)
-		r = -EAGAIN; /* another host took that seq: pull and build again */
-	if (r >= 0) {
-		*to = (struct fleet_applied){ .seq = c.seq, .epoch = epoch };
-		memcpy(to->mac, c.mac, CRYPTO_MAC_LEN);
-	}
-	fleet_change_done(&c);
-	return r < 0 ? center_err(fs, r) : 0;
+	r = row_insert(fs, vault, &a, epoch, b, material, to);
+	return r == -EEXIST ? -EAGAIN : r; /* another host took that seq: pull, build again */
 }
 
 /* Called with the lock held (ops.lock, when there is one), and returns with it held; lets it
@@ -506,4 +517,54 @@ int fleet_sync_announce(struct fleet_sync *fs, const char *vault, const struct f
 		if (r != -EAGAIN || tries == 15)
 			return r;
 	}
+}
+
+struct push {
+	struct fleet_sync *fs;
+	const char *vault;
+	uint32_t epoch;
+	struct fleet_applied a;
+	unsigned rows;
+};
+
+static int push_row(void *ud, const struct fleet_body *b, const struct secbuf *material)
+{
+	struct push *p = ud;
+	struct fleet_applied to;
+	int r;
+
+	r = row_insert(p->fs, p->vault, &p->a, p->epoch, b, material, &to);
+	if (r >= 0)
+		r = kv_fleet_skip(p->fs->kv, p->vault, &p->a, &to);
+	if (r >= 0) {
+		p->a = to;
+		p->rows++;
+	}
+	return r;
+}
+
+int fleet_sync_push(struct fleet_sync *fs, const char *vault)
+{
+	struct push p = { .fs = fs, .vault = vault };
+	int64_t max = 0;
+	int r;
+
+	r = fleet_sync_connect(fs, false);
+	if (r >= 0)
+		r = kv_fleet_applied(fs->kv, vault, &p.a);
+	if (r >= 0 && p.a.seq != 0)
+		r = -EEXIST;
+	if (r >= 0)
+		r = fleet_pg_change_max(fs->pg, vault, &max);
+	if (r >= 0 && max != 0)
+		r = -EEXIST;
+	if (r >= 0)
+		r = fleet_pg_vault_epoch(fs->pg, vault, &p.epoch);
+	if (r >= 0)
+		r = kv_fleet_contents(fs->kv, vault, push_row, &p);
+	if (r < 0)
+		return center_err(fs, r);
+	if (p.rows)
+		(void)fleet_pg_applied_set(fs->pg, fs->name, vault, p.a.seq);
+	return (int)MIN(p.rows, (unsigned)INT_MAX);
 }

@@ -74,3 +74,8 @@ int fleet_sync_commit(void *ud, const char *vault, const struct fleet_body *b,
  * as fleet_sync_commit does (pulled first, tried again when another host took the seq), and
  * applied here. For a caller with no lock (vaultctl). */
 int fleet_sync_announce(struct fleet_sync *fs, const char *vault, const struct fleet_body *b);
+/* The contents vault had before it entered the fleet (kv_fleet_contents), as its first rows,
+ * so that a host approved later gets them; this store's applied state moves with each (its
+ * objects are there already). Only into a chain that is empty, from a vault with nothing
+ * applied (-EEXIST otherwise). Returns how many rows. For a caller with no lock (vaultctl). */
+int fleet_sync_push(struct fleet_sync *fs, const char *vault);

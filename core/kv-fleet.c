@@ -532,3 +532,137 @@ int kv_fleet_route_lifecycle(struct kv *kv, enum object_type kind, const char *v
 
 	return route(kv, vault, kind, build_lifecycle, &c, NULL, 0, &b);
 }
+
+/* --- a local vault's contents, pushed when it enters the fleet --- */
+
+struct listed {
+	char name[VAULTFS_NAME_MAX + 1];
+	int kind;
+	uint32_t versions;
+	bool deleted;
+};
+
+struct listing {
+	struct listed *o;
+	size_t n, cap;
+};
+
+static int list_one(const struct store_object *o, void *ud)
+{
+	struct listing *l = ud;
+
+	if (!kind_travels(o->type))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct listed *m = reallocarray(l->o, cap, sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		l->o = m;
+		l->cap = cap;
+	}
+	str_copy(l->o[l->n].name, sizeof(l->o[l->n].name), o->name);
+	l->o[l->n].kind = o->type;
+	l->o[l->n].versions = o->current_version;
+	l->o[l->n].deleted = o->deleted_at != 0;
+	l->n++;
+	return 0;
+}
+
+/* Version `version` of vault/name as a SET body and its material (one read transaction). */
+static int version_body(struct kv *kv, const char *vault, const struct listed *e, uint32_t version,
+			struct fleet_body *b, struct secbuf **ret_material)
+{
+	struct store_version row = { 0 };
+	struct store_object o;
+	struct store_vault v;
+	int r;
+
+	r = kv_own_read_begin(kv);
+	if (r < 0)
+		return r;
+	r = kv_load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = kv_load_object(kv, &v, e->name, true, &o);
+	if (r >= 0 && (o.type != e->kind || version > o.current_version))
+		r = -ESTALE; /* changed since listed */
+	if (r >= 0) {
+		r = kv_load_version(kv, &o, version, false, &row);
+		if (r == -EBADMSG && kv_version_gone(kv, &o, version) == -ENOENT)
+			r = -EOPNOTSUPP; /* pruned: cannot be made again elsewhere */
+	}
+	if (r >= 0)
+		r = kv_open_version(kv, &v, &o, &row, ret_material);
+	if (r >= 0)
+		r = body_from_row(&row, b);
+	store_version_done(&row);
+	r = kv_own_read_end(kv, r);
+	if (r < 0)
+		return r;
+	b->op = FLEET_OP_SET;
+	b->kind = e->kind;
+	str_copy(b->name, sizeof(b->name), e->name);
+	r = material_travels(e->kind, (*ret_material)->data, (*ret_material)->len);
+	if (r < 0) {
+		secbuf_free(*ret_material);
+		*ret_material = NULL;
+	}
+	return r;
+}
+
+int kv_fleet_contents(struct kv *kv, const char *vault, kv_fleet_row_fn fn, void *ud)
+{
+	struct listing l = { 0 };
+	struct store_vault v;
+	int r;
+
+	r = kv_own_read_begin(kv);
+	if (r < 0)
+		return r;
+	r = kv_load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = store_object_foreach(kv->store, v.id, list_one, &l);
+	r = kv_own_read_end(kv, r);
+	for (size_t i = 0; r >= 0 && i < l.n; i++) {
+		for (uint32_t ver = 1; r >= 0 && ver <= l.o[i].versions; ver++) {
+			_cleanup_secbuf_ struct secbuf *material = NULL;
+			struct fleet_body b = { 0 };
+
+			r = version_body(kv, vault, &l.o[i], ver, &b, &material);
+			if (r >= 0)
+				r = fn(ud, &b, material);
+		}
+		if (r >= 0 && l.o[i].deleted) {
+			struct fleet_body b = { .op = FLEET_OP_DELETE, .kind = l.o[i].kind };
+
+			str_copy(b.name, sizeof(b.name), l.o[i].name);
+			r = fn(ud, &b, NULL);
+		}
+	}
+	free(l.o);
+	return r < 0 ? r : 0;
+}
+
+int kv_fleet_skip(struct kv *kv, const char *vault, const struct fleet_applied *from,
+		  const struct fleet_applied *to)
+{
+	struct store_fleet_applied row;
+	struct store_vault v;
+	int r;
+
+	if (to->seq != from->seq + 1)
+		return -EINVAL;
+	r = kv_write_begin(kv);
+	if (r < 0)
+		return r;
+	r = kv_load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = applied_load(kv, &v, &row);
+	if (r >= 0 && (row.seq != from->seq || row.epoch != from->epoch ||
+		       !crypto_memeq(row.last_mac, from->mac, CRYPTO_MAC_LEN)))
+		r = -ESTALE;
+	if (r >= 0)
+		r = applied_put(kv, &v, to);
+	return kv_write_end(kv, r);
+}

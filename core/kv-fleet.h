@@ -45,3 +45,18 @@ void kv_fleet_hook(struct kv *kv, kv_fleet_commit_fn fn, void *ud);
 int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied *from,
 		   const struct fleet_applied *to, const struct fleet_body *b,
 		   const struct secbuf *material);
+
+/* The contents of vault as the rows that make them, for a local vault entering the fleet (so a
+ * host approved later gets what was there before): for each object of a kind that travels
+ * (name order), each version (a SET with its material and attributes, in version order), then
+ * a DELETE when it is soft-deleted. fn(ud, body, material: SET's, else NULL) for each, called
+ * with no transaction open; its error stops the walk. -EOPNOTSUPP an object whose older
+ * versions were pruned, or a TPM-bound key (neither can be made again elsewhere). */
+typedef int (*kv_fleet_row_fn)(void *ud, const struct fleet_body *b,
+			       const struct secbuf *material);
+int kv_fleet_contents(struct kv *kv, const char *vault, kv_fleet_row_fn fn, void *ud);
+/* The applied state of vault moved from `from` to `to` (to.seq = from.seq + 1) with no object
+ * changed: a row whose change this store holds already (its contents, pushed). -ESTALE as
+ * kv_fleet_apply. */
+int kv_fleet_skip(struct kv *kv, const char *vault, const struct fleet_applied *from,
+		  const struct fleet_applied *to);

@@ -399,6 +399,13 @@ static int fleet_join(struct ctl *ctl, int argc, char **argv)
 
 /* --- approve --- */
 
+static int count_row(void *ud, const struct fleet_body *b, const struct secbuf *material)
+{
+	(void)b, (void)material;
+	(*(unsigned *)ud)++;
+	return 0;
+}
+
 static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const char *vault)
 {
 	_cleanup_secbuf_ struct secbuf *vkey = NULL;
@@ -416,6 +423,20 @@ static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const c
 	}
 	r = fleet_pg_vault_epoch(f->pg, vault, &epoch);
 	if (r == -ENOENT) { /* the vault enters the fleet: its key is made here */
+		unsigned rows = 0;
+
+		/* all it holds must travel (its first rows), or a change here to what did not
+		 * would be a row no other host can apply */
+		r = kv_fleet_contents(f->kv, vault, count_row, &rows);
+		if (r == -EOPNOTSUPP) {
+			fprintf(stderr,
+				"vaultctl: fleet: vault %s holds what cannot travel (a key bound to "
+				"this host's TPM, or versions pruned): not added to the fleet\n",
+				vault);
+			return EXIT_REFUSED;
+		}
+		if (r < 0)
+			return fail(r, "vault contents");
 		epoch = 1;
 		r = ctl_audit(f->ctl, f->au, "fleet-vault", vault, f->name, epoch, 0);
 		if (r)
@@ -453,6 +474,18 @@ static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const c
 	r = kv_fleet_mark(f->kv, vault);
 	if (r < 0)
 		return fail(r, "fleet vault mark");
+	if (created) { /* what it held before: its first rows, for the hosts approved later */
+		_cleanup_(fleet_sync_freep) struct fleet_sync *fs = NULL;
+
+		r = fleet_sync_new(f->ctl->config, f->kv, NULL, &fs);
+		if (r >= 0)
+			r = fleet_sync_push(fs, vault);
+		if (r < 0)
+			return center_fail(r, "cannot push the vault's contents");
+		if (r > 0)
+			fprintf(stderr, "vaultctl: fleet: vault %s: its contents pushed (%d rows)\n",
+				vault, r);
+	}
 	if (created && streq(to->name, f->name))
 		return 0;
 	r = ctl_audit(f->ctl, f->au, "fleet-grant", vault, to->name, epoch, 0);

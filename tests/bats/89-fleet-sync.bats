@@ -343,6 +343,32 @@ pg_cont() {
 	! grep '"event":"fleet-apply"' "$T/b/audit.jsonl" | grep -q 'seq 4' || false
 }
 
+@test "fleet sync: what a vault held before it entered the fleet reaches a host approved for it, its keys too" {
+	printf 'v1' | on a secret set app/old
+	printf 'v2' | on a secret set app/old
+	on a key create app/k --type ec-p256
+	printf 'g' | on a secret set app/gone
+	on a secret delete app/gone
+	join_all
+	# its first rows, in name order: gone (set, delete), k, old (two versions)
+	[ "$(sql "SELECT count(*) FROM vaultfs.changes WHERE vault = 'app'")" = 5 ]
+	within 10 reads "$T/b/mnt/app/old" v2
+	[ "$(ctl b secret get app/old --version 1)" = v1 ]
+	# the same key (its public half) and what it is; made anew there (its own dates)
+	[ "$(ctl b key get-public app/k)" = "$(ctl a key get-public app/k)" ]
+	ctl a key show app/k | grep -v -E '^(created|updated) ' >"$T/ka"
+	ctl b key show app/k | grep -v -E '^(created|updated) ' >"$T/kb"
+	diff "$T/ka" "$T/kb"
+	run ctl b secret get app/gone
+	[ "$status" -ne 0 ]
+	# the chain goes on after them
+	printf 'v3' | ctl a secret set app/old
+	within 10 reads "$T/b/mnt/app/old" v3
+	[ "$(sql "SELECT max(seq) FROM vaultfs.changes WHERE vault = 'app'")" = 6 ]
+	! grep '"event":"fleet-apply"' "$T/b/audit.jsonl" | grep -q '"decision":"deny"' || false
+}
+
+# sql QUERY: psql on the center (a longer connect timeout than the hosts': a loaded machine)
 sql() {
-	"$PG_BIN/psql" "$CONNINFO" -v ON_ERROR_STOP=1 -Atqc "$1"
+	"$PG_BIN/psql" "$CONNINFO connect_timeout=20" -v ON_ERROR_STOP=1 -Atqc "$1"
 }

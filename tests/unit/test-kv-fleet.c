@@ -498,6 +498,70 @@ static void test_keys_and_certs_travel(void **state)
 	test_kv_free(g);
 }
 
+static int carry_row(void *ud, const struct fleet_body *b, const struct secbuf *material)
+{
+	struct carried *c = ud;
+
+	assert_true(c->n < 8);
+	c->b[c->n] = *b;
+	if (material)
+		assert_int_equal(secbuf_dup(material->data, material->len, &c->m[c->n]), 0);
+	c->n++;
+	return 0;
+}
+
+/* A local vault's contents as the rows that make them (each version, a deletion after), applied
+ * on another store: the same objects; the first store's applied state moves with a skip, its
+ * objects untouched; a TPM-bound key cannot travel, so the vault cannot enter. */
+static void test_contents(void **state)
+{
+	struct test_kv *f = *state, *g;
+	struct carried c = { 0 };
+	const struct kv_key_spec tpm = { .type = KEY_EC_P256, .protection = KEY_PROTECTION_TPM };
+	struct fleet_applied a = { 0 }, got;
+	struct kv_version_info i;
+	uint32_t ver;
+
+	g = test_kv_new(1000, (const char *const[]){ "local", NULL });
+	assert_non_null(g);
+	assert_int_equal(kv_secret_set(f->kv, "local", "db", "one", 3, NULL, &ver), 0);
+	assert_int_equal(kv_secret_set(f->kv, "local", "db", "two", 3, NULL, &ver), 0);
+	assert_int_equal(kv_secret_set(f->kv, "local", "gone", "g", 1, NULL, &ver), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "local", "gone"), 0);
+	assert_int_equal(kv_fleet_contents(f->kv, "local", carry_row, &c), 0);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(c.b[0].op, FLEET_OP_SET);
+	assert_string_equal(c.b[0].name, "db");
+	assert_int_equal(c.b[1].version, 2);
+	assert_int_equal(c.b[3].op, FLEET_OP_DELETE);
+	assert_string_equal(c.b[3].name, "gone");
+
+	assert_int_equal(kv_fleet_mark(g->kv, "local"), 0);
+	assert_int_equal(kv_fleet_mark(f->kv, "local"), 0);
+	for (unsigned k = 0; k < c.n; k++) {
+		struct fleet_applied to = next(&a, 1);
+
+		assert_int_equal(kv_fleet_apply(g->kv, "local", &a, &to, &c.b[k], c.m[k]), 0);
+		assert_int_equal(kv_fleet_skip(f->kv, "local", &a, &to), 0);
+		assert_int_equal(kv_fleet_skip(f->kv, "local", &a, &to), -ESTALE);
+		a = to;
+		secbuf_free(c.m[k]);
+	}
+	assert_int_equal(kv_fleet_applied(f->kv, "local", &got), 0);
+	assert_int_equal(got.seq, 4);
+	assert_int_equal(kv_secret_info(g->kv, "local", "db", 0, &i), 0);
+	assert_int_equal(i.version, 2);
+	assert_int_equal(kv_secret_info(g->kv, "local", "gone", 0, &i), -ENOENT);
+	assert_int_equal(kv_secret_info(f->kv, "local", "db", 0, &i), 0);
+	assert_int_equal(i.version, 2);
+
+	/* a TPM-bound key in a local vault: its contents cannot travel */
+	assert_int_equal(kv_key_create(f->kv, test_tcti(), "app", "t", &tpm, NULL, &ver), 0);
+	c.n = 0;
+	assert_int_equal(kv_fleet_contents(f->kv, "app", carry_row, &c), -EOPNOTSUPP);
+	test_kv_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +571,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tampered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_and_certs_travel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_contents, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
