@@ -38,7 +38,7 @@ struct fleet_sync {
 	size_t n;
 	struct kept_key kept[KEYS_KEPT];
 	unsigned next_kept;
-	const char *vault; /* of the pull in progress (the key callback's) */
+	const char *vault;	   /* of the pull in progress (the key callback's) */
 	pthread_mutex_t commit_mu; /* the commit's use of all of the above (fleet_sync_commit) */
 };
 
@@ -500,7 +500,8 @@ int fleet_sync_commit(void *ud, const char *vault, const struct fleet_body *b,
 		if (r >= 0)
 			r = now.seq >= to.seq ? 0 : -ESTALE;
 	}
-	if (r >= 0 && !fs->ops.lock && fs->pg) /* no sync thread says it for this process: say it here */
+	if (r >= 0 && !fs->ops.lock &&
+	    fs->pg) /* no sync thread says it for this process: say it here */
 		(void)fleet_pg_applied_set(fs->pg, fs->name, vault, to.seq);
 	pthread_mutex_unlock(&fs->commit_mu);
 	return r;

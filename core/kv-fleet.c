@@ -454,8 +454,8 @@ struct update_ctx {
 	const struct kv_attrs *attrs;
 };
 
-static int build_update(struct kv *kv, const struct store_vault *v, enum object_type kind,
-			void *ud, struct fleet_body *b)
+static int build_update(struct kv *kv, const struct store_vault *v, enum object_type kind, void *ud,
+			struct fleet_body *b)
 {
 	static const struct kv_attrs keep = KV_ATTRS_KEEP;
 	const struct update_ctx *c = ud;

@@ -52,8 +52,7 @@ int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied 
  * a DELETE when it is soft-deleted. fn(ud, body, material: SET's, else NULL) for each, called
  * with no transaction open; its error stops the walk. -EOPNOTSUPP an object whose older
  * versions were pruned, or a TPM-bound key (neither can be made again elsewhere). */
-typedef int (*kv_fleet_row_fn)(void *ud, const struct fleet_body *b,
-			       const struct secbuf *material);
+typedef int (*kv_fleet_row_fn)(void *ud, const struct fleet_body *b, const struct secbuf *material);
 int kv_fleet_contents(struct kv *kv, const char *vault, kv_fleet_row_fn fn, void *ud);
 /* The applied state of vault moved from `from` to `to` (to.seq = from.seq + 1) with no object
  * changed: a row whose change this store holds already (its contents, pushed). -ESTALE as

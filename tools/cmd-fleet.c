@@ -1,5 +1,5 @@
-/* cmd-fleet.c: `vaultctl fleet join|approve|remove|rekey|status`: a host enters the fleet (its host key
- * made in its TPM, or sealed in its store without one, its public half registered in the
+/* cmd-fleet.c: `vaultctl fleet join|approve|remove|rekey|status`: a host enters the fleet (its
+ * host key made in its TPM, or sealed in its store without one, its public half registered in the
  * center), an admin on a host that counts approves it and grants it vault keys, or removes it;
  * status shows the hosts and the fleet vaults as this host sees them (each row checked, each
  * vault key opened). Run as root on the store and the center directly (core/fleet.h, the design;
@@ -430,8 +430,9 @@ static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const c
 		r = kv_fleet_contents(f->kv, vault, count_row, &rows);
 		if (r == -EOPNOTSUPP) {
 			fprintf(stderr,
-				"vaultctl: fleet: vault %s holds what cannot travel (a key bound to "
-				"this host's TPM, or versions pruned): not added to the fleet\n",
+				"vaultctl: fleet: vault %s holds what cannot travel (a key bound "
+				"to this host's TPM, or versions pruned): not added to the "
+				"fleet\n",
 				vault);
 			return EXIT_REFUSED;
 		}
@@ -483,8 +484,9 @@ static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const c
 		if (r < 0)
 			return center_fail(r, "cannot push the vault's contents");
 		if (r > 0)
-			fprintf(stderr, "vaultctl: fleet: vault %s: its contents pushed (%d rows)\n",
-				vault, r);
+			fprintf(stderr,
+				"vaultctl: fleet: vault %s: its contents pushed (%d rows)\n", vault,
+				r);
 	}
 	if (created && streq(to->name, f->name))
 		return 0;
@@ -599,8 +601,9 @@ static int announce_all(struct fleet_ctx *f, struct fleet_body *b, const char *h
 	for (size_t i = 0; i < nv; i++) {
 		if (kv_fleet_is(f->kv, v[i].name) != 1) {
 			fprintf(stderr,
-				"vaultctl: fleet: vault %s: not held here: its chain does not say "
-				"the removal (a host that holds it can: fleet remove again there)\n",
+				"vaultctl: fleet: vault %s: not held here: its chain does not "
+				"say the removal (a host that holds it can: fleet remove again "
+				"there)\n",
 				v[i].name);
 			continue;
 		}
@@ -676,8 +679,11 @@ static int fleet_rekey(struct ctl *ctl, int argc, char **argv)
 		return r;
 	r = fleet_pg_vault_epoch(f.pg, vault, &epoch);
 	if (r < 0)
-		return r == -ENOENT ? (fprintf(stderr, "vaultctl: fleet: vault %s is not in the "
-						       "fleet\n", vault), EXIT_REFUSED) :
+		return r == -ENOENT ? (fprintf(stderr,
+					       "vaultctl: fleet: vault %s is not in the "
+					       "fleet\n",
+					       vault),
+				       EXIT_REFUSED) :
 				      center_fail(r, "cannot read the fleet's vaults");
 	r = vkey_get(&f, vault, epoch, &old);
 	if (r < 0) {
@@ -695,7 +701,8 @@ static int fleet_rekey(struct ctl *ctl, int argc, char **argv)
 
 		if (fleet_host_trusted(f.hosts, f.n, f.anchor, h->name, NULL) < 0)
 			continue; /* removed, or not (or no longer) approved: nothing new */
-		r = streq(h->name, f.name) ? 0 : fleet_pg_grant_get(f.pg, vault, epoch, h->name, &g);
+		r = streq(h->name, f.name) ? 0 :
+					     fleet_pg_grant_get(f.pg, vault, epoch, h->name, &g);
 		if (r == -ENOENT) {
 			r = 0;
 			continue; /* it never held the vault */
@@ -894,11 +901,8 @@ int cmd_fleet(struct ctl *ctl, int argc, char **argv)
 		const char *verb;
 		int (*run)(struct ctl *ctl, int argc, char **argv);
 	} verbs[] = {
-		{ "join", fleet_join },
-		{ "approve", fleet_approve },
-		{ "remove", fleet_remove },
-		{ "rekey", fleet_rekey },
-		{ "status", fleet_status },
+		{ "join", fleet_join },	  { "approve", fleet_approve }, { "remove", fleet_remove },
+		{ "rekey", fleet_rekey }, { "status", fleet_status },
 	};
 
 	if (argc < 2)

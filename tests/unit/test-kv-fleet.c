@@ -4,8 +4,9 @@
  * rekey that changes no object), each moving the applied state; an apply from a stale state,
  * out of order, or of a version that is not the next refused with nothing changed; the applied
  * row changed behind kv's back refused wherever it is read; keys and certificates travel as
- * secrets do (applied on a second store, the key signs there), a TPM-bound key does not. Changes made
- * through kv's own calls go through the hook (the center) for a fleet vault, are refused
+ * secrets do (applied on a second store, the key signs there), a TPM-bound key does not; a
+ * local vault's contents as the rows that make them. Changes made through kv's own calls go
+ * through the hook (the center) for a fleet vault, are refused
  * without it, and never for a local vault. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -420,7 +421,8 @@ static void test_keys_and_certs_travel(void **state)
 {
 	struct test_kv *f = *state, *g;
 	struct carried c = { .kv = f->kv };
-	const struct kv_key_spec spec = { .type = KEY_EC_P256, .protection = KEY_PROTECTION_SOFTWARE };
+	const struct kv_key_spec spec = { .type = KEY_EC_P256,
+					  .protection = KEY_PROTECTION_SOFTWARE };
 	const struct kv_key_spec tpm = { .type = KEY_EC_P256, .protection = KEY_PROTECTION_TPM };
 	const struct kv_cert_policy pol = { .subject = "CN=Fleet Root",
 					    .key_type = KEY_EC_P256,
@@ -490,7 +492,8 @@ static void test_keys_and_certs_travel(void **state)
 	assert_int_equal(kv_cert_get(g->kv, "app", "root", 0, &ib), 0);
 	assert_int_equal(ib.version, 1);
 	assert_false(ib.pending);
-	assert_int_equal(kv_secret_info(g->kv, "app", "k", 0, &i), -ENOENT); /* a key, not a secret */
+	assert_int_equal(kv_secret_info(g->kv, "app", "k", 0, &i),
+			 -ENOENT); /* a key, not a secret */
 	kv_cert_info_done(&ia);
 	kv_cert_info_done(&ib);
 	kv_fleet_hook(f->kv, NULL, NULL);
