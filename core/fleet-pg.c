@@ -516,7 +516,9 @@ int fleet_pg_grant_delete_host(struct fleet_pg *p, const char *host)
 
 int fleet_pg_change_insert(struct fleet_pg *p, const struct fleet_change *c)
 {
+	_cleanup_pgresult_ PGresult *res = NULL;
 	struct params q = { 0 };
+	int r;
 
 	if (c->body_len > FLEET_BODY_MAX)
 		return -EMSGSIZE;
@@ -526,12 +528,20 @@ int fleet_pg_change_insert(struct fleet_pg *p, const struct fleet_change *c)
 	param_text(&q, c->host);
 	param_bytes(&q, c->body, c->body_len);
 	param_bytes(&q, c->mac, sizeof(c->mac));
-	/* one statement, one transaction: the row and its notification commit together */
-	return run_none(p,
-			"WITH ins AS (INSERT INTO vaultfs.changes (vault, seq, epoch, host, body, "
-			"mac) VALUES ($1, $2, $3, $4, $5, $6) RETURNING vault) "
-			"SELECT pg_notify('" FLEET_PG_CHANNEL "', vault) FROM ins",
-			&q);
+	/* one statement, one transaction: the row and its notification commit together; and
+	 * only at the vault's epoch or later (its row locked: a rekey's epoch change waits for
+	 * the insert, or the insert sees it), so that a host that read the epoch just before a
+	 * rekey cannot put a row of the old key after it (every host would refuse it, and the
+	 * chain would stop there) */
+	r = run(p,
+		"WITH ins AS (INSERT INTO vaultfs.changes (vault, seq, epoch, host, body, mac) "
+		"SELECT $1, $2, $3, $4, $5, $6 WHERE $3::integer >= (SELECT epoch FROM "
+		"vaultfs.vaults WHERE name = $1 FOR SHARE) RETURNING vault) "
+		"SELECT pg_notify('" FLEET_PG_CHANNEL "', vault) FROM ins",
+		&q, &res);
+	if (r < 0)
+		return r;
+	return PQntuples(res) == 1 ? 0 : -EEXIST; /* the vault moved on: pull, build again */
 }
 
 int fleet_pg_listen(struct fleet_pg *p)

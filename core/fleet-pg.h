@@ -63,10 +63,11 @@ int fleet_pg_grant_get(struct fleet_pg *p, const char *vault, uint32_t epoch, co
 		       struct fleet_grant *ret);
 int fleet_pg_grant_delete_host(struct fleet_pg *p, const char *host);
 
-/* Changes: insert at c->seq (-EEXIST when another host took that seq: pull, then try the
- * next), notifying FLEET_PG_CHANNEL in the same transaction; since: the rows of vault with seq >= from in seq order, at most limit, into *ret (heap
- * array; each row's body heap: fleet_pg_changes_free), *ret_n how many; max: the highest seq (0
- * none). */
+/* Changes: insert at c->seq (-EEXIST when another host took that seq, or when c->epoch is
+ * below the vault's epoch, a rekey having come between: pull, then try the next), notifying
+ * FLEET_PG_CHANNEL in the same transaction; since: the rows of vault with seq >= from in seq
+ * order, at most limit, into *ret (heap array; each row's body heap: fleet_pg_changes_free),
+ * *ret_n how many; max: the highest seq (0 none). */
 int fleet_pg_change_insert(struct fleet_pg *p, const struct fleet_change *c);
 int fleet_pg_changes_since(struct fleet_pg *p, const char *vault, int64_t from, unsigned limit,
 			   struct fleet_change **ret, size_t *ret_n);

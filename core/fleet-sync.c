@@ -5,6 +5,7 @@
  * change made here (to the center first, then here). It must never apply a row that did not
  * verify, never hold kv without the caller's lock, and never log or return a key. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "fleet-pg.h"
@@ -37,7 +38,8 @@ struct fleet_sync {
 	size_t n;
 	struct kept_key kept[KEYS_KEPT];
 	unsigned next_kept;
-	const char *vault; /* of the pull in progress (the key callback's) */
+	const char *vault;	   /* of the pull in progress (the key callback's) */
+	pthread_mutex_t commit_mu; /* the commit's use of all of the above (fleet_sync_commit) */
 };
 
 static void lock(struct fleet_sync *fs)
@@ -67,6 +69,7 @@ int fleet_sync_new(const struct config *c, struct kv *kv, const struct fleet_syn
 	if (!fs)
 		return -ENOMEM;
 	fs->kv = kv;
+	pthread_mutex_init(&fs->commit_mu, NULL);
 	if (ops)
 		fs->ops = *ops;
 	fs->conninfo = strdup(c->fleet_conninfo);
@@ -103,6 +106,7 @@ void fleet_sync_free(struct fleet_sync *fs)
 	fleet_key_free(fs->key);
 	store_free(fs->s);
 	free(fs->conninfo);
+	pthread_mutex_destroy(&fs->commit_mu);
 	free(fs);
 }
 
@@ -247,19 +251,24 @@ static void said(struct fleet_sync *fs, const char *vault, const struct fleet_ch
 		fs->ops.applied(fs->ops.ud, vault, c, b, err);
 }
 
-/* Pull vault from the applied state; locked: the caller holds the lock already. */
-static int pull(struct fleet_sync *fs, const char *vault, bool locked)
+/* Whether the applied state is still a (what a pull or a body was built on). */
+static bool same_applied(const struct fleet_applied *a, const struct fleet_applied *b)
 {
-	struct fleet_applied a;
+	return a->seq == b->seq && a->epoch == b->epoch &&
+	       crypto_memeq(a->mac, b->mac, CRYPTO_MAC_LEN);
+}
+
+/* Pull vault from the applied state: the network without the lock, each apply under it. */
+static int pull(struct fleet_sync *fs, const char *vault)
+{
+	struct fleet_applied a, now;
 	int applied = 0, r;
 
 	if (!fs->pg)
 		return -EHOSTDOWN;
-	if (!locked)
-		lock(fs);
+	lock(fs);
 	r = kv_fleet_applied(fs->kv, vault, &a);
-	if (!locked)
-		unlock(fs);
+	unlock(fs);
 	if (r < 0)
 		return r;
 	fs->vault = vault;
@@ -274,8 +283,16 @@ static int pull(struct fleet_sync *fs, const char *vault, bool locked)
 		if (r < 0)
 			return center_err(fs, r);
 		rc = fleet_chain_check(&checked, rows, n, chain_key, fs, &good);
-		if (!locked)
-			lock(fs);
+		lock(fs);
+		/* applied meanwhile by the other path (the sync thread, or a commit's pull): not a
+		 * refusal; fetched again from where the store is now */
+		r = kv_fleet_applied(fs->kv, vault, &now);
+		if (r >= 0 && !same_applied(&now, &a)) {
+			unlock(fs);
+			fleet_pg_changes_free(rows, n);
+			a = now;
+			continue;
+		}
 		for (size_t i = first; i < first + good; i++) {
 			const struct fleet_change *c = &rows[i];
 			_cleanup_secbuf_ struct secbuf *material = NULL;
@@ -302,8 +319,7 @@ static int pull(struct fleet_sync *fs, const char *vault, bool locked)
 			r = rc;
 			said(fs, vault, rc == -ESTALE ? NULL : &rows[first + good], NULL, rc);
 		}
-		if (!locked)
-			unlock(fs);
+		unlock(fs);
 		fleet_pg_changes_free(rows, n);
 		if (r < 0)
 			return r;
@@ -316,7 +332,7 @@ static int pull(struct fleet_sync *fs, const char *vault, bool locked)
 
 int fleet_sync_pull(struct fleet_sync *fs, const char *vault)
 {
-	return pull(fs, vault, false);
+	return pull(fs, vault);
 }
 
 /* A fleet vault this host holds a key of: made here when missing, and marked. */
@@ -328,8 +344,15 @@ static int vault_take(struct fleet_sync *fs, const struct fleet_pg_vault *pv)
 
 	fs->vault = pv->name;
 	r = vkey_get(fs, pv->name, pv->epoch, &k);
-	if (r == -ENOENT)
-		return 0; /* not granted to this host: it never gets the vault */
+	if (r == -ENOENT) {
+		/* not granted to this host: it never gets the vault; or no longer (removed, and
+		 * the vault rekeyed): pulled still, to the rows of the keys it had (the removal
+		 * among them), the first of the new key refused and said */
+		lock(fs);
+		r = kv_fleet_is(fs->kv, pv->name);
+		unlock(fs);
+		return r == 1 ? 1 : 0;
+	}
 	if (r < 0)
 		return r;
 	lock(fs);
@@ -362,7 +385,7 @@ int fleet_sync_pull_all(struct fleet_sync *fs)
 	for (size_t i = 0; i < nv; i++) {
 		r = vault_take(fs, &v[i]);
 		if (r > 0)
-			r = pull(fs, v[i].name, false);
+			r = pull(fs, v[i].name);
 		if (r == -EHOSTDOWN)
 			return r;
 		if (r < 0 && !first_err)
@@ -375,13 +398,44 @@ int fleet_sync_pull_all(struct fleet_sync *fs)
 
 /* --- a change made here --- */
 
-int fleet_sync_commit(void *ud, const char *vault, const struct fleet_body *b,
-		      const struct secbuf *material)
+/* b (material: SET's) sealed and MAC'd as the row after a at epoch, and inserted: *to, the
+ * row's applied state. -EEXIST the seq was taken (or the epoch is old). */
+static int row_insert(struct fleet_sync *fs, const char *vault, const struct fleet_applied *a,
+		      uint32_t epoch, const struct fleet_body *b, const struct secbuf *material,
+		      struct fleet_applied *to)
 {
-	struct fleet_sync *fs = ud;
 	struct fleet_change c = { 0 };
-	struct fleet_applied a, to;
 	const struct secbuf *k;
+	int r;
+
+	fs->vault = vault;
+	r = chain_key(fs, epoch, &k);
+	if (r < 0)
+		return r;
+	str_copy(c.vault, sizeof(c.vault), vault);
+	str_copy(c.host, sizeof(c.host), fs->name);
+	c.seq = a->seq + 1;
+	c.epoch = epoch;
+	r = fleet_body_seal(k, vault, epoch, b, material, &c.body, &c.body_len);
+	if (r >= 0)
+		r = fleet_change_mac(k, &c, a->mac, c.mac);
+	if (r >= 0)
+		r = fleet_pg_change_insert(fs->pg, &c);
+	if (r >= 0) {
+		*to = (struct fleet_applied){ .seq = c.seq, .epoch = epoch };
+		memcpy(to->mac, c.mac, CRYPTO_MAC_LEN);
+	}
+	fleet_change_done(&c);
+	return r < 0 && r != -EEXIST ? center_err(fs, r) : r;
+}
+
+/* The change to the center, without the lock: the row after base (pulled first: anything new
+ * means the body is built again), sealed and inserted. *to: the row inserted. */
+static int commit_send(struct fleet_sync *fs, const char *vault, const struct fleet_applied *base,
+		       const struct fleet_body *b, const struct secbuf *material,
+		       struct fleet_applied *to)
+{
+	struct fleet_applied a;
 	uint32_t epoch;
 	int r;
 
@@ -389,42 +443,129 @@ int fleet_sync_commit(void *ud, const char *vault, const struct fleet_body *b,
 	if (r < 0)
 		return r;
 	/* what other hosts did first: applied, then the caller builds its body again */
-	r = pull(fs, vault, true);
+	r = pull(fs, vault);
 	if (r != 0)
 		return r > 0 ? -EAGAIN : r;
+	lock(fs);
 	r = kv_fleet_applied(fs->kv, vault, &a);
+	unlock(fs);
 	if (r < 0)
 		return r;
+	if (!same_applied(&a, base))
+		return -EAGAIN; /* applied meanwhile (the sync thread): the body is stale */
 	r = fleet_pg_vault_epoch(fs->pg, vault, &epoch);
 	if (r < 0)
 		return center_err(fs, r == -ENOENT ? -ENOKEY : r);
 	if (epoch < a.epoch)
 		return -EKEYREVOKED;
-	fs->vault = vault;
-	r = chain_key(fs, epoch, &k);
+	r = row_insert(fs, vault, &a, epoch, b, material, to);
+	return r == -EEXIST ? -EAGAIN : r; /* another host took that seq: pull, build again */
+}
+
+/* Called with the lock held (ops.lock, when there is one), and returns with it held; lets it
+ * go while it speaks to the center, so that reads on this host never wait for the network.
+ * The body was built on the applied state seen now; the commit connection is taken
+ * (commit_mu: one change at a time, taken after letting the lock go, never the other way)
+ * and the row sent; then, under the lock again, the change is applied in one local
+ * transaction if nothing moved meanwhile. If something did (the sync thread applied rows,
+ * maybe this one), the sync path decides: a pull, and the change counts as made when the
+ * applied seq reached the row sent. */
+int fleet_sync_commit(void *ud, const char *vault, const struct fleet_body *b,
+		      const struct secbuf *material)
+{
+	struct fleet_sync *fs = ud;
+	struct fleet_applied base, to, now;
+	int r;
+
+	r = kv_fleet_applied(fs->kv, vault, &base);
 	if (r < 0)
 		return r;
-	str_copy(c.vault, sizeof(c.vault), vault);
-	str_copy(c.host, sizeof(c.host), fs->name);
-	c.seq = a.seq + 1;
-	c.epoch = epoch;
-	r = fleet_body_seal(k, vault, epoch, b, material, &c.body, &c.body_len);
-	if (r >= 0)
-		r = fleet_change_mac(k, &c, a.mac, c.mac);
-	if (r >= 0)
-		r = fleet_pg_change_insert(fs->pg, &c);
-	if (r == -EEXIST)
-		r = -EAGAIN; /* another host took that seq: pull and build again */
+	unlock(fs);
+	pthread_mutex_lock(&fs->commit_mu);
+	r = commit_send(fs, vault, &base, b, material, &to);
 	if (r < 0) {
-		fleet_change_done(&c);
-		return center_err(fs, r);
+		pthread_mutex_unlock(&fs->commit_mu);
+		lock(fs);
+		return r;
 	}
-	to = (struct fleet_applied){ .seq = c.seq, .epoch = epoch };
-	memcpy(to.mac, c.mac, CRYPTO_MAC_LEN);
-	fleet_change_done(&c);
-	/* in the center now: applied here, or by the next pull if this fails */
-	r = kv_fleet_apply(fs->kv, vault, &a, &to, b, material);
-	if (r >= 0)
+	/* in the center now: applied here, or by a pull if the local state moved */
+	lock(fs);
+	r = kv_fleet_apply(fs->kv, vault, &base, &to, b, material);
+	if (r == -ESTALE) {
+		unlock(fs);
+		r = pull(fs, vault);
+		lock(fs);
+		if (r >= 0)
+			r = kv_fleet_applied(fs->kv, vault, &now);
+		if (r >= 0)
+			r = now.seq >= to.seq ? 0 : -ESTALE;
+	}
+	if (r >= 0 && !fs->ops.lock &&
+	    fs->pg) /* no sync thread says it for this process: say it here */
 		(void)fleet_pg_applied_set(fs->pg, fs->name, vault, to.seq);
+	pthread_mutex_unlock(&fs->commit_mu);
 	return r;
+}
+
+int fleet_sync_announce(struct fleet_sync *fs, const char *vault, const struct fleet_body *b)
+{
+	int r;
+
+	if (b->op != FLEET_OP_REVOKE && b->op != FLEET_OP_REKEY)
+		return -EINVAL;
+	for (unsigned tries = 0;; tries++) {
+		r = fleet_sync_commit(fs, vault, b, NULL);
+		if (r != -EAGAIN || tries == 15)
+			return r;
+	}
+}
+
+struct push {
+	struct fleet_sync *fs;
+	const char *vault;
+	uint32_t epoch;
+	struct fleet_applied a;
+	unsigned rows;
+};
+
+static int push_row(void *ud, const struct fleet_body *b, const struct secbuf *material)
+{
+	struct push *p = ud;
+	struct fleet_applied to;
+	int r;
+
+	r = row_insert(p->fs, p->vault, &p->a, p->epoch, b, material, &to);
+	if (r >= 0)
+		r = kv_fleet_skip(p->fs->kv, p->vault, &p->a, &to);
+	if (r >= 0) {
+		p->a = to;
+		p->rows++;
+	}
+	return r;
+}
+
+int fleet_sync_push(struct fleet_sync *fs, const char *vault)
+{
+	struct push p = { .fs = fs, .vault = vault };
+	int64_t max = 0;
+	int r;
+
+	r = fleet_sync_connect(fs, false);
+	if (r >= 0)
+		r = kv_fleet_applied(fs->kv, vault, &p.a);
+	if (r >= 0 && p.a.seq != 0)
+		r = -EEXIST;
+	if (r >= 0)
+		r = fleet_pg_change_max(fs->pg, vault, &max);
+	if (r >= 0 && max != 0)
+		r = -EEXIST;
+	if (r >= 0)
+		r = fleet_pg_vault_epoch(fs->pg, vault, &p.epoch);
+	if (r >= 0)
+		r = kv_fleet_contents(fs->kv, vault, push_row, &p);
+	if (r < 0)
+		return center_err(fs, r);
+	if (p.rows)
+		(void)fleet_pg_applied_set(fs->pg, fs->name, vault, p.a.seq);
+	return (int)MIN(p.rows, (unsigned)INT_MAX);
 }

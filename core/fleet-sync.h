@@ -28,7 +28,9 @@
 
 struct fleet_sync;
 struct fleet_sync_ops {
-	/* kv is used only with *lock held (NULL: the caller holds whatever guards kv) */
+	/* kv is used only with *lock held (NULL: the caller holds whatever guards kv);
+	 * fleet_sync_commit is called with it held and lets it go while it speaks to the
+	 * center (reads wait for no network), returning with it held again */
 	pthread_mutex_t *lock;
 	/* each change of another host applied (err 0) or refused (err < 0, c NULL when no row
 	 * is to blame: the center went back), with the lock held; may be NULL */
@@ -59,6 +61,21 @@ int fleet_sync_pull_all(struct fleet_sync *fs);
 /* Pull one vault: the changes after its applied seq, checked and applied in order. Returns
  * how many were applied. */
 int fleet_sync_pull(struct fleet_sync *fs, const char *vault);
-/* The hook of kv_fleet_hook (ud: the fleet_sync). */
+/* The hook of kv_fleet_hook (ud: the fleet_sync): the row after the applied state the body was
+ * built on (seen when called, under the lock), sent without the lock; applied here after,
+ * under it, in one local transaction, unless the store moved meanwhile: then a pull applies
+ * it (or -EAGAIN: the body is built again). Threads that commit through one fleet_sync take
+ * turns (the lock is let go before waiting for the turn). */
 int fleet_sync_commit(void *ud, const char *vault, const struct fleet_body *b,
 		      const struct secbuf *material);
+/* A membership change as a row of vault's chain, so that every host learns it authenticated
+ * (fleet.h): b's op FLEET_OP_REVOKE (b->host removed) or FLEET_OP_REKEY (the row at the
+ * vault's epoch in the center, set to the new one first, whose key this host holds). Committed
+ * as fleet_sync_commit does (pulled first, tried again when another host took the seq), and
+ * applied here. For a caller with no lock (vaultctl). */
+int fleet_sync_announce(struct fleet_sync *fs, const char *vault, const struct fleet_body *b);
+/* The contents vault had before it entered the fleet (kv_fleet_contents), as its first rows,
+ * so that a host approved later gets them; this store's applied state moves with each (its
+ * objects are there already). Only into a chain that is empty, from a vault with nothing
+ * applied (-EEXIST otherwise). Returns how many rows. For a caller with no lock (vaultctl). */
+int fleet_sync_push(struct fleet_sync *fs, const char *vault);

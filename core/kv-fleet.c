@@ -5,9 +5,36 @@
  * apply a body whose row was not verified (its caller's job: fleet_chain_check), and never
  * speak to the center: that is fleet-pg's, and a read never waits for it. */
 #include "kv-fleet.h"
+#include "key.h"
 #include "kv-int.h"
 
 #define APPLIED_MAC_LABEL "vaultfs.fleet-applied.v1"
+
+/* What a fleet carries: secrets, keys and certificates (a version's whole record: the private
+ * material, sealed anew under each host's keys, the public parts, the attributes), but not a
+ * key bound to one host's TPM (its blob opens in that TPM only): -EOPNOTSUPP. The kind's own
+ * state beside its versions (a key's rotation policy, a certificate's policy and renewal
+ * state) stays the host's where it was set: that host's scan makes the new versions, and they
+ * travel. */
+static bool kind_travels(int kind)
+{
+	return kind == OBJECT_SECRET || kind == OBJECT_KEY || kind == OBJECT_CERT;
+}
+
+/* byte 5 of a key record ("VKR1" type protection); a certificate record holds one at 12 */
+#define KEYREC_PROTECTION 5u
+#define CERTREC_KEYREC 12u
+
+static int material_travels(enum object_type kind, const uint8_t *mat, size_t len)
+{
+	size_t at = kind == OBJECT_KEY ? KEYREC_PROTECTION : CERTREC_KEYREC + KEYREC_PROTECTION;
+
+	if (!kind_travels(kind))
+		return -EOPNOTSUPP;
+	if (kind == OBJECT_SECRET || !mat) /* a change other than a new version */
+		return 0;
+	return len > at && mat[at] == KEY_PROTECTION_TPM ? -EOPNOTSUPP : 0;
+}
 
 static int applied_mac(const struct kv *kv, const struct store_fleet_applied *a,
 		       uint8_t out[CRYPTO_MAC_LEN])
@@ -143,8 +170,11 @@ static int apply_set(struct kv *kv, const struct store_vault *v, const struct fl
 	struct store_object o;
 	int r;
 
-	if (!material || material->len > k->material_max)
+	if (!k || !material || material->len > k->material_max)
 		return -EINVAL;
+	r = material_travels(b->kind, material->data, material->len);
+	if (r < 0)
+		return r;
 	if (k->check_material) {
 		r = k->check_material(material->data, material->len);
 		if (r < 0)
@@ -251,7 +281,7 @@ int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied 
 	if (to->seq != from->seq + 1 || (material && b->op != FLEET_OP_SET))
 		return -EINVAL;
 	if (b->op != FLEET_OP_REKEY && b->op != FLEET_OP_REVOKE &&
-	    (b->kind != OBJECT_SECRET || !kv_name_valid(b->name)))
+	    (!kind_travels(b->kind) || !kv_name_valid(b->name)))
 		return -EINVAL;
 	r = kv_write_begin(kv);
 	if (r < 0)
@@ -305,8 +335,8 @@ void kv_fleet_hook(struct kv *kv, kv_fleet_commit_fn fn, void *ud)
 }
 
 /* The body of a change, from what the store holds now (inside a read transaction). */
-typedef int (*build_fn)(struct kv *kv, const struct store_vault *v, void *ctx,
-			struct fleet_body *b);
+typedef int (*build_fn)(struct kv *kv, const struct store_vault *v, enum object_type kind,
+			void *ctx, struct fleet_body *b);
 
 /* The route of a change of an object of vault: KV_FLEET_LOCAL for a local vault (or none:
  * the local path says so); for a fleet vault the body built and committed by the hook, built
@@ -331,10 +361,10 @@ static int route(struct kv *kv, const char *vault, enum object_type kind, build_
 			(void)kv_own_read_end(kv, 0);
 			return KV_FLEET_LOCAL;
 		}
-		if (r >= 0 && kind != OBJECT_SECRET)
-			r = -EOPNOTSUPP; /* only secrets travel in a fleet yet */
 		if (r >= 0)
-			r = build(kv, &v, ctx, b);
+			r = material_travels(kind, mat, len);
+		if (r >= 0)
+			r = build(kv, &v, kind, ctx, b);
 		r = kv_own_read_end(kv, r);
 		if (r < 0)
 			return r;
@@ -371,7 +401,8 @@ struct set_ctx {
 	const struct kv_attrs *attrs;
 };
 
-static int build_set(struct kv *kv, const struct store_vault *v, void *ud, struct fleet_body *b)
+static int build_set(struct kv *kv, const struct store_vault *v, enum object_type kind, void *ud,
+		     struct fleet_body *b)
 {
 	static const struct kv_attrs defaults = { .enabled = 1, .content_type = "" };
 	const struct set_ctx *c = ud;
@@ -381,9 +412,9 @@ static int build_set(struct kv *kv, const struct store_vault *v, void *ud, struc
 
 	r = kv_load_object(kv, v, c->name, true, &o);
 	if (r == -ENOENT) {
-		r = kv_name_clash(kv, v, OBJECT_SECRET, c->name);
+		r = kv_name_clash(kv, v, kind, c->name);
 		o = (struct store_object){ 0 };
-	} else if (r >= 0 && (o.deleted_at || o.type != OBJECT_SECRET))
+	} else if (r >= 0 && (o.deleted_at || o.type != (int)kind))
 		r = -EEXIST;
 	else if (r >= 0 && o.current_version >= VAULTFS_VERSIONS_MAX)
 		r = -ENOSPC;
@@ -397,7 +428,7 @@ static int build_set(struct kv *kv, const struct store_vault *v, void *ud, struc
 	if (r >= 0)
 		r = body_from_row(&row, b);
 	b->op = FLEET_OP_SET;
-	b->kind = OBJECT_SECRET;
+	b->kind = kind;
 	str_copy(b->name, sizeof(b->name), c->name);
 	store_version_done(&row);
 	return r;
@@ -423,7 +454,8 @@ struct update_ctx {
 	const struct kv_attrs *attrs;
 };
 
-static int build_update(struct kv *kv, const struct store_vault *v, void *ud, struct fleet_body *b)
+static int build_update(struct kv *kv, const struct store_vault *v, enum object_type kind, void *ud,
+			struct fleet_body *b)
 {
 	static const struct kv_attrs keep = KV_ATTRS_KEEP;
 	const struct update_ctx *c = ud;
@@ -433,7 +465,7 @@ static int build_update(struct kv *kv, const struct store_vault *v, void *ud, st
 
 	r = kv_load_object(kv, v, c->name, false, &o);
 	if (r >= 0)
-		r = kv_check_kind(&o, OBJECT_SECRET);
+		r = kv_check_kind(&o, kind);
 	if (r >= 0)
 		r = kv_version_number(&o, c->version);
 	if (r >= 0)
@@ -443,7 +475,7 @@ static int build_update(struct kv *kv, const struct store_vault *v, void *ud, st
 	if (r >= 0)
 		r = body_from_row(&row, b);
 	b->op = FLEET_OP_UPDATE;
-	b->kind = OBJECT_SECRET;
+	b->kind = kind;
 	str_copy(b->name, sizeof(b->name), c->name);
 	store_version_done(&row);
 	return r;
@@ -464,8 +496,8 @@ struct lifecycle_ctx {
 };
 
 /* What kv-object.c's lifecycle checks, here before the center takes the change. */
-static int build_lifecycle(struct kv *kv, const struct store_vault *v, void *ud,
-			   struct fleet_body *b)
+static int build_lifecycle(struct kv *kv, const struct store_vault *v, enum object_type kind,
+			   void *ud, struct fleet_body *b)
 {
 	const struct lifecycle_ctx *c = ud;
 	struct store_object o;
@@ -473,7 +505,7 @@ static int build_lifecycle(struct kv *kv, const struct store_vault *v, void *ud,
 
 	r = kv_load_object(kv, v, c->name, true, &o);
 	if (r >= 0)
-		r = kv_check_kind(&o, OBJECT_SECRET);
+		r = kv_check_kind(&o, kind);
 	if (r < 0)
 		return r;
 	if ((c->op == FLEET_OP_DELETE) != (o.deleted_at == 0))
@@ -487,7 +519,7 @@ static int build_lifecycle(struct kv *kv, const struct store_vault *v, void *ud,
 	    kv_now(kv) < o.deleted_at + (int64_t)v->retention_days * 86400)
 		return -EPERM;
 	b->op = c->op;
-	b->kind = OBJECT_SECRET;
+	b->kind = kind;
 	str_copy(b->name, sizeof(b->name), c->name);
 	return 0;
 }
@@ -499,4 +531,138 @@ int kv_fleet_route_lifecycle(struct kv *kv, enum object_type kind, const char *v
 	struct fleet_body b;
 
 	return route(kv, vault, kind, build_lifecycle, &c, NULL, 0, &b);
+}
+
+/* --- a local vault's contents, pushed when it enters the fleet --- */
+
+struct listed {
+	char name[VAULTFS_NAME_MAX + 1];
+	int kind;
+	uint32_t versions;
+	bool deleted;
+};
+
+struct listing {
+	struct listed *o;
+	size_t n, cap;
+};
+
+static int list_one(const struct store_object *o, void *ud)
+{
+	struct listing *l = ud;
+
+	if (!kind_travels(o->type))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct listed *m = reallocarray(l->o, cap, sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		l->o = m;
+		l->cap = cap;
+	}
+	str_copy(l->o[l->n].name, sizeof(l->o[l->n].name), o->name);
+	l->o[l->n].kind = o->type;
+	l->o[l->n].versions = o->current_version;
+	l->o[l->n].deleted = o->deleted_at != 0;
+	l->n++;
+	return 0;
+}
+
+/* Version `version` of vault/name as a SET body and its material (one read transaction). */
+static int version_body(struct kv *kv, const char *vault, const struct listed *e, uint32_t version,
+			struct fleet_body *b, struct secbuf **ret_material)
+{
+	struct store_version row = { 0 };
+	struct store_object o;
+	struct store_vault v;
+	int r;
+
+	r = kv_own_read_begin(kv);
+	if (r < 0)
+		return r;
+	r = kv_load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = kv_load_object(kv, &v, e->name, true, &o);
+	if (r >= 0 && (o.type != e->kind || version > o.current_version))
+		r = -ESTALE; /* changed since listed */
+	if (r >= 0) {
+		r = kv_load_version(kv, &o, version, false, &row);
+		if (r == -EBADMSG && kv_version_gone(kv, &o, version) == -ENOENT)
+			r = -EOPNOTSUPP; /* pruned: cannot be made again elsewhere */
+	}
+	if (r >= 0)
+		r = kv_open_version(kv, &v, &o, &row, ret_material);
+	if (r >= 0)
+		r = body_from_row(&row, b);
+	store_version_done(&row);
+	r = kv_own_read_end(kv, r);
+	if (r < 0)
+		return r;
+	b->op = FLEET_OP_SET;
+	b->kind = e->kind;
+	str_copy(b->name, sizeof(b->name), e->name);
+	r = material_travels(e->kind, (*ret_material)->data, (*ret_material)->len);
+	if (r < 0) {
+		secbuf_free(*ret_material);
+		*ret_material = NULL;
+	}
+	return r;
+}
+
+int kv_fleet_contents(struct kv *kv, const char *vault, kv_fleet_row_fn fn, void *ud)
+{
+	struct listing l = { 0 };
+	struct store_vault v;
+	int r;
+
+	r = kv_own_read_begin(kv);
+	if (r < 0)
+		return r;
+	r = kv_load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = store_object_foreach(kv->store, v.id, list_one, &l);
+	r = kv_own_read_end(kv, r);
+	for (size_t i = 0; r >= 0 && i < l.n; i++) {
+		for (uint32_t ver = 1; r >= 0 && ver <= l.o[i].versions; ver++) {
+			_cleanup_secbuf_ struct secbuf *material = NULL;
+			struct fleet_body b = { 0 };
+
+			r = version_body(kv, vault, &l.o[i], ver, &b, &material);
+			if (r >= 0)
+				r = fn(ud, &b, material);
+		}
+		if (r >= 0 && l.o[i].deleted) {
+			struct fleet_body b = { .op = FLEET_OP_DELETE, .kind = l.o[i].kind };
+
+			str_copy(b.name, sizeof(b.name), l.o[i].name);
+			r = fn(ud, &b, NULL);
+		}
+	}
+	free(l.o);
+	return r < 0 ? r : 0;
+}
+
+int kv_fleet_skip(struct kv *kv, const char *vault, const struct fleet_applied *from,
+		  const struct fleet_applied *to)
+{
+	struct store_fleet_applied row;
+	struct store_vault v;
+	int r;
+
+	if (to->seq != from->seq + 1)
+		return -EINVAL;
+	r = kv_write_begin(kv);
+	if (r < 0)
+		return r;
+	r = kv_load_vault(kv, vault, &v);
+	if (r >= 0)
+		r = applied_load(kv, &v, &row);
+	if (r >= 0 && (row.seq != from->seq || row.epoch != from->epoch ||
+		       !crypto_memeq(row.last_mac, from->mac, CRYPTO_MAC_LEN)))
+		r = -ESTALE;
+	if (r >= 0)
+		r = applied_put(kv, &v, to);
+	return kv_write_end(kv, r);
 }

@@ -15,7 +15,10 @@
  * the mount alike) is checked here as the local path would check it, made into a body and
  * handed to the hook (kv_fleet_hook): the center takes it first and the hook applies it here
  * (kv_fleet_apply). Without a hook it is refused with -EHOSTDOWN: the center is away and
- * nothing changed. -EOPNOTSUPP for a kind other than secrets. Reads never go near the hook. */
+ * nothing changed. Secrets, keys and certificates travel (a version's whole record); a key
+ * bound to this host's TPM does not (-EOPNOTSUPP), nor does a kind's state beside its versions
+ * (a key's rotation policy, a certificate's policy: the host where it was set makes the new
+ * versions, and they travel). Reads never go near the hook. */
 #pragma once
 
 #include "fleet.h"
@@ -37,8 +40,22 @@ void kv_fleet_hook(struct kv *kv, kv_fleet_commit_fn fn, void *ud);
 
 /* Apply one change body (opened and its row verified: fleet_chain_check, fleet_body_open) to
  * vault in one write transaction, with the applied state going from `from` to `to` (the row's
- * seq, epoch and mac). material: SET's (NULL otherwise). Only secrets travel in a fleet yet.
+ * seq, epoch and mac). material: SET's (NULL otherwise); a TPM-bound key's is refused.
  * REKEY and REVOKE change no object: only the applied state moves. */
 int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied *from,
 		   const struct fleet_applied *to, const struct fleet_body *b,
 		   const struct secbuf *material);
+
+/* The contents of vault as the rows that make them, for a local vault entering the fleet (so a
+ * host approved later gets what was there before): for each object of a kind that travels
+ * (name order), each version (a SET with its material and attributes, in version order), then
+ * a DELETE when it is soft-deleted. fn(ud, body, material: SET's, else NULL) for each, called
+ * with no transaction open; its error stops the walk. -EOPNOTSUPP an object whose older
+ * versions were pruned, or a TPM-bound key (neither can be made again elsewhere). */
+typedef int (*kv_fleet_row_fn)(void *ud, const struct fleet_body *b, const struct secbuf *material);
+int kv_fleet_contents(struct kv *kv, const char *vault, kv_fleet_row_fn fn, void *ud);
+/* The applied state of vault moved from `from` to `to` (to.seq = from.seq + 1) with no object
+ * changed: a row whose change this store holds already (its contents, pushed). -ESTALE as
+ * kv_fleet_apply. */
+int kv_fleet_skip(struct kv *kv, const char *vault, const struct fleet_applied *from,
+		  const struct fleet_applied *to);

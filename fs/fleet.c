@@ -26,7 +26,8 @@
 struct fleet_daemon {
 	struct vaultfsd *v;
 	struct fleet_sync *sync;   /* the thread's (its own connection) */
-	struct fleet_sync *commit; /* the hook's, used under v->lock by whichever thread holds it */
+	struct fleet_sync *commit; /* the hook's: called under v->lock, which it lets go while it
+				    * speaks to the center */
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -184,9 +185,10 @@ int fleet_start(struct vaultfsd *v, struct fleet_daemon **ret)
 		&(struct fleet_sync_ops){ .lock = &v->lock, .applied = applied, .ud = f },
 		&f->sync);
 	if (r >= 0)
-		r = fleet_sync_new(v->config, v->kv,
-				   &(struct fleet_sync_ops){ .applied = applied, .ud = f },
-				   &f->commit);
+		r = fleet_sync_new(
+			v->config, v->kv,
+			&(struct fleet_sync_ops){ .lock = &v->lock, .applied = applied, .ud = f },
+			&f->commit);
 	if (r >= 0)
 		kv_fleet_hook(v->kv, fleet_sync_commit, f->commit);
 	pthread_mutex_unlock(&v->lock);

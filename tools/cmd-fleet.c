@@ -1,12 +1,13 @@
-/* cmd-fleet.c: `vaultctl fleet join|approve|remove|status`: a host enters the fleet (its host key
- * made in its TPM, or sealed in its store without one, its public half registered in the
+/* cmd-fleet.c: `vaultctl fleet join|approve|remove|rekey|status`: a host enters the fleet (its
+ * host key made in its TPM, or sealed in its store without one, its public half registered in the
  * center), an admin on a host that counts approves it and grants it vault keys, or removes it;
  * status shows the hosts and the fleet vaults as this host sees them (each row checked, each
  * vault key opened). Run as root on the store and the center directly (core/fleet.h, the design;
  * core/fleet-pg.h, the center); every change is recorded in the journal as vaultctl's own,
  * before it is made. What this host keeps of the fleet is in its store's meta: its name, its
  * key, the anchor it pinned, the vault keys it opened (sealed under keys from its master key).
- * Never prints a key: fingerprints only. */
+ * `fleet rekey VAULT` moves a vault to a new key (`vault rekey` is its other name, once vaultctl.c
+ * routes it here). Never prints a key: fingerprints only. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -398,6 +399,13 @@ static int fleet_join(struct ctl *ctl, int argc, char **argv)
 
 /* --- approve --- */
 
+static int count_row(void *ud, const struct fleet_body *b, const struct secbuf *material)
+{
+	(void)b, (void)material;
+	(*(unsigned *)ud)++;
+	return 0;
+}
+
 static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const char *vault)
 {
 	_cleanup_secbuf_ struct secbuf *vkey = NULL;
@@ -415,6 +423,21 @@ static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const c
 	}
 	r = fleet_pg_vault_epoch(f->pg, vault, &epoch);
 	if (r == -ENOENT) { /* the vault enters the fleet: its key is made here */
+		unsigned rows = 0;
+
+		/* all it holds must travel (its first rows), or a change here to what did not
+		 * would be a row no other host can apply */
+		r = kv_fleet_contents(f->kv, vault, count_row, &rows);
+		if (r == -EOPNOTSUPP) {
+			fprintf(stderr,
+				"vaultctl: fleet: vault %s holds what cannot travel (a key bound "
+				"to this host's TPM, or versions pruned): not added to the "
+				"fleet\n",
+				vault);
+			return EXIT_REFUSED;
+		}
+		if (r < 0)
+			return fail(r, "vault contents");
 		epoch = 1;
 		r = ctl_audit(f->ctl, f->au, "fleet-vault", vault, f->name, epoch, 0);
 		if (r)
@@ -452,6 +475,19 @@ static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const c
 	r = kv_fleet_mark(f->kv, vault);
 	if (r < 0)
 		return fail(r, "fleet vault mark");
+	if (created) { /* what it held before: its first rows, for the hosts approved later */
+		_cleanup_(fleet_sync_freep) struct fleet_sync *fs = NULL;
+
+		r = fleet_sync_new(f->ctl->config, f->kv, NULL, &fs);
+		if (r >= 0)
+			r = fleet_sync_push(fs, vault);
+		if (r < 0)
+			return center_fail(r, "cannot push the vault's contents");
+		if (r > 0)
+			fprintf(stderr,
+				"vaultctl: fleet: vault %s: its contents pushed (%d rows)\n", vault,
+				r);
+	}
 	if (created && streq(to->name, f->name))
 		return 0;
 	r = ctl_audit(f->ctl, f->au, "fleet-grant", vault, to->name, epoch, 0);
@@ -546,6 +582,38 @@ static int fleet_approve(struct ctl *ctl, int argc, char **argv)
 
 /* --- remove --- */
 
+/* b (a REVOKE of host) as a row in the chain of each fleet vault this host holds, so that every
+ * host learns it authenticated; a vault this host holds no key of is said and skipped. */
+static int announce_all(struct fleet_ctx *f, struct fleet_body *b, const char *host)
+{
+	_cleanup_(fleet_sync_freep) struct fleet_sync *fs = NULL;
+	_cleanup_free_ struct fleet_pg_vault *v = NULL;
+	size_t nv = 0;
+	int r;
+
+	str_copy(b->host, sizeof(b->host), host);
+	r = fleet_pg_vaults(f->pg, &v, &nv);
+	if (r < 0)
+		return center_fail(r, "cannot read the fleet's vaults");
+	r = fleet_sync_new(f->ctl->config, f->kv, NULL, &fs);
+	if (r < 0)
+		return fail(r, "fleet");
+	for (size_t i = 0; i < nv; i++) {
+		if (kv_fleet_is(f->kv, v[i].name) != 1) {
+			fprintf(stderr,
+				"vaultctl: fleet: vault %s: not held here: its chain does not "
+				"say the removal (a host that holds it can: fleet remove again "
+				"there)\n",
+				v[i].name);
+			continue;
+		}
+		r = fleet_sync_announce(fs, v[i].name, b);
+		if (r < 0)
+			return center_fail(r, "the removal's row in a vault's chain");
+	}
+	return 0;
+}
+
 static int fleet_remove(struct ctl *ctl, int argc, char **argv)
 {
 	_cleanup_(fleet_ctx_done) struct fleet_ctx f = { 0 };
@@ -582,6 +650,87 @@ static int fleet_remove(struct ctl *ctl, int argc, char **argv)
 		return center_fail(r, "cannot remove");
 	}
 	fprintf(stderr, "vaultctl: fleet: %s: removed (%d grants deleted)\n", name, r);
+	return announce_all(&f, &(struct fleet_body){ .op = FLEET_OP_REVOKE }, name);
+}
+
+/* --- rekey --- */
+
+/* A new key of vault at epoch + 1, granted to each host that counts and held the old one (a
+ * removed host's grants are gone, and it counts no more), the center's epoch moved, and a
+ * REKEY row at the new epoch in the chain. */
+static int fleet_rekey(struct ctl *ctl, int argc, char **argv)
+{
+	_cleanup_(fleet_ctx_done) struct fleet_ctx f = { 0 };
+	_cleanup_(fleet_sync_freep) struct fleet_sync *fs = NULL;
+	_cleanup_secbuf_ struct secbuf *old = NULL, *vkey = NULL;
+	const char *vault;
+	uint32_t epoch;
+	unsigned granted = 0;
+	int r;
+
+	if (argc != 2 || !kv_name_valid(argv[1]))
+		return usage_error("fleet rekey takes one VAULT name");
+	vault = argv[1];
+	r = fleet_open(ctl, &f, true);
+	if (r)
+		return r;
+	r = me_trusted(&f);
+	if (r)
+		return r;
+	r = fleet_pg_vault_epoch(f.pg, vault, &epoch);
+	if (r < 0)
+		return r == -ENOENT ? (fprintf(stderr,
+					       "vaultctl: fleet: vault %s is not in the "
+					       "fleet\n",
+					       vault),
+				       EXIT_REFUSED) :
+				      center_fail(r, "cannot read the fleet's vaults");
+	r = vkey_get(&f, vault, epoch, &old);
+	if (r < 0) {
+		fprintf(stderr, "vaultctl: fleet: vault %s: this host holds no key of it: %s\n",
+			vault, r == -ENOENT ? "not granted to it" : trust_why(r));
+		return r == -ENOENT ? EXIT_REFUSED : EXIT_INTEGRITY;
+	}
+	r = ctl_audit(ctl, f.au, "fleet-rekey", vault, f.name, epoch + 1, 0);
+	if (r)
+		return r;
+	r = fleet_vault_key_new(&vkey);
+	for (size_t i = 0; r >= 0 && i < f.n; i++) {
+		const struct fleet_host *h = &f.hosts[i];
+		struct fleet_grant g;
+
+		if (fleet_host_trusted(f.hosts, f.n, f.anchor, h->name, NULL) < 0)
+			continue; /* removed, or not (or no longer) approved: nothing new */
+		r = streq(h->name, f.name) ? 0 :
+					     fleet_pg_grant_get(f.pg, vault, epoch, h->name, &g);
+		if (r == -ENOENT) {
+			r = 0;
+			continue; /* it never held the vault */
+		}
+		if (r >= 0)
+			r = fleet_grant_make(f.key, f.name, h, vault, epoch + 1, vkey, &g);
+		if (r >= 0)
+			r = fleet_pg_grant_put(f.pg, &g);
+		if (r >= 0)
+			granted++;
+	}
+	if (r >= 0)
+		r = vkey_save(&f, vault, epoch + 1, vkey);
+	if (r >= 0)
+		r = fleet_pg_vault_set_epoch(f.pg, vault, epoch + 1);
+	if (r < 0) {
+		ctl_audit(ctl, f.au, "fleet-rekey", vault, f.name, epoch + 1, r);
+		return center_fail(r, "cannot rekey");
+	}
+	fprintf(stderr,
+		"vaultctl: fleet: vault %s: key epoch %" PRIu32 " granted to %u hosts; new "
+		"versions only are under it (old versions stay under the old key)\n",
+		vault, epoch + 1, granted);
+	r = fleet_sync_new(ctl->config, f.kv, NULL, &fs);
+	if (r >= 0)
+		r = fleet_sync_announce(fs, vault, &(struct fleet_body){ .op = FLEET_OP_REKEY });
+	if (r < 0)
+		return center_fail(r, "the rekey's row in the vault's chain");
 	return 0;
 }
 
@@ -752,14 +901,12 @@ int cmd_fleet(struct ctl *ctl, int argc, char **argv)
 		const char *verb;
 		int (*run)(struct ctl *ctl, int argc, char **argv);
 	} verbs[] = {
-		{ "join", fleet_join },
-		{ "approve", fleet_approve },
-		{ "remove", fleet_remove },
-		{ "status", fleet_status },
+		{ "join", fleet_join },	  { "approve", fleet_approve }, { "remove", fleet_remove },
+		{ "rekey", fleet_rekey }, { "status", fleet_status },
 	};
 
 	if (argc < 2)
-		return usage_error("fleet: join, approve, remove or status");
+		return usage_error("fleet: join, approve, remove, rekey or status");
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
 		if (streq(argv[1], verbs[i].verb)) {
 			argc--, argv++; /* argv[0] is the verb now */

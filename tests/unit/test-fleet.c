@@ -626,6 +626,13 @@ static void test_chain(void **state)
 	b = (struct fleet_applied){ 0 };
 	assert_int_equal(pull(p, &ks, "web", &b, &good), -ENOKEY);
 	assert_int_equal(good, 1);
+	/* once the center's epoch moved (a rekey), a row of the old key is not taken: a host
+	 * that read the epoch before cannot put it after the rekey (-EEXIST: pull, build again) */
+	assert_int_equal(fleet_pg_vault_set_epoch(p, "web", 3), 0);
+	assert_int_equal(append(p, k1, "web", 1, &w, "late"), -EEXIST);
+	assert_int_equal(append(p, k2, "web", 2, &w, "late"), -EEXIST);
+	assert_int_equal(fleet_pg_vault_set_epoch(p, "web", 2), 0);
+	assert_int_equal(append(p, k2, "web", 2, &w, "on time"), 0);
 	fleet_pg_free(p);
 }
 

@@ -3,8 +3,10 @@
  * applied in order (a new secret, a new version, its attributes, delete, recover, purge, a
  * rekey that changes no object), each moving the applied state; an apply from a stale state,
  * out of order, or of a version that is not the next refused with nothing changed; the applied
- * row changed behind kv's back refused wherever it is read; only secrets travel. Changes made
- * through kv's own calls go through the hook (the center) for a fleet vault, are refused
+ * row changed behind kv's back refused wherever it is read; keys and certificates travel as
+ * secrets do (applied on a second store, the key signs there), a TPM-bound key does not; a
+ * local vault's contents as the rows that make them. Changes made through kv's own calls go
+ * through the hook (the center) for a fleet vault, are refused
  * without it, and never for a local vault. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -382,6 +384,187 @@ static void test_route(void **state)
 	kv_fleet_hook(f->kv, NULL, NULL);
 }
 
+/* What a host's commits carried: bodies and material, to be applied on another host. */
+struct carried {
+	struct kv *kv;
+	struct fleet_body b[8];
+	struct secbuf *m[8];
+	unsigned n;
+};
+
+static int commit_carry(void *ud, const char *vault, const struct fleet_body *b,
+			const struct secbuf *material)
+{
+	struct carried *c = ud;
+	struct fleet_applied from, to;
+	int r;
+
+	r = kv_fleet_applied(c->kv, vault, &from);
+	if (r < 0)
+		return r;
+	to = next(&from, 1);
+	r = kv_fleet_apply(c->kv, vault, &from, &to, b, material);
+	if (r >= 0 && c->n < 8) {
+		c->b[c->n] = *b;
+		if (material)
+			assert_int_equal(secbuf_dup(material->data, material->len, &c->m[c->n]), 0);
+		c->n++;
+	}
+	return r;
+}
+
+/* Keys and certificates travel as secrets do: a version's whole record (its private material
+ * sealed under the fleet vault key in the body, its public parts and attributes), applied on
+ * another host, where the key signs and the certificate reads as on the first; a key bound to
+ * one host's TPM does not (refused before the center, nothing made). */
+static void test_keys_and_certs_travel(void **state)
+{
+	struct test_kv *f = *state, *g;
+	struct carried c = { .kv = f->kv };
+	const struct kv_key_spec spec = { .type = KEY_EC_P256,
+					  .protection = KEY_PROTECTION_SOFTWARE };
+	const struct kv_key_spec tpm = { .type = KEY_EC_P256, .protection = KEY_PROTECTION_TPM };
+	const struct kv_cert_policy pol = { .subject = "CN=Fleet Root",
+					    .key_type = KEY_EC_P256,
+					    .protection = KEY_PROTECTION_SOFTWARE,
+					    .validity = 3650 * 86400LL,
+					    .key_usage = X509_KU_KEY_CERT_SIGN,
+					    .issuer = KV_CERT_SELF,
+					    .is_ca = true,
+					    .path_len = -1 };
+	struct kv_key_public pa, pb;
+	struct kv_cert_info ia = {}, ib = {};
+	struct fleet_applied a = { 0 };
+	struct secbuf *vkey = NULL;
+	uint8_t digest[32], sig[256];
+	size_t siglen = sizeof(sig);
+	struct kv_version_info i;
+	uint32_t ver = 0;
+
+	g = test_kv_new(1000, (const char *const[]){ "app", NULL });
+	assert_non_null(g);
+	assert_int_equal(fleet_vault_key_new(&vkey), 0);
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(kv_fleet_mark(g->kv, "app"), 0);
+	kv_fleet_hook(f->kv, commit_carry, &c);
+
+	assert_int_equal(kv_key_create(f->kv, NULL, "app", "k", &spec, NULL, &ver), 0);
+	assert_int_equal(ver, 1);
+	assert_int_equal(kv_cert_create(f->kv, NULL, "app", "root", &pol, &ver), 0);
+	assert_int_equal(ver, 1);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.b[0].kind, OBJECT_KEY);
+	assert_int_equal(c.b[1].kind, OBJECT_CERT);
+	/* a TPM key: refused before the center, nothing made */
+	assert_int_equal(kv_key_create(f->kv, test_tcti(), "app", "t", &tpm, NULL, &ver),
+			 -EOPNOTSUPP);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(kv_key_public(f->kv, "app", "t", 0, &pa), -ENOENT);
+
+	/* on the other host: sealed and opened as the center carries them, applied */
+	for (unsigned k = 0; k < c.n; k++) {
+		struct secbuf *opened = NULL;
+		struct fleet_applied to = next(&a, 1);
+		struct fleet_body b;
+		uint8_t *body = NULL;
+		size_t len = 0;
+
+		assert_int_equal(fleet_body_seal(vkey, "app", 1, &c.b[k], c.m[k], &body, &len), 0);
+		assert_int_equal(fleet_body_open(vkey, "app", 1, body, len, &b, &opened), 0);
+		assert_int_equal(kv_fleet_apply(g->kv, "app", &a, &to, &b, opened), 0);
+		a = to;
+		free(body);
+		secbuf_free(opened);
+		secbuf_free(c.m[k]);
+	}
+	assert_int_equal(kv_key_public(f->kv, "app", "k", 0, &pa), 0);
+	assert_int_equal(kv_key_public(g->kv, "app", "k", 0, &pb), 0);
+	assert_int_equal(pa.spki_len, pb.spki_len);
+	assert_memory_equal(pa.spki, pb.spki, pa.spki_len);
+	test_fill(digest, sizeof(digest), 7);
+	assert_int_equal(kv_key_sign(g->kv, NULL, "app", "k", 0, KEY_ALG_ES256, digest,
+				     sizeof(digest), sig, &siglen, &ver),
+			 0);
+	assert_int_equal(kv_key_verify(f->kv, "app", "k", 0, KEY_ALG_ES256, digest, sizeof(digest),
+				       sig, siglen),
+			 0);
+	assert_int_equal(kv_cert_get(f->kv, "app", "root", 0, &ia), 0);
+	assert_int_equal(kv_cert_get(g->kv, "app", "root", 0, &ib), 0);
+	assert_int_equal(ib.version, 1);
+	assert_false(ib.pending);
+	assert_int_equal(kv_secret_info(g->kv, "app", "k", 0, &i),
+			 -ENOENT); /* a key, not a secret */
+	kv_cert_info_done(&ia);
+	kv_cert_info_done(&ib);
+	kv_fleet_hook(f->kv, NULL, NULL);
+	secbuf_free(vkey);
+	test_kv_free(g);
+}
+
+static int carry_row(void *ud, const struct fleet_body *b, const struct secbuf *material)
+{
+	struct carried *c = ud;
+
+	assert_true(c->n < 8);
+	c->b[c->n] = *b;
+	if (material)
+		assert_int_equal(secbuf_dup(material->data, material->len, &c->m[c->n]), 0);
+	c->n++;
+	return 0;
+}
+
+/* A local vault's contents as the rows that make them (each version, a deletion after), applied
+ * on another store: the same objects; the first store's applied state moves with a skip, its
+ * objects untouched; a TPM-bound key cannot travel, so the vault cannot enter. */
+static void test_contents(void **state)
+{
+	struct test_kv *f = *state, *g;
+	struct carried c = { 0 };
+	const struct kv_key_spec tpm = { .type = KEY_EC_P256, .protection = KEY_PROTECTION_TPM };
+	struct fleet_applied a = { 0 }, got;
+	struct kv_version_info i;
+	uint32_t ver;
+
+	g = test_kv_new(1000, (const char *const[]){ "local", NULL });
+	assert_non_null(g);
+	assert_int_equal(kv_secret_set(f->kv, "local", "db", "one", 3, NULL, &ver), 0);
+	assert_int_equal(kv_secret_set(f->kv, "local", "db", "two", 3, NULL, &ver), 0);
+	assert_int_equal(kv_secret_set(f->kv, "local", "gone", "g", 1, NULL, &ver), 0);
+	assert_int_equal(kv_secret_delete(f->kv, "local", "gone"), 0);
+	assert_int_equal(kv_fleet_contents(f->kv, "local", carry_row, &c), 0);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(c.b[0].op, FLEET_OP_SET);
+	assert_string_equal(c.b[0].name, "db");
+	assert_int_equal(c.b[1].version, 2);
+	assert_int_equal(c.b[3].op, FLEET_OP_DELETE);
+	assert_string_equal(c.b[3].name, "gone");
+
+	assert_int_equal(kv_fleet_mark(g->kv, "local"), 0);
+	assert_int_equal(kv_fleet_mark(f->kv, "local"), 0);
+	for (unsigned k = 0; k < c.n; k++) {
+		struct fleet_applied to = next(&a, 1);
+
+		assert_int_equal(kv_fleet_apply(g->kv, "local", &a, &to, &c.b[k], c.m[k]), 0);
+		assert_int_equal(kv_fleet_skip(f->kv, "local", &a, &to), 0);
+		assert_int_equal(kv_fleet_skip(f->kv, "local", &a, &to), -ESTALE);
+		a = to;
+		secbuf_free(c.m[k]);
+	}
+	assert_int_equal(kv_fleet_applied(f->kv, "local", &got), 0);
+	assert_int_equal(got.seq, 4);
+	assert_int_equal(kv_secret_info(g->kv, "local", "db", 0, &i), 0);
+	assert_int_equal(i.version, 2);
+	assert_int_equal(kv_secret_info(g->kv, "local", "gone", 0, &i), -ENOENT);
+	assert_int_equal(kv_secret_info(f->kv, "local", "db", 0, &i), 0);
+	assert_int_equal(i.version, 2);
+
+	/* a TPM-bound key in a local vault: its contents cannot travel */
+	assert_int_equal(kv_key_create(f->kv, test_tcti(), "app", "t", &tpm, NULL, &ver), 0);
+	c.n = 0;
+	assert_int_equal(kv_fleet_contents(f->kv, "app", carry_row, &c), -EOPNOTSUPP);
+	test_kv_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,6 +573,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys_and_certs_travel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_contents, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
