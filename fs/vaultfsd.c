@@ -953,15 +953,17 @@ int main(int argc, char **argv)
 		(void)mount_event(v, "stop", r, c->mountpoint);
 	}
 out:
+	/* the threads that may be inside a fleet commit with the lock let go (ACME's worker, the
+	 * control socket's) end before the fleet's state goes */
+	acme_free(v->acme); /* kills a client still running; takes the lock: not held here */
+	agent_server_free(agent);
+	control_free(ctl);
 	/* ships the records written up to now (the stop's) when the center is there; joins */
 	fleet_audit_stop(v->fleet_audit, true);
 	v->fleet_audit = NULL;
 	/* joins the sync thread; takes the lock: not held here */
 	fleet_stop(v->fleet);
 	v->fleet = NULL;
-	acme_free(v->acme); /* kills a client still running; takes the lock: not held here */
-	agent_server_free(agent);
-	control_free(ctl);
 	if (so.handover_fd >= 0) {
 		close(so.handover_fd);
 		(void)unlink(hpath);
