@@ -114,6 +114,11 @@ int fleet_pg_audit_last(struct fleet_pg *p, const char *host, struct fleet_audit
  * (fleet_audit_batches_free). */
 int fleet_pg_audit_batches(struct fleet_pg *p, const char *host, struct fleet_audit_batch **ret,
 			   size_t *ret_n);
+/* The seqs of host's batches, in first_seq order, and nothing else (their lines stay at the
+ * center: doctor's count of holes, not a check of a batch): ret[2i] the first seq of batch i,
+ * ret[2i + 1] its last; *ret heap, *ret_n the batches. -ENOENT: there is no audit table (no
+ * host shipped yet; it is not made here). */
+int fleet_pg_audit_ranges(struct fleet_pg *p, const char *host, int64_t **ret, size_t *ret_n);
 /* Delete host's batches from first_seq on (the shipper, to ship them again): how many. */
 int fleet_pg_audit_delete_from(struct fleet_pg *p, const char *host, int64_t first_seq);
 

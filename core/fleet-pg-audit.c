@@ -219,6 +219,44 @@ int fleet_pg_audit_batches(struct fleet_pg *p, const char *host, struct fleet_au
 	return 0;
 }
 
+int fleet_pg_audit_ranges(struct fleet_pg *p, const char *host, int64_t **ret, size_t *ret_n)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct params q = { 0 };
+	int64_t *v;
+	int r, n;
+
+	/* read only: a missing table is an answer, not something to make */
+	r = run(p, "SELECT to_regclass('vaultfs.audit_batches') IS NOT NULL", NULL, &res);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 1)
+		return -EBADMSG;
+	if (!PQgetvalue(res, 0, 0)[0])
+		return -ENOENT;
+	PQclear(res);
+	res = NULL;
+	param_text(&q, host);
+	r = run(p,
+		"SELECT first_seq, last_seq FROM vaultfs.audit_batches WHERE host = $1 "
+		"ORDER BY first_seq",
+		&q, &res);
+	if (r < 0)
+		return r;
+	n = PQntuples(res);
+	v = calloc(2 * (size_t)n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		if (get_int(res, i, 0, &v[2 * i]) < 0 || get_int(res, i, 1, &v[2 * i + 1]) < 0) {
+			free(v);
+			return -EBADMSG;
+		}
+	*ret = v;
+	*ret_n = (size_t)n;
+	return 0;
+}
+
 int fleet_pg_audit_delete_from(struct fleet_pg *p, const char *host, int64_t first_seq)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;

@@ -2,9 +2,10 @@
  * journal, policy) and `vaultctl doctor` (checks, each with advice when it fails). Status asks
  * the daemon and looks at the files it may read; doctor also unseals the store and verifies
  * the journal, so it wants root, and with [fleet] conninfo set it asks the center (read only:
- * it never makes the schema nor writes a row) whether this host's key loads, counts, and how
- * far each fleet vault lags. Neither prints or holds a secret beyond the master key doctor
- * unseals to prove it can (in a secbuf, freed at once). */
+ * it never makes the schema nor writes a row) whether this host's key loads, counts, how far
+ * each fleet vault lags, and how far the center's copy of this host's journal is behind it and
+ * whether its last batch is this journal's. Neither prints or holds a secret beyond the master
+ * key doctor unseals to prove it can (in a secbuf, freed at once). */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 
 #include "core/errtext.h"
 #include "core/audit.h"
+#include "core/fleet-audit.h"
 #include "core/fleet-pg.h"
 #include "core/fleet-sync.h"
 #include "core/fleet.h"
@@ -514,10 +516,341 @@ static void fleet_lag_checks(struct doctor *d, struct fleet_pg *pg, struct kv *k
 	}
 }
 
-/* The fleet's checks: the center answers, this host's key loads and signs, this host counts
- * (approved, not revoked), and each fleet vault's lag. Needs the store's master key (root). */
-static void fleet_checks(struct doctor *d, struct ctl *ctl, bool daemon)
+/* --- doctor: the central audit of this host (fleet-audit.h) --- */
+
+/* a lag of the center's copy older than this, with vaultfsd running, is a shipper that does not
+ * ship (it ships at least every FLEET_AUDIT_SHIP_MS) */
+#define AUDIT_LAG_WARN_MS (5 * FLEET_AUDIT_SHIP_MS)
+
+/* This host's journal as the center's copy is checked against it. */
+struct journal_side {
+	int64_t oldest, last; /* the seqs of its oldest and its last record (0: none) */
+	int64_t pending_us;   /* the time of its first record the center does not have (0 none) */
+	int same; /* the center's last batch: 1 the journal's lines, 0 the journal no longer holds
+		   * them all, -EBADMSG they differ, -ESTALE the journal ends before it */
+};
+
+/* The seq of a journal file's first record: 1, 0 none (empty, missing, not a record), <0. */
+static int file_first_seq(const char *path, int64_t *ret)
 {
+	struct audit_reader *rd = NULL;
+	struct audit_entry e;
+	const char *line;
+	size_t len;
+	int r;
+
+	r = audit_reader_open(path, &rd);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = audit_reader_next(rd, &line, &len);
+	if (r > 0) {
+		r = audit_parse_line(line, len, &e) < 0 ? 0 : 1;
+		if (r > 0) {
+			*ret = (int64_t)e.seq;
+			audit_entry_done(&e);
+		}
+	}
+	audit_reader_free(rd);
+	return r;
+}
+
+/* Read one journal file into j, comparing b's lines (when b) at *off; *want the seq b's next
+ * line should be. */
+static int journal_side_file(const char *path, const struct fleet_audit_batch *b, int64_t shipped,
+			     struct journal_side *j, size_t *off, int64_t *want)
+{
+	struct audit_reader *rd = NULL;
+	const char *line;
+	size_t len;
+	int r;
+
+	r = audit_reader_open(path, &rd);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	while ((r = audit_reader_next(rd, &line, &len)) > 0) {
+		struct audit_entry e;
+		int64_t seq;
+
+		if (audit_parse_line(line, len, &e) < 0)
+			continue; /* the shipper passes over it too */
+		seq = (int64_t)e.seq;
+		if (seq > shipped && !j->pending_us)
+			j->pending_us = e.time_us;
+		audit_entry_done(&e);
+		j->last = seq;
+		if (!b || seq < b->first_seq || seq > b->last_seq || j->same != 1)
+			continue;
+		if (seq != *want) {
+			j->same = 0; /* a hole here: what is missing cannot be compared */
+			continue;
+		}
+		if (*off + len + 1 > b->lines_len || memcmp(b->lines + *off, line, len) != 0 ||
+		    b->lines[*off + len] != '\n')
+			j->same = -EBADMSG;
+		*off += len + 1;
+		(*want)++;
+	}
+	audit_reader_free(rd);
+	return r;
+}
+
+/* This host's journal at path against the center's copy: shipped its last seq there, b its
+ * last batch (NULL: none). Reads from the file that holds the first seq compared on. */
+static int journal_side(const char *path, const struct fleet_audit_batch *b, int64_t shipped,
+			struct journal_side *ret)
+{
+	int64_t from = b ? b->first_seq : shipped + 1, want = b ? b->first_seq : 0;
+	char **list = NULL;
+	size_t n, start = 0, off = 0;
+	int r;
+
+	*ret = (struct journal_side){ .same = 1 };
+	r = audit_list_files(path, &list, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		int64_t f = 0;
+
+		r = file_first_seq(list[i], &f);
+		if (r < 0)
+			goto out;
+		if (r > 0 && !ret->oldest)
+			ret->oldest = f;
+		if (r > 0 && f <= from)
+			start = i;
+	}
+	for (size_t i = start; i < n; i++) {
+		r = journal_side_file(list[i], b, shipped, ret, &off, &want);
+		if (r < 0)
+			goto out;
+	}
+	r = 0;
+	if (!b)
+		goto out;
+	if (ret->last < b->last_seq)
+		ret->same = -ESTALE;
+	else if (!ret->oldest || ret->oldest > b->first_seq)
+		ret->same = 0; /* rotated away here */
+	else if (ret->same == 1 && off != b->lines_len)
+		ret->same = -EBADMSG;
+out:
+	audit_paths_free(list);
+	return r;
+}
+
+/* The center's last batch of this host (me, whose key is spki): it verifies and is this
+ * journal's. daemon: vaultfsd answers. */
+static void audit_last_check(struct doctor *d, const char *me, const uint8_t *spki, size_t spki_len,
+			     const struct fleet_audit_batch *b, const struct journal_side *j,
+			     bool daemon)
+{
+	char what[512], advice[512];
+	bool held = j->oldest && j->oldest <= b->first_seq;
+	int r;
+
+	r = fleet_audit_batch_verify(spki, spki_len, b, NULL, NULL);
+	snprintf(what, sizeof(what),
+		 "fleet audit: the center's last batch of this host (seq %" PRId64 "..%" PRId64
+		 ") verifies under its key and is this journal's%s",
+		 b->first_seq, b->last_seq,
+		 r < 0		     ? ": it does not verify" :
+		 j->same == -ESTALE  ? ": the journal here ends before it" :
+		 j->same == -EBADMSG ? ": its lines differ from the journal's" :
+		 j->same == 0	     ? " (its records are no longer in the journal here: not "
+				       "compared)" :
+				       "");
+	if (r < 0 && held)
+		snprintf(advice, sizeof(advice),
+			 "the center changed it (or holds another host's under this name): "
+			 "vaultfsd replaces it from this journal when it connects to the center: "
+			 "%s; `vaultctl audit show --fleet --host %s` says what else the center "
+			 "withholds",
+			 daemon ? "restart it (systemctl restart vaultfsd)" :
+				  "start it (systemctl start vaultfsd)",
+			 me);
+	else if (r < 0 || (j->same == -EBADMSG && !held))
+		snprintf(advice, sizeof(advice),
+			 "this journal no longer holds seq %" PRId64 "..%" PRId64
+			 ": nobody can ship it again; have the center's operators restore "
+			 "vaultfs.audit_batches from a backup (a changed audit row is a security "
+			 "incident)",
+			 b->first_seq, b->last_seq);
+	else if (j->same == -ESTALE)
+		snprintf(advice, sizeof(advice),
+			 "the journal here ends at seq %" PRId64
+			 ": it was cut or replaced (a store or journal restored from a backup?), "
+			 "or another host ships under this name; vaultfsd ships nothing until the "
+			 "two agree; a journal cut here is a security incident",
+			 j->last);
+	else
+		snprintf(advice, sizeof(advice),
+			 "it carries this host's signature but not this journal's lines: unless "
+			 "the journal was restored from a backup, it changed here (see `vaultctl "
+			 "--offline audit verify`: a security incident); vaultfsd replaces the "
+			 "center's copy when it connects: keep that copy first, it is evidence");
+	check(d, r < 0 || j->same < 0 ? 2 : 0, what, advice);
+}
+
+/* The center's batches of this host (rg: their first and last seqs) follow one another: a
+ * hole is a batch the center lost (or records lost here before they were shipped). */
+static void audit_holes_check(struct doctor *d, const char *me, const int64_t *rg, size_t n,
+			      const struct journal_side *j)
+{
+	int64_t hole_first = 0, hole_last = 0;
+	size_t holes = 0;
+	bool overlap = false;
+	char what[512], advice[512];
+	int level = 0;
+
+	/* before the first: only records the journal here holds (older ones were gone when this
+	 * host first shipped) */
+	if (j->oldest && rg[0] > j->oldest) {
+		holes++;
+		hole_first = j->oldest;
+		hole_last = rg[0] - 1;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if (rg[2 * i] == rg[2 * i - 1] + 1)
+			continue;
+		if (rg[2 * i] <= rg[2 * i - 1])
+			overlap = true;
+		else if (!holes++) {
+			hole_first = rg[2 * i - 1] + 1;
+			hole_last = rg[2 * i] - 1;
+		}
+	}
+	if (overlap) {
+		snprintf(what, sizeof(what),
+			 "fleet audit: the center's %zu batches of this host (seq %" PRId64
+			 "..%" PRId64 ") follow one another: some overlap",
+			 n, rg[0], rg[2 * n - 1]);
+		level = 2;
+	} else if (holes) {
+		snprintf(what, sizeof(what),
+			 "fleet audit: the center's %zu batches of this host (seq %" PRId64
+			 "..%" PRId64 ") follow one another: seq %" PRId64 "..%" PRId64
+			 " missing%s",
+			 n, rg[0], rg[2 * n - 1], hole_first, hole_last,
+			 holes > 1 ? " (and more holes)" : "");
+		level = j->oldest && j->oldest <= hole_first ? 2 : 1;
+	} else {
+		snprintf(what, sizeof(what),
+			 "fleet audit: the center's %zu batches of this host (seq %" PRId64
+			 "..%" PRId64 ") follow one another",
+			 n, rg[0], rg[2 * n - 1]);
+	}
+	if (level == 1)
+		snprintf(advice, sizeof(advice),
+			 "those records are in neither place now: either they were gone here "
+			 "before they were shipped (a `fleet-audit` record of this journal says "
+			 "so) or the center lost them: have its operators restore "
+			 "vaultfs.audit_batches from a backup");
+	else
+		snprintf(advice, sizeof(advice),
+			 "the center lost or changed batches of this host (rows deleted or "
+			 "changed, a restore from an old backup): this journal still holds them, "
+			 "but vaultfsd ships only past the center's last batch; have the center's "
+			 "operators restore vaultfs.audit_batches; `vaultctl audit show --fleet "
+			 "--host %s` says what it withholds",
+			 me);
+	check(d, level, what, advice);
+}
+
+/* How far the center's copy lags this journal (shipped: its last seq there); with vaultfsd
+ * running, a lag is a warning only once its oldest record (or the daemon) is older than
+ * AUDIT_LAG_WARN_MS. */
+static void audit_lag_check(struct doctor *d, int64_t shipped, const struct journal_side *j,
+			    struct json_object *st)
+{
+	int64_t lag = j->last - shipped, now_us = clock_ms(CLOCK_REALTIME) * 1000, since_us;
+	char what[512];
+
+	if (lag <= 0) {
+		snprintf(what, sizeof(what),
+			 "fleet audit: the center has this host's journal to seq %" PRId64
+			 " of %" PRId64 " (lag 0)",
+			 shipped, j->last);
+		check(d, 0, what, NULL);
+		return;
+	}
+	since_us = j->pending_us;
+	if (st)
+		since_us = MAX(since_us, jint(st, "started") * 1000000);
+	snprintf(what, sizeof(what),
+		 "fleet audit: the center has this host's journal to seq %" PRId64 " of %" PRId64
+		 " (lag %" PRId64 ", the oldest record not there written %.1f s ago)",
+		 shipped, j->last, lag, (double)(now_us - j->pending_us) / 1e6);
+	check(d, !st || now_us - since_us > AUDIT_LAG_WARN_MS * 1000 ? 1 : 0, what,
+	      !st ? "vaultfsd ships the journal as it runs (at least once a second), from the "
+		    "center's last batch of this host on: start it" :
+		    "vaultfsd ships the journal as it runs, at least once a second: a lag that "
+		    "stays is a shipper that stopped (vaultfsd's log says why: 'fleet audit:' "
+		    "lines) or a center that lost its newest batches (restart vaultfsd: it ships "
+		    "again from the center's last batch)");
+}
+
+/* The central audit's checks for this host (me, its key): the center's last batch of it, the
+ * holes between its batches, and the lag behind this journal. */
+static void fleet_audit_checks(struct doctor *d, struct fleet_pg *pg, const struct config *c,
+			       const char *me, const struct fleet_key *key, struct json_object *st)
+{
+	_cleanup_free_ int64_t *rg = NULL;
+	struct fleet_audit_batch last = {};
+	struct journal_side j;
+	char what[512], words[LOG_FOREIGN_SUFFIX_MAX];
+	const uint8_t *spki;
+	size_t n = 0, spki_len;
+	int64_t shipped;
+	int r;
+
+	r = fleet_pg_audit_ranges(pg, me, &rg, &n);
+	if (r == -ENOENT)
+		r = 0; /* no host shipped yet */
+	if (r >= 0 && n > 0)
+		r = fleet_pg_audit_last(pg, me, &last);
+	if (r == -ENOENT) /* gone between the two */
+		r = 0, n = 0;
+	if (r < 0) {
+		snprintf(what, sizeof(what),
+			 "fleet audit: the center's audit batches of this host read: %s%s",
+			 r == -EBADMSG ? "a row is not of its form" : strerror(-r),
+			 log_foreign_take(words));
+		check(d, 2, what,
+		      r == -EBADMSG ?
+			      "a row of vaultfs.audit_batches was changed in SQL: `vaultctl "
+			      "audit show --fleet` says which host's" :
+			      "see PostgreSQL's log");
+		return;
+	}
+	shipped = n ? last.last_seq : 0;
+	r = journal_side(c->audit_path, n ? &last : NULL, shipped, &j);
+	if (r < 0) {
+		snprintf(what, sizeof(what), "fleet audit: this host's journal %s reads: %s",
+			 c->audit_path, strerror(-r));
+		check(d, 2, what, "see the journal's check above");
+		goto out;
+	}
+	if (n) {
+		spki = fleet_key_spki(key, &spki_len);
+		audit_last_check(d, me, spki, spki_len, &last, &j, st != NULL);
+		audit_holes_check(d, me, rg, n, &j);
+	}
+	if (j.same != -ESTALE)
+		audit_lag_check(d, shipped, &j, st);
+out:
+	fleet_audit_batch_done(&last);
+}
+
+/* The fleet's checks: the center answers, this host's key loads and signs, this host counts
+ * (approved, not revoked), each fleet vault's lag, and the central audit of this host. Needs
+ * the store's master key (root). st: the daemon's status (NULL: it does not answer). */
+static void fleet_checks(struct doctor *d, struct ctl *ctl, struct json_object *st)
+{
+	bool daemon = st != NULL;
 	const struct config *c = ctl->config;
 	_cleanup_secbuf_ struct secbuf *seal = NULL;
 	_cleanup_free_ struct fleet_host *hosts = NULL;
@@ -600,6 +933,7 @@ static void fleet_checks(struct doctor *d, struct ctl *ctl, bool daemon)
 				     "");
 	check(d, r < 0 ? 2 : 0, what, fleet_trust_advice(r));
 	fleet_lag_checks(d, pg, kv, name, daemon);
+	fleet_audit_checks(d, pg, c, name, key, st);
 out:
 	fleet_key_free(key);
 	fleet_pg_free(pg);
@@ -732,7 +1066,7 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 		check(&d, 1, "audit journal not checked", "run doctor as root");
 	}
 	if (c->fleet_conninfo)
-		fleet_checks(&d, ctl, st != NULL);
+		fleet_checks(&d, ctl, st);
 	json_object_put(st);
 	printf("%u failed, %u warnings\n", d.failed, d.warned);
 	return d.failed ? EXIT_REFUSED : EXIT_OK;

@@ -8,7 +8,8 @@
 # the exit status is 3; a last batch changed while b was down is found by b when it starts,
 # said in its log and journal, and shipped again. With the center stopped, b serves on and its
 # shipper falls behind; started again, b catches up with no operator, and the center holds b's
-# journal line for line.
+# journal line for line. doctor on b checks the center's copy: its last batch (verifies, is the
+# journal's), holes between its batches, and the lag behind the journal, each failure with advice.
 
 load helpers
 load ../lib/servers
@@ -236,4 +237,56 @@ join_both() {
 	# the journal and the center agree, line for line
 	on a audit show --fleet --host b --json | sed 's/^{"host":"b",/{/' >"$T/center"
 	head -n "$(wc -l <"$T/center")" "$T/b/audit.jsonl" | cmp - "$T/center"
+}
+
+# doctor_says NAME LEVEL ERE: `vaultctl doctor` on NAME prints a line "[LEVEL] fleet audit: ..."
+# matching ERE (after the mark); its output in $T/doctor
+doctor_says() {
+	"$VAULTCTL" -c "$T/$1/vaultfs.conf" doctor >"$T/doctor" 2>&1 || true
+	grep -qE "^\[$2\] fleet audit: $3" "$T/doctor"
+}
+
+# advice ERE: the advice under the last doctor's first fleet audit line that is not ok
+advice() {
+	grep -A1 -E '^\[(WARN|FAIL)\] fleet audit: ' "$T/doctor" | grep -qE "^       -> .*$1"
+}
+
+@test "fleet audit: doctor: the center's last batch of this host, its holes, its lag; failures with advice" {
+	join_both
+	[ "$(cat "$T/b/mnt/loc/x")" = v1 ]
+	WANT='^[^ ]+ b [0-9]+ open allow loc/x'
+	within 15 shows
+	# all well: the last batch verifies and is the journal's, no hole, no lag that counts
+	within 15 doctor_says b 'ok  ' "the center.s last batch of this host \(seq [0-9]+\.\.[0-9]+\) verifies under its key and is this journal.s$"
+	cat "$T/doctor"
+	grep -qE '^\[ok  \] fleet audit: the center.s [0-9]+ batch(es)? of this host \(seq 1\.\.[0-9]+\) follow one another$' "$T/doctor"
+	grep -qE '^\[ok  \] fleet audit: the center has this host.s journal to seq [0-9]+ of [0-9]+ \(lag' "$T/doctor"
+	! grep -E '^\[(WARN|FAIL)\] fleet audit: ' "$T/doctor" || false
+	# b stopped (its stop record shipped as it stops), then its last batch changed in SQL
+	host_stop b
+	WANT='^[^ ]+ b [0-9]+ stop allow'
+	within 5 shows
+	doctor_says b 'ok  ' 'the center has this host.s journal to seq ([0-9]+) of \1 \(lag 0\)$'
+	sql "UPDATE vaultfs.audit_batches SET lines = convert_to(replace(convert_from(lines, 'UTF8'), '\"event\":\"stop\"', '\"event\":\"open\"'), 'UTF8') WHERE host = 'b' AND first_seq = (SELECT max(first_seq) FROM vaultfs.audit_batches WHERE host = 'b')"
+	doctor_says b FAIL "the center.s last batch of this host \(seq [0-9]+\.\.[0-9]+\) verifies under its key and is this journal.s: it does not verify$"
+	cat "$T/doctor"
+	advice 'vaultfsd replaces it from this journal when it connects to the center: start it'
+	# the changed batch dropped instead: the center lags the journal, and vaultfsd is not there
+	sql "DELETE FROM vaultfs.audit_batches WHERE host = 'b' AND first_seq = (SELECT max(first_seq) FROM vaultfs.audit_batches WHERE host = 'b')"
+	doctor_says b WARN 'the center has this host.s journal to seq [0-9]+ of [0-9]+ \(lag [1-9][0-9]*, the oldest record not there written [0-9.]+ s ago\)$'
+	cat "$T/doctor"
+	advice 'vaultfsd ships the journal as it runs .*: start it'
+	grep -qE '^\[ok  \] fleet audit: the center.s last batch of this host .* is this journal.s$' "$T/doctor"
+	# b back: it ships from the center's last batch on, and doctor is content
+	host_start b
+	within 15 doctor_says b 'ok  ' 'the center has this host.s journal to seq [0-9]+ of [0-9]+ \(lag'
+	! grep -E '^\[(WARN|FAIL)\] fleet audit: ' "$T/doctor" || false
+	# a batch lost in the middle (b's first): a hole that this journal could fill
+	[ "$(sql "SELECT count(*) FROM vaultfs.audit_batches WHERE host = 'b'")" -ge 2 ]
+	sql "DELETE FROM vaultfs.audit_batches WHERE host = 'b' AND first_seq = 1"
+	doctor_says b FAIL 'the center.s [0-9]+ batch(es)? of this host \(seq [0-9]+\.\.[0-9]+\) follow one another: seq 1\.\.[0-9]+ missing$'
+	cat "$T/doctor"
+	advice 'the center lost or changed batches of this host .* this journal still holds them'
+	run "$VAULTCTL" -c "$T/b/vaultfs.conf" doctor
+	[ "$status" -eq 1 ]
 }
