@@ -440,7 +440,8 @@ static int mounts_load(int fd, uint64_t **ret, size_t *ret_n)
 }
 
 /* Is mount id one of our mount namespace's? With a cache, its list is read again only when
- * the kernel says the mount table changed (POLLPRI on mountinfo); without, read now. */
+ * the kernel said the mount table changed (POLLPRI on mountinfo: the list was forgotten then,
+ * mounts_forget); without, read now. */
 static bool mount_is_ours(struct identity_cache *c, uint64_t id)
 {
 	_cleanup_free_ uint64_t *tmp = NULL;
@@ -449,11 +450,7 @@ static bool mount_is_ours(struct identity_cache *c, uint64_t id)
 	size_t n;
 
 	if (c && c->mi_fd >= 0) {
-		struct pollfd p = { .fd = c->mi_fd, .events = POLLPRI };
-
-		if (!c->mi_ids || (poll(&p, 1, 0) > 0 && (p.revents & (POLLPRI | POLLERR)))) {
-			free(c->mi_ids);
-			c->mi_ids = NULL;
+		if (!c->mi_ids) {
 			if (mounts_load(c->mi_fd, &c->mi_ids, &c->n_mi_ids) < 0)
 				return false;
 		}
@@ -468,36 +465,52 @@ static bool mount_is_ours(struct identity_cache *c, uint64_t id)
 	return bsearch(&id, ids, n, sizeof(*ids), u64_cmp) != NULL;
 }
 
-/* The executable of tid into id->exe: 0 when verified, 1 when not ("?(PATH)", struct
- * identity). The link's text is the path in the task's own mount namespace, which the task may
- * have made up (an unprivileged user namespace can bind-mount any file over /usr/bin/cat): it
- * counts only where the file the task runs is on a mount of our own mount namespace, and still
- * linked. Then the kernel made the text through our mount tree: it is the file's path in our
- * view (only root could mount over it since). A bind mount made in another namespace, a
+/* What read_exe saw of the link: its text, and whether the file is a linked one on a mount
+ * (mnt_id) that is still to be found ours. */
+struct exe_seen {
+	char path[VAULTFS_PATH_MAX - 3]; /* room for "?(" and ")" */
+	uint64_t mnt_id;
+	bool linked; /* absolute, still linked, the mount id known */
+};
+
+/* The executable of tid: the link's text and what the file is (exe_verdict decides). The
+ * link's text is the path in the task's own mount namespace, which the task may have made up
+ * (an unprivileged user namespace can bind-mount any file over /usr/bin/cat): it counts only
+ * where the file the task runs is on a mount of our own mount namespace, and still linked.
+ * Then the kernel made the text through our mount tree: it is the file's path in our view
+ * (only root could mount over it since). A bind mount made in another namespace, a
  * container's root, are mounts of theirs. Nothing is looked up by path: a caller cannot stall
  * us with a path through a file system it serves itself (AT_STATX_DONT_SYNC: nor is the
  * file's own asked). */
-static int read_exe(struct identity_cache *cache, pid_t tid, struct identity *id)
+static int read_exe(pid_t tid, struct exe_seen *ret)
 {
-	char link[64], path[VAULTFS_PATH_MAX - 3]; /* room for "?(" and ")" */
+	char link[64];
 	struct statx stx;
 	ssize_t n;
 
 	snprintf(link, sizeof(link), "/proc/%d/exe", (int)tid);
 	if (statx(AT_FDCWD, link, AT_STATX_DONT_SYNC, STATX_MNT_ID | STATX_NLINK, &stx) < 0)
 		return negative_errno();
-	n = readlink(link, path, sizeof(path));
+	n = readlink(link, ret->path, sizeof(ret->path));
 	if (n < 0)
 		return negative_errno();
-	if ((size_t)n >= sizeof(path))
+	if ((size_t)n >= sizeof(ret->path))
 		return -ENAMETOOLONG;
-	path[n] = '\0';
-	if (path[0] == '/' && (stx.stx_mask & STATX_NLINK) && stx.stx_nlink > 0 &&
-	    (stx.stx_mask & STATX_MNT_ID) && mount_is_ours(cache, stx.stx_mnt_id)) {
-		memcpy(id->exe, path, (size_t)n + 1);
+	ret->path[n] = '\0';
+	ret->linked = ret->path[0] == '/' && (stx.stx_mask & STATX_NLINK) && stx.stx_nlink > 0 &&
+		      (stx.stx_mask & STATX_MNT_ID);
+	ret->mnt_id = stx.stx_mnt_id;
+	return 0;
+}
+
+/* What read_exe saw into id->exe: 0 when verified, 1 when not ("?(PATH)", struct identity). */
+static int exe_verdict(struct identity_cache *cache, const struct exe_seen *e, struct identity *id)
+{
+	if (e->linked && mount_is_ours(cache, e->mnt_id)) {
+		strcpy(id->exe, e->path); /* sizeof(e->path) < sizeof(id->exe) */
 		return 0;
 	}
-	snprintf(id->exe, sizeof(id->exe), "?(%s)", path);
+	snprintf(id->exe, sizeof(id->exe), "?(%s)", e->path);
 	return 1;
 }
 
@@ -666,18 +679,28 @@ static void memo_put(struct identity_cache *c, uint64_t cgid, const struct ident
 	m->cg = id->cg;
 }
 
-/* 0 while the task of pidfd has not exited. */
-static int still_alive(int pidfd)
+/* 0 while the task of pidfd has not exited. With mi_fd (>= 0), the same poll asks whether
+ * the mount table changed since mi_fd was last polled (one system call for both): into
+ * *ret_changed. */
+static int still_alive_at(int pidfd, int mi_fd, bool *ret_changed)
 {
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN },
+			       { .fd = mi_fd, .events = POLLPRI } };
 	int r;
 
 	do
-		r = poll(&p, 1, 0);
+		r = poll(p, mi_fd >= 0 ? 2 : 1, 0);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return negative_errno();
-	return r > 0 ? -ESRCH : 0;
+	if (ret_changed) /* said whatever the task's fate: the poll took the news */
+		*ret_changed = mi_fd >= 0 && (p[1].revents & (POLLPRI | POLLERR));
+	return p[0].revents ? -ESRCH : 0;
+}
+
+static int still_alive(int pidfd)
+{
+	return still_alive_at(pidfd, -1, NULL);
 }
 
 /* Read fields of tid, then check that the task pidfd pins is still alive. fields is not 0 and
@@ -686,9 +709,10 @@ static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identi
 			  unsigned fields)
 {
 	struct pidfd_info info = { .mask = 0 };
+	struct exe_seen exe;
 	unsigned unverified = 0;
-	bool have_info = false;
-	int r;
+	bool have_info = false, mounts_changed = false;
+	int mi_fd, r;
 
 	/* the process and the cgroup's id from the kernel, without /proc, where it tells */
 	if ((fields & IDENTITY_PID) ||
@@ -725,19 +749,27 @@ static int resolve_pinned(struct identity_cache *cache, int pidfd, struct identi
 		}
 	}
 	if (fields & IDENTITY_EXE) {
-		r = read_exe(cache, tid, id);
+		r = read_exe(tid, &exe);
 		if (r < 0)
 			return r;
-		unverified = r > 0 ? IDENTITY_EXE : 0;
 	}
 	if (fields & IDENTITY_NS) {
 		r = read_ns(tid, cache ? &cache->mnt_ns : NULL, id);
 		if (r < 0)
 			return r;
 	}
-	r = still_alive(pidfd);
+	/* alive after the reads, and in the same poll whether the mount table changed: the list
+	 * the exe's mount is judged by is then as new as this poll */
+	mi_fd = (fields & IDENTITY_EXE) && cache && cache->mi_ids ? cache->mi_fd : -1;
+	r = still_alive_at(pidfd, mi_fd, &mounts_changed);
+	if (mounts_changed) { /* the poll took the news: the list goes, read again when asked */
+		free(cache->mi_ids);
+		cache->mi_ids = NULL;
+	}
 	if (r < 0)
 		return r;
+	if (fields & IDENTITY_EXE)
+		unverified = exe_verdict(cache, &exe, id) > 0 ? IDENTITY_EXE : 0;
 	id->known |= fields & ~unverified;
 	id->verified |= fields & ~unverified;
 	if (unverified)

@@ -6,7 +6,10 @@
 # so that both can open it; sealed by the host key: two copies of one TPM-sealed store would be
 # one store rolled back for the rollback guard), a policy of 100 rules, and minfs (the FUSE limit); then
 # bench-open runs the three targets interleaved, run by run, at 1 and 2 threads, and prints
-# each daemon's ratio to minfs and new/old. It measures: no figure makes it fail. Knobs as
+# each daemon's ratio to minfs and new/old, then the CPU time each of the three spent per open
+# (all its threads, from /proc/PID/task/*/schedstat: each is busy only while bench-open reads
+# from it; a figure the VM's noise moves less than ops/s, though it moves it too) and new/old
+# of that. It measures: no figure makes it fail. Knobs as
 # run-bench.sh: BENCH_COUNT (10000), BENCH_RUNS (5), BENCH_ROUNDS (3: the whole A/B again),
 # BENCH_DIR (/var/tmp); BENCH_SIZE (100) is the value's size in bytes (minfs's file too).
 set -euo pipefail
@@ -92,12 +95,19 @@ cp "$T/audit-new.jsonl" "$T/audit-old.jsonl" # the store anchors its journal
 
 "$BUILD/tests/minfs" "$T/minfs" db="$SIZE" >"$T/minfs.log" 2>&1 &
 PIDS+=($!)
+declare -A PID=([minfs]=$!)
 for d in old new; do
 	bin=$NEW
 	[ "$d" = old ] && bin=$OLD
 	"$bin" -c "$T/$d.conf" >>"$T/$d.log" 2>&1 &
 	PIDS+=($!)
+	PID[$d]=$!
 done
+
+# cpu_ns PID: the CPU time of all of PID's threads so far, in ns
+cpu_ns() {
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
 wait_mount "$T/minfs"
 wait_mount "$T/mnt-old"
 wait_mount "$T/mnt-new"
@@ -105,9 +115,16 @@ wait_mount "$T/mnt-new"
 echo "ab-open: old=$OLD new=$NEW, $ROUNDS rounds of $RUNS runs x $COUNT opens of $SIZE bytes"
 for round in $(seq "$ROUNDS"); do
 	for th in 1 2; do
+		declare -A c0=()
+		for d in minfs old new; do c0[$d]=$(cpu_ns "${PID[$d]}"); done
 		"$BUILD/tests/bench-open" --tsv -n "$COUNT" -r "$RUNS" -t "$th" \
 			minfs="$T/minfs/app/db" old="$T/mnt-old/app/db" new="$T/mnt-new/app/db" |
 			grep '^TSV' | sed "s/^TSV/$round\t$th/"
+		# opens per target: the counted runs and bench-open's warm-up (500 per thread)
+		for d in minfs old new; do
+			printf '%s\t%s\t%s\t%s\n' "$round" "$th" "$d" \
+				$((($(cpu_ns "${PID[$d]}") - c0[$d]) / ((COUNT * RUNS + 500) * th)))
+		done >>"$T/cpu.tsv"
 	done
 done >"$T/res.tsv"
 # columns: round, threads, then bench-open --tsv: label, threads, median ops/s, ...
@@ -123,3 +140,16 @@ awk -F'\t' '
 				n, o / m, n / m, n / o
 		}
 	}' "$T/res.tsv" | sort -k1,1n -k2,2n
+# columns: round, threads, label, CPU ns per open
+awk -F'\t' '
+	{ ns[$1 FS $2 FS $3] = $4; key[$1 FS $2] = 1 }
+	END {
+		printf "%-6s %-8s %12s %12s %12s %9s %12s\n", "round", "threads", "minfs us/op", \
+			"old us/op", "new us/op", "new/old", "new-old us"
+		for (k in key) {
+			split(k, p, FS)
+			m = ns[k FS "minfs"]; o = ns[k FS "old"]; n = ns[k FS "new"]
+			printf "%-6s %-8s %12.1f %12.1f %12.1f %9.2f %12.1f\n", p[1], p[2], m / 1e3, \
+				o / 1e3, n / 1e3, n / o, (n - o) / 1e3
+		}
+	}' "$T/cpu.tsv" | sort -k1,1n -k2,2n
