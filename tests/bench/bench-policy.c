@@ -143,7 +143,7 @@ static void bench_resolve(void)
 	} sets[] = {
 		{ IDENTITY_PID, "pid" },
 		{ IDENTITY_CGROUP, "cgroup" },
-		{ IDENTITY_EXE, "exe (statx, readlink, poll of mountinfo)" },
+		{ IDENTITY_EXE, "exe (statx, readlink; mountinfo polled with the liveness)" },
 		{ IDENTITY_NS, "ns (stat /proc/TID/ns/mnt)" },
 		{ IDENTITY_PID | IDENTITY_CGROUP | IDENTITY_EXE,
 		  "pid cgroup exe (an open's record)" },
