@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 
@@ -130,24 +131,96 @@ static void param_bytes(struct params *q, const void *p, size_t n)
 	q->n++;
 }
 
-/* Run sql; 0 with the result (rows or none) in *ret, or -errno. */
-static int run(struct fleet_pg *p, const char *sql, const struct params *q, PGresult **ret)
+/* The answer to what was sent, waited for FLEET_PG_ANSWER_MS at most: a center that holds the
+ * connection and does not answer (a stopped server, a partition that drops nothing) holds no
+ * caller for longer. Past it the connection is shut (libpq sees it gone) and -ETIMEDOUT: what
+ * was sent may still be taken when the center wakes. The first error among the results, or
+ * the last result, in *ret. */
+static int answer(struct fleet_pg *p, PGresult **ret)
 {
-	PGresult *res;
-	ExecStatusType st;
+	int64_t end = clock_ms(CLOCK_MONOTONIC) + FLEET_PG_ANSWER_MS;
+	struct pollfd pfd = { .fd = PQsocket(p->conn) };
+	PGresult *res, *kept = NULL;
+	int f, n;
 
-	res = PQexecParams(p->conn, sql, q ? q->n : 0, NULL, q ? q->v : NULL, q ? q->len : NULL,
-			   q ? q->fmt : NULL, 1);
+	*ret = NULL;
+	if (pfd.fd < 0)
+		return fleet_pg_errno(p, NULL);
+	for (;;) {
+		f = PQflush(p->conn);
+		if (f < 0)
+			break;
+		if (f == 0 && !PQisBusy(p->conn)) {
+			res = PQgetResult(p->conn);
+			if (!res)
+				break;
+			if (!kept || (PQresultStatus(kept) != PGRES_FATAL_ERROR &&
+				      PQresultStatus(res) == PGRES_FATAL_ERROR)) {
+				if (kept)
+					PQclear(kept);
+				kept = res;
+			} else
+				PQclear(res);
+			continue;
+		}
+		pfd.events = POLLIN | (f == 1 ? POLLOUT : 0);
+		n = poll(&pfd, 1, (int)MAX(end - clock_ms(CLOCK_MONOTONIC), (int64_t)0));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (kept)
+				PQclear(kept);
+			(void)shutdown(pfd.fd, SHUT_RDWR);
+			(void)PQconsumeInput(p->conn);
+			return keep_words(-ETIMEDOUT, "the center did not answer in time");
+		}
+		if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(p->conn))
+			break;
+	}
+	if (PQstatus(p->conn) != CONNECTION_OK || f < 0) {
+		if (kept)
+			PQclear(kept);
+		return fleet_pg_errno(p, NULL);
+	}
+	*ret = kept;
+	return 0;
+}
+
+/* sql sent (parameters: q, or none; several statements only without), in libpq's
+ * nonblocking mode for the send, then its answer (above); 0 with the result (rows or none) in
+ * *ret, or -errno. */
+static int send_and_wait(struct fleet_pg *p, const char *sql, const struct params *q,
+			 PGresult **ret)
+{
+	PGresult *res = NULL;
+	ExecStatusType st;
+	int ok, r;
+
+	if (PQsetnonblocking(p->conn, 1) < 0)
+		return fleet_pg_errno(p, NULL);
+	ok = q ? PQsendQueryParams(p->conn, sql, q->n, NULL, q->v, q->len, q->fmt, 1) :
+		 PQsendQuery(p->conn, sql);
+	r = ok ? answer(p, &res) : fleet_pg_errno(p, NULL);
+	(void)PQsetnonblocking(p->conn, 0);
+	if (r < 0)
+		return r;
 	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		int r = fleet_pg_errno(p, res);
-
+		r = fleet_pg_errno(p, res);
 		if (res)
 			PQclear(res);
 		return r;
 	}
 	*ret = res;
 	return 0;
+}
+
+/* Run sql; 0 with the result (rows or none) in *ret, or -errno. */
+static int run(struct fleet_pg *p, const char *sql, const struct params *q, PGresult **ret)
+{
+	static const struct params none = { 0 };
+
+	return send_and_wait(p, sql, q ? q : &none, ret);
 }
 
 static int run_none(struct fleet_pg *p, const char *sql, const struct params *q)
@@ -159,15 +232,9 @@ static int run_none(struct fleet_pg *p, const char *sql, const struct params *q)
 
 int fleet_pg_exec(struct fleet_pg *p, const char *sql)
 {
-	PGresult *res = PQexec(p->conn, sql);
-	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	int r = 0;
+	_cleanup_pgresult_ PGresult *res = NULL;
 
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		r = fleet_pg_errno(p, res);
-	if (res)
-		PQclear(res);
-	return r;
+	return send_and_wait(p, sql, NULL, &res);
 }
 
 /* Binary columns: integers big-endian of their width, text and bytea as bytes. */

@@ -7,9 +7,11 @@
  * Errors: -EHOSTDOWN the center cannot be reached or the connection was lost ("the center is
  * away": changes to fleet vaults are refused, reads go on from the local store), -EEXIST a
  * unique key taken (a seq another host took first, a host name or vault already there),
- * -ENOENT no such row, -EACCES PostgreSQL refused the role, -EPROTONOSUPPORT the center's
- * schema is newer than this program, -EBADMSG a row of the wrong form, -EIO anything else;
- * PostgreSQL's own words are kept with log_foreign(r, "libpq", ...) for the edge's log line. */
+ * -ENOENT no such row, -EACCES PostgreSQL refused the role, -ETIMEDOUT no answer within
+ * FLEET_PG_ANSWER_MS (the connection is shut: fleet_pg_ok says so; what was sent may still be
+ * taken), -EPROTONOSUPPORT the center's schema is newer than this program, -EBADMSG a row of
+ * the wrong form, -EIO anything else; PostgreSQL's own words are kept with log_foreign(r,
+ * "libpq", ...) for the edge's log line. */
 #pragma once
 
 #include <stdint.h>
@@ -24,6 +26,9 @@ struct fleet_pg;
 /* libpq's connect_timeout (seconds) and tcp_user_timeout (ms) unless the conninfo sets them */
 #define FLEET_PG_CONNECT_TIMEOUT "5"
 #define FLEET_PG_TCP_TIMEOUT_MS "10000"
+/* The longest wait for the answer to a statement (a center that keeps the connection and does
+ * not answer: -ETIMEDOUT, the connection shut; what was sent may still be taken) */
+#define FLEET_PG_ANSWER_MS 30000
 /* Connect with a libpq conninfo ("host=... dbname=... user=..." or a postgresql:// URI); a
  * connection is for one thread at a time. */
 int fleet_pg_connect(const char *conninfo, struct fleet_pg **ret);

@@ -127,9 +127,10 @@ void fleet_sync_disconnect(struct fleet_sync *fs)
 /* A failure of the center: the connection is not trusted to be usable again. */
 static int center_err(struct fleet_sync *fs, int r)
 {
-	if (r == -EHOSTDOWN || (fs->pg && fleet_pg_ok(fs->pg) < 0)) {
+	if (r == -EHOSTDOWN || r == -ETIMEDOUT || (fs->pg && fleet_pg_ok(fs->pg) < 0)) {
 		fleet_sync_disconnect(fs);
-		return -EHOSTDOWN;
+		/* -ETIMEDOUT kept: what was sent may still be taken */
+		return r == -ETIMEDOUT ? r : -EHOSTDOWN;
 	}
 	return r;
 }

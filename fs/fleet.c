@@ -141,10 +141,10 @@ static void *fleet_main(void *arg)
 			backoff = FLEET_BACKOFF_MIN_MS;
 			r = fleet_sync_pull_all(f->sync);
 			since_pull = 0;
-			if (r < 0 && r != -EHOSTDOWN)
+			if (r < 0 && r != -EHOSTDOWN && r != -ETIMEDOUT)
 				log_warning_errno(r, "fleet: pull: %m");
 		}
-		if (r == -EHOSTDOWN) {
+		if (r == -EHOSTDOWN || r == -ETIMEDOUT) { /* no answer in time: as away */
 			if (!away)
 				log_warning(
 					"fleet: the center is away: reads go on from this store, "
