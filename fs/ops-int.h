@@ -64,6 +64,10 @@ struct writer {
 	bool pending;	     /* created here: ino is a number of ours */
 	bool truncated;	     /* O_TRUNC or created: a close with nothing written commits "" */
 	bool dirty;	     /* bytes changed since the last commit */
+	uint64_t writes;     /* writes and truncations so far: a commit that let the lock go
+			      * sees whether bytes changed meanwhile */
+	unsigned queued;     /* its requests waiting for the committer (commit.h), under the
+			      * daemon's lock */
 	bool committed;	     /* a commit succeeded */
 	bool failed;	     /* the last commit failed (flush said so): release makes none */
 	int poisoned;	     /* 0, or the -errno of the write that spoiled it (EFBIG past
@@ -232,6 +236,11 @@ int write_buf_reserve(struct vaultfsd *v, uid_t uid, struct secbuf **bp, size_t 
 void handle_drop(struct vaultfsd *v, struct handle *h);
 int write_open(struct vaultfsd *v, struct caller *c, struct node *n, int flags, bool create,
 	       struct handle **ret);
+/* What a close(2) of h does (the commit of what it wrote since the last one): 0 or the errno
+ * close returns. */
+int write_flush(struct vaultfsd *v, struct handle *h);
+/* What the last close of h does (a commit not made yet, then the handle dropped: freed). */
+void write_release(struct vaultfsd *v, struct handle *h);
 void changed(struct vaultfsd *v, const char *vault, const char *name, int64_t object_id,
 	     bool entry);
 void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

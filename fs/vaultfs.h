@@ -23,6 +23,8 @@ struct events; /* the change stream (events.h) */
 struct fleet_daemon;
 /* the central audit's shipping thread (fleet-audit.h) */
 struct fleet_audit_daemon;
+/* the commits of write handles on fleet vaults, off the FUSE thread (commit.h) */
+struct committer;
 
 struct vaultfsd {
 	/* Held by whichever thread works on the rest: the FUSE thread per request, the main
@@ -79,6 +81,8 @@ struct vaultfsd {
 	struct fleet_daemon *fleet;
 	/* the central audit's shipping thread (fleet-audit.h); NULL: none */
 	struct fleet_audit_daemon *fleet_audit;
+	/* the thread that makes the commits of write handles on fleet vaults (commit.h) */
+	struct committer *committer;
 };
 
 /* Have the scan run within ms (a change a scan acts on: a certificate made pending for its

@@ -35,6 +35,7 @@
 #include "fs/acme.h"
 #include "fs/agent-server.h"
 #include "fs/certs.h"
+#include "fs/commit.h"
 #include "fs/control.h"
 #include "fs/events.h"
 #include "fs/fleet.h"
@@ -324,6 +325,10 @@ static bool give_session(struct fuse_thread *ft, int listen_fd, int state_fd, in
 	 * blocking again (its flags are the new daemon's too) */
 	notify_stop(ft->v->notify);
 	ft->v->notify = NULL;
+	/* the commits waiting for the center made and answered (their handles are this
+	 * process's: they end with it) */
+	committer_stop(ft->v->committer);
+	ft->v->committer = NULL;
 	/* and the fleet's sync: the new daemon applies what comes from the center */
 	fleet_stop(ft->v->fleet);
 	ft->v->fleet = NULL;
@@ -349,6 +354,9 @@ static bool give_session(struct fuse_thread *ft, int listen_fd, int state_fd, in
 	r = fleet_audit_start(ft->v, &ft->v->fleet_audit);
 	if (r < 0)
 		log_warning_errno(r, "No central audit from now on: %m");
+	r = committer_start(ft->v, &ft->v->committer);
+	if (r < 0) /* commits are made on the FUSE thread, as a local vault's */
+		log_warning_errno(r, "Fleet commits will hold the FUSE thread: %m");
 	atomic_store(&ft->stop, false);
 	r = fuse_thread_start(ft);
 	if (r < 0) /* the loop sees done_fd gone: nothing left to serve with */
@@ -921,6 +929,11 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Failed to start the central audit: %m");
 		goto out;
 	}
+	r = committer_start(v, &v->committer); /* fleet vaults' commits off the FUSE thread */
+	if (r < 0) {
+		log_error_errno(r, "Failed to start the committer: %m");
+		goto out;
+	}
 	(void)mount_event(v,
 			  how == MOUNT_FRESH   ? "start" :
 			  how == MOUNT_FDSTORE ? "restart" :
@@ -958,6 +971,8 @@ out:
 	acme_free(v->acme); /* kills a client still running; takes the lock: not held here */
 	agent_server_free(agent);
 	control_free(ctl);
+	committer_stop(v->committer); /* the FUSE thread has ended: it hands nothing more */
+	v->committer = NULL;
 	/* ships the records written up to now (the stop's) when the center is there; joins */
 	fleet_audit_stop(v->fleet_audit, true);
 	v->fleet_audit = NULL;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "fs/commit.h"
 #include "fs/notify.h"
 #include "fs/ops-int.h"
 
@@ -282,6 +283,7 @@ int secret_commit(struct vaultfsd *v, struct caller *c, const struct node *n,
 static int commit(struct vaultfsd *v, struct handle *h)
 {
 	struct writer *w = h->w;
+	uint64_t writes = w->writes;
 	int r;
 
 	r = secret_commit(v, &w->c, &w->n, h->data, w->recover && !w->committed,
@@ -290,7 +292,9 @@ static int commit(struct vaultfsd *v, struct handle *h)
 		w->failed = true;
 		return r;
 	}
-	w->dirty = false;
+	/* a fleet commit lets the lock go while it speaks to the center: bytes written
+	 * meanwhile are not in this version, the next close commits them */
+	w->dirty = w->writes != writes;
 	w->committed = true;
 	w->failed = false;
 	return 0;
@@ -469,6 +473,7 @@ static int write_at(struct vaultfsd *v, struct handle *h, const char *buf, size_
 	if (off + size > b->len)
 		b->len = off + size;
 	h->w->dirty = true;
+	h->w->writes++;
 	return 0;
 }
 
@@ -507,18 +512,28 @@ void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 /* close(2), of each descriptor: commit what was written since the last commit; its errno is
  * what close returns. Nothing written (bash's `echo v > f` closes a dup of the file before it
  * writes), nothing made. */
+int write_flush(struct vaultfsd *v, struct handle *h)
+{
+	if (h->w && h->w->poisoned)
+		return h->w->poisoned;
+	if (h->w && h->w->dirty && !h->w->draft)
+		return commit(v, h);
+	return 0;
+}
+
 void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct vaultfsd *v = vfs_of(req);
 	struct handle *h = handle_of(fi);
 	int err = 0;
 
 	(void)ino;
 	if (!h) /* of an earlier process: a writer's bytes died with it, nothing is committed */
 		err = fh_type(fi->fh) == FH_WRITE ? -ESTALE : 0;
-	else if (h->w && h->w->poisoned)
-		err = h->w->poisoned;
-	else if (h->w && h->w->dirty && !h->w->draft)
-		err = commit(vfs_of(req), h);
+	else if (committer_wants(v, h) && committer_take(v, req, h, false))
+		return; /* a fleet vault's: the committer answers (commit.h) */
+	else
+		err = write_flush(v, h);
 	reply_err(req, err);
 }
 
@@ -538,6 +553,16 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, 0);
 		return;
 	}
+	if (w && committer_wants(v, h) && committer_take(v, req, h, true))
+		return; /* after the commits waiting there (commit.h) */
+	write_release(v, h);
+	reply_err(req, 0);
+}
+
+void write_release(struct vaultfsd *v, struct handle *h)
+{
+	struct writer *w = h->w;
+
 	if (w && !w->draft && !w->poisoned && !w->failed &&
 	    (w->dirty || (w->truncated && !w->committed))) {
 		int err = commit(v, h);
@@ -549,7 +574,6 @@ void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 				    strerror(-err));
 	}
 	handle_drop(v, h);
-	reply_err(req, 0);
 }
 
 /* ftruncate(2) of a write handle h: the length of what it will commit. */
@@ -572,6 +596,7 @@ static int truncate_to(struct vaultfsd *v, struct handle *h, off_t size)
 	}
 	buf_truncate(*handle_buf(h), (size_t)size);
 	h->w->dirty = true;
+	h->w->writes++;
 	return 0;
 }
 

@@ -331,6 +331,37 @@ read_loop() {
 	[ "$(ctl a secret get app/db --version 3)" = four ]
 }
 
+@test "fleet sync: a write through the mount waiting on a center that does not answer holds no read" {
+	join_all
+	printf 'one' | ctl a secret set app/db
+	printf 'w1' | ctl a secret set app/w
+	within 10 reads "$T/b/mnt/app/w" w1
+	pg_freeze
+	# close(2) of the file commits to the center first: the committer thread waits for it,
+	# not the FUSE thread (with one FUSE thread, every read on the host would wait too)
+	sh -c "printf w2 >'$T/a/mnt/app/w'" 2>"$T/w.err" &
+	writer=$!
+	sleep 1
+	kill -0 "$writer" # pending: the center does not answer
+	(read_loop "$T/read-ms" && touch "$T/reads-done") &
+	readers=$!
+	for _ in $(seq 200); do [ -e "$T/reads-done" ] && break; sleep 0.1; done
+	[ -e "$T/reads-done" ] && in_time=1
+	kill -0 "$writer" && writer_waited=1
+	pg_cont
+	wait "$readers" || true
+	echo "20 reads and lists while the write waited, the slowest" \
+		"$(sort -n "$T/read-ms" | tail -n 1) ms"
+	[ "${in_time:-}" = 1 ]
+	[ "${writer_waited:-}" = 1 ]
+	[ "$(sort -n "$T/read-ms" | tail -n 1)" -lt 5000 ]
+	# the center awake: the close returns, the version is here and on b
+	wait "$writer"
+	cat "$T/w.err"
+	[ "$(cat "$T/a/mnt/app/w")" = w2 ]
+	within 10 reads "$T/b/mnt/app/w" w2
+}
+
 @test "fleet sync: a removed host gets no new versions after the vault's rekey, and learns of its removal from the chain" {
 	join_all
 	printf 'one' | ctl a secret set app/db
