@@ -30,7 +30,8 @@
 
 /* --- the writer's handle --- */
 
-/* One queued record (on its producer's stack), or a flush request (body NULL). */
+/* One queued record (on its producer's stack), or a flush request (body NULL); or a record of
+ * audit_append_nowait (own: on the heap with its body, freed by whoever writes it). */
 struct pending {
 	struct pending *next;
 	char *body;
@@ -38,6 +39,10 @@ struct pending {
 	uint64_t seq;
 	int result;
 	bool done;
+	bool own;
+	uint64_t ticket;	   /* own: its ticket */
+	int64_t time_us;	   /* own: for the health's failing_since */
+	size_t line_off, line_len; /* where its line is in the group's buffer (a->out) */
 };
 
 /* The last good record of a file and what follows it. */
@@ -103,6 +108,7 @@ struct audit {
 	uint64_t anchored_epoch; /* the store epoch the last anchor named */
 	int anchor_error;
 	int64_t last_sync_ns;	/* CLOCK_MONOTONIC */
+	int64_t last_anchor_ns; /* CLOCK_MONOTONIC of the last anchor written (sync = always) */
 	bool lease;		/* sync = batch and audit_options.lease: leases are taken */
 	bool leased;		/* the lock is kept past the group (the lease) */
 	bool knock_ignore;	/* this lease does not end at a knock (one outlived the defer) */
@@ -119,6 +125,11 @@ struct audit {
 	bool timer;	  /* the writer thread waits for the batch mode's sync to be due */
 	bool timer_looks; /* ... and to look for a knock on the lease it holds */
 	int error;	  /* sticky: every later append fails with it */
+	/* audit_append_nowait's records: the last ticket given, the last one told to the
+	 * durability callback (audit_set_durable), and the callback */
+	uint64_t tickets, told;
+	audit_durable_fn durable;
+	void *durable_ud;
 	bool thread_started;
 	pthread_t thread;
 	/* for audit_health, read and written unlocked */
