@@ -80,12 +80,15 @@ static void reply_bytes(fuse_req_t req, const struct secbuf *b, size_t size, off
 	fuse_reply_buf(req, (const char *)b->data + off, size);
 }
 
-/* h's record is on disk (r 0) or not (r < 0): answer its held reads (dw.lock held). */
+/* h's record is on disk (r 0) or not (r < 0): answer its held reads (dw.lock held). A refused
+ * handle's bytes are wiped in place, not freed: the FUSE thread may be looking at the buffer's
+ * length (fstat, handle_attr); it is freed at the release. */
 static void wait_settle(struct handle *h, int r)
 {
 	if (r < 0) {
 		h->refused = -EIO;
-		secbuf_free(TAKE_PTR(h->data));
+		if (h->data)
+			secure_wipe(h->data->data, h->data->len);
 	}
 	while (h->held) {
 		struct held *p = h->held;
@@ -191,7 +194,7 @@ static void on_held_interrupt(fuse_req_t req, void *data)
  * answered), false when the record was told meanwhile (serve it now). */
 static bool wait_hold(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
-	struct held *p = malloc(sizeof(*p));
+	struct held *p = malloc(sizeof(*p)), **pp;
 
 	if (!p) {
 		reply_err(req, -ENOMEM);
@@ -212,10 +215,8 @@ static bool wait_hold(fuse_req_t req, struct handle *h, size_t size, off_t off)
 		free(p);
 		return false;
 	}
-	struct held **pp = &h->held;
-
-	while (*pp)
-		pp = &(*pp)->next;
+	for (pp = &h->held; *pp; pp = &(*pp)->next)
+		;
 	*pp = p;
 	pthread_mutex_unlock(&dw.lock);
 	return true;
