@@ -25,6 +25,8 @@
 /* The cap of the scratch buffer a line's MAC input is built in: prev || line || '}'. */
 #define MAC_SCRATCH_MAX (VAULTFS_AUDIT_LINE_MAX + CRYPTO_MAC_LEN + 1u)
 #define ANCHOR_TEXT_MAX 256u
+/* The group commit's linger remembers how many readers the last this many groups had. */
+#define AUDIT_LINGER_GROUPS 16u
 /* Slots of the refusal limiter's table: uids counted at once (audit-limit.c). */
 #define LIMIT_SLOTS 64u
 
@@ -109,6 +111,12 @@ struct audit {
 	int anchor_error;
 	int64_t last_sync_ns;	/* CLOCK_MONOTONIC */
 	int64_t last_anchor_ns; /* CLOCK_MONOTONIC of the last anchor written (sync = always) */
+	/* sync = always, the group commit's linger (linger_set): the next group waits until
+	 * linger_target records are queued, until linger_end_ns at the latest */
+	size_t linger_target;
+	int64_t linger_end_ns;
+	size_t linger_seen[AUDIT_LINGER_GROUPS]; /* readers of the last groups (a ring) */
+	unsigned linger_i;
 	bool lease;		/* sync = batch and audit_options.lease: leases are taken */
 	bool leased;		/* the lock is kept past the group (the lease) */
 	bool knock_ignore;	/* this lease does not end at a knock (one outlived the defer) */

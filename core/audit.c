@@ -23,6 +23,8 @@
 #include "core/config.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
+/* The group commit's linger (linger_set) is at most this long. */
+#define AUDIT_LINGER_MAX_US 2000
 
 static struct timespec ns_to_ts(int64_t ns)
 {
@@ -168,6 +170,38 @@ static int anchor(struct audit *a)
 	return r;
 }
 
+/* The group commit's linger (sync = always). Readers whose records a sync just covered come
+ * back with their next open within a few requests, and the records queued meanwhile (during
+ * the sync) are other readers'; a record taken the moment it comes gets a sync of its own just
+ * before the others come, and readers settle into taking turns, one a sync. So the next group
+ * waits until as many records are queued as there are readers: the most the last
+ * AUDIT_LINGER_GROUPS groups saw (queued during the sync plus the group's own), for at most the
+ * sync's own duration (capped). A lone reader never waits (one record is as many as it has);
+ * readers in step share each sync; a count that fell is forgotten after those groups. */
+static void linger_set(struct audit *a, size_t own, int64_t sync_ns)
+{
+	int64_t wait = MIN(sync_ns, (int64_t)AUDIT_LINGER_MAX_US * 1000);
+	size_t most = 0;
+
+	pthread_mutex_lock(&a->lock);
+	a->linger_seen[a->linger_i++ % AUDIT_LINGER_GROUPS] = a->queued + own;
+	for (unsigned i = 0; i < AUDIT_LINGER_GROUPS; i++)
+		most = MAX(most, a->linger_seen[i]);
+	a->linger_target = most;
+	a->linger_end_ns = clock_ns(CLOCK_MONOTONIC) + wait;
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Should the writer thread let the queue grow before it takes a group? (lock held) */
+static bool lingering(struct audit *a, int64_t *ret_end)
+{
+	if (a->sync != AUDIT_SYNC_ALWAYS || a->stop || a->error ||
+	    a->queued >= MIN(a->linger_target, (size_t)VAULTFS_AUDIT_GROUP_MAX))
+		return false;
+	*ret_end = a->linger_end_ns;
+	return clock_ns(CLOCK_MONOTONIC) < a->linger_end_ns;
+}
+
 /* One group: lock (unless a lease holds it), write every record, sync when the mode or a flush
  * asks for it, tell the durability callback, let the producers go, anchor, unlock (or keep the
  * lock as a lease). */
@@ -175,6 +209,7 @@ static void writer_batch(struct audit *a, struct pending *list)
 {
 	struct pending *recs = NULL, **rt = &recs, *flushes = NULL, **ft = &flushes;
 	uint64_t ticket = 0; /* the group's last of audit_append_nowait */
+	size_t own = 0;	     /* and how many it has */
 	int64_t now = 0;
 	bool sync;
 	int r, ra = 0;
@@ -184,7 +219,7 @@ static void writer_batch(struct audit *a, struct pending *list)
 
 		list->next = NULL;
 		if (list->own)
-			ticket = list->ticket;
+			ticket = list->ticket, own++;
 		if (list->body)
 			*rt = list, rt = &list->next;
 		else
@@ -219,9 +254,13 @@ static void writer_batch(struct audit *a, struct pending *list)
 	       (a->sync == AUDIT_SYNC_ALWAYS || flushes ||
 		(a->sync == AUDIT_SYNC_NONE && a->unanchored >= VAULTFS_AUDIT_ANCHOR_EVERY));
 	if (sync) {
+		int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+
 		r = sync_file(a);
 		if (r < 0)
 			audit_set_error(a, r);
+		else
+			linger_set(a, own, clock_ns(CLOCK_MONOTONIC) - t0);
 	}
 	/* what the group's records reached (with sync = batch or none there are no tickets) */
 	tell(a, ticket, r);
@@ -313,6 +352,14 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		if (a->head) {
+			int64_t end;
+
+			if (lingering(a, &end)) {
+				struct timespec ts = ns_to_ts(end);
+
+				pthread_cond_timedwait(&a->work, &a->lock, &ts);
+				continue;
+			}
 			write_group(a);
 			continue;
 		}

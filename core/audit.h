@@ -152,7 +152,7 @@ int audit_append_nowait(struct audit *a, const struct audit_record *r, uint64_t 
  * told at once, before any append can fail with it). Called in ticket order, from the thread
  * writing the records (the writer thread, or an appender writing a group), never twice for a
  * ticket; every record queued before an audit_append or audit_flush is told before that call
- * returns. It must be quick, must not call audit_* on the handle and must not wait for anything
+ * returns (unless it fails with -ETIMEDOUT or -ESHUTDOWN). It must be quick, must not call audit_* on the handle and must not wait for anything
  * an appender may hold. */
 typedef void (*audit_durable_fn)(void *ud, uint64_t ticket, int r);
 /* Set (any time) or clear (fn NULL: returns once no call of the old one runs) the callback. */

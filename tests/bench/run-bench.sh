@@ -25,6 +25,7 @@ RUNS=${BENCH_RUNS:-5}
 SCALE=${BENCH_SCALE:-1000 100000 1000000}
 LS_TIMEOUT=${BENCH_LS_TIMEOUT:-120}
 PART=${BENCH_PART:-all}
+pick= # the secret the scale steps read (set there)
 export TSS2_LOG=all+NONE
 
 VAULTCTL=$BUILD/vaultctl
