@@ -15,7 +15,8 @@
 # it made is removed on exit (trap). Knobs (environment): BENCH_COUNT opens per thread per run
 # (10000), BENCH_RUNS (5), BENCH_SCALE ("1000 100000 1000000": secrets at each step),
 # BENCH_LS_TIMEOUT seconds for one `ls -f` (120), BENCH_DIR where the temp dir goes (/var/tmp:
-# on disk), BENCH_PART (all; "journal": only the batch and always rows and their table).
+# on disk), BENCH_PART (all; "journal": only the batch and always rows and their table),
+# BENCH_VAULTFSD (this build's vaultfsd; another binary to measure it instead).
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,7 +30,7 @@ pick= # the secret the scale steps read (set there)
 export TSS2_LOG=all+NONE
 
 VAULTCTL=$BUILD/vaultctl
-VAULTFSD=$BUILD/vaultfsd
+VAULTFSD=${BENCH_VAULTFSD:-$BUILD/vaultfsd} # another daemon binary: the same rows for it
 OPEN=$BUILD/tests/bench-open
 MINFS=$BUILD/tests/minfs
 SCALEBIN=$BUILD/tests/bench-scale
