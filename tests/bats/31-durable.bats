@@ -5,7 +5,8 @@
 # exists, and logs the journal's size at each sync that completed. A read waits while the sync
 # is held and gets its bytes once it completes, or EIO and no bytes if it fails (and the handle
 # stays refused); an open is answered while its sync is held (only the read waits); an
-# interrupted held read gives no bytes; a kill -9 during a storm of opens (tests/lib/
+# interrupted held read gives no bytes; a read held across a hand-over (--takeover) is answered
+# by the old daemon once its sync is done; a kill -9 during a storm of opens (tests/lib/
 # open-storm.c), with the syncs running and with one held, leaves no read that gave bytes
 # without its record inside the synced part of the journal.
 
@@ -140,6 +141,32 @@ check_storm() {
 	# and the next open reads as usual
 	cat "$(M app/db)" >"$T/out2"
 	cmp "$T/value" "$T/out2"
+}
+
+@test "a read held across a hand-over gets its bytes from the old daemon; the new one serves on" {
+	local old
+	gated_start
+	touch "$T/hold"
+	exec 4<"$(M app/db)"
+	cat <&4 >"$T/out" &
+	PIDS+=($!)
+	sleep 0.5
+	still_running "${PIDS[0]}"
+	old=$DAEMON
+	# the new daemon (not gated) waits for the journal's lock while the old one's sync is held
+	"$VAULTFSD" -c "$CONF" --takeover >>"$T/daemon2.log" 2>&1 3>&- &
+	DAEMON=$!
+	sleep 1
+	[ ! -s "$T/out" ]
+	rm -f "$T/hold"
+	wait "${PIDS[0]}"
+	exec 4<&-
+	cmp "$T/value" "$T/out"
+	wait "$old"
+	cat "$(M app/db)" >"$T/out2"
+	cmp "$T/value" "$T/out2"
+	run vctl audit show --event handover
+	[[ $output == *" handover allow "* ]]
 }
 
 @test "kill -9 during a storm of opens leaves no served read without its durable record" {
