@@ -95,6 +95,17 @@ TEST_PROGS := $(BUILD)/tests/bench-audit $(BUILD)/tests/bench-policy $(CORE_TEST
 # the unit tests and the test tools the bats files call (mkkey, mkcert, ...)
 units: $(UNIT_BINS) $(CORE_TEST_TOOLS)
 
+# The journal's durability promise (tests/bats/31-durable.bats): a preload that holds, fails and
+# logs the journal's syncs, and a storm of readers.
+DURABLE_TOOLS := $(BUILD)/tests/fsync-gate.so $(BUILD)/tests/open-storm
+units: $(DURABLE_TOOLS)
+$(BUILD)/tests/fsync-gate.so: tests/lib/fsync-gate.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+$(BUILD)/tests/open-storm: tests/lib/open-storm.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
 # The read path against tmpfs and a minimal FUSE filesystem, and scale (tests/bench/run-bench.sh).
 $(BUILD)/tests/bench-open: $(BUILD)/tests/bench/bench-open.o
 	@mkdir -p $(dir $@)

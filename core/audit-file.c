@@ -197,10 +197,12 @@ int audit_write_records(struct audit *a, struct pending *list)
 	memcpy(prev, a->mac, CRYPTO_MAC_LEN);
 	buf_clear(&a->out);
 	for (struct pending *p = list; p; p = p->next) {
+		p->line_off = a->out.len;
 		r = audit_append_line(&a->out, a->mac_ctx, ++seq, p->body, p->len, prev,
 				      &a->scratch, prev);
 		if (r < 0)
 			return r;
+		p->line_len = a->out.len - p->line_off;
 		p->seq = seq;
 	}
 	r = io_write_all(a->fd, a->out.p, a->out.len);

@@ -25,12 +25,15 @@
 /* The cap of the scratch buffer a line's MAC input is built in: prev || line || '}'. */
 #define MAC_SCRATCH_MAX (VAULTFS_AUDIT_LINE_MAX + CRYPTO_MAC_LEN + 1u)
 #define ANCHOR_TEXT_MAX 256u
+/* The group commit's linger remembers how many readers the last this many groups had. */
+#define AUDIT_LINGER_GROUPS 16u
 /* Slots of the refusal limiter's table: uids counted at once (audit-limit.c). */
 #define LIMIT_SLOTS 64u
 
 /* --- the writer's handle --- */
 
-/* One queued record (on its producer's stack), or a flush request (body NULL). */
+/* One queued record (on its producer's stack), or a flush request (body NULL); or a record of
+ * audit_append_nowait (own: on the heap with its body, freed by whoever writes it). */
 struct pending {
 	struct pending *next;
 	char *body;
@@ -38,6 +41,10 @@ struct pending {
 	uint64_t seq;
 	int result;
 	bool done;
+	bool own;
+	uint64_t ticket;	   /* own: its ticket */
+	int64_t time_us;	   /* own: for the health's failing_since */
+	size_t line_off, line_len; /* where its line is in the group's buffer (a->out) */
 };
 
 /* The last good record of a file and what follows it. */
@@ -103,6 +110,13 @@ struct audit {
 	uint64_t anchored_epoch; /* the store epoch the last anchor named */
 	int anchor_error;
 	int64_t last_sync_ns;	/* CLOCK_MONOTONIC */
+	int64_t last_anchor_ns; /* CLOCK_MONOTONIC of the last anchor written (sync = always) */
+	/* sync = always, the group commit's linger (linger_set): the next group waits until
+	 * linger_target records are queued, until linger_end_ns at the latest */
+	size_t linger_target;
+	int64_t linger_end_ns;
+	size_t linger_seen[AUDIT_LINGER_GROUPS]; /* readers of the last groups (a ring) */
+	unsigned linger_i;
 	bool lease;		/* sync = batch and audit_options.lease: leases are taken */
 	bool leased;		/* the lock is kept past the group (the lease) */
 	bool knock_ignore;	/* this lease does not end at a knock (one outlived the defer) */
@@ -119,6 +133,11 @@ struct audit {
 	bool timer;	  /* the writer thread waits for the batch mode's sync to be due */
 	bool timer_looks; /* ... and to look for a knock on the lease it holds */
 	int error;	  /* sticky: every later append fails with it */
+	/* audit_append_nowait's records: the last ticket given, the last one told to the
+	 * durability callback (audit_set_durable), and the callback */
+	uint64_t tickets, told;
+	audit_durable_fn durable;
+	void *durable_ud;
 	bool thread_started;
 	pthread_t thread;
 	/* for audit_health, read and written unlocked */

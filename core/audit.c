@@ -2,10 +2,13 @@
  * writer thread between them. A producer serializes its record, queues it and sleeps until it
  * is written (and, with sync = always, fdatasync'd: every record taken in one group shares one
  * write and one sync); when nobody is writing it writes the group itself, else the writer
- * thread does, and keeps the batch mode's timed sync. After each sync the head is anchored in
- * the store. This module must never record a value (its API takes none), never write a line
- * it has not MACed, never let an append return success for a record that is not in the file,
- * and never log above debug or print. */
+ * thread does, and keeps the batch mode's timed sync. A producer of audit_append_nowait (sync =
+ * always) does not sleep: its record waits in the queue for the writer thread, which tells the
+ * durability callback, by ticket, how far each group got. After each sync the head is anchored
+ * in the store (with sync = always at most once a period). This module must never record a
+ * value (its API takes none), never write a line it has not MACed, never let an append return
+ * success (or tell a ticket durable) for a record that is not in the file (or on disk), and
+ * never log above debug or print. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <libgen.h>
@@ -20,18 +23,51 @@
 #include "core/config.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
+/* The group commit's linger (linger_set) is at most this long. */
+#define AUDIT_LINGER_MAX_US 2000
 
 static struct timespec ns_to_ts(int64_t ns)
 {
 	return (struct timespec){ .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
 }
 
+/* The sticky error. No ticket given can reach the disk from now on: every one is told at
+ * once, under the lock, so that no append fails with the error before they are (the callback
+ * may run under it: it calls nothing of ours). Called by the writer. */
 void audit_set_error(struct audit *a, int r)
 {
 	pthread_mutex_lock(&a->lock);
-	if (!a->error)
+	if (!a->error) {
 		a->error = r;
+		if (a->tickets > a->told) {
+			a->told = a->tickets;
+			if (a->durable)
+				a->durable(a->durable_ud, a->told, r);
+		}
+	}
 	pthread_mutex_unlock(&a->lock);
+}
+
+/* Tell the durability callback that every ticket up to t went as far as r says (t 0: none in
+ * the group). Called by the writer, in ticket order. */
+static void tell(struct audit *a, uint64_t t, int r)
+{
+	audit_durable_fn fn;
+	void *ud;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (t <= a->told) { /* told already: with the sticky error */
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	a->told = t;
+	fn = a->durable;
+	ud = a->durable_ud;
+	pthread_mutex_unlock(&a->lock);
+	if (fn)
+		fn(ud, t, r);
 }
 
 /* sync = batch: when the next fdatasync is due (CLOCK_MONOTONIC ns). */
@@ -49,18 +85,51 @@ static int sync_file(struct audit *a)
 	return 0;
 }
 
+static void note_result(struct audit *a, int r, int64_t time_us);
+
+/* Let the producers of list go with r; records of audit_append_nowait are freed. */
 static void publish(struct audit *a, struct pending *list, int r)
 {
+	struct pending *own = NULL;
+
 	pthread_mutex_lock(&a->lock);
 	while (list) {
 		struct pending *next = list->next; /* list may be gone once done is set */
 
-		list->result = r;
-		list->done = true;
+		if (list->own) {
+			list->next = own;
+			own = list;
+		} else {
+			list->result = r;
+			list->done = true;
+		}
 		list = next;
 	}
 	pthread_cond_broadcast(&a->done);
 	pthread_mutex_unlock(&a->lock);
+	if (own)
+		note_result(a, r, own->time_us);
+	while (own) {
+		struct pending *next = own->next;
+
+		free(own);
+		own = next;
+	}
+}
+
+/* The records of audit_append_nowait in a group just written, to the systemd journal: read back
+ * from the group's lines (their fields lived on their producers' stacks). */
+static void journal_own(struct audit *a, struct pending *list)
+{
+	for (; list; list = list->next) {
+		struct audit_entry e;
+
+		if (!list->own || list->line_len < 2 ||
+		    audit_parse_line(a->out.p + list->line_off, list->line_len - 1, &e) < 0)
+			continue;
+		audit_journal_send(&e.rec, e.seq, e.time_us);
+		audit_entry_done(&e);
+	}
 }
 
 /* The writer's look at the sticky error before a group or a sync: with one, a lease ends. */
@@ -81,11 +150,66 @@ static bool space_error(int r)
 	return r == -ENOSPC || r == -EDQUOT || r == -EFBIG;
 }
 
+/* sync = always: the head is anchored at most once a VAULTFS_AUDIT_BATCH_MS (the anchor is a
+ * transaction of the store, with its own sync: one a group would double the cost of every
+ * group), at a flush and at the end; the writer thread anchors one left behind once it is due.
+ * The other modes anchor at every sync. */
+static bool anchor_now(struct audit *a, bool flush)
+{
+	return a->sync != AUDIT_SYNC_ALWAYS || flush ||
+	       clock_ns(CLOCK_MONOTONIC) >=
+		       a->last_anchor_ns + (int64_t)VAULTFS_AUDIT_BATCH_MS * 1000000;
+}
+
+static int anchor(struct audit *a)
+{
+	int r = audit_anchor_write(a);
+
+	if (r >= 0)
+		a->last_anchor_ns = clock_ns(CLOCK_MONOTONIC);
+	return r;
+}
+
+/* The group commit's linger (sync = always). Readers whose records a sync just covered come
+ * back with their next open within a few requests, and the records queued meanwhile (during
+ * the sync) are other readers'; a record taken the moment it comes gets a sync of its own just
+ * before the others come, and readers settle into taking turns, one a sync. So the next group
+ * waits until as many records are queued as there are readers: the most the last
+ * AUDIT_LINGER_GROUPS groups saw (queued during the sync plus the group's own), for at most the
+ * sync's own duration (capped). A lone reader never waits (one record is as many as it has);
+ * readers in step share each sync; a count that fell is forgotten after those groups. */
+static void linger_set(struct audit *a, size_t own, int64_t sync_ns)
+{
+	int64_t wait = MIN(sync_ns, (int64_t)AUDIT_LINGER_MAX_US * 1000);
+	size_t most = 0;
+
+	pthread_mutex_lock(&a->lock);
+	a->linger_seen[a->linger_i++ % AUDIT_LINGER_GROUPS] = a->queued + own;
+	for (unsigned i = 0; i < AUDIT_LINGER_GROUPS; i++)
+		most = MAX(most, a->linger_seen[i]);
+	a->linger_target = most;
+	a->linger_end_ns = clock_ns(CLOCK_MONOTONIC) + wait;
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Should the writer thread let the queue grow before it takes a group? (lock held) */
+static bool lingering(struct audit *a, int64_t *ret_end)
+{
+	if (a->sync != AUDIT_SYNC_ALWAYS || a->stop || a->error ||
+	    a->queued >= MIN(a->linger_target, (size_t)VAULTFS_AUDIT_GROUP_MAX))
+		return false;
+	*ret_end = a->linger_end_ns;
+	return clock_ns(CLOCK_MONOTONIC) < a->linger_end_ns;
+}
+
 /* One group: lock (unless a lease holds it), write every record, sync when the mode or a flush
- * asks for it, let the producers go, anchor, unlock (or keep the lock as a lease). */
+ * asks for it, tell the durability callback, let the producers go, anchor, unlock (or keep the
+ * lock as a lease). */
 static void writer_batch(struct audit *a, struct pending *list)
 {
 	struct pending *recs = NULL, **rt = &recs, *flushes = NULL, **ft = &flushes;
+	uint64_t ticket = 0; /* the group's last of audit_append_nowait */
+	size_t own = 0;	     /* and how many it has */
 	int64_t now = 0;
 	bool sync;
 	int r, ra = 0;
@@ -94,6 +218,8 @@ static void writer_batch(struct audit *a, struct pending *list)
 		struct pending *next = list->next;
 
 		list->next = NULL;
+		if (list->own)
+			ticket = list->ticket, own++;
 		if (list->body)
 			*rt = list, rt = &list->next;
 		else
@@ -102,6 +228,7 @@ static void writer_batch(struct audit *a, struct pending *list)
 	}
 	r = sticky_error(a);
 	if (r < 0) {
+		tell(a, ticket, r);
 		publish(a, recs, r);
 		publish(a, flushes, r);
 		return;
@@ -111,6 +238,7 @@ static void writer_batch(struct audit *a, struct pending *list)
 	if (r < 0) {
 		if (r != -ETIMEDOUT) /* a stuck peer fails this group only */
 			audit_set_error(a, r);
+		tell(a, ticket, r);
 		publish(a, recs, r);
 		publish(a, flushes, r);
 		return;
@@ -119,15 +247,23 @@ static void writer_batch(struct audit *a, struct pending *list)
 		r = audit_write_records(a, recs);
 		if (r < 0 && !space_error(r))
 			audit_set_error(a, r);
+		if (r >= 0 && a->journal)
+			journal_own(a, recs);
 	}
 	sync = r >= 0 &&
 	       (a->sync == AUDIT_SYNC_ALWAYS || flushes ||
 		(a->sync == AUDIT_SYNC_NONE && a->unanchored >= VAULTFS_AUDIT_ANCHOR_EVERY));
 	if (sync) {
+		int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+
 		r = sync_file(a);
 		if (r < 0)
 			audit_set_error(a, r);
+		else
+			linger_set(a, own, clock_ns(CLOCK_MONOTONIC) - t0);
 	}
+	/* what the group's records reached (with sync = batch or none there are no tickets) */
+	tell(a, ticket, r);
 	publish(a, recs, r);
 	/* batch under steady load: the writer is never idle, so the period is kept here (after
 	 * the producers are gone: they wait for the write, not for this sync) */
@@ -140,8 +276,8 @@ static void writer_batch(struct audit *a, struct pending *list)
 			sync = r >= 0;
 		}
 	}
-	if (sync && r >= 0)
-		ra = audit_anchor_write(a);
+	if (sync && r >= 0 && anchor_now(a, flushes))
+		ra = anchor(a);
 	if (audit_lease_keep(a, r, sync, now))
 		a->leased = true;
 	else
@@ -162,7 +298,7 @@ static int writer_sync(struct audit *a)
 	if (r >= 0) {
 		r = sync_file(a);
 		if (r >= 0)
-			r = audit_anchor_write(a);
+			r = anchor(a);
 		else
 			audit_set_error(a, r);
 		audit_journal_unlock(a);
@@ -216,6 +352,14 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		if (a->head) {
+			int64_t end;
+
+			if (lingering(a, &end)) {
+				struct timespec ts = ns_to_ts(end);
+
+				pthread_cond_timedwait(&a->work, &a->lock, &ts);
+				continue;
+			}
 			write_group(a);
 			continue;
 		}
@@ -243,6 +387,22 @@ static void *writer_main(void *arg)
 			a->timer_looks = look;
 			pthread_cond_timedwait(&a->work, &a->lock, &ts);
 			a->timer = false;
+		} else if (a->sync == AUDIT_SYNC_ALWAYS && a->store && a->seq != a->anchored_seq &&
+			   !a->error) {
+			/* an anchor left behind (anchor_now): written once due */
+			int64_t due = a->last_anchor_ns + (int64_t)VAULTFS_AUDIT_BATCH_MS * 1000000;
+			struct timespec ts;
+
+			if (clock_ns(CLOCK_MONOTONIC) >= due) {
+				a->writing = true;
+				pthread_mutex_unlock(&a->lock);
+				(void)writer_sync(a);
+				pthread_mutex_lock(&a->lock);
+				a->writing = false;
+				continue;
+			}
+			ts = ns_to_ts(due);
+			pthread_cond_timedwait(&a->work, &a->lock, &ts);
 		} else {
 			pthread_cond_wait(&a->work, &a->lock);
 		}
@@ -327,7 +487,7 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
 		return r;
 	}
 	a->journal = access(JOURNAL_SOCKET, F_OK) == 0;
-	a->last_sync_ns = clock_ns(CLOCK_MONOTONIC);
+	a->last_sync_ns = a->last_anchor_ns = clock_ns(CLOCK_MONOTONIC);
 	/* the writer takes no signals: they stay with the program's threads */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -349,7 +509,7 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
 static int submit(struct audit *a, struct pending *p)
 {
 	struct timespec ts = {};
-	bool lease_begun = false;
+	bool lease_begun = false, anchor_left = false;
 	int r = 0;
 
 	pthread_mutex_lock(&a->lock);
@@ -375,10 +535,13 @@ static int submit(struct audit *a, struct pending *p)
 		 * lease just begun must be looked after for knocks by a writer thread that went to
 		 * sleep without one */
 		lease_begun = a->leased && !a->knock_ignore && a->timer && !a->timer_looks;
+		/* and an anchor left behind (anchor_now) by a writer thread that went to sleep
+		 * while we wrote */
+		anchor_left = a->sync == AUDIT_SYNC_ALWAYS && a->store && a->seq != a->anchored_seq;
 	}
 	/* the writer thread takes what queued meanwhile, and keeps the batch mode's timer (woken
 	 * once a period, not per record) */
-	if (a->head || (a->sync == AUDIT_SYNC_BATCH && !a->timer) || lease_begun)
+	if (a->head || (a->sync == AUDIT_SYNC_BATCH && !a->timer) || lease_begun || anchor_left)
 		pthread_cond_signal(&a->work);
 	while (!p->done)
 		pthread_cond_wait(&a->done, &a->lock);
@@ -449,6 +612,122 @@ int audit_append(struct audit *a, const struct audit_record *rec, uint64_t *ret_
 		return 0;
 	}
 	return audit_append_own(a, rec, time_us, ret_seq);
+}
+
+/* Queue an own record (audit_append_nowait's) and let the writer thread take it: the caller
+ * does not wait for it. Only a full queue is waited for, as submit does. */
+static int submit_nowait(struct audit *a, struct pending *p, uint64_t *ret_ticket)
+{
+	struct timespec ts = {};
+	int r = 0;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->queued >= VAULTFS_AUDIT_QUEUE_MAX)
+		ts = ns_to_ts(clock_ns(CLOCK_MONOTONIC) +
+			      (int64_t)VAULTFS_AUDIT_QUEUE_TIMEOUT_MS * 1000000);
+	while (!a->error && !a->stop && a->queued >= VAULTFS_AUDIT_QUEUE_MAX && r == 0)
+		r = pthread_cond_timedwait(&a->space, &a->lock, &ts);
+	if (a->error || a->stop || r != 0) {
+		r = a->error ? a->error : a->stop ? -ESHUTDOWN : -ETIMEDOUT;
+		pthread_mutex_unlock(&a->lock);
+		return r;
+	}
+	p->ticket = ++a->tickets;
+	if (a->tail)
+		a->tail->next = p;
+	else
+		a->head = p;
+	a->tail = p;
+	a->queued++;
+	/* a writer at work takes it after its group (the thread loops; an appender signals) */
+	if (!a->writing)
+		pthread_cond_signal(&a->work);
+	*ret_ticket = p->ticket;
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+int audit_append_nowait(struct audit *a, const struct audit_record *rec, uint64_t *ret_ticket)
+{
+	int64_t time_us = clock_ns(CLOCK_REALTIME) / 1000, due;
+	struct buf body = { .max = VAULTFS_AUDIT_LINE_MAX - LINE_OVERHEAD };
+	struct pending *p;
+	uint64_t t = 0;
+	int r;
+
+	if (!a || !rec || !ret_ticket)
+		return -EINVAL;
+	if (a->sync != AUDIT_SYNC_ALWAYS) {
+		*ret_ticket = 0;
+		return audit_append(a, rec, NULL);
+	}
+	r = audit_record_check(rec);
+	if (r < 0)
+		return r;
+	due = atomic_load_explicit(&a->limit.due_us, memory_order_relaxed);
+	if (due && time_us >= due)
+		(void)audit_limit_summaries(a, time_us, false);
+	if (rec->decision == AUDIT_DENY && audit_limit_refusal(a, rec, time_us)) {
+		*ret_ticket = 0;
+		return 0;
+	}
+	r = audit_serialize_body(rec, time_us, &body);
+	if (r < 0) {
+		buf_done(&body);
+		return r;
+	}
+	/* the record and its body in one allocation, freed by the writer (publish) */
+	p = malloc(sizeof(*p) + body.len);
+	if (!p) {
+		buf_done(&body);
+		return -ENOMEM;
+	}
+	*p = (struct pending){
+		.body = (char *)(p + 1), .len = body.len, .own = true, .time_us = time_us
+	};
+	memcpy(p->body, body.p, body.len);
+	buf_done(&body);
+	r = submit_nowait(a, p, &t);
+	if (r < 0) {
+		free(p);
+		note_result(a, r, time_us);
+		return r;
+	}
+	*ret_ticket = t;
+	return 0;
+}
+
+void audit_set_durable(struct audit *a, audit_durable_fn fn, void *ud)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	/* a call of the old callback runs only while someone writes: wait for that to end */
+	while (!fn && a->writing) {
+		pthread_mutex_unlock(&a->lock);
+		(void)usleep(1000);
+		pthread_mutex_lock(&a->lock);
+	}
+	a->durable = fn;
+	a->durable_ud = ud;
+	pthread_mutex_unlock(&a->lock);
+}
+
+uint64_t audit_durable(struct audit *a, int *ret_error)
+{
+	uint64_t t;
+
+	if (!a) {
+		if (ret_error)
+			*ret_error = -EINVAL;
+		return 0;
+	}
+	pthread_mutex_lock(&a->lock);
+	t = a->told;
+	if (ret_error)
+		*ret_error = a->error;
+	pthread_mutex_unlock(&a->lock);
+	return t;
 }
 
 void audit_set_observer(struct audit *a, audit_observer_fn fn, void *ud)

@@ -136,6 +136,30 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
  * freed and the journal opened again. */
 int audit_append(struct audit *a, const struct audit_record *r, uint64_t *ret_seq);
 
+/* Group commit (sync = always): queue one record and return at once, without waiting for it
+ * to be written or synced. *ret_ticket (> 0) names it: tickets count up in the order records
+ * are written, and whether it reached the disk is told later by the durability callback (or
+ * audit_durable). One fdatasync covers every record queued while the one before it ran. The
+ * checks, the limiter and the errors are audit_append's up to the queue (-EINVAL, -EMSGSIZE,
+ * the sticky error, -ESHUTDOWN, -ETIMEDOUT a full queue): on an error nothing is queued. A
+ * refusal only counted gets ticket 0; so does every record with sync = batch or none, where
+ * this is audit_append (it returns once the record is written, as that mode promises). The
+ * record is not shown to the observer (for records that are no change: reads). */
+int audit_append_nowait(struct audit *a, const struct audit_record *r, uint64_t *ret_ticket);
+
+/* Told once every record up to ticket has gone as far as it will: on disk (r = 0), or not
+ * (r < 0: its write or sync failed; a sync failure is sticky, and then every ticket given is
+ * told at once, before any append can fail with it). Called in ticket order, from the thread
+ * writing the records (the writer thread, or an appender writing a group), never twice for a
+ * ticket; every record queued before an audit_append or audit_flush is told before that call
+ * returns (unless it fails with -ETIMEDOUT or -ESHUTDOWN). It must be quick, must not call audit_* on the handle and must not wait for anything
+ * an appender may hold. */
+typedef void (*audit_durable_fn)(void *ud, uint64_t ticket, int r);
+/* Set (any time) or clear (fn NULL: returns once no call of the old one runs) the callback. */
+void audit_set_durable(struct audit *a, audit_durable_fn fn, void *ud);
+/* The last ticket told, and (ret_error, may be NULL) the sticky error, 0 none. */
+uint64_t audit_durable(struct audit *a, int *ret_error);
+
 /* An observer of what is written (vaultfsd's change events, core/events.h): called after each
  * record is in the journal (as audit_append returns success), from the appender's thread, with
  * the record and its seq; never for a refusal only counted. It must be quick and must not call

@@ -1,8 +1,10 @@
 /* open.c: open(2) and read(2) of /vault, the hot path: identity -> policy -> store -> decrypt
  * -> reply -> audit. The decrypted bytes live only in a secure buffer owned by the file handle,
- * wiped on release; no byte of an open is served before its record. A write open is handed to
- * write.c. Never copies a value out of its secure buffer but into the reply, and adds no
- * system call or allocation per open beyond the buffer itself. */
+ * wiped on release; no byte of an open is served before its record (with sync = always: before
+ * its record is on disk: such a read is held and answered by the journal's writer once the
+ * sync that covers the record is done). A write open is handed to write.c. Never copies a
+ * value out of its secure buffer but into the reply, and adds no system call or allocation per
+ * open beyond the buffer itself (and, with sync = always, the queued record). */
 #include <fcntl.h>
 #include <stdio.h>
 
@@ -37,6 +39,209 @@ struct fh_table {
  * FUSE thread (and main before and after it runs). */
 static struct fh_table fht = { .tag = 1ULL << FH_TAG_SHIFT };
 
+/* Reads held until their handle's record is on disk (sync = always: the journal's group commit,
+ * audit.h). An allowed read open is replied at once and its record queued without waiting
+ * (audit_append_nowait); the handle keeps the record's ticket and goes on this list. A read of
+ * it is held here (libfuse answers a request later, from any thread) until the journal's
+ * writer tells the ticket (on_durable): on disk, the read gets its bytes; the write or sync
+ * failed, EIO, and the handle's buffer is wiped (every later read is EIO too). One FUSE thread
+ * suffices: it never waits for a sync, and one fdatasync covers every open queued meanwhile.
+ * The lock is taken by the FUSE thread and by the writer (which answers under it); nothing
+ * under it calls the journal. File-scope for the fh table's reason: handle_free has no
+ * context. */
+struct held {
+	struct held *next;
+	fuse_req_t req;
+	size_t size;
+	off_t off;
+};
+
+struct durable_wait {
+	pthread_mutex_t lock;
+	struct handle *head, *tail; /* handles with a ticket, in ticket order */
+	uint64_t told;		    /* the last ticket told */
+	uint64_t failed;	    /* the last ticket told as failed */
+	struct audit *audit;	    /* the journal on_durable is set on; NULL none */
+};
+
+static struct durable_wait dw = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Reply size bytes of b from off (as a read of a file of b->len bytes); b NULL: none. */
+static void reply_bytes(fuse_req_t req, const struct secbuf *b, size_t size, off_t off)
+{
+	size_t len = b ? b->len : 0;
+
+	if (off < 0 || (uint64_t)off >= len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > len - (size_t)off)
+		size = len - (size_t)off;
+	fuse_reply_buf(req, (const char *)b->data + off, size);
+}
+
+/* h's record is on disk (r 0) or not (r < 0): answer its held reads (dw.lock held). A refused
+ * handle's bytes are wiped in place, not freed: the FUSE thread may be looking at the buffer's
+ * length (fstat, handle_attr); it is freed at the release. */
+static void wait_settle(struct handle *h, int r)
+{
+	if (r < 0) {
+		h->refused = -EIO;
+		if (h->data)
+			secure_wipe(h->data->data, h->data->len);
+	}
+	while (h->held) {
+		struct held *p = h->held;
+
+		h->held = p->next;
+		if (r < 0)
+			fuse_reply_err(p->req, EIO);
+		else
+			reply_bytes(p->req, h->data, p->size, p->off);
+		free(p);
+	}
+	atomic_store_explicit(&h->ticket, 0, memory_order_release);
+}
+
+/* The journal's durability callback (audit_set_durable), in its writer's thread: every ticket
+ * up to t is on disk (r 0) or failed. */
+static void on_durable(void *ud, uint64_t t, int r)
+{
+	(void)ud;
+	pthread_mutex_lock(&dw.lock);
+	dw.told = t;
+	if (r < 0)
+		dw.failed = t;
+	while (dw.head && atomic_load_explicit(&dw.head->ticket, memory_order_relaxed) <= t) {
+		struct handle *h = dw.head;
+
+		dw.head = h->wait_next;
+		if (!dw.head)
+			dw.tail = NULL;
+		h->wait_next = NULL;
+		wait_settle(h, r);
+	}
+	pthread_mutex_unlock(&dw.lock);
+}
+
+/* h (replied, its record queued with ticket t) waits for the record. One told already (the
+ * writer was quicker than us) is decided by what was told: a ticket at or below the last
+ * failure is refused, even if its own group made it (fail closed). */
+static void wait_begin(struct handle *h, uint64_t t)
+{
+	pthread_mutex_lock(&dw.lock);
+	if (t <= dw.told) {
+		if (t <= dw.failed)
+			secbuf_free(TAKE_PTR(h->data)); /* stays refused */
+		else
+			h->refused = 0;
+		pthread_mutex_unlock(&dw.lock);
+		return;
+	}
+	h->refused = 0;
+	atomic_store_explicit(&h->ticket, t, memory_order_relaxed);
+	if (dw.tail)
+		dw.tail->wait_next = h;
+	else
+		dw.head = h;
+	dw.tail = h;
+	pthread_mutex_unlock(&dw.lock);
+}
+
+/* h goes (released) while its record is not told: off the list; a read still held (none can
+ * be: the kernel releases a file once no read of it is pending) is answered EIO. */
+static void wait_drop(struct handle *h)
+{
+	struct handle **pp, *prev = NULL;
+
+	pthread_mutex_lock(&dw.lock);
+	for (pp = &dw.head; *pp; prev = *pp, pp = &(*pp)->wait_next)
+		if (*pp == h) {
+			*pp = h->wait_next;
+			if (dw.tail == h)
+				dw.tail = prev;
+			h->wait_next = NULL;
+			wait_settle(h, -EIO);
+			break;
+		}
+	pthread_mutex_unlock(&dw.lock);
+}
+
+/* FUSE_INTERRUPT of a held read (in the FUSE thread): answered EINTR, no bytes. The request
+ * may have been answered already by the writer: it is then on no list (libfuse keeps it alive
+ * for this call). */
+static void on_held_interrupt(fuse_req_t req, void *data)
+{
+	struct held *found = NULL;
+
+	(void)data;
+	pthread_mutex_lock(&dw.lock);
+	for (struct handle *h = dw.head; h && !found; h = h->wait_next)
+		for (struct held **pp = &h->held; *pp; pp = &(*pp)->next)
+			if ((*pp)->req == req) {
+				found = *pp;
+				*pp = found->next;
+				break;
+			}
+	pthread_mutex_unlock(&dw.lock);
+	if (found) {
+		fuse_reply_err(req, EINTR);
+		free(found);
+	}
+}
+
+/* Hold a read of h while its record is not on disk: true when req is taken care of (held, or
+ * answered), false when the record was told meanwhile (serve it now). */
+static bool wait_hold(fuse_req_t req, struct handle *h, size_t size, off_t off)
+{
+	struct held *p = malloc(sizeof(*p)), **pp;
+
+	if (!p) {
+		reply_err(req, -ENOMEM);
+		return true;
+	}
+	*p = (struct held){ .req = req, .size = size, .off = off };
+	/* interrupts are read by this thread: none comes between these steps; one that came
+	 * already runs on_held_interrupt at once, which finds nothing: it is answered here */
+	fuse_req_interrupt_func(req, on_held_interrupt, NULL);
+	if (fuse_req_interrupted(req)) {
+		free(p);
+		reply_err(req, -EINTR);
+		return true;
+	}
+	pthread_mutex_lock(&dw.lock);
+	if (!atomic_load_explicit(&h->ticket, memory_order_relaxed)) {
+		pthread_mutex_unlock(&dw.lock);
+		free(p);
+		return false;
+	}
+	for (pp = &h->held; *pp; pp = &(*pp)->next)
+		;
+	*pp = p;
+	pthread_mutex_unlock(&dw.lock);
+	return true;
+}
+
+void handles_settle(struct vaultfsd *v)
+{
+	if (!dw.audit)
+		return;
+	/* every ticket queued before the flush is told when it returns (or the error was) */
+	(void)audit_flush(v->audit);
+	audit_set_durable(dw.audit, NULL, NULL);
+	dw.audit = NULL;
+	pthread_mutex_lock(&dw.lock);
+	while (dw.head) {
+		struct handle *h = dw.head;
+
+		dw.head = h->wait_next;
+		h->wait_next = NULL;
+		wait_settle(h, -EIO); /* not known to be on disk */
+	}
+	dw.tail = NULL;
+	pthread_mutex_unlock(&dw.lock);
+}
+
 void handles_init(uint16_t generation)
 {
 	fht.tag = (uint64_t)(generation ? generation : 1) << FH_TAG_SHIFT;
@@ -44,6 +249,28 @@ void handles_init(uint16_t generation)
 
 void handles_done(void)
 {
+	/* after the session: a read still held (handles_settle did not run) cannot be answered */
+	if (dw.audit)
+		audit_set_durable(dw.audit, NULL, NULL);
+	dw.audit = NULL;
+	pthread_mutex_lock(&dw.lock);
+	while (dw.head) {
+		struct handle *h = dw.head;
+
+		dw.head = h->wait_next;
+		h->wait_next = NULL;
+		while (h->held) {
+			struct held *p = h->held;
+
+			h->held = p->next;
+			free(p);
+		}
+		secbuf_free(TAKE_PTR(h->data));
+		h->refused = -EIO;
+		atomic_store(&h->ticket, 0);
+	}
+	dw.tail = NULL;
+	pthread_mutex_unlock(&dw.lock);
 	free(fht.e);
 	free(fht.free);
 	free(fht.foreign);
@@ -231,6 +458,8 @@ void handle_free(struct handle *h)
 		return;
 	if (h->slot)
 		slot_del(h->slot - 1);
+	if (atomic_load_explicit(&h->ticket, memory_order_acquire))
+		wait_drop(h);
 	secbuf_free(h->data); /* wipes what was read or written */
 	ev_reader_free(h->ev);
 	free(h->w);
@@ -332,6 +561,39 @@ static void reply_opened(fuse_req_t req, int r, struct handle *h, struct fuse_fi
 		(void)reply_open(req, h, fi);
 }
 
+/* sync = always: the allowed read open's record (record_access's, not waited for) queued, and
+ * h (NULL: the caller went away) waiting for it to reach the disk; refused (and wiped) if it
+ * cannot be queued. */
+static void record_held(struct vaultfsd *v, const struct caller *c, const struct node *n,
+			const char *path, uint32_t version, const char *rule, struct handle *h)
+{
+	struct audit_record rec = AUDIT_RECORD_INIT;
+	uint64_t t = 0;
+	int r;
+
+	rec.event = "open";
+	rec.decision = AUDIT_ALLOW;
+	rec.rule = rule;
+	rec.vault = n->vault[0] ? n->vault : NULL;
+	rec.object = n->name[0] ? n->name : NULL;
+	rec.version = version;
+	rec.path = path;
+	identity_to_record(&c->id, &rec);
+	if (dw.audit != v->audit) {
+		audit_set_durable(v->audit, on_durable, NULL);
+		dw.audit = v->audit;
+	}
+	r = audit_append_nowait(v->audit, &rec, &t);
+	if (!h)
+		return;
+	if (r < 0)
+		secbuf_free(TAKE_PTR(h->data)); /* no record, no bytes: stays refused */
+	else if (t == 0)
+		h->refused = 0;
+	else
+		wait_begin(h, t);
+}
+
 /* Decide and serve a read open of n (a value, a version, .meta, or a key's public half, which
  * are decided as `meta` on the object, or a certificate's view: `meta` for its certificates,
  * `read` for what holds its key) for c; recorded. */
@@ -365,7 +627,8 @@ static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, cons
 	 * handle is born refused and answers reads only once its record is written; if it cannot
 	 * be, it stays refused (EIO) and its buffer is wiped at once. That holds because this
 	 * FUSE thread serves nothing else in between, and the handle's state says it in any case.
-	 * Who the caller is was resolved before the reply (caller_init), so what the record says
+	 * With sync = always the record is only queued here; the handle answers once it is on
+	 * disk (record_held, the wait list above). Who the caller is was resolved before the reply (caller_init), so what the record says
 	 * cannot change once the caller runs again. */
 	if (err < 0) {
 		(void)record_access(v, c, "open", n, path, version, err, d.rule);
@@ -376,6 +639,10 @@ static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, cons
 	h->refused = -EIO;
 	if (!reply_open(req, h, fi))
 		h = NULL; /* the caller went away: recorded all the same, it was allowed */
+	if (v->config->audit_sync == AUDIT_SYNC_ALWAYS) {
+		record_held(v, c, n, path, version, d.rule, h);
+		return;
+	}
 	r = record_access(v, c, "open", n, path, version, 0, d.rule);
 	if (h && r >= 0)
 		h->refused = 0;
@@ -543,8 +810,6 @@ adopt:
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
-	const struct secbuf *b;
-	size_t len;
 	int r;
 
 	if (!h) { /* made by an earlier process */
@@ -554,17 +819,12 @@ void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 			return;
 		}
 	}
+	/* its record not on disk yet (sync = always): held, answered by the journal's writer */
+	if (atomic_load_explicit(&h->ticket, memory_order_acquire) && wait_hold(req, h, size, off))
+		return;
 	if (h->refused) {
 		reply_err(req, h->refused);
 		return;
 	}
-	b = handle_data(h);
-	len = b->len;
-	if (off < 0 || (uint64_t)off >= len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (size > len - (size_t)off)
-		size = len - (size_t)off;
-	fuse_reply_buf(req, (const char *)b->data + off, size);
+	reply_bytes(req, handle_data(h), size, off);
 }

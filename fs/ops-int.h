@@ -4,6 +4,8 @@
  * reply_err(req, r) with that -errno. */
 #pragma once
 
+#include <stdatomic.h>
+
 #include "core/secbuf.h"
 #include "core/util.h"
 #include "fs/inode.h"
@@ -102,6 +104,12 @@ struct handle {
 	struct ev_reader *ev; /* an open .events file (fs/events.c), else NULL */
 	uint32_t version;     /* the version a read handle serves (0: none, as .meta's) */
 	uint32_t slot;	      /* its place in the handle table + 1; 0: not in it */
+	/* sync = always: the ticket of its open's record (audit_append_nowait) until that is on
+	 * disk or failed, then 0 (set by the journal's writer: read it with acquire); meanwhile its
+	 * reads wait in held (open.c's wait list, under its lock) */
+	_Atomic uint64_t ticket;
+	struct held *held;
+	struct handle *wait_next;
 };
 
 static inline struct vaultfsd *vfs_of(fuse_req_t req)
@@ -226,6 +234,10 @@ void handle_free(struct handle *h);
 bool reply_open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi);
 void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+/* Once the FUSE thread has ended, before the session is destroyed or handed over: sync the
+ * journal and answer every read still held for its record (bytes, or EIO where the record is
+ * not known to be on disk); from then on the journal's writer answers none. */
+void handles_settle(struct vaultfsd *v);
 int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **ret);
 
 /* --- write.c: write handles and their commits --- */

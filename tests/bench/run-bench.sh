@@ -8,11 +8,15 @@
 # with `audit sync = always`, and with the 16 KiB value; then the scale steps (secrets bulk-loaded
 # through the core API, tests/bench/bench-scale.c): the same loop, `ls -f` of the vault and the
 # daemon's peak RSS (VmHWM) at each step; then the cold start to READY=1. Prints one table with
-# the ratios vaultfsd/FUSE-limit and vaultfsd/tmpfs. It measures: no figure makes it fail, only
-# a step that does not work. Everything it starts is stopped and everything it made is removed
-# on exit (trap). Knobs (environment): BENCH_COUNT opens per thread per run (10000),
-# BENCH_RUNS (5), BENCH_SCALE ("1000 100000 1000000": secrets at each step), BENCH_LS_TIMEOUT
-# seconds for one `ls -f` (120), BENCH_DIR where the temp dir goes (/var/tmp: on disk).
+# the ratios vaultfsd/FUSE-limit and vaultfsd/tmpfs, and `always` against `batch` (each row's
+# vaultfsd/minfs over the other's: minfs runs interleaved in both, so the drift between the two
+# rows cancels). The journal modes run at 1, 2 and 8 concurrent readers. It measures: no figure
+# makes it fail, only a step that does not work. Everything it starts is stopped and everything
+# it made is removed on exit (trap). Knobs (environment): BENCH_COUNT opens per thread per run
+# (10000), BENCH_RUNS (5), BENCH_SCALE ("1000 100000 1000000": secrets at each step),
+# BENCH_LS_TIMEOUT seconds for one `ls -f` (120), BENCH_DIR where the temp dir goes (/var/tmp:
+# on disk), BENCH_PART (all; "journal": only the batch and always rows and their table),
+# BENCH_VAULTFSD (this build's vaultfsd; another binary to measure it instead).
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -21,10 +25,12 @@ COUNT=${BENCH_COUNT:-10000}
 RUNS=${BENCH_RUNS:-5}
 SCALE=${BENCH_SCALE:-1000 100000 1000000}
 LS_TIMEOUT=${BENCH_LS_TIMEOUT:-120}
+PART=${BENCH_PART:-all}
+pick= # the secret the scale steps read (set there)
 export TSS2_LOG=all+NONE
 
 VAULTCTL=$BUILD/vaultctl
-VAULTFSD=$BUILD/vaultfsd
+VAULTFSD=${BENCH_VAULTFSD:-$BUILD/vaultfsd} # another daemon binary: the same rows for it
 OPEN=$BUILD/tests/bench-open
 MINFS=$BUILD/tests/minfs
 SCALEBIN=$BUILD/tests/bench-scale
@@ -232,11 +238,14 @@ for i in $(seq 200); do is_mounted "$T/minfs" && break; sleep 0.025; done
 is_mounted "$T/minfs" || { echo "run-bench: minfs did not mount" >&2; exit 1; }
 
 # --- the read path: 100 bytes, then the variants ---
-for th in 1 2; do
+for th in 1 2 8; do
 	say "100 B value, sync = batch, $th thread(s)"
 	bench "100B-batch" -t "$th" tmpfs="$T/tmpfs/app/db" minfs="$T/minfs/app/db" \
 		vaultfsd="$T/mnt/app/db"
 done
+if [ "$PART" = journal ]; then
+	daemon_stop
+else
 say "uid-only policy (SIGHUP reload), 1 and 2 threads"
 rm -f "$T/policy.d/10-bench.policy"
 policy_uid "$T/policy.d/10-bench.policy"
@@ -248,16 +257,21 @@ done
 rm -f "$T/policy.d/10-bench.policy"
 policy_mixed "$T/policy.d/10-bench.policy"
 daemon_stop
+fi
 
-say "audit sync = always, 1 and 2 threads"
+# group commit: a read waits for the sync that covers its open's record, and one sync covers
+# every open queued meanwhile, so concurrent readers share syncs
+say "audit sync = always, 1, 2 and 8 threads"
 set_conf sync always
 daemon_start
-for th in 1 2; do
+for th in 1 2 8; do
 	COUNT=$((COUNT / 4)) bench "100B-always" -t "$th" minfs="$T/minfs/app/db" \
 		vaultfsd="$T/mnt/app/db"
 done
 daemon_stop
 set_conf sync batch
+
+if [ "$PART" != journal ]; then
 
 say "16 KiB value, sync = batch, 1 and 2 threads"
 daemon_start
@@ -308,6 +322,7 @@ done
 say "cold start, store of $loaded secrets"
 "$SCALEBIN" start -n 5 --mount "$T/mnt" -- "$VAULTFSD" -c "$CONF" 2>>"$T/daemon.log" |
 	grep '^TSV' | sed "s/^TSV/large/" >>"$RES"
+fi # PART
 
 # --- the table ---
 # $RES lines: SCENARIO TARGET THREADS OPS/S P50 P99 MIN MAX;
@@ -355,6 +370,21 @@ table() {
 			"v/m"
 		for (i = 1; i <= nc; i++)
 			print cpu[i]
+		print ""
+		print "always against batch (each row'"'"'s v/min over the other'"'"'s), p99 always/minfs:"
+		printf "%-3s %10s %10s %9s %9s\n", "th", "batch v/m", "always v/m", "alw/bat",
+			"p99 a/m"
+		for (th = 1; th <= 64; th++) {
+			b1 = ops["100B-batch", th, "vaultfsd"]; m1 = ops["100B-batch", th, "minfs"]
+			a1 = ops["100B-always", th, "vaultfsd"]; m2 = ops["100B-always", th, "minfs"]
+			if (b1 == "" || a1 == "" || m1 == "" || m2 == "")
+				continue
+			printf "%-3d %10.2f %10.2f %9.2f %9.2f\n", th, b1 / m1, a1 / m2,
+				(a1 / m2) / (b1 / m1),
+				p99["100B-always", th, "vaultfsd"] / p99["100B-always", th, "minfs"]
+		}
+		if (!nl)
+			exit
 		print ""
 		print "scale: vaultfsd reading bulk/" pick ", minfs alongside in the same run (half"
 		print "the count); abs/1st: ops/s against the first step; norm/1st: v/min against"

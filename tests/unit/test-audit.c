@@ -11,7 +11,8 @@
  * syncs and let go at a flush, at an error and at a knock, a knock that stays (bounded), rotation
  * followed across leases, and a forked peer process that gets its turn while this one appends
  * without a pause; refusals limited per uid and below the disk reserve (counted, and the exact
- * count written), and audit_health. */
+ * count written), and audit_health; group commit (audit_append_nowait, the durability
+ * callback). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1045,6 +1046,130 @@ static void test_anchor_modes(void **state)
 	audit_free(a);
 }
 
+/* What the durability callback was told: every call, in order. */
+struct told {
+	pthread_mutex_t lock;
+	uint64_t ticket[64];
+	int r[64];
+	size_t n;
+};
+
+static void on_durable(void *ud, uint64_t ticket, int r)
+{
+	struct told *t = ud;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->n < ELEMENTSOF(t->ticket)) {
+		t->ticket[t->n] = ticket;
+		t->r[t->n] = r;
+		t->n++;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+static int nowait_event(struct audit *a, const char *event, uint64_t *ret_ticket)
+{
+	struct audit_record r = AUDIT_RECORD_INIT;
+
+	r.event = event;
+	r.vault = "app";
+	r.object = "db";
+	r.uid = 1000;
+	return audit_append_nowait(a, &r, ret_ticket);
+}
+
+/* audit_append_nowait (group commit for sync = always): tickets in order, every one told
+ * durable once in ticket order (before a later blocking append or a flush returns), the records
+ * in the file in that order; batch and none: written at once, ticket 0; a sticky failure tells
+ * every ticket given with it, and later ones are refused; the anchor follows within a period. */
+static void test_nowait(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o = { .sync = AUDIT_SYNC_ALWAYS, .store_path = f->store };
+	struct told t = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct audit *a = open_ok(f, &o);
+	struct audit_anchor an;
+	struct lines ls;
+	uint64_t tk = 0, last = 0;
+	int err = 1;
+
+	assert_int_equal(audit_append_nowait(NULL, NULL, &tk), -EINVAL);
+	assert_int_equal(nowait_event(a, "Bad", &tk), -EINVAL);
+	audit_set_durable(a, on_durable, &t);
+	for (uint64_t i = 1; i <= 20; i++) {
+		assert_int_equal(nowait_event(a, "open", &tk), 0);
+		assert_int_equal(tk, i);
+	}
+	/* a blocking append returns after every ticket queued before it was told */
+	append_ok(a, "set");
+	assert_int_equal(audit_durable(a, &err), 20);
+	assert_int_equal(err, 0);
+	pthread_mutex_lock(&t.lock);
+	assert_true(t.n >= 1);
+	for (size_t i = 0; i < t.n; i++) {
+		assert_int_equal(t.r[i], 0);
+		assert_true(t.ticket[i] > last); /* in order, never twice */
+		last = t.ticket[i];
+	}
+	assert_int_equal(last, 20);
+	pthread_mutex_unlock(&t.lock);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 21);
+	for (size_t i = 0; i < 20; i++) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "{\"seq\":%zu,", i + 1);
+		assert_true(strncmp(ls.l[i], want, strlen(want)) == 0);
+		assert_non_null(strstr(ls.l[i], "\"event\":\"open\""));
+	}
+	assert_non_null(strstr(ls.l[20], "\"event\":\"set\""));
+	lines_free(&ls);
+	/* always: the anchor is not written at every group, but follows within a period */
+	an.seq = 0;
+	for (int i = 0; i < 100 && an.seq != 21; i++) {
+		struct store *s = NULL;
+
+		usleep(20 * 1000);
+		assert_int_equal(store_open(f->store, 0, &s), 0);
+		if (audit_anchor_load(s, f->key, &an) < 0)
+			an.seq = 0; /* none yet */
+		store_free(s);
+	}
+	assert_int_equal(an.seq, 21);
+	/* flush: told too */
+	assert_int_equal(nowait_event(a, "open", &tk), 0);
+	assert_int_equal(tk, 21);
+	assert_int_equal(audit_flush(a), 0);
+	assert_int_equal(audit_durable(a, NULL), 21);
+	load_anchor(f, &an, 0);
+	assert_int_equal(an.seq, 22);
+	/* the file removed under the writer: sticky -ESTALE, told for every ticket given */
+	assert_int_equal(unlink(f->path), 0);
+	assert_int_equal(nowait_event(a, "open", &tk), 0);
+	assert_int_equal(tk, 22);
+	assert_int_equal(append_event(a, "open"), -ESTALE);
+	assert_int_equal(audit_durable(a, &err), 22);
+	assert_int_equal(err, -ESTALE);
+	pthread_mutex_lock(&t.lock);
+	assert_int_equal(t.ticket[t.n - 1], 22);
+	assert_int_equal(t.r[t.n - 1], -ESTALE);
+	pthread_mutex_unlock(&t.lock);
+	assert_int_equal(nowait_event(a, "open", &tk), -ESTALE);
+	audit_set_durable(a, NULL, NULL);
+	audit_free(a);
+	/* batch: nothing to wait for, the record is written when it returns */
+	o.sync = AUDIT_SYNC_BATCH;
+	o.store_path = NULL;
+	a = open_ok(f, &o);
+	tk = 7;
+	assert_int_equal(nowait_event(a, "open", &tk), 0);
+	assert_int_equal(tk, 0);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 1);
+	lines_free(&ls);
+	audit_free(a);
+}
+
 static void test_verify_tamper(void **state)
 {
 	struct fixture *f = *state;
@@ -1933,6 +2058,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rotation_interrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_anchor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_anchor_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nowait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_tamper, setup, teardown),
 		/* before the tests that leave threads behind when they fail: the peer test forks */
 		cmocka_unit_test_setup_teardown(test_lease_held, setup, teardown),

@@ -1,0 +1,88 @@
+/* fsync-gate.c: an LD_PRELOAD for tests (tests/bats/31-durable.bats) that stands between a
+ * program and the disk for one file: fdatasync(2) and fsync(2) of the file at
+ * $FSYNC_GATE_PATH (the audit journal) wait while the file $FSYNC_GATE_HOLD exists, fail with
+ * EIO (syncing nothing) while $FSYNC_GATE_FAIL exists, and after each sync that succeeded
+ * append the size the file had when the sync began to $FSYNC_GATE_LOG, one decimal a line:
+ * every byte below the largest logged size is on disk. Any other file is synced as usual.
+ * Test-only: never installed; it must never change what a sync of another file does. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef int (*sync_fn)(int fd);
+
+static bool exists(const char *path)
+{
+	return path && *path && access(path, F_OK) == 0;
+}
+
+/* Is fd the gated file? Its size into *ret_size. */
+static bool gated(int fd, off_t *ret_size)
+{
+	const char *path = getenv("FSYNC_GATE_PATH");
+	struct stat fst, pst;
+
+	if (!path || !*path || fstat(fd, &fst) < 0 || stat(path, &pst) < 0)
+		return false;
+	if (fst.st_dev != pst.st_dev || fst.st_ino != pst.st_ino)
+		return false;
+	*ret_size = fst.st_size;
+	return true;
+}
+
+static void log_size(off_t size)
+{
+	const char *path = getenv("FSYNC_GATE_LOG");
+	char line[32];
+	int fd, n;
+
+	if (!path || !*path)
+		return;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%" PRIdMAX "\n", (intmax_t)size);
+	(void)!write(fd, line, (size_t)n);
+	close(fd);
+}
+
+static int gate(int fd, const char *name)
+{
+	sync_fn real = (sync_fn)dlsym(RTLD_NEXT, name);
+	off_t size = 0;
+	int r;
+
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!gated(fd, &size))
+		return real(fd);
+	while (exists(getenv("FSYNC_GATE_HOLD")))
+		usleep(1000);
+	if (exists(getenv("FSYNC_GATE_FAIL"))) {
+		errno = EIO;
+		return -1;
+	}
+	r = real(fd);
+	if (r == 0)
+		log_size(size);
+	return r;
+}
+
+int fdatasync(int fd)
+{
+	return gate(fd, "fdatasync");
+}
+
+int fsync(int fd)
+{
+	return gate(fd, "fsync");
+}
