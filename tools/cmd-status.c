@@ -459,31 +459,32 @@ static void fleet_tls_check(struct doctor *d, const char *conninfo)
 
 	r = fleet_pg_conninfo_facts(conninfo, &f);
 	if (r < 0) {
-		snprintf(what, sizeof(what), "fleet: [fleet] conninfo parses: %s%s", strerror(-r),
-			 log_foreign_take(words));
+		snprintf(what, sizeof(what), "fleet tls: [fleet] conninfo parses: %s%s",
+			 strerror(-r), log_foreign_take(words));
 		check(d, 2, what,
 		      "write it as libpq takes it: key=value pairs or a postgresql:// URI");
 		return;
 	}
 	if (!f.tcp) {
-		check(d, 0, "fleet: [fleet] conninfo reaches the center through a unix socket",
+		check(d, 0, "fleet tls: [fleet] conninfo reaches the center through a unix socket",
 		      NULL);
 		return;
 	}
 	check(d, f.verify_full ? 0 : 1,
-	      f.verify_full ? "fleet: [fleet] conninfo reaches the center over TCP with "
+	      f.verify_full ? "fleet tls: [fleet] conninfo reaches the center over TCP with "
 			      "sslmode=verify-full" :
-			      "fleet: [fleet] conninfo reaches the center over TCP without "
+			      "fleet tls: [fleet] conninfo reaches the center over TCP without "
 			      "sslmode=verify-full",
 	      "add sslmode=verify-full (and sslrootcert=FILE, the CA that signed the center's "
 	      "certificate): without it a man in the middle can read the traffic or act as the "
 	      "center (stalls, metadata); or reach it through a unix socket directory (host=/DIR)");
 	if (f.password)
 		check(d, f.channel_binding ? 0 : 1,
-		      f.channel_binding ? "fleet: [fleet] conninfo's password login is bound to "
-					  "its TLS channel (channel_binding=require)" :
-					  "fleet: [fleet] conninfo logs in with a password without "
-					  "channel_binding=require",
+		      f.channel_binding ?
+			      "fleet tls: [fleet] conninfo's password login is bound to its TLS "
+			      "channel (channel_binding=require)" :
+			      "fleet tls: [fleet] conninfo logs in with a password without "
+			      "channel_binding=require",
 		      "add channel_binding=require (the center's role with a SCRAM password): "
 		      "without it a man in the middle can relay the login and act as the center");
 }
