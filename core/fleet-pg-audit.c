@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 
+#include "fleet-audit-ship.h"
 #include "fleet-audit.h"
 #include "fleet-pg-int.h"
 #include "util.h"
@@ -270,4 +271,38 @@ int fleet_pg_audit_delete_from(struct fleet_pg *p, const char *host, int64_t fir
 	if (r < 0)
 		return r;
 	return atoi(PQcmdTuples(res));
+}
+
+int fleet_pg_audit_head(struct fleet_pg *p, const char *host, int64_t first_seq,
+			struct fleet_audit_head *ret)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct fleet_audit_head h = {};
+	struct params q = { 0 };
+	size_t n, m;
+	int r;
+
+	/* the center hashes the lines: only 80 bytes come back, whatever the batch's size */
+	param_text(&q, host);
+	if (first_seq > 0) {
+		param_int(&q, first_seq);
+		r = run(p,
+			"SELECT first_seq, last_seq, prev, sha256(lines) "
+			"FROM vaultfs.audit_batches WHERE host = $1 AND first_seq = $2",
+			&q, &res);
+	} else
+		r = run(p,
+			"SELECT first_seq, last_seq, prev, sha256(lines) "
+			"FROM vaultfs.audit_batches WHERE host = $1 ORDER BY first_seq DESC LIMIT 1",
+			&q, &res);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) != 1)
+		return -ENOENT;
+	if (get_int(res, 0, 0, &h.first_seq) < 0 || get_int(res, 0, 1, &h.last_seq) < 0 ||
+	    get_bytes(res, 0, 2, h.prev, sizeof(h.prev), &n) < 0 || n != sizeof(h.prev) ||
+	    get_bytes(res, 0, 3, h.digest, sizeof(h.digest), &m) < 0 || m != sizeof(h.digest))
+		return -EBADMSG;
+	*ret = h;
+	return 0;
 }

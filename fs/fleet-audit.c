@@ -1,9 +1,11 @@
 /* fleet-audit.c: the daemon's shipping thread of the central audit (fleet-audit.h): loads the
  * host key (once, at start, under the lock), then runs core's shipper every
  * FLEET_AUDIT_POLL_MS, a partial batch at most every FLEET_AUDIT_SHIP_MS, backing off 1..30 s
- * while the center is away. What the shipper finds wrong at the center is logged and recorded
- * in the journal (event fleet-audit, deny), once per finding. It must never hold the lock while
- * it reads the journal or waits for the network, and never block an append. */
+ * while the center is away; the shipper itself checks the center's view again every
+ * FLEET_AUDIT_CHECK_MS (30 s) and fills what it lost. What it finds wrong at the center is
+ * logged and recorded in the journal (event fleet-audit, deny), once per finding. It must never
+ * hold the lock while it reads the journal or waits for the network, and never block an
+ * append. */
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>

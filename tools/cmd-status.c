@@ -17,6 +17,7 @@
 #include "core/errtext.h"
 #include "core/audit.h"
 #include "core/fleet-audit.h"
+#include "core/fleet-pg-conninfo.h"
 #include "core/fleet-pg.h"
 #include "core/fleet-sync.h"
 #include "core/fleet.h"
@@ -447,6 +448,47 @@ static int fleet_center_check(struct doctor *d, const char *conninfo, struct fle
 	return r;
 }
 
+/* The way to the center (review finding 10): over TCP, only TLS with the server's name checked
+ * (sslmode=verify-full) keeps a man in the middle out, and with a password only channel
+ * binding keeps him from relaying the login. A unix socket directory is fine. */
+static void fleet_tls_check(struct doctor *d, const char *conninfo)
+{
+	struct fleet_pg_conninfo f;
+	char words[LOG_FOREIGN_SUFFIX_MAX], what[256];
+	int r;
+
+	r = fleet_pg_conninfo_facts(conninfo, &f);
+	if (r < 0) {
+		snprintf(what, sizeof(what), "fleet tls: [fleet] conninfo parses: %s%s",
+			 strerror(-r), log_foreign_take(words));
+		check(d, 2, what,
+		      "write it as libpq takes it: key=value pairs or a postgresql:// URI");
+		return;
+	}
+	if (!f.tcp) {
+		check(d, 0, "fleet tls: [fleet] conninfo reaches the center through a unix socket",
+		      NULL);
+		return;
+	}
+	check(d, f.verify_full ? 0 : 1,
+	      f.verify_full ? "fleet tls: [fleet] conninfo reaches the center over TCP with "
+			      "sslmode=verify-full" :
+			      "fleet tls: [fleet] conninfo reaches the center over TCP without "
+			      "sslmode=verify-full",
+	      "add sslmode=verify-full (and sslrootcert=FILE, the CA that signed the center's "
+	      "certificate): without it a man in the middle can read the traffic or act as the "
+	      "center (stalls, metadata); or reach it through a unix socket directory (host=/DIR)");
+	if (f.password)
+		check(d, f.channel_binding ? 0 : 1,
+		      f.channel_binding ?
+			      "fleet tls: [fleet] conninfo's password login is bound to its TLS "
+			      "channel (channel_binding=require)" :
+			      "fleet tls: [fleet] conninfo logs in with a password without "
+			      "channel_binding=require",
+		      "add channel_binding=require (the center's role with a SCRAM password): "
+		      "without it a man in the middle can relay the login and act as the center");
+}
+
 /* Each fleet vault this host holds: its applied seq against the center's highest. */
 static void fleet_lag_checks(struct doctor *d, struct fleet_pg *pg, struct kv *kv, const char *me,
 			     bool daemon)
@@ -866,6 +908,7 @@ static void fleet_checks(struct doctor *d, struct ctl *ctl, struct json_object *
 	bool center;
 	int r;
 
+	fleet_tls_check(d, c->fleet_conninfo);
 	center = fleet_center_check(d, c->fleet_conninfo, &pg, &hosts, &n) == 0;
 	if (geteuid() != 0) {
 		check(d, 1, "fleet: this host's key not checked", "run doctor as root");

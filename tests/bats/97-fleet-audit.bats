@@ -10,6 +10,10 @@
 # shipper falls behind; started again, b catches up with no operator, and the center holds b's
 # journal line for line. doctor on b checks the center's copy: its last batch (verifies, is the
 # journal's), holes between its batches, and the lag behind the journal, each failure with advice.
+# While b runs, its first and last batches deleted in SQL come back from its journal without a
+# restart, within the shipper's re-check (30 s). doctor warns when [fleet] conninfo reaches the
+# center over TCP without sslmode=verify-full (or with a password and no channel binding), and
+# not for a unix socket.
 
 load helpers
 load ../lib/servers
@@ -237,6 +241,48 @@ join_both() {
 	# the journal and the center agree, line for line
 	on a audit show --fleet --host b --json | sed 's/^{"host":"b",/{/' >"$T/center"
 	head -n "$(wc -l <"$T/center")" "$T/b/audit.jsonl" | cmp - "$T/center"
+}
+
+@test "fleet audit: batches deleted in SQL while b runs come back from its journal, no restart" {
+	join_both
+	[ "$(cat "$T/b/mnt/loc/x")" = v1 ]
+	WANT='^[^ ]+ b [0-9]+ open allow loc/x'
+	within 15 shows
+	for n in 2 3; do # the next reads in batches of their own
+		sleep 1.5
+		[ "$(cat "$T/b/mnt/loc/x")" = v1 ]
+		within 15 sh -c "[ \$('$VAULTCTL' -c '$T/a/vaultfs.conf' audit show --fleet --host b | grep -c ' open allow loc/x') = $n ]"
+	done
+	[ "$(sql "SELECT count(*) FROM vaultfs.audit_batches WHERE host = 'b'")" -ge 3 ]
+	# its first batch (a hole at the start) and its last (the tail) deleted
+	sql "DELETE FROM vaultfs.audit_batches WHERE host = 'b' AND (first_seq = 1 OR first_seq = (SELECT max(first_seq) FROM vaultfs.audit_batches WHERE host = 'b'))"
+	run on a audit show --fleet --host b
+	[ "$status" -eq 3 ]
+	# within the re-check's 30 s (and a round): whole again, b still the same process
+	within 45 sh -c "'$VAULTCTL' -c '$T/a/vaultfs.conf' audit show --fleet --host b >'$T/out' && [ \$(grep -c ' open allow loc/x' '$T/out') = 3 ]"
+	kill -0 "$PID_b"
+	grep -qE "fleet audit: the center lost (the audit batches|every audit batch|this host's audit records)" "$T/b/daemon.log"
+	grep '"event":"fleet-audit"' "$T/b/audit.jsonl" | grep -q 'the center lost'
+}
+
+@test "fleet audit: doctor warns of a conninfo over TCP without verify-full TLS, not of a socket" {
+	# a's conninfo is a unix socket directory: fine
+	"$VAULTCTL" -c "$T/a/vaultfs.conf" doctor >"$T/doctor" 2>&1 || true
+	grep -qF '[ok  ] fleet tls: [fleet] conninfo reaches the center through a unix socket' "$T/doctor"
+	! grep -E '^\[(WARN|FAIL)\] fleet tls: \[fleet\] conninfo' "$T/doctor" || false
+	# b's over TCP, with no sslmode: warned, with advice
+	sed -i "s|^conninfo = .*|conninfo = host=127.0.0.1 port=$PG_PORT dbname=postgres user=postgres connect_timeout=2|" "$T/b/vaultfs.conf"
+	"$VAULTCTL" -c "$T/b/vaultfs.conf" doctor >"$T/doctor" 2>&1 || true
+	cat "$T/doctor"
+	grep -qF '[WARN] fleet tls: [fleet] conninfo reaches the center over TCP without sslmode=verify-full' "$T/doctor"
+	grep -A1 -F '[WARN] fleet tls: [fleet] conninfo reaches' "$T/doctor" | grep -qE '^       -> add sslmode=verify-full'
+	! grep -F 'channel_binding' "$T/doctor" || false # no password in it
+	# verify-full, and a password without channel binding
+	sed -i "s|^conninfo = .*|conninfo = host=127.0.0.1 port=$PG_PORT dbname=postgres user=postgres password=pw sslmode=verify-full connect_timeout=2|" "$T/b/vaultfs.conf"
+	"$VAULTCTL" -c "$T/b/vaultfs.conf" doctor >"$T/doctor" 2>&1 || true
+	grep -qF '[ok  ] fleet tls: [fleet] conninfo reaches the center over TCP with sslmode=verify-full' "$T/doctor"
+	grep -qF '[WARN] fleet tls: [fleet] conninfo logs in with a password without channel_binding=require' "$T/doctor"
+	grep -A1 -F 'without channel_binding=require' "$T/doctor" | grep -qE '^       -> add channel_binding=require'
 }
 
 # doctor_says NAME LEVEL ERE: `vaultctl doctor` on NAME prints a line "[LEVEL] fleet audit: ..."

@@ -7,7 +7,11 @@
  * batches (full ones at once, a partial one when due) that verify as one chain; a restart goes
  * on where the center is; rotation followed; a center that lost its last batches, or changed
  * one, is reported and given them again from the journal; a line changed, a batch dropped,
- * batches swapped, a head replaced in SQL: each found by the reader. */
+ * batches swapped, a head replaced in SQL: each found by the reader. While connected, the
+ * shipper checks the center again: its last batches lost, a batch gone in the middle or at the
+ * start, several gone at once: each given back from the journal with no reconnection and a
+ * chain that verifies whole; a hole the journal no longer holds is said and left. A conninfo's
+ * facts for doctor's TLS check. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +29,9 @@
 #include "core/audit.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/fleet-audit-ship.h"
 #include "core/fleet-audit.h"
+#include "core/fleet-pg-conninfo.h"
 #include "core/fleet-pg.h"
 #include "core/fleet.h"
 #include "core/util.h"
@@ -43,6 +49,7 @@ struct env {
 	unsigned reports;
 	int last_err;
 	char last_what[256];
+	char all_what[2048]; /* every report since it was emptied, one a line */
 };
 
 static struct env E;
@@ -206,6 +213,10 @@ static void reported(void *ud, int err, const char *what)
 	E.reports++;
 	E.last_err = err;
 	str_copy(E.last_what, sizeof(E.last_what), what);
+	if (strlen(E.all_what) + strlen(what) + 2 < sizeof(E.all_what)) {
+		strcat(E.all_what, what);
+		strcat(E.all_what, "\n");
+	}
 }
 
 /* A shipper of path as host b (a copy of b's key) */
@@ -697,6 +708,203 @@ static void test_journal_gone(void **state)
 	fleet_pg_free(p);
 }
 
+/* b's batches' seqs at the center, "1-5,6-10" */
+static void ranges_b(struct fleet_pg *p, char *out, size_t size)
+{
+	_cleanup_free_ int64_t *rg = NULL;
+	size_t n = 0, len = 0;
+
+	out[0] = '\0';
+	assert_int_equal(fleet_pg_audit_ranges(p, "b", &rg, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, size - len, "%s%lld-%lld", i ? "," : "",
+					(long long)rg[2 * i], (long long)rg[2 * i + 1]);
+}
+
+static void test_recheck(void **state)
+{
+	_cleanup_free_ char *path = NULL;
+	struct fleet_audit_batch *b = NULL;
+	struct fleet_audit_head h;
+	struct fleet_audit_ship *s;
+	struct fleet_pg *p;
+	struct audit *a;
+	uint8_t h1[FLEET_AUDIT_HASH_LEN], h2[FLEET_AUDIT_HASH_LEN];
+	char rg[256];
+	size_t n;
+	int64_t last;
+
+	(void)state;
+	s = four_batches(&p, &a, &path);
+	fleet_audit_ship_set_check_ms(s, 0); /* at every step, not every 30 s */
+	/* the head the center hashed is the head */
+	assert_int_equal(fleet_pg_audit_head(p, "b", 0, &h), 0);
+	assert_int_equal(h.first_seq, 16);
+	assert_int_equal(fleet_audit_head_hash_of("b", &h, h1), 0);
+	assert_int_equal(fleet_pg_audit_batches(p, "b", &b, &n), 0);
+	assert_int_equal(fleet_audit_head_hash(&b[3], h2), 0);
+	assert_memory_equal(h1, h2, sizeof(h1));
+	fleet_audit_batches_free(b, n);
+	assert_int_equal(fleet_pg_audit_head(p, "b", 7, &h), -ENOENT);
+
+	/* the last two batches lost while connected: found at the next step, shipped again */
+	assert_int_equal(fleet_pg_exec(p, "DELETE FROM vaultfs.audit_batches "
+					  "WHERE host = 'b' AND first_seq >= 11"),
+			 0);
+	reads(a, 2);
+	assert_int_equal(fleet_audit_ship_step(s, true), 12);
+	assert_int_equal(E.reports, 1);
+	assert_non_null(strstr(E.last_what, "lost"));
+	assert_int_equal(check_b(p, NULL, NULL, &last), 0);
+	assert_int_equal(last, 22);
+	ranges_b(p, rg, sizeof(rg));
+	assert_string_equal(rg, "1-5,6-10,11-22");
+
+	/* the last batch changed while connected: replaced */
+	E.reports = 0;
+	assert_int_equal(fleet_pg_exec(p, "UPDATE vaultfs.audit_batches SET lines = "
+					  "overlay(lines placing '7'::bytea from 50 for 1) "
+					  "WHERE host = 'b' AND first_seq = 11"),
+			 0);
+	assert_int_equal(fleet_audit_ship_step(s, true), 12);
+	assert_int_equal(E.reports, 2); /* it does not verify; then: the center lost 11..22 */
+	assert_int_equal(E.last_err, -ESTALE);
+	assert_int_equal(check_b(p, NULL, NULL, &last), 0);
+	assert_int_equal(last, 22);
+
+	/* a batch gone in the middle: filled with the same head, the chain whole */
+	E.reports = 0;
+	assert_int_equal(fleet_pg_exec(p, "DELETE FROM vaultfs.audit_batches "
+					  "WHERE host = 'b' AND first_seq = 6"),
+			 0);
+	assert_int_equal(check_b(p, NULL, NULL, NULL), 1);
+	assert_int_equal(fleet_audit_ship_step(s, true), 5);
+	assert_int_equal(E.reports, 1);
+	assert_int_equal(E.last_err, -ESTALE);
+	assert_non_null(strstr(E.last_what, "of seq 6..10: filled again from the journal"));
+	assert_int_equal(check_b(p, NULL, NULL, NULL), 0);
+	ranges_b(p, rg, sizeof(rg));
+	assert_string_equal(rg, "1-5,6-10,11-22");
+	assert_int_equal(fleet_audit_ship_step(s, true), 0); /* nothing more */
+
+	/* the first batch gone: filled from seq 1 with the zero prev */
+	E.reports = 0;
+	assert_int_equal(fleet_pg_exec(p, "DELETE FROM vaultfs.audit_batches "
+					  "WHERE host = 'b' AND first_seq = 1"),
+			 0);
+	assert_int_equal(fleet_audit_ship_step(s, true), 5);
+	assert_non_null(strstr(E.last_what, "before seq 6: filled again from the journal"));
+	assert_int_equal(check_b(p, NULL, NULL, NULL), 0);
+
+	/* two batches gone at once (cut where the shipper cannot know): the batches from the
+	 * hole on shipped again as a new chain */
+	E.reports = 0;
+	E.all_what[0] = '\0';
+	assert_int_equal(fleet_pg_exec(p, "DELETE FROM vaultfs.audit_batches "
+					  "WHERE host = 'b' AND first_seq IN (1, 6)"),
+			 0);
+	assert_int_equal(fleet_audit_ship_step(s, true), 22);
+	assert_non_null(strstr(E.all_what, "records before seq 11: shipping them and every batch "
+					   "after them again from the journal\n"));
+	assert_int_equal(check_b(p, NULL, NULL, &last), 0);
+	assert_int_equal(last, 22);
+	ranges_b(p, rg, sizeof(rg));
+	assert_string_equal(rg, "1-22");
+	fleet_audit_ship_free(s);
+	audit_free(a);
+	fleet_pg_free(p);
+}
+
+static void test_hole_gone(void **state)
+{
+	_cleanup_free_ char *path = NULL;
+	struct fleet_pg *p = center();
+	struct audit *a = journal(4096, &path);
+	struct fleet_audit_ship *s = shipper(path);
+	char **list = NULL;
+	_cleanup_free_ int64_t *rg = NULL;
+	size_t files, n;
+	int64_t oldest = 0;
+	char sql[256], want[128];
+
+	(void)state;
+	fleet_audit_ship_set_check_ms(s, 0);
+	for (int i = 0; i < 3; i++) { /* three batches (with the rotations' own records) */
+		reads(a, 20);
+		assert_true(fleet_audit_ship_step(s, true) >= 20);
+	}
+	assert_int_equal(fleet_pg_audit_ranges(p, "b", &rg, &n), 0);
+	assert_int_equal(n, 3);
+	/* the rotated files removed: the live one starts past the second batch */
+	assert_int_equal(audit_list_files(path, &list, &files), 0);
+	assert_true(files > 1);
+	for (size_t i = 0; i + 1 < files; i++)
+		assert_int_equal(unlink(list[i]), 0);
+	audit_paths_free(list);
+	{
+		struct audit_reader *rd = NULL;
+		struct audit_entry e;
+		const char *line;
+		size_t len;
+
+		assert_int_equal(audit_reader_open(path, &rd), 0);
+		assert_int_equal(audit_reader_next(rd, &line, &len), 1);
+		assert_int_equal(audit_parse_line(line, len, &e), 0);
+		oldest = (int64_t)e.seq;
+		audit_entry_done(&e);
+		audit_reader_free(rd);
+	}
+	assert_true(oldest > rg[3]);
+	/* the middle batch gone: said, left as it is */
+	E.reports = 0;
+	snprintf(sql, sizeof(sql),
+		 "DELETE FROM vaultfs.audit_batches WHERE host = 'b' AND first_seq = %lld",
+		 (long long)rg[2]);
+	assert_int_equal(fleet_pg_exec(p, sql), 0);
+	snprintf(want, sizeof(want), "of seq %lld..%lld; this journal no longer holds them",
+		 (long long)rg[2], (long long)rg[3]);
+	assert_int_equal(fleet_audit_ship_step(s, true), 0);
+	assert_int_equal(E.reports, 1);
+	assert_int_equal(E.last_err, -ENOENT);
+	assert_non_null(strstr(E.last_what, want));
+	assert_int_equal(fleet_audit_ship_step(s, true), 0);
+	assert_int_equal(E.reports, 1); /* not said twice */
+	assert_int_equal(check_b(p, NULL, NULL, NULL), 1);
+	fleet_audit_ship_free(s);
+	audit_free(a);
+	fleet_pg_free(p);
+}
+
+static void test_conninfo(void **state)
+{
+	struct fleet_pg_conninfo f;
+
+	(void)state;
+	assert_int_equal(fleet_pg_conninfo_facts("host=/run/pg dbname=v user=vaultfs", &f), 0);
+	assert_false(f.tcp);
+	assert_int_equal(fleet_pg_conninfo_facts("dbname=v", &f), 0);
+	assert_false(f.tcp); /* libpq's socket */
+	assert_int_equal(fleet_pg_conninfo_facts("host=db.example port=5432 user=v", &f), 0);
+	assert_true(f.tcp);
+	assert_false(f.verify_full);
+	assert_false(f.password);
+	assert_int_equal(fleet_pg_conninfo_facts("host=/run/pg,db.example sslmode=require", &f),
+			 0);
+	assert_true(f.tcp);
+	assert_false(f.verify_full);
+	assert_int_equal(fleet_pg_conninfo_facts("hostaddr=10.0.0.1 password=pw", &f), 0);
+	assert_true(f.tcp);
+	assert_true(f.password);
+	assert_false(f.channel_binding);
+	assert_int_equal(fleet_pg_conninfo_facts("postgresql://v:pw@db.example/v?"
+						 "sslmode=verify-full&channel_binding=require",
+						 &f),
+			 0);
+	assert_true(f.tcp && f.verify_full && f.channel_binding && f.password);
+	assert_int_equal(fleet_pg_conninfo_facts("host", &f), -EINVAL);
+	assert_int_equal(fleet_pg_conninfo_facts("nosuchkeyword=1", &f), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -704,6 +912,8 @@ int main(void)
 		cmocka_unit_test(test_rotation), cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_reorder),	 cmocka_unit_test(test_center_lost),
 		cmocka_unit_test(test_catch_up), cmocka_unit_test(test_journal_gone),
+		cmocka_unit_test(test_recheck),	 cmocka_unit_test(test_hole_gone),
+		cmocka_unit_test(test_conninfo),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
