@@ -219,7 +219,10 @@ static void on_wake(int signo)
 }
 
 /* The one FUSE thread. It must stay one: open.c answers an allowed read open before it writes
- * the open's record, and counts on no other request being served in between. */
+ * the open's record, and counts on no other request being served in between; a read held for
+ * its record's sync (journal `always`) counts on its interrupt being read by the thread that
+ * holds it; and the handle table is this thread's. What would make it wait (a fleet commit)
+ * goes to a thread of its own (commit.h). */
 static void *fuse_main(void *arg)
 {
 	struct fuse_thread *t = arg;
@@ -985,6 +988,9 @@ out:
 	}
 	if (conn >= 0)
 		close(conn);
+	/* reads held for their record's sync (journal `always`) are answered before the session
+	 * goes */
+	handles_settle(v);
 	/* after control_free (its watchers), before the unmount: reads still waiting are answered
 	 * with the lost line (after a hand-over, by this process, or by the next from the kernel's
 	 * resend) */

@@ -888,8 +888,7 @@ static void test_conninfo(void **state)
 	assert_true(f.tcp);
 	assert_false(f.verify_full);
 	assert_false(f.password);
-	assert_int_equal(fleet_pg_conninfo_facts("host=/run/pg,db.example sslmode=require", &f),
-			 0);
+	assert_int_equal(fleet_pg_conninfo_facts("host=/run/pg,db.example sslmode=require", &f), 0);
 	assert_true(f.tcp);
 	assert_false(f.verify_full);
 	assert_int_equal(fleet_pg_conninfo_facts("hostaddr=10.0.0.1 password=pw", &f), 0);
