@@ -31,6 +31,9 @@ static const struct {
 	{ ERRTEXT_OBJECT, EHOSTDOWN,
 	  "refused: the fleet's center (PostgreSQL) is away; nothing changed (reads and local "
 	  "vaults keep working; fleet changes wait for it)" },
+	{ ERRTEXT_OBJECT, ETIMEDOUT,
+	  "the fleet's center (PostgreSQL) did not answer in time; the change may have been taken "
+	  "(if so, it arrives here)" },
 	{ ERRTEXT_OBJECT, EIDRM,
 	  "the store file was removed or replaced since the daemon opened it: restart vaultfsd" },
 

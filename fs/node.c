@@ -41,6 +41,7 @@ int shown_err(int r)
 	case ENOSPC:	/* versions at VAULTFS_VERSIONS_MAX, or the store's disk is full */
 	case EFBIG:
 	case EHOSTDOWN: /* a fleet vault's change while the fleet's center is away */
+	case ETIMEDOUT: /* ... or while it did not answer in time */
 		return r;
 	case EMSGSIZE: /* a value over VAULTFS_VALUE_MAX */
 		return -EFBIG;

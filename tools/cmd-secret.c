@@ -34,7 +34,9 @@ int cmd_vault(struct ctl *ctl, int argc, char **argv)
 	int c, r;
 
 	if (argc < 2)
-		return usage_error("vault: create, list, update or delete");
+		return usage_error("vault: create, list, update, delete or rekey");
+	if (streq(argv[1], "rekey")) /* a fleet vault's new key: `fleet rekey` */
+		return cmd_fleet(ctl, argc, argv);
 	verb = argv[1];
 	argc--, argv++; /* argv[0] is the verb now */
 	optind = 0;	/* 0: glibc re-initialises its scanning state for the new argv */

@@ -104,6 +104,7 @@ static void help(void)
 	      "  fleet join [--anchor SHA256:...]\n"
 	      "  fleet approve HOST [--vault V]... [--fingerprint SHA256:...]\n"
 	      "  fleet remove HOST\n"
+	      "  fleet rekey VAULT   (also: vault rekey VAULT)\n"
 	      "  fleet status [--json]\n"
 	      "  policy check [FILE...]\n"
 	      "  policy reload   (the daemon loads its policy directory again)\n"
