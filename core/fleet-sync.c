@@ -358,10 +358,17 @@ static int vault_take(struct fleet_sync *fs, const struct fleet_pg_vault *pv)
 		return r;
 	lock(fs);
 	r = kv_vault_get(fs->kv, pv->name, &vi);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
 		r = kv_vault_create(fs->kv, pv->name, 90);
-	if (r >= 0)
-		r = kv_fleet_mark(fs->kv, pv->name);
+		if (r >= 0)
+			r = kv_fleet_mark(fs->kv, pv->name);
+	} else if (r >= 0 && (r = kv_fleet_is(fs->kv, pv->name)) == 0) {
+		/* a local vault of that name: never taken into the fleet behind its owner's back
+		 * (a host granted a key for the name would then write to it and purge in it);
+		 * refused and said until it is renamed or deleted here */
+		r = -EEXIST;
+		said(fs, pv->name, NULL, NULL, r);
+	}
 	unlock(fs);
 	return r < 0 ? r : 1;
 }

@@ -93,6 +93,8 @@ static void applied(void *ud, const char *vault, const struct fleet_change *c,
 	if (c)
 		snprintf(what, sizeof(what), "fleet %s seq %lld from %s",
 			 b ? op_name(b->op) : "row", (long long)c->seq, c->host);
+	else if (err == -EEXIST)
+		snprintf(what, sizeof(what), "fleet center: a local vault of this name, not taken");
 	else
 		snprintf(what, sizeof(what), "fleet center");
 	rec.event = "fleet-apply";

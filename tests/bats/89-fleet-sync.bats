@@ -186,6 +186,25 @@ join_all() {
 	[ "$(sql "SELECT count(*) FROM vaultfs.changes WHERE position('two'::bytea in body) > 0")" = 0 ]
 }
 
+@test "fleet sync: a host granted a vault whose name it has locally never takes that vault in" {
+	join_all
+	printf 'mine' | ctl c secret set app/x
+	printf 'one' | ctl a secret set app/db
+	fc="SHA256:$(sql "SELECT encode(sha256(spki), 'hex') FROM vaultfs.hosts WHERE name = 'c'")"
+	on a fleet approve c --vault app --fingerprint "$fc" 2>/dev/null
+	within 40 grep -q '"rule":"fleet center: a local vault of this name, not taken"' \
+		"$T/c/audit.jsonl"
+	# c's app is still its own: not a fleet vault, its secret there, nothing of a's
+	[ "$(ctl c secret get app/x)" = mine ]
+	run ctl c secret get app/db
+	[ "$status" -ne 0 ]
+	printf 'mine2' | ctl c secret set app/x
+	[ "$(sql "SELECT count(*) FROM vaultfs.changes WHERE host = 'c'")" = 0 ]
+	# said once, not at every pull
+	sleep 2
+	[ "$(grep -c 'a local vault of this name' "$T/c/audit.jsonl")" = 1 ]
+}
+
 @test "fleet sync: the center away: reads go on, fleet changes refused and said, local ones work; back: caught up" {
 	join_all
 	printf 'one' | ctl a secret set app/db
