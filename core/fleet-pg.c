@@ -270,6 +270,17 @@ static int get_text(const PGresult *res, int row, int col, char *buf, size_t siz
 	return strlen(buf) == (size_t)len ? 0 : -EBADMSG;
 }
 
+/* A host's name ("" allowed where none is: empty), checked as fleet_host_name_valid: a name
+ * the center made up goes into no log or record unchecked. */
+static int get_host(const PGresult *res, int row, int col, char *buf, size_t size, bool empty)
+{
+	int r = get_text(res, row, col, buf, size);
+
+	if (r < 0)
+		return r;
+	return (empty && !buf[0]) || fleet_host_name_valid(buf) ? 0 : -EBADMSG;
+}
+
 static int get_bytes(const PGresult *res, int row, int col, uint8_t *buf, size_t size,
 		     size_t *ret_len)
 {
@@ -411,6 +422,8 @@ int fleet_pg_hosts(struct fleet_pg *p, struct fleet_host **ret, size_t *ret_n)
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
+	if (n > (int)FLEET_PG_HOSTS_MAX)
+		return -EBADMSG; /* a center that would have the daemon hold more */
 	hosts = calloc((size_t)n + 1, sizeof(*hosts));
 	if (!hosts)
 		return -ENOMEM;
@@ -418,12 +431,12 @@ int fleet_pg_hosts(struct fleet_pg *p, struct fleet_host **ret, size_t *ret_n)
 		struct fleet_host *h = &hosts[i];
 		int64_t kind;
 
-		if (get_text(res, i, 0, h->name, sizeof(h->name)) < 0 ||
+		if (get_host(res, i, 0, h->name, sizeof(h->name), false) < 0 ||
 		    get_int(res, i, 1, &kind) < 0 ||
 		    get_bytes(res, i, 2, h->spki, sizeof(h->spki), &h->spki_len) < 0 ||
-		    get_text(res, i, 3, h->approved_by, sizeof(h->approved_by)) < 0 ||
+		    get_host(res, i, 3, h->approved_by, sizeof(h->approved_by), true) < 0 ||
 		    get_bytes(res, i, 4, h->sig, sizeof(h->sig), &h->sig_len) < 0 ||
-		    get_text(res, i, 5, h->revoked_by, sizeof(h->revoked_by)) < 0 ||
+		    get_host(res, i, 5, h->revoked_by, sizeof(h->revoked_by), true) < 0 ||
 		    get_bytes(res, i, 6, h->revoked_sig, sizeof(h->revoked_sig),
 			      &h->revoked_sig_len) < 0 ||
 		    get_int(res, i, 7, &h->joined) < 0 || get_int(res, i, 8, &h->last_seen) < 0)
@@ -501,6 +514,8 @@ int fleet_pg_vaults(struct fleet_pg *p, struct fleet_pg_vault **ret, size_t *ret
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
+	if (n > (int)FLEET_PG_VAULTS_MAX)
+		return -EBADMSG;
 	v = calloc((size_t)n + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -664,6 +679,7 @@ int fleet_pg_changes_since(struct fleet_pg *p, const char *vault, int64_t from, 
 	_cleanup_pgresult_ PGresult *res = NULL;
 	struct params q = { 0 };
 	struct fleet_change *rows;
+	size_t bytes = 0;
 	int r, n;
 
 	if (limit == 0 || limit > 100000)
@@ -678,6 +694,8 @@ int fleet_pg_changes_since(struct fleet_pg *p, const char *vault, int64_t from, 
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
+	if (n > (int)limit)
+		return -EBADMSG; /* more than asked for */
 	rows = calloc((size_t)n + 1, sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;
@@ -687,11 +705,17 @@ int fleet_pg_changes_since(struct fleet_pg *p, const char *vault, int64_t from, 
 		size_t maclen;
 		int len = PQgetlength(res, i, 3);
 
+		if (i > 0 && len > 0 && bytes + (size_t)len > FLEET_PG_PULL_BYTES_MAX) {
+			/* the rest at the next call: a pull holds so much at most */
+			n = i;
+			break;
+		}
+		bytes += len > 0 ? (size_t)len : 0;
 		r = -EBADMSG;
 		if (str_copy(c->vault, sizeof(c->vault), vault) >= sizeof(c->vault) ||
 		    get_int(res, i, 0, &c->seq) < 0 || get_int(res, i, 1, &epoch) < 0 ||
 		    epoch < 0 || epoch > UINT32_MAX ||
-		    get_text(res, i, 2, c->host, sizeof(c->host)) < 0 || len < 0 ||
+		    get_host(res, i, 2, c->host, sizeof(c->host), false) < 0 || len < 0 ||
 		    (size_t)len > FLEET_BODY_MAX ||
 		    get_bytes(res, i, 4, c->mac, sizeof(c->mac), &maclen) < 0 ||
 		    maclen != sizeof(c->mac))

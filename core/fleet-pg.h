@@ -68,11 +68,19 @@ int fleet_pg_grant_get(struct fleet_pg *p, const char *vault, uint32_t epoch, co
 		       struct fleet_grant *ret);
 int fleet_pg_grant_delete_host(struct fleet_pg *p, const char *host);
 
+/* What the center may have a host hold at once: more is -EBADMSG (hosts, vaults), or left for
+ * the next call (a pull's bodies: never fewer than two rows, as a body is at most
+ * FLEET_BODY_MAX). */
+#define FLEET_PG_HOSTS_MAX 4096u
+#define FLEET_PG_VAULTS_MAX 4096u
+#define FLEET_PG_PULL_BYTES_MAX (64u << 20)
+
 /* Changes: insert at c->seq (-EEXIST when another host took that seq, or when c->epoch is
  * below the vault's epoch, a rekey having come between: pull, then try the next), notifying
  * FLEET_PG_CHANNEL in the same transaction; since: the rows of vault with seq >= from in seq
- * order, at most limit, into *ret (heap array; each row's body heap: fleet_pg_changes_free),
- * *ret_n how many; max: the highest seq (0 none). */
+ * order, at most limit and FLEET_PG_PULL_BYTES_MAX of bodies (more rows than limit: -EBADMSG),
+ * into *ret (heap array; each row's body heap: fleet_pg_changes_free), *ret_n how many; max:
+ * the highest seq (0 none). */
 int fleet_pg_change_insert(struct fleet_pg *p, const struct fleet_change *c);
 int fleet_pg_changes_since(struct fleet_pg *p, const char *vault, int64_t from, unsigned limit,
 			   struct fleet_change **ret, size_t *ret_n);

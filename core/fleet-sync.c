@@ -324,7 +324,8 @@ static int pull(struct fleet_sync *fs, const char *vault)
 		fleet_pg_changes_free(rows, n);
 		if (r < 0)
 			return r;
-		if (n < PULL_BATCH)
+		if (n <= first) /* nothing past what was applied (a batch may be cut short by
+				  * FLEET_PG_PULL_BYTES_MAX: asked again until nothing is new) */
 			break;
 	}
 	(void)fleet_pg_applied_set(fs->pg, fs->name, vault, a.seq);

@@ -633,6 +633,23 @@ static void test_chain(void **state)
 	assert_int_equal(append(p, k2, "web", 2, &w, "late"), -EEXIST);
 	assert_int_equal(fleet_pg_vault_set_epoch(p, "web", 2), 0);
 	assert_int_equal(append(p, k2, "web", 2, &w, "on time"), 0);
+	/* a host name the center made up (a newline, an escape) is no row: it would go into the
+	 * log and the journal before any MAC is checked */
+	{
+		struct fleet_change *rows = NULL;
+		_cleanup_free_ struct fleet_host *hs = NULL;
+		size_t nr;
+
+		assert_int_equal(fleet_pg_exec(p,
+					       "UPDATE vaultfs.changes SET host = E'a\\n\\x1b[2J' "
+					       "WHERE vault = 'web' AND seq = 1"),
+				 0);
+		assert_int_equal(fleet_pg_changes_since(p, "web", 1, 10, &rows, &nr), -EBADMSG);
+		assert_int_equal(fleet_pg_exec(p, "UPDATE vaultfs.hosts SET approved_by = E'x\\ny' "
+						  "WHERE name = 'b'"),
+				 0);
+		assert_int_equal(fleet_pg_hosts(p, &hs, &nr), -EBADMSG);
+	}
 	fleet_pg_free(p);
 }
 
