@@ -435,6 +435,8 @@ static int host_revoked(const struct fleet_host *hosts, size_t n, const char *an
 	struct buf b = BUF_INIT(0);
 	int r;
 
+	if (h->removed)
+		return 1; /* this host remembers the removal: the center cannot take it back */
 	if (!h->revoked_by[0] || !(by = host_find(hosts, n, h->revoked_by)))
 		return 0;
 	r = revoke_msg(h, &b);
@@ -584,6 +586,25 @@ int fleet_grant_open(const struct fleet_key *me, const char *my_name, const stru
 		return -EBADMSG;
 	*ret_vkey = TAKE_PTR(k);
 	return 0;
+}
+
+int fleet_grant_verify(const struct fleet_grant *g, const struct fleet_host *hosts, size_t n,
+		       const char *anchor)
+{
+	const struct fleet_host *to, *by;
+	struct buf b = BUF_INIT(0);
+	int r;
+
+	r = fleet_host_trusted(hosts, n, anchor, g->host, &to);
+	if (r >= 0)
+		r = fleet_host_trusted(hosts, n, anchor, g->granted_by, &by);
+	if (r < 0)
+		return r;
+	r = grant_msg(g, to->spki, to->spki_len, &b);
+	if (r >= 0)
+		r = fleet_verify(by->spki, by->spki_len, b.p, b.len, g->sig, g->sig_len);
+	buf_done(&b);
+	return r;
 }
 
 /* --- the chain --- */

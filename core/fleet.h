@@ -147,6 +147,9 @@ struct fleet_host {
 	uint8_t revoked_sig[FLEET_SIG_MAX];
 	size_t revoked_sig_len;
 	int64_t joined, last_seen; /* unix seconds (status only) */
+	/* removed as this host remembers it (kv-fleet.h fleet_removed_mark, from the store, not
+	 * the center): counts as a revocation that verifies, whatever the center's columns say */
+	bool removed;
 };
 /* Fill h's approval: approved_by = by_name, sig by the approver's key (by_name = h->name with
  * h's own key: the anchor). */
@@ -159,7 +162,9 @@ int fleet_host_revoke(const struct fleet_key *by, const char *by_name, struct fl
  * chain longer than FLEET_CHAIN_DEPTH_MAX, another anchor, or a removed host on the way up:
  * approvals carry no time, so none of a removed host's counts, and the hosts it approved must
  * be approved again by a host that counts). ret (may be NULL): the host. A removal counts when
- * its signature verifies under a host whose approvals hold up to the anchor. */
+ * its signature verifies under a host whose approvals hold up to the anchor, or when the host
+ * is marked removed (h->removed: this host's own memory of it, which the center cannot
+ * clear). */
 int fleet_host_trusted(const struct fleet_host *hosts, size_t n, const char *anchor,
 		       const char *name, const struct fleet_host **ret);
 
@@ -188,6 +193,13 @@ int fleet_grant_make(const struct fleet_key *by, const char *by_name, const stru
 int fleet_grant_open(const struct fleet_key *me, const char *my_name, const struct fleet_grant *g,
 		     const struct fleet_host *hosts, size_t n, const char *anchor,
 		     struct secbuf **ret_vkey);
+
+/* Whether grant g is what it says (no key opened): its host and its granter count, and the
+ * granter's signature verifies over it and the host's current public key. 0 yes;
+ * -EBADMSG a signature that does not verify; fleet_host_trusted's errors for either host.
+ * What `fleet rekey` asks before it believes a host held the old key. */
+int fleet_grant_verify(const struct fleet_grant *g, const struct fleet_host *hosts, size_t n,
+		       const char *anchor);
 
 /* --- the change chain --- */
 struct fleet_change {
