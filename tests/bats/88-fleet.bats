@@ -212,6 +212,14 @@ join_all() {
 	[[ $output == *"vault app: c's grant of key epoch 2 does not verify (put in the center?): not granted the new key"* ]]
 	[[ $output == *"vault app: key epoch 3 granted to 1 hosts"* ]]
 	[ "$(sql "SELECT count(*) FROM vaultfs.grants WHERE epoch = 3 AND host <> 'a'")" = 0 ]
+	# c approved for app now, after two rekeys: granted every epoch, so it can check the
+	# chain from seq 1 (each row under its own epoch's key)
+	run on a fleet approve c --vault app
+	[ "$status" -eq 0 ]
+	[[ $output == *"c: granted vault app (key epoch 3, and each before it)"* ]]
+	[ "$(sql "SELECT string_agg(epoch::text, ',' ORDER BY epoch) FROM vaultfs.grants WHERE host = 'c' AND vault = 'app'")" = "1,2,3" ]
+	run on c fleet status
+	echo "$output" | grep -E '^vault app +epoch 3 +seq 3 +key ok$'
 	# the center stopped: said so, nothing else touched
 	pg_stop "$T/pg"
 	run on a fleet status
