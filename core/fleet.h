@@ -155,6 +155,16 @@ struct fleet_host {
  * h's own key: the anchor). */
 int fleet_host_approve(const struct fleet_key *by, const char *by_name, struct fleet_host *h);
 int fleet_host_revoke(const struct fleet_key *by, const char *by_name, struct fleet_host *h);
+/* A revocation with a cut: it also names h's last audit batch at the center as the revoker
+ * saw it (its last seq, 0 none, and its head hash: fleet-audit.h), signed with the rest
+ * ("vaultfs fleet revoke v2\0" ... be64(seq) head), and carried after the signature in
+ * revoked_sig (be64(seq) head), so the center's table needs nothing new. Readers of the
+ * central audit refuse h's batches after the cut: h keeps its key and the center's write
+ * access, and could ship a new history after its removal. */
+#define FLEET_CUT_HEAD_LEN 32u
+#define FLEET_CUT_LEN (8u + FLEET_CUT_HEAD_LEN)
+int fleet_host_revoke_at(const struct fleet_key *by, const char *by_name, struct fleet_host *h,
+			 int64_t last_seq, const uint8_t head[FLEET_CUT_HEAD_LEN]);
 /* Whether the host called name counts: its approval verifies under a host that counts, and so
  * on up to a self-approved host whose key's fingerprint is anchor. 0 yes; -ENOENT no such
  * host; -EACCES not approved yet; -EKEYREVOKED revoked (with a revocation that verifies under
@@ -167,6 +177,12 @@ int fleet_host_revoke(const struct fleet_key *by, const char *by_name, struct fl
  * clear). */
 int fleet_host_trusted(const struct fleet_host *hosts, size_t n, const char *anchor,
 		       const char *name, const struct fleet_host **ret);
+
+/* The cut of h's revocation: 0 with it when h's revocation is a v2 one that verifies under a
+ * host that counts; -ENOENT none (no revocation, a v1 one, one that does not verify). */
+int fleet_host_revoked_cut(const struct fleet_host *hosts, size_t n, const char *anchor,
+			   const struct fleet_host *h, int64_t *ret_seq,
+			   uint8_t ret_head[FLEET_CUT_HEAD_LEN]);
 
 /* --- fleet vault keys wrapped for hosts --- */
 struct fleet_grant {

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/audit.h"
+#include "core/fleet-audit.h"
 #include "core/fleet-pg.h"
 #include "core/fleet-sync.h"
 #include "core/fleet.h"
@@ -677,11 +678,37 @@ static int announce_all(struct fleet_ctx *f, struct fleet_body *b, const char *h
 	return 0;
 }
 
+/* Where the removed host's central audit ends: its last batch at the center now (seq 0 and
+ * zeros: none), signed into the revocation so readers refuse what it ships after. */
+static int audit_cut(struct fleet_ctx *f, const char *host, int64_t *ret_seq,
+		     uint8_t ret_head[FLEET_CUT_HEAD_LEN])
+{
+	struct fleet_audit_batch b = { 0 };
+	int r;
+
+	r = fleet_pg_audit_migrate(f->pg);
+	if (r >= 0)
+		r = fleet_pg_audit_last(f->pg, host, &b);
+	if (r == -ENOENT) {
+		*ret_seq = 0;
+		memset(ret_head, 0, FLEET_CUT_HEAD_LEN);
+		return 0;
+	}
+	if (r >= 0)
+		r = fleet_audit_head_hash(&b, ret_head);
+	if (r >= 0)
+		*ret_seq = b.last_seq;
+	fleet_audit_batch_done(&b);
+	return r;
+}
+
 static int fleet_remove(struct ctl *ctl, int argc, char **argv)
 {
 	_cleanup_(fleet_ctx_done) struct fleet_ctx f = { 0 };
+	uint8_t head[FLEET_CUT_HEAD_LEN];
 	struct fleet_host *h;
 	const char *name;
+	int64_t cut;
 	int r;
 
 	if (argc != 2 || !fleet_host_name_valid(argv[1]))
@@ -708,7 +735,9 @@ static int fleet_remove(struct ctl *ctl, int argc, char **argv)
 	if (r >= 0)
 		h->removed = true;
 	if (r >= 0)
-		r = fleet_host_revoke(f.key, f.name, h);
+		r = audit_cut(&f, name, &cut, head);
+	if (r >= 0)
+		r = fleet_host_revoke_at(f.key, f.name, h, cut, head);
 	if (r >= 0)
 		r = fleet_pg_host_update(f.pg, h);
 	if (r >= 0)
@@ -717,7 +746,10 @@ static int fleet_remove(struct ctl *ctl, int argc, char **argv)
 		ctl_audit(ctl, f.au, "fleet-remove", NULL, name, 0, r);
 		return center_fail(r, "cannot remove");
 	}
-	fprintf(stderr, "vaultctl: fleet: %s: removed (%d grants deleted)\n", name, r);
+	fprintf(stderr,
+		"vaultctl: fleet: %s: removed (%d grants deleted); its central audit ends at seq "
+		"%" PRId64 "\n",
+		name, r, cut);
 	return announce_all(&f, &(struct fleet_body){ .op = FLEET_OP_REVOKE }, name);
 }
 
