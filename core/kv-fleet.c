@@ -458,7 +458,7 @@ static int route(struct kv *kv, const char *vault, enum object_type kind, build_
 		if (r >= 0)
 			r = fence_get(kv, &v, &fence);
 		if (r >= 0 && fence && row.epoch <= fence)
-			r = -EKEYREVOKED; /* a host was removed: no new rows until the rekey */
+			r = -ENOKEY; /* a host was removed: no new rows until the rekey */
 		if (r >= 0)
 			r = material_travels(kind, mat, len);
 		if (r >= 0)

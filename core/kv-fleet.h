@@ -55,8 +55,9 @@ void kv_fleet_hook(struct kv *kv, kv_fleet_commit_fn fn, void *ud);
  * REKEY changes no object: only the applied state moves. REVOKE remembers its host as removed
  * (fleet_removed_add) and fences the vault at the row's epoch E: the removed host held K_E, so
  * from then on no row of epoch E or older is taken but another REVOKE (-EKEYREVOKED; the
- * REKEY's row is of E + 1), and no change is made here under E (-EKEYREVOKED, before the
- * hook: nothing is sealed under K_E) until the REKEY is applied (`vaultctl fleet rekey V`).
+ * REKEY's row is of E + 1), and no change is made here under E (-ENOKEY from kv's calls,
+ * before the hook: nothing is sealed under K_E) until the REKEY is applied (`vaultctl fleet
+ * rekey V` on a host that holds it: `fleet remove` does it).
  * A PURGE of an object the local vault's purge protection still keeps (deleted less than its
  * retention ago) is held back: the object stays soft-deleted, the applied state moves, and 1
  * is returned (the caller says so); a PURGE of an object already gone changes nothing. */
