@@ -346,8 +346,8 @@ static int revoke_msg(const struct fleet_host *h, int64_t cut_seq, const uint8_t
 
 /* h's revocation under by's key: 1 a v2 one (its cut in *seq, head), 0 a v1 one, -EBADMSG
  * neither verifies, -ENOMEM. */
-static int revocation_verify(const struct fleet_host *h, const struct fleet_host *by,
-			     int64_t *seq, uint8_t head[FLEET_CUT_HEAD_LEN])
+static int revocation_verify(const struct fleet_host *h, const struct fleet_host *by, int64_t *seq,
+			     uint8_t head[FLEET_CUT_HEAD_LEN])
 {
 	struct buf b = BUF_INIT(0);
 	size_t siglen;
@@ -391,7 +391,7 @@ int fleet_host_approve(const struct fleet_key *by, const char *by_name, struct f
 }
 
 static int host_revoke(const struct fleet_key *by, const char *by_name, struct fleet_host *h,
-		  int64_t cut_seq, const uint8_t *cut_head)
+		       int64_t cut_seq, const uint8_t *cut_head)
 {
 	struct buf b = BUF_INIT(0);
 	int r;

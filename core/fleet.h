@@ -42,9 +42,12 @@
  *   - hosts: a host row counts only when its approval signature verifies under the key of a
  *     host that counts, up to the anchor, whose fingerprint each host pinned when it joined
  *     (`fleet join --anchor SHA256:...` checks it; without it the first host's key is taken on
- *     first use and printed, as ssh does). A public key replaced by SQL fails its approval;
- *     `fleet approve HOST` shows the fingerprint it is about to approve (and checks it against
- *     --fingerprint when given, as it was printed by `fleet join` on that host).
+ *     first use and printed, as ssh does; an --anchor named to a center with no hosts is
+ *     refused). A public key replaced by SQL fails its approval; `fleet approve HOST` signs
+ *     a host's key only when it is the one --fingerprint names (as `fleet join` printed it on
+ *     that host), or when told --trust-center. A removal is remembered by each host that
+ *     learns it (its own `fleet remove`, a REVOKE row applied: kv-fleet.h fleet_removed_*),
+ *     and a revocation cleared in the center brings no host back there.
  *   - grants: signed by the granter (a host that counts) over vault, epoch, the receiving
  *     host's name and public key fingerprint, and the wrapped bytes, so a grant replaced by one
  *     wrapping a key of the attacker's choosing (anyone can encrypt to a public key) is
@@ -67,18 +70,22 @@
  * Wrapping a vault key for a host: RSA-OAEP-256 to the host's public key (a TPM key's
  * decryption needs no ECDH support the TPM lacks), then signed by the granter as above.
  *
- * Rekey (`vaultctl fleet rekey VAULT`, after `fleet remove`): a new FVK at epoch + 1, granted
- * to the hosts that count and held the old key (the removed ones hold no grant and count no
- * more), the center's epoch moved, then announced by a change row MAC'd under the new key;
- * later rows must be of the new epoch (the center takes no row below the vault's epoch: a host
+ * Rekey (`vaultctl fleet rekey VAULT`; `fleet remove` runs it for each vault it announces the
+ * removal in): a new FVK at epoch + 1, granted to the hosts that count and held the old key
+ * (a grant of the old epoch that verifies: fleet_grant_verify; the removed ones hold no grant
+ * and count no more), the center's epoch moved, then announced by a change row MAC'd under
+ * the new key; later rows must be of the new epoch (the center takes no row below the vault's epoch: a host
  * that read the old epoch just before is told to pull and build again, so an honest race
  * cannot stop the chain). A host that holds no key of the vault's epoch but is a fleet vault
  * here pulls still: it applies the rows of the keys it had (its removal among them) and
  * refuses, and says, the rekey's. New versions only: old versions stay under the old key. A
  * removed host has read them already (it held the key), so re-wrapping them takes nothing
  * back; what must be taken back is rotated (new values), and those are under the new key.
- * `fleet remove` revokes the host row (signed), deletes its grants, and is itself a change row
- * in each vault's chain, so every host learns it authenticated.
+ * `fleet remove` revokes the host row (signed, naming where its central audit ends:
+ * fleet_host_revoke_at), deletes its grants, and is itself a change row in each vault's chain,
+ * so every host learns it authenticated; after that row (epoch E) a host takes no row of E
+ * but the REKEY's (of E + 1) and makes no change under K_E (kv-fleet.h). `fleet approve`
+ * grants a host every epoch of a vault, so it checks the chain from seq 1.
  *
  * Errors: -EINVAL bad argument (a host name not `[A-Za-z0-9][A-Za-z0-9.-]{0,62}`),
  * -EBADMSG a signature, MAC or chain that does not verify, -ESTALE the center went back,

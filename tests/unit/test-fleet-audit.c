@@ -748,11 +748,11 @@ static void test_journal_gone(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_batch),	 cmocka_unit_test(test_ship),
-		cmocka_unit_test(test_rotation), cmocka_unit_test(test_tamper),
-		cmocka_unit_test(test_reorder),	 cmocka_unit_test(test_removed_cut),
-		cmocka_unit_test(test_center_lost),
-		cmocka_unit_test(test_catch_up), cmocka_unit_test(test_journal_gone),
+		cmocka_unit_test(test_batch),	     cmocka_unit_test(test_ship),
+		cmocka_unit_test(test_rotation),     cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_reorder),	     cmocka_unit_test(test_removed_cut),
+		cmocka_unit_test(test_center_lost),  cmocka_unit_test(test_catch_up),
+		cmocka_unit_test(test_journal_gone),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -574,8 +574,11 @@ static void test_revoke_fence(void **state)
 	struct test_kv *f = *state;
 	struct secbuf *vkey = NULL;
 	struct fleet_applied a = { 0 }, to;
-	struct fleet_body b = { .op = FLEET_OP_SET, .kind = OBJECT_SECRET, .name = "db",
-				.version = 1, .enabled = true };
+	struct fleet_body b = { .op = FLEET_OP_SET,
+				.kind = OBJECT_SECRET,
+				.name = "db",
+				.version = 1,
+				.enabled = true };
 	struct fleet_body rv = { .op = FLEET_OP_REVOKE, .host = "web-3" };
 	struct fleet_host hosts[3] = { { .name = "a" }, { .name = "web-3" }, { .name = "c" } };
 	struct center c = { .kv = f->kv };
@@ -617,8 +620,11 @@ static void test_revoke_fence(void **state)
 	to = next(&a, 2);
 	assert_int_equal(kv_fleet_apply(f->kv, "app", &a, &to, &b, NULL), 0);
 	a = to;
-	b = (struct fleet_body){ .op = FLEET_OP_SET, .kind = OBJECT_SECRET, .name = "db",
-				 .version = 2, .enabled = true };
+	b = (struct fleet_body){ .op = FLEET_OP_SET,
+				 .kind = OBJECT_SECRET,
+				 .name = "db",
+				 .version = 2,
+				 .enabled = true };
 	assert_int_equal(apply(f, vkey, &a, &b, "two"), 0);
 	assert_value(f, "db", 0, "two");
 	c.err = -EHOSTDOWN; /* the hook is asked again (this center of one seals at epoch 1) */
@@ -639,8 +645,11 @@ static void test_purge_protected(void **state)
 	struct test_kv *f = *state;
 	struct secbuf *vkey = NULL;
 	struct fleet_applied a = { 0 };
-	struct fleet_body b = { .op = FLEET_OP_SET, .kind = OBJECT_SECRET, .name = "db",
-				.version = 1, .enabled = true };
+	struct fleet_body b = { .op = FLEET_OP_SET,
+				.kind = OBJECT_SECRET,
+				.name = "db",
+				.version = 1,
+				.enabled = true };
 	struct kv_object_info oi;
 
 	assert_int_equal(fleet_vault_key_new(&vkey), 0);
