@@ -74,13 +74,13 @@
  * removal in): a new FVK at epoch + 1, granted to the hosts that count and held the old key
  * (a grant of the old epoch that verifies: fleet_grant_verify; the removed ones hold no grant
  * and count no more), the center's epoch moved, then announced by a change row MAC'd under
- * the new key; later rows must be of the new epoch (the center takes no row below the vault's epoch: a host
- * that read the old epoch just before is told to pull and build again, so an honest race
- * cannot stop the chain). A host that holds no key of the vault's epoch but is a fleet vault
- * here pulls still: it applies the rows of the keys it had (its removal among them) and
- * refuses, and says, the rekey's. New versions only: old versions stay under the old key. A
- * removed host has read them already (it held the key), so re-wrapping them takes nothing
- * back; what must be taken back is rotated (new values), and those are under the new key.
+ * the new key; later rows must be of the new epoch (the center takes no row below the vault's
+ * epoch: a host that read the old epoch just before is told to pull and build again, so an
+ * honest race cannot stop the chain). A host that holds no key of the vault's epoch but is a
+ * fleet vault here pulls still: it applies the rows of the keys it had (its removal among
+ * them) and refuses, and says, the rekey's. New versions only: old versions stay under the
+ * old key. A removed host has read them already (it held the key), so re-wrapping them takes
+ * nothing back; what must be taken back is rotated (new values), and those are under the new key.
  * `fleet remove` revokes the host row (signed, naming where its central audit ends:
  * fleet_host_revoke_at), deletes its grants, and is itself a change row in each vault's chain,
  * so every host learns it authenticated; after that row (epoch E) a host takes no row of E
