@@ -170,8 +170,8 @@ int fleet_audit_verify_host(const struct fleet_host *hosts, size_t nhosts, const
 {
 	static const uint8_t zeros[FLEET_AUDIT_HASH_LEN];
 	const struct fleet_host *h = NULL;
-	uint8_t prev_head[FLEET_AUDIT_HASH_LEN], mac[CRYPTO_MAC_LEN];
-	int64_t prev_last = 0;
+	uint8_t prev_head[FLEET_AUDIT_HASH_LEN], mac[CRYPTO_MAC_LEN], cut_head[FLEET_CUT_HEAD_LEN];
+	int64_t prev_last = 0, cut = -1;
 	bool have_prev = false;
 	int trust;
 
@@ -180,17 +180,35 @@ int fleet_audit_verify_host(const struct fleet_host *hosts, size_t nhosts, const
 		for (size_t i = 0; i < nhosts && !h; i++)
 			if (streq(hosts[i].name, host))
 				h = &hosts[i];
+	/* removed with a cut (its last batch when it was removed, signed by the remover): what
+	 * it ships after is withheld, and the batch at the cut must be the one named */
+	if (trust == -EKEYREVOKED && h) {
+		int r = fleet_host_revoked_cut(hosts, nhosts, anchor, h, &cut, cut_head);
+
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			cut = -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		enum fleet_audit_state st = FLEET_AUDIT_OK;
 		uint8_t last[CRYPTO_MAC_LEN];
 		bool follows;
 		int r;
 
-		if ((trust < 0 && trust != -EKEYREVOKED) || !h || !streq(b[i].host, host)) {
+		if ((trust < 0 && trust != -EKEYREVOKED) || !h || !streq(b[i].host, host) ||
+		    (cut >= 0 && b[i].last_seq > cut)) {
 			ret_state[i] = FLEET_AUDIT_UNTRUSTED;
 			continue;
 		}
 		r = fleet_audit_batch_verify(h->spki, h->spki_len, &b[i], NULL, last);
+		if (r >= 0 && cut >= 0 && b[i].last_seq == cut) {
+			uint8_t head[FLEET_AUDIT_HASH_LEN];
+
+			r = fleet_audit_head_hash(&b[i], head);
+			if (r >= 0 && !crypto_memeq(head, cut_head, sizeof(head)))
+				r = -EBADMSG; /* not the batch the removal named */
+		}
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0) {

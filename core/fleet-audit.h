@@ -95,9 +95,14 @@ enum fleet_audit_state {
 };
 const char *fleet_audit_state_name(enum fleet_audit_state s);
 /* Check the batches of host (b[0..n), all of that host, in first_seq order) against hosts (the
- * center's table) and the pinned anchor: ret_state[i] for each batch. Returns the host's
- * fleet_host_trusted answer (0 counts, -EKEYREVOKED removed: its batches are still checked
- * under its key, the caller says it; anything else: every batch FLEET_AUDIT_UNTRUSTED). */
+ * center's table, with fleet_removed_mark run on it) and the pinned anchor: ret_state[i] for
+ * each batch. Returns the host's fleet_host_trusted answer (0 counts, -EKEYREVOKED removed:
+ * its batches are still checked under its key, the caller says it; anything else: every batch
+ * FLEET_AUDIT_UNTRUSTED). A host removed with a cut (fleet_host_revoke_at, as `fleet remove`
+ * does): its batches past the cut's seq are FLEET_AUDIT_UNTRUSTED (withheld: shipped after
+ * its removal, or a history made again then), and the batch that ends at the cut must have
+ * the head it names (else FLEET_AUDIT_BAD). A removal with no cut (an old one, or one this
+ * host only remembers: fleet_removed_mark) leaves the batches checked as before. */
 int fleet_audit_verify_host(const struct fleet_host *hosts, size_t nhosts, const char *anchor,
 			    const char *host, const struct fleet_audit_batch *b, size_t n,
 			    enum fleet_audit_state *ret_state);

@@ -322,7 +322,9 @@ static int host_msg(const struct fleet_host *h, struct buf *b)
 	return b->err;
 }
 
-static int revoke_msg(const struct fleet_host *h, struct buf *b)
+/* v1: no cut; v2 (cut_head not NULL): the cut after the revoker's name, be64(seq) head. */
+static int revoke_msg(const struct fleet_host *h, int64_t cut_seq, const uint8_t *cut_head,
+		      struct buf *b)
 {
 	uint8_t d[32];
 	int r;
@@ -330,12 +332,43 @@ static int revoke_msg(const struct fleet_host *h, struct buf *b)
 	r = sha256(h->spki, h->spki_len, d);
 	if (r < 0)
 		return r;
-	buf_puts(b, "vaultfs fleet revoke v1");
+	buf_puts(b, cut_head ? "vaultfs fleet revoke v2" : "vaultfs fleet revoke v1");
 	buf_putc(b, '\0');
 	buf_put_name(b, h->name);
 	buf_put(b, d, sizeof(d));
 	buf_put_name(b, h->revoked_by);
+	if (cut_head) {
+		buf_put_be64(b, (uint64_t)cut_seq);
+		buf_put(b, cut_head, FLEET_CUT_HEAD_LEN);
+	}
 	return b->err;
+}
+
+/* h's revocation under by's key: 1 a v2 one (its cut in *seq, head), 0 a v1 one, -EBADMSG
+ * neither verifies, -ENOMEM. */
+static int revocation_verify(const struct fleet_host *h, const struct fleet_host *by, int64_t *seq,
+			     uint8_t head[FLEET_CUT_HEAD_LEN])
+{
+	struct buf b = BUF_INIT(0);
+	size_t siglen;
+	int r;
+
+	r = revoke_msg(h, 0, NULL, &b);
+	if (r >= 0)
+		r = fleet_verify(by->spki, by->spki_len, b.p, b.len, h->revoked_sig,
+				 h->revoked_sig_len);
+	buf_done(&b);
+	if (r >= 0 || r == -ENOMEM || h->revoked_sig_len <= FLEET_CUT_LEN)
+		return r < 0 ? r : 0;
+	siglen = h->revoked_sig_len - FLEET_CUT_LEN;
+	*seq = (int64_t)fleet_get_be64(h->revoked_sig + siglen);
+	memcpy(head, h->revoked_sig + siglen + 8, FLEET_CUT_HEAD_LEN);
+	b = (struct buf)BUF_INIT(0);
+	r = revoke_msg(h, *seq, head, &b);
+	if (r >= 0)
+		r = fleet_verify(by->spki, by->spki_len, b.p, b.len, h->revoked_sig, siglen);
+	buf_done(&b);
+	return r < 0 ? r : 1;
 }
 
 int fleet_host_approve(const struct fleet_key *by, const char *by_name, struct fleet_host *h)
@@ -357,23 +390,45 @@ int fleet_host_approve(const struct fleet_key *by, const char *by_name, struct f
 	return r;
 }
 
-int fleet_host_revoke(const struct fleet_key *by, const char *by_name, struct fleet_host *h)
+static int host_revoke(const struct fleet_key *by, const char *by_name, struct fleet_host *h,
+		       int64_t cut_seq, const uint8_t *cut_head)
 {
 	struct buf b = BUF_INIT(0);
 	int r;
 
-	if (!fleet_host_name_valid(by_name))
+	if (!fleet_host_name_valid(by_name) || cut_seq < 0)
 		return -EINVAL;
 	str_copy(h->revoked_by, sizeof(h->revoked_by), by_name);
-	r = revoke_msg(h, &b);
+	r = revoke_msg(h, cut_seq, cut_head, &b);
 	if (r >= 0)
 		r = fleet_sign(by, b.p, b.len, h->revoked_sig, &h->revoked_sig_len);
+	if (r >= 0 && cut_head) {
+		if (h->revoked_sig_len + FLEET_CUT_LEN > sizeof(h->revoked_sig))
+			r = -EMSGSIZE;
+		else {
+			fleet_put_be64(h->revoked_sig + h->revoked_sig_len, (uint64_t)cut_seq);
+			memcpy(h->revoked_sig + h->revoked_sig_len + 8, cut_head,
+			       FLEET_CUT_HEAD_LEN);
+			h->revoked_sig_len += FLEET_CUT_LEN;
+		}
+	}
 	buf_done(&b);
 	if (r < 0) {
 		h->revoked_by[0] = '\0';
 		h->revoked_sig_len = 0;
 	}
 	return r;
+}
+
+int fleet_host_revoke(const struct fleet_key *by, const char *by_name, struct fleet_host *h)
+{
+	return host_revoke(by, by_name, h, 0, NULL);
+}
+
+int fleet_host_revoke_at(const struct fleet_key *by, const char *by_name, struct fleet_host *h,
+			 int64_t last_seq, const uint8_t head[FLEET_CUT_HEAD_LEN])
+{
+	return host_revoke(by, by_name, h, last_seq, head);
 }
 
 static const struct fleet_host *host_find(const struct fleet_host *hosts, size_t n,
@@ -432,16 +487,15 @@ static int host_revoked(const struct fleet_host *hosts, size_t n, const char *an
 			const struct fleet_host *h)
 {
 	const struct fleet_host *by;
-	struct buf b = BUF_INIT(0);
+	uint8_t head[FLEET_CUT_HEAD_LEN];
+	int64_t seq;
 	int r;
 
+	if (h->removed)
+		return 1; /* this host remembers the removal: the center cannot take it back */
 	if (!h->revoked_by[0] || !(by = host_find(hosts, n, h->revoked_by)))
 		return 0;
-	r = revoke_msg(h, &b);
-	if (r >= 0)
-		r = fleet_verify(by->spki, by->spki_len, b.p, b.len, h->revoked_sig,
-				 h->revoked_sig_len);
-	buf_done(&b);
+	r = revocation_verify(h, by, &seq, head);
 	if (r == -ENOMEM)
 		return r;
 	return r >= 0 && approvals_ok(hosts, n, anchor, by->name) >= 0;
@@ -472,6 +526,28 @@ int fleet_host_trusted(const struct fleet_host *hosts, size_t n, const char *anc
 	}
 	if (ret)
 		*ret = h;
+	return 0;
+}
+
+int fleet_host_revoked_cut(const struct fleet_host *hosts, size_t n, const char *anchor,
+			   const struct fleet_host *h, int64_t *ret_seq,
+			   uint8_t ret_head[FLEET_CUT_HEAD_LEN])
+{
+	const struct fleet_host *by;
+	uint8_t head[FLEET_CUT_HEAD_LEN];
+	int64_t seq;
+	int r;
+
+	if (!h->revoked_by[0] || !(by = host_find(hosts, n, h->revoked_by)))
+		return -ENOENT;
+	r = revocation_verify(h, by, &seq, head);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 1 || approvals_ok(hosts, n, anchor, by->name) < 0 ||
+	    host_revoked(hosts, n, anchor, by) != 0)
+		return -ENOENT;
+	*ret_seq = seq;
+	memcpy(ret_head, head, FLEET_CUT_HEAD_LEN);
 	return 0;
 }
 
@@ -584,6 +660,25 @@ int fleet_grant_open(const struct fleet_key *me, const char *my_name, const stru
 		return -EBADMSG;
 	*ret_vkey = TAKE_PTR(k);
 	return 0;
+}
+
+int fleet_grant_verify(const struct fleet_grant *g, const struct fleet_host *hosts, size_t n,
+		       const char *anchor)
+{
+	const struct fleet_host *to, *by;
+	struct buf b = BUF_INIT(0);
+	int r;
+
+	r = fleet_host_trusted(hosts, n, anchor, g->host, &to);
+	if (r >= 0)
+		r = fleet_host_trusted(hosts, n, anchor, g->granted_by, &by);
+	if (r < 0)
+		return r;
+	r = grant_msg(g, to->spki, to->spki_len, &b);
+	if (r >= 0)
+		r = fleet_verify(by->spki, by->spki_len, b.p, b.len, g->sig, g->sig_len);
+	buf_done(&b);
+	return r;
 }
 
 /* --- the chain --- */

@@ -42,9 +42,12 @@
  *   - hosts: a host row counts only when its approval signature verifies under the key of a
  *     host that counts, up to the anchor, whose fingerprint each host pinned when it joined
  *     (`fleet join --anchor SHA256:...` checks it; without it the first host's key is taken on
- *     first use and printed, as ssh does). A public key replaced by SQL fails its approval;
- *     `fleet approve HOST` shows the fingerprint it is about to approve (and checks it against
- *     --fingerprint when given, as it was printed by `fleet join` on that host).
+ *     first use and printed, as ssh does; an --anchor named to a center with no hosts is
+ *     refused). A public key replaced by SQL fails its approval; `fleet approve HOST` signs
+ *     a host's key only when it is the one --fingerprint names (as `fleet join` printed it on
+ *     that host), or when told --trust-center. A removal is remembered by each host that
+ *     learns it (its own `fleet remove`, a REVOKE row applied: kv-fleet.h fleet_removed_*),
+ *     and a revocation cleared in the center brings no host back there.
  *   - grants: signed by the granter (a host that counts) over vault, epoch, the receiving
  *     host's name and public key fingerprint, and the wrapped bytes, so a grant replaced by one
  *     wrapping a key of the attacker's choosing (anyone can encrypt to a public key) is
@@ -67,18 +70,22 @@
  * Wrapping a vault key for a host: RSA-OAEP-256 to the host's public key (a TPM key's
  * decryption needs no ECDH support the TPM lacks), then signed by the granter as above.
  *
- * Rekey (`vaultctl fleet rekey VAULT`, after `fleet remove`): a new FVK at epoch + 1, granted
- * to the hosts that count and held the old key (the removed ones hold no grant and count no
- * more), the center's epoch moved, then announced by a change row MAC'd under the new key;
- * later rows must be of the new epoch (the center takes no row below the vault's epoch: a host
- * that read the old epoch just before is told to pull and build again, so an honest race
- * cannot stop the chain). A host that holds no key of the vault's epoch but is a fleet vault
- * here pulls still: it applies the rows of the keys it had (its removal among them) and
- * refuses, and says, the rekey's. New versions only: old versions stay under the old key. A
- * removed host has read them already (it held the key), so re-wrapping them takes nothing
- * back; what must be taken back is rotated (new values), and those are under the new key.
- * `fleet remove` revokes the host row (signed), deletes its grants, and is itself a change row
- * in each vault's chain, so every host learns it authenticated.
+ * Rekey (`vaultctl fleet rekey VAULT`; `fleet remove` runs it for each vault it announces the
+ * removal in): a new FVK at epoch + 1, granted to the hosts that count and held the old key
+ * (a grant of the old epoch that verifies: fleet_grant_verify; the removed ones hold no grant
+ * and count no more), the center's epoch moved, then announced by a change row MAC'd under
+ * the new key; later rows must be of the new epoch (the center takes no row below the vault's
+ * epoch: a host that read the old epoch just before is told to pull and build again, so an
+ * honest race cannot stop the chain). A host that holds no key of the vault's epoch but is a
+ * fleet vault here pulls still: it applies the rows of the keys it had (its removal among
+ * them) and refuses, and says, the rekey's. New versions only: old versions stay under the
+ * old key. A removed host has read them already (it held the key), so re-wrapping them takes
+ * nothing back; what must be taken back is rotated (new values), and those are under the new key.
+ * `fleet remove` revokes the host row (signed, naming where its central audit ends:
+ * fleet_host_revoke_at), deletes its grants, and is itself a change row in each vault's chain,
+ * so every host learns it authenticated; after that row (epoch E) a host takes no row of E
+ * but the REKEY's (of E + 1) and makes no change under K_E (kv-fleet.h). `fleet approve`
+ * grants a host every epoch of a vault, so it checks the chain from seq 1.
  *
  * Errors: -EINVAL bad argument (a host name not `[A-Za-z0-9][A-Za-z0-9.-]{0,62}`),
  * -EBADMSG a signature, MAC or chain that does not verify, -ESTALE the center went back,
@@ -147,11 +154,24 @@ struct fleet_host {
 	uint8_t revoked_sig[FLEET_SIG_MAX];
 	size_t revoked_sig_len;
 	int64_t joined, last_seen; /* unix seconds (status only) */
+	/* removed as this host remembers it (kv-fleet.h fleet_removed_mark, from the store, not
+	 * the center): counts as a revocation that verifies, whatever the center's columns say */
+	bool removed;
 };
 /* Fill h's approval: approved_by = by_name, sig by the approver's key (by_name = h->name with
  * h's own key: the anchor). */
 int fleet_host_approve(const struct fleet_key *by, const char *by_name, struct fleet_host *h);
 int fleet_host_revoke(const struct fleet_key *by, const char *by_name, struct fleet_host *h);
+/* A revocation with a cut: it also names h's last audit batch at the center as the revoker
+ * saw it (its last seq, 0 none, and its head hash: fleet-audit.h), signed with the rest
+ * ("vaultfs fleet revoke v2\0" ... be64(seq) head), and carried after the signature in
+ * revoked_sig (be64(seq) head), so the center's table needs nothing new. Readers of the
+ * central audit refuse h's batches after the cut: h keeps its key and the center's write
+ * access, and could ship a new history after its removal. */
+#define FLEET_CUT_HEAD_LEN 32u
+#define FLEET_CUT_LEN (8u + FLEET_CUT_HEAD_LEN)
+int fleet_host_revoke_at(const struct fleet_key *by, const char *by_name, struct fleet_host *h,
+			 int64_t last_seq, const uint8_t head[FLEET_CUT_HEAD_LEN]);
 /* Whether the host called name counts: its approval verifies under a host that counts, and so
  * on up to a self-approved host whose key's fingerprint is anchor. 0 yes; -ENOENT no such
  * host; -EACCES not approved yet; -EKEYREVOKED revoked (with a revocation that verifies under
@@ -159,9 +179,17 @@ int fleet_host_revoke(const struct fleet_key *by, const char *by_name, struct fl
  * chain longer than FLEET_CHAIN_DEPTH_MAX, another anchor, or a removed host on the way up:
  * approvals carry no time, so none of a removed host's counts, and the hosts it approved must
  * be approved again by a host that counts). ret (may be NULL): the host. A removal counts when
- * its signature verifies under a host whose approvals hold up to the anchor. */
+ * its signature verifies under a host whose approvals hold up to the anchor, or when the host
+ * is marked removed (h->removed: this host's own memory of it, which the center cannot
+ * clear). */
 int fleet_host_trusted(const struct fleet_host *hosts, size_t n, const char *anchor,
 		       const char *name, const struct fleet_host **ret);
+
+/* The cut of h's revocation: 0 with it when h's revocation is a v2 one that verifies under a
+ * host that counts; -ENOENT none (no revocation, a v1 one, one that does not verify). */
+int fleet_host_revoked_cut(const struct fleet_host *hosts, size_t n, const char *anchor,
+			   const struct fleet_host *h, int64_t *ret_seq,
+			   uint8_t ret_head[FLEET_CUT_HEAD_LEN]);
 
 /* --- fleet vault keys wrapped for hosts --- */
 struct fleet_grant {
@@ -188,6 +216,13 @@ int fleet_grant_make(const struct fleet_key *by, const char *by_name, const stru
 int fleet_grant_open(const struct fleet_key *me, const char *my_name, const struct fleet_grant *g,
 		     const struct fleet_host *hosts, size_t n, const char *anchor,
 		     struct secbuf **ret_vkey);
+
+/* Whether grant g is what it says (no key opened): its host and its granter count, and the
+ * granter's signature verifies over it and the host's current public key. 0 yes;
+ * -EBADMSG a signature that does not verify; fleet_host_trusted's errors for either host.
+ * What `fleet rekey` asks before it believes a host held the old key. */
+int fleet_grant_verify(const struct fleet_grant *g, const struct fleet_host *hosts, size_t n,
+		       const char *anchor);
 
 /* --- the change chain --- */
 struct fleet_change {

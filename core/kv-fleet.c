@@ -4,11 +4,78 @@
  * anew under this host's keys. It must never believe a row before its MAC is checked, never
  * apply a body whose row was not verified (its caller's job: fleet_chain_check), and never
  * speak to the center: that is fleet-pg's, and a read never waits for it. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "kv-fleet.h"
 #include "key.h"
 #include "kv-int.h"
 
 #define APPLIED_MAC_LABEL "vaultfs.fleet-applied.v1"
+#define REMOVED_META "fleet.removed."
+#define FENCE_META "fleet.fence."
+
+/* --- hosts removed, as this host learned it --- */
+
+static int removed_key(const char *host, char buf[sizeof(REMOVED_META) + FLEET_HOST_NAME_MAX])
+{
+	if (!fleet_host_name_valid(host))
+		return -EINVAL;
+	snprintf(buf, sizeof(REMOVED_META) + FLEET_HOST_NAME_MAX, "%s%s", REMOVED_META, host);
+	return 0;
+}
+
+int fleet_removed_add(struct store *s, const char *host)
+{
+	char key[sizeof(REMOVED_META) + FLEET_HOST_NAME_MAX];
+	int r = removed_key(host, key);
+
+	return r < 0 ? r : store_meta_set(s, key, "1", 1);
+}
+
+int fleet_removed_mark(struct store *s, struct fleet_host *hosts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char key[sizeof(REMOVED_META) + FLEET_HOST_NAME_MAX], v[4];
+		int r = removed_key(hosts[i].name, key);
+
+		if (r >= 0)
+			r = store_meta_text(s, key, v, sizeof(v));
+		if (r >= 0)
+			hosts[i].removed = true;
+		else if (r != -ENOENT && r != -EINVAL)
+			return r;
+	}
+	return 0;
+}
+
+/* The epoch vault v is fenced at (its last REVOKE row's), 0 none. */
+static int fence_get(struct kv *kv, const struct store_vault *v, uint32_t *ret)
+{
+	char key[sizeof(FENCE_META) + 24], text[16];
+	int r;
+
+	snprintf(key, sizeof(key), "%s%" PRId64, FENCE_META, v->id);
+	r = store_meta_text(kv->store, key, text, sizeof(text));
+	if (r == -ENOENT) {
+		*ret = 0;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	*ret = (uint32_t)strtoul(text, NULL, 10);
+	return 0;
+}
+
+static int fence_set(struct kv *kv, const struct store_vault *v, uint32_t epoch)
+{
+	char key[sizeof(FENCE_META) + 24], text[16];
+
+	snprintf(key, sizeof(key), "%s%" PRId64, FENCE_META, v->id);
+	snprintf(text, sizeof(text), "%" PRIu32, epoch);
+	return store_meta_set(kv->store, key, text, strlen(text));
+}
 
 /* What a fleet carries: secrets, keys and certificates (a version's whole record: the private
  * material, sealed anew under each host's keys, the public parts, the attributes), but not a
@@ -99,8 +166,11 @@ int kv_fleet_mark(struct kv *kv, const char *vault)
 	r = kv_load_vault(kv, vault, &v);
 	if (r >= 0) {
 		r = applied_load(kv, &v, &row);
-		if (r == -ENOENT)
+		if (r == -ENOENT) {
 			r = applied_put(kv, &v, &zero);
+			if (r >= 0) /* a vault of this id before: its fence is not this one's */
+				r = fence_set(kv, &v, 0);
+		}
 	}
 	return kv_write_end(kv, r < 0 ? r : 0);
 }
@@ -244,8 +314,11 @@ static int apply_update(struct kv *kv, const struct store_vault *v, const struct
 	return r;
 }
 
-/* DELETE, RECOVER, PURGE: as kv-object.c's lifecycle, but a purge the center's chain carries
- * was allowed where it was made (its retention is that host's vault's). */
+/* DELETE, RECOVER, PURGE: as kv-object.c's lifecycle. A purge the center's chain carries
+ * honours this host's vault: one its purge protection still keeps is held back (1: the object
+ * stays soft-deleted here, to be purged here when its retention allows), since anyone holding
+ * the vault key can make a PURGE row; one of an object gone already changes nothing (held back
+ * here, purged here later: the row that says it reaches hosts that purged it before). */
 static int apply_lifecycle(struct kv *kv, const struct store_vault *v, const struct fleet_body *b)
 {
 	struct store_object o;
@@ -254,10 +327,15 @@ static int apply_lifecycle(struct kv *kv, const struct store_vault *v, const str
 	r = kv_load_object(kv, v, b->name, true, &o);
 	if (r >= 0 && o.type != b->kind)
 		r = -ENOENT;
+	if (r == -ENOENT && b->op == FLEET_OP_PURGE)
+		return 0;
 	if (r < 0)
 		return r;
 	if ((b->op == FLEET_OP_DELETE) != (o.deleted_at == 0))
 		return -ENOENT;
+	if (b->op == FLEET_OP_PURGE && v->purge_protection &&
+	    kv_now(kv) < o.deleted_at + (int64_t)v->retention_days * 86400)
+		return 1;
 	if (b->op == FLEET_OP_PURGE)
 		return store_object_purge(kv->store, o.id);
 	if (b->op == FLEET_OP_RECOVER) {
@@ -276,12 +354,15 @@ int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied 
 {
 	struct store_fleet_applied row;
 	struct store_vault v;
-	int r;
+	uint32_t fence = 0;
+	int r, held = 0;
 
 	if (to->seq != from->seq + 1 || (material && b->op != FLEET_OP_SET))
 		return -EINVAL;
 	if (b->op != FLEET_OP_REKEY && b->op != FLEET_OP_REVOKE &&
 	    (!kind_travels(b->kind) || !kv_name_valid(b->name)))
+		return -EINVAL;
+	if (b->op == FLEET_OP_REVOKE && !fleet_host_name_valid(b->host))
 		return -EINVAL;
 	r = kv_write_begin(kv);
 	if (r < 0)
@@ -292,6 +373,12 @@ int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied 
 	if (r >= 0 && (row.seq != from->seq || row.epoch != from->epoch ||
 		       !crypto_memeq(row.last_mac, from->mac, CRYPTO_MAC_LEN)))
 		r = -ESTALE;
+	if (r >= 0)
+		r = fence_get(kv, &v, &fence);
+	/* after a removal at epoch E, the removed host holds K_E: only the REKEY (of E + 1) and
+	 * other removals are taken, no row of E it could have made */
+	if (r >= 0 && fence && b->op != FLEET_OP_REVOKE && to->epoch <= fence)
+		r = -EKEYREVOKED;
 	if (r < 0)
 		return kv_write_end(kv, r);
 	switch (b->op) {
@@ -307,15 +394,21 @@ int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied 
 		r = apply_lifecycle(kv, &v, b);
 		break;
 	case FLEET_OP_REKEY:
-	case FLEET_OP_REVOKE:
 		r = 0;
+		break;
+	case FLEET_OP_REVOKE:
+		r = fleet_removed_add(kv->store, b->host);
+		if (r >= 0)
+			r = fence_set(kv, &v, MAX(fence, to->epoch));
 		break;
 	default:
 		r = -EINVAL;
 	}
+	held = r > 0;
 	if (r >= 0)
 		r = applied_put(kv, &v, to);
-	return kv_write_end(kv, r);
+	r = kv_write_end(kv, r);
+	return r < 0 ? r : held;
 }
 
 int kv_fleet_local_only(struct kv *kv, const struct store_vault *v)
@@ -347,6 +440,7 @@ static int route(struct kv *kv, const char *vault, enum object_type kind, build_
 	_cleanup_secbuf_ struct secbuf *material = NULL;
 	struct store_fleet_applied row;
 	struct store_vault v;
+	uint32_t fence;
 	int r;
 
 	for (unsigned tries = 0;; tries++) {
@@ -361,6 +455,10 @@ static int route(struct kv *kv, const char *vault, enum object_type kind, build_
 			(void)kv_own_read_end(kv, 0);
 			return KV_FLEET_LOCAL;
 		}
+		if (r >= 0)
+			r = fence_get(kv, &v, &fence);
+		if (r >= 0 && fence && row.epoch <= fence)
+			r = -ENOKEY; /* a host was removed: no new rows until the rekey */
 		if (r >= 0)
 			r = material_travels(kind, mat, len);
 		if (r >= 0)

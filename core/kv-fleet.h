@@ -24,6 +24,17 @@
 #include "fleet.h"
 #include "kv.h"
 
+struct store;
+
+/* Hosts removed from the fleet, as this host learned it: its own `fleet remove` and each REVOKE
+ * row it applied (kv_fleet_apply, in the apply's transaction). Sticky: kept in the store's meta
+ * ("fleet.removed.HOST"), never taken back by the center (a revocation cleared there does not
+ * bring a host back here). add: 0 (also when it is there already), -EINVAL a bad name. mark:
+ * sets hosts[i].removed for each host this store remembers; every caller runs it on the host
+ * list it loaded before it asks fleet_host_trusted. */
+int fleet_removed_add(struct store *s, const char *host);
+int fleet_removed_mark(struct store *s, struct fleet_host *hosts, size_t n);
+
 /* Make vault a fleet vault (applied seq 0): 0, also when it is one already. */
 int kv_fleet_mark(struct kv *kv, const char *vault);
 /* The applied state of vault: -ENOENT when it is in no fleet (or no such vault). */
@@ -41,7 +52,15 @@ void kv_fleet_hook(struct kv *kv, kv_fleet_commit_fn fn, void *ud);
 /* Apply one change body (opened and its row verified: fleet_chain_check, fleet_body_open) to
  * vault in one write transaction, with the applied state going from `from` to `to` (the row's
  * seq, epoch and mac). material: SET's (NULL otherwise); a TPM-bound key's is refused.
- * REKEY and REVOKE change no object: only the applied state moves. */
+ * REKEY changes no object: only the applied state moves. REVOKE remembers its host as removed
+ * (fleet_removed_add) and fences the vault at the row's epoch E: the removed host held K_E, so
+ * from then on no row of epoch E or older is taken but another REVOKE (-EKEYREVOKED; the
+ * REKEY's row is of E + 1), and no change is made here under E (-ENOKEY from kv's calls,
+ * before the hook: nothing is sealed under K_E) until the REKEY is applied (`vaultctl fleet
+ * rekey V` on a host that holds it: `fleet remove` does it).
+ * A PURGE of an object the local vault's purge protection still keeps (deleted less than its
+ * retention ago) is held back: the object stays soft-deleted, the applied state moves, and 1
+ * is returned (the caller says so); a PURGE of an object already gone changes nothing. */
 int kv_fleet_apply(struct kv *kv, const char *vault, const struct fleet_applied *from,
 		   const struct fleet_applied *to, const struct fleet_body *b,
 		   const struct secbuf *material);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/audit.h"
+#include "core/fleet-audit.h"
 #include "core/fleet-pg.h"
 #include "core/fleet-sync.h"
 #include "core/fleet.h"
@@ -150,6 +151,10 @@ static int fleet_open(struct ctl *ctl, struct fleet_ctx *f, bool joined)
 		r = fleet_pg_hosts(f->pg, &f->hosts, &f->n);
 	if (r < 0)
 		return center_fail(r, "cannot reach the center");
+	/* the removals this host learned count, whatever the center says now */
+	r = fleet_removed_mark(f->s, f->hosts, f->n);
+	if (r < 0)
+		return fail(r, "store");
 	return 0;
 }
 
@@ -340,6 +345,12 @@ static int fleet_join(struct ctl *ctl, int argc, char **argv)
 	} else if (f.n > 0) {
 		fprintf(stderr, "vaultctl: fleet: the center has hosts but no anchor: refused\n");
 		return EXIT_INTEGRITY;
+	} else if (want_anchor) { /* this host would become an anchor, not the one it named */
+		fprintf(stderr,
+			"vaultctl: fleet: the center has no hosts, so no anchor %s: refused (the "
+			"fleet's first host joins without --anchor)\n",
+			want_anchor);
+		return EXIT_INTEGRITY;
 	}
 	r = ctl_audit(ctl, f.au, "fleet-join", NULL, name, 0, 0);
 	if (r)
@@ -490,18 +501,37 @@ static int grant_vault(struct fleet_ctx *f, const struct fleet_host *to, const c
 	}
 	if (created && streq(to->name, f->name))
 		return 0;
-	r = ctl_audit(f->ctl, f->au, "fleet-grant", vault, to->name, epoch, 0);
-	if (r)
-		return r;
-	r = fleet_grant_make(f->key, f->name, to, vault, epoch, vkey, &g);
-	if (r >= 0)
-		r = fleet_pg_grant_put(f->pg, &g);
-	if (r < 0) {
-		ctl_audit(f->ctl, f->au, "fleet-grant", vault, to->name, epoch, r);
-		return center_fail(r, "cannot grant the vault key");
+	/* every epoch, not only the current one: the host pulls the chain from seq 1 and checks
+	 * each row under its own epoch's key (rows of old epochs are old versions, which it
+	 * holds then as every host that was there did: a rekey takes nothing back, see fleet.h) */
+	for (uint32_t e = 1; e <= epoch; e++) {
+		_cleanup_secbuf_ struct secbuf *ek = NULL;
+
+		if (e < epoch) {
+			r = vkey_get(f, vault, e, &ek);
+			if (r < 0) {
+				fprintf(stderr,
+					"vaultctl: fleet: vault %s: this host holds no key of epoch "
+					"%" PRIu32 " (%s): %s cannot check the chain from its "
+					"start; approve it from a host that holds every epoch\n",
+					vault, e, r == -ENOENT ? "not granted to it" : trust_why(r),
+					to->name);
+				return EXIT_REFUSED;
+			}
+		}
+		r = ctl_audit(f->ctl, f->au, "fleet-grant", vault, to->name, e, 0);
+		if (r)
+			return r;
+		r = fleet_grant_make(f->key, f->name, to, vault, e, e < epoch ? ek : vkey, &g);
+		if (r >= 0)
+			r = fleet_pg_grant_put(f->pg, &g);
+		if (r < 0) {
+			ctl_audit(f->ctl, f->au, "fleet-grant", vault, to->name, e, r);
+			return center_fail(r, "cannot grant the vault key");
+		}
 	}
-	fprintf(stderr, "vaultctl: fleet: %s: granted vault %s (key epoch %" PRIu32 ")\n", to->name,
-		vault, epoch);
+	fprintf(stderr, "vaultctl: fleet: %s: granted vault %s (key epoch %" PRIu32 "%s)\n",
+		to->name, vault, epoch, epoch > 1 ? ", and each before it" : "");
 	return 0;
 }
 
@@ -509,12 +539,14 @@ static int fleet_approve(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { { "vault", required_argument, NULL, 'v' },
 					      { "fingerprint", required_argument, NULL, 'f' },
+					      { "trust-center", no_argument, NULL, 't' },
 					      {} };
 	_cleanup_(fleet_ctx_done) struct fleet_ctx f = { 0 };
 	const char *vaults[FLEET_VAULTS_MAX], *want = NULL, *name;
 	size_t nv = 0;
 	struct fleet_host *h;
 	char fpr[FLEET_FPR_LEN];
+	bool trust_center = false;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
@@ -526,8 +558,11 @@ static int fleet_approve(struct ctl *ctl, int argc, char **argv)
 			vaults[nv++] = optarg;
 		} else if (c == 'f')
 			want = optarg;
+		else if (c == 't')
+			trust_center = true;
 		else
-			return usage_error("fleet approve HOST [--vault V]... [--fingerprint F]");
+			return usage_error("fleet approve HOST [--vault V]... "
+					   "[--fingerprint F | --trust-center]");
 	}
 	if (optind + 1 != argc || !fleet_host_name_valid(argv[optind]))
 		return usage_error("fleet approve takes one HOST name");
@@ -552,6 +587,16 @@ static int fleet_approve(struct ctl *ctl, int argc, char **argv)
 			"vaultctl: fleet: %s: its key in the center is %s, not %s: refused\n", name,
 			fpr, want);
 		return EXIT_INTEGRITY;
+	}
+	/* the approval signs the key the center shows: only the one `fleet join` printed on that
+	 * host, unless the operator says the center is to be believed */
+	if (!h->approved_by[0] && !want && !trust_center) {
+		fprintf(stderr,
+			"vaultctl: fleet: %s: its key in the center is %s; the center could have "
+			"put in a key of its own: give --fingerprint with what `fleet join` printed "
+			"on %s (or --trust-center to approve what the center shows): refused\n",
+			name, fpr, name);
+		return EXIT_REFUSED;
 	}
 	if (!h->approved_by[0]) {
 		r = ctl_audit(ctl, f.au, "fleet-approve", NULL, name, 0, 0);
@@ -582,8 +627,15 @@ static int fleet_approve(struct ctl *ctl, int argc, char **argv)
 
 /* --- remove --- */
 
+static int rekey_vault(struct fleet_ctx *f, const char *vault);
+
 /* b (a REVOKE of host) as a row in the chain of each fleet vault this host holds, so that every
- * host learns it authenticated; a vault this host holds no key of is said and skipped. */
+ * host learns it authenticated, then each of those vaults rekeyed: the removed host held (or
+ * could have held) its key, and every host takes no row of that epoch after the REVOKE (so
+ * without the rekey the vault would stay closed to changes). Every vault, not only those the
+ * host has a grant row of in the center: that row is the center's word, and a host about to
+ * be removed could have deleted its own. A vault this host holds no key of is said and
+ * skipped. */
 static int announce_all(struct fleet_ctx *f, struct fleet_body *b, const char *host)
 {
 	_cleanup_(fleet_sync_freep) struct fleet_sync *fs = NULL;
@@ -610,15 +662,53 @@ static int announce_all(struct fleet_ctx *f, struct fleet_body *b, const char *h
 		r = fleet_sync_announce(fs, v[i].name, b);
 		if (r < 0)
 			return center_fail(r, "the removal's row in a vault's chain");
+		fprintf(stderr,
+			"vaultctl: fleet: vault %s: rekeyed now, so that %s gets no new "
+			"versions\n",
+			v[i].name, host);
+		r = rekey_vault(f, v[i].name);
+		if (r) {
+			fprintf(stderr,
+				"vaultctl: fleet: vault %s: not rekeyed: no changes are made to "
+				"it until `vaultctl fleet rekey %s`\n",
+				v[i].name, v[i].name);
+			return r;
+		}
 	}
 	return 0;
+}
+
+/* Where the removed host's central audit ends: its last batch at the center now (seq 0 and
+ * zeros: none), signed into the revocation so readers refuse what it ships after. */
+static int audit_cut(struct fleet_ctx *f, const char *host, int64_t *ret_seq,
+		     uint8_t ret_head[FLEET_CUT_HEAD_LEN])
+{
+	struct fleet_audit_batch b = { 0 };
+	int r;
+
+	r = fleet_pg_audit_migrate(f->pg);
+	if (r >= 0)
+		r = fleet_pg_audit_last(f->pg, host, &b);
+	if (r == -ENOENT) {
+		*ret_seq = 0;
+		memset(ret_head, 0, FLEET_CUT_HEAD_LEN);
+		return 0;
+	}
+	if (r >= 0)
+		r = fleet_audit_head_hash(&b, ret_head);
+	if (r >= 0)
+		*ret_seq = b.last_seq;
+	fleet_audit_batch_done(&b);
+	return r;
 }
 
 static int fleet_remove(struct ctl *ctl, int argc, char **argv)
 {
 	_cleanup_(fleet_ctx_done) struct fleet_ctx f = { 0 };
+	uint8_t head[FLEET_CUT_HEAD_LEN];
 	struct fleet_host *h;
 	const char *name;
+	int64_t cut;
 	int r;
 
 	if (argc != 2 || !fleet_host_name_valid(argv[1]))
@@ -640,7 +730,14 @@ static int fleet_remove(struct ctl *ctl, int argc, char **argv)
 	r = ctl_audit(ctl, f.au, "fleet-remove", NULL, name, 0, 0);
 	if (r)
 		return r;
-	r = fleet_host_revoke(f.key, f.name, h);
+	/* remembered here first: the center cannot take it back (nor clear it by SQL) */
+	r = fleet_removed_add(f.s, name);
+	if (r >= 0)
+		h->removed = true;
+	if (r >= 0)
+		r = audit_cut(&f, name, &cut, head);
+	if (r >= 0)
+		r = fleet_host_revoke_at(f.key, f.name, h, cut, head);
 	if (r >= 0)
 		r = fleet_pg_host_update(f.pg, h);
 	if (r >= 0)
@@ -649,35 +746,29 @@ static int fleet_remove(struct ctl *ctl, int argc, char **argv)
 		ctl_audit(ctl, f.au, "fleet-remove", NULL, name, 0, r);
 		return center_fail(r, "cannot remove");
 	}
-	fprintf(stderr, "vaultctl: fleet: %s: removed (%d grants deleted)\n", name, r);
+	fprintf(stderr,
+		"vaultctl: fleet: %s: removed (%d grants deleted); its central audit ends at seq "
+		"%" PRId64 "\n",
+		name, r, cut);
 	return announce_all(&f, &(struct fleet_body){ .op = FLEET_OP_REVOKE }, name);
 }
 
 /* --- rekey --- */
 
-/* A new key of vault at epoch + 1, granted to each host that counts and held the old one (a
- * removed host's grants are gone, and it counts no more), the center's epoch moved, and a
- * REKEY row at the new epoch in the chain. */
-static int fleet_rekey(struct ctl *ctl, int argc, char **argv)
+/* A new key of vault at epoch + 1, granted to each host that counts and held the old one (its
+ * grant of the old epoch verifies: made by a host that counts, for the host's key as it is;
+ * a bare row in the center is no proof, a removed host's grants are gone and it counts no
+ * more), the center's epoch moved, and a REKEY row at the new epoch in the chain. 0 or an exit
+ * status after saying why. */
+static int rekey_vault(struct fleet_ctx *f, const char *vault)
 {
-	_cleanup_(fleet_ctx_done) struct fleet_ctx f = { 0 };
 	_cleanup_(fleet_sync_freep) struct fleet_sync *fs = NULL;
 	_cleanup_secbuf_ struct secbuf *old = NULL, *vkey = NULL;
-	const char *vault;
 	uint32_t epoch;
-	unsigned granted = 0;
+	unsigned granted = 0, refused = 0;
 	int r;
 
-	if (argc != 2 || !kv_name_valid(argv[1]))
-		return usage_error("fleet rekey takes one VAULT name");
-	vault = argv[1];
-	r = fleet_open(ctl, &f, true);
-	if (r)
-		return r;
-	r = me_trusted(&f);
-	if (r)
-		return r;
-	r = fleet_pg_vault_epoch(f.pg, vault, &epoch);
+	r = fleet_pg_vault_epoch(f->pg, vault, &epoch);
 	if (r < 0)
 		return r == -ENOENT ? (fprintf(stderr,
 					       "vaultctl: fleet: vault %s is not in the "
@@ -685,53 +776,79 @@ static int fleet_rekey(struct ctl *ctl, int argc, char **argv)
 					       vault),
 				       EXIT_REFUSED) :
 				      center_fail(r, "cannot read the fleet's vaults");
-	r = vkey_get(&f, vault, epoch, &old);
+	r = vkey_get(f, vault, epoch, &old);
 	if (r < 0) {
 		fprintf(stderr, "vaultctl: fleet: vault %s: this host holds no key of it: %s\n",
 			vault, r == -ENOENT ? "not granted to it" : trust_why(r));
 		return r == -ENOENT ? EXIT_REFUSED : EXIT_INTEGRITY;
 	}
-	r = ctl_audit(ctl, f.au, "fleet-rekey", vault, f.name, epoch + 1, 0);
+	r = ctl_audit(f->ctl, f->au, "fleet-rekey", vault, f->name, epoch + 1, 0);
 	if (r)
 		return r;
 	r = fleet_vault_key_new(&vkey);
-	for (size_t i = 0; r >= 0 && i < f.n; i++) {
-		const struct fleet_host *h = &f.hosts[i];
+	for (size_t i = 0; r >= 0 && i < f->n; i++) {
+		const struct fleet_host *h = &f->hosts[i];
 		struct fleet_grant g;
 
-		if (fleet_host_trusted(f.hosts, f.n, f.anchor, h->name, NULL) < 0)
+		if (fleet_host_trusted(f->hosts, f->n, f->anchor, h->name, NULL) < 0)
 			continue; /* removed, or not (or no longer) approved: nothing new */
-		r = streq(h->name, f.name) ? 0 :
-					     fleet_pg_grant_get(f.pg, vault, epoch, h->name, &g);
+		r = streq(h->name, f->name) ? 0 :
+					      fleet_pg_grant_get(f->pg, vault, epoch, h->name, &g);
 		if (r == -ENOENT) {
 			r = 0;
 			continue; /* it never held the vault */
 		}
+		if (r >= 0 && !streq(h->name, f->name) &&
+		    (!streq(g.vault, vault) || g.epoch != epoch || !streq(g.host, h->name) ||
+		     fleet_grant_verify(&g, f->hosts, f->n, f->anchor) < 0)) {
+			fprintf(stderr,
+				"vaultctl: fleet: vault %s: %s's grant of key epoch %" PRIu32
+				" does not verify (put in the center?): not granted the new key\n",
+				vault, h->name, epoch);
+			refused++;
+			continue;
+		}
 		if (r >= 0)
-			r = fleet_grant_make(f.key, f.name, h, vault, epoch + 1, vkey, &g);
+			r = fleet_grant_make(f->key, f->name, h, vault, epoch + 1, vkey, &g);
 		if (r >= 0)
-			r = fleet_pg_grant_put(f.pg, &g);
+			r = fleet_pg_grant_put(f->pg, &g);
 		if (r >= 0)
 			granted++;
 	}
 	if (r >= 0)
-		r = vkey_save(&f, vault, epoch + 1, vkey);
+		r = vkey_save(f, vault, epoch + 1, vkey);
 	if (r >= 0)
-		r = fleet_pg_vault_set_epoch(f.pg, vault, epoch + 1);
+		r = fleet_pg_vault_set_epoch(f->pg, vault, epoch + 1);
 	if (r < 0) {
-		ctl_audit(ctl, f.au, "fleet-rekey", vault, f.name, epoch + 1, r);
+		ctl_audit(f->ctl, f->au, "fleet-rekey", vault, f->name, epoch + 1, r);
 		return center_fail(r, "cannot rekey");
 	}
 	fprintf(stderr,
 		"vaultctl: fleet: vault %s: key epoch %" PRIu32 " granted to %u hosts; new "
 		"versions only are under it (old versions stay under the old key)\n",
 		vault, epoch + 1, granted);
-	r = fleet_sync_new(ctl->config, f.kv, NULL, &fs);
+	r = fleet_sync_new(f->ctl->config, f->kv, NULL, &fs);
 	if (r >= 0)
 		r = fleet_sync_announce(fs, vault, &(struct fleet_body){ .op = FLEET_OP_REKEY });
 	if (r < 0)
 		return center_fail(r, "the rekey's row in the vault's chain");
-	return 0;
+	return refused ? EXIT_INTEGRITY : 0;
+}
+
+static int fleet_rekey(struct ctl *ctl, int argc, char **argv)
+{
+	_cleanup_(fleet_ctx_done) struct fleet_ctx f = { 0 };
+	int r;
+
+	if (argc != 2 || !kv_name_valid(argv[1]))
+		return usage_error("fleet rekey takes one VAULT name");
+	r = fleet_open(ctl, &f, true);
+	if (r)
+		return r;
+	r = me_trusted(&f);
+	if (r)
+		return r;
+	return rekey_vault(&f, argv[1]);
 }
 
 /* --- status --- */

@@ -99,7 +99,7 @@ join_all() {
 	echo "$output" | grep -E '^host  b +approved +tpm '
 	echo "$output" | grep -E '^vault app +epoch 1 +seq 0 +key ok$'
 	# c: approved, with a software key, but not for app
-	on a fleet approve c
+	on a fleet approve c --fingerprint "$FPR_C"
 	run on c fleet status --json
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); print([h["key"] for h in d["hosts"] if h["name"]=="c"][0], d["vaults"][0]["key"])')" = "soft not-granted" ]
@@ -140,6 +140,11 @@ join_all() {
 }
 
 @test "fleet: a wrong anchor, a wrong fingerprint, a public key replaced in the center are refused" {
+	# an anchor named to a center with no hosts: not there, refused (a would become one)
+	run on a fleet join --anchor "SHA256:0000000000000000000000000000000000000000000000000000000000000000"
+	[ "$status" -eq 3 ]
+	[[ $output == *"the center has no hosts, so no anchor SHA256:0000"*": refused"* ]]
+	[ "$(sql "SELECT count(*) FROM vaultfs.hosts")" = 0 ]
 	FPR_A=$(on a fleet join 2>/dev/null)
 	on a fleet approve a --vault app 2>/dev/null
 	# b expects another anchor: refused, nothing registered
@@ -155,8 +160,13 @@ join_all() {
 	run on a fleet approve b --vault app --fingerprint "$FPR_B"
 	[ "$status" -eq 3 ]
 	[[ $output == *"b: its key in the center is $FPR_C, not $FPR_B: refused"* ]]
-	# approved anyway (no --fingerprint), then b's key put back: b's approval no longer holds
-	on a fleet approve b 2>/dev/null
+	# without --fingerprint: refused, the center's word is not taken unless asked to
+	run on a fleet approve b
+	[ "$status" -eq 1 ]
+	[[ $output == *"b: its key in the center is $FPR_C; the center could have put in a key of its own: give --fingerprint"* ]]
+	[ "$(sql "SELECT approved_by FROM vaultfs.hosts WHERE name = 'b'")" = "" ]
+	# approved anyway (--trust-center), then b's key put back: b's approval no longer holds
+	on a fleet approve b --trust-center 2>/dev/null
 	sql "UPDATE vaultfs.hosts SET spki = decode('$SPKI_B', 'hex') WHERE name = 'b'"
 	run on b fleet status
 	echo "$output" | grep -E '^host  b +untrusted '
@@ -168,18 +178,48 @@ join_all() {
 
 @test "fleet: a removed host is revoked and loses its grants; the center away is said" {
 	join_all
-	on a fleet approve b --vault app 2>/dev/null
+	on a fleet approve b --vault app --fingerprint "$FPR_B" 2>/dev/null
+	on a fleet approve c --fingerprint "$FPR_C" 2>/dev/null
 	[ "$(sql "SELECT count(*) FROM vaultfs.grants WHERE host = 'b'")" = 1 ]
 	run on a fleet remove b
 	[ "$status" -eq 0 ]
 	[[ $output == *"b: removed (1 grants deleted)"* ]]
+	# the removal rekeys app at once: b gets no new versions, with no second step
+	[[ $output == *"vault app: rekeyed now, so that b gets no new versions"* ]]
+	[[ $output == *"vault app: key epoch 2 granted to 1 hosts"* ]]
+	[ "$(sql "SELECT epoch FROM vaultfs.vaults WHERE name = 'app'")" = 2 ]
 	[ "$(sql "SELECT count(*) FROM vaultfs.grants WHERE host = 'b'")" = 0 ]
 	run on a fleet status
 	echo "$output" | grep -E '^host  b +removed +tpm '
+	echo "$output" | grep -E '^vault app +epoch 2 +seq 2 +key ok$'
 	# b no longer approves anyone
 	run on b fleet approve c
 	[ "$status" -eq 1 ]
 	[[ $output == *"this host (b) does not count in the fleet: removed from the fleet"* ]]
+	# the revocation cleared in SQL: a remembers the removal, b counts for nothing there
+	sql "UPDATE vaultfs.hosts SET revoked_by = '', revoked_sig = '' WHERE name = 'b'"
+	run on a fleet status
+	echo "$output" | grep -E '^host  b +removed +tpm '
+	run on a fleet approve b --vault app --fingerprint "$FPR_B"
+	[ "$status" -eq 1 ]
+	[[ $output == *"b: removed from the fleet"* ]]
+	[ "$(sql "SELECT count(*) FROM vaultfs.grants WHERE host = 'b'")" = 0 ]
+	# a bare grant row for b and for c (never approved for app) in SQL: the next rekey
+	# grants neither the new key
+	sql "INSERT INTO vaultfs.grants (vault, epoch, host, wrapped, granted_by, sig) SELECT vault, epoch, h, wrapped, granted_by, sig FROM vaultfs.grants, (VALUES ('b'), ('c')) AS x(h) WHERE host = 'a' AND epoch = 2"
+	run on a fleet rekey app
+	[ "$status" -eq 3 ]
+	[[ $output == *"vault app: c's grant of key epoch 2 does not verify (put in the center?): not granted the new key"* ]]
+	[[ $output == *"vault app: key epoch 3 granted to 1 hosts"* ]]
+	[ "$(sql "SELECT count(*) FROM vaultfs.grants WHERE epoch = 3 AND host <> 'a'")" = 0 ]
+	# c approved for app now, after two rekeys: granted every epoch, so it can check the
+	# chain from seq 1 (each row under its own epoch's key)
+	run on a fleet approve c --vault app
+	[ "$status" -eq 0 ]
+	[[ $output == *"c: granted vault app (key epoch 3, and each before it)"* ]]
+	[ "$(sql "SELECT string_agg(epoch::text, ',' ORDER BY epoch) FROM vaultfs.grants WHERE host = 'c' AND vault = 'app'")" = "1,2,3" ]
+	run on c fleet status
+	echo "$output" | grep -E '^vault app +epoch 3 +seq 3 +key ok$'
 	# the center stopped: said so, nothing else touched
 	pg_stop "$T/pg"
 	run on a fleet status

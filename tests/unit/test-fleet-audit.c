@@ -585,6 +585,54 @@ static void test_reorder(void **state)
 	fleet_pg_free(p);
 }
 
+/* b removed with a cut at its second batch (as `fleet remove` makes it): its batches after the
+ * cut are withheld, the batch at the cut must be the one named; a removal with no cut (v1)
+ * leaves them checked as before; a revocation cleared leaves none. */
+static void test_removed_cut(void **state)
+{
+	_cleanup_free_ char *path = NULL;
+	struct fleet_audit_ship *s;
+	struct fleet_audit_batch *b = NULL;
+	struct fleet_host h[2];
+	struct fleet_pg *p;
+	struct audit *a;
+	enum fleet_audit_state st[4];
+	uint8_t head[FLEET_AUDIT_HASH_LEN], other[FLEET_AUDIT_HASH_LEN];
+	size_t n;
+
+	(void)state;
+	s = four_batches(&p, &a, &path);
+	assert_int_equal(fleet_pg_audit_batches(p, "b", &b, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(fleet_audit_head_hash(&b[1], head), 0);
+	assert_int_equal(fleet_audit_head_hash(&b[0], other), 0);
+	two_hosts(h);
+	assert_int_equal(fleet_host_revoke_at(E.a, "a", &h[1], b[1].last_seq, head), 0);
+	assert_int_equal(fleet_audit_verify_host(h, 2, E.anchor, "b", b, n, st), -EKEYREVOKED);
+	assert_int_equal(st[0], FLEET_AUDIT_OK);
+	assert_int_equal(st[1], FLEET_AUDIT_OK);
+	assert_int_equal(st[2], FLEET_AUDIT_UNTRUSTED);
+	assert_int_equal(st[3], FLEET_AUDIT_UNTRUSTED);
+	/* the batch at the cut is not the one the removal named (a history made again) */
+	assert_int_equal(fleet_host_revoke_at(E.a, "a", &h[1], b[1].last_seq, other), 0);
+	assert_int_equal(fleet_audit_verify_host(h, 2, E.anchor, "b", b, n, st), -EKEYREVOKED);
+	assert_int_equal(st[0], FLEET_AUDIT_OK);
+	assert_int_equal(st[1], FLEET_AUDIT_BAD);
+	assert_int_equal(st[2], FLEET_AUDIT_UNTRUSTED);
+	/* the cut changed in the center (it is signed): no cut, and no removal */
+	h[1].revoked_sig[h[1].revoked_sig_len - 40] ^= 1;
+	assert_int_equal(fleet_audit_verify_host(h, 2, E.anchor, "b", b, n, st), 0);
+	/* removed with no cut (v1): checked as before */
+	assert_int_equal(fleet_host_revoke(E.a, "a", &h[1]), 0);
+	assert_int_equal(fleet_audit_verify_host(h, 2, E.anchor, "b", b, n, st), -EKEYREVOKED);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(st[i], FLEET_AUDIT_OK);
+	fleet_audit_batches_free(b, n);
+	fleet_audit_ship_free(s);
+	audit_free(a);
+	fleet_pg_free(p);
+}
+
 static void test_center_lost(void **state)
 {
 	_cleanup_free_ char *path = NULL, *other = NULL;
@@ -907,12 +955,12 @@ static void test_conninfo(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_batch),	 cmocka_unit_test(test_ship),
-		cmocka_unit_test(test_rotation), cmocka_unit_test(test_tamper),
-		cmocka_unit_test(test_reorder),	 cmocka_unit_test(test_center_lost),
-		cmocka_unit_test(test_catch_up), cmocka_unit_test(test_journal_gone),
-		cmocka_unit_test(test_recheck),	 cmocka_unit_test(test_hole_gone),
-		cmocka_unit_test(test_conninfo),
+		cmocka_unit_test(test_batch),	     cmocka_unit_test(test_ship),
+		cmocka_unit_test(test_rotation),     cmocka_unit_test(test_tamper),
+		cmocka_unit_test(test_reorder),	     cmocka_unit_test(test_removed_cut),
+		cmocka_unit_test(test_center_lost),  cmocka_unit_test(test_catch_up),
+		cmocka_unit_test(test_journal_gone), cmocka_unit_test(test_recheck),
+		cmocka_unit_test(test_hole_gone),    cmocka_unit_test(test_conninfo),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

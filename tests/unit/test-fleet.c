@@ -343,6 +343,20 @@ static void test_trust(void **state)
 		assert_int_equal(fleet_host_approve(E.a, "a", d), 0);
 		assert_int_equal(fleet_host_trusted(hosts, n, anchor, "d", NULL), 0);
 	}
+	/* b's revocation cleared in SQL: b counts again for a host that does not remember the
+	 * removal, and for one that does (removed, as kv-fleet.h marks it) not, nor does any
+	 * host b approved */
+	assert_int_equal(fleet_pg_exec(p, "UPDATE vaultfs.hosts SET revoked_by = '', "
+					  "revoked_sig = '' WHERE name = 'b'"),
+			 0);
+	free(hosts);
+	hosts = NULL;
+	assert_int_equal(fleet_pg_hosts(p, &hosts, &n), 0);
+	assert_int_equal(fleet_host_trusted(hosts, n, anchor, "b", NULL), 0);
+	named(hosts, n, "b")->removed = true;
+	assert_int_equal(fleet_host_trusted(hosts, n, anchor, "b", NULL), -EKEYREVOKED);
+	assert_int_equal(fleet_host_trusted(hosts, n, anchor, "t", NULL), -ENOKEY);
+	assert_int_equal(fleet_host_trusted(hosts, n, anchor, "a", NULL), 0);
 	fleet_pg_free(p);
 }
 
@@ -417,6 +431,17 @@ static void test_grants(void **state)
 		assert_int_equal(
 			fleet_grant_make(E.b, "d", named(hosts, n, "b"), "app", 1, vkey, &g), 0);
 		assert_int_equal(fleet_grant_open(E.b, "b", &g, hosts, n, anchor, &got), -EACCES);
+		assert_int_equal(fleet_grant_verify(&g, hosts, n, anchor), -EACCES);
+		/* fleet_grant_verify: a grant made by a counts; one with a junk signature, for
+		 * d (not approved), or made by d, does not (what `fleet rekey` asks) */
+		assert_int_equal(
+			fleet_grant_make(E.a, "a", named(hosts, n, "b"), "app", 1, vkey, &g), 0);
+		assert_int_equal(fleet_grant_verify(&g, hosts, n, anchor), 0);
+		g.sig[0] ^= 1;
+		assert_int_equal(fleet_grant_verify(&g, hosts, n, anchor), -EBADMSG);
+		assert_int_equal(
+			fleet_grant_make(E.a, "a", named(hosts, n, "d"), "app", 1, vkey, &g), 0);
+		assert_int_equal(fleet_grant_verify(&g, hosts, n, anchor), -EACCES);
 	}
 	assert_int_equal(fleet_pg_grant_delete_host(p, "t"), 1);
 	assert_int_equal(fleet_pg_grant_get(p, "app", 1, "t", &back), -ENOENT);

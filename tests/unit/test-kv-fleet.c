@@ -565,6 +565,115 @@ static void test_contents(void **state)
 	test_kv_free(g);
 }
 
+/* A REVOKE row applied: its host is remembered as removed in the store (sticky: the center's
+ * columns do not matter), and the vault is fenced at the row's epoch: no row of that epoch but
+ * another removal, no change made here (not even handed to the hook), until the REKEY's row
+ * of the next epoch. */
+static void test_revoke_fence(void **state)
+{
+	struct test_kv *f = *state;
+	struct secbuf *vkey = NULL;
+	struct fleet_applied a = { 0 }, to;
+	struct fleet_body b = { .op = FLEET_OP_SET,
+				.kind = OBJECT_SECRET,
+				.name = "db",
+				.version = 1,
+				.enabled = true };
+	struct fleet_body rv = { .op = FLEET_OP_REVOKE, .host = "web-3" };
+	struct fleet_host hosts[3] = { { .name = "a" }, { .name = "web-3" }, { .name = "c" } };
+	struct center c = { .kv = f->kv };
+	struct store *s = NULL;
+	char path[512];
+	uint32_t ver;
+
+	assert_int_equal(fleet_vault_key_new(&vkey), 0);
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(apply(f, vkey, &a, &b, "one"), 0);
+	snprintf(path, sizeof(path), "%s/vault.db", f->dir);
+	assert_int_equal(store_open(path, 0, &s), 0);
+	assert_int_equal(fleet_removed_mark(s, hosts, 3), 0);
+	assert_false(hosts[1].removed);
+
+	rv.host[0] = '-'; /* not a host name */
+	to = next(&a, 1);
+	assert_int_equal(kv_fleet_apply(f->kv, "app", &a, &to, &rv, NULL), -EINVAL);
+	str_copy(rv.host, sizeof(rv.host), "web-3");
+	assert_int_equal(apply(f, vkey, &a, &rv, NULL), 0);
+	assert_int_equal(fleet_removed_mark(s, hosts, 3), 0);
+	assert_false(hosts[0].removed);
+	assert_true(hosts[1].removed);
+	assert_false(hosts[2].removed);
+	/* the removed host holds K_1: no row of epoch 1 is taken, but another removal */
+	b.version = 2;
+	assert_int_equal(apply(f, vkey, &a, &b, "two"), -EKEYREVOKED);
+	b.op = FLEET_OP_DELETE;
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), -EKEYREVOKED);
+	str_copy(rv.host, sizeof(rv.host), "c");
+	assert_int_equal(apply(f, vkey, &a, &rv, NULL), 0);
+	/* nor is any change made here under it: refused before the hook */
+	kv_fleet_hook(f->kv, commit, &c);
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "x", 1, NULL, &ver), -ENOKEY);
+	assert_int_equal(c.calls, 0u);
+	assert_value(f, "db", 0, "one");
+	/* the rekey's row, of epoch 2: rows of 2 are taken, changes made again */
+	b = (struct fleet_body){ .op = FLEET_OP_REKEY };
+	to = next(&a, 2);
+	assert_int_equal(kv_fleet_apply(f->kv, "app", &a, &to, &b, NULL), 0);
+	a = to;
+	b = (struct fleet_body){ .op = FLEET_OP_SET,
+				 .kind = OBJECT_SECRET,
+				 .name = "db",
+				 .version = 2,
+				 .enabled = true };
+	assert_int_equal(apply(f, vkey, &a, &b, "two"), 0);
+	assert_value(f, "db", 0, "two");
+	c.err = -EHOSTDOWN; /* the hook is asked again (this center of one seals at epoch 1) */
+	assert_int_equal(kv_secret_set(f->kv, "app", "db", "x", 1, NULL, &ver), -EHOSTDOWN);
+	assert_int_equal(c.calls, 1u);
+	/* sticky: a second handle on the store still says so */
+	hosts[1].removed = hosts[2].removed = false;
+	assert_int_equal(fleet_removed_mark(s, hosts, 3), 0);
+	assert_true(hosts[1].removed && hosts[2].removed && !hosts[0].removed);
+	store_free(s);
+	secbuf_free(vkey);
+}
+
+/* A purge row honours the local vault's purge protection: held back (1), the object stays
+ * soft-deleted and can be recovered here; one of an object gone already changes nothing. */
+static void test_purge_protected(void **state)
+{
+	struct test_kv *f = *state;
+	struct secbuf *vkey = NULL;
+	struct fleet_applied a = { 0 };
+	struct fleet_body b = { .op = FLEET_OP_SET,
+				.kind = OBJECT_SECRET,
+				.name = "db",
+				.version = 1,
+				.enabled = true };
+	struct kv_object_info oi;
+
+	assert_int_equal(fleet_vault_key_new(&vkey), 0);
+	assert_int_equal(kv_vault_protect(f->kv, "app"), 0);
+	assert_int_equal(kv_fleet_mark(f->kv, "app"), 0);
+	assert_int_equal(apply(f, vkey, &a, &b, "one"), 0);
+	b = (struct fleet_body){ .op = FLEET_OP_DELETE, .kind = OBJECT_SECRET, .name = "db" };
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), 0);
+	b.op = FLEET_OP_PURGE;
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), 1);
+	assert_int_equal(a.seq, 3);
+	assert_applied(f, &a);
+	assert_int_equal(kv_secret_lookup(f->kv, "app", "db", &oi), 0);
+	assert_true(oi.deleted_at > 0);
+	b.op = FLEET_OP_RECOVER;
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), 0);
+	assert_value(f, "db", 0, "one");
+	/* a purge of what is not here changes nothing, and the chain goes on */
+	b = (struct fleet_body){ .op = FLEET_OP_PURGE, .kind = OBJECT_SECRET, .name = "gone" };
+	assert_int_equal(apply(f, vkey, &a, &b, NULL), 0);
+	assert_int_equal(a.seq, 5);
+	secbuf_free(vkey);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -575,6 +684,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_and_certs_travel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_contents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_fence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_protected, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
