@@ -31,6 +31,9 @@ static const struct {
 	{ ERRTEXT_OBJECT, EHOSTDOWN,
 	  "refused: the fleet's center (PostgreSQL) is away; nothing changed (reads and local "
 	  "vaults keep working; fleet changes wait for it)" },
+	{ ERRTEXT_OBJECT, ENOKEY,
+	  "refused: a host was removed from this fleet vault and it is not rekeyed yet; nothing "
+	  "changed: run 'vaultctl fleet rekey VAULT' on a host that holds it" },
 	{ ERRTEXT_OBJECT, ETIMEDOUT,
 	  "the fleet's center (PostgreSQL) did not answer in time; the change may have been taken "
 	  "(if so, it arrives here)" },

@@ -152,6 +152,8 @@ int fleet_sync_connect(struct fleet_sync *fs, bool listen)
 		r = fleet_pg_listen(fs->pg);
 	if (r >= 0)
 		r = fleet_pg_hosts(fs->pg, &fs->hosts, &fs->n);
+	if (r >= 0) /* the removals this host learned count whatever the center says now */
+		r = fleet_removed_mark(fs->s, fs->hosts, fs->n);
 	if (r >= 0)
 		(void)fleet_pg_host_seen(fs->pg, fs->name);
 	return r < 0 ? center_err(fs, r) : 0;
@@ -310,6 +312,7 @@ static int pull(struct fleet_sync *fs, const char *vault)
 			 * center took it) is applied as any other */
 			if (r >= 0)
 				r = kv_fleet_apply(fs->kv, vault, &a, &to, &b, material);
+			/* r 1: a purge held back (kv-fleet.h), said as such */
 			said(fs, vault, c, r >= 0 ? &b : NULL, r);
 			if (r < 0)
 				break;
@@ -386,6 +389,8 @@ int fleet_sync_pull_all(struct fleet_sync *fs)
 	fs->hosts = NULL;
 	fs->n = 0;
 	r = fleet_pg_hosts(fs->pg, &fs->hosts, &fs->n);
+	if (r >= 0)
+		r = fleet_removed_mark(fs->s, fs->hosts, fs->n);
 	if (r >= 0)
 		r = fleet_pg_vaults(fs->pg, &v, &nv);
 	if (r < 0)

@@ -32,8 +32,9 @@ struct fleet_sync_ops {
 	 * fleet_sync_commit is called with it held and lets it go while it speaks to the
 	 * center (reads wait for no network), returning with it held again */
 	pthread_mutex_t *lock;
-	/* each change of another host applied (err 0) or refused (err < 0, c NULL when no row
-	 * is to blame: the center went back), with the lock held; may be NULL */
+	/* each change of another host applied (err 0; 1: a purge held back by this host's purge
+	 * protection, kv-fleet.h) or refused (err < 0, c NULL when no row is to blame: the
+	 * center went back, or a local vault of the name), with the lock held; may be NULL */
 	void (*applied)(void *ud, const char *vault, const struct fleet_change *c,
 			const struct fleet_body *b, int err);
 	void *ud;

@@ -79,7 +79,11 @@ static void applied(void *ud, const char *vault, const struct fleet_change *c,
 	struct fleet_daemon *f = ud;
 	struct audit_record rec = AUDIT_RECORD_INIT;
 	int64_t seq = c ? c->seq : 0;
-	char what[128];
+	bool held = err > 0; /* a purge held back by this host's purge protection */
+	char what[160];
+
+	if (held)
+		err = 0;
 
 	if (err && f->refused.err == err && f->refused.seq == seq && streq(f->refused.vault, vault))
 		return; /* said already */
@@ -91,8 +95,9 @@ static void applied(void *ud, const char *vault, const struct fleet_change *c,
 		f->refused.err = 0;
 
 	if (c)
-		snprintf(what, sizeof(what), "fleet %s seq %lld from %s",
-			 b ? op_name(b->op) : "row", (long long)c->seq, c->host);
+		snprintf(what, sizeof(what), "fleet %s seq %lld from %s%s",
+			 b ? op_name(b->op) : "row", (long long)c->seq, c->host,
+			 held ? " (held back: purge protection keeps it here)" : "");
 	else if (err == -EEXIST)
 		snprintf(what, sizeof(what), "fleet center: a local vault of this name, not taken");
 	else

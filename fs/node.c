@@ -42,6 +42,7 @@ int shown_err(int r)
 	case EFBIG:
 	case EHOSTDOWN: /* a fleet vault's change while the fleet's center is away */
 	case ETIMEDOUT: /* ... or while it did not answer in time */
+	case ENOKEY:	/* ... or before the rekey after a host's removal */
 		return r;
 	case EMSGSIZE: /* a value over VAULTFS_VALUE_MAX */
 		return -EFBIG;

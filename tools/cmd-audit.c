@@ -22,6 +22,7 @@
 #include "core/audit.h"
 #include "core/fleet-audit.h"
 #include "core/fleet-pg.h"
+#include "core/kv-fleet.h"
 #include "core/fleet-sync.h"
 #include "core/log.h"
 #include "core/store.h"
@@ -687,6 +688,21 @@ static int fleet_anchor(struct ctl *ctl, char anchor[FLEET_FPR_LEN])
 	return r < 0 ? fail(r, "store") : 0;
 }
 
+/* The removals this host learned (kv-fleet.h) marked on the center's hosts: they count
+ * whatever the center says now. */
+static int fleet_removed_here(struct ctl *ctl, struct fleet_host *hosts, size_t n)
+{
+	struct store *s = NULL;
+	int r;
+
+	r = store_open(ctl->config->store_path, STORE_READONLY, &s);
+	if (r >= 0) {
+		r = fleet_removed_mark(s, hosts, n);
+		store_free(s);
+	}
+	return r;
+}
+
 static int show_fleet(struct ctl *ctl, const struct filter *f, const char *host)
 {
 	struct fleet_audit_batch *b = NULL;
@@ -715,6 +731,8 @@ static int show_fleet(struct ctl *ctl, const struct filter *f, const char *host)
 		r = fleet_pg_audit_migrate(p);
 	if (r >= 0)
 		r = fleet_pg_hosts(p, &hosts, &nh);
+	if (r >= 0)
+		r = fleet_removed_here(ctl, hosts, nh);
 	if (r >= 0)
 		r = fleet_pg_audit_batches(p, host, &b, &n);
 	fleet_pg_free(p);

@@ -921,6 +921,9 @@ static void fleet_checks(struct doctor *d, struct ctl *ctl, struct json_object *
 			r = store_meta_text(s, FLEET_META_ANCHOR, anchor, sizeof(anchor));
 		if (r >= 0)
 			r = store_meta_get(s, FLEET_META_KEY, &saved, &len);
+		/* the removals this host learned count whatever the center says now */
+		if (r >= 0 && center)
+			r = fleet_removed_mark(s, hosts, n);
 		store_free(s);
 	}
 	if (r == -ENOENT) {

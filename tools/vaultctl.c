@@ -102,7 +102,7 @@ static void help(void)
 	      "             [--timeout 12h] [--format raw|fscrypt] [--version N]\n"
 	      "             (the value as a kernel key: logon by default, into @u by default)\n"
 	      "  fleet join [--anchor SHA256:...]\n"
-	      "  fleet approve HOST [--vault V]... [--fingerprint SHA256:...]\n"
+	      "  fleet approve HOST [--vault V]... [--fingerprint SHA256:... | --trust-center]\n"
 	      "  fleet remove HOST\n"
 	      "  fleet rekey VAULT   (also: vault rekey VAULT)\n"
 	      "  fleet status [--json]\n"
