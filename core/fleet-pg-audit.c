@@ -15,80 +15,6 @@
 /* not fleet_pg_migrate's lock: that one may be held by the same session's caller */
 #define AUDIT_MIGRATE_LOCK "8534109521226938114"
 
-struct params {
-	int n;
-	const char *v[8];
-	int len[8];
-	int fmt[8];
-	char num[8][24];
-};
-
-static void param_text(struct params *q, const char *s)
-{
-	q->v[q->n] = s;
-	q->len[q->n] = 0;
-	q->fmt[q->n] = 0;
-	q->n++;
-}
-
-static void param_int(struct params *q, int64_t v)
-{
-	snprintf(q->num[q->n], sizeof(q->num[q->n]), "%" PRId64, v);
-	param_text(q, q->num[q->n]);
-}
-
-static void param_bytes(struct params *q, const void *p, size_t n)
-{
-	q->v[q->n] = n ? p : "";
-	q->len[q->n] = (int)n;
-	q->fmt[q->n] = 1;
-	q->n++;
-}
-
-static int run(struct fleet_pg *p, const char *sql, const struct params *q, PGresult **ret)
-{
-	PGresult *res;
-	ExecStatusType st;
-
-	res = PQexecParams(p->conn, sql, q ? q->n : 0, NULL, q ? q->v : NULL, q ? q->len : NULL,
-			   q ? q->fmt : NULL, 1);
-	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		int r = fleet_pg_errno(p, res);
-
-		if (res)
-			PQclear(res);
-		return r;
-	}
-	*ret = res;
-	return 0;
-}
-
-static int get_int(const PGresult *res, int row, int col, int64_t *ret)
-{
-	const uint8_t *v = (const uint8_t *)PQgetvalue(res, row, col);
-	uint64_t x = 0;
-
-	if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
-		return -EBADMSG;
-	for (int i = 0; i < 8; i++)
-		x = x << 8 | v[i];
-	*ret = (int64_t)x;
-	return 0;
-}
-
-static int get_bytes(const PGresult *res, int row, int col, uint8_t *buf, size_t size,
-		     size_t *ret_len)
-{
-	int len = PQgetlength(res, row, col);
-
-	if (PQgetisnull(res, row, col) || len < 0 || (size_t)len > size)
-		return -EBADMSG;
-	memcpy(buf, PQgetvalue(res, row, col), (size_t)len);
-	*ret_len = (size_t)len;
-	return 0;
-}
-
 int fleet_pg_audit_migrate(struct fleet_pg *p)
 {
 	PGresult *res;
@@ -126,17 +52,17 @@ int fleet_pg_audit_migrate(struct fleet_pg *p)
 int fleet_pg_audit_insert(struct fleet_pg *p, const struct fleet_audit_batch *b)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 
 	if (b->lines_len > INT32_MAX)
 		return -EMSGSIZE;
-	param_text(&q, b->host);
-	param_int(&q, b->first_seq);
-	param_int(&q, b->last_seq);
-	param_bytes(&q, b->prev, sizeof(b->prev));
-	param_bytes(&q, b->lines, b->lines_len);
-	param_bytes(&q, b->sig, b->sig_len);
-	return run(
+	fleet_pg_param_text(&q, b->host);
+	fleet_pg_param_int(&q, b->first_seq);
+	fleet_pg_param_int(&q, b->last_seq);
+	fleet_pg_param_bytes(&q, b->prev, sizeof(b->prev));
+	fleet_pg_param_bytes(&q, b->lines, b->lines_len);
+	fleet_pg_param_bytes(&q, b->sig, b->sig_len);
+	return fleet_pg_run(
 		p,
 		"INSERT INTO vaultfs.audit_batches (host, first_seq, last_seq, prev, lines, sig) "
 		"VALUES ($1, $2, $3, $4, $5, $6)",
@@ -154,11 +80,13 @@ static int get_batch(const PGresult *res, int i, struct fleet_audit_batch *b)
 
 	memset(b, 0, sizeof(*b));
 	if (PQgetisnull(res, i, 0) || hlen < 0 || (size_t)hlen >= sizeof(b->host) || len < 0 ||
-	    (size_t)len > FLEET_AUDIT_BATCH_BYTES || get_int(res, i, 1, &b->first_seq) < 0 ||
-	    get_int(res, i, 2, &b->last_seq) < 0 ||
-	    get_bytes(res, i, 3, b->prev, sizeof(b->prev), &n) < 0 || n != sizeof(b->prev) ||
-	    get_bytes(res, i, 5, b->sig, sizeof(b->sig), &b->sig_len) < 0 ||
-	    get_int(res, i, 6, &b->shipped) < 0)
+	    (size_t)len > FLEET_AUDIT_BATCH_BYTES ||
+	    fleet_pg_get_int(res, i, 1, &b->first_seq) < 0 ||
+	    fleet_pg_get_int(res, i, 2, &b->last_seq) < 0 ||
+	    fleet_pg_get_bytes(res, i, 3, b->prev, sizeof(b->prev), &n) < 0 ||
+	    n != sizeof(b->prev) ||
+	    fleet_pg_get_bytes(res, i, 5, b->sig, sizeof(b->sig), &b->sig_len) < 0 ||
+	    fleet_pg_get_int(res, i, 6, &b->shipped) < 0)
 		return -EBADMSG;
 	memcpy(b->host, PQgetvalue(res, i, 0), (size_t)hlen);
 	if (!fleet_host_name_valid(b->host)) /* the table's CHECK may be gone: not shown */
@@ -174,11 +102,12 @@ static int get_batch(const PGresult *res, int i, struct fleet_audit_batch *b)
 int fleet_pg_audit_last(struct fleet_pg *p, const char *host, struct fleet_audit_batch *ret)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int r;
 
-	param_text(&q, host);
-	r = run(p, "SELECT " COLUMNS "WHERE host = $1 ORDER BY first_seq DESC LIMIT 1", &q, &res);
+	fleet_pg_param_text(&q, host);
+	r = fleet_pg_run(p, "SELECT " COLUMNS "WHERE host = $1 ORDER BY first_seq DESC LIMIT 1", &q,
+			 &res);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1)
@@ -193,15 +122,16 @@ int fleet_pg_audit_batches(struct fleet_pg *p, const char *host, struct fleet_au
 			   size_t *ret_n)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	struct fleet_audit_batch *v;
 	int r, n;
 
 	if (host) {
-		param_text(&q, host);
-		r = run(p, "SELECT " COLUMNS "WHERE host = $1 ORDER BY host, first_seq", &q, &res);
+		fleet_pg_param_text(&q, host);
+		r = fleet_pg_run(p, "SELECT " COLUMNS "WHERE host = $1 ORDER BY host, first_seq",
+				 &q, &res);
 	} else
-		r = run(p, "SELECT " COLUMNS "ORDER BY host, first_seq", NULL, &res);
+		r = fleet_pg_run(p, "SELECT " COLUMNS "ORDER BY host, first_seq", NULL, &res);
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
@@ -223,12 +153,12 @@ int fleet_pg_audit_batches(struct fleet_pg *p, const char *host, struct fleet_au
 int fleet_pg_audit_ranges(struct fleet_pg *p, const char *host, int64_t **ret, size_t *ret_n)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int64_t *v;
 	int r, n;
 
 	/* read only: a missing table is an answer, not something to make */
-	r = run(p, "SELECT to_regclass('vaultfs.audit_batches') IS NOT NULL", NULL, &res);
+	r = fleet_pg_run(p, "SELECT to_regclass('vaultfs.audit_batches') IS NOT NULL", NULL, &res);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 1)
@@ -237,11 +167,11 @@ int fleet_pg_audit_ranges(struct fleet_pg *p, const char *host, int64_t **ret, s
 		return -ENOENT;
 	PQclear(res);
 	res = NULL;
-	param_text(&q, host);
-	r = run(p,
-		"SELECT first_seq, last_seq FROM vaultfs.audit_batches WHERE host = $1 "
-		"ORDER BY first_seq",
-		&q, &res);
+	fleet_pg_param_text(&q, host);
+	r = fleet_pg_run(p,
+			 "SELECT first_seq, last_seq FROM vaultfs.audit_batches WHERE host = $1 "
+			 "ORDER BY first_seq",
+			 &q, &res);
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
@@ -249,7 +179,8 @@ int fleet_pg_audit_ranges(struct fleet_pg *p, const char *host, int64_t **ret, s
 	if (!v)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++)
-		if (get_int(res, i, 0, &v[2 * i]) < 0 || get_int(res, i, 1, &v[2 * i + 1]) < 0) {
+		if (fleet_pg_get_int(res, i, 0, &v[2 * i]) < 0 ||
+		    fleet_pg_get_int(res, i, 1, &v[2 * i + 1]) < 0) {
 			free(v);
 			return -EBADMSG;
 		}
@@ -261,13 +192,13 @@ int fleet_pg_audit_ranges(struct fleet_pg *p, const char *host, int64_t **ret, s
 int fleet_pg_audit_delete_from(struct fleet_pg *p, const char *host, int64_t first_seq)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int r;
 
-	param_text(&q, host);
-	param_int(&q, first_seq);
-	r = run(p, "DELETE FROM vaultfs.audit_batches WHERE host = $1 AND first_seq >= $2", &q,
-		&res);
+	fleet_pg_param_text(&q, host);
+	fleet_pg_param_int(&q, first_seq);
+	r = fleet_pg_run(p, "DELETE FROM vaultfs.audit_batches WHERE host = $1 AND first_seq >= $2",
+			 &q, &res);
 	if (r < 0)
 		return r;
 	return atoi(PQcmdTuples(res));
@@ -278,20 +209,21 @@ int fleet_pg_audit_head(struct fleet_pg *p, const char *host, int64_t first_seq,
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
 	struct fleet_audit_head h = {};
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	size_t n, m;
 	int r;
 
 	/* the center hashes the lines: only 80 bytes come back, whatever the batch's size */
-	param_text(&q, host);
+	fleet_pg_param_text(&q, host);
 	if (first_seq > 0) {
-		param_int(&q, first_seq);
-		r = run(p,
-			"SELECT first_seq, last_seq, prev, sha256(lines) "
-			"FROM vaultfs.audit_batches WHERE host = $1 AND first_seq = $2",
-			&q, &res);
+		fleet_pg_param_int(&q, first_seq);
+		r = fleet_pg_run(p,
+				 "SELECT first_seq, last_seq, prev, sha256(lines) "
+				 "FROM vaultfs.audit_batches WHERE host = $1 AND first_seq = $2",
+				 &q, &res);
 	} else
-		r = run(p,
+		r = fleet_pg_run(
+			p,
 			"SELECT first_seq, last_seq, prev, sha256(lines) "
 			"FROM vaultfs.audit_batches WHERE host = $1 ORDER BY first_seq DESC LIMIT 1",
 			&q, &res);
@@ -299,9 +231,11 @@ int fleet_pg_audit_head(struct fleet_pg *p, const char *host, int64_t first_seq,
 		return r;
 	if (PQntuples(res) != 1)
 		return -ENOENT;
-	if (get_int(res, 0, 0, &h.first_seq) < 0 || get_int(res, 0, 1, &h.last_seq) < 0 ||
-	    get_bytes(res, 0, 2, h.prev, sizeof(h.prev), &n) < 0 || n != sizeof(h.prev) ||
-	    get_bytes(res, 0, 3, h.digest, sizeof(h.digest), &m) < 0 || m != sizeof(h.digest))
+	if (fleet_pg_get_int(res, 0, 0, &h.first_seq) < 0 ||
+	    fleet_pg_get_int(res, 0, 1, &h.last_seq) < 0 ||
+	    fleet_pg_get_bytes(res, 0, 2, h.prev, sizeof(h.prev), &n) < 0 || n != sizeof(h.prev) ||
+	    fleet_pg_get_bytes(res, 0, 3, h.digest, sizeof(h.digest), &m) < 0 ||
+	    m != sizeof(h.digest))
 		return -EBADMSG;
 	*ret = h;
 	return 0;

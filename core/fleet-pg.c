@@ -100,16 +100,7 @@ void fleet_pg_free(struct fleet_pg *p)
 	free(p);
 }
 
-/* A statement of up to 8 parameters: text (len < 0) or binary (bytea, len >= 0). */
-struct params {
-	int n;
-	const char *v[8];
-	int len[8];
-	int fmt[8];
-	char num[8][24];
-};
-
-static void param_text(struct params *q, const char *s)
+void fleet_pg_param_text(struct fleet_pg_params *q, const char *s)
 {
 	q->v[q->n] = s;
 	q->len[q->n] = 0;
@@ -117,13 +108,13 @@ static void param_text(struct params *q, const char *s)
 	q->n++;
 }
 
-static void param_int(struct params *q, int64_t v)
+void fleet_pg_param_int(struct fleet_pg_params *q, int64_t v)
 {
 	snprintf(q->num[q->n], sizeof(q->num[q->n]), "%" PRId64, v);
-	param_text(q, q->num[q->n]);
+	fleet_pg_param_text(q, q->num[q->n]);
 }
 
-static void param_bytes(struct params *q, const void *p, size_t n)
+void fleet_pg_param_bytes(struct fleet_pg_params *q, const void *p, size_t n)
 {
 	q->v[q->n] = n ? p : "";
 	q->len[q->n] = (int)n;
@@ -189,7 +180,7 @@ static int answer(struct fleet_pg *p, PGresult **ret)
 /* sql sent (parameters: q, or none; several statements only without), in libpq's
  * nonblocking mode for the send, then its answer (above); 0 with the result (rows or none) in
  * *ret, or -errno. */
-static int send_and_wait(struct fleet_pg *p, const char *sql, const struct params *q,
+static int send_and_wait(struct fleet_pg *p, const char *sql, const struct fleet_pg_params *q,
 			 PGresult **ret)
 {
 	PGresult *res = NULL;
@@ -216,18 +207,19 @@ static int send_and_wait(struct fleet_pg *p, const char *sql, const struct param
 }
 
 /* Run sql; 0 with the result (rows or none) in *ret, or -errno. */
-static int run(struct fleet_pg *p, const char *sql, const struct params *q, PGresult **ret)
+int fleet_pg_run(struct fleet_pg *p, const char *sql, const struct fleet_pg_params *q,
+		 PGresult **ret)
 {
-	static const struct params none = { 0 };
+	static const struct fleet_pg_params none = { 0 };
 
 	return send_and_wait(p, sql, q ? q : &none, ret);
 }
 
-static int run_none(struct fleet_pg *p, const char *sql, const struct params *q)
+static int run_none(struct fleet_pg *p, const char *sql, const struct fleet_pg_params *q)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
 
-	return run(p, sql, q, &res);
+	return fleet_pg_run(p, sql, q, &res);
 }
 
 int fleet_pg_exec(struct fleet_pg *p, const char *sql)
@@ -238,7 +230,7 @@ int fleet_pg_exec(struct fleet_pg *p, const char *sql)
 }
 
 /* Binary columns: integers big-endian of their width, text and bytea as bytes. */
-static int get_int(const PGresult *res, int row, int col, int64_t *ret)
+int fleet_pg_get_int(const PGresult *res, int row, int col, int64_t *ret)
 {
 	const uint8_t *v = (const uint8_t *)PQgetvalue(res, row, col);
 	int len = PQgetlength(res, row, col);
@@ -259,7 +251,7 @@ static int get_int(const PGresult *res, int row, int col, int64_t *ret)
 	return 0;
 }
 
-static int get_text(const PGresult *res, int row, int col, char *buf, size_t size)
+int fleet_pg_get_text(const PGresult *res, int row, int col, char *buf, size_t size)
 {
 	int len = PQgetlength(res, row, col);
 
@@ -274,15 +266,15 @@ static int get_text(const PGresult *res, int row, int col, char *buf, size_t siz
  * the center made up goes into no log or record unchecked. */
 static int get_host(const PGresult *res, int row, int col, char *buf, size_t size, bool empty)
 {
-	int r = get_text(res, row, col, buf, size);
+	int r = fleet_pg_get_text(res, row, col, buf, size);
 
 	if (r < 0)
 		return r;
 	return (empty && !buf[0]) || fleet_host_name_valid(buf) ? 0 : -EBADMSG;
 }
 
-static int get_bytes(const PGresult *res, int row, int col, uint8_t *buf, size_t size,
-		     size_t *ret_len)
+int fleet_pg_get_bytes(const PGresult *res, int row, int col, uint8_t *buf, size_t size,
+		       size_t *ret_len)
 {
 	int len = PQgetlength(res, row, col);
 
@@ -348,10 +340,10 @@ int fleet_pg_migrate(struct fleet_pg *p)
 			     " key text PRIMARY KEY, value text NOT NULL);");
 	if (r < 0)
 		goto fail;
-	r = run(p, "SELECT value FROM vaultfs.meta WHERE key = 'schema'", NULL, &res);
+	r = fleet_pg_run(p, "SELECT value FROM vaultfs.meta WHERE key = 'schema'", NULL, &res);
 	if (r < 0)
 		goto fail;
-	if (PQntuples(res) == 1 && get_text(res, 0, 0, v, sizeof(v)) < 0) {
+	if (PQntuples(res) == 1 && fleet_pg_get_text(res, 0, 0, v, sizeof(v)) < 0) {
 		r = -EBADMSG;
 		goto fail;
 	}
@@ -374,13 +366,13 @@ fail:
 
 int fleet_pg_host_insert(struct fleet_pg *p, const struct fleet_host *h)
 {
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 
-	param_text(&q, h->name);
-	param_int(&q, h->kind);
-	param_bytes(&q, h->spki, h->spki_len);
-	param_text(&q, h->approved_by);
-	param_bytes(&q, h->sig, h->sig_len);
+	fleet_pg_param_text(&q, h->name);
+	fleet_pg_param_int(&q, h->kind);
+	fleet_pg_param_bytes(&q, h->spki, h->spki_len);
+	fleet_pg_param_text(&q, h->approved_by);
+	fleet_pg_param_bytes(&q, h->sig, h->sig_len);
 	return run_none(p,
 			"INSERT INTO vaultfs.hosts (name, kind, spki, approved_by, sig) "
 			"VALUES ($1, $2, $3, $4, $5)",
@@ -390,18 +382,18 @@ int fleet_pg_host_insert(struct fleet_pg *p, const struct fleet_host *h)
 int fleet_pg_host_update(struct fleet_pg *p, const struct fleet_host *h)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int r;
 
-	param_text(&q, h->name);
-	param_text(&q, h->approved_by);
-	param_bytes(&q, h->sig, h->sig_len);
-	param_text(&q, h->revoked_by);
-	param_bytes(&q, h->revoked_sig, h->revoked_sig_len);
-	r = run(p,
-		"UPDATE vaultfs.hosts SET approved_by = $2, sig = $3, revoked_by = $4, "
-		"revoked_sig = $5 WHERE name = $1",
-		&q, &res);
+	fleet_pg_param_text(&q, h->name);
+	fleet_pg_param_text(&q, h->approved_by);
+	fleet_pg_param_bytes(&q, h->sig, h->sig_len);
+	fleet_pg_param_text(&q, h->revoked_by);
+	fleet_pg_param_bytes(&q, h->revoked_sig, h->revoked_sig_len);
+	r = fleet_pg_run(p,
+			 "UPDATE vaultfs.hosts SET approved_by = $2, sig = $3, revoked_by = $4, "
+			 "revoked_sig = $5 WHERE name = $1",
+			 &q, &res);
 	if (r < 0)
 		return r;
 	return streq(PQcmdTuples(res), "1") ? 0 : -ENOENT;
@@ -413,12 +405,12 @@ int fleet_pg_hosts(struct fleet_pg *p, struct fleet_host **ret, size_t *ret_n)
 	_cleanup_free_ struct fleet_host *hosts = NULL;
 	int r, n;
 
-	r = run(p,
-		"SELECT name, kind, spki, approved_by, sig, revoked_by, revoked_sig, "
-		"extract(epoch FROM joined)::bigint, "
-		"COALESCE(extract(epoch FROM last_seen)::bigint, 0) "
-		"FROM vaultfs.hosts ORDER BY name",
-		NULL, &res);
+	r = fleet_pg_run(p,
+			 "SELECT name, kind, spki, approved_by, sig, revoked_by, revoked_sig, "
+			 "extract(epoch FROM joined)::bigint, "
+			 "COALESCE(extract(epoch FROM last_seen)::bigint, 0) "
+			 "FROM vaultfs.hosts ORDER BY name",
+			 NULL, &res);
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
@@ -432,14 +424,15 @@ int fleet_pg_hosts(struct fleet_pg *p, struct fleet_host **ret, size_t *ret_n)
 		int64_t kind;
 
 		if (get_host(res, i, 0, h->name, sizeof(h->name), false) < 0 ||
-		    get_int(res, i, 1, &kind) < 0 ||
-		    get_bytes(res, i, 2, h->spki, sizeof(h->spki), &h->spki_len) < 0 ||
+		    fleet_pg_get_int(res, i, 1, &kind) < 0 ||
+		    fleet_pg_get_bytes(res, i, 2, h->spki, sizeof(h->spki), &h->spki_len) < 0 ||
 		    get_host(res, i, 3, h->approved_by, sizeof(h->approved_by), true) < 0 ||
-		    get_bytes(res, i, 4, h->sig, sizeof(h->sig), &h->sig_len) < 0 ||
+		    fleet_pg_get_bytes(res, i, 4, h->sig, sizeof(h->sig), &h->sig_len) < 0 ||
 		    get_host(res, i, 5, h->revoked_by, sizeof(h->revoked_by), true) < 0 ||
-		    get_bytes(res, i, 6, h->revoked_sig, sizeof(h->revoked_sig),
-			      &h->revoked_sig_len) < 0 ||
-		    get_int(res, i, 7, &h->joined) < 0 || get_int(res, i, 8, &h->last_seen) < 0)
+		    fleet_pg_get_bytes(res, i, 6, h->revoked_sig, sizeof(h->revoked_sig),
+				       &h->revoked_sig_len) < 0 ||
+		    fleet_pg_get_int(res, i, 7, &h->joined) < 0 ||
+		    fleet_pg_get_int(res, i, 8, &h->last_seen) < 0)
 			return -EBADMSG;
 		h->kind = (enum fleet_key_kind)kind;
 	}
@@ -450,9 +443,9 @@ int fleet_pg_hosts(struct fleet_pg *p, struct fleet_host **ret, size_t *ret_n)
 
 int fleet_pg_host_seen(struct fleet_pg *p, const char *name)
 {
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 
-	param_text(&q, name);
+	fleet_pg_param_text(&q, name);
 	return run_none(p, "UPDATE vaultfs.hosts SET last_seen = now() WHERE name = $1", &q);
 }
 
@@ -460,27 +453,27 @@ int fleet_pg_host_seen(struct fleet_pg *p, const char *name)
 
 int fleet_pg_vault_insert(struct fleet_pg *p, const char *vault, uint32_t epoch)
 {
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 
-	param_text(&q, vault);
-	param_int(&q, epoch);
+	fleet_pg_param_text(&q, vault);
+	fleet_pg_param_int(&q, epoch);
 	return run_none(p, "INSERT INTO vaultfs.vaults (name, epoch) VALUES ($1, $2)", &q);
 }
 
 int fleet_pg_vault_epoch(struct fleet_pg *p, const char *vault, uint32_t *ret)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int64_t e;
 	int r;
 
-	param_text(&q, vault);
-	r = run(p, "SELECT epoch FROM vaultfs.vaults WHERE name = $1", &q, &res);
+	fleet_pg_param_text(&q, vault);
+	r = fleet_pg_run(p, "SELECT epoch FROM vaultfs.vaults WHERE name = $1", &q, &res);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1)
 		return -ENOENT;
-	r = get_int(res, 0, 0, &e);
+	r = fleet_pg_get_int(res, 0, 0, &e);
 	if (r < 0 || e <= 0 || e > UINT32_MAX)
 		return -EBADMSG;
 	*ret = (uint32_t)e;
@@ -490,12 +483,12 @@ int fleet_pg_vault_epoch(struct fleet_pg *p, const char *vault, uint32_t *ret)
 int fleet_pg_vault_set_epoch(struct fleet_pg *p, const char *vault, uint32_t epoch)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int r;
 
-	param_text(&q, vault);
-	param_int(&q, epoch);
-	r = run(p, "UPDATE vaultfs.vaults SET epoch = $2 WHERE name = $1", &q, &res);
+	fleet_pg_param_text(&q, vault);
+	fleet_pg_param_int(&q, epoch);
+	r = fleet_pg_run(p, "UPDATE vaultfs.vaults SET epoch = $2 WHERE name = $1", &q, &res);
 	if (r < 0)
 		return r;
 	return streq(PQcmdTuples(res), "1") ? 0 : -ENOENT;
@@ -507,10 +500,10 @@ int fleet_pg_vaults(struct fleet_pg *p, struct fleet_pg_vault **ret, size_t *ret
 	_cleanup_free_ struct fleet_pg_vault *v = NULL;
 	int r, n;
 
-	r = run(p,
-		"SELECT v.name, v.epoch, COALESCE((SELECT max(seq) FROM vaultfs.changes c "
-		"WHERE c.vault = v.name), 0) FROM vaultfs.vaults v ORDER BY v.name",
-		NULL, &res);
+	r = fleet_pg_run(p,
+			 "SELECT v.name, v.epoch, COALESCE((SELECT max(seq) FROM vaultfs.changes c "
+			 "WHERE c.vault = v.name), 0) FROM vaultfs.vaults v ORDER BY v.name",
+			 NULL, &res);
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
@@ -522,9 +515,9 @@ int fleet_pg_vaults(struct fleet_pg *p, struct fleet_pg_vault **ret, size_t *ret
 	for (int i = 0; i < n; i++) {
 		int64_t e;
 
-		if (get_text(res, i, 0, v[i].name, sizeof(v[i].name)) < 0 ||
-		    get_int(res, i, 1, &e) < 0 || e <= 0 || e > UINT32_MAX ||
-		    get_int(res, i, 2, &v[i].max_seq) < 0)
+		if (fleet_pg_get_text(res, i, 0, v[i].name, sizeof(v[i].name)) < 0 ||
+		    fleet_pg_get_int(res, i, 1, &e) < 0 || e <= 0 || e > UINT32_MAX ||
+		    fleet_pg_get_int(res, i, 2, &v[i].max_seq) < 0)
 			return -EBADMSG;
 		v[i].epoch = (uint32_t)e;
 	}
@@ -537,14 +530,14 @@ int fleet_pg_vaults(struct fleet_pg *p, struct fleet_pg_vault **ret, size_t *ret
 
 int fleet_pg_grant_put(struct fleet_pg *p, const struct fleet_grant *g)
 {
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 
-	param_text(&q, g->vault);
-	param_int(&q, g->epoch);
-	param_text(&q, g->host);
-	param_bytes(&q, g->wrapped, g->wrapped_len);
-	param_text(&q, g->granted_by);
-	param_bytes(&q, g->sig, g->sig_len);
+	fleet_pg_param_text(&q, g->vault);
+	fleet_pg_param_int(&q, g->epoch);
+	fleet_pg_param_text(&q, g->host);
+	fleet_pg_param_bytes(&q, g->wrapped, g->wrapped_len);
+	fleet_pg_param_text(&q, g->granted_by);
+	fleet_pg_param_bytes(&q, g->sig, g->sig_len);
 	return run_none(p,
 			"INSERT INTO vaultfs.grants (vault, epoch, host, wrapped, granted_by, sig) "
 			"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (vault, epoch, host) DO "
@@ -556,26 +549,26 @@ int fleet_pg_grant_get(struct fleet_pg *p, const char *vault, uint32_t epoch, co
 		       struct fleet_grant *ret)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	struct fleet_grant g = { .epoch = epoch };
 	int r;
 
-	param_text(&q, vault);
-	param_int(&q, epoch);
-	param_text(&q, host);
-	r = run(p,
-		"SELECT wrapped, granted_by, sig FROM vaultfs.grants "
-		"WHERE vault = $1 AND epoch = $2 AND host = $3",
-		&q, &res);
+	fleet_pg_param_text(&q, vault);
+	fleet_pg_param_int(&q, epoch);
+	fleet_pg_param_text(&q, host);
+	r = fleet_pg_run(p,
+			 "SELECT wrapped, granted_by, sig FROM vaultfs.grants "
+			 "WHERE vault = $1 AND epoch = $2 AND host = $3",
+			 &q, &res);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1)
 		return -ENOENT;
 	if (str_copy(g.vault, sizeof(g.vault), vault) >= sizeof(g.vault) ||
 	    str_copy(g.host, sizeof(g.host), host) >= sizeof(g.host) ||
-	    get_bytes(res, 0, 0, g.wrapped, sizeof(g.wrapped), &g.wrapped_len) < 0 ||
-	    get_text(res, 0, 1, g.granted_by, sizeof(g.granted_by)) < 0 ||
-	    get_bytes(res, 0, 2, g.sig, sizeof(g.sig), &g.sig_len) < 0)
+	    fleet_pg_get_bytes(res, 0, 0, g.wrapped, sizeof(g.wrapped), &g.wrapped_len) < 0 ||
+	    fleet_pg_get_text(res, 0, 1, g.granted_by, sizeof(g.granted_by)) < 0 ||
+	    fleet_pg_get_bytes(res, 0, 2, g.sig, sizeof(g.sig), &g.sig_len) < 0)
 		return -EBADMSG;
 	*ret = g;
 	return 0;
@@ -584,11 +577,11 @@ int fleet_pg_grant_get(struct fleet_pg *p, const char *vault, uint32_t epoch, co
 int fleet_pg_grant_delete_host(struct fleet_pg *p, const char *host)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int r;
 
-	param_text(&q, host);
-	r = run(p, "DELETE FROM vaultfs.grants WHERE host = $1", &q, &res);
+	fleet_pg_param_text(&q, host);
+	r = fleet_pg_run(p, "DELETE FROM vaultfs.grants WHERE host = $1", &q, &res);
 	if (r < 0)
 		return r;
 	return atoi(PQcmdTuples(res));
@@ -599,23 +592,24 @@ int fleet_pg_grant_delete_host(struct fleet_pg *p, const char *host)
 int fleet_pg_change_insert(struct fleet_pg *p, const struct fleet_change *c)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int r;
 
 	if (c->body_len > FLEET_BODY_MAX)
 		return -EMSGSIZE;
-	param_text(&q, c->vault);
-	param_int(&q, c->seq);
-	param_int(&q, c->epoch);
-	param_text(&q, c->host);
-	param_bytes(&q, c->body, c->body_len);
-	param_bytes(&q, c->mac, sizeof(c->mac));
+	fleet_pg_param_text(&q, c->vault);
+	fleet_pg_param_int(&q, c->seq);
+	fleet_pg_param_int(&q, c->epoch);
+	fleet_pg_param_text(&q, c->host);
+	fleet_pg_param_bytes(&q, c->body, c->body_len);
+	fleet_pg_param_bytes(&q, c->mac, sizeof(c->mac));
 	/* one statement, one transaction: the row and its notification commit together; and
 	 * only at the vault's epoch or later (its row locked: a rekey's epoch change waits for
 	 * the insert, or the insert sees it), so that a host that read the epoch just before a
 	 * rekey cannot put a row of the old key after it (every host would refuse it, and the
 	 * chain would stop there) */
-	r = run(p,
+	r = fleet_pg_run(
+		p,
 		"WITH ins AS (INSERT INTO vaultfs.changes (vault, seq, epoch, host, body, mac) "
 		"SELECT $1, $2, $3, $4, $5, $6 WHERE $3::integer >= (SELECT epoch FROM "
 		"vaultfs.vaults WHERE name = $1 FOR SHARE) RETURNING vault) "
@@ -677,20 +671,20 @@ int fleet_pg_changes_since(struct fleet_pg *p, const char *vault, int64_t from, 
 			   struct fleet_change **ret, size_t *ret_n)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	struct fleet_change *rows;
 	size_t bytes = 0;
 	int r, n;
 
 	if (limit == 0 || limit > 100000)
 		return -EINVAL;
-	param_text(&q, vault);
-	param_int(&q, from);
-	param_int(&q, limit);
-	r = run(p,
-		"SELECT seq, epoch, host, body, mac FROM vaultfs.changes "
-		"WHERE vault = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-		&q, &res);
+	fleet_pg_param_text(&q, vault);
+	fleet_pg_param_int(&q, from);
+	fleet_pg_param_int(&q, limit);
+	r = fleet_pg_run(p,
+			 "SELECT seq, epoch, host, body, mac FROM vaultfs.changes "
+			 "WHERE vault = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+			 &q, &res);
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
@@ -713,11 +707,11 @@ int fleet_pg_changes_since(struct fleet_pg *p, const char *vault, int64_t from, 
 		bytes += len > 0 ? (size_t)len : 0;
 		r = -EBADMSG;
 		if (str_copy(c->vault, sizeof(c->vault), vault) >= sizeof(c->vault) ||
-		    get_int(res, i, 0, &c->seq) < 0 || get_int(res, i, 1, &epoch) < 0 ||
-		    epoch < 0 || epoch > UINT32_MAX ||
+		    fleet_pg_get_int(res, i, 0, &c->seq) < 0 ||
+		    fleet_pg_get_int(res, i, 1, &epoch) < 0 || epoch < 0 || epoch > UINT32_MAX ||
 		    get_host(res, i, 2, c->host, sizeof(c->host), false) < 0 || len < 0 ||
 		    (size_t)len > FLEET_BODY_MAX ||
-		    get_bytes(res, i, 4, c->mac, sizeof(c->mac), &maclen) < 0 ||
+		    fleet_pg_get_bytes(res, i, 4, c->mac, sizeof(c->mac), &maclen) < 0 ||
 		    maclen != sizeof(c->mac))
 			goto fail;
 		c->epoch = (uint32_t)epoch;
@@ -740,27 +734,28 @@ fail:
 int fleet_pg_change_max(struct fleet_pg *p, const char *vault, int64_t *ret)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int r;
 
-	param_text(&q, vault);
-	r = run(p, "SELECT COALESCE(max(seq), 0) FROM vaultfs.changes WHERE vault = $1", &q, &res);
+	fleet_pg_param_text(&q, vault);
+	r = fleet_pg_run(p, "SELECT COALESCE(max(seq), 0) FROM vaultfs.changes WHERE vault = $1",
+			 &q, &res);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1)
 		return -EBADMSG;
-	return get_int(res, 0, 0, ret);
+	return fleet_pg_get_int(res, 0, 0, ret);
 }
 
 /* --- applied --- */
 
 int fleet_pg_applied_set(struct fleet_pg *p, const char *host, const char *vault, int64_t seq)
 {
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 
-	param_text(&q, host);
-	param_text(&q, vault);
-	param_int(&q, seq);
+	fleet_pg_param_text(&q, host);
+	fleet_pg_param_text(&q, vault);
+	fleet_pg_param_int(&q, seq);
 	return run_none(p,
 			"INSERT INTO vaultfs.applied (host, vault, seq) VALUES ($1, $2, $3) "
 			"ON CONFLICT (host, vault) DO UPDATE SET seq = $3, at = now()",
@@ -770,15 +765,16 @@ int fleet_pg_applied_set(struct fleet_pg *p, const char *host, const char *vault
 int fleet_pg_applied_get(struct fleet_pg *p, const char *host, const char *vault, int64_t *ret)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct params q = { 0 };
+	struct fleet_pg_params q = { 0 };
 	int r;
 
-	param_text(&q, host);
-	param_text(&q, vault);
-	r = run(p, "SELECT seq FROM vaultfs.applied WHERE host = $1 AND vault = $2", &q, &res);
+	fleet_pg_param_text(&q, host);
+	fleet_pg_param_text(&q, vault);
+	r = fleet_pg_run(p, "SELECT seq FROM vaultfs.applied WHERE host = $1 AND vault = $2", &q,
+			 &res);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1)
 		return -ENOENT;
-	return get_int(res, 0, 0, ret);
+	return fleet_pg_get_int(res, 0, 0, ret);
 }
