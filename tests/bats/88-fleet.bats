@@ -10,6 +10,8 @@
 # refused. Network namespaces come with the daemon's sync (later).
 
 load helpers
+# shellcheck source=tests/lib/fleet-hosts.bash
+. "$VAULTFS_TOP/tests/lib/fleet-hosts.bash"
 load ../lib/servers
 
 setup() {
@@ -32,40 +34,6 @@ setup() {
 teardown() {
 	pg_stop "$T/pg"
 	[ -n "${KEEP:-}" ] || vault_teardown
-}
-
-# host_init NAME TCTI SEALER: a config, store and journal under $T/NAME, in the fleet's center
-host_init() {
-	local d=$T/$1
-	mkdir -p -m 0700 "$d" "$d/policy.d"
-	cat >"$d/vaultfs.conf" <<-CONF
-	[store]
-	path = $d/vault.db
-	[seal]
-	sealer = $3
-	tcti = $2
-	host_key = $d/host.key
-	[fs]
-	mountpoint = $d/mnt
-	[policy]
-	dir = $d/policy.d
-	[audit]
-	path = $d/audit.jsonl
-	[control]
-	socket = $d/control.sock
-	[fleet]
-	conninfo = $CONNINFO
-	host = $1
-	CONF
-	"$VAULTCTL" -c "$d/vaultfs.conf" init --sealer "$3" --recovery-key-file "$d/recovery.key" \
-		>/dev/null 2>&1
-}
-
-# on NAME ARGS...: vaultctl as host NAME, offline
-on() {
-	local h=$1
-	shift
-	"$VAULTCTL" -c "$T/$h/vaultfs.conf" --offline "$@"
 }
 
 sql() {

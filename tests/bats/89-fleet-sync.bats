@@ -12,6 +12,8 @@
 # namespaces on a private bridge are not made here (later).
 
 load helpers
+# shellcheck source=tests/lib/fleet-hosts.bash
+. "$VAULTFS_TOP/tests/lib/fleet-hosts.bash"
 load ../lib/servers
 
 setup() {
@@ -39,43 +41,6 @@ teardown() {
 	[ -n "${KEEP:-}" ] || vault_teardown
 }
 
-# host_init NAME TCTI SEALER: a config, store, journal and policy under $T/NAME
-host_init() {
-	local d=$T/$1
-	mkdir -m 0700 "$d" "$d/policy.d"
-	mkdir "$d/mnt"
-	cat >"$d/vaultfs.conf" <<-CONF
-	[store]
-	path = $d/vault.db
-	[seal]
-	sealer = $3
-	tcti = $2
-	host_key = $d/host.key
-	[fs]
-	mountpoint = $d/mnt
-	[policy]
-	dir = $d/policy.d
-	[audit]
-	path = $d/audit.jsonl
-	[control]
-	socket = $d/control.sock
-	[fleet]
-	conninfo = $CONNINFO
-	host = $1
-	CONF
-	echo 'allow list,read,meta,write,delete,recover,purge,manage /** uid=0' \
-		>"$d/policy.d/10-test.policy"
-	"$VAULTCTL" -c "$d/vaultfs.conf" init --sealer "$3" --recovery-key-file "$d/recovery.key" \
-		>/dev/null 2>&1
-}
-
-# on NAME ARGS...: vaultctl as host NAME, offline (no daemon of NAME running)
-on() {
-	local h=$1
-	shift
-	"$VAULTCTL" -c "$T/$h/vaultfs.conf" --offline "$@"
-}
-
 # ctl NAME ARGS...: vaultctl through NAME's daemon
 ctl() {
 	local h=$1
@@ -83,51 +48,9 @@ ctl() {
 	"$VAULTCTL" -c "$T/$h/vaultfs.conf" "$@"
 }
 
-# host_start NAME: NAME's vaultfsd, its output in $T/NAME/daemon.log, once its mount answers
-host_start() {
-	local d=$T/$1 i pid
-	"$VAULTFSD" -c "$d/vaultfs.conf" >>"$d/daemon.log" 2>&1 3>&- &
-	pid=$!
-	eval "PID_$1=$pid"
-	for i in $(seq 200); do
-		if grep -q " $d/mnt fuse" /proc/mounts && stat "$d/mnt" >/dev/null 2>&1; then
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || { cat "$d/daemon.log" >&2; return 1; }
-		sleep 0.05
-	done
-	echo "vaultfsd $1 did not mount" >&2
-	return 1
-}
-
-host_stop() {
-	local d=$T/$1 pid
-	eval "pid=\${PID_$1:-}"
-	if [ -n "$pid" ]; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		eval "PID_$1="
-	fi
-	if grep -q " $d/mnt fuse" /proc/mounts 2>/dev/null; then
-		fusermount3 -u "$d/mnt" 2>/dev/null || umount -l "$d/mnt" 2>/dev/null || true
-	fi
-}
-
 # pg_again: the center started again on its data dir and port
 pg_again() {
 	pg_as "$PG_BIN/pg_ctl" -D "$T/pg/data" -l "$T/pg/log" -w -t 60 start >/dev/null
-}
-
-# within SECONDS CMD...: CMD succeeds within SECONDS (polled every 0.1 s)
-within() {
-	local n=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "not within the time: $*" >&2
-	return 1
 }
 
 # reads FILE WANT: FILE's content is WANT

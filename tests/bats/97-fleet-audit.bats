@@ -16,6 +16,8 @@
 # not for a unix socket.
 
 load helpers
+# shellcheck source=tests/lib/fleet-hosts.bash
+. "$VAULTFS_TOP/tests/lib/fleet-hosts.bash"
 load ../lib/servers
 
 setup() {
@@ -41,85 +43,6 @@ teardown() {
 	for h in a b; do host_stop $h; done
 	pg_stop "$T/pg"
 	[ -n "${KEEP:-}" ] || vault_teardown
-}
-
-# host_init NAME TCTI: a config, store, journal and policy under $T/NAME
-host_init() {
-	local d=$T/$1
-	mkdir -m 0700 "$d" "$d/policy.d"
-	mkdir "$d/mnt"
-	cat >"$d/vaultfs.conf" <<-CONF
-	[store]
-	path = $d/vault.db
-	[seal]
-	sealer = tpm2
-	tcti = $2
-	host_key = $d/host.key
-	[fs]
-	mountpoint = $d/mnt
-	[policy]
-	dir = $d/policy.d
-	[audit]
-	path = $d/audit.jsonl
-	[control]
-	socket = $d/control.sock
-	[fleet]
-	conninfo = $CONNINFO
-	host = $1
-	CONF
-	echo 'allow list,read,meta,write,delete,recover,purge,manage /** uid=0' \
-		>"$d/policy.d/10-test.policy"
-	"$VAULTCTL" -c "$d/vaultfs.conf" init --sealer tpm2 --recovery-key-file "$d/recovery.key" \
-		>/dev/null 2>&1
-}
-
-# on NAME ARGS...: vaultctl as host NAME, offline
-on() {
-	local h=$1
-	shift
-	"$VAULTCTL" -c "$T/$h/vaultfs.conf" --offline "$@"
-}
-
-# host_start NAME: NAME's vaultfsd, its output in $T/NAME/daemon.log, once its mount answers
-host_start() {
-	local d=$T/$1 i pid
-	"$VAULTFSD" -c "$d/vaultfs.conf" >>"$d/daemon.log" 2>&1 3>&- &
-	pid=$!
-	eval "PID_$1=$pid"
-	for i in $(seq 200); do
-		if grep -q " $d/mnt fuse" /proc/mounts && stat "$d/mnt" >/dev/null 2>&1; then
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || { cat "$d/daemon.log" >&2; return 1; }
-		sleep 0.05
-	done
-	echo "vaultfsd $1 did not mount" >&2
-	return 1
-}
-
-host_stop() {
-	local d=$T/$1 pid
-	eval "pid=\${PID_$1:-}"
-	if [ -n "$pid" ]; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		eval "PID_$1="
-	fi
-	if grep -q " $d/mnt fuse" /proc/mounts 2>/dev/null; then
-		fusermount3 -u "$d/mnt" 2>/dev/null || umount -l "$d/mnt" 2>/dev/null || true
-	fi
-}
-
-# within SECONDS CMD...: CMD succeeds within SECONDS (polled every 0.2 s)
-within() {
-	local n=$(($1 * 5)) i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "not within the time: $*" >&2
-	return 1
 }
 
 # pg_again: the center started again on its data dir and port
