@@ -12,8 +12,8 @@
 
 host_init() {
 	local d=$T/$1 sealer=${3:-tpm2}
-	mkdir -p -m 0700 "$d" "$d/policy.d"
-	mkdir -p "$d/mnt"
+	mkdir -m 0700 "$d" "$d/policy.d"
+	mkdir "$d/mnt"
 	vaultfs_conf "$d" "$2" "$sealer" >"$d/vaultfs.conf"
 	cat >>"$d/vaultfs.conf" <<-CONF
 	[fleet]
