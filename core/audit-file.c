@@ -55,24 +55,79 @@ static int check_line(const char *line, size_t len, const uint8_t *key, struct b
 	return 0;
 }
 
-/* Find the last complete line of the first size bytes of fd and check it. Bytes after it are
- * a torn line. -EBADMSG when that line does not verify or lines are over the cap. */
+/* The zeros a journal may end with (the tail allocated ahead, audit_write_records) and the
+ * part of them after a crash may have left holes in: see data_end. */
+#define ZEROS_MAX (64u << 20)
+#define HOLE_SCAN (2u * AUDIT_GROUP_BYTES + VAULTFS_AUDIT_LINE_MAX)
+#define SCAN_WINDOW (64u * 1024u)
+
+/* Where the data of the first size bytes of fd ends, and where its last non-zero byte is. A
+ * writer with sync = always allocates the file ahead of its end (zeros: a sync then writes the
+ * data and flushes, without the file system's commit of a new size), so the file may end in
+ * zeros; a record never holds a zero byte. After a crash, the part written since the last
+ * completed sync (one group, at most AUDIT_GROUP_BYTES and a line) may have reached the disk
+ * with holes, so the data ends at the first zero byte of the HOLE_SCAN bytes before the last
+ * non-zero one: every byte before it is either on disk by a sync or cut as torn. -EBADMSG when
+ * more than ZEROS_MAX zeros end the file (not a journal of ours). */
+static int data_end(int fd, uint64_t size, uint64_t *ret_data, uint64_t *ret_last)
+{
+	_cleanup_free_ char *buf = malloc(MAX(SCAN_WINDOW, HOLE_SCAN));
+	uint64_t last = size, lo;
+	char *z;
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	while (last > 0 && size - last <= ZEROS_MAX) {
+		size_t w = last < SCAN_WINDOW ? (size_t)last : SCAN_WINDOW, i = w;
+
+		r = pread_all(fd, buf, w, last - w);
+		if (r < 0)
+			return r;
+		while (i > 0 && buf[i - 1] == 0)
+			i--;
+		last -= w - i;
+		if (i > 0)
+			break;
+	}
+	if (size - last > ZEROS_MAX)
+		return -EBADMSG;
+	*ret_last = *ret_data = last;
+	if (last == size) /* no zeros at the end: appended only, no holes */
+		return 0;
+	lo = last > HOLE_SCAN ? last - HOLE_SCAN : 0;
+	r = pread_all(fd, buf, (size_t)(last - lo), lo);
+	if (r < 0)
+		return r;
+	z = memchr(buf, 0, (size_t)(last - lo));
+	if (z)
+		*ret_data = lo + (uint64_t)(z - buf);
+	return 0;
+}
+
+/* Find the last complete line of the first size bytes of fd and check it. Bytes after it (up
+ * to the zeros the file may end with, see data_end) are a torn line. -EBADMSG when that line
+ * does not verify or lines are over the cap. */
 int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct buf *scratch,
 		    struct tail *ret)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t window = TAIL_WINDOW;
+	uint64_t data, last;
+	int r;
 
-	if (size == 0) {
-		*ret = (struct tail){};
+	r = data_end(fd, size, &data, &last);
+	if (r < 0)
+		return r;
+	if (data == 0) {
+		*ret = (struct tail){ .torn = last, .size = size };
 		return 0;
 	}
 	for (;;) {
-		size_t w = size < window ? (size_t)size : window, last, start;
-		uint64_t off = size - w;
+		size_t w = data < window ? (size_t)data : window, nl, start;
+		uint64_t off = data - w;
 		struct audit_entry e;
 		char *p;
-		int r;
 
 		free(buf);
 		buf = malloc(w);
@@ -83,20 +138,21 @@ int audit_read_tail(int fd, uint64_t size, const uint8_t *key, struct buf *scrat
 			return r;
 		p = memrchr(buf, '\n', w);
 		if (!p && off == 0) { /* not one complete line: all of it is torn */
-			*ret = (struct tail){ .torn = size };
+			*ret = (struct tail){ .torn = last, .size = size };
 			return 0;
 		}
 		if (p) {
-			last = (size_t)(p - buf);
-			p = last > 0 ? memrchr(buf, '\n', last) : NULL;
+			nl = (size_t)(p - buf);
+			p = nl > 0 ? memrchr(buf, '\n', nl) : NULL;
 			if (p || off == 0) {
 				start = p ? (size_t)(p - buf) + 1 : 0;
-				r = check_line(buf + start, last - start, key, scratch, &e);
+				r = check_line(buf + start, nl - start, key, scratch, &e);
 				if (r < 0)
 					return r;
 				*ret = (struct tail){ .seq = e.seq,
-						      .end = off + last + 1,
-						      .torn = size - (off + last + 1) };
+						      .end = off + nl + 1,
+						      .torn = last - (off + nl + 1),
+						      .size = size };
 				memcpy(ret->mac, e.mac, CRYPTO_MAC_LEN);
 				audit_entry_done(&e);
 				return 0;
@@ -176,6 +232,40 @@ void audit_take_tail(struct audit *a, const struct tail *t)
 	a->seq = t->seq;
 	memcpy(a->mac, t->mac, CRYPTO_MAC_LEN);
 	a->end = t->end;
+	a->alloc_end = t->size;
+}
+
+/* sync = always: make the file at least need bytes long, allocating a step more than that:
+ * the writes that fill it then change no size, and a sync writes the data and flushes
+ * without waiting for the file system's commit of the new size (about a third of a sync on
+ * ext4 here). A file system that cannot allocate (or is full) is written as it is. */
+static void prealloc(struct audit *a, uint64_t need)
+{
+	uint64_t to = (need / AUDIT_PREALLOC_STEP + 2) * AUDIT_PREALLOC_STEP;
+
+	if (!a->prealloc || need <= a->alloc_end)
+		return;
+	if (a->rotate_size > 0) /* no file grows past it but by its first group */
+		to = MIN(to, MAX(need, a->rotate_size));
+	if (fallocate(a->fd, 0, (off_t)a->alloc_end, (off_t)(to - a->alloc_end)) < 0) {
+		if (errno == EOPNOTSUPP || errno == ENOSYS)
+			a->prealloc = false;
+		return;
+	}
+	a->alloc_end = to;
+}
+
+/* Cut the zeros allocated ahead (the lock is held, the head is the file's): before the file
+ * is rotated away and when the writer ends, so that a journal nobody writes ends with its last
+ * line. */
+int audit_cut_prealloc(struct audit *a)
+{
+	if (a->alloc_end <= a->end)
+		return 0;
+	if (ftruncate(a->fd, (off_t)a->end) < 0)
+		return negative_errno();
+	a->alloc_end = a->end;
+	return 0;
 }
 
 /* Write the records of list (in order) as one write, rotating first when the file would
@@ -205,7 +295,8 @@ int audit_write_records(struct audit *a, struct pending *list)
 		p->line_len = a->out.len - p->line_off;
 		p->seq = seq;
 	}
-	r = io_write_all(a->fd, a->out.p, a->out.len);
+	prealloc(a, a->end + a->out.len);
+	r = io_pwrite_all(a->fd, a->out.p, a->out.len, a->end);
 	if (r < 0) {
 		/* a short write leaves part of a line: cut it off, or nothing is trustworthy */
 		if (ftruncate(a->fd, (off_t)a->end) < 0) {
@@ -214,12 +305,14 @@ int audit_write_records(struct audit *a, struct pending *list)
 			audit_set_error(a, k);
 			return k;
 		}
+		a->alloc_end = a->end;
 		return r;
 	}
 	a->unanchored += seq - a->seq;
 	a->seq = seq;
 	memcpy(a->mac, prev, CRYPTO_MAC_LEN);
 	a->end += a->out.len;
+	a->alloc_end = MAX(a->alloc_end, a->end);
 	a->dirty = true;
 	return 0;
 }
@@ -234,6 +327,7 @@ int audit_recover_torn(struct audit *a, uint64_t torn)
 
 	if (ftruncate(a->fd, (off_t)a->end) < 0)
 		return negative_errno();
+	a->alloc_end = a->end;
 	snprintf(rule, sizeof(rule), "torn tail: %" PRIu64 " bytes cut", torn);
 	r = audit_own_body(&body, "journal-recovered", rule, a->path);
 	if (r >= 0) {
@@ -258,8 +352,7 @@ int audit_open_file(struct audit *a)
 	struct tail t;
 	int r;
 
-	a->fd = open(a->path,
-		     O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+	a->fd = open(a->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
 		     0600);
 	if (a->fd < 0)
 		return negative_errno();

@@ -27,6 +27,11 @@
 #define ANCHOR_TEXT_MAX 256u
 /* The group commit's linger remembers how many readers the last this many groups had. */
 #define AUDIT_LINGER_GROUPS 16u
+/* A group takes records up to this many bytes (and at least one): with sync = always, what a
+ * crash may leave with holes in the zeros the file is allocated with (audit-file.c). */
+#define AUDIT_GROUP_BYTES (1024u * 1024u)
+/* sync = always: the file is allocated this far ahead of its end, in steps of this. */
+#define AUDIT_PREALLOC_STEP (1024u * 1024u)
 /* Slots of the refusal limiter's table: uids counted at once (audit-limit.c). */
 #define LIMIT_SLOTS 64u
 
@@ -52,7 +57,8 @@ struct tail {
 	uint64_t seq; /* last good record, 0 when none */
 	uint8_t mac[CRYPTO_MAC_LEN];
 	uint64_t end;  /* bytes up to and with its newline */
-	uint64_t torn; /* bytes after it */
+	uint64_t torn; /* bytes after it, up to the zeros the file ends with */
+	uint64_t size; /* the file's size read: end + torn + those zeros */
 };
 
 /* The refusal limiter's count for one uid (audit-limit.c). */
@@ -103,6 +109,8 @@ struct audit {
 	int fd;
 	uint64_t dev, ino;
 	uint64_t seq, end;
+	uint64_t alloc_end; /* the file's size as we left it: end, and the zeros allocated ahead */
+	bool prealloc;	    /* sync = always: allocate ahead (until the file system refuses) */
 	uint8_t mac[CRYPTO_MAC_LEN];
 	bool dirty;	     /* written since the last fdatasync */
 	uint64_t unanchored; /* records written since the last anchor */
@@ -177,6 +185,7 @@ int audit_read_first(int fd, const uint8_t *key, struct buf *scratch, struct aud
 int audit_own_body(struct buf *b, const char *event, const char *rule, const char *path);
 int audit_write_records(struct audit *a, struct pending *list);
 int audit_recover_torn(struct audit *a, uint64_t torn);
+int audit_cut_prealloc(struct audit *a);
 void audit_take_tail(struct audit *a, const struct tail *t);
 int audit_open_file(struct audit *a);
 

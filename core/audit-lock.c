@@ -106,6 +106,18 @@ int audit_flock_ex(int fd)
 	return r;
 }
 
+/* The file is as long as we left it: did a peer write into the zeros we allocated ahead? (A
+ * peer writes where the data ends, so the byte at our end is not zero then.) One pread, only
+ * while zeros are allocated. */
+static bool peer_wrote(struct audit *a)
+{
+	char c;
+
+	if (a->alloc_end == a->end)
+		return false;
+	return pread(a->fd, &c, 1, (off_t)a->end) != 1 || c != 0;
+}
+
 /* Take the lock and make sure we write where the chain is: the file at path is still ours
  * (or the one a peer rotated to), and the head is the file's last record. With sync = batch
  * this starts a lease (the caller keeps the lock): a knocking peer goes first. */
@@ -144,7 +156,7 @@ int audit_journal_lock(struct audit *a)
 		if (r < 0)
 			goto fail;
 	}
-	if ((uint64_t)fst.st_size == a->end)
+	if ((uint64_t)fst.st_size == a->alloc_end && !peer_wrote(a))
 		return 0;
 	if ((uint64_t)fst.st_size < a->end) {
 		r = -ESTALE;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/audit-int.h"
 
@@ -45,7 +46,7 @@ int audit_reader_open(const char *path, struct audit_reader **ret)
 int audit_reader_next(struct audit_reader *rd, const char **ret_line, size_t *ret_len)
 {
 	for (;;) {
-		char *nl = memchr(rd->buf + rd->off, '\n', rd->len - rd->off);
+		char *nl = memchr(rd->buf + rd->off, '\n', rd->len - rd->off), *z;
 		ssize_t n;
 
 		if (nl) {
@@ -66,6 +67,16 @@ int audit_reader_next(struct audit_reader *rd, const char **ret_line, size_t *re
 			if (errno == EINTR)
 				continue;
 			return negative_errno();
+		}
+		z = n > 0 ? memchr(rd->buf + rd->len, 0, (size_t)n) : NULL;
+		if (z) {
+			/* the zeros a writer allocated ahead (audit-file.c): the data ends here for
+			 * now; the next read looks at this place again, filled or not */
+			size_t k = (size_t)(z - (rd->buf + rd->len));
+
+			if (lseek(rd->fd, -(off_t)((size_t)n - k), SEEK_CUR) < 0)
+				return negative_errno();
+			n = (ssize_t)k;
 		}
 		if (n == 0)
 			return 0;

@@ -61,8 +61,7 @@ int audit_rotate(struct audit *a)
 	}
 	if (unlink(tmp) < 0 && errno != ENOENT)
 		return negative_errno();
-	nfd = open(tmp, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-		   0600);
+	nfd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (nfd < 0)
 		return negative_errno();
 	r = audit_flock_ex(nfd);
@@ -76,6 +75,10 @@ int audit_rotate(struct audit *a)
 		r = io_write_all(nfd, line.p, line.len);
 	if (r >= 0 && fdatasync(nfd) < 0)
 		r = negative_errno();
+	if (r >= 0 && a->alloc_end > a->end) { /* the old file ends with its last line */
+		r = audit_cut_prealloc(a);
+		a->dirty = true;
+	}
 	if (r >= 0 && a->dirty && fdatasync(a->fd) < 0)
 		r = negative_errno();
 	if (r >= 0 && fstat(nfd, &st) < 0)
@@ -95,7 +98,7 @@ int audit_rotate(struct audit *a)
 	switch_file(a, TAKE_FD(nfd), &st);
 	a->seq++;
 	memcpy(a->mac, mac, CRYPTO_MAC_LEN);
-	a->end = line.len;
+	a->end = a->alloc_end = line.len;
 	a->unanchored++;
 	buf_done(&line);
 	return audit_fsync_dir(a->dir);
@@ -131,7 +134,7 @@ int audit_follow_rotation(struct audit *a, const struct stat *fst)
 	r = audit_read_tail(a->fd, (uint64_t)fst->st_size, a->key->data, &a->scratch, &t);
 	if (r < 0)
 		return r == -EBADMSG ? r : -ESTALE;
-	nfd = open(a->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	nfd = open(a->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (nfd < 0)
 		return -ESTALE;
 	if (fstat(nfd, &st) < 0 || !S_ISREG(st.st_mode))
@@ -146,6 +149,6 @@ int audit_follow_rotation(struct audit *a, const struct stat *fst)
 	if (!ok)
 		return -ESTALE;
 	switch_file(a, TAKE_FD(nfd), &st);
-	a->end = 0; /* unknown: the tail is read again */
+	a->end = a->alloc_end = 0; /* unknown: the tail is read again */
 	return 1;
 }

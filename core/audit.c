@@ -316,10 +316,11 @@ static int writer_sync(struct audit *a)
 static struct pending *take_group(struct audit *a)
 {
 	struct pending *list = a->head, *last = list;
-	size_t n = 1;
+	size_t n = 1, bytes = list->len;
 
-	while (last->next && n < VAULTFS_AUDIT_GROUP_MAX)
-		last = last->next, n++;
+	while (last->next && n < VAULTFS_AUDIT_GROUP_MAX &&
+	       bytes + last->next->len <= AUDIT_GROUP_BYTES)
+		last = last->next, n++, bytes += last->len;
 	a->head = last->next;
 	if (!a->head)
 		a->tail = NULL;
@@ -414,6 +415,10 @@ static void *writer_main(void *arg)
 	pthread_mutex_unlock(&a->lock);
 	if (a->dirty || a->seq != a->anchored_seq || a->leased)
 		(void)writer_sync(a);
+	if (a->alloc_end > a->end && !a->error && audit_journal_lock(a) >= 0) {
+		(void)audit_cut_prealloc(a); /* a journal nobody writes ends with its last line */
+		audit_journal_unlock(a);
+	}
 	return NULL;
 }
 
@@ -459,6 +464,7 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
 	a->fd = -1;
 	a->sync = o->sync;
 	a->lease = o->lease && o->sync == AUDIT_SYNC_BATCH;
+	a->prealloc = o->sync == AUDIT_SYNC_ALWAYS;
 	a->rotate_size = o->rotate_size;
 	a->out.max = (size_t)VAULTFS_AUDIT_GROUP_MAX * VAULTFS_AUDIT_LINE_MAX;
 	a->scratch.max = MAC_SCRATCH_MAX;

@@ -45,3 +45,24 @@ int io_write_all(int fd, const void *p, size_t n)
 	}
 	return 0;
 }
+
+int io_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	const uint8_t *b = p;
+
+	while (n > 0) {
+		ssize_t k = pwrite(fd, b, n, (off_t)off);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (k == 0)
+			return -EIO;
+		b += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}

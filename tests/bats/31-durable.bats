@@ -55,7 +55,7 @@ synced() {
 
 # opens_of PID FILE: allowed open records of PID in FILE
 opens_of() {
-	grep -c "\"event\":\"open\",\"decision\":\"allow\",.*,\"pid\":$1," "$2" || true
+	grep -ac "\"event\":\"open\",\"decision\":\"allow\",.*,\"pid\":$1," "$2" || true
 }
 
 # still_running PID: true while PID runs (and is not a zombie)
@@ -92,13 +92,13 @@ check_storm() {
 	still_running "${PIDS[0]}"
 	[ ! -s "$T/out" ]
 	# the record is in the file, not yet synced
-	grep -q '"event":"open","decision":"allow"' "$T/audit.jsonl"
+	grep -aq '"event":"open","decision":"allow"' "$T/audit.jsonl"
 	rm -f "$T/hold"
 	wait "${PIDS[0]}"
 	exec 4<&-
 	cmp "$T/value" "$T/out"
 	# synced past the record
-	[ "$(synced)" -ge "$(grep -b '"event":"open","decision":"allow"' "$T/audit.jsonl" |
+	[ "$(synced)" -ge "$(grep -ab '"event":"open","decision":"allow"' "$T/audit.jsonl" |
 		tail -n 1 | cut -d: -f1)" ]
 }
 

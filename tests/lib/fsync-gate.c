@@ -2,8 +2,9 @@
  * program and the disk for one file: fdatasync(2) and fsync(2) of the file at
  * $FSYNC_GATE_PATH (the audit journal) wait while the file $FSYNC_GATE_HOLD exists, fail with
  * EIO (syncing nothing) while $FSYNC_GATE_FAIL exists, and after each sync that succeeded
- * append the size the file had when the sync began to $FSYNC_GATE_LOG, one decimal a line:
- * every byte below the largest logged size is on disk. Any other file is synced as usual.
+ * append where the file's data ended when the sync began (its size less the zeros it is
+ * allocated ahead with) to $FSYNC_GATE_LOG, one decimal a line: every byte below the largest
+ * logged size is on disk. Any other file is synced as usual.
  * Test-only: never installed; it must never change what a sync of another file does. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -23,7 +24,27 @@ static bool exists(const char *path)
 	return path && *path && access(path, F_OK) == 0;
 }
 
-/* Is fd the gated file? Its size into *ret_size. */
+/* Where the data of fd ends: its size less the zeros a journal with sync = always is
+ * allocated ahead with (a record never holds a zero byte). */
+static off_t data_end(int fd, off_t size)
+{
+	char buf[4096];
+
+	while (size > 0) {
+		size_t w = size < (off_t)sizeof(buf) ? (size_t)size : sizeof(buf), i = w;
+
+		if (pread(fd, buf, w, size - (off_t)w) != (ssize_t)w)
+			break;
+		while (i > 0 && buf[i - 1] == 0)
+			i--;
+		size -= (off_t)(w - i);
+		if (i > 0)
+			break;
+	}
+	return size;
+}
+
+/* Is fd the gated file? Where its data ends into *ret_size. */
 static bool gated(int fd, off_t *ret_size)
 {
 	const char *path = getenv("FSYNC_GATE_PATH");
@@ -33,7 +54,7 @@ static bool gated(int fd, off_t *ret_size)
 		return false;
 	if (fst.st_dev != pst.st_dev || fst.st_ino != pst.st_ino)
 		return false;
-	*ret_size = fst.st_size;
+	*ret_size = data_end(fd, fst.st_size);
 	return true;
 }
 

@@ -519,12 +519,33 @@ static void test_chain_across_reopen(void **state)
 	lines_free(&ls);
 }
 
+/* Where a journal's data ends: before the zeros a writer with sync = always allocates. */
+static off_t data_end(int fd)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+	char buf[4096];
+
+	assert_true(end >= 0);
+	while (end > 0) {
+		size_t w = end < (off_t)sizeof(buf) ? (size_t)end : sizeof(buf), i = w;
+
+		assert_int_equal(pread(fd, buf, w, end - (off_t)w), (ssize_t)w);
+		while (i > 0 && buf[i - 1] == 0)
+			i--;
+		end -= (off_t)(w - i);
+		if (i > 0)
+			break;
+	}
+	return end;
+}
+
+/* Write s where the journal's data ends, as a peer would. */
 static void append_raw(const char *path, const char *s)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
 
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+	assert_int_equal(pwrite(fd, s, strlen(s), data_end(fd)), (ssize_t)strlen(s));
 	close(fd);
 }
 
@@ -722,7 +743,7 @@ static void fsize_unlimit(const struct rlimit *old)
 static void test_file_size_limit(void **state)
 {
 	struct fixture *f = *state;
-	struct audit *a = open_ok(f, &opt_always);
+	struct audit *a = open_ok(f, &opt_none); /* always allocates ahead: see test_prealloc */
 	struct rlimit old;
 	struct stat st;
 
@@ -875,6 +896,131 @@ static void test_rotation(void **state)
 	audit_free(a);
 	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
 	audit_paths_free(list);
+}
+
+static bool has_zero(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char buf[4096];
+	bool z = false;
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	while (!z && (n = read(fd, buf, sizeof(buf))) > 0)
+		z = memchr(buf, 0, (size_t)n) != NULL;
+	close(fd);
+	return z;
+}
+
+/* sync = always allocates the file ahead of its end (a sync then flushes data only): readers
+ * stop where the data ends and see what fills it later; a writer that dies leaves zeros the
+ * next one writes into (no record lost, nothing called torn); holes a crash left in the part
+ * not yet synced are cut as torn; the zeros go when the writer ends and before a rotation. */
+static void test_prealloc(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options rot = { .sync = AUDIT_SYNC_ALWAYS, .rotate_size = 3000 };
+	struct audit *a = open_ok(f, &opt_always);
+	struct audit_reader *rd = NULL;
+	struct audit_entry e;
+	const char *line;
+	struct lines ls;
+	struct stat st;
+	size_t len;
+	pid_t pid;
+	int status, fd;
+	off_t end;
+
+	assert_int_equal(append_ok(a, "open"), 1);
+	assert_int_equal(stat(f->path, &st), 0);
+	fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	end = data_end(fd);
+	close(fd);
+	assert_true(st.st_size >= (off_t)1 << 20 && end < st.st_size); /* a step: 1 MiB */
+	/* a reader stops at the data's end, and goes on when it is filled */
+	assert_int_equal(audit_reader_open(f->path, &rd), 0);
+	assert_int_equal(audit_reader_next(rd, &line, &len), 1);
+	assert_int_equal(audit_reader_next(rd, &line, &len), 0);
+	assert_int_equal(audit_reader_pending(rd), 0);
+	assert_int_equal(append_ok(a, "set"), 2);
+	assert_int_equal(audit_reader_next(rd, &line, &len), 1);
+	assert_non_null(strstr(line, "\"seq\":2,"));
+	assert_int_equal(audit_reader_next(rd, &line, &len), 0);
+	audit_reader_free(rd);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0); /* the live file verifies */
+	/* a writer killed: its zeros stay; the next one writes into them, cuts nothing */
+	audit_free(a);
+	assert_false(has_zero(f->path)); /* a writer that ends cuts its zeros */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct audit *c = NULL;
+		struct audit_record r = AUDIT_RECORD_INIT;
+
+		r.event = "get";
+		if (audit_open(f->path, &opt_always, f->key, &c) < 0 ||
+		    audit_append(c, &r, NULL) < 0)
+			_exit(1);
+		_exit(0); /* no audit_free: as kill -9 would */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(has_zero(f->path));
+	a = open_ok(f, &opt_always);
+	assert_int_equal(append_ok(a, "open"), 4);
+	audit_free(a);
+	assert_false(has_zero(f->path));
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 4);
+	lines_free(&ls);
+	/* a crash that left a hole in the part not yet synced: cut from the hole on */
+	a = open_ok(f, &opt_always);
+	assert_int_equal(append_ok(a, "set"), 5);
+	fd = open(f->path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	end = data_end(fd);
+	assert_int_equal(pwrite(fd, "\0\0\0\0", 4, end - 40), 4);
+	close(fd);
+	{
+		/* a's end would cut its zeros and the hole stays in the middle of a line: copy
+		 * the file as the crash left it, let a go, and put the copy back */
+		char *copy = NULL;
+		char cmd[600];
+
+		assert_true(asprintf(&copy, "%s.crash", f->path) > 0);
+		snprintf(cmd, sizeof(cmd), "cp --sparse=never '%s' '%s'", f->path, copy);
+		assert_int_equal(system(cmd), 0);
+		audit_free(a);
+		assert_int_equal(rename(copy, f->path), 0);
+		free(copy);
+	}
+	a = open_ok(f, &opt_always);
+	assert_int_equal(append_ok(a, "open"), 6);
+	audit_free(a);
+	lines_read(f->path, &ls);
+	assert_int_equal(ls.n, 6);
+	entry_of(ls.l[4], &e);
+	assert_int_equal(e.seq, 5);
+	assert_string_equal(e.rec.event, "journal-recovered");
+	assert_non_null(strstr(e.rec.rule, "torn tail: "));
+	audit_entry_done(&e);
+	lines_free(&ls);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	/* rotation: the file rotated away ends with its last line; none is allocated past
+	 * the rotation size */
+	a = open_ok(f, &rot);
+	for (int i = 0; i < 20; i++)
+		assert_true(append_ok(a, "open") > 0);
+	{
+		char p1[200];
+
+		snprintf(p1, sizeof(p1), "%s.1", f->path);
+		assert_false(has_zero(p1));
+		assert_int_equal(stat(f->path, &st), 0);
+		assert_true(st.st_size <= 3000);
+	}
+	audit_free(a);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
 }
 
 static void test_rotation_two_handles(void **state)
@@ -2007,7 +2153,7 @@ static void test_reserve(void **state)
 static void test_health_failure(void **state)
 {
 	struct fixture *f = *state;
-	struct audit *a = open_ok(f, &opt_always);
+	struct audit *a = open_ok(f, &opt_none); /* always allocates ahead: the limit bites late */
 	struct audit_health h;
 	struct rlimit old;
 
@@ -2054,6 +2200,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_threads_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prealloc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_two_handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_interrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_anchor, setup, teardown),
