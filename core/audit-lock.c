@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/audit-int.h"
+#include "core/io.h"
 
 /* sync = batch: a lease holder looks for a knock at most this often (ms); a writer about to
  * take the lock after its lease lets a knocker go first for at most this long (ms). */
@@ -138,16 +139,18 @@ int audit_journal_lock(struct audit *a)
 		r = audit_flock_ex(a->fd);
 		if (r < 0)
 			return r;
-		if (fstat(a->fd, &fst) < 0) {
-			r = negative_errno();
+		/* not the times: see io_stat_notime */
+		r = io_stat_notime(a->fd, "", AT_EMPTY_PATH, &fst);
+		if (r < 0)
 			goto fail;
-		}
 		if (fst.st_nlink == 0) {
 			r = -ESTALE;
 			goto fail;
 		}
-		if (fstatat(AT_FDCWD, a->path, &pst, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = errno == ENOENT ? -ESTALE : negative_errno();
+		r = io_stat_notime(AT_FDCWD, a->path, AT_SYMLINK_NOFOLLOW, &pst);
+		if (r < 0) {
+			if (r == -ENOENT)
+				r = -ESTALE;
 			goto fail;
 		}
 		if (pst.st_dev == fst.st_dev && pst.st_ino == fst.st_ino)

@@ -1,5 +1,7 @@
 /* io.c: whole reads and writes. Never allocates, never logs. */
+#include <fcntl.h>
 #include <stdint.h>
+#include <sys/sysmacros.h>
 
 #include "io.h"
 #include "util.h"
@@ -64,5 +66,20 @@ int io_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 		n -= (size_t)k;
 		off += (uint64_t)k;
 	}
+	return 0;
+}
+
+int io_stat_notime(int dirfd, const char *path, int flags, struct stat *ret)
+{
+	struct statx sx;
+
+	if (statx(dirfd, path, flags | AT_STATX_SYNC_AS_STAT,
+		  STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_INO | STATX_SIZE, &sx) < 0)
+		return negative_errno();
+	*ret = (struct stat){ .st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+			      .st_ino = sx.stx_ino,
+			      .st_mode = sx.stx_mode,
+			      .st_nlink = sx.stx_nlink,
+			      .st_size = (off_t)sx.stx_size };
 	return 0;
 }

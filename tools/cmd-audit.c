@@ -20,6 +20,7 @@
 
 #include "core/timeutil.h"
 #include "core/audit.h"
+#include "core/io.h"
 #include "core/fleet-audit.h"
 #include "core/fleet-pg.h"
 #include "core/kv-fleet.h"
@@ -536,7 +537,8 @@ static int follow(const char *path, struct audit_reader *rd, const struct filter
 		}
 		fflush(stdout);
 		usleep(FOLLOW_POLL_US);
-		if (stat(path, &st) < 0 || audit_reader_stat(rd, &dev, &ino) < 0)
+		if (io_stat_notime(AT_FDCWD, path, 0, &st) < 0 || /* the times: see there */
+		    audit_reader_stat(rd, &dev, &ino) < 0)
 			continue;
 		if (st.st_dev == dev && st.st_ino == ino)
 			continue;
