@@ -46,7 +46,7 @@ static struct fh_table fht = { .tag = 1ULL << FH_TAG_SHIFT };
  * writer tells the ticket (on_durable): on disk, the read gets its bytes; the write or sync
  * failed, EIO, and the handle's buffer is wiped (every later read is EIO too). One FUSE thread
  * suffices: it never waits for a sync, and one fdatasync covers every open queued meanwhile.
- * The lock is taken by the FUSE thread and by the writer (which answers under it); nothing
+ * The lock is taken by the FUSE thread and by the writer (which answers after it); nothing
  * under it calls the journal. File-scope for the fh table's reason: handle_free has no
  * context. */
 struct held {
@@ -54,6 +54,8 @@ struct held {
 	fuse_req_t req;
 	size_t size;
 	off_t off;
+	struct handle *h; /* once settled (answer_held): its handle and what it is told */
+	int r;
 };
 
 struct durable_wait {
@@ -80,10 +82,13 @@ static void reply_bytes(fuse_req_t req, const struct secbuf *b, size_t size, off
 	fuse_reply_buf(req, (const char *)b->data + off, size);
 }
 
-/* h's record is on disk (r 0) or not (r < 0): answer its held reads (dw.lock held). A refused
- * handle's bytes are wiped in place, not freed: the FUSE thread may be looking at the buffer's
- * length (fstat, handle_attr); it is freed at the release. */
-static void wait_settle(struct handle *h, int r)
+/* h's record is on disk (r 0) or not (r < 0): settle it and move its held reads to *list
+ * (dw.lock held), to be answered by answer_held once the lock is let go, so that the FUSE
+ * thread does not wait for the lock while the writer answers a group's reads. A refused
+ * handle's bytes are wiped in place, not freed: the FUSE thread may be looking at the
+ * buffer's length (fstat, handle_attr); it is freed at the release, which the kernel sends
+ * only once no read of the file is pending, so h and its bytes outlive answer_held. */
+static void wait_settle(struct handle *h, int r, struct held **list)
 {
 	if (r < 0) {
 		h->refused = -EIO;
@@ -94,19 +99,35 @@ static void wait_settle(struct handle *h, int r)
 		struct held *p = h->held;
 
 		h->held = p->next;
-		if (r < 0)
-			fuse_reply_err(p->req, EIO);
-		else
-			reply_bytes(p->req, h->data, p->size, p->off);
-		free(p);
+		p->h = h;
+		p->r = r;
+		p->next = *list;
+		*list = p;
 	}
 	atomic_store_explicit(&h->ticket, 0, memory_order_release);
+}
+
+/* Answer the reads wait_settle took off their handles (no lock held). */
+static void answer_held(struct held *list)
+{
+	while (list) {
+		struct held *p = list;
+
+		list = p->next;
+		if (p->r < 0)
+			fuse_reply_err(p->req, EIO);
+		else
+			reply_bytes(p->req, p->h->data, p->size, p->off);
+		free(p);
+	}
 }
 
 /* The journal's durability callback (audit_set_durable), in its writer's thread: every ticket
  * up to t is on disk (r 0) or failed. */
 static void on_durable(void *ud, uint64_t t, int r)
 {
+	struct held *list = NULL;
+
 	(void)ud;
 	pthread_mutex_lock(&dw.lock);
 	dw.told = t;
@@ -119,9 +140,10 @@ static void on_durable(void *ud, uint64_t t, int r)
 		if (!dw.head)
 			dw.tail = NULL;
 		h->wait_next = NULL;
-		wait_settle(h, r);
+		wait_settle(h, r, &list);
 	}
 	pthread_mutex_unlock(&dw.lock);
+	answer_held(list);
 }
 
 /* h (replied, its record queued with ticket t) waits for the record. One told already (the
@@ -153,6 +175,7 @@ static void wait_begin(struct handle *h, uint64_t t)
 static void wait_drop(struct handle *h)
 {
 	struct handle **pp, *prev = NULL;
+	struct held *list = NULL;
 
 	pthread_mutex_lock(&dw.lock);
 	for (pp = &dw.head; *pp; prev = *pp, pp = &(*pp)->wait_next)
@@ -161,10 +184,11 @@ static void wait_drop(struct handle *h)
 			if (dw.tail == h)
 				dw.tail = prev;
 			h->wait_next = NULL;
-			wait_settle(h, -EIO);
+			wait_settle(h, -EIO, &list);
 			break;
 		}
 	pthread_mutex_unlock(&dw.lock);
+	answer_held(list);
 }
 
 /* FUSE_INTERRUPT of a held read (in the FUSE thread): answered EINTR, no bytes. The request
@@ -224,6 +248,8 @@ static bool wait_hold(fuse_req_t req, struct handle *h, size_t size, off_t off)
 
 void handles_settle(struct vaultfsd *v)
 {
+	struct held *list = NULL;
+
 	if (!dw.audit)
 		return;
 	/* every ticket queued before the flush is told when it returns (or the error was) */
@@ -236,10 +262,11 @@ void handles_settle(struct vaultfsd *v)
 
 		dw.head = h->wait_next;
 		h->wait_next = NULL;
-		wait_settle(h, -EIO); /* not known to be on disk */
+		wait_settle(h, -EIO, &list); /* not known to be on disk */
 	}
 	dw.tail = NULL;
 	pthread_mutex_unlock(&dw.lock);
+	answer_held(list);
 }
 
 void handles_init(uint16_t generation)
