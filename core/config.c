@@ -39,6 +39,8 @@ int config_new_default(struct config **ret)
 	c->audit_rotate_size = 64ull << 20;
 	c->near_expiry = 30 * 86400;
 	c->expiry_scan = 3600;
+	c->fleet_pull = 30;
+	c->fleet_audit_check = 30;
 	if (set_str(&c->path, CONFIG_DEFAULT_PATH) < 0 ||
 	    set_str(&c->store_path, "/var/lib/vaultfs/vault.db") < 0 ||
 	    set_str(&c->sealer, "tpm2") < 0 || set_str(&c->tcti, "device:/dev/tpmrm0") < 0 ||
@@ -169,6 +171,17 @@ static int parse_size(const char *v, uint64_t *ret)
 	return 0;
 }
 
+/* A span of seconds (duration_parse's forms) within [min, max]. */
+static int parse_interval(const char *v, int64_t min, int64_t max, int64_t *ret)
+{
+	int64_t n;
+
+	if (duration_parse(v, &n) < 0 || n < min || n > max)
+		return -EINVAL;
+	*ret = n;
+	return 0;
+}
+
 /* One key of one section. Returns -ENOENT for an unknown key, -EINVAL for a bad value. */
 static int apply(struct config *c, const char *dir, const char *sec, const char *key, const char *v)
 {
@@ -247,6 +260,12 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 			return v[0] ? set_str(&c->fleet_conninfo, v) : -EINVAL;
 		if (streq(key, "host"))
 			return fleet_host_name_valid(v) ? set_str(&c->fleet_host, v) : -EINVAL;
+		if (streq(key, "pull_interval"))
+			return parse_interval(v, CONFIG_FLEET_INTERVAL_MIN,
+					      CONFIG_FLEET_INTERVAL_MAX, &c->fleet_pull);
+		if (streq(key, "audit_check_interval"))
+			return parse_interval(v, CONFIG_FLEET_INTERVAL_MIN,
+					      CONFIG_FLEET_INTERVAL_MAX, &c->fleet_audit_check);
 	}
 	return -ENOENT;
 }

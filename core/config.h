@@ -39,7 +39,14 @@ struct config {
 	int64_t acme_timeout; /* [acme] timeout: seconds a run may take; 0: 300 */
 	char *fleet_conninfo; /* [fleet] conninfo: libpq's, of the center; NULL: not in a fleet */
 	char *fleet_host;     /* [fleet] host: this host's name there; NULL: the short hostname */
+	int64_t fleet_pull;   /* [fleet] pull_interval: seconds between pulls at the latest (30) */
+	int64_t fleet_audit_check; /* [fleet] audit_check_interval: seconds between the audit
+				    * shipper's checks of the center's view (30) */
 };
+
+/* The bounds of [fleet] pull_interval and audit_check_interval, in seconds */
+#define CONFIG_FLEET_INTERVAL_MIN 1
+#define CONFIG_FLEET_INTERVAL_MAX 86400
 
 /* Read and parse path. -ENOENT / -EACCES when it cannot be read, -EFBIG when larger than
  * VAULTFS_CONFIG_MAX, -EINVAL on a syntax error, unknown section or key, or bad value; then

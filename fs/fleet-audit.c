@@ -2,7 +2,7 @@
  * host key (once, at start, under the lock), then runs core's shipper every
  * FLEET_AUDIT_POLL_MS, a partial batch at most every FLEET_AUDIT_SHIP_MS, backing off 1..30 s
  * while the center is away; the shipper itself checks the center's view again every
- * FLEET_AUDIT_CHECK_MS (30 s) and fills what it lost. What it finds wrong at the center is
+ * [fleet] audit_check_interval (30 s) and fills what it lost. What it finds wrong at the center is
  * logged and recorded in the journal (event fleet-audit, deny), once per finding. It must never
  * hold the lock while it reads the journal or waits for the network, and never block an
  * append. */
@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "core/fleet-audit-ship.h"
 #include "core/fleet-audit.h"
 #include "core/fleet-sync.h"
 #include "core/log.h"
@@ -151,6 +152,7 @@ int fleet_audit_start(struct vaultfsd *v, struct fleet_audit_daemon **ret)
 		free(d);
 		return r;
 	}
+	fleet_audit_ship_set_check_ms(d->ship, v->config->fleet_audit_check * 1000);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = -pthread_create(&d->thread, NULL, fleet_audit_main, d);

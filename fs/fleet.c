@@ -1,10 +1,10 @@
 /* fleet.c: the daemon's sync thread (fleet.h): connect to the center (backoff 1..30 s while it
  * is away), LISTEN vaultfs_changes, and pull every fleet vault this host holds a key of on each
- * notification and at least every FLEET_PULL_EVERY_MS: rows checked (core/fleet-sync.c) and
- * applied under the lock, one `fleet-apply` journal record per change applied or refused, the
- * kernel's caches of the changed names dropped. Also the hook of kv for the changes this
- * daemon's requests make. It must never hold the lock while it waits for the network, and never
- * log a value or a key. */
+ * notification and at least every [fleet] pull_interval (30 s): rows checked
+ * (core/fleet-sync.c) and applied under the lock, one `fleet-apply` journal record per change
+ * applied or refused, the kernel's caches of the changed names dropped. Also the hook of kv for
+ * the changes this daemon's requests make. It must never hold the lock while it waits for the
+ * network, and never log a value or a key. */
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -20,7 +20,6 @@
 
 #define FLEET_BACKOFF_MIN_MS 1000
 #define FLEET_BACKOFF_MAX_MS 30000
-#define FLEET_PULL_EVERY_MS 30000
 #define FLEET_WAIT_MS 500
 
 struct fleet_daemon {
@@ -32,7 +31,7 @@ struct fleet_daemon {
 	bool started;
 	atomic_bool stop;
 	struct { /* the last refusal recorded (under v->lock): a pull that meets it again every
-		  * FLEET_PULL_EVERY_MS does not record it again */
+		  * pull_interval does not record it again */
 		char vault[VAULTFS_NAME_MAX + 1];
 		int64_t seq;
 		int err;
@@ -136,6 +135,7 @@ static void *fleet_main(void *arg)
 {
 	struct fleet_daemon *f = arg;
 	int64_t backoff = FLEET_BACKOFF_MIN_MS, since_pull = 0;
+	int64_t pull_ms = f->v->config->fleet_pull * 1000;
 	bool away = false;
 
 	while (!stopping(f)) {
@@ -162,7 +162,7 @@ static void *fleet_main(void *arg)
 			continue;
 		}
 		/* wait for a notification, a stop, or the next pull at the latest */
-		while (!stopping(f) && since_pull < FLEET_PULL_EVERY_MS) {
+		while (!stopping(f) && since_pull < pull_ms) {
 			r = fleet_sync_wait(f->sync, FLEET_WAIT_MS);
 			if (r != 0)
 				break;

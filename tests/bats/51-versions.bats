@@ -35,41 +35,42 @@ kept() {
 	ctl secret versions "$1" | cut -f1 | tr '\n' ' '
 }
 
-@test "max-versions 5 keeps exactly the 5 newest after 50 rotations through the socket, each prune recorded" {
+@test "max-versions 5 keeps exactly the 5 newest after 15 rotations through the socket, each prune recorded" {
 	policy
 	daemon_start
 	ctl vault create app --max-versions 5
 	ctl vault create all
 	[[ $(ctl vault list --json) == *'"name": "app"'*'"max_versions": 5'* ]]
 	[ "$(ctl vault list --json | grep -c max_versions)" -eq 1 ] # none: absent
-	for i in $(seq 50); do
+	# 15: three times what is kept; each set past the 5th prunes one, as the 50 of old did
+	for i in $(seq 15); do
 		printf "value-$i" | ctl secret set app/db 2>/dev/null
 		printf "value-$i" | ctl secret set all/db 2>/dev/null
 	done
-	[ "$(kept app/db)" = "46 47 48 49 50 " ]
-	[ "$(ctl secret versions all/db | grep -c .)" -eq 50 ]
-	[ "$(ctl_as 1000 secret get app/db)" = value-50 ]
-	[ "$(ctl_as 1000 secret get app/db --version 46)" = value-46 ]
-	run ctl_as 1000 secret get app/db --version 45
+	[ "$(kept app/db)" = "11 12 13 14 15 " ]
+	[ "$(ctl secret versions all/db | grep -c .)" -eq 15 ]
+	[ "$(ctl_as 1000 secret get app/db)" = value-15 ]
+	[ "$(ctl_as 1000 secret get app/db --version 11)" = value-11 ]
+	run ctl_as 1000 secret get app/db --version 10
 	[ "$status" -ne 0 ]
 	[[ $output == *"no such"* || $output == *"not found"* || $output == *ENOENT* || $output == *"does not exist"* ]]
-	[ ! -e "$T/mnt/app/.versions/db/45" ]
-	[ "$(as 1000 cat "$T/mnt/app/.versions/db/47")" = value-47 ]
-	[ "$(as 1000 ls "$T/mnt/app/.versions/db" | tr '\n' ' ')" = "46 47 48 49 50 " ]
+	[ ! -e "$T/mnt/app/.versions/db/10" ]
+	[ "$(as 1000 cat "$T/mnt/app/.versions/db/12")" = value-12 ]
+	[ "$(as 1000 ls "$T/mnt/app/.versions/db" | tr '\n' ' ')" = "11 12 13 14 15 " ]
 	run ctl audit show --event prune
-	[ "$(grep -c . <<<"$output")" -eq 45 ]
+	[ "$(grep -c . <<<"$output")" -eq 10 ]
 	[[ ${lines[0]} == *" prune allow app/db v1 uid=0 "* ]]
-	[[ ${lines[44]} == *" prune allow app/db v45 uid=0 "* ]]
+	[[ ${lines[9]} == *" prune allow app/db v10 uid=0 "* ]]
 	run ctl audit show --event prune --vault all
 	[ -z "$output" ]
 	# lowered: the next version prunes down to it; none: nothing more, what went stays gone
 	ctl vault update app --max-versions 2
-	printf 'value-51' | ctl secret set app/db 2>/dev/null
-	[ "$(kept app/db)" = "50 51 " ]
+	printf 'value-16' | ctl secret set app/db 2>/dev/null
+	[ "$(kept app/db)" = "15 16 " ]
 	ctl vault update app --max-versions none
 	[ "$(ctl vault list --json | grep -c max_versions)" -eq 0 ]
-	printf 'value-52' | ctl secret set app/db 2>/dev/null
-	[ "$(kept app/db)" = "50 51 52 " ]
+	printf 'value-17' | ctl secret set app/db 2>/dev/null
+	[ "$(kept app/db)" = "15 16 17 " ]
 	run ctl vault update app --max-versions 0
 	[ "$status" -eq 2 ]
 	run ctl vault create bad --max-versions none

@@ -378,8 +378,9 @@ complete_words() {
 }
 
 @test "the bash completion knows every command, verb and option of vaultctl --help" {
-	local line noun verb v o nouns="" prev="" n=0
+	local line noun verb v o nouns="" prev="" n=0 key
 	local -a lines=()
+	local -A seen=() # complete_words's answers by their words: each asked once (a bash each)
 
 	run complete_words ""
 	[ "$status" -eq 0 ]
@@ -407,20 +408,24 @@ complete_words() {
 			false
 		}
 		for v in ${verb//|/ }; do
-			run complete_words "$noun" ""
-			grep -qx "$v" <<<"$output" || {
+			key="$noun ''"
+			[ -n "${seen[$key]+set}" ] || seen[$key]=$(complete_words "$noun" "" || true)
+			grep -qx "$v" <<<"${seen[$key]}" || {
 				echo "completion lacks '$noun $v'" >&2
 				false
 			}
 		done
 		verb=${verb%%|*}
 		for o in $(grep -o -- '--[a-z][a-z-]*' <<<"$line"); do
-			if [ -n "$verb" ]; then
-				run complete_words "$noun" "$verb" x --
+			key="$noun ${verb:-} --"
+			if [ -n "${seen[$key]+set}" ]; then
+				:
+			elif [ -n "$verb" ]; then
+				seen[$key]=$(complete_words "$noun" "$verb" x -- || true)
 			else
-				run complete_words "$noun" --
+				seen[$key]=$(complete_words "$noun" -- || true)
 			fi
-			grep -qx -- "$o" <<<"$output" || {
+			grep -qx -- "$o" <<<"${seen[$key]}" || {
 				echo "completion lacks '$noun $verb $o'" >&2
 				false
 			}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every unit test (cmocka, each under its own private swtpm) and then every bats suite,
-# shows their own summaries, and ends with one line of its own: "N passed, N failed".
+# Runs every unit test (cmocka, each under its own private swtpm; as many at a time as there
+# are cores) and then every bats suite, shows their own summaries, and ends with one line of
+# its own: "N passed, N failed".
 # Exit status is non-zero when anything failed (or when a suite crashed before counting).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,14 +13,52 @@ passed=0
 failed=0
 skipped=0
 
+# As many at a time as the machine has cores (VAULTFS_TEST_JOBS=N sets it): the unit tests,
+# each under its own swtpm, and the bounded fuzz runs. What each printed is kept and shown whole,
+# in the order of the names.
+jobs_max=${VAULTFS_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[[ $jobs_max =~ ^[1-9][0-9]*$ ]] || jobs_max=1
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+running=0
+
+# start CMD...: CMD in the background once fewer than jobs_max run
+start() {
+	if [ "$running" -ge "$jobs_max" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	"$@" &
+	running=$((running + 1))
+}
+
+# unit TEST: TEST under its swtpm, its output in $work/NAME, its status in $work/NAME.rc
+unit() {
+	tests/lib/with-swtpm "$1" >"$work/${1##*/}" 2>&1
+	echo $? >"$work/${1##*/}.rc"
+}
+
+units=()
 for t in "$BUILD"/tests/test-*; do
-	[ -x "$t" ] || continue
-	out=$(mktemp)
-	tests/lib/with-swtpm "$t" 2>&1 | tee "$out"
-	rc=${PIPESTATUS[0]}
+	[ -x "$t" ] && units+=("$t")
+done
+# test-audit alone, after the others: it plays journald at the fixed
+# /run/systemd/journal/socket, which every audit handle opened meanwhile would write to
+for t in "${units[@]}"; do
+	[ "${t##*/}" = test-audit ] || start unit "$t"
+done
+wait
+running=0
+for t in "${units[@]}"; do
+	[ "${t##*/}" = test-audit ] && unit "$t"
+done
+for t in "${units[@]}"; do
+	out=$work/${t##*/}
+	cat "$out"
+	rc=$(cat "$out.rc" 2>/dev/null)
+	rc=${rc:-1}
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
-	rm -f "$out"
 	p=${p:-0}
 	f=${f:-0}
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -31,16 +70,30 @@ for t in "$BUILD"/tests/test-*; do
 done
 
 # A short bounded run of each libFuzzer target that was built (clang present): one test each.
+# Each is one process on one core, FUZZ_TIME seconds (the same run alone or beside another).
 fb=${FUZZ_BUILD:-build-fuzz}
+# fuzz TARGET: its run, the log in $fb/NAME.log, its status in $work/fuzz-NAME.rc
+fuzz() {
+	local name=${1##*/fuzz-} args_var
+	args_var=FUZZ_ARGS_$name
+	mkdir -p "$fb/corpus-$name"
+	# shellcheck disable=SC2086 # the arguments are a list on purpose
+	"$1" -max_total_time="${FUZZ_TIME:-10}" -artifact_prefix="$fb/" \
+		"$fb/corpus-$name" ${!args_var:-} >"$fb/$name.log" 2>&1
+	echo $? >"$work/fuzz-$name.rc"
+}
+
+for f in "$fb"/fuzz-*; do
+	[ -x "$f" ] || continue
+	echo "run-tests: fuzzing ${f##*/fuzz-} for ${FUZZ_TIME:-10} s"
+	start fuzz "$f"
+done
+wait
+running=0
 for f in "$fb"/fuzz-*; do
 	[ -x "$f" ] || continue
 	name=${f##*/fuzz-}
-	args_var=FUZZ_ARGS_$name
-	mkdir -p "$fb/corpus-$name"
-	echo "run-tests: fuzzing $name for ${FUZZ_TIME:-10} s"
-	# shellcheck disable=SC2086 # the arguments are a list on purpose
-	if "$f" -max_total_time="${FUZZ_TIME:-10}" -artifact_prefix="$fb/" \
-		"$fb/corpus-$name" ${!args_var:-} >"$fb/$name.log" 2>&1; then
+	if [ "$(cat "$work/fuzz-$name.rc" 2>/dev/null)" = 0 ]; then
 		tail -n 2 "$fb/$name.log"
 		echo "ok fuzz-$name"
 		passed=$((passed + 1))

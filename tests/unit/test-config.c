@@ -142,6 +142,8 @@ static void assert_defaults(const struct config *c)
 	assert_string_equal(c->control_socket, "/run/vaultfs/control.sock");
 	assert_null(c->agent_socket); /* the ssh-agent socket is off by default */
 	assert_null(c->stamp_dir);    /* stamp files too */
+	assert_int_equal(c->fleet_pull, 30);
+	assert_int_equal(c->fleet_audit_check, 30);
 }
 
 static void test_defaults(void **state)
@@ -220,6 +222,17 @@ static void test_every_key(void **state)
 	write_text(f->path, "[events]\nstamp_dir = /x\nstamp_dir =\n");
 	c = load_ok(f->path);
 	assert_null(c->stamp_dir);
+	config_free(c);
+	/* [fleet]'s intervals: a span from 1 s to 1 d */
+	write_text(f->path, "[fleet]\npull_interval = 2s\naudit_check_interval = 5m\n");
+	c = load_ok(f->path);
+	assert_int_equal(c->fleet_pull, 2);
+	assert_int_equal(c->fleet_audit_check, 300);
+	config_free(c);
+	write_text(f->path, "[fleet]\npull_interval = 1s\naudit_check_interval = 1d\n");
+	c = load_ok(f->path);
+	assert_int_equal(c->fleet_pull, 1);
+	assert_int_equal(c->fleet_audit_check, 86400);
 	config_free(c);
 }
 
@@ -388,6 +401,18 @@ static void test_bad_values(void **state)
 		{ "[policy]\ndir =\n", "2: bad value for 'dir'" },
 		{ "[audit]\npath =\n", "2: bad value for 'path'" },
 		{ "[control]\nsocket =\n", "2: bad value for 'socket'" },
+		{ "[fleet]\npull_interval = 0s\n", "2: bad value for 'pull_interval'" },
+		{ "[fleet]\npull_interval = 30\n", "2: bad value for 'pull_interval'" },
+		{ "[fleet]\npull_interval = 86401s\n", "2: bad value for 'pull_interval'" },
+		{ "[fleet]\npull_interval = 2d\n", "2: bad value for 'pull_interval'" },
+		{ "[fleet]\npull_interval = -5s\n", "2: bad value for 'pull_interval'" },
+		{ "[fleet]\npull_interval =\n", "2: bad value for 'pull_interval'" },
+		{ "[fleet]\naudit_check_interval = 0m\n",
+		  "2: bad value for 'audit_check_interval'" },
+		{ "[fleet]\naudit_check_interval = 1x\n",
+		  "2: bad value for 'audit_check_interval'" },
+		{ "[fleet]\naudit_check_interval = 500ms\n",
+		  "2: bad value for 'audit_check_interval'" },
 	};
 	const struct fixture *f = *state;
 
