@@ -28,12 +28,13 @@ int io_read_all(int fd, void *buf, size_t size, size_t *ret_len)
 	return -EFBIG;
 }
 
-int io_write_all(int fd, const void *p, size_t n)
+/* write(2) (off < 0) or pwrite(2) at off until all n bytes are written. */
+static int write_loop(int fd, const void *p, size_t n, int64_t off)
 {
 	const uint8_t *b = p;
 
 	while (n > 0) {
-		ssize_t k = write(fd, b, n);
+		ssize_t k = off < 0 ? write(fd, b, n) : pwrite(fd, b, n, (off_t)off);
 
 		if (k < 0) {
 			if (errno == EINTR)
@@ -44,29 +45,22 @@ int io_write_all(int fd, const void *p, size_t n)
 			return -EIO;
 		b += k;
 		n -= (size_t)k;
+		if (off >= 0)
+			off += k;
 	}
 	return 0;
 }
 
+int io_write_all(int fd, const void *p, size_t n)
+{
+	return write_loop(fd, p, n, -1);
+}
+
 int io_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 {
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t k = pwrite(fd, b, n, (off_t)off);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (k == 0)
-			return -EIO;
-		b += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
+	if (off > INT64_MAX)
+		return -EINVAL;
+	return write_loop(fd, p, n, (int64_t)off);
 }
 
 int io_stat_notime(int dirfd, const char *path, int flags, struct stat *ret)
