@@ -85,9 +85,29 @@ int audit_reader_next(struct audit_reader *rd, const char **ret_line, size_t *re
 	}
 }
 
+/* Bytes from fd's position to the last non-zero byte of the file (0: only zeros follow). */
+static size_t data_after(int fd)
+{
+	char buf[64 * 1024];
+	off_t pos = lseek(fd, 0, SEEK_CUR), at = pos, last = pos;
+	ssize_t n;
+
+	if (pos < 0)
+		return 0;
+	while ((n = pread(fd, buf, sizeof(buf), at)) > 0) {
+		for (ssize_t i = n; i > 0; i--)
+			if (buf[i - 1]) {
+				last = at + i;
+				break;
+			}
+		at += n;
+	}
+	return (size_t)(last - pos);
+}
+
 size_t audit_reader_pending(const struct audit_reader *rd)
 {
-	return rd->len - rd->off;
+	return rd->len - rd->off + data_after(rd->fd);
 }
 
 int audit_reader_stat(const struct audit_reader *rd, uint64_t *ret_dev, uint64_t *ret_ino)

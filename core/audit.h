@@ -230,7 +230,9 @@ int audit_entry_mac_ok(const struct audit_entry *e, const char *line, size_t len
 struct audit_reader;
 int audit_reader_open(const char *path, struct audit_reader **ret);
 int audit_reader_next(struct audit_reader *r, const char **ret_line, size_t *ret_len);
-/* Bytes after the last newline (a torn last line) and the identity of the open file. */
+/* Bytes the reader could not read as lines, at its end: after the last newline (a torn last
+ * line), and any data after the zeros a writer with sync = always allocates ahead (a torn
+ * write too: audit-file.c cuts both); and the identity of the open file. */
 size_t audit_reader_pending(const struct audit_reader *r);
 int audit_reader_stat(const struct audit_reader *r, uint64_t *ret_dev, uint64_t *ret_ino);
 void audit_reader_free(struct audit_reader *r);

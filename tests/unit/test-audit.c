@@ -1021,6 +1021,33 @@ static void test_prealloc(void **state)
 	}
 	audit_free(a);
 	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+	/* bytes after the zeros (a torn write, or a writer of old that appended): verify calls
+	 * them torn, as the next writer does, which cuts them */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct audit *c = NULL;
+
+		_exit(audit_open(f->path, &opt_always, f->key, &c) < 0 || append_ok(c, "get") == 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(has_zero(f->path));
+	fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{\"seq\":99,", 10), 10);
+	close(fd);
+	{
+		struct audit_verify v;
+
+		assert_true(verify(f, NULL, 0, NULL, &v) > 0);
+		assert_non_null(strstr(v.why, "torn"));
+	}
+	a = open_ok(f, &opt_always);
+	assert_true(append_ok(a, "open") > 0);
+	audit_free(a);
+	assert_false(has_zero(f->path));
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
 }
 
 static void test_rotation_two_handles(void **state)
