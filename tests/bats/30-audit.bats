@@ -214,8 +214,10 @@ expect_bad() {
 		wait "$p1" "$p2" 2>/dev/null || true
 		PIDS=()
 	done
-	# and a torn last line, as a crash in the middle of a write leaves it
-	printf '{"seq":99999,"time":"2026-' >>"$J"
+	# and a torn last line, as a crash in the middle of a write leaves it: where the data ends,
+	# over the zeros the writers (sync = always) allocated ahead, not after them
+	end=$(tr -d '\0' <"$J" | wc -c)
+	printf '{"seq":99999,"time":"2026-' | dd of="$J" bs=1 seek="$end" conv=notrunc status=none
 	run vctl audit verify
 	echo "$output"
 	[ "$status" -eq 3 ]
