@@ -184,8 +184,8 @@ teardown() {
 	printf '%s' "$marker" | vctl secret set app/db
 	printf '%s' "$marker-2" | vctl secret set app/db
 	[ "$(vctl secret get app/db)" = "$marker-2" ]
-	! cat "$T"/vault.db* | grep -aq "PLAINTEXT-MARKER"
-	! grep -aq "PLAINTEXT-MARKER" "$T/recovery.key" "$CONF"
+	! cat "$T"/vault.db* | grep -aq "PLAINTEXT-MARKER" || false
+	! grep -aq "PLAINTEXT-MARKER" "$T/recovery.key" "$CONF" || false
 }
 
 @test "a ciphertext copied onto another row is refused as an integrity error" {

@@ -75,8 +75,8 @@ teardown() {
 	[[ $output == *"No such file or directory"* ]]
 	# access(2) answers from the policy
 	as 1000 test -r "$(M app/a)"
-	! as 1001 test -r "$(M app/c)"
-	! as 1000 test -w "$(M app/a)"
+	! as 1001 test -r "$(M app/c)" || false
+	! as 1000 test -w "$(M app/a)" || false
 }
 
 @test "hide_unreadable = no: names the caller may not see are EACCES" {
@@ -244,7 +244,7 @@ while time.monotonic() < end:
 	grep -q '"current_version": 3' "$T/meta"
 	grep -q '"env": "prod"' "$T/meta"
 	grep -q '"size": 14' "$T/meta"
-	! grep -q secret-value "$T/meta"
+	! grep -q secret-value "$T/meta" || false
 	[ "$(as 1000 stat -c %s "$(M app/.meta/db)")" -eq "$(wc -c <"$T/meta")" ]
 	run vctl audit show --event open
 	[[ $output == *" open allow app/db v1 "*"path=/app/.versions/db/1 "* ]]
@@ -369,7 +369,7 @@ journal_on_small_fs() {
 	for i in $(seq 200); do
 		as 1000 cat "$(M app/db)" >/dev/null 2>&1 || break
 	done
-	! as 1000 cat "$(M app/db)" 2>/dev/null
+	! as 1000 cat "$(M app/db)" 2>/dev/null || false
 	# the main loop looks once a second
 	for i in $(seq 50); do
 		grep -q "The audit journal cannot be written" "$T/daemon.log" && break
@@ -403,7 +403,7 @@ journal_on_small_fs() {
 	run daemon_start
 	[ "$status" -ne 0 ]
 	grep -q "TPM not reachable" "$T/daemon.log"
-	! grep -q " $T/mnt fuse" /proc/mounts
+	! grep -q " $T/mnt fuse" /proc/mounts || false
 }
 
 @test "a broken policy at start, or on SIGHUP: refused with the error; the old one stays" {
@@ -446,7 +446,7 @@ journal_on_small_fs() {
 	DAEMON=
 	run stat "$(M app/db)"
 	[[ $output == *"Transport endpoint is not connected"* ]]
-	! grep -rlaF "$marker" "$T" /tmp /var/tmp /dev/shm 2>/dev/null | grep -v "^$T/mnt"
+	! grep -rlaF "$marker" "$T" /tmp /var/tmp /dev/shm 2>/dev/null | grep -v "^$T/mnt" || false
 	# no fusermount3 -u: the new daemon detaches the dead mount itself
 	daemon_start
 	grep -q "Detaching a dead mount at '$T/mnt'" "$T/daemon.log"
@@ -471,7 +471,7 @@ journal_on_small_fs() {
 	[ "$status" -ne 0 ] # gone within 5 s, not at the next expiry scan
 	wait "$DAEMON"
 	DAEMON=
-	! grep -q " $T/mnt fuse" /proc/mounts
+	! grep -q " $T/mnt fuse" /proc/mounts || false
 	tail -n 1 "$T/audit.jsonl" | grep -q '"event":"stop","decision":"allow","errno":null'
 }
 

@@ -258,7 +258,7 @@ wait_versions() {
 	[[ $output == *"Permission denied"* ]]
 	[ "$(vctl secret get app/kept)" = b ]
 	as 1000 rm "$(M app/gone)"
-	! as 1000 test -e "$(M app/gone)"
+	! as 1000 test -e "$(M app/gone)" || false
 	run vctl secret list app --deleted
 	[[ $output == "gone	version 1	deleted "* ]]
 	[ "$(vctl secret list app)" = kept ]
@@ -286,7 +286,7 @@ wait_versions() {
 	run as 1001 mkdir "$(M other)"
 	[ "$status" -ne 0 ]
 	[[ $output == *"Permission denied"* ]]
-	! vctl vault list | grep -q '^other'
+	! vctl vault list | grep -q '^other' || false
 	# a vault is not made inside a vault; names are the store's
 	run as 1000 mkdir "$(M app/sub)"
 	[[ $output == *"Operation not permitted"* ]]
@@ -305,7 +305,7 @@ wait_versions() {
 	[ "$status" -ne 0 ]
 	[[ $output == *"Permission denied"* ]]
 	as 1000 rmdir "$(M newv)"
-	! vctl vault list | grep -q '^newv'
+	! vctl vault list | grep -q '^newv' || false
 	run vctl audit show --event vault-create
 	[[ $output == *" vault-create allow newv uid=1000 "* ]]
 	[[ $output == *" vault-create deny EACCES other uid=1001 "* ]]
@@ -375,9 +375,9 @@ wait_versions() {
 	as 1000 ls -l "$(M app)" | grep -q '^-r-------- .* ro$'
 	as 1000 test -w "$(M app/rw)"
 	as 1000 test -w "$(M app/wo)"
-	! as 1000 test -r "$(M app/wo)"
-	! as 1000 test -w "$(M app/ro)"
-	! as 1001 test -w "$(M app/rw)"
+	! as 1000 test -r "$(M app/wo)" || false
+	! as 1000 test -w "$(M app/ro)" || false
+	! as 1001 test -w "$(M app/rw)" || false
 	as 1000 sh -c "printf new >$(M app/wo)"
 	[ "$(vctl secret get app/wo)" = new ]
 	run as 1000 cat "$(M app/wo)"
@@ -517,11 +517,11 @@ wait_versions() {
 	sleep 1
 	kill -TERM "$DAEMON"
 	for i in $(seq 100); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$DAEMON" 2>/dev/null
+	! kill -0 "$DAEMON" 2>/dev/null || false
 	wait "$DAEMON" || true
 	DAEMON=
 	touch "$T/stop"
-	! grep -q " $T/mnt fuse" /proc/mounts
+	! grep -q " $T/mnt fuse" /proc/mounts || false
 }
 
 @test "write handles: one uid stops at its cap (EMFILE) while another writes; locked memory bounded" {

@@ -343,7 +343,8 @@ time.sleep(120)' "$T/control.sock" >"$T/holder.out" &
 	echo "$output"
 	[[ $output == *"daemon:  running"* ]]
 	run ctl secret list app
-	[ "$status" -eq 0 ] && [ "$output" = db ]
+	[ "$status" -eq 0 ]
+	[ "$output" = db ]
 	# another uid too, with one connection of its own and no second try
 	run as 1000 /usr/bin/python3 -c '
 import json, socket, sys
@@ -514,9 +515,11 @@ time.sleep(30)' "$T/control.sock" &
 	daemon_start
 	[ "$(ctl_as 1000 secret get app/db)" = current ]
 	run ctl_as 1000 secret get app/db --version 1
-	[ "$status" -eq 1 ] && [[ $output == *disabled* ]]
+	[ "$status" -eq 1 ]
+	[[ $output == *disabled* ]]
 	run ctl_as 1000 secret get app/db --version 2
-	[ "$status" -eq 1 ] && [[ $output == *"not yet valid"* ]]
+	[ "$status" -eq 1 ]
+	[[ $output == *"not yet valid"* ]]
 	# the attack: back up, restore into its own vault, re-enable, read
 	run ctl_as 1000 secret backup app/db --file "$T/u1000/db.bak"
 	echo "$output"
@@ -533,7 +536,8 @@ time.sleep(30)' "$T/control.sock" &
 	run ctl_as 1000 secret update mine/db --version 1 --enabled yes
 	[ "$status" -eq 1 ]
 	run ctl_as 1000 secret get mine/db --version 1
-	[ "$status" -eq 1 ] && [[ $output == *"not found"* ]]
+	[ "$status" -eq 1 ]
+	[[ $output == *"not found"* ]]
 	# both refusals recorded
 	run vctl audit show --uid 1000 --decision deny --event backup
 	[[ $output == *" backup deny EACCES app/db uid=1000 "* ]]

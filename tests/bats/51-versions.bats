@@ -158,7 +158,7 @@ kept() {
 	as 1001 "$VAULTCTL" -c "$CONF" secret rollback app/db --to 1 >"$T/out" 2>"$T/err"
 	[ ! -s "$T/out" ]
 	[ "$(cat "$T/err")" = "app/db: version 3 (the bytes of version 1)" ]
-	! grep -q good "$T/err"
+	! grep -q good "$T/err" || false
 	[ "$(ctl_as 1000 secret get app/db)" = good ]
 	[ "$(as 1000 cat "$T/mnt/app/db")" = good ]
 	[[ $(ctl_as 1000 secret versions app/db --json) == *'"version": 3'*'"content_type": "text/plain"'*'"env": "prod"'* ]]

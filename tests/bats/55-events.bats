@@ -322,7 +322,8 @@ watch_bg() {
 	sleep 3.5
 	cat "$T/runs"
 	n=$(wc -l <"$T/runs")
-	[ "$n" -ge 3 ] && [ "$n" -le 4 ]
+	[ "$n" -ge 3 ]
+	[ "$n" -le 4 ]
 	tail -1 "$T/runs" | grep -qx 'run set app/db 22'
 }
 

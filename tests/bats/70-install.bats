@@ -315,7 +315,7 @@ complete_words() {
 	grep -qx 'Type=notify' "$unit"
 	grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit"
 	grep -qx 'After=dev-tpmrm0.device' "$unit"
-	! grep -Eq '^(Wants|Requires|BindsTo)=.*dev-tpmrm0' "$unit"
+	! grep -Eq '^(Wants|Requires|BindsTo)=.*dev-tpmrm0' "$unit" || false
 	grep -qx 'CapabilityBoundingSet=CAP_SYS_ADMIN CAP_IPC_LOCK CAP_SYS_PTRACE' "$unit"
 	grep -qx 'SystemCallFilter=@system-service @mount' "$unit"
 	grep -qx 'UMask=0077' "$unit"
@@ -348,7 +348,7 @@ complete_words() {
 	[ "$output" = s3cret ]
 	printf 'v2' >"$T/mnt/app/db"
 	daemon_stop
-	! grep -q " $T/mnt fuse" /proc/mounts
+	! grep -q " $T/mnt fuse" /proc/mounts || false
 	# without CAP_SYS_PTRACE another uid's executable stays unknown: the exe= rule fails
 	serve_with_caps "${caps/,+sys_ptrace/}"
 	run setpriv --reuid 1000 --regid 1000 --clear-groups cat "$T/mnt/app/db"
@@ -358,7 +358,7 @@ complete_words() {
 	[ "$status" -eq 0 ] # the mount and the uid rule still work
 	daemon_stop
 	# without CAP_SYS_ADMIN there is no mount (and no setuid fusermount3 to fall back on)
-	! serve_with_caps "${caps/+sys_admin,/}"
+	! serve_with_caps "${caps/+sys_admin,/}" || false
 	wait "$DAEMON" || true
 	DAEMON=
 	grep -q "Failed to mount" "$T/daemon.log"

@@ -267,8 +267,10 @@ read_loop() {
 	run timeout 90 sh -c "printf three | '$VAULTCTL' -c '$T/a/vaultfs.conf' secret set app/db"
 	took=$(($(date +%s) - t0))
 	echo "$output (after $took s)"
-	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
-	[ "$took" -ge 25 ] && [ "$took" -le 60 ]
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ]
+	[ "$took" -ge 25 ]
+	[ "$took" -le 60 ]
 	[ "$(timeout 10 "$VAULTCTL" -c "$T/a/vaultfs.conf" secret get app/db)" = two ]
 	pg_cont
 	within 20 sh -c "printf four | '$VAULTCTL' -c '$T/a/vaultfs.conf' secret set app/db"

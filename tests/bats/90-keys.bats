@@ -86,13 +86,14 @@ sign_check() {
 	run vctl key verify app/ed --alg EdDSA --signature "$T/sig" --file "$T/msg2"
 	[ "$status" -eq 1 ]
 	[[ $output == *"the signature does not verify"* ]]
-	! openssl pkeyutl -verify -pubin -inkey "$T/ed.pem" -rawin -in "$T/msg2" -sigfile "$T/sig"
+	! openssl pkeyutl -verify -pubin -inkey "$T/ed.pem" -rawin -in "$T/msg2" \
+		-sigfile "$T/sig" || false
 	# every use recorded with its algorithm, never the data
 	run vctl audit show --event sign-ps384
 	[[ $output == *"sign-ps384 allow"* ]]
 	run vctl audit show --event verify-eddsa
 	[[ $output == *"verify-eddsa allow"* && $output == *"verify-eddsa deny"*EBADMSG* ]]
-	! grep -q "the message to sign" "$T/audit.jsonl"
+	! grep -q "the message to sign" "$T/audit.jsonl" || false
 	vctl audit verify
 }
 
@@ -167,7 +168,7 @@ sign_check() {
 	[ "$(cat "$T/err")" = "app/ec: version 2" ]
 	vctl key rotate app/rsa
 	vctl key get-public app/ec >"$T/ec2.pem"
-	! cmp -s "$T/ec1.pem" "$T/ec2.pem"
+	! cmp -s "$T/ec1.pem" "$T/ec2.pem" || false
 	cmp "$T/ec1.pem" <(vctl key get-public app/ec --version 1)
 	# the new version signs; the old signature verifies with the version it names
 	vctl key sign app/ec --alg ES256 --der --file "$T/dig" >"$T/sig2"
@@ -303,7 +304,7 @@ sign_check() {
 	[ "$status" -eq 2 ]
 	[[ $output == *"not a private key vaultfs can import"* ]]
 	# never in the journal
-	! grep -q "PRIVATE" "$T/audit.jsonl"
+	! grep -q "PRIVATE" "$T/audit.jsonl" || false
 }
 
 @test "through the daemon: a uid without the op is refused (exit 1) and recorded" {

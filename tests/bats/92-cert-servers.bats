@@ -122,7 +122,8 @@ served_serial() {
 	# renewal through the daemon, then a reload: the new version is served
 	"$VAULTCTL" -c "$CONF" cert renew app/web >/dev/null
 	new=$(serial_of "$(M app/web.crt)")
-	[ -n "$new" ] && [ "$new" != "$old" ]
+	[ -n "$new" ]
+	[ "$new" != "$old" ]
 	nginx_hup "$T/nginx"
 	for _ in $(seq 100); do
 		[ "$(served_serial "$NGINX_PORT")" = "$new" ] && break

@@ -125,7 +125,6 @@ daemon_stop() {
 	fi
 }
 
-# as UID CMD...: run CMD as UID:UID with no supplementary groups
 # kill_tree PID: PID and every process below it, children first (a job started in the
 # background by a function is a subshell whose command is its child: killing the subshell alone
 # would leave the command running, holding bats's output open, and bats would wait for it).
@@ -137,6 +136,7 @@ kill_tree() {
 	kill -KILL "$1" 2>/dev/null || true
 }
 
+# as UID CMD...: run CMD as UID:UID with no supplementary groups
 as() {
 	local uid=$1
 	shift
