@@ -2,6 +2,7 @@
  * the canonical form of tags, and what an info struct says of a row. Pure: no store, no keys,
  * never sees material. */
 #include <ctype.h>
+#include <stddef.h>
 
 #include "kv-int.h"
 
@@ -116,9 +117,25 @@ int kv_apply_attrs(struct store_version *v, const struct kv_attrs *a)
 	return 0;
 }
 
+/* The info is two strings of 5 KiB together after a few numbers, and is filled twice an
+ * open(2) (its lookup's size, the open's version): the numbers are zeroed, each string is
+ * written up to its NUL, not the whole of its room. These say the layout that relies on. */
+_Static_assert(offsetof(struct kv_version_info, tags) ==
+		       offsetof(struct kv_version_info, content_type) +
+			       sizeof(((struct kv_version_info *)0)->content_type),
+	       "kv_version_info: the strings sit together");
+_Static_assert(offsetof(struct kv_version_info, size) -
+			       (offsetof(struct kv_version_info, tags) +
+				sizeof(((struct kv_version_info *)0)->tags)) <
+		       _Alignof(size_t),
+	       "kv_version_info: size follows the strings");
+_Static_assert(offsetof(struct kv_version_info, size) + sizeof(size_t) ==
+		       sizeof(struct kv_version_info),
+	       "kv_version_info: size is the last member");
+
 void kv_version_info_fill(const struct store_version *v, struct kv_version_info *ret)
 {
-	memset(ret, 0, sizeof(*ret));
+	memset(ret, 0, offsetof(struct kv_version_info, content_type));
 	ret->object_id = v->object_id;
 	ret->version = v->version;
 	ret->enabled = v->enabled;

@@ -150,7 +150,6 @@ static int read_version(struct kv *kv, enum object_type kind, const char *vault,
 			struct kv_version_info *ret_info)
 {
 	const struct store_version *row = NULL;
-	struct kv_version_info info;
 	struct store_vault v;
 	struct store_object o;
 	struct secbuf *val = NULL;
@@ -166,15 +165,15 @@ static int read_version(struct kv *kv, enum object_type kind, const char *vault,
 		r = lifecycle_check(kv, row, use);
 	if (r >= 0 && ret_material)
 		r = kv_open_version(kv, &v, &o, row, &val);
-	if (r >= 0 && ret_info)
-		kv_version_info_fill(row, &info);
 	r = kv_read_call_end(kv, r);
 	if (r < 0) {
 		secbuf_free(val);
 		return r;
 	}
+	/* row is the cache's, whose rows stay until the next is put in it (kv_cached_version):
+	 * ending the call puts none. Filled in place, not copied (5 KiB, kv_version_info_fill) */
 	if (ret_info)
-		*ret_info = info;
+		kv_version_info_fill(row, ret_info);
 	if (ret_material)
 		*ret_material = val;
 	return 0;

@@ -30,6 +30,7 @@ int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_i
 	      struct stat *st)
 {
 	struct kv_version_info info;
+	struct node_info ni;
 	unsigned rights = 0, shown;
 	int r;
 
@@ -111,21 +112,22 @@ int fill_attr(struct vaultfsd *v, struct caller *c, const struct node *n, fuse_i
 		return 0;
 	}
 	if (n->has_info) { /* looked up already in this request */
-		info = n->info;
+		ni = n->info;
 	} else {
 		r = kv_secret_info(v->kv, n->vault, n->name,
 				   n->ino.kind == INO_VERSION ? n->ino.version : 0, &info);
 		if (r < 0)
 			return r;
+		ni = node_info_of(&info);
 	}
 	st->st_mode = S_IFREG | (rights & POLICY_OP_READ ? 0400 : 0);
 	if (n->ino.kind == INO_SECRET && (rights & POLICY_OP_WRITE))
 		st->st_mode |= 0200;
-	st->st_size = (off_t)info.size;
-	st->st_blocks = (blkcnt_t)((info.size + 511) / 512);
-	st->st_mtime = info.created;
-	st->st_ctime = info.updated;
-	st->st_atime = info.created;
+	st->st_size = (off_t)ni.size;
+	st->st_blocks = (blkcnt_t)((ni.size + 511) / 512);
+	st->st_mtime = ni.created;
+	st->st_ctime = ni.updated;
+	st->st_atime = ni.created;
 	return 0;
 }
 

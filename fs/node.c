@@ -149,17 +149,22 @@ int node_get(struct vaultfsd *v, fuse_ino_t ino, bool names_only, struct node *r
 	case INO_EVENTS: /* a vault's, or the root's (every vault: no name) */
 		r = n.ino.view == INO_EVENTS_ALL ? 0 : kv_vault_name(v->kv, n.ino.id, n.vault);
 		break;
-	default:
+	default: {
+		struct kv_version_info info;
+
 		r = kv_object_names(v->kv, n.ino.id, n.vault, n.name);
 		if (r < 0 || names_only)
 			break;
 		/* an object of the kind the number says, or nothing (-ENOENT) */
 		r = kv_object_info(v->kv, object_kind(n.ino.kind), n.vault, n.name,
-				   ino_has_version(n.ino.kind) ? n.ino.version : 0, &n.info);
-		if (r >= 0 && n.info.object_id != n.ino.id) /* deleted and re-created meanwhile */
+				   ino_has_version(n.ino.kind) ? n.ino.version : 0, &info);
+		if (r >= 0 && info.object_id != n.ino.id) /* deleted and re-created meanwhile */
 			r = -ENOENT;
+		if (r >= 0)
+			n.info = node_info_of(&info);
 		n.has_info = r >= 0;
 		break;
+	}
 	}
 	if (r < 0)
 		return r;
@@ -246,7 +251,7 @@ static int key_child_get(struct vaultfsd *v, const struct node *p, const char *n
 	if (p->ino.kind == INO_KEYVERDIR && pub.info.object_id != p->ino.id)
 		return -ENOENT;
 	n.ino.id = pub.info.object_id;
-	n.info = pub.info;
+	n.info = node_info_of(&pub.info);
 	n.has_info = true;
 	node_path(&n);
 	*ret = n;
@@ -273,17 +278,21 @@ static int cert_child_get(struct vaultfsd *v, const struct node *p, const char *
 			return -ENOENT;
 		n.ino.kind = INO_CERTFILE;
 		break;
-	case INO_VERSIONS:
+	case INO_VERSIONS: {
+		struct kv_version_info info;
+
 		if (!kv_name_valid(name))
 			return -ENOENT;
 		str_copy(n.name, sizeof(n.name), name);
-		r = kv_object_info(v->kv, OBJECT_CERT, n.vault, n.name, 0, &n.info);
+		r = kv_object_info(v->kv, OBJECT_CERT, n.vault, n.name, 0, &info);
 		if (r < 0)
 			return r;
-		n.ino = (struct ino){ .kind = INO_CERTVERDIR, .id = n.info.object_id };
+		n.info = node_info_of(&info);
+		n.ino = (struct ino){ .kind = INO_CERTVERDIR, .id = info.object_id };
 		node_path(&n);
 		*ret = n;
 		return 0;
+	}
 	default: /* INO_CERTVERDIR */
 		if (!cert_version_name(name, &version, &view))
 			return -ENOENT;
@@ -299,7 +308,7 @@ static int cert_child_get(struct vaultfsd *v, const struct node *p, const char *
 	n.ino.id = ci.info.object_id;
 	n.ino.version = version;
 	n.ino.view = view;
-	n.info = ci.info;
+	n.info = node_info_of(&ci.info);
 	n.has_info = true;
 	kv_cert_info_done(&ci);
 	node_path(&n);
@@ -361,7 +370,7 @@ int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct
 			     p->ino.kind == INO_VERSIONS ? INO_VERDIR :
 							   INO_META;
 		n.ino.id = info.object_id;
-		n.info = info;
+		n.info = node_info_of(&info);
 		n.has_info = n.ino.kind == INO_SECRET;
 		break;
 	case INO_VERDIR: {
@@ -377,7 +386,7 @@ int child_get(struct vaultfsd *v, const struct node *p, const char *name, struct
 		n.ino = (struct ino){ .kind = INO_VERSION,
 				      .id = info.object_id,
 				      .version = (uint32_t)ver };
-		n.info = info;
+		n.info = node_info_of(&info);
 		n.has_info = true;
 		break;
 	}

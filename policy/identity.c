@@ -8,6 +8,7 @@
  * keeps what a task can change: ids, groups, executable, which cgroup it is in.
  * It never trusts a name from a delegated cgroup subtree as a system one (cgroup.c), never
  * logs, and never looks at secrets. */
+#include <assert.h>
 #include <fcntl.h>
 #include <linux/types.h>
 #include <poll.h>
@@ -60,6 +61,7 @@ struct pidfd_info {
 struct cgroup_memo {
 	uint64_t id; /* 0: empty */
 	char *path;
+	size_t len; /* strlen(path) */
 	struct cgroup_info cg;
 };
 
@@ -247,16 +249,40 @@ const char *identity_field_name(unsigned field)
 	}
 }
 
+/* Room for "/proc/TID/NAME" with the names below (TID: 10 digits at most). */
+#define PROC_PATH_MAX 32u
+
+/* "/proc/TID/NAME" into buf, tid > 0, name one of this file's ("exe", "ns/mnt", ...): what
+ * snprintf would write, without its machinery (measured on every open, read_exe). */
+static const char *proc_path(char buf[static PROC_PATH_MAX], pid_t tid, const char *name)
+{
+	char digits[10];
+	size_t n = 0, k = strlen(name);
+	uint32_t v = (uint32_t)tid;
+	char *p = buf;
+
+	assert(tid > 0 && sizeof("/proc//") + sizeof(digits) + k <= PROC_PATH_MAX);
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	memcpy(p, "/proc/", 6);
+	p += 6;
+	while (n > 0)
+		*p++ = digits[--n];
+	*p++ = '/';
+	memcpy(p, name, k + 1);
+	return buf;
+}
+
 /* Read /proc/TID/NAME whole into buf (NUL-terminated); -E2BIG when it does not fit. */
 static int read_proc(pid_t tid, const char *name, char *buf, size_t size)
 {
 	_cleanup_close_ int fd = -1;
-	char path[64];
+	char path[PROC_PATH_MAX];
 	size_t len = 0;
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)tid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(proc_path(path, tid, name), O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return negative_errno();
 	r = io_read_all(fd, buf, size - 1, &len);
@@ -484,11 +510,11 @@ struct exe_seen {
  * file's own asked). */
 static int read_exe(pid_t tid, struct exe_seen *ret)
 {
-	char link[64];
+	char link[PROC_PATH_MAX];
 	struct statx stx;
 	ssize_t n;
 
-	snprintf(link, sizeof(link), "/proc/%d/exe", (int)tid);
+	proc_path(link, tid, "exe");
 	if (statx(AT_FDCWD, link, AT_STATX_DONT_SYNC, STATX_MNT_ID | STATX_NLINK, &stx) < 0)
 		return negative_errno();
 	n = readlink(link, ret->path, sizeof(ret->path));
@@ -524,11 +550,10 @@ static int own_mnt_ns(struct stat *ret)
 static int read_ns(pid_t tid, const struct stat *own, struct identity *id)
 {
 	struct stat ns, self;
-	char path[64];
+	char path[PROC_PATH_MAX];
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)tid);
-	if (stat(path, &ns) < 0)
+	if (stat(proc_path(path, tid, "ns/mnt"), &ns) < 0)
 		return negative_errno();
 	if (!own || own->st_ino == 0) {
 		r = own_mnt_ns(&self);
@@ -656,7 +681,7 @@ static bool memo_get(const struct identity_cache *c, uint64_t cgid, struct ident
 
 	if (m->id != cgid || !m->path)
 		return false;
-	strcpy(id->cgroup, m->path); /* it came from identity_set_cgroup: it fits */
+	memcpy(id->cgroup, m->path, m->len + 1); /* from identity_set_cgroup: it fits */
 	id->cg = m->cg;
 	return true;
 }
@@ -675,6 +700,7 @@ static void memo_put(struct identity_cache *c, uint64_t cgid, const struct ident
 		return;
 	free(m->path);
 	m->path = p;
+	m->len = strlen(p);
 	m->id = cgid;
 	m->cg = id->cg;
 }
