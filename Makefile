@@ -148,37 +148,39 @@ FUZZ_CHECK_TIME ?= 10
 FUZZ_BUILD ?= build-fuzz
 FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I. $(WARN) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_POLICY_SRCS := $(wildcard policy/*.c core/*.c)
 FUZZ_ARGS_policy := -max_len=4096 -dict=tests/fuzz/policy.dict tests/fuzz/seeds/policy
-
-$(FUZZ_BUILD)/fuzz-policy: tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS) \
-		$(wildcard core/*.h policy/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Wl,--gc-sections -ffunction-sections -o $@ \
-		tests/fuzz/fuzz-policy.c $(FUZZ_POLICY_SRCS) $(PKG_LIBS)
-
 # The ssh-agent engine (tests/fuzz/fuzz-agent.c) and the key import (fuzz-key-import.c) too.
 FUZZ_ARGS_agent := -max_len=4096 tests/fuzz/seeds/agent
 FUZZ_ARGS_keyimport := -max_len=16384
 FUZZ_ARGS_x509 := -max_len=16384 tests/fuzz/seeds/x509
 FUZZ_TARGETS := policy agent keyimport x509
+FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZ_TARGETS))
 
-$(FUZZ_BUILD)/fuzz-x509: tests/fuzz/fuzz-x509.c $(FUZZ_POLICY_SRCS) $(wildcard core/*.h)
+# core/ and policy/ are built instrumented once, into $(FUZZ_BUILD)/obj (header dependencies
+# tracked as in the normal build), and made one archive every target links what it uses from.
+FUZZ_OBJ := $(FUZZ_BUILD)/obj
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(wildcard core/*.c policy/*.c))
+FUZZ_LIB := $(FUZZ_BUILD)/libvaultfuzz.a
+
+$(FUZZ_OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Wl,--gc-sections -ffunction-sections -o $@ \
-		tests/fuzz/fuzz-x509.c $(FUZZ_POLICY_SRCS) $(PKG_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -ffunction-sections -MMD -MP -c -o $@ $<
 
-$(FUZZ_BUILD)/fuzz-agent: tests/fuzz/fuzz-agent.c $(FUZZ_POLICY_SRCS) $(wildcard core/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Wl,--gc-sections -ffunction-sections -o $@ \
-		tests/fuzz/fuzz-agent.c $(FUZZ_POLICY_SRCS) $(PKG_LIBS)
+-include $(shell find $(FUZZ_OBJ) -name '*.d' -type f -print 2>/dev/null)
 
-$(FUZZ_BUILD)/fuzz-keyimport: tests/fuzz/fuzz-key-import.c $(FUZZ_POLICY_SRCS) $(wildcard core/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -Wl,--gc-sections -ffunction-sections -o $@ \
-		tests/fuzz/fuzz-key-import.c $(FUZZ_POLICY_SRCS) $(PKG_LIBS)
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
 
-fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZ_TARGETS))
+$(FUZZ_BINS): $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Wl,--gc-sections -o $@ $(filter %.o,$^) $(FUZZ_LIB) $(PKG_LIBS)
+
+$(FUZZ_BUILD)/fuzz-policy: $(FUZZ_OBJ)/tests/fuzz/fuzz-policy.o
+$(FUZZ_BUILD)/fuzz-agent: $(FUZZ_OBJ)/tests/fuzz/fuzz-agent.o
+$(FUZZ_BUILD)/fuzz-keyimport: $(FUZZ_OBJ)/tests/fuzz/fuzz-key-import.o
+$(FUZZ_BUILD)/fuzz-x509: $(FUZZ_OBJ)/tests/fuzz/fuzz-x509.o
+
+fuzz: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
 		case $$t in policy) a="$(FUZZ_ARGS_policy)";; agent) a="$(FUZZ_ARGS_agent)";; \
@@ -244,7 +246,7 @@ layers:
 check: deps layers format-check
 	$(MAKE) all units $(TEST_PROGS)
 	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
-		$(MAKE) $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZ_TARGETS)); fi
+		$(MAKE) $(FUZZ_BINS); fi
 	BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_CHECK_TIME) \
 		FUZZ_ARGS_policy="$(FUZZ_ARGS_policy)" FUZZ_ARGS_agent="$(FUZZ_ARGS_agent)" \
 		FUZZ_ARGS_keyimport="$(FUZZ_ARGS_keyimport)" FUZZ_ARGS_x509="$(FUZZ_ARGS_x509)" \

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "fleet-pg.h"
 #include "fleet.h"
 #include "io.h"
 #include "limits.h"
@@ -41,6 +42,7 @@ int config_new_default(struct config **ret)
 	c->expiry_scan = 3600;
 	c->fleet_pull = 30;
 	c->fleet_audit_check = 30;
+	c->fleet_answer = FLEET_PG_ANSWER_MS / 1000;
 	if (set_str(&c->path, CONFIG_DEFAULT_PATH) < 0 ||
 	    set_str(&c->store_path, "/var/lib/vaultfs/vault.db") < 0 ||
 	    set_str(&c->sealer, "tpm2") < 0 || set_str(&c->tcti, "device:/dev/tpmrm0") < 0 ||
@@ -266,6 +268,9 @@ static int apply(struct config *c, const char *dir, const char *sec, const char 
 		if (streq(key, "audit_check_interval"))
 			return parse_interval(v, CONFIG_FLEET_INTERVAL_MIN,
 					      CONFIG_FLEET_INTERVAL_MAX, &c->fleet_audit_check);
+		if (streq(key, "answer_timeout"))
+			return parse_interval(v, CONFIG_FLEET_ANSWER_MIN, CONFIG_FLEET_ANSWER_MAX,
+					      &c->fleet_answer);
 	}
 	return -ENOENT;
 }

@@ -42,11 +42,16 @@ struct config {
 	int64_t fleet_pull;   /* [fleet] pull_interval: seconds between pulls at the latest (30) */
 	int64_t fleet_audit_check; /* [fleet] audit_check_interval: seconds between the audit
 				    * shipper's checks of the center's view (30) */
+	int64_t fleet_answer;	   /* [fleet] answer_timeout: seconds the center's answer to a
+				    * statement is waited for at most (30: FLEET_PG_ANSWER_MS) */
 };
 
 /* The bounds of [fleet] pull_interval and audit_check_interval, in seconds */
 #define CONFIG_FLEET_INTERVAL_MIN 1
 #define CONFIG_FLEET_INTERVAL_MAX 86400
+/* The bounds of [fleet] answer_timeout, in seconds */
+#define CONFIG_FLEET_ANSWER_MIN 1
+#define CONFIG_FLEET_ANSWER_MAX 3600
 
 /* Read and parse path. -ENOENT / -EACCES when it cannot be read, -EFBIG when larger than
  * VAULTFS_CONFIG_MAX, -EINVAL on a syntax error, unknown section or key, or bad value; then

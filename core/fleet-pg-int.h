@@ -9,6 +9,7 @@
 
 struct fleet_pg {
 	PGconn *conn;
+	int64_t answer_ms; /* the longest wait for a statement's answer */
 };
 
 static inline void fleet_pq_clearp(PGresult **r)
@@ -24,7 +25,7 @@ static inline void fleet_pq_clearp(PGresult **r)
 int fleet_pg_errno(struct fleet_pg *p, const PGresult *res);
 
 /* A statement of up to 8 parameters, each text (param_text, param_int) or binary (bytea,
- * param_bytes); run sends it and waits for its answer FLEET_PG_ANSWER_MS at most (-ETIMEDOUT,
+ * param_bytes); run sends it and waits for its answer p->answer_ms at most (-ETIMEDOUT,
  * the connection shut): 0 with the result (rows or none) in *ret, or -errno. */
 struct fleet_pg_params {
 	int n;

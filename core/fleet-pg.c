@@ -6,6 +6,7 @@
  * it moves is public or sealed. */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <libpq-fe.h>
@@ -88,8 +89,14 @@ int fleet_pg_connect(const char *conninfo, struct fleet_pg **ret)
 		return r;
 	}
 	PQsetNoticeProcessor(p->conn, notice, NULL);
+	p->answer_ms = FLEET_PG_ANSWER_MS;
 	*ret = p;
 	return 0;
+}
+
+void fleet_pg_set_answer_ms(struct fleet_pg *p, int64_t ms)
+{
+	p->answer_ms = ms > 0 ? MIN(ms, (int64_t)INT_MAX) : FLEET_PG_ANSWER_MS;
 }
 
 void fleet_pg_free(struct fleet_pg *p)
@@ -122,14 +129,14 @@ void fleet_pg_param_bytes(struct fleet_pg_params *q, const void *p, size_t n)
 	q->n++;
 }
 
-/* The answer to what was sent, waited for FLEET_PG_ANSWER_MS at most: a center that holds the
+/* The answer to what was sent, waited for p->answer_ms at most: a center that holds the
  * connection and does not answer (a stopped server, a partition that drops nothing) holds no
  * caller for longer. Past it the connection is shut (libpq sees it gone) and -ETIMEDOUT: what
  * was sent may still be taken when the center wakes. The first error among the results, or
  * the last result, in *ret. */
 static int answer(struct fleet_pg *p, PGresult **ret)
 {
-	int64_t end = clock_ms(CLOCK_MONOTONIC) + FLEET_PG_ANSWER_MS;
+	int64_t end = clock_ms(CLOCK_MONOTONIC) + p->answer_ms;
 	struct pollfd pfd = { .fd = PQsocket(p->conn) };
 	PGresult *res, *kept = NULL;
 	int f, n;

@@ -8,8 +8,8 @@
  * away": changes to fleet vaults are refused, reads go on from the local store), -EEXIST a
  * unique key taken (a seq another host took first, a host name or vault already there),
  * -ENOENT no such row, -EACCES PostgreSQL refused the role, -ETIMEDOUT no answer within
- * FLEET_PG_ANSWER_MS (the connection is shut: fleet_pg_ok says so; what was sent may still be
- * taken), -EPROTONOSUPPORT the center's schema is newer than this program, -EBADMSG a row of
+ * the connection's answer time (FLEET_PG_ANSWER_MS unless fleet_pg_set_answer_ms; the
+ * connection is shut: fleet_pg_ok says so; what was sent may still be taken), -EPROTONOSUPPORT the center's schema is newer than this program, -EBADMSG a row of
  * the wrong form, -EIO anything else; PostgreSQL's own words are kept with log_foreign(r,
  * "libpq", ...) for the edge's log line. */
 #pragma once
@@ -26,12 +26,16 @@ struct fleet_pg;
 /* libpq's connect_timeout (seconds) and tcp_user_timeout (ms) unless the conninfo sets them */
 #define FLEET_PG_CONNECT_TIMEOUT "5"
 #define FLEET_PG_TCP_TIMEOUT_MS "10000"
-/* The longest wait for the answer to a statement (a center that keeps the connection and does
- * not answer: -ETIMEDOUT, the connection shut; what was sent may still be taken) */
+/* The longest wait for the answer to a statement by default (a center that keeps the
+ * connection and does not answer: -ETIMEDOUT, the connection shut; what was sent may still be
+ * taken); [fleet] answer_timeout sets it (config.h) */
 #define FLEET_PG_ANSWER_MS 30000
 /* Connect with a libpq conninfo ("host=... dbname=... user=..." or a postgresql:// URI); a
  * connection is for one thread at a time. */
 int fleet_pg_connect(const char *conninfo, struct fleet_pg **ret);
+/* The longest wait for each later statement's answer on p, in ms (> 0); FLEET_PG_ANSWER_MS
+ * until set. */
+void fleet_pg_set_answer_ms(struct fleet_pg *p, int64_t ms);
 void fleet_pg_free(struct fleet_pg *p);
 /* Make the schema, or bring it to FLEET_PG_SCHEMA_VERSION, in one transaction (idempotent: two
  * hosts doing it at once are serialised by an advisory lock). */

@@ -144,6 +144,7 @@ static void assert_defaults(const struct config *c)
 	assert_null(c->stamp_dir);    /* stamp files too */
 	assert_int_equal(c->fleet_pull, 30);
 	assert_int_equal(c->fleet_audit_check, 30);
+	assert_int_equal(c->fleet_answer, 30);
 }
 
 static void test_defaults(void **state)
@@ -233,6 +234,16 @@ static void test_every_key(void **state)
 	c = load_ok(f->path);
 	assert_int_equal(c->fleet_pull, 1);
 	assert_int_equal(c->fleet_audit_check, 86400);
+	config_free(c);
+	/* [fleet] answer_timeout: a span from 1 s to 1 h */
+	write_text(f->path, "[fleet]\nanswer_timeout = 5s\n");
+	c = load_ok(f->path);
+	assert_int_equal(c->fleet_answer, 5);
+	assert_int_equal(c->fleet_pull, 30);
+	config_free(c);
+	write_text(f->path, "[fleet]\nanswer_timeout = 1s\nanswer_timeout = 1h\n");
+	c = load_ok(f->path);
+	assert_int_equal(c->fleet_answer, 3600);
 	config_free(c);
 }
 
@@ -413,6 +424,12 @@ static void test_bad_values(void **state)
 		  "2: bad value for 'audit_check_interval'" },
 		{ "[fleet]\naudit_check_interval = 500ms\n",
 		  "2: bad value for 'audit_check_interval'" },
+		{ "[fleet]\nanswer_timeout = 0s\n", "2: bad value for 'answer_timeout'" },
+		{ "[fleet]\nanswer_timeout = 3601s\n", "2: bad value for 'answer_timeout'" },
+		{ "[fleet]\nanswer_timeout = 1d\n", "2: bad value for 'answer_timeout'" },
+		{ "[fleet]\nanswer_timeout = 30\n", "2: bad value for 'answer_timeout'" },
+		{ "[fleet]\nanswer_timeout = -5s\n", "2: bad value for 'answer_timeout'" },
+		{ "[fleet]\nanswer_timeout =\n", "2: bad value for 'answer_timeout'" },
 	};
 	const struct fixture *f = *state;
 
