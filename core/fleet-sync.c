@@ -29,6 +29,7 @@ struct fleet_sync {
 	struct fleet_sync_ops ops;
 	struct store *s; /* a handle of its own on the store, for the meta keys */
 	char *conninfo;
+	int64_t answer_ms;   /* [fleet] answer_timeout */
 	struct fleet_pg *pg; /* NULL: not connected */
 	char name[FLEET_HOST_NAME_MAX + 1];
 	char anchor[FLEET_FPR_LEN];
@@ -73,6 +74,7 @@ int fleet_sync_new(const struct config *c, struct kv *kv, const struct fleet_syn
 	if (ops)
 		fs->ops = *ops;
 	fs->conninfo = strdup(c->fleet_conninfo);
+	fs->answer_ms = c->fleet_answer * 1000;
 	r = fs->conninfo ? store_open(c->store_path, 0, &fs->s) : -ENOMEM;
 	if (r >= 0)
 		r = store_meta_text(fs->s, FLEET_META_NAME, fs->name, sizeof(fs->name));
@@ -147,6 +149,7 @@ int fleet_sync_connect(struct fleet_sync *fs, bool listen)
 		fs->pg = NULL;
 		return r;
 	}
+	fleet_pg_set_answer_ms(fs->pg, fs->answer_ms);
 	r = fleet_pg_migrate(fs->pg);
 	if (r >= 0 && listen)
 		r = fleet_pg_listen(fs->pg);

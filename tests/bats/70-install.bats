@@ -228,7 +228,7 @@ complete_words() {
 	[ "$output" = "1 rule in 1 file OK" ]
 	# every key uncommented: still loads (no unknown key, no bad value)
 	sed 's/^#\([a-z_]* =\)/\1/' "$conf" >"$T/all.conf"
-	[ "$(grep -c '^[a-z_]* =' "$T/all.conf")" -eq 22 ]
+	[ "$(grep -c '^[a-z_]* =' "$T/all.conf")" -eq 25 ]
 	run "$R/usr/bin/vaultctl" -c "$T/all.conf" policy check \
 		"$R/etc/vaultfs/policy.d/00-default.policy"
 	[ "$status" -eq 0 ]
