@@ -79,9 +79,11 @@ int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN], struct
 /* Anchor the head (after a sync, with the lock held). */
 int audit_anchor_write(struct audit *a)
 {
-	struct audit_anchor an = {
-		.seq = a->seq, .dev = a->dev, .ino = a->ino, .epoch = atomic_load(&a->epoch)
-	};
+	struct audit_anchor an = { .seq = a->seq,
+				   .dev = a->dev,
+				   .ino = a->ino,
+				   .epoch = atomic_load(&a->epoch) },
+			    old;
 	char text[ANCHOR_TEXT_MAX];
 	int r;
 
@@ -89,8 +91,20 @@ int audit_anchor_write(struct audit *a)
 		a->unanchored = 0;
 		return 0;
 	}
+	an.epoch = MAX(an.epoch, a->anchored_epoch);
 	if (a->seq == a->anchored_seq && an.epoch == a->anchored_epoch && !a->anchor_error)
 		return 0;
+	/* Every writer anchors under the journal's lock, after reading what its peers appended,
+	 * so the anchor there names no later record than ours; but it may name a later epoch: a
+	 * vaultfsd that took the session over advanced the store's epoch while the one it took
+	 * it from still anchors with the epoch it knew. Naming the older one would read as a
+	 * store rolled back, and the next start would refuse the journal (-ESTALE). An anchor
+	 * never names an older epoch than the one it replaces. */
+	if (audit_anchor_load(a->store, a->key->data, &old) >= 0) {
+		if (old.seq > an.seq)
+			return 0;
+		an.epoch = MAX(an.epoch, old.epoch);
+	}
 	memcpy(an.mac, a->mac, CRYPTO_MAC_LEN);
 	r = anchor_text(&an, a->key->data, text, sizeof(text));
 	if (r >= 0)

@@ -1050,6 +1050,38 @@ static void test_prealloc(void **state)
 	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
 }
 
+/* Two writers of one journal and store (a vaultfsd and the one taking its session over):
+ * the new one advances the store's epoch; the old one's later anchors must not name the
+ * older epoch again, or the next start (at the new epoch) refuses the journal (-ESTALE). */
+static void test_anchor_epoch_peer(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_options o5 = {
+		.sync = AUDIT_SYNC_BATCH, .store_path = f->store, .epoch = 5, .epoch_min = 5
+	};
+	struct audit_options o6 = o5;
+	struct audit *old = open_ok(f, &o5), *new;
+	struct audit_anchor an;
+	struct store *s = NULL;
+
+	append_ok(old, "open");
+	assert_int_equal(audit_flush(old), 0);
+	new = open_ok(f, &o5);
+	assert_int_equal(audit_set_epoch(new, 6), 0); /* the new daemon's start */
+	append_ok(old, "handover");		      /* the old one's last records and anchor */
+	audit_free(old);
+	assert_int_equal(store_open(f->store, STORE_READONLY, &s), 0);
+	assert_int_equal(audit_anchor_load(s, f->key, &an), 0);
+	assert_int_equal(an.epoch, 6);
+	store_free(s);
+	audit_free(new);
+	o6.epoch = o6.epoch_min = 6;
+	new = open_ok(f, &o6);
+	append_ok(new, "open");
+	audit_free(new);
+	assert_int_equal(verify(f, NULL, 0, NULL, NULL), 0);
+}
+
 static void test_rotation_two_handles(void **state)
 {
 	struct fixture *f = *state;
@@ -2228,6 +2260,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_threads_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prealloc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_anchor_epoch_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_two_handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_interrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_anchor, setup, teardown),
