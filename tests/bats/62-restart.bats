@@ -67,6 +67,13 @@ takeover() {
 	local old=$DAEMON i
 	"$VAULTFSD" -c "$CONF" --takeover >>"$T/daemon.log" 2>&1 3>&- &
 	DAEMON=$!
+	# the old one ends once it has handed over; a new one that failed first leaves it serving
+	for i in $(seq 500); do
+		kill -0 "$old" 2>/dev/null || break
+		kill -0 "$DAEMON" 2>/dev/null || { tail -n 3 "$T/daemon.log"; return 1; }
+		sleep 0.02
+	done
+	kill -0 "$old" 2>/dev/null && return 1
 	wait "$old"
 	for i in $(seq 200); do
 		[ -S "$T/handover.sock" ] && [ -S "$T/control.sock" ] && return 0
