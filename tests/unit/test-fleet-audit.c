@@ -56,23 +56,7 @@ static struct env E;
 
 static int run_pg(const char *verb, char *out, size_t size)
 {
-	char cmd[1024];
-	const char *top = getenv("VAULTFS_TOP");
-	FILE *f;
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "%s/tests/lib/pg-private.sh %s %s/pg", top ? top : ".", verb,
-		 E.dir);
-	f = popen(cmd, "r");
-	if (!f)
-		return -errno;
-	if (out) {
-		if (!fgets(out, (int)size, f))
-			out[0] = '\0';
-		out[strcspn(out, "\n")] = '\0';
-	}
-	st = pclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return test_pg(E.dir, verb, out, size);
 }
 
 static int setup(void **state)

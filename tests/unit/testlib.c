@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/crypto.h"
@@ -158,4 +160,25 @@ void test_kv_free(struct test_kv *f)
 	test_rmtree(f->dir);
 	free(f->dir);
 	free(f);
+}
+
+int test_pg(const char *dir, const char *verb, char *out, size_t size)
+{
+	char cmd[1024];
+	const char *top = getenv("VAULTFS_TOP");
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s/tests/lib/pg-private.sh %s %s/pg", top ? top : ".", verb,
+		 dir);
+	f = popen(cmd, "r");
+	if (!f)
+		return -errno;
+	if (out) {
+		if (!fgets(out, (int)size, f))
+			out[0] = '\0';
+		out[strcspn(out, "\n")] = '\0';
+	}
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

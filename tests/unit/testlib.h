@@ -12,6 +12,11 @@
  * *ret_dir. 0 or -errno (for a setup function to report; it asserts nothing). */
 int test_tmpdir(char **ret_dir);
 
+/* A private PostgreSQL for the fleet's tests: tests/lib/pg-private.sh VERB DIR/pg (from
+ * $VAULTFS_TOP, else "."), the first line it prints (start: its conninfo) into out (size
+ * bytes; out may be NULL). Its exit status, or -errno / -1 when it could not be run. */
+int test_pg(const char *dir, const char *verb, char *out, size_t size);
+
 /* Remove dir and everything below it, symlinks not followed. Best effort; NULL is a no-op. */
 void test_rmtree(const char *dir);
 
