@@ -54,11 +54,6 @@ struct env {
 
 static struct env E;
 
-static int run_pg(const char *verb, char *out, size_t size)
-{
-	return test_pg(E.dir, verb, out, size);
-}
-
 static int setup(void **state)
 {
 	const uint8_t *spki;
@@ -67,7 +62,7 @@ static int setup(void **state)
 	(void)state;
 	if (test_tmpdir(&E.dir) < 0 || chmod(E.dir, 0711) < 0)
 		return -1;
-	E.have_pg = run_pg("start", E.conninfo, sizeof(E.conninfo)) == 0 && E.conninfo[0];
+	E.have_pg = test_pg(E.dir, "start", E.conninfo, sizeof(E.conninfo)) == 0 && E.conninfo[0];
 	if (!E.have_pg)
 		fprintf(stderr, "test-fleet-audit: no PostgreSQL 15: the center's tests skip\n");
 	if (fleet_key_create(NULL, &E.a) < 0 || fleet_key_create(NULL, &E.b) < 0)
@@ -81,7 +76,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (E.have_pg)
-		run_pg("stop", NULL, 0);
+		test_pg(E.dir, "stop", NULL, 0);
 	fleet_key_free(E.a);
 	fleet_key_free(E.b);
 	test_rmtree(E.dir);

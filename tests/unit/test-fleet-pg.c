@@ -31,17 +31,12 @@ struct env {
 
 static struct env E;
 
-static int run_pg(const char *verb, char *out, size_t size)
-{
-	return test_pg(E.dir, verb, out, size);
-}
-
 static int setup(void **state)
 {
 	(void)state;
 	if (test_tmpdir(&E.dir) < 0 || chmod(E.dir, 0711) < 0)
 		return -1;
-	E.have_pg = run_pg("start", E.conninfo, sizeof(E.conninfo)) == 0 && E.conninfo[0];
+	E.have_pg = test_pg(E.dir, "start", E.conninfo, sizeof(E.conninfo)) == 0 && E.conninfo[0];
 	if (!E.have_pg)
 		fprintf(stderr, "test-fleet-pg: no PostgreSQL 15: the tests skip\n");
 	return 0;
@@ -51,7 +46,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (E.have_pg)
-		run_pg("stop", NULL, 0);
+		test_pg(E.dir, "stop", NULL, 0);
 	test_rmtree(E.dir);
 	free(E.dir);
 	return 0;
