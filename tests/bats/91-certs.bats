@@ -341,7 +341,7 @@ openssl_ca() {
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
 		faketime -f '+5m' "$VAULTFSD" -c "$CONF" >"$T/daemon.log" 2>&1 3>&- &
 	DAEMON=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do # 30 s: the first scan after a start under faketime, on a loaded CI
 		grep -q '"event":"cert-renew"' "$T/audit.jsonl" 2>/dev/null && break
 		sleep 0.1
 	done
