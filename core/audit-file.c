@@ -318,7 +318,7 @@ int audit_write_records(struct audit *a, struct pending *list)
 	memcpy(a->mac, prev, CRYPTO_MAC_LEN);
 	a->end += a->out.len;
 	a->alloc_end = MAX(a->alloc_end, a->end);
-	a->dirty = true;
+	a->written++;
 	return 0;
 }
 
@@ -343,7 +343,7 @@ int audit_recover_torn(struct audit *a, uint64_t torn)
 	if (r >= 0 && fdatasync(a->fd) < 0)
 		r = negative_errno();
 	if (r >= 0)
-		a->dirty = false;
+		audit_synced(a, a->written);
 	buf_done(&body);
 	return r;
 }

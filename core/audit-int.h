@@ -112,12 +112,18 @@ struct audit {
 	uint64_t alloc_end; /* the file's size as we left it: end, and the zeros allocated ahead */
 	bool prealloc;	    /* sync = always: allocate ahead (until the file system refuses) */
 	uint8_t mac[CRYPTO_MAC_LEN];
-	bool dirty;	     /* written since the last fdatasync */
-	uint64_t unanchored; /* records written since the last anchor */
+	uint64_t written;     /* writes to the file so far (a count: audit_dirty) */
+	uint64_t unanchored;  /* records written since the last anchor */
+	int64_t last_sync_ns; /* CLOCK_MONOTONIC */
+	/* the count of writes the last completed fdatasync covered: set by whoever synced, the
+	 * writer or the writer thread's sync behind it (audit.c sync_behind), never lowered */
+	_Atomic uint64_t synced;
+	/* the anchor's, under anchor_lock (taken with or without the writer's part, never
+	 * before lock): the store's handle and what the last anchor named */
+	pthread_mutex_t anchor_lock;
 	uint64_t anchored_seq;
 	uint64_t anchored_epoch; /* the store epoch the last anchor named */
 	int anchor_error;
-	int64_t last_sync_ns;	/* CLOCK_MONOTONIC */
 	int64_t last_anchor_ns; /* CLOCK_MONOTONIC of the last anchor written (sync = always) */
 	/* sync = always, the group commit's linger (linger_set): the next group waits until
 	 * linger_target records are queued, until linger_end_ns at the latest */
@@ -156,6 +162,27 @@ struct audit {
 	 * it unlocked) */
 	_Atomic uint64_t epoch;
 };
+
+/* What an anchor names: a record of the chain and the file it is in. */
+struct audit_head {
+	uint64_t seq, dev, ino;
+	uint8_t mac[CRYPTO_MAC_LEN];
+};
+
+/* Written since the last fdatasync that completed? (The writer's part held.) */
+static inline bool audit_dirty(struct audit *a)
+{
+	return a->written != atomic_load(&a->synced);
+}
+
+/* An fdatasync that began after `written` writes completed: they are on disk. */
+static inline void audit_synced(struct audit *a, uint64_t written)
+{
+	uint64_t s = atomic_load(&a->synced);
+
+	while (s < written && !atomic_compare_exchange_weak(&a->synced, &s, written))
+		;
+}
 
 void audit_set_error(struct audit *a, int r);
 /* Write a record the module makes itself (no limiter): what audit_append does past its
@@ -209,7 +236,8 @@ int audit_limit_refusal(struct audit *a, const struct audit_record *rec, int64_t
 int audit_limit_summaries(struct audit *a, int64_t now_us, bool all);
 
 /* audit-verify.c */
-int audit_anchor_write(struct audit *a);
+/* Anchor h in the store, unless the anchor there names a later record (anchor_lock held). */
+int audit_anchor_write(struct audit *a, const struct audit_head *h);
 
 /* audit-journald.c */
 void audit_journal_send(const struct audit_record *rec, uint64_t seq, int64_t time_us);

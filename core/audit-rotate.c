@@ -20,7 +20,7 @@ static void switch_file(struct audit *a, int fd, const struct stat *st)
 	a->fd = fd;
 	a->dev = st->st_dev;
 	a->ino = st->st_ino;
-	a->dirty = false;
+	audit_synced(a, a->written);
 }
 
 /* Rotate: the old file becomes PATH.1 (older ones shift up), the new PATH starts with a rotate
@@ -77,9 +77,9 @@ int audit_rotate(struct audit *a)
 		r = negative_errno();
 	if (r >= 0 && a->alloc_end > a->end) { /* the old file ends with its last line */
 		r = audit_cut_prealloc(a);
-		a->dirty = true;
+		a->written++;
 	}
-	if (r >= 0 && a->dirty && fdatasync(a->fd) < 0)
+	if (r >= 0 && audit_dirty(a) && fdatasync(a->fd) < 0)
 		r = negative_errno();
 	if (r >= 0 && fstat(nfd, &st) < 0)
 		r = negative_errno();

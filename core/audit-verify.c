@@ -76,46 +76,54 @@ int audit_anchor_load(struct store *s, const uint8_t key[CRYPTO_KEY_LEN], struct
 	return 0;
 }
 
-/* Anchor the head (after a sync, with the lock held). */
-int audit_anchor_write(struct audit *a)
+/* Anchor h (a record a sync covered). The check of the anchor already there and the write of
+ * ours are one write transaction (BEGIN IMMEDIATE), so no peer's anchor comes in between: an
+ * anchor that names a later record than h stays (the sync behind the writers, audit.c, anchors
+ * a head taken before it synced, and a peer may have anchored a later one meanwhile), and
+ * ours never names an older epoch than it: a vaultfsd that took the session over advanced the
+ * store's epoch while the one it took it from still anchors with the epoch it knew. Naming the
+ * older one would read as a store rolled back, and the next start would refuse the journal
+ * (-ESTALE). */
+int audit_anchor_write(struct audit *a, const struct audit_head *h)
 {
-	struct audit_anchor an = { .seq = a->seq,
-				   .dev = a->dev,
-				   .ino = a->ino,
+	struct audit_anchor an = { .seq = h->seq,
+				   .dev = h->dev,
+				   .ino = h->ino,
 				   .epoch = atomic_load(&a->epoch) },
 			    old;
 	char text[ANCHOR_TEXT_MAX];
 	int r;
 
-	if (!a->store) { /* nothing to anchor in; the count of sync = none starts again */
-		a->unanchored = 0;
+	if (!a->store)
 		return 0;
-	}
 	an.epoch = MAX(an.epoch, a->anchored_epoch);
-	if (a->seq == a->anchored_seq && an.epoch == a->anchored_epoch && !a->anchor_error)
+	if (h->seq == a->anchored_seq && an.epoch == a->anchored_epoch && !a->anchor_error)
 		return 0;
-	/* Every writer anchors under the journal's lock, after reading what its peers appended,
-	 * so the anchor there names no later record than ours; but it may name a later epoch: a
-	 * vaultfsd that took the session over advanced the store's epoch while the one it took
-	 * it from still anchors with the epoch it knew. Naming the older one would read as a
-	 * store rolled back, and the next start would refuse the journal (-ESTALE). An anchor
-	 * never names an older epoch than the one it replaces. */
+	r = store_begin(a->store);
+	if (r < 0)
+		goto done;
 	if (audit_anchor_load(a->store, a->key->data, &old) >= 0) {
-		if (old.seq > an.seq)
-			return 0;
+		if (old.seq > an.seq) {
+			r = store_commit(a->store);
+			goto done;
+		}
 		an.epoch = MAX(an.epoch, old.epoch);
 	}
-	memcpy(an.mac, a->mac, CRYPTO_MAC_LEN);
+	memcpy(an.mac, h->mac, CRYPTO_MAC_LEN);
 	r = anchor_text(&an, a->key->data, text, sizeof(text));
 	if (r >= 0)
 		r = store_meta_set(a->store, AUDIT_ANCHOR_KEY, text, (size_t)r);
+	if (r >= 0)
+		r = store_commit(a->store);
+	else
+		store_rollback(a->store);
+	if (r >= 0) {
+		a->anchored_seq = h->seq;
+		a->anchored_epoch = an.epoch;
+	}
+done:
 	a->anchor_error = r < 0 ? r : 0;
-	if (r < 0)
-		return r;
-	a->anchored_seq = a->seq;
-	a->anchored_epoch = an.epoch;
-	a->unanchored = 0;
-	return 0;
+	return r;
 }
 
 /* --- verify --- */
