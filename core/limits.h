@@ -82,6 +82,14 @@
 #define VAULTFS_WRITE_BYTES_UID_MAX (16u * 1024u * 1024u)
 #define VAULTFS_WRITE_BYTES_MAX (64u * 1024u * 1024u)
 
+/* --- fs/ read handles --- */
+/* The bytes of locked memory open read handles (a value, a version, .meta, a key's or a
+ * certificate's file) may hold, one uid's and all together (fs/budget.h): past them an open is
+ * EMFILE, or ENFILE. Each handle holds at least a page; 64 MiB is 16 384 of those, or 64 opens
+ * of a 1 MiB value. */
+#define VAULTFS_READ_BYTES_UID_MAX (64u * 1024u * 1024u)
+#define VAULTFS_READ_BYTES_MAX (512u * 1024u * 1024u)
+
 /* --- certificates (request-cert.c) --- */
 /* The longest validity a certificate's policy may ask for, seconds (100 years). */
 #define VAULTFS_CERT_VALIDITY_MAX (100LL * 365 * 86400)

@@ -488,6 +488,7 @@ void handle_free(struct handle *h)
 	if (atomic_load_explicit(&h->ticket, memory_order_acquire))
 		wait_drop(h);
 	secbuf_free(h->data); /* wipes what was read or written */
+	budget_give(h->budget, h->budget_uid, h->budget_bytes);
 	ev_reader_free(h->ev);
 	free(h->w);
 	free(h);
@@ -505,6 +506,34 @@ static int public_handle(const char *text, size_t len, struct handle **ret)
 		return r;
 	b->len = len;
 	return handle_new(b, ret);
+}
+
+/* A read handle (its bytes made) takes their share of the read budget for uid: 0, or -EMFILE /
+ * -ENFILE past it (budget.h; the first refusal of a run is logged, path names the file). */
+static int handle_budget(struct vaultfsd *v, struct handle *h, uid_t uid, const char *path)
+{
+	size_t n = h->data ? h->data->cap : 0;
+	bool warn;
+	int r;
+
+	if (!v->reads || n == 0)
+		return 0;
+	r = budget_take(v->reads, uid, n, &warn);
+	if (r == -EMFILE && warn)
+		log_warning("Open of %s refused (EMFILE): the read handles of uid %u would hold "
+			    "more than %u MiB of locked memory; its opens are refused until it "
+			    "closes some",
+			    path, (unsigned)uid, VAULTFS_READ_BYTES_UID_MAX >> 20);
+	else if (r == -ENFILE && warn)
+		log_warning("Open of %s refused (ENFILE): the read handles of all uids would hold "
+			    "more than %u MiB of locked memory; opens are refused until some close",
+			    path, VAULTFS_READ_BYTES_MAX >> 20);
+	if (r < 0)
+		return r;
+	h->budget = v->reads;
+	h->budget_uid = uid;
+	h->budget_bytes = n;
+	return 0;
 }
 
 /* The bytes an open of n gives: the value of the version (decrypted into a secure buffer), the
@@ -648,6 +677,11 @@ static void read_open(fuse_req_t req, struct vaultfsd *v, struct caller *c, cons
 	else
 		err = shown_err(open_content(v, n, &version, &h));
 	kv_read_end(v->kv);
+	if (!err) {
+		err = handle_budget(v, h, c->id.uid, path);
+		if (err < 0)
+			handle_free(TAKE_PTR(h));
+	}
 	/* A refusal is recorded before its reply, as every refusal is. An allowed read open is
 	 * replied first and recorded right after, while the caller's kernel turns the reply into
 	 * its next request (about 6 us less per open at p50, measured). No record, no bytes: the
@@ -811,6 +845,11 @@ int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **r
 	kv_read_end(v->kv);
 	if (err == -ENOENT)
 		err = -ESTALE; /* the version it opened was purged or pruned meanwhile */
+	if (!err) {
+		err = handle_budget(v, h, c.id.uid, path);
+		if (err < 0)
+			handle_free(TAKE_PTR(h));
+	}
 	/* no record, no bytes */
 	if (record_access(v, &c, "reopen", &n, path, version, err, d.rule) < 0 && !err) {
 		handle_free(TAKE_PTR(h));

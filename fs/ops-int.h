@@ -8,6 +8,7 @@
 
 #include "core/secbuf.h"
 #include "core/util.h"
+#include "fs/budget.h"
 #include "fs/inode.h"
 #include "fs/vaultfs.h"
 
@@ -128,6 +129,10 @@ struct handle {
 	_Atomic uint64_t ticket;
 	struct held *held;
 	struct handle *wait_next;
+	/* a read handle's share of the read budget (budget.h), given back as it is freed */
+	struct budget *budget;
+	uid_t budget_uid;
+	size_t budget_bytes;
 };
 
 static inline struct vaultfsd *vfs_of(fuse_req_t req)

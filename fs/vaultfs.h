@@ -14,6 +14,8 @@
 #include "policy/identity.h"
 #include "policy/policy.h"
 
+struct budget;
+
 struct handle; /* an open file (ops-int.h) */
 struct draft;  /* a temporary file (ops-int.h) */
 struct notify; /* the kernel cache invalidation thread (notify.h) */
@@ -53,6 +55,7 @@ struct vaultfsd {
 	unsigned n_drafts;
 	unsigned writers_peak; /* the most write buffers at once since the pool was drained */
 	struct draft *drafts;  /* temporary files, held only here (draft.c); numbered as pending */
+	struct budget *reads;  /* the locked bytes of open read handles, per uid (budget.h) */
 	struct { /* the last secret soft-deleted through the mount: an exclusive create of its
 		  * name by the same process soon after is the second half of a replace (install,
 		  * mv across file systems), not a new secret */

@@ -34,6 +34,7 @@
 #include "core/util.h"
 #include "fs/acme.h"
 #include "fs/agent-server.h"
+#include "fs/budget.h"
 #include "fs/certs.h"
 #include "fs/commit.h"
 #include "fs/control.h"
@@ -510,6 +511,9 @@ static int open_everything(struct vaultfsd *v, const struct config *c)
 	r = identity_cache_new(&v->ids);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the cgroup memo: %m");
+	r = budget_new(VAULTFS_READ_BYTES_UID_MAX, VAULTFS_READ_BYTES_MAX, &v->reads);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the read budget: %m");
 	r = load_policy(c, &v->policy, &diag);
 	if (r < 0) {
 		log_error("Failed to load the policy from '%s':\n%s", c->policy_dir,
@@ -1025,6 +1029,8 @@ out:
 		close(so.state_fd);
 	ops_done(v);
 	handles_done();
+	budget_free(v->reads);
+	v->reads = NULL;
 	audit_free(v->audit);
 	policy_free(v->policy);
 	identity_cache_free(v->ids);

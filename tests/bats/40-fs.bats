@@ -343,6 +343,73 @@ journal_on_small_fs() {
 	daemon_start
 }
 
+@test "read handles: one uid stops at its budget of locked memory (EMFILE, recorded) while another reads; given back at close" {
+	local lck0 lck
+	policy <<-'EOF'
+	allow list /app uid=1000,1001
+	allow read /app/* uid=1000,1001
+	EOF
+	head -c 1048576 /dev/urandom >"$T/big"
+	vctl secret set app/big --file "$T/big"
+	printf small | vctl secret set app/db
+	mkdir -m 0700 "$T/u" && chown 1000 "$T/u"
+	daemon_start
+	lck0=$(awk '/^Locked:/ {print $2}' "/proc/$DAEMON/smaps_rollup")
+	# uid 1000 holds opens of the 1 MiB value until one is refused (64 MiB is its share), then
+	# of a small one (a page each) until the share is full
+	as 1000 /usr/bin/python3 - "$(M app/big)" "$(M app/db)" "$T/u" <<-'EOF' &
+	import errno, os, sys, time
+	big, small, d = sys.argv[1:4]
+	out = []
+	fds = []
+	for path, most in ((big, 80), (small, 20000)):
+	    n, err = 0, 0
+	    while n < most:
+	        try:
+	            fds.append(os.open(path, os.O_RDONLY))
+	            n += 1
+	        except OSError as e:
+	            err = e.errno
+	            break
+	    out.append("%d %s" % (n, errno.errorcode.get(err, err)))
+	with open(os.path.join(d, "held"), "w") as f:
+	    f.write(" ".join(out) + "\n")
+	while not os.path.exists(os.path.join(d, "release")):
+	    time.sleep(0.05)
+	print("first read", len(os.read(fds[0], 2 << 20)))
+	for fd in fds:
+	    os.close(fd)
+	EOF
+	PIDS+=($!)
+	for _ in $(seq 1200); do [ -s "$T/u/held" ] && break; sleep 0.05; done
+	cat "$T/u/held"
+	read -r n err n_small err_small <"$T/u/held"
+	[ "$err" = EMFILE ]
+	[ "$n" -ge 60 ]
+	[ "$n" -le 64 ]
+	[ "$err_small" = EMFILE ]
+	# every page of the share is taken: 64 MiB in all
+	[ $(((n * 257 + n_small) * 4)) -ge $((64 * 1024 - 1028)) ]
+	lck=$(awk '/^Locked:/ {print $2}' "/proc/$DAEMON/smaps_rollup")
+	echo "Locked ${lck0} kB at start, ${lck} kB with $n + $n_small opens held"
+	[ $((lck - lck0)) -le $((70 * 1024)) ] # 80 opens of 1 MiB would be 80 MiB
+	# the share is the uid's: another uid reads
+	run as 1000 cat "$(M app/db)"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Too many open files"* ]]
+	as 1001 cat "$(M app/big)" | cmp - "$T/big"
+	run vctl audit show --event open
+	[[ $output == *" open deny EMFILE app/big"*"uid=1000 "* ]]
+	[[ $output == *" open deny EMFILE app/db"*"uid=1000 "* ]]
+	# logged once for the run, not once an open
+	[ "$(grep -c "(EMFILE): the read handles of uid 1000 would hold more than 64 MiB" \
+		"$T/daemon.log")" -eq 1 ]
+	touch "$T/u/release"
+	wait "${PIDS[-1]}"
+	# given back at the closes: uid 1000 reads again
+	as 1000 cat "$(M app/big)" | cmp - "$T/big"
+}
+
 @test "audit failure refuses opens with EIO" {
 	journal_on_small_fs
 	[ "$(as 1000 cat "$(M app/db)")" = x ]
