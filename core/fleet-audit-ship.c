@@ -59,6 +59,7 @@ struct fleet_audit_ship {
 	int64_t shipped_max; /* the most this shipper ever saw the center hold */
 
 	int64_t check_ms;   /* the center's view checked again this often */
+	int64_t answer_ms;  /* a statement's answer waited for this long (0: the default) */
 	int64_t checked_ms; /* CLOCK_MONOTONIC of the last check */
 	bool check_now;	    /* at the next step: a connection, an insert that failed */
 
@@ -149,6 +150,11 @@ int64_t fleet_audit_ship_shipped(const struct fleet_audit_ship *s)
 void fleet_audit_ship_set_check_ms(struct fleet_audit_ship *s, int64_t ms)
 {
 	s->check_ms = MAX(ms, (int64_t)0);
+}
+
+void fleet_audit_ship_set_answer_ms(struct fleet_audit_ship *s, int64_t ms)
+{
+	s->answer_ms = ms;
 }
 
 /* fleet-audit.c's head form (fleet-audit.h), for a head whose lines the center hashed */
@@ -701,6 +707,7 @@ static int connect_center(struct fleet_audit_ship *s)
 		s->pg = NULL;
 		return r;
 	}
+	fleet_pg_set_answer_ms(s->pg, s->answer_ms);
 	s->check_now = true;
 	r = fleet_pg_migrate(s->pg);
 	if (r >= 0)

@@ -25,6 +25,9 @@ int fleet_pg_audit_head(struct fleet_pg *p, const char *host, int64_t first_seq,
 /* The shipper re-checks the center every ms (0: at every step), besides at each connection
  * and after an insert that fails. */
 void fleet_audit_ship_set_check_ms(struct fleet_audit_ship *s, int64_t ms);
+/* Its connections wait for an answer ms at most (FLEET_PG_ANSWER_MS unless set: [fleet]
+ * answer_timeout). */
+void fleet_audit_ship_set_answer_ms(struct fleet_audit_ship *s, int64_t ms);
 
 /* The hash of h's head (fleet_audit_head_hash's, from the digest of its lines) as host's. */
 int fleet_audit_head_hash_of(const char *host, const struct fleet_audit_head *h,

@@ -153,6 +153,7 @@ int fleet_audit_start(struct vaultfsd *v, struct fleet_audit_daemon **ret)
 		return r;
 	}
 	fleet_audit_ship_set_check_ms(d->ship, v->config->fleet_audit_check * 1000);
+	fleet_audit_ship_set_answer_ms(d->ship, v->config->fleet_answer * 1000);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = -pthread_create(&d->thread, NULL, fleet_audit_main, d);

@@ -726,7 +726,7 @@ static int show_fleet(struct ctl *ctl, const struct filter *f, const char *host)
 	r = fleet_anchor(ctl, anchor);
 	if (r)
 		return r;
-	r = fleet_pg_connect(ctl->config->fleet_conninfo, &p);
+	r = ctl_center_connect(ctl, &p);
 	if (r >= 0)
 		r = fleet_pg_migrate(p);
 	if (r >= 0)

@@ -144,7 +144,7 @@ static int fleet_open(struct ctl *ctl, struct fleet_ctx *f, bool joined)
 	r = ctl_audit_open(ctl, f->kv, &f->au);
 	if (r)
 		return r;
-	r = fleet_pg_connect(ctl->config->fleet_conninfo, &f->pg);
+	r = ctl_center_connect(ctl, &f->pg);
 	if (r >= 0)
 		r = fleet_pg_migrate(f->pg);
 	if (r >= 0)

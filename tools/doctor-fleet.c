@@ -44,14 +44,14 @@ static const char *fleet_trust_advice(int r)
 }
 
 /* The center's answer, or its failure with advice. 0 or the failure. */
-static int fleet_center_check(struct doctor *d, const char *conninfo, struct fleet_pg **ret_pg,
+static int fleet_center_check(struct doctor *d, const struct ctl *ctl, struct fleet_pg **ret_pg,
 			      struct fleet_host **ret_hosts, size_t *ret_n)
 {
 	char words[LOG_FOREIGN_SUFFIX_MAX], what[512];
 	struct fleet_pg *pg = NULL;
 	int r;
 
-	r = fleet_pg_connect(conninfo, &pg);
+	r = ctl_center_connect(ctl, &pg);
 	if (r >= 0)
 		r = fleet_pg_hosts(pg, ret_hosts, ret_n);
 	if (r >= 0) {
@@ -547,7 +547,7 @@ void doctor_fleet(struct doctor *d, struct ctl *ctl, struct json_object *st)
 	int r;
 
 	fleet_tls_check(d, c->fleet_conninfo);
-	center = fleet_center_check(d, c->fleet_conninfo, &pg, &hosts, &n) == 0;
+	center = fleet_center_check(d, ctl, &pg, &hosts, &n) == 0;
 	if (geteuid() != 0) {
 		doctor_check(d, 1, "fleet: this host's key not checked", "run doctor as root");
 		goto out;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/errtext.h"
+#include "core/fleet-pg.h"
 #include "core/io.h"
 #include "core/log.h"
 #include "core/seal.h"
@@ -279,4 +280,13 @@ void say_done(const char *ref, const char *verb)
 			return;
 		}
 	fprintf(stderr, "%s: done\n", ref);
+}
+
+int ctl_center_connect(const struct ctl *ctl, struct fleet_pg **ret)
+{
+	int r = fleet_pg_connect(ctl->config->fleet_conninfo, ret);
+
+	if (r >= 0)
+		fleet_pg_set_answer_ms(*ret, ctl->config->fleet_answer * 1000);
+	return r;
 }

@@ -50,6 +50,11 @@ int parse_u32(const char *opt, const char *s, uint32_t *ret);
 void say_done(const char *ref, const char *verb);
 void print_json(struct json_object *o);
 
+/* The fleet's center as [fleet] conninfo names it, its answers waited for [fleet]
+ * answer_timeout at most, as the daemon's (util.c): 0 or -errno. */
+struct fleet_pg;
+int ctl_center_connect(const struct ctl *ctl, struct fleet_pg **ret);
+
 /* The audit journal of vaultctl's own changes (cmd-audit.c). open: 0 or an exit status after
  * saying why. ctl_audit records one event (err 0 = allowed and about to happen; a negative
  * errno = it failed): 0 or an exit status; a change must not happen when it is not 0. */

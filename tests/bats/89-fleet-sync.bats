@@ -222,6 +222,49 @@ read_loop() {
 	done
 }
 
+# hold_hosts: a session that holds the center's hosts table (every statement on it waits) until
+# free_hosts ends it
+hold_hosts() {
+	local q="SELECT count(*) FROM pg_locks WHERE relation = 'vaultfs.hosts'::regclass"
+	q+=" AND mode = 'AccessExclusiveLock' AND granted"
+	sql "BEGIN; LOCK TABLE vaultfs.hosts IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT" \
+		>/dev/null 2>&1 &
+	HOLDER=$!
+	for _ in $(seq 100); do
+		[ "$(sql "$q")" = 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+free_hosts() {
+	local q="SELECT pg_terminate_backend(pid) FROM pg_locks"
+	q+=" WHERE relation = 'vaultfs.hosts'::regclass AND mode = 'AccessExclusiveLock'"
+	sql "$q" >/dev/null
+	wait "$HOLDER" 2>/dev/null || true
+}
+
+# vaultctl's own connections to the center wait for an answer as long as [fleet] answer_timeout
+# says (as the daemon's), not the default 30 s
+@test "fleet status: a center that does not answer is given up after [fleet] answer_timeout" {
+	local t0 took
+	join_all
+	sed -i "/^\[fleet\]$/a answer_timeout = 2s" "$T/a/vaultfs.conf"
+	hold_hosts
+	t0=$(date +%s)
+	run timeout 25 "$VAULTCTL" -c "$T/a/vaultfs.conf" --offline fleet status
+	took=$(($(date +%s) - t0))
+	free_hosts
+	echo "$output"
+	echo "given up after $took s"
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ]
+	[ "$took" -lt 12 ]
+	[[ $output == *"answer"* ]] || [[ $output == *"timed out"* ]]
+	# and with the center free again, it answers
+	on a fleet status
+}
+
 @test "fleet sync: a fleet write waiting on a center that does not answer holds no read on its host" {
 	join_all
 	printf 'one' | ctl a secret set app/db
