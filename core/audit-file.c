@@ -229,6 +229,8 @@ int audit_own_body(struct buf *b, const char *event, const char *rule, const cha
 /* The head is the last good record of the file (t, from audit_read_tail). */
 void audit_take_tail(struct audit *a, const struct tail *t)
 {
+	if (t->seq != a->seq)
+		a->written++; /* a peer's records: not known to be on disk before a sync of ours */
 	a->seq = t->seq;
 	memcpy(a->mac, t->mac, CRYPTO_MAC_LEN);
 	a->end = t->end;
@@ -340,8 +342,8 @@ int audit_recover_torn(struct audit *a, uint64_t torn)
 		p.len = body.len;
 		r = audit_write_records(a, &p);
 	}
-	if (r >= 0 && fdatasync(a->fd) < 0)
-		r = negative_errno();
+	if (r >= 0)
+		r = audit_fdatasync(a, a->fd);
 	if (r >= 0)
 		audit_synced(a, a->written);
 	buf_done(&body);

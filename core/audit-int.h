@@ -118,6 +118,10 @@ struct audit {
 	/* the count of writes the last completed fdatasync covered: set by whoever synced, the
 	 * writer or the writer thread's sync behind it (audit.c sync_behind), never lowered */
 	_Atomic uint64_t synced;
+	/* held around every fdatasync of the journal's file and the sticky error it may set: the
+	 * kernel tells a writeback error to one fdatasync of an open file, and the writer and the
+	 * sync behind it (a copy of its descriptor) share one (audit_fdatasync) */
+	pthread_mutex_t sync_lock;
 	/* the anchor's, under anchor_lock (taken with or without the writer's part, never
 	 * before lock): the store's handle and what the last anchor named */
 	pthread_mutex_t anchor_lock;
@@ -144,6 +148,7 @@ struct audit {
 	size_t queued;
 	bool stop;
 	bool writing;	  /* someone holds the writer's part (the fields above) */
+	bool syncing;	  /* the writer thread syncs behind the writers (batch: sync_behind) */
 	bool timer;	  /* the writer thread waits for the batch mode's sync to be due */
 	bool timer_looks; /* ... and to look for a knock on the lease it holds */
 	int error;	  /* sticky: every later append fails with it */
@@ -185,6 +190,11 @@ static inline void audit_synced(struct audit *a, uint64_t written)
 }
 
 void audit_set_error(struct audit *a, int r);
+/* fdatasync fd (the journal's file, or a copy of its descriptor) under sync_lock: not at all
+ * once the journal has failed (its sticky error is returned), and a failure is made the sticky
+ * error before the lock is let go, so that no other sync of the file can take the error's
+ * report for a success. 0 or -errno. */
+int audit_fdatasync(struct audit *a, int fd);
 /* Write a record the module makes itself (no limiter): what audit_append does past its
  * checks. */
 int audit_append_own(struct audit *a, const struct audit_record *rec, int64_t time_us,

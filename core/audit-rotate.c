@@ -79,8 +79,8 @@ int audit_rotate(struct audit *a)
 		r = audit_cut_prealloc(a);
 		a->written++;
 	}
-	if (r >= 0 && audit_dirty(a) && fdatasync(a->fd) < 0)
-		r = negative_errno();
+	if (r >= 0 && audit_dirty(a))
+		r = audit_fdatasync(a, a->fd);
 	if (r >= 0 && fstat(nfd, &st) < 0)
 		r = negative_errno();
 	if (r >= 0 && link(a->path, first) < 0)
@@ -148,6 +148,13 @@ int audit_follow_rotation(struct audit *a, const struct stat *fst)
 	}
 	if (!ok)
 		return -ESTALE;
+	/* what we wrote to the old file is synced before it goes (the peer that rotated synced
+	 * it only for its own writes' sake) */
+	if (audit_dirty(a)) {
+		r = audit_fdatasync(a, a->fd);
+		if (r < 0)
+			return r;
+	}
 	switch_file(a, TAKE_FD(nfd), &st);
 	a->end = a->alloc_end = 0; /* unknown: the tail is read again */
 	return 1;

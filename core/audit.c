@@ -49,6 +49,22 @@ void audit_set_error(struct audit *a, int r)
 	pthread_mutex_unlock(&a->lock);
 }
 
+int audit_fdatasync(struct audit *a, int fd)
+{
+	int r;
+
+	pthread_mutex_lock(&a->sync_lock);
+	pthread_mutex_lock(&a->lock);
+	r = a->error;
+	pthread_mutex_unlock(&a->lock);
+	if (r == 0 && fdatasync(fd) < 0) {
+		r = negative_errno();
+		audit_set_error(a, r);
+	}
+	pthread_mutex_unlock(&a->sync_lock);
+	return r;
+}
+
 /* Tell the durability callback that every ticket up to t went as far as r says (t 0: none in
  * the group). Called by the writer, in ticket order. */
 static void tell(struct audit *a, uint64_t t, int r)
@@ -83,8 +99,12 @@ static int sync_file(struct audit *a)
 {
 	uint64_t w = a->written;
 
-	if (audit_dirty(a) && fdatasync(a->fd) < 0)
-		return negative_errno();
+	if (audit_dirty(a)) {
+		int r = audit_fdatasync(a, a->fd);
+
+		if (r < 0)
+			return r;
+	}
 	audit_synced(a, w);
 	a->last_sync_ns = clock_ns(CLOCK_MONOTONIC);
 	return 0;
@@ -371,9 +391,13 @@ static void write_group(struct audit *a)
  * that a record appended meanwhile is written by its own thread rather than wait for the disk
  * behind them: the FUSE thread waited 1-3 ms every period, at every sync and anchor, which
  * cost batch a tenth of its opens at 2 readers and put its p99 at 8 readers at 2x minfs
- * (measured, README's benchmarks). What the sync covers is counted (audit_synced), so that a
- * flush or a rotation meanwhile syncs again rather than take the one in flight for done. A
- * failed sync is the sticky error: no later append succeeds. */
+ * (measured, README's benchmarks). Meanwhile a group that queued behind another producer's is
+ * written by its own producer (submit), not left for this thread. What the sync covers is
+ * counted (audit_synced), so that a flush or a rotation meanwhile syncs again rather than take
+ * the one in flight for done; the syncs of the file take turns (audit_fdatasync: the copy
+ * shares the file's report of a writeback error), and a failed one is the sticky error: no
+ * later append succeeds, and nothing is anchored after it. With no descriptor to spare for
+ * the copy, the period's sync is made with the part held, as before. */
 static void sync_behind(struct audit *a)
 {
 	struct audit_head h = {};
@@ -390,33 +414,37 @@ static void sync_behind(struct audit *a)
 		h = head_of(a);
 		if (audit_dirty(a)) {
 			fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 3);
-			if (fd < 0)
-				r = negative_errno();
+			if (fd < 0) /* no descriptor to spare: this period's sync holds the part */
+				r = sync_file(a);
 		}
 		if (r >= 0)
 			a->last_sync_ns = clock_ns(CLOCK_MONOTONIC);
 		audit_journal_unlock(a);
-	}
-	if (r < 0 && r != -ETIMEDOUT) /* a stuck peer fails this sync only */
+	} else if (r != -ETIMEDOUT) { /* a stuck peer fails this sync only */
 		audit_set_error(a, r);
+	}
+	/* while it syncs, a group queued behind another producer's is written by its producer
+	 * (submit), not left for this thread: they are told to look */
 	pthread_mutex_lock(&a->lock);
 	a->writing = false;
-	/* what queued meanwhile waits for this thread: written before the sync, not after */
-	while (a->head && !a->writing)
-		write_group(a);
+	a->syncing = true;
+	pthread_cond_broadcast(&a->done);
 	pthread_mutex_unlock(&a->lock);
 	if (fd >= 0) {
-		if (fdatasync(fd) < 0)
-			r = negative_errno();
+		r = audit_fdatasync(a, fd);
 		close(fd);
-		if (r < 0)
-			audit_set_error(a, r);
-		else
+		if (r >= 0)
 			audit_synced(a, w);
 	}
+	/* anchored only what a sync covered, and not once the journal failed */
+	pthread_mutex_lock(&a->lock);
+	if (r >= 0)
+		r = a->error;
+	pthread_mutex_unlock(&a->lock);
 	if (r >= 0)
 		(void)anchor_head(a, &h);
 	pthread_mutex_lock(&a->lock);
+	a->syncing = false;
 }
 
 /* Is the period's sync due (sync = batch; lock held, nobody writing)? Written since the last
@@ -525,6 +553,7 @@ static void audit_destroy(struct audit *a)
 	buf_done(&a->scratch);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->anchor_lock);
+	pthread_mutex_destroy(&a->sync_lock);
 	pthread_cond_destroy(&a->work);
 	pthread_cond_destroy(&a->space);
 	pthread_cond_destroy(&a->done);
@@ -561,6 +590,7 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
 	a->scratch.max = MAC_SCRATCH_MAX;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->anchor_lock, NULL);
+	pthread_mutex_init(&a->sync_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->work, &ca);
@@ -645,8 +675,15 @@ static int submit(struct audit *a, struct pending *p)
 	 * once a period, not per record) */
 	if (a->head || (a->sync == AUDIT_SYNC_BATCH && !a->timer) || lease_begun || anchor_left)
 		pthread_cond_signal(&a->work);
-	while (!p->done)
+	while (!p->done) {
+		/* the writer thread syncs behind the writers (batch): the group this record is in
+		 * is written by its producers rather than wait for that sync */
+		if (a->syncing && !a->writing && a->head) {
+			write_group(a);
+			continue;
+		}
 		pthread_cond_wait(&a->done, &a->lock);
+	}
 	r = p->result;
 	pthread_mutex_unlock(&a->lock);
 	return r;

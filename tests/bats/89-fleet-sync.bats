@@ -234,6 +234,7 @@ hold_hosts() {
 		[ "$(sql "$q")" = 1 ] && return 0
 		sleep 0.1
 	done
+	free_hosts
 	return 1
 }
 
