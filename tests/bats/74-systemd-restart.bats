@@ -72,7 +72,7 @@ need_handover() {
 # reader_start: the reader as a transient unit (uid 1000), reading /vault/app/db
 reader_start() {
 	sysd_sh <<-'EOF'
-	systemctl reset-failed vaultfs-reader 2>/dev/null
+	systemctl reset-failed vaultfs-reader 2>/dev/null || true # none the first time
 	rm -f /tmp/reader.*
 	systemd-run --quiet --unit=vaultfs-reader -p StandardOutput=file:/tmp/reader.log \
 		setpriv --reuid 1000 --regid 1000 --clear-groups \

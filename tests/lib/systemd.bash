@@ -130,9 +130,10 @@ sysd_podman_exec() {
 	podman exec --workdir /root "$SYSD_C" "$@"
 }
 
-# sysd_sh: stdin, a bash script, run in the container as sysd_exec runs a command
+# sysd_sh: stdin, a bash script, run in the container as sysd_exec runs a command, ending at
+# its first command that fails (bash -e: a test sees the step that failed, not only the last)
 sysd_sh() {
-	sysd_exec bash -s "$@"
+	sysd_exec bash -es "$@"
 }
 
 # sysd_install_tree DIR: copy DIR's tree (a DESTDIR staged install) into the container's /,
