@@ -853,10 +853,13 @@ static int fleet_rekey(struct ctl *ctl, int argc, char **argv)
 
 /* --- status --- */
 
-static const char *host_state(struct fleet_ctx *f, const struct fleet_host *h)
+/* What this host makes of h's row: its state, and in *ret the check's result (0 trusted, else
+ * why not: trust_why). */
+static const char *host_state(struct fleet_ctx *f, const struct fleet_host *h, int *ret)
 {
 	int r = fleet_host_trusted(f->hosts, f->n, f->anchor, h->name, NULL);
 
+	*ret = r < 0 ? r : 0;
 	if (r >= 0)
 		return streq(h->approved_by, h->name) ? "anchor" : "approved";
 	switch (-r) {
@@ -959,24 +962,33 @@ static int fleet_status(struct ctl *ctl, int argc, char **argv)
 		printf("host %s, anchor %s\n", f.name, f.anchor);
 	for (size_t i = 0; i < f.n; i++) {
 		const struct fleet_host *h = &f.hosts[i];
+		const char *state;
+		int why;
 
 		if (fleet_fingerprint(h->spki, h->spki_len, fpr) < 0)
 			snprintf(fpr, sizeof(fpr), "?");
 		time_text(h->last_seen, seen);
+		state = host_state(&f, h, &why);
+		/* a row that does not verify says why, as a refused key does */
+		if (streq(state, "untrusted"))
+			fprintf(stderr, "vaultctl: fleet: host %s is untrusted: %s\n", h->name,
+				trust_why(why));
 		if (json) {
 			struct json_object *e = json_object_new_object();
 
 			if (!e)
 				continue;
 			cli_add_str(e, "name", h->name);
-			cli_add_str(e, "state", host_state(&f, h));
+			cli_add_str(e, "state", state);
+			if (why < 0)
+				cli_add_str(e, "why", trust_why(why));
 			cli_add_str(e, "key", fleet_key_kind_name(h->kind));
 			cli_add_str(e, "fingerprint", fpr);
 			cli_add_int(e, "last_seen", h->last_seen);
 			json_object_array_add(ha, e);
 		} else
-			printf("host  %-20s %-16s %-4s %s last seen %s\n", h->name,
-			       host_state(&f, h), fleet_key_kind_name(h->kind), fpr, seen);
+			printf("host  %-20s %-16s %-4s %s last seen %s\n", h->name, state,
+			       fleet_key_kind_name(h->kind), fpr, seen);
 	}
 	for (size_t i = 0; i < nv; i++) {
 		_cleanup_secbuf_ struct secbuf *vkey = NULL;
@@ -997,6 +1009,8 @@ static int fleet_status(struct ctl *ctl, int argc, char **argv)
 			cli_add_int(e, "epoch", v[i].epoch);
 			cli_add_int(e, "seq", v[i].max_seq);
 			cli_add_str(e, "key", key);
+			if (r < 0 && r != -ENOENT)
+				cli_add_str(e, "why", trust_why(r));
 			applied_json(&f, &v[i], e);
 			json_object_array_add(va, e);
 		} else {

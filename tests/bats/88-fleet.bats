@@ -138,6 +138,14 @@ join_all() {
 	sql "UPDATE vaultfs.hosts SET spki = decode('$SPKI_B', 'hex') WHERE name = 'b'"
 	run on b fleet status
 	echo "$output" | grep -E '^host  b +untrusted '
+	# and says why, on stderr and as the JSON row's why
+	[[ $output == *"host b is untrusted: its approval does not verify up to the anchor"* ]]
+	on b fleet status --json 2>/dev/null | python3 -c '
+import json, sys
+h = {e["name"]: e for e in json.load(sys.stdin)["hosts"]}
+assert h["b"]["state"] == "untrusted", h["b"]
+assert "does not verify" in h["b"]["why"], h["b"]
+assert "why" not in h["a"], h["a"]'
 	run on a fleet approve b --vault app
 	[ "$status" -eq 3 ]
 	[[ $output == *"b: its approval does not verify up to the anchor"* ]]
