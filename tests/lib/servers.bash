@@ -26,11 +26,14 @@ wait_port() {
 	return 1
 }
 
-# wait_pid_gone PID: until PID has exited (10 s), then KILL it
+# wait_pid_gone PID: until PID has exited (10 s), then KILL it. A zombie has exited: its ports
+# and files are closed, and only its parent's reaping is left (PID 1 here, for a daemon, which
+# took about 2 s a stop)
 wait_pid_gone() {
 	local _
 	for _ in $(seq 200); do
 		kill -0 "$1" 2>/dev/null || return 0
+		grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null && return 0
 		sleep 0.05
 	done
 	kill -KILL "$1" 2>/dev/null || true
