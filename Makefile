@@ -204,6 +204,8 @@ DEPS += libpq-dev libpq5
 # The systemd tests (tests/bats/73-installed.bats): a Debian root filesystem made by mmdebstrap
 # once per run and booted by Podman (tests/lib/systemd-image.sh; `make systemd-image` alone).
 DEPS += mmdebstrap
+# Where a test hung, its threads' backtraces (tests/lib/deadline)
+DEPS += gdb
 
 POLICY_RC_D := /usr/sbin/policy-rc.d
 deps:

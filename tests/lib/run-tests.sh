@@ -32,10 +32,20 @@ start() {
 	running=$((running + 1))
 }
 
-# unit TEST: TEST under its swtpm, its output in $work/NAME, its status in $work/NAME.rc
+# Each unit test and fuzz run has a deadline (VAULTFS_TEST_DEADLINE seconds, 600 unless set):
+# one that hangs ends with its threads' backtraces in its output (tests/lib/deadline), and the
+# run goes on. Each bats test has the same (bats's BATS_TEST_TIMEOUT), unless set otherwise.
+deadline=${VAULTFS_TEST_DEADLINE:-600}
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-$deadline}
+
+# unit TEST: TEST under its swtpm, its output in $work/NAME, its status in $work/NAME.rc; one
+# line when it ends, so a run that is cut off still says how far it came
 unit() {
-	tests/lib/with-swtpm "$1" >"$work/${1##*/}" 2>&1
-	echo $? >"$work/${1##*/}.rc"
+	local t0=$SECONDS rc
+	tests/lib/deadline "$deadline" tests/lib/with-swtpm "$1" >"$work/${1##*/}" 2>&1
+	rc=$?
+	echo "$rc" >"$work/${1##*/}.rc"
+	echo "run-tests: ${1##*/} ended with status $rc after $((SECONDS - t0)) s"
 }
 
 units=()
@@ -78,7 +88,7 @@ fuzz() {
 	args_var=FUZZ_ARGS_$name
 	mkdir -p "$fb/corpus-$name"
 	# shellcheck disable=SC2086 # the arguments are a list on purpose
-	"$1" -max_total_time="${FUZZ_TIME:-10}" -artifact_prefix="$fb/" \
+	tests/lib/deadline "$deadline" "$1" -max_total_time="${FUZZ_TIME:-10}" -artifact_prefix="$fb/" \
 		"$fb/corpus-$name" ${!args_var:-} >"$fb/$name.log" 2>&1
 	echo $? >"$work/fuzz-$name.rc"
 }
