@@ -149,6 +149,7 @@ struct audit {
 	bool stop;
 	bool writing;	  /* someone holds the writer's part (the fields above) */
 	bool syncing;	  /* the writer thread syncs behind the writers (batch: sync_behind) */
+	bool waits;	  /* the writer thread waits for the writer's part to be let go */
 	bool timer;	  /* the writer thread waits for the batch mode's sync to be due */
 	bool timer_looks; /* ... and to look for a knock on the lease it holds */
 	int error;	  /* sticky: every later append fails with it */

@@ -381,6 +381,10 @@ static void write_group(struct audit *a)
 	writer_batch(a, list);
 	pthread_mutex_lock(&a->lock);
 	a->writing = false;
+	/* the writer thread waits for the part, or a group queued meanwhile that this writer
+	 * leaves: a producer that wrote while the thread synced (submit) is the only one to know */
+	if (a->waits || a->head)
+		pthread_cond_signal(&a->work);
 }
 
 /* sync = batch, the period's sync, behind the writers (the writer thread's; lock held, nobody
@@ -465,7 +469,9 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
 		if (a->writing) {
+			a->waits = true;
 			pthread_cond_wait(&a->work, &a->lock);
+			a->waits = false;
 			continue;
 		}
 		if (batch_sync_due(a, clock_ns(CLOCK_MONOTONIC))) {

@@ -4,7 +4,9 @@
  * EIO (syncing nothing) while $FSYNC_GATE_FAIL exists, and after each sync that succeeded
  * append where the file's data ended when the sync began (its size less the zeros it is
  * allocated ahead with) to $FSYNC_GATE_LOG, one decimal a line: every byte below the largest
- * logged size is on disk. Any other file is synced as usual.
+ * logged size is on disk. With $FSYNC_GATE_WRITE_US set, each pwrite(2) to the file first
+ * sleeps that many microseconds (a slow disk: a writer holds its part for longer). Any other
+ * file is synced and written as usual.
  * Test-only: never installed; it must never change what a sync of another file does. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 typedef int (*sync_fn)(int fd);
+typedef ssize_t (*pwrite_fn)(int fd, const void *buf, size_t n, off_t off);
 
 static bool exists(const char *path)
 {
@@ -44,17 +47,23 @@ static off_t data_end(int fd, off_t size)
 	return size;
 }
 
+/* Is fd the file at path? */
+static bool same_file(int fd, const char *path, struct stat *fst)
+{
+	struct stat pst;
+
+	return path && *path && fstat(fd, fst) == 0 && stat(path, &pst) == 0 &&
+	       fst->st_dev == pst.st_dev && fst->st_ino == pst.st_ino;
+}
+
 /* Is fd the gated file? Where its data ends into *ret_size. */
 static bool gated(int fd, off_t *ret_size)
 {
-	const char *path = getenv("FSYNC_GATE_PATH");
-	struct stat fst, pst;
+	struct stat st;
 
-	if (!path || !*path || fstat(fd, &fst) < 0 || stat(path, &pst) < 0)
+	if (!same_file(fd, getenv("FSYNC_GATE_PATH"), &st))
 		return false;
-	if (fst.st_dev != pst.st_dev || fst.st_ino != pst.st_ino)
-		return false;
-	*ret_size = data_end(fd, fst.st_size);
+	*ret_size = data_end(fd, st.st_size);
 	return true;
 }
 
@@ -106,4 +115,19 @@ int fdatasync(int fd)
 int fsync(int fd)
 {
 	return gate(fd, "fsync");
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	pwrite_fn real = (pwrite_fn)dlsym(RTLD_NEXT, "pwrite");
+	const char *us = getenv("FSYNC_GATE_WRITE_US");
+	struct stat st;
+
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (us && *us && same_file(fd, getenv("FSYNC_GATE_PATH"), &st))
+		usleep((useconds_t)strtoul(us, NULL, 10));
+	return real(fd, buf, n, off);
 }
