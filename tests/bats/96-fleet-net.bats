@@ -115,7 +115,7 @@ reads() { # reads FILE WANT
 }
 
 @test "fleet net: the center cut off: reads go on, changes refused; back: all converge, c cut all along catches up" {
-	local h fails
+	local h fails readers=()
 	printf v0 | fleet_ctl a secret set app/cut
 	within 10 reads "$(M b app/cut)" v0
 	within 10 reads "$(M c app/cut)" v0
@@ -124,6 +124,7 @@ reads() { # reads FILE WANT
 	for h in a b c; do
 		python3 "$VAULTFS_TOP/tests/lib/reader-loop.py" "$(M $h app/cut)" "$T/allowed" \
 			"$T/stop" "$T/reads-$h" "$T/trace-$h" 3>&- &
+		readers+=($!)
 	done
 	fleet_cut pg
 	# a change on a: refused with the center-away message, within the conninfo's bounds
@@ -158,7 +159,7 @@ reads() { # reads FILE WANT
 		-c '$T/fleet/a/vaultfs.conf' secret set app/cut"
 	within 10 reads "$(M b app/cut)" v1
 	touch "$T/stop"
-	wait
+	wait "${readers[@]}" # by pid: a bare wait also waits for bats's timeout watchdog
 	for h in a b c; do
 		echo "$h: $(tr '\n' ' ' <"$T/reads-$h")" \
 			"slowest read $(sort -k2 -n "$T/trace-$h" | tail -n 1 | awk '{ print $2 / 1e6 }') ms"

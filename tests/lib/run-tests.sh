@@ -34,7 +34,9 @@ start() {
 
 # Each unit test and fuzz run has a deadline (VAULTFS_TEST_DEADLINE seconds, 600 unless set):
 # one that hangs ends with its threads' backtraces in its output (tests/lib/deadline), and the
-# run goes on. Each bats test has the same (bats's BATS_TEST_TIMEOUT), unless set otherwise.
+# run goes on. Each bats test has the same (bats's BATS_TEST_TIMEOUT), unless set otherwise: its
+# watchdog is a background job of the test's shell, so a test waits for its own jobs by pid (a
+# bare `wait` would wait for the watchdog too).
 deadline=${VAULTFS_TEST_DEADLINE:-600}
 export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-$deadline}
 
