@@ -99,7 +99,12 @@ struct audit {
 	struct secbuf *key;
 	uint64_t epoch_min;	    /* an anchor naming an older store epoch is refused (0: none) */
 	struct crypto_mac *mac_ctx; /* keyed with key: for the lines we write */
+	/* the systemd journal's copy of each record (audit-journald.c), where a journal runs */
 	bool journal;
+	pthread_mutex_t journal_lock;
+	int journal_fd;		  /* connected to JOURNAL_SOCKET; -1 until the first send */
+	bool journal_stalled;	  /* the last send found it not reading: no more waits */
+	uint64_t journal_dropped; /* records it did not take */
 	/* audit_set_observer's: set while no append runs */
 	audit_observer_fn observer;
 	void *observer_ud;
@@ -251,4 +256,13 @@ int audit_limit_summaries(struct audit *a, int64_t now_us, bool all);
 int audit_anchor_write(struct audit *a, const struct audit_head *h);
 
 /* audit-journald.c */
-void audit_journal_send(const struct audit_record *rec, uint64_t seq, int64_t time_us);
+/* The systemd journal's socket: a->journal is set at open when it exists. */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+/* A journal that does not read is waited for this long, once until it takes one again. */
+#define JOURNAL_WAIT_MS 10
+/* Send the record to the systemd journal: never blocks for longer than JOURNAL_WAIT_MS, never
+ * fails the append; a record it does not take is counted (a->journal_dropped). */
+void audit_journal_send(struct audit *a, const struct audit_record *rec, uint64_t seq,
+			int64_t time_us);
+/* Close the journal's socket (audit_free). */
+void audit_journal_close(struct audit *a);

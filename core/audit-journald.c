@@ -1,40 +1,109 @@
 /* audit-journald.c: each record also goes to the systemd journal, with structured fields
  * (VAULTFS_*) and one MESSAGE_ID, where a journal runs. Best effort: it never fails an append
- * and is never the record of truth (the chained file is). */
+ * and is never the record of truth (the chained file is). Nor does it hold an append for long:
+ * the journal's native protocol is spoken here on a socket of our own, sent without blocking.
+ * sd_journal_sendv blocks while the journal's queue is full, so a journal that stopped reading
+ * (stopped, stuck, or a socket whose reader never reads: a container's bind mount) held the
+ * FUSE thread, and every open of /vault with it, for ever. A full queue is waited for
+ * JOURNAL_WAIT_MS once; until the journal takes a record again, later ones are not waited
+ * for. What it did not take is counted (audit_health) and said once a stall. */
 #include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <string.h>
-#include <sys/uio.h>
-#include <systemd/sd-journal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "core/log.h"
 #include "core/timeutil.h"
 #include "core/audit-int.h"
 
 /* The MESSAGE_ID of every audit record sent to the systemd journal. */
 #define AUDIT_MESSAGE_ID "08ed9c847c194ea5aa2aca0abbe022c2"
 
-/* KEY=val (val a string, or the decimal of num when val is NULL) into b, and where it ends
- * into ends[(*n)++]. */
-static void journal_field(struct buf *b, const char *key, const char *val, uint64_t num,
-			  size_t *ends, size_t *n)
+/* One field in the journal's native form: KEY=val and a newline, or, where val holds a newline
+ * (a file name may), KEY, a newline, val's length (64 bits, little endian), val and a newline. */
+static void journal_field_n(struct buf *b, const char *key, const char *val, size_t n)
 {
 	buf_puts(b, key);
+	if (memchr(val, '\n', n)) {
+		uint8_t le[8];
+
+		for (int i = 0; i < 8; i++)
+			le[i] = (uint8_t)((uint64_t)n >> (8 * i));
+		buf_putc(b, '\n');
+		buf_put(b, le, sizeof(le));
+	} else {
+		buf_putc(b, '=');
+	}
+	buf_put(b, val, n);
+	buf_putc(b, '\n');
+}
+
+/* KEY and a string, or the decimal of num when val is NULL. */
+static void journal_field(struct buf *b, const char *key, const char *val, uint64_t num)
+{
+	if (val) {
+		journal_field_n(b, key, val, strlen(val));
+		return;
+	}
+	buf_puts(b, key);
 	buf_putc(b, '=');
-	if (val)
-		buf_puts(b, val);
-	else
-		buf_put_u64(b, num);
-	ends[(*n)++] = b->len;
+	buf_put_u64(b, num);
+	buf_putc(b, '\n');
+}
+
+/* Send the entry (journal_lock held): connected once, then never blocking; a full queue waited
+ * for JOURNAL_WAIT_MS unless the last send found it full too. 0 when taken. */
+static int journal_put(struct audit *a, const void *p, size_t n)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
+	int r;
+
+	if (a->journal_fd < 0) {
+		a->journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (a->journal_fd < 0)
+			return -errno;
+		/* connected: a poll for POLLOUT then waits for room in the journal's queue */
+		if (connect(a->journal_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			r = -errno;
+			audit_journal_close(a);
+			return r;
+		}
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = a->journal_fd, .events = POLLOUT };
+
+		if (send(a->journal_fd, p, n, MSG_NOSIGNAL) >= 0)
+			return 0;
+		r = -errno;
+		if (r == -EINTR)
+			continue;
+		if (r != -EAGAIN) { /* the journal went away: connect again next time */
+			audit_journal_close(a);
+			return r;
+		}
+		if (a->journal_stalled || poll(&pfd, 1, JOURNAL_WAIT_MS) <= 0)
+			return -EAGAIN;
+	}
+}
+
+void audit_journal_close(struct audit *a)
+{
+	if (a->journal_fd >= 0)
+		close(a->journal_fd);
+	a->journal_fd = -1;
 }
 
 /* The record as a systemd journal entry: every field into one buffer (no printf: this runs
- * once per append), then one sd_journal_sendv. Never fails the append. */
-void audit_journal_send(const struct audit_record *rec, uint64_t seq, int64_t time_us)
+ * once per append), then one send. Never fails the append. */
+void audit_journal_send(struct audit *a, const struct audit_record *rec, uint64_t seq,
+			int64_t time_us)
 {
-	struct buf b = { .max = VAULTFS_AUDIT_LINE_MAX };
-	size_t ends[24], n = 0;
-	struct iovec iov[24];
+	struct buf b = { .max = 2 * VAULTFS_AUDIT_LINE_MAX }, m = { .max = VAULTFS_AUDIT_LINE_MAX };
 	char tbuf[32];
-	int e = rec->err < 0 ? -rec->err : rec->err;
+	int e = rec->err < 0 ? -rec->err : rec->err, r;
 	const char *decision = rec->decision == AUDIT_DENY ? "deny" : "allow";
 	const struct {
 		const char *key, *val;
@@ -64,32 +133,45 @@ void audit_journal_send(const struct audit_record *rec, uint64_t seq, int64_t ti
 		     { "VAULTFS_PID", rec->pid },
 		     { "VAULTFS_VERSION", rec->version ? (int64_t)rec->version : -1 } };
 
-	buf_puts(&b, "MESSAGE=vaultfs audit: ");
-	buf_puts(&b, rec->event);
-	buf_putc(&b, ' ');
-	buf_puts(&b, decision);
-	buf_putc(&b, ' ');
+	buf_puts(&m, "vaultfs audit: ");
+	buf_puts(&m, rec->event);
+	buf_putc(&m, ' ');
+	buf_puts(&m, decision);
+	buf_putc(&m, ' ');
 	if (rec->vault)
-		buf_puts(&b, rec->vault);
+		buf_puts(&m, rec->vault);
 	if (rec->object) {
-		buf_putc(&b, '/');
-		buf_puts(&b, rec->object);
+		buf_putc(&m, '/');
+		buf_puts(&m, rec->object);
 	}
-	ends[n++] = b.len;
+	if (!m.err)
+		journal_field_n(&b, "MESSAGE", m.p, m.len);
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++)
 		if (strs[i].val)
-			journal_field(&b, strs[i].key, strs[i].val, 0, ends, &n);
+			journal_field(&b, strs[i].key, strs[i].val, 0);
 	for (size_t i = 0; i < ELEMENTSOF(nums); i++)
 		if (nums[i].val >= 0)
-			journal_field(&b, nums[i].key, NULL, (uint64_t)nums[i].val, ends, &n);
-	if (!b.err) {
-		for (size_t i = 0; i < n; i++) {
-			size_t start = i ? ends[i - 1] : 0;
-
-			iov[i] = (struct iovec){ .iov_base = b.p + start,
-						 .iov_len = ends[i] - start };
+			journal_field(&b, nums[i].key, NULL, (uint64_t)nums[i].val);
+	if (!b.err && !m.err) {
+		pthread_mutex_lock(&a->journal_lock);
+		r = journal_put(a, b.p, b.len);
+		if (r >= 0 && a->journal_stalled) {
+			a->journal_stalled = false;
+			log_info("the systemd journal takes audit records again (%" PRIu64
+				 " not taken; the audit file has them all)",
+				 a->journal_dropped);
+		} else if (r == -EAGAIN) {
+			a->journal_dropped++;
+			if (!a->journal_stalled)
+				log_warning(
+					"the systemd journal does not read: audit records are not "
+					"sent to it until it does (the audit file has them all)");
+			a->journal_stalled = true;
+		} else if (r < 0) {
+			a->journal_dropped++;
 		}
-		(void)sd_journal_sendv(iov, (int)n);
+		pthread_mutex_unlock(&a->journal_lock);
 	}
+	buf_done(&m);
 	buf_done(&b);
 }

@@ -235,6 +235,9 @@ int audit_health(struct audit *a, struct audit_health *ret)
 	ret->seq = __atomic_load_n(&a->seq, __ATOMIC_RELAXED); /* the writer's: a glimpse */
 	ret->last_error = atomic_load(&a->last_error);
 	ret->failing_since_us = atomic_load(&a->failing_since_us);
+	pthread_mutex_lock(&a->journal_lock);
+	ret->journal_dropped = a->journal_dropped;
+	pthread_mutex_unlock(&a->journal_lock);
 	pthread_mutex_lock(&l->lock);
 	look(a, now);
 	r = l->look_error;

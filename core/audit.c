@@ -23,7 +23,6 @@
 #include "core/audit-int.h"
 #include "core/config.h"
 
-#define JOURNAL_SOCKET "/run/systemd/journal/socket"
 /* The group commit's linger (linger_set) is at most this long. */
 #define AUDIT_LINGER_MAX_US 2000
 
@@ -152,7 +151,7 @@ static void journal_own(struct audit *a, struct pending *list)
 		if (!list->own || list->line_len < 2 ||
 		    audit_parse_line(a->out.p + list->line_off, list->line_len - 1, &e) < 0)
 			continue;
-		audit_journal_send(&e.rec, e.seq, e.time_us);
+		audit_journal_send(a, &e.rec, e.seq, e.time_us);
 		audit_entry_done(&e);
 	}
 }
@@ -552,6 +551,7 @@ static void audit_destroy(struct audit *a)
 		(void)flock(a->fd, LOCK_UN);
 	if (a->fd >= 0)
 		close(a->fd);
+	audit_journal_close(a);
 	store_free(a->store);
 	crypto_mac_free(a->mac_ctx);
 	secbuf_free(a->key);
@@ -560,6 +560,7 @@ static void audit_destroy(struct audit *a)
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->anchor_lock);
 	pthread_mutex_destroy(&a->sync_lock);
+	pthread_mutex_destroy(&a->journal_lock);
 	pthread_cond_destroy(&a->work);
 	pthread_cond_destroy(&a->space);
 	pthread_cond_destroy(&a->done);
@@ -588,6 +589,7 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
 		return -ENOMEM;
 	audit_limit_init(&a->limit, o);
 	a->fd = -1;
+	a->journal_fd = -1;
 	a->sync = o->sync;
 	a->lease = o->lease && o->sync == AUDIT_SYNC_BATCH;
 	a->prealloc = o->sync == AUDIT_SYNC_ALWAYS;
@@ -597,6 +599,7 @@ int audit_open(const char *path, const struct audit_options *o, const uint8_t ke
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->anchor_lock, NULL);
 	pthread_mutex_init(&a->sync_lock, NULL);
+	pthread_mutex_init(&a->journal_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->work, &ca);
@@ -729,7 +732,7 @@ int audit_append_own(struct audit *a, const struct audit_record *rec, int64_t ti
 	if (r < 0)
 		return r;
 	if (a->journal)
-		audit_journal_send(rec, p.seq, time_us);
+		audit_journal_send(a, rec, p.seq, time_us);
 	if (a->observer)
 		a->observer(a->observer_ud, rec, p.seq);
 	if (ret_seq)

@@ -273,6 +273,8 @@ static void add_journal_health(struct json_object *reply, struct audit *a)
 	json_object_object_add(reply, "audit_refusals_counted",
 			       json_object_new_int64((int64_t)MIN(
 				       h.suppressed_rate + h.suppressed_reserve, INT64_MAX)));
+	json_object_object_add(reply, "audit_journald_dropped",
+			       json_object_new_int64((int64_t)MIN(h.journal_dropped, INT64_MAX)));
 }
 
 static int peer_status(void *ud, struct json_object *reply)

@@ -176,6 +176,10 @@ static void print_journal_health(struct json_object *st)
 	       "records); %" PRId64 " refusals counted, not written\n",
 	       jint(st, "audit_free_bytes") >> 20, jint(st, "audit_reserve_bytes") >> 20,
 	       jint(st, "audit_refusals_counted"));
+	if (jint(st, "audit_journald_dropped") > 0)
+		printf("journal: %" PRId64 " records not taken by the systemd journal (it did not "
+		       "read; the audit file has them all)\n",
+		       jint(st, "audit_journald_dropped"));
 }
 
 /* The certificates whose renewals fail (those the caller may see), from the daemon or, with

@@ -2044,24 +2044,27 @@ static void test_lease_peer_process(void **state)
 	free(seen);
 }
 
-static void test_journal_message(void **state)
+static double mono_s(void)
 {
-	struct fixture *f = *state;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A systemd journal of our own at its fixed socket (there must be none: the caller skips
+ * where one runs): a datagram socket bound there, reads waiting 2 s at most. Its fd; *made
+ * says whether /run/systemd was made for it. */
+static int fake_journal_start(bool *made)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct audit *a = NULL;
-	char buf[8192];
-	bool made_run_systemd = false;
 	struct timeval tv = { .tv_sec = 2 };
-	ssize_t n;
 	int fd;
 
-	if (access("/run/systemd/journal", F_OK) == 0) {
-		skip(); /* a real journal: leave it alone */
-		return;
-	}
+	*made = false;
 	if (access("/run/systemd", F_OK) != 0) {
 		assert_int_equal(mkdir("/run/systemd", 0755), 0);
-		made_run_systemd = true;
+		*made = true;
 	}
 	assert_int_equal(mkdir("/run/systemd/journal", 0755), 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "/run/systemd/journal/socket");
@@ -2069,18 +2072,41 @@ static void test_journal_message(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	return fd;
+}
+
+static void fake_journal_stop(int fd, bool made)
+{
+	close(fd);
+	unlink("/run/systemd/journal/socket");
+	rmdir("/run/systemd/journal");
+	if (made)
+		rmdir("/run/systemd");
+}
+
+static void test_journal_message(void **state)
+{
+	struct fixture *f = *state;
+	struct audit *a = NULL;
+	char buf[8192];
+	bool made;
+	ssize_t n;
+	int fd;
+
+	if (access("/run/systemd/journal", F_OK) == 0) {
+		skip(); /* a real journal: leave it alone */
+		return;
+	}
+	fd = fake_journal_start(&made);
 	a = open_ok(f, &opt_none);
 	append_ok(a, "open");
 	n = recv(fd, buf, sizeof(buf) - 1, 0);
 	audit_free(a);
-	close(fd);
-	unlink("/run/systemd/journal/socket");
-	rmdir("/run/systemd/journal");
-	if (made_run_systemd)
-		rmdir("/run/systemd");
+	fake_journal_stop(fd, made);
 	assert_true(n > 0);
 	buf[n] = '\0';
 	assert_non_null(strstr(buf, "MESSAGE_ID=08ed9c847c194ea5aa2aca0abbe022c2\n"));
+	assert_non_null(strstr(buf, "MESSAGE=vaultfs audit: open allow app/db\n"));
 	assert_non_null(strstr(buf, "VAULTFS_EVENT=open\n"));
 	assert_non_null(strstr(buf, "VAULTFS_SEQ=1\n"));
 	assert_non_null(strstr(buf, "VAULTFS_VAULT=app\n"));
@@ -2091,6 +2117,63 @@ static void test_journal_message(void **state)
 	a = open_ok(f, &opt_none);
 	assert_int_equal(append_ok(a, "open"), 2);
 	audit_free(a);
+}
+
+/* A journal that does not read holds no append: the records it has no room for are counted
+ * (audit_health) and the appends go on at once (sd_journal_sendv waited for room for ever, and
+ * the FUSE thread with it); once it reads again, the next record reaches it. A value with a
+ * newline (a file name may hold one) goes in the protocol's binary form. */
+static void test_journal_stalled(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_record r = AUDIT_RECORD_INIT;
+	const char exe[] = "/tmp/a\nb";
+	struct audit_health h;
+	struct audit *a;
+	char buf[8192], want[64], *p;
+	uint64_t seq = 0;
+	double t0;
+	bool made;
+	ssize_t n;
+	int fd, taken = 0;
+
+	if (access("/run/systemd/journal", F_OK) == 0) {
+		skip(); /* a real journal: leave it alone */
+		return;
+	}
+	fd = fake_journal_start(&made);
+	a = open_ok(f, &opt_none);
+	alarm(20); /* the old sender never came back */
+	t0 = mono_s();
+	for (int i = 0; i < 500; i++)
+		append_event(a, "open");
+	alarm(0);
+	/* at most one wait of JOURNAL_WAIT_MS (10 ms) for the whole stall */
+	assert_true(mono_s() - t0 < 2.0);
+	assert_int_equal(audit_health(a, &h), 0);
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		taken++;
+	assert_true(taken > 0 && taken < 500);
+	assert_int_equal(h.journal_dropped, 500 - taken);
+	/* read again: the next record is sent, with its exe in the binary form */
+	r.event = "open";
+	r.exe = exe;
+	assert_int_equal(audit_append(a, &r, &seq), 0);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	audit_free(a);
+	fake_journal_stop(fd, made);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	snprintf(want, sizeof(want), "VAULTFS_SEQ=%" PRIu64 "\n", seq);
+	assert_non_null(memmem(buf, (size_t)n, want, strlen(want))); /* past the binary field */
+	p = memmem(buf, (size_t)n, "VAULTFS_EXE\n", 12);
+	assert_non_null(p);
+	assert_true(p + 12 + 8 + sizeof(exe) <= buf + n);
+	assert_int_equal(p[12], (char)(sizeof(exe) - 1));
+	for (int i = 1; i < 8; i++)
+		assert_int_equal(p[12 + i], 0);
+	assert_memory_equal(p + 20, exe, sizeof(exe) - 1);
+	assert_int_equal(p[20 + sizeof(exe) - 1], '\n');
 }
 
 /* --- refusals: the per-uid limit, the disk reserve, health --- */
@@ -2155,14 +2238,6 @@ static void refusals_of(struct fixture *f, int64_t uid, struct refusals *ret)
 		audit_entry_done(&e);
 	}
 	lines_free(&ls);
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A flood of refusals from one uid writes its burst (and what the rate adds meanwhile), then
@@ -2363,6 +2438,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_stalled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_summary_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
