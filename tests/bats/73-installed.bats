@@ -164,6 +164,14 @@ exposure() {
 	[[ $output == *"policy-reload allow uid=0 "*"rule=3 rules in 2 files"* ]]
 	run sysd_exec vaultctl audit show --event open
 	[[ $output == *" open allow app/db v1 uid=1000 "*"rule=/etc/vaultfs/policy.d/50-app.policy:2"* ]]
+	# and the systemd journal has it, with its fields (journald's native protocol, our sender)
+	run sysd_exec journalctl -q --no-pager -o verbose MESSAGE_ID=08ed9c847c194ea5aa2aca0abbe022c2 \
+		VAULTFS_EVENT=open VAULTFS_UID=1000
+	echo "$output"
+	[[ $output == *"MESSAGE=vaultfs audit: open allow app/db"* ]]
+	[[ $output == *"SYSLOG_IDENTIFIER=vaultfs-audit"* ]]
+	[[ $output == *"VAULTFS_RULE=/etc/vaultfs/policy.d/50-app.policy:2"* ]]
+	[[ $output == *"VAULTFS_EXE=/usr/bin/cat"* ]]
 	# the same process: a reload is no restart
 	run sysd_exec systemctl show -p NRestarts -p ActiveState vaultfsd
 	[[ $output == *"ActiveState=active"* ]]
