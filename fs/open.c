@@ -787,8 +787,9 @@ static void pin_version(struct node *n, uint32_t version)
  * version the fh names (the open's fields: path, version, rule, the caller), then that version
  * decrypted (never the current one: the open file reads what it opened). Refused, the version
  * gone (ESTALE), disabled or expired (EKEYREVOKED, EKEYEXPIRED, EKEYREJECTED): the handle keeps
- * that errno for every read, recorded once. A write or a directory fh is not one: ESTALE. The
- * handle is kept under fh until its release. */
+ * that errno for every read, recorded once. Refused for the read budget (EMFILE, ENFILE: a
+ * state that passes), it is not kept: this read fails, and the next one tries again. A write
+ * or a directory fh is not one: ESTALE. The handle is kept under fh until its release. */
 int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **ret)
 {
 	struct vaultfsd *v = vfs_of(req);
@@ -798,6 +799,7 @@ int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **r
 	uint32_t version = fh_version(fh);
 	struct caller c;
 	struct node n, at;
+	bool transient = false;
 	unsigned op;
 	int r, err;
 
@@ -849,6 +851,7 @@ int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **r
 		err = handle_budget(v, h, c.id.uid, path);
 		if (err < 0)
 			handle_free(TAKE_PTR(h));
+		transient = err < 0;
 	}
 	/* no record, no bytes */
 	if (record_access(v, &c, "reopen", &n, path, version, err, d.rule) < 0 && !err) {
@@ -857,6 +860,8 @@ int handle_revive(fuse_req_t req, fuse_ino_t ino, uint64_t fh, struct handle **r
 	}
 	if (!err)
 		goto adopt;
+	if (transient) /* the budget full for now: not adopted, the next read tries again */
+		return err;
 refused:
 	r = handle_new(NULL, &h);
 	if (r < 0)

@@ -145,6 +145,48 @@ set_value() {
 	[[ $output == *" reopen deny EACCES app/db v1 uid=0 "* ]]
 }
 
+@test "a reopen refused for the read budget (EMFILE) is tried again at the next read: it reads once the uid has room" {
+	head -c 1048576 /dev/urandom >"$T/big"
+	vctl secret set app/big --file "$T/big"
+	echo "allow read /app/big uid=0" >>"$T/policy.d/10-test.policy"
+	daemon_start
+	exec 7<"$(M app/db)"
+	takeover
+	# the new daemon: this uid's share of locked memory taken (1 MiB opens, then a page each)
+	python3 - "$(M app/big)" "$(M app/db)" "$T/held" <<-'EOF' &
+	import errno, os, sys, time
+	big, small, out = sys.argv[1:4]
+	fds = []
+	for path in (big, small):
+	    while len(fds) < 30000:
+	        try:
+	            fds.append(os.open(path, os.O_RDONLY))
+	        except OSError as e:
+	            assert e.errno == errno.EMFILE, e
+	            break
+	open(out, "w").write("%d\n" % len(fds))
+	while not os.path.exists(out + ".release"):
+	    time.sleep(0.05)
+	EOF
+	local holder=$!
+	for _ in $(seq 1200); do [ -s "$T/held" ] && break; sleep 0.05; done
+	cat "$T/held"
+	run cat <&7
+	[ "$status" -ne 0 ]
+	[[ $output == *"Too many open files"* ]]
+	# and again while full: refused again, not a stale refusal kept for the handle
+	run cat <&7
+	[[ $output == *"Too many open files"* ]]
+	touch "$T/held.release"
+	wait "$holder"
+	[ "$(cat <&7)" = "value-1" ]
+	exec 7<&-
+	run vctl audit show --event reopen
+	echo "$output"
+	[ "$(grep -c " reopen deny EMFILE app/db v1 uid=0 " <<<"$output")" -eq 2 ]
+	[[ $output == *" reopen allow app/db v1 uid=0 "* ]]
+}
+
 # write_across_takeover FILE FLAGS OUT: one process opens FILE O_WRONLY | FLAGS ("O_A|O_B") and
 # writes "half"; the daemon is taken over; then it writes again and closes, each outcome ("write
 # ESTALE") a line of OUT, shown. One process holds the handle: a close by any process that
