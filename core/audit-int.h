@@ -103,7 +103,8 @@ struct audit {
 	bool journal;
 	pthread_mutex_t journal_lock;
 	int journal_fd;		  /* connected to JOURNAL_SOCKET; -1 until the first send */
-	bool journal_stalled;	  /* the last send found it not reading: no more waits */
+	bool journal_stalled;	  /* a send found its queue full: no more waits until one is
+				   * taken at once */
 	uint64_t journal_dropped; /* records it did not take */
 	/* audit_set_observer's: set while no append runs */
 	audit_observer_fn observer;
@@ -258,10 +259,12 @@ int audit_anchor_write(struct audit *a, const struct audit_head *h);
 /* audit-journald.c */
 /* The systemd journal's socket: a->journal is set at open when it exists. */
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
-/* A journal that does not read is waited for this long, once until it takes one again. */
+/* A journal whose queue is full is waited for this long, once a stall (until a record is taken
+ * at once again). */
 #define JOURNAL_WAIT_MS 10
-/* Send the record to the systemd journal: never blocks for longer than JOURNAL_WAIT_MS, never
- * fails the append; a record it does not take is counted (a->journal_dropped). */
+/* Send the record to the systemd journal: it waits JOURNAL_WAIT_MS at most, and only the first
+ * record of a stall does; it never fails the append; a record the journal does not take is
+ * counted (a->journal_dropped, audit_health: the daemon says so). */
 void audit_journal_send(struct audit *a, const struct audit_record *rec, uint64_t seq,
 			int64_t time_us);
 /* Close the journal's socket (audit_free). */

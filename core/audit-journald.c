@@ -5,17 +5,15 @@
  * sd_journal_sendv blocks while the journal's queue is full, so a journal that stopped reading
  * (stopped, stuck, or a socket whose reader never reads: a container's bind mount) held the
  * FUSE thread, and every open of /vault with it, for ever. A full queue is waited for
- * JOURNAL_WAIT_MS once; until the journal takes a record again, later ones are not waited
- * for. What it did not take is counted (audit_health) and said once a stall. */
+ * JOURNAL_WAIT_MS once a stall; until the journal takes a record at once again, later ones are
+ * not waited for. What it did not take is counted (audit_health; vaultfsd says so). */
 #include <errno.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/log.h"
 #include "core/timeutil.h"
 #include "core/audit-int.h"
 
@@ -54,11 +52,14 @@ static void journal_field(struct buf *b, const char *key, const char *val, uint6
 	buf_putc(b, '\n');
 }
 
-/* Send the entry (journal_lock held): connected once, then never blocking; a full queue waited
- * for JOURNAL_WAIT_MS unless the last send found it full too. 0 when taken. */
+/* Send the entry (journal_lock held): connected once, then never blocking. A full queue is
+ * waited for once, JOURNAL_WAIT_MS at most, by the first record of a stall; the stall lasts
+ * until a record is taken at once. 0 when taken. */
 static int journal_put(struct audit *a, const void *p, size_t n)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JOURNAL_SOCKET };
+	struct pollfd pfd = { .events = POLLOUT };
+	bool waited = false;
 	int r;
 
 	if (a->journal_fd < 0) {
@@ -73,10 +74,11 @@ static int journal_put(struct audit *a, const void *p, size_t n)
 		}
 	}
 	for (;;) {
-		struct pollfd pfd = { .fd = a->journal_fd, .events = POLLOUT };
-
-		if (send(a->journal_fd, p, n, MSG_NOSIGNAL) >= 0)
+		if (send(a->journal_fd, p, n, MSG_NOSIGNAL) >= 0) {
+			if (!waited)
+				a->journal_stalled = false;
 			return 0;
+		}
 		r = -errno;
 		if (r == -EINTR)
 			continue;
@@ -84,7 +86,11 @@ static int journal_put(struct audit *a, const void *p, size_t n)
 			audit_journal_close(a);
 			return r;
 		}
-		if (a->journal_stalled || poll(&pfd, 1, JOURNAL_WAIT_MS) <= 0)
+		if (a->journal_stalled || waited)
+			return -EAGAIN;
+		a->journal_stalled = waited = true;
+		pfd.fd = a->journal_fd;
+		if (poll(&pfd, 1, JOURNAL_WAIT_MS) <= 0)
 			return -EAGAIN;
 	}
 }
@@ -103,7 +109,7 @@ void audit_journal_send(struct audit *a, const struct audit_record *rec, uint64_
 {
 	struct buf b = { .max = 2 * VAULTFS_AUDIT_LINE_MAX }, m = { .max = VAULTFS_AUDIT_LINE_MAX };
 	char tbuf[32];
-	int e = rec->err < 0 ? -rec->err : rec->err, r;
+	int e = rec->err < 0 ? -rec->err : rec->err;
 	const char *decision = rec->decision == AUDIT_DENY ? "deny" : "allow";
 	const struct {
 		const char *key, *val;
@@ -154,22 +160,8 @@ void audit_journal_send(struct audit *a, const struct audit_record *rec, uint64_
 			journal_field(&b, nums[i].key, NULL, (uint64_t)nums[i].val);
 	if (!b.err && !m.err) {
 		pthread_mutex_lock(&a->journal_lock);
-		r = journal_put(a, b.p, b.len);
-		if (r >= 0 && a->journal_stalled) {
-			a->journal_stalled = false;
-			log_info("the systemd journal takes audit records again (%" PRIu64
-				 " not taken; the audit file has them all)",
-				 a->journal_dropped);
-		} else if (r == -EAGAIN) {
+		if (journal_put(a, b.p, b.len) < 0)
 			a->journal_dropped++;
-			if (!a->journal_stalled)
-				log_warning(
-					"the systemd journal does not read: audit records are not "
-					"sent to it until it does (the audit file has them all)");
-			a->journal_stalled = true;
-		} else if (r < 0) {
-			a->journal_dropped++;
-		}
 		pthread_mutex_unlock(&a->journal_lock);
 	}
 	buf_done(&m);

@@ -237,6 +237,7 @@ int audit_health(struct audit *a, struct audit_health *ret)
 	ret->failing_since_us = atomic_load(&a->failing_since_us);
 	pthread_mutex_lock(&a->journal_lock);
 	ret->journal_dropped = a->journal_dropped;
+	ret->journal_stalled = a->journal_stalled;
 	pthread_mutex_unlock(&a->journal_lock);
 	pthread_mutex_lock(&l->lock);
 	look(a, now);

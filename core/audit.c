@@ -384,6 +384,10 @@ static void write_group(struct audit *a)
 	 * leaves: a producer that wrote while the thread synced (submit) is the only one to know */
 	if (a->waits || a->head)
 		pthread_cond_signal(&a->work);
+	/* and while the thread syncs, the producers of a group that queued behind this one
+	 * write it themselves (submit): publish woke them while this write still held the part */
+	if (a->syncing && a->head)
+		pthread_cond_broadcast(&a->done);
 }
 
 /* sync = batch, the period's sync, behind the writers (the writer thread's; lock held, nobody

@@ -180,6 +180,7 @@ struct audit_health {
 	uint64_t suppressed_pending; /* of those, not yet in a refusals-suppressed record */
 	uint64_t seq;		     /* the last record's sequence number (a glimpse) */
 	uint64_t journal_dropped;    /* records the systemd journal did not take (since open) */
+	bool journal_stalled;	     /* ... and it has not taken one at once since it was full */
 };
 
 /* Fill ret (looks at the file system now). -EINVAL, or statvfs's error (ret then has the

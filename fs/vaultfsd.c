@@ -172,6 +172,8 @@ static int reload_policy(struct vaultfsd *v, char *msg, size_t size)
 struct journal_watch {
 	int err;	    /* the failure last said, 0 none */
 	bool below_reserve; /* last said */
+	uint64_t dropped;   /* records the systemd journal did not take, as last looked at */
+	bool dropping;	    /* said that it does not take them */
 };
 
 static void journal_watch(struct vaultfsd *v, struct journal_watch *w)
@@ -189,6 +191,18 @@ static void journal_watch(struct vaultfsd *v, struct journal_watch *w)
 	else if (err == 0 && w->err < 0)
 		log_info("The audit journal is written again");
 	w->err = err;
+	/* the systemd journal's copy (best effort): that it stopped taking records, and again */
+	if (h.journal_dropped > w->dropped && !w->dropping) {
+		log_warning("The systemd journal does not take the audit records sent to it: they "
+			    "are not sent until it does (the audit file has them all)");
+		w->dropping = true;
+	} else if (w->dropping && !h.journal_stalled) {
+		log_info("The systemd journal takes audit records again (%" PRIu64
+			 " not taken; the audit file has them all)",
+			 h.journal_dropped);
+		w->dropping = false;
+	}
+	w->dropped = h.journal_dropped;
 	if (r < 0)
 		return; /* no free-space figure this time */
 	if (h.below_reserve && !w->below_reserve)
