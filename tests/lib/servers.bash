@@ -93,8 +93,23 @@ nginx_pid() {
 
 # nginx_hup DIR: reload (re-reads certificate and key). By signal, not `nginx -s reload`, which
 # parses the config first and sends nothing when it fails; a failed reload keeps the old pair.
+# Returns once every worker from before the reload has ended (10 s at most; non-zero if one is
+# left): until then a connection may still reach an old worker and be served the old pair.
 nginx_hup() {
-	kill -HUP "$(nginx_pid "$1")"
+	local master old p i left
+	master=$(nginx_pid "$1")
+	old=$(pgrep -P "$master")
+	kill -HUP "$master" || return 1
+	for i in $(seq 200); do
+		left=
+		for p in $old; do
+			[ "$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')" = "$master" ] && left=$p
+		done
+		[ -z "$left" ] && return 0
+		sleep 0.05
+	done
+	echo "nginx_hup: worker $left from before the reload still runs" >&2
+	return 1
 }
 
 # nginx_stop DIR: fast shutdown of the master (it waits for its workers), by pid
