@@ -56,8 +56,9 @@ reader_start() {
 # reader_stop: ends the loop; its counts in $T/reader.out
 reader_stop() {
 	touch "$T/stop-reader"
-	wait "$READER"
-	READER=
+	# by its file, not by wait: `run reader_stop` runs this in a subshell, of which the reader
+	# is no child (wait returned at once, and the file was read before it was written)
+	for _ in $(seq 600); do [ -e "$T/reader.out" ] && break; sleep 0.05; done
 	cat "$T/reader.out"
 }
 
