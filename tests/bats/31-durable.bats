@@ -162,8 +162,9 @@ batch_gated_start() {
 	still_running "${PIDS[0]}"
 	touch "$T/fail"
 	rm -f "$T/hold"
-	run wait "${PIDS[0]}"
-	[ "$status" -ne 0 ]
+	# not `run wait`: run's subshell has no child to wait for, and returned 127 at once
+	wait "${PIDS[0]}" && st=0 || st=$?
+	[ "$st" -ne 0 ]
 	[ ! -s "$T/out" ]
 	grep -q "Input/output error" "$T/err"
 	# the same handle: EIO again, never bytes
@@ -183,8 +184,8 @@ batch_gated_start() {
 	exec 4<"$(M app/db)"
 	timeout -s INT 1 cat <&4 >"$T/out" 2>"$T/err" &
 	PIDS+=($!)
-	run wait "${PIDS[0]}"
-	[ "$status" -ne 0 ]
+	wait "${PIDS[0]}" && st=0 || st=$?
+	[ "$st" -ne 0 ]
 	[ ! -s "$T/out" ]
 	exec 4<&-
 	rm -f "$T/hold"
